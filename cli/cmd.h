@@ -1,0 +1,16 @@
+#ifndef SEALSYNC_CLI_CMD_H
+#define SEALSYNC_CLI_CMD_H
+/*
+ * Subcommands.  Each takes argv with argv[0] = the subcommand name and
+ * returns the process exit status: 0 success, 1 failure (one clear message
+ * already printed on stderr), 2 usage error.
+ */
+
+int cmd_init(int argc, char **argv);
+int cmd_id(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
+int cmd_umount(int argc, char **argv);
+
+#endif

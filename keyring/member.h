@@ -1,0 +1,164 @@
+#ifndef SEALSYNC_KEYRING_MEMBER_H
+#define SEALSYNC_KEYRING_MEMBER_H
+/*
+ * Membership-log entries (<region hex>/members/<height:016x>-<hash hex>).
+ * Byte-exact format: doc/FORMAT-keyring.md "Membership entries".
+ *
+ *   object = signed || sig(64)
+ *   signed = u8 version(1) || u8 type || region_id(32) || u64 height || u64 time
+ *            || u16 nparents || parents[nparents](32 each) || author device_id(16)
+ *            || u32 body_len || body
+ *   sig    = Ed25519(author sign_sk, "sealsync/v1/member\0" || signed)
+ *   hash   = BLAKE2b-256(object)            (the object's name; GENESIS: also its epoch id)
+ *
+ * Invariants enforced by member_decode (every byte comes from the untrusted
+ * store): exact lengths, no trailing bytes, every count and length bounded
+ * by the MEMBER_MAX_* constants below, known version/type/suite/role,
+ * canonical order (members and wraps strictly ascending by device id, so an
+ * entry has exactly one encoding), GENESIS has height 0 and no parents,
+ * other types at least one parent.  Only GENESIS has a body decoder for now;
+ * other types decode their envelope and keep the body as raw bytes.
+ *
+ * member_verify_genesis adds the semantic checks (device ids derived from
+ * the listed keys, author an admin member, signature, wraps to exactly the
+ * members).  Nothing in an entry is trusted before both succeed.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/wrap.h"
+#include "keyring/identity.h"
+
+#define MEMBER_VERSION 1
+#define MEMBER_HASH_LEN 32
+#define MEMBER_SIG_LEN 64
+#define MEMBER_MAX_PARENTS 64
+#define MEMBER_MAX_MEMBERS 1024
+#define MEMBER_NAME_MAX 64			/* owner and device names, bytes */
+#define MEMBER_MAX_ENTRY (1024u * 1024u)	/* whole object, bytes */
+
+enum member_type {
+	MEMBER_GENESIS = 1,
+	MEMBER_ADD_DEVICE = 2,
+	MEMBER_REMOVE_DEVICE = 3, /* removal and its rotation are one entry */
+	MEMBER_ROTATE_KEY = 4,
+	MEMBER_SET_ROLE = 5,
+	MEMBER_POLICY = 6,
+};
+
+/* Roles, lowest to highest authority. */
+enum member_role {
+	MEMBER_ROLE_READER = 1,
+	MEMBER_ROLE_WRITER = 2,
+	MEMBER_ROLE_ADMIN = 3,
+	MEMBER_ROLE_RECOVERY = 4,
+};
+
+struct member_device {
+	uint8_t device_id[IDENTITY_ID_LEN];
+	uint8_t sign_pk[32];
+	uint8_t box_pk[32];
+	char owner[MEMBER_NAME_MAX + 1]; /* printable ASCII, 1..64 */
+	char name[MEMBER_NAME_MAX + 1];	 /* printable ASCII, 1..64 */
+	uint8_t role;			 /* enum member_role */
+};
+
+struct member_wrap {
+	uint8_t device_id[IDENTITY_ID_LEN];
+	uint8_t wrap[WRAP_LEN];
+};
+
+/* An epoch: its key check and the key wrapped to each recipient. */
+struct member_epoch {
+	uint8_t key_check[32];
+	size_t nwraps;
+	struct member_wrap *wraps; /* malloc'd, ascending device_id */
+};
+
+struct member_genesis {
+	uint8_t suite;		/* enum suite */
+	uint32_t block_size;	/* power of two, BLOCK_MIN_SIZE..BLOCK_MAX_SIZE */
+	uint64_t max_key_age;	/* policy: seconds, 0 = none */
+	size_t nmembers;
+	struct member_device *members; /* malloc'd, ascending device_id */
+	struct member_epoch epoch;
+};
+
+struct member_entry {
+	uint8_t version;
+	uint8_t type; /* enum member_type */
+	uint8_t region_id[32];
+	uint64_t height;
+	uint64_t time; /* author's clock, Unix seconds; informational */
+	size_t nparents;
+	uint8_t (*parents)[MEMBER_HASH_LEN]; /* malloc'd */
+	uint8_t author[IDENTITY_ID_LEN];
+	/* Decoded body (type GENESIS) ... */
+	struct member_genesis genesis;
+	/* ... or, for the other types, the raw body (malloc'd copy). */
+	uint8_t *body;
+	size_t body_len;
+	/* Filled by member_decode / member_encode: */
+	uint8_t sig[MEMBER_SIG_LEN];
+	uint8_t hash[MEMBER_HASH_LEN];
+	uint8_t *raw; /* the whole object (malloc'd copy) */
+	size_t raw_len;
+	size_t signed_len; /* raw[0..signed_len) is what the signature covers */
+};
+
+/*
+ * Parses BUF (LEN bytes, untrusted) into a new entry *OUT (member_entry_free).
+ * Structure only: the signature is NOT checked here.  Returns 0, -EBADMSG
+ * (malformed, out of bounds, non-canonical, unknown version/type/suite/role)
+ * or -ENOMEM.  *OUT untouched on error.
+ */
+int member_decode(const uint8_t *buf, size_t len, struct member_entry **out)
+	__attribute__((warn_unused_result));
+
+/*
+ * Encodes E (type GENESIS only for now; version must be MEMBER_VERSION),
+ * signs it with SIGN_SK (64 bytes, the author's), and sets E's sig, hash,
+ * raw, raw_len and signed_len.  *OUT and *OUT_LEN receive a malloc'd copy of the
+ * object.  Returns 0, -EINVAL (E violates an invariant member_decode
+ * enforces), -ENOTSUP (other types) or -ENOMEM.  Outputs untouched on error.
+ */
+int member_encode(struct member_entry *e, const uint8_t sign_sk[static 64], uint8_t **out,
+		  size_t *out_len) __attribute__((warn_unused_result));
+
+/*
+ * Semantic checks of a decoded GENESIS: type, every device id derived from
+ * its keys, the author a member with role ADMIN, the signature by the
+ * author's key, and one wrap for exactly each member.  Returns 0 or -EBADMSG.
+ */
+int member_verify_genesis(const struct member_entry *e) __attribute__((warn_unused_result));
+
+/* The member with DEVICE_ID in a GENESIS, or NULL. */
+const struct member_device *member_find(const struct member_genesis *g,
+					const uint8_t device_id[static IDENTITY_ID_LEN]);
+
+/* The wrap for DEVICE_ID in EP, or NULL. */
+const struct member_wrap *member_find_wrap(const struct member_epoch *ep,
+					   const uint8_t device_id[static IDENTITY_ID_LEN]);
+
+/*
+ * key_check = kdf_derive(32, EPOCH_KEY, "key-check", NULL, 0).
+ * Returns 0 or a negative errno from kdf_derive.
+ */
+int member_key_check(uint8_t out[static 32], const uint8_t epoch_key[static 32])
+	__attribute__((warn_unused_result));
+
+/*
+ * The wrap context of an epoch key for one recipient:
+ *   BLAKE2b-512("sealsync/v1/wrap\0" || region_id(32) || device_id(16) || key_check(32))
+ * Returns 0 or a negative errno.
+ */
+int member_wrap_ctx(uint8_t out[static WRAP_CTX_LEN], const uint8_t region_id[static 32],
+		    const uint8_t device_id[static IDENTITY_ID_LEN],
+		    const uint8_t key_check[static 32]) __attribute__((warn_unused_result));
+
+/* 1 if S is a valid owner/device name: 1..64 bytes of printable ASCII. */
+int member_name_valid(const char *s);
+
+void member_entry_free(struct member_entry *e); /* NULL is a no-op */
+
+#endif

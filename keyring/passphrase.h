@@ -1,0 +1,17 @@
+#ifndef SEALSYNC_KEYRING_PASSPHRASE_H
+#define SEALSYNC_KEYRING_PASSPHRASE_H
+
+/*
+ * Obtains a passphrase, in this order: the first line of FILE (if FILE is
+ * not NULL), $SEALSYNC_PASSPHRASE, else PROMPT on /dev/tty without echo
+ * (asked twice when CONFIRM, which must match).  *OUT is secure memory,
+ * freed with passphrase_free.  Returns 0, -ENOTTY (no source available),
+ * -EINVAL (empty, or confirmation mismatch), or a negative errno reading FILE.
+ * Every error but -ENOTTY has been logged (the caller knows what to advise).
+ */
+int passphrase_get(char **out, const char *file, const char *prompt, int confirm)
+	__attribute__((warn_unused_result));
+
+void passphrase_free(char *pass); /* wipes; NULL is a no-op */
+
+#endif

@@ -1,0 +1,79 @@
+#ifndef SEALSYNC_KEYRING_REGION_H
+#define SEALSYNC_KEYRING_REGION_H
+/*
+ * Regions known to this device.  HOME/regions/<region_id hex>/ holds
+ * region.conf (name, store URL, id, suite, block size, pinned GENESIS hash)
+ * and genesis (the signed GENESIS entry's bytes).  The fs/ and sync/ layers
+ * keep their own files in the same directory (index.db, data/, mount.log).
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keyring/identity.h"
+
+#define REGION_ID_LEN 32
+#define REGION_NAME_MAX 64
+#define REGION_URL_MAX 1024
+
+struct region_info {
+	char name[REGION_NAME_MAX + 1];
+	char store_url[REGION_URL_MAX + 1];
+	uint8_t id[REGION_ID_LEN];
+	int suite;
+	uint32_t block_size;
+	uint8_t genesis_hash[32];
+	char dir[4096]; /* HOME/regions/<id hex>, filled by load/list/create */
+};
+
+/* The unlocked current epoch of a region. */
+struct region_keys {
+	uint8_t region_id[REGION_ID_LEN];
+	int suite;
+	uint32_t block_size;
+	uint8_t epoch_id[32];
+	uint8_t *epoch_key; /* 32 bytes, secmem */
+};
+
+/* 1 if NAME is a valid region name: [A-Za-z0-9._-], 1..64 chars, not "." or "..". */
+int region_name_valid(const char *name);
+
+/*
+ * Builds a new region: random id and epoch-0 key, a GENESIS entry signed by
+ * ID (admin, owner = ID's name) with the key wrapped to ID's X25519 key.
+ * *ENTRY (malloc'd, *ENTRY_LEN bytes) is the object to put in the store at
+ * the key region_genesis_key() names; OUT is filled (dir included) but
+ * nothing is written locally until region_save().  Returns 0, -EINVAL
+ * (bad name/suite/block size), -ENOTSUP (suite not runnable here), -ENOMEM.
+ */
+int region_build(const struct identity *id, const char *home, const char *name,
+		 const char *store_url, int suite, uint32_t block_size, struct region_info *out,
+		 uint8_t **entry, size_t *entry_len) __attribute__((warn_unused_result));
+
+/* Store key of a region's GENESIS: "<region hex>/members/0000000000000000-<hash hex>". */
+int region_genesis_key(const struct region_info *ri, char *out, size_t outlen)
+	__attribute__((warn_unused_result));
+
+/* Writes RI and its GENESIS ENTRY under HOME.  -EEXIST if the name is taken. */
+int region_save(const char *home, const struct region_info *ri, const uint8_t *entry,
+		size_t entry_len) __attribute__((warn_unused_result));
+
+/* Finds region NAME under HOME.  Returns 0, -ENOENT, -EBADMSG (corrupt conf). */
+int region_load(const char *home, const char *name, struct region_info *out)
+	__attribute__((warn_unused_result));
+
+/* All regions under HOME, sorted by name; *OUT malloc'd (free()).  0 regions is success. */
+int region_list(const char *home, struct region_info **out, size_t *n)
+	__attribute__((warn_unused_result));
+
+/*
+ * Loads RI's pinned GENESIS, checks its hash against the pin, its signature
+ * and structure, unwraps the epoch key with ID's X25519 key and checks the
+ * entry's key_check.  Returns 0, -EBADMSG (tampered/corrupt), -EACCES (no
+ * wrap for this device), -ENOTSUP (suite unavailable on this CPU).
+ */
+int region_unlock(const struct identity *id, const struct region_info *ri,
+		  struct region_keys **out) __attribute__((warn_unused_result));
+
+void region_keys_free(struct region_keys *k); /* wipes; NULL is a no-op */
+
+#endif

@@ -1,0 +1,106 @@
+#ifndef SEALSYNC_SYNC_INDEX_H
+#define SEALSYNC_SYNC_INDEX_H
+/*
+ * The local index: one SQLite database (WAL) per region on this device.
+ * The only module that includes sqlite3.h.
+ *
+ * Tables (doc/DESIGN.md "Local index"):
+ *   inode(ino PK, file_id UNIQUE, nlink, attr)  attr = AEAD(K_attr, AD = "inode" || ino || file_id)
+ *   dentry(parent, hname, ino, ename)            hname = BLAKE2b-128(K_name, u64be parent || name)
+ *                                                ename = AEAD(K_ename, AD = hname, u8 type || name)
+ *   meta(k PK, v)                                schema version, next file sequence
+ * K_attr, K_name, K_ename derive from the device-local key and the region id,
+ * so the disk holds no plaintext name or attribute, and rows cannot be moved
+ * between inodes or directories without failing authentication.
+ *
+ * Invariants:
+ *  1. Every dentry's ino has an inode row.  Directory inodes have exactly one
+ *     dentry (except the root, ino 1, which has none).
+ *  2. inode.nlink counts the dentries naming it (0: unlinked, kept while open;
+ *     purged at the next mount by the caller via index_for_each_orphan).
+ *  3. All changes happen inside one open transaction; index_commit() makes
+ *     them durable (group commit).  A crash rolls back to the last commit,
+ *     which is always a consistent state.
+ *
+ * All functions are thread-safe (one connection behind a mutex).  Attribute
+ * blobs are opaque here: fs/ encodes them.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#define INDEX_ROOT_INO 1
+#define INDEX_FILE_ID_LEN 16
+#define INDEX_NAME_MAX 255
+
+struct index;
+
+/*
+ * Opens (creating if needed) the index at PATH with keys derived from
+ * LOCAL_KEY and REGION_ID.  A new index gets the root directory (ino 1) with
+ * ROOT_ATTR.  Returns 0, -EBADMSG (not an index of ours / keys do not match),
+ * or a negative errno.
+ */
+int index_open(struct index **out, const char *path, const uint8_t local_key[static 32],
+	       const uint8_t region_id[static 32], const uint8_t root_file_id[static 16],
+	       const uint8_t *root_attr, size_t root_attr_len) __attribute__((warn_unused_result));
+
+/* Commits and closes; NULL is a no-op.  Returns 0 or a negative errno. */
+int index_close(struct index *ix);
+
+/* Commits the open transaction (durably: WAL fsync) and opens the next. */
+int index_commit(struct index *ix) __attribute__((warn_unused_result));
+
+/* 1 if changes are pending since the last commit. */
+int index_dirty(struct index *ix);
+
+/* Reads inode INO: *FILE_ID, *NLINK and a malloc'd decrypted *ATTR.  -ENOENT, -EBADMSG. */
+int index_inode_get(struct index *ix, uint64_t ino, uint8_t file_id[static 16], uint32_t *nlink,
+		    uint8_t **attr, size_t *attr_len) __attribute__((warn_unused_result));
+
+/* Inserts a new inode (ino allocated) and returns it in *INO. */
+int index_inode_add(struct index *ix, const uint8_t file_id[static 16], uint32_t nlink,
+		    const uint8_t *attr, size_t attr_len, uint64_t *ino)
+	__attribute__((warn_unused_result));
+
+/* Replaces inode INO's nlink and attributes.  -ENOENT if absent. */
+int index_inode_update(struct index *ix, uint64_t ino, const uint8_t file_id[static 16],
+		       uint32_t nlink, const uint8_t *attr, size_t attr_len)
+	__attribute__((warn_unused_result));
+
+int index_inode_delete(struct index *ix, uint64_t ino) __attribute__((warn_unused_result));
+
+/* Finds NAME in directory PARENT.  Returns 0 with *INO, or -ENOENT. */
+int index_lookup(struct index *ix, uint64_t parent, const char *name, size_t len, uint64_t *ino)
+	__attribute__((warn_unused_result));
+
+/* Adds entry NAME -> INO (of TYPE, opaque here) in PARENT.  -EEXIST if taken, -ENAMETOOLONG. */
+int index_link(struct index *ix, uint64_t parent, const char *name, size_t len, uint64_t ino,
+	       uint8_t type) __attribute__((warn_unused_result));
+
+/* Removes entry NAME from PARENT.  -ENOENT if absent. */
+int index_unlink(struct index *ix, uint64_t parent, const char *name, size_t len)
+	__attribute__((warn_unused_result));
+
+/* 1 if directory DIR has no entries, 0 if it has, or a negative errno. */
+int index_dir_empty(struct index *ix, uint64_t dir) __attribute__((warn_unused_result));
+
+/*
+ * Calls CB for the entries of DIR with a position > AFTER in position order
+ * (positions are stable; 0 starts).  CB returns 0 to continue, 1 to stop;
+ * anything else is returned.  Names are decrypted and verified.
+ */
+typedef int (*index_dir_cb)(void *arg, int64_t pos, uint64_t ino, uint8_t type, const char *name,
+			    size_t len);
+int index_readdir(struct index *ix, uint64_t dir, int64_t after, index_dir_cb cb, void *arg)
+	__attribute__((warn_unused_result));
+
+/* Calls CB(arg, ino, file_id) for each inode with nlink == 0 (not the root). */
+int index_for_each_orphan(struct index *ix,
+			  int (*cb)(void *arg, uint64_t ino, const uint8_t *file_id), void *arg)
+	__attribute__((warn_unused_result));
+
+/* 1 if FILE_ID belongs to an inode, 0 if not, or a negative errno. */
+int index_has_file_id(struct index *ix, const uint8_t file_id[static 16])
+	__attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,417 @@
+# shellcheck shell=bash
+# Shared helpers for the sealsync integration tests (TAP under prove).
+#
+# Usage, at the top of a test script:
+#
+#	#!/usr/bin/env bash
+#	TEST_TIMEOUT=300                 # hard limit for the whole script, seconds
+#	. "$(dirname "$0")/lib.sh"
+#	setup_device                     # temp dir, SEALSYNC_HOME, init
+#	...
+#	done_testing
+#
+# What it gives:
+#  - TAP: plan, ok, pass, fail, not_ok, is, isnt, like, run_ok, run_fails,
+#    diag, note, skip, skip_all, done_testing, bail.
+#  - A hard timeout: the script re-executes itself under timeout(1), which
+#    signals the whole process group (hung readers on a wedged mount
+#    included) when the time is up; the TERM trap reports it and cleans up.
+#  - A cleanup trap: every mount point made with mount_region (recorded in
+#    $work/.mounts) is unmounted (`sealsync umount`, then `fusermount3 -u -z`),
+#    the daemons we started are killed by pid if still alive, and the temp
+#    dir is removed unless something is still mounted beneath it.
+#  - SKIP (and only this): no /dev/fuse or no fusermount3.  A missing or
+#    broken $SEALSYNC_BIN is a failure, never a skip.
+#
+# Environment: SEALSYNC_BIN (required, absolute path of build/sealsync),
+# SEALSYNC_TOOLS (directory of the tests/tools binaries), TEST_TIMEOUT,
+# KEEP_WORK=1 (keep the temp dir for post-mortem).
+
+# ------------------------------------------------------------ hard timeout
+if [ -z "${SEALSYNC_T_WRAPPED:-}" ]; then
+	export SEALSYNC_T_WRAPPED=1
+	# timeout(1) puts itself in a new process group and, on expiry, signals
+	# the child and then the whole group; -k: SIGKILL 20 s later.
+	exec timeout -k 20 "${TEST_TIMEOUT:-300}" bash "$0" "$@"
+fi
+
+export LC_ALL=C
+umask 022
+
+# ------------------------------------------------------------------ TAP
+_t_n=0
+_t_failed=0
+_t_planned=
+_t_done=
+T_NAME=$(basename "$0" .t)
+
+plan() { _t_planned=$1; echo "1..$1"; }
+diag() { local l; printf '%s\n' "$@" | while IFS= read -r l; do echo "# $l" >&2; done; }
+note() { local l; printf '%s\n' "$@" | while IFS= read -r l; do echo "# $l"; done; }
+pass() { _t_n=$((_t_n + 1)); echo "ok $_t_n - $1"; }
+fail()
+{
+	_t_n=$((_t_n + 1))
+	_t_failed=$((_t_failed + 1))
+	echo "not ok $_t_n - $1"
+	shift
+	[ $# -eq 0 ] || diag "$@"
+	return 0
+}
+# not_ok DESC [DIAG...]: a failing test point (alias of fail).
+not_ok() { fail "$@"; }
+# ok STATUS DESC [DIAG...]: passes when STATUS is 0 (e.g. `[ -f x ]; ok $? "x exists"`).
+ok()
+{
+	local st=$1
+	shift
+	if [ "$st" -eq 0 ]; then pass "$1"; else fail "$@"; fi
+	return "$st"
+}
+# is GOT EXPECTED DESC
+is()
+{
+	if [ "$1" == "$2" ]; then
+		pass "$3"
+	else
+		fail "$3" "     got: '$1'" "expected: '$2'"
+		return 1
+	fi
+}
+# isnt GOT UNEXPECTED DESC
+isnt()
+{
+	if [ "$1" != "$2" ]; then
+		pass "$3"
+	else
+		fail "$3" "     got: '$1'" "expected anything else"
+		return 1
+	fi
+}
+# like GOT ERE DESC
+like()
+{
+	if printf '%s' "$1" | grep -Eq -- "$2"; then
+		pass "$3"
+	else
+		fail "$3" "     got: '$1'" "expected to match /$2/"
+		return 1
+	fi
+}
+skip() { _t_n=$((_t_n + 1)); echo "ok $_t_n # SKIP $1"; }
+
+# run CMD...: runs CMD with stdin from /dev/null, output in $T_OUT (stdout)
+# and $T_ERR (stderr), status in $T_RC.
+T_OUT=
+T_ERR=
+T_RC=0
+run()
+{
+	local o e
+	o=$(mktemp "${work:-/tmp}/.out.XXXXXX")
+	e=$(mktemp "${work:-/tmp}/.err.XXXXXX")
+	"$@" <"${RUN_STDIN:-/dev/null}" >"$o" 2>"$e"
+	T_RC=$?
+	T_OUT=$(cat "$o")
+	T_ERR=$(cat "$e")
+	rm -f "$o" "$e"
+	return $T_RC
+}
+_t_show_run() { diag "command: $*" "exit: $T_RC" "stdout: ${T_OUT:0:2000}" "stderr: ${T_ERR:0:2000}"; }
+# run_ok DESC CMD...: passes when CMD exits 0.
+run_ok()
+{
+	local d=$1
+	shift
+	if run "$@"; then
+		pass "$d"
+	else
+		fail "$d"
+		_t_show_run "$@"
+		return 1
+	fi
+}
+# run_fails DESC CMD...: passes when CMD exits non-zero (and does not die of a signal).
+run_fails()
+{
+	local d=$1
+	shift
+	run "$@"
+	if [ "$T_RC" -ne 0 ] && [ "$T_RC" -lt 124 ]; then
+		pass "$d"
+	else
+		fail "$d (expected failure)"
+		_t_show_run "$@"
+		return 1
+	fi
+}
+
+# bail MSG: fatal for this script (not the TAP "Bail out!", which stops prove).
+bail()
+{
+	fail "$1"
+	shift
+	[ $# -eq 0 ] || diag "$@"
+	_t_done=1
+	[ -n "$_t_planned" ] || echo "1..$_t_n"
+	exit 1
+}
+
+done_testing()
+{
+	_t_done=1
+	[ -n "$_t_planned" ] || echo "1..$_t_n"
+	if [ "$_t_failed" -ne 0 ]; then
+		diag "$T_NAME: $_t_failed of $_t_n test(s) failed"
+		exit 1
+	fi
+	exit 0
+}
+
+skip_all()
+{
+	echo "1..0 # SKIP $1"
+	echo "######## SKIPPING $T_NAME: $1 ########" >&2
+	_t_done=1
+	exit 0
+}
+
+# ------------------------------------------------------- preconditions
+_t_check_env()
+{
+	[ -c /dev/fuse ] || skip_all "FUSE unavailable: /dev/fuse is missing or not a character device"
+	command -v fusermount3 >/dev/null 2>&1 || skip_all "FUSE unavailable: fusermount3 not found in PATH"
+	if [ -z "${SEALSYNC_BIN:-}" ]; then
+		bail "SEALSYNC_BIN is not set (run through 'make integration')"
+	fi
+	case $SEALSYNC_BIN in /*) ;; *) bail "SEALSYNC_BIN must be an absolute path: $SEALSYNC_BIN" ;; esac
+	[ -x "$SEALSYNC_BIN" ] || bail "SEALSYNC_BIN is not executable: $SEALSYNC_BIN"
+	SEALSYNC_TOOLS=${SEALSYNC_TOOLS:-$(dirname "$SEALSYNC_BIN")/tools}
+}
+_t_check_env
+
+# need_tool NAME: path of a tests/tools binary (fatal if missing).
+tool()
+{
+	local t=$SEALSYNC_TOOLS/$1
+	[ -x "$t" ] || bail "test tool missing: $t (make builds tests/tools/$1.c)"
+	echo "$t"
+}
+need_cmd()
+{
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || bail "required command not installed: $c"
+	done
+}
+
+# ------------------------------------------------------- work dir, device
+work=
+S() { "$SEALSYNC_BIN" "$@"; }
+
+setup_device()
+{
+	work=$(mktemp -d "${TMPDIR:-/tmp}/sealsync-$T_NAME.XXXXXX") || bail "mktemp -d failed"
+	: >"$work/.mounts"
+	: >"$work/.pids"
+	export SEALSYNC_HOME=$work/home
+	export SEALSYNC_PASSPHRASE=${SEALSYNC_PASSPHRASE:-test-pass}
+	unset XDG_DATA_HOME
+	# Keep git (03-tools) away from the user's configuration.
+	export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
+	export GIT_AUTHOR_NAME=test GIT_AUTHOR_EMAIL=test@example.invalid
+	export GIT_COMMITTER_NAME=test GIT_COMMITTER_EMAIL=test@example.invalid
+	note "work dir: $work"
+	if ! run S init --kdf interactive --name devA; then
+		_t_show_run S init --kdf interactive --name devA
+		bail "sealsync init failed"
+	fi
+}
+
+# region_id NAME: the region's id (hex) from `list --json`.
+region_id()
+{
+	S list --json 2>/dev/null | jq -r --arg n "$1" '.[] | select(.name == $n) | .region_id'
+}
+
+# create_region NAME [ARGS...]: creates the region; sets REGION_ID and
+# REGION_DIR ($SEALSYNC_HOME/regions/<id>).  Fatal on failure.
+REGION_ID=
+REGION_DIR=
+create_region()
+{
+	if ! run S create "$@"; then
+		_t_show_run S create "$@"
+		bail "sealsync create $1 failed"
+	fi
+	REGION_ID=$(region_id "$1")
+	[ -n "$REGION_ID" ] || REGION_ID=$(printf '%s\n' "$T_OUT" | grep -Eo '[0-9a-f]{64}' | tail -n1)
+	[ -n "$REGION_ID" ] || bail "cannot find the id of region $1" "create said: $T_OUT"
+	REGION_DIR=$SEALSYNC_HOME/regions/$REGION_ID
+}
+
+# in_mountinfo DIR: DIR is a mount point (from /proc/self/mountinfo, so it
+# never touches a possibly wedged FUSE mount).
+in_mountinfo()
+{
+	awk -v mp="$1" '$5 == mp { f = 1 } END { exit !f }' /proc/self/mountinfo
+}
+
+# daemon_pids MP: pids of our sealsync processes whose command line names MP.
+daemon_pids()
+{
+	local p exe bin
+	bin=$(readlink -f "$SEALSYNC_BIN")
+	for p in $(pgrep -f -- "$1" 2>/dev/null); do
+		[ "$p" != $$ ] || continue
+		exe=$(readlink -f "/proc/$p/exe" 2>/dev/null) || continue
+		[ "$exe" = "$bin" ] && echo "$p"
+	done
+}
+
+# mount_region NAME MP [ARGS...]: mounts and waits (<= 20 s) for MP to be a
+# mount point.  Sets MOUNT_PID (the daemon) and MOUNT_OUT (its output).
+# Returns non-zero, with diagnostics, on failure.
+MOUNT_PID=
+MOUNT_OUT=
+mount_region()
+{
+	local name=$1 mp=$2 rc i
+	shift 2
+	case $mp in /*) ;; *) mp=$PWD/$mp ;; esac
+	echo "$mp" >>"$work/.mounts"
+	MOUNT_OUT=$(timeout 60 "$SEALSYNC_BIN" mount "$name" "$mp" "$@" </dev/null 2>&1 >/dev/null)
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		diag "sealsync mount $name $mp $* exited $rc" "output: $MOUNT_OUT"
+		return 1
+	fi
+	for i in $(seq 200); do
+		in_mountinfo "$mp" && break
+		sleep 0.1
+	done
+	if ! in_mountinfo "$mp"; then
+		diag "sealsync mount $name $mp returned 0 but $mp is not a mount point after 20 s"
+		return 1
+	fi
+	timeout 10 mountpoint -q "$mp" || { diag "mountpoint -q $mp fails"; return 1; }
+	MOUNT_PID=$(daemon_pids "$mp" | head -n1)
+	[ -z "$MOUNT_PID" ] || echo "$MOUNT_PID" >>"$work/.pids"
+	return 0
+}
+
+# umount_region MP: `sealsync umount MP` (fallback fusermount3 -u -z), then
+# waits (<= 30 s) for the daemon to exit, so that the index and ciphertext
+# are at rest afterwards.  Returns non-zero if `sealsync umount` failed.
+umount_region()
+{
+	local mp=$1 rc=0 out pids p i
+	case $mp in /*) ;; *) mp=$PWD/$mp ;; esac
+	pids=$(daemon_pids "$mp")
+	out=$(timeout 60 "$SEALSYNC_BIN" umount "$mp" </dev/null 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		diag "sealsync umount $mp exited $rc: $out"
+		fusermount3 -u -z "$mp" 2>/dev/null
+	fi
+	for i in $(seq 50); do
+		in_mountinfo "$mp" || break
+		sleep 0.1
+	done
+	if in_mountinfo "$mp"; then
+		diag "$mp still mounted after umount; lazy unmount"
+		fusermount3 -u -z "$mp" 2>/dev/null
+		rc=1
+	fi
+	for p in $pids; do
+		for i in $(seq 300); do
+			[ -d "/proc/$p" ] || break
+			sleep 0.1
+		done
+		if [ -d "/proc/$p" ]; then
+			diag "daemon $p for $mp still running 30 s after umount"
+			rc=1
+		fi
+	done
+	return $rc
+}
+
+# remount NAME MP: umount_region + mount_region.
+remount()
+{
+	umount_region "$2" || return 1
+	mount_region "$1" "$2"
+}
+
+# --------------------------------------------------------------- cleanup
+_t_cleanup()
+{
+	local mp p
+	trap - EXIT
+	[ -n "$work" ] || return 0
+	if [ -s "$work/.mounts" ]; then
+		while IFS= read -r mp; do
+			in_mountinfo "$mp" || continue
+			timeout 20 "$SEALSYNC_BIN" umount "$mp" >/dev/null 2>&1 </dev/null ||
+				fusermount3 -u -z "$mp" 2>/dev/null
+			in_mountinfo "$mp" && fusermount3 -u -z "$mp" 2>/dev/null
+		done <"$work/.mounts"
+	fi
+	# Daemons that outlive their mount (wedged): ours, by pid.
+	if [ -s "$work/.pids" ]; then
+		sleep 0.5
+		while IFS= read -r p; do
+			[ -d "/proc/$p" ] || continue
+			[ "$(readlink -f "/proc/$p/exe" 2>/dev/null)" = "$(readlink -f "$SEALSYNC_BIN")" ] || continue
+			sleep 2
+			[ -d "/proc/$p" ] && kill -KILL "$p" 2>/dev/null
+		done <"$work/.pids"
+	fi
+	if [ -n "${KEEP_WORK:-}" ]; then
+		echo "# KEEP_WORK: left $work" >&2
+	elif grep -qF " $work/" /proc/self/mountinfo; then
+		echo "# something is still mounted under $work; not removing it" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+
+_t_on_exit()
+{
+	local rc=$?
+	_t_cleanup
+	if [ -z "$_t_done" ]; then
+		echo "not ok $((_t_n + 1)) - $T_NAME ended early (exit $rc)"
+		echo "1..$((_t_n + 1))"
+		exit 1
+	fi
+}
+
+_t_on_signal()
+{
+	trap - TERM INT
+	echo "not ok $((_t_n + 1)) - $T_NAME killed by SIG$1 (hard timeout ${TEST_TIMEOUT:-300} s?)"
+	echo "1..$((_t_n + 1))"
+	echo "######## $T_NAME: TIMEOUT / SIG$1 ########" >&2
+	_t_done=1
+	_t_cleanup
+	exit 1
+}
+
+trap _t_on_exit EXIT
+trap '_t_on_signal TERM' TERM
+trap '_t_on_signal INT' INT
+
+# ---------------------------------------------------------------- misc
+# rand_file PATH SIZE: SIZE random bytes.
+rand_file()
+{
+	head -c "$2" /dev/urandom >"$1"
+}
+# sha FILE
+sha() { sha256sum <"$1" | cut -d' ' -f1; }
+# home_listing: names, types and modes under SEALSYNC_HOME (not sizes/times).
+home_listing()
+{
+	(cd "$SEALSYNC_HOME" && find . -printf '%p %y %m\n' | sort)
+}
