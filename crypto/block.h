@@ -5,9 +5,12 @@
  * writes touch only the blocks they need.
  *
  *   K_file  = kdf_derive(32, epoch_key, "file", file_id || salt)
- *   K_block = kdf_derive(32, K_file, "block", u64be(index))   (per-block subkey:
- *             keeps every AES-GCM key far below 2^32 random-nonce encryptions)
- *   sealed  = nonce (12 or 24, fresh random each seal) || ciphertext || tag(16)
+ *   sealed  = nonce (24 bytes, fresh random each seal) || ciphertext || tag(16);
+ *             AES-GCM uses nonce[12..24) as its 96-bit nonce (the XAES-256-GCM idea:
+ *             a (key, nonce) repeat needs a 192-bit collision, so no seal counter)
+ *   K_block = kdf_derive(32, K_file, "block", u64be(index) || nonce)
+ *             (a per-seal subkey from all 24 nonce bytes; see doc/FORMAT.md
+ *             "Per-seal subkeys and the nonce limit")
  *   AAD     = "sealsync/v1/block\0" || region_id(32) || epoch_id(32) || u8 suite
  *             || file_id(16) || salt(32) || u64be index || u8 final
  *   key_commit = kdf_derive(32, K_file, "commit", NULL)
@@ -18,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BLOCK_ID_LEN 32	  /* region id, epoch id */
+#define BLOCK_ID_LEN 32 /* region id, epoch id */
 #define BLOCK_FILE_ID_LEN 16
 #define BLOCK_SALT_LEN 32
 #define BLOCK_TAG_LEN 16
@@ -27,11 +30,11 @@
 #define BLOCK_MAX_SIZE (1u << 20)
 
 struct block_file_info {
-	uint8_t region_id[BLOCK_ID_LEN];
-	uint8_t epoch_id[BLOCK_ID_LEN];
-	int suite;
-	uint8_t file_id[BLOCK_FILE_ID_LEN];
-	uint8_t salt[BLOCK_SALT_LEN];
+        uint8_t region_id[BLOCK_ID_LEN];
+        uint8_t epoch_id[BLOCK_ID_LEN];
+        int suite;
+        uint8_t file_id[BLOCK_FILE_ID_LEN];
+        uint8_t salt[BLOCK_SALT_LEN];
 };
 
 struct block_ctx;
@@ -41,7 +44,7 @@ struct block_ctx;
  * (unknown suite), -ENOTSUP (suite unavailable on this CPU) or -ENOMEM.
  */
 int block_ctx_new(struct block_ctx **out, const uint8_t epoch_key[static 32],
-		  const struct block_file_info *info) __attribute__((warn_unused_result));
+                  const struct block_file_info *info) __attribute__((warn_unused_result));
 void block_ctx_free(struct block_ctx *ctx); /* wipes; NULL is a no-op */
 
 /* The per-file key commitment (32 bytes), checked before any decryption. */
@@ -55,7 +58,7 @@ size_t block_sealed_len(const struct block_ctx *ctx, size_t len);
  * OUT (block_sealed_len bytes) with a fresh random nonce.  Returns 0 or -EINVAL.
  */
 int block_seal(const struct block_ctx *ctx, uint64_t index, int final, const uint8_t *plain,
-	       size_t len, uint8_t *out) __attribute__((warn_unused_result));
+               size_t len, uint8_t *out) __attribute__((warn_unused_result));
 
 /*
  * Opens SEALED (SEALED_LEN bytes) as block INDEX/FINAL into PLAIN (room for
@@ -63,12 +66,12 @@ int block_seal(const struct block_ctx *ctx, uint64_t index, int final, const uin
  * (too short, too long, or authentication failed: PLAIN is wiped).
  */
 int block_open(const struct block_ctx *ctx, uint64_t index, int final, const uint8_t *sealed,
-	       size_t sealed_len, uint8_t *plain, size_t *plain_len)
-	__attribute__((warn_unused_result));
+               size_t sealed_len, uint8_t *plain, size_t *plain_len)
+    __attribute__((warn_unused_result));
 
 /* Deterministic-nonce seal for known-answer tests ONLY (tests/vectors). */
 int block_seal_with_nonce(const struct block_ctx *ctx, uint64_t index, int final,
-			  const uint8_t *plain, size_t len, const uint8_t *nonce, uint8_t *out)
-	__attribute__((warn_unused_result));
+                          const uint8_t *plain, size_t len, const uint8_t *nonce, uint8_t *out)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -7,39 +7,39 @@
 
 void hash_blake2b(uint8_t out[static HASH_LEN], const void *in, size_t len)
 {
-	/* Unkeyed with a valid output length: cannot fail. */
-	(void)crypto_generichash(out, HASH_LEN, in, len, NULL, 0);
+        /* Unkeyed with a valid output length: cannot fail. */
+        (void)crypto_generichash(out, HASH_LEN, in, len, NULL, 0);
 }
 
 int hash_parts(uint8_t *out, size_t outlen, const uint8_t *key, size_t keylen,
-	       const struct hash_part *parts, size_t nparts)
+               const struct hash_part *parts, size_t nparts)
 {
-	crypto_generichash_state st;
-	size_t i;
-	int rc = -EINVAL;
+        crypto_generichash_state st;
+        size_t i;
+        int rc = -EINVAL;
 
-	if (out == NULL || outlen < crypto_generichash_BYTES_MIN ||
-	    outlen > crypto_generichash_BYTES_MAX)
-		return -EINVAL;
-	if (keylen != 0 && (key == NULL || keylen < crypto_generichash_KEYBYTES_MIN ||
-			    keylen > crypto_generichash_KEYBYTES_MAX))
-		return -EINVAL;
-	if (nparts > 0 && parts == NULL)
-		return -EINVAL;
-	for (i = 0; i < nparts; i++)
-		if (parts[i].n > 0 && parts[i].p == NULL)
-			return -EINVAL;
+        if (out == NULL || outlen < crypto_generichash_BYTES_MIN ||
+            outlen > crypto_generichash_BYTES_MAX)
+                return -EINVAL;
+        if (keylen != 0 && (key == NULL || keylen < crypto_generichash_KEYBYTES_MIN ||
+                            keylen > crypto_generichash_KEYBYTES_MAX))
+                return -EINVAL;
+        if (nparts > 0 && parts == NULL)
+                return -EINVAL;
+        for (i = 0; i < nparts; i++)
+                if (parts[i].n > 0 && parts[i].p == NULL)
+                        return -EINVAL;
 
-	if (crypto_generichash_init(&st, keylen ? key : NULL, keylen, outlen) != 0)
-		goto cleanup_state;
-	for (i = 0; i < nparts; i++)
-		if (crypto_generichash_update(&st, parts[i].p, parts[i].n) != 0)
-			goto cleanup_state;
-	if (crypto_generichash_final(&st, out, outlen) != 0)
-		goto cleanup_state;
-	rc = 0;
+        if (crypto_generichash_init(&st, keylen ? key : NULL, keylen, outlen) != 0)
+                goto cleanup_state;
+        for (i = 0; i < nparts; i++)
+                if (crypto_generichash_update(&st, parts[i].p, parts[i].n) != 0)
+                        goto cleanup_state;
+        if (crypto_generichash_final(&st, out, outlen) != 0)
+                goto cleanup_state;
+        rc = 0;
 cleanup_state:
-	/* A keyed state holds the key: wipe on every path. */
-	sodium_memzero(&st, sizeof st);
-	return rc;
+        /* A keyed state holds the key: wipe on every path. */
+        sodium_memzero(&st, sizeof st);
+        return rc;
 }

@@ -12,45 +12,45 @@
 
 int secmem_init(void)
 {
-	struct rlimit rl = {0, 0};
+        struct rlimit rl = {0, 0};
 
-	/* sodium_init: 0 first time, 1 if already initialised, -1 on failure. */
-	if (sodium_init() < 0)
-		return -EIO;
-	/* A core dump would write every mlock'd secret to disk: refuse to run without this. */
-	if (setrlimit(RLIMIT_CORE, &rl) != 0)
-		return -EIO;
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-		return -EIO;
-	return 0;
+        /* sodium_init: 0 first time, 1 if already initialised, -1 on failure. */
+        if (sodium_init() < 0)
+                return -EIO;
+        /* A core dump would write every mlock'd secret to disk: refuse to run without this. */
+        if (setrlimit(RLIMIT_CORE, &rl) != 0)
+                return -EIO;
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+                return -EIO;
+        return 0;
 }
 
 void *secmem_alloc(size_t n)
 {
-	return sodium_malloc(n);
+        return sodium_malloc(n);
 }
 
 void secmem_free(void *p)
 {
-	if (p != NULL)
-		sodium_free(p);
+        if (p != NULL)
+                sodium_free(p);
 }
 
 void secmem_wipe(void *p, size_t n)
 {
-	if (n > 0)
-		sodium_memzero(p, n);
+        if (n > 0)
+                sodium_memzero(p, n);
 }
 
 int secmem_equal(const void *a, const void *b, size_t n)
 {
-	if (n == 0)
-		return 1;
-	return sodium_memcmp(a, b, n) == 0;
+        if (n == 0)
+                return 1;
+        return sodium_memcmp(a, b, n) == 0;
 }
 
 void secmem_random(void *p, size_t n)
 {
-	if (n > 0)
-		randombytes_buf(p, n);
+        if (n > 0)
+                randombytes_buf(p, n);
 }

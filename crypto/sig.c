@@ -22,22 +22,22 @@
 
 static int type_len(const char *type, size_t *len)
 {
-	size_t n;
+        size_t n;
 
-	if (type == NULL)
-		return -EINVAL;
-	for (n = 0; type[n] != '\0'; n++) {
-		char c = type[n];
+        if (type == NULL)
+                return -EINVAL;
+        for (n = 0; type[n] != '\0'; n++) {
+                char c = type[n];
 
-		if (n >= SIG_TYPE_MAX)
-			return -EINVAL;
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-			return -EINVAL;
-	}
-	if (n == 0)
-		return -EINVAL;
-	*len = n;
-	return 0;
+                if (n >= SIG_TYPE_MAX)
+                        return -EINVAL;
+                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+                        return -EINVAL;
+        }
+        if (n == 0)
+                return -EINVAL;
+        *len = n;
+        return 0;
 }
 
 /*
@@ -45,87 +45,87 @@ static int type_len(const char *type, size_t *len)
  * buffer (*HEAP, to free()).  Returns 0, -EINVAL or -ENOMEM.
  */
 static int build_message(uint8_t *stackbuf, uint8_t **heap, const uint8_t **msg, size_t *msglen,
-			 const char *type, const void *body, size_t len)
+                         const char *type, const void *body, size_t len)
 {
-	size_t tlen = 0, hdr, total;
-	uint8_t *buf = stackbuf;
-	int rc;
+        size_t tlen = 0, hdr, total;
+        uint8_t *buf = stackbuf;
+        int rc;
 
-	*heap = NULL;
-	rc = type_len(type, &tlen);
-	if (rc != 0)
-		return rc;
-	if (len > 0 && body == NULL)
-		return -EINVAL;
-	hdr = SIG_PREFIX_LEN + tlen + 1;
-	if (len > SIZE_MAX - hdr)
-		return -ENOMEM;
-	total = hdr + len;
-	if (total > SIG_STACK_MSG) {
-		buf = malloc(total);
-		if (buf == NULL)
-			return -ENOMEM;
-		*heap = buf;
-	}
-	memcpy(buf, SIG_PREFIX, SIG_PREFIX_LEN);
-	memcpy(buf + SIG_PREFIX_LEN, type, tlen);
-	buf[SIG_PREFIX_LEN + tlen] = 0;
-	if (len > 0)
-		memcpy(buf + hdr, body, len);
-	*msg = buf;
-	*msglen = total;
-	return 0;
+        *heap = NULL;
+        rc = type_len(type, &tlen);
+        if (rc != 0)
+                return rc;
+        if (len > 0 && body == NULL)
+                return -EINVAL;
+        hdr = SIG_PREFIX_LEN + tlen + 1;
+        if (len > SIZE_MAX - hdr)
+                return -ENOMEM;
+        total = hdr + len;
+        if (total > SIG_STACK_MSG) {
+                buf = malloc(total);
+                if (buf == NULL)
+                        return -ENOMEM;
+                *heap = buf;
+        }
+        memcpy(buf, SIG_PREFIX, SIG_PREFIX_LEN);
+        memcpy(buf + SIG_PREFIX_LEN, type, tlen);
+        buf[SIG_PREFIX_LEN + tlen] = 0;
+        if (len > 0)
+                memcpy(buf + hdr, body, len);
+        *msg = buf;
+        *msglen = total;
+        return 0;
 }
 
 int sig_keypair(uint8_t pk[static SIG_PK_LEN], uint8_t sk[static SIG_SK_LEN])
 {
-	if (crypto_sign_ed25519_keypair(pk, sk) != 0)
-		return -EIO;
-	return 0;
+        if (crypto_sign_ed25519_keypair(pk, sk) != 0)
+                return -EIO;
+        return 0;
 }
 
 int sig_keypair_seed(uint8_t pk[static SIG_PK_LEN], uint8_t sk[static SIG_SK_LEN],
-		     const uint8_t seed[static SIG_SEED_LEN])
+                     const uint8_t seed[static SIG_SEED_LEN])
 {
-	if (crypto_sign_ed25519_seed_keypair(pk, sk, seed) != 0)
-		return -EIO;
-	return 0;
+        if (crypto_sign_ed25519_seed_keypair(pk, sk, seed) != 0)
+                return -EIO;
+        return 0;
 }
 
 int sig_sign(uint8_t sig[static SIG_LEN], const uint8_t sk[static SIG_SK_LEN], const char *type,
-	     const void *body, size_t len)
+             const void *body, size_t len)
 {
-	uint8_t stackbuf[SIG_STACK_MSG];
-	uint8_t *heap = NULL;
-	const uint8_t *msg = NULL;
-	size_t msglen = 0;
-	int rc;
+        uint8_t stackbuf[SIG_STACK_MSG];
+        uint8_t *heap = NULL;
+        const uint8_t *msg = NULL;
+        size_t msglen = 0;
+        int rc;
 
-	rc = build_message(stackbuf, &heap, &msg, &msglen, type, body, len);
-	if (rc != 0)
-		return rc;
-	if (crypto_sign_ed25519_detached(sig, NULL, msg, msglen, sk) != 0)
-		rc = -EINVAL;
-	/* Signed bodies are public, but wipe anyway: callers may sign before publishing. */
-	sodium_memzero(heap ? heap : stackbuf, msglen);
-	free(heap);
-	return rc;
+        rc = build_message(stackbuf, &heap, &msg, &msglen, type, body, len);
+        if (rc != 0)
+                return rc;
+        if (crypto_sign_ed25519_detached(sig, NULL, msg, msglen, sk) != 0)
+                rc = -EINVAL;
+        /* Signed bodies are public, but wipe anyway: callers may sign before publishing. */
+        sodium_memzero(heap ? heap : stackbuf, msglen);
+        free(heap);
+        return rc;
 }
 
 int sig_verify(const uint8_t sig[static SIG_LEN], const uint8_t pk[static SIG_PK_LEN],
-	       const char *type, const void *body, size_t len)
+               const char *type, const void *body, size_t len)
 {
-	uint8_t stackbuf[SIG_STACK_MSG];
-	uint8_t *heap = NULL;
-	const uint8_t *msg = NULL;
-	size_t msglen = 0;
-	int rc;
+        uint8_t stackbuf[SIG_STACK_MSG];
+        uint8_t *heap = NULL;
+        const uint8_t *msg = NULL;
+        size_t msglen = 0;
+        int rc;
 
-	rc = build_message(stackbuf, &heap, &msg, &msglen, type, body, len);
-	if (rc != 0)
-		return rc;
-	if (crypto_sign_ed25519_verify_detached(sig, msg, msglen, pk) != 0)
-		rc = -EBADMSG;
-	free(heap);
-	return rc;
+        rc = build_message(stackbuf, &heap, &msg, &msglen, type, body, len);
+        if (rc != 0)
+                return rc;
+        if (crypto_sign_ed25519_verify_detached(sig, msg, msglen, pk) != 0)
+                rc = -EBADMSG;
+        free(heap);
+        return rc;
 }

@@ -4,7 +4,7 @@
 #include <stddef.h>
 
 enum suite {
-	SUITE_AES256GCM = 1,	      /* AES-256-GCM, 12-byte nonce (needs AES-NI/PCLMUL) */
+	SUITE_AES256GCM = 1,	      /* AES-256-GCM (needs AES-NI/PCLMUL); 24-byte stored nonce, see block.h */
 	SUITE_XCHACHA20POLY1305 = 2, /* XChaCha20-Poly1305-IETF, 24-byte nonce */
 };
 
@@ -18,7 +18,7 @@ int suite_default(void);
 int suite_parse(const char *name, int *out) __attribute__((warn_unused_result));
 const char *suite_name(int suite); /* "unknown" for an unknown value */
 
-/* Nonce length of SUITE (12 or 24), 0 if unknown.  The tag is always 16. */
+/* Stored nonce length of SUITE (24 for both), 0 if unknown.  The tag is always 16. */
 size_t suite_nonce_len(int suite);
 
 #endif

@@ -3,7 +3,7 @@
  *
  *   header (64 bytes): "SEALSCT\x01" u8 suite u8 log2(block size) 6 x 0x00
  *                      file_id[16] salt[32]
- *   slot i at 64 + i * slot_len, slot_len = 8 + nonce_len + block_size + 16:
+ *   slot i at 64 + i * slot_len, slot_len = 8 + 24 + block_size + 16:
  *                      u32le sealed_len, u8 flags (bit 0: final), u8 epoch (0),
  *                      u16 0, sealed block (crypto/block.h) of sealed_len bytes
  *

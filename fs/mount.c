@@ -347,8 +347,8 @@ int fsmount_run(const struct fsmount_opts *o)
 			o->mountpoint);
 		goto out_signals;
 	}
+	fs_report(&report_fd, 0); /* detaches from the terminal when daemonized */
 	log_info("mounted region %s on %s", o->region->name, o->mountpoint);
-	fs_report(&report_fd, 0);
 	rc = fs_serve(&fs, se);
 	fuse_session_unmount(se);
 out_signals:

@@ -18,13 +18,13 @@
 #define IDENTITY_FPR_WORDS 6
 
 struct identity {
-	uint8_t device_id[IDENTITY_ID_LEN];
-	uint8_t sign_pk[32];
-	uint8_t box_pk[32];
-	char name[IDENTITY_NAME_MAX + 1]; /* device name (default: hostname) */
-	uint8_t *sign_sk;		  /* 64 bytes, secmem; NULL if public-only */
-	uint8_t *box_sk;		  /* 32 bytes, secmem; NULL if public-only */
-	uint8_t *local_key;		  /* 32 bytes, secmem; NULL if public-only */
+        uint8_t device_id[IDENTITY_ID_LEN];
+        uint8_t sign_pk[32];
+        uint8_t box_pk[32];
+        char name[IDENTITY_NAME_MAX + 1]; /* device name (default: hostname) */
+        uint8_t *sign_sk;                 /* 64 bytes, secmem; NULL if public-only */
+        uint8_t *box_sk;                  /* 32 bytes, secmem; NULL if public-only */
+        uint8_t *local_key;               /* 32 bytes, secmem; NULL if public-only */
 };
 
 /*
@@ -33,7 +33,7 @@ struct identity {
  * -EINVAL (bad name) or another negative errno; nothing written on error.
  */
 int identity_create(const char *home, const char *name, const char *pass, enum kdf_level level)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Loads HOME's identity with secrets.  Returns 0, -ENOENT (no identity),
@@ -41,11 +41,11 @@ int identity_create(const char *home, const char *name, const char *pass, enum k
  * or missing passphrase), -EBADMSG (corrupt/unknown format).
  */
 int identity_load(const char *home, const char *pass, struct identity **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Loads only the public part (no passphrase).  Errors as identity_load. */
 int identity_load_public(const char *home, struct identity **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* 1 if HOME's key file is passphrase-protected, 0 if not, or a negative errno. */
 int identity_has_passphrase(const char *home) __attribute__((warn_unused_result));
@@ -55,13 +55,13 @@ int identity_has_passphrase(const char *home) __attribute__((warn_unused_result)
  * identity_load for OLD_PASS; the file is replaced atomically.
  */
 int identity_change_passphrase(const char *home, const char *old_pass, const char *new_pass,
-			       enum kdf_level level) __attribute__((warn_unused_result));
+                               enum kdf_level level) __attribute__((warn_unused_result));
 
 void identity_free(struct identity *id); /* wipes secrets; NULL is a no-op */
 
 /* DEVICE_ID of a key pair, as defined at the top of this file. */
 void identity_device_id(const uint8_t sign_pk[static 32], const uint8_t box_pk[static 32],
-			uint8_t out[static IDENTITY_ID_LEN]);
+                        uint8_t out[static IDENTITY_ID_LEN]);
 
 /*
  * For tests and fuzzing: parses key file bytes BUF (LEN, untrusted) as
@@ -69,7 +69,7 @@ void identity_device_id(const uint8_t sign_pk[static 32], const uint8_t box_pk[s
  * (WITH_SECRETS 0, PASS ignored).  Same errors, minus -ENOENT/-EPERM.
  */
 int identity_parse_keyfile(const uint8_t *buf, size_t len, int with_secrets, const char *pass,
-			   struct identity **out) __attribute__((warn_unused_result));
+                           struct identity **out) __attribute__((warn_unused_result));
 
 /*
  * Short fingerprint of a device's public keys as IDENTITY_FPR_WORDS words
@@ -77,6 +77,6 @@ int identity_parse_keyfile(const uint8_t *buf, size_t len, int with_secrets, con
  * OUT needs 128 bytes.  Returns 0 or -ENOSPC.
  */
 int identity_fingerprint(const uint8_t sign_pk[static 32], const uint8_t box_pk[static 32],
-			 char *out, size_t outlen) __attribute__((warn_unused_result));
+                         char *out, size_t outlen) __attribute__((warn_unused_result));
 
 #endif

@@ -21,408 +21,407 @@ static const char member_wrap_domain[] = "sealsync/v1/wrap"; /* + its NUL */
 
 int member_name_valid(const char *s)
 {
-	size_t n = strnlen(s, MEMBER_NAME_MAX + 1);
-	size_t i;
+        size_t n = strnlen(s, MEMBER_NAME_MAX + 1);
+        size_t i;
 
-	if (n == 0 || n > MEMBER_NAME_MAX)
-		return 0;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-			return 0;
-	/* Leading/trailing blanks make names that look equal but are not. */
-	return s[0] != ' ' && s[n - 1] != ' ';
+        if (n == 0 || n > MEMBER_NAME_MAX)
+                return 0;
+        for (i = 0; i < n; i++)
+                if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+                        return 0;
+        /* Leading/trailing blanks make names that look equal but are not. */
+        return s[0] != ' ' && s[n - 1] != ' ';
 }
 
 static int member_role_valid(unsigned role)
 {
-	return role >= MEMBER_ROLE_READER && role <= MEMBER_ROLE_RECOVERY;
+        return role >= MEMBER_ROLE_READER && role <= MEMBER_ROLE_RECOVERY;
 }
 
 static int member_type_valid(unsigned type)
 {
-	return type >= MEMBER_GENESIS && type <= MEMBER_POLICY;
+        return type >= MEMBER_GENESIS && type <= MEMBER_POLICY;
 }
 
 static int member_block_size_valid(uint32_t bs)
 {
-	return bs >= BLOCK_MIN_SIZE && bs <= BLOCK_MAX_SIZE && (bs & (bs - 1)) == 0;
+        return bs >= BLOCK_MIN_SIZE && bs <= BLOCK_MAX_SIZE && (bs & (bs - 1)) == 0;
 }
 
 int member_key_check(uint8_t out[static 32], const uint8_t epoch_key[static 32])
 {
-	return kdf_derive(out, 32, epoch_key, "key-check", NULL, 0);
+        return kdf_derive(out, 32, epoch_key, "key-check", NULL, 0);
 }
 
 int member_wrap_ctx(uint8_t out[static WRAP_CTX_LEN], const uint8_t region_id[static 32],
-		    const uint8_t device_id[static IDENTITY_ID_LEN],
-		    const uint8_t key_check[static 32])
+                    const uint8_t device_id[static IDENTITY_ID_LEN],
+                    const uint8_t key_check[static 32])
 {
-	const struct hash_part parts[] = {
-		{member_wrap_domain, sizeof(member_wrap_domain)}, /* includes the NUL */
-		{region_id, 32},
-		{device_id, IDENTITY_ID_LEN},
-		{key_check, 32},
-	};
+        const struct hash_part parts[] = {
+            {member_wrap_domain, sizeof(member_wrap_domain)}, /* includes the NUL */
+            {region_id, 32},
+            {device_id, IDENTITY_ID_LEN},
+            {key_check, 32},
+        };
 
-	return hash_parts(out, WRAP_CTX_LEN, NULL, 0, parts, sizeof(parts) / sizeof(parts[0]));
+        return hash_parts(out, WRAP_CTX_LEN, NULL, 0, parts, sizeof(parts) / sizeof(parts[0]));
 }
 
 const struct member_device *member_find(const struct member_genesis *g,
-					const uint8_t device_id[static IDENTITY_ID_LEN])
+                                        const uint8_t device_id[static IDENTITY_ID_LEN])
 {
-	size_t i;
+        size_t i;
 
-	for (i = 0; i < g->nmembers; i++)
-		if (memcmp(g->members[i].device_id, device_id, IDENTITY_ID_LEN) == 0)
-			return &g->members[i];
-	return NULL;
+        for (i = 0; i < g->nmembers; i++)
+                if (memcmp(g->members[i].device_id, device_id, IDENTITY_ID_LEN) == 0)
+                        return &g->members[i];
+        return NULL;
 }
 
 const struct member_wrap *member_find_wrap(const struct member_epoch *ep,
-					   const uint8_t device_id[static IDENTITY_ID_LEN])
+                                           const uint8_t device_id[static IDENTITY_ID_LEN])
 {
-	size_t i;
+        size_t i;
 
-	for (i = 0; i < ep->nwraps; i++)
-		if (memcmp(ep->wraps[i].device_id, device_id, IDENTITY_ID_LEN) == 0)
-			return &ep->wraps[i];
-	return NULL;
+        for (i = 0; i < ep->nwraps; i++)
+                if (memcmp(ep->wraps[i].device_id, device_id, IDENTITY_ID_LEN) == 0)
+                        return &ep->wraps[i];
+        return NULL;
 }
 
 void member_entry_free(struct member_entry *e)
 {
-	if (e == NULL)
-		return;
-	free(e->genesis.epoch.wraps);
-	free(e->genesis.members);
-	free(e->body);
-	free(e->raw);
-	free(e->parents);
-	free(e);
+        if (e == NULL)
+                return;
+        free(e->genesis.epoch.wraps);
+        free(e->genesis.members);
+        free(e->body);
+        free(e->raw);
+        free(e->parents);
+        free(e);
 }
 
 /* ---- structural invariants shared by encoder and decoder ---- */
 
 static int member_check_envelope(const struct member_entry *e)
 {
-	if (e->version != MEMBER_VERSION || !member_type_valid(e->type))
-		return -EBADMSG;
-	if (e->nparents > MEMBER_MAX_PARENTS)
-		return -EBADMSG;
-	if (e->type == MEMBER_GENESIS) {
-		if (e->height != 0 || e->nparents != 0)
-			return -EBADMSG;
-	} else if (e->height == 0 || e->nparents == 0) {
-		return -EBADMSG;
-	}
-	return 0;
+        if (e->version != MEMBER_VERSION || !member_type_valid(e->type))
+                return -EBADMSG;
+        if (e->nparents > MEMBER_MAX_PARENTS)
+                return -EBADMSG;
+        if (e->type == MEMBER_GENESIS) {
+                if (e->height != 0 || e->nparents != 0)
+                        return -EBADMSG;
+        } else if (e->height == 0 || e->nparents == 0) {
+                return -EBADMSG;
+        }
+        return 0;
 }
 
 static int member_check_genesis(const struct member_genesis *g)
 {
-	size_t i;
+        size_t i;
 
-	if (suite_nonce_len(g->suite) == 0 || !member_block_size_valid(g->block_size))
-		return -EBADMSG;
-	if (g->nmembers == 0 || g->nmembers > MEMBER_MAX_MEMBERS)
-		return -EBADMSG;
-	if (g->epoch.nwraps == 0 || g->epoch.nwraps > MEMBER_MAX_MEMBERS)
-		return -EBADMSG;
-	for (i = 0; i < g->nmembers; i++) {
-		const struct member_device *m = &g->members[i];
+        if (suite_nonce_len(g->suite) == 0 || !member_block_size_valid(g->block_size))
+                return -EBADMSG;
+        if (g->nmembers == 0 || g->nmembers > MEMBER_MAX_MEMBERS)
+                return -EBADMSG;
+        if (g->epoch.nwraps == 0 || g->epoch.nwraps > MEMBER_MAX_MEMBERS)
+                return -EBADMSG;
+        for (i = 0; i < g->nmembers; i++) {
+                const struct member_device *m = &g->members[i];
 
-		if (!member_role_valid(m->role) || !member_name_valid(m->owner) ||
-		    !member_name_valid(m->name))
-			return -EBADMSG;
-		if (i > 0 && memcmp(g->members[i - 1].device_id, m->device_id,
-				    IDENTITY_ID_LEN) >= 0)
-			return -EBADMSG;
-	}
-	for (i = 1; i < g->epoch.nwraps; i++)
-		if (memcmp(g->epoch.wraps[i - 1].device_id, g->epoch.wraps[i].device_id,
-			   IDENTITY_ID_LEN) >= 0)
-			return -EBADMSG;
-	return 0;
+                if (!member_role_valid(m->role) || !member_name_valid(m->owner) ||
+                    !member_name_valid(m->name))
+                        return -EBADMSG;
+                if (i > 0 &&
+                    memcmp(g->members[i - 1].device_id, m->device_id, IDENTITY_ID_LEN) >= 0)
+                        return -EBADMSG;
+        }
+        for (i = 1; i < g->epoch.nwraps; i++)
+                if (memcmp(g->epoch.wraps[i - 1].device_id, g->epoch.wraps[i].device_id,
+                           IDENTITY_ID_LEN) >= 0)
+                        return -EBADMSG;
+        return 0;
 }
 
 /* ---- encoding ---- */
 
 static void member_enc_name(struct enc *e, const char *s)
 {
-	enc_var(e, s, strlen(s));
+        enc_var(e, s, strlen(s));
 }
 
 static void member_enc_genesis(struct enc *e, const struct member_genesis *g)
 {
-	size_t i;
+        size_t i;
 
-	enc_u8(e, g->suite);
-	enc_u32(e, g->block_size);
-	enc_u64(e, g->max_key_age);
-	enc_u16(e, (uint16_t)g->nmembers);
-	for (i = 0; i < g->nmembers; i++) {
-		const struct member_device *m = &g->members[i];
+        enc_u8(e, g->suite);
+        enc_u32(e, g->block_size);
+        enc_u64(e, g->max_key_age);
+        enc_u16(e, (uint16_t)g->nmembers);
+        for (i = 0; i < g->nmembers; i++) {
+                const struct member_device *m = &g->members[i];
 
-		enc_fixed(e, m->device_id, IDENTITY_ID_LEN);
-		enc_fixed(e, m->sign_pk, 32);
-		enc_fixed(e, m->box_pk, 32);
-		member_enc_name(e, m->owner);
-		member_enc_name(e, m->name);
-		enc_u8(e, m->role);
-	}
-	enc_fixed(e, g->epoch.key_check, 32);
-	enc_u16(e, (uint16_t)g->epoch.nwraps);
-	for (i = 0; i < g->epoch.nwraps; i++) {
-		enc_fixed(e, g->epoch.wraps[i].device_id, IDENTITY_ID_LEN);
-		enc_fixed(e, g->epoch.wraps[i].wrap, WRAP_LEN);
-	}
+                enc_fixed(e, m->device_id, IDENTITY_ID_LEN);
+                enc_fixed(e, m->sign_pk, 32);
+                enc_fixed(e, m->box_pk, 32);
+                member_enc_name(e, m->owner);
+                member_enc_name(e, m->name);
+                enc_u8(e, m->role);
+        }
+        enc_fixed(e, g->epoch.key_check, 32);
+        enc_u16(e, (uint16_t)g->epoch.nwraps);
+        for (i = 0; i < g->epoch.nwraps; i++) {
+                enc_fixed(e, g->epoch.wraps[i].device_id, IDENTITY_ID_LEN);
+                enc_fixed(e, g->epoch.wraps[i].wrap, WRAP_LEN);
+        }
 }
 
 int member_encode(struct member_entry *e, const uint8_t sign_sk[static 64], uint8_t **out,
-		  size_t *out_len)
+                  size_t *out_len)
 {
-	struct enc body, obj;
-	uint8_t sig[MEMBER_SIG_LEN];
-	uint8_t hash[MEMBER_HASH_LEN];
-	uint8_t *raw = NULL, *copy = NULL;
-	size_t i, signed_len;
-	int rc;
+        struct enc body, obj;
+        uint8_t sig[MEMBER_SIG_LEN];
+        uint8_t hash[MEMBER_HASH_LEN];
+        uint8_t *raw = NULL, *copy = NULL;
+        size_t i, signed_len;
+        int rc;
 
-	if (e->type != MEMBER_GENESIS)
-		return -ENOTSUP;
-	if (member_check_envelope(e) != 0 || member_check_genesis(&e->genesis) != 0)
-		return -EINVAL;
-	enc_init(&body);
-	enc_init(&obj);
-	member_enc_genesis(&body, &e->genesis);
-	rc = enc_error(&body);
-	if (rc != 0)
-		goto out_enc;
-	if (body.len > MEMBER_MAX_ENTRY) {
-		rc = -EINVAL;
-		goto out_enc;
-	}
-	enc_u8(&obj, e->version);
-	enc_u8(&obj, e->type);
-	enc_fixed(&obj, e->region_id, 32);
-	enc_u64(&obj, e->height);
-	enc_u64(&obj, e->time);
-	enc_u16(&obj, (uint16_t)e->nparents);
-	for (i = 0; i < e->nparents; i++)
-		enc_fixed(&obj, e->parents[i], MEMBER_HASH_LEN);
-	enc_fixed(&obj, e->author, IDENTITY_ID_LEN);
-	enc_var(&obj, body.buf, body.len);
-	rc = enc_error(&obj);
-	if (rc != 0)
-		goto out_enc;
-	signed_len = obj.len;
-	rc = sig_sign(sig, sign_sk, MEMBER_SIG_TYPE, obj.buf, signed_len);
-	if (rc != 0)
-		goto out_enc;
-	enc_fixed(&obj, sig, sizeof(sig));
-	rc = enc_error(&obj);
-	if (rc != 0)
-		goto out_enc;
-	if (obj.len > MEMBER_MAX_ENTRY) {
-		rc = -EINVAL;
-		goto out_enc;
-	}
-	raw = malloc(obj.len);
-	copy = malloc(obj.len);
-	if (raw == NULL || copy == NULL) {
-		rc = -ENOMEM;
-		goto out_free;
-	}
-	memcpy(raw, obj.buf, obj.len);
-	memcpy(copy, obj.buf, obj.len);
-	hash_blake2b(hash, raw, obj.len);
+        if (e->type != MEMBER_GENESIS)
+                return -ENOTSUP;
+        if (member_check_envelope(e) != 0 || member_check_genesis(&e->genesis) != 0)
+                return -EINVAL;
+        enc_init(&body);
+        enc_init(&obj);
+        member_enc_genesis(&body, &e->genesis);
+        rc = enc_error(&body);
+        if (rc != 0)
+                goto out_enc;
+        if (body.len > MEMBER_MAX_ENTRY) {
+                rc = -EINVAL;
+                goto out_enc;
+        }
+        enc_u8(&obj, e->version);
+        enc_u8(&obj, e->type);
+        enc_fixed(&obj, e->region_id, 32);
+        enc_u64(&obj, e->height);
+        enc_u64(&obj, e->time);
+        enc_u16(&obj, (uint16_t)e->nparents);
+        for (i = 0; i < e->nparents; i++)
+                enc_fixed(&obj, e->parents[i], MEMBER_HASH_LEN);
+        enc_fixed(&obj, e->author, IDENTITY_ID_LEN);
+        enc_var(&obj, body.buf, body.len);
+        rc = enc_error(&obj);
+        if (rc != 0)
+                goto out_enc;
+        signed_len = obj.len;
+        rc = sig_sign(sig, sign_sk, MEMBER_SIG_TYPE, obj.buf, signed_len);
+        if (rc != 0)
+                goto out_enc;
+        enc_fixed(&obj, sig, sizeof(sig));
+        rc = enc_error(&obj);
+        if (rc != 0)
+                goto out_enc;
+        if (obj.len > MEMBER_MAX_ENTRY) {
+                rc = -EINVAL;
+                goto out_enc;
+        }
+        raw = malloc(obj.len);
+        copy = malloc(obj.len);
+        if (raw == NULL || copy == NULL) {
+                rc = -ENOMEM;
+                goto out_free;
+        }
+        memcpy(raw, obj.buf, obj.len);
+        memcpy(copy, obj.buf, obj.len);
+        hash_blake2b(hash, raw, obj.len);
 
-	free(e->raw);
-	e->raw = raw;
-	e->raw_len = obj.len;
-	e->signed_len = signed_len;
-	memcpy(e->sig, sig, sizeof(sig));
-	memcpy(e->hash, hash, sizeof(hash));
-	*out = copy;
-	*out_len = obj.len;
-	raw = copy = NULL;
+        free(e->raw);
+        e->raw = raw;
+        e->raw_len = obj.len;
+        e->signed_len = signed_len;
+        memcpy(e->sig, sig, sizeof(sig));
+        memcpy(e->hash, hash, sizeof(hash));
+        *out = copy;
+        *out_len = obj.len;
+        raw = copy = NULL;
 out_free:
-	free(copy);
-	free(raw);
+        free(copy);
+        free(raw);
 out_enc:
-	enc_release(&obj);
-	enc_release(&body);
-	return rc;
+        enc_release(&obj);
+        enc_release(&body);
+        return rc;
 }
 
 /* ---- decoding ---- */
 
 static void member_dec_name(struct dec *d, char out[static MEMBER_NAME_MAX + 1])
 {
-	const uint8_t *p = NULL;
-	size_t n = 0;
+        const uint8_t *p = NULL;
+        size_t n = 0;
 
-	out[0] = '\0';
-	dec_var(d, &p, &n, MEMBER_NAME_MAX);
-	if (d->err != 0)
-		return;
-	memcpy(out, p, n);
-	out[n] = '\0';
-	/* An embedded NUL would shorten the string: member_name_valid sees the
-	 * shortened copy, so compare the lengths too. */
-	if (strlen(out) != n)
-		d->err = -EBADMSG;
+        out[0] = '\0';
+        dec_var(d, &p, &n, MEMBER_NAME_MAX);
+        if (d->err != 0)
+                return;
+        memcpy(out, p, n);
+        out[n] = '\0';
+        /* An embedded NUL would shorten the string: member_name_valid sees the
+         * shortened copy, so compare the lengths too. */
+        if (strlen(out) != n)
+                d->err = -EBADMSG;
 }
 
 /* Each count is checked against the bytes left before allocating. */
 static int member_dec_count(struct dec *d, size_t *count, size_t max, size_t min_item)
 {
-	size_t n = dec_u16(d);
+        size_t n = dec_u16(d);
 
-	if (d->err != 0)
-		return -EBADMSG;
-	if (n > max || n * min_item > d->len - d->off)
-		return -EBADMSG;
-	*count = n;
-	return 0;
+        if (d->err != 0)
+                return -EBADMSG;
+        if (n > max || n * min_item > d->len - d->off)
+                return -EBADMSG;
+        *count = n;
+        return 0;
 }
 
 static int member_dec_genesis(const uint8_t *p, size_t len, struct member_genesis *g)
 {
-	/* device_id + 2 keys + two u32 lengths with >= 1 byte each + role */
-	const size_t min_member = IDENTITY_ID_LEN + 64 + 4 + 1 + 4 + 1 + 1;
-	const size_t min_wrap = IDENTITY_ID_LEN + WRAP_LEN;
-	struct dec d;
-	size_t i;
+        /* device_id + 2 keys + two u32 lengths with >= 1 byte each + role */
+        const size_t min_member = IDENTITY_ID_LEN + 64 + 4 + 1 + 4 + 1 + 1;
+        const size_t min_wrap = IDENTITY_ID_LEN + WRAP_LEN;
+        struct dec d;
+        size_t i;
 
-	dec_init(&d, p, len);
-	g->suite = dec_u8(&d);
-	g->block_size = dec_u32(&d);
-	g->max_key_age = dec_u64(&d);
-	if (member_dec_count(&d, &g->nmembers, MEMBER_MAX_MEMBERS, min_member) != 0)
-		return -EBADMSG;
-	g->members = calloc(g->nmembers > 0 ? g->nmembers : 1, sizeof(*g->members));
-	if (g->members == NULL)
-		return -ENOMEM;
-	for (i = 0; i < g->nmembers && d.err == 0; i++) {
-		struct member_device *m = &g->members[i];
+        dec_init(&d, p, len);
+        g->suite = dec_u8(&d);
+        g->block_size = dec_u32(&d);
+        g->max_key_age = dec_u64(&d);
+        if (member_dec_count(&d, &g->nmembers, MEMBER_MAX_MEMBERS, min_member) != 0)
+                return -EBADMSG;
+        g->members = calloc(g->nmembers > 0 ? g->nmembers : 1, sizeof(*g->members));
+        if (g->members == NULL)
+                return -ENOMEM;
+        for (i = 0; i < g->nmembers && d.err == 0; i++) {
+                struct member_device *m = &g->members[i];
 
-		dec_fixed(&d, m->device_id, IDENTITY_ID_LEN);
-		dec_fixed(&d, m->sign_pk, 32);
-		dec_fixed(&d, m->box_pk, 32);
-		member_dec_name(&d, m->owner);
-		member_dec_name(&d, m->name);
-		m->role = dec_u8(&d);
-	}
-	dec_fixed(&d, g->epoch.key_check, 32);
-	if (member_dec_count(&d, &g->epoch.nwraps, MEMBER_MAX_MEMBERS, min_wrap) != 0)
-		return -EBADMSG;
-	g->epoch.wraps = calloc(g->epoch.nwraps > 0 ? g->epoch.nwraps : 1,
-				sizeof(*g->epoch.wraps));
-	if (g->epoch.wraps == NULL)
-		return -ENOMEM;
-	for (i = 0; i < g->epoch.nwraps; i++) {
-		dec_fixed(&d, g->epoch.wraps[i].device_id, IDENTITY_ID_LEN);
-		dec_fixed(&d, g->epoch.wraps[i].wrap, WRAP_LEN);
-	}
-	if (dec_finish(&d) != 0)
-		return -EBADMSG;
-	return member_check_genesis(g);
+                dec_fixed(&d, m->device_id, IDENTITY_ID_LEN);
+                dec_fixed(&d, m->sign_pk, 32);
+                dec_fixed(&d, m->box_pk, 32);
+                member_dec_name(&d, m->owner);
+                member_dec_name(&d, m->name);
+                m->role = dec_u8(&d);
+        }
+        dec_fixed(&d, g->epoch.key_check, 32);
+        if (member_dec_count(&d, &g->epoch.nwraps, MEMBER_MAX_MEMBERS, min_wrap) != 0)
+                return -EBADMSG;
+        g->epoch.wraps = calloc(g->epoch.nwraps > 0 ? g->epoch.nwraps : 1, sizeof(*g->epoch.wraps));
+        if (g->epoch.wraps == NULL)
+                return -ENOMEM;
+        for (i = 0; i < g->epoch.nwraps; i++) {
+                dec_fixed(&d, g->epoch.wraps[i].device_id, IDENTITY_ID_LEN);
+                dec_fixed(&d, g->epoch.wraps[i].wrap, WRAP_LEN);
+        }
+        if (dec_finish(&d) != 0)
+                return -EBADMSG;
+        return member_check_genesis(g);
 }
 
 int member_decode(const uint8_t *buf, size_t len, struct member_entry **out)
 {
-	struct member_entry *e;
-	const uint8_t *body = NULL;
-	size_t body_len = 0, i;
-	struct dec d;
-	int rc = -EBADMSG;
+        struct member_entry *e;
+        const uint8_t *body = NULL;
+        size_t body_len = 0, i;
+        struct dec d;
+        int rc = -EBADMSG;
 
-	if (len > MEMBER_MAX_ENTRY || len < MEMBER_SIG_LEN)
-		return -EBADMSG;
-	e = calloc(1, sizeof(*e));
-	if (e == NULL)
-		return -ENOMEM;
-	e->signed_len = len - MEMBER_SIG_LEN;
-	dec_init(&d, buf, e->signed_len);
-	e->version = dec_u8(&d);
-	e->type = dec_u8(&d);
-	dec_fixed(&d, e->region_id, 32);
-	e->height = dec_u64(&d);
-	e->time = dec_u64(&d);
-	if (member_dec_count(&d, &e->nparents, MEMBER_MAX_PARENTS, MEMBER_HASH_LEN) != 0)
-		goto fail;
-	e->parents = calloc(e->nparents > 0 ? e->nparents : 1, MEMBER_HASH_LEN);
-	if (e->parents == NULL) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	for (i = 0; i < e->nparents; i++)
-		dec_fixed(&d, e->parents[i], MEMBER_HASH_LEN);
-	dec_fixed(&d, e->author, IDENTITY_ID_LEN);
-	dec_var(&d, &body, &body_len, MEMBER_MAX_ENTRY);
-	if (dec_finish(&d) != 0 || member_check_envelope(e) != 0)
-		goto fail;
-	memcpy(e->sig, buf + e->signed_len, MEMBER_SIG_LEN);
+        if (len > MEMBER_MAX_ENTRY || len < MEMBER_SIG_LEN)
+                return -EBADMSG;
+        e = calloc(1, sizeof(*e));
+        if (e == NULL)
+                return -ENOMEM;
+        e->signed_len = len - MEMBER_SIG_LEN;
+        dec_init(&d, buf, e->signed_len);
+        e->version = dec_u8(&d);
+        e->type = dec_u8(&d);
+        dec_fixed(&d, e->region_id, 32);
+        e->height = dec_u64(&d);
+        e->time = dec_u64(&d);
+        if (member_dec_count(&d, &e->nparents, MEMBER_MAX_PARENTS, MEMBER_HASH_LEN) != 0)
+                goto fail;
+        e->parents = calloc(e->nparents > 0 ? e->nparents : 1, MEMBER_HASH_LEN);
+        if (e->parents == NULL) {
+                rc = -ENOMEM;
+                goto fail;
+        }
+        for (i = 0; i < e->nparents; i++)
+                dec_fixed(&d, e->parents[i], MEMBER_HASH_LEN);
+        dec_fixed(&d, e->author, IDENTITY_ID_LEN);
+        dec_var(&d, &body, &body_len, MEMBER_MAX_ENTRY);
+        if (dec_finish(&d) != 0 || member_check_envelope(e) != 0)
+                goto fail;
+        memcpy(e->sig, buf + e->signed_len, MEMBER_SIG_LEN);
 
-	if (e->type == MEMBER_GENESIS) {
-		rc = member_dec_genesis(body, body_len, &e->genesis);
-		if (rc != 0)
-			goto fail;
-	} else {
-		e->body = malloc(body_len > 0 ? body_len : 1);
-		if (e->body == NULL) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		memcpy(e->body, body, body_len);
-		e->body_len = body_len;
-	}
-	e->raw = malloc(len);
-	if (e->raw == NULL) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	memcpy(e->raw, buf, len);
-	e->raw_len = len;
-	hash_blake2b(e->hash, buf, len);
-	*out = e;
-	return 0;
+        if (e->type == MEMBER_GENESIS) {
+                rc = member_dec_genesis(body, body_len, &e->genesis);
+                if (rc != 0)
+                        goto fail;
+        } else {
+                e->body = malloc(body_len > 0 ? body_len : 1);
+                if (e->body == NULL) {
+                        rc = -ENOMEM;
+                        goto fail;
+                }
+                memcpy(e->body, body, body_len);
+                e->body_len = body_len;
+        }
+        e->raw = malloc(len);
+        if (e->raw == NULL) {
+                rc = -ENOMEM;
+                goto fail;
+        }
+        memcpy(e->raw, buf, len);
+        e->raw_len = len;
+        hash_blake2b(e->hash, buf, len);
+        *out = e;
+        return 0;
 
 fail:
-	member_entry_free(e);
-	return rc;
+        member_entry_free(e);
+        return rc;
 }
 
 /* ---- verification ---- */
 
 int member_verify_genesis(const struct member_entry *e)
 {
-	const struct member_genesis *g = &e->genesis;
-	const struct member_device *author;
-	uint8_t id[IDENTITY_ID_LEN];
-	size_t i;
+        const struct member_genesis *g = &e->genesis;
+        const struct member_device *author;
+        uint8_t id[IDENTITY_ID_LEN];
+        size_t i;
 
-	if (e->type != MEMBER_GENESIS || e->raw == NULL || e->signed_len > e->raw_len)
-		return -EBADMSG;
-	if (member_check_envelope(e) != 0 || member_check_genesis(g) != 0)
-		return -EBADMSG;
-	for (i = 0; i < g->nmembers; i++) {
-		identity_device_id(g->members[i].sign_pk, g->members[i].box_pk, id);
-		if (memcmp(id, g->members[i].device_id, IDENTITY_ID_LEN) != 0)
-			return -EBADMSG;
-	}
-	author = member_find(g, e->author);
-	if (author == NULL || author->role != MEMBER_ROLE_ADMIN)
-		return -EBADMSG;
-	if (sig_verify(e->sig, author->sign_pk, MEMBER_SIG_TYPE, e->raw, e->signed_len) != 0)
-		return -EBADMSG;
-	/* Both lists are strictly ascending: equal lists mean one wrap each. */
-	if (g->epoch.nwraps != g->nmembers)
-		return -EBADMSG;
-	for (i = 0; i < g->nmembers; i++)
-		if (memcmp(g->epoch.wraps[i].device_id, g->members[i].device_id,
-			   IDENTITY_ID_LEN) != 0)
-			return -EBADMSG;
-	return 0;
+        if (e->type != MEMBER_GENESIS || e->raw == NULL || e->signed_len > e->raw_len)
+                return -EBADMSG;
+        if (member_check_envelope(e) != 0 || member_check_genesis(g) != 0)
+                return -EBADMSG;
+        for (i = 0; i < g->nmembers; i++) {
+                identity_device_id(g->members[i].sign_pk, g->members[i].box_pk, id);
+                if (memcmp(id, g->members[i].device_id, IDENTITY_ID_LEN) != 0)
+                        return -EBADMSG;
+        }
+        author = member_find(g, e->author);
+        if (author == NULL || author->role != MEMBER_ROLE_ADMIN)
+                return -EBADMSG;
+        if (sig_verify(e->sig, author->sign_pk, MEMBER_SIG_TYPE, e->raw, e->signed_len) != 0)
+                return -EBADMSG;
+        /* Both lists are strictly ascending: equal lists mean one wrap each. */
+        if (g->epoch.nwraps != g->nmembers)
+                return -EBADMSG;
+        for (i = 0; i < g->nmembers; i++)
+                if (memcmp(g->epoch.wraps[i].device_id, g->members[i].device_id, IDENTITY_ID_LEN) !=
+                    0)
+                        return -EBADMSG;
+        return 0;
 }

@@ -34,76 +34,76 @@
 #define MEMBER_SIG_LEN 64
 #define MEMBER_MAX_PARENTS 64
 #define MEMBER_MAX_MEMBERS 1024
-#define MEMBER_NAME_MAX 64			/* owner and device names, bytes */
-#define MEMBER_MAX_ENTRY (1024u * 1024u)	/* whole object, bytes */
+#define MEMBER_NAME_MAX 64               /* owner and device names, bytes */
+#define MEMBER_MAX_ENTRY (1024u * 1024u) /* whole object, bytes */
 
 enum member_type {
-	MEMBER_GENESIS = 1,
-	MEMBER_ADD_DEVICE = 2,
-	MEMBER_REMOVE_DEVICE = 3, /* removal and its rotation are one entry */
-	MEMBER_ROTATE_KEY = 4,
-	MEMBER_SET_ROLE = 5,
-	MEMBER_POLICY = 6,
+        MEMBER_GENESIS = 1,
+        MEMBER_ADD_DEVICE = 2,
+        MEMBER_REMOVE_DEVICE = 3, /* removal and its rotation are one entry */
+        MEMBER_ROTATE_KEY = 4,
+        MEMBER_SET_ROLE = 5,
+        MEMBER_POLICY = 6,
 };
 
 /* Roles, lowest to highest authority. */
 enum member_role {
-	MEMBER_ROLE_READER = 1,
-	MEMBER_ROLE_WRITER = 2,
-	MEMBER_ROLE_ADMIN = 3,
-	MEMBER_ROLE_RECOVERY = 4,
+        MEMBER_ROLE_READER = 1,
+        MEMBER_ROLE_WRITER = 2,
+        MEMBER_ROLE_ADMIN = 3,
+        MEMBER_ROLE_RECOVERY = 4,
 };
 
 struct member_device {
-	uint8_t device_id[IDENTITY_ID_LEN];
-	uint8_t sign_pk[32];
-	uint8_t box_pk[32];
-	char owner[MEMBER_NAME_MAX + 1]; /* printable ASCII, 1..64 */
-	char name[MEMBER_NAME_MAX + 1];	 /* printable ASCII, 1..64 */
-	uint8_t role;			 /* enum member_role */
+        uint8_t device_id[IDENTITY_ID_LEN];
+        uint8_t sign_pk[32];
+        uint8_t box_pk[32];
+        char owner[MEMBER_NAME_MAX + 1]; /* printable ASCII, 1..64 */
+        char name[MEMBER_NAME_MAX + 1];  /* printable ASCII, 1..64 */
+        uint8_t role;                    /* enum member_role */
 };
 
 struct member_wrap {
-	uint8_t device_id[IDENTITY_ID_LEN];
-	uint8_t wrap[WRAP_LEN];
+        uint8_t device_id[IDENTITY_ID_LEN];
+        uint8_t wrap[WRAP_LEN];
 };
 
 /* An epoch: its key check and the key wrapped to each recipient. */
 struct member_epoch {
-	uint8_t key_check[32];
-	size_t nwraps;
-	struct member_wrap *wraps; /* malloc'd, ascending device_id */
+        uint8_t key_check[32];
+        size_t nwraps;
+        struct member_wrap *wraps; /* malloc'd, ascending device_id */
 };
 
 struct member_genesis {
-	uint8_t suite;		/* enum suite */
-	uint32_t block_size;	/* power of two, BLOCK_MIN_SIZE..BLOCK_MAX_SIZE */
-	uint64_t max_key_age;	/* policy: seconds, 0 = none */
-	size_t nmembers;
-	struct member_device *members; /* malloc'd, ascending device_id */
-	struct member_epoch epoch;
+        uint8_t suite;        /* enum suite */
+        uint32_t block_size;  /* power of two, BLOCK_MIN_SIZE..BLOCK_MAX_SIZE */
+        uint64_t max_key_age; /* policy: seconds, 0 = none */
+        size_t nmembers;
+        struct member_device *members; /* malloc'd, ascending device_id */
+        struct member_epoch epoch;
 };
 
 struct member_entry {
-	uint8_t version;
-	uint8_t type; /* enum member_type */
-	uint8_t region_id[32];
-	uint64_t height;
-	uint64_t time; /* author's clock, Unix seconds; informational */
-	size_t nparents;
-	uint8_t (*parents)[MEMBER_HASH_LEN]; /* malloc'd */
-	uint8_t author[IDENTITY_ID_LEN];
-	/* Decoded body (type GENESIS) ... */
-	struct member_genesis genesis;
-	/* ... or, for the other types, the raw body (malloc'd copy). */
-	uint8_t *body;
-	size_t body_len;
-	/* Filled by member_decode / member_encode: */
-	uint8_t sig[MEMBER_SIG_LEN];
-	uint8_t hash[MEMBER_HASH_LEN];
-	uint8_t *raw; /* the whole object (malloc'd copy) */
-	size_t raw_len;
-	size_t signed_len; /* raw[0..signed_len) is what the signature covers */
+        uint8_t version;
+        uint8_t type; /* enum member_type */
+        uint8_t region_id[32];
+        uint64_t height;
+        uint64_t time; /* author's clock, Unix seconds; informational */
+        size_t nparents;
+        uint8_t (*parents)[MEMBER_HASH_LEN]; /* malloc'd */
+        uint8_t author[IDENTITY_ID_LEN];
+        /* Decoded body (type GENESIS) ... */
+        struct member_genesis genesis;
+        /* ... or, for the other types, the raw body (malloc'd copy). */
+        uint8_t *body;
+        size_t body_len;
+        /* Filled by member_decode / member_encode: */
+        uint8_t sig[MEMBER_SIG_LEN];
+        uint8_t hash[MEMBER_HASH_LEN];
+        uint8_t *raw; /* the whole object (malloc'd copy) */
+        size_t raw_len;
+        size_t signed_len; /* raw[0..signed_len) is what the signature covers */
 };
 
 /*
@@ -113,7 +113,7 @@ struct member_entry {
  * or -ENOMEM.  *OUT untouched on error.
  */
 int member_decode(const uint8_t *buf, size_t len, struct member_entry **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Encodes E (type GENESIS only for now; version must be MEMBER_VERSION),
@@ -123,7 +123,7 @@ int member_decode(const uint8_t *buf, size_t len, struct member_entry **out)
  * enforces), -ENOTSUP (other types) or -ENOMEM.  Outputs untouched on error.
  */
 int member_encode(struct member_entry *e, const uint8_t sign_sk[static 64], uint8_t **out,
-		  size_t *out_len) __attribute__((warn_unused_result));
+                  size_t *out_len) __attribute__((warn_unused_result));
 
 /*
  * Semantic checks of a decoded GENESIS: type, every device id derived from
@@ -134,18 +134,18 @@ int member_verify_genesis(const struct member_entry *e) __attribute__((warn_unus
 
 /* The member with DEVICE_ID in a GENESIS, or NULL. */
 const struct member_device *member_find(const struct member_genesis *g,
-					const uint8_t device_id[static IDENTITY_ID_LEN]);
+                                        const uint8_t device_id[static IDENTITY_ID_LEN]);
 
 /* The wrap for DEVICE_ID in EP, or NULL. */
 const struct member_wrap *member_find_wrap(const struct member_epoch *ep,
-					   const uint8_t device_id[static IDENTITY_ID_LEN]);
+                                           const uint8_t device_id[static IDENTITY_ID_LEN]);
 
 /*
  * key_check = kdf_derive(32, EPOCH_KEY, "key-check", NULL, 0).
  * Returns 0 or a negative errno from kdf_derive.
  */
 int member_key_check(uint8_t out[static 32], const uint8_t epoch_key[static 32])
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * The wrap context of an epoch key for one recipient:
@@ -153,8 +153,8 @@ int member_key_check(uint8_t out[static 32], const uint8_t epoch_key[static 32])
  * Returns 0 or a negative errno.
  */
 int member_wrap_ctx(uint8_t out[static WRAP_CTX_LEN], const uint8_t region_id[static 32],
-		    const uint8_t device_id[static IDENTITY_ID_LEN],
-		    const uint8_t key_check[static 32]) __attribute__((warn_unused_result));
+                    const uint8_t device_id[static IDENTITY_ID_LEN],
+                    const uint8_t key_check[static 32]) __attribute__((warn_unused_result));
 
 /* 1 if S is a valid owner/device name: 1..64 bytes of printable ASCII. */
 int member_name_valid(const char *s);

@@ -20,7 +20,7 @@
 
 void passphrase_free(char *pass)
 {
-	secmem_free(pass); /* sodium_free wipes */
+        secmem_free(pass); /* sodium_free wipes */
 }
 
 /*
@@ -33,68 +33,68 @@ static volatile sig_atomic_t passphrase_signal; /* set while a prompt is interru
 
 static int passphrase_read_line(int fd, char *buf)
 {
-	size_t n = 0;
-	char c;
+        size_t n = 0;
+        char c;
 
-	for (;;) {
-		ssize_t r = read(fd, &c, 1);
+        for (;;) {
+                ssize_t r = read(fd, &c, 1);
 
-		if (r < 0) {
-			if (errno == EINTR && passphrase_signal == 0)
-				continue;
-			return -errno;
-		}
-		if (r == 0 || c == '\n')
-			break;
-		if (n == PASSPHRASE_MAX)
-			return -EINVAL;
-		buf[n++] = c;
-	}
-	c = 0;
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
-	buf[n] = '\0';
-	if (n == 0 || strlen(buf) != n)
-		return -EINVAL; /* empty, or a NUL byte inside */
-	return (int)n;
+                if (r < 0) {
+                        if (errno == EINTR && passphrase_signal == 0)
+                                continue;
+                        return -errno;
+                }
+                if (r == 0 || c == '\n')
+                        break;
+                if (n == PASSPHRASE_MAX)
+                        return -EINVAL;
+                buf[n++] = c;
+        }
+        c = 0;
+        if (n > 0 && buf[n - 1] == '\r')
+                n--;
+        buf[n] = '\0';
+        if (n == 0 || strlen(buf) != n)
+                return -EINVAL; /* empty, or a NUL byte inside */
+        return (int)n;
 }
 
 static int passphrase_from_file(char *buf, const char *file)
 {
-	int fd, rc;
+        int fd, rc;
 
-	fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		log_err("cannot open passphrase file %s: %s", file, strerror(-rc));
-		return rc;
-	}
-	rc = passphrase_read_line(fd, buf);
-	close(fd);
-	if (rc == -EINVAL)
-		log_err("passphrase file %s: the first line is empty, longer than %d bytes, "
-			"or holds a NUL byte",
-			file, PASSPHRASE_MAX);
-	else if (rc < 0)
-		log_err("cannot read passphrase file %s: %s", file, strerror(-rc));
-	return rc < 0 ? rc : 0;
+        fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                rc = -errno;
+                log_err("cannot open passphrase file %s: %s", file, strerror(-rc));
+                return rc;
+        }
+        rc = passphrase_read_line(fd, buf);
+        close(fd);
+        if (rc == -EINVAL)
+                log_err("passphrase file %s: the first line is empty, longer than %d bytes, "
+                        "or holds a NUL byte",
+                        file, PASSPHRASE_MAX);
+        else if (rc < 0)
+                log_err("cannot read passphrase file %s: %s", file, strerror(-rc));
+        return rc < 0 ? rc : 0;
 }
 
 static int passphrase_from_env(char *buf, const char *v)
 {
-	size_t n = strlen(v);
+        size_t n = strlen(v);
 
-	if (n == 0 || n > PASSPHRASE_MAX) {
-		log_err("SEALSYNC_PASSPHRASE is empty or longer than %d bytes", PASSPHRASE_MAX);
-		return -EINVAL;
-	}
-	memcpy(buf, v, n + 1);
-	return 0;
+        if (n == 0 || n > PASSPHRASE_MAX) {
+                log_err("SEALSYNC_PASSPHRASE is empty or longer than %d bytes", PASSPHRASE_MAX);
+                return -EINVAL;
+        }
+        memcpy(buf, v, n + 1);
+        return 0;
 }
 
 static void passphrase_on_signal(int sig)
 {
-	passphrase_signal = sig;
+        passphrase_signal = sig;
 }
 
 /*
@@ -104,97 +104,97 @@ static void passphrase_on_signal(int sig)
  */
 static int passphrase_ask(int fd, const char *prompt, char *buf)
 {
-	static const int sigs[] = {SIGINT, SIGTERM, SIGQUIT, SIGTSTP};
-	struct sigaction sa, old_sa[sizeof(sigs) / sizeof(sigs[0])];
-	struct termios old, noecho;
-	size_t i;
-	int rc, caught;
+        static const int sigs[] = {SIGINT, SIGTERM, SIGQUIT, SIGTSTP};
+        struct sigaction sa, old_sa[sizeof(sigs) / sizeof(sigs[0])];
+        struct termios old, noecho;
+        size_t i;
+        int rc, caught;
 
-	if (tcgetattr(fd, &old) != 0)
-		return -ENOTTY;
-	noecho = old;
-	noecho.c_lflag &= ~(tcflag_t)ECHO;
-	noecho.c_lflag |= ECHONL;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = passphrase_on_signal; /* no SA_RESTART: read() returns EINTR */
-	sigemptyset(&sa.sa_mask);
-	passphrase_signal = 0;
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		if (sigaction(sigs[i], &sa, &old_sa[i]) != 0)
-			abort(); /* only fails for invalid signal numbers */
-	if (tcsetattr(fd, TCSAFLUSH, &noecho) != 0) {
-		rc = -errno;
-		goto out_restore;
-	}
-	if (write(fd, prompt, strlen(prompt)) < 0)
-		rc = -errno;
-	else
-		rc = passphrase_read_line(fd, buf);
-	if (tcsetattr(fd, TCSAFLUSH, &old) != 0 && rc >= 0)
-		rc = -errno;
+        if (tcgetattr(fd, &old) != 0)
+                return -ENOTTY;
+        noecho = old;
+        noecho.c_lflag &= ~(tcflag_t)ECHO;
+        noecho.c_lflag |= ECHONL;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = passphrase_on_signal; /* no SA_RESTART: read() returns EINTR */
+        sigemptyset(&sa.sa_mask);
+        passphrase_signal = 0;
+        for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+                if (sigaction(sigs[i], &sa, &old_sa[i]) != 0)
+                        abort(); /* only fails for invalid signal numbers */
+        if (tcsetattr(fd, TCSAFLUSH, &noecho) != 0) {
+                rc = -errno;
+                goto out_restore;
+        }
+        if (write(fd, prompt, strlen(prompt)) < 0)
+                rc = -errno;
+        else
+                rc = passphrase_read_line(fd, buf);
+        if (tcsetattr(fd, TCSAFLUSH, &old) != 0 && rc >= 0)
+                rc = -errno;
 out_restore:
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &old_sa[i], NULL);
-	caught = passphrase_signal;
-	if (caught != 0) {
-		if (write(fd, "\n", 1) < 0) {
-			/* nothing more to do: the terminal state is already restored */
-		}
-		secmem_wipe(buf, PASSPHRASE_MAX + 1);
-		raise(caught);
-		rc = -EINTR; /* the signal was handled or ignored: report it */
-	}
-	return rc < 0 ? rc : 0;
+        for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+                sigaction(sigs[i], &old_sa[i], NULL);
+        caught = passphrase_signal;
+        if (caught != 0) {
+                if (write(fd, "\n", 1) < 0) {
+                        /* nothing more to do: the terminal state is already restored */
+                }
+                secmem_wipe(buf, PASSPHRASE_MAX + 1);
+                raise(caught);
+                rc = -EINTR; /* the signal was handled or ignored: report it */
+        }
+        return rc < 0 ? rc : 0;
 }
 
 static int passphrase_from_tty(char *buf, const char *prompt, int confirm)
 {
-	char *again = NULL;
-	int fd, rc;
+        char *again = NULL;
+        int fd, rc;
 
-	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -ENOTTY;
-	rc = passphrase_ask(fd, prompt, buf);
-	if (rc == -EINVAL)
-		log_err("empty passphrase, or longer than %d bytes", PASSPHRASE_MAX);
-	if (rc != 0 || !confirm)
-		goto out_close;
-	again = secmem_alloc(PASSPHRASE_MAX + 1);
-	if (again == NULL) {
-		rc = -ENOMEM;
-		goto out_close;
-	}
-	rc = passphrase_ask(fd, "Repeat passphrase: ", again);
-	if (rc == -EINVAL || (rc == 0 && strcmp(buf, again) != 0)) {
-		log_err("the passphrases do not match");
-		rc = -EINVAL;
-	}
-	secmem_free(again);
+        fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -ENOTTY;
+        rc = passphrase_ask(fd, prompt, buf);
+        if (rc == -EINVAL)
+                log_err("empty passphrase, or longer than %d bytes", PASSPHRASE_MAX);
+        if (rc != 0 || !confirm)
+                goto out_close;
+        again = secmem_alloc(PASSPHRASE_MAX + 1);
+        if (again == NULL) {
+                rc = -ENOMEM;
+                goto out_close;
+        }
+        rc = passphrase_ask(fd, "Repeat passphrase: ", again);
+        if (rc == -EINVAL || (rc == 0 && strcmp(buf, again) != 0)) {
+                log_err("the passphrases do not match");
+                rc = -EINVAL;
+        }
+        secmem_free(again);
 out_close:
-	close(fd);
-	return rc;
+        close(fd);
+        return rc;
 }
 
 int passphrase_get(char **out, const char *file, const char *prompt, int confirm)
 {
-	const char *env = getenv("SEALSYNC_PASSPHRASE");
-	char *buf;
-	int rc;
+        const char *env = getenv("SEALSYNC_PASSPHRASE");
+        char *buf;
+        int rc;
 
-	buf = secmem_alloc(PASSPHRASE_MAX + 1);
-	if (buf == NULL)
-		return -ENOMEM;
-	if (file != NULL)
-		rc = passphrase_from_file(buf, file);
-	else if (env != NULL)
-		rc = passphrase_from_env(buf, env);
-	else
-		rc = passphrase_from_tty(buf, prompt, confirm);
-	if (rc != 0) {
-		secmem_free(buf);
-		return rc;
-	}
-	*out = buf;
-	return 0;
+        buf = secmem_alloc(PASSPHRASE_MAX + 1);
+        if (buf == NULL)
+                return -ENOMEM;
+        if (file != NULL)
+                rc = passphrase_from_file(buf, file);
+        else if (env != NULL)
+                rc = passphrase_from_env(buf, env);
+        else
+                rc = passphrase_from_tty(buf, prompt, confirm);
+        if (rc != 0) {
+                secmem_free(buf);
+                return rc;
+        }
+        *out = buf;
+        return 0;
 }

@@ -10,7 +10,7 @@
  * Every error but -ENOTTY has been logged (the caller knows what to advise).
  */
 int passphrase_get(char **out, const char *file, const char *prompt, int confirm)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 void passphrase_free(char *pass); /* wipes; NULL is a no-op */
 

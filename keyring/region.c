@@ -41,248 +41,248 @@
 
 int region_name_valid(const char *name)
 {
-	size_t n = strnlen(name, REGION_NAME_MAX + 1);
-	size_t i;
+        size_t n = strnlen(name, REGION_NAME_MAX + 1);
+        size_t i;
 
-	if (n == 0 || n > REGION_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = name[i];
+        if (n == 0 || n > REGION_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                return 0;
+        for (i = 0; i < n; i++) {
+                char c = name[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-'))
+                        return 0;
+        }
+        return 1;
 }
 
 static int region_block_size_valid(uint32_t bs)
 {
-	return bs >= BLOCK_MIN_SIZE && bs <= BLOCK_MAX_SIZE && (bs & (bs - 1)) == 0;
+        return bs >= BLOCK_MIN_SIZE && bs <= BLOCK_MAX_SIZE && (bs & (bs - 1)) == 0;
 }
 
 /* 1..REGION_URL_MAX bytes without control characters (region.conf is line-based). */
 static int region_url_valid(const char *url)
 {
-	size_t n = strnlen(url, REGION_URL_MAX + 1);
-	size_t i;
+        size_t n = strnlen(url, REGION_URL_MAX + 1);
+        size_t i;
 
-	if (n == 0 || n > REGION_URL_MAX)
-		return 0;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)url[i] < 0x20 || url[i] == 0x7f)
-			return 0;
-	return 1;
+        if (n == 0 || n > REGION_URL_MAX)
+                return 0;
+        for (i = 0; i < n; i++)
+                if ((unsigned char)url[i] < 0x20 || url[i] == 0x7f)
+                        return 0;
+        return 1;
 }
 
 static int region_dir_path(const char *home, const uint8_t id[static REGION_ID_LEN], char *out,
-			   size_t outlen)
+                           size_t outlen)
 {
-	char hex[REGION_HEX_LEN + 1];
-	int n;
+        char hex[REGION_HEX_LEN + 1];
+        int n;
 
-	hex_encode(hex, id, REGION_ID_LEN);
-	n = snprintf(out, outlen, "%s/regions/%s", home, hex);
-	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+        hex_encode(hex, id, REGION_ID_LEN);
+        n = snprintf(out, outlen, "%s/regions/%s", home, hex);
+        return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
 static int region_file_path(const struct region_info *ri, const char *file, char *out,
-			    size_t outlen)
+                            size_t outlen)
 {
-	int n = snprintf(out, outlen, "%s/%s", ri->dir, file);
+        int n = snprintf(out, outlen, "%s/%s", ri->dir, file);
 
-	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+        return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
 int region_genesis_key(const struct region_info *ri, char *out, size_t outlen)
 {
-	char id[REGION_HEX_LEN + 1], hash[2 * MEMBER_HASH_LEN + 1];
-	int n;
+        char id[REGION_HEX_LEN + 1], hash[2 * MEMBER_HASH_LEN + 1];
+        int n;
 
-	hex_encode(id, ri->id, REGION_ID_LEN);
-	hex_encode(hash, ri->genesis_hash, MEMBER_HASH_LEN);
-	n = snprintf(out, outlen, "%s/members/%016llx-%s", id, 0ULL, hash);
-	return n < 0 || (size_t)n >= outlen ? -ENOSPC : 0;
+        hex_encode(id, ri->id, REGION_ID_LEN);
+        hex_encode(hash, ri->genesis_hash, MEMBER_HASH_LEN);
+        n = snprintf(out, outlen, "%s/members/%016llx-%s", id, 0ULL, hash);
+        return n < 0 || (size_t)n >= outlen ? -ENOSPC : 0;
 }
 
 /* ---- building ---- */
 
 /* Fills E as the GENESIS of a new region created by ID, wrapping EPOCH_KEY to ID. */
 static int region_fill_genesis(struct member_entry *e, const struct identity *id,
-			       const uint8_t region_id[static REGION_ID_LEN], int suite,
-			       uint32_t block_size, const uint8_t epoch_key[static 32])
+                               const uint8_t region_id[static REGION_ID_LEN], int suite,
+                               uint32_t block_size, const uint8_t epoch_key[static 32])
 {
-	struct member_genesis *g = &e->genesis;
-	uint8_t ctx[WRAP_CTX_LEN];
-	int rc;
+        struct member_genesis *g = &e->genesis;
+        uint8_t ctx[WRAP_CTX_LEN];
+        int rc;
 
-	e->version = MEMBER_VERSION;
-	e->type = MEMBER_GENESIS;
-	memcpy(e->region_id, region_id, REGION_ID_LEN);
-	e->height = 0;
-	e->time = (uint64_t)time(NULL);
-	memcpy(e->author, id->device_id, IDENTITY_ID_LEN);
-	g->suite = (uint8_t)suite;
-	g->block_size = block_size;
-	g->max_key_age = 0;
-	g->members = calloc(1, sizeof(*g->members));
-	g->epoch.wraps = calloc(1, sizeof(*g->epoch.wraps));
-	if (g->members == NULL || g->epoch.wraps == NULL)
-		return -ENOMEM;
-	g->nmembers = 1;
-	memcpy(g->members[0].device_id, id->device_id, IDENTITY_ID_LEN);
-	memcpy(g->members[0].sign_pk, id->sign_pk, 32);
-	memcpy(g->members[0].box_pk, id->box_pk, 32);
-	strcpy(g->members[0].owner, id->name);
-	strcpy(g->members[0].name, id->name);
-	g->members[0].role = MEMBER_ROLE_ADMIN;
+        e->version = MEMBER_VERSION;
+        e->type = MEMBER_GENESIS;
+        memcpy(e->region_id, region_id, REGION_ID_LEN);
+        e->height = 0;
+        e->time = (uint64_t)time(NULL);
+        memcpy(e->author, id->device_id, IDENTITY_ID_LEN);
+        g->suite = (uint8_t)suite;
+        g->block_size = block_size;
+        g->max_key_age = 0;
+        g->members = calloc(1, sizeof(*g->members));
+        g->epoch.wraps = calloc(1, sizeof(*g->epoch.wraps));
+        if (g->members == NULL || g->epoch.wraps == NULL)
+                return -ENOMEM;
+        g->nmembers = 1;
+        memcpy(g->members[0].device_id, id->device_id, IDENTITY_ID_LEN);
+        memcpy(g->members[0].sign_pk, id->sign_pk, 32);
+        memcpy(g->members[0].box_pk, id->box_pk, 32);
+        strcpy(g->members[0].owner, id->name);
+        strcpy(g->members[0].name, id->name);
+        g->members[0].role = MEMBER_ROLE_ADMIN;
 
-	rc = member_key_check(g->epoch.key_check, epoch_key);
-	if (rc != 0)
-		return rc;
-	g->epoch.nwraps = 1;
-	memcpy(g->epoch.wraps[0].device_id, id->device_id, IDENTITY_ID_LEN);
-	rc = member_wrap_ctx(ctx, region_id, id->device_id, g->epoch.key_check);
-	if (rc != 0)
-		return rc;
-	return wrap_seal(g->epoch.wraps[0].wrap, epoch_key, ctx, id->box_pk);
+        rc = member_key_check(g->epoch.key_check, epoch_key);
+        if (rc != 0)
+                return rc;
+        g->epoch.nwraps = 1;
+        memcpy(g->epoch.wraps[0].device_id, id->device_id, IDENTITY_ID_LEN);
+        rc = member_wrap_ctx(ctx, region_id, id->device_id, g->epoch.key_check);
+        if (rc != 0)
+                return rc;
+        return wrap_seal(g->epoch.wraps[0].wrap, epoch_key, ctx, id->box_pk);
 }
 
 int region_build(const struct identity *id, const char *home, const char *name,
-		 const char *store_url, int suite, uint32_t block_size, struct region_info *out,
-		 uint8_t **entry, size_t *entry_len)
+                 const char *store_url, int suite, uint32_t block_size, struct region_info *out,
+                 uint8_t **entry, size_t *entry_len)
 {
-	struct member_entry *e = NULL;
-	struct region_info ri;
-	uint8_t *epoch_key = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int rc;
+        struct member_entry *e = NULL;
+        struct region_info ri;
+        uint8_t *epoch_key = NULL;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int rc;
 
-	if (id->sign_sk == NULL || !region_name_valid(name) || !region_url_valid(store_url) ||
-	    suite_nonce_len(suite) == 0 || !region_block_size_valid(block_size) ||
-	    !member_name_valid(id->name))
-		return -EINVAL;
-	if (!suite_available(suite))
-		return -ENOTSUP;
-	memset(&ri, 0, sizeof(ri));
-	strcpy(ri.name, name);
-	strcpy(ri.store_url, store_url);
-	secmem_random(ri.id, sizeof(ri.id));
-	ri.suite = suite;
-	ri.block_size = block_size;
-	rc = region_dir_path(home, ri.id, ri.dir, sizeof(ri.dir));
-	if (rc != 0)
-		return rc;
+        if (id->sign_sk == NULL || !region_name_valid(name) || !region_url_valid(store_url) ||
+            suite_nonce_len(suite) == 0 || !region_block_size_valid(block_size) ||
+            !member_name_valid(id->name))
+                return -EINVAL;
+        if (!suite_available(suite))
+                return -ENOTSUP;
+        memset(&ri, 0, sizeof(ri));
+        strcpy(ri.name, name);
+        strcpy(ri.store_url, store_url);
+        secmem_random(ri.id, sizeof(ri.id));
+        ri.suite = suite;
+        ri.block_size = block_size;
+        rc = region_dir_path(home, ri.id, ri.dir, sizeof(ri.dir));
+        if (rc != 0)
+                return rc;
 
-	e = calloc(1, sizeof(*e));
-	epoch_key = secmem_alloc(32);
-	if (e == NULL || epoch_key == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	secmem_random(epoch_key, 32);
-	rc = region_fill_genesis(e, id, ri.id, suite, block_size, epoch_key);
-	if (rc != 0)
-		goto out;
-	rc = member_encode(e, id->sign_sk, &buf, &len);
-	if (rc != 0)
-		goto out;
-	memcpy(ri.genesis_hash, e->hash, sizeof(ri.genesis_hash));
-	*out = ri;
-	*entry = buf;
-	*entry_len = len;
+        e = calloc(1, sizeof(*e));
+        epoch_key = secmem_alloc(32);
+        if (e == NULL || epoch_key == NULL) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        secmem_random(epoch_key, 32);
+        rc = region_fill_genesis(e, id, ri.id, suite, block_size, epoch_key);
+        if (rc != 0)
+                goto out;
+        rc = member_encode(e, id->sign_sk, &buf, &len);
+        if (rc != 0)
+                goto out;
+        memcpy(ri.genesis_hash, e->hash, sizeof(ri.genesis_hash));
+        *out = ri;
+        *entry = buf;
+        *entry_len = len;
 out:
-	secmem_free(epoch_key);
-	member_entry_free(e);
-	return rc;
+        secmem_free(epoch_key);
+        member_entry_free(e);
+        return rc;
 }
 
 /* ---- region.conf ---- */
 
 static int region_conf_format(const struct region_info *ri, char *out, size_t outlen)
 {
-	char id[REGION_HEX_LEN + 1], hash[2 * MEMBER_HASH_LEN + 1];
-	int n;
+        char id[REGION_HEX_LEN + 1], hash[2 * MEMBER_HASH_LEN + 1];
+        int n;
 
-	hex_encode(id, ri->id, REGION_ID_LEN);
-	hex_encode(hash, ri->genesis_hash, MEMBER_HASH_LEN);
-	n = snprintf(out, outlen,
-		     "# sealsync region; written by sealsync, not meant to be edited\n"
-		     "version=%d\nname=%s\nid=%s\nstore=%s\nsuite=%s\nblock_size=%lu\n"
-		     "genesis=%s\n",
-		     REGION_CONF_VERSION, ri->name, id, ri->store_url, suite_name(ri->suite),
-		     (unsigned long)ri->block_size, hash);
-	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : n;
+        hex_encode(id, ri->id, REGION_ID_LEN);
+        hex_encode(hash, ri->genesis_hash, MEMBER_HASH_LEN);
+        n = snprintf(out, outlen,
+                     "# sealsync region; written by sealsync, not meant to be edited\n"
+                     "version=%d\nname=%s\nid=%s\nstore=%s\nsuite=%s\nblock_size=%lu\n"
+                     "genesis=%s\n",
+                     REGION_CONF_VERSION, ri->name, id, ri->store_url, suite_name(ri->suite),
+                     (unsigned long)ri->block_size, hash);
+        return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : n;
 }
 
 /* Strict decimal u32: digits only, no sign, no leading zero. */
 static int region_parse_u32(const char *s, uint32_t *out)
 {
-	uint64_t v = 0;
-	size_t i;
+        uint64_t v = 0;
+        size_t i;
 
-	if (s[0] == '\0' || (s[0] == '0' && s[1] != '\0') || strlen(s) > 10)
-		return -EINVAL;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (v > UINT32_MAX)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
+        if (s[0] == '\0' || (s[0] == '0' && s[1] != '\0') || strlen(s) > 10)
+                return -EINVAL;
+        for (i = 0; s[i] != '\0'; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return -EINVAL;
+                v = v * 10 + (uint64_t)(s[i] - '0');
+        }
+        if (v > UINT32_MAX)
+                return -EINVAL;
+        *out = (uint32_t)v;
+        return 0;
 }
 
 enum {
-	CONF_VERSION = 1 << 0,
-	CONF_NAME = 1 << 1,
-	CONF_ID = 1 << 2,
-	CONF_STORE = 1 << 3,
-	CONF_SUITE = 1 << 4,
-	CONF_BLOCK = 1 << 5,
-	CONF_GENESIS = 1 << 6,
-	CONF_ALL = (1 << 7) - 1,
+        CONF_VERSION = 1 << 0,
+        CONF_NAME = 1 << 1,
+        CONF_ID = 1 << 2,
+        CONF_STORE = 1 << 3,
+        CONF_SUITE = 1 << 4,
+        CONF_BLOCK = 1 << 5,
+        CONF_GENESIS = 1 << 6,
+        CONF_ALL = (1 << 7) - 1,
 };
 
 /* Applies one "key=value" line to RI; returns the CONF_ bit it set, or -EBADMSG. */
 static int region_conf_line(char *line, struct region_info *ri)
 {
-	char *val = strchr(line, '=');
-	uint32_t u;
+        char *val = strchr(line, '=');
+        uint32_t u;
 
-	if (val == NULL)
-		return -EBADMSG;
-	*val++ = '\0';
-	if (strcmp(line, "version") == 0)
-		return strcmp(val, "1") == 0 ? CONF_VERSION : -EBADMSG;
-	if (strcmp(line, "name") == 0) {
-		if (!region_name_valid(val))
-			return -EBADMSG;
-		strcpy(ri->name, val);
-		return CONF_NAME;
-	}
-	if (strcmp(line, "id") == 0)
-		return hex_decode(ri->id, REGION_ID_LEN, val) == 0 ? CONF_ID : -EBADMSG;
-	if (strcmp(line, "store") == 0) {
-		if (!region_url_valid(val))
-			return -EBADMSG;
-		strcpy(ri->store_url, val);
-		return CONF_STORE;
-	}
-	if (strcmp(line, "suite") == 0)
-		return suite_parse(val, &ri->suite) == 0 ? CONF_SUITE : -EBADMSG;
-	if (strcmp(line, "block_size") == 0) {
-		if (region_parse_u32(val, &u) != 0 || !region_block_size_valid(u))
-			return -EBADMSG;
-		ri->block_size = u;
-		return CONF_BLOCK;
-	}
-	if (strcmp(line, "genesis") == 0)
-		return hex_decode(ri->genesis_hash, MEMBER_HASH_LEN, val) == 0 ? CONF_GENESIS
-										: -EBADMSG;
-	return -EBADMSG;
+        if (val == NULL)
+                return -EBADMSG;
+        *val++ = '\0';
+        if (strcmp(line, "version") == 0)
+                return strcmp(val, "1") == 0 ? CONF_VERSION : -EBADMSG;
+        if (strcmp(line, "name") == 0) {
+                if (!region_name_valid(val))
+                        return -EBADMSG;
+                strcpy(ri->name, val);
+                return CONF_NAME;
+        }
+        if (strcmp(line, "id") == 0)
+                return hex_decode(ri->id, REGION_ID_LEN, val) == 0 ? CONF_ID : -EBADMSG;
+        if (strcmp(line, "store") == 0) {
+                if (!region_url_valid(val))
+                        return -EBADMSG;
+                strcpy(ri->store_url, val);
+                return CONF_STORE;
+        }
+        if (strcmp(line, "suite") == 0)
+                return suite_parse(val, &ri->suite) == 0 ? CONF_SUITE : -EBADMSG;
+        if (strcmp(line, "block_size") == 0) {
+                if (region_parse_u32(val, &u) != 0 || !region_block_size_valid(u))
+                        return -EBADMSG;
+                ri->block_size = u;
+                return CONF_BLOCK;
+        }
+        if (strcmp(line, "genesis") == 0)
+                return hex_decode(ri->genesis_hash, MEMBER_HASH_LEN, val) == 0 ? CONF_GENESIS
+                                                                               : -EBADMSG;
+        return -EBADMSG;
 }
 
 /*
@@ -292,24 +292,27 @@ static int region_conf_line(char *line, struct region_info *ri)
  */
 static int region_conf_parse(char *text, size_t len, struct region_info *ri, int *name_seen)
 {
-	char *line = text, *nl;
-	int seen = 0, bit;
+        char *line = text, *nl;
+        int seen = 0, bit, bad;
 
-	if (strlen(text) != len || (len > 0 && text[len - 1] != '\n'))
-		return -EBADMSG;
-	for (; *line != '\0'; line = nl + 1) {
-		nl = strchr(line, '\n');
-		*nl = '\0';
-		if (line[0] == '#')
-			continue;
-		bit = region_conf_line(line, ri);
-		if (bit < 0 || (seen & bit) != 0)
-			return -EBADMSG;
-		seen |= bit;
-		if (bit == CONF_NAME)
-			*name_seen = 1;
-	}
-	return seen == CONF_ALL ? 0 : -EBADMSG;
+        /* A NUL byte or a missing final newline is damage, but read on for the name. */
+        bad = strlen(text) != len || len == 0 || text[len - 1] != '\n';
+        for (; *line != '\0'; line = nl + 1) {
+                nl = strchr(line, '\n');
+                if (nl == NULL)
+                        nl = line + strlen(line) - 1; /* last line, unterminated */
+                else
+                        *nl = '\0';
+                if (line[0] == '#')
+                        continue;
+                bit = region_conf_line(line, ri);
+                if (bit < 0 || (seen & bit) != 0)
+                        return -EBADMSG;
+                seen |= bit;
+                if (bit == CONF_NAME)
+                        *name_seen = 1;
+        }
+        return seen == CONF_ALL && !bad ? 0 : -EBADMSG;
 }
 
 /*
@@ -318,54 +321,54 @@ static int region_conf_parse(char *text, size_t len, struct region_info *ri, int
  * directory or has no region.conf.
  */
 static int region_conf_load(const char *home, const char *dirname, struct region_info *out,
-			    int *name_seen)
+                            int *name_seen)
 {
-	struct region_info *ri = out;
-	uint8_t dir_id[REGION_ID_LEN];
-	char canon[REGION_HEX_LEN + 1];
-	char path[PATH_MAX];
-	uint8_t *buf = NULL;
-	char *text;
-	size_t len = 0;
-	int n, rc;
+        struct region_info *ri = out;
+        uint8_t dir_id[REGION_ID_LEN];
+        char canon[REGION_HEX_LEN + 1];
+        char path[PATH_MAX];
+        uint8_t *buf = NULL;
+        char *text;
+        size_t len = 0;
+        int n, rc;
 
-	memset(ri, 0, sizeof(*ri));
-	if (hex_decode(dir_id, sizeof(dir_id), dirname) != 0)
-		return -ENOENT; /* not a region directory */
-	hex_encode(canon, dir_id, sizeof(dir_id));
-	if (strcmp(canon, dirname) != 0)
-		return -ENOENT; /* upper-case hex: not a name we write */
-	n = snprintf(path, sizeof(path), "%s/regions/%s/%s", home, dirname, REGION_CONF);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return -ENAMETOOLONG;
-	rc = fileio_read_all(path, REGION_CONF_MAX, &buf, &len);
-	if (rc == -EFBIG || rc == -EINVAL)
-		rc = -EBADMSG;
-	if (rc != 0)
-		return rc;
-	text = malloc(len + 1);
-	if (text == NULL) {
-		free(buf);
-		return -ENOMEM;
-	}
-	memcpy(text, buf, len);
-	text[len] = '\0';
-	free(buf);
-	rc = region_conf_parse(text, len, ri, name_seen);
-	free(text);
-	if (rc == 0 && memcmp(ri->id, dir_id, REGION_ID_LEN) != 0)
-		rc = -EBADMSG;
-	if (rc == 0)
-		rc = region_dir_path(home, ri->id, ri->dir, sizeof(ri->dir));
-	return rc;
+        memset(ri, 0, sizeof(*ri));
+        if (hex_decode(dir_id, sizeof(dir_id), dirname) != 0)
+                return -ENOENT; /* not a region directory */
+        hex_encode(canon, dir_id, sizeof(dir_id));
+        if (strcmp(canon, dirname) != 0)
+                return -ENOENT; /* upper-case hex: not a name we write */
+        n = snprintf(path, sizeof(path), "%s/regions/%s/%s", home, dirname, REGION_CONF);
+        if (n < 0 || (size_t)n >= sizeof(path))
+                return -ENAMETOOLONG;
+        rc = fileio_read_all(path, REGION_CONF_MAX, &buf, &len);
+        if (rc == -EFBIG || rc == -EINVAL)
+                rc = -EBADMSG;
+        if (rc != 0)
+                return rc;
+        text = malloc(len + 1);
+        if (text == NULL) {
+                free(buf);
+                return -ENOMEM;
+        }
+        memcpy(text, buf, len);
+        text[len] = '\0';
+        free(buf);
+        rc = region_conf_parse(text, len, ri, name_seen);
+        free(text);
+        if (rc == 0 && memcmp(ri->id, dir_id, REGION_ID_LEN) != 0)
+                rc = -EBADMSG;
+        if (rc == 0)
+                rc = region_dir_path(home, ri->id, ri->dir, sizeof(ri->dir));
+        return rc;
 }
 
 static int region_cmp(const void *a, const void *b)
 {
-	const struct region_info *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
+        const struct region_info *x = a, *y = b;
+        int c = strcmp(x->name, y->name);
 
-	return c != 0 ? c : memcmp(x->id, y->id, REGION_ID_LEN);
+        return c != 0 ? c : memcmp(x->id, y->id, REGION_ID_LEN);
 }
 
 /*
@@ -375,156 +378,157 @@ static int region_cmp(const void *a, const void *b)
  */
 static int region_scan(const char *home, const char *want, struct region_info **out, size_t *n)
 {
-	struct region_info *v = NULL, ri, *nv;
-	size_t count = 0, cap = 0;
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *dir;
-	int rc = 0, name_seen;
+        struct region_info *v = NULL, ri, *nv;
+        size_t count = 0, cap = 0;
+        char path[PATH_MAX];
+        struct dirent *de;
+        DIR *dir;
+        int rc = 0, name_seen;
 
-	if (snprintf(path, sizeof(path), "%s/regions", home) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	dir = opendir(path);
-	if (dir == NULL) {
-		if (errno != ENOENT)
-			return -errno;
-		goto done;
-	}
-	while ((errno = 0, de = readdir(dir)) != NULL) {
-		name_seen = 0;
-		memset(&ri, 0, sizeof(ri));
-		rc = region_conf_load(home, de->d_name, &ri, &name_seen);
-		if (rc == -ENOENT) {
-			rc = 0;
-			continue;
-		}
-		if (rc == -EBADMSG && want != NULL && name_seen && strcmp(ri.name, want) == 0) {
-			log_err("%s/%s/%s is corrupt", path, de->d_name, REGION_CONF);
-			goto out_free;
-		}
-		if (rc == -EBADMSG) {
-			if (want == NULL)
-				log_warn("skipping %s/%s: corrupt %s", path, de->d_name,
-					 REGION_CONF);
-			rc = 0;
-			continue;
-		}
-		if (rc != 0)
-			goto out_free;
-		if (want != NULL && strcmp(ri.name, want) != 0)
-			continue;
-		if (count == cap) {
-			cap = cap ? 2 * cap : 8;
-			nv = realloc(v, cap * sizeof(*v));
-			if (nv == NULL) {
-				rc = -ENOMEM;
-				goto out_free;
-			}
-			v = nv;
-		}
-		v[count++] = ri;
-	}
-	if (errno != 0) {
-		rc = -errno;
-		goto out_free;
-	}
-	closedir(dir);
-	if (count > 1)
-		qsort(v, count, sizeof(*v), region_cmp);
+        if (snprintf(path, sizeof(path), "%s/regions", home) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        dir = opendir(path);
+        if (dir == NULL) {
+                if (errno != ENOENT)
+                        return -errno;
+                goto done;
+        }
+        while ((errno = 0, de = readdir(dir)) != NULL) {
+                name_seen = 0;
+                memset(&ri, 0, sizeof(ri));
+                rc = region_conf_load(home, de->d_name, &ri, &name_seen);
+                if (rc == -ENOENT) {
+                        rc = 0;
+                        continue;
+                }
+                if (rc == -EBADMSG && want != NULL && name_seen && strcmp(ri.name, want) == 0) {
+                        log_err("%s/%s/%s is corrupt", path, de->d_name, REGION_CONF);
+                        goto out_free;
+                }
+                if (rc == -EBADMSG) {
+                        if (want == NULL)
+                                log_warn("skipping %s/%s: corrupt %s", path, de->d_name,
+                                         REGION_CONF);
+                        rc = 0;
+                        continue;
+                }
+                if (rc != 0)
+                        goto out_free;
+                if (want != NULL && strcmp(ri.name, want) != 0)
+                        continue;
+                if (count == cap) {
+                        cap = cap ? 2 * cap : 8;
+                        nv = realloc(v, cap * sizeof(*v));
+                        if (nv == NULL) {
+                                rc = -ENOMEM;
+                                goto out_free;
+                        }
+                        v = nv;
+                }
+                v[count++] = ri;
+        }
+        if (errno != 0) {
+                rc = -errno;
+                goto out_free;
+        }
+        closedir(dir);
+        if (count > 1)
+                qsort(v, count, sizeof(*v), region_cmp);
 done:
-	*out = v;
-	*n = count;
-	return 0;
+        *out = v;
+        *n = count;
+        return 0;
 
 out_free:
-	closedir(dir);
-	free(v);
-	return rc;
+        closedir(dir);
+        free(v);
+        return rc;
 }
 
 int region_list(const char *home, struct region_info **out, size_t *n)
 {
-	return region_scan(home, NULL, out, n);
+        return region_scan(home, NULL, out, n);
 }
 
 int region_load(const char *home, const char *name, struct region_info *out)
 {
-	struct region_info *v = NULL;
-	size_t n = 0;
-	int rc;
+        struct region_info *v = NULL;
+        size_t n = 0;
+        int rc;
 
-	if (!region_name_valid(name))
-		return -ENOENT;
-	rc = region_scan(home, name, &v, &n);
-	if (rc != 0)
-		return rc;
-	if (n == 0) {
-		free(v);
-		return -ENOENT;
-	}
-	/* Two regions of one name only arise from a race between creates; the
-	 * sort makes the choice stable. */
-	*out = v[0];
-	free(v);
-	return 0;
+        if (!region_name_valid(name))
+                return -ENOENT;
+        rc = region_scan(home, name, &v, &n);
+        if (rc != 0)
+                return rc;
+        if (n == 0) {
+                free(v);
+                return -ENOENT;
+        }
+        /* Two regions of one name only arise from a race between creates; the
+         * sort makes the choice stable. */
+        *out = v[0];
+        free(v);
+        return 0;
 }
 
 int region_save(const char *home, const struct region_info *ri, const uint8_t *entry,
-		size_t entry_len)
+                size_t entry_len)
 {
-	struct region_info existing, check;
-	char dir[PATH_MAX], conf_path[PATH_MAX], gen_path[PATH_MAX], regions[PATH_MAX];
-	char conf[REGION_CONF_MAX];
-	uint8_t hash[MEMBER_HASH_LEN];
-	int rc, len;
+        struct region_info existing, check;
+        char dir[PATH_MAX], conf_path[PATH_MAX], gen_path[PATH_MAX], regions[PATH_MAX];
+        char conf[REGION_CONF_MAX];
+        uint8_t hash[MEMBER_HASH_LEN];
+        int rc, len;
 
-	if (!region_name_valid(ri->name) || !region_url_valid(ri->store_url) ||
-	    suite_nonce_len(ri->suite) == 0 || !region_block_size_valid(ri->block_size))
-		return -EINVAL;
-	hash_blake2b(hash, entry, entry_len);
-	if (memcmp(hash, ri->genesis_hash, sizeof(hash)) != 0)
-		return -EINVAL;
-	rc = region_load(home, ri->name, &existing);
-	if (rc == 0 || rc == -EBADMSG)
-		return -EEXIST;
-	if (rc != -ENOENT)
-		return rc;
+        if (!region_name_valid(ri->name) || !region_url_valid(ri->store_url) ||
+            suite_nonce_len(ri->suite) == 0 || !region_block_size_valid(ri->block_size))
+                return -EINVAL;
+        hash_blake2b(hash, entry, entry_len);
+        if (memcmp(hash, ri->genesis_hash, sizeof(hash)) != 0)
+                return -EINVAL;
+        rc = region_load(home, ri->name, &existing);
+        if (rc == 0 || rc == -EBADMSG)
+                return -EEXIST;
+        if (rc != -ENOENT)
+                return rc;
 
-	/* Paths from HOME, not RI->dir: the caller's record is not trusted for where to write. */
-	check = *ri;
-	rc = region_dir_path(home, ri->id, check.dir, sizeof(check.dir));
-	if (rc == 0 && snprintf(regions, sizeof(regions), "%s/regions", home) >= (int)sizeof(regions))
-		rc = -ENAMETOOLONG;
-	if (rc == 0)
-		rc = region_file_path(&check, REGION_CONF, conf_path, sizeof(conf_path));
-	if (rc == 0)
-		rc = region_file_path(&check, REGION_GENESIS, gen_path, sizeof(gen_path));
-	if (rc != 0)
-		return rc;
-	len = region_conf_format(ri, conf, sizeof(conf));
-	if (len < 0)
-		return len;
-	strcpy(dir, check.dir);
+        /* Paths from HOME, not RI->dir: the caller's record is not trusted for where to write. */
+        check = *ri;
+        rc = region_dir_path(home, ri->id, check.dir, sizeof(check.dir));
+        if (rc == 0 &&
+            snprintf(regions, sizeof(regions), "%s/regions", home) >= (int)sizeof(regions))
+                rc = -ENAMETOOLONG;
+        if (rc == 0)
+                rc = region_file_path(&check, REGION_CONF, conf_path, sizeof(conf_path));
+        if (rc == 0)
+                rc = region_file_path(&check, REGION_GENESIS, gen_path, sizeof(gen_path));
+        if (rc != 0)
+                return rc;
+        len = region_conf_format(ri, conf, sizeof(conf));
+        if (len < 0)
+                return len;
+        strcpy(dir, check.dir);
 
-	rc = fileio_mkdirs(regions, 0700);
-	if (rc != 0)
-		return rc;
-	if (mkdir(dir, 0700) != 0)
-		return -errno;
-	rc = fileio_write_atomic(gen_path, entry, entry_len, 0600, 1);
-	if (rc != 0)
-		goto out_rmdir;
-	/* region.conf last: a directory without one is ignored by region_scan. */
-	rc = fileio_write_atomic(conf_path, conf, (size_t)len, 0600, 1);
-	if (rc != 0)
-		goto out_unlink;
-	return 0;
+        rc = fileio_mkdirs(regions, 0700);
+        if (rc != 0)
+                return rc;
+        if (mkdir(dir, 0700) != 0)
+                return -errno;
+        rc = fileio_write_atomic(gen_path, entry, entry_len, 0600, 1);
+        if (rc != 0)
+                goto out_rmdir;
+        /* region.conf last: a directory without one is ignored by region_scan. */
+        rc = fileio_write_atomic(conf_path, conf, (size_t)len, 0600, 1);
+        if (rc != 0)
+                goto out_unlink;
+        return 0;
 
 out_unlink:
-	unlink(gen_path);
+        unlink(gen_path);
 out_rmdir:
-	rmdir(dir);
-	return rc;
+        rmdir(dir);
+        return rc;
 }
 
 /* ---- unlocking ---- */
@@ -532,110 +536,108 @@ out_rmdir:
 /* Reads, pins and verifies RI's GENESIS into *OUT. */
 static int region_read_genesis(const struct region_info *ri, struct member_entry **out)
 {
-	char path[PATH_MAX];
-	uint8_t hash[MEMBER_HASH_LEN];
-	struct member_entry *e = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int rc;
+        char path[PATH_MAX];
+        uint8_t hash[MEMBER_HASH_LEN];
+        struct member_entry *e = NULL;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int rc;
 
-	rc = region_file_path(ri, REGION_GENESIS, path, sizeof(path));
-	if (rc != 0)
-		return rc;
-	rc = fileio_read_all(path, MEMBER_MAX_ENTRY, &buf, &len);
-	if (rc == -EFBIG || rc == -EINVAL)
-		rc = -EBADMSG;
-	if (rc != 0) {
-		log_err("cannot read %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	hash_blake2b(hash, buf, len);
-	if (memcmp(hash, ri->genesis_hash, sizeof(hash)) != 0) {
-		log_err("%s does not match the pinned GENESIS hash", path);
-		rc = -EBADMSG;
-		goto out;
-	}
-	rc = member_decode(buf, len, &e);
-	if (rc == 0)
-		rc = member_verify_genesis(e);
-	if (rc == 0 && (memcmp(e->region_id, ri->id, REGION_ID_LEN) != 0 ||
-			e->genesis.suite != ri->suite || e->genesis.block_size != ri->block_size))
-		rc = -EBADMSG;
-	if (rc != 0) {
-		if (rc == -EBADMSG)
-			log_err("%s: invalid GENESIS entry", path);
-		goto out;
-	}
-	*out = e;
-	e = NULL;
+        rc = region_file_path(ri, REGION_GENESIS, path, sizeof(path));
+        if (rc != 0)
+                return rc;
+        rc = fileio_read_all(path, MEMBER_MAX_ENTRY, &buf, &len);
+        if (rc == -EFBIG || rc == -EINVAL)
+                rc = -EBADMSG;
+        if (rc != 0) {
+                log_err("cannot read %s: %s", path, strerror(-rc));
+                return rc;
+        }
+        hash_blake2b(hash, buf, len);
+        if (memcmp(hash, ri->genesis_hash, sizeof(hash)) != 0) {
+                log_err("%s does not match the pinned GENESIS hash", path);
+                rc = -EBADMSG;
+                goto out;
+        }
+        rc = member_decode(buf, len, &e);
+        if (rc == 0)
+                rc = member_verify_genesis(e);
+        if (rc == 0 && (memcmp(e->region_id, ri->id, REGION_ID_LEN) != 0 ||
+                        e->genesis.suite != ri->suite || e->genesis.block_size != ri->block_size))
+                rc = -EBADMSG;
+        if (rc != 0) {
+                if (rc == -EBADMSG)
+                        log_err("%s: invalid GENESIS entry", path);
+                goto out;
+        }
+        *out = e;
+        e = NULL;
 out:
-	member_entry_free(e);
-	free(buf);
-	return rc;
+        member_entry_free(e);
+        free(buf);
+        return rc;
 }
 
-int region_unlock(const struct identity *id, const struct region_info *ri,
-		  struct region_keys **out)
+int region_unlock(const struct identity *id, const struct region_info *ri, struct region_keys **out)
 {
-	const struct member_wrap *w;
-	struct member_entry *e = NULL;
-	struct region_keys *k = NULL;
-	uint8_t ctx[WRAP_CTX_LEN], check[32];
-	int rc;
+        const struct member_wrap *w;
+        struct member_entry *e = NULL;
+        struct region_keys *k = NULL;
+        uint8_t ctx[WRAP_CTX_LEN], check[32];
+        int rc;
 
-	if (id->box_sk == NULL)
-		return -EINVAL;
-	rc = region_read_genesis(ri, &e);
-	if (rc != 0)
-		return rc;
-	if (!suite_available(e->genesis.suite)) {
-		rc = -ENOTSUP;
-		goto out;
-	}
-	w = member_find_wrap(&e->genesis.epoch, id->device_id);
-	if (w == NULL) {
-		rc = -EACCES;
-		goto out;
-	}
-	k = calloc(1, sizeof(*k));
-	if (k == NULL || (k->epoch_key = secmem_alloc(32)) == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	rc = member_wrap_ctx(ctx, e->region_id, id->device_id, e->genesis.epoch.key_check);
-	if (rc != 0)
-		goto out;
-	if (wrap_open(k->epoch_key, w->wrap, ctx, id->box_pk, id->box_sk) != 0) {
-		log_err("region %s: the epoch key wrapped to this device does not open",
-			ri->name);
-		rc = -EBADMSG;
-		goto out;
-	}
-	/* Key commitment: the sealed box does not commit to the key it carries. */
-	rc = member_key_check(check, k->epoch_key);
-	if (rc != 0)
-		goto out;
-	if (!secmem_equal(check, e->genesis.epoch.key_check, sizeof(check))) {
-		log_err("region %s: the epoch key fails its key check", ri->name);
-		rc = -EBADMSG;
-		goto out;
-	}
-	memcpy(k->region_id, e->region_id, REGION_ID_LEN);
-	k->suite = e->genesis.suite;
-	k->block_size = e->genesis.block_size;
-	memcpy(k->epoch_id, e->hash, sizeof(k->epoch_id)); /* GENESIS's epoch id = its hash */
-	*out = k;
-	k = NULL;
+        if (id->box_sk == NULL)
+                return -EINVAL;
+        rc = region_read_genesis(ri, &e);
+        if (rc != 0)
+                return rc;
+        if (!suite_available(e->genesis.suite)) {
+                rc = -ENOTSUP;
+                goto out;
+        }
+        w = member_find_wrap(&e->genesis.epoch, id->device_id);
+        if (w == NULL) {
+                rc = -EACCES;
+                goto out;
+        }
+        k = calloc(1, sizeof(*k));
+        if (k == NULL || (k->epoch_key = secmem_alloc(32)) == NULL) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        rc = member_wrap_ctx(ctx, e->region_id, id->device_id, e->genesis.epoch.key_check);
+        if (rc != 0)
+                goto out;
+        if (wrap_open(k->epoch_key, w->wrap, ctx, id->box_pk, id->box_sk) != 0) {
+                log_err("region %s: the epoch key wrapped to this device does not open", ri->name);
+                rc = -EBADMSG;
+                goto out;
+        }
+        /* Key commitment: the sealed box does not commit to the key it carries. */
+        rc = member_key_check(check, k->epoch_key);
+        if (rc != 0)
+                goto out;
+        if (!secmem_equal(check, e->genesis.epoch.key_check, sizeof(check))) {
+                log_err("region %s: the epoch key fails its key check", ri->name);
+                rc = -EBADMSG;
+                goto out;
+        }
+        memcpy(k->region_id, e->region_id, REGION_ID_LEN);
+        k->suite = e->genesis.suite;
+        k->block_size = e->genesis.block_size;
+        memcpy(k->epoch_id, e->hash, sizeof(k->epoch_id)); /* GENESIS's epoch id = its hash */
+        *out = k;
+        k = NULL;
 out:
-	region_keys_free(k);
-	member_entry_free(e);
-	return rc;
+        region_keys_free(k);
+        member_entry_free(e);
+        return rc;
 }
 
 void region_keys_free(struct region_keys *k)
 {
-	if (k == NULL)
-		return;
-	secmem_free(k->epoch_key);
-	free(k);
+        if (k == NULL)
+                return;
+        secmem_free(k->epoch_key);
+        free(k);
 }

@@ -16,23 +16,23 @@
 
 static int store_key_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '/';
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '/';
 }
 
 int store_key_valid(const char *key)
 {
-	size_t n = strnlen(key, STORE_KEY_MAX + 1);
-	size_t i;
+        size_t n = strnlen(key, STORE_KEY_MAX + 1);
+        size_t i;
 
-	if (n == 0 || n > STORE_KEY_MAX || key[0] == '/' || key[n - 1] == '/')
-		return 0;
-	for (i = 0; i < n; i++) {
-		if (!store_key_char(key[i]))
-			return 0;
-		if (key[i] == '/' && key[i + 1] == '/')
-			return 0;
-	}
-	return 1;
+        if (n == 0 || n > STORE_KEY_MAX || key[0] == '/' || key[n - 1] == '/')
+                return 0;
+        for (i = 0; i < n; i++) {
+                if (!store_key_char(key[i]))
+                        return 0;
+                if (key[i] == '/' && key[i + 1] == '/')
+                        return 0;
+        }
+        return 1;
 }
 
 /*
@@ -41,116 +41,116 @@ int store_key_valid(const char *key)
  */
 static int store_s3_bucket_valid(const char *b, size_t n)
 {
-	size_t i, dots = 0;
-	int digits_only = 1;
+        size_t i, dots = 0;
+        int digits_only = 1;
 
-	if (n < 3 || n > 63)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = b[i];
+        if (n < 3 || n > 63)
+                return 0;
+        for (i = 0; i < n; i++) {
+                char c = b[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
-			return 0;
-		if (c == '.') {
-			dots++;
-			if (i > 0 && b[i - 1] == '.')
-				return 0;
-		} else if (!(c >= '0' && c <= '9')) {
-			digits_only = 0;
-		}
-	}
-	if (b[0] == '.' || b[0] == '-' || b[n - 1] == '.' || b[n - 1] == '-')
-		return 0;
-	return !(digits_only && dots == 3);
+                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
+                        return 0;
+                if (c == '.') {
+                        dots++;
+                        if (i > 0 && b[i - 1] == '.')
+                                return 0;
+                } else if (!(c >= '0' && c <= '9')) {
+                        digits_only = 0;
+                }
+        }
+        if (b[0] == '.' || b[0] == '-' || b[n - 1] == '.' || b[n - 1] == '-')
+                return 0;
+        return !(digits_only && dots == 3);
 }
 
 /* Prefix: '/'-separated segments of [A-Za-z0-9._-], none empty, ".", or "..". */
 static int store_s3_prefix_valid(const char *p)
 {
-	size_t n = strlen(p), i, seg = 0;
+        size_t n = strlen(p), i, seg = 0;
 
-	if (n > STORE_KEY_MAX)
-		return 0;
-	for (i = 0; i <= n; i++) {
-		char c = p[i];
+        if (n > STORE_KEY_MAX)
+                return 0;
+        for (i = 0; i <= n; i++) {
+                char c = p[i];
 
-		if (c == '/' || c == '\0') {
-			if (seg == 0 && c == '/')
-				return 0; /* empty segment */
-			if ((seg == 1 && p[i - 1] == '.') ||
-			    (seg == 2 && p[i - 1] == '.' && p[i - 2] == '.'))
-				return 0;
-			seg = 0;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return 0;
-		seg++;
-	}
-	return 1;
+                if (c == '/' || c == '\0') {
+                        if (seg == 0 && c == '/')
+                                return 0; /* empty segment */
+                        if ((seg == 1 && p[i - 1] == '.') ||
+                            (seg == 2 && p[i - 1] == '.' && p[i - 2] == '.'))
+                                return 0;
+                        seg = 0;
+                        continue;
+                }
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-'))
+                        return 0;
+                seg++;
+        }
+        return 1;
 }
 
 static int store_open_s3(const char *rest)
 {
-	const char *slash = strchr(rest, '/');
-	size_t blen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
-	char prefix[STORE_KEY_MAX + 2];
-	size_t plen;
+        const char *slash = strchr(rest, '/');
+        size_t blen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+        char prefix[STORE_KEY_MAX + 2];
+        size_t plen;
 
-	if (!store_s3_bucket_valid(rest, blen)) {
-		log_err("invalid S3 bucket name in store URL: 3-63 characters of a-z, 0-9, '.' "
-			"and '-', starting and ending with a letter or digit");
-		return -EINVAL;
-	}
-	if (slash != NULL) {
-		plen = strlen(slash + 1);
-		if (plen > STORE_KEY_MAX) {
-			log_err("S3 prefix in store URL is longer than %d bytes", STORE_KEY_MAX);
-			return -EINVAL;
-		}
-		memcpy(prefix, slash + 1, plen + 1);
-		if (plen > 0 && prefix[plen - 1] == '/')
-			prefix[plen - 1] = '\0'; /* one trailing '/' is allowed */
-		if (!store_s3_prefix_valid(prefix)) {
-			log_err("invalid S3 prefix in store URL: use '/'-separated segments of "
-				"A-Z, a-z, 0-9, '.', '_' and '-' (no empty, '.' or '..' segments)");
-			return -EINVAL;
-		}
-	}
-	log_err("s3 backend not available yet");
-	return -ENOTSUP;
+        if (!store_s3_bucket_valid(rest, blen)) {
+                log_err("invalid S3 bucket name in store URL: 3-63 characters of a-z, 0-9, '.' "
+                        "and '-', starting and ending with a letter or digit");
+                return -EINVAL;
+        }
+        if (slash != NULL) {
+                plen = strlen(slash + 1);
+                if (plen > STORE_KEY_MAX) {
+                        log_err("S3 prefix in store URL is longer than %d bytes", STORE_KEY_MAX);
+                        return -EINVAL;
+                }
+                memcpy(prefix, slash + 1, plen + 1);
+                if (plen > 0 && prefix[plen - 1] == '/')
+                        prefix[plen - 1] = '\0'; /* one trailing '/' is allowed */
+                if (!store_s3_prefix_valid(prefix)) {
+                        log_err("invalid S3 prefix in store URL: use '/'-separated segments of "
+                                "A-Z, a-z, 0-9, '.', '_' and '-' (no empty, '.' or '..' segments)");
+                        return -EINVAL;
+                }
+        }
+        log_err("s3 backend not available yet");
+        return -ENOTSUP;
 }
 
 static int store_open_file(const char *path, struct store **out)
 {
-	if (path[0] != '/') {
-		log_err("file store URL needs an absolute path and no host: "
-			"file:///absolute/path");
-		return -EINVAL;
-	}
-	return store_file_open(path, out);
+        if (path[0] != '/') {
+                log_err("file store URL needs an absolute path and no host: "
+                        "file:///absolute/path");
+                return -EINVAL;
+        }
+        return store_file_open(path, out);
 }
 
 int store_open(const char *url, struct store **out)
 {
-	const char *sep;
-	size_t i, slen;
+        const char *sep;
+        size_t i, slen;
 
-	if (strncasecmp(url, "file://", 7) == 0)
-		return store_open_file(url + 7, out);
-	if (strncasecmp(url, "s3://", 5) == 0)
-		return store_open_s3(url + 5);
-	sep = strstr(url, "://");
-	slen = sep != NULL ? (size_t)(sep - url) : 0;
-	for (i = 0; i < slen; i++)
-		if (!((url[i] >= 'a' && url[i] <= 'z') || (url[i] >= 'A' && url[i] <= 'Z') ||
-		      (url[i] >= '0' && url[i] <= '9') || url[i] == '+' || url[i] == '-' ||
-		      url[i] == '.'))
-			break;
-	if (slen > 0 && slen <= 16 && i == slen)
-		log_err("unsupported store URL scheme '%.*s': " STORE_URL_HELP, (int)slen, url);
-	else
-		log_err("invalid store URL (no scheme): " STORE_URL_HELP);
-	return -EINVAL;
+        if (strncasecmp(url, "file://", 7) == 0)
+                return store_open_file(url + 7, out);
+        if (strncasecmp(url, "s3://", 5) == 0)
+                return store_open_s3(url + 5);
+        sep = strstr(url, "://");
+        slen = sep != NULL ? (size_t)(sep - url) : 0;
+        for (i = 0; i < slen; i++)
+                if (!((url[i] >= 'a' && url[i] <= 'z') || (url[i] >= 'A' && url[i] <= 'Z') ||
+                      (url[i] >= '0' && url[i] <= '9') || url[i] == '+' || url[i] == '-' ||
+                      url[i] == '.'))
+                        break;
+        if (slen > 0 && slen <= 16 && i == slen)
+                log_err("unsupported store URL scheme '%.*s': " STORE_URL_HELP, (int)slen, url);
+        else
+                log_err("invalid store URL (no scheme): " STORE_URL_HELP);
+        return -EINVAL;
 }

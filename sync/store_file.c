@@ -31,320 +31,319 @@
 #define STORE_FILE_TMP ".tmp-XXXXXX"
 
 struct store_file {
-	struct store base;
-	char root[PATH_MAX];
+        struct store base;
+        char root[PATH_MAX];
 };
 
 static struct store_file *store_file_of(struct store *s)
 {
-	return (struct store_file *)s;
+        return (struct store_file *)s;
 }
 
 static int store_file_path(struct store *s, const char *key, char *out, size_t outlen)
 {
-	int n;
+        int n;
 
-	if (!store_key_valid(key))
-		return -EINVAL;
-	n = snprintf(out, outlen, "%s/%s", store_file_of(s)->root, key);
-	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+        if (!store_key_valid(key))
+                return -EINVAL;
+        n = snprintf(out, outlen, "%s/%s", store_file_of(s)->root, key);
+        return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
 /* Writes BUF to the temporary file FD and makes it durable. */
 static int store_file_fill(int fd, const void *buf, size_t len)
 {
-	int rc = fileio_pwrite_full(fd, buf, len, 0);
+        int rc = fileio_pwrite_full(fd, buf, len, 0);
 
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	return rc;
+        if (rc == 0 && fsync(fd) != 0)
+                rc = -errno;
+        return rc;
 }
 
 static int store_file_put(struct store *s, const char *key, const void *buf, size_t len,
-			  int if_absent)
+                          int if_absent)
 {
-	char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX];
-	char *slash;
-	int fd, rc;
+        char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX];
+        char *slash;
+        int fd, rc;
 
-	rc = store_file_path(s, key, path, sizeof(path));
-	if (rc != 0)
-		return rc;
-	strcpy(dir, path);
-	slash = strrchr(dir, '/');
-	*slash = '\0'; /* there is one: the path is ROOT/KEY */
-	if (snprintf(tmp, sizeof(tmp), "%s/" STORE_FILE_TMP, dir) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	rc = fileio_mkdirs(dir, 0700);
-	if (rc != 0)
-		return rc;
-	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
-	if (fd < 0)
-		return -errno;
-	rc = store_file_fill(fd, buf, len);
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	if (rc != 0)
-		goto out_unlink;
-	if (if_absent) {
-		if (link(tmp, path) != 0)
-			rc = -errno;
-	} else if (rename(tmp, path) != 0) {
-		rc = -errno;
-	}
-	if (rc == 0)
-		rc = fileio_fsync_dir(dir);
+        rc = store_file_path(s, key, path, sizeof(path));
+        if (rc != 0)
+                return rc;
+        strcpy(dir, path);
+        slash = strrchr(dir, '/');
+        *slash = '\0'; /* there is one: the path is ROOT/KEY */
+        if (snprintf(tmp, sizeof(tmp), "%s/" STORE_FILE_TMP, dir) >= (int)sizeof(tmp))
+                return -ENAMETOOLONG;
+        rc = fileio_mkdirs(dir, 0700);
+        if (rc != 0)
+                return rc;
+        fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
+        if (fd < 0)
+                return -errno;
+        rc = store_file_fill(fd, buf, len);
+        if (close(fd) != 0 && rc == 0)
+                rc = -errno;
+        if (rc != 0)
+                goto out_unlink;
+        if (if_absent) {
+                if (link(tmp, path) != 0)
+                        rc = -errno;
+        } else if (rename(tmp, path) != 0) {
+                rc = -errno;
+        }
+        if (rc == 0)
+                rc = fileio_fsync_dir(dir);
 out_unlink:
-	unlink(tmp); /* after a rename there is nothing left to remove */
-	return rc;
+        unlink(tmp); /* after a rename there is nothing left to remove */
+        return rc;
 }
 
 /* Not a regular file where the key points: there is no such object. */
 static int store_file_absent(int rc)
 {
-	return rc == -EINVAL || rc == -EISDIR || rc == -ENOTDIR || rc == -ELOOP ? -ENOENT : rc;
+        return rc == -EINVAL || rc == -EISDIR || rc == -ENOTDIR || rc == -ELOOP ? -ENOENT : rc;
 }
 
-static int store_file_get(struct store *s, const char *key, size_t max, uint8_t **buf,
-			  size_t *len)
+static int store_file_get(struct store *s, const char *key, size_t max, uint8_t **buf, size_t *len)
 {
-	char path[PATH_MAX];
-	int rc;
+        char path[PATH_MAX];
+        int rc;
 
-	rc = store_file_path(s, key, path, sizeof(path));
-	if (rc != 0)
-		return rc;
-	return store_file_absent(fileio_read_all(path, max, buf, len));
+        rc = store_file_path(s, key, path, sizeof(path));
+        if (rc != 0)
+                return rc;
+        return store_file_absent(fileio_read_all(path, max, buf, len));
 }
 
 static int store_file_get_range(struct store *s, const char *key, uint64_t off, size_t len,
-				uint8_t *buf)
+                                uint8_t *buf)
 {
-	char path[PATH_MAX];
-	struct stat st;
-	int fd, rc;
+        char path[PATH_MAX];
+        struct stat st;
+        int fd, rc;
 
-	rc = store_file_path(s, key, path, sizeof(path));
-	if (rc != 0)
-		return rc;
-	if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
-		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return store_file_absent(-errno);
-	if (fstat(fd, &st) != 0)
-		rc = -errno;
-	else if (!S_ISREG(st.st_mode))
-		rc = -ENOENT;
-	else
-		rc = fileio_pread_full(fd, buf, len, (off_t)off); /* -EIO if shorter */
-	close(fd);
-	return rc;
+        rc = store_file_path(s, key, path, sizeof(path));
+        if (rc != 0)
+                return rc;
+        if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
+                return -EINVAL;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return store_file_absent(-errno);
+        if (fstat(fd, &st) != 0)
+                rc = -errno;
+        else if (!S_ISREG(st.st_mode))
+                rc = -ENOENT;
+        else
+                rc = fileio_pread_full(fd, buf, len, (off_t)off); /* -EIO if shorter */
+        close(fd);
+        return rc;
 }
 
 static int store_file_del(struct store *s, const char *key)
 {
-	char path[PATH_MAX];
-	int rc;
+        char path[PATH_MAX];
+        int rc;
 
-	rc = store_file_path(s, key, path, sizeof(path));
-	if (rc != 0)
-		return rc;
-	if (unlink(path) != 0)
-		return store_file_absent(-errno);
-	/* Empty directories stay: removing them would race with a concurrent put. */
-	return 0;
+        rc = store_file_path(s, key, path, sizeof(path));
+        if (rc != 0)
+                return rc;
+        if (unlink(path) != 0)
+                return store_file_absent(-errno);
+        /* Empty directories stay: removing them would race with a concurrent put. */
+        return 0;
 }
 
 /* ---- list ---- */
 
 struct store_file_ent {
-	char name[NAME_MAX + 2]; /* a directory's name ends in '/' */
-	uint64_t size;
+        char name[NAME_MAX + 2]; /* a directory's name ends in '/' */
+        uint64_t size;
 };
 
 struct store_file_walk {
-	struct store_file *s;
-	const char *prefix;
-	const char *start_after;
-	int (*cb)(void *arg, const char *key, uint64_t size);
-	void *arg;
-	char key[STORE_FILE_KEY_MAX + 2]; /* the directory being walked, as a key prefix */
+        struct store_file *s;
+        const char *prefix;
+        const char *start_after;
+        int (*cb)(void *arg, const char *key, uint64_t size);
+        void *arg;
+        char key[STORE_FILE_KEY_MAX + 2]; /* the directory being walked, as a key prefix */
 };
 
 static int store_file_ent_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct store_file_ent *)a)->name,
-		      ((const struct store_file_ent *)b)->name);
+        return strcmp(((const struct store_file_ent *)a)->name,
+                      ((const struct store_file_ent *)b)->name);
 }
 
 static int store_file_name_ok(const char *name)
 {
-	size_t i;
+        size_t i;
 
-	for (i = 0; name[i] != '\0'; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
-		      name[i] == '-'))
-			return 0;
-	return i > 0;
+        for (i = 0; name[i] != '\0'; i++)
+                if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+                      name[i] == '-'))
+                        return 0;
+        return i > 0;
 }
 
 static int starts_with(const char *s, const char *p)
 {
-	return strncmp(s, p, strlen(p)) == 0;
+        return strncmp(s, p, strlen(p)) == 0;
 }
 
 /* Reads directory PATH's key-shaped entries into a malloc'd, sorted array. */
 static int store_file_readdir(const char *path, size_t keylen, struct store_file_ent **out,
-			      size_t *n)
+                              size_t *n)
 {
-	struct store_file_ent *v = NULL, *nv;
-	size_t count = 0, cap = 0, len;
-	struct dirent *de;
-	struct stat st;
-	DIR *dir;
-	int rc = 0;
+        struct store_file_ent *v = NULL, *nv;
+        size_t count = 0, cap = 0, len;
+        struct dirent *de;
+        struct stat st;
+        DIR *dir;
+        int rc = 0;
 
-	dir = opendir(path);
-	if (dir == NULL)
-		return errno == ENOENT || errno == ENOTDIR ? -ENOENT : -errno;
-	while ((errno = 0, de = readdir(dir)) != NULL) {
-		len = strlen(de->d_name);
-		if (!store_file_name_ok(de->d_name) || keylen + len > STORE_FILE_KEY_MAX)
-			continue;
-		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-			continue; /* vanished meanwhile */
-		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-			continue;
-		if (count == cap) {
-			cap = cap ? 2 * cap : 64;
-			nv = realloc(v, cap * sizeof(*v));
-			if (nv == NULL) {
-				rc = -ENOMEM;
-				goto fail;
-			}
-			v = nv;
-		}
-		memcpy(v[count].name, de->d_name, len + 1);
-		if (S_ISDIR(st.st_mode))
-			strcpy(v[count].name + len, "/");
-		v[count].size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-		count++;
-	}
-	if (errno != 0) {
-		rc = -errno;
-		goto fail;
-	}
-	closedir(dir);
-	if (count > 1)
-		qsort(v, count, sizeof(*v), store_file_ent_cmp);
-	*out = v;
-	*n = count;
-	return 0;
+        dir = opendir(path);
+        if (dir == NULL)
+                return errno == ENOENT || errno == ENOTDIR ? -ENOENT : -errno;
+        while ((errno = 0, de = readdir(dir)) != NULL) {
+                len = strlen(de->d_name);
+                if (!store_file_name_ok(de->d_name) || keylen + len > STORE_FILE_KEY_MAX)
+                        continue;
+                if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+                        continue; /* vanished meanwhile */
+                if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+                        continue;
+                if (count == cap) {
+                        cap = cap ? 2 * cap : 64;
+                        nv = realloc(v, cap * sizeof(*v));
+                        if (nv == NULL) {
+                                rc = -ENOMEM;
+                                goto fail;
+                        }
+                        v = nv;
+                }
+                memcpy(v[count].name, de->d_name, len + 1);
+                if (S_ISDIR(st.st_mode))
+                        strcpy(v[count].name + len, "/");
+                v[count].size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+                count++;
+        }
+        if (errno != 0) {
+                rc = -errno;
+                goto fail;
+        }
+        closedir(dir);
+        if (count > 1)
+                qsort(v, count, sizeof(*v), store_file_ent_cmp);
+        *out = v;
+        *n = count;
+        return 0;
 fail:
-	closedir(dir);
-	free(v);
-	return rc;
+        closedir(dir);
+        free(v);
+        return rc;
 }
 
 /* Walks the directory for key prefix W->key (KEYLEN bytes, "" or ending in '/'). */
 static int store_file_walk_dir(struct store_file_walk *w, size_t keylen)
 {
-	char path[PATH_MAX];
-	struct store_file_ent *v = NULL;
-	size_t n = 0, i, len;
-	int rc;
+        char path[PATH_MAX];
+        struct store_file_ent *v = NULL;
+        size_t n = 0, i, len;
+        int rc;
 
-	if (snprintf(path, sizeof(path), "%s/%s", w->s->root, w->key) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	rc = store_file_readdir(path, keylen, &v, &n);
-	if (rc == -ENOENT)
-		return 0; /* nothing stored yet */
-	if (rc != 0)
-		return rc;
-	for (i = 0; i < n && rc == 0; i++) {
-		len = strlen(v[i].name);
-		memcpy(w->key + keylen, v[i].name, len + 1);
-		if (w->key[keylen + len - 1] != '/') {
-			if (starts_with(w->key, w->prefix) &&
-			    (w->start_after == NULL || strcmp(w->key, w->start_after) > 0))
-				rc = w->cb(w->arg, w->key, v[i].size);
-			continue;
-		}
-		/* Directory "K/": descend only if some key under it can match. */
-		if (!starts_with(w->key, w->prefix) && !starts_with(w->prefix, w->key))
-			continue;
-		if (w->start_after != NULL && strcmp(w->start_after, w->key) > 0 &&
-		    !starts_with(w->start_after, w->key))
-			continue; /* every key under K/ sorts before START_AFTER */
-		rc = store_file_walk_dir(w, keylen + len);
-	}
-	w->key[keylen] = '\0';
-	free(v);
-	return rc;
+        if (snprintf(path, sizeof(path), "%s/%s", w->s->root, w->key) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        rc = store_file_readdir(path, keylen, &v, &n);
+        if (rc == -ENOENT)
+                return 0; /* nothing stored yet */
+        if (rc != 0)
+                return rc;
+        for (i = 0; i < n && rc == 0; i++) {
+                len = strlen(v[i].name);
+                memcpy(w->key + keylen, v[i].name, len + 1);
+                if (w->key[keylen + len - 1] != '/') {
+                        if (starts_with(w->key, w->prefix) &&
+                            (w->start_after == NULL || strcmp(w->key, w->start_after) > 0))
+                                rc = w->cb(w->arg, w->key, v[i].size);
+                        continue;
+                }
+                /* Directory "K/": descend only if some key under it can match. */
+                if (!starts_with(w->key, w->prefix) && !starts_with(w->prefix, w->key))
+                        continue;
+                if (w->start_after != NULL && strcmp(w->start_after, w->key) > 0 &&
+                    !starts_with(w->start_after, w->key))
+                        continue; /* every key under K/ sorts before START_AFTER */
+                rc = store_file_walk_dir(w, keylen + len);
+        }
+        w->key[keylen] = '\0';
+        free(v);
+        return rc;
 }
 
 static int store_file_list(struct store *s, const char *prefix, const char *start_after,
-			   int (*cb)(void *arg, const char *key, uint64_t size), void *arg)
+                           int (*cb)(void *arg, const char *key, uint64_t size), void *arg)
 {
-	struct store_file_walk w;
-	size_t i;
+        struct store_file_walk w;
+        size_t i;
 
-	if (prefix == NULL)
-		prefix = "";
-	if (strlen(prefix) > STORE_FILE_KEY_MAX || prefix[0] == '/')
-		return -EINVAL;
-	for (i = 0; prefix[i] != '\0'; i++)
-		if (!((prefix[i] >= 'a' && prefix[i] <= 'z') ||
-		      (prefix[i] >= '0' && prefix[i] <= '9') || prefix[i] == '-' ||
-		      prefix[i] == '/') ||
-		    (prefix[i] == '/' && prefix[i + 1] == '/'))
-			return -EINVAL;
-	memset(&w, 0, sizeof(w));
-	w.s = store_file_of(s);
-	w.prefix = prefix;
-	w.start_after = start_after;
-	w.cb = cb;
-	w.arg = arg;
-	return store_file_walk_dir(&w, 0);
+        if (prefix == NULL)
+                prefix = "";
+        if (strlen(prefix) > STORE_FILE_KEY_MAX || prefix[0] == '/')
+                return -EINVAL;
+        for (i = 0; prefix[i] != '\0'; i++)
+                if (!((prefix[i] >= 'a' && prefix[i] <= 'z') ||
+                      (prefix[i] >= '0' && prefix[i] <= '9') || prefix[i] == '-' ||
+                      prefix[i] == '/') ||
+                    (prefix[i] == '/' && prefix[i + 1] == '/'))
+                        return -EINVAL;
+        memset(&w, 0, sizeof(w));
+        w.s = store_file_of(s);
+        w.prefix = prefix;
+        w.start_after = start_after;
+        w.cb = cb;
+        w.arg = arg;
+        return store_file_walk_dir(&w, 0);
 }
 
 static void store_file_close(struct store *s)
 {
-	free(store_file_of(s));
+        free(store_file_of(s));
 }
 
 static const struct store_ops store_file_ops = {
-	.put = store_file_put,
-	.get = store_file_get,
-	.get_range = store_file_get_range,
-	.list = store_file_list,
-	.del = store_file_del,
-	.close = store_file_close,
+    .put = store_file_put,
+    .get = store_file_get,
+    .get_range = store_file_get_range,
+    .list = store_file_list,
+    .del = store_file_del,
+    .close = store_file_close,
 };
 
 int store_file_open(const char *root, struct store **out)
 {
-	struct store_file *s;
-	size_t n = strlen(root);
+        struct store_file *s;
+        size_t n = strlen(root);
 
-	if (root[0] != '/')
-		return -EINVAL;
-	while (n > 1 && root[n - 1] == '/')
-		n--;
-	/* Leave room for a whole key and a temporary name under the root. */
-	if (n + 1 + STORE_FILE_KEY_MAX + sizeof(STORE_FILE_TMP) >= PATH_MAX) {
-		log_err("file store path is too long");
-		return -ENAMETOOLONG;
-	}
-	s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		return -ENOMEM;
-	s->base.ops = &store_file_ops;
-	memcpy(s->root, root, n);
-	s->root[n] = '\0';
-	if (n == 1)
-		s->root[0] = '\0'; /* "/" + "/" + key would double the slash */
-	*out = &s->base;
-	return 0;
+        if (root[0] != '/')
+                return -EINVAL;
+        while (n > 1 && root[n - 1] == '/')
+                n--;
+        /* Leave room for a whole key and a temporary name under the root. */
+        if (n + 1 + STORE_FILE_KEY_MAX + sizeof(STORE_FILE_TMP) >= PATH_MAX) {
+                log_err("file store path is too long");
+                return -ENAMETOOLONG;
+        }
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+                return -ENOMEM;
+        s->base.ops = &store_file_ops;
+        memcpy(s->root, root, n);
+        s->root[n] = '\0';
+        if (n == 1)
+                s->root[0] = '\0'; /* "/" + "/" + key would double the slash */
+        *out = &s->base;
+        return 0;
 }

@@ -39,8 +39,7 @@ linux_tar=/usr/src/linux-source-6.1.tar.xz
 
 usage()
 {
-	sed -n '7,9p' "$0" | sed 's/^# \{0,1\}//' >&2
-	exit 2
+	sed -n '7,9p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -51,8 +50,8 @@ while [ $# -gt 0 ]; do
 	--workdir) workdir=${2:?}; shift 2 ;;
 	--systems) systems=${2:?}; shift 2 ;;
 	--results) results=${2:?}; shift 2 ;;
-	-h | --help) usage ;;
-	*) echo "mount.sh: unknown option: $1" >&2; usage ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "mount.sh: unknown option: $1" >&2; usage >&2; exit 2 ;;
 	esac
 done
 

@@ -26,13 +26,13 @@ ok $? "self-test: two plain files agree over 2000 ops" "$(tail -5 "$work/self.ou
 create_region r
 mount_region r "$mp" || bail "cannot mount region r"
 
+mkdir -p "$mp/sub" || bail "mkdir in the mount failed"
 note "seeds: $SEED1 $SEED2 (rerun with EXERCISER_SEED1=... EXERCISER_SEED2=...)"
 t0=$(date +%s)
 "$EXERCISER" "$mp/e1" "$ref/e1" "$OPS" "$SEED1" >"$work/e1.out" 2>&1 &
 p1=$!
 "$EXERCISER" "$mp/sub/e2" "$ref/e2" "$OPS" "$SEED2" >"$work/e2.out" 2>&1 &
 p2=$!
-mkdir -p "$mp/sub" 2>/dev/null
 wait $p1
 st1=$?
 wait $p2

@@ -74,7 +74,7 @@ is()
 	if [ "$1" == "$2" ]; then
 		pass "$3"
 	else
-		fail "$3" "     got: '$1'" "expected: '$2'"
+		fail "$3" "     got: '${1:0:400}'" "expected: '${2:0:400}'"
 		return 1
 	fi
 }
@@ -94,7 +94,7 @@ like()
 	if printf '%s' "$1" | grep -Eq -- "$2"; then
 		pass "$3"
 	else
-		fail "$3" "     got: '$1'" "expected to match /$2/"
+		fail "$3" "     got: '${1:0:400}'" "expected to match /$2/"
 		return 1
 	fi
 }

@@ -8,6 +8,10 @@
  *                            O_CREAT|O_EXCL) as fast as possible
  *   fsops fsync PATH         open O_RDWR, fsync, close
  *   fsops fdatasync PATH     open O_RDWR, fdatasync, close
+ *   fsops pagecheck FILE REF every 4 KiB page of FILE is either REF's page at
+ *                            the same offset or all zeros, and FILE is not
+ *                            longer than REF (what a crash may leave of data
+ *                            written without fsync); lists bad pages
  *   fsops unlinked PATH      open PATH O_RDWR, unlink it, write "after-unlink"
  *                            at offset 0 through the fd, read it back, fstat
  *                            (st_nlink must be 0); exit 0 if all of it works
@@ -93,6 +97,54 @@ static int do_unlinked(const char *path)
 	return 0;
 }
 
+static int do_pagecheck(const char *file, const char *refpath)
+{
+	static unsigned char a[4096], b[4096], zero[4096];
+	FILE *f, *r;
+	unsigned long long page = 0, bad = 0, zeros = 0;
+	size_t na, nb;
+	int err;
+
+	f = fopen(file, "rb");
+	if (!f)
+		return die("open", file);
+	r = fopen(refpath, "rb");
+	if (!r) {
+		fclose(f);
+		return die("open", refpath);
+	}
+	for (;; page++) {
+		na = fread(a, 1, sizeof(a), f);
+		if (na == 0)
+			break;
+		nb = fread(b, 1, sizeof(b), r);
+		if (nb < na) {
+			fprintf(stderr, "fsops: %s is longer than %s (page %llu)\n", file, refpath, page);
+			bad++;
+			break;
+		}
+		if (memcmp(a, b, na) == 0)
+			continue;
+		if (memcmp(a, zero, na) == 0) {
+			zeros++;
+			continue;
+		}
+		if (bad++ < 10)
+			fprintf(stderr, "fsops: page %llu (offset %llu) is neither the data written "
+					"there nor zeros\n",
+				page, page * 4096);
+	}
+	err = ferror(f);
+	fclose(f);
+	fclose(r);
+	if (err) {
+		fprintf(stderr, "fsops: read error on %s\n", file);
+		return 1;
+	}
+	printf("%llu pages, %llu zero pages, %llu bad\n", page, zeros, bad);
+	return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "excl") == 0) {
@@ -107,8 +159,10 @@ int main(int argc, char **argv)
 		return do_sync(argv[2], 0);
 	if (argc == 3 && strcmp(argv[1], "fdatasync") == 0)
 		return do_sync(argv[2], 1);
+	if (argc == 4 && strcmp(argv[1], "pagecheck") == 0)
+		return do_pagecheck(argv[2], argv[3]);
 	if (argc == 3 && strcmp(argv[1], "unlinked") == 0)
 		return do_unlinked(argv[2]);
-	fprintf(stderr, "usage: fsops excl|fsync|fdatasync|unlinked PATH | mkfiles DIR N\n");
+	fprintf(stderr, "usage: fsops excl|fsync|fdatasync|unlinked PATH | mkfiles DIR N | pagecheck FILE REF\n");
 	return 2;
 }

@@ -31,1227 +31,1239 @@
 #define VREC_MAX_FIELDS 24
 
 struct vrec {
-	size_t n;
-	char *name[VREC_MAX_FIELDS];
-	char *val[VREC_MAX_FIELDS];
+        size_t n;
+        char *name[VREC_MAX_FIELDS];
+        char *val[VREC_MAX_FIELDS];
 };
 
 struct vfile {
-	struct vrec *rec;
-	size_t n;
+        struct vrec *rec;
+        size_t n;
 };
 
 static char *xstrdup(const char *s)
 {
-	char *d = strdup(s);
+        char *d = strdup(s);
 
-	assert_non_null(d);
-	return d;
+        assert_non_null(d);
+        return d;
 }
 
 static void vfile_load(struct vfile *vf, const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t got;
-	int open_rec = 0;
+        FILE *f = fopen(path, "r");
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t got;
+        int open_rec = 0;
 
-	if (f == NULL)
-		fail_msg("cannot open %s (run the tests from the repo root)", path);
-	vf->rec = NULL;
-	vf->n = 0;
-	while ((got = getline(&line, &cap, f)) >= 0) {
-		char *eq, *name, *val;
-		struct vrec *r;
+        if (f == NULL)
+                fail_msg("cannot open %s (run the tests from the repo root)", path);
+        vf->rec = NULL;
+        vf->n = 0;
+        while ((got = getline(&line, &cap, f)) >= 0) {
+                char *eq, *name, *val;
+                struct vrec *r;
 
-		while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
-			line[--got] = '\0';
-		if (line[0] == '#')
-			continue;
-		if (got == 0) {
-			open_rec = 0;
-			continue;
-		}
-		eq = strstr(line, " = ");
-		if (eq == NULL)
-			fail_msg("%s: bad line '%s'", path, line);
-		*eq = '\0';
-		name = line;
-		val = eq + 3;
-		if (!open_rec) {
-			struct vrec *nr = realloc(vf->rec, (vf->n + 1) * sizeof *nr);
+                while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
+                        line[--got] = '\0';
+                if (line[0] == '#')
+                        continue;
+                if (got == 0) {
+                        open_rec = 0;
+                        continue;
+                }
+                eq = strstr(line, " = ");
+                if (eq == NULL)
+                        fail_msg("%s: bad line '%s'", path, line);
+                *eq = '\0';
+                name = line;
+                val = eq + 3;
+                if (!open_rec) {
+                        struct vrec *nr = realloc(vf->rec, (vf->n + 1) * sizeof *nr);
 
-			assert_non_null(nr);
-			vf->rec = nr;
-			memset(&vf->rec[vf->n], 0, sizeof *nr);
-			vf->n++;
-			open_rec = 1;
-		}
-		r = &vf->rec[vf->n - 1];
-		assert_true(r->n < VREC_MAX_FIELDS);
-		r->name[r->n] = xstrdup(name);
-		r->val[r->n] = xstrdup(val);
-		r->n++;
-	}
-	free(line);
-	fclose(f);
-	assert_true(vf->n > 0);
+                        assert_non_null(nr);
+                        vf->rec = nr;
+                        memset(&vf->rec[vf->n], 0, sizeof *nr);
+                        vf->n++;
+                        open_rec = 1;
+                }
+                r = &vf->rec[vf->n - 1];
+                assert_true(r->n < VREC_MAX_FIELDS);
+                r->name[r->n] = xstrdup(name);
+                r->val[r->n] = xstrdup(val);
+                r->n++;
+        }
+        free(line);
+        fclose(f);
+        assert_true(vf->n > 0);
 }
 
 static void vfile_free(struct vfile *vf)
 {
-	size_t i, j;
+        size_t i, j;
 
-	for (i = 0; i < vf->n; i++) {
-		for (j = 0; j < vf->rec[i].n; j++) {
-			free(vf->rec[i].name[j]);
-			free(vf->rec[i].val[j]);
-		}
-	}
-	free(vf->rec);
+        for (i = 0; i < vf->n; i++) {
+                for (j = 0; j < vf->rec[i].n; j++) {
+                        free(vf->rec[i].name[j]);
+                        free(vf->rec[i].val[j]);
+                }
+        }
+        free(vf->rec);
 }
 
 static const char *vopt(const struct vrec *r, const char *name)
 {
-	size_t i;
+        size_t i;
 
-	for (i = 0; i < r->n; i++)
-		if (strcmp(r->name[i], name) == 0)
-			return r->val[i];
-	return NULL;
+        for (i = 0; i < r->n; i++)
+                if (strcmp(r->name[i], name) == 0)
+                        return r->val[i];
+        return NULL;
 }
 
 static const char *vstr(const struct vrec *r, const char *name)
 {
-	const char *v = vopt(r, name);
+        const char *v = vopt(r, name);
 
-	if (v == NULL)
-		fail_msg("vector record lacks '%s'", name);
-	return v;
+        if (v == NULL)
+                fail_msg("vector record lacks '%s'", name);
+        return v;
 }
 
 static int nib(char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	fail_msg("bad hex digit '%c'", c);
-	return -1;
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        fail_msg("bad hex digit '%c'", c);
+        return -1;
 }
 
 /* Malloc'd bytes of hex S (at least 1 byte allocated); *LEN set. */
 static uint8_t *hexdup(const char *s, size_t *len)
 {
-	size_t n = strlen(s), i;
-	uint8_t *b;
+        size_t n = strlen(s), i;
+        uint8_t *b;
 
-	assert_int_equal(n % 2, 0);
-	b = malloc(n / 2 + 1);
-	assert_non_null(b);
-	for (i = 0; i < n / 2; i++)
-		b[i] = (uint8_t)(nib(s[2 * i]) << 4 | nib(s[2 * i + 1]));
-	*len = n / 2;
-	return b;
+        assert_int_equal(n % 2, 0);
+        b = malloc(n / 2 + 1);
+        assert_non_null(b);
+        for (i = 0; i < n / 2; i++)
+                b[i] = (uint8_t)(nib(s[2 * i]) << 4 | nib(s[2 * i + 1]));
+        *len = n / 2;
+        return b;
 }
 
 static uint8_t *vhex(const struct vrec *r, const char *name, size_t *len)
 {
-	return hexdup(vstr(r, name), len);
+        return hexdup(vstr(r, name), len);
 }
 
 static void vfixed(const struct vrec *r, const char *name, void *out, size_t n)
 {
-	size_t len;
-	uint8_t *b = vhex(r, name, &len);
+        size_t len;
+        uint8_t *b = vhex(r, name, &len);
 
-	assert_int_equal(len, n);
-	memcpy(out, b, n);
-	free(b);
+        assert_int_equal(len, n);
+        memcpy(out, b, n);
+        free(b);
 }
 
 static unsigned long long vnum(const struct vrec *r, const char *name)
 {
-	return strtoull(vstr(r, name), NULL, 0);
+        return strtoull(vstr(r, name), NULL, 0);
 }
 
 static int all_zero(const uint8_t *p, size_t n)
 {
-	size_t i;
+        size_t i;
 
-	for (i = 0; i < n; i++)
-		if (p[i] != 0)
-			return 0;
-	return 1;
+        for (i = 0; i < n; i++)
+                if (p[i] != 0)
+                        return 0;
+        return 1;
 }
 
 static int setup_sodium(void **state)
 {
-	(void)state;
-	return secmem_init() == 0 ? 0 : -1;
+        (void)state;
+        return secmem_init() == 0 ? 0 : -1;
 }
 
 /* ---- secmem / suite ---------------------------------------------------- */
 
 static void test_secmem(void **state)
 {
-	uint8_t a[32], b[32];
-	uint8_t *p;
+        uint8_t a[32], b[32];
+        uint8_t *p;
 
-	(void)state;
-	assert_int_equal(secmem_init(), 0);
-	assert_int_equal(secmem_init(), 0); /* idempotent */
-	secmem_random(a, sizeof a);
-	memcpy(b, a, sizeof b);
-	assert_int_equal(secmem_equal(a, b, sizeof a), 1);
-	b[31] ^= 1;
-	assert_int_equal(secmem_equal(a, b, sizeof a), 0);
-	assert_int_equal(secmem_equal(a, b, 0), 1);
-	secmem_wipe(a, sizeof a);
-	assert_true(all_zero(a, sizeof a));
-	p = secmem_alloc(100);
-	assert_non_null(p);
-	memset(p, 0x5a, 100);
-	secmem_free(p);
-	secmem_free(NULL);
+        (void)state;
+        assert_int_equal(secmem_init(), 0);
+        assert_int_equal(secmem_init(), 0); /* idempotent */
+        secmem_random(a, sizeof a);
+        memcpy(b, a, sizeof b);
+        assert_int_equal(secmem_equal(a, b, sizeof a), 1);
+        b[31] ^= 1;
+        assert_int_equal(secmem_equal(a, b, sizeof a), 0);
+        assert_int_equal(secmem_equal(a, b, 0), 1);
+        secmem_wipe(a, sizeof a);
+        assert_true(all_zero(a, sizeof a));
+        p = secmem_alloc(100);
+        assert_non_null(p);
+        memset(p, 0x5a, 100);
+        secmem_free(p);
+        secmem_free(NULL);
 }
 
 static void test_suite(void **state)
 {
-	int s = 0;
+        int s = 0;
 
-	(void)state;
-	assert_int_equal(suite_parse("aes256gcm", &s), 0);
-	assert_int_equal(s, SUITE_AES256GCM);
-	assert_int_equal(suite_parse("xchacha20poly1305", &s), 0);
-	assert_int_equal(s, SUITE_XCHACHA20POLY1305);
-	s = 99;
-	assert_int_equal(suite_parse("AES256GCM", &s), -EINVAL);
-	assert_int_equal(suite_parse("", &s), -EINVAL);
-	assert_int_equal(suite_parse(NULL, &s), -EINVAL);
-	assert_int_equal(s, 99);
-	assert_string_equal(suite_name(SUITE_AES256GCM), "aes256gcm");
-	assert_string_equal(suite_name(SUITE_XCHACHA20POLY1305), "xchacha20poly1305");
-	assert_string_equal(suite_name(0), "unknown");
-	assert_int_equal(suite_nonce_len(SUITE_AES256GCM), 12);
-	assert_int_equal(suite_nonce_len(SUITE_XCHACHA20POLY1305), 24);
-	assert_int_equal(suite_nonce_len(3), 0);
-	assert_int_equal(suite_available(SUITE_XCHACHA20POLY1305), 1);
-	assert_int_equal(suite_available(0), 0);
-	assert_int_equal(suite_default(), suite_available(SUITE_AES256GCM)
-						  ? SUITE_AES256GCM
-						  : SUITE_XCHACHA20POLY1305);
-	if (!suite_available(SUITE_AES256GCM))
-		print_message("NOTE: AES-256-GCM unavailable on this CPU; its vectors are skipped\n");
+        (void)state;
+        assert_int_equal(suite_parse("aes256gcm", &s), 0);
+        assert_int_equal(s, SUITE_AES256GCM);
+        assert_int_equal(suite_parse("xchacha20poly1305", &s), 0);
+        assert_int_equal(s, SUITE_XCHACHA20POLY1305);
+        s = 99;
+        assert_int_equal(suite_parse("AES256GCM", &s), -EINVAL);
+        assert_int_equal(suite_parse("", &s), -EINVAL);
+        assert_int_equal(suite_parse(NULL, &s), -EINVAL);
+        assert_int_equal(s, 99);
+        assert_string_equal(suite_name(SUITE_AES256GCM), "aes256gcm");
+        assert_string_equal(suite_name(SUITE_XCHACHA20POLY1305), "xchacha20poly1305");
+        assert_string_equal(suite_name(0), "unknown");
+        assert_int_equal(suite_nonce_len(SUITE_AES256GCM), 24);
+        assert_int_equal(suite_nonce_len(SUITE_XCHACHA20POLY1305), 24);
+        assert_int_equal(suite_nonce_len(3), 0);
+        assert_int_equal(suite_available(SUITE_XCHACHA20POLY1305), 1);
+        assert_int_equal(suite_available(0), 0);
+        assert_int_equal(suite_default(), suite_available(SUITE_AES256GCM)
+                                              ? SUITE_AES256GCM
+                                              : SUITE_XCHACHA20POLY1305);
+        if (!suite_available(SUITE_AES256GCM))
+                print_message(
+                    "NOTE: AES-256-GCM unavailable on this CPU; its vectors are skipped\n");
 }
 
 /* ---- hash / kdf -------------------------------------------------------- */
 
 static void test_kdf_vectors(void **state)
 {
-	struct vfile vf;
-	size_t i, nkdf = 0, nhash = 0, npass = 0;
+        struct vfile vf;
+        size_t i, nkdf = 0, nhash = 0, npass = 0;
 
-	(void)state;
-	vfile_load(&vf, "tests/vectors/kdf.txt");
-	for (i = 0; i < vf.n; i++) {
-		const struct vrec *r = &vf.rec[i];
-		uint8_t out[64], *m, *want;
-		size_t mlen, wlen;
+        (void)state;
+        vfile_load(&vf, "tests/vectors/kdf.txt");
+        for (i = 0; i < vf.n; i++) {
+                const struct vrec *r = &vf.rec[i];
+                uint8_t out[64], *m, *want;
+                size_t mlen, wlen;
 
-		if (vopt(r, "context") != NULL) {
-			uint8_t key[32];
-			size_t outlen = vnum(r, "outlen");
+                if (vopt(r, "context") != NULL) {
+                        uint8_t key[32];
+                        size_t outlen = vnum(r, "outlen");
 
-			vfixed(r, "key", key, sizeof key);
-			m = vhex(r, "m", &mlen);
-			want = vhex(r, "out", &wlen);
-			assert_int_equal(wlen, outlen);
-			assert_int_equal(kdf_derive(out, outlen, key, vstr(r, "context"),
-						    mlen ? m : NULL, mlen),
-					 0);
-			assert_memory_equal(out, want, outlen);
-			nkdf++;
-		} else if (vopt(r, "hash") != NULL) {
-			m = vhex(r, "msg", &mlen);
-			want = vhex(r, "hash", &wlen);
-			hash_blake2b(out, m, mlen);
-			assert_memory_equal(out, want, HASH_LEN);
-			nhash++;
-		} else {
-			uint8_t salt[KDF_SALT_LEN];
+                        vfixed(r, "key", key, sizeof key);
+                        m = vhex(r, "m", &mlen);
+                        want = vhex(r, "out", &wlen);
+                        assert_int_equal(wlen, outlen);
+                        assert_int_equal(
+                            kdf_derive(out, outlen, key, vstr(r, "context"), mlen ? m : NULL, mlen),
+                            0);
+                        assert_memory_equal(out, want, outlen);
+                        nkdf++;
+                } else if (vopt(r, "hash") != NULL) {
+                        m = vhex(r, "msg", &mlen);
+                        want = vhex(r, "hash", &wlen);
+                        hash_blake2b(out, m, mlen);
+                        assert_memory_equal(out, want, HASH_LEN);
+                        nhash++;
+                } else {
+                        uint8_t salt[KDF_SALT_LEN];
 
-			m = vhex(r, "pass", &mlen);
-			want = vhex(r, "out", &wlen);
-			vfixed(r, "salt", salt, sizeof salt);
-			assert_int_equal(kdf_passphrase(out, (const char *)m, mlen, salt,
-							vnum(r, "ops"), vnum(r, "mem")),
-					 0);
-			assert_memory_equal(out, want, KDF_KEY_LEN);
-			npass++;
-		}
-		free(m);
-		free(want);
-	}
-	assert_true(nkdf >= 5 && nhash >= 3 && npass >= 2);
-	vfile_free(&vf);
+                        m = vhex(r, "pass", &mlen);
+                        want = vhex(r, "out", &wlen);
+                        vfixed(r, "salt", salt, sizeof salt);
+                        assert_int_equal(kdf_passphrase(out, (const char *)m, mlen, salt,
+                                                        vnum(r, "ops"), vnum(r, "mem")),
+                                         0);
+                        assert_memory_equal(out, want, KDF_KEY_LEN);
+                        npass++;
+                }
+                free(m);
+                free(want);
+        }
+        assert_true(nkdf >= 5 && nhash >= 3 && npass >= 2);
+        vfile_free(&vf);
 }
 
 static void test_kdf_errors(void **state)
 {
-	uint8_t key[32] = {1}, out[64], salt[KDF_SALT_LEN] = {2};
-	char longctx[80];
-	uint64_t ops = 0, mem = 0;
+        uint8_t key[32] = {1}, out[64], salt[KDF_SALT_LEN] = {2};
+        char longctx[80];
+        uint64_t ops = 0, mem = 0;
 
-	(void)state;
-	memset(out, 0xee, sizeof out);
-	assert_int_equal(kdf_derive(out, 15, key, "file", NULL, 0), -EINVAL);
-	assert_int_equal(kdf_derive(out, 65, key, "file", NULL, 0), -EINVAL);
-	assert_int_equal(kdf_derive(out, 32, key, "", NULL, 0), -EINVAL);
-	assert_int_equal(kdf_derive(out, 32, key, NULL, NULL, 0), -EINVAL);
-	assert_int_equal(kdf_derive(out, 32, key, "has space", NULL, 0), -EINVAL);
-	assert_int_equal(kdf_derive(out, 32, key, "tab\t", NULL, 0), -EINVAL);
-	assert_int_equal(kdf_derive(out, 32, key, "file", NULL, 3), -EINVAL);
-	memset(longctx, 'a', sizeof longctx - 1);
-	longctx[sizeof longctx - 1] = '\0';
-	assert_int_equal(kdf_derive(out, 32, key, longctx, NULL, 0), -EINVAL);
-	longctx[64] = '\0';
-	assert_int_equal(kdf_derive(out, 32, key, longctx, NULL, 0), 0);
-	/* Different contexts, and context vs message boundary, give different keys. */
-	{
-		uint8_t a[32], b[32];
+        (void)state;
+        memset(out, 0xee, sizeof out);
+        assert_int_equal(kdf_derive(out, 15, key, "file", NULL, 0), -EINVAL);
+        assert_int_equal(kdf_derive(out, 65, key, "file", NULL, 0), -EINVAL);
+        assert_int_equal(kdf_derive(out, 32, key, "", NULL, 0), -EINVAL);
+        assert_int_equal(kdf_derive(out, 32, key, NULL, NULL, 0), -EINVAL);
+        assert_int_equal(kdf_derive(out, 32, key, "has space", NULL, 0), -EINVAL);
+        assert_int_equal(kdf_derive(out, 32, key, "tab\t", NULL, 0), -EINVAL);
+        assert_int_equal(kdf_derive(out, 32, key, "file", NULL, 3), -EINVAL);
+        memset(longctx, 'a', sizeof longctx - 1);
+        longctx[sizeof longctx - 1] = '\0';
+        assert_int_equal(kdf_derive(out, 32, key, longctx, NULL, 0), -EINVAL);
+        longctx[64] = '\0';
+        assert_int_equal(kdf_derive(out, 32, key, longctx, NULL, 0), 0);
+        /* Different contexts, and context vs message boundary, give different keys. */
+        {
+                uint8_t a[32], b[32];
 
-		assert_int_equal(kdf_derive(a, 32, key, "ab", "c", 1), 0);
-		assert_int_equal(kdf_derive(b, 32, key, "abc", NULL, 0), 0);
-		assert_memory_not_equal(a, b, 32);
-		assert_int_equal(kdf_derive(b, 32, key, "ab", "d", 1), 0);
-		assert_memory_not_equal(a, b, 32);
-	}
+                assert_int_equal(kdf_derive(a, 32, key, "ab", "c", 1), 0);
+                assert_int_equal(kdf_derive(b, 32, key, "abc", NULL, 0), 0);
+                assert_memory_not_equal(a, b, 32);
+                assert_int_equal(kdf_derive(b, 32, key, "ab", "d", 1), 0);
+                assert_memory_not_equal(a, b, 32);
+        }
 
-	assert_int_equal(kdf_level_params(KDF_INTERACTIVE, &ops, &mem), 0);
-	assert_true(ops == 2 && mem == 64u << 20);
-	assert_int_equal(kdf_level_params(KDF_MODERATE, &ops, &mem), 0);
-	assert_true(ops == 3 && mem == 256u << 20);
-	assert_int_equal(kdf_level_params(KDF_SENSITIVE, &ops, &mem), 0);
-	assert_true(ops == 4 && mem == 1024u << 20);
-	assert_int_equal(kdf_level_params((enum kdf_level)0, &ops, &mem), -EINVAL);
-	assert_int_equal(kdf_level_params((enum kdf_level)4, &ops, &mem), -EINVAL);
+        assert_int_equal(kdf_level_params(KDF_INTERACTIVE, &ops, &mem), 0);
+        assert_true(ops == 2 && mem == 64u << 20);
+        assert_int_equal(kdf_level_params(KDF_MODERATE, &ops, &mem), 0);
+        assert_true(ops == 3 && mem == 256u << 20);
+        assert_int_equal(kdf_level_params(KDF_SENSITIVE, &ops, &mem), 0);
+        assert_true(ops == 4 && mem == 1024u << 20);
+        assert_int_equal(kdf_level_params((enum kdf_level)0, &ops, &mem), -EINVAL);
+        assert_int_equal(kdf_level_params((enum kdf_level)4, &ops, &mem), -EINVAL);
 
-	/* Hostile costs from a key file are refused before any allocation. */
-	memset(out, 0xee, sizeof out);
-	assert_int_equal(kdf_passphrase(out, "pw", 2, salt, 0, 8192), -EINVAL);
-	assert_int_equal(kdf_passphrase(out, "pw", 2, salt, 5, 8192), -EINVAL);
-	assert_int_equal(kdf_passphrase(out, "pw", 2, salt, UINT64_MAX, 8192), -EINVAL);
-	assert_int_equal(kdf_passphrase(out, "pw", 2, salt, 1, 8191), -EINVAL);
-	assert_int_equal(kdf_passphrase(out, "pw", 2, salt, 1, (1ull << 30) + 1), -EINVAL);
-	assert_int_equal(kdf_passphrase(out, "pw", 2, salt, 1, UINT64_MAX), -EINVAL);
-	assert_int_equal(kdf_passphrase(out, NULL, 2, salt, 1, 8192), -EINVAL);
-	assert_int_equal(out[0], 0xee); /* untouched */
-	assert_int_equal(kdf_passphrase(out, NULL, 0, salt, 1, 8192), 0);
+        /* Hostile costs from a key file are refused before any allocation. */
+        memset(out, 0xee, sizeof out);
+        assert_int_equal(kdf_passphrase(out, "pw", 2, salt, 0, 8192), -EINVAL);
+        assert_int_equal(kdf_passphrase(out, "pw", 2, salt, 5, 8192), -EINVAL);
+        assert_int_equal(kdf_passphrase(out, "pw", 2, salt, UINT64_MAX, 8192), -EINVAL);
+        assert_int_equal(kdf_passphrase(out, "pw", 2, salt, 1, 8191), -EINVAL);
+        assert_int_equal(kdf_passphrase(out, "pw", 2, salt, 1, (1ull << 30) + 1), -EINVAL);
+        assert_int_equal(kdf_passphrase(out, "pw", 2, salt, 1, UINT64_MAX), -EINVAL);
+        assert_int_equal(kdf_passphrase(out, NULL, 2, salt, 1, 8192), -EINVAL);
+        assert_int_equal(out[0], 0xee); /* untouched */
+        assert_int_equal(kdf_passphrase(out, NULL, 0, salt, 1, 8192), 0);
 }
 
 static void test_hash_parts(void **state)
 {
-	const char *msg = "hello, world";
-	struct hash_part parts[3] = {{msg, 5}, {NULL, 0}, {msg + 5, 7}};
-	uint8_t a[64], b[64], key[32] = {9};
+        const char *msg = "hello, world";
+        struct hash_part parts[3] = {{msg, 5}, {NULL, 0}, {msg + 5, 7}};
+        uint8_t a[64], b[64], key[32] = {9};
 
-	(void)state;
-	hash_blake2b(a, msg, strlen(msg));
-	assert_int_equal(hash_parts(b, 32, NULL, 0, parts, 3), 0);
-	assert_memory_equal(a, b, 32);
-	/* kdf_derive is hash_parts with the documented message. */
-	{
-		struct hash_part kp[2] = {{"sealsync/v1/x", 13}, {"\0m", 2}};
+        (void)state;
+        hash_blake2b(a, msg, strlen(msg));
+        assert_int_equal(hash_parts(b, 32, NULL, 0, parts, 3), 0);
+        assert_memory_equal(a, b, 32);
+        /* kdf_derive is hash_parts with the documented message. */
+        {
+                struct hash_part kp[2] = {{"sealsync/v1/x", 13}, {"\0m", 2}};
 
-		assert_int_equal(hash_parts(a, 64, key, 32, kp, 2), 0);
-		assert_int_equal(kdf_derive(b, 64, key, "x", "m", 1), 0);
-		assert_memory_equal(a, b, 64);
-	}
-	assert_int_equal(hash_parts(a, 15, NULL, 0, parts, 3), -EINVAL);
-	assert_int_equal(hash_parts(a, 65, NULL, 0, parts, 3), -EINVAL);
-	assert_int_equal(hash_parts(a, 32, key, 15, parts, 3), -EINVAL);
-	assert_int_equal(hash_parts(a, 32, key, 65, parts, 3), -EINVAL);
-	assert_int_equal(hash_parts(a, 32, NULL, 32, parts, 3), -EINVAL);
-	parts[1].n = 1;
-	assert_int_equal(hash_parts(a, 32, NULL, 0, parts, 3), -EINVAL);
+                assert_int_equal(hash_parts(a, 64, key, 32, kp, 2), 0);
+                assert_int_equal(kdf_derive(b, 64, key, "x", "m", 1), 0);
+                assert_memory_equal(a, b, 64);
+        }
+        assert_int_equal(hash_parts(a, 15, NULL, 0, parts, 3), -EINVAL);
+        assert_int_equal(hash_parts(a, 65, NULL, 0, parts, 3), -EINVAL);
+        assert_int_equal(hash_parts(a, 32, key, 15, parts, 3), -EINVAL);
+        assert_int_equal(hash_parts(a, 32, key, 65, parts, 3), -EINVAL);
+        assert_int_equal(hash_parts(a, 32, NULL, 32, parts, 3), -EINVAL);
+        parts[1].n = 1;
+        assert_int_equal(hash_parts(a, 32, NULL, 0, parts, 3), -EINVAL);
 }
 
 /* ---- blocks ------------------------------------------------------------ */
 
 struct bvec {
-	struct block_file_info info;
-	uint8_t epoch_key[32];
-	uint64_t index;
-	int final;
-	uint8_t *nonce, *plain, *sealed;
-	size_t nonce_len, plain_len, sealed_len;
+        struct block_file_info info;
+        uint8_t epoch_key[32];
+        uint64_t index;
+        int final;
+        uint8_t *nonce, *plain, *sealed;
+        size_t nonce_len, plain_len, sealed_len;
 };
 
 static void bvec_load(const struct vrec *r, struct bvec *v)
 {
-	memset(v, 0, sizeof *v);
-	assert_int_equal(suite_parse(vstr(r, "suite"), &v->info.suite), 0);
-	vfixed(r, "epoch_key", v->epoch_key, 32);
-	vfixed(r, "region_id", v->info.region_id, BLOCK_ID_LEN);
-	vfixed(r, "epoch_id", v->info.epoch_id, BLOCK_ID_LEN);
-	vfixed(r, "file_id", v->info.file_id, BLOCK_FILE_ID_LEN);
-	vfixed(r, "salt", v->info.salt, BLOCK_SALT_LEN);
-	v->index = vnum(r, "index");
-	v->final = (int)vnum(r, "final");
-	v->nonce = vhex(r, "nonce", &v->nonce_len);
-	v->plain = vhex(r, "plain", &v->plain_len);
-	v->sealed = vhex(r, "sealed", &v->sealed_len);
+        memset(v, 0, sizeof *v);
+        assert_int_equal(suite_parse(vstr(r, "suite"), &v->info.suite), 0);
+        vfixed(r, "epoch_key", v->epoch_key, 32);
+        vfixed(r, "region_id", v->info.region_id, BLOCK_ID_LEN);
+        vfixed(r, "epoch_id", v->info.epoch_id, BLOCK_ID_LEN);
+        vfixed(r, "file_id", v->info.file_id, BLOCK_FILE_ID_LEN);
+        vfixed(r, "salt", v->info.salt, BLOCK_SALT_LEN);
+        v->index = vnum(r, "index");
+        v->final = (int)vnum(r, "final");
+        v->nonce = vhex(r, "nonce", &v->nonce_len);
+        v->plain = vhex(r, "plain", &v->plain_len);
+        v->sealed = vhex(r, "sealed", &v->sealed_len);
 }
 
 static void bvec_free(struct bvec *v)
 {
-	free(v->nonce);
-	free(v->plain);
-	free(v->sealed);
+        free(v->nonce);
+        free(v->plain);
+        free(v->sealed);
 }
 
 /* Expects block_open to fail with -EBADMSG and to leave PLAIN wiped. */
 static void expect_open_fails(const struct block_ctx *ctx, uint64_t index, int final,
-			      const uint8_t *sealed, size_t sealed_len)
+                              const uint8_t *sealed, size_t sealed_len)
 {
-	size_t room = BLOCK_MAX_SIZE + 64, plen = 12345;
-	uint8_t *plain = malloc(room);
+        size_t room = BLOCK_MAX_SIZE + 64, plen = 12345;
+        uint8_t *plain = malloc(room);
 
-	assert_non_null(plain);
-	memset(plain, 0xaa, room);
-	assert_int_equal(block_open(ctx, index, final, sealed, sealed_len, plain, &plen), -EBADMSG);
-	assert_int_equal(plen, 12345); /* untouched */
-	if (sealed_len >= block_sealed_len(ctx, 0) &&
-	    sealed_len - block_sealed_len(ctx, 0) <= BLOCK_MAX_SIZE)
-		assert_true(all_zero(plain, sealed_len - block_sealed_len(ctx, 0)));
-	free(plain);
+        assert_non_null(plain);
+        memset(plain, 0xaa, room);
+        assert_int_equal(block_open(ctx, index, final, sealed, sealed_len, plain, &plen), -EBADMSG);
+        assert_int_equal(plen, 12345); /* untouched */
+        if (sealed_len >= block_sealed_len(ctx, 0) &&
+            sealed_len - block_sealed_len(ctx, 0) <= BLOCK_MAX_SIZE)
+                assert_true(all_zero(plain, sealed_len - block_sealed_len(ctx, 0)));
+        free(plain);
 }
 
 /* A context for V's file with one field changed by MUT. */
 static struct block_ctx *ctx_variant(const struct bvec *v, int mut)
 {
-	struct block_file_info info = v->info;
-	uint8_t ek[32];
-	struct block_ctx *c = NULL;
+        struct block_file_info info = v->info;
+        uint8_t ek[32];
+        struct block_ctx *c = NULL;
 
-	memcpy(ek, v->epoch_key, 32);
-	switch (mut) {
-	case 0:
-		break;
-	case 1:
-		info.region_id[0] ^= 1;
-		break;
-	case 2:
-		info.epoch_id[31] ^= 0x80;
-		break;
-	case 3:
-		info.file_id[5] ^= 4;
-		break;
-	case 4:
-		info.salt[17] ^= 2;
-		break;
-	case 5:
-		ek[0] ^= 1;
-		break;
-	case 6:
-		info.suite = info.suite == SUITE_AES256GCM ? SUITE_XCHACHA20POLY1305
-							   : SUITE_AES256GCM;
-		if (!suite_available(info.suite))
-			return NULL;
-		break;
-	}
-	assert_int_equal(block_ctx_new(&c, ek, &info), 0);
-	return c;
+        memcpy(ek, v->epoch_key, 32);
+        switch (mut) {
+        case 0:
+                break;
+        case 1:
+                info.region_id[0] ^= 1;
+                break;
+        case 2:
+                info.epoch_id[31] ^= 0x80;
+                break;
+        case 3:
+                info.file_id[5] ^= 4;
+                break;
+        case 4:
+                info.salt[17] ^= 2;
+                break;
+        case 5:
+                ek[0] ^= 1;
+                break;
+        case 6:
+                info.suite =
+                    info.suite == SUITE_AES256GCM ? SUITE_XCHACHA20POLY1305 : SUITE_AES256GCM;
+                if (!suite_available(info.suite))
+                        return NULL;
+                break;
+        }
+        assert_int_equal(block_ctx_new(&c, ek, &info), 0);
+        return c;
 }
 
 static void block_tamper_cases(const struct bvec *v)
 {
-	struct block_ctx *ctx = ctx_variant(v, 0);
-	size_t n = v->sealed_len, nl = v->nonce_len, bit;
-	uint8_t *t = malloc(n + 1);
-	int mut;
+        struct block_ctx *ctx = ctx_variant(v, 0);
+        size_t n = v->sealed_len, nl = v->nonce_len, bit;
+        uint8_t *t = malloc(n + 1);
+        int mut;
 
-	assert_non_null(t);
-	/* Flipped bits: nonce, first/last ciphertext byte, tag. */
-	size_t where[] = {0, nl - 1, nl, n - 17, n - 16, n - 1};
-	for (size_t w = 0; w < sizeof where / sizeof where[0]; w++) {
-		for (bit = 0; bit < 8; bit += 7) {
-			memcpy(t, v->sealed, n);
-			t[where[w]] ^= (uint8_t)(1u << bit);
-			expect_open_fails(ctx, v->index, v->final, t, n);
-		}
-	}
-	/* Wrong index, wrong final flag. */
-	expect_open_fails(ctx, v->index + 1, v->final, v->sealed, n);
-	expect_open_fails(ctx, v->index ^ (1ull << 63), v->final, v->sealed, n);
-	expect_open_fails(ctx, v->index, !v->final, v->sealed, n);
-	expect_open_fails(ctx, v->index, 2, v->sealed, n);
-	/* Truncated (by one byte, to bare overhead, below overhead), extended. */
-	expect_open_fails(ctx, v->index, v->final, v->sealed, n - 1);
-	if (n > nl + 16)
-		expect_open_fails(ctx, v->index, v->final, v->sealed, nl + 16);
-	expect_open_fails(ctx, v->index, v->final, v->sealed, nl + 15);
-	expect_open_fails(ctx, v->index, v->final, v->sealed, 0);
-	memcpy(t, v->sealed, n);
-	t[n] = 0;
-	expect_open_fails(ctx, v->index, v->final, t, n + 1);
-	/* Wrong region, epoch, file id, salt, epoch key, suite. */
-	for (mut = 1; mut <= 6; mut++) {
-		struct block_ctx *o = ctx_variant(v, mut);
+        assert_non_null(t);
+        /* Flipped bits: nonce, first/last ciphertext byte, tag. */
+        size_t where[] = {0, nl - 1, nl, n - 17, n - 16, n - 1};
+        for (size_t w = 0; w < sizeof where / sizeof where[0]; w++) {
+                for (bit = 0; bit < 8; bit += 7) {
+                        memcpy(t, v->sealed, n);
+                        t[where[w]] ^= (uint8_t)(1u << bit);
+                        expect_open_fails(ctx, v->index, v->final, t, n);
+                }
+        }
+        /* Wrong index, wrong final flag. */
+        expect_open_fails(ctx, v->index + 1, v->final, v->sealed, n);
+        expect_open_fails(ctx, v->index ^ (1ull << 63), v->final, v->sealed, n);
+        expect_open_fails(ctx, v->index, !v->final, v->sealed, n);
+        expect_open_fails(ctx, v->index, 2, v->sealed, n);
+        /* Truncated (by one byte, to bare overhead, below overhead), extended. */
+        expect_open_fails(ctx, v->index, v->final, v->sealed, n - 1);
+        if (n > nl + 16)
+                expect_open_fails(ctx, v->index, v->final, v->sealed, nl + 16);
+        expect_open_fails(ctx, v->index, v->final, v->sealed, nl + 15);
+        expect_open_fails(ctx, v->index, v->final, v->sealed, 0);
+        memcpy(t, v->sealed, n);
+        t[n] = 0;
+        expect_open_fails(ctx, v->index, v->final, t, n + 1);
+        /* Wrong region, epoch, file id, salt, epoch key, suite. */
+        for (mut = 1; mut <= 6; mut++) {
+                struct block_ctx *o = ctx_variant(v, mut);
 
-		if (o == NULL)
-			continue;
-		expect_open_fails(o, v->index, v->final, v->sealed, n);
-		block_ctx_free(o);
-	}
-	free(t);
-	block_ctx_free(ctx);
+                if (o == NULL)
+                        continue;
+                expect_open_fails(o, v->index, v->final, v->sealed, n);
+                block_ctx_free(o);
+        }
+        free(t);
+        block_ctx_free(ctx);
 }
 
 static void test_block_vectors(void **state)
 {
-	struct vfile vf;
-	size_t i, nsuite[3] = {0, 0, 0};
+        struct vfile vf;
+        size_t i, nsuite[3] = {0, 0, 0};
 
-	(void)state;
-	vfile_load(&vf, "tests/vectors/block.txt");
-	for (i = 0; i < vf.n; i++) {
-		const struct vrec *r = &vf.rec[i];
-		struct bvec v;
-		struct block_ctx *ctx = NULL;
-		uint8_t kf[32], kb[32], want[32], commit[32], ibe[8], *out, *plain;
-		size_t plen = 0;
-		int k;
+        (void)state;
+        vfile_load(&vf, "tests/vectors/block.txt");
+        for (i = 0; i < vf.n; i++) {
+                const struct vrec *r = &vf.rec[i];
+                struct bvec v;
+                struct block_ctx *ctx = NULL;
+                uint8_t kf[32], kb[32], want[32], commit[32], bm[8 + BLOCK_MAX_NONCE], *out, *plain;
+                size_t plen = 0;
+                int k;
 
-		bvec_load(r, &v);
-		/* The derivation chain, independently of block.c. */
-		{
-			uint8_t fm[48];
+                bvec_load(r, &v);
+                /* The derivation chain, independently of block.c. */
+                {
+                        uint8_t fm[48];
 
-			memcpy(fm, v.info.file_id, 16);
-			memcpy(fm + 16, v.info.salt, 32);
-			assert_int_equal(kdf_derive(kf, 32, v.epoch_key, "file", fm, 48), 0);
-			vfixed(r, "k_file", want, 32);
-			assert_memory_equal(kf, want, 32);
-			for (k = 0; k < 8; k++)
-				ibe[k] = (uint8_t)(v.index >> (56 - 8 * k));
-			assert_int_equal(kdf_derive(kb, 32, kf, "block", ibe, 8), 0);
-			vfixed(r, "k_block", want, 32);
-			assert_memory_equal(kb, want, 32);
-		}
-		if (!suite_available(v.info.suite)) {
-			assert_int_equal(block_ctx_new(&ctx, v.epoch_key, &v.info), -ENOTSUP);
-			bvec_free(&v);
-			continue;
-		}
-		nsuite[v.info.suite]++;
-		assert_int_equal(block_ctx_new(&ctx, v.epoch_key, &v.info), 0);
-		block_key_commit(ctx, commit);
-		vfixed(r, "key_commit", want, 32);
-		assert_memory_equal(commit, want, 32);
-		assert_int_equal(v.nonce_len, suite_nonce_len(v.info.suite));
-		assert_int_equal(block_sealed_len(ctx, v.plain_len), v.sealed_len);
+                        memcpy(fm, v.info.file_id, 16);
+                        memcpy(fm + 16, v.info.salt, 32);
+                        assert_int_equal(kdf_derive(kf, 32, v.epoch_key, "file", fm, 48), 0);
+                        vfixed(r, "k_file", want, 32);
+                        assert_memory_equal(kf, want, 32);
+                        /* K_block = kdf(K_file, "block", u64be(index) || nonce). */
+                        assert_int_equal(v.nonce_len, 24);
+                        for (k = 0; k < 8; k++)
+                                bm[k] = (uint8_t)(v.index >> (56 - 8 * k));
+                        memcpy(bm + 8, v.nonce, v.nonce_len);
+                        assert_int_equal(kdf_derive(kb, 32, kf, "block", bm, 8 + v.nonce_len), 0);
+                        vfixed(r, "k_block", want, 32);
+                        assert_memory_equal(kb, want, 32);
+                }
+                if (!suite_available(v.info.suite)) {
+                        assert_int_equal(block_ctx_new(&ctx, v.epoch_key, &v.info), -ENOTSUP);
+                        bvec_free(&v);
+                        continue;
+                }
+                nsuite[v.info.suite]++;
+                assert_int_equal(block_ctx_new(&ctx, v.epoch_key, &v.info), 0);
+                block_key_commit(ctx, commit);
+                vfixed(r, "key_commit", want, 32);
+                assert_memory_equal(commit, want, 32);
+                assert_int_equal(v.nonce_len, suite_nonce_len(v.info.suite));
+                assert_int_equal(block_sealed_len(ctx, v.plain_len), v.sealed_len);
 
-		out = malloc(v.sealed_len);
-		plain = malloc(v.plain_len + 1);
-		assert_true(out != NULL && plain != NULL);
-		assert_int_equal(block_seal_with_nonce(ctx, v.index, v.final, v.plain, v.plain_len,
-						       v.nonce, out),
-				 0);
-		assert_memory_equal(out, v.sealed, v.sealed_len);
-		assert_int_equal(
-			block_open(ctx, v.index, v.final, v.sealed, v.sealed_len, plain, &plen), 0);
-		assert_int_equal(plen, v.plain_len);
-		if (plen > 0)
-			assert_memory_equal(plain, v.plain, plen);
-		free(out);
-		free(plain);
-		block_ctx_free(ctx);
-		block_tamper_cases(&v);
-		bvec_free(&v);
-	}
-	assert_int_equal(nsuite[SUITE_XCHACHA20POLY1305], 4);
-	assert_true(nsuite[SUITE_AES256GCM] == 4 || !suite_available(SUITE_AES256GCM));
-	vfile_free(&vf);
+                out = malloc(v.sealed_len);
+                plain = malloc(v.plain_len + 1);
+                assert_true(out != NULL && plain != NULL);
+                assert_int_equal(block_seal_with_nonce(ctx, v.index, v.final, v.plain, v.plain_len,
+                                                       v.nonce, out),
+                                 0);
+                assert_memory_equal(out, v.sealed, v.sealed_len);
+                /* Nonce aliasing OUT (as block_seal does): the key comes from the same bytes. */
+                memset(out + v.nonce_len, 0, v.sealed_len - v.nonce_len);
+                assert_int_equal(
+                    block_seal_with_nonce(ctx, v.index, v.final, v.plain, v.plain_len, out, out),
+                    0);
+                assert_memory_equal(out, v.sealed, v.sealed_len);
+                assert_int_equal(
+                    block_open(ctx, v.index, v.final, v.sealed, v.sealed_len, plain, &plen), 0);
+                assert_int_equal(plen, v.plain_len);
+                if (plen > 0)
+                        assert_memory_equal(plain, v.plain, plen);
+                free(out);
+                free(plain);
+                block_ctx_free(ctx);
+                block_tamper_cases(&v);
+                bvec_free(&v);
+        }
+        assert_int_equal(nsuite[SUITE_XCHACHA20POLY1305], 4);
+        assert_true(nsuite[SUITE_AES256GCM] == 4 || !suite_available(SUITE_AES256GCM));
+        vfile_free(&vf);
 }
 
 static void make_info(struct block_file_info *info, int suite, uint8_t fill)
 {
-	memset(info, fill, sizeof *info);
-	info->suite = suite;
+        memset(info, fill, sizeof *info);
+        info->suite = suite;
 }
 
 static void block_roundtrip_suite(int suite)
 {
-	struct block_file_info info, info_b;
-	struct block_ctx *ctx = NULL, *ctx_b = NULL;
-	uint8_t ek[32], commit_a[32], commit_b[32];
-	size_t sizes[] = {0, 1, 4095, 65536, BLOCK_MAX_SIZE}, i, plen = 0;
-	size_t room = BLOCK_MAX_SIZE + 64;
-	uint8_t *plain = malloc(room), *s1 = malloc(room), *s2 = malloc(room), *back = malloc(room);
+        struct block_file_info info, info_b;
+        struct block_ctx *ctx = NULL, *ctx_b = NULL;
+        uint8_t ek[32], commit_a[32], commit_b[32];
+        size_t sizes[] = {0, 1, 4095, 65536, BLOCK_MAX_SIZE}, i, plen = 0;
+        size_t room = BLOCK_MAX_SIZE + 64;
+        uint8_t *plain = malloc(room), *s1 = malloc(room), *s2 = malloc(room), *back = malloc(room);
 
-	assert_true(plain && s1 && s2 && back);
-	secmem_random(ek, sizeof ek);
-	make_info(&info, suite, 0x11);
-	info_b = info;
-	info_b.file_id[0] ^= 1;
-	assert_int_equal(block_ctx_new(&ctx, ek, &info), 0);
-	assert_int_equal(block_ctx_new(&ctx_b, ek, &info_b), 0);
-	block_key_commit(ctx, commit_a);
-	block_key_commit(ctx_b, commit_b);
-	assert_memory_not_equal(commit_a, commit_b, 32);
-	secmem_random(plain, room);
+        assert_true(plain && s1 && s2 && back);
+        secmem_random(ek, sizeof ek);
+        make_info(&info, suite, 0x11);
+        info_b = info;
+        info_b.file_id[0] ^= 1;
+        assert_int_equal(block_ctx_new(&ctx, ek, &info), 0);
+        assert_int_equal(block_ctx_new(&ctx_b, ek, &info_b), 0);
+        block_key_commit(ctx, commit_a);
+        block_key_commit(ctx_b, commit_b);
+        assert_memory_not_equal(commit_a, commit_b, 32);
+        secmem_random(plain, room);
 
-	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-		size_t n = sizes[i], sl = block_sealed_len(ctx, n);
+        for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+                size_t n = sizes[i], sl = block_sealed_len(ctx, n);
 
-		assert_int_equal(sl, suite_nonce_len(suite) + n + 16);
-		assert_int_equal(block_seal(ctx, 3, 1, plain, n, s1), 0);
-		assert_int_equal(block_seal(ctx, 3, 1, plain, n, s2), 0);
-		/* Fresh random nonce every time, rewrites included. */
-		assert_memory_not_equal(s1, s2, suite_nonce_len(suite));
-		assert_int_equal(block_open(ctx, 3, 1, s1, sl, back, &plen), 0);
-		assert_int_equal(plen, n);
-		if (n > 0)
-			assert_memory_equal(back, plain, n);
-		assert_int_equal(block_open(ctx, 3, 1, s2, sl, back, &plen), 0);
-		/* Block swapped into another file (same epoch key, same index). */
-		expect_open_fails(ctx_b, 3, 1, s1, sl);
-	}
-	/* Swapping two blocks within the file. */
-	assert_int_equal(block_seal(ctx, 0, 0, plain, 100, s1), 0);
-	assert_int_equal(block_seal(ctx, 1, 1, plain + 100, 100, s2), 0);
-	expect_open_fails(ctx, 1, 1, s1, block_sealed_len(ctx, 100));
-	expect_open_fails(ctx, 0, 0, s2, block_sealed_len(ctx, 100));
-	/* Truncation: block 0 presented as the final block. */
-	expect_open_fails(ctx, 0, 1, s1, block_sealed_len(ctx, 100));
+                assert_int_equal(sl, suite_nonce_len(suite) + n + 16);
+                assert_int_equal(block_seal(ctx, 3, 1, plain, n, s1), 0);
+                assert_int_equal(block_seal(ctx, 3, 1, plain, n, s2), 0);
+                /* Fresh random nonce every time, rewrites included. */
+                assert_memory_not_equal(s1, s2, suite_nonce_len(suite));
+                assert_int_equal(block_open(ctx, 3, 1, s1, sl, back, &plen), 0);
+                assert_int_equal(plen, n);
+                if (n > 0)
+                        assert_memory_equal(back, plain, n);
+                assert_int_equal(block_open(ctx, 3, 1, s2, sl, back, &plen), 0);
+                /* Block swapped into another file (same epoch key, same index). */
+                expect_open_fails(ctx_b, 3, 1, s1, sl);
+        }
+        /* Swapping two blocks within the file. */
+        assert_int_equal(block_seal(ctx, 0, 0, plain, 100, s1), 0);
+        assert_int_equal(block_seal(ctx, 1, 1, plain + 100, 100, s2), 0);
+        expect_open_fails(ctx, 1, 1, s1, block_sealed_len(ctx, 100));
+        expect_open_fails(ctx, 0, 0, s2, block_sealed_len(ctx, 100));
+        /* Truncation: block 0 presented as the final block. */
+        expect_open_fails(ctx, 0, 1, s1, block_sealed_len(ctx, 100));
 
-	/* Bad arguments. */
-	assert_int_equal(block_seal(ctx, 0, 2, plain, 10, s1), -EINVAL);
-	assert_int_equal(block_seal(ctx, 0, -1, plain, 10, s1), -EINVAL);
-	assert_int_equal(block_seal(ctx, 0, 0, plain, BLOCK_MAX_SIZE + 1, s1), -EINVAL);
-	assert_int_equal(block_seal(ctx, 0, 0, NULL, 10, s1), -EINVAL);
-	assert_int_equal(block_seal_with_nonce(ctx, 0, 0, plain, 10, NULL, s1), -EINVAL);
-	/* Sealed input longer than any block (plaintext > BLOCK_MAX_SIZE). */
-	expect_open_fails(ctx, 0, 0, s1, block_sealed_len(ctx, BLOCK_MAX_SIZE + 1));
+        /* Bad arguments. */
+        assert_int_equal(block_seal(ctx, 0, 2, plain, 10, s1), -EINVAL);
+        assert_int_equal(block_seal(ctx, 0, -1, plain, 10, s1), -EINVAL);
+        assert_int_equal(block_seal(ctx, 0, 0, plain, BLOCK_MAX_SIZE + 1, s1), -EINVAL);
+        assert_int_equal(block_seal(ctx, 0, 0, NULL, 10, s1), -EINVAL);
+        assert_int_equal(block_seal_with_nonce(ctx, 0, 0, plain, 10, NULL, s1), -EINVAL);
+        /* Sealed input longer than any block (plaintext > BLOCK_MAX_SIZE). */
+        expect_open_fails(ctx, 0, 0, s1, block_sealed_len(ctx, BLOCK_MAX_SIZE + 1));
 
-	block_ctx_free(ctx);
-	block_ctx_free(ctx_b);
-	free(plain);
-	free(s1);
-	free(s2);
-	free(back);
+        block_ctx_free(ctx);
+        block_ctx_free(ctx_b);
+        free(plain);
+        free(s1);
+        free(s2);
+        free(back);
 }
 
 static void test_block_roundtrip(void **state)
 {
-	struct block_file_info info;
-	struct block_ctx *ctx = (struct block_ctx *)0x1;
-	uint8_t ek[32] = {0};
+        struct block_file_info info;
+        struct block_ctx *ctx = (struct block_ctx *)0x1;
+        uint8_t ek[32] = {0};
 
-	(void)state;
-	block_roundtrip_suite(SUITE_XCHACHA20POLY1305);
-	if (suite_available(SUITE_AES256GCM))
-		block_roundtrip_suite(SUITE_AES256GCM);
-	make_info(&info, 0, 0);
-	assert_int_equal(block_ctx_new(&ctx, ek, &info), -EINVAL);
-	info.suite = 3;
-	assert_int_equal(block_ctx_new(&ctx, ek, &info), -EINVAL);
-	assert_ptr_equal(ctx, (struct block_ctx *)0x1); /* untouched */
-	block_ctx_free(NULL);
+        (void)state;
+        block_roundtrip_suite(SUITE_XCHACHA20POLY1305);
+        if (suite_available(SUITE_AES256GCM))
+                block_roundtrip_suite(SUITE_AES256GCM);
+        make_info(&info, 0, 0);
+        assert_int_equal(block_ctx_new(&ctx, ek, &info), -EINVAL);
+        info.suite = 3;
+        assert_int_equal(block_ctx_new(&ctx, ek, &info), -EINVAL);
+        assert_ptr_equal(ctx, (struct block_ctx *)0x1); /* untouched */
+        block_ctx_free(NULL);
 }
 
 struct thr_arg {
-	const struct block_ctx *ctx;
-	uint64_t base;
-	int ok;
+        const struct block_ctx *ctx;
+        uint64_t base;
+        int ok;
 };
 
 static void *block_thread(void *p)
 {
-	struct thr_arg *a = p;
-	uint8_t plain[4096], sealed[4096 + 40], back[4096];
-	size_t plen = 0;
-	int i;
+        struct thr_arg *a = p;
+        uint8_t plain[4096], sealed[4096 + 40], back[4096];
+        size_t plen = 0;
+        int i;
 
-	a->ok = 1;
-	for (i = 0; i < 2000; i++) {
-		memset(plain, (int)(a->base + i), sizeof plain);
-		if (block_seal(a->ctx, a->base + i, 0, plain, sizeof plain, sealed) != 0 ||
-		    block_open(a->ctx, a->base + i, 0, sealed, block_sealed_len(a->ctx, 4096), back,
-			       &plen) != 0 ||
-		    plen != sizeof plain || memcmp(back, plain, plen) != 0)
-			a->ok = 0;
-	}
-	return NULL;
+        a->ok = 1;
+        for (i = 0; i < 2000; i++) {
+                memset(plain, (int)(a->base + i), sizeof plain);
+                if (block_seal(a->ctx, a->base + i, 0, plain, sizeof plain, sealed) != 0 ||
+                    block_open(a->ctx, a->base + i, 0, sealed, block_sealed_len(a->ctx, 4096), back,
+                               &plen) != 0 ||
+                    plen != sizeof plain || memcmp(back, plain, plen) != 0)
+                        a->ok = 0;
+        }
+        return NULL;
 }
 
 static void test_block_threads(void **state)
 {
-	struct block_file_info info;
-	struct block_ctx *ctx = NULL;
-	uint8_t ek[32];
-	pthread_t th[4];
-	struct thr_arg args[4];
-	int i;
+        struct block_file_info info;
+        struct block_ctx *ctx = NULL;
+        uint8_t ek[32];
+        pthread_t th[4];
+        struct thr_arg args[4];
+        int i;
 
-	(void)state;
-	secmem_random(ek, sizeof ek);
-	make_info(&info, suite_default(), 0x22);
-	assert_int_equal(block_ctx_new(&ctx, ek, &info), 0);
-	for (i = 0; i < 4; i++) {
-		args[i] = (struct thr_arg){ctx, (uint64_t)i * 100000, 0};
-		assert_int_equal(pthread_create(&th[i], NULL, block_thread, &args[i]), 0);
-	}
-	for (i = 0; i < 4; i++) {
-		assert_int_equal(pthread_join(th[i], NULL), 0);
-		assert_true(args[i].ok);
-	}
-	block_ctx_free(ctx);
+        (void)state;
+        secmem_random(ek, sizeof ek);
+        make_info(&info, suite_default(), 0x22);
+        assert_int_equal(block_ctx_new(&ctx, ek, &info), 0);
+        for (i = 0; i < 4; i++) {
+                args[i] = (struct thr_arg){ctx, (uint64_t)i * 100000, 0};
+                assert_int_equal(pthread_create(&th[i], NULL, block_thread, &args[i]), 0);
+        }
+        for (i = 0; i < 4; i++) {
+                assert_int_equal(pthread_join(th[i], NULL), 0);
+                assert_true(args[i].ok);
+        }
+        block_ctx_free(ctx);
 }
 
 /* ---- signatures -------------------------------------------------------- */
 
 static void test_sig_vectors(void **state)
 {
-	struct vfile vf;
-	size_t i;
+        struct vfile vf;
+        size_t i;
 
-	(void)state;
-	vfile_load(&vf, "tests/vectors/sig.txt");
-	for (i = 0; i < vf.n; i++) {
-		const struct vrec *r = &vf.rec[i];
-		uint8_t seed[32], pk[32], sk[64], want_pk[32], sig[64], want_sig[64], *body;
-		const char *type = vstr(r, "type");
-		size_t blen;
+        (void)state;
+        vfile_load(&vf, "tests/vectors/sig.txt");
+        for (i = 0; i < vf.n; i++) {
+                const struct vrec *r = &vf.rec[i];
+                uint8_t seed[32], pk[32], sk[64], want_pk[32], sig[64], want_sig[64], *body;
+                const char *type = vstr(r, "type");
+                size_t blen;
 
-		vfixed(r, "seed", seed, 32);
-		vfixed(r, "pk", want_pk, 32);
-		vfixed(r, "sig", want_sig, 64);
-		body = vhex(r, "body", &blen);
-		assert_int_equal(sig_keypair_seed(pk, sk, seed), 0);
-		assert_memory_equal(pk, want_pk, 32);
-		assert_int_equal(sig_sign(sig, sk, type, body, blen), 0);
-		assert_memory_equal(sig, want_sig, 64); /* Ed25519 is deterministic */
-		assert_int_equal(sig_verify(want_sig, pk, type, body, blen), 0);
+                vfixed(r, "seed", seed, 32);
+                vfixed(r, "pk", want_pk, 32);
+                vfixed(r, "sig", want_sig, 64);
+                body = vhex(r, "body", &blen);
+                assert_int_equal(sig_keypair_seed(pk, sk, seed), 0);
+                assert_memory_equal(pk, want_pk, 32);
+                assert_int_equal(sig_sign(sig, sk, type, body, blen), 0);
+                assert_memory_equal(sig, want_sig, 64); /* Ed25519 is deterministic */
+                assert_int_equal(sig_verify(want_sig, pk, type, body, blen), 0);
 
-		/* Domain separation: same body, another type. */
-		assert_int_equal(sig_verify(sig, pk, "other", body, blen), -EBADMSG);
-		assert_int_equal(sig_verify(sig, pk, "journal-x", body, blen), -EBADMSG);
-		/* Tampered body, signature, key; truncated body. */
-		if (blen > 0) {
-			body[blen - 1] ^= 1;
-			assert_int_equal(sig_verify(sig, pk, type, body, blen), -EBADMSG);
-			body[blen - 1] ^= 1;
-			assert_int_equal(sig_verify(sig, pk, type, body, blen - 1), -EBADMSG);
-		}
-		body[blen] = 0; /* hexdup allocates one spare byte: an extended body */
-		assert_int_equal(sig_verify(sig, pk, type, body, blen + 1), -EBADMSG);
-		sig[10] ^= 4;
-		assert_int_equal(sig_verify(sig, pk, type, body, blen), -EBADMSG);
-		sig[10] ^= 4;
-		pk[0] ^= 1;
-		assert_int_equal(sig_verify(sig, pk, type, body, blen), -EBADMSG);
-		free(body);
-	}
-	vfile_free(&vf);
+                /* Domain separation: same body, another type. */
+                assert_int_equal(sig_verify(sig, pk, "other", body, blen), -EBADMSG);
+                assert_int_equal(sig_verify(sig, pk, "journal-x", body, blen), -EBADMSG);
+                /* Tampered body, signature, key; truncated body. */
+                if (blen > 0) {
+                        body[blen - 1] ^= 1;
+                        assert_int_equal(sig_verify(sig, pk, type, body, blen), -EBADMSG);
+                        body[blen - 1] ^= 1;
+                        assert_int_equal(sig_verify(sig, pk, type, body, blen - 1), -EBADMSG);
+                }
+                body[blen] = 0; /* hexdup allocates one spare byte: an extended body */
+                assert_int_equal(sig_verify(sig, pk, type, body, blen + 1), -EBADMSG);
+                sig[10] ^= 4;
+                assert_int_equal(sig_verify(sig, pk, type, body, blen), -EBADMSG);
+                sig[10] ^= 4;
+                pk[0] ^= 1;
+                assert_int_equal(sig_verify(sig, pk, type, body, blen), -EBADMSG);
+                free(body);
+        }
+        vfile_free(&vf);
 }
 
 static void test_sig_domain(void **state)
 {
-	uint8_t pk[32], sk[64], sig[64], sig2[64];
+        uint8_t pk[32], sk[64], sig[64], sig2[64];
 
-	(void)state;
-	assert_int_equal(sig_keypair(pk, sk), 0);
-	/* The type/body boundary is unambiguous: "foo\0bar" vs "foob\0ar". */
-	assert_int_equal(sig_sign(sig, sk, "foo", "bar", 3), 0);
-	assert_int_equal(sig_verify(sig, pk, "foo", "bar", 3), 0);
-	assert_int_equal(sig_verify(sig, pk, "foob", "ar", 2), -EBADMSG);
-	assert_int_equal(sig_verify(sig, pk, "fo", "o\0bar", 5), -EBADMSG);
-	/* A signature by another key. */
-	{
-		uint8_t pk2[32], sk2[64];
+        (void)state;
+        assert_int_equal(sig_keypair(pk, sk), 0);
+        /* The type/body boundary is unambiguous: "foo\0bar" vs "foob\0ar". */
+        assert_int_equal(sig_sign(sig, sk, "foo", "bar", 3), 0);
+        assert_int_equal(sig_verify(sig, pk, "foo", "bar", 3), 0);
+        assert_int_equal(sig_verify(sig, pk, "foob", "ar", 2), -EBADMSG);
+        assert_int_equal(sig_verify(sig, pk, "fo", "o\0bar", 5), -EBADMSG);
+        /* A signature by another key. */
+        {
+                uint8_t pk2[32], sk2[64];
 
-		assert_int_equal(sig_keypair(pk2, sk2), 0);
-		assert_int_equal(sig_verify(sig, pk2, "foo", "bar", 3), -EBADMSG);
-	}
-	/* Bad types are refused by both sides. */
-	memset(sig2, 0x77, sizeof sig2);
-	assert_int_equal(sig_sign(sig2, sk, "", "x", 1), -EINVAL);
-	assert_int_equal(sig_sign(sig2, sk, NULL, "x", 1), -EINVAL);
-	assert_int_equal(sig_sign(sig2, sk, "Manifest", "x", 1), -EINVAL);
-	assert_int_equal(sig_sign(sig2, sk, "a b", "x", 1), -EINVAL);
-	assert_int_equal(sig_sign(sig2, sk, "a/b", "x", 1), -EINVAL);
-	assert_int_equal(sig_sign(sig2, sk, "a_b", "x", 1), -EINVAL);
-	assert_int_equal(sig_sign(sig2, sk, "ok", NULL, 1), -EINVAL);
-	assert_int_equal(sig2[0], 0x77);
-	assert_int_equal(sig_verify(sig, pk, "", "bar", 3), -EINVAL);
-	assert_int_equal(sig_verify(sig, pk, "FOO", "bar", 3), -EINVAL);
-	/* Empty body and a large (heap-buffered) body. */
-	assert_int_equal(sig_sign(sig, sk, "a-1", NULL, 0), 0);
-	assert_int_equal(sig_verify(sig, pk, "a-1", NULL, 0), 0);
-	{
-		size_t n = 1 << 20;
-		uint8_t *big = malloc(n);
+                assert_int_equal(sig_keypair(pk2, sk2), 0);
+                assert_int_equal(sig_verify(sig, pk2, "foo", "bar", 3), -EBADMSG);
+        }
+        /* Bad types are refused by both sides. */
+        memset(sig2, 0x77, sizeof sig2);
+        assert_int_equal(sig_sign(sig2, sk, "", "x", 1), -EINVAL);
+        assert_int_equal(sig_sign(sig2, sk, NULL, "x", 1), -EINVAL);
+        assert_int_equal(sig_sign(sig2, sk, "Manifest", "x", 1), -EINVAL);
+        assert_int_equal(sig_sign(sig2, sk, "a b", "x", 1), -EINVAL);
+        assert_int_equal(sig_sign(sig2, sk, "a/b", "x", 1), -EINVAL);
+        assert_int_equal(sig_sign(sig2, sk, "a_b", "x", 1), -EINVAL);
+        assert_int_equal(sig_sign(sig2, sk, "ok", NULL, 1), -EINVAL);
+        assert_int_equal(sig2[0], 0x77);
+        assert_int_equal(sig_verify(sig, pk, "", "bar", 3), -EINVAL);
+        assert_int_equal(sig_verify(sig, pk, "FOO", "bar", 3), -EINVAL);
+        /* Empty body and a large (heap-buffered) body. */
+        assert_int_equal(sig_sign(sig, sk, "a-1", NULL, 0), 0);
+        assert_int_equal(sig_verify(sig, pk, "a-1", NULL, 0), 0);
+        {
+                size_t n = 1 << 20;
+                uint8_t *big = malloc(n);
 
-		assert_non_null(big);
-		secmem_random(big, n);
-		assert_int_equal(sig_sign(sig, sk, "pack", big, n), 0);
-		assert_int_equal(sig_verify(sig, pk, "pack", big, n), 0);
-		big[n / 2] ^= 1;
-		assert_int_equal(sig_verify(sig, pk, "pack", big, n), -EBADMSG);
-		free(big);
-	}
+                assert_non_null(big);
+                secmem_random(big, n);
+                assert_int_equal(sig_sign(sig, sk, "pack", big, n), 0);
+                assert_int_equal(sig_verify(sig, pk, "pack", big, n), 0);
+                big[n / 2] ^= 1;
+                assert_int_equal(sig_verify(sig, pk, "pack", big, n), -EBADMSG);
+                free(big);
+        }
 }
 
 /* ---- wrap -------------------------------------------------------------- */
 
 static void test_wrap_vectors(void **state)
 {
-	struct vfile vf;
-	size_t i;
+        struct vfile vf;
+        size_t i;
 
-	(void)state;
-	vfile_load(&vf, "tests/vectors/wrap.txt");
-	assert_true(vf.n >= 2);
-	for (i = 0; i < vf.n; i++) {
-		const struct vrec *r = &vf.rec[i];
-		uint8_t seed[32], pk[32], sk[32], wpk[32], wsk[32], ctx[64], key[32], blob[WRAP_LEN];
-		uint8_t got[32], t[WRAP_LEN];
-		size_t k;
+        (void)state;
+        vfile_load(&vf, "tests/vectors/wrap.txt");
+        assert_true(vf.n >= 2);
+        for (i = 0; i < vf.n; i++) {
+                const struct vrec *r = &vf.rec[i];
+                uint8_t seed[32], pk[32], sk[32], wpk[32], wsk[32], ctx[64], key[32],
+                    blob[WRAP_LEN];
+                uint8_t got[32], t[WRAP_LEN];
+                size_t k;
 
-		vfixed(r, "seed", seed, 32);
-		vfixed(r, "pk", wpk, 32);
-		vfixed(r, "sk", wsk, 32);
-		vfixed(r, "ctx", ctx, 64);
-		vfixed(r, "key", key, 32);
-		vfixed(r, "wrap", blob, WRAP_LEN);
-		assert_int_equal(wrap_keypair_seed(pk, sk, seed), 0);
-		assert_memory_equal(pk, wpk, 32);
-		assert_memory_equal(sk, wsk, 32);
-		assert_int_equal(wrap_open(got, blob, ctx, pk, sk), 0);
-		assert_memory_equal(got, key, 32);
+                vfixed(r, "seed", seed, 32);
+                vfixed(r, "pk", wpk, 32);
+                vfixed(r, "sk", wsk, 32);
+                vfixed(r, "ctx", ctx, 64);
+                vfixed(r, "key", key, 32);
+                vfixed(r, "wrap", blob, WRAP_LEN);
+                assert_int_equal(wrap_keypair_seed(pk, sk, seed), 0);
+                assert_memory_equal(pk, wpk, 32);
+                assert_memory_equal(sk, wsk, 32);
+                assert_int_equal(wrap_open(got, blob, ctx, pk, sk), 0);
+                assert_memory_equal(got, key, 32);
 
-		/* Wrong context: every byte position matters. */
-		for (k = 0; k < 64; k += 21) {
-			memset(got, 0x33, 32);
-			ctx[k] ^= 1;
-			assert_int_equal(wrap_open(got, blob, ctx, pk, sk), -EBADMSG);
-			ctx[k] ^= 1;
-			assert_true(got[0] == 0x33 && got[31] == 0x33); /* untouched */
-		}
-		/* Tampered anywhere: ephemeral key, tag, ciphertext. */
-		for (k = 0; k < WRAP_LEN; k += 13) {
-			memcpy(t, blob, WRAP_LEN);
-			t[k] ^= 0x40;
-			assert_int_equal(wrap_open(got, t, ctx, pk, sk), -EBADMSG);
-		}
-		/* Moved to another recipient: opened with the next record's keys. */
-		{
-			const struct vrec *o = &vf.rec[(i + 1) % vf.n];
-			uint8_t opk[32], osk[32];
+                /* Wrong context: every byte position matters. */
+                for (k = 0; k < 64; k += 21) {
+                        memset(got, 0x33, 32);
+                        ctx[k] ^= 1;
+                        assert_int_equal(wrap_open(got, blob, ctx, pk, sk), -EBADMSG);
+                        ctx[k] ^= 1;
+                        assert_true(got[0] == 0x33 && got[31] == 0x33); /* untouched */
+                }
+                /* Tampered anywhere: ephemeral key, tag, ciphertext. */
+                for (k = 0; k < WRAP_LEN; k += 13) {
+                        memcpy(t, blob, WRAP_LEN);
+                        t[k] ^= 0x40;
+                        assert_int_equal(wrap_open(got, t, ctx, pk, sk), -EBADMSG);
+                }
+                /* Moved to another recipient: opened with the next record's keys. */
+                {
+                        const struct vrec *o = &vf.rec[(i + 1) % vf.n];
+                        uint8_t opk[32], osk[32];
 
-			vfixed(o, "pk", opk, 32);
-			vfixed(o, "sk", osk, 32);
-			assert_int_equal(wrap_open(got, blob, ctx, opk, osk), -EBADMSG);
-			/* Right secret key but claimed for another public key. */
-			assert_int_equal(wrap_open(got, blob, ctx, opk, sk), -EBADMSG);
-		}
-	}
-	vfile_free(&vf);
+                        vfixed(o, "pk", opk, 32);
+                        vfixed(o, "sk", osk, 32);
+                        assert_int_equal(wrap_open(got, blob, ctx, opk, osk), -EBADMSG);
+                        /* Right secret key but claimed for another public key. */
+                        assert_int_equal(wrap_open(got, blob, ctx, opk, sk), -EBADMSG);
+                }
+        }
+        vfile_free(&vf);
 }
 
 static void test_wrap_roundtrip(void **state)
 {
-	uint8_t apk[32], ask[32], bpk[32], bsk[32], key[32], ctx[64], ctx2[64], got[32];
-	uint8_t w1[WRAP_LEN], w2[WRAP_LEN], zero[32] = {0};
+        uint8_t apk[32], ask[32], bpk[32], bsk[32], key[32], ctx[64], ctx2[64], got[32];
+        uint8_t w1[WRAP_LEN], w2[WRAP_LEN], zero[32] = {0};
 
-	(void)state;
-	assert_int_equal(wrap_keypair(apk, ask), 0);
-	assert_int_equal(wrap_keypair(bpk, bsk), 0);
-	secmem_random(key, 32);
-	secmem_random(ctx, 64);
-	memcpy(ctx2, ctx, 64);
-	ctx2[63] ^= 1;
-	assert_int_equal(wrap_seal(w1, key, ctx, apk), 0);
-	assert_int_equal(wrap_seal(w2, key, ctx, apk), 0);
-	assert_memory_not_equal(w1, w2, WRAP_LEN); /* randomised */
-	assert_int_equal(wrap_open(got, w1, ctx, apk, ask), 0);
-	assert_memory_equal(got, key, 32);
-	assert_int_equal(wrap_open(got, w1, ctx2, apk, ask), -EBADMSG);
-	assert_int_equal(wrap_open(got, w1, ctx, bpk, bsk), -EBADMSG);
-	/* A low-order recipient key is refused. */
-	memset(w2, 0x5c, sizeof w2);
-	assert_int_equal(wrap_seal(w2, key, ctx, zero), -EINVAL);
-	assert_int_equal(w2[0], 0x5c);
+        (void)state;
+        assert_int_equal(wrap_keypair(apk, ask), 0);
+        assert_int_equal(wrap_keypair(bpk, bsk), 0);
+        secmem_random(key, 32);
+        secmem_random(ctx, 64);
+        memcpy(ctx2, ctx, 64);
+        ctx2[63] ^= 1;
+        assert_int_equal(wrap_seal(w1, key, ctx, apk), 0);
+        assert_int_equal(wrap_seal(w2, key, ctx, apk), 0);
+        assert_memory_not_equal(w1, w2, WRAP_LEN); /* randomised */
+        assert_int_equal(wrap_open(got, w1, ctx, apk, ask), 0);
+        assert_memory_equal(got, key, 32);
+        assert_int_equal(wrap_open(got, w1, ctx2, apk, ask), -EBADMSG);
+        assert_int_equal(wrap_open(got, w1, ctx, bpk, bsk), -EBADMSG);
+        /* A low-order recipient key is refused. */
+        memset(w2, 0x5c, sizeof w2);
+        assert_int_equal(wrap_seal(w2, key, ctx, zero), -EINVAL);
+        assert_int_equal(w2[0], 0x5c);
 }
 
 /* ---- metadata AEAD ----------------------------------------------------- */
 
 static void test_aead(void **state)
 {
-	struct vfile vf;
-	size_t i;
+        struct vfile vf;
+        size_t i;
 
-	(void)state;
-	vfile_load(&vf, "tests/vectors/aead.txt");
-	for (i = 0; i < vf.n; i++) {
-		const struct vrec *r = &vf.rec[i];
-		uint8_t key[32], *ad, *plain, *sealed, *out, *t;
-		size_t adlen, plen, slen;
+        (void)state;
+        vfile_load(&vf, "tests/vectors/aead.txt");
+        for (i = 0; i < vf.n; i++) {
+                const struct vrec *r = &vf.rec[i];
+                uint8_t key[32], *ad, *plain, *sealed, *out, *t;
+                size_t adlen, plen, slen;
 
-		vfixed(r, "key", key, 32);
-		ad = vhex(r, "ad", &adlen);
-		plain = vhex(r, "plain", &plen);
-		sealed = vhex(r, "sealed", &slen);
-		assert_int_equal(slen, plen + AEAD_OVERHEAD);
-		out = malloc(slen + 1);
-		t = malloc(slen + 1);
-		assert_true(out && t);
-		assert_int_equal(aead_open(out, key, ad, adlen, sealed, slen), 0);
-		if (plen)
-			assert_memory_equal(out, plain, plen);
-		/* Round trip with a fresh nonce. */
-		assert_int_equal(aead_seal(t, key, ad, adlen, plain, plen), 0);
-		assert_memory_not_equal(t, sealed, AEAD_NONCE_LEN);
-		assert_int_equal(aead_open(out, key, ad, adlen, t, slen), 0);
-		/* Tamper: each region, wrong AD, truncation, wrong key. */
-		for (size_t k = 0; k < slen; k += (slen / 7) + 1) {
-			memcpy(t, sealed, slen);
-			t[k] ^= 1;
-			memset(out, 0xaa, slen);
-			assert_int_equal(aead_open(out, key, ad, adlen, t, slen), -EBADMSG);
-			assert_true(all_zero(out, plen));
-		}
-		assert_int_equal(aead_open(out, key, "x", 1, sealed, slen), -EBADMSG);
-		if (adlen > 0)
-			assert_int_equal(aead_open(out, key, ad, adlen - 1, sealed, slen), -EBADMSG);
-		assert_int_equal(aead_open(out, key, ad, adlen, sealed, slen - 1), -EBADMSG);
-		assert_int_equal(aead_open(out, key, ad, adlen, sealed, AEAD_OVERHEAD - 1),
-				 -EBADMSG);
-		key[0] ^= 1;
-		assert_int_equal(aead_open(out, key, ad, adlen, sealed, slen), -EBADMSG);
-		free(ad);
-		free(plain);
-		free(sealed);
-		free(out);
-		free(t);
-	}
-	vfile_free(&vf);
+                vfixed(r, "key", key, 32);
+                ad = vhex(r, "ad", &adlen);
+                plain = vhex(r, "plain", &plen);
+                sealed = vhex(r, "sealed", &slen);
+                assert_int_equal(slen, plen + AEAD_OVERHEAD);
+                out = malloc(slen + 1);
+                t = malloc(slen + 1);
+                assert_true(out && t);
+                assert_int_equal(aead_open(out, key, ad, adlen, sealed, slen), 0);
+                if (plen)
+                        assert_memory_equal(out, plain, plen);
+                /* Round trip with a fresh nonce. */
+                assert_int_equal(aead_seal(t, key, ad, adlen, plain, plen), 0);
+                assert_memory_not_equal(t, sealed, AEAD_NONCE_LEN);
+                assert_int_equal(aead_open(out, key, ad, adlen, t, slen), 0);
+                /* Tamper: each region, wrong AD, truncation, wrong key. */
+                for (size_t k = 0; k < slen; k += (slen / 7) + 1) {
+                        memcpy(t, sealed, slen);
+                        t[k] ^= 1;
+                        memset(out, 0xaa, slen);
+                        assert_int_equal(aead_open(out, key, ad, adlen, t, slen), -EBADMSG);
+                        assert_true(all_zero(out, plen));
+                }
+                assert_int_equal(aead_open(out, key, "x", 1, sealed, slen), -EBADMSG);
+                if (adlen > 0)
+                        assert_int_equal(aead_open(out, key, ad, adlen - 1, sealed, slen),
+                                         -EBADMSG);
+                assert_int_equal(aead_open(out, key, ad, adlen, sealed, slen - 1), -EBADMSG);
+                assert_int_equal(aead_open(out, key, ad, adlen, sealed, AEAD_OVERHEAD - 1),
+                                 -EBADMSG);
+                key[0] ^= 1;
+                assert_int_equal(aead_open(out, key, ad, adlen, sealed, slen), -EBADMSG);
+                free(ad);
+                free(plain);
+                free(sealed);
+                free(out);
+                free(t);
+        }
+        vfile_free(&vf);
 }
 
 /* ---- canonical encoding ------------------------------------------------ */
 
 static void test_enc_vectors(void **state)
 {
-	struct vfile vf;
-	size_t i;
+        struct vfile vf;
+        size_t i;
 
-	(void)state;
-	vfile_load(&vf, "tests/vectors/enc.txt");
-	for (i = 0; i < vf.n; i++) {
-		const struct vrec *r = &vf.rec[i];
-		char *ops = xstrdup(vstr(r, "ops")), *save = NULL, *op;
-		size_t wlen, pass;
-		uint8_t *want = vhex(r, "bytes", &wlen);
-		struct enc e;
-		struct dec d;
+        (void)state;
+        vfile_load(&vf, "tests/vectors/enc.txt");
+        for (i = 0; i < vf.n; i++) {
+                const struct vrec *r = &vf.rec[i];
+                char *ops = xstrdup(vstr(r, "ops")), *save = NULL, *op;
+                size_t wlen, pass;
+                uint8_t *want = vhex(r, "bytes", &wlen);
+                struct enc e;
+                struct dec d;
 
-		enc_init(&e);
-		dec_init(&d, want, wlen);
-		for (pass = 0; pass < 2; pass++) {
-			char *cp = xstrdup(ops);
+                enc_init(&e);
+                dec_init(&d, want, wlen);
+                for (pass = 0; pass < 2; pass++) {
+                        char *cp = xstrdup(ops);
 
-			for (op = strtok_r(cp, " ", &save); op; op = strtok_r(NULL, " ", &save)) {
-				char *v = strchr(op, ':');
-				size_t vl = 0;
-				uint8_t *vb;
+                        for (op = strtok_r(cp, " ", &save); op; op = strtok_r(NULL, " ", &save)) {
+                                char *v = strchr(op, ':');
+                                size_t vl = 0;
+                                uint8_t *vb;
 
-				assert_non_null(v);
-				*v++ = '\0';
-				vb = strcmp(v, "-") == 0 ? calloc(1, 1) : hexdup(v, &vl);
-				uint64_t num = 0;
-				for (size_t k = 0; k < vl; k++)
-					num = num << 8 | vb[k];
-				if (strcmp(op, "u8") == 0) {
-					if (pass == 0)
-						enc_u8(&e, (uint8_t)num);
-					else
-						assert_int_equal(dec_u8(&d), num);
-				} else if (strcmp(op, "u16") == 0) {
-					if (pass == 0)
-						enc_u16(&e, (uint16_t)num);
-					else
-						assert_int_equal(dec_u16(&d), num);
-				} else if (strcmp(op, "u32") == 0) {
-					if (pass == 0)
-						enc_u32(&e, (uint32_t)num);
-					else
-						assert_int_equal(dec_u32(&d), num);
-				} else if (strcmp(op, "u64") == 0) {
-					if (pass == 0)
-						enc_u64(&e, num);
-					else
-						assert_true(dec_u64(&d) == num);
-				} else if (strcmp(op, "fixed") == 0) {
-					if (pass == 0) {
-						enc_fixed(&e, vb, vl);
-					} else {
-						uint8_t got[64];
+                                assert_non_null(v);
+                                *v++ = '\0';
+                                vb = strcmp(v, "-") == 0 ? calloc(1, 1) : hexdup(v, &vl);
+                                uint64_t num = 0;
+                                for (size_t k = 0; k < vl; k++)
+                                        num = num << 8 | vb[k];
+                                if (strcmp(op, "u8") == 0) {
+                                        if (pass == 0)
+                                                enc_u8(&e, (uint8_t)num);
+                                        else
+                                                assert_int_equal(dec_u8(&d), num);
+                                } else if (strcmp(op, "u16") == 0) {
+                                        if (pass == 0)
+                                                enc_u16(&e, (uint16_t)num);
+                                        else
+                                                assert_int_equal(dec_u16(&d), num);
+                                } else if (strcmp(op, "u32") == 0) {
+                                        if (pass == 0)
+                                                enc_u32(&e, (uint32_t)num);
+                                        else
+                                                assert_int_equal(dec_u32(&d), num);
+                                } else if (strcmp(op, "u64") == 0) {
+                                        if (pass == 0)
+                                                enc_u64(&e, num);
+                                        else
+                                                assert_true(dec_u64(&d) == num);
+                                } else if (strcmp(op, "fixed") == 0) {
+                                        if (pass == 0) {
+                                                enc_fixed(&e, vb, vl);
+                                        } else {
+                                                uint8_t got[64];
 
-						assert_true(vl <= sizeof got);
-						dec_fixed(&d, got, vl);
-						assert_memory_equal(got, vb, vl);
-					}
-				} else if (strcmp(op, "var") == 0) {
-					if (pass == 0) {
-						enc_var(&e, vb, vl);
-					} else {
-						const uint8_t *p = NULL;
-						size_t n = 99;
+                                                assert_true(vl <= sizeof got);
+                                                dec_fixed(&d, got, vl);
+                                                assert_memory_equal(got, vb, vl);
+                                        }
+                                } else if (strcmp(op, "var") == 0) {
+                                        if (pass == 0) {
+                                                enc_var(&e, vb, vl);
+                                        } else {
+                                                const uint8_t *p = NULL;
+                                                size_t n = 99;
 
-						dec_var(&d, &p, &n, vl);
-						assert_int_equal(n, vl);
-						if (vl)
-							assert_memory_equal(p, vb, vl);
-					}
-				} else {
-					fail_msg("unknown op %s", op);
-				}
-				free(vb);
-			}
-			free(cp);
-		}
-		assert_int_equal(enc_error(&e), 0);
-		assert_int_equal(e.len, wlen);
-		assert_memory_equal(e.buf, want, wlen);
-		assert_int_equal(dec_finish(&d), 0);
-		enc_release(&e);
-		assert_null(e.buf);
-		free(ops);
-		free(want);
-	}
-	vfile_free(&vf);
+                                                dec_var(&d, &p, &n, vl);
+                                                assert_int_equal(n, vl);
+                                                if (vl)
+                                                        assert_memory_equal(p, vb, vl);
+                                        }
+                                } else {
+                                        fail_msg("unknown op %s", op);
+                                }
+                                free(vb);
+                        }
+                        free(cp);
+                }
+                assert_int_equal(enc_error(&e), 0);
+                assert_int_equal(e.len, wlen);
+                assert_memory_equal(e.buf, want, wlen);
+                assert_int_equal(dec_finish(&d), 0);
+                enc_release(&e);
+                assert_null(e.buf);
+                free(ops);
+                free(want);
+        }
+        vfile_free(&vf);
 }
 
 static void test_dec_errors(void **state)
 {
-	static const uint8_t in[] = {0x00, 0x00, 0x00, 0x03, 'a', 'b', 'c', 0xff};
-	const uint8_t *p = (const uint8_t *)"junk";
-	uint8_t fx[8];
-	size_t n = 7;
-	struct dec d;
-	struct enc e;
+        static const uint8_t in[] = {0x00, 0x00, 0x00, 0x03, 'a', 'b', 'c', 0xff};
+        const uint8_t *p = (const uint8_t *)"junk";
+        uint8_t fx[8];
+        size_t n = 7;
+        struct dec d;
+        struct enc e;
 
-	(void)state;
-	/* Truncated inputs for every width. */
-	dec_init(&d, in, 0);
-	assert_int_equal(dec_u8(&d), 0);
-	assert_int_equal(dec_finish(&d), -EBADMSG);
-	dec_init(&d, in, 1);
-	assert_int_equal(dec_u16(&d), 0);
-	assert_int_equal(d.err, -EBADMSG);
-	dec_init(&d, in, 3);
-	assert_int_equal(dec_u32(&d), 0);
-	assert_int_equal(dec_finish(&d), -EBADMSG);
-	dec_init(&d, in, 7);
-	assert_true(dec_u64(&d) == 0);
-	assert_int_equal(dec_finish(&d), -EBADMSG);
-	dec_init(&d, in, 4);
-	memset(fx, 0x66, sizeof fx);
-	dec_fixed(&d, fx, 5);
-	assert_true(all_zero(fx, 5)); /* zero-filled on error */
-	assert_int_equal(dec_finish(&d), -EBADMSG);
+        (void)state;
+        /* Truncated inputs for every width. */
+        dec_init(&d, in, 0);
+        assert_int_equal(dec_u8(&d), 0);
+        assert_int_equal(dec_finish(&d), -EBADMSG);
+        dec_init(&d, in, 1);
+        assert_int_equal(dec_u16(&d), 0);
+        assert_int_equal(d.err, -EBADMSG);
+        dec_init(&d, in, 3);
+        assert_int_equal(dec_u32(&d), 0);
+        assert_int_equal(dec_finish(&d), -EBADMSG);
+        dec_init(&d, in, 7);
+        assert_true(dec_u64(&d) == 0);
+        assert_int_equal(dec_finish(&d), -EBADMSG);
+        dec_init(&d, in, 4);
+        memset(fx, 0x66, sizeof fx);
+        dec_fixed(&d, fx, 5);
+        assert_true(all_zero(fx, 5)); /* zero-filled on error */
+        assert_int_equal(dec_finish(&d), -EBADMSG);
 
-	/* A var string: exact, trailing byte, over MAX, longer than the input. */
-	dec_init(&d, in, 7);
-	dec_var(&d, &p, &n, 3);
-	assert_int_equal(n, 3);
-	assert_memory_equal(p, "abc", 3);
-	assert_int_equal(dec_finish(&d), 0);
-	dec_init(&d, in, 8);
-	dec_var(&d, &p, &n, 3);
-	assert_int_equal(d.err, 0);
-	assert_int_equal(dec_finish(&d), -EBADMSG); /* trailing 0xff */
-	dec_init(&d, in, 7);
-	dec_var(&d, &p, &n, 2);
-	assert_null(p);
-	assert_int_equal(n, 0);
-	assert_int_equal(dec_finish(&d), -EBADMSG);
-	dec_init(&d, in, 6);
-	dec_var(&d, &p, &n, 100);
-	assert_null(p);
-	assert_int_equal(dec_finish(&d), -EBADMSG);
-	{
-		static const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff, 1, 2};
+        /* A var string: exact, trailing byte, over MAX, longer than the input. */
+        dec_init(&d, in, 7);
+        dec_var(&d, &p, &n, 3);
+        assert_int_equal(n, 3);
+        assert_memory_equal(p, "abc", 3);
+        assert_int_equal(dec_finish(&d), 0);
+        dec_init(&d, in, 8);
+        dec_var(&d, &p, &n, 3);
+        assert_int_equal(d.err, 0);
+        assert_int_equal(dec_finish(&d), -EBADMSG); /* trailing 0xff */
+        dec_init(&d, in, 7);
+        dec_var(&d, &p, &n, 2);
+        assert_null(p);
+        assert_int_equal(n, 0);
+        assert_int_equal(dec_finish(&d), -EBADMSG);
+        dec_init(&d, in, 6);
+        dec_var(&d, &p, &n, 100);
+        assert_null(p);
+        assert_int_equal(dec_finish(&d), -EBADMSG);
+        {
+                static const uint8_t huge[] = {0xff, 0xff, 0xff, 0xff, 1, 2};
 
-		dec_init(&d, huge, sizeof huge);
-		dec_var(&d, &p, &n, SIZE_MAX);
-		assert_null(p);
-		assert_int_equal(dec_finish(&d), -EBADMSG);
-	}
-	/* Sticky: after an error nothing more is read. */
-	dec_init(&d, in, 2);
-	(void)dec_u32(&d);
-	assert_int_equal(dec_u8(&d), 0);
-	assert_int_equal(d.off, 0);
-	assert_int_equal(dec_finish(&d), -EBADMSG);
-	dec_init(&d, NULL, 0);
-	assert_int_equal(dec_finish(&d), 0);
+                dec_init(&d, huge, sizeof huge);
+                dec_var(&d, &p, &n, SIZE_MAX);
+                assert_null(p);
+                assert_int_equal(dec_finish(&d), -EBADMSG);
+        }
+        /* Sticky: after an error nothing more is read. */
+        dec_init(&d, in, 2);
+        (void)dec_u32(&d);
+        assert_int_equal(dec_u8(&d), 0);
+        assert_int_equal(d.off, 0);
+        assert_int_equal(dec_finish(&d), -EBADMSG);
+        dec_init(&d, NULL, 0);
+        assert_int_equal(dec_finish(&d), 0);
 
-	/* Encoder: over-long var string is refused and the error is sticky. */
-	enc_init(&e);
-	enc_u8(&e, 1);
-	enc_var(&e, p, (size_t)UINT32_MAX + 1);
-	assert_int_equal(enc_error(&e), -EOVERFLOW);
-	enc_u8(&e, 2);
-	assert_int_equal(e.len, 1);
-	enc_release(&e);
-	/* Growth across many appends. */
-	enc_init(&e);
-	for (unsigned k = 0; k < 10000; k++)
-		enc_u32(&e, k);
-	assert_int_equal(enc_error(&e), 0);
-	assert_int_equal(e.len, 40000);
-	dec_init(&d, e.buf, e.len);
-	for (unsigned k = 0; k < 10000; k++)
-		assert_int_equal(dec_u32(&d), k);
-	assert_int_equal(dec_finish(&d), 0);
-	enc_release(&e);
+        /* Encoder: over-long var string is refused and the error is sticky. */
+        enc_init(&e);
+        enc_u8(&e, 1);
+        enc_var(&e, p, (size_t)UINT32_MAX + 1);
+        assert_int_equal(enc_error(&e), -EOVERFLOW);
+        enc_u8(&e, 2);
+        assert_int_equal(e.len, 1);
+        enc_release(&e);
+        /* Growth across many appends. */
+        enc_init(&e);
+        for (unsigned k = 0; k < 10000; k++)
+                enc_u32(&e, k);
+        assert_int_equal(enc_error(&e), 0);
+        assert_int_equal(e.len, 40000);
+        dec_init(&d, e.buf, e.len);
+        for (unsigned k = 0; k < 10000; k++)
+                assert_int_equal(dec_u32(&d), k);
+        assert_int_equal(dec_finish(&d), 0);
+        enc_release(&e);
 }
 
 /* ---- words ------------------------------------------------------------- */
 
 static void test_words_vectors(void **state)
 {
-	struct vfile vf;
-	size_t i;
+        struct vfile vf;
+        size_t i;
 
-	(void)state;
-	vfile_load(&vf, "tests/vectors/words.txt");
-	for (i = 0; i < vf.n; i++) {
-		const struct vrec *r = &vf.rec[i];
-		size_t dlen, declen, nw = vnum(r, "nwords"), k;
-		uint8_t *data = vhex(r, "data", &dlen), *dec = vhex(r, "decoded", &declen);
-		const char *words = vstr(r, "words");
-		char out[512], alt[512];
-		uint8_t *got = malloc(dlen);
+        (void)state;
+        vfile_load(&vf, "tests/vectors/words.txt");
+        for (i = 0; i < vf.n; i++) {
+                const struct vrec *r = &vf.rec[i];
+                size_t dlen, declen, nw = vnum(r, "nwords"), k;
+                uint8_t *data = vhex(r, "data", &dlen), *dec = vhex(r, "decoded", &declen);
+                const char *words = vstr(r, "words");
+                char out[512], alt[512];
+                uint8_t *got = malloc(dlen);
 
-		assert_non_null(got);
-		assert_int_equal(words_encode(out, sizeof out, data, dlen, nw, ' '), 0);
-		assert_string_equal(out, words);
-		assert_int_equal(words_decode(got, dlen, words, nw), 0);
-		assert_memory_equal(got, dec, dlen);
-		/* Exact fit, one byte short. */
-		assert_int_equal(words_encode(out, strlen(words) + 1, data, dlen, nw, ' '), 0);
-		memset(out, 'Z', sizeof out);
-		assert_int_equal(words_encode(out, strlen(words), data, dlen, nw, ' '), -ENOSPC);
-		assert_int_equal(out[0], 'Z');
-		/* Upper case, '-' and tab separators, surrounding blanks. */
-		snprintf(alt, sizeof alt, "  %s\t\n", words);
-		for (k = 0; alt[k]; k++) {
-			if (alt[k] >= 'a' && alt[k] <= 'z' && k % 3 == 0)
-				alt[k] = (char)(alt[k] - 'a' + 'A');
-			if (alt[k] == ' ' && k > 2 && k % 2)
-				alt[k] = '-';
-		}
-		memset(got, 0, dlen);
-		assert_int_equal(words_decode(got, dlen, alt, nw), 0);
-		assert_memory_equal(got, dec, dlen);
-		assert_int_equal(words_encode(alt, sizeof alt, data, dlen, nw, '-'), 0);
-		assert_int_equal(words_decode(got, dlen, alt, nw), 0);
-		assert_memory_equal(got, dec, dlen);
-		/* Wrong word count. */
-		memset(got, 0x44, dlen);
-		assert_int_equal(words_decode(got, dlen, words, nw + 1), -EINVAL);
-		if (nw > 1)
-			assert_int_equal(words_decode(got, dlen, words, nw - 1), -EINVAL);
-		/* An unknown word (a typo) in last position. */
-		snprintf(alt, sizeof alt, "%s zzzz", words);
-		assert_int_equal(words_decode(got, dlen, alt, nw + 1), -EINVAL);
-		assert_int_equal(got[0], 0x44); /* untouched */
-		free(data);
-		free(dec);
-		free(got);
-	}
-	vfile_free(&vf);
+                assert_non_null(got);
+                assert_int_equal(words_encode(out, sizeof out, data, dlen, nw, ' '), 0);
+                assert_string_equal(out, words);
+                assert_int_equal(words_decode(got, dlen, words, nw), 0);
+                assert_memory_equal(got, dec, dlen);
+                /* Exact fit, one byte short. */
+                assert_int_equal(words_encode(out, strlen(words) + 1, data, dlen, nw, ' '), 0);
+                memset(out, 'Z', sizeof out);
+                assert_int_equal(words_encode(out, strlen(words), data, dlen, nw, ' '), -ENOSPC);
+                assert_int_equal(out[0], 'Z');
+                /* Upper case, '-' and tab separators, surrounding blanks. */
+                snprintf(alt, sizeof alt, "  %s\t\n", words);
+                for (k = 0; alt[k]; k++) {
+                        if (alt[k] >= 'a' && alt[k] <= 'z' && k % 3 == 0)
+                                alt[k] = (char)(alt[k] - 'a' + 'A');
+                        if (alt[k] == ' ' && k > 2 && k % 2)
+                                alt[k] = '-';
+                }
+                memset(got, 0, dlen);
+                assert_int_equal(words_decode(got, dlen, alt, nw), 0);
+                assert_memory_equal(got, dec, dlen);
+                assert_int_equal(words_encode(alt, sizeof alt, data, dlen, nw, '-'), 0);
+                assert_int_equal(words_decode(got, dlen, alt, nw), 0);
+                assert_memory_equal(got, dec, dlen);
+                /* Wrong word count. */
+                memset(got, 0x44, dlen);
+                assert_int_equal(words_decode(got, dlen, words, nw + 1), -EINVAL);
+                if (nw > 1)
+                        assert_int_equal(words_decode(got, dlen, words, nw - 1), -EINVAL);
+                /* An unknown word (a typo) in last position. */
+                snprintf(alt, sizeof alt, "%s zzzz", words);
+                assert_int_equal(words_decode(got, dlen, alt, nw + 1), -EINVAL);
+                assert_int_equal(got[0], 0x44); /* untouched */
+                free(data);
+                free(dec);
+                free(got);
+        }
+        vfile_free(&vf);
 }
 
 static void test_words_misc(void **state)
 {
-	uint8_t data[32], back[32];
-	char out[400];
-	unsigned i;
+        uint8_t data[32], back[32];
+        char out[400];
+        unsigned i;
 
-	(void)state;
-	/* The vendored list: 2048 sorted unique lowercase words. */
-	for (i = 0; i < 2048; i++) {
-		const char *w = words_at(i);
+        (void)state;
+        /* The vendored list: 2048 sorted unique lowercase words. */
+        for (i = 0; i < 2048; i++) {
+                const char *w = words_at(i);
 
-		assert_non_null(w);
-		assert_true(strlen(w) >= 3 && strlen(w) <= 8);
-		if (i > 0)
-			assert_true(strcmp(words_at(i - 1), w) < 0);
-	}
-	assert_string_equal(words_at(0), "abandon");
-	assert_string_equal(words_at(2047), "zoo");
-	assert_null(words_at(2048));
+                assert_non_null(w);
+                assert_true(strlen(w) >= 3 && strlen(w) <= 8);
+                if (i > 0)
+                        assert_true(strcmp(words_at(i - 1), w) < 0);
+        }
+        assert_string_equal(words_at(0), "abandon");
+        assert_string_equal(words_at(2047), "zoo");
+        assert_null(words_at(2048));
 
-	/* Round trip of random data; every index decodes to itself. */
-	for (i = 0; i < 50; i++) {
-		secmem_random(data, sizeof data);
-		assert_int_equal(words_encode(out, sizeof out, data, 32, 23, ' '), 0);
-		assert_int_equal(words_decode(back, 32, out, 23), 0);
-		assert_memory_equal(back, data, 31);
-		assert_int_equal(back[31] & 0x07, 0); /* trailing bits zero */
-		assert_int_equal(back[31] & 0xf8, data[31] & 0xf8);
-	}
-	for (i = 0; i < 2048; i++) {
-		uint8_t two[2];
+        /* Round trip of random data; every index decodes to itself. */
+        for (i = 0; i < 50; i++) {
+                secmem_random(data, sizeof data);
+                assert_int_equal(words_encode(out, sizeof out, data, 32, 23, ' '), 0);
+                assert_int_equal(words_decode(back, 32, out, 23), 0);
+                assert_memory_equal(back, data, 31);
+                assert_int_equal(back[31] & 0x07, 0); /* trailing bits zero */
+                assert_int_equal(back[31] & 0xf8, data[31] & 0xf8);
+        }
+        for (i = 0; i < 2048; i++) {
+                uint8_t two[2];
 
-		assert_int_equal(words_decode(two, 2, words_at(i), 1), 0);
-		assert_int_equal((two[0] << 3) | (two[1] >> 5), i);
-	}
-	/* Bad input: too many words for the bytes, unknown, too long, non-letters. */
-	assert_int_equal(words_encode(out, sizeof out, data, 2, 2, ' '), -EINVAL);
-	assert_int_equal(words_encode(out, sizeof out, data, 2, 0, ' '), -EINVAL);
-	assert_int_equal(words_encode(out, sizeof out, data, 2, 1, '\0'), -EINVAL);
-	assert_int_equal(words_decode(back, 2, "abandon ability", 2), -EINVAL);
-	assert_int_equal(words_decode(back, 2, "abandonx", 1), -EINVAL);
-	assert_int_equal(words_decode(back, 2, "abandonabandon", 1), -EINVAL);
-	assert_int_equal(words_decode(back, 2, "aband0n", 1), -EINVAL);
-	assert_int_equal(words_decode(back, 2, "ab", 1), -EINVAL);
-	assert_int_equal(words_decode(back, 2, "", 1), -EINVAL);
-	assert_int_equal(words_decode(back, 2, "zoo.", 1), -EINVAL);
-	assert_int_equal(words_decode(back, 2, "zoo", 0), -EINVAL);
-	assert_int_equal(words_decode(back, 2, "ZOO", 1), 0);
-	assert_int_equal(back[0], 0xff);
-	assert_int_equal(back[1], 0xe0);
+                assert_int_equal(words_decode(two, 2, words_at(i), 1), 0);
+                assert_int_equal((two[0] << 3) | (two[1] >> 5), i);
+        }
+        /* Bad input: too many words for the bytes, unknown, too long, non-letters. */
+        assert_int_equal(words_encode(out, sizeof out, data, 2, 2, ' '), -EINVAL);
+        assert_int_equal(words_encode(out, sizeof out, data, 2, 0, ' '), -EINVAL);
+        assert_int_equal(words_encode(out, sizeof out, data, 2, 1, '\0'), -EINVAL);
+        assert_int_equal(words_decode(back, 2, "abandon ability", 2), -EINVAL);
+        assert_int_equal(words_decode(back, 2, "abandonx", 1), -EINVAL);
+        assert_int_equal(words_decode(back, 2, "abandonabandon", 1), -EINVAL);
+        assert_int_equal(words_decode(back, 2, "aband0n", 1), -EINVAL);
+        assert_int_equal(words_decode(back, 2, "ab", 1), -EINVAL);
+        assert_int_equal(words_decode(back, 2, "", 1), -EINVAL);
+        assert_int_equal(words_decode(back, 2, "zoo.", 1), -EINVAL);
+        assert_int_equal(words_decode(back, 2, "zoo", 0), -EINVAL);
+        assert_int_equal(words_decode(back, 2, "ZOO", 1), 0);
+        assert_int_equal(back[0], 0xff);
+        assert_int_equal(back[1], 0xe0);
 }
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_secmem),
-		cmocka_unit_test(test_suite),
-		cmocka_unit_test(test_kdf_vectors),
-		cmocka_unit_test(test_kdf_errors),
-		cmocka_unit_test(test_hash_parts),
-		cmocka_unit_test(test_block_vectors),
-		cmocka_unit_test(test_block_roundtrip),
-		cmocka_unit_test(test_block_threads),
-		cmocka_unit_test(test_sig_vectors),
-		cmocka_unit_test(test_sig_domain),
-		cmocka_unit_test(test_wrap_vectors),
-		cmocka_unit_test(test_wrap_roundtrip),
-		cmocka_unit_test(test_aead),
-		cmocka_unit_test(test_enc_vectors),
-		cmocka_unit_test(test_dec_errors),
-		cmocka_unit_test(test_words_vectors),
-		cmocka_unit_test(test_words_misc),
-	};
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_secmem),
+            cmocka_unit_test(test_suite),
+            cmocka_unit_test(test_kdf_vectors),
+            cmocka_unit_test(test_kdf_errors),
+            cmocka_unit_test(test_hash_parts),
+            cmocka_unit_test(test_block_vectors),
+            cmocka_unit_test(test_block_roundtrip),
+            cmocka_unit_test(test_block_threads),
+            cmocka_unit_test(test_sig_vectors),
+            cmocka_unit_test(test_sig_domain),
+            cmocka_unit_test(test_wrap_vectors),
+            cmocka_unit_test(test_wrap_roundtrip),
+            cmocka_unit_test(test_aead),
+            cmocka_unit_test(test_enc_vectors),
+            cmocka_unit_test(test_dec_errors),
+            cmocka_unit_test(test_words_vectors),
+            cmocka_unit_test(test_words_misc),
+        };
 
-	return cmocka_run_group_tests_name("crypto", tests, setup_sodium, NULL);
+        return cmocka_run_group_tests_name("crypto", tests, setup_sodium, NULL);
 }

@@ -155,7 +155,8 @@ def block_vectors():
     w = W("tests/vectors/block.txt", """
 Content blocks (doc/FORMAT.md "Content blocks").  Text fields: suite, index
 (decimal), final (0/1).  Everything else hex.  k_file, k_block, key_commit
-and aad are intermediate values; sealed = nonce || ciphertext || tag.""")
+and aad are intermediate values; k_block = kdf(k_file, "block", u64be(index)
+|| nonce); sealed = nonce || ciphertext || tag.""")
     cases = [
         ("aes256gcm", 0, 0, 64),
         ("aes256gcm", 1, 1, 17),
@@ -175,15 +176,15 @@ and aad are intermediate values; sealed = nonce || ciphertext || tag.""")
         salt = det(lab + "salt", 32)
         plain = det(lab + "plain", plen)
         s = SUITES[suite]
-        nonce = det(lab + "nonce", 12 if s == 1 else 24)
+        nonce = det(lab + "nonce", 24)
         kf = kdf(32, ek, "file", fid + salt)
-        kb = kdf(32, kf, "block", struct.pack(">Q", index))
+        kb = kdf(32, kf, "block", struct.pack(">Q", index) + nonce)
         kc = kdf(32, kf, "commit")
         aad = (b"sealsync/v1/block\0" + rid + eid + bytes([s]) + fid + salt
                + struct.pack(">Q", index) + bytes([final]))
         assert len(aad) == 140
         if s == 1:
-            ct = AESGCM(kb).encrypt(nonce, plain, aad)
+            ct = AESGCM(kb).encrypt(nonce[12:], plain, aad)
         else:
             ct = xchacha_seal(kb, nonce, plain, aad)
         w.rec([("suite", suite), ("index", str(index)), ("final", str(final)),
