@@ -565,6 +565,19 @@ static int fs_open_inode(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
 		rc = -EINVAL;
 	else if (fs->read_only && (fi->flags & O_ACCMODE) != O_RDONLY)
 		rc = -EROFS;
+	if (rc == 0 && (fi->flags & O_TRUNC)) {
+		/* FUSE_CAP_ATOMIC_O_TRUNC (libfuse's default): the truncation is ours. */
+		pthread_rwlock_wrlock(&in->lock);
+		if (in->size != 0) {
+			rc = fs_content_truncate(fs, in, 0);
+			if (rc == 0) {
+				fs_now(&in->mtime);
+				in->ctime = in->mtime;
+				rc = fs_inode_save(fs, in);
+			}
+		}
+		pthread_rwlock_unlock(&in->lock);
+	}
 	if (rc == 0) {
 		fs_inode_ref(fs, in, 0, 1);
 		fi->fh = (uint64_t)(uintptr_t)in;

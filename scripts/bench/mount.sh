@@ -275,10 +275,12 @@ timed()
 	local step=$1 t0 t1
 	shift
 	t0=$(now)
-	if ! timeout "$step_timeout" bash -c "$1"; then
-		log "$cur_sys: step $step failed"
+	if ! timeout "$step_timeout" bash -c "$1" 2>"$run/stderr"; then
+		log "$cur_sys: step $step failed; first lines of its $(wc -l <"$run/stderr") on stderr:"
+		head -n 5 "$run/stderr" | sed 's/^/    /' >&2
 		return 1
 	fi
+	[ ! -s "$run/stderr" ] || sed 's/^/    /' "$run/stderr" >&2
 	t1=$(now)
 	result[$cur_sys,$step]=$(elapsed "$t0" "$t1")
 	log "$cur_sys: $step ${result[$cur_sys,$step]} s"
@@ -320,6 +322,23 @@ run_system()
 	rm -rf "$d"
 }
 
+# On failure, keep the system's own logs (they live in $run, which goes).
+save_logs()
+{
+	local sys=$1 d=$run/$1 dest=$workdir/logs-$1 f
+	note[$sys]="FAILED (see messages above)"
+	rm -rf "$dest"
+	for f in "$d/gocryptfs.log" "$d"/home/regions/*/mount.log; do
+		[ -s "$f" ] || continue
+		mkdir -p "$dest"
+		cp "$f" "$dest/"
+	done
+	if [ -d "$dest" ]; then
+		note[$sys]="FAILED (see messages above; logs in $dest)"
+		log "$sys: logs saved in $dest"
+	fi
+}
+
 # ---------------------------------------------------------------- main
 [ "$(id -u)" = 0 ] || log "not root: drop_caches will fail and FUSE mounts may too"
 prepare_inputs
@@ -343,8 +362,8 @@ for sys in "${sys_list[@]}"; do
 		status[$sys]=ok
 	else
 		status[$sys]=FAIL
-		note[$sys]="FAILED (see messages above)"
 		sys_umount "$sys" "$run/$sys" || true
+		save_logs "$sys"
 	fi
 done
 

@@ -108,6 +108,21 @@ for sz in 70000 65536 65535 1 0 131073 300000 100 400000; do
 		fail "truncate -s $sz" "$(cat "$work/tr.err")"
 	fi
 done
+# Rewrite in place with O_TRUNC (shell >, editors, nano): the old tail must
+# be gone, now and after remount.
+for f in otrunc otrunc2; do
+	rand_file "$ref/$f" 150000
+	cp "$ref/$f" "$m/$f"
+done
+printf 'short\n' >"$ref/otrunc"
+printf 'short\n' >"$m/otrunc"
+cmp "$ref/otrunc" "$m/otrunc" >"$work/cmp.out" 2>&1
+ok $? "O_TRUNC rewrite of a 150000-byte file with 6 bytes" "$(cat "$work/cmp.out")"
+head -c 70000 /dev/urandom >"$work/chunk"
+cp "$work/chunk" "$ref/otrunc2"
+cp "$work/chunk" "$m/otrunc2"
+cmp "$ref/otrunc2" "$m/otrunc2" >"$work/cmp.out" 2>&1
+ok $? "cp over a longer existing file (O_TRUNC)" "$(cat "$work/cmp.out")"
 # Shrink into the middle of a block, write past the end, read the gap.
 rand_file "$ref/gap" 150000
 cp "$ref/gap" "$m/gap"
@@ -424,7 +439,7 @@ for s in $sizes; do
 	cmp "$ref/data-$s" "$m/data-$s" >"$work/cmp.out" 2>&1 || { diag "$(cat "$work/cmp.out")"; bad=1; }
 done
 ok $bad "after remount: all data files match their reference copies"
-for f in patched trunc gap app openfile fs1; do
+for f in patched trunc gap app openfile fs1 otrunc otrunc2; do
 	[ -e "$ref/$f" ] || continue
 	[ "$f" = openfile ] && continue
 	[ "$f" = gap ] && truncate -s 10 "$ref/gap"

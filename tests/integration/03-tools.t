@@ -58,7 +58,8 @@ diff -r "$m/cpa" "$m/cpa2" >"$work/diff" 2>&1
 ok $? "  ... identical" "$(head "$work/diff")"
 
 # ------------------------------------------------------------------ rsync
-src=$plain/tar/include
+src=$work/rsyncsrc
+cp -a "$plain/tar/include" "$src"
 rsync -a "$src/" "$m/rs/" 2>"$work/e"
 ok $? "rsync -a into the mount" "$(head "$work/e")"
 rsync -an --itemize-changes "$src/" "$m/rs/" >"$work/rs" 2>&1
@@ -69,7 +70,6 @@ rsync -a --checksum -n --itemize-changes "$src/" "$m/rs/" >"$work/rs" 2>&1
 [ ! -s "$work/rs" ]
 ok $? "rsync --checksum agrees too" "$(head -20 "$work/rs")"
 # An incremental rsync: change a few files on the source side.
-cp -a "$src/stdio.h" "$work/stdio.h.bak"
 echo '/* changed */' >>"$src/stdio.h"
 touch -d '2020-01-01' "$src/stdio.h"
 rsync -a "$src/" "$m/rs/" 2>"$work/e"
@@ -78,7 +78,6 @@ ok $? "incremental rsync updates a changed file (rsync writes a temp file and re
 rsync -an --itemize-changes "$src/" "$m/rs/" >"$work/rs" 2>&1
 [ ! -s "$work/rs" ]
 ok $? "  ... then nothing to do" "$(head "$work/rs")"
-cp -a "$work/stdio.h.bak" "$src/stdio.h"
 
 # ------------------------------------------------------------------ git
 repo=$m/repo

@@ -141,7 +141,7 @@ ok $? "after umount: nothing under SEALSYNC_HOME" "$(head -20 "$work/scan.out")"
 # Plaintext must not appear after reading everything back either (a read
 # cache written to disk would show here).
 mount_region r "$mp" || bail "remount failed"
-diff -r "$work/plaincopy" "$m" >"$work/diff" 2>&1
+diff -r --no-dereference "$work/plaincopy" "$m" >"$work/diff" 2>&1
 ok $? "after remount: the mount matches the plain copy" "$(head "$work/diff")"
 cat "$m/large-${marker}.txt" "$m/boundary" >/dev/null
 umount_region "$mp"

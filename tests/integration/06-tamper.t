@@ -6,7 +6,7 @@
 # Ciphertext files: $SEALSYNC_HOME/regions/<id>/data/<xx>/<file id hex>.
 # The layout (a header, then one fixed-size slot per block) is inferred from
 # files of 1, 2 and 3 full blocks and cross-checked with doc/DESIGN.md's
-# "Local content" (header 64 bytes, slot = 8 + nonce + block size + 16).
+# "Ciphertext files" (header 64 bytes, slot = 8 + 24 + block size + 16).
 TEST_TIMEOUT=300
 . "$(dirname "$0")/lib.sh"
 need_cmd xxd
@@ -67,13 +67,13 @@ else
 	fail "layout: files of 1, 2, 3 blocks are $sizes bytes: not header + fixed slots"
 	layout=0
 	hdr=64
-	slot=$((8 + 12 + BS + 16))
+	slot=$((8 + 24 + BS + 16))
 fi
 asize=$(stat -c %s "$adata")
 [ "$asize" -le $((hdr + 5 * slot)) ] && [ "$asize" -gt $((hdr + 4 * slot)) ]
 ok $? "A's ciphertext ($asize bytes) holds 5 slots"
 is "$hdr" 64 "header is 64 bytes as documented"
-is "$slot" $((8 + 12 + BS + 16)) "slot is 8 + 12 (AES-GCM nonce) + 65536 + 16 bytes as documented"
+is "$slot" $((8 + 24 + BS + 16)) "slot is 8 + 24 (nonce) + 65536 + 16 bytes as documented in doc/DESIGN.md"
 
 cp "$adata" "$work/A.pristine"
 

@@ -39,7 +39,8 @@ writer()
 		rm -f "$src/${name##*/}"
 	done
 }
-# big_writer ROUND: 1 MiB at a time, no fsync, slowly.
+# big_writer ROUND: 1 MiB at a time, no fsync, slowly (~6 s in all, so the
+# kill lands in the middle of it).
 big_writer()
 {
 	local c
@@ -47,7 +48,7 @@ big_writer()
 		[ -e "$work/stop" ] && break
 		dd if="$src/big" of="$mp/big$1" bs=1M skip="$c" seek="$c" count=1 conv=notrunc \
 			status=none 2>/dev/null || break
-		sleep 0.05
+		sleep 0.1
 	done
 }
 
@@ -71,7 +72,7 @@ for round in $(seq "$ROUNDS"); do
 	wpid=$!
 	big_writer "$round" &
 	bpid=$!
-	sleep $((2 + round))
+	sleep "$((1 + round)).$((RANDOM % 10))"
 	before=$(wc -l <"$list")
 	kill -KILL "$pid"
 	for i in $(seq 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done

@@ -21,7 +21,8 @@
  * resume on files left by an earlier run (e.g. after a remount).
  *
  * Environment: EXERCISER_MAX_SIZE (bytes, default 8 MiB), EXERCISER_VERBOSE=1
- * (print every op), EXERCISER_SELFTEST_CORRUPT=N (self-test of the checker:
+ * (print every op), EXERCISER_NO_OTRUNC=1 (reopen never uses O_TRUNC: to look
+ * past a known O_TRUNC bug), EXERCISER_SELFTEST_CORRUPT=N (self-test of the checker:
  * the write at op N or the first one after it also flips one byte of
  * MOUNTFILE behind the checker's back and reads the range again; the run
  * must then fail).
@@ -59,6 +60,7 @@ static uint64_t max_size = 8u << 20;
 static long opno;
 static int verbose;
 static long corrupt_at = -1;
+static int no_otrunc;
 static char history[HISTORY][160];
 static unsigned char *buf_w, *buf_m, *buf_r;
 
@@ -375,7 +377,7 @@ static void op_sync(int data_only)
 
 static void op_reopen(void)
 {
-	int h = (int)rnd(NHANDLES), trunc = rnd(10) == 0;
+	int h = (int)rnd(NHANDLES), trunc = rnd(10) == 0 && !no_otrunc;
 
 	record("close+reopen h%d%s", h, trunc ? " O_TRUNC" : "");
 	if (close(ref.fd[h]) != 0)
@@ -462,6 +464,7 @@ int main(int argc, char **argv)
 		max_size = strtoull(getenv("EXERCISER_MAX_SIZE"), NULL, 0);
 	if (getenv("EXERCISER_SELFTEST_CORRUPT"))
 		corrupt_at = strtol(getenv("EXERCISER_SELFTEST_CORRUPT"), NULL, 10);
+	no_otrunc = getenv("EXERCISER_NO_OTRUNC") && *getenv("EXERCISER_NO_OTRUNC") == '1';
 	verbose = getenv("EXERCISER_VERBOSE") && *getenv("EXERCISER_VERBOSE") == '1';
 	rng_state = seed;
 	buf_w = malloc(MAXIO + 3 * BLOCK);
