@@ -164,6 +164,8 @@ static int fs_content_open(struct fs *fs, struct fs_inode *in, int create)
 		close(fd);
 		goto out;
 	}
+	/* Files are mostly read front to back: a larger readahead window. */
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	in->fd = fd;
 out:
 	pthread_mutex_unlock(&fs_open_lock);
@@ -172,6 +174,7 @@ out:
 
 void fs_content_close(struct fs_inode *in)
 {
+	/* unsynced survives: a later fsync reopens the file and syncs its pages. */
 	if (in->fd >= 0)
 		close(in->fd);
 	in->fd = -1;
@@ -507,9 +510,18 @@ out:
 
 int fs_content_sync(struct fs *fs, struct fs_inode *in)
 {
-	(void)fs;
-	if (in->fd < 0 || !in->unsynced)
+	int rc;
+
+	if (!in->unsynced)
 		return 0;
+	/* The fd may have been closed since the write (the page cache is per file). */
+	rc = fs_content_open(fs, in, FS_OPEN_IF_EXISTS);
+	if (rc == -ENOENT) {
+		in->unsynced = 0;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
 	if (fdatasync(in->fd) != 0)
 		return -errno;
 	in->unsynced = 0;

@@ -90,6 +90,25 @@ static void fs_reply_entry(fuse_req_t req, struct fs *fs, struct fs_inode *in)
 		fs_inode_ref(fs, in, -1, 0); /* the kernel did not get it */
 }
 
+/*
+ * Content state (ciphertext fd and block_ctx, which lives in guarded secure
+ * memory) exists only while a file is open: the kernel may remember tens of
+ * thousands of inodes, and each would otherwise hold an fd and several
+ * mappings.  Closing is safe at any time; the next use reopens lazily.
+ */
+static void fs_content_idle(struct fs *fs, struct fs_inode *in)
+{
+	uint32_t nopen;
+
+	pthread_rwlock_wrlock(&in->lock);
+	pthread_mutex_lock(&fs->table_lock);
+	nopen = in->nopen;
+	pthread_mutex_unlock(&fs->table_lock);
+	if (nopen == 0)
+		fs_content_close(in);
+	pthread_rwlock_unlock(&in->lock);
+}
+
 static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
@@ -231,6 +250,8 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 	rc = fs_apply_setattr(fs, in, attr, to_set);
 	fs_fill_stat(fs, in, &st);
 	pthread_rwlock_unlock(&in->lock);
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		fs_content_idle(fs, in);
 	fs_inode_put(fs, in);
 	if (rc != 0)
 		fuse_reply_err(req, -rc);
@@ -698,8 +719,17 @@ static void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
+	struct fs_inode *in = fs_fh(fi);
+
 	(void)ino;
-	fs_inode_ref(fs_of(req), fs_fh(fi), 0, -1);
+	/* busy keeps IN alive across the close after the open reference is gone. */
+	pthread_mutex_lock(&fs->table_lock);
+	in->busy++;
+	pthread_mutex_unlock(&fs->table_lock);
+	fs_inode_ref(fs, in, 0, -1);
+	fs_content_idle(fs, in);
+	fs_inode_put(fs, in);
 	fuse_reply_err(req, 0);
 }
 

@@ -214,8 +214,11 @@ fi
 
 # ------------------------------------------------------------------ umount
 run_ok "umount" timeout 60 "$SEALSYNC_BIN" umount "$mp"
-for i in $(seq 50); do in_mountinfo "$mp" || break; sleep 0.1; done
-for i in $(seq 300); do [ -n "$r1pid" ] && [ -d "/proc/$r1pid" ] || break; sleep 0.1; done
+for _ in $(seq 50); do in_mountinfo "$mp" || break; sleep 0.1; done
+for _ in $(seq 300); do
+	if [ -z "$r1pid" ] || [ ! -d "/proc/$r1pid" ]; then break; fi
+	sleep 0.1
+done
 [ -z "$r1pid" ] || [ ! -d "/proc/$r1pid" ]
 ok $? "  ... the daemon exits"
 in_mountinfo "$mp"

@@ -237,6 +237,7 @@ region_id()
 # create_region NAME [ARGS...]: creates the region; sets REGION_ID and
 # REGION_DIR ($SEALSYNC_HOME/regions/<id>).  Fatal on failure.
 REGION_ID=
+# shellcheck disable=SC2034 # used by the test scripts
 REGION_DIR=
 create_region()
 {
@@ -247,6 +248,7 @@ create_region()
 	REGION_ID=$(region_id "$1")
 	[ -n "$REGION_ID" ] || REGION_ID=$(printf '%s\n' "$T_OUT" | grep -Eo '[0-9a-f]{64}' | tail -n1)
 	[ -n "$REGION_ID" ] || bail "cannot find the id of region $1" "create said: $T_OUT"
+	# shellcheck disable=SC2034 # used by the test scripts
 	REGION_DIR=$SEALSYNC_HOME/regions/$REGION_ID
 }
 
@@ -276,7 +278,7 @@ MOUNT_PID=
 MOUNT_OUT=
 mount_region()
 {
-	local name=$1 mp=$2 rc i
+	local name=$1 mp=$2 rc _
 	shift 2
 	case $mp in /*) ;; *) mp=$PWD/$mp ;; esac
 	echo "$mp" >>"$work/.mounts"
@@ -286,7 +288,7 @@ mount_region()
 		diag "sealsync mount $name $mp $* exited $rc" "output: $MOUNT_OUT"
 		return 1
 	fi
-	for i in $(seq 200); do
+	for _ in $(seq 200); do
 		in_mountinfo "$mp" && break
 		sleep 0.1
 	done
@@ -305,7 +307,7 @@ mount_region()
 # are at rest afterwards.  Returns non-zero if `sealsync umount` failed.
 umount_region()
 {
-	local mp=$1 rc=0 out pids p i
+	local mp=$1 rc=0 out pids p _
 	case $mp in /*) ;; *) mp=$PWD/$mp ;; esac
 	pids=$(daemon_pids "$mp")
 	out=$(timeout 60 "$SEALSYNC_BIN" umount "$mp" </dev/null 2>&1)
@@ -314,7 +316,7 @@ umount_region()
 		diag "sealsync umount $mp exited $rc: $out"
 		fusermount3 -u -z "$mp" 2>/dev/null
 	fi
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		in_mountinfo "$mp" || break
 		sleep 0.1
 	done
@@ -324,7 +326,7 @@ umount_region()
 		rc=1
 	fi
 	for p in $pids; do
-		for i in $(seq 300); do
+		for _ in $(seq 300); do
 			[ -d "/proc/$p" ] || break
 			sleep 0.1
 		done

@@ -22,7 +22,9 @@
  *
  * Environment: EXERCISER_MAX_SIZE (bytes, default 8 MiB), EXERCISER_VERBOSE=1
  * (print every op), EXERCISER_NO_OTRUNC=1 (reopen never uses O_TRUNC: to look
- * past a known O_TRUNC bug), EXERCISER_SELFTEST_CORRUPT=N (self-test of the checker:
+ * past a known O_TRUNC bug), EXERCISER_DIRECT=1 (the mount file's second
+ * handle is opened O_DIRECT, so its reads and writes bypass the page cache
+ * and reach the daemon every time), EXERCISER_SELFTEST_CORRUPT=N (self-test of the checker:
  * the write at op N or the first one after it also flips one byte of
  * MOUNTFILE behind the checker's back and reads the range again; the run
  * must then fail).
@@ -61,6 +63,7 @@ static long opno;
 static int verbose;
 static long corrupt_at = -1;
 static int no_otrunc;
+static int direct;
 static char history[HISTORY][160];
 static unsigned char *buf_w, *buf_m, *buf_r;
 
@@ -161,9 +164,11 @@ static int full_pwrite(int fd, const unsigned char *b, size_t len, off_t off)
 	return 0;
 }
 
-static int open_side(const char *path, int trunc)
+static int open_side(const char *path, int trunc, int h)
 {
-	return open(path, O_RDWR | O_CREAT | O_CLOEXEC | (trunc ? O_TRUNC : 0), 0644);
+	int dio = direct && h == 1 && path == mnt.path ? O_DIRECT : 0;
+
+	return open(path, O_RDWR | O_CREAT | O_CLOEXEC | dio | (trunc ? O_TRUNC : 0), 0644);
 }
 
 static uint64_t ref_size(void)
@@ -384,10 +389,10 @@ static void op_reopen(void)
 		ref_fail("close");
 	if (close(mnt.fd[h]) != 0)
 		fail("close(mount handle %d): %s", h, strerror(errno));
-	ref.fd[h] = open_side(ref.path, trunc);
+	ref.fd[h] = open_side(ref.path, trunc, h);
 	if (ref.fd[h] < 0)
 		ref_fail("open");
-	mnt.fd[h] = open_side(mnt.path, trunc);
+	mnt.fd[h] = open_side(mnt.path, trunc, h);
 	if (mnt.fd[h] < 0)
 		fail("reopen(mount): %s", strerror(errno));
 }
@@ -465,6 +470,7 @@ int main(int argc, char **argv)
 	if (getenv("EXERCISER_SELFTEST_CORRUPT"))
 		corrupt_at = strtol(getenv("EXERCISER_SELFTEST_CORRUPT"), NULL, 10);
 	no_otrunc = getenv("EXERCISER_NO_OTRUNC") && *getenv("EXERCISER_NO_OTRUNC") == '1';
+	direct = getenv("EXERCISER_DIRECT") && *getenv("EXERCISER_DIRECT") == '1';
 	verbose = getenv("EXERCISER_VERBOSE") && *getenv("EXERCISER_VERBOSE") == '1';
 	rng_state = seed;
 	buf_w = malloc(MAXIO + 3 * BLOCK);
@@ -475,10 +481,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	for (h = 0; h < NHANDLES; h++) {
-		ref.fd[h] = open_side(ref.path, 0);
+		ref.fd[h] = open_side(ref.path, 0, h);
 		if (ref.fd[h] < 0)
 			ref_fail("open");
-		mnt.fd[h] = open_side(mnt.path, 0);
+		mnt.fd[h] = open_side(mnt.path, 0, h);
 		if (mnt.fd[h] < 0) {
 			fprintf(stderr, "exerciser: open %s: %s\n", mnt.path, strerror(errno));
 			return 1;
