@@ -5,21 +5,21 @@
 
 void sha256_hash(uint8_t out[static SHA256_LEN], const void *in, size_t len)
 {
-	static const uint8_t empty[1];
+        static const uint8_t empty[1];
 
-	/* crypto_hash_sha256 returns 0 unconditionally. */
-	(void)crypto_hash_sha256(out, in != NULL ? in : empty, len);
+        /* crypto_hash_sha256 returns 0 unconditionally. */
+        (void)crypto_hash_sha256(out, in != NULL ? in : empty, len);
 }
 
 void hmac_sha256(uint8_t out[static SHA256_LEN], const void *key, size_t keylen, const void *msg,
-		 size_t len)
+                 size_t len)
 {
-	static const uint8_t empty[1];
-	crypto_auth_hmacsha256_state st;
+        static const uint8_t empty[1];
+        crypto_auth_hmacsha256_state st;
 
-	/* init/update/final return 0 unconditionally (libsodium 1.0.18). */
-	(void)crypto_auth_hmacsha256_init(&st, key != NULL ? key : empty, keylen);
-	(void)crypto_auth_hmacsha256_update(&st, msg != NULL ? msg : empty, len);
-	(void)crypto_auth_hmacsha256_final(&st, out);
-	sodium_memzero(&st, sizeof(st));
+        /* init/update/final return 0 unconditionally (libsodium 1.0.18). */
+        (void)crypto_auth_hmacsha256_init(&st, key != NULL ? key : empty, keylen);
+        (void)crypto_auth_hmacsha256_update(&st, msg != NULL ? msg : empty, len);
+        (void)crypto_auth_hmacsha256_final(&st, out);
+        sodium_memzero(&st, sizeof(st));
 }

@@ -19,6 +19,6 @@ void sha256_hash(uint8_t out[static SHA256_LEN], const void *in, size_t len);
  * returning; the caller wipes KEY and, where it is a key, OUT.  Cannot fail.
  */
 void hmac_sha256(uint8_t out[static SHA256_LEN], const void *key, size_t keylen, const void *msg,
-		 size_t len);
+                 size_t len);
 
 #endif

@@ -16,6 +16,8 @@
 #   AWS_REGION=us-east-1
 #   S3_BUCKET=sealsync                   (created empty; S3_BUCKET in the
 #                                         environment picks another name)
+# Path-style addressing through 127.0.0.1; virtual-host addressing works with
+# AWS_ENDPOINT_URL=http://localhost:PORT AWS_S3_ADDRESSING_STYLE=virtual.
 #
 # Layout of DIR: etc/ (swift.conf, *-server.conf, rings), srv/d1 (the one
 # device: a plain directory), log/*.log, run/*.pid.  The servers run from the
@@ -94,6 +96,7 @@ mkdir -p "$DIR/etc" "$DIR/srv/d1" "$DIR/log" "$DIR/run" "$DIR/cache"
 
 # Five free ports (the kernel picks them; a race with another process
 # grabbing one in between is possible but unlikely).
+# shellcheck disable=SC2046 # splitting the five numbers is the point
 set -- $($PY -c '
 import socket
 ss = [socket.socket() for _ in range(5)]
@@ -199,6 +202,9 @@ account_autocreate = true
 [filter:s3api]
 use = egg:swift#s3api
 location = $REGION
+# Virtual-host addressing for http://BUCKET.localhost:PORT (curl resolves
+# *.localhost to the loopback address itself).
+storage_domain = localhost
 s3_acl = false
 check_bucket_owner = false
 

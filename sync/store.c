@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "sync/store_file.h"
+#include "sync/store_s3.h"
 #include "util/log.h"
 
 #define STORE_KEY_MAX 512
@@ -91,8 +92,9 @@ static int store_s3_prefix_valid(const char *p)
         return 1;
 }
 
-static int store_open_s3(const char *rest)
+static int store_open_s3(const char *url, struct store **out)
 {
+        const char *rest = url + 5;
         const char *slash = strchr(rest, '/');
         size_t blen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
         char prefix[STORE_KEY_MAX + 2];
@@ -118,8 +120,7 @@ static int store_open_s3(const char *rest)
                         return -EINVAL;
                 }
         }
-        log_err("s3 backend not available yet");
-        return -ENOTSUP;
+        return store_s3_open(url, out);
 }
 
 static int store_open_file(const char *path, struct store **out)
@@ -140,7 +141,7 @@ int store_open(const char *url, struct store **out)
         if (strncasecmp(url, "file://", 7) == 0)
                 return store_open_file(url + 7, out);
         if (strncasecmp(url, "s3://", 5) == 0)
-                return store_open_s3(url + 5);
+                return store_open_s3(url, out);
         sep = strstr(url, "://");
         slen = sep != NULL ? (size_t)(sep - url) : 0;
         for (i = 0; i < slen; i++)

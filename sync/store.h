@@ -7,7 +7,7 @@
  * engine never knows which backend it talks to.
  *
  * URLs: file:///absolute/path  (directory; created on first put)
- *       s3://bucket[/prefix]    (issue #3; store_open returns -ENOTSUP for now)
+ *       s3://bucket[/prefix]    (sync/store_s3.c; see doc/STORE.md)
  */
 #include <stddef.h>
 #include <stdint.h>
