@@ -11,10 +11,10 @@
 #include <stdint.h>
 
 struct enc {
-	uint8_t *buf;
-	size_t len;
-	size_t cap;
-	int err; /* 0 or -ENOMEM / -EOVERFLOW, sticky */
+        uint8_t *buf;
+        size_t len;
+        size_t cap;
+        int err; /* 0 or -ENOMEM / -EOVERFLOW, sticky */
 };
 
 void enc_init(struct enc *e);
@@ -27,14 +27,14 @@ void enc_fixed(struct enc *e, const void *p, size_t n);
 void enc_var(struct enc *e, const void *p, size_t n); /* n <= UINT32_MAX */
 static inline int enc_error(const struct enc *e)
 {
-	return e->err;
+        return e->err;
 }
 
 struct dec {
-	const uint8_t *p;
-	size_t len;
-	size_t off;
-	int err; /* 0 or -EBADMSG, sticky */
+        const uint8_t *p;
+        size_t len;
+        size_t off;
+        int err; /* 0 or -EBADMSG, sticky */
 };
 
 void dec_init(struct dec *d, const void *p, size_t len);

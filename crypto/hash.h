@@ -10,8 +10,8 @@
 #define HASH_LEN 32
 
 struct hash_part {
-	const void *p;
-	size_t n;
+        const void *p;
+        size_t n;
 };
 
 /* OUT = BLAKE2b-256(IN). */
@@ -22,6 +22,6 @@ void hash_blake2b(uint8_t out[static HASH_LEN], const void *in, size_t len);
  * KEY may be NULL with KEYLEN 0.  Returns 0 or -EINVAL on bad lengths.
  */
 int hash_parts(uint8_t *out, size_t outlen, const uint8_t *key, size_t keylen,
-	       const struct hash_part *parts, size_t nparts) __attribute__((warn_unused_result));
+               const struct hash_part *parts, size_t nparts) __attribute__((warn_unused_result));
 
 #endif

@@ -17,14 +17,14 @@
  * Returns 0 or -EINVAL.
  */
 int kdf_derive(uint8_t *out, size_t outlen, const uint8_t key[static KDF_KEY_LEN],
-	       const char *context, const void *m, size_t mlen) __attribute__((warn_unused_result));
+               const char *context, const void *m, size_t mlen) __attribute__((warn_unused_result));
 
 /* Argon2id cost presets (libsodium's INTERACTIVE, MODERATE, SENSITIVE). */
 enum kdf_level { KDF_INTERACTIVE = 1, KDF_MODERATE = 2, KDF_SENSITIVE = 3 };
 
 /* Returns the opslimit/memlimit of LEVEL via OPS/MEM; -EINVAL for unknown. */
 int kdf_level_params(enum kdf_level level, uint64_t *ops, uint64_t *mem)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * OUT (32 bytes) = Argon2id13(PASS, SALT, OPS, MEM).  Rejects OPS/MEM outside
@@ -32,7 +32,7 @@ int kdf_level_params(enum kdf_level level, uint64_t *ops, uint64_t *mem)
  * allocate terabytes) with -EINVAL; -ENOMEM if the memory is unavailable.
  */
 int kdf_passphrase(uint8_t out[static KDF_KEY_LEN], const char *pass, size_t passlen,
-		   const uint8_t salt[static KDF_SALT_LEN], uint64_t ops, uint64_t mem)
-	__attribute__((warn_unused_result));
+                   const uint8_t salt[static KDF_SALT_LEN], uint64_t ops, uint64_t mem)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -15,15 +15,15 @@
 
 /* New key pair (SK in caller's secure memory).  Returns 0 or -EIO. */
 int sig_keypair(uint8_t pk[static SIG_PK_LEN], uint8_t sk[static SIG_SK_LEN])
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Deterministic key pair from a 32-byte seed (recovery keys, test vectors). */
 int sig_keypair_seed(uint8_t pk[static SIG_PK_LEN], uint8_t sk[static SIG_SK_LEN],
-		     const uint8_t seed[static SIG_SEED_LEN]) __attribute__((warn_unused_result));
+                     const uint8_t seed[static SIG_SEED_LEN]) __attribute__((warn_unused_result));
 
 /* SIG = Ed25519(SK, domain(TYPE) || BODY).  Returns 0, -EINVAL (bad TYPE) or -ENOMEM. */
 int sig_sign(uint8_t sig[static SIG_LEN], const uint8_t sk[static SIG_SK_LEN], const char *type,
-	     const void *body, size_t len) __attribute__((warn_unused_result));
+             const void *body, size_t len) __attribute__((warn_unused_result));
 
 /*
  * Returns 0 if SIG is valid for PK over domain(TYPE) || BODY, else -EBADMSG;
@@ -31,6 +31,6 @@ int sig_sign(uint8_t sig[static SIG_LEN], const uint8_t sk[static SIG_SK_LEN], c
  * be buffered (retryable: not evidence of a bad signature).
  */
 int sig_verify(const uint8_t sig[static SIG_LEN], const uint8_t pk[static SIG_PK_LEN],
-	       const char *type, const void *body, size_t len) __attribute__((warn_unused_result));
+               const char *type, const void *body, size_t len) __attribute__((warn_unused_result));
 
 #endif

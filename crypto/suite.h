@@ -4,8 +4,9 @@
 #include <stddef.h>
 
 enum suite {
-	SUITE_AES256GCM = 1,	      /* AES-256-GCM (needs AES-NI/PCLMUL); 24-byte stored nonce, see block.h */
-	SUITE_XCHACHA20POLY1305 = 2, /* XChaCha20-Poly1305-IETF, 24-byte nonce */
+        SUITE_AES256GCM =
+            1, /* AES-256-GCM (needs AES-NI/PCLMUL); 24-byte stored nonce, see block.h */
+        SUITE_XCHACHA20POLY1305 = 2, /* XChaCha20-Poly1305-IETF, 24-byte nonce */
 };
 
 /* 1 if this CPU can run SUITE (AES-GCM needs hardware support in libsodium), else 0. */

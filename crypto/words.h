@@ -12,8 +12,8 @@
  * as NWORDS words separated by SEP into OUT (size OUTLEN, NUL-terminated).
  * Returns 0, -EINVAL or -ENOSPC.
  */
-int words_encode(char *out, size_t outlen, const uint8_t *data, size_t len, size_t nwords,
-		 char sep) __attribute__((warn_unused_result));
+int words_encode(char *out, size_t outlen, const uint8_t *data, size_t len, size_t nwords, char sep)
+    __attribute__((warn_unused_result));
 
 /*
  * Parses NWORDS words (separated by spaces, tabs or '-', case-insensitive)
@@ -22,7 +22,7 @@ int words_encode(char *out, size_t outlen, const uint8_t *data, size_t len, size
  * word is unknown or the count differs.  OUT untouched on error.
  */
 int words_decode(uint8_t *out, size_t len, const char *text, size_t nwords)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* The word at INDEX (0..2047), or NULL. */
 const char *words_at(unsigned index);

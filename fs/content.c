@@ -40,89 +40,89 @@ static pthread_mutex_t fs_open_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void fs_content_path(const uint8_t file_id[static 16], char *out)
 {
-	char hex[33];
+        char hex[33];
 
-	hex_encode(hex, file_id, 16);
-	snprintf(out, 40, "%.2s/%s", hex, hex);
+        hex_encode(hex, file_id, 16);
+        snprintf(out, 40, "%.2s/%s", hex, hex);
 }
 
 static void fs_fid_hex(const struct fs_inode *in, char out[33])
 {
-	hex_encode(out, in->file_id, 16);
+        hex_encode(out, in->file_id, 16);
 }
 
 static unsigned fs_log2(uint32_t v)
 {
-	unsigned n = 0;
+        unsigned n = 0;
 
-	while ((1u << n) < v)
-		n++;
-	return n;
+        while ((1u << n) < v)
+                n++;
+        return n;
 }
 
 static void fs_header(const struct fs *fs, const struct fs_inode *in, uint8_t hdr[FS_FILE_HDR_LEN])
 {
-	memset(hdr, 0, FS_FILE_HDR_LEN);
-	memcpy(hdr, fs_magic, 8);
-	hdr[8] = (uint8_t)fs->suite;
-	hdr[9] = (uint8_t)fs_log2(fs->bs);
-	memcpy(hdr + 16, in->file_id, 16);
-	memcpy(hdr + 32, in->salt, 32);
+        memset(hdr, 0, FS_FILE_HDR_LEN);
+        memcpy(hdr, fs_magic, 8);
+        hdr[8] = (uint8_t)fs->suite;
+        hdr[9] = (uint8_t)fs_log2(fs->bs);
+        memcpy(hdr + 16, in->file_id, 16);
+        memcpy(hdr + 32, in->salt, 32);
 }
 
 static int fs_make_ctx(struct fs *fs, struct fs_inode *in)
 {
-	struct block_file_info info;
-	int rc;
+        struct block_file_info info;
+        int rc;
 
-	memcpy(info.region_id, fs->region_id, 32);
-	memcpy(info.epoch_id, fs->epoch_id, 32);
-	info.suite = fs->suite;
-	memcpy(info.file_id, in->file_id, 16);
-	memcpy(info.salt, in->salt, 32);
-	rc = block_ctx_new(&in->bctx, fs->epoch_key, &info);
-	secmem_wipe(&info, sizeof(info));
-	return rc;
+        memcpy(info.region_id, fs->region_id, 32);
+        memcpy(info.epoch_id, fs->epoch_id, 32);
+        info.suite = fs->suite;
+        memcpy(info.file_id, in->file_id, 16);
+        memcpy(info.salt, in->salt, 32);
+        rc = block_ctx_new(&in->bctx, fs->epoch_key, &info);
+        secmem_wipe(&info, sizeof(info));
+        return rc;
 }
 
 static int fs_create_file(struct fs *fs, struct fs_inode *in, const char *path)
 {
-	uint8_t hdr[FS_FILE_HDR_LEN];
-	char sub[3];
-	int fd, rc;
+        uint8_t hdr[FS_FILE_HDR_LEN];
+        char sub[3];
+        int fd, rc;
 
-	memcpy(sub, path, 2);
-	sub[2] = '\0';
-	if (mkdirat(fs->data_dirfd, sub, 0700) != 0 && errno != EEXIST)
-		return -errno;
-	fd = openat(fs->data_dirfd, path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	fs_header(fs, in, hdr);
-	rc = fileio_pwrite_full(fd, hdr, sizeof(hdr), 0);
-	if (rc != 0) {
-		close(fd);
-		unlinkat(fs->data_dirfd, path, 0);
-		return rc;
-	}
-	in->fd = fd;
-	return 0;
+        memcpy(sub, path, 2);
+        sub[2] = '\0';
+        if (mkdirat(fs->data_dirfd, sub, 0700) != 0 && errno != EEXIST)
+                return -errno;
+        fd = openat(fs->data_dirfd, path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        fs_header(fs, in, hdr);
+        rc = fileio_pwrite_full(fd, hdr, sizeof(hdr), 0);
+        if (rc != 0) {
+                close(fd);
+                unlinkat(fs->data_dirfd, path, 0);
+                return rc;
+        }
+        in->fd = fd;
+        return 0;
 }
 
 static int fs_check_header(struct fs *fs, struct fs_inode *in, int fd)
 {
-	uint8_t want[FS_FILE_HDR_LEN], got[FS_FILE_HDR_LEN];
-	char fid[33];
-	int rc;
+        uint8_t want[FS_FILE_HDR_LEN], got[FS_FILE_HDR_LEN];
+        char fid[33];
+        int rc;
 
-	fs_header(fs, in, want);
-	rc = fileio_pread_full(fd, got, sizeof(got), 0);
-	if (rc == 0 && memcmp(want, got, sizeof(want)) == 0)
-		return 0;
-	fs_fid_hex(in, fid);
-	log_err("file %s (inode %llu): ciphertext file header is corrupt or short", fid,
-		(unsigned long long)in->ino);
-	return -EIO;
+        fs_header(fs, in, want);
+        rc = fileio_pread_full(fd, got, sizeof(got), 0);
+        if (rc == 0 && memcmp(want, got, sizeof(want)) == 0)
+                return 0;
+        fs_fid_hex(in, fid);
+        log_err("file %s (inode %llu): ciphertext file header is corrupt or short", fid,
+                (unsigned long long)in->ino);
+        return -EIO;
 }
 
 enum { FS_OPEN_MUST = 0, FS_OPEN_CREATE = 1, FS_OPEN_IF_EXISTS = 2 };
@@ -133,75 +133,75 @@ enum { FS_OPEN_MUST = 0, FS_OPEN_CREATE = 1, FS_OPEN_IF_EXISTS = 2 };
  */
 static int fs_content_open(struct fs *fs, struct fs_inode *in, int create)
 {
-	char path[40], fid[33];
-	int fd, rc = 0;
+        char path[40], fid[33];
+        int fd, rc = 0;
 
-	pthread_mutex_lock(&fs_open_lock);
-	if (in->bctx == NULL) {
-		rc = fs_make_ctx(fs, in);
-		if (rc != 0)
-			goto out;
-	}
-	if (in->fd >= 0)
-		goto out;
-	fs_content_path(in->file_id, path);
-	fd = openat(fs->data_dirfd, path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno == ENOENT && create == FS_OPEN_CREATE) {
-			rc = fs_create_file(fs, in, path);
-		} else if (errno == ENOENT && create == FS_OPEN_IF_EXISTS) {
-			rc = -ENOENT;
-		} else {
-			rc = errno == ENOENT ? -EIO : -errno;
-			fs_fid_hex(in, fid);
-			log_err("file %s (inode %llu): ciphertext file missing or unreadable: %s",
-				fid, (unsigned long long)in->ino, strerror(errno));
-		}
-		goto out;
-	}
-	rc = fs_check_header(fs, in, fd);
-	if (rc != 0) {
-		close(fd);
-		goto out;
-	}
-	/* Files are mostly read front to back: a larger readahead window. */
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	in->fd = fd;
+        pthread_mutex_lock(&fs_open_lock);
+        if (in->bctx == NULL) {
+                rc = fs_make_ctx(fs, in);
+                if (rc != 0)
+                        goto out;
+        }
+        if (in->fd >= 0)
+                goto out;
+        fs_content_path(in->file_id, path);
+        fd = openat(fs->data_dirfd, path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+                if (errno == ENOENT && create == FS_OPEN_CREATE) {
+                        rc = fs_create_file(fs, in, path);
+                } else if (errno == ENOENT && create == FS_OPEN_IF_EXISTS) {
+                        rc = -ENOENT;
+                } else {
+                        rc = errno == ENOENT ? -EIO : -errno;
+                        fs_fid_hex(in, fid);
+                        log_err("file %s (inode %llu): ciphertext file missing or unreadable: %s",
+                                fid, (unsigned long long)in->ino, strerror(errno));
+                }
+                goto out;
+        }
+        rc = fs_check_header(fs, in, fd);
+        if (rc != 0) {
+                close(fd);
+                goto out;
+        }
+        /* Files are mostly read front to back: a larger readahead window. */
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        in->fd = fd;
 out:
-	pthread_mutex_unlock(&fs_open_lock);
-	return rc;
+        pthread_mutex_unlock(&fs_open_lock);
+        return rc;
 }
 
 void fs_content_close(struct fs_inode *in)
 {
-	/* unsynced survives: a later fsync reopens the file and syncs its pages. */
-	if (in->fd >= 0)
-		close(in->fd);
-	in->fd = -1;
-	block_ctx_free(in->bctx);
-	in->bctx = NULL;
+        /* unsynced survives: a later fsync reopens the file and syncs its pages. */
+        if (in->fd >= 0)
+                close(in->fd);
+        in->fd = -1;
+        block_ctx_free(in->bctx);
+        in->bctx = NULL;
 }
 
 void fs_content_remove(struct fs *fs, const uint8_t file_id[static 16])
 {
-	char path[40];
+        char path[40];
 
-	fs_content_path(file_id, path);
-	if (unlinkat(fs->data_dirfd, path, 0) != 0 && errno != ENOENT)
-		log_warn("cannot remove ciphertext file data/%s: %s", path, strerror(errno));
+        fs_content_path(file_id, path);
+        if (unlinkat(fs->data_dirfd, path, 0) != 0 && errno != ENOENT)
+                log_warn("cannot remove ciphertext file data/%s: %s", path, strerror(errno));
 }
 
 static off_t fs_slot_off(const struct fs *fs, uint64_t index)
 {
-	return (off_t)(FS_FILE_HDR_LEN + index * (uint64_t)fs->slot_len);
+        return (off_t)(FS_FILE_HDR_LEN + index * (uint64_t)fs->slot_len);
 }
 
 static void fs_u32le(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
+        p[0] = (uint8_t)v;
+        p[1] = (uint8_t)(v >> 8);
+        p[2] = (uint8_t)(v >> 16);
+        p[3] = (uint8_t)(v >> 24);
 }
 
 /*
@@ -210,320 +210,320 @@ static void fs_u32le(uint8_t *p, uint32_t v)
  * logged with the file id and block index.
  */
 static int fs_open_slot(struct fs *fs, struct fs_inode *in, uint64_t index, const uint8_t *slot,
-			size_t avail, uint8_t *plain, size_t *plen)
+                        size_t avail, uint8_t *plain, size_t *plen)
 {
-	char fid[33];
-	uint32_t slen;
-	const char *why = "fails authentication";
+        char fid[33];
+        uint32_t slen;
+        const char *why = "fails authentication";
 
-	if (avail < FS_SLOT_HDR_LEN) {
-		why = "is missing";
-		goto bad;
-	}
-	slen = (uint32_t)slot[0] | (uint32_t)slot[1] << 8 | (uint32_t)slot[2] << 16 |
-	       (uint32_t)slot[3] << 24;
-	if ((slot[4] & ~1u) != 0 || slot[5] != 0 || slot[6] != 0 || slot[7] != 0 ||
-	    slen > fs->slot_len - FS_SLOT_HDR_LEN || slen > avail - FS_SLOT_HDR_LEN) {
-		why = "has a corrupt slot header";
-		goto bad;
-	}
-	if (block_open(in->bctx, index, slot[4] & 1, slot + FS_SLOT_HDR_LEN, slen, plain, plen) !=
-	    0)
-		goto bad;
-	if (*plen > fs->bs) {
-		why = "is oversized";
-		goto bad;
-	}
-	return 0;
+        if (avail < FS_SLOT_HDR_LEN) {
+                why = "is missing";
+                goto bad;
+        }
+        slen = (uint32_t)slot[0] | (uint32_t)slot[1] << 8 | (uint32_t)slot[2] << 16 |
+               (uint32_t)slot[3] << 24;
+        if ((slot[4] & ~1u) != 0 || slot[5] != 0 || slot[6] != 0 || slot[7] != 0 ||
+            slen > fs->slot_len - FS_SLOT_HDR_LEN || slen > avail - FS_SLOT_HDR_LEN) {
+                why = "has a corrupt slot header";
+                goto bad;
+        }
+        if (block_open(in->bctx, index, slot[4] & 1, slot + FS_SLOT_HDR_LEN, slen, plain, plen) !=
+            0)
+                goto bad;
+        if (*plen > fs->bs) {
+                why = "is oversized";
+                goto bad;
+        }
+        return 0;
 bad:
-	fs_fid_hex(in, fid);
-	log_err("file %s (inode %llu): block %llu %s; returning EIO", fid,
-		(unsigned long long)in->ino, (unsigned long long)index, why);
-	return -EIO;
+        fs_fid_hex(in, fid);
+        log_err("file %s (inode %llu): block %llu %s; returning EIO", fid,
+                (unsigned long long)in->ino, (unsigned long long)index, why);
+        return -EIO;
 }
 
 /* Reads the slots of blocks [FIRST, FIRST+N) into BUF; *AVAIL gets bytes read. */
-static int fs_read_slots(struct fs *fs, struct fs_inode *in, uint64_t first, size_t n,
-			 uint8_t *buf, size_t *avail)
+static int fs_read_slots(struct fs *fs, struct fs_inode *in, uint64_t first, size_t n, uint8_t *buf,
+                         size_t *avail)
 {
-	size_t want = n * fs->slot_len, done = 0;
-	off_t off = fs_slot_off(fs, first);
+        size_t want = n * fs->slot_len, done = 0;
+        off_t off = fs_slot_off(fs, first);
 
-	while (done < want) {
-		ssize_t r = pread(in->fd, buf + done, want - done, off + (off_t)done);
+        while (done < want) {
+                ssize_t r = pread(in->fd, buf + done, want - done, off + (off_t)done);
 
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			break;
-		done += (size_t)r;
-	}
-	*avail = done;
-	return 0;
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (r == 0)
+                        break;
+                done += (size_t)r;
+        }
+        *avail = done;
+        return 0;
 }
 
 /* Reads block INDEX (present) into PLAIN (bs bytes, zero-padded to bs). */
 static int fs_read_block(struct fs *fs, struct fs_inode *in, uint64_t index, uint8_t *slotbuf,
-			 uint8_t *plain)
+                         uint8_t *plain)
 {
-	size_t avail = 0, plen = 0;
-	int rc;
+        size_t avail = 0, plen = 0;
+        int rc;
 
-	rc = fs_read_slots(fs, in, index, 1, slotbuf, &avail);
-	if (rc == 0)
-		rc = fs_open_slot(fs, in, index, slotbuf, avail, plain, &plen);
-	if (rc == 0 && plen < fs->bs)
-		memset(plain + plen, 0, fs->bs - plen);
-	return rc;
+        rc = fs_read_slots(fs, in, index, 1, slotbuf, &avail);
+        if (rc == 0)
+                rc = fs_open_slot(fs, in, index, slotbuf, avail, plain, &plen);
+        if (rc == 0 && plen < fs->bs)
+                memset(plain + plen, 0, fs->bs - plen);
+        return rc;
 }
 
 int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len, uint8_t *out,
-		    size_t *got)
+                    size_t *got)
 {
-	uint8_t *slots = NULL, *plain = NULL;
-	uint64_t i, first, last;
-	size_t done = 0;
-	int rc = 0;
+        uint8_t *slots = NULL, *plain = NULL;
+        uint64_t i, first, last;
+        size_t done = 0;
+        int rc = 0;
 
-	if (off >= in->size || len == 0) {
-		*got = 0;
-		return 0;
-	}
-	if (len > in->size - off)
-		len = (size_t)(in->size - off);
-	if (in->blocks.n > 0) {
-		rc = fs_content_open(fs, in, FS_OPEN_MUST);
-		if (rc != 0)
-			return rc;
-		slots = malloc(FS_CHUNK_BLOCKS * fs->slot_len);
-		plain = malloc(fs->bs);
-		if (slots == NULL || plain == NULL) {
-			rc = -ENOMEM;
-			goto out;
-		}
-	}
-	first = off / fs->bs;
-	last = (off + len - 1) / fs->bs;
-	for (i = first; i <= last && rc == 0;) {
-		uint64_t run = 0, j;
-		size_t avail = 0;
+        if (off >= in->size || len == 0) {
+                *got = 0;
+                return 0;
+        }
+        if (len > in->size - off)
+                len = (size_t)(in->size - off);
+        if (in->blocks.n > 0) {
+                rc = fs_content_open(fs, in, FS_OPEN_MUST);
+                if (rc != 0)
+                        return rc;
+                slots = malloc(FS_CHUNK_BLOCKS * fs->slot_len);
+                plain = malloc(fs->bs);
+                if (slots == NULL || plain == NULL) {
+                        rc = -ENOMEM;
+                        goto out;
+                }
+        }
+        first = off / fs->bs;
+        last = (off + len - 1) / fs->bs;
+        for (i = first; i <= last && rc == 0;) {
+                uint64_t run = 0, j;
+                size_t avail = 0;
 
-		while (i + run <= last && run < FS_CHUNK_BLOCKS &&
-		       rangeset_contains(&in->blocks, i + run))
-			run++;
-		if (run == 0) {
-			uint64_t bstart = i * fs->bs;
-			uint64_t from = off > bstart ? off - bstart : 0;
-			uint64_t to = off + len < bstart + fs->bs ? off + len - bstart : fs->bs;
+                while (i + run <= last && run < FS_CHUNK_BLOCKS &&
+                       rangeset_contains(&in->blocks, i + run))
+                        run++;
+                if (run == 0) {
+                        uint64_t bstart = i * fs->bs;
+                        uint64_t from = off > bstart ? off - bstart : 0;
+                        uint64_t to = off + len < bstart + fs->bs ? off + len - bstart : fs->bs;
 
-			memset(out + done, 0, (size_t)(to - from));
-			done += (size_t)(to - from);
-			i++;
-			continue;
-		}
-		rc = fs_read_slots(fs, in, i, (size_t)run, slots, &avail);
-		for (j = 0; j < run && rc == 0; j++) {
-			uint64_t bstart = (i + j) * fs->bs;
-			uint64_t from = off > bstart ? off - bstart : 0;
-			uint64_t to = off + len < bstart + fs->bs ? off + len - bstart : fs->bs;
-			size_t soff = (size_t)j * fs->slot_len, plen = 0;
+                        memset(out + done, 0, (size_t)(to - from));
+                        done += (size_t)(to - from);
+                        i++;
+                        continue;
+                }
+                rc = fs_read_slots(fs, in, i, (size_t)run, slots, &avail);
+                for (j = 0; j < run && rc == 0; j++) {
+                        uint64_t bstart = (i + j) * fs->bs;
+                        uint64_t from = off > bstart ? off - bstart : 0;
+                        uint64_t to = off + len < bstart + fs->bs ? off + len - bstart : fs->bs;
+                        size_t soff = (size_t)j * fs->slot_len, plen = 0;
 
-			rc = fs_open_slot(fs, in, i + j, slots + soff,
-					  avail > soff ? avail - soff : 0, plain, &plen);
-			if (rc != 0)
-				break;
-			if (plen < to)
-				memset(plain + plen, 0, (size_t)(to - plen));
-			memcpy(out + done, plain + from, (size_t)(to - from));
-			done += (size_t)(to - from);
-		}
-		i += run;
-	}
+                        rc = fs_open_slot(fs, in, i + j, slots + soff,
+                                          avail > soff ? avail - soff : 0, plain, &plen);
+                        if (rc != 0)
+                                break;
+                        if (plen < to)
+                                memset(plain + plen, 0, (size_t)(to - plen));
+                        memcpy(out + done, plain + from, (size_t)(to - from));
+                        done += (size_t)(to - from);
+                }
+                i += run;
+        }
 out:
-	if (plain != NULL) {
-		secmem_wipe(plain, fs->bs);
-		free(plain);
-	}
-	free(slots);
-	if (rc != 0) {
-		secmem_wipe(out, len);
-		return rc;
-	}
-	*got = done;
-	return 0;
+        if (plain != NULL) {
+                secmem_wipe(plain, fs->bs);
+                free(plain);
+        }
+        free(slots);
+        if (rc != 0) {
+                secmem_wipe(out, len);
+                return rc;
+        }
+        *got = done;
+        return 0;
 }
 
 /* Seals PLAIN (LEN) as block INDEX into the slot at SLOT; returns the bytes used. */
 static int fs_seal_slot(struct fs *fs, struct fs_inode *in, uint64_t index, int final,
-			const uint8_t *plain, size_t len, uint8_t *slot, size_t *used)
+                        const uint8_t *plain, size_t len, uint8_t *slot, size_t *used)
 {
-	size_t slen = block_sealed_len(in->bctx, len);
-	int rc;
+        size_t slen = block_sealed_len(in->bctx, len);
+        int rc;
 
-	fs_u32le(slot, (uint32_t)slen);
-	slot[4] = (uint8_t)(final ? 1 : 0);
-	slot[5] = slot[6] = slot[7] = 0;
-	rc = block_seal(in->bctx, index, final, plain, len, slot + FS_SLOT_HDR_LEN);
-	if (rc == 0)
-		*used = FS_SLOT_HDR_LEN + slen;
-	return rc;
+        fs_u32le(slot, (uint32_t)slen);
+        slot[4] = (uint8_t)(final ? 1 : 0);
+        slot[5] = slot[6] = slot[7] = 0;
+        rc = block_seal(in->bctx, index, final, plain, len, slot + FS_SLOT_HDR_LEN);
+        if (rc == 0)
+                *used = FS_SLOT_HDR_LEN + slen;
+        return rc;
 }
 
 /* Writes blocks [FIRST, LAST] of the range [OFF, OFF+LEN) given the new size. */
 static int fs_write_chunk(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t last,
-			  uint64_t off, const uint8_t *buf, size_t len, uint64_t newsize,
-			  uint8_t *slots, uint8_t *plain, uint8_t *tmpslot)
+                          uint64_t off, const uint8_t *buf, size_t len, uint64_t newsize,
+                          uint8_t *slots, uint8_t *plain, uint8_t *tmpslot)
 {
-	uint64_t lastb = (newsize - 1) / fs->bs, i;
-	size_t total = 0;
-	int rc = 0;
+        uint64_t lastb = (newsize - 1) / fs->bs, i;
+        size_t total = 0;
+        int rc = 0;
 
-	for (i = first; i <= last && rc == 0; i++) {
-		uint64_t bstart = i * fs->bs;
-		size_t blen = (size_t)(newsize - bstart < fs->bs ? newsize - bstart : fs->bs);
-		size_t from = (size_t)(off > bstart ? off - bstart : 0);
-		size_t to = (size_t)(off + len < bstart + blen ? off + len - bstart : blen);
-		const uint8_t *src = buf + (bstart + from - off);
-		const uint8_t *p;
-		size_t used = 0;
+        for (i = first; i <= last && rc == 0; i++) {
+                uint64_t bstart = i * fs->bs;
+                size_t blen = (size_t)(newsize - bstart < fs->bs ? newsize - bstart : fs->bs);
+                size_t from = (size_t)(off > bstart ? off - bstart : 0);
+                size_t to = (size_t)(off + len < bstart + blen ? off + len - bstart : blen);
+                const uint8_t *src = buf + (bstart + from - off);
+                const uint8_t *p;
+                size_t used = 0;
 
-		if (from == 0 && to == blen) {
-			p = src;
-		} else {
-			if (rangeset_contains(&in->blocks, i))
-				rc = fs_read_block(fs, in, i, tmpslot, plain);
-			else
-				memset(plain, 0, fs->bs);
-			if (rc != 0)
-				break;
-			memcpy(plain + from, src, to - from);
-			p = plain;
-		}
-		rc = fs_seal_slot(fs, in, i, i == lastb, p, blen, slots + (i - first) * fs->slot_len,
-				  &used);
-		total = (size_t)(i - first) * fs->slot_len + used;
-	}
-	if (rc == 0)
-		rc = fileio_pwrite_full(in->fd, slots, total, fs_slot_off(fs, first));
-	if (rc == 0)
-		rc = rangeset_add(&in->blocks, first, last + 1);
-	return rc;
+                if (from == 0 && to == blen) {
+                        p = src;
+                } else {
+                        if (rangeset_contains(&in->blocks, i))
+                                rc = fs_read_block(fs, in, i, tmpslot, plain);
+                        else
+                                memset(plain, 0, fs->bs);
+                        if (rc != 0)
+                                break;
+                        memcpy(plain + from, src, to - from);
+                        p = plain;
+                }
+                rc = fs_seal_slot(fs, in, i, i == lastb, p, blen,
+                                  slots + (i - first) * fs->slot_len, &used);
+                total = (size_t)(i - first) * fs->slot_len + used;
+        }
+        if (rc == 0)
+                rc = fileio_pwrite_full(in->fd, slots, total, fs_slot_off(fs, first));
+        if (rc == 0)
+                rc = rangeset_add(&in->blocks, first, last + 1);
+        return rc;
 }
 
 int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
-		     size_t len)
+                     size_t len)
 {
-	uint8_t *slots = NULL, *plain = NULL, *tmpslot = NULL;
-	uint64_t newsize, first, last, i;
-	int rc;
+        uint8_t *slots = NULL, *plain = NULL, *tmpslot = NULL;
+        uint64_t newsize, first, last, i;
+        int rc;
 
-	if (len == 0)
-		return 0;
-	if (off > FS_MAX_FILE_SIZE || len > FS_MAX_FILE_SIZE - off)
-		return -EFBIG;
-	rc = fs_content_open(fs, in, FS_OPEN_CREATE);
-	if (rc != 0)
-		return rc;
-	newsize = off + len > in->size ? off + len : in->size;
-	slots = malloc(FS_CHUNK_BLOCKS * fs->slot_len);
-	plain = malloc(fs->bs);
-	tmpslot = malloc(fs->slot_len);
-	if (slots == NULL || plain == NULL || tmpslot == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	first = off / fs->bs;
-	last = (off + len - 1) / fs->bs;
-	for (i = first; i <= last && rc == 0; i += FS_CHUNK_BLOCKS) {
-		uint64_t end = i + FS_CHUNK_BLOCKS - 1 < last ? i + FS_CHUNK_BLOCKS - 1 : last;
+        if (len == 0)
+                return 0;
+        if (off > FS_MAX_FILE_SIZE || len > FS_MAX_FILE_SIZE - off)
+                return -EFBIG;
+        rc = fs_content_open(fs, in, FS_OPEN_CREATE);
+        if (rc != 0)
+                return rc;
+        newsize = off + len > in->size ? off + len : in->size;
+        slots = malloc(FS_CHUNK_BLOCKS * fs->slot_len);
+        plain = malloc(fs->bs);
+        tmpslot = malloc(fs->slot_len);
+        if (slots == NULL || plain == NULL || tmpslot == NULL) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        first = off / fs->bs;
+        last = (off + len - 1) / fs->bs;
+        for (i = first; i <= last && rc == 0; i += FS_CHUNK_BLOCKS) {
+                uint64_t end = i + FS_CHUNK_BLOCKS - 1 < last ? i + FS_CHUNK_BLOCKS - 1 : last;
 
-		rc = fs_write_chunk(fs, in, i, end, off, buf, len, newsize, slots, plain, tmpslot);
-	}
-	if (rc == 0) {
-		in->size = newsize;
-		in->unsynced = 1;
-	}
+                rc = fs_write_chunk(fs, in, i, end, off, buf, len, newsize, slots, plain, tmpslot);
+        }
+        if (rc == 0) {
+                in->size = newsize;
+                in->unsynced = 1;
+        }
 out:
-	if (plain != NULL) {
-		secmem_wipe(plain, fs->bs);
-		free(plain);
-	}
-	free(slots);
-	free(tmpslot);
-	return rc;
+        if (plain != NULL) {
+                secmem_wipe(plain, fs->bs);
+                free(plain);
+        }
+        free(slots);
+        free(tmpslot);
+        return rc;
 }
 
 int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
 {
-	uint64_t nblocks, keep;
-	uint8_t *slot = NULL, *plain = NULL;
-	size_t used = 0;
-	int rc = 0;
+        uint64_t nblocks, keep;
+        uint8_t *slot = NULL, *plain = NULL;
+        size_t used = 0;
+        int rc = 0;
 
-	if (size > FS_MAX_FILE_SIZE)
-		return -EFBIG;
-	if (size >= in->size) {
-		in->size = size; /* growth is a hole: nothing to write */
-		return 0;
-	}
-	nblocks = (size + fs->bs - 1) / fs->bs;
-	keep = size % fs->bs;
-	if (keep != 0 && rangeset_contains(&in->blocks, nblocks - 1)) {
-		/* Re-seal the new last block so no byte beyond SIZE stays sealed. */
-		rc = fs_content_open(fs, in, FS_OPEN_MUST);
-		if (rc != 0)
-			return rc;
-		slot = malloc(fs->slot_len);
-		plain = malloc(fs->bs);
-		if (slot == NULL || plain == NULL) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		rc = fs_read_block(fs, in, nblocks - 1, slot, plain);
-		if (rc == 0)
-			rc = fs_seal_slot(fs, in, nblocks - 1, 1, plain, (size_t)keep, slot, &used);
-		if (rc == 0)
-			rc = fileio_pwrite_full(in->fd, slot, used, fs_slot_off(fs, nblocks - 1));
-		if (rc != 0)
-			goto out;
-	}
-	rangeset_truncate(&in->blocks, nblocks);
-	/* Give back the space of dropped slots (the file may not exist yet). */
-	if (fs_content_open(fs, in, FS_OPEN_IF_EXISTS) == 0 &&
-	    ftruncate(in->fd, fs_slot_off(fs, nblocks)) != 0)
-		rc = -errno;
-	if (rc == 0) {
-		in->size = size;
-		in->unsynced = 1;
-	}
+        if (size > FS_MAX_FILE_SIZE)
+                return -EFBIG;
+        if (size >= in->size) {
+                in->size = size; /* growth is a hole: nothing to write */
+                return 0;
+        }
+        nblocks = (size + fs->bs - 1) / fs->bs;
+        keep = size % fs->bs;
+        if (keep != 0 && rangeset_contains(&in->blocks, nblocks - 1)) {
+                /* Re-seal the new last block so no byte beyond SIZE stays sealed. */
+                rc = fs_content_open(fs, in, FS_OPEN_MUST);
+                if (rc != 0)
+                        return rc;
+                slot = malloc(fs->slot_len);
+                plain = malloc(fs->bs);
+                if (slot == NULL || plain == NULL) {
+                        rc = -ENOMEM;
+                        goto out;
+                }
+                rc = fs_read_block(fs, in, nblocks - 1, slot, plain);
+                if (rc == 0)
+                        rc = fs_seal_slot(fs, in, nblocks - 1, 1, plain, (size_t)keep, slot, &used);
+                if (rc == 0)
+                        rc = fileio_pwrite_full(in->fd, slot, used, fs_slot_off(fs, nblocks - 1));
+                if (rc != 0)
+                        goto out;
+        }
+        rangeset_truncate(&in->blocks, nblocks);
+        /* Give back the space of dropped slots (the file may not exist yet). */
+        if (fs_content_open(fs, in, FS_OPEN_IF_EXISTS) == 0 &&
+            ftruncate(in->fd, fs_slot_off(fs, nblocks)) != 0)
+                rc = -errno;
+        if (rc == 0) {
+                in->size = size;
+                in->unsynced = 1;
+        }
 out:
-	if (plain != NULL) {
-		secmem_wipe(plain, fs->bs);
-		free(plain);
-	}
-	free(slot);
-	return rc;
+        if (plain != NULL) {
+                secmem_wipe(plain, fs->bs);
+                free(plain);
+        }
+        free(slot);
+        return rc;
 }
 
 int fs_content_sync(struct fs *fs, struct fs_inode *in)
 {
-	int rc;
+        int rc;
 
-	if (!in->unsynced)
-		return 0;
-	/* The fd may have been closed since the write (the page cache is per file). */
-	rc = fs_content_open(fs, in, FS_OPEN_IF_EXISTS);
-	if (rc == -ENOENT) {
-		in->unsynced = 0;
-		return 0;
-	}
-	if (rc != 0)
-		return rc;
-	if (fdatasync(in->fd) != 0)
-		return -errno;
-	in->unsynced = 0;
-	return 0;
+        if (!in->unsynced)
+                return 0;
+        /* The fd may have been closed since the write (the page cache is per file). */
+        rc = fs_content_open(fs, in, FS_OPEN_IF_EXISTS);
+        if (rc == -ENOENT) {
+                in->unsynced = 0;
+                return 0;
+        }
+        if (rc != 0)
+                return rc;
+        if (fdatasync(in->fd) != 0)
+                return -errno;
+        in->unsynced = 0;
+        return 0;
 }

@@ -32,63 +32,63 @@
 enum fs_kind { FS_KIND_REG = 1, FS_KIND_DIR = 2, FS_KIND_LNK = 3 };
 
 struct fs_xattr {
-	char *name;
-	uint8_t *value;
-	size_t len;
+        char *name;
+        uint8_t *value;
+        size_t len;
 };
 
 struct fs_inode {
-	uint64_t ino;
-	uint8_t file_id[16];
-	uint32_t nlink;
-	/* Reference counts, protected by the table lock. */
-	uint64_t nlookup;
-	uint32_t nopen;
-	uint32_t busy;
-	struct fs_inode *hnext;
+        uint64_t ino;
+        uint8_t file_id[16];
+        uint32_t nlink;
+        /* Reference counts, protected by the table lock. */
+        uint64_t nlookup;
+        uint32_t nopen;
+        uint32_t busy;
+        struct fs_inode *hnext;
 
-	pthread_rwlock_t lock; /* everything below */
-	int kind;
-	uint32_t mode; /* full st_mode */
-	uint32_t uid, gid;
-	uint64_t size;
-	struct timespec atime, mtime, ctime;
-	uint8_t salt[32];
-	struct rangeset blocks; /* present blocks; the rest below size are holes */
-	char *target;		/* symlink target */
-	struct fs_xattr *xattrs;
-	size_t nxattrs;
-	/* Content state (lazily opened). */
-	int fd;
-	struct block_ctx *bctx;
-	int unsynced;
+        pthread_rwlock_t lock; /* everything below */
+        int kind;
+        uint32_t mode; /* full st_mode */
+        uint32_t uid, gid;
+        uint64_t size;
+        struct timespec atime, mtime, ctime;
+        uint8_t salt[32];
+        struct rangeset blocks; /* present blocks; the rest below size are holes */
+        char *target;           /* symlink target */
+        struct fs_xattr *xattrs;
+        size_t nxattrs;
+        /* Content state (lazily opened). */
+        int fd;
+        struct block_ctx *bctx;
+        int unsynced;
 };
 
 struct fs {
-	struct index *ix;
-	int data_dirfd; /* REGION/data */
-	uint8_t region_id[32];
-	uint8_t epoch_id[32];
-	uint8_t *epoch_key; /* secmem, owned by the caller */
-	int suite;
-	uint32_t bs;
-	size_t slot_len; /* FS_SLOT_HDR_LEN + nonce + bs + tag */
-	uid_t uid;
-	gid_t gid;
-	int read_only;
-	double timeout;
+        struct index *ix;
+        int data_dirfd; /* REGION/data */
+        uint8_t region_id[32];
+        uint8_t epoch_id[32];
+        uint8_t *epoch_key; /* secmem, owned by the caller */
+        int suite;
+        uint32_t bs;
+        size_t slot_len; /* FS_SLOT_HDR_LEN + nonce + bs + tag */
+        uid_t uid;
+        gid_t gid;
+        int read_only;
+        double timeout;
 
-	pthread_mutex_t ns_lock;
-	pthread_mutex_t table_lock;
-	struct fs_inode **table;
-	size_t table_size;
-	size_t table_count;
+        pthread_mutex_t ns_lock;
+        pthread_mutex_t table_lock;
+        struct fs_inode **table;
+        size_t table_size;
+        size_t table_count;
 
-	pthread_t flusher;
-	pthread_mutex_t flush_lock;
-	pthread_cond_t flush_cond;
-	int flusher_running;
-	int stopping;
+        pthread_t flusher;
+        pthread_mutex_t flush_lock;
+        pthread_cond_t flush_cond;
+        int flusher_running;
+        int stopping;
 };
 
 /* fs/inode.c */
@@ -96,7 +96,7 @@ int fs_table_init(struct fs *fs) __attribute__((warn_unused_result));
 void fs_table_release(struct fs *fs);
 /* Finds or loads INO; busy++ on success.  -ENOENT, -EBADMSG, -ENOMEM. */
 int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* busy-- (and evict if unreferenced). */
 void fs_inode_put(struct fs *fs, struct fs_inode *in);
 /* Adjusts nlookup/nopen under the table lock (deltas may be negative); evicts if unused. */
@@ -105,14 +105,14 @@ void fs_inode_ref(struct fs *fs, struct fs_inode *in, int64_t dlookup, int32_t d
 void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n);
 /* Creates a new inode (busy = 1, nlink = 0 until linked) and its index row. */
 int fs_inode_create(struct fs *fs, int kind, uint32_t mode, uint32_t uid, uint32_t gid,
-		    const char *target, struct fs_inode **out) __attribute__((warn_unused_result));
+                    const char *target, struct fs_inode **out) __attribute__((warn_unused_result));
 /* Writes IN's attributes through to the index.  Caller holds IN->lock (any mode). */
 int fs_inode_save(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
 /* Attribute blob codec (exposed for tests/fuzzing). */
 int fs_attr_encode(const struct fs_inode *in, uint8_t **out, size_t *len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void fs_inode_clear(struct fs_inode *in); /* frees decoded members */
 void fs_now(struct timespec *ts);
 /* Deletes inodes left with nlink 0 and ciphertext files without an inode. */
@@ -120,11 +120,11 @@ int fs_purge_orphans(struct fs *fs) __attribute__((warn_unused_result));
 
 /* fs/content.c — callers hold IN->lock (read for read, write otherwise). */
 int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len, uint8_t *out,
-		    size_t *got) __attribute__((warn_unused_result));
+                    size_t *got) __attribute__((warn_unused_result));
 int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
-		     size_t len) __attribute__((warn_unused_result));
+                     size_t len) __attribute__((warn_unused_result));
 int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int fs_content_sync(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
 void fs_content_close(struct fs_inode *in);
 /* Removes IN's ciphertext file (if any). */

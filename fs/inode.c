@@ -28,546 +28,548 @@
 
 void fs_now(struct timespec *ts)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
+        clock_gettime(CLOCK_REALTIME, ts);
 }
 
 int fs_table_init(struct fs *fs)
 {
-	fs->table_size = 4096;
-	fs->table = calloc(fs->table_size, sizeof(*fs->table));
-	if (fs->table == NULL)
-		return -ENOMEM;
-	fs->table_count = 0;
-	pthread_mutex_init(&fs->table_lock, NULL);
-	return 0;
+        fs->table_size = 4096;
+        fs->table = calloc(fs->table_size, sizeof(*fs->table));
+        if (fs->table == NULL)
+                return -ENOMEM;
+        fs->table_count = 0;
+        pthread_mutex_init(&fs->table_lock, NULL);
+        return 0;
 }
 
 static void fs_inode_free(struct fs_inode *in)
 {
-	if (in == NULL)
-		return;
-	fs_content_close(in);
-	fs_inode_clear(in);
-	pthread_rwlock_destroy(&in->lock);
-	free(in);
+        if (in == NULL)
+                return;
+        fs_content_close(in);
+        fs_inode_clear(in);
+        pthread_rwlock_destroy(&in->lock);
+        free(in);
 }
 
 void fs_table_release(struct fs *fs)
 {
-	size_t i;
+        size_t i;
 
-	for (i = 0; i < fs->table_size; i++) {
-		struct fs_inode *in = fs->table[i];
+        for (i = 0; i < fs->table_size; i++) {
+                struct fs_inode *in = fs->table[i];
 
-		while (in != NULL) {
-			struct fs_inode *next = in->hnext;
+                while (in != NULL) {
+                        struct fs_inode *next = in->hnext;
 
-			fs_inode_free(in);
-			in = next;
-		}
-	}
-	free(fs->table);
-	fs->table = NULL;
-	pthread_mutex_destroy(&fs->table_lock);
+                        fs_inode_free(in);
+                        in = next;
+                }
+        }
+        free(fs->table);
+        fs->table = NULL;
+        pthread_mutex_destroy(&fs->table_lock);
 }
 
 static size_t fs_hash(const struct fs *fs, uint64_t ino)
 {
-	return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 20) & (fs->table_size - 1);
+        return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 20) & (fs->table_size - 1);
 }
 
 static struct fs_inode *fs_table_find(struct fs *fs, uint64_t ino)
 {
-	struct fs_inode *in = fs->table[fs_hash(fs, ino)];
+        struct fs_inode *in = fs->table[fs_hash(fs, ino)];
 
-	while (in != NULL && in->ino != ino)
-		in = in->hnext;
-	return in;
+        while (in != NULL && in->ino != ino)
+                in = in->hnext;
+        return in;
 }
 
 static void fs_table_grow(struct fs *fs)
 {
-	size_t nsize = fs->table_size * 2, i;
-	struct fs_inode **nt = calloc(nsize, sizeof(*nt));
-	struct fs_inode **old = fs->table;
-	size_t osize = fs->table_size;
+        size_t nsize = fs->table_size * 2, i;
+        struct fs_inode **nt = calloc(nsize, sizeof(*nt));
+        struct fs_inode **old = fs->table;
+        size_t osize = fs->table_size;
 
-	if (nt == NULL)
-		return; /* keep the longer chains */
-	fs->table = nt;
-	fs->table_size = nsize;
-	for (i = 0; i < osize; i++) {
-		struct fs_inode *in = old[i];
+        if (nt == NULL)
+                return; /* keep the longer chains */
+        fs->table = nt;
+        fs->table_size = nsize;
+        for (i = 0; i < osize; i++) {
+                struct fs_inode *in = old[i];
 
-		while (in != NULL) {
-			struct fs_inode *next = in->hnext;
-			size_t h = fs_hash(fs, in->ino);
+                while (in != NULL) {
+                        struct fs_inode *next = in->hnext;
+                        size_t h = fs_hash(fs, in->ino);
 
-			in->hnext = nt[h];
-			nt[h] = in;
-			in = next;
-		}
-	}
-	free(old);
+                        in->hnext = nt[h];
+                        nt[h] = in;
+                        in = next;
+                }
+        }
+        free(old);
 }
 
 static void fs_table_insert(struct fs *fs, struct fs_inode *in)
 {
-	size_t h;
+        size_t h;
 
-	if (fs->table_count >= fs->table_size)
-		fs_table_grow(fs);
-	h = fs_hash(fs, in->ino);
-	in->hnext = fs->table[h];
-	fs->table[h] = in;
-	fs->table_count++;
+        if (fs->table_count >= fs->table_size)
+                fs_table_grow(fs);
+        h = fs_hash(fs, in->ino);
+        in->hnext = fs->table[h];
+        fs->table[h] = in;
+        fs->table_count++;
 }
 
 static void fs_table_remove(struct fs *fs, struct fs_inode *in)
 {
-	struct fs_inode **pp = &fs->table[fs_hash(fs, in->ino)];
+        struct fs_inode **pp = &fs->table[fs_hash(fs, in->ino)];
 
-	while (*pp != NULL && *pp != in)
-		pp = &(*pp)->hnext;
-	if (*pp == in) {
-		*pp = in->hnext;
-		fs->table_count--;
-	}
+        while (*pp != NULL && *pp != in)
+                pp = &(*pp)->hnext;
+        if (*pp == in) {
+                *pp = in->hnext;
+                fs->table_count--;
+        }
 }
 
 static struct fs_inode *fs_inode_alloc(void)
 {
-	struct fs_inode *in = calloc(1, sizeof(*in));
+        struct fs_inode *in = calloc(1, sizeof(*in));
 
-	if (in == NULL)
-		return NULL;
-	pthread_rwlock_init(&in->lock, NULL);
-	rangeset_init(&in->blocks);
-	in->fd = -1;
-	return in;
+        if (in == NULL)
+                return NULL;
+        pthread_rwlock_init(&in->lock, NULL);
+        rangeset_init(&in->blocks);
+        in->fd = -1;
+        return in;
 }
 
 void fs_inode_clear(struct fs_inode *in)
 {
-	size_t i;
+        size_t i;
 
-	rangeset_release(&in->blocks);
-	free(in->target);
-	in->target = NULL;
-	for (i = 0; i < in->nxattrs; i++) {
-		free(in->xattrs[i].name);
-		if (in->xattrs[i].value != NULL)
-			secmem_wipe(in->xattrs[i].value, in->xattrs[i].len);
-		free(in->xattrs[i].value);
-	}
-	free(in->xattrs);
-	in->xattrs = NULL;
-	in->nxattrs = 0;
+        rangeset_release(&in->blocks);
+        free(in->target);
+        in->target = NULL;
+        for (i = 0; i < in->nxattrs; i++) {
+                free(in->xattrs[i].name);
+                if (in->xattrs[i].value != NULL)
+                        secmem_wipe(in->xattrs[i].value, in->xattrs[i].len);
+                free(in->xattrs[i].value);
+        }
+        free(in->xattrs);
+        in->xattrs = NULL;
+        in->nxattrs = 0;
 }
 
 static void fs_enc_time(struct enc *e, const struct timespec *ts)
 {
-	enc_u64(e, (uint64_t)ts->tv_sec);
-	enc_u32(e, (uint32_t)ts->tv_nsec);
+        enc_u64(e, (uint64_t)ts->tv_sec);
+        enc_u32(e, (uint32_t)ts->tv_nsec);
 }
 
 int fs_attr_encode(const struct fs_inode *in, uint8_t **out, size_t *len)
 {
-	struct enc e;
-	size_t i;
+        struct enc e;
+        size_t i;
 
-	enc_init(&e);
-	enc_u8(&e, FS_ATTR_VERSION);
-	enc_u8(&e, (uint8_t)in->kind);
-	enc_u32(&e, in->mode);
-	enc_u32(&e, in->uid);
-	enc_u32(&e, in->gid);
-	enc_u64(&e, in->size);
-	fs_enc_time(&e, &in->atime);
-	fs_enc_time(&e, &in->mtime);
-	fs_enc_time(&e, &in->ctime);
-	enc_fixed(&e, in->salt, sizeof(in->salt));
-	enc_u32(&e, (uint32_t)in->blocks.n);
-	for (i = 0; i < in->blocks.n; i++) {
-		enc_u64(&e, in->blocks.r[i].start);
-		enc_u64(&e, in->blocks.r[i].end);
-	}
-	enc_var(&e, in->target, in->target ? strlen(in->target) : 0);
-	enc_u32(&e, (uint32_t)in->nxattrs);
-	for (i = 0; i < in->nxattrs; i++) {
-		enc_var(&e, in->xattrs[i].name, strlen(in->xattrs[i].name));
-		enc_var(&e, in->xattrs[i].value, in->xattrs[i].len);
-	}
-	if (enc_error(&e) != 0) {
-		int rc = enc_error(&e);
+        enc_init(&e);
+        enc_u8(&e, FS_ATTR_VERSION);
+        enc_u8(&e, (uint8_t)in->kind);
+        enc_u32(&e, in->mode);
+        enc_u32(&e, in->uid);
+        enc_u32(&e, in->gid);
+        enc_u64(&e, in->size);
+        fs_enc_time(&e, &in->atime);
+        fs_enc_time(&e, &in->mtime);
+        fs_enc_time(&e, &in->ctime);
+        enc_fixed(&e, in->salt, sizeof(in->salt));
+        enc_u32(&e, (uint32_t)in->blocks.n);
+        for (i = 0; i < in->blocks.n; i++) {
+                enc_u64(&e, in->blocks.r[i].start);
+                enc_u64(&e, in->blocks.r[i].end);
+        }
+        enc_var(&e, in->target, in->target ? strlen(in->target) : 0);
+        enc_u32(&e, (uint32_t)in->nxattrs);
+        for (i = 0; i < in->nxattrs; i++) {
+                enc_var(&e, in->xattrs[i].name, strlen(in->xattrs[i].name));
+                enc_var(&e, in->xattrs[i].value, in->xattrs[i].len);
+        }
+        if (enc_error(&e) != 0) {
+                int rc = enc_error(&e);
 
-		enc_release(&e);
-		return rc;
-	}
-	/* Ownership of the buffer moves to the caller (who must free it). */
-	*out = e.buf;
-	*len = e.len;
-	return 0;
+                enc_release(&e);
+                return rc;
+        }
+        /* Ownership of the buffer moves to the caller (who must free it). */
+        *out = e.buf;
+        *len = e.len;
+        return 0;
 }
 
 static void fs_dec_time(struct dec *d, struct timespec *ts)
 {
-	uint64_t s = dec_u64(d);
-	uint32_t ns = dec_u32(d);
+        uint64_t s = dec_u64(d);
+        uint32_t ns = dec_u32(d);
 
-	if (ns >= 1000000000u || s > (uint64_t)INT64_MAX)
-		d->err = -EBADMSG;
-	ts->tv_sec = (time_t)s;
-	ts->tv_nsec = (long)ns;
+        if (ns >= 1000000000u || s > (uint64_t)INT64_MAX)
+                d->err = -EBADMSG;
+        ts->tv_sec = (time_t)s;
+        ts->tv_nsec = (long)ns;
 }
 
 static char *fs_dup_bytes(const uint8_t *p, size_t n)
 {
-	char *s = malloc(n + 1);
+        char *s = malloc(n + 1);
 
-	if (s == NULL)
-		return NULL;
-	memcpy(s, p, n);
-	s[n] = '\0';
-	return s;
+        if (s == NULL)
+                return NULL;
+        memcpy(s, p, n);
+        s[n] = '\0';
+        return s;
 }
 
 static int fs_attr_decode_xattrs(struct fs_inode *in, struct dec *d)
 {
-	uint32_t n = dec_u32(d), i;
-	size_t total = 0;
+        uint32_t n = dec_u32(d), i;
+        size_t total = 0;
 
-	if (d->err != 0 || n > FS_XATTR_TOTAL_MAX / 2)
-		return -EBADMSG;
-	if (n == 0)
-		return 0;
-	in->xattrs = calloc(n, sizeof(*in->xattrs));
-	if (in->xattrs == NULL)
-		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		const uint8_t *name, *value;
-		size_t nlen, vlen;
+        if (d->err != 0 || n > FS_XATTR_TOTAL_MAX / 2)
+                return -EBADMSG;
+        if (n == 0)
+                return 0;
+        in->xattrs = calloc(n, sizeof(*in->xattrs));
+        if (in->xattrs == NULL)
+                return -ENOMEM;
+        for (i = 0; i < n; i++) {
+                const uint8_t *name, *value;
+                size_t nlen, vlen;
 
-		dec_var(d, &name, &nlen, FS_XATTR_NAME_MAX);
-		dec_var(d, &value, &vlen, FS_XATTR_VALUE_MAX);
-		if (d->err != 0 || nlen == 0 || memchr(name, 0, nlen) != NULL)
-			return -EBADMSG;
-		total += nlen + vlen;
-		if (total > FS_XATTR_TOTAL_MAX)
-			return -EBADMSG;
-		in->xattrs[i].name = fs_dup_bytes(name, nlen);
-		in->xattrs[i].value = malloc(vlen ? vlen : 1);
-		if (in->xattrs[i].name == NULL || in->xattrs[i].value == NULL) {
-			in->nxattrs = i + 1;
-			return -ENOMEM;
-		}
-		memcpy(in->xattrs[i].value, value, vlen);
-		in->xattrs[i].len = vlen;
-		in->nxattrs = i + 1;
-	}
-	return 0;
+                dec_var(d, &name, &nlen, FS_XATTR_NAME_MAX);
+                dec_var(d, &value, &vlen, FS_XATTR_VALUE_MAX);
+                if (d->err != 0 || nlen == 0 || memchr(name, 0, nlen) != NULL)
+                        return -EBADMSG;
+                total += nlen + vlen;
+                if (total > FS_XATTR_TOTAL_MAX)
+                        return -EBADMSG;
+                in->xattrs[i].name = fs_dup_bytes(name, nlen);
+                in->xattrs[i].value = malloc(vlen ? vlen : 1);
+                if (in->xattrs[i].name == NULL || in->xattrs[i].value == NULL) {
+                        in->nxattrs = i + 1;
+                        return -ENOMEM;
+                }
+                memcpy(in->xattrs[i].value, value, vlen);
+                in->xattrs[i].len = vlen;
+                in->nxattrs = i + 1;
+        }
+        return 0;
 }
 
 int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len)
 {
-	struct dec d;
-	const uint8_t *target;
-	size_t tlen;
-	uint32_t n, i;
-	int rc;
+        struct dec d;
+        const uint8_t *target;
+        size_t tlen;
+        uint32_t n, i;
+        int rc;
 
-	dec_init(&d, buf, len);
-	if (dec_u8(&d) != FS_ATTR_VERSION)
-		return -EBADMSG;
-	in->kind = dec_u8(&d);
-	in->mode = dec_u32(&d);
-	in->uid = dec_u32(&d);
-	in->gid = dec_u32(&d);
-	in->size = dec_u64(&d);
-	fs_dec_time(&d, &in->atime);
-	fs_dec_time(&d, &in->mtime);
-	fs_dec_time(&d, &in->ctime);
-	dec_fixed(&d, in->salt, sizeof(in->salt));
-	n = dec_u32(&d);
-	if (d.err != 0 || n > FS_MAX_RANGES || n > (len - d.off) / 16)
-		return -EBADMSG;
-	if (in->size > (uint64_t)INT64_MAX)
-		return -EBADMSG;
-	if (in->kind < FS_KIND_REG || in->kind > FS_KIND_LNK)
-		return -EBADMSG;
-	for (i = 0; i < n; i++) {
-		uint64_t s = dec_u64(&d), e = dec_u64(&d);
+        dec_init(&d, buf, len);
+        if (dec_u8(&d) != FS_ATTR_VERSION)
+                return -EBADMSG;
+        in->kind = dec_u8(&d);
+        in->mode = dec_u32(&d);
+        in->uid = dec_u32(&d);
+        in->gid = dec_u32(&d);
+        in->size = dec_u64(&d);
+        fs_dec_time(&d, &in->atime);
+        fs_dec_time(&d, &in->mtime);
+        fs_dec_time(&d, &in->ctime);
+        dec_fixed(&d, in->salt, sizeof(in->salt));
+        n = dec_u32(&d);
+        if (d.err != 0 || n > FS_MAX_RANGES || n > (len - d.off) / 16)
+                return -EBADMSG;
+        if (in->size > (uint64_t)INT64_MAX)
+                return -EBADMSG;
+        if (in->kind < FS_KIND_REG || in->kind > FS_KIND_LNK)
+                return -EBADMSG;
+        for (i = 0; i < n; i++) {
+                uint64_t s = dec_u64(&d), e = dec_u64(&d);
 
-		if (d.err != 0 || s >= e || (in->blocks.n > 0 && in->blocks.r[in->blocks.n - 1].end >= s))
-			return -EBADMSG;
-		if (rangeset_add(&in->blocks, s, e) != 0)
-			return -ENOMEM;
-	}
-	dec_var(&d, &target, &tlen, FS_SYMLINK_MAX);
-	if (d.err != 0)
-		return -EBADMSG;
-	if (in->kind == FS_KIND_LNK) {
-		if (tlen == 0 || memchr(target, 0, tlen) != NULL)
-			return -EBADMSG;
-		in->target = fs_dup_bytes(target, tlen);
-		if (in->target == NULL)
-			return -ENOMEM;
-	} else if (tlen != 0) {
-		return -EBADMSG;
-	}
-	rc = fs_attr_decode_xattrs(in, &d);
-	if (rc != 0)
-		return rc;
-	return dec_finish(&d);
+                if (d.err != 0 || s >= e ||
+                    (in->blocks.n > 0 && in->blocks.r[in->blocks.n - 1].end >= s))
+                        return -EBADMSG;
+                if (rangeset_add(&in->blocks, s, e) != 0)
+                        return -ENOMEM;
+        }
+        dec_var(&d, &target, &tlen, FS_SYMLINK_MAX);
+        if (d.err != 0)
+                return -EBADMSG;
+        if (in->kind == FS_KIND_LNK) {
+                if (tlen == 0 || memchr(target, 0, tlen) != NULL)
+                        return -EBADMSG;
+                in->target = fs_dup_bytes(target, tlen);
+                if (in->target == NULL)
+                        return -ENOMEM;
+        } else if (tlen != 0) {
+                return -EBADMSG;
+        }
+        rc = fs_attr_decode_xattrs(in, &d);
+        if (rc != 0)
+                return rc;
+        return dec_finish(&d);
 }
 
 static int fs_inode_load(struct fs *fs, uint64_t ino, struct fs_inode **out)
 {
-	struct fs_inode *in;
-	uint8_t *attr = NULL;
-	size_t alen = 0;
-	int rc;
+        struct fs_inode *in;
+        uint8_t *attr = NULL;
+        size_t alen = 0;
+        int rc;
 
-	in = fs_inode_alloc();
-	if (in == NULL)
-		return -ENOMEM;
-	in->ino = ino;
-	rc = index_inode_get(fs->ix, ino, in->file_id, &in->nlink, &attr, &alen);
-	if (rc == 0) {
-		rc = fs_attr_decode(in, attr, alen);
-		if (rc == -EBADMSG)
-			log_err("inode %llu: attribute record is malformed", (unsigned long long)ino);
-		secmem_wipe(attr, alen);
-		free(attr);
-	}
-	if (rc != 0) {
-		fs_inode_free(in);
-		return rc;
-	}
-	*out = in;
-	return 0;
+        in = fs_inode_alloc();
+        if (in == NULL)
+                return -ENOMEM;
+        in->ino = ino;
+        rc = index_inode_get(fs->ix, ino, in->file_id, &in->nlink, &attr, &alen);
+        if (rc == 0) {
+                rc = fs_attr_decode(in, attr, alen);
+                if (rc == -EBADMSG)
+                        log_err("inode %llu: attribute record is malformed",
+                                (unsigned long long)ino);
+                secmem_wipe(attr, alen);
+                free(attr);
+        }
+        if (rc != 0) {
+                fs_inode_free(in);
+                return rc;
+        }
+        *out = in;
+        return 0;
 }
 
 int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
 {
-	struct fs_inode *in, *loaded = NULL;
-	int rc;
+        struct fs_inode *in, *loaded = NULL;
+        int rc;
 
-	pthread_mutex_lock(&fs->table_lock);
-	in = fs_table_find(fs, ino);
-	if (in != NULL) {
-		in->busy++;
-		pthread_mutex_unlock(&fs->table_lock);
-		*out = in;
-		return 0;
-	}
-	pthread_mutex_unlock(&fs->table_lock);
+        pthread_mutex_lock(&fs->table_lock);
+        in = fs_table_find(fs, ino);
+        if (in != NULL) {
+                in->busy++;
+                pthread_mutex_unlock(&fs->table_lock);
+                *out = in;
+                return 0;
+        }
+        pthread_mutex_unlock(&fs->table_lock);
 
-	rc = fs_inode_load(fs, ino, &loaded);
-	if (rc != 0)
-		return rc;
-	pthread_mutex_lock(&fs->table_lock);
-	in = fs_table_find(fs, ino);
-	if (in == NULL) {
-		in = loaded;
-		loaded = NULL;
-		fs_table_insert(fs, in);
-	}
-	in->busy++;
-	pthread_mutex_unlock(&fs->table_lock);
-	fs_inode_free(loaded); /* lost a race: another thread loaded it */
-	*out = in;
-	return 0;
+        rc = fs_inode_load(fs, ino, &loaded);
+        if (rc != 0)
+                return rc;
+        pthread_mutex_lock(&fs->table_lock);
+        in = fs_table_find(fs, ino);
+        if (in == NULL) {
+                in = loaded;
+                loaded = NULL;
+                fs_table_insert(fs, in);
+        }
+        in->busy++;
+        pthread_mutex_unlock(&fs->table_lock);
+        fs_inode_free(loaded); /* lost a race: another thread loaded it */
+        *out = in;
+        return 0;
 }
 
 /* Called with the table lock held; returns 1 if IN was removed from the table. */
 static int fs_inode_unused(struct fs *fs, struct fs_inode *in)
 {
-	if (in->nlookup != 0 || in->nopen != 0 || in->busy != 0 || in->ino == INDEX_ROOT_INO)
-		return 0;
-	fs_table_remove(fs, in);
-	return 1;
+        if (in->nlookup != 0 || in->nopen != 0 || in->busy != 0 || in->ino == INDEX_ROOT_INO)
+                return 0;
+        fs_table_remove(fs, in);
+        return 1;
 }
 
 static void fs_inode_evict(struct fs *fs, struct fs_inode *in)
 {
-	if (in->nlink == 0) {
-		int rc = index_inode_delete(fs->ix, in->ino);
+        if (in->nlink == 0) {
+                int rc = index_inode_delete(fs->ix, in->ino);
 
-		if (rc != 0)
-			log_err("inode %llu: cannot delete from the index: %s",
-				(unsigned long long)in->ino, strerror(-rc));
-		fs_content_close(in);
-		fs_content_remove(fs, in->file_id);
-	}
-	fs_inode_free(in);
+                if (rc != 0)
+                        log_err("inode %llu: cannot delete from the index: %s",
+                                (unsigned long long)in->ino, strerror(-rc));
+                fs_content_close(in);
+                fs_content_remove(fs, in->file_id);
+        }
+        fs_inode_free(in);
 }
 
 void fs_inode_put(struct fs *fs, struct fs_inode *in)
 {
-	int gone;
+        int gone;
 
-	pthread_mutex_lock(&fs->table_lock);
-	in->busy--;
-	gone = fs_inode_unused(fs, in);
-	pthread_mutex_unlock(&fs->table_lock);
-	if (gone)
-		fs_inode_evict(fs, in);
+        pthread_mutex_lock(&fs->table_lock);
+        in->busy--;
+        gone = fs_inode_unused(fs, in);
+        pthread_mutex_unlock(&fs->table_lock);
+        if (gone)
+                fs_inode_evict(fs, in);
 }
 
 void fs_inode_ref(struct fs *fs, struct fs_inode *in, int64_t dlookup, int32_t dopen)
 {
-	int gone;
+        int gone;
 
-	pthread_mutex_lock(&fs->table_lock);
-	in->nlookup = (uint64_t)((int64_t)in->nlookup + dlookup);
-	in->nopen = (uint32_t)((int32_t)in->nopen + dopen);
-	gone = fs_inode_unused(fs, in);
-	pthread_mutex_unlock(&fs->table_lock);
-	if (gone)
-		fs_inode_evict(fs, in);
+        pthread_mutex_lock(&fs->table_lock);
+        in->nlookup = (uint64_t)((int64_t)in->nlookup + dlookup);
+        in->nopen = (uint32_t)((int32_t)in->nopen + dopen);
+        gone = fs_inode_unused(fs, in);
+        pthread_mutex_unlock(&fs->table_lock);
+        if (gone)
+                fs_inode_evict(fs, in);
 }
 
 void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n)
 {
-	struct fs_inode *in;
-	int gone = 0;
+        struct fs_inode *in;
+        int gone = 0;
 
-	pthread_mutex_lock(&fs->table_lock);
-	in = fs_table_find(fs, ino);
-	if (in != NULL) {
-		in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
-		gone = fs_inode_unused(fs, in);
-	}
-	pthread_mutex_unlock(&fs->table_lock);
-	if (gone)
-		fs_inode_evict(fs, in);
+        pthread_mutex_lock(&fs->table_lock);
+        in = fs_table_find(fs, ino);
+        if (in != NULL) {
+                in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
+                gone = fs_inode_unused(fs, in);
+        }
+        pthread_mutex_unlock(&fs->table_lock);
+        if (gone)
+                fs_inode_evict(fs, in);
 }
 
 int fs_inode_save(struct fs *fs, struct fs_inode *in)
 {
-	uint8_t *attr = NULL;
-	size_t len = 0;
-	int rc;
+        uint8_t *attr = NULL;
+        size_t len = 0;
+        int rc;
 
-	rc = fs_attr_encode(in, &attr, &len);
-	if (rc != 0)
-		return rc;
-	rc = index_inode_update(fs->ix, in->ino, in->file_id, in->nlink, attr, len);
-	secmem_wipe(attr, len);
-	free(attr);
-	if (rc != 0)
-		log_err("inode %llu: cannot update the index: %s", (unsigned long long)in->ino,
-			strerror(-rc));
-	return rc;
+        rc = fs_attr_encode(in, &attr, &len);
+        if (rc != 0)
+                return rc;
+        rc = index_inode_update(fs->ix, in->ino, in->file_id, in->nlink, attr, len);
+        secmem_wipe(attr, len);
+        free(attr);
+        if (rc != 0)
+                log_err("inode %llu: cannot update the index: %s", (unsigned long long)in->ino,
+                        strerror(-rc));
+        return rc;
 }
 
 int fs_inode_create(struct fs *fs, int kind, uint32_t mode, uint32_t uid, uint32_t gid,
-		    const char *target, struct fs_inode **out)
+                    const char *target, struct fs_inode **out)
 {
-	struct fs_inode *in;
-	uint8_t *attr = NULL;
-	size_t len = 0;
-	int rc;
+        struct fs_inode *in;
+        uint8_t *attr = NULL;
+        size_t len = 0;
+        int rc;
 
-	in = fs_inode_alloc();
-	if (in == NULL)
-		return -ENOMEM;
-	secmem_random(in->file_id, sizeof(in->file_id));
-	secmem_random(in->salt, sizeof(in->salt));
-	in->kind = kind;
-	in->mode = mode;
-	in->uid = uid;
-	in->gid = gid;
-	fs_now(&in->mtime);
-	in->atime = in->ctime = in->mtime;
-	if (target != NULL) {
-		in->target = strdup(target);
-		if (in->target == NULL) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		in->size = strlen(target);
-	}
-	rc = fs_attr_encode(in, &attr, &len);
-	if (rc != 0)
-		goto fail;
-	rc = index_inode_add(fs->ix, in->file_id, 0, attr, len, &in->ino);
-	free(attr);
-	if (rc != 0)
-		goto fail;
-	in->busy = 1;
-	pthread_mutex_lock(&fs->table_lock);
-	fs_table_insert(fs, in);
-	pthread_mutex_unlock(&fs->table_lock);
-	*out = in;
-	return 0;
+        in = fs_inode_alloc();
+        if (in == NULL)
+                return -ENOMEM;
+        secmem_random(in->file_id, sizeof(in->file_id));
+        secmem_random(in->salt, sizeof(in->salt));
+        in->kind = kind;
+        in->mode = mode;
+        in->uid = uid;
+        in->gid = gid;
+        fs_now(&in->mtime);
+        in->atime = in->ctime = in->mtime;
+        if (target != NULL) {
+                in->target = strdup(target);
+                if (in->target == NULL) {
+                        rc = -ENOMEM;
+                        goto fail;
+                }
+                in->size = strlen(target);
+        }
+        rc = fs_attr_encode(in, &attr, &len);
+        if (rc != 0)
+                goto fail;
+        rc = index_inode_add(fs->ix, in->file_id, 0, attr, len, &in->ino);
+        free(attr);
+        if (rc != 0)
+                goto fail;
+        in->busy = 1;
+        pthread_mutex_lock(&fs->table_lock);
+        fs_table_insert(fs, in);
+        pthread_mutex_unlock(&fs->table_lock);
+        *out = in;
+        return 0;
 fail:
-	fs_inode_free(in);
-	return rc;
+        fs_inode_free(in);
+        return rc;
 }
 
 static int fs_purge_inode(void *arg, uint64_t ino, const uint8_t *file_id)
 {
-	struct fs *fs = arg;
-	int rc = index_inode_delete(fs->ix, ino);
+        struct fs *fs = arg;
+        int rc = index_inode_delete(fs->ix, ino);
 
-	if (rc == 0)
-		fs_content_remove(fs, file_id);
-	return rc;
+        if (rc == 0)
+                fs_content_remove(fs, file_id);
+        return rc;
 }
 
 /* Removes ciphertext files in data/XX/ whose file id has no inode (crash leftovers). */
 static int fs_purge_stray_files(struct fs *fs)
 {
-	char sub[3];
-	int i, rc = 0;
+        char sub[3];
+        int i, rc = 0;
 
-	for (i = 0; i < 256 && rc == 0; i++) {
-		struct dirent *de;
-		DIR *d;
-		int fd;
+        for (i = 0; i < 256 && rc == 0; i++) {
+                struct dirent *de;
+                DIR *d;
+                int fd;
 
-		snprintf(sub, sizeof(sub), "%02x", i);
-		fd = openat(fs->data_dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		d = fdopendir(fd);
-		if (d == NULL) {
-			close(fd);
-			continue;
-		}
-		while ((de = readdir(d)) != NULL) {
-			uint8_t fid[16];
-			int has;
+                snprintf(sub, sizeof(sub), "%02x", i);
+                fd = openat(fs->data_dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                d = fdopendir(fd);
+                if (d == NULL) {
+                        close(fd);
+                        continue;
+                }
+                while ((de = readdir(d)) != NULL) {
+                        uint8_t fid[16];
+                        int has;
 
-			if (de->d_name[0] == '.')
-				continue;
-			if (hex_decode(fid, sizeof(fid), de->d_name) != 0 || fid[0] != i) {
-				log_warn("data/%s/%s: not a ciphertext file of ours; left alone",
-					 sub, de->d_name);
-				continue;
-			}
-			has = index_has_file_id(fs->ix, fid);
-			if (has < 0) {
-				rc = has;
-				break;
-			}
-			if (!has && unlinkat(dirfd(d), de->d_name, 0) != 0)
-				log_warn("data/%s/%s: cannot remove stray file", sub, de->d_name);
-		}
-		closedir(d);
-	}
-	return rc;
+                        if (de->d_name[0] == '.')
+                                continue;
+                        if (hex_decode(fid, sizeof(fid), de->d_name) != 0 || fid[0] != i) {
+                                log_warn("data/%s/%s: not a ciphertext file of ours; left alone",
+                                         sub, de->d_name);
+                                continue;
+                        }
+                        has = index_has_file_id(fs->ix, fid);
+                        if (has < 0) {
+                                rc = has;
+                                break;
+                        }
+                        if (!has && unlinkat(dirfd(d), de->d_name, 0) != 0)
+                                log_warn("data/%s/%s: cannot remove stray file", sub, de->d_name);
+                }
+                closedir(d);
+        }
+        return rc;
 }
 
 int fs_purge_orphans(struct fs *fs)
 {
-	int rc = index_for_each_orphan(fs->ix, fs_purge_inode, fs);
+        int rc = index_for_each_orphan(fs->ix, fs_purge_inode, fs);
 
-	if (rc == 0)
-		rc = fs_purge_stray_files(fs);
-	if (rc == 0)
-		rc = index_commit(fs->ix);
-	return rc;
+        if (rc == 0)
+                rc = fs_purge_stray_files(fs);
+        if (rc == 0)
+                rc = index_commit(fs->ix);
+        return rc;
 }

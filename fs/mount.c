@@ -22,178 +22,179 @@
 
 int fsmount_check_mountpoint(const char *path)
 {
-	char parent[PATH_MAX];
-	struct stat st, pst;
+        char parent[PATH_MAX];
+        struct stat st, pst;
 
-	if (stat(path, &st) != 0) {
-		int e = errno;
+        if (stat(path, &st) != 0) {
+                int e = errno;
 
-		if (e == ENOTCONN)
-			log_err("%s: a dead mount is still attached; run 'fusermount3 -u %s'", path,
-				path);
-		else
-			log_err("mount point %s: %s", path, strerror(e));
-		return -e;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		log_err("mount point %s is not a directory", path);
-		return -ENOTDIR;
-	}
-	if (snprintf(parent, sizeof(parent), "%s/..", path) >= (int)sizeof(parent))
-		return -ENAMETOOLONG;
-	if (stat(parent, &pst) != 0)
-		return -errno;
-	if (st.st_dev != pst.st_dev || st.st_ino == pst.st_ino) {
-		log_err("mount point %s is busy: something is already mounted there", path);
-		return -EBUSY;
-	}
-	return 0;
+                if (e == ENOTCONN)
+                        log_err("%s: a dead mount is still attached; run 'fusermount3 -u %s'", path,
+                                path);
+                else
+                        log_err("mount point %s: %s", path, strerror(e));
+                return -e;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                log_err("mount point %s is not a directory", path);
+                return -ENOTDIR;
+        }
+        if (snprintf(parent, sizeof(parent), "%s/..", path) >= (int)sizeof(parent))
+                return -ENAMETOOLONG;
+        if (stat(parent, &pst) != 0)
+                return -errno;
+        if (st.st_dev != pst.st_dev || st.st_ino == pst.st_ino) {
+                log_err("mount point %s is busy: something is already mounted there", path);
+                return -EBUSY;
+        }
+        return 0;
 }
 
 static void *fs_flusher_main(void *arg)
 {
-	struct fs *fs = arg;
+        struct fs *fs = arg;
 
-	pthread_mutex_lock(&fs->flush_lock);
-	while (!fs->stopping) {
-		struct timespec ts;
-		int rc;
+        pthread_mutex_lock(&fs->flush_lock);
+        while (!fs->stopping) {
+                struct timespec ts;
+                int rc;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += FS_COMMIT_INTERVAL_MS / 1000;
-		pthread_cond_timedwait(&fs->flush_cond, &fs->flush_lock, &ts);
-		if (fs->stopping)
-			break;
-		pthread_mutex_unlock(&fs->flush_lock);
-		if (index_dirty(fs->ix)) {
-			rc = index_commit(fs->ix);
-			if (rc != 0)
-				log_err("group commit of the index failed: %s", strerror(-rc));
-		}
-		pthread_mutex_lock(&fs->flush_lock);
-	}
-	pthread_mutex_unlock(&fs->flush_lock);
-	return NULL;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += FS_COMMIT_INTERVAL_MS / 1000;
+                pthread_cond_timedwait(&fs->flush_cond, &fs->flush_lock, &ts);
+                if (fs->stopping)
+                        break;
+                pthread_mutex_unlock(&fs->flush_lock);
+                if (index_dirty(fs->ix)) {
+                        rc = index_commit(fs->ix);
+                        if (rc != 0)
+                                log_err("group commit of the index failed: %s", strerror(-rc));
+                }
+                pthread_mutex_lock(&fs->flush_lock);
+        }
+        pthread_mutex_unlock(&fs->flush_lock);
+        return NULL;
 }
 
 static int fs_lock_region(const struct region_info *ri, int *fd_out)
 {
-	char path[PATH_MAX];
-	int fd;
+        char path[PATH_MAX];
+        int fd;
 
-	if (snprintf(path, sizeof(path), "%s/lock", ri->dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		log_err("%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		int e = errno;
+        if (snprintf(path, sizeof(path), "%s/lock", ri->dir) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                log_err("%s: %s", path, strerror(errno));
+                return -errno;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+                int e = errno;
 
-		close(fd);
-		if (e == EWOULDBLOCK) {
-			log_err("region %s is already mounted by this device", ri->name);
-			return -EBUSY;
-		}
-		return -e;
-	}
-	*fd_out = fd;
-	return 0;
+                close(fd);
+                if (e == EWOULDBLOCK) {
+                        log_err("region %s is already mounted by this device", ri->name);
+                        return -EBUSY;
+                }
+                return -e;
+        }
+        *fd_out = fd;
+        return 0;
 }
 
 /* Root attributes for a new index: a 0755 directory of the mounting user. */
 static int fs_root_attr(uint8_t file_id[16], uint8_t **attr, size_t *len)
 {
-	struct fs_inode root;
-	int rc;
+        struct fs_inode root;
+        int rc;
 
-	memset(&root, 0, sizeof(root));
-	rangeset_init(&root.blocks);
-	secmem_random(root.file_id, 16);
-	secmem_random(root.salt, 32);
-	root.kind = FS_KIND_DIR;
-	root.mode = S_IFDIR | 0755;
-	root.uid = getuid();
-	root.gid = getgid();
-	root.nlink = 1;
-	fs_now(&root.mtime);
-	root.atime = root.ctime = root.mtime;
-	memcpy(file_id, root.file_id, 16);
-	rc = fs_attr_encode(&root, attr, len);
-	return rc;
+        memset(&root, 0, sizeof(root));
+        rangeset_init(&root.blocks);
+        secmem_random(root.file_id, 16);
+        secmem_random(root.salt, 32);
+        root.kind = FS_KIND_DIR;
+        root.mode = S_IFDIR | 0755;
+        root.uid = getuid();
+        root.gid = getgid();
+        root.nlink = 1;
+        fs_now(&root.mtime);
+        root.atime = root.ctime = root.mtime;
+        memcpy(file_id, root.file_id, 16);
+        rc = fs_attr_encode(&root, attr, len);
+        return rc;
 }
 
 static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
 {
-	char path[PATH_MAX];
-	uint8_t root_id[16];
-	uint8_t *root_attr = NULL;
-	size_t root_len = 0;
-	int rc;
+        char path[PATH_MAX];
+        uint8_t root_id[16];
+        uint8_t *root_attr = NULL;
+        size_t root_len = 0;
+        int rc;
 
-	memcpy(fs->region_id, o->keys->region_id, 32);
-	memcpy(fs->epoch_id, o->keys->epoch_id, 32);
-	fs->epoch_key = o->keys->epoch_key;
-	fs->suite = o->keys->suite;
-	fs->bs = o->keys->block_size;
-	fs->slot_len = FS_SLOT_HDR_LEN + suite_nonce_len(fs->suite) + fs->bs + BLOCK_TAG_LEN;
-	fs->read_only = o->read_only;
-	fs->timeout = 60.0;
-	if (snprintf(path, sizeof(path), "%s/data", o->region->dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	if (mkdir(path, 0700) != 0 && errno != EEXIST)
-		return -errno;
-	fs->data_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fs->data_dirfd < 0)
-		return -errno;
-	if (snprintf(path, sizeof(path), "%s/index.db", o->region->dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	rc = fs_root_attr(root_id, &root_attr, &root_len);
-	if (rc != 0)
-		return rc;
-	rc = index_open(&fs->ix, path, o->local_key, fs->region_id, root_id, root_attr, root_len);
-	free(root_attr);
-	if (rc != 0) {
-		log_err("cannot open the local index %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	rc = fs_table_init(fs);
-	if (rc != 0)
-		return rc;
-	{
-		/* Authenticates the root record: a wrong device key or a tampered index stops here. */
-		struct fs_inode *root;
+        memcpy(fs->region_id, o->keys->region_id, 32);
+        memcpy(fs->epoch_id, o->keys->epoch_id, 32);
+        fs->epoch_key = o->keys->epoch_key;
+        fs->suite = o->keys->suite;
+        fs->bs = o->keys->block_size;
+        fs->slot_len = FS_SLOT_HDR_LEN + suite_nonce_len(fs->suite) + fs->bs + BLOCK_TAG_LEN;
+        fs->read_only = o->read_only;
+        fs->timeout = 60.0;
+        if (snprintf(path, sizeof(path), "%s/data", o->region->dir) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+                return -errno;
+        fs->data_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fs->data_dirfd < 0)
+                return -errno;
+        if (snprintf(path, sizeof(path), "%s/index.db", o->region->dir) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        rc = fs_root_attr(root_id, &root_attr, &root_len);
+        if (rc != 0)
+                return rc;
+        rc = index_open(&fs->ix, path, o->local_key, fs->region_id, root_id, root_attr, root_len);
+        free(root_attr);
+        if (rc != 0) {
+                log_err("cannot open the local index %s: %s", path, strerror(-rc));
+                return rc;
+        }
+        rc = fs_table_init(fs);
+        if (rc != 0)
+                return rc;
+        {
+                /* Authenticates the root record: a wrong device key or a tampered index stops here.
+                 */
+                struct fs_inode *root;
 
-		rc = fs_inode_get(fs, INDEX_ROOT_INO, &root);
-		if (rc != 0) {
-			log_err("the local index does not authenticate with this device's key");
-			return rc == -ENOENT ? -EBADMSG : rc;
-		}
-		fs_inode_ref(fs, root, 1, 0); /* pinned for the whole mount */
-		fs_inode_put(fs, root);
-	}
-	rc = fs_purge_orphans(fs);
-	if (rc != 0)
-		log_err("cannot purge deleted files from the index: %s", strerror(-rc));
-	return rc;
+                rc = fs_inode_get(fs, INDEX_ROOT_INO, &root);
+                if (rc != 0) {
+                        log_err("the local index does not authenticate with this device's key");
+                        return rc == -ENOENT ? -EBADMSG : rc;
+                }
+                fs_inode_ref(fs, root, 1, 0); /* pinned for the whole mount */
+                fs_inode_put(fs, root);
+        }
+        rc = fs_purge_orphans(fs);
+        if (rc != 0)
+                log_err("cannot purge deleted files from the index: %s", strerror(-rc));
+        return rc;
 }
 
 static void fs_close_state(struct fs *fs)
 {
-	int rc;
+        int rc;
 
-	if (fs->table != NULL)
-		fs_table_release(fs);
-	if (fs->ix != NULL) {
-		rc = index_close(fs->ix);
-		if (rc != 0)
-			log_err("closing the index failed: %s", strerror(-rc));
-		fs->ix = NULL;
-	}
-	if (fs->data_dirfd >= 0)
-		close(fs->data_dirfd);
-	fs->data_dirfd = -1;
+        if (fs->table != NULL)
+                fs_table_release(fs);
+        if (fs->ix != NULL) {
+                rc = index_close(fs->ix);
+                if (rc != 0)
+                        log_err("closing the index failed: %s", strerror(-rc));
+                fs->ix = NULL;
+        }
+        if (fs->data_dirfd >= 0)
+                close(fs->data_dirfd);
+        fs->data_dirfd = -1;
 }
 
 /*
@@ -203,161 +204,161 @@ static void fs_close_state(struct fs *fs)
  */
 static int fs_fork(int *report_fd)
 {
-	int p[2], status = -EIO;
-	pid_t pid;
-	ssize_t n;
+        int p[2], status = -EIO;
+        pid_t pid;
+        ssize_t n;
 
-	if (pipe2(p, O_CLOEXEC) != 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -errno;
-	}
-	if (pid == 0) {
-		close(p[0]);
-		setsid();
-		*report_fd = p[1];
-		return 1;
-	}
-	close(p[1]);
-	do
-		n = read(p[0], &status, sizeof(status));
-	while (n < 0 && errno == EINTR);
-	close(p[0]);
-	if (n != (ssize_t)sizeof(status))
-		status = -EIO; /* the child died before reporting */
-	return status;
+        if (pipe2(p, O_CLOEXEC) != 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0) {
+                close(p[0]);
+                close(p[1]);
+                return -errno;
+        }
+        if (pid == 0) {
+                close(p[0]);
+                setsid();
+                *report_fd = p[1];
+                return 1;
+        }
+        close(p[1]);
+        do
+                n = read(p[0], &status, sizeof(status));
+        while (n < 0 && errno == EINTR);
+        close(p[0]);
+        if (n != (ssize_t)sizeof(status))
+                status = -EIO; /* the child died before reporting */
+        return status;
 }
 
 static void fs_report(int *report_fd, int status)
 {
-	int nul;
+        int nul;
 
-	if (*report_fd < 0)
-		return;
-	if (write(*report_fd, &status, sizeof(status)) != (ssize_t)sizeof(status))
-		log_warn("cannot report mount status to the parent");
-	close(*report_fd);
-	*report_fd = -1;
-	if (status != 0)
-		return;
-	/* Detach from the terminal: logging continues in mount.log. */
-	nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (nul >= 0) {
-		dup2(nul, 0);
-		dup2(nul, 1);
-		dup2(nul, 2);
-		if (nul > 2)
-			close(nul);
-	}
-	log_quiet_stderr();
-	if (chdir("/") != 0)
-		log_warn("chdir /: %s", strerror(errno));
+        if (*report_fd < 0)
+                return;
+        if (write(*report_fd, &status, sizeof(status)) != (ssize_t)sizeof(status))
+                log_warn("cannot report mount status to the parent");
+        close(*report_fd);
+        *report_fd = -1;
+        if (status != 0)
+                return;
+        /* Detach from the terminal: logging continues in mount.log. */
+        nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (nul >= 0) {
+                dup2(nul, 0);
+                dup2(nul, 1);
+                dup2(nul, 2);
+                if (nul > 2)
+                        close(nul);
+        }
+        log_quiet_stderr();
+        if (chdir("/") != 0)
+                log_warn("chdir /: %s", strerror(errno));
 }
 
 static int fs_serve(struct fs *fs, struct fuse_session *se)
 {
-	struct fuse_loop_config *cfg;
-	int rc;
+        struct fuse_loop_config *cfg;
+        int rc;
 
-	pthread_mutex_init(&fs->flush_lock, NULL);
-	pthread_cond_init(&fs->flush_cond, NULL);
-	if (pthread_create(&fs->flusher, NULL, fs_flusher_main, fs) == 0)
-		fs->flusher_running = 1;
-	else
-		log_warn("no group-commit thread: the index commits on fsync and unmount only");
-	cfg = fuse_loop_cfg_create();
-	if (cfg == NULL)
-		return -ENOMEM;
-	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	fuse_loop_cfg_set_max_threads(cfg, 16);
-	fuse_loop_cfg_set_idle_threads(cfg, 4);
-	rc = fuse_session_loop_mt(se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	if (fs->flusher_running) {
-		pthread_mutex_lock(&fs->flush_lock);
-		fs->stopping = 1;
-		pthread_cond_signal(&fs->flush_cond);
-		pthread_mutex_unlock(&fs->flush_lock);
-		pthread_join(fs->flusher, NULL);
-	}
-	log_info("unmounted");
-	return rc < 0 ? rc : 0;
+        pthread_mutex_init(&fs->flush_lock, NULL);
+        pthread_cond_init(&fs->flush_cond, NULL);
+        if (pthread_create(&fs->flusher, NULL, fs_flusher_main, fs) == 0)
+                fs->flusher_running = 1;
+        else
+                log_warn("no group-commit thread: the index commits on fsync and unmount only");
+        cfg = fuse_loop_cfg_create();
+        if (cfg == NULL)
+                return -ENOMEM;
+        fuse_loop_cfg_set_clone_fd(cfg, 0);
+        fuse_loop_cfg_set_max_threads(cfg, 16);
+        fuse_loop_cfg_set_idle_threads(cfg, 4);
+        rc = fuse_session_loop_mt(se, cfg);
+        fuse_loop_cfg_destroy(cfg);
+        if (fs->flusher_running) {
+                pthread_mutex_lock(&fs->flush_lock);
+                fs->stopping = 1;
+                pthread_cond_signal(&fs->flush_cond);
+                pthread_mutex_unlock(&fs->flush_lock);
+                pthread_join(fs->flusher, NULL);
+        }
+        log_info("unmounted");
+        return rc < 0 ? rc : 0;
 }
 
 int fsmount_run(const struct fsmount_opts *o)
 {
-	char logpath[PATH_MAX], mntopts[256];
-	char *argv[4] = {"sealsync", "-o", NULL, NULL};
-	struct fuse_args args;
-	struct fuse_session *se = NULL;
-	struct fs fs;
-	int lockfd = -1, report_fd = -1, rc;
+        char logpath[PATH_MAX], mntopts[256];
+        char *argv[4] = {"sealsync", "-o", NULL, NULL};
+        struct fuse_args args;
+        struct fuse_session *se = NULL;
+        struct fs fs;
+        int lockfd = -1, report_fd = -1, rc;
 
-	memset(&fs, 0, sizeof(fs));
-	fs.data_dirfd = -1;
-	pthread_mutex_init(&fs.ns_lock, NULL);
-	rc = fsmount_check_mountpoint(o->mountpoint);
-	if (rc != 0)
-		return rc;
-	if (!o->foreground) {
-		rc = fs_fork(&report_fd);
-		if (rc <= 0)
-			return rc; /* the parent: the child's report */
-	}
-	rc = fs_lock_region(o->region, &lockfd);
-	if (rc != 0) {
-		fs_report(&report_fd, rc);
-		return rc;
-	}
-	if (snprintf(logpath, sizeof(logpath), "%s/mount.log", o->region->dir) <
-		    (int)sizeof(logpath) &&
-	    log_open_file(logpath) != 0)
-		log_warn("cannot open %s; logging to stderr only", logpath);
-	rc = fs_open_state(&fs, o);
-	if (rc != 0)
-		goto out;
-	{
-		char hex[65];
+        memset(&fs, 0, sizeof(fs));
+        fs.data_dirfd = -1;
+        pthread_mutex_init(&fs.ns_lock, NULL);
+        rc = fsmount_check_mountpoint(o->mountpoint);
+        if (rc != 0)
+                return rc;
+        if (!o->foreground) {
+                rc = fs_fork(&report_fd);
+                if (rc <= 0)
+                        return rc; /* the parent: the child's report */
+        }
+        rc = fs_lock_region(o->region, &lockfd);
+        if (rc != 0) {
+                fs_report(&report_fd, rc);
+                return rc;
+        }
+        if (snprintf(logpath, sizeof(logpath), "%s/mount.log", o->region->dir) <
+                (int)sizeof(logpath) &&
+            log_open_file(logpath) != 0)
+                log_warn("cannot open %s; logging to stderr only", logpath);
+        rc = fs_open_state(&fs, o);
+        if (rc != 0)
+                goto out;
+        {
+                char hex[65];
 
-		hex_encode(hex, o->region->id, REGION_ID_LEN);
-		snprintf(mntopts, sizeof(mntopts),
-			 "fsname=sealsync:%s,subtype=sealsync,default_permissions%s", hex,
-			 o->read_only ? ",ro" : "");
-	}
-	argv[2] = mntopts;
-	if (o->debug)
-		argv[3] = "-d";
-	args = (struct fuse_args)FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
-	se = fuse_session_new(&args, fs_lowlevel_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
-	if (se == NULL) {
-		rc = -EIO;
-		log_err("cannot create the FUSE session");
-		goto out;
-	}
-	if (fuse_set_signal_handlers(se) != 0) {
-		rc = -EIO;
-		goto out_session;
-	}
-	if (fuse_session_mount(se, o->mountpoint) != 0) {
-		rc = -EIO;
-		log_err("cannot mount on %s (is /dev/fuse available and fusermount3 installed?)",
-			o->mountpoint);
-		goto out_signals;
-	}
-	fs_report(&report_fd, 0); /* detaches from the terminal when daemonized */
-	log_info("mounted region %s on %s", o->region->name, o->mountpoint);
-	rc = fs_serve(&fs, se);
-	fuse_session_unmount(se);
+                hex_encode(hex, o->region->id, REGION_ID_LEN);
+                snprintf(mntopts, sizeof(mntopts),
+                         "fsname=sealsync:%s,subtype=sealsync,default_permissions%s", hex,
+                         o->read_only ? ",ro" : "");
+        }
+        argv[2] = mntopts;
+        if (o->debug)
+                argv[3] = "-d";
+        args = (struct fuse_args)FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
+        se = fuse_session_new(&args, fs_lowlevel_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
+        if (se == NULL) {
+                rc = -EIO;
+                log_err("cannot create the FUSE session");
+                goto out;
+        }
+        if (fuse_set_signal_handlers(se) != 0) {
+                rc = -EIO;
+                goto out_session;
+        }
+        if (fuse_session_mount(se, o->mountpoint) != 0) {
+                rc = -EIO;
+                log_err("cannot mount on %s (is /dev/fuse available and fusermount3 installed?)",
+                        o->mountpoint);
+                goto out_signals;
+        }
+        fs_report(&report_fd, 0); /* detaches from the terminal when daemonized */
+        log_info("mounted region %s on %s", o->region->name, o->mountpoint);
+        rc = fs_serve(&fs, se);
+        fuse_session_unmount(se);
 out_signals:
-	fuse_remove_signal_handlers(se);
+        fuse_remove_signal_handlers(se);
 out_session:
-	fuse_session_destroy(se);
+        fuse_session_destroy(se);
 out:
-	fs_report(&report_fd, rc);
-	fs_close_state(&fs);
-	close(lockfd);
-	return rc;
+        fs_report(&report_fd, rc);
+        fs_close_state(&fs);
+        close(lockfd);
+        return rc;
 }

@@ -11,13 +11,13 @@
 #include "keyring/region.h"
 
 struct fsmount_opts {
-	const struct region_info *region;
-	const struct region_keys *keys;
-	const uint8_t *local_key; /* 32 bytes: the device-local key */
-	const char *mountpoint;
-	int foreground;
-	int debug;
-	int read_only;
+        const struct region_info *region;
+        const struct region_keys *keys;
+        const uint8_t *local_key; /* 32 bytes: the device-local key */
+        const char *mountpoint;
+        int foreground;
+        int debug;
+        int read_only;
 };
 
 /*

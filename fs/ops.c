@@ -26,68 +26,69 @@
 
 static struct fs *fs_of(fuse_req_t req)
 {
-	return fuse_req_userdata(req);
+        return fuse_req_userdata(req);
 }
 
 static uint32_t fs_kind_type(int kind)
 {
-	return kind == FS_KIND_DIR ? S_IFDIR : kind == FS_KIND_LNK ? S_IFLNK : S_IFREG;
+        return kind == FS_KIND_DIR ? S_IFDIR : kind == FS_KIND_LNK ? S_IFLNK : S_IFREG;
 }
 
 static void fs_fill_stat(const struct fs *fs, const struct fs_inode *in, struct stat *st)
 {
-	uint64_t blocks = 0;
-	size_t i;
+        uint64_t blocks = 0;
+        size_t i;
 
-	memset(st, 0, sizeof(*st));
-	st->st_ino = in->ino;
-	st->st_mode = in->mode;
-	st->st_nlink = in->kind == FS_KIND_DIR ? 1 : in->nlink;
-	st->st_uid = in->uid;
-	st->st_gid = in->gid;
-	st->st_size = (off_t)in->size;
-	st->st_blksize = 4096;
-	for (i = 0; i < in->blocks.n; i++)
-		blocks += in->blocks.r[i].end - in->blocks.r[i].start;
-	blocks *= fs->bs;
-	if (blocks > in->size)
-		blocks = in->size;
-	st->st_blocks = (blkcnt_t)((blocks + 511) / 512);
-	st->st_atim = in->atime;
-	st->st_mtim = in->mtime;
-	st->st_ctim = in->ctime;
+        memset(st, 0, sizeof(*st));
+        st->st_ino = in->ino;
+        st->st_mode = in->mode;
+        st->st_nlink = in->kind == FS_KIND_DIR ? 1 : in->nlink;
+        st->st_uid = in->uid;
+        st->st_gid = in->gid;
+        st->st_size = (off_t)in->size;
+        st->st_blksize = 4096;
+        for (i = 0; i < in->blocks.n; i++)
+                blocks += in->blocks.r[i].end - in->blocks.r[i].start;
+        blocks *= fs->bs;
+        if (blocks > in->size)
+                blocks = in->size;
+        st->st_blocks = (blkcnt_t)((blocks + 511) / 512);
+        st->st_atim = in->atime;
+        st->st_mtim = in->mtime;
+        st->st_ctim = in->ctime;
 }
 
-static void fs_fill_entry(const struct fs *fs, const struct fs_inode *in, struct fuse_entry_param *e)
+static void fs_fill_entry(const struct fs *fs, const struct fs_inode *in,
+                          struct fuse_entry_param *e)
 {
-	memset(e, 0, sizeof(*e));
-	e->ino = in->ino;
-	e->generation = 1;
-	e->attr_timeout = fs->timeout;
-	e->entry_timeout = fs->timeout;
-	fs_fill_stat(fs, in, &e->attr);
+        memset(e, 0, sizeof(*e));
+        e->ino = in->ino;
+        e->generation = 1;
+        e->attr_timeout = fs->timeout;
+        e->entry_timeout = fs->timeout;
+        fs_fill_stat(fs, in, &e->attr);
 }
 
 static int fs_name_ok(const char *name)
 {
-	size_t n = strlen(name);
+        size_t n = strlen(name);
 
-	if (n == 0 || n > INDEX_NAME_MAX)
-		return -ENAMETOOLONG;
-	return 0;
+        if (n == 0 || n > INDEX_NAME_MAX)
+                return -ENAMETOOLONG;
+        return 0;
 }
 
 /* Replies with an entry for IN, taking a kernel lookup reference. */
 static void fs_reply_entry(fuse_req_t req, struct fs *fs, struct fs_inode *in)
 {
-	struct fuse_entry_param e;
+        struct fuse_entry_param e;
 
-	pthread_rwlock_rdlock(&in->lock);
-	fs_fill_entry(fs, in, &e);
-	pthread_rwlock_unlock(&in->lock);
-	fs_inode_ref(fs, in, 1, 0);
-	if (fuse_reply_entry(req, &e) != 0)
-		fs_inode_ref(fs, in, -1, 0); /* the kernel did not get it */
+        pthread_rwlock_rdlock(&in->lock);
+        fs_fill_entry(fs, in, &e);
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_ref(fs, in, 1, 0);
+        if (fuse_reply_entry(req, &e) != 0)
+                fs_inode_ref(fs, in, -1, 0); /* the kernel did not get it */
 }
 
 /*
@@ -98,1076 +99,1076 @@ static void fs_reply_entry(fuse_req_t req, struct fs *fs, struct fs_inode *in)
  */
 static void fs_content_idle(struct fs *fs, struct fs_inode *in)
 {
-	uint32_t nopen;
+        uint32_t nopen;
 
-	pthread_rwlock_wrlock(&in->lock);
-	pthread_mutex_lock(&fs->table_lock);
-	nopen = in->nopen;
-	pthread_mutex_unlock(&fs->table_lock);
-	if (nopen == 0)
-		fs_content_close(in);
-	pthread_rwlock_unlock(&in->lock);
+        pthread_rwlock_wrlock(&in->lock);
+        pthread_mutex_lock(&fs->table_lock);
+        nopen = in->nopen;
+        pthread_mutex_unlock(&fs->table_lock);
+        if (nopen == 0)
+                fs_content_close(in);
+        pthread_rwlock_unlock(&in->lock);
 }
 
 static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
-	if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
-		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
-	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
-		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
-	conn->max_write = 1u << 20;
-	conn->max_readahead = 1u << 20;
+        (void)userdata;
+        if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
+                conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+        if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+                conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+        conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+        conn->max_write = 1u << 20;
+        conn->max_readahead = 1u << 20;
 }
 
 static void fs_op_destroy(void *userdata)
 {
-	struct fs *fs = userdata;
-	int rc = index_commit(fs->ix);
+        struct fs *fs = userdata;
+        int rc = index_commit(fs->ix);
 
-	if (rc != 0)
-		log_err("final index commit failed: %s", strerror(-rc));
+        if (rc != 0)
+                log_err("final index commit failed: %s", strerror(-rc));
 }
 
 static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in;
-	uint64_t ino;
-	int rc = fs_name_ok(name);
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in;
+        uint64_t ino;
+        int rc = fs_name_ok(name);
 
-	if (rc == 0)
-		rc = index_lookup(fs->ix, parent, name, strlen(name), &ino);
-	if (rc == -ENOENT) {
-		struct fuse_entry_param e;
+        if (rc == 0)
+                rc = index_lookup(fs->ix, parent, name, strlen(name), &ino);
+        if (rc == -ENOENT) {
+                struct fuse_entry_param e;
 
-		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs->timeout; /* negative entry, cached */
-		fuse_reply_entry(req, &e);
-		return;
-	}
-	if (rc == 0)
-		rc = fs_inode_get(fs, ino, &in);
-	if (rc != 0) {
-		fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
-		return;
-	}
-	fs_reply_entry(req, fs, in);
-	fs_inode_put(fs, in);
+                memset(&e, 0, sizeof(e));
+                e.entry_timeout = fs->timeout; /* negative entry, cached */
+                fuse_reply_entry(req, &e);
+                return;
+        }
+        if (rc == 0)
+                rc = fs_inode_get(fs, ino, &in);
+        if (rc != 0) {
+                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+                return;
+        }
+        fs_reply_entry(req, fs, in);
+        fs_inode_put(fs, in);
 }
 
 static void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	fs_inode_forget(fs_of(req), ino, nlookup);
-	fuse_reply_none(req);
+        fs_inode_forget(fs_of(req), ino, nlookup);
+        fuse_reply_none(req);
 }
 
 static void fs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	size_t i;
+        size_t i;
 
-	for (i = 0; i < count; i++)
-		fs_inode_forget(fs_of(req), forgets[i].ino, forgets[i].nlookup);
-	fuse_reply_none(req);
+        for (i = 0; i < count; i++)
+                fs_inode_forget(fs_of(req), forgets[i].ino, forgets[i].nlookup);
+        fuse_reply_none(req);
 }
 
 static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in;
-	struct stat st;
-	int rc = fs_inode_get(fs, ino, &in);
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in;
+        struct stat st;
+        int rc = fs_inode_get(fs, ino, &in);
 
-	(void)fi;
-	if (rc != 0) {
-		fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
-		return;
-	}
-	pthread_rwlock_rdlock(&in->lock);
-	fs_fill_stat(fs, in, &st);
-	pthread_rwlock_unlock(&in->lock);
-	fs_inode_put(fs, in);
-	fuse_reply_attr(req, &st, fs->timeout);
+        (void)fi;
+        if (rc != 0) {
+                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+                return;
+        }
+        pthread_rwlock_rdlock(&in->lock);
+        fs_fill_stat(fs, in, &st);
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        fuse_reply_attr(req, &st, fs->timeout);
 }
 
 static int fs_apply_setattr(struct fs *fs, struct fs_inode *in, const struct stat *attr, int set)
 {
-	struct timespec now;
-	int rc = 0;
+        struct timespec now;
+        int rc = 0;
 
-	fs_now(&now);
-	if (set & FUSE_SET_ATTR_SIZE) {
-		if (in->kind != FS_KIND_REG)
-			return in->kind == FS_KIND_DIR ? -EISDIR : -EINVAL;
-		if (attr->st_size < 0)
-			return -EINVAL;
-		rc = fs_content_truncate(fs, in, (uint64_t)attr->st_size);
-		if (rc != 0)
-			return rc;
-		in->mtime = now;
-	}
-	if (set & FUSE_SET_ATTR_MODE)
-		in->mode = (in->mode & S_IFMT) | (attr->st_mode & 07777);
-	if (set & FUSE_SET_ATTR_UID)
-		in->uid = attr->st_uid;
-	if (set & FUSE_SET_ATTR_GID)
-		in->gid = attr->st_gid;
-	if (set & FUSE_SET_ATTR_ATIME_NOW)
-		in->atime = now;
-	else if (set & FUSE_SET_ATTR_ATIME)
-		in->atime = attr->st_atim;
-	if (set & FUSE_SET_ATTR_MTIME_NOW)
-		in->mtime = now;
-	else if (set & FUSE_SET_ATTR_MTIME)
-		in->mtime = attr->st_mtim;
-	if (set & FUSE_SET_ATTR_CTIME)
-		in->ctime = attr->st_ctim;
-	else
-		in->ctime = now;
-	return fs_inode_save(fs, in);
+        fs_now(&now);
+        if (set & FUSE_SET_ATTR_SIZE) {
+                if (in->kind != FS_KIND_REG)
+                        return in->kind == FS_KIND_DIR ? -EISDIR : -EINVAL;
+                if (attr->st_size < 0)
+                        return -EINVAL;
+                rc = fs_content_truncate(fs, in, (uint64_t)attr->st_size);
+                if (rc != 0)
+                        return rc;
+                in->mtime = now;
+        }
+        if (set & FUSE_SET_ATTR_MODE)
+                in->mode = (in->mode & S_IFMT) | (attr->st_mode & 07777);
+        if (set & FUSE_SET_ATTR_UID)
+                in->uid = attr->st_uid;
+        if (set & FUSE_SET_ATTR_GID)
+                in->gid = attr->st_gid;
+        if (set & FUSE_SET_ATTR_ATIME_NOW)
+                in->atime = now;
+        else if (set & FUSE_SET_ATTR_ATIME)
+                in->atime = attr->st_atim;
+        if (set & FUSE_SET_ATTR_MTIME_NOW)
+                in->mtime = now;
+        else if (set & FUSE_SET_ATTR_MTIME)
+                in->mtime = attr->st_mtim;
+        if (set & FUSE_SET_ATTR_CTIME)
+                in->ctime = attr->st_ctim;
+        else
+                in->ctime = now;
+        return fs_inode_save(fs, in);
 }
 
 static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-			  struct fuse_file_info *fi)
+                          struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in;
-	struct stat st;
-	int rc;
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in;
+        struct stat st;
+        int rc;
 
-	(void)fi;
-	if (fs->read_only) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	rc = fs_inode_get(fs, ino, &in);
-	if (rc != 0) {
-		fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
-		return;
-	}
-	pthread_rwlock_wrlock(&in->lock);
-	rc = fs_apply_setattr(fs, in, attr, to_set);
-	fs_fill_stat(fs, in, &st);
-	pthread_rwlock_unlock(&in->lock);
-	if (to_set & FUSE_SET_ATTR_SIZE)
-		fs_content_idle(fs, in);
-	fs_inode_put(fs, in);
-	if (rc != 0)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_attr(req, &st, fs->timeout);
+        (void)fi;
+        if (fs->read_only) {
+                fuse_reply_err(req, EROFS);
+                return;
+        }
+        rc = fs_inode_get(fs, ino, &in);
+        if (rc != 0) {
+                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+                return;
+        }
+        pthread_rwlock_wrlock(&in->lock);
+        rc = fs_apply_setattr(fs, in, attr, to_set);
+        fs_fill_stat(fs, in, &st);
+        pthread_rwlock_unlock(&in->lock);
+        if (to_set & FUSE_SET_ATTR_SIZE)
+                fs_content_idle(fs, in);
+        fs_inode_put(fs, in);
+        if (rc != 0)
+                fuse_reply_err(req, -rc);
+        else
+                fuse_reply_attr(req, &st, fs->timeout);
 }
 
 static void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in;
-	int rc = fs_inode_get(fs, ino, &in);
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in;
+        int rc = fs_inode_get(fs, ino, &in);
 
-	if (rc != 0) {
-		fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
-		return;
-	}
-	pthread_rwlock_rdlock(&in->lock);
-	if (in->kind != FS_KIND_LNK || in->target == NULL)
-		fuse_reply_err(req, EINVAL);
-	else
-		fuse_reply_readlink(req, in->target);
-	pthread_rwlock_unlock(&in->lock);
-	fs_inode_put(fs, in);
+        if (rc != 0) {
+                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+                return;
+        }
+        pthread_rwlock_rdlock(&in->lock);
+        if (in->kind != FS_KIND_LNK || in->target == NULL)
+                fuse_reply_err(req, EINVAL);
+        else
+                fuse_reply_readlink(req, in->target);
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
 }
 
 /* Touches a directory's mtime/ctime after a change of its entries. */
 static int fs_dir_touch(struct fs *fs, struct fs_inode *dir)
 {
-	int rc;
+        int rc;
 
-	pthread_rwlock_wrlock(&dir->lock);
-	fs_now(&dir->mtime);
-	dir->ctime = dir->mtime;
-	rc = fs_inode_save(fs, dir);
-	pthread_rwlock_unlock(&dir->lock);
-	return rc;
+        pthread_rwlock_wrlock(&dir->lock);
+        fs_now(&dir->mtime);
+        dir->ctime = dir->mtime;
+        rc = fs_inode_save(fs, dir);
+        pthread_rwlock_unlock(&dir->lock);
+        return rc;
 }
 
 /* Resolves PARENT as a live directory (busy ref in *OUT). */
 static int fs_get_dir(struct fs *fs, uint64_t parent, struct fs_inode **out)
 {
-	struct fs_inode *dir;
-	int rc = fs_inode_get(fs, parent, &dir);
+        struct fs_inode *dir;
+        int rc = fs_inode_get(fs, parent, &dir);
 
-	if (rc != 0)
-		return rc == -EBADMSG ? -EIO : rc;
-	if (dir->kind != FS_KIND_DIR || dir->nlink == 0) {
-		rc = dir->kind != FS_KIND_DIR ? -ENOTDIR : -ENOENT;
-		fs_inode_put(fs, dir);
-		return rc;
-	}
-	*out = dir;
-	return 0;
+        if (rc != 0)
+                return rc == -EBADMSG ? -EIO : rc;
+        if (dir->kind != FS_KIND_DIR || dir->nlink == 0) {
+                rc = dir->kind != FS_KIND_DIR ? -ENOTDIR : -ENOENT;
+                fs_inode_put(fs, dir);
+                return rc;
+        }
+        *out = dir;
+        return 0;
 }
 
-static int fs_make_node(fuse_req_t req, uint64_t parent, const char *name, int kind,
-			uint32_t mode, const char *target, struct fs_inode **out)
+static int fs_make_node(fuse_req_t req, uint64_t parent, const char *name, int kind, uint32_t mode,
+                        const char *target, struct fs_inode **out)
 {
-	struct fs *fs = fs_of(req);
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct fs_inode *dir = NULL, *in = NULL;
-	uint64_t existing;
-	int rc;
+        struct fs *fs = fs_of(req);
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+        struct fs_inode *dir = NULL, *in = NULL;
+        uint64_t existing;
+        int rc;
 
-	if (fs->read_only)
-		return -EROFS;
-	rc = fs_name_ok(name);
-	if (rc != 0)
-		return rc;
-	pthread_mutex_lock(&fs->ns_lock);
-	rc = fs_get_dir(fs, parent, &dir);
-	if (rc != 0)
-		goto out;
-	rc = index_lookup(fs->ix, parent, name, strlen(name), &existing);
-	if (rc == 0) {
-		rc = -EEXIST;
-		goto out;
-	}
-	if (rc != -ENOENT)
-		goto out;
-	rc = fs_inode_create(fs, kind, fs_kind_type(kind) | (mode & 07777), ctx->uid, ctx->gid,
-			     target, &in);
-	if (rc != 0)
-		goto out;
-	rc = index_link(fs->ix, parent, name, strlen(name), in->ino, (uint8_t)kind);
-	if (rc == 0) {
-		in->nlink = 1;
-		rc = fs_inode_save(fs, in);
-	}
-	if (rc == 0)
-		rc = fs_dir_touch(fs, dir);
-	if (rc != 0) {
-		fs_inode_put(fs, in); /* nlink 0: evicted and deleted */
-		in = NULL;
-	}
+        if (fs->read_only)
+                return -EROFS;
+        rc = fs_name_ok(name);
+        if (rc != 0)
+                return rc;
+        pthread_mutex_lock(&fs->ns_lock);
+        rc = fs_get_dir(fs, parent, &dir);
+        if (rc != 0)
+                goto out;
+        rc = index_lookup(fs->ix, parent, name, strlen(name), &existing);
+        if (rc == 0) {
+                rc = -EEXIST;
+                goto out;
+        }
+        if (rc != -ENOENT)
+                goto out;
+        rc = fs_inode_create(fs, kind, fs_kind_type(kind) | (mode & 07777), ctx->uid, ctx->gid,
+                             target, &in);
+        if (rc != 0)
+                goto out;
+        rc = index_link(fs->ix, parent, name, strlen(name), in->ino, (uint8_t)kind);
+        if (rc == 0) {
+                in->nlink = 1;
+                rc = fs_inode_save(fs, in);
+        }
+        if (rc == 0)
+                rc = fs_dir_touch(fs, dir);
+        if (rc != 0) {
+                fs_inode_put(fs, in); /* nlink 0: evicted and deleted */
+                in = NULL;
+        }
 out:
-	if (dir != NULL)
-		fs_inode_put(fs, dir);
-	pthread_mutex_unlock(&fs->ns_lock);
-	if (rc == 0)
-		*out = in;
-	return rc;
+        if (dir != NULL)
+                fs_inode_put(fs, dir);
+        pthread_mutex_unlock(&fs->ns_lock);
+        if (rc == 0)
+                *out = in;
+        return rc;
 }
 
 static void fs_reply_new(fuse_req_t req, int rc, struct fs_inode *in)
 {
-	struct fs *fs = fs_of(req);
+        struct fs *fs = fs_of(req);
 
-	if (rc != 0) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fs_reply_entry(req, fs, in);
-	fs_inode_put(fs, in);
+        if (rc != 0) {
+                fuse_reply_err(req, -rc);
+                return;
+        }
+        fs_reply_entry(req, fs, in);
+        fs_inode_put(fs, in);
 }
 
 static void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-			dev_t rdev)
+                        dev_t rdev)
 {
-	struct fs_inode *in = NULL;
-	int rc = -EPERM; /* only regular files: devices, FIFOs and sockets do not sync */
+        struct fs_inode *in = NULL;
+        int rc = -EPERM; /* only regular files: devices, FIFOs and sockets do not sync */
 
-	(void)rdev;
-	if (S_ISREG(mode))
-		rc = fs_make_node(req, parent, name, FS_KIND_REG, mode, NULL, &in);
-	fs_reply_new(req, rc, in);
+        (void)rdev;
+        if (S_ISREG(mode))
+                rc = fs_make_node(req, parent, name, FS_KIND_REG, mode, NULL, &in);
+        fs_reply_new(req, rc, in);
 }
 
 static void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	struct fs_inode *in = NULL;
-	int rc = fs_make_node(req, parent, name, FS_KIND_DIR, mode, NULL, &in);
+        struct fs_inode *in = NULL;
+        int rc = fs_make_node(req, parent, name, FS_KIND_DIR, mode, NULL, &in);
 
-	fs_reply_new(req, rc, in);
+        fs_reply_new(req, rc, in);
 }
 
 static void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	struct fs_inode *in = NULL;
-	int rc = -ENAMETOOLONG;
+        struct fs_inode *in = NULL;
+        int rc = -ENAMETOOLONG;
 
-	if (strlen(link) > 0 && strlen(link) <= FS_SYMLINK_MAX)
-		rc = fs_make_node(req, parent, name, FS_KIND_LNK, 0777, link, &in);
-	fs_reply_new(req, rc, in);
+        if (strlen(link) > 0 && strlen(link) <= FS_SYMLINK_MAX)
+                rc = fs_make_node(req, parent, name, FS_KIND_LNK, 0777, link, &in);
+        fs_reply_new(req, rc, in);
 }
 
 static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	(void)ino;
-	(void)newparent;
-	(void)newname;
-	/* Hard links are not supported (a synced file has one name): EPERM, as vfat. */
-	fuse_reply_err(req, EPERM);
+        (void)ino;
+        (void)newparent;
+        (void)newname;
+        /* Hard links are not supported (a synced file has one name): EPERM, as vfat. */
+        fuse_reply_err(req, EPERM);
 }
 
 /* Removes NAME from PARENT; WANT_DIR selects rmdir semantics. */
 static int fs_remove(struct fs *fs, uint64_t parent, const char *name, int want_dir)
 {
-	struct fs_inode *dir = NULL, *in = NULL;
-	uint64_t ino;
-	int rc;
+        struct fs_inode *dir = NULL, *in = NULL;
+        uint64_t ino;
+        int rc;
 
-	if (fs->read_only)
-		return -EROFS;
-	pthread_mutex_lock(&fs->ns_lock);
-	rc = fs_get_dir(fs, parent, &dir);
-	if (rc == 0)
-		rc = index_lookup(fs->ix, parent, name, strlen(name), &ino);
-	if (rc == 0)
-		rc = fs_inode_get(fs, ino, &in);
-	if (rc != 0)
-		goto out;
-	if (want_dir && in->kind != FS_KIND_DIR)
-		rc = -ENOTDIR;
-	else if (!want_dir && in->kind == FS_KIND_DIR)
-		rc = -EISDIR;
-	else if (want_dir)
-		rc = index_dir_empty(fs->ix, ino) == 1 ? 0 : -ENOTEMPTY;
-	if (rc == 0)
-		rc = index_unlink(fs->ix, parent, name, strlen(name));
-	if (rc == 0) {
-		pthread_rwlock_wrlock(&in->lock);
-		in->nlink = want_dir ? 0 : in->nlink - 1;
-		fs_now(&in->ctime);
-		rc = fs_inode_save(fs, in);
-		pthread_rwlock_unlock(&in->lock);
-	}
-	if (rc == 0)
-		rc = fs_dir_touch(fs, dir);
+        if (fs->read_only)
+                return -EROFS;
+        pthread_mutex_lock(&fs->ns_lock);
+        rc = fs_get_dir(fs, parent, &dir);
+        if (rc == 0)
+                rc = index_lookup(fs->ix, parent, name, strlen(name), &ino);
+        if (rc == 0)
+                rc = fs_inode_get(fs, ino, &in);
+        if (rc != 0)
+                goto out;
+        if (want_dir && in->kind != FS_KIND_DIR)
+                rc = -ENOTDIR;
+        else if (!want_dir && in->kind == FS_KIND_DIR)
+                rc = -EISDIR;
+        else if (want_dir)
+                rc = index_dir_empty(fs->ix, ino) == 1 ? 0 : -ENOTEMPTY;
+        if (rc == 0)
+                rc = index_unlink(fs->ix, parent, name, strlen(name));
+        if (rc == 0) {
+                pthread_rwlock_wrlock(&in->lock);
+                in->nlink = want_dir ? 0 : in->nlink - 1;
+                fs_now(&in->ctime);
+                rc = fs_inode_save(fs, in);
+                pthread_rwlock_unlock(&in->lock);
+        }
+        if (rc == 0)
+                rc = fs_dir_touch(fs, dir);
 out:
-	if (in != NULL)
-		fs_inode_put(fs, in);
-	if (dir != NULL)
-		fs_inode_put(fs, dir);
-	pthread_mutex_unlock(&fs->ns_lock);
-	return rc;
+        if (in != NULL)
+                fs_inode_put(fs, in);
+        if (dir != NULL)
+                fs_inode_put(fs, dir);
+        pthread_mutex_unlock(&fs->ns_lock);
+        return rc;
 }
 
 static void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -fs_remove(fs_of(req), parent, name, 0));
+        fuse_reply_err(req, -fs_remove(fs_of(req), parent, name, 0));
 }
 
 static void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -fs_remove(fs_of(req), parent, name, 1));
+        fuse_reply_err(req, -fs_remove(fs_of(req), parent, name, 1));
 }
 
 static int fs_rename_exchange(struct fs *fs, uint64_t p1, const char *n1, struct fs_inode *a,
-			      uint64_t p2, const char *n2, struct fs_inode *b)
+                              uint64_t p2, const char *n2, struct fs_inode *b)
 {
-	int rc = index_unlink(fs->ix, p1, n1, strlen(n1));
+        int rc = index_unlink(fs->ix, p1, n1, strlen(n1));
 
-	if (rc == 0)
-		rc = index_unlink(fs->ix, p2, n2, strlen(n2));
-	if (rc == 0)
-		rc = index_link(fs->ix, p1, n1, strlen(n1), b->ino, (uint8_t)b->kind);
-	if (rc == 0)
-		rc = index_link(fs->ix, p2, n2, strlen(n2), a->ino, (uint8_t)a->kind);
-	return rc;
+        if (rc == 0)
+                rc = index_unlink(fs->ix, p2, n2, strlen(n2));
+        if (rc == 0)
+                rc = index_link(fs->ix, p1, n1, strlen(n1), b->ino, (uint8_t)b->kind);
+        if (rc == 0)
+                rc = index_link(fs->ix, p2, n2, strlen(n2), a->ino, (uint8_t)a->kind);
+        return rc;
 }
 
 /* Drops the existing target DST of a rename of SRC. */
 static int fs_rename_replace(struct fs *fs, uint64_t p2, const char *n2, struct fs_inode *src,
-			     struct fs_inode *dst)
+                             struct fs_inode *dst)
 {
-	int rc;
+        int rc;
 
-	if (src->kind == FS_KIND_DIR && dst->kind != FS_KIND_DIR)
-		return -ENOTDIR;
-	if (src->kind != FS_KIND_DIR && dst->kind == FS_KIND_DIR)
-		return -EISDIR;
-	if (dst->kind == FS_KIND_DIR && index_dir_empty(fs->ix, dst->ino) != 1)
-		return -ENOTEMPTY;
-	rc = index_unlink(fs->ix, p2, n2, strlen(n2));
-	if (rc != 0)
-		return rc;
-	pthread_rwlock_wrlock(&dst->lock);
-	dst->nlink = dst->kind == FS_KIND_DIR ? 0 : dst->nlink - 1;
-	fs_now(&dst->ctime);
-	rc = fs_inode_save(fs, dst);
-	pthread_rwlock_unlock(&dst->lock);
-	return rc;
+        if (src->kind == FS_KIND_DIR && dst->kind != FS_KIND_DIR)
+                return -ENOTDIR;
+        if (src->kind != FS_KIND_DIR && dst->kind == FS_KIND_DIR)
+                return -EISDIR;
+        if (dst->kind == FS_KIND_DIR && index_dir_empty(fs->ix, dst->ino) != 1)
+                return -ENOTEMPTY;
+        rc = index_unlink(fs->ix, p2, n2, strlen(n2));
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_wrlock(&dst->lock);
+        dst->nlink = dst->kind == FS_KIND_DIR ? 0 : dst->nlink - 1;
+        fs_now(&dst->ctime);
+        rc = fs_inode_save(fs, dst);
+        pthread_rwlock_unlock(&dst->lock);
+        return rc;
 }
 
 static int fs_rename(struct fs *fs, uint64_t p1, const char *n1, uint64_t p2, const char *n2,
-		     unsigned flags)
+                     unsigned flags)
 {
-	struct fs_inode *d1 = NULL, *d2 = NULL, *src = NULL, *dst = NULL;
-	uint64_t sino, dino;
-	int rc, have_dst;
+        struct fs_inode *d1 = NULL, *d2 = NULL, *src = NULL, *dst = NULL;
+        uint64_t sino, dino;
+        int rc, have_dst;
 
-	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
-		return -EINVAL;
-	if (fs->read_only)
-		return -EROFS;
-	rc = fs_name_ok(n2);
-	if (rc != 0)
-		return rc;
-	pthread_mutex_lock(&fs->ns_lock);
-	rc = fs_get_dir(fs, p1, &d1);
-	if (rc == 0)
-		rc = fs_get_dir(fs, p2, &d2);
-	if (rc == 0)
-		rc = index_lookup(fs->ix, p1, n1, strlen(n1), &sino);
-	if (rc == 0)
-		rc = fs_inode_get(fs, sino, &src);
-	if (rc != 0)
-		goto out;
-	rc = index_lookup(fs->ix, p2, n2, strlen(n2), &dino);
-	have_dst = rc == 0;
-	if (rc != 0 && rc != -ENOENT)
-		goto out;
-	rc = 0;
-	if (have_dst && dino == sino)
-		goto out; /* same inode: POSIX says do nothing */
-	if (have_dst)
-		rc = fs_inode_get(fs, dino, &dst);
-	if (rc != 0)
-		goto out;
-	if (flags & RENAME_EXCHANGE) {
-		rc = have_dst ? fs_rename_exchange(fs, p1, n1, src, p2, n2, dst) : -ENOENT;
-	} else {
-		if (have_dst)
-			rc = (flags & RENAME_NOREPLACE) ? -EEXIST
-							: fs_rename_replace(fs, p2, n2, src, dst);
-		if (rc == 0)
-			rc = index_unlink(fs->ix, p1, n1, strlen(n1));
-		if (rc == 0)
-			rc = index_link(fs->ix, p2, n2, strlen(n2), sino, (uint8_t)src->kind);
-	}
-	if (rc == 0) {
-		pthread_rwlock_wrlock(&src->lock);
-		fs_now(&src->ctime);
-		rc = fs_inode_save(fs, src);
-		pthread_rwlock_unlock(&src->lock);
-	}
-	if (rc == 0)
-		rc = fs_dir_touch(fs, d1);
-	if (rc == 0 && d2 != d1)
-		rc = fs_dir_touch(fs, d2);
+        if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+                return -EINVAL;
+        if (fs->read_only)
+                return -EROFS;
+        rc = fs_name_ok(n2);
+        if (rc != 0)
+                return rc;
+        pthread_mutex_lock(&fs->ns_lock);
+        rc = fs_get_dir(fs, p1, &d1);
+        if (rc == 0)
+                rc = fs_get_dir(fs, p2, &d2);
+        if (rc == 0)
+                rc = index_lookup(fs->ix, p1, n1, strlen(n1), &sino);
+        if (rc == 0)
+                rc = fs_inode_get(fs, sino, &src);
+        if (rc != 0)
+                goto out;
+        rc = index_lookup(fs->ix, p2, n2, strlen(n2), &dino);
+        have_dst = rc == 0;
+        if (rc != 0 && rc != -ENOENT)
+                goto out;
+        rc = 0;
+        if (have_dst && dino == sino)
+                goto out; /* same inode: POSIX says do nothing */
+        if (have_dst)
+                rc = fs_inode_get(fs, dino, &dst);
+        if (rc != 0)
+                goto out;
+        if (flags & RENAME_EXCHANGE) {
+                rc = have_dst ? fs_rename_exchange(fs, p1, n1, src, p2, n2, dst) : -ENOENT;
+        } else {
+                if (have_dst)
+                        rc = (flags & RENAME_NOREPLACE) ? -EEXIST
+                                                        : fs_rename_replace(fs, p2, n2, src, dst);
+                if (rc == 0)
+                        rc = index_unlink(fs->ix, p1, n1, strlen(n1));
+                if (rc == 0)
+                        rc = index_link(fs->ix, p2, n2, strlen(n2), sino, (uint8_t)src->kind);
+        }
+        if (rc == 0) {
+                pthread_rwlock_wrlock(&src->lock);
+                fs_now(&src->ctime);
+                rc = fs_inode_save(fs, src);
+                pthread_rwlock_unlock(&src->lock);
+        }
+        if (rc == 0)
+                rc = fs_dir_touch(fs, d1);
+        if (rc == 0 && d2 != d1)
+                rc = fs_dir_touch(fs, d2);
 out:
-	if (dst != NULL)
-		fs_inode_put(fs, dst);
-	if (src != NULL)
-		fs_inode_put(fs, src);
-	if (d2 != NULL)
-		fs_inode_put(fs, d2);
-	if (d1 != NULL)
-		fs_inode_put(fs, d1);
-	pthread_mutex_unlock(&fs->ns_lock);
-	return rc;
+        if (dst != NULL)
+                fs_inode_put(fs, dst);
+        if (src != NULL)
+                fs_inode_put(fs, src);
+        if (d2 != NULL)
+                fs_inode_put(fs, d2);
+        if (d1 != NULL)
+                fs_inode_put(fs, d1);
+        pthread_mutex_unlock(&fs->ns_lock);
+        return rc;
 }
 
 static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-			 const char *newname, unsigned int flags)
+                         const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, -fs_rename(fs_of(req), parent, name, newparent, newname, flags));
+        fuse_reply_err(req, -fs_rename(fs_of(req), parent, name, newparent, newname, flags));
 }
 
 static int fs_open_inode(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
-	struct fs_inode *in;
-	int rc = fs_inode_get(fs, ino, &in);
+        struct fs_inode *in;
+        int rc = fs_inode_get(fs, ino, &in);
 
-	if (rc != 0)
-		return rc == -EBADMSG ? -EIO : rc;
-	if (in->kind == FS_KIND_DIR)
-		rc = -EISDIR;
-	else if (in->kind != FS_KIND_REG)
-		rc = -EINVAL;
-	else if (fs->read_only && (fi->flags & O_ACCMODE) != O_RDONLY)
-		rc = -EROFS;
-	if (rc == 0 && (fi->flags & O_TRUNC)) {
-		/* FUSE_CAP_ATOMIC_O_TRUNC (libfuse's default): the truncation is ours. */
-		pthread_rwlock_wrlock(&in->lock);
-		if (in->size != 0) {
-			rc = fs_content_truncate(fs, in, 0);
-			if (rc == 0) {
-				fs_now(&in->mtime);
-				in->ctime = in->mtime;
-				rc = fs_inode_save(fs, in);
-			}
-		}
-		pthread_rwlock_unlock(&in->lock);
-	}
-	if (rc == 0) {
-		fs_inode_ref(fs, in, 0, 1);
-		fi->fh = (uint64_t)(uintptr_t)in;
-		fi->keep_cache = 1;
-		fi->noflush = 1;
-	}
-	fs_inode_put(fs, in);
-	return rc;
+        if (rc != 0)
+                return rc == -EBADMSG ? -EIO : rc;
+        if (in->kind == FS_KIND_DIR)
+                rc = -EISDIR;
+        else if (in->kind != FS_KIND_REG)
+                rc = -EINVAL;
+        else if (fs->read_only && (fi->flags & O_ACCMODE) != O_RDONLY)
+                rc = -EROFS;
+        if (rc == 0 && (fi->flags & O_TRUNC)) {
+                /* FUSE_CAP_ATOMIC_O_TRUNC (libfuse's default): the truncation is ours. */
+                pthread_rwlock_wrlock(&in->lock);
+                if (in->size != 0) {
+                        rc = fs_content_truncate(fs, in, 0);
+                        if (rc == 0) {
+                                fs_now(&in->mtime);
+                                in->ctime = in->mtime;
+                                rc = fs_inode_save(fs, in);
+                        }
+                }
+                pthread_rwlock_unlock(&in->lock);
+        }
+        if (rc == 0) {
+                fs_inode_ref(fs, in, 0, 1);
+                fi->fh = (uint64_t)(uintptr_t)in;
+                fi->keep_cache = 1;
+                fi->noflush = 1;
+        }
+        fs_inode_put(fs, in);
+        return rc;
 }
 
 static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int rc = fs_open_inode(fs_of(req), ino, fi);
+        int rc = fs_open_inode(fs_of(req), ino, fi);
 
-	if (rc != 0) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	if (fuse_reply_open(req, fi) != 0)
-		fs_inode_ref(fs_of(req), (struct fs_inode *)(uintptr_t)fi->fh, 0, -1);
+        if (rc != 0) {
+                fuse_reply_err(req, -rc);
+                return;
+        }
+        if (fuse_reply_open(req, fi) != 0)
+                fs_inode_ref(fs_of(req), (struct fs_inode *)(uintptr_t)fi->fh, 0, -1);
 }
 
 static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-			 struct fuse_file_info *fi)
+                         struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in = NULL;
-	struct fuse_entry_param e;
-	int rc = fs_make_node(req, parent, name, FS_KIND_REG, mode, NULL, &in);
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in = NULL;
+        struct fuse_entry_param e;
+        int rc = fs_make_node(req, parent, name, FS_KIND_REG, mode, NULL, &in);
 
-	if (rc != 0) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	pthread_rwlock_rdlock(&in->lock);
-	fs_fill_entry(fs, in, &e);
-	pthread_rwlock_unlock(&in->lock);
-	fs_inode_ref(fs, in, 1, 1);
-	fi->fh = (uint64_t)(uintptr_t)in;
-	fi->keep_cache = 1;
-	fi->noflush = 1;
-	if (fuse_reply_create(req, &e, fi) != 0)
-		fs_inode_ref(fs, in, -1, -1);
-	fs_inode_put(fs, in);
+        if (rc != 0) {
+                fuse_reply_err(req, -rc);
+                return;
+        }
+        pthread_rwlock_rdlock(&in->lock);
+        fs_fill_entry(fs, in, &e);
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_ref(fs, in, 1, 1);
+        fi->fh = (uint64_t)(uintptr_t)in;
+        fi->keep_cache = 1;
+        fi->noflush = 1;
+        if (fuse_reply_create(req, &e, fi) != 0)
+                fs_inode_ref(fs, in, -1, -1);
+        fs_inode_put(fs, in);
 }
 
 static struct fs_inode *fs_fh(struct fuse_file_info *fi)
 {
-	return (struct fs_inode *)(uintptr_t)fi->fh;
+        return (struct fs_inode *)(uintptr_t)fi->fh;
 }
 
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+                       struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in = fs_fh(fi);
-	uint8_t *buf;
-	size_t got = 0;
-	int rc;
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in = fs_fh(fi);
+        uint8_t *buf;
+        size_t got = 0;
+        int rc;
 
-	(void)ino;
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	buf = malloc(size ? size : 1);
-	if (buf == NULL) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	pthread_rwlock_rdlock(&in->lock);
-	rc = fs_content_read(fs, in, (uint64_t)off, size, buf, &got);
-	pthread_rwlock_unlock(&in->lock);
-	if (rc != 0)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_buf(req, (const char *)buf, got);
-	secmem_wipe(buf, size);
-	free(buf);
+        (void)ino;
+        if (off < 0) {
+                fuse_reply_err(req, EINVAL);
+                return;
+        }
+        buf = malloc(size ? size : 1);
+        if (buf == NULL) {
+                fuse_reply_err(req, ENOMEM);
+                return;
+        }
+        pthread_rwlock_rdlock(&in->lock);
+        rc = fs_content_read(fs, in, (uint64_t)off, size, buf, &got);
+        pthread_rwlock_unlock(&in->lock);
+        if (rc != 0)
+                fuse_reply_err(req, -rc);
+        else
+                fuse_reply_buf(req, (const char *)buf, got);
+        secmem_wipe(buf, size);
+        free(buf);
 }
 
 static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-			struct fuse_file_info *fi)
+                        struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in = fs_fh(fi);
-	int rc;
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in = fs_fh(fi);
+        int rc;
 
-	(void)ino;
-	if (fs->read_only) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	pthread_rwlock_wrlock(&in->lock);
-	rc = fs_content_write(fs, in, (uint64_t)off, (const uint8_t *)buf, size);
-	if (rc == 0) {
-		fs_now(&in->mtime);
-		in->ctime = in->mtime;
-		rc = fs_inode_save(fs, in);
-	}
-	pthread_rwlock_unlock(&in->lock);
-	if (rc != 0)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_write(req, size);
+        (void)ino;
+        if (fs->read_only) {
+                fuse_reply_err(req, EROFS);
+                return;
+        }
+        if (off < 0) {
+                fuse_reply_err(req, EINVAL);
+                return;
+        }
+        pthread_rwlock_wrlock(&in->lock);
+        rc = fs_content_write(fs, in, (uint64_t)off, (const uint8_t *)buf, size);
+        if (rc == 0) {
+                fs_now(&in->mtime);
+                in->ctime = in->mtime;
+                rc = fs_inode_save(fs, in);
+        }
+        pthread_rwlock_unlock(&in->lock);
+        if (rc != 0)
+                fuse_reply_err(req, -rc);
+        else
+                fuse_reply_write(req, size);
 }
 
 static void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
+        (void)ino;
+        (void)fi;
+        fuse_reply_err(req, 0);
 }
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in = fs_fh(fi);
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in = fs_fh(fi);
 
-	(void)ino;
-	/* busy keeps IN alive across the close after the open reference is gone. */
-	pthread_mutex_lock(&fs->table_lock);
-	in->busy++;
-	pthread_mutex_unlock(&fs->table_lock);
-	fs_inode_ref(fs, in, 0, -1);
-	fs_content_idle(fs, in);
-	fs_inode_put(fs, in);
-	fuse_reply_err(req, 0);
+        (void)ino;
+        /* busy keeps IN alive across the close after the open reference is gone. */
+        pthread_mutex_lock(&fs->table_lock);
+        in->busy++;
+        pthread_mutex_unlock(&fs->table_lock);
+        fs_inode_ref(fs, in, 0, -1);
+        fs_content_idle(fs, in);
+        fs_inode_put(fs, in);
+        fuse_reply_err(req, 0);
 }
 
 static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in = fs_fh(fi);
-	int rc;
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in = fs_fh(fi);
+        int rc;
 
-	(void)ino;
-	(void)datasync;
-	pthread_rwlock_wrlock(&in->lock);
-	rc = fs_content_sync(fs, in);
-	pthread_rwlock_unlock(&in->lock);
-	if (rc == 0)
-		rc = index_commit(fs->ix);
-	fuse_reply_err(req, -rc);
+        (void)ino;
+        (void)datasync;
+        pthread_rwlock_wrlock(&in->lock);
+        rc = fs_content_sync(fs, in);
+        pthread_rwlock_unlock(&in->lock);
+        if (rc == 0)
+                rc = index_commit(fs->ix);
+        fuse_reply_err(req, -rc);
 }
 
 static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in;
-	int rc = fs_get_dir(fs, ino, &in);
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in;
+        int rc = fs_get_dir(fs, ino, &in);
 
-	if (rc != 0) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fs_inode_put(fs, in);
-	fi->fh = 0;
-	fuse_reply_open(req, fi);
+        if (rc != 0) {
+                fuse_reply_err(req, -rc);
+                return;
+        }
+        fs_inode_put(fs, in);
+        fi->fh = 0;
+        fuse_reply_open(req, fi);
 }
 
 struct fs_dirent {
-	int64_t pos;
-	uint64_t ino;
-	uint8_t type;
-	char name[INDEX_NAME_MAX + 1];
+        int64_t pos;
+        uint64_t ino;
+        uint8_t type;
+        char name[INDEX_NAME_MAX + 1];
 };
 
 struct fs_dirbatch {
-	struct fs_dirent *e;
-	size_t n;
+        struct fs_dirent *e;
+        size_t n;
 };
 
 static int fs_collect(void *arg, int64_t pos, uint64_t ino, uint8_t type, const char *name,
-		      size_t len)
+                      size_t len)
 {
-	struct fs_dirbatch *b = arg;
+        struct fs_dirbatch *b = arg;
 
-	b->e[b->n].pos = pos;
-	b->e[b->n].ino = ino;
-	b->e[b->n].type = type;
-	memcpy(b->e[b->n].name, name, len);
-	b->e[b->n].name[len] = '\0';
-	b->n++;
-	return b->n == FS_READDIR_BATCH ? 1 : 0;
+        b->e[b->n].pos = pos;
+        b->e[b->n].ino = ino;
+        b->e[b->n].type = type;
+        memcpy(b->e[b->n].name, name, len);
+        b->e[b->n].name[len] = '\0';
+        b->n++;
+        return b->n == FS_READDIR_BATCH ? 1 : 0;
 }
 
 /* Adds one child entry; returns bytes used, 0 if it did not fit, or -errno. */
 static long fs_add_child(fuse_req_t req, struct fs *fs, char *p, size_t room,
-			 const struct fs_dirent *d, int plus)
+                         const struct fs_dirent *d, int plus)
 {
-	struct fuse_entry_param e;
-	struct fs_inode *in;
-	size_t need;
-	int rc;
+        struct fuse_entry_param e;
+        struct fs_inode *in;
+        size_t need;
+        int rc;
 
-	if (!plus) {
-		struct stat st;
+        if (!plus) {
+                struct stat st;
 
-		memset(&st, 0, sizeof(st));
-		st.st_ino = d->ino;
-		st.st_mode = fs_kind_type(d->type);
-		need = fuse_add_direntry(req, p, room, d->name, &st, d->pos + 2);
-		return need > room ? 0 : (long)need;
-	}
-	rc = fs_inode_get(fs, d->ino, &in);
-	if (rc != 0)
-		return rc == -EBADMSG ? -EIO : rc;
-	pthread_rwlock_rdlock(&in->lock);
-	fs_fill_entry(fs, in, &e);
-	pthread_rwlock_unlock(&in->lock);
-	need = fuse_add_direntry_plus(req, p, room, d->name, &e, d->pos + 2);
-	if (need <= room)
-		fs_inode_ref(fs, in, 1, 0);
-	fs_inode_put(fs, in);
-	return need > room ? 0 : (long)need;
+                memset(&st, 0, sizeof(st));
+                st.st_ino = d->ino;
+                st.st_mode = fs_kind_type(d->type);
+                need = fuse_add_direntry(req, p, room, d->name, &st, d->pos + 2);
+                return need > room ? 0 : (long)need;
+        }
+        rc = fs_inode_get(fs, d->ino, &in);
+        if (rc != 0)
+                return rc == -EBADMSG ? -EIO : rc;
+        pthread_rwlock_rdlock(&in->lock);
+        fs_fill_entry(fs, in, &e);
+        pthread_rwlock_unlock(&in->lock);
+        need = fuse_add_direntry_plus(req, p, room, d->name, &e, d->pos + 2);
+        if (need <= room)
+                fs_inode_ref(fs, in, 1, 0);
+        fs_inode_put(fs, in);
+        return need > room ? 0 : (long)need;
 }
 
 static size_t fs_add_dots(fuse_req_t req, char *p, size_t room, off_t off, uint64_t ino, int plus)
 {
-	static const char *const names[2] = {".", ".."};
-	size_t used = 0;
-	off_t i;
+        static const char *const names[2] = {".", ".."};
+        size_t used = 0;
+        off_t i;
 
-	for (i = off; i < 2; i++) {
-		size_t need;
+        for (i = off; i < 2; i++) {
+                size_t need;
 
-		if (plus) {
-			struct fuse_entry_param e;
+                if (plus) {
+                        struct fuse_entry_param e;
 
-			memset(&e, 0, sizeof(e));
-			/* ino 0 in a readdirplus entry: no lookup reference is taken. */
-			e.attr.st_ino = i == 0 ? ino : INDEX_ROOT_INO;
-			e.attr.st_mode = S_IFDIR;
-			need = fuse_add_direntry_plus(req, p + used, room - used, names[i], &e,
-						      i + 1);
-		} else {
-			struct stat st;
+                        memset(&e, 0, sizeof(e));
+                        /* ino 0 in a readdirplus entry: no lookup reference is taken. */
+                        e.attr.st_ino = i == 0 ? ino : INDEX_ROOT_INO;
+                        e.attr.st_mode = S_IFDIR;
+                        need =
+                            fuse_add_direntry_plus(req, p + used, room - used, names[i], &e, i + 1);
+                } else {
+                        struct stat st;
 
-			memset(&st, 0, sizeof(st));
-			st.st_ino = i == 0 ? ino : INDEX_ROOT_INO;
-			st.st_mode = S_IFDIR;
-			need = fuse_add_direntry(req, p + used, room - used, names[i], &st, i + 1);
-		}
-		if (need > room - used)
-			break;
-		used += need;
-	}
-	return used;
+                        memset(&st, 0, sizeof(st));
+                        st.st_ino = i == 0 ? ino : INDEX_ROOT_INO;
+                        st.st_mode = S_IFDIR;
+                        need = fuse_add_direntry(req, p + used, room - used, names[i], &st, i + 1);
+                }
+                if (need > room - used)
+                        break;
+                used += need;
+        }
+        return used;
 }
 
 static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_dirbatch b = {NULL, 0};
-	char *buf = malloc(size ? size : 1);
-	size_t used, i;
-	int rc = 0;
+        struct fs *fs = fs_of(req);
+        struct fs_dirbatch b = {NULL, 0};
+        char *buf = malloc(size ? size : 1);
+        size_t used, i;
+        int rc = 0;
 
-	b.e = malloc(FS_READDIR_BATCH * sizeof(*b.e));
-	if (buf == NULL || b.e == NULL) {
-		free(buf);
-		free(b.e);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	used = fs_add_dots(req, buf, size, off, ino, plus);
-	if (off < 2 && used == 0 && size > 0)
-		goto reply;
-	rc = index_readdir(fs->ix, ino, off > 2 ? off - 2 : 0, fs_collect, &b);
-	for (i = 0; i < b.n && rc == 0; i++) {
-		long n = fs_add_child(req, fs, buf + used, size - used, &b.e[i], plus);
+        b.e = malloc(FS_READDIR_BATCH * sizeof(*b.e));
+        if (buf == NULL || b.e == NULL) {
+                free(buf);
+                free(b.e);
+                fuse_reply_err(req, ENOMEM);
+                return;
+        }
+        used = fs_add_dots(req, buf, size, off, ino, plus);
+        if (off < 2 && used == 0 && size > 0)
+                goto reply;
+        rc = index_readdir(fs->ix, ino, off > 2 ? off - 2 : 0, fs_collect, &b);
+        for (i = 0; i < b.n && rc == 0; i++) {
+                long n = fs_add_child(req, fs, buf + used, size - used, &b.e[i], plus);
 
-		if (n < 0)
-			rc = (int)n;
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-	}
+                if (n < 0)
+                        rc = (int)n;
+                if (n <= 0)
+                        break;
+                used += (size_t)n;
+        }
 reply:
-	if (rc != 0 && used == 0)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_buf(req, buf, used);
-	free(buf);
-	secmem_wipe(b.e, FS_READDIR_BATCH * sizeof(*b.e));
-	free(b.e);
+        if (rc != 0 && used == 0)
+                fuse_reply_err(req, -rc);
+        else
+                fuse_reply_buf(req, buf, used);
+        free(buf);
+        secmem_wipe(b.e, FS_READDIR_BATCH * sizeof(*b.e));
+        free(b.e);
 }
 
 static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			  struct fuse_file_info *fi)
+                          struct fuse_file_info *fi)
 {
-	(void)fi;
-	fs_readdir_common(req, ino, size, off, 0);
+        (void)fi;
+        fs_readdir_common(req, ino, size, off, 0);
 }
 
 static void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			      struct fuse_file_info *fi)
+                              struct fuse_file_info *fi)
 {
-	(void)fi;
-	fs_readdir_common(req, ino, size, off, 1);
+        (void)fi;
+        fs_readdir_common(req, ino, size, off, 1);
 }
 
 static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
+        (void)ino;
+        (void)fi;
+        fuse_reply_err(req, 0);
 }
 
 static void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)datasync;
-	(void)fi;
-	fuse_reply_err(req, -index_commit(fs_of(req)->ix));
+        (void)ino;
+        (void)datasync;
+        (void)fi;
+        fuse_reply_err(req, -index_commit(fs_of(req)->ix));
 }
 
 static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct fs *fs = fs_of(req);
-	struct statvfs sv;
+        struct fs *fs = fs_of(req);
+        struct statvfs sv;
 
-	(void)ino;
-	if (fstatvfs(fs->data_dirfd, &sv) != 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	sv.f_namemax = INDEX_NAME_MAX;
-	fuse_reply_statfs(req, &sv);
+        (void)ino;
+        if (fstatvfs(fs->data_dirfd, &sv) != 0) {
+                fuse_reply_err(req, errno);
+                return;
+        }
+        sv.f_namemax = INDEX_NAME_MAX;
+        fuse_reply_statfs(req, &sv);
 }
 
 /* Finds xattr NAME in IN; index or -1. */
 static long fs_xattr_find(const struct fs_inode *in, const char *name)
 {
-	size_t i;
+        size_t i;
 
-	for (i = 0; i < in->nxattrs; i++)
-		if (strcmp(in->xattrs[i].name, name) == 0)
-			return (long)i;
-	return -1;
+        for (i = 0; i < in->nxattrs; i++)
+                if (strcmp(in->xattrs[i].name, name) == 0)
+                        return (long)i;
+        return -1;
 }
 
 static size_t fs_xattr_total(const struct fs_inode *in)
 {
-	size_t i, t = 0;
+        size_t i, t = 0;
 
-	for (i = 0; i < in->nxattrs; i++)
-		t += strlen(in->xattrs[i].name) + in->xattrs[i].len;
-	return t;
+        for (i = 0; i < in->nxattrs; i++)
+                t += strlen(in->xattrs[i].name) + in->xattrs[i].len;
+        return t;
 }
 
 static int fs_xattr_set(struct fs_inode *in, const char *name, const char *value, size_t size,
-			int flags)
+                        int flags)
 {
-	long i = fs_xattr_find(in, name);
-	uint8_t *v;
+        long i = fs_xattr_find(in, name);
+        uint8_t *v;
 
-	if ((flags & XATTR_CREATE) && i >= 0)
-		return -EEXIST;
-	if ((flags & XATTR_REPLACE) && i < 0)
-		return -ENODATA;
-	if (fs_xattr_total(in) + strlen(name) + size > FS_XATTR_TOTAL_MAX)
-		return -ENOSPC;
-	v = malloc(size ? size : 1);
-	if (v == NULL)
-		return -ENOMEM;
-	memcpy(v, value, size);
-	if (i < 0) {
-		struct fs_xattr *nx = realloc(in->xattrs, (in->nxattrs + 1) * sizeof(*nx));
-		char *n = strdup(name);
+        if ((flags & XATTR_CREATE) && i >= 0)
+                return -EEXIST;
+        if ((flags & XATTR_REPLACE) && i < 0)
+                return -ENODATA;
+        if (fs_xattr_total(in) + strlen(name) + size > FS_XATTR_TOTAL_MAX)
+                return -ENOSPC;
+        v = malloc(size ? size : 1);
+        if (v == NULL)
+                return -ENOMEM;
+        memcpy(v, value, size);
+        if (i < 0) {
+                struct fs_xattr *nx = realloc(in->xattrs, (in->nxattrs + 1) * sizeof(*nx));
+                char *n = strdup(name);
 
-		if (nx != NULL)
-			in->xattrs = nx;
-		if (nx == NULL || n == NULL) {
-			free(n);
-			free(v);
-			return -ENOMEM;
-		}
-		i = (long)in->nxattrs++;
-		in->xattrs[i].name = n;
-		in->xattrs[i].value = NULL;
-		in->xattrs[i].len = 0;
-	}
-	if (in->xattrs[i].value != NULL)
-		secmem_wipe(in->xattrs[i].value, in->xattrs[i].len);
-	free(in->xattrs[i].value);
-	in->xattrs[i].value = v;
-	in->xattrs[i].len = size;
-	return 0;
+                if (nx != NULL)
+                        in->xattrs = nx;
+                if (nx == NULL || n == NULL) {
+                        free(n);
+                        free(v);
+                        return -ENOMEM;
+                }
+                i = (long)in->nxattrs++;
+                in->xattrs[i].name = n;
+                in->xattrs[i].value = NULL;
+                in->xattrs[i].len = 0;
+        }
+        if (in->xattrs[i].value != NULL)
+                secmem_wipe(in->xattrs[i].value, in->xattrs[i].len);
+        free(in->xattrs[i].value);
+        in->xattrs[i].value = v;
+        in->xattrs[i].len = size;
+        return 0;
 }
 
 static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			   size_t size, int flags)
+                           size_t size, int flags)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in;
-	int rc;
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in;
+        int rc;
 
-	if (strncmp(name, "user.", 5) != 0) {
-		fuse_reply_err(req, EOPNOTSUPP);
-		return;
-	}
-	if (strlen(name) > FS_XATTR_NAME_MAX || size > FS_XATTR_VALUE_MAX) {
-		fuse_reply_err(req, strlen(name) > FS_XATTR_NAME_MAX ? ERANGE : E2BIG);
-		return;
-	}
-	if (fs->read_only) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	rc = fs_inode_get(fs, ino, &in);
-	if (rc != 0) {
-		fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
-		return;
-	}
-	pthread_rwlock_wrlock(&in->lock);
-	rc = fs_xattr_set(in, name, value, size, flags);
-	if (rc == 0) {
-		fs_now(&in->ctime);
-		rc = fs_inode_save(fs, in);
-	}
-	pthread_rwlock_unlock(&in->lock);
-	fs_inode_put(fs, in);
-	fuse_reply_err(req, -rc);
+        if (strncmp(name, "user.", 5) != 0) {
+                fuse_reply_err(req, EOPNOTSUPP);
+                return;
+        }
+        if (strlen(name) > FS_XATTR_NAME_MAX || size > FS_XATTR_VALUE_MAX) {
+                fuse_reply_err(req, strlen(name) > FS_XATTR_NAME_MAX ? ERANGE : E2BIG);
+                return;
+        }
+        if (fs->read_only) {
+                fuse_reply_err(req, EROFS);
+                return;
+        }
+        rc = fs_inode_get(fs, ino, &in);
+        if (rc != 0) {
+                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+                return;
+        }
+        pthread_rwlock_wrlock(&in->lock);
+        rc = fs_xattr_set(in, name, value, size, flags);
+        if (rc == 0) {
+                fs_now(&in->ctime);
+                rc = fs_inode_save(fs, in);
+        }
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        fuse_reply_err(req, -rc);
 }
 
 static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in;
-	long i;
-	int rc;
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in;
+        long i;
+        int rc;
 
-	if (strncmp(name, "user.", 5) != 0) {
-		fuse_reply_err(req, ENODATA); /* e.g. security.capability on every write */
-		return;
-	}
-	rc = fs_inode_get(fs, ino, &in);
-	if (rc != 0) {
-		fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
-		return;
-	}
-	pthread_rwlock_rdlock(&in->lock);
-	i = fs_xattr_find(in, name);
-	if (i < 0)
-		fuse_reply_err(req, ENODATA);
-	else if (size == 0)
-		fuse_reply_xattr(req, in->xattrs[i].len);
-	else if (in->xattrs[i].len > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, (const char *)in->xattrs[i].value, in->xattrs[i].len);
-	pthread_rwlock_unlock(&in->lock);
-	fs_inode_put(fs, in);
+        if (strncmp(name, "user.", 5) != 0) {
+                fuse_reply_err(req, ENODATA); /* e.g. security.capability on every write */
+                return;
+        }
+        rc = fs_inode_get(fs, ino, &in);
+        if (rc != 0) {
+                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+                return;
+        }
+        pthread_rwlock_rdlock(&in->lock);
+        i = fs_xattr_find(in, name);
+        if (i < 0)
+                fuse_reply_err(req, ENODATA);
+        else if (size == 0)
+                fuse_reply_xattr(req, in->xattrs[i].len);
+        else if (in->xattrs[i].len > size)
+                fuse_reply_err(req, ERANGE);
+        else
+                fuse_reply_buf(req, (const char *)in->xattrs[i].value, in->xattrs[i].len);
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
 }
 
 static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in;
-	size_t total = 0, i, off = 0;
-	char *buf;
-	int rc = fs_inode_get(fs, ino, &in);
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in;
+        size_t total = 0, i, off = 0;
+        char *buf;
+        int rc = fs_inode_get(fs, ino, &in);
 
-	if (rc != 0) {
-		fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
-		return;
-	}
-	pthread_rwlock_rdlock(&in->lock);
-	for (i = 0; i < in->nxattrs; i++)
-		total += strlen(in->xattrs[i].name) + 1;
-	if (size == 0) {
-		fuse_reply_xattr(req, total);
-	} else if (total > size) {
-		fuse_reply_err(req, ERANGE);
-	} else if ((buf = malloc(total ? total : 1)) == NULL) {
-		fuse_reply_err(req, ENOMEM);
-	} else {
-		for (i = 0; i < in->nxattrs; i++) {
-			size_t n = strlen(in->xattrs[i].name) + 1;
+        if (rc != 0) {
+                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+                return;
+        }
+        pthread_rwlock_rdlock(&in->lock);
+        for (i = 0; i < in->nxattrs; i++)
+                total += strlen(in->xattrs[i].name) + 1;
+        if (size == 0) {
+                fuse_reply_xattr(req, total);
+        } else if (total > size) {
+                fuse_reply_err(req, ERANGE);
+        } else if ((buf = malloc(total ? total : 1)) == NULL) {
+                fuse_reply_err(req, ENOMEM);
+        } else {
+                for (i = 0; i < in->nxattrs; i++) {
+                        size_t n = strlen(in->xattrs[i].name) + 1;
 
-			memcpy(buf + off, in->xattrs[i].name, n);
-			off += n;
-		}
-		fuse_reply_buf(req, buf, total);
-		free(buf);
-	}
-	pthread_rwlock_unlock(&in->lock);
-	fs_inode_put(fs, in);
+                        memcpy(buf + off, in->xattrs[i].name, n);
+                        off += n;
+                }
+                fuse_reply_buf(req, buf, total);
+                free(buf);
+        }
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
 }
 
 static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *in;
-	long i;
-	int rc;
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in;
+        long i;
+        int rc;
 
-	if (strncmp(name, "user.", 5) != 0) {
-		fuse_reply_err(req, ENODATA);
-		return;
-	}
-	if (fs->read_only) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	rc = fs_inode_get(fs, ino, &in);
-	if (rc != 0) {
-		fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
-		return;
-	}
-	pthread_rwlock_wrlock(&in->lock);
-	i = fs_xattr_find(in, name);
-	if (i < 0) {
-		rc = -ENODATA;
-	} else {
-		free(in->xattrs[i].name);
-		secmem_wipe(in->xattrs[i].value, in->xattrs[i].len);
-		free(in->xattrs[i].value);
-		in->xattrs[i] = in->xattrs[--in->nxattrs];
-		fs_now(&in->ctime);
-		rc = fs_inode_save(fs, in);
-	}
-	pthread_rwlock_unlock(&in->lock);
-	fs_inode_put(fs, in);
-	fuse_reply_err(req, -rc);
+        if (strncmp(name, "user.", 5) != 0) {
+                fuse_reply_err(req, ENODATA);
+                return;
+        }
+        if (fs->read_only) {
+                fuse_reply_err(req, EROFS);
+                return;
+        }
+        rc = fs_inode_get(fs, ino, &in);
+        if (rc != 0) {
+                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+                return;
+        }
+        pthread_rwlock_wrlock(&in->lock);
+        i = fs_xattr_find(in, name);
+        if (i < 0) {
+                rc = -ENODATA;
+        } else {
+                free(in->xattrs[i].name);
+                secmem_wipe(in->xattrs[i].value, in->xattrs[i].len);
+                free(in->xattrs[i].value);
+                in->xattrs[i] = in->xattrs[--in->nxattrs];
+                fs_now(&in->ctime);
+                rc = fs_inode_save(fs, in);
+        }
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        fuse_reply_err(req, -rc);
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
-	.init = fs_op_init,
-	.destroy = fs_op_destroy,
-	.lookup = fs_op_lookup,
-	.forget = fs_op_forget,
-	.forget_multi = fs_op_forget_multi,
-	.getattr = fs_op_getattr,
-	.setattr = fs_op_setattr,
-	.readlink = fs_op_readlink,
-	.mknod = fs_op_mknod,
-	.mkdir = fs_op_mkdir,
-	.unlink = fs_op_unlink,
-	.rmdir = fs_op_rmdir,
-	.symlink = fs_op_symlink,
-	.rename = fs_op_rename,
-	.link = fs_op_link,
-	.open = fs_op_open,
-	.read = fs_op_read,
-	.write = fs_op_write,
-	.flush = fs_op_flush,
-	.release = fs_op_release,
-	.fsync = fs_op_fsync,
-	.opendir = fs_op_opendir,
-	.readdir = fs_op_readdir,
-	.readdirplus = fs_op_readdirplus,
-	.releasedir = fs_op_releasedir,
-	.fsyncdir = fs_op_fsyncdir,
-	.statfs = fs_op_statfs,
-	.setxattr = fs_op_setxattr,
-	.getxattr = fs_op_getxattr,
-	.listxattr = fs_op_listxattr,
-	.removexattr = fs_op_removexattr,
-	.create = fs_op_create,
+    .init = fs_op_init,
+    .destroy = fs_op_destroy,
+    .lookup = fs_op_lookup,
+    .forget = fs_op_forget,
+    .forget_multi = fs_op_forget_multi,
+    .getattr = fs_op_getattr,
+    .setattr = fs_op_setattr,
+    .readlink = fs_op_readlink,
+    .mknod = fs_op_mknod,
+    .mkdir = fs_op_mkdir,
+    .unlink = fs_op_unlink,
+    .rmdir = fs_op_rmdir,
+    .symlink = fs_op_symlink,
+    .rename = fs_op_rename,
+    .link = fs_op_link,
+    .open = fs_op_open,
+    .read = fs_op_read,
+    .write = fs_op_write,
+    .flush = fs_op_flush,
+    .release = fs_op_release,
+    .fsync = fs_op_fsync,
+    .opendir = fs_op_opendir,
+    .readdir = fs_op_readdir,
+    .readdirplus = fs_op_readdirplus,
+    .releasedir = fs_op_releasedir,
+    .fsyncdir = fs_op_fsyncdir,
+    .statfs = fs_op_statfs,
+    .setxattr = fs_op_setxattr,
+    .getxattr = fs_op_getxattr,
+    .listxattr = fs_op_listxattr,
+    .removexattr = fs_op_removexattr,
+    .create = fs_op_create,
 };
 
 const struct fuse_lowlevel_ops *fs_lowlevel_ops(void)
 {
-	return &fs_ops;
+        return &fs_ops;
 }

@@ -17,42 +17,42 @@
 #define INDEX_ATTR_MAX (16u << 20)
 
 enum index_stmt {
-	ST_INODE_GET,
-	ST_INODE_ADD,
-	ST_INODE_UPDATE,
-	ST_INODE_DELETE,
-	ST_LOOKUP,
-	ST_LINK,
-	ST_UNLINK,
-	ST_DIR_ANY,
-	ST_READDIR,
-	ST_ORPHANS,
-	ST_HAS_FILE_ID,
-	ST_COUNT
+        ST_INODE_GET,
+        ST_INODE_ADD,
+        ST_INODE_UPDATE,
+        ST_INODE_DELETE,
+        ST_LOOKUP,
+        ST_LINK,
+        ST_UNLINK,
+        ST_DIR_ANY,
+        ST_READDIR,
+        ST_ORPHANS,
+        ST_HAS_FILE_ID,
+        ST_COUNT
 };
 
 static const char *const index_sql[ST_COUNT] = {
-	[ST_INODE_GET] = "SELECT file_id, nlink, attr FROM inode WHERE ino = ?1",
-	[ST_INODE_ADD] = "INSERT INTO inode(ino, file_id, nlink, attr) VALUES (?1, ?2, ?3, ?4)",
-	[ST_INODE_UPDATE] = "UPDATE inode SET nlink = ?3, attr = ?4 WHERE ino = ?1 AND file_id = ?2",
-	[ST_INODE_DELETE] = "DELETE FROM inode WHERE ino = ?1",
-	[ST_LOOKUP] = "SELECT ino, ename FROM dentry WHERE parent = ?1 AND hname = ?2",
-	[ST_LINK] = "INSERT INTO dentry(parent, hname, ino, ename) VALUES (?1, ?2, ?3, ?4)",
-	[ST_UNLINK] = "DELETE FROM dentry WHERE parent = ?1 AND hname = ?2",
-	[ST_DIR_ANY] = "SELECT 1 FROM dentry WHERE parent = ?1 LIMIT 1",
-	[ST_READDIR] = "SELECT rowid, ino, hname, ename FROM dentry WHERE parent = ?1 AND rowid > ?2 "
-		       "ORDER BY rowid",
-	[ST_ORPHANS] = "SELECT ino, file_id FROM inode WHERE nlink = 0 AND ino <> 1",
-	[ST_HAS_FILE_ID] = "SELECT 1 FROM inode WHERE file_id = ?1",
+    [ST_INODE_GET] = "SELECT file_id, nlink, attr FROM inode WHERE ino = ?1",
+    [ST_INODE_ADD] = "INSERT INTO inode(ino, file_id, nlink, attr) VALUES (?1, ?2, ?3, ?4)",
+    [ST_INODE_UPDATE] = "UPDATE inode SET nlink = ?3, attr = ?4 WHERE ino = ?1 AND file_id = ?2",
+    [ST_INODE_DELETE] = "DELETE FROM inode WHERE ino = ?1",
+    [ST_LOOKUP] = "SELECT ino, ename FROM dentry WHERE parent = ?1 AND hname = ?2",
+    [ST_LINK] = "INSERT INTO dentry(parent, hname, ino, ename) VALUES (?1, ?2, ?3, ?4)",
+    [ST_UNLINK] = "DELETE FROM dentry WHERE parent = ?1 AND hname = ?2",
+    [ST_DIR_ANY] = "SELECT 1 FROM dentry WHERE parent = ?1 LIMIT 1",
+    [ST_READDIR] = "SELECT rowid, ino, hname, ename FROM dentry WHERE parent = ?1 AND rowid > ?2 "
+                   "ORDER BY rowid",
+    [ST_ORPHANS] = "SELECT ino, file_id FROM inode WHERE nlink = 0 AND ino <> 1",
+    [ST_HAS_FILE_ID] = "SELECT 1 FROM inode WHERE file_id = ?1",
 };
 
 struct index {
-	sqlite3 *db;
-	sqlite3_stmt *st[ST_COUNT];
-	pthread_mutex_t lock;
-	uint8_t *keys; /* secmem: K_attr(32) || K_name(32) || K_ename(32) */
-	int64_t next_ino;
-	int dirty;
+        sqlite3 *db;
+        sqlite3_stmt *st[ST_COUNT];
+        pthread_mutex_t lock;
+        uint8_t *keys; /* secmem: K_attr(32) || K_name(32) || K_ename(32) */
+        int64_t next_ino;
+        int dirty;
 };
 
 #define K_ATTR(ix) ((ix)->keys)
@@ -61,606 +61,607 @@ struct index {
 
 static int index_exec(struct index *ix, const char *sql)
 {
-	char *msg = NULL;
+        char *msg = NULL;
 
-	if (sqlite3_exec(ix->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		log_err("index: %s: %s", sql, msg ? msg : "?");
-		sqlite3_free(msg);
-		return -EIO;
-	}
-	return 0;
+        if (sqlite3_exec(ix->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+                log_err("index: %s: %s", sql, msg ? msg : "?");
+                sqlite3_free(msg);
+                return -EIO;
+        }
+        return 0;
 }
 
 static int index_derive_keys(struct index *ix, const uint8_t local_key[32],
-			     const uint8_t region_id[32])
+                             const uint8_t region_id[32])
 {
-	ix->keys = secmem_alloc(96);
-	if (ix->keys == NULL)
-		return -ENOMEM;
-	if (kdf_derive(K_ATTR(ix), 32, local_key, "index-attr", region_id, 32) != 0 ||
-	    kdf_derive(K_NAME(ix), 32, local_key, "index-name-hash", region_id, 32) != 0 ||
-	    kdf_derive(K_ENAME(ix), 32, local_key, "index-name", region_id, 32) != 0)
-		return -EINVAL;
-	return 0;
+        ix->keys = secmem_alloc(96);
+        if (ix->keys == NULL)
+                return -ENOMEM;
+        if (kdf_derive(K_ATTR(ix), 32, local_key, "index-attr", region_id, 32) != 0 ||
+            kdf_derive(K_NAME(ix), 32, local_key, "index-name-hash", region_id, 32) != 0 ||
+            kdf_derive(K_ENAME(ix), 32, local_key, "index-name", region_id, 32) != 0)
+                return -EINVAL;
+        return 0;
 }
 
 static void index_u64be(uint8_t out[8], uint64_t v)
 {
-	for (int i = 7; i >= 0; i--) {
-		out[i] = (uint8_t)v;
-		v >>= 8;
-	}
+        for (int i = 7; i >= 0; i--) {
+                out[i] = (uint8_t)v;
+                v >>= 8;
+        }
 }
 
 static int index_hname(struct index *ix, uint64_t parent, const char *name, size_t len,
-		       uint8_t out[INDEX_HNAME_LEN])
+                       uint8_t out[INDEX_HNAME_LEN])
 {
-	uint8_t p[8];
-	struct hash_part parts[2] = {{p, 8}, {name, len}};
+        uint8_t p[8];
+        struct hash_part parts[2] = {{p, 8}, {name, len}};
 
-	index_u64be(p, parent);
-	return hash_parts(out, INDEX_HNAME_LEN, K_NAME(ix), 32, parts, 2);
+        index_u64be(p, parent);
+        return hash_parts(out, INDEX_HNAME_LEN, K_NAME(ix), 32, parts, 2);
 }
 
 /* AD of an entry's sealed name: hname || u64be(ino). */
 static void index_entry_ad(const uint8_t h[INDEX_HNAME_LEN], uint64_t ino,
-			   uint8_t ad[INDEX_HNAME_LEN + 8])
+                           uint8_t ad[INDEX_HNAME_LEN + 8])
 {
-	memcpy(ad, h, INDEX_HNAME_LEN);
-	index_u64be(ad + INDEX_HNAME_LEN, ino);
+        memcpy(ad, h, INDEX_HNAME_LEN);
+        index_u64be(ad + INDEX_HNAME_LEN, ino);
 }
 
 static int index_attr_ad(uint64_t ino, const uint8_t file_id[16], uint8_t ad[29])
 {
-	memcpy(ad, "inode", 5);
-	index_u64be(ad + 5, ino);
-	memcpy(ad + 13, file_id, 16);
-	return 29;
+        memcpy(ad, "inode", 5);
+        index_u64be(ad + 5, ino);
+        memcpy(ad + 13, file_id, 16);
+        return 29;
 }
 
 static int index_create_tables(struct index *ix)
 {
-	return index_exec(ix, "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
-			      "CREATE TABLE IF NOT EXISTS inode(ino INTEGER PRIMARY KEY, "
-			      "  file_id BLOB NOT NULL UNIQUE, nlink INTEGER NOT NULL, "
-			      "  attr BLOB NOT NULL);"
-			      "CREATE TABLE IF NOT EXISTS dentry(parent INTEGER NOT NULL, "
-			      "  hname BLOB NOT NULL, ino INTEGER NOT NULL, ename BLOB NOT NULL);"
-			      "CREATE UNIQUE INDEX IF NOT EXISTS dentry_name ON dentry(parent, hname);"
-			      "CREATE INDEX IF NOT EXISTS dentry_parent ON dentry(parent);"
-			      "CREATE INDEX IF NOT EXISTS inode_orphan ON inode(nlink) WHERE nlink = 0;");
+        return index_exec(
+            ix, "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
+                "CREATE TABLE IF NOT EXISTS inode(ino INTEGER PRIMARY KEY, "
+                "  file_id BLOB NOT NULL UNIQUE, nlink INTEGER NOT NULL, "
+                "  attr BLOB NOT NULL);"
+                "CREATE TABLE IF NOT EXISTS dentry(parent INTEGER NOT NULL, "
+                "  hname BLOB NOT NULL, ino INTEGER NOT NULL, ename BLOB NOT NULL);"
+                "CREATE UNIQUE INDEX IF NOT EXISTS dentry_name ON dentry(parent, hname);"
+                "CREATE INDEX IF NOT EXISTS dentry_parent ON dentry(parent);"
+                "CREATE INDEX IF NOT EXISTS inode_orphan ON inode(nlink) WHERE nlink = 0;");
 }
 
 /* Checks the schema version; a new index gets its version and root inode. */
 static int index_init_root(struct index *ix, const uint8_t root_file_id[16],
-			   const uint8_t *root_attr, size_t root_attr_len)
+                           const uint8_t *root_attr, size_t root_attr_len)
 {
-	sqlite3_stmt *st = NULL;
-	uint64_t ino;
-	int version = 0, rc;
+        sqlite3_stmt *st = NULL;
+        uint64_t ino;
+        int version = 0, rc;
 
-	if (sqlite3_prepare_v2(ix->db, "SELECT v FROM meta WHERE k = 'schema'", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return -EIO;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (version == INDEX_SCHEMA_VERSION)
-		return 0;
-	if (version != 0) {
-		log_err("index: unsupported schema version %d", version);
-		return -EBADMSG;
-	}
-	rc = index_exec(ix, "INSERT INTO meta(k, v) VALUES ('schema', 1)");
-	if (rc != 0)
-		return rc;
-	/* The root: ino 1, nlink 1 (it has no dentry but must never be purged). */
-	ix->next_ino = INDEX_ROOT_INO;
-	rc = index_inode_add(ix, root_file_id, 1, root_attr, root_attr_len, &ino);
-	if (rc == 0 && ino != INDEX_ROOT_INO)
-		rc = -EIO;
-	return rc;
+        if (sqlite3_prepare_v2(ix->db, "SELECT v FROM meta WHERE k = 'schema'", -1, &st, NULL) !=
+            SQLITE_OK)
+                return -EIO;
+        if (sqlite3_step(st) == SQLITE_ROW)
+                version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        if (version == INDEX_SCHEMA_VERSION)
+                return 0;
+        if (version != 0) {
+                log_err("index: unsupported schema version %d", version);
+                return -EBADMSG;
+        }
+        rc = index_exec(ix, "INSERT INTO meta(k, v) VALUES ('schema', 1)");
+        if (rc != 0)
+                return rc;
+        /* The root: ino 1, nlink 1 (it has no dentry but must never be purged). */
+        ix->next_ino = INDEX_ROOT_INO;
+        rc = index_inode_add(ix, root_file_id, 1, root_attr, root_attr_len, &ino);
+        if (rc == 0 && ino != INDEX_ROOT_INO)
+                rc = -EIO;
+        return rc;
 }
 
 static int index_load_next_ino(struct index *ix)
 {
-	sqlite3_stmt *st = NULL;
+        sqlite3_stmt *st = NULL;
 
-	if (sqlite3_prepare_v2(ix->db, "SELECT max(ino) FROM inode", -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	ix->next_ino = 1;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		ix->next_ino = sqlite3_column_int64(st, 0) + 1;
-	sqlite3_finalize(st);
-	return 0;
+        if (sqlite3_prepare_v2(ix->db, "SELECT max(ino) FROM inode", -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        ix->next_ino = 1;
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+                ix->next_ino = sqlite3_column_int64(st, 0) + 1;
+        sqlite3_finalize(st);
+        return 0;
 }
 
 int index_open(struct index **out, const char *path, const uint8_t local_key[static 32],
-	       const uint8_t region_id[static 32], const uint8_t root_file_id[static 16],
-	       const uint8_t *root_attr, size_t root_attr_len)
+               const uint8_t region_id[static 32], const uint8_t root_file_id[static 16],
+               const uint8_t *root_attr, size_t root_attr_len)
 {
-	struct index *ix;
-	int rc, i;
+        struct index *ix;
+        int rc, i;
 
-	ix = calloc(1, sizeof(*ix));
-	if (ix == NULL)
-		return -ENOMEM;
-	pthread_mutex_init(&ix->lock, NULL);
-	rc = index_derive_keys(ix, local_key, region_id);
-	if (rc != 0)
-		goto fail;
-	if (sqlite3_open_v2(path, &ix->db,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK) {
-		log_err("index: cannot open %s: %s", path,
-			ix->db ? sqlite3_errmsg(ix->db) : "out of memory");
-		rc = -EIO;
-		goto fail;
-	}
-	sqlite3_extended_result_codes(ix->db, 1);
-	rc = index_exec(ix, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-			    "PRAGMA secure_delete=ON; PRAGMA foreign_keys=OFF;");
-	if (rc != 0)
-		goto fail;
-	rc = index_exec(ix, "BEGIN IMMEDIATE");
-	if (rc == 0)
-		rc = index_create_tables(ix);
-	for (i = 0; i < ST_COUNT && rc == 0; i++) {
-		if (sqlite3_prepare_v3(ix->db, index_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-				       &ix->st[i], NULL) != SQLITE_OK) {
-			log_err("index: prepare: %s", sqlite3_errmsg(ix->db));
-			rc = -EIO;
-		}
-	}
-	if (rc == 0)
-		rc = index_init_root(ix, root_file_id, root_attr, root_attr_len);
-	if (rc == 0)
-		rc = index_load_next_ino(ix);
-	if (rc == 0)
-		rc = index_exec(ix, "COMMIT; BEGIN IMMEDIATE");
-	if (rc != 0)
-		goto fail;
-	*out = ix;
-	return 0;
+        ix = calloc(1, sizeof(*ix));
+        if (ix == NULL)
+                return -ENOMEM;
+        pthread_mutex_init(&ix->lock, NULL);
+        rc = index_derive_keys(ix, local_key, region_id);
+        if (rc != 0)
+                goto fail;
+        if (sqlite3_open_v2(path, &ix->db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                            NULL) != SQLITE_OK) {
+                log_err("index: cannot open %s: %s", path,
+                        ix->db ? sqlite3_errmsg(ix->db) : "out of memory");
+                rc = -EIO;
+                goto fail;
+        }
+        sqlite3_extended_result_codes(ix->db, 1);
+        rc = index_exec(ix, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                            "PRAGMA secure_delete=ON; PRAGMA foreign_keys=OFF;");
+        if (rc != 0)
+                goto fail;
+        rc = index_exec(ix, "BEGIN IMMEDIATE");
+        if (rc == 0)
+                rc = index_create_tables(ix);
+        for (i = 0; i < ST_COUNT && rc == 0; i++) {
+                if (sqlite3_prepare_v3(ix->db, index_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                       &ix->st[i], NULL) != SQLITE_OK) {
+                        log_err("index: prepare: %s", sqlite3_errmsg(ix->db));
+                        rc = -EIO;
+                }
+        }
+        if (rc == 0)
+                rc = index_init_root(ix, root_file_id, root_attr, root_attr_len);
+        if (rc == 0)
+                rc = index_load_next_ino(ix);
+        if (rc == 0)
+                rc = index_exec(ix, "COMMIT; BEGIN IMMEDIATE");
+        if (rc != 0)
+                goto fail;
+        *out = ix;
+        return 0;
 fail:
-	for (i = 0; i < ST_COUNT; i++)
-		sqlite3_finalize(ix->st[i]);
-	sqlite3_close(ix->db);
-	secmem_free(ix->keys);
-	pthread_mutex_destroy(&ix->lock);
-	free(ix);
-	return rc;
+        for (i = 0; i < ST_COUNT; i++)
+                sqlite3_finalize(ix->st[i]);
+        sqlite3_close(ix->db);
+        secmem_free(ix->keys);
+        pthread_mutex_destroy(&ix->lock);
+        free(ix);
+        return rc;
 }
 
 int index_close(struct index *ix)
 {
-	int rc = 0, i;
+        int rc = 0, i;
 
-	if (ix == NULL)
-		return 0;
-	pthread_mutex_lock(&ix->lock);
-	if (index_exec(ix, "COMMIT") != 0)
-		rc = -EIO;
-	pthread_mutex_unlock(&ix->lock);
-	for (i = 0; i < ST_COUNT; i++)
-		sqlite3_finalize(ix->st[i]);
-	if (sqlite3_close(ix->db) != SQLITE_OK)
-		rc = -EIO;
-	secmem_free(ix->keys);
-	pthread_mutex_destroy(&ix->lock);
-	free(ix);
-	return rc;
+        if (ix == NULL)
+                return 0;
+        pthread_mutex_lock(&ix->lock);
+        if (index_exec(ix, "COMMIT") != 0)
+                rc = -EIO;
+        pthread_mutex_unlock(&ix->lock);
+        for (i = 0; i < ST_COUNT; i++)
+                sqlite3_finalize(ix->st[i]);
+        if (sqlite3_close(ix->db) != SQLITE_OK)
+                rc = -EIO;
+        secmem_free(ix->keys);
+        pthread_mutex_destroy(&ix->lock);
+        free(ix);
+        return rc;
 }
 
 int index_commit(struct index *ix)
 {
-	int rc;
+        int rc;
 
-	pthread_mutex_lock(&ix->lock);
-	rc = index_exec(ix, "COMMIT");
-	if (rc == 0)
-		ix->dirty = 0;
-	if (index_exec(ix, "BEGIN IMMEDIATE") != 0 && rc == 0)
-		rc = -EIO;
-	pthread_mutex_unlock(&ix->lock);
-	return rc;
+        pthread_mutex_lock(&ix->lock);
+        rc = index_exec(ix, "COMMIT");
+        if (rc == 0)
+                ix->dirty = 0;
+        if (index_exec(ix, "BEGIN IMMEDIATE") != 0 && rc == 0)
+                rc = -EIO;
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
 }
 
 int index_dirty(struct index *ix)
 {
-	int d;
+        int d;
 
-	pthread_mutex_lock(&ix->lock);
-	d = ix->dirty;
-	pthread_mutex_unlock(&ix->lock);
-	return d;
+        pthread_mutex_lock(&ix->lock);
+        d = ix->dirty;
+        pthread_mutex_unlock(&ix->lock);
+        return d;
 }
 
 /* Runs a prepared statement that returns no rows; resets it.  Caller holds the lock. */
 static int index_step_done(struct index *ix, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+        int rc = sqlite3_step(st);
 
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc == SQLITE_DONE) {
-		ix->dirty = 1;
-		return 0;
-	}
-	if ((rc & 0xff) == SQLITE_CONSTRAINT)
-		return -EEXIST;
-	if ((rc & 0xff) == SQLITE_FULL)
-		return -ENOSPC;
-	log_err("index: %s", sqlite3_errmsg(ix->db));
-	return -EIO;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc == SQLITE_DONE) {
+                ix->dirty = 1;
+                return 0;
+        }
+        if ((rc & 0xff) == SQLITE_CONSTRAINT)
+                return -EEXIST;
+        if ((rc & 0xff) == SQLITE_FULL)
+                return -ENOSPC;
+        log_err("index: %s", sqlite3_errmsg(ix->db));
+        return -EIO;
 }
 
 static int index_seal_attr(struct index *ix, uint64_t ino, const uint8_t file_id[16],
-			   const uint8_t *attr, size_t len, uint8_t **out)
+                           const uint8_t *attr, size_t len, uint8_t **out)
 {
-	uint8_t ad[29];
-	uint8_t *sealed;
-	int rc;
+        uint8_t ad[29];
+        uint8_t *sealed;
+        int rc;
 
-	if (len > INDEX_ATTR_MAX)
-		return -EFBIG;
-	sealed = malloc(len + AEAD_OVERHEAD);
-	if (sealed == NULL)
-		return -ENOMEM;
-	index_attr_ad(ino, file_id, ad);
-	rc = aead_seal(sealed, K_ATTR(ix), ad, sizeof(ad), attr, len);
-	if (rc != 0) {
-		free(sealed);
-		return rc;
-	}
-	*out = sealed;
-	return 0;
+        if (len > INDEX_ATTR_MAX)
+                return -EFBIG;
+        sealed = malloc(len + AEAD_OVERHEAD);
+        if (sealed == NULL)
+                return -ENOMEM;
+        index_attr_ad(ino, file_id, ad);
+        rc = aead_seal(sealed, K_ATTR(ix), ad, sizeof(ad), attr, len);
+        if (rc != 0) {
+                free(sealed);
+                return rc;
+        }
+        *out = sealed;
+        return 0;
 }
 
 int index_inode_get(struct index *ix, uint64_t ino, uint8_t file_id[static 16], uint32_t *nlink,
-		    uint8_t **attr, size_t *attr_len)
+                    uint8_t **attr, size_t *attr_len)
 {
-	sqlite3_stmt *st = ix->st[ST_INODE_GET];
-	uint8_t fid[16], ad[29];
-	const uint8_t *blob;
-	uint8_t *plain = NULL;
-	size_t blen, plen = 0;
-	uint32_t nl = 0;
-	int rc;
+        sqlite3_stmt *st = ix->st[ST_INODE_GET];
+        uint8_t fid[16], ad[29];
+        const uint8_t *blob;
+        uint8_t *plain = NULL;
+        size_t blen, plen = 0;
+        uint32_t nl = 0;
+        int rc;
 
-	pthread_mutex_lock(&ix->lock);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
-		goto out;
-	}
-	blob = sqlite3_column_blob(st, 0);
-	if (blob == NULL || sqlite3_column_bytes(st, 0) != 16) {
-		rc = -EBADMSG;
-		goto out;
-	}
-	memcpy(fid, blob, 16);
-	nl = (uint32_t)sqlite3_column_int64(st, 1);
-	blob = sqlite3_column_blob(st, 2);
-	blen = (size_t)sqlite3_column_bytes(st, 2);
-	if (blob == NULL || blen < AEAD_OVERHEAD || blen > INDEX_ATTR_MAX + AEAD_OVERHEAD) {
-		rc = -EBADMSG;
-		goto out;
-	}
-	plen = blen - AEAD_OVERHEAD;
-	plain = malloc(plen ? plen : 1);
-	if (plain == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	index_attr_ad(ino, fid, ad);
-	rc = aead_open(plain, K_ATTR(ix), ad, sizeof(ad), blob, blen);
-	if (rc != 0) {
-		log_err("index: inode %llu: attributes fail authentication",
-			(unsigned long long)ino);
-		free(plain);
-		plain = NULL;
-		rc = -EBADMSG;
-	}
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+                goto out;
+        }
+        blob = sqlite3_column_blob(st, 0);
+        if (blob == NULL || sqlite3_column_bytes(st, 0) != 16) {
+                rc = -EBADMSG;
+                goto out;
+        }
+        memcpy(fid, blob, 16);
+        nl = (uint32_t)sqlite3_column_int64(st, 1);
+        blob = sqlite3_column_blob(st, 2);
+        blen = (size_t)sqlite3_column_bytes(st, 2);
+        if (blob == NULL || blen < AEAD_OVERHEAD || blen > INDEX_ATTR_MAX + AEAD_OVERHEAD) {
+                rc = -EBADMSG;
+                goto out;
+        }
+        plen = blen - AEAD_OVERHEAD;
+        plain = malloc(plen ? plen : 1);
+        if (plain == NULL) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        index_attr_ad(ino, fid, ad);
+        rc = aead_open(plain, K_ATTR(ix), ad, sizeof(ad), blob, blen);
+        if (rc != 0) {
+                log_err("index: inode %llu: attributes fail authentication",
+                        (unsigned long long)ino);
+                free(plain);
+                plain = NULL;
+                rc = -EBADMSG;
+        }
 out:
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	pthread_mutex_unlock(&ix->lock);
-	if (rc == 0) {
-		memcpy(file_id, fid, 16);
-		*nlink = nl;
-		*attr = plain;
-		*attr_len = plen;
-	}
-	return rc;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        pthread_mutex_unlock(&ix->lock);
+        if (rc == 0) {
+                memcpy(file_id, fid, 16);
+                *nlink = nl;
+                *attr = plain;
+                *attr_len = plen;
+        }
+        return rc;
 }
 
 static int index_inode_write(struct index *ix, enum index_stmt which, uint64_t ino,
-			     const uint8_t file_id[16], uint32_t nlink, const uint8_t *attr,
-			     size_t len)
+                             const uint8_t file_id[16], uint32_t nlink, const uint8_t *attr,
+                             size_t len)
 {
-	sqlite3_stmt *st = ix->st[which];
-	uint8_t *sealed = NULL;
-	int rc;
+        sqlite3_stmt *st = ix->st[which];
+        uint8_t *sealed = NULL;
+        int rc;
 
-	rc = index_seal_attr(ix, ino, file_id, attr, len, &sealed);
-	if (rc != 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
-	sqlite3_bind_blob(st, 2, file_id, 16, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, nlink);
-	sqlite3_bind_blob(st, 4, sealed, (int)(len + AEAD_OVERHEAD), SQLITE_STATIC);
-	rc = index_step_done(ix, st);
-	if (rc == 0 && which == ST_INODE_UPDATE && sqlite3_changes(ix->db) != 1)
-		rc = -ENOENT;
-	free(sealed);
-	return rc;
+        rc = index_seal_attr(ix, ino, file_id, attr, len, &sealed);
+        if (rc != 0)
+                return rc;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+        sqlite3_bind_blob(st, 2, file_id, 16, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, nlink);
+        sqlite3_bind_blob(st, 4, sealed, (int)(len + AEAD_OVERHEAD), SQLITE_STATIC);
+        rc = index_step_done(ix, st);
+        if (rc == 0 && which == ST_INODE_UPDATE && sqlite3_changes(ix->db) != 1)
+                rc = -ENOENT;
+        free(sealed);
+        return rc;
 }
 
 int index_inode_add(struct index *ix, const uint8_t file_id[static 16], uint32_t nlink,
-		    const uint8_t *attr, size_t attr_len, uint64_t *ino)
+                    const uint8_t *attr, size_t attr_len, uint64_t *ino)
 {
-	uint64_t n;
-	int rc;
+        uint64_t n;
+        int rc;
 
-	pthread_mutex_lock(&ix->lock);
-	n = (uint64_t)ix->next_ino;
-	rc = index_inode_write(ix, ST_INODE_ADD, n, file_id, nlink, attr, attr_len);
-	if (rc == 0) {
-		ix->next_ino++;
-		*ino = n;
-	}
-	pthread_mutex_unlock(&ix->lock);
-	return rc;
+        pthread_mutex_lock(&ix->lock);
+        n = (uint64_t)ix->next_ino;
+        rc = index_inode_write(ix, ST_INODE_ADD, n, file_id, nlink, attr, attr_len);
+        if (rc == 0) {
+                ix->next_ino++;
+                *ino = n;
+        }
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
 }
 
 int index_inode_update(struct index *ix, uint64_t ino, const uint8_t file_id[static 16],
-		       uint32_t nlink, const uint8_t *attr, size_t attr_len)
+                       uint32_t nlink, const uint8_t *attr, size_t attr_len)
 {
-	int rc;
+        int rc;
 
-	pthread_mutex_lock(&ix->lock);
-	rc = index_inode_write(ix, ST_INODE_UPDATE, ino, file_id, nlink, attr, attr_len);
-	pthread_mutex_unlock(&ix->lock);
-	return rc;
+        pthread_mutex_lock(&ix->lock);
+        rc = index_inode_write(ix, ST_INODE_UPDATE, ino, file_id, nlink, attr, attr_len);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
 }
 
 int index_inode_delete(struct index *ix, uint64_t ino)
 {
-	sqlite3_stmt *st = ix->st[ST_INODE_DELETE];
-	int rc;
+        sqlite3_stmt *st = ix->st[ST_INODE_DELETE];
+        int rc;
 
-	pthread_mutex_lock(&ix->lock);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
-	rc = index_step_done(ix, st);
-	pthread_mutex_unlock(&ix->lock);
-	return rc;
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+        rc = index_step_done(ix, st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
 }
 
 int index_lookup(struct index *ix, uint64_t parent, const char *name, size_t len, uint64_t *ino)
 {
-	sqlite3_stmt *st = ix->st[ST_LOOKUP];
-	uint8_t h[INDEX_HNAME_LEN];
-	int rc;
+        sqlite3_stmt *st = ix->st[ST_LOOKUP];
+        uint8_t h[INDEX_HNAME_LEN];
+        int rc;
 
-	if (len > INDEX_NAME_MAX)
-		return -ENAMETOOLONG;
-	pthread_mutex_lock(&ix->lock);
-	rc = index_hname(ix, parent, name, len, h);
-	if (rc != 0)
-		goto out;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
-	sqlite3_bind_blob(st, 2, h, sizeof(h), SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		uint64_t found = (uint64_t)sqlite3_column_int64(st, 0);
-		const uint8_t *e = sqlite3_column_blob(st, 1);
-		size_t elen = (size_t)sqlite3_column_bytes(st, 1);
-		uint8_t plain[1 + INDEX_NAME_MAX], ad[INDEX_HNAME_LEN + 8];
+        if (len > INDEX_NAME_MAX)
+                return -ENAMETOOLONG;
+        pthread_mutex_lock(&ix->lock);
+        rc = index_hname(ix, parent, name, len, h);
+        if (rc != 0)
+                goto out;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
+        sqlite3_bind_blob(st, 2, h, sizeof(h), SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                uint64_t found = (uint64_t)sqlite3_column_int64(st, 0);
+                const uint8_t *e = sqlite3_column_blob(st, 1);
+                size_t elen = (size_t)sqlite3_column_bytes(st, 1);
+                uint8_t plain[1 + INDEX_NAME_MAX], ad[INDEX_HNAME_LEN + 8];
 
-		index_entry_ad(h, found, ad);
-		rc = -EIO;
-		if (e != NULL && elen == len + 1 + AEAD_OVERHEAD &&
-		    aead_open(plain, K_ENAME(ix), ad, sizeof(ad), e, elen) == 0 &&
-		    memcmp(plain + 1, name, len) == 0) {
-			*ino = found;
-			rc = 0;
-		} else {
-			log_err("index: directory %llu: an entry fails authentication",
-				(unsigned long long)parent);
-		}
-		secmem_wipe(plain, sizeof(plain));
-	} else {
-		rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+                index_entry_ad(h, found, ad);
+                rc = -EIO;
+                if (e != NULL && elen == len + 1 + AEAD_OVERHEAD &&
+                    aead_open(plain, K_ENAME(ix), ad, sizeof(ad), e, elen) == 0 &&
+                    memcmp(plain + 1, name, len) == 0) {
+                        *ino = found;
+                        rc = 0;
+                } else {
+                        log_err("index: directory %llu: an entry fails authentication",
+                                (unsigned long long)parent);
+                }
+                secmem_wipe(plain, sizeof(plain));
+        } else {
+                rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
 out:
-	pthread_mutex_unlock(&ix->lock);
-	return rc;
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
 }
 
 int index_link(struct index *ix, uint64_t parent, const char *name, size_t len, uint64_t ino,
-	       uint8_t type)
+               uint8_t type)
 {
-	sqlite3_stmt *st = ix->st[ST_LINK];
-	uint8_t h[INDEX_HNAME_LEN];
-	uint8_t plain[1 + INDEX_NAME_MAX];
-	uint8_t ename[1 + INDEX_NAME_MAX + AEAD_OVERHEAD];
-	int rc;
+        sqlite3_stmt *st = ix->st[ST_LINK];
+        uint8_t h[INDEX_HNAME_LEN];
+        uint8_t plain[1 + INDEX_NAME_MAX];
+        uint8_t ename[1 + INDEX_NAME_MAX + AEAD_OVERHEAD];
+        int rc;
 
-	if (len == 0 || len > INDEX_NAME_MAX)
-		return -ENAMETOOLONG;
-	plain[0] = type;
-	memcpy(plain + 1, name, len);
-	pthread_mutex_lock(&ix->lock);
-	rc = index_hname(ix, parent, name, len, h);
-	if (rc == 0) {
-		uint8_t ad[INDEX_HNAME_LEN + 8];
+        if (len == 0 || len > INDEX_NAME_MAX)
+                return -ENAMETOOLONG;
+        plain[0] = type;
+        memcpy(plain + 1, name, len);
+        pthread_mutex_lock(&ix->lock);
+        rc = index_hname(ix, parent, name, len, h);
+        if (rc == 0) {
+                uint8_t ad[INDEX_HNAME_LEN + 8];
 
-		index_entry_ad(h, ino, ad);
-		rc = aead_seal(ename, K_ENAME(ix), ad, sizeof(ad), plain, len + 1);
-	}
-	secmem_wipe(plain, sizeof(plain));
-	if (rc != 0)
-		goto out;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
-	sqlite3_bind_blob(st, 2, h, sizeof(h), SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)ino);
-	sqlite3_bind_blob(st, 4, ename, (int)(len + 1 + AEAD_OVERHEAD), SQLITE_STATIC);
-	rc = index_step_done(ix, st);
+                index_entry_ad(h, ino, ad);
+                rc = aead_seal(ename, K_ENAME(ix), ad, sizeof(ad), plain, len + 1);
+        }
+        secmem_wipe(plain, sizeof(plain));
+        if (rc != 0)
+                goto out;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
+        sqlite3_bind_blob(st, 2, h, sizeof(h), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)ino);
+        sqlite3_bind_blob(st, 4, ename, (int)(len + 1 + AEAD_OVERHEAD), SQLITE_STATIC);
+        rc = index_step_done(ix, st);
 out:
-	pthread_mutex_unlock(&ix->lock);
-	return rc;
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
 }
 
 int index_unlink(struct index *ix, uint64_t parent, const char *name, size_t len)
 {
-	sqlite3_stmt *st = ix->st[ST_UNLINK];
-	uint8_t h[INDEX_HNAME_LEN];
-	int rc;
+        sqlite3_stmt *st = ix->st[ST_UNLINK];
+        uint8_t h[INDEX_HNAME_LEN];
+        int rc;
 
-	if (len > INDEX_NAME_MAX)
-		return -ENAMETOOLONG;
-	pthread_mutex_lock(&ix->lock);
-	rc = index_hname(ix, parent, name, len, h);
-	if (rc == 0) {
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
-		sqlite3_bind_blob(st, 2, h, sizeof(h), SQLITE_STATIC);
-		rc = index_step_done(ix, st);
-		if (rc == 0 && sqlite3_changes(ix->db) != 1)
-			rc = -ENOENT;
-	}
-	pthread_mutex_unlock(&ix->lock);
-	return rc;
+        if (len > INDEX_NAME_MAX)
+                return -ENAMETOOLONG;
+        pthread_mutex_lock(&ix->lock);
+        rc = index_hname(ix, parent, name, len, h);
+        if (rc == 0) {
+                sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
+                sqlite3_bind_blob(st, 2, h, sizeof(h), SQLITE_STATIC);
+                rc = index_step_done(ix, st);
+                if (rc == 0 && sqlite3_changes(ix->db) != 1)
+                        rc = -ENOENT;
+        }
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
 }
 
 int index_dir_empty(struct index *ix, uint64_t dir)
 {
-	sqlite3_stmt *st = ix->st[ST_DIR_ANY];
-	int rc;
+        sqlite3_stmt *st = ix->st[ST_DIR_ANY];
+        int rc;
 
-	pthread_mutex_lock(&ix->lock);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)dir);
-	rc = sqlite3_step(st);
-	rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -EIO;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	pthread_mutex_unlock(&ix->lock);
-	return rc;
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)dir);
+        rc = sqlite3_step(st);
+        rc = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -EIO;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
 }
 
 int index_readdir(struct index *ix, uint64_t dir, int64_t after, index_dir_cb cb, void *arg)
 {
-	sqlite3_stmt *st = ix->st[ST_READDIR];
-	char name[1 + INDEX_NAME_MAX + 1];
-	int rc = 0;
+        sqlite3_stmt *st = ix->st[ST_READDIR];
+        char name[1 + INDEX_NAME_MAX + 1];
+        int rc = 0;
 
-	pthread_mutex_lock(&ix->lock);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)dir);
-	sqlite3_bind_int64(st, 2, after);
-	for (;;) {
-		const uint8_t *h, *e;
-		size_t elen;
-		int step = sqlite3_step(st);
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)dir);
+        sqlite3_bind_int64(st, 2, after);
+        for (;;) {
+                const uint8_t *h, *e;
+                size_t elen;
+                int step = sqlite3_step(st);
 
-		if (step == SQLITE_DONE)
-			break;
-		if (step != SQLITE_ROW) {
-			rc = -EIO;
-			break;
-		}
-		uint64_t child = (uint64_t)sqlite3_column_int64(st, 1);
-		uint8_t ad[INDEX_HNAME_LEN + 8], hcheck[INDEX_HNAME_LEN];
+                if (step == SQLITE_DONE)
+                        break;
+                if (step != SQLITE_ROW) {
+                        rc = -EIO;
+                        break;
+                }
+                uint64_t child = (uint64_t)sqlite3_column_int64(st, 1);
+                uint8_t ad[INDEX_HNAME_LEN + 8], hcheck[INDEX_HNAME_LEN];
 
-		h = sqlite3_column_blob(st, 2);
-		e = sqlite3_column_blob(st, 3);
-		elen = (size_t)sqlite3_column_bytes(st, 3);
-		if (h != NULL && sqlite3_column_bytes(st, 2) == INDEX_HNAME_LEN)
-			index_entry_ad(h, child, ad);
-		if (h == NULL || sqlite3_column_bytes(st, 2) != INDEX_HNAME_LEN || e == NULL ||
-		    elen <= AEAD_OVERHEAD + 1 || elen > 1 + INDEX_NAME_MAX + AEAD_OVERHEAD ||
-		    aead_open((uint8_t *)name, K_ENAME(ix), ad, sizeof(ad), e, elen) != 0 ||
-		    index_hname(ix, dir, name + 1, elen - AEAD_OVERHEAD - 1, hcheck) != 0 ||
-		    memcmp(hcheck, h, INDEX_HNAME_LEN) != 0) {
-			log_err("index: directory %llu: an entry fails authentication",
-				(unsigned long long)dir);
-			rc = -EIO;
-			break;
-		}
-		name[elen - AEAD_OVERHEAD] = '\0';
-		rc = cb(arg, sqlite3_column_int64(st, 0), child, (uint8_t)name[0], name + 1,
-			elen - AEAD_OVERHEAD - 1);
-		if (rc != 0) {
-			if (rc == 1)
-				rc = 0;
-			break;
-		}
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	pthread_mutex_unlock(&ix->lock);
-	secmem_wipe(name, sizeof(name));
-	return rc;
+                h = sqlite3_column_blob(st, 2);
+                e = sqlite3_column_blob(st, 3);
+                elen = (size_t)sqlite3_column_bytes(st, 3);
+                if (h != NULL && sqlite3_column_bytes(st, 2) == INDEX_HNAME_LEN)
+                        index_entry_ad(h, child, ad);
+                if (h == NULL || sqlite3_column_bytes(st, 2) != INDEX_HNAME_LEN || e == NULL ||
+                    elen <= AEAD_OVERHEAD + 1 || elen > 1 + INDEX_NAME_MAX + AEAD_OVERHEAD ||
+                    aead_open((uint8_t *)name, K_ENAME(ix), ad, sizeof(ad), e, elen) != 0 ||
+                    index_hname(ix, dir, name + 1, elen - AEAD_OVERHEAD - 1, hcheck) != 0 ||
+                    memcmp(hcheck, h, INDEX_HNAME_LEN) != 0) {
+                        log_err("index: directory %llu: an entry fails authentication",
+                                (unsigned long long)dir);
+                        rc = -EIO;
+                        break;
+                }
+                name[elen - AEAD_OVERHEAD] = '\0';
+                rc = cb(arg, sqlite3_column_int64(st, 0), child, (uint8_t)name[0], name + 1,
+                        elen - AEAD_OVERHEAD - 1);
+                if (rc != 0) {
+                        if (rc == 1)
+                                rc = 0;
+                        break;
+                }
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        pthread_mutex_unlock(&ix->lock);
+        secmem_wipe(name, sizeof(name));
+        return rc;
 }
 
 int index_for_each_orphan(struct index *ix,
-			  int (*cb)(void *arg, uint64_t ino, const uint8_t *file_id), void *arg)
+                          int (*cb)(void *arg, uint64_t ino, const uint8_t *file_id), void *arg)
 {
-	sqlite3_stmt *st = ix->st[ST_ORPHANS];
-	uint64_t *inos = NULL;
-	uint8_t *fids = NULL;
-	size_t n = 0, cap = 0, i;
-	int rc = 0;
+        sqlite3_stmt *st = ix->st[ST_ORPHANS];
+        uint64_t *inos = NULL;
+        uint8_t *fids = NULL;
+        size_t n = 0, cap = 0, i;
+        int rc = 0;
 
-	/* Collect first: CB may modify the table. */
-	pthread_mutex_lock(&ix->lock);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(st, 1) != 16)
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			uint64_t *ni = realloc(inos, ncap * sizeof(*ni));
-			uint8_t *nf;
+        /* Collect first: CB may modify the table. */
+        pthread_mutex_lock(&ix->lock);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+                if (sqlite3_column_bytes(st, 1) != 16)
+                        continue;
+                if (n == cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        uint64_t *ni = realloc(inos, ncap * sizeof(*ni));
+                        uint8_t *nf;
 
-			if (ni == NULL) {
-				rc = -ENOMEM;
-				break;
-			}
-			inos = ni;
-			nf = realloc(fids, ncap * 16);
-			if (nf == NULL) {
-				rc = -ENOMEM;
-				break;
-			}
-			fids = nf;
-			cap = ncap;
-		}
-		inos[n] = (uint64_t)sqlite3_column_int64(st, 0);
-		memcpy(fids + 16 * n, sqlite3_column_blob(st, 1), 16);
-		n++;
-	}
-	sqlite3_reset(st);
-	pthread_mutex_unlock(&ix->lock);
-	for (i = 0; i < n && rc == 0; i++)
-		rc = cb(arg, inos[i], fids + 16 * i);
-	free(inos);
-	free(fids);
-	return rc;
+                        if (ni == NULL) {
+                                rc = -ENOMEM;
+                                break;
+                        }
+                        inos = ni;
+                        nf = realloc(fids, ncap * 16);
+                        if (nf == NULL) {
+                                rc = -ENOMEM;
+                                break;
+                        }
+                        fids = nf;
+                        cap = ncap;
+                }
+                inos[n] = (uint64_t)sqlite3_column_int64(st, 0);
+                memcpy(fids + 16 * n, sqlite3_column_blob(st, 1), 16);
+                n++;
+        }
+        sqlite3_reset(st);
+        pthread_mutex_unlock(&ix->lock);
+        for (i = 0; i < n && rc == 0; i++)
+                rc = cb(arg, inos[i], fids + 16 * i);
+        free(inos);
+        free(fids);
+        return rc;
 }
 
 int index_has_file_id(struct index *ix, const uint8_t file_id[static 16])
 {
-	sqlite3_stmt *st = ix->st[ST_HAS_FILE_ID];
-	int rc;
+        sqlite3_stmt *st = ix->st[ST_HAS_FILE_ID];
+        int rc;
 
-	pthread_mutex_lock(&ix->lock);
-	sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	pthread_mutex_unlock(&ix->lock);
-	return rc;
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
 }

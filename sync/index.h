@@ -41,8 +41,8 @@ struct index;
  * or a negative errno.
  */
 int index_open(struct index **out, const char *path, const uint8_t local_key[static 32],
-	       const uint8_t region_id[static 32], const uint8_t root_file_id[static 16],
-	       const uint8_t *root_attr, size_t root_attr_len) __attribute__((warn_unused_result));
+               const uint8_t region_id[static 32], const uint8_t root_file_id[static 16],
+               const uint8_t *root_attr, size_t root_attr_len) __attribute__((warn_unused_result));
 
 /* Commits and closes; NULL is a no-op.  Returns 0 or a negative errno. */
 int index_close(struct index *ix);
@@ -55,31 +55,31 @@ int index_dirty(struct index *ix);
 
 /* Reads inode INO: *FILE_ID, *NLINK and a malloc'd decrypted *ATTR.  -ENOENT, -EBADMSG. */
 int index_inode_get(struct index *ix, uint64_t ino, uint8_t file_id[static 16], uint32_t *nlink,
-		    uint8_t **attr, size_t *attr_len) __attribute__((warn_unused_result));
+                    uint8_t **attr, size_t *attr_len) __attribute__((warn_unused_result));
 
 /* Inserts a new inode (ino allocated) and returns it in *INO. */
 int index_inode_add(struct index *ix, const uint8_t file_id[static 16], uint32_t nlink,
-		    const uint8_t *attr, size_t attr_len, uint64_t *ino)
-	__attribute__((warn_unused_result));
+                    const uint8_t *attr, size_t attr_len, uint64_t *ino)
+    __attribute__((warn_unused_result));
 
 /* Replaces inode INO's nlink and attributes.  -ENOENT if absent. */
 int index_inode_update(struct index *ix, uint64_t ino, const uint8_t file_id[static 16],
-		       uint32_t nlink, const uint8_t *attr, size_t attr_len)
-	__attribute__((warn_unused_result));
+                       uint32_t nlink, const uint8_t *attr, size_t attr_len)
+    __attribute__((warn_unused_result));
 
 int index_inode_delete(struct index *ix, uint64_t ino) __attribute__((warn_unused_result));
 
 /* Finds NAME in directory PARENT.  Returns 0 with *INO, or -ENOENT. */
 int index_lookup(struct index *ix, uint64_t parent, const char *name, size_t len, uint64_t *ino)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Adds entry NAME -> INO (of TYPE, opaque here) in PARENT.  -EEXIST if taken, -ENAMETOOLONG. */
 int index_link(struct index *ix, uint64_t parent, const char *name, size_t len, uint64_t ino,
-	       uint8_t type) __attribute__((warn_unused_result));
+               uint8_t type) __attribute__((warn_unused_result));
 
 /* Removes entry NAME from PARENT.  -ENOENT if absent. */
 int index_unlink(struct index *ix, uint64_t parent, const char *name, size_t len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* 1 if directory DIR has no entries, 0 if it has, or a negative errno. */
 int index_dir_empty(struct index *ix, uint64_t dir) __attribute__((warn_unused_result));
@@ -90,17 +90,17 @@ int index_dir_empty(struct index *ix, uint64_t dir) __attribute__((warn_unused_r
  * anything else is returned.  Names are decrypted and verified.
  */
 typedef int (*index_dir_cb)(void *arg, int64_t pos, uint64_t ino, uint8_t type, const char *name,
-			    size_t len);
+                            size_t len);
 int index_readdir(struct index *ix, uint64_t dir, int64_t after, index_dir_cb cb, void *arg)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Calls CB(arg, ino, file_id) for each inode with nlink == 0 (not the root). */
 int index_for_each_orphan(struct index *ix,
-			  int (*cb)(void *arg, uint64_t ino, const uint8_t *file_id), void *arg)
-	__attribute__((warn_unused_result));
+                          int (*cb)(void *arg, uint64_t ino, const uint8_t *file_id), void *arg)
+    __attribute__((warn_unused_result));
 
 /* 1 if FILE_ID belongs to an inode, 0 if not, or a negative errno. */
 int index_has_file_id(struct index *ix, const uint8_t file_id[static 16])
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -15,22 +15,22 @@
 struct store;
 
 struct store_ops {
-	/* Put KEY; with IF_ABSENT fail -EEXIST if it exists. */
-	int (*put)(struct store *s, const char *key, const void *buf, size_t len, int if_absent);
-	/* Get KEY (at most MAX bytes, else -EFBIG) into malloc'd *BUF. -ENOENT if absent. */
-	int (*get)(struct store *s, const char *key, size_t max, uint8_t **buf, size_t *len);
-	/* Get LEN bytes at OFF of KEY into BUF; -EIO if the object is shorter. */
-	int (*get_range)(struct store *s, const char *key, uint64_t off, size_t len, uint8_t *buf);
-	/* Calls CB for each key under PREFIX greater than START_AFTER (may be NULL), in
-	 * byte order; a non-zero CB return stops and is returned. */
-	int (*list)(struct store *s, const char *prefix, const char *start_after,
-		    int (*cb)(void *arg, const char *key, uint64_t size), void *arg);
-	int (*del)(struct store *s, const char *key); /* -ENOENT if absent */
-	void (*close)(struct store *s);
+        /* Put KEY; with IF_ABSENT fail -EEXIST if it exists. */
+        int (*put)(struct store *s, const char *key, const void *buf, size_t len, int if_absent);
+        /* Get KEY (at most MAX bytes, else -EFBIG) into malloc'd *BUF. -ENOENT if absent. */
+        int (*get)(struct store *s, const char *key, size_t max, uint8_t **buf, size_t *len);
+        /* Get LEN bytes at OFF of KEY into BUF; -EIO if the object is shorter. */
+        int (*get_range)(struct store *s, const char *key, uint64_t off, size_t len, uint8_t *buf);
+        /* Calls CB for each key under PREFIX greater than START_AFTER (may be NULL), in
+         * byte order; a non-zero CB return stops and is returned. */
+        int (*list)(struct store *s, const char *prefix, const char *start_after,
+                    int (*cb)(void *arg, const char *key, uint64_t size), void *arg);
+        int (*del)(struct store *s, const char *key); /* -ENOENT if absent */
+        void (*close)(struct store *s);
 };
 
 struct store {
-	const struct store_ops *ops;
+        const struct store_ops *ops;
 };
 
 /*
@@ -45,8 +45,8 @@ int store_key_valid(const char *key);
 
 static inline void store_close(struct store *s)
 {
-	if (s != NULL)
-		s->ops->close(s);
+        if (s != NULL)
+                s->ops->close(s);
 }
 
 #endif

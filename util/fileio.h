@@ -11,7 +11,7 @@
  * Returns 0 or a negative errno; on error PATH is unchanged.
  */
 int fileio_write_atomic(const char *path, const void *buf, size_t len, mode_t mode, int excl)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Reads the whole regular file PATH into a malloc'd buffer (*OUT, *LEN).
@@ -19,7 +19,7 @@ int fileio_write_atomic(const char *path, const void *buf, size_t len, mode_t mo
  * errno; outputs untouched on error.  Caller frees.
  */
 int fileio_read_all(const char *path, size_t max, uint8_t **out, size_t *len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* mkdir -p with MODE for created components.  Returns 0 or a negative errno. */
 int fileio_mkdirs(const char *path, mode_t mode) __attribute__((warn_unused_result));
@@ -30,6 +30,6 @@ int fileio_fsync_dir(const char *path) __attribute__((warn_unused_result));
 /* pread/pwrite until done, retrying EINTR; return 0, -EIO on short read, or -errno. */
 int fileio_pread_full(int fd, void *buf, size_t len, off_t off) __attribute__((warn_unused_result));
 int fileio_pwrite_full(int fd, const void *buf, size_t len, off_t off)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

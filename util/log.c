@@ -17,70 +17,70 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void log_init(const char *prog, enum log_level level)
 {
-	log_prog = prog;
-	log_threshold = level;
+        log_prog = prog;
+        log_threshold = level;
 }
 
 int log_open_file(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
-	if (fd < 0)
-		return -errno;
-	pthread_mutex_lock(&log_lock);
-	if (log_fd >= 0)
-		close(log_fd);
-	log_fd = fd;
-	pthread_mutex_unlock(&log_lock);
-	return 0;
+        if (fd < 0)
+                return -errno;
+        pthread_mutex_lock(&log_lock);
+        if (log_fd >= 0)
+                close(log_fd);
+        log_fd = fd;
+        pthread_mutex_unlock(&log_lock);
+        return 0;
 }
 
 void log_quiet_stderr(void)
 {
-	log_stderr = 0;
+        log_stderr = 0;
 }
 
 static const char *log_level_name(enum log_level level)
 {
-	switch (level) {
-	case LOG_LEVEL_ERR:
-		return "error";
-	case LOG_LEVEL_WARN:
-		return "warning";
-	case LOG_LEVEL_INFO:
-		return "info";
-	default:
-		return "debug";
-	}
+        switch (level) {
+        case LOG_LEVEL_ERR:
+                return "error";
+        case LOG_LEVEL_WARN:
+                return "warning";
+        case LOG_LEVEL_INFO:
+                return "info";
+        default:
+                return "debug";
+        }
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	char line[1024];
-	char stamp[64];
-	va_list ap;
-	struct timespec ts;
-	struct tm tm;
-	int n;
+        char line[1024];
+        char stamp[64];
+        va_list ap;
+        struct timespec ts;
+        struct tm tm;
+        int n;
 
-	if (level > log_threshold)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	pthread_mutex_lock(&log_lock);
-	if (log_stderr)
-		fprintf(stderr, "%s: %s%s%s\n", log_prog,
-			level <= LOG_LEVEL_WARN ? log_level_name(level) : "",
-			level <= LOG_LEVEL_WARN ? ": " : "", line);
-	if (log_fd >= 0) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		gmtime_r(&ts.tv_sec, &tm);
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		dprintf(log_fd, "%s %s[%d] %s: %s\n", stamp, log_prog, (int)getpid(),
-			log_level_name(level), line);
-	}
-	pthread_mutex_unlock(&log_lock);
+        if (level > log_threshold)
+                return;
+        va_start(ap, fmt);
+        n = vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        pthread_mutex_lock(&log_lock);
+        if (log_stderr)
+                fprintf(stderr, "%s: %s%s%s\n", log_prog,
+                        level <= LOG_LEVEL_WARN ? log_level_name(level) : "",
+                        level <= LOG_LEVEL_WARN ? ": " : "", line);
+        if (log_fd >= 0) {
+                clock_gettime(CLOCK_REALTIME, &ts);
+                gmtime_r(&ts.tv_sec, &tm);
+                strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+                dprintf(log_fd, "%s %s[%d] %s: %s\n", stamp, log_prog, (int)getpid(),
+                        log_level_name(level), line);
+        }
+        pthread_mutex_unlock(&log_lock);
 }

@@ -11,14 +11,14 @@
 #include <stdint.h>
 
 struct range {
-	uint64_t start;
-	uint64_t end;
+        uint64_t start;
+        uint64_t end;
 };
 
 struct rangeset {
-	struct range *r;
-	size_t n;
-	size_t cap;
+        struct range *r;
+        size_t n;
+        size_t cap;
 };
 
 void rangeset_init(struct rangeset *s);
@@ -29,14 +29,14 @@ int rangeset_contains(const struct rangeset *s, uint64_t v);
 
 /* Adds [START, END).  Returns 0 or -ENOMEM (set unchanged). */
 int rangeset_add(struct rangeset *s, uint64_t start, uint64_t end)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Removes every value >= FROM. */
 void rangeset_truncate(struct rangeset *s, uint64_t from);
 
 /* Copies SRC into DST (initialised).  Returns 0 or -ENOMEM. */
 int rangeset_copy(struct rangeset *dst, const struct rangeset *src)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Checks the invariants of N ranges (for decoders of stored bytes): 0 or -EBADMSG. */
 int rangeset_validate(const struct range *r, size_t n) __attribute__((warn_unused_result));

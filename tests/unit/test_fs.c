@@ -15,186 +15,184 @@
 
 static void test_rangeset_basic(void **state)
 {
-	struct rangeset s;
+        struct rangeset s;
 
-	(void)state;
-	rangeset_init(&s);
-	assert_int_equal(rangeset_add(&s, 10, 20), 0);
-	assert_int_equal(rangeset_add(&s, 30, 40), 0);
-	assert_int_equal(s.n, 2);
-	assert_true(rangeset_contains(&s, 10));
-	assert_true(rangeset_contains(&s, 19));
-	assert_false(rangeset_contains(&s, 20));
-	assert_false(rangeset_contains(&s, 9));
-	/* Adjacent ranges merge. */
-	assert_int_equal(rangeset_add(&s, 20, 30), 0);
-	assert_int_equal(s.n, 1);
-	assert_int_equal(s.r[0].start, 10);
-	assert_int_equal(s.r[0].end, 40);
-	/* Overlap spanning several. */
-	assert_int_equal(rangeset_add(&s, 50, 60), 0);
-	assert_int_equal(rangeset_add(&s, 70, 80), 0);
-	assert_int_equal(rangeset_add(&s, 5, 75), 0);
-	assert_int_equal(s.n, 1);
-	assert_int_equal(s.r[0].start, 5);
-	assert_int_equal(s.r[0].end, 80);
-	rangeset_truncate(&s, 60);
-	assert_int_equal(s.r[0].end, 60);
-	rangeset_truncate(&s, 0);
-	assert_int_equal(s.n, 0);
-	assert_false(rangeset_contains(&s, UINT64_MAX));
-	rangeset_release(&s);
+        (void)state;
+        rangeset_init(&s);
+        assert_int_equal(rangeset_add(&s, 10, 20), 0);
+        assert_int_equal(rangeset_add(&s, 30, 40), 0);
+        assert_int_equal(s.n, 2);
+        assert_true(rangeset_contains(&s, 10));
+        assert_true(rangeset_contains(&s, 19));
+        assert_false(rangeset_contains(&s, 20));
+        assert_false(rangeset_contains(&s, 9));
+        /* Adjacent ranges merge. */
+        assert_int_equal(rangeset_add(&s, 20, 30), 0);
+        assert_int_equal(s.n, 1);
+        assert_int_equal(s.r[0].start, 10);
+        assert_int_equal(s.r[0].end, 40);
+        /* Overlap spanning several. */
+        assert_int_equal(rangeset_add(&s, 50, 60), 0);
+        assert_int_equal(rangeset_add(&s, 70, 80), 0);
+        assert_int_equal(rangeset_add(&s, 5, 75), 0);
+        assert_int_equal(s.n, 1);
+        assert_int_equal(s.r[0].start, 5);
+        assert_int_equal(s.r[0].end, 80);
+        rangeset_truncate(&s, 60);
+        assert_int_equal(s.r[0].end, 60);
+        rangeset_truncate(&s, 0);
+        assert_int_equal(s.n, 0);
+        assert_false(rangeset_contains(&s, UINT64_MAX));
+        rangeset_release(&s);
 }
 
 /* Random operations checked against a bitmap. */
 static void test_rangeset_random(void **state)
 {
-	enum { N = 512 };
-	uint8_t ref[N];
-	struct rangeset s;
-	unsigned i, j, seed = 12345;
+        enum { N = 512 };
+        uint8_t ref[N];
+        struct rangeset s;
+        unsigned i, j, seed = 12345;
 
-	(void)state;
-	memset(ref, 0, sizeof(ref));
-	rangeset_init(&s);
-	for (i = 0; i < 20000; i++) {
-		unsigned a, b;
+        (void)state;
+        memset(ref, 0, sizeof(ref));
+        rangeset_init(&s);
+        for (i = 0; i < 20000; i++) {
+                unsigned a, b;
 
-		seed = seed * 1103515245u + 12345u;
-		a = (seed >> 8) % N;
-		seed = seed * 1103515245u + 12345u;
-		b = a + (seed >> 8) % 16;
-		if (b > N)
-			b = N;
-		if ((seed >> 4) % 10 == 0) {
-			rangeset_truncate(&s, a);
-			memset(ref + a, 0, N - a);
-		} else {
-			assert_int_equal(rangeset_add(&s, a, b), 0);
-			memset(ref + a, 1, b - a);
-		}
-		assert_int_equal(rangeset_validate(s.r, s.n), 0);
-		for (j = 0; j < N; j += 7)
-			assert_int_equal(rangeset_contains(&s, j), ref[j]);
-	}
-	rangeset_release(&s);
+                seed = seed * 1103515245u + 12345u;
+                a = (seed >> 8) % N;
+                seed = seed * 1103515245u + 12345u;
+                b = a + (seed >> 8) % 16;
+                if (b > N)
+                        b = N;
+                if ((seed >> 4) % 10 == 0) {
+                        rangeset_truncate(&s, a);
+                        memset(ref + a, 0, N - a);
+                } else {
+                        assert_int_equal(rangeset_add(&s, a, b), 0);
+                        memset(ref + a, 1, b - a);
+                }
+                assert_int_equal(rangeset_validate(s.r, s.n), 0);
+                for (j = 0; j < N; j += 7)
+                        assert_int_equal(rangeset_contains(&s, j), ref[j]);
+        }
+        rangeset_release(&s);
 }
 
 static void test_rangeset_validate(void **state)
 {
-	struct range bad1[2] = {{0, 5}, {5, 9}};   /* adjacent: not canonical */
-	struct range bad2[1] = {{7, 7}};	   /* empty */
-	struct range bad3[2] = {{10, 20}, {0, 5}}; /* unsorted */
-	struct range good[2] = {{0, 5}, {6, 9}};
+        struct range bad1[2] = {{0, 5}, {5, 9}};   /* adjacent: not canonical */
+        struct range bad2[1] = {{7, 7}};           /* empty */
+        struct range bad3[2] = {{10, 20}, {0, 5}}; /* unsorted */
+        struct range good[2] = {{0, 5}, {6, 9}};
 
-	(void)state;
-	assert_int_equal(rangeset_validate(bad1, 2), -EBADMSG);
-	assert_int_equal(rangeset_validate(bad2, 1), -EBADMSG);
-	assert_int_equal(rangeset_validate(bad3, 2), -EBADMSG);
-	assert_int_equal(rangeset_validate(good, 2), 0);
+        (void)state;
+        assert_int_equal(rangeset_validate(bad1, 2), -EBADMSG);
+        assert_int_equal(rangeset_validate(bad2, 1), -EBADMSG);
+        assert_int_equal(rangeset_validate(bad3, 2), -EBADMSG);
+        assert_int_equal(rangeset_validate(good, 2), 0);
 }
 
 static void fill_inode(struct fs_inode *in)
 {
-	memset(in, 0, sizeof(*in));
-	rangeset_init(&in->blocks);
-	in->kind = FS_KIND_REG;
-	in->mode = 0100644;
-	in->uid = 1000;
-	in->gid = 1001;
-	in->size = 5ull << 30;
-	in->mtime.tv_sec = 1700000000;
-	in->mtime.tv_nsec = 123456789;
-	memset(in->salt, 0xab, sizeof(in->salt));
+        memset(in, 0, sizeof(*in));
+        rangeset_init(&in->blocks);
+        in->kind = FS_KIND_REG;
+        in->mode = 0100644;
+        in->uid = 1000;
+        in->gid = 1001;
+        in->size = 5ull << 30;
+        in->mtime.tv_sec = 1700000000;
+        in->mtime.tv_nsec = 123456789;
+        memset(in->salt, 0xab, sizeof(in->salt));
 }
 
 static void test_attr_roundtrip(void **state)
 {
-	struct fs_inode a, b;
-	uint8_t *buf = NULL;
-	size_t len = 0;
+        struct fs_inode a, b;
+        uint8_t *buf = NULL;
+        size_t len = 0;
 
-	(void)state;
-	fill_inode(&a);
-	assert_int_equal(rangeset_add(&a.blocks, 0, 3), 0);
-	assert_int_equal(rangeset_add(&a.blocks, 73728, 73729), 0);
-	a.xattrs = calloc(1, sizeof(*a.xattrs));
-	a.xattrs[0].name = strdup("user.k");
-	a.xattrs[0].value = (uint8_t *)strdup("value");
-	a.xattrs[0].len = 5;
-	a.nxattrs = 1;
-	assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
-	memset(&b, 0, sizeof(b));
-	rangeset_init(&b.blocks);
-	assert_int_equal(fs_attr_decode(&b, buf, len), 0);
-	assert_int_equal(b.size, a.size);
-	assert_int_equal(b.mode, a.mode);
-	assert_int_equal(b.mtime.tv_nsec, a.mtime.tv_nsec);
-	assert_memory_equal(b.salt, a.salt, 32);
-	assert_int_equal(b.blocks.n, 2);
-	assert_true(rangeset_contains(&b.blocks, 73728));
-	assert_int_equal(b.nxattrs, 1);
-	assert_string_equal(b.xattrs[0].name, "user.k");
-	assert_memory_equal(b.xattrs[0].value, "value", 5);
-	fs_inode_clear(&b);
+        (void)state;
+        fill_inode(&a);
+        assert_int_equal(rangeset_add(&a.blocks, 0, 3), 0);
+        assert_int_equal(rangeset_add(&a.blocks, 73728, 73729), 0);
+        a.xattrs = calloc(1, sizeof(*a.xattrs));
+        a.xattrs[0].name = strdup("user.k");
+        a.xattrs[0].value = (uint8_t *)strdup("value");
+        a.xattrs[0].len = 5;
+        a.nxattrs = 1;
+        assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
+        memset(&b, 0, sizeof(b));
+        rangeset_init(&b.blocks);
+        assert_int_equal(fs_attr_decode(&b, buf, len), 0);
+        assert_int_equal(b.size, a.size);
+        assert_int_equal(b.mode, a.mode);
+        assert_int_equal(b.mtime.tv_nsec, a.mtime.tv_nsec);
+        assert_memory_equal(b.salt, a.salt, 32);
+        assert_int_equal(b.blocks.n, 2);
+        assert_true(rangeset_contains(&b.blocks, 73728));
+        assert_int_equal(b.nxattrs, 1);
+        assert_string_equal(b.xattrs[0].name, "user.k");
+        assert_memory_equal(b.xattrs[0].value, "value", 5);
+        fs_inode_clear(&b);
 
-	/* Every strict prefix and a trailing byte are rejected. */
-	for (size_t cut = 0; cut < len; cut++) {
-		memset(&b, 0, sizeof(b));
-		rangeset_init(&b.blocks);
-		assert_int_not_equal(fs_attr_decode(&b, buf, cut), 0);
-		fs_inode_clear(&b);
-	}
-	{
-		uint8_t *longer = malloc(len + 1);
+        /* Every strict prefix and a trailing byte are rejected. */
+        for (size_t cut = 0; cut < len; cut++) {
+                memset(&b, 0, sizeof(b));
+                rangeset_init(&b.blocks);
+                assert_int_not_equal(fs_attr_decode(&b, buf, cut), 0);
+                fs_inode_clear(&b);
+        }
+        {
+                uint8_t *longer = malloc(len + 1);
 
-		memcpy(longer, buf, len);
-		longer[len] = 0;
-		memset(&b, 0, sizeof(b));
-		rangeset_init(&b.blocks);
-		assert_int_equal(fs_attr_decode(&b, longer, len + 1), -EBADMSG);
-		fs_inode_clear(&b);
-		free(longer);
-	}
-	fs_inode_clear(&a);
-	free(buf);
+                memcpy(longer, buf, len);
+                longer[len] = 0;
+                memset(&b, 0, sizeof(b));
+                rangeset_init(&b.blocks);
+                assert_int_equal(fs_attr_decode(&b, longer, len + 1), -EBADMSG);
+                fs_inode_clear(&b);
+                free(longer);
+        }
+        fs_inode_clear(&a);
+        free(buf);
 }
 
 static void test_attr_rejects_bad_ranges(void **state)
 {
-	struct fs_inode a, b;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	size_t off;
+        struct fs_inode a, b;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        size_t off;
 
-	(void)state;
-	fill_inode(&a);
-	assert_int_equal(rangeset_add(&a.blocks, 4, 8), 0);
-	assert_int_equal(rangeset_add(&a.blocks, 10, 12), 0);
-	assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
-	/* The ranges start after: 1+1+4+4+4+8+3*12+32 = 90, then u32 count. */
-	off = 90 + 4;
-	/* Make the second range start inside the first: 10 -> 6. */
-	buf[off + 16 + 7] = 6;
-	memset(&b, 0, sizeof(b));
-	rangeset_init(&b.blocks);
-	assert_int_equal(fs_attr_decode(&b, buf, len), -EBADMSG);
-	fs_inode_clear(&b);
-	fs_inode_clear(&a);
-	free(buf);
+        (void)state;
+        fill_inode(&a);
+        assert_int_equal(rangeset_add(&a.blocks, 4, 8), 0);
+        assert_int_equal(rangeset_add(&a.blocks, 10, 12), 0);
+        assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
+        /* The ranges start after: 1+1+4+4+4+8+3*12+32 = 90, then u32 count. */
+        off = 90 + 4;
+        /* Make the second range start inside the first: 10 -> 6. */
+        buf[off + 16 + 7] = 6;
+        memset(&b, 0, sizeof(b));
+        rangeset_init(&b.blocks);
+        assert_int_equal(fs_attr_decode(&b, buf, len), -EBADMSG);
+        fs_inode_clear(&b);
+        fs_inode_clear(&a);
+        free(buf);
 }
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rangeset_basic),
-		cmocka_unit_test(test_rangeset_random),
-		cmocka_unit_test(test_rangeset_validate),
-		cmocka_unit_test(test_attr_roundtrip),
-		cmocka_unit_test(test_attr_rejects_bad_ranges),
-	};
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_rangeset_basic),          cmocka_unit_test(test_rangeset_random),
+            cmocka_unit_test(test_rangeset_validate),       cmocka_unit_test(test_attr_roundtrip),
+            cmocka_unit_test(test_attr_rejects_bad_ranges),
+        };
 
-	if (secmem_init() != 0)
-		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+        if (secmem_init() != 0)
+                return 1;
+        return cmocka_run_group_tests(tests, NULL, NULL);
 }

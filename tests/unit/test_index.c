@@ -22,165 +22,165 @@ static const uint8_t root_attr[] = "root-attr";
 
 static struct index *open_ix(uint8_t key_byte)
 {
-	uint8_t key[32], rid[32];
-	struct index *ix = NULL;
+        uint8_t key[32], rid[32];
+        struct index *ix = NULL;
 
-	memset(key, key_byte, sizeof(key));
-	memset(rid, 7, sizeof(rid));
-	if (index_open(&ix, path, key, rid, root_id, root_attr, sizeof(root_attr)) != 0)
-		return NULL;
-	return ix;
+        memset(key, key_byte, sizeof(key));
+        memset(rid, 7, sizeof(rid));
+        if (index_open(&ix, path, key, rid, root_id, root_attr, sizeof(root_attr)) != 0)
+                return NULL;
+        return ix;
 }
 
 struct seen {
-	int n;
-	char names[8][32];
-	uint8_t types[8];
+        int n;
+        char names[8][32];
+        uint8_t types[8];
 };
 
 static int collect(void *arg, int64_t pos, uint64_t ino, uint8_t type, const char *name, size_t len)
 {
-	struct seen *s = arg;
+        struct seen *s = arg;
 
-	(void)pos;
-	(void)ino;
-	if (s->n < 8) {
-		snprintf(s->names[s->n], sizeof(s->names[0]), "%.*s", (int)len, name);
-		s->types[s->n] = type;
-	}
-	s->n++;
-	return 0;
+        (void)pos;
+        (void)ino;
+        if (s->n < 8) {
+                snprintf(s->names[s->n], sizeof(s->names[0]), "%.*s", (int)len, name);
+                s->types[s->n] = type;
+        }
+        s->n++;
+        return 0;
 }
 
 static void test_index_basic(void **state)
 {
-	struct index *ix = open_ix(1);
-	uint8_t fid[16] = {2}, got_fid[16];
-	uint8_t *attr = NULL;
-	size_t alen = 0;
-	uint32_t nlink = 0;
-	uint64_t ino = 0, found = 0;
-	struct seen s = {0};
+        struct index *ix = open_ix(1);
+        uint8_t fid[16] = {2}, got_fid[16];
+        uint8_t *attr = NULL;
+        size_t alen = 0;
+        uint32_t nlink = 0;
+        uint64_t ino = 0, found = 0;
+        struct seen s = {0};
 
-	(void)state;
-	assert_non_null(ix);
-	assert_int_equal(index_inode_get(ix, INDEX_ROOT_INO, got_fid, &nlink, &attr, &alen), 0);
-	assert_memory_equal(attr, root_attr, sizeof(root_attr));
-	free(attr);
-	assert_int_equal(index_inode_add(ix, fid, 1, (const uint8_t *)"abc", 3, &ino), 0);
-	assert_true(ino > INDEX_ROOT_INO);
-	assert_int_equal(index_link(ix, INDEX_ROOT_INO, "hello.txt", 9, ino, 1), 0);
-	assert_int_equal(index_link(ix, INDEX_ROOT_INO, "hello.txt", 9, ino, 1), -EEXIST);
-	assert_int_equal(index_lookup(ix, INDEX_ROOT_INO, "hello.txt", 9, &found), 0);
-	assert_int_equal(found, ino);
-	assert_int_equal(index_lookup(ix, INDEX_ROOT_INO, "Hello.txt", 9, &found), -ENOENT);
-	assert_int_equal(index_dir_empty(ix, INDEX_ROOT_INO), 0);
-	assert_int_equal(index_readdir(ix, INDEX_ROOT_INO, 0, collect, &s), 0);
-	assert_int_equal(s.n, 1);
-	assert_string_equal(s.names[0], "hello.txt");
-	assert_int_equal(s.types[0], 1);
-	assert_int_equal(index_commit(ix), 0);
-	assert_int_equal(index_close(ix), 0);
+        (void)state;
+        assert_non_null(ix);
+        assert_int_equal(index_inode_get(ix, INDEX_ROOT_INO, got_fid, &nlink, &attr, &alen), 0);
+        assert_memory_equal(attr, root_attr, sizeof(root_attr));
+        free(attr);
+        assert_int_equal(index_inode_add(ix, fid, 1, (const uint8_t *)"abc", 3, &ino), 0);
+        assert_true(ino > INDEX_ROOT_INO);
+        assert_int_equal(index_link(ix, INDEX_ROOT_INO, "hello.txt", 9, ino, 1), 0);
+        assert_int_equal(index_link(ix, INDEX_ROOT_INO, "hello.txt", 9, ino, 1), -EEXIST);
+        assert_int_equal(index_lookup(ix, INDEX_ROOT_INO, "hello.txt", 9, &found), 0);
+        assert_int_equal(found, ino);
+        assert_int_equal(index_lookup(ix, INDEX_ROOT_INO, "Hello.txt", 9, &found), -ENOENT);
+        assert_int_equal(index_dir_empty(ix, INDEX_ROOT_INO), 0);
+        assert_int_equal(index_readdir(ix, INDEX_ROOT_INO, 0, collect, &s), 0);
+        assert_int_equal(s.n, 1);
+        assert_string_equal(s.names[0], "hello.txt");
+        assert_int_equal(s.types[0], 1);
+        assert_int_equal(index_commit(ix), 0);
+        assert_int_equal(index_close(ix), 0);
 
-	/* Reopen: state persisted; a different device key cannot read it. */
-	ix = open_ix(1);
-	assert_non_null(ix);
-	assert_int_equal(index_lookup(ix, INDEX_ROOT_INO, "hello.txt", 9, &found), 0);
-	assert_int_equal(index_inode_get(ix, ino, got_fid, &nlink, &attr, &alen), 0);
-	assert_int_equal(alen, 3);
-	free(attr);
-	assert_int_equal(index_unlink(ix, INDEX_ROOT_INO, "hello.txt", 9), 0);
-	assert_int_equal(index_unlink(ix, INDEX_ROOT_INO, "hello.txt", 9), -ENOENT);
-	assert_int_equal(index_dir_empty(ix, INDEX_ROOT_INO), 1);
-	assert_int_equal(index_close(ix), 0);
+        /* Reopen: state persisted; a different device key cannot read it. */
+        ix = open_ix(1);
+        assert_non_null(ix);
+        assert_int_equal(index_lookup(ix, INDEX_ROOT_INO, "hello.txt", 9, &found), 0);
+        assert_int_equal(index_inode_get(ix, ino, got_fid, &nlink, &attr, &alen), 0);
+        assert_int_equal(alen, 3);
+        free(attr);
+        assert_int_equal(index_unlink(ix, INDEX_ROOT_INO, "hello.txt", 9), 0);
+        assert_int_equal(index_unlink(ix, INDEX_ROOT_INO, "hello.txt", 9), -ENOENT);
+        assert_int_equal(index_dir_empty(ix, INDEX_ROOT_INO), 1);
+        assert_int_equal(index_close(ix), 0);
 
-	ix = open_ix(9);
-	assert_non_null(ix);
-	assert_int_equal(index_inode_get(ix, INDEX_ROOT_INO, got_fid, &nlink, &attr, &alen),
-			 -EBADMSG);
-	assert_int_equal(index_close(ix), 0);
+        ix = open_ix(9);
+        assert_non_null(ix);
+        assert_int_equal(index_inode_get(ix, INDEX_ROOT_INO, got_fid, &nlink, &attr, &alen),
+                         -EBADMSG);
+        assert_int_equal(index_close(ix), 0);
 }
 
 /* Names and attributes never appear in the database file in plaintext. */
 static void test_index_no_plaintext(void **state)
 {
-	struct index *ix = open_ix(1);
-	uint8_t fid[16] = {3};
-	uint64_t ino;
-	FILE *f;
-	char *buf;
-	long n;
-	char wal[300];
+        struct index *ix = open_ix(1);
+        uint8_t fid[16] = {3};
+        uint64_t ino;
+        FILE *f;
+        char *buf;
+        long n;
+        char wal[300];
 
-	(void)state;
-	assert_non_null(ix);
-	assert_int_equal(index_inode_add(ix, fid, 1, (const uint8_t *)"ATTRMARKER", 10, &ino), 0);
-	assert_int_equal(index_link(ix, INDEX_ROOT_INO, "NAMEMARKER", 10, ino, 1), 0);
-	assert_int_equal(index_close(ix), 0);
-	snprintf(wal, sizeof(wal), "%s", path);
-	f = fopen(wal, "rb");
-	assert_non_null(f);
-	buf = malloc(1 << 22);
-	n = (long)fread(buf, 1, 1 << 22, f);
-	fclose(f);
-	assert_true(n > 0);
-	assert_null(memmem(buf, (size_t)n, "NAMEMARKER", 10));
-	assert_null(memmem(buf, (size_t)n, "ATTRMARKER", 10));
-	free(buf);
+        (void)state;
+        assert_non_null(ix);
+        assert_int_equal(index_inode_add(ix, fid, 1, (const uint8_t *)"ATTRMARKER", 10, &ino), 0);
+        assert_int_equal(index_link(ix, INDEX_ROOT_INO, "NAMEMARKER", 10, ino, 1), 0);
+        assert_int_equal(index_close(ix), 0);
+        snprintf(wal, sizeof(wal), "%s", path);
+        f = fopen(wal, "rb");
+        assert_non_null(f);
+        buf = malloc(1 << 22);
+        n = (long)fread(buf, 1, 1 << 22, f);
+        fclose(f);
+        assert_true(n > 0);
+        assert_null(memmem(buf, (size_t)n, "NAMEMARKER", 10));
+        assert_null(memmem(buf, (size_t)n, "ATTRMARKER", 10));
+        free(buf);
 }
 
 /* A row moved to another directory, or an entry pointed at another inode, fails. */
 static void test_index_tamper(void **state)
 {
-	struct index *ix = open_ix(1);
-	uint8_t fa[16] = {4}, fb[16] = {5};
-	uint64_t a, b, found;
-	sqlite3 *db;
+        struct index *ix = open_ix(1);
+        uint8_t fa[16] = {4}, fb[16] = {5};
+        uint64_t a, b, found;
+        sqlite3 *db;
 
-	(void)state;
-	assert_non_null(ix);
-	assert_int_equal(index_inode_add(ix, fa, 1, (const uint8_t *)"a", 1, &a), 0);
-	assert_int_equal(index_inode_add(ix, fb, 1, (const uint8_t *)"b", 1, &b), 0);
-	assert_int_equal(index_link(ix, INDEX_ROOT_INO, "tamper-a", 8, a, 1), 0);
-	assert_int_equal(index_close(ix), 0);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE dentry SET ino = (SELECT max(ino) FROM inode)",
-				      NULL, NULL, NULL),
-			 SQLITE_OK);
-	sqlite3_close(db);
-	ix = open_ix(1);
-	assert_non_null(ix);
-	assert_int_equal(index_lookup(ix, INDEX_ROOT_INO, "tamper-a", 8, &found), -EIO);
-	assert_int_equal(index_close(ix), 0);
+        (void)state;
+        assert_non_null(ix);
+        assert_int_equal(index_inode_add(ix, fa, 1, (const uint8_t *)"a", 1, &a), 0);
+        assert_int_equal(index_inode_add(ix, fb, 1, (const uint8_t *)"b", 1, &b), 0);
+        assert_int_equal(index_link(ix, INDEX_ROOT_INO, "tamper-a", 8, a, 1), 0);
+        assert_int_equal(index_close(ix), 0);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "UPDATE dentry SET ino = (SELECT max(ino) FROM inode)",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        ix = open_ix(1);
+        assert_non_null(ix);
+        assert_int_equal(index_lookup(ix, INDEX_ROOT_INO, "tamper-a", 8, &found), -EIO);
+        assert_int_equal(index_close(ix), 0);
 }
 
 static int setup(void **state)
 {
-	(void)state;
-	if (mkdtemp(dir) == NULL)
-		return -1;
-	snprintf(path, sizeof(path), "%s/index.db", dir);
-	return 0;
+        (void)state;
+        if (mkdtemp(dir) == NULL)
+                return -1;
+        snprintf(path, sizeof(path), "%s/index.db", dir);
+        return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[300];
+        char cmd[300];
 
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+        (void)state;
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_index_basic),
-		cmocka_unit_test(test_index_no_plaintext),
-		cmocka_unit_test(test_index_tamper),
-	};
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_index_basic),
+            cmocka_unit_test(test_index_no_plaintext),
+            cmocka_unit_test(test_index_tamper),
+        };
 
-	if (secmem_init() != 0)
-		return 1;
-	return cmocka_run_group_tests(tests, setup, teardown);
+        if (secmem_init() != 0)
+                return 1;
+        return cmocka_run_group_tests(tests, setup, teardown);
 }
