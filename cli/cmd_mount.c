@@ -195,18 +195,48 @@ static int umount_find_lock(const char *mp, char *lockpath, size_t size)
         return found;
 }
 
-/* Waits (up to 60 s) until the daemon holding LOCKPATH exits. */
+/* 1 while process PID exists and is not a zombie. */
+static int umount_pid_alive(long pid)
+{
+        char path[64], buf[512], *p;
+        FILE *f;
+        size_t n;
+
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        f = fopen(path, "re");
+        if (f == NULL)
+                return 0;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        p = strrchr(buf, ')'); /* the state follows the command name */
+        return p != NULL && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+/*
+ * Waits (up to 60 s) until the daemon holding LOCKPATH has released the lock
+ * and its process (pid recorded in the lock file) has ended.
+ */
 static void umount_wait(const char *lockpath)
 {
         int fd = open(lockpath, O_RDONLY | O_CLOEXEC);
+        char buf[32];
+        long pid = 0;
+        ssize_t n;
         int i;
 
         if (fd < 0)
                 return;
+        n = pread(fd, buf, sizeof(buf) - 1, 0);
+        if (n > 0) {
+                buf[n] = '\0';
+                pid = strtol(buf, NULL, 10);
+        }
         for (i = 0; i < 600; i++) {
                 if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
                         flock(fd, LOCK_UN);
-                        break;
+                        if (pid <= 0 || !umount_pid_alive(pid))
+                                break;
                 }
                 usleep(100000);
         }

@@ -98,6 +98,9 @@ static int fs_lock_region(const struct region_info *ri, int *fd_out)
                 }
                 return -e;
         }
+        /* The holder's pid, so `sealsync umount` can wait for the process to end. */
+        if (ftruncate(fd, 0) != 0 || dprintf(fd, "%ld\n", (long)getpid()) < 0)
+                log_warn("%s: cannot record the daemon's pid", path);
         *fd_out = fd;
         return 0;
 }
@@ -333,6 +336,7 @@ int fsmount_run(const struct fsmount_opts *o)
                 argv[3] = "-d";
         args = (struct fuse_args)FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
         se = fuse_session_new(&args, fs_lowlevel_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
+        fuse_opt_free_args(&args); /* libfuse may have added arguments */
         if (se == NULL) {
                 rc = -EIO;
                 log_err("cannot create the FUSE session");

@@ -3,6 +3,7 @@
 # umount; their failures (one clear message, exit 1, nothing changed) and
 # usage errors (exit 2); --help everywhere.
 TEST_TIMEOUT=180
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_cmd jq
 
@@ -213,14 +214,23 @@ else
 fi
 
 # ------------------------------------------------------------------ umount
+# Busy: a descriptor open in the mount.
+exec 4<"$mp/hello.txt"
+before=$(home_listing)
+run_fails "umount of a busy mount (open file) fails" timeout 60 "$SEALSYNC_BIN" umount "$mp"
+is "$T_RC" 1 "  ... exit 1"
+like "$T_ERR" '[Bb]usy' "  ... message says busy"
+in_mountinfo "$mp"
+ok $? "  ... still mounted"
+is "$(cat <&4)" hello "  ... the open descriptor still reads"
+is "$(cat "$mp/hello.txt" 2>&1)" hello "  ... the mount still serves files"
+pid_alive "$r1pid"
+ok $? "  ... the daemon is still running"
+exec 4<&-
+
 run_ok "umount" timeout 60 "$SEALSYNC_BIN" umount "$mp"
-for _ in $(seq 50); do in_mountinfo "$mp" || break; sleep 0.1; done
-for _ in $(seq 300); do
-	if [ -z "$r1pid" ] || [ ! -d "/proc/$r1pid" ]; then break; fi
-	sleep 0.1
-done
-[ -z "$r1pid" ] || [ ! -d "/proc/$r1pid" ]
-ok $? "  ... the daemon exits"
+[ -n "$r1pid" ] && ! pid_alive "$r1pid"
+ok $? "  ... returns only after the daemon has exited (doc/CLI.md)"
 in_mountinfo "$mp"
 ok $((!$?)) "  ... $mp is no longer a mount point"
 [ ! -e "$mp/hello.txt" ]
@@ -234,6 +244,52 @@ if mount_region r1 "$mp"; then
 	ok $? "umount again"
 else
 	fail "mount r1 again after umount"
+fi
+
+# -------------------------------------------------------------- foreground
+"$SEALSYNC_BIN" mount r1 "$mp" -f </dev/null >"$work/fg.out" 2>&1 &
+fgpid=$!
+echo "$mp" >>"$work/.mounts"
+for _ in $(seq 100); do in_mountinfo "$mp" && break; sleep 0.1; done
+in_mountinfo "$mp"
+ok $? "mount -f: mounted while running in the foreground" "$(cat "$work/fg.out")"
+kill -0 "$fgpid" 2>/dev/null
+ok $? "  ... the foreground process is the daemon (still running)"
+is "$(cat "$mp/hello.txt" 2>&1)" hello "  ... serves files"
+run_ok "  ... umount" timeout 60 "$SEALSYNC_BIN" umount "$mp"
+fgrc=none
+for _ in $(seq 100); do
+	if ! kill -0 "$fgpid" 2>/dev/null; then
+		wait "$fgpid"
+		fgrc=$?
+		break
+	fi
+	sleep 0.1
+done
+is "$fgrc" 0 "  ... the foreground process exits 0 after umount"
+
+# -------------------------------------------------------------- read-only
+if mount_region r1 "$mp" --read-only; then
+	pass "mount --read-only"
+	is "$(cat "$mp/hello.txt" 2>&1)" hello "  ... reads work"
+	(echo x >"$mp/new") 2>"$work/e"
+	grep -q 'Read-only file system' "$work/e"
+	ok $? "  ... creating a file fails with EROFS" "$(cat "$work/e")"
+	(echo x >>"$mp/hello.txt") 2>"$work/e"
+	grep -q 'Read-only file system' "$work/e"
+	ok $? "  ... appending fails with EROFS" "$(cat "$work/e")"
+	for c in "mkdir $mp/d" "rm -f $mp/hello.txt" "mv $mp/hello.txt $mp/h2" "chmod 600 $mp/hello.txt" \
+		"truncate -s 0 $mp/hello.txt" "touch $mp/hello.txt" "ln -s x $mp/l" \
+		"setfattr -n user.a -v b $mp/hello.txt"; do
+		$c 2>"$work/e"
+		grep -q 'Read-only file system' "$work/e"
+		ok $? "  ... '${c%% *}' fails with EROFS" "$(cat "$work/e")"
+	done
+	is "$(cat "$mp/hello.txt" 2>&1)" hello "  ... nothing changed"
+	umount_region "$mp"
+	ok $? "  ... umount"
+else
+	fail "mount --read-only"
 fi
 
 # ------------------------------------------------------------- help, usage

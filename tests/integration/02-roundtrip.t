@@ -6,10 +6,11 @@
 # unlink of an open file, O_EXCL, xattrs, hard links, a 100k-entry directory,
 # fsync.
 TEST_TIMEOUT=420
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_cmd jq setfattr getfattr
-RENAMEAT2=$(tool renameat2)
-FSOPS=$(tool fsops)
+tool RENAMEAT2 renameat2
+tool FSOPS fsops
 
 setup_device
 create_region r
@@ -146,6 +147,20 @@ for i in $(seq 50); do
 done
 cmp "$ref/app" "$m/app" >"$work/cmp.out" 2>&1
 ok $? "50 appends with O_APPEND (>>)" "$(cat "$work/cmp.out")"
+# Two processes appending at once: O_APPEND writes never overwrite each other.
+: >"$m/app3"
+for w in 1 2; do
+	(
+		exec 3>>"$m/app3"
+		for i in $(seq 500); do
+			printf 'writer %d line %04d %s\n' "$w" "$i" "$(printf 'x%.0s' $(seq $((i % 50))))" >&3
+		done
+	) &
+done
+wait
+is "$(wc -l <"$m/app3")" 1000 "two concurrent O_APPEND writers: 1000 lines"
+is "$(grep -cE '^writer [12] line [0-9]{4} x*$' "$m/app3")" 1000 "  ... none of them torn"
+is "$(sort -u "$m/app3" | wc -l)" 1000 "  ... all distinct"
 # O_APPEND ignores the offset: append through a descriptor opened earlier.
 printf 'abc' >"$m/app2"
 exec 6>>"$m/app2"
@@ -316,6 +331,51 @@ touch "$m/mdir/newfile"
 [ "$(stat -c %Y "$m/mdir")" -ne "$t0" ]
 ok $? "creating an entry updates the directory's mtime"
 
+chown 1234:5678 "$m/modes" 2>"$work/e"
+ok $? "chown (as root; doc/DESIGN.md lists chown as supported)" "$(cat "$work/e")"
+is "$(stat -c %u:%g "$m/modes")" 1234:5678 "  ... owner and group"
+
+# ----------------------------------------------------- documented refusals
+# doc/DESIGN.md "POSIX coverage": mknod -> EPERM, fallocate -> EOPNOTSUPP
+# (posix_fallocate falls back to writing), non-user xattrs -> EOPNOTSUPP.
+mkfifo "$m/fifo" 2>"$work/e"
+st=$?
+[ $st -ne 0 ] && grep -q 'Operation not permitted' "$work/e" && [ ! -e "$m/fifo" ]
+ok $? "mkfifo fails with EPERM" "exit $st: $(cat "$work/e")"
+mknod "$m/cdev" c 1 3 2>"$work/e"
+st=$?
+[ $st -ne 0 ] && grep -q 'Operation not permitted' "$work/e" && [ ! -e "$m/cdev" ]
+ok $? "mknod of a device fails with EPERM" "exit $st: $(cat "$work/e")"
+echo f >"$m/falloc"
+fallocate -l 1M "$m/falloc" 2>"$work/e"
+st=$?
+[ $st -ne 0 ] && grep -q 'not supported' "$work/e" && [ "$(cat "$m/falloc")" = f ]
+ok $? "fallocate fails with EOPNOTSUPP, file untouched" "exit $st: $(cat "$work/e")"
+fallocate -x -l 300000 "$m/falloc" 2>"$work/e"
+ok $? "posix_fallocate (fallocate -x) works through glibc's fallback" "$(cat "$work/e")"
+is "$(stat -c %s "$m/falloc")" 300000 "  ... size 300000"
+is "$(head -c 2 "$m/falloc" | xxd -p)$(tail -c +3 "$m/falloc" | tr -d '\0' | wc -c)" 660a0 \
+	"  ... old bytes kept, the rest zeros"
+setfattr -n trusted.sealsync -v x "$m/falloc" 2>"$work/e"
+st=$?
+[ $st -ne 0 ] && grep -q 'not supported' "$work/e"
+ok $? "trusted.* xattr fails with EOPNOTSUPP" "exit $st: $(cat "$work/e")"
+
+# ----------------------------------------------------- mmap, copy_file_range
+rand_file "$ref/mm" 200000
+cp "$ref/mm" "$m/mm"
+for o in 0 4095 65530 131072 199990; do
+	"$FSOPS" mmapwrite "$m/mm" "$o" "MMAP$o" 2>"$work/e" || diag "mmapwrite at $o: $(cat "$work/e")"
+	printf 'MMAP%s' "$o" | dd of="$ref/mm" bs=1 seek="$o" conv=notrunc status=none
+done
+cmp "$ref/mm" "$m/mm" >"$work/cmp.out" 2>&1
+ok $? "writes through MAP_SHARED mappings (no msync) read back" "$(cat "$work/cmp.out")"
+cp "$ref/data-$((1048576 + 3))" "$m/cfr-src" 2>/dev/null || rand_file "$m/cfr-src" 3000000
+cp "$m/cfr-src" "$m/cfr-dst" 2>"$work/e"
+ok $? "cp within the mount (copy_file_range)" "$(cat "$work/e")"
+cmp "$m/cfr-src" "$m/cfr-dst" >"$work/cmp.out" 2>&1
+ok $? "  ... identical" "$(cat "$work/cmp.out")"
+
 # ----------------------------------------------------------- statfs
 df -P "$m" >"$work/df" 2>&1
 ok $? "df on the mount point" "$(cat "$work/df")"
@@ -429,6 +489,16 @@ is "$(cat "$m/big/f0077777")" needle "write and read one of them"
 t2=$(date +%s)
 note "listing and lookups took $((t2 - t1)) s"
 
+# ----------------------------------------------------------- rm -rf
+# Deleting while reading the directory (readdir offsets must survive unlinks).
+mkdir "$m/rmrf"
+"$FSOPS" mkfiles "$m/rmrf" 5000 2>"$work/e"
+mkdir -p "$m/rmrf/sub/deeper" && echo x >"$m/rmrf/sub/deeper/f"
+rm -rf "$m/rmrf" 2>"$work/e"
+ok $? "rm -rf of a directory with 5000 files and a subtree" "$(head -5 "$work/e")"
+[ ! -e "$m/rmrf" ]
+ok $? "  ... it is gone"
+
 # ----------------------------------------------------------- after remount
 if remount r "$mp"; then
 	pass "umount + mount"
@@ -440,7 +510,7 @@ for s in $sizes; do
 	cmp "$ref/data-$s" "$m/data-$s" >"$work/cmp.out" 2>&1 || { diag "$(cat "$work/cmp.out")"; bad=1; }
 done
 ok $bad "after remount: all data files match their reference copies"
-for f in patched trunc gap app openfile fs1 otrunc otrunc2; do
+for f in patched trunc gap app openfile fs1 otrunc otrunc2 mm; do
 	[ -e "$ref/$f" ] || continue
 	[ "$f" = openfile ] && continue
 	[ "$f" = gap ] && truncate -s 10 "$ref/gap"
@@ -448,6 +518,7 @@ for f in patched trunc gap app openfile fs1 otrunc otrunc2; do
 	ok $? "after remount: $f matches" "$(cat "$work/cmp.out")"
 done
 is "$(cat "$m/app2")" abcdefghi "after remount: append file"
+is "$(grep -cE '^writer [12] line [0-9]{4} x*$' "$m/app3")" 1000 "after remount: concurrent appends"
 is "$(stat -c %s "$sp")" $((5 * 1073741824)) "after remount: sparse file size"
 is "$(dd if="$sp" bs=1 skip="$off45" count=10 status=none 2>&1)" SPARSEDATA "after remount: data at 4.5 GiB"
 is "$(dd if="$sp" bs=1 skip=$((4294967296 - 2)) count=4 status=none 2>&1)" EDGE "after remount: data at 4 GiB"
@@ -458,10 +529,11 @@ is "$(cat "$m/dirlink/sub/f" 2>&1)" inner "after remount: renamed directories"
 is "$(cat "$m/nrb" 2>&1)" A "after remount: RENAME_EXCHANGE result"
 is "$(cat "$m/nrc/x" 2>&1)" indir "after remount: exchanged directory"
 is "$(cat "$m/ra" 2>&1)" new "after remount: rename over"
-[ ! -e "$m/rb" ] && [ ! -e "$m/rd1" ] && [ ! -e "$m/hl2" ] && [ ! -e "$m/openfile" ]
+[ ! -e "$m/rb" ] && [ ! -e "$m/rd1" ] && [ ! -e "$m/hl2" ] && [ ! -e "$m/openfile" ] && [ ! -e "$m/rmrf" ]
 ok $? "after remount: removed names stay removed"
 is "$(stat -c %a "$m/modes")" 600 "after remount: mode"
 is "$(stat -c %a "$m/mdir")" 711 "after remount: directory mode"
+is "$(stat -c %u:%g "$m/modes")" 1234:5678 "after remount: owner"
 is "$(stat -c %Y "$m/modes")" 981173106 "after remount: mtime"
 is "$(stat -c %y "$m/modes" | sed 's/.*\.\([0-9]*\).*/\1/')" 123456789 "after remount: mtime ns"
 is "$(getfattr --absolute-names -n user.color --only-values "$m/xa" 2>&1)" red "after remount: xattr"

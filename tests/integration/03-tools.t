@@ -3,6 +3,7 @@
 # journal and WAL), editor-style saves.  Everything compared against the
 # same operations on plain disk, and again after umount + mount.
 TEST_TIMEOUT=420
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_cmd jq tar rsync git sqlite3 diff
 
@@ -126,7 +127,7 @@ ed=$m/doc.txt
 printf 'version 0\n' >"$ed"
 edok=0
 letters=abcdefghijklmnopqrstuvwxyz
-FSOPS=$(tool fsops)
+tool FSOPS fsops
 exec 7<"$ed"
 for i in $(seq 1 30); do
 	tmp=$m/.doc.txt.swp$i

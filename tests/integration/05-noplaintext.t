@@ -8,8 +8,10 @@
 # the marker is visible through the mount and on a plain copy, so the check
 # can fail.
 TEST_TIMEOUT=240
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_cmd setfattr getfattr base64 xxd
+tool FSOPS fsops
 
 marker=SEALSYNCMARKER$(head -c 6 /dev/urandom | xxd -p)
 pass_phrase=pp-$(head -c 9 /dev/urandom | xxd -p)
@@ -85,7 +87,7 @@ truncate -s 10 "$m/truncated"
 mkdir "$m/many"
 for i in $(seq 50); do printf '%s %d\n' "$marker" "$i" >"$m/many/${marker}-$i"; done
 sync -f "$m" 2>/dev/null
-"$(tool fsops)" fsync "$m/large-${marker}.txt" 2>/dev/null
+"$FSOPS" fsync "$m/large-${marker}.txt" 2>/dev/null
 
 # ------------------------------------------------------- positive controls
 n=$(grep -r -a -l -F -- "$marker" "$m" 2>/dev/null | wc -l)

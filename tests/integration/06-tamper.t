@@ -8,6 +8,7 @@
 # files of 1, 2 and 3 full blocks and cross-checked with doc/DESIGN.md's
 # "Ciphertext files" (header 64 bytes, slot = 8 + 24 + block size + 16).
 TEST_TIMEOUT=300
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_cmd xxd
 
@@ -271,6 +272,87 @@ grep -q 'Input/output error' "$work/whole.err"
 ok $? "  ... with EIO" "$(cat "$work/whole.err")"
 b_ok "A's ciphertext deleted"
 umount_region "$mp"
+
+# --------------------------------------------------------------- the index
+# doc/DESIGN.md "Local index": inode.attr is sealed with AD = ino || file_id,
+# dentry.ename with AD = hname || ino.  Moving sealed records between rows,
+# or flipping a bit in one, must be detected: the names involved fail with
+# EIO (or the mount refuses to start), never another file's data or size.
+restore
+idx=$REGION_DIR/index.db
+mkdir -p "$work/idx.pristine"
+cp -a "$idx"* "$work/idx.pristine/"
+idx_restore()
+{
+	rm -f "$idx" "$idx-wal" "$idx-shm"
+	cp -a "$work/idx.pristine/." "$REGION_DIR/"
+}
+Q() { sqlite3 "$idx" "$@"; }
+ino_of() { Q "SELECT ino FROM inode WHERE hex(file_id) = upper('$1')"; }
+ia=$(ino_of "$fid")
+ib=$(ino_of "$(basename "$bdata")")
+like "$ia $ib" '^[0-9]+ [0-9]+$' "index: found the inode rows of A ($ia) and B ($ib) by file id"
+is "$(Q "SELECT count(*) FROM dentry WHERE ino IN ('$ia', '$ib')")" 2 "index: one dentry row each"
+
+# read_fails NAME DESC: reading NAME fails with EIO and returns no bytes.
+read_fails()
+{
+	local st
+	cat "$mp/$1" >"$work/rf.out" 2>"$work/rf.err"
+	st=$?
+	[ $st -ne 0 ] && [ ! -s "$work/rf.out" ] && grep -q 'Input/output error' "$work/rf.err"
+	ok $? "$2" "cat exit $st, $(stat -c %s "$work/rf.out") bytes: $(cat "$work/rf.err")"
+}
+# flip_blob TABLE COLUMN WHERE: flips one bit in the middle of a blob.
+flip_blob()
+{
+	local h pos c
+	h=$(Q "SELECT hex($2) FROM $1 WHERE $3")
+	pos=$((${#h} / 2))
+	c=$(printf '%X' $((0x${h:pos:1} ^ 1)))
+	Q "UPDATE $1 SET $2 = X'${h:0:pos}$c${h:pos+1}' WHERE $3"
+}
+idx_case()
+{
+	local desc=$1 names=$2 n
+	shift 2
+	idx_restore
+	"$@" || { fail "$desc: tampering the index failed (sqlite3)"; return; }
+	if ! mount_region r "$mp"; then
+		pass "$desc: detected (the mount refused to start)"
+		diag "$desc: mount said: $MOUNT_OUT"
+		return
+	fi
+	for n in $names; do
+		read_fails "$n" "$desc: reading $n fails with EIO, no bytes"
+	done
+	cmp -s "$ref/c1" "$mp/c1"
+	ok $? "$desc: an untouched file (c1) still reads"
+	umount_region "$mp"
+}
+# swap_col TABLE COLUMN: exchanges COLUMN between the rows of A and B (values
+# read first: an UPDATE's subqueries would see rows it already changed).
+swap_col()
+{
+	local va vb
+	va=$(Q "SELECT hex($2) FROM $1 WHERE ino = $ia")
+	vb=$(Q "SELECT hex($2) FROM $1 WHERE ino = $ib")
+	[ -n "$va" ] && [ -n "$vb" ] && [ "$va" != "$vb" ] &&
+		Q "UPDATE $1 SET $2 = X'$vb' WHERE ino = $ia; UPDATE $1 SET $2 = X'$va' WHERE ino = $ib"
+}
+swap_attr() { swap_col inode attr; }
+swap_fid() { Q "UPDATE inode SET file_id = X'00' WHERE ino = $ia; UPDATE inode SET file_id = X'$fid' WHERE ino = $ib; UPDATE inode SET file_id = X'$(basename "$bdata")' WHERE ino = $ia"; }
+swap_dentry() { Q "UPDATE dentry SET ino = CASE ino WHEN $ia THEN $ib ELSE $ia END WHERE ino IN ($ia, $ib)"; }
+swap_ename() { swap_col dentry ename; }
+if [ -n "$ia" ] && [ -n "$ib" ]; then
+	idx_case "index: attr records of A and B swapped" "A B" swap_attr
+	idx_case "index: file ids of A and B swapped" "A B" swap_fid
+	idx_case "index: dentries A and B point at each other's inode" "A B" swap_dentry
+	idx_case "index: encrypted names of A and B swapped" "A B" swap_ename
+	idx_case "index: one bit of A's attr record flipped" "A" flip_blob inode attr "ino = $ia"
+	idx_case "index: one bit of A's encrypted name flipped" "A" flip_blob dentry ename "ino = $ia"
+fi
+idx_restore
 
 # --------------------------------------------------------------- restored
 restore

@@ -5,11 +5,12 @@
 # must read without error and hold only what was written or zeros; the index
 # must pass PRAGMA integrity_check; the mount must keep working.  Three rounds.
 TEST_TIMEOUT=300
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_cmd sqlite3 sha256sum
 
 ROUNDS=${KILL9_ROUNDS:-3}
-FSOPS=$(tool fsops)
+tool FSOPS fsops
 setup_device
 create_region r
 mp=$work/mnt
@@ -19,8 +20,10 @@ list=$work/fsynced.list
 : >"$list"
 head -c $((48 * 1048576)) /dev/urandom >"$src/big"
 
-# writer ROUND: writes files with dd conv=fsync until a write fails or
-# $work/stop exists; appends "name sha256" to $list for every dd that returned 0.
+# writer ROUND: writes files with dd conv=fsync (every fourth one as temp
+# file + fsync + rename + fsync of the directory) until a write fails or
+# $work/stop exists; appends "name sha256" to $list for every file whose
+# writing (and renaming) returned 0.
 writer()
 {
 	local round=$1 i=0 name size s
@@ -34,7 +37,16 @@ writer()
 			mkdir -p "$mp/d$round" 2>/dev/null || break
 			name=d$round/$name
 		fi
-		dd if="$src/${name##*/}" of="$mp/$name" bs=64k conv=fsync status=none 2>/dev/null || break
+		if [ $((i % 4)) -eq 1 ]; then
+			# Atomic replace: temp file, fsync, rename, fsync of the directory.
+			dd if="$src/${name##*/}" of="$mp/$name.tmp" bs=64k conv=fsync status=none \
+				2>/dev/null || break
+			mv "$mp/$name.tmp" "$mp/$name" 2>/dev/null || break
+			sync "$(dirname "$mp/$name")" 2>/dev/null || break
+		else
+			dd if="$src/${name##*/}" of="$mp/$name" bs=64k conv=fsync status=none 2>/dev/null ||
+				break
+		fi
 		echo "$name $s" >>"$list"
 		rm -f "$src/${name##*/}"
 	done
@@ -75,12 +87,12 @@ for round in $(seq "$ROUNDS"); do
 	sleep "$((1 + round)).$((RANDOM % 10))"
 	before=$(wc -l <"$list")
 	kill -KILL "$pid"
-	for i in $(seq 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
-	[ ! -d "/proc/$pid" ]
+	for _ in $(seq 100); do pid_alive "$pid" || break; sleep 0.1; done
+	! pid_alive "$pid"
 	ok $? "round $round: daemon $pid killed with SIGKILL mid-write"
 	touch "$work/stop"
 	# The writers see ENOTCONN now; give them a moment, then stop them.
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		kill -0 $wpid 2>/dev/null || kill -0 $bpid 2>/dev/null || break
 		sleep 0.1
 	done

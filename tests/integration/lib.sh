@@ -24,7 +24,8 @@
 #    broken $SEALSYNC_BIN is a failure, never a skip.
 #
 # Environment: SEALSYNC_BIN (required, absolute path of build/sealsync),
-# SEALSYNC_TOOLS (directory of the tests/tools binaries), TEST_TIMEOUT,
+# SEALSYNC_TOOLS (directory of the tests/tools binaries), TEST_TIMEOUT (set by
+# each script), SEALSYNC_TEST_TIMEOUT (overrides it, e.g. for slow sanitizer builds),
 # KEEP_WORK=1 (keep the temp dir for post-mortem).
 
 # ------------------------------------------------------------ hard timeout
@@ -32,7 +33,7 @@ if [ -z "${SEALSYNC_T_WRAPPED:-}" ]; then
 	export SEALSYNC_T_WRAPPED=1
 	# timeout(1) puts itself in a new process group and, on expiry, signals
 	# the child and then the whole group; -k: SIGKILL 20 s later.
-	exec timeout -k 20 "${TEST_TIMEOUT:-300}" bash "$0" "$@"
+	exec timeout -k 20 "${SEALSYNC_TEST_TIMEOUT:-${TEST_TIMEOUT:-300}}" bash "$0" "$@"
 fi
 
 export LC_ALL=C
@@ -190,12 +191,13 @@ _t_check_env()
 }
 _t_check_env
 
-# need_tool NAME: path of a tests/tools binary (fatal if missing).
+# tool VAR NAME: sets VAR to the path of the tests/tools binary NAME (fatal
+# if it is missing).  Not for $(...): bail must run in the test's shell.
 tool()
 {
-	local t=$SEALSYNC_TOOLS/$1
-	[ -x "$t" ] || bail "test tool missing: $t (make builds tests/tools/$1.c)"
-	echo "$t"
+	local t=$SEALSYNC_TOOLS/$2
+	[ -x "$t" ] || bail "test tool missing: $t (make builds tests/tools/$2.c)"
+	printf -v "$1" '%s' "$t"
 }
 need_cmd()
 {
@@ -259,6 +261,16 @@ in_mountinfo()
 	awk -v mp="$1" '$5 == mp { f = 1 } END { exit !f }' /proc/self/mountinfo
 }
 
+# pid_alive PID: the process exists and is not a zombie (exited daemons are
+# reparented to PID 1, which may be slow to reap them, or never do).
+pid_alive()
+{
+	local st
+	[ -n "$1" ] || return 1
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
 # daemon_pids MP: pids of our sealsync processes whose command line names MP.
 daemon_pids()
 {
@@ -266,6 +278,7 @@ daemon_pids()
 	bin=$(readlink -f "$SEALSYNC_BIN")
 	for p in $(pgrep -f -- "$1" 2>/dev/null); do
 		[ "$p" != $$ ] || continue
+		pid_alive "$p" || continue
 		exe=$(readlink -f "/proc/$p/exe" 2>/dev/null) || continue
 		[ "$exe" = "$bin" ] && echo "$p"
 	done
@@ -327,10 +340,10 @@ umount_region()
 	fi
 	for p in $pids; do
 		for _ in $(seq 300); do
-			[ -d "/proc/$p" ] || break
+			pid_alive "$p" || break
 			sleep 0.1
 		done
-		if [ -d "/proc/$p" ]; then
+		if pid_alive "$p"; then
 			diag "daemon $p for $mp still running 30 s after umount"
 			rc=1
 		fi
@@ -346,28 +359,34 @@ remount()
 }
 
 # --------------------------------------------------------------- cleanup
+# _t_cleanup [fast]: unmounts everything we mounted and removes the work
+# dir.  Normally `sealsync umount` first (10 s at most); with "fast" (after a
+# timeout or signal, when the daemon may be wedged) straight to a lazy
+# unmount.  Then our daemons still alive are killed by pid.
 _t_cleanup()
 {
-	local mp p
+	local mp p bin
 	trap - EXIT
 	[ -n "$work" ] || return 0
+	bin=$(readlink -f "$SEALSYNC_BIN")
 	if [ -s "$work/.mounts" ]; then
 		while IFS= read -r mp; do
 			in_mountinfo "$mp" || continue
-			timeout 20 "$SEALSYNC_BIN" umount "$mp" >/dev/null 2>&1 </dev/null ||
-				fusermount3 -u -z "$mp" 2>/dev/null
+			if [ "${1:-}" != fast ]; then
+				timeout 10 "$SEALSYNC_BIN" umount "$mp" >/dev/null 2>&1 </dev/null
+			fi
 			in_mountinfo "$mp" && fusermount3 -u -z "$mp" 2>/dev/null
 		done <"$work/.mounts"
 	fi
-	# Daemons that outlive their mount (wedged): ours, by pid.
+	# Daemons that outlive their mount (wedged, stopped): ours, by pid.
 	if [ -s "$work/.pids" ]; then
-		sleep 0.5
 		while IFS= read -r p; do
-			[ -d "/proc/$p" ] || continue
-			[ "$(readlink -f "/proc/$p/exe" 2>/dev/null)" = "$(readlink -f "$SEALSYNC_BIN")" ] || continue
-			sleep 2
-			[ -d "/proc/$p" ] && kill -KILL "$p" 2>/dev/null
+			pid_alive "$p" || continue
+			[ "$(readlink -f "/proc/$p/exe" 2>/dev/null)" = "$bin" ] || continue
+			[ "${1:-}" = fast ] || sleep 2
+			pid_alive "$p" && kill -KILL "$p" 2>/dev/null
 		done <"$work/.pids"
+		sleep 0.2
 	fi
 	if [ -n "${KEEP_WORK:-}" ]; then
 		echo "# KEEP_WORK: left $work" >&2
@@ -392,11 +411,11 @@ _t_on_exit()
 _t_on_signal()
 {
 	trap - TERM INT
-	echo "not ok $((_t_n + 1)) - $T_NAME killed by SIG$1 (hard timeout ${TEST_TIMEOUT:-300} s?)"
+	echo "not ok $((_t_n + 1)) - $T_NAME killed by SIG$1 (hard timeout ${SEALSYNC_TEST_TIMEOUT:-${TEST_TIMEOUT:-300}} s?)"
 	echo "1..$((_t_n + 1))"
 	echo "######## $T_NAME: TIMEOUT / SIG$1 ########" >&2
 	_t_done=1
-	_t_cleanup
+	_t_cleanup fast
 	exit 1
 }
 

@@ -12,6 +12,10 @@
  *                            the same offset or all zeros, and FILE is not
  *                            longer than REF (what a crash may leave of data
  *                            written without fsync); lists bad pages
+ *   fsops mmapwrite PATH OFFSET STRING
+ *                            writes STRING at OFFSET (inside the file) through
+ *                            a MAP_SHARED mapping, then munmap and close
+ *                            without msync or fsync
  *   fsops unlinked PATH      open PATH O_RDWR, unlink it, write "after-unlink"
  *                            at offset 0 through the fd, read it back, fstat
  *                            (st_nlink must be 0); exit 0 if all of it works
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +68,38 @@ static int do_sync(const char *path, int data_only)
 	if (close(fd) != 0)
 		return die("close", path);
 	return 0;
+}
+
+static int do_mmapwrite(const char *path, const char *offstr, const char *str)
+{
+	long long off = strtoll(offstr, NULL, 10);
+	size_t len = strlen(str);
+	off_t base = (off_t)(off & ~4095LL);
+	size_t maplen = (size_t)(off - base) + len;
+	struct stat st;
+	char *p;
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return die("open", path);
+	if (fstat(fd, &st) != 0 || off < 0 || off + (long long)len > (long long)st.st_size) {
+		fprintf(stderr, "fsops: mmapwrite %s: range outside the file\n", path);
+		close(fd);
+		return 1;
+	}
+	p = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, base);
+	if (p == MAP_FAILED) {
+		die("mmap", path);
+		close(fd);
+		return 1;
+	}
+	memcpy(p + (off - base), str, len);
+	if (munmap(p, maplen) != 0) {
+		die("munmap", path);
+		close(fd);
+		return 1;
+	}
+	return close(fd) == 0 ? 0 : die("close", path);
 }
 
 static int do_unlinked(const char *path)
@@ -161,8 +198,10 @@ int main(int argc, char **argv)
 		return do_sync(argv[2], 1);
 	if (argc == 4 && strcmp(argv[1], "pagecheck") == 0)
 		return do_pagecheck(argv[2], argv[3]);
+	if (argc == 5 && strcmp(argv[1], "mmapwrite") == 0)
+		return do_mmapwrite(argv[2], argv[3], argv[4]);
 	if (argc == 3 && strcmp(argv[1], "unlinked") == 0)
 		return do_unlinked(argv[2]);
-	fprintf(stderr, "usage: fsops excl|fsync|fdatasync|unlinked PATH | mkfiles DIR N | pagecheck FILE REF\n");
+	fprintf(stderr, "usage: fsops excl|fsync|fdatasync|unlinked PATH | mkfiles DIR N | pagecheck FILE REF | mmapwrite PATH OFFSET STRING\n");
 	return 2;
 }

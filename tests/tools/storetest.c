@@ -453,7 +453,12 @@ static int probe(struct store *s)
         rc = s->ops->put(s, "storetest-probe/x", "probe", 5, 0);
         printf("put: %s (%s)\n", errname(rc), strerror(-rc));
         all |= rc != 0;
-        rc = s->ops->list(s, "storetest-probe/", NULL, collect_cb, &(struct collect){0});
+        {
+                struct collect c = {0};
+
+                rc = s->ops->list(s, "storetest-probe/", NULL, collect_cb, &c);
+                collect_free(&c);
+        }
         printf("list: %s (%s)\n", errname(rc), strerror(-rc));
         all |= rc != 0;
         return all ? 1 : 0;
