@@ -37,6 +37,13 @@ struct fs_xattr {
         size_t len;
 };
 
+struct fs_vv {
+        uint8_t device_id[16];
+        uint64_t counter;
+};
+
+#define FS_MAX_VV 4096
+
 struct fs_inode {
         uint64_t ino;
         uint8_t file_id[16];
@@ -61,7 +68,16 @@ struct fs_inode {
         /* Content state (lazily opened). */
         int fd;
         struct block_ctx *bctx;
-        int unsynced;
+                int unsynced;
+        /* Sync state (doc/SYNC.md), persisted in the record. */
+        int sync_dirty;        /* changed since the last commit */
+        int dirty_flagged;     /* memory only: index dirty column already set */
+        struct rangeset dirty; /* blocks written since the last commit */
+        uint64_t lamport;      /* of the last committed/applied manifest */
+        int has_manifest;
+        uint8_t manifest_hash[32];
+        struct fs_vv *vv; /* version vector, sorted by device id */
+        size_t nvv;
 };
 
 struct fs {
@@ -114,6 +130,18 @@ int fs_attr_encode(const struct fs_inode *in, uint8_t **out, size_t *len)
 int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len)
     __attribute__((warn_unused_result));
 void fs_inode_clear(struct fs_inode *in); /* frees decoded members */
+/*
+ * Records that IN changed in a way that syncs (content, name, mode, mtime,
+ * xattrs); blocks [FIRST, END) of content were written (FIRST == END: none).
+ * Caller holds IN->lock for writing and saves IN afterwards.
+ */
+int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t end)
+        __attribute__((warn_unused_result));
+/*
+ * IN lost its last name: if it was ever committed, queue a tombstone for its
+ * file id (state: u64 lamport, last manifest hash, version vector).
+ */
+int fs_inode_tombstone(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
 void fs_now(struct timespec *ts);
 /* Deletes inodes left with nlink 0 and ciphertext files without an inode. */
 int fs_purge_orphans(struct fs *fs) __attribute__((warn_unused_result));

@@ -23,7 +23,7 @@
 #include "util/hex.h"
 #include "util/log.h"
 
-#define FS_ATTR_VERSION 1
+#define FS_ATTR_VERSION 2
 #define FS_MAX_RANGES (1u << 24)
 
 void fs_now(struct timespec *ts)
@@ -142,7 +142,8 @@ static struct fs_inode *fs_inode_alloc(void)
         if (in == NULL)
                 return NULL;
         pthread_rwlock_init(&in->lock, NULL);
-        rangeset_init(&in->blocks);
+                rangeset_init(&in->blocks);
+        rangeset_init(&in->dirty);
         in->fd = -1;
         return in;
 }
@@ -151,7 +152,11 @@ void fs_inode_clear(struct fs_inode *in)
 {
         size_t i;
 
-        rangeset_release(&in->blocks);
+                rangeset_release(&in->blocks);
+        rangeset_release(&in->dirty);
+        free(in->vv);
+        in->vv = NULL;
+        in->nvv = 0;
         free(in->target);
         in->target = NULL;
         for (i = 0; i < in->nxattrs; i++) {
@@ -163,6 +168,83 @@ void fs_inode_clear(struct fs_inode *in)
         free(in->xattrs);
         in->xattrs = NULL;
         in->nxattrs = 0;
+}
+
+/* Sync state: u8 dirty, ranges, u64 lamport, u8 has_manifest, hash[32], vv. */
+static void fs_encode_sync(struct enc *e, const struct fs_inode *in)
+{
+        size_t i;
+
+        enc_u8(e, (uint8_t)(in->sync_dirty ? 1 : 0));
+        enc_u32(e, (uint32_t)in->dirty.n);
+        for (i = 0; i < in->dirty.n; i++) {
+                enc_u64(e, in->dirty.r[i].start);
+                enc_u64(e, in->dirty.r[i].end);
+        }
+        enc_u64(e, in->lamport);
+        enc_u8(e, (uint8_t)(in->has_manifest ? 1 : 0));
+        enc_fixed(e, in->manifest_hash, sizeof(in->manifest_hash));
+        enc_u32(e, (uint32_t)in->nvv);
+        for (i = 0; i < in->nvv; i++) {
+                enc_fixed(e, in->vv[i].device_id, 16);
+                enc_u64(e, in->vv[i].counter);
+        }
+}
+
+/* Decodes N canonical ranges into S (initialised, empty). */
+static int fs_decode_ranges(struct dec *d, size_t avail, struct rangeset *s)
+{
+        uint32_t n = dec_u32(d), i;
+
+        if (d->err != 0 || n > FS_MAX_RANGES || n > avail / 16)
+                return -EBADMSG;
+        for (i = 0; i < n; i++) {
+                uint64_t a = dec_u64(d), b = dec_u64(d);
+
+                if (d->err != 0 || a >= b || (s->n > 0 && s->r[s->n - 1].end >= a))
+                        return -EBADMSG;
+                if (rangeset_add(s, a, b) != 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int fs_decode_sync(struct fs_inode *in, struct dec *d, size_t len)
+{
+        uint8_t flag;
+        uint32_t n, i;
+        int rc;
+
+        flag = dec_u8(d);
+        if (d->err != 0 || flag > 1)
+                return -EBADMSG;
+        in->sync_dirty = flag;
+        rc = fs_decode_ranges(d, len - d->off, &in->dirty);
+        if (rc != 0)
+                return rc;
+        in->lamport = dec_u64(d);
+        flag = dec_u8(d);
+        if (d->err != 0 || flag > 1)
+                return -EBADMSG;
+        in->has_manifest = flag;
+        dec_fixed(d, in->manifest_hash, sizeof(in->manifest_hash));
+        n = dec_u32(d);
+        if (d->err != 0 || n > FS_MAX_VV || n > (len - d->off) / 24)
+                return -EBADMSG;
+        if (n == 0)
+                return 0;
+        in->vv = calloc(n, sizeof(*in->vv));
+        if (in->vv == NULL)
+                return -ENOMEM;
+        for (i = 0; i < n; i++) {
+                dec_fixed(d, in->vv[i].device_id, 16);
+                in->vv[i].counter = dec_u64(d);
+                if (d->err != 0 ||
+                    (i > 0 && memcmp(in->vv[i - 1].device_id, in->vv[i].device_id, 16) >= 0))
+                        return -EBADMSG;
+                in->nvv = i + 1;
+        }
+        return 0;
 }
 
 static void fs_enc_time(struct enc *e, const struct timespec *ts)
@@ -194,10 +276,11 @@ int fs_attr_encode(const struct fs_inode *in, uint8_t **out, size_t *len)
         }
         enc_var(&e, in->target, in->target ? strlen(in->target) : 0);
         enc_u32(&e, (uint32_t)in->nxattrs);
-        for (i = 0; i < in->nxattrs; i++) {
+                for (i = 0; i < in->nxattrs; i++) {
                 enc_var(&e, in->xattrs[i].name, strlen(in->xattrs[i].name));
                 enc_var(&e, in->xattrs[i].value, in->xattrs[i].len);
         }
+        fs_encode_sync(&e, in);
         if (enc_error(&e) != 0) {
                 int rc = enc_error(&e);
 
@@ -316,7 +399,10 @@ int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len)
         } else if (tlen != 0) {
                 return -EBADMSG;
         }
-        rc = fs_attr_decode_xattrs(in, &d);
+                rc = fs_attr_decode_xattrs(in, &d);
+        if (rc != 0)
+                return rc;
+        rc = fs_decode_sync(in, &d, len);
         if (rc != 0)
                 return rc;
         return dec_finish(&d);
@@ -334,8 +420,9 @@ static int fs_inode_load(struct fs *fs, uint64_t ino, struct fs_inode **out)
                 return -ENOMEM;
         in->ino = ino;
         rc = index_inode_get(fs->ix, ino, in->file_id, &in->nlink, &attr, &alen);
-        if (rc == 0) {
+                if (rc == 0) {
                 rc = fs_attr_decode(in, attr, alen);
+                in->dirty_flagged = in->sync_dirty;
                 if (rc == -EBADMSG)
                         log_err("inode %llu: attribute record is malformed",
                                 (unsigned long long)ino);
@@ -571,5 +658,46 @@ int fs_purge_orphans(struct fs *fs)
                 rc = fs_purge_stray_files(fs);
         if (rc == 0)
                 rc = index_commit(fs->ix);
+        return rc;
+}
+
+int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t end)
+{
+        int rc;
+
+        if (first < end) {
+                rc = rangeset_add(&in->dirty, first, end);
+                if (rc != 0)
+                        return rc;
+        }
+        in->sync_dirty = 1;
+        if (in->dirty_flagged)
+                return 0;
+        rc = index_set_dirty(fs->ix, in->ino, 1);
+        if (rc == 0)
+                in->dirty_flagged = 1;
+        return rc;
+}
+
+int fs_inode_tombstone(struct fs *fs, struct fs_inode *in)
+{
+        struct enc e;
+        size_t i;
+        int rc;
+
+        if (!in->has_manifest)
+                return 0; /* never committed: nothing to delete remotely */
+        enc_init(&e);
+        enc_u64(&e, in->lamport);
+        enc_fixed(&e, in->manifest_hash, sizeof(in->manifest_hash));
+        enc_u32(&e, (uint32_t)in->nvv);
+        for (i = 0; i < in->nvv; i++) {
+                enc_fixed(&e, in->vv[i].device_id, 16);
+                enc_u64(&e, in->vv[i].counter);
+        }
+        rc = enc_error(&e);
+        if (rc == 0)
+                rc = index_tomb_add(fs->ix, in->file_id, e.buf, e.len);
+        enc_release(&e);
         return rc;
 }

@@ -203,10 +203,24 @@ static int fs_apply_setattr(struct fs *fs, struct fs_inode *in, const struct sta
                         return in->kind == FS_KIND_DIR ? -EISDIR : -EINVAL;
                 if (attr->st_size < 0)
                         return -EINVAL;
-                rc = fs_content_truncate(fs, in, (uint64_t)attr->st_size);
+                                uint64_t nsize = (uint64_t)attr->st_size;
+
+                if (nsize < in->size) {
+                        rangeset_truncate(&in->dirty, (nsize + fs->bs - 1) / fs->bs);
+                        if (nsize % fs->bs != 0)
+                                rc = rangeset_add(&in->dirty, nsize / fs->bs, nsize / fs->bs + 1);
+                }
+                if (rc == 0)
+                        rc = fs_content_truncate(fs, in, nsize);
                 if (rc != 0)
                         return rc;
                 in->mtime = now;
+        }
+        if (set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_MTIME |
+                   FUSE_SET_ATTR_MTIME_NOW)) {
+                rc = fs_inode_mark_changed(fs, in, 0, 0);
+                if (rc != 0)
+                        return rc;
         }
         if (set & FUSE_SET_ATTR_MODE)
                 in->mode = (in->mode & S_IFMT) | (attr->st_mode & 07777);
@@ -339,10 +353,12 @@ static int fs_make_node(fuse_req_t req, uint64_t parent, const char *name, int k
         if (rc != 0)
                 goto out;
         rc = index_link(fs->ix, parent, name, strlen(name), in->ino, (uint8_t)kind);
-        if (rc == 0) {
+                if (rc == 0) {
                 in->nlink = 1;
-                rc = fs_inode_save(fs, in);
+                rc = fs_inode_mark_changed(fs, in, 0, 0);
         }
+        if (rc == 0)
+                rc = fs_inode_save(fs, in);
         if (rc == 0)
                 rc = fs_dir_touch(fs, dir);
         if (rc != 0) {
@@ -436,9 +452,11 @@ static int fs_remove(struct fs *fs, uint64_t parent, const char *name, int want_
                 rc = index_unlink(fs->ix, parent, name, strlen(name));
         if (rc == 0) {
                 pthread_rwlock_wrlock(&in->lock);
-                in->nlink = want_dir ? 0 : in->nlink - 1;
+                                in->nlink = want_dir ? 0 : in->nlink - 1;
                 fs_now(&in->ctime);
-                rc = fs_inode_save(fs, in);
+                rc = in->nlink == 0 ? fs_inode_tombstone(fs, in) : 0;
+                if (rc == 0)
+                        rc = fs_inode_save(fs, in);
                 pthread_rwlock_unlock(&in->lock);
         }
         if (rc == 0)
@@ -492,9 +510,11 @@ static int fs_rename_replace(struct fs *fs, uint64_t p2, const char *n2, struct 
         if (rc != 0)
                 return rc;
         pthread_rwlock_wrlock(&dst->lock);
-        dst->nlink = dst->kind == FS_KIND_DIR ? 0 : dst->nlink - 1;
+                dst->nlink = dst->kind == FS_KIND_DIR ? 0 : dst->nlink - 1;
         fs_now(&dst->ctime);
-        rc = fs_inode_save(fs, dst);
+        rc = dst->nlink == 0 ? fs_inode_tombstone(fs, dst) : 0;
+        if (rc == 0)
+                rc = fs_inode_save(fs, dst);
         pthread_rwlock_unlock(&dst->lock);
         return rc;
 }
@@ -545,11 +565,21 @@ static int fs_rename(struct fs *fs, uint64_t p1, const char *n1, uint64_t p2, co
                 if (rc == 0)
                         rc = index_link(fs->ix, p2, n2, strlen(n2), sino, (uint8_t)src->kind);
         }
-        if (rc == 0) {
+                if (rc == 0) {
                 pthread_rwlock_wrlock(&src->lock);
                 fs_now(&src->ctime);
-                rc = fs_inode_save(fs, src);
+                rc = fs_inode_mark_changed(fs, src, 0, 0);
+                if (rc == 0)
+                        rc = fs_inode_save(fs, src);
                 pthread_rwlock_unlock(&src->lock);
+        }
+        if (rc == 0 && (flags & RENAME_EXCHANGE)) {
+                pthread_rwlock_wrlock(&dst->lock);
+                fs_now(&dst->ctime);
+                rc = fs_inode_mark_changed(fs, dst, 0, 0);
+                if (rc == 0)
+                        rc = fs_inode_save(fs, dst);
+                pthread_rwlock_unlock(&dst->lock);
         }
         if (rc == 0)
                 rc = fs_dir_touch(fs, d1);
@@ -591,7 +621,10 @@ static int fs_open_inode(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
                 /* FUSE_CAP_ATOMIC_O_TRUNC (libfuse's default): the truncation is ours. */
                 pthread_rwlock_wrlock(&in->lock);
                 if (in->size != 0) {
+                                                rangeset_truncate(&in->dirty, 0);
                         rc = fs_content_truncate(fs, in, 0);
+                        if (rc == 0)
+                                rc = fs_inode_mark_changed(fs, in, 0, 0);
                         if (rc == 0) {
                                 fs_now(&in->mtime);
                                 in->ctime = in->mtime;
@@ -698,7 +731,10 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
                 return;
         }
         pthread_rwlock_wrlock(&in->lock);
-        rc = fs_content_write(fs, in, (uint64_t)off, (const uint8_t *)buf, size);
+                rc = fs_content_write(fs, in, (uint64_t)off, (const uint8_t *)buf, size);
+        if (rc == 0 && size > 0)
+                rc = fs_inode_mark_changed(fs, in, (uint64_t)off / fs->bs,
+                                           ((uint64_t)off + size - 1) / fs->bs + 1);
         if (rc == 0) {
                 fs_now(&in->mtime);
                 in->ctime = in->mtime;
@@ -1021,7 +1057,9 @@ static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
                 return;
         }
         pthread_rwlock_wrlock(&in->lock);
-        rc = fs_xattr_set(in, name, value, size, flags);
+                rc = fs_xattr_set(in, name, value, size, flags);
+        if (rc == 0)
+                rc = fs_inode_mark_changed(fs, in, 0, 0);
         if (rc == 0) {
                 fs_now(&in->ctime);
                 rc = fs_inode_save(fs, in);
@@ -1124,9 +1162,11 @@ static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
                 free(in->xattrs[i].name);
                 secmem_wipe(in->xattrs[i].value, in->xattrs[i].len);
                 free(in->xattrs[i].value);
-                in->xattrs[i] = in->xattrs[--in->nxattrs];
+                                in->xattrs[i] = in->xattrs[--in->nxattrs];
                 fs_now(&in->ctime);
-                rc = fs_inode_save(fs, in);
+                rc = fs_inode_mark_changed(fs, in, 0, 0);
+                if (rc == 0)
+                        rc = fs_inode_save(fs, in);
         }
         pthread_rwlock_unlock(&in->lock);
         fs_inode_put(fs, in);

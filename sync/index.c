@@ -28,6 +28,15 @@ enum index_stmt {
         ST_READDIR,
         ST_ORPHANS,
         ST_HAS_FILE_ID,
+        ST_NAME_OF,
+        ST_SET_DIRTY,
+        ST_DIRTY,
+        ST_REF_GET,
+        ST_REF_PUT,
+        ST_REF_TRUNC,
+        ST_TOMB_ADD,
+        ST_TOMB_LIST,
+        ST_TOMB_DEL,
         ST_COUNT
 };
 
@@ -44,6 +53,15 @@ static const char *const index_sql[ST_COUNT] = {
                    "ORDER BY rowid",
     [ST_ORPHANS] = "SELECT ino, file_id FROM inode WHERE nlink = 0 AND ino <> 1",
     [ST_HAS_FILE_ID] = "SELECT 1 FROM inode WHERE file_id = ?1",
+    [ST_NAME_OF] = "SELECT parent, hname, ename FROM dentry WHERE ino = ?1 LIMIT 2",
+    [ST_SET_DIRTY] = "UPDATE inode SET dirty = ?2 WHERE ino = ?1",
+    [ST_DIRTY] = "SELECT ino FROM inode WHERE dirty <> 0 ORDER BY ino",
+    [ST_REF_GET] = "SELECT hash FROM blockref WHERE ino = ?1 AND idx = ?2",
+    [ST_REF_PUT] = "INSERT OR REPLACE INTO blockref(ino, idx, hash) VALUES (?1, ?2, ?3)",
+    [ST_REF_TRUNC] = "DELETE FROM blockref WHERE ino = ?1 AND idx >= ?2",
+    [ST_TOMB_ADD] = "INSERT OR REPLACE INTO tomb(file_id, state) VALUES (?1, ?2)",
+    [ST_TOMB_LIST] = "SELECT file_id, state FROM tomb ORDER BY file_id",
+    [ST_TOMB_DEL] = "DELETE FROM tomb WHERE file_id = ?1",
 };
 
 struct index {
@@ -124,12 +142,19 @@ static int index_create_tables(struct index *ix)
             ix, "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS inode(ino INTEGER PRIMARY KEY, "
                 "  file_id BLOB NOT NULL UNIQUE, nlink INTEGER NOT NULL, "
-                "  attr BLOB NOT NULL);"
+                "attr BLOB NOT NULL, dirty INTEGER NOT NULL DEFAULT 0);"
                 "CREATE TABLE IF NOT EXISTS dentry(parent INTEGER NOT NULL, "
                 "  hname BLOB NOT NULL, ino INTEGER NOT NULL, ename BLOB NOT NULL);"
                 "CREATE UNIQUE INDEX IF NOT EXISTS dentry_name ON dentry(parent, hname);"
                 "CREATE INDEX IF NOT EXISTS dentry_parent ON dentry(parent);"
-                "CREATE INDEX IF NOT EXISTS inode_orphan ON inode(nlink) WHERE nlink = 0;");
+                "CREATE INDEX IF NOT EXISTS inode_orphan ON inode(nlink) WHERE nlink = 0;"
+                "CREATE INDEX IF NOT EXISTS dentry_ino ON dentry(ino);"
+                "CREATE INDEX IF NOT EXISTS inode_dirty ON inode(dirty) WHERE dirty <> 0;"
+                "CREATE TABLE IF NOT EXISTS blockref(ino INTEGER NOT NULL, "
+                "  idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(ino, idx))"
+                "  WITHOUT ROWID;"
+                "CREATE TABLE IF NOT EXISTS tomb(file_id BLOB PRIMARY KEY, "
+                "  state BLOB NOT NULL) WITHOUT ROWID;");
 }
 
 /* Checks the schema version; a new index gets its version and root inode. */
@@ -430,11 +455,17 @@ int index_inode_update(struct index *ix, uint64_t ino, const uint8_t file_id[sta
 int index_inode_delete(struct index *ix, uint64_t ino)
 {
         sqlite3_stmt *st = ix->st[ST_INODE_DELETE];
+        sqlite3_stmt *refs = ix->st[ST_REF_TRUNC];
         int rc;
 
         pthread_mutex_lock(&ix->lock);
         sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
         rc = index_step_done(ix, st);
+        if (rc == 0) {
+                sqlite3_bind_int64(refs, 1, (sqlite3_int64)ino);
+                sqlite3_bind_int64(refs, 2, 0);
+                rc = index_step_done(ix, refs);
+        }
         pthread_mutex_unlock(&ix->lock);
         return rc;
 }
@@ -662,6 +693,210 @@ int index_has_file_id(struct index *ix, const uint8_t file_id[static 16])
         rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_name_of(struct index *ix, uint64_t ino, uint64_t *parent,
+                  char name[static INDEX_NAME_MAX + 1], size_t *len, uint8_t *type)
+{
+        sqlite3_stmt *st = ix->st[ST_NAME_OF];
+        uint8_t plain[1 + INDEX_NAME_MAX], ad[INDEX_HNAME_LEN + 8], hcheck[INDEX_HNAME_LEN];
+        const uint8_t *h, *e;
+        size_t elen, nlen;
+        uint64_t p;
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+                goto out;
+        }
+        p = (uint64_t)sqlite3_column_int64(st, 0);
+        h = sqlite3_column_blob(st, 1);
+        e = sqlite3_column_blob(st, 2);
+        elen = (size_t)sqlite3_column_bytes(st, 2);
+        rc = -EIO;
+        if (h == NULL || sqlite3_column_bytes(st, 1) != INDEX_HNAME_LEN || e == NULL ||
+            elen <= AEAD_OVERHEAD + 1 || elen > 1 + INDEX_NAME_MAX + AEAD_OVERHEAD)
+                goto bad;
+        index_entry_ad(h, ino, ad);
+        if (aead_open(plain, K_ENAME(ix), ad, sizeof(ad), e, elen) != 0)
+                goto bad;
+        nlen = elen - AEAD_OVERHEAD - 1;
+        if (index_hname(ix, p, (const char *)plain + 1, nlen, hcheck) != 0 ||
+            memcmp(hcheck, h, INDEX_HNAME_LEN) != 0)
+                goto bad;
+        /* Invariant 1: a file or directory has exactly one name. */
+        if (sqlite3_step(st) == SQLITE_ROW)
+                goto bad;
+        memcpy(name, plain + 1, nlen);
+        name[nlen] = '\0';
+        *len = nlen;
+        *parent = p;
+        *type = plain[0];
+        rc = 0;
+        goto out;
+bad:
+        log_err("index: inode %llu: its directory entry fails authentication",
+                (unsigned long long)ino);
+out:
+        secmem_wipe(plain, sizeof(plain));
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_set_dirty(struct index *ix, uint64_t ino, int dirty)
+{
+        sqlite3_stmt *st = ix->st[ST_SET_DIRTY];
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+        sqlite3_bind_int(st, 2, dirty ? 1 : 0);
+        rc = index_step_done(ix, st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_for_each_dirty(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)
+{
+        sqlite3_stmt *st = ix->st[ST_DIRTY];
+        uint64_t *inos = NULL;
+        size_t n = 0, cap = 0, i;
+        int rc = 0, step;
+
+        /* Collect first: CB may change the table. */
+        pthread_mutex_lock(&ix->lock);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == cap) {
+                        size_t ncap = cap ? cap * 2 : 64;
+                        uint64_t *ni = realloc(inos, ncap * sizeof(*ni));
+
+                        if (ni == NULL) {
+                                rc = -ENOMEM;
+                                break;
+                        }
+                        inos = ni;
+                        cap = ncap;
+                }
+                inos[n++] = (uint64_t)sqlite3_column_int64(st, 0);
+        }
+        if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE)
+                rc = -EIO;
+        sqlite3_reset(st);
+        pthread_mutex_unlock(&ix->lock);
+        for (i = 0; i < n && rc == 0; i++)
+                rc = cb(arg, inos[i]);
+        free(inos);
+        return rc;
+}
+
+int index_blockref_get(struct index *ix, uint64_t ino, uint64_t idx, uint8_t hash[static 32])
+{
+        sqlite3_stmt *st = ix->st[ST_REF_GET];
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+                memcpy(hash, sqlite3_column_blob(st, 0), 32);
+                rc = 0;
+        } else {
+                rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_blockref_put(struct index *ix, uint64_t ino, uint64_t idx, const uint8_t hash[static 32])
+{
+        sqlite3_stmt *st = ix->st[ST_REF_PUT];
+        int rc;
+
+        if (idx > (uint64_t)INT64_MAX)
+                return -EFBIG;
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+        sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
+        rc = index_step_done(ix, st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_blockref_truncate(struct index *ix, uint64_t ino, uint64_t from)
+{
+        sqlite3_stmt *st = ix->st[ST_REF_TRUNC];
+        int rc;
+
+        if (from > (uint64_t)INT64_MAX)
+                return 0;
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)from);
+        rc = index_step_done(ix, st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_tomb_add(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
+                   size_t len)
+{
+        sqlite3_stmt *st = ix->st[ST_TOMB_ADD];
+        int rc;
+
+        if (len > INDEX_ATTR_MAX)
+                return -EFBIG;
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, len ? (const void *)state : "", (int)len, SQLITE_STATIC);
+        rc = index_step_done(ix, st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_for_each_tomb(struct index *ix,
+                        int (*cb)(void *arg, const uint8_t *file_id, const uint8_t *state,
+                                  size_t len),
+                        void *arg)
+{
+        sqlite3_stmt *st = ix->st[ST_TOMB_LIST];
+        int rc = 0, step;
+
+        /* CB must not modify the index (the statement is live). */
+        pthread_mutex_lock(&ix->lock);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                if (sqlite3_column_bytes(st, 0) != 16)
+                        continue;
+                rc = cb(arg, sqlite3_column_blob(st, 0), sqlite3_column_blob(st, 1),
+                        (size_t)sqlite3_column_bytes(st, 1));
+                if (rc != 0)
+                        break;
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+                rc = -EIO;
+        sqlite3_reset(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_tomb_remove(struct index *ix, const uint8_t file_id[static 16])
+{
+        sqlite3_stmt *st = ix->st[ST_TOMB_DEL];
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+        rc = index_step_done(ix, st);
         pthread_mutex_unlock(&ix->lock);
         return rc;
 }

@@ -103,4 +103,47 @@ int index_for_each_orphan(struct index *ix,
 int index_has_file_id(struct index *ix, const uint8_t file_id[static 16])
     __attribute__((warn_unused_result));
 
+/*
+ * --- Sync state (doc/SYNC.md "Local tables") ---
+ *
+ * The single entry naming INO: *PARENT, NAME (NUL-terminated), *LEN and the
+ * entry *TYPE.  -ENOENT (the root, or unlinked), -EIO (fails authentication
+ * or more than one entry names it).
+ */
+int index_name_of(struct index *ix, uint64_t ino, uint64_t *parent,
+                  char name[static INDEX_NAME_MAX + 1], size_t *len, uint8_t *type)
+        __attribute__((warn_unused_result));
+
+/*
+ * The clear "changed since the last commit" flag of INO, and the inodes
+ * that have it, in ino order (CB may change the index).  It discloses to a
+ * disk thief which files changed since the last sync, nothing more.
+ */
+int index_set_dirty(struct index *ix, uint64_t ino, int dirty) __attribute__((warn_unused_result));
+int index_for_each_dirty(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)
+        __attribute__((warn_unused_result));
+
+/* Hash of the committed sealed block IDX of INO (block references).  -ENOENT if none. */
+int index_blockref_get(struct index *ix, uint64_t ino, uint64_t idx, uint8_t hash[static 32])
+        __attribute__((warn_unused_result));
+int index_blockref_put(struct index *ix, uint64_t ino, uint64_t idx, const uint8_t hash[static 32])
+        __attribute__((warn_unused_result));
+/* Drops INO's references to blocks >= FROM (0: all). */
+int index_blockref_truncate(struct index *ix, uint64_t ino, uint64_t from)
+        __attribute__((warn_unused_result));
+
+/*
+ * Deleted files whose tombstone is not committed yet: FILE_ID with an opaque
+ * STATE (the sync layer's version vector).  CB of index_for_each_tomb must
+ * not modify the index.
+ */
+int index_tomb_add(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
+                   size_t len) __attribute__((warn_unused_result));
+int index_for_each_tomb(struct index *ix,
+                        int (*cb)(void *arg, const uint8_t *file_id, const uint8_t *state,
+                                  size_t len),
+                        void *arg) __attribute__((warn_unused_result));
+int index_tomb_remove(struct index *ix, const uint8_t file_id[static 16])
+        __attribute__((warn_unused_result));
+
 #endif

@@ -56,7 +56,8 @@ static void fuzz_key(const uint8_t *data, size_t size)
                 hex_encode(region_hex, region, sizeof(region));
                 if (journal_object_key(region_hex, dev, seq, hash, again) != 0)
                         abort();
-                if (strlen(key) != size || strcmp(again, key) != 0)
+                /* KEY is a C string: bytes after an embedded NUL are not part of it. */
+                if (strcmp(again, key) != 0)
                         abort();
         }
         free(key);

@@ -35,8 +35,7 @@ static void fuzz_object(const uint8_t *data, size_t size, const uint8_t *pk, con
                 abort();
         if (manifest_vv_compare(m.vv, m.nvv, m.vv, m.nvv) != MANIFEST_VV_EQUAL)
                 abort();
-        if (m.nvv > 1 &&
-            manifest_vv_compare(m.vv, m.nvv, m.vv, m.nvv - 1) != MANIFEST_VV_DOMINATES)
+        if (m.nvv > 1 && manifest_vv_compare(m.vv, m.nvv, m.vv, m.nvv - 1) != MANIFEST_VV_DOMINATES)
                 abort();
         /* A random signature verifying under our key would be a forgery. */
         if (manifest_verify_sig(data, size, &m, pk) == 0)

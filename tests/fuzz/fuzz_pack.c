@@ -39,8 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0;
         }
         /* A whole valid pack has a valid trailer describing the same records. */
-        if (trc != 0 || tn != n || memcmp(tents, ents, n * sizeof(*ents)) != 0)
+        if (trc != 0 || tn != n)
                 abort();
+        for (i = 0; i < n; i++)
+                if (tents[i].kind != ents[i].kind || tents[i].off != ents[i].off ||
+                    tents[i].len != ents[i].len ||
+                    memcmp(tents[i].hash, ents[i].hash, PACK_HASH_LEN) != 0)
+                        abort();
         pack_builder_init(&b);
         for (i = 0; i < n; i++) {
                 struct pack_entry e;
@@ -50,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         abort();
                 if (pack_builder_add(&b, ents[i].kind, data + ents[i].off, ents[i].len, &e) != 0)
                         abort();
-                if (memcmp(&e, &ents[i], sizeof(e)) != 0)
+                if (e.kind != ents[i].kind || e.off != ents[i].off || e.len != ents[i].len ||
+                    memcmp(e.hash, ents[i].hash, PACK_HASH_LEN) != 0)
                         abort();
         }
         if (pack_builder_finish(&b, &out, &out_len, hash) != 0)

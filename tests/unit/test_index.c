@@ -154,6 +154,73 @@ static void test_index_tamper(void **state)
         assert_int_equal(index_close(ix), 0);
 }
 
+static int count_cb(void *arg, uint64_t ino)
+{
+        (void)ino;
+        (*(int *)arg)++;
+        return 0;
+}
+
+static int tomb_cb(void *arg, const uint8_t *file_id, const uint8_t *state, size_t len)
+{
+        (void)file_id;
+        (void)state;
+        *(size_t *)arg += len;
+        return 0;
+}
+
+/* Sync state: reverse name lookup, dirty flags, block references, tombstones. */
+static void test_index_sync_state(void **state)
+{
+        struct index *ix = open_ix(1);
+        uint8_t fid[16] = {6}, h[32], got[32];
+        char name[INDEX_NAME_MAX + 1];
+        uint64_t ino, parent = 0;
+        size_t len = 0, tlen = 0;
+        uint8_t type = 0;
+        int n = 0;
+
+        (void)state;
+        assert_non_null(ix);
+        assert_int_equal(index_inode_add(ix, fid, 1, (const uint8_t *)"x", 1, &ino), 0);
+        assert_int_equal(index_link(ix, INDEX_ROOT_INO, "named", 5, ino, 3), 0);
+        assert_int_equal(index_name_of(ix, ino, &parent, name, &len, &type), 0);
+        assert_int_equal(parent, INDEX_ROOT_INO);
+        assert_int_equal(len, 5);
+        assert_string_equal(name, "named");
+        assert_int_equal(type, 3);
+        assert_int_equal(index_name_of(ix, INDEX_ROOT_INO, &parent, name, &len, &type), -ENOENT);
+
+        assert_int_equal(index_set_dirty(ix, ino, 1), 0);
+        assert_int_equal(index_for_each_dirty(ix, count_cb, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(index_set_dirty(ix, ino, 0), 0);
+        n = 0;
+        assert_int_equal(index_for_each_dirty(ix, count_cb, &n), 0);
+        assert_int_equal(n, 0);
+
+        memset(h, 0x5a, sizeof(h));
+        assert_int_equal(index_blockref_get(ix, ino, 3, got), -ENOENT);
+        assert_int_equal(index_blockref_put(ix, ino, 3, h), 0);
+        assert_int_equal(index_blockref_put(ix, ino, 9, h), 0);
+        assert_int_equal(index_blockref_get(ix, ino, 3, got), 0);
+        assert_memory_equal(got, h, 32);
+        assert_int_equal(index_blockref_truncate(ix, ino, 4), 0);
+        assert_int_equal(index_blockref_get(ix, ino, 9, got), -ENOENT);
+        assert_int_equal(index_blockref_get(ix, ino, 3, got), 0);
+        assert_int_equal(index_inode_delete(ix, ino), 0);
+        assert_int_equal(index_blockref_get(ix, ino, 3, got), -ENOENT);
+
+        assert_int_equal(index_tomb_add(ix, fid, (const uint8_t *)"vv", 2), 0);
+        assert_int_equal(index_for_each_tomb(ix, tomb_cb, &tlen), 0);
+        assert_int_equal(tlen, 2);
+        assert_int_equal(index_tomb_remove(ix, fid), 0);
+        tlen = 0;
+        assert_int_equal(index_for_each_tomb(ix, tomb_cb, &tlen), 0);
+        assert_int_equal(tlen, 0);
+        assert_int_equal(index_close(ix), 0);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -178,6 +245,7 @@ int main(void)
             cmocka_unit_test(test_index_basic),
             cmocka_unit_test(test_index_no_plaintext),
             cmocka_unit_test(test_index_tamper),
+        cmocka_unit_test(test_index_sync_state),
         };
 
         if (secmem_init() != 0)

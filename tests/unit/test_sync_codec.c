@@ -192,8 +192,10 @@ static size_t vlist(const struct vrec *r, const char *name, size_t nparts, char 
                 for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
                         char *p = tok;
 
-                        out = realloc(out, (n + 1) * nparts * sizeof(*out));
-                        assert_non_null(out);
+                        char **grown = realloc(out, (n + 1) * nparts * sizeof(*out));
+
+                        assert_non_null(grown);
+                        out = grown;
                         for (k = 0; k < nparts; k++) {
                                 char *c = strchr(p, ':');
 
@@ -453,9 +455,8 @@ static void test_pack_vectors(void **state)
                         uint8_t *data = hexndup(recs[2 * j + 1], strlen(recs[2 * j + 1]), &len);
                         uint8_t h[32];
 
-                        assert_int_equal(pack_builder_add(&b, (uint8_t)atoi(recs[2 * j]), data,
-                                                          len, &ent),
-                                         0);
+                        assert_int_equal(
+                            pack_builder_add(&b, (uint8_t)atoi(recs[2 * j]), data, len, &ent), 0);
                         assert_int_equal(ent.kind, atoi(ei[4 * j]));
                         assert_int_equal(ent.off, strtoull(ei[4 * j + 1], NULL, 10));
                         assert_int_equal(ent.len, strtoull(ei[4 * j + 2], NULL, 10));
@@ -629,9 +630,8 @@ static void mfix_init(struct mfix *f)
         f->m.nparents = 2;
         memset(f->m.epoch_id, 0x60, 32);
         memset(f->m.salt, 0x61, 32);
-        assert_int_equal(manifest_key_commit(f->m.key_commit, f->epoch_key, f->m.file_id,
-                                             f->m.salt),
-                         0);
+        assert_int_equal(
+            manifest_key_commit(f->m.key_commit, f->epoch_key, f->m.file_id, f->m.salt), 0);
         f->m.block_size = 4096;
         f->m.size = 2 * 4096 + 1; /* 3 blocks */
         for (i = 0; i < 3; i++)
@@ -771,7 +771,7 @@ static void test_manifest_encoder_refuses(void **state)
         REFUSE(f.m.lamport = 0);
         REFUSE(f.vv[1].counter = 0);
         REFUSE(memcpy(f.vv[1].device_id, f.vv[0].device_id, 16)); /* duplicate */
-        REFUSE(memset(f.vv[0].device_id, 0xff, 16));               /* unsorted */
+        REFUSE(memset(f.vv[0].device_id, 0xff, 16));              /* unsorted */
         REFUSE(f.m.nvv = 0);
         REFUSE(f.m.nvv = 2); /* author (vv[2]) missing */
         REFUSE(f.m.nvv = MANIFEST_MAX_VV + 1);
@@ -802,13 +802,13 @@ static void test_manifest_encoder_refuses(void **state)
         REFUSE(f.meta.name_len = 256);
         REFUSE(f.meta.mode = 0100644);
         REFUSE(f.meta.mtime_ns = 1000000000);
-        REFUSE(strcpy(f.meta.target, "x"); f.meta.target_len = 1); /* target on a file */
+        REFUSE(strcpy(f.meta.target, "x"); f.meta.target_len = 1);        /* target on a file */
         REFUSE(f.m.kind = MANIFEST_SYMLINK; f.m.nrefs = 0; f.m.size = 0); /* no target */
         REFUSE(f.xattrs[0].name = (const uint8_t *)"trusted.a");
         REFUSE(f.xattrs[0].name = (const uint8_t *)"user.";
                f.xattrs[0].name_len = 5); /* empty after prefix */
         REFUSE(f.xattrs[1].name = (const uint8_t *)"user.a";
-               f.xattrs[1].name_len = 6); /* duplicate */
+               f.xattrs[1].name_len = 6);                       /* duplicate */
         REFUSE(f.xattrs[1].name = (const uint8_t *)"user.\0b"); /* NUL inside */
         REFUSE(f.xattrs[0].name = (const uint8_t *)"user.b";
                f.xattrs[0].name_len = 6); /* unsorted */
@@ -856,27 +856,27 @@ static void test_manifest_decoder_rejects(void **state)
                 stmt;                                                                              \
                 expect_decode_fails(t, len);                                                       \
         } while (0)
-        MUTATE(t[0] = 2);                                    /* version */
-        MUTATE(t[49] = 5);                                   /* kind */
-        MUTATE(memset(t + 33, 0, 16));                       /* file id zero */
-        MUTATE(memset(t + 66, 0, 8));                        /* lamport 0 */
-        MUTATE(memcpy(t + OFF_VV, buf + OFF_VV + 24, 16));   /* vv duplicate */
-        MUTATE(memcpy(t + OFF_VV, buf + OFF_VV + 48, 16));   /* vv unsorted */
-        MUTATE(memset(t + OFF_VV + 16, 0, 8));               /* vv counter 0 */
-        MUTATE(t[OFF_NVV + 3] = 0xff);                       /* vv count */
-        MUTATE(memset(t + OFF_NVV, 0xff, 4));                /* vv count huge */
-        MUTATE(t[OFF_VV + 48] = 0x3f);                       /* author missing */
+        MUTATE(t[0] = 2);                                            /* version */
+        MUTATE(t[49] = 5);                                           /* kind */
+        MUTATE(memset(t + 33, 0, 16));                               /* file id zero */
+        MUTATE(memset(t + 66, 0, 8));                                /* lamport 0 */
+        MUTATE(memcpy(t + OFF_VV, buf + OFF_VV + 24, 16));           /* vv duplicate */
+        MUTATE(memcpy(t + OFF_VV, buf + OFF_VV + 48, 16));           /* vv unsorted */
+        MUTATE(memset(t + OFF_VV + 16, 0, 8));                       /* vv counter 0 */
+        MUTATE(t[OFF_NVV + 3] = 0xff);                               /* vv count */
+        MUTATE(memset(t + OFF_NVV, 0xff, 4));                        /* vv count huge */
+        MUTATE(t[OFF_VV + 48] = 0x3f);                               /* author missing */
         MUTATE(memcpy(t + OFF_VV + 76, buf + OFF_VV + 76 + 32, 32)); /* parents duplicate */
         MUTATE(memcpy(t + OFF_VV + 76 + 32, buf + OFF_VV + 76, 32)); /* parents unsorted */
-        MUTATE(t[params + 96 + 2] = 0x11);                   /* block size */
-        MUTATE(t[refs + 41 * 2 + 40] = 0);                   /* non-final last ref */
-        MUTATE(t[refs + 41 * 1 + 40] = 1);                   /* final middle ref */
-        MUTATE(t[refs + 41 * 2 + 7] = 3);                    /* ref beyond size */
-        MUTATE(t[refs + 41 * 1 + 7] = 0);                    /* duplicate index */
-        MUTATE(t[params + 96 + 4 + 7] = 0);                  /* size 8192 (ref 2 beyond) */
-        MUTATE(t[params + 96 + 4] = 0x80);                   /* size > INT64_MAX */
-        MUTATE(t[refs - 1] = 4);                             /* ref count + 1 */
-        MUTATE(t[refs + 41 * 3 + 2] = 2);                    /* meta length 552 */
+        MUTATE(t[params + 96 + 2] = 0x11);                           /* block size */
+        MUTATE(t[refs + 41 * 2 + 40] = 0);                           /* non-final last ref */
+        MUTATE(t[refs + 41 * 1 + 40] = 1);                           /* final middle ref */
+        MUTATE(t[refs + 41 * 2 + 7] = 3);                            /* ref beyond size */
+        MUTATE(t[refs + 41 * 1 + 7] = 0);                            /* duplicate index */
+        MUTATE(t[params + 96 + 4 + 7] = 0);                          /* size 8192 (ref 2 beyond) */
+        MUTATE(t[params + 96 + 4] = 0x80);                           /* size > INT64_MAX */
+        MUTATE(t[refs - 1] = 4);                                     /* ref count + 1 */
+        MUTATE(t[refs + 41 * 3 + 2] = 2);                            /* meta length 552 */
         MUTATE(t[refs + 41 * 3 + 3] = (uint8_t)(t[refs + 41 * 3 + 3] - 1)); /* meta 295 */
 #undef MUTATE
         /* A directory with content: kind 2 in the bytes. */
@@ -1276,9 +1276,9 @@ static void test_pack_roundtrip_and_tamper(void **state)
         }
         assert_int_equal(pack_record_check(3, buf + ents[0].off, ents[0].len, ents[0].hash),
                          -EBADMSG);
-        assert_int_equal(pack_record_check(PACK_KIND_MANIFEST, buf + ents[0].off, ents[0].len,
-                                           ents[0].hash),
-                         -EBADMSG); /* too short for a manifest */
+        assert_int_equal(
+            pack_record_check(PACK_KIND_MANIFEST, buf + ents[0].off, ents[0].len, ents[0].hash),
+            -EBADMSG); /* too short for a manifest */
 
         /* Every single-bit flip anywhere in the pack is rejected. */
         for (i = 0; i < len * 8; i++) {
@@ -1379,14 +1379,13 @@ static void test_pack_hostile_trailer(void **state)
         memcpy(buf, PACK_MAGIC, 8);
         memset(buf + sizeof(buf) - 4, 0xff, 4);
         assert_int_equal(pack_parse(buf, sizeof(buf), &e, &n), -EBADMSG);
-        assert_int_equal(pack_parse_trailer(buf, sizeof(buf), sizeof(buf), &e, &n, NULL),
-                         -EBADMSG);
+        assert_int_equal(pack_parse_trailer(buf, sizeof(buf), sizeof(buf), &e, &n, NULL), -EBADMSG);
         memset(buf + sizeof(buf) - 4, 0, 4); /* zero records */
         assert_int_equal(pack_parse(buf, sizeof(buf), &e, &n), -EBADMSG);
         assert_int_equal(pack_parse(buf, 12, &e, &n), -EBADMSG);
-        assert_int_equal(pack_parse_trailer(buf, sizeof(buf), (uint64_t)PACK_MAX_SIZE + 1, &e, &n,
-                                            NULL),
-                         -EBADMSG);
+        assert_int_equal(
+            pack_parse_trailer(buf, sizeof(buf), (uint64_t)PACK_MAX_SIZE + 1, &e, &n, NULL),
+            -EBADMSG);
         assert_null(e);
 }
 
@@ -1517,8 +1516,8 @@ static void test_journal_rules(void **state)
         } while (0)
         JREFUSE(f.e.version = 2);
         JREFUSE(f.e.seq = 0);
-        JREFUSE(f.e.seq = 1);                       /* prev not zero */
-        JREFUSE(memset(f.e.prev, 0, 32));           /* seq 7, zero prev */
+        JREFUSE(f.e.seq = 1);                           /* prev not zero */
+        JREFUSE(memset(f.e.prev, 0, 32));               /* seq 7, zero prev */
         JREFUSE(memset(f.seen[1].device_id, 0x30, 16)); /* duplicate */
         JREFUSE(memset(f.seen[0].device_id, 0x60, 16)); /* unsorted */
         JREFUSE(memset(f.seen[0].device_id, 0x40, 16)); /* own device */
@@ -1568,16 +1567,16 @@ static void test_journal_rules(void **state)
                 expect_journal_fails(t, blen);                                                     \
         } while (0)
         JMUTATE(t[0] = 0);
-        JMUTATE(memset(t + 49, 0, 8));                                    /* seq 0 */
-        JMUTATE(memset(t + 57, 0, 32));                                   /* zero prev */
-        JMUTATE(memset(t + seen_off + 56, 0x30, 16));                     /* seen dup */
-        JMUTATE(memset(t + seen_off, 0x40, 16));                          /* seen self */
-        JMUTATE(memset(t + commits_off + 92, 0x70, 16));                  /* commit dup */
-        JMUTATE(memset(t + commits_off + 16 + 32, 0x99, 32));             /* pack unlisted */
-        JMUTATE(memset(t + packs_off + 40, 0x90, 32));                    /* pack dup */
-        JMUTATE(memset(t + seen_off - 4, 0xff, 4));                       /* seen count */
-        JMUTATE(memset(t + commits_off - 4, 0xff, 4));                    /* commit count */
-        JMUTATE(t[packs_off - 1] = 3);                                    /* pack count */
+        JMUTATE(memset(t + 49, 0, 8));                        /* seq 0 */
+        JMUTATE(memset(t + 57, 0, 32));                       /* zero prev */
+        JMUTATE(memset(t + seen_off + 56, 0x30, 16));         /* seen dup */
+        JMUTATE(memset(t + seen_off, 0x40, 16));              /* seen self */
+        JMUTATE(memset(t + commits_off + 92, 0x70, 16));      /* commit dup */
+        JMUTATE(memset(t + commits_off + 16 + 32, 0x99, 32)); /* pack unlisted */
+        JMUTATE(memset(t + packs_off + 40, 0x90, 32));        /* pack dup */
+        JMUTATE(memset(t + seen_off - 4, 0xff, 4));           /* seen count */
+        JMUTATE(memset(t + commits_off - 4, 0xff, 4));        /* commit count */
+        JMUTATE(t[packs_off - 1] = 3);                        /* pack count */
 #undef JMUTATE
         free(t);
         free(buf);
@@ -1597,9 +1596,10 @@ static void test_journal_keys(void **state)
         memset(hash, 0xcd, 32);
         assert_int_equal(journal_object_key(region, dev, 0x1234, hash, key), 0);
         assert_int_equal(strlen(key), JOURNAL_KEY_LEN);
-        assert_string_equal(key + 64, "/journal/abababababababababababababababab/"
-                                      "0000000000001234-"
-                                      "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd");
+        assert_string_equal(key + 64,
+                            "/journal/abababababababababababababababab/"
+                            "0000000000001234-"
+                            "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd");
         assert_int_equal(journal_parse_key(key, rid, d2, &seq, h2), 0);
         assert_int_equal(seq, 0x1234);
         assert_memory_equal(d2, dev, 16);
@@ -1609,10 +1609,10 @@ static void test_journal_keys(void **state)
         assert_int_equal(journal_parse_key(key, NULL, d2, &seq, h2), 0);
         assert_int_equal(journal_object_key(region, dev, 0, hash, key), -EINVAL);
         assert_int_equal(journal_object_key("00", dev, 1, hash, key), -EINVAL);
-        assert_int_equal(journal_object_key(
-                             "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff",
-                             dev, 1, hash, key),
-                         -EINVAL);
+        assert_int_equal(
+            journal_object_key("00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff",
+                               dev, 1, hash, key),
+            -EINVAL);
         assert_int_equal(journal_object_key(region, dev, UINT64_MAX, hash, key), 0);
         assert_int_equal(journal_parse_key(key, NULL, d2, &seq, h2), 0);
         assert_int_equal(seq, UINT64_MAX);

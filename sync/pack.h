@@ -1,0 +1,141 @@
+#ifndef SEALSYNC_SYNC_PACK_H
+#define SEALSYNC_SYNC_PACK_H
+/*
+ * Packs (<region hex>/p/<hash hex>): immutable objects holding sealed blocks
+ * and manifests of any files.  Byte-exact format: doc/FORMAT-sync.md "Pack".
+ *
+ *   pack    = "SEALPAK1" || record[0] || ... || record[n-1] || trailer
+ *   record  = u8 kind || u32 len || bytes[len]
+ *   trailer = n x entry || u32 n
+ *   entry   = u8 kind || u64 off || u32 len || hash(32)       (45 bytes)
+ *   hash    = BLAKE2b-256(bytes) of the record;  off = offset of BYTES in the pack
+ *   name    = BLAKE2b-256(pack)
+ *
+ * The count sits at the very end so the trailer (the pack index: record
+ * hash -> off, len) can be fetched with one suffix range read.  Records are
+ * contiguous, so every offset is determined by the lengths before it; a
+ * decoder accepts only that one layout.  Everything here is pure: no I/O,
+ * no globals.  Every byte is untrusted.
+ *
+ * Invariants enforced by pack_parse (and refused by the builder):
+ *   1. magic "SEALPAK1"; 1 <= n <= PACK_MAX_RECORDS; whole pack <= PACK_MAX_SIZE.
+ *   2. kind is PACK_KIND_BLOCK or PACK_KIND_MANIFEST; len within that kind's
+ *      bounds (pack_record_check).
+ *   3. record i and entry i agree on kind, offset and length, and entry i's
+ *      hash is the BLAKE2b-256 of record i's bytes.
+ *   4. records end exactly where the trailer starts; no trailing bytes.
+ * The same bytes may appear in two records (harmless, never produced).
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/enc.h"
+
+#define PACK_MAGIC "SEALPAK1"
+#define PACK_MAGIC_LEN 8
+#define PACK_HASH_LEN 32
+#define PACK_RECORD_HDR_LEN 5 /* u8 kind || u32 len */
+#define PACK_ENTRY_LEN 45     /* u8 kind || u64 off || u32 len || hash */
+#define PACK_MAX_RECORDS 65536u
+#define PACK_MAX_SIZE (64u * 1024u * 1024u) /* whole pack, bytes */
+/* A record's bytes start at least here (after magic and one record header). */
+#define PACK_MIN_RECORD_OFF (PACK_MAGIC_LEN + PACK_RECORD_HDR_LEN)
+/* Sealed-block records: nonce(24) || ciphertext || tag(16), plaintext <= 1 MiB. */
+#define PACK_BLOCK_MIN_LEN 40u
+#define PACK_BLOCK_MAX_LEN ((1u << 20) + 40u)
+/* The smallest valid pack: one minimal block record and its trailer. */
+#define PACK_MIN_SIZE (PACK_MIN_RECORD_OFF + PACK_BLOCK_MIN_LEN + PACK_ENTRY_LEN + 4u)
+
+enum pack_kind {
+        PACK_KIND_BLOCK = 1,    /* crypto/block.h sealed block */
+        PACK_KIND_MANIFEST = 2, /* sync/manifest.h signed manifest */
+};
+
+/* One trailer entry: where a record's bytes are and what they hash to. */
+struct pack_entry {
+        uint8_t kind; /* enum pack_kind */
+        uint64_t off; /* offset of the record's bytes in the pack */
+        uint32_t len;
+        uint8_t hash[PACK_HASH_LEN];
+};
+
+/*
+ * In-memory pack under construction.  Caller-owned: pack_builder_init, then
+ * pack_builder_add..., pack_builder_finish, and always pack_builder_release.
+ * Fields are private.
+ */
+struct pack_builder {
+        struct enc buf;             /* magic || records so far */
+        struct pack_entry *entries; /* malloc'd, ncap slots */
+        size_t n, ncap;
+        int err; /* sticky -ENOMEM from a failed add */
+};
+
+void pack_builder_init(struct pack_builder *b);
+
+/*
+ * Appends a record of KIND with BYTES (LEN bytes) and, if OUT is not NULL,
+ * sets *OUT to its trailer entry (offset, length, hash: the record's name in
+ * the pack index).  Returns 0; -EINVAL if KIND is unknown or LEN outside the
+ * kind's bounds; -EFBIG if the pack would exceed PACK_MAX_RECORDS or
+ * PACK_MAX_SIZE (finish this pack and start another; the builder is
+ * unchanged); -ENOMEM (the builder is then unusable: release it).
+ */
+int pack_builder_add(struct pack_builder *b, uint8_t kind, const uint8_t *bytes, size_t len,
+                     struct pack_entry *out) __attribute__((warn_unused_result));
+
+/* Number of records added so far. */
+size_t pack_builder_count(const struct pack_builder *b);
+
+/* Size in bytes the pack would have if finished now (for batching thresholds). */
+size_t pack_builder_size(const struct pack_builder *b);
+
+/*
+ * Finishes the pack: *OUT receives a malloc'd copy of its bytes (*OUT_LEN)
+ * and HASH its BLAKE2b-256 (the object name).  The builder is left as it was
+ * (still to be released).  Returns 0, -EINVAL (no records) or -ENOMEM;
+ * outputs untouched on error.
+ */
+int pack_builder_finish(struct pack_builder *b, uint8_t **out, size_t *out_len,
+                        uint8_t hash[static PACK_HASH_LEN]) __attribute__((warn_unused_result));
+
+/* Frees and wipes everything; B may then be initialised again. */
+void pack_builder_release(struct pack_builder *b);
+
+/*
+ * Validates a whole pack BUF (LEN bytes, untrusted) against invariants 1-4,
+ * recomputing every record's hash.  On success *ENTRIES receives a malloc'd
+ * copy of the trailer (free()) and *N its length.  Returns 0, -EBADMSG
+ * (malformed) or -ENOMEM; outputs untouched on error.  The pack's own name
+ * (BLAKE2b-256 of BUF) is the caller's to check.
+ */
+int pack_parse(const uint8_t *buf, size_t len, struct pack_entry **entries, size_t *n)
+    __attribute__((warn_unused_result));
+
+/* Bytes of the trailer of a pack of N records: N * PACK_ENTRY_LEN + 4. */
+size_t pack_trailer_len(size_t n);
+
+/*
+ * Parses the trailer alone, for rebuilding the pack index with a suffix
+ * range read: TAIL is the last TAIL_LEN bytes of a pack of PACK_SIZE bytes
+ * (TAIL_LEN >= 4; if it holds less than the whole trailer, -EAGAIN is
+ * returned and *NEED is set to the trailer length to fetch).  Checks
+ * invariants 1 and 2, and that the entries describe contiguous records
+ * that exactly fill [PACK_MAGIC_LEN, PACK_SIZE - trailer): the hashes are
+ * NOT checked (pack_record_check does, per fetched record).  Returns 0,
+ * -EAGAIN (see above; NEED may be NULL), -EBADMSG or -ENOMEM; outputs
+ * untouched on error.
+ */
+int pack_parse_trailer(const uint8_t *tail, size_t tail_len, uint64_t pack_size,
+                       struct pack_entry **entries, size_t *n, size_t *need)
+    __attribute__((warn_unused_result));
+
+/*
+ * Checks a record fetched on its own (range read): KIND known, LEN within
+ * the kind's bounds, and BLAKE2b-256(BYTES) equal to HASH.  Returns 0 or
+ * -EBADMSG.
+ */
+int pack_record_check(uint8_t kind, const uint8_t *bytes, size_t len,
+                      const uint8_t hash[static PACK_HASH_LEN]) __attribute__((warn_unused_result));
+
+#endif
