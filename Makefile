@@ -120,4 +120,9 @@ install: $(BIN)
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+# Keep test and tool objects (they are intermediates of pattern rules) and
+# track their header dependencies too, so a header change rebuilds them.
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+.SECONDARY: $(UNIT_OBJ) $(TOOL_OBJ)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)

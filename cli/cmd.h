@@ -12,5 +12,9 @@ int cmd_create(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
+int cmd_invite(int argc, char **argv);
+int cmd_join(int argc, char **argv);
+int cmd_requests(int argc, char **argv);
+int cmd_approve(int argc, char **argv);
 
 #endif

@@ -20,6 +20,10 @@ static const struct command commands[] = {
 	{"list", cmd_list, "list this device's regions"},
 	{"mount", cmd_mount, "mount a region"},
 	{"umount", cmd_umount, "unmount a region"},
+	{"invite", cmd_invite, "invite a new device into a region (one-time code)"},
+	{"join", cmd_join, "join a region with an invite code (on the new device)"},
+	{"requests", cmd_requests, "list the join requests of a region"},
+	{"approve", cmd_approve, "approve a device's join request"},
 };
 
 static void usage(FILE *f)

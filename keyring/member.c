@@ -16,7 +16,6 @@
 #include "crypto/sig.h"
 #include "crypto/suite.h"
 
-#define MEMBER_SIG_TYPE "member"
 static const char member_wrap_domain[] = "sealsync/v1/wrap"; /* + its NUL */
 
 int member_name_valid(const char *s)
@@ -118,6 +117,14 @@ static int member_check_envelope(const struct member_entry *e)
         return 0;
 }
 
+static int member_check_device(const struct member_device *m)
+{
+        if (!member_role_valid(m->role) || !member_name_valid(m->owner) ||
+            !member_name_valid(m->name))
+                return -EBADMSG;
+        return 0;
+}
+
 static int member_check_genesis(const struct member_genesis *g)
 {
         size_t i;
@@ -131,8 +138,7 @@ static int member_check_genesis(const struct member_genesis *g)
         for (i = 0; i < g->nmembers; i++) {
                 const struct member_device *m = &g->members[i];
 
-                if (!member_role_valid(m->role) || !member_name_valid(m->owner) ||
-                    !member_name_valid(m->name))
+                if (member_check_device(m) != 0)
                         return -EBADMSG;
                 if (i > 0 &&
                     memcmp(g->members[i - 1].device_id, m->device_id, IDENTITY_ID_LEN) >= 0)
@@ -152,6 +158,16 @@ static void member_enc_name(struct enc *e, const char *s)
         enc_var(e, s, strlen(s));
 }
 
+static void member_enc_device(struct enc *e, const struct member_device *m)
+{
+        enc_fixed(e, m->device_id, IDENTITY_ID_LEN);
+        enc_fixed(e, m->sign_pk, 32);
+        enc_fixed(e, m->box_pk, 32);
+        member_enc_name(e, m->owner);
+        member_enc_name(e, m->name);
+        enc_u8(e, m->role);
+}
+
 static void member_enc_genesis(struct enc *e, const struct member_genesis *g)
 {
         size_t i;
@@ -160,22 +176,22 @@ static void member_enc_genesis(struct enc *e, const struct member_genesis *g)
         enc_u32(e, g->block_size);
         enc_u64(e, g->max_key_age);
         enc_u16(e, (uint16_t)g->nmembers);
-        for (i = 0; i < g->nmembers; i++) {
-                const struct member_device *m = &g->members[i];
-
-                enc_fixed(e, m->device_id, IDENTITY_ID_LEN);
-                enc_fixed(e, m->sign_pk, 32);
-                enc_fixed(e, m->box_pk, 32);
-                member_enc_name(e, m->owner);
-                member_enc_name(e, m->name);
-                enc_u8(e, m->role);
-        }
+        for (i = 0; i < g->nmembers; i++)
+                member_enc_device(e, &g->members[i]);
         enc_fixed(e, g->epoch.key_check, 32);
         enc_u16(e, (uint16_t)g->epoch.nwraps);
         for (i = 0; i < g->epoch.nwraps; i++) {
                 enc_fixed(e, g->epoch.wraps[i].device_id, IDENTITY_ID_LEN);
                 enc_fixed(e, g->epoch.wraps[i].wrap, WRAP_LEN);
         }
+}
+
+static void member_enc_add(struct enc *e, const struct member_add *a)
+{
+        member_enc_device(e, &a->device);
+        enc_fixed(e, a->self_sig, MEMBER_SIG_LEN);
+        enc_fixed(e, a->epoch_id, MEMBER_HASH_LEN);
+        enc_fixed(e, a->wrap, WRAP_LEN);
 }
 
 int member_encode(struct member_entry *e, const uint8_t sign_sk[static 64], uint8_t **out,
@@ -188,13 +204,19 @@ int member_encode(struct member_entry *e, const uint8_t sign_sk[static 64], uint
         size_t i, signed_len;
         int rc;
 
-        if (e->type != MEMBER_GENESIS)
+        if (e->type != MEMBER_GENESIS && e->type != MEMBER_ADD_DEVICE)
                 return -ENOTSUP;
-        if (member_check_envelope(e) != 0 || member_check_genesis(&e->genesis) != 0)
+        if (member_check_envelope(e) != 0)
+                return -EINVAL;
+        if (e->type == MEMBER_GENESIS ? member_check_genesis(&e->genesis) != 0
+                                      : member_check_device(&e->add.device) != 0)
                 return -EINVAL;
         enc_init(&body);
         enc_init(&obj);
-        member_enc_genesis(&body, &e->genesis);
+        if (e->type == MEMBER_GENESIS)
+                member_enc_genesis(&body, &e->genesis);
+        else
+                member_enc_add(&body, &e->add);
         rc = enc_error(&body);
         if (rc != 0)
                 goto out_enc;
@@ -274,6 +296,16 @@ static void member_dec_name(struct dec *d, char out[static MEMBER_NAME_MAX + 1])
                 d->err = -EBADMSG;
 }
 
+static void member_dec_device(struct dec *d, struct member_device *m)
+{
+        dec_fixed(d, m->device_id, IDENTITY_ID_LEN);
+        dec_fixed(d, m->sign_pk, 32);
+        dec_fixed(d, m->box_pk, 32);
+        member_dec_name(d, m->owner);
+        member_dec_name(d, m->name);
+        m->role = dec_u8(d);
+}
+
 /* Each count is checked against the bytes left before allocating. */
 static int member_dec_count(struct dec *d, size_t *count, size_t max, size_t min_item)
 {
@@ -304,16 +336,8 @@ static int member_dec_genesis(const uint8_t *p, size_t len, struct member_genesi
         g->members = calloc(g->nmembers > 0 ? g->nmembers : 1, sizeof(*g->members));
         if (g->members == NULL)
                 return -ENOMEM;
-        for (i = 0; i < g->nmembers && d.err == 0; i++) {
-                struct member_device *m = &g->members[i];
-
-                dec_fixed(&d, m->device_id, IDENTITY_ID_LEN);
-                dec_fixed(&d, m->sign_pk, 32);
-                dec_fixed(&d, m->box_pk, 32);
-                member_dec_name(&d, m->owner);
-                member_dec_name(&d, m->name);
-                m->role = dec_u8(&d);
-        }
+        for (i = 0; i < g->nmembers && d.err == 0; i++)
+                member_dec_device(&d, &g->members[i]);
         dec_fixed(&d, g->epoch.key_check, 32);
         if (member_dec_count(&d, &g->epoch.nwraps, MEMBER_MAX_MEMBERS, min_wrap) != 0)
                 return -EBADMSG;
@@ -393,7 +417,78 @@ fail:
         return rc;
 }
 
+int member_decode_add(const uint8_t *body, size_t len, struct member_add *out)
+{
+        struct member_add a;
+        struct dec d;
+        int rc;
+
+        memset(&a, 0, sizeof(a));
+        dec_init(&d, body, len);
+        member_dec_device(&d, &a.device);
+        dec_fixed(&d, a.self_sig, MEMBER_SIG_LEN);
+        dec_fixed(&d, a.epoch_id, MEMBER_HASH_LEN);
+        dec_fixed(&d, a.wrap, WRAP_LEN);
+        rc = dec_finish(&d) != 0 ? -EBADMSG : member_check_device(&a.device);
+        if (rc == 0)
+                *out = a;
+        secmem_wipe(&a, sizeof(a));
+        return rc;
+}
+
 /* ---- verification ---- */
+
+/* The statement a new device signs over its own record (member.h). */
+static int member_self_statement(struct enc *en, const uint8_t region_id[static 32],
+                                 const struct member_device *d)
+{
+        if (!member_name_valid(d->name))
+                return -EINVAL;
+        enc_fixed(en, region_id, 32);
+        enc_fixed(en, d->device_id, IDENTITY_ID_LEN);
+        enc_fixed(en, d->sign_pk, 32);
+        enc_fixed(en, d->box_pk, 32);
+        member_enc_name(en, d->name);
+        return enc_error(en);
+}
+
+int member_self_sign(uint8_t sig[static MEMBER_SIG_LEN], const uint8_t sign_sk[static 64],
+                     const uint8_t region_id[static 32], const struct member_device *d)
+{
+        struct enc en;
+        int rc;
+
+        enc_init(&en);
+        rc = member_self_statement(&en, region_id, d);
+        if (rc == 0)
+                rc = sig_sign(sig, sign_sk, MEMBER_SELF_SIG_TYPE, en.buf, en.len);
+        enc_release(&en);
+        return rc;
+}
+
+int member_verify_self(const uint8_t sig[static MEMBER_SIG_LEN], const uint8_t region_id[static 32],
+                       const struct member_device *d)
+{
+        struct enc en;
+        int rc;
+
+        enc_init(&en);
+        rc = member_self_statement(&en, region_id, d);
+        if (rc == 0)
+                rc = sig_verify(sig, d->sign_pk, MEMBER_SELF_SIG_TYPE, en.buf, en.len);
+        else if (rc == -EINVAL)
+                rc = -EBADMSG;
+        enc_release(&en);
+        return rc == 0 ? 0 : rc == -ENOMEM ? -ENOMEM : -EBADMSG;
+}
+
+int member_verify_sig(const struct member_entry *e, const uint8_t sign_pk[static 32])
+{
+        if (e->raw == NULL || e->signed_len > e->raw_len)
+                return -EBADMSG;
+        return sig_verify(e->sig, sign_pk, MEMBER_SIG_TYPE, e->raw, e->signed_len) == 0 ? 0
+                                                                                        : -EBADMSG;
+}
 
 int member_verify_genesis(const struct member_entry *e)
 {

@@ -16,8 +16,9 @@
  * by the MEMBER_MAX_* constants below, known version/type/suite/role,
  * canonical order (members and wraps strictly ascending by device id, so an
  * entry has exactly one encoding), GENESIS has height 0 and no parents,
- * other types at least one parent.  Only GENESIS has a body decoder for now;
- * other types decode their envelope and keep the body as raw bytes.
+ * other types at least one parent.  member_decode decodes GENESIS bodies;
+ * other types keep the body as raw bytes, and ADD_DEVICE bodies are decoded
+ * (as strictly) by member_decode_add when the fold applies them.
  *
  * member_verify_genesis adds the semantic checks (device ids derived from
  * the listed keys, author an admin member, signature, wraps to exactly the
@@ -34,8 +35,10 @@
 #define MEMBER_SIG_LEN 64
 #define MEMBER_MAX_PARENTS 64
 #define MEMBER_MAX_MEMBERS 1024
-#define MEMBER_NAME_MAX 64               /* owner and device names, bytes */
-#define MEMBER_MAX_ENTRY (1024u * 1024u) /* whole object, bytes */
+#define MEMBER_NAME_MAX 64                 /* owner and device names, bytes */
+#define MEMBER_MAX_ENTRY (1024u * 1024u)   /* whole object, bytes */
+#define MEMBER_SIG_TYPE "member"           /* signature type of entries */
+#define MEMBER_SELF_SIG_TYPE "member-self" /* the reverse signature of ADD_DEVICE */
 
 enum member_type {
         MEMBER_GENESIS = 1,
@@ -84,6 +87,18 @@ struct member_genesis {
         struct member_epoch epoch;
 };
 
+/*
+ * ADD_DEVICE body (doc/FORMAT-keyring.md "ADD_DEVICE body"): the new
+ * device's record, its reverse signature (member_self_sign), the epoch the
+ * wrap belongs to, and the epoch key wrapped to the new device.
+ */
+struct member_add {
+        struct member_device device;
+        uint8_t self_sig[MEMBER_SIG_LEN];
+        uint8_t epoch_id[MEMBER_HASH_LEN];
+        uint8_t wrap[WRAP_LEN];
+};
+
 struct member_entry {
         uint8_t version;
         uint8_t type; /* enum member_type */
@@ -95,6 +110,9 @@ struct member_entry {
         uint8_t author[IDENTITY_ID_LEN];
         /* Decoded body (type GENESIS) ... */
         struct member_genesis genesis;
+        /* ... input of member_encode for type ADD_DEVICE (the decoder keeps
+         * ADD_DEVICE bodies raw: member_decode_add) ... */
+        struct member_add add;
         /* ... or, for the other types, the raw body (malloc'd copy). */
         uint8_t *body;
         size_t body_len;
@@ -116,7 +134,7 @@ int member_decode(const uint8_t *buf, size_t len, struct member_entry **out)
     __attribute__((warn_unused_result));
 
 /*
- * Encodes E (type GENESIS only for now; version must be MEMBER_VERSION),
+ * Encodes E (type GENESIS or ADD_DEVICE; version must be MEMBER_VERSION),
  * signs it with SIGN_SK (64 bytes, the author's), and sets E's sig, hash,
  * raw, raw_len and signed_len.  *OUT and *OUT_LEN receive a malloc'd copy of the
  * object.  Returns 0, -EINVAL (E violates an invariant member_decode
@@ -131,6 +149,36 @@ int member_encode(struct member_entry *e, const uint8_t sign_sk[static 64], uint
  * author's key, and one wrap for exactly each member.  Returns 0 or -EBADMSG.
  */
 int member_verify_genesis(const struct member_entry *e) __attribute__((warn_unused_result));
+
+/*
+ * Strictly decodes an ADD_DEVICE body (BODY, LEN bytes, untrusted) into
+ * *OUT: exact length, valid names and role.  Signatures and the device id
+ * are NOT checked here (the fold does).  Returns 0 or -EBADMSG; *OUT
+ * untouched on error.
+ */
+int member_decode_add(const uint8_t *body, size_t len, struct member_add *out)
+    __attribute__((warn_unused_result));
+
+/*
+ * The reverse signature of a new device over its own record:
+ *   Ed25519(device sign_sk, "sealsync/v1/member-self\0" || region_id(32)
+ *           || device_id(16) || sign_pk(32) || box_pk(32) || var(name))
+ * D's owner and role are not covered (the approver chooses them).
+ * member_self_sign returns 0 or a negative errno; member_verify_self 0 or
+ * -EBADMSG (also for an invalid name).
+ */
+int member_self_sign(uint8_t sig[static MEMBER_SIG_LEN], const uint8_t sign_sk[static 64],
+                     const uint8_t region_id[static 32], const struct member_device *d)
+    __attribute__((warn_unused_result));
+int member_verify_self(const uint8_t sig[static MEMBER_SIG_LEN], const uint8_t region_id[static 32],
+                       const struct member_device *d) __attribute__((warn_unused_result));
+
+/*
+ * Checks a decoded entry's signature under SIGN_PK (the author's key, which
+ * the caller looked up).  Returns 0 or -EBADMSG.
+ */
+int member_verify_sig(const struct member_entry *e, const uint8_t sign_pk[static 32])
+    __attribute__((warn_unused_result));
 
 /* The member with DEVICE_ID in a GENESIS, or NULL. */
 const struct member_device *member_find(const struct member_genesis *g,

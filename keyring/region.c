@@ -472,8 +472,142 @@ int region_load(const char *home, const char *name, struct region_info *out)
         return 0;
 }
 
-int region_save(const char *home, const struct region_info *ri, const uint8_t *entry,
-                size_t entry_len)
+/* ---- the membership cache ---- */
+
+#define REGION_MEMBERS "members"
+
+static int region_members_dir(const struct region_info *ri, char *out, size_t outlen)
+{
+        return region_file_path(ri, REGION_MEMBERS, out, outlen);
+}
+
+/* 1 if NAME has the shape of a cached entry's name ("<16 hex>-<64 hex>"). */
+static int region_member_name_ok(const char *name)
+{
+        size_t i;
+
+        if (strlen(name) != MEMBERS_NAME_LEN || name[16] != '-')
+                return 0;
+        for (i = 0; i < MEMBERS_NAME_LEN; i++)
+                if (i != 16 && strchr("0123456789abcdef", name[i]) == NULL)
+                        return 0;
+        return 1;
+}
+
+int region_cache_members(const struct region_info *ri, const struct members_state *st)
+{
+        char dir[PATH_MAX], path[PATH_MAX], name[MEMBERS_NAME_LEN + 1];
+        size_t i;
+        int rc;
+
+        rc = region_members_dir(ri, dir, sizeof(dir));
+        if (rc != 0)
+                return rc;
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+                return -errno;
+        for (i = 1; i < st->nentries; i++) {
+                members_entry_name(st->entries[i], name);
+                if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+                        return -ENAMETOOLONG;
+                rc = fileio_write_atomic(path, st->entries[i]->raw, st->entries[i]->raw_len, 0600,
+                                         1);
+                if (rc != 0 && rc != -EEXIST)
+                        return rc;
+        }
+        return 0;
+}
+
+/* Removes RI's members/ cache (an interrupted region_save_joined). */
+static void region_uncache(const struct region_info *ri)
+{
+        char dir[PATH_MAX], path[PATH_MAX];
+        struct dirent *de;
+        DIR *d;
+
+        if (region_members_dir(ri, dir, sizeof(dir)) != 0 || (d = opendir(dir)) == NULL)
+                return;
+        while ((de = readdir(d)) != NULL)
+                if (region_member_name_ok(de->d_name) &&
+                    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
+                        unlink(path);
+        closedir(d);
+        rmdir(dir);
+}
+
+struct region_objs {
+        struct members_obj *v;
+        char (*names)[MEMBERS_NAME_LEN + 1];
+        uint8_t **bufs;
+        size_t n;
+};
+
+static void region_objs_release(struct region_objs *o)
+{
+        size_t i;
+
+        for (i = 0; i < o->n; i++)
+                free(o->bufs[i]);
+        free(o->bufs);
+        free(o->names);
+        free(o->v);
+        memset(o, 0, sizeof(*o));
+}
+
+/* Reads RI's members/ cache (missing: none).  Names not shaped like entries are skipped. */
+static int region_read_cache(const struct region_info *ri, struct region_objs *o)
+{
+        const size_t cap = MEMBERS_MAX_ENTRIES + 1; /* one more lets the fold see "too many" */
+        char dir[PATH_MAX], path[PATH_MAX];
+        struct dirent *de;
+        size_t len;
+        DIR *d;
+        int rc = 0;
+
+        memset(o, 0, sizeof(*o));
+        rc = region_members_dir(ri, dir, sizeof(dir));
+        if (rc != 0)
+                return rc;
+        d = opendir(dir);
+        if (d == NULL)
+                return errno == ENOENT ? 0 : -errno;
+        o->v = calloc(cap, sizeof(*o->v));
+        o->names = calloc(cap, sizeof(*o->names));
+        o->bufs = calloc(cap, sizeof(*o->bufs));
+        if (o->v == NULL || o->names == NULL || o->bufs == NULL) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        while (o->n < cap && (errno = 0, de = readdir(d)) != NULL) {
+                if (!region_member_name_ok(de->d_name))
+                        continue;
+                if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path)) {
+                        rc = -ENAMETOOLONG;
+                        goto out;
+                }
+                rc = fileio_read_all(path, MEMBER_MAX_ENTRY, &o->bufs[o->n], &len);
+                if (rc == -EFBIG || rc == -EINVAL) {
+                        log_warn("%s: not a membership entry; ignored", path);
+                        rc = 0;
+                        continue;
+                }
+                if (rc != 0)
+                        goto out;
+                strcpy(o->names[o->n], de->d_name);
+                o->v[o->n].name = o->names[o->n];
+                o->v[o->n].buf = o->bufs[o->n];
+                o->v[o->n].len = len;
+                o->n++;
+        }
+out:
+        closedir(d);
+        if (rc != 0)
+                region_objs_release(o);
+        return rc;
+}
+
+/* region_save and region_save_joined: ST (may be NULL) is cached before region.conf. */
+static int region_write(const char *home, const struct region_info *ri, const uint8_t *entry,
+                        size_t entry_len, const struct members_state *st)
 {
         struct region_info existing, check;
         char dir[PATH_MAX], conf_path[PATH_MAX], gen_path[PATH_MAX], regions[PATH_MAX];
@@ -518,6 +652,11 @@ int region_save(const char *home, const struct region_info *ri, const uint8_t *e
         rc = fileio_write_atomic(gen_path, entry, entry_len, 0600, 1);
         if (rc != 0)
                 goto out_rmdir;
+        if (st != NULL) {
+                rc = region_cache_members(&check, st);
+                if (rc != 0)
+                        goto out_cache;
+        }
         /* region.conf last: a directory without one is ignored by region_scan. */
         rc = fileio_write_atomic(conf_path, conf, (size_t)len, 0600, 1);
         if (rc != 0)
@@ -525,10 +664,30 @@ int region_save(const char *home, const struct region_info *ri, const uint8_t *e
         return 0;
 
 out_unlink:
+        if (st == NULL)
+                goto out_gen;
+out_cache:
+        region_uncache(&check);
+out_gen:
         unlink(gen_path);
 out_rmdir:
         rmdir(dir);
         return rc;
+}
+
+int region_save(const char *home, const struct region_info *ri, const uint8_t *entry,
+                size_t entry_len)
+{
+        return region_write(home, ri, entry, entry_len, NULL);
+}
+
+int region_save_joined(const char *home, const struct region_info *ri, const uint8_t *entry,
+                       size_t entry_len, const struct members_state *st)
+{
+        if (memcmp(st->genesis_hash, ri->genesis_hash, MEMBER_HASH_LEN) != 0 ||
+            memcmp(st->region_id, ri->id, REGION_ID_LEN) != 0)
+                return -EINVAL;
+        return region_write(home, ri, entry, entry_len, st);
 }
 
 /* ---- unlocking ---- */
@@ -578,26 +737,45 @@ out:
         return rc;
 }
 
+int region_load_members(const struct region_info *ri, struct members_state **out)
+{
+        struct member_entry *g = NULL;
+        struct region_objs o;
+        int rc;
+
+        rc = region_read_genesis(ri, &g);
+        if (rc != 0)
+                return rc;
+        rc = region_read_cache(ri, &o);
+        if (rc != 0) {
+                log_err("cannot read the membership cache of region %s: %s", ri->name,
+                        strerror(-rc));
+                goto out;
+        }
+        rc = members_fold(g->raw, g->raw_len, ri->genesis_hash, o.v, o.n, out);
+        region_objs_release(&o);
+out:
+        member_entry_free(g);
+        return rc;
+}
+
 int region_unlock(const struct identity *id, const struct region_info *ri, struct region_keys **out)
 {
-        const struct member_wrap *w;
-        struct member_entry *e = NULL;
+        struct members_state *st = NULL;
         struct region_keys *k = NULL;
-        uint8_t ctx[WRAP_CTX_LEN], check[32];
         int rc;
 
         if (id->box_sk == NULL)
                 return -EINVAL;
-        rc = region_read_genesis(ri, &e);
+        rc = region_load_members(ri, &st);
         if (rc != 0)
                 return rc;
-        if (!suite_available(e->genesis.suite)) {
+        if (st->alarm != MEMBERS_OK)
+                log_warn("region %s: the membership log stops at a signed entry that does not "
+                         "verify (%s); using the last verified state",
+                         ri->name, members_alarm_name(st->alarm));
+        if (!suite_available(st->suite)) {
                 rc = -ENOTSUP;
-                goto out;
-        }
-        w = member_find_wrap(&e->genesis.epoch, id->device_id);
-        if (w == NULL) {
-                rc = -EACCES;
                 goto out;
         }
         k = calloc(1, sizeof(*k));
@@ -605,32 +783,22 @@ int region_unlock(const struct identity *id, const struct region_info *ri, struc
                 rc = -ENOMEM;
                 goto out;
         }
-        rc = member_wrap_ctx(ctx, e->region_id, id->device_id, e->genesis.epoch.key_check);
+        rc = members_unlock(st, id, k->epoch_key);
+        if (rc == -EBADMSG)
+                log_err("region %s: the epoch key wrapped to this device does not open or fails "
+                        "its key check",
+                        ri->name);
         if (rc != 0)
                 goto out;
-        if (wrap_open(k->epoch_key, w->wrap, ctx, id->box_pk, id->box_sk) != 0) {
-                log_err("region %s: the epoch key wrapped to this device does not open", ri->name);
-                rc = -EBADMSG;
-                goto out;
-        }
-        /* Key commitment: the sealed box does not commit to the key it carries. */
-        rc = member_key_check(check, k->epoch_key);
-        if (rc != 0)
-                goto out;
-        if (!secmem_equal(check, e->genesis.epoch.key_check, sizeof(check))) {
-                log_err("region %s: the epoch key fails its key check", ri->name);
-                rc = -EBADMSG;
-                goto out;
-        }
-        memcpy(k->region_id, e->region_id, REGION_ID_LEN);
-        k->suite = e->genesis.suite;
-        k->block_size = e->genesis.block_size;
-        memcpy(k->epoch_id, e->hash, sizeof(k->epoch_id)); /* GENESIS's epoch id = its hash */
+        memcpy(k->region_id, st->region_id, REGION_ID_LEN);
+        k->suite = st->suite;
+        k->block_size = st->block_size;
+        memcpy(k->epoch_id, st->epoch_id, sizeof(k->epoch_id));
         *out = k;
         k = NULL;
 out:
         region_keys_free(k);
-        member_entry_free(e);
+        members_state_free(st);
         return rc;
 }
 

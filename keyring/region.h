@@ -10,28 +10,29 @@
 #include <stdint.h>
 
 #include "keyring/identity.h"
+#include "keyring/members.h"
 
 #define REGION_ID_LEN 32
 #define REGION_NAME_MAX 64
 #define REGION_URL_MAX 1024
 
 struct region_info {
-	char name[REGION_NAME_MAX + 1];
-	char store_url[REGION_URL_MAX + 1];
-	uint8_t id[REGION_ID_LEN];
-	int suite;
-	uint32_t block_size;
-	uint8_t genesis_hash[32];
-	char dir[4096]; /* HOME/regions/<id hex>, filled by load/list/create */
+        char name[REGION_NAME_MAX + 1];
+        char store_url[REGION_URL_MAX + 1];
+        uint8_t id[REGION_ID_LEN];
+        int suite;
+        uint32_t block_size;
+        uint8_t genesis_hash[32];
+        char dir[4096]; /* HOME/regions/<id hex>, filled by load/list/create */
 };
 
 /* The unlocked current epoch of a region. */
 struct region_keys {
-	uint8_t region_id[REGION_ID_LEN];
-	int suite;
-	uint32_t block_size;
-	uint8_t epoch_id[32];
-	uint8_t *epoch_key; /* 32 bytes, secmem */
+        uint8_t region_id[REGION_ID_LEN];
+        int suite;
+        uint32_t block_size;
+        uint8_t epoch_id[32];
+        uint8_t *epoch_key; /* 32 bytes, secmem */
 };
 
 /* 1 if NAME is a valid region name: [A-Za-z0-9._-], 1..64 chars, not "." or "..". */
@@ -46,33 +47,64 @@ int region_name_valid(const char *name);
  * (bad name/suite/block size), -ENOTSUP (suite not runnable here), -ENOMEM.
  */
 int region_build(const struct identity *id, const char *home, const char *name,
-		 const char *store_url, int suite, uint32_t block_size, struct region_info *out,
-		 uint8_t **entry, size_t *entry_len) __attribute__((warn_unused_result));
+                 const char *store_url, int suite, uint32_t block_size, struct region_info *out,
+                 uint8_t **entry, size_t *entry_len) __attribute__((warn_unused_result));
 
 /* Store key of a region's GENESIS: "<region hex>/members/0000000000000000-<hash hex>". */
 int region_genesis_key(const struct region_info *ri, char *out, size_t outlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Writes RI and its GENESIS ENTRY under HOME.  -EEXIST if the name is taken. */
 int region_save(const char *home, const struct region_info *ri, const uint8_t *entry,
-		size_t entry_len) __attribute__((warn_unused_result));
+                size_t entry_len) __attribute__((warn_unused_result));
 
 /* Finds region NAME under HOME.  Returns 0, -ENOENT, -EBADMSG (corrupt conf). */
 int region_load(const char *home, const char *name, struct region_info *out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* All regions under HOME, sorted by name; *OUT malloc'd (free()).  0 regions is success. */
 int region_list(const char *home, struct region_info **out, size_t *n)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
- * Loads RI's pinned GENESIS, checks its hash against the pin, its signature
- * and structure, unwraps the epoch key with ID's X25519 key and checks the
- * entry's key_check.  Returns 0, -EBADMSG (tampered/corrupt), -EACCES (no
- * wrap for this device), -ENOTSUP (suite unavailable on this CPU).
+ * Like region_save, for a region this device joined (issue #3): also writes
+ * the verified membership entries of ST (members/ cache) before region.conf,
+ * so the region is never visible without the entries that let it unlock.
+ * ST must have been folded from ENTRY (the pinned GENESIS).  Same errors.
  */
-int region_unlock(const struct identity *id, const struct region_info *ri,
-		  struct region_keys **out) __attribute__((warn_unused_result));
+int region_save_joined(const char *home, const struct region_info *ri, const uint8_t *entry,
+                       size_t entry_len, const struct members_state *st)
+    __attribute__((warn_unused_result));
+
+/*
+ * The local membership cache: RI->dir/members/<height:016x>-<hash hex>, the
+ * exact bytes of entries this device has verified (mode 0600, written
+ * atomically, never replaced).  region_cache_members adds ST's applied
+ * entries (GENESIS excluded: it is the "genesis" file).  Returns 0 or a
+ * negative errno; entries written before an error stay (each is valid).
+ */
+int region_cache_members(const struct region_info *ri, const struct members_state *st)
+    __attribute__((warn_unused_result));
+
+/*
+ * Folds RI's pinned GENESIS (checked against the pin and RI's suite and
+ * block size) with its members/ cache into *OUT (members_state_free).  The
+ * cache is re-verified like any store bytes.  Returns 0 (check (*OUT)->alarm),
+ * -EBADMSG (GENESIS tampered or corrupt), -ENOMEM or an I/O errno.
+ */
+int region_load_members(const struct region_info *ri, struct members_state **out)
+    __attribute__((warn_unused_result));
+
+/*
+ * Unlocks RI's current epoch for ID: region_load_members, then the epoch key
+ * wrapped to ID in the folded state (GENESIS for its members, the
+ * ADD_DEVICE that enrolled a joined device), checked against the epoch's
+ * key_check.  A fold that stopped with an alarm serves the last verified
+ * epoch, with a warning.  Returns 0, -EBADMSG (tampered/corrupt), -EACCES
+ * (no wrap for this device), -ENOTSUP (suite unavailable on this CPU).
+ */
+int region_unlock(const struct identity *id, const struct region_info *ri, struct region_keys **out)
+    __attribute__((warn_unused_result));
 
 void region_keys_free(struct region_keys *k); /* wipes; NULL is a no-op */
 

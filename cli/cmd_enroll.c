@@ -1,0 +1,1562 @@
+/*
+ * Enrollment subcommands: invite, join, requests, approve (doc/CLI.md,
+ * protocol in keyring/enroll.h, bytes in doc/FORMAT-keyring.md
+ * "Enrollment").
+ *
+ * The store I/O of enrollment lives here, not in keyring/ (layering: keyring
+ * is below sync): this file lists and fetches the membership log and the
+ * join/reply objects, and hands the bytes to keyring/ to verify.  Every
+ * store byte is untrusted.
+ *
+ * Each command returns 0, 1 (one message already on stderr) or 2 (usage).
+ */
+#include "cli/cmd.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/secmem.h"
+#include "crypto/suite.h"
+#include "keyring/enroll.h"
+#include "keyring/home.h"
+#include "keyring/identity.h"
+#include "keyring/member.h"
+#include "keyring/members.h"
+#include "keyring/passphrase.h"
+#include "keyring/region.h"
+#include "sync/store.h"
+#include "util/fileio.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+#define EN_OK 0
+#define EN_FAIL 1
+#define EN_USAGE 2
+#define EN_MAX_REQUESTS 1024 /* join objects looked at per region */
+#define EN_POLL_SECONDS 2
+#define EN_DEFAULT_TIMEOUT 600
+#define EN_DEFAULT_LIFETIME (24 * 3600)
+
+static const char invite_usage[] =
+    "usage: sealsync invite NAME [--role writer|admin] [--expires DURATION] [--json]\n"
+    "                       [--passphrase-file FILE]\n"
+    "\n"
+    "Invite a new device of yours into region NAME: prints a one-time code (13\n"
+    "words) and the region id to type on the new device ('sealsync join').\n"
+    "The code is single use and expires after DURATION (a number with s, m, h or d;\n"
+    "default 24h, at most 30d).  --role: the new device's role (default writer;\n"
+    "admin only from an admin device).  --json prints {region, region_id, store,\n"
+    "code, expires, role}.\n";
+
+static const char join_usage[] =
+    "usage: sealsync join NAME STORE_URL REGION_ID --code CODE [--timeout SECONDS]\n"
+    "                     [--passphrase-file FILE]\n"
+    "\n"
+    "Join region REGION_ID of the store at STORE_URL under the local name NAME,\n"
+    "with the code 'sealsync invite' printed on an enrolled device.  Posts a join\n"
+    "request, prints this device's fingerprint (compare it with what 'sealsync\n"
+    "requests' shows there), then waits up to SECONDS (default 600; 0: do not\n"
+    "wait) for the approval.  Run the same command again to keep waiting.\n";
+
+static const char requests_usage[] =
+    "usage: sealsync requests NAME [--json] [--passphrase-file FILE]\n"
+    "\n"
+    "List the join requests of region NAME: device id, name, fingerprint and\n"
+    "status (valid, approved, bad-mac, bad-signature, malformed, wrong-genesis,\n"
+    "unknown-invite, expired, used, void).  A request failing its MAC voids its\n"
+    "invite.  --json prints an array of objects.\n";
+
+static const char approve_usage[] =
+    "usage: sealsync approve NAME DEVICE_ID [--passphrase-file FILE]\n"
+    "\n"
+    "Approve the valid join request of DEVICE_ID (32 hex digits, from 'sealsync\n"
+    "requests'): appends an ADD_DEVICE entry with the region key wrapped to it,\n"
+    "answers the request and uses up the invite.\n";
+
+/* ---- shared helpers ---- */
+
+static int en_usage_error(const char *cmd, const char *msg)
+{
+        log_err("%s: %s", cmd, msg);
+        fprintf(stderr, "Try 'sealsync %s --help'.\n", cmd);
+        return EN_USAGE;
+}
+
+static int en_bad_option(const char *cmd, int c, char **argv)
+{
+        char msg[160];
+
+        if (c == ':')
+                snprintf(msg, sizeof(msg), "option '%.64s' needs an argument", argv[optind - 1]);
+        else if (optopt != 0)
+                snprintf(msg, sizeof(msg), "unknown option '-%c'", optopt);
+        else
+                snprintf(msg, sizeof(msg), "unknown option '%.64s'", argv[optind - 1]);
+        return en_usage_error(cmd, msg);
+}
+
+static int en_help(const char *usage)
+{
+        fputs(usage, stdout);
+        return fflush(stdout) == 0 ? EN_OK : EN_FAIL;
+}
+
+static int en_finish_output(void)
+{
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                log_err("cannot write to standard output");
+                return EN_FAIL;
+        }
+        return EN_OK;
+}
+
+static int en_setup(char *home, size_t homelen)
+{
+        int rc;
+
+        if (secmem_init() != 0) {
+                log_err("cannot initialise the crypto library");
+                return EN_FAIL;
+        }
+        rc = home_dir(home, homelen);
+        if (rc != 0) {
+                log_err(rc == -ENOENT ? "cannot locate the device directory: set SEALSYNC_HOME "
+                                        "or HOME"
+                                      : "the device directory path is too long");
+                return EN_FAIL;
+        }
+        return EN_OK;
+}
+
+static void en_identity_error(int rc, const char *home)
+{
+        switch (rc) {
+        case -ENOENT:
+                log_err("no device identity in %s: run 'sealsync init' first", home);
+                break;
+        case -EPERM:
+                break; /* logged where detected */
+        case -EBADMSG:
+                log_err("%s/device.key is corrupt or of an unknown format", home);
+                break;
+        case -EKEYREJECTED:
+                log_err("wrong passphrase for %s/device.key", home);
+                break;
+        default:
+                log_err("cannot load the device identity from %s: %s", home, strerror(-rc));
+        }
+}
+
+/* Loads the identity with its secrets, asking for a passphrase only if needed. */
+static int en_load_identity(const char *home, const char *pass_file, struct identity **out)
+{
+        char *pass = NULL;
+        int rc;
+
+        rc = identity_has_passphrase(home);
+        if (rc < 0) {
+                en_identity_error(rc, home);
+                return rc;
+        }
+        if (rc == 1) {
+                rc = passphrase_get(&pass, pass_file, "Passphrase: ", 0);
+                if (rc == -ENOTTY)
+                        log_err("the device key is passphrase-protected and there is no terminal "
+                                "to ask on: use --passphrase-file FILE or set SEALSYNC_PASSPHRASE");
+                if (rc != 0)
+                        return rc;
+        }
+        rc = identity_load(home, pass, out);
+        passphrase_free(pass);
+        if (rc != 0)
+                en_identity_error(rc, home);
+        return rc;
+}
+
+static int en_load_region(const char *home, const char *name, struct region_info *ri)
+{
+        int rc = region_load(home, name, ri);
+
+        if (rc == -ENOENT)
+                log_err("unknown region '%s' (see 'sealsync list')", name);
+        else if (rc == -EBADMSG)
+                ; /* logged by region_load */
+        else if (rc != 0)
+                log_err("cannot read region '%s': %s", name, strerror(-rc));
+        return rc;
+}
+
+/* JSON string (names here are printable ASCII; escapes quotes and backslashes). */
+static void en_json_str(const char *s)
+{
+        putchar('"');
+        for (; *s != '\0'; s++) {
+                if (*s == '"' || *s == '\\')
+                        putchar('\\');
+                if ((unsigned char)*s < 0x20 || *s == 0x7f)
+                        printf("\\u%04x", (unsigned char)*s);
+                else
+                        putchar(*s);
+        }
+        putchar('"');
+}
+
+static uint64_t en_now(void)
+{
+        time_t t = time(NULL);
+
+        return t < 0 ? 0 : (uint64_t)t;
+}
+
+static void en_format_time(uint64_t t, char *out, size_t outlen)
+{
+        time_t tt = (time_t)t;
+        struct tm tm;
+
+        if (gmtime_r(&tt, &tm) == NULL || strftime(out, outlen, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+                snprintf(out, outlen, "%llu", (unsigned long long)t);
+}
+
+static const char *en_role_name(uint8_t role)
+{
+        switch (role) {
+        case MEMBER_ROLE_READER:
+                return "reader";
+        case MEMBER_ROLE_WRITER:
+                return "writer";
+        case MEMBER_ROLE_ADMIN:
+                return "admin";
+        case MEMBER_ROLE_RECOVERY:
+                return "recovery";
+        }
+        return "unknown";
+}
+
+static int en_fingerprint(const struct member_device *d, char *out, size_t outlen)
+{
+        if (identity_fingerprint(d->sign_pk, d->box_pk, out, outlen) != 0) {
+                snprintf(out, outlen, "?");
+                return -1;
+        }
+        return 0;
+}
+
+/* ---- the store ---- */
+
+struct en_keys {
+        char **v;
+        size_t n;
+        size_t max;
+        int truncated;
+};
+
+static int en_list_cb(void *arg, const char *key, uint64_t size)
+{
+        struct en_keys *k = arg;
+        char *copy;
+
+        (void)size;
+        if (k->n == k->max) {
+                k->truncated = 1;
+                return 1; /* stop */
+        }
+        copy = strdup(key);
+        if (copy == NULL)
+                return -ENOMEM;
+        k->v[k->n++] = copy;
+        return 0;
+}
+
+static void en_keys_release(struct en_keys *k)
+{
+        size_t i;
+
+        for (i = 0; i < k->n; i++)
+                free(k->v[i]);
+        free(k->v);
+        memset(k, 0, sizeof(*k));
+}
+
+/* Lists up to MAX keys under "<region hex>/<DIR>/" into K. */
+static int en_list(struct store *st, const uint8_t region_id[static 32], const char *dir,
+                   size_t max, struct en_keys *k)
+{
+        char prefix[128], hex[65];
+        int rc;
+
+        memset(k, 0, sizeof(*k));
+        hex_encode(hex, region_id, 32);
+        snprintf(prefix, sizeof(prefix), "%s/%s/", hex, dir);
+        k->max = max;
+        k->v = calloc(max, sizeof(*k->v));
+        if (k->v == NULL)
+                return -ENOMEM;
+        rc = st->ops->list(st, prefix, NULL, en_list_cb, k);
+        if (rc == 1)
+                rc = 0;
+        if (rc != 0) {
+                log_err("cannot list %s in the store: %s", prefix, strerror(-rc));
+                en_keys_release(k);
+        }
+        return rc;
+}
+
+static const char *en_basename(const char *key)
+{
+        const char *slash = strrchr(key, '/');
+
+        return slash != NULL ? slash + 1 : key;
+}
+
+/* The membership objects of a region as fetched from the store. */
+struct en_members {
+        struct en_keys keys;
+        struct members_obj *objs;
+        uint8_t **bufs;
+        size_t n;
+};
+
+static void en_members_release(struct en_members *m)
+{
+        size_t i;
+
+        for (i = 0; i < m->n; i++)
+                free(m->bufs[i]);
+        free(m->bufs);
+        free(m->objs);
+        en_keys_release(&m->keys);
+        memset(m, 0, sizeof(*m));
+}
+
+/* LISTs and GETs <region>/members/ (at most MEMBERS_MAX_ENTRIES + 1 objects). */
+static int en_fetch_members(struct store *st, const uint8_t region_id[static 32],
+                            struct en_members *m)
+{
+        size_t i, len;
+        int rc;
+
+        memset(m, 0, sizeof(*m));
+        rc = en_list(st, region_id, "members", MEMBERS_MAX_ENTRIES + 1, &m->keys);
+        if (rc != 0)
+                return rc;
+        m->objs = calloc(m->keys.n + 1, sizeof(*m->objs));
+        m->bufs = calloc(m->keys.n + 1, sizeof(*m->bufs));
+        if (m->objs == NULL || m->bufs == NULL) {
+                rc = -ENOMEM;
+                goto fail;
+        }
+        for (i = 0; i < m->keys.n; i++) {
+                rc = st->ops->get(st, m->keys.v[i], MEMBER_MAX_ENTRY, &m->bufs[m->n], &len);
+                if (rc == -EFBIG || rc == -ENOENT) {
+                        log_warn("membership object %s: %s; skipped", m->keys.v[i],
+                                 rc == -EFBIG ? "too large" : "vanished");
+                        continue;
+                }
+                if (rc != 0) {
+                        log_err("cannot read %s from the store: %s", m->keys.v[i], strerror(-rc));
+                        goto fail;
+                }
+                m->objs[m->n].name = en_basename(m->keys.v[i]);
+                m->objs[m->n].buf = m->bufs[m->n];
+                m->objs[m->n].len = len;
+                m->n++;
+        }
+        return 0;
+fail:
+        en_members_release(m);
+        return rc;
+}
+
+/*
+ * Folds RI's membership log: the pinned GENESIS, the local cache and the
+ * store's members/, into *OUT; caches what verified.  A fold alarm is not
+ * an error here (callers decide).
+ */
+static int en_refresh(struct store *st, const struct region_info *ri, struct members_state **out)
+{
+        struct members_state *local = NULL;
+        struct members_obj *objs = NULL;
+        struct en_members m;
+        size_t i, n;
+        int rc;
+
+        rc = region_load_members(ri, &local);
+        if (rc != 0) {
+                if (rc != -EBADMSG)
+                        log_err("cannot read region %s's membership: %s", ri->name, strerror(-rc));
+                return rc;
+        }
+        rc = en_fetch_members(st, ri->id, &m);
+        if (rc != 0)
+                goto out;
+        /* What the store shows plus what this device verified before (the store may withhold). */
+        n = m.n + local->nentries - 1;
+        objs = calloc(n + 1, sizeof(*objs));
+        if (objs == NULL) {
+                rc = -ENOMEM;
+                goto out_members;
+        }
+        memcpy(objs, m.objs, m.n * sizeof(*objs));
+        for (i = 1; i < local->nentries; i++) {
+                objs[m.n + i - 1].buf = local->entries[i]->raw;
+                objs[m.n + i - 1].len = local->entries[i]->raw_len;
+        }
+        rc = members_fold(local->entries[0]->raw, local->entries[0]->raw_len, ri->genesis_hash,
+                          objs, n, out);
+        if (rc != 0) {
+                log_err("cannot fold region %s's membership log: %s", ri->name, strerror(-rc));
+                goto out_objs;
+        }
+        if (region_cache_members(ri, *out) != 0)
+                log_warn("cannot update the membership cache of region %s", ri->name);
+out_objs:
+        free(objs);
+out_members:
+        en_members_release(&m);
+out:
+        members_state_free(local);
+        return rc;
+}
+
+static int en_open_store(const char *url, struct store **st)
+{
+        int rc = store_open(url, st);
+
+        if (rc == -ENOTSUP)
+                log_err("store %s: unsupported URL scheme", url);
+        else if (rc != 0 && rc != -EINVAL)
+                log_err("cannot open the store %s: %s", url, strerror(-rc));
+        return rc;
+}
+
+/* ---- invite ---- */
+
+/* DURATION: digits and one unit of s, m, h, d (seconds without); 1 s .. 30 d. */
+static int en_parse_duration(const char *s, uint64_t *out)
+{
+        uint64_t v = 0, mult = 1;
+        size_t i, n = strlen(s);
+
+        if (n == 0 || n > 12)
+                return -EINVAL;
+        switch (s[n - 1]) {
+        case 's':
+                n--;
+                break;
+        case 'm':
+                mult = 60;
+                n--;
+                break;
+        case 'h':
+                mult = 3600;
+                n--;
+                break;
+        case 'd':
+                mult = 86400;
+                n--;
+                break;
+        default:
+                break;
+        }
+        if (n == 0)
+                return -EINVAL;
+        for (i = 0; i < n; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return -EINVAL;
+                v = v * 10 + (uint64_t)(s[i] - '0');
+        }
+        v *= mult;
+        if (v == 0 || v > ENROLL_MAX_LIFETIME)
+                return -EINVAL;
+        *out = v;
+        return 0;
+}
+
+struct en_invite_args {
+        const char *name;
+        const char *pass_file;
+        uint8_t role;
+        uint64_t lifetime;
+        int json;
+};
+
+static int en_invite_parse(int argc, char **argv, struct en_invite_args *a)
+{
+        static const struct option opts[] = {
+            {"role", required_argument, NULL, 'r'},
+            {"expires", required_argument, NULL, 'e'},
+            {"json", no_argument, NULL, 'j'},
+            {"passphrase-file", required_argument, NULL, 'p'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        int c;
+
+        memset(a, 0, sizeof(*a));
+        a->role = MEMBER_ROLE_WRITER;
+        a->lifetime = EN_DEFAULT_LIFETIME;
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'r':
+                        if (strcmp(optarg, "writer") == 0)
+                                a->role = MEMBER_ROLE_WRITER;
+                        else if (strcmp(optarg, "admin") == 0)
+                                a->role = MEMBER_ROLE_ADMIN;
+                        else
+                                return en_usage_error("invite", "--role takes writer or admin");
+                        break;
+                case 'e':
+                        if (en_parse_duration(optarg, &a->lifetime) != 0)
+                                return en_usage_error("invite", "--expires takes a duration such "
+                                                                "as 30m, 24h or 7d (at most 30d)");
+                        break;
+                case 'j':
+                        a->json = 1;
+                        break;
+                case 'p':
+                        a->pass_file = optarg;
+                        break;
+                case 'h':
+                        return en_help(invite_usage);
+                default:
+                        return en_bad_option("invite", c, argv);
+                }
+        }
+        if (optind + 1 != argc)
+                return en_usage_error("invite", optind == argc ? "missing region NAME"
+                                                               : "unexpected argument");
+        a->name = argv[optind];
+        return -1;
+}
+
+/* Checks that ID may invite a device with ROLE into ST; logs why not. */
+static int en_may_invite(const struct members_state *st, const struct identity *id,
+                         const struct region_info *ri, uint8_t role)
+{
+        const struct member_device *me = members_find(st, id->device_id);
+
+        if (me == NULL) {
+                log_err("this device is not a member of region %s", ri->name);
+                return -EPERM;
+        }
+        if (!members_may_add(me, me->owner, role)) {
+                log_err("this device (%s) may not enroll a device as %s in region %s",
+                        en_role_name(me->role), en_role_name(role), ri->name);
+                return -EPERM;
+        }
+        return 0;
+}
+
+static void en_print_invite(const struct region_info *ri, const struct en_invite_args *a,
+                            const char *code, uint64_t expires)
+{
+        char hex[65], when[64];
+
+        hex_encode(hex, ri->id, 32);
+        if (a->json) {
+                printf("{\"region\":");
+                en_json_str(ri->name);
+                printf(",\"region_id\":\"%s\",\"store\":", hex);
+                en_json_str(ri->store_url);
+                printf(",\"code\":\"%s\",\"expires\":%llu,\"role\":\"%s\"}\n", code,
+                       (unsigned long long)expires, en_role_name(a->role));
+                return;
+        }
+        en_format_time(expires, when, sizeof(when));
+        printf("Invitation into region %s (role %s, single use, expires %s).\n"
+               "On the new device, after 'sealsync init', run:\n\n"
+               "  sealsync join %s %s %s --code '%s'\n\n"
+               "region id: %s\n"
+               "code:      %s\n\n"
+               "Then check its request here with 'sealsync requests %s' (compare the\n"
+               "fingerprint both devices show) and 'sealsync approve %s DEVICE_ID'.\n",
+               ri->name, en_role_name(a->role), when, ri->name, ri->store_url, hex, code, hex, code,
+               ri->name, ri->name);
+}
+
+int cmd_invite(int argc, char **argv)
+{
+        struct en_invite_args a;
+        struct region_info ri;
+        struct identity *id = NULL;
+        struct members_state *st = NULL;
+        char home[PATH_MAX], code[ENROLL_CODE_MAX];
+        uint64_t now = en_now();
+        int ret, rc;
+
+        ret = en_invite_parse(argc, argv, &a);
+        if (ret >= 0)
+                return ret;
+        ret = en_setup(home, sizeof(home));
+        if (ret != EN_OK)
+                return ret;
+        if (en_load_region(home, a.name, &ri) != 0)
+                return EN_FAIL;
+        ret = EN_FAIL;
+        rc = region_load_members(&ri, &st);
+        if (rc != 0) {
+                if (rc != -EBADMSG)
+                        log_err("cannot read region %s's membership: %s", ri.name, strerror(-rc));
+                return EN_FAIL;
+        }
+        if (en_load_identity(home, a.pass_file, &id) != 0)
+                goto out;
+        if (en_may_invite(st, id, &ri, a.role) != 0)
+                goto out;
+        rc = enroll_invite_create(ri.dir, id->local_key, ri.id, ri.genesis_hash, now,
+                                  now + a.lifetime, a.role, code, sizeof(code));
+        if (rc != 0) {
+                log_err("cannot create the invite under %s: %s", ri.dir, strerror(-rc));
+                goto out;
+        }
+        en_print_invite(&ri, &a, code, now + a.lifetime);
+        secmem_wipe(code, sizeof(code));
+        ret = en_finish_output();
+out:
+        identity_free(id);
+        members_state_free(st);
+        return ret;
+}
+
+/* ---- requests (shared with approve) ---- */
+
+/* Statuses beyond enroll_status_name's. */
+#define EN_ST_MALFORMED 1
+#define EN_ST_WRONG_GENESIS 2
+
+struct en_request {
+        char key[160];
+        int decoded;
+        struct enroll_request req;
+        int status;                   /* 0 valid, EN_ST_*, or an enroll_request_check errno */
+        int member;                   /* the device is an active member already */
+        struct enroll_invite *invite; /* set when status is 0 */
+};
+
+static const char *en_status_name(int status)
+{
+        switch (status) {
+        case EN_ST_MALFORMED:
+                return "malformed";
+        case EN_ST_WRONG_GENESIS:
+                return "wrong-genesis";
+        default:
+                return enroll_status_name(status);
+        }
+}
+
+/* 1 if NAME is 32 lowercase hex digits (a nonce). */
+static int en_nonce_name(const char *name, uint8_t nonce[static ENROLL_NONCE_LEN])
+{
+        char canon[2 * ENROLL_NONCE_LEN + 1];
+
+        if (hex_decode(nonce, ENROLL_NONCE_LEN, name) != 0)
+                return 0;
+        hex_encode(canon, nonce, ENROLL_NONCE_LEN);
+        return strcmp(canon, name) == 0;
+}
+
+/*
+ * Fetches and judges the join object KEY of RI (ST: the folded log).
+ * Returns 0 with R filled (see struct en_request), or a fatal errno.
+ */
+static int en_judge_request(struct store *store, const struct region_info *ri,
+                            const struct members_state *st, const struct identity *id,
+                            const char *key, struct en_request *r)
+{
+        const struct member_device *m;
+        uint8_t nonce[ENROLL_NONCE_LEN];
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int rc;
+
+        memset(r, 0, sizeof(*r));
+        snprintf(r->key, sizeof(r->key), "%s", key);
+        r->status = EN_ST_MALFORMED;
+        if (!en_nonce_name(en_basename(key), nonce))
+                return 0;
+        rc = store->ops->get(store, key, ENROLL_REQUEST_MAX, &buf, &len);
+        if (rc == -EFBIG || rc == -ENOENT)
+                return 0;
+        if (rc != 0) {
+                log_err("cannot read %s from the store: %s", key, strerror(-rc));
+                return rc;
+        }
+        rc = enroll_request_decode(buf, len, &r->req);
+        free(buf);
+        if (rc != 0 || memcmp(r->req.nonce, nonce, ENROLL_NONCE_LEN) != 0 ||
+            memcmp(r->req.region_id, ri->id, 32) != 0)
+                return 0;
+        r->decoded = 1;
+        if (enroll_request_verify(&r->req) != 0) {
+                r->status = -EBADMSG;
+                return 0;
+        }
+        if (memcmp(r->req.genesis_hash, ri->genesis_hash, MEMBER_HASH_LEN) != 0) {
+                r->status = EN_ST_WRONG_GENESIS;
+                return 0;
+        }
+        rc = enroll_request_check(ri->dir, id->local_key, &r->req, en_now(), &r->invite);
+        switch (rc) {
+        case 0:
+        case -ENOENT:
+        case -ETIME:
+        case -EALREADY:
+        case -ECANCELED:
+        case -EKEYREJECTED:
+                r->status = rc;
+                break;
+        case -ENOMEM:
+                return rc;
+        default:
+                r->status = -ENOENT; /* our record is unreadable (logged): no usable invite */
+        }
+        /* A member already (same keys): the request has done its job. */
+        m = members_find(st, r->req.device.device_id);
+        r->member = m != NULL && memcmp(m->sign_pk, r->req.device.sign_pk, 32) == 0;
+        return 0;
+}
+
+static void en_requests_release(struct en_request *v, size_t n)
+{
+        size_t i;
+
+        for (i = 0; i < n; i++)
+                enroll_invite_free(v[i].invite);
+        free(v);
+}
+
+/* Lists and judges every join request of RI (only DEVICE's, if not NULL). */
+static int en_collect_requests(struct store *store, const struct region_info *ri,
+                               const struct members_state *st, const struct identity *id,
+                               const uint8_t *device, struct en_request **out, size_t *n)
+{
+        struct en_keys keys;
+        struct en_request *v;
+        size_t i, count = 0;
+        int rc;
+
+        rc = en_list(store, ri->id, "join", EN_MAX_REQUESTS, &keys);
+        if (rc != 0)
+                return rc;
+        if (keys.truncated)
+                log_warn("more than %d join requests in the store; showing the first",
+                         EN_MAX_REQUESTS);
+        v = calloc(keys.n + 1, sizeof(*v));
+        if (v == NULL) {
+                en_keys_release(&keys);
+                return -ENOMEM;
+        }
+        for (i = 0; i < keys.n; i++) {
+                rc = en_judge_request(store, ri, st, id, keys.v[i], &v[count]);
+                if (rc != 0)
+                        break;
+                if (device != NULL && (!v[count].decoded || memcmp(v[count].req.device.device_id,
+                                                                   device, IDENTITY_ID_LEN) != 0)) {
+                        enroll_invite_free(v[count].invite);
+                        continue;
+                }
+                count++;
+        }
+        en_keys_release(&keys);
+        if (rc != 0) {
+                en_requests_release(v, count);
+                return rc;
+        }
+        *out = v;
+        *n = count;
+        return 0;
+}
+
+struct en_ctx {
+        char home[PATH_MAX];
+        struct region_info ri;
+        struct identity *id;
+        struct store *store;
+        struct members_state *st;
+};
+
+static void en_ctx_release(struct en_ctx *c)
+{
+        members_state_free(c->st);
+        store_close(c->store);
+        identity_free(c->id);
+}
+
+/* Region NAME, identity with secrets, its store and its folded log. */
+static int en_ctx_open(struct en_ctx *c, const char *name, const char *pass_file)
+{
+        int rc;
+
+        memset(c, 0, sizeof(*c));
+        if (en_setup(c->home, sizeof(c->home)) != EN_OK)
+                return -1;
+        if (en_load_region(c->home, name, &c->ri) != 0)
+                return -1;
+        rc = en_open_store(c->ri.store_url, &c->store);
+        if (rc == 0)
+                rc = en_load_identity(c->home, pass_file, &c->id);
+        if (rc == 0)
+                rc = en_refresh(c->store, &c->ri, &c->st);
+        if (rc == 0 && c->st->alarm != MEMBERS_OK)
+                log_warn("region %s: the membership log stops at a signed entry that does not "
+                         "verify (%s); showing the last verified state",
+                         c->ri.name, members_alarm_name(c->st->alarm));
+        if (rc == 0 && members_find(c->st, c->id->device_id) == NULL) {
+                log_err("this device is not an active member of region %s", c->ri.name);
+                rc = -EPERM;
+        }
+        if (rc != 0)
+                en_ctx_release(c);
+        return rc;
+}
+
+static void en_print_requests(const struct en_request *v, size_t n, int json)
+{
+        char dev[2 * IDENTITY_ID_LEN + 1], nonce[2 * ENROLL_NONCE_LEN + 1], fpr[128];
+        size_t i;
+
+        if (json)
+                putchar('[');
+        else if (n > 0)
+                printf("%-32s  %-20s  %-44s  %s\n", "DEVICE ID", "NAME", "FINGERPRINT", "STATUS");
+        for (i = 0; i < n; i++) {
+                const struct en_request *r = &v[i];
+
+                if (r->decoded) {
+                        hex_encode(dev, r->req.device.device_id, IDENTITY_ID_LEN);
+                        hex_encode(nonce, r->req.nonce, ENROLL_NONCE_LEN);
+                        en_fingerprint(&r->req.device, fpr, sizeof(fpr));
+                } else {
+                        strcpy(dev, "-");
+                        snprintf(nonce, sizeof(nonce), "%.32s", en_basename(r->key));
+                        strcpy(fpr, "-");
+                }
+                if (!json) {
+                        printf("%-32s  %-20s  %-44s  %s\n", dev,
+                               r->decoded ? r->req.device.name : "-", fpr,
+                               r->member ? "approved" : en_status_name(r->status));
+                        continue;
+                }
+                printf("%s{\"device_id\":\"%s\",\"name\":", i > 0 ? "," : "", dev);
+                en_json_str(r->decoded ? r->req.device.name : "");
+                printf(",\"fingerprint\":\"%s\",\"status\":\"%s\",\"nonce\":", fpr,
+                       r->member ? "approved" : en_status_name(r->status));
+                en_json_str(nonce);
+                printf(",\"time\":%llu}", r->decoded ? (unsigned long long)r->req.time : 0ULL);
+        }
+        if (json)
+                puts("]");
+        else if (n == 0)
+                printf("no join requests\n");
+}
+
+int cmd_requests(int argc, char **argv)
+{
+        static const struct option opts[] = {
+            {"json", no_argument, NULL, 'j'},
+            {"passphrase-file", required_argument, NULL, 'p'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        const char *pass_file = NULL;
+        struct en_request *v = NULL;
+        struct en_ctx c;
+        size_t n = 0;
+        int json = 0, ret, ch;
+
+        optind = 0;
+        opterr = 0;
+        while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+                switch (ch) {
+                case 'j':
+                        json = 1;
+                        break;
+                case 'p':
+                        pass_file = optarg;
+                        break;
+                case 'h':
+                        return en_help(requests_usage);
+                default:
+                        return en_bad_option("requests", ch, argv);
+                }
+        }
+        if (optind + 1 != argc)
+                return en_usage_error("requests", optind == argc ? "missing region NAME"
+                                                                 : "unexpected argument");
+        if (en_ctx_open(&c, argv[optind], pass_file) != 0)
+                return EN_FAIL;
+        ret = EN_FAIL;
+        if (en_collect_requests(c.store, &c.ri, c.st, c.id, NULL, &v, &n) == 0) {
+                en_print_requests(v, n, json);
+                ret = en_finish_output();
+                en_requests_release(v, n);
+        }
+        en_ctx_release(&c);
+        return ret;
+}
+
+/* ---- approve ---- */
+
+/* Puts OBJ at KEY; with IF_ABSENT an identical existing object is success. */
+static int en_put(struct store *st, const char *key, const uint8_t *obj, size_t len, int if_absent)
+{
+        uint8_t *have = NULL;
+        size_t hlen = 0;
+        int rc = st->ops->put(st, key, obj, len, if_absent);
+
+        if (rc == -EEXIST && st->ops->get(st, key, len + 1, &have, &hlen) == 0 && hlen == len &&
+            memcmp(have, obj, len) == 0)
+                rc = 0;
+        free(have);
+        if (rc != 0)
+                log_err("cannot write %s to the store: %s", key, strerror(-rc));
+        return rc;
+}
+
+/* Appends the ADD_DEVICE for R (a valid request) and returns its hash and height. */
+static int en_append_add(struct en_ctx *c, const struct en_request *r, uint8_t add_hash[static 32],
+                         uint64_t *height)
+{
+        const struct member_device *me = members_find(c->st, c->id->device_id);
+        struct member_entry *e = NULL;
+        struct member_device dev = r->req.device;
+        char key[256], hex[65], name[MEMBERS_NAME_LEN + 1];
+        uint8_t *key_buf = NULL, *obj = NULL;
+        size_t len = 0;
+        int rc;
+
+        if (c->st->alarm != MEMBERS_OK) {
+                log_err("region %s: the membership log does not verify (%s); not appending to it",
+                        c->ri.name, members_alarm_name(c->st->alarm));
+                return -EPERM;
+        }
+        strcpy(dev.owner, me->owner); /* own devices only, for now (issue #4: sharing) */
+        dev.role = r->invite->role;
+        key_buf = secmem_alloc(32);
+        if (key_buf == NULL)
+                return -ENOMEM;
+        rc = members_unlock(c->st, c->id, key_buf);
+        if (rc != 0) {
+                log_err("region %s: cannot unlock the current epoch key (%s)", c->ri.name,
+                        strerror(-rc));
+                goto out;
+        }
+        rc = members_build_add(c->st, c->id, &dev, r->req.self_sig, key_buf, en_now(), &obj, &len,
+                               &e);
+        if (rc != 0) {
+                log_err("cannot build the ADD_DEVICE entry: %s",
+                        rc == -EPERM     ? "this device may not add it"
+                        : rc == -EEXIST  ? "its device id or keys are already a member's"
+                        : rc == -EBADMSG ? "its reverse signature does not verify"
+                                         : strerror(-rc));
+                goto out;
+        }
+        hex_encode(hex, c->ri.id, 32);
+        members_entry_name(e, name);
+        snprintf(key, sizeof(key), "%s/members/%s", hex, name);
+        rc = en_put(c->store, key, obj, len, 1);
+        if (rc != 0)
+                goto out;
+        memcpy(add_hash, e->hash, 32);
+        *height = e->height;
+out:
+        member_entry_free(e);
+        free(obj);
+        secmem_free(key_buf);
+        return rc;
+}
+
+/* Picks the request to act on: a valid one, else reports why there is none (DEV_HEX NULL:
+ * silently). */
+static struct en_request *en_pick_request(struct en_request *v, size_t n, const char *dev_hex,
+                                          const struct region_info *ri)
+{
+        size_t i;
+
+        for (i = 0; i < n; i++)
+                if (v[i].status == 0)
+                        return &v[i];
+        if (dev_hex == NULL)
+                return NULL; /* just looking */
+        if (n == 0) {
+                log_err("no join request from device %s in region %s (see 'sealsync requests %s')",
+                        dev_hex, ri->name, ri->name);
+                return NULL;
+        }
+        switch (v[0].status) {
+        case -EKEYREJECTED:
+                log_err("the join request of device %s fails its MAC (not made with the invite's "
+                        "code): refused, and the invite is now void; make a new invite",
+                        dev_hex);
+                break;
+        case -ECANCELED:
+                log_err("the invite of device %s's request was voided after a failed MAC: make a "
+                        "new invite",
+                        dev_hex);
+                break;
+        case -ETIME:
+                log_err("the invite of device %s's request has expired: make a new invite",
+                        dev_hex);
+                break;
+        case -EALREADY:
+                log_err("the invite of device %s's request has already been used", dev_hex);
+                break;
+        default:
+                log_err("the join request of device %s is not valid (%s)", dev_hex,
+                        en_status_name(v[0].status));
+        }
+        return NULL;
+}
+
+static int en_approve(struct en_ctx *c, const uint8_t dev[static IDENTITY_ID_LEN],
+                      const char *dev_hex)
+{
+        struct en_request *v = NULL, *r;
+        const struct member_entry *added;
+        uint8_t add_hash[32], reply[ENROLL_REPLY_LEN];
+        char key[256], fpr[128];
+        uint64_t height = 0;
+        size_t n = 0;
+        int rc, ret = EN_FAIL;
+
+        if (en_collect_requests(c->store, &c->ri, c->st, c->id, dev, &v, &n) != 0)
+                return EN_FAIL;
+        if (members_find(c->st, dev) != NULL && (n == 0 || v[0].member) &&
+            (r = en_pick_request(v, n, NULL, &c->ri)) == NULL) {
+                printf("device %s is already a member of region %s\n", dev_hex, c->ri.name);
+                ret = en_finish_output();
+                goto out;
+        }
+        r = en_pick_request(v, n, dev_hex, &c->ri);
+        if (r == NULL)
+                goto out;
+        added = members_added_by(c->st, dev);
+        if (added != NULL && added->type == MEMBER_ADD_DEVICE) {
+                /* An earlier approve stopped before its reply: answer with that entry. */
+                memcpy(add_hash, added->hash, 32);
+                height = added->height;
+        } else if (en_append_add(c, r, add_hash, &height) != 0) {
+                goto out;
+        }
+        rc = enroll_reply_build(reply, &r->req, r->invite->secret, add_hash, height);
+        if (rc == 0)
+                rc = enroll_reply_key(c->ri.id, r->req.nonce, key, sizeof(key));
+        if (rc != 0) {
+                log_err("cannot build the reply: %s", strerror(-rc));
+                goto out;
+        }
+        /* Ours is the only valid reply: replace whatever junk sits there. */
+        if (en_put(c->store, key, reply, sizeof(reply), 0) != 0)
+                goto out;
+        if (enroll_invite_burn(c->ri.dir, r->invite, ENROLL_INVITE_USED) != 0)
+                log_warn("cannot mark the invite used; it stays single-use: the device is a "
+                         "member now");
+        members_state_free(c->st);
+        c->st = NULL;
+        if (en_refresh(c->store, &c->ri, &c->st) != 0)
+                log_warn("cannot re-read the membership log after approving");
+        en_fingerprint(&r->req.device, fpr, sizeof(fpr));
+        printf("approved device %s (%s) into region %s as %s\nfingerprint: %s\n", dev_hex,
+               r->req.device.name, c->ri.name, en_role_name(r->invite->role), fpr);
+        ret = en_finish_output();
+out:
+        en_requests_release(v, n);
+        return ret;
+}
+
+int cmd_approve(int argc, char **argv)
+{
+        static const struct option opts[] = {
+            {"passphrase-file", required_argument, NULL, 'p'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        const char *pass_file = NULL;
+        uint8_t dev[IDENTITY_ID_LEN];
+        char canon[2 * IDENTITY_ID_LEN + 1];
+        struct en_ctx c;
+        int ret, ch;
+
+        optind = 0;
+        opterr = 0;
+        while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+                switch (ch) {
+                case 'p':
+                        pass_file = optarg;
+                        break;
+                case 'h':
+                        return en_help(approve_usage);
+                default:
+                        return en_bad_option("approve", ch, argv);
+                }
+        }
+        if (optind + 2 != argc)
+                return en_usage_error("approve", optind + 2 > argc ? "missing NAME or DEVICE_ID"
+                                                                   : "unexpected argument");
+        if (hex_decode(dev, sizeof(dev), argv[optind + 1]) != 0)
+                return en_usage_error("approve", "DEVICE_ID must be 32 hexadecimal digits");
+        hex_encode(canon, dev, sizeof(dev));
+        if (en_ctx_open(&c, argv[optind], pass_file) != 0)
+                return EN_FAIL;
+        ret = en_approve(&c, dev, canon);
+        en_ctx_release(&c);
+        return ret;
+}
+
+/* ---- join ---- */
+
+struct en_join {
+        const char *name;
+        const char *url;
+        const char *code;
+        const char *pass_file;
+        uint8_t region_id[32];
+        unsigned long timeout;
+        char home[PATH_MAX];
+        struct store *store;
+        struct identity *id;
+        uint8_t *secret; /* secmem */
+        uint16_t check;
+        uint8_t *genesis; /* the pinned GENESIS's bytes */
+        size_t genesis_len;
+        struct member_entry *g; /* decoded */
+        struct enroll_request req;
+        char pending[PATH_MAX];
+};
+
+static void en_join_release(struct en_join *j)
+{
+        member_entry_free(j->g);
+        free(j->genesis);
+        secmem_free(j->secret);
+        identity_free(j->id);
+        store_close(j->store);
+}
+
+static int en_join_parse(int argc, char **argv, struct en_join *j)
+{
+        static const struct option opts[] = {
+            {"code", required_argument, NULL, 'c'},
+            {"timeout", required_argument, NULL, 't'},
+            {"passphrase-file", required_argument, NULL, 'p'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        char *end;
+        int ch;
+
+        memset(j, 0, sizeof(*j));
+        j->timeout = EN_DEFAULT_TIMEOUT;
+        optind = 0;
+        opterr = 0;
+        while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+                switch (ch) {
+                case 'c':
+                        j->code = optarg;
+                        break;
+                case 't':
+                        errno = 0;
+                        j->timeout = strtoul(optarg, &end, 10);
+                        if (errno != 0 || *end != '\0' || optarg[0] < '0' || optarg[0] > '9' ||
+                            j->timeout > 7 * 86400)
+                                return en_usage_error("join", "--timeout takes seconds, at most "
+                                                              "604800");
+                        break;
+                case 'p':
+                        j->pass_file = optarg;
+                        break;
+                case 'h':
+                        return en_help(join_usage);
+                default:
+                        return en_bad_option("join", ch, argv);
+                }
+        }
+        if (optind + 3 != argc)
+                return en_usage_error("join", optind + 3 > argc
+                                                  ? "missing NAME, STORE_URL or REGION_ID"
+                                                  : "unexpected argument");
+        j->name = argv[optind];
+        j->url = argv[optind + 1];
+        if (!region_name_valid(j->name))
+                return en_usage_error("join", "invalid region NAME: use 1-64 characters of "
+                                              "A-Z, a-z, 0-9, '.', '_' and '-'");
+        if (strlen(j->url) > REGION_URL_MAX)
+                return en_usage_error("join", "STORE_URL is too long");
+        if (hex_decode(j->region_id, 32, argv[optind + 2]) != 0)
+                return en_usage_error("join", "REGION_ID must be 64 hexadecimal digits");
+        if (j->code == NULL)
+                return en_usage_error("join", "--code CODE is required (from 'sealsync invite')");
+        return -1;
+}
+
+/*
+ * Finds, among the store's height-0 objects of the region, the valid
+ * GENESIS the code's check bits name; keeps its bytes in J.
+ */
+static int en_join_pin(struct en_join *j)
+{
+        struct en_members m;
+        struct member_entry *e;
+        size_t i, valid = 0, matched = 0;
+        char hex[65];
+        int rc;
+
+        rc = en_fetch_members(j->store, j->region_id, &m);
+        if (rc != 0)
+                return rc;
+        for (i = 0; i < m.n; i++) {
+                e = NULL;
+                if (strncmp(m.objs[i].name, "0000000000000000-", 17) != 0 ||
+                    member_decode(m.objs[i].buf, m.objs[i].len, &e) != 0 ||
+                    member_verify_genesis(e) != 0 || memcmp(e->region_id, j->region_id, 32) != 0) {
+                        member_entry_free(e);
+                        continue;
+                }
+                valid++;
+                if (!enroll_code_matches(j->secret, j->check, j->region_id, e->hash) ||
+                    matched > 0) {
+                        member_entry_free(e);
+                        continue;
+                }
+                matched++;
+                j->g = e;
+                j->genesis = malloc(m.objs[i].len);
+                if (j->genesis == NULL) {
+                        rc = -ENOMEM;
+                        break;
+                }
+                memcpy(j->genesis, m.objs[i].buf, m.objs[i].len);
+                j->genesis_len = m.objs[i].len;
+        }
+        en_members_release(&m);
+        hex_encode(hex, j->region_id, 32);
+        if (rc == 0 && valid == 0) {
+                log_err("region %s does not exist in the store %s (no valid GENESIS): check the "
+                        "region id and the store URL",
+                        hex, j->url);
+                rc = -ENOENT;
+        } else if (rc == 0 && matched == 0) {
+                log_err("the code does not match region %s: a mistyped word, or a code for "
+                        "another region; nothing was posted",
+                        hex);
+                rc = -EKEYREJECTED;
+        }
+        return rc;
+}
+
+/* Local checks before anything is posted: identity, no such region here yet. */
+static int en_join_local(struct en_join *j, int *done)
+{
+        struct region_info ri, *v = NULL;
+        struct identity *pub = NULL;
+        size_t n = 0, i;
+        int rc;
+
+        *done = 0;
+        rc = identity_load_public(j->home, &pub);
+        identity_free(pub);
+        if (rc != 0) {
+                en_identity_error(rc, j->home);
+                return rc;
+        }
+        rc = region_load(j->home, j->name, &ri);
+        if (rc == 0 && memcmp(ri.id, j->region_id, 32) == 0) {
+                printf("region %s is already joined on this device\n", j->name);
+                *done = 1;
+                return 0;
+        }
+        if (rc == 0 || rc == -EBADMSG) {
+                log_err("a region named %s already exists on this device: choose another NAME",
+                        j->name);
+                return -EEXIST;
+        }
+        rc = region_list(j->home, &v, &n);
+        for (i = 0; rc == 0 && i < n; i++)
+                if (memcmp(v[i].id, j->region_id, 32) == 0) {
+                        log_err("this device already has this region, as %s", v[i].name);
+                        rc = -EEXIST;
+                }
+        free(v);
+        return rc;
+}
+
+/* Reads the pending join of this region (nonce and invite id), if any. */
+static int en_pending_load(const struct en_join *j, uint8_t nonce[static ENROLL_NONCE_LEN],
+                           uint8_t invite_id[static ENROLL_ID_LEN])
+{
+        char text[256], n_hex[2 * ENROLL_NONCE_LEN + 1], i_hex[2 * ENROLL_ID_LEN + 1];
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int rc;
+
+        rc = fileio_read_all(j->pending, sizeof(text) - 1, &buf, &len);
+        if (rc != 0)
+                return rc;
+        memcpy(text, buf, len);
+        text[len] = '\0';
+        free(buf);
+        if (sscanf(text, "version=1\nnonce=%32s\ninvite=%64s\n", n_hex, i_hex) != 2 ||
+            hex_decode(nonce, ENROLL_NONCE_LEN, n_hex) != 0 ||
+            hex_decode(invite_id, ENROLL_ID_LEN, i_hex) != 0)
+                return -EBADMSG;
+        return 0;
+}
+
+static int en_pending_save(const struct en_join *j)
+{
+        char text[256], n_hex[2 * ENROLL_NONCE_LEN + 1], i_hex[2 * ENROLL_ID_LEN + 1];
+        char dir[PATH_MAX];
+        int n, rc;
+
+        hex_encode(n_hex, j->req.nonce, ENROLL_NONCE_LEN);
+        hex_encode(i_hex, j->req.invite_id, ENROLL_ID_LEN);
+        n = snprintf(text, sizeof(text), "version=1\nnonce=%s\ninvite=%s\n", n_hex, i_hex);
+        if (snprintf(dir, sizeof(dir), "%s/joins", j->home) >= (int)sizeof(dir))
+                return -ENAMETOOLONG;
+        rc = fileio_mkdirs(dir, 0700);
+        if (rc == 0)
+                rc = fileio_write_atomic(j->pending, text, (size_t)n, 0600, 0);
+        return rc;
+}
+
+/* Builds (or rebuilds, with the nonce of a pending join for the same invite) and posts the request.
+ */
+static int en_join_post(struct en_join *j)
+{
+        uint8_t nonce[ENROLL_NONCE_LEN], pend_invite[ENROLL_ID_LEN], invite_id[ENROLL_ID_LEN];
+        char key[256], hex[65];
+        int rc;
+
+        hex_encode(hex, j->region_id, 32);
+        if (snprintf(j->pending, sizeof(j->pending), "%s/joins/%s", j->home, hex) >=
+            (int)sizeof(j->pending))
+                return -ENAMETOOLONG;
+        rc = enroll_invite_id(invite_id, j->secret, j->region_id);
+        if (rc != 0)
+                return rc;
+        if (en_pending_load(j, nonce, pend_invite) != 0 ||
+            memcmp(pend_invite, invite_id, ENROLL_ID_LEN) != 0)
+                secmem_random(nonce, sizeof(nonce)); /* a new invite: a new request */
+        rc = enroll_request_build(j->id, j->region_id, j->g->hash, j->secret, nonce, en_now(),
+                                  &j->req);
+        if (rc == 0)
+                rc = enroll_request_key(j->region_id, nonce, key, sizeof(key));
+        if (rc != 0) {
+                log_err("cannot build the join request: %s", strerror(-rc));
+                return rc;
+        }
+        rc = en_pending_save(j);
+        if (rc != 0) {
+                log_err("cannot record the pending join in %s: %s", j->pending, strerror(-rc));
+                return rc;
+        }
+        /* A re-run finds its earlier request there: keep that one. */
+        rc = j->store->ops->put(j->store, key, j->req.raw, j->req.raw_len, 1);
+        if (rc == -EEXIST)
+                rc = 0;
+        if (rc != 0)
+                log_err("cannot post the join request to the store: %s", strerror(-rc));
+        return rc;
+}
+
+/*
+ * One look for the approval.  Returns 0 with *ST (the folded log holding
+ * this device's ADD_DEVICE), -EAGAIN (not yet), or a fatal errno (logged).
+ */
+static int en_join_poll(struct en_join *j, struct members_state **st)
+{
+        uint8_t add_hash[32];
+        const struct member_entry *added;
+        struct members_state *s = NULL;
+        struct en_members m;
+        uint64_t height = 0;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        char key[256];
+        int rc;
+
+        rc = enroll_reply_key(j->region_id, j->req.nonce, key, sizeof(key));
+        if (rc != 0)
+                return rc;
+        rc = j->store->ops->get(j->store, key, ENROLL_REPLY_LEN, &buf, &len);
+        if (rc == -ENOENT || rc == -EAGAIN)
+                return -EAGAIN;
+        if (rc != 0 && rc != -EFBIG) {
+                log_err("cannot read %s from the store: %s", key, strerror(-rc));
+                return rc;
+        }
+        rc = rc == -EFBIG ? -EBADMSG
+                          : enroll_reply_open(buf, len, &j->req, j->secret, add_hash, &height);
+        free(buf);
+        if (rc == -EKEYREJECTED) {
+                log_err(
+                    "the approval reply does not authenticate with this code: it was not "
+                    "written by the inviting device; enrollment aborted (ask for a new invite)");
+                return rc;
+        }
+        if (rc != 0) {
+                log_err("the approval reply in the store is malformed; enrollment aborted");
+                return -EBADMSG;
+        }
+        rc = en_fetch_members(j->store, j->region_id, &m);
+        if (rc != 0)
+                return rc;
+        rc = members_fold(j->genesis, j->genesis_len, j->g->hash, m.objs, m.n, &s);
+        en_members_release(&m);
+        if (rc != 0)
+                return rc;
+        added = members_added_by(s, j->id->device_id);
+        if (added == NULL || memcmp(added->hash, add_hash, 32) != 0 || added->height != height) {
+                members_state_free(s);
+                return -EAGAIN; /* the entry may not be listed yet */
+        }
+        *st = s;
+        return 0;
+}
+
+/* Saves the joined region (ST: the folded log with this device in it). */
+static int en_join_finish(struct en_join *j, const struct members_state *st)
+{
+        const struct member_device *me = members_find(st, j->id->device_id);
+        const struct member_entry *added = members_added_by(st, j->id->device_id);
+        const struct member_device *by = members_find(st, added->author);
+        struct region_info ri;
+        uint8_t *key;
+        char fpr[128], byfpr[128], hex[65];
+        int rc;
+
+        key = secmem_alloc(32);
+        if (key == NULL)
+                return -ENOMEM;
+        rc = members_unlock(st, j->id, key);
+        secmem_free(key);
+        if (rc != 0) {
+                log_err("the region key wrapped to this device does not open: enrollment failed");
+                return rc;
+        }
+        memset(&ri, 0, sizeof(ri));
+        strcpy(ri.name, j->name);
+        strcpy(ri.store_url, j->url);
+        memcpy(ri.id, j->region_id, 32);
+        ri.suite = st->suite;
+        ri.block_size = st->block_size;
+        memcpy(ri.genesis_hash, st->genesis_hash, 32);
+        rc = region_save_joined(j->home, &ri, j->genesis, j->genesis_len, st);
+        if (rc != 0) {
+                log_err(rc == -EEXIST ? "region %s already exists on this device"
+                                      : "cannot record region %s",
+                        j->name);
+                return rc;
+        }
+        unlink(j->pending);
+        en_fingerprint(me, fpr, sizeof(fpr));
+        en_fingerprint(by, byfpr, sizeof(byfpr));
+        hex_encode(hex, j->region_id, 32);
+        printf("\njoined region %s (%s) as %s, owner %s\nfingerprint: %s\n"
+               "approved by %s (fingerprint %s)\n",
+               j->name, hex, en_role_name(me->role), me->owner, fpr, by->name, byfpr);
+        return 0;
+}
+
+static int en_join_wait(struct en_join *j)
+{
+        struct members_state *st = NULL;
+        uint64_t deadline = en_now() + j->timeout;
+        int tty = isatty(STDERR_FILENO), dots = 0, rc;
+
+        for (;;) {
+                rc = en_join_poll(j, &st);
+                if (rc != -EAGAIN)
+                        break;
+                if (en_now() >= deadline) {
+                        if (dots)
+                                fputc('\n', stderr);
+                        log_err("not approved within %lu s; the request stays posted: run the same "
+                                "command again to keep waiting",
+                                j->timeout);
+                        return -ETIMEDOUT;
+                }
+                if (tty) {
+                        fputc('.', stderr);
+                        fflush(stderr);
+                        dots = 1;
+                }
+                sleep(EN_POLL_SECONDS);
+        }
+        if (dots)
+                fputc('\n', stderr);
+        if (rc == -EKEYREJECTED || rc == -EBADMSG)
+                unlink(j->pending); /* the first MAC failure ends this attempt */
+        if (rc != 0)
+                return rc;
+        rc = en_join_finish(j, st);
+        members_state_free(st);
+        return rc;
+}
+
+int cmd_join(int argc, char **argv)
+{
+        struct en_join j;
+        char fpr[128], dev[2 * IDENTITY_ID_LEN + 1];
+        int ret, rc, done = 0;
+
+        ret = en_join_parse(argc, argv, &j);
+        if (ret >= 0)
+                return ret;
+        ret = en_setup(j.home, sizeof(j.home));
+        if (ret != EN_OK)
+                return ret;
+        ret = EN_FAIL;
+        rc = en_join_local(&j, &done);
+        if (rc != 0 || done)
+                return rc == 0 ? en_finish_output() : EN_FAIL;
+        j.secret = secmem_alloc(ENROLL_SECRET_LEN);
+        if (j.secret == NULL) {
+                log_err("out of secure memory");
+                return EN_FAIL;
+        }
+        if (enroll_code_decode(j.secret, &j.check, j.code) != 0) {
+                log_err("the code is not 13 words of the word list: check it against the one "
+                        "'sealsync invite' printed");
+                goto out;
+        }
+        rc = en_open_store(j.url, &j.store);
+        if (rc == -EINVAL) {
+                ret = EN_USAGE;
+                goto out;
+        }
+        if (rc != 0 || en_join_pin(&j) != 0)
+                goto out;
+        if (!suite_available(j.g->genesis.suite)) {
+                log_err("this CPU cannot run the region's cipher %s: it cannot join",
+                        suite_name(j.g->genesis.suite));
+                goto out;
+        }
+        if (en_load_identity(j.home, j.pass_file, &j.id) != 0 || en_join_post(&j) != 0)
+                goto out;
+        hex_encode(dev, j.id->device_id, IDENTITY_ID_LEN);
+        if (identity_fingerprint(j.id->sign_pk, j.id->box_pk, fpr, sizeof(fpr)) != 0)
+                snprintf(fpr, sizeof(fpr), "?");
+        printf("join request posted for region %s\ndevice id:   %s\nname:        %s\n"
+               "fingerprint: %s\n"
+               "Check on the inviting device with 'sealsync requests' that this fingerprint is\n"
+               "shown, then approve it there.  Waiting for the approval...\n",
+               j.name, dev, j.id->name, fpr);
+        fflush(stdout);
+        if (en_join_wait(&j) != 0)
+                goto out;
+        ret = en_finish_output();
+out:
+        en_join_release(&j);
+        return ret;
+}

@@ -1,0 +1,146 @@
+#ifndef SEALSYNC_KEYRING_MEMBERS_H
+#define SEALSYNC_KEYRING_MEMBERS_H
+/*
+ * The membership fold: from a pinned GENESIS and a bag of untrusted
+ * membership objects (from the store or the local cache) to the verified
+ * state of a region: its active devices, the current epoch and each active
+ * device's wrap of it.  Byte-exact rules: doc/FORMAT-keyring.md "The fold".
+ *
+ * Invariants of a folded state:
+ *  1. entries[0] is the pinned GENESIS; every other applied entry is an
+ *     ADD_DEVICE whose parents were all applied before it, whose height is
+ *     1 + the largest parent height, whose author is an active device added
+ *     by an ancestor of the entry (or by GENESIS), whose signature verifies
+ *     under that author's key, and which passes the authority rule.
+ *  2. Every device id, sign_pk and box_pk appears at most once among the
+ *     members (a key is never re-used).
+ *  3. members[i] and wraps[i] describe the same device; wraps[i] is the
+ *     current epoch key wrapped to it (checked by nobody but the recipient:
+ *     members_unlock).
+ *  4. heads are the applied entries no applied entry names as a parent,
+ *     ascending by hash.
+ *
+ * Objects that do not decode, name another region, have a name that does
+ * not match their bytes, are another GENESIS, or whose signature does not
+ * verify under a known active author's key are store junk: logged and
+ * skipped.  A validly signed entry that cannot be applied stops the fold:
+ * the state is the one before it, and ALARM names why.
+ *
+ * This module does no I/O: the caller (cli/ for the store, region.c for the
+ * local cache) hands it the bytes.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keyring/identity.h"
+#include "keyring/member.h"
+
+#define MEMBERS_MAX_ENTRIES 4096 /* objects per fold; the DAG checks are quadratic */
+#define MEMBERS_NAME_LEN (16 + 1 + 2 * MEMBER_HASH_LEN) /* "<height:016x>-<hash hex>" */
+
+enum members_alarm {
+        MEMBERS_OK = 0,
+        MEMBERS_UNKNOWN_PARENT,  /* a parent is not (yet) known: withheld or junk */
+        MEMBERS_BAD_HEIGHT,      /* height != 1 + max(parent heights), or parents repeat */
+        MEMBERS_UNAUTHORISED,    /* author may not make this change */
+        MEMBERS_BAD_REVERSE_SIG, /* ADD_DEVICE without a valid signature by the new device */
+        MEMBERS_REUSED_DEVICE,   /* a device id or key that was seen before */
+        MEMBERS_WRONG_EPOCH,     /* ADD_DEVICE wraps an epoch that is not the current one */
+        MEMBERS_BAD_ENTRY,       /* signed, but its body is malformed */
+        MEMBERS_UNSUPPORTED,     /* a type this version cannot apply yet */
+        MEMBERS_TOO_MANY,        /* more than MEMBERS_MAX_ENTRIES objects */
+};
+
+/* One untrusted object.  NAME (the store key's last component, or NULL to
+ * skip the check) must be "<height:016x>-<hash hex>" of the bytes. */
+struct members_obj {
+        const char *name;
+        const uint8_t *buf;
+        size_t len;
+};
+
+struct members_state {
+        uint8_t region_id[32];
+        uint8_t genesis_hash[MEMBER_HASH_LEN];
+        uint8_t suite;
+        uint32_t block_size;
+        /* Active devices, in order of addition (GENESIS's first). */
+        size_t nmembers;
+        struct member_device *members;
+        struct member_wrap *wraps; /* wraps[i] for members[i], current epoch */
+        size_t *added_by;          /* index in entries[] of the entry that added members[i] */
+        /* Current epoch (GENESIS's for now: id = GENESIS hash). */
+        uint8_t epoch_id[MEMBER_HASH_LEN];
+        uint8_t key_check[32];
+        /* Applied entries, in fold order; entries[0] is GENESIS. */
+        size_t nentries;
+        struct member_entry **entries;
+        size_t **parents_idx; /* parents_idx[i][j] = index of entries[i]->parents[j] */
+        size_t nheads;
+        uint8_t (*heads)[MEMBER_HASH_LEN]; /* ascending */
+        uint64_t height;                   /* largest applied height */
+        enum members_alarm alarm;
+        uint8_t alarm_hash[MEMBER_HASH_LEN]; /* the entry that stopped the fold */
+        size_t nskipped;                     /* junk objects skipped */
+};
+
+/*
+ * Folds OBJS (N objects, untrusted) from the GENESIS GENESIS (GENESIS_LEN
+ * bytes), which must hash to PIN and verify (member_verify_genesis).
+ * Copies of the pinned GENESIS among OBJS are ignored.  Returns 0 with a
+ * new *OUT (members_state_free) -- check (*OUT)->alarm -- or -EBADMSG (the
+ * GENESIS does not match the pin or does not verify) or -ENOMEM.
+ */
+int members_fold(const uint8_t *genesis, size_t genesis_len,
+                 const uint8_t pin[static MEMBER_HASH_LEN], const struct members_obj *objs,
+                 size_t n, struct members_state **out) __attribute__((warn_unused_result));
+
+void members_state_free(struct members_state *s); /* NULL is a no-op */
+
+/* Active member DEVICE_ID, or NULL. */
+const struct member_device *members_find(const struct members_state *s,
+                                         const uint8_t device_id[static IDENTITY_ID_LEN]);
+
+/* The entry that added active member DEVICE_ID (GENESIS for its members), or NULL. */
+const struct member_entry *members_added_by(const struct members_state *s,
+                                            const uint8_t device_id[static IDENTITY_ID_LEN]);
+
+/* A short, stable name for ALARM ("unknown-parent", ...), for messages. */
+const char *members_alarm_name(enum members_alarm alarm);
+
+/* "<height:016x>-<hash hex>" of E into OUT (>= MEMBERS_NAME_LEN + 1 bytes). */
+void members_entry_name(const struct member_entry *e, char out[static MEMBERS_NAME_LEN + 1]);
+
+/*
+ * Unwraps the current epoch key for ID (needs ID's box_sk) into KEY (32
+ * bytes, caller's secure memory) and checks the epoch's key_check.  Returns
+ * 0, -EACCES (no wrap for ID: not an active member), -EBADMSG (the wrap does
+ * not open or fails the key check), -EINVAL (no secrets).  KEY untouched on
+ * error.
+ */
+int members_unlock(const struct members_state *s, const struct identity *id, uint8_t key[static 32])
+    __attribute__((warn_unused_result));
+
+/*
+ * Builds and signs an ADD_DEVICE on top of S's heads by AUTHOR (with
+ * secrets) adding NEWDEV (device id, keys, owner, name, role) with its
+ * reverse signature SELF_SIG, wrapping EPOCH_KEY (the current epoch's, 32
+ * bytes) to NEWDEV.  Checks the result the way the fold would (a state with
+ * an alarm refuses).  *OUT and *OUT_LEN: the malloc'd object; *ENTRY (if not
+ * NULL) the encoded entry (member_entry_free).  Returns 0, -EPERM (AUTHOR
+ * may not add NEWDEV, or S has an alarm), -EEXIST (device id or key already
+ * a member), -EBADMSG (bad reverse signature), -EINVAL, -ENOMEM.
+ */
+int members_build_add(const struct members_state *s, const struct identity *author,
+                      const struct member_device *newdev, const uint8_t self_sig[static 64],
+                      const uint8_t epoch_key[static 32], uint64_t now, uint8_t **out,
+                      size_t *out_len, struct member_entry **entry)
+    __attribute__((warn_unused_result));
+
+/*
+ * The authority rule for ADD_DEVICE (FORMAT-keyring.md "The fold"): AUTHOR
+ * (an active member) may add a device of OWNER with ROLE.  1 or 0.
+ */
+int members_may_add(const struct member_device *author, const char *owner, uint8_t role);
+
+#endif

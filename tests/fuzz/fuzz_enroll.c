@@ -1,0 +1,43 @@
+/*
+ * libFuzzer harness for the enrollment parsers (keyring/enroll.c,
+ * keyring/member.c): join requests, replies and ADD_DEVICE bodies, all
+ * bytes from the untrusted store, and the membership fold over them.
+ * Nothing may crash, leak or read out of bounds; a decoded request keeps
+ * its exact bytes.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/secmem.h"
+#include "keyring/enroll.h"
+#include "keyring/member.h"
+#include "keyring/members.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        static int ready;
+        static const uint8_t s[ENROLL_SECRET_LEN] = {7};
+        struct enroll_request r;
+        struct member_add add;
+        uint8_t hash[32];
+        uint64_t height = 0;
+
+        if (!ready) {
+                if (secmem_init() != 0)
+                        abort();
+                ready = 1;
+        }
+        if (enroll_request_decode(data, size, &r) == 0) {
+                if (r.raw_len != size || memcmp(r.raw, data, size) != 0 || r.mac_off > size)
+                        abort();
+                (void)enroll_request_verify(&r);
+                (void)enroll_request_verify_mac(&r, s);
+                (void)enroll_reply_open(data, size, &r, s, hash, &height);
+        }
+        (void)member_decode_add(data, size, &add);
+        return 0;
+}
