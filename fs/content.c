@@ -527,3 +527,45 @@ int fs_content_sync(struct fs *fs, struct fs_inode *in)
         in->unsynced = 0;
         return 0;
 }
+
+int fs_content_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, int final,
+                      uint8_t *out, size_t *out_len)
+{
+        uint8_t *slot = NULL, *plain = NULL;
+        size_t avail = 0, plen = 0, used = 0;
+        int rc;
+
+        rc = fs_content_open(fs, in, FS_OPEN_MUST);
+        if (rc != 0)
+                return rc;
+        slot = malloc(fs->slot_len);
+        plain = malloc(fs->bs);
+        if (slot == NULL || plain == NULL) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        rc = fs_read_slots(fs, in, index, 1, slot, &avail);
+        /* Authenticate before anything leaves the device: never spread local corruption. */
+        if (rc == 0)
+                rc = fs_open_slot(fs, in, index, slot, avail, plain, &plen);
+        if (rc != 0)
+                goto out;
+        if ((slot[4] & 1) != (final ? 1 : 0)) {
+                /* The recorded flag is stale (the file grew or shrank): re-seal. */
+                rc = fs_seal_slot(fs, in, index, final, plain, plen, slot, &used);
+                if (rc == 0)
+                        rc = fileio_pwrite_full(in->fd, slot, used, fs_slot_off(fs, index));
+                if (rc != 0)
+                        goto out;
+                in->unsynced = 1;
+        }
+        *out_len = block_sealed_len(in->bctx, plen);
+        memcpy(out, slot + FS_SLOT_HDR_LEN, *out_len);
+out:
+        if (plain != NULL) {
+                secmem_wipe(plain, fs->bs);
+                free(plain);
+        }
+        free(slot);
+        return rc;
+}

@@ -20,6 +20,8 @@
 
 #include "crypto/block.h"
 #include "sync/index.h"
+
+struct push;
 #include "util/rangeset.h"
 
 #define FS_SLOT_HDR_LEN 8
@@ -100,6 +102,19 @@ struct fs {
         size_t table_size;
         size_t table_count;
 
+                /* Sync (fs/commit.c): set by mount when the region syncs. */
+        const uint8_t *sign_sk; /* 64 bytes, the identity's secure memory */
+        uint8_t device_id[16];
+        uint8_t member_head[32];
+        char region_hex[65];
+        int outbox_dirfd;
+        uint64_t lamport_clock;
+        uint64_t journal_seq; /* last entry built (in the open transaction) */
+        uint8_t journal_head[32];
+        uint64_t committed_seq; /* last entry whose index state is durable */
+        pthread_mutex_t commit_lock;
+        struct push *push;
+
         pthread_t flusher;
         pthread_mutex_t flush_lock;
         pthread_cond_t flush_cond;
@@ -138,13 +153,31 @@ void fs_inode_clear(struct fs_inode *in); /* frees decoded members */
 int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t end)
         __attribute__((warn_unused_result));
 /*
- * IN lost its last name: if it was ever committed, queue a tombstone for its
- * file id (state: u64 lamport, last manifest hash, version vector).
+ * IN lost its last name NAME in the directory PARENT_ID: if it was ever
+ * committed, queue a tombstone for its file id (state: u64 lamport, last
+ * manifest hash, version vector, kind, mode, mtime, parent id, name).
  */
-int fs_inode_tombstone(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
+int fs_inode_tombstone(struct fs *fs, struct fs_inode *in, const uint8_t parent_id[static 16],
+                       const char *name, size_t len) __attribute__((warn_unused_result));
+/* The id a manifest uses for directory DIR: zeros for the region root. */
+void fs_sync_parent_id(const struct fs_inode *dir, uint8_t out[static 16]);
 void fs_now(struct timespec *ts);
 /* Deletes inodes left with nlink 0 and ciphertext files without an inode. */
 int fs_purge_orphans(struct fs *fs) __attribute__((warn_unused_result));
+
+/* fs/commit.c */
+/*
+ * Loads the journal position and Lamport clock from the index and discards
+ * outbox entries beyond the durable position (built, never committed).
+ */
+int fs_commit_init(struct fs *fs) __attribute__((warn_unused_result));
+/*
+ * Commits every changed inode and pending deletion: one or more packs and
+ * one signed journal entry, written durably to the outbox, then the index
+ * (group commit).  *NCOMMITS gets the number of files committed (0: nothing
+ * to do).  On error nothing is lost: the changes stay marked.
+ */
+int fs_commit(struct fs *fs, size_t *ncommits) __attribute__((warn_unused_result));
 
 /* fs/content.c — callers hold IN->lock (read for read, write otherwise). */
 int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len, uint8_t *out,
@@ -154,6 +187,14 @@ int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uin
 int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
     __attribute__((warn_unused_result));
 int fs_content_sync(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
+/*
+ * The sealed bytes of present block INDEX (crypto/block.h format) into OUT
+ * (room for slot_len bytes), *OUT_LEN, authenticated first and re-sealed in
+ * place if the final flag recorded in the slot is not FINAL.  -EIO if the
+ * block fails authentication.  Caller holds IN->lock for writing.
+ */
+int fs_content_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, int final,
+                      uint8_t *out, size_t *out_len) __attribute__((warn_unused_result));
 void fs_content_close(struct fs_inode *in);
 /* Removes IN's ciphertext file (if any). */
 void fs_content_remove(struct fs *fs, const uint8_t file_id[static 16]);

@@ -679,7 +679,8 @@ int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, ui
         return rc;
 }
 
-int fs_inode_tombstone(struct fs *fs, struct fs_inode *in)
+int fs_inode_tombstone(struct fs *fs, struct fs_inode *in, const uint8_t parent_id[static 16],
+                       const char *name, size_t len)
 {
         struct enc e;
         size_t i;
@@ -695,9 +696,23 @@ int fs_inode_tombstone(struct fs *fs, struct fs_inode *in)
                 enc_fixed(&e, in->vv[i].device_id, 16);
                 enc_u64(&e, in->vv[i].counter);
         }
+        enc_u8(&e, (uint8_t)in->kind);
+        enc_u32(&e, in->mode & 07777);
+        enc_u64(&e, (uint64_t)in->mtime.tv_sec);
+        enc_u32(&e, (uint32_t)in->mtime.tv_nsec);
+        enc_fixed(&e, parent_id, 16);
+        enc_var(&e, name, len);
         rc = enc_error(&e);
         if (rc == 0)
                 rc = index_tomb_add(fs->ix, in->file_id, e.buf, e.len);
         enc_release(&e);
         return rc;
+}
+
+void fs_sync_parent_id(const struct fs_inode *dir, uint8_t out[static 16])
+{
+        if (dir->ino == INDEX_ROOT_INO)
+                memset(out, 0, 16);
+        else
+                memcpy(out, dir->file_id, 16);
 }

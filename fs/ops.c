@@ -203,9 +203,13 @@ static int fs_apply_setattr(struct fs *fs, struct fs_inode *in, const struct sta
                         return in->kind == FS_KIND_DIR ? -EISDIR : -EINVAL;
                 if (attr->st_size < 0)
                         return -EINVAL;
-                                uint64_t nsize = (uint64_t)attr->st_size;
+                                                uint64_t nsize = (uint64_t)attr->st_size;
 
-                if (nsize < in->size) {
+                /* The last block's final flag changes: have the committer re-check it. */
+                if (in->size > 0 && nsize != in->size)
+                        rc = rangeset_add(&in->dirty, (in->size - 1) / fs->bs,
+                                          (in->size - 1) / fs->bs + 1);
+                if (rc == 0 && nsize < in->size) {
                         rangeset_truncate(&in->dirty, (nsize + fs->bs - 1) / fs->bs);
                         if (nsize % fs->bs != 0)
                                 rc = rangeset_add(&in->dirty, nsize / fs->bs, nsize / fs->bs + 1);
@@ -454,7 +458,12 @@ static int fs_remove(struct fs *fs, uint64_t parent, const char *name, int want_
                 pthread_rwlock_wrlock(&in->lock);
                                 in->nlink = want_dir ? 0 : in->nlink - 1;
                 fs_now(&in->ctime);
-                rc = in->nlink == 0 ? fs_inode_tombstone(fs, in) : 0;
+                                if (in->nlink == 0) {
+                        uint8_t pid[16];
+
+                        fs_sync_parent_id(dir, pid);
+                        rc = fs_inode_tombstone(fs, in, pid, name, strlen(name));
+                }
                 if (rc == 0)
                         rc = fs_inode_save(fs, in);
                 pthread_rwlock_unlock(&in->lock);
@@ -495,9 +504,10 @@ static int fs_rename_exchange(struct fs *fs, uint64_t p1, const char *n1, struct
 }
 
 /* Drops the existing target DST of a rename of SRC. */
-static int fs_rename_replace(struct fs *fs, uint64_t p2, const char *n2, struct fs_inode *src,
-                             struct fs_inode *dst)
+static int fs_rename_replace(struct fs *fs, struct fs_inode *d2, const char *n2,
+                             struct fs_inode *src, struct fs_inode *dst)
 {
+        uint64_t p2 = d2->ino;
         int rc;
 
         if (src->kind == FS_KIND_DIR && dst->kind != FS_KIND_DIR)
@@ -512,7 +522,12 @@ static int fs_rename_replace(struct fs *fs, uint64_t p2, const char *n2, struct 
         pthread_rwlock_wrlock(&dst->lock);
                 dst->nlink = dst->kind == FS_KIND_DIR ? 0 : dst->nlink - 1;
         fs_now(&dst->ctime);
-        rc = dst->nlink == 0 ? fs_inode_tombstone(fs, dst) : 0;
+                if (dst->nlink == 0) {
+                uint8_t pid[16];
+
+                fs_sync_parent_id(d2, pid);
+                rc = fs_inode_tombstone(fs, dst, pid, n2, strlen(n2));
+        }
         if (rc == 0)
                 rc = fs_inode_save(fs, dst);
         pthread_rwlock_unlock(&dst->lock);
@@ -559,7 +574,7 @@ static int fs_rename(struct fs *fs, uint64_t p1, const char *n1, uint64_t p2, co
         } else {
                 if (have_dst)
                         rc = (flags & RENAME_NOREPLACE) ? -EEXIST
-                                                        : fs_rename_replace(fs, p2, n2, src, dst);
+                                                        : fs_rename_replace(fs, d2, n2, src, dst);
                 if (rc == 0)
                         rc = index_unlink(fs->ix, p1, n1, strlen(n1));
                 if (rc == 0)
@@ -731,6 +746,12 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
                 return;
         }
         pthread_rwlock_wrlock(&in->lock);
+                        /* Extending: the old last block stops being final. */
+        if (in->size > 0 && (uint64_t)off + size > in->size)
+                rc = rangeset_add(&in->dirty, (in->size - 1) / fs->bs, (in->size - 1) / fs->bs + 1);
+        else
+                rc = 0;
+        if (rc == 0)
                 rc = fs_content_write(fs, in, (uint64_t)off, (const uint8_t *)buf, size);
         if (rc == 0 && size > 0)
                 rc = fs_inode_mark_changed(fs, in, (uint64_t)off / fs->bs,
