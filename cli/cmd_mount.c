@@ -152,7 +152,8 @@ int cmd_mount(int argc, char **argv)
         }
         mo.region = &ri;
         mo.keys = keys;
-        mo.local_key = id->local_key;
+                mo.local_key = id->local_key;
+        mo.id = id;
         mo.mountpoint = mp;
         rc = fsmount_run(&mo);
         region_keys_free(keys);

@@ -15,10 +15,14 @@
 #include "crypto/suite.h"
 #include "fs/fsint.h"
 #include "fs/ops.h"
+#include "sync/push.h"
+#include "sync/store.h"
 #include "util/hex.h"
 #include "util/log.h"
 
 #define FS_COMMIT_INTERVAL_MS 1000
+#define FS_SYNC_EVERY_TICKS 2   /* commit local changes every 2 s */
+#define FS_UNMOUNT_DRAIN_S 10   /* upload for at most this long at unmount */
 
 int fsmount_check_mountpoint(const char *path)
 {
@@ -53,6 +57,7 @@ int fsmount_check_mountpoint(const char *path)
 static void *fs_flusher_main(void *arg)
 {
         struct fs *fs = arg;
+        unsigned ticks = 0;
 
         pthread_mutex_lock(&fs->flush_lock);
         while (!fs->stopping) {
@@ -64,7 +69,13 @@ static void *fs_flusher_main(void *arg)
                 pthread_cond_timedwait(&fs->flush_cond, &fs->flush_lock, &ts);
                 if (fs->stopping)
                         break;
-                pthread_mutex_unlock(&fs->flush_lock);
+                                pthread_mutex_unlock(&fs->flush_lock);
+                if (fs->push != NULL && ++ticks % FS_SYNC_EVERY_TICKS == 0) {
+                        size_t n = 0;
+
+                        if (fs_commit(fs, &n) == 0 && n > 0)
+                                push_kick(fs->push);
+                }
                 if (index_dirty(fs->ix)) {
                         rc = index_commit(fs->ix);
                         if (rc != 0)
@@ -183,6 +194,67 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
         return rc;
 }
 
+static uint64_t fs_durable_seq(void *arg)
+{
+        struct fs *fs = arg;
+
+        return __atomic_load_n(&fs->committed_seq, __ATOMIC_ACQUIRE);
+}
+
+/* Outbox, commit state, store and pusher (doc/SYNC.md). */
+static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct store **store)
+{
+        char path[PATH_MAX];
+        int rc;
+
+        if (o->id == NULL || o->id->sign_sk == NULL || o->read_only)
+                return 0;
+        if (snprintf(path, sizeof(path), "%s/outbox", o->region->dir) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        if (mkdir(path, 0700) != 0 && errno != EEXIST)
+                return -errno;
+        fs->outbox_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fs->outbox_dirfd < 0)
+                return -errno;
+        fs->sign_sk = o->id->sign_sk;
+        memcpy(fs->device_id, o->id->device_id, 16);
+        memcpy(fs->member_head, o->region->genesis_hash, 32);
+        hex_encode(fs->region_hex, o->region->id, REGION_ID_LEN);
+        rc = fs_commit_init(fs);
+        if (rc != 0) {
+                log_err("cannot read the sync state: %s", strerror(-rc));
+                return rc;
+        }
+        rc = store_open(o->region->store_url, store);
+        if (rc != 0) {
+                log_err("cannot open the store %s: %s", o->region->store_url, strerror(-rc));
+                return rc;
+        }
+        rc = push_start(&fs->push, *store, path, fs->region_hex, fs->device_id, fs_durable_seq, fs);
+        if (rc != 0)
+                log_err("cannot start the uploader: %s", strerror(-rc));
+        return rc;
+}
+
+/* Commits what is left and uploads for a bounded time; the rest waits in the outbox. */
+static void fs_close_sync(struct fs *fs)
+{
+        size_t n = 0;
+        int rc;
+
+        if (fs->push == NULL)
+                return;
+        rc = fs_commit(fs, &n);
+        if (rc == 0)
+                rc = push_drain(fs->push, FS_UNMOUNT_DRAIN_S);
+        if (rc != 0)
+                log_warn("unmounting with changes not yet uploaded (%s); they are kept in the "
+                         "outbox and sent at the next mount",
+                         strerror(-rc));
+        push_stop(fs->push);
+        fs->push = NULL;
+}
+
 static void fs_close_state(struct fs *fs)
 {
         int rc;
@@ -195,9 +267,12 @@ static void fs_close_state(struct fs *fs)
                         log_err("closing the index failed: %s", strerror(-rc));
                 fs->ix = NULL;
         }
-        if (fs->data_dirfd >= 0)
+                if (fs->data_dirfd >= 0)
                 close(fs->data_dirfd);
         fs->data_dirfd = -1;
+        if (fs->outbox_dirfd >= 0)
+                close(fs->outbox_dirfd);
+        fs->outbox_dirfd = -1;
 }
 
 /*
@@ -296,12 +371,14 @@ int fsmount_run(const struct fsmount_opts *o)
         char logpath[PATH_MAX], mntopts[256];
         char *argv[4] = {"sealsync", "-o", NULL, NULL};
         struct fuse_args args;
-        struct fuse_session *se = NULL;
+                struct fuse_session *se = NULL;
+        struct store *store = NULL;
         struct fs fs;
         int lockfd = -1, report_fd = -1, rc;
 
-        memset(&fs, 0, sizeof(fs));
+                memset(&fs, 0, sizeof(fs));
         fs.data_dirfd = -1;
+        fs.outbox_dirfd = -1;
         pthread_mutex_init(&fs.ns_lock, NULL);
         rc = fsmount_check_mountpoint(o->mountpoint);
         if (rc != 0)
@@ -321,6 +398,8 @@ int fsmount_run(const struct fsmount_opts *o)
             log_open_file(logpath) != 0)
                 log_warn("cannot open %s; logging to stderr only", logpath);
         rc = fs_open_state(&fs, o);
+        if (rc == 0)
+                rc = fs_open_sync(&fs, o, &store);
         if (rc != 0)
                 goto out;
         {
@@ -354,14 +433,20 @@ int fsmount_run(const struct fsmount_opts *o)
         }
         fs_report(&report_fd, 0); /* detaches from the terminal when daemonized */
         log_info("mounted region %s on %s", o->region->name, o->mountpoint);
-        rc = fs_serve(&fs, se);
+                rc = fs_serve(&fs, se);
         fuse_session_unmount(se);
+        fs_close_sync(&fs);
 out_signals:
         fuse_remove_signal_handlers(se);
 out_session:
         fuse_session_destroy(se);
 out:
         fs_report(&report_fd, rc);
+        if (fs.push != NULL) {
+                push_stop(fs.push);
+                fs.push = NULL;
+        }
+        store_close(store);
         fs_close_state(&fs);
         close(lockfd);
         return rc;

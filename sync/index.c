@@ -854,13 +854,25 @@ int index_tomb_add(struct index *ix, const uint8_t file_id[static 16], const uin
         sqlite3_stmt *st = ix->st[ST_TOMB_ADD];
         int rc;
 
+                uint8_t *sealed;
+        uint8_t ad[20];
+
         if (len > INDEX_ATTR_MAX)
                 return -EFBIG;
-        pthread_mutex_lock(&ix->lock);
-        sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 2, len ? (const void *)state : "", (int)len, SQLITE_STATIC);
-        rc = index_step_done(ix, st);
-        pthread_mutex_unlock(&ix->lock);
+        sealed = malloc(len + AEAD_OVERHEAD);
+        if (sealed == NULL)
+                return -ENOMEM;
+        memcpy(ad, "tomb", 4);
+        memcpy(ad + 4, file_id, 16);
+        rc = aead_seal(sealed, K_ATTR(ix), ad, sizeof(ad), state, len);
+        if (rc == 0) {
+                pthread_mutex_lock(&ix->lock);
+                sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+                sqlite3_bind_blob(st, 2, sealed, (int)(len + AEAD_OVERHEAD), SQLITE_STATIC);
+                rc = index_step_done(ix, st);
+                pthread_mutex_unlock(&ix->lock);
+        }
+        free(sealed);
         return rc;
 }
 
@@ -874,11 +886,31 @@ int index_for_each_tomb(struct index *ix,
 
         /* CB must not modify the index (the statement is live). */
         pthread_mutex_lock(&ix->lock);
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                if (sqlite3_column_bytes(st, 0) != 16)
-                        continue;
-                rc = cb(arg, sqlite3_column_blob(st, 0), sqlite3_column_blob(st, 1),
-                        (size_t)sqlite3_column_bytes(st, 1));
+                while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                const uint8_t *fid = sqlite3_column_blob(st, 0);
+                const uint8_t *blob = sqlite3_column_blob(st, 1);
+                size_t blen = (size_t)sqlite3_column_bytes(st, 1);
+                uint8_t ad[20], *plain;
+
+                if (sqlite3_column_bytes(st, 0) != 16 || blob == NULL || blen < AEAD_OVERHEAD ||
+                    blen > INDEX_ATTR_MAX + AEAD_OVERHEAD) {
+                        rc = -EIO;
+                        break;
+                }
+                plain = malloc(blen - AEAD_OVERHEAD + 1);
+                if (plain == NULL) {
+                        rc = -ENOMEM;
+                        break;
+                }
+                memcpy(ad, "tomb", 4);
+                memcpy(ad + 4, fid, 16);
+                rc = aead_open(plain, K_ATTR(ix), ad, sizeof(ad), blob, blen);
+                if (rc == 0)
+                        rc = cb(arg, fid, plain, blen - AEAD_OVERHEAD);
+                else
+                        log_err("index: a pending deletion record fails authentication");
+                secmem_wipe(plain, blen - AEAD_OVERHEAD);
+                free(plain);
                 if (rc != 0)
                         break;
         }
@@ -897,6 +929,56 @@ int index_tomb_remove(struct index *ix, const uint8_t file_id[static 16])
         pthread_mutex_lock(&ix->lock);
         sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
         rc = index_step_done(ix, st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_meta_get(struct index *ix, const char *key, uint8_t *buf, size_t cap, size_t *len)
+{
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        if (sqlite3_prepare_v2(ix->db, "SELECT v FROM meta WHERE k = ?1", -1, &st, NULL) !=
+            SQLITE_OK) {
+                rc = -EIO;
+                goto out;
+        }
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                size_t n = (size_t)sqlite3_column_bytes(st, 0);
+
+                rc = n > cap ? -EFBIG : 0;
+                if (rc == 0) {
+                        if (n > 0)
+                                memcpy(buf, sqlite3_column_blob(st, 0), n);
+                        *len = n;
+                }
+        } else {
+                rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+        }
+out:
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_meta_put(struct index *ix, const char *key, const uint8_t *buf, size_t len)
+{
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        if (sqlite3_prepare_v2(ix->db, "INSERT OR REPLACE INTO meta(k, v) VALUES (?1, ?2)", -1,
+                               &st, NULL) != SQLITE_OK) {
+                rc = -EIO;
+        } else {
+                sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+                sqlite3_bind_blob(st, 2, len ? (const void *)buf : "", (int)len, SQLITE_STATIC);
+                rc = index_step_done(ix, st);
+        }
+        sqlite3_finalize(st);
         pthread_mutex_unlock(&ix->lock);
         return rc;
 }

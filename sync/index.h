@@ -134,8 +134,8 @@ int index_blockref_truncate(struct index *ix, uint64_t ino, uint64_t from)
 
 /*
  * Deleted files whose tombstone is not committed yet: FILE_ID with an opaque
- * STATE (the sync layer's version vector).  CB of index_for_each_tomb must
- * not modify the index.
+ * STATE (sealed in the index like attributes: it holds the name).  CB of
+ * index_for_each_tomb must not modify the index.
  */
 int index_tomb_add(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
                    size_t len) __attribute__((warn_unused_result));
@@ -144,6 +144,16 @@ int index_for_each_tomb(struct index *ix,
                                   size_t len),
                         void *arg) __attribute__((warn_unused_result));
 int index_tomb_remove(struct index *ix, const uint8_t file_id[static 16])
+        __attribute__((warn_unused_result));
+
+/*
+ * Small named values of the sync layer (journal sequence and head, Lamport
+ * clock).  Not secret, stored in clear.  get: -ENOENT if unset, -EFBIG if
+ * larger than CAP.
+ */
+int index_meta_get(struct index *ix, const char *key, uint8_t *buf, size_t cap, size_t *len)
+        __attribute__((warn_unused_result));
+int index_meta_put(struct index *ix, const char *key, const uint8_t *buf, size_t len)
         __attribute__((warn_unused_result));
 
 #endif

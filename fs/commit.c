@@ -1,0 +1,831 @@
+/*
+ * The committer (doc/SYNC.md "State machine", step 1): changed inodes and
+ * pending deletions become packs plus one signed journal entry, written
+ * durably to the outbox; then the index records the new state in the same
+ * group commit.
+ *
+ * Invariants:
+ *  1. The outbox holds an entry only once its packs are there (packs are
+ *     written first, each atomically).
+ *  2. The pusher uploads an entry only when its seq <= fs->committed_seq,
+ *     i.e. once the index state that follows from it is durable.  An entry
+ *     beyond that after a crash was never uploaded and is discarded at the
+ *     next mount (fs_commit_init), so no two different entries ever carry
+ *     one seq.
+ *  3. A failed commit loses nothing: every dirty mark taken is put back.
+ *  4. The namespace lock is held throughout, so a deletion never races the
+ *     commit of the version it deletes.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto/enc.h"
+#include "crypto/hash.h"
+#include "crypto/secmem.h"
+#include "fs/fsint.h"
+#include "sync/journal.h"
+#include "sync/manifest.h"
+#include "sync/pack.h"
+#include "util/fileio.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+struct commit_ref {
+        uint64_t idx;
+        uint8_t hash[32];
+};
+
+struct commit_file {
+        struct fs_inode *in; /* busy reference; NULL for a tombstone */
+        uint8_t file_id[16];
+        struct rangeset taken; /* dirty blocks taken from the inode */
+        int was_dirty;
+        uint8_t hash[32];
+        uint64_t lamport;
+        struct fs_vv *vv;
+        size_t nvv;
+        struct commit_ref *refs; /* new block references */
+        size_t nrefs, capr;
+        uint64_t nblocks;
+};
+
+struct commit {
+        struct fs *fs;
+        struct pack_builder pb;
+        struct journal_pack *packs;
+        size_t npacks, cappacks;
+        struct journal_commit *commits;
+                size_t *commit_pack; /* ordinal of the pack holding each commit's manifest */
+        size_t ncommits, capc, capcp;
+        struct commit_file *files;
+        size_t nfiles, capf;
+        uint8_t *sealed;
+};
+
+static void commit_u64be(uint8_t out[8], uint64_t v)
+{
+        for (int i = 7; i >= 0; i--) {
+                out[i] = (uint8_t)v;
+                v >>= 8;
+        }
+}
+
+static uint64_t commit_get_u64(const uint8_t in[8])
+{
+        uint64_t v = 0;
+
+        for (int i = 0; i < 8; i++)
+                v = v << 8 | in[i];
+        return v;
+}
+
+static int commit_grow(void **p, size_t *cap, size_t need, size_t size)
+{
+        size_t ncap;
+        void *np;
+
+        if (need <= *cap)
+                return 0;
+        ncap = *cap ? *cap * 2 : 16;
+        while (ncap < need)
+                ncap *= 2;
+        np = realloc(*p, ncap * size);
+        if (np == NULL)
+                return -ENOMEM;
+        *p = np;
+        *cap = ncap;
+        return 0;
+}
+
+/* Writes the current pack to the outbox and starts a new one. */
+static int commit_flush_pack(struct commit *c)
+{
+        char name[80], hex[65], path[PATH_MAX];
+        uint8_t *bytes = NULL, hash[32];
+        size_t len = 0, i;
+        int rc;
+
+        if (pack_builder_count(&c->pb) == 0)
+                return 0;
+        rc = commit_grow((void **)&c->packs, &c->cappacks, c->npacks + 1, sizeof(*c->packs));
+        if (rc == 0)
+                rc = pack_builder_finish(&c->pb, &bytes, &len, hash);
+        if (rc != 0)
+                return rc;
+        hex_encode(hex, hash, 32);
+        snprintf(name, sizeof(name), "p-%s", hex);
+        if (snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", c->fs->outbox_dirfd, name) >=
+            (int)sizeof(path)) {
+                free(bytes);
+                return -ENAMETOOLONG;
+        }
+        rc = fileio_write_atomic(path, bytes, len, 0600, 0);
+        free(bytes);
+        if (rc != 0) {
+                log_err("commit: cannot write pack to the outbox: %s", strerror(-rc));
+                return rc;
+        }
+        memcpy(c->packs[c->npacks].hash, hash, 32);
+        c->packs[c->npacks].size = len;
+        for (i = 0; i < c->ncommits; i++)
+                if (c->commit_pack[i] == c->npacks)
+                        memcpy(c->commits[i].pack_hash, hash, 32);
+        c->npacks++;
+        pack_builder_release(&c->pb);
+        pack_builder_init(&c->pb);
+        return 0;
+}
+
+/* Adds a record, starting a new pack when the current one is full. */
+static int commit_add(struct commit *c, uint8_t kind, const uint8_t *bytes, size_t len,
+                      struct pack_entry *pe)
+{
+        int rc = pack_builder_add(&c->pb, kind, bytes, len, pe);
+
+        if (rc == -EFBIG) {
+                rc = commit_flush_pack(c);
+                if (rc == 0)
+                        rc = pack_builder_add(&c->pb, kind, bytes, len, pe);
+        }
+        return rc;
+}
+
+/* Appends the manifest MBYTES for FILE_ID as a record and a journal commit. */
+static int commit_manifest(struct commit *c, const uint8_t file_id[16], const uint8_t *mbytes,
+                           size_t mlen, uint8_t hash_out[32])
+{
+        struct pack_entry pe;
+        int rc;
+
+                rc = commit_grow((void **)&c->commits, &c->capc, c->ncommits + 1, sizeof(*c->commits));
+        if (rc == 0)
+                rc = commit_grow((void **)&c->commit_pack, &c->capcp, c->ncommits + 1,
+                                 sizeof(*c->commit_pack));
+        if (rc == 0)
+                rc = commit_add(c, PACK_KIND_MANIFEST, mbytes, mlen, &pe);
+        if (rc != 0)
+                return rc;
+        memcpy(c->commits[c->ncommits].file_id, file_id, 16);
+        memcpy(c->commits[c->ncommits].manifest_hash, pe.hash, 32);
+        memset(c->commits[c->ncommits].pack_hash, 0, 32);
+        c->commits[c->ncommits].off = pe.off;
+        c->commits[c->ncommits].len = pe.len;
+        c->commit_pack[c->ncommits] = c->npacks;
+        c->ncommits++;
+        memcpy(hash_out, pe.hash, 32);
+        return 0;
+}
+
+/* New version vector: VV with this device's counter incremented (sorted). */
+static int commit_bump_vv(const struct fs *fs, const struct fs_vv *vv, size_t n,
+                          struct fs_vv **out, size_t *nout)
+{
+        struct fs_vv *nv = malloc((n + 1) * sizeof(*nv));
+        size_t i, j = 0;
+        int done = 0;
+
+        if (nv == NULL)
+                return -ENOMEM;
+        for (i = 0; i < n; i++) {
+                int cmp = memcmp(vv[i].device_id, fs->device_id, 16);
+
+                if (!done && cmp > 0) {
+                        memcpy(nv[j].device_id, fs->device_id, 16);
+                        nv[j++].counter = 1;
+                        done = 1;
+                }
+                nv[j] = vv[i];
+                if (cmp == 0) {
+                        nv[j].counter++;
+                        done = 1;
+                }
+                j++;
+        }
+        if (!done) {
+                memcpy(nv[j].device_id, fs->device_id, 16);
+                nv[j++].counter = 1;
+        }
+        *out = nv;
+        *nout = j;
+        return 0;
+}
+
+static int commit_file_new(struct commit *c, struct commit_file **out)
+{
+        int rc = commit_grow((void **)&c->files, &c->capf, c->nfiles + 1, sizeof(*c->files));
+
+        if (rc != 0)
+                return rc;
+        *out = &c->files[c->nfiles++];
+        memset(*out, 0, sizeof(**out));
+        rangeset_init(&(*out)->taken);
+        return 0;
+}
+
+static int commit_xattr_cmp(const void *a, const void *b)
+{
+        const struct manifest_xattr *x = a, *y = b;
+        size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+        int cmp = memcmp(x->name, y->name, n);
+
+        if (cmp != 0)
+                return cmp;
+        return x->name_len < y->name_len ? -1 : x->name_len > y->name_len;
+}
+
+/* Fills META's name, parent, mode, mtime, target and xattrs for IN. */
+static int commit_meta(struct fs *fs, struct fs_inode *in, struct manifest_meta *meta,
+                       struct manifest_xattr **xs)
+{
+        uint64_t parent;
+        uint8_t type;
+        size_t i;
+        int rc;
+
+        memset(meta, 0, sizeof(*meta));
+        rc = index_name_of(fs->ix, in->ino, &parent, meta->name, &meta->name_len, &type);
+        if (rc != 0)
+                return rc;
+        if (parent != INDEX_ROOT_INO) {
+                struct fs_inode *p;
+
+                rc = fs_inode_get(fs, parent, &p);
+                if (rc != 0)
+                        return rc;
+                memcpy(meta->parent_id, p->file_id, 16);
+                fs_inode_put(fs, p);
+        }
+        meta->mode = in->mode & 07777;
+        meta->mtime_s = (uint64_t)in->mtime.tv_sec;
+        meta->mtime_ns = (uint32_t)in->mtime.tv_nsec;
+        if (in->kind == FS_KIND_LNK && in->target != NULL) {
+                meta->target_len = strlen(in->target);
+                memcpy(meta->target, in->target, meta->target_len + 1);
+        }
+        *xs = NULL;
+        if (in->nxattrs > 0) {
+                *xs = calloc(in->nxattrs, sizeof(**xs));
+                if (*xs == NULL)
+                        return -ENOMEM;
+                for (i = 0; i < in->nxattrs; i++) {
+                        (*xs)[i].name = (const uint8_t *)in->xattrs[i].name;
+                        (*xs)[i].name_len = strlen(in->xattrs[i].name);
+                        (*xs)[i].value = in->xattrs[i].value;
+                        (*xs)[i].value_len = in->xattrs[i].len;
+                }
+                qsort(*xs, in->nxattrs, sizeof(**xs), commit_xattr_cmp);
+                meta->xattrs = *xs;
+                meta->nxattrs = in->nxattrs;
+        }
+        return 0;
+}
+
+/* Block references of file IN: new blocks go into the pack. */
+static int commit_refs(struct commit *c, struct commit_file *cf, struct fs_inode *in,
+                       struct manifest_ref **refs, size_t *nrefs)
+{
+        struct fs *fs = c->fs;
+        uint64_t nblocks = (in->size + fs->bs - 1) / fs->bs;
+        size_t cap = 0, n = 0, r;
+        int rc = 0;
+
+        *refs = NULL;
+        cf->nblocks = nblocks;
+        for (r = 0; r < in->blocks.n && rc == 0; r++) {
+                uint64_t idx, end = in->blocks.r[r].end < nblocks ? in->blocks.r[r].end : nblocks;
+
+                for (idx = in->blocks.r[r].start; idx < end && rc == 0; idx++) {
+                        struct manifest_ref *ref;
+                        int final = idx == nblocks - 1;
+
+                        rc = commit_grow((void **)refs, &cap, n + 1, sizeof(**refs));
+                        if (rc != 0)
+                                break;
+                        ref = &(*refs)[n++];
+                        ref->index = idx;
+                        ref->final = (uint8_t)final;
+                        if (!rangeset_contains(&cf->taken, idx) &&
+                            index_blockref_get(fs->ix, in->ino, idx, ref->hash) == 0)
+                                continue;
+                        {
+                                struct pack_entry pe;
+                                size_t slen = 0;
+
+                                rc = fs_content_sealed(fs, in, idx, final, c->sealed, &slen);
+                                if (rc == 0)
+                                        rc = commit_add(c, PACK_KIND_BLOCK, c->sealed, slen, &pe);
+                                if (rc == 0)
+                                        rc = commit_grow((void **)&cf->refs, &cf->capr,
+                                                         cf->nrefs + 1, sizeof(*cf->refs));
+                                if (rc != 0)
+                                        break;
+                                memcpy(ref->hash, pe.hash, 32);
+                                cf->refs[cf->nrefs].idx = idx;
+                                memcpy(cf->refs[cf->nrefs].hash, pe.hash, 32);
+                                cf->nrefs++;
+                        }
+                }
+        }
+        if (rc != 0) {
+                free(*refs);
+                *refs = NULL;
+                return rc;
+        }
+        *nrefs = n;
+        return 0;
+}
+
+static uint8_t commit_kind(int kind)
+{
+        return kind == FS_KIND_DIR   ? MANIFEST_DIR
+               : kind == FS_KIND_LNK ? MANIFEST_SYMLINK
+                                     : MANIFEST_FILE;
+}
+
+/* Builds and signs the manifest of IN (caller holds IN->lock for writing). */
+static int commit_build(struct commit *c, struct commit_file *cf, struct fs_inode *in)
+{
+        struct fs *fs = c->fs;
+        struct manifest m;
+        struct manifest_meta meta;
+        struct manifest_xattr *xs = NULL;
+        struct manifest_ref *refs = NULL;
+        uint8_t *bytes = NULL;
+        size_t nrefs = 0, len = 0;
+        int rc;
+
+        memset(&m, 0, sizeof(m));
+        m.version = MANIFEST_VERSION;
+        memcpy(m.region_id, fs->region_id, 32);
+        memcpy(m.file_id, in->file_id, 16);
+        m.kind = commit_kind(in->kind);
+        memcpy(m.author, fs->device_id, 16);
+        fs->lamport_clock = (fs->lamport_clock > in->lamport ? fs->lamport_clock : in->lamport) + 1;
+        m.lamport = cf->lamport = fs->lamport_clock;
+        rc = commit_bump_vv(fs, in->vv, in->nvv, &cf->vv, &cf->nvv);
+        if (rc != 0)
+                return rc;
+        m.vv = (struct manifest_vv *)cf->vv; /* same layout: id[16], u64 */
+        m.nvv = cf->nvv;
+        if (in->has_manifest) {
+                m.parents = &in->manifest_hash;
+                m.nparents = 1;
+        }
+        memcpy(m.epoch_id, fs->epoch_id, 32);
+        memcpy(m.salt, in->salt, 32);
+        rc = manifest_key_commit(m.key_commit, fs->epoch_key, in->file_id, in->salt);
+        m.block_size = fs->bs;
+        if (rc == 0 && in->kind == FS_KIND_REG) {
+                m.size = in->size;
+                rc = commit_refs(c, cf, in, &refs, &nrefs);
+                m.refs = refs;
+                m.nrefs = nrefs;
+        }
+        if (rc == 0)
+                rc = commit_meta(fs, in, &meta, &xs);
+        if (rc == 0) {
+                rc = manifest_encode_sign(&m, &meta, fs->epoch_key, fs->sign_sk, &bytes, &len);
+                secmem_wipe(&meta, sizeof(meta));
+        }
+        if (rc == 0)
+                rc = commit_manifest(c, in->file_id, bytes, len, cf->hash);
+        free(bytes);
+        free(xs);
+        free(refs);
+        return rc;
+}
+
+_Static_assert(sizeof(struct fs_vv) == sizeof(struct manifest_vv), "vv layouts agree");
+
+static int commit_inode(void *arg, uint64_t ino)
+{
+        struct commit *c = arg;
+        struct fs *fs = c->fs;
+        struct commit_file *cf;
+        struct fs_inode *in;
+        int rc;
+
+        rc = fs_inode_get(fs, ino, &in);
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_wrlock(&in->lock);
+        if (ino == INDEX_ROOT_INO || in->nlink == 0) {
+                /* The root has no manifest; a deleted file is covered by its tombstone. */
+                in->sync_dirty = 0;
+                rangeset_truncate(&in->dirty, 0);
+                in->dirty_flagged = 0;
+                rc = index_set_dirty(fs->ix, ino, 0);
+                if (rc == 0)
+                        rc = fs_inode_save(fs, in);
+                pthread_rwlock_unlock(&in->lock);
+                fs_inode_put(fs, in);
+                return rc;
+        }
+        rc = commit_file_new(c, &cf);
+        if (rc != 0)
+                goto fail;
+        cf->in = in;
+        memcpy(cf->file_id, in->file_id, 16);
+        /* Take the dirty marks; writes from now on mark the inode again (invariant 3). */
+        cf->taken = in->dirty;
+        rangeset_init(&in->dirty);
+        cf->was_dirty = in->sync_dirty;
+        in->sync_dirty = 0;
+        rc = commit_build(c, cf, in);
+        pthread_rwlock_unlock(&in->lock);
+        return rc; /* on error the caller restores cf */
+fail:
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        return rc;
+}
+
+struct commit_tomb {
+        uint8_t file_id[16];
+        uint8_t *state;
+        size_t len;
+};
+
+struct commit_tombs {
+        struct commit_tomb *t;
+        size_t n, cap;
+};
+
+static int commit_collect_tomb(void *arg, const uint8_t *file_id, const uint8_t *state,
+                               size_t len)
+{
+        struct commit_tombs *ts = arg;
+        int rc = commit_grow((void **)&ts->t, &ts->cap, ts->n + 1, sizeof(*ts->t));
+
+        if (rc != 0)
+                return rc;
+        ts->t[ts->n].state = malloc(len ? len : 1);
+        if (ts->t[ts->n].state == NULL)
+                return -ENOMEM;
+        memcpy(ts->t[ts->n].file_id, file_id, 16);
+        memcpy(ts->t[ts->n].state, state, len);
+        ts->t[ts->n].len = len;
+        ts->n++;
+        return 0;
+}
+
+/* Builds the tombstone manifest for one pending deletion. */
+static int commit_tomb(struct commit *c, const struct commit_tomb *t)
+{
+        struct fs *fs = c->fs;
+        struct commit_file *cf;
+        struct manifest m;
+        struct manifest_meta meta;
+        struct fs_vv *vv = NULL;
+        uint8_t parent_hash[32], *bytes = NULL;
+        const uint8_t *name;
+        size_t nvv, i, nlen, len = 0;
+        uint64_t lamport;
+        struct dec d;
+        int rc;
+
+        memset(&m, 0, sizeof(m));
+        memset(&meta, 0, sizeof(meta));
+        dec_init(&d, t->state, t->len);
+        lamport = dec_u64(&d);
+        dec_fixed(&d, parent_hash, 32);
+        nvv = dec_u32(&d);
+        if (d.err != 0 || nvv > FS_MAX_VV)
+                return -EBADMSG;
+        vv = calloc(nvv ? nvv : 1, sizeof(*vv));
+        if (vv == NULL)
+                return -ENOMEM;
+        for (i = 0; i < nvv; i++) {
+                dec_fixed(&d, vv[i].device_id, 16);
+                vv[i].counter = dec_u64(&d);
+        }
+        (void)dec_u8(&d); /* kind it had */
+        meta.mode = dec_u32(&d) & 07777;
+        meta.mtime_s = dec_u64(&d);
+        meta.mtime_ns = dec_u32(&d);
+        dec_fixed(&d, meta.parent_id, 16);
+        dec_var(&d, &name, &nlen, MANIFEST_NAME_MAX);
+        rc = dec_finish(&d);
+        if (rc == 0 && nlen == 0)
+                rc = -EBADMSG;
+        if (rc != 0)
+                goto out;
+        memcpy(meta.name, name, nlen);
+        meta.name_len = nlen;
+        rc = commit_file_new(c, &cf);
+        if (rc != 0)
+                goto out;
+        memcpy(cf->file_id, t->file_id, 16);
+        rc = commit_bump_vv(fs, vv, nvv, &cf->vv, &cf->nvv);
+        if (rc != 0)
+                goto out;
+        m.version = MANIFEST_VERSION;
+        memcpy(m.region_id, fs->region_id, 32);
+        memcpy(m.file_id, t->file_id, 16);
+        m.kind = MANIFEST_TOMBSTONE;
+        memcpy(m.author, fs->device_id, 16);
+        fs->lamport_clock = (fs->lamport_clock > lamport ? fs->lamport_clock : lamport) + 1;
+        m.lamport = cf->lamport = fs->lamport_clock;
+        m.vv = (struct manifest_vv *)cf->vv;
+        m.nvv = cf->nvv;
+        m.parents = &parent_hash;
+        m.nparents = 1;
+        memcpy(m.epoch_id, fs->epoch_id, 32);
+        m.block_size = fs->bs;
+        rc = manifest_key_commit(m.key_commit, fs->epoch_key, t->file_id, m.salt);
+        if (rc == 0)
+                rc = manifest_encode_sign(&m, &meta, fs->epoch_key, fs->sign_sk, &bytes, &len);
+        if (rc == 0)
+                rc = commit_manifest(c, t->file_id, bytes, len, cf->hash);
+out:
+        secmem_wipe(&meta, sizeof(meta));
+        free(bytes);
+        free(vv);
+        return rc;
+}
+
+static int commit_cmp_commit(const void *a, const void *b)
+{
+        return memcmp(((const struct journal_commit *)a)->file_id,
+                      ((const struct journal_commit *)b)->file_id, 16);
+}
+
+static int commit_cmp_pack(const void *a, const void *b)
+{
+        return memcmp(((const struct journal_pack *)a)->hash,
+                      ((const struct journal_pack *)b)->hash, 32);
+}
+
+/* Signs the journal entry and writes it to the outbox (invariant 1). */
+static int commit_entry(struct commit *c, uint8_t hash[32])
+{
+        struct fs *fs = c->fs;
+        struct journal_entry e;
+        struct timespec now;
+        char name[128], hex[65], path[PATH_MAX];
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        int rc;
+
+        memset(&e, 0, sizeof(e));
+        e.version = JOURNAL_VERSION;
+        memcpy(e.region_id, fs->region_id, 32);
+        memcpy(e.device_id, fs->device_id, 16);
+        e.seq = fs->journal_seq + 1;
+        if (e.seq > 1)
+                memcpy(e.prev, fs->journal_head, 32);
+        memcpy(e.member_head, fs->member_head, 32);
+        clock_gettime(CLOCK_REALTIME, &now);
+        e.time_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+        qsort(c->commits, c->ncommits, sizeof(*c->commits), commit_cmp_commit);
+        qsort(c->packs, c->npacks, sizeof(*c->packs), commit_cmp_pack);
+        e.commits = c->commits;
+        e.ncommits = c->ncommits;
+        e.packs = c->packs;
+        e.npacks = c->npacks;
+        rc = journal_encode_sign(&e, fs->sign_sk, &bytes, &len, hash);
+        if (rc != 0) {
+                log_err("commit: cannot encode the journal entry: %s", strerror(-rc));
+                return rc;
+        }
+        hex_encode(hex, hash, 32);
+        snprintf(name, sizeof(name), "j-%016llx-%s", (unsigned long long)e.seq, hex);
+        snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", fs->outbox_dirfd, name);
+        rc = fileio_write_atomic(path, bytes, len, 0600, 1);
+        free(bytes);
+        if (rc != 0)
+                log_err("commit: cannot write the journal entry to the outbox: %s",
+                        strerror(-rc));
+        return rc;
+}
+
+/* The index side of a successful commit (inside the open transaction). */
+static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
+{
+        struct fs *fs = c->fs;
+        uint8_t v[8];
+        size_t i, j;
+        int rc = 0;
+
+        for (i = 0; i < c->nfiles && rc == 0; i++) {
+                struct commit_file *cf = &c->files[i];
+                struct fs_inode *in = cf->in;
+
+                if (in == NULL) {
+                        rc = index_tomb_remove(fs->ix, cf->file_id);
+                        continue;
+                }
+                pthread_rwlock_wrlock(&in->lock);
+                for (j = 0; j < cf->nrefs && rc == 0; j++)
+                        rc = index_blockref_put(fs->ix, in->ino, cf->refs[j].idx,
+                                                cf->refs[j].hash);
+                if (rc == 0)
+                        rc = index_blockref_truncate(fs->ix, in->ino, cf->nblocks);
+                if (rc == 0) {
+                        free(in->vv);
+                        in->vv = cf->vv;
+                        in->nvv = cf->nvv;
+                        cf->vv = NULL;
+                        in->lamport = cf->lamport;
+                        in->has_manifest = 1;
+                        memcpy(in->manifest_hash, cf->hash, 32);
+                        if (!in->sync_dirty) {
+                                rc = index_set_dirty(fs->ix, in->ino, 0);
+                                in->dirty_flagged = 0;
+                        }
+                }
+                if (rc == 0)
+                        rc = fs_inode_save(fs, in);
+                pthread_rwlock_unlock(&in->lock);
+        }
+        commit_u64be(v, fs->journal_seq + 1);
+        if (rc == 0)
+                rc = index_meta_put(fs->ix, "journal_seq", v, 8);
+        if (rc == 0)
+                rc = index_meta_put(fs->ix, "journal_head", entry_hash, 32);
+        commit_u64be(v, fs->lamport_clock);
+        if (rc == 0)
+                rc = index_meta_put(fs->ix, "lamport", v, 8);
+        if (rc == 0) {
+                fs->journal_seq++;
+                memcpy(fs->journal_head, entry_hash, 32);
+        }
+        return rc;
+}
+
+/* Undoes the memory side of an unfinished commit (invariant 3). */
+static void commit_restore(struct commit *c)
+{
+        size_t i, r;
+
+        for (i = 0; i < c->nfiles; i++) {
+                struct commit_file *cf = &c->files[i];
+                struct fs_inode *in = cf->in;
+
+                if (in == NULL)
+                        continue;
+                pthread_rwlock_wrlock(&in->lock);
+                for (r = 0; r < cf->taken.n; r++)
+                        if (rangeset_add(&in->dirty, cf->taken.r[r].start, cf->taken.r[r].end) !=
+                            0)
+                                log_err("commit: out of memory restoring dirty marks of inode "
+                                        "%llu; its next change re-marks it",
+                                        (unsigned long long)in->ino);
+                if (cf->was_dirty)
+                        in->sync_dirty = 1;
+                pthread_rwlock_unlock(&in->lock);
+        }
+}
+
+static void commit_release(struct commit *c, int failed)
+{
+        size_t i;
+
+        if (failed) {
+                commit_restore(c);
+                /* Packs written for this entry are not referenced by any entry. */
+                for (i = 0; i < c->npacks; i++) {
+                        char name[80], hex[65];
+
+                        hex_encode(hex, c->packs[i].hash, 32);
+                        snprintf(name, sizeof(name), "p-%s", hex);
+                        unlinkat(c->fs->outbox_dirfd, name, 0);
+                }
+        }
+        for (i = 0; i < c->nfiles; i++) {
+                rangeset_release(&c->files[i].taken);
+                free(c->files[i].vv);
+                free(c->files[i].refs);
+                if (c->files[i].in != NULL)
+                        fs_inode_put(c->fs, c->files[i].in);
+        }
+        free(c->files);
+        free(c->commits);
+        free(c->commit_pack);
+        free(c->packs);
+        free(c->sealed);
+        pack_builder_release(&c->pb);
+}
+
+int fs_commit(struct fs *fs, size_t *ncommits)
+{
+        struct commit c;
+        struct commit_tombs ts = {NULL, 0, 0};
+        uint8_t entry_hash[32];
+        size_t i;
+        int rc;
+
+        *ncommits = 0;
+        if (fs->sign_sk == NULL || fs->read_only)
+                return 0;
+        memset(&c, 0, sizeof(c));
+        c.fs = fs;
+        pack_builder_init(&c.pb);
+        c.sealed = malloc(fs->slot_len);
+        if (c.sealed == NULL)
+                return -ENOMEM;
+        pthread_mutex_lock(&fs->commit_lock);
+        pthread_mutex_lock(&fs->ns_lock);
+        rc = index_for_each_dirty(fs->ix, commit_inode, &c);
+        if (rc == 0)
+                rc = index_for_each_tomb(fs->ix, commit_collect_tomb, &ts);
+        for (i = 0; i < ts.n && rc == 0; i++)
+                rc = commit_tomb(&c, &ts.t[i]);
+        if (rc == 0 && c.ncommits == 0) {
+                /* Only the root or deleted files were marked: nothing to publish. */
+                pthread_mutex_unlock(&fs->ns_lock);
+                pthread_mutex_unlock(&fs->commit_lock);
+                commit_release(&c, 0);
+                goto out_tombs;
+        }
+        if (rc == 0)
+                rc = commit_flush_pack(&c);
+        if (rc == 0)
+                rc = commit_entry(&c, entry_hash);
+        if (rc == 0)
+                rc = commit_apply(&c, entry_hash);
+        pthread_mutex_unlock(&fs->ns_lock);
+        if (rc == 0)
+                rc = index_commit(fs->ix);
+        if (rc == 0) {
+                fs->committed_seq = fs->journal_seq;
+                *ncommits = c.ncommits;
+                log_info("committed journal entry %llu: %zu file(s), %zu pack(s)",
+                         (unsigned long long)fs->journal_seq, c.ncommits, c.npacks);
+        } else {
+                log_err("commit failed (%s); changes stay queued", strerror(-rc));
+        }
+        pthread_mutex_unlock(&fs->commit_lock);
+        commit_release(&c, rc != 0);
+out_tombs:
+        for (i = 0; i < ts.n; i++)
+                free(ts.t[i].state);
+        free(ts.t);
+        return rc;
+}
+
+/* Outbox entry name "j-<seq:016x>-<hash:64>": returns the seq or 0. */
+static uint64_t commit_entry_seq(const char *name)
+{
+        uint8_t seqb[8];
+        char hex[17];
+
+        if (strncmp(name, "j-", 2) != 0 || strlen(name) != 2 + 16 + 1 + 64 || name[18] != '-')
+                return 0;
+        memcpy(hex, name + 2, 16);
+        hex[16] = '\0';
+        if (hex_decode(seqb, 8, hex) != 0)
+                return 0;
+        return commit_get_u64(seqb);
+}
+
+int fs_commit_init(struct fs *fs)
+{
+        uint8_t buf[32];
+        size_t len = 0;
+        struct dirent *de;
+        DIR *d;
+        int fd, rc;
+
+        pthread_mutex_init(&fs->commit_lock, NULL);
+        rc = index_meta_get(fs->ix, "journal_seq", buf, sizeof(buf), &len);
+        if (rc == 0 && len == 8)
+                fs->journal_seq = commit_get_u64(buf);
+        else if (rc != -ENOENT && rc != 0)
+                return rc;
+        rc = index_meta_get(fs->ix, "journal_head", buf, sizeof(buf), &len);
+        if (rc == 0 && len == 32)
+                memcpy(fs->journal_head, buf, 32);
+        rc = index_meta_get(fs->ix, "lamport", buf, sizeof(buf), &len);
+        if (rc == 0 && len == 8)
+                fs->lamport_clock = commit_get_u64(buf);
+        fs->committed_seq = fs->journal_seq;
+        /* Invariant 2: entries past the durable position were never uploaded. */
+        fd = dup(fs->outbox_dirfd);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (d == NULL) {
+                close(fd);
+                return -errno;
+        }
+        while ((de = readdir(d)) != NULL) {
+                uint64_t seq = commit_entry_seq(de->d_name);
+
+                if (seq > fs->committed_seq) {
+                        log_warn("outbox: discarding journal entry %llu built before a crash "
+                                 "(its changes are committed again)",
+                                 (unsigned long long)seq);
+                        unlinkat(fs->outbox_dirfd, de->d_name, 0);
+                }
+        }
+        closedir(d);
+        return 0;
+}

@@ -1,0 +1,326 @@
+#include "sync/push.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sync/journal.h"
+#include "util/fileio.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+#define PUSH_IDLE_S 5
+#define PUSH_BACKOFF_MAX_S 60
+#define PUSH_ENTRY_MAX (64u << 20)
+
+struct push {
+        struct store *store;
+        char outbox[PATH_MAX];
+        char region_hex[65];
+        uint8_t device_id[16];
+        uint64_t (*durable)(void *arg);
+        void *arg;
+
+        pthread_t thread;
+        pthread_mutex_t lock; /* everything below; the upload itself runs unlocked */
+        pthread_cond_t cond;
+        pthread_mutex_t run; /* one upload pass at a time */
+        int kicked;
+        int stopping;
+        struct push_status st;
+};
+
+struct push_item {
+        uint64_t seq;
+        char name[96];
+};
+
+static int push_item_cmp(const void *a, const void *b)
+{
+        const struct push_item *x = a, *y = b;
+
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The outbox's entries "j-<seq:016x>-<hash>" in seq order. */
+static int push_scan(struct push *p, struct push_item **out, size_t *n)
+{
+        struct push_item *items = NULL;
+        size_t cap = 0, cnt = 0;
+        struct dirent *de;
+        DIR *d = opendir(p->outbox);
+
+        if (d == NULL)
+                return -errno;
+        while ((de = readdir(d)) != NULL) {
+                uint8_t seqb[8];
+                char hex[17];
+                uint64_t seq = 0;
+                int i;
+
+                if (strncmp(de->d_name, "j-", 2) != 0 || strlen(de->d_name) != 83)
+                        continue;
+                memcpy(hex, de->d_name + 2, 16);
+                hex[16] = '\0';
+                if (hex_decode(seqb, 8, hex) != 0)
+                        continue;
+                for (i = 0; i < 8; i++)
+                        seq = seq << 8 | seqb[i];
+                if (cnt == cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        struct push_item *ni = realloc(items, ncap * sizeof(*ni));
+
+                        if (ni == NULL) {
+                                free(items);
+                                closedir(d);
+                                return -ENOMEM;
+                        }
+                        items = ni;
+                        cap = ncap;
+                }
+                items[cnt].seq = seq;
+                snprintf(items[cnt].name, sizeof(items[cnt].name), "%s", de->d_name);
+                cnt++;
+        }
+        closedir(d);
+        qsort(items, cnt, sizeof(*items), push_item_cmp);
+        *out = items;
+        *n = cnt;
+        return 0;
+}
+
+static int push_file(struct push *p, const char *name, uint8_t **buf, size_t *len)
+{
+        char path[PATH_MAX];
+
+        if (snprintf(path, sizeof(path), "%s/%s", p->outbox, name) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        return fileio_read_all(path, PUSH_ENTRY_MAX, buf, len);
+}
+
+/* PUT KEY if absent; an existing object must hold the same bytes. */
+static int push_put(struct push *p, const char *key, const uint8_t *buf, size_t len)
+{
+        uint8_t *have = NULL;
+        size_t hlen = 0;
+        int rc = p->store->ops->put(p->store, key, buf, len, 1);
+
+        if (rc != -EEXIST)
+                return rc;
+        rc = p->store->ops->get(p->store, key, len, &have, &hlen);
+        if (rc == 0 && (hlen != len || memcmp(have, buf, len) != 0))
+                rc = -EBADE;
+        free(have);
+        return rc;
+}
+
+/* Uploads one entry and its packs, then removes them from the outbox. */
+static int push_one(struct push *p, const struct push_item *it)
+{
+        struct journal_entry e;
+        char key[JOURNAL_KEY_SIZE + 128], hex[65], path[PATH_MAX + 128];
+        uint8_t *buf = NULL, hash[32];
+        size_t len = 0, i;
+        int rc;
+
+        rc = push_file(p, it->name, &buf, &len);
+        if (rc != 0)
+                return rc;
+        rc = journal_decode(buf, len, &e);
+        if (rc != 0) {
+                log_err("outbox: %s is corrupt; it stays for inspection", it->name);
+                free(buf);
+                return rc;
+        }
+        for (i = 0; i < e.npacks && rc == 0; i++) {
+                uint8_t *pb = NULL;
+                size_t plen = 0;
+                char pname[80];
+
+                hex_encode(hex, e.packs[i].hash, 32);
+                snprintf(pname, sizeof(pname), "p-%s", hex);
+                rc = push_file(p, pname, &pb, &plen);
+                if (rc == -ENOENT) {
+                        rc = 0; /* uploaded by an earlier pass that stopped before cleanup */
+                        continue;
+                }
+                snprintf(key, sizeof(key), "%s/p/%s", p->region_hex, hex);
+                if (rc == 0)
+                        rc = push_put(p, key, pb, plen);
+                free(pb);
+        }
+        if (rc == 0) {
+                memcpy(hash, e.hash, 32);
+                rc = journal_object_key(p->region_hex, p->device_id, e.seq, hash, key);
+        }
+        if (rc == 0) {
+                rc = push_put(p, key, buf, len);
+                if (rc == -EBADE)
+                        log_err("the store already holds a different journal entry %llu of this "
+                                "device: this device's state was restored or cloned; refusing "
+                                "to publish (re-enroll as a new device)",
+                                (unsigned long long)e.seq);
+        }
+        if (rc == 0) {
+                /* The entry first: leftover packs are harmless, a leftover entry is re-sent. */
+                snprintf(path, sizeof(path), "%s/%s", p->outbox, it->name);
+                unlink(path);
+                for (i = 0; i < e.npacks; i++) {
+                        hex_encode(hex, e.packs[i].hash, 32);
+                        snprintf(path, sizeof(path), "%s/p-%s", p->outbox, hex);
+                        unlink(path);
+                }
+                pthread_mutex_lock(&p->lock);
+                p->st.pushed_seq = e.seq;
+                p->st.last_ok = time(NULL);
+                p->st.last_err = 0;
+                pthread_mutex_unlock(&p->lock);
+        }
+        journal_release(&e);
+        free(buf);
+        return rc;
+}
+
+/* One pass over the outbox.  Returns 0 when nothing uploadable is left. */
+static int push_pass(struct push *p)
+{
+        struct push_item *items = NULL;
+        uint64_t durable = p->durable(p->arg);
+        size_t n = 0, i, queued = 0;
+        int rc;
+
+        pthread_mutex_lock(&p->run);
+        rc = push_scan(p, &items, &n);
+        for (i = 0; i < n && rc == 0; i++) {
+                if (items[i].seq > durable)
+                        break;
+                rc = push_one(p, &items[i]);
+        }
+        queued = rc == 0 ? 0 : n - i + 1;
+        pthread_mutex_lock(&p->lock);
+        p->st.queued = (unsigned)queued;
+        if (rc != 0) {
+                p->st.last_err = rc;
+                if (rc == -EBADE)
+                        p->st.stopped = 1;
+        }
+        pthread_mutex_unlock(&p->lock);
+        pthread_mutex_unlock(&p->run);
+        free(items);
+        return rc;
+}
+
+static void *push_main(void *arg)
+{
+        struct push *p = arg;
+        unsigned backoff = 0;
+
+        pthread_mutex_lock(&p->lock);
+        while (!p->stopping && !p->st.stopped) {
+                struct timespec ts;
+                int rc;
+
+                if (!p->kicked) {
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        ts.tv_sec += backoff ? backoff : PUSH_IDLE_S;
+                        pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+                }
+                if (p->stopping)
+                        break;
+                p->kicked = 0;
+                pthread_mutex_unlock(&p->lock);
+                rc = push_pass(p);
+                if (rc == 0)
+                        backoff = 0;
+                else
+                        backoff = backoff ? (backoff * 2 > PUSH_BACKOFF_MAX_S ? PUSH_BACKOFF_MAX_S
+                                                                              : backoff * 2)
+                                          : 1;
+                if (rc != 0 && rc != -EAGAIN)
+                        log_warn("upload failed (%s); retrying in %u s", strerror(-rc), backoff);
+                pthread_mutex_lock(&p->lock);
+        }
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+}
+
+int push_start(struct push **out, struct store *store, const char *outbox_dir,
+               const char *region_hex, const uint8_t device_id[static 16],
+               uint64_t (*durable)(void *arg), void *arg)
+{
+        struct push *p = calloc(1, sizeof(*p));
+
+        if (p == NULL)
+                return -ENOMEM;
+        p->store = store;
+        if (snprintf(p->outbox, sizeof(p->outbox), "%s", outbox_dir) >= (int)sizeof(p->outbox) ||
+            strlen(region_hex) != 64) {
+                free(p);
+                return -EINVAL;
+        }
+        memcpy(p->region_hex, region_hex, 65);
+        memcpy(p->device_id, device_id, 16);
+        p->durable = durable;
+        p->arg = arg;
+        p->kicked = 1; /* first pass at once: resume what a previous run left */
+        pthread_mutex_init(&p->lock, NULL);
+        pthread_mutex_init(&p->run, NULL);
+        pthread_cond_init(&p->cond, NULL);
+        if (pthread_create(&p->thread, NULL, push_main, p) != 0) {
+                free(p);
+                return -EAGAIN;
+        }
+        *out = p;
+        return 0;
+}
+
+void push_kick(struct push *p)
+{
+        if (p == NULL)
+                return;
+        pthread_mutex_lock(&p->lock);
+        p->kicked = 1;
+        pthread_cond_signal(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+}
+
+int push_drain(struct push *p, int timeout_s)
+{
+        time_t end = time(NULL) + timeout_s;
+        int rc;
+
+        do {
+                rc = push_pass(p);
+                if (rc == 0 || rc == -EBADE || rc == -EACCES)
+                        break;
+                sleep(1);
+        } while (time(NULL) < end);
+        return rc;
+}
+
+void push_get_status(struct push *p, struct push_status *st)
+{
+        pthread_mutex_lock(&p->lock);
+        *st = p->st;
+        pthread_mutex_unlock(&p->lock);
+}
+
+void push_stop(struct push *p)
+{
+        if (p == NULL)
+                return;
+        pthread_mutex_lock(&p->lock);
+        p->stopping = 1;
+        pthread_cond_signal(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        pthread_join(p->thread, NULL);
+        pthread_mutex_destroy(&p->lock);
+        pthread_mutex_destroy(&p->run);
+        pthread_cond_destroy(&p->cond);
+        free(p);
+}

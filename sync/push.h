@@ -1,0 +1,52 @@
+#ifndef SEALSYNC_SYNC_PUSH_H
+#define SEALSYNC_SYNC_PUSH_H
+/*
+ * The pusher (doc/SYNC.md "State machine", step 2): one thread per mounted
+ * region uploads the outbox to the store in journal order.  For each entry
+ * "j-<seq>-<hash>" with seq <= the durable position: PUT its packs
+ * (<region>/p/<hash>, if absent), then the entry itself
+ * (<region>/journal/<device>/<seq>-<hash>, if absent), then remove the
+ * local files.  Transient failures back off and retry the same bytes; an
+ * entry already on the store with different bytes at our seq is reported as
+ * a cloned/restored device and pushing stops.
+ */
+#include <stdint.h>
+#include <time.h>
+
+#include "sync/store.h"
+
+struct push;
+
+struct push_status {
+        uint64_t pushed_seq; /* last entry confirmed by the store (this run) */
+        unsigned queued;     /* entries waiting in the outbox */
+        time_t last_ok;      /* last successful upload, 0 if none */
+        int last_err;        /* 0 or the negative errno of the last failure */
+        int stopped;         /* 1 after a fatal condition (cloned device) */
+};
+
+/*
+ * Starts the pusher on OUTBOX_DIR (a directory path) for REGION_HEX (64 hex)
+ * and DEVICE_ID.  DURABLE(ARG) returns the highest seq that may be uploaded.
+ * STORE stays owned by the caller and must outlive the pusher.  Returns 0 or
+ * a negative errno.
+ */
+int push_start(struct push **out, struct store *store, const char *outbox_dir,
+               const char *region_hex, const uint8_t device_id[static 16],
+               uint64_t (*durable)(void *arg), void *arg) __attribute__((warn_unused_result));
+
+/* Wakes the pusher (new entries are queued). */
+void push_kick(struct push *p);
+
+/*
+ * Uploads everything queued now, in the calling thread's time: returns 0
+ * when the outbox is empty, or the last error.  Used by unmount and `sync`.
+ */
+int push_drain(struct push *p, int timeout_s) __attribute__((warn_unused_result));
+
+void push_get_status(struct push *p, struct push_status *st);
+
+/* Stops and joins the thread; NULL is a no-op. */
+void push_stop(struct push *p);
+
+#endif
