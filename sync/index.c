@@ -36,7 +36,10 @@ enum index_stmt {
         ST_REF_TRUNC,
         ST_TOMB_ADD,
         ST_TOMB_LIST,
-        ST_TOMB_DEL,
+                ST_TOMB_DEL,
+        ST_BY_FILE_ID,
+        ST_PACKIDX_GET,
+        ST_PACKIDX_PUT,
         ST_COUNT
 };
 
@@ -61,7 +64,10 @@ static const char *const index_sql[ST_COUNT] = {
     [ST_REF_TRUNC] = "DELETE FROM blockref WHERE ino = ?1 AND idx >= ?2",
     [ST_TOMB_ADD] = "INSERT OR REPLACE INTO tomb(file_id, state) VALUES (?1, ?2)",
     [ST_TOMB_LIST] = "SELECT file_id, state FROM tomb ORDER BY file_id",
-    [ST_TOMB_DEL] = "DELETE FROM tomb WHERE file_id = ?1",
+        [ST_TOMB_DEL] = "DELETE FROM tomb WHERE file_id = ?1",
+    [ST_BY_FILE_ID] = "SELECT ino FROM inode WHERE file_id = ?1",
+    [ST_PACKIDX_GET] = "SELECT pack, off, len FROM packidx WHERE hash = ?1",
+    [ST_PACKIDX_PUT] = "INSERT OR IGNORE INTO packidx(hash, pack, off, len) VALUES (?1, ?2, ?3, ?4)",
 };
 
 struct index {
@@ -153,8 +159,10 @@ static int index_create_tables(struct index *ix)
                 "CREATE TABLE IF NOT EXISTS blockref(ino INTEGER NOT NULL, "
                 "  idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(ino, idx))"
                 "  WITHOUT ROWID;"
-                "CREATE TABLE IF NOT EXISTS tomb(file_id BLOB PRIMARY KEY, "
-                "  state BLOB NOT NULL) WITHOUT ROWID;");
+                                "CREATE TABLE IF NOT EXISTS tomb(file_id BLOB PRIMARY KEY, "
+                "  state BLOB NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE IF NOT EXISTS packidx(hash BLOB PRIMARY KEY, pack BLOB NOT NULL, "
+                "  off INTEGER NOT NULL, len INTEGER NOT NULL) WITHOUT ROWID;");
 }
 
 /* Checks the schema version; a new index gets its version and root inode. */
@@ -979,6 +987,69 @@ int index_meta_put(struct index *ix, const char *key, const uint8_t *buf, size_t
                 rc = index_step_done(ix, st);
         }
         sqlite3_finalize(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_ino_by_file_id(struct index *ix, const uint8_t file_id[static 16], uint64_t *ino)
+{
+        sqlite3_stmt *st = ix->st[ST_BY_FILE_ID];
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                *ino = (uint64_t)sqlite3_column_int64(st, 0);
+                rc = 0;
+        } else {
+                rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_packidx_put(struct index *ix, const uint8_t hash[static 32], const uint8_t pack[static 32],
+                      uint64_t off, uint32_t len)
+{
+        sqlite3_stmt *st = ix->st[ST_PACKIDX_PUT];
+        int rc;
+
+        if (off > (uint64_t)INT64_MAX)
+                return -EINVAL;
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, pack, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)off);
+        sqlite3_bind_int64(st, 4, len);
+        rc = index_step_done(ix, st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_packidx_get(struct index *ix, const uint8_t hash[static 32], uint8_t pack[static 32],
+                      uint64_t *off, uint32_t *len)
+{
+        sqlite3_stmt *st = ix->st[ST_PACKIDX_GET];
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32 &&
+            sqlite3_column_int64(st, 1) >= 0 && sqlite3_column_int64(st, 2) >= 0 &&
+            sqlite3_column_int64(st, 2) <= UINT32_MAX) {
+                memcpy(pack, sqlite3_column_blob(st, 0), 32);
+                *off = (uint64_t)sqlite3_column_int64(st, 1);
+                *len = (uint32_t)sqlite3_column_int64(st, 2);
+                rc = 0;
+        } else {
+                rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
         pthread_mutex_unlock(&ix->lock);
         return rc;
 }

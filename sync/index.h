@@ -156,4 +156,17 @@ int index_meta_get(struct index *ix, const char *key, uint8_t *buf, size_t cap, 
 int index_meta_put(struct index *ix, const char *key, const uint8_t *buf, size_t len)
         __attribute__((warn_unused_result));
 
+/* The inode holding FILE_ID.  -ENOENT if none. */
+int index_ino_by_file_id(struct index *ix, const uint8_t file_id[static 16], uint64_t *ino)
+        __attribute__((warn_unused_result));
+
+/*
+ * The rebuildable pack index: record HASH lives in PACK at [OFF, OFF+LEN).
+ * put keeps the first location known for a hash.  get: -ENOENT if unknown.
+ */
+int index_packidx_put(struct index *ix, const uint8_t hash[static 32], const uint8_t pack[static 32],
+                      uint64_t off, uint32_t len) __attribute__((warn_unused_result));
+int index_packidx_get(struct index *ix, const uint8_t hash[static 32], uint8_t pack[static 32],
+                      uint64_t *off, uint32_t *len) __attribute__((warn_unused_result));
+
 #endif
