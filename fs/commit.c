@@ -62,7 +62,7 @@ struct commit {
         struct journal_pack *packs;
         size_t npacks, cappacks;
         struct journal_commit *commits;
-                size_t *commit_pack; /* ordinal of the pack holding each commit's manifest */
+        size_t *commit_pack; /* ordinal of the pack holding each commit's manifest */
         size_t ncommits, capc, capcp;
         struct commit_file *files;
         size_t nfiles, capf;
@@ -164,7 +164,7 @@ static int commit_manifest(struct commit *c, const uint8_t file_id[16], const ui
         struct pack_entry pe;
         int rc;
 
-                rc = commit_grow((void **)&c->commits, &c->capc, c->ncommits + 1, sizeof(*c->commits));
+        rc = commit_grow((void **)&c->commits, &c->capc, c->ncommits + 1, sizeof(*c->commits));
         if (rc == 0)
                 rc = commit_grow((void **)&c->commit_pack, &c->capcp, c->ncommits + 1,
                                  sizeof(*c->commit_pack));
@@ -184,8 +184,8 @@ static int commit_manifest(struct commit *c, const uint8_t file_id[16], const ui
 }
 
 /* New version vector: VV with this device's counter incremented (sorted). */
-static int commit_bump_vv(const struct fs *fs, const struct fs_vv *vv, size_t n,
-                          struct fs_vv **out, size_t *nout)
+static int commit_bump_vv(const struct fs *fs, const struct fs_vv *vv, size_t n, struct fs_vv **out,
+                          size_t *nout)
 {
         struct fs_vv *nv = malloc((n + 1) * sizeof(*nv));
         size_t i, j = 0;
@@ -310,7 +310,7 @@ static int commit_refs(struct commit *c, struct commit_file *cf, struct fs_inode
                                 break;
                         ref = &(*refs)[n++];
                         ref->index = idx;
-                        ref->final = (uint8_t)final;
+                        ref->final = (uint8_t) final;
                         if (!rangeset_contains(&cf->taken, idx) &&
                             index_blockref_get(fs->ix, in->ino, idx, ref->hash) == 0)
                                 continue;
@@ -439,6 +439,7 @@ static int commit_inode(void *arg, uint64_t ino)
         cf->was_dirty = in->sync_dirty;
         in->sync_dirty = 0;
         rc = commit_build(c, cf, in);
+        fs_inode_idle_locked(fs, in);
         pthread_rwlock_unlock(&in->lock);
         return rc; /* on error the caller restores cf */
 fail:
@@ -458,8 +459,7 @@ struct commit_tombs {
         size_t n, cap;
 };
 
-static int commit_collect_tomb(void *arg, const uint8_t *file_id, const uint8_t *state,
-                               size_t len)
+static int commit_collect_tomb(void *arg, const uint8_t *file_id, const uint8_t *state, size_t len)
 {
         struct commit_tombs *ts = arg;
         int rc = commit_grow((void **)&ts->t, &ts->cap, ts->n + 1, sizeof(*ts->t));
@@ -601,8 +601,7 @@ static int commit_entry(struct commit *c, uint8_t hash[32])
         rc = fileio_write_atomic(path, bytes, len, 0600, 1);
         free(bytes);
         if (rc != 0)
-                log_err("commit: cannot write the journal entry to the outbox: %s",
-                        strerror(-rc));
+                log_err("commit: cannot write the journal entry to the outbox: %s", strerror(-rc));
         return rc;
 }
 
@@ -624,8 +623,7 @@ static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
                 }
                 pthread_rwlock_wrlock(&in->lock);
                 for (j = 0; j < cf->nrefs && rc == 0; j++)
-                        rc = index_blockref_put(fs->ix, in->ino, cf->refs[j].idx,
-                                                cf->refs[j].hash);
+                        rc = index_blockref_put(fs->ix, in->ino, cf->refs[j].idx, cf->refs[j].hash);
                 if (rc == 0)
                         rc = index_blockref_truncate(fs->ix, in->ino, cf->nblocks);
                 if (rc == 0) {
@@ -673,8 +671,7 @@ static void commit_restore(struct commit *c)
                         continue;
                 pthread_rwlock_wrlock(&in->lock);
                 for (r = 0; r < cf->taken.n; r++)
-                        if (rangeset_add(&in->dirty, cf->taken.r[r].start, cf->taken.r[r].end) !=
-                            0)
+                        if (rangeset_add(&in->dirty, cf->taken.r[r].start, cf->taken.r[r].end) != 0)
                                 log_err("commit: out of memory restoring dirty marks of inode "
                                         "%llu; its next change re-marks it",
                                         (unsigned long long)in->ino);

@@ -22,6 +22,17 @@
 #include "sync/index.h"
 
 struct push;
+struct pull;
+struct fuse_session;
+struct manifest;
+struct manifest_meta;
+
+/* A kernel cache invalidation to send once locks are released. */
+struct fs_inval {
+        uint64_t parent; /* 0: inode INO's data and attributes */
+        uint64_t ino;
+        char name[256];
+};
 #include "util/rangeset.h"
 
 #define FS_SLOT_HDR_LEN 8
@@ -70,7 +81,7 @@ struct fs_inode {
         /* Content state (lazily opened). */
         int fd;
         struct block_ctx *bctx;
-                int unsynced;
+        int unsynced;
         /* Sync state (doc/SYNC.md), persisted in the record. */
         int sync_dirty;        /* changed since the last commit */
         int dirty_flagged;     /* memory only: index dirty column already set */
@@ -102,7 +113,7 @@ struct fs {
         size_t table_size;
         size_t table_count;
 
-                /* Sync (fs/commit.c): set by mount when the region syncs. */
+        /* Sync (fs/commit.c): set by mount when the region syncs. */
         const uint8_t *sign_sk; /* 64 bytes, the identity's secure memory */
         uint8_t device_id[16];
         uint8_t member_head[32];
@@ -114,6 +125,11 @@ struct fs {
         uint64_t committed_seq; /* last entry whose index state is durable */
         pthread_mutex_t commit_lock;
         struct push *push;
+        struct pull *pull;
+        struct fuse_session *se; /* for kernel cache invalidation */
+        struct fs_inval *inval;  /* pending invalidations (apply) */
+        size_t ninval, capinval;
+        uint64_t orphans_ino; /* .sealsync-orphans, 0 until needed */
 
         pthread_t flusher;
         pthread_mutex_t flush_lock;
@@ -137,6 +153,10 @@ void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n);
 /* Creates a new inode (busy = 1, nlink = 0 until linked) and its index row. */
 int fs_inode_create(struct fs *fs, int kind, uint32_t mode, uint32_t uid, uint32_t gid,
                     const char *target, struct fs_inode **out) __attribute__((warn_unused_result));
+/* The same with a given FILE_ID and SALT (16 and 32 bytes; NULL: random). */
+int fs_inode_create_id(struct fs *fs, int kind, uint32_t mode, uint32_t uid, uint32_t gid,
+                       const char *target, const uint8_t *file_id, const uint8_t *salt,
+                       struct fs_inode **out) __attribute__((warn_unused_result));
 /* Writes IN's attributes through to the index.  Caller holds IN->lock (any mode). */
 int fs_inode_save(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
 /* Attribute blob codec (exposed for tests/fuzzing). */
@@ -146,12 +166,18 @@ int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len)
     __attribute__((warn_unused_result));
 void fs_inode_clear(struct fs_inode *in); /* frees decoded members */
 /*
+ * Drops IN's content state (fd, block_ctx in guarded memory) unless the file
+ * is open: the committer and apply touch files nobody has open, and keeping
+ * their state would exhaust fds and mappings.  Caller holds IN->lock (write).
+ */
+void fs_inode_idle_locked(struct fs *fs, struct fs_inode *in);
+/*
  * Records that IN changed in a way that syncs (content, name, mode, mtime,
  * xattrs); blocks [FIRST, END) of content were written (FIRST == END: none).
  * Caller holds IN->lock for writing and saves IN afterwards.
  */
 int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t end)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /*
  * IN lost its last name NAME in the directory PARENT_ID: if it was ever
  * committed, queue a tombstone for its file id (state: u64 lamport, last
@@ -179,6 +205,11 @@ int fs_commit_init(struct fs *fs) __attribute__((warn_unused_result));
  */
 int fs_commit(struct fs *fs, size_t *ncommits) __attribute__((warn_unused_result));
 
+/* fs/apply.c: the pull_ops of sync/pull.h (ARG is the struct fs). */
+int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *meta)
+    __attribute__((warn_unused_result));
+int fs_apply_entry_done(void *arg) __attribute__((warn_unused_result));
+
 /* fs/content.c — callers hold IN->lock (read for read, write otherwise). */
 int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len, uint8_t *out,
                     size_t *got) __attribute__((warn_unused_result));
@@ -193,8 +224,17 @@ int fs_content_sync(struct fs *fs, struct fs_inode *in) __attribute__((warn_unus
  * place if the final flag recorded in the slot is not FINAL.  -EIO if the
  * block fails authentication.  Caller holds IN->lock for writing.
  */
-int fs_content_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, int final,
-                      uint8_t *out, size_t *out_len) __attribute__((warn_unused_result));
+int fs_content_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, int final, uint8_t *out,
+                      size_t *out_len) __attribute__((warn_unused_result));
+/*
+ * Stores received sealed block SEALED (LEN bytes) as block INDEX with final
+ * flag FINAL, after checking that it opens under IN's keys (file id, salt,
+ * epoch, index, flag).  -EBADMSG if it does not.  Caller holds IN->lock.
+ */
+int fs_content_put_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, int final,
+                          const uint8_t *sealed, size_t len) __attribute__((warn_unused_result));
+/* Shortens IN's ciphertext file to NBLOCKS slots (after blocks were dropped). */
+void fs_content_trim(struct fs *fs, struct fs_inode *in, uint64_t nblocks);
 void fs_content_close(struct fs_inode *in);
 /* Removes IN's ciphertext file (if any). */
 void fs_content_remove(struct fs *fs, const uint8_t file_id[static 16]);

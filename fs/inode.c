@@ -142,7 +142,7 @@ static struct fs_inode *fs_inode_alloc(void)
         if (in == NULL)
                 return NULL;
         pthread_rwlock_init(&in->lock, NULL);
-                rangeset_init(&in->blocks);
+        rangeset_init(&in->blocks);
         rangeset_init(&in->dirty);
         in->fd = -1;
         return in;
@@ -152,7 +152,7 @@ void fs_inode_clear(struct fs_inode *in)
 {
         size_t i;
 
-                rangeset_release(&in->blocks);
+        rangeset_release(&in->blocks);
         rangeset_release(&in->dirty);
         free(in->vv);
         in->vv = NULL;
@@ -276,7 +276,7 @@ int fs_attr_encode(const struct fs_inode *in, uint8_t **out, size_t *len)
         }
         enc_var(&e, in->target, in->target ? strlen(in->target) : 0);
         enc_u32(&e, (uint32_t)in->nxattrs);
-                for (i = 0; i < in->nxattrs; i++) {
+        for (i = 0; i < in->nxattrs; i++) {
                 enc_var(&e, in->xattrs[i].name, strlen(in->xattrs[i].name));
                 enc_var(&e, in->xattrs[i].value, in->xattrs[i].len);
         }
@@ -399,7 +399,7 @@ int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len)
         } else if (tlen != 0) {
                 return -EBADMSG;
         }
-                rc = fs_attr_decode_xattrs(in, &d);
+        rc = fs_attr_decode_xattrs(in, &d);
         if (rc != 0)
                 return rc;
         rc = fs_decode_sync(in, &d, len);
@@ -420,7 +420,7 @@ static int fs_inode_load(struct fs *fs, uint64_t ino, struct fs_inode **out)
                 return -ENOMEM;
         in->ino = ino;
         rc = index_inode_get(fs->ix, ino, in->file_id, &in->nlink, &attr, &alen);
-                if (rc == 0) {
+        if (rc == 0) {
                 rc = fs_attr_decode(in, attr, alen);
                 in->dirty_flagged = in->sync_dirty;
                 if (rc == -EBADMSG)
@@ -554,6 +554,13 @@ int fs_inode_save(struct fs *fs, struct fs_inode *in)
 int fs_inode_create(struct fs *fs, int kind, uint32_t mode, uint32_t uid, uint32_t gid,
                     const char *target, struct fs_inode **out)
 {
+        return fs_inode_create_id(fs, kind, mode, uid, gid, target, NULL, NULL, out);
+}
+
+int fs_inode_create_id(struct fs *fs, int kind, uint32_t mode, uint32_t uid, uint32_t gid,
+                       const char *target, const uint8_t *file_id, const uint8_t *salt,
+                       struct fs_inode **out)
+{
         struct fs_inode *in;
         uint8_t *attr = NULL;
         size_t len = 0;
@@ -562,8 +569,14 @@ int fs_inode_create(struct fs *fs, int kind, uint32_t mode, uint32_t uid, uint32
         in = fs_inode_alloc();
         if (in == NULL)
                 return -ENOMEM;
-        secmem_random(in->file_id, sizeof(in->file_id));
-        secmem_random(in->salt, sizeof(in->salt));
+        if (file_id != NULL)
+                memcpy(in->file_id, file_id, sizeof(in->file_id));
+        else
+                secmem_random(in->file_id, sizeof(in->file_id));
+        if (salt != NULL)
+                memcpy(in->salt, salt, sizeof(in->salt));
+        else
+                secmem_random(in->salt, sizeof(in->salt));
         in->kind = kind;
         in->mode = mode;
         in->uid = uid;
@@ -715,4 +728,15 @@ void fs_sync_parent_id(const struct fs_inode *dir, uint8_t out[static 16])
                 memset(out, 0, 16);
         else
                 memcpy(out, dir->file_id, 16);
+}
+
+void fs_inode_idle_locked(struct fs *fs, struct fs_inode *in)
+{
+        uint32_t nopen;
+
+        pthread_mutex_lock(&fs->table_lock);
+        nopen = in->nopen;
+        pthread_mutex_unlock(&fs->table_lock);
+        if (nopen == 0)
+                fs_content_close(in);
 }

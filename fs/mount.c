@@ -15,14 +15,16 @@
 #include "crypto/suite.h"
 #include "fs/fsint.h"
 #include "fs/ops.h"
+#include "keyring/members.h"
+#include "sync/pull.h"
 #include "sync/push.h"
 #include "sync/store.h"
 #include "util/hex.h"
 #include "util/log.h"
 
 #define FS_COMMIT_INTERVAL_MS 1000
-#define FS_SYNC_EVERY_TICKS 2   /* commit local changes every 2 s */
-#define FS_UNMOUNT_DRAIN_S 10   /* upload for at most this long at unmount */
+#define FS_SYNC_EVERY_TICKS 2 /* commit local changes every 2 s */
+#define FS_UNMOUNT_DRAIN_S 10 /* upload for at most this long at unmount */
 
 int fsmount_check_mountpoint(const char *path)
 {
@@ -69,7 +71,7 @@ static void *fs_flusher_main(void *arg)
                 pthread_cond_timedwait(&fs->flush_cond, &fs->flush_lock, &ts);
                 if (fs->stopping)
                         break;
-                                pthread_mutex_unlock(&fs->flush_lock);
+                pthread_mutex_unlock(&fs->flush_lock);
                 if (fs->push != NULL && ++ticks % FS_SYNC_EVERY_TICKS == 0) {
                         size_t n = 0;
 
@@ -153,6 +155,8 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
         fs->bs = o->keys->block_size;
         fs->slot_len = FS_SLOT_HDR_LEN + suite_nonce_len(fs->suite) + fs->bs + BLOCK_TAG_LEN;
         fs->read_only = o->read_only;
+        fs->uid = getuid();
+        fs->gid = getgid();
         fs->timeout = 60.0;
         if (snprintf(path, sizeof(path), "%s/data", o->region->dir) >= (int)sizeof(path))
                 return -ENAMETOOLONG;
@@ -194,6 +198,46 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
         return rc;
 }
 
+static const struct pull_ops fs_pull_ops = {
+    .apply = fs_apply,
+    .entry_done = fs_apply_entry_done,
+};
+
+/* The puller, with the peers of the verified membership fold. */
+static int fs_open_pull(struct fs *fs, const struct fsmount_opts *o, struct store *store)
+{
+        struct members_state *st = NULL;
+        struct pull_peer *peers = NULL;
+        size_t i, n = 0;
+        int rc;
+
+        rc = region_load_members(o->region, &st);
+        if (rc != 0) {
+                log_err("cannot load the membership: %s", strerror(-rc));
+                return rc;
+        }
+        peers = calloc(st->nmembers ? st->nmembers : 1, sizeof(*peers));
+        if (peers == NULL) {
+                members_state_free(st);
+                return -ENOMEM;
+        }
+        for (i = 0; i < st->nmembers; i++) {
+                if (memcmp(st->members[i].device_id, fs->device_id, 16) == 0)
+                        continue;
+                memcpy(peers[n].device_id, st->members[i].device_id, 16);
+                memcpy(peers[n].sign_pk, st->members[i].sign_pk, 32);
+                peers[n].role = st->members[i].role;
+                n++;
+        }
+        members_state_free(st);
+        rc = pull_new(&fs->pull, store, fs->ix, fs->region_id, fs->device_id, fs->epoch_id,
+                      fs->epoch_key, peers, n, &fs_pull_ops, fs);
+        free(peers);
+        if (rc != 0)
+                log_err("cannot start the puller: %s", strerror(-rc));
+        return rc;
+}
+
 static uint64_t fs_durable_seq(void *arg)
 {
         struct fs *fs = arg;
@@ -231,9 +275,11 @@ static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct stor
                 return rc;
         }
         rc = push_start(&fs->push, *store, path, fs->region_hex, fs->device_id, fs_durable_seq, fs);
-        if (rc != 0)
+        if (rc != 0) {
                 log_err("cannot start the uploader: %s", strerror(-rc));
-        return rc;
+                return rc;
+        }
+        return fs_open_pull(fs, o, *store);
 }
 
 /* Commits what is left and uploads for a bounded time; the rest waits in the outbox. */
@@ -253,6 +299,10 @@ static void fs_close_sync(struct fs *fs)
                          strerror(-rc));
         push_stop(fs->push);
         fs->push = NULL;
+        pull_free(fs->pull);
+        fs->pull = NULL;
+        free(fs->inval);
+        fs->inval = NULL;
 }
 
 static void fs_close_state(struct fs *fs)
@@ -267,7 +317,7 @@ static void fs_close_state(struct fs *fs)
                         log_err("closing the index failed: %s", strerror(-rc));
                 fs->ix = NULL;
         }
-                if (fs->data_dirfd >= 0)
+        if (fs->data_dirfd >= 0)
                 close(fs->data_dirfd);
         fs->data_dirfd = -1;
         if (fs->outbox_dirfd >= 0)
@@ -336,17 +386,58 @@ static void fs_report(int *report_fd, int status)
                 log_warn("chdir /: %s", strerror(errno));
 }
 
+#define FS_PULL_INTERVAL_S 3
+
+/* Pulls other devices' changes every few seconds (doc/SYNC.md step 3). */
+static void *fs_puller_main(void *arg)
+{
+        struct fs *fs = arg;
+
+        pthread_mutex_lock(&fs->flush_lock);
+        while (!fs->stopping) {
+                struct timespec ts;
+                unsigned applied = 0;
+                int rc;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += FS_PULL_INTERVAL_S;
+                pthread_cond_timedwait(&fs->flush_cond, &fs->flush_lock, &ts);
+                if (fs->stopping)
+                        break;
+                pthread_mutex_unlock(&fs->flush_lock);
+                rc = pull_round(fs->pull, &applied);
+                if (applied > 0) {
+                        log_info("applied %u remote version(s)", applied);
+                        if (index_commit(fs->ix) != 0)
+                                log_err("cannot commit applied remote versions");
+                }
+                if (rc != 0 && rc != -EAGAIN)
+                        log_warn("pulling failed: %s", strerror(-rc));
+                pthread_mutex_lock(&fs->flush_lock);
+        }
+        pthread_mutex_unlock(&fs->flush_lock);
+        return NULL;
+}
+
 static int fs_serve(struct fs *fs, struct fuse_session *se)
 {
         struct fuse_loop_config *cfg;
-        int rc;
+        pthread_t puller;
+        int rc, puller_running = 0;
 
         pthread_mutex_init(&fs->flush_lock, NULL);
         pthread_cond_init(&fs->flush_cond, NULL);
+        fs->se = se;
         if (pthread_create(&fs->flusher, NULL, fs_flusher_main, fs) == 0)
                 fs->flusher_running = 1;
         else
                 log_warn("no group-commit thread: the index commits on fsync and unmount only");
+        if (fs->pull != NULL) {
+                if (pthread_create(&puller, NULL, fs_puller_main, fs) == 0)
+                        puller_running = 1;
+                else
+                        log_warn("no pull thread: remote changes are not applied");
+        }
         cfg = fuse_loop_cfg_create();
         if (cfg == NULL)
                 return -ENOMEM;
@@ -355,13 +446,15 @@ static int fs_serve(struct fs *fs, struct fuse_session *se)
         fuse_loop_cfg_set_idle_threads(cfg, 4);
         rc = fuse_session_loop_mt(se, cfg);
         fuse_loop_cfg_destroy(cfg);
-        if (fs->flusher_running) {
-                pthread_mutex_lock(&fs->flush_lock);
-                fs->stopping = 1;
-                pthread_cond_signal(&fs->flush_cond);
-                pthread_mutex_unlock(&fs->flush_lock);
+        pthread_mutex_lock(&fs->flush_lock);
+        fs->stopping = 1;
+        pthread_cond_broadcast(&fs->flush_cond);
+        pthread_mutex_unlock(&fs->flush_lock);
+        if (fs->flusher_running)
                 pthread_join(fs->flusher, NULL);
-        }
+        if (puller_running)
+                pthread_join(puller, NULL);
+        fs->se = NULL;
         log_info("unmounted");
         return rc < 0 ? rc : 0;
 }
@@ -371,12 +464,12 @@ int fsmount_run(const struct fsmount_opts *o)
         char logpath[PATH_MAX], mntopts[256];
         char *argv[4] = {"sealsync", "-o", NULL, NULL};
         struct fuse_args args;
-                struct fuse_session *se = NULL;
+        struct fuse_session *se = NULL;
         struct store *store = NULL;
         struct fs fs;
         int lockfd = -1, report_fd = -1, rc;
 
-                memset(&fs, 0, sizeof(fs));
+        memset(&fs, 0, sizeof(fs));
         fs.data_dirfd = -1;
         fs.outbox_dirfd = -1;
         pthread_mutex_init(&fs.ns_lock, NULL);
@@ -433,7 +526,7 @@ int fsmount_run(const struct fsmount_opts *o)
         }
         fs_report(&report_fd, 0); /* detaches from the terminal when daemonized */
         log_info("mounted region %s on %s", o->region->name, o->mountpoint);
-                rc = fs_serve(&fs, se);
+        rc = fs_serve(&fs, se);
         fuse_session_unmount(se);
         fs_close_sync(&fs);
 out_signals:
@@ -446,6 +539,8 @@ out:
                 push_stop(fs.push);
                 fs.push = NULL;
         }
+        pull_free(fs.pull);
+        fs.pull = NULL;
         store_close(store);
         fs_close_state(&fs);
         close(lockfd);

@@ -13,7 +13,7 @@
 struct fsmount_opts {
         const struct region_info *region;
         const struct region_keys *keys;
-                const uint8_t *local_key; /* 32 bytes: the device-local key */
+        const uint8_t *local_key;  /* 32 bytes: the device-local key */
         const struct identity *id; /* signs commits; NULL: never publish */
         const char *mountpoint;
         int foreground;

@@ -99,22 +99,21 @@ static void fs_reply_entry(fuse_req_t req, struct fs *fs, struct fs_inode *in)
  */
 static void fs_content_idle(struct fs *fs, struct fs_inode *in)
 {
-        uint32_t nopen;
-
         pthread_rwlock_wrlock(&in->lock);
-        pthread_mutex_lock(&fs->table_lock);
-        nopen = in->nopen;
-        pthread_mutex_unlock(&fs->table_lock);
-        if (nopen == 0)
-                fs_content_close(in);
+        fs_inode_idle_locked(fs, in);
         pthread_rwlock_unlock(&in->lock);
 }
 
 static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 {
         (void)userdata;
-        if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
-                conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+        /*
+         * No FUSE_CAP_WRITEBACK_CACHE: with it the kernel keeps its own i_size
+         * of regular files and never takes the daemon's again, so a size change
+         * from another device would stay invisible while the inode is cached.
+         * Writes therefore reach the daemon at once (and O_APPEND is ours).
+         */
+        conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
         if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
                 conn->want |= FUSE_CAP_PARALLEL_DIROPS;
         conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
@@ -203,7 +202,7 @@ static int fs_apply_setattr(struct fs *fs, struct fs_inode *in, const struct sta
                         return in->kind == FS_KIND_DIR ? -EISDIR : -EINVAL;
                 if (attr->st_size < 0)
                         return -EINVAL;
-                                                uint64_t nsize = (uint64_t)attr->st_size;
+                uint64_t nsize = (uint64_t)attr->st_size;
 
                 /* The last block's final flag changes: have the committer re-check it. */
                 if (in->size > 0 && nsize != in->size)
@@ -357,7 +356,7 @@ static int fs_make_node(fuse_req_t req, uint64_t parent, const char *name, int k
         if (rc != 0)
                 goto out;
         rc = index_link(fs->ix, parent, name, strlen(name), in->ino, (uint8_t)kind);
-                if (rc == 0) {
+        if (rc == 0) {
                 in->nlink = 1;
                 rc = fs_inode_mark_changed(fs, in, 0, 0);
         }
@@ -456,9 +455,9 @@ static int fs_remove(struct fs *fs, uint64_t parent, const char *name, int want_
                 rc = index_unlink(fs->ix, parent, name, strlen(name));
         if (rc == 0) {
                 pthread_rwlock_wrlock(&in->lock);
-                                in->nlink = want_dir ? 0 : in->nlink - 1;
+                in->nlink = want_dir ? 0 : in->nlink - 1;
                 fs_now(&in->ctime);
-                                if (in->nlink == 0) {
+                if (in->nlink == 0) {
                         uint8_t pid[16];
 
                         fs_sync_parent_id(dir, pid);
@@ -520,9 +519,9 @@ static int fs_rename_replace(struct fs *fs, struct fs_inode *d2, const char *n2,
         if (rc != 0)
                 return rc;
         pthread_rwlock_wrlock(&dst->lock);
-                dst->nlink = dst->kind == FS_KIND_DIR ? 0 : dst->nlink - 1;
+        dst->nlink = dst->kind == FS_KIND_DIR ? 0 : dst->nlink - 1;
         fs_now(&dst->ctime);
-                if (dst->nlink == 0) {
+        if (dst->nlink == 0) {
                 uint8_t pid[16];
 
                 fs_sync_parent_id(d2, pid);
@@ -580,7 +579,7 @@ static int fs_rename(struct fs *fs, uint64_t p1, const char *n1, uint64_t p2, co
                 if (rc == 0)
                         rc = index_link(fs->ix, p2, n2, strlen(n2), sino, (uint8_t)src->kind);
         }
-                if (rc == 0) {
+        if (rc == 0) {
                 pthread_rwlock_wrlock(&src->lock);
                 fs_now(&src->ctime);
                 rc = fs_inode_mark_changed(fs, src, 0, 0);
@@ -636,7 +635,7 @@ static int fs_open_inode(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
                 /* FUSE_CAP_ATOMIC_O_TRUNC (libfuse's default): the truncation is ours. */
                 pthread_rwlock_wrlock(&in->lock);
                 if (in->size != 0) {
-                                                rangeset_truncate(&in->dirty, 0);
+                        rangeset_truncate(&in->dirty, 0);
                         rc = fs_content_truncate(fs, in, 0);
                         if (rc == 0)
                                 rc = fs_inode_mark_changed(fs, in, 0, 0);
@@ -746,7 +745,9 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
                 return;
         }
         pthread_rwlock_wrlock(&in->lock);
-                        /* Extending: the old last block stops being final. */
+        if (fi->flags & O_APPEND)
+                off = (off_t)in->size; /* no writeback cache: appends are ours */
+        /* Extending: the old last block stops being final. */
         if (in->size > 0 && (uint64_t)off + size > in->size)
                 rc = rangeset_add(&in->dirty, (in->size - 1) / fs->bs, (in->size - 1) / fs->bs + 1);
         else
@@ -1078,7 +1079,7 @@ static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
                 return;
         }
         pthread_rwlock_wrlock(&in->lock);
-                rc = fs_xattr_set(in, name, value, size, flags);
+        rc = fs_xattr_set(in, name, value, size, flags);
         if (rc == 0)
                 rc = fs_inode_mark_changed(fs, in, 0, 0);
         if (rc == 0) {
@@ -1183,7 +1184,7 @@ static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
                 free(in->xattrs[i].name);
                 secmem_wipe(in->xattrs[i].value, in->xattrs[i].len);
                 free(in->xattrs[i].value);
-                                in->xattrs[i] = in->xattrs[--in->nxattrs];
+                in->xattrs[i] = in->xattrs[--in->nxattrs];
                 fs_now(&in->ctime);
                 rc = fs_inode_mark_changed(fs, in, 0, 0);
                 if (rc == 0)

@@ -36,7 +36,7 @@ enum index_stmt {
         ST_REF_TRUNC,
         ST_TOMB_ADD,
         ST_TOMB_LIST,
-                ST_TOMB_DEL,
+        ST_TOMB_DEL,
         ST_BY_FILE_ID,
         ST_PACKIDX_GET,
         ST_PACKIDX_PUT,
@@ -64,10 +64,11 @@ static const char *const index_sql[ST_COUNT] = {
     [ST_REF_TRUNC] = "DELETE FROM blockref WHERE ino = ?1 AND idx >= ?2",
     [ST_TOMB_ADD] = "INSERT OR REPLACE INTO tomb(file_id, state) VALUES (?1, ?2)",
     [ST_TOMB_LIST] = "SELECT file_id, state FROM tomb ORDER BY file_id",
-        [ST_TOMB_DEL] = "DELETE FROM tomb WHERE file_id = ?1",
+    [ST_TOMB_DEL] = "DELETE FROM tomb WHERE file_id = ?1",
     [ST_BY_FILE_ID] = "SELECT ino FROM inode WHERE file_id = ?1",
     [ST_PACKIDX_GET] = "SELECT pack, off, len FROM packidx WHERE hash = ?1",
-    [ST_PACKIDX_PUT] = "INSERT OR IGNORE INTO packidx(hash, pack, off, len) VALUES (?1, ?2, ?3, ?4)",
+    [ST_PACKIDX_PUT] =
+        "INSERT OR IGNORE INTO packidx(hash, pack, off, len) VALUES (?1, ?2, ?3, ?4)",
 };
 
 struct index {
@@ -159,7 +160,7 @@ static int index_create_tables(struct index *ix)
                 "CREATE TABLE IF NOT EXISTS blockref(ino INTEGER NOT NULL, "
                 "  idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(ino, idx))"
                 "  WITHOUT ROWID;"
-                                "CREATE TABLE IF NOT EXISTS tomb(file_id BLOB PRIMARY KEY, "
+                "CREATE TABLE IF NOT EXISTS tomb(file_id BLOB PRIMARY KEY, "
                 "  state BLOB NOT NULL) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS packidx(hash BLOB PRIMARY KEY, pack BLOB NOT NULL, "
                 "  off INTEGER NOT NULL, len INTEGER NOT NULL) WITHOUT ROWID;");
@@ -862,7 +863,7 @@ int index_tomb_add(struct index *ix, const uint8_t file_id[static 16], const uin
         sqlite3_stmt *st = ix->st[ST_TOMB_ADD];
         int rc;
 
-                uint8_t *sealed;
+        uint8_t *sealed;
         uint8_t ad[20];
 
         if (len > INDEX_ATTR_MAX)
@@ -894,7 +895,7 @@ int index_for_each_tomb(struct index *ix,
 
         /* CB must not modify the index (the statement is live). */
         pthread_mutex_lock(&ix->lock);
-                while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
                 const uint8_t *fid = sqlite3_column_blob(st, 0);
                 const uint8_t *blob = sqlite3_column_blob(st, 1);
                 size_t blen = (size_t)sqlite3_column_bytes(st, 1);
@@ -978,8 +979,8 @@ int index_meta_put(struct index *ix, const char *key, const uint8_t *buf, size_t
         int rc;
 
         pthread_mutex_lock(&ix->lock);
-        if (sqlite3_prepare_v2(ix->db, "INSERT OR REPLACE INTO meta(k, v) VALUES (?1, ?2)", -1,
-                               &st, NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v2(ix->db, "INSERT OR REPLACE INTO meta(k, v) VALUES (?1, ?2)", -1, &st,
+                               NULL) != SQLITE_OK) {
                 rc = -EIO;
         } else {
                 sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -1011,8 +1012,8 @@ int index_ino_by_file_id(struct index *ix, const uint8_t file_id[static 16], uin
         return rc;
 }
 
-int index_packidx_put(struct index *ix, const uint8_t hash[static 32], const uint8_t pack[static 32],
-                      uint64_t off, uint32_t len)
+int index_packidx_put(struct index *ix, const uint8_t hash[static 32],
+                      const uint8_t pack[static 32], uint64_t off, uint32_t len)
 {
         sqlite3_stmt *st = ix->st[ST_PACKIDX_PUT];
         int rc;

@@ -112,7 +112,7 @@ int index_has_file_id(struct index *ix, const uint8_t file_id[static 16])
  */
 int index_name_of(struct index *ix, uint64_t ino, uint64_t *parent,
                   char name[static INDEX_NAME_MAX + 1], size_t *len, uint8_t *type)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * The clear "changed since the last commit" flag of INO, and the inodes
@@ -121,16 +121,16 @@ int index_name_of(struct index *ix, uint64_t ino, uint64_t *parent,
  */
 int index_set_dirty(struct index *ix, uint64_t ino, int dirty) __attribute__((warn_unused_result));
 int index_for_each_dirty(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Hash of the committed sealed block IDX of INO (block references).  -ENOENT if none. */
 int index_blockref_get(struct index *ix, uint64_t ino, uint64_t idx, uint8_t hash[static 32])
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int index_blockref_put(struct index *ix, uint64_t ino, uint64_t idx, const uint8_t hash[static 32])
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Drops INO's references to blocks >= FROM (0: all). */
 int index_blockref_truncate(struct index *ix, uint64_t ino, uint64_t from)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Deleted files whose tombstone is not committed yet: FILE_ID with an opaque
@@ -144,7 +144,7 @@ int index_for_each_tomb(struct index *ix,
                                   size_t len),
                         void *arg) __attribute__((warn_unused_result));
 int index_tomb_remove(struct index *ix, const uint8_t file_id[static 16])
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * Small named values of the sync layer (journal sequence and head, Lamport
@@ -152,20 +152,21 @@ int index_tomb_remove(struct index *ix, const uint8_t file_id[static 16])
  * larger than CAP.
  */
 int index_meta_get(struct index *ix, const char *key, uint8_t *buf, size_t cap, size_t *len)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int index_meta_put(struct index *ix, const char *key, const uint8_t *buf, size_t len)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* The inode holding FILE_ID.  -ENOENT if none. */
 int index_ino_by_file_id(struct index *ix, const uint8_t file_id[static 16], uint64_t *ino)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * The rebuildable pack index: record HASH lives in PACK at [OFF, OFF+LEN).
  * put keeps the first location known for a hash.  get: -ENOENT if unknown.
  */
-int index_packidx_put(struct index *ix, const uint8_t hash[static 32], const uint8_t pack[static 32],
-                      uint64_t off, uint32_t len) __attribute__((warn_unused_result));
+int index_packidx_put(struct index *ix, const uint8_t hash[static 32],
+                      const uint8_t pack[static 32], uint64_t off, uint32_t len)
+    __attribute__((warn_unused_result));
 int index_packidx_get(struct index *ix, const uint8_t hash[static 32], uint8_t pack[static 32],
                       uint64_t *off, uint32_t *len) __attribute__((warn_unused_result));
 

@@ -64,7 +64,7 @@ int pull_new(struct pull **out, struct store *store, struct index *ix,
              const uint8_t region_id[static 32], const uint8_t self_id[static 16],
              const uint8_t epoch_id[static 32], const uint8_t epoch_key[static 32],
              const struct pull_peer *peers, size_t npeers, const struct pull_ops *ops, void *arg)
-        __attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /*
  * One round over every peer.  *APPLIED gets the number of manifests applied.

@@ -1,0 +1,991 @@
+/*
+ * The puller: see pull.h and doc/SYNC.md "State machine", step 3.
+ *
+ * One round, per peer that is not held (pull_peer_round):
+ *   1. The mark: index meta "peer:<device hex>" = u64be seq || hash[32], or none.
+ *   2. LIST <region>/journal/<device>/ with start-after
+ *      "<region>/journal/<device>/<mark seq:016x>" -- a proper prefix of every
+ *      key at the mark's seq, so the listing begins with the mark's own key
+ *      (pull_list_cb).  The mark's key missing is a rollback; a second key at
+ *      the mark's seq, or two keys at any one seq, an equivocation; a key
+ *      whose seq is not the next one a gap.  Without a mark the first key
+ *      must be seq 1.  At most PULL_LIST_MAX entries are taken per round.
+ *      Keys that do not parse are store junk: noted, skipped.
+ *   3. Each listed entry in seq order (pull_entry):
+ *        pull_entry_load   GET (<= JOURNAL_MAX_SIZE), hash == name, decode,
+ *                          region/device/seq == name, signature, role, prev;
+ *        pull_packs_load   GET each listed pack (<= its signed size), size,
+ *                          hash == name, pack_parse, every commit names a
+ *                          manifest record; its records go to the pack index;
+ *        verify pass       every commit's manifest (pull_manifest_load);
+ *        apply pass        each manifest verified again and handed to
+ *                          ops->apply; ops->entry_done; the mark.
+ *
+ * Invariants:
+ *   1. ops->apply sees only manifests that passed every check of pull.h, and
+ *      only of entries all of whose manifests passed them.
+ *   2. A mark only moves forward, one seq at a time, after ops->entry_done
+ *      returned 0; it always names an entry whose commits were all applied.
+ *      It is written in the index's open transaction, so it becomes durable
+ *      together with what apply wrote (the caller's index_commit).
+ *   3. An alarm holds its device for the life of this puller: it is not
+ *      listed again, so nothing more of it is applied.
+ *   4. Allocation from untrusted lengths is bounded: listing by PULL_LIST_MAX,
+ *      entries by JOURNAL_MAX_SIZE, packs by their signed size (<=
+ *      PACK_MAX_SIZE; one in flight with its trailer, at most PULL_KEEP_MAX
+ *      of bytes kept for the apply pass, trailers never kept), manifests by
+ *      their commit's length (<= MANIFEST_MAX_SIZE).
+ *   6. The pack index may learn records of an entry that is then rejected:
+ *      harmless, as every record is named by its hash and checked when read.
+ *   5. P->lock guards the packs being applied (read by pull_fetch_block from
+ *      any thread), the alarm state and IN_ROUND; it is never held while the
+ *      store or ops are called.
+ */
+#include "sync/pull.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/hash.h"
+#include "crypto/secmem.h"
+#include "keyring/member.h"
+#include "sync/journal.h"
+#include "sync/pack.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+#define PULL_LIST_MAX 256                   /* entries per peer and round */
+#define PULL_KEEP_MAX (64u * 1024u * 1024u) /* pack bytes kept for pull_fetch_block */
+#define PULL_MARK_LEN 40                    /* u64be seq || hash */
+#define PULL_ALARM_LOG_MAX 4096             /* distinct (kind, device, seq) remembered */
+#define PULL_TEXT_MAX 512
+#define PULL_STORE_KEY_MAX 512 /* store_key_valid */
+#define PULL_LIST_STOP 1       /* a list callback's "enough", not an error */
+/* "<region:64>/p/<hash:64>" */
+#define PULL_PACK_KEY_SIZE (64 + 3 + 64 + 1)
+/* "<region:64>/journal/<device:32>/" */
+#define PULL_DIR_KEY_LEN (64 + 9 + 32 + 1)
+
+enum pull_kind {
+        PULL_GAP,
+        PULL_EQUIVOCATION,
+        PULL_ROLLBACK,
+        PULL_BAD_OBJECT,
+        PULL_NOT_WRITER,
+        PULL_UNKNOWN_EPOCH,
+        PULL_JUNK,    /* a key that is no journal key: skipped, the device not held */
+        PULL_MISSING, /* a pack named by an entry is not on the store (yet): retried */
+};
+
+static const struct {
+        const char *name;
+        int holds;
+} pull_kinds[] = {
+    [PULL_GAP] = {"journal-gap", 1},           [PULL_EQUIVOCATION] = {"equivocation", 1},
+    [PULL_ROLLBACK] = {"journal-rollback", 1}, [PULL_BAD_OBJECT] = {"bad-object", 1},
+    [PULL_NOT_WRITER] = {"not-a-writer", 1},   [PULL_UNKNOWN_EPOCH] = {"unknown-epoch", 1},
+    [PULL_JUNK] = {"store-junk", 0},           [PULL_MISSING] = {"missing-pack", 0},
+};
+
+struct pull_peer_state {
+        struct pull_peer peer;
+        char hex[2 * 16 + 1];
+        int held; /* an alarm was raised: skipped until restart */
+};
+
+struct pull_logged {
+        uint8_t kind;
+        uint8_t device_id[16];
+        uint64_t seq;
+};
+
+/* One pack of the entry being verified or applied. */
+struct pull_pack {
+        uint8_t hash[32];
+        uint64_t size;
+        uint8_t *bytes; /* NULL if not kept (PULL_KEEP_MAX) */
+};
+
+struct pull {
+        struct store *store;
+        struct index *ix;
+        uint8_t region_id[32];
+        char region_hex[65];
+        uint8_t self_id[16];
+        uint8_t epoch_id[32];
+        uint8_t *epoch_key; /* 32 bytes, secmem */
+        struct pull_peer_state *peers;
+        size_t npeers;
+        const struct pull_ops *ops;
+        void *arg;
+
+        pthread_mutex_t lock; /* invariant 5 */
+        int in_round;
+        struct pull_pack *cur; /* the packs of the entry being applied */
+        size_t ncur;
+        unsigned nalarms;
+        char last[PULL_TEXT_MAX];
+        struct pull_logged *logged;
+        size_t nlogged, logged_cap;
+};
+
+struct pull_mark {
+        int have;
+        uint64_t seq;
+        uint8_t hash[32];
+};
+
+struct pull_item {
+        uint64_t seq;
+        uint8_t hash[32];
+};
+
+/* ---- small helpers ---- */
+
+static void pull_put_u64(uint8_t *p, uint64_t v)
+{
+        int i;
+
+        for (i = 7; i >= 0; i--) {
+                p[i] = (uint8_t)v;
+                v >>= 8;
+        }
+}
+
+static uint64_t pull_get_u64(const uint8_t *p)
+{
+        uint64_t v = 0;
+        int i;
+
+        for (i = 0; i < 8; i++)
+                v = v << 8 | p[i];
+        return v;
+}
+
+static void pull_packs_free(struct pull_pack *packs, size_t n)
+{
+        size_t i;
+
+        for (i = 0; packs != NULL && i < n; i++)
+                free(packs[i].bytes);
+        free(packs);
+}
+
+/* The pack with HASH in PACKS (N, ascending by hash as the entry lists them), or NULL. */
+static struct pull_pack *pull_pack_find(struct pull_pack *packs, size_t n, const uint8_t *hash)
+{
+        size_t lo = 0, hi = n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = memcmp(packs[mid].hash, hash, 32);
+
+                if (c == 0)
+                        return &packs[mid];
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+/* The trailer entry whose record starts at OFF in ENTS (N, ascending by offset), or NULL. */
+static const struct pack_entry *pull_entry_at(const struct pack_entry *ents, size_t n, uint64_t off)
+{
+        size_t lo = 0, hi = n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (ents[mid].off == off)
+                        return &ents[mid];
+                if (ents[mid].off < off)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+static void pull_pack_key(const struct pull *p, const uint8_t hash[static 32],
+                          char key[static PULL_PACK_KEY_SIZE])
+{
+        char h[65];
+
+        hex_encode(h, hash, 32);
+        snprintf(key, PULL_PACK_KEY_SIZE, "%s/p/%s", p->region_hex, h);
+}
+
+/* ---- alarms ---- */
+
+/* 1 if (KIND, DEVICE, SEQ) was logged before; else remembers it (while there is room). */
+static int pull_logged_before(struct pull *p, enum pull_kind kind, const uint8_t *device,
+                              uint64_t seq)
+{
+        struct pull_logged *l;
+        size_t i;
+
+        for (i = 0; i < p->nlogged; i++)
+                if (p->logged[i].kind == kind && p->logged[i].seq == seq &&
+                    memcmp(p->logged[i].device_id, device, 16) == 0)
+                        return 1;
+        if (p->nlogged == p->logged_cap) {
+                size_t cap = p->logged_cap ? 2 * p->logged_cap : 16;
+
+                if (cap > PULL_ALARM_LOG_MAX)
+                        return 0; /* full: log again rather than forget to log */
+                l = realloc(p->logged, cap * sizeof(*l));
+                if (l == NULL)
+                        return 0;
+                p->logged = l;
+                p->logged_cap = cap;
+        }
+        l = &p->logged[p->nlogged++];
+        l->kind = (uint8_t)kind;
+        memcpy(l->device_id, device, 16);
+        l->seq = seq;
+        return 0;
+}
+
+/*
+ * Raises alarm KIND about peer PS at SEQ (0: none) concerning store object
+ * OBJECT: logged once per (kind, device, seq), counted, kept as the last
+ * text, and the peer held if the kind holds.  Returns -EBADMSG for holding
+ * kinds, else -EAGAIN (so callers can "return pull_alarm(...)").
+ */
+static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind kind, uint64_t seq,
+                      const char *object, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind kind, uint64_t seq,
+                      const char *object, const char *fmt, ...)
+{
+        char detail[256], text[PULL_TEXT_MAX];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(detail, sizeof(detail), fmt, ap);
+        va_end(ap);
+        snprintf(text, sizeof(text), "%s: device %s seq %" PRIu64 ": %s (object %s)",
+                 pull_kinds[kind].name, ps->hex, seq, detail, object ? object : "-");
+        pthread_mutex_lock(&p->lock);
+        if (pull_kinds[kind].holds)
+                ps->held = 1;
+        if (!pull_logged_before(p, kind, ps->peer.device_id, seq)) {
+                p->nalarms++;
+                memcpy(p->last, text, sizeof(text));
+                pthread_mutex_unlock(&p->lock);
+                if (pull_kinds[kind].holds)
+                        log_err("pull: alarm %s; holding this device's updates", text);
+                else
+                        log_warn("pull: %s", text);
+        } else {
+                pthread_mutex_unlock(&p->lock);
+        }
+        return pull_kinds[kind].holds ? -EBADMSG : -EAGAIN;
+}
+
+/* ---- marks ---- */
+
+static void pull_mark_name(const struct pull_peer_state *ps, char name[static 6 + 33])
+{
+        snprintf(name, 6 + 33, "peer:%s", ps->hex);
+}
+
+static int pull_mark_get(struct pull *p, const struct pull_peer_state *ps, struct pull_mark *mk)
+{
+        uint8_t v[PULL_MARK_LEN];
+        char name[6 + 33];
+        size_t len = 0;
+        int rc;
+
+        pull_mark_name(ps, name);
+        memset(mk, 0, sizeof(*mk));
+        rc = index_meta_get(p->ix, name, v, sizeof(v), &len);
+        if (rc == -ENOENT)
+                return 0;
+        if (rc == 0 && (len != PULL_MARK_LEN || pull_get_u64(v) == 0))
+                rc = -EIO;
+        if (rc != 0) {
+                log_err("pull: the local mark of device %s is unreadable: %s", ps->hex,
+                        strerror(-rc));
+                return rc;
+        }
+        mk->have = 1;
+        mk->seq = pull_get_u64(v);
+        memcpy(mk->hash, v + 8, 32);
+        return 0;
+}
+
+static int pull_mark_put(struct pull *p, const struct pull_peer_state *ps, uint64_t seq,
+                         const uint8_t hash[static 32])
+{
+        uint8_t v[PULL_MARK_LEN];
+        char name[6 + 33];
+        int rc;
+
+        pull_mark_name(ps, name);
+        pull_put_u64(v, seq);
+        memcpy(v + 8, hash, 32);
+        rc = index_meta_put(p->ix, name, v, sizeof(v));
+        if (rc != 0)
+                log_err("pull: cannot record the mark of device %s: %s", ps->hex, strerror(-rc));
+        return rc;
+}
+
+/* ---- listing (step 2) ---- */
+
+struct pull_list {
+        struct pull *p;
+        struct pull_peer_state *ps;
+        const struct pull_mark *mk;
+        int mark_seen;
+        int alarmed;
+        uint64_t next;                     /* the seq the next new key must have */
+        char prev[PULL_STORE_KEY_MAX + 1]; /* the previous key: the store lists in order */
+        int have_prev;
+        struct pull_item *items;
+        size_t n, cap;
+};
+
+static int pull_list_add(struct pull_list *l, uint64_t seq, const uint8_t *hash)
+{
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? 2 * l->cap : 16;
+                struct pull_item *it = realloc(l->items, cap * sizeof(*it));
+
+                if (it == NULL)
+                        return -ENOMEM;
+                l->items = it;
+                l->cap = cap;
+        }
+        l->items[l->n].seq = seq;
+        memcpy(l->items[l->n].hash, hash, 32);
+        l->n++;
+        l->next = seq + 1;
+        return 0;
+}
+
+static int pull_list_alarm(struct pull_list *l, enum pull_kind kind, uint64_t seq, const char *key,
+                           const char *what)
+{
+        (void)pull_alarm(l->p, l->ps, kind, seq, key, "%s", what);
+        l->alarmed = 1;
+        return PULL_LIST_STOP;
+}
+
+static int pull_list_cb(void *arg, const char *key, uint64_t size)
+{
+        struct pull_list *l = arg;
+        uint8_t rid[32], dev[16], hash[32];
+        uint64_t seq = 0;
+
+        (void)size; /* the GET is bounded; the listed size is only a hint */
+        if (l->have_prev && strcmp(key, l->prev) <= 0) {
+                log_err("pull: the store listed %s out of order", key);
+                return -EIO;
+        }
+        l->have_prev = snprintf(l->prev, sizeof(l->prev), "%s", key) < (int)sizeof(l->prev);
+        if (journal_parse_key(key, rid, dev, &seq, hash) != 0 ||
+            memcmp(rid, l->p->region_id, 32) != 0 || memcmp(dev, l->ps->peer.device_id, 16) != 0) {
+                (void)pull_alarm(l->p, l->ps, PULL_JUNK, 0, key, "not a journal key; skipped");
+                return 0;
+        }
+        if (l->mk->have && seq < l->mk->seq)
+                return 0; /* cannot be listed after start-after; harmless */
+        if (l->mk->have && seq == l->mk->seq) {
+                if (memcmp(hash, l->mk->hash, 32) != 0)
+                        return pull_list_alarm(l, PULL_EQUIVOCATION, seq, key,
+                                               "a second entry at the applied seq");
+                l->mark_seen = 1;
+                return 0;
+        }
+        if (l->mk->have && !l->mark_seen)
+                return pull_list_alarm(l, PULL_ROLLBACK, l->mk->seq, key,
+                                       "the store no longer shows the applied entry");
+        if (l->n > 0 && seq == l->items[l->n - 1].seq)
+                return pull_list_alarm(l, PULL_EQUIVOCATION, seq, key, "two entries at one seq");
+        if (seq != l->next)
+                return pull_list_alarm(l, PULL_GAP, l->next, key, "the next entry is missing");
+        if (l->n == PULL_LIST_MAX)
+                return PULL_LIST_STOP; /* the rest next round; KEY checked then */
+        return pull_list_add(l, seq, hash);
+}
+
+/* Lists PS's new entries after MK into *ITEMS and *N (none after an alarm). */
+static int pull_list(struct pull *p, struct pull_peer_state *ps, const struct pull_mark *mk,
+                     struct pull_item **items, size_t *n)
+{
+        char prefix[PULL_DIR_KEY_LEN + 1], after[PULL_DIR_KEY_LEN + 17];
+        struct pull_list l;
+        int rc;
+
+        memset(&l, 0, sizeof(l));
+        l.p = p;
+        l.ps = ps;
+        l.mk = mk;
+        l.next = mk->have ? mk->seq + 1 : 1;
+        snprintf(prefix, sizeof(prefix), "%s/journal/%s/", p->region_hex, ps->hex);
+        snprintf(after, sizeof(after), "%s%016" PRIx64, prefix, mk->seq);
+        rc = p->store->ops->list(p->store, prefix, mk->have ? after : NULL, pull_list_cb, &l);
+        if (rc == PULL_LIST_STOP)
+                rc = 0;
+        if (rc == 0 && !l.alarmed && mk->have && !l.mark_seen)
+                pull_list_alarm(&l, PULL_ROLLBACK, mk->seq, after,
+                                "the store no longer shows the applied entry");
+        if (rc != 0 || l.alarmed) {
+                free(l.items);
+                l.items = NULL;
+                l.n = 0;
+        }
+        if (rc == 0) {
+                *items = l.items;
+                *n = l.n;
+        }
+        return rc;
+}
+
+/* ---- step 3: one entry ---- */
+
+/* GETs and checks entry IT of PS against the mark MK into *E (and its bytes). */
+static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const struct pull_mark *mk,
+                           const struct pull_item *it, const char *key, struct journal_entry *e)
+{
+        static const uint8_t zero[32];
+        const uint8_t *prev = mk->have ? mk->hash : zero;
+        uint8_t *buf = NULL, h[32];
+        size_t len = 0;
+        int rc;
+
+        rc = p->store->ops->get(p->store, key, JOURNAL_MAX_SIZE, &buf, &len);
+        if (rc == -ENOENT)
+                return -EAGAIN; /* listed a moment ago; the next listing tells */
+        if (rc == -EFBIG)
+                return pull_alarm(p, ps, PULL_BAD_OBJECT, it->seq, key,
+                                  "larger than any journal entry");
+        if (rc != 0)
+                return rc;
+        hash_blake2b(h, buf, len);
+        if (memcmp(h, it->hash, 32) != 0) {
+                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, it->seq, key,
+                                "content does not match its name");
+                goto out;
+        }
+        rc = journal_decode(buf, len, e);
+        if (rc != 0) {
+                if (rc == -EBADMSG)
+                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, it->seq, key, "malformed entry");
+                goto out;
+        }
+        if (memcmp(e->region_id, p->region_id, 32) != 0 ||
+            memcmp(e->device_id, ps->peer.device_id, 16) != 0 || e->seq != it->seq) {
+                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, it->seq, key,
+                                "region, device or seq differ from its name");
+                goto out_release;
+        }
+        rc = journal_verify_sig(buf, len, ps->peer.sign_pk);
+        if (rc != 0) {
+                if (rc == -EBADMSG)
+                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, it->seq, key,
+                                        "not signed by the device's key");
+                goto out_release;
+        }
+        if (ps->peer.role != MEMBER_ROLE_WRITER && ps->peer.role != MEMBER_ROLE_ADMIN) {
+                rc = pull_alarm(p, ps, PULL_NOT_WRITER, it->seq, key,
+                                "a signed entry from a device with role %u", ps->peer.role);
+                goto out_release;
+        }
+        if (memcmp(e->prev, prev, 32) != 0) {
+                rc = pull_alarm(p, ps, PULL_EQUIVOCATION, it->seq, key,
+                                "signed entry does not follow the applied one (forked journal)");
+                goto out_release;
+        }
+        goto out;
+out_release:
+        journal_release(e);
+out:
+        free(buf);
+        return rc;
+}
+
+static int pull_commit_by_pack(const void *a, const void *b)
+{
+        const struct journal_commit *const *x = a, *const *y = b;
+
+        return memcmp((*x)->pack_hash, (*y)->pack_hash, 32);
+}
+
+/*
+ * Checks that every commit of E in BY_PACK[*CUR..] naming pack PK starts a
+ * manifest record of its length (ENTS, N: the pack's trailer), advancing *CUR.
+ */
+static int pull_check_commits(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                              const struct journal_entry *e, const struct journal_commit **by_pack,
+                              size_t *cur, const struct pull_pack *pk,
+                              const struct pack_entry *ents, size_t n)
+{
+        for (; *cur < e->ncommits && memcmp(by_pack[*cur]->pack_hash, pk->hash, 32) == 0;
+             (*cur)++) {
+                const struct journal_commit *c = by_pack[*cur];
+                const struct pack_entry *pe = pull_entry_at(ents, n, c->off);
+
+                if (pe == NULL || pe->kind != PACK_KIND_MANIFEST || pe->len != c->len ||
+                    memcmp(pe->hash, c->manifest_hash, 32) != 0)
+                        return pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
+                                          "a commit does not name a manifest record of its pack");
+        }
+        return 0;
+}
+
+/* Records the trailer ENTS (N) of pack HASH in the pack index. */
+static int pull_index_pack(struct pull *p, const uint8_t hash[static 32],
+                           const struct pack_entry *ents, size_t n)
+{
+        size_t i;
+        int rc = 0;
+
+        for (i = 0; i < n && rc == 0; i++)
+                rc = index_packidx_put(p->ix, ents[i].hash, hash, ents[i].off, ents[i].len);
+        return rc;
+}
+
+/* GETs and checks pack I of E into PK (its trailer into *ENTS, *N). */
+static int pull_pack_get(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                         const struct journal_entry *e, size_t i, struct pull_pack *pk,
+                         uint8_t **buf, size_t *len, struct pack_entry **ents, size_t *n)
+{
+        char key[PULL_PACK_KEY_SIZE];
+        uint8_t h[32];
+        int rc;
+
+        memcpy(pk->hash, e->packs[i].hash, 32);
+        pk->size = e->packs[i].size;
+        pull_pack_key(p, pk->hash, key);
+        /* The entry is signed: its size bounds what we take (<= PACK_MAX_SIZE). */
+        rc = p->store->ops->get(p->store, key, (size_t)pk->size, buf, len);
+        if (rc == -ENOENT)
+                return pull_alarm(p, ps, PULL_MISSING, e->seq, key,
+                                  "named by entry %s but not on the store", ekey);
+        if (rc == -EFBIG || (rc == 0 && *len != pk->size))
+                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key,
+                                "size differs from the one entry %s gives", ekey);
+        if (rc != 0)
+                goto fail;
+        hash_blake2b(h, *buf, *len);
+        if (memcmp(h, pk->hash, 32) != 0) {
+                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key,
+                                "content does not match its name");
+                goto fail;
+        }
+        rc = pack_parse(*buf, *len, ents, n);
+        if (rc == -EBADMSG)
+                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key, "malformed pack");
+        if (rc != 0)
+                goto fail;
+        return 0;
+fail:
+        free(*buf);
+        *buf = NULL;
+        return rc;
+}
+
+/*
+ * GETs and checks every pack of E into *OUT (E->npacks), one at a time:
+ * size and hash against the signed entry, structure; every commit must
+ * name a manifest record of its pack.  The records go to the pack index at
+ * once (they are self-certifying: whoever reads one by hash checks it), so
+ * trailers need not be kept; the bytes are kept up to PULL_KEEP_MAX.
+ */
+static int pull_packs_load(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                           const struct journal_entry *e, struct pull_pack **out)
+{
+        struct pull_pack *packs = calloc(e->npacks ? e->npacks : 1, sizeof(*packs));
+        const struct journal_commit **by_pack =
+            calloc(e->ncommits ? e->ncommits : 1, sizeof(*by_pack));
+        size_t i, cur = 0, kept = 0;
+        int rc = 0;
+
+        if (packs == NULL || by_pack == NULL) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        for (i = 0; i < e->ncommits; i++)
+                by_pack[i] = &e->commits[i];
+        qsort(by_pack, e->ncommits, sizeof(*by_pack), pull_commit_by_pack);
+        for (i = 0; i < e->npacks && rc == 0; i++) {
+                struct pack_entry *ents = NULL;
+                uint8_t *buf = NULL;
+                size_t len = 0, n = 0;
+
+                rc = pull_pack_get(p, ps, ekey, e, i, &packs[i], &buf, &len, &ents, &n);
+                if (rc != 0)
+                        break;
+                rc = pull_check_commits(p, ps, ekey, e, by_pack, &cur, &packs[i], ents, n);
+                if (rc == 0)
+                        rc = pull_index_pack(p, packs[i].hash, ents, n);
+                if (rc == 0 && len <= PULL_KEEP_MAX - kept) {
+                        packs[i].bytes = buf;
+                        buf = NULL;
+                        kept += len;
+                }
+                free(ents);
+                free(buf);
+        }
+        /* journal_decode: every commit's pack is listed, so all were checked. */
+        if (rc == 0 && cur != e->ncommits)
+                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
+                                "a commit names a pack the entry does not list");
+out:
+        free(by_pack);
+        if (rc != 0) {
+                pull_packs_free(packs, e->npacks);
+                return rc;
+        }
+        *out = packs;
+        return 0;
+}
+
+/*
+ * Fetches and verifies commit C of entry E (of PS) from PACKS into *M and
+ * *META (release both).  Every failure of the manifest is an alarm.
+ */
+static int pull_manifest_load(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                              const struct journal_entry *e, const struct journal_commit *c,
+                              struct pull_pack *packs, struct manifest *m,
+                              struct manifest_meta *meta)
+{
+        const struct pull_pack *pk = pull_pack_find(packs, e->npacks, c->pack_hash);
+        const uint8_t *bytes;
+        uint8_t *tmp = NULL;
+        char key[PULL_PACK_KEY_SIZE];
+        int rc;
+
+        /* pull_packs_load checked that (off, len) is a manifest record of the pack. */
+        if (pk == NULL)
+                return -EIO; /* cannot happen: journal_decode */
+        if (pk->bytes != NULL) {
+                bytes = pk->bytes + c->off;
+        } else {
+                pull_pack_key(p, pk->hash, key);
+                tmp = malloc(c->len); /* <= MANIFEST_MAX_SIZE (journal_decode) */
+                if (tmp == NULL)
+                        return -ENOMEM;
+                rc = p->store->ops->get_range(p->store, key, c->off, c->len, tmp);
+                if (rc != 0)
+                        goto out;
+                bytes = tmp;
+        }
+        if (pack_record_check(PACK_KIND_MANIFEST, bytes, c->len, c->manifest_hash) != 0) {
+                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
+                                "a manifest record does not match its hash");
+                goto out;
+        }
+        rc = manifest_decode(bytes, c->len, m);
+        if (rc != 0) {
+                if (rc == -EBADMSG)
+                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
+                                        "a manifest is malformed");
+                goto out;
+        }
+        if (memcmp(m->region_id, p->region_id, 32) != 0 ||
+            memcmp(m->file_id, c->file_id, 16) != 0 ||
+            memcmp(m->author, ps->peer.device_id, 16) != 0) {
+                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
+                                "a manifest's region, file or author differs from its commit");
+                goto out_release;
+        }
+        rc = manifest_verify_sig(bytes, c->len, m, ps->peer.sign_pk);
+        if (rc != 0) {
+                if (rc == -EBADMSG)
+                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
+                                        "a manifest is not signed by the device's key");
+                goto out_release;
+        }
+        if (memcmp(m->epoch_id, p->epoch_id, 32) != 0) {
+                rc = pull_alarm(p, ps, PULL_UNKNOWN_EPOCH, e->seq, ekey,
+                                "a manifest of an epoch this device does not hold");
+                goto out_release;
+        }
+        rc = manifest_open_meta(m, p->epoch_key, meta);
+        if (rc != 0) {
+                if (rc == -EBADMSG)
+                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
+                                        "a manifest's metadata does not open");
+                goto out_release;
+        }
+        goto out;
+out_release:
+        manifest_release(m);
+out:
+        free(tmp);
+        return rc;
+}
+
+/* Applies the verified entry E with PACKS; *APPLIED counts manifests applied. */
+static int pull_apply(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                      const struct journal_entry *e, struct pull_pack *packs, unsigned *applied)
+{
+        struct manifest m;
+        struct manifest_meta meta;
+        size_t i;
+        int rc = 0, pass;
+
+        /*
+         * Deletions first, then everything else: an editor's save (temp file
+         * renamed over the original) commits the old file's tombstone and the
+         * new file under the same name in one entry, in file-id order.
+         */
+        for (pass = 0; pass < 2 && rc == 0; pass++) {
+                for (i = 0; i < e->ncommits && rc == 0; i++) {
+                        int tomb;
+
+                        rc = pull_manifest_load(p, ps, ekey, e, &e->commits[i], packs, &m, &meta);
+                        if (rc != 0)
+                                break; /* the store changed under us: an alarm, or transient */
+                        tomb = m.kind == MANIFEST_TOMBSTONE;
+                        if (tomb == (pass == 0)) {
+                                rc = p->ops->apply(p->arg, &m, &meta);
+                                if (rc == 0)
+                                        (*applied)++;
+                        }
+                        manifest_meta_release(&meta);
+                        manifest_release(&m);
+                }
+        }
+        if (rc == 0 && p->ops->entry_done != NULL)
+                rc = p->ops->entry_done(p->arg);
+        if (rc == 0)
+                rc = pull_mark_put(p, ps, e->seq, e->hash);
+        return rc;
+}
+
+/* Verifies entry IT of PS and, if all of it passes, applies it and advances the mark. */
+static int pull_entry(struct pull *p, struct pull_peer_state *ps, struct pull_mark *mk,
+                      const struct pull_item *it, unsigned *applied)
+{
+        struct journal_entry e;
+        struct pull_pack *packs = NULL;
+        struct manifest m;
+        struct manifest_meta meta;
+        char key[JOURNAL_KEY_SIZE];
+        size_t i, n;
+        int rc;
+
+        rc = journal_object_key(p->region_hex, ps->peer.device_id, it->seq, it->hash, key);
+        if (rc != 0)
+                return rc;
+        rc = pull_entry_load(p, ps, mk, it, key, &e);
+        if (rc != 0)
+                return rc;
+        rc = pull_packs_load(p, ps, key, &e, &packs);
+        if (rc != 0)
+                goto out_entry;
+        /* Verify pass: nothing is applied unless every manifest passes. */
+        for (i = 0; i < e.ncommits && rc == 0; i++) {
+                rc = pull_manifest_load(p, ps, key, &e, &e.commits[i], packs, &m, &meta);
+                if (rc == 0) {
+                        manifest_meta_release(&meta);
+                        manifest_release(&m);
+                }
+        }
+        if (rc != 0)
+                goto out_packs;
+        n = e.npacks;
+        pthread_mutex_lock(&p->lock);
+        p->cur = packs;
+        p->ncur = n;
+        pthread_mutex_unlock(&p->lock);
+        rc = pull_apply(p, ps, key, &e, packs, applied);
+        pthread_mutex_lock(&p->lock);
+        p->cur = NULL;
+        p->ncur = 0;
+        pthread_mutex_unlock(&p->lock);
+        if (rc == 0) {
+                mk->have = 1;
+                mk->seq = e.seq;
+                memcpy(mk->hash, e.hash, 32);
+        }
+out_packs:
+        pull_packs_free(packs, e.npacks);
+out_entry:
+        journal_release(&e);
+        return rc;
+}
+
+/* One round over peer PS.  Returns 0 or a transient error (alarms are not errors). */
+static int pull_peer_round(struct pull *p, struct pull_peer_state *ps, unsigned *applied)
+{
+        struct pull_mark mk;
+        struct pull_item *items = NULL;
+        size_t n = 0, i;
+        int rc;
+
+        rc = pull_mark_get(p, ps, &mk);
+        if (rc == 0)
+                rc = pull_list(p, ps, &mk, &items, &n);
+        for (i = 0; i < n && rc == 0; i++)
+                rc = pull_entry(p, ps, &mk, &items[i], applied);
+        free(items);
+        if (rc == -EBADMSG && ps->held)
+                rc = 0; /* an alarm, already raised */
+        return rc;
+}
+
+/* ---- API ---- */
+
+int pull_new(struct pull **out, struct store *store, struct index *ix,
+             const uint8_t region_id[static 32], const uint8_t self_id[static 16],
+             const uint8_t epoch_id[static 32], const uint8_t epoch_key[static 32],
+             const struct pull_peer *peers, size_t npeers, const struct pull_ops *ops, void *arg)
+{
+        struct pull *p;
+        size_t i, j;
+
+        assert(ops != NULL && ops->apply != NULL && (peers != NULL || npeers == 0));
+        p = calloc(1, sizeof(*p));
+        if (p == NULL)
+                return -ENOMEM;
+        p->epoch_key = secmem_alloc(32);
+        p->peers = calloc(npeers ? npeers : 1, sizeof(*p->peers));
+        if (p->epoch_key == NULL || p->peers == NULL) {
+                secmem_free(p->epoch_key);
+                free(p->peers);
+                free(p);
+                return -ENOMEM;
+        }
+        p->store = store;
+        p->ix = ix;
+        memcpy(p->region_id, region_id, 32);
+        hex_encode(p->region_hex, region_id, 32);
+        memcpy(p->self_id, self_id, 16);
+        memcpy(p->epoch_id, epoch_id, 32);
+        memcpy(p->epoch_key, epoch_key, 32);
+        for (i = 0; i < npeers; i++) {
+                int dup = memcmp(peers[i].device_id, self_id, 16) == 0;
+
+                for (j = 0; j < p->npeers && !dup; j++)
+                        dup = memcmp(p->peers[j].peer.device_id, peers[i].device_id, 16) == 0;
+                if (dup)
+                        continue; /* ourselves, or listed twice: the first one counts */
+                p->peers[p->npeers].peer = peers[i];
+                hex_encode(p->peers[p->npeers].hex, peers[i].device_id, 16);
+                p->npeers++;
+        }
+        p->ops = ops;
+        p->arg = arg;
+        pthread_mutex_init(&p->lock, NULL);
+        *out = p;
+        return 0;
+}
+
+int pull_round(struct pull *p, unsigned *applied)
+{
+        unsigned count = 0;
+        size_t i;
+        int rc = 0, r;
+
+        pthread_mutex_lock(&p->lock);
+        if (p->in_round) {
+                pthread_mutex_unlock(&p->lock);
+                return -EAGAIN; /* another thread is pulling (or apply called us) */
+        }
+        p->in_round = 1;
+        pthread_mutex_unlock(&p->lock);
+        for (i = 0; i < p->npeers; i++) {
+                if (p->peers[i].held)
+                        continue;
+                r = pull_peer_round(p, &p->peers[i], &count);
+                if (r != 0)
+                        rc = r;
+        }
+        pthread_mutex_lock(&p->lock);
+        p->in_round = 0;
+        pthread_mutex_unlock(&p->lock);
+        *applied = count;
+        return rc;
+}
+
+/* Copies record [OFF, OFF+LEN) of PACK from the packs being applied; 0 or -ENOENT. */
+static int pull_fetch_cur(struct pull *p, const uint8_t pack[static 32], uint64_t off, uint32_t len,
+                          uint8_t *out)
+{
+        const struct pull_pack *pk;
+        int rc = -ENOENT;
+
+        pthread_mutex_lock(&p->lock);
+        pk = pull_pack_find(p->cur, p->ncur, pack);
+        if (pk != NULL && pk->bytes != NULL && off <= pk->size && len <= pk->size - off) {
+                memcpy(out, pk->bytes + off, len);
+                rc = 0;
+        }
+        pthread_mutex_unlock(&p->lock);
+        return rc;
+}
+
+int pull_fetch_block(struct pull *p, const uint8_t hash[static 32], uint8_t *out, size_t cap,
+                     size_t *len)
+{
+        char key[PULL_PACK_KEY_SIZE];
+        uint8_t pack[32];
+        uint64_t off = 0;
+        uint32_t n = 0;
+        int rc;
+
+        rc = index_packidx_get(p->ix, hash, pack, &off, &n);
+        if (rc != 0)
+                return rc;
+        if (n < PACK_BLOCK_MIN_LEN || n > PACK_BLOCK_MAX_LEN)
+                return -EBADMSG; /* not a block record */
+        if (n > cap)
+                return -ERANGE;
+        rc = pull_fetch_cur(p, pack, off, n, out);
+        if (rc == -ENOENT) {
+                pull_pack_key(p, pack, key);
+                rc = p->store->ops->get_range(p->store, key, off, n, out);
+                if (rc == -EIO)
+                        rc = -EBADMSG; /* the pack is shorter than it was */
+        }
+        if (rc == 0 && pack_record_check(PACK_KIND_BLOCK, out, n, hash) != 0) {
+                pull_pack_key(p, pack, key);
+                log_err("pull: the block record at %" PRIu64 " of %s does not match its hash", off,
+                        key);
+                rc = -EBADMSG;
+        }
+        if (rc != 0) {
+                secmem_wipe(out, n);
+                return rc;
+        }
+        *len = n;
+        return 0;
+}
+
+unsigned pull_alarms(struct pull *p, char *buf, size_t size)
+{
+        unsigned n;
+
+        pthread_mutex_lock(&p->lock);
+        n = p->nalarms;
+        if (buf != NULL && size > 0)
+                snprintf(buf, size, "%s", p->last);
+        pthread_mutex_unlock(&p->lock);
+        return n;
+}
+
+void pull_free(struct pull *p)
+{
+        if (p == NULL)
+                return;
+        pull_packs_free(p->cur, p->ncur);
+        secmem_free(p->epoch_key);
+        free(p->peers);
+        free(p->logged);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+}

@@ -1,0 +1,956 @@
+/*
+ * Unit tests for sync/pull.c: a file:// store in a temporary directory holds
+ * the journals and packs of several devices, built with the real codecs;
+ * an index in the same directory holds the marks and the pack index.  Every
+ * attack must raise an alarm and apply nothing of its device while an honest
+ * device still applies.  Run from the repo root.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "crypto/hash.h"
+#include "crypto/secmem.h"
+#include "crypto/sig.h"
+#include "keyring/member.h"
+#include "sync/index.h"
+#include "sync/journal.h"
+#include "sync/manifest.h"
+#include "sync/pack.h"
+#include "sync/pull.h"
+#include "sync/store.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+#define BLOCK_LEN 100 /* sealed-looking record bytes; pull does not open blocks */
+#define BLOCKS_PER_FILE 2
+#define MAX_APPLIED 64
+
+struct dev {
+        uint8_t id[16], pk[32], sk[64];
+        uint64_t seq; /* last published */
+        uint8_t head[32];
+        uint64_t lamport;
+        char hex[33];
+};
+
+struct applied {
+        uint8_t author[16], file_id[16], hash[32];
+        uint64_t lamport;
+        char name[MANIFEST_NAME_MAX + 1];
+};
+
+struct rec {
+        struct pull *p;
+        int n;
+        struct applied got[MAX_APPLIED];
+        int entries;
+        int fail_next; /* apply returns -EAGAIN this many times */
+        int block_errors;
+};
+
+struct fx {
+        char dir[64];
+        char ixpath[128];
+        struct store *st;
+        struct index *ix;
+        uint8_t region[32], epoch_id[32], epoch_key[32];
+        char region_hex[65];
+        struct dev a, b, c, r, x; /* self, honest writer, victim writer, reader, non-member */
+        struct rec rec;
+        struct pull *p;
+};
+
+/* ---- building objects ---- */
+
+static void block_bytes(const uint8_t file_id[16], uint64_t idx, uint8_t out[BLOCK_LEN])
+{
+        size_t i;
+
+        for (i = 0; i < BLOCK_LEN; i++)
+                out[i] = (uint8_t)(file_id[0] * 7 + file_id[1] * 13 + idx * 31 + i);
+}
+
+struct pub {
+        int nfiles;               /* default 1 */
+        uint8_t file_base;        /* first byte of the first file id; default 0x10 */
+        const struct dev *author; /* manifest author; default the publisher */
+        const uint8_t *entry_sk;  /* default the publisher's */
+        const uint8_t *epoch_id;  /* default the fixture's */
+        const uint8_t *epoch_key; /* default the fixture's */
+        int flip_entry, flip_pack, wrong_prev, keep_chain;
+        int flip_manifest; /* last manifest changed before packing: its signature fails */
+        int flip_record;   /* last manifest changed in the pack only: the commit's hash fails */
+        int bad_off;       /* last commit names the first (block) record, signed */
+        int empty;         /* no commits, no packs: an acknowledgement */
+        uint64_t name_seq; /* seq in the object key; default the entry's */
+        char key[JOURNAL_KEY_SIZE]; /* out: the entry's object key */
+        uint8_t hash[32];           /* out: the entry's hash */
+        char pack_key[200];         /* out */
+        uint8_t block_hash[32];     /* out: the first block's hash */
+};
+
+static void fill_manifest(struct fx *f, const struct dev *author, const struct pub *o,
+                          const uint8_t file_id[16], uint64_t lamport, struct manifest *m,
+                          struct manifest_vv *vv, struct manifest_ref *refs,
+                          struct pack_builder *pb)
+{
+        uint8_t blk[BLOCK_LEN];
+        struct pack_entry pe;
+        uint64_t i;
+
+        memset(m, 0, sizeof(*m));
+        m->version = MANIFEST_VERSION;
+        memcpy(m->region_id, f->region, 32);
+        memcpy(m->file_id, file_id, 16);
+        m->kind = MANIFEST_FILE;
+        memcpy(m->author, author->id, 16);
+        m->lamport = lamport;
+        memcpy(vv->device_id, author->id, 16);
+        vv->counter = lamport;
+        m->vv = vv;
+        m->nvv = 1;
+        memcpy(m->epoch_id, o->epoch_id ? o->epoch_id : f->epoch_id, 32);
+        memset(m->salt, 0x61, 32);
+        assert_int_equal(manifest_key_commit(m->key_commit,
+                                             o->epoch_key ? o->epoch_key : f->epoch_key, m->file_id,
+                                             m->salt),
+                         0);
+        m->block_size = 4096;
+        m->size = BLOCKS_PER_FILE * 4096;
+        for (i = 0; i < BLOCKS_PER_FILE; i++) {
+                block_bytes(file_id, i, blk);
+                assert_int_equal(pack_builder_add(pb, PACK_KIND_BLOCK, blk, BLOCK_LEN, &pe), 0);
+                refs[i].index = i;
+                memcpy(refs[i].hash, pe.hash, 32);
+                refs[i].final = i == BLOCKS_PER_FILE - 1;
+        }
+        m->refs = refs;
+        m->nrefs = BLOCKS_PER_FILE;
+}
+
+/* Publishes one journal entry of D (with O's twists) and its pack on the store. */
+static void publish(struct fx *f, struct dev *d, struct pub *o)
+{
+        struct pack_builder pb;
+        struct journal_entry e;
+        struct journal_commit commits[8];
+        struct journal_pack jp;
+        const struct dev *author = o->author ? o->author : d;
+        uint8_t *pbytes = NULL, *ebytes = NULL, *mb = NULL, phash[32];
+        size_t plen = 0, elen = 0, mlen = 0;
+        int nfiles = o->nfiles ? o->nfiles : 1, k;
+        char hex[65];
+
+        assert_true(nfiles <= 8);
+        pack_builder_init(&pb);
+        memset(commits, 0, sizeof(commits));
+        for (k = 0; k < nfiles; k++) {
+                struct manifest m;
+                struct manifest_vv vv;
+                struct manifest_ref refs[BLOCKS_PER_FILE];
+                struct manifest_meta meta;
+                struct pack_entry pe;
+                uint8_t file_id[16] = {0};
+
+                file_id[0] = (uint8_t)((o->file_base ? o->file_base : 0x10) + k);
+                file_id[1] = d->id[0];
+                fill_manifest(f, author, o, file_id, ++d->lamport, &m, &vv, refs, &pb);
+                if (k == 0)
+                        memcpy(o->block_hash, refs[0].hash, 32);
+                memset(&meta, 0, sizeof(meta));
+                meta.name_len = (size_t)snprintf(meta.name, sizeof(meta.name), "f-%02x-%02x",
+                                                 file_id[0], file_id[1]);
+                meta.mode = 0644;
+                meta.mtime_s = 1700000000;
+                assert_int_equal(manifest_encode_sign(&m, &meta,
+                                                      o->epoch_key ? o->epoch_key : f->epoch_key,
+                                                      author->sk, &mb, &mlen),
+                                 0);
+                /* Byte 100 is in the version vector's counter: still decodes. */
+                if (o->flip_manifest && k == nfiles - 1)
+                        mb[100] ^= 1;
+                hash_blake2b(commits[k].manifest_hash, mb, mlen);
+                if (o->flip_record && k == nfiles - 1)
+                        mb[100] ^= 1;
+                assert_int_equal(pack_builder_add(&pb, PACK_KIND_MANIFEST, mb, mlen, &pe), 0);
+                free(mb);
+                memcpy(commits[k].file_id, file_id, 16);
+                commits[k].off = pe.off;
+                commits[k].len = pe.len;
+        }
+        assert_int_equal(pack_builder_finish(&pb, &pbytes, &plen, phash), 0);
+        pack_builder_release(&pb);
+        if (o->flip_pack)
+                pbytes[20] ^= 0x80; /* inside the first block record */
+        hex_encode(hex, phash, 32);
+        snprintf(o->pack_key, sizeof(o->pack_key), "%s/p/%s", f->region_hex, hex);
+        assert_int_equal(f->st->ops->put(f->st, o->pack_key, pbytes, plen, 0), 0);
+        free(pbytes);
+
+        for (k = 0; k < nfiles; k++)
+                memcpy(commits[k].pack_hash, phash, 32);
+        if (o->bad_off)
+                commits[nfiles - 1].off = PACK_MIN_RECORD_OFF;
+        memcpy(jp.hash, phash, 32);
+        jp.size = plen;
+        memset(&e, 0, sizeof(e));
+        e.version = JOURNAL_VERSION;
+        memcpy(e.region_id, f->region, 32);
+        memcpy(e.device_id, d->id, 16);
+        e.seq = d->seq + 1;
+        if (e.seq > 1)
+                memcpy(e.prev, d->head, 32);
+        if (o->wrong_prev)
+                e.prev[0] ^= 1;
+        memset(e.member_head, 0x77, 32);
+        e.time_ms = 1700000000000ull + e.seq;
+        e.ncommits = o->empty ? 0 : (size_t)nfiles;
+        e.commits = commits;
+        e.npacks = o->empty ? 0 : 1;
+        e.packs = &jp;
+        assert_int_equal(
+            journal_encode_sign(&e, o->entry_sk ? o->entry_sk : d->sk, &ebytes, &elen, o->hash), 0);
+        if (o->flip_entry)
+                ebytes[150] ^= 1;
+        assert_int_equal(journal_object_key(f->region_hex, d->id, o->name_seq ? o->name_seq : e.seq,
+                                            o->hash, o->key),
+                         0);
+        assert_int_equal(f->st->ops->put(f->st, o->key, ebytes, elen, 0), 0);
+        free(ebytes);
+        if (!o->keep_chain) {
+                d->seq = e.seq;
+                memcpy(d->head, o->hash, 32);
+        }
+}
+
+static void publish_plain(struct fx *f, struct dev *d, int nfiles)
+{
+        struct pub o;
+
+        memset(&o, 0, sizeof(o));
+        o.nfiles = nfiles;
+        o.file_base = (uint8_t)(0x10 + 8 * d->seq);
+        publish(f, d, &o);
+}
+
+/* ---- the puller's callbacks ---- */
+
+static int rec_apply(void *arg, const struct manifest *m, const struct manifest_meta *meta)
+{
+        struct rec *r = arg;
+        uint8_t want[BLOCK_LEN], got[PACK_BLOCK_MAX_LEN];
+        size_t i, len = 0;
+
+        if (r->fail_next > 0) {
+                r->fail_next--;
+                return -EAGAIN;
+        }
+        if (r->n < MAX_APPLIED) {
+                memcpy(r->got[r->n].author, m->author, 16);
+                memcpy(r->got[r->n].file_id, m->file_id, 16);
+                memcpy(r->got[r->n].hash, m->hash, 32);
+                r->got[r->n].lamport = m->lamport;
+                snprintf(r->got[r->n].name, sizeof(r->got[0].name), "%s", meta->name);
+        }
+        r->n++; /* counts beyond what it records */
+        /* Blocks come from the entry's packs while it is applied. */
+        for (i = 0; i < m->nrefs; i++) {
+                block_bytes(m->file_id, m->refs[i].index, want);
+                if (pull_fetch_block(r->p, m->refs[i].hash, got, sizeof(got), &len) != 0 ||
+                    len != BLOCK_LEN || memcmp(got, want, BLOCK_LEN) != 0)
+                        r->block_errors++;
+        }
+        return 0;
+}
+
+static int rec_entry_done(void *arg)
+{
+        ((struct rec *)arg)->entries++;
+        return 0;
+}
+
+static const struct pull_ops rec_ops = {.apply = rec_apply, .entry_done = rec_entry_done};
+
+static int count_from(const struct rec *r, const struct dev *d)
+{
+        int i, n = 0;
+
+        for (i = 0; i < r->n && i < MAX_APPLIED; i++)
+                n += memcmp(r->got[i].author, d->id, 16) == 0;
+        return n;
+}
+
+/* ---- fixture ---- */
+
+static void dev_init(struct dev *d, uint8_t tag)
+{
+        memset(d, 0, sizeof(*d));
+        memset(d->id, tag, 16);
+        assert_int_equal(sig_keypair(d->pk, d->sk), 0);
+        hex_encode(d->hex, d->id, 16);
+}
+
+static struct index *open_index(struct fx *f)
+{
+        static const uint8_t root_id[16];
+        static const uint8_t root_attr[] = "root";
+        uint8_t key[32];
+        struct index *ix = NULL;
+
+        memset(key, 0x33, sizeof(key));
+        assert_int_equal(
+            index_open(&ix, f->ixpath, key, f->region, root_id, root_attr, sizeof(root_attr)), 0);
+        return ix;
+}
+
+static struct pull *new_pull(struct fx *f, struct rec *r)
+{
+        struct pull_peer peers[4];
+        const struct dev *devs[4] = {&f->a, &f->b, &f->c, &f->r};
+        struct pull *p = NULL;
+        int i;
+
+        for (i = 0; i < 4; i++) {
+                memcpy(peers[i].device_id, devs[i]->id, 16);
+                memcpy(peers[i].sign_pk, devs[i]->pk, 32);
+                peers[i].role = i == 3 ? MEMBER_ROLE_READER : MEMBER_ROLE_WRITER;
+        }
+        assert_int_equal(pull_new(&p, f->st, f->ix, f->region, f->a.id, f->epoch_id, f->epoch_key,
+                                  peers, 4, &rec_ops, r),
+                         0);
+        r->p = p;
+        return p;
+}
+
+static int setup(void **state)
+{
+        struct fx *f = calloc(1, sizeof(*f));
+        char url[128];
+
+        assert_non_null(f);
+        assert_int_equal(secmem_init(), 0);
+        strcpy(f->dir, "/tmp/test_pull.XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        snprintf(url, sizeof(url), "file://%s/store", f->dir);
+        snprintf(f->ixpath, sizeof(f->ixpath), "%s/index.db", f->dir);
+        assert_int_equal(store_open(url, &f->st), 0);
+        memset(f->region, 0x11, 32);
+        hex_encode(f->region_hex, f->region, 32);
+        memset(f->epoch_id, 0x60, 32);
+        memset(f->epoch_key, 0x42, 32);
+        dev_init(&f->a, 0xa0);
+        dev_init(&f->b, 0xb0);
+        dev_init(&f->c, 0xc0);
+        dev_init(&f->r, 0xd0);
+        dev_init(&f->x, 0xe0);
+        f->ix = open_index(f);
+        f->p = new_pull(f, &f->rec);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fx *f = *state;
+        char cmd[128];
+
+        pull_free(f->p);
+        assert_int_equal(index_close(f->ix), 0);
+        store_close(f->st);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+        assert_int_equal(system(cmd), 0);
+        free(f);
+        return 0;
+}
+
+static unsigned round_ok(struct fx *f)
+{
+        unsigned n = 12345;
+
+        assert_int_equal(pull_round(f->p, &n), 0);
+        return n;
+}
+
+static void expect_alarm(struct fx *f, const char *kind, const struct dev *d)
+{
+        char text[512];
+
+        assert_true(pull_alarms(f->p, text, sizeof(text)) >= 1);
+        assert_non_null(strstr(text, kind));
+        assert_non_null(strstr(text, d->hex));
+}
+
+/* The honest device B publishes two entries (3 manifests). */
+static void honest_b(struct fx *f)
+{
+        publish_plain(f, &f->b, 2);
+        publish_plain(f, &f->b, 1);
+}
+
+/* After an attack on C: B's three manifests applied, nothing of C, one alarm of KIND. */
+static void expect_held(struct fx *f, const char *kind)
+{
+        unsigned before;
+
+        assert_int_equal(count_from(&f->rec, &f->b), 3);
+        assert_int_equal(count_from(&f->rec, &f->c), 0);
+        assert_int_equal(f->rec.block_errors, 0);
+        expect_alarm(f, kind, &f->c);
+        /* Held: later honest entries of C are not applied, the alarm is not repeated. */
+        before = pull_alarms(f->p, NULL, 0);
+        publish_plain(f, &f->c, 1);
+        publish_plain(f, &f->b, 1);
+        round_ok(f);
+        assert_int_equal(count_from(&f->rec, &f->c), 0);
+        assert_int_equal(count_from(&f->rec, &f->b), 4);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), before);
+}
+
+/* ---- tests ---- */
+
+static void test_pull_honest(void **state)
+{
+        struct fx *f = *state;
+        struct rec r2;
+        struct pull *p2;
+        struct pub o;
+        uint8_t mark[64], buf[PACK_BLOCK_MAX_LEN], want[BLOCK_LEN], unknown[32];
+        size_t len = 0;
+        unsigned n = 0;
+        char name[64];
+
+        honest_b(f);
+        publish_plain(f, &f->c, 1);
+        publish_plain(f, &f->a, 1); /* our own journal: skipped */
+        assert_int_equal(round_ok(f), 4);
+        assert_int_equal(f->rec.n, 4);
+        assert_int_equal(f->rec.entries, 3);
+        assert_int_equal(f->rec.block_errors, 0);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+        assert_int_equal(count_from(&f->rec, &f->a), 0);
+        /* B's manifests in journal order, with their metadata opened. */
+        assert_int_equal(count_from(&f->rec, &f->b), 3);
+        {
+                int i, k = 0;
+                uint64_t last = 0;
+
+                for (i = 0; i < f->rec.n; i++) {
+                        if (memcmp(f->rec.got[i].author, f->b.id, 16) != 0)
+                                continue;
+                        assert_true(f->rec.got[i].lamport > last);
+                        last = f->rec.got[i].lamport;
+                        assert_int_equal(f->rec.got[i].file_id[1], f->b.id[0]);
+                        k++;
+                }
+                assert_int_equal(k, 3);
+                assert_string_equal(f->rec.got[0].name, "f-10-b0");
+        }
+        /* The mark: u64be seq || hash of B's last entry. */
+        snprintf(name, sizeof(name), "peer:%s", f->b.hex);
+        assert_int_equal(index_meta_get(f->ix, name, mark, sizeof(mark), &len), 0);
+        assert_int_equal(len, 40);
+        assert_int_equal(mark[7], 2);
+        assert_memory_equal(mark + 8, f->b.head, 32);
+
+        /* Nothing new: nothing applied, by this puller or a new one. */
+        assert_int_equal(round_ok(f), 0);
+        memset(&r2, 0, sizeof(r2));
+        p2 = new_pull(f, &r2);
+        assert_int_equal(pull_round(p2, &n), 0);
+        assert_int_equal(n, 0);
+        /* A new entry: only it. */
+        memset(&o, 0, sizeof(o));
+        o.file_base = 0x70;
+        publish(f, &f->b, &o);
+        assert_int_equal(pull_round(p2, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(r2.n, 1);
+        assert_int_equal(r2.got[0].file_id[0], 0x70);
+        assert_int_equal(r2.block_errors, 0);
+
+        /* Blocks after the round: through the pack index and a range read. */
+        memset(want, 0, sizeof(want));
+        {
+                uint8_t fid[16] = {0x70, 0xb0};
+
+                block_bytes(fid, 0, want);
+        }
+        assert_int_equal(pull_fetch_block(p2, o.block_hash, buf, sizeof(buf), &len), 0);
+        assert_int_equal(len, BLOCK_LEN);
+        assert_memory_equal(buf, want, BLOCK_LEN);
+        assert_int_equal(pull_fetch_block(p2, o.block_hash, buf, 10, &len), -ERANGE);
+        memset(unknown, 0x99, 32);
+        assert_int_equal(pull_fetch_block(p2, unknown, buf, sizeof(buf), &len), -ENOENT);
+        pull_free(p2);
+
+        /* Marks persist across a close of the index. */
+        assert_int_equal(index_commit(f->ix), 0);
+        pull_free(f->p);
+        assert_int_equal(index_close(f->ix), 0);
+        f->ix = open_index(f);
+        memset(&f->rec, 0, sizeof(f->rec));
+        f->p = new_pull(f, &f->rec);
+        assert_int_equal(round_ok(f), 0);
+        publish_plain(f, &f->c, 2);
+        assert_int_equal(round_ok(f), 2);
+        assert_int_equal(count_from(&f->rec, &f->c), 2);
+
+        /* The store serves other bytes for a known block: -EBADMSG. */
+        {
+                uint8_t *pk = NULL;
+                size_t plen = 0;
+
+                assert_int_equal(f->st->ops->get(f->st, o.pack_key, 1 << 20, &pk, &plen), 0);
+                pk[PACK_MIN_RECORD_OFF + 3] ^= 1; /* first block record's bytes */
+                assert_int_equal(f->st->ops->put(f->st, o.pack_key, pk, plen, 0), 0);
+                free(pk);
+        }
+        assert_int_equal(pull_fetch_block(f->p, o.block_hash, buf, sizeof(buf), &len), -EBADMSG);
+}
+
+static void test_pull_many_entries(void **state)
+{
+        struct fx *f = *state;
+        int i;
+
+        /* More than one listing window (256 entries) of one device. */
+        for (i = 0; i < 300; i++) {
+                struct pub o;
+
+                memset(&o, 0, sizeof(o));
+                o.file_base = (uint8_t)(0x10 + (i % 200));
+                publish(f, &f->c, &o);
+        }
+        f->rec.n = 0;
+        {
+                unsigned total = 0, n;
+                int rounds = 0;
+
+                do {
+                        n = 0;
+                        assert_int_equal(pull_round(f->p, &n), 0);
+                        total += n;
+                        f->rec.n = 0; /* the recorder holds MAX_APPLIED */
+                        rounds++;
+                } while (n > 0 && rounds < 5);
+                assert_int_equal(total, 300);
+                assert_int_equal(rounds, 3);
+        }
+        assert_int_equal(f->rec.entries, 300);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+}
+
+static void test_pull_apply_retry(void **state)
+{
+        struct fx *f = *state;
+        unsigned n = 0;
+
+        publish_plain(f, &f->c, 2);
+        f->rec.fail_next = 2; /* first commit fails in round 1 and 2 */
+        assert_int_equal(pull_round(f->p, &n), -EAGAIN);
+        assert_int_equal(n, 0);
+        assert_int_equal(f->rec.entries, 0);
+        assert_int_equal(pull_round(f->p, &n), -EAGAIN);
+        assert_int_equal(pull_round(f->p, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(f->rec.entries, 1);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+}
+
+static void attack_flip(struct fx *f, int what)
+{
+        struct pub o;
+
+        honest_b(f);
+        memset(&o, 0, sizeof(o));
+        o.nfiles = 2; /* the twist is in the second commit: the first is not applied either */
+        o.flip_entry = what == 0;
+        o.flip_pack = what == 1;
+        o.flip_manifest = what == 2;
+        o.flip_record = what == 3;
+        publish(f, &f->c, &o);
+        round_ok(f);
+        expect_held(f, "bad-object");
+}
+
+static void test_attack_flip_entry(void **state)
+{
+        attack_flip(*state, 0);
+}
+
+static void test_attack_flip_pack(void **state)
+{
+        attack_flip(*state, 1);
+}
+
+static void test_attack_flip_manifest(void **state)
+{
+        attack_flip(*state, 2);
+}
+
+static void test_attack_flip_record(void **state)
+{
+        attack_flip(*state, 3);
+}
+
+static void test_attack_commit_not_a_manifest(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+
+        honest_b(f);
+        memset(&o, 0, sizeof(o));
+        o.nfiles = 2;
+        o.bad_off = 1;
+        publish(f, &f->c, &o);
+        round_ok(f);
+        expect_held(f, "bad-object");
+}
+
+static void test_empty_entry(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+
+        memset(&o, 0, sizeof(o));
+        o.empty = 1;
+        publish(f, &f->c, &o);
+        publish_plain(f, &f->c, 1);
+        assert_int_equal(round_ok(f), 1);
+        assert_int_equal(f->rec.entries, 2);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+}
+
+static void test_attack_flip_pack_trailer(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+        uint8_t *pb = NULL;
+        size_t plen = 0;
+
+        honest_b(f);
+        memset(&o, 0, sizeof(o));
+        o.nfiles = 2;
+        publish(f, &f->c, &o);
+        assert_int_equal(f->st->ops->get(f->st, o.pack_key, 1 << 20, &pb, &plen), 0);
+        pb[plen - 60] ^= 1; /* inside the trailer: the pack no longer matches its name */
+        assert_int_equal(f->st->ops->put(f->st, o.pack_key, pb, plen, 0), 0);
+        free(pb);
+        round_ok(f);
+        expect_held(f, "bad-object");
+}
+
+static void test_attack_gap(void **state)
+{
+        struct fx *f = *state;
+        struct pub o2;
+
+        honest_b(f);
+        publish_plain(f, &f->c, 1);
+        memset(&o2, 0, sizeof(o2));
+        o2.file_base = 0x40;
+        publish(f, &f->c, &o2);
+        publish_plain(f, &f->c, 1);
+        assert_int_equal(f->st->ops->del(f->st, o2.key), 0);
+        round_ok(f);
+        expect_held(f, "journal-gap");
+}
+
+static void test_attack_gap_at_start(void **state)
+{
+        struct fx *f = *state;
+        struct pub o1;
+
+        honest_b(f);
+        memset(&o1, 0, sizeof(o1));
+        publish(f, &f->c, &o1);
+        publish_plain(f, &f->c, 1);
+        assert_int_equal(f->st->ops->del(f->st, o1.key), 0);
+        round_ok(f);
+        expect_held(f, "journal-gap");
+}
+
+static void test_attack_equivocation(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+
+        honest_b(f);
+        publish_plain(f, &f->c, 1);
+        /* A second, different entry at seq 1. */
+        f->c.seq = 0;
+        memset(f->c.head, 0, 32);
+        memset(&o, 0, sizeof(o));
+        o.file_base = 0x50;
+        publish(f, &f->c, &o);
+        round_ok(f);
+        expect_held(f, "equivocation");
+}
+
+static void test_attack_equivocation_after_mark(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+        uint8_t head[32];
+
+        publish_plain(f, &f->c, 1);
+        assert_int_equal(round_ok(f), 1);
+        memcpy(head, f->c.head, 32);
+        /* Later a second seq-1 entry appears (either side of the mark's key). */
+        f->c.seq = 0;
+        memset(&o, 0, sizeof(o));
+        o.file_base = 0x50;
+        o.keep_chain = 1;
+        publish(f, &f->c, &o);
+        f->c.seq = 1;
+        memcpy(f->c.head, head, 32);
+        publish_plain(f, &f->c, 1);
+        honest_b(f);
+        f->rec.n = 0;
+        round_ok(f);
+        expect_held(f, "equivocation");
+}
+
+static void test_attack_fork(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+
+        publish_plain(f, &f->c, 1);
+        assert_int_equal(round_ok(f), 1);
+        f->rec.n = 0;
+        honest_b(f);
+        memset(&o, 0, sizeof(o));
+        o.wrong_prev = 1; /* validly signed, but not after the entry we applied */
+        publish(f, &f->c, &o);
+        round_ok(f);
+        expect_held(f, "equivocation");
+}
+
+static void test_attack_rollback(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+        struct rec r2;
+        struct pull *p2;
+        unsigned n = 0;
+
+        publish_plain(f, &f->c, 1);
+        memset(&o, 0, sizeof(o));
+        o.file_base = 0x40;
+        publish(f, &f->c, &o);
+        assert_int_equal(round_ok(f), 2);
+        /* The store forgets the applied head (and everything after it). */
+        assert_int_equal(f->st->ops->del(f->st, o.key), 0);
+        f->rec.n = 0;
+        honest_b(f);
+        round_ok(f);
+        expect_alarm(f, "journal-rollback", &f->c);
+        assert_int_equal(count_from(&f->rec, &f->b), 3);
+        /* A new puller (restart) checks on its first round too. */
+        memset(&r2, 0, sizeof(r2));
+        p2 = new_pull(f, &r2);
+        assert_int_equal(pull_round(p2, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(pull_alarms(p2, NULL, 0), 1);
+        pull_free(p2);
+}
+
+static void test_attack_non_member_signer(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+
+        honest_b(f);
+        memset(&o, 0, sizeof(o));
+        o.entry_sk = f->x.sk;
+        publish(f, &f->c, &o);
+        round_ok(f);
+        expect_held(f, "bad-object");
+}
+
+static void test_non_member_device_ignored(void **state)
+{
+        struct fx *f = *state;
+
+        honest_b(f);
+        publish_plain(f, &f->x, 1); /* valid, self-signed, but not a member */
+        assert_int_equal(round_ok(f), 3);
+        assert_int_equal(count_from(&f->rec, &f->x), 0);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+}
+
+static void test_attack_reader(void **state)
+{
+        struct fx *f = *state;
+
+        honest_b(f);
+        publish_plain(f, &f->r, 1);
+        round_ok(f);
+        assert_int_equal(count_from(&f->rec, &f->b), 3);
+        assert_int_equal(count_from(&f->rec, &f->r), 0);
+        expect_alarm(f, "not-a-writer", &f->r);
+}
+
+static void test_attack_foreign_author(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+
+        honest_b(f);
+        memset(&o, 0, sizeof(o));
+        o.author = &f->b; /* B's genuine manifest inside C's entry */
+        publish(f, &f->c, &o);
+        round_ok(f);
+        expect_held(f, "bad-object");
+}
+
+static void test_attack_wrong_epoch(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+        uint8_t eid[32], ekey[32];
+
+        honest_b(f);
+        memset(eid, 0x61, 32);
+        memset(ekey, 0x43, 32);
+        memset(&o, 0, sizeof(o));
+        o.epoch_id = eid;
+        o.epoch_key = ekey;
+        publish(f, &f->c, &o);
+        round_ok(f);
+        expect_held(f, "unknown-epoch");
+}
+
+static void test_attack_epoch_id_wrong_key(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+        uint8_t ekey[32];
+
+        /* The current epoch's id with another key: the key commitment fails. */
+        honest_b(f);
+        memset(ekey, 0x43, 32);
+        memset(&o, 0, sizeof(o));
+        o.epoch_key = ekey;
+        publish(f, &f->c, &o);
+        round_ok(f);
+        expect_held(f, "bad-object");
+}
+
+static void replay(struct fx *f, int rename_hash)
+{
+        struct pub o;
+        uint8_t *buf = NULL, h[32];
+        size_t len = 0;
+        char key[JOURNAL_KEY_SIZE];
+
+        memset(&o, 0, sizeof(o));
+        publish(f, &f->c, &o);
+        assert_int_equal(round_ok(f), 1);
+        f->rec.n = 0;
+        honest_b(f);
+        /* The old entry's bytes again, as seq 2. */
+        assert_int_equal(f->st->ops->get(f->st, o.key, JOURNAL_MAX_SIZE, &buf, &len), 0);
+        memcpy(h, o.hash, 32);
+        if (rename_hash)
+                h[0] ^= 0x55;
+        assert_int_equal(journal_object_key(f->region_hex, f->c.id, 2, h, key), 0);
+        assert_int_equal(f->st->ops->put(f->st, key, buf, len, 0), 0);
+        free(buf);
+        round_ok(f);
+        expect_held(f, "bad-object");
+}
+
+static void test_attack_replay_same_hash(void **state)
+{
+        replay(*state, 0);
+}
+
+static void test_attack_replay_other_hash(void **state)
+{
+        replay(*state, 1);
+}
+
+static void test_junk_key_skipped(void **state)
+{
+        struct fx *f = *state;
+        char key[256];
+        char text[512];
+
+        snprintf(key, sizeof(key), "%s/journal/%s/zz-not-a-key", f->region_hex, f->c.hex);
+        assert_int_equal(f->st->ops->put(f->st, key, "x", 1, 0), 0);
+        publish_plain(f, &f->c, 1);
+        assert_int_equal(round_ok(f), 1);
+        assert_int_equal(pull_alarms(f->p, text, sizeof(text)), 1);
+        assert_non_null(strstr(text, "store-junk"));
+        /* Not held, logged once. */
+        publish_plain(f, &f->c, 1);
+        assert_int_equal(round_ok(f), 1);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 1);
+}
+
+static void test_missing_pack_retried(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+        uint8_t *pb = NULL;
+        size_t plen = 0;
+        unsigned n = 0;
+
+        memset(&o, 0, sizeof(o));
+        publish(f, &f->c, &o);
+        assert_int_equal(f->st->ops->get(f->st, o.pack_key, 1 << 20, &pb, &plen), 0);
+        assert_int_equal(f->st->ops->del(f->st, o.pack_key), 0);
+        assert_int_equal(pull_round(f->p, &n), -EAGAIN);
+        assert_int_equal(n, 0);
+        assert_int_equal(f->st->ops->put(f->st, o.pack_key, pb, plen, 0), 0);
+        free(pb);
+        assert_int_equal(round_ok(f), 1);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+            T(test_pull_honest),
+            T(test_pull_many_entries),
+            T(test_pull_apply_retry),
+            T(test_attack_flip_entry),
+            T(test_attack_flip_pack),
+            T(test_attack_flip_manifest),
+            T(test_attack_flip_record),
+            T(test_attack_flip_pack_trailer),
+            T(test_attack_commit_not_a_manifest),
+            T(test_empty_entry),
+            T(test_attack_gap),
+            T(test_attack_gap_at_start),
+            T(test_attack_equivocation),
+            T(test_attack_equivocation_after_mark),
+            T(test_attack_fork),
+            T(test_attack_rollback),
+            T(test_attack_non_member_signer),
+            T(test_non_member_device_ignored),
+            T(test_attack_reader),
+            T(test_attack_foreign_author),
+            T(test_attack_wrong_epoch),
+            T(test_attack_epoch_id_wrong_key),
+            T(test_attack_replay_same_hash),
+            T(test_attack_replay_other_hash),
+            T(test_junk_key_skipped),
+            T(test_missing_pack_retried),
+#undef T
+        };
+
+        log_init("test_pull", LOG_LEVEL_ERR);
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
