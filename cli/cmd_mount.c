@@ -22,12 +22,14 @@
 static void mount_usage(FILE *f)
 {
         fprintf(f, "usage: sealsync mount NAME MOUNTPOINT [-f|--foreground] [-d|--debug]\n"
-                   "                      [--read-only] [--passphrase-file FILE]\n\n"
+                   "                      [--read-only] [--no-sync] [--passphrase-file FILE]\n\n"
                    "Mounts region NAME on MOUNTPOINT and returns once the mount is live\n"
                    "(the file system keeps running in the background unless --foreground).\n\n"
                    "  -f, --foreground        stay in the foreground, log to stderr\n"
                    "  -d, --debug             print every FUSE request (implies --foreground)\n"
                    "      --read-only         mount read-only\n"
+                   "      --no-sync           do not publish or pull while mounted (changes\n"
+                   "                          are published by a later mount)\n"
                    "      --passphrase-file FILE  read the device passphrase from FILE\n"
                    "  -h, --help              show this help\n");
 }
@@ -76,6 +78,7 @@ int cmd_mount(int argc, char **argv)
         static const struct option opts[] = {{"foreground", no_argument, NULL, 'f'},
                                              {"debug", no_argument, NULL, 'd'},
                                              {"read-only", no_argument, NULL, 'r'},
+            {"no-sync", no_argument, NULL, 'n'},
                                              {"passphrase-file", required_argument, NULL, 'p'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
@@ -99,6 +102,9 @@ int cmd_mount(int argc, char **argv)
                         break;
                 case 'r':
                         mo.read_only = 1;
+                        break;
+                case 'n':
+                        mo.no_sync = 1;
                         break;
                 case 'p':
                         pass_file = optarg;
@@ -152,7 +158,7 @@ int cmd_mount(int argc, char **argv)
         }
         mo.region = &ri;
         mo.keys = keys;
-                mo.local_key = id->local_key;
+        mo.local_key = id->local_key;
         mo.id = id;
         mo.mountpoint = mp;
         rc = fsmount_run(&mo);

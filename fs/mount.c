@@ -251,7 +251,7 @@ static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct stor
         char path[PATH_MAX];
         int rc;
 
-        if (o->id == NULL || o->id->sign_sk == NULL || o->read_only)
+        if (o->id == NULL || o->id->sign_sk == NULL || o->read_only || o->no_sync)
                 return 0;
         if (snprintf(path, sizeof(path), "%s/outbox", o->region->dir) >= (int)sizeof(path))
                 return -ENAMETOOLONG;

@@ -19,6 +19,7 @@ struct fsmount_opts {
         int foreground;
         int debug;
         int read_only;
+        int no_sync; /* local only: changes stay marked and are published at a later mount */
 };
 
 /*

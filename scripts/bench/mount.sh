@@ -32,7 +32,7 @@ size=1G
 files=20000
 bin=$repo/build/sealsync
 workdir=$repo/build-bench
-systems=plain,bindfs,gocryptfs,sealsync
+systems=plain,bindfs,gocryptfs,sealsync-local,sealsync
 results=
 step_timeout=3600
 linux_tar=/usr/src/linux-source-6.1.tar.xz
@@ -180,7 +180,7 @@ sys_available()
 	plain) return 0 ;;
 	bindfs) command -v bindfs >/dev/null ;;
 	gocryptfs) command -v gocryptfs >/dev/null ;;
-	sealsync) [ -x "$bin" ] ;;
+	sealsync | sealsync-local) [ -x "$bin" ] ;;
 	*) return 1 ;;
 	esac
 }
@@ -191,7 +191,8 @@ sys_version()
 	plain) echo "$(findmnt -n -o FSTYPE -T "$workdir") on $(findmnt -n -o SOURCE -T "$workdir")" ;;
 	bindfs) bindfs --version 2>&1 | head -n1 ;;
 	gocryptfs) gocryptfs -version 2>&1 | head -n1 ;;
-	sealsync) "$bin" --version 2>&1 | head -n1 || echo "sealsync (version unknown)" ;;
+	sealsync) echo "$("$bin" --version 2>&1 | head -n1), publishing to a file:// store on the same disk" ;;
+	sealsync-local) echo "$("$bin" --version 2>&1 | head -n1), mount --no-sync (the encrypted mount alone)" ;;
 	esac
 }
 
@@ -213,7 +214,7 @@ sys_setup()
 		mkdir -p "$d/cipher" && echo x >"$d/pass" &&
 			gocryptfs -init -q -scryptn 10 -passfile "$d/pass" "$d/cipher" >/dev/null
 		;;
-	sealsync)
+	sealsync | sealsync-local)
 		sealsync_env "$d" init --kdf interactive >/dev/null &&
 			sealsync_env "$d" create bench >/dev/null
 		;;
@@ -235,6 +236,7 @@ sys_mount()
 	gocryptfs) gocryptfs -q -nosyslog -passfile "$d/pass" "$d/cipher" "$d/mnt" \
 		>>"$d/gocryptfs.log" 2>&1 ;;
 	sealsync) sealsync_env "$d" mount bench "$d/mnt" ;;
+	sealsync-local) sealsync_env "$d" mount bench "$d/mnt" --no-sync ;;
 	esac
 	mountpoint -q "$d/mnt" || return 1
 	mounted+=("$d/mnt")
@@ -244,7 +246,7 @@ sys_umount()
 {
 	local sys=$1 d=$2 rc=0
 	[ "$sys" = plain ] && return 0
-	if [ "$sys" = sealsync ] && mountpoint -q "$d/mnt"; then
+	if [[ $sys == sealsync* ]] && mountpoint -q "$d/mnt"; then
 		sealsync_env "$d" umount "$d/mnt" >/dev/null 2>&1 || rc=$?
 	fi
 	fuse_unmount "$d/mnt" || rc=1
@@ -349,7 +351,7 @@ declare -A status note
 for sys in "${sys_list[@]}"; do
 	if ! sys_available "$sys"; then
 		case $sys in
-		sealsync) note[$sys]="skipped: $bin not built (make)" ;;
+		sealsync | sealsync-local) note[$sys]="skipped: $bin not built (make)" ;;
 		plain | bindfs | gocryptfs) note[$sys]="skipped: $sys not installed (scripts/deps.sh --bench)" ;;
 		*) note[$sys]="skipped: unknown system" ;;
 		esac
@@ -384,7 +386,7 @@ cell()
 
 ratio()
 {
-	local a=${result[sealsync,$1]:-} b=${result[gocryptfs,$1]:-}
+	local a=${result[${2:-sealsync},$1]:-} b=${result[gocryptfs,$1]:-}
 	if [ -n "$a" ] && [ -n "$b" ]; then
 		awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
 	else
@@ -420,13 +422,13 @@ nfiles=$(tar tf "$subset" | grep -vc '/$')
 			echo "# $sys: ${note[$sys]:-not run}"
 		fi
 	done
-	echo "# times in seconds (lower is better); ratio = sealsync / gocryptfs"
+	echo "# times in seconds (lower is better); local = mount --no-sync; ratios to gocryptfs"
 	echo
-	fmt="%-16s | %9s | %9s | %9s | %9s | %18s\n"
+	fmt="%-16s | %9s | %9s | %9s | %9s | %9s | %11s | %11s\n"
 	# shellcheck disable=SC2059
-	printf "$fmt" step plain bindfs gocryptfs sealsync sealsync/gocryptfs
+	printf "$fmt" step plain bindfs gocryptfs local sealsync local/gocfs sealsync/gocfs
 	# shellcheck disable=SC2059
-	printf "$fmt" "----------------" --------- --------- --------- --------- ------------------
+	printf "$fmt" "----------------" --------- --------- --------- --------- --------- ----------- -----------
 	for step in "${steps[@]}"; do
 		label=$step
 		case $step in
@@ -436,12 +438,13 @@ nfiles=$(tar tf "$subset" | grep -vc '/$')
 		esac
 		# shellcheck disable=SC2059
 		printf "$fmt" "$label" "$(cell plain "$step")" "$(cell bindfs "$step")" \
-			"$(cell gocryptfs "$step")" "$(cell sealsync "$step")" "$(ratio "$step")"
+			"$(cell gocryptfs "$step")" "$(cell sealsync-local "$step")" \
+			"$(cell sealsync "$step")" "$(ratio "$step" sealsync-local)" "$(ratio "$step")"
 	done
 	for step in write read; do
 		# shellcheck disable=SC2059
 		printf "$fmt" "$step MB/s" "$(mbps plain $step)" "$(mbps bindfs $step)" \
-			"$(mbps gocryptfs $step)" "$(mbps sealsync $step)" ""
+			"$(mbps gocryptfs $step)" "$(mbps sealsync-local $step)" "$(mbps sealsync $step)" "" ""
 	done
 } | tee "$results"
 echo
