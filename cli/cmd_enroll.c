@@ -11,6 +11,7 @@
  * Each command returns 0, 1 (one message already on stderr) or 2 (usage).
  */
 #include "cli/cmd.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -25,20 +26,15 @@
 #include "crypto/secmem.h"
 #include "crypto/suite.h"
 #include "keyring/enroll.h"
-#include "keyring/home.h"
 #include "keyring/identity.h"
 #include "keyring/member.h"
 #include "keyring/members.h"
-#include "keyring/passphrase.h"
 #include "keyring/region.h"
 #include "sync/store.h"
 #include "util/fileio.h"
 #include "util/hex.h"
 #include "util/log.h"
 
-#define EN_OK 0
-#define EN_FAIL 1
-#define EN_USAGE 2
 #define EN_MAX_REQUESTS 1024 /* join objects looked at per region */
 #define EN_POLL_SECONDS 2
 #define EN_DEFAULT_TIMEOUT 600
@@ -82,104 +78,6 @@ static const char approve_usage[] =
 
 /* ---- shared helpers ---- */
 
-static int en_usage_error(const char *cmd, const char *msg)
-{
-        log_err("%s: %s", cmd, msg);
-        fprintf(stderr, "Try 'sealsync %s --help'.\n", cmd);
-        return EN_USAGE;
-}
-
-static int en_bad_option(const char *cmd, int c, char **argv)
-{
-        char msg[160];
-
-        if (c == ':')
-                snprintf(msg, sizeof(msg), "option '%.64s' needs an argument", argv[optind - 1]);
-        else if (optopt != 0)
-                snprintf(msg, sizeof(msg), "unknown option '-%c'", optopt);
-        else
-                snprintf(msg, sizeof(msg), "unknown option '%.64s'", argv[optind - 1]);
-        return en_usage_error(cmd, msg);
-}
-
-static int en_help(const char *usage)
-{
-        fputs(usage, stdout);
-        return fflush(stdout) == 0 ? EN_OK : EN_FAIL;
-}
-
-static int en_finish_output(void)
-{
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-                log_err("cannot write to standard output");
-                return EN_FAIL;
-        }
-        return EN_OK;
-}
-
-static int en_setup(char *home, size_t homelen)
-{
-        int rc;
-
-        if (secmem_init() != 0) {
-                log_err("cannot initialise the crypto library");
-                return EN_FAIL;
-        }
-        rc = home_dir(home, homelen);
-        if (rc != 0) {
-                log_err(rc == -ENOENT ? "cannot locate the device directory: set SEALSYNC_HOME "
-                                        "or HOME"
-                                      : "the device directory path is too long");
-                return EN_FAIL;
-        }
-        return EN_OK;
-}
-
-static void en_identity_error(int rc, const char *home)
-{
-        switch (rc) {
-        case -ENOENT:
-                log_err("no device identity in %s: run 'sealsync init' first", home);
-                break;
-        case -EPERM:
-                break; /* logged where detected */
-        case -EBADMSG:
-                log_err("%s/device.key is corrupt or of an unknown format", home);
-                break;
-        case -EKEYREJECTED:
-                log_err("wrong passphrase for %s/device.key", home);
-                break;
-        default:
-                log_err("cannot load the device identity from %s: %s", home, strerror(-rc));
-        }
-}
-
-/* Loads the identity with its secrets, asking for a passphrase only if needed. */
-static int en_load_identity(const char *home, const char *pass_file, struct identity **out)
-{
-        char *pass = NULL;
-        int rc;
-
-        rc = identity_has_passphrase(home);
-        if (rc < 0) {
-                en_identity_error(rc, home);
-                return rc;
-        }
-        if (rc == 1) {
-                rc = passphrase_get(&pass, pass_file, "Passphrase: ", 0);
-                if (rc == -ENOTTY)
-                        log_err("the device key is passphrase-protected and there is no terminal "
-                                "to ask on: use --passphrase-file FILE or set SEALSYNC_PASSPHRASE");
-                if (rc != 0)
-                        return rc;
-        }
-        rc = identity_load(home, pass, out);
-        passphrase_free(pass);
-        if (rc != 0)
-                en_identity_error(rc, home);
-        return rc;
-}
-
 static int en_load_region(const char *home, const char *name, struct region_info *ri)
 {
         int rc = region_load(home, name, ri);
@@ -191,21 +89,6 @@ static int en_load_region(const char *home, const char *name, struct region_info
         else if (rc != 0)
                 log_err("cannot read region '%s': %s", name, strerror(-rc));
         return rc;
-}
-
-/* JSON string (names here are printable ASCII; escapes quotes and backslashes). */
-static void en_json_str(const char *s)
-{
-        putchar('"');
-        for (; *s != '\0'; s++) {
-                if (*s == '"' || *s == '\\')
-                        putchar('\\');
-                if ((unsigned char)*s < 0x20 || *s == 0x7f)
-                        printf("\\u%04x", (unsigned char)*s);
-                else
-                        putchar(*s);
-        }
-        putchar('"');
 }
 
 static uint64_t en_now(void)
@@ -497,14 +380,13 @@ static int en_invite_parse(int argc, char **argv, struct en_invite_args *a)
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
-        int c;
+        int c, status;
 
         memset(a, 0, sizeof(*a));
         a->role = MEMBER_ROLE_WRITER;
         a->lifetime = EN_DEFAULT_LIFETIME;
-        optind = 0;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        cli_start_options();
+        while ((c = cli_next_option("invite", invite_usage, argc, argv, opts, &status)) > 0) {
                 switch (c) {
                 case 'r':
                         if (strcmp(optarg, "writer") == 0)
@@ -512,12 +394,12 @@ static int en_invite_parse(int argc, char **argv, struct en_invite_args *a)
                         else if (strcmp(optarg, "admin") == 0)
                                 a->role = MEMBER_ROLE_ADMIN;
                         else
-                                return en_usage_error("invite", "--role takes writer or admin");
+                                return cli_usage_error("invite", "--role takes writer or admin");
                         break;
                 case 'e':
                         if (en_parse_duration(optarg, &a->lifetime) != 0)
-                                return en_usage_error("invite", "--expires takes a duration such "
-                                                                "as 30m, 24h or 7d (at most 30d)");
+                                return cli_usage_error("invite", "--expires takes a duration such "
+                                                                 "as 30m, 24h or 7d (at most 30d)");
                         break;
                 case 'j':
                         a->json = 1;
@@ -525,15 +407,13 @@ static int en_invite_parse(int argc, char **argv, struct en_invite_args *a)
                 case 'p':
                         a->pass_file = optarg;
                         break;
-                case 'h':
-                        return en_help(invite_usage);
-                default:
-                        return en_bad_option("invite", c, argv);
                 }
         }
+        if (c == 0)
+                return status;
         if (optind + 1 != argc)
-                return en_usage_error("invite", optind == argc ? "missing region NAME"
-                                                               : "unexpected argument");
+                return cli_usage_error("invite", optind == argc ? "missing region NAME"
+                                                                : "unexpected argument");
         a->name = argv[optind];
         return -1;
 }
@@ -564,9 +444,9 @@ static void en_print_invite(const struct region_info *ri, const struct en_invite
         hex_encode(hex, ri->id, 32);
         if (a->json) {
                 printf("{\"region\":");
-                en_json_str(ri->name);
+                cli_json_str(ri->name);
                 printf(",\"region_id\":\"%s\",\"store\":", hex);
-                en_json_str(ri->store_url);
+                cli_json_str(ri->store_url);
                 printf(",\"code\":\"%s\",\"expires\":%llu,\"role\":\"%s\"}\n", code,
                        (unsigned long long)expires, en_role_name(a->role));
                 return;
@@ -596,19 +476,19 @@ int cmd_invite(int argc, char **argv)
         ret = en_invite_parse(argc, argv, &a);
         if (ret >= 0)
                 return ret;
-        ret = en_setup(home, sizeof(home));
-        if (ret != EN_OK)
+        ret = cli_setup(home, sizeof(home));
+        if (ret != CLI_EXIT_OK)
                 return ret;
         if (en_load_region(home, a.name, &ri) != 0)
-                return EN_FAIL;
-        ret = EN_FAIL;
+                return CLI_EXIT_FAIL;
+        ret = CLI_EXIT_FAIL;
         rc = region_load_members(&ri, &st);
         if (rc != 0) {
                 if (rc != -EBADMSG)
                         log_err("cannot read region %s's membership: %s", ri.name, strerror(-rc));
-                return EN_FAIL;
+                return CLI_EXIT_FAIL;
         }
-        if (en_load_identity(home, a.pass_file, &id) != 0)
+        if (cli_load_identity(home, a.pass_file, &id) != 0)
                 goto out;
         if (en_may_invite(st, id, &ri, a.role) != 0)
                 goto out;
@@ -620,7 +500,7 @@ int cmd_invite(int argc, char **argv)
         }
         en_print_invite(&ri, &a, code, now + a.lifetime);
         secmem_wipe(code, sizeof(code));
-        ret = en_finish_output();
+        ret = cli_finish_output();
 out:
         identity_free(id);
         members_state_free(st);
@@ -798,13 +678,13 @@ static int en_ctx_open(struct en_ctx *c, const char *name, const char *pass_file
         int rc;
 
         memset(c, 0, sizeof(*c));
-        if (en_setup(c->home, sizeof(c->home)) != EN_OK)
+        if (cli_setup(c->home, sizeof(c->home)) != CLI_EXIT_OK)
                 return -1;
         if (en_load_region(c->home, name, &c->ri) != 0)
                 return -1;
         rc = en_open_store(c->ri.store_url, &c->store);
         if (rc == 0)
-                rc = en_load_identity(c->home, pass_file, &c->id);
+                rc = cli_load_identity(c->home, pass_file, &c->id);
         if (rc == 0)
                 rc = en_refresh(c->store, &c->ri, &c->st);
         if (rc == 0 && c->st->alarm != MEMBERS_OK)
@@ -848,10 +728,10 @@ static void en_print_requests(const struct en_request *v, size_t n, int json)
                         continue;
                 }
                 printf("%s{\"device_id\":\"%s\",\"name\":", i > 0 ? "," : "", dev);
-                en_json_str(r->decoded ? r->req.device.name : "");
+                cli_json_str(r->decoded ? r->req.device.name : "");
                 printf(",\"fingerprint\":\"%s\",\"status\":\"%s\",\"nonce\":", fpr,
                        r->member ? "approved" : en_status_name(r->status));
-                en_json_str(nonce);
+                cli_json_str(nonce);
                 printf(",\"time\":%llu}", r->decoded ? (unsigned long long)r->req.time : 0ULL);
         }
         if (json)
@@ -874,9 +754,8 @@ int cmd_requests(int argc, char **argv)
         size_t n = 0;
         int json = 0, ret, ch;
 
-        optind = 0;
-        opterr = 0;
-        while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        cli_start_options();
+        while ((ch = cli_next_option("requests", requests_usage, argc, argv, opts, &ret)) > 0) {
                 switch (ch) {
                 case 'j':
                         json = 1;
@@ -884,21 +763,19 @@ int cmd_requests(int argc, char **argv)
                 case 'p':
                         pass_file = optarg;
                         break;
-                case 'h':
-                        return en_help(requests_usage);
-                default:
-                        return en_bad_option("requests", ch, argv);
                 }
         }
+        if (ch == 0)
+                return ret;
         if (optind + 1 != argc)
-                return en_usage_error("requests", optind == argc ? "missing region NAME"
-                                                                 : "unexpected argument");
+                return cli_usage_error("requests", optind == argc ? "missing region NAME"
+                                                                  : "unexpected argument");
         if (en_ctx_open(&c, argv[optind], pass_file) != 0)
-                return EN_FAIL;
-        ret = EN_FAIL;
+                return CLI_EXIT_FAIL;
+        ret = CLI_EXIT_FAIL;
         if (en_collect_requests(c.store, &c.ri, c.st, c.id, NULL, &v, &n) == 0) {
                 en_print_requests(v, n, json);
-                ret = en_finish_output();
+                ret = cli_finish_output();
                 en_requests_release(v, n);
         }
         en_ctx_release(&c);
@@ -1027,14 +904,14 @@ static int en_approve(struct en_ctx *c, const uint8_t dev[static IDENTITY_ID_LEN
         char key[256], fpr[128];
         uint64_t height = 0;
         size_t n = 0;
-        int rc, ret = EN_FAIL;
+        int rc, ret = CLI_EXIT_FAIL;
 
         if (en_collect_requests(c->store, &c->ri, c->st, c->id, dev, &v, &n) != 0)
-                return EN_FAIL;
+                return CLI_EXIT_FAIL;
         if (members_find(c->st, dev) != NULL && (n == 0 || v[0].member) &&
             (r = en_pick_request(v, n, NULL, &c->ri)) == NULL) {
                 printf("device %s is already a member of region %s\n", dev_hex, c->ri.name);
-                ret = en_finish_output();
+                ret = cli_finish_output();
                 goto out;
         }
         r = en_pick_request(v, n, dev_hex, &c->ri);
@@ -1068,7 +945,7 @@ static int en_approve(struct en_ctx *c, const uint8_t dev[static IDENTITY_ID_LEN
         en_fingerprint(&r->req.device, fpr, sizeof(fpr));
         printf("approved device %s (%s) into region %s as %s\nfingerprint: %s\n", dev_hex,
                r->req.device.name, c->ri.name, en_role_name(r->invite->role), fpr);
-        ret = en_finish_output();
+        ret = cli_finish_output();
 out:
         en_requests_release(v, n);
         return ret;
@@ -1087,27 +964,24 @@ int cmd_approve(int argc, char **argv)
         struct en_ctx c;
         int ret, ch;
 
-        optind = 0;
-        opterr = 0;
-        while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        cli_start_options();
+        while ((ch = cli_next_option("approve", approve_usage, argc, argv, opts, &ret)) > 0) {
                 switch (ch) {
                 case 'p':
                         pass_file = optarg;
                         break;
-                case 'h':
-                        return en_help(approve_usage);
-                default:
-                        return en_bad_option("approve", ch, argv);
                 }
         }
+        if (ch == 0)
+                return ret;
         if (optind + 2 != argc)
-                return en_usage_error("approve", optind + 2 > argc ? "missing NAME or DEVICE_ID"
-                                                                   : "unexpected argument");
+                return cli_usage_error("approve", optind + 2 > argc ? "missing NAME or DEVICE_ID"
+                                                                    : "unexpected argument");
         if (hex_decode(dev, sizeof(dev), argv[optind + 1]) != 0)
-                return en_usage_error("approve", "DEVICE_ID must be 32 hexadecimal digits");
+                return cli_usage_error("approve", "DEVICE_ID must be 32 hexadecimal digits");
         hex_encode(canon, dev, sizeof(dev));
         if (en_ctx_open(&c, argv[optind], pass_file) != 0)
-                return EN_FAIL;
+                return CLI_EXIT_FAIL;
         ret = en_approve(&c, dev, canon);
         en_ctx_release(&c);
         return ret;
@@ -1153,13 +1027,12 @@ static int en_join_parse(int argc, char **argv, struct en_join *j)
             {NULL, 0, NULL, 0},
         };
         char *end;
-        int ch;
+        int ch, status;
 
         memset(j, 0, sizeof(*j));
         j->timeout = EN_DEFAULT_TIMEOUT;
-        optind = 0;
-        opterr = 0;
-        while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        cli_start_options();
+        while ((ch = cli_next_option("join", join_usage, argc, argv, opts, &status)) > 0) {
                 switch (ch) {
                 case 'c':
                         j->code = optarg;
@@ -1169,33 +1042,31 @@ static int en_join_parse(int argc, char **argv, struct en_join *j)
                         j->timeout = strtoul(optarg, &end, 10);
                         if (errno != 0 || *end != '\0' || optarg[0] < '0' || optarg[0] > '9' ||
                             j->timeout > 7 * 86400)
-                                return en_usage_error("join", "--timeout takes seconds, at most "
-                                                              "604800");
+                                return cli_usage_error("join", "--timeout takes seconds, at most "
+                                                               "604800");
                         break;
                 case 'p':
                         j->pass_file = optarg;
                         break;
-                case 'h':
-                        return en_help(join_usage);
-                default:
-                        return en_bad_option("join", ch, argv);
                 }
         }
+        if (ch == 0)
+                return status;
         if (optind + 3 != argc)
-                return en_usage_error("join", optind + 3 > argc
-                                                  ? "missing NAME, STORE_URL or REGION_ID"
-                                                  : "unexpected argument");
+                return cli_usage_error("join", optind + 3 > argc
+                                                   ? "missing NAME, STORE_URL or REGION_ID"
+                                                   : "unexpected argument");
         j->name = argv[optind];
         j->url = argv[optind + 1];
         if (!region_name_valid(j->name))
-                return en_usage_error("join", "invalid region NAME: use 1-64 characters of "
-                                              "A-Z, a-z, 0-9, '.', '_' and '-'");
+                return cli_usage_error("join", "invalid region NAME: use 1-64 characters of "
+                                               "A-Z, a-z, 0-9, '.', '_' and '-'");
         if (strlen(j->url) > REGION_URL_MAX)
-                return en_usage_error("join", "STORE_URL is too long");
+                return cli_usage_error("join", "STORE_URL is too long");
         if (hex_decode(j->region_id, 32, argv[optind + 2]) != 0)
-                return en_usage_error("join", "REGION_ID must be 64 hexadecimal digits");
+                return cli_usage_error("join", "REGION_ID must be 64 hexadecimal digits");
         if (j->code == NULL)
-                return en_usage_error("join", "--code CODE is required (from 'sealsync invite')");
+                return cli_usage_error("join", "--code CODE is required (from 'sealsync invite')");
         return -1;
 }
 
@@ -1266,7 +1137,7 @@ static int en_join_local(struct en_join *j, int *done)
         rc = identity_load_public(j->home, &pub);
         identity_free(pub);
         if (rc != 0) {
-                en_identity_error(rc, j->home);
+                cli_identity_error(rc, j->home);
                 return rc;
         }
         rc = region_load(j->home, j->name, &ri);
@@ -1513,17 +1384,17 @@ int cmd_join(int argc, char **argv)
         ret = en_join_parse(argc, argv, &j);
         if (ret >= 0)
                 return ret;
-        ret = en_setup(j.home, sizeof(j.home));
-        if (ret != EN_OK)
+        ret = cli_setup(j.home, sizeof(j.home));
+        if (ret != CLI_EXIT_OK)
                 return ret;
-        ret = EN_FAIL;
+        ret = CLI_EXIT_FAIL;
         rc = en_join_local(&j, &done);
         if (rc != 0 || done)
-                return rc == 0 ? en_finish_output() : EN_FAIL;
+                return rc == 0 ? cli_finish_output() : CLI_EXIT_FAIL;
         j.secret = secmem_alloc(ENROLL_SECRET_LEN);
         if (j.secret == NULL) {
                 log_err("out of secure memory");
-                return EN_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (enroll_code_decode(j.secret, &j.check, j.code) != 0) {
                 log_err("the code is not 13 words of the word list: check it against the one "
@@ -1532,7 +1403,7 @@ int cmd_join(int argc, char **argv)
         }
         rc = en_open_store(j.url, &j.store);
         if (rc == -EINVAL) {
-                ret = EN_USAGE;
+                ret = CLI_EXIT_USAGE;
                 goto out;
         }
         if (rc != 0 || en_join_pin(&j) != 0)
@@ -1542,7 +1413,7 @@ int cmd_join(int argc, char **argv)
                         suite_name(j.g->genesis.suite));
                 goto out;
         }
-        if (en_load_identity(j.home, j.pass_file, &j.id) != 0 || en_join_post(&j) != 0)
+        if (cli_load_identity(j.home, j.pass_file, &j.id) != 0 || en_join_post(&j) != 0)
                 goto out;
         hex_encode(dev, j.id->device_id, IDENTITY_ID_LEN);
         if (identity_fingerprint(j.id->sign_pk, j.id->box_pk, fpr, sizeof(fpr)) != 0)
@@ -1555,7 +1426,7 @@ int cmd_join(int argc, char **argv)
         fflush(stdout);
         if (en_join_wait(&j) != 0)
                 goto out;
-        ret = en_finish_output();
+        ret = cli_finish_output();
 out:
         en_join_release(&j);
         return ret;

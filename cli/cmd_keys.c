@@ -6,6 +6,7 @@
  * name; secrets never reach a message.
  */
 #include "cli/cmd.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -16,9 +17,7 @@
 #include <unistd.h>
 
 #include "crypto/block.h"
-#include "crypto/secmem.h"
 #include "crypto/suite.h"
-#include "keyring/home.h"
 #include "keyring/identity.h"
 #include "keyring/member.h"
 #include "keyring/passphrase.h"
@@ -26,10 +25,6 @@
 #include "sync/store.h"
 #include "util/hex.h"
 #include "util/log.h"
-
-#define KEYS_OK 0
-#define KEYS_FAIL 1
-#define KEYS_USAGE 2
 
 static const char init_usage[] =
     "usage: sealsync init [--name NAME] [--passphrase-file FILE] [--no-passphrase]\n"
@@ -60,127 +55,6 @@ static const char list_usage[] =
 
 /* ---- shared helpers ---- */
 
-static int keys_usage_error(const char *cmd, const char *msg)
-{
-        log_err("%s: %s", cmd, msg);
-        fprintf(stderr, "Try 'sealsync %s --help'.\n", cmd);
-        return KEYS_USAGE;
-}
-
-/* Reports getopt's '?' or ':' for ARGV. */
-static int keys_bad_option(const char *cmd, int c, char **argv)
-{
-        char msg[160];
-
-        if (c == ':')
-                snprintf(msg, sizeof(msg), "option '%.64s' needs an argument", argv[optind - 1]);
-        else if (optopt != 0)
-                snprintf(msg, sizeof(msg), "unknown option '-%c'", optopt);
-        else
-                snprintf(msg, sizeof(msg), "unknown option '%.64s'", argv[optind - 1]);
-        return keys_usage_error(cmd, msg);
-}
-
-/* Prints USAGE to stdout; exit status 0 unless stdout fails. */
-static int keys_help(const char *usage)
-{
-        fputs(usage, stdout);
-        return fflush(stdout) == 0 ? KEYS_OK : KEYS_FAIL;
-}
-
-/* Flushes stdout; a failed write is a failed command. */
-static int keys_finish_output(void)
-{
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-                log_err("cannot write to standard output");
-                return KEYS_FAIL;
-        }
-        return KEYS_OK;
-}
-
-static int keys_setup(char *home, size_t homelen)
-{
-        int rc;
-
-        if (secmem_init() != 0) {
-                log_err("cannot initialise the crypto library");
-                return KEYS_FAIL;
-        }
-        rc = home_dir(home, homelen);
-        if (rc == -ENOENT) {
-                log_err("cannot locate the device directory: set SEALSYNC_HOME or HOME");
-                return KEYS_FAIL;
-        }
-        if (rc != 0) {
-                log_err("the device directory path is too long");
-                return KEYS_FAIL;
-        }
-        return KEYS_OK;
-}
-
-/* One message for an identity_load* failure (-EPERM was logged where detected). */
-static void keys_identity_error(int rc, const char *home)
-{
-        switch (rc) {
-        case -ENOENT:
-                log_err("no device identity in %s: run 'sealsync init' first", home);
-                break;
-        case -EPERM:
-                break;
-        case -EBADMSG:
-                log_err("%s/device.key is corrupt or of an unknown format", home);
-                break;
-        case -EKEYREJECTED:
-                log_err("wrong passphrase for %s/device.key", home);
-                break;
-        default:
-                log_err("cannot load the device identity from %s: %s", home, strerror(-rc));
-        }
-}
-
-/* Writes S as a JSON string: escapes quotes, backslashes and controls; invalid UTF-8 -> U+FFFD. */
-static void keys_json_str(const char *s)
-{
-        const unsigned char *p = (const unsigned char *)s;
-        size_t n, i;
-
-        putchar('"');
-        while (*p != '\0') {
-                if (*p == '"' || *p == '\\') {
-                        printf("\\%c", *p++);
-                        continue;
-                }
-                if (*p < 0x20 || *p == 0x7f) {
-                        printf("\\u%04x", *p++);
-                        continue;
-                }
-                if (*p < 0x80) {
-                        putchar(*p++);
-                        continue;
-                }
-                /* Multi-byte UTF-8: accept only well-formed, shortest-form sequences. */
-                n = (*p >= 0xc2 && *p <= 0xdf)   ? 2
-                    : (*p >= 0xe0 && *p <= 0xef) ? 3
-                    : (*p >= 0xf0 && *p <= 0xf4) ? 4
-                                                 : 0;
-                for (i = 1; i < n; i++)
-                        if ((p[i] & 0xc0) != 0x80)
-                                n = 0;
-                if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f)))
-                        n = 0;
-                if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f)))
-                        n = 0;
-                if (n == 0) {
-                        fputs("\\ufffd", stdout);
-                        p++;
-                        continue;
-                }
-                fwrite(p, 1, n, stdout);
-                p += n;
-        }
-        putchar('"');
-}
-
 static int keys_print_identity(const struct identity *id, int json)
 {
         char hex[2 * IDENTITY_ID_LEN + 1];
@@ -189,16 +63,16 @@ static int keys_print_identity(const struct identity *id, int json)
         hex_encode(hex, id->device_id, IDENTITY_ID_LEN);
         if (identity_fingerprint(id->sign_pk, id->box_pk, fpr, sizeof(fpr)) != 0) {
                 log_err("cannot compute the fingerprint");
-                return KEYS_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (json) {
                 printf("{\"device_id\":\"%s\",\"name\":", hex);
-                keys_json_str(id->name);
+                cli_json_str(id->name);
                 printf(",\"fingerprint\":\"%s\"}\n", fpr);
         } else {
                 printf("device id:   %s\nname:        %s\nfingerprint: %s\n", hex, id->name, fpr);
         }
-        return keys_finish_output();
+        return cli_finish_output();
 }
 
 /* ---- init ---- */
@@ -233,9 +107,8 @@ int cmd_init(int argc, char **argv)
         char *pass = NULL;
         int no_pass = 0, c, rc, ret;
 
-        optind = 0;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        cli_start_options();
+        while ((c = cli_next_option("init", init_usage, argc, argv, opts, &ret)) > 0) {
                 switch (c) {
                 case 'n':
                         name = optarg;
@@ -248,35 +121,33 @@ int cmd_init(int argc, char **argv)
                         break;
                 case 'k':
                         if (keys_parse_kdf(optarg, &level) != 0)
-                                return keys_usage_error("init", "--kdf takes interactive, moderate "
-                                                                "or sensitive");
+                                return cli_usage_error("init", "--kdf takes interactive, moderate "
+                                                               "or sensitive");
                         break;
-                case 'h':
-                        return keys_help(init_usage);
-                default:
-                        return keys_bad_option("init", c, argv);
                 }
         }
+        if (c == 0)
+                return ret;
         if (optind != argc)
-                return keys_usage_error("init", "unexpected argument");
+                return cli_usage_error("init", "unexpected argument");
         if (no_pass && pass_file != NULL)
-                return keys_usage_error("init",
-                                        "--no-passphrase and --passphrase-file exclude each other");
+                return cli_usage_error("init",
+                                       "--no-passphrase and --passphrase-file exclude each other");
         if (name != NULL && !member_name_valid(name))
-                return keys_usage_error("init", "invalid --name: use 1-64 printable ASCII "
-                                                "characters, no leading or trailing space");
-        ret = keys_setup(home, sizeof(home));
-        if (ret != KEYS_OK)
+                return cli_usage_error("init", "invalid --name: use 1-64 printable ASCII "
+                                               "characters, no leading or trailing space");
+        ret = cli_setup(home, sizeof(home));
+        if (ret != CLI_EXIT_OK)
                 return ret;
 
         /* Any file there, valid or not, is an identity we must not replace. */
         if (snprintf(keyfile, sizeof(keyfile), "%s/device.key", home) >= (int)sizeof(keyfile)) {
                 log_err("the device directory path is too long");
-                return KEYS_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (access(keyfile, F_OK) == 0 || errno != ENOENT) {
                 log_err("an identity already exists in %s", keyfile);
-                return KEYS_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (!no_pass) {
                 rc = passphrase_get(&pass, pass_file, "New passphrase: ", 1);
@@ -284,20 +155,20 @@ int cmd_init(int argc, char **argv)
                         log_err("no passphrase given and no terminal to ask on: use "
                                 "--passphrase-file FILE, set SEALSYNC_PASSPHRASE, or use "
                                 "--no-passphrase");
-                        return KEYS_FAIL;
+                        return CLI_EXIT_FAIL;
                 }
                 if (rc != 0)
-                        return KEYS_FAIL; /* logged by passphrase_get */
+                        return CLI_EXIT_FAIL; /* logged by passphrase_get */
         }
         rc = identity_create(home, name, pass, level);
         passphrase_free(pass);
         if (rc == -EEXIST) {
                 log_err("an identity already exists in %s/device.key", home);
-                return KEYS_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (rc != 0) {
                 log_err("cannot create the device identity in %s: %s", home, strerror(-rc));
-                return KEYS_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (no_pass)
                 log_warn("device keys stored WITHOUT a passphrase: anyone who can read "
@@ -306,8 +177,8 @@ int cmd_init(int argc, char **argv)
         id = NULL;
         rc = identity_load_public(home, &id);
         if (rc != 0) {
-                keys_identity_error(rc, home);
-                return KEYS_FAIL;
+                cli_identity_error(rc, home);
+                return CLI_EXIT_FAIL;
         }
         ret = keys_print_identity(id, 0);
         identity_free(id);
@@ -324,29 +195,21 @@ static int keys_parse_json_only(const char *cmd, const char *usage, int argc, ch
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
-        int c;
+        int c, status;
 
         *done = 0;
-        optind = 0;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-                switch (c) {
-                case 'j':
-                        *json = 1;
-                        break;
-                case 'h':
-                        *done = 1;
-                        return keys_help(usage);
-                default:
-                        *done = 1;
-                        return keys_bad_option(cmd, c, argv);
-                }
+        cli_start_options();
+        while ((c = cli_next_option(cmd, usage, argc, argv, opts, &status)) > 0)
+                *json = 1; /* 'j', the only other option */
+        if (c == 0) {
+                *done = 1;
+                return status;
         }
         if (optind != argc) {
                 *done = 1;
-                return keys_usage_error(cmd, "unexpected argument");
+                return cli_usage_error(cmd, "unexpected argument");
         }
-        return KEYS_OK;
+        return CLI_EXIT_OK;
 }
 
 int cmd_id(int argc, char **argv)
@@ -358,13 +221,13 @@ int cmd_id(int argc, char **argv)
         ret = keys_parse_json_only("id", id_usage, argc, argv, &json, &done);
         if (done)
                 return ret;
-        ret = keys_setup(home, sizeof(home));
-        if (ret != KEYS_OK)
+        ret = cli_setup(home, sizeof(home));
+        if (ret != CLI_EXIT_OK)
                 return ret;
         rc = identity_load_public(home, &id);
         if (rc != 0) {
-                keys_identity_error(rc, home);
-                return KEYS_FAIL;
+                cli_identity_error(rc, home);
+                return CLI_EXIT_FAIL;
         }
         ret = keys_print_identity(id, json);
         identity_free(id);
@@ -411,44 +274,41 @@ static int keys_create_parse(int argc, char **argv, struct keys_create_args *a)
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
-        int c;
+        int c, status;
 
         memset(a, 0, sizeof(*a));
         a->suite = 0;
         a->block_size = 65536;
-        optind = 0;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        cli_start_options();
+        while ((c = cli_next_option("create", create_usage, argc, argv, opts, &status)) > 0) {
                 switch (c) {
                 case 's':
                         a->store_url = optarg;
                         break;
                 case 'c':
                         if (suite_parse(optarg, &a->suite) != 0)
-                                return keys_usage_error("create", "--cipher takes aes256gcm or "
-                                                                  "xchacha20poly1305");
+                                return cli_usage_error("create", "--cipher takes aes256gcm or "
+                                                                 "xchacha20poly1305");
                         break;
                 case 'b':
                         if (keys_parse_block_size(optarg, &a->block_size) != 0)
-                                return keys_usage_error("create", "--block-size must be a power of "
-                                                                  "two from 4096 to 1048576");
+                                return cli_usage_error("create", "--block-size must be a power of "
+                                                                 "two from 4096 to 1048576");
                         break;
                 case 'p':
                         a->pass_file = optarg;
                         break;
-                case 'h':
-                        return keys_help(create_usage);
-                default:
-                        return keys_bad_option("create", c, argv);
                 }
         }
+        if (c == 0)
+                return status;
         if (optind + 1 != argc)
-                return keys_usage_error("create", optind == argc ? "missing region NAME"
-                                                                 : "unexpected argument");
+                return cli_usage_error("create", optind == argc ? "missing region NAME"
+                                                                : "unexpected argument");
         a->name = argv[optind];
         if (!region_name_valid(a->name))
-                return keys_usage_error("create", "invalid region NAME: use 1-64 characters of "
-                                                  "A-Z, a-z, 0-9, '.', '_' and '-'");
+                return cli_usage_error("create", "invalid region NAME: use 1-64 characters of "
+                                                 "A-Z, a-z, 0-9, '.', '_' and '-'");
         return -1;
 }
 
@@ -470,32 +330,6 @@ static int keys_default_store(const char *home, char *out, size_t outlen)
         return 0;
 }
 
-/* Loads this device's identity with secrets, asking for a passphrase only if needed. */
-static int keys_load_secret_identity(const char *home, const char *pass_file, struct identity **out)
-{
-        char *pass = NULL;
-        int rc;
-
-        rc = identity_has_passphrase(home);
-        if (rc < 0) {
-                keys_identity_error(rc, home);
-                return rc;
-        }
-        if (rc == 1) {
-                rc = passphrase_get(&pass, pass_file, "Passphrase: ", 0);
-                if (rc == -ENOTTY)
-                        log_err("the device key is passphrase-protected and there is no terminal "
-                                "to ask on: use --passphrase-file FILE or set SEALSYNC_PASSPHRASE");
-                if (rc != 0)
-                        return rc;
-        }
-        rc = identity_load(home, pass, out);
-        passphrase_free(pass);
-        if (rc != 0)
-                keys_identity_error(rc, home);
-        return rc;
-}
-
 /* Builds, publishes and records the region described by A. */
 static int keys_create_region(const char *home, const struct keys_create_args *a,
                               const struct identity *id)
@@ -505,7 +339,7 @@ static int keys_create_region(const char *home, const struct keys_create_args *a
         uint8_t *entry = NULL;
         size_t entry_len = 0;
         char key[256], hex[2 * REGION_ID_LEN + 1];
-        int rc, ret = KEYS_FAIL;
+        int rc, ret = CLI_EXIT_FAIL;
 
         rc = region_build(id, home, a->name, a->store_url, a->suite, a->block_size, &ri, &entry,
                           &entry_len);
@@ -513,11 +347,11 @@ static int keys_create_region(const char *home, const struct keys_create_args *a
                 log_err("cipher %s is not available on this CPU (no AES-NI): use --cipher "
                         "xchacha20poly1305",
                         suite_name(a->suite));
-                return KEYS_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (rc != 0) {
                 log_err("cannot build region %s: %s", a->name, strerror(-rc));
-                return KEYS_FAIL;
+                return CLI_EXIT_FAIL;
         }
         rc = region_genesis_key(&ri, key, sizeof(key));
         if (rc != 0) {
@@ -546,7 +380,7 @@ static int keys_create_region(const char *home, const struct keys_create_args *a
         }
         hex_encode(hex, ri.id, REGION_ID_LEN);
         printf("%s\n", hex);
-        ret = keys_finish_output();
+        ret = cli_finish_output();
 out:
         store_close(st);
         free(entry);
@@ -565,15 +399,15 @@ int cmd_create(int argc, char **argv)
         ret = keys_create_parse(argc, argv, &a);
         if (ret >= 0)
                 return ret;
-        ret = keys_setup(home, sizeof(home));
-        if (ret != KEYS_OK)
+        ret = cli_setup(home, sizeof(home));
+        if (ret != CLI_EXIT_OK)
                 return ret;
         rc = identity_load_public(home, &id);
         identity_free(id);
         id = NULL;
         if (rc != 0) {
-                keys_identity_error(rc, home);
-                return KEYS_FAIL;
+                cli_identity_error(rc, home);
+                return CLI_EXIT_FAIL;
         }
         rc = region_load(home, a.name, &existing);
         if (rc != -ENOENT) {
@@ -581,27 +415,27 @@ int cmd_create(int argc, char **argv)
                         log_err("region %s already exists", a.name);
                 else
                         log_err("cannot read the regions under %s: %s", home, strerror(-rc));
-                return KEYS_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (a.store_url == NULL) {
                 if (keys_default_store(home, url, sizeof(url)) != 0)
-                        return KEYS_FAIL;
+                        return CLI_EXIT_FAIL;
                 a.store_url = url;
         }
         if (strlen(a.store_url) > REGION_URL_MAX)
-                return keys_usage_error("create", "--store URL is too long");
+                return cli_usage_error("create", "--store URL is too long");
         /* Check the URL before asking for a passphrase. */
         rc = store_open(a.store_url, &st);
         store_close(st);
         if (rc == -EINVAL)
-                return KEYS_USAGE; /* logged by store_open */
+                return CLI_EXIT_USAGE; /* logged by store_open */
         if (rc != 0)
-                return KEYS_FAIL;
+                return CLI_EXIT_FAIL;
         if (a.suite == 0)
                 a.suite = suite_default();
 
-        if (keys_load_secret_identity(home, a.pass_file, &id) != 0)
-                return KEYS_FAIL;
+        if (cli_load_identity(home, a.pass_file, &id) != 0)
+                return CLI_EXIT_FAIL;
         ret = keys_create_region(home, &a, id);
         identity_free(id);
         return ret;
@@ -619,13 +453,13 @@ int cmd_list(int argc, char **argv)
         ret = keys_parse_json_only("list", list_usage, argc, argv, &json, &done);
         if (done)
                 return ret;
-        ret = keys_setup(home, sizeof(home));
-        if (ret != KEYS_OK)
+        ret = cli_setup(home, sizeof(home));
+        if (ret != CLI_EXIT_OK)
                 return ret;
         rc = region_list(home, &v, &n);
         if (rc != 0) {
                 log_err("cannot list the regions under %s: %s", home, strerror(-rc));
-                return KEYS_FAIL;
+                return CLI_EXIT_FAIL;
         }
         if (json)
                 putchar('[');
@@ -640,14 +474,14 @@ int cmd_list(int argc, char **argv)
                         continue;
                 }
                 printf("%s{\"name\":", i > 0 ? "," : "");
-                keys_json_str(v[i].name);
+                cli_json_str(v[i].name);
                 printf(",\"region_id\":\"%s\",\"store\":", hex);
-                keys_json_str(v[i].store_url);
+                cli_json_str(v[i].store_url);
                 printf(",\"cipher\":\"%s\",\"block_size\":%lu}", suite_name(v[i].suite),
                        (unsigned long)v[i].block_size);
         }
         if (json)
                 puts("]");
         free(v);
-        return keys_finish_output();
+        return cli_finish_output();
 }

@@ -13,8 +13,13 @@
  *     next mount (fs_commit_init), so no two different entries ever carry
  *     one seq.
  *  3. A failed commit loses nothing: every dirty mark taken is put back.
- *  4. The namespace lock is held throughout, so a deletion never races the
- *     commit of the version it deletes.
+ *  4. Locks are held briefly: an inode's write lock only to take its dirty
+ *     marks and fix final flags, its read lock while its blocks are read and
+ *     packed (readers go on; a block changed in between is -EAGAIN and the
+ *     file waits for the next round), and the namespace lock only while the
+ *     index takes the result.  A file unlinked while it was being committed
+ *     gets its pending tombstone rewritten with the version just committed,
+ *     so the deletion still follows that version.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -54,6 +59,10 @@ struct commit_file {
         struct commit_ref *refs; /* new block references */
         size_t nrefs, capr;
         uint64_t nblocks;
+        int skipped;    /* changed while being read: left for the next round */
+        char name[256]; /* name and parent as committed (for a late tombstone) */
+        size_t name_len;
+        uint8_t parent_id[16];
 };
 
 struct commit {
@@ -312,13 +321,14 @@ static int commit_refs(struct commit *c, struct commit_file *cf, struct fs_inode
                         ref->index = idx;
                         ref->final = (uint8_t) final;
                         if (!rangeset_contains(&cf->taken, idx) &&
+                            !rangeset_contains(&in->dirty, idx) &&
                             index_blockref_get(fs->ix, in->ino, idx, ref->hash) == 0)
                                 continue;
                         {
                                 struct pack_entry pe;
                                 size_t slen = 0;
 
-                                rc = fs_content_sealed(fs, in, idx, final, c->sealed, &slen);
+                                rc = fs_content_sealed_ro(fs, in, idx, final, c->sealed, &slen);
                                 if (rc == 0)
                                         rc = commit_add(c, PACK_KIND_BLOCK, c->sealed, slen, &pe);
                                 if (rc == 0)
@@ -391,6 +401,11 @@ static int commit_build(struct commit *c, struct commit_file *cf, struct fs_inod
         if (rc == 0)
                 rc = commit_meta(fs, in, &meta, &xs);
         if (rc == 0) {
+                memcpy(cf->name, meta.name, meta.name_len + 1);
+                cf->name_len = meta.name_len;
+                memcpy(cf->parent_id, meta.parent_id, 16);
+        }
+        if (rc == 0) {
                 rc = manifest_encode_sign(&m, &meta, fs->epoch_key, fs->sign_sk, &bytes, &len);
                 secmem_wipe(&meta, sizeof(meta));
         }
@@ -403,6 +418,42 @@ static int commit_build(struct commit *c, struct commit_file *cf, struct fs_inod
 }
 
 _Static_assert(sizeof(struct fs_vv) == sizeof(struct manifest_vv), "vv layouts agree");
+
+/* Fixes the recorded final flag of the taken blocks (caller holds the write lock). */
+static int commit_fix_flags(struct commit *c, struct commit_file *cf, struct fs_inode *in)
+{
+        struct fs *fs = c->fs;
+        uint64_t nblocks = (in->size + fs->bs - 1) / fs->bs;
+        size_t r;
+        int rc = 0;
+
+        if (in->kind != FS_KIND_REG)
+                return 0;
+        for (r = 0; r < cf->taken.n && rc == 0; r++) {
+                uint64_t idx, end = cf->taken.r[r].end < nblocks ? cf->taken.r[r].end : nblocks;
+
+                for (idx = cf->taken.r[r].start; idx < end && rc == 0; idx++)
+                        if (rangeset_contains(&in->blocks, idx))
+                                rc = fs_content_fix_final(fs, in, idx, idx == nblocks - 1);
+        }
+        return rc;
+}
+
+/* Puts CF's dirty marks back into its inode (caller holds the write lock). */
+static void commit_restore_one(struct commit_file *cf)
+{
+        struct fs_inode *in = cf->in;
+        size_t r;
+
+        for (r = 0; r < cf->taken.n; r++)
+                if (rangeset_add(&in->dirty, cf->taken.r[r].start, cf->taken.r[r].end) != 0)
+                        log_err("commit: out of memory restoring dirty marks of inode %llu; its "
+                                "next change re-marks it",
+                                (unsigned long long)in->ino);
+        rangeset_truncate(&cf->taken, 0);
+        if (cf->was_dirty)
+                in->sync_dirty = 1;
+}
 
 static int commit_inode(void *arg, uint64_t ino)
 {
@@ -438,7 +489,19 @@ static int commit_inode(void *arg, uint64_t ino)
         rangeset_init(&in->dirty);
         cf->was_dirty = in->sync_dirty;
         in->sync_dirty = 0;
-        rc = commit_build(c, cf, in);
+        rc = commit_fix_flags(c, cf, in);
+        pthread_rwlock_unlock(&in->lock);
+        if (rc == 0) {
+                pthread_rwlock_rdlock(&in->lock);
+                rc = commit_build(c, cf, in);
+                pthread_rwlock_unlock(&in->lock);
+        }
+        pthread_rwlock_wrlock(&in->lock);
+        if (rc == -EAGAIN) {
+                commit_restore_one(cf);
+                cf->skipped = 1;
+                rc = 0;
+        }
         fs_inode_idle_locked(fs, in);
         pthread_rwlock_unlock(&in->lock);
         return rc; /* on error the caller restores cf */
@@ -605,6 +668,50 @@ static int commit_entry(struct commit *c, uint8_t hash[32])
         return rc;
 }
 
+/*
+ * IN was unlinked while this round committed it (invariant 4): its pending
+ * tombstone was made from the previous version; rewrite its version part.
+ */
+static int commit_retomb(struct fs *fs, struct fs_inode *in, const struct commit_file *cf)
+{
+        uint8_t *old = NULL;
+        size_t len = 0, head, i;
+        struct enc e;
+        struct dec d;
+        uint32_t n;
+        int rc = index_tomb_get(fs->ix, in->file_id, &old, &len);
+
+        if (rc == -ENOENT) /* it had no version before this one: delete what we publish */
+                return fs_inode_tombstone(fs, in, cf->parent_id, cf->name, cf->name_len);
+        if (rc != 0)
+                return rc;
+        dec_init(&d, old, len);
+        (void)dec_u64(&d);
+        dec_fixed(&d, (uint8_t[32]){0}, 32);
+        n = dec_u32(&d);
+        head = 8 + 32 + 4 + (size_t)n * 24;
+        if (d.err != 0 || n > FS_MAX_VV || head > len) {
+                free(old);
+                return -EBADMSG;
+        }
+        enc_init(&e);
+        enc_u64(&e, in->lamport);
+        enc_fixed(&e, in->manifest_hash, 32);
+        enc_u32(&e, (uint32_t)in->nvv);
+        for (i = 0; i < in->nvv; i++) {
+                enc_fixed(&e, in->vv[i].device_id, 16);
+                enc_u64(&e, in->vv[i].counter);
+        }
+        enc_fixed(&e, old + head, len - head);
+        rc = enc_error(&e);
+        if (rc == 0)
+                rc = index_tomb_add(fs->ix, in->file_id, e.buf, e.len);
+        enc_release(&e);
+        secmem_wipe(old, len);
+        free(old);
+        return rc;
+}
+
 /* The index side of a successful commit (inside the open transaction). */
 static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
 {
@@ -621,6 +728,8 @@ static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
                         rc = index_tomb_remove(fs->ix, cf->file_id);
                         continue;
                 }
+                if (cf->skipped)
+                        continue;
                 pthread_rwlock_wrlock(&in->lock);
                 for (j = 0; j < cf->nrefs && rc == 0; j++)
                         rc = index_blockref_put(fs->ix, in->ino, cf->refs[j].idx, cf->refs[j].hash);
@@ -641,6 +750,8 @@ static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
                 }
                 if (rc == 0)
                         rc = fs_inode_save(fs, in);
+                if (rc == 0 && in->nlink == 0)
+                        rc = commit_retomb(fs, in, cf);
                 pthread_rwlock_unlock(&in->lock);
         }
         commit_u64be(v, fs->journal_seq + 1);
@@ -661,22 +772,16 @@ static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
 /* Undoes the memory side of an unfinished commit (invariant 3). */
 static void commit_restore(struct commit *c)
 {
-        size_t i, r;
+        size_t i;
 
         for (i = 0; i < c->nfiles; i++) {
                 struct commit_file *cf = &c->files[i];
                 struct fs_inode *in = cf->in;
 
-                if (in == NULL)
+                if (in == NULL || cf->skipped)
                         continue;
                 pthread_rwlock_wrlock(&in->lock);
-                for (r = 0; r < cf->taken.n; r++)
-                        if (rangeset_add(&in->dirty, cf->taken.r[r].start, cf->taken.r[r].end) != 0)
-                                log_err("commit: out of memory restoring dirty marks of inode "
-                                        "%llu; its next change re-marks it",
-                                        (unsigned long long)in->ino);
-                if (cf->was_dirty)
-                        in->sync_dirty = 1;
+                commit_restore_one(cf);
                 pthread_rwlock_unlock(&in->lock);
         }
 }
@@ -729,15 +834,13 @@ int fs_commit(struct fs *fs, size_t *ncommits)
         if (c.sealed == NULL)
                 return -ENOMEM;
         pthread_mutex_lock(&fs->commit_lock);
-        pthread_mutex_lock(&fs->ns_lock);
         rc = index_for_each_dirty(fs->ix, commit_inode, &c);
         if (rc == 0)
                 rc = index_for_each_tomb(fs->ix, commit_collect_tomb, &ts);
         for (i = 0; i < ts.n && rc == 0; i++)
                 rc = commit_tomb(&c, &ts.t[i]);
         if (rc == 0 && c.ncommits == 0) {
-                /* Only the root or deleted files were marked: nothing to publish. */
-                pthread_mutex_unlock(&fs->ns_lock);
+                /* Only the root, deleted or busy files were marked: nothing to publish. */
                 pthread_mutex_unlock(&fs->commit_lock);
                 commit_release(&c, 0);
                 goto out_tombs;
@@ -746,9 +849,11 @@ int fs_commit(struct fs *fs, size_t *ncommits)
                 rc = commit_flush_pack(&c);
         if (rc == 0)
                 rc = commit_entry(&c, entry_hash);
-        if (rc == 0)
+        if (rc == 0) {
+                pthread_mutex_lock(&fs->ns_lock);
                 rc = commit_apply(&c, entry_hash);
-        pthread_mutex_unlock(&fs->ns_lock);
+                pthread_mutex_unlock(&fs->ns_lock);
+        }
         if (rc == 0)
                 rc = index_commit(fs->ix);
         if (rc == 0) {

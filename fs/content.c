@@ -620,3 +620,61 @@ void fs_content_trim(struct fs *fs, struct fs_inode *in, uint64_t nblocks)
             ftruncate(in->fd, fs_slot_off(fs, nblocks)) != 0)
                 log_warn("cannot shorten a ciphertext file: %s", strerror(errno));
 }
+
+int fs_content_fix_final(struct fs *fs, struct fs_inode *in, uint64_t index, int final)
+{
+        uint8_t hdr[FS_SLOT_HDR_LEN];
+        size_t len = 0;
+        uint8_t *tmp;
+        int rc;
+
+        rc = fs_content_open(fs, in, FS_OPEN_MUST);
+        if (rc == 0)
+                rc = fileio_pread_full(in->fd, hdr, sizeof(hdr), fs_slot_off(fs, index));
+        if (rc != 0)
+                return rc == -EIO ? -EIO : rc;
+        if ((hdr[4] & 1) == (final ? 1 : 0))
+                return 0;
+        tmp = malloc(fs->slot_len);
+        if (tmp == NULL)
+                return -ENOMEM;
+        rc = fs_content_sealed(fs, in, index, final, tmp, &len); /* re-seals in place */
+        free(tmp);
+        return rc;
+}
+
+int fs_content_sealed_ro(struct fs *fs, struct fs_inode *in, uint64_t index, int final,
+                         uint8_t *out, size_t *out_len)
+{
+        uint8_t *slot = NULL, *plain = NULL;
+        size_t avail = 0, plen = 0;
+        int rc;
+
+        rc = fs_content_open(fs, in, FS_OPEN_MUST);
+        if (rc != 0)
+                return rc;
+        slot = malloc(fs->slot_len);
+        plain = malloc(fs->bs);
+        if (slot == NULL || plain == NULL) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        rc = fs_read_slots(fs, in, index, 1, slot, &avail);
+        if (rc == 0)
+                rc = fs_open_slot(fs, in, index, slot, avail, plain, &plen);
+        if (rc != 0)
+                goto out;
+        if ((slot[4] & 1) != (final ? 1 : 0)) {
+                rc = -EAGAIN; /* changed since its flag was fixed: the next round takes it */
+                goto out;
+        }
+        *out_len = block_sealed_len(in->bctx, plen);
+        memcpy(out, slot + FS_SLOT_HDR_LEN, *out_len);
+out:
+        if (plain != NULL) {
+                secmem_wipe(plain, fs->bs);
+                free(plain);
+        }
+        free(slot);
+        return rc;
+}

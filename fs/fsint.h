@@ -233,6 +233,16 @@ int fs_content_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, int fi
  */
 int fs_content_put_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, int final,
                           const uint8_t *sealed, size_t len) __attribute__((warn_unused_result));
+/*
+ * Committer helpers.  fix_final re-seals block INDEX in place only if its
+ * recorded final flag is not FINAL (caller holds IN->lock for writing).
+ * sealed_ro is fs_content_sealed without writing: -EAGAIN if the flag is not
+ * FINAL (the block changed; caller holds IN->lock for reading).
+ */
+int fs_content_fix_final(struct fs *fs, struct fs_inode *in, uint64_t index, int final)
+    __attribute__((warn_unused_result));
+int fs_content_sealed_ro(struct fs *fs, struct fs_inode *in, uint64_t index, int final,
+                         uint8_t *out, size_t *out_len) __attribute__((warn_unused_result));
 /* Shortens IN's ciphertext file to NBLOCKS slots (after blocks were dropped). */
 void fs_content_trim(struct fs *fs, struct fs_inode *in, uint64_t nblocks);
 void fs_content_close(struct fs_inode *in);

@@ -1054,3 +1054,48 @@ int index_packidx_get(struct index *ix, const uint8_t hash[static 32], uint8_t p
         pthread_mutex_unlock(&ix->lock);
         return rc;
 }
+
+int index_tomb_get(struct index *ix, const uint8_t file_id[static 16], uint8_t **state, size_t *len)
+{
+        sqlite3_stmt *st = NULL;
+        uint8_t ad[20], *plain = NULL;
+        const uint8_t *blob;
+        size_t blen;
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        if (sqlite3_prepare_v2(ix->db, "SELECT state FROM tomb WHERE file_id = ?1", -1, &st,
+                               NULL) != SQLITE_OK) {
+                rc = -EIO;
+                goto out;
+        }
+        sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+                goto out;
+        }
+        blob = sqlite3_column_blob(st, 0);
+        blen = (size_t)sqlite3_column_bytes(st, 0);
+        rc = -EIO;
+        if (blob == NULL || blen < AEAD_OVERHEAD || blen > INDEX_ATTR_MAX + AEAD_OVERHEAD)
+                goto out;
+        plain = malloc(blen - AEAD_OVERHEAD + 1);
+        if (plain == NULL) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        memcpy(ad, "tomb", 4);
+        memcpy(ad + 4, file_id, 16);
+        rc = aead_open(plain, K_ATTR(ix), ad, sizeof(ad), blob, blen);
+        if (rc == 0) {
+                *state = plain;
+                *len = blen - AEAD_OVERHEAD;
+                plain = NULL;
+        }
+out:
+        free(plain);
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}

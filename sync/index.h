@@ -145,6 +145,9 @@ int index_for_each_tomb(struct index *ix,
                         void *arg) __attribute__((warn_unused_result));
 int index_tomb_remove(struct index *ix, const uint8_t file_id[static 16])
     __attribute__((warn_unused_result));
+/* FILE_ID's pending deletion state, opened, into malloc'd *STATE.  -ENOENT if none. */
+int index_tomb_get(struct index *ix, const uint8_t file_id[static 16], uint8_t **state, size_t *len)
+    __attribute__((warn_unused_result));
 
 /*
  * Small named values of the sync layer (journal sequence and head, Lamport

@@ -245,7 +245,7 @@ int main(void)
             cmocka_unit_test(test_index_basic),
             cmocka_unit_test(test_index_no_plaintext),
             cmocka_unit_test(test_index_tamper),
-        cmocka_unit_test(test_index_sync_state),
+            cmocka_unit_test(test_index_sync_state),
         };
 
         if (secmem_init() != 0)

@@ -1,0 +1,98 @@
+#ifndef SEALSYNC_CLI_CLI_H
+#define SEALSYNC_CLI_CLI_H
+/*
+ * Helpers shared by the subcommands (cli/cmd_*.c): usage errors, help and
+ * output flushing, device-directory setup, identity loading and JSON strings.
+ *
+ * Every function returning an exit status returns one of CLI_EXIT_* (the
+ * contract of cli/cmd.h).  Messages go through log_err, so they carry the
+ * program name; none carries a secret.
+ */
+#include <getopt.h>
+#include <stddef.h>
+
+struct identity;
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1 /* one clear message already on stderr */
+#define CLI_EXIT_USAGE 2
+
+/*
+ * Reports a usage error of subcommand CMD: logs "CMD: MSG", then prints
+ * "Try 'sealsync CMD --help'." on stderr.  Returns CLI_EXIT_USAGE.
+ */
+int cli_usage_error(const char *cmd, const char *msg);
+
+/*
+ * Reports getopt_long's '?' (unknown option) or ':' (missing argument),
+ * given as C, for subcommand CMD whose arguments are ARGV; reads optind and
+ * optopt, so call it right after getopt_long returned C.  Returns
+ * CLI_EXIT_USAGE.
+ */
+int cli_bad_option(const char *cmd, int c, char **argv);
+
+/*
+ * Starts parsing a subcommand's arguments: the next cli_next_option() call
+ * looks at argv[1] and getopt prints nothing itself.
+ */
+void cli_start_options(void);
+
+/*
+ * Returns the next option of ARGV for subcommand CMD (getopt_long with the
+ * long options OPTS, which name "help" as 'h', and the short option -h):
+ * - the option's value (> 0, optarg set) for the caller to handle;
+ * - -1 after the last option: optind indexes the first operand;
+ * - 0 when the command is over, with its exit status in *STATUS: --help
+ *   printed USAGE (see cli_help), or an unknown option or a missing argument
+ *   was reported (see cli_bad_option).
+ * *STATUS is untouched unless 0 is returned.
+ */
+int cli_next_option(const char *cmd, const char *usage, int argc, char **argv,
+                    const struct option *opts, int *status);
+
+/*
+ * Prints USAGE on stdout.  Returns CLI_EXIT_OK, or CLI_EXIT_FAIL if stdout
+ * cannot be flushed (nothing is logged then).
+ */
+int cli_help(const char *usage);
+
+/*
+ * Flushes stdout at the end of a command's output.  Returns CLI_EXIT_OK, or
+ * logs "cannot write to standard output" and returns CLI_EXIT_FAIL if a write
+ * failed: a failed write is a failed command.
+ */
+int cli_finish_output(void);
+
+/*
+ * Initialises the crypto library and writes the device directory (see
+ * home_dir) to HOME, HOMELEN bytes.  Returns CLI_EXIT_OK, or logs why and
+ * returns CLI_EXIT_FAIL (HOME's contents are then unspecified).
+ */
+int cli_setup(char *home, size_t homelen);
+
+/*
+ * Logs one message for RC, a negative errno from identity_load*() or
+ * identity_has_passphrase() on the identity in HOME.  -EPERM logs nothing:
+ * it was logged where detected.
+ */
+void cli_identity_error(int rc, const char *home);
+
+/*
+ * Loads the identity in HOME with its secrets into *OUT, asking for the
+ * passphrase (from PASS_FILE, SEALSYNC_PASSPHRASE or the terminal; see
+ * passphrase_get) only if the key is protected.  Returns 0, or logs once and
+ * returns a negative errno; *OUT is untouched on failure.  The caller frees
+ * *OUT with identity_free().
+ */
+int cli_load_identity(const char *home, const char *pass_file, struct identity **out)
+    __attribute__((warn_unused_result));
+
+/*
+ * Writes S to stdout as a JSON string: escapes quotes, backslashes and
+ * control characters; replaces each byte of invalid or non-shortest-form
+ * UTF-8 with U+FFFD, so the output is always valid JSON.  Write errors are
+ * left for cli_finish_output() to report.
+ */
+void cli_json_str(const char *s);
+
+#endif
