@@ -78,7 +78,7 @@ int cmd_mount(int argc, char **argv)
         static const struct option opts[] = {{"foreground", no_argument, NULL, 'f'},
                                              {"debug", no_argument, NULL, 'd'},
                                              {"read-only", no_argument, NULL, 'r'},
-            {"no-sync", no_argument, NULL, 'n'},
+                                             {"no-sync", no_argument, NULL, 'n'},
                                              {"passphrase-file", required_argument, NULL, 'p'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};

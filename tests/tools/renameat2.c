@@ -20,26 +20,26 @@
 
 int main(int argc, char **argv)
 {
-	unsigned int flags;
+        unsigned int flags;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: renameat2 none|noreplace|exchange OLD NEW\n");
-		return 2;
-	}
-	if (strcmp(argv[1], "none") == 0)
-		flags = 0;
-	else if (strcmp(argv[1], "noreplace") == 0)
-		flags = RENAME_NOREPLACE;
-	else if (strcmp(argv[1], "exchange") == 0)
-		flags = RENAME_EXCHANGE;
-	else {
-		fprintf(stderr, "renameat2: unknown flag '%s'\n", argv[1]);
-		return 2;
-	}
-	if (syscall(SYS_renameat2, AT_FDCWD, argv[2], AT_FDCWD, argv[3], flags) != 0) {
-		int e = errno;
-		fprintf(stderr, "renameat2: %s -> %s: %s\n", argv[2], argv[3], strerror(e));
-		return 1;
-	}
-	return 0;
+        if (argc != 4) {
+                fprintf(stderr, "usage: renameat2 none|noreplace|exchange OLD NEW\n");
+                return 2;
+        }
+        if (strcmp(argv[1], "none") == 0)
+                flags = 0;
+        else if (strcmp(argv[1], "noreplace") == 0)
+                flags = RENAME_NOREPLACE;
+        else if (strcmp(argv[1], "exchange") == 0)
+                flags = RENAME_EXCHANGE;
+        else {
+                fprintf(stderr, "renameat2: unknown flag '%s'\n", argv[1]);
+                return 2;
+        }
+        if (syscall(SYS_renameat2, AT_FDCWD, argv[2], AT_FDCWD, argv[3], flags) != 0) {
+                int e = errno;
+                fprintf(stderr, "renameat2: %s -> %s: %s\n", argv[2], argv[3], strerror(e));
+                return 1;
+        }
+        return 0;
 }
