@@ -34,6 +34,7 @@
 #include "util/log.h"
 
 #define FS_ORPHANS_NAME ".sealsync-orphans"
+#define APPLY_MODE_MASK 01777 /* permission bits and sticky; never setuid/setgid */
 
 static void apply_inval(struct fs *fs, uint64_t parent, uint64_t ino, const char *name)
 {
@@ -315,7 +316,12 @@ static int apply_update(struct fs *fs, struct fs_inode *in, const struct manifes
                 log_err("a remote version changes a file's kind; held");
                 return 0;
         }
-        in->mode = (in->mode & S_IFMT) | (meta->mode & 07777);
+        if (m->block_size != fs->bs) {
+                log_err("a remote version uses another block size than the region; held");
+                return 0;
+        }
+        /* Another device never makes a file setuid or setgid here. */
+        in->mode = (in->mode & S_IFMT) | (meta->mode & APPLY_MODE_MASK);
         in->mtime.tv_sec = (time_t)meta->mtime_s;
         in->mtime.tv_nsec = (long)meta->mtime_ns;
         fs_now(&in->ctime);
@@ -392,9 +398,10 @@ int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *me
                                 : m->kind == MANIFEST_SYMLINK ? S_IFLNK
                                                               : S_IFREG;
 
-                rc = fs_inode_create_id(
-                    fs, apply_kind(m->kind), type | (meta->mode & 07777), fs->uid, fs->gid,
-                    m->kind == MANIFEST_SYMLINK ? meta->target : NULL, m->file_id, m->salt, &in);
+                rc = fs_inode_create_id(fs, apply_kind(m->kind),
+                                        type | (meta->mode & APPLY_MODE_MASK), fs->uid, fs->gid,
+                                        m->kind == MANIFEST_SYMLINK ? meta->target : NULL,
+                                        m->file_id, m->salt, &in);
                 if (rc == 0)
                         pthread_rwlock_wrlock(&in->lock);
         }
