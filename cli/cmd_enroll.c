@@ -717,9 +717,9 @@ static void en_print_requests(const struct en_request *v, size_t n, int json)
                         hex_encode(nonce, r->req.nonce, ENROLL_NONCE_LEN);
                         en_fingerprint(&r->req.device, fpr, sizeof(fpr));
                 } else {
-                        strcpy(dev, "-");
+                        snprintf(dev, sizeof(dev), "%s", "-");
                         snprintf(nonce, sizeof(nonce), "%.32s", en_basename(r->key));
-                        strcpy(fpr, "-");
+                        snprintf(fpr, sizeof(fpr), "%s", "-");
                 }
                 if (!json) {
                         printf("%-32s  %-20s  %-44s  %s\n", dev,
@@ -817,7 +817,8 @@ static int en_append_add(struct en_ctx *c, const struct en_request *r, uint8_t a
                         c->ri.name, members_alarm_name(c->st->alarm));
                 return -EPERM;
         }
-        strcpy(dev.owner, me->owner); /* own devices only, for now (issue #4: sharing) */
+        snprintf(dev.owner, sizeof(dev.owner), "%s",
+                 me->owner); /* own devices only, for now (issue #4: sharing) */
         dev.role = r->invite->role;
         key_buf = secmem_alloc(32);
         if (key_buf == NULL)
@@ -1316,8 +1317,8 @@ static int en_join_finish(struct en_join *j, const struct members_state *st)
                 return rc;
         }
         memset(&ri, 0, sizeof(ri));
-        strcpy(ri.name, j->name);
-        strcpy(ri.store_url, j->url);
+        snprintf(ri.name, sizeof(ri.name), "%s", j->name);
+        snprintf(ri.store_url, sizeof(ri.store_url), "%s", j->url);
         memcpy(ri.id, j->region_id, 32);
         ri.suite = st->suite;
         ri.block_size = st->block_size;

@@ -245,7 +245,7 @@ int enroll_request_build(const struct identity *id, const uint8_t region_id[stat
         memcpy(r.device.device_id, id->device_id, IDENTITY_ID_LEN);
         memcpy(r.device.sign_pk, id->sign_pk, 32);
         memcpy(r.device.box_pk, id->box_pk, 32);
-        strcpy(r.device.name, id->name);
+        snprintf(r.device.name, sizeof(r.device.name), "%s", id->name);
         rc = enroll_invite_id(r.invite_id, s, region_id);
         if (rc == 0)
                 rc = member_self_sign(r.self_sig, id->sign_sk, region_id, &r.device);
@@ -538,7 +538,7 @@ int enroll_invite_create(const char *regiondir, const uint8_t local_key[static 3
         if (rc == 0)
                 rc = enroll_invite_write(regiondir, &inv, local_key, 1);
         if (rc == 0)
-                strcpy(code, tmp);
+                snprintf(code, codelen, "%s", tmp);
         secmem_wipe(tmp, sizeof(tmp));
         secmem_free(inv.secret);
         return rc;

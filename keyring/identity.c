@@ -499,7 +499,7 @@ static void identity_default_name(char out[static IDENTITY_NAME_MAX + 1])
                 out[i] = (host[i] >= 0x21 && host[i] <= 0x7e) ? host[i] : '-';
         out[n] = '\0';
         if (!member_name_valid(out))
-                strcpy(out, "device");
+                memcpy(out, "device", sizeof("device"));
 }
 
 int identity_create(const char *home, const char *name, const char *pass, enum kdf_level level)
@@ -525,7 +525,7 @@ int identity_create(const char *home, const char *name, const char *pass, enum k
         if (id == NULL)
                 return -ENOMEM;
         if (name != NULL)
-                strcpy(id->name, name);
+                snprintf(id->name, sizeof(id->name), "%s", name);
         else
                 identity_default_name(id->name);
         rc = sig_keypair(id->sign_pk, id->sign_sk);

@@ -133,8 +133,8 @@ static int region_fill_genesis(struct member_entry *e, const struct identity *id
         memcpy(g->members[0].device_id, id->device_id, IDENTITY_ID_LEN);
         memcpy(g->members[0].sign_pk, id->sign_pk, 32);
         memcpy(g->members[0].box_pk, id->box_pk, 32);
-        strcpy(g->members[0].owner, id->name);
-        strcpy(g->members[0].name, id->name);
+        snprintf(g->members[0].owner, sizeof(g->members[0].owner), "%s", id->name);
+        snprintf(g->members[0].name, sizeof(g->members[0].name), "%s", id->name);
         g->members[0].role = MEMBER_ROLE_ADMIN;
 
         rc = member_key_check(g->epoch.key_check, epoch_key);
@@ -166,8 +166,8 @@ int region_build(const struct identity *id, const char *home, const char *name,
         if (!suite_available(suite))
                 return -ENOTSUP;
         memset(&ri, 0, sizeof(ri));
-        strcpy(ri.name, name);
-        strcpy(ri.store_url, store_url);
+        snprintf(ri.name, sizeof(ri.name), "%s", name);
+        snprintf(ri.store_url, sizeof(ri.store_url), "%s", store_url);
         secmem_random(ri.id, sizeof(ri.id));
         ri.suite = suite;
         ri.block_size = block_size;
@@ -260,7 +260,7 @@ static int region_conf_line(char *line, struct region_info *ri)
         if (strcmp(line, "name") == 0) {
                 if (!region_name_valid(val))
                         return -EBADMSG;
-                strcpy(ri->name, val);
+                snprintf(ri->name, sizeof(ri->name), "%s", val);
                 return CONF_NAME;
         }
         if (strcmp(line, "id") == 0)
@@ -268,7 +268,7 @@ static int region_conf_line(char *line, struct region_info *ri)
         if (strcmp(line, "store") == 0) {
                 if (!region_url_valid(val))
                         return -EBADMSG;
-                strcpy(ri->store_url, val);
+                snprintf(ri->store_url, sizeof(ri->store_url), "%s", val);
                 return CONF_STORE;
         }
         if (strcmp(line, "suite") == 0)
@@ -592,7 +592,7 @@ static int region_read_cache(const struct region_info *ri, struct region_objs *o
                 }
                 if (rc != 0)
                         goto out;
-                strcpy(o->names[o->n], de->d_name);
+                snprintf(o->names[o->n], sizeof(o->names[o->n]), "%s", de->d_name);
                 o->v[o->n].name = o->names[o->n];
                 o->v[o->n].buf = o->bufs[o->n];
                 o->v[o->n].len = len;
@@ -642,7 +642,7 @@ static int region_write(const char *home, const struct region_info *ri, const ui
         len = region_conf_format(ri, conf, sizeof(conf));
         if (len < 0)
                 return len;
-        strcpy(dir, check.dir);
+        snprintf(dir, sizeof(dir), "%s", check.dir);
 
         rc = fileio_mkdirs(regions, 0700);
         if (rc != 0)

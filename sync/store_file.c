@@ -70,7 +70,7 @@ static int store_file_put(struct store *s, const char *key, const void *buf, siz
         rc = store_file_path(s, key, path, sizeof(path));
         if (rc != 0)
                 return rc;
-        strcpy(dir, path);
+        snprintf(dir, sizeof(dir), "%s", path);
         slash = strrchr(dir, '/');
         *slash = '\0'; /* there is one: the path is ROOT/KEY */
         if (snprintf(tmp, sizeof(tmp), "%s/" STORE_FILE_TMP, dir) >= (int)sizeof(tmp))
@@ -225,8 +225,10 @@ static int store_file_readdir(const char *path, size_t keylen, struct store_file
                         v = nv;
                 }
                 memcpy(v[count].name, de->d_name, len + 1);
-                if (S_ISDIR(st.st_mode))
-                        strcpy(v[count].name + len, "/");
+                if (S_ISDIR(st.st_mode)) {
+                        v[count].name[len] = '/';
+                        v[count].name[len + 1] = '\0';
+                }
                 v[count].size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
                 count++;
         }

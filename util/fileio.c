@@ -29,13 +29,13 @@ static int fileio_dirname(const char *path, char *dir, size_t size)
         if (slash == NULL) {
                 if (size < 2)
                         return -ENAMETOOLONG;
-                strcpy(dir, ".");
+                memcpy(dir, ".", 2);
                 return 0;
         }
         if ((size_t)(slash - path) + 2 > size)
                 return -ENAMETOOLONG;
         if (slash == path) {
-                strcpy(dir, "/");
+                memcpy(dir, "/", 2);
                 return 0;
         }
         memcpy(dir, path, (size_t)(slash - path));

@@ -59,7 +59,7 @@ static int setup(void **state)
         size_t i;
 
         assert_non_null(f);
-        strcpy(f->dir, "/tmp/test_enroll.XXXXXX");
+        snprintf(f->dir, sizeof(f->dir), "%s", "/tmp/test_enroll.XXXXXX");
         assert_non_null(mkdtemp(f->dir));
         for (i = 0; i < 4; i++) {
                 snprintf(f->home[i], sizeof(f->home[i]), "%s/%c", f->dir, (char)('a' + i));
@@ -102,8 +102,8 @@ static void device_of(const struct identity *id, const char *owner, uint8_t role
         memcpy(d->device_id, id->device_id, IDENTITY_ID_LEN);
         memcpy(d->sign_pk, id->sign_pk, 32);
         memcpy(d->box_pk, id->box_pk, 32);
-        strcpy(d->owner, owner);
-        strcpy(d->name, id->name);
+        snprintf(d->owner, sizeof(d->owner), "%s", owner);
+        snprintf(d->name, sizeof(d->name), "%s", id->name);
         d->role = role;
 }
 
@@ -202,10 +202,11 @@ static void test_code(void **state)
         assert_false(enroll_code_matches(s2, check, f->ri.id, other));
         assert_false(enroll_code_matches(s2, check, other, f->ri.genesis_hash));
         /* The last word carries only check bits: replacing it is always detected. */
-        strcpy(bad, code);
+        snprintf(bad, sizeof(bad), "%s", code);
         last = strrchr(bad, ' ');
         assert_non_null(last);
-        strcpy(last + 1, strcmp(last + 1, "zoo") == 0 ? "abandon" : "zoo");
+        snprintf(last + 1, sizeof(bad) - (size_t)(last + 1 - bad), "%s",
+                 strcmp(last + 1, "zoo") == 0 ? "abandon" : "zoo");
         assert_int_equal(enroll_code_decode(s2, &check, bad), 0);
         assert_false(enroll_code_matches(s2, check, f->ri.id, f->ri.genesis_hash));
         /* Unknown words and wrong counts. */
@@ -659,7 +660,7 @@ static void test_fold_junk_and_names(void **state)
         b = make_add(f, f->st, f->id[0], f->id[1], "devA", MEMBER_ROLE_WRITER, NULL, 0, 0, &bl);
         assert_int_equal(member_decode(b, bl, &e), 0);
         members_entry_name(e, name);
-        strcpy(wrong, name);
+        snprintf(wrong, sizeof(wrong), "%s", name);
         wrong[0] = '1';
         memset(junk, 0xab, sizeof(junk));
         /* A misnamed copy and junk are skipped; the pinned GENESIS copy is ignored. */
