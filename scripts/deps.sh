@@ -33,7 +33,7 @@ done
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libsodium-dev
 libcurl4-openssl-dev libsqlite3-dev sqlite3 libcmocka-dev clang clang-format
 cppcheck perl rsync git tar attr inotify-tools xxd python3 procps psmisc
-util-linux man-db groff-base kmod python3-swift memcached"
+util-linux man-db groff-base kmod jq curl bc python3-swift memcached"
 
 # Benchmark peers: gocryptfs and bindfs now; cryfs, securefs, rclone and
 # restic for later comparisons; linux-source for the untar workload.
