@@ -790,9 +790,10 @@ static void commit_release(struct commit *c, int failed)
 {
         size_t i;
 
-        if (failed) {
+        if (failed)
                 commit_restore(c);
-                /* Packs written for this entry are not referenced by any entry. */
+        if (failed || c->ncommits == 0) {
+                /* Packs written for this round are referenced by no entry. */
                 for (i = 0; i < c->npacks; i++) {
                         char name[80], hex[65];
 
@@ -888,6 +889,75 @@ static uint64_t commit_entry_seq(const char *name)
         return commit_get_u64(seqb);
 }
 
+/* 1 if pack HASH is listed by one of the outbox's journal entries. */
+static int commit_pack_referenced(struct fs *fs, const uint8_t hash[32])
+{
+        struct dirent *de;
+        int fd = dup(fs->outbox_dirfd), found = 0;
+        DIR *d;
+
+        if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+                if (fd >= 0)
+                        close(fd);
+                return 1; /* when in doubt, keep it */
+        }
+        while (!found && (de = readdir(d)) != NULL) {
+                char path[PATH_MAX];
+                struct journal_entry e;
+                uint8_t *buf = NULL;
+                size_t len = 0, i;
+
+                if (commit_entry_seq(de->d_name) == 0)
+                        continue;
+                snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", fs->outbox_dirfd, de->d_name);
+                if (fileio_read_all(path, 64u << 20, &buf, &len) != 0) {
+                        found = 1;
+                        break;
+                }
+                if (journal_decode(buf, len, &e) != 0) {
+                        found = 1; /* unreadable entry: keep everything for inspection */
+                } else {
+                        for (i = 0; i < e.npacks && !found; i++)
+                                found = memcmp(e.packs[i].hash, hash, 32) == 0;
+                        journal_release(&e);
+                }
+                free(buf);
+        }
+        closedir(d);
+        return found;
+}
+
+/*
+ * Packs written for an entry that was never built (a crash between the two)
+ * are referenced by nothing: remove them (their blocks are committed again).
+ */
+static int commit_drop_orphan_packs(struct fs *fs)
+{
+        struct dirent *de;
+        int fd = dup(fs->outbox_dirfd);
+        DIR *d;
+
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (d == NULL) {
+                close(fd);
+                return -errno;
+        }
+        while ((de = readdir(d)) != NULL) {
+                uint8_t hash[32];
+
+                if (strncmp(de->d_name, "p-", 2) != 0 || hex_decode(hash, 32, de->d_name + 2) != 0)
+                        continue;
+                if (!commit_pack_referenced(fs, hash)) {
+                        log_warn("outbox: removing a pack left by a crash before its entry");
+                        unlinkat(fs->outbox_dirfd, de->d_name, 0);
+                }
+        }
+        closedir(d);
+        return 0;
+}
+
 int fs_commit_init(struct fs *fs)
 {
         uint8_t buf[32];
@@ -929,5 +999,5 @@ int fs_commit_init(struct fs *fs)
                 }
         }
         closedir(d);
-        return 0;
+        return commit_drop_orphan_packs(fs);
 }

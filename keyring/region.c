@@ -592,7 +592,8 @@ static int region_read_cache(const struct region_info *ri, struct region_objs *o
                 }
                 if (rc != 0)
                         goto out;
-                snprintf(o->names[o->n], sizeof(o->names[o->n]), "%s", de->d_name);
+                /* region_member_name_ok: exactly MEMBERS_NAME_LEN characters. */
+                memcpy(o->names[o->n], de->d_name, MEMBERS_NAME_LEN + 1);
                 o->v[o->n].name = o->names[o->n];
                 o->v[o->n].buf = o->bufs[o->n];
                 o->v[o->n].len = len;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sync/journal.h"
@@ -187,6 +188,38 @@ static int push_one(struct push *p, const struct push_item *it)
         return rc;
 }
 
+#define PUSH_STALE_S 120
+
+/*
+ * With no entry queued, a pack or temporary file in the outbox older than
+ * PUSH_STALE_S belongs to no entry (a crash between a round's packs and its
+ * entry, or a dying daemon): remove it.  A round writes its packs and its
+ * entry within seconds, so a fresh file is never touched.
+ */
+static void push_drop_stale(struct push *p)
+{
+        struct dirent *de;
+        struct stat st;
+        time_t now = time(NULL);
+        DIR *d = opendir(p->outbox);
+
+        if (d == NULL)
+                return;
+        while ((de = readdir(d)) != NULL) {
+                char path[PATH_MAX + 260];
+
+                if (strncmp(de->d_name, "p-", 2) != 0)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", p->outbox, de->d_name);
+                if (stat(path, &st) == 0 && now - st.st_mtime > PUSH_STALE_S) {
+                        log_warn("outbox: removing %s, left by an interrupted round",
+                                 strchr(de->d_name, '.') ? "a temporary pack" : "a pack");
+                        unlink(path);
+                }
+        }
+        closedir(d);
+}
+
 /* One pass over the outbox.  Returns 0 when nothing uploadable is left. */
 static int push_pass(struct push *p)
 {
@@ -203,6 +236,8 @@ static int push_pass(struct push *p)
                 rc = push_one(p, &items[i]);
         }
         queued = rc == 0 ? 0 : n - i + 1;
+        if (rc == 0 && i == n)
+                push_drop_stale(p);
         pthread_mutex_lock(&p->lock);
         p->st.queued = (unsigned)queued;
         if (rc != 0) {
