@@ -76,6 +76,7 @@ struct commit {
         struct commit_file *files;
         size_t nfiles, capf;
         uint8_t *sealed;
+        char entry_name[128]; /* outbox file of this round's entry, once written */
 };
 
 static void commit_u64be(uint8_t out[8], uint64_t v)
@@ -660,6 +661,7 @@ static int commit_entry(struct commit *c, uint8_t hash[32])
         }
         hex_encode(hex, hash, 32);
         snprintf(name, sizeof(name), "j-%016llx-%s", (unsigned long long)e.seq, hex);
+        memcpy(c->entry_name, name, sizeof(c->entry_name));
         snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", fs->outbox_dirfd, name);
         rc = fileio_write_atomic(path, bytes, len, 0600, 1);
         free(bytes);
@@ -792,6 +794,8 @@ static void commit_release(struct commit *c, int failed)
 
         if (failed)
                 commit_restore(c);
+        if (failed && c->entry_name[0] != '\0')
+                unlinkat(c->fs->outbox_dirfd, c->entry_name, 0); /* never two entries at a seq */
         if (failed || c->ncommits == 0) {
                 /* Packs written for this round are referenced by no entry. */
                 for (i = 0; i < c->npacks; i++) {
@@ -826,7 +830,7 @@ int fs_commit(struct fs *fs, size_t *ncommits)
         int rc;
 
         *ncommits = 0;
-        if (fs->sign_sk == NULL || fs->read_only)
+        if (fs->sign_sk == NULL || fs->read_only || fs->commit_broken)
                 return 0;
         memset(&c, 0, sizeof(c));
         c.fs = fs;
@@ -852,7 +856,18 @@ int fs_commit(struct fs *fs, size_t *ncommits)
                 rc = commit_entry(&c, entry_hash);
         if (rc == 0) {
                 pthread_mutex_lock(&fs->ns_lock);
-                rc = commit_apply(&c, entry_hash);
+                rc = index_savepoint(fs->ix, 0);
+                if (rc == 0) {
+                        rc = commit_apply(&c, entry_hash);
+                        if (index_savepoint(fs->ix, rc == 0 ? 1 : 2) != 0 || rc != 0) {
+                                /* Memory may now disagree with the index: stop publishing. */
+                                fs->commit_broken = 1;
+                                log_err("the index could not take a commit; publishing is "
+                                        "stopped until the region is mounted again");
+                                if (rc == 0)
+                                        rc = -EIO;
+                        }
+                }
                 pthread_mutex_unlock(&fs->ns_lock);
         }
         if (rc == 0)

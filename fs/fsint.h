@@ -123,6 +123,7 @@ struct fs {
         uint64_t journal_seq; /* last entry built (in the open transaction) */
         uint8_t journal_head[32];
         uint64_t committed_seq; /* last entry whose index state is durable */
+        int commit_broken;      /* the index failed mid-commit: publish nothing more */
         pthread_mutex_t commit_lock;
         struct push *push;
         struct pull *pull;

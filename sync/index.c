@@ -1099,3 +1099,17 @@ out:
         pthread_mutex_unlock(&ix->lock);
         return rc;
 }
+
+int index_savepoint(struct index *ix, int op)
+{
+        static const char *const sql[3] = {"SAVEPOINT sealsync_sp", "RELEASE sealsync_sp",
+                                           "ROLLBACK TO sealsync_sp; RELEASE sealsync_sp"};
+        int rc;
+
+        if (op < 0 || op > 2)
+                return -EINVAL;
+        pthread_mutex_lock(&ix->lock);
+        rc = index_exec(ix, sql[op]);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}

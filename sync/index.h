@@ -159,6 +159,12 @@ int index_meta_get(struct index *ix, const char *key, uint8_t *buf, size_t cap, 
 int index_meta_put(struct index *ix, const char *key, const uint8_t *buf, size_t len)
     __attribute__((warn_unused_result));
 
+/*
+ * A savepoint inside the open transaction: OP 0 sets it, 1 keeps what was
+ * done since (release), 2 undoes it (rollback).  Not nested.
+ */
+int index_savepoint(struct index *ix, int op) __attribute__((warn_unused_result));
+
 /* The inode holding FILE_ID.  -ENOENT if none. */
 int index_ino_by_file_id(struct index *ix, const uint8_t file_id[static 16], uint64_t *ino)
     __attribute__((warn_unused_result));
