@@ -600,7 +600,7 @@ static void test_region_pin_mismatch(void **state)
         /* b's valid GENESIS in a's place: the pin catches it. */
         swapped = a;
         memcpy(swapped.genesis_hash, b.genesis_hash, 32);
-        strcpy(swapped.dir, b.dir);
+        snprintf(swapped.dir, sizeof(swapped.dir), "%s", b.dir);
         assert_int_equal(region_unlock(id, &swapped, &k), -EBADMSG);
         /* A conf whose suite or block size disagrees with the signed entry. */
         swapped = a;
@@ -646,7 +646,7 @@ static void test_region_conf_corrupt(void **state)
         assert_non_null(text);
         memcpy(text, buf, len);
         /* A duplicate key. */
-        strcat(text, "suite=xchacha20poly1305\n");
+        snprintf(text + strlen(text), len + 64 - strlen(text), "%s", "suite=xchacha20poly1305\n");
         write_file(path, text, strlen(text));
         assert_int_equal(region_load(f->home, "r", &out), -EBADMSG);
         assert_int_equal(region_list(f->home, &list, &n), 0);
@@ -701,8 +701,8 @@ static uint8_t *two_member_genesis(const struct identity *a, const struct identi
                 memcpy(m[i].device_id, ids[i]->device_id, IDENTITY_ID_LEN);
                 memcpy(m[i].sign_pk, ids[i]->sign_pk, 32);
                 memcpy(m[i].box_pk, ids[i]->box_pk, 32);
-                strcpy(m[i].owner, "alice");
-                strcpy(m[i].name, ids[i]->name);
+                snprintf(m[i].owner, sizeof(m[i].owner), "%s", "alice");
+                snprintf(m[i].name, sizeof(m[i].name), "%s", ids[i]->name);
                 m[i].role = ids[i] == a ? MEMBER_ROLE_ADMIN : MEMBER_ROLE_WRITER;
                 memcpy(w[i].device_id, ids[i]->device_id, IDENTITY_ID_LEN);
                 assert_int_equal(
@@ -730,8 +730,8 @@ static void save_entry_as_region(struct fixture *f, const uint8_t *entry, size_t
 
         assert_int_equal(member_decode(entry, len, &e), 0);
         memset(ri, 0, sizeof(*ri));
-        strcpy(ri->name, name);
-        strcpy(ri->store_url, "file:///tmp/x");
+        snprintf(ri->name, sizeof(ri->name), "%s", name);
+        snprintf(ri->store_url, sizeof(ri->store_url), "%s", "file:///tmp/x");
         memcpy(ri->id, e->region_id, 32);
         ri->suite = e->genesis.suite;
         ri->block_size = e->genesis.block_size;
@@ -838,8 +838,8 @@ static void test_member_encode_rejects(void **state)
         e.type = MEMBER_GENESIS;
         e.genesis.suite = (uint8_t)pick_suite();
         e.genesis.block_size = 65536;
-        strcpy(m[0].owner, "o");
-        strcpy(m[0].name, "n");
+        snprintf(m[0].owner, sizeof(m[0].owner), "%s", "o");
+        snprintf(m[0].name, sizeof(m[0].name), "%s", "n");
         m[0].role = MEMBER_ROLE_ADMIN;
         m[1] = m[0];
         e.genesis.members = m;

@@ -338,7 +338,7 @@ static int setup(void **state)
 
         assert_non_null(f);
         assert_int_equal(secmem_init(), 0);
-        strcpy(f->dir, "/tmp/test_pull.XXXXXX");
+        snprintf(f->dir, sizeof(f->dir), "%s", "/tmp/test_pull.XXXXXX");
         assert_non_null(mkdtemp(f->dir));
         snprintf(url, sizeof(url), "file://%s/store", f->dir);
         snprintf(f->ixpath, sizeof(f->ixpath), "%s/index.db", f->dir);

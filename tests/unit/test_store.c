@@ -30,7 +30,7 @@ static int setup(void **state)
         struct fixture *f = calloc(1, sizeof(*f));
 
         assert_non_null(f);
-        strcpy(f->dir, "/tmp/test_store.XXXXXX");
+        snprintf(f->dir, sizeof(f->dir), "%s", "/tmp/test_store.XXXXXX");
         assert_non_null(mkdtemp(f->dir));
         snprintf(f->url, sizeof(f->url), "file://%s/store", f->dir);
         assert_int_equal(store_open(f->url, &f->s), 0);

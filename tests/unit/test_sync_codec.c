@@ -455,9 +455,11 @@ static void test_pack_vectors(void **state)
                         uint8_t *data = hexndup(recs[2 * j + 1], strlen(recs[2 * j + 1]), &len);
                         uint8_t h[32];
 
-                        assert_int_equal(
-                            pack_builder_add(&b, (uint8_t)atoi(recs[2 * j]), data, len, &ent), 0);
-                        assert_int_equal(ent.kind, atoi(ei[4 * j]));
+                        assert_int_equal(pack_builder_add(&b,
+                                                          (uint8_t)strtol(recs[2 * j], NULL, 10),
+                                                          data, len, &ent),
+                                         0);
+                        assert_int_equal(ent.kind, (int)strtol(ei[4 * j], NULL, 10));
                         assert_int_equal(ent.off, strtoull(ei[4 * j + 1], NULL, 10));
                         assert_int_equal(ent.len, strtoull(ei[4 * j + 2], NULL, 10));
                         hexfixed(ei[4 * j + 3], 64, h, 32);
@@ -642,7 +644,7 @@ static void mfix_init(struct mfix *f)
         f->refs[2].final = 1;
         f->m.refs = f->refs;
         f->m.nrefs = 3;
-        strcpy(f->meta.name, "notes.txt");
+        snprintf(f->meta.name, sizeof(f->meta.name), "%s", "notes.txt");
         f->meta.name_len = strlen(f->meta.name);
         memset(f->meta.parent_id, 0x80, 16);
         f->meta.mode = 0640;
@@ -794,15 +796,16 @@ static void test_manifest_encoder_refuses(void **state)
         REFUSE(f.m.kind = MANIFEST_DIR; f.m.nrefs = 0);   /* dir with a size */
         REFUSE(memset(f.m.key_commit, 0, 32));            /* not this epoch key's */
         /* Metadata rules. */
-        REFUSE(strcpy(f.meta.name, ".."); f.meta.name_len = 2);
-        REFUSE(strcpy(f.meta.name, "."); f.meta.name_len = 1);
-        REFUSE(strcpy(f.meta.name, "a/b"); f.meta.name_len = 3);
+        REFUSE(snprintf(f.meta.name, sizeof(f.meta.name), "%s", ".."); f.meta.name_len = 2);
+        REFUSE(snprintf(f.meta.name, sizeof(f.meta.name), "%s", "."); f.meta.name_len = 1);
+        REFUSE(snprintf(f.meta.name, sizeof(f.meta.name), "%s", "a/b"); f.meta.name_len = 3);
         REFUSE(f.meta.name_len = 0);
         REFUSE(f.meta.name[3] = '\0');
         REFUSE(f.meta.name_len = 256);
         REFUSE(f.meta.mode = 0100644);
         REFUSE(f.meta.mtime_ns = 1000000000);
-        REFUSE(strcpy(f.meta.target, "x"); f.meta.target_len = 1);        /* target on a file */
+        REFUSE(snprintf(f.meta.target, sizeof(f.meta.target), "%s", "x");
+               f.meta.target_len = 1);                                    /* target on a file */
         REFUSE(f.m.kind = MANIFEST_SYMLINK; f.m.nrefs = 0; f.m.size = 0); /* no target */
         REFUSE(f.xattrs[0].name = (const uint8_t *)"trusted.a");
         REFUSE(f.xattrs[0].name = (const uint8_t *)"user.";
@@ -1623,7 +1626,7 @@ static void test_journal_keys(void **state)
                 size_t k;
 
                 for (k = 0; k < sizeof(subs); k++) {
-                        strcpy(bad, key);
+                        snprintf(bad, sizeof(bad), "%s", key);
                         if (bad[i] == subs[k])
                                 continue;
                         bad[i] = subs[k];
@@ -1632,10 +1635,9 @@ static void test_journal_keys(void **state)
                         assert_int_equal(seq, 42); /* untouched */
                 }
         }
-        strcpy(bad, key);
-        strcat(bad, "0");
+        snprintf(bad, sizeof(bad), "%s0", key);
         assert_int_equal(journal_parse_key(bad, NULL, d2, &seq, h2), -EINVAL);
-        strcpy(bad, key);
+        snprintf(bad, sizeof(bad), "%s", key);
         bad[JOURNAL_KEY_LEN - 1] = '\0';
         assert_int_equal(journal_parse_key(bad, NULL, d2, &seq, h2), -EINVAL);
         /* seq 0 */
