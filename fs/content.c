@@ -528,8 +528,13 @@ int fs_content_sync(struct fs *fs, struct fs_inode *in)
         return 0;
 }
 
-int fs_content_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, int final, uint8_t *out,
-                      size_t *out_len)
+/*
+ * The authenticated sealed bytes of present block INDEX into OUT (may be
+ * NULL), *OUT_LEN.  If its recorded final flag is not FINAL: with RESEAL the
+ * block is re-sealed in place (caller holds the write lock), else -EAGAIN.
+ */
+static int fs_sealed_block(struct fs *fs, struct fs_inode *in, uint64_t index, int final,
+                           int reseal, uint8_t *out, size_t *out_len)
 {
         uint8_t *slot = NULL, *plain = NULL;
         size_t avail = 0, plen = 0, used = 0;
@@ -551,7 +556,10 @@ int fs_content_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, int fi
         if (rc != 0)
                 goto out;
         if ((slot[4] & 1) != (final ? 1 : 0)) {
-                /* The recorded flag is stale (the file grew or shrank): re-seal. */
+                if (!reseal) {
+                        rc = -EAGAIN; /* changed since its flag was fixed */
+                        goto out;
+                }
                 rc = fs_seal_slot(fs, in, index, final, plain, plen, slot, &used);
                 if (rc == 0)
                         rc = fileio_pwrite_full(in->fd, slot, used, fs_slot_off(fs, index));
@@ -559,8 +567,10 @@ int fs_content_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, int fi
                         goto out;
                 in->unsynced = 1;
         }
-        *out_len = block_sealed_len(in->bctx, plen);
-        memcpy(out, slot + FS_SLOT_HDR_LEN, *out_len);
+        if (out != NULL) {
+                *out_len = block_sealed_len(in->bctx, plen);
+                memcpy(out, slot + FS_SLOT_HDR_LEN, *out_len);
+        }
 out:
         if (plain != NULL) {
                 secmem_wipe(plain, fs->bs);
@@ -624,57 +634,20 @@ void fs_content_trim(struct fs *fs, struct fs_inode *in, uint64_t nblocks)
 int fs_content_fix_final(struct fs *fs, struct fs_inode *in, uint64_t index, int final)
 {
         uint8_t hdr[FS_SLOT_HDR_LEN];
-        size_t len = 0;
-        uint8_t *tmp;
         int rc;
 
         rc = fs_content_open(fs, in, FS_OPEN_MUST);
         if (rc == 0)
                 rc = fileio_pread_full(in->fd, hdr, sizeof(hdr), fs_slot_off(fs, index));
         if (rc != 0)
-                return rc == -EIO ? -EIO : rc;
+                return rc;
         if ((hdr[4] & 1) == (final ? 1 : 0))
                 return 0;
-        tmp = malloc(fs->slot_len);
-        if (tmp == NULL)
-                return -ENOMEM;
-        rc = fs_content_sealed(fs, in, index, final, tmp, &len); /* re-seals in place */
-        free(tmp);
-        return rc;
+        return fs_sealed_block(fs, in, index, final, 1, NULL, NULL);
 }
 
 int fs_content_sealed_ro(struct fs *fs, struct fs_inode *in, uint64_t index, int final,
                          uint8_t *out, size_t *out_len)
 {
-        uint8_t *slot = NULL, *plain = NULL;
-        size_t avail = 0, plen = 0;
-        int rc;
-
-        rc = fs_content_open(fs, in, FS_OPEN_MUST);
-        if (rc != 0)
-                return rc;
-        slot = malloc(fs->slot_len);
-        plain = malloc(fs->bs);
-        if (slot == NULL || plain == NULL) {
-                rc = -ENOMEM;
-                goto out;
-        }
-        rc = fs_read_slots(fs, in, index, 1, slot, &avail);
-        if (rc == 0)
-                rc = fs_open_slot(fs, in, index, slot, avail, plain, &plen);
-        if (rc != 0)
-                goto out;
-        if ((slot[4] & 1) != (final ? 1 : 0)) {
-                rc = -EAGAIN; /* changed since its flag was fixed: the next round takes it */
-                goto out;
-        }
-        *out_len = block_sealed_len(in->bctx, plen);
-        memcpy(out, slot + FS_SLOT_HDR_LEN, *out_len);
-out:
-        if (plain != NULL) {
-                secmem_wipe(plain, fs->bs);
-                free(plain);
-        }
-        free(slot);
-        return rc;
+        return fs_sealed_block(fs, in, index, final, 0, out, out_len);
 }

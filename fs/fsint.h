@@ -220,14 +220,6 @@ int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
     __attribute__((warn_unused_result));
 int fs_content_sync(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
 /*
- * The sealed bytes of present block INDEX (crypto/block.h format) into OUT
- * (room for slot_len bytes), *OUT_LEN, authenticated first and re-sealed in
- * place if the final flag recorded in the slot is not FINAL.  -EIO if the
- * block fails authentication.  Caller holds IN->lock for writing.
- */
-int fs_content_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, int final, uint8_t *out,
-                      size_t *out_len) __attribute__((warn_unused_result));
-/*
  * Stores received sealed block SEALED (LEN bytes) as block INDEX with final
  * flag FINAL, after checking that it opens under IN's keys (file id, salt,
  * epoch, index, flag).  -EBADMSG if it does not.  Caller holds IN->lock.
@@ -237,7 +229,8 @@ int fs_content_put_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, in
 /*
  * Committer helpers.  fix_final re-seals block INDEX in place only if its
  * recorded final flag is not FINAL (caller holds IN->lock for writing).
- * sealed_ro is fs_content_sealed without writing: -EAGAIN if the flag is not
+ * sealed_ro gives the authenticated sealed bytes of present block INDEX
+ * (crypto/block.h format) into OUT (slot_len bytes), or -EAGAIN if the flag is not
  * FINAL (the block changed; caller holds IN->lock for reading).
  */
 int fs_content_fix_final(struct fs *fs, struct fs_inode *in, uint64_t index, int final)

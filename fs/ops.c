@@ -104,6 +104,18 @@ static void fs_content_idle(struct fs *fs, struct fs_inode *in)
         pthread_rwlock_unlock(&in->lock);
 }
 
+/* Resolves INO (busy reference in *OUT), or replies with the error: returns -1 then. */
+static int fs_get_or_reply(fuse_req_t req, struct fs *fs, uint64_t ino, struct fs_inode **out)
+{
+        int rc = fs_inode_get(fs, ino, out);
+
+        if (rc != 0) {
+                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+                return -1;
+        }
+        return 0;
+}
+
 static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 {
         (void)userdata;
@@ -147,12 +159,12 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
                 fuse_reply_entry(req, &e);
                 return;
         }
-        if (rc == 0)
-                rc = fs_inode_get(fs, ino, &in);
         if (rc != 0) {
                 fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
                 return;
         }
+        if (fs_get_or_reply(req, fs, ino, &in) != 0)
+                return;
         fs_reply_entry(req, fs, in);
         fs_inode_put(fs, in);
 }
@@ -177,13 +189,10 @@ static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
         struct fs *fs = fs_of(req);
         struct fs_inode *in;
         struct stat st;
-        int rc = fs_inode_get(fs, ino, &in);
 
         (void)fi;
-        if (rc != 0) {
-                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+        if (fs_get_or_reply(req, fs, ino, &in) != 0)
                 return;
-        }
         pthread_rwlock_rdlock(&in->lock);
         fs_fill_stat(fs, in, &st);
         pthread_rwlock_unlock(&in->lock);
@@ -259,11 +268,8 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
                 fuse_reply_err(req, EROFS);
                 return;
         }
-        rc = fs_inode_get(fs, ino, &in);
-        if (rc != 0) {
-                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+        if (fs_get_or_reply(req, fs, ino, &in) != 0)
                 return;
-        }
         pthread_rwlock_wrlock(&in->lock);
         rc = fs_apply_setattr(fs, in, attr, to_set);
         fs_fill_stat(fs, in, &st);
@@ -281,12 +287,9 @@ static void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
         struct fs *fs = fs_of(req);
         struct fs_inode *in;
-        int rc = fs_inode_get(fs, ino, &in);
 
-        if (rc != 0) {
-                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+        if (fs_get_or_reply(req, fs, ino, &in) != 0)
                 return;
-        }
         pthread_rwlock_rdlock(&in->lock);
         if (in->kind != FS_KIND_LNK || in->target == NULL)
                 fuse_reply_err(req, EINVAL);
@@ -1073,11 +1076,8 @@ static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
                 fuse_reply_err(req, EROFS);
                 return;
         }
-        rc = fs_inode_get(fs, ino, &in);
-        if (rc != 0) {
-                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+        if (fs_get_or_reply(req, fs, ino, &in) != 0)
                 return;
-        }
         pthread_rwlock_wrlock(&in->lock);
         rc = fs_xattr_set(in, name, value, size, flags);
         if (rc == 0)
@@ -1096,17 +1096,13 @@ static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
         struct fs *fs = fs_of(req);
         struct fs_inode *in;
         long i;
-        int rc;
 
         if (strncmp(name, "user.", 5) != 0) {
                 fuse_reply_err(req, ENODATA); /* e.g. security.capability on every write */
                 return;
         }
-        rc = fs_inode_get(fs, ino, &in);
-        if (rc != 0) {
-                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+        if (fs_get_or_reply(req, fs, ino, &in) != 0)
                 return;
-        }
         pthread_rwlock_rdlock(&in->lock);
         i = fs_xattr_find(in, name);
         if (i < 0)
@@ -1127,12 +1123,9 @@ static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         struct fs_inode *in;
         size_t total = 0, i, off = 0;
         char *buf;
-        int rc = fs_inode_get(fs, ino, &in);
 
-        if (rc != 0) {
-                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+        if (fs_get_or_reply(req, fs, ino, &in) != 0)
                 return;
-        }
         pthread_rwlock_rdlock(&in->lock);
         for (i = 0; i < in->nxattrs; i++)
                 total += strlen(in->xattrs[i].name) + 1;
@@ -1171,11 +1164,8 @@ static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
                 fuse_reply_err(req, EROFS);
                 return;
         }
-        rc = fs_inode_get(fs, ino, &in);
-        if (rc != 0) {
-                fuse_reply_err(req, rc == -EBADMSG ? EIO : -rc);
+        if (fs_get_or_reply(req, fs, ino, &in) != 0)
                 return;
-        }
         pthread_rwlock_wrlock(&in->lock);
         i = fs_xattr_find(in, name);
         if (i < 0) {
