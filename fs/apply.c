@@ -3,29 +3,48 @@
  * sync/pull.c has checked every byte (hashes, signatures, roles, epoch, key
  * commitment, metadata AEAD) before fs_apply is called.
  *
- * Rules (first slice; the full conflict rules are in doc/SYNC.md):
+ * Rules (doc/SYNC.md "Conflicts"; every device computes the same outcome
+ * from the same versions, whatever order they arrive in):
  *  1. Idempotent: a manifest already applied (same hash) changes nothing, so
  *     re-applying an entry after a crash is harmless.
- *  2. A remote version is applied only if its version vector dominates the
- *     local one and the local file has no unpublished change.  Older or
- *     equal versions are ignored.  Concurrent versions are held (logged,
- *     not applied, never lost: they stay on the store) until conflict
- *     copies exist.
- *  3. A missing parent directory is created as a placeholder (mode 0700)
+ *  2. A local change not committed yet (or being committed) is never
+ *     overwritten: the entry is retried in a later round (-EAGAIN), after
+ *     the committer has turned the change into a version.
+ *  3. Version vectors decide: older or equal versions are ignored, newer
+ *     ones applied.  Concurrent versions:
+ *       - edit beats delete (a deletion never wins over a concurrent edit;
+ *         a deleted file, and the directories above it, come back);
+ *       - two edits: the higher (Lamport, author) wins everywhere.  The
+ *         device that authored the losing version, and only it, keeps that
+ *         version as a new file "name (conflict from DEV DATE).ext" (new file
+ *         id, re-encrypted) and publishes it like any other file; every other
+ *         device simply takes the winner.  The loser's vector is merged in,
+ *         so later edits descend from both.
+ *  4. Deletions are remembered (index "gone" rows, with the vector of the
+ *     deleting version), so a version older than a deletion, arriving late
+ *     from a third device, does not bring the file back.
+ *  5. Two different files under one name: the higher (Lamport, author)
+ *     keeps the name, the other is shown as "name (conflict from DEV
+ *     DATE).ext" (DEV and DATE of the losing version); a local file never
+ *     committed counts as newest (it will be, when published).  Same-name
+ *     directories are not merged yet: the loser is renamed the same way.
+ *  6. A missing parent directory is created as a placeholder (mode 0700)
  *     under ".sealsync-orphans", named by its file id; when its own
- *     manifest arrives it moves to its place.  Order within an entry
- *     therefore does not matter.
- *  4. Remote changes are never marked dirty (they are not re-published).
- *  5. Kernel caches are invalidated after the locks are released.
+ *     manifest arrives it moves to its place.
+ *  7. Remote changes are never marked dirty (they are not re-published);
+ *     conflict copies are (they are new files of this device).
+ *  8. Kernel caches are invalidated after the locks are released.
  */
 #include <errno.h>
 #include <fuse_lowlevel.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "crypto/enc.h"
 #include "crypto/secmem.h"
 #include "fs/fsint.h"
 #include "sync/manifest.h"
@@ -79,60 +98,389 @@ static int apply_local_dir(struct fs *fs, uint64_t parent, const char *name, con
         return rc;
 }
 
-/* The local directory for parent id PID: the root, a known directory, or a placeholder. */
-static int apply_parent(struct fs *fs, const uint8_t pid[16], uint64_t *ino)
-{
-        static const uint8_t zero[16];
-        char hex[33];
-        int rc;
+/* ---- versions: vectors, winners, remembered deletions ---- */
 
-        if (memcmp(pid, zero, 16) == 0) {
-                *ino = INDEX_ROOT_INO;
-                return 0;
-        }
-        rc = index_ino_by_file_id(fs->ix, pid, ino);
-        if (rc != -ENOENT)
-                return rc;
-        if (fs->orphans_ino == 0) {
-                rc = apply_local_dir(fs, INDEX_ROOT_INO, FS_ORPHANS_NAME, NULL, &fs->orphans_ino);
-                if (rc != 0)
-                        return rc;
-        }
-        hex_encode(hex, pid, 16);
-        return apply_local_dir(fs, fs->orphans_ino, hex, pid, ino);
+/* A version as the rules see it. */
+struct apply_ver {
+        uint64_t lamport;
+        const uint8_t *author; /* 16 bytes */
+        const struct fs_vv *vv;
+        size_t nvv;
+};
+
+static int apply_vv_cmp(const struct fs_vv *a, size_t na, const struct fs_vv *b, size_t nb)
+{
+        return manifest_vv_compare((const struct manifest_vv *)a, na,
+                                   (const struct manifest_vv *)b, nb);
 }
 
-/* A free name in PARENT for NAME held by another file: "name (conflict from DEV DATE).ext". */
-static int apply_conflict_name(struct fs *fs, uint64_t parent, const struct manifest *m,
-                               const struct manifest_meta *meta, char out[256])
+/* 1 if version A wins over the concurrent version B: higher Lamport, then author. */
+static int apply_wins(const struct apply_ver *a, const struct apply_ver *b)
 {
-        const char *dot = strrchr(meta->name, '.');
-        size_t base = dot && dot != meta->name ? (size_t)(dot - meta->name) : meta->name_len;
+        if (a->lamport != b->lamport)
+                return a->lamport > b->lamport;
+        return memcmp(a->author, b->author, 16) > 0;
+}
+
+/* *OUT = the element-wise maximum of A and B (both sorted by device id). */
+static int apply_vv_merge(const struct fs_vv *a, size_t na, const struct fs_vv *b, size_t nb,
+                          struct fs_vv **out, size_t *nout)
+{
+        struct fs_vv *v = malloc((na + nb ? na + nb : 1) * sizeof(*v));
+        size_t i = 0, j = 0, n = 0;
+
+        if (v == NULL)
+                return -ENOMEM;
+        while (i < na || j < nb) {
+                int c = i == na ? 1 : j == nb ? -1 : memcmp(a[i].device_id, b[j].device_id, 16);
+
+                if (c < 0) {
+                        v[n++] = a[i++];
+                } else if (c > 0) {
+                        v[n++] = b[j++];
+                } else {
+                        v[n] = a[i];
+                        if (b[j].counter > v[n].counter)
+                                v[n].counter = b[j].counter;
+                        n++, i++, j++;
+                }
+        }
+        if (n > FS_MAX_VV) {
+                free(v);
+                return -E2BIG;
+        }
+        *out = v;
+        *nout = n;
+        return 0;
+}
+
+/* IN's vector becomes the merge of itself and VV (it has now seen both). */
+static int apply_vv_absorb(struct fs_inode *in, const struct fs_vv *vv, size_t nvv)
+{
+        struct fs_vv *m;
+        size_t n;
+        int rc = apply_vv_merge(in->vv, in->nvv, vv, nvv, &m, &n);
+
+        if (rc != 0)
+                return rc;
+        free(in->vv);
+        in->vv = m;
+        in->nvv = n;
+        return 0;
+}
+
+/* A remembered deletion (index "gone" row). */
+struct apply_gone {
+        uint64_t lamport;
+        uint8_t hash[32];
+        struct fs_vv *vv;
+        size_t nvv;
+        uint32_t mode; /* permission bits it had */
+        uint8_t parent_id[16];
+        char name[MANIFEST_NAME_MAX + 1];
+        size_t name_len;
+};
+
+static int apply_gone_put(struct fs *fs, const uint8_t file_id[16], const struct apply_gone *g)
+{
+        struct enc e;
+        size_t i;
+        int rc;
+
+        enc_init(&e);
+        enc_u64(&e, g->lamport);
+        enc_fixed(&e, g->hash, 32);
+        enc_u32(&e, (uint32_t)g->nvv);
+        for (i = 0; i < g->nvv; i++) {
+                enc_fixed(&e, g->vv[i].device_id, 16);
+                enc_u64(&e, g->vv[i].counter);
+        }
+        enc_u32(&e, g->mode);
+        enc_fixed(&e, g->parent_id, 16);
+        enc_var(&e, g->name, g->name_len);
+        rc = enc_error(&e);
+        if (rc == 0)
+                rc = index_gone_put(fs->ix, file_id, e.buf, e.len);
+        secmem_wipe(e.buf, e.len);
+        enc_release(&e);
+        return rc;
+}
+
+/* FILE_ID's remembered deletion into *G (release with free(g->vv)); -ENOENT if none. */
+static int apply_gone_get(struct fs *fs, const uint8_t file_id[16], struct apply_gone *g)
+{
+        uint8_t *state = NULL;
+        const uint8_t *name;
+        size_t len = 0, i;
+        struct dec d;
+        uint32_t n;
+        int rc = index_gone_get(fs->ix, file_id, &state, &len);
+
+        memset(g, 0, sizeof(*g));
+        if (rc != 0)
+                return rc;
+        dec_init(&d, state, len);
+        g->lamport = dec_u64(&d);
+        dec_fixed(&d, g->hash, 32);
+        n = dec_u32(&d);
+        rc = -EBADMSG;
+        if (d.err != 0 || n > FS_MAX_VV || n > (len - d.off) / 24)
+                goto out;
+        g->vv = calloc(n ? n : 1, sizeof(*g->vv));
+        if (g->vv == NULL) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        for (i = 0; i < n; i++) {
+                dec_fixed(&d, g->vv[i].device_id, 16);
+                g->vv[i].counter = dec_u64(&d);
+        }
+        g->nvv = n;
+        g->mode = dec_u32(&d) & APPLY_MODE_MASK;
+        dec_fixed(&d, g->parent_id, 16);
+        dec_var(&d, &name, &g->name_len, MANIFEST_NAME_MAX);
+        rc = dec_finish(&d);
+        if (rc == 0) {
+                memcpy(g->name, name, g->name_len);
+                g->name[g->name_len] = '\0';
+        }
+out:
+        if (rc != 0) {
+                free(g->vv);
+                g->vv = NULL;
+                log_err("index: a remembered deletion record is malformed");
+        }
+        secmem_wipe(state, len);
+        free(state);
+        return rc;
+}
+
+int fs_gone_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t lamport,
+                   const uint8_t hash[static 32], const struct fs_vv *vv, size_t nvv,
+                   uint32_t mode, const uint8_t parent_id[static 16], const char *name,
+                   size_t name_len)
+{
+        struct apply_gone old, g;
+        int rc = apply_gone_get(fs, file_id, &old);
+
+        if (rc != 0 && rc != -ENOENT)
+                return rc;
+        memset(&g, 0, sizeof(g));
+        g.lamport = lamport;
+        g.mode = mode & APPLY_MODE_MASK;
+        memcpy(g.hash, hash, 32);
+        memcpy(g.parent_id, parent_id, 16);
+        if (name_len > MANIFEST_NAME_MAX)
+                name_len = MANIFEST_NAME_MAX;
+        memcpy(g.name, name, name_len);
+        g.name_len = name_len;
+        /* Two deletions of one file: remember that both happened. */
+        rc = apply_vv_merge(old.vv, old.nvv, vv, nvv, &g.vv, &g.nvv);
+        if (rc == 0)
+                rc = apply_gone_put(fs, file_id, &g);
+        free(g.vv);
+        free(old.vv);
+        return rc;
+}
+
+/*
+ * A free name in PARENT for a version of NAME by AUTHOR with mtime MTIME_S:
+ * "name (conflict from DEV DATE).ext" (DEV: the author's id prefix, DATE: UTC).
+ */
+static int apply_conflict_name(struct fs *fs, uint64_t parent, const char *name,
+                               const uint8_t author[16], uint64_t mtime_s, char out[256])
+{
+        const char *dot = strrchr(name, '.');
+        size_t base = dot && dot != name ? (size_t)(dot - name) : strlen(name);
         char dev[9], date[16];
         struct tm tm;
-        time_t t = (time_t)meta->mtime_s;
+        time_t t = (time_t)mtime_s;
         uint64_t other;
         int i;
 
-        hex_encode(dev, m->author, 4);
-        gmtime_r(&t, &tm);
-        strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+        hex_encode(dev, author, 4);
+        if (gmtime_r(&t, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%d", &tm) == 0)
+                snprintf(date, sizeof(date), "unknown-date");
+        if (base > 200)
+                base = 200;
         for (i = 1; i < 100; i++) {
                 char n[16] = "";
                 int len;
 
                 if (i > 1)
                         snprintf(n, sizeof(n), " %d", i);
-                if (base > 200)
-                        base = 200;
-                len = snprintf(out, 256, "%.*s (conflict from %s %s%s)%s", (int)base, meta->name,
-                               dev, date, n, meta->name + base);
-                if (len >= 256)
+                len = snprintf(out, 256, "%.*s (conflict from %s %s%s)%s", (int)base, name, dev,
+                               date, n, name + base);
+                if (len < 0 || len >= 256)
                         return -ENAMETOOLONG;
                 if (index_lookup(fs->ix, parent, out, (size_t)len, &other) == -ENOENT)
                         return 0;
         }
         return -EEXIST;
+}
+
+static int apply_copy_xattrs(struct fs_inode *dst, const struct fs_inode *src)
+{
+        size_t i;
+
+        if (src->nxattrs == 0)
+                return 0;
+        dst->xattrs = calloc(src->nxattrs, sizeof(*dst->xattrs));
+        if (dst->xattrs == NULL)
+                return -ENOMEM;
+        for (i = 0; i < src->nxattrs; i++) {
+                const struct fs_xattr *x = &src->xattrs[i];
+
+                dst->nxattrs = i + 1;
+                dst->xattrs[i].name = strdup(x->name);
+                dst->xattrs[i].value = malloc(x->len ? x->len : 1);
+                if (dst->xattrs[i].name == NULL || dst->xattrs[i].value == NULL)
+                        return -ENOMEM;
+                memcpy(dst->xattrs[i].value, x->value, x->len);
+                dst->xattrs[i].len = x->len;
+        }
+        return 0;
+}
+
+/* Re-encrypts SRC's present blocks into DST (a new file: its own id and keys). */
+static int apply_copy_content(struct fs *fs, struct fs_inode *src, struct fs_inode *dst)
+{
+        uint8_t *buf = malloc(fs->bs);
+        size_t r;
+        int rc;
+
+        if (buf == NULL)
+                return -ENOMEM;
+        rc = fs_content_truncate(fs, dst, src->size); /* holes stay holes */
+        for (r = 0; r < src->blocks.n && rc == 0; r++) {
+                uint64_t idx;
+
+                for (idx = src->blocks.r[r].start; idx < src->blocks.r[r].end && rc == 0; idx++) {
+                        uint64_t off = idx * fs->bs;
+                        size_t n, got = 0;
+
+                        if (off >= src->size)
+                                break;
+                        n = src->size - off < fs->bs ? (size_t)(src->size - off) : fs->bs;
+                        rc = fs_content_read(fs, src, off, n, buf, &got);
+                        if (rc == 0 && got != n)
+                                rc = -EIO;
+                        if (rc == 0)
+                                rc = fs_content_write(fs, dst, off, buf, n);
+                }
+        }
+        secmem_wipe(buf, fs->bs);
+        free(buf);
+        return rc;
+}
+
+/*
+ * Rule 3: IN's local version, authored here, lost to a concurrent one.  It
+ * is kept as a new file next to IN, which then takes the winner.  The copy
+ * is this device's own new file: marked changed, so it is published.
+ */
+static int apply_copy_local(struct fs *fs, struct fs_inode *in)
+{
+        char cur[INDEX_NAME_MAX + 1], alt[256];
+        struct fs_inode *cp;
+        uint64_t parent = 0;
+        size_t len = 0;
+        uint8_t type;
+        int rc = index_name_of(fs->ix, in->ino, &parent, cur, &len, &type);
+
+        if (rc == -ENOENT)
+                return 0; /* no name here: nothing to keep a copy under */
+        if (rc == 0)
+                rc = apply_conflict_name(fs, parent, cur, fs->device_id,
+                                         (uint64_t)in->mtime.tv_sec, alt);
+        if (rc == 0)
+                rc = fs_inode_create(fs, in->kind, in->mode, in->uid, in->gid, in->target, &cp);
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_wrlock(&cp->lock);
+        rc = apply_copy_xattrs(cp, in);
+        if (rc == 0 && in->kind == FS_KIND_REG)
+                rc = apply_copy_content(fs, in, cp);
+        if (rc == 0)
+                rc = index_link(fs->ix, parent, alt, strlen(alt), cp->ino, (uint8_t)cp->kind);
+        if (rc == 0) {
+                cp->nlink = 1;
+                cp->mtime = in->mtime;
+                fs_now(&cp->ctime);
+                rc = fs_inode_mark_changed(fs, cp, 0, (cp->size + fs->bs - 1) / fs->bs);
+        }
+        if (rc == 0)
+                rc = fs_inode_save(fs, cp);
+        if (rc == 0) {
+                log_warn("conflict: this device's version lost to a concurrent one; it is kept "
+                         "as '%s'",
+                         alt);
+                apply_inval(fs, parent, 0, alt);
+        }
+        fs_inode_idle_locked(fs, cp);
+        pthread_rwlock_unlock(&cp->lock);
+        fs_inode_put(fs, cp);
+        return rc;
+}
+
+/* The version IN holds, for rules 3 and 5 (a never-committed file is newest). */
+static void apply_local_ver(const struct fs *fs, const struct fs_inode *in, struct apply_ver *v)
+{
+        v->lamport = in->has_manifest ? in->lamport : UINT64_MAX;
+        v->author = in->has_manifest ? in->author : fs->device_id;
+        v->vv = in->vv;
+        v->nvv = in->nvv;
+}
+
+static void apply_remote_ver(const struct manifest *m, struct apply_ver *v)
+{
+        v->lamport = m->lamport;
+        v->author = m->author;
+        v->vv = (const struct fs_vv *)m->vv;
+        v->nvv = m->nvv;
+}
+
+/* Rule 5: two different files want PARENT/NAME; OTHER holds it here. */
+static int apply_collide(struct fs *fs, uint64_t parent, const char *name, uint64_t other,
+                         const struct manifest *m, const struct manifest_meta *meta, char alt[256],
+                         int *remote_loses)
+{
+        struct fs_inode *o;
+        struct apply_ver rv, ov;
+        uint8_t author[16];
+        uint64_t mtime;
+        int rc = fs_inode_get(fs, other, &o), kind;
+
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_rdlock(&o->lock);
+        apply_local_ver(fs, o, &ov);
+        memcpy(author, ov.author, 16);
+        ov.author = author;
+        mtime = (uint64_t)o->mtime.tv_sec;
+        kind = o->kind;
+        pthread_rwlock_unlock(&o->lock);
+        apply_remote_ver(m, &rv);
+        *remote_loses = !apply_wins(&rv, &ov);
+        if (*remote_loses) {
+                rc = apply_conflict_name(fs, parent, name, m->author, meta->mtime_s, alt);
+        } else {
+                rc = apply_conflict_name(fs, parent, name, author, mtime, alt);
+                if (rc == 0)
+                        rc = index_unlink(fs->ix, parent, name, strlen(name));
+                if (rc == 0)
+                        rc = index_link(fs->ix, parent, alt, strlen(alt), other, (uint8_t)kind);
+                if (rc == 0) {
+                        apply_inval(fs, parent, 0, name);
+                        apply_inval(fs, parent, 0, alt);
+                }
+        }
+        fs_inode_put(fs, o);
+        if (rc == 0)
+                log_warn("name collision: two files named the same; the older one is shown as "
+                         "'%s'",
+                         alt);
+        return rc;
 }
 
 /* Places IN (kind KIND) at PARENT/NAME, moving it from its current entry. */
@@ -155,12 +503,13 @@ static int apply_place(struct fs *fs, struct fs_inode *in, uint64_t parent, cons
                 return 0;
         rc = index_lookup(fs->ix, parent, name, strlen(name), &other);
         if (rc == 0 && other != in->ino) {
-                rc = apply_conflict_name(fs, parent, m, meta, alt);
+                int remote_loses = 0;
+
+                rc = apply_collide(fs, parent, name, other, m, meta, alt, &remote_loses);
                 if (rc != 0)
                         return rc;
-                log_warn("name collision: a remote %s arrives as a conflict copy",
-                         in->kind == FS_KIND_DIR ? "directory" : "file");
-                want = alt;
+                if (remote_loses)
+                        want = alt;
         } else if (rc != 0 && rc != -ENOENT) {
                 return rc;
         }
@@ -260,12 +609,19 @@ static int apply_kind(uint8_t kind)
                                           : FS_KIND_REG;
 }
 
-/* Takes M's version state (vector, Lamport, hash) into IN. */
-static int apply_version_state(struct fs_inode *in, const struct manifest *m)
+/* Takes M's version state (vector, Lamport, hash, author) into IN; MERGE: keep IN's vector too. */
+static int apply_version_state(struct fs_inode *in, const struct manifest *m, int merge)
 {
         struct fs_vv *vv = NULL;
+        size_t nvv = m->nvv;
 
-        if (m->nvv > 0) {
+        if (merge) {
+                int rc = apply_vv_merge(in->vv, in->nvv, (const struct fs_vv *)m->vv, m->nvv, &vv,
+                                        &nvv);
+
+                if (rc != 0)
+                        return rc;
+        } else if (m->nvv > 0) {
                 vv = malloc(m->nvv * sizeof(*vv));
                 if (vv == NULL)
                         return -ENOMEM;
@@ -273,25 +629,28 @@ static int apply_version_state(struct fs_inode *in, const struct manifest *m)
         }
         free(in->vv);
         in->vv = vv;
-        in->nvv = m->nvv;
+        in->nvv = nvv;
         in->lamport = m->lamport;
         in->has_manifest = 1;
         memcpy(in->manifest_hash, m->hash, 32);
+        memcpy(in->author, m->author, 16);
         return 0;
 }
 
-/* Deletion: the file loses its name (its data goes when unused). */
-static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct manifest *m)
+/* Deletion: the file loses its name (its data goes when unused); rule 4 remembers it. */
+static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct manifest *m,
+                           const struct manifest_meta *meta)
 {
         char name[INDEX_NAME_MAX + 1];
         uint64_t parent;
-        size_t len;
+        size_t len = 0;
         uint8_t type;
         int rc = index_name_of(fs->ix, in->ino, &parent, name, &len, &type);
 
         if (rc == 0 && in->kind == FS_KIND_DIR && index_dir_empty(fs->ix, in->ino) != 1) {
+                /* Something here is newer than the deletion (rule 3: edit beats delete). */
                 log_warn("a remote deletion of a directory that is not empty here is held");
-                return 0;
+                return apply_vv_absorb(in, (const struct fs_vv *)m->vv, m->nvv);
         }
         if (rc == 0)
                 rc = index_unlink(fs->ix, parent, name, len);
@@ -303,12 +662,15 @@ static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct mani
                 apply_inval(fs, parent, 0, name);
         in->nlink = 0;
         fs_now(&in->ctime);
-        rc = apply_version_state(in, m);
+        rc = apply_version_state(in, m, 0);
+        if (rc == 0)
+                rc = fs_gone_record(fs, m->file_id, m->lamport, m->hash, in->vv, in->nvv,
+                                    meta->mode, meta->parent_id, meta->name, meta->name_len);
         return rc == 0 ? fs_inode_save(fs, in) : rc;
 }
 
 static int apply_update(struct fs *fs, struct fs_inode *in, const struct manifest *m,
-                        const struct manifest_meta *meta, uint64_t parent)
+                        const struct manifest_meta *meta, uint64_t parent, int merge)
 {
         int rc = 0;
 
@@ -343,43 +705,286 @@ static int apply_update(struct fs *fs, struct fs_inode *in, const struct manifes
         if (rc == 0)
                 rc = apply_place(fs, in, parent, meta->name, m, meta);
         if (rc == 0)
-                rc = apply_version_state(in, m);
+                rc = apply_version_state(in, m, merge);
         if (rc == 0)
                 rc = fs_inode_save(fs, in);
         apply_inval(fs, 0, in->ino, NULL);
         return rc;
 }
 
-/* Decides what to do with M for the local inode IN (NULL: unknown file id). */
-static int apply_decide(struct fs *fs, struct fs_inode *in, const struct manifest *m)
-{
-        char fid[33];
-        int order;
+#define APPLY_MAX_DEPTH 256
 
-        if (in == NULL)
-                return m->kind == MANIFEST_TOMBSTONE ? 0 : 1;
-        if (in->has_manifest && memcmp(in->manifest_hash, m->hash, 32) == 0)
-                return 0; /* rule 1 */
-        order = manifest_vv_compare((const struct manifest_vv *)m->vv, m->nvv,
-                                    (const struct manifest_vv *)in->vv, in->nvv);
+static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, int depth);
+
+/*
+ * Rule 3, "the directories above it come back": directory PID, deleted here,
+ * returns to its last place (G) with its permission bits; IN is its inode if
+ * still loaded (unlinked), else it is created again under its own id.
+ */
+static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struct apply_gone *g,
+                               uint64_t *ino, int depth)
+{
+        struct fs_inode *in = NULL;
+        char alt[256];
+        const char *name = g->name;
+        uint64_t parent, other;
+        int rc = apply_parent_at(fs, g->parent_id, &parent, depth + 1);
+
+        if (rc != 0)
+                return rc;
+        if (index_lookup(fs->ix, parent, name, g->name_len, &other) == 0) {
+                rc = apply_conflict_name(fs, parent, name, fs->device_id, 0, alt);
+                if (rc != 0)
+                        return rc;
+                name = alt;
+        }
+        rc = index_ino_by_file_id(fs->ix, pid, ino);
+        if (rc == 0)
+                rc = fs_inode_get(fs, *ino, &in);
+        else if (rc == -ENOENT)
+                rc = fs_inode_create_id(fs, FS_KIND_DIR, S_IFDIR | (g->mode ? g->mode : 0700),
+                                        fs->uid, fs->gid, NULL, pid, NULL, &in);
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_wrlock(&in->lock);
+        rc = in->kind == FS_KIND_DIR ? index_link(fs->ix, parent, name, strlen(name), in->ino,
+                                                  FS_KIND_DIR)
+                                     : -ENOTDIR;
+        if (rc == 0) {
+                in->nlink = 1;
+                rc = fs_inode_save(fs, in);
+        }
+        if (rc == 0)
+                rc = index_gone_remove(fs->ix, pid);
+        *ino = in->ino;
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        if (rc == 0) {
+                log_warn("a directory deleted here comes back: a file inside it was changed on "
+                         "another device at the same time");
+                apply_inval(fs, parent, 0, name);
+        }
+        return rc;
+}
+
+/* 1 if INO is a directory that lost its name here (deleted, still loaded). */
+static int apply_unlinked(struct fs *fs, uint64_t ino)
+{
+        struct fs_inode *in;
+        int gone;
+
+        if (ino == INDEX_ROOT_INO || fs_inode_get(fs, ino, &in) != 0)
+                return 0;
+        pthread_rwlock_rdlock(&in->lock);
+        gone = in->nlink == 0;
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        return gone;
+}
+
+/* The local directory for parent id PID: the root, a known directory, or a placeholder. */
+static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, int depth)
+{
+        static const uint8_t zero[16];
+        struct apply_gone g;
+        uint8_t *pending = NULL;
+        size_t plen = 0;
+        char hex[33];
+        int rc;
+
+        if (memcmp(pid, zero, 16) == 0) {
+                *ino = INDEX_ROOT_INO;
+                return 0;
+        }
+        rc = index_ino_by_file_id(fs->ix, pid, ino);
+        if (rc == 0 && !apply_unlinked(fs, *ino))
+                return 0;
+        if (rc != 0 && rc != -ENOENT)
+                return rc;
+        rc = index_tomb_get(fs->ix, pid, &pending, &plen);
+        if (rc == 0) {
+                secmem_wipe(pending, plen);
+                free(pending);
+                return -EAGAIN; /* its deletion is being committed: decide after that */
+        }
+        if (rc != -ENOENT)
+                return rc;
+        rc = depth < APPLY_MAX_DEPTH ? apply_gone_get(fs, pid, &g) : -ENOENT;
+        if (rc == 0) {
+                rc = apply_resurrect_dir(fs, pid, &g, ino, depth);
+                free(g.vv);
+                return rc;
+        }
+        if (rc != -ENOENT)
+                return rc;
+        if (fs->orphans_ino == 0) {
+                rc = apply_local_dir(fs, INDEX_ROOT_INO, FS_ORPHANS_NAME, NULL, &fs->orphans_ino);
+                if (rc != 0)
+                        return rc;
+        }
+        hex_encode(hex, pid, 16);
+        return apply_local_dir(fs, fs->orphans_ino, hex, pid, ino);
+}
+
+static int apply_parent(struct fs *fs, const uint8_t pid[16], uint64_t *ino)
+{
+        return apply_parent_at(fs, pid, ino, 0);
+}
+
+enum apply_act {
+        APPLY_SKIP,
+        APPLY_NEWER,      /* dominates: take it */
+        APPLY_RESURRECT,  /* an edit of a file deleted here: take it, forget the deletion */
+        APPLY_WINNER,     /* concurrent and wins: take it, keep both vectors */
+        APPLY_COPY_FIRST, /* the same, after keeping this device's losing version as a copy */
+};
+
+static void apply_log_conflict(struct fs *fs, const struct manifest *m, const char *what)
+{
+        char fid[33], dev[33];
+
+        atomic_fetch_add(&fs->nconflicts, 1);
+        hex_encode(fid, m->file_id, 16);
+        hex_encode(dev, m->author, 16);
+        log_warn("conflict on file %s with device %s: %s", fid, dev, what);
+}
+
+/* Rules 3 and 4 for a file that is deleted (IN unlinked) or unknown here (IN NULL). */
+static int apply_decide_deleted(struct fs *fs, struct fs_inode *in, const struct manifest *m,
+                                const struct manifest_meta *meta, int *act)
+{
+        struct apply_gone g;
+        uint8_t *pending = NULL;
+        size_t plen = 0;
+        int rc, order, tomb = m->kind == MANIFEST_TOMBSTONE;
+
+        *act = APPLY_SKIP;
+        rc = index_tomb_get(fs->ix, m->file_id, &pending, &plen);
+        if (rc == 0) {
+                secmem_wipe(pending, plen);
+                free(pending);
+                return -EAGAIN; /* our deletion is not committed yet */
+        }
+        if (rc != -ENOENT)
+                return rc;
+        rc = apply_gone_get(fs, m->file_id, &g);
+        if (rc == -ENOENT && in != NULL && in->has_manifest) {
+                /* Deleted here, deletion not remembered (older index): its last version. */
+                order = apply_vv_cmp((const struct fs_vv *)m->vv, m->nvv, in->vv, in->nvv);
+        } else if (rc == -ENOENT) {
+                if (tomb) /* never seen: remember the deletion for what arrives later */
+                        return fs_gone_record(fs, m->file_id, m->lamport, m->hash,
+                                              (const struct fs_vv *)m->vv, m->nvv, meta->mode,
+                                              meta->parent_id, meta->name, meta->name_len);
+                *act = APPLY_NEWER;
+                return 0;
+        } else if (rc == 0) {
+                order = apply_vv_cmp((const struct fs_vv *)m->vv, m->nvv, g.vv, g.nvv);
+                free(g.vv);
+        } else {
+                return rc;
+        }
         if (order == MANIFEST_VV_EQUAL || order == MANIFEST_VV_DOMINATED)
                 return 0;
-        if (order == MANIFEST_VV_DOMINATES && !in->sync_dirty)
-                return 1;
-        hex_encode(fid, m->file_id, 16);
-        log_warn("file %s: concurrent versions (local change not yet reconciled); the remote "
-                 "version is held, not lost (conflict copies are not implemented yet)",
-                 fid);
+        if (tomb) /* deleted on both sides: remember both */
+                return fs_gone_record(fs, m->file_id, m->lamport, m->hash,
+                                      (const struct fs_vv *)m->vv, m->nvv, meta->mode,
+                                      meta->parent_id, meta->name, meta->name_len);
+        if (order == MANIFEST_VV_CONCURRENT)
+                apply_log_conflict(fs, m, "edited there, deleted here: the edit wins");
+        *act = APPLY_RESURRECT;
         return 0;
+}
+
+/* Decides what to do with M for the local inode IN (NULL: unknown file id). */
+static int apply_decide(struct fs *fs, struct fs_inode *in, const struct manifest *m,
+                        const struct manifest_meta *meta, int *act)
+{
+        struct apply_ver rv, lv;
+        int order;
+
+        *act = APPLY_SKIP;
+        if (in != NULL && in->has_manifest && memcmp(in->manifest_hash, m->hash, 32) == 0)
+                return 0; /* rule 1 */
+        if (in != NULL && (in->sync_dirty || in->committing))
+                return -EAGAIN; /* rule 2 */
+        if (in == NULL || (in->nlink == 0 && in->ino != INDEX_ROOT_INO))
+                return apply_decide_deleted(fs, in, m, meta, act);
+        order = apply_vv_cmp((const struct fs_vv *)m->vv, m->nvv, in->vv, in->nvv);
+        if (order == MANIFEST_VV_EQUAL || order == MANIFEST_VV_DOMINATED)
+                return 0;
+        if (order == MANIFEST_VV_DOMINATES) {
+                *act = APPLY_NEWER;
+                return 0;
+        }
+        if (m->kind == MANIFEST_TOMBSTONE) {
+                apply_log_conflict(fs, m, "deleted there, edited here: the edit wins");
+                return apply_vv_absorb(in, (const struct fs_vv *)m->vv, m->nvv);
+        }
+        apply_remote_ver(m, &rv);
+        apply_local_ver(fs, in, &lv);
+        if (!apply_wins(&rv, &lv)) {
+                apply_log_conflict(fs, m, "both changed it; this version wins");
+                return apply_vv_absorb(in, (const struct fs_vv *)m->vv, m->nvv);
+        }
+        apply_log_conflict(fs, m, "both changed it; the other version wins");
+        *act = in->kind != FS_KIND_DIR && in->kind == apply_kind(m->kind) &&
+                       memcmp(in->author, fs->device_id, 16) == 0
+                   ? APPLY_COPY_FIRST
+                   : APPLY_WINNER;
+        return 0;
+}
+
+/* Creates the inode for M's file (unknown here, or deleted and gone from the index). */
+static int apply_create(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta,
+                        struct fs_inode **out)
+{
+        uint32_t type = m->kind == MANIFEST_DIR       ? S_IFDIR
+                        : m->kind == MANIFEST_SYMLINK ? S_IFLNK
+                                                      : S_IFREG;
+        int rc = fs_inode_create_id(fs, apply_kind(m->kind), type | (meta->mode & APPLY_MODE_MASK),
+                                    fs->uid, fs->gid,
+                                    m->kind == MANIFEST_SYMLINK ? meta->target : NULL, m->file_id,
+                                    m->salt, out);
+
+        if (rc == 0)
+                pthread_rwlock_wrlock(&(*out)->lock);
+        return rc;
+}
+
+/* Carries out ACT for M on IN (NULL: create it), both locks held. */
+static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest *m,
+                     const struct manifest_meta *meta, int act)
+{
+        uint64_t parent = 0;
+        int rc = 0;
+
+        if (m->kind == MANIFEST_TOMBSTONE)
+                return *in != NULL ? apply_tombstone(fs, *in, m, meta) : 0;
+        rc = apply_parent(fs, meta->parent_id, &parent);
+        if (rc == 0 && act == APPLY_RESURRECT)
+                rc = index_gone_remove(fs->ix, m->file_id); /* apply_place relinks it */
+        if (rc == 0 && act == APPLY_COPY_FIRST)
+                rc = apply_copy_local(fs, *in);
+        if (rc == 0 && *in == NULL)
+                rc = apply_create(fs, m, meta, in);
+        if (rc == 0)
+                rc = apply_update(fs, *in, m, meta, parent,
+                                  act == APPLY_WINNER || act == APPLY_COPY_FIRST);
+        return rc;
 }
 
 int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *meta)
 {
         struct fs *fs = arg;
         struct fs_inode *in = NULL;
-        uint64_t ino, parent = 0;
-        int rc, act;
+        uint64_t ino, seen = atomic_load(&fs->lamport_seen);
+        int rc, act = APPLY_SKIP;
 
+        /* Lamport: what this device publishes next is later than everything it has seen. */
+        while (m->lamport > seen && !atomic_compare_exchange_weak(&fs->lamport_seen, &seen,
+                                                                  m->lamport))
+                ;
         pthread_mutex_lock(&fs->ns_lock);
         rc = index_ino_by_file_id(fs->ix, m->file_id, &ino);
         if (rc == 0)
@@ -390,24 +995,11 @@ int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *me
                 goto out;
         if (in != NULL)
                 pthread_rwlock_wrlock(&in->lock);
-        act = apply_decide(fs, in, m);
-        if (act && m->kind != MANIFEST_TOMBSTONE)
-                rc = apply_parent(fs, meta->parent_id, &parent);
-        if (rc == 0 && act && in == NULL) {
-                uint32_t type = m->kind == MANIFEST_DIR       ? S_IFDIR
-                                : m->kind == MANIFEST_SYMLINK ? S_IFLNK
-                                                              : S_IFREG;
-
-                rc = fs_inode_create_id(fs, apply_kind(m->kind),
-                                        type | (meta->mode & APPLY_MODE_MASK), fs->uid, fs->gid,
-                                        m->kind == MANIFEST_SYMLINK ? meta->target : NULL,
-                                        m->file_id, m->salt, &in);
-                if (rc == 0)
-                        pthread_rwlock_wrlock(&in->lock);
-        }
-        if (rc == 0 && act)
-                rc = m->kind == MANIFEST_TOMBSTONE ? apply_tombstone(fs, in, m)
-                                                   : apply_update(fs, in, m, meta, parent);
+        rc = apply_decide(fs, in, m, meta, &act);
+        if (rc == 0 && act != APPLY_SKIP)
+                rc = apply_act(fs, &in, m, meta, act);
+        else if (rc == 0 && in != NULL)
+                rc = fs_inode_save(fs, in); /* a vector may have absorbed the other's */
         if (in != NULL) {
                 fs_inode_idle_locked(fs, in);
                 pthread_rwlock_unlock(&in->lock);
@@ -415,7 +1007,7 @@ int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *me
         }
 out:
         pthread_mutex_unlock(&fs->ns_lock);
-        if (rc != 0) {
+        if (rc != 0 && rc != -EAGAIN) {
                 char fid[33];
 
                 hex_encode(fid, m->file_id, 16);

@@ -23,6 +23,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -60,6 +61,7 @@ struct commit_file {
         size_t nrefs, capr;
         uint64_t nblocks;
         int skipped;    /* changed while being read: left for the next round */
+        uint32_t mode;  /* permission bits (for the remembered deletion) */
         char name[256]; /* name and parent as committed (for a late tombstone) */
         size_t name_len;
         uint8_t parent_id[16];
@@ -194,6 +196,19 @@ static int commit_manifest(struct commit *c, const uint8_t file_id[16], const ui
 }
 
 /* New version vector: VV with this device's counter incremented (sorted). */
+/* The next Lamport time: above the clock, FILE_LAMPORT and every version applied. */
+static uint64_t commit_next_lamport(const struct fs *fs, uint64_t file_lamport)
+{
+        uint64_t t = fs->lamport_clock;
+        uint64_t seen = atomic_load(&fs->lamport_seen);
+
+        if (file_lamport > t)
+                t = file_lamport;
+        if (seen > t)
+                t = seen;
+        return t + 1;
+}
+
 static int commit_bump_vv(const struct fs *fs, const struct fs_vv *vv, size_t n, struct fs_vv **out,
                           size_t *nout)
 {
@@ -378,7 +393,7 @@ static int commit_build(struct commit *c, struct commit_file *cf, struct fs_inod
         memcpy(m.file_id, in->file_id, 16);
         m.kind = commit_kind(in->kind);
         memcpy(m.author, fs->device_id, 16);
-        fs->lamport_clock = (fs->lamport_clock > in->lamport ? fs->lamport_clock : in->lamport) + 1;
+        fs->lamport_clock = commit_next_lamport(fs, in->lamport);
         m.lamport = cf->lamport = fs->lamport_clock;
         rc = commit_bump_vv(fs, in->vv, in->nvv, &cf->vv, &cf->nvv);
         if (rc != 0)
@@ -454,6 +469,7 @@ static void commit_restore_one(struct commit_file *cf)
         rangeset_truncate(&cf->taken, 0);
         if (cf->was_dirty)
                 in->sync_dirty = 1;
+        in->committing = 0;
 }
 
 static int commit_inode(void *arg, uint64_t ino)
@@ -490,6 +506,7 @@ static int commit_inode(void *arg, uint64_t ino)
         rangeset_init(&in->dirty);
         cf->was_dirty = in->sync_dirty;
         in->sync_dirty = 0;
+        in->committing = 1; /* fs/apply.c waits for this round */
         rc = commit_fix_flags(c, cf, in);
         pthread_rwlock_unlock(&in->lock);
         if (rc == 0) {
@@ -587,6 +604,11 @@ static int commit_tomb(struct commit *c, const struct commit_tomb *t)
         if (rc != 0)
                 goto out;
         memcpy(cf->file_id, t->file_id, 16);
+        memcpy(cf->name, meta.name, meta.name_len);
+        cf->name[meta.name_len] = '\0';
+        cf->name_len = meta.name_len;
+        cf->mode = meta.mode;
+        memcpy(cf->parent_id, meta.parent_id, 16);
         rc = commit_bump_vv(fs, vv, nvv, &cf->vv, &cf->nvv);
         if (rc != 0)
                 goto out;
@@ -595,7 +617,7 @@ static int commit_tomb(struct commit *c, const struct commit_tomb *t)
         memcpy(m.file_id, t->file_id, 16);
         m.kind = MANIFEST_TOMBSTONE;
         memcpy(m.author, fs->device_id, 16);
-        fs->lamport_clock = (fs->lamport_clock > lamport ? fs->lamport_clock : lamport) + 1;
+        fs->lamport_clock = commit_next_lamport(fs, lamport);
         m.lamport = cf->lamport = fs->lamport_clock;
         m.vv = (struct manifest_vv *)cf->vv;
         m.nvv = cf->nvv;
@@ -728,6 +750,10 @@ static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
 
                 if (in == NULL) {
                         rc = index_tomb_remove(fs->ix, cf->file_id);
+                        if (rc == 0)
+                                rc = fs_gone_record(fs, cf->file_id, cf->lamport, cf->hash,
+                                                    cf->vv, cf->nvv, cf->mode, cf->parent_id,
+                                                    cf->name, cf->name_len);
                         continue;
                 }
                 if (cf->skipped)
@@ -737,6 +763,7 @@ static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
                         rc = index_blockref_put(fs->ix, in->ino, cf->refs[j].idx, cf->refs[j].hash);
                 if (rc == 0)
                         rc = index_blockref_truncate(fs->ix, in->ino, cf->nblocks);
+                in->committing = 0;
                 if (rc == 0) {
                         free(in->vv);
                         in->vv = cf->vv;
@@ -745,6 +772,7 @@ static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
                         in->lamport = cf->lamport;
                         in->has_manifest = 1;
                         memcpy(in->manifest_hash, cf->hash, 32);
+                        memcpy(in->author, fs->device_id, 16);
                         if (!in->sync_dirty) {
                                 rc = index_set_dirty(fs->ix, in->ino, 0);
                                 in->dirty_flagged = 0;

@@ -23,7 +23,7 @@
 #include "util/hex.h"
 #include "util/log.h"
 
-#define FS_ATTR_VERSION 2
+#define FS_ATTR_VERSION 3 /* 3 added the author of the last version; 2 is read */
 #define FS_MAX_RANGES (1u << 24)
 
 void fs_now(struct timespec *ts)
@@ -189,6 +189,7 @@ static void fs_encode_sync(struct enc *e, const struct fs_inode *in)
                 enc_fixed(e, in->vv[i].device_id, 16);
                 enc_u64(e, in->vv[i].counter);
         }
+        enc_fixed(e, in->author, sizeof(in->author));
 }
 
 /* Decodes N canonical ranges into S (initialised, empty). */
@@ -209,7 +210,7 @@ static int fs_decode_ranges(struct dec *d, size_t avail, struct rangeset *s)
         return 0;
 }
 
-static int fs_decode_sync(struct fs_inode *in, struct dec *d, size_t len)
+static int fs_decode_sync(struct fs_inode *in, struct dec *d, size_t len, int version)
 {
         uint8_t flag;
         uint32_t n, i;
@@ -232,7 +233,7 @@ static int fs_decode_sync(struct fs_inode *in, struct dec *d, size_t len)
         if (d->err != 0 || n > FS_MAX_VV || n > (len - d->off) / 24)
                 return -EBADMSG;
         if (n == 0)
-                return 0;
+                goto author;
         in->vv = calloc(n, sizeof(*in->vv));
         if (in->vv == NULL)
                 return -ENOMEM;
@@ -244,7 +245,10 @@ static int fs_decode_sync(struct fs_inode *in, struct dec *d, size_t len)
                         return -EBADMSG;
                 in->nvv = i + 1;
         }
-        return 0;
+author:
+        if (version >= 3)
+                dec_fixed(d, in->author, sizeof(in->author));
+        return d->err;
 }
 
 static void fs_enc_time(struct enc *e, const struct timespec *ts)
@@ -357,10 +361,11 @@ int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len)
         const uint8_t *target;
         size_t tlen;
         uint32_t n, i;
-        int rc;
+        int rc, version;
 
         dec_init(&d, buf, len);
-        if (dec_u8(&d) != FS_ATTR_VERSION)
+        version = dec_u8(&d);
+        if (version != 2 && version != FS_ATTR_VERSION)
                 return -EBADMSG;
         in->kind = dec_u8(&d);
         in->mode = dec_u32(&d);
@@ -402,7 +407,7 @@ int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len)
         rc = fs_attr_decode_xattrs(in, &d);
         if (rc != 0)
                 return rc;
-        rc = fs_decode_sync(in, &d, len);
+        rc = fs_decode_sync(in, &d, len, version);
         if (rc != 0)
                 return rc;
         return dec_finish(&d);

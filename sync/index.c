@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +162,8 @@ static int index_create_tables(struct index *ix)
                 "  idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(ino, idx))"
                 "  WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS tomb(file_id BLOB PRIMARY KEY, "
+                "  state BLOB NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE IF NOT EXISTS gone(file_id BLOB PRIMARY KEY, "
                 "  state BLOB NOT NULL) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS packidx(hash BLOB PRIMARY KEY, pack BLOB NOT NULL, "
                 "  off INTEGER NOT NULL, len INTEGER NOT NULL) WITHOUT ROWID;");
@@ -1055,17 +1058,20 @@ int index_packidx_get(struct index *ix, const uint8_t hash[static 32], uint8_t p
         return rc;
 }
 
-int index_tomb_get(struct index *ix, const uint8_t file_id[static 16], uint8_t **state, size_t *len)
+/* One sealed state row of TABLE ("tomb" or "gone"; also the AD's tag) for FILE_ID. */
+static int index_sealed_get(struct index *ix, const char *table, const uint8_t file_id[16],
+                            uint8_t **state, size_t *len)
 {
         sqlite3_stmt *st = NULL;
         uint8_t ad[20], *plain = NULL;
         const uint8_t *blob;
+        char sql[64];
         size_t blen;
         int rc;
 
+        snprintf(sql, sizeof(sql), "SELECT state FROM %s WHERE file_id = ?1", table);
         pthread_mutex_lock(&ix->lock);
-        if (sqlite3_prepare_v2(ix->db, "SELECT state FROM tomb WHERE file_id = ?1", -1, &st,
-                               NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v2(ix->db, sql, -1, &st, NULL) != SQLITE_OK) {
                 rc = -EIO;
                 goto out;
         }
@@ -1085,7 +1091,7 @@ int index_tomb_get(struct index *ix, const uint8_t file_id[static 16], uint8_t *
                 rc = -ENOMEM;
                 goto out;
         }
-        memcpy(ad, "tomb", 4);
+        memcpy(ad, table, 4);
         memcpy(ad + 4, file_id, 16);
         rc = aead_open(plain, K_ATTR(ix), ad, sizeof(ad), blob, blen);
         if (rc == 0) {
@@ -1095,6 +1101,70 @@ int index_tomb_get(struct index *ix, const uint8_t file_id[static 16], uint8_t *
         }
 out:
         free(plain);
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_tomb_get(struct index *ix, const uint8_t file_id[static 16], uint8_t **state, size_t *len)
+{
+        return index_sealed_get(ix, "tomb", file_id, state, len);
+}
+
+int index_gone_get(struct index *ix, const uint8_t file_id[static 16], uint8_t **state, size_t *len)
+{
+        return index_sealed_get(ix, "gone", file_id, state, len);
+}
+
+int index_gone_put(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
+                   size_t len)
+{
+        sqlite3_stmt *st = NULL;
+        uint8_t ad[20], *sealed;
+        int rc;
+
+        if (len > INDEX_ATTR_MAX)
+                return -EFBIG;
+        sealed = malloc(len + AEAD_OVERHEAD);
+        if (sealed == NULL)
+                return -ENOMEM;
+        memcpy(ad, "gone", 4);
+        memcpy(ad + 4, file_id, 16);
+        rc = aead_seal(sealed, K_ATTR(ix), ad, sizeof(ad), state, len);
+        pthread_mutex_lock(&ix->lock);
+        if (rc == 0 && sqlite3_prepare_v2(ix->db,
+                                          "INSERT OR REPLACE INTO gone(file_id, state) "
+                                          "VALUES (?1, ?2)",
+                                          -1, &st, NULL) != SQLITE_OK)
+                rc = -EIO;
+        if (rc == 0) {
+                sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+                sqlite3_bind_blob(st, 2, sealed, (int)(len + AEAD_OVERHEAD), SQLITE_STATIC);
+                rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+                if (rc == 0)
+                        ix->dirty = 1;
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&ix->lock);
+        free(sealed);
+        return rc;
+}
+
+int index_gone_remove(struct index *ix, const uint8_t file_id[static 16])
+{
+        sqlite3_stmt *st = NULL;
+        int rc = 0;
+
+        pthread_mutex_lock(&ix->lock);
+        if (sqlite3_prepare_v2(ix->db, "DELETE FROM gone WHERE file_id = ?1", -1, &st, NULL) !=
+            SQLITE_OK)
+                rc = -EIO;
+        if (rc == 0) {
+                sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+                rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+                if (rc == 0)
+                        ix->dirty = 1;
+        }
         sqlite3_finalize(st);
         pthread_mutex_unlock(&ix->lock);
         return rc;

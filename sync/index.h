@@ -150,6 +150,20 @@ int index_tomb_get(struct index *ix, const uint8_t file_id[static 16], uint8_t *
     __attribute__((warn_unused_result));
 
 /*
+ * Deleted files, remembered after their deletion was committed or applied:
+ * FILE_ID with an opaque STATE (the deleting version: fs/apply.c), so a
+ * version older than the deletion, arriving late from another device, is not
+ * resurrected (sealed like attributes: it holds the name).
+ */
+int index_gone_put(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
+                   size_t len) __attribute__((warn_unused_result));
+/* Opened into malloc'd *STATE; -ENOENT if none. */
+int index_gone_get(struct index *ix, const uint8_t file_id[static 16], uint8_t **state, size_t *len)
+    __attribute__((warn_unused_result));
+int index_gone_remove(struct index *ix, const uint8_t file_id[static 16])
+    __attribute__((warn_unused_result));
+
+/*
  * Small named values of the sync layer (journal sequence and head, Lamport
  * clock).  Not secret, stored in clear.  get: -ENOENT if unset, -EFBIG if
  * larger than CAP.
