@@ -1016,10 +1016,39 @@ out:
         return rc;
 }
 
+/* Removes ".sealsync-orphans" once every placeholder in it found its place. */
+static void apply_orphans_tidy(struct fs *fs)
+{
+        struct fs_inode *in;
+        int rc;
+
+        pthread_mutex_lock(&fs->ns_lock);
+        if (fs->orphans_ino == 0 || index_dir_empty(fs->ix, fs->orphans_ino) != 1 ||
+            fs_inode_get(fs, fs->orphans_ino, &in) != 0) {
+                pthread_mutex_unlock(&fs->ns_lock);
+                return;
+        }
+        pthread_rwlock_wrlock(&in->lock);
+        rc = index_unlink(fs->ix, INDEX_ROOT_INO, FS_ORPHANS_NAME, strlen(FS_ORPHANS_NAME));
+        if (rc == 0) {
+                in->nlink = 0;
+                rc = fs_inode_save(fs, in);
+                apply_inval(fs, INDEX_ROOT_INO, 0, FS_ORPHANS_NAME);
+                fs->orphans_ino = 0;
+        }
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        pthread_mutex_unlock(&fs->ns_lock);
+        if (rc != 0)
+                log_warn("cannot remove the empty %s: %s", FS_ORPHANS_NAME, strerror(-rc));
+}
+
 int fs_apply_entry_done(void *arg)
 {
         struct fs *fs = arg;
         size_t i;
+
+        apply_orphans_tidy(fs);
 
         /* Rule 5: no lock is held here. */
         for (i = 0; i < fs->ninval && fs->se != NULL; i++) {

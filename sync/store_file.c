@@ -99,10 +99,25 @@ out_unlink:
         return rc;
 }
 
-/* Not a regular file where the key points: there is no such object. */
-static int store_file_absent(int rc)
+/*
+ * 1 if the store's root is a directory.  A root that is gone (an unmounted
+ * network share, a renamed directory) is an unreachable store, never an
+ * empty one: the puller would take "no objects" as a rollback.
+ */
+static int store_file_root_ok(struct store *s)
 {
-        return rc == -EINVAL || rc == -EISDIR || rc == -ENOTDIR || rc == -ELOOP ? -ENOENT : rc;
+        const char *root = store_file_of(s)->root;
+        struct stat st;
+
+        return stat(root[0] != '\0' ? root : "/", &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Not a regular file where the key points: there is no such object (or no store: -EAGAIN). */
+static int store_file_absent(struct store *s, int rc)
+{
+        if (rc == -EINVAL || rc == -EISDIR || rc == -ENOTDIR || rc == -ELOOP || rc == -ENOENT)
+                return store_file_root_ok(s) ? -ENOENT : -EAGAIN;
+        return rc;
 }
 
 static int store_file_get(struct store *s, const char *key, size_t max, uint8_t **buf, size_t *len)
@@ -113,7 +128,7 @@ static int store_file_get(struct store *s, const char *key, size_t max, uint8_t 
         rc = store_file_path(s, key, path, sizeof(path));
         if (rc != 0)
                 return rc;
-        return store_file_absent(fileio_read_all(path, max, buf, len));
+        return store_file_absent(s, fileio_read_all(path, max, buf, len));
 }
 
 static int store_file_get_range(struct store *s, const char *key, uint64_t off, size_t len,
@@ -130,7 +145,7 @@ static int store_file_get_range(struct store *s, const char *key, uint64_t off, 
                 return -EINVAL;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
-                return store_file_absent(-errno);
+                return store_file_absent(s, -errno);
         if (fstat(fd, &st) != 0)
                 rc = -errno;
         else if (!S_ISREG(st.st_mode))
@@ -150,7 +165,7 @@ static int store_file_del(struct store *s, const char *key)
         if (rc != 0)
                 return rc;
         if (unlink(path) != 0)
-                return store_file_absent(-errno);
+                return store_file_absent(s, -errno);
         /* Empty directories stay: removing them would race with a concurrent put. */
         return 0;
 }
@@ -301,6 +316,8 @@ static int store_file_list(struct store *s, const char *prefix, const char *star
                       prefix[i] == '/') ||
                     (prefix[i] == '/' && prefix[i + 1] == '/'))
                         return -EINVAL;
+        if (!store_file_root_ok(s))
+                return -EAGAIN;
         memset(&w, 0, sizeof(w));
         w.s = store_file_of(s);
         w.prefix = prefix;

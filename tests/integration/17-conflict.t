@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# 17-conflict.t: three devices (separate SEALSYNC_HOMEs) mounted at once on
+# one file:// store.  The store goes away (a partition: every device is
+# offline at once), the devices change the same things, the store comes
+# back.  Then (doc/SYNC.md "Conflicts"):
+#  - two edits of one file: exactly one winner and one conflict copy
+#    "name (conflict from DEV DATE).ext", the same bytes on every device;
+#  - edit beats delete, also for a file inside a deleted directory (the
+#    directories above it come back);
+#  - one name created on two devices: both files survive, one renamed the
+#    same way everywhere;
+#  - afterwards nothing changes any more (no copies of copies), a remount
+#    keeps it, and the store holds no plaintext.
+TEST_TIMEOUT=420
+. "$(dirname "$0")/lib.sh"
+need_cmd jq
+
+setup_device # A
+HA=$SEALSYNC_HOME
+HB=$work/homeB
+HC=$work/homeC
+# The store is reached through a symlink, so a test can take it away from
+# every device at once (a regular file in its place: every access fails).
+mkdir "$work/store.real"
+ln -s store.real "$work/store"
+STORE=file://$work/store
+create_region docs --store "$STORE"
+RID=$REGION_ID
+A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
+B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
+C() { SEALSYNC_HOME=$HC "$SEALSYNC_BIN" "$@"; }
+
+# enroll NAME FN: init and join device FN (B or C), approved by A.
+enroll()
+{
+	local name=$1 fn=$2 dev code jpid
+	run_ok "$fn: init" "$fn" init --kdf interactive --name "$name"
+	dev=$("$fn" id --json | jq -r .device_id)
+	run_ok "A: invite for $fn" A invite docs --json
+	code=$(jq -r .code <<<"$T_OUT")
+	"$fn" join docs "$STORE" "$RID" --code "$code" --timeout 90 >"$work/join.$fn" 2>&1 </dev/null &
+	jpid=$!
+	for _ in $(seq 100); do
+		[ -n "$(find "$work/store/$RID/join" -type f 2>/dev/null)" ] && break
+		sleep 0.2
+	done
+	run_ok "A: approve $fn" A approve docs "$dev"
+	wait "$jpid"
+	ok $? "$fn: join completes" "$(cat "$work/join.$fn")"
+}
+enroll devB B
+enroll devC C
+
+ma=$work/a
+mb=$work/b
+mc=$work/c
+mkdir -p "$ma" "$mb" "$mc"
+for d in A:$HA:$ma B:$HB:$mb C:$HC:$mc; do
+	IFS=: read -r n h m <<<"$d"
+	export SEALSYNC_HOME=$h
+	mount_region docs "$m" || bail "mount on $n failed"
+done
+export SEALSYNC_HOME=$HA
+
+# converge DESCRIPTION SECONDS COMMAND...: retries COMMAND for up to SECONDS.
+converge()
+{
+	local what=$1 secs=$2 i
+	shift 2
+	for i in $(seq $((secs * 5))); do
+		if "$@" >/dev/null 2>&1; then
+			pass "$what (after ~$((i / 5)) s)"
+			return 0
+		fi
+		sleep 0.2
+	done
+	fail "$what" "still not true after $secs s: $*"
+	return 1
+}
+content_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
+# tree_sig DIR: every path with its type and, for files, a content hash.
+tree_sig()
+{
+	(cd "$1" && find . -mindepth 1 -printf '%y %P\n' | sort | while read -r t p; do
+		if [ "$t" = f ]; then
+			printf '%s %s %s\n' "$t" "$p" "$(sha256sum <"$p" | cut -c1-16)"
+		else
+			printf '%s %s\n' "$t" "$p"
+		fi
+	done)
+}
+all_same() { [ "$(tree_sig "$ma")" = "$(tree_sig "$mb")" ] && [ "$(tree_sig "$ma")" = "$(tree_sig "$mc")" ]; }
+# show_diff: how B and C differ from A (after a failed all_same).
+show_diff()
+{
+	diag "B vs A:" "$(diff <(tree_sig "$ma") <(tree_sig "$mb"))" \
+		"C vs A:" "$(diff <(tree_sig "$ma") <(tree_sig "$mc"))"
+}
+
+# --- a common starting point --------------------------------------------------
+MARK=SEALSYNCCONFLICTMARK$RANDOM$RANDOM
+echo "base $MARK" >"$ma/doc.txt"
+echo "will be deleted on A" >"$ma/gone.txt"
+mkdir -p "$ma/proj/sub"
+echo "inside" >"$ma/proj/sub/f"
+echo "sibling" >"$ma/proj/keep"
+converge "B and C have A's files" 30 content_is "$mc/proj/sub/f" inside
+converge "all three trees agree before the partition" 30 all_same || show_diff
+
+# --- the partition: every device offline, each changes things ----------------
+rm "$work/store" && touch "$work/store"
+sleep 1
+echo "A's version $MARK" >"$ma/doc.txt"
+echo "B's version $MARK" >"$mb/doc.txt"
+rm "$ma/gone.txt"
+echo "C edited it" >"$mc/gone.txt"
+echo "B made new.txt" >"$mb/new.txt"
+echo "C made new.txt" >"$mc/new.txt"
+rm -r "$ma/proj"
+echo "B edited inside" >"$mb/proj/sub/f"
+# Each device commits its changes locally (the outbox) while offline.
+sleep 5
+ok "$([ -f "$work/store" ] && echo 0 || echo 1)" "the store stayed away while the devices worked"
+rm "$work/store" && ln -s store.real "$work/store"
+
+# --- healed ---------------------------------------------------------------
+converge "the three trees converge after the partition" 120 all_same || show_diff
+sig=$(tree_sig "$ma")
+note "$sig"
+
+ndoc=$(cd "$ma" && ls -1 | grep -c '^doc (conflict from [0-9a-f]\{8\} [0-9-]\{10\})\.txt$')
+is "$ndoc" 1 "exactly one conflict copy of doc.txt"
+copy=$(cd "$ma" && ls -1 | grep '^doc (conflict from' | head -1)
+pair="$(cat "$ma/doc.txt")|$(cat "$ma/$copy" 2>/dev/null)"
+case "$pair" in
+"A's version $MARK|B's version $MARK" | "B's version $MARK|A's version $MARK")
+	pass "winner and copy hold the two versions ($(cat "$ma/doc.txt" | cut -c1-12)won)"
+	;;
+*) fail "winner and copy hold the two versions" "got: $pair" ;;
+esac
+is "$(cat "$ma/gone.txt" 2>/dev/null)" "C edited it" "edit beats delete: gone.txt is back with C's edit"
+is "$(cat "$ma/proj/sub/f" 2>/dev/null)" "B edited inside" \
+	"edit beats delete inside a deleted directory: proj/sub/f is back"
+ok "$([ -d "$ma/proj/sub" ] && echo 0 || echo 1)" "the directories above it came back"
+nnew=$(cd "$ma" && ls -1 | grep -c '^new')
+is "$nnew" 2 "one name made on two devices: both files survive"
+got=$(cd "$ma" && cat new*.txt | sort | tr '\n' '|')
+is "$got" "B made new.txt|C made new.txt|" "the two new.txt files hold both contents"
+ok "$([ ! -e "$ma/.sealsync-orphans" ] && echo 0 || echo 1)" "nothing ended up under .sealsync-orphans"
+
+# --- stable: no copies of copies, no flapping ---------------------------------
+sleep 8
+is "$(tree_sig "$ma")" "$sig" "A: nothing changes any more"
+ok "$(all_same && echo 0 || echo 1)" "the three trees still agree" || show_diff
+
+# --- a later edit of the winner and of the copy propagate normally ------------
+echo "after the conflict" >"$mc/doc.txt"
+echo "copy edited" >"$mb/$copy"
+converge "an edit of the winner reaches A" 30 content_is "$ma/doc.txt" "after the conflict"
+converge "an edit of the copy reaches A" 30 content_is "$ma/$copy" "copy edited"
+converge "all three trees agree again" 30 all_same || show_diff
+n=$(cd "$ma" && ls -1 | grep -c 'conflict from')
+is "$n" 2 "no new conflict copies from ordinary edits (the doc copy and the renamed new.txt)"
+
+# --- durable and ciphertext only ----------------------------------------------
+sig=$(tree_sig "$mb")
+umount_region "$mb"
+ok $? "B: umount"
+export SEALSYNC_HOME=$HB
+mount_region docs "$mb" || bail "remount on B failed"
+export SEALSYNC_HOME=$HA
+is "$(tree_sig "$mb")" "$sig" "B: the resolved tree survives a remount"
+grep -r -a -l "$MARK" "$work/store.real" "$HA" "$HB" "$HC" >"$work/leaks" 2>/dev/null
+is "$(wc -l <"$work/leaks")" 0 "no plaintext marker in the store or any home" "$(head "$work/leaks")"
+
+done_testing
