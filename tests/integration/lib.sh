@@ -436,3 +436,135 @@ home_listing()
 {
 	(cd "$SEALSYNC_HOME" && find . -printf '%p %y %m\n' | sort)
 }
+
+# ------------------------------------------------ S3 (Swift) and the proxy
+# For the tests that run the sync engine on a real, signature-checking S3
+# service (scripts/s3-server.sh: OpenStack Swift + s3api) behind
+# tests/tools/s3proxy.py, which counts requests and bytes and injects faults.
+#
+#	need_s3                  # skip_all (only) if python3-swift/memcached are missing
+#	setup_device
+#	start_s3 || bail ...     # Swift under $work/s3; exports its AWS_* variables
+#	start_proxy || bail ...  # AWS_ENDPOINT_URL now points at the proxy
+#	proxy_reset; ...; proxy_stats '.by_method.PUT // 0'
+#	proxy_faults 'error_rate=0.2&drop_rate=0.1&delay_ms=100&seed=1'; proxy_faults
+#
+# At exit (normal, bail or timeout) everything mounted is unmounted first,
+# while the store still answers, then the proxy and Swift are stopped by pid.
+_s3_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+S3_DIR=
+S3_UPSTREAM=
+PROXY_PID=
+PROXY_URL=
+
+# need_s3: the documented skip: python3-swift (Debian's, for /usr/bin/python3)
+# or memcached not installed.  Anything else going wrong later is a failure.
+need_s3()
+{
+	if ! /usr/bin/python3 -c 'import swift' 2>/dev/null || ! command -v memcached >/dev/null 2>&1; then
+		skip_all "python3-swift or memcached is not installed (run scripts/deps.sh): no S3 server"
+	fi
+	command -v curl >/dev/null 2>&1 || bail "required command not installed: curl"
+}
+
+# _s3_stop_all: stops the proxy and Swift (idempotent).
+_s3_stop_all()
+{
+	if [ -n "$PROXY_PID" ]; then
+		kill -TERM "$PROXY_PID" 2>/dev/null
+		wait "$PROXY_PID" 2>/dev/null
+		PROXY_PID=
+	fi
+	if [ -n "$S3_DIR" ] && [ -d "$S3_DIR/run" ]; then
+		"$_s3_root/scripts/s3-server.sh" stop "$S3_DIR" >/dev/null 2>&1
+	fi
+}
+
+# _s3_unmount_all: unmounts what mount_region mounted (like _t_cleanup, but
+# leaving the work dir), so that daemons finish their uploads before the
+# store goes away.
+_s3_unmount_all()
+{
+	local mp
+	[ -n "$work" ] && [ -s "$work/.mounts" ] || return 0
+	while IFS= read -r mp; do
+		in_mountinfo "$mp" || continue
+		timeout 20 "$SEALSYNC_BIN" umount "$mp" >/dev/null 2>&1 </dev/null
+		in_mountinfo "$mp" && fusermount3 -u -z "$mp" 2>/dev/null
+	done <"$work/.mounts"
+}
+
+_s3_install_traps()
+{
+	# shellcheck disable=SC2154 # _s3_rc is set inside the trap string
+	trap '_s3_rc=$?; _s3_unmount_all; _s3_stop_all; (exit $_s3_rc); _t_on_exit' EXIT
+	trap 'trap - TERM INT; _s3_stop_all; _t_on_signal TERM' TERM
+	trap 'trap - TERM INT; _s3_stop_all; _t_on_signal INT' INT
+}
+
+# start_s3: starts Swift's S3 API under $work/s3 and exports AWS_ENDPOINT_URL,
+# AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and S3_BUCKET; sets
+# S3_DIR (Swift's directory; objects under $S3_DIR/srv) and S3_UPSTREAM
+# (host:port of Swift itself).  Returns non-zero, with diagnostics, on failure.
+start_s3()
+{
+	[ -n "$work" ] || bail "start_s3 needs setup_device first"
+	S3_DIR=$work/s3
+	_s3_install_traps
+	if ! "$_s3_root/scripts/s3-server.sh" start "$S3_DIR" >"$work/s3.env" 2>"$work/s3.err"; then
+		diag "scripts/s3-server.sh start failed:" "$(cat "$work/s3.err")"
+		return 1
+	fi
+	set -a
+	# shellcheck disable=SC1091
+	. "$work/s3.env"
+	set +a
+	unset AWS_ENDPOINT_URL_S3 AWS_PROFILE AWS_SESSION_TOKEN AWS_S3_ADDRESSING_STYLE AWS_DEFAULT_REGION
+	S3_UPSTREAM=${AWS_ENDPOINT_URL#http://}
+	if grep -q 'in-memory object server' "$work/s3.err"; then
+		diag "Swift uses its in-memory object server (no user xattrs under $work)"
+	fi
+	return 0
+}
+
+# start_proxy [LOGFILE]: starts tests/tools/s3proxy.py in front of Swift and
+# exports AWS_ENDPOINT_URL=$PROXY_URL (so daemons mounted afterwards talk to
+# the store through it).  Sets PROXY_PID.
+start_proxy()
+{
+	local _ pf=$work/proxy.port
+	[ -n "$S3_UPSTREAM" ] || bail "start_proxy needs start_s3 first"
+	rm -f "$pf"
+	/usr/bin/python3 "$_s3_root/tests/tools/s3proxy.py" --listen 0 --upstream "$S3_UPSTREAM" \
+		--port-file "$pf" ${1:+--log "$1"} </dev/null >/dev/null 2>"$work/proxy.err" &
+	PROXY_PID=$!
+	for _ in $(seq 100); do
+		[ -s "$pf" ] && break
+		pid_alive "$PROXY_PID" || break
+		sleep 0.1
+	done
+	if [ ! -s "$pf" ]; then
+		diag "s3proxy.py did not start:" "$(cat "$work/proxy.err")"
+		return 1
+	fi
+	PROXY_URL=http://127.0.0.1:$(cat "$pf")
+	export AWS_ENDPOINT_URL=$PROXY_URL
+	return 0
+}
+
+# proxy_stats [JQ-FILTER]: the proxy's counters (JSON), or FILTER applied.
+proxy_stats()
+{
+	curl -sf --max-time 10 "$PROXY_URL/__proxy/stats" | jq -c -r "${1:-.}"
+}
+# proxy_reset: zeroes the counters.
+proxy_reset() { curl -sf --max-time 10 -X POST -o /dev/null "$PROXY_URL/__proxy/reset"; }
+# proxy_faults [QUERY]: e.g. 'error_rate=0.2&drop_rate=0.1&delay_ms=100&seed=1'; none: off.
+proxy_faults() { curl -sf --max-time 10 -X POST -o /dev/null "$PROXY_URL/__proxy/faults${1:+?$1}"; }
+
+# outbox_empty REGION_DIR: no journal entry waits in the region's outbox
+# (everything committed so far is on the store).
+outbox_empty()
+{
+	[ -z "$(find "$1/outbox" -maxdepth 1 -name 'j-*' 2>/dev/null | head -n1)" ]
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# 15-delta.t: what the sync engine sends to the store, counted at
+# tests/tools/s3proxy.py in front of a real S3 service (OpenStack Swift +
+# s3api, scripts/s3-server.sh):
+#  (a) delta: a 1-byte change in the middle of a published 1 GiB file uploads
+#      one sealed block plus metadata (the file's new manifest and a journal
+#      entry), not the file: bytes_up and the PUTs are bounded below;
+#  (b) packing: 10,000 small files are published in far fewer requests than
+#      files (packs of many records, one journal entry per commit round).
+# The measured numbers are printed with `note`.
+#
+# Skipped (only) when python3-swift or memcached is not installed.
+TEST_TIMEOUT=420
+. "$(dirname "$0")/lib.sh"
+need_cmd jq
+need_s3
+
+t_start=$(date +%s)
+setup_device
+start_s3 || bail "scripts/s3-server.sh does not start"
+start_proxy "$work/proxy.log" || bail "tests/tools/s3proxy.py does not start"
+note "Swift at $S3_UPSTREAM, proxy at $PROXY_URL, bucket $S3_BUCKET"
+create_region delta --store "s3://$S3_BUCKET/delta"
+RID=$REGION_ID
+ma=$work/a
+mkdir -p "$ma"
+mount_region delta "$ma" || bail "mount failed" "$MOUNT_OUT"
+
+# outbox_clear: nothing at all in the outbox (no entry, pack or temp file).
+outbox_clear() { [ -z "$(ls -A "$REGION_DIR/outbox" 2>/dev/null)" ]; }
+# wait_published LIMIT: waits (<= LIMIT s) until everything written so far is
+# on the store: the outbox is empty and no PUT or POST has reached the proxy
+# for 5 s (2.5 commit intervals: anything still dirty would have been
+# committed into the outbox by then).  Sets WAITED (seconds).
+WAITED=0
+wait_published()
+{
+	local limit=$1 t0 last=-1 stable=0 n
+	t0=$(date +%s)
+	while [ $(($(date +%s) - t0)) -lt "$limit" ]; do
+		n=$(proxy_stats '(.by_method.PUT // 0) + (.by_method.POST // 0)')
+		if outbox_clear && [ "$n" = "$last" ]; then
+			stable=$((stable + 1))
+		else
+			stable=0
+		fi
+		last=$n
+		if [ $stable -ge 5 ]; then
+			WAITED=$(($(date +%s) - t0 - 5))
+			return 0
+		fi
+		sleep 1
+	done
+	WAITED=$limit
+	return 1
+}
+# store_puts KIND: PUTs logged by the proxy since the log mark, to keys of
+# KIND (p = packs, journal = journal entries).
+log_mark=0
+mark_log() { log_mark=$(wc -l <"$work/proxy.log"); }
+store_puts() { tail -n +$((log_mark + 1)) "$work/proxy.log" | grep -Ec "^[0-9.]+ PUT /$S3_BUCKET/delta/$RID/$1/"; }
+
+# --- (a) a 1-byte change in a 1 GiB file --------------------------------------
+SIZE=$((1024 * 1048576))
+BS=65536
+t0=$(date +%s.%N)
+head -c $SIZE /dev/urandom >"$ma/big"
+ok $? "wrote a 1 GiB file of random bytes through the mount"
+t1=$(date +%s.%N)
+wait_published 300
+ok $? "the 1 GiB file is published (outbox empty, no uploads for 5 s)"
+t2=$(date +%s.%N)
+st=$(proxy_stats)
+note "1 GiB: write $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s, then published" \
+	"$(printf '%.1f' "$(echo "$t2 - $t1" | bc)") s later (incl. 5 s of quiet);" \
+	"$(jq -c '{requests, by_method, bytes_up}' <<<"$st")"
+up=$(jq .bytes_up <<<"$st")
+[ "$up" -ge "$SIZE" ]
+ok $? "the first publication uploaded at least the file's size ($up bytes)"
+
+# 1 byte in the middle, not on a block boundary.
+OFF=$((SIZE / 2 + 12345))
+blk=$((OFF / BS))
+dd if="$ma/big" of="$work/blk.before" bs=$BS skip=$blk count=1 status=none
+cp "$work/blk.before" "$work/blk.want"
+printf 'x' | dd of="$work/blk.want" bs=1 seek=$((OFF % BS)) conv=notrunc status=none
+if cmp -s "$work/blk.before" "$work/blk.want"; then
+	printf 'y' | dd of="$work/blk.want" bs=1 seek=$((OFF % BS)) conv=notrunc status=none
+	ch=y
+else
+	ch=x
+fi
+proxy_reset
+mark_log
+t0=$(date +%s.%N)
+printf '%s' "$ch" | dd of="$ma/big" bs=1 seek=$OFF conv=notrunc status=none
+ok $? "changed 1 byte at offset $OFF (block $blk)"
+wait_published 60
+ok $? "the change is published"
+st=$(proxy_stats)
+up=$(jq .bytes_up <<<"$st")
+puts=$(jq '.by_method.PUT // 0' <<<"$st")
+posts=$(jq '.by_method.POST // 0' <<<"$st")
+ppacks=$(store_puts p)
+pjournal=$(store_puts journal)
+note "1-byte change: published in ~$WAITED s; $(jq -c '{requests, by_method, bytes_up, bytes_down}' <<<"$st");" \
+	"PUTs of packs: $ppacks, of journal entries: $pjournal"
+# The bound, from doc/FORMAT-sync.md: one sealed block (nonce 24 + 65536 +
+# tag 16), the file's new manifest, which lists every present block
+# (41 bytes each: u64 index, hash[32], u8 final; 16384 blocks here) plus its
+# fixed fields, padded metadata and signature (< 4 KiB), and the journal
+# entry with the pack's framing (< 8 KiB).  The manifest's block list is
+# O(file size): ~656 KiB for 1 GiB, so no bound near one block is possible.
+nblocks=$(((SIZE + BS - 1) / BS))
+bound=$((BS + 40 + 41 * nblocks + 4096 + 8192))
+[ "$up" -ge $((BS + 40)) ] && [ "$up" -le "$bound" ]
+ok $? "bytes up for a 1-byte change: $up, within [one sealed block $((BS + 40)), $bound] (block + manifest of $nblocks refs + entry)" \
+	"$st"
+[ "$puts" -le 4 ] && [ "$posts" = 0 ] && [ "$ppacks" -ge 1 ] && [ "$pjournal" -ge 1 ] &&
+	[ "$ppacks" -le 2 ] && [ "$pjournal" -le 2 ]
+ok $? "a few single PUTs ($puts: $ppacks pack(s), $pjournal journal entr(y/ies)), no multipart upload ($posts POST)" \
+	"$st"
+dd if="$ma/big" of="$work/blk.after" bs=$BS skip=$blk count=1 status=none
+cmp -s "$work/blk.after" "$work/blk.want"
+ok $? "the changed block reads back with exactly that byte changed"
+t_a=$(($(date +%s) - t_start))
+
+# --- (b) 10,000 small files ---------------------------------------------------
+NF=10000
+ND=20
+/usr/bin/python3 - "$work/small.ref" $NF $ND <<'EOF' || bail "cannot generate the small files"
+import os, random, sys
+root, nf, nd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = random.Random(15)
+for d in range(nd):
+    os.makedirs("%s/dir%02d" % (root, d))
+for i in range(nf):
+    with open("%s/dir%02d/file%05d" % (root, i % nd, i), "wb") as f:
+        f.write(os.urandom(rng.randint(100, 2000)))
+EOF
+total=$(find "$work/small.ref" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
+proxy_reset
+mark_log
+t0=$(date +%s.%N)
+cp -r "$work/small.ref" "$ma/small"
+ok $? "copied $NF files ($total bytes) in $ND directories into the mount"
+t1=$(date +%s.%N)
+wait_published 180
+ok $? "the small files are published"
+st=$(proxy_stats)
+puts=$(jq '.by_method.PUT // 0' <<<"$st")
+reqs=$(jq .requests <<<"$st")
+up=$(jq .bytes_up <<<"$st")
+ppacks=$(store_puts p)
+pjournal=$(store_puts journal)
+note "$NF small files: copy $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s, published ~$WAITED s after;" \
+	"$(jq -c '{requests, by_method, bytes_up, bytes_down}' <<<"$st");" \
+	"PUTs of packs: $ppacks, of journal entries: $pjournal;" \
+	"bytes up / file bytes = $(printf '%.2f' "$(echo "$up / $total" | bc -l)")"
+[ "$puts" -lt 200 ] && [ "$puts" -ge 2 ]
+ok $? "$NF files published with $puts PUTs (< 200)" "$st"
+[ "$reqs" -lt 1000 ]
+ok $? "$reqs requests in all at the store (< $NF / 10)" "$st"
+[ "$up" -ge "$total" ]
+ok $? "bytes up ($up) cover the files' bytes ($total)"
+diff -r "$work/small.ref" "$ma/small" >/dev/null 2>&1
+ok $? "the small files read back identical"
+
+umount_region "$ma"
+ok $? "umount"
+note "times: part (a) $t_a s, part (b) $(($(date +%s) - t_start - t_a)) s, total $(($(date +%s) - t_start)) s"
+done_testing
