@@ -16,5 +16,7 @@ int cmd_invite(int argc, char **argv);
 int cmd_join(int argc, char **argv);
 int cmd_requests(int argc, char **argv);
 int cmd_approve(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
 
 #endif

@@ -18,10 +18,12 @@
 
 #include "crypto/block.h"
 #include "crypto/suite.h"
+#include "fs/ctl.h"
 #include "keyring/identity.h"
 #include "keyring/member.h"
 #include "keyring/passphrase.h"
 #include "keyring/region.h"
+#include "sync/push.h"
 #include "sync/store.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -443,6 +445,24 @@ int cmd_create(int argc, char **argv)
 
 /* ---- list ---- */
 
+/* The sync fields of `list --json`: whether a daemon answers, and the outbox. */
+static void keys_print_sync(const struct region_info *ri)
+{
+        char outbox[sizeof(ri->dir) + 16];
+        uint64_t bytes = 0;
+        unsigned entries = 0;
+        int fd = -1, mounted = ctl_connect(ri->dir, &fd) == 0;
+
+        if (fd >= 0)
+                close(fd);
+        printf(",\"mounted\":%s,\"queue\":", mounted ? "true" : "false");
+        if (snprintf(outbox, sizeof(outbox), "%s/outbox", ri->dir) < (int)sizeof(outbox) &&
+            push_outbox_queue(outbox, &entries, &bytes) == 0)
+                printf("{\"entries\":%u,\"bytes\":%llu}", entries, (unsigned long long)bytes);
+        else
+                fputs("null", stdout);
+}
+
 int cmd_list(int argc, char **argv)
 {
         char home[PATH_MAX], hex[2 * REGION_ID_LEN + 1];
@@ -477,8 +497,10 @@ int cmd_list(int argc, char **argv)
                 cli_json_str(v[i].name);
                 printf(",\"region_id\":\"%s\",\"store\":", hex);
                 cli_json_str(v[i].store_url);
-                printf(",\"cipher\":\"%s\",\"block_size\":%lu}", suite_name(v[i].suite),
+                printf(",\"cipher\":\"%s\",\"block_size\":%lu", suite_name(v[i].suite),
                        (unsigned long)v[i].block_size);
+                keys_print_sync(&v[i]);
+                putchar('}');
         }
         if (json)
                 puts("]");

@@ -20,6 +20,8 @@ static const struct command commands[] = {
     {"list", cmd_list, "list this device's regions"},
     {"mount", cmd_mount, "mount a region"},
     {"umount", cmd_umount, "unmount a region"},
+    {"status", cmd_status, "show the sync state of regions (queue, errors, alarms)"},
+    {"sync", cmd_sync, "sync a mounted region now and wait until it is done"},
     {"invite", cmd_invite, "invite a new device into a region (one-time code)"},
     {"join", cmd_join, "join a region with an invite code (on the new device)"},
     {"requests", cmd_requests, "list the join requests of a region"},

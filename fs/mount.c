@@ -13,6 +13,7 @@
 
 #include "crypto/secmem.h"
 #include "crypto/suite.h"
+#include "fs/ctl.h"
 #include "fs/fsint.h"
 #include "fs/ops.h"
 #include "keyring/members.h"
@@ -466,6 +467,7 @@ int fsmount_run(const struct fsmount_opts *o)
         struct fuse_args args;
         struct fuse_session *se = NULL;
         struct store *store = NULL;
+        struct ctl *ctl = NULL;
         struct fs fs;
         int lockfd = -1, report_fd = -1, rc;
 
@@ -524,9 +526,13 @@ int fsmount_run(const struct fsmount_opts *o)
                         o->mountpoint);
                 goto out_signals;
         }
+        /* Before the report: `status` works as soon as `mount` has returned. */
+        if (ctl_start(&ctl, &fs, o->region->dir, o->mountpoint) != 0)
+                ctl = NULL;       /* logged; the mount works without it */
         fs_report(&report_fd, 0); /* detaches from the terminal when daemonized */
         log_info("mounted region %s on %s", o->region->name, o->mountpoint);
         rc = fs_serve(&fs, se);
+        ctl_stop(ctl);
         fuse_session_unmount(se);
         fs_close_sync(&fs);
 out_signals:

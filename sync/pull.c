@@ -51,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto/hash.h"
 #include "crypto/secmem.h"
@@ -65,6 +66,7 @@
 #define PULL_MARK_LEN 40                    /* u64be seq || hash */
 #define PULL_ALARM_LOG_MAX 4096             /* distinct (kind, device, seq) remembered */
 #define PULL_TEXT_MAX 512
+#define PULL_ALARM_KEEP 256    /* alarms kept for status; later ones are only counted */
 #define PULL_STORE_KEY_MAX 512 /* store_key_valid */
 #define PULL_LIST_STOP 1       /* a list callback's "enough", not an error */
 /* "<region:64>/p/<hash:64>" */
@@ -105,6 +107,16 @@ struct pull_logged {
         uint64_t seq;
 };
 
+/* An alarm kept for `status` (pull_alarm_get). */
+struct pull_kept {
+        time_t time;
+        uint8_t kind;
+        uint8_t device_id[16];
+        uint64_t seq;
+        char object[PULL_OBJECT_MAX];
+        char detail[256];
+};
+
 /* One pack of the entry being verified or applied. */
 struct pull_pack {
         uint8_t hash[32];
@@ -133,6 +145,9 @@ struct pull {
         char last[PULL_TEXT_MAX];
         struct pull_logged *logged;
         size_t nlogged, logged_cap;
+        struct pull_kept *kept; /* at most PULL_ALARM_KEEP, oldest first */
+        size_t nkept, kept_cap;
+        struct pull_stats st; /* counters and the last round's outcome (pull_get_stats) */
 };
 
 struct pull_mark {
@@ -254,6 +269,32 @@ static int pull_logged_before(struct pull *p, enum pull_kind kind, const uint8_t
         return 0;
 }
 
+/* Keeps an alarm for pull_alarm_get (while there is room).  Caller holds P->lock. */
+static void pull_keep(struct pull *p, enum pull_kind kind, const uint8_t *device, uint64_t seq,
+                      const char *object, const char *detail)
+{
+        struct pull_kept *k;
+
+        if (p->nkept == p->kept_cap) {
+                size_t cap = p->kept_cap ? 2 * p->kept_cap : 8;
+
+                if (cap > PULL_ALARM_KEEP)
+                        return; /* counted in nalarms, not kept */
+                k = realloc(p->kept, cap * sizeof(*k));
+                if (k == NULL)
+                        return;
+                p->kept = k;
+                p->kept_cap = cap;
+        }
+        k = &p->kept[p->nkept++];
+        k->time = time(NULL);
+        k->kind = (uint8_t)kind;
+        memcpy(k->device_id, device, 16);
+        k->seq = seq;
+        snprintf(k->object, sizeof(k->object), "%s", object ? object : "");
+        snprintf(k->detail, sizeof(k->detail), "%s", detail);
+}
+
 /*
  * Raises alarm KIND about peer PS at SEQ (0: none) concerning store object
  * OBJECT: logged once per (kind, device, seq), counted, kept as the last
@@ -281,6 +322,7 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
         if (!pull_logged_before(p, kind, ps->peer.device_id, seq)) {
                 p->nalarms++;
                 memcpy(p->last, text, sizeof(text));
+                pull_keep(p, kind, ps->peer.device_id, seq, object, detail);
                 pthread_mutex_unlock(&p->lock);
                 if (pull_kinds[kind].holds)
                         log_err("pull: alarm %s; holding this device's updates", text);
@@ -290,6 +332,30 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
                 pthread_mutex_unlock(&p->lock);
         }
         return pull_kinds[kind].holds ? -EBADMSG : -EAGAIN;
+}
+
+/* ---- counters (pull_get_stats) ---- */
+
+static void pull_count_bytes(struct pull *p, size_t len)
+{
+        pthread_mutex_lock(&p->lock);
+        p->st.bytes_fetched += len;
+        pthread_mutex_unlock(&p->lock);
+}
+
+static void pull_count_applied(struct pull *p)
+{
+        pthread_mutex_lock(&p->lock);
+        p->st.applied++;
+        pthread_mutex_unlock(&p->lock);
+}
+
+static void pull_count_entries(struct pull *p, size_t listed, size_t done)
+{
+        pthread_mutex_lock(&p->lock);
+        p->st.entries_listed += listed;
+        p->st.entries_done += done;
+        pthread_mutex_unlock(&p->lock);
 }
 
 /* ---- marks ---- */
@@ -472,6 +538,7 @@ static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const str
                                   "larger than any journal entry");
         if (rc != 0)
                 return rc;
+        pull_count_bytes(p, len);
         hash_blake2b(h, buf, len);
         if (memcmp(h, it->hash, 32) != 0) {
                 rc = pull_alarm(p, ps, PULL_BAD_OBJECT, it->seq, key,
@@ -578,6 +645,7 @@ static int pull_pack_get(struct pull *p, struct pull_peer_state *ps, const char 
                                 "size differs from the one entry %s gives", ekey);
         if (rc != 0)
                 goto fail;
+        pull_count_bytes(p, *len);
         hash_blake2b(h, *buf, *len);
         if (memcmp(h, pk->hash, 32) != 0) {
                 rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key,
@@ -752,8 +820,10 @@ static int pull_apply(struct pull *p, struct pull_peer_state *ps, const char *ek
                         tomb = m.kind == MANIFEST_TOMBSTONE;
                         if (tomb == (pass == 0)) {
                                 rc = p->ops->apply(p->arg, &m, &meta);
-                                if (rc == 0)
+                                if (rc == 0) {
                                         (*applied)++;
+                                        pull_count_applied(p);
+                                }
                         }
                         manifest_meta_release(&meta);
                         manifest_release(&m);
@@ -830,8 +900,13 @@ static int pull_peer_round(struct pull *p, struct pull_peer_state *ps, unsigned 
         rc = pull_mark_get(p, ps, &mk);
         if (rc == 0)
                 rc = pull_list(p, ps, &mk, &items, &n);
-        for (i = 0; i < n && rc == 0; i++)
+        if (rc == 0)
+                pull_count_entries(p, n, 0);
+        for (i = 0; i < n && rc == 0; i++) {
                 rc = pull_entry(p, ps, &mk, &items[i], applied);
+                if (rc == 0)
+                        pull_count_entries(p, 0, 1);
+        }
         free(items);
         if (rc == -EBADMSG && ps->held)
                 rc = 0; /* an alarm, already raised */
@@ -885,8 +960,41 @@ int pull_new(struct pull **out, struct store *store, struct index *ix,
         return 0;
 }
 
+/* The one-line reason for transient error RC: the line logged where it was detected, if any. */
+static void pull_error_text(int rc, char *buf, size_t size)
+{
+        if (log_last_error(buf, size))
+                return;
+        if (rc == -EACCES)
+                snprintf(buf, size, "the store denied access (check its credentials)");
+        else if (rc == -EAGAIN)
+                snprintf(buf, size, "the store is unreachable or failing (gave up after retries)");
+        else
+                snprintf(buf, size, "pulling from the store failed: %s", strerror(-rc));
+}
+
+/* Records the outcome RC of the round that just ended (with its last error text ERR). */
+static void pull_round_end(struct pull *p, int rc, const char *err)
+{
+        pthread_mutex_lock(&p->lock);
+        p->in_round = 0;
+        p->st.rounds_done = p->st.rounds_started;
+        p->st.last_round_rc = rc;
+        if (rc == 0) {
+                p->st.last_ok = time(NULL);
+                p->st.last_err = 0;
+                p->st.last_err_text[0] = '\0';
+        } else {
+                p->st.last_err = rc;
+                p->st.last_err_time = time(NULL);
+                snprintf(p->st.last_err_text, sizeof(p->st.last_err_text), "%s", err);
+        }
+        pthread_mutex_unlock(&p->lock);
+}
+
 int pull_round(struct pull *p, unsigned *applied)
 {
+        char err[sizeof(p->st.last_err_text)] = "";
         unsigned count = 0;
         size_t i;
         int rc = 0, r;
@@ -897,17 +1005,19 @@ int pull_round(struct pull *p, unsigned *applied)
                 return -EAGAIN; /* another thread is pulling (or apply called us) */
         }
         p->in_round = 1;
+        p->st.rounds_started++;
         pthread_mutex_unlock(&p->lock);
         for (i = 0; i < p->npeers; i++) {
                 if (p->peers[i].held)
                         continue;
+                log_last_error_reset();
                 r = pull_peer_round(p, &p->peers[i], &count);
-                if (r != 0)
+                if (r != 0) {
                         rc = r;
+                        pull_error_text(r, err, sizeof(err));
+                }
         }
-        pthread_mutex_lock(&p->lock);
-        p->in_round = 0;
-        pthread_mutex_unlock(&p->lock);
+        pull_round_end(p, rc, err);
         *applied = count;
         return rc;
 }
@@ -978,6 +1088,70 @@ unsigned pull_alarms(struct pull *p, char *buf, size_t size)
         return n;
 }
 
+void pull_get_stats(struct pull *p, struct pull_stats *st)
+{
+        pthread_mutex_lock(&p->lock);
+        *st = p->st;
+        st->nalarms = p->nalarms;
+        st->in_round = p->in_round;
+        pthread_mutex_unlock(&p->lock);
+}
+
+size_t pull_alarm_count(struct pull *p)
+{
+        size_t n;
+
+        pthread_mutex_lock(&p->lock);
+        n = p->nkept;
+        pthread_mutex_unlock(&p->lock);
+        return n;
+}
+
+int pull_alarm_get(struct pull *p, size_t i, struct pull_alarm_info *out)
+{
+        const struct pull_kept *k;
+
+        pthread_mutex_lock(&p->lock);
+        if (i >= p->nkept) {
+                pthread_mutex_unlock(&p->lock);
+                return -ENOENT;
+        }
+        k = &p->kept[i];
+        out->time = k->time;
+        snprintf(out->kind, sizeof(out->kind), "%s", pull_kinds[k->kind].name);
+        out->holds = pull_kinds[k->kind].holds;
+        hex_encode(out->device, k->device_id, 16);
+        out->seq = k->seq;
+        memcpy(out->object, k->object, sizeof(out->object));
+        memcpy(out->text, k->detail, sizeof(k->detail));
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+}
+
+size_t pull_peer_count(struct pull *p)
+{
+        return p->npeers;
+}
+
+int pull_peer_get(struct pull *p, size_t i, struct pull_peer_info *out)
+{
+        struct pull_mark mk;
+        int rc;
+
+        if (i >= p->npeers)
+                return -ENOENT;
+        rc = pull_mark_get(p, &p->peers[i], &mk);
+        if (rc != 0)
+                return rc;
+        memcpy(out->device, p->peers[i].hex, sizeof(out->device));
+        out->have = mk.have;
+        out->seq = mk.have ? mk.seq : 0;
+        pthread_mutex_lock(&p->lock);
+        out->held = p->peers[i].held;
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+}
+
 void pull_free(struct pull *p)
 {
         if (p == NULL)
@@ -986,6 +1160,7 @@ void pull_free(struct pull *p)
         secmem_free(p->epoch_key);
         free(p->peers);
         free(p->logged);
+        free(p->kept);
         pthread_mutex_destroy(&p->lock);
         free(p);
 }

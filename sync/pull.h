@@ -27,6 +27,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "sync/index.h"
 #include "sync/manifest.h"
@@ -85,6 +86,72 @@ int pull_fetch_block(struct pull *p, const uint8_t hash[static 32], uint8_t *out
 
 /* Number of alarms raised so far; the last one's text into BUF (may be NULL). */
 unsigned pull_alarms(struct pull *p, char *buf, size_t size);
+
+/*
+ * Counters and the outcome of the last round, for `sealsync status` and
+ * `sealsync sync` (fs/ctl.c).  Rounds are numbered: ROUNDS_STARTED counts
+ * the rounds begun (a pull_round refused because another is running is
+ * not one), ROUNDS_DONE is the number of the last round finished, so a
+ * caller that saw ROUNDS_STARTED == N knows a round begun after that moment
+ * has finished once ROUNDS_DONE > N.  Alarms are not errors: a round that
+ * raised only alarms has LAST_ROUND_RC 0.
+ */
+struct pull_stats {
+        time_t last_ok;          /* end of the last round without error, 0 if none */
+        int last_err;            /* 0 (the last round succeeded) or its negative errno */
+        time_t last_err_time;    /* when LAST_ERR was set */
+        char last_err_text[256]; /* one line: why, "" if LAST_ERR is 0 */
+        uint64_t rounds_started, rounds_done;
+        int last_round_rc;
+        int in_round;
+        uint64_t applied;                      /* manifests applied since start */
+        uint64_t entries_listed, entries_done; /* journal entries, since start */
+        uint64_t bytes_fetched;                /* journal entries and packs GET, since start */
+        unsigned nalarms;                      /* as pull_alarms() */
+};
+
+void pull_get_stats(struct pull *p, struct pull_stats *st);
+
+#define PULL_OBJECT_MAX 513 /* a store key (<= 512) and its NUL */
+
+/* One alarm as `status` shows it. */
+struct pull_alarm_info {
+        time_t time;
+        char kind[24];                /* journal-gap, equivocation, journal-rollback, bad-object,
+                                         not-a-writer, unknown-epoch, store-junk, missing-pack */
+        int holds;                    /* 1: the device's updates are held until restart */
+        char device[33];              /* the device's id, hex */
+        uint64_t seq;                 /* the journal seq concerned, 0 if none */
+        char object[PULL_OBJECT_MAX]; /* the store object's key ("" if none) */
+        char text[512];               /* what was wrong, one line */
+};
+
+/*
+ * The alarms kept so far (distinct (kind, device, seq), oldest first, at
+ * most 256; pull_alarms() counts them all).  pull_alarm_get copies alarm I
+ * into *OUT; returns 0 or -ENOENT (I out of range, *OUT untouched).  Safe to
+ * call from any thread, also during a round.
+ */
+size_t pull_alarm_count(struct pull *p);
+int pull_alarm_get(struct pull *p, size_t i, struct pull_alarm_info *out)
+    __attribute__((warn_unused_result));
+
+/* A peer's position: the seq of the last entry applied from it (its mark). */
+struct pull_peer_info {
+        char device[33]; /* hex */
+        int have;        /* 0: nothing applied from it yet (SEQ 0) */
+        uint64_t seq;
+        int held; /* an alarm holds its updates */
+};
+
+/*
+ * The peers (as given to pull_new, minus this device and duplicates), and
+ * peer I's mark read from the index.  pull_peer_get returns 0, -ENOENT (I
+ * out of range) or the index's error; *OUT is untouched on failure.
+ */
+size_t pull_peer_count(struct pull *p);
+int pull_peer_get(struct pull *p, size_t i, struct pull_peer_info *out)
+    __attribute__((warn_unused_result));
 
 void pull_free(struct pull *p); /* NULL is a no-op */
 

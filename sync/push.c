@@ -34,6 +34,7 @@ struct push {
         int kicked;
         int stopping;
         struct push_status st;
+        struct push_stats stats; /* push_get_stats */
 };
 
 struct push_item {
@@ -112,12 +113,18 @@ static int push_put(struct push *p, const char *key, const uint8_t *buf, size_t 
         size_t hlen = 0;
         int rc = p->store->ops->put(p->store, key, buf, len, 1);
 
-        if (rc != -EEXIST)
-                return rc;
-        rc = p->store->ops->get(p->store, key, len, &have, &hlen);
-        if (rc == 0 && (hlen != len || memcmp(have, buf, len) != 0))
-                rc = -EBADE;
-        free(have);
+        if (rc == -EEXIST) {
+                rc = p->store->ops->get(p->store, key, len, &have, &hlen);
+                if (rc == 0 && (hlen != len || memcmp(have, buf, len) != 0))
+                        rc = -EBADE;
+                free(have);
+        }
+        if (rc == 0) {
+                pthread_mutex_lock(&p->lock);
+                p->stats.objects_sent++;
+                p->stats.bytes_sent += len;
+                pthread_mutex_unlock(&p->lock);
+        }
         return rc;
 }
 
@@ -220,6 +227,38 @@ static void push_drop_stale(struct push *p)
         closedir(d);
 }
 
+/* The one-line reason for failure RC: the line logged where it was detected, if any. */
+static void push_error_text(int rc, char *buf, size_t size)
+{
+        if (rc == -EBADE)
+                snprintf(buf, size,
+                         "the store holds a different journal entry at this device's seq: this "
+                         "device was restored or cloned; publishing stopped (re-enroll it)");
+        else if (log_last_error(buf, size))
+                return;
+        else if (rc == -EACCES)
+                snprintf(buf, size, "the store denied access (check its credentials)");
+        else if (rc == -EAGAIN)
+                snprintf(buf, size, "the store is unreachable or failing (gave up after retries)");
+        else
+                snprintf(buf, size, "uploading to the store failed: %s", strerror(-rc));
+}
+
+/* Records the outcome RC of the pass that just ended.  Caller holds P->lock. */
+static void push_pass_end(struct push *p, int rc)
+{
+        p->stats.passes_done = p->stats.passes_started;
+        p->stats.last_pass_rc = rc;
+        if (rc == 0) {
+                p->stats.last_err = 0;
+                p->stats.last_err_text[0] = '\0';
+                return;
+        }
+        p->stats.last_err = rc;
+        p->stats.last_err_time = time(NULL);
+        push_error_text(rc, p->stats.last_err_text, sizeof(p->stats.last_err_text));
+}
+
 /* One pass over the outbox.  Returns 0 when nothing uploadable is left. */
 static int push_pass(struct push *p)
 {
@@ -229,6 +268,10 @@ static int push_pass(struct push *p)
         int rc;
 
         pthread_mutex_lock(&p->run);
+        pthread_mutex_lock(&p->lock);
+        p->stats.passes_started++;
+        pthread_mutex_unlock(&p->lock);
+        log_last_error_reset();
         rc = push_scan(p, &items, &n);
         for (i = 0; i < n && rc == 0; i++) {
                 if (items[i].seq > durable)
@@ -245,6 +288,7 @@ static int push_pass(struct push *p)
                 if (rc == -EBADE)
                         p->st.stopped = 1;
         }
+        push_pass_end(p, rc);
         pthread_mutex_unlock(&p->lock);
         pthread_mutex_unlock(&p->run);
         free(items);
@@ -344,6 +388,45 @@ void push_get_status(struct push *p, struct push_status *st)
         pthread_mutex_lock(&p->lock);
         *st = p->st;
         pthread_mutex_unlock(&p->lock);
+}
+
+void push_get_stats(struct push *p, struct push_stats *st)
+{
+        pthread_mutex_lock(&p->lock);
+        *st = p->stats;
+        st->pushed_seq = p->st.pushed_seq;
+        st->last_ok = p->st.last_ok;
+        st->stopped = p->st.stopped;
+        pthread_mutex_unlock(&p->lock);
+}
+
+int push_outbox_queue(const char *outbox_dir, unsigned *entries, uint64_t *bytes)
+{
+        char path[PATH_MAX + 260];
+        struct dirent *de;
+        struct stat st;
+        uint64_t b = 0;
+        unsigned n = 0;
+        DIR *d = opendir(outbox_dir);
+
+        if (d == NULL)
+                return errno == ENOENT ? (*entries = 0, *bytes = 0, 0) : -errno;
+        while ((de = readdir(d)) != NULL) {
+                int entry = strncmp(de->d_name, "j-", 2) == 0;
+
+                /* Entries and packs; temporary files (with a '.') are not queued yet. */
+                if ((!entry && strncmp(de->d_name, "p-", 2) != 0) || strchr(de->d_name, '.'))
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", outbox_dir, de->d_name);
+                if (stat(path, &st) != 0)
+                        continue; /* uploaded and removed meanwhile */
+                n += entry;
+                b += (uint64_t)st.st_size;
+        }
+        closedir(d);
+        *entries = n;
+        *bytes = b;
+        return 0;
 }
 
 void push_stop(struct push *p)

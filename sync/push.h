@@ -46,6 +46,38 @@ int push_drain(struct push *p, int timeout_s) __attribute__((warn_unused_result)
 
 void push_get_status(struct push *p, struct push_status *st);
 
+/*
+ * Counters and the outcome of the last pass, for `sealsync status` and
+ * `sealsync sync` (fs/ctl.c).  Passes (the thread's and push_drain's) run
+ * one at a time and are numbered: PASSES_STARTED counts the passes begun,
+ * PASSES_DONE is the number of the last one finished; a caller that saw
+ * PASSES_STARTED == N and then kicked knows that a pass begun after its kick
+ * has finished once PASSES_DONE > N, with outcome LAST_PASS_RC (0: the
+ * outbox held nothing uploadable any more).
+ */
+struct push_stats {
+        uint64_t pushed_seq;     /* as push_status */
+        time_t last_ok;          /* as push_status */
+        int stopped;             /* as push_status */
+        int last_err;            /* 0 (the last pass succeeded) or its negative errno */
+        time_t last_err_time;    /* when LAST_ERR was set */
+        char last_err_text[256]; /* one line: why, "" if LAST_ERR is 0 */
+        uint64_t passes_started, passes_done;
+        int last_pass_rc;
+        uint64_t objects_sent, bytes_sent; /* packs and entries stored, since start */
+};
+
+void push_get_stats(struct push *p, struct push_stats *st);
+
+/*
+ * What waits in the outbox directory OUTBOX_DIR (the pusher need not run):
+ * *ENTRIES journal entries, *BYTES of entries and packs.  A missing
+ * directory is an empty queue.  Returns 0 or a negative errno (outputs
+ * untouched).
+ */
+int push_outbox_queue(const char *outbox_dir, unsigned *entries, uint64_t *bytes)
+    __attribute__((warn_unused_result));
+
 /* Stops and joins the thread; NULL is a no-op. */
 void push_stop(struct push *p);
 

@@ -14,6 +14,7 @@ static enum log_level log_threshold = LOG_LEVEL_INFO;
 static int log_fd = -1;
 static int log_stderr = 1;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local char log_last[512]; /* this thread's last error line, "" if none */
 
 void log_init(const char *prog, enum log_level level)
 {
@@ -70,6 +71,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
         va_end(ap);
         if (n < 0)
                 return;
+        if (level == LOG_LEVEL_ERR) {
+                size_t len = strnlen(line, sizeof(log_last) - 1);
+
+                memcpy(log_last, line, len); /* truncated: it is a summary */
+                log_last[len] = '\0';
+        }
         pthread_mutex_lock(&log_lock);
         if (log_stderr)
                 fprintf(stderr, "%s: %s%s%s\n", log_prog,
@@ -83,4 +90,17 @@ void log_msg(enum log_level level, const char *fmt, ...)
                         log_level_name(level), line);
         }
         pthread_mutex_unlock(&log_lock);
+}
+
+void log_last_error_reset(void)
+{
+        log_last[0] = '\0';
+}
+
+int log_last_error(char *buf, size_t size)
+{
+        if (log_last[0] == '\0' || size == 0)
+                return 0;
+        snprintf(buf, size, "%s", log_last);
+        return 1;
 }

@@ -382,11 +382,31 @@ static unsigned round_ok(struct fx *f)
 
 static void expect_alarm(struct fx *f, const char *kind, const struct dev *d)
 {
+        struct pull_alarm_info a;
+        struct pull_peer_info pi;
         char text[512];
+        size_t n, i;
+        int held = 0;
 
         assert_true(pull_alarms(f->p, text, sizeof(text)) >= 1);
         assert_non_null(strstr(text, kind));
         assert_non_null(strstr(text, d->hex));
+        /* The same alarm, as `status` lists it: kind, device, object, text. */
+        n = pull_alarm_count(f->p);
+        assert_int_equal(n, pull_alarms(f->p, NULL, 0));
+        assert_int_equal(pull_alarm_get(f->p, n - 1, &a), 0);
+        assert_string_equal(a.kind, kind);
+        assert_string_equal(a.device, d->hex);
+        assert_true(a.holds);
+        assert_non_null(strstr(a.object, "/"));
+        assert_true(a.text[0] != '\0');
+        assert_int_equal(pull_alarm_get(f->p, n, &a), -ENOENT);
+        for (i = 0; i < pull_peer_count(f->p); i++) {
+                assert_int_equal(pull_peer_get(f->p, i, &pi), 0);
+                if (strcmp(pi.device, d->hex) == 0)
+                        held = pi.held;
+        }
+        assert_true(held);
 }
 
 /* The honest device B publishes two entries (3 manifests). */

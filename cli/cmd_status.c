@@ -1,0 +1,1012 @@
+/*
+ * sealsync status / sync: the client side of the mount daemon's control
+ * socket (fs/ctl.h; protocol and JSON in doc/CLI.md).
+ *
+ * Both return 0, 1 (a message on stderr; for status also: an alarm or an
+ * error is shown) or 2 (usage error).
+ */
+#include "cli/cmd.h"
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/ctl.h"
+#include "keyring/region.h"
+#include "sync/push.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+#define STATUS_REPLY_TIMEOUT_S 10 /* a STATUS reply; a SYNC reports every 250 ms */
+#define SYNC_SILENCE_S 60         /* no line from the daemon for this long: it is stuck */
+#define SYNC_DEFAULT_TIMEOUT_S 300
+
+static const char status_usage[] =
+    "usage: sealsync status [NAME] [--json]\n"
+    "\n"
+    "Show the sync state of every region, or of region NAME: mounted or not (and\n"
+    "where), the upload queue (entries and bytes waiting), the last successful push\n"
+    "and pull (UTC time and age), the last store error, the alarms raised by the\n"
+    "puller (kind, device, seq, store object, text), the number of conflicts, and\n"
+    "the peers' journal heads (the last seq applied from each device).\n"
+    "Which changes other devices have confirmed is not implemented yet\n"
+    "(\"confirmed\" is always null).\n"
+    "Exit status: 0 all well, 1 an alarm or an error (or a failure), 2 usage.\n"
+    "\n"
+    "      --json   print a JSON object (with NAME) or an array of them\n"
+    "  -h, --help   show this help\n";
+
+static const char sync_usage[] =
+    "usage: sealsync sync NAME [--timeout SECONDS] [--json]\n"
+    "\n"
+    "Force one full round now in the daemon that has region NAME mounted, and wait\n"
+    "until it is done: commit local changes, upload the queue, pull every peer.\n"
+    "On a terminal a progress line (files, bytes, rate, ETA) is updated in place;\n"
+    "otherwise one summary line is printed at the end.\n"
+    "Fails (exit 1) if NAME is not mounted, if the store cannot be reached after\n"
+    "the daemon's retries, on an alarm, or on timeout.\n"
+    "\n"
+    "      --timeout SECONDS  stop waiting after SECONDS (default 300; 0: no limit);\n"
+    "                         the daemon carries on in the background\n"
+    "      --json             print the final summary as one JSON object\n"
+    "  -h, --help             show this help\n";
+
+/* ---- reading the daemon's lines ---- */
+
+struct reader {
+        int fd;
+        char buf[CTL_LINE_MAX];
+        size_t len;
+};
+
+/*
+ * The next line (without its newline) into LINE (CTL_LINE_MAX bytes).
+ * Returns 0, -EPROTO (too long, or the daemon closed mid-reply), or a
+ * negative errno (-EAGAIN: the receive timeout passed).
+ */
+static int reader_line(struct reader *r, char *line)
+{
+        for (;;) {
+                char *nl = memchr(r->buf, '\n', r->len);
+                ssize_t n;
+
+                if (nl != NULL) {
+                        size_t l = (size_t)(nl - r->buf);
+
+                        memcpy(line, r->buf, l);
+                        line[l] = '\0';
+                        memmove(r->buf, nl + 1, r->len - l - 1);
+                        r->len -= l + 1;
+                        return 0;
+                }
+                if (r->len == sizeof(r->buf))
+                        return -EPROTO;
+                n = recv(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+                if (n == 0)
+                        return -EPROTO;
+                r->len += (size_t)n;
+        }
+}
+
+/* Connects to the daemon of RI, sends REQ, checks the greeting.  0, -ENOTCONN (not mounted). */
+static int client_open(const struct region_info *ri, const char *req, int timeout_s,
+                       struct reader *r)
+{
+        struct timeval tv = {timeout_s, 0};
+        char line[CTL_LINE_MAX];
+        int rc, fd = -1;
+
+        rc = ctl_connect(ri->dir, &fd);
+        if (rc == -ENOENT || rc == -ECONNREFUSED)
+                return -ENOTCONN;
+        if (rc != 0)
+                return rc;
+        r->fd = fd;
+        r->len = 0;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+            send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+                rc = -errno;
+                close(fd);
+                return rc;
+        }
+        rc = reader_line(r, line);
+        if (rc == 0 && strncmp(line, "sealsync-ctl ", 13) != 0)
+                rc = -EPROTO;
+        if (rc != 0)
+                close(fd);
+        return rc;
+}
+
+/* ---- time and sizes ---- */
+
+static void fmt_time(long long t, char *out, size_t size)
+{
+        time_t tt = (time_t)t;
+        struct tm tm;
+
+        if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
+            strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                snprintf(out, size, "-");
+}
+
+static long long age_of(long long t)
+{
+        long long now = (long long)time(NULL);
+
+        return now > t ? now - t : 0;
+}
+
+static void fmt_bytes(uint64_t b, char *out, size_t size)
+{
+        static const char *const unit[] = {"B", "kB", "MB", "GB", "TB"};
+        double v = (double)b;
+        int i = 0;
+
+        while (v >= 1000.0 && i < 4) {
+                v /= 1000.0;
+                i++;
+        }
+        if (i == 0)
+                snprintf(out, size, "%" PRIu64 " B", b);
+        else
+                snprintf(out, size, "%.1f %s", v, unit[i]);
+}
+
+static void fmt_age(long long s, char *out, size_t size)
+{
+        if (s < 120)
+                snprintf(out, size, "%lld s ago", s);
+        else if (s < 7200)
+                snprintf(out, size, "%lld min ago", s / 60);
+        else if (s < 172800)
+                snprintf(out, size, "%lld h ago", s / 3600);
+        else
+                snprintf(out, size, "%lld days ago", s / 86400);
+}
+
+/* ---- status: what the daemon says ---- */
+
+struct st_alarm {
+        long long time;
+        char kind[24];
+        char device[33];
+        uint64_t seq;
+        int holds;
+        char object[520];
+        char text[CTL_LINE_MAX];
+};
+
+struct st_peer {
+        char device[33];
+        int have;
+        uint64_t seq;
+        int held;
+};
+
+struct st_op {
+        int known; /* the daemon syncs: the fields below are meaningful */
+        long long last_ok;
+        uint64_t seq;
+        int err;
+        long long err_time;
+        char err_text[CTL_LINE_MAX];
+};
+
+struct st {
+        const struct region_info *ri;
+        int mounted, answered;
+        long pid;
+        char mountpoint[PATH_MAX];
+        int sync, read_only;
+        char device[33];
+        uint64_t journal_seq;
+        int have_queue;
+        unsigned q_entries;
+        uint64_t q_bytes;
+        int have_conflicts;
+        unsigned long conflicts;
+        struct st_op push, pull;
+        unsigned nalarms;
+        struct st_alarm *alarms;
+        size_t nkept;
+        struct st_peer *peers;
+        size_t npeers;
+        char problem[256]; /* trouble reaching the daemon, "" if none */
+};
+
+static int st_add_alarm(struct st *s, const char *rest)
+{
+        struct st_alarm a, *v;
+        int off = 0;
+
+        memset(&a, 0, sizeof(a));
+        if (sscanf(rest, "%lld %23s %32s %" SCNu64 " %d %519s %n", &a.time, a.kind, a.device,
+                   &a.seq, &a.holds, a.object, &off) < 6 ||
+            off == 0)
+                return -EPROTO;
+        snprintf(a.text, sizeof(a.text), "%s", rest + off);
+        if (strcmp(a.object, "-") == 0)
+                a.object[0] = '\0';
+        v = realloc(s->alarms, (s->nkept + 1) * sizeof(*v));
+        if (v == NULL)
+                return -ENOMEM;
+        s->alarms = v;
+        s->alarms[s->nkept++] = a;
+        return 0;
+}
+
+static int st_add_peer(struct st *s, const char *rest)
+{
+        struct st_peer p, *v;
+
+        memset(&p, 0, sizeof(p));
+        if (sscanf(rest, "%32s %d %" SCNu64 " %d", p.device, &p.have, &p.seq, &p.held) != 4)
+                return -EPROTO;
+        v = realloc(s->peers, (s->npeers + 1) * sizeof(*v));
+        if (v == NULL)
+                return -ENOMEM;
+        s->peers = v;
+        s->peers[s->npeers++] = p;
+        return 0;
+}
+
+/* "TIME TEXT" of a push_error/pull_error line into OP. */
+static int st_op_error(struct st_op *op, const char *rest)
+{
+        int off = 0;
+
+        if (sscanf(rest, "%lld %n", &op->err_time, &off) < 1 || off == 0)
+                return -EPROTO;
+        op->err = 1;
+        snprintf(op->err_text, sizeof(op->err_text), "%s", rest + off);
+        return 0;
+}
+
+/* One line of a STATUS reply into S.  Unknown keys are skipped (newer daemons). */
+static int st_line(struct st *s, const char *key, const char *rest)
+{
+        if (strcmp(key, "pid") == 0)
+                return sscanf(rest, "%ld", &s->pid) == 1 ? 0 : -EPROTO;
+        if (strcmp(key, "mountpoint") == 0)
+                return snprintf(s->mountpoint, sizeof(s->mountpoint), "%s", rest) < 0 ? -EPROTO : 0;
+        if (strcmp(key, "sync") == 0)
+                return sscanf(rest, "%d %d", &s->sync, &s->read_only) == 2 ? 0 : -EPROTO;
+        if (strcmp(key, "device") == 0)
+                return sscanf(rest, "%32s", s->device) == 1 ? 0 : -EPROTO;
+        if (strcmp(key, "journal_seq") == 0)
+                return sscanf(rest, "%" SCNu64, &s->journal_seq) == 1 ? 0 : -EPROTO;
+        if (strcmp(key, "queue") == 0) {
+                s->have_queue = sscanf(rest, "%u %" SCNu64, &s->q_entries, &s->q_bytes) == 2;
+                return 0;
+        }
+        if (strcmp(key, "conflicts") == 0) {
+                s->have_conflicts = 1;
+                return sscanf(rest, "%lu", &s->conflicts) == 1 ? 0 : -EPROTO;
+        }
+        if (strcmp(key, "push_ok") == 0) {
+                s->push.known = 1;
+                return sscanf(rest, "%lld", &s->push.last_ok) == 1 ? 0 : -EPROTO;
+        }
+        if (strcmp(key, "push_seq") == 0)
+                return sscanf(rest, "%" SCNu64, &s->push.seq) == 1 ? 0 : -EPROTO;
+        if (strcmp(key, "push_error") == 0)
+                return st_op_error(&s->push, rest);
+        if (strcmp(key, "pull_ok") == 0) {
+                s->pull.known = 1;
+                return sscanf(rest, "%lld", &s->pull.last_ok) == 1 ? 0 : -EPROTO;
+        }
+        if (strcmp(key, "pull_error") == 0)
+                return st_op_error(&s->pull, rest);
+        if (strcmp(key, "alarms") == 0)
+                return sscanf(rest, "%u", &s->nalarms) == 1 ? 0 : -EPROTO;
+        if (strcmp(key, "peer") == 0)
+                return st_add_peer(s, rest);
+        if (strcmp(key, "alarm") == 0)
+                return st_add_alarm(s, rest);
+        return 0;
+}
+
+/* Reads a STATUS reply from R into S. */
+static int st_read(struct st *s, struct reader *r)
+{
+        char line[CTL_LINE_MAX];
+        int rc;
+
+        while ((rc = reader_line(r, line)) == 0) {
+                char *sp = strchr(line, ' ');
+
+                if (strcmp(line, "end") == 0)
+                        return 0;
+                if (sp != NULL)
+                        *sp++ = '\0';
+                if (strcmp(line, "error") == 0) {
+                        snprintf(s->problem, sizeof(s->problem), "the daemon says: %.200s",
+                                 sp ? sp : "error");
+                        return -EPROTO;
+                }
+                rc = st_line(s, line, sp ? sp : "");
+                if (rc != 0)
+                        return rc;
+        }
+        return rc;
+}
+
+/* The mount point of RI from /proc/self/mounts (a daemon that does not answer), or "". */
+static void st_find_mount(const struct region_info *ri, char *out, size_t size)
+{
+        char line[8192], fsname[512], where[PATH_MAX], type[64], want[80];
+        FILE *f = fopen("/proc/self/mounts", "re");
+
+        out[0] = '\0';
+        if (f == NULL)
+                return;
+        snprintf(want, sizeof(want), "sealsync:");
+        hex_encode(want + 9, ri->id, REGION_ID_LEN);
+        while (fgets(line, sizeof(line), f) != NULL) {
+                if (sscanf(line, "%511s %4095s %63s", fsname, where, type) == 3 &&
+                    strcmp(fsname, want) == 0 && strcmp(type, "fuse.sealsync") == 0 &&
+                    snprintf(out, size, "%s", where) >= (int)size)
+                        out[0] = '\0';
+        }
+        fclose(f);
+}
+
+/* Everything about region RI into S (zeroed by the caller). */
+static void st_collect(const struct region_info *ri, struct st *s)
+{
+        char outbox[sizeof(ri->dir) + 16];
+        struct reader r;
+        int rc;
+
+        s->ri = ri;
+        rc = client_open(ri, "STATUS\n", STATUS_REPLY_TIMEOUT_S, &r);
+        if (rc == 0) {
+                s->mounted = 1;
+                rc = st_read(s, &r);
+                close(r.fd);
+                s->answered = rc == 0;
+                if (rc != 0 && s->problem[0] == '\0')
+                        snprintf(s->problem, sizeof(s->problem),
+                                 "the mount daemon's reply was cut short: %s", strerror(-rc));
+                return;
+        }
+        if (rc != -ENOTCONN)
+                snprintf(s->problem, sizeof(s->problem),
+                         "cannot reach the mount daemon's control socket: %s", strerror(-rc));
+        st_find_mount(ri, s->mountpoint, sizeof(s->mountpoint));
+        if (s->mountpoint[0] != '\0') {
+                s->mounted = 1;
+                if (s->problem[0] == '\0')
+                        snprintf(s->problem, sizeof(s->problem),
+                                 "mounted, but the daemon does not answer on its control socket");
+        }
+        /* Not mounted: the outbox still tells what waits for the next mount. */
+        if (snprintf(outbox, sizeof(outbox), "%s/outbox", ri->dir) < (int)sizeof(outbox))
+                s->have_queue = push_outbox_queue(outbox, &s->q_entries, &s->q_bytes) == 0;
+}
+
+static void st_release(struct st *s)
+{
+        free(s->alarms);
+        free(s->peers);
+}
+
+/* 1 if S is to be reported as a problem (exit 1). */
+static int st_bad(const struct st *s)
+{
+        return s->problem[0] != '\0' || s->nalarms > 0 || s->nkept > 0 || s->push.err ||
+               s->pull.err;
+}
+
+/* ---- status: text ---- */
+
+static void st_print_op(const char *label, const struct st_op *op)
+{
+        char t[32], age[32];
+
+        if (!op->known)
+                return;
+        if (op->last_ok > 0) {
+                fmt_time(op->last_ok, t, sizeof(t));
+                fmt_age(age_of(op->last_ok), age, sizeof(age));
+                printf("  %-11s %s (%s)\n", label, t, age);
+        } else {
+                printf("  %-11s never (since the mount)\n", label);
+        }
+        if (op->err) {
+                fmt_time(op->err_time, t, sizeof(t));
+                printf("  %-11s %s (at %s)\n", "  error:", op->err_text, t);
+        }
+}
+
+static void st_print_alarms(const struct st *s)
+{
+        char t[32];
+        size_t i;
+
+        if (s->nalarms == 0 && s->nkept == 0) {
+                if (s->pull.known)
+                        printf("  alarms:     none\n");
+                return;
+        }
+        printf("  alarms:     %u (updates from the devices named are held until remount)\n",
+               s->nalarms > s->nkept ? s->nalarms : (unsigned)s->nkept);
+        for (i = 0; i < s->nkept; i++) {
+                const struct st_alarm *a = &s->alarms[i];
+
+                fmt_time(a->time, t, sizeof(t));
+                printf("    %s: device %s seq %" PRIu64 " at %s\n      %s\n      object %s\n",
+                       a->kind, a->device, a->seq, t, a->text, a->object[0] ? a->object : "-");
+        }
+}
+
+static void st_print_text(const struct st *s)
+{
+        char hex[2 * REGION_ID_LEN + 1], b[32];
+        size_t i;
+
+        hex_encode(hex, s->ri->id, REGION_ID_LEN);
+        printf("%s (region %s)\n", s->ri->name, hex);
+        if (!s->mounted)
+                printf("  mounted:    no\n");
+        else if (s->answered)
+                printf("  mounted:    on %s (pid %ld)%s\n", s->mountpoint, s->pid,
+                       s->sync        ? ""
+                       : s->read_only ? ", read-only: not syncing"
+                                      : ", not syncing (--no-sync)");
+        else
+                printf("  mounted:    %s\n", s->mountpoint[0] ? s->mountpoint : "yes");
+        if (s->problem[0] != '\0')
+                printf("  problem:    %s\n", s->problem);
+        if (s->have_queue) {
+                fmt_bytes(s->q_bytes, b, sizeof(b));
+                printf("  queue:      %u entr%s, %s waiting to upload\n", s->q_entries,
+                       s->q_entries == 1 ? "y" : "ies", b);
+        }
+        st_print_op("last push:", &s->push);
+        st_print_op("last pull:", &s->pull);
+        if (s->have_conflicts)
+                printf("  conflicts:  %lu\n", s->conflicts);
+        for (i = 0; i < s->npeers; i++)
+                printf("  peer:       %s at seq %" PRIu64 "%s\n", s->peers[i].device,
+                       s->peers[i].seq, s->peers[i].held ? " (held by an alarm)" : "");
+        if (s->mounted && s->answered)
+                printf("  confirmed:  not implemented yet\n");
+        st_print_alarms(s);
+}
+
+/* ---- status: JSON ---- */
+
+static void json_time_or_null(const char *key, long long t)
+{
+        char buf[32];
+
+        if (t <= 0) {
+                printf("\"%s\":null", key);
+                return;
+        }
+        fmt_time(t, buf, sizeof(buf));
+        printf("\"%s\":\"%s\"", key, buf);
+}
+
+static void st_json_op(const char *key, const struct st_op *op, int with_seq)
+{
+        printf(",\"%s\":", key);
+        if (!op->known) {
+                fputs("null", stdout);
+                return;
+        }
+        putchar('{');
+        json_time_or_null("last_success", op->last_ok);
+        if (op->last_ok > 0)
+                printf(",\"age_s\":%lld", age_of(op->last_ok));
+        else
+                fputs(",\"age_s\":null", stdout);
+        if (with_seq)
+                printf(",\"seq\":%" PRIu64, op->seq);
+        fputs(",\"error\":", stdout);
+        if (op->err) {
+                putchar('{');
+                json_time_or_null("time", op->err_time);
+                fputs(",\"message\":", stdout);
+                cli_json_str(op->err_text);
+                putchar('}');
+        } else {
+                fputs("null", stdout);
+        }
+        putchar('}');
+}
+
+static void st_json_lists(const struct st *s)
+{
+        size_t i;
+
+        fputs(",\"alarms\":[", stdout);
+        for (i = 0; i < s->nkept; i++) {
+                const struct st_alarm *a = &s->alarms[i];
+
+                printf("%s{\"kind\":", i ? "," : "");
+                cli_json_str(a->kind);
+                printf(",\"device_id\":\"%s\",\"seq\":%" PRIu64 ",\"object\":", a->device, a->seq);
+                if (a->object[0])
+                        cli_json_str(a->object);
+                else
+                        fputs("null", stdout);
+                fputs(",\"text\":", stdout);
+                cli_json_str(a->text);
+                putchar(',');
+                json_time_or_null("time", a->time);
+                printf(",\"holds\":%s}", a->holds ? "true" : "false");
+        }
+        printf("],\"alarm_count\":%u,\"peers\":",
+               s->nalarms > s->nkept ? s->nalarms : (unsigned)s->nkept);
+        if (!s->pull.known) {
+                fputs("null", stdout);
+                return;
+        }
+        putchar('[');
+        for (i = 0; i < s->npeers; i++)
+                printf("%s{\"device_id\":\"%s\",\"seq\":%" PRIu64 ",\"held\":%s}", i ? "," : "",
+                       s->peers[i].device, s->peers[i].seq, s->peers[i].held ? "true" : "false");
+        putchar(']');
+}
+
+static void st_print_json(const struct st *s)
+{
+        char hex[2 * REGION_ID_LEN + 1];
+
+        hex_encode(hex, s->ri->id, REGION_ID_LEN);
+        fputs("{\"name\":", stdout);
+        cli_json_str(s->ri->name);
+        printf(",\"region_id\":\"%s\",\"store\":", hex);
+        cli_json_str(s->ri->store_url);
+        printf(",\"mounted\":%s,\"mountpoint\":", s->mounted ? "true" : "false");
+        if (s->mountpoint[0])
+                cli_json_str(s->mountpoint);
+        else
+                fputs("null", stdout);
+        if (s->answered)
+                printf(",\"pid\":%ld,\"sync\":%s", s->pid, s->sync ? "true" : "false");
+        else
+                fputs(",\"pid\":null,\"sync\":false", stdout);
+        if (s->device[0])
+                printf(",\"device_id\":\"%s\",\"journal_seq\":%" PRIu64, s->device, s->journal_seq);
+        else
+                fputs(",\"device_id\":null,\"journal_seq\":null", stdout);
+        if (s->have_queue)
+                printf(",\"queue\":{\"entries\":%u,\"bytes\":%" PRIu64 "}", s->q_entries,
+                       s->q_bytes);
+        else
+                fputs(",\"queue\":null", stdout);
+        st_json_op("push", &s->push, 1);
+        st_json_op("pull", &s->pull, 0);
+        st_json_lists(s);
+        if (s->have_conflicts)
+                printf(",\"conflicts\":%lu", s->conflicts);
+        else
+                fputs(",\"conflicts\":null", stdout);
+        fputs(",\"confirmed\":null,\"error\":", stdout);
+        if (s->problem[0])
+                cli_json_str(s->problem);
+        else
+                fputs("null", stdout);
+        printf(",\"ok\":%s}", st_bad(s) ? "false" : "true");
+}
+
+/* ---- status ---- */
+
+static int status_parse(int argc, char **argv, int *json, const char **name, int *done)
+{
+        static const struct option opts[] = {
+            {"json", no_argument, NULL, 'j'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        int c, status;
+
+        *done = 0;
+        cli_start_options();
+        while ((c = cli_next_option("status", status_usage, argc, argv, opts, &status)) > 0)
+                *json = 1; /* 'j', the only other option */
+        if (c == 0) {
+                *done = 1;
+                return status;
+        }
+        if (argc - optind > 1) {
+                *done = 1;
+                return cli_usage_error("status", "at most one region NAME");
+        }
+        *name = optind < argc ? argv[optind] : NULL;
+        return CLI_EXIT_OK;
+}
+
+/* The regions to show into *V, *N (malloc'd).  CLI_EXIT_*. */
+static int status_regions(const char *home, const char *name, struct region_info **v, size_t *n)
+{
+        int rc;
+
+        if (name == NULL) {
+                rc = region_list(home, v, n);
+                if (rc != 0) {
+                        log_err("cannot list the regions under %s: %s", home, strerror(-rc));
+                        return CLI_EXIT_FAIL;
+                }
+                return CLI_EXIT_OK;
+        }
+        *v = malloc(sizeof(**v));
+        if (*v == NULL) {
+                log_err("out of memory");
+                return CLI_EXIT_FAIL;
+        }
+        rc = region_load(home, name, *v);
+        if (rc != 0) {
+                if (rc == -ENOENT)
+                        log_err("unknown region '%s' (see 'sealsync list')", name);
+                else
+                        log_err("region '%s': %s", name, strerror(-rc));
+                free(*v);
+                *v = NULL;
+                return CLI_EXIT_FAIL;
+        }
+        *n = 1;
+        return CLI_EXIT_OK;
+}
+
+int cmd_status(int argc, char **argv)
+{
+        char home[PATH_MAX];
+        struct region_info *v = NULL;
+        const char *name = NULL;
+        size_t n = 0, i;
+        int json = 0, done, ret, bad = 0;
+
+        ret = status_parse(argc, argv, &json, &name, &done);
+        if (done)
+                return ret;
+        ret = cli_setup(home, sizeof(home));
+        if (ret == CLI_EXIT_OK)
+                ret = status_regions(home, name, &v, &n);
+        if (ret != CLI_EXIT_OK)
+                return ret;
+        if (json && name == NULL)
+                putchar('[');
+        for (i = 0; i < n; i++) {
+                struct st s;
+
+                memset(&s, 0, sizeof(s));
+                st_collect(&v[i], &s);
+                bad |= st_bad(&s);
+                if (json) {
+                        if (i > 0)
+                                putchar(',');
+                        st_print_json(&s);
+                } else {
+                        if (i > 0)
+                                putchar('\n');
+                        st_print_text(&s);
+                }
+                st_release(&s);
+        }
+        if (json)
+                fputs(name == NULL ? "]\n" : "\n", stdout);
+        else if (n == 0)
+                printf("no regions (see 'sealsync create' and 'sealsync join')\n");
+        free(v);
+        ret = cli_finish_output();
+        return ret != CLI_EXIT_OK ? ret : bad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+/* ---- sync ---- */
+
+/* The key=value fields of a progress or result line. */
+struct sync_nums {
+        char status[16];
+        long long ms;
+        uint64_t files, up_entries, up_left, up_sent, up_total;
+        uint64_t down_files, down_entries, down_listed, down_bytes;
+        uint64_t committed, up_objects, up_bytes, alarms, queue_entries, queue_bytes;
+};
+
+static void sync_field(struct sync_nums *s, const char *k, const char *v)
+{
+        static const struct {
+                const char *key;
+                size_t off;
+        } f[] = {
+            {"files", offsetof(struct sync_nums, files)},
+            {"up_entries", offsetof(struct sync_nums, up_entries)},
+            {"up_left", offsetof(struct sync_nums, up_left)},
+            {"up_sent", offsetof(struct sync_nums, up_sent)},
+            {"up_total", offsetof(struct sync_nums, up_total)},
+            {"down_files", offsetof(struct sync_nums, down_files)},
+            {"down_entries", offsetof(struct sync_nums, down_entries)},
+            {"down_listed", offsetof(struct sync_nums, down_listed)},
+            {"down_bytes", offsetof(struct sync_nums, down_bytes)},
+            {"committed", offsetof(struct sync_nums, committed)},
+            {"up_objects", offsetof(struct sync_nums, up_objects)},
+            {"up_bytes", offsetof(struct sync_nums, up_bytes)},
+            {"alarms", offsetof(struct sync_nums, alarms)},
+            {"queue_entries", offsetof(struct sync_nums, queue_entries)},
+            {"queue_bytes", offsetof(struct sync_nums, queue_bytes)},
+        };
+        size_t i;
+
+        if (strcmp(k, "status") == 0) {
+                snprintf(s->status, sizeof(s->status), "%s", v);
+                return;
+        }
+        if (strcmp(k, "ms") == 0) {
+                s->ms = strtoll(v, NULL, 10);
+                return;
+        }
+        for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+                if (strcmp(k, f[i].key) == 0)
+                        *(uint64_t *)((char *)s + f[i].off) = strtoull(v, NULL, 10);
+}
+
+/* Parses "k=v k=v ..." (REST is modified) into S. */
+static void sync_fields(struct sync_nums *s, char *rest)
+{
+        char *save = NULL, *tok;
+
+        for (tok = strtok_r(rest, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+                char *eq = strchr(tok, '=');
+
+                if (eq == NULL)
+                        continue;
+                *eq = '\0';
+                sync_field(s, tok, eq + 1);
+        }
+}
+
+static void sync_eta(uint64_t left, double rate, char *out, size_t size)
+{
+        if (left == 0)
+                snprintf(out, size, "done");
+        else if (rate <= 0)
+                snprintf(out, size, "ETA ?");
+        else
+                snprintf(out, size, "ETA %.0f s", (double)left / rate + 0.5);
+}
+
+/* The progress line on stderr (a terminal), updated in place. */
+static void sync_show_progress(const char *name, const struct sync_nums *p)
+{
+        char sent[32], left[32], rate_s[32], eta[32], down[32], deta[32];
+        double secs = p->ms > 0 ? (double)p->ms / 1000.0 : 0.001;
+        double rate = (double)p->up_sent / secs;
+        double erate = (double)p->down_entries / secs;
+
+        fmt_bytes(p->up_sent, sent, sizeof(sent));
+        fmt_bytes(p->up_left, left, sizeof(left));
+        fmt_bytes((uint64_t)rate, rate_s, sizeof(rate_s));
+        fmt_bytes(p->down_bytes, down, sizeof(down));
+        sync_eta(p->up_left, rate, eta, sizeof(eta));
+        sync_eta(p->down_listed - p->down_entries, erate, deta, sizeof(deta));
+        fprintf(stderr,
+                "\r\033[K%s: up %" PRIu64 " file(s), %s sent, %s left, %s/s, %s | down %" PRIu64
+                " file(s), %s, entries %" PRIu64 "/%" PRIu64 ", %s",
+                name, p->files, sent, left, rate_s, eta, p->down_files, down, p->down_entries,
+                p->down_listed, deta);
+        fflush(stderr);
+}
+
+struct sync_result {
+        struct sync_nums n;
+        char **messages;
+        size_t nmessages;
+};
+
+static int sync_add_message(struct sync_result *r, const char *text)
+{
+        char **v = realloc(r->messages, (r->nmessages + 1) * sizeof(*v));
+
+        if (v == NULL)
+                return -ENOMEM;
+        r->messages = v;
+        v[r->nmessages] = strdup(text);
+        if (v[r->nmessages] == NULL)
+                return -ENOMEM;
+        r->nmessages++;
+        return 0;
+}
+
+static void sync_result_release(struct sync_result *r)
+{
+        size_t i;
+
+        for (i = 0; i < r->nmessages; i++)
+                free(r->messages[i]);
+        free(r->messages);
+}
+
+/* Reads the SYNC reply until "end".  0 or a negative errno (the reply was cut short). */
+static int sync_read(struct reader *rd, const char *name, int tty, struct sync_result *res)
+{
+        char line[CTL_LINE_MAX];
+        int rc, shown = 0;
+
+        while ((rc = reader_line(rd, line)) == 0) {
+                char *sp = strchr(line, ' ');
+
+                if (strcmp(line, "end") == 0)
+                        break;
+                if (sp != NULL)
+                        *sp++ = '\0';
+                if (strcmp(line, "progress") == 0 && sp != NULL) {
+                        struct sync_nums p;
+
+                        memset(&p, 0, sizeof(p));
+                        sync_fields(&p, sp);
+                        if (tty) {
+                                sync_show_progress(name, &p);
+                                shown = 1;
+                        }
+                } else if (strcmp(line, "result") == 0 && sp != NULL) {
+                        sync_fields(&res->n, sp);
+                } else if ((strcmp(line, "message") == 0 || strcmp(line, "error") == 0) &&
+                           sp != NULL) {
+                        rc = sync_add_message(res, sp);
+                        if (rc != 0)
+                                break;
+                }
+        }
+        if (shown)
+                fputc('\n', stderr);
+        return rc;
+}
+
+static void sync_print_text(const char *name, const struct sync_result *r)
+{
+        char up[32], down[32], q[32];
+
+        fmt_bytes(r->n.up_bytes, up, sizeof(up));
+        fmt_bytes(r->n.down_bytes, down, sizeof(down));
+        fmt_bytes(r->n.queue_bytes, q, sizeof(q));
+        printf("sync %s: %s in %.1f s: committed %" PRIu64 " file(s); uploaded %" PRIu64
+               " object(s), %s; applied %" PRIu64 " remote version(s), %s fetched; queue %" PRIu64
+               " entr%s, %s; %" PRIu64 " alarm(s)\n",
+               name, r->n.status, (double)r->n.ms / 1000.0, r->n.committed, r->n.up_objects, up,
+               r->n.down_files, down, r->n.queue_entries, r->n.queue_entries == 1 ? "y" : "ies", q,
+               r->n.alarms);
+}
+
+static void sync_print_json(const struct region_info *ri, const struct sync_result *r)
+{
+        char hex[2 * REGION_ID_LEN + 1];
+        size_t i;
+
+        hex_encode(hex, ri->id, REGION_ID_LEN);
+        fputs("{\"name\":", stdout);
+        cli_json_str(ri->name);
+        printf(",\"region_id\":\"%s\",\"status\":", hex);
+        cli_json_str(r->n.status);
+        printf(",\"seconds\":%.3f,\"committed\":%" PRIu64 ",\"uploaded\":{\"objects\":%" PRIu64
+               ",\"bytes\":%" PRIu64 "},\"pulled\":{\"files\":%" PRIu64 ",\"bytes\":%" PRIu64
+               "},\"alarms\":%" PRIu64 ",\"queue\":{\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64
+               "},\"messages\":[",
+               (double)r->n.ms / 1000.0, r->n.committed, r->n.up_objects, r->n.up_bytes,
+               r->n.down_files, r->n.down_bytes, r->n.alarms, r->n.queue_entries, r->n.queue_bytes);
+        for (i = 0; i < r->nmessages; i++) {
+                if (i > 0)
+                        putchar(',');
+                cli_json_str(r->messages[i]);
+        }
+        fputs("]}\n", stdout);
+}
+
+static int sync_parse(int argc, char **argv, int *json, long *timeout_s, const char **name,
+                      int *done)
+{
+        static const struct option opts[] = {
+            {"json", no_argument, NULL, 'j'},
+            {"timeout", required_argument, NULL, 't'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        char *end;
+        int c, status;
+
+        *done = 1;
+        cli_start_options();
+        while ((c = cli_next_option("sync", sync_usage, argc, argv, opts, &status)) > 0) {
+                if (c == 'j') {
+                        *json = 1;
+                        continue;
+                }
+                errno = 0;
+                *timeout_s = strtol(optarg, &end, 10);
+                if (errno != 0 || *end != '\0' || end == optarg || *timeout_s < 0 ||
+                    *timeout_s > 86400 * 365)
+                        return cli_usage_error("sync", "--timeout takes a number of seconds");
+        }
+        if (c == 0)
+                return status;
+        if (argc - optind != 1)
+                return cli_usage_error("sync", "expected one region NAME");
+        *name = argv[optind];
+        *done = 0;
+        return CLI_EXIT_OK;
+}
+
+/* Runs the SYNC exchange with RI's daemon.  CLI_EXIT_*. */
+static int sync_run(const struct region_info *ri, long timeout_s, int json)
+{
+        struct sync_result res;
+        struct reader rd;
+        char req[64];
+        size_t i;
+        int rc, ret;
+
+        snprintf(req, sizeof(req), "SYNC %ld\n", timeout_s);
+        rc = client_open(ri, req, SYNC_SILENCE_S, &rd);
+        if (rc == -ENOTCONN) {
+                log_err("region '%s' is not mounted (mount it with 'sealsync mount %s DIR')",
+                        ri->name, ri->name);
+                return CLI_EXIT_FAIL;
+        }
+        if (rc != 0) {
+                log_err("cannot reach the mount daemon of region '%s': %s", ri->name,
+                        strerror(-rc));
+                return CLI_EXIT_FAIL;
+        }
+        memset(&res, 0, sizeof(res));
+        rc = sync_read(&rd, ri->name, !json && isatty(2), &res);
+        close(rd.fd);
+        if (rc != 0 || res.n.status[0] == '\0') {
+                log_err("the mount daemon of region '%s' stopped answering: %s", ri->name,
+                        rc == -EAGAIN ? "no word for 60 s" : strerror(rc ? -rc : EPROTO));
+                sync_result_release(&res);
+                return CLI_EXIT_FAIL;
+        }
+        if (json)
+                sync_print_json(ri, &res);
+        else
+                sync_print_text(ri->name, &res);
+        ret = strcmp(res.n.status, "ok") == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+        for (i = 0; i < res.nmessages && !json; i++)
+                log_err("sync %s: %s", ri->name, res.messages[i]);
+        if (ret != CLI_EXIT_OK && json)
+                log_err("sync %s: %s%s%s", ri->name, res.n.status, res.nmessages ? ": " : "",
+                        res.nmessages ? res.messages[0] : "");
+        sync_result_release(&res);
+        rc = cli_finish_output();
+        return rc != CLI_EXIT_OK ? rc : ret;
+}
+
+int cmd_sync(int argc, char **argv)
+{
+        char home[PATH_MAX];
+        struct region_info ri;
+        const char *name = NULL;
+        long timeout_s = SYNC_DEFAULT_TIMEOUT_S;
+        int json = 0, done, ret, rc;
+
+        ret = sync_parse(argc, argv, &json, &timeout_s, &name, &done);
+        if (done)
+                return ret;
+        ret = cli_setup(home, sizeof(home));
+        if (ret != CLI_EXIT_OK)
+                return ret;
+        rc = region_load(home, name, &ri);
+        if (rc != 0) {
+                if (rc == -ENOENT)
+                        log_err("unknown region '%s' (see 'sealsync list')", name);
+                else
+                        log_err("region '%s': %s", name, strerror(-rc));
+                return CLI_EXIT_FAIL;
+        }
+        return sync_run(&ri, timeout_s, json);
+}
