@@ -20,6 +20,7 @@
 #include "fs/ctl.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -273,7 +274,7 @@ static int ctl_status(struct ctl *c, int fd)
                 rc = ctl_status_queue(c, fd);
         if (rc == 0)
                 rc = ctl_send(fd, "conflicts %lu",
-                              __atomic_load_n(&fs->nconflicts, __ATOMIC_RELAXED));
+                              atomic_load(&fs->nconflicts));
         if (rc == 0 && fs->push != NULL)
                 rc = ctl_status_push(fs, fd);
         if (rc == 0 && fs->pull != NULL)

@@ -143,8 +143,6 @@ struct fs {
         pthread_cond_t flush_cond;
         int flusher_running;
         int stopping;
-        /* conflict copies made or remote versions that lost (fs/apply.c) */
-        unsigned long nconflicts;
 };
 
 /* fs/inode.c */
