@@ -110,8 +110,8 @@ struct apply_ver {
 
 static int apply_vv_cmp(const struct fs_vv *a, size_t na, const struct fs_vv *b, size_t nb)
 {
-        return manifest_vv_compare((const struct manifest_vv *)a, na,
-                                   (const struct manifest_vv *)b, nb);
+        return manifest_vv_compare((const struct manifest_vv *)a, na, (const struct manifest_vv *)b,
+                                   nb);
 }
 
 /* 1 if version A wins over the concurrent version B: higher Lamport, then author. */
@@ -169,19 +169,7 @@ static int apply_vv_absorb(struct fs_inode *in, const struct fs_vv *vv, size_t n
         return 0;
 }
 
-/* A remembered deletion (index "gone" row). */
-struct apply_gone {
-        uint64_t lamport;
-        uint8_t hash[32];
-        struct fs_vv *vv;
-        size_t nvv;
-        uint32_t mode; /* permission bits it had */
-        uint8_t parent_id[16];
-        char name[MANIFEST_NAME_MAX + 1];
-        size_t name_len;
-};
-
-static int apply_gone_put(struct fs *fs, const uint8_t file_id[16], const struct apply_gone *g)
+static int apply_gone_put(struct fs *fs, const uint8_t file_id[16], const struct fs_gone *g)
 {
         struct enc e;
         size_t i;
@@ -206,34 +194,29 @@ static int apply_gone_put(struct fs *fs, const uint8_t file_id[16], const struct
         return rc;
 }
 
-/* FILE_ID's remembered deletion into *G (release with free(g->vv)); -ENOENT if none. */
-static int apply_gone_get(struct fs *fs, const uint8_t file_id[16], struct apply_gone *g)
+int fs_gone_decode(const uint8_t *buf, size_t len, struct fs_gone *g)
 {
-        uint8_t *state = NULL;
         const uint8_t *name;
-        size_t len = 0, i;
         struct dec d;
-        uint32_t n;
-        int rc = index_gone_get(fs->ix, file_id, &state, &len);
+        uint32_t n, i;
+        int rc;
 
         memset(g, 0, sizeof(*g));
-        if (rc != 0)
-                return rc;
-        dec_init(&d, state, len);
+        dec_init(&d, buf, len);
         g->lamport = dec_u64(&d);
         dec_fixed(&d, g->hash, 32);
         n = dec_u32(&d);
-        rc = -EBADMSG;
         if (d.err != 0 || n > FS_MAX_VV || n > (len - d.off) / 24)
-                goto out;
+                return -EBADMSG;
         g->vv = calloc(n ? n : 1, sizeof(*g->vv));
-        if (g->vv == NULL) {
-                rc = -ENOMEM;
-                goto out;
-        }
+        if (g->vv == NULL)
+                return -ENOMEM;
         for (i = 0; i < n; i++) {
                 dec_fixed(&d, g->vv[i].device_id, 16);
                 g->vv[i].counter = dec_u64(&d);
+                if (d.err == 0 && i > 0 &&
+                    memcmp(g->vv[i - 1].device_id, g->vv[i].device_id, 16) >= 0)
+                        d.err = -EBADMSG; /* sorted, no duplicates */
         }
         g->nvv = n;
         g->mode = dec_u32(&d) & APPLY_MODE_MASK;
@@ -243,24 +226,37 @@ static int apply_gone_get(struct fs *fs, const uint8_t file_id[16], struct apply
         if (rc == 0) {
                 memcpy(g->name, name, g->name_len);
                 g->name[g->name_len] = '\0';
-        }
-out:
-        if (rc != 0) {
+        } else {
                 free(g->vv);
                 g->vv = NULL;
-                log_err("index: a remembered deletion record is malformed");
+                g->nvv = 0;
         }
+        return rc;
+}
+
+/* FILE_ID's remembered deletion into *G (release with free(g->vv)); -ENOENT if none. */
+static int apply_gone_get(struct fs *fs, const uint8_t file_id[16], struct fs_gone *g)
+{
+        uint8_t *state = NULL;
+        size_t len = 0;
+        int rc = index_gone_get(fs->ix, file_id, &state, &len);
+
+        memset(g, 0, sizeof(*g));
+        if (rc != 0)
+                return rc;
+        rc = fs_gone_decode(state, len, g);
+        if (rc == -EBADMSG)
+                log_err("index: a remembered deletion record is malformed");
         secmem_wipe(state, len);
         free(state);
         return rc;
 }
 
 int fs_gone_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t lamport,
-                   const uint8_t hash[static 32], const struct fs_vv *vv, size_t nvv,
-                   uint32_t mode, const uint8_t parent_id[static 16], const char *name,
-                   size_t name_len)
+                   const uint8_t hash[static 32], const struct fs_vv *vv, size_t nvv, uint32_t mode,
+                   const uint8_t parent_id[static 16], const char *name, size_t name_len)
 {
-        struct apply_gone old, g;
+        struct fs_gone old, g;
         int rc = apply_gone_get(fs, file_id, &old);
 
         if (rc != 0 && rc != -ENOENT)
@@ -391,8 +387,8 @@ static int apply_copy_local(struct fs *fs, struct fs_inode *in)
         if (rc == -ENOENT)
                 return 0; /* no name here: nothing to keep a copy under */
         if (rc == 0)
-                rc = apply_conflict_name(fs, parent, cur, fs->device_id,
-                                         (uint64_t)in->mtime.tv_sec, alt);
+                rc = apply_conflict_name(fs, parent, cur, fs->device_id, (uint64_t)in->mtime.tv_sec,
+                                         alt);
         if (rc == 0)
                 rc = fs_inode_create(fs, in->kind, in->mode, in->uid, in->gid, in->target, &cp);
         if (rc != 0)
@@ -616,8 +612,8 @@ static int apply_version_state(struct fs_inode *in, const struct manifest *m, in
         size_t nvv = m->nvv;
 
         if (merge) {
-                int rc = apply_vv_merge(in->vv, in->nvv, (const struct fs_vv *)m->vv, m->nvv, &vv,
-                                        &nvv);
+                int rc =
+                    apply_vv_merge(in->vv, in->nvv, (const struct fs_vv *)m->vv, m->nvv, &vv, &nvv);
 
                 if (rc != 0)
                         return rc;
@@ -721,7 +717,7 @@ static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, 
  * returns to its last place (G) with its permission bits; IN is its inode if
  * still loaded (unlinked), else it is created again under its own id.
  */
-static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struct apply_gone *g,
+static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struct fs_gone *g,
                                uint64_t *ino, int depth)
 {
         struct fs_inode *in = NULL;
@@ -747,9 +743,9 @@ static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struc
         if (rc != 0)
                 return rc;
         pthread_rwlock_wrlock(&in->lock);
-        rc = in->kind == FS_KIND_DIR ? index_link(fs->ix, parent, name, strlen(name), in->ino,
-                                                  FS_KIND_DIR)
-                                     : -ENOTDIR;
+        rc = in->kind == FS_KIND_DIR
+                 ? index_link(fs->ix, parent, name, strlen(name), in->ino, FS_KIND_DIR)
+                 : -ENOTDIR;
         if (rc == 0) {
                 in->nlink = 1;
                 rc = fs_inode_save(fs, in);
@@ -786,7 +782,7 @@ static int apply_unlinked(struct fs *fs, uint64_t ino)
 static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, int depth)
 {
         static const uint8_t zero[16];
-        struct apply_gone g;
+        struct fs_gone g;
         uint8_t *pending = NULL;
         size_t plen = 0;
         char hex[33];
@@ -853,7 +849,7 @@ static void apply_log_conflict(struct fs *fs, const struct manifest *m, const ch
 static int apply_decide_deleted(struct fs *fs, struct fs_inode *in, const struct manifest *m,
                                 const struct manifest_meta *meta, int *act)
 {
-        struct apply_gone g;
+        struct fs_gone g;
         uint8_t *pending = NULL;
         size_t plen = 0;
         int rc, order, tomb = m->kind == MANIFEST_TOMBSTONE;
@@ -942,10 +938,9 @@ static int apply_create(struct fs *fs, const struct manifest *m, const struct ma
         uint32_t type = m->kind == MANIFEST_DIR       ? S_IFDIR
                         : m->kind == MANIFEST_SYMLINK ? S_IFLNK
                                                       : S_IFREG;
-        int rc = fs_inode_create_id(fs, apply_kind(m->kind), type | (meta->mode & APPLY_MODE_MASK),
-                                    fs->uid, fs->gid,
-                                    m->kind == MANIFEST_SYMLINK ? meta->target : NULL, m->file_id,
-                                    m->salt, out);
+        int rc = fs_inode_create_id(
+            fs, apply_kind(m->kind), type | (meta->mode & APPLY_MODE_MASK), fs->uid, fs->gid,
+            m->kind == MANIFEST_SYMLINK ? meta->target : NULL, m->file_id, m->salt, out);
 
         if (rc == 0)
                 pthread_rwlock_wrlock(&(*out)->lock);
@@ -982,8 +977,8 @@ int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *me
         int rc, act = APPLY_SKIP;
 
         /* Lamport: what this device publishes next is later than everything it has seen. */
-        while (m->lamport > seen && !atomic_compare_exchange_weak(&fs->lamport_seen, &seen,
-                                                                  m->lamport))
+        while (m->lamport > seen &&
+               !atomic_compare_exchange_weak(&fs->lamport_seen, &seen, m->lamport))
                 ;
         pthread_mutex_lock(&fs->ns_lock);
         rc = index_ino_by_file_id(fs->ix, m->file_id, &ino);

@@ -751,9 +751,9 @@ static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
                 if (in == NULL) {
                         rc = index_tomb_remove(fs->ix, cf->file_id);
                         if (rc == 0)
-                                rc = fs_gone_record(fs, cf->file_id, cf->lamport, cf->hash,
-                                                    cf->vv, cf->nvv, cf->mode, cf->parent_id,
-                                                    cf->name, cf->name_len);
+                                rc = fs_gone_record(fs, cf->file_id, cf->lamport, cf->hash, cf->vv,
+                                                    cf->nvv, cf->mode, cf->parent_id, cf->name,
+                                                    cf->name_len);
                         continue;
                 }
                 if (cf->skipped)

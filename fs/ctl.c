@@ -273,8 +273,7 @@ static int ctl_status(struct ctl *c, int fd)
         if (rc == 0)
                 rc = ctl_status_queue(c, fd);
         if (rc == 0)
-                rc = ctl_send(fd, "conflicts %lu",
-                              atomic_load(&fs->nconflicts));
+                rc = ctl_send(fd, "conflicts %lu", atomic_load(&fs->nconflicts));
         if (rc == 0 && fs->push != NULL)
                 rc = ctl_status_push(fs, fd);
         if (rc == 0 && fs->pull != NULL)

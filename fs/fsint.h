@@ -122,11 +122,11 @@ struct fs {
         uint8_t member_head[32];
         char region_hex[65];
         int outbox_dirfd;
-        uint64_t lamport_clock;              /* under commit_lock */
-        _Atomic uint64_t lamport_seen;       /* highest Lamport time applied (fs/apply.c) */
-        _Atomic unsigned long nconflicts;    /* conflict copies made or remote versions that
-                                                lost (fs/apply.c) */
-        uint64_t journal_seq; /* last entry built (in the open transaction) */
+        uint64_t lamport_clock;           /* under commit_lock */
+        _Atomic uint64_t lamport_seen;    /* highest Lamport time applied (fs/apply.c) */
+        _Atomic unsigned long nconflicts; /* conflict copies made or remote versions that
+                                             lost (fs/apply.c) */
+        uint64_t journal_seq;             /* last entry built (in the open transaction) */
         uint8_t journal_head[32];
         uint64_t committed_seq; /* last entry whose index state is durable */
         int commit_broken;      /* the index failed mid-commit: publish nothing more */
@@ -216,15 +216,29 @@ int fs_commit(struct fs *fs, size_t *ncommits) __attribute__((warn_unused_result
 int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *meta)
     __attribute__((warn_unused_result));
 int fs_apply_entry_done(void *arg) __attribute__((warn_unused_result));
+/* A remembered deletion (index "gone" row, doc/DESIGN.md). */
+struct fs_gone {
+        uint64_t lamport;
+        uint8_t hash[32];
+        struct fs_vv *vv; /* malloc'd */
+        size_t nvv;
+        uint32_t mode; /* permission bits it had */
+        uint8_t parent_id[16];
+        char name[256];
+        size_t name_len;
+};
+/* Strict decoder of a "gone" state (exposed for fuzzing); free(g->vv) after 0. */
+int fs_gone_decode(const uint8_t *buf, size_t len, struct fs_gone *g)
+    __attribute__((warn_unused_result));
 /*
  * Remembers that FILE_ID was deleted by the version (LAMPORT, HASH, VV) whose
  * last place was PARENT_ID/NAME with permission bits MODE, so older versions arriving late are not
  * resurrected.  Inside the open transaction.
  */
 int fs_gone_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t lamport,
-                   const uint8_t hash[static 32], const struct fs_vv *vv, size_t nvv,
-                   uint32_t mode, const uint8_t parent_id[static 16], const char *name,
-                   size_t name_len) __attribute__((warn_unused_result));
+                   const uint8_t hash[static 32], const struct fs_vv *vv, size_t nvv, uint32_t mode,
+                   const uint8_t parent_id[static 16], const char *name, size_t name_len)
+    __attribute__((warn_unused_result));
 
 /* fs/content.c — callers hold IN->lock (read for read, write otherwise). */
 int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len, uint8_t *out,

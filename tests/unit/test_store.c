@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,12 +29,15 @@ struct fixture {
 static int setup(void **state)
 {
         struct fixture *f = calloc(1, sizeof(*f));
+        char path[300];
 
         assert_non_null(f);
         snprintf(f->dir, sizeof(f->dir), "%s", "/tmp/test_store.XXXXXX");
         assert_non_null(mkdtemp(f->dir));
         snprintf(f->url, sizeof(f->url), "file://%s/store", f->dir);
         assert_int_equal(store_open(f->url, &f->s), 0);
+        snprintf(path, sizeof(path), "%s/store", f->dir);
+        assert_int_equal(mkdir(path, 0700), 0); /* a store exists once created */
         *state = f;
         return 0;
 }
@@ -319,6 +323,30 @@ static void test_list_junk_and_stop(void **state)
         assert_int_equal(s->ops->list(s, "../", NULL, collect_cb, &c), -EINVAL);
 }
 
+/* A root that is gone (unmounted share, renamed) is an unreachable store, not an empty one. */
+static void test_root_gone(void **state)
+{
+        struct fixture *f = *state;
+        struct collect c;
+        uint8_t *buf = NULL, b[4];
+        size_t len = 0;
+        char path[300];
+
+        put(f->s, "r/x", "1");
+        snprintf(path, sizeof(path), "rm -rf '%s/store'", f->dir);
+        assert_int_equal(system(path), 0);
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(f->s->ops->list(f->s, "r/", NULL, collect_cb, &c), -EAGAIN);
+        assert_int_equal(f->s->ops->get(f->s, "r/x", 16, &buf, &len), -EAGAIN);
+        assert_int_equal(f->s->ops->get_range(f->s, "r/x", 0, 1, b), -EAGAIN);
+        /* A regular file in its place: the same. */
+        snprintf(path, sizeof(path), "%s/store", f->dir);
+        assert_int_equal(close(open(path, O_CREAT | O_WRONLY, 0600)), 0);
+        assert_int_equal(f->s->ops->list(f->s, "", NULL, collect_cb, &c), -EAGAIN);
+        assert_true(f->s->ops->put(f->s, "r/y", "2", 1, 0) < 0);
+        assert_int_equal(c.count, 0);
+}
+
 static void test_del(void **state)
 {
         struct fixture *f = *state;
@@ -370,6 +398,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_list_order, setup, teardown),
             cmocka_unit_test_setup_teardown(test_list_junk_and_stop, setup, teardown),
             cmocka_unit_test_setup_teardown(test_del, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_root_gone, setup, teardown),
             cmocka_unit_test_setup_teardown(test_bad_keys, setup, teardown),
         };
 
