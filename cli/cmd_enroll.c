@@ -3,10 +3,10 @@
  * protocol in keyring/enroll.h, bytes in doc/FORMAT-keyring.md
  * "Enrollment").
  *
- * The store I/O of enrollment lives here, not in keyring/ (layering: keyring
- * is below sync): this file lists and fetches the membership log and the
- * join/reply objects, and hands the bytes to keyring/ to verify.  Every
- * store byte is untrusted.
+ * The store I/O of enrollment lives above keyring/ (layering: keyring is
+ * below sync): the membership log is listed, fetched and folded by
+ * sync/membership.c; this file lists and fetches the join/reply objects and
+ * hands the bytes to keyring/ to verify.  Every store byte is untrusted.
  *
  * Each command returns 0, 1 (one message already on stderr) or 2 (usage).
  */
@@ -30,6 +30,7 @@
 #include "keyring/member.h"
 #include "keyring/members.h"
 #include "keyring/region.h"
+#include "sync/membership.h"
 #include "sync/store.h"
 #include "util/fileio.h"
 #include "util/hex.h"
@@ -131,181 +132,13 @@ static int en_fingerprint(const struct member_device *d, char *out, size_t outle
         return 0;
 }
 
-/* ---- the store ---- */
-
-struct en_keys {
-        char **v;
-        size_t n;
-        size_t max;
-        int truncated;
-};
-
-static int en_list_cb(void *arg, const char *key, uint64_t size)
-{
-        struct en_keys *k = arg;
-        char *copy;
-
-        (void)size;
-        if (k->n == k->max) {
-                k->truncated = 1;
-                return 1; /* stop */
-        }
-        copy = strdup(key);
-        if (copy == NULL)
-                return -ENOMEM;
-        k->v[k->n++] = copy;
-        return 0;
-}
-
-static void en_keys_release(struct en_keys *k)
-{
-        size_t i;
-
-        for (i = 0; i < k->n; i++)
-                free(k->v[i]);
-        free(k->v);
-        memset(k, 0, sizeof(*k));
-}
-
-/* Lists up to MAX keys under "<region hex>/<DIR>/" into K. */
-static int en_list(struct store *st, const uint8_t region_id[static 32], const char *dir,
-                   size_t max, struct en_keys *k)
-{
-        char prefix[128], hex[65];
-        int rc;
-
-        memset(k, 0, sizeof(*k));
-        hex_encode(hex, region_id, 32);
-        snprintf(prefix, sizeof(prefix), "%s/%s/", hex, dir);
-        k->max = max;
-        k->v = calloc(max, sizeof(*k->v));
-        if (k->v == NULL)
-                return -ENOMEM;
-        rc = st->ops->list(st, prefix, NULL, en_list_cb, k);
-        if (rc == 1)
-                rc = 0;
-        if (rc != 0) {
-                log_err("cannot list %s in the store: %s", prefix, strerror(-rc));
-                en_keys_release(k);
-        }
-        return rc;
-}
+/* ---- the store (membership I/O: sync/membership.h) ---- */
 
 static const char *en_basename(const char *key)
 {
         const char *slash = strrchr(key, '/');
 
         return slash != NULL ? slash + 1 : key;
-}
-
-/* The membership objects of a region as fetched from the store. */
-struct en_members {
-        struct en_keys keys;
-        struct members_obj *objs;
-        uint8_t **bufs;
-        size_t n;
-};
-
-static void en_members_release(struct en_members *m)
-{
-        size_t i;
-
-        for (i = 0; i < m->n; i++)
-                free(m->bufs[i]);
-        free(m->bufs);
-        free(m->objs);
-        en_keys_release(&m->keys);
-        memset(m, 0, sizeof(*m));
-}
-
-/* LISTs and GETs <region>/members/ (at most MEMBERS_MAX_ENTRIES + 1 objects). */
-static int en_fetch_members(struct store *st, const uint8_t region_id[static 32],
-                            struct en_members *m)
-{
-        size_t i, len;
-        int rc;
-
-        memset(m, 0, sizeof(*m));
-        rc = en_list(st, region_id, "members", MEMBERS_MAX_ENTRIES + 1, &m->keys);
-        if (rc != 0)
-                return rc;
-        m->objs = calloc(m->keys.n + 1, sizeof(*m->objs));
-        m->bufs = calloc(m->keys.n + 1, sizeof(*m->bufs));
-        if (m->objs == NULL || m->bufs == NULL) {
-                rc = -ENOMEM;
-                goto fail;
-        }
-        for (i = 0; i < m->keys.n; i++) {
-                rc = st->ops->get(st, m->keys.v[i], MEMBER_MAX_ENTRY, &m->bufs[m->n], &len);
-                if (rc == -EFBIG || rc == -ENOENT) {
-                        log_warn("membership object %s: %s; skipped", m->keys.v[i],
-                                 rc == -EFBIG ? "too large" : "vanished");
-                        continue;
-                }
-                if (rc != 0) {
-                        log_err("cannot read %s from the store: %s", m->keys.v[i], strerror(-rc));
-                        goto fail;
-                }
-                m->objs[m->n].name = en_basename(m->keys.v[i]);
-                m->objs[m->n].buf = m->bufs[m->n];
-                m->objs[m->n].len = len;
-                m->n++;
-        }
-        return 0;
-fail:
-        en_members_release(m);
-        return rc;
-}
-
-/*
- * Folds RI's membership log: the pinned GENESIS, the local cache and the
- * store's members/, into *OUT; caches what verified.  A fold alarm is not
- * an error here (callers decide).
- */
-static int en_refresh(struct store *st, const struct region_info *ri, struct members_state **out)
-{
-        struct members_state *local = NULL;
-        struct members_obj *objs = NULL;
-        struct en_members m;
-        size_t i, n;
-        int rc;
-
-        rc = region_load_members(ri, &local);
-        if (rc != 0) {
-                if (rc != -EBADMSG)
-                        log_err("cannot read region %s's membership: %s", ri->name, strerror(-rc));
-                return rc;
-        }
-        rc = en_fetch_members(st, ri->id, &m);
-        if (rc != 0)
-                goto out;
-        /* What the store shows plus what this device verified before (the store may withhold). */
-        n = m.n + local->nentries - 1;
-        objs = calloc(n + 1, sizeof(*objs));
-        if (objs == NULL) {
-                rc = -ENOMEM;
-                goto out_members;
-        }
-        memcpy(objs, m.objs, m.n * sizeof(*objs));
-        for (i = 1; i < local->nentries; i++) {
-                objs[m.n + i - 1].buf = local->entries[i]->raw;
-                objs[m.n + i - 1].len = local->entries[i]->raw_len;
-        }
-        rc = members_fold(local->entries[0]->raw, local->entries[0]->raw_len, ri->genesis_hash,
-                          objs, n, out);
-        if (rc != 0) {
-                log_err("cannot fold region %s's membership log: %s", ri->name, strerror(-rc));
-                goto out_objs;
-        }
-        if (region_cache_members(ri, *out) != 0)
-                log_warn("cannot update the membership cache of region %s", ri->name);
-out_objs:
-        free(objs);
-out_members:
-        en_members_release(&m);
-out:
-        members_state_free(local);
-        return rc;
 }
 
 static int en_open_store(const char *url, struct store **st)
@@ -620,12 +453,12 @@ static int en_collect_requests(struct store *store, const struct region_info *ri
                                const struct members_state *st, const struct identity *id,
                                const uint8_t *device, struct en_request **out, size_t *n)
 {
-        struct en_keys keys;
+        struct membership_keys keys;
         struct en_request *v;
         size_t i, count = 0;
         int rc;
 
-        rc = en_list(store, ri->id, "join", EN_MAX_REQUESTS, &keys);
+        rc = membership_list(store, ri->id, "join", EN_MAX_REQUESTS, &keys);
         if (rc != 0)
                 return rc;
         if (keys.truncated)
@@ -633,7 +466,7 @@ static int en_collect_requests(struct store *store, const struct region_info *ri
                          EN_MAX_REQUESTS);
         v = calloc(keys.n + 1, sizeof(*v));
         if (v == NULL) {
-                en_keys_release(&keys);
+                membership_keys_release(&keys);
                 return -ENOMEM;
         }
         for (i = 0; i < keys.n; i++) {
@@ -647,7 +480,7 @@ static int en_collect_requests(struct store *store, const struct region_info *ri
                 }
                 count++;
         }
-        en_keys_release(&keys);
+        membership_keys_release(&keys);
         if (rc != 0) {
                 en_requests_release(v, count);
                 return rc;
@@ -686,7 +519,7 @@ static int en_ctx_open(struct en_ctx *c, const char *name, const char *pass_file
         if (rc == 0)
                 rc = cli_load_identity(c->home, pass_file, &c->id);
         if (rc == 0)
-                rc = en_refresh(c->store, &c->ri, &c->st);
+                rc = membership_refresh(c->store, &c->ri, &c->st);
         if (rc == 0 && c->st->alarm != MEMBERS_OK)
                 log_warn("region %s: the membership log stops at a signed entry that does not "
                          "verify (%s); showing the last verified state",
@@ -941,7 +774,7 @@ static int en_approve(struct en_ctx *c, const uint8_t dev[static IDENTITY_ID_LEN
                          "member now");
         members_state_free(c->st);
         c->st = NULL;
-        if (en_refresh(c->store, &c->ri, &c->st) != 0)
+        if (membership_refresh(c->store, &c->ri, &c->st) != 0)
                 log_warn("cannot re-read the membership log after approving");
         en_fingerprint(&r->req.device, fpr, sizeof(fpr));
         printf("approved device %s (%s) into region %s as %s\nfingerprint: %s\n", dev_hex,
@@ -1077,13 +910,13 @@ static int en_join_parse(int argc, char **argv, struct en_join *j)
  */
 static int en_join_pin(struct en_join *j)
 {
-        struct en_members m;
+        struct membership_objs m;
         struct member_entry *e;
         size_t i, valid = 0, matched = 0;
         char hex[65];
         int rc;
 
-        rc = en_fetch_members(j->store, j->region_id, &m);
+        rc = membership_fetch(j->store, j->region_id, NULL, &m);
         if (rc != 0)
                 return rc;
         for (i = 0; i < m.n; i++) {
@@ -1110,7 +943,7 @@ static int en_join_pin(struct en_join *j)
                 memcpy(j->genesis, m.objs[i].buf, m.objs[i].len);
                 j->genesis_len = m.objs[i].len;
         }
-        en_members_release(&m);
+        membership_objs_release(&m);
         hex_encode(hex, j->region_id, 32);
         if (rc == 0 && valid == 0) {
                 log_err("region %s does not exist in the store %s (no valid GENESIS): check the "
@@ -1250,7 +1083,7 @@ static int en_join_poll(struct en_join *j, struct members_state **st)
         uint8_t add_hash[32];
         const struct member_entry *added;
         struct members_state *s = NULL;
-        struct en_members m;
+        struct membership_objs m;
         uint64_t height = 0;
         uint8_t *buf = NULL;
         size_t len = 0;
@@ -1280,11 +1113,11 @@ static int en_join_poll(struct en_join *j, struct members_state **st)
                 log_err("the approval reply in the store is malformed; enrollment aborted");
                 return -EBADMSG;
         }
-        rc = en_fetch_members(j->store, j->region_id, &m);
+        rc = membership_fetch(j->store, j->region_id, NULL, &m);
         if (rc != 0)
                 return rc;
         rc = members_fold(j->genesis, j->genesis_len, j->g->hash, m.objs, m.n, &s);
-        en_members_release(&m);
+        membership_objs_release(&m);
         if (rc != 0)
                 return rc;
         added = members_added_by(s, j->id->device_id);

@@ -24,6 +24,8 @@
 
 struct push;
 struct pull;
+struct region_info;
+struct store;
 struct fuse_session;
 struct manifest;
 struct manifest_meta;
@@ -133,6 +135,10 @@ struct fs {
         pthread_mutex_t commit_lock;
         struct push *push;
         struct pull *pull;
+        /* The membership refresh of the puller thread (fs/mount.c). */
+        const struct region_info *region; /* the caller's, lives as long as the mount */
+        struct store *store;
+        int members_alarm;       /* enum members_alarm last reported */
         struct fuse_session *se; /* for kernel cache invalidation */
         struct fs_inval *inval;  /* pending invalidations (apply) */
         size_t ninval, capinval;

@@ -17,6 +17,7 @@
 #include "fs/fsint.h"
 #include "fs/ops.h"
 #include "keyring/members.h"
+#include "sync/membership.h"
 #include "sync/pull.h"
 #include "sync/push.h"
 #include "sync/store.h"
@@ -204,39 +205,112 @@ static const struct pull_ops fs_pull_ops = {
     .entry_done = fs_apply_entry_done,
 };
 
-/* The puller, with the peers of the verified membership fold. */
-static int fs_open_pull(struct fs *fs, const struct fsmount_opts *o, struct store *store)
+/* Reports an alarm of fold ST once (until it changes): the last verified state is used. */
+static void fs_members_alarm(struct fs *fs, const struct members_state *st)
 {
-        struct members_state *st = NULL;
-        struct pull_peer *peers = NULL;
-        size_t i, n = 0;
+        if ((int)st->alarm == fs->members_alarm)
+                return;
+        fs->members_alarm = (int)st->alarm;
+        if (st->alarm != MEMBERS_OK)
+                log_warn("region %s: the membership log stops at a signed entry that does not "
+                         "verify (%s); using the last verified state",
+                         fs->region->name, members_alarm_name(st->alarm));
+}
+
+/* The peers of fold ST (every active device; pull skips this one) into a new *OUT, *N. */
+static int fs_peers_of(const struct members_state *st, struct pull_peer **out, size_t *n)
+{
+        struct pull_peer *peers;
+        size_t i;
+
+        peers = calloc(st->nmembers ? st->nmembers : 1, sizeof(*peers));
+        if (peers == NULL)
+                return -ENOMEM;
+        for (i = 0; i < st->nmembers; i++) {
+                memcpy(peers[i].device_id, st->members[i].device_id, 16);
+                memcpy(peers[i].sign_pk, st->members[i].sign_pk, 32);
+                peers[i].role = st->members[i].role;
+        }
+        *out = peers;
+        *n = st->nmembers;
+        return 0;
+}
+
+/*
+ * The verified membership at mount: the store's log folded with the local
+ * cache (membership_refresh), or, when the store's log cannot be read (an
+ * offline mount), the local cache alone.  Devices enrolled meanwhile are
+ * picked up by the puller's refresh once the store answers.
+ */
+static int fs_load_members(struct fs *fs, struct store *store, struct members_state **out)
+{
         int rc;
 
-        rc = region_load_members(o->region, &st);
+        rc = membership_refresh(store, fs->region, out);
+        if (rc != 0 && rc != -ENOMEM && rc != -EBADMSG) {
+                log_warn("region %s: %s (%s); mounting with the membership known locally",
+                         fs->region->name,
+                         membership_transient(rc) ? "the store is unreachable"
+                                                  : "cannot read the membership log in the store",
+                         strerror(-rc));
+                rc = region_load_members(fs->region, out);
+        }
         if (rc != 0) {
                 log_err("cannot load the membership: %s", strerror(-rc));
                 return rc;
         }
-        peers = calloc(st->nmembers ? st->nmembers : 1, sizeof(*peers));
-        if (peers == NULL) {
-                members_state_free(st);
-                return -ENOMEM;
-        }
-        for (i = 0; i < st->nmembers; i++) {
-                if (memcmp(st->members[i].device_id, fs->device_id, 16) == 0)
-                        continue;
-                memcpy(peers[n].device_id, st->members[i].device_id, 16);
-                memcpy(peers[n].sign_pk, st->members[i].sign_pk, 32);
-                peers[n].role = st->members[i].role;
-                n++;
-        }
+        fs_members_alarm(fs, *out);
+        return 0;
+}
+
+/* The puller, with the peers of the verified membership fold. */
+static int fs_open_pull(struct fs *fs, struct store *store)
+{
+        struct members_state *st = NULL;
+        struct pull_peer *peers = NULL;
+        size_t n = 0;
+        int rc;
+
+        rc = fs_load_members(fs, store, &st);
+        if (rc != 0)
+                return rc;
+        rc = fs_peers_of(st, &peers, &n);
         members_state_free(st);
+        if (rc != 0)
+                return rc;
         rc = pull_new(&fs->pull, store, fs->ix, fs->region_id, fs->device_id, fs->epoch_id,
                       fs->epoch_key, peers, n, &fs_pull_ops, fs);
         free(peers);
         if (rc != 0)
                 log_err("cannot start the puller: %s", strerror(-rc));
         return rc;
+}
+
+/*
+ * While mounted (the puller thread): folds the membership again and adds
+ * the devices enrolled since to the puller.  Failures are logged where
+ * detected (an unreachable store as a warning); the puller keeps its peers.
+ */
+static void fs_refresh_peers(struct fs *fs)
+{
+        struct members_state *st = NULL;
+        struct pull_peer *peers = NULL;
+        size_t n = 0;
+        int rc;
+
+        if (membership_refresh(fs->store, fs->region, &st) != 0)
+                return;
+        fs_members_alarm(fs, st);
+        rc = fs_peers_of(st, &peers, &n);
+        members_state_free(st);
+        if (rc != 0) {
+                log_err("cannot refresh the peers: %s", strerror(-rc));
+                return;
+        }
+        /* A changed key is an alarm (logged, listed by `status`); the pinned key stays. */
+        if (pull_set_peers(fs->pull, peers, n) != 0)
+                log_debug("the membership refresh left some peers unchanged");
+        free(peers);
 }
 
 static uint64_t fs_durable_seq(void *arg)
@@ -280,7 +354,9 @@ static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct stor
                 log_err("cannot start the uploader: %s", strerror(-rc));
                 return rc;
         }
-        return fs_open_pull(fs, o, *store);
+        fs->region = o->region;
+        fs->store = *store;
+        return fs_open_pull(fs, *store);
 }
 
 /* Commits what is left and uploads for a bounded time; the rest waits in the outbox. */
@@ -388,11 +464,17 @@ static void fs_report(int *report_fd, int status)
 }
 
 #define FS_PULL_INTERVAL_S 3
+#define FS_MEMBERS_EVERY_ROUNDS 10 /* refresh the membership about every 30 s */
 
-/* Pulls other devices' changes every few seconds (doc/SYNC.md step 3). */
+/*
+ * Pulls other devices' changes every few seconds (doc/SYNC.md step 3); every
+ * FS_MEMBERS_EVERY_ROUNDS rounds, first refreshes the membership so devices
+ * enrolled while mounted are pulled too (doc/SYNC.md "Membership").
+ */
 static void *fs_puller_main(void *arg)
 {
         struct fs *fs = arg;
+        unsigned rounds = 0;
 
         pthread_mutex_lock(&fs->flush_lock);
         while (!fs->stopping) {
@@ -406,6 +488,8 @@ static void *fs_puller_main(void *arg)
                 if (fs->stopping)
                         break;
                 pthread_mutex_unlock(&fs->flush_lock);
+                if (++rounds % FS_MEMBERS_EVERY_ROUNDS == 0)
+                        fs_refresh_peers(fs);
                 rc = pull_round(fs->pull, &applied);
                 if (applied > 0) {
                         log_info("applied %u remote version(s)", applied);

@@ -40,6 +40,11 @@
  *   5. P->lock guards the packs being applied (read by pull_fetch_block from
  *      any thread), the alarm state and IN_ROUND; it is never held while the
  *      store or ops are called.
+ *   7. P->peers is allocated once (PULL_PEERS_MAX) and never moves; a peer
+ *      is complete before NPEERS (release store) counts it, its device id,
+ *      key and hex never change after, so readers in other threads
+ *      (pull_round from fs/ctl.c, pull_peer_get) need no lock for them;
+ *      ROLE is read and written atomically.
  */
 #include "sync/pull.h"
 
@@ -81,8 +86,9 @@ enum pull_kind {
         PULL_BAD_OBJECT,
         PULL_NOT_WRITER,
         PULL_UNKNOWN_EPOCH,
-        PULL_JUNK,    /* a key that is no journal key: skipped, the device not held */
-        PULL_MISSING, /* a pack named by an entry is not on the store (yet): retried */
+        PULL_JUNK,        /* a key that is no journal key: skipped, the device not held */
+        PULL_MISSING,     /* a pack named by an entry is not on the store (yet): retried */
+        PULL_KEY_CHANGED, /* a newer fold names another key for a known device: refused */
 };
 
 static const struct {
@@ -93,10 +99,11 @@ static const struct {
     [PULL_ROLLBACK] = {"journal-rollback", 1}, [PULL_BAD_OBJECT] = {"bad-object", 1},
     [PULL_NOT_WRITER] = {"not-a-writer", 1},   [PULL_UNKNOWN_EPOCH] = {"unknown-epoch", 1},
     [PULL_JUNK] = {"store-junk", 0},           [PULL_MISSING] = {"missing-pack", 0},
+    [PULL_KEY_CHANGED] = {"key-changed", 0},
 };
 
 struct pull_peer_state {
-        struct pull_peer peer;
+        struct pull_peer peer; /* peer.role atomic (pull_set_peers); the rest never changes */
         char hex[2 * 16 + 1];
         int held; /* an alarm was raised: skipped until restart */
 };
@@ -131,9 +138,9 @@ struct pull {
         char region_hex[65];
         uint8_t self_id[16];
         uint8_t epoch_id[32];
-        uint8_t *epoch_key; /* 32 bytes, secmem */
-        struct pull_peer_state *peers;
-        size_t npeers;
+        uint8_t *epoch_key;            /* 32 bytes, secmem */
+        struct pull_peer_state *peers; /* PULL_PEERS_MAX of them, never moved */
+        size_t npeers;                 /* atomic: written by pull_set_peers only */
         const struct pull_ops *ops;
         void *arg;
 
@@ -326,6 +333,8 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
                 pthread_mutex_unlock(&p->lock);
                 if (pull_kinds[kind].holds)
                         log_err("pull: alarm %s; holding this device's updates", text);
+                else if (kind == PULL_KEY_CHANGED)
+                        log_err("pull: alarm %s", text);
                 else
                         log_warn("pull: %s", text);
         } else {
@@ -526,7 +535,7 @@ static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const str
 {
         static const uint8_t zero[32];
         const uint8_t *prev = mk->have ? mk->hash : zero;
-        uint8_t *buf = NULL, h[32];
+        uint8_t *buf = NULL, h[32], role;
         size_t len = 0;
         int rc;
 
@@ -564,9 +573,10 @@ static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const str
                                         "not signed by the device's key");
                 goto out_release;
         }
-        if (ps->peer.role != MEMBER_ROLE_WRITER && ps->peer.role != MEMBER_ROLE_ADMIN) {
+        role = __atomic_load_n(&ps->peer.role, __ATOMIC_RELAXED); /* pull_set_peers */
+        if (role != MEMBER_ROLE_WRITER && role != MEMBER_ROLE_ADMIN) {
                 rc = pull_alarm(p, ps, PULL_NOT_WRITER, it->seq, key,
-                                "a signed entry from a device with role %u", ps->peer.role);
+                                "a signed entry from a device with role %u", role);
                 goto out_release;
         }
         if (memcmp(e->prev, prev, 32) != 0) {
@@ -913,6 +923,87 @@ static int pull_peer_round(struct pull *p, struct pull_peer_state *ps, unsigned 
         return rc;
 }
 
+/* ---- the peers (invariant 7) ---- */
+
+static size_t pull_npeers(struct pull *p)
+{
+        return __atomic_load_n(&p->npeers, __ATOMIC_ACQUIRE);
+}
+
+/* The peer DEVICE_ID, or NULL.  Called by the one thread that adds peers. */
+static struct pull_peer_state *pull_peer_find(struct pull *p, const uint8_t device_id[static 16])
+{
+        size_t i, n = pull_npeers(p);
+
+        for (i = 0; i < n; i++)
+                if (memcmp(p->peers[i].peer.device_id, device_id, 16) == 0)
+                        return &p->peers[i];
+        return NULL;
+}
+
+/* Appends PEER (there is room), then publishes it. */
+static void pull_peer_add(struct pull *p, const struct pull_peer *peer)
+{
+        size_t n = pull_npeers(p);
+        struct pull_peer_state *ps = &p->peers[n];
+
+        assert(n < PULL_PEERS_MAX);
+        memset(ps, 0, sizeof(*ps));
+        ps->peer = *peer;
+        hex_encode(ps->hex, peer->device_id, 16);
+        __atomic_store_n(&p->npeers, n + 1, __ATOMIC_RELEASE);
+}
+
+/* Brings known peer PS up to date with PEER; -EKEYREJECTED if the key differs (alarm). */
+static int pull_peer_update(struct pull *p, struct pull_peer_state *ps,
+                            const struct pull_peer *peer)
+{
+        char have[65], got[65];
+        uint8_t role = __atomic_load_n(&ps->peer.role, __ATOMIC_RELAXED);
+
+        if (memcmp(ps->peer.sign_pk, peer->sign_pk, 32) != 0) {
+                hex_encode(have, ps->peer.sign_pk, 32);
+                hex_encode(got, peer->sign_pk, 32);
+                (void)pull_alarm(p, ps, PULL_KEY_CHANGED, 0, NULL,
+                                 "the membership names signing key %.16s... for this device, "
+                                 "pinned is %.16s...; keeping the pinned key",
+                                 got, have);
+                return -EKEYREJECTED;
+        }
+        if (role != peer->role) {
+                log_info("pull: device %s has role %u now (was %u)", ps->hex, peer->role, role);
+                __atomic_store_n(&ps->peer.role, peer->role, __ATOMIC_RELAXED);
+        }
+        return 0;
+}
+
+int pull_set_peers(struct pull *p, const struct pull_peer *peers, size_t n)
+{
+        struct pull_peer_state *ps;
+        size_t i;
+        int rc = 0;
+
+        assert(peers != NULL || n == 0);
+        for (i = 0; i < n; i++) {
+                if (memcmp(peers[i].device_id, p->self_id, 16) == 0)
+                        continue;
+                ps = pull_peer_find(p, peers[i].device_id);
+                if (ps != NULL) {
+                        if (pull_peer_update(p, ps, &peers[i]) != 0)
+                                rc = -EKEYREJECTED;
+                        continue;
+                }
+                if (pull_npeers(p) == PULL_PEERS_MAX) {
+                        log_err("pull: more than %d peers; not pulling the rest", PULL_PEERS_MAX);
+                        return -ENOSPC;
+                }
+                pull_peer_add(p, &peers[i]);
+                log_info("pull: new peer device %s (role %u)", p->peers[pull_npeers(p) - 1].hex,
+                         peers[i].role);
+        }
+        return rc;
+}
+
 /* ---- API ---- */
 
 int pull_new(struct pull **out, struct store *store, struct index *ix,
@@ -921,14 +1012,14 @@ int pull_new(struct pull **out, struct store *store, struct index *ix,
              const struct pull_peer *peers, size_t npeers, const struct pull_ops *ops, void *arg)
 {
         struct pull *p;
-        size_t i, j;
+        size_t i;
 
         assert(ops != NULL && ops->apply != NULL && (peers != NULL || npeers == 0));
         p = calloc(1, sizeof(*p));
         if (p == NULL)
                 return -ENOMEM;
         p->epoch_key = secmem_alloc(32);
-        p->peers = calloc(npeers ? npeers : 1, sizeof(*p->peers));
+        p->peers = calloc(PULL_PEERS_MAX, sizeof(*p->peers));
         if (p->epoch_key == NULL || p->peers == NULL) {
                 secmem_free(p->epoch_key);
                 free(p->peers);
@@ -943,15 +1034,16 @@ int pull_new(struct pull **out, struct store *store, struct index *ix,
         memcpy(p->epoch_id, epoch_id, 32);
         memcpy(p->epoch_key, epoch_key, 32);
         for (i = 0; i < npeers; i++) {
-                int dup = memcmp(peers[i].device_id, self_id, 16) == 0;
-
-                for (j = 0; j < p->npeers && !dup; j++)
-                        dup = memcmp(p->peers[j].peer.device_id, peers[i].device_id, 16) == 0;
-                if (dup)
+                if (memcmp(peers[i].device_id, self_id, 16) == 0 ||
+                    pull_peer_find(p, peers[i].device_id) != NULL)
                         continue; /* ourselves, or listed twice: the first one counts */
-                p->peers[p->npeers].peer = peers[i];
-                hex_encode(p->peers[p->npeers].hex, peers[i].device_id, 16);
-                p->npeers++;
+                if (p->npeers == PULL_PEERS_MAX) {
+                        secmem_free(p->epoch_key);
+                        free(p->peers);
+                        free(p);
+                        return -E2BIG;
+                }
+                pull_peer_add(p, &peers[i]);
         }
         p->ops = ops;
         p->arg = arg;
@@ -1007,7 +1099,7 @@ int pull_round(struct pull *p, unsigned *applied)
         p->in_round = 1;
         p->st.rounds_started++;
         pthread_mutex_unlock(&p->lock);
-        for (i = 0; i < p->npeers; i++) {
+        for (i = 0; i < pull_npeers(p); i++) {
                 if (p->peers[i].held)
                         continue;
                 log_last_error_reset();
@@ -1130,7 +1222,7 @@ int pull_alarm_get(struct pull *p, size_t i, struct pull_alarm_info *out)
 
 size_t pull_peer_count(struct pull *p)
 {
-        return p->npeers;
+        return pull_npeers(p);
 }
 
 int pull_peer_get(struct pull *p, size_t i, struct pull_peer_info *out)
@@ -1138,7 +1230,7 @@ int pull_peer_get(struct pull *p, size_t i, struct pull_peer_info *out)
         struct pull_mark mk;
         int rc;
 
-        if (i >= p->npeers)
+        if (i >= pull_npeers(p))
                 return -ENOENT;
         rc = pull_mark_get(p, &p->peers[i], &mk);
         if (rc != 0)

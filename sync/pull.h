@@ -23,15 +23,33 @@
  * at one seq), rollback (the store no longer shows the mark), bad-object
  * (hash, decoding, signature, AEAD), not-a-writer, unknown-epoch.  A device
  * with an alarm is held: its later entries are not applied until the alarm
- * is cleared by a restart; other devices continue.
+ * is cleared by a restart; other devices continue.  key-changed (a newer
+ * membership fold names another key for a known device, pull_set_peers)
+ * does not hold: the pinned key stays, so nothing signed by the other key
+ * verifies.
+ *
+ * The peers come from the verified membership fold at pull_new and are
+ * brought up to date while running by pull_set_peers (fs/mount.c refreshes
+ * the membership every ~30 s): peers are only added, never removed, and a
+ * peer's key never changes.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
+#include "keyring/member.h"
+#include "keyring/members.h"
 #include "sync/index.h"
 #include "sync/manifest.h"
 #include "sync/store.h"
+
+/*
+ * The most peers a puller holds: every device a membership fold can name
+ * (GENESIS's members and one per ADD_DEVICE entry).  The peer array is
+ * allocated at this capacity by pull_new and never moves, so pull_peer_get
+ * can read it from another thread while pull_set_peers adds to it.
+ */
+#define PULL_PEERS_MAX (MEMBER_MAX_MEMBERS + MEMBERS_MAX_ENTRIES)
 
 struct pull_peer {
         uint8_t device_id[16];
@@ -59,12 +77,32 @@ struct pull;
  * A puller for REGION_ID on STORE, with the local INDEX (marks, pack index),
  * this device SELF_ID (its own journal is skipped), the current epoch
  * (EPOCH_ID, EPOCH_KEY: 32 bytes each, copied into secure memory) and the
- * verified PEERS (copied).  Returns 0 or -ENOMEM.
+ * verified PEERS (copied; this device and repeated device ids are skipped,
+ * the first one counts).  Returns 0, -E2BIG (more than PULL_PEERS_MAX
+ * peers) or -ENOMEM.
  */
 int pull_new(struct pull **out, struct store *store, struct index *ix,
              const uint8_t region_id[static 32], const uint8_t self_id[static 16],
              const uint8_t epoch_id[static 32], const uint8_t epoch_key[static 32],
              const struct pull_peer *peers, size_t npeers, const struct pull_ops *ops, void *arg)
+    __attribute__((warn_unused_result));
+
+/*
+ * Brings the peers up to date with a newer verified membership fold
+ * (PEERS, N; this device is skipped): a device not known yet is added with
+ * its key (pinned from now on) and pulled from the next round; a known
+ * device gets its new role (a device held by an alarm stays held).  A known
+ * device whose signing key differs in PEERS is refused: alarm key-changed
+ * (logged as an error, listed by pull_alarm_get, the device not held), the
+ * pinned key is kept.  Devices missing from PEERS are kept (removal is not
+ * part of the membership log yet).  Every entry of PEERS is looked at even
+ * after a refusal.  Returns 0, -EKEYREJECTED (one or more keys differed;
+ * the rest was applied) or -ENOSPC (PULL_PEERS_MAX reached; logged; the
+ * peers that fitted were added).  To be called from one thread at a time
+ * (the mount's puller thread); pull_round, pull_peer_count and
+ * pull_peer_get may run concurrently in other threads.
+ */
+int pull_set_peers(struct pull *p, const struct pull_peer *peers, size_t n)
     __attribute__((warn_unused_result));
 
 /*
@@ -118,7 +156,8 @@ void pull_get_stats(struct pull *p, struct pull_stats *st);
 struct pull_alarm_info {
         time_t time;
         char kind[24];                /* journal-gap, equivocation, journal-rollback, bad-object,
-                                         not-a-writer, unknown-epoch, store-junk, missing-pack */
+                                         not-a-writer, unknown-epoch, store-junk, missing-pack,
+                                         key-changed */
         int holds;                    /* 1: the device's updates are held until restart */
         char device[33];              /* the device's id, hex */
         uint64_t seq;                 /* the journal seq concerned, 0 if none */
@@ -145,8 +184,10 @@ struct pull_peer_info {
 };
 
 /*
- * The peers (as given to pull_new, minus this device and duplicates), and
- * peer I's mark read from the index.  pull_peer_get returns 0, -ENOENT (I
+ * The peers (as given to pull_new, minus this device and duplicates, then
+ * those added by pull_set_peers), and peer I's mark read from the index.
+ * Safe to call from any thread, also during pull_set_peers (a peer being
+ * added is counted once it is complete).  pull_peer_get returns 0, -ENOENT (I
  * out of range) or the index's error; *OUT is untouched on failure.
  */
 size_t pull_peer_count(struct pull *p);

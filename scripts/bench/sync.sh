@@ -391,14 +391,25 @@ skipped()
 	r_status[$cur_tool,$1]=skip
 	r_note[$cur_tool,$1]=$2
 }
-# tmo CMD...: CMD under the step timeout, stdin from /dev/null.
-tmo() { timeout -k 30 "$step_timeout" "$@" </dev/null; }
+# tmo CMD...: CMD under the step timeout, stdin from /dev/null.  CMD may be
+# one of the wrappers below (SA, SB, R, Rs), which put $TMO in front.
+tmo()
+{
+	if declare -F "$1" >/dev/null; then
+		local TMO="timeout -k 30 $step_timeout"
+		"$@" </dev/null
+	else
+		timeout -k 30 "$step_timeout" "$@" </dev/null
+	fi
+}
 
 # ---------------------------------------------------------------- sealsync
 # Device A writes, device B is the new device; each with its own home and
 # its own proxy (the endpoint is taken from the environment at mount time).
-SA() { env SEALSYNC_HOME="$run/sealsync/homeA" SEALSYNC_PASSPHRASE=x AWS_ENDPOINT_URL="${proxy_url[sealsync]}" "$bin" "$@"; }
-SB() { env SEALSYNC_HOME="$run/sealsync/homeB" SEALSYNC_PASSPHRASE=x AWS_ENDPOINT_URL="${proxy_url[sealsync-new]}" "$bin" "$@"; }
+# shellcheck disable=SC2086 # $TMO: empty or "timeout -k K T"
+SA() { ${TMO:-} env SEALSYNC_HOME="$run/sealsync/homeA" SEALSYNC_PASSPHRASE=x AWS_ENDPOINT_URL="${proxy_url[sealsync]}" "$bin" "$@"; }
+# shellcheck disable=SC2086
+SB() { ${TMO:-} env SEALSYNC_HOME="$run/sealsync/homeB" SEALSYNC_PASSPHRASE=x AWS_ENDPOINT_URL="${proxy_url[sealsync-new]}" "$bin" "$@"; }
 
 ss_mount()
 {
@@ -599,6 +610,13 @@ run_sealsync_new()
 		[ "${r_status[$k2]}" != ok ] || log "sealsync: whole tree on B after ${r_time[$k2]} s"
 	fi
 	cur_step=d1
+	# The prober is done by now, unless the file never came.
+	local _
+	for _ in $(seq 50); do
+		kill -0 "$ppid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$ppid" 2>/dev/null || true
 	if wait "$ppid" && [ -s "$run/first.time" ]; then
 		t_first=$(cat "$run/first.time")
 		r_time[$k1]=$(elapsed "$t_begin" "$t_first")
@@ -615,7 +633,8 @@ run_sealsync_new()
 }
 
 # ---------------------------------------------------------------- rclone
-R() { rclone --config "$run/rclone/rclone.conf" "$@"; }
+# shellcheck disable=SC2086
+R() { ${TMO:-} rclone --config "$run/rclone/rclone.conf" "$@"; }
 run_rclone()
 {
 	local d=$run/rclone e
@@ -707,7 +726,8 @@ EOF
 # RESTIC_CACHE_DIR: the writing device's cache; a new device starts with none.
 Rs()
 {
-	env RESTIC_REPOSITORY="s3:${proxy_url[restic]}/$bucket/restic" RESTIC_PASSWORD=bench-password \
+	# shellcheck disable=SC2086
+	${TMO:-} env RESTIC_REPOSITORY="s3:${proxy_url[restic]}/$bucket/restic" RESTIC_PASSWORD=bench-password \
 		RESTIC_CACHE_DIR="${restic_cache:?}" restic -o s3.region="$AWS_REGION" "$@"
 }
 restic_cache=

@@ -938,6 +938,109 @@ static void test_missing_pack_retried(void **state)
         assert_int_equal(round_ok(f), 1);
 }
 
+/* ---- pull_set_peers: the membership grows while mounted ---- */
+
+static struct pull_peer peer_of(const struct dev *d, const uint8_t *pk, uint8_t role)
+{
+        struct pull_peer pp;
+
+        memcpy(pp.device_id, d->id, 16);
+        memcpy(pp.sign_pk, pk, 32);
+        pp.role = role;
+        return pp;
+}
+
+static int peer_known(struct fx *f, const struct dev *d)
+{
+        struct pull_peer_info pi;
+        size_t i;
+
+        for (i = 0; i < pull_peer_count(f->p); i++) {
+                assert_int_equal(pull_peer_get(f->p, i, &pi), 0);
+                if (strcmp(pi.device, d->hex) == 0)
+                        return 1;
+        }
+        return 0;
+}
+
+/* A device enrolled after pull_new (X) is pulled once pull_set_peers names it. */
+static void test_set_peers_adds(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peers[3];
+        size_t before = pull_peer_count(f->p);
+
+        publish_plain(f, &f->x, 2);
+        honest_b(f);
+        assert_int_equal(round_ok(f), 3);
+        assert_int_equal(count_from(&f->rec, &f->x), 0);
+        assert_false(peer_known(f, &f->x));
+        /* The new fold: ourselves, B (unchanged) and X. */
+        peers[0] = peer_of(&f->a, f->a.pk, MEMBER_ROLE_ADMIN);
+        peers[1] = peer_of(&f->b, f->b.pk, MEMBER_ROLE_WRITER);
+        peers[2] = peer_of(&f->x, f->x.pk, MEMBER_ROLE_WRITER);
+        assert_int_equal(pull_set_peers(f->p, peers, 3), 0);
+        assert_int_equal(pull_peer_count(f->p), before + 1);
+        assert_true(peer_known(f, &f->x));
+        assert_int_equal(round_ok(f), 2);
+        assert_int_equal(count_from(&f->rec, &f->x), 2);
+        assert_int_equal(f->rec.block_errors, 0);
+        /* Again: nothing new, nothing added twice. */
+        assert_int_equal(pull_set_peers(f->p, peers, 3), 0);
+        assert_int_equal(pull_peer_count(f->p), before + 1);
+        publish_plain(f, &f->x, 1);
+        assert_int_equal(round_ok(f), 1);
+        assert_int_equal(count_from(&f->rec, &f->x), 3);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+}
+
+/* A known device with another key in the fold: refused, alarm, the pinned key stays. */
+static void test_set_peers_key_changed(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peers[2];
+        struct pull_alarm_info a;
+        struct pub o;
+        char text[512];
+
+        peers[0] = peer_of(&f->b, f->x.pk, MEMBER_ROLE_WRITER); /* B with X's key */
+        peers[1] = peer_of(&f->x, f->x.pk, MEMBER_ROLE_WRITER); /* still added */
+        assert_int_equal(pull_set_peers(f->p, peers, 2), -EKEYREJECTED);
+        assert_int_equal(pull_alarms(f->p, text, sizeof(text)), 1);
+        assert_non_null(strstr(text, "key-changed"));
+        assert_int_equal(pull_alarm_get(f->p, 0, &a), 0);
+        assert_string_equal(a.kind, "key-changed");
+        assert_string_equal(a.device, f->b.hex);
+        assert_false(a.holds);
+        assert_true(peer_known(f, &f->x));
+        /* Refused again: the alarm is not repeated. */
+        assert_int_equal(pull_set_peers(f->p, peers, 1), -EKEYREJECTED);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 1);
+        /* B's entries under the pinned key still apply; one signed with the new key does not. */
+        honest_b(f);
+        assert_int_equal(round_ok(f), 3);
+        memset(&o, 0, sizeof(o));
+        o.entry_sk = f->x.sk;
+        publish(f, &f->b, &o);
+        round_ok(f);
+        assert_int_equal(count_from(&f->rec, &f->b), 3);
+        assert_int_equal(pull_alarm_get(f->p, 1, &a), 0);
+        assert_string_equal(a.kind, "bad-object");
+}
+
+/* A known device's role follows the fold: the reader R, made a writer, is pulled. */
+static void test_set_peers_role(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peer = peer_of(&f->r, f->r.pk, MEMBER_ROLE_WRITER);
+
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        publish_plain(f, &f->r, 1);
+        assert_int_equal(round_ok(f), 1);
+        assert_int_equal(count_from(&f->rec, &f->r), 1);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -968,6 +1071,9 @@ int main(void)
             T(test_attack_replay_other_hash),
             T(test_junk_key_skipped),
             T(test_missing_pack_retried),
+            T(test_set_peers_adds),
+            T(test_set_peers_key_changed),
+            T(test_set_peers_role),
 #undef T
         };
 
