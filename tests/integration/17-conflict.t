@@ -164,9 +164,9 @@ is "$n" 2 "no new conflict copies from ordinary edits (the doc copy and the rena
 
 # --- durable and ciphertext only ----------------------------------------------
 sig=$(tree_sig "$mb")
+export SEALSYNC_HOME=$HB # umount waits for the daemon of this home's region lock
 umount_region "$mb"
 ok $? "B: umount"
-export SEALSYNC_HOME=$HB
 mount_region docs "$mb" || bail "remount on B failed"
 export SEALSYNC_HOME=$HA
 is "$(tree_sig "$mb")" "$sig" "B: the resolved tree survives a remount"
