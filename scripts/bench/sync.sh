@@ -9,10 +9,12 @@
 #
 #   scripts/bench/sync.sh [--small] [--files N] [--size 1G] [--bin build/sealsync]
 #                         [--tools sealsync,rclone,restic] [--workdir DIR]
-#                         [--results FILE] [--keep]
+#                         [--results FILE] [--tls] [--keep]
 #
 # --small: a smoke run (--files 500 --size 64M).  --keep: keep the run's
 # directory (Swift's objects, the homes, the logs) in WORKDIR/run-sync.
+# --tls: every tool over HTTPS (a TLS hop in front of its proxy); without
+# it only restic is, because it has to be (see tls_for below).
 #
 # Data: scripts/bench/mount.sh's inputs, from the same cache (WORKDIR/cache):
 # the fixed ~20k-file subset of Debian's linux-source, extracted once per run
@@ -43,6 +45,8 @@
 #                conv=notrunc), then published: sealsync: `sealsync sync`;
 #                rclone: `rclone copy` again (it re-uploads the file); restic:
 #                `restic backup` again.
+# restic reaches its proxy over HTTPS, through a TLS hop (see tls_for): over
+# plain HTTP its S3 client sends uploads in a framing this Swift refuses.
 # sealsync's steps are done when `sealsync sync` returns; afterwards the run
 # also checks that the outbox is empty and no PUT/POST comes for 5 s, and
 # says so if one came late.  Counted: every request the tool sent (listings,
@@ -53,6 +57,10 @@
 # WORKDIR/sync-<date>.md.  A tool whose binary is missing is skipped; a step
 # that fails is marked FAIL (with its first error line) and the run goes on.
 # Mounts, proxies and Swift are stopped on exit (trap).
+#
+# The run_<tool> functions, and what they call, are reached through
+# "run_$tool" and the EXIT trap, which shellcheck cannot follow:
+# shellcheck disable=SC2317
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -64,13 +72,14 @@ workdir=$repo/build-bench
 tools=sealsync,rclone,restic
 results=
 keep=0
+tls=restic
 step_timeout=3600
 linux_tar=/usr/src/linux-source-6.1.tar.xz
 PY=/usr/bin/python3 # Debian's python3-swift lives in the system Python
 
 usage()
 {
-	sed -n '10,15p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '10,17p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -83,6 +92,7 @@ while [ $# -gt 0 ]; do
 	--workdir) workdir=${2:?}; shift 2 ;;
 	--results) results=${2:?}; shift 2 ;;
 	--keep) keep=1; shift ;;
+	--tls) tls=all; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "sync.sh: unknown option: $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -139,7 +149,6 @@ fuse_unmount()
 	return 1
 }
 
-# shellcheck disable=SC2317 # invoked through the trap
 cleanup()
 {
 	local mp p
@@ -300,12 +309,16 @@ start_s3()
 	s3_upstream=${ep#http://}
 	! grep -q 'in-memory' "$run/s3.err" || log "note: Swift uses its in-memory object server (no user xattrs)"
 	export AWS_ACCESS_KEY_ID=test:tester AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+	# AWS_CA_BUNDLE: rclone's S3 client refuses to start with it set ("unable
+	# to load custom CA bundle"); sealsync gets our certificate with --tls.
 	unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_PROFILE AWS_SESSION_TOKEN AWS_S3_ADDRESSING_STYLE \
-		AWS_DEFAULT_REGION
+		AWS_DEFAULT_REGION AWS_CA_BUNDLE
 }
 
-declare -A proxy_url
-# start_proxy NAME: a counting proxy in front of Swift, for NAME alone.
+declare -A proxy_url endpoint
+# start_proxy NAME: a counting proxy in front of Swift, for NAME alone; sets
+# proxy_url[NAME] (the proxy, for its counters) and endpoint[NAME] (what the
+# tool is given: the proxy, or the TLS hop in front of it, see tls_for).
 start_proxy()
 {
 	local name=$1 pf=$run/proxy-$1.port _ pid
@@ -325,6 +338,87 @@ start_proxy()
 		exit 1
 	fi
 	proxy_url[$name]=http://127.0.0.1:$(cat "$pf")
+	endpoint[$name]=${proxy_url[$name]}
+	tls_for "$name" || return 0
+	# The TLS hop: https://127.0.0.1:PORT -> the proxy, byte for byte.
+	pf=$run/hop-$name.port
+	$PY "$run/tlshop.py" "$pf" "$run/tls/cert.pem" "$run/tls/key.pem" "${proxy_url[$name]##*:}" \
+		</dev/null >/dev/null 2>"$run/logs/hop-$name.err" &
+	pid=$!
+	proxy_pids+=("$pid")
+	for _ in $(seq 100); do
+		[ -s "$pf" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ ! -s "$pf" ]; then
+		log "the TLS hop did not start:"
+		sed 's/^/    /' "$run/logs/hop-$name.err" >&2
+		exit 1
+	fi
+	endpoint[$name]=https://127.0.0.1:$(cat "$pf")
+}
+
+# restic's S3 client (minio-go) signs PUTs over plain HTTP as aws-chunked
+# (STREAMING-AWS4-HMAC-SHA256-PAYLOAD), which Swift 2.30's s3api refuses
+# ("Transfering payloads in multiple chunks using aws-chunked is not
+# supported"); over HTTPS it sends plain bodies.  So restic reaches its proxy
+# through a TLS hop (self-signed certificate; asyncio, in the system Python),
+# and with --tls every tool does.
+tls_for() { [ "$tls" = all ] || [ "$1" = restic ]; }
+setup_tls()
+{
+	mkdir -p "$run/tls"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$run/tls/key.pem" -out "$run/tls/cert.pem" -days 7 -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>"$run/logs/openssl.err" || {
+		log "openssl cannot make a certificate:"
+		sed 's/^/    /' "$run/logs/openssl.err" >&2
+		exit 1
+	}
+	cat >"$run/tlshop.py" <<'PYEOF'
+# tlshop.py PORT_FILE CERT KEY UPSTREAM_PORT: TLS on a free port of
+# 127.0.0.1 (written to PORT_FILE), forwarded as plain TCP to UPSTREAM_PORT.
+import asyncio, os, ssl, sys
+
+async def pipe(r, w):
+    try:
+        while True:
+            d = await r.read(1 << 18)
+            if not d:
+                break
+            w.write(d)
+            await w.drain()
+    except (OSError, ssl.SSLError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        try:
+            w.close()
+        except Exception:
+            pass
+
+async def handle(cr, cw, up):
+    try:
+        ur, uw = await asyncio.open_connection("127.0.0.1", up)
+    except OSError:
+        cw.close()
+        return
+    await asyncio.gather(pipe(cr, uw), pipe(ur, cw))
+
+async def main():
+    port_file, cert, key, up = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv = await asyncio.start_server(lambda r, w: handle(r, w, up), "127.0.0.1", 0,
+                                     ssl=ctx, backlog=256)
+    with open(port_file + ".tmp", "w") as f:
+        f.write("%d\n" % srv.sockets[0].getsockname()[1])
+    os.rename(port_file + ".tmp", port_file)
+    async with srv:
+        await srv.serve_forever()
+
+asyncio.run(main())
+PYEOF
 }
 pstats() { curl -sf --max-time 10 "${proxy_url[$1]}/__proxy/stats"; }
 preset() { curl -sf --max-time 10 -X POST -o /dev/null "${proxy_url[$1]}/__proxy/reset"; }
@@ -407,9 +501,17 @@ tmo()
 # Device A writes, device B is the new device; each with its own home and
 # its own proxy (the endpoint is taken from the environment at mount time).
 # shellcheck disable=SC2086 # $TMO: empty or "timeout -k K T"
-SA() { ${TMO:-} env SEALSYNC_HOME="$run/sealsync/homeA" SEALSYNC_PASSPHRASE=x AWS_ENDPOINT_URL="${proxy_url[sealsync]}" "$bin" "$@"; }
+SA()
+{
+	${TMO:-} env SEALSYNC_HOME="$run/sealsync/homeA" SEALSYNC_PASSPHRASE=x \
+		AWS_ENDPOINT_URL="${endpoint[sealsync]}" ${ss_ca:+AWS_CA_BUNDLE="$ss_ca"} "$bin" "$@"
+}
 # shellcheck disable=SC2086
-SB() { ${TMO:-} env SEALSYNC_HOME="$run/sealsync/homeB" SEALSYNC_PASSPHRASE=x AWS_ENDPOINT_URL="${proxy_url[sealsync-new]}" "$bin" "$@"; }
+SB()
+{
+	${TMO:-} env SEALSYNC_HOME="$run/sealsync/homeB" SEALSYNC_PASSPHRASE=x \
+		AWS_ENDPOINT_URL="${endpoint[sealsync-new]}" ${ss_ca:+AWS_CA_BUNDLE="$ss_ca"} "$bin" "$@"
+}
 
 ss_mount()
 {
@@ -427,10 +529,10 @@ ss_umount()
 {
 	local who=$1 mp=$2 rc=0
 	if in_mountinfo "$mp"; then
-		timeout 120 "S$who" umount "$mp" </dev/null >/dev/null 2>&1 || rc=1
+		TMO="timeout 120" "S$who" umount "$mp" </dev/null >/dev/null 2>&1 || rc=1
 	fi
 	fuse_unmount "$mp" || rc=1
-	return $rc
+	return "$rc"
 }
 
 # ss_sync WHO LOGNAME: `sealsync sync` with no timeout of its own; JSON kept.
@@ -444,9 +546,9 @@ ss_sync()
 # if uploads came after sync returned (their requests are then counted too).
 ss_settle()
 {
-	local k=$cur_tool,$cur_step n0 n last=-1 stable=0 i st
+	local k=$cur_tool,$cur_step n0 n last=-1 stable=0 _ st
 	n0=$(jq '(.by_method.PUT // 0) + (.by_method.POST // 0)' <<<"${r_stats[$k]}")
-	for i in $(seq 120); do
+	for _ in $(seq 120); do
 		st=$(pstats sealsync)
 		n=$(jq '(.by_method.PUT // 0) + (.by_method.POST // 0)' <<<"$st")
 		if [ -z "$(ls -A "$ss_rdir/outbox" 2>/dev/null)" ] && [ "$n" = "$last" ]; then
@@ -455,12 +557,12 @@ ss_settle()
 			stable=0
 		fi
 		last=$n
-		[ $stable -lt 5 ] || break
+		[ "$stable" -lt 5 ] || break
 		sleep 1
 	done
-	if [ $stable -lt 5 ]; then
+	if [ "$stable" -lt 5 ]; then
 		add_note "outbox not empty or uploads still going 120 s after sync returned"
-		log "sealsync: outbox not settled after sync returned: $(ls "$ss_rdir/outbox" 2>/dev/null | head -n 5 | tr '\n' ' ')"
+		log "sealsync: outbox not settled after sync returned: $(find "$ss_rdir/outbox" -mindepth 1 -maxdepth 1 -printf '%f ' 2>/dev/null | cut -c1-300)"
 	elif [ "$n" != "$n0" ]; then
 		add_note "$((n - n0)) PUT/POST after sync returned (counted)"
 		r_stats[$k]=$st
@@ -468,6 +570,7 @@ ss_settle()
 }
 
 ss_rdir=
+ss_ca=
 run_sealsync()
 {
 	local d=$run/sealsync ma mb rid code devb jpid _ e=$run/logs/sealsync-setup.err
@@ -476,6 +579,7 @@ run_sealsync()
 	mkdir -p "$d"
 	start_proxy sealsync
 	start_proxy sealsync-new
+	! tls_for sealsync || ss_ca=$run/tls/cert.pem
 
 	# Setup, not timed: device A, the region on S3, device B enrolled.
 	cur_step=a
@@ -514,7 +618,7 @@ run_sealsync()
 	fi
 
 	# (d) the new device B: mount, the first file, then the whole tree.
-	if [ $ok_a = 1 ]; then
+	if [ "$ok_a" = 1 ]; then
 		run_sealsync_new "$mb"
 	else
 		skipped d1 "not run: (a) failed"
@@ -536,7 +640,7 @@ run_sealsync()
 	fi
 
 	# (c) one byte
-	if [ $ok_b = 1 ]; then
+	if [ "$ok_b" = 1 ]; then
 		begin c sealsync
 		if ! change_one_byte "$ma/big.bin" 2>"$run/logs/sealsync-c.err"; then
 			failed "dd into the mount" "$run/logs/sealsync-c.err"
@@ -589,7 +693,7 @@ run_sealsync_new()
 	t_sync=$(now)
 	r_stats[$k2]=$(pstats sealsync-new)
 	# The whole tree should be there when sync returns; if not, wait (<= 600 s).
-	if [ $ok = 1 ]; then
+	if [ "$ok" = 1 ]; then
 		if tree_ok "$mb"; then
 			r_time[$k2]=$(elapsed "$t_begin" "$t_sync")
 			r_status[$k2]=ok
@@ -634,12 +738,14 @@ run_sealsync_new()
 
 # ---------------------------------------------------------------- rclone
 # shellcheck disable=SC2086
-R() { ${TMO:-} rclone --config "$run/rclone/rclone.conf" "$@"; }
+R() { ${TMO:-} rclone --config "$run/rclone/rclone.conf" ${rc_ca:+--ca-cert "$rc_ca"} "$@"; }
+rc_ca=
 run_rclone()
 {
 	local d=$run/rclone e
 	mkdir -p "$d"
 	start_proxy rclone
+	! tls_for rclone || rc_ca=$run/tls/cert.pem
 	cur_step=a
 	{
 		cat <<EOF
@@ -650,7 +756,7 @@ env_auth = false
 access_key_id = $AWS_ACCESS_KEY_ID
 secret_access_key = $AWS_SECRET_ACCESS_KEY
 region = $AWS_REGION
-endpoint = ${proxy_url[rclone]}
+endpoint = ${endpoint[rclone]}
 force_path_style = true
 no_check_bucket = true
 
@@ -674,7 +780,7 @@ EOF
 		failed "rclone copy" "$e"
 	fi
 
-	if [ $ok_a = 1 ]; then
+	if [ "$ok_a" = 1 ]; then
 		e=$run/logs/rclone-d1.err
 		begin d1 rclone
 		if tmo R cat "crypt:tree/$probe" >"$d/first" 2>"$e"; then
@@ -708,7 +814,7 @@ EOF
 		failed "rclone copy" "$e"
 	fi
 
-	if [ $ok_b = 1 ]; then
+	if [ "$ok_b" = 1 ]; then
 		change_one_byte "$src/big.bin"
 		e=$run/logs/rclone-c.err
 		begin c rclone "$src/big.bin"
@@ -727,8 +833,9 @@ EOF
 Rs()
 {
 	# shellcheck disable=SC2086
-	${TMO:-} env RESTIC_REPOSITORY="s3:${proxy_url[restic]}/$bucket/restic" RESTIC_PASSWORD=bench-password \
-		RESTIC_CACHE_DIR="${restic_cache:?}" restic -o s3.region="$AWS_REGION" "$@"
+	${TMO:-} env RESTIC_REPOSITORY="s3:${endpoint[restic]}/$bucket/restic" RESTIC_PASSWORD=bench-password \
+		RESTIC_CACHE_DIR="${restic_cache:?}" restic -o s3.region="$AWS_REGION" \
+		--cacert "$run/tls/cert.pem" "$@"
 }
 restic_cache=
 run_restic()
@@ -747,12 +854,16 @@ run_restic()
 	if (cd "$src" && tmo Rs backup --json linux >"$d/backup-a.json" 2>"$e"); then
 		finish
 		snap=$(jq -r 'select(.message_type == "summary") | .snapshot_id' "$d/backup-a.json")
-		[ -n "$snap" ] && ok_a=1 || failed "no snapshot id in restic's summary"
+		if [ -n "$snap" ]; then
+			ok_a=1
+		else
+			failed "no snapshot id in restic's summary"
+		fi
 	else
 		failed "restic backup" "$e"
 	fi
 
-	if [ $ok_a = 1 ]; then
+	if [ "$ok_a" = 1 ]; then
 		e=$run/logs/restic-d1.err
 		restic_cache=$d/cache-new1
 		begin d1 restic
@@ -789,7 +900,7 @@ run_restic()
 		failed "restic backup" "$e"
 	fi
 
-	if [ $ok_b = 1 ]; then
+	if [ "$ok_b" = 1 ]; then
 		change_one_byte "$src/big.bin"
 		e=$run/logs/restic-c.err
 		begin c restic "$src/big.bin"
@@ -831,6 +942,7 @@ rm -rf "$run"
 mkdir -p "$run/logs"
 prepare_source
 log "tree: $tree_files files, $tree_bytes bytes; big file: $size_mib MiB; probe file: $probe"
+setup_tls
 start_s3
 log "Swift at $s3_upstream, bucket $bucket"
 
@@ -922,6 +1034,11 @@ ratio()
 			echo "- $tool: ${t_why[$tool]:-not run}"
 		fi
 	done
+	if [ "$tls" = all ]; then
+		echo "- transport: every tool over HTTPS (--tls: a TLS hop, Python asyncio, in front of its proxy)"
+	else
+		echo "- transport: plain HTTP; restic over HTTPS through a TLS hop (Python asyncio) in front of its proxy, because its S3 client signs PUTs over HTTP as aws-chunked, which this Swift refuses (--tls puts every tool behind such a hop)"
+	fi
 	echo "- requests: all HTTP requests the tool sent (listings and polling included); bytes up: request bodies; bytes down: response bodies"
 	echo "- (d) runs right after (a): every new device fetches the tree and only the tree"
 	echo "- whole run: $t_run s"
@@ -936,7 +1053,9 @@ ratio()
 			echo "| $tool | $(cell $tool $step time) | $(cell $tool $step requests) | $(cell $tool $step bytes_up) | $(cell $tool $step bytes_down) | ${r_note[$tool,$step]:-} |"
 		done
 		for peer in rclone restic; do
-			[[ ",$tools," == *",$peer,"* ]] && [[ ",$tools," == *",sealsync,"* ]] || continue
+			if [[ ",$tools," != *",$peer,"* ]] || [[ ",$tools," != *",sealsync,"* ]]; then
+				continue
+			fi
 			echo "| sealsync/$peer | $(ratio $peer $step time) | $(ratio $peer $step requests) | $(ratio $peer $step bytes_up) | $(ratio $peer $step bytes_down) | |"
 		done
 	done
