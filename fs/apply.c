@@ -279,35 +279,64 @@ int fs_gone_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t lam
         return rc;
 }
 
+void fs_device_label(struct fs *fs, const uint8_t device_id[static 16], char out[static 65])
+{
+        size_t i;
+
+        hex_encode(out, device_id, 4);
+        pthread_mutex_lock(&fs->labels_lock);
+        for (i = 0; i < fs->nlabels; i++)
+                if (memcmp(fs->labels[i].device_id, device_id, 16) == 0) {
+                        memcpy(out, fs->labels[i].name, sizeof(fs->labels[i].name));
+                        break;
+                }
+        pthread_mutex_unlock(&fs->labels_lock);
+}
+
+/* The length of NAME's extension (from its last dot), 0 if none or too long to keep. */
+static size_t apply_ext_len(const char *name)
+{
+        const char *dot = strrchr(name, '.');
+        size_t n = dot != NULL && dot != name ? strlen(dot) : 0;
+
+        return n <= 16 ? n : 0;
+}
+
 /*
  * A free name in PARENT for a version of NAME by AUTHOR with mtime MTIME_S:
- * "name (conflict from DEV DATE).ext" (DEV: the author's id prefix, DATE: UTC).
+ * "name (conflict from DEVICE DATE).ext" (DEVICE: the author's name in the
+ * membership, DATE: UTC).  Always fits in 255 bytes: the base is shortened
+ * (at a UTF-8 character boundary) when it must be.
  */
 static int apply_conflict_name(struct fs *fs, uint64_t parent, const char *name,
                                const uint8_t author[16], uint64_t mtime_s, char out[256])
 {
-        const char *dot = strrchr(name, '.');
-        size_t base = dot && dot != name ? (size_t)(dot - name) : strlen(name);
-        char dev[9], date[16];
+        size_t ext = apply_ext_len(name), base = strlen(name) - ext;
+        char dev[65], date[16];
         struct tm tm;
         time_t t = (time_t)mtime_s;
         uint64_t other;
         int i;
 
-        hex_encode(dev, author, 4);
+        fs_device_label(fs, author, dev);
         if (gmtime_r(&t, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%d", &tm) == 0)
                 snprintf(date, sizeof(date), "unknown-date");
-        if (base > 200)
-                base = 200;
         for (i = 1; i < 100; i++) {
-                char n[16] = "";
-                int len;
+                char n[16] = "", suffix[128];
+                size_t b = base;
+                int slen, len;
 
                 if (i > 1)
                         snprintf(n, sizeof(n), " %d", i);
-                len = snprintf(out, 256, "%.*s (conflict from %s %s%s)%s", (int)base, name, dev,
-                               date, n, name + base);
-                if (len < 0 || len >= 256)
+                slen = snprintf(suffix, sizeof(suffix), " (conflict from %s %s%s)", dev, date, n);
+                if (slen < 0 || (size_t)slen + ext >= 255)
+                        return -ENAMETOOLONG;
+                if (b > 255 - (size_t)slen - ext)
+                        b = 255 - (size_t)slen - ext;
+                while (b > 0 && b < base && ((unsigned char)name[b] & 0xC0) == 0x80)
+                        b--; /* never split a UTF-8 sequence */
+                len = snprintf(out, 256, "%.*s%s%s", (int)b, name, suffix, name + base);
+                if (len < 0 || len > 255)
                         return -ENAMETOOLONG;
                 if (index_lookup(fs->ix, parent, out, (size_t)len, &other) == -ENOENT)
                         return 0;
@@ -708,6 +737,22 @@ static int apply_update(struct fs *fs, struct fs_inode *in, const struct manifes
         return rc;
 }
 
+/* Rule 2: the entry is retried next round; says so once per file and reason. */
+static int apply_wait(struct fs *fs, const uint8_t file_id[16], const char *why)
+{
+        static _Thread_local uint8_t last[16];
+        static _Thread_local const char *last_why;
+        char fid[33];
+
+        if (memcmp(last, file_id, 16) != 0 || last_why != why) {
+                memcpy(last, file_id, 16);
+                last_why = why;
+                hex_encode(fid, file_id, 16);
+                log_info("file %s: a remote version waits (%s)", fid, why);
+        }
+        return -EAGAIN;
+}
+
 #define APPLY_MAX_DEPTH 256
 
 static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, int depth);
@@ -801,7 +846,7 @@ static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, 
         if (rc == 0) {
                 secmem_wipe(pending, plen);
                 free(pending);
-                return -EAGAIN; /* its deletion is being committed: decide after that */
+                return apply_wait(fs, pid, "its directory's deletion is not committed yet");
         }
         if (rc != -ENOENT)
                 return rc;
@@ -859,7 +904,7 @@ static int apply_decide_deleted(struct fs *fs, struct fs_inode *in, const struct
         if (rc == 0) {
                 secmem_wipe(pending, plen);
                 free(pending);
-                return -EAGAIN; /* our deletion is not committed yet */
+                return apply_wait(fs, m->file_id, "its deletion here is not committed yet");
         }
         if (rc != -ENOENT)
                 return rc;
@@ -903,7 +948,10 @@ static int apply_decide(struct fs *fs, struct fs_inode *in, const struct manifes
         if (in != NULL && in->has_manifest && memcmp(in->manifest_hash, m->hash, 32) == 0)
                 return 0; /* rule 1 */
         if (in != NULL && (in->sync_dirty || in->committing))
-                return -EAGAIN; /* rule 2 */
+                return apply_wait(fs, m->file_id,
+                                  in->committing
+                                      ? "a local change is being committed"
+                                      : "a local change is not committed yet"); /* rule 2 */
         if (in == NULL || (in->nlink == 0 && in->ino != INDEX_ROOT_INO))
                 return apply_decide_deleted(fs, in, m, meta, act);
         order = apply_vv_cmp((const struct fs_vv *)m->vv, m->nvv, in->vv, in->nvv);

@@ -30,6 +30,12 @@ struct fuse_session;
 struct manifest;
 struct manifest_meta;
 
+/* A device's name from the verified membership (for conflict names). */
+struct fs_label {
+        uint8_t device_id[16];
+        char name[65]; /* printable ASCII, '/' replaced */
+};
+
 /* A kernel cache invalidation to send once locks are released. */
 struct fs_inval {
         uint64_t parent; /* 0: inode INO's data and attributes */
@@ -149,6 +155,10 @@ struct fs {
         pthread_cond_t flush_cond;
         int flusher_running;
         int stopping;
+
+        pthread_mutex_t labels_lock; /* labels, nlabels (fs/mount.c sets, fs/apply.c reads) */
+        struct fs_label *labels;
+        size_t nlabels;
 };
 
 /* fs/inode.c */
@@ -222,6 +232,8 @@ int fs_commit(struct fs *fs, size_t *ncommits) __attribute__((warn_unused_result
 int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *meta)
     __attribute__((warn_unused_result));
 int fs_apply_entry_done(void *arg) __attribute__((warn_unused_result));
+/* DEVICE_ID's name from the membership, or its first 8 hex digits, into OUT. */
+void fs_device_label(struct fs *fs, const uint8_t device_id[static 16], char out[static 65]);
 /* A remembered deletion (index "gone" row, doc/DESIGN.md). */
 struct fs_gone {
         uint64_t lamport;

@@ -217,6 +217,29 @@ static void fs_members_alarm(struct fs *fs, const struct members_state *st)
                          fs->region->name, members_alarm_name(st->alarm));
 }
 
+/* The devices' names of fold ST become the labels of conflict names (fs_device_label). */
+static void fs_set_labels(struct fs *fs, const struct members_state *st)
+{
+        struct fs_label *l = calloc(st->nmembers ? st->nmembers : 1, sizeof(*l)), *old;
+        size_t i, j;
+
+        if (l == NULL)
+                return; /* the old names (or hex ids) stay */
+        for (i = 0; i < st->nmembers; i++) {
+                memcpy(l[i].device_id, st->members[i].device_id, 16);
+                snprintf(l[i].name, sizeof(l[i].name), "%s", st->members[i].name);
+                for (j = 0; l[i].name[j] != '\0'; j++)
+                        if (l[i].name[j] == '/')
+                                l[i].name[j] = '_';
+        }
+        pthread_mutex_lock(&fs->labels_lock);
+        old = fs->labels;
+        fs->labels = l;
+        fs->nlabels = st->nmembers;
+        pthread_mutex_unlock(&fs->labels_lock);
+        free(old);
+}
+
 /* The peers of fold ST (every active device; pull skips this one) into a new *OUT, *N. */
 static int fs_peers_of(const struct members_state *st, struct pull_peer **out, size_t *n)
 {
@@ -274,6 +297,7 @@ static int fs_open_pull(struct fs *fs, struct store *store)
         rc = fs_load_members(fs, store, &st);
         if (rc != 0)
                 return rc;
+        fs_set_labels(fs, st);
         rc = fs_peers_of(st, &peers, &n);
         members_state_free(st);
         if (rc != 0)
@@ -301,6 +325,7 @@ static void fs_refresh_peers(struct fs *fs)
         if (membership_refresh(fs->store, fs->region, &st) != 0)
                 return;
         fs_members_alarm(fs, st);
+        fs_set_labels(fs, st);
         rc = fs_peers_of(st, &peers, &n);
         members_state_free(st);
         if (rc != 0) {
@@ -559,6 +584,7 @@ int fsmount_run(const struct fsmount_opts *o)
         fs.data_dirfd = -1;
         fs.outbox_dirfd = -1;
         pthread_mutex_init(&fs.ns_lock, NULL);
+        pthread_mutex_init(&fs.labels_lock, NULL);
         rc = fsmount_check_mountpoint(o->mountpoint);
         if (rc != 0)
                 return rc;
@@ -633,6 +659,7 @@ out:
         fs.pull = NULL;
         store_close(store);
         fs_close_state(&fs);
+        free(fs.labels);
         close(lockfd);
         return rc;
 }

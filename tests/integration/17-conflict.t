@@ -33,15 +33,16 @@ C() { SEALSYNC_HOME=$HC "$SEALSYNC_BIN" "$@"; }
 # enroll NAME FN: init and join device FN (B or C), approved by A.
 enroll()
 {
-	local name=$1 fn=$2 dev code jpid
+	local name=$1 fn=$2 dev code jpid before
 	run_ok "$fn: init" "$fn" init --kdf interactive --name "$name"
 	dev=$("$fn" id --json | jq -r .device_id)
 	run_ok "A: invite for $fn" A invite docs --json
 	code=$(jq -r .code <<<"$T_OUT")
+	before=$(find "$work/store/$RID/join" -type f 2>/dev/null | wc -l)
 	"$fn" join docs "$STORE" "$RID" --code "$code" --timeout 90 >"$work/join.$fn" 2>&1 </dev/null &
 	jpid=$!
-	for _ in $(seq 100); do
-		[ -n "$(find "$work/store/$RID/join" -type f 2>/dev/null)" ] && break
+	for _ in $(seq 100); do # this device's request is posted
+		[ "$(find "$work/store/$RID/join" -type f 2>/dev/null | wc -l)" -gt "$before" ] && break
 		sleep 0.2
 	done
 	run_ok "A: approve $fn" A approve docs "$dev"
@@ -104,6 +105,8 @@ echo "will be deleted on A" >"$ma/gone.txt"
 mkdir -p "$ma/proj/sub"
 echo "inside" >"$ma/proj/sub/f"
 echo "sibling" >"$ma/proj/keep"
+LONG=$(printf 'L%.0s' $(seq 245)).txt # 249 bytes: a conflict name must shorten it
+echo "long base" >"$ma/$LONG"
 converge "B and C have A's files" 30 content_is "$mc/proj/sub/f" inside
 converge "all three trees agree before the partition" 30 all_same || show_diff
 
@@ -112,6 +115,8 @@ rm "$work/store" && touch "$work/store"
 sleep 1
 echo "A's version $MARK" >"$ma/doc.txt"
 echo "B's version $MARK" >"$mb/doc.txt"
+echo "long on A" >"$ma/$LONG"
+echo "long on B" >"$mb/$LONG"
 rm "$ma/gone.txt"
 echo "C edited it" >"$mc/gone.txt"
 echo "B made new.txt" >"$mb/new.txt"
@@ -128,7 +133,7 @@ converge "the three trees converge after the partition" 120 all_same || show_dif
 sig=$(tree_sig "$ma")
 note "$sig"
 
-ndoc=$(cd "$ma" && ls -1 | grep -c '^doc (conflict from [0-9a-f]\{8\} [0-9-]\{10\})\.txt$')
+ndoc=$(cd "$ma" && ls -1 | grep -c '^doc (conflict from dev[AB] [0-9-]\{10\})\.txt$')
 is "$ndoc" 1 "exactly one conflict copy of doc.txt"
 copy=$(cd "$ma" && ls -1 | grep '^doc (conflict from' | head -1)
 pair="$(cat "$ma/doc.txt")|$(cat "$ma/$copy" 2>/dev/null)"
@@ -142,6 +147,8 @@ is "$(cat "$ma/gone.txt" 2>/dev/null)" "C edited it" "edit beats delete: gone.tx
 is "$(cat "$ma/proj/sub/f" 2>/dev/null)" "B edited inside" \
 	"edit beats delete inside a deleted directory: proj/sub/f is back"
 ok "$([ -d "$ma/proj/sub" ] && echo 0 || echo 1)" "the directories above it came back"
+nlong=$(cd "$ma" && ls -1 | grep -c '^LLLL.* (conflict from dev[AB] [0-9-]\{10\})\.txt$')
+is "$nlong" 1 "a 249-byte name in conflict: one copy, its base shortened to fit 255 bytes"
 nnew=$(cd "$ma" && ls -1 | grep -c '^new')
 is "$nnew" 2 "one name made on two devices: both files survive"
 got=$(cd "$ma" && cat new*.txt | sort | tr '\n' '|')
@@ -160,7 +167,7 @@ converge "an edit of the winner reaches A" 30 content_is "$ma/doc.txt" "after th
 converge "an edit of the copy reaches A" 30 content_is "$ma/$copy" "copy edited"
 converge "all three trees agree again" 30 all_same || show_diff
 n=$(cd "$ma" && ls -1 | grep -c 'conflict from')
-is "$n" 2 "no new conflict copies from ordinary edits (the doc copy and the renamed new.txt)"
+is "$n" 3 "no new conflict copies from ordinary edits (doc, the long name, the renamed new.txt)"
 
 # --- durable and ciphertext only ----------------------------------------------
 sig=$(tree_sig "$mb")
