@@ -36,9 +36,9 @@ static const char status_usage[] =
     "where), the upload queue (entries and bytes waiting), the last successful push\n"
     "and pull (UTC time and age), the last store error, the alarms raised by the\n"
     "puller (kind, device, seq, store object, text), the number of conflicts, and\n"
-    "the peers' journal heads (the last seq applied from each device).\n"
-    "Which changes other devices have confirmed is not implemented yet\n"
-    "(\"confirmed\" is always null).\n"
+    "the peers' journal heads (the last seq applied from each device), and which\n"
+    "of this device's changes each other device has confirmed (from its signed\n"
+    "acknowledgement: up to which seq of this device's journal, and when).\n"
     "Exit status: 0 all well, 1 an alarm or an error (or a failure), 2 usage.\n"
     "\n"
     "      --json   print a JSON object (with NAME) or an array of them\n"
@@ -195,6 +195,12 @@ struct st_peer {
         int held;
 };
 
+struct st_confirmed {
+        char device[33];
+        uint64_t seq;    /* of this device's journal */
+        uint64_t time_s; /* the acknowledgement's time */
+};
+
 struct st_op {
         int known; /* the daemon syncs: the fields below are meaningful */
         long long last_ok;
@@ -223,6 +229,9 @@ struct st {
         size_t nkept;
         struct st_peer *peers;
         size_t npeers;
+        int confirm_on; /* the daemon exchanges acknowledgements */
+        struct st_confirmed *confirmed;
+        size_t nconfirmed;
         char problem[256]; /* trouble reaching the daemon, "" if none */
 };
 
@@ -259,6 +268,21 @@ static int st_add_peer(struct st *s, const char *rest)
                 return -ENOMEM;
         s->peers = v;
         s->peers[s->npeers++] = p;
+        return 0;
+}
+
+static int st_add_confirmed(struct st *s, const char *rest)
+{
+        struct st_confirmed c, *v;
+
+        memset(&c, 0, sizeof(c));
+        if (sscanf(rest, "%32s %" SCNu64 " %" SCNu64, c.device, &c.seq, &c.time_s) != 3)
+                return -EPROTO;
+        v = realloc(s->confirmed, (s->nconfirmed + 1) * sizeof(*v));
+        if (v == NULL)
+                return -ENOMEM;
+        s->confirmed = v;
+        s->confirmed[s->nconfirmed++] = c;
         return 0;
 }
 
@@ -315,6 +339,12 @@ static int st_line(struct st *s, const char *key, const char *rest)
                 return st_add_peer(s, rest);
         if (strcmp(key, "alarm") == 0)
                 return st_add_alarm(s, rest);
+        if (strcmp(key, "confirm_on") == 0) {
+                s->confirm_on = 1;
+                return 0;
+        }
+        if (strcmp(key, "confirmed") == 0)
+                return st_add_confirmed(s, rest);
         return 0;
 }
 
@@ -401,6 +431,7 @@ static void st_release(struct st *s)
 {
         free(s->alarms);
         free(s->peers);
+        free(s->confirmed);
 }
 
 /* 1 if S is to be reported as a problem (exit 1). */
@@ -452,6 +483,36 @@ static void st_print_alarms(const struct st *s)
         }
 }
 
+/* An acknowledgement's time (a peer's u64) as ISO-8601 UTC, "-" if out of range. */
+static void fmt_ack_time(uint64_t t, char *out, size_t size)
+{
+        fmt_time(t <= (uint64_t)INT64_MAX / 2 ? (long long)t : 0, out, size);
+}
+
+static void st_print_confirmed(const struct st *s)
+{
+        char t[32];
+        size_t i;
+
+        if (!s->confirm_on)
+                return;
+        if (s->nconfirmed == 0)
+                printf("  confirmed:  by no other device yet\n");
+        for (i = 0; i < s->nconfirmed; i++) {
+                const struct st_confirmed *c = &s->confirmed[i];
+
+                fmt_ack_time(c->time_s, t, sizeof(t));
+                if (c->seq >= s->journal_seq)
+                        printf("  confirmed:  %s has all of this device's changes (seq %" PRIu64
+                               ") as of %s\n",
+                               c->device, c->seq, t);
+                else
+                        printf("  confirmed:  %s has this device's changes up to seq %" PRIu64
+                               " of %" PRIu64 " as of %s\n",
+                               c->device, c->seq, s->journal_seq, t);
+        }
+}
+
 static void st_print_text(const struct st *s)
 {
         char hex[2 * REGION_ID_LEN + 1], b[32];
@@ -482,8 +543,7 @@ static void st_print_text(const struct st *s)
         for (i = 0; i < s->npeers; i++)
                 printf("  peer:       %s at seq %" PRIu64 "%s\n", s->peers[i].device,
                        s->peers[i].seq, s->peers[i].held ? " (held by an alarm)" : "");
-        if (s->mounted && s->answered)
-                printf("  confirmed:  not implemented yet\n");
+        st_print_confirmed(s);
         st_print_alarms(s);
 }
 
@@ -563,6 +623,33 @@ static void st_json_lists(const struct st *s)
         putchar(']');
 }
 
+/* "confirmed": null unless the daemon exchanges acknowledgements, else an array. */
+static void st_json_confirmed(const struct st *s)
+{
+        char t[32];
+        size_t i;
+
+        fputs(",\"confirmed\":", stdout);
+        if (!s->confirm_on) {
+                fputs("null", stdout);
+                return;
+        }
+        putchar('[');
+        for (i = 0; i < s->nconfirmed; i++) {
+                const struct st_confirmed *c = &s->confirmed[i];
+
+                fmt_ack_time(c->time_s, t, sizeof(t));
+                printf("%s{\"device_id\":\"%s\",\"seq\":%" PRIu64 ",\"confirmed_at\":",
+                       i ? "," : "", c->device, c->seq);
+                if (strcmp(t, "-") == 0)
+                        fputs("null", stdout);
+                else
+                        printf("\"%s\"", t);
+                printf(",\"current\":%s}", c->seq >= s->journal_seq ? "true" : "false");
+        }
+        putchar(']');
+}
+
 static void st_print_json(const struct st *s)
 {
         char hex[2 * REGION_ID_LEN + 1];
@@ -597,7 +684,8 @@ static void st_print_json(const struct st *s)
                 printf(",\"conflicts\":%lu", s->conflicts);
         else
                 fputs(",\"conflicts\":null", stdout);
-        fputs(",\"confirmed\":null,\"error\":", stdout);
+        st_json_confirmed(s);
+        fputs(",\"error\":", stdout);
         if (s->problem[0])
                 cli_json_str(s->problem);
         else

@@ -36,6 +36,7 @@
 #include "crypto/hash.h"
 #include "crypto/secmem.h"
 #include "fs/fsint.h"
+#include "sync/confirm.h"
 #include "sync/journal.h"
 #include "sync/manifest.h"
 #include "sync/pack.h"
@@ -901,6 +902,9 @@ int fs_commit(struct fs *fs, size_t *ncommits)
         if (rc == 0)
                 rc = index_commit(fs->ix);
         if (rc == 0) {
+                /* Before the pusher may send it: a peer's ack of it is then known ours. */
+                if (fs->confirm != NULL)
+                        confirm_note_own(fs->confirm, fs->journal_seq, fs->journal_head);
                 fs->committed_seq = fs->journal_seq;
                 *ncommits = c.ncommits;
                 log_info("committed journal entry %llu: %zu file(s), %zu pack(s)",

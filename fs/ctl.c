@@ -10,8 +10,9 @@
  *
  * Invariants:
  *   1. Nothing is read from or written to the store here: a SYNC only drives
- *      the committer (fs_commit), the pusher (push_kick) and the puller
- *      (pull_round), and reads their counters.
+ *      the committer (fs_commit), the pusher (push_kick), the puller
+ *      (pull_round) and the acknowledgement exchange (confirm_round: our
+ *      ack if it changed, then the peers'), and reads their counters.
  *   2. ctl_stop returns only after every thread of this module has been
  *      joined, so FS (its pusher and puller) may be torn down afterwards.
  *   3. Every line sent ends in '\n' and carries no other control character
@@ -37,6 +38,7 @@
 #include <unistd.h>
 
 #include "fs/fsint.h"
+#include "sync/confirm.h"
 #include "sync/pull.h"
 #include "sync/push.h"
 #include "util/hex.h"
@@ -224,6 +226,22 @@ static int ctl_status_alarms(struct pull *p, int fd)
         return rc;
 }
 
+/* "confirmed DEVICE SEQ TIME_S" per peer whose acknowledgement was accepted. */
+static int ctl_status_confirmed(struct confirm *cf, int fd)
+{
+        struct confirm_info ci;
+        size_t i, n = confirm_count(cf);
+        int rc = ctl_send(fd, "confirm_on 1");
+
+        for (i = 0; i < n && rc == 0; i++) {
+                if (confirm_get(cf, i, &ci) != 0)
+                        break;
+                rc =
+                    ctl_send(fd, "confirmed %s %" PRIu64 " %" PRIu64, ci.device, ci.seq, ci.time_s);
+        }
+        return rc;
+}
+
 static int ctl_status_pull(struct fs *fs, int fd)
 {
         struct pull_peer_info pi;
@@ -249,6 +267,8 @@ static int ctl_status_pull(struct fs *fs, int fd)
         }
         if (rc == 0)
                 rc = ctl_status_alarms(fs->pull, fd);
+        if (rc == 0 && fs->confirm != NULL)
+                rc = ctl_status_confirmed(fs->confirm, fd);
         return rc;
 }
 
@@ -317,6 +337,10 @@ static void *ctl_pull_main(void *arg)
                                 log_err("cannot commit applied remote versions");
                 }
         }
+        /* Our ack now if it changed, then the peers' (logged once if failing). */
+        if (j->fs->confirm != NULL && !__atomic_load_n(&j->stop, __ATOMIC_ACQUIRE) &&
+            confirm_round(j->fs->confirm, 1, 1) != 0)
+                log_debug("sync request: the acknowledgement exchange did not complete");
         __atomic_store_n(&j->finished, 1, __ATOMIC_RELEASE);
         return NULL;
 }

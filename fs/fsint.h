@@ -24,6 +24,7 @@
 
 struct push;
 struct pull;
+struct confirm;
 struct region_info;
 struct store;
 struct fuse_session;
@@ -141,6 +142,7 @@ struct fs {
         pthread_mutex_t commit_lock;
         struct push *push;
         struct pull *pull;
+        struct confirm *confirm; /* acknowledgements (sync/confirm.h), with PULL */
         /* The membership refresh of the puller thread (fs/mount.c). */
         const struct region_info *region; /* the caller's, lives as long as the mount */
         struct store *store;

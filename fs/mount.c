@@ -17,6 +17,7 @@
 #include "fs/fsint.h"
 #include "fs/ops.h"
 #include "keyring/members.h"
+#include "sync/confirm.h"
 #include "sync/membership.h"
 #include "sync/pull.h"
 #include "sync/push.h"
@@ -305,9 +306,19 @@ static int fs_open_pull(struct fs *fs, struct store *store)
         rc = pull_new(&fs->pull, store, fs->ix, fs->region_id, fs->device_id, fs->epoch_id,
                       fs->epoch_key, peers, n, &fs_pull_ops, fs);
         free(peers);
-        if (rc != 0)
+        if (rc != 0) {
                 log_err("cannot start the puller: %s", strerror(-rc));
-        return rc;
+                return rc;
+        }
+        rc = confirm_new(&fs->confirm, store, fs->ix, fs->pull, fs->region_id, fs->device_id,
+                         fs->sign_sk);
+        if (rc != 0) {
+                log_err("cannot start the acknowledgement exchange: %s", strerror(-rc));
+                return rc;
+        }
+        /* Our head at mount (fs_commit_init): what the first ack carries. */
+        confirm_note_own(fs->confirm, fs->journal_seq, fs->journal_head);
+        return 0;
 }
 
 /*
@@ -401,6 +412,8 @@ static void fs_close_sync(struct fs *fs)
                          strerror(-rc));
         push_stop(fs->push);
         fs->push = NULL;
+        confirm_free(fs->confirm);
+        fs->confirm = NULL;
         pull_free(fs->pull);
         fs->pull = NULL;
         free(fs->inval);
@@ -490,11 +503,15 @@ static void fs_report(int *report_fd, int status)
 
 #define FS_PULL_INTERVAL_S 3
 #define FS_MEMBERS_EVERY_ROUNDS 10 /* refresh the membership about every 30 s */
+#define FS_ACKS_EVERY_ROUNDS 10    /* read the peers' acknowledgements about every 30 s */
 
 /*
  * Pulls other devices' changes every few seconds (doc/SYNC.md step 3); every
  * FS_MEMBERS_EVERY_ROUNDS rounds, first refreshes the membership so devices
- * enrolled while mounted are pulled too (doc/SYNC.md "Membership").
+ * enrolled while mounted are pulled too (doc/SYNC.md "Membership").  After
+ * each round, publishes this device's acknowledgement if it changed (at most
+ * every CONFIRM_PUBLISH_EVERY_S), and every FS_ACKS_EVERY_ROUNDS rounds
+ * reads the peers' (doc/SYNC.md "Acknowledgements").
  */
 static void *fs_puller_main(void *arg)
 {
@@ -523,6 +540,9 @@ static void *fs_puller_main(void *arg)
                 }
                 if (rc != 0 && rc != -EAGAIN)
                         log_warn("pulling failed: %s", strerror(-rc));
+                /* Failures are logged once by the exchange and retried next round. */
+                if (confirm_round(fs->confirm, rounds % FS_ACKS_EVERY_ROUNDS == 0, 0) != 0)
+                        log_debug("the acknowledgement exchange did not complete");
                 pthread_mutex_lock(&fs->flush_lock);
         }
         pthread_mutex_unlock(&fs->flush_lock);
@@ -655,6 +675,8 @@ out:
                 push_stop(fs.push);
                 fs.push = NULL;
         }
+        confirm_free(fs.confirm);
+        fs.confirm = NULL;
         pull_free(fs.pull);
         fs.pull = NULL;
         store_close(store);

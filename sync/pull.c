@@ -86,9 +86,12 @@ enum pull_kind {
         PULL_BAD_OBJECT,
         PULL_NOT_WRITER,
         PULL_UNKNOWN_EPOCH,
-        PULL_JUNK,        /* a key that is no journal key: skipped, the device not held */
-        PULL_MISSING,     /* a pack named by an entry is not on the store (yet): retried */
-        PULL_KEY_CHANGED, /* a newer fold names another key for a known device: refused */
+        PULL_JUNK,         /* a key that is no journal key: skipped, the device not held */
+        PULL_MISSING,      /* a pack named by an entry is not on the store (yet): retried */
+        PULL_KEY_CHANGED,  /* a newer fold names another key for a known device: refused */
+        PULL_BAD_ACK,      /* an acknowledgement that does not verify (pull_ack_alarm) */
+        PULL_ACK_ROLLBACK, /* an acknowledgement older than one accepted before */
+        PULL_ACK_FORK,     /* an acknowledgement of entries of ours we never wrote */
 };
 
 static const struct {
@@ -99,7 +102,8 @@ static const struct {
     [PULL_ROLLBACK] = {"journal-rollback", 1}, [PULL_BAD_OBJECT] = {"bad-object", 1},
     [PULL_NOT_WRITER] = {"not-a-writer", 1},   [PULL_UNKNOWN_EPOCH] = {"unknown-epoch", 1},
     [PULL_JUNK] = {"store-junk", 0},           [PULL_MISSING] = {"missing-pack", 0},
-    [PULL_KEY_CHANGED] = {"key-changed", 0},
+    [PULL_KEY_CHANGED] = {"key-changed", 0},   [PULL_BAD_ACK] = {"bad-ack", 0},
+    [PULL_ACK_ROLLBACK] = {"ack-rollback", 0}, [PULL_ACK_FORK] = {"ack-fork", 0},
 };
 
 struct pull_peer_state {
@@ -333,7 +337,7 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
                 pthread_mutex_unlock(&p->lock);
                 if (pull_kinds[kind].holds)
                         log_err("pull: alarm %s; holding this device's updates", text);
-                else if (kind == PULL_KEY_CHANGED)
+                else if (kind == PULL_KEY_CHANGED || kind == PULL_ACK_FORK)
                         log_err("pull: alarm %s", text);
                 else
                         log_warn("pull: %s", text);
@@ -1236,12 +1240,35 @@ int pull_peer_get(struct pull *p, size_t i, struct pull_peer_info *out)
         if (rc != 0)
                 return rc;
         memcpy(out->device, p->peers[i].hex, sizeof(out->device));
+        memcpy(out->device_id, p->peers[i].peer.device_id, sizeof(out->device_id));
+        memcpy(out->sign_pk, p->peers[i].peer.sign_pk, sizeof(out->sign_pk));
         out->have = mk.have;
         out->seq = mk.have ? mk.seq : 0;
+        memcpy(out->hash, mk.hash, sizeof(out->hash)); /* zeros without a mark */
         pthread_mutex_lock(&p->lock);
         out->held = p->peers[i].held;
         pthread_mutex_unlock(&p->lock);
         return 0;
+}
+
+int pull_ack_alarm(struct pull *p, const uint8_t device_id[static 16], enum pull_ack_alarm kind,
+                   uint64_t seq, const char *object, const char *text)
+{
+        static const enum pull_kind kinds[] = {
+            [PULL_ALARM_BAD_ACK] = PULL_BAD_ACK,
+            [PULL_ALARM_ACK_ROLLBACK] = PULL_ACK_ROLLBACK,
+            [PULL_ALARM_ACK_FORK] = PULL_ACK_FORK,
+        };
+        size_t i, n = pull_npeers(p);
+
+        assert((size_t)kind < sizeof(kinds) / sizeof(kinds[0]));
+        for (i = 0; i < n; i++) {
+                if (memcmp(p->peers[i].peer.device_id, device_id, 16) != 0)
+                        continue;
+                (void)pull_alarm(p, &p->peers[i], kinds[kind], seq, object, "%s", text);
+                return 0;
+        }
+        return -ENOENT;
 }
 
 void pull_free(struct pull *p)

@@ -26,7 +26,8 @@
  * is cleared by a restart; other devices continue.  key-changed (a newer
  * membership fold names another key for a known device, pull_set_peers)
  * does not hold: the pinned key stays, so nothing signed by the other key
- * verifies.
+ * verifies.  The acknowledgement exchange (sync/confirm.h) raises bad-ack,
+ * ack-rollback and ack-fork through pull_ack_alarm; none of them holds.
  *
  * The peers come from the verified membership fold at pull_new and are
  * brought up to date while running by pull_set_peers (fs/mount.c refreshes
@@ -157,7 +158,7 @@ struct pull_alarm_info {
         time_t time;
         char kind[24];                /* journal-gap, equivocation, journal-rollback, bad-object,
                                          not-a-writer, unknown-epoch, store-junk, missing-pack,
-                                         key-changed */
+                                         key-changed, bad-ack, ack-rollback, ack-fork */
         int holds;                    /* 1: the device's updates are held until restart */
         char device[33];              /* the device's id, hex */
         uint64_t seq;                 /* the journal seq concerned, 0 if none */
@@ -178,9 +179,12 @@ int pull_alarm_get(struct pull *p, size_t i, struct pull_alarm_info *out)
 /* A peer's position: the seq of the last entry applied from it (its mark). */
 struct pull_peer_info {
         char device[33]; /* hex */
-        int have;        /* 0: nothing applied from it yet (SEQ 0) */
+        uint8_t device_id[16];
+        uint8_t sign_pk[32]; /* pinned from the verified membership */
+        int have;            /* 0: nothing applied from it yet (SEQ 0) */
         uint64_t seq;
-        int held; /* an alarm holds its updates */
+        uint8_t hash[32]; /* the hash of its entry at SEQ (zeros if !HAVE) */
+        int held;         /* an alarm holds its updates */
 };
 
 /*
@@ -193,6 +197,25 @@ struct pull_peer_info {
 size_t pull_peer_count(struct pull *p);
 int pull_peer_get(struct pull *p, size_t i, struct pull_peer_info *out)
     __attribute__((warn_unused_result));
+
+/*
+ * Alarms raised by the acknowledgement exchange (sync/confirm.c) about a
+ * peer; none of them holds the peer's journal.  bad-ack: its ack does not
+ * verify (hash, decoding, region, device, signature); ack-rollback: its
+ * ack's counter is lower than one accepted before (a replay); ack-fork: it
+ * confirms an entry of this device's journal that this device did not
+ * write (the store showed it a forked journal).
+ */
+enum pull_ack_alarm { PULL_ALARM_BAD_ACK, PULL_ALARM_ACK_ROLLBACK, PULL_ALARM_ACK_FORK };
+
+/*
+ * Raises alarm KIND about peer DEVICE_ID at SEQ (0: none), for store
+ * OBJECT (may be NULL), with one line TEXT: logged once per (kind, device,
+ * seq), listed by pull_alarm_get like the puller's own.  Safe from any
+ * thread.  Returns 0, or -ENOENT if DEVICE_ID is not a peer (nothing done).
+ */
+int pull_ack_alarm(struct pull *p, const uint8_t device_id[static 16], enum pull_ack_alarm kind,
+                   uint64_t seq, const char *object, const char *text);
 
 void pull_free(struct pull *p); /* NULL is a no-op */
 

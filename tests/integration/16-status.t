@@ -61,8 +61,8 @@ mount_b || bail "mount on B failed"
 # --- status fields -----------------------------------------------------------
 run_ok "A: status --json exits 0 on a clean mount" A status docs --json
 S_A=$T_OUT
-is "$(jq -r '[.mounted, .mountpoint, .sync, .device_id, .confirmed, .ok] | map(tostring) | join(" ")' <<<"$S_A")" \
-	"true $ma true $DEV_A null true" "  ... mounted, mount point, sync, device id, confirmed null, ok"
+is "$(jq -r '[.mounted, .mountpoint, .sync, .device_id, (.confirmed | type), .ok] | map(tostring) | join(" ")' <<<"$S_A")" \
+	"true $ma true $DEV_A array true" "  ... mounted, mount point, sync, device id, confirmed an array, ok"
 jq -e '(.pid | type) == "number" and (.queue.entries | type) == "number" and
 	(.queue.bytes | type) == "number" and (.alarms == []) and (.conflicts == 0) and
 	(.push | has("last_success") and has("age_s") and has("error") and has("seq")) and
@@ -73,7 +73,7 @@ ok $? "  ... every field present with its type" "$S_A"
 is "$(jq -r '.peers[].device_id' <<<"$S_A")" "$DEV_B" "  ... B is A's one peer"
 is "$(stat -c %a "$HA/regions/$RID/ctl.sock")" 600 "  ... the control socket is mode 0600"
 run_ok "status (text) exits 0" A status
-like "$T_OUT" "confirmed: +not implemented yet" "  ... says confirmations are not implemented yet"
+like "$T_OUT" "confirmed: +(by no other device yet|$DEV_B has )" "  ... says what other devices confirmed"
 like "$T_OUT" "mounted: +on $ma" "  ... names the mount point"
 run_ok "list --json" A list --json
 is "$(jq -r '.[0] | "\(.mounted) \(.queue | type)"' <<<"$T_OUT")" "true object" "  ... gives mounted and the queue"

@@ -1,6 +1,6 @@
 /*
  * Unit tests for the sync object codecs (sync/pack.c, sync/manifest.c,
- * sync/journal.c): known-answer vectors from tests/vectors/sync.txt
+ * sync/journal.c, sync/ack.c): known-answer vectors from tests/vectors/sync.txt
  * (generated independently by tests/vectors/gen-sync-vectors.py), round
  * trips, and every strictness rule of doc/FORMAT-sync.md.  Run from the repo
  * root.
@@ -22,6 +22,7 @@
 #include "crypto/kdf.h"
 #include "crypto/secmem.h"
 #include "crypto/sig.h"
+#include "sync/ack.h"
 #include "sync/journal.h"
 #include "sync/manifest.h"
 #include "sync/pack.h"
@@ -1648,6 +1649,244 @@ static void test_journal_keys(void **state)
         assert_int_equal(journal_parse_key(NULL, NULL, d2, &seq, h2), -EINVAL);
 }
 
+/* ---- acknowledgements --------------------------------------------------- */
+
+struct afix {
+        uint8_t pk[32], sk[64];
+        struct ack a;
+        struct ack_mark marks[3];
+};
+
+static void afix_init(struct afix *f)
+{
+        static const uint8_t seed[32] = {11};
+        size_t i;
+
+        memset(f, 0, sizeof(*f));
+        assert_int_equal(sig_keypair_seed(f->pk, f->sk, seed), 0);
+        f->a.version = ACK_VERSION;
+        memset(f->a.region_id, 0x11, 32);
+        memset(f->a.device_id, 0x40, 16);
+        f->a.counter = 5;
+        f->a.time_s = 1795464062; /* 2026-11-23T20:01:02Z */
+        for (i = 0; i < 3; i++) {
+                /* 0x30, 0x40 (the author's own head), 0x50 */
+                memset(f->marks[i].device_id, 0x30 + 0x10 * (int)i, 16);
+                f->marks[i].seq = 10 + i;
+                memset(f->marks[i].hash, 0x60 + (int)i, 32);
+        }
+        f->a.marks = f->marks;
+        f->a.nmarks = 3;
+}
+
+static void afix_encode(const struct afix *f, uint8_t **out, size_t *len)
+{
+        assert_int_equal(ack_encode_sign(&f->a, f->sk, out, len), 0);
+}
+
+static void expect_ack_fails(const uint8_t *buf, size_t len)
+{
+        struct ack a;
+
+        memset(&a, 0xa5, sizeof(a));
+        assert_int_equal(ack_decode(buf, len, &a), -EBADMSG);
+        assert_int_equal(a.version, 0xa5);
+}
+
+/* ack_open of BUF under F's region, author and key must fail and leave *OUT alone. */
+static void expect_ack_open_fails(const struct afix *f, const uint8_t *buf, size_t len,
+                                  const uint8_t *pk)
+{
+        struct ack a;
+
+        memset(&a, 0xa5, sizeof(a));
+        assert_int_equal(ack_open(buf, len, f->a.region_id, f->a.device_id, pk, &a), -EBADMSG);
+        assert_int_equal(a.version, 0xa5);
+}
+
+static void test_ack_roundtrip(void **state)
+{
+        struct afix f;
+        struct ack a;
+        uint8_t *buf = NULL, *buf2 = NULL, *big, h[32], other_pk[32], other_sk[64], dev[16];
+        static const uint8_t other_seed[32] = {12};
+        size_t len = 0, len2 = 0, i;
+
+        (void)state;
+        afix_init(&f);
+        afix_encode(&f, &buf, &len);
+        assert_int_equal(len, ACK_FIXED_LEN + 3 * ACK_MARK_LEN);
+        assert_int_equal(buf[0], 1);
+        assert_int_equal(ack_open(buf, len, f.a.region_id, f.a.device_id, f.pk, &a), 0);
+        assert_int_equal(a.counter, 5);
+        assert_int_equal(a.time_s, 1795464062);
+        assert_int_equal(a.nmarks, 3);
+        assert_int_equal(a.marks[2].seq, 12);
+        hash_blake2b(h, buf, len);
+        assert_memory_equal(a.hash, h, 32);
+        assert_memory_equal(a.sig, buf + len - 64, 64);
+        assert_ptr_equal(ack_find(&a, f.marks[1].device_id), &a.marks[1]);
+        memset(dev, 0x41, 16);
+        assert_null(ack_find(&a, dev));
+        assert_int_equal(ack_encode_sign(&a, f.sk, &buf2, &len2), 0);
+        assert_int_equal(len2, len);
+        assert_memory_equal(buf2, buf, len); /* deterministic, canonical */
+        ack_release(&a);
+        ack_release(NULL);
+        free(buf2);
+
+        /* Truncated and trailing bytes. */
+        for (i = 0; i < len; i++)
+                expect_ack_fails(buf, i);
+        big = malloc(len + 1);
+        assert_non_null(big);
+        memcpy(big, buf, len);
+        big[len] = 0;
+        expect_ack_fails(big, len + 1);
+        expect_ack_open_fails(&f, big, len + 1, f.pk);
+        free(big);
+
+        /* Every bit flip, in every field: ack_open rejects. */
+        for (i = 0; i < len * 8; i++) {
+                buf[i / 8] ^= (uint8_t)(1u << (i % 8));
+                expect_ack_open_fails(&f, buf, len, f.pk);
+                buf[i / 8] ^= (uint8_t)(1u << (i % 8));
+        }
+
+        /* Wrong signer: another device's key, or the right key over another region/author. */
+        assert_int_equal(sig_keypair_seed(other_pk, other_sk, other_seed), 0);
+        expect_ack_open_fails(&f, buf, len, other_pk);
+        assert_int_equal(ack_verify_sig(buf, len, other_pk), -EBADMSG);
+        memset(dev, 0x41, 16);
+        assert_int_equal(ack_open(buf, len, f.a.region_id, dev, f.pk, &a), -EBADMSG);
+        memset(h, 0x12, 32);
+        assert_int_equal(ack_open(buf, len, h, f.a.device_id, f.pk, &a), -EBADMSG);
+        /* Re-signed by the other key: decodes, but not under the author's pinned key. */
+        assert_int_equal(ack_encode_sign(&f.a, other_sk, &buf2, &len2), 0);
+        expect_ack_open_fails(&f, buf2, len2, f.pk);
+        free(buf2);
+
+        /* Signed as another type (domain separation). */
+        assert_int_equal(sig_sign(buf + len - 64, f.sk, "journal", buf, len - 64), 0);
+        assert_int_equal(ack_verify_sig(buf, len, f.pk), -EBADMSG);
+        assert_int_equal(sig_sign(buf + len - 64, f.sk, "ack", buf, len - 64), 0);
+        assert_int_equal(ack_verify_sig(buf, len, f.pk), 0);
+        free(buf);
+}
+
+static void test_ack_rules(void **state)
+{
+        struct afix f;
+        uint8_t *out = NULL, *buf = NULL, *t;
+        size_t len = 0, blen = 0;
+        /* Offsets: version 0, region 1, device 33, counter 49, time 57, count 65, marks 69. */
+        const size_t marks_off = 69;
+
+        (void)state;
+#define AREFUSE(stmt)                                                                              \
+        do {                                                                                       \
+                afix_init(&f);                                                                     \
+                stmt;                                                                              \
+                assert_int_equal(ack_encode_sign(&f.a, f.sk, &out, &len), -EINVAL);                \
+                assert_null(out);                                                                  \
+        } while (0)
+        AREFUSE(f.a.version = 2);
+        AREFUSE(f.a.counter = 0);
+        AREFUSE(memset(f.marks[1].device_id, 0x30, 16)); /* duplicate */
+        AREFUSE(memset(f.marks[0].device_id, 0x45, 16)); /* unsorted */
+        AREFUSE(f.marks[2].seq = 0);
+        AREFUSE(f.a.nmarks = ACK_MAX_MARKS + 1);
+        AREFUSE(f.a.marks = NULL);
+#undef AREFUSE
+        /* Edge cases accepted: no marks; time 0; the largest counter. */
+        afix_init(&f);
+        f.a.nmarks = 0;
+        f.a.time_s = 0;
+        f.a.counter = UINT64_MAX;
+        assert_int_equal(ack_encode_sign(&f.a, f.sk, &out, &len), 0);
+        assert_int_equal(len, ACK_FIXED_LEN);
+        free(out);
+        out = NULL;
+
+        /* The decoder, on bytes changed the same ways (re-signed, so only structure fails). */
+        afix_init(&f);
+        afix_encode(&f, &buf, &blen);
+        t = malloc(blen);
+        assert_non_null(t);
+#define AMUTATE(stmt)                                                                              \
+        do {                                                                                       \
+                memcpy(t, buf, blen);                                                              \
+                stmt;                                                                              \
+                assert_int_equal(sig_sign(t + blen - 64, f.sk, "ack", t, blen - 64), 0);           \
+                expect_ack_fails(t, blen);                                                         \
+                expect_ack_open_fails(&f, t, blen, f.pk);                                          \
+        } while (0)
+        AMUTATE(t[0] = 0);
+        AMUTATE(t[0] = 2);
+        AMUTATE(memset(t + 49, 0, 8));                      /* counter 0 */
+        AMUTATE(memset(t + marks_off + 56, 0x30, 16));      /* duplicate */
+        AMUTATE(memset(t + marks_off, 0x60, 16));           /* unsorted */
+        AMUTATE(memset(t + marks_off + 2 * 56 + 16, 0, 8)); /* seq 0 */
+        AMUTATE(memset(t + marks_off - 4, 0xff, 4));        /* count: huge */
+        AMUTATE(t[marks_off - 1] = 2);                      /* count: too small */
+        AMUTATE(t[marks_off - 1] = 4);                      /* count: too large */
+#undef AMUTATE
+        free(t);
+        free(buf);
+}
+
+static void test_ack_keys(void **state)
+{
+        static const char region[] =
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        uint8_t dev[16], d2[16], rid[32];
+        char key[ACK_KEY_SIZE], bad[ACK_KEY_SIZE + 2];
+        size_t i;
+
+        (void)state;
+        memset(dev, 0xab, 16);
+        assert_int_equal(ack_object_key(region, dev, key), 0);
+        assert_int_equal(strlen(key), ACK_KEY_LEN);
+        assert_string_equal(key + 64, "/ack/abababababababababababababababab");
+        assert_int_equal(ack_parse_key(key, rid, d2), 0);
+        assert_memory_equal(d2, dev, 16);
+        assert_int_equal(rid[0], 0x00);
+        assert_int_equal(rid[31], 0xff);
+        assert_int_equal(ack_parse_key(key, NULL, d2), 0);
+        assert_int_equal(ack_object_key(region, NULL, key), 0);
+        assert_int_equal(strlen(key), ACK_PREFIX_LEN);
+        assert_string_equal(key + 64, "/ack/");
+        assert_int_equal(ack_object_key("00", dev, key), -EINVAL);
+        assert_int_equal(
+            ack_object_key("00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff", dev,
+                           key),
+            -EINVAL);
+        assert_int_equal(ack_object_key(NULL, dev, key), -EINVAL);
+
+        assert_int_equal(ack_object_key(region, dev, key), 0);
+        for (i = 0; i < ACK_KEY_LEN; i++) {
+                const char subs[] = {'A', 'F', 'g', '/', '-', 'x', ' ', '.'};
+                size_t k;
+
+                for (k = 0; k < sizeof(subs); k++) {
+                        snprintf(bad, sizeof(bad), "%s", key);
+                        if (bad[i] == subs[k])
+                                continue;
+                        bad[i] = subs[k];
+                        memset(d2, 0x42, 16);
+                        assert_int_equal(ack_parse_key(bad, NULL, d2), -EINVAL);
+                        assert_int_equal(d2[0], 0x42); /* untouched */
+                }
+        }
+        snprintf(bad, sizeof(bad), "%s0", key);
+        assert_int_equal(ack_parse_key(bad, NULL, d2), -EINVAL);
+        snprintf(bad, sizeof(bad), "%s", key);
+        bad[ACK_KEY_LEN - 1] = '\0';
+        assert_int_equal(ack_parse_key(bad, NULL, d2), -EINVAL);
+        assert_int_equal(ack_parse_key("", NULL, d2), -EINVAL);
+        assert_int_equal(ack_parse_key(NULL, NULL, d2), -EINVAL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1671,6 +1910,9 @@ int main(void)
             cmocka_unit_test(test_journal_roundtrip),
             cmocka_unit_test(test_journal_rules),
             cmocka_unit_test(test_journal_keys),
+            cmocka_unit_test(test_ack_roundtrip),
+            cmocka_unit_test(test_ack_rules),
+            cmocka_unit_test(test_ack_keys),
         };
 
         return cmocka_run_group_tests(tests, setup_sodium, NULL);
