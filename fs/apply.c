@@ -823,6 +823,23 @@ static int apply_unlinked(struct fs *fs, uint64_t ino)
         return gone;
 }
 
+/* 1 if INO is an inode here that has a name (or the root). */
+static int apply_live(struct fs *fs, uint64_t ino)
+{
+        struct fs_inode *in;
+        int live;
+
+        if (ino == INDEX_ROOT_INO)
+                return 1;
+        if (fs_inode_get(fs, ino, &in) != 0)
+                return 0;
+        pthread_rwlock_rdlock(&in->lock);
+        live = in->nlink > 0;
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        return live;
+}
+
 /* The local directory for parent id PID: the root, a known directory, or a placeholder. */
 static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, int depth)
 {
@@ -838,6 +855,8 @@ static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, 
                 return 0;
         }
         rc = index_ino_by_file_id(fs->ix, pid, ino);
+        if (rc == -ENOENT && index_alias_get(fs->ix, pid, ino) == 0 && apply_live(fs, *ino))
+                return 0; /* a merged directory (rule 5) */
         if (rc == 0 && !apply_unlinked(fs, *ino))
                 return 0;
         if (rc != 0 && rc != -ENOENT)
@@ -995,6 +1014,257 @@ static int apply_create(struct fs *fs, const struct manifest *m, const struct ma
         return rc;
 }
 
+/* ---- rule 5 for directories: same-name directories merge ---- */
+
+struct apply_child {
+        uint64_t ino;
+        uint8_t type;
+        char name[INDEX_NAME_MAX + 1];
+};
+
+struct apply_children {
+        struct apply_child *v;
+        size_t n, cap;
+};
+
+static int apply_child_cb(void *arg, int64_t pos, uint64_t ino, uint8_t type, const char *name,
+                          size_t len)
+{
+        struct apply_children *c = arg;
+
+        (void)pos;
+        if (c->n == c->cap) {
+                size_t cap = c->cap ? 2 * c->cap : 32;
+                struct apply_child *v = realloc(c->v, cap * sizeof(*v));
+
+                if (v == NULL)
+                        return -ENOMEM;
+                c->v = v;
+                c->cap = cap;
+        }
+        c->v[c->n].ino = ino;
+        c->v[c->n].type = type;
+        memcpy(c->v[c->n].name, name, len);
+        c->v[c->n].name[len] = '\0';
+        c->n++;
+        return 0;
+}
+
+/* The version of local inode INO (a copy of its author), its kind and mtime. */
+static int apply_ino_ver(struct fs *fs, uint64_t ino, struct apply_ver *v, uint8_t author[16],
+                         int *kind, uint64_t *mtime, uint8_t file_id[16])
+{
+        struct fs_inode *o;
+        int rc = fs_inode_get(fs, ino, &o);
+
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_rdlock(&o->lock);
+        apply_local_ver(fs, o, v);
+        memcpy(author, v->author, 16);
+        v->author = author;
+        v->vv = NULL; /* not kept: only (Lamport, author) decide here */
+        v->nvv = 0;
+        *kind = o->kind;
+        *mtime = (uint64_t)o->mtime.tv_sec;
+        memcpy(file_id, o->file_id, 16);
+        /* A directory with an uncommitted change is not merged away before it is published. */
+        rc = o->kind == FS_KIND_DIR && (o->sync_dirty || o->committing) ? -EAGAIN : 0;
+        pthread_rwlock_unlock(&o->lock);
+        fs_inode_put(fs, o);
+        return rc;
+}
+
+/* Moves entry NAME (INO, TYPE) of FROM to INTO under NEWNAME. */
+static int apply_move(struct fs *fs, uint64_t from, const char *name, uint64_t into,
+                      const char *newname, uint64_t ino, uint8_t type)
+{
+        int rc = index_unlink(fs->ix, from, name, strlen(name));
+
+        if (rc == 0)
+                rc = index_link(fs->ix, into, newname, strlen(newname), ino, type);
+        if (rc == 0) {
+                apply_inval(fs, from, 0, name);
+                apply_inval(fs, into, 0, newname);
+        }
+        return rc;
+}
+
+/* Directory INO is merged away: its id now means INTO; the inode goes when unused. */
+static int apply_retire_dir(struct fs *fs, uint64_t ino, const uint8_t file_id[16], uint64_t into)
+{
+        struct fs_inode *o;
+        int rc = index_alias_put(fs->ix, file_id, into);
+
+        if (rc == 0)
+                rc = fs_inode_get(fs, ino, &o);
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_wrlock(&o->lock);
+        o->nlink = 0;
+        rc = fs_inode_save(fs, o);
+        pthread_rwlock_unlock(&o->lock);
+        fs_inode_put(fs, o);
+        return rc;
+}
+
+static int apply_merge_into(struct fs *fs, uint64_t from, uint64_t into, int depth);
+
+/*
+ * Child C of FROM meets OTHER under the same name in INTO: two directories
+ * merge (the older into the newer), anything else is resolved like two files
+ * (the older renamed).
+ */
+static int apply_merge_pair(struct fs *fs, uint64_t from, const struct apply_child *c,
+                            uint64_t into, uint64_t other, int depth)
+{
+        struct apply_ver cv, ov;
+        uint8_t ca[16], oa[16], cfid[16], ofid[16];
+        uint64_t cm, om;
+        int ck, ok, rc;
+        char alt[256];
+
+        rc = apply_ino_ver(fs, c->ino, &cv, ca, &ck, &cm, cfid);
+        if (rc == 0)
+                rc = apply_ino_ver(fs, other, &ov, oa, &ok, &om, ofid);
+        if (rc != 0)
+                return rc;
+        if (ck == FS_KIND_DIR && ok == FS_KIND_DIR) {
+                if (apply_wins(&ov, &cv)) { /* C merges into OTHER */
+                        rc = apply_merge_into(fs, c->ino, other, depth + 1);
+                        if (rc == 0)
+                                rc = index_unlink(fs->ix, from, c->name, strlen(c->name));
+                        return rc == 0 ? apply_retire_dir(fs, c->ino, cfid, other) : rc;
+                }
+                rc = apply_merge_into(fs, other, c->ino, depth + 1); /* OTHER into C */
+                if (rc == 0)
+                        rc = index_unlink(fs->ix, into, c->name, strlen(c->name));
+                if (rc == 0)
+                        rc = apply_retire_dir(fs, other, ofid, c->ino);
+                return rc == 0 ? apply_move(fs, from, c->name, into, c->name, c->ino, c->type) : rc;
+        }
+        if (apply_wins(&ov, &cv)) { /* C is the older: it moves in under a conflict name */
+                rc = apply_conflict_name(fs, into, c->name, ca, cm, alt);
+                return rc == 0 ? apply_move(fs, from, c->name, into, alt, c->ino, c->type) : rc;
+        }
+        rc = apply_conflict_name(fs, into, c->name, oa, om, alt);
+        if (rc == 0)
+                rc = apply_move(fs, into, c->name, into, alt, other, (uint8_t)ok);
+        return rc == 0 ? apply_move(fs, from, c->name, into, c->name, c->ino, c->type) : rc;
+}
+
+/* Every entry of directory FROM moves into directory INTO (same names resolved). */
+static int apply_merge_into(struct fs *fs, uint64_t from, uint64_t into, int depth)
+{
+        struct apply_children ch = {NULL, 0, 0};
+        size_t i;
+        int rc;
+
+        if (depth > APPLY_MAX_DEPTH)
+                return -ELOOP;
+        rc = index_readdir(fs->ix, from, 0, apply_child_cb, &ch);
+        for (i = 0; i < ch.n && rc == 0; i++) {
+                const struct apply_child *c = &ch.v[i];
+                uint64_t other;
+
+                rc = index_lookup(fs->ix, into, c->name, strlen(c->name), &other);
+                if (rc == -ENOENT)
+                        rc = apply_move(fs, from, c->name, into, c->name, c->ino, c->type);
+                else if (rc == 0)
+                        rc = apply_merge_pair(fs, from, c, into, other, depth);
+        }
+        free(ch.v);
+        return rc;
+}
+
+/* Placeholder IN (locked) merges into INTO: its entries move, its name goes. */
+static int apply_retire_placeholder(struct fs *fs, struct fs_inode *in, uint64_t into)
+{
+        char cur[INDEX_NAME_MAX + 1];
+        uint64_t p;
+        size_t len = 0;
+        uint8_t type;
+        int rc = apply_merge_into(fs, in->ino, into, 0);
+
+        if (rc == 0 && index_name_of(fs->ix, in->ino, &p, cur, &len, &type) == 0) {
+                rc = index_unlink(fs->ix, p, cur, len);
+                apply_inval(fs, p, 0, cur);
+        }
+        if (rc == 0) {
+                in->nlink = 0;
+                rc = fs_inode_save(fs, in);
+        }
+        return rc;
+}
+
+/*
+ * Rule 5 for a directory M arriving (IN: its inode if any, never named here
+ * yet) where a different local directory already has its name.  The newer
+ * of the two (Lamport, author) stays; the other's entries move into it and
+ * its id becomes an alias.  Every device ends with the same single
+ * directory.  *DONE: M is fully handled (merged into the local one).
+ */
+static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct manifest *m,
+                           const struct manifest_meta *meta, uint64_t parent, int *done)
+{
+        struct apply_ver rv, ov;
+        uint8_t oa[16], ofid[16];
+        uint64_t other, om;
+        int ok, rc;
+
+        *done = 0;
+        if (m->kind != MANIFEST_DIR)
+                return 0;
+        if (*in != NULL) {
+                uint64_t p;
+                char cur[INDEX_NAME_MAX + 1];
+                size_t len;
+                uint8_t type;
+
+                rc = index_name_of(fs->ix, (*in)->ino, &p, cur, &len, &type);
+                if (rc == 0 && p != fs->orphans_ino)
+                        return 0; /* placed already: a move onto a taken name is rule 5's rename */
+                if (rc != 0 && rc != -ENOENT)
+                        return rc;
+        }
+        rc = index_lookup(fs->ix, parent, meta->name, meta->name_len, &other);
+        if (rc == -ENOENT ||
+            (rc == 0 && (other == fs->orphans_ino || (*in != NULL && other == (*in)->ino))))
+                return 0;
+        if (rc == 0)
+                rc = apply_ino_ver(fs, other, &ov, oa, &ok, &om, ofid);
+        if (rc != 0 || ok != FS_KIND_DIR)
+                return rc; /* a file there: rule 5's rename */
+        apply_remote_ver(m, &rv);
+        if (!apply_wins(&rv, &ov)) { /* the local directory stays; M's id shows it */
+                if (*in != NULL)     /* a placeholder: its entries move, it goes */
+                        rc = apply_retire_placeholder(fs, *in, other);
+                if (rc == 0)
+                        rc = index_alias_put(fs->ix, m->file_id, other);
+                *done = 1;
+                if (rc == 0)
+                        log_info("a directory '%s' made on another device merges into the one "
+                                 "here",
+                                 meta->name);
+                return rc;
+        }
+        if (*in == NULL)
+                rc = apply_create(fs, m, meta, in);
+        if (rc == 0)
+                rc = apply_merge_into(fs, other, (*in)->ino, 0);
+        if (rc == 0)
+                rc = index_unlink(fs->ix, parent, meta->name, meta->name_len);
+        if (rc == 0) {
+                apply_inval(fs, parent, 0, meta->name);
+                rc = apply_retire_dir(fs, other, ofid, (*in)->ino);
+        }
+        if (rc == 0)
+                log_info("the directory '%s' here merges into the same-named one from another "
+                         "device",
+                         meta->name);
+        return rc;
+}
+
 /* Carries out ACT for M on IN (NULL: create it), both locks held. */
 static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest *m,
                      const struct manifest_meta *meta, int act)
@@ -1005,6 +1275,13 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
         if (m->kind == MANIFEST_TOMBSTONE)
                 return *in != NULL ? apply_tombstone(fs, *in, m, meta) : 0;
         rc = apply_parent(fs, meta->parent_id, &parent);
+        if (rc == 0 && (act == APPLY_NEWER || act == APPLY_RESURRECT)) {
+                int done = 0;
+
+                rc = apply_dir_merge(fs, in, m, meta, parent, &done);
+                if (rc != 0 || done)
+                        return rc;
+        }
         if (rc == 0 && act == APPLY_RESURRECT)
                 rc = index_gone_remove(fs->ix, m->file_id); /* apply_place relinks it */
         if (rc == 0 && act == APPLY_COPY_FIRST)
@@ -1032,6 +1309,8 @@ int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *me
         rc = index_ino_by_file_id(fs->ix, m->file_id, &ino);
         if (rc == 0)
                 rc = fs_inode_get(fs, ino, &in);
+        else if (rc == -ENOENT && index_alias_get(fs->ix, m->file_id, &ino) == 0)
+                goto out; /* a directory merged into another one here (rule 5) */
         else if (rc == -ENOENT)
                 rc = 0;
         if (rc != 0)

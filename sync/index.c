@@ -165,6 +165,8 @@ static int index_create_tables(struct index *ix)
                 "  state BLOB NOT NULL) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS gone(file_id BLOB PRIMARY KEY, "
                 "  state BLOB NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE IF NOT EXISTS alias(file_id BLOB PRIMARY KEY, "
+                "  ino INTEGER NOT NULL) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS packidx(hash BLOB PRIMARY KEY, pack BLOB NOT NULL, "
                 "  off INTEGER NOT NULL, len INTEGER NOT NULL) WITHOUT ROWID;");
 }
@@ -1164,6 +1166,51 @@ int index_gone_remove(struct index *ix, const uint8_t file_id[static 16])
                 rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
                 if (rc == 0)
                         ix->dirty = 1;
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_alias_put(struct index *ix, const uint8_t file_id[static 16], uint64_t ino)
+{
+        sqlite3_stmt *st = NULL;
+        int rc = 0;
+
+        pthread_mutex_lock(&ix->lock);
+        if (sqlite3_prepare_v2(ix->db, "INSERT OR REPLACE INTO alias(file_id, ino) VALUES (?1, ?2)",
+                               -1, &st, NULL) != SQLITE_OK)
+                rc = -EIO;
+        if (rc == 0) {
+                sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, (sqlite3_int64)ino);
+                rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
+                if (rc == 0)
+                        ix->dirty = 1;
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_alias_get(struct index *ix, const uint8_t file_id[static 16], uint64_t *ino)
+{
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        if (sqlite3_prepare_v2(ix->db, "SELECT ino FROM alias WHERE file_id = ?1", -1, &st, NULL) !=
+            SQLITE_OK) {
+                rc = -EIO;
+        } else {
+                sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+                rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        *ino = (uint64_t)sqlite3_column_int64(st, 0);
+                        rc = 0;
+                } else {
+                        rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+                }
         }
         sqlite3_finalize(st);
         pthread_mutex_unlock(&ix->lock);

@@ -164,6 +164,16 @@ int index_gone_remove(struct index *ix, const uint8_t file_id[static 16])
     __attribute__((warn_unused_result));
 
 /*
+ * Merged directories (fs/apply.c, doc/SYNC.md "Conflicts" rule 5): the
+ * directory FILE_ID, created on another device under the same name as one
+ * here, is shown as the local directory INO.  -ENOENT if FILE_ID has none.
+ */
+int index_alias_put(struct index *ix, const uint8_t file_id[static 16], uint64_t ino)
+    __attribute__((warn_unused_result));
+int index_alias_get(struct index *ix, const uint8_t file_id[static 16], uint64_t *ino)
+    __attribute__((warn_unused_result));
+
+/*
  * Small named values of the sync layer (journal sequence and head, Lamport
  * clock).  Not secret, stored in clear.  get: -ENOENT if unset, -EFBIG if
  * larger than CAP.

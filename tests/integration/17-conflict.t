@@ -117,6 +117,14 @@ echo "A's version $MARK" >"$ma/doc.txt"
 echo "B's version $MARK" >"$mb/doc.txt"
 echo "long on A" >"$ma/$LONG"
 echo "long on B" >"$mb/$LONG"
+# The same directory made on two devices, with a same-named file and subdirectory inside.
+mkdir -p "$ma/photos/2026" "$mb/photos/2026"
+echo "a" >"$ma/photos/a.jpg"
+echo "b" >"$mb/photos/b.jpg"
+echo "x" >"$ma/photos/2026/x"
+echo "y" >"$mb/photos/2026/y"
+echo "A same" >"$ma/photos/same.txt"
+echo "B same" >"$mb/photos/same.txt"
 rm "$ma/gone.txt"
 echo "C edited it" >"$mc/gone.txt"
 echo "B made new.txt" >"$mb/new.txt"
@@ -149,6 +157,13 @@ is "$(cat "$ma/proj/sub/f" 2>/dev/null)" "B edited inside" \
 ok "$([ -d "$ma/proj/sub" ] && echo 0 || echo 1)" "the directories above it came back"
 nlong=$(cd "$ma" && ls -1 | grep -c '^LLLL.* (conflict from dev[AB] [0-9-]\{10\})\.txt$')
 is "$nlong" 1 "a 249-byte name in conflict: one copy, its base shortened to fit 255 bytes"
+is "$(cd "$ma" && ls -1d photos* | tr '\n' ' ')" "photos " \
+	"one directory made on two devices under one name: merged, not renamed"
+is "$(cd "$ma/photos" && ls -1 | grep -v '^same' | tr '\n' ' ')" "2026 a.jpg b.jpg " \
+	"the merged directory holds both devices' entries"
+is "$(cd "$ma/photos/2026" && ls -1 | tr '\n' ' ')" "x y " "same-named subdirectories merge too"
+is "$(cd "$ma/photos" && cat same*.txt | sort | tr '\n' '|')" "A same|B same|" \
+	"a same-named file inside: both kept"
 nnew=$(cd "$ma" && ls -1 | grep -c '^new')
 is "$nnew" 2 "one name made on two devices: both files survive"
 got=$(cd "$ma" && cat new*.txt | sort | tr '\n' '|')
@@ -162,12 +177,17 @@ ok "$(all_same && echo 0 || echo 1)" "the three trees still agree" || show_diff
 
 # --- a later edit of the winner and of the copy propagate normally ------------
 echo "after the conflict" >"$mc/doc.txt"
+echo "into the merged dir" >"$mc/photos/2026/z"
 echo "copy edited" >"$mb/$copy"
 converge "an edit of the winner reaches A" 30 content_is "$ma/doc.txt" "after the conflict"
 converge "an edit of the copy reaches A" 30 content_is "$ma/$copy" "copy edited"
+converge "a new file in the merged directory reaches A" 30 content_is "$ma/photos/2026/z" \
+	"into the merged dir"
 converge "all three trees agree again" 30 all_same || show_diff
 n=$(cd "$ma" && ls -1 | grep -c 'conflict from')
 is "$n" 3 "no new conflict copies from ordinary edits (doc, the long name, the renamed new.txt)"
+n=$(find "$ma" -name '*conflict from*' | wc -l)
+is "$n" 4 "and one inside the merged directory (same.txt)"
 
 # --- durable and ciphertext only ----------------------------------------------
 sig=$(tree_sig "$mb")
