@@ -6,10 +6,12 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto/secmem.h"
 #include "keyring/home.h"
 #include "keyring/identity.h"
+#include "keyring/member.h"
 #include "keyring/passphrase.h"
 #include "util/log.h"
 
@@ -176,4 +178,37 @@ void cli_json_str(const char *s)
                 p += n;
         }
         putchar('"');
+}
+
+const char *cli_role_name(uint8_t role)
+{
+        switch (role) {
+        case MEMBER_ROLE_READER:
+                return "reader";
+        case MEMBER_ROLE_WRITER:
+                return "writer";
+        case MEMBER_ROLE_ADMIN:
+                return "admin";
+        case MEMBER_ROLE_RECOVERY:
+                return "recovery";
+        }
+        return "unknown";
+}
+
+int cli_fingerprint(const struct member_device *d, char *out, size_t outlen)
+{
+        if (identity_fingerprint(d->sign_pk, d->box_pk, out, outlen) != 0) {
+                snprintf(out, outlen, "?");
+                return -1;
+        }
+        return 0;
+}
+
+void cli_format_time(uint64_t t, char *out, size_t outlen)
+{
+        time_t tt = (time_t)t;
+        struct tm tm;
+
+        if (gmtime_r(&tt, &tm) == NULL || strftime(out, outlen, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+                snprintf(out, outlen, "%llu", (unsigned long long)t);
 }

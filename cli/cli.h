@@ -10,8 +10,10 @@
  */
 #include <getopt.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct identity;
+struct member_device;
 
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAIL 1 /* one clear message already on stderr */
@@ -94,5 +96,17 @@ int cli_load_identity(const char *home, const char *pass_file, struct identity *
  * left for cli_finish_output() to report.
  */
 void cli_json_str(const char *s);
+
+/* "reader", "writer", "admin", "recovery", or "unknown" for another ROLE. */
+const char *cli_role_name(uint8_t role);
+
+/*
+ * Writes D's fingerprint (identity_fingerprint: 6 words joined by '-') to
+ * OUT (OUTLEN bytes, >= 128).  Returns 0, or -1 with "?" in OUT.
+ */
+int cli_fingerprint(const struct member_device *d, char *out, size_t outlen);
+
+/* T (Unix seconds) as "YYYY-MM-DD HH:MM:SS UTC" into OUT, else as the number. */
+void cli_format_time(uint64_t t, char *out, size_t outlen);
 
 #endif

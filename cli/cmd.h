@@ -8,6 +8,7 @@
 
 int cmd_init(int argc, char **argv);
 int cmd_id(int argc, char **argv);
+int cmd_passwd(int argc, char **argv);
 int cmd_create(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
@@ -18,5 +19,7 @@ int cmd_requests(int argc, char **argv);
 int cmd_approve(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
+int cmd_members(int argc, char **argv);
+int cmd_log(int argc, char **argv);
 
 #endif

@@ -99,39 +99,6 @@ static uint64_t en_now(void)
         return t < 0 ? 0 : (uint64_t)t;
 }
 
-static void en_format_time(uint64_t t, char *out, size_t outlen)
-{
-        time_t tt = (time_t)t;
-        struct tm tm;
-
-        if (gmtime_r(&tt, &tm) == NULL || strftime(out, outlen, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-                snprintf(out, outlen, "%llu", (unsigned long long)t);
-}
-
-static const char *en_role_name(uint8_t role)
-{
-        switch (role) {
-        case MEMBER_ROLE_READER:
-                return "reader";
-        case MEMBER_ROLE_WRITER:
-                return "writer";
-        case MEMBER_ROLE_ADMIN:
-                return "admin";
-        case MEMBER_ROLE_RECOVERY:
-                return "recovery";
-        }
-        return "unknown";
-}
-
-static int en_fingerprint(const struct member_device *d, char *out, size_t outlen)
-{
-        if (identity_fingerprint(d->sign_pk, d->box_pk, out, outlen) != 0) {
-                snprintf(out, outlen, "?");
-                return -1;
-        }
-        return 0;
-}
-
 /* ---- the store (membership I/O: sync/membership.h) ---- */
 
 static const char *en_basename(const char *key)
@@ -263,7 +230,7 @@ static int en_may_invite(const struct members_state *st, const struct identity *
         }
         if (!members_may_add(me, me->owner, role)) {
                 log_err("this device (%s) may not enroll a device as %s in region %s",
-                        en_role_name(me->role), en_role_name(role), ri->name);
+                        cli_role_name(me->role), cli_role_name(role), ri->name);
                 return -EPERM;
         }
         return 0;
@@ -281,10 +248,10 @@ static void en_print_invite(const struct region_info *ri, const struct en_invite
                 printf(",\"region_id\":\"%s\",\"store\":", hex);
                 cli_json_str(ri->store_url);
                 printf(",\"code\":\"%s\",\"expires\":%llu,\"role\":\"%s\"}\n", code,
-                       (unsigned long long)expires, en_role_name(a->role));
+                       (unsigned long long)expires, cli_role_name(a->role));
                 return;
         }
-        en_format_time(expires, when, sizeof(when));
+        cli_format_time(expires, when, sizeof(when));
         printf("Invitation into region %s (role %s, single use, expires %s).\n"
                "On the new device, after 'sealsync init', run:\n\n"
                "  sealsync join %s %s %s --code '%s'\n\n"
@@ -292,8 +259,8 @@ static void en_print_invite(const struct region_info *ri, const struct en_invite
                "code:      %s\n\n"
                "Then check its request here with 'sealsync requests %s' (compare the\n"
                "fingerprint both devices show) and 'sealsync approve %s DEVICE_ID'.\n",
-               ri->name, en_role_name(a->role), when, ri->name, ri->store_url, hex, code, hex, code,
-               ri->name, ri->name);
+               ri->name, cli_role_name(a->role), when, ri->name, ri->store_url, hex, code, hex,
+               code, ri->name, ri->name);
 }
 
 int cmd_invite(int argc, char **argv)
@@ -548,7 +515,7 @@ static void en_print_requests(const struct en_request *v, size_t n, int json)
                 if (r->decoded) {
                         hex_encode(dev, r->req.device.device_id, IDENTITY_ID_LEN);
                         hex_encode(nonce, r->req.nonce, ENROLL_NONCE_LEN);
-                        en_fingerprint(&r->req.device, fpr, sizeof(fpr));
+                        cli_fingerprint(&r->req.device, fpr, sizeof(fpr));
                 } else {
                         snprintf(dev, sizeof(dev), "%s", "-");
                         snprintf(nonce, sizeof(nonce), "%.32s", en_basename(r->key));
@@ -776,9 +743,9 @@ static int en_approve(struct en_ctx *c, const uint8_t dev[static IDENTITY_ID_LEN
         c->st = NULL;
         if (membership_refresh(c->store, &c->ri, &c->st) != 0)
                 log_warn("cannot re-read the membership log after approving");
-        en_fingerprint(&r->req.device, fpr, sizeof(fpr));
+        cli_fingerprint(&r->req.device, fpr, sizeof(fpr));
         printf("approved device %s (%s) into region %s as %s\nfingerprint: %s\n", dev_hex,
-               r->req.device.name, c->ri.name, en_role_name(r->invite->role), fpr);
+               r->req.device.name, c->ri.name, cli_role_name(r->invite->role), fpr);
         ret = cli_finish_output();
 out:
         en_requests_release(v, n);
@@ -1164,12 +1131,12 @@ static int en_join_finish(struct en_join *j, const struct members_state *st)
                 return rc;
         }
         unlink(j->pending);
-        en_fingerprint(me, fpr, sizeof(fpr));
-        en_fingerprint(by, byfpr, sizeof(byfpr));
+        cli_fingerprint(me, fpr, sizeof(fpr));
+        cli_fingerprint(by, byfpr, sizeof(byfpr));
         hex_encode(hex, j->region_id, 32);
         printf("\njoined region %s (%s) as %s, owner %s\nfingerprint: %s\n"
                "approved by %s (fingerprint %s)\n",
-               j->name, hex, en_role_name(me->role), me->owner, fpr, by->name, byfpr);
+               j->name, hex, cli_role_name(me->role), me->owner, fpr, by->name, byfpr);
         return 0;
 }
 

@@ -1,5 +1,5 @@
 /*
- * Key-management subcommands: init, id, create, list (doc/CLI.md).
+ * Key-management subcommands: init, id, passwd, create, list (doc/CLI.md).
  *
  * Each returns 0, 1 (one message already on stderr, nothing changed) or 2
  * (usage error).  Messages go through log_err, so they carry the program
@@ -40,6 +40,16 @@ static const char init_usage[] =
 static const char id_usage[] = "usage: sealsync id [--json]\n"
                                "\n"
                                "Print this device's id, name and fingerprint.\n";
+
+static const char passwd_usage[] =
+    "usage: sealsync passwd [--passphrase-file FILE] [--new-passphrase-file FILE]\n"
+    "                       [--no-passphrase] [--kdf interactive|moderate|sensitive]\n"
+    "\n"
+    "Change the passphrase of SEALSYNC_HOME/device.key (the keys stay the same; no\n"
+    "region is touched).  The current passphrase comes from FILE,\n"
+    "SEALSYNC_PASSPHRASE or the terminal; the new one from --new-passphrase-file,\n"
+    "SEALSYNC_NEW_PASSPHRASE or the terminal (asked twice).  --no-passphrase\n"
+    "stores the keys unprotected from now on.  Default KDF: moderate.\n";
 
 static const char create_usage[] =
     "usage: sealsync create NAME [--store URL] [--cipher aes256gcm|xchacha20poly1305]\n"
@@ -233,6 +243,155 @@ int cmd_id(int argc, char **argv)
         }
         ret = keys_print_identity(id, json);
         identity_free(id);
+        return ret;
+}
+
+/* ---- passwd ---- */
+
+struct keys_passwd_args {
+        const char *pass_file;
+        const char *new_pass_file;
+        int no_pass;
+        enum kdf_level level;
+};
+
+/* Parses passwd's arguments into A; returns -1 to go on, else an exit status. */
+static int keys_passwd_parse(int argc, char **argv, struct keys_passwd_args *a)
+{
+        static const struct option opts[] = {
+            {"passphrase-file", required_argument, NULL, 'p'},
+            {"new-passphrase-file", required_argument, NULL, 'P'},
+            {"no-passphrase", no_argument, NULL, 'N'},
+            {"kdf", required_argument, NULL, 'k'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        int c, status;
+
+        memset(a, 0, sizeof(*a));
+        a->level = KDF_MODERATE;
+        cli_start_options();
+        while ((c = cli_next_option("passwd", passwd_usage, argc, argv, opts, &status)) > 0) {
+                switch (c) {
+                case 'p':
+                        a->pass_file = optarg;
+                        break;
+                case 'P':
+                        a->new_pass_file = optarg;
+                        break;
+                case 'N':
+                        a->no_pass = 1;
+                        break;
+                case 'k':
+                        if (keys_parse_kdf(optarg, &a->level) != 0)
+                                return cli_usage_error("passwd", "--kdf takes interactive, "
+                                                                 "moderate or sensitive");
+                        break;
+                }
+        }
+        if (c == 0)
+                return status;
+        if (optind != argc)
+                return cli_usage_error("passwd", "unexpected argument");
+        if (a->no_pass && a->new_pass_file != NULL)
+                return cli_usage_error("passwd", "--no-passphrase and --new-passphrase-file "
+                                                 "exclude each other");
+        return -1;
+}
+
+/*
+ * The current passphrase into *OLD (NULL if the key is unprotected), checked
+ * by loading the key with it, so that a wrong one fails before the new one
+ * is asked for.  Returns 0 or a negative errno (logged).
+ */
+static int keys_passwd_old(const char *home, const char *pass_file, char **old)
+{
+        struct identity *id = NULL;
+        char *pass = NULL;
+        int rc;
+
+        rc = identity_has_passphrase(home);
+        if (rc < 0) {
+                cli_identity_error(rc, home);
+                return rc;
+        }
+        if (rc == 1) {
+                rc = passphrase_get(&pass, pass_file, "Current passphrase: ", 0);
+                if (rc == -ENOTTY)
+                        log_err("the device key is passphrase-protected and there is no terminal "
+                                "to ask on: use --passphrase-file FILE or set SEALSYNC_PASSPHRASE");
+                if (rc != 0)
+                        return rc;
+        }
+        rc = identity_load(home, pass, &id);
+        identity_free(id);
+        if (rc != 0) {
+                cli_identity_error(rc, home);
+                passphrase_free(pass);
+                return rc;
+        }
+        *old = pass;
+        return 0;
+}
+
+/* The new passphrase into *NEW_PASS (NULL with --no-passphrase).  0 or a negative errno (logged).
+ */
+static int keys_passwd_new(const struct keys_passwd_args *a, char **new_pass)
+{
+        int rc;
+
+        *new_pass = NULL;
+        if (a->no_pass)
+                return 0;
+        rc = passphrase_get_env(new_pass, a->new_pass_file, "SEALSYNC_NEW_PASSPHRASE",
+                                "New passphrase: ", 1);
+        if (rc == -ENOTTY)
+                log_err("no new passphrase given and no terminal to ask on: use "
+                        "--new-passphrase-file FILE, set SEALSYNC_NEW_PASSPHRASE, or use "
+                        "--no-passphrase");
+        return rc;
+}
+
+int cmd_passwd(int argc, char **argv)
+{
+        struct keys_passwd_args a;
+        char home[PATH_MAX];
+        char *old = NULL, *new_pass = NULL;
+        int ret, rc;
+
+        ret = keys_passwd_parse(argc, argv, &a);
+        if (ret >= 0)
+                return ret;
+        ret = cli_setup(home, sizeof(home));
+        if (ret != CLI_EXIT_OK)
+                return ret;
+        if (keys_passwd_old(home, a.pass_file, &old) != 0)
+                return CLI_EXIT_FAIL;
+        ret = CLI_EXIT_FAIL;
+        if (keys_passwd_new(&a, &new_pass) != 0)
+                goto out;
+        /* Loads the key again with OLD: the file may have changed meanwhile. */
+        rc = identity_change_passphrase(home, old, new_pass, a.level);
+        if (rc != 0) {
+                if (rc == -EKEYREJECTED || rc == -EBADMSG || rc == -ENOENT || rc == -EPERM)
+                        cli_identity_error(rc, home);
+                else
+                        log_err("cannot rewrite %s/device.key: %s (it is unchanged)", home,
+                                strerror(-rc));
+                goto out;
+        }
+        if (new_pass == NULL) {
+                log_warn("device keys stored WITHOUT a passphrase: anyone who can read "
+                         "%s/device.key can use them",
+                         home);
+                printf("%s/device.key: passphrase removed\n", home);
+        } else {
+                printf("%s/device.key: passphrase changed\n", home);
+        }
+        ret = cli_finish_output();
+out:
+        passphrase_free(new_pass);
+        passphrase_free(old);
         return ret;
 }
 

@@ -16,6 +16,7 @@ struct command {
 static const struct command commands[] = {
     {"init", cmd_init, "create this device's identity (keys)"},
     {"id", cmd_id, "show this device's id and fingerprint"},
+    {"passwd", cmd_passwd, "change the passphrase of this device's keys"},
     {"create", cmd_create, "create a region (a synced folder)"},
     {"list", cmd_list, "list this device's regions"},
     {"mount", cmd_mount, "mount a region"},
@@ -26,6 +27,8 @@ static const struct command commands[] = {
     {"join", cmd_join, "join a region with an invite code (on the new device)"},
     {"requests", cmd_requests, "list the join requests of a region"},
     {"approve", cmd_approve, "approve a device's join request"},
+    {"members", cmd_members, "list a region's verified members"},
+    {"log", cmd_log, "show a region's verified membership and key history"},
 };
 
 static void usage(FILE *f)

@@ -79,6 +79,7 @@ void members_state_free(struct members_state *s)
         free(s->wraps);
         free(s->added_by);
         free(s->heads);
+        free(s->skips);
         free(s);
 }
 
@@ -182,9 +183,27 @@ out:
         return found;
 }
 
-static void members_log_skip(const char *name, const char *why)
+/* Logs and counts a junk object; remembers the first MEMBERS_MAX_SKIPS (if memory allows). */
+static void members_log_skip(struct members_state *s, const char *name, const char *why)
 {
+        struct members_skip *k;
+        size_t i;
+
         log_warn("membership object %s: %s; skipped", name != NULL ? name : "(unnamed)", why);
+        s->nskipped++;
+        if (s->nskips >= MEMBERS_MAX_SKIPS)
+                return;
+        k = realloc(s->skips, (s->nskips + 1) * sizeof(*k));
+        if (k == NULL)
+                return; /* the count stays right; only the name is lost */
+        s->skips = k;
+        k = &s->skips[s->nskips++];
+        if (name == NULL)
+                name = "(unnamed)";
+        for (i = 0; i < MEMBERS_NAME_LEN && name[i] != '\0'; i++)
+                k->name[i] = (name[i] >= 0x21 && name[i] <= 0x7e) ? name[i] : '?';
+        k->name[i] = '\0';
+        k->why = why;
 }
 
 /*
@@ -308,11 +327,11 @@ static int members_apply(struct members_state *s, struct member_entry *e, const 
 
         author = members_index(s, e->author);
         if (author < 0) {
-                members_log_skip(name, "its author is not an active member");
+                members_log_skip(s, name, "its author is not an active member");
                 return MEMBERS_SKIPPED;
         }
         if (member_verify_sig(e, s->members[author].sign_pk) != 0) {
-                members_log_skip(name, "bad signature");
+                members_log_skip(s, name, "bad signature");
                 return MEMBERS_SKIPPED;
         }
         /* Validly signed by a member from here on: failures stop the fold. */
@@ -405,7 +424,7 @@ static int members_cand_cmp(const void *a, const void *b)
  * Decodes OBJ into a candidate *E.  Returns 0 (*E NULL for junk, logged),
  * 1 for a copy of the pinned GENESIS, or -ENOMEM.
  */
-static int members_candidate(const struct members_state *s, const struct members_obj *obj,
+static int members_candidate(struct members_state *s, const struct members_obj *obj,
                              struct member_entry **e)
 {
         char want[MEMBERS_NAME_LEN + 1];
@@ -414,7 +433,7 @@ static int members_candidate(const struct members_state *s, const struct members
 
         *e = NULL;
         if (obj->len > MEMBER_MAX_ENTRY) {
-                members_log_skip(obj->name, "too large");
+                members_log_skip(s, obj->name, "too large");
                 return 0;
         }
         hash_blake2b(hash, obj->buf, obj->len);
@@ -424,22 +443,22 @@ static int members_candidate(const struct members_state *s, const struct members
         if (rc == -ENOMEM)
                 return rc;
         if (rc != 0) {
-                members_log_skip(obj->name, "malformed");
+                members_log_skip(s, obj->name, "malformed");
                 return 0;
         }
         if (obj->name != NULL) {
                 members_entry_name(*e, want);
                 if (strcmp(want, obj->name) != 0) {
-                        members_log_skip(obj->name, "its name does not match its bytes");
+                        members_log_skip(s, obj->name, "its name does not match its bytes");
                         goto junk;
                 }
         }
         if (memcmp((*e)->region_id, s->region_id, 32) != 0) {
-                members_log_skip(obj->name, "it names another region");
+                members_log_skip(s, obj->name, "it names another region");
                 goto junk;
         }
         if ((*e)->type == MEMBER_GENESIS) {
-                members_log_skip(obj->name, "a second GENESIS for this region");
+                members_log_skip(s, obj->name, "a second GENESIS for this region");
                 goto junk;
         }
         return 0;
@@ -507,10 +526,8 @@ int members_fold(const uint8_t *genesis, size_t genesis_len,
                         goto fail;
                 if (rc == 1)
                         continue;
-                if (c[nc].e == NULL) {
-                        s->nskipped++;
-                        continue;
-                }
+                if (c[nc].e == NULL)
+                        continue; /* junk, counted by members_log_skip */
                 c[nc++].name = objs[i].name;
         }
         qsort(c, nc, sizeof(*c), members_cand_cmp);
@@ -523,9 +540,7 @@ int members_fold(const uint8_t *genesis, size_t genesis_len,
                 if (rc < 0)
                         goto fail;
                 if (rc == 0)
-                        c[i].e = NULL; /* owned by S */
-                else if (rc == MEMBERS_SKIPPED)
-                        s->nskipped++;
+                        c[i].e = NULL; /* owned by S; MEMBERS_SKIPPED was counted */
         }
         for (i = 0; i < nc; i++)
                 member_entry_free(c[i].e);

@@ -51,6 +51,15 @@ enum members_alarm {
         MEMBERS_TOO_MANY,        /* more than MEMBERS_MAX_ENTRIES objects */
 };
 
+#define MEMBERS_MAX_SKIPS 64 /* junk objects remembered by name per fold */
+
+/* A junk object the fold skipped: its name (non-printable bytes as '?',
+ * at most MEMBERS_NAME_LEN of them; "(unnamed)" without one) and why. */
+struct members_skip {
+        char name[MEMBERS_NAME_LEN + 1];
+        const char *why; /* static string */
+};
+
 /* One untrusted object.  NAME (the store key's last component, or NULL to
  * skip the check) must be "<height:016x>-<hash hex>" of the bytes. */
 struct members_obj {
@@ -82,6 +91,8 @@ struct members_state {
         enum members_alarm alarm;
         uint8_t alarm_hash[MEMBER_HASH_LEN]; /* the entry that stopped the fold */
         size_t nskipped;                     /* junk objects skipped */
+        size_t nskips;                       /* the first MEMBERS_MAX_SKIPS of them: */
+        struct members_skip *skips;          /* malloc'd */
 };
 
 /*

@@ -80,12 +80,12 @@ static int passphrase_from_file(char *buf, const char *file)
         return rc < 0 ? rc : 0;
 }
 
-static int passphrase_from_env(char *buf, const char *v)
+static int passphrase_from_env(char *buf, const char *name, const char *v)
 {
         size_t n = strlen(v);
 
         if (n == 0 || n > PASSPHRASE_MAX) {
-                log_err("SEALSYNC_PASSPHRASE is empty or longer than %d bytes", PASSPHRASE_MAX);
+                log_err("%s is empty or longer than %d bytes", name, PASSPHRASE_MAX);
                 return -EINVAL;
         }
         memcpy(buf, v, n + 1);
@@ -178,7 +178,13 @@ out_close:
 
 int passphrase_get(char **out, const char *file, const char *prompt, int confirm)
 {
-        const char *env = getenv("SEALSYNC_PASSPHRASE");
+        return passphrase_get_env(out, file, "SEALSYNC_PASSPHRASE", prompt, confirm);
+}
+
+int passphrase_get_env(char **out, const char *file, const char *env_name, const char *prompt,
+                       int confirm)
+{
+        const char *env = env_name != NULL ? getenv(env_name) : NULL;
         char *buf;
         int rc;
 
@@ -188,7 +194,7 @@ int passphrase_get(char **out, const char *file, const char *prompt, int confirm
         if (file != NULL)
                 rc = passphrase_from_file(buf, file);
         else if (env != NULL)
-                rc = passphrase_from_env(buf, env);
+                rc = passphrase_from_env(buf, env_name, env);
         else
                 rc = passphrase_from_tty(buf, prompt, confirm);
         if (rc != 0) {

@@ -12,6 +12,14 @@
 int passphrase_get(char **out, const char *file, const char *prompt, int confirm)
     __attribute__((warn_unused_result));
 
+/*
+ * passphrase_get with another environment variable: ENV names the variable
+ * read instead of SEALSYNC_PASSPHRASE (NULL: none, straight to the
+ * terminal).  Same results.
+ */
+int passphrase_get_env(char **out, const char *file, const char *env, const char *prompt,
+                       int confirm) __attribute__((warn_unused_result));
+
 void passphrase_free(char *pass); /* wipes; NULL is a no-op */
 
 #endif

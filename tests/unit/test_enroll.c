@@ -543,6 +543,9 @@ static void test_fold_forged_signature(void **state)
         /* Badly signed: store junk, skipped, B not added. */
         assert_int_equal(s->alarm, MEMBERS_OK);
         assert_int_equal(s->nskipped, 1);
+        assert_int_equal(s->nskips, 1);
+        assert_string_equal(s->skips[0].name, "(unnamed)");
+        assert_string_equal(s->skips[0].why, "bad signature");
         assert_null(members_find(s, f->id[1]->device_id));
         members_state_free(s);
         /* Signed by a key that is no member's (D claims to be A: same author id). */
@@ -670,6 +673,12 @@ static void test_fold_junk_and_names(void **state)
         s = fold(f, o, 3);
         assert_int_equal(s->alarm, MEMBERS_OK);
         assert_int_equal(s->nskipped, 2);
+        /* Both remembered by name, in the order seen. */
+        assert_int_equal(s->nskips, 2);
+        assert_string_equal(s->skips[0].name, wrong);
+        assert_string_equal(s->skips[0].why, "its name does not match its bytes");
+        assert_string_equal(s->skips[1].name, "junk");
+        assert_string_equal(s->skips[1].why, "malformed");
         assert_int_equal(s->nmembers, 1);
         members_state_free(s);
         /* Rightly named, twice: applied once. */
