@@ -1309,9 +1309,10 @@ int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *me
         rc = index_ino_by_file_id(fs->ix, m->file_id, &ino);
         if (rc == 0)
                 rc = fs_inode_get(fs, ino, &in);
-        else if (rc == -ENOENT && index_alias_get(fs->ix, m->file_id, &ino) == 0)
-                goto out; /* a directory merged into another one here (rule 5) */
-        else if (rc == -ENOENT)
+        else if (rc == -ENOENT && index_alias_get(fs->ix, m->file_id, &ino) == 0) {
+                rc = 0; /* a directory merged into another one here (rule 5): nothing to do */
+                goto out;
+        } else if (rc == -ENOENT)
                 rc = 0;
         if (rc != 0)
                 goto out;

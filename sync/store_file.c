@@ -305,6 +305,7 @@ static int store_file_list(struct store *s, const char *prefix, const char *star
 {
         struct store_file_walk w;
         size_t i;
+        int rc;
 
         if (prefix == NULL)
                 prefix = "";
@@ -324,7 +325,11 @@ static int store_file_list(struct store *s, const char *prefix, const char *star
         w.start_after = start_after;
         w.cb = cb;
         w.arg = arg;
-        return store_file_walk_dir(&w, 0);
+        rc = store_file_walk_dir(&w, 0);
+        /* A root that went away during the walk made missing directories look empty. */
+        if ((rc == 0 || rc == -ENOENT) && !store_file_root_ok(s))
+                return -EAGAIN;
+        return rc;
 }
 
 static void store_file_close(struct store *s)

@@ -125,6 +125,8 @@ echo "x" >"$ma/photos/2026/x"
 echo "y" >"$mb/photos/2026/y"
 echo "A same" >"$ma/photos/same.txt"
 echo "B same" >"$mb/photos/same.txt"
+sleep 2.5 # a commit round: the directories' next versions come in later entries
+echo "late" >"$ma/photos/late.jpg"
 rm "$ma/gone.txt"
 echo "C edited it" >"$mc/gone.txt"
 echo "B made new.txt" >"$mb/new.txt"
@@ -159,7 +161,7 @@ nlong=$(cd "$ma" && ls -1 | grep -c '^LLLL.* (conflict from dev[AB] [0-9-]\{10\}
 is "$nlong" 1 "a 249-byte name in conflict: one copy, its base shortened to fit 255 bytes"
 is "$(cd "$ma" && ls -1d photos* | tr '\n' ' ')" "photos " \
 	"one directory made on two devices under one name: merged, not renamed"
-is "$(cd "$ma/photos" && ls -1 | grep -v '^same' | tr '\n' ' ')" "2026 a.jpg b.jpg " \
+is "$(cd "$ma/photos" && ls -1 | grep -v '^same' | tr '\n' ' ')" "2026 a.jpg b.jpg late.jpg " \
 	"the merged directory holds both devices' entries"
 is "$(cd "$ma/photos/2026" && ls -1 | tr '\n' ' ')" "x y " "same-named subdirectories merge too"
 is "$(cd "$ma/photos" && cat same*.txt | sort | tr '\n' '|')" "A same|B same|" \
