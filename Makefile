@@ -88,8 +88,15 @@ integration: all
 	  prove -v --timer tests/integration/*.t
 
 # ASan+UBSan build of everything, run through the same suites.
+# Daemons run detached: their sanitizer reports go to files, and any file fails the target.
+SAN_LOG := $(CURDIR)/build-asan/san-report
 sanitize:
-	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined OPT="-O1 -g" test
+	$(Q)rm -f $(SAN_LOG).*
+	$(Q)ASAN_OPTIONS=log_path=$(SAN_LOG):detect_leaks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOG) \
+	  $(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined OPT="-O1 -g" test
+	$(Q)if ls $(SAN_LOG).* >/dev/null 2>&1; then \
+	  echo "sanitizer reports:"; head -50 $(SAN_LOG).*; exit 1; fi
 
 analyze:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
