@@ -310,6 +310,7 @@ static int fs_open_pull(struct fs *fs, struct store *store)
                 log_err("cannot start the puller: %s", strerror(-rc));
                 return rc;
         }
+        pull_set_spool(fs->pull, fs->data_dirfd); /* the region's private data directory */
         rc = confirm_new(&fs->confirm, store, fs->ix, fs->pull, fs->region_id, fs->device_id,
                          fs->sign_sk);
         if (rc != 0) {

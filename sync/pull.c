@@ -50,6 +50,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -57,12 +58,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crypto/hash.h"
 #include "crypto/secmem.h"
 #include "keyring/member.h"
 #include "sync/journal.h"
 #include "sync/pack.h"
+#include "util/fileio.h"
 #include "util/hex.h"
 #include "util/log.h"
 
@@ -132,7 +135,8 @@ struct pull_kept {
 struct pull_pack {
         uint8_t hash[32];
         uint64_t size;
-        uint8_t *bytes; /* NULL if not kept (PULL_KEEP_MAX) */
+        uint8_t *bytes; /* kept in memory (up to PULL_KEEP_MAX per entry), or NULL */
+        int fd;         /* else spooled to an unlinked local file (ciphertext only), or -1 */
 };
 
 struct pull {
@@ -159,6 +163,7 @@ struct pull {
         struct pull_kept *kept; /* at most PULL_ALARM_KEEP, oldest first */
         size_t nkept, kept_cap;
         struct pull_stats st; /* counters and the last round's outcome (pull_get_stats) */
+        int spool_dirfd;      /* where packs beyond PULL_KEEP_MAX wait for the apply pass */
 };
 
 struct pull_mark {
@@ -198,8 +203,11 @@ static void pull_packs_free(struct pull_pack *packs, size_t n)
 {
         size_t i;
 
-        for (i = 0; packs != NULL && i < n; i++)
+        for (i = 0; packs != NULL && i < n; i++) {
                 free(packs[i].bytes);
+                if (packs[i].fd >= 0)
+                        close(packs[i].fd);
+        }
         free(packs);
 }
 
@@ -679,6 +687,43 @@ fail:
 }
 
 /*
+ * Spools verified pack bytes BUF (LEN) to an unlinked file in the spool
+ * directory, so the apply pass reads them locally instead of one range GET
+ * per record.  Ciphertext and signed records only.  Returns the fd, or -1
+ * (no spool directory or an I/O error: the records are then fetched by
+ * range GETs, as before).
+ */
+static int pull_spool(struct pull *p, const uint8_t *buf, size_t len)
+{
+        int fd;
+
+        if (p->spool_dirfd < 0)
+                return -1;
+        fd = openat(p->spool_dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -1;
+        if (fileio_pwrite_full(fd, buf, len, 0) != 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* LEN bytes at OFF of pack PK from memory or the spool into OUT; -ENOENT if neither has it. */
+static int pull_pack_read(const struct pull_pack *pk, uint64_t off, size_t len, uint8_t *out)
+{
+        if (off > pk->size || len > pk->size - off)
+                return -ENOENT;
+        if (pk->bytes != NULL) {
+                memcpy(out, pk->bytes + off, len);
+                return 0;
+        }
+        if (pk->fd >= 0 && fileio_pread_full(pk->fd, out, len, (off_t)off) == 0)
+                return 0;
+        return -ENOENT;
+}
+
+/*
  * GETs and checks every pack of E into *OUT (E->npacks), one at a time:
  * size and hash against the signed entry, structure; every commit must
  * name a manifest record of its pack.  The records go to the pack index at
@@ -698,6 +743,8 @@ static int pull_packs_load(struct pull *p, struct pull_peer_state *ps, const cha
                 rc = -ENOMEM;
                 goto out;
         }
+        for (i = 0; i < e->npacks; i++)
+                packs[i].fd = -1;
         for (i = 0; i < e->ncommits; i++)
                 by_pack[i] = &e->commits[i];
         qsort(by_pack, e->ncommits, sizeof(*by_pack), pull_commit_by_pack);
@@ -716,6 +763,8 @@ static int pull_packs_load(struct pull *p, struct pull_peer_state *ps, const cha
                         packs[i].bytes = buf;
                         buf = NULL;
                         kept += len;
+                } else if (rc == 0) {
+                        packs[i].fd = pull_spool(p, buf, len);
                 }
                 free(ents);
                 free(buf);
@@ -755,11 +804,14 @@ static int pull_manifest_load(struct pull *p, struct pull_peer_state *ps, const 
         if (pk->bytes != NULL) {
                 bytes = pk->bytes + c->off;
         } else {
-                pull_pack_key(p, pk->hash, key);
                 tmp = malloc(c->len); /* <= MANIFEST_MAX_SIZE (journal_decode) */
                 if (tmp == NULL)
                         return -ENOMEM;
-                rc = p->store->ops->get_range(p->store, key, c->off, c->len, tmp);
+                rc = pull_pack_read(pk, c->off, c->len, tmp);
+                if (rc == -ENOENT) {
+                        pull_pack_key(p, pk->hash, key);
+                        rc = p->store->ops->get_range(p->store, key, c->off, c->len, tmp);
+                }
                 if (rc != 0)
                         goto out;
                 bytes = tmp;
@@ -1051,6 +1103,7 @@ int pull_new(struct pull **out, struct store *store, struct index *ix,
         }
         p->ops = ops;
         p->arg = arg;
+        p->spool_dirfd = -1;
         pthread_mutex_init(&p->lock, NULL);
         *out = p;
         return 0;
@@ -1127,10 +1180,8 @@ static int pull_fetch_cur(struct pull *p, const uint8_t pack[static 32], uint64_
 
         pthread_mutex_lock(&p->lock);
         pk = pull_pack_find(p->cur, p->ncur, pack);
-        if (pk != NULL && pk->bytes != NULL && off <= pk->size && len <= pk->size - off) {
-                memcpy(out, pk->bytes + off, len);
-                rc = 0;
-        }
+        if (pk != NULL)
+                rc = pull_pack_read(pk, off, len, out);
         pthread_mutex_unlock(&p->lock);
         return rc;
 }
@@ -1269,6 +1320,11 @@ int pull_ack_alarm(struct pull *p, const uint8_t device_id[static 16], enum pull
                 return 0;
         }
         return -ENOENT;
+}
+
+void pull_set_spool(struct pull *p, int dirfd)
+{
+        p->spool_dirfd = dirfd;
 }
 
 void pull_free(struct pull *p)

@@ -217,6 +217,13 @@ enum pull_ack_alarm { PULL_ALARM_BAD_ACK, PULL_ALARM_ACK_ROLLBACK, PULL_ALARM_AC
 int pull_ack_alarm(struct pull *p, const uint8_t device_id[static 16], enum pull_ack_alarm kind,
                    uint64_t seq, const char *object, const char *text);
 
+/*
+ * Packs of an entry beyond what is kept in memory are spooled to unlinked
+ * files (O_TMPFILE) in directory DIRFD (owned by the caller, kept open while
+ * P lives) instead of being read back record by record with range GETs.
+ */
+void pull_set_spool(struct pull *p, int dirfd);
+
 void pull_free(struct pull *p); /* NULL is a no-op */
 
 #endif
