@@ -224,10 +224,10 @@ static int umount_pid_alive(long pid)
  * Waits (up to 60 s) until the daemon holding LOCKPATH has released the lock
  * and its process (pid recorded in the lock file) has ended.
  */
-static void umount_wait(const char *lockpath)
+static void umount_wait(const char *lockpath, const char *mp)
 {
         int fd = open(lockpath, O_RDONLY | O_CLOEXEC);
-        char buf[32];
+        char buf[PATH_MAX + 32], *nl;
         long pid = 0;
         ssize_t n;
         int i;
@@ -238,6 +238,17 @@ static void umount_wait(const char *lockpath)
         if (n > 0) {
                 buf[n] = '\0';
                 pid = strtol(buf, NULL, 10);
+                nl = strchr(buf, '\n');
+                if (nl != NULL && nl[1] != '\0') {
+                        char *end = strchr(nl + 1, '\n');
+
+                        if (end != NULL)
+                                *end = '\0';
+                        if (strcmp(nl + 1, mp) != 0) { /* another home's daemon holds this lock */
+                                close(fd);
+                                return;
+                        }
+                }
         }
         for (i = 0; i < 600; i++) {
                 if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
@@ -291,6 +302,6 @@ int cmd_umount(int argc, char **argv)
                 return 1;
         }
         if (rc == 0 && lockpath[0] != '\0')
-                umount_wait(lockpath);
+                umount_wait(lockpath, mp);
         return 0;
 }

@@ -92,7 +92,7 @@ static void *fs_flusher_main(void *arg)
         return NULL;
 }
 
-static int fs_lock_region(const struct region_info *ri, int *fd_out)
+static int fs_lock_region(const struct region_info *ri, const char *mountpoint, int *fd_out)
 {
         char path[PATH_MAX];
         int fd;
@@ -114,8 +114,11 @@ static int fs_lock_region(const struct region_info *ri, int *fd_out)
                 }
                 return -e;
         }
-        /* The holder's pid, so `sealsync umount` can wait for the process to end. */
-        if (ftruncate(fd, 0) != 0 || dprintf(fd, "%ld\n", (long)getpid()) < 0)
+        /*
+         * The holder's pid and mount point, so `sealsync umount` waits for this
+         * process to end (and not for another home's daemon of the same region).
+         */
+        if (ftruncate(fd, 0) != 0 || dprintf(fd, "%ld\n%s\n", (long)getpid(), mountpoint) < 0)
                 log_warn("%s: cannot record the daemon's pid", path);
         *fd_out = fd;
         return 0;
@@ -614,7 +617,7 @@ int fsmount_run(const struct fsmount_opts *o)
                 if (rc <= 0)
                         return rc; /* the parent: the child's report */
         }
-        rc = fs_lock_region(o->region, &lockfd);
+        rc = fs_lock_region(o->region, o->mountpoint, &lockfd);
         if (rc != 0) {
                 fs_report(&report_fd, rc);
                 return rc;
