@@ -27,7 +27,9 @@
  *     keeps the name, the other is shown as "name (conflict from DEV
  *     DATE).ext" (DEV and DATE of the losing version); a local file never
  *     committed counts as newest (it will be, when published).  Same-name
- *     directories are not merged yet: the loser is renamed the same way.
+ *     directories merge: the older one's entries move into the newer one
+ *     and its id becomes an alias.
+ *  Logs name files by id only: names are plaintext and mount.log is on disk.
  *  6. A missing parent directory is created as a placeholder (mode 0700)
  *     under ".sealsync-orphans", named by its file id; when its own
  *     manifest arrives it moves to its place.
@@ -437,9 +439,12 @@ static int apply_copy_local(struct fs *fs, struct fs_inode *in)
         if (rc == 0)
                 rc = fs_inode_save(fs, cp);
         if (rc == 0) {
+                char fid[33];
+
+                hex_encode(fid, cp->file_id, 16);
                 log_warn("conflict: this device's version lost to a concurrent one; it is kept "
-                         "as '%s'",
-                         alt);
+                         "next to the winner as a new file %s",
+                         fid);
                 apply_inval(fs, parent, 0, alt);
         }
         fs_inode_idle_locked(fs, cp);
@@ -502,9 +507,7 @@ static int apply_collide(struct fs *fs, uint64_t parent, const char *name, uint6
         }
         fs_inode_put(fs, o);
         if (rc == 0)
-                log_warn("name collision: two files named the same; the older one is shown as "
-                         "'%s'",
-                         alt);
+                log_warn("name collision: two files under one name; the older one is renamed");
         return rc;
 }
 
@@ -1243,9 +1246,8 @@ static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct man
                         rc = index_alias_put(fs->ix, m->file_id, other);
                 *done = 1;
                 if (rc == 0)
-                        log_info("a directory '%s' made on another device merges into the one "
-                                 "here",
-                                 meta->name);
+                        log_info("a directory made on another device under the name of one here "
+                                 "merges into it");
                 return rc;
         }
         if (*in == NULL)
@@ -1259,9 +1261,7 @@ static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct man
                 rc = apply_retire_dir(fs, other, ofid, (*in)->ino);
         }
         if (rc == 0)
-                log_info("the directory '%s' here merges into the same-named one from another "
-                         "device",
-                         meta->name);
+                log_info("a directory here merges into the same-named one from another device");
         return rc;
 }
 

@@ -129,8 +129,8 @@ sleep 2.5 # a commit round: the directories' next versions come in later entries
 echo "late" >"$ma/photos/late.jpg"
 rm "$ma/gone.txt"
 echo "C edited it" >"$mc/gone.txt"
-echo "B made new.txt" >"$mb/new.txt"
-echo "C made new.txt" >"$mc/new.txt"
+echo "B made new.txt" >"$mb/new-$MARK.txt" # names reach no log: the marker is searched in the homes
+echo "C made new.txt" >"$mc/new-$MARK.txt"
 rm -r "$ma/proj"
 echo "B edited inside" >"$mb/proj/sub/f"
 # Each device commits its changes locally (the outbox) while offline.
