@@ -206,38 +206,13 @@ void ack_release(struct ack *a)
 
 /* ---- object keys ---- */
 
-/* Decodes exactly N bytes from 2N lowercase hex digits at S (OUT may be NULL: check only). */
-static int ack_lower_hex(uint8_t *out, const char *s, size_t n)
-{
-        size_t i;
-
-        for (i = 0; i < 2 * n; i++) {
-                char c = s[i];
-                int v;
-
-                if (c >= '0' && c <= '9')
-                        v = c - '0';
-                else if (c >= 'a' && c <= 'f')
-                        v = c - 'a' + 10;
-                else
-                        return -EINVAL;
-                if (out != NULL) {
-                        if (i % 2 == 0)
-                                out[i / 2] = (uint8_t)(v << 4);
-                        else
-                                out[i / 2] |= (uint8_t)v;
-                }
-        }
-        return 0;
-}
-
 int ack_object_key(const char *region_hex, const uint8_t *device_id, char out[static ACK_KEY_SIZE])
 {
         char dev[2 * ACK_DEVICE_ID_LEN + 1] = "";
         int n;
 
         if (region_hex == NULL || strnlen(region_hex, 2 * ACK_ID_LEN + 1) != 2 * ACK_ID_LEN ||
-            ack_lower_hex(NULL, region_hex, ACK_ID_LEN) != 0)
+            hex_decode_lower(NULL, ACK_ID_LEN, region_hex) != 0)
                 return -EINVAL;
         if (device_id != NULL)
                 hex_encode(dev, device_id, ACK_DEVICE_ID_LEN);
@@ -252,13 +227,13 @@ int ack_parse_key(const char *key, uint8_t *region_id, uint8_t device_id[static 
 
         if (key == NULL || strnlen(key, ACK_KEY_SIZE) != ACK_KEY_LEN)
                 return -EINVAL;
-        if (ack_lower_hex(rid, p, sizeof(rid)) != 0)
+        if (hex_decode_lower(rid, sizeof(rid), p) != 0)
                 return -EINVAL;
         p += 2 * sizeof(rid);
         if (memcmp(p, ACK_KEY_MID, ACK_KEY_MID_LEN) != 0)
                 return -EINVAL;
         p += ACK_KEY_MID_LEN;
-        if (ack_lower_hex(dev, p, sizeof(dev)) != 0)
+        if (hex_decode_lower(dev, sizeof(dev), p) != 0)
                 return -EINVAL;
         if (region_id != NULL)
                 memcpy(region_id, rid, sizeof(rid));

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +37,12 @@ enum index_stmt {
         ST_TOMB_ADD,
         ST_TOMB_LIST,
         ST_TOMB_DEL,
+        ST_TOMB_GET,
+        ST_GONE_ADD,
+        ST_GONE_DEL,
+        ST_GONE_GET,
+        ST_ALIAS_PUT,
+        ST_ALIAS_GET,
         ST_BY_FILE_ID,
         ST_PACKIDX_GET,
         ST_PACKIDX_PUT,
@@ -66,6 +71,12 @@ static const char *const index_sql[ST_COUNT] = {
     [ST_TOMB_ADD] = "INSERT OR REPLACE INTO tomb(file_id, state) VALUES (?1, ?2)",
     [ST_TOMB_LIST] = "SELECT file_id, state FROM tomb ORDER BY file_id",
     [ST_TOMB_DEL] = "DELETE FROM tomb WHERE file_id = ?1",
+    [ST_TOMB_GET] = "SELECT state FROM tomb WHERE file_id = ?1",
+    [ST_GONE_ADD] = "INSERT OR REPLACE INTO gone(file_id, state) VALUES (?1, ?2)",
+    [ST_GONE_DEL] = "DELETE FROM gone WHERE file_id = ?1",
+    [ST_GONE_GET] = "SELECT state FROM gone WHERE file_id = ?1",
+    [ST_ALIAS_PUT] = "INSERT OR REPLACE INTO alias(file_id, ino) VALUES (?1, ?2)",
+    [ST_ALIAS_GET] = "SELECT ino FROM alias WHERE file_id = ?1",
     [ST_BY_FILE_ID] = "SELECT ino FROM inode WHERE file_id = ?1",
     [ST_PACKIDX_GET] = "SELECT pack, off, len FROM packidx WHERE hash = ?1",
     [ST_PACKIDX_PUT] =
@@ -862,21 +873,20 @@ int index_blockref_truncate(struct index *ix, uint64_t ino, uint64_t from)
         return rc;
 }
 
-int index_tomb_add(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
-                   size_t len)
+/* Seals STATE for FILE_ID (AD = TAG[4] || file_id) into the table of statement WHICH. */
+static int index_sealed_put(struct index *ix, enum index_stmt which, const char *tag,
+                            const uint8_t file_id[16], const uint8_t *state, size_t len)
 {
-        sqlite3_stmt *st = ix->st[ST_TOMB_ADD];
+        sqlite3_stmt *st = ix->st[which];
+        uint8_t ad[20], *sealed;
         int rc;
-
-        uint8_t *sealed;
-        uint8_t ad[20];
 
         if (len > INDEX_ATTR_MAX)
                 return -EFBIG;
         sealed = malloc(len + AEAD_OVERHEAD);
         if (sealed == NULL)
                 return -ENOMEM;
-        memcpy(ad, "tomb", 4);
+        memcpy(ad, tag, 4);
         memcpy(ad + 4, file_id, 16);
         rc = aead_seal(sealed, K_ATTR(ix), ad, sizeof(ad), state, len);
         if (rc == 0) {
@@ -888,6 +898,25 @@ int index_tomb_add(struct index *ix, const uint8_t file_id[static 16], const uin
         }
         free(sealed);
         return rc;
+}
+
+/* Runs statement WHICH (a DELETE ... WHERE file_id = ?1) for FILE_ID. */
+static int index_by_id_del(struct index *ix, enum index_stmt which, const uint8_t file_id[16])
+{
+        sqlite3_stmt *st = ix->st[which];
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+        rc = index_step_done(ix, st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_tomb_add(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
+                   size_t len)
+{
+        return index_sealed_put(ix, ST_TOMB_ADD, "tomb", file_id, state, len);
 }
 
 int index_for_each_tomb(struct index *ix,
@@ -937,14 +966,7 @@ int index_for_each_tomb(struct index *ix,
 
 int index_tomb_remove(struct index *ix, const uint8_t file_id[static 16])
 {
-        sqlite3_stmt *st = ix->st[ST_TOMB_DEL];
-        int rc;
-
-        pthread_mutex_lock(&ix->lock);
-        sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
-        rc = index_step_done(ix, st);
-        pthread_mutex_unlock(&ix->lock);
-        return rc;
+        return index_by_id_del(ix, ST_TOMB_DEL, file_id);
 }
 
 int index_meta_get(struct index *ix, const char *key, uint8_t *buf, size_t cap, size_t *len)
@@ -1060,23 +1082,17 @@ int index_packidx_get(struct index *ix, const uint8_t hash[static 32], uint8_t p
         return rc;
 }
 
-/* One sealed state row of TABLE ("tomb" or "gone"; also the AD's tag) for FILE_ID. */
-static int index_sealed_get(struct index *ix, const char *table, const uint8_t file_id[16],
-                            uint8_t **state, size_t *len)
+/* The sealed state of FILE_ID by statement WHICH (AD tag TAG[4]), opened into *STATE. */
+static int index_sealed_get(struct index *ix, enum index_stmt which, const char *tag,
+                            const uint8_t file_id[16], uint8_t **state, size_t *len)
 {
-        sqlite3_stmt *st = NULL;
+        sqlite3_stmt *st = ix->st[which];
         uint8_t ad[20], *plain = NULL;
         const uint8_t *blob;
-        char sql[64];
         size_t blen;
         int rc;
 
-        snprintf(sql, sizeof(sql), "SELECT state FROM %s WHERE file_id = ?1", table);
         pthread_mutex_lock(&ix->lock);
-        if (sqlite3_prepare_v2(ix->db, sql, -1, &st, NULL) != SQLITE_OK) {
-                rc = -EIO;
-                goto out;
-        }
         sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc != SQLITE_ROW) {
@@ -1093,7 +1109,7 @@ static int index_sealed_get(struct index *ix, const char *table, const uint8_t f
                 rc = -ENOMEM;
                 goto out;
         }
-        memcpy(ad, table, 4);
+        memcpy(ad, tag, 4);
         memcpy(ad + 4, file_id, 16);
         rc = aead_open(plain, K_ATTR(ix), ad, sizeof(ad), blob, blen);
         if (rc == 0) {
@@ -1103,116 +1119,62 @@ static int index_sealed_get(struct index *ix, const char *table, const uint8_t f
         }
 out:
         free(plain);
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
         pthread_mutex_unlock(&ix->lock);
         return rc;
 }
 
 int index_tomb_get(struct index *ix, const uint8_t file_id[static 16], uint8_t **state, size_t *len)
 {
-        return index_sealed_get(ix, "tomb", file_id, state, len);
+        return index_sealed_get(ix, ST_TOMB_GET, "tomb", file_id, state, len);
 }
 
 int index_gone_get(struct index *ix, const uint8_t file_id[static 16], uint8_t **state, size_t *len)
 {
-        return index_sealed_get(ix, "gone", file_id, state, len);
+        return index_sealed_get(ix, ST_GONE_GET, "gone", file_id, state, len);
 }
 
 int index_gone_put(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
                    size_t len)
 {
-        sqlite3_stmt *st = NULL;
-        uint8_t ad[20], *sealed;
-        int rc;
-
-        if (len > INDEX_ATTR_MAX)
-                return -EFBIG;
-        sealed = malloc(len + AEAD_OVERHEAD);
-        if (sealed == NULL)
-                return -ENOMEM;
-        memcpy(ad, "gone", 4);
-        memcpy(ad + 4, file_id, 16);
-        rc = aead_seal(sealed, K_ATTR(ix), ad, sizeof(ad), state, len);
-        pthread_mutex_lock(&ix->lock);
-        if (rc == 0 && sqlite3_prepare_v2(ix->db,
-                                          "INSERT OR REPLACE INTO gone(file_id, state) "
-                                          "VALUES (?1, ?2)",
-                                          -1, &st, NULL) != SQLITE_OK)
-                rc = -EIO;
-        if (rc == 0) {
-                sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
-                sqlite3_bind_blob(st, 2, sealed, (int)(len + AEAD_OVERHEAD), SQLITE_STATIC);
-                rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-                if (rc == 0)
-                        ix->dirty = 1;
-        }
-        sqlite3_finalize(st);
-        pthread_mutex_unlock(&ix->lock);
-        free(sealed);
-        return rc;
+        return index_sealed_put(ix, ST_GONE_ADD, "gone", file_id, state, len);
 }
 
 int index_gone_remove(struct index *ix, const uint8_t file_id[static 16])
 {
-        sqlite3_stmt *st = NULL;
-        int rc = 0;
-
-        pthread_mutex_lock(&ix->lock);
-        if (sqlite3_prepare_v2(ix->db, "DELETE FROM gone WHERE file_id = ?1", -1, &st, NULL) !=
-            SQLITE_OK)
-                rc = -EIO;
-        if (rc == 0) {
-                sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
-                rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-                if (rc == 0)
-                        ix->dirty = 1;
-        }
-        sqlite3_finalize(st);
-        pthread_mutex_unlock(&ix->lock);
-        return rc;
+        return index_by_id_del(ix, ST_GONE_DEL, file_id);
 }
 
 int index_alias_put(struct index *ix, const uint8_t file_id[static 16], uint64_t ino)
 {
-        sqlite3_stmt *st = NULL;
-        int rc = 0;
+        sqlite3_stmt *st = ix->st[ST_ALIAS_PUT];
+        int rc;
 
         pthread_mutex_lock(&ix->lock);
-        if (sqlite3_prepare_v2(ix->db, "INSERT OR REPLACE INTO alias(file_id, ino) VALUES (?1, ?2)",
-                               -1, &st, NULL) != SQLITE_OK)
-                rc = -EIO;
-        if (rc == 0) {
-                sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 2, (sqlite3_int64)ino);
-                rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-                if (rc == 0)
-                        ix->dirty = 1;
-        }
-        sqlite3_finalize(st);
+        sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)ino);
+        rc = index_step_done(ix, st);
         pthread_mutex_unlock(&ix->lock);
         return rc;
 }
 
 int index_alias_get(struct index *ix, const uint8_t file_id[static 16], uint64_t *ino)
 {
-        sqlite3_stmt *st = NULL;
+        sqlite3_stmt *st = ix->st[ST_ALIAS_GET];
         int rc;
 
         pthread_mutex_lock(&ix->lock);
-        if (sqlite3_prepare_v2(ix->db, "SELECT ino FROM alias WHERE file_id = ?1", -1, &st, NULL) !=
-            SQLITE_OK) {
-                rc = -EIO;
+        sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                *ino = (uint64_t)sqlite3_column_int64(st, 0);
+                rc = 0;
         } else {
-                sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
-                rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW) {
-                        *ino = (uint64_t)sqlite3_column_int64(st, 0);
-                        rc = 0;
-                } else {
-                        rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
-                }
+                rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
         }
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
         pthread_mutex_unlock(&ix->lock);
         return rc;
 }

@@ -304,31 +304,6 @@ void journal_release(struct journal_entry *e)
 
 /* ---- object keys ---- */
 
-/* Decodes exactly N bytes from 2N lowercase hex digits at S (not NUL-terminated). */
-static int journal_lower_hex(uint8_t *out, const char *s, size_t n)
-{
-        size_t i;
-
-        for (i = 0; i < 2 * n; i++) {
-                char c = s[i];
-                int v;
-
-                if (c >= '0' && c <= '9')
-                        v = c - '0';
-                else if (c >= 'a' && c <= 'f')
-                        v = c - 'a' + 10;
-                else
-                        return -EINVAL;
-                if (out != NULL) {
-                        if (i % 2 == 0)
-                                out[i / 2] = (uint8_t)(v << 4);
-                        else
-                                out[i / 2] |= (uint8_t)v;
-                }
-        }
-        return 0;
-}
-
 int journal_object_key(const char *region_hex,
                        const uint8_t device_id[static JOURNAL_DEVICE_ID_LEN], uint64_t seq,
                        const uint8_t hash[static JOURNAL_HASH_LEN],
@@ -338,7 +313,7 @@ int journal_object_key(const char *region_hex,
         int n;
 
         if (region_hex == NULL || strlen(region_hex) != 2 * JOURNAL_ID_LEN ||
-            journal_lower_hex(NULL, region_hex, JOURNAL_ID_LEN) != 0 || seq == 0)
+            hex_decode_lower(NULL, JOURNAL_ID_LEN, region_hex) != 0 || seq == 0)
                 return -EINVAL;
         hex_encode(dev, device_id, JOURNAL_DEVICE_ID_LEN);
         hex_encode(h, hash, JOURNAL_HASH_LEN);
@@ -358,19 +333,19 @@ int journal_parse_key(const char *key, uint8_t *region_id,
 
         if (key == NULL || strnlen(key, JOURNAL_KEY_SIZE) != JOURNAL_KEY_LEN)
                 return -EINVAL;
-        if (journal_lower_hex(rid, p, sizeof(rid)) != 0)
+        if (hex_decode_lower(rid, sizeof(rid), p) != 0)
                 return -EINVAL;
         p += 2 * sizeof(rid);
         if (memcmp(p, JOURNAL_KEY_MID, JOURNAL_KEY_MID_LEN) != 0)
                 return -EINVAL;
         p += JOURNAL_KEY_MID_LEN;
-        if (journal_lower_hex(dev, p, sizeof(dev)) != 0 || p[2 * sizeof(dev)] != '/')
+        if (hex_decode_lower(dev, sizeof(dev), p) != 0 || p[2 * sizeof(dev)] != '/')
                 return -EINVAL;
         p += 2 * sizeof(dev) + 1;
-        if (journal_lower_hex(s, p, sizeof(s)) != 0 || p[2 * sizeof(s)] != '-')
+        if (hex_decode_lower(s, sizeof(s), p) != 0 || p[2 * sizeof(s)] != '-')
                 return -EINVAL;
         p += 2 * sizeof(s) + 1;
-        if (journal_lower_hex(h, p, sizeof(h)) != 0)
+        if (hex_decode_lower(h, sizeof(h), p) != 0)
                 return -EINVAL;
         for (i = 0; i < 8; i++)
                 v = v << 8 | s[i];

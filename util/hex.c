@@ -44,3 +44,27 @@ int hex_decode(uint8_t *out, size_t len, const char *in)
         memcpy(out, tmp, len);
         return 0;
 }
+
+int hex_decode_lower(uint8_t *out, size_t len, const char *in)
+{
+        size_t i;
+
+        for (i = 0; i < 2 * len; i++) {
+                char c = in[i];
+                int v;
+
+                if (c >= '0' && c <= '9')
+                        v = c - '0';
+                else if (c >= 'a' && c <= 'f')
+                        v = c - 'a' + 10;
+                else
+                        return -EINVAL; /* also the terminator of a string too short */
+                if (out != NULL) {
+                        if (i % 2 == 0)
+                                out[i / 2] = (uint8_t)(v << 4);
+                        else
+                                out[i / 2] |= (uint8_t)v;
+                }
+        }
+        return 0;
+}

@@ -13,4 +13,11 @@ void hex_encode(char *out, const uint8_t *in, size_t len);
  */
 int hex_decode(uint8_t *out, size_t len, const char *in) __attribute__((warn_unused_result));
 
+/*
+ * Parses exactly 2*LEN lowercase hex digits at IN (a prefix of a longer
+ * string: no terminator needed) — the canonical form of store object names.
+ * OUT may be NULL (check only).  Returns 0 or -EINVAL.
+ */
+int hex_decode_lower(uint8_t *out, size_t len, const char *in) __attribute__((warn_unused_result));
+
 #endif
