@@ -26,20 +26,9 @@ A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
 B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
 
 # --- enroll B (as 12-sync.t) -------------------------------------------------
-run_ok "B: init" B init --kdf interactive --name devB
+enroll_device devB B docs
 DEV_A=$(A id --json | jq -r .device_id)
 DEV_B=$(B id --json | jq -r .device_id)
-run_ok "A: invite" A invite docs --json
-CODE=$(jq -r .code <<<"$T_OUT")
-B join docs "$STORE" "$RID" --code "$CODE" --timeout 90 >"$work/join.out" 2>&1 </dev/null &
-jpid=$!
-for _ in $(seq 100); do
-	[ -n "$(find "$SD/join" -type f 2>/dev/null)" ] && break
-	sleep 0.2
-done
-run_ok "A: approve B" A approve docs "$DEV_B"
-wait "$jpid"
-ok $? "B: join completes" "$(cat "$work/join.out")"
 
 ma=$work/a
 mb=$work/b

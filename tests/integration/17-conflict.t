@@ -30,27 +30,8 @@ A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
 B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
 C() { SEALSYNC_HOME=$HC "$SEALSYNC_BIN" "$@"; }
 
-# enroll NAME FN: init and join device FN (B or C), approved by A.
-enroll()
-{
-	local name=$1 fn=$2 dev code jpid before
-	run_ok "$fn: init" "$fn" init --kdf interactive --name "$name"
-	dev=$("$fn" id --json | jq -r .device_id)
-	run_ok "A: invite for $fn" A invite docs --json
-	code=$(jq -r .code <<<"$T_OUT")
-	before=$(find "$work/store/$RID/join" -type f 2>/dev/null | wc -l)
-	"$fn" join docs "$STORE" "$RID" --code "$code" --timeout 90 >"$work/join.$fn" 2>&1 </dev/null &
-	jpid=$!
-	for _ in $(seq 100); do # this device's request is posted
-		[ "$(find "$work/store/$RID/join" -type f 2>/dev/null | wc -l)" -gt "$before" ] && break
-		sleep 0.2
-	done
-	run_ok "A: approve $fn" A approve docs "$dev"
-	wait "$jpid"
-	ok $? "$fn: join completes" "$(cat "$work/join.$fn")"
-}
-enroll devB B
-enroll devC C
+enroll_device devB B docs
+enroll_device devC C docs
 
 ma=$work/a
 mb=$work/b
@@ -205,7 +186,7 @@ is "$(tree_sig "$mb")" "$sig" "B: the resolved tree survives a remount"
 # arrives later does not bring the file back).
 HD=$work/homeD
 D() { SEALSYNC_HOME=$HD "$SEALSYNC_BIN" "$@"; }
-enroll devD D
+enroll_device devD D docs
 md=$work/d
 mkdir -p "$md"
 export SEALSYNC_HOME=$HD

@@ -24,25 +24,6 @@ A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
 B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
 C() { SEALSYNC_HOME=$HC "$SEALSYNC_BIN" "$@"; }
 
-# enroll NAME FN: init and join device FN (B or C), approved by A.
-enroll()
-{
-	local name=$1 fn=$2 dev code jpid
-	run_ok "$fn: init" "$fn" init --kdf interactive --name "$name"
-	dev=$("$fn" id --json | jq -r .device_id)
-	run_ok "A: invite for $fn" A invite docs --json
-	code=$(jq -r .code <<<"$T_OUT")
-	"$fn" join docs "$STORE" "$RID" --code "$code" --timeout 90 >"$work/join.$fn" 2>&1 </dev/null &
-	jpid=$!
-	for _ in $(seq 100); do
-		[ -n "$(find "$work/store/$RID/join" -type f -newer "$work/join.$fn" 2>/dev/null)" ] &&
-			break
-		sleep 0.2
-	done
-	run_ok "A: approve $fn" A approve docs "$dev"
-	wait "$jpid"
-	ok $? "$fn: join completes" "$(cat "$work/join.$fn")"
-}
 # converge DESCRIPTION SECONDS COMMAND...: retries COMMAND for up to SECONDS.
 converge()
 {
@@ -69,14 +50,14 @@ mkdir -p "$mb" "$mc"
 DEV_A=$(A id --json | jq -r .device_id)
 
 # --- B joins and mounts: it knows A only ---------------------------------------
-enroll devB B
+enroll_device devB B docs
 export SEALSYNC_HOME=$HB
 mount_region docs "$mb" || bail "mount on B failed"
 export SEALSYNC_HOME=$HA
 is "$(b_peers | tr '\n' ' ')" "$DEV_A " "B's mount pulls from A only"
 
 # --- C joins while B is mounted, and writes ---------------------------------------
-enroll devC C
+enroll_device devC C docs
 DEV_C=$(C id --json | jq -r .device_id)
 export SEALSYNC_HOME=$HC
 mount_region docs "$mc" || bail "mount on C failed"

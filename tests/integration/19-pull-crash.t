@@ -32,18 +32,7 @@ for i in $(seq 1 150); do rand_file "$ma/d2/d3/t$i" $((RANDOM % 30000 + 1)); don
 run_ok "A: sync publishes everything" A sync r --timeout 120
 
 # --- B joins -----------------------------------------------------------------
-run_ok "B: init" B init --kdf interactive --name devB
-DEV_B=$(B id --json | jq -r .device_id)
-CODE=$(A invite r --json | jq -r .code)
-B join r "$STORE" "$RID" --code "$CODE" --timeout 60 >"$work/join.out" 2>&1 </dev/null &
-jpid=$!
-for _ in $(seq 100); do
-	[ -n "$(find "$work/store/$RID/join" -type f 2>/dev/null)" ] && break
-	sleep 0.2
-done
-run_ok "A: approve B" A approve r "$DEV_B"
-wait "$jpid"
-ok $? "B: join completes" "$(cat "$work/join.out")"
+enroll_device devB B r
 
 data_b=$HB/regions/$RID/data
 data_bytes() { du -sb "$data_b" 2>/dev/null | cut -f1; }

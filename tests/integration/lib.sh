@@ -568,3 +568,29 @@ outbox_empty()
 {
 	[ -z "$(find "$1/outbox" -maxdepth 1 -name 'j-*' 2>/dev/null | head -n1)" ]
 }
+
+# enroll_device NAME FN REGION: the device of FN (a function running
+# $SEALSYNC_BIN with the new device's SEALSYNC_HOME) is initialised as NAME
+# and joins REGION on the file:// store $STORE (region id $RID), invited and
+# approved by A (a function for an enrolled device).  Four checks: init,
+# invite, approve, join completes.  It waits for this device's own join
+# request: requests of earlier joiners stay on the store.
+enroll_device()
+{
+	local name=$1 fn=$2 region=$3 dir dev code jpid before
+	dir=${STORE#file://}/$RID/join
+	run_ok "$fn: init" "$fn" init --kdf interactive --name "$name"
+	dev=$("$fn" id --json | jq -r .device_id)
+	run_ok "A: invite for $fn" A invite "$region" --json
+	code=$(jq -r .code <<<"$T_OUT")
+	before=$(find "$dir" -type f 2>/dev/null | wc -l)
+	"$fn" join "$region" "$STORE" "$RID" --code "$code" --timeout 90 >"$work/join.$fn" 2>&1 </dev/null &
+	jpid=$!
+	for _ in $(seq 100); do
+		[ "$(find "$dir" -type f 2>/dev/null | wc -l)" -gt "$before" ] && break
+		sleep 0.2
+	done
+	run_ok "A: approve $fn" A approve "$region" "$dev"
+	wait "$jpid"
+	ok $? "$fn: join completes" "$(cat "$work/join.$fn")"
+}
