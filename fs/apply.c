@@ -811,21 +811,6 @@ static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struc
         return rc;
 }
 
-/* 1 if INO is a directory that lost its name here (deleted, still loaded). */
-static int apply_unlinked(struct fs *fs, uint64_t ino)
-{
-        struct fs_inode *in;
-        int gone;
-
-        if (ino == INDEX_ROOT_INO || fs_inode_get(fs, ino, &in) != 0)
-                return 0;
-        pthread_rwlock_rdlock(&in->lock);
-        gone = in->nlink == 0;
-        pthread_rwlock_unlock(&in->lock);
-        fs_inode_put(fs, in);
-        return gone;
-}
-
 /* 1 if INO is an inode here that has a name (or the root). */
 static int apply_live(struct fs *fs, uint64_t ino)
 {
@@ -860,7 +845,7 @@ static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, 
         rc = index_ino_by_file_id(fs->ix, pid, ino);
         if (rc == -ENOENT && index_alias_get(fs->ix, pid, ino) == 0 && apply_live(fs, *ino))
                 return 0; /* a merged directory (rule 5) */
-        if (rc == 0 && !apply_unlinked(fs, *ino))
+        if (rc == 0 && apply_live(fs, *ino))
                 return 0;
         if (rc != 0 && rc != -ENOENT)
                 return rc;
