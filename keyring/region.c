@@ -760,30 +760,26 @@ out:
         return rc;
 }
 
-int region_unlock(const struct identity *id, const struct region_info *ri, struct region_keys **out)
+int region_keys_from_state(const struct identity *id, const struct region_info *ri,
+                           const struct members_state *st, struct region_keys **out)
 {
-        struct members_state *st = NULL;
         struct region_keys *k = NULL;
         int rc;
 
         if (id->box_sk == NULL)
                 return -EINVAL;
-        rc = region_load_members(ri, &st);
-        if (rc != 0)
-                return rc;
-        if (st->alarm != MEMBERS_OK)
-                log_warn("region %s: the membership log stops at a signed entry that does not "
-                         "verify (%s); using the last verified state",
-                         ri->name, members_alarm_name(st->alarm));
-        if (!suite_available(st->suite)) {
-                rc = -ENOTSUP;
-                goto out;
-        }
+        if (!suite_available(st->suite))
+                return -ENOTSUP;
         k = calloc(1, sizeof(*k));
-        if (k == NULL || (k->epoch_key = secmem_alloc(32)) == NULL) {
+        if (k == NULL)
+                return -ENOMEM;
+        k->epochs = calloc(1, sizeof(*k->epochs));
+        if (k->epochs == NULL || (k->epoch_key = secmem_alloc(32)) == NULL ||
+            (k->epochs[0].key = secmem_alloc(32)) == NULL) {
                 rc = -ENOMEM;
                 goto out;
         }
+        k->nepochs = 1;
         rc = members_unlock(st, id, k->epoch_key);
         if (rc == -EBADMSG)
                 log_err("region %s: the epoch key wrapped to this device does not open or fails "
@@ -795,18 +791,53 @@ int region_unlock(const struct identity *id, const struct region_info *ri, struc
         k->suite = st->suite;
         k->block_size = st->block_size;
         memcpy(k->epoch_id, st->epoch_id, sizeof(k->epoch_id));
+        memcpy(k->epochs[0].id, st->epoch_id, 32);
+        memcpy(k->epochs[0].key, k->epoch_key, 32);
         *out = k;
         k = NULL;
 out:
         region_keys_free(k);
+        return rc;
+}
+
+int region_unlock(const struct identity *id, const struct region_info *ri, struct region_keys **out)
+{
+        struct members_state *st = NULL;
+        int rc;
+
+        if (id->box_sk == NULL)
+                return -EINVAL;
+        rc = region_load_members(ri, &st);
+        if (rc != 0)
+                return rc;
+        if (st->alarm != MEMBERS_OK)
+                log_warn("region %s: the membership log stops at a signed entry that does not "
+                         "verify (%s); using the last verified state",
+                         ri->name, members_alarm_name(st->alarm));
+        rc = region_keys_from_state(id, ri, st, out);
         members_state_free(st);
         return rc;
 }
 
+const uint8_t *region_keys_find(const struct region_keys *k, const uint8_t epoch_id[static 32])
+{
+        size_t i;
+
+        for (i = k->nepochs; i-- > 0;)
+                if (memcmp(k->epochs[i].id, epoch_id, 32) == 0)
+                        return k->epochs[i].key;
+        return NULL;
+}
+
 void region_keys_free(struct region_keys *k)
 {
+        size_t i;
+
         if (k == NULL)
                 return;
+        for (i = 0; k->epochs != NULL && i < k->nepochs; i++)
+                secmem_free(k->epochs[i].key);
+        free(k->epochs);
         secmem_free(k->epoch_key);
         free(k);
 }

@@ -26,14 +26,32 @@ struct region_info {
         char dir[4096]; /* HOME/regions/<id hex>, filled by load/list/create */
 };
 
-/* The unlocked current epoch of a region. */
+#define REGION_MAX_EPOCHS 4096 /* epochs a device holds keys for */
+
+/* One epoch key this device holds. */
+struct region_epoch {
+        uint8_t id[32];
+        uint8_t *key; /* 32 bytes, secmem */
+};
+
+/*
+ * The unlocked keys of a region: the current epoch (new content is written
+ * under it) and every epoch key this device holds (oldest first; the last
+ * one is the current epoch, with its own copy of the key), so content
+ * written under an older epoch stays readable after a rotation.
+ */
 struct region_keys {
         uint8_t region_id[REGION_ID_LEN];
         int suite;
         uint32_t block_size;
         uint8_t epoch_id[32];
-        uint8_t *epoch_key; /* 32 bytes, secmem */
+        uint8_t *epoch_key; /* 32 bytes, secmem: the current epoch's */
+        size_t nepochs;     /* >= 1 */
+        struct region_epoch *epochs;
 };
+
+/* The key of epoch EPOCH_ID in K (32 bytes, K's secure memory), or NULL. */
+const uint8_t *region_keys_find(const struct region_keys *k, const uint8_t epoch_id[static 32]);
 
 /* 1 if NAME is a valid region name: [A-Za-z0-9._-], 1..64 chars, not "." or "..". */
 int region_name_valid(const char *name);
@@ -104,6 +122,18 @@ int region_load_members(const struct region_info *ri, struct members_state **out
  * (no wrap for this device), -ENOTSUP (suite unavailable on this CPU).
  */
 int region_unlock(const struct identity *id, const struct region_info *ri, struct region_keys **out)
+    __attribute__((warn_unused_result));
+
+/*
+ * The keys of an already folded state ST of RI for ID: the current epoch's
+ * wrap to ID, checked against its key_check, and every older epoch key ID
+ * can reach (its own wraps, and the history links of later epochs).
+ * Returns 0, -EACCES (no wrap of the current epoch for this device),
+ * -EBADMSG (a wrap does not open or fails its key check), -ENOTSUP (suite
+ * unavailable on this CPU), -EINVAL, -ENOMEM.  *OUT untouched on error.
+ */
+int region_keys_from_state(const struct identity *id, const struct region_info *ri,
+                           const struct members_state *st, struct region_keys **out)
     __attribute__((warn_unused_result));
 
 void region_keys_free(struct region_keys *k); /* wipes; NULL is a no-op */
