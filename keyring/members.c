@@ -117,9 +117,10 @@ int members_may_add(const struct member_device *author, const char *owner, uint8
                 return 0;
         if (author->role == MEMBER_ROLE_ADMIN || author->role == MEMBER_ROLE_RECOVERY)
                 return 1;
-        /* A writer enrolls its owner's devices, at most as writers; readers never write. */
-        return author->role == MEMBER_ROLE_WRITER && strcmp(author->owner, owner) == 0 &&
-               role <= MEMBER_ROLE_WRITER;
+        /* Any member enrolls its own owner's further devices, with a role no higher
+         * than its own (a reader's new device is a reader). */
+        return (author->role == MEMBER_ROLE_WRITER || author->role == MEMBER_ROLE_READER) &&
+               strcmp(author->owner, owner) == 0 && role <= author->role;
 }
 
 /* 1 if a device id or key of D is already a member's. */
