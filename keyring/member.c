@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/aead.h"
 #include "crypto/block.h"
 #include "crypto/enc.h"
 #include "crypto/hash.h"
@@ -17,6 +18,7 @@
 #include "crypto/suite.h"
 
 static const char member_wrap_domain[] = "sealsync/v1/wrap"; /* + its NUL */
+static const char member_link_domain[] = "sealsync/v1/link"; /* + its NUL */
 
 int member_name_valid(const char *s)
 {
@@ -194,6 +196,47 @@ static void member_enc_add(struct enc *e, const struct member_add *a)
         enc_fixed(e, a->wrap, WRAP_LEN);
 }
 
+/* The body of E, for types with a raw body: does it decode as its type's? */
+static int member_check_raw_body(const struct member_entry *e)
+{
+        union {
+                struct member_rotation rot;
+                struct member_remove rm;
+                struct member_set_role sr;
+                struct member_policy po;
+        } u;
+        int rc;
+
+        if (e->body == NULL || e->body_len == 0)
+                return -EBADMSG;
+        switch (e->type) {
+        case MEMBER_ROTATE_KEY:
+                rc = member_decode_rotation(e->body, e->body_len, &u.rot);
+                if (rc == 0)
+                        member_rotation_release(&u.rot);
+                return rc;
+        case MEMBER_REMOVE_DEVICE:
+                rc = member_decode_remove(e->body, e->body_len, &u.rm);
+                if (rc == 0)
+                        member_rotation_release(&u.rm.rot);
+                return rc;
+        case MEMBER_SET_ROLE:
+                return member_decode_set_role(e->body, e->body_len, &u.sr);
+        case MEMBER_POLICY:
+                return member_decode_policy(e->body, e->body_len, &u.po);
+        }
+        return -EBADMSG;
+}
+
+static int member_check_body(const struct member_entry *e)
+{
+        if (e->type == MEMBER_GENESIS)
+                return member_check_genesis(&e->genesis);
+        if (e->type == MEMBER_ADD_DEVICE)
+                return member_check_device(&e->add.device);
+        return member_check_raw_body(e);
+}
+
 int member_encode(struct member_entry *e, const uint8_t sign_sk[static 64], uint8_t **out,
                   size_t *out_len)
 {
@@ -204,19 +247,16 @@ int member_encode(struct member_entry *e, const uint8_t sign_sk[static 64], uint
         size_t i, signed_len;
         int rc;
 
-        if (e->type != MEMBER_GENESIS && e->type != MEMBER_ADD_DEVICE)
-                return -ENOTSUP;
-        if (member_check_envelope(e) != 0)
-                return -EINVAL;
-        if (e->type == MEMBER_GENESIS ? member_check_genesis(&e->genesis) != 0
-                                      : member_check_device(&e->add.device) != 0)
+        if (member_check_envelope(e) != 0 || member_check_body(e) != 0)
                 return -EINVAL;
         enc_init(&body);
         enc_init(&obj);
         if (e->type == MEMBER_GENESIS)
                 member_enc_genesis(&body, &e->genesis);
-        else
+        else if (e->type == MEMBER_ADD_DEVICE)
                 member_enc_add(&body, &e->add);
+        else
+                enc_fixed(&body, e->body, e->body_len);
         rc = enc_error(&body);
         if (rc != 0)
                 goto out_enc;
@@ -519,4 +559,242 @@ int member_verify_genesis(const struct member_entry *e)
                     0)
                         return -EBADMSG;
         return 0;
+}
+
+/* ---- ROTATE_KEY, REMOVE_DEVICE, SET_ROLE and POLICY bodies ---- */
+
+static void member_enc_rotation(struct enc *e, const struct member_rotation *r)
+{
+        size_t i;
+
+        enc_fixed(e, r->key_check, 32);
+        enc_fixed(e, r->prev_epoch_id, MEMBER_HASH_LEN);
+        enc_fixed(e, r->link, MEMBER_LINK_LEN);
+        enc_u16(e, (uint16_t)r->nwraps);
+        for (i = 0; i < r->nwraps; i++) {
+                enc_fixed(e, r->wraps[i].device_id, IDENTITY_ID_LEN);
+                enc_fixed(e, r->wraps[i].wrap, WRAP_LEN);
+        }
+}
+
+static int member_check_rotation(const struct member_rotation *r)
+{
+        size_t i;
+
+        if (r->nwraps == 0 || r->nwraps > MEMBER_MAX_MEMBERS)
+                return -EBADMSG;
+        for (i = 1; i < r->nwraps; i++)
+                if (memcmp(r->wraps[i - 1].device_id, r->wraps[i].device_id, IDENTITY_ID_LEN) >= 0)
+                        return -EBADMSG;
+        return 0;
+}
+
+static int member_dec_rotation(struct dec *d, struct member_rotation *r)
+{
+        const size_t min_wrap = IDENTITY_ID_LEN + WRAP_LEN;
+        size_t i;
+
+        memset(r, 0, sizeof(*r));
+        dec_fixed(d, r->key_check, 32);
+        dec_fixed(d, r->prev_epoch_id, MEMBER_HASH_LEN);
+        dec_fixed(d, r->link, MEMBER_LINK_LEN);
+        if (member_dec_count(d, &r->nwraps, MEMBER_MAX_MEMBERS, min_wrap) != 0)
+                return -EBADMSG;
+        r->wraps = calloc(r->nwraps > 0 ? r->nwraps : 1, sizeof(*r->wraps));
+        if (r->wraps == NULL)
+                return -ENOMEM;
+        for (i = 0; i < r->nwraps; i++) {
+                dec_fixed(d, r->wraps[i].device_id, IDENTITY_ID_LEN);
+                dec_fixed(d, r->wraps[i].wrap, WRAP_LEN);
+        }
+        return 0;
+}
+
+void member_rotation_release(struct member_rotation *r)
+{
+        free(r->wraps);
+        r->wraps = NULL;
+        r->nwraps = 0;
+}
+
+int member_decode_rotation(const uint8_t *body, size_t len, struct member_rotation *out)
+{
+        struct member_rotation r;
+        struct dec d;
+        int rc;
+
+        dec_init(&d, body, len);
+        rc = member_dec_rotation(&d, &r);
+        if (rc == 0)
+                rc = dec_finish(&d) != 0 ? -EBADMSG : member_check_rotation(&r);
+        if (rc != 0) {
+                member_rotation_release(&r);
+                return rc;
+        }
+        *out = r;
+        return 0;
+}
+
+int member_decode_remove(const uint8_t *body, size_t len, struct member_remove *out)
+{
+        struct member_remove r;
+        struct dec d;
+        int rc;
+
+        memset(&r, 0, sizeof(r));
+        dec_init(&d, body, len);
+        dec_fixed(&d, r.device_id, IDENTITY_ID_LEN);
+        r.cutoff_seq = dec_u64(&d);
+        dec_fixed(&d, r.cutoff_hash, 32);
+        rc = member_dec_rotation(&d, &r.rot);
+        if (rc == 0)
+                rc = dec_finish(&d) != 0 ? -EBADMSG : member_check_rotation(&r.rot);
+        if (rc != 0) {
+                member_rotation_release(&r.rot);
+                return rc;
+        }
+        *out = r;
+        return 0;
+}
+
+int member_decode_set_role(const uint8_t *body, size_t len, struct member_set_role *out)
+{
+        struct member_set_role r;
+        struct dec d;
+
+        dec_init(&d, body, len);
+        dec_fixed(&d, r.device_id, IDENTITY_ID_LEN);
+        r.role = dec_u8(&d);
+        if (dec_finish(&d) != 0 || r.role < MEMBER_ROLE_READER || r.role > MEMBER_ROLE_ADMIN)
+                return -EBADMSG;
+        *out = r;
+        return 0;
+}
+
+int member_decode_policy(const uint8_t *body, size_t len, struct member_policy *out)
+{
+        struct member_policy p;
+        struct dec d;
+
+        dec_init(&d, body, len);
+        p.max_key_age = dec_u64(&d);
+        if (dec_finish(&d) != 0)
+                return -EBADMSG;
+        *out = p;
+        return 0;
+}
+
+/* Hands the bytes of E to *OUT and *LEN. */
+static int member_body_finish(struct enc *e, uint8_t **out, size_t *len)
+{
+        uint8_t *p;
+        int rc = enc_error(e);
+
+        if (rc == 0 && (p = malloc(e->len > 0 ? e->len : 1)) == NULL)
+                rc = -ENOMEM;
+        if (rc == 0) {
+                memcpy(p, e->buf, e->len);
+                *out = p;
+                *len = e->len;
+        }
+        enc_release(e);
+        return rc;
+}
+
+int member_body_rotation(const struct member_rotation *r, uint8_t **out, size_t *len)
+{
+        struct enc e;
+
+        if (member_check_rotation(r) != 0)
+                return -EINVAL;
+        enc_init(&e);
+        member_enc_rotation(&e, r);
+        return member_body_finish(&e, out, len);
+}
+
+int member_body_remove(const struct member_remove *r, uint8_t **out, size_t *len)
+{
+        struct enc e;
+
+        if (member_check_rotation(&r->rot) != 0)
+                return -EINVAL;
+        enc_init(&e);
+        enc_fixed(&e, r->device_id, IDENTITY_ID_LEN);
+        enc_u64(&e, r->cutoff_seq);
+        enc_fixed(&e, r->cutoff_hash, 32);
+        member_enc_rotation(&e, &r->rot);
+        return member_body_finish(&e, out, len);
+}
+
+int member_body_set_role(const struct member_set_role *r, uint8_t **out, size_t *len)
+{
+        struct enc e;
+
+        if (r->role < MEMBER_ROLE_READER || r->role > MEMBER_ROLE_ADMIN)
+                return -EINVAL;
+        enc_init(&e);
+        enc_fixed(&e, r->device_id, IDENTITY_ID_LEN);
+        enc_u8(&e, r->role);
+        return member_body_finish(&e, out, len);
+}
+
+int member_body_policy(const struct member_policy *p, uint8_t **out, size_t *len)
+{
+        struct enc e;
+
+        enc_init(&e);
+        enc_u64(&e, p->max_key_age);
+        return member_body_finish(&e, out, len);
+}
+
+/* ---- the key-history link ---- */
+
+static int member_link_key(uint8_t kl[static 32],
+                           uint8_t ad[static sizeof(member_link_domain) + 96],
+                           const uint8_t new_key[static 32], const uint8_t region_id[static 32],
+                           const uint8_t prev_epoch_id[static 32],
+                           const uint8_t new_key_check[static 32])
+{
+        memcpy(ad, member_link_domain, sizeof(member_link_domain)); /* with its NUL */
+        memcpy(ad + sizeof(member_link_domain), region_id, 32);
+        memcpy(ad + sizeof(member_link_domain) + 32, prev_epoch_id, 32);
+        memcpy(ad + sizeof(member_link_domain) + 64, new_key_check, 32);
+        return kdf_derive(kl, 32, new_key, "link", prev_epoch_id, 32);
+}
+
+int member_link_seal(uint8_t link[static MEMBER_LINK_LEN], const uint8_t new_key[static 32],
+                     const uint8_t region_id[static 32], const uint8_t prev_epoch_id[static 32],
+                     const uint8_t new_key_check[static 32], const uint8_t prev_key[static 32])
+{
+        uint8_t ad[sizeof(member_link_domain) + 96];
+        uint8_t *kl = secmem_alloc(32);
+        int rc;
+
+        if (kl == NULL)
+                return -ENOMEM;
+        rc = member_link_key(kl, ad, new_key, region_id, prev_epoch_id, new_key_check);
+        if (rc == 0)
+                rc = aead_seal(link, kl, ad, sizeof(ad), prev_key, 32);
+        secmem_free(kl);
+        return rc;
+}
+
+int member_link_open(uint8_t prev_key[static 32], const uint8_t link[static MEMBER_LINK_LEN],
+                     const uint8_t new_key[static 32], const uint8_t region_id[static 32],
+                     const uint8_t prev_epoch_id[static 32], const uint8_t new_key_check[static 32])
+{
+        uint8_t ad[sizeof(member_link_domain) + 96];
+        uint8_t *kl = secmem_alloc(32), *tmp = secmem_alloc(32);
+        int rc = -ENOMEM;
+
+        if (kl != NULL && tmp != NULL) {
+                rc = member_link_key(kl, ad, new_key, region_id, prev_epoch_id, new_key_check);
+                if (rc == 0)
+                        rc = aead_open(tmp, kl, ad, sizeof(ad), link, MEMBER_LINK_LEN);
+                if (rc == 0)
+                        memcpy(prev_key, tmp, 32);
+        }
+        secmem_free(tmp);
+        secmem_free(kl);
+        return rc;
 }

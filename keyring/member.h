@@ -99,6 +99,40 @@ struct member_add {
         uint8_t wrap[WRAP_LEN];
 };
 
+/* The link of a rotation: the previous epoch's key sealed under the new one. */
+#define MEMBER_LINK_LEN (24 + 32 + 16) /* aead_seal: nonce || key || tag */
+
+/*
+ * The rotation carried by ROTATE_KEY and REMOVE_DEVICE (FORMAT-keyring.md
+ * "Rotations"): the new epoch's key_check, the epoch the author held as
+ * current (PREV_EPOCH_ID) with its key sealed under the new key (LINK: the
+ * key history), and the new key wrapped to each recipient.
+ */
+struct member_rotation {
+        uint8_t key_check[32];
+        uint8_t prev_epoch_id[MEMBER_HASH_LEN];
+        uint8_t link[MEMBER_LINK_LEN];
+        size_t nwraps;
+        struct member_wrap *wraps; /* malloc'd, strictly ascending device_id */
+};
+
+/* REMOVE_DEVICE: the device, the last of its journal entries that counts, and the rotation. */
+struct member_remove {
+        uint8_t device_id[IDENTITY_ID_LEN];
+        uint64_t cutoff_seq;        /* 0: none of its entries counts */
+        uint8_t cutoff_hash[32];    /* its journal entry CUTOFF_SEQ's hash (zeros for 0) */
+        struct member_rotation rot; /* to the remaining devices */
+};
+
+struct member_set_role {
+        uint8_t device_id[IDENTITY_ID_LEN];
+        uint8_t role; /* reader, writer or admin */
+};
+
+struct member_policy {
+        uint64_t max_key_age; /* seconds, 0 = no limit */
+};
+
 struct member_entry {
         uint8_t version;
         uint8_t type; /* enum member_type */
@@ -134,11 +168,13 @@ int member_decode(const uint8_t *buf, size_t len, struct member_entry **out)
     __attribute__((warn_unused_result));
 
 /*
- * Encodes E (type GENESIS or ADD_DEVICE; version must be MEMBER_VERSION),
+ * Encodes E (version must be MEMBER_VERSION; GENESIS and ADD_DEVICE from
+ * their structs, the other types from E->body/E->body_len, built by the
+ * member_body_* encoders and re-checked by the matching decoder),
  * signs it with SIGN_SK (64 bytes, the author's), and sets E's sig, hash,
  * raw, raw_len and signed_len.  *OUT and *OUT_LEN receive a malloc'd copy of the
  * object.  Returns 0, -EINVAL (E violates an invariant member_decode
- * enforces), -ENOTSUP (other types) or -ENOMEM.  Outputs untouched on error.
+ * enforces) or -ENOMEM.  Outputs untouched on error.
  */
 int member_encode(struct member_entry *e, const uint8_t sign_sk[static 64], uint8_t **out,
                   size_t *out_len) __attribute__((warn_unused_result));
@@ -203,6 +239,55 @@ int member_key_check(uint8_t out[static 32], const uint8_t epoch_key[static 32])
 int member_wrap_ctx(uint8_t out[static WRAP_CTX_LEN], const uint8_t region_id[static 32],
                     const uint8_t device_id[static IDENTITY_ID_LEN],
                     const uint8_t key_check[static 32]) __attribute__((warn_unused_result));
+
+/*
+ * Strict decoders of the other bodies (BODY, LEN bytes, untrusted): exact
+ * length, bounded counts, wraps strictly ascending and at least one, a
+ * valid role (SET_ROLE: reader..admin).  Return 0, -EBADMSG or -ENOMEM;
+ * *OUT untouched on error.  Rotations own malloc'd wraps:
+ * member_rotation_release (also for a REMOVE's rot).
+ */
+int member_decode_rotation(const uint8_t *body, size_t len, struct member_rotation *out)
+    __attribute__((warn_unused_result));
+int member_decode_remove(const uint8_t *body, size_t len, struct member_remove *out)
+    __attribute__((warn_unused_result));
+int member_decode_set_role(const uint8_t *body, size_t len, struct member_set_role *out)
+    __attribute__((warn_unused_result));
+int member_decode_policy(const uint8_t *body, size_t len, struct member_policy *out)
+    __attribute__((warn_unused_result));
+void member_rotation_release(struct member_rotation *r);
+
+/*
+ * Encoders of the same bodies into *OUT (malloc'd, *LEN bytes), the input
+ * of member_encode for those types (E->body, E->body_len).  Return 0,
+ * -EINVAL (an invariant the decoder enforces) or -ENOMEM.
+ */
+int member_body_rotation(const struct member_rotation *r, uint8_t **out, size_t *len)
+    __attribute__((warn_unused_result));
+int member_body_remove(const struct member_remove *r, uint8_t **out, size_t *len)
+    __attribute__((warn_unused_result));
+int member_body_set_role(const struct member_set_role *r, uint8_t **out, size_t *len)
+    __attribute__((warn_unused_result));
+int member_body_policy(const struct member_policy *p, uint8_t **out, size_t *len)
+    __attribute__((warn_unused_result));
+
+/*
+ * The key-history link of a rotation (FORMAT-keyring.md "Rotations"):
+ *   K_link = kdf_derive(32, new_key, "link", prev_epoch_id)
+ *   AD     = "sealsync/v1/link\0" || region_id || prev_epoch_id || new key_check
+ *   link   = aead_seal(K_link, AD, prev_key)
+ * member_link_open checks nothing but the AEAD (the caller checks the
+ * result against the previous epoch's key_check).  Return 0, -EBADMSG
+ * (open), -EINVAL, -ENOMEM.  PREV_KEY untouched on error.
+ */
+int member_link_seal(uint8_t link[static MEMBER_LINK_LEN], const uint8_t new_key[static 32],
+                     const uint8_t region_id[static 32], const uint8_t prev_epoch_id[static 32],
+                     const uint8_t new_key_check[static 32], const uint8_t prev_key[static 32])
+    __attribute__((warn_unused_result));
+int member_link_open(uint8_t prev_key[static 32], const uint8_t link[static MEMBER_LINK_LEN],
+                     const uint8_t new_key[static 32], const uint8_t region_id[static 32],
+                     const uint8_t prev_epoch_id[static 32], const uint8_t new_key_check[static 32])
+    __attribute__((warn_unused_result));
 
 /* 1 if S is a valid owner/device name: 1..64 bytes of printable ASCII. */
 int member_name_valid(const char *s);

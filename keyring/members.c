@@ -4,11 +4,17 @@
  * Order: candidates are sorted by (height, hash) and applied one by one.
  * Heights strictly grow along parent links (height = 1 + max parent
  * height), so every parent of an entry sorts before it; the order only
- * decides which of two concurrent entries is looked at first, and with
- * ADD_DEVICE as the only non-GENESIS type, concurrent adds commute (the
- * re-use check is order-independent: it fails whichever comes second).
- * Authority is judged on the entry's ancestry, not on the fold order: the
- * author must have been added by an ancestor of the entry.
+ * decides which of two concurrent entries is looked at first.  Authority
+ * is judged on the entry's ancestry for the author's membership (the
+ * author must have been added by an ancestor of the entry) and on the
+ * state at that point of the fold for roles.
+ *
+ * Sticky removal: once a REMOVE_DEVICE of X applies, every entry by X
+ * that is not an ancestor of that REMOVE is void (a DAG node without
+ * effect).  Whether an entry of X is an ancestor of its removal is only
+ * known once the removal is seen, and the removal may sort after the
+ * entry, so the fold runs in passes: each pass voids by the removals the
+ * previous pass applied, until the set of applied removals is stable.
  */
 #include "keyring/members.h"
 
@@ -19,6 +25,7 @@
 #include <sys/types.h>
 
 #include "crypto/hash.h"
+#include "crypto/kdf.h"
 #include "crypto/secmem.h"
 #include "crypto/wrap.h"
 #include "util/hex.h"
@@ -51,6 +58,10 @@ const char *members_alarm_name(enum members_alarm alarm)
                 return "unsupported-entry";
         case MEMBERS_TOO_MANY:
                 return "too-many-entries";
+        case MEMBERS_BAD_RECIPIENTS:
+                return "bad-recipients";
+        case MEMBERS_NO_CONVERGENCE:
+                return "removals-do-not-converge";
         }
         return "unknown";
 }
@@ -73,11 +84,15 @@ void members_state_free(struct members_state *s)
                 member_entry_free(s->entries[i]);
                 free(s->parents_idx[i]);
         }
+        for (i = 0; i < s->nepochs; i++)
+                free(s->epochs[i].wraps);
         free(s->entries);
         free(s->parents_idx);
+        free(s->voided);
         free(s->members);
-        free(s->wraps);
         free(s->added_by);
+        free(s->removed);
+        free(s->epochs);
         free(s->heads);
         free(s->skips);
         free(s);
@@ -110,6 +125,43 @@ const struct member_entry *members_added_by(const struct members_state *s,
         return i < 0 ? NULL : s->entries[s->added_by[i]];
 }
 
+const struct members_removed *members_find_removed(const struct members_state *s,
+                                                   const uint8_t device_id[static IDENTITY_ID_LEN])
+{
+        size_t i;
+
+        for (i = 0; i < s->nremoved; i++)
+                if (memcmp(s->removed[i].device.device_id, device_id, IDENTITY_ID_LEN) == 0)
+                        return &s->removed[i];
+        return NULL;
+}
+
+static ssize_t members_epoch_index(const struct members_state *s,
+                                   const uint8_t epoch_id[static MEMBER_HASH_LEN])
+{
+        size_t i;
+
+        for (i = 0; i < s->nepochs; i++)
+                if (memcmp(s->epochs[i].id, epoch_id, MEMBER_HASH_LEN) == 0)
+                        return (ssize_t)i;
+        return -1;
+}
+
+const struct members_epoch *members_find_epoch(const struct members_state *s,
+                                               const uint8_t epoch_id[static MEMBER_HASH_LEN])
+{
+        ssize_t i = members_epoch_index(s, epoch_id);
+
+        return i < 0 ? NULL : &s->epochs[i];
+}
+
+int members_key_stale(const struct members_state *s, uint64_t now)
+{
+        const struct members_epoch *ep = &s->epochs[s->cur];
+
+        return s->max_key_age > 0 && now >= ep->time && now - ep->time >= s->max_key_age;
+}
+
 int members_may_add(const struct member_device *author, const char *owner, uint8_t role)
 {
         /* RECOVERY devices come from their own setup, never from an ADD. */
@@ -123,13 +175,43 @@ int members_may_add(const struct member_device *author, const char *owner, uint8
                strcmp(author->owner, owner) == 0 && role <= author->role;
 }
 
-/* 1 if a device id or key of D is already a member's. */
+/* Removal order (DESIGN-NOTES): RECOVERY first, then admins by seniority, then the rest. */
+static size_t members_rank(const struct members_state *s, const struct member_device *d)
+{
+        if (d->role == MEMBER_ROLE_RECOVERY)
+                return 0;
+        if (d->role == MEMBER_ROLE_ADMIN)
+                return 1 + (size_t)(d - s->members);
+        return SIZE_MAX;
+}
+
+static int members_is_admin(const struct member_device *d)
+{
+        return d->role == MEMBER_ROLE_ADMIN || d->role == MEMBER_ROLE_RECOVERY;
+}
+
+int members_may_remove(const struct members_state *s, const struct member_device *author,
+                       const struct member_device *target)
+{
+        return members_is_admin(author) && author != target &&
+               members_rank(s, author) < members_rank(s, target);
+}
+
+int members_may_rotate(const struct members_state *s, const struct member_device *author,
+                       uint64_t now)
+{
+        return members_is_admin(author) ||
+               (author->role == MEMBER_ROLE_WRITER && members_key_stale(s, now));
+}
+
+/* 1 if a device id or key of D is already a member's or a removed device's. */
 static int members_seen(const struct members_state *s, const struct member_device *d)
 {
         size_t i;
 
-        for (i = 0; i < s->nmembers; i++) {
-                const struct member_device *m = &s->members[i];
+        for (i = 0; i < s->nmembers + s->nremoved; i++) {
+                const struct member_device *m =
+                    i < s->nmembers ? &s->members[i] : &s->removed[i - s->nmembers].device;
 
                 if (memcmp(m->device_id, d->device_id, IDENTITY_ID_LEN) == 0 ||
                     memcmp(m->sign_pk, d->sign_pk, 32) == 0 ||
@@ -247,16 +329,33 @@ stop:
         return MEMBERS_STOPPED;
 }
 
-/* Checks the ADD_DEVICE body of E (author AUTHOR) against S into *ADD. */
+/* What an entry does to the state, decoded and checked by members_check. */
+struct members_effect {
+        struct member_add add;
+        size_t add_epoch; /* index of the epoch ADD's wrap belongs to */
+        struct member_remove rm;
+        struct member_rotation rot; /* ROTATE_KEY's (REMOVE_DEVICE's is rm.rot) */
+        struct member_set_role sr;
+        struct member_policy po;
+        int taints; /* the rotation wraps to a removed device */
+};
+
+static void members_effect_release(struct members_effect *f)
+{
+        member_rotation_release(&f->rm.rot);
+        member_rotation_release(&f->rot);
+        secmem_wipe(&f->add, sizeof(f->add));
+}
+
 static enum members_alarm members_check_add(const struct members_state *s,
                                             const struct member_entry *e,
                                             const struct member_device *author,
-                                            struct member_add *add)
+                                            struct members_effect *f)
 {
+        struct member_add *add = &f->add;
         uint8_t id[IDENTITY_ID_LEN];
+        ssize_t ep;
 
-        if (e->type != MEMBER_ADD_DEVICE)
-                return MEMBERS_UNSUPPORTED;
         if (member_decode_add(e->body, e->body_len, add) != 0)
                 return MEMBERS_BAD_ENTRY;
         identity_device_id(add->device.sign_pk, add->device.box_pk, id);
@@ -268,9 +367,128 @@ static enum members_alarm members_check_add(const struct members_state *s,
                 return MEMBERS_UNAUTHORISED;
         if (member_verify_self(add->self_sig, s->region_id, &add->device) != 0)
                 return MEMBERS_BAD_REVERSE_SIG;
-        if (memcmp(add->epoch_id, s->epoch_id, MEMBER_HASH_LEN) != 0)
+        /* An add concurrent with a rotation may wrap the epoch before it: the new
+         * device then lacks the current key until the next rotation (needs_rotate). */
+        ep = members_epoch_index(s, add->epoch_id);
+        if (ep < 0)
                 return MEMBERS_WRONG_EPOCH;
+        f->add_epoch = (size_t)ep;
         return MEMBERS_OK;
+}
+
+/*
+ * The recipients and history of rotation R by AUTHOR: the previous epoch is
+ * known, the key is new, every wrap goes to an active member (or a removed
+ * one, which taints the epoch; never to EXCLUDE) and one to the author;
+ * EXACT: to every active member.
+ */
+static enum members_alarm members_check_rotation(const struct members_state *s,
+                                                 const struct member_rotation *r,
+                                                 const struct member_device *author,
+                                                 const uint8_t *exclude, int exact,
+                                                 struct members_effect *f)
+{
+        size_t i, nactive = 0;
+        int self = 0;
+
+        if (members_epoch_index(s, r->prev_epoch_id) < 0)
+                return MEMBERS_WRONG_EPOCH;
+        for (i = 0; i < s->nepochs; i++)
+                if (memcmp(s->epochs[i].key_check, r->key_check, 32) == 0)
+                        return MEMBERS_BAD_ENTRY; /* an old key again */
+        for (i = 0; i < r->nwraps; i++) {
+                const uint8_t *d = r->wraps[i].device_id;
+
+                if (exclude != NULL && memcmp(d, exclude, IDENTITY_ID_LEN) == 0)
+                        return MEMBERS_BAD_RECIPIENTS;
+                if (members_index(s, d) >= 0)
+                        nactive++;
+                else if (members_find_removed(s, d) != NULL)
+                        f->taints = 1;
+                else
+                        return MEMBERS_BAD_RECIPIENTS;
+                if (memcmp(d, author->device_id, IDENTITY_ID_LEN) == 0)
+                        self = 1;
+        }
+        if (!self || (exact && (f->taints || nactive != s->nmembers)))
+                return MEMBERS_BAD_RECIPIENTS;
+        return MEMBERS_OK;
+}
+
+static enum members_alarm members_check_rotate(const struct members_state *s,
+                                               const struct member_entry *e,
+                                               const struct member_device *author,
+                                               struct members_effect *f)
+{
+        if (member_decode_rotation(e->body, e->body_len, &f->rot) != 0)
+                return MEMBERS_BAD_ENTRY;
+        if (!members_may_rotate(s, author, e->time))
+                return MEMBERS_UNAUTHORISED;
+        /* A writer's (stale-key) rotation goes to the same recipients. */
+        return members_check_rotation(s, &f->rot, author, NULL, !members_is_admin(author), f);
+}
+
+static enum members_alarm members_check_remove(const struct members_state *s,
+                                               const struct member_entry *e,
+                                               const struct member_device *author,
+                                               struct members_effect *f)
+{
+        const struct member_device *t;
+
+        if (member_decode_remove(e->body, e->body_len, &f->rm) != 0)
+                return MEMBERS_BAD_ENTRY;
+        t = members_find(s, f->rm.device_id);
+        if (t == NULL) {
+                /* Removed already by a concurrent entry: this one still rotates. */
+                if (members_find_removed(s, f->rm.device_id) == NULL)
+                        return MEMBERS_BAD_ENTRY;
+                if (!members_is_admin(author))
+                        return MEMBERS_UNAUTHORISED;
+        } else if (!members_may_remove(s, author, t)) {
+                return MEMBERS_UNAUTHORISED;
+        }
+        return members_check_rotation(s, &f->rm.rot, author, f->rm.device_id, 0, f);
+}
+
+static enum members_alarm members_check_set_role(const struct members_state *s,
+                                                 const struct member_entry *e,
+                                                 const struct member_device *author,
+                                                 struct members_effect *f)
+{
+        const struct member_device *t;
+
+        if (member_decode_set_role(e->body, e->body_len, &f->sr) != 0)
+                return MEMBERS_BAD_ENTRY;
+        t = members_find(s, f->sr.device_id);
+        if (t == NULL)
+                return members_find_removed(s, f->sr.device_id) != NULL ? MEMBERS_OK
+                                                                        : MEMBERS_BAD_ENTRY;
+        /* The same order as removal: only a device above T changes T's role. */
+        if (!members_may_remove(s, author, t) || t->role == MEMBER_ROLE_RECOVERY)
+                return MEMBERS_UNAUTHORISED;
+        return MEMBERS_OK;
+}
+
+/* Decodes and checks E (by AUTHOR) against S into F.  MEMBERS_OK or the alarm. */
+static enum members_alarm members_check(const struct members_state *s, const struct member_entry *e,
+                                        const struct member_device *author,
+                                        struct members_effect *f)
+{
+        switch (e->type) {
+        case MEMBER_ADD_DEVICE:
+                return members_check_add(s, e, author, f);
+        case MEMBER_ROTATE_KEY:
+                return members_check_rotate(s, e, author, f);
+        case MEMBER_REMOVE_DEVICE:
+                return members_check_remove(s, e, author, f);
+        case MEMBER_SET_ROLE:
+                return members_check_set_role(s, e, author, f);
+        case MEMBER_POLICY:
+                if (member_decode_policy(e->body, e->body_len, &f->po) != 0)
+                        return MEMBERS_BAD_ENTRY;
+                return members_is_admin(author) ? MEMBERS_OK : MEMBERS_UNAUTHORISED;
+        }
+        return MEMBERS_UNSUPPORTED;
 }
 
 static int members_hash_cmp(const void *a, const void *b)
@@ -278,20 +496,16 @@ static int members_hash_cmp(const void *a, const void *b)
         return memcmp(a, b, MEMBER_HASH_LEN);
 }
 
-/* Appends E (owned by S from now on) with its ADD body and parent indices. */
-static void members_append(struct members_state *s, struct member_entry *e,
-                           const struct member_add *add, size_t *pidx)
+/* Appends E (owned by S from now on) as a DAG node with its parent indices. */
+static void members_append_node(struct members_state *s, struct member_entry *e, size_t *pidx,
+                                int voided)
 {
         size_t i, j, idx = s->nentries;
 
         s->entries[idx] = e;
         s->parents_idx[idx] = pidx;
+        s->voided[idx] = (uint8_t)voided;
         s->nentries++;
-        s->members[s->nmembers] = add->device;
-        memcpy(s->wraps[s->nmembers].device_id, add->device.device_id, IDENTITY_ID_LEN);
-        memcpy(s->wraps[s->nmembers].wrap, add->wrap, WRAP_LEN);
-        s->added_by[s->nmembers] = idx;
-        s->nmembers++;
         /* Heads: drop the parents, add E. */
         for (i = 0; i < s->nheads;) {
                 int parent = 0;
@@ -313,25 +527,175 @@ static void members_append(struct members_state *s, struct member_entry *e,
                 s->height = e->height;
 }
 
+/* The current epoch (the last one no removed device holds) and needs_rotate. */
+static void members_settle(struct members_state *s)
+{
+        const struct members_epoch *ep;
+        size_t i;
+
+        for (i = s->nepochs; i-- > 1;)
+                if (!s->epochs[i].tainted)
+                        break;
+        s->cur = i; /* GENESIS's epoch when every later one is tainted */
+        ep = &s->epochs[i];
+        memcpy(s->epoch_id, ep->id, MEMBER_HASH_LEN);
+        memcpy(s->key_check, ep->key_check, 32);
+        s->needs_rotate = ep->tainted;
+        for (i = 0; i < s->nmembers; i++) {
+                size_t j;
+                int found = 0;
+
+                for (j = 0; j < ep->nwraps && !found; j++)
+                        found = memcmp(ep->wraps[j].device_id, s->members[i].device_id,
+                                       IDENTITY_ID_LEN) == 0;
+                if (!found)
+                        s->needs_rotate = 1;
+        }
+}
+
+/* Adds the epoch of rotation R made by entry IDX; takes R's wraps. */
+static void members_add_epoch(struct members_state *s, size_t idx, struct member_rotation *r,
+                              int tainted)
+{
+        struct members_epoch *ep = &s->epochs[s->nepochs++];
+
+        memset(ep, 0, sizeof(*ep));
+        memcpy(ep->id, s->entries[idx]->hash, MEMBER_HASH_LEN);
+        memcpy(ep->key_check, r->key_check, 32);
+        ep->time = s->entries[idx]->time;
+        ep->entry = idx;
+        ep->has_link = 1;
+        memcpy(ep->prev_id, r->prev_epoch_id, MEMBER_HASH_LEN);
+        memcpy(ep->link, r->link, MEMBER_LINK_LEN);
+        ep->nwraps = r->nwraps;
+        ep->wraps = r->wraps;
+        ep->tainted = tainted;
+        r->wraps = NULL;
+        r->nwraps = 0;
+}
+
+/* Moves active member T to the removed devices; taints every epoch it holds. */
+static void members_remove(struct members_state *s, size_t t, size_t idx,
+                           const struct member_remove *rm)
+{
+        struct members_removed *r = &s->removed[s->nremoved++];
+        size_t i;
+
+        r->device = s->members[t];
+        r->by = idx;
+        r->cutoff_seq = rm->cutoff_seq;
+        memcpy(r->cutoff_hash, rm->cutoff_hash, 32);
+        memmove(&s->members[t], &s->members[t + 1], (s->nmembers - t - 1) * sizeof(s->members[0]));
+        memmove(&s->added_by[t], &s->added_by[t + 1],
+                (s->nmembers - t - 1) * sizeof(s->added_by[0]));
+        s->nmembers--;
+        for (i = 0; i < s->nepochs; i++)
+                if (member_find_wrap(&(struct member_epoch){.nwraps = s->epochs[i].nwraps,
+                                                            .wraps = s->epochs[i].wraps},
+                                     rm->device_id) != NULL)
+                        s->epochs[i].tainted = 1;
+}
+
+/* Applies F, the checked effect of entries[IDX]. */
+static int members_effect_apply(struct members_state *s, size_t idx, struct members_effect *f)
+{
+        const struct member_entry *e = s->entries[idx];
+        struct members_removed *old;
+        struct members_epoch *ep;
+        struct member_wrap *w;
+        ssize_t t;
+
+        switch (e->type) {
+        case MEMBER_ADD_DEVICE:
+                ep = &s->epochs[f->add_epoch];
+                w = realloc(ep->wraps, (ep->nwraps + 1) * sizeof(*w));
+                if (w == NULL)
+                        return -ENOMEM;
+                ep->wraps = w;
+                memcpy(w[ep->nwraps].device_id, f->add.device.device_id, IDENTITY_ID_LEN);
+                memcpy(w[ep->nwraps].wrap, f->add.wrap, WRAP_LEN);
+                ep->nwraps++;
+                s->members[s->nmembers] = f->add.device;
+                s->added_by[s->nmembers] = idx;
+                s->nmembers++;
+                break;
+        case MEMBER_ROTATE_KEY:
+                members_add_epoch(s, idx, &f->rot, f->taints);
+                break;
+        case MEMBER_REMOVE_DEVICE:
+                t = members_index(s, f->rm.device_id);
+                if (t >= 0) {
+                        members_remove(s, (size_t)t, idx, &f->rm);
+                } else {
+                        /* Two removals of one device: the earlier cutoff counts. */
+                        old = (struct members_removed *)members_find_removed(s, f->rm.device_id);
+                        if (old != NULL && f->rm.cutoff_seq < old->cutoff_seq) {
+                                old->cutoff_seq = f->rm.cutoff_seq;
+                                memcpy(old->cutoff_hash, f->rm.cutoff_hash, 32);
+                        }
+                }
+                members_add_epoch(s, idx, &f->rm.rot, f->taints);
+                break;
+        case MEMBER_SET_ROLE:
+                t = members_index(s, f->sr.device_id);
+                if (t >= 0)
+                        s->members[t].role = f->sr.role;
+                break;
+        case MEMBER_POLICY:
+                s->max_key_age = f->po.max_key_age;
+                break;
+        }
+        members_settle(s);
+        return 0;
+}
+
+static int members_stop(struct members_state *s, const struct member_entry *e, const char *name,
+                        enum members_alarm alarm)
+{
+        char own[MEMBERS_NAME_LEN + 1];
+
+        s->alarm = alarm;
+        memcpy(s->alarm_hash, e->hash, MEMBER_HASH_LEN);
+        members_entry_name(e, own);
+        log_err("the membership log stops at entry %s: %s", name != NULL ? name : own,
+                members_alarm_name(alarm));
+        return MEMBERS_STOPPED;
+}
+
+/* The signing key of E's author: an active member's or a removed device's (void entries). */
+static const uint8_t *members_author_key(const struct members_state *s,
+                                         const struct member_entry *e, int voided)
+{
+        const struct member_device *d = members_find(s, e->author);
+        const struct members_removed *r;
+
+        if (d != NULL)
+                return d->sign_pk;
+        r = voided ? members_find_removed(s, e->author) : NULL;
+        return r != NULL ? r->device.sign_pk : NULL;
+}
+
 /*
- * Applies candidate E (named NAME) to S.  Returns 0 (applied; S owns E),
- * MEMBERS_SKIPPED (junk), MEMBERS_STOPPED (S->alarm set) or -ENOMEM.
+ * Applies candidate E (named NAME) to S; VOIDED: E is by a removed device
+ * and not an ancestor of its removal, so it only joins the DAG.  Returns 0
+ * (applied; S owns E), MEMBERS_SKIPPED (junk), MEMBERS_STOPPED (S->alarm
+ * set) or -ENOMEM.
  */
-static int members_apply(struct members_state *s, struct member_entry *e, const char *name)
+static int members_apply(struct members_state *s, struct member_entry *e, const char *name,
+                         int voided)
 {
         enum members_alarm alarm = MEMBERS_OK;
-        char own[MEMBERS_NAME_LEN + 1];
-        struct member_add add;
+        struct members_effect f;
+        const uint8_t *pk = members_author_key(s, e, voided);
         ssize_t author;
         size_t *pidx = NULL;
         int rc;
 
-        author = members_index(s, e->author);
-        if (author < 0) {
+        if (pk == NULL) {
                 members_log_skip(s, name, "its author is not an active member");
                 return MEMBERS_SKIPPED;
         }
-        if (member_verify_sig(e, s->members[author].sign_pk) != 0) {
+        if (member_verify_sig(e, pk) != 0) {
                 members_log_skip(s, name, "bad signature");
                 return MEMBERS_SKIPPED;
         }
@@ -339,26 +703,29 @@ static int members_apply(struct members_state *s, struct member_entry *e, const 
         rc = members_parents(s, e, &pidx, &alarm);
         if (rc < 0)
                 return rc;
-        if (rc == 0) {
-                rc = members_is_ancestor(s, s->added_by[author], pidx, e->nparents);
-                if (rc < 0) {
-                        free(pidx);
-                        return rc;
-                }
-                alarm = rc == 1 ? members_check_add(s, e, &s->members[author], &add)
-                                : MEMBERS_UNAUTHORISED;
+        if (rc != 0)
+                return members_stop(s, e, name, alarm);
+        if (voided) {
+                members_append_node(s, e, pidx, 1);
+                return 0;
         }
-        if (alarm != MEMBERS_OK) {
+        author = members_index(s, e->author);
+        rc = members_is_ancestor(s, s->added_by[author], pidx, e->nparents);
+        if (rc < 0) {
                 free(pidx);
-                s->alarm = alarm;
-                memcpy(s->alarm_hash, e->hash, MEMBER_HASH_LEN);
-                members_entry_name(e, own);
-                log_err("the membership log stops at entry %s: %s", name != NULL ? name : own,
-                        members_alarm_name(alarm));
-                return MEMBERS_STOPPED;
+                return rc;
         }
-        members_append(s, e, &add, pidx);
-        return 0;
+        memset(&f, 0, sizeof(f));
+        alarm = rc == 1 ? members_check(s, e, &s->members[author], &f) : MEMBERS_UNAUTHORISED;
+        if (alarm != MEMBERS_OK) {
+                members_effect_release(&f);
+                free(pidx);
+                return members_stop(s, e, name, alarm);
+        }
+        members_append_node(s, e, pidx, 0);
+        rc = members_effect_apply(s, s->nentries - 1, &f);
+        members_effect_release(&f);
+        return rc;
 }
 
 /* A new state holding the verified GENESIS G (taken over) with room for EXTRA entries. */
@@ -366,45 +733,52 @@ static int members_state_new(struct member_entry *g, size_t extra, struct member
 {
         struct members_state *s = calloc(1, sizeof(*s));
         size_t cap = g->genesis.nmembers + extra, i;
-        const struct member_wrap *w;
+        struct members_epoch *ep;
 
         if (s == NULL)
                 return -ENOMEM;
         s->entries = calloc(extra + 1, sizeof(*s->entries));
         s->parents_idx = calloc(extra + 1, sizeof(*s->parents_idx));
+        s->voided = calloc(extra + 1, 1);
         s->heads = calloc(extra + 1, sizeof(*s->heads));
         s->members = calloc(cap, sizeof(*s->members));
-        s->wraps = calloc(cap, sizeof(*s->wraps));
         s->added_by = calloc(cap, sizeof(*s->added_by));
-        if (s->entries == NULL || s->parents_idx == NULL || s->heads == NULL ||
-            s->members == NULL || s->wraps == NULL || s->added_by == NULL) {
-                members_state_free(s);
-                return -ENOMEM;
-        }
+        s->removed = calloc(extra + 1, sizeof(*s->removed));
+        s->epochs = calloc(extra + 1, sizeof(*s->epochs));
+        if (s->entries == NULL || s->parents_idx == NULL || s->voided == NULL || s->heads == NULL ||
+            s->members == NULL || s->added_by == NULL || s->removed == NULL || s->epochs == NULL)
+                goto nomem;
         memcpy(s->region_id, g->region_id, 32);
         memcpy(s->genesis_hash, g->hash, MEMBER_HASH_LEN);
-        memcpy(s->epoch_id, g->hash, MEMBER_HASH_LEN); /* GENESIS's epoch id = its hash */
-        memcpy(s->key_check, g->genesis.epoch.key_check, 32);
         s->suite = g->genesis.suite;
         s->block_size = g->genesis.block_size;
+        s->max_key_age = g->genesis.max_key_age;
         for (i = 0; i < g->genesis.nmembers; i++) {
                 s->members[i] = g->genesis.members[i];
-                /* member_verify_genesis: exactly one wrap per member. */
-                w = member_find_wrap(&g->genesis.epoch, g->genesis.members[i].device_id);
-                if (w == NULL) {
-                        members_state_free(s);
-                        return -EBADMSG;
-                }
-                s->wraps[i] = *w;
                 s->added_by[i] = 0;
         }
         s->nmembers = g->genesis.nmembers;
+        /* GENESIS's epoch: id = its hash; member_verify_genesis: one wrap per member. */
+        ep = &s->epochs[0];
+        memcpy(ep->id, g->hash, MEMBER_HASH_LEN);
+        memcpy(ep->key_check, g->genesis.epoch.key_check, 32);
+        ep->time = g->time;
+        ep->wraps = calloc(g->genesis.epoch.nwraps, sizeof(*ep->wraps));
+        if (ep->wraps == NULL)
+                goto nomem;
+        memcpy(ep->wraps, g->genesis.epoch.wraps, g->genesis.epoch.nwraps * sizeof(*ep->wraps));
+        ep->nwraps = g->genesis.epoch.nwraps;
+        s->nepochs = 1;
         s->entries[0] = g;
         s->nentries = 1;
         memcpy(s->heads[0], g->hash, MEMBER_HASH_LEN);
         s->nheads = 1;
+        members_settle(s);
         *out = s;
         return 0;
+nomem:
+        members_state_free(s);
+        return -ENOMEM;
 }
 
 struct members_cand {
@@ -492,14 +866,150 @@ static int members_genesis(const uint8_t *buf, size_t len,
         return rc;
 }
 
-int members_fold(const uint8_t *genesis, size_t genesis_len,
-                 const uint8_t pin[static MEMBER_HASH_LEN], const struct members_obj *objs,
-                 size_t n, struct members_state **out)
+/* The removals a pass applied: (removed device, REMOVE entry hash), in fold order. */
+struct members_removals {
+        size_t n;
+        uint8_t (*device)[IDENTITY_ID_LEN];
+        uint8_t (*hash)[MEMBER_HASH_LEN];
+};
+
+static void members_removals_release(struct members_removals *r)
+{
+        free(r->device);
+        free(r->hash);
+        memset(r, 0, sizeof(*r));
+}
+
+/* The first removal of each device S applied. */
+static int members_removals_of(const struct members_state *s, struct members_removals *r)
+{
+        size_t i;
+
+        memset(r, 0, sizeof(*r));
+        r->device = calloc(s->nremoved + 1, sizeof(*r->device));
+        r->hash = calloc(s->nremoved + 1, sizeof(*r->hash));
+        if (r->device == NULL || r->hash == NULL) {
+                members_removals_release(r);
+                return -ENOMEM;
+        }
+        for (i = 0; i < s->nremoved; i++) {
+                memcpy(r->device[i], s->removed[i].device.device_id, IDENTITY_ID_LEN);
+                memcpy(r->hash[i], s->entries[s->removed[i].by]->hash, MEMBER_HASH_LEN);
+        }
+        r->n = s->nremoved;
+        return 0;
+}
+
+static int members_removals_equal(const struct members_removals *a,
+                                  const struct members_removals *b)
+{
+        return a->n == b->n &&
+               (a->n == 0 || (memcmp(a->device, b->device, a->n * sizeof(*a->device)) == 0 &&
+                              memcmp(a->hash, b->hash, a->n * sizeof(*a->hash)) == 0));
+}
+
+/* Index of the candidate with HASH among C (N, sorted by (height, hash)), or -1. */
+static ssize_t members_cand_find(const struct members_cand *c, size_t n,
+                                 const uint8_t hash[static MEMBER_HASH_LEN])
+{
+        size_t i;
+
+        for (i = 0; i < n; i++)
+                if (memcmp(c[i].e->hash, hash, MEMBER_HASH_LEN) == 0)
+                        return (ssize_t)i;
+        return -1;
+}
+
+/* 1 if candidate WANT is candidate FROM or one of its ancestors among C. */
+static int members_cand_ancestor(const struct members_cand *c, size_t n, size_t want, size_t from)
+{
+        uint8_t *seen = calloc(n, 1);
+        size_t *stack = calloc(n * (MEMBER_MAX_PARENTS + 1) + 1, sizeof(*stack));
+        size_t top = 0, cur, j;
+        ssize_t k;
+        int found = 0;
+
+        if (seen == NULL || stack == NULL) {
+                found = -ENOMEM;
+                goto out;
+        }
+        stack[top++] = from;
+        while (top > 0 && !found) {
+                cur = stack[--top];
+                if (seen[cur])
+                        continue;
+                seen[cur] = 1;
+                found = cur == want;
+                /* Parents sort before their children: only look below CUR. */
+                for (j = 0; j < c[cur].e->nparents && !found; j++) {
+                        k = members_cand_find(c, cur, c[cur].e->parents[j]);
+                        if (k >= 0 && !seen[k])
+                                stack[top++] = (size_t)k;
+                }
+        }
+out:
+        free(stack);
+        free(seen);
+        return found;
+}
+
+/* VOID[i] = candidate i is by a device R removed and not an ancestor of that removal. */
+static int members_void_flags(const struct members_cand *c, size_t n,
+                              const struct members_removals *r, uint8_t *voids)
+{
+        size_t i, j;
+        ssize_t k;
+        int rc;
+
+        for (i = 0; i < n; i++) {
+                voids[i] = 0;
+                for (j = 0; j < r->n; j++) {
+                        if (memcmp(c[i].e->author, r->device[j], IDENTITY_ID_LEN) != 0)
+                                continue;
+                        k = members_cand_find(c, n, r->hash[j]);
+                        rc = k < 0 ? 0 : members_cand_ancestor(c, n, i, (size_t)k);
+                        if (rc < 0)
+                                return rc;
+                        voids[i] = rc == 0;
+                        break;
+                }
+        }
+        return 0;
+}
+
+/* Decodes OBJS into sorted candidates *C (*NC of them); junk is logged in S. */
+static int members_candidates(struct members_state *s, const struct members_obj *objs, size_t n,
+                              struct members_cand **c, size_t *nc)
+{
+        size_t i;
+        int rc;
+
+        *nc = 0;
+        *c = calloc(n > 0 ? n : 1, sizeof(**c));
+        if (*c == NULL)
+                return -ENOMEM;
+        for (i = 0; i < n; i++) {
+                rc = members_candidate(s, &objs[i], &(*c)[*nc].e);
+                if (rc < 0)
+                        return rc;
+                if (rc == 1 || (*c)[*nc].e == NULL)
+                        continue; /* the GENESIS, or junk counted by members_log_skip */
+                (*c)[(*nc)++].name = objs[i].name;
+        }
+        qsort(*c, *nc, sizeof(**c), members_cand_cmp);
+        return 0;
+}
+
+/* One pass of the fold, voiding by the removals R. */
+static int members_pass(const uint8_t *genesis, size_t genesis_len,
+                        const uint8_t pin[static MEMBER_HASH_LEN], const struct members_obj *objs,
+                        size_t n, const struct members_removals *r, struct members_state **out)
 {
         struct members_state *s = NULL;
         struct members_cand *c = NULL;
         struct member_entry *g = NULL;
         uint8_t prev[MEMBER_HASH_LEN];
+        uint8_t *voids = NULL;
         size_t nc = 0, i;
         int rc;
 
@@ -516,75 +1026,137 @@ int members_fold(const uint8_t *genesis, size_t genesis_len,
                 s->alarm = MEMBERS_TOO_MANY;
                 goto done;
         }
-        c = calloc(n > 0 ? n : 1, sizeof(*c));
-        if (c == NULL) {
+        rc = members_candidates(s, objs, n, &c, &nc);
+        voids = calloc(nc > 0 ? nc : 1, 1);
+        if (rc == 0 && voids == NULL)
                 rc = -ENOMEM;
-                goto fail;
-        }
-        for (i = 0; i < n; i++) {
-                rc = members_candidate(s, &objs[i], &c[nc].e);
-                if (rc < 0)
-                        goto fail;
-                if (rc == 1)
-                        continue;
-                if (c[nc].e == NULL)
-                        continue; /* junk, counted by members_log_skip */
-                c[nc++].name = objs[i].name;
-        }
-        qsort(c, nc, sizeof(*c), members_cand_cmp);
-        for (i = 0; i < nc && s->alarm == MEMBERS_OK; i++) {
+        if (rc == 0)
+                rc = members_void_flags(c, nc, r, voids);
+        for (i = 0; rc == 0 && i < nc && s->alarm == MEMBERS_OK; i++) {
                 /* The same object twice (store and cache): C[i-1].e may be S's now. */
                 if (i > 0 && memcmp(c[i].e->hash, prev, MEMBER_HASH_LEN) == 0)
                         continue;
                 memcpy(prev, c[i].e->hash, MEMBER_HASH_LEN);
-                rc = members_apply(s, c[i].e, c[i].name);
-                if (rc < 0)
-                        goto fail;
+                rc = members_apply(s, c[i].e, c[i].name, voids[i]);
                 if (rc == 0)
                         c[i].e = NULL; /* owned by S; MEMBERS_SKIPPED was counted */
+                rc = rc < 0 ? rc : 0;
         }
-        for (i = 0; i < nc; i++)
+        for (i = 0; c != NULL && i < n; i++)
                 member_entry_free(c[i].e);
         free(c);
+        free(voids);
+        if (rc != 0) {
+                members_state_free(s);
+                return rc;
+        }
 done:
         *out = s;
         return 0;
-fail:
-        for (i = 0; c != NULL && i < nc; i++)
-                member_entry_free(c[i].e);
-        free(c);
-        members_state_free(s);
-        return rc;
 }
 
-int members_unlock(const struct members_state *s, const struct identity *id, uint8_t key[static 32])
+#define MEMBERS_MAX_PASSES 8
+
+int members_fold(const uint8_t *genesis, size_t genesis_len,
+                 const uint8_t pin[static MEMBER_HASH_LEN], const struct members_obj *objs,
+                 size_t n, struct members_state **out)
 {
+        struct members_removals r = {0}, next;
+        struct members_state *s = NULL;
+        size_t pass;
+        int rc;
+
+        for (pass = 0; pass < MEMBERS_MAX_PASSES; pass++) {
+                members_state_free(s);
+                s = NULL;
+                rc = members_pass(genesis, genesis_len, pin, objs, n, &r, &s);
+                if (rc == 0)
+                        rc = members_removals_of(s, &next);
+                if (rc != 0) {
+                        members_removals_release(&r);
+                        members_state_free(s);
+                        return rc;
+                }
+                if (members_removals_equal(&r, &next)) {
+                        members_removals_release(&next);
+                        break;
+                }
+                members_removals_release(&r);
+                r = next;
+        }
+        members_removals_release(&r);
+        if (pass == MEMBERS_MAX_PASSES && s->alarm == MEMBERS_OK) {
+                log_err("the membership log's removals do not settle");
+                s->alarm = MEMBERS_NO_CONVERGENCE;
+        }
+        *out = s;
+        return 0;
+}
+
+int members_open_epoch(const struct members_state *s, const struct members_epoch *ep,
+                       const struct identity *id, uint8_t key[static 32])
+{
+        struct member_epoch view = {.nwraps = ep->nwraps, .wraps = ep->wraps};
+        const struct member_wrap *w;
         uint8_t ctx[WRAP_CTX_LEN], check[32];
         uint8_t *tmp;
-        ssize_t i;
         int rc;
 
         if (id->box_sk == NULL)
                 return -EINVAL;
-        i = members_index(s, id->device_id);
-        if (i < 0)
+        w = member_find_wrap(&view, id->device_id);
+        if (w == NULL)
                 return -EACCES;
-        rc = member_wrap_ctx(ctx, s->region_id, id->device_id, s->key_check);
+        rc = member_wrap_ctx(ctx, s->region_id, id->device_id, ep->key_check);
         if (rc != 0)
                 return rc;
         tmp = secmem_alloc(32);
         if (tmp == NULL)
                 return -ENOMEM;
-        rc = wrap_open(tmp, s->wraps[i].wrap, ctx, id->box_pk, id->box_sk);
+        rc = wrap_open(tmp, w->wrap, ctx, id->box_pk, id->box_sk);
         if (rc == 0)
                 rc = member_key_check(check, tmp);
         /* Key commitment: the sealed box does not commit to the key it carries. */
-        if (rc == 0 && !secmem_equal(check, s->key_check, sizeof(check)))
+        if (rc == 0 && !secmem_equal(check, ep->key_check, sizeof(check)))
                 rc = -EBADMSG;
         if (rc == 0)
                 memcpy(key, tmp, 32);
         secmem_free(tmp);
         return rc == -ENOMEM ? rc : rc != 0 ? -EBADMSG : 0;
+}
+
+int members_open_link(const struct members_state *s, const struct members_epoch *ep,
+                      const uint8_t key[static 32], uint8_t prev[static 32])
+{
+        const struct members_epoch *pe;
+        uint8_t check[32];
+        uint8_t *tmp;
+        int rc;
+
+        if (!ep->has_link)
+                return -ENOENT;
+        pe = members_find_epoch(s, ep->prev_id);
+        if (pe == NULL)
+                return -EBADMSG;
+        tmp = secmem_alloc(32);
+        if (tmp == NULL)
+                return -ENOMEM;
+        rc = member_link_open(tmp, ep->link, key, s->region_id, ep->prev_id, ep->key_check);
+        if (rc == 0)
+                rc = member_key_check(check, tmp);
+        if (rc == 0 && !secmem_equal(check, pe->key_check, sizeof(check)))
+                rc = -EBADMSG;
+        if (rc == 0)
+                memcpy(prev, tmp, 32);
+        secmem_free(tmp);
+        return rc == -ENOMEM ? rc : rc != 0 ? -EBADMSG : 0;
+}
+
+int members_unlock(const struct members_state *s, const struct identity *id, uint8_t key[static 32])
+{
+        if (members_index(s, id->device_id) < 0)
+                return -EACCES;
+        return members_open_epoch(s, &s->epochs[s->cur], id, key);
 }
 
 /* Re-folds S's entries plus the new one (BUF, LEN): 0 if it applies cleanly. */
@@ -593,6 +1165,7 @@ static int members_recheck(const struct members_state *s, const uint8_t *buf, si
         struct members_obj *objs = calloc(s->nentries, sizeof(*objs));
         struct members_state *t = NULL;
         uint8_t hash[MEMBER_HASH_LEN];
+        ssize_t k;
         size_t i;
         int rc;
 
@@ -610,8 +1183,65 @@ static int members_recheck(const struct members_state *s, const uint8_t *buf, si
         if (rc != 0)
                 return rc;
         hash_blake2b(hash, buf, len);
-        rc = t->alarm == MEMBERS_OK && members_entry_index(t, hash) >= 0 ? 0 : -EPERM;
+        k = members_entry_index(t, hash);
+        rc = t->alarm == MEMBERS_OK && k >= 0 && !t->voided[k] ? 0 : -EPERM;
         members_state_free(t);
+        return rc;
+}
+
+/* A new entry of TYPE by AUTHOR on top of S's heads (body still empty). */
+static int members_entry_new(const struct members_state *s, const struct identity *author,
+                             uint8_t type, uint64_t now, struct member_entry **out)
+{
+        struct member_entry *e;
+
+        if (author->sign_sk == NULL)
+                return -EINVAL;
+        if (s->nheads > MEMBER_MAX_PARENTS)
+                return -E2BIG;
+        e = calloc(1, sizeof(*e));
+        if (e == NULL)
+                return -ENOMEM;
+        e->parents = calloc(s->nheads, MEMBER_HASH_LEN);
+        if (e->parents == NULL) {
+                free(e);
+                return -ENOMEM;
+        }
+        e->version = MEMBER_VERSION;
+        e->type = type;
+        memcpy(e->region_id, s->region_id, 32);
+        e->height = s->height + 1; /* the highest entry is always a head */
+        e->time = now;
+        memcpy(e->parents, s->heads, s->nheads * MEMBER_HASH_LEN);
+        e->nparents = s->nheads;
+        memcpy(e->author, author->device_id, IDENTITY_ID_LEN);
+        *out = e;
+        return 0;
+}
+
+/* Signs E, checks it the way the fold would, and hands the object out; frees E. */
+static int members_entry_finish(const struct members_state *s, const struct identity *author,
+                                struct member_entry *e, uint8_t **out, size_t *out_len,
+                                struct member_entry **entry)
+{
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int rc;
+
+        rc = member_encode(e, author->sign_sk, &buf, &len);
+        if (rc == 0)
+                rc = members_recheck(s, buf, len);
+        if (rc == 0) {
+                *out = buf;
+                *out_len = len;
+                buf = NULL;
+                if (entry != NULL) {
+                        *entry = e;
+                        e = NULL;
+                }
+        }
+        free(buf);
+        member_entry_free(e);
         return rc;
 }
 
@@ -632,9 +1262,18 @@ static int members_add_allowed(const struct members_state *s, const struct ident
                 return -EEXIST;
         if (member_verify_self(self_sig, s->region_id, newdev) != 0)
                 return -EBADMSG;
-        if (s->nheads > MEMBER_MAX_PARENTS)
-                return -E2BIG;
         return 0;
+}
+
+/* -EINVAL unless KEY is S's current epoch key. */
+static int members_check_cur_key(const struct members_state *s, const uint8_t key[static 32])
+{
+        uint8_t check[32];
+        int rc = member_key_check(check, key);
+
+        if (rc == 0 && !secmem_equal(check, s->key_check, sizeof(check)))
+                rc = -EINVAL;
+        return rc;
 }
 
 int members_build_add(const struct members_state *s, const struct identity *author,
@@ -643,59 +1282,207 @@ int members_build_add(const struct members_state *s, const struct identity *auth
                       size_t *out_len, struct member_entry **entry)
 {
         struct member_entry *e = NULL;
-        uint8_t ctx[WRAP_CTX_LEN], check[32];
-        uint8_t *buf = NULL;
-        size_t len = 0;
+        uint8_t ctx[WRAP_CTX_LEN];
         int rc;
 
-        if (author->sign_sk == NULL)
-                return -EINVAL;
         rc = members_add_allowed(s, author, newdev, self_sig);
-        if (rc != 0)
-                return rc;
         /* Never wrap a key that is not the current epoch's. */
-        rc = member_key_check(check, epoch_key);
+        if (rc == 0)
+                rc = members_check_cur_key(s, epoch_key);
+        if (rc == 0)
+                rc = members_entry_new(s, author, MEMBER_ADD_DEVICE, now, &e);
         if (rc != 0)
                 return rc;
-        if (!secmem_equal(check, s->key_check, sizeof(check)))
-                return -EINVAL;
-        e = calloc(1, sizeof(*e));
-        if (e == NULL)
-                return -ENOMEM;
-        e->parents = calloc(s->nheads, MEMBER_HASH_LEN);
-        if (e->parents == NULL) {
-                rc = -ENOMEM;
-                goto out;
-        }
-        e->version = MEMBER_VERSION;
-        e->type = MEMBER_ADD_DEVICE;
-        memcpy(e->region_id, s->region_id, 32);
-        e->height = s->height + 1; /* the highest entry is always a head */
-        e->time = now;
-        memcpy(e->parents, s->heads, s->nheads * MEMBER_HASH_LEN);
-        e->nparents = s->nheads;
-        memcpy(e->author, author->device_id, IDENTITY_ID_LEN);
         e->add.device = *newdev;
         memcpy(e->add.self_sig, self_sig, MEMBER_SIG_LEN);
         memcpy(e->add.epoch_id, s->epoch_id, MEMBER_HASH_LEN);
         rc = member_wrap_ctx(ctx, s->region_id, newdev->device_id, s->key_check);
         if (rc == 0)
                 rc = wrap_seal(e->add.wrap, epoch_key, ctx, newdev->box_pk);
-        if (rc == 0)
-                rc = member_encode(e, author->sign_sk, &buf, &len);
-        if (rc == 0)
-                rc = members_recheck(s, buf, len);
-        if (rc != 0)
-                goto out;
-        *out = buf;
-        *out_len = len;
-        buf = NULL;
-        if (entry != NULL) {
-                *entry = e;
-                e = NULL;
+        if (rc != 0) {
+                member_entry_free(e);
+                return rc;
         }
-out:
-        free(buf);
-        member_entry_free(e);
+        return members_entry_finish(s, author, e, out, out_len, entry);
+}
+
+static int members_wrap_cmp(const void *a, const void *b)
+{
+        return memcmp(((const struct member_wrap *)a)->device_id,
+                      ((const struct member_wrap *)b)->device_id, IDENTITY_ID_LEN);
+}
+
+/* A fresh epoch key (NEW_KEY, secmem) wrapped to every active member but EXCLUDE, linked to
+ * CUR_KEY. */
+static int members_make_rotation(const struct members_state *s, const uint8_t cur_key[static 32],
+                                 const uint8_t *exclude, uint8_t *new_key,
+                                 struct member_rotation *r)
+{
+        uint8_t ctx[WRAP_CTX_LEN];
+        size_t i;
+        int rc;
+
+        memset(r, 0, sizeof(*r));
+        rc = members_check_cur_key(s, cur_key);
+        if (rc != 0)
+                return rc;
+        r->wraps = calloc(s->nmembers, sizeof(*r->wraps));
+        if (r->wraps == NULL)
+                return -ENOMEM;
+        secmem_random(new_key, 32);
+        rc = member_key_check(r->key_check, new_key);
+        memcpy(r->prev_epoch_id, s->epoch_id, MEMBER_HASH_LEN);
+        if (rc == 0)
+                rc = member_link_seal(r->link, new_key, s->region_id, s->epoch_id, r->key_check,
+                                      cur_key);
+        for (i = 0; rc == 0 && i < s->nmembers; i++) {
+                const struct member_device *m = &s->members[i];
+
+                if (exclude != NULL && memcmp(m->device_id, exclude, IDENTITY_ID_LEN) == 0)
+                        continue;
+                memcpy(r->wraps[r->nwraps].device_id, m->device_id, IDENTITY_ID_LEN);
+                rc = member_wrap_ctx(ctx, s->region_id, m->device_id, r->key_check);
+                if (rc == 0)
+                        rc = wrap_seal(r->wraps[r->nwraps].wrap, new_key, ctx, m->box_pk);
+                r->nwraps++;
+        }
+        qsort(r->wraps, r->nwraps, sizeof(*r->wraps), members_wrap_cmp);
+        if (rc != 0)
+                member_rotation_release(r);
         return rc;
+}
+
+/* E's body = BODY (taken over); finishes E. */
+static int members_finish_body(const struct members_state *s, const struct identity *author,
+                               struct member_entry *e, int rc, uint8_t *body, size_t blen,
+                               uint8_t **out, size_t *out_len)
+{
+        if (rc != 0) {
+                free(body);
+                member_entry_free(e);
+                return rc;
+        }
+        e->body = body;
+        e->body_len = blen;
+        return members_entry_finish(s, author, e, out, out_len, NULL);
+}
+
+/* The active author in S, with no alarm, or NULL. */
+static const struct member_device *members_author(const struct members_state *s,
+                                                  const struct identity *author)
+{
+        return s->alarm == MEMBERS_OK ? members_find(s, author->device_id) : NULL;
+}
+
+/* Copies the fresh key out, or wipes it. */
+static void members_key_out(uint8_t *key, uint8_t *new_key, int rc)
+{
+        if (rc == 0 && new_key != NULL)
+                memcpy(new_key, key, 32);
+        secmem_free(key);
+}
+
+int members_build_rotate(const struct members_state *s, const struct identity *author,
+                         const uint8_t cur_key[static 32], uint64_t now, uint8_t **out,
+                         size_t *out_len, uint8_t *new_key)
+{
+        const struct member_device *a = members_author(s, author);
+        struct member_rotation r;
+        struct member_entry *e = NULL;
+        uint8_t *body = NULL, *key;
+        size_t blen = 0;
+        int rc;
+
+        if (a == NULL || !members_may_rotate(s, a, now))
+                return -EPERM;
+        key = secmem_alloc(32);
+        if (key == NULL)
+                return -ENOMEM;
+        rc = members_make_rotation(s, cur_key, NULL, key, &r);
+        if (rc == 0) {
+                rc = member_body_rotation(&r, &body, &blen);
+                member_rotation_release(&r);
+        }
+        if (rc == 0)
+                rc = members_entry_new(s, author, MEMBER_ROTATE_KEY, now, &e);
+        rc = members_finish_body(s, author, e, rc, body, blen, out, out_len);
+        members_key_out(key, new_key, rc);
+        return rc;
+}
+
+int members_build_remove(const struct members_state *s, const struct identity *author,
+                         const uint8_t device_id[static IDENTITY_ID_LEN], uint64_t cutoff_seq,
+                         const uint8_t cutoff_hash[static 32], const uint8_t cur_key[static 32],
+                         uint64_t now, uint8_t **out, size_t *out_len, uint8_t *new_key)
+{
+        const struct member_device *a = members_author(s, author), *t;
+        struct member_remove rm;
+        struct member_entry *e = NULL;
+        uint8_t *body = NULL, *key;
+        size_t blen = 0;
+        int rc;
+
+        t = members_find(s, device_id);
+        if (t == NULL)
+                return -ENOENT;
+        if (a == NULL || !members_may_remove(s, a, t))
+                return -EPERM;
+        key = secmem_alloc(32);
+        if (key == NULL)
+                return -ENOMEM;
+        memcpy(rm.device_id, device_id, IDENTITY_ID_LEN);
+        rm.cutoff_seq = cutoff_seq;
+        memcpy(rm.cutoff_hash, cutoff_hash, 32);
+        rc = members_make_rotation(s, cur_key, device_id, key, &rm.rot);
+        if (rc == 0) {
+                rc = member_body_remove(&rm, &body, &blen);
+                member_rotation_release(&rm.rot);
+        }
+        if (rc == 0)
+                rc = members_entry_new(s, author, MEMBER_REMOVE_DEVICE, now, &e);
+        rc = members_finish_body(s, author, e, rc, body, blen, out, out_len);
+        members_key_out(key, new_key, rc);
+        return rc;
+}
+
+int members_build_set_role(const struct members_state *s, const struct identity *author,
+                           const uint8_t device_id[static IDENTITY_ID_LEN], uint8_t role,
+                           uint64_t now, uint8_t **out, size_t *out_len)
+{
+        const struct member_device *a = members_author(s, author), *t;
+        struct member_set_role sr;
+        struct member_entry *e = NULL;
+        uint8_t *body = NULL;
+        size_t blen = 0;
+        int rc;
+
+        t = members_find(s, device_id);
+        if (t == NULL)
+                return -ENOENT;
+        if (a == NULL || !members_may_remove(s, a, t) || t->role == MEMBER_ROLE_RECOVERY)
+                return -EPERM;
+        memcpy(sr.device_id, device_id, IDENTITY_ID_LEN);
+        sr.role = role;
+        rc = member_body_set_role(&sr, &body, &blen);
+        if (rc == 0)
+                rc = members_entry_new(s, author, MEMBER_SET_ROLE, now, &e);
+        return members_finish_body(s, author, e, rc, body, blen, out, out_len);
+}
+
+int members_build_policy(const struct members_state *s, const struct identity *author,
+                         uint64_t max_key_age, uint64_t now, uint8_t **out, size_t *out_len)
+{
+        const struct member_device *a = members_author(s, author);
+        struct member_policy po = {.max_key_age = max_key_age};
+        struct member_entry *e = NULL;
+        uint8_t *body = NULL;
+        size_t blen = 0;
+        int rc;
+
+        if (a == NULL || !members_is_admin(a))
+                return -EPERM;
+        rc = member_body_policy(&po, &body, &blen);
+        if (rc == 0)
+                rc = members_entry_new(s, author, MEMBER_POLICY, now, &e);
+        return members_finish_body(s, author, e, rc, body, blen, out, out_len);
 }

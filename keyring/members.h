@@ -49,6 +49,30 @@ enum members_alarm {
         MEMBERS_BAD_ENTRY,       /* signed, but its body is malformed */
         MEMBERS_UNSUPPORTED,     /* a type this version cannot apply yet */
         MEMBERS_TOO_MANY,        /* more than MEMBERS_MAX_ENTRIES objects */
+        MEMBERS_BAD_RECIPIENTS,  /* a rotation wrapped to a non-member, or not to its author */
+        MEMBERS_NO_CONVERGENCE,  /* removals void each other without end (a hostile log) */
+};
+
+/* A key epoch of the region: GENESIS's, or one made by a ROTATE_KEY or REMOVE_DEVICE. */
+struct members_epoch {
+        uint8_t id[MEMBER_HASH_LEN]; /* the entry's hash */
+        uint8_t key_check[32];
+        uint64_t time; /* the entry's (author's clock) */
+        size_t entry;  /* index in entries[] */
+        int has_link;  /* 0 for GENESIS */
+        uint8_t prev_id[MEMBER_HASH_LEN];
+        uint8_t link[MEMBER_LINK_LEN];
+        size_t nwraps;
+        struct member_wrap *wraps; /* malloc'd: the entry's wraps, then ADD_DEVICE wraps of it */
+        int tainted;               /* wrapped to a device that is removed */
+};
+
+/* A removed device and the last of its journal entries that still counts. */
+struct members_removed {
+        struct member_device device;
+        size_t by; /* index in entries[] of the REMOVE_DEVICE */
+        uint64_t cutoff_seq;
+        uint8_t cutoff_hash[32];
 };
 
 #define MEMBERS_MAX_SKIPS 64 /* junk objects remembered by name per fold */
@@ -76,15 +100,22 @@ struct members_state {
         /* Active devices, in order of addition (GENESIS's first). */
         size_t nmembers;
         struct member_device *members;
-        struct member_wrap *wraps; /* wraps[i] for members[i], current epoch */
-        size_t *added_by;          /* index in entries[] of the entry that added members[i] */
-        /* Current epoch (GENESIS's for now: id = GENESIS hash). */
-        uint8_t epoch_id[MEMBER_HASH_LEN];
-        uint8_t key_check[32];
+        size_t *added_by; /* index in entries[] of the entry that added members[i] */
+        size_t nremoved;
+        struct members_removed *removed;
+        /* Epochs in fold order; the current one is the last that no removed device holds. */
+        size_t nepochs;
+        struct members_epoch *epochs;
+        size_t cur;                        /* index of the current epoch */
+        uint8_t epoch_id[MEMBER_HASH_LEN]; /* = epochs[cur].id */
+        uint8_t key_check[32];             /* = epochs[cur].key_check */
+        uint64_t max_key_age;              /* policy, seconds, 0 = none */
+        int needs_rotate;                  /* an active member holds no wrap of the current epoch */
         /* Applied entries, in fold order; entries[0] is GENESIS. */
         size_t nentries;
         struct member_entry **entries;
         size_t **parents_idx; /* parents_idx[i][j] = index of entries[i]->parents[j] */
+        uint8_t *voided;      /* voided[i]: entries[i] is by a removed device and void */
         size_t nheads;
         uint8_t (*heads)[MEMBER_HASH_LEN]; /* ascending */
         uint64_t height;                   /* largest applied height */
@@ -116,6 +147,17 @@ const struct member_device *members_find(const struct members_state *s,
 const struct member_entry *members_added_by(const struct members_state *s,
                                             const uint8_t device_id[static IDENTITY_ID_LEN]);
 
+/* The removal record of DEVICE_ID, or NULL if it was never removed. */
+const struct members_removed *members_find_removed(const struct members_state *s,
+                                                   const uint8_t device_id[static IDENTITY_ID_LEN]);
+
+/* The epoch with id EPOCH_ID, or NULL. */
+const struct members_epoch *members_find_epoch(const struct members_state *s,
+                                               const uint8_t epoch_id[static MEMBER_HASH_LEN]);
+
+/* 1 if S's current epoch is older than its max_key_age policy at NOW. */
+int members_key_stale(const struct members_state *s, uint64_t now);
+
 /* A short, stable name for ALARM ("unknown-parent", ...), for messages. */
 const char *members_alarm_name(enum members_alarm alarm);
 
@@ -131,6 +173,56 @@ void members_entry_name(const struct member_entry *e, char out[static MEMBERS_NA
  */
 int members_unlock(const struct members_state *s, const struct identity *id, uint8_t key[static 32])
     __attribute__((warn_unused_result));
+
+/*
+ * Opens epoch EP's wrap to ID into KEY and checks the key_check.  Returns 0,
+ * -EACCES (no wrap for ID in EP), -EBADMSG, -EINVAL, -ENOMEM.
+ */
+int members_open_epoch(const struct members_state *s, const struct members_epoch *ep,
+                       const struct identity *id, uint8_t key[static 32])
+    __attribute__((warn_unused_result));
+
+/*
+ * Opens EP's history link with EP's key KEY into PREV (the key of epoch
+ * EP->prev_id), checked against that epoch's key_check.  Returns 0,
+ * -ENOENT (no link), -EBADMSG, -ENOMEM.
+ */
+int members_open_link(const struct members_state *s, const struct members_epoch *ep,
+                      const uint8_t key[static 32], uint8_t prev[static 32])
+    __attribute__((warn_unused_result));
+
+/*
+ * Builders of the other entry types, on top of S's heads, signed by AUTHOR
+ * (with secrets), checked the way the fold would check them (a state with
+ * an alarm refuses).  A rotation (ROTATE_KEY; REMOVE_DEVICE's) makes a
+ * fresh key, wraps it to every active device (minus the removed one) and
+ * links CUR_KEY (the current epoch's key, checked) into the history.
+ * REMOVE_DEVICE names CUTOFF_SEQ/CUTOFF_HASH, the last journal entry of
+ * the removed device that counts.  Each returns 0, -EPERM (not allowed),
+ * -ENOENT (no such active device), -EINVAL, -ENOMEM; *OUT and *OUT_LEN the
+ * malloc'd object and, if NEW_KEY is not NULL, the new epoch's key.
+ */
+int members_build_rotate(const struct members_state *s, const struct identity *author,
+                         const uint8_t cur_key[static 32], uint64_t now, uint8_t **out,
+                         size_t *out_len, uint8_t *new_key) __attribute__((warn_unused_result));
+int members_build_remove(const struct members_state *s, const struct identity *author,
+                         const uint8_t device_id[static IDENTITY_ID_LEN], uint64_t cutoff_seq,
+                         const uint8_t cutoff_hash[static 32], const uint8_t cur_key[static 32],
+                         uint64_t now, uint8_t **out, size_t *out_len, uint8_t *new_key)
+    __attribute__((warn_unused_result));
+int members_build_set_role(const struct members_state *s, const struct identity *author,
+                           const uint8_t device_id[static IDENTITY_ID_LEN], uint8_t role,
+                           uint64_t now, uint8_t **out, size_t *out_len)
+    __attribute__((warn_unused_result));
+int members_build_policy(const struct members_state *s, const struct identity *author,
+                         uint64_t max_key_age, uint64_t now, uint8_t **out, size_t *out_len)
+    __attribute__((warn_unused_result));
+
+/* The authority rules of the fold, for the CLI's early refusals: 1 or 0. */
+int members_may_remove(const struct members_state *s, const struct member_device *author,
+                       const struct member_device *target);
+int members_may_rotate(const struct members_state *s, const struct member_device *author,
+                       uint64_t now);
 
 /*
  * Builds and signs an ADD_DEVICE on top of S's heads by AUTHOR (with

@@ -760,39 +760,112 @@ out:
         return rc;
 }
 
+/*
+ * Every epoch key ID can reach in ST into K->epochs (oldest first): its own
+ * wraps, then, newest to oldest, the history link of each epoch it holds.
+ * An epoch whose link or wrap fails is skipped with an error logged (the
+ * others stay usable).
+ */
+static int region_collect_keys(const struct identity *id, const struct region_info *ri,
+                               const struct members_state *st, struct region_keys *k)
+{
+        uint8_t **keys = calloc(st->nepochs, sizeof(*keys));
+        size_t i;
+        ssize_t p;
+        int rc = 0;
+
+        if (keys == NULL)
+                return -ENOMEM;
+        for (i = 0; i < st->nepochs && rc == 0; i++) {
+                if ((keys[i] = secmem_alloc(32)) == NULL) {
+                        rc = -ENOMEM;
+                        break;
+                }
+                rc = members_open_epoch(st, &st->epochs[i], id, keys[i]);
+                if (rc == -EBADMSG)
+                        log_err("region %s: epoch %zu's key wrapped to this device does not open "
+                                "or fails its key check",
+                                ri->name, i);
+                if (rc != 0 && rc != -ENOMEM) {
+                        secmem_free(keys[i]);
+                        keys[i] = NULL;
+                        rc = 0;
+                }
+        }
+        for (i = st->nepochs; rc == 0 && i-- > 0;) {
+                const struct members_epoch *ep = &st->epochs[i];
+
+                if (keys[i] == NULL || !ep->has_link)
+                        continue;
+                for (p = 0; p < (ssize_t)i; p++)
+                        if (memcmp(st->epochs[p].id, ep->prev_id, 32) == 0)
+                                break;
+                if (p == (ssize_t)i || keys[p] != NULL)
+                        continue;
+                if ((keys[p] = secmem_alloc(32)) == NULL) {
+                        rc = -ENOMEM;
+                        break;
+                }
+                rc = members_open_link(st, ep, keys[i], keys[p]);
+                if (rc != 0 && rc != -ENOMEM) {
+                        log_err("region %s: the key history link of epoch %zu does not open",
+                                ri->name, i);
+                        secmem_free(keys[p]);
+                        keys[p] = NULL;
+                        rc = 0;
+                }
+        }
+        for (i = 0; i < st->nepochs; i++) {
+                if (rc == 0 && keys[i] != NULL) {
+                        memcpy(k->epochs[k->nepochs].id, st->epochs[i].id, 32);
+                        k->epochs[k->nepochs++].key = keys[i];
+                } else {
+                        secmem_free(keys[i]);
+                }
+        }
+        free(keys);
+        return rc;
+}
+
 int region_keys_from_state(const struct identity *id, const struct region_info *ri,
                            const struct members_state *st, struct region_keys **out)
 {
         struct region_keys *k = NULL;
+        const uint8_t *cur;
         int rc;
 
         if (id->box_sk == NULL)
                 return -EINVAL;
         if (!suite_available(st->suite))
                 return -ENOTSUP;
+        if (members_find(st, id->device_id) == NULL)
+                return -EACCES;
         k = calloc(1, sizeof(*k));
         if (k == NULL)
                 return -ENOMEM;
-        k->epochs = calloc(1, sizeof(*k->epochs));
-        if (k->epochs == NULL || (k->epoch_key = secmem_alloc(32)) == NULL ||
-            (k->epochs[0].key = secmem_alloc(32)) == NULL) {
+        k->epochs = calloc(st->nepochs, sizeof(*k->epochs));
+        if (k->epochs == NULL || (k->epoch_key = secmem_alloc(32)) == NULL) {
                 rc = -ENOMEM;
                 goto out;
         }
-        k->nepochs = 1;
-        rc = members_unlock(st, id, k->epoch_key);
-        if (rc == -EBADMSG)
-                log_err("region %s: the epoch key wrapped to this device does not open or fails "
-                        "its key check",
-                        ri->name);
+        rc = region_collect_keys(id, ri, st, k);
         if (rc != 0)
                 goto out;
+        cur = region_keys_find(k, st->epoch_id);
+        if (cur == NULL) {
+                /* -EACCES: no wrap of the current epoch for this device (a rotation
+                 * concurrent with its enrollment; the next rotation includes it);
+                 * -EBADMSG: the wrap is there and does not open (logged above). */
+                rc = members_open_epoch(st, &st->epochs[st->cur], id, k->epoch_key);
+                rc = rc == -EACCES || rc == -ENOMEM ? rc : -EBADMSG;
+                log_err("region %s: this device holds no key of the current epoch", ri->name);
+                goto out;
+        }
+        memcpy(k->epoch_key, cur, 32);
         memcpy(k->region_id, st->region_id, REGION_ID_LEN);
         k->suite = st->suite;
         k->block_size = st->block_size;
         memcpy(k->epoch_id, st->epoch_id, sizeof(k->epoch_id));
-        memcpy(k->epochs[0].id, st->epoch_id, 32);
-        memcpy(k->epochs[0].key, k->epoch_key, 32);
         *out = k;
         k = NULL;
 out:
