@@ -1,0 +1,61 @@
+/*
+ * libFuzzer harness for the body decoders of ROTATE_KEY, REMOVE_DEVICE,
+ * SET_ROLE and POLICY (keyring/member.c), which the fold runs on bytes from
+ * the untrusted store.  The first byte picks the decoder.  Decoding must
+ * never crash, leak or read out of bounds, and one value has one encoding:
+ * a decoded body re-encodes to exactly the input.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keyring/member.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Aborts unless the encoding (RC, then *OUT of *LEN bytes, freed here) equals WANT (N bytes). */
+static void same(int rc, uint8_t **out, const size_t *len, const uint8_t *want, size_t n)
+{
+        if (rc != 0 || *len != n || memcmp(*out, want, n) != 0)
+                abort();
+        free(*out);
+        *out = NULL;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        struct member_rotation rot;
+        struct member_remove rm;
+        struct member_set_role sr;
+        struct member_policy po;
+        const uint8_t *p = data + 1;
+        uint8_t *out = NULL;
+        size_t n = size - 1, len = 0;
+
+        if (size < 1)
+                return 0;
+        switch (data[0] % 4) {
+        case 0:
+                if (member_decode_rotation(p, n, &rot) == 0) {
+                        same(member_body_rotation(&rot, &out, &len), &out, &len, p, n);
+                        member_rotation_release(&rot);
+                }
+                break;
+        case 1:
+                if (member_decode_remove(p, n, &rm) == 0) {
+                        same(member_body_remove(&rm, &out, &len), &out, &len, p, n);
+                        member_rotation_release(&rm.rot);
+                }
+                break;
+        case 2:
+                if (member_decode_set_role(p, n, &sr) == 0)
+                        same(member_body_set_role(&sr, &out, &len), &out, &len, p, n);
+                break;
+        default:
+                if (member_decode_policy(p, n, &po) == 0)
+                        same(member_body_policy(&po, &out, &len), &out, &len, p, n);
+                break;
+        }
+        return 0;
+}
