@@ -212,3 +212,34 @@ void cli_format_time(uint64_t t, char *out, size_t outlen)
         if (gmtime_r(&tt, &tm) == NULL || strftime(out, outlen, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
                 snprintf(out, outlen, "%llu", (unsigned long long)t);
 }
+
+int cli_parse_duration(const char *s, uint64_t max, uint64_t *out)
+{
+        static const struct {
+                char unit;
+                uint64_t mult;
+        } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
+        uint64_t v = 0, mult = 1;
+        size_t i, n = strlen(s);
+
+        if (n == 0 || n > 12)
+                return -EINVAL;
+        for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+                if (s[n - 1] == units[i].unit) {
+                        mult = units[i].mult;
+                        n--;
+                        break;
+                }
+        if (n == 0)
+                return -EINVAL;
+        for (i = 0; i < n; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return -EINVAL;
+                v = v * 10 + (uint64_t)(s[i] - '0');
+        }
+        v *= mult;
+        if (v == 0 || v > max)
+                return -EINVAL;
+        *out = v;
+        return 0;
+}

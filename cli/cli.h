@@ -109,4 +109,11 @@ int cli_fingerprint(const struct member_device *d, char *out, size_t outlen);
 /* T (Unix seconds) as "YYYY-MM-DD HH:MM:SS UTC" into OUT, else as the number. */
 void cli_format_time(uint64_t t, char *out, size_t outlen);
 
+/*
+ * Parses a duration: digits and at most one unit of s, m, h, d or w
+ * (seconds without), from 1 s to MAX seconds, into *OUT.  0 or -EINVAL.
+ */
+int cli_parse_duration(const char *s, uint64_t max, uint64_t *out)
+    __attribute__((warn_unused_result));
+
 #endif

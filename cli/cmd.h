@@ -21,5 +21,9 @@ int cmd_status(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_members(int argc, char **argv);
 int cmd_log(int argc, char **argv);
+int cmd_revoke(int argc, char **argv);
+int cmd_rotate(int argc, char **argv);
+int cmd_role(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 
 #endif

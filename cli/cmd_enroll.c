@@ -124,42 +124,7 @@ static int en_open_store(const char *url, struct store **st)
 /* DURATION: digits and one unit of s, m, h, d (seconds without); 1 s .. 30 d. */
 static int en_parse_duration(const char *s, uint64_t *out)
 {
-        uint64_t v = 0, mult = 1;
-        size_t i, n = strlen(s);
-
-        if (n == 0 || n > 12)
-                return -EINVAL;
-        switch (s[n - 1]) {
-        case 's':
-                n--;
-                break;
-        case 'm':
-                mult = 60;
-                n--;
-                break;
-        case 'h':
-                mult = 3600;
-                n--;
-                break;
-        case 'd':
-                mult = 86400;
-                n--;
-                break;
-        default:
-                break;
-        }
-        if (n == 0)
-                return -EINVAL;
-        for (i = 0; i < n; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return -EINVAL;
-                v = v * 10 + (uint64_t)(s[i] - '0');
-        }
-        v *= mult;
-        if (v == 0 || v > ENROLL_MAX_LIFETIME)
-                return -EINVAL;
-        *out = v;
-        return 0;
+        return cli_parse_duration(s, ENROLL_MAX_LIFETIME, out);
 }
 
 struct en_invite_args {

@@ -29,6 +29,10 @@ static const struct command commands[] = {
     {"approve", cmd_approve, "approve a device's join request"},
     {"members", cmd_members, "list a region's verified members"},
     {"log", cmd_log, "show a region's verified membership and key history"},
+    {"revoke", cmd_revoke, "remove a device from a region and rotate the key"},
+    {"rotate", cmd_rotate, "make a new region key (key rotation)"},
+    {"role", cmd_role, "change a device's role (reader, writer, admin)"},
+    {"policy", cmd_policy, "show or set a region's policy (max_key_age)"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,153 @@
+/* A region for the membership-changing subcommands; see cli_region.h. */
+#include "cli/cli_region.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "crypto/secmem.h"
+#include "sync/membership.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+uint64_t cli_now(void)
+{
+        time_t t = time(NULL);
+
+        return t < 0 ? 0 : (uint64_t)t;
+}
+
+void cli_region_release(struct cli_region *c)
+{
+        members_state_free(c->st);
+        store_close(c->store);
+        identity_free(c->id);
+        memset(c, 0, sizeof(*c));
+}
+
+static int cli_region_load(struct cli_region *c, const char *name)
+{
+        int rc = region_load(c->home, name, &c->ri);
+
+        if (rc == -ENOENT)
+                log_err("unknown region '%s' (see 'sealsync list')", name);
+        else if (rc != 0 && rc != -EBADMSG) /* -EBADMSG: logged by region_load */
+                log_err("cannot read region '%s': %s", name, strerror(-rc));
+        return rc;
+}
+
+int cli_region_open(struct cli_region *c, const char *name, const char *pass_file)
+{
+        int rc;
+
+        memset(c, 0, sizeof(*c));
+        if (cli_setup(c->home, sizeof(c->home)) != CLI_EXIT_OK)
+                return -EINVAL;
+        rc = cli_region_load(c, name);
+        if (rc == 0) {
+                rc = store_open(c->ri.store_url, &c->store);
+                if (rc != 0)
+                        log_err("cannot open the store %s: %s", c->ri.store_url, strerror(-rc));
+        }
+        if (rc == 0)
+                rc = cli_load_identity(c->home, pass_file, &c->id);
+        if (rc == 0) {
+                rc = membership_refresh(c->store, &c->ri, &c->st);
+                if (rc != 0)
+                        log_err("region %s: cannot read the membership log from the store: %s",
+                                c->ri.name, strerror(-rc));
+        }
+        if (rc == 0 && c->st->alarm != MEMBERS_OK) {
+                log_err("region %s: the membership log stops at a signed entry that does not "
+                        "verify (%s); not changing it (see 'sealsync log %s')",
+                        c->ri.name, members_alarm_name(c->st->alarm), c->ri.name);
+                rc = -EPERM;
+        }
+        if (rc == 0 && members_find(c->st, c->id->device_id) == NULL) {
+                log_err("this device is not an active member of region %s", c->ri.name);
+                rc = -EPERM;
+        }
+        if (rc != 0)
+                cli_region_release(c);
+        return rc;
+}
+
+int cli_region_key(struct cli_region *c, uint8_t key[static 32])
+{
+        int rc = members_unlock(c->st, c->id, key);
+
+        if (rc != 0)
+                log_err("region %s: cannot unlock the current epoch key: %s", c->ri.name,
+                        rc == -EACCES ? "no wrap for this device (it waits for a rotation)"
+                                      : strerror(-rc));
+        return rc;
+}
+
+int cli_region_append(struct cli_region *c, const uint8_t *obj, size_t len)
+{
+        struct member_entry *e = NULL;
+        struct members_state *st = NULL;
+        char key[256], hex[65], name[MEMBERS_NAME_LEN + 1];
+        uint8_t *have = NULL;
+        size_t hlen = 0;
+        int rc;
+
+        rc = member_decode(obj, len, &e);
+        if (rc != 0)
+                return rc;
+        hex_encode(hex, c->ri.id, 32);
+        members_entry_name(e, name);
+        member_entry_free(e);
+        snprintf(key, sizeof(key), "%s/members/%s", hex, name);
+        rc = c->store->ops->put(c->store, key, obj, len, 1);
+        if (rc == -EEXIST && c->store->ops->get(c->store, key, len + 1, &have, &hlen) == 0 &&
+            hlen == len && memcmp(have, obj, len) == 0)
+                rc = 0;
+        free(have);
+        if (rc != 0) {
+                log_err("cannot write %s to the store: %s", key, strerror(-rc));
+                return rc;
+        }
+        rc = membership_refresh(c->store, &c->ri, &st);
+        if (rc != 0) {
+                log_err("region %s: the entry is on the store, but the log cannot be re-read: %s",
+                        c->ri.name, strerror(-rc));
+                return rc;
+        }
+        members_state_free(c->st);
+        c->st = st;
+        return 0;
+}
+
+int cli_region_device(const struct cli_region *c, const char *arg, const struct member_device **out)
+{
+        size_t n = strlen(arg), i, found = 0;
+        char hex[33];
+
+        if (n < 4 || n > 32 || strspn(arg, "0123456789abcdef") != n) {
+                log_err("'%s' is not a device id (4 to 32 lowercase hex digits, see "
+                        "'sealsync members %s')",
+                        arg, c->ri.name);
+                return -EINVAL;
+        }
+        for (i = 0; i < c->st->nmembers; i++) {
+                hex_encode(hex, c->st->members[i].device_id, 16);
+                if (strncmp(hex, arg, n) == 0) {
+                        *out = &c->st->members[i];
+                        found++;
+                }
+        }
+        if (found == 1)
+                return 0;
+        if (found == 0) {
+                log_err("no active member of region %s has a device id starting with %s",
+                        c->ri.name, arg);
+                return -ENOENT;
+        }
+        log_err("more than one member of region %s has a device id starting with %s", c->ri.name,
+                arg);
+        return -EINVAL;
+}

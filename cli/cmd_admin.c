@@ -1,0 +1,380 @@
+/*
+ * Membership-changing subcommands: revoke, rotate, role, policy
+ * (doc/CLI.md, the rules in doc/FORMAT-keyring.md "The fold").
+ *
+ * Each folds the region's log with the store's first and refuses early,
+ * with the rule named, what the fold would refuse; the entry is then built
+ * and checked the way every device will check it (keyring/members.c),
+ * written to the store if absent, and the log re-read.  Devices pick the
+ * change up at their next membership refresh (about 30 s while mounted).
+ */
+#include "cli/cli.h"
+#include "cli/cli_region.h"
+#include "cli/cmd.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/secmem.h"
+#include "keyring/member.h"
+#include "keyring/members.h"
+#include "sync/journal.h"
+#include "sync/membership.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+#define ADM_MAX_KEY_AGE (10ull * 366 * 86400) /* a policy of at most ten years */
+#define ADM_MAX_JOURNAL (1u << 22)            /* journal keys listed for a cutoff */
+
+static const char revoke_usage[] =
+    "usage: sealsync revoke NAME DEVICE_ID [--cutoff SEQ] [--passphrase-file FILE]\n"
+    "\n"
+    "Remove device DEVICE_ID (a unique prefix of its id, see 'sealsync members')\n"
+    "from region NAME and rotate the region key to the remaining devices, in one\n"
+    "signed entry.  The removed device gets no key of the new epoch, so it cannot\n"
+    "read anything written from now on; files written before stay readable with\n"
+    "the keys it had until they change (they are re-encrypted when they do).\n"
+    "Every device refuses the removed device's journal entries after the cutoff:\n"
+    "by default the last entry it has on the store now; --cutoff SEQ sets an\n"
+    "earlier one (0: none of its entries count that were not applied already).\n"
+    "Only an admin may revoke, and only devices below it: RECOVERY first, then\n"
+    "admins by seniority, then everybody else.\n";
+
+static const char rotate_usage[] =
+    "usage: sealsync rotate NAME [--passphrase-file FILE]\n"
+    "\n"
+    "Make a new key for region NAME, wrapped to every active device, with the\n"
+    "previous key sealed under it (the key history).  New content is written\n"
+    "under the new key.  Admins may rotate at any time; writers only when the\n"
+    "region's max_key_age policy says the key is stale.\n";
+
+static const char role_usage[] =
+    "usage: sealsync role NAME DEVICE_ID reader|writer|admin [--passphrase-file FILE]\n"
+    "\n"
+    "Change the role of device DEVICE_ID in region NAME.  Only an admin may, and\n"
+    "only for devices below it in the removal order.  A reader's mount is\n"
+    "read-only, and every device refuses the versions a reader signs.\n";
+
+static const char policy_usage[] =
+    "usage: sealsync policy NAME [--max-key-age DURATION|off] [--passphrase-file FILE]\n"
+    "\n"
+    "Show region NAME's policy, or (an admin) change it.  --max-key-age: a key\n"
+    "older than DURATION (digits and s, m, h, d or w) is stale: a mounted device\n"
+    "allowed to rotates it, otherwise 'sealsync status' warns.  off: no limit.\n";
+
+struct adm_args {
+        const char *name;
+        const char *pass_file;
+        const char *operand[2];
+        size_t noperands;
+        const char *cutoff;  /* revoke */
+        const char *key_age; /* policy */
+};
+
+/* Parses CMD's options (OPTS beyond --help and --passphrase-file) and WANT operands. */
+static int adm_parse(const char *cmd, const char *usage, int argc, char **argv, size_t want,
+                     struct adm_args *a)
+{
+        static const struct option opts[] = {
+            {"help", no_argument, NULL, 'h'},
+            {"passphrase-file", required_argument, NULL, 'p'},
+            {"cutoff", required_argument, NULL, 'c'},
+            {"max-key-age", required_argument, NULL, 'a'},
+            {NULL, 0, NULL, 0},
+        };
+        int c, status;
+
+        memset(a, 0, sizeof(*a));
+        cli_start_options();
+        while ((c = cli_next_option(cmd, usage, argc, argv, opts, &status)) > 0) {
+                if (c == 'p')
+                        a->pass_file = optarg;
+                else if (c == 'c' && strcmp(cmd, "revoke") == 0)
+                        a->cutoff = optarg;
+                else if (c == 'a' && strcmp(cmd, "policy") == 0)
+                        a->key_age = optarg;
+                else
+                        return cli_usage_error(cmd, "unknown option");
+        }
+        if (c == 0)
+                return status;
+        if (optind == argc)
+                return cli_usage_error(cmd, "missing region NAME");
+        a->name = argv[optind++];
+        while (optind < argc && a->noperands < 2)
+                a->operand[a->noperands++] = argv[optind++];
+        if (optind < argc || a->noperands != want)
+                return cli_usage_error(cmd, a->noperands < want ? "missing argument"
+                                                                : "unexpected argument");
+        return -1;
+}
+
+/* Prints what a rotation did: the new epoch and its recipients. */
+static void adm_print_epoch(const struct cli_region *c)
+{
+        char hex[2 * MEMBER_HASH_LEN + 1];
+        const struct members_epoch *ep = &c->st->epochs[c->st->cur];
+
+        hex_encode(hex, ep->id, MEMBER_HASH_LEN);
+        printf("new key epoch %.12s (epoch %zu of the region), wrapped to %zu device%s\n", hex,
+               c->st->cur, ep->nwraps, ep->nwraps == 1 ? "" : "s");
+}
+
+/* Builds with BUILD's result RC and OBJ, appends, reports.  Returns 0 or -errno. */
+static int adm_append(struct cli_region *c, int rc, uint8_t *obj, size_t len, const char *what)
+{
+        if (rc == 0)
+                rc = cli_region_append(c, obj, len);
+        else
+                log_err("cannot build the %s entry: %s", what,
+                        rc == -EPERM ? "this device may not make this change" : strerror(-rc));
+        free(obj);
+        return rc;
+}
+
+/*
+ * The cutoff of DEV: the last journal entry it has on the store, or entry
+ * ARG (a seq; "0" for none).  Returns 0 or -errno (logged).
+ */
+static int adm_cutoff(struct cli_region *c, const struct member_device *dev, const char *arg,
+                      uint64_t *seq, uint8_t hash[static 32])
+{
+        struct membership_keys k;
+        char dir[8 + 33], hex[33], *end = NULL;
+        uint64_t want = 0, s;
+        uint8_t h[32], d[16];
+        size_t i;
+        int rc, found = 0;
+
+        if (arg != NULL) {
+                errno = 0;
+                want = strtoull(arg, &end, 10);
+                if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-') {
+                        log_err("revoke: --cutoff takes a journal sequence number");
+                        return -EINVAL;
+                }
+        }
+        *seq = 0;
+        memset(hash, 0, 32);
+        if (arg != NULL && want == 0)
+                return 0;
+        hex_encode(hex, dev->device_id, 16);
+        snprintf(dir, sizeof(dir), "journal/%s", hex);
+        rc = membership_list(c->store, c->ri.id, dir, ADM_MAX_JOURNAL, &k);
+        if (rc != 0)
+                return rc;
+        for (i = 0; i < k.n; i++) {
+                if (journal_parse_key(k.v[i], NULL, d, &s, h) != 0 ||
+                    memcmp(d, dev->device_id, 16) != 0)
+                        continue; /* junk under the prefix: not a cutoff */
+                if (arg == NULL ? s > *seq : s == want) {
+                        *seq = s;
+                        memcpy(hash, h, 32);
+                        found = 1;
+                }
+        }
+        membership_keys_release(&k);
+        if (arg != NULL && !found) {
+                log_err("revoke: the device has no journal entry %" PRIu64 " on the store", want);
+                return -ENOENT;
+        }
+        return 0;
+}
+
+int cmd_revoke(int argc, char **argv)
+{
+        const struct member_device *dev, *me;
+        struct cli_region c;
+        struct adm_args a;
+        uint8_t *key = NULL, *obj = NULL, hash[32];
+        char fpr[128];
+        uint64_t seq = 0;
+        size_t len = 0;
+        int rc;
+
+        rc = adm_parse("revoke", revoke_usage, argc, argv, 1, &a);
+        if (rc >= 0)
+                return rc;
+        if (cli_region_open(&c, a.name, a.pass_file) != 0)
+                return CLI_EXIT_FAIL;
+        rc = cli_region_device(&c, a.operand[0], &dev);
+        me = members_find(c.st, c.id->device_id);
+        if (rc == 0 && !members_may_remove(c.st, me, dev)) {
+                log_err("revoke: this device (%s) may not remove %s (%s): only an admin removes, "
+                        "and only devices below it (recovery, then admins by seniority, then the "
+                        "rest)",
+                        cli_role_name(me->role), dev->name, cli_role_name(dev->role));
+                rc = -EPERM;
+        }
+        if (rc == 0)
+                rc = adm_cutoff(&c, dev, a.cutoff, &seq, hash);
+        if (rc == 0 && (key = secmem_alloc(32)) == NULL)
+                rc = -ENOMEM;
+        if (rc == 0)
+                rc = cli_region_key(&c, key);
+        if (rc == 0) {
+                (void)cli_fingerprint(dev, fpr, sizeof(fpr));
+                printf("revoking %s (owner %s, %s, fingerprint %s) from %s\n", dev->name,
+                       dev->owner, cli_role_name(dev->role), fpr, c.ri.name);
+                rc = members_build_remove(c.st, c.id, dev->device_id, seq, hash, key, cli_now(),
+                                          &obj, &len, NULL);
+                rc = adm_append(&c, rc, obj, len, "REMOVE_DEVICE");
+        }
+        if (rc == 0) {
+                printf("removed; its journal entries after seq %" PRIu64
+                       " are refused everywhere\n",
+                       seq);
+                adm_print_epoch(&c);
+        }
+        secmem_free(key);
+        cli_region_release(&c);
+        return rc == 0 ? cli_finish_output() : CLI_EXIT_FAIL;
+}
+
+int cmd_rotate(int argc, char **argv)
+{
+        const struct member_device *me;
+        struct cli_region c;
+        struct adm_args a;
+        uint8_t *key = NULL, *obj = NULL;
+        size_t len = 0;
+        int rc;
+
+        rc = adm_parse("rotate", rotate_usage, argc, argv, 0, &a);
+        if (rc >= 0)
+                return rc;
+        if (cli_region_open(&c, a.name, a.pass_file) != 0)
+                return CLI_EXIT_FAIL;
+        me = members_find(c.st, c.id->device_id);
+        rc = 0;
+        if (!members_may_rotate(c.st, me, cli_now())) {
+                log_err("rotate: this device is a %s: only admins rotate, and writers when the key "
+                        "is older than the region's max_key_age policy",
+                        cli_role_name(me->role));
+                rc = -EPERM;
+        }
+        if (rc == 0 && (key = secmem_alloc(32)) == NULL)
+                rc = -ENOMEM;
+        if (rc == 0)
+                rc = cli_region_key(&c, key);
+        if (rc == 0) {
+                rc = members_build_rotate(c.st, c.id, key, cli_now(), &obj, &len, NULL);
+                rc = adm_append(&c, rc, obj, len, "ROTATE_KEY");
+        }
+        if (rc == 0)
+                adm_print_epoch(&c);
+        secmem_free(key);
+        cli_region_release(&c);
+        return rc == 0 ? cli_finish_output() : CLI_EXIT_FAIL;
+}
+
+static int adm_role_parse(const char *s, uint8_t *role)
+{
+        static const uint8_t roles[] = {MEMBER_ROLE_READER, MEMBER_ROLE_WRITER, MEMBER_ROLE_ADMIN};
+        size_t i;
+
+        for (i = 0; i < sizeof(roles); i++)
+                if (strcmp(s, cli_role_name(roles[i])) == 0) {
+                        *role = roles[i];
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+int cmd_role(int argc, char **argv)
+{
+        const struct member_device *dev, *me;
+        struct cli_region c;
+        struct adm_args a;
+        uint8_t role = 0, *obj = NULL, old;
+        char name[MEMBER_NAME_MAX + 1];
+        size_t len = 0;
+        int rc;
+
+        rc = adm_parse("role", role_usage, argc, argv, 2, &a);
+        if (rc >= 0)
+                return rc;
+        if (adm_role_parse(a.operand[1], &role) != 0)
+                return cli_usage_error("role", "the role is reader, writer or admin");
+        if (cli_region_open(&c, a.name, a.pass_file) != 0)
+                return CLI_EXIT_FAIL;
+        rc = cli_region_device(&c, a.operand[0], &dev);
+        me = members_find(c.st, c.id->device_id);
+        if (rc == 0 && (!members_may_remove(c.st, me, dev) || dev->role == MEMBER_ROLE_RECOVERY)) {
+                log_err("role: this device (%s) may not change the role of %s (%s): only an admin "
+                        "does, for devices below it",
+                        cli_role_name(me->role), dev->name, cli_role_name(dev->role));
+                rc = -EPERM;
+        }
+        if (rc == 0 && dev->role == role) {
+                printf("%s is a %s already; nothing changed\n", dev->name, cli_role_name(role));
+                cli_region_release(&c);
+                return cli_finish_output();
+        }
+        if (rc == 0) {
+                old = dev->role;
+                snprintf(name, sizeof(name), "%s", dev->name); /* DEV moves with the refold */
+                rc =
+                    members_build_set_role(c.st, c.id, dev->device_id, role, cli_now(), &obj, &len);
+                rc = adm_append(&c, rc, obj, len, "SET_ROLE");
+                if (rc == 0)
+                        printf("%s: %s -> %s in %s\n", name, cli_role_name(old),
+                               cli_role_name(role), c.ri.name);
+        }
+        cli_region_release(&c);
+        return rc == 0 ? cli_finish_output() : CLI_EXIT_FAIL;
+}
+
+static void adm_print_policy(const struct cli_region *c)
+{
+        const struct members_epoch *ep = &c->st->epochs[c->st->cur];
+        char when[64];
+
+        cli_format_time(ep->time, when, sizeof(when));
+        if (c->st->max_key_age == 0)
+                printf("max_key_age: off\n");
+        else
+                printf("max_key_age: %" PRIu64 " s (%.1f days)\n", c->st->max_key_age,
+                       (double)c->st->max_key_age / 86400.0);
+        printf("current key: epoch %zu, made %s%s\n", c->st->cur, when,
+               members_key_stale(c->st, cli_now()) ? " (stale)" : "");
+}
+
+int cmd_policy(int argc, char **argv)
+{
+        const struct member_device *me;
+        struct cli_region c;
+        struct adm_args a;
+        uint64_t age = 0;
+        uint8_t *obj = NULL;
+        size_t len = 0;
+        int rc;
+
+        rc = adm_parse("policy", policy_usage, argc, argv, 0, &a);
+        if (rc >= 0)
+                return rc;
+        if (a.key_age != NULL && strcmp(a.key_age, "off") != 0 &&
+            cli_parse_duration(a.key_age, ADM_MAX_KEY_AGE, &age) != 0)
+                return cli_usage_error("policy",
+                                       "--max-key-age takes a duration (e.g. 90d) or off");
+        if (cli_region_open(&c, a.name, a.pass_file) != 0)
+                return CLI_EXIT_FAIL;
+        rc = 0;
+        if (a.key_age != NULL) {
+                me = members_find(c.st, c.id->device_id);
+                rc = members_build_policy(c.st, c.id, age, cli_now(), &obj, &len);
+                if (rc == -EPERM)
+                        log_err("policy: this device is a %s: only admins set the policy",
+                                cli_role_name(me->role));
+                else
+                        rc = adm_append(&c, rc, obj, len, "POLICY");
+        }
+        if (rc == 0)
+                adm_print_policy(&c);
+        cli_region_release(&c);
+        return rc == 0 ? cli_finish_output() : CLI_EXIT_FAIL;
+}
