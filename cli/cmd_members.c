@@ -195,8 +195,9 @@ static const char *mb_device_name(const struct mb_view *v,
                                   const uint8_t device_id[static IDENTITY_ID_LEN])
 {
         const struct member_device *d = members_find(v->st, device_id);
+        const struct members_removed *r = members_find_removed(v->st, device_id);
 
-        return d != NULL ? d->name : "?";
+        return d != NULL ? d->name : r != NULL ? r->device.name : "?";
 }
 
 /* ,"alarm":...,"cache_alarm":...,"skipped":[...] of both JSON outputs. */
@@ -291,6 +292,34 @@ static void mb_member_text(const struct mb_view *v, size_t i)
                (unsigned long long)e->height, e->type == MEMBER_GENESIS ? " (GENESIS)" : "");
 }
 
+/* A removed device: id, name, owner, by whom, its cutoff. */
+static void mb_removed_out(const struct mb_view *v, size_t i, int json)
+{
+        const struct members_removed *r = &v->st->removed[i];
+        const struct member_entry *e = v->st->entries[r->by];
+        char dev[2 * IDENTITY_ID_LEN + 1], by[2 * IDENTITY_ID_LEN + 1];
+        int me = memcmp(r->device.device_id, v->id->device_id, IDENTITY_ID_LEN) == 0;
+
+        hex_encode(dev, r->device.device_id, IDENTITY_ID_LEN);
+        hex_encode(by, e->author, IDENTITY_ID_LEN);
+        if (!json) {
+                printf("%s %s  %s (owner %s) removed by %s at height %llu; journal cutoff seq "
+                       "%llu%s\n",
+                       me ? "*" : " ", dev, r->device.name, r->device.owner,
+                       mb_device_name(v, e->author), (unsigned long long)e->height,
+                       (unsigned long long)r->cutoff_seq, me ? "  (this device)" : "");
+                return;
+        }
+        printf("%s{\"device_id\":\"%s\",\"name\":", i > 0 ? "," : "", dev);
+        cli_json_str(r->device.name);
+        fputs(",\"owner\":", stdout);
+        cli_json_str(r->device.owner);
+        printf(",\"this_device\":%s,\"removed_by\":\"%s\",\"removed_height\":%llu,"
+               "\"cutoff\":%llu}",
+               me ? "true" : "false", by, (unsigned long long)e->height,
+               (unsigned long long)r->cutoff_seq);
+}
+
 static void mb_members_print(const struct mb_view *v, int json)
 {
         size_t i;
@@ -300,7 +329,10 @@ static void mb_members_print(const struct mb_view *v, int json)
                 fputs(",\"devices\":[", stdout);
                 for (i = 0; i < v->st->nmembers; i++)
                         mb_member_json(v, i);
-                putchar(']');
+                fputs("],\"removed\":[", stdout);
+                for (i = 0; i < v->st->nremoved; i++)
+                        mb_removed_out(v, i, 1);
+                printf("],\"needs_rotate\":%s", v->st->needs_rotate ? "true" : "false");
                 mb_json_problems(v);
                 puts("}");
                 return;
@@ -312,6 +344,14 @@ static void mb_members_print(const struct mb_view *v, int json)
                              : "local cache only (store unreachable)");
         for (i = 0; i < v->st->nmembers; i++)
                 mb_member_text(v, i);
+        if (v->st->nremoved > 0)
+                printf("removed:\n");
+        for (i = 0; i < v->st->nremoved; i++)
+                mb_removed_out(v, i, 0);
+        if (v->st->needs_rotate)
+                printf("note: a device holds no key of the current epoch; the next rotation "
+                       "(by an admin: 'sealsync rotate %s') includes it\n",
+                       v->ri.name);
 }
 
 int cmd_members(int argc, char **argv)
@@ -378,6 +418,117 @@ static int mb_subjects(const struct member_entry *e, struct member_add *add,
         return 0;
 }
 
+/* What an entry of the other types changes (the fold checked that its body decodes). */
+struct mb_change {
+        int has_device; /* REMOVE_DEVICE, SET_ROLE */
+        uint8_t device[IDENTITY_ID_LEN];
+        uint8_t role;         /* SET_ROLE */
+        int has_cutoff;       /* REMOVE_DEVICE */
+        uint64_t cutoff;      /* its journal cutoff */
+        int new_epoch;        /* REMOVE_DEVICE, ROTATE_KEY */
+        size_t nwraps;        /* recipients of the new key */
+        int has_policy;       /* POLICY */
+        uint64_t max_key_age; /* seconds, 0 = off */
+};
+
+static int mb_change_of(const struct member_entry *e, struct mb_change *c)
+{
+        struct member_rotation rot;
+        struct member_remove rm;
+        struct member_set_role sr;
+        struct member_policy po;
+
+        memset(c, 0, sizeof(*c));
+        switch (e->type) {
+        case MEMBER_REMOVE_DEVICE:
+                if (member_decode_remove(e->body, e->body_len, &rm) != 0)
+                        return -EBADMSG;
+                memcpy(c->device, rm.device_id, IDENTITY_ID_LEN);
+                c->has_device = c->has_cutoff = c->new_epoch = 1;
+                c->cutoff = rm.cutoff_seq;
+                c->nwraps = rm.rot.nwraps;
+                member_rotation_release(&rm.rot);
+                return 0;
+        case MEMBER_ROTATE_KEY:
+                if (member_decode_rotation(e->body, e->body_len, &rot) != 0)
+                        return -EBADMSG;
+                c->new_epoch = 1;
+                c->nwraps = rot.nwraps;
+                member_rotation_release(&rot);
+                return 0;
+        case MEMBER_SET_ROLE:
+                if (member_decode_set_role(e->body, e->body_len, &sr) != 0)
+                        return -EBADMSG;
+                memcpy(c->device, sr.device_id, IDENTITY_ID_LEN);
+                c->has_device = 1;
+                c->role = sr.role;
+                return 0;
+        case MEMBER_POLICY:
+                if (member_decode_policy(e->body, e->body_len, &po) != 0)
+                        return -EBADMSG;
+                c->has_policy = 1;
+                c->max_key_age = po.max_key_age;
+                return 0;
+        }
+        return -EBADMSG;
+}
+
+/* ,"device":...,"role":...,"cutoff":...,"wraps":...,"max_key_age":...,"void":... */
+static void mb_change_json(const struct mb_view *v, size_t idx)
+{
+        struct mb_change c;
+        char dev[2 * IDENTITY_ID_LEN + 1];
+
+        if (mb_change_of(v->st->entries[idx], &c) == 0) {
+                if (c.has_device) {
+                        hex_encode(dev, c.device, IDENTITY_ID_LEN);
+                        printf(",\"device\":\"%s\",\"device_name\":", dev);
+                        cli_json_str(mb_device_name(v, c.device));
+                }
+                if (v->st->entries[idx]->type == MEMBER_SET_ROLE)
+                        printf(",\"role\":\"%s\"", cli_role_name(c.role));
+                if (c.has_cutoff)
+                        printf(",\"cutoff\":%llu", (unsigned long long)c.cutoff);
+                if (c.new_epoch)
+                        printf(",\"wraps\":%zu", c.nwraps);
+                if (c.has_policy)
+                        printf(",\"max_key_age\":%llu", (unsigned long long)c.max_key_age);
+        }
+        printf(",\"void\":%s", v->st->voided[idx] ? "true" : "false");
+}
+
+static void mb_change_text(const struct mb_view *v, size_t idx)
+{
+        const struct member_entry *e = v->st->entries[idx];
+        char dev[2 * IDENTITY_ID_LEN + 1], hash[2 * MEMBER_HASH_LEN + 1];
+        struct mb_change c;
+
+        if (v->st->voided[idx]) {
+                printf("    VOID: its author was removed by an entry it had not seen; no effect\n");
+                return;
+        }
+        if (mb_change_of(e, &c) != 0) {
+                printf("    (body not shown)\n");
+                return;
+        }
+        hex_encode(dev, c.device, IDENTITY_ID_LEN);
+        hex_encode(hash, e->hash, MEMBER_HASH_LEN);
+        if (e->type == MEMBER_REMOVE_DEVICE)
+                printf("    removes %s (%s); its journal entries after seq %llu are refused\n",
+                       mb_device_name(v, c.device), dev, (unsigned long long)c.cutoff);
+        if (e->type == MEMBER_SET_ROLE)
+                printf("    sets the role of %s (%s) to %s\n", mb_device_name(v, c.device), dev,
+                       cli_role_name(c.role));
+        if (c.new_epoch)
+                printf("    new epoch %.*s, its key wrapped to %zu device%s, the previous key "
+                       "linked to it\n",
+                       MB_HASH_PREFIX, hash, c.nwraps, c.nwraps == 1 ? "" : "s");
+        if (c.has_policy && c.max_key_age == 0)
+                printf("    policy: max_key_age off\n");
+        else if (c.has_policy)
+                printf("    policy: max_key_age %llu s\n", (unsigned long long)c.max_key_age);
+}
+
 static void mb_entry_json(const struct mb_view *v, size_t idx)
 {
         const struct member_entry *e = v->st->entries[idx];
@@ -410,9 +561,17 @@ static void mb_entry_json(const struct mb_view *v, size_t idx)
                 cli_json_str(subj[i].owner);
                 printf(",\"role\":\"%s\"}", cli_role_name(subj[i].role));
         }
+        if (n == 0 && (e->type == MEMBER_ROTATE_KEY || e->type == MEMBER_REMOVE_DEVICE))
+                memcpy(epoch, e->hash, MEMBER_HASH_LEN); /* a rotation's epoch id = its hash */
         hex_encode(hash, epoch, MEMBER_HASH_LEN);
-        printf("],\"epoch\":\"%s\",\"new_epoch\":%s}", n > 0 ? hash : "",
-               e->type == MEMBER_GENESIS ? "true" : "false");
+        printf("],\"epoch\":\"%s\",\"new_epoch\":%s",
+               n > 0 || e->type == MEMBER_ROTATE_KEY || e->type == MEMBER_REMOVE_DEVICE ? hash : "",
+               e->type == MEMBER_GENESIS || e->type == MEMBER_ROTATE_KEY ||
+                       e->type == MEMBER_REMOVE_DEVICE
+                   ? "true"
+                   : "false");
+        mb_change_json(v, idx);
+        putchar('}');
 }
 
 static void mb_entry_text(const struct mb_view *v, size_t idx)
@@ -433,8 +592,8 @@ static void mb_entry_text(const struct mb_view *v, size_t idx)
                 snprintf(when, sizeof(when), "no time");
         printf("%llu  %.*s  %-10s by %s (%s), %s\n", (unsigned long long)e->height, MB_HASH_PREFIX,
                hash, mb_kind(e->type), mb_device_name(v, e->author), author, when);
-        if (mb_subjects(e, &add, &subj, &n, epoch) != 0) {
-                printf("    (body not shown)\n");
+        if (v->st->voided[idx] || mb_subjects(e, &add, &subj, &n, epoch) != 0) {
+                mb_change_text(v, idx);
                 return;
         }
         for (i = 0; i < n; i++) {
