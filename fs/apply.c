@@ -86,7 +86,7 @@ static int apply_local_dir(struct fs *fs, uint64_t parent, const char *name, con
         if (rc != -ENOENT)
                 return rc;
         rc = fs_inode_create_id(fs, FS_KIND_DIR, S_IFDIR | 0700, fs->uid, fs->gid, NULL, file_id,
-                                NULL, &in);
+                                NULL, NULL, &in);
         if (rc != 0)
                 return rc;
         rc = index_link(fs->ix, parent, name, strlen(name), in->ino, FS_KIND_DIR);
@@ -607,7 +607,7 @@ static int apply_blocks(struct fs *fs, struct fs_inode *in, const struct manifes
                 rc = rangeset_add(&want, r->index, r->index + 1);
                 if (rc != 0)
                         break;
-                if (rangeset_contains(&in->blocks, r->index) &&
+                if (in->reset == NULL && rangeset_contains(&in->blocks, r->index) &&
                     index_blockref_get(fs->ix, in->ino, r->index, have) == 0 &&
                     memcmp(have, r->hash, 32) == 0)
                         continue; /* already this block */
@@ -627,6 +627,28 @@ static int apply_blocks(struct fs *fs, struct fs_inode *in, const struct manifes
         }
         rangeset_release(&want);
         free(buf);
+        return rc;
+}
+
+/*
+ * IN's content becomes M's.  A version under another salt or epoch than the
+ * local blocks (a peer re-encrypted the file after a rotation) goes into a
+ * new ciphertext file that replaces the old one once its record is durable
+ * (fs_content_reset); on any failure the old content stays.
+ */
+static int apply_content(struct fs *fs, struct fs_inode *in, const struct manifest *m)
+{
+        int pending = 0;
+        int rc = fs_content_reset(fs, in, m->salt, m->epoch_id, &pending);
+
+        if (rc == 0)
+                rc = apply_blocks(fs, in, m);
+        if (rc == 0)
+                in->size = m->size;
+        if (rc == 0 && pending)
+                rc = fs_content_reset_finish(fs, in);
+        if (rc != 0 && pending)
+                fs_content_reset_abort(fs, in);
         return rc;
 }
 
@@ -725,11 +747,8 @@ static int apply_update(struct fs *fs, struct fs_inode *in, const struct manifes
                 in->size = meta->target_len;
         }
         rc = apply_xattrs(in, meta);
-        if (rc == 0 && in->kind == FS_KIND_REG) {
-                rc = apply_blocks(fs, in, m);
-                if (rc == 0)
-                        in->size = m->size;
-        }
+        if (rc == 0 && in->kind == FS_KIND_REG)
+                rc = apply_content(fs, in, m);
         if (rc == 0)
                 rc = apply_place(fs, in, parent, meta->name, m, meta);
         if (rc == 0)
@@ -787,7 +806,7 @@ static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struc
                 rc = fs_inode_get(fs, *ino, &in);
         else if (rc == -ENOENT)
                 rc = fs_inode_create_id(fs, FS_KIND_DIR, S_IFDIR | (g->mode ? g->mode : 0700),
-                                        fs->uid, fs->gid, NULL, pid, NULL, &in);
+                                        fs->uid, fs->gid, NULL, pid, NULL, NULL, &in);
         if (rc != 0)
                 return rc;
         pthread_rwlock_wrlock(&in->lock);
@@ -993,9 +1012,10 @@ static int apply_create(struct fs *fs, const struct manifest *m, const struct ma
         uint32_t type = m->kind == MANIFEST_DIR       ? S_IFDIR
                         : m->kind == MANIFEST_SYMLINK ? S_IFLNK
                                                       : S_IFREG;
-        int rc = fs_inode_create_id(
-            fs, apply_kind(m->kind), type | (meta->mode & APPLY_MODE_MASK), fs->uid, fs->gid,
-            m->kind == MANIFEST_SYMLINK ? meta->target : NULL, m->file_id, m->salt, out);
+        int rc =
+            fs_inode_create_id(fs, apply_kind(m->kind), type | (meta->mode & APPLY_MODE_MASK),
+                               fs->uid, fs->gid, m->kind == MANIFEST_SYMLINK ? meta->target : NULL,
+                               m->file_id, m->salt, m->epoch_id, out);
 
         if (rc == 0)
                 pthread_rwlock_wrlock(&(*out)->lock);

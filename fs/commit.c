@@ -384,6 +384,7 @@ static int commit_build(struct commit *c, struct commit_file *cf, struct fs_inod
         struct manifest_meta meta;
         struct manifest_xattr *xs = NULL;
         struct manifest_ref *refs = NULL;
+        const uint8_t *key;
         uint8_t *bytes = NULL;
         size_t nrefs = 0, len = 0;
         int rc;
@@ -405,9 +406,13 @@ static int commit_build(struct commit *c, struct commit_file *cf, struct fs_inod
                 m.parents = &in->manifest_hash;
                 m.nparents = 1;
         }
-        memcpy(m.epoch_id, fs->epoch_id, 32);
+        /* fs_content_to_current moved IN to the current epoch when its marks were taken. */
+        key = fs_keys_find(fs, in->epoch_id);
+        if (key == NULL)
+                return -EIO;
+        memcpy(m.epoch_id, in->epoch_id, 32);
         memcpy(m.salt, in->salt, 32);
-        rc = manifest_key_commit(m.key_commit, fs->epoch_key, in->file_id, in->salt);
+        rc = manifest_key_commit(m.key_commit, key, in->file_id, in->salt);
         m.block_size = fs->bs;
         if (rc == 0 && in->kind == FS_KIND_REG) {
                 m.size = in->size;
@@ -423,7 +428,7 @@ static int commit_build(struct commit *c, struct commit_file *cf, struct fs_inod
                 memcpy(cf->parent_id, meta.parent_id, 16);
         }
         if (rc == 0) {
-                rc = manifest_encode_sign(&m, &meta, fs->epoch_key, fs->sign_sk, &bytes, &len);
+                rc = manifest_encode_sign(&m, &meta, key, fs->sign_sk, &bytes, &len);
                 secmem_wipe(&meta, sizeof(meta));
         }
         if (rc == 0)
@@ -497,7 +502,11 @@ static int commit_inode(void *arg, uint64_t ino)
                 fs_inode_put(fs, in);
                 return rc;
         }
-        rc = commit_file_new(c, &cf);
+        /* Lazy re-encryption (doc/DESIGN.md "Key epochs"): a version is never under an old epoch.
+         */
+        rc = fs_content_to_current(fs, in);
+        if (rc == 0)
+                rc = commit_file_new(c, &cf);
         if (rc != 0)
                 goto fail;
         cf->in = in;
@@ -567,7 +576,7 @@ static int commit_tomb(struct commit *c, const struct commit_tomb *t)
         struct manifest_meta meta;
         struct fs_vv *vv = NULL;
         uint8_t parent_hash[32], *bytes = NULL;
-        const uint8_t *name;
+        const uint8_t *name, *key;
         size_t nvv, i, nlen, len = 0;
         uint64_t lamport;
         struct dec d;
@@ -624,11 +633,11 @@ static int commit_tomb(struct commit *c, const struct commit_tomb *t)
         m.nvv = cf->nvv;
         m.parents = &parent_hash;
         m.nparents = 1;
-        memcpy(m.epoch_id, fs->epoch_id, 32);
+        key = fs_keys_current(fs, m.epoch_id);
         m.block_size = fs->bs;
-        rc = manifest_key_commit(m.key_commit, fs->epoch_key, t->file_id, m.salt);
+        rc = manifest_key_commit(m.key_commit, key, t->file_id, m.salt);
         if (rc == 0)
-                rc = manifest_encode_sign(&m, &meta, fs->epoch_key, fs->sign_sk, &bytes, &len);
+                rc = manifest_encode_sign(&m, &meta, key, fs->sign_sk, &bytes, &len);
         if (rc == 0)
                 rc = commit_manifest(c, t->file_id, bytes, len, cf->hash);
 out:

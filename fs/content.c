@@ -60,32 +60,60 @@ static unsigned fs_log2(uint32_t v)
         return n;
 }
 
-static void fs_header(const struct fs *fs, const struct fs_inode *in, uint8_t hdr[FS_FILE_HDR_LEN])
+static void fs_header(const struct fs *fs, const struct fs_inode *in, const uint8_t salt[32],
+                      uint8_t hdr[FS_FILE_HDR_LEN])
 {
         memset(hdr, 0, FS_FILE_HDR_LEN);
         memcpy(hdr, fs_magic, 8);
         hdr[8] = (uint8_t)fs->suite;
         hdr[9] = (uint8_t)fs_log2(fs->bs);
         memcpy(hdr + 16, in->file_id, 16);
-        memcpy(hdr + 32, in->salt, 32);
+        memcpy(hdr + 32, salt, 32);
 }
 
-static int fs_make_ctx(struct fs *fs, struct fs_inode *in)
+/* A block_ctx for IN's file id with SALT under epoch EPOCH_ID (its key from the key table). */
+static int fs_ctx_for(struct fs *fs, const struct fs_inode *in, const uint8_t salt[32],
+                      const uint8_t epoch_id[32], struct block_ctx **out)
 {
         struct block_file_info info;
+        const uint8_t *key = fs_keys_find(fs, epoch_id);
+        char fid[33];
         int rc;
 
+        if (key == NULL) {
+                fs_fid_hex(in, fid);
+                log_err("file %s (inode %llu): sealed under an epoch this device holds no key "
+                        "for; returning EIO",
+                        fid, (unsigned long long)in->ino);
+                return -EIO;
+        }
         memcpy(info.region_id, fs->region_id, 32);
-        memcpy(info.epoch_id, fs->epoch_id, 32);
+        memcpy(info.epoch_id, epoch_id, 32);
         info.suite = fs->suite;
         memcpy(info.file_id, in->file_id, 16);
-        memcpy(info.salt, in->salt, 32);
-        rc = block_ctx_new(&in->bctx, fs->epoch_key, &info);
+        memcpy(info.salt, salt, 32);
+        rc = block_ctx_new(out, key, &info);
         secmem_wipe(&info, sizeof(info));
         return rc;
 }
 
-static int fs_create_file(struct fs *fs, struct fs_inode *in, const char *path)
+static int fs_make_ctx(struct fs *fs, struct fs_inode *in)
+{
+        return fs_ctx_for(fs, in, in->salt, in->epoch_id, &in->bctx);
+}
+
+/* data/<xx>/<file id hex>.rk: a re-encrypted file waiting to replace PATH. */
+static void fs_rk_path(const struct fs_inode *in, char out[44])
+{
+        char path[40];
+
+        fs_content_path(in->file_id, path);
+        snprintf(out, 44, "%s.rk", path);
+}
+
+/* Creates ciphertext file PATH for IN with SALT in its header (FLAGS: O_EXCL or O_TRUNC). */
+static int fs_new_file(struct fs *fs, const struct fs_inode *in, const char *path,
+                       const uint8_t salt[32], int flags, int *fd_out)
 {
         uint8_t hdr[FS_FILE_HDR_LEN];
         char sub[3];
@@ -95,30 +123,59 @@ static int fs_create_file(struct fs *fs, struct fs_inode *in, const char *path)
         sub[2] = '\0';
         if (mkdirat(fs->data_dirfd, sub, 0700) != 0 && errno != EEXIST)
                 return -errno;
-        fd = openat(fs->data_dirfd, path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        fd = openat(fs->data_dirfd, path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | flags, 0600);
         if (fd < 0)
                 return -errno;
-        fs_header(fs, in, hdr);
+        fs_header(fs, in, salt, hdr);
         rc = fileio_pwrite_full(fd, hdr, sizeof(hdr), 0);
         if (rc != 0) {
                 close(fd);
                 unlinkat(fs->data_dirfd, path, 0);
                 return rc;
         }
-        in->fd = fd;
+        *fd_out = fd;
         return 0;
 }
 
-static int fs_check_header(struct fs *fs, struct fs_inode *in, int fd)
+static int fs_create_file(struct fs *fs, struct fs_inode *in, const char *path)
+{
+        return fs_new_file(fs, in, path, in->salt, O_EXCL, &in->fd);
+}
+
+/* 1 if FD's header is the one IN's authenticated record describes. */
+static int fs_header_ok(struct fs *fs, const struct fs_inode *in, int fd)
 {
         uint8_t want[FS_FILE_HDR_LEN], got[FS_FILE_HDR_LEN];
-        char fid[33];
-        int rc;
 
-        fs_header(fs, in, want);
-        rc = fileio_pread_full(fd, got, sizeof(got), 0);
-        if (rc == 0 && memcmp(want, got, sizeof(want)) == 0)
-                return 0;
+        fs_header(fs, in, in->salt, want);
+        return fileio_pread_full(fd, got, sizeof(got), 0) == 0 &&
+               memcmp(want, got, sizeof(want)) == 0;
+}
+
+/*
+ * PATH's header does not match IN's record.  A re-encryption interrupted
+ * after its record became durable left the new file as PATH.rk: finish it
+ * (roll forward).  A file of a file with no present block holds nothing we
+ * read (a re-encryption of an empty file rolled back): it is replaced.
+ * Returns the fd, -ENOENT (replaced, absent now) or -EIO (logged).
+ */
+static int fs_recover(struct fs *fs, struct fs_inode *in, const char *path)
+{
+        char rk[44], fid[33];
+        int fd;
+
+        fs_rk_path(in, rk);
+        fd = openat(fs->data_dirfd, rk, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0 && fs_header_ok(fs, in, fd) &&
+            renameat(fs->data_dirfd, rk, fs->data_dirfd, path) == 0) {
+                fs_fid_hex(in, fid);
+                log_warn("file %s: finished a re-encryption interrupted by a crash", fid);
+                return fd;
+        }
+        if (fd >= 0)
+                close(fd);
+        if (in->blocks.n == 0 && unlinkat(fs->data_dirfd, path, 0) == 0)
+                return -ENOENT;
         fs_fid_hex(in, fid);
         log_err("file %s (inode %llu): ciphertext file header is corrupt or short", fid,
                 (unsigned long long)in->ino);
@@ -146,6 +203,21 @@ static int fs_content_open(struct fs *fs, struct fs_inode *in, int create)
                 goto out;
         fs_content_path(in->file_id, path);
         fd = openat(fs->data_dirfd, path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0 && !fs_header_ok(fs, in, fd)) {
+                close(fd);
+                fd = fs_recover(fs, in, path);
+                if (fd < 0 && fd != -ENOENT) {
+                        rc = fd;
+                        goto out;
+                }
+                if (fd < 0)
+                        errno = ENOENT;
+        } else if (fd >= 0 && fs->rk_seen) {
+                char rk[44];
+
+                fs_rk_path(in, rk);
+                (void)unlinkat(fs->data_dirfd, rk, 0); /* a rolled-back re-encryption's */
+        }
         if (fd < 0) {
                 if (errno == ENOENT && create == FS_OPEN_CREATE) {
                         rc = fs_create_file(fs, in, path);
@@ -159,17 +231,33 @@ static int fs_content_open(struct fs *fs, struct fs_inode *in, int create)
                 }
                 goto out;
         }
-        rc = fs_check_header(fs, in, fd);
-        if (rc != 0) {
-                close(fd);
-                goto out;
-        }
         /* Files are mostly read front to back: a larger readahead window. */
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
         in->fd = fd;
 out:
         pthread_mutex_unlock(&fs_open_lock);
         return rc;
+}
+
+/* What fs_content_reset replaced, kept until finish or abort. */
+struct fs_content_old {
+        int fd;
+        struct block_ctx *bctx;
+        uint8_t salt[32];
+        uint8_t epoch_id[32];
+        struct rangeset blocks;
+        uint64_t size;
+};
+
+static void fs_old_free(struct fs_content_old *old)
+{
+        if (old == NULL)
+                return;
+        if (old->fd >= 0)
+                close(old->fd);
+        block_ctx_free(old->bctx);
+        rangeset_release(&old->blocks);
+        free(old);
 }
 
 void fs_content_close(struct fs_inode *in)
@@ -180,6 +268,8 @@ void fs_content_close(struct fs_inode *in)
         in->fd = -1;
         block_ctx_free(in->bctx);
         in->bctx = NULL;
+        fs_old_free(in->reset); /* an unfinished reset: its .rk file is left over */
+        in->reset = NULL;
 }
 
 void fs_content_remove(struct fs *fs, const uint8_t file_id[static 16])
@@ -357,16 +447,16 @@ out:
 }
 
 /* Seals PLAIN (LEN) as block INDEX into the slot at SLOT; returns the bytes used. */
-static int fs_seal_slot(struct fs *fs, struct fs_inode *in, uint64_t index, int final,
+static int fs_seal_slot(const struct block_ctx *ctx, uint64_t index, int final,
                         const uint8_t *plain, size_t len, uint8_t *slot, size_t *used)
 {
-        size_t slen = block_sealed_len(in->bctx, len);
+        size_t slen = block_sealed_len(ctx, len);
         int rc;
 
         fs_u32le(slot, (uint32_t)slen);
         slot[4] = (uint8_t)(final ? 1 : 0);
-        slot[5] = slot[6] = slot[7] = 0;
-        rc = block_seal(in->bctx, index, final, plain, len, slot + FS_SLOT_HDR_LEN);
+        slot[5] = slot[6] = slot[7] = 0; /* slot[5]: the epoch byte, always 0 (doc/DESIGN.md) */
+        rc = block_seal(ctx, index, final, plain, len, slot + FS_SLOT_HDR_LEN);
         if (rc == 0)
                 *used = FS_SLOT_HDR_LEN + slen;
         return rc;
@@ -402,7 +492,7 @@ static int fs_write_chunk(struct fs *fs, struct fs_inode *in, uint64_t first, ui
                         memcpy(plain + from, src, to - from);
                         p = plain;
                 }
-                rc = fs_seal_slot(fs, in, i, i == lastb, p, blen,
+                rc = fs_seal_slot(in->bctx, i, i == lastb, p, blen,
                                   slots + (i - first) * fs->slot_len, &used);
                 total = (size_t)(i - first) * fs->slot_len + used;
         }
@@ -410,6 +500,26 @@ static int fs_write_chunk(struct fs *fs, struct fs_inode *in, uint64_t first, ui
                 rc = fileio_pwrite_full(in->fd, slots, total, fs_slot_off(fs, first));
         if (rc == 0)
                 rc = rangeset_add(&in->blocks, first, last + 1);
+        return rc;
+}
+
+/*
+ * Before a write seals new blocks: moves IN to the current epoch if the
+ * index may be committed now.  fs_content_to_current commits the index, and
+ * a COMMIT inside the committer's savepoint (held with fs->ns_lock, which
+ * ranks above IN->lock) would break it, so this only tries ns_lock; when it
+ * is busy the write stays under IN's epoch locally, and the committer
+ * re-encrypts the file before publishing it (no version is ever published
+ * under an old epoch).
+ */
+static int fs_to_current_try(struct fs *fs, struct fs_inode *in)
+{
+        int rc;
+
+        if (fs_keys_is_current(fs, in->epoch_id) || pthread_mutex_trylock(&fs->ns_lock) != 0)
+                return 0;
+        rc = fs_content_to_current(fs, in);
+        pthread_mutex_unlock(&fs->ns_lock);
         return rc;
 }
 
@@ -424,7 +534,9 @@ int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uin
                 return 0;
         if (off > FS_MAX_FILE_SIZE || len > FS_MAX_FILE_SIZE - off)
                 return -EFBIG;
-        rc = fs_content_open(fs, in, FS_OPEN_CREATE);
+        rc = fs_to_current_try(fs, in); /* new content: the current epoch */
+        if (rc == 0)
+                rc = fs_content_open(fs, in, FS_OPEN_CREATE);
         if (rc != 0)
                 return rc;
         newsize = off + len > in->size ? off + len : in->size;
@@ -473,7 +585,9 @@ int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
         keep = size % fs->bs;
         if (keep != 0 && rangeset_contains(&in->blocks, nblocks - 1)) {
                 /* Re-seal the new last block so no byte beyond SIZE stays sealed. */
-                rc = fs_content_open(fs, in, FS_OPEN_MUST);
+                rc = fs_to_current_try(fs, in);
+                if (rc == 0)
+                        rc = fs_content_open(fs, in, FS_OPEN_MUST);
                 if (rc != 0)
                         return rc;
                 slot = malloc(fs->slot_len);
@@ -484,7 +598,8 @@ int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
                 }
                 rc = fs_read_block(fs, in, nblocks - 1, slot, plain);
                 if (rc == 0)
-                        rc = fs_seal_slot(fs, in, nblocks - 1, 1, plain, (size_t)keep, slot, &used);
+                        rc = fs_seal_slot(in->bctx, nblocks - 1, 1, plain, (size_t)keep, slot,
+                                          &used);
                 if (rc == 0)
                         rc = fileio_pwrite_full(in->fd, slot, used, fs_slot_off(fs, nblocks - 1));
                 if (rc != 0)
@@ -560,7 +675,7 @@ static int fs_sealed_block(struct fs *fs, struct fs_inode *in, uint64_t index, i
                         rc = -EAGAIN; /* changed since its flag was fixed */
                         goto out;
                 }
-                rc = fs_seal_slot(fs, in, index, final, plain, plen, slot, &used);
+                rc = fs_seal_slot(in->bctx, index, final, plain, plen, slot, &used);
                 if (rc == 0)
                         rc = fileio_pwrite_full(in->fd, slot, used, fs_slot_off(fs, index));
                 if (rc != 0)
@@ -650,4 +765,290 @@ int fs_content_sealed_ro(struct fs *fs, struct fs_inode *in, uint64_t index, int
                          uint8_t *out, size_t *out_len)
 {
         return fs_sealed_block(fs, in, index, final, 0, out, out_len);
+}
+
+/* ---- key epochs: re-encryption and replacement (doc/DESIGN.md "Key epochs") ---- */
+
+/* Moves IN's content state into a new *OLD and installs NFD/NCTX/SALT/EPOCH_ID. */
+static int fs_swap_in(struct fs_inode *in, int nfd, struct block_ctx *nctx, const uint8_t salt[32],
+                      const uint8_t epoch_id[32], struct fs_content_old **old)
+{
+        struct fs_content_old *o = calloc(1, sizeof(*o));
+
+        if (o == NULL)
+                return -ENOMEM;
+        o->fd = in->fd;
+        o->bctx = in->bctx;
+        memcpy(o->salt, in->salt, 32);
+        memcpy(o->epoch_id, in->epoch_id, 32);
+        rangeset_init(&o->blocks);
+        if (rangeset_copy(&o->blocks, &in->blocks) != 0) {
+                free(o);
+                return -ENOMEM;
+        }
+        o->size = in->size;
+        in->fd = nfd;
+        in->bctx = nctx;
+        memcpy(in->salt, salt, 32);
+        memcpy(in->epoch_id, epoch_id, 32);
+        *old = o;
+        return 0;
+}
+
+/* Puts OLD's content state back into IN and frees OLD (the new fd and ctx are closed). */
+static void fs_swap_back(struct fs_inode *in, struct fs_content_old *old)
+{
+        if (in->fd >= 0)
+                close(in->fd);
+        block_ctx_free(in->bctx);
+        in->fd = old->fd;
+        in->bctx = old->bctx;
+        memcpy(in->salt, old->salt, 32);
+        memcpy(in->epoch_id, old->epoch_id, 32);
+        rangeset_release(&in->blocks);
+        in->blocks = old->blocks;
+        in->size = old->size;
+        old->fd = -1;
+        old->bctx = NULL;
+        rangeset_init(&old->blocks);
+        fs_old_free(old);
+}
+
+/*
+ * Makes IN's record (new salt and epoch) durable, then puts its .rk file in
+ * place of its file.  Fails only before the record is durable.
+ */
+static int fs_rk_commit(struct fs *fs, struct fs_inode *in)
+{
+        char path[40], rk[44], sub[3];
+        int rc, dfd;
+
+        if (fdatasync(in->fd) != 0)
+                return -errno;
+        rc = fs_inode_save(fs, in);
+        if (rc == 0)
+                rc = index_commit(fs->ix); /* from here on a crash rolls forward (fs_recover) */
+        if (rc != 0)
+                return rc;
+        fs_content_path(in->file_id, path);
+        fs_rk_path(in, rk);
+        if (renameat(fs->data_dirfd, rk, fs->data_dirfd, path) != 0) {
+                /* The durable record names the new file: fs_recover finishes it. */
+                log_warn("cannot put a re-encrypted ciphertext file in place yet: %s",
+                         strerror(errno));
+                return 0;
+        }
+        memcpy(sub, path, 2);
+        sub[2] = '\0';
+        dfd = openat(fs->data_dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+                (void)fsync(dfd); /* best effort: fs_recover covers a lost rename */
+                close(dfd);
+        }
+        return 0;
+}
+
+/* Re-seals blocks [FIRST, FIRST+N) of IN (old ctx, fd) under NCTX into NFD. */
+static int fs_reseal_run(struct fs *fs, struct fs_inode *in, struct block_ctx *nctx, int nfd,
+                         uint64_t first, size_t n, uint8_t *slots, uint8_t *plain)
+{
+        size_t avail = 0, j, plen = 0, used = 0;
+        int rc = fs_read_slots(fs, in, first, n, slots, &avail);
+
+        for (j = 0; j < n && rc == 0; j++) {
+                size_t soff = j * fs->slot_len;
+                uint8_t *slot = slots + soff;
+
+                rc = fs_open_slot(fs, in, first + j, slot, avail > soff ? avail - soff : 0, plain,
+                                  &plen);
+                /* The recorded final flag is kept: the committer canonicalises it. */
+                if (rc == 0)
+                        rc = fs_seal_slot(nctx, first + j, slot[4] & 1, plain, plen, slot, &used);
+                if (rc == 0 && used < fs->slot_len)
+                        memset(slot + used, 0, fs->slot_len - used);
+        }
+        secmem_wipe(plain, fs->bs);
+        if (rc == 0)
+                rc = fileio_pwrite_full(nfd, slots, n * fs->slot_len, fs_slot_off(fs, first));
+        return rc;
+}
+
+/* Re-seals every present block of IN under NCTX into NFD, FS_CHUNK_BLOCKS at a time. */
+static int fs_reseal_all(struct fs *fs, struct fs_inode *in, struct block_ctx *nctx, int nfd)
+{
+        uint8_t *slots = malloc(FS_CHUNK_BLOCKS * fs->slot_len), *plain = malloc(fs->bs);
+        size_t r;
+        int rc = slots != NULL && plain != NULL ? 0 : -ENOMEM;
+
+        for (r = 0; r < in->blocks.n && rc == 0; r++) {
+                uint64_t i = in->blocks.r[r].start, end = in->blocks.r[r].end;
+
+                while (i < end && rc == 0) {
+                        size_t n = end - i < FS_CHUNK_BLOCKS ? (size_t)(end - i) : FS_CHUNK_BLOCKS;
+
+                        rc = fs_reseal_run(fs, in, nctx, nfd, i, n, slots, plain);
+                        i += n;
+                }
+        }
+        if (plain != NULL) {
+                secmem_wipe(plain, fs->bs);
+                free(plain);
+        }
+        free(slots);
+        return rc;
+}
+
+/* A file without present blocks: nothing to re-seal, its (stale) file goes. */
+static void fs_rekey_empty(struct fs *fs, struct fs_inode *in, const uint8_t salt[32],
+                           const uint8_t epoch_id[32])
+{
+        fs_content_close(in);
+        fs_content_remove(fs, in->file_id);
+        memcpy(in->salt, salt, 32);
+        memcpy(in->epoch_id, epoch_id, 32);
+}
+
+/*
+ * Opens IN's current content and creates its .rk file under SALT/EPOCH_ID
+ * with its ctx (*NFD, *NCTX).
+ */
+static int fs_rk_start(struct fs *fs, struct fs_inode *in, const uint8_t salt[32],
+                       const uint8_t epoch_id[32], int *nfd, struct block_ctx **nctx)
+{
+        char rk[44];
+        int rc = fs_content_open(fs, in, FS_OPEN_MUST);
+
+        if (rc == 0)
+                rc = fs_ctx_for(fs, in, salt, epoch_id, nctx);
+        if (rc != 0)
+                return rc;
+        fs_rk_path(in, rk);
+        rc = fs_new_file(fs, in, rk, salt, O_TRUNC, nfd);
+        if (rc != 0) {
+                block_ctx_free(*nctx);
+                *nctx = NULL;
+        }
+        return rc;
+}
+
+static void fs_rk_drop(struct fs *fs, struct fs_inode *in)
+{
+        char rk[44];
+
+        fs_rk_path(in, rk);
+        (void)unlinkat(fs->data_dirfd, rk, 0);
+}
+
+/* Marks every present block of IN changed: the next commit uploads them all. */
+static int fs_mark_all(struct fs *fs, struct fs_inode *in)
+{
+        size_t r;
+        int rc = index_blockref_truncate(fs->ix, in->ino, 0);
+
+        for (r = 0; r < in->blocks.n && rc == 0; r++)
+                rc = fs_inode_mark_changed(fs, in, in->blocks.r[r].start, in->blocks.r[r].end);
+        return rc;
+}
+
+int fs_content_to_current(struct fs *fs, struct fs_inode *in)
+{
+        struct fs_content_old *old = NULL;
+        struct block_ctx *nctx = NULL;
+        uint8_t cur[32], salt[32];
+        char fid[33];
+        int nfd = -1, rc;
+
+        (void)fs_keys_current(fs, cur);
+        if (memcmp(in->epoch_id, cur, 32) == 0)
+                return 0;
+        if (in->kind != FS_KIND_REG || in->blocks.n == 0) {
+                secmem_random(salt, 32);
+                fs_rekey_empty(fs, in, in->kind == FS_KIND_REG ? salt : in->salt, cur);
+                return 0;
+        }
+        secmem_random(salt, 32);
+        rc = fs_rk_start(fs, in, salt, cur, &nfd, &nctx);
+        if (rc == 0)
+                rc = fs_reseal_all(fs, in, nctx, nfd);
+        if (rc == 0)
+                rc = fs_swap_in(in, nfd, nctx, salt, cur, &old);
+        if (rc != 0) {
+                if (nfd >= 0)
+                        close(nfd);
+                block_ctx_free(nctx);
+                fs_rk_drop(fs, in);
+                return rc;
+        }
+        rc = fs_mark_all(fs, in);
+        if (rc == 0)
+                rc = fs_rk_commit(fs, in);
+        if (rc != 0) {
+                fs_swap_back(in, old);
+                fs_rk_drop(fs, in);
+                if (fs_inode_save(fs, in) != 0)
+                        log_err("inode %llu: cannot restore its record",
+                                (unsigned long long)in->ino);
+                return rc;
+        }
+        fs_old_free(old);
+        fs_fid_hex(in, fid);
+        log_info("file %s: re-encrypted under the current epoch", fid);
+        return 0;
+}
+
+int fs_content_reset(struct fs *fs, struct fs_inode *in, const uint8_t salt[static 32],
+                     const uint8_t epoch_id[static 32], int *pending)
+{
+        struct block_ctx *nctx = NULL;
+        int nfd = -1, rc;
+
+        *pending = 0;
+        if (memcmp(in->salt, salt, 32) == 0 && memcmp(in->epoch_id, epoch_id, 32) == 0)
+                return 0;
+        if (fs_keys_find(fs, epoch_id) == NULL)
+                return -EIO; /* the puller holds such versions back */
+        if (in->blocks.n == 0) {
+                fs_rekey_empty(fs, in, salt, epoch_id);
+                return 0;
+        }
+        rc = fs_rk_start(fs, in, salt, epoch_id, &nfd, &nctx);
+        if (rc == 0)
+                rc = fs_swap_in(in, nfd, nctx, salt, epoch_id, &in->reset);
+        if (rc != 0) {
+                if (nfd >= 0)
+                        close(nfd);
+                block_ctx_free(nctx);
+                fs_rk_drop(fs, in);
+                return rc;
+        }
+        *pending = 1;
+        return 0;
+}
+
+int fs_content_reset_finish(struct fs *fs, struct fs_inode *in)
+{
+        int rc;
+
+        if (in->reset == NULL)
+                return 0;
+        rc = fs_rk_commit(fs, in);
+        if (rc == 0) {
+                fs_old_free(in->reset);
+                in->reset = NULL;
+        }
+        return rc;
+}
+
+void fs_content_reset_abort(struct fs *fs, struct fs_inode *in)
+{
+        struct fs_content_old *old = in->reset;
+
+        if (old == NULL)
+                return;
+        in->reset = NULL;
+        fs_swap_back(in, old);
+        fs_rk_drop(fs, in);
+        /* Blocks written meanwhile have refs of the other version: re-upload from here. */
+        if (index_blockref_truncate(fs->ix, in->ino, 0) != 0 || fs_inode_save(fs, in) != 0)
+                log_err("inode %llu: cannot restore its record", (unsigned long long)in->ino);
 }

@@ -30,6 +30,9 @@ struct store;
 struct fuse_session;
 struct manifest;
 struct manifest_meta;
+struct region_keys;
+struct identity;
+struct fs_content_old;
 
 /* A device's name from the verified membership (for conflict names). */
 struct fs_label {
@@ -103,20 +106,43 @@ struct fs_inode {
         size_t nvv;
         uint8_t author[16]; /* of that manifest (zeros: unknown, record v2) */
         int committing;     /* memory only: a commit round took this inode's changes */
+        /*
+         * The epoch the local blocks (and this salt) are sealed under (record
+         * v4; older records: the region's GENESIS epoch).  A file is always
+         * under one epoch: fs_content_rekey moves all of it at once.
+         */
+        uint8_t epoch_id[32];
+        struct fs_content_old *reset; /* memory only: fs_content_reset not finished */
+};
+
+/*
+ * A key table installed while mounted (fs/keys.c).  Tables are append-only
+ * for the mount's life: a newer one is linked in front and older ones are
+ * kept, so a reader holding a key pointer from any table never sees freed
+ * memory.  All are wiped and freed by fs_keys_release at unmount.
+ */
+struct fs_keytab {
+        const struct region_keys *k;
+        struct region_keys *owned; /* K if this table owns it (NULL: the caller's) */
+        struct fs_keytab *older;
 };
 
 struct fs {
         struct index *ix;
         int data_dirfd; /* REGION/data */
         uint8_t region_id[32];
-        uint8_t epoch_id[32];
-        uint8_t *epoch_key; /* secmem, owned by the caller */
+        uint8_t genesis_epoch[32];        /* the epoch of records older than v4 */
+        struct fs_keytab *_Atomic keytab; /* newest first (fs/keys.c) */
+        pthread_mutex_t keys_lock;        /* serialises installs */
+        _Atomic int keys_lost;            /* no key of the current epoch: read-only */
+        const struct identity *id;        /* unlocks refreshed keys (sync mounts only) */
+        int rk_seen; /* the mount found re-encryption leftovers (fs_purge_orphans) */
         int suite;
         uint32_t bs;
         size_t slot_len; /* FS_SLOT_HDR_LEN + nonce + bs + tag */
         uid_t uid;
         gid_t gid;
-        int read_only;
+        _Atomic int read_only; /* also set while mounted when the keys are lost */
         double timeout;
 
         pthread_mutex_t ns_lock;
@@ -163,6 +189,33 @@ struct fs {
         size_t nlabels;
 };
 
+/* fs/keys.c: the epoch keys of the mount (doc/DESIGN.md "Key epochs"). */
+/* Starts with K (borrowed: the caller keeps it alive until fs_keys_release). */
+int fs_keys_init(struct fs *fs, const struct region_keys *k) __attribute__((warn_unused_result));
+/*
+ * Installs K (ownership moves to FS in every case) if its epoch set differs
+ * from the current table's; thread-safe against every reader.  Returns 1
+ * (installed: new content goes to K's current epoch from now on), 0 (the
+ * same epochs: K freed) or -EINVAL (another region, suite or block size: K
+ * freed, logged).
+ */
+int fs_keys_install(struct fs *fs, struct region_keys *k) __attribute__((warn_unused_result));
+/*
+ * This device lost the key of the region's current epoch (a refreshed
+ * membership has no wrap for it: removed).  Keeps every key it has, logs
+ * once, and makes the mount read-only (EROFS) and stops publishing.
+ */
+void fs_keys_lost(struct fs *fs);
+/* The key of EPOCH_ID from any installed table (32 bytes, stays valid while mounted), or NULL. */
+const uint8_t *fs_keys_find(struct fs *fs, const uint8_t epoch_id[static 32]);
+/* The current epoch: its id into ID, its key returned (valid while mounted). */
+const uint8_t *fs_keys_current(struct fs *fs, uint8_t id[static 32]);
+/* 1 if EPOCH_ID is the current epoch. */
+int fs_keys_is_current(struct fs *fs, const uint8_t epoch_id[static 32]);
+/* The pull_ops.epoch_key callback (ARG is the struct fs). */
+const uint8_t *fs_keys_lookup(void *arg, const uint8_t epoch_id[static 32]);
+void fs_keys_release(struct fs *fs); /* wipes and frees every table FS owns */
+
 /* fs/inode.c */
 int fs_table_init(struct fs *fs) __attribute__((warn_unused_result));
 void fs_table_release(struct fs *fs);
@@ -178,17 +231,22 @@ void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n);
 /* Creates a new inode (busy = 1, nlink = 0 until linked) and its index row. */
 int fs_inode_create(struct fs *fs, int kind, uint32_t mode, uint32_t uid, uint32_t gid,
                     const char *target, struct fs_inode **out) __attribute__((warn_unused_result));
-/* The same with a given FILE_ID and SALT (16 and 32 bytes; NULL: random). */
+/*
+ * The same with a given FILE_ID, SALT and EPOCH_ID (16, 32, 32 bytes; NULL:
+ * random id and salt, the current epoch).
+ */
 int fs_inode_create_id(struct fs *fs, int kind, uint32_t mode, uint32_t uid, uint32_t gid,
                        const char *target, const uint8_t *file_id, const uint8_t *salt,
-                       struct fs_inode **out) __attribute__((warn_unused_result));
+                       const uint8_t *epoch_id, struct fs_inode **out)
+    __attribute__((warn_unused_result));
 /* Writes IN's attributes through to the index.  Caller holds IN->lock (any mode). */
 int fs_inode_save(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
 /* Attribute blob codec (exposed for tests/fuzzing). */
 int fs_attr_encode(const struct fs_inode *in, uint8_t **out, size_t *len)
     __attribute__((warn_unused_result));
-int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len)
-    __attribute__((warn_unused_result));
+/* A record older than v4 gets GENESIS_EPOCH (32 bytes) as its epoch. */
+int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len,
+                   const uint8_t genesis_epoch[static 32]) __attribute__((warn_unused_result));
 void fs_inode_clear(struct fs_inode *in); /* frees decoded members */
 /*
  * Drops IN's content state (fd, block_ctx in guarded memory) unless the file
@@ -286,6 +344,36 @@ int fs_content_fix_final(struct fs *fs, struct fs_inode *in, uint64_t index, int
     __attribute__((warn_unused_result));
 int fs_content_sealed_ro(struct fs *fs, struct fs_inode *in, uint64_t index, int final,
                          uint8_t *out, size_t *out_len) __attribute__((warn_unused_result));
+/*
+ * Lazy re-encryption at file granularity (doc/DESIGN.md "Key epochs"): if
+ * IN is not under the current epoch, every present block is re-sealed under
+ * it with a fresh salt, into a new ciphertext file that replaces the old
+ * one only once the index record naming the new salt and epoch is durable
+ * (a crash in between is rolled forward by fs_content_open).  All present
+ * blocks are marked changed (the next commit uploads them).  Streams block
+ * by block; needs room for a second copy of the file meanwhile.  Caller
+ * holds IN->lock for writing, and fs->ns_lock or fs->commit_lock (it
+ * commits the index, which must not happen inside the committer's
+ * savepoint).  Returns 0 (also when nothing was to do),
+ * -EIO (a block does not open, an old epoch's key is missing) or an I/O
+ * errno; on error IN and its files are as before.
+ */
+int fs_content_to_current(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
+/*
+ * A remote version of IN is sealed under SALT and EPOCH_ID, not IN's: IN's
+ * local content is replaced by a new, empty ciphertext file under them (the
+ * old one stays until fs_content_reset_finish).  Blocks are then stored with
+ * fs_content_put_sealed as usual.  *PENDING gets 1 if a file swap is
+ * pending.  Caller holds IN->lock for writing until finish/abort, and
+ * fs->ns_lock (finish commits the index; fs/apply.c holds it).
+ */
+int fs_content_reset(struct fs *fs, struct fs_inode *in, const uint8_t salt[static 32],
+                     const uint8_t epoch_id[static 32], int *pending)
+    __attribute__((warn_unused_result));
+/* After IN's record was saved: makes it durable, then swaps the files in. */
+int fs_content_reset_finish(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
+/* Undoes fs_content_reset (the old content, salt and epoch come back). */
+void fs_content_reset_abort(struct fs *fs, struct fs_inode *in);
 /* Shortens IN's ciphertext file to NBLOCKS slots (after blocks were dropped). */
 void fs_content_trim(struct fs *fs, struct fs_inode *in, uint64_t nblocks);
 void fs_content_close(struct fs_inode *in);

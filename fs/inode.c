@@ -7,6 +7,8 @@
  *   (u64 sec u32 nsec) x3 atime mtime ctime   salt[32]
  *   u32 nranges { u64 start u64 end }          var target
  *   u32 nxattrs { var name var value }
+ *   then the sync state (fs_encode_sync), ending with author[16] (v3+) and
+ *   epoch_id[32] (v4+: the epoch the local blocks are sealed under)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +25,12 @@
 #include "util/hex.h"
 #include "util/log.h"
 
-#define FS_ATTR_VERSION 3 /* 3 added the author of the last version; 2 is read */
+/*
+ * 3 added the author of the last version, 4 the epoch of the local blocks;
+ * 2 and 3 are read (their epoch: the region's GENESIS epoch, the only one
+ * that existed when they were written).
+ */
+#define FS_ATTR_VERSION 4
 #define FS_MAX_RANGES (1u << 24)
 
 void fs_now(struct timespec *ts)
@@ -190,6 +197,7 @@ static void fs_encode_sync(struct enc *e, const struct fs_inode *in)
                 enc_u64(e, in->vv[i].counter);
         }
         enc_fixed(e, in->author, sizeof(in->author));
+        enc_fixed(e, in->epoch_id, sizeof(in->epoch_id));
 }
 
 /* Decodes N canonical ranges into S (initialised, empty). */
@@ -210,7 +218,8 @@ static int fs_decode_ranges(struct dec *d, size_t avail, struct rangeset *s)
         return 0;
 }
 
-static int fs_decode_sync(struct fs_inode *in, struct dec *d, size_t len, int version)
+static int fs_decode_sync(struct fs_inode *in, struct dec *d, size_t len, int version,
+                          const uint8_t genesis_epoch[static 32])
 {
         uint8_t flag;
         uint32_t n, i;
@@ -248,6 +257,10 @@ static int fs_decode_sync(struct fs_inode *in, struct dec *d, size_t len, int ve
 author:
         if (version >= 3)
                 dec_fixed(d, in->author, sizeof(in->author));
+        if (version >= 4)
+                dec_fixed(d, in->epoch_id, sizeof(in->epoch_id));
+        else
+                memcpy(in->epoch_id, genesis_epoch, sizeof(in->epoch_id));
         return d->err;
 }
 
@@ -355,7 +368,8 @@ static int fs_attr_decode_xattrs(struct fs_inode *in, struct dec *d)
         return 0;
 }
 
-int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len)
+int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len,
+                   const uint8_t genesis_epoch[static 32])
 {
         struct dec d;
         const uint8_t *target;
@@ -365,7 +379,7 @@ int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len)
 
         dec_init(&d, buf, len);
         version = dec_u8(&d);
-        if (version != 2 && version != FS_ATTR_VERSION)
+        if (version < 2 || version > FS_ATTR_VERSION)
                 return -EBADMSG;
         in->kind = dec_u8(&d);
         in->mode = dec_u32(&d);
@@ -407,7 +421,7 @@ int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len)
         rc = fs_attr_decode_xattrs(in, &d);
         if (rc != 0)
                 return rc;
-        rc = fs_decode_sync(in, &d, len, version);
+        rc = fs_decode_sync(in, &d, len, version, genesis_epoch);
         if (rc != 0)
                 return rc;
         return dec_finish(&d);
@@ -426,7 +440,7 @@ static int fs_inode_load(struct fs *fs, uint64_t ino, struct fs_inode **out)
         in->ino = ino;
         rc = index_inode_get(fs->ix, ino, in->file_id, &in->nlink, &attr, &alen);
         if (rc == 0) {
-                rc = fs_attr_decode(in, attr, alen);
+                rc = fs_attr_decode(in, attr, alen, fs->genesis_epoch);
                 in->dirty_flagged = in->sync_dirty;
                 if (rc == -EBADMSG)
                         log_err("inode %llu: attribute record is malformed",
@@ -559,12 +573,12 @@ int fs_inode_save(struct fs *fs, struct fs_inode *in)
 int fs_inode_create(struct fs *fs, int kind, uint32_t mode, uint32_t uid, uint32_t gid,
                     const char *target, struct fs_inode **out)
 {
-        return fs_inode_create_id(fs, kind, mode, uid, gid, target, NULL, NULL, out);
+        return fs_inode_create_id(fs, kind, mode, uid, gid, target, NULL, NULL, NULL, out);
 }
 
 int fs_inode_create_id(struct fs *fs, int kind, uint32_t mode, uint32_t uid, uint32_t gid,
                        const char *target, const uint8_t *file_id, const uint8_t *salt,
-                       struct fs_inode **out)
+                       const uint8_t *epoch_id, struct fs_inode **out)
 {
         struct fs_inode *in;
         uint8_t *attr = NULL;
@@ -582,6 +596,10 @@ int fs_inode_create_id(struct fs *fs, int kind, uint32_t mode, uint32_t uid, uin
                 memcpy(in->salt, salt, sizeof(in->salt));
         else
                 secmem_random(in->salt, sizeof(in->salt));
+        if (epoch_id != NULL)
+                memcpy(in->epoch_id, epoch_id, sizeof(in->epoch_id));
+        else
+                (void)fs_keys_current(fs, in->epoch_id);
         in->kind = kind;
         in->mode = mode;
         in->uid = uid;
@@ -624,6 +642,34 @@ static int fs_purge_inode(void *arg, uint64_t ino, const uint8_t *file_id)
         return rc;
 }
 
+/*
+ * NAME in data/XX (DIRFD, XX = HI) is a re-encryption's "<file id>.rk": if
+ * its file has no inode it is removed, else it stays for fs_content_open,
+ * which finishes or drops it (fs->rk_seen).  Returns 1 if NAME was such a
+ * file (*RC: an index error), else 0.
+ */
+static int fs_purge_rk(struct fs *fs, int dirfd, const char *name, int hi, int *rc)
+{
+        char hex[33];
+        uint8_t fid[16];
+        int has;
+
+        if (strlen(name) != 32 + 3 || strcmp(name + 32, ".rk") != 0)
+                return 0;
+        memcpy(hex, name, 32);
+        hex[32] = '\0';
+        if (hex_decode(fid, sizeof(fid), hex) != 0 || fid[0] != hi)
+                return 0;
+        has = index_has_file_id(fs->ix, fid);
+        if (has < 0)
+                *rc = has;
+        else if (has)
+                fs->rk_seen = 1;
+        else if (unlinkat(dirfd, name, 0) != 0)
+                log_warn("cannot remove a stray re-encryption file");
+        return 1;
+}
+
 /* Removes ciphertext files in data/XX/ whose file id has no inode (crash leftovers). */
 static int fs_purge_stray_files(struct fs *fs)
 {
@@ -650,6 +696,11 @@ static int fs_purge_stray_files(struct fs *fs)
 
                         if (de->d_name[0] == '.')
                                 continue;
+                        if (fs_purge_rk(fs, dirfd(d), de->d_name, i, &rc)) {
+                                if (rc != 0)
+                                        break;
+                                continue;
+                        }
                         if (hex_decode(fid, sizeof(fid), de->d_name) != 0 || fid[0] != i) {
                                 log_warn("data/%s/%s: not a ciphertext file of ours; left alone",
                                          sub, de->d_name);

@@ -155,10 +155,13 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
         int rc;
 
         memcpy(fs->region_id, o->keys->region_id, 32);
-        memcpy(fs->epoch_id, o->keys->epoch_id, 32);
-        fs->epoch_key = o->keys->epoch_key;
+        /* Records older than v4 were written when GENESIS's epoch was the only one. */
+        memcpy(fs->genesis_epoch, o->region->genesis_hash, 32);
         fs->suite = o->keys->suite;
         fs->bs = o->keys->block_size;
+        rc = fs_keys_init(fs, o->keys);
+        if (rc != 0)
+                return rc;
         fs->slot_len = FS_SLOT_HDR_LEN + suite_nonce_len(fs->suite) + fs->bs + BLOCK_TAG_LEN;
         fs->read_only = o->read_only;
         fs->uid = getuid();
@@ -207,6 +210,7 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
 static const struct pull_ops fs_pull_ops = {
     .apply = fs_apply,
     .entry_done = fs_apply_entry_done,
+    .epoch_key = fs_keys_lookup,
 };
 
 /* Reports an alarm of fold ST once (until it changes): the last verified state is used. */
@@ -306,8 +310,8 @@ static int fs_open_pull(struct fs *fs, struct store *store)
         members_state_free(st);
         if (rc != 0)
                 return rc;
-        rc = pull_new(&fs->pull, store, fs->ix, fs->region_id, fs->device_id, fs->epoch_id,
-                      fs->epoch_key, peers, n, &fs_pull_ops, fs);
+        rc = pull_new(&fs->pull, store, fs->ix, fs->region_id, fs->device_id, peers, n,
+                      &fs_pull_ops, fs);
         free(peers);
         if (rc != 0) {
                 log_err("cannot start the puller: %s", strerror(-rc));
@@ -326,9 +330,38 @@ static int fs_open_pull(struct fs *fs, struct store *store)
 }
 
 /*
- * While mounted (the puller thread): folds the membership again and adds
- * the devices enrolled since to the puller.  Failures are logged where
- * detected (an unreachable store as a warning); the puller keeps its peers.
+ * The epoch keys of the refreshed fold ST: installed if the epoch set
+ * changed (fs_keys_install; commits from then on use the new current
+ * epoch).  No wrap of the current epoch for this device (-EACCES: removed)
+ * keeps the old keys and makes the mount read-only (fs_keys_lost).  Other
+ * failures keep the old keys and are logged.
+ */
+static void fs_refresh_keys(struct fs *fs, const struct members_state *st)
+{
+        struct region_keys *k = NULL;
+        int rc;
+
+        if (fs->id == NULL)
+                return;
+        rc = region_keys_from_state(fs->id, fs->region, st, &k);
+        if (rc == -EACCES) {
+                fs_keys_lost(fs);
+                return;
+        }
+        if (rc != 0) {
+                log_err("cannot unlock the refreshed membership's keys: %s; keeping the old ones",
+                        strerror(-rc));
+                return;
+        }
+        if (fs_keys_install(fs, k) < 0)
+                log_err("the refreshed keys were not installed; keeping the old ones");
+}
+
+/*
+ * While mounted (the puller thread): folds the membership again, installs
+ * its epoch keys, and adds the devices enrolled since to the puller.
+ * Failures are logged where detected (an unreachable store as a warning);
+ * the puller keeps its peers and the mount its keys.
  */
 static void fs_refresh_peers(struct fs *fs)
 {
@@ -340,6 +373,8 @@ static void fs_refresh_peers(struct fs *fs)
         if (membership_refresh(fs->store, fs->region, &st) != 0)
                 return;
         fs_members_alarm(fs, st);
+        fs_refresh_keys(fs, st);
+        pull_keys_refreshed(fs->pull); /* a journal waiting for an epoch is retried */
         fs_set_labels(fs, st);
         rc = fs_peers_of(st, &peers, &n);
         members_state_free(st);
@@ -376,6 +411,7 @@ static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct stor
         if (fs->outbox_dirfd < 0)
                 return -errno;
         fs->sign_sk = o->id->sign_sk;
+        fs->id = o->id;
         memcpy(fs->device_id, o->id->device_id, 16);
         memcpy(fs->member_head, o->region->genesis_hash, 32);
         hex_encode(fs->region_hex, o->region->id, REGION_ID_LEN);
@@ -442,6 +478,7 @@ static void fs_close_state(struct fs *fs)
         if (fs->outbox_dirfd >= 0)
                 close(fs->outbox_dirfd);
         fs->outbox_dirfd = -1;
+        fs_keys_release(fs); /* every thread has stopped */
 }
 
 /*
@@ -534,7 +571,8 @@ static void *fs_puller_main(void *arg)
                 if (fs->stopping)
                         break;
                 pthread_mutex_unlock(&fs->flush_lock);
-                if (++rounds % FS_MEMBERS_EVERY_ROUNDS == 0)
+                /* A peer's journal waiting for an epoch key: refresh now, not in 30 s. */
+                if (++rounds % FS_MEMBERS_EVERY_ROUNDS == 0 || pull_wants_keys(fs->pull))
                         fs_refresh_peers(fs);
                 rc = pull_round(fs->pull, &applied);
                 if (applied > 0) {

@@ -57,6 +57,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +78,7 @@
 #define PULL_ALARM_KEEP 256    /* alarms kept for status; later ones are only counted */
 #define PULL_STORE_KEY_MAX 512 /* store_key_valid */
 #define PULL_LIST_STOP 1       /* a list callback's "enough", not an error */
+#define PULL_WAIT_KEYS 2       /* a manifest's epoch is not held yet: wait for a refresh */
 /* "<region:64>/p/<hash:64>" */
 #define PULL_PACK_KEY_SIZE (64 + 3 + 64 + 1)
 /* "<region:64>/journal/<device:32>/" */
@@ -113,6 +115,10 @@ struct pull_peer_state {
         struct pull_peer peer; /* peer.role atomic (pull_set_peers); the rest never changes */
         char hex[2 * 16 + 1];
         int held; /* an alarm was raised: skipped until restart */
+        /* Waiting for an epoch key (pull_wait_epoch); the round's thread only. */
+        int waiting;
+        uint64_t wait_seq; /* the entry that waits */
+        uint64_t wait_gen; /* keys_gen when it began to wait */
 };
 
 struct pull_logged {
@@ -145,8 +151,8 @@ struct pull {
         uint8_t region_id[32];
         char region_hex[65];
         uint8_t self_id[16];
-        uint8_t epoch_id[32];
-        uint8_t *epoch_key;            /* 32 bytes, secmem */
+        _Atomic uint64_t keys_gen;     /* refreshes reported by pull_keys_refreshed */
+        _Atomic int want_keys;         /* a journal waits for an epoch key */
         struct pull_peer_state *peers; /* PULL_PEERS_MAX of them, never moved */
         size_t npeers;                 /* atomic: written by pull_set_peers only */
         const struct pull_ops *ops;
@@ -784,6 +790,35 @@ out:
 }
 
 /*
+ * Entry SEQ of PS has a manifest of an epoch this device does not hold.
+ * The first time (or after another entry waited): PS waits, the caller is
+ * asked for a membership refresh, PULL_WAIT_KEYS.  Still unknown after a
+ * refresh that reached the store: the alarm unknown-epoch (-EBADMSG).
+ */
+static int pull_wait_epoch(struct pull *p, struct pull_peer_state *ps, uint64_t seq,
+                           const char *ekey)
+{
+        uint64_t gen = atomic_load(&p->keys_gen);
+
+        if (ps->waiting && ps->wait_seq == seq && gen != ps->wait_gen) {
+                ps->waiting = 0;
+                return pull_alarm(p, ps, PULL_UNKNOWN_EPOCH, seq, ekey,
+                                  "a manifest of an epoch this device does not hold, also "
+                                  "after a membership refresh");
+        }
+        if (!ps->waiting || ps->wait_seq != seq) {
+                ps->waiting = 1;
+                ps->wait_seq = seq;
+                ps->wait_gen = gen;
+                log_info("pull: device %s seq %" PRIu64 " is under an epoch not known here yet; "
+                         "waiting for a membership refresh",
+                         ps->hex, seq);
+        }
+        atomic_store(&p->want_keys, 1);
+        return PULL_WAIT_KEYS;
+}
+
+/*
  * Fetches and verifies commit C of entry E (of PS) from PACKS into *M and
  * *META (release both).  Every failure of the manifest is an alarm.
  */
@@ -793,7 +828,7 @@ static int pull_manifest_load(struct pull *p, struct pull_peer_state *ps, const 
                               struct manifest_meta *meta)
 {
         const struct pull_pack *pk = pull_pack_find(packs, e->npacks, c->pack_hash);
-        const uint8_t *bytes;
+        const uint8_t *bytes, *epoch_key;
         uint8_t *tmp = NULL;
         char key[PULL_PACK_KEY_SIZE];
         int rc;
@@ -842,12 +877,12 @@ static int pull_manifest_load(struct pull *p, struct pull_peer_state *ps, const 
                                         "a manifest is not signed by the device's key");
                 goto out_release;
         }
-        if (memcmp(m->epoch_id, p->epoch_id, 32) != 0) {
-                rc = pull_alarm(p, ps, PULL_UNKNOWN_EPOCH, e->seq, ekey,
-                                "a manifest of an epoch this device does not hold");
+        epoch_key = p->ops->epoch_key(p->arg, m->epoch_id);
+        if (epoch_key == NULL) {
+                rc = pull_wait_epoch(p, ps, e->seq, ekey);
                 goto out_release;
         }
-        rc = manifest_open_meta(m, p->epoch_key, meta);
+        rc = manifest_open_meta(m, epoch_key, meta);
         if (rc != 0) {
                 if (rc == -EBADMSG)
                         rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
@@ -947,6 +982,7 @@ static int pull_entry(struct pull *p, struct pull_peer_state *ps, struct pull_ma
                 mk->have = 1;
                 mk->seq = e.seq;
                 memcpy(mk->hash, e.hash, 32);
+                ps->waiting = 0;
         }
 out_packs:
         pull_packs_free(packs, e.npacks);
@@ -963,6 +999,10 @@ static int pull_peer_round(struct pull *p, struct pull_peer_state *ps, unsigned 
         size_t n = 0, i;
         int rc;
 
+        if (ps->waiting && atomic_load(&p->keys_gen) == ps->wait_gen) {
+                atomic_store(&p->want_keys, 1); /* held at its entry until a refresh */
+                return 0;
+        }
         rc = pull_mark_get(p, ps, &mk);
         if (rc == 0)
                 rc = pull_list(p, ps, &mk, &items, &n);
@@ -974,8 +1014,8 @@ static int pull_peer_round(struct pull *p, struct pull_peer_state *ps, unsigned 
                         pull_count_entries(p, 0, 1);
         }
         free(items);
-        if (rc == -EBADMSG && ps->held)
-                rc = 0; /* an alarm, already raised */
+        if ((rc == -EBADMSG && ps->held) || rc == PULL_WAIT_KEYS)
+                rc = 0; /* an alarm, already raised, or waiting for keys */
         return rc;
 }
 
@@ -1064,21 +1104,18 @@ int pull_set_peers(struct pull *p, const struct pull_peer *peers, size_t n)
 
 int pull_new(struct pull **out, struct store *store, struct index *ix,
              const uint8_t region_id[static 32], const uint8_t self_id[static 16],
-             const uint8_t epoch_id[static 32], const uint8_t epoch_key[static 32],
              const struct pull_peer *peers, size_t npeers, const struct pull_ops *ops, void *arg)
 {
         struct pull *p;
         size_t i;
 
-        assert(ops != NULL && ops->apply != NULL && (peers != NULL || npeers == 0));
+        assert(ops != NULL && ops->apply != NULL && ops->epoch_key != NULL &&
+               (peers != NULL || npeers == 0));
         p = calloc(1, sizeof(*p));
         if (p == NULL)
                 return -ENOMEM;
-        p->epoch_key = secmem_alloc(32);
         p->peers = calloc(PULL_PEERS_MAX, sizeof(*p->peers));
-        if (p->epoch_key == NULL || p->peers == NULL) {
-                secmem_free(p->epoch_key);
-                free(p->peers);
+        if (p->peers == NULL) {
                 free(p);
                 return -ENOMEM;
         }
@@ -1087,14 +1124,11 @@ int pull_new(struct pull **out, struct store *store, struct index *ix,
         memcpy(p->region_id, region_id, 32);
         hex_encode(p->region_hex, region_id, 32);
         memcpy(p->self_id, self_id, 16);
-        memcpy(p->epoch_id, epoch_id, 32);
-        memcpy(p->epoch_key, epoch_key, 32);
         for (i = 0; i < npeers; i++) {
                 if (memcmp(peers[i].device_id, self_id, 16) == 0 ||
                     pull_peer_find(p, peers[i].device_id) != NULL)
                         continue; /* ourselves, or listed twice: the first one counts */
                 if (p->npeers == PULL_PEERS_MAX) {
-                        secmem_free(p->epoch_key);
                         free(p->peers);
                         free(p);
                         return -E2BIG;
@@ -1322,6 +1356,16 @@ int pull_ack_alarm(struct pull *p, const uint8_t device_id[static 16], enum pull
         return -ENOENT;
 }
 
+int pull_wants_keys(struct pull *p)
+{
+        return atomic_exchange(&p->want_keys, 0);
+}
+
+void pull_keys_refreshed(struct pull *p)
+{
+        atomic_fetch_add(&p->keys_gen, 1);
+}
+
 void pull_set_spool(struct pull *p, int dirfd)
 {
         p->spool_dirfd = dirfd;
@@ -1332,7 +1376,6 @@ void pull_free(struct pull *p)
         if (p == NULL)
                 return;
         pull_packs_free(p->cur, p->ncur);
-        secmem_free(p->epoch_key);
         free(p->peers);
         free(p->logged);
         free(p->kept);

@@ -15,8 +15,17 @@
  * role may write (writer/admin; readers' journals are rejected).  Then its
  * packs are fetched, hash-checked and parsed (records go to the pack index),
  * and each commit's manifest is hash-checked, decoded, signature-checked
- * (author == the peer), its epoch must be the current one, and its metadata
- * is opened (key commitment first).  Only then is ops->apply called.
+ * (author == the peer), its epoch must be one this device holds
+ * (ops->epoch_key), and its metadata is opened with that epoch's key (key
+ * commitment first).  Only then is ops->apply called.
+ *
+ * A manifest of an epoch this device does not hold (yet) is not an attack
+ * at first: a peer may have rotated before our membership fold saw it.  The
+ * peer's journal waits at that entry (nothing of it or after it is applied,
+ * no alarm, its later rounds are skipped) and pull_wants_keys() asks the
+ * caller to refresh the membership; once a refresh that reached the store
+ * has been reported (pull_keys_refreshed) the entry is retried, and only
+ * if its epoch is still unknown then is it the alarm unknown-epoch.
  *
  * Alarms (logged once with the object key and device, kept for `status`):
  * journal-gap (a seq is missing after the mark), equivocation (two entries
@@ -70,23 +79,42 @@ struct pull_ops {
         int (*apply)(void *arg, const struct manifest *m, const struct manifest_meta *meta);
         /* After all commits of one entry were applied and before the mark advances. */
         int (*entry_done)(void *arg);
+        /*
+         * The key of epoch EPOCH_ID (32 bytes that stay valid while the
+         * puller lives), or NULL if this device does not hold it.  Called
+         * from the round's thread; must be thread-safe against key updates.
+         */
+        const uint8_t *(*epoch_key)(void *arg, const uint8_t epoch_id[static 32]);
 };
 
 struct pull;
 
 /*
  * A puller for REGION_ID on STORE, with the local INDEX (marks, pack index),
- * this device SELF_ID (its own journal is skipped), the current epoch
- * (EPOCH_ID, EPOCH_KEY: 32 bytes each, copied into secure memory) and the
- * verified PEERS (copied; this device and repeated device ids are skipped,
- * the first one counts).  Returns 0, -E2BIG (more than PULL_PEERS_MAX
- * peers) or -ENOMEM.
+ * this device SELF_ID (its own journal is skipped), the epoch keys through
+ * OPS->epoch_key, and the verified PEERS (copied; this device and repeated
+ * device ids are skipped, the first one counts).  Returns 0, -E2BIG (more
+ * than PULL_PEERS_MAX peers) or -ENOMEM.
  */
 int pull_new(struct pull **out, struct store *store, struct index *ix,
              const uint8_t region_id[static 32], const uint8_t self_id[static 16],
-             const uint8_t epoch_id[static 32], const uint8_t epoch_key[static 32],
              const struct pull_peer *peers, size_t npeers, const struct pull_ops *ops, void *arg)
     __attribute__((warn_unused_result));
+
+/*
+ * 1 if a peer's journal waits for an epoch key this device does not hold:
+ * the caller should refresh the membership (and install its keys), then
+ * call pull_keys_refreshed.  Clears the request.  Any thread.
+ */
+int pull_wants_keys(struct pull *p);
+
+/*
+ * A membership refresh that reached the store has finished and its keys are
+ * installed (whether or not they changed).  Entries waiting for an epoch
+ * are retried at the next round; one whose epoch is still unknown then
+ * raises unknown-epoch.  Any thread.
+ */
+void pull_keys_refreshed(struct pull *p);
 
 /*
  * Brings the peers up to date with a newer verified membership fold

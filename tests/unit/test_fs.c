@@ -13,6 +13,8 @@
 #include "fs/fsint.h"
 #include "util/rangeset.h"
 
+static const uint8_t genesis_epoch[32] = {0x9e};
+
 static void test_rangeset_basic(void **state)
 {
         struct rangeset s;
@@ -126,7 +128,7 @@ static void test_attr_roundtrip(void **state)
         assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
         memset(&b, 0, sizeof(b));
         rangeset_init(&b.blocks);
-        assert_int_equal(fs_attr_decode(&b, buf, len), 0);
+        assert_int_equal(fs_attr_decode(&b, buf, len, genesis_epoch), 0);
         assert_int_equal(b.size, a.size);
         assert_int_equal(b.mode, a.mode);
         assert_int_equal(b.mtime.tv_nsec, a.mtime.tv_nsec);
@@ -142,7 +144,7 @@ static void test_attr_roundtrip(void **state)
         for (size_t cut = 0; cut < len; cut++) {
                 memset(&b, 0, sizeof(b));
                 rangeset_init(&b.blocks);
-                assert_int_not_equal(fs_attr_decode(&b, buf, cut), 0);
+                assert_int_not_equal(fs_attr_decode(&b, buf, cut, genesis_epoch), 0);
                 fs_inode_clear(&b);
         }
         {
@@ -152,7 +154,7 @@ static void test_attr_roundtrip(void **state)
                 longer[len] = 0;
                 memset(&b, 0, sizeof(b));
                 rangeset_init(&b.blocks);
-                assert_int_equal(fs_attr_decode(&b, longer, len + 1), -EBADMSG);
+                assert_int_equal(fs_attr_decode(&b, longer, len + 1, genesis_epoch), -EBADMSG);
                 fs_inode_clear(&b);
                 free(longer);
         }
@@ -178,7 +180,7 @@ static void test_attr_rejects_bad_ranges(void **state)
         buf[off + 16 + 7] = 6;
         memset(&b, 0, sizeof(b));
         rangeset_init(&b.blocks);
-        assert_int_equal(fs_attr_decode(&b, buf, len), -EBADMSG);
+        assert_int_equal(fs_attr_decode(&b, buf, len, genesis_epoch), -EBADMSG);
         fs_inode_clear(&b);
         fs_inode_clear(&a);
         free(buf);

@@ -55,6 +55,9 @@ struct rec {
         int entries;
         int fail_next; /* apply returns -EAGAIN this many times */
         int block_errors;
+        /* The epoch keys this device holds (pull_ops.epoch_key). */
+        uint8_t epoch_ids[4][32], epoch_keys[4][32];
+        int nepochs;
 };
 
 struct fx {
@@ -278,7 +281,28 @@ static int rec_entry_done(void *arg)
         return 0;
 }
 
-static const struct pull_ops rec_ops = {.apply = rec_apply, .entry_done = rec_entry_done};
+static const uint8_t *rec_epoch_key(void *arg, const uint8_t epoch_id[static 32])
+{
+        struct rec *r = arg;
+        int i;
+
+        for (i = 0; i < r->nepochs; i++)
+                if (memcmp(r->epoch_ids[i], epoch_id, 32) == 0)
+                        return r->epoch_keys[i];
+        return NULL;
+}
+
+/* This device now holds epoch (ID, KEY) too. */
+static void rec_add_epoch(struct rec *r, const uint8_t id[32], const uint8_t key[32])
+{
+        assert_true(r->nepochs < 4);
+        memcpy(r->epoch_ids[r->nepochs], id, 32);
+        memcpy(r->epoch_keys[r->nepochs], key, 32);
+        r->nepochs++;
+}
+
+static const struct pull_ops rec_ops = {
+    .apply = rec_apply, .entry_done = rec_entry_done, .epoch_key = rec_epoch_key};
 
 static int count_from(const struct rec *r, const struct dev *d)
 {
@@ -324,9 +348,9 @@ static struct pull *new_pull(struct fx *f, struct rec *r)
                 memcpy(peers[i].sign_pk, devs[i]->pk, 32);
                 peers[i].role = i == 3 ? MEMBER_ROLE_READER : MEMBER_ROLE_WRITER;
         }
-        assert_int_equal(pull_new(&p, f->st, f->ix, f->region, f->a.id, f->epoch_id, f->epoch_key,
-                                  peers, 4, &rec_ops, r),
-                         0);
+        if (r->nepochs == 0)
+                rec_add_epoch(r, f->epoch_id, f->epoch_key);
+        assert_int_equal(pull_new(&p, f->st, f->ix, f->region, f->a.id, peers, 4, &rec_ops, r), 0);
         r->p = p;
         return p;
 }
@@ -847,8 +871,80 @@ static void test_attack_wrong_epoch(void **state)
         o.epoch_id = eid;
         o.epoch_key = ekey;
         publish(f, &f->c, &o);
+        /* First a wait for a membership refresh: no alarm, nothing of C, asked for keys. */
+        round_ok(f);
+        assert_int_equal(count_from(&f->rec, &f->c), 0);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+        assert_int_equal(pull_wants_keys(f->p), 1);
+        assert_int_equal(pull_wants_keys(f->p), 0);
+        round_ok(f); /* no refresh yet: still waiting, still no alarm */
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+        assert_int_equal(pull_wants_keys(f->p), 1);
+        /* A refresh that did not bring the epoch: now it is an attack. */
+        pull_keys_refreshed(f->p);
         round_ok(f);
         expect_held(f, "unknown-epoch");
+}
+
+/* Manifests under two epochs this device holds both apply, each with its own key. */
+static void test_pull_two_epochs(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+        uint8_t eid[32], ekey[32];
+
+        memset(eid, 0x62, 32);
+        memset(ekey, 0x44, 32);
+        rec_add_epoch(&f->rec, eid, ekey);
+        publish_plain(f, &f->b, 1); /* the first epoch */
+        memset(&o, 0, sizeof(o));
+        o.epoch_id = eid;
+        o.epoch_key = ekey;
+        o.file_base = 0x40;
+        publish(f, &f->b, &o); /* the second */
+        memset(&o, 0, sizeof(o));
+        o.epoch_id = eid;
+        o.epoch_key = f->epoch_key; /* the second epoch's id with the first's key */
+        o.file_base = 0x50;
+        publish(f, &f->c, &o);
+        assert_int_equal(round_ok(f), 2);
+        assert_int_equal(count_from(&f->rec, &f->b), 2);
+        assert_int_equal(f->rec.block_errors, 0);
+        expect_alarm(f, "bad-object", &f->c); /* the key commitment is checked per epoch */
+}
+
+/*
+ * A peer rotated before this device's membership saw it: its journal waits
+ * at that entry (its later entries too, order kept) and applies once the
+ * refresh brings the key.
+ */
+static void test_unknown_epoch_then_learned(void **state)
+{
+        struct fx *f = *state;
+        struct pub o;
+        uint8_t eid[32], ekey[32];
+
+        memset(eid, 0x63, 32);
+        memset(ekey, 0x45, 32);
+        memset(&o, 0, sizeof(o));
+        o.epoch_id = eid;
+        o.epoch_key = ekey;
+        o.file_base = 0x20;
+        publish(f, &f->c, &o);
+        publish_plain(f, &f->c, 1); /* a later entry under the known epoch */
+        publish_plain(f, &f->b, 1);
+        round_ok(f);
+        assert_int_equal(count_from(&f->rec, &f->c), 0);
+        assert_int_equal(count_from(&f->rec, &f->b), 1);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+        assert_int_equal(pull_wants_keys(f->p), 1);
+        rec_add_epoch(&f->rec, eid, ekey);
+        pull_keys_refreshed(f->p);
+        round_ok(f);
+        assert_int_equal(count_from(&f->rec, &f->c), 2);
+        assert_int_equal(f->rec.got[1].file_id[0], 0x20); /* in journal order */
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+        assert_int_equal(f->rec.block_errors, 0);
 }
 
 static void test_attack_epoch_id_wrong_key(void **state)
@@ -1066,6 +1162,8 @@ int main(void)
             T(test_attack_reader),
             T(test_attack_foreign_author),
             T(test_attack_wrong_epoch),
+            T(test_pull_two_epochs),
+            T(test_unknown_epoch_then_learned),
             T(test_attack_epoch_id_wrong_key),
             T(test_attack_replay_same_hash),
             T(test_attack_replay_other_hash),
