@@ -42,15 +42,18 @@
 #define EN_DEFAULT_LIFETIME (24 * 3600)
 
 static const char invite_usage[] =
-    "usage: sealsync invite NAME [--role writer|admin] [--expires DURATION] [--json]\n"
-    "                       [--passphrase-file FILE]\n"
+    "usage: sealsync invite NAME [--role reader|writer|admin] [--owner OWNER]\n"
+    "                       [--expires DURATION] [--json] [--passphrase-file FILE]\n"
     "\n"
-    "Invite a new device of yours into region NAME: prints a one-time code (13\n"
-    "words) and the region id to type on the new device ('sealsync join').\n"
-    "The code is single use and expires after DURATION (a number with s, m, h or d;\n"
-    "default 24h, at most 30d).  --role: the new device's role (default writer;\n"
-    "admin only from an admin device).  --json prints {region, region_id, store,\n"
-    "code, expires, role}.\n";
+    "Invite a new device into region NAME: a device of yours, or (--owner) of\n"
+    "another user.  Prints a one-time code (13 words) and the region id to type on\n"
+    "the new device ('sealsync join').  The code is single use and expires after\n"
+    "DURATION (a number with s, m, h or d; default 24h, at most 30d).  --role: the\n"
+    "new device's role (default writer).  --owner: the user it belongs to (1-64\n"
+    "printable ASCII characters; default this device's owner).  Admins invite\n"
+    "anyone; a writer or reader invites only its own owner's devices, with a role\n"
+    "no higher than its own.  --json prints {region, region_id, store, code,\n"
+    "expires, role, owner}.\n";
 
 static const char join_usage[] =
     "usage: sealsync join NAME STORE_URL REGION_ID --code CODE [--timeout SECONDS]\n"
@@ -58,24 +61,27 @@ static const char join_usage[] =
     "\n"
     "Join region REGION_ID of the store at STORE_URL under the local name NAME,\n"
     "with the code 'sealsync invite' printed on an enrolled device.  Posts a join\n"
-    "request, prints this device's fingerprint (compare it with what 'sealsync\n"
-    "requests' shows there), then waits up to SECONDS (default 600; 0: do not\n"
+    "request, prints the owner and role the invitation gives and the pairing words\n"
+    "(compare them with what 'sealsync requests' shows there), then waits up to SECONDS (default "
+    "600; 0: do not\n"
     "wait) for the approval.  Run the same command again to keep waiting.\n";
 
 static const char requests_usage[] =
     "usage: sealsync requests NAME [--json] [--passphrase-file FILE]\n"
     "\n"
-    "List the join requests of region NAME: device id, name, fingerprint and\n"
+    "List the join requests of region NAME: device id, name, fingerprint,\n"
     "status (valid, approved, bad-mac, bad-signature, malformed, wrong-genesis,\n"
-    "unknown-invite, expired, used, void).  A request failing its MAC voids its\n"
-    "invite.  --json prints an array of objects.\n";
+    "unknown-invite, expired, used, void), role and owner, then the pairing words\n"
+    "of each valid request (the joining device shows the same words).  A request\n"
+    "failing its MAC voids its invite.  --json prints an array of objects.\n";
 
 static const char approve_usage[] =
     "usage: sealsync approve NAME DEVICE_ID [--passphrase-file FILE]\n"
     "\n"
     "Approve the valid join request of DEVICE_ID (32 hex digits, from 'sealsync\n"
     "requests'): appends an ADD_DEVICE entry with the region key wrapped to it,\n"
-    "answers the request and uses up the invite.\n";
+    "with the owner and role of the invite, answers the request and uses up the\n"
+    "invite.\n";
 
 /* ---- shared helpers ---- */
 
@@ -130,6 +136,7 @@ static int en_parse_duration(const char *s, uint64_t *out)
 struct en_invite_args {
         const char *name;
         const char *pass_file;
+        const char *owner; /* NULL: this device's owner */
         uint8_t role;
         uint64_t lifetime;
         int json;
@@ -139,6 +146,7 @@ static int en_invite_parse(int argc, char **argv, struct en_invite_args *a)
 {
         static const struct option opts[] = {
             {"role", required_argument, NULL, 'r'},
+            {"owner", required_argument, NULL, 'o'},
             {"expires", required_argument, NULL, 'e'},
             {"json", no_argument, NULL, 'j'},
             {"passphrase-file", required_argument, NULL, 'p'},
@@ -154,12 +162,22 @@ static int en_invite_parse(int argc, char **argv, struct en_invite_args *a)
         while ((c = cli_next_option("invite", invite_usage, argc, argv, opts, &status)) > 0) {
                 switch (c) {
                 case 'r':
-                        if (strcmp(optarg, "writer") == 0)
+                        if (strcmp(optarg, "reader") == 0)
+                                a->role = MEMBER_ROLE_READER;
+                        else if (strcmp(optarg, "writer") == 0)
                                 a->role = MEMBER_ROLE_WRITER;
                         else if (strcmp(optarg, "admin") == 0)
                                 a->role = MEMBER_ROLE_ADMIN;
                         else
-                                return cli_usage_error("invite", "--role takes writer or admin");
+                                return cli_usage_error("invite",
+                                                       "--role takes reader, writer or admin");
+                        break;
+                case 'o':
+                        if (!member_name_valid(optarg))
+                                return cli_usage_error("invite", "--owner takes 1-64 printable "
+                                                                 "ASCII characters, no leading or "
+                                                                 "trailing space");
+                        a->owner = optarg;
                         break;
                 case 'e':
                         if (en_parse_duration(optarg, &a->lifetime) != 0)
@@ -183,26 +201,75 @@ static int en_invite_parse(int argc, char **argv, struct en_invite_args *a)
         return -1;
 }
 
-/* Checks that ID may invite a device with ROLE into ST; logs why not. */
-static int en_may_invite(const struct members_state *st, const struct identity *id,
-                         const struct region_info *ri, uint8_t role)
+/*
+ * Checks that ME (NULL: not a member) may enroll a device of OWNER with ROLE
+ * into RI (the authority rule, members_may_add); logs why not.
+ */
+static int en_may_add(const struct member_device *me, const struct region_info *ri,
+                      const char *owner, uint8_t role)
 {
-        const struct member_device *me = members_find(st, id->device_id);
-
         if (me == NULL) {
                 log_err("this device is not a member of region %s", ri->name);
                 return -EPERM;
         }
-        if (!members_may_add(me, me->owner, role)) {
-                log_err("this device (%s) may not enroll a device as %s in region %s",
-                        cli_role_name(me->role), cli_role_name(role), ri->name);
-                return -EPERM;
+        if (members_may_add(me, owner, role))
+                return 0;
+        if (me->role == MEMBER_ROLE_ADMIN || me->role == MEMBER_ROLE_RECOVERY)
+                log_err("a device cannot be enrolled as %s in region %s", cli_role_name(role),
+                        ri->name);
+        else if (strcmp(owner, me->owner) != 0)
+                log_err("this device is a %s of region %s: it may enroll only devices of its own "
+                        "owner '%s', not of '%s' (ask an admin)",
+                        cli_role_name(me->role), ri->name, me->owner, owner);
+        else
+                log_err("this device is a %s of region %s: it may not enroll a device as %s "
+                        "(at most %s; ask an admin)",
+                        cli_role_name(me->role), ri->name, cli_role_name(role),
+                        cli_role_name(me->role));
+        return -EPERM;
+}
+
+/*
+ * Signs and posts the offer of invite INVITE_ID (FORMAT-keyring.md "Offer")
+ * so that the new device can show the pairing words before approval.
+ */
+static int en_post_offer(const struct region_info *ri, const struct identity *id,
+                         const uint8_t invite_id[static ENROLL_ID_LEN], uint64_t expires,
+                         const char *owner, uint8_t role)
+{
+        struct enroll_offer f, o;
+        struct store *store = NULL;
+        char key[256];
+        int rc;
+
+        memset(&f, 0, sizeof(f));
+        memcpy(f.region_id, ri->id, 32);
+        memcpy(f.invite_id, invite_id, ENROLL_ID_LEN);
+        f.expires = expires;
+        memcpy(f.approver, id->device_id, IDENTITY_ID_LEN);
+        f.role = role;
+        snprintf(f.owner, sizeof(f.owner), "%s", owner);
+        rc = enroll_offer_build(id, &f, &o);
+        if (rc == 0)
+                rc = enroll_offer_key(ri->id, invite_id, key, sizeof(key));
+        if (rc != 0) {
+                log_err("cannot build the invitation's offer: %s", strerror(-rc));
+                return rc;
         }
-        return 0;
+        rc = en_open_store(ri->store_url, &store);
+        if (rc == 0) {
+                rc = store->ops->put(store, key, o.raw, o.raw_len, 1);
+                if (rc != 0)
+                        log_err("cannot post the invitation to the store %s (%s); the invite is "
+                                "unusable (its code was not shown)",
+                                ri->store_url, strerror(-rc));
+        }
+        store_close(store);
+        return rc;
 }
 
 static void en_print_invite(const struct region_info *ri, const struct en_invite_args *a,
-                            const char *code, uint64_t expires)
+                            const char *owner, const char *code, uint64_t expires)
 {
         char hex[65], when[64];
 
@@ -212,20 +279,23 @@ static void en_print_invite(const struct region_info *ri, const struct en_invite
                 cli_json_str(ri->name);
                 printf(",\"region_id\":\"%s\",\"store\":", hex);
                 cli_json_str(ri->store_url);
-                printf(",\"code\":\"%s\",\"expires\":%llu,\"role\":\"%s\"}\n", code,
+                printf(",\"code\":\"%s\",\"expires\":%llu,\"role\":\"%s\",\"owner\":", code,
                        (unsigned long long)expires, cli_role_name(a->role));
+                cli_json_str(owner);
+                printf("}\n");
                 return;
         }
         cli_format_time(expires, when, sizeof(when));
-        printf("Invitation into region %s (role %s, single use, expires %s).\n"
+        printf("Invitation into region %s for a device of %s as %s (single use, expires %s).\n"
                "On the new device, after 'sealsync init', run:\n\n"
                "  sealsync join %s %s %s --code '%s'\n\n"
                "region id: %s\n"
                "code:      %s\n\n"
-               "Then check its request here with 'sealsync requests %s' (compare the\n"
-               "fingerprint both devices show) and 'sealsync approve %s DEVICE_ID'.\n",
-               ri->name, cli_role_name(a->role), when, ri->name, ri->store_url, hex, code, hex,
-               code, ri->name, ri->name);
+               "Then check its request here with 'sealsync requests %s': the pairing words\n"
+               "shown there and on the new device must be the same (compare them by phone\n"
+               "or in person), then run 'sealsync approve %s DEVICE_ID'.\n",
+               ri->name, owner, cli_role_name(a->role), when, ri->name, ri->store_url, hex, code,
+               hex, code, ri->name, ri->name);
 }
 
 int cmd_invite(int argc, char **argv)
@@ -234,7 +304,10 @@ int cmd_invite(int argc, char **argv)
         struct region_info ri;
         struct identity *id = NULL;
         struct members_state *st = NULL;
+        const struct member_device *me;
         char home[PATH_MAX], code[ENROLL_CODE_MAX];
+        uint8_t invite_id[ENROLL_ID_LEN];
+        const char *owner;
         uint64_t now = en_now();
         int ret, rc;
 
@@ -255,15 +328,21 @@ int cmd_invite(int argc, char **argv)
         }
         if (cli_load_identity(home, a.pass_file, &id) != 0)
                 goto out;
-        if (en_may_invite(st, id, &ri, a.role) != 0)
+        me = members_find(st, id->device_id);
+        owner = a.owner != NULL ? a.owner : me != NULL ? me->owner : "";
+        if (en_may_add(me, &ri, owner, a.role) != 0)
                 goto out;
         rc = enroll_invite_create(ri.dir, id->local_key, ri.id, ri.genesis_hash, now,
-                                  now + a.lifetime, a.role, code, sizeof(code));
+                                  now + a.lifetime, a.role, owner, code, sizeof(code), invite_id);
         if (rc != 0) {
                 log_err("cannot create the invite under %s: %s", ri.dir, strerror(-rc));
                 goto out;
         }
-        en_print_invite(&ri, &a, code, now + a.lifetime);
+        if (en_post_offer(&ri, id, invite_id, now + a.lifetime, owner, a.role) != 0) {
+                secmem_wipe(code, sizeof(code));
+                goto out;
+        }
+        en_print_invite(&ri, &a, owner, code, now + a.lifetime);
         secmem_wipe(code, sizeof(code));
         ret = cli_finish_output();
 out:
@@ -285,6 +364,10 @@ struct en_request {
         int status;                   /* 0 valid, EN_ST_*, or an enroll_request_check errno */
         int member;                   /* the device is an active member already */
         struct enroll_invite *invite; /* set when status is 0 */
+        /* What it gets (valid) or got (member): role 0 and "" when unknown. */
+        uint8_t role;
+        char owner[MEMBER_NAME_MAX + 1];
+        char pairing[ENROLL_PAIRING_MAX]; /* valid requests: the words to compare */
 };
 
 static const char *en_status_name(int status)
@@ -308,6 +391,15 @@ static int en_nonce_name(const char *name, uint8_t nonce[static ENROLL_NONCE_LEN
                 return 0;
         hex_encode(canon, nonce, ENROLL_NONCE_LEN);
         return strcmp(canon, name) == 0;
+}
+
+/* The pairing words of valid request R with this device ME as approver ("?" on failure). */
+static void en_request_pairing(struct en_request *r, const struct member_device *me)
+{
+        if (me == NULL ||
+            enroll_pairing_words(r->pairing, sizeof(r->pairing), r->req.region_id, r->req.invite_id,
+                                 me, &r->req.device, r->owner, r->role) != 0)
+                snprintf(r->pairing, sizeof(r->pairing), "?");
 }
 
 /*
@@ -368,6 +460,14 @@ static int en_judge_request(struct store *store, const struct region_info *ri,
         /* A member already (same keys): the request has done its job. */
         m = members_find(st, r->req.device.device_id);
         r->member = m != NULL && memcmp(m->sign_pk, r->req.device.sign_pk, 32) == 0;
+        if (r->status == 0) {
+                r->role = r->invite->role;
+                snprintf(r->owner, sizeof(r->owner), "%s", r->invite->owner);
+                en_request_pairing(r, members_find(st, id->device_id));
+        } else if (r->member) {
+                r->role = m->role;
+                snprintf(r->owner, sizeof(r->owner), "%s", m->owner);
+        }
         return 0;
 }
 
@@ -465,6 +565,21 @@ static int en_ctx_open(struct en_ctx *c, const char *name, const char *pass_file
         return rc;
 }
 
+/* Below the table: the pairing words of each valid request, to compare with the new device. */
+static void en_print_pairings(const struct en_request *v, size_t n)
+{
+        char dev[2 * IDENTITY_ID_LEN + 1];
+        size_t i;
+
+        for (i = 0; i < n; i++) {
+                if (v[i].member || v[i].status != 0)
+                        continue;
+                hex_encode(dev, v[i].req.device.device_id, IDENTITY_ID_LEN);
+                printf("\npairing words of %s (%s, %s of %s):\n  %s\n", dev, v[i].req.device.name,
+                       cli_role_name(v[i].role), v[i].owner, v[i].pairing);
+        }
+}
+
 static void en_print_requests(const struct en_request *v, size_t n, int json)
 {
         char dev[2 * IDENTITY_ID_LEN + 1], nonce[2 * ENROLL_NONCE_LEN + 1], fpr[128];
@@ -473,7 +588,8 @@ static void en_print_requests(const struct en_request *v, size_t n, int json)
         if (json)
                 putchar('[');
         else if (n > 0)
-                printf("%-32s  %-20s  %-44s  %s\n", "DEVICE ID", "NAME", "FINGERPRINT", "STATUS");
+                printf("%-32s  %-20s  %-44s  %-14s  %-6s  %s\n", "DEVICE ID", "NAME", "FINGERPRINT",
+                       "STATUS", "ROLE", "OWNER");
         for (i = 0; i < n; i++) {
                 const struct en_request *r = &v[i];
 
@@ -487,9 +603,11 @@ static void en_print_requests(const struct en_request *v, size_t n, int json)
                         snprintf(fpr, sizeof(fpr), "%s", "-");
                 }
                 if (!json) {
-                        printf("%-32s  %-20s  %-44s  %s\n", dev,
+                        printf("%-32s  %-20s  %-44s  %-14s  %-6s  %s\n", dev,
                                r->decoded ? r->req.device.name : "-", fpr,
-                               r->member ? "approved" : en_status_name(r->status));
+                               r->member ? "approved" : en_status_name(r->status),
+                               r->role != 0 ? cli_role_name(r->role) : "-",
+                               r->owner[0] != '\0' ? r->owner : "-");
                         continue;
                 }
                 printf("%s{\"device_id\":\"%s\",\"name\":", i > 0 ? "," : "", dev);
@@ -497,12 +615,18 @@ static void en_print_requests(const struct en_request *v, size_t n, int json)
                 printf(",\"fingerprint\":\"%s\",\"status\":\"%s\",\"nonce\":", fpr,
                        r->member ? "approved" : en_status_name(r->status));
                 cli_json_str(nonce);
-                printf(",\"time\":%llu}", r->decoded ? (unsigned long long)r->req.time : 0ULL);
+                printf(",\"time\":%llu,\"role\":\"%s\",\"owner\":",
+                       r->decoded ? (unsigned long long)r->req.time : 0ULL,
+                       r->role != 0 ? cli_role_name(r->role) : "");
+                cli_json_str(r->owner);
+                printf(",\"pairing\":\"%s\"}", r->pairing);
         }
         if (json)
                 puts("]");
         else if (n == 0)
                 printf("no join requests\n");
+        else
+                en_print_pairings(v, n);
 }
 
 int cmd_requests(int argc, char **argv)
@@ -582,9 +706,10 @@ static int en_append_add(struct en_ctx *c, const struct en_request *r, uint8_t a
                         c->ri.name, members_alarm_name(c->st->alarm));
                 return -EPERM;
         }
-        snprintf(dev.owner, sizeof(dev.owner), "%s",
-                 me->owner); /* own devices only, for now (issue #4: sharing) */
+        snprintf(dev.owner, sizeof(dev.owner), "%s", r->invite->owner);
         dev.role = r->invite->role;
+        if (en_may_add(me, &c->ri, dev.owner, dev.role) != 0)
+                return -EPERM; /* this device's role changed since the invite */
         key_buf = secmem_alloc(32);
         if (key_buf == NULL)
                 return -ENOMEM;
@@ -709,8 +834,10 @@ static int en_approve(struct en_ctx *c, const uint8_t dev[static IDENTITY_ID_LEN
         if (membership_refresh(c->store, &c->ri, &c->st) != 0)
                 log_warn("cannot re-read the membership log after approving");
         cli_fingerprint(&r->req.device, fpr, sizeof(fpr));
-        printf("approved device %s (%s) into region %s as %s\nfingerprint: %s\n", dev_hex,
-               r->req.device.name, c->ri.name, cli_role_name(r->invite->role), fpr);
+        printf("approved device %s (%s) into region %s as %s, owner %s\nfingerprint: %s\n"
+               "pairing words: %s\n",
+               dev_hex, r->req.device.name, c->ri.name, cli_role_name(r->role), r->owner, fpr,
+               r->pairing);
         ret = cli_finish_output();
 out:
         en_requests_release(v, n);
@@ -772,6 +899,9 @@ struct en_join {
         struct member_entry *g; /* decoded */
         struct enroll_request req;
         char pending[PATH_MAX];
+        struct enroll_offer offer;        /* verified: what the invite enrolls */
+        struct member_device approver;    /* the offer's signer, from the verified log */
+        char pairing[ENROLL_PAIRING_MAX]; /* the words to compare with the approver's */
 };
 
 static void en_join_release(struct en_join *j)
@@ -927,6 +1057,91 @@ static int en_join_local(struct en_join *j, int *done)
         return rc;
 }
 
+/* This device's public record (keys and name), as the pairing words take it. */
+static void en_join_self(const struct en_join *j, struct member_device *d)
+{
+        memset(d, 0, sizeof(*d));
+        memcpy(d->device_id, j->id->device_id, IDENTITY_ID_LEN);
+        memcpy(d->sign_pk, j->id->sign_pk, 32);
+        memcpy(d->box_pk, j->id->box_pk, 32);
+        snprintf(d->name, sizeof(d->name), "%s", j->id->name);
+}
+
+/*
+ * Checks the offer DECODED names the approver's device in the verified log
+ * (folded from the pinned GENESIS) and carries its signature; keeps the
+ * approver in J.
+ */
+static int en_join_check_offer(struct en_join *j)
+{
+        const struct member_device *m;
+        struct members_state *s = NULL;
+        struct membership_objs objs;
+        int rc;
+
+        rc = membership_fetch(j->store, j->region_id, NULL, &objs);
+        if (rc != 0)
+                return rc;
+        rc = members_fold(j->genesis, j->genesis_len, j->g->hash, objs.objs, objs.n, &s);
+        membership_objs_release(&objs);
+        if (rc != 0)
+                return rc;
+        m = members_find(s, j->offer.approver);
+        if (m == NULL || enroll_offer_verify(&j->offer, m) != 0)
+                rc = -EBADMSG;
+        else
+                j->approver = *m;
+        members_state_free(s);
+        return rc;
+}
+
+/*
+ * Fetches and verifies the invitation's offer (who invites, for which owner
+ * and role) and computes the pairing words.  Nothing is posted before this.
+ */
+static int en_join_offer(struct en_join *j)
+{
+        uint8_t invite_id[ENROLL_ID_LEN], *buf = NULL;
+        struct member_device self;
+        size_t len = 0;
+        char key[256];
+        int rc;
+
+        rc = enroll_invite_id(invite_id, j->secret, j->region_id);
+        if (rc == 0)
+                rc = enroll_offer_key(j->region_id, invite_id, key, sizeof(key));
+        if (rc != 0)
+                return rc;
+        rc = j->store->ops->get(j->store, key, ENROLL_OFFER_MAX, &buf, &len);
+        if (rc == -ENOENT) {
+                log_err("the store holds no invitation for this code (withdrawn, or the store "
+                        "is not the one the inviting device uses); nothing was posted");
+                return rc;
+        }
+        if (rc != 0 && rc != -EFBIG) {
+                log_err("cannot read %s from the store: %s", key, strerror(-rc));
+                return rc;
+        }
+        rc = rc != 0 ? -EBADMSG : enroll_offer_decode(buf, len, &j->offer);
+        free(buf);
+        if (rc == 0 && (memcmp(j->offer.region_id, j->region_id, 32) != 0 ||
+                        memcmp(j->offer.invite_id, invite_id, ENROLL_ID_LEN) != 0))
+                rc = -EBADMSG;
+        if (rc == 0)
+                rc = en_join_check_offer(j);
+        if (rc != 0) {
+                log_err("the invitation in the store is not signed by a member of the region: "
+                        "refused; nothing was posted");
+                return rc;
+        }
+        en_join_self(j, &self);
+        rc = enroll_pairing_words(j->pairing, sizeof(j->pairing), j->region_id, invite_id,
+                                  &j->approver, &self, j->offer.owner, j->offer.role);
+        if (rc != 0)
+                log_err("cannot compute the pairing words: %s", strerror(-rc));
+        return rc;
+}
+
 /* Reads the pending join of this region (nonce and invite id), if any. */
 static int en_pending_load(const struct en_join *j, uint8_t nonce[static ENROLL_NONCE_LEN],
                            uint8_t invite_id[static ENROLL_ID_LEN])
@@ -1072,6 +1287,16 @@ static int en_join_finish(struct en_join *j, const struct members_state *st)
         char fpr[128], byfpr[128], hex[65];
         int rc;
 
+        /* The approval must be what the offer (and the pairing words) said. */
+        if (memcmp(added->author, j->offer.approver, IDENTITY_ID_LEN) != 0 ||
+            me->role != j->offer.role || strcmp(me->owner, j->offer.owner) != 0) {
+                log_err("the approval does not match the invitation (it enrolls this device as %s "
+                        "of '%s' by another device, not as %s of '%s' by %s): refused; tell the "
+                        "inviting user",
+                        cli_role_name(me->role), me->owner, cli_role_name(j->offer.role),
+                        j->offer.owner, j->approver.name);
+                return -EPERM;
+        }
         key = secmem_alloc(32);
         if (key == NULL)
                 return -ENOMEM;
@@ -1100,8 +1325,8 @@ static int en_join_finish(struct en_join *j, const struct members_state *st)
         cli_fingerprint(by, byfpr, sizeof(byfpr));
         hex_encode(hex, j->region_id, 32);
         printf("\njoined region %s (%s) as %s, owner %s\nfingerprint: %s\n"
-               "approved by %s (fingerprint %s)\n",
-               j->name, hex, cli_role_name(me->role), me->owner, fpr, by->name, byfpr);
+               "approved by %s (fingerprint %s)\npairing words: %s\n",
+               j->name, hex, cli_role_name(me->role), me->owner, fpr, by->name, byfpr, j->pairing);
         return 0;
 }
 
@@ -1179,16 +1404,20 @@ int cmd_join(int argc, char **argv)
                         suite_name(j.g->genesis.suite));
                 goto out;
         }
-        if (cli_load_identity(j.home, j.pass_file, &j.id) != 0 || en_join_post(&j) != 0)
+        if (cli_load_identity(j.home, j.pass_file, &j.id) != 0 || en_join_offer(&j) != 0 ||
+            en_join_post(&j) != 0)
                 goto out;
         hex_encode(dev, j.id->device_id, IDENTITY_ID_LEN);
         if (identity_fingerprint(j.id->sign_pk, j.id->box_pk, fpr, sizeof(fpr)) != 0)
                 snprintf(fpr, sizeof(fpr), "?");
         printf("join request posted for region %s\ndevice id:   %s\nname:        %s\n"
                "fingerprint: %s\n"
-               "Check on the inviting device with 'sealsync requests' that this fingerprint is\n"
-               "shown, then approve it there.  Waiting for the approval...\n",
-               j.name, dev, j.id->name, fpr);
+               "invited by %s as %s, owner %s\npairing words: %s\n"
+               "Compare these pairing words with the ones 'sealsync requests' shows on the\n"
+               "inviting device (by phone or in person); only if they are the same, approve\n"
+               "it there.  Waiting for the approval...\n",
+               j.name, dev, j.id->name, fpr, j.approver.name, cli_role_name(j.offer.role),
+               j.offer.owner, j.pairing);
         fflush(stdout);
         if (en_join_wait(&j) != 0)
                 goto out;

@@ -15,6 +15,8 @@
 #include "fs/mount.h"
 #include "keyring/home.h"
 #include "keyring/identity.h"
+#include "keyring/member.h"
+#include "keyring/members.h"
 #include "keyring/passphrase.h"
 #include "keyring/region.h"
 #include "util/log.h"
@@ -70,6 +72,27 @@ static int mount_unlock(const char *home, const char *pass_file, struct identity
                         home);
         else if (rc != 0)
                 fprintf(stderr, "sealsync: cannot load the device key: %s\n", strerror(-rc));
+        return rc;
+}
+
+/*
+ * 1 if this device ID is a reader in RI's verified membership (the local
+ * cache folded from the pinned GENESIS), 0 if not, or a negative errno.
+ */
+static int mount_is_reader(const struct region_info *ri, const struct identity *id)
+{
+        struct members_state *st = NULL;
+        const struct member_device *me;
+        int rc = region_load_members(ri, &st);
+
+        if (rc != 0) {
+                fprintf(stderr, "sealsync: cannot read region %s's membership: %s\n", ri->name,
+                        strerror(-rc));
+                return rc;
+        }
+        me = members_find(st, id->device_id);
+        rc = me != NULL && me->role == MEMBER_ROLE_READER;
+        members_state_free(st);
         return rc;
 }
 
@@ -156,12 +179,23 @@ int cmd_mount(int argc, char **argv)
                 identity_free(id);
                 return 1;
         }
+        rc = mount_is_reader(&ri, id);
+        if (rc < 0) {
+                region_keys_free(keys);
+                identity_free(id);
+                return 1;
+        }
+        mo.reader = rc;
+        if (mo.reader && mo.foreground)
+                printf("mounting read-only: this device is a reader in %s\n", ri.name);
         mo.region = &ri;
         mo.keys = keys;
         mo.local_key = id->local_key;
         mo.id = id;
         mo.mountpoint = mp;
         rc = fsmount_run(&mo);
+        if (rc == 0 && mo.reader && !mo.foreground)
+                printf("mounted read-only: this device is a reader in %s\n", ri.name);
         region_keys_free(keys);
         identity_free(id);
         return rc == 0 ? 0 : 1;

@@ -524,9 +524,10 @@ static void st_print_text(const struct st *s)
                 printf("  mounted:    no\n");
         else if (s->answered)
                 printf("  mounted:    on %s (pid %ld)%s\n", s->mountpoint, s->pid,
-                       s->sync        ? ""
-                       : s->read_only ? ", read-only: not syncing"
-                                      : ", not syncing (--no-sync)");
+                       s->sync && s->read_only ? ", read-only (this device is a reader)"
+                       : s->sync               ? ""
+                       : s->read_only          ? ", read-only: not syncing"
+                                               : ", not syncing (--no-sync)");
         else
                 printf("  mounted:    %s\n", s->mountpoint[0] ? s->mountpoint : "yes");
         if (s->problem[0] != '\0')

@@ -163,7 +163,7 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
         if (rc != 0)
                 return rc;
         fs->slot_len = FS_SLOT_HDR_LEN + suite_nonce_len(fs->suite) + fs->bs + BLOCK_TAG_LEN;
-        fs->read_only = o->read_only;
+        fs->read_only = o->read_only || o->reader;
         fs->uid = getuid();
         fs->gid = getgid();
         fs->timeout = 60.0;
@@ -703,6 +703,10 @@ int fsmount_run(const struct fsmount_opts *o)
                 ctl = NULL;       /* logged; the mount works without it */
         fs_report(&report_fd, 0); /* detaches from the terminal when daemonized */
         log_info("mounted region %s on %s", o->region->name, o->mountpoint);
+        if (o->reader)
+                log_info("read-only: this device is a reader in region %s; every change is "
+                         "refused with EROFS",
+                         o->region->name);
         rc = fs_serve(&fs, se);
         ctl_stop(ctl);
         fuse_session_unmount(se);

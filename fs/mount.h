@@ -18,8 +18,9 @@ struct fsmount_opts {
         const char *mountpoint;
         int foreground;
         int debug;
-        int read_only;
-        int no_sync; /* local only: changes stay marked and are published at a later mount */
+        int read_only; /* --read-only: no changes, no syncing */
+        int reader;    /* this device is a reader: no changes (EROFS), but it pulls */
+        int no_sync;   /* local only: changes stay marked and are published at a later mount */
 };
 
 /*

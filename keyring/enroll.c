@@ -17,6 +17,7 @@
  */
 #include "keyring/enroll.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -37,11 +38,14 @@
 
 #define ENROLL_VERSION 1
 #define ENROLL_JOIN_SIG_TYPE "join"
+#define ENROLL_OFFER_SIG_TYPE "invite-offer"
 #define ENROLL_CODE_BYTES 18 /* S || u16be(check << 1): 144 bits, 143 used */
 #define ENROLL_INVITES "invites"
 #define ENROLL_INVITE_MAGIC "SEALSYNC-INVITE1"
 #define ENROLL_INVITE_MAGIC_LEN 16
-#define ENROLL_INVITE_HEADER (ENROLL_INVITE_MAGIC_LEN + 1 + 1 + 32 + ENROLL_ID_LEN + 8 + 8 + 1)
+#define ENROLL_INVITE_VERSION 2 /* 2: + owner (issue #4) */
+#define ENROLL_INVITE_HEADER_MAX                                                                   \
+        (ENROLL_INVITE_MAGIC_LEN + 1 + 1 + 32 + ENROLL_ID_LEN + 8 + 8 + 1 + 4 + MEMBER_NAME_MAX)
 #define ENROLL_INVITE_SEALED (ENROLL_SECRET_LEN + AEAD_OVERHEAD)
 #define ENROLL_INVITE_MAX 512
 
@@ -185,14 +189,16 @@ int enroll_code_matches(const uint8_t s[static ENROLL_SECRET_LEN], uint16_t chec
 
 /* ---- join requests ---- */
 
-static int enroll_key(const char *kind, const uint8_t region_id[static 32],
-                      const uint8_t nonce[static ENROLL_NONCE_LEN], char *out, size_t outlen)
+/* "<region hex>/KIND/<hex of NAME (NLEN bytes, at most 32)>". */
+static int enroll_key(const char *kind, const uint8_t region_id[static 32], const uint8_t *name,
+                      size_t nlen, char *out, size_t outlen)
 {
-        char rid[65], n[2 * ENROLL_NONCE_LEN + 1];
+        char rid[65], n[2 * ENROLL_ID_LEN + 1];
         int len;
 
+        assert(nlen <= ENROLL_ID_LEN);
         hex_encode(rid, region_id, 32);
-        hex_encode(n, nonce, ENROLL_NONCE_LEN);
+        hex_encode(n, name, nlen);
         len = snprintf(out, outlen, "%s/%s/%s", rid, kind, n);
         return len < 0 || (size_t)len >= outlen ? -ENOSPC : 0;
 }
@@ -200,13 +206,13 @@ static int enroll_key(const char *kind, const uint8_t region_id[static 32],
 int enroll_request_key(const uint8_t region_id[static 32],
                        const uint8_t nonce[static ENROLL_NONCE_LEN], char *out, size_t outlen)
 {
-        return enroll_key("join", region_id, nonce, out, outlen);
+        return enroll_key("join", region_id, nonce, ENROLL_NONCE_LEN, out, outlen);
 }
 
 int enroll_reply_key(const uint8_t region_id[static 32],
                      const uint8_t nonce[static ENROLL_NONCE_LEN], char *out, size_t outlen)
 {
-        return enroll_key("reply", region_id, nonce, out, outlen);
+        return enroll_key("reply", region_id, nonce, ENROLL_NONCE_LEN, out, outlen);
 }
 
 /* The fields before the MAC (FORMAT-keyring.md "Join request"). */
@@ -448,14 +454,16 @@ static int enroll_invite_path(const char *regiondir, const uint8_t invite_id[sta
         return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
-static void enroll_invite_header(uint8_t out[static ENROLL_INVITE_HEADER],
-                                 const struct enroll_invite *inv)
+/* Header of INV's record (FORMAT-keyring.md "Invite record") into OUT; returns its length. */
+static size_t enroll_invite_header(uint8_t out[static ENROLL_INVITE_HEADER_MAX],
+                                   const struct enroll_invite *inv)
 {
-        size_t off = 0, i;
+        size_t off = 0, i, olen = strlen(inv->owner);
 
+        assert(olen <= MEMBER_NAME_MAX);
         memcpy(out, ENROLL_INVITE_MAGIC, ENROLL_INVITE_MAGIC_LEN);
         off += ENROLL_INVITE_MAGIC_LEN;
-        out[off++] = ENROLL_VERSION;
+        out[off++] = ENROLL_INVITE_VERSION;
         out[off++] = inv->state;
         memcpy(out + off, inv->region_id, 32);
         off += 32;
@@ -465,7 +473,11 @@ static void enroll_invite_header(uint8_t out[static ENROLL_INVITE_HEADER],
                 out[off++] = (uint8_t)(inv->created >> (56 - 8 * i));
         for (i = 0; i < 8; i++)
                 out[off++] = (uint8_t)(inv->expires >> (56 - 8 * i));
-        out[off] = inv->role;
+        out[off++] = inv->role;
+        for (i = 0; i < 4; i++)
+                out[off++] = (uint8_t)(olen >> (24 - 8 * i));
+        memcpy(out + off, inv->owner, olen);
+        return off + olen;
 }
 
 static int enroll_seal_key(uint8_t *k, const uint8_t local_key[static 32],
@@ -478,10 +490,10 @@ static int enroll_seal_key(uint8_t *k, const uint8_t local_key[static 32],
 static int enroll_invite_write(const char *regiondir, const struct enroll_invite *inv,
                                const uint8_t *local_key, int excl)
 {
-        uint8_t buf[ENROLL_INVITE_HEADER + ENROLL_INVITE_SEALED];
+        uint8_t buf[ENROLL_INVITE_HEADER_MAX + ENROLL_INVITE_SEALED];
         char path[PATH_MAX], dir[PATH_MAX];
         uint8_t *k = NULL;
-        size_t len = ENROLL_INVITE_HEADER;
+        size_t hlen, len;
         int rc;
 
         rc = enroll_invite_path(regiondir, inv->invite_id, path, sizeof(path));
@@ -489,15 +501,14 @@ static int enroll_invite_write(const char *regiondir, const struct enroll_invite
                 return rc;
         if (snprintf(dir, sizeof(dir), "%s/%s", regiondir, ENROLL_INVITES) >= (int)sizeof(dir))
                 return -ENAMETOOLONG;
-        enroll_invite_header(buf, inv);
+        hlen = len = enroll_invite_header(buf, inv);
         if (inv->state == ENROLL_INVITE_OPEN) {
                 k = secmem_alloc(32);
                 if (k == NULL)
                         return -ENOMEM;
                 rc = enroll_seal_key(k, local_key, inv->region_id);
                 if (rc == 0)
-                        rc = aead_seal(buf + ENROLL_INVITE_HEADER, k, buf, ENROLL_INVITE_HEADER,
-                                       inv->secret, ENROLL_SECRET_LEN);
+                        rc = aead_seal(buf + hlen, k, buf, hlen, inv->secret, ENROLL_SECRET_LEN);
                 secmem_free(k);
                 if (rc != 0)
                         return rc;
@@ -511,20 +522,22 @@ static int enroll_invite_write(const char *regiondir, const struct enroll_invite
 int enroll_invite_create(const char *regiondir, const uint8_t local_key[static 32],
                          const uint8_t region_id[static 32],
                          const uint8_t genesis_hash[static MEMBER_HASH_LEN], uint64_t now,
-                         uint64_t expires, uint8_t role, char *code, size_t codelen)
+                         uint64_t expires, uint8_t role, const char *owner, char *code,
+                         size_t codelen, uint8_t invite_id[static ENROLL_ID_LEN])
 {
         struct enroll_invite inv;
         char tmp[ENROLL_CODE_MAX];
         int rc;
 
         if (expires <= now || expires - now > ENROLL_MAX_LIFETIME || role < MEMBER_ROLE_READER ||
-            role > MEMBER_ROLE_ADMIN)
+            role > MEMBER_ROLE_ADMIN || !member_name_valid(owner))
                 return -EINVAL;
         memset(&inv, 0, sizeof(inv));
         memcpy(inv.region_id, region_id, 32);
         inv.created = now;
         inv.expires = expires;
         inv.role = role;
+        snprintf(inv.owner, sizeof(inv.owner), "%s", owner);
         inv.state = ENROLL_INVITE_OPEN;
         inv.secret = secmem_alloc(ENROLL_SECRET_LEN);
         if (inv.secret == NULL)
@@ -537,25 +550,32 @@ int enroll_invite_create(const char *regiondir, const uint8_t local_key[static 3
                 rc = -ENOSPC;
         if (rc == 0)
                 rc = enroll_invite_write(regiondir, &inv, local_key, 1);
-        if (rc == 0)
+        if (rc == 0) {
                 snprintf(code, codelen, "%s", tmp);
+                memcpy(invite_id, inv.invite_id, ENROLL_ID_LEN);
+        }
         secmem_wipe(tmp, sizeof(tmp));
         secmem_free(inv.secret);
         return rc;
 }
 
-/* Parses record BUF (LEN bytes, untrusted) of invite INVITE_ID into INV (secret not opened). */
+/*
+ * Parses record BUF (LEN bytes, untrusted) of invite INVITE_ID into INV
+ * (secret not opened); *HLEN = the header's length (the seal's AD).
+ */
 static int enroll_invite_parse(const uint8_t *buf, size_t len, const uint8_t region_id[static 32],
                                const uint8_t invite_id[static ENROLL_ID_LEN],
-                               struct enroll_invite *inv)
+                               struct enroll_invite *inv, size_t *hlen)
 {
+        const uint8_t *owner = NULL;
+        size_t olen = 0;
         struct dec d;
 
-        if (len < ENROLL_INVITE_HEADER ||
+        if (len < ENROLL_INVITE_MAGIC_LEN ||
             memcmp(buf, ENROLL_INVITE_MAGIC, ENROLL_INVITE_MAGIC_LEN) != 0)
                 return -EBADMSG;
-        dec_init(&d, buf + ENROLL_INVITE_MAGIC_LEN, ENROLL_INVITE_HEADER - ENROLL_INVITE_MAGIC_LEN);
-        if (dec_u8(&d) != ENROLL_VERSION)
+        dec_init(&d, buf + ENROLL_INVITE_MAGIC_LEN, len - ENROLL_INVITE_MAGIC_LEN);
+        if (dec_u8(&d) != ENROLL_INVITE_VERSION)
                 return -EBADMSG;
         inv->state = dec_u8(&d);
         dec_fixed(&d, inv->region_id, 32);
@@ -563,19 +583,24 @@ static int enroll_invite_parse(const uint8_t *buf, size_t len, const uint8_t reg
         inv->created = dec_u64(&d);
         inv->expires = dec_u64(&d);
         inv->role = dec_u8(&d);
-        if (dec_finish(&d) != 0 || inv->state > ENROLL_INVITE_VOID ||
-            inv->role < MEMBER_ROLE_READER || inv->role > MEMBER_ROLE_ADMIN ||
-            memcmp(inv->region_id, region_id, 32) != 0 ||
+        dec_var(&d, &owner, &olen, MEMBER_NAME_MAX);
+        if (d.err != 0)
+                return -EBADMSG;
+        memcpy(inv->owner, owner, olen);
+        inv->owner[olen] = '\0';
+        *hlen = ENROLL_INVITE_MAGIC_LEN + d.off;
+        if (inv->state > ENROLL_INVITE_VOID || inv->role < MEMBER_ROLE_READER ||
+            inv->role > MEMBER_ROLE_ADMIN || strlen(inv->owner) != olen ||
+            !member_name_valid(inv->owner) || memcmp(inv->region_id, region_id, 32) != 0 ||
             memcmp(inv->invite_id, invite_id, ENROLL_ID_LEN) != 0)
                 return -EBADMSG;
-        if (len !=
-            ENROLL_INVITE_HEADER + (inv->state == ENROLL_INVITE_OPEN ? ENROLL_INVITE_SEALED : 0))
+        if (len != *hlen + (inv->state == ENROLL_INVITE_OPEN ? ENROLL_INVITE_SEALED : 0))
                 return -EBADMSG;
         return 0;
 }
 
-/* Opens the sealed secret of an OPEN record BUF into INV->secret and checks it names INV. */
-static int enroll_invite_open(const uint8_t *buf, const uint8_t local_key[static 32],
+/* Opens the sealed secret of an OPEN record BUF (header HLEN bytes) into INV->secret. */
+static int enroll_invite_open(const uint8_t *buf, size_t hlen, const uint8_t local_key[static 32],
                               struct enroll_invite *inv)
 {
         uint8_t *k = secmem_alloc(32);
@@ -589,8 +614,7 @@ static int enroll_invite_open(const uint8_t *buf, const uint8_t local_key[static
         }
         rc = enroll_seal_key(k, local_key, inv->region_id);
         if (rc == 0)
-                rc = aead_open(inv->secret, k, buf, ENROLL_INVITE_HEADER,
-                               buf + ENROLL_INVITE_HEADER, ENROLL_INVITE_SEALED);
+                rc = aead_open(inv->secret, k, buf, hlen, buf + hlen, ENROLL_INVITE_SEALED);
         if (rc == 0)
                 rc = enroll_invite_id(id, inv->secret, inv->region_id);
         if (rc == 0 && memcmp(id, inv->invite_id, ENROLL_ID_LEN) != 0)
@@ -606,7 +630,7 @@ int enroll_invite_load(const char *regiondir, const uint8_t local_key[static 32]
         struct enroll_invite *inv;
         char path[PATH_MAX];
         uint8_t *buf = NULL;
-        size_t len = 0;
+        size_t len = 0, hlen = 0;
         int rc;
 
         rc = enroll_invite_path(regiondir, invite_id, path, sizeof(path));
@@ -622,9 +646,9 @@ int enroll_invite_load(const char *regiondir, const uint8_t local_key[static 32]
                 free(buf);
                 return -ENOMEM;
         }
-        rc = enroll_invite_parse(buf, len, region_id, invite_id, inv);
+        rc = enroll_invite_parse(buf, len, region_id, invite_id, inv, &hlen);
         if (rc == 0 && inv->state == ENROLL_INVITE_OPEN)
-                rc = enroll_invite_open(buf, local_key, inv);
+                rc = enroll_invite_open(buf, hlen, local_key, inv);
         free(buf);
         if (rc == -EBADMSG)
                 log_err("%s: corrupt invite record", path);
@@ -689,6 +713,141 @@ int enroll_request_check(const char *regiondir, const uint8_t local_key[static 3
         }
         *out = inv;
         return 0;
+}
+
+/* ---- offers and pairing words ---- */
+
+int enroll_offer_key(const uint8_t region_id[static 32],
+                     const uint8_t invite_id[static ENROLL_ID_LEN], char *out, size_t outlen)
+{
+        return enroll_key("invite", region_id, invite_id, ENROLL_ID_LEN, out, outlen);
+}
+
+/* The signed fields of O (FORMAT-keyring.md "Offer"). */
+static void enroll_enc_offer(struct enc *en, const struct enroll_offer *o)
+{
+        enc_u8(en, ENROLL_VERSION);
+        enc_fixed(en, o->region_id, 32);
+        enc_fixed(en, o->invite_id, ENROLL_ID_LEN);
+        enc_u64(en, o->expires);
+        enc_fixed(en, o->approver, IDENTITY_ID_LEN);
+        enc_u8(en, o->role);
+        enc_var(en, o->owner, strlen(o->owner));
+}
+
+static int enroll_offer_fields_valid(const struct enroll_offer *o)
+{
+        return o->role >= MEMBER_ROLE_READER && o->role <= MEMBER_ROLE_ADMIN &&
+               member_name_valid(o->owner);
+}
+
+int enroll_offer_build(const struct identity *id, const struct enroll_offer *fields,
+                       struct enroll_offer *out)
+{
+        struct enroll_offer o = *fields;
+        struct enc en;
+        int rc;
+
+        if (id->sign_sk == NULL || !enroll_offer_fields_valid(&o) ||
+            memcmp(o.approver, id->device_id, IDENTITY_ID_LEN) != 0)
+                return -EINVAL;
+        enc_init(&en);
+        enroll_enc_offer(&en, &o);
+        rc = enc_error(&en);
+        if (rc == 0)
+                rc = sig_sign(o.sig, id->sign_sk, ENROLL_OFFER_SIG_TYPE, en.buf, en.len);
+        if (rc == 0) {
+                enc_fixed(&en, o.sig, MEMBER_SIG_LEN);
+                rc = enc_error(&en);
+        }
+        if (rc == 0 && en.len > ENROLL_OFFER_MAX)
+                rc = -EINVAL;
+        if (rc == 0) {
+                memcpy(o.raw, en.buf, en.len);
+                o.raw_len = en.len;
+                *out = o;
+        }
+        enc_release(&en);
+        return rc;
+}
+
+int enroll_offer_decode(const uint8_t *buf, size_t len, struct enroll_offer *out)
+{
+        struct enroll_offer o;
+        const uint8_t *owner = NULL;
+        size_t olen = 0;
+        struct dec d;
+
+        if (len > ENROLL_OFFER_MAX)
+                return -EBADMSG;
+        memset(&o, 0, sizeof(o));
+        dec_init(&d, buf, len);
+        if (dec_u8(&d) != ENROLL_VERSION)
+                return -EBADMSG;
+        dec_fixed(&d, o.region_id, 32);
+        dec_fixed(&d, o.invite_id, ENROLL_ID_LEN);
+        o.expires = dec_u64(&d);
+        dec_fixed(&d, o.approver, IDENTITY_ID_LEN);
+        o.role = dec_u8(&d);
+        dec_var(&d, &owner, &olen, MEMBER_NAME_MAX);
+        if (d.err != 0)
+                return -EBADMSG;
+        memcpy(o.owner, owner, olen);
+        o.owner[olen] = '\0';
+        dec_fixed(&d, o.sig, MEMBER_SIG_LEN);
+        if (dec_finish(&d) != 0 || strlen(o.owner) != olen || !enroll_offer_fields_valid(&o))
+                return -EBADMSG;
+        memcpy(o.raw, buf, len);
+        o.raw_len = len;
+        *out = o;
+        return 0;
+}
+
+int enroll_offer_verify(const struct enroll_offer *o, const struct member_device *approver)
+{
+        if (o->raw_len < MEMBER_SIG_LEN || o->raw_len > ENROLL_OFFER_MAX ||
+            memcmp(o->approver, approver->device_id, IDENTITY_ID_LEN) != 0)
+                return -EBADMSG;
+        return sig_verify(o->sig, approver->sign_pk, ENROLL_OFFER_SIG_TYPE, o->raw,
+                          o->raw_len - MEMBER_SIG_LEN) == 0
+                   ? 0
+                   : -EBADMSG;
+}
+
+int enroll_pairing_words(char *out, size_t outlen, const uint8_t region_id[static 32],
+                         const uint8_t invite_id[static ENROLL_ID_LEN],
+                         const struct member_device *approver, const struct member_device *newdev,
+                         const char *owner, uint8_t role)
+{
+        static const char domain[] = "sealsync/v1/pairing"; /* + its NUL */
+        size_t olen = strlen(owner);
+        uint8_t tail[1 + 4], h[32];
+        const struct hash_part parts[] = {
+            {domain, sizeof(domain)},
+            {region_id, 32},
+            {invite_id, ENROLL_ID_LEN},
+            {approver->device_id, IDENTITY_ID_LEN},
+            {approver->sign_pk, 32},
+            {approver->box_pk, 32},
+            {newdev->device_id, IDENTITY_ID_LEN},
+            {newdev->sign_pk, 32},
+            {newdev->box_pk, 32},
+            {tail, sizeof(tail)},
+            {owner, olen},
+        };
+        int rc;
+
+        if (olen > MEMBER_NAME_MAX)
+                return -EINVAL;
+        tail[0] = role;
+        tail[1] = (uint8_t)(olen >> 24);
+        tail[2] = (uint8_t)(olen >> 16);
+        tail[3] = (uint8_t)(olen >> 8);
+        tail[4] = (uint8_t)olen;
+        rc = hash_parts(h, sizeof(h), NULL, 0, parts, sizeof(parts) / sizeof(parts[0]));
+        if (rc == 0)
+                rc = words_encode(out, outlen, h, sizeof(h), ENROLL_PAIRING_WORDS, ' ');
+        return rc;
 }
 
 const char *enroll_status_name(int rc)

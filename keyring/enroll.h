@@ -156,23 +156,26 @@ struct enroll_invite {
         uint8_t invite_id[ENROLL_ID_LEN];
         uint64_t created;
         uint64_t expires;
-        uint8_t role;    /* enum member_role of the device to enroll */
-        uint8_t state;   /* enum enroll_invite_state */
+        uint8_t role;                    /* enum member_role of the device to enroll */
+        char owner[MEMBER_NAME_MAX + 1]; /* its owner (member_name_valid) */
+        uint8_t state;                   /* enum enroll_invite_state */
         uint8_t *secret; /* S, ENROLL_SECRET_LEN bytes of secmem; NULL unless OPEN */
 };
 
 /*
  * Creates an invite for REGION_ID (GENESIS_HASH) valid until EXPIRES
- * (NOW < EXPIRES <= NOW + ENROLL_MAX_LIFETIME) enrolling a device with
- * ROLE: a fresh secret, its record sealed under a key derived from
- * LOCAL_KEY (the device-local key), and its code into CODE.  REGIONDIR is
- * HOME/regions/<id hex>.  Returns 0, -EINVAL or an I/O errno; nothing
- * written on error.
+ * (NOW < EXPIRES <= NOW + ENROLL_MAX_LIFETIME) enrolling a device of
+ * OWNER (member_name_valid) with ROLE: a fresh secret, its record sealed
+ * under a key derived from LOCAL_KEY (the device-local key), its code into
+ * CODE and its id into INVITE_ID.  REGIONDIR is HOME/regions/<id hex>.  The
+ * caller checks the authority (members_may_add).  Returns 0, -EINVAL or an
+ * I/O errno; nothing written and the outputs untouched on error.
  */
 int enroll_invite_create(const char *regiondir, const uint8_t local_key[static 32],
                          const uint8_t region_id[static 32],
                          const uint8_t genesis_hash[static MEMBER_HASH_LEN], uint64_t now,
-                         uint64_t expires, uint8_t role, char *code, size_t codelen)
+                         uint64_t expires, uint8_t role, const char *owner, char *code,
+                         size_t codelen, uint8_t invite_id[static ENROLL_ID_LEN])
     __attribute__((warn_unused_result));
 
 /*
@@ -208,6 +211,62 @@ void enroll_invite_free(struct enroll_invite *inv); /* wipes; NULL is a no-op */
 int enroll_request_check(const char *regiondir, const uint8_t local_key[static 32],
                          const struct enroll_request *r, uint64_t now, struct enroll_invite **out)
     __attribute__((warn_unused_result));
+
+/* ---- offers (<region hex>/invite/<invite id hex>) and pairing words ---- */
+
+/*
+ * The approver's signed statement of what an invite enrolls (owner, role,
+ * approver), posted with the invite so that the new device can show the
+ * pairing words before approval.  FORMAT-keyring.md "Offer".
+ */
+#define ENROLL_OFFER_MAX                                                                           \
+        (1 + 32 + ENROLL_ID_LEN + 8 + IDENTITY_ID_LEN + 1 + 4 + MEMBER_NAME_MAX + 64)
+#define ENROLL_PAIRING_WORDS 12
+#define ENROLL_PAIRING_MAX (ENROLL_PAIRING_WORDS * 9 + 1) /* words of <= 8 letters, spaces, NUL */
+
+struct enroll_offer {
+        uint8_t region_id[32];
+        uint8_t invite_id[ENROLL_ID_LEN];
+        uint64_t expires;
+        uint8_t approver[IDENTITY_ID_LEN]; /* the inviting device */
+        uint8_t role;                      /* enum member_role, reader..admin */
+        char owner[MEMBER_NAME_MAX + 1];
+        uint8_t sig[MEMBER_SIG_LEN];
+        uint8_t raw[ENROLL_OFFER_MAX]; /* the object */
+        size_t raw_len;
+};
+
+/* Store key "<region hex>/invite/<invite id hex>". */
+int enroll_offer_key(const uint8_t region_id[static 32],
+                     const uint8_t invite_id[static ENROLL_ID_LEN], char *out, size_t outlen)
+    __attribute__((warn_unused_result));
+
+/*
+ * Signs FIELDS (region_id, invite_id, expires, approver = ID's device id,
+ * role, owner) with ID's key into *OUT (sig and raw set).  Returns 0,
+ * -EINVAL (bad field, no secret key) or -ENOMEM; *OUT untouched on error.
+ */
+int enroll_offer_build(const struct identity *id, const struct enroll_offer *fields,
+                       struct enroll_offer *out) __attribute__((warn_unused_result));
+
+/* Strictly parses BUF (LEN untrusted bytes); signature NOT checked.  0 or -EBADMSG. */
+int enroll_offer_decode(const uint8_t *buf, size_t len, struct enroll_offer *out)
+    __attribute__((warn_unused_result));
+
+/* Checks O names APPROVER (a verified member) and carries its signature.  0 or -EBADMSG. */
+int enroll_offer_verify(const struct enroll_offer *o, const struct member_device *approver)
+    __attribute__((warn_unused_result));
+
+/*
+ * The 12 pairing words both users compare before approval: a hash of the
+ * region, the invite, the approver's and the new device's keys, and the
+ * owner and role the new device gets (FORMAT-keyring.md "Pairing words").
+ * Into OUT (ENROLL_PAIRING_MAX bytes).  Returns 0 or -EINVAL/-ENOSPC.
+ */
+int enroll_pairing_words(char *out, size_t outlen, const uint8_t region_id[static 32],
+                         const uint8_t invite_id[static ENROLL_ID_LEN],
+                         const struct member_device *approver, const struct member_device *newdev,
+                         const char *owner, uint8_t role) __attribute__((warn_unused_result));
 
 /* A short status word for a result of enroll_request_check ("valid", "bad-mac", ...). */
 const char *enroll_status_name(int rc);

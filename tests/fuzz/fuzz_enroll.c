@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness for the enrollment parsers (keyring/enroll.c,
- * keyring/member.c): join requests, replies and ADD_DEVICE bodies, all
+ * keyring/member.c): join requests, replies, invitation offers and ADD_DEVICE bodies, all
  * bytes from the untrusted store, and the membership fold over them.
  * Nothing may crash, leak or read out of bounds; a decoded request keeps
  * its exact bytes.
@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         static const uint8_t s[ENROLL_SECRET_LEN] = {7};
         struct enroll_request r;
         struct member_add add;
+        struct enroll_offer o;
         uint8_t hash[32];
         uint64_t height = 0;
 
@@ -38,6 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 (void)enroll_request_verify_mac(&r, s);
                 (void)enroll_reply_open(data, size, &r, s, hash, &height);
         }
+        if (enroll_offer_decode(data, size, &o) == 0 &&
+            (o.raw_len != size || memcmp(o.raw, data, size) != 0 ||
+             strlen(o.owner) > MEMBER_NAME_MAX))
+                abort();
         (void)member_decode_add(data, size, &add);
         return 0;
 }

@@ -324,11 +324,12 @@ static void test_reply(void **state)
 static void new_invite(struct fx *f, uint64_t now, uint64_t expires, uint8_t s[static 16])
 {
         char code[ENROLL_CODE_MAX];
+        uint8_t id[ENROLL_ID_LEN];
         uint16_t check = 0;
 
         assert_int_equal(enroll_invite_create(f->ri.dir, f->id[0]->local_key, f->ri.id,
                                               f->ri.genesis_hash, now, expires, MEMBER_ROLE_WRITER,
-                                              code, sizeof(code)),
+                                              "devA", code, sizeof(code), id),
                          0);
         assert_int_equal(enroll_code_decode(s, &check, code), 0);
         assert_true(enroll_code_matches(s, check, f->ri.id, f->ri.genesis_hash));
@@ -339,7 +340,7 @@ static void test_invite_expired(void **state)
         struct fx *f = *state;
         struct enroll_invite *inv = NULL;
         struct enroll_request r;
-        uint8_t s[ENROLL_SECRET_LEN];
+        uint8_t s[ENROLL_SECRET_LEN], id[ENROLL_ID_LEN];
         char code[ENROLL_CODE_MAX];
 
         new_invite(f, NOW, NOW + 60, s);
@@ -355,11 +356,12 @@ static void test_invite_expired(void **state)
         /* Lifetimes outside (0, 30 days] are refused. */
         assert_int_equal(enroll_invite_create(f->ri.dir, f->id[0]->local_key, f->ri.id,
                                               f->ri.genesis_hash, NOW, NOW, MEMBER_ROLE_WRITER,
-                                              code, sizeof(code)),
+                                              "devA", code, sizeof(code), id),
                          -EINVAL);
-        assert_int_equal(enroll_invite_create(
-                             f->ri.dir, f->id[0]->local_key, f->ri.id, f->ri.genesis_hash, NOW,
-                             NOW + ENROLL_MAX_LIFETIME + 1, MEMBER_ROLE_WRITER, code, sizeof(code)),
+        assert_int_equal(enroll_invite_create(f->ri.dir, f->id[0]->local_key, f->ri.id,
+                                              f->ri.genesis_hash, NOW,
+                                              NOW + ENROLL_MAX_LIFETIME + 1, MEMBER_ROLE_WRITER,
+                                              "devA", code, sizeof(code), id),
                          -EINVAL);
 }
 
@@ -429,6 +431,169 @@ static void test_wrong_code_voids(void **state)
                          -ENOENT);
         assert_string_equal(enroll_status_name(-ECANCELED), "void");
         assert_string_equal(enroll_status_name(-EKEYREJECTED), "bad-mac");
+}
+
+/* ---- owners, offers and pairing words (issue #4) ---- */
+
+/* An invite for another user's device keeps owner and role, used or not; its header is the AD. */
+static void test_invite_owner(void **state)
+{
+        struct fx *f = *state;
+        struct enroll_invite *inv = NULL;
+        char code[ENROLL_CODE_MAX], path[PATH_MAX + 80], hex[2 * ENROLL_ID_LEN + 1];
+        uint8_t id[ENROLL_ID_LEN], *buf;
+        FILE *fp;
+        long len;
+
+        assert_int_equal(enroll_invite_create(f->ri.dir, f->id[0]->local_key, f->ri.id,
+                                              f->ri.genesis_hash, NOW, NOW + 60, MEMBER_ROLE_READER,
+                                              " carol", code, sizeof(code), id),
+                         -EINVAL);
+        assert_int_equal(enroll_invite_create(f->ri.dir, f->id[0]->local_key, f->ri.id,
+                                              f->ri.genesis_hash, NOW, NOW + 60, MEMBER_ROLE_READER,
+                                              "carol", code, sizeof(code), id),
+                         0);
+        assert_int_equal(enroll_invite_load(f->ri.dir, f->id[0]->local_key, f->ri.id, id, &inv), 0);
+        assert_string_equal(inv->owner, "carol");
+        assert_int_equal(inv->role, MEMBER_ROLE_READER);
+        assert_int_equal(enroll_invite_burn(f->ri.dir, inv, ENROLL_INVITE_USED), 0);
+        enroll_invite_free(inv);
+        inv = NULL;
+        assert_int_equal(enroll_invite_load(f->ri.dir, f->id[0]->local_key, f->ri.id, id, &inv), 0);
+        assert_string_equal(inv->owner, "carol");
+        enroll_invite_free(inv);
+        inv = NULL;
+        /* An open record whose owner was changed on disk does not open. */
+        assert_int_equal(enroll_invite_create(f->ri.dir, f->id[0]->local_key, f->ri.id,
+                                              f->ri.genesis_hash, NOW, NOW + 60, MEMBER_ROLE_READER,
+                                              "carol", code, sizeof(code), id),
+                         0);
+        hex_encode(hex, id, ENROLL_ID_LEN);
+        snprintf(path, sizeof(path), "%s/invites/%s", f->ri.dir, hex);
+        fp = fopen(path, "r+b");
+        assert_non_null(fp);
+        assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+        len = ftell(fp);
+        assert_int_equal(len, 103 + 5 + 56); /* header 103 + owner, sealed 56 */
+        buf = malloc((size_t)len);
+        assert_non_null(buf);
+        rewind(fp);
+        assert_int_equal(fread(buf, 1, (size_t)len, fp), (size_t)len);
+        buf[103] = 'k'; /* "carol" -> "karol" */
+        rewind(fp);
+        assert_int_equal(fwrite(buf, 1, (size_t)len, fp), (size_t)len);
+        assert_int_equal(fclose(fp), 0);
+        free(buf);
+        assert_int_equal(enroll_invite_load(f->ri.dir, f->id[0]->local_key, f->ri.id, id, &inv),
+                         -EBADMSG);
+        assert_null(inv);
+}
+
+static void mk_offer(struct fx *f, struct enroll_offer *o, const char *owner, uint8_t role)
+{
+        struct enroll_offer fields;
+
+        memset(&fields, 0, sizeof(fields));
+        memcpy(fields.region_id, f->ri.id, 32);
+        memset(fields.invite_id, 0x5a, ENROLL_ID_LEN);
+        fields.expires = NOW + 60;
+        memcpy(fields.approver, f->id[0]->device_id, IDENTITY_ID_LEN);
+        fields.role = role;
+        snprintf(fields.owner, sizeof(fields.owner), "%s", owner);
+        assert_int_equal(enroll_offer_build(f->id[0], &fields, o), 0);
+}
+
+static void test_offer(void **state)
+{
+        struct fx *f = *state;
+        const struct member_device *a = members_find(f->st, f->id[0]->device_id);
+        struct member_device other = *a;
+        struct enroll_offer o, d, fields;
+        uint8_t buf[ENROLL_OFFER_MAX + 1];
+        size_t i;
+        int bit;
+
+        mk_offer(f, &o, "bob", MEMBER_ROLE_WRITER);
+        assert_int_equal(o.raw_len, 158 + 3);
+        assert_int_equal(enroll_offer_decode(o.raw, o.raw_len, &d), 0);
+        assert_string_equal(d.owner, "bob");
+        assert_int_equal(d.role, MEMBER_ROLE_WRITER);
+        assert_int_equal(d.expires, NOW + 60);
+        assert_int_equal(enroll_offer_verify(&d, a), 0);
+        /* Another device's key, or another approver named: refused. */
+        memcpy(other.sign_pk, f->id[1]->sign_pk, 32);
+        assert_int_equal(enroll_offer_verify(&d, &other), -EBADMSG);
+        memcpy(other.device_id, f->id[1]->device_id, IDENTITY_ID_LEN);
+        assert_int_equal(enroll_offer_verify(&d, &other), -EBADMSG);
+        /* Every flipped bit fails to decode or to verify; truncations and a trailing byte are
+         * malformed. */
+        for (i = 0; i < o.raw_len; i++)
+                for (bit = 0; bit < 8; bit++) {
+                        memcpy(buf, o.raw, o.raw_len);
+                        buf[i] ^= (uint8_t)(1u << bit);
+                        if (enroll_offer_decode(buf, o.raw_len, &d) == 0)
+                                assert_int_equal(enroll_offer_verify(&d, a), -EBADMSG);
+                }
+        for (i = 0; i < o.raw_len; i++)
+                assert_int_equal(enroll_offer_decode(o.raw, i, &d), -EBADMSG);
+        memcpy(buf, o.raw, o.raw_len);
+        buf[o.raw_len] = 0;
+        assert_int_equal(enroll_offer_decode(buf, o.raw_len + 1, &d), -EBADMSG);
+        /* Only the approver signs its offers; no recovery role, no bad owner. */
+        fields = o;
+        memcpy(fields.approver, f->id[1]->device_id, IDENTITY_ID_LEN);
+        assert_int_equal(enroll_offer_build(f->id[0], &fields, &d), -EINVAL);
+        fields = o;
+        fields.role = MEMBER_ROLE_RECOVERY;
+        assert_int_equal(enroll_offer_build(f->id[0], &fields, &d), -EINVAL);
+        fields = o;
+        snprintf(fields.owner, sizeof(fields.owner), "%s", "bob ");
+        assert_int_equal(enroll_offer_build(f->id[0], &fields, &d), -EINVAL);
+}
+
+static void test_pairing_words(void **state)
+{
+        struct fx *f = *state;
+        const struct member_device *a = members_find(f->st, f->id[0]->device_id);
+        struct member_device b;
+        uint8_t inv[ENROLL_ID_LEN];
+        char w1[ENROLL_PAIRING_MAX], w2[ENROLL_PAIRING_MAX];
+        size_t i, n = 1;
+
+        memset(&b, 0, sizeof(b));
+        memcpy(b.device_id, f->id[1]->device_id, IDENTITY_ID_LEN);
+        memcpy(b.sign_pk, f->id[1]->sign_pk, 32);
+        memcpy(b.box_pk, f->id[1]->box_pk, 32);
+        memset(inv, 7, sizeof(inv));
+        assert_int_equal(
+            enroll_pairing_words(w1, sizeof(w1), f->ri.id, inv, a, &b, "bob", MEMBER_ROLE_WRITER),
+            0);
+        for (i = 0; w1[i] != '\0'; i++)
+                n += w1[i] == ' ';
+        assert_int_equal(n, ENROLL_PAIRING_WORDS);
+        /* The device name is not covered (the keys are); everything else is. */
+        snprintf(b.name, sizeof(b.name), "%s", "renamed");
+        assert_int_equal(
+            enroll_pairing_words(w2, sizeof(w2), f->ri.id, inv, a, &b, "bob", MEMBER_ROLE_WRITER),
+            0);
+        assert_string_equal(w1, w2);
+        assert_int_equal(
+            enroll_pairing_words(w2, sizeof(w2), f->ri.id, inv, a, &b, "bob", MEMBER_ROLE_READER),
+            0);
+        assert_string_not_equal(w1, w2);
+        assert_int_equal(
+            enroll_pairing_words(w2, sizeof(w2), f->ri.id, inv, a, &b, "bob2", MEMBER_ROLE_WRITER),
+            0);
+        assert_string_not_equal(w1, w2);
+        assert_int_equal(
+            enroll_pairing_words(w2, sizeof(w2), f->ri.id, inv, &b, a, "bob", MEMBER_ROLE_WRITER),
+            0);
+        assert_string_not_equal(w1, w2);
+        inv[0] ^= 1;
+        assert_int_equal(
+            enroll_pairing_words(w2, sizeof(w2), f->ri.id, inv, a, &b, "bob", MEMBER_ROLE_WRITER),
+            0);
+        assert_string_not_equal(w1, w2);
 }
 
 /* ---- the fold ---- */
@@ -703,6 +868,9 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_invite_expired, setup, teardown),
             cmocka_unit_test_setup_teardown(test_invite_single_use, setup, teardown),
             cmocka_unit_test_setup_teardown(test_wrong_code_voids, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_invite_owner, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_offer, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_pairing_words, setup, teardown),
             cmocka_unit_test_setup_teardown(test_fold_add, setup, teardown),
             cmocka_unit_test_setup_teardown(test_fold_unauthorised, setup, teardown),
             cmocka_unit_test_setup_teardown(test_fold_forged_signature, setup, teardown),
