@@ -88,29 +88,11 @@ int cli_region_key(struct cli_region *c, uint8_t key[static 32])
 
 int cli_region_append(struct cli_region *c, const uint8_t *obj, size_t len)
 {
-        struct member_entry *e = NULL;
         struct members_state *st = NULL;
-        char key[256], hex[65], name[MEMBERS_NAME_LEN + 1];
-        uint8_t *have = NULL;
-        size_t hlen = 0;
-        int rc;
+        int rc = membership_append(c->store, c->ri.id, obj, len);
 
-        rc = member_decode(obj, len, &e);
         if (rc != 0)
                 return rc;
-        hex_encode(hex, c->ri.id, 32);
-        members_entry_name(e, name);
-        member_entry_free(e);
-        snprintf(key, sizeof(key), "%s/members/%s", hex, name);
-        rc = c->store->ops->put(c->store, key, obj, len, 1);
-        if (rc == -EEXIST && c->store->ops->get(c->store, key, len + 1, &have, &hlen) == 0 &&
-            hlen == len && memcmp(have, obj, len) == 0)
-                rc = 0;
-        free(have);
-        if (rc != 0) {
-                log_err("cannot write %s to the store: %s", key, strerror(-rc));
-                return rc;
-        }
         rc = membership_refresh(c->store, &c->ri, &st);
         if (rc != 0) {
                 log_err("region %s: the entry is on the store, but the log cannot be re-read: %s",

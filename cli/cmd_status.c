@@ -222,6 +222,7 @@ struct st {
         unsigned q_entries;
         uint64_t q_bytes;
         int have_conflicts;
+        char keys[32]; /* the daemon's key state ("ok", "stale", ...); "" if not told */
         unsigned long conflicts;
         struct st_op push, pull;
         unsigned nalarms;
@@ -315,6 +316,11 @@ static int st_line(struct st *s, const char *key, const char *rest)
                 s->have_queue = sscanf(rest, "%u %" SCNu64, &s->q_entries, &s->q_bytes) == 2;
                 return 0;
         }
+        if (strcmp(key, "keys") == 0)
+                return sscanf(rest, "%31s", s->keys) == 1 &&
+                               strspn(s->keys, "abcdefghijklmnopqrstuvwxyz-") == strlen(s->keys)
+                           ? 0
+                           : -EPROTO;
         if (strcmp(key, "conflicts") == 0) {
                 s->have_conflicts = 1;
                 return sscanf(rest, "%lu", &s->conflicts) == 1 ? 0 : -EPROTO;
@@ -513,6 +519,27 @@ static void st_print_confirmed(const struct st *s)
         }
 }
 
+/* What the daemon's key state means, for the text output. */
+static const char *st_key_text(const char *k)
+{
+        static const struct {
+                const char *state, *text;
+        } v[] = {
+            {"stale", "older than the region's max_key_age policy; an admin should run "
+                      "'sealsync rotate'"},
+            {"needs-rotation", "a member holds no key of the current epoch; an admin should run "
+                               "'sealsync rotate'"},
+            {"removed", "this device was removed from the region; the mount is read-only"},
+            {"rotation-failed", "this device should rotate the key and could not (see mount.log)"},
+        };
+        size_t i;
+
+        for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+                if (strcmp(k, v[i].state) == 0)
+                        return v[i].text;
+        return k;
+}
+
 static void st_print_text(const struct st *s)
 {
         char hex[2 * REGION_ID_LEN + 1], b[32];
@@ -541,6 +568,8 @@ static void st_print_text(const struct st *s)
         st_print_op("last pull:", &s->pull);
         if (s->have_conflicts)
                 printf("  conflicts:  %lu\n", s->conflicts);
+        if (s->keys[0] != '\0' && strcmp(s->keys, "ok") != 0)
+                printf("  key:        %s\n", st_key_text(s->keys));
         for (i = 0; i < s->npeers; i++)
                 printf("  peer:       %s at seq %" PRIu64 "%s\n", s->peers[i].device,
                        s->peers[i].seq, s->peers[i].held ? " (held by an alarm)" : "");
@@ -681,6 +710,11 @@ static void st_print_json(const struct st *s)
         st_json_op("push", &s->push, 1);
         st_json_op("pull", &s->pull, 0);
         st_json_lists(s);
+        fputs(",\"key_state\":", stdout);
+        if (s->keys[0] != '\0')
+                printf("\"%s\"", s->keys);
+        else
+                fputs("null", stdout);
         if (s->have_conflicts)
                 printf(",\"conflicts\":%lu", s->conflicts);
         else

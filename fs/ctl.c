@@ -294,6 +294,8 @@ static int ctl_status(struct ctl *c, int fd)
                 rc = ctl_status_queue(c, fd);
         if (rc == 0)
                 rc = ctl_send(fd, "conflicts %lu", atomic_load(&fs->nconflicts));
+        if (rc == 0)
+                rc = ctl_send(fd, "keys %s", fs_key_warn_name(atomic_load(&fs->key_warn)));
         if (rc == 0 && fs->push != NULL)
                 rc = ctl_status_push(fs, fd);
         if (rc == 0 && fs->pull != NULL)
@@ -317,6 +319,10 @@ static void *ctl_pull_main(void *arg)
 {
         struct ctl_pull_job *j = arg;
         struct pull_stats st;
+
+        /* Membership first: a revocation or rotation changes what the round may apply. */
+        if (j->fs->store != NULL)
+                fs_refresh_peers(j->fs);
 
         for (;;) {
                 unsigned applied = 0;

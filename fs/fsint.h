@@ -32,6 +32,26 @@ struct manifest;
 struct manifest_meta;
 struct region_keys;
 struct identity;
+
+/* What `status` says about the region key (fs/mount.c fs_maybe_rotate). */
+enum fs_key_warn {
+        FS_KEY_OK = 0,
+        FS_KEY_STALE,        /* older than max_key_age, and this device may not rotate */
+        FS_KEY_NEEDS_ROTATE, /* a member holds no key of the current epoch; may not rotate */
+        FS_KEY_REMOVED,      /* this device was removed from the region */
+        FS_KEY_ROTATE_FAILED /* this device should rotate and could not (logged) */
+};
+
+/* "ok", "stale", "needs-rotation", "removed", "rotation-failed". */
+const char *fs_key_warn_name(int warn);
+
+/*
+ * Folds the membership again (fs/mount.c): installs new epoch keys, rotates
+ * when the fold asks for it and this device may, updates the puller's peers
+ * (new devices, roles, removals).  Sync mounts only (FS->store set).
+ */
+struct fs;
+void fs_refresh_peers(struct fs *fs);
 struct fs_content_old;
 
 /* A device's name from the verified membership (for conflict names). */
@@ -172,9 +192,11 @@ struct fs {
         /* The membership refresh of the puller thread (fs/mount.c). */
         const struct region_info *region; /* the caller's, lives as long as the mount */
         struct store *store;
-        int members_alarm;       /* enum members_alarm last reported */
-        struct fuse_session *se; /* for kernel cache invalidation */
-        struct fs_inval *inval;  /* pending invalidations (apply) */
+        int members_alarm;            /* enum members_alarm last reported */
+        _Atomic int key_warn;         /* enum fs_key_warn, from the last membership refresh */
+        pthread_mutex_t members_lock; /* serialises membership refreshes */
+        struct fuse_session *se;      /* for kernel cache invalidation */
+        struct fs_inval *inval;       /* pending invalidations (apply) */
         size_t ninval, capinval;
         uint64_t orphans_ino; /* .sealsync-orphans, 0 until needed */
 

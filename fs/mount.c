@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto/secmem.h"
@@ -159,6 +160,7 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
         memcpy(fs->genesis_epoch, o->region->genesis_hash, 32);
         fs->suite = o->keys->suite;
         fs->bs = o->keys->block_size;
+        pthread_mutex_init(&fs->members_lock, NULL);
         rc = fs_keys_init(fs, o->keys);
         if (rc != 0)
                 return rc;
@@ -252,18 +254,28 @@ static void fs_set_labels(struct fs *fs, const struct members_state *st)
 static int fs_peers_of(const struct members_state *st, struct pull_peer **out, size_t *n)
 {
         struct pull_peer *peers;
-        size_t i;
+        size_t i, k = st->nmembers + st->nremoved;
 
-        peers = calloc(st->nmembers ? st->nmembers : 1, sizeof(*peers));
+        peers = calloc(k ? k : 1, sizeof(*peers));
         if (peers == NULL)
                 return -ENOMEM;
-        for (i = 0; i < st->nmembers; i++) {
-                memcpy(peers[i].device_id, st->members[i].device_id, 16);
-                memcpy(peers[i].sign_pk, st->members[i].sign_pk, 32);
-                peers[i].role = st->members[i].role;
+        for (i = 0; i < k; i++) {
+                const struct member_device *d =
+                    i < st->nmembers ? &st->members[i] : &st->removed[i - st->nmembers].device;
+
+                memcpy(peers[i].device_id, d->device_id, 16);
+                memcpy(peers[i].sign_pk, d->sign_pk, 32);
+                peers[i].role = d->role;
+                if (i >= st->nmembers) {
+                        const struct members_removed *r = &st->removed[i - st->nmembers];
+
+                        peers[i].removed = 1;
+                        peers[i].cutoff_seq = r->cutoff_seq;
+                        memcpy(peers[i].cutoff_hash, r->cutoff_hash, 32);
+                }
         }
         *out = peers;
-        *n = st->nmembers;
+        *n = k;
         return 0;
 }
 
@@ -363,7 +375,86 @@ static void fs_refresh_keys(struct fs *fs, const struct members_state *st)
  * Failures are logged where detected (an unreachable store as a warning);
  * the puller keeps its peers and the mount its keys.
  */
-static void fs_refresh_peers(struct fs *fs)
+const char *fs_key_warn_name(int warn)
+{
+        static const char *const names[] = {"ok", "stale", "needs-rotation", "removed",
+                                            "rotation-failed"};
+
+        return warn >= 0 && warn < (int)(sizeof(names) / sizeof(names[0])) ? names[warn] : "?";
+}
+
+/* Records W for `status`, logging a change once. */
+static void fs_key_warn(struct fs *fs, int w)
+{
+        if (atomic_exchange(&fs->key_warn, w) == w || w == FS_KEY_OK)
+                return;
+        log_warn("region %s: key: %s", fs->region->name, fs_key_warn_name(w));
+}
+
+/* Builds, signs and puts a ROTATE_KEY on top of ST with the current key. */
+static int fs_rotate(struct fs *fs, const struct members_state *st, uint64_t now)
+{
+        uint8_t id[32], *obj = NULL;
+        const uint8_t *key = fs_keys_current(fs, id);
+        size_t len = 0;
+        int rc;
+
+        if (memcmp(id, st->epoch_id, 32) != 0)
+                return -EAGAIN; /* this fold's keys are not installed (logged there) */
+        rc = members_build_rotate(st, fs->id, key, now, &obj, &len, NULL);
+        if (rc == 0)
+                rc = membership_append(fs->store, fs->region_id, obj, len);
+        free(obj);
+        return rc;
+}
+
+/*
+ * A fold that asks for a rotation (a member without the current key, or a
+ * key older than the region's max_key_age) is answered by a device allowed
+ * to rotate, at once; the others record the warning for `status`.  After a
+ * rotation *STP is refolded and its keys installed.
+ */
+static void fs_maybe_rotate(struct fs *fs, struct members_state **stp)
+{
+        const struct members_state *st = *stp;
+        const struct member_device *me = members_find(st, fs->device_id);
+        time_t t = time(NULL);
+        uint64_t now = t < 0 ? 0 : (uint64_t)t;
+        struct members_state *again = NULL;
+        int stale = members_key_stale(st, now), rc;
+
+        if (me == NULL) {
+                fs_key_warn(fs,
+                            members_find_removed(st, fs->device_id) ? FS_KEY_REMOVED : FS_KEY_OK);
+                return;
+        }
+        if (st->alarm != MEMBERS_OK || (!st->needs_rotate && !stale)) {
+                fs_key_warn(fs, FS_KEY_OK);
+                return;
+        }
+        if (fs->id == NULL || fs->push == NULL || !members_may_rotate(st, me, now)) {
+                fs_key_warn(fs, stale ? FS_KEY_STALE : FS_KEY_NEEDS_ROTATE);
+                return;
+        }
+        rc = fs_rotate(fs, st, now);
+        if (rc != 0) {
+                log_err("region %s: cannot rotate the key (%s): %s", fs->region->name,
+                        stale ? "older than max_key_age" : "a member holds no current key",
+                        strerror(-rc));
+                fs_key_warn(fs, FS_KEY_ROTATE_FAILED);
+                return;
+        }
+        log_info("region %s: rotated the key (%s)", fs->region->name,
+                 stale ? "it was older than max_key_age" : "a member held no key of it");
+        fs_key_warn(fs, FS_KEY_OK);
+        if (membership_refresh(fs->store, fs->region, &again) != 0)
+                return; /* the next refresh picks the new epoch up */
+        members_state_free(*stp);
+        *stp = again;
+        fs_refresh_keys(fs, again);
+}
+
+static void fs_refresh_peers_locked(struct fs *fs)
 {
         struct members_state *st = NULL;
         struct pull_peer *peers = NULL;
@@ -374,6 +465,7 @@ static void fs_refresh_peers(struct fs *fs)
                 return;
         fs_members_alarm(fs, st);
         fs_refresh_keys(fs, st);
+        fs_maybe_rotate(fs, &st);
         pull_keys_refreshed(fs->pull); /* a journal waiting for an epoch is retried */
         fs_set_labels(fs, st);
         rc = fs_peers_of(st, &peers, &n);
@@ -386,6 +478,13 @@ static void fs_refresh_peers(struct fs *fs)
         if (pull_set_peers(fs->pull, peers, n) != 0)
                 log_debug("the membership refresh left some peers unchanged");
         free(peers);
+}
+
+void fs_refresh_peers(struct fs *fs)
+{
+        pthread_mutex_lock(&fs->members_lock); /* the puller thread and `sync` requests */
+        fs_refresh_peers_locked(fs);
+        pthread_mutex_unlock(&fs->members_lock);
 }
 
 static uint64_t fs_durable_seq(void *arg)

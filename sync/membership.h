@@ -79,6 +79,15 @@ int membership_refresh(struct store *st, const struct region_info *ri, struct me
     __attribute__((warn_unused_result));
 
 /*
+ * Puts membership entry OBJ (LEN bytes, built and checked by a
+ * members_build_* function) under "<REGION_ID hex>/members/<height>-<hash>"
+ * if absent; the same bytes there already count as written.  Returns 0,
+ * -EBADMSG (OBJ does not decode), or the store's error (logged).
+ */
+int membership_append(struct store *st, const uint8_t region_id[static 32], const uint8_t *obj,
+                      size_t len) __attribute__((warn_unused_result));
+
+/*
  * 1 if RC is a store error that says "not reachable now" (-EAGAIN,
  * -ETIMEDOUT, -ECONNREFUSED, -ECONNRESET, -EHOSTUNREACH, -ENETUNREACH,
  * -ENETDOWN, -EHOSTDOWN, -ENOTCONN), where the local state is the one to

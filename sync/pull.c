@@ -97,6 +97,7 @@ enum pull_kind {
         PULL_BAD_ACK,      /* an acknowledgement that does not verify (pull_ack_alarm) */
         PULL_ACK_ROLLBACK, /* an acknowledgement older than one accepted before */
         PULL_ACK_FORK,     /* an acknowledgement of entries of ours we never wrote */
+        PULL_REVOKED,      /* an entry of a removed device after its cutoff */
 };
 
 static const struct {
@@ -109,6 +110,7 @@ static const struct {
     [PULL_JUNK] = {"store-junk", 0},           [PULL_MISSING] = {"missing-pack", 0},
     [PULL_KEY_CHANGED] = {"key-changed", 0},   [PULL_BAD_ACK] = {"bad-ack", 0},
     [PULL_ACK_ROLLBACK] = {"ack-rollback", 0}, [PULL_ACK_FORK] = {"ack-fork", 0},
+    [PULL_REVOKED] = {"revoked", 1},
 };
 
 struct pull_peer_state {
@@ -547,6 +549,28 @@ static int pull_list(struct pull *p, struct pull_peer_state *ps, const struct pu
 
 /* ---- step 3: one entry ---- */
 
+/*
+ * A removed peer's entry IT counts only up to its cutoff, and the entry at
+ * the cutoff must be the one the removal names.  0 or the alarm's result.
+ */
+static int pull_check_cutoff(struct pull *p, struct pull_peer_state *ps, const struct pull_item *it,
+                             const char *key)
+{
+        uint64_t cutoff;
+
+        if (!__atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE)) /* pull_peer_update */
+                return 0;
+        cutoff = __atomic_load_n(&ps->peer.cutoff_seq, __ATOMIC_RELAXED);
+        if (it->seq > cutoff)
+                return pull_alarm(p, ps, PULL_REVOKED, it->seq, key,
+                                  "signed by a removed device after its cutoff (seq %llu)",
+                                  (unsigned long long)cutoff);
+        if (it->seq == cutoff && memcmp(it->hash, ps->peer.cutoff_hash, 32) != 0)
+                return pull_alarm(p, ps, PULL_EQUIVOCATION, it->seq, key,
+                                  "not the entry its removal names (forked journal)");
+        return 0;
+}
+
 /* GETs and checks entry IT of PS against the mark MK into *E (and its bytes). */
 static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const struct pull_mark *mk,
                            const struct pull_item *it, const char *key, struct journal_entry *e)
@@ -591,6 +615,9 @@ static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const str
                                         "not signed by the device's key");
                 goto out_release;
         }
+        rc = pull_check_cutoff(p, ps, it, key);
+        if (rc != 0)
+                goto out_release;
         role = __atomic_load_n(&ps->peer.role, __ATOMIC_RELAXED); /* pull_set_peers */
         if (role != MEMBER_ROLE_WRITER && role != MEMBER_ROLE_ADMIN) {
                 rc = pull_alarm(p, ps, PULL_NOT_WRITER, it->seq, key,
@@ -1069,6 +1096,14 @@ static int pull_peer_update(struct pull *p, struct pull_peer_state *ps,
         if (role != peer->role) {
                 log_info("pull: device %s has role %u now (was %u)", ps->hex, peer->role, role);
                 __atomic_store_n(&ps->peer.role, peer->role, __ATOMIC_RELAXED);
+        }
+        if (peer->removed && (!__atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE) ||
+                              peer->cutoff_seq < ps->peer.cutoff_seq)) {
+                log_info("pull: device %s was removed; its entries after seq %llu are refused",
+                         ps->hex, (unsigned long long)peer->cutoff_seq);
+                memcpy(ps->peer.cutoff_hash, peer->cutoff_hash, 32);
+                __atomic_store_n(&ps->peer.cutoff_seq, peer->cutoff_seq, __ATOMIC_RELAXED);
+                __atomic_store_n(&ps->peer.removed, 1, __ATOMIC_RELEASE);
         }
         return 0;
 }

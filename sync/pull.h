@@ -65,6 +65,12 @@ struct pull_peer {
         uint8_t device_id[16];
         uint8_t sign_pk[32];
         uint8_t role; /* enum member_role (keyring/member.h) */
+        /* A device removed from the membership: its entries up to CUTOFF_SEQ
+         * (the one at CUTOFF_SEQ must hash to CUTOFF_HASH) still count, later
+         * ones are refused (alarm "revoked"). */
+        uint8_t removed;
+        uint64_t cutoff_seq;
+        uint8_t cutoff_hash[32];
 };
 
 struct pull_ops {
@@ -123,8 +129,9 @@ void pull_keys_refreshed(struct pull *p);
  * device gets its new role (a device held by an alarm stays held).  A known
  * device whose signing key differs in PEERS is refused: alarm key-changed
  * (logged as an error, listed by pull_alarm_get, the device not held), the
- * pinned key is kept.  Devices missing from PEERS are kept (removal is not
- * part of the membership log yet).  Every entry of PEERS is looked at even
+ * pinned key is kept.  A known device that PEERS marks removed gets its
+ * cutoff (a lower cutoff of a later removal replaces it); devices missing
+ * from PEERS are kept.  Every entry of PEERS is looked at even
  * after a refusal.  Returns 0, -EKEYREJECTED (one or more keys differed;
  * the rest was applied) or -ENOSPC (PULL_PEERS_MAX reached; logged; the
  * peers that fitted were added).  To be called from one thread at a time
