@@ -162,7 +162,9 @@ struct fs {
         size_t slot_len; /* FS_SLOT_HDR_LEN + nonce + bs + tag */
         uid_t uid;
         gid_t gid;
-        _Atomic int read_only; /* also set while mounted when the keys are lost */
+        _Atomic int read_only; /* also set while mounted when the keys are lost, and
+                                  while this device is a reader (fs/mount.c) */
+        int user_read_only;    /* mounted read-only on request: never writable */
         double timeout;
 
         pthread_mutex_t ns_lock;

@@ -166,6 +166,7 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
                 return rc;
         fs->slot_len = FS_SLOT_HDR_LEN + suite_nonce_len(fs->suite) + fs->bs + BLOCK_TAG_LEN;
         fs->read_only = o->read_only || o->reader;
+        fs->user_read_only = o->read_only;
         fs->uid = getuid();
         fs->gid = getgid();
         fs->timeout = 60.0;
@@ -214,6 +215,29 @@ static const struct pull_ops fs_pull_ops = {
     .entry_done = fs_apply_entry_done,
     .epoch_key = fs_keys_lookup,
 };
+
+/*
+ * This device's role in fold ST decides whether the mount takes changes: a
+ * reader's (or RECOVERY's) is read-only, a writer's or admin's writable --
+ * unless mounted read-only on request or without the current key.
+ */
+static void fs_follow_role(struct fs *fs, const struct members_state *st)
+{
+        const struct member_device *me = members_find(st, fs->device_id);
+        int ro;
+
+        if (me == NULL || fs->user_read_only || atomic_load(&fs->keys_lost))
+                return;
+        ro = me->role == MEMBER_ROLE_READER || me->role == MEMBER_ROLE_RECOVERY;
+        if (atomic_exchange(&fs->read_only, ro) == ro)
+                return;
+        if (ro)
+                log_info("region %s: this device is a reader now; the mount is read-only",
+                         fs->region->name);
+        else
+                log_info("region %s: this device may write now; the mount is writable",
+                         fs->region->name);
+}
 
 /* Reports an alarm of fold ST once (until it changes): the last verified state is used. */
 static void fs_members_alarm(struct fs *fs, const struct members_state *st)
@@ -303,6 +327,7 @@ static int fs_load_members(struct fs *fs, struct store *store, struct members_st
                 return rc;
         }
         fs_members_alarm(fs, *out);
+        fs_follow_role(fs, *out);
         return 0;
 }
 
@@ -465,6 +490,7 @@ static void fs_refresh_peers_locked(struct fs *fs)
                 return;
         fs_members_alarm(fs, st);
         fs_refresh_keys(fs, st);
+        fs_follow_role(fs, st);
         fs_maybe_rotate(fs, &st);
         pull_keys_refreshed(fs->pull); /* a journal waiting for an epoch is retried */
         fs_set_labels(fs, st);

@@ -43,21 +43,6 @@ export SEALSYNC_HOME=$HB
 mount_region docs "$mb" || bail "mount on B failed"
 export SEALSYNC_HOME=$HA
 
-# converge DESCRIPTION COMMAND...: retries COMMAND for up to 30 s.
-converge()
-{
-	local what=$1 i
-	shift
-	for i in $(seq 150); do
-		if "$@" >/dev/null 2>&1; then
-			pass "$what (after ~$((i / 5)) s)"
-			return 0
-		fi
-		sleep 0.2
-	done
-	fail "$what" "still not true after 30 s: $*"
-	return 1
-}
 same() { cmp -s "$1" "$2"; }
 absent() { [ ! -e "$1" ] && [ ! -L "$1" ]; }
 # Predicates re-evaluated on every try (converge runs them again and again).
@@ -65,61 +50,60 @@ link_is() { [ "$(readlink "$1" 2>/dev/null)" = "$2" ]; }
 mode_is() { [ "$(stat -c %a "$1" 2>/dev/null)" = "$2" ]; }
 mtime_is() { [ "$(stat -c %Y "$1" 2>/dev/null)" = "$2" ]; }
 xattr_is() { [ "$(getfattr --only-values -n "$2" "$1" 2>/dev/null)" = "$3" ]; }
-content_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 
 MARK=SEALSYNCSYNCMARK$RANDOM$RANDOM
 rand_file "$work/f1.ref" 200000
 printf '%s in a file\n' "$MARK" >"$work/small.ref"
 cp "$work/f1.ref" "$ma/f1"
 cp "$work/small.ref" "$ma/note-$MARK.txt"
-converge "A -> B: a new 200 KB file" same "$mb/f1" "$work/f1.ref"
-converge "A -> B: a file whose name carries the marker" same "$mb/note-$MARK.txt" "$work/small.ref"
+converge "A -> B: a new 200 KB file" 30 same "$mb/f1" "$work/f1.ref"
+converge "A -> B: a file whose name carries the marker" 30 same "$mb/note-$MARK.txt" "$work/small.ref"
 
 mkdir -p "$ma/dir/sub"
 cp "$work/small.ref" "$ma/dir/sub/deep"
-converge "A -> B: nested directories and a file in them" same "$mb/dir/sub/deep" "$work/small.ref"
+converge "A -> B: nested directories and a file in them" 30 same "$mb/dir/sub/deep" "$work/small.ref"
 
 printf 'appended by B\n' >>"$mb/f1"
 cp "$work/f1.ref" "$work/f1b.ref"
 printf 'appended by B\n' >>"$work/f1b.ref"
-converge "B -> A: an append" same "$ma/f1" "$work/f1b.ref"
+converge "B -> A: an append" 30 same "$ma/f1" "$work/f1b.ref"
 
 truncate -s 70000 "$ma/f1"
 head -c 70000 "$work/f1b.ref" >"$work/f1c.ref"
-converge "A -> B: a truncate" same "$mb/f1" "$work/f1c.ref"
+converge "A -> B: a truncate" 30 same "$mb/f1" "$work/f1c.ref"
 
 printf 'Z' | dd of="$ma/f1" bs=1 seek=66000 conv=notrunc status=none
 cp "$work/f1c.ref" "$work/f1d.ref"
 printf 'Z' | dd of="$work/f1d.ref" bs=1 seek=66000 conv=notrunc status=none
-converge "A -> B: a 1-byte edit in the middle" same "$mb/f1" "$work/f1d.ref"
+converge "A -> B: a 1-byte edit in the middle" 30 same "$mb/f1" "$work/f1d.ref"
 
 mv "$ma/f1" "$ma/dir/f1-renamed"
-converge "A -> B: a rename into a directory" same "$mb/dir/f1-renamed" "$work/f1d.ref"
-converge "  ... the old name is gone on B" absent "$mb/f1"
+converge "A -> B: a rename into a directory" 30 same "$mb/dir/f1-renamed" "$work/f1d.ref"
+converge "  ... the old name is gone on B" 30 absent "$mb/f1"
 
 rm "$ma/dir/sub/deep"
-converge "A -> B: a deletion" absent "$mb/dir/sub/deep"
+converge "A -> B: a deletion" 30 absent "$mb/dir/sub/deep"
 rmdir "$ma/dir/sub"
-converge "A -> B: rmdir" absent "$mb/dir/sub"
+converge "A -> B: rmdir" 30 absent "$mb/dir/sub"
 
 ln -s "dir/f1-renamed" "$ma/link"
-converge "A -> B: a symlink" link_is "$mb/link" "dir/f1-renamed"
+converge "A -> B: a symlink" 30 link_is "$mb/link" "dir/f1-renamed"
 
 chmod 640 "$ma/dir/f1-renamed"
-converge "A -> B: chmod" mode_is "$mb/dir/f1-renamed" 640
+converge "A -> B: chmod" 30 mode_is "$mb/dir/f1-renamed" 640
 
 touch -d '2001-02-03 04:05:06.789' "$ma/note-$MARK.txt"
 want=$(stat -c %Y "$ma/note-$MARK.txt")
-converge "A -> B: mtime" mtime_is "$mb/note-$MARK.txt" "$want"
+converge "A -> B: mtime" 30 mtime_is "$mb/note-$MARK.txt" "$want"
 
 setfattr -n user.color -v blue "$ma/dir/f1-renamed"
-converge "A -> B: a user xattr" xattr_is "$mb/dir/f1-renamed" user.color blue
+converge "A -> B: a user xattr" 30 xattr_is "$mb/dir/f1-renamed" user.color blue
 
 # Editor-style save on B: write a temp file, rename it over the original.
 printf 'version 2 from B\n' >"$mb/.note.swp"
 mv "$mb/.note.swp" "$mb/note-$MARK.txt"
 printf 'version 2 from B\n' >"$work/note2.ref"
-converge "B -> A: an editor-style save (temp + rename)" same "$ma/note-$MARK.txt" "$work/note2.ref"
+converge "B -> A: an editor-style save (temp + rename)" 30 same "$ma/note-$MARK.txt" "$work/note2.ref"
 conflicts=$(find "$ma" "$mb" -name '*conflict*' | wc -l)
 is "$conflicts" 0 "no conflict copies for sequential edits"
 
@@ -146,7 +130,7 @@ ok $? "after B's remount the file is intact"
 is "$(readlink "$mb/link")" "dir/f1-renamed" "after B's remount the symlink is intact"
 
 printf 'after remount\n' >"$ma/late"
-converge "A -> B after B's remount: a new file" content_is "$mb/late" "after remount"
+converge "A -> B after B's remount: a new file" 30 content_is "$mb/late" "after remount"
 
 export SEALSYNC_HOME=$HB
 umount_region "$mb"

@@ -60,27 +60,6 @@ export SEALSYNC_HOME=$HB
 mount_region docs "$mb" || bail "mount on B failed" "$MOUNT_OUT"
 export SEALSYNC_HOME=$HA
 
-# converge [-t SECONDS] DESCRIPTION COMMAND...: retries COMMAND (default 30 s).
-converge()
-{
-	local what limit=30 t0
-	if [ "$1" = -t ]; then
-		limit=$2
-		shift 2
-	fi
-	what=$1
-	shift
-	t0=$(date +%s)
-	for _ in $(seq $((limit * 5))); do
-		if "$@" >/dev/null 2>&1; then
-			pass "$what (after ~$(($(date +%s) - t0)) s)"
-			return 0
-		fi
-		sleep 0.2
-	done
-	fail "$what" "still not true after $limit s: $*"
-	return 1
-}
 # Predicates re-evaluated on every try (converge calls them by name).
 # shellcheck disable=SC2317
 same() { cmp -s "$1" "$2"; }
@@ -93,7 +72,6 @@ mode_is() { [ "$(stat -c %a "$1" 2>/dev/null)" = "$2" ]; }
 # shellcheck disable=SC2317
 mtime_is() { [ "$(stat -c %Y "$1" 2>/dev/null)" = "$2" ]; }
 # shellcheck disable=SC2317
-content_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 # .sealsync-orphans: where apply puts placeholders for parents not yet known
 # (fs/apply.c rule 3); it stays, empty, until the next mount.  Checked apart.
 trees_equal() { diff -r --no-dereference -x .sealsync-orphans "$1" "$2"; }
@@ -104,54 +82,54 @@ rand_file "$work/f1.ref" 200000
 printf '%s in a file\n' "$MARK" >"$work/small.ref"
 cp "$work/f1.ref" "$ma/f1"
 cp "$work/small.ref" "$ma/note-$MARK.txt"
-converge "A -> B: a new 200 KB file" same "$mb/f1" "$work/f1.ref"
-converge "A -> B: a file whose name carries the marker" same "$mb/note-$MARK.txt" "$work/small.ref"
+converge "A -> B: a new 200 KB file" 30 same "$mb/f1" "$work/f1.ref"
+converge "A -> B: a file whose name carries the marker" 30 same "$mb/note-$MARK.txt" "$work/small.ref"
 
 printf 'first\n' >"$ma/edit.txt"
-converge "A -> B: a small file" content_is "$mb/edit.txt" "first"
+converge "A -> B: a small file" 30 content_is "$mb/edit.txt" "first"
 printf 'second version\n' >"$ma/edit.txt"
-converge "A -> B: an edit (rewrite)" content_is "$mb/edit.txt" "second version"
+converge "A -> B: an edit (rewrite)" 30 content_is "$mb/edit.txt" "second version"
 
 mkdir -p "$ma/dir/sub"
 cp "$work/small.ref" "$ma/dir/sub/deep"
-converge "A -> B: mkdir -p and a file in the new directories" same "$mb/dir/sub/deep" "$work/small.ref"
+converge "A -> B: mkdir -p and a file in the new directories" 30 same "$mb/dir/sub/deep" "$work/small.ref"
 
 printf 'appended by B\n' >>"$mb/f1"
 cp "$work/f1.ref" "$work/f1b.ref"
 printf 'appended by B\n' >>"$work/f1b.ref"
-converge "B -> A: an append" same "$ma/f1" "$work/f1b.ref"
+converge "B -> A: an append" 30 same "$ma/f1" "$work/f1b.ref"
 
 truncate -s 70000 "$ma/f1"
 head -c 70000 "$work/f1b.ref" >"$work/f1c.ref"
-converge "A -> B: a truncate" same "$mb/f1" "$work/f1c.ref"
+converge "A -> B: a truncate" 30 same "$mb/f1" "$work/f1c.ref"
 
 printf 'Z' | dd of="$ma/f1" bs=1 seek=66000 conv=notrunc status=none
 cp "$work/f1c.ref" "$work/f1d.ref"
 printf 'Z' | dd of="$work/f1d.ref" bs=1 seek=66000 conv=notrunc status=none
-converge "A -> B: a 1-byte edit in the middle" same "$mb/f1" "$work/f1d.ref"
+converge "A -> B: a 1-byte edit in the middle" 30 same "$mb/f1" "$work/f1d.ref"
 
 mv "$ma/f1" "$ma/dir/f1-renamed"
-converge "A -> B: a rename into a directory" same "$mb/dir/f1-renamed" "$work/f1d.ref"
-converge "  ... the old name is gone on B" absent "$mb/f1"
+converge "A -> B: a rename into a directory" 30 same "$mb/dir/f1-renamed" "$work/f1d.ref"
+converge "  ... the old name is gone on B" 30 absent "$mb/f1"
 
 rm "$ma/dir/sub/deep"
-converge "A -> B: a deletion" absent "$mb/dir/sub/deep"
+converge "A -> B: a deletion" 30 absent "$mb/dir/sub/deep"
 rmdir "$ma/dir/sub"
-converge "A -> B: rmdir" absent "$mb/dir/sub"
+converge "A -> B: rmdir" 30 absent "$mb/dir/sub"
 
 ln -s "dir/f1-renamed" "$ma/link"
-converge "A -> B: a symlink" link_is "$mb/link" "dir/f1-renamed"
+converge "A -> B: a symlink" 30 link_is "$mb/link" "dir/f1-renamed"
 
 chmod 640 "$ma/dir/f1-renamed"
-converge "A -> B: chmod" mode_is "$mb/dir/f1-renamed" 640
+converge "A -> B: chmod" 30 mode_is "$mb/dir/f1-renamed" 640
 
 touch -d '2001-02-03 04:05:06.789' "$ma/note-$MARK.txt"
 want=$(stat -c %Y "$ma/note-$MARK.txt")
-converge "A -> B: mtime" mtime_is "$mb/note-$MARK.txt" "$want"
+converge "A -> B: mtime" 30 mtime_is "$mb/note-$MARK.txt" "$want"
 
 mkdir "$mb/from-b"
 printf 'B was here\n' >"$mb/from-b/x"
-converge "B -> A: a new directory with a file" content_is "$ma/from-b/x" "B was here"
+converge "B -> A: a new directory with a file" 30 content_is "$ma/from-b/x" "B was here"
 trees_equal "$ma" "$mb" >"$work/diff.out" 2>&1
 ok $? "A and B hold identical trees after the basic operations" "$(head -20 "$work/diff.out")"
 t_basic=$(date +%s)
@@ -213,9 +191,9 @@ proxy_faults || bail "cannot turn the proxy faults off"
 pass "proxy faults off"
 t_off=$(date +%s)
 
-converge -t 120 "B converges on the 20 MiB file after the faults (sha256)" same "$mb/big" "$work/big.ref"
-converge -t 60 "B converges on the 300-file tree (diff -r)" trees_equal "$work/tree.ref" "$mb/tree"
-converge "A gets B's file written under faults" content_is "$ma/from-b/y" "B under faults"
+converge "B converges on the 20 MiB file after the faults (sha256)" 120 same "$mb/big" "$work/big.ref"
+converge "B converges on the 300-file tree (diff -r)" 60 trees_equal "$work/tree.ref" "$mb/tree"
+converge "A gets B's file written under faults" 30 content_is "$ma/from-b/y" "B under faults"
 note "convergence after the faults stopped: $(($(date +%s) - t_off)) s"
 trees_equal "$ma" "$mb" >"$work/diff.out" 2>&1
 ok $? "A and B hold identical trees" "$(head -20 "$work/diff.out")"
@@ -228,8 +206,8 @@ is "$conflicts" 0 "no conflict copies (no concurrent edits were made)"
 
 # --- no plaintext on the store ------------------------------------------------
 # Let everything settle (both outboxes empty), then look at Swift's files.
-converge "A's outbox is empty" outbox_empty "$HA/regions/$RID"
-converge "B's outbox is empty" outbox_empty "$HB/regions/$RID"
+converge "A's outbox is empty" 30 outbox_empty "$HA/regions/$RID"
+converge "B's outbox is empty" 30 outbox_empty "$HB/regions/$RID"
 ndata=$(find "$S3_DIR/srv" -name '*.data' | wc -l)
 sdata=$(find "$S3_DIR/srv" -name '*.data' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 [ "$ndata" -ge 10 ] && [ "$sdata" -ge $((20 * 1048576)) ]
@@ -250,7 +228,7 @@ export SEALSYNC_HOME=$HA
 cmp -s "$mb/big" "$work/big.ref"
 ok $? "after B's remount the 20 MiB file is intact"
 printf 'after remount\n' >"$ma/late"
-converge "A -> B after B's remount: a new file" content_is "$mb/late" "after remount"
+converge "A -> B after B's remount: a new file" 30 content_is "$mb/late" "after remount"
 
 export SEALSYNC_HOME=$HB
 umount_region "$mb"

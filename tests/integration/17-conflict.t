@@ -44,22 +44,6 @@ for d in A:$HA:$ma B:$HB:$mb C:$HC:$mc; do
 done
 export SEALSYNC_HOME=$HA
 
-# converge DESCRIPTION SECONDS COMMAND...: retries COMMAND for up to SECONDS.
-converge()
-{
-	local what=$1 secs=$2 i
-	shift 2
-	for i in $(seq $((secs * 5))); do
-		if "$@" >/dev/null 2>&1; then
-			pass "$what (after ~$((i / 5)) s)"
-			return 0
-		fi
-		sleep 0.2
-	done
-	fail "$what" "still not true after $secs s: $*"
-	return 1
-}
-content_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 # tree_sig DIR: every path with its type and, for files, a content hash.
 tree_sig()
 {

@@ -24,22 +24,6 @@ A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
 B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
 C() { SEALSYNC_HOME=$HC "$SEALSYNC_BIN" "$@"; }
 
-# converge DESCRIPTION SECONDS COMMAND...: retries COMMAND for up to SECONDS.
-converge()
-{
-	local what=$1 secs=$2 i
-	shift 2
-	for i in $(seq $((secs * 5))); do
-		if "$@" >/dev/null 2>&1; then
-			pass "$what (after ~$((i / 5)) s)"
-			return 0
-		fi
-		sleep 0.2
-	done
-	fail "$what" "still not true after $secs s: $*"
-	return 1
-}
-content_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 # b_peers: the device ids B's mount pulls from, sorted, one a line.
 b_peers() { B status docs --json 2>/dev/null | jq -r '.peers[]?.device_id' | sort; }
 b_has_peer() { b_peers | grep -qx "$1"; }

@@ -25,22 +25,6 @@ C() { SEALSYNC_HOME=$HC "$SEALSYNC_BIN" "$@"; }
 C2() { SEALSYNC_HOME=$HC2 "$SEALSYNC_BIN" "$@"; }
 home_of() { case $1 in A) echo "$HA" ;; A2) echo "$HA2" ;; B) echo "$HB" ;; C) echo "$HC" ;; C2) echo "$HC2" ;; esac; }
 
-# converge DESCRIPTION SECONDS COMMAND...: retries COMMAND for up to SECONDS.
-converge()
-{
-	local what=$1 secs=$2 i
-	shift 2
-	for i in $(seq $((secs * 5))); do
-		if "$@" >/dev/null 2>&1; then
-			pass "$what (after ~$((i / 5)) s)"
-			return 0
-		fi
-		sleep 0.2
-	done
-	fail "$what" "still not true after $secs s: $*"
-	return 1
-}
-content_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 
 # share INVITER NEW NAME REGION STORE ROLE OWNER: the whole flow with its
 # checks: INVITER invites (owner, role), NEW joins and shows the pairing

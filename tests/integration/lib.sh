@@ -569,7 +569,27 @@ outbox_empty()
 	[ -z "$(find "$1/outbox" -maxdepth 1 -name 'j-*' 2>/dev/null | head -n1)" ]
 }
 
-# enroll_device NAME FN REGION: the device of FN (a function running
+# converge DESCRIPTION SECONDS COMMAND...: retries COMMAND (output discarded)
+# every 0.2 s for up to SECONDS; one check, passed with the time it took.
+converge()
+{
+	local what=$1 secs=$2 i
+	shift 2
+	for i in $(seq $((secs * 5))); do
+		if "$@" >/dev/null 2>&1; then
+			pass "$what (after ~$((i / 5)) s)"
+			return 0
+		fi
+		sleep 0.2
+	done
+	fail "$what" "still not true after $secs s: $*"
+	return 1
+}
+
+# content_is FILE TEXT: FILE holds exactly TEXT (plus nothing but a trailing newline).
+content_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
+
+# enroll_device NAME FN REGION [INVITE_ARGS...]: the device of FN (a function running
 # $SEALSYNC_BIN with the new device's SEALSYNC_HOME) is initialised as NAME
 # and joins REGION on the file:// store $STORE (region id $RID), invited and
 # approved by A (a function for an enrolled device).  Four checks: init,
@@ -578,10 +598,11 @@ outbox_empty()
 enroll_device()
 {
 	local name=$1 fn=$2 region=$3 dir dev code jpid before
+	shift 3
 	dir=${STORE#file://}/$RID/join
 	run_ok "$fn: init" "$fn" init --kdf interactive --name "$name"
 	dev=$("$fn" id --json | jq -r .device_id)
-	run_ok "A: invite for $fn" A invite "$region" --json
+	run_ok "A: invite for $fn" A invite "$region" --json "$@"
 	code=$(jq -r .code <<<"$T_OUT")
 	before=$(find "$dir" -type f 2>/dev/null | wc -l)
 	"$fn" join "$region" "$STORE" "$RID" --code "$code" --timeout 90 >"$work/join.$fn" 2>&1 </dev/null &

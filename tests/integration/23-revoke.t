@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# 23-revoke.t: revocation, rotation, role changes and the key-age policy
+# (issue #4; doc/DESIGN.md "Issue #4", doc/FORMAT-keyring.md "Rotations").
+# Users on one file:// store: admin alice (A), writer alice (B), writer bob
+# (C, reaching the store through its own symlink so it can be cut off alone).
+#  - C's writes before its revocation count everywhere;
+#  - A revokes C while C is offline: REMOVE_DEVICE with C's last entry on the
+#    store as the cutoff; C keeps writing offline; once back, every other
+#    device refuses C's entries after the cutoff (alarm "revoked" naming C in
+#    `status`), and C's late file appears nowhere;
+#  - what A writes afterwards (a new file, a new version of an old one) is
+#    under the new epoch: B reads it, C never gets it (it holds no key of
+#    the epoch: `status` says removed, its mount refuses writes with EROFS);
+#  - `log --json` shows the history entry by entry;
+#  - `rotate` by A: a new epoch B writes under, A reads; writer B may not
+#    rotate, change roles or revoke;
+#  - `role`: B demoted to reader gets a read-only mount (EROFS) after a
+#    remount, and is writable again after its promotion without a remount;
+#  - `policy --max-key-age 1s`: A's mount rotates a stale key by itself;
+#  - D, enrolled after all that, reads files of every epoch (history links);
+#  - no marker in the store.
+TEST_TIMEOUT=300
+. "$(dirname "$0")/lib.sh"
+need_cmd jq
+
+setup_device # unused default home
+HA=$work/hA HB=$work/hB HC=$work/hC HD=$work/hD
+A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
+B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
+C() { SEALSYNC_HOME=$HC "$SEALSYNC_BIN" "$@"; }
+D() { SEALSYNC_HOME=$HD "$SEALSYNC_BIN" "$@"; }
+MARK=m4rk3r-$RANDOM$RANDOM
+
+mkdir "$work/store.real"
+ln -s store.real "$work/store"
+ln -s store.real "$work/storeC"
+STORE=file://$work/store
+run_ok "A: init" A init --kdf interactive --name devA
+SEALSYNC_HOME=$HA create_region docs --store "$STORE"
+RID=$REGION_ID
+enroll_device devB B docs
+STORE=file://$work/storeC enroll_device devC C docs --owner bob
+idA=$(A id --json | jq -r .device_id)
+idB=$(B id --json | jq -r .device_id)
+idC=$(C id --json | jq -r .device_id)
+
+ma=$work/mA mb=$work/mB mc=$work/mC
+mkdir "$ma" "$mb" "$mc"
+SEALSYNC_HOME=$HA mount_region docs "$ma" || bail "A cannot mount"
+SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot mount"
+SEALSYNC_HOME=$HC mount_region docs "$mc" || bail "C cannot mount"
+
+# sync_all: a forced round on each mounted device (membership refreshed first).
+sync_all()
+{
+	local f
+	for f in "$@"; do "$f" sync docs >/dev/null 2>&1; done
+}
+
+# ------------------------------------------------------------ before revocation
+echo "old $MARK" >"$ma/old.txt"
+echo "from C $MARK" >"$mc/c-early.txt"
+sync_all A C
+sync_all A B C
+converge "B gets A's file" 30 content_is "$mb/old.txt" "old $MARK"
+converge "C gets A's file" 30 content_is "$mc/old.txt" "old $MARK"
+converge "A gets C's early file" 30 content_is "$ma/c-early.txt" "from C $MARK"
+converge "C's outbox is empty" 30 outbox_empty "$HC/regions/$RID"
+sync_all A B
+
+# ------------------------------------------------------------ revoke C while it is offline
+rm "$work/storeC" # C alone loses the store
+run_ok "A: revoke C" A revoke docs "${idC:0:8}"
+like "$T_OUT" "revoking devC \\(owner bob, writer" "revoke names the device, owner and role"
+cutoff=$(sed -n 's/.*entries after seq \([0-9]*\) are refused.*/\1/p' <<<"$T_OUT")
+[ -n "$cutoff" ] && [ "$cutoff" -ge 1 ]; ok $? "the cutoff is C's last entry on the store (seq $cutoff)"
+like "$T_OUT" "wrapped to 2 devices" "the new key goes to the two remaining devices"
+run_fails "A: revoking C again is refused" A revoke docs "${idC:0:8}"
+run_fails "B (writer) may not revoke A" B revoke docs "${idA:0:8}"
+like "$T_ERR" "may not remove" "the refusal names the rule"
+
+echo "late $MARK" >"$mc/c-late.txt" # signed by C after its cutoff
+ln -s store.real "$work/storeC"     # C is back
+converge "C publishes its late entry" 60 outbox_empty "$HC/regions/$RID"
+sync_all A B
+for f in A B; do
+	converge "$f: status names the revoked alarm for C" 30 \
+		sh -c "SEALSYNC_HOME=$(eval echo \$H$f) '$SEALSYNC_BIN' status docs --json 2>/dev/null |
+			jq -e --arg d '$idC' '.alarms | map(select(.kind == \"revoked\" and .device_id == \$d)) | length >= 1'"
+done
+[ ! -e "$ma/c-late.txt" ] && [ ! -e "$mb/c-late.txt" ]; ok $? "C's late file appears on neither A nor B"
+is "$(cat "$ma/c-early.txt")" "from C $MARK" "C's file from before the cutoff stays"
+
+# ------------------------------------------------------------ the new epoch
+echo "new $MARK" >"$ma/new.txt"
+echo "old, changed $MARK" >"$ma/old.txt"
+sync_all A B
+converge "B reads A's new file (new epoch)" 30 content_is "$mb/new.txt" "new $MARK"
+converge "B reads A's new version of the old file" 30 content_is "$mb/old.txt" "old, changed $MARK"
+sync_all C
+converge "C: status says it was removed" 30 \
+	sh -c "SEALSYNC_HOME=$HC '$SEALSYNC_BIN' status docs --json 2>/dev/null | jq -e '.key_state == \"removed\"'"
+sync_all C
+[ ! -e "$mc/new.txt" ]; ok $? "C never gets the file written under the new epoch"
+is "$(cat "$mc/old.txt")" "old $MARK" "C keeps the old version of the changed file"
+err=$( { echo x >"$mc/w.txt"; } 2>&1)
+like "$err" "Read-only file system" "C's mount refuses writes (EROFS)"
+run_ok "C: members" C members docs
+like "$T_OUT" "devC \\(owner bob\\) removed by devA .*this device" "C's members lists it as removed"
+
+# ------------------------------------------------------------ log, entry by entry
+run_ok "A: log --json" A log docs --json
+j=$T_OUT
+is "$(jq -r '[.entries[].kind] | join(" ")' <<<"$j")" "GENESIS ADD_DEVICE ADD_DEVICE REMOVE_DEVICE" "log: the four entries in order"
+is "$(jq -r '.entries[3] | [.author, .device, (.cutoff|tostring), (.wraps|tostring), (.new_epoch|tostring), (.void|tostring)] | join(" ")' <<<"$j")" \
+	"$idA $idC $cutoff 2 true false" "log: REMOVE_DEVICE by A, of C, its cutoff, 2 wraps, a new epoch"
+is "$(jq -r '.entries[2].subjects[0] | .owner + "/" + .role' <<<"$j")" "bob/writer" "log: C was added as bob's writer"
+is "$(jq -r '.entries[3].epoch == .entries[3].hash' <<<"$j")" true "log: the new epoch's id is the entry's hash"
+
+# ------------------------------------------------------------ rotate, roles
+run_fails "B (writer) may not rotate" B rotate docs
+like "$T_ERR" "only admins rotate" "the refusal names the rule"
+run_fails "B (writer) may not change roles" B role docs "${idA:0:8}" reader
+run_ok "A: rotate" A rotate docs
+like "$T_OUT" "new key epoch [0-9a-f]{12} \\(epoch 2 of the region\\), wrapped to 2 devices" "rotate names the new epoch"
+sync_all A B
+echo "rotated $MARK" >"$mb/rot.txt"
+sync_all B A
+converge "A reads B's file written under the rotated key" 30 content_is "$ma/rot.txt" "rotated $MARK"
+
+run_ok "A: role B reader" A role docs "${idB:0:8}" reader
+like "$T_OUT" "devB: writer -> reader" "role reports the change"
+SEALSYNC_HOME=$HB remount docs "$mb" || bail "B cannot remount"
+err=$( { echo x >"$mb/w.txt"; } 2>&1)
+like "$err" "Read-only file system" "B, now a reader, mounts read-only"
+is "$(cat "$mb/rot.txt")" "rotated $MARK" "B still reads"
+run_ok "A: role B writer" A role docs "${idB:0:8}" writer
+sync_all B # no remount: the membership refresh makes the mount writable again
+echo "writer again $MARK" >"$mb/again.txt"
+sync_all B A
+converge "B writes again after its promotion" 30 content_is "$ma/again.txt" "writer again $MARK"
+
+# ------------------------------------------------------------ key-age policy
+run_ok "A: policy --max-key-age 1s" A policy docs --max-key-age 1s
+like "$T_OUT" "max_key_age: 1 s" "policy shows the new limit"
+sleep 2
+sync_all A
+run_ok "A: log --json" A log docs --json
+is "$(jq -r '[.entries[] | select(.kind == "ROTATE_KEY" and .author == "'"$idA"'")] | length' <<<"$T_OUT")" 2 \
+	"A's mount rotated the stale key by itself"
+run_ok "A: policy off" A policy docs --max-key-age off
+like "$T_OUT" "max_key_age: off" "policy off"
+echo "after auto-rotation $MARK" >"$ma/auto.txt"
+sync_all A B
+converge "B reads a file under the auto-rotated key" 30 content_is "$mb/auto.txt" "after auto-rotation $MARK"
+
+# ------------------------------------------------------------ a device enrolled afterwards
+enroll_device devD D docs
+md=$work/mD
+mkdir "$md"
+SEALSYNC_HOME=$HD mount_region docs "$md" || bail "D cannot mount"
+sync_all A B D
+converge "D reads C's early file (GENESIS epoch, via the history links)" 60 content_is "$md/c-early.txt" "from C $MARK"
+converge "D reads the file of the revocation's epoch" 30 content_is "$md/new.txt" "new $MARK"
+converge "D reads the file of the rotated epoch" 30 content_is "$md/rot.txt" "rotated $MARK"
+converge "D reads the file of the auto-rotated epoch" 30 content_is "$md/auto.txt" "after auto-rotation $MARK"
+[ ! -e "$md/c-late.txt" ]; ok $? "D does not get C's late file either"
+run_ok "D: members --json" D members docs --json
+is "$(jq -r '[.removed[].device_id] | join(" ")' <<<"$T_OUT")" "$idC" "D's members lists C as removed"
+
+for m in "$ma" "$mb" "$mc" "$md"; do umount_region "$m"; done
+if grep -rqa -- "$MARK" "$work/store.real"; then
+	fail "no marker in the store" "$(grep -rla -- "$MARK" "$work/store.real" | head)"
+else
+	pass "no marker in the store"
+fi
+done_testing
