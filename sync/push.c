@@ -18,6 +18,13 @@
 #define PUSH_IDLE_S 5
 #define PUSH_BACKOFF_MAX_S 60
 #define PUSH_ENTRY_MAX (64u << 20)
+/*
+ * Packs of one entry uploaded at once.  Each is read whole (<= 64 MiB,
+ * PACK_MAX_SIZE) while it is sent, so this bounds the pusher's memory; the
+ * store bounds the requests in flight (an s3:// store sends a large pack's
+ * parts in parallel too, through the same connection pool).
+ */
+#define PUSH_PACKS_PAR 2
 
 struct push {
         struct store *store;
@@ -35,6 +42,7 @@ struct push {
         int stopping;
         struct push_status st;
         struct push_stats stats; /* push_get_stats */
+        char pass_err[256];      /* why a pack upload of this pass failed, "" if none */
 };
 
 struct push_item {
@@ -128,7 +136,102 @@ static int push_put(struct push *p, const char *key, const uint8_t *buf, size_t 
         return rc;
 }
 
-/* Uploads one entry and its packs, then removes them from the outbox. */
+/* Uploads the outbox's pack HASH unless an earlier pass did (its file is gone). */
+static int push_pack(struct push *p, const uint8_t hash[32])
+{
+        char key[JOURNAL_KEY_SIZE + 128], hex[65], pname[80];
+        uint8_t *pb = NULL;
+        size_t plen = 0;
+        int rc;
+
+        hex_encode(hex, hash, 32);
+        snprintf(pname, sizeof(pname), "p-%s", hex);
+        rc = push_file(p, pname, &pb, &plen);
+        if (rc == -ENOENT)
+                return 0; /* uploaded by an earlier pass that stopped before cleanup */
+        snprintf(key, sizeof(key), "%s/p/%s", p->region_hex, hex);
+        if (rc == 0)
+                rc = push_put(p, key, pb, plen);
+        free(pb);
+        return rc;
+}
+
+/*
+ * The packs of one entry being uploaded: the workers share NEXT (the next
+ * pack to send) and RC (the first failure) under LOCK.
+ */
+struct push_packs {
+        struct push *p;
+        const struct journal_entry *e;
+        pthread_mutex_t lock;
+        size_t next;
+        int rc;
+        char why[256]; /* the failing worker's last error line (util/log.h: per thread) */
+};
+
+/* A worker: uploads packs in order until none is left or one has failed. */
+static void *push_packs_worker(void *arg)
+{
+        struct push_packs *w = arg;
+        size_t i;
+        int rc;
+
+        for (;;) {
+                pthread_mutex_lock(&w->lock);
+                if (w->rc != 0 || w->next == w->e->npacks) {
+                        pthread_mutex_unlock(&w->lock);
+                        return NULL;
+                }
+                i = w->next++;
+                pthread_mutex_unlock(&w->lock);
+                rc = push_pack(w->p, w->e->packs[i].hash);
+                if (rc == 0)
+                        continue;
+                pthread_mutex_lock(&w->lock);
+                if (w->rc == 0) {
+                        w->rc = rc;
+                        if (!log_last_error(w->why, sizeof(w->why)))
+                                w->why[0] = '\0';
+                }
+                pthread_mutex_unlock(&w->lock);
+        }
+}
+
+/*
+ * Uploads every pack of E, up to PUSH_PACKS_PAR at once (the calling
+ * thread is one worker; fewer if threads cannot be created), and returns
+ * only when none is in flight any more: 0 once all of them are on the
+ * store, else the first failure.
+ */
+static int push_packs(struct push *p, const struct journal_entry *e)
+{
+        struct push_packs w = {.p = p, .e = e};
+        pthread_t th[PUSH_PACKS_PAR - 1];
+        size_t n = 0, i;
+
+        if (pthread_mutex_init(&w.lock, NULL) != 0)
+                return -ENOMEM;
+        while (n < PUSH_PACKS_PAR - 1 && n + 1 < e->npacks &&
+               pthread_create(&th[n], NULL, push_packs_worker, &w) == 0)
+                n++;
+        push_packs_worker(&w);
+        for (i = 0; i < n; i++)
+                pthread_join(th[i], NULL);
+        pthread_mutex_destroy(&w.lock);
+        if (w.rc != 0) {
+                pthread_mutex_lock(&p->lock);
+                memcpy(p->pass_err, w.why, sizeof(p->pass_err));
+                pthread_mutex_unlock(&p->lock);
+        }
+        return w.rc;
+}
+
+/*
+ * Uploads one entry and its packs, then removes them from the outbox.  The
+ * entry is put only after every pack it references is on the store
+ * (push_packs has joined all its uploads): a published entry never names a
+ * missing pack.
+ */
 static int push_one(struct push *p, const struct push_item *it)
 {
         struct journal_entry e;
@@ -146,23 +249,7 @@ static int push_one(struct push *p, const struct push_item *it)
                 free(buf);
                 return rc;
         }
-        for (i = 0; i < e.npacks && rc == 0; i++) {
-                uint8_t *pb = NULL;
-                size_t plen = 0;
-                char pname[80];
-
-                hex_encode(hex, e.packs[i].hash, 32);
-                snprintf(pname, sizeof(pname), "p-%s", hex);
-                rc = push_file(p, pname, &pb, &plen);
-                if (rc == -ENOENT) {
-                        rc = 0; /* uploaded by an earlier pass that stopped before cleanup */
-                        continue;
-                }
-                snprintf(key, sizeof(key), "%s/p/%s", p->region_hex, hex);
-                if (rc == 0)
-                        rc = push_put(p, key, pb, plen);
-                free(pb);
-        }
+        rc = push_packs(p, &e);
         if (rc == 0) {
                 memcpy(hash, e.hash, 32);
                 rc = journal_object_key(p->region_hex, p->device_id, e.seq, hash, key);
@@ -256,7 +343,10 @@ static void push_pass_end(struct push *p, int rc)
         }
         p->stats.last_err = rc;
         p->stats.last_err_time = time(NULL);
-        push_error_text(rc, p->stats.last_err_text, sizeof(p->stats.last_err_text));
+        if (p->pass_err[0] != '\0') /* logged by a pack upload thread */
+                memcpy(p->stats.last_err_text, p->pass_err, sizeof(p->stats.last_err_text));
+        else
+                push_error_text(rc, p->stats.last_err_text, sizeof(p->stats.last_err_text));
 }
 
 /* One pass over the outbox.  Returns 0 when nothing uploadable is left. */
@@ -270,6 +360,7 @@ static int push_pass(struct push *p)
         pthread_mutex_lock(&p->run);
         pthread_mutex_lock(&p->lock);
         p->stats.passes_started++;
+        p->pass_err[0] = '\0';
         pthread_mutex_unlock(&p->lock);
         log_last_error_reset();
         rc = push_scan(p, &items, &n);

@@ -21,6 +21,12 @@
  *     (403) are never retried.
  *  5. Each easy handle of the pool is used by one thread at a time and
  *     keeps its connections between requests (curl_easy_reset keeps them).
+ *  6. A multipart upload sends at most s->conc parts at once (worker
+ *     threads taking part numbers in order; each part a slice of the
+ *     caller's buffer, never copied), retries each part on its own (4.),
+ *     completes with the part list in part-number order, and on the first
+ *     failure of any part stops the others (their transfers are cancelled)
+ *     and aborts the upload.
  */
 #include "sync/store_s3.h"
 
@@ -46,7 +52,8 @@
 
 #define S3_KEY_MAX 512              /* store keys and URL prefixes (store.h) */
 #define S3_FULLKEY_MAX 1024         /* S3's own limit on object keys */
-#define S3_POOL 4                   /* easy handles: concurrent requests */
+#define S3_CONC_DEFAULT 4           /* requests in flight per store (pool size) */
+#define S3_CONC_MAX 16              /* SEALSYNC_S3_CONCURRENCY's upper bound */
 #define S3_TRIES 5                  /* attempts per request */
 #define S3_BACKOFF_MS 200           /* first backoff; doubles each time */
 #define S3_BACKOFF_MAX_MS 3000      /* backoff cap */
@@ -254,8 +261,9 @@ struct store_s3 {
         struct store base;
         pthread_mutex_t lock; /* guards busy[] */
         pthread_cond_t idle;
-        CURL *pool[S3_POOL]; /* created on first use */
-        int busy[S3_POOL];
+        CURL *pool[S3_CONC_MAX]; /* the first CONC are used; created on first use */
+        int busy[S3_CONC_MAX];
+        int conc;        /* SEALSYNC_S3_CONCURRENCY: pool size, parts in flight */
         char *host;      /* Host header: authority, or BUCKET.authority */
         char *url;       /* scheme://host[/bucket]: what precedes "/KEY" */
         char *uri;       /* "/bucket" (path style) or "": canonical URI before "/KEY" */
@@ -294,7 +302,9 @@ struct s3_req {
         uint64_t range_off;
         size_t range_len;
         const char *content_type;
-        int error_in_200; /* a 200 may carry <Error> (CompleteMultipartUpload) */
+        int error_in_200;         /* a 200 may carry <Error> (CompleteMultipartUpload) */
+        atomic_int *cancel;       /* or NULL: non-zero stops the request (-ECANCELED) */
+        char payload[S3_SHA_HEX]; /* hex SHA-256 of the body: once, for every attempt */
         /* Where a 2xx body goes: DST (exactly range_len bytes) or resp (<= max). */
         uint8_t *dst;
         size_t max;
@@ -507,6 +517,24 @@ static int s3_seek_cb(void *arg, curl_off_t off, int origin)
         return CURL_SEEKFUNC_OK;
 }
 
+/* A sibling request failed (invariant 6): stop this transfer now. */
+static int s3_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                          curl_off_t ulnow)
+{
+        const struct s3_req *r = arg;
+
+        (void)dltotal;
+        (void)dlnow;
+        (void)ultotal;
+        (void)ulnow;
+        return atomic_load(r->cancel) != 0;
+}
+
+static int s3_cancelled(const struct s3_req *r)
+{
+        return r->cancel != NULL && atomic_load(r->cancel) != 0;
+}
+
 /* ----------------------------------------------------------------- SigV4 */
 
 /* The path part of the URL and of the canonical request: URI-encoded, '/' kept. */
@@ -592,7 +620,8 @@ static int s3_hdr(struct curl_slist **l, ...)
 static int s3_sign(struct store_s3 *s, const struct s3_req *r, const char *path, const char *query,
                    struct curl_slist **hdrs)
 {
-        char amzdate[17], date[9], payload[S3_SHA_HEX], crhex[S3_SHA_HEX], sig[S3_SHA_HEX];
+        char amzdate[17], date[9], crhex[S3_SHA_HEX], sig[S3_SHA_HEX];
+        const char *payload = r->payload;
         char range[64] = "";
         uint8_t h[SHA256_LEN], k1[SHA256_LEN], k2[SHA256_LEN];
         struct s3_str cr = {0}, sts = {0}, signed_hdrs = {0};
@@ -605,8 +634,6 @@ static int s3_sign(struct store_s3 *s, const struct s3_req *r, const char *path,
         strftime(amzdate, sizeof(amzdate), "%Y%m%dT%H%M%SZ", &tm);
         memcpy(date, amzdate, 8);
         date[8] = '\0';
-        sha256_hash(h, r->body, r->body_len);
-        hex_encode(payload, h, sizeof(h));
         if (r->range)
                 snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)r->range_off,
                          (unsigned long long)(r->range_off + r->range_len - 1));
@@ -701,10 +728,10 @@ static CURL *s3_handle_get(struct store_s3 *s, int *slot)
 
         pthread_mutex_lock(&s->lock);
         for (;;) {
-                for (i = 0; i < S3_POOL; i++)
+                for (i = 0; i < s->conc; i++)
                         if (!s->busy[i])
                                 break;
-                if (i < S3_POOL)
+                if (i < s->conc)
                         break;
                 pthread_cond_wait(&s->idle, &s->lock);
         }
@@ -781,6 +808,11 @@ static int s3_attempt(struct store_s3 *s, struct s3_req *r, CURL *c)
         curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
         if (s->cainfo != NULL)
                 curl_easy_setopt(c, CURLOPT_CAINFO, s->cainfo);
+        if (r->cancel != NULL) {
+                curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, s3_progress_cb);
+                curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
+                curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        }
         if (strcmp(r->method, "HEAD") == 0) {
                 curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
         } else if (strcmp(r->method, "PUT") == 0) {
@@ -865,6 +897,8 @@ static int s3_classify(struct store_s3 *s, struct s3_req *r, int cc, int *retry)
         *retry = 0;
         if (cc < 0)
                 return cc;
+        if (cc == CURLE_ABORTED_BY_CALLBACK && s3_cancelled(r))
+                return -ECANCELED; /* not this request's failure: not logged */
         if (cc != CURLE_OK) {
                 if (r->too_big)
                         return -EFBIG;
@@ -972,16 +1006,22 @@ static void s3_backoff(int attempt)
  * Performs R with retries.  Returns 0 (2xx; the body in r->resp or r->dst)
  * or a negative errno: -ENOENT (404), -EEXIST (412 to If-None-Match),
  * -EACCES, -EFBIG (body over r->max), -EIO, -ENOTSUP, -ENOMEM, -EAGAIN
- * (retryable failures, S3_TRIES times).
+ * (retryable failures, S3_TRIES times), -ECANCELED (*r->cancel was set:
+ * before an attempt, or during one, which is then cut short).
  */
 static int s3_perform(struct store_s3 *s, struct s3_req *r)
 {
         int attempt, slot = 0, rc, retry = 0, cc;
+        uint8_t h[SHA256_LEN];
         CURL *c;
 
+        sha256_hash(h, r->body, r->body_len); /* 8 MiB parts: ~50 ms, not redone per retry */
+        hex_encode(r->payload, h, sizeof(h));
         for (attempt = 0; attempt < S3_TRIES; attempt++) {
                 if (attempt > 0)
                         s3_backoff(attempt - 1);
+                if (s3_cancelled(r))
+                        return -ECANCELED;
                 c = s3_handle_get(s, &slot);
                 if (c == NULL)
                         return -ENOMEM;
@@ -1070,84 +1110,161 @@ static void s3_no_cond_put(struct store_s3 *s)
                          s->bucket);
 }
 
-static int s3_put_multipart(struct store_s3 *s, const char *full, const uint8_t *buf, size_t len,
-                            int if_absent)
+/*
+ * One multipart upload in progress (invariant 6).  The workers share NEXT
+ * (the next part to send) and RC (the first failure) under LOCK; a part's
+ * ETag is written only by the worker that sent it, and read after the join.
+ */
+struct s3_mp {
+        struct store_s3 *s;
+        const char *full;
+        const uint8_t *buf;
+        size_t len, part, nparts;
+        char upload_id[S3_UPLOAD_ID_MAX];
+        char (*etags)[S3_ETAG_MAX];
+        pthread_mutex_t lock;
+        size_t next;
+        int rc;
+        size_t failed;     /* the part that failed first (0-based), with RC */
+        char why[320];     /* and why (its last_err: an S3 code or a curl error) */
+        atomic_int cancel; /* set with RC: in-flight parts stop */
+};
+
+/* POST ?uploads: m->upload_id.  Returns 0 or a negative errno. */
+static int s3_mp_create(struct s3_mp *m)
 {
-        char upload_id[S3_UPLOAD_ID_MAX], num[24];
-        size_t part = S3_PART, nparts, i, off;
-        char(*etags)[S3_ETAG_MAX] = NULL;
-        struct s3_str xml = {0};
         struct s3_req r;
         int rc;
 
-        if (len / part >= S3_MAX_PARTS)
-                part = len / (S3_MAX_PARTS - 1);
-        nparts = (len + part - 1) / part;
-        if (if_absent) {
-                /* Not every service honours If-None-Match on completion: ask first. */
-                rc = s3_head(s, "put", full, NULL);
-                if (rc == 0)
-                        return -EEXIST;
-                if (rc != -ENOENT)
-                        return rc;
-        }
-        etags = calloc(nparts, sizeof(*etags));
-        if (etags == NULL)
-                return -ENOMEM;
-
-        s3_req_init(&r, "multipart create", "POST", full);
+        s3_req_init(&r, "multipart create", "POST", m->full);
         s3_req_param(&r, "uploads", "");
         r.max = S3_XML_MAX;
-        rc = s3_perform(s, &r);
+        rc = s3_perform(m->s, &r);
         if (rc == 0 && (r.resp.p == NULL ||
-                        s3_xml_get(r.resp.p, r.resp.p + r.resp.len, "UploadId", upload_id,
-                                   sizeof(upload_id)) != 0 ||
-                        upload_id[0] == '\0')) {
+                        s3_xml_get(r.resp.p, r.resp.p + r.resp.len, "UploadId", m->upload_id,
+                                   sizeof(m->upload_id)) != 0 ||
+                        m->upload_id[0] == '\0')) {
                 log_err("S3 bucket '%s': multipart create of %s: no UploadId in the response",
-                        s->bucket, full);
+                        m->s->bucket, m->full);
                 rc = -EIO;
         }
         s3_str_free(&r.resp);
-        if (rc != 0)
-                goto out_free;
+        return rc;
+}
 
-        for (i = 0, off = 0; i < nparts; i++, off += part) {
-                snprintf(num, sizeof(num), "%zu", i + 1);
-                s3_req_init(&r, "multipart part", "PUT", full);
-                s3_req_param(&r, "partNumber", num);
-                s3_req_param(&r, "uploadId", upload_id);
-                r.body = buf + off;
-                r.body_len = len - off < part ? len - off : part;
-                r.max = S3_ERR_MAX;
-                rc = s3_perform(s, &r);
-                if (rc == 0 && r.etag[0] == '\0') {
-                        log_err("S3 bucket '%s': multipart part %zu of %s: no ETag in the response",
-                                s->bucket, i + 1, full);
-                        rc = -EIO;
-                }
-                if (rc == 0)
-                        memcpy(etags[i], r.etag, sizeof(r.etag));
-                s3_str_free(&r.resp);
-                if (rc != 0)
-                        goto out_abort;
+/* Records the first failure (RC, of part I, for reason WHY) and stops the other parts. */
+static void s3_mp_fail(struct s3_mp *m, size_t i, int rc, const char *why)
+{
+        pthread_mutex_lock(&m->lock);
+        if (m->rc == 0) {
+                m->rc = rc;
+                m->failed = i;
+                snprintf(m->why, sizeof(m->why), "%s", why);
+                atomic_store(&m->cancel, 1);
         }
+        pthread_mutex_unlock(&m->lock);
+}
+
+/* PUT part I (0-based; part number I + 1), with retries; its ETag into m->etags[I]. */
+static int s3_mp_part(struct s3_mp *m, size_t i)
+{
+        char num[24];
+        size_t off = i * m->part;
+        struct s3_req r;
+        int rc;
+
+        snprintf(num, sizeof(num), "%zu", i + 1);
+        s3_req_init(&r, "multipart part", "PUT", m->full);
+        s3_req_param(&r, "partNumber", num);
+        s3_req_param(&r, "uploadId", m->upload_id);
+        r.body = m->buf + off;
+        r.body_len = m->len - off < m->part ? m->len - off : m->part;
+        r.max = S3_ERR_MAX;
+        r.cancel = &m->cancel;
+        rc = s3_perform(m->s, &r);
+        if (rc == 0 && r.etag[0] == '\0') {
+                log_err("S3 bucket '%s': multipart part %zu of %s: no ETag in the response",
+                        m->s->bucket, i + 1, m->full);
+                rc = -EIO;
+        }
+        if (rc == 0)
+                memcpy(m->etags[i], r.etag, sizeof(r.etag));
+        else if (rc != -ECANCELED)
+                s3_mp_fail(m, i, rc, r.last_err[0] ? r.last_err : strerror(-rc));
+        s3_str_free(&r.resp);
+        return rc;
+}
+
+/* A worker: sends parts in order until none is left or one has failed. */
+static void *s3_mp_worker(void *arg)
+{
+        struct s3_mp *m = arg;
+        size_t i;
+
+        for (;;) {
+                pthread_mutex_lock(&m->lock);
+                if (m->rc != 0 || m->next == m->nparts) {
+                        pthread_mutex_unlock(&m->lock);
+                        return NULL;
+                }
+                i = m->next++;
+                pthread_mutex_unlock(&m->lock);
+                /* A failure is recorded by s3_mp_part; -ECANCELED follows one. */
+                (void)s3_mp_part(m, i);
+        }
+}
+
+/*
+ * Sends every part, up to s->conc at once: the calling thread is one worker
+ * and starts the others (fewer if threads cannot be created).  Returns 0 or
+ * the first part's failure, then logged again from the calling thread: the
+ * part's own line may have come from a worker, and callers take the reason
+ * for their status from their own thread's last error line (util/log.h).
+ */
+static int s3_mp_parts(struct s3_mp *m)
+{
+        pthread_t th[S3_CONC_MAX];
+        size_t want = (size_t)m->s->conc < m->nparts ? (size_t)m->s->conc : m->nparts;
+        size_t n = 0, i;
+
+        while (n + 1 < want && pthread_create(&th[n], NULL, s3_mp_worker, m) == 0)
+                n++;
+        s3_mp_worker(m);
+        for (i = 0; i < n; i++)
+                pthread_join(th[i], NULL);
+        if (m->rc != 0)
+                log_err("S3 bucket '%s': multipart upload of %s: part %zu failed (%s); aborting "
+                        "the upload",
+                        m->s->bucket, m->full, m->failed + 1, m->why);
+        return m->rc;
+}
+
+/* POST ?uploadId=U with the part list in order.  Returns 0 or a negative errno. */
+static int s3_mp_complete(struct s3_mp *m, int if_absent)
+{
+        struct store_s3 *s = m->s;
+        struct s3_str xml = {0};
+        struct s3_req r;
+        char num[24];
+        size_t i;
+        int rc;
 
         s3_str_add(&xml, "<CompleteMultipartUpload>");
-        for (i = 0; i < nparts; i++) {
+        for (i = 0; i < m->nparts; i++) {
                 snprintf(num, sizeof(num), "%zu", i + 1);
                 s3_str_add(&xml, "<Part><PartNumber>");
                 s3_str_add(&xml, num);
                 s3_str_add(&xml, "</PartNumber><ETag>");
-                s3_xml_escape(&xml, etags[i]);
+                s3_xml_escape(&xml, m->etags[i]);
                 s3_str_add(&xml, "</ETag></Part>");
         }
         s3_str_add(&xml, "</CompleteMultipartUpload>");
         if (xml.oom) {
-                rc = -ENOMEM;
-                goto out_abort;
+                s3_str_free(&xml);
+                return -ENOMEM;
         }
-        s3_req_init(&r, "multipart complete", "POST", full);
-        s3_req_param(&r, "uploadId", upload_id);
+        s3_req_init(&r, "multipart complete", "POST", m->full);
+        s3_req_param(&r, "uploadId", m->upload_id);
         r.body = (const uint8_t *)xml.p;
         r.body_len = xml.len;
         r.content_type = "application/xml";
@@ -1162,15 +1279,47 @@ static int s3_put_multipart(struct store_s3 *s, const char *full, const uint8_t 
                 rc = s3_perform(s, &r);
         }
         if (rc == -EEXIST && r.ambiguous)
-                rc = s3_same_object(s, full, buf, len);
+                rc = s3_same_object(s, m->full, m->buf, m->len);
         s3_str_free(&r.resp);
-        if (rc == 0)
-                goto out_free;
-out_abort:
-        s3_abort_upload(s, full, upload_id);
-out_free:
         s3_str_free(&xml);
-        free(etags);
+        return rc;
+}
+
+static int s3_put_multipart(struct store_s3 *s, const char *full, const uint8_t *buf, size_t len,
+                            int if_absent)
+{
+        struct s3_mp m = {.s = s, .full = full, .buf = buf, .len = len, .part = S3_PART};
+        int rc;
+
+        if (len / m.part >= S3_MAX_PARTS)
+                m.part = len / (S3_MAX_PARTS - 1);
+        m.nparts = (len + m.part - 1) / m.part;
+        if (if_absent) {
+                /* Not every service honours If-None-Match on completion: ask first. */
+                rc = s3_head(s, "put", full, NULL);
+                if (rc == 0)
+                        return -EEXIST;
+                if (rc != -ENOENT)
+                        return rc;
+        }
+        m.etags = calloc(m.nparts, sizeof(*m.etags));
+        if (m.etags == NULL)
+                return -ENOMEM;
+        rc = s3_mp_create(&m);
+        if (rc != 0)
+                goto out_free;
+        atomic_init(&m.cancel, 0);
+        rc = pthread_mutex_init(&m.lock, NULL) == 0 ? 0 : -ENOMEM;
+        if (rc == 0) {
+                rc = s3_mp_parts(&m);
+                pthread_mutex_destroy(&m.lock);
+        }
+        if (rc == 0)
+                rc = s3_mp_complete(&m, if_absent);
+        if (rc != 0)
+                s3_abort_upload(s, full, m.upload_id);
+out_free:
+        free(m.etags);
         return rc;
 }
 
@@ -1462,7 +1611,7 @@ static void s3_close(struct store *st)
         struct store_s3 *s = store_s3_of(st);
         int i;
 
-        for (i = 0; i < S3_POOL; i++)
+        for (i = 0; i < S3_CONC_MAX; i++)
                 if (s->pool[i] != NULL)
                         curl_easy_cleanup(s->pool[i]);
         pthread_cond_destroy(&s->idle);
@@ -1822,6 +1971,23 @@ static int s3_endpoint(struct store_s3 *s)
         return 0;
 }
 
+/* SEALSYNC_S3_CONCURRENCY: 1..S3_CONC_MAX, default S3_CONC_DEFAULT. */
+static int s3_concurrency(struct store_s3 *s)
+{
+        const char *v = s3_env("SEALSYNC_S3_CONCURRENCY");
+        uint64_t n = 0;
+
+        s->conc = S3_CONC_DEFAULT;
+        if (v == NULL)
+                return 0;
+        if (s3_parse_u64(v, strlen(v), &n) != 0 || n < 1 || n > S3_CONC_MAX) {
+                log_err("SEALSYNC_S3_CONCURRENCY must be a number from 1 to %d", S3_CONC_MAX);
+                return -EINVAL;
+        }
+        s->conc = (int)n;
+        return 0;
+}
+
 static pthread_once_t s3_curl_once = PTHREAD_ONCE_INIT;
 static CURLcode s3_curl_init_rc = CURLE_FAILED_INIT;
 
@@ -1866,7 +2032,9 @@ int store_s3_open(const char *url, struct store **out)
                 memcpy(s->prefix, slash + 1, plen);
                 s->prefix[plen] = '/';
         }
-        rc = s3_endpoint(s);
+        rc = s3_concurrency(s);
+        if (rc == 0)
+                rc = s3_endpoint(s);
         if (rc == 0)
                 rc = s3_creds(s);
         if (rc != 0) {

@@ -9,12 +9,14 @@
 #
 #   scripts/bench/sync.sh [--small] [--files N] [--size 1G] [--bin build/sealsync]
 #                         [--tools sealsync,rclone,restic] [--workdir DIR]
-#                         [--results FILE] [--tls] [--keep]
+#                         [--results FILE] [--tls] [--keep] [--only STEPS]
 #
 # --small: a smoke run (--files 500 --size 64M).  --keep: keep the run's
 # directory (Swift's objects, the homes, the logs) in WORKDIR/run-sync.
 # --tls: every tool over HTTPS (a TLS hop in front of its proxy); without
-# it only restic is, because it has to be (see tls_for below).
+# it only restic is, because it has to be (see tls_for below).  --only:
+# the steps to run, a comma list of a, b, c, d (default all; c needs b, d
+# needs a; without a and d the tree is not even prepared).
 #
 # Data: scripts/bench/mount.sh's inputs, from the same cache (WORKDIR/cache):
 # the fixed ~20k-file subset of Debian's linux-source, extracted once per run
@@ -74,12 +76,13 @@ results=
 keep=0
 tls=restic
 step_timeout=3600
+only=a,b,c,d
 linux_tar=/usr/src/linux-source-6.1.tar.xz
 PY=/usr/bin/python3 # Debian's python3-swift lives in the system Python
 
 usage()
 {
-	sed -n '10,17p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '10,19p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -93,10 +96,22 @@ while [ $# -gt 0 ]; do
 	--results) results=${2:?}; shift 2 ;;
 	--keep) keep=1; shift ;;
 	--tls) tls=all; shift ;;
+	--only) only=${2:?}; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "sync.sh: unknown option: $1" >&2; usage >&2; exit 2 ;;
 	esac
 done
+
+# want STEP: STEP (a, b, c or d) was selected with --only.
+want() { [[ ",$only," == *",$1,"* ]]; }
+IFS=, read -r -a only_list <<<"$only"
+for t in "${only_list[@]}"; do
+	case $t in a | b | c | d) ;; *) echo "sync.sh: --only: unknown step: $t (a, b, c, d)" >&2; exit 2 ;; esac
+done
+{ want c && ! want b; } && { echo "sync.sh: --only: step c needs step b" >&2; exit 2; }
+{ want d && ! want a; } && { echo "sync.sh: --only: step d needs step a" >&2; exit 2; }
+# want_tree: a step that uses the tree (a, d) was selected.
+want_tree() { want a || want d; }
 
 size_bytes=$(numfmt --from=iec "$size") || { echo "sync.sh: bad --size: $size" >&2; exit 2; }
 size_mib=$((size_bytes / 1048576))
@@ -214,7 +229,7 @@ prepare_inputs()
 	fi
 
 	subset=$cache/subset-$files.tar
-	if [ -f "$subset" ] && [ -f "$cache/subset-$files.list" ]; then
+	if ! want_tree || { [ -f "$subset" ] && [ -f "$cache/subset-$files.list" ]; }; then
 		return 0
 	fi
 	if [ ! -f "$linux_tar" ]; then
@@ -264,12 +279,14 @@ prepare_source()
 {
 	src=$run/src
 	mkdir -p "$src"
-	tar xf "$subset" -C "$src"
-	probe=linux/$(sed -n 1p "$cache/subset-$files.list")
-	[ -f "$src/$probe" ] || { log "probe file $probe missing from the tree"; exit 1; }
-	(cd "$src" && find linux -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) >"$run/tree.sha256"
-	tree_files=$(wc -l <"$run/tree.sha256")
-	tree_bytes=$(find "$src/linux" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+	if want_tree; then
+		tar xf "$subset" -C "$src"
+		probe=linux/$(sed -n 1p "$cache/subset-$files.list")
+		[ -f "$src/$probe" ] || { log "probe file $probe missing from the tree"; exit 1; }
+		(cd "$src" && find linux -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) >"$run/tree.sha256"
+		tree_files=$(wc -l <"$run/tree.sha256")
+		tree_bytes=$(find "$src/linux" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+	fi
 	# One byte in the middle, off any 4 KiB or 64 KiB boundary; the new
 	# value differs from the old.
 	change_off=$((size_bytes / 2 + 12345))
@@ -591,34 +608,40 @@ run_sealsync()
 	rid=$(SA list --json 2>/dev/null | jq -r '.[] | select(.name == "bench") | .region_id')
 	[ -n "$rid" ] || { failed "no region id in 'sealsync list --json'"; return 1; }
 	ss_rdir=$d/homeA/regions/$rid
-	code=$(SA invite bench --json </dev/null 2>>"$e" | jq -r .code) || { failed "invite" "$e"; return 1; }
-	devb=$(SB id --json </dev/null 2>>"$e" | jq -r .device_id) || { failed "id" "$e"; return 1; }
-	SB join bench "s3://$bucket/sealsync" "$rid" --code "$code" --timeout 120 \
-		</dev/null >"$run/logs/sealsync-join.out" 2>&1 &
-	jpid=$!
-	for _ in $(seq 200); do
-		SA requests bench 2>/dev/null </dev/null | grep -q "$devb" && break
-		sleep 0.3
-	done
-	SA approve bench "$devb" </dev/null >>"$run/logs/sealsync-setup.out" 2>>"$e" || { failed "approve" "$e"; return 1; }
-	wait "$jpid" || { failed "join" "$run/logs/sealsync-join.out"; return 1; }
+	if want d; then
+		code=$(SA invite bench --json </dev/null 2>>"$e" | jq -r .code) || { failed "invite" "$e"; return 1; }
+		devb=$(SB id --json </dev/null 2>>"$e" | jq -r .device_id) || { failed "id" "$e"; return 1; }
+		SB join bench "s3://$bucket/sealsync" "$rid" --code "$code" --timeout 120 \
+			</dev/null >"$run/logs/sealsync-join.out" 2>&1 &
+		jpid=$!
+		for _ in $(seq 200); do
+			SA requests bench 2>/dev/null </dev/null | grep -q "$devb" && break
+			sleep 0.3
+		done
+		SA approve bench "$devb" </dev/null >>"$run/logs/sealsync-setup.out" 2>>"$e" || { failed "approve" "$e"; return 1; }
+		wait "$jpid" || { failed "join" "$run/logs/sealsync-join.out"; return 1; }
+	fi
 	ss_mount A "$ma" || { failed "mount on device A" "$run/logs/sealsync-mount-A.out"; return 1; }
 
 	# (a) the tree
 	local ok_a=0
-	begin a sealsync "$src/linux"
-	if ! tmo cp -a "$src/linux" "$ma/" 2>"$run/logs/sealsync-a.err"; then
-		failed "cp -a into the mount" "$run/logs/sealsync-a.err"
-	elif ! ss_sync A sealsync-a; then
-		failed "sealsync sync" "$run/logs/sealsync-a.err"
-	else
-		finish
-		ss_settle
-		ok_a=1
+	if want a; then
+		begin a sealsync "$src/linux"
+		if ! tmo cp -a "$src/linux" "$ma/" 2>"$run/logs/sealsync-a.err"; then
+			failed "cp -a into the mount" "$run/logs/sealsync-a.err"
+		elif ! ss_sync A sealsync-a; then
+			failed "sealsync sync" "$run/logs/sealsync-a.err"
+		else
+			finish
+			ss_settle
+			ok_a=1
+		fi
 	fi
 
 	# (d) the new device B: mount, the first file, then the whole tree.
-	if [ "$ok_a" = 1 ]; then
+	if ! want d; then
+		:
+	elif [ "$ok_a" = 1 ]; then
 		run_sealsync_new "$mb"
 	else
 		skipped d1 "not run: (a) failed"
@@ -627,20 +650,24 @@ run_sealsync()
 
 	# (b) the big file
 	local ok_b=0
-	fresh_big
-	begin b sealsync "$src/big.bin"
-	if ! tmo cp "$src/big.bin" "$ma/big.bin" 2>"$run/logs/sealsync-b.err"; then
-		failed "cp into the mount" "$run/logs/sealsync-b.err"
-	elif ! ss_sync A sealsync-b; then
-		failed "sealsync sync" "$run/logs/sealsync-b.err"
-	else
-		finish
-		ss_settle
-		ok_b=1
+	if want b; then
+		fresh_big
+		begin b sealsync "$src/big.bin"
+		if ! tmo cp "$src/big.bin" "$ma/big.bin" 2>"$run/logs/sealsync-b.err"; then
+			failed "cp into the mount" "$run/logs/sealsync-b.err"
+		elif ! ss_sync A sealsync-b; then
+			failed "sealsync sync" "$run/logs/sealsync-b.err"
+		else
+			finish
+			ss_settle
+			ok_b=1
+		fi
 	fi
 
 	# (c) one byte
-	if [ "$ok_b" = 1 ]; then
+	if ! want c; then
+		:
+	elif [ "$ok_b" = 1 ]; then
 		begin c sealsync
 		if ! change_one_byte "$ma/big.bin" 2>"$run/logs/sealsync-c.err"; then
 			failed "dd into the mount" "$run/logs/sealsync-c.err"
@@ -771,16 +798,20 @@ EOF
 	} >"$d/rclone.conf" || { failed "cannot write rclone.conf"; return 1; }
 
 	local ok_a=0
-	e=$run/logs/rclone-a.err
-	begin a rclone "$src/linux"
-	if tmo R copy "$src/linux" crypt:tree/linux 2>"$e"; then
-		finish
-		ok_a=1
-	else
-		failed "rclone copy" "$e"
+	if want a; then
+		e=$run/logs/rclone-a.err
+		begin a rclone "$src/linux"
+		if tmo R copy "$src/linux" crypt:tree/linux 2>"$e"; then
+			finish
+			ok_a=1
+		else
+			failed "rclone copy" "$e"
+		fi
 	fi
 
-	if [ "$ok_a" = 1 ]; then
+	if ! want d; then
+		:
+	elif [ "$ok_a" = 1 ]; then
 		e=$run/logs/rclone-d1.err
 		begin d1 rclone
 		if tmo R cat "crypt:tree/$probe" >"$d/first" 2>"$e"; then
@@ -804,17 +835,21 @@ EOF
 	fi
 
 	local ok_b=0
-	fresh_big
-	e=$run/logs/rclone-b.err
-	begin b rclone "$src/big.bin"
-	if tmo R copy "$src/big.bin" crypt:big 2>"$e"; then
-		finish
-		ok_b=1
-	else
-		failed "rclone copy" "$e"
+	if want b; then
+		fresh_big
+		e=$run/logs/rclone-b.err
+		begin b rclone "$src/big.bin"
+		if tmo R copy "$src/big.bin" crypt:big 2>"$e"; then
+			finish
+			ok_b=1
+		else
+			failed "rclone copy" "$e"
+		fi
 	fi
 
-	if [ "$ok_b" = 1 ]; then
+	if ! want c; then
+		:
+	elif [ "$ok_b" = 1 ]; then
 		change_one_byte "$src/big.bin"
 		e=$run/logs/rclone-c.err
 		begin c rclone "$src/big.bin"
@@ -849,21 +884,25 @@ run_restic()
 	Rs init </dev/null >/dev/null 2>"$e" || { failed "restic init" "$e"; return 1; }
 
 	local ok_a=0
-	e=$run/logs/restic-a.err
-	begin a restic "$src/linux"
-	if (cd "$src" && tmo Rs backup --json linux >"$d/backup-a.json" 2>"$e"); then
-		finish
-		snap=$(jq -r 'select(.message_type == "summary") | .snapshot_id' "$d/backup-a.json")
-		if [ -n "$snap" ]; then
-			ok_a=1
+	if want a; then
+		e=$run/logs/restic-a.err
+		begin a restic "$src/linux"
+		if (cd "$src" && tmo Rs backup --json linux >"$d/backup-a.json" 2>"$e"); then
+			finish
+			snap=$(jq -r 'select(.message_type == "summary") | .snapshot_id' "$d/backup-a.json")
+			if [ -n "$snap" ]; then
+				ok_a=1
+			else
+				failed "no snapshot id in restic's summary"
+			fi
 		else
-			failed "no snapshot id in restic's summary"
+			failed "restic backup" "$e"
 		fi
-	else
-		failed "restic backup" "$e"
 	fi
 
-	if [ "$ok_a" = 1 ]; then
+	if ! want d; then
+		:
+	elif [ "$ok_a" = 1 ]; then
 		e=$run/logs/restic-d1.err
 		restic_cache=$d/cache-new1
 		begin d1 restic
@@ -890,17 +929,21 @@ run_restic()
 	fi
 
 	local ok_b=0
-	fresh_big
-	e=$run/logs/restic-b.err
-	begin b restic "$src/big.bin"
-	if (cd "$src" && tmo Rs backup big.bin >/dev/null 2>"$e"); then
-		finish
-		ok_b=1
-	else
-		failed "restic backup" "$e"
+	if want b; then
+		fresh_big
+		e=$run/logs/restic-b.err
+		begin b restic "$src/big.bin"
+		if (cd "$src" && tmo Rs backup big.bin >/dev/null 2>"$e"); then
+			finish
+			ok_b=1
+		else
+			failed "restic backup" "$e"
+		fi
 	fi
 
-	if [ "$ok_b" = 1 ]; then
+	if ! want c; then
+		:
+	elif [ "$ok_b" = 1 ]; then
 		change_one_byte "$src/big.bin"
 		e=$run/logs/restic-c.err
 		begin c restic "$src/big.bin"
@@ -1020,7 +1063,8 @@ ratio()
 	echo
 	echo "- host: $(uname -srm), $(nproc) CPU ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(free -g | awk '/Mem:/ { print $2 }') GiB RAM"
 	echo "- store: OpenStack Swift $($PY -c 'import swift; print(swift.__version__)' 2>/dev/null) with s3api (scripts/s3-server.sh) on 127.0.0.1, objects under $run/s3 ($(findmnt -n -o FSTYPE -T "$workdir")); each tool through its own tests/tools/s3proxy.py"
-	echo "- tree: $tree_files files, $(human "$tree_bytes") ($tree_bytes bytes), from $(dpkg-query -W -f='${Package} ${Version}' linux-source-6.1 2>/dev/null || echo "$linux_tar") (scripts/bench/mount.sh's subset); first file: $probe"
+	echo "- steps: $only"
+	want_tree && echo "- tree: $tree_files files, $(human "$tree_bytes") ($tree_bytes bytes), from $(dpkg-query -W -f='${Package} ${Version}' linux-source-6.1 2>/dev/null || echo "$linux_tar") (scripts/bench/mount.sh's subset); first file: $probe"
 	echo "- big file: $size_mib MiB of random bytes; the 1-byte change at offset $change_off"
 	if [ "$drop_method" = drop_caches ]; then
 		echo "- caches: sync + drop_caches before every step, then the step's local source read once"
@@ -1040,9 +1084,10 @@ ratio()
 		echo "- transport: plain HTTP; restic over HTTPS through a TLS hop (Python asyncio) in front of its proxy, because its S3 client signs PUTs over HTTP as aws-chunked, which this Swift refuses (--tls puts every tool behind such a hop)"
 	fi
 	echo "- requests: all HTTP requests the tool sent (listings and polling included); bytes up: request bodies; bytes down: response bodies"
-	echo "- (d) runs right after (a): every new device fetches the tree and only the tree"
+	! want d || echo "- (d) runs right after (a): every new device fetches the tree and only the tree"
 	echo "- whole run: $t_run s"
 	for step in a b c d1 d2; do
+		want "${step:0:1}" || continue
 		echo
 		echo "## ${step_title[$step]}"
 		echo
@@ -1073,9 +1118,11 @@ ratio()
 			echo "- $what: **does not hold** (sealsync/rclone = $r, needs $op $lim)"
 		fi
 	}
-	bar "(a) initial upload at least 2× faster than rclone crypt" "$(ratio rclone a time)" "<=" 0.5
-	bar "(a) with at least 10× fewer requests" "$(ratio rclone a requests)" "<=" 0.1
-	bar "(c) the 1-byte change under 1% of rclone's bytes (sent)" "$(ratio rclone c bytes_up)" "<" 0.01
+	if want a; then
+		bar "(a) initial upload at least 2× faster than rclone crypt" "$(ratio rclone a time)" "<=" 0.5
+		bar "(a) with at least 10× fewer requests" "$(ratio rclone a requests)" "<=" 0.1
+	fi
+	! want c || bar "(c) the 1-byte change under 1% of rclone's bytes (sent)" "$(ratio rclone c bytes_up)" "<" 0.01
 	echo
 	echo "## Raw counters"
 	echo

@@ -19,21 +19,29 @@ Control endpoints, answered by the proxy and never forwarded or faulted:
     GET  /__proxy/stats   {"requests": N, "by_method": {"PUT": n, ...},
                            "bytes_up": request-body bytes forwarded,
                            "bytes_down": response-body bytes forwarded,
-                           "faults": {"errors": n, "drops": n, "delays": n},
+                           "faults": {"errors": n, "drops": n, "delays": n,
+                                      "denied": n},
+                           "inflight_max": most requests in progress at once,
                            "open_connections": n}
     POST /__proxy/reset   zeroes the counters
-    POST /__proxy/faults?error_rate=R&drop_rate=R&delay_ms=MS&seed=S
+    POST /__proxy/faults?error_rate=R&drop_rate=R&delay_ms=MS&seed=S&deny=TEXT
                           fault injection for every later request: with
                           probability error_rate answer 503 SlowDown or 500
                           InternalError (S3 XML) without forwarding; with
                           probability drop_rate close the client connection
                           abruptly (RST), before forwarding or in the middle
                           of the response (the request then did reach the
-                          server); sleep delay_ms before forwarding.  No
-                          parameters: faults off.
+                          server); sleep delay_ms before forwarding;
+                          answer 403 AccessDenied, without forwarding, to
+                          every request whose target (path?query) contains
+                          TEXT (e.g. "partNumber=3&").  No parameters:
+                          faults off.
 
 "requests" counts every non-control request received, faulted or not;
-by_method likewise.  Python 3 standard library only.
+by_method likewise.  With --log, one line per request when it arrives
+("TIME METHOD TARGET fault=F") and one when its answer starts ("TIME done
+METHOD TARGET STATUS"; not for faulted requests).  Python 3 standard
+library only.
 """
 
 import argparse
@@ -68,7 +76,9 @@ class State:
         self.error_rate = 0.0
         self.drop_rate = 0.0
         self.delay_ms = 0
+        self.deny = ""
         self.open = 0
+        self.inflight = 0
         self.reset()
 
     def reset(self):
@@ -79,6 +89,8 @@ class State:
         self.f_errors = 0
         self.f_drops = 0
         self.f_delays = 0
+        self.f_denied = 0
+        self.inflight_max = self.inflight
 
     def stats(self):
         with self.lock:
@@ -87,12 +99,15 @@ class State:
                 "by_method": dict(self.by_method),
                 "bytes_up": self.bytes_up,
                 "bytes_down": self.bytes_down,
-                "faults": {"errors": self.f_errors, "drops": self.f_drops, "delays": self.f_delays},
+                "faults": {"errors": self.f_errors, "drops": self.f_drops, "delays": self.f_delays,
+                           "denied": self.f_denied},
                 "fault_config": {
                     "error_rate": self.error_rate,
                     "drop_rate": self.drop_rate,
                     "delay_ms": self.delay_ms,
+                    "deny": self.deny,
                 },
+                "inflight_max": self.inflight_max,
                 "open_connections": self.open,
             }
 
@@ -100,9 +115,17 @@ class State:
         with self.lock:
             setattr(self, name, getattr(self, name) + n)
 
-    def decide(self):
-        """One draw per request: ('error'|'drop-before'|'drop-mid'|None, delay_s)."""
+    def begin(self):
         with self.lock:
+            self.inflight += 1
+            self.inflight_max = max(self.inflight_max, self.inflight)
+
+    def decide(self, target):
+        """One draw per request: ('deny'|'error'|'drop-before'|'drop-mid'|None, delay_s)."""
+        with self.lock:
+            if self.deny and self.deny in target:
+                self.f_denied += 1
+                return "deny", 0
             fault = None
             r = self.rng.random()
             if r < self.error_rate:
@@ -292,7 +315,9 @@ class Upstream:
 
 
 def error_response(code):
-    if code == 503:
+    if code == 403:
+        reason, s3code, msg = "Forbidden", "AccessDenied", "Access Denied (s3proxy deny rule)"
+    elif code == 503:
         reason, s3code, msg = "Slow Down", "SlowDown", "Please reduce your request rate."
     else:
         reason, s3code, msg = "Internal Server Error", "InternalError", "We encountered an internal error. Please try again."
@@ -359,6 +384,7 @@ class Handler(socketserver.BaseRequestHandler):
                 er = float(q.get("error_rate", ["0"])[0])
                 dr = float(q.get("drop_rate", ["0"])[0])
                 dl = int(q.get("delay_ms", ["0"])[0])
+                deny = q.get("deny", [""])[0]
                 seed = q.get("seed", [None])[0]
                 if not (0 <= er <= 1 and 0 <= dr <= 1 and er + dr <= 1 and 0 <= dl <= 60000):
                     raise ValueError("out of range")
@@ -366,9 +392,10 @@ class Handler(socketserver.BaseRequestHandler):
                 return self.reply(400, {"error": "bad fault parameters: %s" % e}, keep)
             with STATE.lock:
                 STATE.error_rate, STATE.drop_rate, STATE.delay_ms = er, dr, dl
+                STATE.deny = deny
                 if seed is not None:
                     STATE.rng.seed(int(seed))
-            log("faults: error_rate=%s drop_rate=%s delay_ms=%s seed=%s" % (er, dr, dl, seed))
+            log("faults: error_rate=%s drop_rate=%s delay_ms=%s seed=%s deny=%r" % (er, dr, dl, seed, deny))
             return self.reply(200, STATE.stats()["fault_config"], keep)
         return self.reply(404, {"error": "unknown control endpoint %s %s" % (method, u.path)}, keep)
 
@@ -388,15 +415,22 @@ class Handler(socketserver.BaseRequestHandler):
         with STATE.lock:
             STATE.requests += 1
             STATE.by_method[method] = STATE.by_method.get(method, 0) + 1
-        fault, delay = STATE.decide()
+        STATE.begin()
+        try:
+            return self.forward(method, target, headers, raw, keep)
+        finally:
+            STATE.add("inflight", -1)
+
+    def forward(self, method, target, headers, raw, keep):
+        fault, delay = STATE.decide(target)
         kind, n = body_framing(headers)
         expect = has_token(headers, "expect", "100-continue")
         log("%s %s fault=%s" % (method, target, fault))
 
         if fault == "drop-before":
             raise Drop()
-        if fault == "error":
-            h, b = error_response(503 if STATE.rng.random() < 0.5 else 500)
+        if fault in ("error", "deny"):
+            h, b = error_response(403 if fault == "deny" else 503 if STATE.rng.random() < 0.5 else 500)
             if expect or kind == "none":
                 # Answer at once; with Expect the client has not sent the
                 # body: close so that it never does on this connection.
@@ -424,7 +458,7 @@ class Handler(socketserver.BaseRequestHandler):
                     interim_done = True
                 else:
                     # A final answer before the body: pass it on, close both.
-                    return self.response(method, st, rh, rraw, fault, False, sent_body=False)
+                    return self.response(method, target, st, rh, rraw, fault, False, sent_body=False)
         if kind != "none":
             copy_body(self.cf, us.sendall, kind, n, "bytes_up")
         while True:
@@ -435,10 +469,11 @@ class Handler(socketserver.BaseRequestHandler):
                     self.sock.sendall(rraw)
                 continue
             break
-        return self.response(method, st, rh, rraw, fault, keep, sent_body=True)
+        return self.response(method, target, st, rh, rraw, fault, keep, sent_body=True)
 
-    def response(self, method, st, rh, rraw, fault, keep, sent_body):
+    def response(self, method, target, st, rh, rraw, fault, keep, sent_body):
         code = int(st.split(" ")[1])
+        log("done %s %s %d" % (method, target, code))
         if method == "HEAD" or code in (204, 304):
             rkind, rn = "length", 0
         elif has_token(rh, "transfer-encoding", "chunked"):

@@ -11,6 +11,13 @@
  *                             "OP: -ENAME (strerror)" for each and exits 0
  *                             only if all three succeeded; for the error
  *                             mapping tests (denied, missing bucket, down)
+ *   storetest --big MIB URL   one put (if absent, as the pusher does) of MIB
+ *                             MiB + 12345 random bytes at a fresh key, then
+ *                             a get compared byte for byte, then del; prints
+ *                             "key: K", "put: 0", "put seconds: S", "get:
+ *                             0", "bytes: same"
+ *                             (or the errors) and exits 0 only if the object
+ *                             came back whole; for multipart under faults
  *
  * The large-object test (20 MiB + 12345 bytes) crosses the S3 backend's
  * multipart threshold and part boundaries.
@@ -464,34 +471,76 @@ static int probe(struct store *s)
         return all ? 1 : 0;
 }
 
+/* --big: one large put, read back and compared, then removed. */
+static int big_roundtrip(struct store *s, long mib)
+{
+        size_t len = (size_t)mib * 1024 * 1024 + 12345, glen = 0;
+        uint8_t *buf = malloc(len), *got = NULL;
+        char key[64];
+        struct timespec t0, t1;
+        uint32_t r;
+        int rc, same = 0;
+
+        if (buf == NULL)
+                return 1;
+        secmem_random(buf, len);
+        secmem_random(&r, sizeof(r));
+        snprintf(key, sizeof(key), "storetest-big-%08x/obj", r);
+        printf("key: %s\n", key);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = s->ops->put(s, key, buf, len, 1);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        printf("put: %s (%s)\n", errname(rc), strerror(-rc));
+        printf("put seconds: %.2f\n",
+               (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+        rc = s->ops->get(s, key, len, &got, &glen);
+        printf("get: %s (%s)\n", errname(rc), strerror(-rc));
+        if (rc == 0) {
+                same = glen == len && memcmp(got, buf, len) == 0;
+                printf("bytes: %s (%zu of %zu)\n", same ? "same" : "DIFFERENT", glen, len);
+                rc = s->ops->del(s, key);
+                printf("del: %s (%s)\n", errname(rc), strerror(-rc));
+        }
+        free(got);
+        free(buf);
+        return same && rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
         struct store *s = NULL;
         long n = 1100;
         uint32_t r;
         int rc, argi = 1, probe_mode = 0;
+        long big_mib = 0;
 
         log_init("storetest", LOG_LEVEL_INFO);
         if (argc >= 3 && strcmp(argv[1], "--probe") == 0) {
                 probe_mode = 1;
                 argi = 2;
+        } else if (argc >= 4 && strcmp(argv[1], "--big") == 0) {
+                big_mib = strtol(argv[2], NULL, 10);
+                if (big_mib < 1 || big_mib > 1024)
+                        n = 0; /* usage */
+                argi = 3;
         } else if (argc >= 4 && strcmp(argv[1], "-n") == 0) {
                 n = strtol(argv[2], NULL, 10);
                 argi = 3;
         }
         if (argi != argc - 1 || n < 20) {
-                fprintf(stderr, "usage: storetest [-n KEYS (>= 20)] URL | storetest --probe URL\n");
+                fprintf(stderr, "usage: storetest [-n KEYS (>= 20)] URL | storetest --probe URL | "
+                                "storetest --big MIB (1..1024) URL\n");
                 return 2;
         }
         if (secmem_init() != 0)
                 return 1;
         rc = store_open(argv[argi], &s);
-        if (probe_mode) {
+        if (probe_mode || big_mib > 0) {
                 if (rc != 0) {
                         printf("open: %s (%s)\n", errname(rc), strerror(-rc));
                         return 1;
                 }
-                rc = probe(s);
+                rc = probe_mode ? probe(s) : big_roundtrip(s, big_mib);
                 store_close(s);
                 return rc;
         }
