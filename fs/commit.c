@@ -677,7 +677,9 @@ static int commit_entry(struct commit *c, uint8_t hash[32])
         e.seq = fs->journal_seq + 1;
         if (e.seq > 1)
                 memcpy(e.prev, fs->journal_head, 32);
+        pthread_mutex_lock(&fs->head_lock); /* fs_set_member_head */
         memcpy(e.member_head, fs->member_head, 32);
+        pthread_mutex_unlock(&fs->head_lock);
         clock_gettime(CLOCK_REALTIME, &now);
         e.time_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
         qsort(c->commits, c->ncommits, sizeof(*c->commits), commit_cmp_commit);

@@ -176,7 +176,10 @@ struct fs {
         /* Sync (fs/commit.c): set by mount when the region syncs. */
         const uint8_t *sign_sk; /* 64 bytes, the identity's secure memory */
         uint8_t device_id[16];
-        uint8_t member_head[32];
+        uint8_t member_head[32]; /* under head_lock: the membership entry our commits name */
+        pthread_mutex_t head_lock;
+        size_t nmember_seen; /* under head_lock: every membership entry of the last fold */
+        uint8_t (*member_seen)[32];
         char region_hex[65];
         int outbox_dirfd;
         uint64_t lamport_clock;           /* under commit_lock */

@@ -161,6 +161,7 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
         fs->suite = o->keys->suite;
         fs->bs = o->keys->block_size;
         pthread_mutex_init(&fs->members_lock, NULL);
+        pthread_mutex_init(&fs->head_lock, NULL);
         rc = fs_keys_init(fs, o->keys);
         if (rc != 0)
                 return rc;
@@ -210,11 +211,6 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
         return rc;
 }
 
-static const struct pull_ops fs_pull_ops = {
-    .apply = fs_apply,
-    .entry_done = fs_apply_entry_done,
-    .epoch_key = fs_keys_lookup,
-};
 
 /*
  * This device's role in fold ST decides whether the mount takes changes: a
@@ -238,6 +234,50 @@ static void fs_follow_role(struct fs *fs, const struct members_state *st)
                 log_info("region %s: this device may write now; the mount is writable",
                          fs->region->name);
 }
+
+/*
+ * The membership our journal entries name from now on (the last entry of
+ * fold ST in fold order; every device folds the same entries in the same
+ * order), and the entries a peer's journal may name (fs_member_known).
+ */
+static void fs_set_member_head(struct fs *fs, const struct members_state *st)
+{
+        uint8_t(*seen)[32] = calloc(st->nentries, sizeof(*seen));
+        size_t i;
+
+        if (seen == NULL) {
+                log_warn("out of memory; the membership head stays as it was");
+                return;
+        }
+        for (i = 0; i < st->nentries; i++)
+                memcpy(seen[i], st->entries[i]->hash, 32);
+        pthread_mutex_lock(&fs->head_lock);
+        memcpy(fs->member_head, st->entries[st->nentries - 1]->hash, 32);
+        free(fs->member_seen);
+        fs->member_seen = seen;
+        fs->nmember_seen = st->nentries;
+        pthread_mutex_unlock(&fs->head_lock);
+}
+
+static int fs_member_known(void *arg, const uint8_t hash[static 32])
+{
+        struct fs *fs = arg;
+        size_t i;
+        int known = 0;
+
+        pthread_mutex_lock(&fs->head_lock);
+        for (i = 0; i < fs->nmember_seen && !known; i++)
+                known = memcmp(fs->member_seen[i], hash, 32) == 0;
+        pthread_mutex_unlock(&fs->head_lock);
+        return known;
+}
+
+static const struct pull_ops fs_pull_ops = {
+    .apply = fs_apply,
+    .entry_done = fs_apply_entry_done,
+    .epoch_key = fs_keys_lookup,
+    .member_known = fs_member_known,
+};
 
 /* Reports an alarm of fold ST once (until it changes): the last verified state is used. */
 static void fs_members_alarm(struct fs *fs, const struct members_state *st)
@@ -328,6 +368,7 @@ static int fs_load_members(struct fs *fs, struct store *store, struct members_st
         }
         fs_members_alarm(fs, *out);
         fs_follow_role(fs, *out);
+        fs_set_member_head(fs, *out);
         return 0;
 }
 
@@ -492,6 +533,7 @@ static void fs_refresh_peers_locked(struct fs *fs)
         fs_refresh_keys(fs, st);
         fs_follow_role(fs, st);
         fs_maybe_rotate(fs, &st);
+        fs_set_member_head(fs, st);
         pull_keys_refreshed(fs->pull); /* a journal waiting for an epoch is retried */
         fs_set_labels(fs, st);
         rc = fs_peers_of(st, &peers, &n);
@@ -538,7 +580,7 @@ static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct stor
         fs->sign_sk = o->id->sign_sk;
         fs->id = o->id;
         memcpy(fs->device_id, o->id->device_id, 16);
-        memcpy(fs->member_head, o->region->genesis_hash, 32);
+        memcpy(fs->member_head, o->region->genesis_hash, 32); /* until the fold below */
         hex_encode(fs->region_hex, o->region->id, REGION_ID_LEN);
         rc = fs_commit_init(fs);
         if (rc != 0) {
@@ -604,6 +646,8 @@ static void fs_close_state(struct fs *fs)
                 close(fs->outbox_dirfd);
         fs->outbox_dirfd = -1;
         fs_keys_release(fs); /* every thread has stopped */
+        free(fs->member_seen);
+        fs->member_seen = NULL;
 }
 
 /*

@@ -232,6 +232,11 @@ static ssize_t members_entry_index(const struct members_state *s,
         return -1;
 }
 
+int members_has_entry(const struct members_state *s, const uint8_t hash[static MEMBER_HASH_LEN])
+{
+        return members_entry_index(s, hash) >= 0;
+}
+
 /* 1 if entries[WANT] is one of PARENTS (N indices) or an ancestor of one. */
 static int members_is_ancestor(const struct members_state *s, size_t want, const size_t *parents,
                                size_t n)

@@ -151,6 +151,9 @@ const struct member_entry *members_added_by(const struct members_state *s,
 const struct members_removed *members_find_removed(const struct members_state *s,
                                                    const uint8_t device_id[static IDENTITY_ID_LEN]);
 
+/* 1 if HASH is an applied entry of S (void ones included), else 0. */
+int members_has_entry(const struct members_state *s, const uint8_t hash[static MEMBER_HASH_LEN]);
+
 /* The epoch with id EPOCH_ID, or NULL. */
 const struct members_epoch *members_find_epoch(const struct members_state *s,
                                                const uint8_t epoch_id[static MEMBER_HASH_LEN]);

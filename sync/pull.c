@@ -98,6 +98,7 @@ enum pull_kind {
         PULL_ACK_ROLLBACK, /* an acknowledgement older than one accepted before */
         PULL_ACK_FORK,     /* an acknowledgement of entries of ours we never wrote */
         PULL_REVOKED,      /* an entry of a removed device after its cutoff */
+        PULL_WITHHELD,     /* an entry names a membership entry this device cannot see */
 };
 
 static const struct {
@@ -110,7 +111,7 @@ static const struct {
     [PULL_JUNK] = {"store-junk", 0},           [PULL_MISSING] = {"missing-pack", 0},
     [PULL_KEY_CHANGED] = {"key-changed", 0},   [PULL_BAD_ACK] = {"bad-ack", 0},
     [PULL_ACK_ROLLBACK] = {"ack-rollback", 0}, [PULL_ACK_FORK] = {"ack-fork", 0},
-    [PULL_REVOKED] = {"revoked", 1},
+    [PULL_REVOKED] = {"revoked", 1},           [PULL_WITHHELD] = {"membership-withheld", 1},
 };
 
 struct pull_peer_state {
@@ -817,29 +818,32 @@ out:
 }
 
 /*
- * Entry SEQ of PS has a manifest of an epoch this device does not hold.
- * The first time (or after another entry waited): PS waits, the caller is
- * asked for a membership refresh, PULL_WAIT_KEYS.  Still unknown after a
- * refresh that reached the store: the alarm unknown-epoch (-EBADMSG).
+ * Entry SEQ of PS needs more of the membership than this device has: a
+ * manifest of an epoch it does not hold, or a membership head it has not
+ * seen (a peer may have rotated or removed before our fold saw it).  The
+ * first time (or after another entry waited): PS waits, the caller is asked
+ * for a membership refresh, PULL_WAIT_KEYS.  Still missing after a refresh
+ * that reached the store: the alarm KIND (-EBADMSG).
  */
-static int pull_wait_epoch(struct pull *p, struct pull_peer_state *ps, uint64_t seq,
-                           const char *ekey)
+static int pull_wait_membership(struct pull *p, struct pull_peer_state *ps, uint64_t seq,
+                                const char *ekey, enum pull_kind kind, const char *what)
 {
         uint64_t gen = atomic_load(&p->keys_gen);
 
         if (ps->waiting && ps->wait_seq == seq && gen != ps->wait_gen) {
                 ps->waiting = 0;
-                return pull_alarm(p, ps, PULL_UNKNOWN_EPOCH, seq, ekey,
-                                  "a manifest of an epoch this device does not hold, also "
-                                  "after a membership refresh");
+                return pull_alarm(p, ps, kind, seq, ekey, "%s, also after a membership refresh",
+                                  what);
         }
         if (!ps->waiting || ps->wait_seq != seq) {
                 ps->waiting = 1;
                 ps->wait_seq = seq;
                 ps->wait_gen = gen;
-                log_info("pull: device %s seq %" PRIu64 " is under an epoch not known here yet; "
-                         "waiting for a membership refresh",
-                         ps->hex, seq);
+                log_info("pull: device %s seq %" PRIu64 " needs %s; waiting for a membership "
+                         "refresh",
+                         ps->hex, seq,
+                         kind == PULL_UNKNOWN_EPOCH ? "an epoch not known here yet"
+                                                    : "a membership entry not seen here yet");
         }
         atomic_store(&p->want_keys, 1);
         return PULL_WAIT_KEYS;
@@ -906,7 +910,8 @@ static int pull_manifest_load(struct pull *p, struct pull_peer_state *ps, const 
         }
         epoch_key = p->ops->epoch_key(p->arg, m->epoch_id);
         if (epoch_key == NULL) {
-                rc = pull_wait_epoch(p, ps, e->seq, ekey);
+                rc = pull_wait_membership(p, ps, e->seq, ekey, PULL_UNKNOWN_EPOCH,
+                                          "a manifest of an epoch this device does not hold");
                 goto out_release;
         }
         rc = manifest_open_meta(m, epoch_key, meta);
@@ -982,6 +987,12 @@ static int pull_entry(struct pull *p, struct pull_peer_state *ps, struct pull_ma
         rc = pull_entry_load(p, ps, mk, it, key, &e);
         if (rc != 0)
                 return rc;
+        /* The membership its author saw: withheld from us (or forged) until a refresh shows it. */
+        if (p->ops->member_known != NULL && !p->ops->member_known(p->arg, e.member_head)) {
+                rc = pull_wait_membership(p, ps, e.seq, key, PULL_WITHHELD,
+                                          "it names a membership entry this device cannot see");
+                goto out_entry;
+        }
         rc = pull_packs_load(p, ps, key, &e, &packs);
         if (rc != 0)
                 goto out_entry;

@@ -91,6 +91,13 @@ struct pull_ops {
          * from the round's thread; must be thread-safe against key updates.
          */
         const uint8_t *(*epoch_key)(void *arg, const uint8_t epoch_id[static 32]);
+        /*
+         * 1 if HASH (a journal entry's member_head) is an entry of this
+         * device's verified membership fold; NULL: not checked.  An unknown
+         * head waits for a membership refresh like an unknown epoch, then is
+         * the alarm membership-withheld.  Any thread; no store I/O.
+         */
+        int (*member_known)(void *arg, const uint8_t hash[static 32]);
 };
 
 struct pull;

@@ -17,6 +17,8 @@
 #  - `role`: B demoted to reader gets a read-only mount (EROFS) after a
 #    remount, and is writable again after its promotion without a remount;
 #  - `policy --max-key-age 1s`: A's mount rotates a stale key by itself;
+#  - a ROTATE_KEY withheld from B by the store: B holds A's later entries
+#    (alarm membership-withheld) until the entry is back;
 #  - D, enrolled after all that, reads files of every epoch (history links);
 #  - no marker in the store.
 TEST_TIMEOUT=300
@@ -153,6 +155,29 @@ like "$T_OUT" "max_key_age: off" "policy off"
 echo "after auto-rotation $MARK" >"$ma/auto.txt"
 sync_all A B
 converge "B reads a file under the auto-rotated key" 30 content_is "$mb/auto.txt" "after auto-rotation $MARK"
+
+# ------------------------------------------------------------ a withheld rotation
+# B is offline while A rotates; the store then hides the ROTATE_KEY from B.
+# A's next entry names it as its membership head: B holds A's updates and
+# says so, instead of applying them (or writing on under the old key).
+umount_region "$mb"
+run_ok "A: rotate (to be withheld)" A rotate docs
+rot=$(A log docs --json | jq -r '.entries[-1] | "\(.height|tostring)-\(.hash)"')
+rotobj=$(printf '%s/%s/members/%016x-%s' "$work/store.real" "$RID" "${rot%%-*}" "${rot#*-}")
+[ -f "$rotobj" ]; ok $? "the ROTATE_KEY object is on the store"
+mv "$rotobj" "$work/withheld"
+SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot mount"
+sync_all A # A's mount takes up the rotation it made
+echo "behind a withheld rotation $MARK" >"$ma/withheld.txt"
+sync_all A B
+converge "B: status names membership-withheld for A" 30 \
+	sh -c "SEALSYNC_HOME=$HB '$SEALSYNC_BIN' status docs --json 2>/dev/null |
+		jq -e --arg d '$idA' '.alarms | map(select(.kind == \"membership-withheld\" and .device_id == \$d)) | length >= 1'"
+[ ! -e "$mb/withheld.txt" ]; ok $? "B applies nothing of A's past the withheld entry"
+mv "$work/withheld" "$rotobj"
+SEALSYNC_HOME=$HB remount docs "$mb" || bail "B cannot remount"
+sync_all B
+converge "with the entry back, B gets A's file after a remount" 30 content_is "$mb/withheld.txt" "behind a withheld rotation $MARK"
 
 # ------------------------------------------------------------ a device enrolled afterwards
 enroll_device devD D docs
