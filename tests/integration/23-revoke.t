@@ -19,6 +19,7 @@
 #  - `policy --max-key-age 1s`: A's mount rotates a stale key by itself;
 #  - a ROTATE_KEY withheld from B by the store: B holds A's later entries
 #    (alarm membership-withheld) until the entry is back;
+#  - two admins rotating at once: one order everywhere, files flow both ways;
 #  - D, enrolled after all that, reads files of every epoch (history links);
 #  - no marker in the store.
 TEST_TIMEOUT=300
@@ -179,6 +180,31 @@ SEALSYNC_HOME=$HB remount docs "$mb" || bail "B cannot remount"
 sync_all B
 converge "with the entry back, B gets A's file after a remount" 30 content_is "$mb/withheld.txt" "behind a withheld rotation $MARK"
 
+# ------------------------------------------------------------ two admins at once
+# B becomes an admin; A and B each rotate without seeing the other's entry
+# (A's is hidden while B builds on the same heads).  Every device folds the
+# two concurrent entries in one order and ends on the same current epoch.
+run_ok "A: role B admin" A role docs "${idB:0:8}" admin
+umount_region "$mb"
+run_ok "A: rotate (concurrently)" A rotate docs
+x=$(A log docs --json | jq -r '.entries[-1] | "\(.height|tostring) \(.hash)"')
+xobj=$(printf '%s/%s/members/%016x-%s' "$work/store.real" "$RID" "${x%% *}" "${x#* }")
+mv "$xobj" "$work/hidden-x"
+run_ok "B: rotate (concurrently)" B rotate docs
+mv "$work/hidden-x" "$xobj"
+run_ok "A: log --json" A log docs --json
+la=$(jq -r '[.entries[].hash] | join(" ")' <<<"$T_OUT")
+is "$(jq -r '[.entries[-2:][].height] | unique | length' <<<"$T_OUT")" 1 "the two rotations are concurrent (one height)"
+run_ok "B: log --json" B log docs --json
+is "$(jq -r '[.entries[].hash] | join(" ")' <<<"$T_OUT")" "$la" "A and B fold the same entries in the same order"
+SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot mount"
+sync_all A B
+echo "after two rotations, from A $MARK" >"$ma/two-a.txt"
+echo "after two rotations, from B $MARK" >"$mb/two-b.txt"
+sync_all A B A B
+converge "B reads A's file after the concurrent rotations" 30 content_is "$mb/two-a.txt" "after two rotations, from A $MARK"
+converge "A reads B's file after the concurrent rotations" 30 content_is "$ma/two-b.txt" "after two rotations, from B $MARK"
+
 # ------------------------------------------------------------ a device enrolled afterwards
 enroll_device devD D docs
 md=$work/mD
@@ -190,6 +216,8 @@ converge "D reads the file of the revocation's epoch" 30 content_is "$md/new.txt
 converge "D reads the file of the rotated epoch" 30 content_is "$md/rot.txt" "rotated $MARK"
 converge "D reads the file of the auto-rotated epoch" 30 content_is "$md/auto.txt" "after auto-rotation $MARK"
 [ ! -e "$md/c-late.txt" ]; ok $? "D does not get C's late file either"
+run_ok "D: log --json" D log docs --json
+is "$(jq -r '[.entries[].hash] | join(" ")' <<<"$T_OUT" | cut -d' ' -f1-$(wc -w <<<"$la"))" "$la" "D folds the same history in the same order"
 run_ok "D: members --json" D members docs --json
 is "$(jq -r '[.removed[].device_id] | join(" ")' <<<"$T_OUT")" "$idC" "D's members lists C as removed"
 
