@@ -44,6 +44,20 @@ static const char status_usage[] =
     "      --json   print a JSON object (with NAME) or an array of them\n"
     "  -h, --help   show this help\n";
 
+static const char rekey_usage[] =
+    "usage: sealsync rekey NAME [--json]\n"
+    "\n"
+    "Re-encrypt now, under the region's current key, every file, directory and\n"
+    "symlink of region NAME that is still under an older key, and publish them\n"
+    "(run it after 'sealsync revoke' so that a removed device's old keys open\n"
+    "none of the current content).  NAME must be mounted here; the daemon does\n"
+    "it, with a progress line on a terminal, and waits without a time limit.\n"
+    "Old objects stay on the store until garbage collection (not built yet):\n"
+    "whoever copied them, and the keys, can still read the old versions.\n"
+    "\n"
+    "      --json             print the final summary as one JSON object\n"
+    "  -h, --help             show this help\n";
+
 static const char sync_usage[] =
     "usage: sealsync sync NAME [--timeout SECONDS] [--json]\n"
     "\n"
@@ -928,6 +942,8 @@ static void sync_show_progress(const char *name, const struct sync_nums *p)
 
 struct sync_result {
         struct sync_nums n;
+        int have_rekey; /* REKEY: the daemon marked REKEYED files first */
+        uint64_t rekeyed;
         char **messages;
         size_t nmessages;
 };
@@ -979,6 +995,13 @@ static int sync_read(struct reader *rd, const char *name, int tty, struct sync_r
                         }
                 } else if (strcmp(line, "result") == 0 && sp != NULL) {
                         sync_fields(&res->n, sp);
+                } else if (strcmp(line, "rekey") == 0 && sp != NULL) {
+                        res->have_rekey = sscanf(sp, "%" SCNu64, &res->rekeyed) == 1;
+                        if (res->have_rekey && tty)
+                                fprintf(stderr,
+                                        "re-encrypting %" PRIu64 " file(s) of %s under "
+                                        "the current key\n",
+                                        res->rekeyed, name);
                 } else if ((strcmp(line, "message") == 0 || strcmp(line, "error") == 0) &&
                            sp != NULL) {
                         rc = sync_add_message(res, sp);
@@ -1016,6 +1039,8 @@ static void sync_print_json(const struct region_info *ri, const struct sync_resu
         cli_json_str(ri->name);
         printf(",\"region_id\":\"%s\",\"status\":", hex);
         cli_json_str(r->n.status);
+        if (r->have_rekey)
+                printf(",\"rekeyed\":%" PRIu64, r->rekeyed);
         printf(",\"seconds\":%.3f,\"committed\":%" PRIu64 ",\"uploaded\":{\"objects\":%" PRIu64
                ",\"bytes\":%" PRIu64 "},\"pulled\":{\"files\":%" PRIu64 ",\"bytes\":%" PRIu64
                "},\"alarms\":%" PRIu64 ",\"queue\":{\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64
@@ -1030,8 +1055,8 @@ static void sync_print_json(const struct region_info *ri, const struct sync_resu
         fputs("]}\n", stdout);
 }
 
-static int sync_parse(int argc, char **argv, int *json, long *timeout_s, const char **name,
-                      int *done)
+static int sync_parse(const char *cmd, const char *usage, int argc, char **argv, int *json,
+                      long *timeout_s, const char **name, int *done)
 {
         static const struct option opts[] = {
             {"json", no_argument, NULL, 'j'},
@@ -1044,28 +1069,30 @@ static int sync_parse(int argc, char **argv, int *json, long *timeout_s, const c
 
         *done = 1;
         cli_start_options();
-        while ((c = cli_next_option("sync", sync_usage, argc, argv, opts, &status)) > 0) {
+        while ((c = cli_next_option(cmd, usage, argc, argv, opts, &status)) > 0) {
                 if (c == 'j') {
                         *json = 1;
                         continue;
                 }
+                if (strcmp(cmd, "sync") != 0)
+                        return cli_usage_error(cmd, "unknown option --timeout");
                 errno = 0;
                 *timeout_s = strtol(optarg, &end, 10);
                 if (errno != 0 || *end != '\0' || end == optarg || *timeout_s < 0 ||
                     *timeout_s > 86400 * 365)
-                        return cli_usage_error("sync", "--timeout takes a number of seconds");
+                        return cli_usage_error(cmd, "--timeout takes a number of seconds");
         }
         if (c == 0)
                 return status;
         if (argc - optind != 1)
-                return cli_usage_error("sync", "expected one region NAME");
+                return cli_usage_error(cmd, "expected one region NAME");
         *name = argv[optind];
         *done = 0;
         return CLI_EXIT_OK;
 }
 
-/* Runs the SYNC exchange with RI's daemon.  CLI_EXIT_*. */
-static int sync_run(const struct region_info *ri, long timeout_s, int json)
+/* Runs the SYNC (or, REKEY, the REKEY) exchange with RI's daemon.  CLI_EXIT_*. */
+static int sync_run(const struct region_info *ri, long timeout_s, int json, int rekey)
 {
         struct sync_result res;
         struct reader rd;
@@ -1073,7 +1100,10 @@ static int sync_run(const struct region_info *ri, long timeout_s, int json)
         size_t i;
         int rc, ret;
 
-        snprintf(req, sizeof(req), "SYNC %ld\n", timeout_s);
+        if (rekey)
+                snprintf(req, sizeof(req), "REKEY\n");
+        else
+                snprintf(req, sizeof(req), "SYNC %ld\n", timeout_s);
         rc = client_open(ri, req, SYNC_SILENCE_S, &rd);
         if (rc == -ENOTCONN) {
                 log_err("region '%s' is not mounted (mount it with 'sealsync mount %s DIR')",
@@ -1096,7 +1126,10 @@ static int sync_run(const struct region_info *ri, long timeout_s, int json)
         }
         if (json)
                 sync_print_json(ri, &res);
-        else
+        else if (res.have_rekey)
+                printf("rekey %s: %" PRIu64 " file(s) re-encrypted under the current key\n",
+                       ri->name, res.rekeyed);
+        if (!json)
                 sync_print_text(ri->name, &res);
         ret = strcmp(res.n.status, "ok") == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
         for (i = 0; i < res.nmessages && !json; i++)
@@ -1109,7 +1142,8 @@ static int sync_run(const struct region_info *ri, long timeout_s, int json)
         return rc != CLI_EXIT_OK ? rc : ret;
 }
 
-int cmd_sync(int argc, char **argv)
+/* sync and rekey: NAME's daemon does a round (REKEY: after marking every old-epoch file). */
+static int sync_cmd(const char *cmd, const char *usage, int argc, char **argv, int rekey)
 {
         char home[PATH_MAX];
         struct region_info ri;
@@ -1117,7 +1151,7 @@ int cmd_sync(int argc, char **argv)
         long timeout_s = SYNC_DEFAULT_TIMEOUT_S;
         int json = 0, done, ret, rc;
 
-        ret = sync_parse(argc, argv, &json, &timeout_s, &name, &done);
+        ret = sync_parse(cmd, usage, argc, argv, &json, &timeout_s, &name, &done);
         if (done)
                 return ret;
         ret = cli_setup(home, sizeof(home));
@@ -1131,5 +1165,15 @@ int cmd_sync(int argc, char **argv)
                         log_err("region '%s': %s", name, strerror(-rc));
                 return CLI_EXIT_FAIL;
         }
-        return sync_run(&ri, timeout_s, json);
+        return sync_run(&ri, timeout_s, json, rekey);
+}
+
+int cmd_sync(int argc, char **argv)
+{
+        return sync_cmd("sync", sync_usage, argc, argv, 0);
+}
+
+int cmd_rekey(int argc, char **argv)
+{
+        return sync_cmd("rekey", rekey_usage, argc, argv, 1);
 }

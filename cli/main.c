@@ -32,6 +32,7 @@ static const struct command commands[] = {
     {"revoke", cmd_revoke, "remove a device from a region and rotate the key"},
     {"rotate", cmd_rotate, "make a new region key (key rotation)"},
     {"role", cmd_role, "change a device's role (reader, writer, admin)"},
+    {"rekey", cmd_rekey, "re-encrypt every file under the current key now"},
     {"policy", cmd_policy, "show or set a region's policy (max_key_age)"},
 };
 

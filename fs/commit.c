@@ -1059,3 +1059,39 @@ int fs_commit_init(struct fs *fs)
         closedir(d);
         return commit_drop_orphan_packs(fs);
 }
+
+struct commit_rekey {
+        struct fs *fs;
+        uint64_t marked;
+};
+
+static int commit_rekey_one(void *arg, uint64_t ino)
+{
+        struct commit_rekey *r = arg;
+        struct fs_inode *in;
+        int rc = fs_inode_get(r->fs, ino, &in);
+
+        if (rc != 0)
+                return rc == -ENOENT ? 0 : rc; /* unlinked meanwhile */
+        pthread_rwlock_wrlock(&in->lock);
+        if (in->nlink > 0 && !fs_keys_is_current(r->fs, in->epoch_id)) {
+                rc = fs_inode_mark_changed(r->fs, in, 0, 0);
+                if (rc == 0)
+                        r->marked++;
+        }
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(r->fs, in);
+        return rc;
+}
+
+int fs_rekey_mark(struct fs *fs, uint64_t *marked)
+{
+        struct commit_rekey r = {.fs = fs};
+        int rc;
+
+        if (fs->read_only)
+                return -EROFS;
+        rc = index_for_each_live(fs->ix, commit_rekey_one, &r);
+        *marked = r.marked;
+        return rc;
+}

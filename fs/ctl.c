@@ -594,6 +594,33 @@ static int ctl_read_request(int fd, char *buf, size_t size)
         return -EPROTO;
 }
 
+/*
+ * REKEY: the membership first (a rotation made a moment ago), then every
+ * file under an older epoch is marked changed and a SYNC without time
+ * limit re-encrypts and publishes them ("rekey N" before the SYNC lines).
+ */
+static int ctl_rekey(struct ctl *c, int fd)
+{
+        uint64_t n = 0;
+        int rc;
+
+        if (c->fs->push == NULL || c->fs->store == NULL) {
+                ctl_send(fd, "result status=off");
+                ctl_send(fd, "message the region is mounted without sync; nothing to re-encrypt");
+                return ctl_send(fd, "end");
+        }
+        fs_refresh_peers(c->fs);
+        rc = fs_rekey_mark(c->fs, &n);
+        if (rc != 0) {
+                ctl_send(fd, "error cannot mark the files for re-encryption: %s",
+                         rc == -EROFS ? "the mount is read-only" : strerror(-rc));
+                return ctl_send(fd, "end");
+        }
+        if (ctl_send(fd, "rekey %" PRIu64, n) != 0)
+                return -EPIPE;
+        return ctl_sync(c, fd, 0);
+}
+
 static void ctl_request(struct ctl *c, int fd, const char *req)
 {
         long timeout_s = CTL_SYNC_DEFAULT_S;
@@ -603,6 +630,10 @@ static void ctl_request(struct ctl *c, int fd, const char *req)
                 return;
         if (strcmp(req, "STATUS") == 0) {
                 (void)ctl_status(c, fd);
+                return;
+        }
+        if (strcmp(req, "REKEY") == 0) {
+                (void)ctl_rekey(c, fd);
                 return;
         }
         if (strncmp(req, "SYNC", 4) == 0 && (req[4] == '\0' || req[4] == ' ')) {

@@ -52,6 +52,14 @@ const char *fs_key_warn_name(int warn);
  */
 struct fs;
 void fs_refresh_peers(struct fs *fs);
+
+/*
+ * `sealsync rekey`: marks every linked file, directory and symlink whose
+ * content or record is under an older epoch as changed, so the next commit
+ * re-encrypts it under the current epoch (fs_content_to_current) and
+ * publishes it.  *MARKED gets their number.  Returns 0 or a negative errno.
+ */
+int fs_rekey_mark(struct fs *fs, uint64_t *marked) __attribute__((warn_unused_result));
 struct fs_content_old;
 
 /* A device's name from the verified membership (for conflict names). */

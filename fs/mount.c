@@ -211,7 +211,6 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
         return rc;
 }
 
-
 /*
  * This device's role in fold ST decides whether the mount takes changes: a
  * reader's (or RECOVERY's) is read-only, a writer's or admin's writable --

@@ -31,6 +31,7 @@ enum index_stmt {
         ST_NAME_OF,
         ST_SET_DIRTY,
         ST_DIRTY,
+        ST_LIVE,
         ST_REF_GET,
         ST_REF_PUT,
         ST_REF_TRUNC,
@@ -65,6 +66,7 @@ static const char *const index_sql[ST_COUNT] = {
     [ST_NAME_OF] = "SELECT parent, hname, ename FROM dentry WHERE ino = ?1 LIMIT 2",
     [ST_SET_DIRTY] = "UPDATE inode SET dirty = ?2 WHERE ino = ?1",
     [ST_DIRTY] = "SELECT ino FROM inode WHERE dirty <> 0 ORDER BY ino",
+    [ST_LIVE] = "SELECT ino FROM inode WHERE nlink > 0 AND ino <> 1 ORDER BY ino",
     [ST_REF_GET] = "SELECT hash FROM blockref WHERE ino = ?1 AND idx = ?2",
     [ST_REF_PUT] = "INSERT OR REPLACE INTO blockref(ino, idx, hash) VALUES (?1, ?2, ?3)",
     [ST_REF_TRUNC] = "DELETE FROM blockref WHERE ino = ?1 AND idx >= ?2",
@@ -788,14 +790,14 @@ int index_set_dirty(struct index *ix, uint64_t ino, int dirty)
         return rc;
 }
 
-int index_for_each_dirty(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)
+/* Calls CB for each ino statement ST yields, collected first: CB may change the table. */
+static int index_for_each_ino(struct index *ix, sqlite3_stmt *st,
+                              int (*cb)(void *arg, uint64_t ino), void *arg)
 {
-        sqlite3_stmt *st = ix->st[ST_DIRTY];
         uint64_t *inos = NULL;
         size_t n = 0, cap = 0, i;
         int rc = 0, step;
 
-        /* Collect first: CB may change the table. */
         pthread_mutex_lock(&ix->lock);
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
                 if (n == cap) {
@@ -819,6 +821,16 @@ int index_for_each_dirty(struct index *ix, int (*cb)(void *arg, uint64_t ino), v
                 rc = cb(arg, inos[i]);
         free(inos);
         return rc;
+}
+
+int index_for_each_dirty(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)
+{
+        return index_for_each_ino(ix, ix->st[ST_DIRTY], cb, arg);
+}
+
+int index_for_each_live(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)
+{
+        return index_for_each_ino(ix, ix->st[ST_LIVE], cb, arg);
 }
 
 int index_blockref_get(struct index *ix, uint64_t ino, uint64_t idx, uint8_t hash[static 32])

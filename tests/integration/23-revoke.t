@@ -11,6 +11,7 @@
 #  - what A writes afterwards (a new file, a new version of an old one) is
 #    under the new epoch: B reads it, C never gets it (it holds no key of
 #    the epoch: `status` says removed, its mount refuses writes with EROFS);
+#  - `rekey` re-encrypts the one file left under the old key (then none);
 #  - `log --json` shows the history entry by entry;
 #  - `rotate` by A: a new epoch B writes under, A reads; writer B may not
 #    rotate, change roles or revoke;
@@ -110,6 +111,18 @@ err=$( { echo x >"$mc/w.txt"; } 2>&1)
 like "$err" "Read-only file system" "C's mount refuses writes (EROFS)"
 run_ok "C: members" C members docs
 like "$T_OUT" "devC \\(owner bob\\) removed by devA .*this device" "C's members lists it as removed"
+
+# ------------------------------------------------------------ rekey
+# (the round reports status "alarm": C's refused entry stays an alarm until A remounts)
+run A rekey docs --json
+is "$(jq -r '[.rekeyed, .committed, .queue.entries] | join(" ")' <<<"$T_OUT")" "1 1 0" \
+	"rekey: C's early file (the one file still under the old key) is re-encrypted and published"
+run A rekey docs --json
+is "$(jq -r '[.rekeyed, .committed] | join(" ")' <<<"$T_OUT")" "0 0" "rekey again: nothing left under an old key"
+sync_all B
+is "$(cat "$mb/c-early.txt")" "from C $MARK" "B reads the re-encrypted file unchanged"
+sync_all C
+is "$(cat "$mc/c-early.txt")" "from C $MARK" "C keeps only the copy it had"
 
 # ------------------------------------------------------------ log, entry by entry
 run_ok "A: log --json" A log docs --json
