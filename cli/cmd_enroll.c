@@ -676,14 +676,8 @@ int cmd_requests(int argc, char **argv)
 /* Puts OBJ at KEY; with IF_ABSENT an identical existing object is success. */
 static int en_put(struct store *st, const char *key, const uint8_t *obj, size_t len, int if_absent)
 {
-        uint8_t *have = NULL;
-        size_t hlen = 0;
-        int rc = st->ops->put(st, key, obj, len, if_absent);
+        int rc = if_absent ? store_put_once(st, key, obj, len) : st->ops->put(st, key, obj, len, 0);
 
-        if (rc == -EEXIST && st->ops->get(st, key, len + 1, &have, &hlen) == 0 && hlen == len &&
-            memcmp(have, obj, len) == 0)
-                rc = 0;
-        free(have);
         if (rc != 0)
                 log_err("cannot write %s to the store: %s", key, strerror(-rc));
         return rc;

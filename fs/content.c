@@ -939,6 +939,15 @@ static void fs_rk_drop(struct fs *fs, struct fs_inode *in)
         (void)unlinkat(fs->data_dirfd, rk, 0);
 }
 
+/* Undoes fs_rk_start after a failure: closes NFD, frees NCTX, removes the .rk file. */
+static void fs_rk_abort(struct fs *fs, struct fs_inode *in, int nfd, struct block_ctx *nctx)
+{
+        if (nfd >= 0)
+                close(nfd);
+        block_ctx_free(nctx);
+        fs_rk_drop(fs, in);
+}
+
 /* Marks every present block of IN changed: the next commit uploads them all. */
 static int fs_mark_all(struct fs *fs, struct fs_inode *in)
 {
@@ -973,10 +982,7 @@ int fs_content_to_current(struct fs *fs, struct fs_inode *in)
         if (rc == 0)
                 rc = fs_swap_in(in, nfd, nctx, salt, cur, &old);
         if (rc != 0) {
-                if (nfd >= 0)
-                        close(nfd);
-                block_ctx_free(nctx);
-                fs_rk_drop(fs, in);
+                fs_rk_abort(fs, in, nfd, nctx);
                 return rc;
         }
         rc = fs_mark_all(fs, in);
@@ -1015,10 +1021,7 @@ int fs_content_reset(struct fs *fs, struct fs_inode *in, const uint8_t salt[stat
         if (rc == 0)
                 rc = fs_swap_in(in, nfd, nctx, salt, epoch_id, &in->reset);
         if (rc != 0) {
-                if (nfd >= 0)
-                        close(nfd);
-                block_ctx_free(nctx);
-                fs_rk_drop(fs, in);
+                fs_rk_abort(fs, in, nfd, nctx);
                 return rc;
         }
         *pending = 1;

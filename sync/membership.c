@@ -264,8 +264,6 @@ int membership_append(struct store *st, const uint8_t region_id[static 32], cons
 {
         struct member_entry *e = NULL;
         char key[256], hex[65], name[MEMBERS_NAME_LEN + 1];
-        uint8_t *have = NULL;
-        size_t hlen = 0;
         int rc;
 
         rc = member_decode(obj, len, &e);
@@ -275,11 +273,7 @@ int membership_append(struct store *st, const uint8_t region_id[static 32], cons
         members_entry_name(e, name);
         member_entry_free(e);
         snprintf(key, sizeof(key), "%s/members/%s", hex, name);
-        rc = st->ops->put(st, key, obj, len, 1);
-        if (rc == -EEXIST && st->ops->get(st, key, len + 1, &have, &hlen) == 0 && hlen == len &&
-            memcmp(have, obj, len) == 0)
-                rc = 0;
-        free(have);
+        rc = store_put_once(st, key, obj, len);
         if (rc != 0)
                 log_err("cannot write %s to the store: %s", key, strerror(-rc));
         return rc;

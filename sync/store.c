@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -131,6 +132,19 @@ static int store_open_file(const char *path, struct store **out)
                 return -EINVAL;
         }
         return store_file_open(path, out);
+}
+
+int store_put_once(struct store *st, const char *key, const uint8_t *obj, size_t len)
+{
+        uint8_t *have = NULL;
+        size_t hlen = 0;
+        int rc = st->ops->put(st, key, obj, len, 1);
+
+        if (rc == -EEXIST && st->ops->get(st, key, len + 1, &have, &hlen) == 0 && hlen == len &&
+            memcmp(have, obj, len) == 0)
+                rc = 0;
+        free(have);
+        return rc;
 }
 
 int store_open(const char *url, struct store **out)

@@ -43,6 +43,15 @@ int store_open(const char *url, struct store **out) __attribute__((warn_unused_r
 /* 1 if KEY is a valid object key (1..512 chars of [a-z0-9/-], no "//", no leading '/'). */
 int store_key_valid(const char *key);
 
+/*
+ * Puts OBJ (LEN bytes) at KEY if absent; an object already there with the
+ * same bytes counts as written (a retry, or another writer of the same
+ * content-named object).  Returns 0, -EEXIST (other bytes there) or the
+ * store's error.  Logs nothing.
+ */
+int store_put_once(struct store *st, const char *key, const uint8_t *obj, size_t len)
+    __attribute__((warn_unused_result));
+
 static inline void store_close(struct store *s)
 {
         if (s != NULL)
