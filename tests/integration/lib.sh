@@ -591,24 +591,23 @@ content_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 
 # enroll_device NAME FN REGION [INVITE_ARGS...]: the device of FN (a function running
 # $SEALSYNC_BIN with the new device's SEALSYNC_HOME) is initialised as NAME
-# and joins REGION on the file:// store $STORE (region id $RID), invited and
-# approved by A (a function for an enrolled device).  Four checks: init,
-# invite, approve, join completes.  It waits for this device's own join
-# request: requests of earlier joiners stay on the store.
+# and joins REGION on the store $STORE (file:// or s3://; region id $RID),
+# invited (with INVITE_ARGS) and approved by A (a function for an enrolled
+# device).  Four checks: init, invite, approve, join completes.  It waits until
+# A's `requests` lists this device's valid request.
 enroll_device()
 {
-	local name=$1 fn=$2 region=$3 dir dev code jpid before
+	local name=$1 fn=$2 region=$3 dev code jpid
 	shift 3
-	dir=${STORE#file://}/$RID/join
 	run_ok "$fn: init" "$fn" init --kdf interactive --name "$name"
 	dev=$("$fn" id --json | jq -r .device_id)
 	run_ok "A: invite for $fn" A invite "$region" --json "$@"
 	code=$(jq -r .code <<<"$T_OUT")
-	before=$(find "$dir" -type f 2>/dev/null | wc -l)
 	"$fn" join "$region" "$STORE" "$RID" --code "$code" --timeout 90 >"$work/join.$fn" 2>&1 </dev/null &
 	jpid=$!
-	for _ in $(seq 100); do
-		[ "$(find "$dir" -type f 2>/dev/null | wc -l)" -gt "$before" ] && break
+	for _ in $(seq 150); do
+		A requests "$region" --json 2>/dev/null |
+			jq -e --arg d "$dev" '.[] | select(.device_id == $d and .status == "valid")' >/dev/null && break
 		sleep 0.2
 	done
 	run_ok "A: approve $fn" A approve "$region" "$dev"
