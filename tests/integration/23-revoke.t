@@ -22,6 +22,7 @@
 #    (alarm membership-withheld) until the entry is back;
 #  - two admins rotating at once: one order everywhere, files flow both ways;
 #  - D, enrolled after all that, reads files of every epoch (history links);
+#  - a forged and a replayed membership object are junk: reported, not applied;
 #  - no marker in the store;
 #  - on the S3 server (Swift), C cut off by a proxy while A revokes it: the
 #    same refusal of its later entry, the same unreadable new epoch.
@@ -236,6 +237,32 @@ run_ok "D: log --json" D log docs --json
 is "$(jq -r '[.entries[].hash] | join(" ")' <<<"$T_OUT" | cut -d' ' -f1-$(wc -w <<<"$la"))" "$la" "D folds the same history in the same order"
 run_ok "D: members --json" D members docs --json
 is "$(jq -r '[.removed[].device_id] | join(" ")' <<<"$T_OUT")" "$idC" "D's members lists C as removed"
+
+# ------------------------------------------------------------ a hostile store's membership objects
+# A forged entry (D's ADD with one body byte changed, named after its new
+# hash: its signature fails) and an old entry replayed under another name are
+# store junk: reported, never applied.
+members_dir=$work/store.real/$RID/members
+ndev=$(A members docs --json | jq '.devices | length')
+/usr/bin/python3 - "$members_dir" <<'PY'
+import hashlib, os, sys
+d = sys.argv[1]
+names = sorted(n for n in os.listdir(d) if n.endswith(tuple("0123456789abcdef")))
+src = names[-1]                      # the newest entry
+b = bytearray(open(os.path.join(d, src), "rb").read())
+b[len(b) // 2] ^= 0x01               # inside the signed part: the signature no longer verifies
+h = hashlib.blake2b(bytes(b), digest_size=32).hexdigest()
+open(os.path.join(d, "%s-%s" % (src.split("-")[0], h)), "wb").write(bytes(b))
+old = names[1]                       # an old entry, replayed at another height
+open(os.path.join(d, "%016x-%s" % (int(old.split("-")[0], 16) + 40, old.split("-")[1])), "wb").write(
+    open(os.path.join(d, old), "rb").read())
+PY
+run A members docs --json
+is "$T_RC" 1 "a store with forged or replayed membership objects: members exits 1"
+is "$(jq '[.unverified[] | select(.where == "store")] | length' <<<"$T_OUT")" 2 "members lists the two junk objects"
+like "$(jq -r '[.unverified[].why] | join("; ")' <<<"$T_OUT")" "bad signature.*name does not match|name does not match.*bad signature" \
+	"the forged one fails its signature, the replayed one its name"
+is "$(jq '.devices | length' <<<"$T_OUT")" "$ndev" "no device was added or removed by them"
 
 for m in "$ma" "$mb" "$mc" "$md"; do umount_region "$m"; done
 if grep -rqa -- "$MARK" "$work/store.real"; then
