@@ -25,5 +25,6 @@ int cmd_revoke(int argc, char **argv);
 int cmd_rotate(int argc, char **argv);
 int cmd_role(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

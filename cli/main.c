@@ -33,6 +33,7 @@ static const struct command commands[] = {
     {"rotate", cmd_rotate, "make a new region key (key rotation)"},
     {"role", cmd_role, "change a device's role (reader, writer, admin)"},
     {"policy", cmd_policy, "show or set a region's policy (max_key_age)"},
+    {"verify", cmd_verify, "check every object of a region on the store (like fsck)"},
 };
 
 static void usage(FILE *f)
