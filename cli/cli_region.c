@@ -28,9 +28,9 @@ void cli_region_release(struct cli_region *c)
         memset(c, 0, sizeof(*c));
 }
 
-static int cli_region_load(struct cli_region *c, const char *name)
+int cli_region_info(const char *home, const char *name, struct region_info *ri)
 {
-        int rc = region_load(c->home, name, &c->ri);
+        int rc = region_load(home, name, ri);
 
         if (rc == -ENOENT)
                 log_err("unknown region '%s' (see 'sealsync list')", name);
@@ -46,7 +46,7 @@ int cli_region_open(struct cli_region *c, const char *name, const char *pass_fil
         memset(c, 0, sizeof(*c));
         if (cli_setup(c->home, sizeof(c->home)) != CLI_EXIT_OK)
                 return -EINVAL;
-        rc = cli_region_load(c, name);
+        rc = cli_region_info(c->home, name, &c->ri);
         if (rc == 0) {
                 rc = store_open(c->ri.store_url, &c->store);
                 if (rc != 0)

@@ -34,6 +34,10 @@ int cli_region_open(struct cli_region *c, const char *name, const char *pass_fil
 
 void cli_region_release(struct cli_region *c);
 
+/* Region NAME's record under HOME into *RI: 0 or a negative errno (logged). */
+int cli_region_info(const char *home, const char *name, struct region_info *ri)
+    __attribute__((warn_unused_result));
+
 /* This device's current epoch key into KEY (32 bytes, secure memory).  0 or -errno (logged). */
 int cli_region_key(struct cli_region *c, uint8_t key[static 32])
     __attribute__((warn_unused_result));

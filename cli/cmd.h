@@ -26,5 +26,6 @@ int cmd_rotate(int argc, char **argv);
 int cmd_role(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_rekey(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

@@ -34,6 +34,7 @@ static const struct command commands[] = {
     {"role", cmd_role, "change a device's role (reader, writer, admin)"},
     {"rekey", cmd_rekey, "re-encrypt every file under the current key now"},
     {"policy", cmd_policy, "show or set a region's policy (max_key_age)"},
+    {"verify", cmd_verify, "check every object of a region on the store (like fsck)"},
 };
 
 static void usage(FILE *f)

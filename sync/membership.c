@@ -80,7 +80,8 @@ int membership_list(struct store *st, const uint8_t region_id[static 32], const 
 
         memset(k, 0, sizeof(*k));
         hex_encode(hex, region_id, 32);
-        if (snprintf(prefix, sizeof(prefix), "%s/%s/", hex, dir) >= (int)sizeof(prefix))
+        if (snprintf(prefix, sizeof(prefix), "%s/%s%s", hex, dir ? dir : "", dir ? "/" : "") >=
+            (int)sizeof(prefix))
                 return -ENAMETOOLONG;
         k->max = max;
         k->v = calloc(max ? max : 1, sizeof(*k->v));

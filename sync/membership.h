@@ -30,8 +30,9 @@ struct membership_keys {
 };
 
 /*
- * Lists up to MAX keys under "<REGION_ID hex>/<DIR>/" of ST into *K (in
- * byte order; K->truncated if there were more).  Returns 0, -ENOMEM or the
+ * Lists up to MAX keys under "<REGION_ID hex>/<DIR>/" of ST (DIR NULL: every
+ * key of the region, "<REGION_ID hex>/") into *K (in the store's order,
+ * byte order if it is honest; K->truncated if there were more).  Returns 0, -ENOMEM or the
  * store's error (logged: a warning for transient ones, see
  * membership_transient, else an error); *K is empty on failure.
  * Release with membership_keys_release.

@@ -11,7 +11,8 @@
  *      whose seq is not the next one a gap.  Without a mark the first key
  *      must be seq 1.  At most PULL_LIST_MAX entries are taken per round.
  *      Keys that do not parse are store junk: noted, skipped.
- *   3. Each listed entry in seq order (pull_entry):
+ *   3. Each listed entry in seq order (pull_entry); the checks on the bytes
+ *      are sync/check.c's, shared with `sealsync verify`:
  *        pull_entry_load   GET (<= JOURNAL_MAX_SIZE), hash == name, decode,
  *                          region/device/seq == name, signature, role, prev;
  *        pull_packs_load   GET each listed pack (<= its signed size), size,
@@ -61,9 +62,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "crypto/hash.h"
 #include "crypto/secmem.h"
 #include "keyring/member.h"
+#include "sync/check.h"
 #include "sync/journal.h"
 #include "sync/pack.h"
 #include "util/fileio.h"
@@ -232,24 +233,6 @@ static struct pull_pack *pull_pack_find(struct pull_pack *packs, size_t n, const
                 if (c == 0)
                         return &packs[mid];
                 if (c < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return NULL;
-}
-
-/* The trailer entry whose record starts at OFF in ENTS (N, ascending by offset), or NULL. */
-static const struct pack_entry *pull_entry_at(const struct pack_entry *ents, size_t n, uint64_t off)
-{
-        size_t lo = 0, hi = n;
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-
-                if (ents[mid].off == off)
-                        return &ents[mid];
-                if (ents[mid].off < off)
                         lo = mid + 1;
                 else
                         hi = mid;
@@ -551,25 +534,34 @@ static int pull_list(struct pull *p, struct pull_peer_state *ps, const struct pu
 /* ---- step 3: one entry ---- */
 
 /*
- * A removed peer's entry IT counts only up to its cutoff, and the entry at
- * the cutoff must be the one the removal names.  0 or the alarm's result.
+ * The standing of entry IT of PS (check_standing): a removed peer's entries
+ * count only up to its cutoff, the one at the cutoff must be the one the
+ * removal names, and only writers and admins write.  0 or the alarm's result.
  */
-static int pull_check_cutoff(struct pull *p, struct pull_peer_state *ps, const struct pull_item *it,
-                             const char *key)
+static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
+                               const struct pull_item *it, const char *key)
 {
-        uint64_t cutoff;
+        static const enum pull_kind kinds[] = {
+            [CHECK_STANDING_NOT_WRITER] = PULL_NOT_WRITER,
+            [CHECK_STANDING_REVOKED] = PULL_REVOKED,
+            [CHECK_STANDING_FORKED] = PULL_EQUIVOCATION,
+        };
+        struct check_signer s;
+        const char *why = NULL;
+        int st;
 
-        if (!__atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE)) /* pull_peer_update */
+        memset(&s, 0, sizeof(s));
+        s.role = __atomic_load_n(&ps->peer.role, __ATOMIC_RELAXED); /* pull_set_peers */
+        s.removed = __atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE);
+        if (s.removed) {
+                s.cutoff_seq = __atomic_load_n(&ps->peer.cutoff_seq, __ATOMIC_RELAXED);
+                memcpy(s.cutoff_hash, ps->peer.cutoff_hash, 32);
+        }
+        st = check_standing(&s, it->seq, it->hash, &why);
+        if (st == CHECK_STANDING_OK)
                 return 0;
-        cutoff = __atomic_load_n(&ps->peer.cutoff_seq, __ATOMIC_RELAXED);
-        if (it->seq > cutoff)
-                return pull_alarm(p, ps, PULL_REVOKED, it->seq, key,
-                                  "signed by a removed device after its cutoff (seq %llu)",
-                                  (unsigned long long)cutoff);
-        if (it->seq == cutoff && memcmp(it->hash, ps->peer.cutoff_hash, 32) != 0)
-                return pull_alarm(p, ps, PULL_EQUIVOCATION, it->seq, key,
-                                  "not the entry its removal names (forked journal)");
-        return 0;
+        return pull_alarm(p, ps, kinds[st], it->seq, key, "%s (role %u, cutoff seq %llu)", why,
+                          s.role, (unsigned long long)s.cutoff_seq);
 }
 
 /* GETs and checks entry IT of PS against the mark MK into *E (and its bytes). */
@@ -578,7 +570,8 @@ static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const str
 {
         static const uint8_t zero[32];
         const uint8_t *prev = mk->have ? mk->hash : zero;
-        uint8_t *buf = NULL, h[32], role;
+        const char *why = NULL;
+        uint8_t *buf = NULL;
         size_t len = 0;
         int rc;
 
@@ -591,80 +584,20 @@ static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const str
         if (rc != 0)
                 return rc;
         pull_count_bytes(p, len);
-        hash_blake2b(h, buf, len);
-        if (memcmp(h, it->hash, 32) != 0) {
-                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, it->seq, key,
-                                "content does not match its name");
-                goto out;
-        }
-        rc = journal_decode(buf, len, e);
-        if (rc != 0) {
-                if (rc == -EBADMSG)
-                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, it->seq, key, "malformed entry");
-                goto out;
-        }
-        if (memcmp(e->region_id, p->region_id, 32) != 0 ||
-            memcmp(e->device_id, ps->peer.device_id, 16) != 0 || e->seq != it->seq) {
-                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, it->seq, key,
-                                "region, device or seq differ from its name");
-                goto out_release;
-        }
-        rc = journal_verify_sig(buf, len, ps->peer.sign_pk);
-        if (rc != 0) {
-                if (rc == -EBADMSG)
-                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, it->seq, key,
-                                        "not signed by the device's key");
-                goto out_release;
-        }
-        rc = pull_check_cutoff(p, ps, it, key);
+        rc = check_entry(buf, len, it->hash, p->region_id, ps->peer.device_id, it->seq,
+                         ps->peer.sign_pk, e, &why);
+        free(buf);
+        if (rc == -EBADMSG)
+                return pull_alarm(p, ps, PULL_BAD_OBJECT, it->seq, key, "%s", why);
         if (rc != 0)
-                goto out_release;
-        role = __atomic_load_n(&ps->peer.role, __ATOMIC_RELAXED); /* pull_set_peers */
-        if (role != MEMBER_ROLE_WRITER && role != MEMBER_ROLE_ADMIN) {
-                rc = pull_alarm(p, ps, PULL_NOT_WRITER, it->seq, key,
-                                "a signed entry from a device with role %u", role);
-                goto out_release;
-        }
-        if (memcmp(e->prev, prev, 32) != 0) {
+                return rc;
+        rc = pull_check_standing(p, ps, it, key);
+        if (rc == 0 && memcmp(e->prev, prev, 32) != 0)
                 rc = pull_alarm(p, ps, PULL_EQUIVOCATION, it->seq, key,
                                 "signed entry does not follow the applied one (forked journal)");
-                goto out_release;
-        }
-        goto out;
-out_release:
-        journal_release(e);
-out:
-        free(buf);
+        if (rc != 0)
+                journal_release(e);
         return rc;
-}
-
-static int pull_commit_by_pack(const void *a, const void *b)
-{
-        const struct journal_commit *const *x = a, *const *y = b;
-
-        return memcmp((*x)->pack_hash, (*y)->pack_hash, 32);
-}
-
-/*
- * Checks that every commit of E in BY_PACK[*CUR..] naming pack PK starts a
- * manifest record of its length (ENTS, N: the pack's trailer), advancing *CUR.
- */
-static int pull_check_commits(struct pull *p, struct pull_peer_state *ps, const char *ekey,
-                              const struct journal_entry *e, const struct journal_commit **by_pack,
-                              size_t *cur, const struct pull_pack *pk,
-                              const struct pack_entry *ents, size_t n)
-{
-        for (; *cur < e->ncommits && memcmp(by_pack[*cur]->pack_hash, pk->hash, 32) == 0;
-             (*cur)++) {
-                const struct journal_commit *c = by_pack[*cur];
-                const struct pack_entry *pe = pull_entry_at(ents, n, c->off);
-
-                if (pe == NULL || pe->kind != PACK_KIND_MANIFEST || pe->len != c->len ||
-                    memcmp(pe->hash, c->manifest_hash, 32) != 0)
-                        return pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
-                                          "a commit does not name a manifest record of its pack");
-        }
-        return 0;
 }
 
 /* Records the trailer ENTS (N) of pack HASH in the pack index. */
@@ -685,7 +618,7 @@ static int pull_pack_get(struct pull *p, struct pull_peer_state *ps, const char 
                          uint8_t **buf, size_t *len, struct pack_entry **ents, size_t *n)
 {
         char key[PULL_PACK_KEY_SIZE];
-        uint8_t h[32];
+        const char *why = NULL;
         int rc;
 
         memcpy(pk->hash, e->packs[i].hash, 32);
@@ -696,21 +629,15 @@ static int pull_pack_get(struct pull *p, struct pull_peer_state *ps, const char 
         if (rc == -ENOENT)
                 return pull_alarm(p, ps, PULL_MISSING, e->seq, key,
                                   "named by entry %s but not on the store", ekey);
-        if (rc == -EFBIG || (rc == 0 && *len != pk->size))
+        if (rc == -EFBIG)
                 rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key,
                                 "size differs from the one entry %s gives", ekey);
         if (rc != 0)
                 goto fail;
         pull_count_bytes(p, *len);
-        hash_blake2b(h, *buf, *len);
-        if (memcmp(h, pk->hash, 32) != 0) {
-                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key,
-                                "content does not match its name");
-                goto fail;
-        }
-        rc = pack_parse(*buf, *len, ents, n);
+        rc = check_pack(*buf, *len, &e->packs[i], ents, n, &why);
         if (rc == -EBADMSG)
-                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key, "malformed pack");
+                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key, "%s (entry %s)", why, ekey);
         if (rc != 0)
                 goto fail;
         return 0;
@@ -768,20 +695,17 @@ static int pull_packs_load(struct pull *p, struct pull_peer_state *ps, const cha
                            const struct journal_entry *e, struct pull_pack **out)
 {
         struct pull_pack *packs = calloc(e->npacks ? e->npacks : 1, sizeof(*packs));
-        const struct journal_commit **by_pack =
-            calloc(e->ncommits ? e->ncommits : 1, sizeof(*by_pack));
+        const struct journal_commit **by_pack = NULL;
+        const char *why = NULL;
         size_t i, cur = 0, kept = 0;
         int rc = 0;
 
-        if (packs == NULL || by_pack == NULL) {
+        if (packs == NULL || check_commits_by_pack(e, &by_pack) != 0) {
                 rc = -ENOMEM;
                 goto out;
         }
         for (i = 0; i < e->npacks; i++)
                 packs[i].fd = -1;
-        for (i = 0; i < e->ncommits; i++)
-                by_pack[i] = &e->commits[i];
-        qsort(by_pack, e->ncommits, sizeof(*by_pack), pull_commit_by_pack);
         for (i = 0; i < e->npacks && rc == 0; i++) {
                 struct pack_entry *ents = NULL;
                 uint8_t *buf = NULL;
@@ -790,7 +714,9 @@ static int pull_packs_load(struct pull *p, struct pull_peer_state *ps, const cha
                 rc = pull_pack_get(p, ps, ekey, e, i, &packs[i], &buf, &len, &ents, &n);
                 if (rc != 0)
                         break;
-                rc = pull_check_commits(p, ps, ekey, e, by_pack, &cur, &packs[i], ents, n);
+                rc = check_pack_commits(e, by_pack, &cur, packs[i].hash, ents, n, &why);
+                if (rc == -EBADMSG)
+                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey, "%s", why);
                 if (rc == 0)
                         rc = pull_index_pack(p, packs[i].hash, ents, n);
                 if (rc == 0 && len <= PULL_KEEP_MAX - kept) {
@@ -860,6 +786,7 @@ static int pull_manifest_load(struct pull *p, struct pull_peer_state *ps, const 
 {
         const struct pull_pack *pk = pull_pack_find(packs, e->npacks, c->pack_hash);
         const uint8_t *bytes, *epoch_key;
+        const char *why = NULL;
         uint8_t *tmp = NULL;
         char key[PULL_PACK_KEY_SIZE];
         int rc;
@@ -882,31 +809,11 @@ static int pull_manifest_load(struct pull *p, struct pull_peer_state *ps, const 
                         goto out;
                 bytes = tmp;
         }
-        if (pack_record_check(PACK_KIND_MANIFEST, bytes, c->len, c->manifest_hash) != 0) {
-                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
-                                "a manifest record does not match its hash");
-                goto out;
-        }
-        rc = manifest_decode(bytes, c->len, m);
+        rc = check_manifest(bytes, c, p->region_id, ps->peer.device_id, ps->peer.sign_pk, m, &why);
         if (rc != 0) {
                 if (rc == -EBADMSG)
-                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
-                                        "a manifest is malformed");
+                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey, "%s", why);
                 goto out;
-        }
-        if (memcmp(m->region_id, p->region_id, 32) != 0 ||
-            memcmp(m->file_id, c->file_id, 16) != 0 ||
-            memcmp(m->author, ps->peer.device_id, 16) != 0) {
-                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
-                                "a manifest's region, file or author differs from its commit");
-                goto out_release;
-        }
-        rc = manifest_verify_sig(bytes, c->len, m, ps->peer.sign_pk);
-        if (rc != 0) {
-                if (rc == -EBADMSG)
-                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
-                                        "a manifest is not signed by the device's key");
-                goto out_release;
         }
         epoch_key = p->ops->epoch_key(p->arg, m->epoch_id);
         if (epoch_key == NULL) {

@@ -120,15 +120,6 @@ run_ok "B: sync" B sync docs
 # --- tampering ---------------------------------------------------------------
 journal_list() { find "$SD/journal/$DEV_A" -type f -printf '%f\n' | sort; }
 pack_list() { find "$SD/p" -type f -printf '%f\n' | sort; }
-# flip FILE: inverts one byte in the middle of FILE.
-flip()
-{
-	local f=$1 size off b
-	size=$(stat -c %s "$f")
-	off=$((size / 2))
-	b=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
-	printf "$(printf '\\%03o' $((b ^ 255)))" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
-}
 seqname() { printf '%016x' "$1"; }
 
 # a_commit FILE CONTENT: A writes CONTENT to FILE and syncs; sets NEW_J and NEW_P

@@ -429,6 +429,15 @@ rand_file()
 {
 	head -c "$2" /dev/urandom >"$1"
 }
+# flip FILE: inverts one byte in the middle of FILE (tampering on a file:// store).
+flip()
+{
+	local f=$1 size off b
+	size=$(stat -c %s "$f")
+	off=$((size / 2))
+	b=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
+	printf "$(printf '\\%03o' $((b ^ 255)))" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+}
 # sha FILE
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
 # home_listing: names, types and modes under SEALSYNC_HOME (not sizes/times).
