@@ -25,5 +25,7 @@ int cmd_revoke(int argc, char **argv);
 int cmd_rotate(int argc, char **argv);
 int cmd_role(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_recovery_key(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
 
 #endif

@@ -33,6 +33,8 @@ static const struct command commands[] = {
     {"rotate", cmd_rotate, "make a new region key (key rotation)"},
     {"role", cmd_role, "change a device's role (reader, writer, admin)"},
     {"policy", cmd_policy, "show or set a region's policy (max_key_age)"},
+    {"recovery-key", cmd_recovery_key, "make a region's recovery key (24 words, shown once)"},
+    {"recover", cmd_recover, "enroll this device with a region's recovery key"},
 };
 
 static void usage(FILE *f)
@@ -42,7 +44,7 @@ static void usage(FILE *f)
         fprintf(f, "usage: sealsync [-h|--help] [--version] COMMAND [ARGS...]\n\n"
                    "End-to-end encrypted sync filesystem.\n\ncommands:\n");
         for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-                fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+                fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
         fprintf(f, "\n'sealsync COMMAND --help' describes a command.\n"
                    "environment: SEALSYNC_HOME (device directory), SEALSYNC_PASSPHRASE\n");
 }
