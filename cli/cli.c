@@ -180,6 +180,19 @@ void cli_json_str(const char *s)
         putchar('"');
 }
 
+int cli_role_parse(const char *s, uint8_t *role)
+{
+        static const uint8_t roles[] = {MEMBER_ROLE_READER, MEMBER_ROLE_WRITER, MEMBER_ROLE_ADMIN};
+        size_t i;
+
+        for (i = 0; i < sizeof(roles); i++)
+                if (strcmp(s, cli_role_name(roles[i])) == 0) {
+                        *role = roles[i];
+                        return 0;
+                }
+        return -EINVAL;
+}
+
 const char *cli_role_name(uint8_t role)
 {
         switch (role) {

@@ -97,6 +97,9 @@ int cli_load_identity(const char *home, const char *pass_file, struct identity *
  */
 void cli_json_str(const char *s);
 
+/* ROLE from "reader", "writer" or "admin" (never recovery).  0 or -EINVAL. */
+int cli_role_parse(const char *s, uint8_t *role) __attribute__((warn_unused_result));
+
 /* "reader", "writer", "admin", "recovery", or "unknown" for another ROLE. */
 const char *cli_role_name(uint8_t role);
 

@@ -2,6 +2,7 @@
 #include "cli/cli_region.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +10,12 @@
 
 #include "cli/cli.h"
 #include "crypto/secmem.h"
+#include "sync/journal.h"
 #include "sync/membership.h"
 #include "util/hex.h"
 #include "util/log.h"
+
+#define CLI_REGION_MAX_JOURNAL (1u << 22) /* journal keys listed for a cutoff */
 
 uint64_t cli_now(void)
 {
@@ -39,7 +43,40 @@ int cli_region_info(const char *home, const char *name, struct region_info *ri)
         return rc;
 }
 
-int cli_region_open(struct cli_region *c, const char *name, const char *pass_file)
+int cli_open_store(const char *url, struct store **st)
+{
+        int rc = store_open(url, st);
+
+        if (rc == -ENOTSUP)
+                log_err("store %s: unsupported URL scheme", url);
+        else if (rc != 0 && rc != -EINVAL)
+                log_err("cannot open the store %s: %s", url, strerror(-rc));
+        return rc;
+}
+
+/* The part of cli_region_open after the identity: store and fold, checked. */
+static int cli_region_fold(struct cli_region *c)
+{
+        int rc = membership_refresh(c->store, &c->ri, &c->st);
+
+        if (rc != 0)
+                log_err("region %s: cannot read the membership log from the store: %s", c->ri.name,
+                        strerror(-rc));
+        if (rc == 0 && c->st->alarm != MEMBERS_OK) {
+                log_err("region %s: the membership log stops at a signed entry that does not "
+                        "verify (%s); not changing it (see 'sealsync log %s')",
+                        c->ri.name, members_alarm_name(c->st->alarm), c->ri.name);
+                rc = -EPERM;
+        }
+        if (rc == 0 && members_find(c->st, c->id->device_id) == NULL) {
+                log_err("this device is not an active member of region %s", c->ri.name);
+                rc = -EPERM;
+        }
+        return rc;
+}
+
+/* Home, region record and store of NAME into C. */
+static int cli_region_start(struct cli_region *c, const char *name)
 {
         int rc;
 
@@ -52,24 +89,29 @@ int cli_region_open(struct cli_region *c, const char *name, const char *pass_fil
                 if (rc != 0)
                         log_err("cannot open the store %s: %s", c->ri.store_url, strerror(-rc));
         }
+        return rc;
+}
+
+int cli_region_open(struct cli_region *c, const char *name, const char *pass_file)
+{
+        int rc = cli_region_start(c, name);
+
         if (rc == 0)
                 rc = cli_load_identity(c->home, pass_file, &c->id);
-        if (rc == 0) {
-                rc = membership_refresh(c->store, &c->ri, &c->st);
-                if (rc != 0)
-                        log_err("region %s: cannot read the membership log from the store: %s",
-                                c->ri.name, strerror(-rc));
-        }
-        if (rc == 0 && c->st->alarm != MEMBERS_OK) {
-                log_err("region %s: the membership log stops at a signed entry that does not "
-                        "verify (%s); not changing it (see 'sealsync log %s')",
-                        c->ri.name, members_alarm_name(c->st->alarm), c->ri.name);
-                rc = -EPERM;
-        }
-        if (rc == 0 && members_find(c->st, c->id->device_id) == NULL) {
-                log_err("this device is not an active member of region %s", c->ri.name);
-                rc = -EPERM;
-        }
+        if (rc == 0)
+                rc = cli_region_fold(c);
+        if (rc != 0)
+                cli_region_release(c);
+        return rc;
+}
+
+int cli_region_open_as(struct cli_region *c, const char *name, struct identity *id)
+{
+        int rc = cli_region_start(c, name);
+
+        c->id = id;
+        if (rc == 0)
+                rc = cli_region_fold(c);
         if (rc != 0)
                 cli_region_release(c);
         return rc;
@@ -132,4 +174,201 @@ int cli_region_device(const struct cli_region *c, const char *arg, const struct 
         log_err("more than one member of region %s has a device id starting with %s", c->ri.name,
                 arg);
         return -EINVAL;
+}
+
+int cli_region_append_built(struct cli_region *c, int rc, uint8_t *obj, size_t len,
+                            const char *what)
+{
+        if (rc == 0)
+                rc = cli_region_append(c, obj, len);
+        else
+                log_err("cannot build the %s entry: %s", what,
+                        rc == -EPERM ? "this device may not make this change" : strerror(-rc));
+        free(obj);
+        return rc;
+}
+
+void cli_region_print_epoch(const struct cli_region *c)
+{
+        char hex[2 * MEMBER_HASH_LEN + 1];
+        const struct members_epoch *ep = &c->st->epochs[c->st->cur];
+
+        hex_encode(hex, ep->id, MEMBER_HASH_LEN);
+        printf("new key epoch %.12s (epoch %zu of the region), wrapped to %zu device%s\n", hex,
+               c->st->cur, ep->nwraps, ep->nwraps == 1 ? "" : "s");
+}
+
+/* Parses a --cutoff ARG (a journal seq) into *WANT.  0 or -EINVAL (logged). */
+static int cli_region_cutoff_arg(const char *arg, uint64_t *want)
+{
+        char *end = NULL;
+
+        errno = 0;
+        *want = strtoull(arg, &end, 10);
+        if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-') {
+                log_err("revoke: --cutoff takes a journal sequence number");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/*
+ * The cutoff of DEV: the last journal entry it has on the store, or entry
+ * ARG (a seq; "0" for none).  Returns 0 or -errno (logged).
+ */
+static int cli_region_cutoff(struct cli_region *c, const struct member_device *dev, const char *arg,
+                             uint64_t *seq, uint8_t hash[static 32])
+{
+        struct membership_keys k;
+        char dir[8 + 33], hex[33];
+        uint64_t want = 0, s;
+        uint8_t h[32], d[16];
+        size_t i;
+        int rc, found = 0;
+
+        if (arg != NULL && cli_region_cutoff_arg(arg, &want) != 0)
+                return -EINVAL;
+        *seq = 0;
+        memset(hash, 0, 32);
+        if (arg != NULL && want == 0)
+                return 0;
+        hex_encode(hex, dev->device_id, 16);
+        snprintf(dir, sizeof(dir), "journal/%s", hex);
+        rc = membership_list(c->store, c->ri.id, dir, CLI_REGION_MAX_JOURNAL, &k);
+        if (rc != 0)
+                return rc;
+        for (i = 0; i < k.n; i++) {
+                if (journal_parse_key(k.v[i], NULL, d, &s, h) != 0 ||
+                    memcmp(d, dev->device_id, 16) != 0)
+                        continue; /* junk under the prefix: not a cutoff */
+                if (arg == NULL ? s > *seq : s == want) {
+                        *seq = s;
+                        memcpy(hash, h, 32);
+                        found = 1;
+                }
+        }
+        membership_keys_release(&k);
+        if (arg != NULL && !found) {
+                log_err("revoke: the device has no journal entry %" PRIu64 " on the store", want);
+                return -ENOENT;
+        }
+        return 0;
+}
+
+int cli_region_revoke(struct cli_region *c, const char *dev_arg, const char *cutoff)
+{
+        const struct member_device *dev, *me;
+        uint8_t *key = NULL, *obj = NULL, hash[32];
+        char fpr[128];
+        uint64_t seq = 0;
+        size_t len = 0;
+        int rc;
+
+        rc = cli_region_device(c, dev_arg, &dev);
+        me = members_find(c->st, c->id->device_id);
+        if (rc == 0 && !members_may_remove(c->st, me, dev)) {
+                log_err("revoke: this device (%s) may not remove %s (%s): only an admin removes, "
+                        "and only devices below it (recovery, then admins by seniority, then the "
+                        "rest)",
+                        cli_role_name(me->role), dev->name, cli_role_name(dev->role));
+                rc = -EPERM;
+        }
+        if (rc == 0)
+                rc = cli_region_cutoff(c, dev, cutoff, &seq, hash);
+        if (rc == 0 && (key = secmem_alloc(32)) == NULL)
+                rc = -ENOMEM;
+        if (rc == 0)
+                rc = cli_region_key(c, key);
+        if (rc == 0) {
+                (void)cli_fingerprint(dev, fpr, sizeof(fpr));
+                printf("revoking %s (owner %s, %s, fingerprint %s) from %s\n", dev->name,
+                       dev->owner, cli_role_name(dev->role), fpr, c->ri.name);
+                rc = members_build_remove(c->st, c->id, dev->device_id, seq, hash, key, cli_now(),
+                                          &obj, &len, NULL);
+                rc = cli_region_append_built(c, rc, obj, len, "REMOVE_DEVICE");
+        }
+        if (rc == 0) {
+                printf("removed; its journal entries after seq %" PRIu64
+                       " are refused everywhere\n",
+                       seq);
+                cli_region_print_epoch(c);
+        }
+        secmem_free(key);
+        return rc;
+}
+
+int cli_region_check_new(const char *home, const char *name, const uint8_t region_id[static 32],
+                         int *done)
+{
+        struct region_info ri, *v = NULL;
+        struct identity *pub = NULL;
+        size_t n = 0, i;
+        int rc;
+
+        *done = 0;
+        rc = identity_load_public(home, &pub);
+        identity_free(pub);
+        if (rc != 0) {
+                cli_identity_error(rc, home);
+                return rc;
+        }
+        rc = region_load(home, name, &ri);
+        if (rc == 0 && memcmp(ri.id, region_id, 32) == 0) {
+                *done = 1;
+                return 0;
+        }
+        if (rc == 0 || rc == -EBADMSG) {
+                log_err("a region named %s already exists on this device: choose another NAME",
+                        name);
+                return -EEXIST;
+        }
+        rc = region_list(home, &v, &n);
+        for (i = 0; rc == 0 && i < n; i++)
+                if (memcmp(v[i].id, region_id, 32) == 0) {
+                        log_err("this device already has this region, as %s", v[i].name);
+                        rc = -EEXIST;
+                }
+        free(v);
+        return rc;
+}
+
+void cli_pin_release(struct cli_pin *p)
+{
+        member_entry_free(p->g);
+        memset(p, 0, sizeof(*p));
+}
+
+int cli_region_pin(struct store *st, const uint8_t region_id[static 32], cli_genesis_fn fn,
+                   void *ctx, struct cli_pin *out)
+{
+        struct membership_objs m;
+        struct member_entry *e;
+        size_t i;
+        int rc, pick;
+
+        memset(out, 0, sizeof(*out));
+        rc = membership_fetch(st, region_id, NULL, &m);
+        if (rc != 0)
+                return rc;
+        for (i = 0; rc == 0 && i < m.n; i++) {
+                e = NULL;
+                if (strncmp(m.objs[i].name, "0000000000000000-", 17) != 0 ||
+                    member_decode(m.objs[i].buf, m.objs[i].len, &e) != 0 ||
+                    member_verify_genesis(e) != 0 || memcmp(e->region_id, region_id, 32) != 0) {
+                        member_entry_free(e);
+                        continue;
+                }
+                out->valid++;
+                pick = out->g == NULL ? fn(ctx, e, &m) : 0;
+                if (pick == 1)
+                        out->g = e;
+                else
+                        member_entry_free(e);
+                if (pick < 0)
+                        rc = pick;
+        }
+        membership_objs_release(&m);
+        if (rc != 0)
+                cli_pin_release(out);
+        return rc;
 }

@@ -32,6 +32,13 @@ struct cli_region {
 int cli_region_open(struct cli_region *c, const char *name, const char *pass_file)
     __attribute__((warn_unused_result));
 
+/*
+ * As cli_region_open, with ID (owned by C from now on, also on failure) as
+ * the member acting instead of this device's identity: the recovery key.
+ */
+int cli_region_open_as(struct cli_region *c, const char *name, struct identity *id)
+    __attribute__((warn_unused_result));
+
 void cli_region_release(struct cli_region *c);
 
 /* Region NAME's record under HOME into *RI: 0 or a negative errno (logged). */
@@ -56,6 +63,65 @@ int cli_region_append(struct cli_region *c, const uint8_t *obj, size_t len)
  */
 int cli_region_device(const struct cli_region *c, const char *arg, const struct member_device **out)
     __attribute__((warn_unused_result));
+
+/*
+ * Appends the entry a members_build_* call made (its result RC, OBJ of LEN
+ * bytes, freed here) with cli_region_append; logs a build failure naming
+ * WHAT.  Returns 0 or a negative errno (logged).
+ */
+int cli_region_append_built(struct cli_region *c, int rc, uint8_t *obj, size_t len,
+                            const char *what) __attribute__((warn_unused_result));
+
+/* Prints the current epoch after a rotation: id, index, recipients. */
+void cli_region_print_epoch(const struct cli_region *c);
+
+/*
+ * `sealsync revoke`'s work: removes the active member DEV_ARG (a device id
+ * prefix) with C->id as the author, the cutoff being CUTOFF (a journal seq,
+ * "0" for none) or, NULL, the device's last journal entry on the store.
+ * Checks the removal order first.  Returns 0 or a negative errno (logged).
+ */
+int cli_region_revoke(struct cli_region *c, const char *dev_arg, const char *cutoff)
+    __attribute__((warn_unused_result));
+
+/* store_open with the CLI's messages (-EINVAL: logged by the store). */
+int cli_open_store(const char *url, struct store **st) __attribute__((warn_unused_result));
+
+/*
+ * Before recording region REGION_ID as NAME on this device (join, recover):
+ * HOME has an identity and no other region of that name or id.  *DONE = 1
+ * if NAME is this region already.  Returns 0 or a negative errno (logged).
+ */
+int cli_region_check_new(const char *home, const char *name, const uint8_t region_id[static 32],
+                         int *done) __attribute__((warn_unused_result));
+
+/* The GENESIS a device pins when it joins by something other than the local record. */
+struct cli_pin {
+        struct member_entry *g; /* the picked GENESIS (g->raw: its bytes), or NULL */
+        size_t valid;           /* valid GENESIS objects of the region in the store */
+};
+
+/*
+ * Called by cli_region_pin for each valid GENESIS G of the region, with
+ * the region's membership objects M as the store lists them: 1 picks G,
+ * 0 not, a negative errno stops.
+ */
+struct membership_objs;
+typedef int (*cli_genesis_fn)(void *ctx, const struct member_entry *g,
+                              const struct membership_objs *m);
+
+/*
+ * Among the store's height-0 objects of REGION_ID that are valid GENESIS
+ * entries of it (decode, member_verify_genesis, right region id), the
+ * first FN picks, into OUT (cli_pin_release).  A store may show several
+ * claiming one region id: FN decides by a secret the real one commits to
+ * (the invite code's check bits, the recovery key's derived device).
+ * Returns 0 (OUT->g NULL: none picked) or a negative errno (the store's,
+ * logged; or FN's).
+ */
+int cli_region_pin(struct store *st, const uint8_t region_id[static 32], cli_genesis_fn fn,
+                   void *ctx, struct cli_pin *out) __attribute__((warn_unused_result));
+void cli_pin_release(struct cli_pin *p);
 
 /* Current Unix time (0 if the clock fails). */
 uint64_t cli_now(void);

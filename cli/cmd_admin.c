@@ -22,13 +22,10 @@
 #include "crypto/secmem.h"
 #include "keyring/member.h"
 #include "keyring/members.h"
-#include "sync/journal.h"
 #include "sync/membership.h"
-#include "util/hex.h"
 #include "util/log.h"
 
 #define ADM_MAX_KEY_AGE (10ull * 366 * 86400) /* a policy of at most ten years */
-#define ADM_MAX_JOURNAL (1u << 22)            /* journal keys listed for a cutoff */
 
 static const char revoke_usage[] =
     "usage: sealsync revoke NAME DEVICE_ID [--cutoff SEQ] [--passphrase-file FILE]\n"
@@ -113,87 +110,10 @@ static int adm_parse(const char *cmd, const char *usage, int argc, char **argv, 
         return -1;
 }
 
-/* Prints what a rotation did: the new epoch and its recipients. */
-static void adm_print_epoch(const struct cli_region *c)
-{
-        char hex[2 * MEMBER_HASH_LEN + 1];
-        const struct members_epoch *ep = &c->st->epochs[c->st->cur];
-
-        hex_encode(hex, ep->id, MEMBER_HASH_LEN);
-        printf("new key epoch %.12s (epoch %zu of the region), wrapped to %zu device%s\n", hex,
-               c->st->cur, ep->nwraps, ep->nwraps == 1 ? "" : "s");
-}
-
-/* Builds with BUILD's result RC and OBJ, appends, reports.  Returns 0 or -errno. */
-static int adm_append(struct cli_region *c, int rc, uint8_t *obj, size_t len, const char *what)
-{
-        if (rc == 0)
-                rc = cli_region_append(c, obj, len);
-        else
-                log_err("cannot build the %s entry: %s", what,
-                        rc == -EPERM ? "this device may not make this change" : strerror(-rc));
-        free(obj);
-        return rc;
-}
-
-/*
- * The cutoff of DEV: the last journal entry it has on the store, or entry
- * ARG (a seq; "0" for none).  Returns 0 or -errno (logged).
- */
-static int adm_cutoff(struct cli_region *c, const struct member_device *dev, const char *arg,
-                      uint64_t *seq, uint8_t hash[static 32])
-{
-        struct membership_keys k;
-        char dir[8 + 33], hex[33], *end = NULL;
-        uint64_t want = 0, s;
-        uint8_t h[32], d[16];
-        size_t i;
-        int rc, found = 0;
-
-        if (arg != NULL) {
-                errno = 0;
-                want = strtoull(arg, &end, 10);
-                if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-') {
-                        log_err("revoke: --cutoff takes a journal sequence number");
-                        return -EINVAL;
-                }
-        }
-        *seq = 0;
-        memset(hash, 0, 32);
-        if (arg != NULL && want == 0)
-                return 0;
-        hex_encode(hex, dev->device_id, 16);
-        snprintf(dir, sizeof(dir), "journal/%s", hex);
-        rc = membership_list(c->store, c->ri.id, dir, ADM_MAX_JOURNAL, &k);
-        if (rc != 0)
-                return rc;
-        for (i = 0; i < k.n; i++) {
-                if (journal_parse_key(k.v[i], NULL, d, &s, h) != 0 ||
-                    memcmp(d, dev->device_id, 16) != 0)
-                        continue; /* junk under the prefix: not a cutoff */
-                if (arg == NULL ? s > *seq : s == want) {
-                        *seq = s;
-                        memcpy(hash, h, 32);
-                        found = 1;
-                }
-        }
-        membership_keys_release(&k);
-        if (arg != NULL && !found) {
-                log_err("revoke: the device has no journal entry %" PRIu64 " on the store", want);
-                return -ENOENT;
-        }
-        return 0;
-}
-
 int cmd_revoke(int argc, char **argv)
 {
-        const struct member_device *dev, *me;
         struct cli_region c;
         struct adm_args a;
-        uint8_t *key = NULL, *obj = NULL, hash[32];
-        char fpr[128];
-        uint64_t seq = 0;
-        size_t len = 0;
         int rc;
 
         rc = adm_parse("revoke", revoke_usage, argc, argv, 1, &a);
@@ -201,36 +121,7 @@ int cmd_revoke(int argc, char **argv)
                 return rc;
         if (cli_region_open(&c, a.name, a.pass_file) != 0)
                 return CLI_EXIT_FAIL;
-        rc = cli_region_device(&c, a.operand[0], &dev);
-        me = members_find(c.st, c.id->device_id);
-        if (rc == 0 && !members_may_remove(c.st, me, dev)) {
-                log_err("revoke: this device (%s) may not remove %s (%s): only an admin removes, "
-                        "and only devices below it (recovery, then admins by seniority, then the "
-                        "rest)",
-                        cli_role_name(me->role), dev->name, cli_role_name(dev->role));
-                rc = -EPERM;
-        }
-        if (rc == 0)
-                rc = adm_cutoff(&c, dev, a.cutoff, &seq, hash);
-        if (rc == 0 && (key = secmem_alloc(32)) == NULL)
-                rc = -ENOMEM;
-        if (rc == 0)
-                rc = cli_region_key(&c, key);
-        if (rc == 0) {
-                (void)cli_fingerprint(dev, fpr, sizeof(fpr));
-                printf("revoking %s (owner %s, %s, fingerprint %s) from %s\n", dev->name,
-                       dev->owner, cli_role_name(dev->role), fpr, c.ri.name);
-                rc = members_build_remove(c.st, c.id, dev->device_id, seq, hash, key, cli_now(),
-                                          &obj, &len, NULL);
-                rc = adm_append(&c, rc, obj, len, "REMOVE_DEVICE");
-        }
-        if (rc == 0) {
-                printf("removed; its journal entries after seq %" PRIu64
-                       " are refused everywhere\n",
-                       seq);
-                adm_print_epoch(&c);
-        }
-        secmem_free(key);
+        rc = cli_region_revoke(&c, a.operand[0], a.cutoff);
         cli_region_release(&c);
         return rc == 0 ? cli_finish_output() : CLI_EXIT_FAIL;
 }
@@ -263,26 +154,13 @@ int cmd_rotate(int argc, char **argv)
                 rc = cli_region_key(&c, key);
         if (rc == 0) {
                 rc = members_build_rotate(c.st, c.id, key, cli_now(), &obj, &len, NULL);
-                rc = adm_append(&c, rc, obj, len, "ROTATE_KEY");
+                rc = cli_region_append_built(&c, rc, obj, len, "ROTATE_KEY");
         }
         if (rc == 0)
-                adm_print_epoch(&c);
+                cli_region_print_epoch(&c);
         secmem_free(key);
         cli_region_release(&c);
         return rc == 0 ? cli_finish_output() : CLI_EXIT_FAIL;
-}
-
-static int adm_role_parse(const char *s, uint8_t *role)
-{
-        static const uint8_t roles[] = {MEMBER_ROLE_READER, MEMBER_ROLE_WRITER, MEMBER_ROLE_ADMIN};
-        size_t i;
-
-        for (i = 0; i < sizeof(roles); i++)
-                if (strcmp(s, cli_role_name(roles[i])) == 0) {
-                        *role = roles[i];
-                        return 0;
-                }
-        return -EINVAL;
 }
 
 int cmd_role(int argc, char **argv)
@@ -298,7 +176,7 @@ int cmd_role(int argc, char **argv)
         rc = adm_parse("role", role_usage, argc, argv, 2, &a);
         if (rc >= 0)
                 return rc;
-        if (adm_role_parse(a.operand[1], &role) != 0)
+        if (cli_role_parse(a.operand[1], &role) != 0)
                 return cli_usage_error("role", "the role is reader, writer or admin");
         if (cli_region_open(&c, a.name, a.pass_file) != 0)
                 return CLI_EXIT_FAIL;
@@ -320,7 +198,7 @@ int cmd_role(int argc, char **argv)
                 snprintf(name, sizeof(name), "%s", dev->name); /* DEV moves with the refold */
                 rc =
                     members_build_set_role(c.st, c.id, dev->device_id, role, cli_now(), &obj, &len);
-                rc = adm_append(&c, rc, obj, len, "SET_ROLE");
+                rc = cli_region_append_built(&c, rc, obj, len, "SET_ROLE");
                 if (rc == 0)
                         printf("%s: %s -> %s in %s\n", name, cli_role_name(old),
                                cli_role_name(role), c.ri.name);
@@ -371,7 +249,7 @@ int cmd_policy(int argc, char **argv)
                         log_err("policy: this device is a %s: only admins set the policy",
                                 cli_role_name(me->role));
                 else
-                        rc = adm_append(&c, rc, obj, len, "POLICY");
+                        rc = cli_region_append_built(&c, rc, obj, len, "POLICY");
         }
         if (rc == 0)
                 adm_print_policy(&c);

@@ -12,6 +12,7 @@
  */
 #include "cli/cmd.h"
 #include "cli/cli.h"
+#include "cli/cli_region.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -112,17 +113,6 @@ static const char *en_basename(const char *key)
         const char *slash = strrchr(key, '/');
 
         return slash != NULL ? slash + 1 : key;
-}
-
-static int en_open_store(const char *url, struct store **st)
-{
-        int rc = store_open(url, st);
-
-        if (rc == -ENOTSUP)
-                log_err("store %s: unsupported URL scheme", url);
-        else if (rc != 0 && rc != -EINVAL)
-                log_err("cannot open the store %s: %s", url, strerror(-rc));
-        return rc;
 }
 
 /* ---- invite ---- */
@@ -256,7 +246,7 @@ static int en_post_offer(const struct region_info *ri, const struct identity *id
                 log_err("cannot build the invitation's offer: %s", strerror(-rc));
                 return rc;
         }
-        rc = en_open_store(ri->store_url, &store);
+        rc = cli_open_store(ri->store_url, &store);
         if (rc == 0) {
                 rc = store->ops->put(store, key, o.raw, o.raw_len, 1);
                 if (rc != 0)
@@ -547,7 +537,7 @@ static int en_ctx_open(struct en_ctx *c, const char *name, const char *pass_file
                 return -1;
         if (en_load_region(c->home, name, &c->ri) != 0)
                 return -1;
-        rc = en_open_store(c->ri.store_url, &c->store);
+        rc = cli_open_store(c->ri.store_url, &c->store);
         if (rc == 0)
                 rc = cli_load_identity(c->home, pass_file, &c->id);
         if (rc == 0)
@@ -960,94 +950,61 @@ static int en_join_parse(int argc, char **argv, struct en_join *j)
         return -1;
 }
 
+/* cli_genesis_fn: the GENESIS the code's check bits name. */
+static int en_join_match(void *ctx, const struct member_entry *g, const struct membership_objs *m)
+{
+        const struct en_join *j = ctx;
+
+        (void)m;
+        return enroll_code_matches(j->secret, j->check, j->region_id, g->hash);
+}
+
 /*
- * Finds, among the store's height-0 objects of the region, the valid
- * GENESIS the code's check bits name; keeps its bytes in J.
+ * Finds, among the store's valid GENESIS objects of the region, the one
+ * the code's check bits name; keeps its bytes in J.
  */
 static int en_join_pin(struct en_join *j)
 {
-        struct membership_objs m;
-        struct member_entry *e;
-        size_t i, valid = 0, matched = 0;
+        struct cli_pin pin;
         char hex[65];
         int rc;
 
-        rc = membership_fetch(j->store, j->region_id, NULL, &m);
+        rc = cli_region_pin(j->store, j->region_id, en_join_match, j, &pin);
         if (rc != 0)
                 return rc;
-        for (i = 0; i < m.n; i++) {
-                e = NULL;
-                if (strncmp(m.objs[i].name, "0000000000000000-", 17) != 0 ||
-                    member_decode(m.objs[i].buf, m.objs[i].len, &e) != 0 ||
-                    member_verify_genesis(e) != 0 || memcmp(e->region_id, j->region_id, 32) != 0) {
-                        member_entry_free(e);
-                        continue;
-                }
-                valid++;
-                if (!enroll_code_matches(j->secret, j->check, j->region_id, e->hash) ||
-                    matched > 0) {
-                        member_entry_free(e);
-                        continue;
-                }
-                matched++;
-                j->g = e;
-                j->genesis = malloc(m.objs[i].len);
-                if (j->genesis == NULL) {
-                        rc = -ENOMEM;
-                        break;
-                }
-                memcpy(j->genesis, m.objs[i].buf, m.objs[i].len);
-                j->genesis_len = m.objs[i].len;
-        }
-        membership_objs_release(&m);
         hex_encode(hex, j->region_id, 32);
-        if (rc == 0 && valid == 0) {
+        if (pin.valid == 0) {
                 log_err("region %s does not exist in the store %s (no valid GENESIS): check the "
                         "region id and the store URL",
                         hex, j->url);
                 rc = -ENOENT;
-        } else if (rc == 0 && matched == 0) {
+        } else if (pin.g == NULL) {
                 log_err("the code does not match region %s: a mistyped word, or a code for "
                         "another region; nothing was posted",
                         hex);
                 rc = -EKEYREJECTED;
+        } else {
+                j->genesis = malloc(pin.g->raw_len);
+                if (j->genesis == NULL)
+                        rc = -ENOMEM;
         }
+        if (rc == 0) {
+                memcpy(j->genesis, pin.g->raw, pin.g->raw_len);
+                j->genesis_len = pin.g->raw_len;
+                j->g = pin.g;
+                pin.g = NULL;
+        }
+        cli_pin_release(&pin);
         return rc;
 }
 
 /* Local checks before anything is posted: identity, no such region here yet. */
 static int en_join_local(struct en_join *j, int *done)
 {
-        struct region_info ri, *v = NULL;
-        struct identity *pub = NULL;
-        size_t n = 0, i;
-        int rc;
+        int rc = cli_region_check_new(j->home, j->name, j->region_id, done);
 
-        *done = 0;
-        rc = identity_load_public(j->home, &pub);
-        identity_free(pub);
-        if (rc != 0) {
-                cli_identity_error(rc, j->home);
-                return rc;
-        }
-        rc = region_load(j->home, j->name, &ri);
-        if (rc == 0 && memcmp(ri.id, j->region_id, 32) == 0) {
+        if (rc == 0 && *done)
                 printf("region %s is already joined on this device\n", j->name);
-                *done = 1;
-                return 0;
-        }
-        if (rc == 0 || rc == -EBADMSG) {
-                log_err("a region named %s already exists on this device: choose another NAME",
-                        j->name);
-                return -EEXIST;
-        }
-        rc = region_list(j->home, &v, &n);
-        for (i = 0; rc == 0 && i < n; i++)
-                if (memcmp(v[i].id, j->region_id, 32) == 0) {
-                        log_err("this device already has this region, as %s", v[i].name);
-                        rc = -EEXIST;
-                }
-        free(v);
         return rc;
 }
 
@@ -1386,7 +1343,7 @@ int cmd_join(int argc, char **argv)
                         "'sealsync invite' printed");
                 goto out;
         }
-        rc = en_open_store(j.url, &j.store);
+        rc = cli_open_store(j.url, &j.store);
         if (rc == -EINVAL) {
                 ret = CLI_EXIT_USAGE;
                 goto out;

@@ -35,6 +35,8 @@ static const struct command commands[] = {
     {"rekey", cmd_rekey, "re-encrypt every file under the current key now"},
     {"policy", cmd_policy, "show or set a region's policy (max_key_age)"},
     {"verify", cmd_verify, "check every object of a region on the store (like fsck)"},
+    {"recovery-key", cmd_recovery_key, "make a region's recovery key (24 words, shown once)"},
+    {"recover", cmd_recover, "enroll this device with a region's recovery key"},
 };
 
 static void usage(FILE *f)
@@ -44,7 +46,7 @@ static void usage(FILE *f)
         fprintf(f, "usage: sealsync [-h|--help] [--version] COMMAND [ARGS...]\n\n"
                    "End-to-end encrypted sync filesystem.\n\ncommands:\n");
         for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-                fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+                fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
         fprintf(f, "\n'sealsync COMMAND --help' describes a command.\n"
                    "environment: SEALSYNC_HOME (device directory), SEALSYNC_PASSPHRASE\n");
 }

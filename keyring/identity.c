@@ -541,6 +541,31 @@ out:
         return rc;
 }
 
+int identity_from_seeds(const uint8_t sign_seed[static 32], const uint8_t box_seed[static 32],
+                        const char *name, struct identity **out)
+{
+        struct identity *id;
+        int rc;
+
+        if (strlen(name) > IDENTITY_NAME_MAX || !member_name_valid(name))
+                return -EINVAL;
+        id = identity_alloc(1);
+        if (id == NULL)
+                return -ENOMEM;
+        snprintf(id->name, sizeof(id->name), "%s", name);
+        rc = sig_keypair_seed(id->sign_pk, id->sign_sk, sign_seed);
+        if (rc == 0)
+                rc = wrap_keypair_seed(id->box_pk, id->box_sk, box_seed);
+        if (rc != 0) {
+                identity_free(id);
+                return rc;
+        }
+        secmem_random(id->local_key, 32); /* unused: such an identity has no local index */
+        identity_device_id(id->sign_pk, id->box_pk, id->device_id);
+        *out = id;
+        return 0;
+}
+
 int identity_change_passphrase(const char *home, const char *old_pass, const char *new_pass,
                                enum kdf_level level)
 {

@@ -57,6 +57,18 @@ int identity_has_passphrase(const char *home) __attribute__((warn_unused_result)
 int identity_change_passphrase(const char *home, const char *old_pass, const char *new_pass,
                                enum kdf_level level) __attribute__((warn_unused_result));
 
+/*
+ * A new identity (with secrets, in secure memory) whose key pairs derive
+ * from SIGN_SEED (the Ed25519 seed) and BOX_SEED (the X25519 seed), named
+ * NAME; its local_key is random and meant for no use.  Nothing is written
+ * to disk.  For keys derived from something else (the recovery key,
+ * keyring/recovery.h).  Returns 0, -EINVAL (bad NAME), -ENOMEM or -EIO;
+ * *OUT untouched on error.
+ */
+int identity_from_seeds(const uint8_t sign_seed[static 32], const uint8_t box_seed[static 32],
+                        const char *name, struct identity **out)
+    __attribute__((warn_unused_result));
+
 void identity_free(struct identity *id); /* wipes secrets; NULL is a no-op */
 
 /* DEVICE_ID of a key pair, as defined at the top of this file. */

@@ -5,6 +5,7 @@
 #include "keyring/member.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -797,4 +798,16 @@ int member_link_open(uint8_t prev_key[static 32], const uint8_t link[static MEMB
         secmem_free(tmp);
         secmem_free(kl);
         return rc;
+}
+
+void member_device_of(struct member_device *d, const struct identity *id, const char *owner,
+                      uint8_t role)
+{
+        memset(d, 0, sizeof(*d));
+        memcpy(d->device_id, id->device_id, IDENTITY_ID_LEN);
+        memcpy(d->sign_pk, id->sign_pk, 32);
+        memcpy(d->box_pk, id->box_pk, 32);
+        snprintf(d->owner, sizeof(d->owner), "%s", owner);
+        snprintf(d->name, sizeof(d->name), "%s", id->name);
+        d->role = role;
 }

@@ -289,6 +289,10 @@ int member_link_open(uint8_t prev_key[static 32], const uint8_t link[static MEMB
                      const uint8_t prev_epoch_id[static 32], const uint8_t new_key_check[static 32])
     __attribute__((warn_unused_result));
 
+/* D = ID's public record (device id, keys, device name) with OWNER (may be "") and ROLE. */
+void member_device_of(struct member_device *d, const struct identity *id, const char *owner,
+                      uint8_t role);
+
 /* 1 if S is a valid owner/device name: 1..64 bytes of printable ASCII. */
 int member_name_valid(const char *s);
 

@@ -164,7 +164,10 @@ int members_key_stale(const struct members_state *s, uint64_t now)
 
 int members_may_add(const struct member_device *author, const char *owner, uint8_t role)
 {
-        /* RECOVERY devices come from their own setup, never from an ADD. */
+        /* The recovery key is set up by an admin (`recovery-key`), by nobody else;
+         * that the region has no active RECOVERY yet is members_recovery's part. */
+        if (role == MEMBER_ROLE_RECOVERY)
+                return author->role == MEMBER_ROLE_ADMIN;
         if (role < MEMBER_ROLE_READER || role > MEMBER_ROLE_ADMIN)
                 return 0;
         if (author->role == MEMBER_ROLE_ADMIN || author->role == MEMBER_ROLE_RECOVERY)
@@ -173,6 +176,24 @@ int members_may_add(const struct member_device *author, const char *owner, uint8
          * than its own (a reader's new device is a reader). */
         return (author->role == MEMBER_ROLE_WRITER || author->role == MEMBER_ROLE_READER) &&
                strcmp(author->owner, owner) == 0 && role <= author->role;
+}
+
+const struct member_device *members_recovery(const struct members_state *s)
+{
+        size_t i;
+
+        for (i = 0; i < s->nmembers; i++)
+                if (s->members[i].role == MEMBER_ROLE_RECOVERY)
+                        return &s->members[i];
+        return NULL;
+}
+
+/* 1 if AUTHOR may add a device of OWNER with ROLE to S as it is (at most one RECOVERY). */
+static int members_may_add_now(const struct members_state *s, const struct member_device *author,
+                               const char *owner, uint8_t role)
+{
+        return members_may_add(author, owner, role) &&
+               (role != MEMBER_ROLE_RECOVERY || members_recovery(s) == NULL);
 }
 
 /* Removal order (DESIGN-NOTES): RECOVERY first, then admins by seniority, then the rest. */
@@ -368,7 +389,7 @@ static enum members_alarm members_check_add(const struct members_state *s,
                 return MEMBERS_BAD_ENTRY;
         if (members_seen(s, &add->device))
                 return MEMBERS_REUSED_DEVICE;
-        if (!members_may_add(author, add->device.owner, add->device.role))
+        if (!members_may_add_now(s, author, add->device.owner, add->device.role))
                 return MEMBERS_UNAUTHORISED;
         if (member_verify_self(add->self_sig, s->region_id, &add->device) != 0)
                 return MEMBERS_BAD_REVERSE_SIG;
@@ -1258,7 +1279,8 @@ static int members_add_allowed(const struct members_state *s, const struct ident
         const struct member_device *a = members_find(s, author->device_id);
         uint8_t id[IDENTITY_ID_LEN];
 
-        if (s->alarm != MEMBERS_OK || a == NULL || !members_may_add(a, newdev->owner, newdev->role))
+        if (s->alarm != MEMBERS_OK || a == NULL ||
+            !members_may_add_now(s, a, newdev->owner, newdev->role))
                 return -EPERM;
         identity_device_id(newdev->sign_pk, newdev->box_pk, id);
         if (memcmp(id, newdev->device_id, IDENTITY_ID_LEN) != 0)

@@ -245,8 +245,14 @@ int members_build_add(const struct members_state *s, const struct identity *auth
 
 /*
  * The authority rule for ADD_DEVICE (FORMAT-keyring.md "The fold"): AUTHOR
- * (an active member) may add a device of OWNER with ROLE.  1 or 0.
+ * (an active member) may add a device of OWNER with ROLE.  1 or 0.  A
+ * RECOVERY device is added by an admin only, and only while the region has
+ * no active RECOVERY device (members_recovery), which the fold and
+ * members_build_add check besides.
  */
 int members_may_add(const struct member_device *author, const char *owner, uint8_t role);
+
+/* The region's active RECOVERY device (at most one), or NULL. */
+const struct member_device *members_recovery(const struct members_state *s);
 
 #endif

@@ -24,6 +24,7 @@
 #include "keyring/identity.h"
 #include "keyring/member.h"
 #include "keyring/members.h"
+#include "keyring/recovery.h"
 #include "keyring/region.h"
 
 #define NOW 1800000000ull
@@ -120,25 +121,35 @@ static void cur_key(const struct members_state *s, const struct identity *id, ui
         assert_int_equal(members_unlock(s, id, key), 0);
 }
 
-/* AUTHOR (an admin in F->st) adds device WHO as OWNER/ROLE. */
-static void add(struct fx *f, int author, int who, const char *owner, uint8_t role)
+/* The record of WHO as OWNER/ROLE and its reverse signature SS. */
+static void record_of(const struct fx *f, const struct identity *who, const char *owner,
+                      uint8_t role, struct member_device *d, uint8_t ss[64])
+{
+        member_device_of(d, who, owner, role);
+        assert_int_equal(member_self_sign(ss, who->sign_sk, f->ri.id, d), 0);
+}
+
+/* AUTHOR adds WHO as OWNER/ROLE with members_build_add: its result. */
+static int add_by(struct fx *f, const struct identity *author, const struct identity *who,
+                  const char *owner, uint8_t role)
 {
         struct member_device d;
         uint8_t ss[64], key[32], *obj = NULL;
         size_t len = 0;
+        int rc;
 
-        memset(&d, 0, sizeof(d));
-        memcpy(d.device_id, f->id[who]->device_id, IDENTITY_ID_LEN);
-        memcpy(d.sign_pk, f->id[who]->sign_pk, 32);
-        memcpy(d.box_pk, f->id[who]->box_pk, 32);
-        snprintf(d.owner, sizeof(d.owner), "%s", owner);
-        snprintf(d.name, sizeof(d.name), "%s", f->id[who]->name);
-        d.role = role;
-        assert_int_equal(member_self_sign(ss, f->id[who]->sign_sk, f->ri.id, &d), 0);
-        cur_key(f->st, f->id[author], key);
-        assert_int_equal(
-            members_build_add(f->st, f->id[author], &d, ss, key, NOW, &obj, &len, NULL), 0);
-        push(f, obj, len);
+        record_of(f, who, owner, role, &d, ss);
+        cur_key(f->st, author, key);
+        rc = members_build_add(f->st, author, &d, ss, key, NOW, &obj, &len, NULL);
+        if (rc == 0)
+                push(f, obj, len);
+        return rc;
+}
+
+/* AUTHOR (an admin in F->st) adds device WHO as OWNER/ROLE. */
+static void add(struct fx *f, int author, int who, const char *owner, uint8_t role)
+{
+        assert_int_equal(add_by(f, f->id[author], f->id[who], owner, role), 0);
 }
 
 /* The usual region: A admin; B admin; C writer (A's owner); D reader (owner "dora"). */
@@ -594,6 +605,143 @@ static void test_concurrent_rotate_and_add(void **state)
         members_state_free(base);
 }
 
+/* An ADD of WHO by AUTHOR signed without the builder's checks (what a modified client sends). */
+static uint8_t *raw_add(const struct fx *f, const struct identity *author,
+                        const struct identity *who, const char *owner, uint8_t role, size_t *len)
+{
+        struct member_entry e;
+        uint8_t key[32], ctx[WRAP_CTX_LEN], *out = NULL;
+
+        memset(&e, 0, sizeof(e));
+        e.version = MEMBER_VERSION;
+        e.type = MEMBER_ADD_DEVICE;
+        memcpy(e.region_id, f->st->region_id, 32);
+        e.time = NOW;
+        e.parents = calloc(f->st->nheads, MEMBER_HASH_LEN);
+        assert_non_null(e.parents);
+        memcpy(e.parents, f->st->heads, f->st->nheads * MEMBER_HASH_LEN);
+        e.nparents = f->st->nheads;
+        e.height = f->st->height + 1;
+        memcpy(e.author, author->device_id, IDENTITY_ID_LEN);
+        record_of(f, who, owner, role, &e.add.device, e.add.self_sig);
+        memcpy(e.add.epoch_id, f->st->epoch_id, 32);
+        cur_key(f->st, author, key);
+        assert_int_equal(member_wrap_ctx(ctx, f->st->region_id, who->device_id, f->st->key_check),
+                         0);
+        assert_int_equal(wrap_seal(e.add.wrap, key, ctx, who->box_pk), 0);
+        assert_int_equal(member_encode(&e, author->sign_sk, &out, len), 0);
+        free(e.raw);
+        free(e.parents);
+        return out;
+}
+
+/* Folds the bag plus OBJ (freed) and returns the alarm. */
+static enum members_alarm alarm_with(struct fx *f, uint8_t *obj, size_t len)
+{
+        struct members_state *s;
+        enum members_alarm a;
+
+        f->bufs[f->nobj] = obj;
+        f->lens[f->nobj++] = len;
+        s = fold_skip(f, SIZE_MAX);
+        a = s->alarm;
+        members_state_free(s);
+        free(f->bufs[--f->nobj]);
+        return a;
+}
+
+/* The RECOVERY device of F's region for secret byte X. */
+static struct identity *recovery_of(const struct fx *f, uint8_t x)
+{
+        struct identity *r = NULL;
+        uint8_t secret[RECOVERY_SECRET_LEN];
+
+        memset(secret, x, sizeof(secret));
+        assert_int_equal(recovery_identity(secret, f->ri.id, f->ri.genesis_hash, &r), 0);
+        return r;
+}
+
+/* RECOVERY is added by an admin only, and once. */
+static void test_recovery_added_by_admin_only(void **state)
+{
+        struct fx *f = *state;
+        struct identity *r = recovery_of(f, 0x01), *r2 = recovery_of(f, 0x02);
+        size_t len = 0;
+        uint8_t *obj;
+
+        usual(f);
+        /* A writer and a reader may not, not even for their own owner. */
+        assert_int_equal(add_by(f, f->id[C], r, "devA", MEMBER_ROLE_RECOVERY), -EPERM);
+        assert_int_equal(add_by(f, f->id[D], r, "dora", MEMBER_ROLE_RECOVERY), -EPERM);
+        obj = raw_add(f, f->id[C], r, "devA", MEMBER_ROLE_RECOVERY, &len);
+        assert_int_equal(alarm_with(f, obj, len), MEMBERS_UNAUTHORISED);
+        obj = raw_add(f, f->id[D], r, "dora", MEMBER_ROLE_RECOVERY, &len);
+        assert_int_equal(alarm_with(f, obj, len), MEMBERS_UNAUTHORISED);
+        assert_null(members_recovery(f->st));
+        /* An admin may. */
+        assert_int_equal(add_by(f, f->id[B], r, "devA", MEMBER_ROLE_RECOVERY), 0);
+        assert_int_equal(f->st->alarm, MEMBERS_OK);
+        assert_non_null(members_recovery(f->st));
+        assert_memory_equal(members_recovery(f->st)->device_id, r->device_id, IDENTITY_ID_LEN);
+        /* A second one: refused by the builder and by the fold, also from RECOVERY itself. */
+        assert_int_equal(add_by(f, f->id[A], r2, "devA", MEMBER_ROLE_RECOVERY), -EPERM);
+        assert_int_equal(add_by(f, r, r2, "devA", MEMBER_ROLE_RECOVERY), -EPERM);
+        obj = raw_add(f, f->id[A], r2, "devA", MEMBER_ROLE_RECOVERY, &len);
+        assert_int_equal(alarm_with(f, obj, len), MEMBERS_UNAUTHORISED);
+        /* Nobody removes it or changes its role: it is first in the removal order. */
+        assert_false(members_may_remove(f->st, members_find(f->st, f->id[A]->device_id),
+                                        members_recovery(f->st)));
+        assert_int_equal(members_build_set_role(f->st, f->id[A], r->device_id, MEMBER_ROLE_READER,
+                                                NOW, &obj, &len),
+                         -EPERM);
+        identity_free(r);
+        identity_free(r2);
+}
+
+/* A RECOVERY device enrolls, removes senior admins and rotates; it gets every new key. */
+static void test_recovery_authors(void **state)
+{
+        struct fx *f = *state;
+        struct identity *r = recovery_of(f, 0x07);
+        uint8_t key[32], hash[32], *obj = NULL;
+        size_t len = 0;
+
+        usual(f);
+        assert_int_equal(add_by(f, f->id[A], r, "devA", MEMBER_ROLE_RECOVERY), 0);
+        /* Its ADD of a new admin device applies. */
+        assert_int_equal(add_by(f, r, f->id[E], "devA", MEMBER_ROLE_ADMIN), 0);
+        assert_int_equal(f->st->alarm, MEMBERS_OK);
+        assert_int_equal(members_find(f->st, f->id[E]->device_id)->role, MEMBER_ROLE_ADMIN);
+        /* Its REMOVE of A, the most senior admin, applies; the new key reaches it. */
+        memset(hash, 0, sizeof(hash));
+        cur_key(f->st, r, key);
+        assert_int_equal(members_build_remove(f->st, r, f->id[A]->device_id, 0, hash, key, NOW,
+                                              &obj, &len, NULL),
+                         0);
+        push(f, obj, len);
+        assert_int_equal(f->st->alarm, MEMBERS_OK);
+        assert_null(members_find(f->st, f->id[A]->device_id));
+        assert_non_null(members_find_removed(f->st, f->id[A]->device_id));
+        assert_int_equal(members_unlock(f->st, r, key), 0);
+        assert_int_equal(members_unlock(f->st, f->id[E], key), 0);
+        assert_int_equal(members_unlock(f->st, f->id[A], key), -EACCES);
+        /* It rotates; an admin's rotation wraps to it too. */
+        obj = NULL;
+        assert_int_equal(members_build_rotate(f->st, r, key, NOW, &obj, &len, NULL), 0);
+        push(f, obj, len);
+        assert_int_equal(f->st->alarm, MEMBERS_OK);
+        assert_int_equal(rotate(f, B, NOW), 0);
+        assert_int_equal(members_unlock(f->st, r, key), 0);
+        /* An admin may not remove it. */
+        memset(hash, 0, sizeof(hash));
+        cur_key(f->st, f->id[B], key);
+        obj = NULL;
+        assert_int_equal(members_build_remove(f->st, f->id[B], r->device_id, 0, hash, key, NOW,
+                                              &obj, &len, NULL),
+                         -EPERM);
+        identity_free(r);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -605,6 +753,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_forged_membership_changes, setup, teardown),
             cmocka_unit_test_setup_teardown(test_concurrent_remove_is_sticky, setup, teardown),
             cmocka_unit_test_setup_teardown(test_concurrent_rotate_and_add, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_recovery_added_by_admin_only, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_recovery_authors, setup, teardown),
         };
 
         if (secmem_init() != 0)

@@ -833,16 +833,20 @@ static void test_non_member_device_ignored(void **state)
         assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
 }
 
-static void test_attack_reader(void **state)
+/* R (a reader, or what the caller made it) publishes: refused, B's entries applied. */
+static void expect_not_writer(struct fx *f)
 {
-        struct fx *f = *state;
-
         honest_b(f);
         publish_plain(f, &f->r, 1);
         round_ok(f);
         assert_int_equal(count_from(&f->rec, &f->b), 3);
         assert_int_equal(count_from(&f->rec, &f->r), 0);
         expect_alarm(f, "not-a-writer", &f->r);
+}
+
+static void test_attack_reader(void **state)
+{
+        expect_not_writer(*state);
 }
 
 static void test_attack_foreign_author(void **state)
@@ -1124,6 +1128,16 @@ static void test_set_peers_key_changed(void **state)
         assert_string_equal(a.kind, "bad-object");
 }
 
+/* The RECOVERY device never authors files: its signed entries are refused like a reader's. */
+static void test_attack_recovery(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peer = peer_of(&f->r, f->r.pk, MEMBER_ROLE_RECOVERY);
+
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        expect_not_writer(f);
+}
+
 /* A known device's role follows the fold: the reader R, made a writer, is pulled. */
 static void test_set_peers_role(void **state)
 {
@@ -1160,6 +1174,7 @@ int main(void)
             T(test_attack_non_member_signer),
             T(test_non_member_device_ignored),
             T(test_attack_reader),
+            T(test_attack_recovery),
             T(test_attack_foreign_author),
             T(test_attack_wrong_epoch),
             T(test_pull_two_epochs),
