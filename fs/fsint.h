@@ -173,6 +173,7 @@ struct fs {
         _Atomic int read_only; /* also set while mounted when the keys are lost, and
                                   while this device is a reader (fs/mount.c) */
         int user_read_only;    /* mounted read-only on request: never writable */
+        int forge_role;        /* a test tool's forgery: the role does not make it read-only */
         double timeout;
 
         pthread_mutex_t ns_lock;

@@ -168,6 +168,7 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
         fs->slot_len = FS_SLOT_HDR_LEN + suite_nonce_len(fs->suite) + fs->bs + BLOCK_TAG_LEN;
         fs->read_only = o->read_only || o->reader;
         fs->user_read_only = o->read_only;
+        fs->forge_role = o->forge_role;
         fs->uid = getuid();
         fs->gid = getgid();
         fs->timeout = 60.0;
@@ -221,7 +222,7 @@ static void fs_follow_role(struct fs *fs, const struct members_state *st)
         const struct member_device *me = members_find(st, fs->device_id);
         int ro;
 
-        if (me == NULL || fs->user_read_only || atomic_load(&fs->keys_lost))
+        if (me == NULL || fs->user_read_only || fs->forge_role || atomic_load(&fs->keys_lost))
                 return;
         ro = me->role == MEMBER_ROLE_READER || me->role == MEMBER_ROLE_RECOVERY;
         if (atomic_exchange(&fs->read_only, ro) == ro)

@@ -20,6 +20,7 @@ struct fsmount_opts {
         int debug;
         int read_only; /* --read-only: no changes, no syncing */
         int reader;    /* this device is a reader: no changes (EROFS), but it pulls */
+        int forge_role; /* tests/tools/forgemount only: writable whatever the role says */
         int no_sync;   /* local only: changes stay marked and are published at a later mount */
 };
 

@@ -84,6 +84,7 @@ int main(int argc, char **argv)
         mo.id = id;
         mo.mountpoint = mp;
         mo.reader = 0; /* the forgery: whatever the membership says */
+        mo.forge_role = 1;
         rc = fsmount_run(&mo);
         region_keys_free(keys);
         identity_free(id);
