@@ -46,6 +46,7 @@ enum index_stmt {
         ST_BY_FILE_ID,
         ST_PACKIDX_GET,
         ST_PACKIDX_PUT,
+        ST_LIVE,
         ST_COUNT
 };
 
@@ -81,6 +82,7 @@ static const char *const index_sql[ST_COUNT] = {
     [ST_PACKIDX_GET] = "SELECT pack, off, len FROM packidx WHERE hash = ?1",
     [ST_PACKIDX_PUT] =
         "INSERT OR IGNORE INTO packidx(hash, pack, off, len) VALUES (?1, ?2, ?3, ?4)",
+    [ST_LIVE] = "SELECT ino FROM inode WHERE nlink > 0 ORDER BY ino",
 };
 
 struct index {
@@ -788,9 +790,11 @@ int index_set_dirty(struct index *ix, uint64_t ino, int dirty)
         return rc;
 }
 
-int index_for_each_dirty(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)
+/* Calls CB for every inode statement ST lists (column 0), collected first: CB may change the table.
+ */
+static int index_for_each_ino(struct index *ix, sqlite3_stmt *st,
+                              int (*cb)(void *arg, uint64_t ino), void *arg)
 {
-        sqlite3_stmt *st = ix->st[ST_DIRTY];
         uint64_t *inos = NULL;
         size_t n = 0, cap = 0, i;
         int rc = 0, step;
@@ -819,6 +823,16 @@ int index_for_each_dirty(struct index *ix, int (*cb)(void *arg, uint64_t ino), v
                 rc = cb(arg, inos[i]);
         free(inos);
         return rc;
+}
+
+int index_for_each_dirty(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)
+{
+        return index_for_each_ino(ix, ix->st[ST_DIRTY], cb, arg);
+}
+
+int index_for_each_live(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)
+{
+        return index_for_each_ino(ix, ix->st[ST_LIVE], cb, arg);
 }
 
 int index_blockref_get(struct index *ix, uint64_t ino, uint64_t idx, uint8_t hash[static 32])
