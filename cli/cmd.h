@@ -19,6 +19,7 @@ int cmd_requests(int argc, char **argv);
 int cmd_approve(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
+int cmd_pin(int argc, char **argv);
 int cmd_members(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);

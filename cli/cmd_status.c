@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli_ctl.h"
 #include "fs/ctl.h"
 #include "keyring/region.h"
 #include "sync/push.h"
@@ -38,7 +39,9 @@ static const char status_usage[] =
     "puller (kind, device, seq, store object, text), the number of conflicts, and\n"
     "the peers' journal heads (the last seq applied from each device), and which\n"
     "of this device's changes each other device has confirmed (from its signed\n"
-    "acknowledgement: up to which seq of this device's journal, and when).\n"
+    "acknowledgement: up to which seq of this device's journal, and when), and how\n"
+    "many bytes of file content are local and how many still remote (fetched on\n"
+    "first read; see 'sealsync pin').\n"
     "Exit status: 0 all well, 1 an alarm or an error (or a failure), 2 usage.\n"
     "\n"
     "      --json   print a JSON object (with NAME) or an array of them\n"
@@ -72,76 +75,6 @@ static const char sync_usage[] =
     "                         the daemon carries on in the background\n"
     "      --json             print the final summary as one JSON object\n"
     "  -h, --help             show this help\n";
-
-/* ---- reading the daemon's lines ---- */
-
-struct reader {
-        int fd;
-        char buf[CTL_LINE_MAX];
-        size_t len;
-};
-
-/*
- * The next line (without its newline) into LINE (CTL_LINE_MAX bytes).
- * Returns 0, -EPROTO (too long, or the daemon closed mid-reply), or a
- * negative errno (-EAGAIN: the receive timeout passed).
- */
-static int reader_line(struct reader *r, char *line)
-{
-        for (;;) {
-                char *nl = memchr(r->buf, '\n', r->len);
-                ssize_t n;
-
-                if (nl != NULL) {
-                        size_t l = (size_t)(nl - r->buf);
-
-                        memcpy(line, r->buf, l);
-                        line[l] = '\0';
-                        memmove(r->buf, nl + 1, r->len - l - 1);
-                        r->len -= l + 1;
-                        return 0;
-                }
-                if (r->len == sizeof(r->buf))
-                        return -EPROTO;
-                n = recv(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, 0);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-                if (n == 0)
-                        return -EPROTO;
-                r->len += (size_t)n;
-        }
-}
-
-/* Connects to the daemon of RI, sends REQ, checks the greeting.  0, -ENOTCONN (not mounted). */
-static int client_open(const struct region_info *ri, const char *req, int timeout_s,
-                       struct reader *r)
-{
-        struct timeval tv = {timeout_s, 0};
-        char line[CTL_LINE_MAX];
-        int rc, fd = -1;
-
-        rc = ctl_connect(ri->dir, &fd);
-        if (rc == -ENOENT || rc == -ECONNREFUSED)
-                return -ENOTCONN;
-        if (rc != 0)
-                return rc;
-        r->fd = fd;
-        r->len = 0;
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
-            send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
-                rc = -errno;
-                close(fd);
-                return rc;
-        }
-        rc = reader_line(r, line);
-        if (rc == 0 && strncmp(line, "sealsync-ctl ", 13) != 0)
-                rc = -EPROTO;
-        if (rc != 0)
-                close(fd);
-        return rc;
-}
 
 /* ---- time and sizes ---- */
 
@@ -238,6 +171,8 @@ struct st {
         int have_conflicts;
         char keys[32]; /* the daemon's key state ("ok", "stale", ...); "" if not told */
         unsigned long conflicts;
+        int have_content; /* on-demand content: bytes not fetched yet, and here */
+        uint64_t remote_bytes, local_bytes, fetched_bytes;
         struct st_op push, pull;
         unsigned nalarms;
         struct st_alarm *alarms;
@@ -335,6 +270,11 @@ static int st_line(struct st *s, const char *key, const char *rest)
                                strspn(s->keys, "abcdefghijklmnopqrstuvwxyz-") == strlen(s->keys)
                            ? 0
                            : -EPROTO;
+        if (strcmp(key, "content") == 0) {
+                s->have_content = sscanf(rest, "%" SCNu64 " %" SCNu64 " %" SCNu64, &s->remote_bytes,
+                                         &s->local_bytes, &s->fetched_bytes) == 3;
+                return 0;
+        }
         if (strcmp(key, "conflicts") == 0) {
                 s->have_conflicts = 1;
                 return sscanf(rest, "%lu", &s->conflicts) == 1 ? 0 : -EPROTO;
@@ -369,12 +309,12 @@ static int st_line(struct st *s, const char *key, const char *rest)
 }
 
 /* Reads a STATUS reply from R into S. */
-static int st_read(struct st *s, struct reader *r)
+static int st_read(struct st *s, struct cli_ctl_reader *r)
 {
         char line[CTL_LINE_MAX];
         int rc;
 
-        while ((rc = reader_line(r, line)) == 0) {
+        while ((rc = cli_ctl_line(r, line)) == 0) {
                 char *sp = strchr(line, ' ');
 
                 if (strcmp(line, "end") == 0)
@@ -417,11 +357,11 @@ static void st_find_mount(const struct region_info *ri, char *out, size_t size)
 static void st_collect(const struct region_info *ri, struct st *s)
 {
         char outbox[sizeof(ri->dir) + 16];
-        struct reader r;
+        struct cli_ctl_reader r;
         int rc;
 
         s->ri = ri;
-        rc = client_open(ri, "STATUS\n", STATUS_REPLY_TIMEOUT_S, &r);
+        rc = cli_ctl_open(ri, "STATUS\n", STATUS_REPLY_TIMEOUT_S, &r);
         if (rc == 0) {
                 s->mounted = 1;
                 rc = st_read(s, &r);
@@ -580,6 +520,13 @@ static void st_print_text(const struct st *s)
         }
         st_print_op("last push:", &s->push);
         st_print_op("last pull:", &s->pull);
+        if (s->have_content) {
+                char r[32];
+
+                fmt_bytes(s->local_bytes, b, sizeof(b));
+                fmt_bytes(s->remote_bytes, r, sizeof(r));
+                printf("  content:    %s local, %s remote (fetched on first read)\n", b, r);
+        }
         if (s->have_conflicts)
                 printf("  conflicts:  %lu\n", s->conflicts);
         if (s->keys[0] != '\0' && strcmp(s->keys, "ok") != 0)
@@ -733,6 +680,12 @@ static void st_print_json(const struct st *s)
                 printf(",\"conflicts\":%lu", s->conflicts);
         else
                 fputs(",\"conflicts\":null", stdout);
+        if (s->have_content)
+                printf(",\"content\":{\"local_bytes\":%" PRIu64 ",\"remote_bytes\":%" PRIu64
+                       ",\"fetched_bytes\":%" PRIu64 "}",
+                       s->local_bytes, s->remote_bytes, s->fetched_bytes);
+        else
+                fputs(",\"content\":null", stdout);
         st_json_confirmed(s);
         fputs(",\"error\":", stdout);
         if (s->problem[0])
@@ -972,12 +925,12 @@ static void sync_result_release(struct sync_result *r)
 }
 
 /* Reads the SYNC reply until "end".  0 or a negative errno (the reply was cut short). */
-static int sync_read(struct reader *rd, const char *name, int tty, struct sync_result *res)
+static int sync_read(struct cli_ctl_reader *rd, const char *name, int tty, struct sync_result *res)
 {
         char line[CTL_LINE_MAX];
         int rc, shown = 0;
 
-        while ((rc = reader_line(rd, line)) == 0) {
+        while ((rc = cli_ctl_line(rd, line)) == 0) {
                 char *sp = strchr(line, ' ');
 
                 if (strcmp(line, "end") == 0)
@@ -1095,7 +1048,7 @@ static int sync_parse(const char *cmd, const char *usage, int argc, char **argv,
 static int sync_run(const struct region_info *ri, long timeout_s, int json, int rekey)
 {
         struct sync_result res;
-        struct reader rd;
+        struct cli_ctl_reader rd;
         char req[64];
         size_t i;
         int rc, ret;
@@ -1104,17 +1057,9 @@ static int sync_run(const struct region_info *ri, long timeout_s, int json, int 
                 snprintf(req, sizeof(req), "REKEY\n");
         else
                 snprintf(req, sizeof(req), "SYNC %ld\n", timeout_s);
-        rc = client_open(ri, req, SYNC_SILENCE_S, &rd);
-        if (rc == -ENOTCONN) {
-                log_err("region '%s' is not mounted (mount it with 'sealsync mount %s DIR')",
-                        ri->name, ri->name);
-                return CLI_EXIT_FAIL;
-        }
-        if (rc != 0) {
-                log_err("cannot reach the mount daemon of region '%s': %s", ri->name,
-                        strerror(-rc));
-                return CLI_EXIT_FAIL;
-        }
+        ret = cli_ctl_start(ri, req, SYNC_SILENCE_S, &rd);
+        if (ret != CLI_EXIT_OK)
+                return ret;
         memset(&res, 0, sizeof(res));
         rc = sync_read(&rd, ri->name, !json && isatty(2), &res);
         close(rd.fd);
@@ -1145,27 +1090,16 @@ static int sync_run(const struct region_info *ri, long timeout_s, int json, int 
 /* sync and rekey: NAME's daemon does a round (REKEY: after marking every old-epoch file). */
 static int sync_cmd(const char *cmd, const char *usage, int argc, char **argv, int rekey)
 {
-        char home[PATH_MAX];
         struct region_info ri;
         const char *name = NULL;
         long timeout_s = SYNC_DEFAULT_TIMEOUT_S;
-        int json = 0, done, ret, rc;
+        int json = 0, done, ret;
 
         ret = sync_parse(cmd, usage, argc, argv, &json, &timeout_s, &name, &done);
         if (done)
                 return ret;
-        ret = cli_setup(home, sizeof(home));
-        if (ret != CLI_EXIT_OK)
-                return ret;
-        rc = region_load(home, name, &ri);
-        if (rc != 0) {
-                if (rc == -ENOENT)
-                        log_err("unknown region '%s' (see 'sealsync list')", name);
-                else
-                        log_err("region '%s': %s", name, strerror(-rc));
-                return CLI_EXIT_FAIL;
-        }
-        return sync_run(&ri, timeout_s, json, rekey);
+        ret = cli_ctl_region(name, &ri);
+        return ret != CLI_EXIT_OK ? ret : sync_run(&ri, timeout_s, json, rekey);
 }
 
 int cmd_sync(int argc, char **argv)

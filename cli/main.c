@@ -23,6 +23,7 @@ static const struct command commands[] = {
     {"umount", cmd_umount, "unmount a region"},
     {"status", cmd_status, "show the sync state of regions (queue, errors, alarms)"},
     {"sync", cmd_sync, "sync a mounted region now and wait until it is done"},
+    {"pin", cmd_pin, "keep a subtree of a mounted region fully local (offline use)"},
     {"invite", cmd_invite, "invite a new device into a region (one-time code)"},
     {"join", cmd_join, "join a region with an invite code (on the new device)"},
     {"requests", cmd_requests, "list the join requests of a region"},

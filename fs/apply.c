@@ -378,7 +378,9 @@ static int apply_copy_content(struct fs *fs, struct fs_inode *src, struct fs_ino
 
         if (buf == NULL)
                 return -ENOMEM;
-        rc = fs_content_truncate(fs, dst, src->size); /* holes stay holes */
+        rc = fs_fetch_locked(fs, src, 0, UINT64_MAX); /* its remote blocks, if any */
+        if (rc == 0)
+                rc = fs_content_truncate(fs, dst, src->size); /* holes stay holes */
         for (r = 0; r < src->blocks.n && rc == 0; r++) {
                 uint64_t idx;
 
@@ -588,19 +590,40 @@ static int apply_xattrs(struct fs_inode *in, const struct manifest_meta *meta)
         return 0;
 }
 
-/* Brings IN's blocks to M's references, fetching what is not here yet. */
+/*
+ * Block REF of a version being applied to IN: stored if the puller has its
+ * bytes at hand (the entry's packs), else recorded remote (its reference is
+ * in the index; fs/fetch.c fetches it when needed).  BUF: slot_len bytes.
+ */
+static int apply_block(struct fs *fs, struct fs_inode *in, const struct manifest_ref *r,
+                       uint8_t *buf, struct rangeset *remote)
+{
+        size_t len = 0;
+        int rc = pull_block_here(fs->pull, r->hash, buf, fs->slot_len, &len);
+
+        if (rc == 0)
+                rc = fs_content_put_sealed(fs, in, r->index, r->final, buf, len);
+        else if (rc == -ENOENT || rc == -EBADMSG)
+                rc = rangeset_add(remote, r->index, r->index + 1); /* checked when fetched */
+        if (rc == 0)
+                rc = index_blockref_put(fs->ix, in->ino, r->index, r->hash);
+        return rc;
+}
+
+/* Brings IN's blocks to M's references; what the puller did not fetch becomes remote. */
 static int apply_blocks(struct fs *fs, struct fs_inode *in, const struct manifest *m)
 {
-        struct rangeset want;
+        struct rangeset want, remote;
         uint8_t *buf, have[32];
         uint64_t nblocks = (m->size + fs->bs - 1) / fs->bs;
-        size_t i, len = 0;
+        size_t i;
         int rc = 0;
 
         buf = malloc(fs->slot_len);
         if (buf == NULL)
                 return -ENOMEM;
         rangeset_init(&want);
+        rangeset_init(&remote);
         for (i = 0; i < m->nrefs && rc == 0; i++) {
                 const struct manifest_ref *r = &m->refs[i];
 
@@ -609,23 +632,28 @@ static int apply_blocks(struct fs *fs, struct fs_inode *in, const struct manifes
                         break;
                 if (in->reset == NULL && rangeset_contains(&in->blocks, r->index) &&
                     index_blockref_get(fs->ix, in->ino, r->index, have) == 0 &&
-                    memcmp(have, r->hash, 32) == 0)
-                        continue; /* already this block */
-                rc = pull_fetch_block(fs->pull, r->hash, buf, fs->slot_len, &len);
-                if (rc == 0)
-                        rc = fs_content_put_sealed(fs, in, r->index, r->final, buf, len);
-                if (rc == 0)
-                        rc = index_blockref_put(fs->ix, in->ino, r->index, r->hash);
+                    memcmp(have, r->hash, 32) == 0) {
+                        /* Already this block (here, or still remote). */
+                        if (rangeset_contains(&in->remote, r->index))
+                                rc = rangeset_add(&remote, r->index, r->index + 1);
+                        continue;
+                }
+                rc = apply_block(fs, in, r, buf, &remote);
         }
         if (rc == 0) {
                 /* Blocks the new version does not list are holes now. */
                 rangeset_release(&in->blocks);
                 in->blocks = want;
                 rangeset_init(&want);
+                rangeset_release(&in->remote);
+                in->remote = remote;
+                rangeset_init(&remote);
                 rc = index_blockref_truncate(fs->ix, in->ino, nblocks);
                 fs_content_trim(fs, in, nblocks);
         }
         rangeset_release(&want);
+        rangeset_release(&remote);
+        secmem_wipe(buf, fs->slot_len);
         free(buf);
         return rc;
 }
@@ -1329,6 +1357,8 @@ int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *me
         else if (rc == 0 && in != NULL)
                 rc = fs_inode_save(fs, in); /* a vector may have absorbed the other's */
         if (in != NULL) {
+                if (rc == 0 && in->remote.n > 0 && in->nlink > 0 && fs_pinned(fs, in->ino))
+                        fs_pin_queue(fs, in->ino); /* fetched once the entry is applied */
                 fs_inode_idle_locked(fs, in);
                 pthread_rwlock_unlock(&in->lock);
                 fs_inode_put(fs, in);
@@ -1389,5 +1419,6 @@ int fs_apply_entry_done(void *arg)
                         fuse_lowlevel_notify_inval_inode(fs->se, n->ino, 0, 0);
         }
         fs->ninval = 0;
+        fs_pin_drain(fs); /* pinned files' new versions, now that no lock is held */
         return 0;
 }

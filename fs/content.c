@@ -18,6 +18,9 @@
  *  3. A slot authenticates against its index, its final flag (as recorded
  *     in the slot; bound by the AAD), the file id, salt, epoch and region.
  *     Any failure is EIO for the whole request: no partial plaintext.
+ *  4. Remote blocks (inode.remote, fs/fetch.c) have no slot yet: a read
+ *     touching one is -ENODATA (the caller fetches and retries); writes,
+ *     truncation and re-encryption fetch the blocks they keep first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -246,6 +249,7 @@ struct fs_content_old {
         uint8_t salt[32];
         uint8_t epoch_id[32];
         struct rangeset blocks;
+        struct rangeset remote;
         uint64_t size;
 };
 
@@ -257,6 +261,7 @@ static void fs_old_free(struct fs_content_old *old)
                 close(old->fd);
         block_ctx_free(old->bctx);
         rangeset_release(&old->blocks);
+        rangeset_release(&old->remote);
         free(old);
 }
 
@@ -384,6 +389,10 @@ int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len
         }
         if (len > in->size - off)
                 len = (size_t)(in->size - off);
+        first = off / fs->bs;
+        last = (off + len - 1) / fs->bs;
+        if (rangeset_next(&in->remote, first, &i) && i <= last)
+                return -ENODATA; /* invariant 4: fetch first (fs_fetch_for_read) */
         if (in->blocks.n > 0) {
                 rc = fs_content_open(fs, in, FS_OPEN_MUST);
                 if (rc != 0)
@@ -395,8 +404,6 @@ int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len
                         goto out;
                 }
         }
-        first = off / fs->bs;
-        last = (off + len - 1) / fs->bs;
         for (i = first; i <= last && rc == 0;) {
                 uint64_t run = 0, j;
                 size_t avail = 0;
@@ -500,6 +507,8 @@ static int fs_write_chunk(struct fs *fs, struct fs_inode *in, uint64_t first, ui
                 rc = fileio_pwrite_full(in->fd, slots, total, fs_slot_off(fs, first));
         if (rc == 0)
                 rc = rangeset_add(&in->blocks, first, last + 1);
+        if (rc == 0)
+                rc = rangeset_remove(&in->remote, first, last + 1); /* local now */
         return rc;
 }
 
@@ -523,6 +532,35 @@ static int fs_to_current_try(struct fs *fs, struct fs_inode *in)
         return rc;
 }
 
+/* Fetches block INDEX of IN if it is remote (caller holds IN->lock for writing). */
+static int fs_need_local(struct fs *fs, struct fs_inode *in, uint64_t index)
+{
+        if (!rangeset_contains(&in->remote, index))
+                return 0;
+        return fs_fetch_locked(fs, in, index, index + 1);
+}
+
+/*
+ * Before writing [OFF, OFF+LEN): the blocks it keeps part of (its first and
+ * last), and the old last block when the file grows (its final flag
+ * changes), must be local.
+ */
+static int fs_write_needs(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len)
+{
+        uint64_t end = off + len, first = off / fs->bs, last = (end - 1) / fs->bs;
+        int rc = 0;
+
+        if (in->remote.n == 0)
+                return 0;
+        if (off % fs->bs != 0 || (end < (first + 1) * fs->bs && end < in->size))
+                rc = fs_need_local(fs, in, first);
+        if (rc == 0 && end % fs->bs != 0 && end < in->size)
+                rc = fs_need_local(fs, in, last);
+        if (rc == 0 && in->size > 0 && end > in->size)
+                rc = fs_need_local(fs, in, (in->size - 1) / fs->bs);
+        return rc;
+}
+
 int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
                      size_t len)
 {
@@ -534,7 +572,9 @@ int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uin
                 return 0;
         if (off > FS_MAX_FILE_SIZE || len > FS_MAX_FILE_SIZE - off)
                 return -EFBIG;
-        rc = fs_to_current_try(fs, in); /* new content: the current epoch */
+        rc = fs_write_needs(fs, in, off, len);
+        if (rc == 0)
+                rc = fs_to_current_try(fs, in); /* new content: the current epoch */
         if (rc == 0)
                 rc = fs_content_open(fs, in, FS_OPEN_CREATE);
         if (rc != 0)
@@ -577,6 +617,12 @@ int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
 
         if (size > FS_MAX_FILE_SIZE)
                 return -EFBIG;
+        if (in->size > 0 && size > in->size)
+                rc = fs_need_local(fs, in, (in->size - 1) / fs->bs); /* no longer final */
+        else if (size % fs->bs != 0 && size < in->size)
+                rc = fs_need_local(fs, in, size / fs->bs); /* re-sealed below */
+        if (rc != 0)
+                return rc;
         if (size >= in->size) {
                 in->size = size; /* growth is a hole: nothing to write */
                 return 0;
@@ -606,6 +652,7 @@ int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
                         goto out;
         }
         rangeset_truncate(&in->blocks, nblocks);
+        rangeset_truncate(&in->remote, nblocks);
         /* Give back the space of dropped slots (the file may not exist yet). */
         if (fs_content_open(fs, in, FS_OPEN_IF_EXISTS) == 0 &&
             ftruncate(in->fd, fs_slot_off(fs, nblocks)) != 0)
@@ -786,6 +833,8 @@ static int fs_swap_in(struct fs_inode *in, int nfd, struct block_ctx *nctx, cons
                 free(o);
                 return -ENOMEM;
         }
+        o->remote = in->remote; /* the new content has its own (fs/apply.c sets it) */
+        rangeset_init(&in->remote);
         o->size = in->size;
         in->fd = nfd;
         in->bctx = nctx;
@@ -807,10 +856,13 @@ static void fs_swap_back(struct fs_inode *in, struct fs_content_old *old)
         memcpy(in->epoch_id, old->epoch_id, 32);
         rangeset_release(&in->blocks);
         in->blocks = old->blocks;
+        rangeset_release(&in->remote);
+        in->remote = old->remote;
         in->size = old->size;
         old->fd = -1;
         old->bctx = NULL;
         rangeset_init(&old->blocks);
+        rangeset_init(&old->remote);
         fs_old_free(old);
 }
 
@@ -970,6 +1022,10 @@ int fs_content_to_current(struct fs *fs, struct fs_inode *in)
         (void)fs_keys_current(fs, cur);
         if (memcmp(in->epoch_id, cur, 32) == 0)
                 return 0;
+        /* Re-encryption needs the plaintext of every block: fetch the remote ones. */
+        rc = fs_fetch_locked(fs, in, 0, UINT64_MAX);
+        if (rc != 0)
+                return rc;
         if (in->kind != FS_KIND_REG || in->blocks.n == 0) {
                 secmem_random(salt, 32);
                 fs_rekey_empty(fs, in, in->kind == FS_KIND_REG ? salt : in->salt, cur);

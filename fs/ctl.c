@@ -12,7 +12,8 @@
  *   1. Nothing is read from or written to the store here: a SYNC only drives
  *      the committer (fs_commit), the pusher (push_kick), the puller
  *      (pull_round) and the acknowledgement exchange (confirm_round: our
- *      ack if it changed, then the peers'), and reads their counters.
+ *      ack if it changed, then the peers'), and reads their counters; a PIN
+ *      drives fs_fetch_tree (fs/fetch.c) in the connection's thread.
  *   2. ctl_stop returns only after every thread of this module has been
  *      joined, so FS (its pusher and puller) may be torn down afterwards.
  *   3. Every line sent ends in '\n' and carries no other control character
@@ -38,15 +39,16 @@
 #include <unistd.h>
 
 #include "fs/fsint.h"
+#include "crypto/secmem.h"
 #include "sync/confirm.h"
 #include "sync/pull.h"
 #include "sync/push.h"
 #include "util/hex.h"
 #include "util/log.h"
 
-#define CTL_POLL_MS 250     /* progress report interval of a SYNC */
-#define CTL_REQ_TIMEOUT_S 5 /* to send the request line */
-#define CTL_REQ_MAX 128     /* longest request line */
+#define CTL_POLL_MS 250          /* progress report interval of a SYNC */
+#define CTL_REQ_TIMEOUT_S 5      /* to send the request line */
+#define CTL_REQ_MAX CTL_LINE_MAX /* longest request line (PIN carries a path) */
 #define CTL_SYNC_DEFAULT_S 300
 
 struct ctl;
@@ -272,6 +274,24 @@ static int ctl_status_pull(struct fs *fs, int fd)
         return rc;
 }
 
+/*
+ * "content REMOTE LOCAL FETCHED": bytes of blocks not fetched yet and here
+ * (on-demand content), and bytes the puller fetched since the mount.
+ */
+static int ctl_status_content(struct fs *fs, int fd)
+{
+        struct pull_stats st;
+        uint64_t remote = 0, local = 0;
+
+        if (fs_content_counts(fs, &remote, &local) != 0)
+                return 0; /* logged by the index */
+        memset(&st, 0, sizeof(st));
+        if (fs->pull != NULL)
+                pull_get_stats(fs->pull, &st);
+        return ctl_send(fd, "content %" PRIu64 " %" PRIu64 " %" PRIu64, remote, local,
+                        st.bytes_fetched);
+}
+
 static int ctl_status(struct ctl *c, int fd)
 {
         struct fs *fs = c->fs;
@@ -300,6 +320,8 @@ static int ctl_status(struct ctl *c, int fd)
                 rc = ctl_status_push(fs, fd);
         if (rc == 0 && fs->pull != NULL)
                 rc = ctl_status_pull(fs, fd);
+        if (rc == 0)
+                rc = ctl_status_content(fs, fd);
         if (rc == 0)
                 rc = ctl_send(fd, "end");
         return rc;
@@ -568,6 +590,126 @@ static int ctl_sync(struct ctl *c, int fd, long timeout_s)
         return 0;
 }
 
+/* ---- PIN, UNPIN, PINS (on-demand content, fs/fetch.c) ---- */
+
+/*
+ * The inode of PATH: an absolute path under the mountpoint, or a path
+ * relative to the region's root.  -ENOENT, -EXDEV (absolute, elsewhere),
+ * -EINVAL ("..").
+ */
+static int ctl_resolve(struct ctl *c, const char *path, uint64_t *ino)
+{
+        size_t mlen = strlen(c->mountpoint), n;
+        uint64_t cur = INDEX_ROOT_INO;
+        const char *p = path, *slash;
+        int rc = 0;
+
+        if (path[0] == '/') {
+                if (strncmp(path, c->mountpoint, mlen) != 0 ||
+                    (path[mlen] != '\0' && path[mlen] != '/'))
+                        return -EXDEV;
+                p = path + mlen;
+        }
+        while (*p != '\0' && rc == 0) {
+                while (*p == '/')
+                        p++;
+                slash = strchr(p, '/');
+                n = slash != NULL ? (size_t)(slash - p) : strlen(p);
+                if (n == 0 || (n == 1 && p[0] == '.')) {
+                        p += n;
+                        continue;
+                }
+                if (n == 2 && p[0] == '.' && p[1] == '.')
+                        return -EINVAL;
+                rc = index_lookup(c->fs->ix, cur, p, n, &cur);
+                p += n;
+        }
+        if (rc == 0)
+                *ino = cur;
+        return rc;
+}
+
+/* The path of INO relative to the root into OUT ("" for the root). */
+static int ctl_path_of(struct fs *fs, uint64_t ino, char *out, size_t size)
+{
+        char name[INDEX_NAME_MAX + 1], tmp[CTL_LINE_MAX];
+        size_t len = 0;
+        uint8_t type;
+        int depth, rc = 0;
+
+        out[0] = '\0';
+        for (depth = 0; ino != INDEX_ROOT_INO && depth < 4096 && rc == 0; depth++) {
+                rc = index_name_of(fs->ix, ino, &ino, name, &len, &type);
+                if (rc == 0 && snprintf(tmp, sizeof(tmp), "%s%s%s", name, out[0] ? "/" : "", out) >=
+                                   (int)sizeof(tmp))
+                        rc = -ENAMETOOLONG;
+                if (rc == 0 && strlen(tmp) >= size)
+                        rc = -ENAMETOOLONG;
+                if (rc == 0)
+                        memcpy(out, tmp, strlen(tmp) + 1);
+        }
+        secmem_wipe(tmp, sizeof(tmp));
+        return rc;
+}
+
+struct ctl_pin_progress {
+        int fd;
+        struct timespec last;
+};
+
+static int ctl_pin_progress(void *arg, uint64_t done, uint64_t total)
+{
+        struct ctl_pin_progress *pp = arg;
+
+        if (ctl_ms_since(&pp->last) < CTL_POLL_MS && done < total)
+                return 0;
+        clock_gettime(CLOCK_MONOTONIC, &pp->last);
+        return ctl_send(pp->fd, "progress %" PRIu64 " %" PRIu64, done, total);
+}
+
+/* PIN PATH / UNPIN PATH: "progress DONE TOTAL"..., then "ok" or "error TEXT", "end". */
+static int ctl_pin(struct ctl *c, int fd, const char *path, int on)
+{
+        struct ctl_pin_progress pp = {fd, {0, 0}};
+        uint64_t ino = 0;
+        int rc = ctl_resolve(c, path, &ino);
+
+        if (rc == 0)
+                rc = fs_pin_set(c->fs, ino, on);
+        if (rc == 0 && on)
+                rc = fs_fetch_tree(c->fs, ino, ctl_pin_progress, &pp);
+        if (rc == -EPIPE || rc == -ECONNRESET)
+                return rc; /* the client went away; the pin stays, reads fetch the rest */
+        if (rc == 0)
+                rc = ctl_send(fd, "ok");
+        else if (rc == -EXDEV)
+                rc = ctl_send(fd, "error the path is not under the mountpoint %s", c->mountpoint);
+        else if (rc == -ENOENT && !on && ino != 0)
+                rc = ctl_send(fd, "error it is not pinned");
+        else
+                rc = ctl_send(fd, "error %s", strerror(-rc));
+        return rc == 0 ? ctl_send(fd, "end") : rc;
+}
+
+/* PINS: "pin PATH" for each pinned directory or file, then "ok", "end". */
+static int ctl_pins(struct ctl *c, int fd)
+{
+        uint64_t pins[FS_PINS_MAX];
+        char path[CTL_LINE_MAX - 16];
+        size_t i, n = fs_pin_get(c->fs, pins, FS_PINS_MAX);
+        int rc = 0;
+
+        for (i = 0; i < n && rc == 0; i++) {
+                if (ctl_path_of(c->fs, pins[i], path, sizeof(path)) != 0)
+                        continue; /* deleted since: it stays harmless */
+                rc = ctl_send_text(fd, "pin", path[0] ? path : ".");
+        }
+        secmem_wipe(path, sizeof(path));
+        if (rc == 0)
+                rc = ctl_send(fd, "ok");
+        return rc == 0 ? ctl_send(fd, "end") : rc;
+}
+
 /* ---- connections ---- */
 
 /* Reads the request line (without its newline) into BUF.  0 or a negative errno. */
@@ -634,6 +776,14 @@ static void ctl_request(struct ctl *c, int fd, const char *req)
         }
         if (strcmp(req, "REKEY") == 0) {
                 (void)ctl_rekey(c, fd);
+                return;
+        }
+        if (strncmp(req, "PIN ", 4) == 0 || strncmp(req, "UNPIN ", 6) == 0) {
+                (void)ctl_pin(c, fd, strchr(req, ' ') + 1, req[0] == 'P');
+                return;
+        }
+        if (strcmp(req, "PINS") == 0) {
+                (void)ctl_pins(c, fd);
                 return;
         }
         if (strncmp(req, "SYNC", 4) == 0 && (req[4] == '\0' || req[4] == ' ')) {

@@ -82,6 +82,7 @@ struct fs_inval {
 #define FS_XATTR_VALUE_MAX 65536
 #define FS_XATTR_TOTAL_MAX (256 * 1024)
 #define FS_SYMLINK_MAX 4095
+#define FS_PINS_MAX 1024
 
 enum fs_kind { FS_KIND_REG = 1, FS_KIND_DIR = 2, FS_KIND_LNK = 3 };
 
@@ -116,7 +117,15 @@ struct fs_inode {
         struct timespec atime, mtime, ctime;
         uint8_t salt[32];
         struct rangeset blocks; /* present blocks; the rest below size are holes */
-        char *target;           /* symlink target */
+        /*
+         * Present blocks not fetched yet (on-demand content, doc/DESIGN.md):
+         * a subset of BLOCKS whose block reference (index blockref row) is
+         * known and whose slot is not written.  Record v5.
+         */
+        struct rangeset remote;
+        uint64_t ra_next; /* memory only: the block after the last read (read-ahead) */
+        uint32_t ra_win;  /* memory only: read-ahead window in blocks, 0: none yet */
+        char *target;     /* symlink target */
         struct fs_xattr *xattrs;
         size_t nxattrs;
         /* Content state (lazily opened). */
@@ -219,6 +228,15 @@ struct fs {
         pthread_cond_t flush_cond;
         int flusher_running;
         int stopping;
+
+        /* On-demand content (fs/fetch.c): pinned directories and files (index meta
+         * "pins"), and the pinned files whose new versions the puller fetches
+         * at the end of an entry (the puller's thread only). */
+        pthread_mutex_t pins_lock;
+        uint64_t pins[FS_PINS_MAX];
+        size_t npins;
+        uint64_t *pinq;
+        size_t npinq, cappinq;
 
         pthread_mutex_t labels_lock; /* labels, nlabels (fs/mount.c sets, fs/apply.c reads) */
         struct fs_label *labels;
@@ -352,6 +370,42 @@ int fs_gone_decode(const uint8_t *buf, size_t len, struct fs_gone *g)
 int fs_gone_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t lamport,
                    const uint8_t hash[static 32], const struct fs_vv *vv, size_t nvv, uint32_t mode,
                    const uint8_t parent_id[static 16], const char *name, size_t name_len)
+    __attribute__((warn_unused_result));
+
+/*
+ * fs/fetch.c: on-demand content (doc/DESIGN.md "On-demand content").
+ * fs_fetch_for_read: before a read of [OFF, OFF+LEN), with no lock held,
+ * fetches its remote blocks and a read-ahead window (1 MiB, doubled while
+ * reads are sequential, up to 8 MiB).  fs_fetch_locked: the remote blocks
+ * of [FIRST, END), caller holding IN->lock for writing.  Both return 0,
+ * -EIO (the store could not give a block, or gave a wrong one: logged) or
+ * a local errno.
+ */
+int fs_fetch_for_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len)
+    __attribute__((warn_unused_result));
+int fs_fetch_locked(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t end)
+    __attribute__((warn_unused_result));
+/* Pins: loaded at mount; set/unset (durable at return: -ENOENT unpinning what is not pinned,
+ * -ENOSPC beyond FS_PINS_MAX); listed (at most CAP into OUT). */
+int fs_pins_load(struct fs *fs) __attribute__((warn_unused_result));
+int fs_pin_set(struct fs *fs, uint64_t ino, int on) __attribute__((warn_unused_result));
+size_t fs_pin_get(struct fs *fs, uint64_t *out, size_t cap);
+/* 1 if INO or a directory above it is pinned. */
+int fs_pinned(struct fs *fs, uint64_t ino);
+/* The puller: fetch INO whole once the entry is applied (fs_pin_drain, no lock held). */
+void fs_pin_queue(struct fs *fs, uint64_t ino);
+void fs_pin_drain(struct fs *fs);
+/*
+ * Fetches every remote block of the files under (or being) INO, no lock
+ * held, calling PROGRESS (may be NULL; non-zero stops) after each file.
+ * Returns 0, the first file's failure (the others are still tried), or
+ * PROGRESS's value.
+ */
+int fs_fetch_tree(struct fs *fs, uint64_t ino,
+                  int (*progress)(void *arg, uint64_t done, uint64_t total), void *arg)
+    __attribute__((warn_unused_result));
+/* Bytes of remote and of local blocks of every named file (from the index). */
+int fs_content_counts(struct fs *fs, uint64_t *remote, uint64_t *local)
     __attribute__((warn_unused_result));
 
 /* fs/content.c — callers hold IN->lock (read for read, write otherwise). */

@@ -7,8 +7,10 @@
  *   (u64 sec u32 nsec) x3 atime mtime ctime   salt[32]
  *   u32 nranges { u64 start u64 end }          var target
  *   u32 nxattrs { var name var value }
- *   then the sync state (fs_encode_sync), ending with author[16] (v3+) and
- *   epoch_id[32] (v4+: the epoch the local blocks are sealed under)
+ *   then the sync state (fs_encode_sync), ending with author[16] (v3+),
+ *   epoch_id[32] (v4+: the epoch the local blocks are sealed under) and
+ *   u32 nranges { u64 start u64 end } remote blocks (v5+: present blocks
+ *   whose slot is not fetched yet, a subset of the present ranges)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,11 +28,11 @@
 #include "util/log.h"
 
 /*
- * 3 added the author of the last version, 4 the epoch of the local blocks;
- * 2 and 3 are read (their epoch: the region's GENESIS epoch, the only one
- * that existed when they were written).
+ * 3 added the author of the last version, 4 the epoch of the local blocks,
+ * 5 the remote blocks (on-demand content); 2 to 4 are read (their epoch:
+ * the region's GENESIS epoch for 2 and 3; no remote blocks).
  */
-#define FS_ATTR_VERSION 4
+#define FS_ATTR_VERSION 5
 #define FS_MAX_RANGES (1u << 24)
 
 void fs_now(struct timespec *ts)
@@ -151,6 +153,7 @@ static struct fs_inode *fs_inode_alloc(void)
         pthread_rwlock_init(&in->lock, NULL);
         rangeset_init(&in->blocks);
         rangeset_init(&in->dirty);
+        rangeset_init(&in->remote);
         in->fd = -1;
         return in;
 }
@@ -161,6 +164,7 @@ void fs_inode_clear(struct fs_inode *in)
 
         rangeset_release(&in->blocks);
         rangeset_release(&in->dirty);
+        rangeset_release(&in->remote);
         free(in->vv);
         in->vv = NULL;
         in->nvv = 0;
@@ -177,17 +181,25 @@ void fs_inode_clear(struct fs_inode *in)
         in->nxattrs = 0;
 }
 
-/* Sync state: u8 dirty, ranges, u64 lamport, u8 has_manifest, hash[32], vv. */
+static void fs_encode_ranges(struct enc *e, const struct rangeset *s)
+{
+        size_t i;
+
+        enc_u32(e, (uint32_t)s->n);
+        for (i = 0; i < s->n; i++) {
+                enc_u64(e, s->r[i].start);
+                enc_u64(e, s->r[i].end);
+        }
+}
+
+/* Sync state: u8 dirty, ranges, u64 lamport, u8 has_manifest, hash[32], vv, author, epoch, remote.
+ */
 static void fs_encode_sync(struct enc *e, const struct fs_inode *in)
 {
         size_t i;
 
         enc_u8(e, (uint8_t)(in->sync_dirty ? 1 : 0));
-        enc_u32(e, (uint32_t)in->dirty.n);
-        for (i = 0; i < in->dirty.n; i++) {
-                enc_u64(e, in->dirty.r[i].start);
-                enc_u64(e, in->dirty.r[i].end);
-        }
+        fs_encode_ranges(e, &in->dirty);
         enc_u64(e, in->lamport);
         enc_u8(e, (uint8_t)(in->has_manifest ? 1 : 0));
         enc_fixed(e, in->manifest_hash, sizeof(in->manifest_hash));
@@ -198,6 +210,7 @@ static void fs_encode_sync(struct enc *e, const struct fs_inode *in)
         }
         enc_fixed(e, in->author, sizeof(in->author));
         enc_fixed(e, in->epoch_id, sizeof(in->epoch_id));
+        fs_encode_ranges(e, &in->remote);
 }
 
 /* Decodes N canonical ranges into S (initialised, empty). */
@@ -261,7 +274,12 @@ author:
                 dec_fixed(d, in->epoch_id, sizeof(in->epoch_id));
         else
                 memcpy(in->epoch_id, genesis_epoch, sizeof(in->epoch_id));
-        return d->err;
+        if (d->err != 0 || version < 5)
+                return d->err;
+        rc = fs_decode_ranges(d, len - d->off, &in->remote);
+        if (rc == 0 && !rangeset_within(&in->remote, &in->blocks))
+                rc = -EBADMSG; /* a remote block is a present block */
+        return rc;
 }
 
 static void fs_enc_time(struct enc *e, const struct timespec *ts)

@@ -372,6 +372,14 @@ static int fs_load_members(struct fs *fs, struct store *store, struct members_st
         return 0;
 }
 
+/* 1 if environment variable NAME is set to "1". */
+static int fs_env_flag(const char *name)
+{
+        const char *v = getenv(name);
+
+        return v != NULL && strcmp(v, "1") == 0;
+}
+
 /* The puller, with the peers of the verified membership fold. */
 static int fs_open_pull(struct fs *fs, struct store *store)
 {
@@ -396,6 +404,11 @@ static int fs_open_pull(struct fs *fs, struct store *store)
                 return rc;
         }
         pull_set_spool(fs->pull, fs->data_dirfd); /* the region's private data directory */
+        /* On-demand content (doc/DESIGN.md); SEALSYNC_EAGER=1 downloads everything as before. */
+        pull_set_lazy(fs->pull, !fs_env_flag("SEALSYNC_EAGER"));
+        rc = fs_pins_load(fs);
+        if (rc != 0)
+                return rc;
         rc = confirm_new(&fs->confirm, store, fs->ix, fs->pull, fs->region_id, fs->device_id,
                          fs->sign_sk);
         if (rc != 0) {
@@ -816,6 +829,7 @@ int fsmount_run(const struct fsmount_opts *o)
         fs.outbox_dirfd = -1;
         pthread_mutex_init(&fs.ns_lock, NULL);
         pthread_mutex_init(&fs.labels_lock, NULL);
+        pthread_mutex_init(&fs.pins_lock, NULL);
         rc = fsmount_check_mountpoint(o->mountpoint);
         if (rc != 0)
                 return rc;
@@ -897,6 +911,7 @@ out:
         store_close(store);
         fs_close_state(&fs);
         free(fs.labels);
+        free(fs.pinq);
         close(lockfd);
         return rc;
 }

@@ -701,6 +701,28 @@ static struct fs_inode *fs_fh(struct fuse_file_info *fi)
         return (struct fs_inode *)(uintptr_t)fi->fh;
 }
 
+/*
+ * Reads [OFF, OFF+SIZE) of IN, fetching its remote blocks first (no lock
+ * held meanwhile).  Each attempt reads under one read lock, so a reply never
+ * mixes two versions; a newer version applied between the fetch and the
+ * read (its blocks remote again) is fetched in turn, a few times at most.
+ */
+static int fs_read_fetching(struct fs *fs, struct fs_inode *in, uint64_t off, size_t size,
+                            uint8_t *buf, size_t *got)
+{
+        int rc = -ENODATA, tries;
+
+        for (tries = 0; tries < 4 && rc == -ENODATA; tries++) {
+                rc = fs_fetch_for_read(fs, in, off, size);
+                if (rc != 0)
+                        break;
+                pthread_rwlock_rdlock(&in->lock);
+                rc = fs_content_read(fs, in, off, size, buf, got);
+                pthread_rwlock_unlock(&in->lock);
+        }
+        return rc == -ENODATA ? -EIO : rc;
+}
+
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
@@ -720,9 +742,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 fuse_reply_err(req, ENOMEM);
                 return;
         }
-        pthread_rwlock_rdlock(&in->lock);
-        rc = fs_content_read(fs, in, (uint64_t)off, size, buf, &got);
-        pthread_rwlock_unlock(&in->lock);
+        rc = fs_read_fetching(fs, in, (uint64_t)off, size, buf, &got);
         if (rc != 0)
                 fuse_reply_err(req, -rc);
         else

@@ -76,11 +76,15 @@ int check_pack(const uint8_t *buf, size_t len, const struct journal_pack *jp,
         return check_fail(pack_parse(buf, len, ents, n), why, "malformed pack");
 }
 
+/* By pack, then by offset in it (the on-demand path reads a pack's records in order). */
 static int check_commit_by_pack(const void *a, const void *b)
 {
         const struct journal_commit *const *x = a, *const *y = b;
+        int c = memcmp((*x)->pack_hash, (*y)->pack_hash, 32);
 
-        return memcmp((*x)->pack_hash, (*y)->pack_hash, 32);
+        if (c != 0)
+                return c;
+        return (*x)->off < (*y)->off ? -1 : (*x)->off > (*y)->off;
 }
 
 int check_commits_by_pack(const struct journal_entry *e, const struct journal_commit ***out)

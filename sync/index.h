@@ -127,7 +127,11 @@ int index_for_each_dirty(struct index *ix, int (*cb)(void *arg, uint64_t ino), v
 int index_for_each_live(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)
     __attribute__((warn_unused_result));
 
-/* Hash of the committed sealed block IDX of INO (block references).  -ENOENT if none. */
+/*
+ * Hash of the committed sealed block IDX of INO (block references).  -ENOENT
+ * if none.  For a remote block (doc/DESIGN.md "On-demand content") this is
+ * the reference it is fetched by; the pack index says where it is.
+ */
 int index_blockref_get(struct index *ix, uint64_t ino, uint64_t idx, uint8_t hash[static 32])
     __attribute__((warn_unused_result));
 int index_blockref_put(struct index *ix, uint64_t ino, uint64_t idx, const uint8_t hash[static 32])

@@ -84,6 +84,21 @@
 #define PULL_PACK_KEY_SIZE (64 + 3 + 64 + 1)
 /* "<region:64>/journal/<device:32>/" */
 #define PULL_DIR_KEY_LEN (64 + 9 + 32 + 1)
+/*
+ * Lazy mode (pull_set_lazy, doc/SYNC.md "On-demand content").  Packs up to
+ * PULL_EAGER_BELOW are fetched whole (one GET either way); of larger ones
+ * the trailer (one suffix GET, rarely two) and the ranges around their
+ * manifests, merged when closer than PULL_PIECE_GAP and reaching that far
+ * back, so the blocks of small files written next to their manifests come
+ * along.  When those ranges would be half of the pack or more, the whole
+ * pack is fetched instead.
+ */
+#define PULL_EAGER_BELOW (1u << 20)
+#define PULL_TAIL_GUESS (64u * 1024u)
+#define PULL_PIECE_GAP (128u * 1024u)
+/* On-demand block fetches: records within this gap of each other share one GET. */
+#define PULL_RANGE_GAP (64u * 1024u)
+#define PULL_RANGE_MAX (8u * 1024u * 1024u)
 
 enum pull_kind {
         PULL_GAP,
@@ -100,6 +115,7 @@ enum pull_kind {
         PULL_ACK_FORK,     /* an acknowledgement of entries of ours we never wrote */
         PULL_REVOKED,      /* an entry of a removed device after its cutoff */
         PULL_WITHHELD,     /* an entry names a membership entry this device cannot see */
+        PULL_BAD_BLOCK,    /* a block fetched on demand does not match its reference */
 };
 
 static const struct {
@@ -113,6 +129,7 @@ static const struct {
     [PULL_KEY_CHANGED] = {"key-changed", 0},   [PULL_BAD_ACK] = {"bad-ack", 0},
     [PULL_ACK_ROLLBACK] = {"ack-rollback", 0}, [PULL_ACK_FORK] = {"ack-fork", 0},
     [PULL_REVOKED] = {"revoked", 1},           [PULL_WITHHELD] = {"membership-withheld", 1},
+    [PULL_BAD_BLOCK] = {"bad-block", 0},
 };
 
 struct pull_peer_state {
@@ -141,12 +158,23 @@ struct pull_kept {
         char detail[256];
 };
 
+/* A byte range of a pack fetched on its own (lazy mode: the manifests' neighbourhood). */
+struct pull_piece {
+        uint64_t off;
+        size_t len;
+        uint8_t *bytes;
+};
+
 /* One pack of the entry being verified or applied. */
 struct pull_pack {
         uint8_t hash[32];
         uint64_t size;
         uint8_t *bytes; /* kept in memory (up to PULL_KEEP_MAX per entry), or NULL */
         int fd;         /* else spooled to an unlinked local file (ciphertext only), or -1 */
+        /* Lazy mode (pull_set_lazy): only these ranges were fetched; records are
+         * checked by their hashes when read, the pack as a whole never. */
+        struct pull_piece *pieces;
+        size_t npieces;
 };
 
 struct pull {
@@ -174,6 +202,7 @@ struct pull {
         size_t nkept, kept_cap;
         struct pull_stats st; /* counters and the last round's outcome (pull_get_stats) */
         int spool_dirfd;      /* where packs beyond PULL_KEEP_MAX wait for the apply pass */
+        int lazy;             /* pull_set_lazy: fetch packs' manifests, not their blocks */
 };
 
 struct pull_mark {
@@ -214,9 +243,14 @@ static void pull_packs_free(struct pull_pack *packs, size_t n)
         size_t i;
 
         for (i = 0; packs != NULL && i < n; i++) {
+                size_t j;
+
                 free(packs[i].bytes);
                 if (packs[i].fd >= 0)
                         close(packs[i].fd);
+                for (j = 0; j < packs[i].npieces; j++)
+                        free(packs[i].pieces[j].bytes);
+                free(packs[i].pieces);
         }
         free(packs);
 }
@@ -319,6 +353,8 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
 static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind kind, uint64_t seq,
                       const char *object, const char *fmt, ...)
 {
+        static const uint8_t nodev[16];
+        const uint8_t *dev = ps != NULL ? ps->peer.device_id : nodev;
         char detail[256], text[PULL_TEXT_MAX];
         va_list ap;
 
@@ -326,18 +362,20 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
         vsnprintf(detail, sizeof(detail), fmt, ap);
         va_end(ap);
         snprintf(text, sizeof(text), "%s: device %s seq %" PRIu64 ": %s (object %s)",
-                 pull_kinds[kind].name, ps->hex, seq, detail, object ? object : "-");
+                 pull_kinds[kind].name, ps != NULL ? ps->hex : "-", seq, detail,
+                 object ? object : "-");
         pthread_mutex_lock(&p->lock);
-        if (pull_kinds[kind].holds)
+        if (pull_kinds[kind].holds && ps != NULL)
                 ps->held = 1;
-        if (!pull_logged_before(p, kind, ps->peer.device_id, seq)) {
+        if (!pull_logged_before(p, kind, dev, seq)) {
                 p->nalarms++;
                 memcpy(p->last, text, sizeof(text));
-                pull_keep(p, kind, ps->peer.device_id, seq, object, detail);
+                pull_keep(p, kind, dev, seq, object, detail);
                 pthread_mutex_unlock(&p->lock);
                 if (pull_kinds[kind].holds)
                         log_err("pull: alarm %s; holding this device's updates", text);
-                else if (kind == PULL_KEY_CHANGED || kind == PULL_ACK_FORK)
+                else if (kind == PULL_KEY_CHANGED || kind == PULL_ACK_FORK ||
+                         kind == PULL_BAD_BLOCK)
                         log_err("pull: alarm %s", text);
                 else
                         log_warn("pull: %s", text);
@@ -600,6 +638,24 @@ static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const str
         return rc;
 }
 
+/*
+ * Checks that every commit of E in BY_PACK[*CUR..] naming pack PK starts a
+ * manifest record of its length (ENTS, N: the pack's trailer), advancing *CUR
+ * (sync/check.c); a failure is the alarm bad-object.
+ */
+static int pull_check_commits(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                              const struct journal_entry *e, const struct journal_commit **by_pack,
+                              size_t *cur, const struct pull_pack *pk,
+                              const struct pack_entry *ents, size_t n)
+{
+        const char *why = NULL;
+        int rc = check_pack_commits(e, by_pack, cur, pk->hash, ents, n, &why);
+
+        if (rc == -EBADMSG)
+                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey, "%s", why);
+        return rc;
+}
+
 /* Records the trailer ENTS (N) of pack HASH in the pack index. */
 static int pull_index_pack(struct pull *p, const uint8_t hash[static 32],
                            const struct pack_entry *ents, size_t n)
@@ -673,8 +729,18 @@ static int pull_spool(struct pull *p, const uint8_t *buf, size_t len)
 /* LEN bytes at OFF of pack PK from memory or the spool into OUT; -ENOENT if neither has it. */
 static int pull_pack_read(const struct pull_pack *pk, uint64_t off, size_t len, uint8_t *out)
 {
+        size_t i;
+
         if (off > pk->size || len > pk->size - off)
                 return -ENOENT;
+        for (i = 0; i < pk->npieces; i++) {
+                const struct pull_piece *pc = &pk->pieces[i];
+
+                if (pc->bytes != NULL && off >= pc->off && off + len <= pc->off + pc->len) {
+                        memcpy(out, pc->bytes + (off - pc->off), len);
+                        return 0;
+                }
+        }
         if (pk->bytes != NULL) {
                 memcpy(out, pk->bytes + off, len);
                 return 0;
@@ -682,6 +748,191 @@ static int pull_pack_read(const struct pull_pack *pk, uint64_t off, size_t len, 
         if (pk->fd >= 0 && fileio_pread_full(pk->fd, out, len, (off_t)off) == 0)
                 return 0;
         return -ENOENT;
+}
+
+/* ---- lazy mode: a pack's trailer and its manifests' ranges ---- */
+
+/* A ranged GET of pack PK that failed with RC, as an alarm where the store is at fault. */
+static int pull_range_error(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                            uint64_t seq, const char *key, int rc)
+{
+        if (rc == -ENOENT)
+                return pull_alarm(p, ps, PULL_MISSING, seq, key,
+                                  "named by entry %s but not on the store", ekey);
+        if (rc == -EIO || rc == -EBADMSG)
+                return pull_alarm(p, ps, PULL_BAD_OBJECT, seq, key,
+                                  "shorter than entry %s says, or its trailer is malformed", ekey);
+        return rc;
+}
+
+/* The trailer of pack PK by one suffix GET (two if it is longer than guessed). */
+static int pull_pack_tail(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                          uint64_t seq, const struct pull_pack *pk, struct pack_entry **ents,
+                          size_t *n)
+{
+        char key[PULL_PACK_KEY_SIZE];
+        size_t want = pk->size < PULL_TAIL_GUESS ? (size_t)pk->size : PULL_TAIL_GUESS, need = 0;
+        int rc = 0, tries;
+
+        pull_pack_key(p, pk->hash, key);
+        for (tries = 0; tries < 2; tries++) {
+                uint8_t *tail = malloc(want);
+
+                if (tail == NULL)
+                        return -ENOMEM;
+                rc = p->store->ops->get_range(p->store, key, pk->size - want, want, tail);
+                if (rc == 0) {
+                        pull_count_bytes(p, want);
+                        rc = pack_parse_trailer(tail, want, pk->size, ents, n, &need);
+                        if (rc == -EAGAIN)
+                                rc = need > want && need <= pk->size ? 1 : -EBADMSG;
+                }
+                free(tail);
+                if (rc != 1)
+                        break;
+                want = need;
+        }
+        return rc == 1 ? -EBADMSG : pull_range_error(p, ps, ekey, seq, key, rc);
+}
+
+static void pull_pieces_drop(struct pull_pack *pk)
+{
+        size_t i;
+
+        for (i = 0; i < pk->npieces; i++)
+                free(pk->pieces[i].bytes);
+        free(pk->pieces);
+        pk->pieces = NULL;
+        pk->npieces = 0;
+}
+
+/*
+ * Plans PK's pieces around the manifests of its commits C[0..K) (sorted by
+ * offset); *TOTAL gets their bytes.  Nothing is fetched.
+ */
+static int pull_plan_pieces(struct pull_pack *pk, const struct journal_commit **c, size_t k,
+                            uint64_t *total)
+{
+        size_t i;
+
+        *total = 0;
+        pk->pieces = calloc(k ? k : 1, sizeof(*pk->pieces));
+        if (pk->pieces == NULL)
+                return -ENOMEM;
+        for (i = 0; i < k; i++) {
+                uint64_t start = c[i]->off > PACK_MIN_RECORD_OFF + PULL_PIECE_GAP
+                                     ? c[i]->off - PULL_PIECE_GAP
+                                     : PACK_MIN_RECORD_OFF;
+                uint64_t end = c[i]->off + c[i]->len; /* <= size (journal_decode) */
+                struct pull_piece *last = pk->npieces > 0 ? &pk->pieces[pk->npieces - 1] : NULL;
+
+                if (last != NULL && start <= last->off + last->len) {
+                        if (end > last->off + last->len)
+                                last->len = (size_t)(end - last->off);
+                        continue;
+                }
+                pk->pieces[pk->npieces].off = start;
+                pk->pieces[pk->npieces].len = (size_t)(end - start);
+                pk->npieces++;
+        }
+        for (i = 0; i < pk->npieces; i++)
+                *total += pk->pieces[i].len;
+        return 0;
+}
+
+/* GETs the planned pieces of PK. */
+static int pull_pieces_get(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                           uint64_t seq, struct pull_pack *pk)
+{
+        char key[PULL_PACK_KEY_SIZE];
+        size_t i;
+        int rc = 0;
+
+        pull_pack_key(p, pk->hash, key);
+        for (i = 0; i < pk->npieces && rc == 0; i++) {
+                struct pull_piece *pc = &pk->pieces[i];
+
+                pc->bytes = malloc(pc->len);
+                if (pc->bytes == NULL)
+                        return -ENOMEM;
+                rc = p->store->ops->get_range(p->store, key, pc->off, pc->len, pc->bytes);
+                if (rc == 0)
+                        pull_count_bytes(p, pc->len);
+                else
+                        rc = pull_range_error(p, ps, ekey, seq, key, rc);
+        }
+        return rc;
+}
+
+/*
+ * Lazy mode for pack I of E (commits BY_PACK[*CUR..] name it): its trailer
+ * goes to the pack index as hints (every record is checked by its hash when
+ * read, so the pack's own hash is not needed), and the ranges holding its
+ * manifests are fetched.  Returns 0, 1 (fetch it whole instead), an alarm's
+ * result or an error.  *KEPT counts the bytes kept in memory.
+ */
+static int pull_pack_lazy(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                          const struct journal_entry *e, size_t i, struct pull_pack *pk,
+                          const struct journal_commit **by_pack, size_t *cur, size_t *kept)
+{
+        struct pack_entry *ents = NULL;
+        size_t n = 0, k = 0;
+        uint64_t total = 0;
+        int rc;
+
+        memcpy(pk->hash, e->packs[i].hash, 32);
+        pk->size = e->packs[i].size;
+        while (*cur + k < e->ncommits && memcmp(by_pack[*cur + k]->pack_hash, pk->hash, 32) == 0)
+                k++;
+        rc = pull_plan_pieces(pk, by_pack + *cur, k, &total);
+        if (rc == 0 && (total >= pk->size / 2 || total > PULL_KEEP_MAX - *kept))
+                rc = 1;
+        if (rc == 0)
+                rc = pull_pack_tail(p, ps, ekey, e->seq, pk, &ents, &n);
+        if (rc == 0)
+                rc = pull_check_commits(p, ps, ekey, e, by_pack, cur, pk, ents, n);
+        if (rc == 0)
+                rc = pull_index_pack(p, pk->hash, ents, n);
+        free(ents);
+        if (rc == 0)
+                rc = pull_pieces_get(p, ps, ekey, e->seq, pk);
+        if (rc != 0) {
+                pull_pieces_drop(pk);
+                return rc;
+        }
+        *kept += total;
+        return 0;
+}
+
+/*
+ * GETs and checks pack I of E whole into PK (kept in memory while *KEPT
+ * allows, else spooled), checking the commits BY_PACK[*CUR..] that name it.
+ */
+static int pull_pack_whole(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                           const struct journal_entry *e, size_t i, struct pull_pack *pk,
+                           const struct journal_commit **by_pack, size_t *cur, size_t *kept)
+{
+        struct pack_entry *ents = NULL;
+        uint8_t *buf = NULL;
+        size_t len = 0, n = 0;
+        int rc;
+
+        rc = pull_pack_get(p, ps, ekey, e, i, pk, &buf, &len, &ents, &n);
+        if (rc != 0)
+                return rc;
+        rc = pull_check_commits(p, ps, ekey, e, by_pack, cur, pk, ents, n);
+        if (rc == 0)
+                rc = pull_index_pack(p, pk->hash, ents, n);
+        if (rc == 0 && len <= PULL_KEEP_MAX - *kept) {
+                pk->bytes = buf;
+                buf = NULL;
+                *kept += len;
+        } else if (rc == 0) {
+                pk->fd = pull_spool(p, buf, len);
+        }
+        free(ents);
+        free(buf);
+        return rc;
 }
 
 /*
@@ -696,7 +947,6 @@ static int pull_packs_load(struct pull *p, struct pull_peer_state *ps, const cha
 {
         struct pull_pack *packs = calloc(e->npacks ? e->npacks : 1, sizeof(*packs));
         const struct journal_commit **by_pack = NULL;
-        const char *why = NULL;
         size_t i, cur = 0, kept = 0;
         int rc = 0;
 
@@ -707,27 +957,11 @@ static int pull_packs_load(struct pull *p, struct pull_peer_state *ps, const cha
         for (i = 0; i < e->npacks; i++)
                 packs[i].fd = -1;
         for (i = 0; i < e->npacks && rc == 0; i++) {
-                struct pack_entry *ents = NULL;
-                uint8_t *buf = NULL;
-                size_t len = 0, n = 0;
-
-                rc = pull_pack_get(p, ps, ekey, e, i, &packs[i], &buf, &len, &ents, &n);
-                if (rc != 0)
-                        break;
-                rc = check_pack_commits(e, by_pack, &cur, packs[i].hash, ents, n, &why);
-                if (rc == -EBADMSG)
-                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey, "%s", why);
-                if (rc == 0)
-                        rc = pull_index_pack(p, packs[i].hash, ents, n);
-                if (rc == 0 && len <= PULL_KEEP_MAX - kept) {
-                        packs[i].bytes = buf;
-                        buf = NULL;
-                        kept += len;
-                } else if (rc == 0) {
-                        packs[i].fd = pull_spool(p, buf, len);
-                }
-                free(ents);
-                free(buf);
+                rc = 1;
+                if (p->lazy && e->packs[i].size > PULL_EAGER_BELOW)
+                        rc = pull_pack_lazy(p, ps, ekey, e, i, &packs[i], by_pack, &cur, &kept);
+                if (rc == 1)
+                        rc = pull_pack_whole(p, ps, ekey, e, i, &packs[i], by_pack, &cur, &kept);
         }
         /* journal_decode: every commit's pack is listed, so all were checked. */
         if (rc == 0 && cur != e->ncommits)
@@ -1173,41 +1407,178 @@ static int pull_fetch_cur(struct pull *p, const uint8_t pack[static 32], uint64_
         return rc;
 }
 
+/* Where a wanted block's record is (pull_fetch_blocks). */
+struct pull_loc {
+        size_t i; /* into the wants */
+        uint8_t pack[32];
+        uint64_t off;
+        uint32_t len;
+};
+
+static int pull_loc_cmp(const void *a, const void *b)
+{
+        const struct pull_loc *x = a, *y = b;
+        int c = memcmp(x->pack, y->pack, 32);
+
+        if (c != 0)
+                return c;
+        return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Checks the record in W->out (LEN bytes) against W->hash; on success W->len is set. */
+static int pull_want_check(struct pull_want *w, uint32_t len)
+{
+        if (pack_record_check(PACK_KIND_BLOCK, w->out, len, w->hash) != 0)
+                return -EBADMSG;
+        w->len = len;
+        return 0;
+}
+
+/*
+ * Locates W (pack index) into L and tries the packs of the entry being
+ * applied.  Returns 0 (W is done), 1 (to fetch: L is set) or W's error.
+ */
+static int pull_want_locate(struct pull *p, struct pull_want *w, size_t cap, struct pull_loc *l)
+{
+        int rc = index_packidx_get(p->ix, w->hash, l->pack, &l->off, &l->len);
+
+        if (rc != 0)
+                return rc;
+        if (l->len < PACK_BLOCK_MIN_LEN || l->len > PACK_BLOCK_MAX_LEN)
+                return -EBADMSG; /* not a block record */
+        if (l->len > cap)
+                return -ERANGE;
+        if (pull_fetch_cur(p, l->pack, l->off, l->len, w->out) == 0 &&
+            pull_want_check(w, l->len) == 0)
+                return 0;
+        return 1;
+}
+
+/* A record of a ranged GET that did not match: fetched again alone, then the alarm bad-block. */
+static int pull_refetch(struct pull *p, struct pull_want *w, const struct pull_loc *l,
+                        const char *key)
+{
+        int rc = p->store->ops->get_range(p->store, key, l->off, l->len, w->out);
+
+        if (rc == -EIO)
+                rc = -EBADMSG; /* the pack is shorter than it was */
+        if (rc == 0) {
+                pull_count_bytes(p, l->len);
+                rc = pull_want_check(w, l->len);
+        }
+        if (rc == -EBADMSG)
+                (void)pull_alarm(p, NULL, PULL_BAD_BLOCK, 0, key,
+                                 "the block record at %" PRIu64 " does not match its reference "
+                                 "(also fetched again); not used",
+                                 l->off);
+        return rc;
+}
+
+/* One ranged GET for the records L[0..N) (one pack, ascending, within PULL_RANGE_MAX). */
+static void pull_fetch_run(struct pull *p, struct pull_want *w, const struct pull_loc *l, size_t n)
+{
+        char key[PULL_PACK_KEY_SIZE];
+        uint64_t start = l[0].off, span = l[n - 1].off + l[n - 1].len - start;
+        uint8_t *buf = malloc((size_t)span);
+        size_t j;
+        int rc;
+
+        pull_pack_key(p, l[0].pack, key);
+        rc = buf != NULL ? p->store->ops->get_range(p->store, key, start, (size_t)span, buf)
+                         : -ENOMEM;
+        if (rc == -EIO)
+                rc = -EBADMSG;
+        if (rc == 0)
+                pull_count_bytes(p, (size_t)span);
+        for (j = 0; j < n; j++) {
+                struct pull_want *wj = &w[l[j].i];
+
+                if (rc != 0 && rc != -EBADMSG) {
+                        wj->rc = rc;
+                        continue;
+                }
+                if (rc == 0) {
+                        memcpy(wj->out, buf + (l[j].off - start), l[j].len);
+                        wj->rc = pull_want_check(wj, l[j].len);
+                }
+                if (rc != 0 || wj->rc != 0)
+                        wj->rc = pull_refetch(p, wj, &l[j], key);
+        }
+        free(buf);
+}
+
+int pull_fetch_blocks(struct pull *p, struct pull_want *w, size_t n, size_t cap)
+{
+        struct pull_loc *l = calloc(n ? n : 1, sizeof(*l));
+        size_t i, nl = 0, a, b;
+        int rc = 0;
+
+        if (l == NULL)
+                return -ENOMEM;
+        for (i = 0; i < n; i++) {
+                w[i].rc = pull_want_locate(p, &w[i], cap, &l[nl]);
+                if (w[i].rc == 1) {
+                        w[i].rc = -EAGAIN;
+                        l[nl++].i = i;
+                }
+        }
+        qsort(l, nl, sizeof(*l), pull_loc_cmp);
+        for (a = 0; a < nl; a = b) {
+                for (b = a + 1; b < nl && memcmp(l[b].pack, l[a].pack, 32) == 0 &&
+                                l[b].off >= l[b - 1].off + l[b - 1].len &&
+                                l[b].off - (l[b - 1].off + l[b - 1].len) <= PULL_RANGE_GAP &&
+                                l[b].off + l[b].len - l[a].off <= PULL_RANGE_MAX;
+                     b++)
+                        ;
+                pull_fetch_run(p, w, &l[a], b - a);
+        }
+        free(l);
+        for (i = 0; i < n; i++) {
+                if (w[i].rc != 0)
+                        secmem_wipe(w[i].out, cap);
+                if (w[i].rc != 0 && rc == 0)
+                        rc = w[i].rc;
+        }
+        return rc;
+}
+
 int pull_fetch_block(struct pull *p, const uint8_t hash[static 32], uint8_t *out, size_t cap,
                      size_t *len)
 {
-        char key[PULL_PACK_KEY_SIZE];
-        uint8_t pack[32];
-        uint64_t off = 0;
-        uint32_t n = 0;
+        struct pull_want w;
         int rc;
 
-        rc = index_packidx_get(p->ix, hash, pack, &off, &n);
-        if (rc != 0)
-                return rc;
-        if (n < PACK_BLOCK_MIN_LEN || n > PACK_BLOCK_MAX_LEN)
-                return -EBADMSG; /* not a block record */
-        if (n > cap)
-                return -ERANGE;
-        rc = pull_fetch_cur(p, pack, off, n, out);
-        if (rc == -ENOENT) {
-                pull_pack_key(p, pack, key);
-                rc = p->store->ops->get_range(p->store, key, off, n, out);
-                if (rc == -EIO)
-                        rc = -EBADMSG; /* the pack is shorter than it was */
-        }
-        if (rc == 0 && pack_record_check(PACK_KIND_BLOCK, out, n, hash) != 0) {
-                pull_pack_key(p, pack, key);
-                log_err("pull: the block record at %" PRIu64 " of %s does not match its hash", off,
-                        key);
-                rc = -EBADMSG;
-        }
-        if (rc != 0) {
-                secmem_wipe(out, n);
-                return rc;
-        }
-        *len = n;
-        return 0;
+        memcpy(w.hash, hash, 32);
+        w.out = out;
+        w.len = 0;
+        rc = pull_fetch_blocks(p, &w, 1, cap);
+        if (rc == 0)
+                *len = w.len;
+        return rc;
+}
+
+int pull_block_here(struct pull *p, const uint8_t hash[static 32], uint8_t *out, size_t cap,
+                    size_t *len)
+{
+        struct pull_want w;
+        struct pull_loc l;
+        int rc;
+
+        memcpy(w.hash, hash, 32);
+        w.out = out;
+        rc = pull_want_locate(p, &w, cap, &l);
+        if (rc == 1)
+                rc = -ENOENT;
+        if (rc == 0)
+                *len = w.len;
+        else
+                secmem_wipe(out, cap);
+        return rc;
+}
+
+void pull_set_lazy(struct pull *p, int on)
+{
+        p->lazy = on;
 }
 
 unsigned pull_alarms(struct pull *p, char *buf, size_t size)

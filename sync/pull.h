@@ -165,6 +165,45 @@ int pull_round(struct pull *p, unsigned *applied) __attribute__((warn_unused_res
 int pull_fetch_block(struct pull *p, const uint8_t hash[static 32], uint8_t *out, size_t cap,
                      size_t *len) __attribute__((warn_unused_result));
 
+/*
+ * On-demand fetches (doc/SYNC.md "On-demand content").  W[i].HASH is a
+ * block reference of a verified manifest; W[i].OUT has room for CAP bytes.
+ * Records are located through the pack index, taken from the packs of the
+ * entry being applied when there, else fetched by ranged GETs: records of
+ * one pack within 64 KiB of each other share one GET of at most 8 MiB.
+ * Every record is checked against its hash; one that does not match is
+ * fetched again alone, and if it still does not, W[i].RC is -EBADMSG and
+ * the alarm bad-block names the pack (it does not hold anyone).  W[i].RC:
+ * 0 (W[i].LEN set), -ENOENT (not in the pack index), -ERANGE (larger than
+ * CAP), -EBADMSG, or the store's error (-EAGAIN after its retries, ...);
+ * OUT is wiped on failure.  Returns 0 if every block came, else the first
+ * failure's errno.  Thread-safe (also during a round).
+ */
+struct pull_want {
+        uint8_t hash[32];
+        uint8_t *out;
+        size_t len;
+        int rc;
+};
+
+int pull_fetch_blocks(struct pull *p, struct pull_want *w, size_t n, size_t cap)
+    __attribute__((warn_unused_result));
+
+/*
+ * As pull_fetch_block, but only from the packs of the entry being applied
+ * (no network): -ENOENT if they do not hold it.  For fs/apply.c in lazy mode.
+ */
+int pull_block_here(struct pull *p, const uint8_t hash[static 32], uint8_t *out, size_t cap,
+                    size_t *len) __attribute__((warn_unused_result));
+
+/*
+ * Lazy mode (default off): packs larger than 1 MiB are not fetched whole;
+ * their trailers go to the pack index and only the ranges around their
+ * manifests are fetched (unless those are half of the pack or more).
+ * Blocks not fetched are left to pull_fetch_blocks.  Set before rounds run.
+ */
+void pull_set_lazy(struct pull *p, int on);
+
 /* Number of alarms raised so far; the last one's text into BUF (may be NULL). */
 unsigned pull_alarms(struct pull *p, char *buf, size_t size);
 
@@ -200,7 +239,8 @@ struct pull_alarm_info {
         time_t time;
         char kind[24];                /* journal-gap, equivocation, journal-rollback, bad-object,
                                          not-a-writer, unknown-epoch, store-junk, missing-pack,
-                                         key-changed, bad-ack, ack-rollback, ack-fork */
+                                         key-changed, bad-ack, ack-rollback, ack-fork,
+                                         revoked, bad-block */
         int holds;                    /* 1: the device's updates are held until restart */
         char device[33];              /* the device's id, hex */
         uint64_t seq;                 /* the journal seq concerned, 0 if none */

@@ -101,6 +101,76 @@ void rangeset_truncate(struct rangeset *s, uint64_t from)
                 s->r[s->n - 1].end = from;
 }
 
+int rangeset_remove(struct rangeset *s, uint64_t start, uint64_t end)
+{
+        size_t i, j;
+
+        if (start >= end)
+                return 0;
+        /* First range with end > start. */
+        i = rangeset_lower(s, start);
+        if (i < s->n && s->r[i].end == start)
+                i++;
+        if (i == s->n || s->r[i].start >= end)
+                return 0;
+        if (s->r[i].start < start && s->r[i].end > end) {
+                /* Split r[i] into [r.start, start) and [end, r.end). */
+                if (rangeset_reserve(s, s->n + 1) != 0)
+                        return -ENOMEM;
+                memmove(&s->r[i + 1], &s->r[i], (s->n - i) * sizeof(*s->r));
+                s->r[i].end = start;
+                s->r[i + 1].start = end;
+                s->n++;
+                return 0;
+        }
+        if (s->r[i].start < start) {
+                s->r[i].end = start;
+                i++;
+        }
+        for (j = i; j < s->n && s->r[j].end <= end; j++)
+                ;
+        if (j < s->n && s->r[j].start < end)
+                s->r[j].start = end;
+        memmove(&s->r[i], &s->r[j], (s->n - j) * sizeof(*s->r));
+        s->n -= j - i;
+        return 0;
+}
+
+int rangeset_within(const struct rangeset *a, const struct rangeset *b)
+{
+        size_t i, j = 0;
+
+        for (i = 0; i < a->n; i++) {
+                while (j < b->n && b->r[j].end <= a->r[i].start)
+                        j++;
+                if (j == b->n || b->r[j].start > a->r[i].start || b->r[j].end < a->r[i].end)
+                        return 0;
+        }
+        return 1;
+}
+
+uint64_t rangeset_count(const struct rangeset *s)
+{
+        uint64_t n = 0;
+        size_t i;
+
+        for (i = 0; i < s->n; i++)
+                n += s->r[i].end - s->r[i].start;
+        return n;
+}
+
+int rangeset_next(const struct rangeset *s, uint64_t v, uint64_t *out)
+{
+        size_t i = rangeset_lower(s, v);
+
+        if (i < s->n && s->r[i].end == v)
+                i++;
+        if (i == s->n)
+                return 0;
+        *out = s->r[i].start > v ? s->r[i].start : v;
+        return 1;
+}
+
 int rangeset_copy(struct rangeset *dst, const struct rangeset *src)
 {
         rangeset_init(dst);

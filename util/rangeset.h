@@ -38,6 +38,19 @@ void rangeset_truncate(struct rangeset *s, uint64_t from);
 int rangeset_copy(struct rangeset *dst, const struct rangeset *src)
     __attribute__((warn_unused_result));
 
+/* Removes [START, END).  Returns 0 or -ENOMEM (a range split in two; set unchanged). */
+int rangeset_remove(struct rangeset *s, uint64_t start, uint64_t end)
+    __attribute__((warn_unused_result));
+
+/* 1 if every value of A is in B. */
+int rangeset_within(const struct rangeset *a, const struct rangeset *b);
+
+/* Number of values in the set. */
+uint64_t rangeset_count(const struct rangeset *s);
+
+/* The smallest value >= V in the set into *OUT: 1, or 0 if there is none. */
+int rangeset_next(const struct rangeset *s, uint64_t v, uint64_t *out);
+
 /* Checks the invariants of N ranges (for decoders of stored bytes): 0 or -EBADMSG. */
 int rangeset_validate(const struct range *r, size_t n) __attribute__((warn_unused_result));
 

@@ -15,6 +15,40 @@
 
 static const uint8_t genesis_epoch[32] = {0x9e};
 
+/* On-demand content: remove (split, trim, across ranges), within, count, next. */
+static void test_rangeset_remove(void **state)
+{
+        struct rangeset a, b;
+        uint64_t v = 0;
+
+        (void)state;
+        rangeset_init(&a);
+        rangeset_init(&b);
+        assert_int_equal(rangeset_add(&a, 0, 10), 0);
+        assert_int_equal(rangeset_add(&a, 20, 30), 0);
+        assert_int_equal(rangeset_remove(&a, 4, 6), 0); /* split */
+        assert_int_equal(a.n, 3);
+        assert_int_equal(rangeset_count(&a), 18);
+        assert_false(rangeset_contains(&a, 4));
+        assert_true(rangeset_contains(&a, 6));
+        assert_int_equal(rangeset_remove(&a, 8, 25), 0); /* across two ranges */
+        assert_int_equal(rangeset_count(&a), 4 + 2 + 5);
+        assert_int_equal(rangeset_remove(&a, 100, 200), 0); /* nothing there */
+        assert_int_equal(rangeset_next(&a, 4, &v), 1);
+        assert_int_equal(v, 6);
+        assert_int_equal(rangeset_next(&a, 8, &v), 1);
+        assert_int_equal(v, 25);
+        assert_int_equal(rangeset_next(&a, 30, &v), 0);
+        assert_int_equal(rangeset_add(&b, 0, 40), 0);
+        assert_true(rangeset_within(&a, &b));
+        assert_false(rangeset_within(&b, &a));
+        assert_int_equal(rangeset_remove(&a, 0, UINT64_MAX), 0);
+        assert_int_equal(a.n, 0);
+        assert_int_equal(rangeset_validate(b.r, b.n), 0);
+        rangeset_release(&a);
+        rangeset_release(&b);
+}
+
 static void test_rangeset_basic(void **state)
 {
         struct rangeset s;
@@ -189,9 +223,9 @@ static void test_attr_rejects_bad_ranges(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_rangeset_basic),          cmocka_unit_test(test_rangeset_random),
-            cmocka_unit_test(test_rangeset_validate),       cmocka_unit_test(test_attr_roundtrip),
-            cmocka_unit_test(test_attr_rejects_bad_ranges),
+            cmocka_unit_test(test_rangeset_basic),  cmocka_unit_test(test_rangeset_remove),
+            cmocka_unit_test(test_rangeset_random), cmocka_unit_test(test_rangeset_validate),
+            cmocka_unit_test(test_attr_roundtrip),  cmocka_unit_test(test_attr_rejects_bad_ranges),
         };
 
         if (secmem_init() != 0)
