@@ -62,12 +62,12 @@ static int cli_region_fold(struct cli_region *c)
         if (rc != 0)
                 log_err("region %s: cannot read the membership log from the store: %s", c->ri.name,
                         strerror(-rc));
-        if (rc == 0 && c->st->alarm != MEMBERS_OK) {
-                log_err("region %s: the membership log stops at a signed entry that does not "
-                        "verify (%s); not changing it (see 'sealsync log %s')",
-                        c->ri.name, members_alarm_name(c->st->alarm), c->ri.name);
-                rc = -EPERM;
-        }
+        /* A rejected entry is left out of the fold with its descendants; the change is
+         * built on the verified rest (an admin must be able to remove its author). */
+        if (rc == 0 && c->st->alarm != MEMBERS_OK)
+                log_warn("region %s: a signed membership entry does not verify (%s) and is left "
+                         "out (see 'sealsync log %s')",
+                         c->ri.name, members_alarm_name(c->st->alarm), c->ri.name);
         if (rc == 0 && members_find(c->st, c->id->device_id) == NULL) {
                 log_err("this device is not an active member of region %s", c->ri.name);
                 rc = -EPERM;
@@ -255,8 +255,31 @@ static int cli_region_cutoff(struct cli_region *c, const struct member_device *d
         return 0;
 }
 
+/* Lists the active members that device ID enrolled: a revocation does not cascade. */
+static void cli_region_enrolled_by(const struct cli_region *c, const uint8_t id[static 16])
+{
+        char hex[33];
+        size_t i;
+        int first = 1;
+
+        for (i = 0; i < c->st->nmembers; i++) {
+                const struct member_entry *e = c->st->entries[c->st->added_by[i]];
+
+                if (memcmp(e->author, id, 16) != 0)
+                        continue;
+                if (first)
+                        printf("note: the removed device enrolled these devices, which stay "
+                               "members (revoke them too if they are not trusted):\n");
+                first = 0;
+                hex_encode(hex, c->st->members[i].device_id, 16);
+                printf("  %s  %s (owner %s, %s)\n", hex, c->st->members[i].name,
+                       c->st->members[i].owner, cli_role_name(c->st->members[i].role));
+        }
+}
+
 int cli_region_revoke(struct cli_region *c, const char *dev_arg, const char *cutoff)
 {
+        uint8_t removed_id[16];
         const struct member_device *dev, *me;
         uint8_t *key = NULL, *obj = NULL, hash[32];
         char fpr[128];
@@ -283,6 +306,7 @@ int cli_region_revoke(struct cli_region *c, const char *dev_arg, const char *cut
                 (void)cli_fingerprint(dev, fpr, sizeof(fpr));
                 printf("revoking %s (owner %s, %s, fingerprint %s) from %s\n", dev->name,
                        dev->owner, cli_role_name(dev->role), fpr, c->ri.name);
+                memcpy(removed_id, dev->device_id, 16); /* DEV moves with the refold */
                 rc = members_build_remove(c->st, c->id, dev->device_id, seq, hash, key, cli_now(),
                                           &obj, &len, NULL);
                 rc = cli_region_append_built(c, rc, obj, len, "REMOVE_DEVICE");
@@ -292,6 +316,7 @@ int cli_region_revoke(struct cli_region *c, const char *dev_arg, const char *cut
                        " are refused everywhere\n",
                        seq);
                 cli_region_print_epoch(c);
+                cli_region_enrolled_by(c, removed_id);
         }
         secmem_free(key);
         return rc;

@@ -485,6 +485,9 @@ static const char *st_key_text(const char *k)
                                "'sealsync rotate'"},
             {"removed", "this device was removed from the region; the mount is read-only"},
             {"rotation-failed", "this device should rotate the key and could not (see mount.log)"},
+            {"held",
+             "a removed device can reach every key epoch: changes stay local until an admin "
+             "runs 'sealsync rotate'"},
         };
         size_t i;
 

@@ -870,7 +870,9 @@ int fs_commit(struct fs *fs, size_t *ncommits)
         int rc;
 
         *ncommits = 0;
-        if (fs->sign_sk == NULL || fs->read_only || fs->commit_broken)
+        /* key_hold: every epoch is reachable by a removed device; the changes stay
+         * local (marked) until a rotation gives a clean key (fs/mount.c). */
+        if (fs->sign_sk == NULL || fs->read_only || fs->commit_broken || atomic_load(&fs->key_hold))
                 return 0;
         memset(&c, 0, sizeof(c));
         c.fs = fs;

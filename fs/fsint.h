@@ -36,13 +36,15 @@ struct identity;
 /* What `status` says about the region key (fs/mount.c fs_maybe_rotate). */
 enum fs_key_warn {
         FS_KEY_OK = 0,
-        FS_KEY_STALE,        /* older than max_key_age, and this device may not rotate */
-        FS_KEY_NEEDS_ROTATE, /* a member holds no key of the current epoch; may not rotate */
-        FS_KEY_REMOVED,      /* this device was removed from the region */
-        FS_KEY_ROTATE_FAILED /* this device should rotate and could not (logged) */
+        FS_KEY_STALE,         /* older than max_key_age, and this device may not rotate */
+        FS_KEY_NEEDS_ROTATE,  /* a member holds no key of the current epoch; may not rotate */
+        FS_KEY_REMOVED,       /* this device was removed from the region */
+        FS_KEY_ROTATE_FAILED, /* this device should rotate and could not (logged) */
+        FS_KEY_HELD           /* no clean key: a removed device can reach every epoch; the
+                                 changes wait for a rotation by an admin */
 };
 
-/* "ok", "stale", "needs-rotation", "removed", "rotation-failed". */
+/* "ok", "stale", "needs-rotation", "removed", "rotation-failed", "held". */
 const char *fs_key_warn_name(int warn);
 
 /*
@@ -217,6 +219,7 @@ struct fs {
         struct store *store;
         int members_alarm;            /* enum members_alarm last reported */
         _Atomic int key_warn;         /* enum fs_key_warn, from the last membership refresh */
+        _Atomic int key_hold;         /* no clean current key (cur_tainted): commits wait */
         pthread_mutex_t members_lock; /* serialises membership refreshes */
         struct fuse_session *se;      /* for kernel cache invalidation */
         struct fs_inval *inval;       /* pending invalidations (apply) */

@@ -259,6 +259,27 @@ static void fs_set_member_head(struct fs *fs, const struct members_state *st)
         pthread_mutex_unlock(&fs->head_lock);
 }
 
+/*
+ * 1 if fold ST still has every membership entry this mount had verified.  A
+ * fold that lost one (it cannot happen with an honest store and the local
+ * cache; it would roll back a removal or a rotation) is not used: logged.
+ */
+static int fs_fold_grows(struct fs *fs, const struct members_state *st)
+{
+        size_t i;
+        int ok = 1;
+
+        pthread_mutex_lock(&fs->head_lock);
+        for (i = 0; i < fs->nmember_seen && ok; i++)
+                ok = members_has_entry(st, fs->member_seen[i]);
+        pthread_mutex_unlock(&fs->head_lock);
+        if (!ok)
+                log_err("region %s: the membership log lost an entry this mount had verified; "
+                        "keeping the previous state",
+                        fs->region->name);
+        return ok;
+}
+
 static int fs_member_known(void *arg, const uint8_t hash[static 32])
 {
         struct fs *fs = arg;
@@ -456,8 +477,8 @@ static void fs_refresh_keys(struct fs *fs, const struct members_state *st)
  */
 const char *fs_key_warn_name(int warn)
 {
-        static const char *const names[] = {"ok", "stale", "needs-rotation", "removed",
-                                            "rotation-failed"};
+        static const char *const names[] = {"ok",      "stale",           "needs-rotation",
+                                            "removed", "rotation-failed", "held"};
 
         return warn >= 0 && warn < (int)(sizeof(names) / sizeof(names[0])) ? names[warn] : "?";
 }
@@ -512,7 +533,9 @@ static void fs_maybe_rotate(struct fs *fs, struct members_state **stp)
                 return;
         }
         if (fs->id == NULL || fs->push == NULL || !members_may_rotate(st, me, now)) {
-                fs_key_warn(fs, stale ? FS_KEY_STALE : FS_KEY_NEEDS_ROTATE);
+                fs_key_warn(fs, st->cur_tainted ? FS_KEY_HELD
+                                : stale         ? FS_KEY_STALE
+                                                : FS_KEY_NEEDS_ROTATE);
                 return;
         }
         rc = fs_rotate(fs, st, now);
@@ -542,7 +565,12 @@ static void fs_refresh_peers_locked(struct fs *fs)
 
         if (membership_refresh(fs->store, fs->region, &st) != 0)
                 return;
+        if (!fs_fold_grows(fs, st)) {
+                members_state_free(st);
+                return;
+        }
         fs_members_alarm(fs, st);
+        atomic_store(&fs->key_hold, st->cur_tainted);
         fs_refresh_keys(fs, st);
         fs_follow_role(fs, st);
         fs_maybe_rotate(fs, &st);

@@ -18,10 +18,10 @@ struct fsmount_opts {
         const char *mountpoint;
         int foreground;
         int debug;
-        int read_only; /* --read-only: no changes, no syncing */
-        int reader;    /* this device is a reader: no changes (EROFS), but it pulls */
+        int read_only;  /* --read-only: no changes, no syncing */
+        int reader;     /* this device is a reader: no changes (EROFS), but it pulls */
         int forge_role; /* tests/tools/forgemount only: writable whatever the role says */
-        int no_sync;   /* local only: changes stay marked and are published at a later mount */
+        int no_sync;    /* local only: changes stay marked and are published at a later mount */
 };
 
 /*

@@ -31,6 +31,8 @@
 #include "util/hex.h"
 #include "util/log.h"
 
+#define MEMBERS_CLOCK_SKEW (24u * 3600u) /* seconds an epoch may be dated ahead of us */
+
 /* members_apply's results besides 0 (applied) and -errno. */
 #define MEMBERS_SKIPPED 1
 #define MEMBERS_STOPPED 2
@@ -91,6 +93,8 @@ void members_state_free(struct members_state *s)
         free(s->voided);
         free(s->members);
         free(s->added_by);
+        free(s->since);
+        free(s->demoted);
         free(s->removed);
         free(s->epochs);
         free(s->heads);
@@ -159,7 +163,13 @@ int members_key_stale(const struct members_state *s, uint64_t now)
 {
         const struct members_epoch *ep = &s->epochs[s->cur];
 
-        return s->max_key_age > 0 && now >= ep->time && now - ep->time >= s->max_key_age;
+        if (s->max_key_age == 0)
+                return 0;
+        /* An epoch dated far in the future (an author's clock, or a lie) is stale: it
+         * must not switch the policy off. */
+        if (ep->time > now)
+                return ep->time - now > MEMBERS_CLOCK_SKEW;
+        return now - ep->time >= s->max_key_age;
 }
 
 int members_may_add(const struct member_device *author, const char *owner, uint8_t role)
@@ -188,22 +198,41 @@ const struct member_device *members_recovery(const struct members_state *s)
         return NULL;
 }
 
-/* 1 if AUTHOR may add a device of OWNER with ROLE to S as it is (at most one RECOVERY). */
-static int members_may_add_now(const struct members_state *s, const struct member_device *author,
-                               const char *owner, uint8_t role)
-{
-        return members_may_add(author, owner, role) &&
-               (role != MEMBER_ROLE_RECOVERY || members_recovery(s) == NULL);
-}
-
 /* Removal order (DESIGN-NOTES): RECOVERY first, then admins by seniority, then the rest. */
-static size_t members_rank(const struct members_state *s, const struct member_device *d)
+static uint64_t members_rank(const struct members_state *s, const struct member_device *d)
 {
         if (d->role == MEMBER_ROLE_RECOVERY)
                 return 0;
         if (d->role == MEMBER_ROLE_ADMIN)
-                return 1 + (size_t)(d - s->members);
-        return SIZE_MAX;
+                return 1 + s->since[d - s->members];
+        return UINT64_MAX;
+}
+
+/* The most senior active admin of S (not RECOVERY), or NULL. */
+static const struct member_device *members_senior_admin(const struct members_state *s)
+{
+        const struct member_device *best = NULL;
+        size_t i;
+
+        for (i = 0; i < s->nmembers; i++)
+                if (s->members[i].role == MEMBER_ROLE_ADMIN &&
+                    (best == NULL || members_rank(s, &s->members[i]) < members_rank(s, best)))
+                        best = &s->members[i];
+        return best;
+}
+
+/*
+ * 1 if AUTHOR may add a device of OWNER with ROLE to S as it is: at most one
+ * RECOVERY, and only the most senior admin adds it (RECOVERY tops the removal
+ * order: a junior admin must not put a device of its own choosing above its
+ * seniors).
+ */
+static int members_may_add_now(const struct members_state *s, const struct member_device *author,
+                               const char *owner, uint8_t role)
+{
+        return members_may_add(author, owner, role) &&
+               (role != MEMBER_ROLE_RECOVERY ||
+                (members_recovery(s) == NULL && members_senior_admin(s) == author));
 }
 
 static int members_is_admin(const struct member_device *d)
@@ -553,30 +582,63 @@ static void members_append_node(struct members_state *s, struct member_entry *e,
                 s->height = e->height;
 }
 
-/* The current epoch (the last one no removed device holds) and needs_rotate. */
-static void members_settle(struct members_state *s)
+/*
+ * A removed device that holds an epoch's key also opens every key the
+ * history links reach from it: taint those too (links point backwards in
+ * fold order, so one pass from the newest epoch down closes the set).
+ */
+static void members_taint_links(struct members_state *s)
 {
-        const struct members_epoch *ep;
+        ssize_t p;
         size_t i;
 
-        for (i = s->nepochs; i-- > 1;)
-                if (!s->epochs[i].tainted)
-                        break;
-        s->cur = i; /* GENESIS's epoch when every later one is tainted */
-        ep = &s->epochs[i];
-        memcpy(s->epoch_id, ep->id, MEMBER_HASH_LEN);
-        memcpy(s->key_check, ep->key_check, 32);
-        s->needs_rotate = ep->tainted;
+        for (i = s->nepochs; i-- > 0;) {
+                if (!s->epochs[i].tainted || !s->epochs[i].has_link)
+                        continue;
+                p = members_epoch_index(s, s->epochs[i].prev_id);
+                if (p >= 0)
+                        s->epochs[p].tainted = 1;
+        }
+}
+
+/* 1 if every active member holds a wrap of EP. */
+static int members_all_wrapped(const struct members_state *s, const struct members_epoch *ep)
+{
+        size_t i, j;
+
         for (i = 0; i < s->nmembers; i++) {
-                size_t j;
                 int found = 0;
 
                 for (j = 0; j < ep->nwraps && !found; j++)
                         found = memcmp(ep->wraps[j].device_id, s->members[i].device_id,
                                        IDENTITY_ID_LEN) == 0;
                 if (!found)
-                        s->needs_rotate = 1;
+                        return 0;
         }
+        return 1;
+}
+
+/*
+ * The current epoch: the last one in fold order that no removed device can
+ * reach; when there is none, the newest, marked cur_tainted (nothing new is
+ * written under it until a rotation).  needs_rotate when a member lacks it
+ * or it is tainted.
+ */
+static void members_settle(struct members_state *s)
+{
+        const struct members_epoch *ep;
+        size_t i;
+
+        members_taint_links(s);
+        for (i = s->nepochs; i-- > 0;)
+                if (!s->epochs[i].tainted)
+                        break;
+        s->cur_tainted = i == (size_t)-1;
+        s->cur = s->cur_tainted ? s->nepochs - 1 : i;
+        ep = &s->epochs[s->cur];
+        memcpy(s->epoch_id, ep->id, MEMBER_HASH_LEN);
+        memcpy(s->key_check, ep->key_check, 32);
+        s->needs_rotate = s->cur_tainted || !members_all_wrapped(s, ep);
 }
 
 /* Adds the epoch of rotation R made by entry IDX; takes R's wraps. */
@@ -614,12 +676,29 @@ static void members_remove(struct members_state *s, size_t t, size_t idx,
         memmove(&s->members[t], &s->members[t + 1], (s->nmembers - t - 1) * sizeof(s->members[0]));
         memmove(&s->added_by[t], &s->added_by[t + 1],
                 (s->nmembers - t - 1) * sizeof(s->added_by[0]));
+        memmove(&s->since[t], &s->since[t + 1], (s->nmembers - t - 1) * sizeof(s->since[0]));
         s->nmembers--;
         for (i = 0; i < s->nepochs; i++)
                 if (member_find_wrap(&(struct member_epoch){.nwraps = s->epochs[i].nwraps,
                                                             .wraps = s->epochs[i].wraps},
                                      rm->device_id) != NULL)
                         s->epochs[i].tainted = 1;
+}
+
+/* Member T gets ROLE by entries[IDX]: a promotion to admin starts its seniority, a
+ * demotion is recorded (it voids T's entries made without seeing it). */
+static void members_set_role(struct members_state *s, size_t t, size_t idx, uint8_t role)
+{
+        struct members_demoted *d;
+
+        if (role < s->members[t].role) {
+                d = &s->demoted[s->ndemoted++];
+                memcpy(d->device_id, s->members[t].device_id, IDENTITY_ID_LEN);
+                d->by = idx;
+        }
+        if (role == MEMBER_ROLE_ADMIN && s->members[t].role != MEMBER_ROLE_ADMIN)
+                s->since[t] = (uint64_t)idx << 16;
+        s->members[t].role = role;
 }
 
 /* Applies F, the checked effect of entries[IDX]. */
@@ -643,6 +722,7 @@ static int members_effect_apply(struct members_state *s, size_t idx, struct memb
                 ep->nwraps++;
                 s->members[s->nmembers] = f->add.device;
                 s->added_by[s->nmembers] = idx;
+                s->since[s->nmembers] = (uint64_t)idx << 16;
                 s->nmembers++;
                 break;
         case MEMBER_ROTATE_KEY:
@@ -665,7 +745,7 @@ static int members_effect_apply(struct members_state *s, size_t idx, struct memb
         case MEMBER_SET_ROLE:
                 t = members_index(s, f->sr.device_id);
                 if (t >= 0)
-                        s->members[t].role = f->sr.role;
+                        members_set_role(s, (size_t)t, idx, f->sr.role);
                 break;
         case MEMBER_POLICY:
                 s->max_key_age = f->po.max_key_age;
@@ -675,17 +755,24 @@ static int members_effect_apply(struct members_state *s, size_t idx, struct memb
         return 0;
 }
 
-static int members_stop(struct members_state *s, const struct member_entry *e, const char *name,
-                        enum members_alarm alarm)
+/*
+ * Rejects validly signed entry E (named NAME): it is not applied, and nor
+ * will its descendants be (their parent is unknown).  The first rejection is
+ * S's alarm.  Returns MEMBERS_SKIPPED.
+ */
+static int members_reject(struct members_state *s, const struct member_entry *e, const char *name,
+                          enum members_alarm alarm)
 {
         char own[MEMBERS_NAME_LEN + 1];
 
-        s->alarm = alarm;
-        memcpy(s->alarm_hash, e->hash, MEMBER_HASH_LEN);
+        if (s->alarm == MEMBERS_OK) {
+                s->alarm = alarm;
+                memcpy(s->alarm_hash, e->hash, MEMBER_HASH_LEN);
+        }
         members_entry_name(e, own);
-        log_err("the membership log stops at entry %s: %s", name != NULL ? name : own,
-                members_alarm_name(alarm));
-        return MEMBERS_STOPPED;
+        log_err("membership entry %s does not verify (%s); it and its descendants are left out",
+                name != NULL ? name : own, members_alarm_name(alarm));
+        return MEMBERS_SKIPPED;
 }
 
 /* The signing key of E's author: an active member's or a removed device's (void entries). */
@@ -702,10 +789,10 @@ static const uint8_t *members_author_key(const struct members_state *s,
 }
 
 /*
- * Applies candidate E (named NAME) to S; VOIDED: E is by a removed device
- * and not an ancestor of its removal, so it only joins the DAG.  Returns 0
- * (applied; S owns E), MEMBERS_SKIPPED (junk), MEMBERS_STOPPED (S->alarm
- * set) or -ENOMEM.
+ * Applies candidate E (named NAME) to S; VOIDED: E is by a removed (or
+ * demoted) device and was made without seeing that, so it only joins the
+ * DAG.  Returns 0 (applied; S owns E), MEMBERS_SKIPPED (junk, or rejected:
+ * S->alarm set) or -ENOMEM.
  */
 static int members_apply(struct members_state *s, struct member_entry *e, const char *name,
                          int voided)
@@ -725,12 +812,12 @@ static int members_apply(struct members_state *s, struct member_entry *e, const 
                 members_log_skip(s, name, "bad signature");
                 return MEMBERS_SKIPPED;
         }
-        /* Validly signed by a member from here on: failures stop the fold. */
+        /* Validly signed by a member from here on: a failure is an alarm. */
         rc = members_parents(s, e, &pidx, &alarm);
         if (rc < 0)
                 return rc;
         if (rc != 0)
-                return members_stop(s, e, name, alarm);
+                return members_reject(s, e, name, alarm);
         if (voided) {
                 members_append_node(s, e, pidx, 1);
                 return 0;
@@ -746,7 +833,7 @@ static int members_apply(struct members_state *s, struct member_entry *e, const 
         if (alarm != MEMBERS_OK) {
                 members_effect_release(&f);
                 free(pidx);
-                return members_stop(s, e, name, alarm);
+                return members_reject(s, e, name, alarm);
         }
         members_append_node(s, e, pidx, 0);
         rc = members_effect_apply(s, s->nentries - 1, &f);
@@ -769,10 +856,13 @@ static int members_state_new(struct member_entry *g, size_t extra, struct member
         s->heads = calloc(extra + 1, sizeof(*s->heads));
         s->members = calloc(cap, sizeof(*s->members));
         s->added_by = calloc(cap, sizeof(*s->added_by));
+        s->since = calloc(cap, sizeof(*s->since));
+        s->demoted = calloc(extra + 1, sizeof(*s->demoted));
         s->removed = calloc(extra + 1, sizeof(*s->removed));
         s->epochs = calloc(extra + 1, sizeof(*s->epochs));
         if (s->entries == NULL || s->parents_idx == NULL || s->voided == NULL || s->heads == NULL ||
-            s->members == NULL || s->added_by == NULL || s->removed == NULL || s->epochs == NULL)
+            s->members == NULL || s->added_by == NULL || s->since == NULL || s->demoted == NULL ||
+            s->removed == NULL || s->epochs == NULL)
                 goto nomem;
         memcpy(s->region_id, g->region_id, 32);
         memcpy(s->genesis_hash, g->hash, MEMBER_HASH_LEN);
@@ -782,6 +872,7 @@ static int members_state_new(struct member_entry *g, size_t extra, struct member
         for (i = 0; i < g->genesis.nmembers; i++) {
                 s->members[i] = g->genesis.members[i];
                 s->added_by[i] = 0;
+                s->since[i] = i; /* GENESIS's admins: senior in the order they are listed */
         }
         s->nmembers = g->genesis.nmembers;
         /* GENESIS's epoch: id = its hash; member_verify_genesis: one wrap per member. */
@@ -892,115 +983,183 @@ static int members_genesis(const uint8_t *buf, size_t len,
         return rc;
 }
 
-/* The removals a pass applied: (removed device, REMOVE entry hash), in fold order. */
-struct members_removals {
+/*
+ * What a pass voids by (the previous pass's applied removals and demotions):
+ * device, the entry that removed or demoted it, and which.  A removed
+ * device's entries that are not ancestors of its removal are void; a
+ * demoted device's entries that are neither ancestors nor descendants of
+ * its demotion (made without seeing it, e.g. backdated) are void.
+ */
+struct members_sticky {
         size_t n;
         uint8_t (*device)[IDENTITY_ID_LEN];
         uint8_t (*hash)[MEMBER_HASH_LEN];
+        uint8_t *demotion; /* 0: removal, 1: demotion */
 };
 
-static void members_removals_release(struct members_removals *r)
+static void members_sticky_release(struct members_sticky *r)
 {
         free(r->device);
         free(r->hash);
+        free(r->demotion);
         memset(r, 0, sizeof(*r));
 }
 
-/* The first removal of each device S applied. */
-static int members_removals_of(const struct members_state *s, struct members_removals *r)
+static void members_sticky_put(struct members_sticky *r, const uint8_t *device, const uint8_t *hash,
+                               int demotion)
 {
-        size_t i;
+        memcpy(r->device[r->n], device, IDENTITY_ID_LEN);
+        memcpy(r->hash[r->n], hash, MEMBER_HASH_LEN);
+        r->demotion[r->n++] = (uint8_t)demotion;
+}
+
+/* The removals, then the demotions, S applied. */
+static int members_sticky_of(const struct members_state *s, struct members_sticky *r)
+{
+        size_t i, cap = s->nremoved + s->ndemoted + 1;
 
         memset(r, 0, sizeof(*r));
-        r->device = calloc(s->nremoved + 1, sizeof(*r->device));
-        r->hash = calloc(s->nremoved + 1, sizeof(*r->hash));
-        if (r->device == NULL || r->hash == NULL) {
-                members_removals_release(r);
+        r->device = calloc(cap, sizeof(*r->device));
+        r->hash = calloc(cap, sizeof(*r->hash));
+        r->demotion = calloc(cap, 1);
+        if (r->device == NULL || r->hash == NULL || r->demotion == NULL) {
+                members_sticky_release(r);
                 return -ENOMEM;
         }
-        for (i = 0; i < s->nremoved; i++) {
-                memcpy(r->device[i], s->removed[i].device.device_id, IDENTITY_ID_LEN);
-                memcpy(r->hash[i], s->entries[s->removed[i].by]->hash, MEMBER_HASH_LEN);
-        }
-        r->n = s->nremoved;
+        for (i = 0; i < s->nremoved; i++)
+                members_sticky_put(r, s->removed[i].device.device_id,
+                                   s->entries[s->removed[i].by]->hash, 0);
+        for (i = 0; i < s->ndemoted; i++)
+                members_sticky_put(r, s->demoted[i].device_id, s->entries[s->demoted[i].by]->hash,
+                                   1);
         return 0;
 }
 
-static int members_removals_equal(const struct members_removals *a,
-                                  const struct members_removals *b)
+static int members_sticky_equal(const struct members_sticky *a, const struct members_sticky *b)
 {
         return a->n == b->n &&
                (a->n == 0 || (memcmp(a->device, b->device, a->n * sizeof(*a->device)) == 0 &&
-                              memcmp(a->hash, b->hash, a->n * sizeof(*a->hash)) == 0));
+                              memcmp(a->hash, b->hash, a->n * sizeof(*a->hash)) == 0 &&
+                              memcmp(a->demotion, b->demotion, a->n) == 0));
 }
 
-/* Index of the candidate with HASH among C (N, sorted by (height, hash)), or -1. */
-static ssize_t members_cand_find(const struct members_cand *c, size_t n,
-                                 const uint8_t hash[static MEMBER_HASH_LEN])
+/* The candidates (N, sorted by (height, hash)) with a lookup by hash. */
+struct members_graph {
+        const struct members_cand *c;
+        size_t n;
+        size_t *by_hash; /* candidate indices sorted by hash */
+};
+
+static const struct members_cand *members_sort_base;
+
+static int members_by_hash_cmp(const void *a, const void *b)
+{
+        return memcmp(members_sort_base[*(const size_t *)a].e->hash,
+                      members_sort_base[*(const size_t *)b].e->hash, MEMBER_HASH_LEN);
+}
+
+static int members_graph_new(struct members_graph *g, const struct members_cand *c, size_t n)
 {
         size_t i;
 
+        g->c = c;
+        g->n = n;
+        g->by_hash = calloc(n ? n : 1, sizeof(*g->by_hash));
+        if (g->by_hash == NULL)
+                return -ENOMEM;
         for (i = 0; i < n; i++)
-                if (memcmp(c[i].e->hash, hash, MEMBER_HASH_LEN) == 0)
-                        return (ssize_t)i;
+                g->by_hash[i] = i;
+        members_sort_base = c; /* qsort has no context argument; the fold is single-threaded */
+        qsort(g->by_hash, n, sizeof(*g->by_hash), members_by_hash_cmp);
+        members_sort_base = NULL;
+        return 0;
+}
+
+/* Index of the candidate with HASH, or -1. */
+static ssize_t members_graph_find(const struct members_graph *g,
+                                  const uint8_t hash[static MEMBER_HASH_LEN])
+{
+        size_t lo = 0, hi = g->n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = memcmp(g->c[g->by_hash[mid]].e->hash, hash, MEMBER_HASH_LEN);
+
+                if (c == 0)
+                        return (ssize_t)g->by_hash[mid];
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
         return -1;
 }
 
-/* 1 if candidate WANT is candidate FROM or one of its ancestors among C. */
-static int members_cand_ancestor(const struct members_cand *c, size_t n, size_t want, size_t from)
+/* ANC[i] = 1 for candidate FROM and each of its ancestors among the candidates. */
+static int members_graph_ancestors(const struct members_graph *g, size_t from, uint8_t *anc)
 {
-        uint8_t *seen = calloc(n, 1);
-        size_t *stack = calloc(n * (MEMBER_MAX_PARENTS + 1) + 1, sizeof(*stack));
+        size_t *stack = calloc(g->n * (MEMBER_MAX_PARENTS + 1) + 1, sizeof(*stack));
         size_t top = 0, cur, j;
         ssize_t k;
-        int found = 0;
 
-        if (seen == NULL || stack == NULL) {
-                found = -ENOMEM;
-                goto out;
-        }
+        if (stack == NULL)
+                return -ENOMEM;
+        memset(anc, 0, g->n);
         stack[top++] = from;
-        while (top > 0 && !found) {
+        while (top > 0) {
                 cur = stack[--top];
-                if (seen[cur])
+                if (anc[cur])
                         continue;
-                seen[cur] = 1;
-                found = cur == want;
-                /* Parents sort before their children: only look below CUR. */
-                for (j = 0; j < c[cur].e->nparents && !found; j++) {
-                        k = members_cand_find(c, cur, c[cur].e->parents[j]);
-                        if (k >= 0 && !seen[k])
+                anc[cur] = 1;
+                for (j = 0; j < g->c[cur].e->nparents; j++) {
+                        k = members_graph_find(g, g->c[cur].e->parents[j]);
+                        if (k >= 0 && !anc[k])
                                 stack[top++] = (size_t)k;
                 }
         }
-out:
         free(stack);
-        free(seen);
-        return found;
+        return 0;
 }
 
-/* VOID[i] = candidate i is by a device R removed and not an ancestor of that removal. */
-static int members_void_flags(const struct members_cand *c, size_t n,
-                              const struct members_removals *r, uint8_t *voids)
+/* 1 if candidate I descends from candidate K (K is among I's ancestors). */
+static int members_graph_descends(const struct members_graph *g, size_t i, size_t k, uint8_t *tmp)
 {
+        int rc = members_graph_ancestors(g, i, tmp);
+
+        return rc < 0 ? rc : tmp[k];
+}
+
+/* VOIDS[i] for every candidate, by the sticky records R. */
+static int members_void_flags(const struct members_cand *c, size_t n,
+                              const struct members_sticky *r, uint8_t *voids)
+{
+        struct members_graph g = {0};
+        uint8_t *anc = calloc(n ? n : 1, 1), *tmp = calloc(n ? n : 1, 1);
         size_t i, j;
         ssize_t k;
-        int rc;
+        int rc = anc != NULL && tmp != NULL ? members_graph_new(&g, c, n) : -ENOMEM;
 
-        for (i = 0; i < n; i++) {
-                voids[i] = 0;
-                for (j = 0; j < r->n; j++) {
-                        if (memcmp(c[i].e->author, r->device[j], IDENTITY_ID_LEN) != 0)
+        memset(voids, 0, n);
+        for (j = 0; rc == 0 && j < r->n; j++) {
+                k = members_graph_find(&g, r->hash[j]);
+                if (k < 0)
+                        continue;
+                rc = members_graph_ancestors(&g, (size_t)k, anc);
+                for (i = 0; rc == 0 && i < n; i++) {
+                        if (anc[i] || memcmp(c[i].e->author, r->device[j], IDENTITY_ID_LEN) != 0)
                                 continue;
-                        k = members_cand_find(c, n, r->hash[j]);
-                        rc = k < 0 ? 0 : members_cand_ancestor(c, n, i, (size_t)k);
-                        if (rc < 0)
-                                return rc;
-                        voids[i] = rc == 0;
-                        break;
+                        /* Not an ancestor: a removed device's entry is void; a demoted one's
+                         * only if it did not see its demotion either. */
+                        rc = r->demotion[j] ? members_graph_descends(&g, i, (size_t)k, tmp) : 0;
+                        if (rc == 0)
+                                voids[i] = 1;
+                        rc = rc < 0 ? rc : 0;
                 }
         }
-        return 0;
+        free(g.by_hash);
+        free(anc);
+        free(tmp);
+        return rc;
 }
 
 /* Decodes OBJS into sorted candidates *C (*NC of them); junk is logged in S. */
@@ -1026,10 +1185,10 @@ static int members_candidates(struct members_state *s, const struct members_obj 
         return 0;
 }
 
-/* One pass of the fold, voiding by the removals R. */
+/* One pass of the fold, voiding by the sticky records R. */
 static int members_pass(const uint8_t *genesis, size_t genesis_len,
                         const uint8_t pin[static MEMBER_HASH_LEN], const struct members_obj *objs,
-                        size_t n, const struct members_removals *r, struct members_state **out)
+                        size_t n, const struct members_sticky *r, struct members_state **out)
 {
         struct members_state *s = NULL;
         struct members_cand *c = NULL;
@@ -1039,18 +1198,19 @@ static int members_pass(const uint8_t *genesis, size_t genesis_len,
         size_t nc = 0, i;
         int rc;
 
+        if (n > MEMBERS_MAX_ENTRIES) {
+                log_err("the membership log has more than %d objects; not folded (the last "
+                        "verified state stays)",
+                        MEMBERS_MAX_ENTRIES);
+                return -E2BIG;
+        }
         rc = members_genesis(genesis, genesis_len, pin, &g);
         if (rc != 0)
                 return rc;
-        rc = members_state_new(g, n > MEMBERS_MAX_ENTRIES ? 0 : n, &s);
+        rc = members_state_new(g, n, &s);
         if (rc != 0) {
                 member_entry_free(g);
                 return rc;
-        }
-        if (n > MEMBERS_MAX_ENTRIES) {
-                log_err("the membership log has more than %d objects", MEMBERS_MAX_ENTRIES);
-                s->alarm = MEMBERS_TOO_MANY;
-                goto done;
         }
         rc = members_candidates(s, objs, n, &c, &nc);
         voids = calloc(nc > 0 ? nc : 1, 1);
@@ -1058,7 +1218,7 @@ static int members_pass(const uint8_t *genesis, size_t genesis_len,
                 rc = -ENOMEM;
         if (rc == 0)
                 rc = members_void_flags(c, nc, r, voids);
-        for (i = 0; rc == 0 && i < nc && s->alarm == MEMBERS_OK; i++) {
+        for (i = 0; rc == 0 && i < nc; i++) {
                 /* The same object twice (store and cache): C[i-1].e may be S's now. */
                 if (i > 0 && memcmp(c[i].e->hash, prev, MEMBER_HASH_LEN) == 0)
                         continue;
@@ -1076,7 +1236,6 @@ static int members_pass(const uint8_t *genesis, size_t genesis_len,
                 members_state_free(s);
                 return rc;
         }
-done:
         *out = s;
         return 0;
 }
@@ -1087,7 +1246,7 @@ int members_fold(const uint8_t *genesis, size_t genesis_len,
                  const uint8_t pin[static MEMBER_HASH_LEN], const struct members_obj *objs,
                  size_t n, struct members_state **out)
 {
-        struct members_removals r = {0}, next;
+        struct members_sticky r = {0}, next;
         struct members_state *s = NULL;
         size_t pass;
         int rc;
@@ -1097,20 +1256,20 @@ int members_fold(const uint8_t *genesis, size_t genesis_len,
                 s = NULL;
                 rc = members_pass(genesis, genesis_len, pin, objs, n, &r, &s);
                 if (rc == 0)
-                        rc = members_removals_of(s, &next);
+                        rc = members_sticky_of(s, &next);
                 if (rc != 0) {
-                        members_removals_release(&r);
+                        members_sticky_release(&r);
                         members_state_free(s);
                         return rc;
                 }
-                if (members_removals_equal(&r, &next)) {
-                        members_removals_release(&next);
+                if (members_sticky_equal(&r, &next)) {
+                        members_sticky_release(&next);
                         break;
                 }
-                members_removals_release(&r);
+                members_sticky_release(&r);
                 r = next;
         }
-        members_removals_release(&r);
+        members_sticky_release(&r);
         if (pass == MEMBERS_MAX_PASSES && s->alarm == MEMBERS_OK) {
                 log_err("the membership log's removals do not settle");
                 s->alarm = MEMBERS_NO_CONVERGENCE;
@@ -1210,7 +1369,7 @@ static int members_recheck(const struct members_state *s, const uint8_t *buf, si
                 return rc;
         hash_blake2b(hash, buf, len);
         k = members_entry_index(t, hash);
-        rc = t->alarm == MEMBERS_OK && k >= 0 && !t->voided[k] ? 0 : -EPERM;
+        rc = k >= 0 && !t->voided[k] ? 0 : -EPERM; /* applied (other entries may be rejected) */
         members_state_free(t);
         return rc;
 }
@@ -1279,8 +1438,7 @@ static int members_add_allowed(const struct members_state *s, const struct ident
         const struct member_device *a = members_find(s, author->device_id);
         uint8_t id[IDENTITY_ID_LEN];
 
-        if (s->alarm != MEMBERS_OK || a == NULL ||
-            !members_may_add_now(s, a, newdev->owner, newdev->role))
+        if (a == NULL || !members_may_add_now(s, a, newdev->owner, newdev->role))
                 return -EPERM;
         identity_device_id(newdev->sign_pk, newdev->box_pk, id);
         if (memcmp(id, newdev->device_id, IDENTITY_ID_LEN) != 0)
@@ -1394,11 +1552,12 @@ static int members_finish_body(const struct members_state *s, const struct ident
         return members_entry_finish(s, author, e, out, out_len, NULL);
 }
 
-/* The active author in S, with no alarm, or NULL. */
+/* The active author in S, or NULL.  A rejected entry elsewhere (S->alarm) does not stop
+ * an admin from acting on the verified rest: removing its author, for one. */
 static const struct member_device *members_author(const struct members_state *s,
                                                   const struct identity *author)
 {
-        return s->alarm == MEMBERS_OK ? members_find(s, author->device_id) : NULL;
+        return members_find(s, author->device_id);
 }
 
 /* Copies the fresh key out, or wipes it. */

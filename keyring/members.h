@@ -23,8 +23,10 @@
  * Objects that do not decode, name another region, have a name that does
  * not match their bytes, are another GENESIS, or whose signature does not
  * verify under a known active author's key are store junk: logged and
- * skipped.  A validly signed entry that cannot be applied stops the fold:
- * the state is the one before it, and ALARM names why.
+ * skipped.  A validly signed entry that cannot be applied is rejected with
+ * its descendants (ALARM names the first such entry and why) and the fold
+ * goes on with the rest: a member cannot hide later entries (a removal, a
+ * rotation) behind an invalid one sorted before them.
  *
  * This module does no I/O: the caller (cli/ for the store, region.c for the
  * local cache) hands it the bytes.
@@ -64,7 +66,8 @@ struct members_epoch {
         uint8_t link[MEMBER_LINK_LEN];
         size_t nwraps;
         struct member_wrap *wraps; /* malloc'd: the entry's wraps, then ADD_DEVICE wraps of it */
-        int tainted;               /* wrapped to a device that is removed */
+        int tainted;               /* a removed device holds it: wrapped to one, or reachable
+                                      through the history link of an epoch that is */
 };
 
 /* A removed device and the last of its journal entries that still counts. */
@@ -101,6 +104,13 @@ struct members_state {
         size_t nmembers;
         struct member_device *members;
         size_t *added_by; /* index in entries[] of the entry that added members[i] */
+        uint64_t *since;  /* members[i]'s seniority as an admin: when it became one (fold
+                             order: entry index << 16 | position in GENESIS); smaller = senior */
+        size_t ndemoted;  /* applied demotions (SET_ROLE lowering a role), in fold order */
+        struct members_demoted {
+                uint8_t device_id[IDENTITY_ID_LEN];
+                size_t by; /* index in entries[] of the SET_ROLE */
+        } * demoted;
         size_t nremoved;
         struct members_removed *removed;
         /* Epochs in fold order; the current one is the last that no removed device holds. */
@@ -110,12 +120,16 @@ struct members_state {
         uint8_t epoch_id[MEMBER_HASH_LEN]; /* = epochs[cur].id */
         uint8_t key_check[32];             /* = epochs[cur].key_check */
         uint64_t max_key_age;              /* policy, seconds, 0 = none */
-        int needs_rotate;                  /* an active member holds no wrap of the current epoch */
+        int needs_rotate; /* an active member holds no wrap of the current epoch, or a removed
+                             device can reach the current key: the next rotation fixes it */
+        int cur_tainted;  /* every epoch is reachable by a removed device (cur is the newest):
+                             nothing new may be written under it until a rotation */
         /* Applied entries, in fold order; entries[0] is GENESIS. */
         size_t nentries;
         struct member_entry **entries;
         size_t **parents_idx; /* parents_idx[i][j] = index of entries[i]->parents[j] */
-        uint8_t *voided;      /* voided[i]: entries[i] is by a removed device and void */
+        uint8_t *voided;      /* voided[i]: entries[i] is by a removed or demoted device, made
+                                 without seeing that, and void */
         size_t nheads;
         uint8_t (*heads)[MEMBER_HASH_LEN]; /* ascending */
         uint64_t height;                   /* largest applied height */
@@ -131,7 +145,8 @@ struct members_state {
  * bytes), which must hash to PIN and verify (member_verify_genesis).
  * Copies of the pinned GENESIS among OBJS are ignored.  Returns 0 with a
  * new *OUT (members_state_free) -- check (*OUT)->alarm -- or -EBADMSG (the
- * GENESIS does not match the pin or does not verify) or -ENOMEM.
+ * GENESIS does not match the pin or does not verify), -E2BIG (more than
+ * MEMBERS_MAX_ENTRIES objects: no state, never a truncated one) or -ENOMEM.
  */
 int members_fold(const uint8_t *genesis, size_t genesis_len,
                  const uint8_t pin[static MEMBER_HASH_LEN], const struct members_obj *objs,

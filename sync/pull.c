@@ -592,8 +592,10 @@ static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
         s.role = __atomic_load_n(&ps->peer.role, __ATOMIC_RELAXED); /* pull_set_peers */
         s.removed = __atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE);
         if (s.removed) {
-                s.cutoff_seq = __atomic_load_n(&ps->peer.cutoff_seq, __ATOMIC_RELAXED);
+                pthread_mutex_lock(&p->lock); /* seq and hash change together (pull_peer_update) */
+                s.cutoff_seq = ps->peer.cutoff_seq;
                 memcpy(s.cutoff_hash, ps->peer.cutoff_hash, 32);
+                pthread_mutex_unlock(&p->lock);
         }
         st = check_standing(&s, it->seq, it->hash, &why);
         if (st == CHECK_STANDING_OK)
@@ -1253,8 +1255,10 @@ static int pull_peer_update(struct pull *p, struct pull_peer_state *ps,
                               peer->cutoff_seq < ps->peer.cutoff_seq)) {
                 log_info("pull: device %s was removed; its entries after seq %llu are refused",
                          ps->hex, (unsigned long long)peer->cutoff_seq);
+                pthread_mutex_lock(&p->lock); /* pull_check_standing reads both under it */
                 memcpy(ps->peer.cutoff_hash, peer->cutoff_hash, 32);
-                __atomic_store_n(&ps->peer.cutoff_seq, peer->cutoff_seq, __ATOMIC_RELAXED);
+                ps->peer.cutoff_seq = peer->cutoff_seq;
+                pthread_mutex_unlock(&p->lock);
                 __atomic_store_n(&ps->peer.removed, 1, __ATOMIC_RELEASE);
         }
         return 0;

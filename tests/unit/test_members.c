@@ -105,6 +105,23 @@ static struct members_state *fold_skip(const struct fx *f, size_t skip)
         return s;
 }
 
+/* Folds the GENESIS with the first K objects of the bag only. */
+static struct members_state *fold_first(const struct fx *f, size_t k)
+{
+        struct members_obj objs[MAXOBJ];
+        struct members_state *s = NULL;
+        size_t i;
+
+        for (i = 0; i < k; i++) {
+                objs[i].name = NULL;
+                objs[i].buf = f->bufs[i];
+                objs[i].len = f->lens[i];
+        }
+        assert_int_equal(members_fold(f->genesis, f->genesis_len, f->ri.genesis_hash, objs, k, &s),
+                         0);
+        return s;
+}
+
 /* Adds OBJ to the bag and refolds F->st. */
 static void push(struct fx *f, uint8_t *obj, size_t len)
 {
@@ -661,7 +678,7 @@ static struct identity *recovery_of(const struct fx *f, uint8_t x)
         return r;
 }
 
-/* RECOVERY is added by an admin only, and once. */
+/* RECOVERY is added by the most senior admin only, and once. */
 static void test_recovery_added_by_admin_only(void **state)
 {
         struct fx *f = *state;
@@ -678,8 +695,12 @@ static void test_recovery_added_by_admin_only(void **state)
         obj = raw_add(f, f->id[D], r, "dora", MEMBER_ROLE_RECOVERY, &len);
         assert_int_equal(alarm_with(f, obj, len), MEMBERS_UNAUTHORISED);
         assert_null(members_recovery(f->st));
-        /* An admin may. */
-        assert_int_equal(add_by(f, f->id[B], r, "devA", MEMBER_ROLE_RECOVERY), 0);
+        /* A junior admin may not (it would put a key of its choosing above its seniors);
+         * the most senior admin may. */
+        assert_int_equal(add_by(f, f->id[B], r, "devA", MEMBER_ROLE_RECOVERY), -EPERM);
+        obj = raw_add(f, f->id[B], r, "devA", MEMBER_ROLE_RECOVERY, &len);
+        assert_int_equal(alarm_with(f, obj, len), MEMBERS_UNAUTHORISED);
+        assert_int_equal(add_by(f, f->id[A], r, "devA", MEMBER_ROLE_RECOVERY), 0);
         assert_int_equal(f->st->alarm, MEMBERS_OK);
         assert_non_null(members_recovery(f->st));
         assert_memory_equal(members_recovery(f->st)->device_id, r->device_id, IDENTITY_ID_LEN);
@@ -742,6 +763,154 @@ static void test_recovery_authors(void **state)
         identity_free(r);
 }
 
+/*
+ * A member cannot hide a later entry behind an invalid one: C (a writer)
+ * signs an unauthorised POLICY on an old head, so it sorts before A's
+ * removal of D.  The POLICY is rejected (alarm), the REMOVE still applies.
+ */
+static void test_invalid_entry_hides_nothing(void **state)
+{
+        struct fx *f = *state;
+        struct member_policy po = {.max_key_age = 1};
+        struct members_state *old;
+        uint8_t *body = NULL, *obj;
+        size_t blen = 0, len = 0, n;
+
+        usual(f);
+        old = fold_first(f, 2); /* GENESIS + B + C: height 2 */
+        assert_int_equal(remove_dev(f, A, D, 0), 0);
+        n = f->nobj;
+        assert_int_equal(member_body_policy(&po, &body, &blen), 0);
+        obj = raw_entry(old, f->id[C], MEMBER_POLICY, body, blen, &len);
+        push(f, obj, len);
+        assert_true(f->st->entries[f->st->nentries - 1]->height > old->height + 1);
+        assert_int_equal(f->st->alarm, MEMBERS_UNAUTHORISED);
+        assert_null(members_find(f->st, f->id[D]->device_id));
+        assert_non_null(members_find_removed(f->st, f->id[D]->device_id));
+        assert_memory_equal(f->st->epoch_id, f->st->epochs[f->st->nepochs - 1].id, 32);
+        assert_int_equal(f->st->max_key_age, 0);
+        keys_of(f, f->st, D, -EACCES);
+        /* An admin can still act on the verified rest. */
+        assert_int_equal(rotate(f, A, NOW), 0);
+        assert_int_equal(f->nobj, n + 2);
+        members_state_free(old);
+}
+
+/*
+ * A removed device must not reach the current key through history links:
+ * B, not seeing E's removal, rotates to everybody including E; that epoch's
+ * link opens B's previous epoch, so both are tainted and the current epoch
+ * is the removal's.
+ */
+static void test_taint_follows_links(void **state)
+{
+        struct fx *f = *state;
+        struct members_state *before_e, *without_r;
+        uint8_t key[32], *q1 = NULL, *q2 = NULL, *robj;
+        size_t q1len = 0, q2len = 0, rlen, k;
+        const struct members_epoch *ep;
+
+        usual(f);
+        before_e = fold_first(f, f->nobj); /* without E's ADD */
+        add(f, A, E, "devA", MEMBER_ROLE_WRITER);
+        assert_int_equal(remove_dev(f, A, E, 0), 0);
+        robj = f->bufs[f->nobj - 1];
+        rlen = f->lens[f->nobj - 1];
+        /* B rotates on the state before E was added ... */
+        cur_key(before_e, f->id[B], key);
+        assert_int_equal(members_build_rotate(before_e, f->id[B], key, NOW, &q1, &q1len, NULL), 0);
+        /* ... then sees E's ADD and Q1, but not the removal, and rotates again. */
+        f->bufs[f->nobj - 1] = q1;
+        f->lens[f->nobj - 1] = q1len;
+        without_r = fold_skip(f, SIZE_MAX);
+        cur_key(without_r, f->id[B], key);
+        assert_int_equal(members_build_rotate(without_r, f->id[B], key, NOW, &q2, &q2len, NULL), 0);
+        f->bufs[f->nobj - 1] = robj;
+        f->lens[f->nobj - 1] = rlen;
+        push(f, q1, q1len);
+        push(f, q2, q2len);
+        assert_int_equal(f->st->alarm, MEMBERS_OK);
+        for (k = 0; k < f->st->nepochs; k++) {
+                ep = &f->st->epochs[k];
+                if (f->st->entries[ep->entry]->type == MEMBER_ROTATE_KEY)
+                        assert_true(ep->tainted); /* Q2 (wrapped to E) and Q1 (its link) */
+        }
+        ep = &f->st->epochs[f->st->cur];
+        assert_int_equal(f->st->entries[ep->entry]->type, MEMBER_REMOVE_DEVICE);
+        assert_false(ep->tainted);
+        assert_int_equal(f->st->cur_tainted, 0);
+        members_state_free(before_e);
+        members_state_free(without_r);
+}
+
+/* A demoted admin cannot act as one by backdating: its entries made without
+ * seeing the demotion are void; as a writer it still adds its own devices. */
+static void test_demotion_is_sticky(void **state)
+{
+        struct fx *f = *state;
+        struct members_state *old;
+        struct member_device d;
+        uint8_t ss[64], key[32], *obj = NULL;
+        size_t len = 0;
+
+        usual(f);
+        old = fold_skip(f, SIZE_MAX);
+        assert_int_equal(members_build_set_role(f->st, f->id[A], f->id[B]->device_id,
+                                                MEMBER_ROLE_WRITER, NOW, &obj, &len),
+                         0);
+        push(f, obj, len);
+        /* B, on the heads before its demotion, adds E as an admin. */
+        record_of(f, f->id[E], "devA", MEMBER_ROLE_ADMIN, &d, ss);
+        cur_key(old, f->id[B], key);
+        assert_int_equal(members_build_add(old, f->id[B], &d, ss, key, NOW, &obj, &len, NULL), 0);
+        push(f, obj, len);
+        assert_int_equal(f->st->alarm, MEMBERS_OK);
+        assert_null(members_find(f->st, f->id[E]->device_id));
+        for (len = 0; len < f->st->nentries; len++)
+                if (f->st->entries[len]->type == MEMBER_ADD_DEVICE &&
+                    memcmp(f->st->entries[len]->author, f->id[B]->device_id, 16) == 0 &&
+                    f->st->entries[len]->height == f->st->height)
+                        assert_true(f->st->voided[len]);
+        /* Having seen it, B (a writer now) enrolls its owner's device as a writer. */
+        add(f, B, E, "devA", MEMBER_ROLE_WRITER);
+        assert_int_equal(members_find(f->st, f->id[E]->device_id)->role, MEMBER_ROLE_WRITER);
+        members_state_free(old);
+}
+
+/* Seniority among admins is when each became one, not where it sits in the list. */
+static void test_seniority_is_when_admin(void **state)
+{
+        struct fx *f = *state;
+        uint8_t *obj = NULL;
+        size_t len = 0;
+
+        usual(f); /* C (writer) was added before... */
+        assert_int_equal(members_build_set_role(f->st, f->id[A], f->id[C]->device_id,
+                                                MEMBER_ROLE_ADMIN, NOW, &obj, &len),
+                         0);
+        push(f, obj, len); /* ... and promoted after B became an admin */
+        assert_true(members_may_remove(f->st, members_find(f->st, f->id[B]->device_id),
+                                       members_find(f->st, f->id[C]->device_id)));
+        assert_false(members_may_remove(f->st, members_find(f->st, f->id[C]->device_id),
+                                        members_find(f->st, f->id[B]->device_id)));
+}
+
+/* An epoch dated far ahead is stale: it cannot switch the key-age policy off. */
+static void test_future_epoch_is_stale(void **state)
+{
+        struct fx *f = *state;
+        uint8_t *obj = NULL;
+        size_t len = 0;
+
+        usual(f);
+        assert_int_equal(members_build_policy(f->st, f->id[A], 3600, NOW, &obj, &len), 0);
+        push(f, obj, len);
+        assert_int_equal(rotate(f, A, NOW + 10u * 86400u), 0);
+        assert_false(members_key_stale(f->st, NOW + 10u * 86400u + 60));
+        assert_true(members_key_stale(f->st, NOW));
+        assert_false(members_key_stale(f->st, NOW + 10u * 86400u - 3600));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -753,6 +922,11 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_forged_membership_changes, setup, teardown),
             cmocka_unit_test_setup_teardown(test_concurrent_remove_is_sticky, setup, teardown),
             cmocka_unit_test_setup_teardown(test_concurrent_rotate_and_add, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_invalid_entry_hides_nothing, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_taint_follows_links, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_demotion_is_sticky, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_seniority_is_when_admin, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_future_epoch_is_stale, setup, teardown),
             cmocka_unit_test_setup_teardown(test_recovery_added_by_admin_only, setup, teardown),
             cmocka_unit_test_setup_teardown(test_recovery_authors, setup, teardown),
         };
