@@ -570,10 +570,10 @@ static void fs_refresh_peers_locked(struct fs *fs)
                 return;
         }
         fs_members_alarm(fs, st);
-        atomic_store(&fs->key_hold, st->cur_tainted);
         fs_refresh_keys(fs, st);
         fs_follow_role(fs, st);
         fs_maybe_rotate(fs, &st);
+        atomic_store(&fs->key_hold, st->cur_tainted); /* after a rotation: its fold */
         fs_set_member_head(fs, st);
         pull_keys_refreshed(fs->pull); /* a journal waiting for an epoch is retried */
         fs_set_labels(fs, st);
