@@ -390,6 +390,7 @@ static int fs_load_members(struct fs *fs, struct store *store, struct members_st
         fs_members_alarm(fs, *out);
         fs_follow_role(fs, *out);
         fs_set_member_head(fs, *out);
+        atomic_store(&fs->key_hold, (*out)->cur_tainted);
         return 0;
 }
 
