@@ -688,10 +688,12 @@ int member_decode_policy(const uint8_t *body, size_t len, struct member_policy *
 /* Hands the bytes of E to *OUT and *LEN. */
 static int member_body_finish(struct enc *e, uint8_t **out, size_t *len)
 {
-        uint8_t *p;
+        uint8_t *p = NULL;
         int rc = enc_error(e);
 
-        if (rc == 0 && (p = malloc(e->len > 0 ? e->len : 1)) == NULL)
+        if (rc == 0)
+                p = malloc(e->len > 0 ? e->len : 1);
+        if (rc == 0 && p == NULL)
                 rc = -ENOMEM;
         if (rc == 0) {
                 memcpy(p, e->buf, e->len);
