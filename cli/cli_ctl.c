@@ -62,9 +62,10 @@ int cli_ctl_open(const struct region_info *ri, const char *req, int timeout_s,
                 return rc;
         r->fd = fd;
         r->len = 0;
+        errno = 0;
         if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
             send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
-                rc = -errno;
+                rc = errno != 0 ? -errno : -EIO; /* a short send leaves errno unset */
                 close(fd);
                 return rc;
         }

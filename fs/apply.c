@@ -601,12 +601,62 @@ static int apply_block(struct fs *fs, struct fs_inode *in, const struct manifest
         size_t len = 0;
         int rc = pull_block_here(fs->pull, r->hash, buf, fs->slot_len, &len);
 
-        if (rc == 0)
+        if (rc == 0) {
                 rc = fs_content_put_sealed(fs, in, r->index, r->final, buf, len);
-        else if (rc == -ENOENT || rc == -EBADMSG)
+        } else if (rc == -ENOENT || rc == -EBADMSG) {
                 rc = rangeset_add(remote, r->index, r->index + 1); /* checked when fetched */
+                /* An old local version of the block must never be read as this one. */
+                if (rc == 0 && in->reset == NULL && rangeset_contains(&in->blocks, r->index) &&
+                    !rangeset_contains(&in->remote, r->index))
+                        rc = fs_content_drop_slot(fs, in, r->index);
+        }
         if (rc == 0)
                 rc = index_blockref_put(fs->ix, in->ino, r->index, r->hash);
+        return rc;
+}
+
+/* 1 if REF replaces a local block of IN (one whose slot would be overwritten in place). */
+static int apply_overwrites(struct fs *fs, struct fs_inode *in, const struct manifest_ref *r)
+{
+        uint8_t have[32];
+
+        return in->reset == NULL && rangeset_contains(&in->blocks, r->index) &&
+               !rangeset_contains(&in->remote, r->index) &&
+               index_blockref_get(fs->ix, in->ino, r->index, have) == 0 &&
+               memcmp(have, r->hash, 32) != 0;
+}
+
+/*
+ * Phase one of replacing local blocks (a kill -9 must never leave a mix of
+ * versions): the local blocks M changes become remote under their old
+ * references, durably, before any of their slots is overwritten; their
+ * slots are then made unreadable.  A crash later leaves the old version,
+ * its changed blocks fetched again from the store.  Caller holds ns_lock
+ * (no committer savepoint is open) and IN->lock for writing.
+ */
+static int apply_protect(struct fs *fs, struct fs_inode *in, const struct manifest *m)
+{
+        struct rangeset hit;
+        size_t i;
+        int rc = 0;
+
+        rangeset_init(&hit);
+        for (i = 0; i < m->nrefs && rc == 0; i++)
+                if (apply_overwrites(fs, in, &m->refs[i]))
+                        rc = rangeset_add(&hit, m->refs[i].index, m->refs[i].index + 1);
+        for (i = 0; i < hit.n && rc == 0; i++)
+                rc = rangeset_add(&in->remote, hit.r[i].start, hit.r[i].end);
+        if (rc == 0 && hit.n > 0)
+                rc = fs_inode_save(fs, in);
+        if (rc == 0 && hit.n > 0)
+                rc = index_commit(fs->ix);
+        for (i = 0; i < hit.n && rc == 0; i++) {
+                uint64_t b;
+
+                for (b = hit.r[i].start; b < hit.r[i].end && rc == 0; b++)
+                        rc = fs_content_drop_slot(fs, in, b);
+        }
+        rangeset_release(&hit);
         return rc;
 }
 
@@ -619,6 +669,9 @@ static int apply_blocks(struct fs *fs, struct fs_inode *in, const struct manifes
         size_t i;
         int rc = 0;
 
+        rc = apply_protect(fs, in, m);
+        if (rc != 0)
+                return rc;
         buf = malloc(fs->slot_len);
         if (buf == NULL)
                 return -ENOMEM;
@@ -648,7 +701,11 @@ static int apply_blocks(struct fs *fs, struct fs_inode *in, const struct manifes
                 rangeset_release(&in->remote);
                 in->remote = remote;
                 rangeset_init(&remote);
-                rc = index_blockref_truncate(fs->ix, in->ino, nblocks);
+                for (i = 0; i < in->remote.n && rc == 0; i++) /* a remote block is never dirty */
+                        rc =
+                            rangeset_remove(&in->dirty, in->remote.r[i].start, in->remote.r[i].end);
+                if (rc == 0)
+                        rc = index_blockref_truncate(fs->ix, in->ino, nblocks);
                 fs_content_trim(fs, in, nblocks);
         }
         rangeset_release(&want);

@@ -79,6 +79,7 @@ struct commit {
         struct commit_file *files;
         size_t nfiles, capf;
         uint8_t *sealed;
+        int pack_failed;      /* the round's pack failed: no file can be committed */
         char entry_name[128]; /* outbox file of this round's entry, once written */
 };
 
@@ -167,6 +168,8 @@ static int commit_add(struct commit *c, uint8_t kind, const uint8_t *bytes, size
                 if (rc == 0)
                         rc = pack_builder_add(&c->pb, kind, bytes, len, pe);
         }
+        if (rc != 0)
+                c->pack_failed = 1; /* earlier files' records may be lost with it */
         return rc;
 }
 
@@ -313,6 +316,38 @@ static int commit_meta(struct fs *fs, struct fs_inode *in, struct manifest_meta 
         return 0;
 }
 
+/*
+ * 1 if IN's local block IDX, sealed as the final block, is exactly the
+ * record HASH names; 0 if not (its old reference is then not final: a size
+ * change whose mark was lost must not publish it as final), or an errno.
+ */
+static int commit_ref_is_final(struct commit *c, struct fs_inode *in, uint64_t idx,
+                               const uint8_t hash[32])
+{
+        uint8_t h[32];
+        size_t slen = 0;
+        int rc = fs_content_sealed_ro(c->fs, in, idx, 1, c->sealed, &slen);
+
+        if (rc != 0)
+                return rc;
+        hash_blake2b(h, c->sealed, slen);
+        return memcmp(h, hash, 32) == 0;
+}
+
+/* 1 if block IDX of IN keeps its committed reference (into HASH), 0 if it is sealed anew. */
+static int commit_ref_reuse(struct commit *c, struct commit_file *cf, struct fs_inode *in,
+                            uint64_t idx, int final, uint8_t hash[32])
+{
+        if (rangeset_contains(&cf->taken, idx) || rangeset_contains(&in->dirty, idx) ||
+            index_blockref_get(c->fs->ix, in->ino, idx, hash) != 0)
+                return 0;
+        /* A remote block's reference is final exactly when it was last in its manifest,
+         * and every size change fetches the new last block first: it is local then. */
+        if (!final || rangeset_contains(&in->remote, idx))
+                return 1;
+        return commit_ref_is_final(c, in, idx, hash);
+}
+
 /* Block references of file IN: new blocks go into the pack. */
 static int commit_refs(struct commit *c, struct commit_file *cf, struct fs_inode *in,
                        struct manifest_ref **refs, size_t *nrefs)
@@ -337,10 +372,13 @@ static int commit_refs(struct commit *c, struct commit_file *cf, struct fs_inode
                         ref = &(*refs)[n++];
                         ref->index = idx;
                         ref->final = (uint8_t) final;
-                        if (!rangeset_contains(&cf->taken, idx) &&
-                            !rangeset_contains(&in->dirty, idx) &&
-                            index_blockref_get(fs->ix, in->ino, idx, ref->hash) == 0)
+                        rc = commit_ref_reuse(c, cf, in, idx, final, ref->hash);
+                        if (rc < 0)
+                                break;
+                        if (rc == 1) {
+                                rc = 0;
                                 continue;
+                        }
                         {
                                 struct pack_entry pe;
                                 size_t slen = 0;
@@ -441,6 +479,37 @@ static int commit_build(struct commit *c, struct commit_file *cf, struct fs_inod
 
 _Static_assert(sizeof(struct fs_vv) == sizeof(struct manifest_vv), "vv layouts agree");
 
+/*
+ * Taken block IDX of IN must be local before it is sealed into the pack: a
+ * remote block is fetched (caller holds the write lock and commit_lock).
+ * A failure is -EAGAIN: the inode is skipped this round, its marks kept.
+ */
+static int commit_need_local(struct fs *fs, struct fs_inode *in, uint64_t idx)
+{
+        if (!rangeset_contains(&in->remote, idx))
+                return 0;
+        return fs_fetch_locked(fs, in, idx, idx + 1) == 0 ? 0 : -EAGAIN;
+}
+
+/*
+ * The last block keeps its old reference unless taken: if its recorded flag
+ * is not final (a size change whose mark was lost), that reference must
+ * not be published as final, so it is re-sealed and taken (backstop).
+ */
+static int commit_fix_last(struct fs *fs, struct commit_file *cf, struct fs_inode *in,
+                           uint64_t last)
+{
+        int rc;
+
+        if (rangeset_contains(&cf->taken, last) || !rangeset_contains(&in->blocks, last) ||
+            rangeset_contains(&in->remote, last))
+                return 0; /* remote: its reference is final in the manifest it came from */
+        rc = fs_content_fix_final(fs, in, last, 1);
+        if (rc > 0)
+                rc = rangeset_add(&cf->taken, last, last + 1);
+        return rc;
+}
+
 /* Fixes the recorded final flag of the taken blocks (caller holds the write lock). */
 static int commit_fix_flags(struct commit *c, struct commit_file *cf, struct fs_inode *in)
 {
@@ -454,11 +523,19 @@ static int commit_fix_flags(struct commit *c, struct commit_file *cf, struct fs_
         for (r = 0; r < cf->taken.n && rc == 0; r++) {
                 uint64_t idx, end = cf->taken.r[r].end < nblocks ? cf->taken.r[r].end : nblocks;
 
-                for (idx = cf->taken.r[r].start; idx < end && rc == 0; idx++)
-                        if (rangeset_contains(&in->blocks, idx))
+                for (idx = cf->taken.r[r].start; idx < end && rc == 0; idx++) {
+                        if (!rangeset_contains(&in->blocks, idx))
+                                continue;
+                        rc = commit_need_local(fs, in, idx);
+                        if (rc == 0)
                                 rc = fs_content_fix_final(fs, in, idx, idx == nblocks - 1);
+                        if (rc > 0)
+                                rc = 0; /* re-sealed */
+                }
         }
-        return rc;
+        if (rc == 0 && nblocks > 0)
+                rc = commit_fix_last(fs, cf, in, nblocks - 1);
+        return rc < 0 ? rc : 0;
 }
 
 /* Puts CF's dirty marks back into its inode (caller holds the write lock). */
@@ -476,6 +553,24 @@ static void commit_restore_one(struct commit_file *cf)
         if (cf->was_dirty)
                 in->sync_dirty = 1;
         in->committing = 0;
+}
+
+/*
+ * IN could not be committed this round (RC): logged once per inode and
+ * errno (-EAGAIN, a change or a fetch racing the round, quietly); its
+ * changes stay marked and the other files go on.
+ */
+static void commit_inode_failed(struct fs_inode *in, int rc)
+{
+        char fid[33];
+
+        if (rc == -EAGAIN || in->commit_err == rc)
+                return;
+        in->commit_err = rc;
+        hex_encode(fid, in->file_id, 16);
+        log_err("commit: file %s (inode %llu) cannot be committed (%s); it stays queued and "
+                "the other files are published",
+                fid, (unsigned long long)in->ino, strerror(-rc));
 }
 
 static int commit_inode(void *arg, uint64_t ino)
@@ -525,18 +620,23 @@ static int commit_inode(void *arg, uint64_t ino)
                 pthread_rwlock_unlock(&in->lock);
         }
         pthread_rwlock_wrlock(&in->lock);
-        if (rc == -EAGAIN) {
+        if (rc != 0 && !c->pack_failed) {
+                /* One file's failure does not hold the others back. */
+                commit_inode_failed(in, rc);
                 commit_restore_one(cf);
                 cf->skipped = 1;
                 rc = 0;
+        } else if (rc == 0) {
+                in->commit_err = 0;
         }
         fs_inode_idle_locked(fs, in);
         pthread_rwlock_unlock(&in->lock);
         return rc; /* on error the caller restores cf */
 fail:
+        commit_inode_failed(in, rc);
         pthread_rwlock_unlock(&in->lock);
         fs_inode_put(fs, in);
-        return rc;
+        return 0; /* its marks were not taken: tried again next round */
 }
 
 struct commit_tomb {

@@ -156,13 +156,20 @@ static int fs_header_ok(struct fs *fs, const struct fs_inode *in, int fd)
 }
 
 /*
+ * IN's durable record names the salt of its .rk file (a re-encryption or a
+ * reset interrupted after its record commit): renames it over PATH and
+ * returns its fd, else -ENOENT.
+ */
+static int fs_roll_forward(struct fs *fs, const struct fs_inode *in, const char *path);
+
+/*
  * PATH's header does not match IN's record.  A re-encryption interrupted
  * after its record became durable left the new file as PATH.rk: finish it
  * (roll forward).  A file of a file with no present block holds nothing we
  * read (a re-encryption of an empty file rolled back): it is replaced.
  * Returns the fd, -ENOENT (replaced, absent now) or -EIO (logged).
  */
-static int fs_recover(struct fs *fs, struct fs_inode *in, const char *path)
+static int fs_roll_forward(struct fs *fs, const struct fs_inode *in, const char *path)
 {
         char rk[44], fid[33];
         int fd;
@@ -177,6 +184,16 @@ static int fs_recover(struct fs *fs, struct fs_inode *in, const char *path)
         }
         if (fd >= 0)
                 close(fd);
+        return -ENOENT;
+}
+
+static int fs_recover(struct fs *fs, struct fs_inode *in, const char *path)
+{
+        char fid[33];
+        int fd = fs_roll_forward(fs, in, path);
+
+        if (fd >= 0)
+                return fd;
         if (in->blocks.n == 0 && unlinkat(fs->data_dirfd, path, 0) == 0)
                 return -ENOENT;
         fs_fid_hex(in, fid);
@@ -206,7 +223,12 @@ static int fs_content_open(struct fs *fs, struct fs_inode *in, int create)
                 goto out;
         fs_content_path(in->file_id, path);
         fd = openat(fs->data_dirfd, path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-        if (fd >= 0 && !fs_header_ok(fs, in, fd)) {
+        if (fd < 0 && errno == ENOENT) {
+                /* A reset of a file never fetched here had no old file (all remote). */
+                fd = fs_roll_forward(fs, in, path);
+                if (fd < 0)
+                        errno = ENOENT;
+        } else if (fd >= 0 && !fs_header_ok(fs, in, fd)) {
                 close(fd);
                 fd = fs_recover(fs, in, path);
                 if (fd < 0 && fd != -ENOENT) {
@@ -242,6 +264,11 @@ out:
         return rc;
 }
 
+struct fs_oldref {
+        uint64_t idx;
+        uint8_t hash[32];
+};
+
 /* What fs_content_reset replaced, kept until finish or abort. */
 struct fs_content_old {
         int fd;
@@ -251,6 +278,8 @@ struct fs_content_old {
         struct rangeset blocks;
         struct rangeset remote;
         uint64_t size;
+        struct fs_oldref *refs; /* the block references of the old blocks (reset) */
+        size_t nrefs;
 };
 
 static void fs_old_free(struct fs_content_old *old)
@@ -262,6 +291,7 @@ static void fs_old_free(struct fs_content_old *old)
         block_ctx_free(old->bctx);
         rangeset_release(&old->blocks);
         rangeset_release(&old->remote);
+        free(old->refs);
         free(old);
 }
 
@@ -619,8 +649,8 @@ int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
                 return -EFBIG;
         if (in->size > 0 && size > in->size)
                 rc = fs_need_local(fs, in, (in->size - 1) / fs->bs); /* no longer final */
-        else if (size % fs->bs != 0 && size < in->size)
-                rc = fs_need_local(fs, in, size / fs->bs); /* re-sealed below */
+        else if (size > 0 && size < in->size)
+                rc = fs_need_local(fs, in, (size - 1) / fs->bs); /* re-sealed below */
         if (rc != 0)
                 return rc;
         if (size >= in->size) {
@@ -628,9 +658,13 @@ int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
                 return 0;
         }
         nblocks = (size + fs->bs - 1) / fs->bs;
-        keep = size % fs->bs;
-        if (keep != 0 && rangeset_contains(&in->blocks, nblocks - 1)) {
-                /* Re-seal the new last block so no byte beyond SIZE stays sealed. */
+        keep = size % fs->bs != 0 ? size % fs->bs : fs->bs;
+        if (size > 0 && rangeset_contains(&in->blocks, nblocks - 1)) {
+                /*
+                 * Re-seal the new last block final, so no byte beyond SIZE stays
+                 * sealed and its flag is right even when SIZE is block-aligned
+                 * (the caller marks it changed: its old reference is not final).
+                 */
                 rc = fs_to_current_try(fs, in);
                 if (rc == 0)
                         rc = fs_content_open(fs, in, FS_OPEN_MUST);
@@ -786,6 +820,20 @@ out:
         return rc;
 }
 
+int fs_content_drop_slot(struct fs *fs, struct fs_inode *in, uint64_t index)
+{
+        static const uint8_t zero[FS_SLOT_HDR_LEN];
+        int rc = fs_content_open(fs, in, FS_OPEN_IF_EXISTS);
+
+        if (rc == -ENOENT)
+                return 0; /* no file: no old slot */
+        if (rc == 0)
+                rc = fileio_pwrite_full(in->fd, zero, sizeof(zero), fs_slot_off(fs, index));
+        if (rc == 0)
+                in->unsynced = 1;
+        return rc;
+}
+
 void fs_content_trim(struct fs *fs, struct fs_inode *in, uint64_t nblocks)
 {
         if (fs_content_open(fs, in, FS_OPEN_IF_EXISTS) == 0 &&
@@ -805,7 +853,8 @@ int fs_content_fix_final(struct fs *fs, struct fs_inode *in, uint64_t index, int
                 return rc;
         if ((hdr[4] & 1) == (final ? 1 : 0))
                 return 0;
-        return fs_sealed_block(fs, in, index, final, 1, NULL, NULL);
+        rc = fs_sealed_block(fs, in, index, final, 1, NULL, NULL);
+        return rc == 0 ? 1 : rc;
 }
 
 int fs_content_sealed_ro(struct fs *fs, struct fs_inode *in, uint64_t index, int final,
@@ -844,7 +893,7 @@ static int fs_swap_in(struct fs_inode *in, int nfd, struct block_ctx *nctx, cons
         return 0;
 }
 
-/* Puts OLD's content state back into IN and frees OLD (the new fd and ctx are closed). */
+/* Puts OLD's content state back into IN (the new fd and ctx are closed); OLD's refs stay. */
 static void fs_swap_back(struct fs_inode *in, struct fs_content_old *old)
 {
         if (in->fd >= 0)
@@ -863,7 +912,16 @@ static void fs_swap_back(struct fs_inode *in, struct fs_content_old *old)
         old->bctx = NULL;
         rangeset_init(&old->blocks);
         rangeset_init(&old->remote);
-        fs_old_free(old);
+}
+
+/* fsyncs the data/<xx> directory of PATH (data/-relative). */
+static int fs_sync_subdir(struct fs *fs, const char *path)
+{
+        char sub[3];
+
+        memcpy(sub, path, 2);
+        sub[2] = '\0';
+        return fileio_fsync_dirat(fs->data_dirfd, sub);
 }
 
 /*
@@ -872,17 +930,20 @@ static void fs_swap_back(struct fs_inode *in, struct fs_content_old *old)
  */
 static int fs_rk_commit(struct fs *fs, struct fs_inode *in)
 {
-        char path[40], rk[44], sub[3];
-        int rc, dfd;
+        char path[40], rk[44];
+        int rc;
 
+        fs_content_path(in->file_id, path);
         if (fdatasync(in->fd) != 0)
                 return -errno;
-        rc = fs_inode_save(fs, in);
+        /* The .rk entry itself must survive power loss before the record names its salt. */
+        rc = fs_sync_subdir(fs, path);
+        if (rc == 0)
+                rc = fs_inode_save(fs, in);
         if (rc == 0)
                 rc = index_commit(fs->ix); /* from here on a crash rolls forward (fs_recover) */
         if (rc != 0)
                 return rc;
-        fs_content_path(in->file_id, path);
         fs_rk_path(in, rk);
         if (renameat(fs->data_dirfd, rk, fs->data_dirfd, path) != 0) {
                 /* The durable record names the new file: fs_recover finishes it. */
@@ -890,13 +951,7 @@ static int fs_rk_commit(struct fs *fs, struct fs_inode *in)
                          strerror(errno));
                 return 0;
         }
-        memcpy(sub, path, 2);
-        sub[2] = '\0';
-        dfd = openat(fs->data_dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-                (void)fsync(dfd); /* best effort: fs_recover covers a lost rename */
-                close(dfd);
-        }
+        (void)fs_sync_subdir(fs, path); /* best effort: fs_recover covers a lost rename */
         return 0;
 }
 
@@ -956,19 +1011,25 @@ static void fs_rekey_empty(struct fs *fs, struct fs_inode *in, const uint8_t sal
 {
         fs_content_close(in);
         fs_content_remove(fs, in->file_id);
-        memcpy(in->salt, salt, 32);
+        if (salt != in->salt) /* directories and symlinks keep theirs: no overlapping copy */
+                memcpy(in->salt, salt, 32);
         memcpy(in->epoch_id, epoch_id, 32);
 }
 
 /*
  * Opens IN's current content and creates its .rk file under SALT/EPOCH_ID
- * with its ctx (*NFD, *NCTX).
+ * with its ctx (*NFD, *NCTX).  ALL_REMOTE: IN has no local block, so a
+ * missing file is fine (a device that never read the file has none).
  */
 static int fs_rk_start(struct fs *fs, struct fs_inode *in, const uint8_t salt[32],
-                       const uint8_t epoch_id[32], int *nfd, struct block_ctx **nctx)
+                       const uint8_t epoch_id[32], int all_remote, int *nfd,
+                       struct block_ctx **nctx)
 {
         char rk[44];
-        int rc = fs_content_open(fs, in, FS_OPEN_MUST);
+        int rc = fs_content_open(fs, in, all_remote ? FS_OPEN_IF_EXISTS : FS_OPEN_MUST);
+
+        if (rc == -ENOENT && all_remote)
+                rc = 0; /* in->fd stays -1: the old content is all remote */
 
         if (rc == 0)
                 rc = fs_ctx_for(fs, in, salt, epoch_id, nctx);
@@ -1032,7 +1093,7 @@ int fs_content_to_current(struct fs *fs, struct fs_inode *in)
                 return 0;
         }
         secmem_random(salt, 32);
-        rc = fs_rk_start(fs, in, salt, cur, &nfd, &nctx);
+        rc = fs_rk_start(fs, in, salt, cur, 0, &nfd, &nctx);
         if (rc == 0)
                 rc = fs_reseal_all(fs, in, nctx, nfd);
         if (rc == 0)
@@ -1046,6 +1107,7 @@ int fs_content_to_current(struct fs *fs, struct fs_inode *in)
                 rc = fs_rk_commit(fs, in);
         if (rc != 0) {
                 fs_swap_back(in, old);
+                fs_old_free(old);
                 fs_rk_drop(fs, in);
                 if (fs_inode_save(fs, in) != 0)
                         log_err("inode %llu: cannot restore its record",
@@ -1056,6 +1118,52 @@ int fs_content_to_current(struct fs *fs, struct fs_inode *in)
         fs_fid_hex(in, fid);
         log_info("file %s: re-encrypted under the current epoch", fid);
         return 0;
+}
+
+/* Snapshots the block references of OLD's blocks (IN's inode) into OLD. */
+static int fs_old_refs_save(struct fs *fs, const struct fs_inode *in, struct fs_content_old *old)
+{
+        size_t r, cap = 0;
+        uint64_t i;
+        int rc = 0;
+
+        for (r = 0; r < old->blocks.n && rc == 0; r++) {
+                for (i = old->blocks.r[r].start; i < old->blocks.r[r].end && rc == 0; i++) {
+                        uint8_t h[32];
+
+                        rc = index_blockref_get(fs->ix, in->ino, i, h);
+                        if (rc == -ENOENT) {
+                                rc = 0; /* never committed */
+                                continue;
+                        }
+                        if (rc == 0 && old->nrefs == cap) {
+                                struct fs_oldref *n;
+
+                                cap = cap ? 2 * cap : 64;
+                                n = realloc(old->refs, cap * sizeof(*n));
+                                if (n == NULL)
+                                        return -ENOMEM;
+                                old->refs = n;
+                        }
+                        if (rc == 0) {
+                                old->refs[old->nrefs].idx = i;
+                                memcpy(old->refs[old->nrefs++].hash, h, 32);
+                        }
+                }
+        }
+        return rc;
+}
+
+/* Puts OLD's block references back as IN's (and only them). */
+static int fs_old_refs_restore(struct fs *fs, const struct fs_inode *in,
+                               const struct fs_content_old *old)
+{
+        size_t i;
+        int rc = index_blockref_truncate(fs->ix, in->ino, 0);
+
+        for (i = 0; i < old->nrefs && rc == 0; i++)
+                rc = index_blockref_put(fs->ix, in->ino, old->refs[i].idx, old->refs[i].hash);
+        return rc;
 }
 
 int fs_content_reset(struct fs *fs, struct fs_inode *in, const uint8_t salt[static 32],
@@ -1073,9 +1181,21 @@ int fs_content_reset(struct fs *fs, struct fs_inode *in, const uint8_t salt[stat
                 fs_rekey_empty(fs, in, salt, epoch_id);
                 return 0;
         }
-        rc = fs_rk_start(fs, in, salt, epoch_id, &nfd, &nctx);
+        rc = fs_rk_start(fs, in, salt, epoch_id, rangeset_within(&in->blocks, &in->remote), &nfd,
+                         &nctx);
         if (rc == 0)
                 rc = fs_swap_in(in, nfd, nctx, salt, epoch_id, &in->reset);
+        if (rc == 0)
+                rc = fs_old_refs_save(fs, in, in->reset);
+        if (rc != 0 && in->reset != NULL) {
+                struct fs_content_old *old = in->reset;
+
+                in->reset = NULL;
+                fs_swap_back(in, old); /* closes NFD, frees NCTX */
+                fs_old_free(old);
+                fs_rk_drop(fs, in);
+                return rc;
+        }
         if (rc != 0) {
                 fs_rk_abort(fs, in, nfd, nctx);
                 return rc;
@@ -1107,7 +1227,12 @@ void fs_content_reset_abort(struct fs *fs, struct fs_inode *in)
         in->reset = NULL;
         fs_swap_back(in, old);
         fs_rk_drop(fs, in);
-        /* Blocks written meanwhile have refs of the other version: re-upload from here. */
-        if (index_blockref_truncate(fs->ix, in->ino, 0) != 0 || fs_inode_save(fs, in) != 0)
+        /*
+         * Blocks written meanwhile have refs of the other version: the old
+         * blocks get their old references back (remote ones need them to be
+         * fetched), the others none (re-uploaded from here).
+         */
+        if (fs_old_refs_restore(fs, in, old) != 0 || fs_inode_save(fs, in) != 0)
                 log_err("inode %llu: cannot restore its record", (unsigned long long)in->ino);
+        fs_old_free(old);
 }

@@ -649,6 +649,7 @@ static int ctl_path_of(struct fs *fs, uint64_t ino, char *out, size_t size)
                         memcpy(out, tmp, strlen(tmp) + 1);
         }
         secmem_wipe(tmp, sizeof(tmp));
+        secmem_wipe(name, sizeof(name));
         return rc;
 }
 

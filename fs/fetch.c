@@ -32,7 +32,8 @@
 #define FETCH_RA_FIRST_BYTES (1u << 20) /* read-ahead of a first or random read */
 #define FETCH_RA_MAX_BYTES (8u << 20)   /* of a long sequential read */
 #define FETCH_BATCH_BYTES (8u << 20)    /* blocks fetched per pull_fetch_blocks call */
-#define FETCH_PINS_KEY "pins"
+#define FETCH_PINS_KEY "pins"           /* older indexes: u64be inode numbers */
+#define FETCH_PINS_ID_KEY "pins-id"
 #define FETCH_PINS_MAX FS_PINS_MAX
 #define FETCH_DEPTH_MAX 4096
 
@@ -101,15 +102,20 @@ static int fetch_collect(struct fs *fs, struct fs_inode *in, uint64_t first, uin
         return 0;
 }
 
-/* Stores the fetched blocks of SET that IN still wants (invariant 1; IN->lock held for writing). */
+/*
+ * Stores the fetched blocks of SET that IN still wants (invariant 1; IN->lock
+ * held for writing).  A block that cannot be stored gets its W[i].RC set
+ * (-EIO: logged by fs_content_put_sealed) and the others are still stored.
+ * Returns 0, or saving the record's errno.
+ */
 static int fetch_store(struct fs *fs, struct fs_inode *in, struct fetch_set *set)
 {
         uint64_t nblocks = (in->size + fs->bs - 1) / fs->bs;
         uint8_t have[32];
         size_t i, stored = 0;
-        int rc = 0;
+        int rc;
 
-        for (i = 0; i < set->n && rc == 0; i++) {
+        for (i = 0; i < set->n; i++) {
                 uint64_t idx = set->idx[i];
 
                 if (set->w[i].rc != 0 || !rangeset_contains(&in->remote, idx) ||
@@ -122,41 +128,63 @@ static int fetch_store(struct fs *fs, struct fs_inode *in, struct fetch_set *set
                         rc = rangeset_remove(&in->remote, idx, idx + 1);
                 if (rc == 0)
                         stored++;
+                else
+                        set->w[i].rc = rc == -EBADMSG ? -EIO : rc; /* never EBADMSG to FUSE */
         }
-        if (stored > 0) {
-                int r = fs_inode_save(fs, in);
-
-                if (rc == 0)
-                        rc = r;
-        }
-        return rc;
+        return stored > 0 ? fs_inode_save(fs, in) : 0;
 }
 
-/* The first failure in SET, logged once per call with IN's file id. */
-static int fetch_failed(struct fs_inode *in, const struct fetch_set *set, int rc)
+/*
+ * The failure among SET's blocks [LO, HI] (the caller's range; read-ahead
+ * beyond it fails nobody's read), logged once per call with IN's file id.
+ */
+static int fetch_failed(struct fs_inode *in, const struct fetch_set *set, uint64_t lo, uint64_t hi)
 {
         char fid[33];
-        size_t i, bad = 0;
+        size_t i, bad = 0, ahead = 0;
+        int rc = 0;
 
-        for (i = 0; i < set->n; i++)
-                bad += set->w[i].rc != 0;
-        if (rc == 0 || bad == 0)
-                return rc;
+        for (i = 0; i < set->n; i++) {
+                if (set->w[i].rc == 0)
+                        continue;
+                if (set->idx[i] < lo || set->idx[i] > hi) {
+                        ahead++;
+                        continue;
+                }
+                bad++;
+                if (rc == 0)
+                        rc = set->w[i].rc;
+        }
         hex_encode(fid, in->file_id, 16);
+        if (ahead > 0)
+                log_warn("file %s (inode %llu): %zu read-ahead block(s) could not be fetched; "
+                         "they are tried again when read",
+                         fid, (unsigned long long)in->ino, ahead);
+        if (bad == 0)
+                return 0;
         log_err("file %s (inode %llu): %zu of %zu blocks could not be fetched from the store "
                 "(%s); returning EIO",
                 fid, (unsigned long long)in->ino, bad, set->n, strerror(-rc));
         return -EIO;
 }
 
-/* Fetches SET (no lock held) and stores it under IN's write lock. */
-static int fetch_run(struct fs *fs, struct fs_inode *in, struct fetch_set *set, int locked)
+/*
+ * Fetches SET (no lock held unless LOCKED) and stores it under IN's write
+ * lock.  Only a failure of a block in [LO, HI] is the caller's failure.
+ */
+static int fetch_run(struct fs *fs, struct fs_inode *in, struct fetch_set *set, int locked,
+                     uint64_t lo, uint64_t hi)
 {
-        int rc, st;
+        size_t i;
+        int st;
 
         if (fs->pull == NULL)
                 return -EIO; /* remote blocks on a mount without a store */
-        rc = pull_fetch_blocks(fs->pull, set->w, set->n, fs->slot_len);
+        for (i = 0; i < set->n; i++)
+                set->w[i].rc = -ENOMEM; /* if it fails before looking at them */
+        /* Per-block outcomes are in SET->W[i].RC; the first failure adds nothing. */
+        if (pull_fetch_blocks(fs->pull, set->w, set->n, fs->slot_len) != 0)
+                log_debug("fetch: some blocks did not come (per block below)");
         if (!locked)
                 pthread_rwlock_wrlock(&in->lock);
         st = fetch_store(fs, in, set);
@@ -164,8 +192,7 @@ static int fetch_run(struct fs *fs, struct fs_inode *in, struct fetch_set *set, 
                 fs_inode_idle_locked(fs, in); /* pin fetches touch files nobody has open */
                 pthread_rwlock_unlock(&in->lock);
         }
-        rc = fetch_failed(in, set, rc);
-        return rc != 0 ? rc : st;
+        return st != 0 ? st : fetch_failed(in, set, lo, hi);
 }
 
 int fs_fetch_locked(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t end)
@@ -177,7 +204,7 @@ int fs_fetch_locked(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t
                 rc =
                     fetch_collect(fs, in, first, end, fetch_blocks_of(fs, FETCH_BATCH_BYTES), &set);
                 if (rc == 0)
-                        rc = fetch_run(fs, in, &set, 1);
+                        rc = fetch_run(fs, in, &set, 1, first, end - 1);
                 fetch_set_release(&set, fs->slot_len);
         }
         return rc;
@@ -222,7 +249,7 @@ int fs_fetch_for_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t l
         rc = fetch_collect(fs, in, first, last + 1 + win, (size_t)(last + 1 - first + win), &set);
         pthread_rwlock_unlock(&in->lock);
         if (rc == 0 && set.n > 0)
-                rc = fetch_run(fs, in, &set, 0);
+                rc = fetch_run(fs, in, &set, 0, first, last);
         fetch_set_release(&set, fs->slot_len);
         return rc;
 }
@@ -244,7 +271,7 @@ static int fetch_whole(struct fs *fs, struct fs_inode *in, uint64_t *done)
                                    &set);
                 pthread_rwlock_unlock(&in->lock);
                 if (rc == 0)
-                        rc = fetch_run(fs, in, &set, 0);
+                        rc = fetch_run(fs, in, &set, 0, 0, UINT64_MAX);
                 if (rc == 0)
                         *done += set.n * (uint64_t)fs->bs;
                 next = set.n > 0 ? set.idx[set.n - 1] + 1 : v + 1;
@@ -254,32 +281,108 @@ static int fetch_whole(struct fs *fs, struct fs_inode *in, uint64_t *done)
         }
 }
 
-/* ---- pins (index meta "pins": u64be inode numbers) ---- */
+/*
+ * ---- pins (index meta "pins-id": n x file id[16]; older indexes: "pins",
+ * u64be inode numbers, converted at load) ----
+ * In memory: fs->pins[i] is the inode of fs->pin_ids[i].  Stored by file id
+ * so a purged file's inode number, if ever given to another file, is not
+ * pinned by mistake.
+ */
+
+/* Appends pin (INO, FILE_ID) (caller holds pins_lock; room checked). */
+static void fetch_pin_add(struct fs *fs, uint64_t ino, const uint8_t file_id[16])
+{
+        fs->pins[fs->npins] = ino;
+        memcpy(fs->pin_ids[fs->npins], file_id, 16);
+        fs->npins++;
+}
+
+/* Removes pin I, the last one taking its place (caller holds pins_lock). */
+static void fetch_pin_del(struct fs *fs, size_t i)
+{
+        fs->npins--;
+        fs->pins[i] = fs->pins[fs->npins];
+        memcpy(fs->pin_ids[i], fs->pin_ids[fs->npins], 16);
+}
+
+/* The file id of inode INO into FILE_ID.  -ENOENT if it has no row. */
+static int fetch_file_id(struct fs *fs, uint64_t ino, uint8_t file_id[16])
+{
+        uint8_t *attr = NULL;
+        size_t alen = 0;
+        uint32_t nlink = 0;
+        int rc = index_inode_get(fs->ix, ino, file_id, &nlink, &attr, &alen);
+
+        if (attr != NULL) {
+                secmem_wipe(attr, alen);
+                free(attr);
+        }
+        return rc;
+}
+
+/* Writes the pins through to the index (caller holds pins_lock). */
+static int fetch_pins_save(struct fs *fs)
+{
+        return index_meta_put(fs->ix, FETCH_PINS_ID_KEY, fs->npins ? fs->pin_ids[0] : NULL,
+                              fs->npins * 16);
+}
+
+/* Loads the older format (inode numbers) into FS (caller holds pins_lock). */
+static void fetch_pins_legacy(struct fs *fs, const uint8_t *buf, size_t len)
+{
+        uint8_t fid[16];
+        struct dec d;
+        size_t i;
+
+        dec_init(&d, buf, len);
+        for (i = 0; i < len / 8; i++) {
+                uint64_t ino = dec_u64(&d);
+
+                if (fetch_file_id(fs, ino, fid) == 0)
+                        fetch_pin_add(fs, ino, fid);
+        }
+}
+
+/* Loads pins by file id, dropping those whose file is gone (caller holds pins_lock). */
+static void fetch_pins_ids(struct fs *fs, const uint8_t *buf, size_t len)
+{
+        size_t i;
+
+        for (i = 0; i < len / 16; i++) {
+                uint64_t ino;
+
+                if (index_ino_by_file_id(fs->ix, buf + 16 * i, &ino) == 0)
+                        fetch_pin_add(fs, ino, buf + 16 * i);
+        }
+}
 
 int fs_pins_load(struct fs *fs)
 {
-        uint8_t *buf = malloc(FETCH_PINS_MAX * 8);
-        size_t len = 0, i;
-        int rc;
+        uint8_t *buf = malloc(FETCH_PINS_MAX * 16);
+        size_t len = 0;
+        int rc, legacy = 0;
 
         if (buf == NULL)
                 return -ENOMEM;
-        rc = index_meta_get(fs->ix, FETCH_PINS_KEY, buf, FETCH_PINS_MAX * 8, &len);
+        rc = index_meta_get(fs->ix, FETCH_PINS_ID_KEY, buf, FETCH_PINS_MAX * 16, &len);
+        if (rc == -ENOENT) {
+                legacy = 1;
+                rc = index_meta_get(fs->ix, FETCH_PINS_KEY, buf, FETCH_PINS_MAX * 8, &len);
+        }
         if (rc == -ENOENT) {
                 rc = 0;
                 len = 0;
         }
-        if (rc == 0 && len % 8 != 0)
+        if (rc == 0 && len % (legacy ? 8 : 16) != 0)
                 rc = -EBADMSG;
         pthread_mutex_lock(&fs->pins_lock);
         fs->npins = 0;
-        if (rc == 0) {
-                struct dec d;
-
-                dec_init(&d, buf, len);
-                for (i = 0; i < len / 8; i++)
-                        fs->pins[fs->npins++] = dec_u64(&d);
-        }
+        if (rc == 0 && legacy)
+                fetch_pins_legacy(fs, buf, len);
+        else if (rc == 0)
+                fetch_pins_ids(fs, buf, len);
+        if (rc == 0 && (legacy ? len > 0 : fs->npins != len / 16))
+                rc = fetch_pins_save(fs); /* converted, or purged files dropped */
         pthread_mutex_unlock(&fs->pins_lock);
         free(buf);
         if (rc != 0)
@@ -287,45 +390,63 @@ int fs_pins_load(struct fs *fs)
         return rc;
 }
 
-/* Writes the pins through to the index (caller holds pins_lock). */
-static int fetch_pins_save(struct fs *fs)
+int fs_pin_set(struct fs *fs, uint64_t ino, int on)
 {
-        struct enc e;
+        uint8_t fid[16], old[16];
         size_t i;
-        int rc;
+        int rc = on ? fetch_file_id(fs, ino, fid) : 0, changed = 0;
 
-        enc_init(&e);
-        for (i = 0; i < fs->npins; i++)
-                enc_u64(&e, fs->pins[i]);
-        rc = enc_error(&e);
-        if (rc == 0)
-                rc = index_meta_put(fs->ix, FETCH_PINS_KEY, e.buf, e.len);
-        enc_release(&e);
+        if (rc != 0)
+                return rc;
+        pthread_mutex_lock(&fs->pins_lock);
+        for (i = 0; i < fs->npins && fs->pins[i] != ino; i++)
+                ;
+        if (on && i == fs->npins && fs->npins == FETCH_PINS_MAX) {
+                rc = -ENOSPC;
+        } else if (on && i == fs->npins) {
+                fetch_pin_add(fs, ino, fid);
+                changed = 1;
+        } else if (!on && i < fs->npins) {
+                memcpy(old, fs->pin_ids[i], 16);
+                fetch_pin_del(fs, i);
+                changed = 1;
+        } else {
+                rc = on ? 0 : -ENOENT;
+        }
+        if (changed)
+                rc = fetch_pins_save(fs);
+        if (rc != 0 && changed) {
+                /* Saving failed: memory keeps agreeing with the index (order aside). */
+                if (on)
+                        fs->npins--;
+                else
+                        fetch_pin_add(fs, ino, old);
+        }
+        pthread_mutex_unlock(&fs->pins_lock);
+        /*
+         * Durable at return; committed without pins_lock held: index_commit
+         * may wait for the committer's savepoint, whose holder may evict an
+         * inode (fs_pin_forget takes pins_lock).
+         */
+        if (rc == 0 && changed)
+                rc = index_commit(fs->ix);
         return rc;
 }
 
-int fs_pin_set(struct fs *fs, uint64_t ino, int on)
+void fs_pin_forget(struct fs *fs, uint64_t ino)
 {
         size_t i;
-        int rc = 0;
 
         pthread_mutex_lock(&fs->pins_lock);
         for (i = 0; i < fs->npins && fs->pins[i] != ino; i++)
                 ;
-        if (on && i == fs->npins && fs->npins == FETCH_PINS_MAX)
-                rc = -ENOSPC;
-        else if (on && i == fs->npins)
-                fs->pins[fs->npins++] = ino;
-        else if (!on && i < fs->npins)
-                fs->pins[i] = fs->pins[--fs->npins];
-        else
-                rc = on ? 0 : -ENOENT;
-        if (rc == 0)
-                rc = fetch_pins_save(fs);
-        if (rc == 0)
-                rc = index_commit(fs->ix);
+        if (i < fs->npins) {
+                fetch_pin_del(fs, i);
+                if (fetch_pins_save(fs) != 0)
+                        log_err("index: cannot drop the pin of a deleted file; dropped at the "
+                                "next mount");
+        }
         pthread_mutex_unlock(&fs->pins_lock);
-        return rc;
 }
 
 size_t fs_pin_get(struct fs *fs, uint64_t *out, size_t cap)
@@ -363,8 +484,10 @@ int fs_pinned(struct fs *fs, uint64_t ino)
         if (depth == 0)
                 return 0;
         for (depth = 0; depth < FETCH_DEPTH_MAX; depth++) {
-                if (fetch_is_pin(fs, ino))
+                if (fetch_is_pin(fs, ino)) {
+                        secmem_wipe(name, sizeof(name));
                         return 1;
+                }
                 if (ino == INDEX_ROOT_INO ||
                     index_name_of(fs->ix, ino, &ino, name, &len, &type) != 0)
                         break;

@@ -145,6 +145,7 @@ struct fs_inode {
         size_t nvv;
         uint8_t author[16]; /* of that manifest (zeros: unknown, record v2) */
         int committing;     /* memory only: a commit round took this inode's changes */
+        int commit_err;     /* memory only: the errno its last failed commit logged */
         /*
          * The epoch the local blocks (and this salt) are sealed under (record
          * v4; older records: the region's GENESIS epoch).  A file is always
@@ -237,6 +238,7 @@ struct fs {
          * at the end of an entry (the puller's thread only). */
         pthread_mutex_t pins_lock;
         uint64_t pins[FS_PINS_MAX];
+        uint8_t pin_ids[FS_PINS_MAX][16]; /* the file ids of PINS (what is stored) */
         size_t npins;
         uint64_t *pinq;
         size_t npinq, cappinq;
@@ -388,11 +390,15 @@ int fs_fetch_for_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t l
     __attribute__((warn_unused_result));
 int fs_fetch_locked(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t end)
     __attribute__((warn_unused_result));
-/* Pins: loaded at mount; set/unset (durable at return: -ENOENT unpinning what is not pinned,
- * -ENOSPC beyond FS_PINS_MAX); listed (at most CAP into OUT). */
+/* Pins (stored by file id; the inode numbers in memory): loaded at mount (the pins of
+ * files gone are dropped); set/unset (durable at return: -ENOENT unpinning what is not
+ * pinned or pinning an inode without a row, -ENOSPC beyond FS_PINS_MAX; on error the
+ * list is as before); listed (at most CAP inode numbers into OUT). */
 int fs_pins_load(struct fs *fs) __attribute__((warn_unused_result));
 int fs_pin_set(struct fs *fs, uint64_t ino, int on) __attribute__((warn_unused_result));
 size_t fs_pin_get(struct fs *fs, uint64_t *out, size_t cap);
+/* Inode INO is deleted (its row purged): its pin, if any, goes too (saved, not committed). */
+void fs_pin_forget(struct fs *fs, uint64_t ino);
 /* 1 if INO or a directory above it is pinned. */
 int fs_pinned(struct fs *fs, uint64_t ino);
 /* The puller: fetch INO whole once the entry is applied (fs_pin_drain, no lock held). */
@@ -428,7 +434,8 @@ int fs_content_put_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, in
                           const uint8_t *sealed, size_t len) __attribute__((warn_unused_result));
 /*
  * Committer helpers.  fix_final re-seals block INDEX in place only if its
- * recorded final flag is not FINAL (caller holds IN->lock for writing).
+ * recorded final flag is not FINAL (caller holds IN->lock for writing):
+ * returns 1 if it did, 0 if the flag was right, or a negative errno.
  * sealed_ro gives the authenticated sealed bytes of present block INDEX
  * (crypto/block.h format) into OUT (slot_len bytes), or -EAGAIN if the flag is not
  * FINAL (the block changed; caller holds IN->lock for reading).
@@ -467,6 +474,13 @@ int fs_content_reset(struct fs *fs, struct fs_inode *in, const uint8_t salt[stat
 int fs_content_reset_finish(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
 /* Undoes fs_content_reset (the old content, salt and epoch come back). */
 void fs_content_reset_abort(struct fs *fs, struct fs_inode *in);
+/*
+ * Block INDEX of IN became remote: its old slot is made unreadable (header
+ * zeroed: it no longer opens), so an old version can never be read as the
+ * new one.  Caller holds IN->lock for writing.  0 or a negative errno.
+ */
+int fs_content_drop_slot(struct fs *fs, struct fs_inode *in, uint64_t index)
+    __attribute__((warn_unused_result));
 /* Shortens IN's ciphertext file to NBLOCKS slots (after blocks were dropped). */
 void fs_content_trim(struct fs *fs, struct fs_inode *in, uint64_t nblocks);
 void fs_content_close(struct fs_inode *in);

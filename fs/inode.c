@@ -523,6 +523,8 @@ static void fs_inode_evict(struct fs *fs, struct fs_inode *in)
                 if (rc != 0)
                         log_err("inode %llu: cannot delete from the index: %s",
                                 (unsigned long long)in->ino, strerror(-rc));
+                else
+                        fs_pin_forget(fs, in->ino);
                 fs_content_close(in);
                 fs_content_remove(fs, in->file_id);
         }

@@ -200,6 +200,30 @@ static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
         fuse_reply_attr(req, &st, fs->timeout);
 }
 
+/*
+ * Truncates IN to NSIZE, then marks the blocks whose final flag changed
+ * (the old last block when growing, the new last block when shrinking):
+ * marks are taken only once the content is local and re-sealed, so a
+ * remote block is never dirty (doc/DESIGN.md "On-demand content").
+ */
+static int fs_truncate_marking(struct fs *fs, struct fs_inode *in, uint64_t nsize)
+{
+        uint64_t osize = in->size, mark;
+        int rc;
+
+        rc = fs_content_truncate(fs, in, nsize);
+        if (rc != 0 || nsize == osize)
+                return rc;
+        if (nsize < osize)
+                rangeset_truncate(&in->dirty, (nsize + fs->bs - 1) / fs->bs);
+        if (nsize > osize && osize == 0)
+                return 0;
+        mark = nsize > osize ? (osize - 1) / fs->bs : nsize > 0 ? (nsize - 1) / fs->bs : 0;
+        if (nsize == 0 || !rangeset_contains(&in->blocks, mark))
+                return 0; /* a hole has no flag */
+        return rangeset_add(&in->dirty, mark, mark + 1);
+}
+
 static int fs_apply_setattr(struct fs *fs, struct fs_inode *in, const struct stat *attr, int set)
 {
         struct timespec now;
@@ -211,19 +235,7 @@ static int fs_apply_setattr(struct fs *fs, struct fs_inode *in, const struct sta
                         return in->kind == FS_KIND_DIR ? -EISDIR : -EINVAL;
                 if (attr->st_size < 0)
                         return -EINVAL;
-                uint64_t nsize = (uint64_t)attr->st_size;
-
-                /* The last block's final flag changes: have the committer re-check it. */
-                if (in->size > 0 && nsize != in->size)
-                        rc = rangeset_add(&in->dirty, (in->size - 1) / fs->bs,
-                                          (in->size - 1) / fs->bs + 1);
-                if (rc == 0 && nsize < in->size) {
-                        rangeset_truncate(&in->dirty, (nsize + fs->bs - 1) / fs->bs);
-                        if (nsize % fs->bs != 0)
-                                rc = rangeset_add(&in->dirty, nsize / fs->bs, nsize / fs->bs + 1);
-                }
-                if (rc == 0)
-                        rc = fs_content_truncate(fs, in, nsize);
+                rc = fs_truncate_marking(fs, in, (uint64_t)attr->st_size);
                 if (rc != 0)
                         return rc;
                 in->mtime = now;
@@ -756,6 +768,7 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 {
         struct fs *fs = fs_of(req);
         struct fs_inode *in = fs_fh(fi);
+        uint64_t osize;
         int rc;
 
         (void)ino;
@@ -770,13 +783,13 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
         pthread_rwlock_wrlock(&in->lock);
         if (fi->flags & O_APPEND)
                 off = (off_t)in->size; /* no writeback cache: appends are ours */
-        /* Extending: the old last block stops being final. */
-        if (in->size > 0 && (uint64_t)off + size > in->size)
-                rc = rangeset_add(&in->dirty, (in->size - 1) / fs->bs, (in->size - 1) / fs->bs + 1);
-        else
-                rc = 0;
-        if (rc == 0)
-                rc = fs_content_write(fs, in, (uint64_t)off, (const uint8_t *)buf, size);
+        osize = in->size;
+        rc = fs_content_write(fs, in, (uint64_t)off, (const uint8_t *)buf, size);
+        /* Extending: the old last block (local now) stops being final.  Marked only once
+         * written: a remote block is never dirty. */
+        if (rc == 0 && osize > 0 && (uint64_t)off + size > osize &&
+            rangeset_contains(&in->blocks, (osize - 1) / fs->bs))
+                rc = rangeset_add(&in->dirty, (osize - 1) / fs->bs, (osize - 1) / fs->bs + 1);
         if (rc == 0 && size > 0)
                 rc = fs_inode_mark_changed(fs, in, (uint64_t)off / fs->bs,
                                            ((uint64_t)off + size - 1) / fs->bs + 1);

@@ -92,6 +92,10 @@ struct index {
         uint8_t *keys; /* secmem: K_attr(32) || K_name(32) || K_ename(32) */
         int64_t next_ino;
         int dirty;
+        /* An open savepoint (index_savepoint): index_commit waits for it (under LOCK). */
+        int sp_open;
+        pthread_t sp_owner;
+        pthread_cond_t sp_cond;
 };
 
 #define K_ATTR(ix) ((ix)->keys)
@@ -239,6 +243,7 @@ int index_open(struct index **out, const char *path, const uint8_t local_key[sta
         if (ix == NULL)
                 return -ENOMEM;
         pthread_mutex_init(&ix->lock, NULL);
+        pthread_cond_init(&ix->sp_cond, NULL);
         rc = index_derive_keys(ix, local_key, region_id);
         if (rc != 0)
                 goto fail;
@@ -280,6 +285,7 @@ fail:
                 sqlite3_finalize(ix->st[i]);
         sqlite3_close(ix->db);
         secmem_free(ix->keys);
+        pthread_cond_destroy(&ix->sp_cond);
         pthread_mutex_destroy(&ix->lock);
         free(ix);
         return rc;
@@ -300,6 +306,7 @@ int index_close(struct index *ix)
         if (sqlite3_close(ix->db) != SQLITE_OK)
                 rc = -EIO;
         secmem_free(ix->keys);
+        pthread_cond_destroy(&ix->sp_cond);
         pthread_mutex_destroy(&ix->lock);
         free(ix);
         return rc;
@@ -310,6 +317,14 @@ int index_commit(struct index *ix)
         int rc;
 
         pthread_mutex_lock(&ix->lock);
+        if (ix->sp_open && pthread_equal(ix->sp_owner, pthread_self())) {
+                pthread_mutex_unlock(&ix->lock);
+                log_err("index: commit requested inside this thread's own savepoint");
+                return -EDEADLK;
+        }
+        /* A COMMIT now would end the savepoint under its owner (RELEASE would then fail). */
+        while (ix->sp_open)
+                pthread_cond_wait(&ix->sp_cond, &ix->lock);
         rc = index_exec(ix, "COMMIT");
         if (rc == 0)
                 ix->dirty = 0;
@@ -1200,7 +1215,19 @@ int index_savepoint(struct index *ix, int op)
         if (op < 0 || op > 2)
                 return -EINVAL;
         pthread_mutex_lock(&ix->lock);
+        if ((op == 0) == (ix->sp_open != 0)) {
+                pthread_mutex_unlock(&ix->lock);
+                return -EINVAL; /* not nested; release/rollback only of an open one */
+        }
         rc = index_exec(ix, sql[op]);
+        if (op == 0 && rc == 0) {
+                ix->sp_open = 1;
+                ix->sp_owner = pthread_self();
+        } else if (op != 0) {
+                /* Even if it failed: the caller stops publishing, and commits must go on. */
+                ix->sp_open = 0;
+                pthread_cond_broadcast(&ix->sp_cond);
+        }
         pthread_mutex_unlock(&ix->lock);
         return rc;
 }

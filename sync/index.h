@@ -47,7 +47,16 @@ int index_open(struct index **out, const char *path, const uint8_t local_key[sta
 /* Commits and closes; NULL is a no-op.  Returns 0 or a negative errno. */
 int index_close(struct index *ix);
 
-/* Commits the open transaction (durably: WAL fsync) and opens the next. */
+/*
+ * Commits the open transaction (durably: WAL fsync) and opens the next.
+ * While another thread holds a savepoint (index_savepoint) it waits until
+ * that savepoint is released or rolled back: a COMMIT inside it would end
+ * the savepoint under its owner.  So a caller must not hold a lock the
+ * savepoint's owner takes before releasing it (fs/: ns_lock, commit_lock or
+ * an inode lock, unless the caller holds ns_lock, under which no savepoint
+ * is ever open).  -EDEADLK (logged) if the calling thread holds the
+ * savepoint itself.
+ */
 int index_commit(struct index *ix) __attribute__((warn_unused_result));
 
 /* 1 if changes are pending since the last commit. */
@@ -193,7 +202,9 @@ int index_meta_put(struct index *ix, const char *key, const uint8_t *buf, size_t
 
 /*
  * A savepoint inside the open transaction: OP 0 sets it, 1 keeps what was
- * done since (release), 2 undoes it (rollback).  Not nested.
+ * done since (release), 2 undoes it (rollback).  Not nested: -EINVAL for
+ * a second set, or a release/rollback with none open.  After release or
+ * rollback (even a failed one) index_commit callers waiting are woken.
  */
 int index_savepoint(struct index *ix, int op) __attribute__((warn_unused_result));
 

@@ -146,6 +146,7 @@ struct pull_logged {
         uint8_t kind;
         uint8_t device_id[16];
         uint64_t seq;
+        uint64_t what; /* bad-block: which pack and record (pull_alarm_what), else 0 */
 };
 
 /* An alarm kept for `status` (pull_alarm_get). */
@@ -285,16 +286,35 @@ static void pull_pack_key(const struct pull *p, const uint8_t hash[static 32],
 
 /* ---- alarms ---- */
 
-/* 1 if (KIND, DEVICE, SEQ) was logged before; else remembers it (while there is room). */
+/*
+ * What tells alarms of KIND apart beyond (device, seq): a bad block has
+ * neither (the store is to blame), so its pack and record do (FNV-1a of
+ * OBJECT and DETAIL); 0 for the other kinds.
+ */
+static uint64_t pull_alarm_what(enum pull_kind kind, const char *object, const char *detail)
+{
+        uint64_t h = 1469598103934665603ull;
+        const char *parts[2] = {object ? object : "", detail};
+        size_t i;
+
+        if (kind != PULL_BAD_BLOCK)
+                return 0;
+        for (i = 0; i < 2; i++)
+                for (const char *c = parts[i]; *c != '\0'; c++)
+                        h = (h ^ (uint8_t)*c) * 1099511628211ull;
+        return h;
+}
+
+/* 1 if (KIND, DEVICE, SEQ, WHAT) was logged before; else remembers it (while there is room). */
 static int pull_logged_before(struct pull *p, enum pull_kind kind, const uint8_t *device,
-                              uint64_t seq)
+                              uint64_t seq, uint64_t what)
 {
         struct pull_logged *l;
         size_t i;
 
         for (i = 0; i < p->nlogged; i++)
                 if (p->logged[i].kind == kind && p->logged[i].seq == seq &&
-                    memcmp(p->logged[i].device_id, device, 16) == 0)
+                    p->logged[i].what == what && memcmp(p->logged[i].device_id, device, 16) == 0)
                         return 1;
         if (p->nlogged == p->logged_cap) {
                 size_t cap = p->logged_cap ? 2 * p->logged_cap : 16;
@@ -311,6 +331,7 @@ static int pull_logged_before(struct pull *p, enum pull_kind kind, const uint8_t
         l->kind = (uint8_t)kind;
         memcpy(l->device_id, device, 16);
         l->seq = seq;
+        l->what = what;
         return 0;
 }
 
@@ -342,9 +363,9 @@ static void pull_keep(struct pull *p, enum pull_kind kind, const uint8_t *device
 
 /*
  * Raises alarm KIND about peer PS at SEQ (0: none) concerning store object
- * OBJECT: logged once per (kind, device, seq), counted, kept as the last
- * text, and the peer held if the kind holds.  Returns -EBADMSG for holding
- * kinds, else -EAGAIN (so callers can "return pull_alarm(...)").
+ * OBJECT: logged once per (kind, device, seq; bad-block: per pack record),
+ * counted, kept as the last text, and the peer held if the kind holds.  Returns -EBADMSG for
+ * holding kinds, else -EAGAIN (so callers can "return pull_alarm(...)").
  */
 static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind kind, uint64_t seq,
                       const char *object, const char *fmt, ...)
@@ -367,7 +388,7 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
         pthread_mutex_lock(&p->lock);
         if (pull_kinds[kind].holds && ps != NULL)
                 ps->held = 1;
-        if (!pull_logged_before(p, kind, dev, seq)) {
+        if (!pull_logged_before(p, kind, dev, seq, pull_alarm_what(kind, object, detail))) {
                 p->nalarms++;
                 memcpy(p->last, text, sizeof(text));
                 pull_keep(p, kind, dev, seq, object, detail);

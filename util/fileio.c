@@ -11,7 +11,12 @@
 
 int fileio_fsync_dir(const char *path)
 {
-        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fileio_fsync_dirat(AT_FDCWD, path);
+}
+
+int fileio_fsync_dirat(int dirfd, const char *path)
+{
+        int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         int rc = 0;
 
         if (fd < 0)

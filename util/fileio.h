@@ -26,6 +26,8 @@ int fileio_mkdirs(const char *path, mode_t mode) __attribute__((warn_unused_resu
 
 /* fsync the directory at PATH.  Returns 0 or a negative errno. */
 int fileio_fsync_dir(const char *path) __attribute__((warn_unused_result));
+/* The same for PATH relative to directory DIRFD (AT_FDCWD: as fileio_fsync_dir). */
+int fileio_fsync_dirat(int dirfd, const char *path) __attribute__((warn_unused_result));
 
 /* pread/pwrite until done, retrying EINTR; return 0, -EIO on short read, or -errno. */
 int fileio_pread_full(int fd, void *buf, size_t len, off_t off) __attribute__((warn_unused_result));

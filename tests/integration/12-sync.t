@@ -72,6 +72,18 @@ truncate -s 70000 "$ma/f1"
 head -c 70000 "$work/f1b.ref" >"$work/f1c.ref"
 converge "A -> B: a truncate" 30 same "$mb/f1" "$work/f1c.ref"
 
+# Review item 1: a committed 200 KB file shrunk to a block boundary (64 KiB blocks):
+# block 1 becomes the final block and must be re-sealed and re-published as such.
+rand_file "$work/f2.ref" 204800
+cp "$work/f2.ref" "$ma/f2"
+converge "A -> B: a 200 KiB file" 30 same "$mb/f2" "$work/f2.ref"
+truncate -s 128K "$ma/f2"
+head -c 131072 "$work/f2.ref" >"$work/f2b.ref"
+converge "A -> B: a truncate to a block boundary (128 KiB)" 30 same "$mb/f2" "$work/f2b.ref"
+printf 'after the aligned truncate\n' >"$ma/f2-after"
+converge "A -> B: the journal still applies after it" 30 content_is "$mb/f2-after" \
+	"after the aligned truncate"
+
 printf 'Z' | dd of="$ma/f1" bs=1 seek=66000 conv=notrunc status=none
 cp "$work/f1c.ref" "$work/f1d.ref"
 printf 'Z' | dd of="$work/f1d.ref" bs=1 seek=66000 conv=notrunc status=none

@@ -493,6 +493,133 @@ static void test_reencrypt_roll_forward(void **state)
         fs_inode_put(&f->fs, a);
 }
 
+/*
+ * Review item 1: a committed file shrunk to a block boundary publishes its
+ * new last block sealed as final (here without the dirty mark fs/ops.c adds:
+ * the committer's backstop must not reuse the old, non-final reference).
+ */
+static void test_truncate_aligned_final(void **state)
+{
+        struct fx *f = *state;
+        uint8_t want[FILE_LEN];
+        struct fs_inode *a;
+        struct manifest m;
+        struct packs ps;
+
+        pattern(want, sizeof(want), 7);
+        a = new_file(f, "a", 7);
+        assert_int_equal(commit(f), 1);
+        pthread_rwlock_wrlock(&a->lock);
+        assert_int_equal(fs_content_truncate(&f->fs, a, 2 * BS), 0);
+        assert_int_equal(fs_inode_mark_changed(&f->fs, a, 0, 0), 0);
+        assert_int_equal(fs_inode_save(&f->fs, a), 0);
+        pthread_rwlock_unlock(&a->lock);
+        assert_int_equal(commit(f), 1);
+        load_packs(f, &ps);
+        last_manifest(&ps, a, &m);
+        assert_int_equal(m.size, 2 * BS);
+        assert_int_equal(m.nrefs, 2);
+        assert_int_equal(m.refs[1].final, 1);
+        assert_int_equal(open_block(f, &ps, &m, &m.refs[0], f->k1, f->e1), 0);
+        assert_int_equal(open_block(f, &ps, &m, &m.refs[1], f->k1, f->e1), 0);
+        manifest_release(&m);
+        free_packs(&ps);
+        expect_content(f, a, want, 2 * BS);
+        fs_inode_put(&f->fs, a);
+}
+
+/* A file of NBLK remote blocks (references REFS[i] = i+1 repeated) with no ciphertext file. */
+static struct fs_inode *remote_file(struct fx *f, const char *name, uint64_t nblk)
+{
+        struct fs_inode *in = NULL;
+        uint8_t h[32];
+        uint64_t i;
+
+        assert_int_equal(
+            fs_inode_create(&f->fs, FS_KIND_REG, S_IFREG | 0644, 1000, 1000, NULL, &in), 0);
+        assert_int_equal(
+            index_link(f->fs.ix, INDEX_ROOT_INO, name, strlen(name), in->ino, FS_KIND_REG), 0);
+        pthread_rwlock_wrlock(&in->lock);
+        in->nlink = 1;
+        in->size = nblk * BS;
+        assert_int_equal(rangeset_add(&in->blocks, 0, nblk), 0);
+        assert_int_equal(rangeset_add(&in->remote, 0, nblk), 0);
+        for (i = 0; i < nblk; i++) {
+                memset(h, (int)(i + 1), sizeof(h));
+                assert_int_equal(index_blockref_put(f->fs.ix, in->ino, i, h), 0);
+        }
+        assert_int_equal(fs_inode_save(&f->fs, in), 0);
+        pthread_rwlock_unlock(&in->lock);
+        return in;
+}
+
+/*
+ * Review items 3 and 7: a peer's re-encrypted version of a file this
+ * (lazy) device never fetched: the reset works without a ciphertext file,
+ * an aborted one keeps the old references, and an interrupted one rolls
+ * forward from the .rk file.
+ */
+static void test_reset_all_remote(void **state)
+{
+        struct fx *f = *state;
+        uint8_t want[2 * BS], salt[32], sealed[BS + 64], h[32];
+        char path[40], real[128], rk[128];
+        struct block_file_info info;
+        struct block_ctx *ctx = NULL;
+        struct fs_inode *a;
+        int pending = 0;
+        uint64_t i;
+
+        a = remote_file(f, "a", 2);
+        rotate(f);
+        memset(salt, 0x6b, 32);
+        /* Aborted: the old remote blocks keep their references. */
+        pthread_rwlock_wrlock(&a->lock);
+        assert_int_equal(fs_content_reset(&f->fs, a, salt, f->e2, &pending), 0);
+        assert_int_equal(pending, 1);
+        memset(h, 0x77, sizeof(h));
+        assert_int_equal(index_blockref_put(f->fs.ix, a->ino, 0, h), 0); /* the new version's */
+        fs_content_reset_abort(&f->fs, a);
+        assert_memory_equal(a->epoch_id, f->e1, 32);
+        assert_true(rangeset_contains(&a->remote, 1));
+        for (i = 0; i < 2; i++) {
+                uint8_t want_h[32];
+
+                memset(want_h, (int)(i + 1), sizeof(want_h));
+                assert_int_equal(index_blockref_get(f->fs.ix, a->ino, i, h), 0);
+                assert_memory_equal(h, want_h, 32);
+        }
+        /* Finished: the new blocks are stored, and the swap needs no old file. */
+        pattern(want, sizeof(want), 11);
+        memcpy(info.region_id, f->fs.region_id, 32);
+        memcpy(info.epoch_id, f->e2, 32);
+        info.suite = f->fs.suite;
+        memcpy(info.file_id, a->file_id, 16);
+        memcpy(info.salt, salt, 32);
+        assert_int_equal(block_ctx_new(&ctx, f->k2, &info), 0);
+        assert_int_equal(fs_content_reset(&f->fs, a, salt, f->e2, &pending), 0);
+        assert_int_equal(pending, 1);
+        rangeset_truncate(&a->remote, 0);
+        for (i = 0; i < 2; i++) {
+                assert_int_equal(block_seal(ctx, i, i == 1, want + i * BS, BS, sealed), 0);
+                assert_int_equal(
+                    fs_content_put_sealed(&f->fs, a, i, i == 1, sealed, block_sealed_len(ctx, BS)),
+                    0);
+        }
+        assert_int_equal(fs_content_reset_finish(&f->fs, a), 0);
+        fs_content_close(a);
+        pthread_rwlock_unlock(&a->lock);
+        block_ctx_free(ctx);
+        /* A crash before the rename: only the .rk file exists; opening rolls forward. */
+        fs_content_path(a->file_id, path);
+        snprintf(real, sizeof(real), "%s/data/%s", f->dir, path);
+        snprintf(rk, sizeof(rk), "%s/data/%s.rk", f->dir, path);
+        assert_int_equal(rename(real, rk), 0);
+        expect_content(f, a, want, sizeof(want));
+        assert_int_equal(access(rk, F_OK), -1);
+        fs_inode_put(&f->fs, a);
+}
+
 /* Without a key of the current epoch the mount stops writing and publishing. */
 static void test_keys_lost(void **state)
 {
@@ -514,6 +641,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_remote_version_other_epoch, setup, teardown),
             cmocka_unit_test_setup_teardown(test_reencrypt_roll_forward, setup, teardown),
             cmocka_unit_test_setup_teardown(test_keys_lost, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_truncate_aligned_final, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_reset_all_remote, setup, teardown),
         };
 
         if (secmem_init() != 0)

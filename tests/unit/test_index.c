@@ -1,5 +1,6 @@
 /* Unit tests: sync/index (encrypted local index). */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -221,6 +222,57 @@ static void test_index_sync_state(void **state)
         assert_int_equal(index_close(ix), 0);
 }
 
+struct committer {
+        struct index *ix;
+        int rc;
+        volatile int done;
+};
+
+static void *commit_thread(void *arg)
+{
+        struct committer *c = arg;
+
+        c->rc = index_commit(c->ix);
+        c->done = 1;
+        return NULL;
+}
+
+/* index_commit from another thread waits for an open savepoint (review item 4). */
+static void test_index_commit_waits_for_savepoint(void **state)
+{
+        struct index *ix = open_ix(1);
+        struct committer c = {ix, -1, 0};
+        uint8_t v[1] = {1}, got[1];
+        size_t len = 0;
+        pthread_t t;
+
+        (void)state;
+        assert_non_null(ix);
+        assert_int_equal(index_savepoint(ix, 0), 0);
+        assert_int_equal(index_savepoint(ix, 0), -EINVAL); /* not nested */
+        assert_int_equal(index_commit(ix), -EDEADLK);      /* its own savepoint */
+        assert_int_equal(index_meta_put(ix, "sp-test", v, 1), 0);
+        assert_int_equal(pthread_create(&t, NULL, commit_thread, &c), 0);
+        usleep(100 * 1000);
+        assert_int_equal(c.done, 0); /* waiting: a COMMIT now would break the savepoint */
+        assert_int_equal(index_savepoint(ix, 1), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(c.rc, 0);
+        assert_int_equal(index_savepoint(ix, 2), -EINVAL); /* none open */
+        /* A rolled-back savepoint also wakes waiters and leaves nothing behind. */
+        assert_int_equal(index_savepoint(ix, 0), 0);
+        v[0] = 2;
+        assert_int_equal(index_meta_put(ix, "sp-test", v, 1), 0);
+        assert_int_equal(index_savepoint(ix, 2), 0);
+        assert_int_equal(index_commit(ix), 0);
+        assert_int_equal(index_close(ix), 0);
+        ix = open_ix(1);
+        assert_non_null(ix);
+        assert_int_equal(index_meta_get(ix, "sp-test", got, 1, &len), 0);
+        assert_int_equal(got[0], 1);
+        assert_int_equal(index_close(ix), 0);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -246,6 +298,7 @@ int main(void)
             cmocka_unit_test(test_index_no_plaintext),
             cmocka_unit_test(test_index_tamper),
             cmocka_unit_test(test_index_sync_state),
+            cmocka_unit_test(test_index_commit_waits_for_savepoint),
         };
 
         if (secmem_init() != 0)
