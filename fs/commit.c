@@ -560,11 +560,14 @@ static void commit_restore_one(struct commit_file *cf)
  * errno (-EAGAIN, a change or a fetch racing the round, quietly); its
  * changes stay marked and the other files go on.
  */
-static void commit_inode_failed(struct fs_inode *in, int rc)
+static void commit_inode_failed(struct fs *fs, struct fs_inode *in, int rc)
 {
         char fid[33];
 
-        if (rc == -EAGAIN || in->commit_err == rc)
+        if (rc == -EAGAIN)
+                return;
+        atomic_fetch_add(&fs->commit_failed, 1); /* `sync` reports it */
+        if (in->commit_err == rc)
                 return;
         in->commit_err = rc;
         hex_encode(fid, in->file_id, 16);
@@ -622,7 +625,7 @@ static int commit_inode(void *arg, uint64_t ino)
         pthread_rwlock_wrlock(&in->lock);
         if (rc != 0 && !c->pack_failed) {
                 /* One file's failure does not hold the others back. */
-                commit_inode_failed(in, rc);
+                commit_inode_failed(fs, in, rc);
                 commit_restore_one(cf);
                 cf->skipped = 1;
                 rc = 0;
@@ -633,7 +636,7 @@ static int commit_inode(void *arg, uint64_t ino)
         pthread_rwlock_unlock(&in->lock);
         return rc; /* on error the caller restores cf */
 fail:
-        commit_inode_failed(in, rc);
+        commit_inode_failed(fs, in, rc);
         pthread_rwlock_unlock(&in->lock);
         fs_inode_put(fs, in);
         return 0; /* its marks were not taken: tried again next round */

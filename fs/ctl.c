@@ -459,6 +459,7 @@ static int ctl_sync_begin(struct ctl_sync *s)
         int rc;
 
         if (fs->push != NULL) {
+                atomic_store(&fs->commit_failed, 0);
                 rc = fs_commit(fs, &s->committed);
                 if (rc != 0) {
                         ctl_send(s->fd, "result status=error");
@@ -514,12 +515,18 @@ static void ctl_sync_result(struct ctl_sync *s, int why, long timeout_s)
         int pull_err =
             fs->pull != NULL && s->pl.rounds_done > s->job.after && s->pl.last_round_rc != 0;
         unsigned alarms = fs->pull != NULL ? s->pl.nalarms : 0;
-        const char *status = why == -ETIMEDOUT      ? "timeout"
-                             : why != 0             ? "error"
-                             : push_err || pull_err ? "error"
-                             : alarms > 0           ? "alarm"
-                                                    : "ok";
+        unsigned failed = atomic_load(&fs->commit_failed);
+        const char *status = why == -ETIMEDOUT                ? "timeout"
+                             : why != 0                       ? "error"
+                             : push_err || pull_err || failed ? "error"
+                             : alarms > 0                     ? "alarm"
+                                                              : "ok";
 
+        if (failed > 0)
+                ctl_send(s->fd,
+                         "message %u file(s) could not be committed (see mount.log); they stay "
+                         "queued for the next round",
+                         failed);
         ctl_send(s->fd,
                  "result status=%s ms=%lld committed=%zu up_objects=%" PRIu64 " up_bytes=%" PRIu64
                  " down_files=%" PRIu64 " down_bytes=%" PRIu64 " alarms=%u queue_entries=%u"

@@ -218,12 +218,14 @@ struct fs {
         /* The membership refresh of the puller thread (fs/mount.c). */
         const struct region_info *region; /* the caller's, lives as long as the mount */
         struct store *store;
-        int members_alarm;            /* enum members_alarm last reported */
-        _Atomic int key_warn;         /* enum fs_key_warn, from the last membership refresh */
-        _Atomic int key_hold;         /* no clean current key (cur_tainted): commits wait */
-        pthread_mutex_t members_lock; /* serialises membership refreshes */
-        struct fuse_session *se;      /* for kernel cache invalidation */
-        struct fs_inval *inval;       /* pending invalidations (apply) */
+        int members_alarm;              /* enum members_alarm last reported */
+        _Atomic int key_warn;           /* enum fs_key_warn, from the last membership refresh */
+        _Atomic int key_hold;           /* no clean current key (cur_tainted): commits wait */
+        _Atomic unsigned commit_failed; /* files that could not be committed (not -EAGAIN) since
+                                           the last `sync` began */
+        pthread_mutex_t members_lock;   /* serialises membership refreshes */
+        struct fuse_session *se;        /* for kernel cache invalidation */
+        struct fs_inval *inval;         /* pending invalidations (apply) */
         size_t ninval, capinval;
         uint64_t orphans_ino; /* .sealsync-orphans, 0 until needed */
 
