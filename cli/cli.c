@@ -208,6 +208,11 @@ const char *cli_role_name(uint8_t role)
         return "unknown";
 }
 
+const char *cli_history_name(uint8_t history)
+{
+        return history == MEMBER_HISTORY_OWNER ? "owner" : "all";
+}
+
 int cli_fingerprint(const struct member_device *d, char *out, size_t outlen)
 {
         if (identity_fingerprint(d->sign_pk, d->box_pk, out, outlen) != 0) {

@@ -103,6 +103,9 @@ int cli_role_parse(const char *s, uint8_t *role) __attribute__((warn_unused_resu
 /* "reader", "writer", "admin", "recovery", or "unknown" for another ROLE. */
 const char *cli_role_name(uint8_t role);
 
+/* The key-history policy HISTORY as `policy` names it: "all" or "owner". */
+const char *cli_history_name(uint8_t history);
+
 /*
  * Writes D's fingerprint (identity_fingerprint: 6 words joined by '-') to
  * OUT (OUTLEN bytes, >= 128).  Returns 0, or -1 with "?" in OUT.

@@ -57,11 +57,17 @@ static const char role_usage[] =
     "read-only, and every device refuses the versions a reader signs.\n";
 
 static const char policy_usage[] =
-    "usage: sealsync policy NAME [--max-key-age DURATION|off] [--passphrase-file FILE]\n"
+    "usage: sealsync policy NAME [--max-key-age DURATION|off] [--history all|owner]\n"
+    "                       [--passphrase-file FILE]\n"
     "\n"
-    "Show region NAME's policy, or (an admin) change it.  --max-key-age: a key\n"
-    "older than DURATION (digits and s, m, h, d or w) is stale: a mounted device\n"
-    "allowed to rotates it, otherwise 'sealsync status' warns.  off: no limit.\n";
+    "Show region NAME's policy, or (an admin) change it; an option not given keeps\n"
+    "its value.  --max-key-age: a key older than DURATION (digits and s, m, h, d\n"
+    "or w) is stale: a mounted device allowed to rotates it, otherwise\n"
+    "'sealsync status' warns.  off: no limit.  --history: who reads the files\n"
+    "written before they joined.  all (the default): every member.  owner: the\n"
+    "devices of a user who has no device in the region yet do not get the older\n"
+    "keys ('approve' rotates the key without a history link first); they read\n"
+    "the old files once a device runs 'sealsync rekey NAME'.\n";
 
 struct adm_args {
         const char *name;
@@ -70,6 +76,7 @@ struct adm_args {
         size_t noperands;
         const char *cutoff;  /* revoke */
         const char *key_age; /* policy */
+        const char *history; /* policy */
 };
 
 /* Parses CMD's options (OPTS beyond --help and --passphrase-file) and WANT operands. */
@@ -81,6 +88,7 @@ static int adm_parse(const char *cmd, const char *usage, int argc, char **argv, 
             {"passphrase-file", required_argument, NULL, 'p'},
             {"cutoff", required_argument, NULL, 'c'},
             {"max-key-age", required_argument, NULL, 'a'},
+            {"history", required_argument, NULL, 'H'},
             {NULL, 0, NULL, 0},
         };
         int c, status;
@@ -94,6 +102,8 @@ static int adm_parse(const char *cmd, const char *usage, int argc, char **argv, 
                         a->cutoff = optarg;
                 else if (c == 'a' && strcmp(cmd, "policy") == 0)
                         a->key_age = optarg;
+                else if (c == 'H' && strcmp(cmd, "policy") == 0)
+                        a->history = optarg;
                 else
                         return cli_usage_error(cmd, "unknown option");
         }
@@ -153,7 +163,7 @@ int cmd_rotate(int argc, char **argv)
         if (rc == 0)
                 rc = cli_region_key(&c, key);
         if (rc == 0) {
-                rc = members_build_rotate(c.st, c.id, key, cli_now(), &obj, &len, NULL);
+                rc = members_build_rotate(c.st, c.id, key, 1, cli_now(), &obj, &len, NULL);
                 rc = cli_region_append_built(&c, rc, obj, len, "ROTATE_KEY");
         }
         if (rc == 0)
@@ -218,8 +228,25 @@ static void adm_print_policy(const struct cli_region *c)
         else
                 printf("max_key_age: %" PRIu64 " s (%.1f days)\n", c->st->max_key_age,
                        (double)c->st->max_key_age / 86400.0);
+        printf("history: %s\n", cli_history_name(c->st->history));
+        if (c->st->history == MEMBER_HISTORY_OWNER)
+                printf("  (a new user's devices cannot read what was written before they joined, "
+                       "until 'sealsync rekey %s')\n",
+                       c->ri.name);
         printf("current key: epoch %zu, made %s%s\n", c->st->cur, when,
                members_key_stale(c->st, cli_now()) ? " (stale)" : "");
+}
+
+/* Parses --history's ARG into *OUT: 0, or -1. */
+static int adm_history_parse(const char *arg, uint8_t *out)
+{
+        if (strcmp(arg, "all") == 0)
+                *out = MEMBER_HISTORY_ALL;
+        else if (strcmp(arg, "owner") == 0)
+                *out = MEMBER_HISTORY_OWNER;
+        else
+                return -1;
+        return 0;
 }
 
 int cmd_policy(int argc, char **argv)
@@ -228,7 +255,7 @@ int cmd_policy(int argc, char **argv)
         struct cli_region c;
         struct adm_args a;
         uint64_t age = 0;
-        uint8_t *obj = NULL;
+        uint8_t *obj = NULL, history = MEMBER_HISTORY_ALL;
         size_t len = 0;
         int rc;
 
@@ -239,12 +266,19 @@ int cmd_policy(int argc, char **argv)
             cli_parse_duration(a.key_age, ADM_MAX_KEY_AGE, &age) != 0)
                 return cli_usage_error("policy",
                                        "--max-key-age takes a duration (e.g. 90d) or off");
+        if (a.history != NULL && adm_history_parse(a.history, &history) != 0)
+                return cli_usage_error("policy", "--history takes all or owner");
         if (cli_region_open(&c, a.name, a.pass_file) != 0)
                 return CLI_EXIT_FAIL;
         rc = 0;
-        if (a.key_age != NULL) {
+        if (a.key_age != NULL || a.history != NULL) {
+                /* A POLICY entry carries both: the one not given keeps its value. */
+                if (a.key_age == NULL)
+                        age = c.st->max_key_age;
+                if (a.history == NULL)
+                        history = c.st->history;
                 me = members_find(c.st, c.id->device_id);
-                rc = members_build_policy(c.st, c.id, age, cli_now(), &obj, &len);
+                rc = members_build_policy(c.st, c.id, age, history, cli_now(), &obj, &len);
                 if (rc == -EPERM)
                         log_err("policy: this device is a %s: only admins set the policy",
                                 cli_role_name(me->role));

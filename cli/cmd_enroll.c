@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto/hash.h"
 #include "crypto/secmem.h"
 #include "crypto/suite.h"
 #include "keyring/enroll.h"
@@ -673,9 +674,79 @@ static int en_put(struct store *st, const char *key, const uint8_t *obj, size_t 
         return rc;
 }
 
-/* Appends the ADD_DEVICE for R (a valid request) and returns its hash and height. */
+/* C's current epoch key into KEY (secure memory): 0 or a negative errno (logged). */
+static int en_unlock(const struct en_ctx *c, uint8_t key[static 32])
+{
+        int rc = members_unlock(c->st, c->id, key);
+
+        if (rc != 0)
+                log_err("region %s: cannot unlock the current epoch key (%s)", c->ri.name,
+                        strerror(-rc));
+        return rc;
+}
+
+/* 1 if OWNER has an active device in S. */
+static int en_owner_active(const struct members_state *s, const char *owner)
+{
+        size_t i;
+
+        for (i = 0; i < s->nmembers; i++)
+                if (strcmp(s->members[i].owner, owner) == 0)
+                        return 1;
+        return 0;
+}
+
+/*
+ * The key-history policy (FORMAT-keyring.md "Rotations"): with history=owner,
+ * a device of a user who has no active device in the region yet is enrolled
+ * under a fresh epoch whose ROTATE_KEY has no history link, so it gets no key
+ * from before now.  Appends that rotation, refolds C->st and puts the new
+ * current key into KEY (which holds the current one on entry).  Returns 1
+ * (rotated), 0 (not needed) or a negative errno (logged).
+ */
+static int en_cut_history(struct en_ctx *c, const char *owner, uint8_t key[static 32])
+{
+        struct members_state *st = NULL;
+        uint8_t *obj = NULL, hash[HASH_LEN];
+        size_t len = 0;
+        int rc;
+
+        if (c->st->history != MEMBER_HISTORY_OWNER || en_owner_active(c->st, owner))
+                return 0;
+        rc = members_build_rotate(c->st, c->id, key, 0, en_now(), &obj, &len, NULL);
+        if (rc != 0) {
+                log_err("cannot build the ROTATE_KEY without history (region policy "
+                        "history=owner): %s",
+                        rc == -EPERM ? "this device may not rotate" : strerror(-rc));
+                return rc;
+        }
+        hash_blake2b(hash, obj, len);
+        rc = membership_append(c->store, c->ri.id, obj, len);
+        free(obj);
+        if (rc == 0)
+                rc = membership_refresh(c->store, &c->ri, &st);
+        if (rc != 0) {
+                log_err("region %s: cannot put or re-read the ROTATE_KEY without history: %s",
+                        c->ri.name, strerror(-rc));
+                return rc;
+        }
+        members_state_free(c->st);
+        c->st = st;
+        /* A concurrent rotation that sorts after ours would link the old keys: refuse. */
+        if (c->st->alarm != MEMBERS_OK || memcmp(c->st->epoch_id, hash, HASH_LEN) != 0) {
+                log_err("region %s: the key changed concurrently; run 'approve' again", c->ri.name);
+                return -EAGAIN;
+        }
+        rc = en_unlock(c, key);
+        return rc == 0 ? 1 : rc;
+}
+
+/*
+ * Appends the ADD_DEVICE for R (a valid request) and returns its hash and
+ * height; *CUT is set when the policy made a rotation without history first.
+ */
 static int en_append_add(struct en_ctx *c, const struct en_request *r, uint8_t add_hash[static 32],
-                         uint64_t *height)
+                         uint64_t *height, int *cut)
 {
         const struct member_device *me = members_find(c->st, c->id->device_id);
         struct member_entry *e = NULL;
@@ -697,12 +768,13 @@ static int en_append_add(struct en_ctx *c, const struct en_request *r, uint8_t a
         key_buf = secmem_alloc(32);
         if (key_buf == NULL)
                 return -ENOMEM;
-        rc = members_unlock(c->st, c->id, key_buf);
-        if (rc != 0) {
-                log_err("region %s: cannot unlock the current epoch key (%s)", c->ri.name,
-                        strerror(-rc));
+        rc = en_unlock(c, key_buf);
+        if (rc != 0)
                 goto out;
-        }
+        rc = en_cut_history(c, dev.owner, key_buf);
+        if (rc < 0)
+                goto out;
+        *cut = rc;
         rc = members_build_add(c->st, c->id, &dev, r->req.self_sig, key_buf, en_now(), &obj, &len,
                                &e);
         if (rc != 0) {
@@ -779,7 +851,7 @@ static int en_approve(struct en_ctx *c, const uint8_t dev[static IDENTITY_ID_LEN
         char key[256], fpr[128];
         uint64_t height = 0;
         size_t n = 0;
-        int rc, ret = CLI_EXIT_FAIL;
+        int rc, ret = CLI_EXIT_FAIL, cut = 0;
 
         if (en_collect_requests(c->store, &c->ri, c->st, c->id, dev, &v, &n) != 0)
                 return CLI_EXIT_FAIL;
@@ -797,7 +869,7 @@ static int en_approve(struct en_ctx *c, const uint8_t dev[static IDENTITY_ID_LEN
                 /* An earlier approve stopped before its reply: answer with that entry. */
                 memcpy(add_hash, added->hash, 32);
                 height = added->height;
-        } else if (en_append_add(c, r, add_hash, &height) != 0) {
+        } else if (en_append_add(c, r, add_hash, &height, &cut) != 0) {
                 goto out;
         }
         rc = enroll_reply_build(reply, &r->req, r->invite->secret, add_hash, height);
@@ -822,6 +894,11 @@ static int en_approve(struct en_ctx *c, const uint8_t dev[static IDENTITY_ID_LEN
                "pairing words: %s\n",
                dev_hex, r->req.device.name, c->ri.name, cli_role_name(r->role), r->owner, fpr,
                r->pairing);
+        if (cut)
+                printf("%s's devices cannot read what was written before now (region policy "
+                       "history=owner); run 'sealsync rekey %s' on a mounted device to "
+                       "re-encrypt the current files so they can\n",
+                       r->owner, c->ri.name);
         ret = cli_finish_output();
 out:
         en_requests_release(v, n);

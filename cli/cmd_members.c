@@ -427,8 +427,10 @@ struct mb_change {
         uint64_t cutoff;      /* its journal cutoff */
         int new_epoch;        /* REMOVE_DEVICE, ROTATE_KEY */
         size_t nwraps;        /* recipients of the new key */
+        int has_link;         /* the previous key is linked to the new one */
         int has_policy;       /* POLICY */
         uint64_t max_key_age; /* seconds, 0 = off */
+        uint8_t history;      /* enum member_history */
 };
 
 static int mb_change_of(const struct member_entry *e, struct mb_change *c)
@@ -447,6 +449,7 @@ static int mb_change_of(const struct member_entry *e, struct mb_change *c)
                 c->has_device = c->has_cutoff = c->new_epoch = 1;
                 c->cutoff = rm.cutoff_seq;
                 c->nwraps = rm.rot.nwraps;
+                c->has_link = rm.rot.has_link;
                 member_rotation_release(&rm.rot);
                 return 0;
         case MEMBER_ROTATE_KEY:
@@ -454,6 +457,7 @@ static int mb_change_of(const struct member_entry *e, struct mb_change *c)
                         return -EBADMSG;
                 c->new_epoch = 1;
                 c->nwraps = rot.nwraps;
+                c->has_link = rot.has_link;
                 member_rotation_release(&rot);
                 return 0;
         case MEMBER_SET_ROLE:
@@ -468,12 +472,14 @@ static int mb_change_of(const struct member_entry *e, struct mb_change *c)
                         return -EBADMSG;
                 c->has_policy = 1;
                 c->max_key_age = po.max_key_age;
+                c->history = po.history;
                 return 0;
         }
         return -EBADMSG;
 }
 
-/* ,"device":...,"role":...,"cutoff":...,"wraps":...,"max_key_age":...,"void":... */
+/* ,"device":...,"role":...,"cutoff":...,"wraps":...,"link":...,"max_key_age":...,"history":...,
+ * "void":... */
 static void mb_change_json(const struct mb_view *v, size_t idx)
 {
         struct mb_change c;
@@ -490,9 +496,11 @@ static void mb_change_json(const struct mb_view *v, size_t idx)
                 if (c.has_cutoff)
                         printf(",\"cutoff\":%llu", (unsigned long long)c.cutoff);
                 if (c.new_epoch)
-                        printf(",\"wraps\":%zu", c.nwraps);
+                        printf(",\"wraps\":%zu,\"link\":%s", c.nwraps,
+                               c.has_link ? "true" : "false");
                 if (c.has_policy)
-                        printf(",\"max_key_age\":%llu", (unsigned long long)c.max_key_age);
+                        printf(",\"max_key_age\":%llu,\"history\":\"%s\"",
+                               (unsigned long long)c.max_key_age, cli_history_name(c.history));
         }
         printf(",\"void\":%s", v->st->voided[idx] ? "true" : "false");
 }
@@ -520,13 +528,15 @@ static void mb_change_text(const struct mb_view *v, size_t idx)
                 printf("    sets the role of %s (%s) to %s\n", mb_device_name(v, c.device), dev,
                        cli_role_name(c.role));
         if (c.new_epoch)
-                printf("    new epoch %.*s, its key wrapped to %zu device%s, the previous key "
-                       "linked to it\n",
-                       MB_HASH_PREFIX, hash, c.nwraps, c.nwraps == 1 ? "" : "s");
+                printf("    new epoch %.*s, its key wrapped to %zu device%s, %s\n", MB_HASH_PREFIX,
+                       hash, c.nwraps, c.nwraps == 1 ? "" : "s",
+                       c.has_link ? "the previous key linked to it"
+                                  : "NO link to the previous key (history stops here)");
         if (c.has_policy && c.max_key_age == 0)
-                printf("    policy: max_key_age off\n");
+                printf("    policy: max_key_age off, history %s\n", cli_history_name(c.history));
         else if (c.has_policy)
-                printf("    policy: max_key_age %llu s\n", (unsigned long long)c.max_key_age);
+                printf("    policy: max_key_age %llu s, history %s\n",
+                       (unsigned long long)c.max_key_age, cli_history_name(c.history));
 }
 
 static void mb_entry_json(const struct mb_view *v, size_t idx)

@@ -183,6 +183,16 @@ static void vf_detail(const struct verify_counts *c, enum verify_cat cat, char *
         else if (cat == VERIFY_PACKS)
                 snprintf(out, size, "  (%" PRIu64 " more not named by any entry)",
                          c->unreferenced_packs);
+        else if (cat == VERIFY_EPOCHS && c->withheld_epochs > 0)
+                snprintf(out, size,
+                         "  (%" PRIu64 " from before this device's enrollment, "
+                         "withheld by the key-history policy)",
+                         c->withheld_epochs);
+        else if (cat == VERIFY_MANIFESTS && c->withheld_manifests > 0)
+                snprintf(out, size,
+                         "  (%" PRIu64 " under withheld epochs: not readable here "
+                         "until a rekey)",
+                         c->withheld_manifests);
         else if (cat == VERIFY_OTHER)
                 snprintf(out, size,
                          "  (invites %" PRIu64 ", join requests %" PRIu64 ", replies %" PRIu64
@@ -249,8 +259,9 @@ static void vf_json(const struct vf_run *r, const struct region_info *ri,
                        c->problems[i]);
         printf("},\"devices\":%" PRIu64 ",\"unreferenced_packs\":%" PRIu64 ",\"invites\":%" PRIu64
                ",\"joins\":%" PRIu64 ",\"replies\":%" PRIu64 ",\"checkpoints\":%" PRIu64
-               ",\"problems\":[",
-               c->devices, c->unreferenced_packs, c->invites, c->joins, c->replies, c->checkpoints);
+               ",\"withheld_epochs\":%" PRIu64 ",\"withheld_manifests\":%" PRIu64 ",\"problems\":[",
+               c->devices, c->unreferenced_packs, c->invites, c->joins, c->replies, c->checkpoints,
+               c->withheld_epochs, c->withheld_manifests);
         for (i = 0; i < r->n; i++) {
                 p = &r->v[i];
                 printf("%s{\"kind\":\"%s\",\"category\":\"%s\"", i > 0 ? "," : "", p->kind,

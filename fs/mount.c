@@ -502,7 +502,7 @@ static int fs_rotate(struct fs *fs, const struct members_state *st, uint64_t now
 
         if (memcmp(id, st->epoch_id, 32) != 0)
                 return -EAGAIN; /* this fold's keys are not installed (logged there) */
-        rc = members_build_rotate(st, fs->id, key, now, &obj, &len, NULL);
+        rc = members_build_rotate(st, fs->id, key, 1, now, &obj, &len, NULL);
         if (rc == 0)
                 rc = membership_append(fs->store, fs->region_id, obj, len);
         free(obj);

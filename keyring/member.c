@@ -570,7 +570,9 @@ static void member_enc_rotation(struct enc *e, const struct member_rotation *r)
 
         enc_fixed(e, r->key_check, 32);
         enc_fixed(e, r->prev_epoch_id, MEMBER_HASH_LEN);
-        enc_fixed(e, r->link, MEMBER_LINK_LEN);
+        enc_u8(e, r->has_link ? MEMBER_ROT_HAS_LINK : 0);
+        if (r->has_link)
+                enc_fixed(e, r->link, MEMBER_LINK_LEN);
         enc_u16(e, (uint16_t)r->nwraps);
         for (i = 0; i < r->nwraps; i++) {
                 enc_fixed(e, r->wraps[i].device_id, IDENTITY_ID_LEN);
@@ -582,7 +584,8 @@ static int member_check_rotation(const struct member_rotation *r)
 {
         size_t i;
 
-        if (r->nwraps == 0 || r->nwraps > MEMBER_MAX_MEMBERS)
+        if (r->nwraps == 0 || r->nwraps > MEMBER_MAX_MEMBERS ||
+            (r->has_link != 0 && r->has_link != 1))
                 return -EBADMSG;
         for (i = 1; i < r->nwraps; i++)
                 if (memcmp(r->wraps[i - 1].device_id, r->wraps[i].device_id, IDENTITY_ID_LEN) >= 0)
@@ -593,12 +596,18 @@ static int member_check_rotation(const struct member_rotation *r)
 static int member_dec_rotation(struct dec *d, struct member_rotation *r)
 {
         const size_t min_wrap = IDENTITY_ID_LEN + WRAP_LEN;
+        uint8_t flags;
         size_t i;
 
         memset(r, 0, sizeof(*r));
         dec_fixed(d, r->key_check, 32);
         dec_fixed(d, r->prev_epoch_id, MEMBER_HASH_LEN);
-        dec_fixed(d, r->link, MEMBER_LINK_LEN);
+        flags = dec_u8(d);
+        if ((flags & ~MEMBER_ROT_HAS_LINK) != 0)
+                return -EBADMSG; /* an unknown flag: a later format */
+        r->has_link = (flags & MEMBER_ROT_HAS_LINK) != 0;
+        if (r->has_link)
+                dec_fixed(d, r->link, MEMBER_LINK_LEN);
         if (member_dec_count(d, &r->nwraps, MEMBER_MAX_MEMBERS, min_wrap) != 0)
                 return -EBADMSG;
         r->wraps = calloc(r->nwraps > 0 ? r->nwraps : 1, sizeof(*r->wraps));
@@ -679,7 +688,8 @@ int member_decode_policy(const uint8_t *body, size_t len, struct member_policy *
 
         dec_init(&d, body, len);
         p.max_key_age = dec_u64(&d);
-        if (dec_finish(&d) != 0)
+        p.history = dec_u8(&d);
+        if (dec_finish(&d) != 0 || p.history > MEMBER_HISTORY_OWNER)
                 return -EBADMSG;
         *out = p;
         return 0;
@@ -745,8 +755,11 @@ int member_body_policy(const struct member_policy *p, uint8_t **out, size_t *len
 {
         struct enc e;
 
+        if (p->history > MEMBER_HISTORY_OWNER)
+                return -EINVAL;
         enc_init(&e);
         enc_u64(&e, p->max_key_age);
+        enc_u8(&e, p->history);
         return member_body_finish(&e, out, len);
 }
 

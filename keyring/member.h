@@ -101,17 +101,20 @@ struct member_add {
 
 /* The link of a rotation: the previous epoch's key sealed under the new one. */
 #define MEMBER_LINK_LEN (24 + 32 + 16) /* aead_seal: nonce || key || tag */
+#define MEMBER_ROT_HAS_LINK 0x01       /* rotation flags: bit 0, the link follows */
 
 /*
  * The rotation carried by ROTATE_KEY and REMOVE_DEVICE (FORMAT-keyring.md
  * "Rotations"): the new epoch's key_check, the epoch the author held as
- * current (PREV_EPOCH_ID) with its key sealed under the new key (LINK: the
- * key history), and the new key wrapped to each recipient.
+ * current (PREV_EPOCH_ID), with HAS_LINK its key sealed under the new key
+ * (LINK: the key history; without it the history stops at this epoch), and
+ * the new key wrapped to each recipient.
  */
 struct member_rotation {
         uint8_t key_check[32];
         uint8_t prev_epoch_id[MEMBER_HASH_LEN];
-        uint8_t link[MEMBER_LINK_LEN];
+        int has_link;                  /* flags bit 0 */
+        uint8_t link[MEMBER_LINK_LEN]; /* all zero without HAS_LINK */
         size_t nwraps;
         struct member_wrap *wraps; /* malloc'd, strictly ascending device_id */
 };
@@ -129,8 +132,15 @@ struct member_set_role {
         uint8_t role; /* reader, writer or admin */
 };
 
+/* Key-history policy (POLICY body): who reads the keys from before their enrollment. */
+enum member_history {
+        MEMBER_HISTORY_ALL = 0,   /* every member (the default, also of GENESIS regions) */
+        MEMBER_HISTORY_OWNER = 1, /* a user's first device enrolls without the older keys */
+};
+
 struct member_policy {
         uint64_t max_key_age; /* seconds, 0 = no limit */
+        uint8_t history;      /* enum member_history */
 };
 
 struct member_entry {
@@ -243,7 +253,8 @@ int member_wrap_ctx(uint8_t out[static WRAP_CTX_LEN], const uint8_t region_id[st
 /*
  * Strict decoders of the other bodies (BODY, LEN bytes, untrusted): exact
  * length, bounded counts, wraps strictly ascending and at least one, a
- * valid role (SET_ROLE: reader..admin).  Return 0, -EBADMSG or -ENOMEM;
+ * valid role (SET_ROLE: reader..admin), no unknown rotation flag, a known
+ * history policy.  Return 0, -EBADMSG or -ENOMEM;
  * *OUT untouched on error.  Rotations own malloc'd wraps:
  * member_rotation_release (also for a REMOVE's rot).
  */

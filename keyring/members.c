@@ -652,9 +652,10 @@ static void members_add_epoch(struct members_state *s, size_t idx, struct member
         memcpy(ep->key_check, r->key_check, 32);
         ep->time = s->entries[idx]->time;
         ep->entry = idx;
-        ep->has_link = 1;
+        ep->has_link = r->has_link;
         memcpy(ep->prev_id, r->prev_epoch_id, MEMBER_HASH_LEN);
-        memcpy(ep->link, r->link, MEMBER_LINK_LEN);
+        if (r->has_link)
+                memcpy(ep->link, r->link, MEMBER_LINK_LEN);
         ep->nwraps = r->nwraps;
         ep->wraps = r->wraps;
         ep->tainted = tainted;
@@ -749,6 +750,7 @@ static int members_effect_apply(struct members_state *s, size_t idx, struct memb
                 break;
         case MEMBER_POLICY:
                 s->max_key_age = f->po.max_key_age;
+                s->history = f->po.history;
                 break;
         }
         members_settle(s);
@@ -869,6 +871,7 @@ static int members_state_new(struct member_entry *g, size_t extra, struct member
         s->suite = g->genesis.suite;
         s->block_size = g->genesis.block_size;
         s->max_key_age = g->genesis.max_key_age;
+        s->history = MEMBER_HISTORY_ALL;
         for (i = 0; i < g->genesis.nmembers; i++) {
                 s->members[i] = g->genesis.members[i];
                 s->added_by[i] = 0;
@@ -1497,10 +1500,10 @@ static int members_wrap_cmp(const void *a, const void *b)
                       ((const struct member_wrap *)b)->device_id, IDENTITY_ID_LEN);
 }
 
-/* A fresh epoch key (NEW_KEY, secmem) wrapped to every active member but EXCLUDE, linked to
- * CUR_KEY. */
+/* A fresh epoch key (NEW_KEY, secmem) wrapped to every active member but EXCLUDE, with LINK
+ * linked to CUR_KEY (always checked). */
 static int members_make_rotation(const struct members_state *s, const uint8_t cur_key[static 32],
-                                 const uint8_t *exclude, uint8_t *new_key,
+                                 int link, const uint8_t *exclude, uint8_t *new_key,
                                  struct member_rotation *r)
 {
         uint8_t ctx[WRAP_CTX_LEN];
@@ -1517,7 +1520,8 @@ static int members_make_rotation(const struct members_state *s, const uint8_t cu
         secmem_random(new_key, 32);
         rc = member_key_check(r->key_check, new_key);
         memcpy(r->prev_epoch_id, s->epoch_id, MEMBER_HASH_LEN);
-        if (rc == 0)
+        r->has_link = link != 0;
+        if (rc == 0 && r->has_link)
                 rc = member_link_seal(r->link, new_key, s->region_id, s->epoch_id, r->key_check,
                                       cur_key);
         for (i = 0; rc == 0 && i < s->nmembers; i++) {
@@ -1569,7 +1573,7 @@ static void members_key_out(uint8_t *key, uint8_t *new_key, int rc)
 }
 
 int members_build_rotate(const struct members_state *s, const struct identity *author,
-                         const uint8_t cur_key[static 32], uint64_t now, uint8_t **out,
+                         const uint8_t cur_key[static 32], int link, uint64_t now, uint8_t **out,
                          size_t *out_len, uint8_t *new_key)
 {
         const struct member_device *a = members_author(s, author);
@@ -1584,7 +1588,7 @@ int members_build_rotate(const struct members_state *s, const struct identity *a
         key = secmem_alloc(32);
         if (key == NULL)
                 return -ENOMEM;
-        rc = members_make_rotation(s, cur_key, NULL, key, &r);
+        rc = members_make_rotation(s, cur_key, link, NULL, key, &r);
         if (rc == 0) {
                 rc = member_body_rotation(&r, &body, &blen);
                 member_rotation_release(&r);
@@ -1619,7 +1623,7 @@ int members_build_remove(const struct members_state *s, const struct identity *a
         memcpy(rm.device_id, device_id, IDENTITY_ID_LEN);
         rm.cutoff_seq = cutoff_seq;
         memcpy(rm.cutoff_hash, cutoff_hash, 32);
-        rc = members_make_rotation(s, cur_key, device_id, key, &rm.rot);
+        rc = members_make_rotation(s, cur_key, 1, device_id, key, &rm.rot);
         if (rc == 0) {
                 rc = member_body_remove(&rm, &body, &blen);
                 member_rotation_release(&rm.rot);
@@ -1656,10 +1660,11 @@ int members_build_set_role(const struct members_state *s, const struct identity 
 }
 
 int members_build_policy(const struct members_state *s, const struct identity *author,
-                         uint64_t max_key_age, uint64_t now, uint8_t **out, size_t *out_len)
+                         uint64_t max_key_age, uint8_t history, uint64_t now, uint8_t **out,
+                         size_t *out_len)
 {
         const struct member_device *a = members_author(s, author);
-        struct member_policy po = {.max_key_age = max_key_age};
+        struct member_policy po = {.max_key_age = max_key_age, .history = history};
         struct member_entry *e = NULL;
         uint8_t *body = NULL;
         size_t blen = 0;

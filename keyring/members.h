@@ -120,6 +120,7 @@ struct members_state {
         uint8_t epoch_id[MEMBER_HASH_LEN]; /* = epochs[cur].id */
         uint8_t key_check[32];             /* = epochs[cur].key_check */
         uint64_t max_key_age;              /* policy, seconds, 0 = none */
+        uint8_t history;                   /* policy: enum member_history (GENESIS: all) */
         int needs_rotate; /* an active member holds no wrap of the current epoch, or a removed
                              device can reach the current key: the next rotation fixes it */
         int cur_tainted;  /* every epoch is reachable by a removed device (cur is the newest):
@@ -214,14 +215,18 @@ int members_open_link(const struct members_state *s, const struct members_epoch 
  * (with secrets), checked the way the fold would check them (a state with
  * an alarm refuses).  A rotation (ROTATE_KEY; REMOVE_DEVICE's) makes a
  * fresh key, wraps it to every active device (minus the removed one) and
- * links CUR_KEY (the current epoch's key, checked) into the history.
+ * links CUR_KEY (the current epoch's key, checked) into the history; a
+ * ROTATE_KEY with LINK 0 has no link: whoever holds only the new key (and
+ * later ones linked to it) cannot read anything before it (the key-history
+ * policy, cli approve).  REMOVE_DEVICE always links.  POLICY sets both
+ * MAX_KEY_AGE and HISTORY (enum member_history).
  * REMOVE_DEVICE names CUTOFF_SEQ/CUTOFF_HASH, the last journal entry of
  * the removed device that counts.  Each returns 0, -EPERM (not allowed),
  * -ENOENT (no such active device), -EINVAL, -ENOMEM; *OUT and *OUT_LEN the
  * malloc'd object and, if NEW_KEY is not NULL, the new epoch's key.
  */
 int members_build_rotate(const struct members_state *s, const struct identity *author,
-                         const uint8_t cur_key[static 32], uint64_t now, uint8_t **out,
+                         const uint8_t cur_key[static 32], int link, uint64_t now, uint8_t **out,
                          size_t *out_len, uint8_t *new_key) __attribute__((warn_unused_result));
 int members_build_remove(const struct members_state *s, const struct identity *author,
                          const uint8_t device_id[static IDENTITY_ID_LEN], uint64_t cutoff_seq,
@@ -233,8 +238,8 @@ int members_build_set_role(const struct members_state *s, const struct identity 
                            uint64_t now, uint8_t **out, size_t *out_len)
     __attribute__((warn_unused_result));
 int members_build_policy(const struct members_state *s, const struct identity *author,
-                         uint64_t max_key_age, uint64_t now, uint8_t **out, size_t *out_len)
-    __attribute__((warn_unused_result));
+                         uint64_t max_key_age, uint8_t history, uint64_t now, uint8_t **out,
+                         size_t *out_len) __attribute__((warn_unused_result));
 
 /* The authority rules of the fold, for the CLI's early refusals: 1 or 0. */
 int members_may_remove(const struct members_state *s, const struct member_device *author,

@@ -26,7 +26,10 @@
  *   1. ops->apply sees only manifests that passed every check of pull.h, and
  *      only of entries all of whose manifests passed them.
  *   2. A mark only moves forward, one seq at a time, after ops->entry_done
- *      returned 0; it always names an entry whose commits were all applied.
+ *      returned 0; it always names an entry whose commits were all applied,
+ *      except those under an epoch withheld from this device by the region's
+ *      key-history policy (pull_epoch_missing): skipped, counted, never
+ *      retried (a `rekey` re-publishes their files under a later epoch).
  *      It is written in the index's open transaction, so it becomes durable
  *      together with what apply wrote (the caller's index_commit).
  *   3. An alarm holds its device for the life of this puller: it is not
@@ -80,6 +83,8 @@
 #define PULL_STORE_KEY_MAX 512 /* store_key_valid */
 #define PULL_LIST_STOP 1       /* a list callback's "enough", not an error */
 #define PULL_WAIT_KEYS 2       /* a manifest's epoch is not held yet: wait for a refresh */
+#define PULL_SKIP 3            /* a manifest's epoch is withheld by the key-history policy */
+#define PULL_WITHHELD_MAX 64   /* withheld epochs remembered (more: each waits once) */
 /* "<region:64>/p/<hash:64>" */
 #define PULL_PACK_KEY_SIZE (64 + 3 + 64 + 1)
 /* "<region:64>/journal/<device:32>/" */
@@ -204,6 +209,10 @@ struct pull {
         struct pull_stats st; /* counters and the last round's outcome (pull_get_stats) */
         int spool_dirfd;      /* where packs beyond PULL_KEEP_MAX wait for the apply pass */
         int lazy;             /* pull_set_lazy: fetch packs' manifests, not their blocks */
+        /* Epochs of the fold whose key this device does not get (the key-history
+         * policy), found by pull_epoch_missing; the round's thread only. */
+        uint8_t withheld[PULL_WITHHELD_MAX][32];
+        size_t nwithheld;
 };
 
 struct pull_mark {
@@ -419,6 +428,13 @@ static void pull_count_applied(struct pull *p)
 {
         pthread_mutex_lock(&p->lock);
         p->st.applied++;
+        pthread_mutex_unlock(&p->lock);
+}
+
+static void pull_count_skipped(struct pull *p, unsigned n)
+{
+        pthread_mutex_lock(&p->lock);
+        p->st.skipped += n;
         pthread_mutex_unlock(&p->lock);
 }
 
@@ -1032,9 +1048,49 @@ static int pull_wait_membership(struct pull *p, struct pull_peer_state *ps, uint
         return PULL_WAIT_KEYS;
 }
 
+static int pull_withheld_has(const struct pull *p, const uint8_t epoch_id[static 32])
+{
+        size_t i;
+
+        for (i = 0; i < p->nwithheld; i++)
+                if (memcmp(p->withheld[i], epoch_id, 32) == 0)
+                        return 1;
+        return 0;
+}
+
+/*
+ * A manifest of entry SEQ of PS names EPOCH_ID, whose key this device does
+ * not hold.  An epoch of the verified fold whose key is still missing after a
+ * membership refresh (which recomputed the keys) is withheld by the region's
+ * key-history policy, no attack: PULL_SKIP, remembered, so its later
+ * manifests skip at once.  Otherwise as pull_wait_membership (unknown-epoch).
+ */
+static int pull_epoch_missing(struct pull *p, struct pull_peer_state *ps, uint64_t seq,
+                              const char *ekey, const uint8_t epoch_id[static 32])
+{
+        char hex[65];
+
+        if (pull_withheld_has(p, epoch_id))
+                return PULL_SKIP;
+        if (ps->waiting && ps->wait_seq == seq && atomic_load(&p->keys_gen) != ps->wait_gen &&
+            p->ops->member_known != NULL && p->ops->member_known(p->arg, epoch_id)) {
+                ps->waiting = 0;
+                if (p->nwithheld < PULL_WITHHELD_MAX)
+                        memcpy(p->withheld[p->nwithheld++], epoch_id, 32);
+                hex_encode(hex, epoch_id, 32);
+                log_info("pull: epoch %.12s is not readable by this device (the region's key "
+                         "history policy); versions written under it are skipped until a rekey",
+                         hex);
+                return PULL_SKIP;
+        }
+        return pull_wait_membership(p, ps, seq, ekey, PULL_UNKNOWN_EPOCH,
+                                    "a manifest of an epoch this device does not hold");
+}
+
 /*
  * Fetches and verifies commit C of entry E (of PS) from PACKS into *M and
- * *META (release both).  Every failure of the manifest is an alarm.
+ * *META (release both).  Every failure of the manifest is an alarm.  PULL_SKIP
+ * (nothing to release): its epoch is withheld from this device.
  */
 static int pull_manifest_load(struct pull *p, struct pull_peer_state *ps, const char *ekey,
                               const struct journal_entry *e, const struct journal_commit *c,
@@ -1074,8 +1130,7 @@ static int pull_manifest_load(struct pull *p, struct pull_peer_state *ps, const 
         }
         epoch_key = p->ops->epoch_key(p->arg, m->epoch_id);
         if (epoch_key == NULL) {
-                rc = pull_wait_membership(p, ps, e->seq, ekey, PULL_UNKNOWN_EPOCH,
-                                          "a manifest of an epoch this device does not hold");
+                rc = pull_epoch_missing(p, ps, e->seq, ekey, m->epoch_id);
                 goto out_release;
         }
         rc = manifest_open_meta(m, epoch_key, meta);
@@ -1101,6 +1156,7 @@ static int pull_apply(struct pull *p, struct pull_peer_state *ps, const char *ek
         struct manifest_meta meta;
         size_t i;
         int rc = 0, pass;
+        unsigned skipped = 0;
 
         /*
          * Deletions first, then everything else: an editor's save (temp file
@@ -1112,6 +1168,11 @@ static int pull_apply(struct pull *p, struct pull_peer_state *ps, const char *ek
                         int tomb;
 
                         rc = pull_manifest_load(p, ps, ekey, e, &e->commits[i], packs, &m, &meta);
+                        if (rc == PULL_SKIP) {
+                                skipped += pass == 0 ? 1u : 0u;
+                                rc = 0;
+                                continue;
+                        }
                         if (rc != 0)
                                 break; /* the store changed under us: an alarm, or transient */
                         tomb = m.kind == MANIFEST_TOMBSTONE;
@@ -1130,6 +1191,12 @@ static int pull_apply(struct pull *p, struct pull_peer_state *ps, const char *ek
                 rc = p->ops->entry_done(p->arg);
         if (rc == 0)
                 rc = pull_mark_put(p, ps, e->seq, e->hash);
+        if (rc == 0 && skipped > 0) {
+                pull_count_skipped(p, skipped);
+                log_info("pull: device %s seq %" PRIu64 ": %u version%s under an epoch this "
+                         "device cannot read skipped (key-history policy)",
+                         ps->hex, e->seq, skipped, skipped == 1 ? "" : "s");
+        }
         return rc;
 }
 
@@ -1167,6 +1234,8 @@ static int pull_entry(struct pull *p, struct pull_peer_state *ps, struct pull_ma
                         manifest_meta_release(&meta);
                         manifest_release(&m);
                 }
+                if (rc == PULL_SKIP)
+                        rc = 0; /* withheld epoch: the apply pass leaves it out (counted) */
         }
         if (rc != 0)
                 goto out_packs;

@@ -95,7 +95,11 @@ struct pull_ops {
          * 1 if HASH (a journal entry's member_head) is an entry of this
          * device's verified membership fold; NULL: not checked.  An unknown
          * head waits for a membership refresh like an unknown epoch, then is
-         * the alarm membership-withheld.  Any thread; no store I/O.
+         * the alarm membership-withheld.  Also asked about a manifest's
+         * epoch id this device holds no key of: an epoch of the fold still
+         * without a key after a membership refresh is withheld by the
+         * key-history policy, and its manifests are skipped (counted in
+         * pull_stats.skipped), not an alarm.  Any thread; no store I/O.
          */
         int (*member_known)(void *arg, const uint8_t hash[static 32]);
 };
@@ -224,7 +228,9 @@ struct pull_stats {
         uint64_t rounds_started, rounds_done;
         int last_round_rc;
         int in_round;
-        uint64_t applied;                      /* manifests applied since start */
+        uint64_t applied; /* manifests applied since start */
+        uint64_t skipped; /* manifests skipped since start: their epoch's key is withheld from
+                             this device by the region's key-history policy */
         uint64_t entries_listed, entries_done; /* journal entries, since start */
         uint64_t bytes_fetched;                /* journal entries and packs GET, since start */
         unsigned nalarms;                      /* as pull_alarms() */

@@ -342,6 +342,27 @@ out:
 
 /* ---- 3. epochs ---- */
 
+/*
+ * 1 if this device cannot hold the key of epoch EPOCH_ID by design: it holds
+ * a later epoch whose rotation has no history link (the key-history policy
+ * cut the history before it was enrolled), so the links stop there.
+ */
+static int verify_withheld(const struct verify *v, const uint8_t epoch_id[static 32])
+{
+        size_t i, j;
+
+        if (v->keys == NULL)
+                return 0;
+        for (i = 0; i < v->ms->nepochs; i++)
+                if (memcmp(v->ms->epochs[i].id, epoch_id, 32) == 0)
+                        break;
+        for (j = i + 1; j < v->ms->nepochs; j++)
+                if (!v->ms->epochs[j].has_link &&
+                    region_keys_find(v->keys, v->ms->epochs[j].id) != NULL)
+                        return 1;
+        return 0;
+}
+
 /* Epoch EP: this device's own wrap, its reachability, its history link. */
 static int verify_epoch(struct verify *v, const struct members_epoch *ep, uint8_t *tmp)
 {
@@ -359,7 +380,9 @@ static int verify_epoch(struct verify *v, const struct members_epoch *ep, uint8_
                 verify_problem(v, VERIFY_EPOCHS, "bad-wrap", key, v->id->device_id, 0,
                                "this device's wrap of the epoch does not open or fails its key "
                                "check");
-        if (k == NULL && v->keys != NULL)
+        if (k == NULL && verify_withheld(v, ep->id))
+                v->c->withheld_epochs++;
+        else if (k == NULL && v->keys != NULL)
                 verify_problem(v, VERIFY_EPOCHS, "unreadable-epoch", key, v->id->device_id, 0,
                                "this device holds no key of this epoch (no wrap, no history "
                                "link reaches it)");
@@ -444,7 +467,9 @@ static int verify_manifest(struct verify *v, const struct verify_cur *cur,
         if (rc != 0)
                 return rc == -EBADMSG ? 0 : rc;
         k = v->keys != NULL ? region_keys_find(v->keys, m.epoch_id) : NULL;
-        if (k == NULL) {
+        if (k == NULL && verify_withheld(v, m.epoch_id)) {
+                v->c->withheld_manifests++;
+        } else if (k == NULL) {
                 verify_problem(v, VERIFY_MANIFESTS, "unknown-epoch", cur->key, cur->d->device_id,
                                cur->e->seq, "a manifest of an epoch this device holds no key of");
         } else {

@@ -13,7 +13,9 @@
  *      entries the local membership cache verified before but the store no
  *      longer shows (withheld); this device's own wraps of every epoch open
  *      and pass their key checks, every history link it can reach opens,
- *      and every epoch is reachable by it (region_keys_from_state).
+ *      and every epoch is reachable by it (region_keys_from_state), except
+ *      the epochs before a rotation without history link that this device
+ *      holds (the key-history policy: counted, not a problem).
  *   2. journal/<device>/: for every device that was ever a member, each
  *      entry as the puller checks it (sync/check.h: hash = name, decoding,
  *      region/device/seq, signature, standing), the chain (prev), no gaps
@@ -21,7 +23,8 @@
  *   3. the packs and manifests of every entry that passed: each pack exists,
  *      has its signed size, hashes to its name and parses; each commit names
  *      a manifest record; each manifest passes check_manifest, its epoch is
- *      one this device holds, its metadata opens (key commitment first);
+ *      one this device holds (or one withheld by the policy: counted), its
+ *      metadata opens (key commitment first);
  *      every block reference names a block record of some pack of the
  *      region.  Blocks are not decrypted (that needs every file's key);
  *      their records' hashes are checked by pack_parse.
@@ -71,6 +74,9 @@ struct verify_counts {
         uint64_t problems[VERIFY_NCATS];
         uint64_t devices;            /* journals of devices that were members */
         uint64_t unreferenced_packs; /* packs no entry names (informational) */
+        /* Informational: epochs this device cannot read because the region's key-history
+         * policy cut the history before its enrollment, and manifests under them. */
+        uint64_t withheld_epochs, withheld_manifests;
         uint64_t invites, joins, replies, checkpoints;
         uint64_t checked_total; /* all objects checked, as progress reports it */
 };

@@ -3,7 +3,9 @@
  * SET_ROLE and POLICY (keyring/member.c), which the fold runs on bytes from
  * the untrusted store.  The first byte picks the decoder.  Decoding must
  * never crash, leak or read out of bounds, and one value has one encoding:
- * a decoded body re-encodes to exactly the input.
+ * a decoded body re-encodes to exactly the input.  Rotations: u8 flags with
+ * bit 0 (has_link) the only one known; without it no link bytes follow and
+ * the decoded link stays zero.  POLICY: max_key_age and the history byte.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +15,16 @@
 #include "keyring/member.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Aborts unless R's link is all zero when it has none. */
+static void link_absent_zero(const struct member_rotation *r)
+{
+        static const uint8_t zero[MEMBER_LINK_LEN];
+
+        if ((r->has_link != 0 && r->has_link != 1) ||
+            (!r->has_link && memcmp(r->link, zero, MEMBER_LINK_LEN) != 0))
+                abort();
+}
 
 /* Aborts unless the encoding (RC, then *OUT of *LEN bytes, freed here) equals WANT (N bytes). */
 static void same(int rc, uint8_t **out, const size_t *len, const uint8_t *want, size_t n)
@@ -38,12 +50,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         switch (data[0] % 4) {
         case 0:
                 if (member_decode_rotation(p, n, &rot) == 0) {
+                        link_absent_zero(&rot);
                         same(member_body_rotation(&rot, &out, &len), &out, &len, p, n);
                         member_rotation_release(&rot);
                 }
                 break;
         case 1:
                 if (member_decode_remove(p, n, &rm) == 0) {
+                        link_absent_zero(&rm.rot);
                         same(member_body_remove(&rm, &out, &len), &out, &len, p, n);
                         member_rotation_release(&rm.rot);
                 }
@@ -53,8 +67,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         same(member_body_set_role(&sr, &out, &len), &out, &len, p, n);
                 break;
         default:
-                if (member_decode_policy(p, n, &po) == 0)
+                if (member_decode_policy(p, n, &po) == 0) {
+                        if (po.history > MEMBER_HISTORY_OWNER)
+                                abort();
                         same(member_body_policy(&po, &out, &len), &out, &len, p, n);
+                }
                 break;
         }
         return 0;

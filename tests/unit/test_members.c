@@ -180,17 +180,23 @@ static void usual(struct fx *f)
         assert_int_equal(f->st->nmembers, 4);
 }
 
-static int rotate(struct fx *f, int author, uint64_t now)
+/* AUTHOR rotates at NOW, with the history link if LINK. */
+static int rotate_link(struct fx *f, int author, uint64_t now, int link)
 {
         uint8_t key[32], *obj = NULL;
         size_t len = 0;
         int rc;
 
         cur_key(f->st, f->id[author], key);
-        rc = members_build_rotate(f->st, f->id[author], key, now, &obj, &len, NULL);
+        rc = members_build_rotate(f->st, f->id[author], key, link, now, &obj, &len, NULL);
         if (rc == 0)
                 push(f, obj, len);
         return rc;
+}
+
+static int rotate(struct fx *f, int author, uint64_t now)
+{
+        return rotate_link(f, author, now, 1);
 }
 
 static int remove_dev(struct fx *f, int author, int who, uint64_t cutoff)
@@ -360,8 +366,11 @@ static void test_set_role_and_policy(void **state)
 
         /* Writers rotate only a stale key; only admins set the policy. */
         assert_int_equal(rotate(f, D, NOW + 10), -EPERM);
-        assert_int_equal(members_build_policy(f->st, f->id[D], 100, NOW, &obj, &len), -EPERM);
-        assert_int_equal(members_build_policy(f->st, f->id[A], 100, NOW, &obj, &len), 0);
+        assert_int_equal(
+            members_build_policy(f->st, f->id[D], 100, MEMBER_HISTORY_ALL, NOW, &obj, &len),
+            -EPERM);
+        assert_int_equal(
+            members_build_policy(f->st, f->id[A], 100, MEMBER_HISTORY_ALL, NOW, &obj, &len), 0);
         push(f, obj, len);
         assert_int_equal(f->st->max_key_age, 100);
         assert_false(members_key_stale(f->st, f->st->epochs[0].time + 99));
@@ -413,6 +422,7 @@ static struct member_rotation rotation_to(const struct fx *f, const int *who, si
         secmem_random(other, 32);
         assert_int_equal(member_key_check(r.key_check, key), 0);
         memcpy(r.prev_epoch_id, f->st->epoch_id, 32);
+        r.has_link = 1;
         cur_key(f->st, f->id[A], prev);
         assert_int_equal(
             member_link_seal(r.link, key, f->st->region_id, r.prev_epoch_id, r.key_check, prev), 0);
@@ -608,7 +618,8 @@ static void test_concurrent_rotate_and_add(void **state)
         usual(f);
         base = fold_skip(f, SIZE_MAX);
         cur_key(base, f->id[B], key);
-        assert_int_equal(members_build_rotate(base, f->id[B], key, NOW, &rot, &rot_len, NULL), 0);
+        assert_int_equal(members_build_rotate(base, f->id[B], key, 1, NOW, &rot, &rot_len, NULL),
+                         0);
         add(f, A, E, "devA", MEMBER_ROLE_WRITER); /* on the same heads as the rotation */
         push(f, rot, rot_len);
         assert_int_equal(f->st->alarm, MEMBERS_OK);
@@ -748,7 +759,7 @@ static void test_recovery_authors(void **state)
         assert_int_equal(members_unlock(f->st, f->id[A], key), -EACCES);
         /* It rotates; an admin's rotation wraps to it too. */
         obj = NULL;
-        assert_int_equal(members_build_rotate(f->st, r, key, NOW, &obj, &len, NULL), 0);
+        assert_int_equal(members_build_rotate(f->st, r, key, 1, NOW, &obj, &len, NULL), 0);
         push(f, obj, len);
         assert_int_equal(f->st->alarm, MEMBERS_OK);
         assert_int_equal(rotate(f, B, NOW), 0);
@@ -818,13 +829,15 @@ static void test_taint_follows_links(void **state)
         rlen = f->lens[f->nobj - 1];
         /* B rotates on the state before E was added ... */
         cur_key(before_e, f->id[B], key);
-        assert_int_equal(members_build_rotate(before_e, f->id[B], key, NOW, &q1, &q1len, NULL), 0);
+        assert_int_equal(members_build_rotate(before_e, f->id[B], key, 1, NOW, &q1, &q1len, NULL),
+                         0);
         /* ... then sees E's ADD and Q1, but not the removal, and rotates again. */
         f->bufs[f->nobj - 1] = q1;
         f->lens[f->nobj - 1] = q1len;
         without_r = fold_skip(f, SIZE_MAX);
         cur_key(without_r, f->id[B], key);
-        assert_int_equal(members_build_rotate(without_r, f->id[B], key, NOW, &q2, &q2len, NULL), 0);
+        assert_int_equal(members_build_rotate(without_r, f->id[B], key, 1, NOW, &q2, &q2len, NULL),
+                         0);
         f->bufs[f->nobj - 1] = robj;
         f->lens[f->nobj - 1] = rlen;
         push(f, q1, q1len);
@@ -903,12 +916,126 @@ static void test_future_epoch_is_stale(void **state)
         size_t len = 0;
 
         usual(f);
-        assert_int_equal(members_build_policy(f->st, f->id[A], 3600, NOW, &obj, &len), 0);
+        assert_int_equal(
+            members_build_policy(f->st, f->id[A], 3600, MEMBER_HISTORY_ALL, NOW, &obj, &len), 0);
         push(f, obj, len);
         assert_int_equal(rotate(f, A, NOW + 10u * 86400u), 0);
         assert_false(members_key_stale(f->st, NOW + 10u * 86400u + 60));
         assert_true(members_key_stale(f->st, NOW));
         assert_false(members_key_stale(f->st, NOW + 10u * 86400u - 3600));
+}
+
+/* POLICY body: u64 max_key_age || u8 history, 9 bytes exactly, history 0 or 1. */
+static void test_policy_history_codec(void **state)
+{
+        struct fx *f = *state;
+        struct member_policy po = {.max_key_age = 86400, .history = MEMBER_HISTORY_OWNER}, got;
+        uint8_t *body = NULL, *obj = NULL, bad[10];
+        size_t blen = 0, len = 0;
+
+        assert_int_equal(member_body_policy(&po, &body, &blen), 0);
+        assert_int_equal(blen, 9);
+        assert_int_equal(body[8], 1);
+        assert_int_equal(member_decode_policy(body, blen, &got), 0);
+        assert_int_equal(got.max_key_age, 86400);
+        assert_int_equal(got.history, MEMBER_HISTORY_OWNER);
+        memcpy(bad, body, 9);
+        bad[9] = 0;
+        assert_int_equal(member_decode_policy(bad, 8, &got), -EBADMSG);  /* the old layout */
+        assert_int_equal(member_decode_policy(bad, 10, &got), -EBADMSG); /* trailing byte */
+        bad[8] = 2;
+        assert_int_equal(member_decode_policy(bad, 9, &got), -EBADMSG); /* unknown policy */
+        free(body);
+        po.history = 2;
+        assert_int_equal(member_body_policy(&po, &body, &blen), -EINVAL);
+
+        /* GENESIS regions read their whole history; a POLICY entry sets both fields. */
+        usual(f);
+        assert_int_equal(f->st->history, MEMBER_HISTORY_ALL);
+        assert_int_equal(
+            members_build_policy(f->st, f->id[A], 60, MEMBER_HISTORY_OWNER, NOW, &obj, &len), 0);
+        push(f, obj, len);
+        assert_int_equal(f->st->alarm, MEMBERS_OK);
+        assert_int_equal(f->st->history, MEMBER_HISTORY_OWNER);
+        assert_int_equal(f->st->max_key_age, 60);
+}
+
+/* rotation = key_check || prev_epoch_id || u8 flags || link (only with bit 0) || wraps. */
+static void test_rotation_link_codec(void **state)
+{
+        struct fx *f = *state;
+        const int all[] = {A, B, C, D};
+        struct member_rotation r, got;
+        uint8_t *body = NULL, *nolink = NULL;
+        size_t blen = 0, nlen = 0;
+
+        usual(f);
+        r = rotation_to(f, all, 4, -1);
+        assert_int_equal(member_body_rotation(&r, &body, &blen), 0);
+        assert_int_equal(blen, 139 + 160 * 4);
+        assert_int_equal(body[64], MEMBER_ROT_HAS_LINK);
+        assert_int_equal(member_decode_rotation(body, blen, &got), 0);
+        assert_true(got.has_link);
+        assert_memory_equal(got.link, r.link, MEMBER_LINK_LEN);
+        member_rotation_release(&got);
+        body[64] = 0x03; /* an unknown flag */
+        assert_int_equal(member_decode_rotation(body, blen, &got), -EBADMSG);
+        body[64] = 0x00; /* no link, but its bytes still there: trailing bytes */
+        assert_int_equal(member_decode_rotation(body, blen, &got), -EBADMSG);
+
+        r.has_link = 0;
+        assert_int_equal(member_body_rotation(&r, &nolink, &nlen), 0);
+        assert_int_equal(nlen, 67 + 160 * 4);
+        assert_int_equal(nolink[64], 0);
+        assert_int_equal(member_decode_rotation(nolink, nlen, &got), 0);
+        assert_false(got.has_link);
+        member_rotation_release(&got);
+        nolink[64] = MEMBER_ROT_HAS_LINK; /* claims a link that is not there */
+        assert_int_equal(member_decode_rotation(nolink, nlen, &got), -EBADMSG);
+        r.has_link = 2;
+        free(body);
+        body = NULL;
+        assert_int_equal(member_body_rotation(&r, &body, &blen), -EINVAL);
+        member_rotation_release(&r);
+        free(nolink);
+}
+
+/*
+ * A rotation without a link stops the key history: E, enrolled after it,
+ * reaches that epoch and the ones linked to it later, nothing before; the
+ * members that held the older keys keep them.
+ */
+static void test_no_link_stops_history(void **state)
+{
+        struct fx *f = *state;
+        struct region_keys *ka, *ke;
+        size_t cut;
+
+        usual(f);
+        assert_int_equal(rotate(f, A, NOW), 0); /* epoch 1, linked to GENESIS's */
+        assert_int_equal(rotate_link(f, B, NOW, 0), 0);
+        assert_int_equal(f->st->alarm, MEMBERS_OK);
+        cut = f->st->nepochs - 1;
+        assert_int_equal(cut, 2);
+        assert_false(f->st->epochs[cut].has_link);
+        assert_true(f->st->epochs[1].has_link);
+        add(f, A, E, "erin", MEMBER_ROLE_WRITER);
+        ke = keys_of(f, f->st, E, 0);
+        assert_int_equal(ke->nepochs, 1);
+        assert_null(region_keys_find(ke, f->ri.genesis_hash));
+        assert_null(region_keys_find(ke, f->st->epochs[1].id));
+        assert_non_null(region_keys_find(ke, f->st->epochs[cut].id));
+        region_keys_free(ke);
+        ka = keys_of(f, f->st, A, 0);
+        assert_int_equal(ka->nepochs, 3);
+        region_keys_free(ka);
+        /* A later linked rotation links back to the cut, not past it. */
+        assert_int_equal(rotate(f, A, NOW + 1), 0);
+        ke = keys_of(f, f->st, E, 0);
+        assert_int_equal(ke->nepochs, 2);
+        assert_non_null(region_keys_find(ke, f->st->epochs[cut].id));
+        assert_null(region_keys_find(ke, f->st->epochs[1].id));
+        region_keys_free(ke);
 }
 
 int main(void)
@@ -929,6 +1056,9 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_future_epoch_is_stale, setup, teardown),
             cmocka_unit_test_setup_teardown(test_recovery_added_by_admin_only, setup, teardown),
             cmocka_unit_test_setup_teardown(test_recovery_authors, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_policy_history_codec, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_rotation_link_codec, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_no_link_stops_history, setup, teardown),
         };
 
         if (secmem_init() != 0)
