@@ -201,6 +201,8 @@ struct fs {
         pthread_mutex_t head_lock;
         size_t nmember_seen; /* under head_lock: every membership entry of the last fold */
         uint8_t (*member_seen)[32];
+        size_t nepoch_seen; /* under head_lock: the epoch ids of the last fold */
+        uint8_t (*epoch_seen)[32];
         char region_hex[65];
         int outbox_dirfd;
         uint64_t lamport_clock;           /* under commit_lock */

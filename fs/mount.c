@@ -243,19 +243,27 @@ static void fs_follow_role(struct fs *fs, const struct members_state *st)
 static void fs_set_member_head(struct fs *fs, const struct members_state *st)
 {
         uint8_t(*seen)[32] = calloc(st->nentries, sizeof(*seen));
+        uint8_t(*epochs)[32] = calloc(st->nepochs, sizeof(*epochs));
         size_t i;
 
-        if (seen == NULL) {
+        if (seen == NULL || epochs == NULL) {
+                free(seen);
+                free(epochs);
                 log_warn("out of memory; the membership head stays as it was");
                 return;
         }
         for (i = 0; i < st->nentries; i++)
                 memcpy(seen[i], st->entries[i]->hash, 32);
+        for (i = 0; i < st->nepochs; i++)
+                memcpy(epochs[i], st->epochs[i].id, 32);
         pthread_mutex_lock(&fs->head_lock);
         memcpy(fs->member_head, st->entries[st->nentries - 1]->hash, 32);
         free(fs->member_seen);
         fs->member_seen = seen;
         fs->nmember_seen = st->nentries;
+        free(fs->epoch_seen);
+        fs->epoch_seen = epochs;
+        fs->nepoch_seen = st->nepochs;
         pthread_mutex_unlock(&fs->head_lock);
 }
 
@@ -280,17 +288,32 @@ static int fs_fold_grows(struct fs *fs, const struct members_state *st)
         return ok;
 }
 
-static int fs_member_known(void *arg, const uint8_t hash[static 32])
+/* 1 if HASH is among the N hashes V (a snapshot of FS under head_lock). */
+static int fs_seen_has(struct fs *fs, uint8_t (*const *v)[32], const size_t *n,
+                       const uint8_t hash[static 32])
 {
-        struct fs *fs = arg;
         size_t i;
         int known = 0;
 
         pthread_mutex_lock(&fs->head_lock);
-        for (i = 0; i < fs->nmember_seen && !known; i++)
-                known = memcmp(fs->member_seen[i], hash, 32) == 0;
+        for (i = 0; i < *n && !known; i++)
+                known = memcmp((*v)[i], hash, 32) == 0;
         pthread_mutex_unlock(&fs->head_lock);
         return known;
+}
+
+static int fs_member_known(void *arg, const uint8_t hash[static 32])
+{
+        struct fs *fs = arg;
+
+        return fs_seen_has(fs, &fs->member_seen, &fs->nmember_seen, hash);
+}
+
+static int fs_epoch_known(void *arg, const uint8_t epoch_id[static 32])
+{
+        struct fs *fs = arg;
+
+        return fs_seen_has(fs, &fs->epoch_seen, &fs->nepoch_seen, epoch_id);
 }
 
 static const struct pull_ops fs_pull_ops = {
@@ -298,6 +321,7 @@ static const struct pull_ops fs_pull_ops = {
     .entry_done = fs_apply_entry_done,
     .epoch_key = fs_keys_lookup,
     .member_known = fs_member_known,
+    .epoch_known = fs_epoch_known,
 };
 
 /* Reports an alarm of fold ST once (until it changes): the last verified state is used. */
@@ -690,6 +714,8 @@ static void fs_close_state(struct fs *fs)
         fs_keys_release(fs); /* every thread has stopped */
         free(fs->member_seen);
         fs->member_seen = NULL;
+        free(fs->epoch_seen);
+        fs->epoch_seen = NULL;
 }
 
 /*

@@ -1073,7 +1073,7 @@ static int pull_epoch_missing(struct pull *p, struct pull_peer_state *ps, uint64
         if (pull_withheld_has(p, epoch_id))
                 return PULL_SKIP;
         if (ps->waiting && ps->wait_seq == seq && atomic_load(&p->keys_gen) != ps->wait_gen &&
-            p->ops->member_known != NULL && p->ops->member_known(p->arg, epoch_id)) {
+            p->ops->epoch_known != NULL && p->ops->epoch_known(p->arg, epoch_id)) {
                 ps->waiting = 0;
                 if (p->nwithheld < PULL_WITHHELD_MAX)
                         memcpy(p->withheld[p->nwithheld++], epoch_id, 32);

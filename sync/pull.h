@@ -95,13 +95,18 @@ struct pull_ops {
          * 1 if HASH (a journal entry's member_head) is an entry of this
          * device's verified membership fold; NULL: not checked.  An unknown
          * head waits for a membership refresh like an unknown epoch, then is
-         * the alarm membership-withheld.  Also asked about a manifest's
-         * epoch id this device holds no key of: an epoch of the fold still
-         * without a key after a membership refresh is withheld by the
-         * key-history policy, and its manifests are skipped (counted in
-         * pull_stats.skipped), not an alarm.  Any thread; no store I/O.
+         * the alarm membership-withheld.  Any thread; no store I/O.
          */
         int (*member_known)(void *arg, const uint8_t hash[static 32]);
+        /*
+         * 1 if EPOCH_ID is an epoch of the verified fold (GENESIS's, or a
+         * rotation's): asked about a manifest's epoch this device holds no
+         * key of.  Still without a key after a membership refresh, it is
+         * withheld by the key-history policy and its manifests are skipped
+         * (counted in pull_stats.skipped), not an alarm; NULL: never.  Any
+         * thread; no store I/O.
+         */
+        int (*epoch_known)(void *arg, const uint8_t epoch_id[static 32]);
 };
 
 struct pull;

@@ -58,7 +58,7 @@ struct rec {
         /* The epoch keys this device holds (pull_ops.epoch_key). */
         uint8_t epoch_ids[4][32], epoch_keys[4][32];
         int nepochs;
-        /* Epochs of the fold this device holds no key of (pull_ops.member_known). */
+        /* Epochs of the fold this device holds no key of (pull_ops.epoch_known). */
         uint8_t fold_epochs[4][32];
         int nfold;
 };
@@ -322,10 +322,23 @@ static int rec_member_known(void *arg, const uint8_t hash[static 32])
         return 0;
 }
 
+/* The fold's epochs: R's fold_epochs only (the member head is no epoch). */
+static int rec_epoch_known(void *arg, const uint8_t epoch_id[static 32])
+{
+        const struct rec *r = arg;
+        int i;
+
+        for (i = 0; i < r->nfold; i++)
+                if (memcmp(r->fold_epochs[i], epoch_id, 32) == 0)
+                        return 1;
+        return 0;
+}
+
 static const struct pull_ops rec_ops = {.apply = rec_apply,
                                         .entry_done = rec_entry_done,
                                         .epoch_key = rec_epoch_key,
-                                        .member_known = rec_member_known};
+                                        .member_known = rec_member_known,
+                                        .epoch_known = rec_epoch_known};
 
 static int count_from(const struct rec *r, const struct dev *d)
 {
