@@ -58,6 +58,13 @@ SEALSYNC_HOME=$HA mount_region docs "$ma" || bail "A cannot mount"
 SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot mount"
 SEALSYNC_HOME=$HC mount_region docs "$mc" || bail "C cannot mount"
 
+# alarm_named HOME REGION KIND DEVICE: HOME's status for REGION lists a KIND alarm on DEVICE.
+alarm_named()
+{
+	SEALSYNC_HOME=$1 "$SEALSYNC_BIN" status "$2" --json 2>/dev/null |
+		jq -e --arg k "$3" --arg d "$4" '.alarms | map(select(.kind == $k and .device_id == $d)) | length >= 1'
+}
+
 # sync_all: a forced round on each mounted device (membership refreshed first).
 sync_all()
 {
@@ -93,8 +100,7 @@ converge "C publishes its late entry" 60 outbox_empty "$HC/regions/$RID"
 sync_all A B
 for f in A B; do
 	converge "$f: status names the revoked alarm for C" 30 \
-		sh -c "SEALSYNC_HOME=$(eval echo \$H$f) '$SEALSYNC_BIN' status docs --json 2>/dev/null |
-			jq -e --arg d '$idC' '.alarms | map(select(.kind == \"revoked\" and .device_id == \$d)) | length >= 1'"
+		alarm_named "$(eval echo \$H$f)" docs revoked "$idC"
 done
 [ ! -e "$ma/c-late.txt" ] && [ ! -e "$mb/c-late.txt" ]; ok $? "C's late file appears on neither A nor B"
 is "$(cat "$ma/c-early.txt")" "from C $MARK" "C's file from before the cutoff stays"
@@ -188,9 +194,7 @@ SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot mount"
 sync_all A # A's mount takes up the rotation it made
 echo "behind a withheld rotation $MARK" >"$ma/withheld.txt"
 sync_all A B
-converge "B: status names membership-withheld for A" 30 \
-	sh -c "SEALSYNC_HOME=$HB '$SEALSYNC_BIN' status docs --json 2>/dev/null |
-		jq -e --arg d '$idA' '.alarms | map(select(.kind == \"membership-withheld\" and .device_id == \$d)) | length >= 1'"
+converge "B: status names membership-withheld for A" 30 alarm_named "$HB" docs membership-withheld "$idA"
 [ ! -e "$mb/withheld.txt" ]; ok $? "B applies nothing of A's past the withheld entry"
 mv "$work/withheld" "$rotobj"
 SEALSYNC_HOME=$HB remount docs "$mb" || bail "B cannot remount"
@@ -322,8 +326,7 @@ converge "s3: C publishes its late entry" 60 outbox_empty "$HC/regions/$RID"
 s3sync A B
 for f in A B; do
 	converge "s3: $f names the revoked alarm for C" 30 \
-		sh -c "SEALSYNC_HOME=$(eval echo \$H$f) '$SEALSYNC_BIN' status s3docs --json 2>/dev/null |
-			jq -e --arg d '$idC3' '.alarms | map(select(.kind == \"revoked\" and .device_id == \$d)) | length >= 1'"
+		alarm_named "$(eval echo \$H$f)" s3docs revoked "$idC3"
 done
 [ ! -e "$sa/late.txt" ] && [ ! -e "$sb/late.txt" ]; ok $? "s3: C's late file appears on neither A nor B"
 echo "s3 new $MARK" >"$sa/new.txt"

@@ -98,13 +98,7 @@ static int teardown(void **state)
 static void device_of(const struct identity *id, const char *owner, uint8_t role,
                       struct member_device *d)
 {
-        memset(d, 0, sizeof(*d));
-        memcpy(d->device_id, id->device_id, IDENTITY_ID_LEN);
-        memcpy(d->sign_pk, id->sign_pk, 32);
-        memcpy(d->box_pk, id->box_pk, 32);
-        snprintf(d->owner, sizeof(d->owner), "%s", owner);
-        snprintf(d->name, sizeof(d->name), "%s", id->name);
-        d->role = role;
+        member_device_of(d, id, owner, role);
 }
 
 /* Folds the pinned GENESIS with N objects. */
