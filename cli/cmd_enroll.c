@@ -685,17 +685,6 @@ static int en_unlock(const struct en_ctx *c, uint8_t key[static 32])
         return rc;
 }
 
-/* 1 if OWNER has an active device in S. */
-static int en_owner_active(const struct members_state *s, const char *owner)
-{
-        size_t i;
-
-        for (i = 0; i < s->nmembers; i++)
-                if (strcmp(s->members[i].owner, owner) == 0)
-                        return 1;
-        return 0;
-}
-
 /*
  * The key-history policy (FORMAT-keyring.md "Rotations"): with history=owner,
  * a device of a user who has no active device in the region yet is enrolled
@@ -711,7 +700,7 @@ static int en_cut_history(struct en_ctx *c, const char *owner, uint8_t key[stati
         size_t len = 0;
         int rc;
 
-        if (c->st->history != MEMBER_HISTORY_OWNER || en_owner_active(c->st, owner))
+        if (c->st->history != MEMBER_HISTORY_OWNER || members_owner_active(c->st, owner))
                 return 0;
         rc = members_build_rotate(c->st, c->id, key, 0, en_now(), &obj, &len, NULL);
         if (rc != 0) {
@@ -739,6 +728,36 @@ static int en_cut_history(struct en_ctx *c, const char *owner, uint8_t key[stati
         }
         rc = en_unlock(c, key);
         return rc == 0 ? 1 : rc;
+}
+
+/*
+ * Builds the ADD_DEVICE of DEV (with R's reverse signature) on top of C->st,
+ * wrapping KEY (the current epoch's) and, for a further device of an owner
+ * who has one, the older keys this device holds that the owner's devices
+ * reach (history wraps).  0 or a negative errno (logged).
+ */
+static int en_build_add(const struct en_ctx *c, const struct en_request *r,
+                        const struct member_device *dev, const uint8_t key[static 32],
+                        uint8_t **obj, size_t *len, struct member_entry **e)
+{
+        struct region_keys *keys = NULL;
+        int rc = region_keys_from_state(c->id, &c->ri, c->st, &keys);
+
+        if (rc != 0) {
+                log_err("region %s: cannot unlock this device's epoch keys (%s)", c->ri.name,
+                        strerror(-rc));
+                return rc;
+        }
+        rc = members_build_add(c->st, c->id, dev, r->req.self_sig, key, keys->epochs, keys->nepochs,
+                               en_now(), obj, len, e);
+        region_keys_free(keys);
+        if (rc != 0)
+                log_err("cannot build the ADD_DEVICE entry: %s",
+                        rc == -EPERM     ? "this device may not add it"
+                        : rc == -EEXIST  ? "its device id or keys are already a member's"
+                        : rc == -EBADMSG ? "its reverse signature does not verify"
+                                         : strerror(-rc));
+        return rc;
 }
 
 /*
@@ -775,16 +794,9 @@ static int en_append_add(struct en_ctx *c, const struct en_request *r, uint8_t a
         if (rc < 0)
                 goto out;
         *cut = rc;
-        rc = members_build_add(c->st, c->id, &dev, r->req.self_sig, key_buf, en_now(), &obj, &len,
-                               &e);
-        if (rc != 0) {
-                log_err("cannot build the ADD_DEVICE entry: %s",
-                        rc == -EPERM     ? "this device may not add it"
-                        : rc == -EEXIST  ? "its device id or keys are already a member's"
-                        : rc == -EBADMSG ? "its reverse signature does not verify"
-                                         : strerror(-rc));
+        rc = en_build_add(c, r, &dev, key_buf, &obj, &len, &e);
+        if (rc != 0)
                 goto out;
-        }
         hex_encode(hex, c->ri.id, 32);
         members_entry_name(e, name);
         snprintf(key, sizeof(key), "%s/members/%s", hex, name);

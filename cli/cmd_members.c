@@ -412,6 +412,9 @@ static int mb_subjects(const struct member_entry *e, struct member_add *add,
         }
         if (e->type != MEMBER_ADD_DEVICE || member_decode_add(e->body, e->body_len, add) != 0)
                 return -EBADMSG;
+        /* Only the count of history wraps is shown. */
+        free(add->hist);
+        add->hist = NULL;
         *v = &add->device;
         *n = 1;
         memcpy(epoch, add->epoch_id, MEMBER_HASH_LEN);
@@ -619,6 +622,9 @@ static void mb_entry_text(const struct mb_view *v, size_t idx)
                        n == 1 ? "that device" : "those devices");
         else
                 printf("    epoch %.*s key wrapped to it\n", MB_HASH_PREFIX, hash);
+        if (e->type == MEMBER_ADD_DEVICE && add.nhist > 0)
+                printf("    and %zu older epoch key%s of its owner (key history)\n", add.nhist,
+                       add.nhist == 1 ? "" : "s");
 }
 
 /* The text lines of what did not verify, after the history. */

@@ -125,7 +125,7 @@ static int rc_build_add(const struct members_state *st, const struct identity *a
         int rc = member_self_sign(ss, newid->sign_sk, st->region_id, d);
 
         if (rc == 0)
-                rc = members_build_add(st, author, d, ss, key, cli_now(), obj, len, NULL);
+                rc = members_build_add(st, author, d, ss, key, NULL, 0, cli_now(), obj, len, NULL);
         if (rc != 0)
                 log_err("cannot build the ADD_DEVICE entry of %s: %s", d->name,
                         rc == -EPERM ? "not allowed" : strerror(-rc));

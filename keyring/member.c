@@ -97,6 +97,7 @@ void member_entry_free(struct member_entry *e)
                 return;
         free(e->genesis.epoch.wraps);
         free(e->genesis.members);
+        free(e->add.hist);
         free(e->body);
         free(e->raw);
         free(e->parents);
@@ -125,6 +126,20 @@ static int member_check_device(const struct member_device *m)
         if (!member_role_valid(m->role) || !member_name_valid(m->owner) ||
             !member_name_valid(m->name))
                 return -EBADMSG;
+        return 0;
+}
+
+/* History wraps: bounded, strictly ascending by epoch id (one encoding per set). */
+static int member_check_add(const struct member_add *a)
+{
+        size_t i;
+
+        if (member_check_device(&a->device) != 0 || a->nhist > MEMBER_MAX_HIST ||
+            (a->nhist > 0 && a->hist == NULL))
+                return -EBADMSG;
+        for (i = 1; i < a->nhist; i++)
+                if (memcmp(a->hist[i - 1].epoch_id, a->hist[i].epoch_id, MEMBER_HASH_LEN) >= 0)
+                        return -EBADMSG;
         return 0;
 }
 
@@ -191,10 +206,17 @@ static void member_enc_genesis(struct enc *e, const struct member_genesis *g)
 
 static void member_enc_add(struct enc *e, const struct member_add *a)
 {
+        size_t i;
+
         member_enc_device(e, &a->device);
         enc_fixed(e, a->self_sig, MEMBER_SIG_LEN);
         enc_fixed(e, a->epoch_id, MEMBER_HASH_LEN);
         enc_fixed(e, a->wrap, WRAP_LEN);
+        enc_u16(e, (uint16_t)a->nhist);
+        for (i = 0; i < a->nhist; i++) {
+                enc_fixed(e, a->hist[i].epoch_id, MEMBER_HASH_LEN);
+                enc_fixed(e, a->hist[i].wrap, WRAP_LEN);
+        }
 }
 
 /* The body of E, for types with a raw body: does it decode as its type's? */
@@ -234,7 +256,7 @@ static int member_check_body(const struct member_entry *e)
         if (e->type == MEMBER_GENESIS)
                 return member_check_genesis(&e->genesis);
         if (e->type == MEMBER_ADD_DEVICE)
-                return member_check_device(&e->add.device);
+                return member_check_add(&e->add);
         return member_check_raw_body(e);
 }
 
@@ -458,6 +480,33 @@ fail:
         return rc;
 }
 
+void member_add_release(struct member_add *a)
+{
+        if (a == NULL)
+                return;
+        free(a->hist);
+        secmem_wipe(a, sizeof(*a));
+}
+
+/* ADD_DEVICE's history wraps (count bounded by the bytes left before allocating). */
+static int member_dec_hist(struct dec *d, struct member_add *a)
+{
+        size_t i;
+
+        if (member_dec_count(d, &a->nhist, MEMBER_MAX_HIST, MEMBER_HASH_LEN + WRAP_LEN) != 0)
+                return -EBADMSG;
+        if (a->nhist == 0)
+                return 0;
+        a->hist = calloc(a->nhist, sizeof(*a->hist));
+        if (a->hist == NULL)
+                return -ENOMEM;
+        for (i = 0; i < a->nhist; i++) {
+                dec_fixed(d, a->hist[i].epoch_id, MEMBER_HASH_LEN);
+                dec_fixed(d, a->hist[i].wrap, WRAP_LEN);
+        }
+        return 0;
+}
+
 int member_decode_add(const uint8_t *body, size_t len, struct member_add *out)
 {
         struct member_add a;
@@ -470,10 +519,15 @@ int member_decode_add(const uint8_t *body, size_t len, struct member_add *out)
         dec_fixed(&d, a.self_sig, MEMBER_SIG_LEN);
         dec_fixed(&d, a.epoch_id, MEMBER_HASH_LEN);
         dec_fixed(&d, a.wrap, WRAP_LEN);
-        rc = dec_finish(&d) != 0 ? -EBADMSG : member_check_device(&a.device);
+        rc = member_dec_hist(&d, &a);
         if (rc == 0)
-                *out = a;
-        secmem_wipe(&a, sizeof(a));
+                rc = dec_finish(&d) != 0 ? -EBADMSG : member_check_add(&a);
+        if (rc == 0) {
+                *out = a; /* *OUT owns the history wraps now */
+                secmem_wipe(&a, sizeof(a));
+                return 0;
+        }
+        member_add_release(&a);
         return rc;
 }
 
@@ -712,6 +766,17 @@ static int member_body_finish(struct enc *e, uint8_t **out, size_t *len)
         }
         enc_release(e);
         return rc;
+}
+
+int member_body_add(const struct member_add *a, uint8_t **out, size_t *len)
+{
+        struct enc e;
+
+        if (member_check_add(a) != 0)
+                return -EINVAL;
+        enc_init(&e);
+        member_enc_add(&e, a);
+        return member_body_finish(&e, out, len);
 }
 
 int member_body_rotation(const struct member_rotation *r, uint8_t **out, size_t *len)

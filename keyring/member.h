@@ -87,16 +87,28 @@ struct member_genesis {
         struct member_epoch epoch;
 };
 
+#define MEMBER_MAX_HIST 1024 /* history wraps per ADD_DEVICE */
+
+/* A history wrap of ADD_DEVICE: an older epoch's key wrapped to the new device. */
+struct member_hist {
+        uint8_t epoch_id[MEMBER_HASH_LEN];
+        uint8_t wrap[WRAP_LEN];
+};
+
 /*
  * ADD_DEVICE body (doc/FORMAT-keyring.md "ADD_DEVICE body"): the new
  * device's record, its reverse signature (member_self_sign), the epoch the
- * wrap belongs to, and the epoch key wrapped to the new device.
+ * wrap belongs to, the epoch key wrapped to the new device, and the history
+ * wraps (older epochs' keys of the new device's owner, to the new device).
  */
 struct member_add {
         struct member_device device;
         uint8_t self_sig[MEMBER_SIG_LEN];
         uint8_t epoch_id[MEMBER_HASH_LEN];
         uint8_t wrap[WRAP_LEN];
+        size_t nhist;             /* 0..MEMBER_MAX_HIST */
+        struct member_hist *hist; /* malloc'd (NULL when NHIST is 0), strictly ascending
+                                     epoch_id: member_add_release */
 };
 
 /* The link of a rotation: the previous epoch's key sealed under the new one. */
@@ -155,7 +167,8 @@ struct member_entry {
         /* Decoded body (type GENESIS) ... */
         struct member_genesis genesis;
         /* ... input of member_encode for type ADD_DEVICE (the decoder keeps
-         * ADD_DEVICE bodies raw: member_decode_add) ... */
+         * ADD_DEVICE bodies raw: member_decode_add; add.hist is freed with
+         * the entry) ... */
         struct member_add add;
         /* ... or, for the other types, the raw body (malloc'd copy). */
         uint8_t *body;
@@ -198,11 +211,20 @@ int member_verify_genesis(const struct member_entry *e) __attribute__((warn_unus
 
 /*
  * Strictly decodes an ADD_DEVICE body (BODY, LEN bytes, untrusted) into
- * *OUT: exact length, valid names and role.  Signatures and the device id
- * are NOT checked here (the fold does).  Returns 0 or -EBADMSG; *OUT
- * untouched on error.
+ * *OUT: exact length, valid names and role, at most MEMBER_MAX_HIST history
+ * wraps strictly ascending by epoch id.  Signatures, the device id and the
+ * history epochs are NOT checked here (the fold does).  Returns 0, -EBADMSG
+ * or -ENOMEM; *OUT untouched on error, else release it with
+ * member_add_release.
  */
 int member_decode_add(const uint8_t *body, size_t len, struct member_add *out)
+    __attribute__((warn_unused_result));
+
+/* Frees A's history wraps and wipes A; NULL is a no-op. */
+void member_add_release(struct member_add *a);
+
+/* A's body into *OUT (malloc'd, *LEN bytes).  Returns 0, -EINVAL or -ENOMEM. */
+int member_body_add(const struct member_add *a, uint8_t **out, size_t *len)
     __attribute__((warn_unused_result));
 
 /*

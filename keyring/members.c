@@ -64,6 +64,8 @@ const char *members_alarm_name(enum members_alarm alarm)
                 return "bad-recipients";
         case MEMBERS_NO_CONVERGENCE:
                 return "removals-do-not-converge";
+        case MEMBERS_BAD_HISTORY:
+                return "bad-history";
         }
         return "unknown";
 }
@@ -399,13 +401,94 @@ static void members_effect_release(struct members_effect *f)
 {
         member_rotation_release(&f->rm.rot);
         member_rotation_release(&f->rot);
-        secmem_wipe(&f->add, sizeof(f->add));
+        member_add_release(&f->add);
 }
 
-static enum members_alarm members_check_add(const struct members_state *s,
-                                            const struct member_entry *e,
-                                            const struct member_device *author,
-                                            struct members_effect *f)
+int members_owner_active(const struct members_state *s, const char *owner)
+{
+        size_t i;
+
+        for (i = 0; i < s->nmembers; i++)
+                if (strcmp(s->members[i].owner, owner) == 0)
+                        return 1;
+        return 0;
+}
+
+/* 1 if an active device of OWNER holds a wrap of EP. */
+static int members_owner_wrapped(const struct members_state *s, const struct members_epoch *ep,
+                                 const char *owner)
+{
+        const struct member_device *d;
+        size_t i;
+
+        for (i = 0; i < ep->nwraps; i++) {
+                d = members_find(s, ep->wraps[i].device_id);
+                if (d != NULL && strcmp(d->owner, owner) == 0)
+                        return 1;
+        }
+        return 0;
+}
+
+/*
+ * The epochs OWNER's active devices can reach into *OUT (malloc'd, one flag
+ * per epoch): their wraps, and the history links from those (links point to
+ * earlier epochs, so one pass from the newest down closes the set).
+ * Returns 0 or -ENOMEM.
+ */
+static int members_owner_reach(const struct members_state *s, const char *owner, uint8_t **out)
+{
+        uint8_t *reach = calloc(s->nepochs, 1);
+        ssize_t p;
+        size_t i;
+
+        if (reach == NULL)
+                return -ENOMEM;
+        for (i = 0; i < s->nepochs; i++)
+                reach[i] = (uint8_t)members_owner_wrapped(s, &s->epochs[i], owner);
+        for (i = s->nepochs; i-- > 0;) {
+                if (!reach[i] || !s->epochs[i].has_link)
+                        continue;
+                p = members_epoch_index(s, s->epochs[i].prev_id);
+                if (p >= 0)
+                        reach[p] = 1;
+        }
+        *out = reach;
+        return 0;
+}
+
+/*
+ * ADD's history wraps: only for a device whose owner has an active device,
+ * each of a known epoch other than the one ADD wraps, which one of the
+ * owner's active devices can reach.  MEMBERS_OK, the alarm, or -ENOMEM.
+ */
+static int members_check_hist(const struct members_state *s, const struct member_add *add)
+{
+        uint8_t *reach = NULL;
+        ssize_t ep;
+        size_t i;
+        int rc;
+
+        if (add->nhist == 0)
+                return MEMBERS_OK;
+        if (!members_owner_active(s, add->device.owner))
+                return MEMBERS_BAD_HISTORY;
+        rc = members_owner_reach(s, add->device.owner, &reach);
+        if (rc != 0)
+                return rc;
+        rc = MEMBERS_OK;
+        for (i = 0; i < add->nhist && rc == MEMBERS_OK; i++) {
+                ep = members_epoch_index(s, add->hist[i].epoch_id);
+                if (ep < 0 || memcmp(add->hist[i].epoch_id, add->epoch_id, MEMBER_HASH_LEN) == 0 ||
+                    !reach[ep])
+                        rc = MEMBERS_BAD_HISTORY;
+        }
+        free(reach);
+        return rc;
+}
+
+/* ADD_DEVICE E by AUTHOR into F: MEMBERS_OK, the alarm, or -ENOMEM. */
+static int members_check_add(const struct members_state *s, const struct member_entry *e,
+                             const struct member_device *author, struct members_effect *f)
 {
         struct member_add *add = &f->add;
         uint8_t id[IDENTITY_ID_LEN];
@@ -428,7 +511,7 @@ static enum members_alarm members_check_add(const struct members_state *s,
         if (ep < 0)
                 return MEMBERS_WRONG_EPOCH;
         f->add_epoch = (size_t)ep;
-        return MEMBERS_OK;
+        return members_check_hist(s, add);
 }
 
 /*
@@ -524,10 +607,9 @@ static enum members_alarm members_check_set_role(const struct members_state *s,
         return MEMBERS_OK;
 }
 
-/* Decodes and checks E (by AUTHOR) against S into F.  MEMBERS_OK or the alarm. */
-static enum members_alarm members_check(const struct members_state *s, const struct member_entry *e,
-                                        const struct member_device *author,
-                                        struct members_effect *f)
+/* Decodes and checks E (by AUTHOR) against S into F.  MEMBERS_OK, the alarm, or -ENOMEM. */
+static int members_check(const struct members_state *s, const struct member_entry *e,
+                         const struct member_device *author, struct members_effect *f)
 {
         switch (e->type) {
         case MEMBER_ADD_DEVICE:
@@ -702,25 +784,53 @@ static void members_set_role(struct members_state *s, size_t t, size_t idx, uint
         s->members[t].role = role;
 }
 
+/* Appends WRAP of epoch EP to DEVICE_ID.  Returns 0 or -ENOMEM. */
+static int members_epoch_append(struct members_epoch *ep,
+                                const uint8_t device_id[static IDENTITY_ID_LEN],
+                                const uint8_t wrap[static WRAP_LEN])
+{
+        struct member_wrap *w = realloc(ep->wraps, (ep->nwraps + 1) * sizeof(*w));
+
+        if (w == NULL)
+                return -ENOMEM;
+        ep->wraps = w;
+        memcpy(w[ep->nwraps].device_id, device_id, IDENTITY_ID_LEN);
+        memcpy(w[ep->nwraps].wrap, wrap, WRAP_LEN);
+        ep->nwraps++;
+        return 0;
+}
+
+/* ADD's wrap and its history wraps (checked: known epochs) join their epochs' wraps. */
+static int members_apply_add_wraps(struct members_state *s, const struct members_effect *f)
+{
+        const struct member_add *a = &f->add;
+        ssize_t ep;
+        size_t i;
+        int rc;
+
+        rc = members_epoch_append(&s->epochs[f->add_epoch], a->device.device_id, a->wrap);
+        for (i = 0; i < a->nhist && rc == 0; i++) {
+                ep = members_epoch_index(s, a->hist[i].epoch_id);
+                if (ep < 0)
+                        return -EINVAL; /* members_check_hist checked it */
+                rc = members_epoch_append(&s->epochs[ep], a->device.device_id, a->hist[i].wrap);
+        }
+        return rc;
+}
+
 /* Applies F, the checked effect of entries[IDX]. */
 static int members_effect_apply(struct members_state *s, size_t idx, struct members_effect *f)
 {
         const struct member_entry *e = s->entries[idx];
         struct members_removed *old;
-        struct members_epoch *ep;
-        struct member_wrap *w;
         ssize_t t;
+        int rc;
 
         switch (e->type) {
         case MEMBER_ADD_DEVICE:
-                ep = &s->epochs[f->add_epoch];
-                w = realloc(ep->wraps, (ep->nwraps + 1) * sizeof(*w));
-                if (w == NULL)
-                        return -ENOMEM;
-                ep->wraps = w;
-                memcpy(w[ep->nwraps].device_id, f->add.device.device_id, IDENTITY_ID_LEN);
-                memcpy(w[ep->nwraps].wrap, f->add.wrap, WRAP_LEN);
-                ep->nwraps++;
+                rc = members_apply_add_wraps(s, f);
+                if (rc != 0)
+                        return rc;
                 s->members[s->nmembers] = f->add.device;
                 s->added_by[s->nmembers] = idx;
                 s->since[s->nmembers] = (uint64_t)idx << 16;
@@ -831,11 +941,11 @@ static int members_apply(struct members_state *s, struct member_entry *e, const 
                 return rc;
         }
         memset(&f, 0, sizeof(f));
-        alarm = rc == 1 ? members_check(s, e, &s->members[author], &f) : MEMBERS_UNAUTHORISED;
-        if (alarm != MEMBERS_OK) {
+        rc = rc == 1 ? members_check(s, e, &s->members[author], &f) : MEMBERS_UNAUTHORISED;
+        if (rc != MEMBERS_OK) {
                 members_effect_release(&f);
                 free(pidx);
-                return members_reject(s, e, name, alarm);
+                return rc < 0 ? rc : members_reject(s, e, name, (enum members_alarm)rc);
         }
         members_append_node(s, e, pidx, 0);
         rc = members_effect_apply(s, s->nentries - 1, &f);
@@ -1453,26 +1563,104 @@ static int members_add_allowed(const struct members_state *s, const struct ident
         return 0;
 }
 
-/* -EINVAL unless KEY is S's current epoch key. */
-static int members_check_cur_key(const struct members_state *s, const uint8_t key[static 32])
+/* -EINVAL unless KEY is the key of the epoch with KEY_CHECK. */
+static int members_check_key(const uint8_t key[static 32], const uint8_t key_check[static 32])
 {
         uint8_t check[32];
         int rc = member_key_check(check, key);
 
-        if (rc == 0 && !secmem_equal(check, s->key_check, sizeof(check)))
+        if (rc == 0 && !secmem_equal(check, key_check, sizeof(check)))
                 rc = -EINVAL;
+        return rc;
+}
+
+/* -EINVAL unless KEY is S's current epoch key. */
+static int members_check_cur_key(const struct members_state *s, const uint8_t key[static 32])
+{
+        return members_check_key(key, s->key_check);
+}
+
+/* KEY (checked against KEY_CHECK, its epoch's) wrapped to device D of S's region into WRAP. */
+static int members_wrap_to(const struct members_state *s, const uint8_t key_check[static 32],
+                           const uint8_t key[static 32], const struct member_device *d,
+                           uint8_t wrap[static WRAP_LEN])
+{
+        uint8_t ctx[WRAP_CTX_LEN];
+        int rc = members_check_key(key, key_check);
+
+        if (rc == 0)
+                rc = member_wrap_ctx(ctx, s->region_id, d->device_id, key_check);
+        if (rc == 0)
+                rc = wrap_seal(wrap, key, ctx, d->box_pk);
+        return rc;
+}
+
+/* The key of epoch ID among KEYS (N), or NULL. */
+static const uint8_t *members_key_find(const struct members_key *keys, size_t n,
+                                       const uint8_t id[static MEMBER_HASH_LEN])
+{
+        size_t i;
+
+        for (i = 0; i < n; i++)
+                if (keys[i].key != NULL && memcmp(keys[i].id, id, MEMBER_HASH_LEN) == 0)
+                        return keys[i].key;
+        return NULL;
+}
+
+static int members_hist_cmp(const void *a, const void *b)
+{
+        return memcmp(((const struct member_hist *)a)->epoch_id,
+                      ((const struct member_hist *)b)->epoch_id, MEMBER_HASH_LEN);
+}
+
+/*
+ * A's history wraps (members_build_add): every epoch but the current one that
+ * NEWDEV's owner's active devices reach and KEYS (N) hold, newest first, at
+ * most MEMBER_MAX_HIST, then sorted by epoch id.  None for a new owner.
+ */
+static int members_build_hist(const struct members_state *s, const struct member_device *newdev,
+                              const struct members_key *keys, size_t n, struct member_add *a)
+{
+        const uint8_t *key;
+        uint8_t *reach = NULL;
+        size_t i;
+        int rc;
+
+        if (n == 0 || !members_owner_active(s, newdev->owner))
+                return 0;
+        rc = members_owner_reach(s, newdev->owner, &reach);
+        if (rc != 0)
+                return rc;
+        a->hist = calloc(n < MEMBER_MAX_HIST ? n : MEMBER_MAX_HIST, sizeof(*a->hist));
+        if (a->hist == NULL)
+                rc = -ENOMEM;
+        for (i = s->nepochs; rc == 0 && i-- > 0 && a->nhist < MEMBER_MAX_HIST && a->nhist < n;) {
+                const struct members_epoch *ep = &s->epochs[i];
+
+                key = members_key_find(keys, n, ep->id);
+                if (i == s->cur || !reach[i] || key == NULL)
+                        continue;
+                memcpy(a->hist[a->nhist].epoch_id, ep->id, MEMBER_HASH_LEN);
+                rc = members_wrap_to(s, ep->key_check, key, newdev, a->hist[a->nhist].wrap);
+                a->nhist++;
+        }
+        free(reach);
+        if (rc == 0)
+                qsort(a->hist, a->nhist, sizeof(*a->hist), members_hist_cmp);
         return rc;
 }
 
 int members_build_add(const struct members_state *s, const struct identity *author,
                       const struct member_device *newdev, const uint8_t self_sig[static 64],
-                      const uint8_t epoch_key[static 32], uint64_t now, uint8_t **out,
-                      size_t *out_len, struct member_entry **entry)
+                      const uint8_t epoch_key[static 32], const struct members_key *hist,
+                      size_t nhist, uint64_t now, uint8_t **out, size_t *out_len,
+                      struct member_entry **entry)
 {
         struct member_entry *e = NULL;
-        uint8_t ctx[WRAP_CTX_LEN];
         int rc;
 
+        if (hist == NULL && nhist != 0)
+                return -EINVAL;
         rc = members_add_allowed(s, author, newdev, self_sig);
         /* Never wrap a key that is not the current epoch's. */
         if (rc == 0)
@@ -1484,9 +1672,9 @@ int members_build_add(const struct members_state *s, const struct identity *auth
         e->add.device = *newdev;
         memcpy(e->add.self_sig, self_sig, MEMBER_SIG_LEN);
         memcpy(e->add.epoch_id, s->epoch_id, MEMBER_HASH_LEN);
-        rc = member_wrap_ctx(ctx, s->region_id, newdev->device_id, s->key_check);
+        rc = members_wrap_to(s, s->key_check, epoch_key, newdev, e->add.wrap);
         if (rc == 0)
-                rc = wrap_seal(e->add.wrap, epoch_key, ctx, newdev->box_pk);
+                rc = members_build_hist(s, newdev, hist, nhist, &e->add);
         if (rc != 0) {
                 member_entry_free(e);
                 return rc;
@@ -1506,7 +1694,6 @@ static int members_make_rotation(const struct members_state *s, const uint8_t cu
                                  int link, const uint8_t *exclude, uint8_t *new_key,
                                  struct member_rotation *r)
 {
-        uint8_t ctx[WRAP_CTX_LEN];
         size_t i;
         int rc;
 
@@ -1530,9 +1717,7 @@ static int members_make_rotation(const struct members_state *s, const uint8_t cu
                 if (exclude != NULL && memcmp(m->device_id, exclude, IDENTITY_ID_LEN) == 0)
                         continue;
                 memcpy(r->wraps[r->nwraps].device_id, m->device_id, IDENTITY_ID_LEN);
-                rc = member_wrap_ctx(ctx, s->region_id, m->device_id, r->key_check);
-                if (rc == 0)
-                        rc = wrap_seal(r->wraps[r->nwraps].wrap, new_key, ctx, m->box_pk);
+                rc = members_wrap_to(s, r->key_check, new_key, m, r->wraps[r->nwraps].wrap);
                 r->nwraps++;
         }
         qsort(r->wraps, r->nwraps, sizeof(*r->wraps), members_wrap_cmp);

@@ -53,6 +53,13 @@ enum members_alarm {
         MEMBERS_TOO_MANY,        /* more than MEMBERS_MAX_ENTRIES objects */
         MEMBERS_BAD_RECIPIENTS,  /* a rotation wrapped to a non-member, or not to its author */
         MEMBERS_NO_CONVERGENCE,  /* removals void each other without end (a hostile log) */
+        MEMBERS_BAD_HISTORY,     /* ADD_DEVICE history wraps its owner's devices cannot reach */
+};
+
+/* One epoch key a device holds (secure memory), e.g. for ADD_DEVICE's history wraps. */
+struct members_key {
+        uint8_t id[MEMBER_HASH_LEN];
+        uint8_t *key; /* 32 bytes */
 };
 
 /* A key epoch of the region: GENESIS's, or one made by a ROTATE_KEY or REMOVE_DEVICE. */
@@ -251,17 +258,24 @@ int members_may_rotate(const struct members_state *s, const struct member_device
  * Builds and signs an ADD_DEVICE on top of S's heads by AUTHOR (with
  * secrets) adding NEWDEV (device id, keys, owner, name, role) with its
  * reverse signature SELF_SIG, wrapping EPOCH_KEY (the current epoch's, 32
- * bytes) to NEWDEV.  Checks the result the way the fold would (a state with
- * an alarm refuses).  *OUT and *OUT_LEN: the malloc'd object; *ENTRY (if not
- * NULL) the encoded entry (member_entry_free).  Returns 0, -EPERM (AUTHOR
- * may not add NEWDEV, or S has an alarm), -EEXIST (device id or key already
- * a member), -EBADMSG (bad reverse signature), -EINVAL, -ENOMEM.
+ * bytes) to NEWDEV.  HIST (NHIST keys the author holds, e.g. region_keys'
+ * epochs; may be NULL when NHIST is 0): when NEWDEV's owner already has an
+ * active device, each of them but the current epoch's that one of the
+ * owner's active devices can reach (its wraps and the history links from
+ * them) is wrapped to NEWDEV too (history wraps; the newest MEMBER_MAX_HIST
+ * in fold order), each key checked against its epoch's key_check first.
+ * Checks the result the way the fold would (a state with an alarm refuses).
+ * *OUT and *OUT_LEN: the malloc'd object; *ENTRY (if not NULL) the encoded
+ * entry (member_entry_free).  Returns 0, -EPERM (AUTHOR may not add NEWDEV,
+ * or S has an alarm), -EEXIST (device id or key already a member), -EBADMSG
+ * (bad reverse signature), -EINVAL (also: a key of HIST fails its check),
+ * -ENOMEM.
  */
 int members_build_add(const struct members_state *s, const struct identity *author,
                       const struct member_device *newdev, const uint8_t self_sig[static 64],
-                      const uint8_t epoch_key[static 32], uint64_t now, uint8_t **out,
-                      size_t *out_len, struct member_entry **entry)
-    __attribute__((warn_unused_result));
+                      const uint8_t epoch_key[static 32], const struct members_key *hist,
+                      size_t nhist, uint64_t now, uint8_t **out, size_t *out_len,
+                      struct member_entry **entry) __attribute__((warn_unused_result));
 
 /*
  * The authority rule for ADD_DEVICE (FORMAT-keyring.md "The fold"): AUTHOR
@@ -271,6 +285,9 @@ int members_build_add(const struct members_state *s, const struct identity *auth
  * members_build_add check besides.
  */
 int members_may_add(const struct member_device *author, const char *owner, uint8_t role);
+
+/* 1 if OWNER has an active device in S, else 0. */
+int members_owner_active(const struct members_state *s, const char *owner);
 
 /* The region's active RECOVERY device (at most one), or NULL. */
 const struct member_device *members_recovery(const struct members_state *s);

@@ -28,12 +28,6 @@ struct region_info {
 
 #define REGION_MAX_EPOCHS 4096 /* epochs a device holds keys for */
 
-/* One epoch key this device holds. */
-struct region_epoch {
-        uint8_t id[32];
-        uint8_t *key; /* 32 bytes, secmem */
-};
-
 /*
  * The unlocked keys of a region: the current epoch (new content is written
  * under it) and every epoch key this device holds (oldest first; the last
@@ -45,9 +39,9 @@ struct region_keys {
         int suite;
         uint32_t block_size;
         uint8_t epoch_id[32];
-        uint8_t *epoch_key; /* 32 bytes, secmem: the current epoch's */
-        size_t nepochs;     /* >= 1 */
-        struct region_epoch *epochs;
+        uint8_t *epoch_key;         /* 32 bytes, secmem: the current epoch's */
+        size_t nepochs;             /* >= 1 */
+        struct members_key *epochs; /* keys in secmem */
 };
 
 /* The key of epoch EPOCH_ID in K (32 bytes, K's secure memory), or NULL. */

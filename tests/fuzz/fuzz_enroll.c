@@ -3,7 +3,8 @@
  * keyring/member.c): join requests, replies, invitation offers and ADD_DEVICE bodies, all
  * bytes from the untrusted store, and the membership fold over them.
  * Nothing may crash, leak or read out of bounds; a decoded request keeps
- * its exact bytes.
+ * its exact bytes; a decoded ADD_DEVICE body (history wraps included)
+ * re-encodes to exactly its bytes.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +44,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (o.raw_len != size || memcmp(o.raw, data, size) != 0 ||
              strlen(o.owner) > MEMBER_NAME_MAX))
                 abort();
-        (void)member_decode_add(data, size, &add);
+        if (member_decode_add(data, size, &add) == 0) {
+                uint8_t *out = NULL;
+                size_t len = 0;
+
+                /* One encoding per value: a decoded body re-encodes to the input. */
+                if (add.nhist > MEMBER_MAX_HIST || member_body_add(&add, &out, &len) != 0 ||
+                    len != size || memcmp(out, data, size) != 0)
+                        abort();
+                free(out);
+                member_add_release(&add);
+        }
         return 0;
 }

@@ -10,12 +10,16 @@
 #    enrollment, never old.txt (its epoch's key is not his: the versions are
 #    skipped and counted, and `verify` calls the epoch withheld, not a
 #    problem);
+#  - after the cut, alice's second device (owner alice, approved by alice)
+#    gets her older keys as history wraps in its ADD_DEVICE and reads
+#    old.txt at once; bob's second device (approved by bob) reads what bob
+#    reads, never old.txt (bob's devices reach nothing before the cut);
 #  - alice runs `rekey`: bob gets old.txt;
 #  - back to `--history all`: alice writes mid.txt, rotates (with a link);
 #    carol, approved then, gets no extra rotation and reads every file at
 #    once, mid.txt through the history link (old.txt thanks to the rekey:
 #    the links still stop at the cut, doc/DESIGN.md "Issue #4").
-TEST_TIMEOUT=240
+TEST_TIMEOUT=360
 . "$(dirname "$0")/lib.sh"
 need_cmd jq
 
@@ -26,27 +30,34 @@ B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
 C() { SEALSYNC_HOME=$HC "$SEALSYNC_BIN" "$@"; }
 MARK=h1st-$RANDOM$RANDOM
 
-# approve_new NAME FN OWNER ROLE: as lib.sh's enroll_device, the approve's
-# output in APPROVE_OUT.
-approve_new()
+HA2=$work/hA2 HB2=$work/hB2
+A2() { SEALSYNC_HOME=$HA2 "$SEALSYNC_BIN" "$@"; }
+B2() { SEALSYNC_HOME=$HB2 "$SEALSYNC_BIN" "$@"; }
+
+# approve_by APPROVER NAME FN OWNER ROLE: as lib.sh's enroll_device, the
+# invite and approve by APPROVER (a function), the approve's output in
+# APPROVE_OUT.
+approve_by()
 {
-	local name=$1 fn=$2 owner=$3 role=$4 dev code jpid
+	local by=$1 name=$2 fn=$3 owner=$4 role=$5 dev code jpid
 	run_ok "$fn: init" "$fn" init --kdf interactive --name "$name"
 	dev=$("$fn" id --json | jq -r .device_id)
-	run_ok "A: invite $name as $role of $owner" A invite docs --json --owner "$owner" --role "$role"
+	run_ok "$by: invite $name as $role of $owner" "$by" invite docs --json --owner "$owner" --role "$role"
 	code=$(jq -r .code <<<"$T_OUT")
 	"$fn" join docs "$STORE" "$RID" --code "$code" --timeout 90 >"$work/join.$fn" 2>&1 </dev/null &
 	jpid=$!
 	for _ in $(seq 150); do
-		A requests docs --json 2>/dev/null |
+		"$by" requests docs --json 2>/dev/null |
 			jq -e --arg d "$dev" '.[] | select(.device_id == $d and .status == "valid")' >/dev/null && break
 		sleep 0.2
 	done
-	run_ok "A: approve $name" A approve docs "$dev"
+	run_ok "$by: approve $name" "$by" approve docs "$dev"
 	APPROVE_OUT=$T_OUT
 	wait "$jpid"
 	ok $? "$fn: join completes" "$(cat "$work/join.$fn")"
 }
+
+approve_new() { approve_by A "$@"; }
 
 mkdir "$work/store"
 STORE=file://$work/store
@@ -109,6 +120,34 @@ run B verify docs --json
 is "$T_RC" 0 "B: verify is clean"
 is "$(jq -r '.withheld_epochs >= 1 and .withheld_manifests >= 1' <<<"$T_OUT")" true \
 	"B: verify counts the withheld epoch and old.txt's version, as information"
+
+# ------------------------------------------------------------ further devices after the cut
+approve_by A devA2 A2 devA writer
+[[ $APPROVE_OUT != *"cannot read what was written"* ]]
+ok $? "alice's second device: no cut, no rekey hint"
+run_ok "A: log" A log docs
+like "$T_OUT" "and 1 older epoch key of its owner \(key history\)" \
+	"log: alice's second device's ADD carries her key from before the cut"
+ma2=$work/mA2 mb2=$work/mB2
+mkdir "$ma2" "$mb2"
+SEALSYNC_HOME=$HA2 mount_region docs "$ma2" || bail "A2 cannot mount"
+converge "alice's second device reads old.txt at once (a history wrap)" 60 \
+	sh -c "SEALSYNC_HOME=$HA2 '$SEALSYNC_BIN' sync docs; [ \"\$(cat '$ma2/old.txt')\" = 'old $MARK' ] && [ \"\$(cat '$ma2/bob.txt')\" = 'bob $MARK' ]"
+run A2 status docs --json
+is "$(jq -r '.alarms | length' <<<"$T_OUT")" 0 "A2: no alarm in status"
+SEALSYNC_HOME=$HA2 umount_region "$ma2"
+
+approve_by B devB2 B2 bob writer
+[[ $APPROVE_OUT != *"cannot read what was written"* ]]
+ok $? "bob's second device: no further cut"
+SEALSYNC_HOME=$HB2 mount_region docs "$mb2" || bail "B2 cannot mount"
+converge "bob's second device reads what bob reads" 60 \
+	sh -c "SEALSYNC_HOME=$HB2 '$SEALSYNC_BIN' sync docs; [ \"\$(cat '$mb2/new.txt')\" = 'new $MARK' ] && [ \"\$(cat '$mb2/bob.txt')\" = 'bob $MARK' ]"
+[ ! -e "$mb2/old.txt" ]
+ok $? "bob's second device does not get old.txt (bob reaches nothing before the cut)"
+run B2 status docs --json
+is "$(jq -r '.alarms | length' <<<"$T_OUT")" 0 "B2: no alarm in status"
+SEALSYNC_HOME=$HB2 umount_region "$mb2"
 
 # ------------------------------------------------------------ rekey
 run_ok "A: rekey" A rekey docs --json

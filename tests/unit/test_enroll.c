@@ -167,8 +167,9 @@ static struct members_state *add_b(struct fx *f, uint8_t **obj, size_t *len)
 
         device_of(f->id[1], f->id[0]->name, MEMBER_ROLE_WRITER, &d);
         assert_int_equal(member_self_sign(self_sig, f->id[1]->sign_sk, f->ri.id, &d), 0);
-        assert_int_equal(
-            members_build_add(f->st, f->id[0], &d, self_sig, f->epoch_key, NOW, obj, len, NULL), 0);
+        assert_int_equal(members_build_add(f->st, f->id[0], &d, self_sig, f->epoch_key, NULL, 0,
+                                           NOW, obj, len, NULL),
+                         0);
         o.name = NULL;
         o.buf = *obj;
         o.len = *len;
@@ -635,9 +636,9 @@ static void test_fold_add(void **state)
 
                 device_of(f->id[1], "devA", MEMBER_ROLE_WRITER, &d);
                 assert_int_equal(member_self_sign(ss, f->id[1]->sign_sk, f->ri.id, &d), 0);
-                assert_int_equal(
-                    members_build_add(s, f->id[0], &d, ss, f->epoch_key, NOW, &o2, &l2, NULL),
-                    -EEXIST);
+                assert_int_equal(members_build_add(s, f->id[0], &d, ss, f->epoch_key, NULL, 0, NOW,
+                                                   &o2, &l2, NULL),
+                                 -EEXIST);
         }
         members_state_free(s);
         free(obj);
@@ -656,12 +657,14 @@ static void test_fold_unauthorised(void **state)
         /* The builder refuses: B (writer) adding C for another owner, or as admin. */
         device_of(f->id[2], "mallory", MEMBER_ROLE_WRITER, &d);
         assert_int_equal(member_self_sign(ss, f->id[2]->sign_sk, f->ri.id, &d), 0);
-        assert_int_equal(members_build_add(s, f->id[1], &d, ss, f->epoch_key, NOW, &x, &xl, NULL),
-                         -EPERM);
+        assert_int_equal(
+            members_build_add(s, f->id[1], &d, ss, f->epoch_key, NULL, 0, NOW, &x, &xl, NULL),
+            -EPERM);
         device_of(f->id[2], "devA", MEMBER_ROLE_ADMIN, &d);
         assert_int_equal(member_self_sign(ss, f->id[2]->sign_sk, f->ri.id, &d), 0);
-        assert_int_equal(members_build_add(s, f->id[1], &d, ss, f->epoch_key, NOW, &x, &xl, NULL),
-                         -EPERM);
+        assert_int_equal(
+            members_build_add(s, f->id[1], &d, ss, f->epoch_key, NULL, 0, NOW, &x, &xl, NULL),
+            -EPERM);
         /* Built by hand, the fold stops at it. */
         c = make_add(f, s, f->id[1], f->id[2], "mallory", MEMBER_ROLE_WRITER, NULL, 0, 0, &cl);
         o[0] = (struct members_obj){NULL, b, bl};
@@ -794,11 +797,13 @@ static void test_fold_reverse_signature(void **state)
         device_of(f->id[1], "devA", MEMBER_ROLE_WRITER, &d);
         assert_int_equal(member_self_sign(ss, f->id[0]->sign_sk, f->ri.id, &d), 0);
         assert_int_equal(
-            members_build_add(f->st, f->id[0], &d, ss, f->epoch_key, NOW, &x, &xl, NULL), -EBADMSG);
+            members_build_add(f->st, f->id[0], &d, ss, f->epoch_key, NULL, 0, NOW, &x, &xl, NULL),
+            -EBADMSG);
         /* Signed for another region. */
         assert_int_equal(member_self_sign(ss, f->id[1]->sign_sk, f->ri.genesis_hash, &d), 0);
         assert_int_equal(
-            members_build_add(f->st, f->id[0], &d, ss, f->epoch_key, NOW, &x, &xl, NULL), -EBADMSG);
+            members_build_add(f->st, f->id[0], &d, ss, f->epoch_key, NULL, 0, NOW, &x, &xl, NULL),
+            -EBADMSG);
         /* The fold stops at an ADD without it. */
         b = make_add(f, f->st, f->id[0], f->id[1], "devA", MEMBER_ROLE_WRITER, NULL, 0, 1, &bl);
         o = (struct members_obj){NULL, b, bl};

@@ -157,7 +157,7 @@ static int add_by(struct fx *f, const struct identity *author, const struct iden
 
         record_of(f, who, owner, role, &d, ss);
         cur_key(f->st, author, key);
-        rc = members_build_add(f->st, author, &d, ss, key, NOW, &obj, &len, NULL);
+        rc = members_build_add(f->st, author, &d, ss, key, NULL, 0, NOW, &obj, &len, NULL);
         if (rc == 0)
                 push(f, obj, len);
         return rc;
@@ -308,7 +308,7 @@ static void test_remove(void **state)
                 assert_int_equal(member_self_sign(ss, f->id[C]->sign_sk, f->ri.id, &d), 0);
                 cur_key(f->st, f->id[A], key);
                 assert_int_equal(
-                    members_build_add(f->st, f->id[A], &d, ss, key, NOW, &obj, &len, NULL),
+                    members_build_add(f->st, f->id[A], &d, ss, key, NULL, 0, NOW, &obj, &len, NULL),
                     -EEXIST);
         }
         /* Dropping the REMOVE from the bag brings back the old state (withholding is
@@ -572,7 +572,8 @@ static void test_concurrent_remove_is_sticky(void **state)
         assert_int_equal(member_self_sign(ss, f->id[E]->sign_sk, f->ri.id, &d), 0);
         cur_key(base, f->id[C], key);
         assert_int_equal(
-            members_build_add(base, f->id[C], &d, ss, key, NOW, &add_by_c, &add_len, NULL), 0);
+            members_build_add(base, f->id[C], &d, ss, key, NULL, 0, NOW, &add_by_c, &add_len, NULL),
+            0);
         f->st = base;
         assert_int_equal(remove_dev(f, A, C, 3), 0);
         /* The bag now has A's REMOVE; add C's concurrent ADD. */
@@ -633,9 +634,11 @@ static void test_concurrent_rotate_and_add(void **state)
         members_state_free(base);
 }
 
-/* An ADD of WHO by AUTHOR signed without the builder's checks (what a modified client sends). */
-static uint8_t *raw_add(const struct fx *f, const struct identity *author,
-                        const struct identity *who, const char *owner, uint8_t role, size_t *len)
+/* An ADD of WHO by AUTHOR signed without the builder's checks (what a modified client sends),
+ * with the history wraps HIST (NHIST, ascending). */
+static uint8_t *raw_add_hist(const struct fx *f, const struct identity *author,
+                             const struct identity *who, const char *owner, uint8_t role,
+                             struct member_hist *hist, size_t nhist, size_t *len)
 {
         struct member_entry e;
         uint8_t key[32], ctx[WRAP_CTX_LEN], *out = NULL;
@@ -657,10 +660,18 @@ static uint8_t *raw_add(const struct fx *f, const struct identity *author,
         assert_int_equal(member_wrap_ctx(ctx, f->st->region_id, who->device_id, f->st->key_check),
                          0);
         assert_int_equal(wrap_seal(e.add.wrap, key, ctx, who->box_pk), 0);
+        e.add.hist = hist;
+        e.add.nhist = nhist;
         assert_int_equal(member_encode(&e, author->sign_sk, &out, len), 0);
         free(e.raw);
         free(e.parents);
         return out;
+}
+
+static uint8_t *raw_add(const struct fx *f, const struct identity *author,
+                        const struct identity *who, const char *owner, uint8_t role, size_t *len)
+{
+        return raw_add_hist(f, author, who, owner, role, NULL, 0, len);
 }
 
 /* Folds the bag plus OBJ (freed) and returns the alarm. */
@@ -875,7 +886,8 @@ static void test_demotion_is_sticky(void **state)
         /* B, on the heads before its demotion, adds E as an admin. */
         record_of(f, f->id[E], "devA", MEMBER_ROLE_ADMIN, &d, ss);
         cur_key(old, f->id[B], key);
-        assert_int_equal(members_build_add(old, f->id[B], &d, ss, key, NOW, &obj, &len, NULL), 0);
+        assert_int_equal(
+            members_build_add(old, f->id[B], &d, ss, key, NULL, 0, NOW, &obj, &len, NULL), 0);
         push(f, obj, len);
         assert_int_equal(f->st->alarm, MEMBERS_OK);
         assert_null(members_find(f->st, f->id[E]->device_id));
@@ -1038,6 +1050,155 @@ static void test_no_link_stops_history(void **state)
         region_keys_free(ke);
 }
 
+/* AUTHOR adds WHO as OWNER/ROLE with the keys AUTHOR holds as history: the ADD's history wraps. */
+static size_t add_hist(struct fx *f, int author, int who, const char *owner, uint8_t role)
+{
+        struct region_keys *k = keys_of(f, f->st, author, 0);
+        struct member_entry *e = NULL;
+        struct member_device d;
+        uint8_t ss[64], *obj = NULL;
+        size_t len = 0, n;
+
+        record_of(f, f->id[who], owner, role, &d, ss);
+        assert_int_equal(members_build_add(f->st, f->id[author], &d, ss, k->epoch_key, k->epochs,
+                                           k->nepochs, NOW, &obj, &len, &e),
+                         0);
+        n = e->add.nhist;
+        member_entry_free(e);
+        region_keys_free(k);
+        push(f, obj, len);
+        assert_int_equal(f->st->alarm, MEMBERS_OK);
+        return n;
+}
+
+/*
+ * After a history cut, a further device of an owner who has one gets the
+ * owner's older keys as history wraps: they join their epochs' wraps, so
+ * region_keys_from_state finds them (and follows their links).
+ */
+static void test_history_wraps_same_owner(void **state)
+{
+        struct fx *f = *state;
+        struct region_keys *ke;
+        uint8_t key[32];
+
+        usual(f);
+        assert_int_equal(rotate(f, A, NOW), 0);                             /* epoch 1, linked */
+        assert_int_equal(rotate_link(f, B, NOW, 0), 0);                     /* epoch 2: the cut */
+        assert_int_equal(add_hist(f, A, E, "devA", MEMBER_ROLE_WRITER), 2); /* GENESIS's, 1 */
+        ke = keys_of(f, f->st, E, 0);
+        assert_int_equal(ke->nepochs, 3);
+        assert_non_null(region_keys_find(ke, f->ri.genesis_hash));
+        assert_non_null(region_keys_find(ke, f->st->epochs[1].id));
+        assert_non_null(region_keys_find(ke, f->st->epochs[2].id));
+        region_keys_free(ke);
+        assert_int_equal(members_open_epoch(f->st, &f->st->epochs[0], f->id[E], key), 0);
+        /* History wraps add no epoch: the cut stays current. */
+        assert_int_equal(f->st->cur, 2);
+}
+
+/* History wraps the owner's devices cannot reach, or for a new owner: bad-history. */
+static void test_history_wraps_refused(void **state)
+{
+        struct fx *f = *state;
+        struct member_hist h[1];
+        struct region_keys *kc;
+        uint8_t *obj;
+        size_t len = 0;
+
+        f->st = fold_skip(f, SIZE_MAX);
+        add(f, A, B, "devA", MEMBER_ROLE_ADMIN);
+        assert_int_equal(rotate_link(f, A, NOW, 0), 0); /* the cut: epoch 1 */
+        add(f, A, D, "dora", MEMBER_ROLE_READER);       /* dora's first device: epoch 1 only */
+        /* The builder gives dora's next device nothing from before the cut. */
+        assert_int_equal(add_hist(f, A, C, "dora", MEMBER_ROLE_READER), 0);
+        kc = keys_of(f, f->st, C, 0);
+        assert_int_equal(kc->nepochs, 1);
+        assert_null(region_keys_find(kc, f->ri.genesis_hash));
+        region_keys_free(kc);
+
+        memset(h, 0x5a, sizeof(h));
+        memcpy(h[0].epoch_id, f->ri.genesis_hash, 32); /* an epoch dora cannot reach */
+        obj = raw_add_hist(f, f->id[A], f->id[E], "dora", MEMBER_ROLE_READER, h, 1, &len);
+        assert_int_equal(alarm_with(f, obj, len), MEMBERS_BAD_HISTORY);
+        obj = raw_add_hist(f, f->id[A], f->id[E], "erin", MEMBER_ROLE_READER, h, 1, &len);
+        assert_int_equal(alarm_with(f, obj, len), MEMBERS_BAD_HISTORY); /* a new owner */
+        memset(h[0].epoch_id, 0x77, 32);                                /* an unknown epoch */
+        obj = raw_add_hist(f, f->id[A], f->id[E], "devA", MEMBER_ROLE_READER, h, 1, &len);
+        assert_int_equal(alarm_with(f, obj, len), MEMBERS_BAD_HISTORY);
+        memcpy(h[0].epoch_id, f->st->epoch_id, 32); /* the epoch the ADD wraps anyway */
+        obj = raw_add_hist(f, f->id[A], f->id[E], "devA", MEMBER_ROLE_READER, h, 1, &len);
+        assert_int_equal(alarm_with(f, obj, len), MEMBERS_BAD_HISTORY);
+        memcpy(h[0].epoch_id, f->ri.genesis_hash, 32); /* devA reaches GENESIS's epoch */
+        obj = raw_add_hist(f, f->id[A], f->id[E], "devA", MEMBER_ROLE_READER, h, 1, &len);
+        assert_int_equal(alarm_with(f, obj, len), MEMBERS_OK);
+        assert_string_equal(members_alarm_name(MEMBERS_BAD_HISTORY), "bad-history");
+}
+
+/* ADD_DEVICE body = member || self_sig || epoch_id || wrap || u16 nhist || (epoch_id || wrap)*. */
+static void test_add_hist_codec(void **state)
+{
+        struct fx *f = *state;
+        const size_t base = 329 + 4 + 4; /* owner "erin", device name "devE" */
+        const size_t item = MEMBER_HASH_LEN + WRAP_LEN;
+        struct member_hist h[2];
+        struct member_add a, got;
+        uint8_t *body = NULL, *big;
+        size_t len = 0, i, n;
+
+        memset(&a, 0, sizeof(a));
+        memset(h, 0, sizeof(h));
+        record_of(f, f->id[E], "erin", MEMBER_ROLE_WRITER, &a.device, a.self_sig);
+        h[0].epoch_id[0] = 1;
+        h[0].wrap[0] = 9;
+        h[1].epoch_id[0] = 2;
+        a.hist = h;
+        a.nhist = 2;
+        assert_int_equal(member_body_add(&a, &body, &len), 0);
+        assert_int_equal(len, base + 2 + 2 * item);
+        assert_int_equal(member_decode_add(body, len, &got), 0);
+        assert_int_equal(got.nhist, 2);
+        assert_memory_equal(got.hist, h, sizeof(h));
+        member_add_release(&got);
+        assert_int_equal(member_decode_add(body, base, &got), -EBADMSG); /* no nhist: old layout */
+        assert_int_equal(member_decode_add(body, len - 1, &got), -EBADMSG);
+        body[base + 1] = 3; /* more wraps than bytes */
+        assert_int_equal(member_decode_add(body, len, &got), -EBADMSG);
+        body[base + 1] = 2;
+        body[base + 2 + item] = 1; /* the second epoch id equals the first: not ascending */
+        assert_int_equal(member_decode_add(body, len, &got), -EBADMSG);
+        free(body);
+        h[1].epoch_id[0] = 0;
+        assert_int_equal(member_body_add(&a, &body, &len), -EINVAL);
+        a.nhist = 0;
+        a.hist = NULL;
+        assert_int_equal(member_body_add(&a, &body, &len), 0);
+        assert_int_equal(len, base + 2);
+        assert_int_equal(member_decode_add(body, len, &got), 0);
+        assert_int_equal(got.nhist, 0);
+        assert_null(got.hist);
+        member_add_release(&got);
+
+        /* At most MEMBER_MAX_HIST wraps. */
+        big = calloc(1, base + 2 + (MEMBER_MAX_HIST + 1) * item);
+        assert_non_null(big);
+        memcpy(big, body, base);
+        for (n = MEMBER_MAX_HIST; n <= MEMBER_MAX_HIST + 1; n++) {
+                big[base] = (uint8_t)(n >> 8);
+                big[base + 1] = (uint8_t)n;
+                for (i = 0; i < n; i++) {
+                        big[base + 2 + i * item] = (uint8_t)(i >> 8);
+                        big[base + 2 + i * item + 1] = (uint8_t)i;
+                }
+                assert_int_equal(member_decode_add(big, base + 2 + n * item, &got),
+                                 n == MEMBER_MAX_HIST ? 0 : -EBADMSG);
+                if (n == MEMBER_MAX_HIST)
+                        member_add_release(&got);
+        }
+        free(big);
+        free(body);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1059,6 +1220,9 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_policy_history_codec, setup, teardown),
             cmocka_unit_test_setup_teardown(test_rotation_link_codec, setup, teardown),
             cmocka_unit_test_setup_teardown(test_no_link_stops_history, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_history_wraps_same_owner, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_history_wraps_refused, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_add_hist_codec, setup, teardown),
         };
 
         if (secmem_init() != 0)
