@@ -53,12 +53,15 @@ static const char passwd_usage[] =
 
 static const char create_usage[] =
     "usage: sealsync create NAME [--store URL] [--cipher aes256gcm|xchacha20poly1305]\n"
-    "                       [--block-size BYTES] [--passphrase-file FILE]\n"
+    "                       [--block-size BYTES] [--max-key-age DURATION]\n"
+    "                       [--passphrase-file FILE]\n"
     "\n"
     "Create region NAME: a signed GENESIS is put to the store and the epoch-0 key\n"
     "wrapped to this device.  Default store: file://$SEALSYNC_HOME/store; default\n"
     "cipher: aes256gcm with AES-NI, else xchacha20poly1305; block size 65536\n"
-    "(a power of two, 4096..1048576).  Prints the region id.\n";
+    "(a power of two, 4096..1048576).  --max-key-age: the key-age policy (digits\n"
+    "and s, m, h, d or w; see 'sealsync policy'; default none).  Prints the region\n"
+    "id.\n";
 
 static const char list_usage[] =
     "usage: sealsync list [--json]\n"
@@ -422,7 +425,10 @@ struct keys_create_args {
         const char *pass_file;
         int suite;
         uint32_t block_size;
+        uint64_t max_key_age; /* seconds, 0 = no policy */
 };
+
+#define KEYS_MAX_KEY_AGE (10ull * 366 * 86400) /* as `sealsync policy` */
 
 /* Parses create's arguments into A; returns -1 to go on, else an exit status. */
 static int keys_create_parse(int argc, char **argv, struct keys_create_args *a)
@@ -431,6 +437,7 @@ static int keys_create_parse(int argc, char **argv, struct keys_create_args *a)
             {"store", required_argument, NULL, 's'},
             {"cipher", required_argument, NULL, 'c'},
             {"block-size", required_argument, NULL, 'b'},
+            {"max-key-age", required_argument, NULL, 'k'},
             {"passphrase-file", required_argument, NULL, 'p'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
@@ -455,6 +462,11 @@ static int keys_create_parse(int argc, char **argv, struct keys_create_args *a)
                         if (keys_parse_block_size(optarg, &a->block_size) != 0)
                                 return cli_usage_error("create", "--block-size must be a power of "
                                                                  "two from 4096 to 1048576");
+                        break;
+                case 'k':
+                        if (cli_parse_duration(optarg, KEYS_MAX_KEY_AGE, &a->max_key_age) != 0)
+                                return cli_usage_error("create", "--max-key-age takes a duration "
+                                                                 "(e.g. 90d)");
                         break;
                 case 'p':
                         a->pass_file = optarg;
@@ -502,8 +514,8 @@ static int keys_create_region(const char *home, const struct keys_create_args *a
         char key[256], hex[2 * REGION_ID_LEN + 1];
         int rc, ret = CLI_EXIT_FAIL;
 
-        rc = region_build(id, home, a->name, a->store_url, a->suite, a->block_size, &ri, &entry,
-                          &entry_len);
+        rc = region_build_policy(id, home, a->name, a->store_url, a->suite, a->block_size,
+                                 a->max_key_age, &ri, &entry, &entry_len);
         if (rc == -ENOTSUP) {
                 log_err("cipher %s is not available on this CPU (no AES-NI): use --cipher "
                         "xchacha20poly1305",

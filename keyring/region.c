@@ -110,7 +110,8 @@ int region_genesis_key(const struct region_info *ri, char *out, size_t outlen)
 /* Fills E as the GENESIS of a new region created by ID, wrapping EPOCH_KEY to ID. */
 static int region_fill_genesis(struct member_entry *e, const struct identity *id,
                                const uint8_t region_id[static REGION_ID_LEN], int suite,
-                               uint32_t block_size, const uint8_t epoch_key[static 32])
+                               uint32_t block_size, uint64_t max_key_age,
+                               const uint8_t epoch_key[static 32])
 {
         struct member_genesis *g = &e->genesis;
         uint8_t ctx[WRAP_CTX_LEN];
@@ -124,7 +125,7 @@ static int region_fill_genesis(struct member_entry *e, const struct identity *id
         memcpy(e->author, id->device_id, IDENTITY_ID_LEN);
         g->suite = (uint8_t)suite;
         g->block_size = block_size;
-        g->max_key_age = 0;
+        g->max_key_age = max_key_age;
         g->members = calloc(1, sizeof(*g->members));
         g->epoch.wraps = calloc(1, sizeof(*g->epoch.wraps));
         if (g->members == NULL || g->epoch.wraps == NULL)
@@ -151,6 +152,14 @@ static int region_fill_genesis(struct member_entry *e, const struct identity *id
 int region_build(const struct identity *id, const char *home, const char *name,
                  const char *store_url, int suite, uint32_t block_size, struct region_info *out,
                  uint8_t **entry, size_t *entry_len)
+{
+        return region_build_policy(id, home, name, store_url, suite, block_size, 0, out, entry,
+                                   entry_len);
+}
+
+int region_build_policy(const struct identity *id, const char *home, const char *name,
+                        const char *store_url, int suite, uint32_t block_size, uint64_t max_key_age,
+                        struct region_info *out, uint8_t **entry, size_t *entry_len)
 {
         struct member_entry *e = NULL;
         struct region_info ri;
@@ -182,7 +191,7 @@ int region_build(const struct identity *id, const char *home, const char *name,
                 goto out;
         }
         secmem_random(epoch_key, 32);
-        rc = region_fill_genesis(e, id, ri.id, suite, block_size, epoch_key);
+        rc = region_fill_genesis(e, id, ri.id, suite, block_size, max_key_age, epoch_key);
         if (rc != 0)
                 goto out;
         rc = member_encode(e, id->sign_sk, &buf, &len);

@@ -174,6 +174,11 @@ sync_all A
 run_ok "A: log --json" A log docs --json
 is "$(jq -r '[.entries[] | select(.kind == "ROTATE_KEY" and .author == "'"$idA"'")] | length' <<<"$T_OUT")" 2 \
 	"A's mount rotated the stale key by itself"
+rid_docs=$RID
+SEALSYNC_HOME=$HA create_region aged --store "$STORE" --max-key-age 30d
+RID=$rid_docs
+run_ok "A: policy of a region created with --max-key-age" A policy aged
+like "$T_OUT" "max_key_age: 2592000 s" "create --max-key-age puts the policy in the GENESIS"
 run_ok "A: policy off" A policy docs --max-key-age off
 like "$T_OUT" "max_key_age: off" "policy off"
 echo "after auto-rotation $MARK" >"$ma/auto.txt"
