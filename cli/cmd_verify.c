@@ -181,8 +181,9 @@ static void vf_detail(const struct verify_counts *c, enum verify_cat cat, char *
         if (cat == VERIFY_JOURNALS)
                 snprintf(out, size, "  (%" PRIu64 " devices)", c->devices);
         else if (cat == VERIFY_PACKS)
-                snprintf(out, size, "  (%" PRIu64 " more not named by any entry)",
-                         c->unreferenced_packs);
+                snprintf(out, size,
+                         "  (%" PRIu64 " more not named by any entry, %" PRIu64 " collected by gc)",
+                         c->unreferenced_packs, c->collected);
         else if (cat == VERIFY_EPOCHS && c->withheld_epochs > 0)
                 snprintf(out, size,
                          "  (%" PRIu64 " from before this device's enrollment, "
@@ -196,8 +197,8 @@ static void vf_detail(const struct verify_counts *c, enum verify_cat cat, char *
         else if (cat == VERIFY_OTHER)
                 snprintf(out, size,
                          "  (invites %" PRIu64 ", join requests %" PRIu64 ", replies %" PRIu64
-                         ", checkpoints %" PRIu64 ": listed, not checked)",
-                         c->invites, c->joins, c->replies, c->checkpoints);
+                         ": listed, not checked)",
+                         c->invites, c->joins, c->replies);
 }
 
 static void vf_text(const struct vf_run *r, const struct region_info *ri,
@@ -259,9 +260,10 @@ static void vf_json(const struct vf_run *r, const struct region_info *ri,
                        c->problems[i]);
         printf("},\"devices\":%" PRIu64 ",\"unreferenced_packs\":%" PRIu64 ",\"invites\":%" PRIu64
                ",\"joins\":%" PRIu64 ",\"replies\":%" PRIu64 ",\"checkpoints\":%" PRIu64
-               ",\"withheld_epochs\":%" PRIu64 ",\"withheld_manifests\":%" PRIu64 ",\"problems\":[",
+               ",\"collected_packs\":%" PRIu64 ",\"withheld_epochs\":%" PRIu64
+               ",\"withheld_manifests\":%" PRIu64 ",\"problems\":[",
                c->devices, c->unreferenced_packs, c->invites, c->joins, c->replies, c->checkpoints,
-               c->withheld_epochs, c->withheld_manifests);
+               c->collected, c->withheld_epochs, c->withheld_manifests);
         for (i = 0; i < r->n; i++) {
                 p = &r->v[i];
                 printf("%s{\"kind\":\"%s\",\"category\":\"%s\"", i > 0 ? "," : "", p->kind,

@@ -68,8 +68,18 @@ struct commit_file {
         uint8_t parent_id[16];
 };
 
+/* Where a record of this round's packs is: the pack index learns it with the commit. */
+struct commit_rec {
+        uint8_t hash[32];
+        size_t pack; /* ordinal in COMMIT.packs */
+        uint64_t off;
+        uint32_t len;
+};
+
 struct commit {
         struct fs *fs;
+        struct commit_rec *recs;
+        size_t nrecs, caprecs;
         struct pack_builder pb;
         struct journal_pack *packs;
         size_t npacks, cappacks;
@@ -161,8 +171,10 @@ static int commit_flush_pack(struct commit *c)
 static int commit_add(struct commit *c, uint8_t kind, const uint8_t *bytes, size_t len,
                       struct pack_entry *pe)
 {
-        int rc = pack_builder_add(&c->pb, kind, bytes, len, pe);
+        int rc = commit_grow((void **)&c->recs, &c->caprecs, c->nrecs + 1, sizeof(*c->recs));
 
+        if (rc == 0)
+                rc = pack_builder_add(&c->pb, kind, bytes, len, pe);
         if (rc == -EFBIG) {
                 rc = commit_flush_pack(c);
                 if (rc == 0)
@@ -170,6 +182,14 @@ static int commit_add(struct commit *c, uint8_t kind, const uint8_t *bytes, size
         }
         if (rc != 0)
                 c->pack_failed = 1; /* earlier files' records may be lost with it */
+        if (rc == 0) {
+                struct commit_rec *r = &c->recs[c->nrecs++];
+
+                memcpy(r->hash, pe->hash, 32);
+                r->pack = c->npacks;
+                r->off = pe->off;
+                r->len = pe->len;
+        }
         return rc;
 }
 
@@ -899,6 +919,10 @@ static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
                         rc = commit_retomb(fs, in, cf);
                 pthread_rwlock_unlock(&in->lock);
         }
+        /* Our own records are located like everyone else's (checkpoints copy them). */
+        for (i = 0; i < c->nrecs && rc == 0; i++)
+                rc = index_packidx_put(fs->ix, c->recs[i].hash, c->packs[c->recs[i].pack].hash,
+                                       c->recs[i].off, c->recs[i].len);
         commit_u64be(v, fs->journal_seq + 1);
         if (rc == 0)
                 rc = index_meta_put(fs->ix, "journal_seq", v, 8);
@@ -957,6 +981,7 @@ static void commit_release(struct commit *c, int failed)
                         fs_inode_put(c->fs, c->files[i].in);
         }
         free(c->files);
+        free(c->recs);
         free(c->commits);
         free(c->commit_pack);
         free(c->packs);

@@ -229,7 +229,8 @@ struct fs {
         struct fuse_session *se;        /* for kernel cache invalidation */
         struct fs_inval *inval;         /* pending invalidations (apply) */
         size_t ninval, capinval;
-        uint64_t orphans_ino; /* .sealsync-orphans, 0 until needed */
+        uint64_t orphans_ino;    /* .sealsync-orphans, 0 until needed */
+        time_t ckpt_retry_after; /* fs/checkpoint.c: no checkpoint attempt before (puller thread) */
 
         pthread_t flusher;
         pthread_mutex_t flush_lock;
@@ -350,6 +351,18 @@ int fs_commit_init(struct fs *fs) __attribute__((warn_unused_result));
  * to do).  On error nothing is lost: the changes stay marked.
  */
 int fs_commit(struct fs *fs, size_t *ncommits) __attribute__((warn_unused_result));
+
+/*
+ * fs/checkpoint.c (doc/SYNC.md "Checkpoints").  fs_ckpt_setup: after the
+ * puller exists, a device with no marks bootstraps from a checkpoint at its
+ * first round (SEALSYNC_NO_CHECKPOINT=1 in the mount's environment: never).
+ * fs_ckpt_maybe: after each pull round (the puller thread), writes a
+ * checkpoint when enough entries were applied or published since the last.
+ */
+struct pull_ops;
+extern const struct pull_ops fs_pull_ops; /* fs/mount.c: apply, entry_done, keys, members */
+void fs_ckpt_setup(struct fs *fs);
+void fs_ckpt_maybe(struct fs *fs);
 
 /* fs/apply.c: the pull_ops of sync/pull.h (ARG is the struct fs). */
 int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *meta)

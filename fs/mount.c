@@ -316,7 +316,7 @@ static int fs_epoch_known(void *arg, const uint8_t epoch_id[static 32])
         return fs_seen_has(fs, &fs->epoch_seen, &fs->nepoch_seen, epoch_id);
 }
 
-static const struct pull_ops fs_pull_ops = {
+const struct pull_ops fs_pull_ops = {
     .apply = fs_apply,
     .entry_done = fs_apply_entry_done,
     .epoch_key = fs_keys_lookup,
@@ -452,6 +452,7 @@ static int fs_open_pull(struct fs *fs, struct store *store)
         pull_set_spool(fs->pull, fs->data_dirfd); /* the region's private data directory */
         /* On-demand content (doc/DESIGN.md); SEALSYNC_EAGER=1 downloads everything as before. */
         pull_set_lazy(fs->pull, !fs_env_flag("SEALSYNC_EAGER"));
+        fs_ckpt_setup(fs); /* a device with no marks starts from a checkpoint */
         rc = fs_pins_load(fs);
         if (rc != 0)
                 return rc;
@@ -822,6 +823,7 @@ static void *fs_puller_main(void *arg)
                 /* Failures are logged once by the exchange and retried next round. */
                 if (confirm_round(fs->confirm, rounds % FS_ACKS_EVERY_ROUNDS == 0, 0) != 0)
                         log_debug("the acknowledgement exchange did not complete");
+                fs_ckpt_maybe(fs);
                 pthread_mutex_lock(&fs->flush_lock);
         }
         pthread_mutex_unlock(&fs->flush_lock);

@@ -42,11 +42,13 @@ enum index_stmt {
         ST_GONE_ADD,
         ST_GONE_DEL,
         ST_GONE_GET,
+        ST_GONE_LIST,
         ST_ALIAS_PUT,
         ST_ALIAS_GET,
         ST_BY_FILE_ID,
         ST_PACKIDX_GET,
         ST_PACKIDX_PUT,
+        ST_PACKIDX_SET,
         ST_COUNT
 };
 
@@ -77,12 +79,15 @@ static const char *const index_sql[ST_COUNT] = {
     [ST_GONE_ADD] = "INSERT OR REPLACE INTO gone(file_id, state) VALUES (?1, ?2)",
     [ST_GONE_DEL] = "DELETE FROM gone WHERE file_id = ?1",
     [ST_GONE_GET] = "SELECT state FROM gone WHERE file_id = ?1",
+    [ST_GONE_LIST] = "SELECT file_id, state FROM gone ORDER BY file_id",
     [ST_ALIAS_PUT] = "INSERT OR REPLACE INTO alias(file_id, ino) VALUES (?1, ?2)",
     [ST_ALIAS_GET] = "SELECT ino FROM alias WHERE file_id = ?1",
     [ST_BY_FILE_ID] = "SELECT ino FROM inode WHERE file_id = ?1",
     [ST_PACKIDX_GET] = "SELECT pack, off, len FROM packidx WHERE hash = ?1",
     [ST_PACKIDX_PUT] =
         "INSERT OR IGNORE INTO packidx(hash, pack, off, len) VALUES (?1, ?2, ?3, ?4)",
+    [ST_PACKIDX_SET] =
+        "INSERT OR REPLACE INTO packidx(hash, pack, off, len) VALUES (?1, ?2, ?3, ?4)",
 };
 
 struct index {
@@ -946,12 +951,13 @@ int index_tomb_add(struct index *ix, const uint8_t file_id[static 16], const uin
         return index_sealed_put(ix, ST_TOMB_ADD, "tomb", file_id, state, len);
 }
 
-int index_for_each_tomb(struct index *ix,
-                        int (*cb)(void *arg, const uint8_t *file_id, const uint8_t *state,
-                                  size_t len),
-                        void *arg)
+/* CB for every row of the sealed table listed by statement ST (AD label LABEL, 4 bytes). */
+static int index_sealed_list(struct index *ix, int stmt, const char *label,
+                             int (*cb)(void *arg, const uint8_t *file_id, const uint8_t *state,
+                                       size_t len),
+                             void *arg)
 {
-        sqlite3_stmt *st = ix->st[ST_TOMB_LIST];
+        sqlite3_stmt *st = ix->st[stmt];
         int rc = 0, step;
 
         /* CB must not modify the index (the statement is live). */
@@ -972,13 +978,13 @@ int index_for_each_tomb(struct index *ix,
                         rc = -ENOMEM;
                         break;
                 }
-                memcpy(ad, "tomb", 4);
+                memcpy(ad, label, 4);
                 memcpy(ad + 4, fid, 16);
                 rc = aead_open(plain, K_ATTR(ix), ad, sizeof(ad), blob, blen);
                 if (rc == 0)
                         rc = cb(arg, fid, plain, blen - AEAD_OVERHEAD);
                 else
-                        log_err("index: a pending deletion record fails authentication");
+                        log_err("index: a deletion record (%s) fails authentication", label);
                 secmem_wipe(plain, blen - AEAD_OVERHEAD);
                 free(plain);
                 if (rc != 0)
@@ -989,6 +995,22 @@ int index_for_each_tomb(struct index *ix,
         sqlite3_reset(st);
         pthread_mutex_unlock(&ix->lock);
         return rc;
+}
+
+int index_for_each_tomb(struct index *ix,
+                        int (*cb)(void *arg, const uint8_t *file_id, const uint8_t *state,
+                                  size_t len),
+                        void *arg)
+{
+        return index_sealed_list(ix, ST_TOMB_LIST, "tomb", cb, arg);
+}
+
+int index_for_each_gone(struct index *ix,
+                        int (*cb)(void *arg, const uint8_t *file_id, const uint8_t *state,
+                                  size_t len),
+                        void *arg)
+{
+        return index_sealed_list(ix, ST_GONE_LIST, "gone", cb, arg);
 }
 
 int index_tomb_remove(struct index *ix, const uint8_t file_id[static 16])
@@ -1066,10 +1088,11 @@ int index_ino_by_file_id(struct index *ix, const uint8_t file_id[static 16], uin
         return rc;
 }
 
-int index_packidx_put(struct index *ix, const uint8_t hash[static 32],
-                      const uint8_t pack[static 32], uint64_t off, uint32_t len)
+/* Statement STMT (put or set) for record HASH in PACK at [OFF, OFF+LEN). */
+static int index_packidx_write(struct index *ix, int stmt, const uint8_t hash[static 32],
+                               const uint8_t pack[static 32], uint64_t off, uint32_t len)
 {
-        sqlite3_stmt *st = ix->st[ST_PACKIDX_PUT];
+        sqlite3_stmt *st = ix->st[stmt];
         int rc;
 
         if (off > (uint64_t)INT64_MAX)
@@ -1082,6 +1105,18 @@ int index_packidx_put(struct index *ix, const uint8_t hash[static 32],
         rc = index_step_done(ix, st);
         pthread_mutex_unlock(&ix->lock);
         return rc;
+}
+
+int index_packidx_put(struct index *ix, const uint8_t hash[static 32],
+                      const uint8_t pack[static 32], uint64_t off, uint32_t len)
+{
+        return index_packidx_write(ix, ST_PACKIDX_PUT, hash, pack, off, len);
+}
+
+int index_packidx_set(struct index *ix, const uint8_t hash[static 32],
+                      const uint8_t pack[static 32], uint64_t off, uint32_t len)
+{
+        return index_packidx_write(ix, ST_PACKIDX_SET, hash, pack, off, len);
 }
 
 int index_packidx_get(struct index *ix, const uint8_t hash[static 32], uint8_t pack[static 32],

@@ -179,6 +179,11 @@ int index_gone_get(struct index *ix, const uint8_t file_id[static 16], uint8_t *
     __attribute__((warn_unused_result));
 int index_gone_remove(struct index *ix, const uint8_t file_id[static 16])
     __attribute__((warn_unused_result));
+/* CB for every remembered deletion, in file-id order (CB must not modify the index). */
+int index_for_each_gone(struct index *ix,
+                        int (*cb)(void *arg, const uint8_t *file_id, const uint8_t *state,
+                                  size_t len),
+                        void *arg) __attribute__((warn_unused_result));
 
 /*
  * Merged directories (fs/apply.c, doc/SYNC.md "Conflicts" rule 5): the
@@ -221,5 +226,9 @@ int index_packidx_put(struct index *ix, const uint8_t hash[static 32],
     __attribute__((warn_unused_result));
 int index_packidx_get(struct index *ix, const uint8_t hash[static 32], uint8_t pack[static 32],
                       uint64_t *off, uint32_t *len) __attribute__((warn_unused_result));
+/* As put, but replaces a known location (a checkpoint's bundle, which gc keeps). */
+int index_packidx_set(struct index *ix, const uint8_t hash[static 32],
+                      const uint8_t pack[static 32], uint64_t off, uint32_t len)
+    __attribute__((warn_unused_result));
 
 #endif

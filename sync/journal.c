@@ -18,7 +18,6 @@
 
 #define JOURNAL_SIG_TYPE "journal"
 #define JOURNAL_KEY_MID "/journal/"
-#define JOURNAL_KEY_MID_LEN 9
 
 static int journal_all_zero(const uint8_t *p, size_t n)
 {
@@ -31,17 +30,17 @@ static int journal_all_zero(const uint8_t *p, size_t n)
 }
 
 /* The listed pack with HASH (PACKS strictly ascending), or NULL. */
-static const struct journal_pack *journal_find_pack(const struct journal_entry *e,
+static const struct journal_pack *journal_find_pack(const struct journal_pack *packs, size_t n,
                                                     const uint8_t hash[static JOURNAL_HASH_LEN])
 {
-        size_t lo = 0, hi = e->npacks;
+        size_t lo = 0, hi = n;
 
         while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
-                int c = memcmp(e->packs[mid].hash, hash, JOURNAL_HASH_LEN);
+                int c = memcmp(packs[mid].hash, hash, JOURNAL_HASH_LEN);
 
                 if (c == 0)
-                        return &e->packs[mid];
+                        return &packs[mid];
                 if (c < 0)
                         lo = mid + 1;
                 else
@@ -52,57 +51,58 @@ static const struct journal_pack *journal_find_pack(const struct journal_entry *
 
 /* ---- invariants 1-4, shared by encoder and decoder ---- */
 
-static int journal_check_seen(const struct journal_entry *e)
+int journal_marks_check(const struct journal_seen *m, size_t n, size_t max, const uint8_t *exclude)
 {
         size_t i;
 
-        if (e->nseen > JOURNAL_MAX_SEEN || (e->nseen > 0 && e->seen == NULL))
+        if (n > max || (n > 0 && m == NULL))
                 return -EBADMSG;
-        for (i = 0; i < e->nseen; i++) {
-                const struct journal_seen *s = &e->seen[i];
-
-                if (s->seq == 0 || memcmp(s->device_id, e->device_id, JOURNAL_DEVICE_ID_LEN) == 0)
+        for (i = 0; i < n; i++) {
+                if (m[i].seq == 0 || (exclude != NULL &&
+                                      memcmp(m[i].device_id, exclude, JOURNAL_DEVICE_ID_LEN) == 0))
                         return -EBADMSG;
-                if (i > 0 &&
-                    memcmp(e->seen[i - 1].device_id, s->device_id, JOURNAL_DEVICE_ID_LEN) >= 0)
+                if (i > 0 && memcmp(m[i - 1].device_id, m[i].device_id, JOURNAL_DEVICE_ID_LEN) >= 0)
                         return -EBADMSG;
         }
         return 0;
 }
 
-static int journal_check_packs(const struct journal_entry *e)
+static int journal_check_packs(const struct journal_pack *packs, size_t npacks)
 {
         size_t i;
 
-        if (e->npacks > JOURNAL_MAX_PACKS || (e->npacks > 0 && e->packs == NULL))
+        if (npacks > JOURNAL_MAX_PACKS || (npacks > 0 && packs == NULL))
                 return -EBADMSG;
-        for (i = 0; i < e->npacks; i++) {
-                if (e->packs[i].size < PACK_MIN_SIZE || e->packs[i].size > PACK_MAX_SIZE)
+        for (i = 0; i < npacks; i++) {
+                if (packs[i].size < PACK_MIN_SIZE || packs[i].size > PACK_MAX_SIZE)
                         return -EBADMSG;
-                if (i > 0 && memcmp(e->packs[i - 1].hash, e->packs[i].hash, JOURNAL_HASH_LEN) >= 0)
+                if (i > 0 && memcmp(packs[i - 1].hash, packs[i].hash, JOURNAL_HASH_LEN) >= 0)
                         return -EBADMSG;
         }
         return 0;
 }
 
-static int journal_check_commits(const struct journal_entry *e)
+int journal_refs_check(const struct journal_commit *commits, size_t ncommits, size_t max,
+                       const struct journal_pack *packs, size_t npacks)
 {
         size_t i;
 
-        if (e->ncommits > JOURNAL_MAX_COMMITS || (e->ncommits > 0 && e->commits == NULL))
+        /* Packs first: commits look their packs up. */
+        if (journal_check_packs(packs, npacks) != 0)
                 return -EBADMSG;
-        for (i = 0; i < e->ncommits; i++) {
-                const struct journal_commit *c = &e->commits[i];
+        if (ncommits > max || (ncommits > 0 && commits == NULL))
+                return -EBADMSG;
+        for (i = 0; i < ncommits; i++) {
+                const struct journal_commit *c = &commits[i];
                 const struct journal_pack *p;
 
                 if (journal_all_zero(c->file_id, JOURNAL_DEVICE_ID_LEN))
                         return -EBADMSG;
-                if (i > 0 &&
-                    memcmp(e->commits[i - 1].file_id, c->file_id, JOURNAL_DEVICE_ID_LEN) >= 0)
+                if (i > 0 && memcmp(commits[i - 1].file_id, c->file_id, JOURNAL_DEVICE_ID_LEN) >= 0)
                         return -EBADMSG;
                 if (c->len < MANIFEST_MIN_SIZE || c->len > MANIFEST_MAX_SIZE)
                         return -EBADMSG;
-                p = journal_find_pack(e, c->pack_hash);
+                p = journal_find_pack(packs, npacks, c->pack_hash);
                 if (p == NULL)
                         return -EBADMSG;
                 /* p->size <= PACK_MAX_SIZE: no overflow below. */
@@ -119,35 +119,35 @@ static int journal_check(const struct journal_entry *e)
                 return -EBADMSG;
         if ((e->seq == 1) != journal_all_zero(e->prev, JOURNAL_HASH_LEN))
                 return -EBADMSG;
-        /* Packs first: commits look their packs up. */
-        if (journal_check_seen(e) != 0 || journal_check_packs(e) != 0 ||
-            journal_check_commits(e) != 0)
+        if (journal_marks_check(e->seen, e->nseen, JOURNAL_MAX_SEEN, e->device_id) != 0 ||
+            journal_refs_check(e->commits, e->ncommits, JOURNAL_MAX_COMMITS, e->packs, e->npacks) !=
+                0)
                 return -EBADMSG;
         return 0;
 }
 
 /* ---- encoding ---- */
 
-static void journal_enc_signed(struct enc *d, const struct journal_entry *e)
+void journal_marks_enc(struct enc *d, const struct journal_seen *m, size_t n)
 {
         size_t i;
 
-        enc_u8(d, e->version);
-        enc_fixed(d, e->region_id, JOURNAL_ID_LEN);
-        enc_fixed(d, e->device_id, JOURNAL_DEVICE_ID_LEN);
-        enc_u64(d, e->seq);
-        enc_fixed(d, e->prev, JOURNAL_HASH_LEN);
-        enc_fixed(d, e->member_head, JOURNAL_HASH_LEN);
-        enc_u64(d, e->time_ms);
-        enc_u32(d, (uint32_t)e->nseen);
-        for (i = 0; i < e->nseen; i++) {
-                enc_fixed(d, e->seen[i].device_id, JOURNAL_DEVICE_ID_LEN);
-                enc_u64(d, e->seen[i].seq);
-                enc_fixed(d, e->seen[i].hash, JOURNAL_HASH_LEN);
+        enc_u32(d, (uint32_t)n);
+        for (i = 0; i < n; i++) {
+                enc_fixed(d, m[i].device_id, JOURNAL_DEVICE_ID_LEN);
+                enc_u64(d, m[i].seq);
+                enc_fixed(d, m[i].hash, JOURNAL_HASH_LEN);
         }
-        enc_u32(d, (uint32_t)e->ncommits);
-        for (i = 0; i < e->ncommits; i++) {
-                const struct journal_commit *c = &e->commits[i];
+}
+
+void journal_refs_enc(struct enc *d, const struct journal_commit *commits, size_t ncommits,
+                      const struct journal_pack *packs, size_t npacks)
+{
+        size_t i;
+
+        enc_u32(d, (uint32_t)ncommits);
+        for (i = 0; i < ncommits; i++) {
+                const struct journal_commit *c = &commits[i];
 
                 enc_fixed(d, c->file_id, JOURNAL_DEVICE_ID_LEN);
                 enc_fixed(d, c->manifest_hash, JOURNAL_HASH_LEN);
@@ -155,11 +155,24 @@ static void journal_enc_signed(struct enc *d, const struct journal_entry *e)
                 enc_u64(d, c->off);
                 enc_u32(d, c->len);
         }
-        enc_u32(d, (uint32_t)e->npacks);
-        for (i = 0; i < e->npacks; i++) {
-                enc_fixed(d, e->packs[i].hash, JOURNAL_HASH_LEN);
-                enc_u64(d, e->packs[i].size);
+        enc_u32(d, (uint32_t)npacks);
+        for (i = 0; i < npacks; i++) {
+                enc_fixed(d, packs[i].hash, JOURNAL_HASH_LEN);
+                enc_u64(d, packs[i].size);
         }
+}
+
+static void journal_enc_signed(struct enc *d, const struct journal_entry *e)
+{
+        enc_u8(d, e->version);
+        enc_fixed(d, e->region_id, JOURNAL_ID_LEN);
+        enc_fixed(d, e->device_id, JOURNAL_DEVICE_ID_LEN);
+        enc_u64(d, e->seq);
+        enc_fixed(d, e->prev, JOURNAL_HASH_LEN);
+        enc_fixed(d, e->member_head, JOURNAL_HASH_LEN);
+        enc_u64(d, e->time_ms);
+        journal_marks_enc(d, e->seen, e->nseen);
+        journal_refs_enc(d, e->commits, e->ncommits, e->packs, e->npacks);
 }
 
 int journal_encode_sign(const struct journal_entry *e, const uint8_t sign_sk[static 64],
@@ -200,7 +213,7 @@ out_enc:
 
 /* ---- decoding ---- */
 
-static size_t journal_dec_count(struct dec *d, size_t max, size_t item)
+size_t journal_dec_count(struct dec *d, size_t max, size_t item)
 {
         size_t n = dec_u32(d);
 
@@ -209,11 +222,73 @@ static size_t journal_dec_count(struct dec *d, size_t max, size_t item)
         return d->err == 0 ? n : 0;
 }
 
+int journal_marks_dec(struct dec *d, size_t max, struct journal_seen **out, size_t *n)
+{
+        size_t i, k = journal_dec_count(d, max, JOURNAL_SEEN_LEN);
+        struct journal_seen *m;
+
+        if (d->err != 0)
+                return -EBADMSG;
+        if (k == 0) {
+                *out = NULL;
+                *n = 0;
+                return 0;
+        }
+        m = calloc(k, sizeof(*m));
+        if (m == NULL)
+                return -ENOMEM;
+        for (i = 0; i < k; i++) {
+                dec_fixed(d, m[i].device_id, JOURNAL_DEVICE_ID_LEN);
+                m[i].seq = dec_u64(d);
+                dec_fixed(d, m[i].hash, JOURNAL_HASH_LEN);
+        }
+        *out = m;
+        *n = k;
+        return 0;
+}
+
+int journal_refs_dec(struct dec *d, size_t max, struct journal_commit **commits, size_t *ncommits,
+                     struct journal_pack **packs, size_t *npacks)
+{
+        size_t i, nc = journal_dec_count(d, max, JOURNAL_COMMIT_LEN), np;
+        struct journal_commit *c = NULL;
+        struct journal_pack *p = NULL;
+
+        if (d->err != 0)
+                return -EBADMSG;
+        if (nc > 0 && (c = calloc(nc, sizeof(*c))) == NULL)
+                return -ENOMEM;
+        for (i = 0; i < nc; i++) {
+                dec_fixed(d, c[i].file_id, JOURNAL_DEVICE_ID_LEN);
+                dec_fixed(d, c[i].manifest_hash, JOURNAL_HASH_LEN);
+                dec_fixed(d, c[i].pack_hash, JOURNAL_HASH_LEN);
+                c[i].off = dec_u64(d);
+                c[i].len = dec_u32(d);
+        }
+        np = journal_dec_count(d, JOURNAL_MAX_PACKS, JOURNAL_PACK_LEN);
+        if (d->err != 0) {
+                free(c);
+                return -EBADMSG;
+        }
+        if (np > 0 && (p = calloc(np, sizeof(*p))) == NULL) {
+                free(c);
+                return -ENOMEM;
+        }
+        for (i = 0; i < np; i++) {
+                dec_fixed(d, p[i].hash, JOURNAL_HASH_LEN);
+                p[i].size = dec_u64(d);
+        }
+        *commits = c;
+        *ncommits = nc;
+        *packs = p;
+        *npacks = np;
+        return 0;
+}
+
 int journal_decode(const uint8_t *buf, size_t len, struct journal_entry *out)
 {
         struct journal_entry t;
         struct dec d;
-        size_t i;
         int rc = -EBADMSG;
 
         if (buf == NULL || len < JOURNAL_FIXED_LEN || len > JOURNAL_MAX_SIZE)
@@ -229,42 +304,13 @@ int journal_decode(const uint8_t *buf, size_t len, struct journal_entry *out)
         dec_fixed(&d, t.prev, JOURNAL_HASH_LEN);
         dec_fixed(&d, t.member_head, JOURNAL_HASH_LEN);
         t.time_ms = dec_u64(&d);
-
-        t.nseen = journal_dec_count(&d, JOURNAL_MAX_SEEN, JOURNAL_SEEN_LEN);
-        if (d.err != 0)
+        rc = journal_marks_dec(&d, JOURNAL_MAX_SEEN, &t.seen, &t.nseen);
+        if (rc == 0)
+                rc = journal_refs_dec(&d, JOURNAL_MAX_COMMITS, &t.commits, &t.ncommits, &t.packs,
+                                      &t.npacks);
+        if (rc != 0)
                 goto fail;
-        if (t.nseen > 0 && (t.seen = calloc(t.nseen, sizeof(*t.seen))) == NULL)
-                goto nomem;
-        for (i = 0; i < t.nseen; i++) {
-                dec_fixed(&d, t.seen[i].device_id, JOURNAL_DEVICE_ID_LEN);
-                t.seen[i].seq = dec_u64(&d);
-                dec_fixed(&d, t.seen[i].hash, JOURNAL_HASH_LEN);
-        }
-
-        t.ncommits = journal_dec_count(&d, JOURNAL_MAX_COMMITS, JOURNAL_COMMIT_LEN);
-        if (d.err != 0)
-                goto fail;
-        if (t.ncommits > 0 && (t.commits = calloc(t.ncommits, sizeof(*t.commits))) == NULL)
-                goto nomem;
-        for (i = 0; i < t.ncommits; i++) {
-                struct journal_commit *c = &t.commits[i];
-
-                dec_fixed(&d, c->file_id, JOURNAL_DEVICE_ID_LEN);
-                dec_fixed(&d, c->manifest_hash, JOURNAL_HASH_LEN);
-                dec_fixed(&d, c->pack_hash, JOURNAL_HASH_LEN);
-                c->off = dec_u64(&d);
-                c->len = dec_u32(&d);
-        }
-
-        t.npacks = journal_dec_count(&d, JOURNAL_MAX_PACKS, JOURNAL_PACK_LEN);
-        if (d.err != 0)
-                goto fail;
-        if (t.npacks > 0 && (t.packs = calloc(t.npacks, sizeof(*t.packs))) == NULL)
-                goto nomem;
-        for (i = 0; i < t.npacks; i++) {
-                dec_fixed(&d, t.packs[i].hash, JOURNAL_HASH_LEN);
-                t.packs[i].size = dec_u64(&d);
-        }
+        rc = -EBADMSG;
         if (dec_finish(&d) != 0 || journal_check(&t) != 0)
                 goto fail;
         memcpy(t.sig, buf + len - JOURNAL_SIG_LEN, JOURNAL_SIG_LEN);
@@ -272,8 +318,6 @@ int journal_decode(const uint8_t *buf, size_t len, struct journal_entry *out)
         *out = t;
         return 0;
 
-nomem:
-        rc = -ENOMEM;
 fail:
         journal_release(&t);
         return rc;
@@ -304,10 +348,9 @@ void journal_release(struct journal_entry *e)
 
 /* ---- object keys ---- */
 
-int journal_object_key(const char *region_hex,
-                       const uint8_t device_id[static JOURNAL_DEVICE_ID_LEN], uint64_t seq,
-                       const uint8_t hash[static JOURNAL_HASH_LEN],
-                       char out[static JOURNAL_KEY_SIZE])
+int journal_seq_key(const char *region_hex, const char *mid,
+                    const uint8_t device_id[static JOURNAL_DEVICE_ID_LEN], uint64_t seq,
+                    const uint8_t hash[static JOURNAL_HASH_LEN], char *out, size_t size)
 {
         char dev[2 * JOURNAL_DEVICE_ID_LEN + 1], h[2 * JOURNAL_HASH_LEN + 1];
         int n;
@@ -317,28 +360,35 @@ int journal_object_key(const char *region_hex,
                 return -EINVAL;
         hex_encode(dev, device_id, JOURNAL_DEVICE_ID_LEN);
         hex_encode(h, hash, JOURNAL_HASH_LEN);
-        n = snprintf(out, JOURNAL_KEY_SIZE, "%s" JOURNAL_KEY_MID "%s/%016llx-%s", region_hex, dev,
-                     (unsigned long long)seq, h);
-        return n == JOURNAL_KEY_LEN ? 0 : -EINVAL;
+        n = snprintf(out, size, "%s%s%s/%016llx-%s", region_hex, mid, dev, (unsigned long long)seq,
+                     h);
+        return n > 0 && (size_t)n == journal_seq_key_len(mid) && (size_t)n < size ? 0 : -EINVAL;
 }
 
-int journal_parse_key(const char *key, uint8_t *region_id,
-                      uint8_t device_id[static JOURNAL_DEVICE_ID_LEN], uint64_t *seq,
-                      uint8_t hash[static JOURNAL_HASH_LEN])
+size_t journal_seq_key_len(const char *mid)
+{
+        return 2 * JOURNAL_ID_LEN + strlen(mid) + 2 * JOURNAL_DEVICE_ID_LEN + 1 + 16 + 1 +
+               2 * JOURNAL_HASH_LEN;
+}
+
+int journal_parse_seq_key(const char *key, const char *mid, uint8_t *region_id,
+                          uint8_t device_id[static JOURNAL_DEVICE_ID_LEN], uint64_t *seq,
+                          uint8_t hash[static JOURNAL_HASH_LEN])
 {
         uint8_t rid[JOURNAL_ID_LEN], dev[JOURNAL_DEVICE_ID_LEN], h[JOURNAL_HASH_LEN], s[8];
+        size_t want = journal_seq_key_len(mid), mid_len = strlen(mid);
         const char *p = key;
         uint64_t v = 0;
         int i;
 
-        if (key == NULL || strnlen(key, JOURNAL_KEY_SIZE) != JOURNAL_KEY_LEN)
+        if (key == NULL || strnlen(key, want + 1) != want)
                 return -EINVAL;
         if (hex_decode_lower(rid, sizeof(rid), p) != 0)
                 return -EINVAL;
         p += 2 * sizeof(rid);
-        if (memcmp(p, JOURNAL_KEY_MID, JOURNAL_KEY_MID_LEN) != 0)
+        if (memcmp(p, mid, mid_len) != 0)
                 return -EINVAL;
-        p += JOURNAL_KEY_MID_LEN;
+        p += mid_len;
         if (hex_decode_lower(dev, sizeof(dev), p) != 0 || p[2 * sizeof(dev)] != '/')
                 return -EINVAL;
         p += 2 * sizeof(dev) + 1;
@@ -357,4 +407,20 @@ int journal_parse_key(const char *key, uint8_t *region_id,
         *seq = v;
         memcpy(hash, h, sizeof(h));
         return 0;
+}
+
+int journal_object_key(const char *region_hex,
+                       const uint8_t device_id[static JOURNAL_DEVICE_ID_LEN], uint64_t seq,
+                       const uint8_t hash[static JOURNAL_HASH_LEN],
+                       char out[static JOURNAL_KEY_SIZE])
+{
+        return journal_seq_key(region_hex, JOURNAL_KEY_MID, device_id, seq, hash, out,
+                               JOURNAL_KEY_SIZE);
+}
+
+int journal_parse_key(const char *key, uint8_t *region_id,
+                      uint8_t device_id[static JOURNAL_DEVICE_ID_LEN], uint64_t *seq,
+                      uint8_t hash[static JOURNAL_HASH_LEN])
+{
+        return journal_parse_seq_key(key, JOURNAL_KEY_MID, region_id, device_id, seq, hash);
 }

@@ -141,4 +141,55 @@ int journal_parse_key(const char *key, uint8_t *region_id,
                       uint8_t device_id[static JOURNAL_DEVICE_ID_LEN], uint64_t *seq,
                       uint8_t hash[static JOURNAL_HASH_LEN]) __attribute__((warn_unused_result));
 
+/*
+ * ---- Shared with sync/checkpoint.c (the same lists and key shapes) ----
+ *
+ * journal_marks_check: M (N entries) has at most MAX entries, strictly
+ * ascending by device id, every seq >= 1, none for EXCLUDE (16 bytes, may be
+ * NULL).  journal_refs_check: invariants 3 and 4 for COMMITS (at most MAX)
+ * and PACKS.  Both return 0 or -EBADMSG.
+ */
+int journal_marks_check(const struct journal_seen *m, size_t n, size_t max, const uint8_t *exclude)
+    __attribute__((warn_unused_result));
+int journal_refs_check(const struct journal_commit *commits, size_t ncommits, size_t max,
+                       const struct journal_pack *packs, size_t npacks)
+    __attribute__((warn_unused_result));
+
+struct enc;
+struct dec;
+/* Canonical encodings: u32 n || n x mark;  u32 n || n x commit || u32 n || n x pack. */
+void journal_marks_enc(struct enc *d, const struct journal_seen *m, size_t n);
+void journal_refs_enc(struct enc *d, const struct journal_commit *commits, size_t ncommits,
+                      const struct journal_pack *packs, size_t npacks);
+/*
+ * A u32 count bounded by MAX and by the bytes left in D (ITEM bytes each);
+ * 0 and D's error set when out of bounds.
+ */
+size_t journal_dec_count(struct dec *d, size_t max, size_t item);
+/*
+ * Decoders of those lists (structure only: the caller checks the rules).
+ * Arrays malloc'd (NULL when empty).  Return 0, -EBADMSG or -ENOMEM; outputs
+ * untouched on error.
+ */
+int journal_marks_dec(struct dec *d, size_t max, struct journal_seen **out, size_t *n)
+    __attribute__((warn_unused_result));
+int journal_refs_dec(struct dec *d, size_t max, struct journal_commit **commits, size_t *ncommits,
+                     struct journal_pack **packs, size_t *npacks)
+    __attribute__((warn_unused_result));
+
+/*
+ * Keys "<REGION_HEX><MID><device hex>/<seq:016x>-<hash hex>" (MID such as
+ * "/journal/" or "/c/") into OUT (SIZE bytes), their length, and their
+ * strict parser (as journal_parse_key).  Return 0 or -EINVAL.
+ */
+int journal_seq_key(const char *region_hex, const char *mid,
+                    const uint8_t device_id[static JOURNAL_DEVICE_ID_LEN], uint64_t seq,
+                    const uint8_t hash[static JOURNAL_HASH_LEN], char *out, size_t size)
+    __attribute__((warn_unused_result));
+size_t journal_seq_key_len(const char *mid);
+int journal_parse_seq_key(const char *key, const char *mid, uint8_t *region_id,
+                          uint8_t device_id[static JOURNAL_DEVICE_ID_LEN], uint64_t *seq,
+                          uint8_t hash[static JOURNAL_HASH_LEN])
+    __attribute__((warn_unused_result));
+
 #endif

@@ -23,6 +23,8 @@ static int pack_len_valid(uint8_t kind, size_t len)
                 return len >= PACK_BLOCK_MIN_LEN && len <= PACK_BLOCK_MAX_LEN;
         case PACK_KIND_MANIFEST:
                 return len >= MANIFEST_MIN_SIZE && len <= MANIFEST_MAX_SIZE;
+        case PACK_KIND_LOCS:
+                return len >= PACK_LOCS_MIN_LEN && len <= PACK_LOCS_MAX_LEN;
         default:
                 return 0;
         }

@@ -19,7 +19,7 @@
  *
  * Invariants enforced by pack_parse (and refused by the builder):
  *   1. magic "SEALPAK1"; 1 <= n <= PACK_MAX_RECORDS; whole pack <= PACK_MAX_SIZE.
- *   2. kind is PACK_KIND_BLOCK or PACK_KIND_MANIFEST; len within that kind's
+ *   2. kind is PACK_KIND_BLOCK, _MANIFEST or _LOCS; len within that kind's
  *      bounds (pack_record_check).
  *   3. record i and entry i agree on kind, offset and length, and entry i's
  *      hash is the BLAKE2b-256 of record i's bytes.
@@ -49,7 +49,12 @@
 enum pack_kind {
         PACK_KIND_BLOCK = 1,    /* crypto/block.h sealed block */
         PACK_KIND_MANIFEST = 2, /* sync/manifest.h signed manifest */
+        PACK_KIND_LOCS = 3,     /* sync/checkpoint.h block locations (checkpoint bundles) */
 };
+
+/* Location records (sync/checkpoint.h): 1..65536 locations, grouped by pack. */
+#define PACK_LOCS_MIN_LEN (4u + 36u + 44u)
+#define PACK_LOCS_MAX_LEN (4u + 65536u * 80u)
 
 /* One trailer entry: where a record's bytes are and what they hash to. */
 struct pack_entry {

@@ -121,6 +121,8 @@ enum pull_kind {
         PULL_REVOKED,      /* an entry of a removed device after its cutoff */
         PULL_WITHHELD,     /* an entry names a membership entry this device cannot see */
         PULL_BAD_BLOCK,    /* a block fetched on demand does not match its reference */
+        PULL_BAD_CKPT,     /* a checkpoint refused (sync/ckpt.c); the journals are used */
+        PULL_CKPT_FORK,    /* a checkpoint's vector contradicts a journal */
 };
 
 static const struct {
@@ -134,7 +136,8 @@ static const struct {
     [PULL_KEY_CHANGED] = {"key-changed", 0},   [PULL_BAD_ACK] = {"bad-ack", 0},
     [PULL_ACK_ROLLBACK] = {"ack-rollback", 0}, [PULL_ACK_FORK] = {"ack-fork", 0},
     [PULL_REVOKED] = {"revoked", 1},           [PULL_WITHHELD] = {"membership-withheld", 1},
-    [PULL_BAD_BLOCK] = {"bad-block", 0},
+    [PULL_BAD_BLOCK] = {"bad-block", 0},       [PULL_BAD_CKPT] = {"bad-checkpoint", 0},
+    [PULL_CKPT_FORK] = {"checkpoint-fork", 0},
 };
 
 struct pull_peer_state {
@@ -213,6 +216,10 @@ struct pull {
          * policy), found by pull_epoch_missing; the round's thread only. */
         uint8_t withheld[PULL_WITHHELD_MAX][32];
         size_t nwithheld;
+        int (*boot)(void *arg, unsigned *applied); /* pull_set_bootstrap, until it succeeds */
+        void *boot_arg;
+        struct pull_pack *prefetch; /* pull_prefetch: the pieces fetched for a bootstrap */
+        size_t nprefetch;
 };
 
 struct pull_mark {
@@ -405,7 +412,7 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
                 if (pull_kinds[kind].holds)
                         log_err("pull: alarm %s; holding this device's updates", text);
                 else if (kind == PULL_KEY_CHANGED || kind == PULL_ACK_FORK ||
-                         kind == PULL_BAD_BLOCK)
+                         kind == PULL_BAD_BLOCK || kind == PULL_CKPT_FORK)
                         log_err("pull: alarm %s", text);
                 else
                         log_warn("pull: %s", text);
@@ -1471,7 +1478,17 @@ int pull_round(struct pull *p, unsigned *applied)
         p->in_round = 1;
         p->st.rounds_started++;
         pthread_mutex_unlock(&p->lock);
-        for (i = 0; i < pull_npeers(p); i++) {
+        if (p->boot != NULL) {
+                log_last_error_reset();
+                r = p->boot(p->boot_arg, &count);
+                if (r == 0) {
+                        p->boot = NULL;
+                } else {
+                        rc = r;
+                        pull_error_text(r, err, sizeof(err));
+                }
+        }
+        for (i = 0; i < pull_npeers(p) && p->boot == NULL; i++) {
                 if (p->peers[i].held)
                         continue;
                 log_last_error_reset();
@@ -1507,6 +1524,7 @@ struct pull_loc {
         uint8_t pack[32];
         uint64_t off;
         uint32_t len;
+        uint8_t kind; /* PACK_KIND_BLOCK or PACK_KIND_MANIFEST */
 };
 
 static int pull_loc_cmp(const void *a, const void *b)
@@ -1519,12 +1537,12 @@ static int pull_loc_cmp(const void *a, const void *b)
         return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/* Checks the record in W->out (LEN bytes) against W->hash; on success W->len is set. */
-static int pull_want_check(struct pull_want *w, uint32_t len)
+/* Checks the record in W->out (L's length and kind) against W->hash; on success W->len is set. */
+static int pull_want_check(struct pull_want *w, const struct pull_loc *l)
 {
-        if (pack_record_check(PACK_KIND_BLOCK, w->out, len, w->hash) != 0)
+        if (pack_record_check(l->kind, w->out, l->len, w->hash) != 0)
                 return -EBADMSG;
-        w->len = len;
+        w->len = l->len;
         return 0;
 }
 
@@ -1538,12 +1556,12 @@ static int pull_want_locate(struct pull *p, struct pull_want *w, size_t cap, str
 
         if (rc != 0)
                 return rc;
-        if (l->len < PACK_BLOCK_MIN_LEN || l->len > PACK_BLOCK_MAX_LEN)
+        if (l->kind == PACK_KIND_BLOCK &&
+            (l->len < PACK_BLOCK_MIN_LEN || l->len > PACK_BLOCK_MAX_LEN))
                 return -EBADMSG; /* not a block record */
         if (l->len > cap)
                 return -ERANGE;
-        if (pull_fetch_cur(p, l->pack, l->off, l->len, w->out) == 0 &&
-            pull_want_check(w, l->len) == 0)
+        if (pull_fetch_cur(p, l->pack, l->off, l->len, w->out) == 0 && pull_want_check(w, l) == 0)
                 return 0;
         return 1;
 }
@@ -1558,7 +1576,7 @@ static int pull_refetch(struct pull *p, struct pull_want *w, const struct pull_l
                 rc = -EBADMSG; /* the pack is shorter than it was */
         if (rc == 0) {
                 pull_count_bytes(p, l->len);
-                rc = pull_want_check(w, l->len);
+                rc = pull_want_check(w, l);
         }
         if (rc == -EBADMSG)
                 (void)pull_alarm(p, NULL, PULL_BAD_BLOCK, 0, key,
@@ -1593,7 +1611,7 @@ static void pull_fetch_run(struct pull *p, struct pull_want *w, const struct pul
                 }
                 if (rc == 0) {
                         memcpy(wj->out, buf + (l[j].off - start), l[j].len);
-                        wj->rc = pull_want_check(wj, l[j].len);
+                        wj->rc = pull_want_check(wj, &l[j]);
                 }
                 if (rc != 0 || wj->rc != 0)
                         wj->rc = pull_refetch(p, wj, &l[j], key);
@@ -1601,7 +1619,9 @@ static void pull_fetch_run(struct pull *p, struct pull_want *w, const struct pul
         free(buf);
 }
 
-int pull_fetch_blocks(struct pull *p, struct pull_want *w, size_t n, size_t cap)
+/* pull_fetch_blocks for records of KIND; want I has room for CAPS[I] bytes (CAPS NULL: CAP). */
+static int pull_fetch_kind(struct pull *p, uint8_t kind, struct pull_want *w, size_t n, size_t cap,
+                           const size_t *caps)
 {
         struct pull_loc *l = calloc(n ? n : 1, sizeof(*l));
         size_t i, nl = 0, a, b;
@@ -1610,7 +1630,8 @@ int pull_fetch_blocks(struct pull *p, struct pull_want *w, size_t n, size_t cap)
         if (l == NULL)
                 return -ENOMEM;
         for (i = 0; i < n; i++) {
-                w[i].rc = pull_want_locate(p, &w[i], cap, &l[nl]);
+                l[nl].kind = kind;
+                w[i].rc = pull_want_locate(p, &w[i], caps != NULL ? caps[i] : cap, &l[nl]);
                 if (w[i].rc == 1) {
                         w[i].rc = -EAGAIN;
                         l[nl++].i = i;
@@ -1629,11 +1650,21 @@ int pull_fetch_blocks(struct pull *p, struct pull_want *w, size_t n, size_t cap)
         free(l);
         for (i = 0; i < n; i++) {
                 if (w[i].rc != 0)
-                        secmem_wipe(w[i].out, cap);
+                        secmem_wipe(w[i].out, caps != NULL ? caps[i] : cap);
                 if (w[i].rc != 0 && rc == 0)
                         rc = w[i].rc;
         }
         return rc;
+}
+
+int pull_fetch_blocks(struct pull *p, struct pull_want *w, size_t n, size_t cap)
+{
+        return pull_fetch_kind(p, PACK_KIND_BLOCK, w, n, cap, NULL);
+}
+
+int pull_fetch_manifests(struct pull *p, struct pull_want *w, size_t n, const size_t *caps)
+{
+        return pull_fetch_kind(p, PACK_KIND_MANIFEST, w, n, 0, caps);
 }
 
 int pull_fetch_block(struct pull *p, const uint8_t hash[static 32], uint8_t *out, size_t cap,
@@ -1660,6 +1691,7 @@ int pull_block_here(struct pull *p, const uint8_t hash[static 32], uint8_t *out,
 
         memcpy(w.hash, hash, 32);
         w.out = out;
+        l.kind = PACK_KIND_BLOCK;
         rc = pull_want_locate(p, &w, cap, &l);
         if (rc == 1)
                 rc = -ENOENT;
@@ -1761,6 +1793,8 @@ int pull_ack_alarm(struct pull *p, const uint8_t device_id[static 16], enum pull
             [PULL_ALARM_BAD_ACK] = PULL_BAD_ACK,
             [PULL_ALARM_ACK_ROLLBACK] = PULL_ACK_ROLLBACK,
             [PULL_ALARM_ACK_FORK] = PULL_ACK_FORK,
+            [PULL_ALARM_BAD_CHECKPOINT] = PULL_BAD_CKPT,
+            [PULL_ALARM_CHECKPOINT_FORK] = PULL_CKPT_FORK,
         };
         size_t i, n = pull_npeers(p);
 
@@ -1782,6 +1816,156 @@ int pull_wants_keys(struct pull *p)
 void pull_keys_refreshed(struct pull *p)
 {
         atomic_fetch_add(&p->keys_gen, 1);
+}
+
+/* Plans the pieces of the located records L (NL, sorted) into PACKS (one per pack). */
+static size_t pull_prefetch_plan(const struct pull_loc *l, size_t nl, struct pull_pack *packs)
+{
+        uint64_t total = 0;
+        size_t i, np = 0;
+
+        for (i = 0; i < nl; i++) {
+                struct pull_pack *pk = &packs[np > 0 ? np - 1 : 0];
+                struct pull_piece *last;
+
+                if (np == 0 || memcmp(pk->hash, l[i].pack, 32) != 0) {
+                        pk = &packs[np++];
+                        memcpy(pk->hash, l[i].pack, 32);
+                        pk->size = PACK_MAX_SIZE;
+                }
+                last = pk->npieces > 0 ? &pk->pieces[pk->npieces - 1] : NULL;
+                if (last != NULL && l[i].off >= last->off + last->len &&
+                    l[i].off - (last->off + last->len) <= PULL_PIECE_GAP &&
+                    l[i].off + l[i].len - last->off <= PULL_RANGE_MAX) {
+                        total += l[i].off + l[i].len - (last->off + last->len);
+                        last->len = (size_t)(l[i].off + l[i].len - last->off);
+                } else if (last == NULL || l[i].off >= last->off + last->len) {
+                        total += l[i].len;
+                        pk->pieces[pk->npieces].off = l[i].off;
+                        pk->pieces[pk->npieces++].len = l[i].len;
+                }
+                if (total > PULL_KEEP_MAX)
+                        break; /* the rest stays remote */
+        }
+        return np;
+}
+
+/* PACKS for the distinct packs of L (NL, sorted), each with room for its records' pieces. */
+static int pull_prefetch_packs(const struct pull_loc *l, size_t nl, struct pull_pack **out,
+                               size_t *np)
+{
+        struct pull_pack *packs;
+        size_t i, j, k = 0;
+
+        for (i = 0; i < nl; i++)
+                k += i == 0 || memcmp(l[i - 1].pack, l[i].pack, 32) != 0;
+        packs = calloc(k ? k : 1, sizeof(*packs));
+        if (packs == NULL)
+                return -ENOMEM;
+        for (i = 0, k = 0; i < nl; i = j, k++) {
+                for (j = i; j < nl && memcmp(l[j].pack, l[i].pack, 32) == 0; j++)
+                        ;
+                packs[k].fd = -1;
+                packs[k].pieces = calloc(j - i, sizeof(*packs[k].pieces));
+                if (packs[k].pieces == NULL) {
+                        pull_packs_free(packs, k + 1);
+                        return -ENOMEM;
+                }
+        }
+        *out = packs;
+        *np = k;
+        return 0;
+}
+
+int pull_prefetch(struct pull *p, const uint8_t (*hashes)[32], size_t n)
+{
+        struct pull_loc *l = calloc(n ? n : 1, sizeof(*l));
+        struct pull_pack *packs = NULL;
+        size_t i, nl = 0, np = 0, used;
+        int rc;
+
+        if (l == NULL)
+                return -ENOMEM;
+        for (i = 0; i < n; i++)
+                if (index_packidx_get(p->ix, hashes[i], l[nl].pack, &l[nl].off, &l[nl].len) == 0)
+                        nl++;
+        qsort(l, nl, sizeof(*l), pull_loc_cmp);
+        rc = pull_prefetch_packs(l, nl, &packs, &np);
+        used = rc == 0 ? pull_prefetch_plan(l, nl, packs) : 0;
+        free(l);
+        for (i = 0; i < used; i++)
+                if (pull_pieces_get(p, NULL, "a checkpoint bootstrap", 0, &packs[i]) != 0)
+                        pull_pieces_drop(&packs[i]); /* left remote: fetched when read */
+        if (rc != 0)
+                return rc;
+        pthread_mutex_lock(&p->lock);
+        p->cur = packs;
+        p->ncur = used;
+        pthread_mutex_unlock(&p->lock);
+        p->prefetch = packs;
+        p->nprefetch = np;
+        return 0;
+}
+
+void pull_prefetch_end(struct pull *p)
+{
+        pthread_mutex_lock(&p->lock);
+        if (p->cur == p->prefetch) {
+                p->cur = NULL;
+                p->ncur = 0;
+        }
+        pthread_mutex_unlock(&p->lock);
+        pull_packs_free(p->prefetch, p->nprefetch);
+        p->prefetch = NULL;
+        p->nprefetch = 0;
+}
+
+int pull_peer_lookup(struct pull *p, const uint8_t device_id[static 16], struct pull_peer *out)
+{
+        size_t i, n = pull_npeers(p);
+
+        for (i = 0; i < n; i++) {
+                const struct pull_peer_state *ps = &p->peers[i];
+
+                if (memcmp(ps->peer.device_id, device_id, 16) != 0)
+                        continue;
+                memcpy(out->device_id, ps->peer.device_id, 16);
+                memcpy(out->sign_pk, ps->peer.sign_pk, 32);
+                out->role = __atomic_load_n(&ps->peer.role, __ATOMIC_RELAXED);
+                out->removed = __atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE);
+                out->cutoff_seq = __atomic_load_n(&ps->peer.cutoff_seq, __ATOMIC_RELAXED);
+                memcpy(out->cutoff_hash, ps->peer.cutoff_hash, 32);
+                return 0;
+        }
+        return -ENOENT;
+}
+
+int pull_mark_advance(struct pull *p, const uint8_t device_id[static 16], uint64_t seq,
+                      const uint8_t hash[static 32])
+{
+        size_t i, n = pull_npeers(p);
+        struct pull_mark mk;
+        int rc;
+
+        for (i = 0; i < n; i++)
+                if (memcmp(p->peers[i].peer.device_id, device_id, 16) == 0)
+                        break;
+        if (i == n)
+                return -ENOENT;
+        rc = pull_mark_get(p, &p->peers[i], &mk);
+        if (rc != 0)
+                return rc;
+        if (mk.have && (mk.seq > seq || (mk.seq == seq && memcmp(mk.hash, hash, 32) != 0)))
+                return -ESTALE;
+        if (mk.have && mk.seq == seq)
+                return 0;
+        return pull_mark_put(p, &p->peers[i], seq, hash);
+}
+
+void pull_set_bootstrap(struct pull *p, int (*fn)(void *arg, unsigned *applied), void *arg)
+{
+        p->boot = fn;
+        p->boot_arg = arg;
 }
 
 void pull_set_spool(struct pull *p, int dirfd)

@@ -199,6 +199,15 @@ int pull_fetch_blocks(struct pull *p, struct pull_want *w, size_t n, size_t cap)
     __attribute__((warn_unused_result));
 
 /*
+ * As pull_fetch_blocks for manifest records (W[i].HASH a manifest hash the
+ * pack index knows; W[i].OUT has room for CAPS[i] bytes): for the
+ * checkpoint writer (sync/ckpt.c), which copies current manifests into
+ * bundles.  A record that does not match its hash also raises bad-block.
+ */
+int pull_fetch_manifests(struct pull *p, struct pull_want *w, size_t n, const size_t *caps)
+    __attribute__((warn_unused_result));
+
+/*
  * As pull_fetch_block, but only from the packs of the entry being applied
  * (no network): -ENOENT if they do not hold it.  For fs/apply.c in lazy mode.
  */
@@ -251,7 +260,8 @@ struct pull_alarm_info {
         char kind[24];                /* journal-gap, equivocation, journal-rollback, bad-object,
                                          not-a-writer, unknown-epoch, store-junk, missing-pack,
                                          key-changed, bad-ack, ack-rollback, ack-fork,
-                                         revoked, bad-block */
+                                         revoked, bad-block, bad-checkpoint,
+                                         checkpoint-fork */
         int holds;                    /* 1: the device's updates are held until restart */
         char device[33];              /* the device's id, hex */
         uint64_t seq;                 /* the journal seq concerned, 0 if none */
@@ -299,7 +309,16 @@ int pull_peer_get(struct pull *p, size_t i, struct pull_peer_info *out)
  * confirms an entry of this device's journal that this device did not
  * write (the store showed it a forked journal).
  */
-enum pull_ack_alarm { PULL_ALARM_BAD_ACK, PULL_ALARM_ACK_ROLLBACK, PULL_ALARM_ACK_FORK };
+enum pull_ack_alarm {
+        PULL_ALARM_BAD_ACK,
+        PULL_ALARM_ACK_ROLLBACK,
+        PULL_ALARM_ACK_FORK,
+        /* Raised by the checkpoint bootstrap (sync/ckpt.c) about a checkpoint's author;
+         * none holds: the device falls back to the journals. */
+        PULL_ALARM_BAD_CHECKPOINT,  /* hash, decoding, signature, role, member head,
+                                       stale (below local marks), bundles, manifests */
+        PULL_ALARM_CHECKPOINT_FORK, /* its vector names an entry the journal does not have */
+};
 
 /*
  * Raises alarm KIND about peer DEVICE_ID at SEQ (0: none), for store
@@ -316,6 +335,45 @@ int pull_ack_alarm(struct pull *p, const uint8_t device_id[static 16], enum pull
  * P lives) instead of being read back record by record with range GETs.
  */
 void pull_set_spool(struct pull *p, int dirfd);
+
+/*
+ * Peer DEVICE_ID as the puller knows it (pinned key, current role, cutoff)
+ * into *OUT: 0 or -ENOENT (not a peer, or this device).  Any thread.
+ */
+int pull_peer_lookup(struct pull *p, const uint8_t device_id[static 16], struct pull_peer *out)
+    __attribute__((warn_unused_result));
+
+/*
+ * Moves peer DEVICE_ID's mark to (SEQ, HASH) if it has none or a lower one
+ * (a mark never goes back; an equal seq must have HASH).  For the
+ * checkpoint bootstrap, inside a round (the hook below).  Written in the
+ * index's open transaction.  Returns 0, -ENOENT (not a peer), -ESTALE (the
+ * mark is higher, or equal with another hash: nothing done) or the index's
+ * error.
+ */
+int pull_mark_advance(struct pull *p, const uint8_t device_id[static 16], uint64_t seq,
+                      const uint8_t hash[static 32]) __attribute__((warn_unused_result));
+
+/*
+ * A hook run at the start of rounds, before any journal is pulled, until it
+ * returns 0 (then never again): the checkpoint bootstrap (fs/mount.c sets
+ * it for a device with no marks).  *APPLIED counts manifests it applied.
+ * Set before rounds run.
+ */
+void pull_set_bootstrap(struct pull *p, int (*fn)(void *arg, unsigned *applied), void *arg);
+
+/*
+ * For the checkpoint bootstrap: the block records HASHES (N; their
+ * locations in the pack index) are fetched by ranged GETs, records of one
+ * pack within 128 KiB of each other sharing one GET of at most 8 MiB, at
+ * most 64 MiB in all, and held as "the packs of the entry being applied"
+ * (pull_block_here finds them) until pull_prefetch_end.  Records not
+ * fetched (unknown, over the budget, a failed GET) stay remote.  Inside a
+ * round only.  Returns 0 or -ENOMEM.
+ */
+int pull_prefetch(struct pull *p, const uint8_t (*hashes)[32], size_t n)
+    __attribute__((warn_unused_result));
+void pull_prefetch_end(struct pull *p);
 
 void pull_free(struct pull *p); /* NULL is a no-op */
 

@@ -33,11 +33,30 @@
 struct store_file {
         struct store base;
         char root[PATH_MAX];
+        int trace_fd; /* SEALSYNC_STORE_TRACE: one line per request, or -1 */
 };
 
 static struct store_file *store_file_of(struct store *s)
 {
         return (struct store_file *)s;
+}
+
+/*
+ * Request counting for tests and measurements (doc/STORE.md): with
+ * SEALSYNC_STORE_TRACE=FILE, every request appends "OP KEY" to FILE (object
+ * keys are hashes and ids: no names, no content).
+ */
+static void store_file_trace(struct store *s, const char *op, const char *key)
+{
+        char line[STORE_FILE_KEY_MAX + 16];
+        int n;
+
+        if (store_file_of(s)->trace_fd < 0)
+                return;
+        n = snprintf(line, sizeof(line), "%s %s\n", op, key != NULL ? key : "");
+        if (n > 0 && (size_t)n < sizeof(line) &&
+            write(store_file_of(s)->trace_fd, line, (size_t)n) != n)
+                log_debug("store trace: write failed");
 }
 
 static int store_file_path(struct store *s, const char *key, char *out, size_t outlen)
@@ -67,6 +86,7 @@ static int store_file_put(struct store *s, const char *key, const void *buf, siz
         char *slash;
         int fd, rc;
 
+        store_file_trace(s, "PUT", key);
         rc = store_file_path(s, key, path, sizeof(path));
         if (rc != 0)
                 return rc;
@@ -125,6 +145,7 @@ static int store_file_get(struct store *s, const char *key, size_t max, uint8_t 
         char path[PATH_MAX];
         int rc;
 
+        store_file_trace(s, "GET", key);
         rc = store_file_path(s, key, path, sizeof(path));
         if (rc != 0)
                 return rc;
@@ -138,6 +159,7 @@ static int store_file_get_range(struct store *s, const char *key, uint64_t off, 
         struct stat st;
         int fd, rc;
 
+        store_file_trace(s, "GET-RANGE", key);
         rc = store_file_path(s, key, path, sizeof(path));
         if (rc != 0)
                 return rc;
@@ -161,6 +183,7 @@ static int store_file_del(struct store *s, const char *key)
         char path[PATH_MAX];
         int rc;
 
+        store_file_trace(s, "DELETE", key);
         rc = store_file_path(s, key, path, sizeof(path));
         if (rc != 0)
                 return rc;
@@ -309,6 +332,7 @@ static int store_file_list(struct store *s, const char *prefix, const char *star
 
         if (prefix == NULL)
                 prefix = "";
+        store_file_trace(s, "LIST", prefix);
         if (strlen(prefix) > STORE_FILE_KEY_MAX || prefix[0] == '/')
                 return -EINVAL;
         for (i = 0; prefix[i] != '\0'; i++)
@@ -334,6 +358,8 @@ static int store_file_list(struct store *s, const char *prefix, const char *star
 
 static void store_file_close(struct store *s)
 {
+        if (store_file_of(s)->trace_fd >= 0)
+                close(store_file_of(s)->trace_fd);
         free(store_file_of(s));
 }
 
@@ -364,6 +390,10 @@ int store_file_open(const char *root, struct store **out)
         if (s == NULL)
                 return -ENOMEM;
         s->base.ops = &store_file_ops;
+        s->trace_fd = -1;
+        if (getenv("SEALSYNC_STORE_TRACE") != NULL)
+                s->trace_fd = open(getenv("SEALSYNC_STORE_TRACE"),
+                                   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         memcpy(s->root, root, n);
         s->root[n] = '\0';
         if (n == 1)

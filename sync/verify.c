@@ -37,12 +37,14 @@
 #include "sync/journal.h"
 #include "sync/manifest.h"
 #include "sync/membership.h"
+#include "sync/checkpoint.h"
 #include "sync/pack.h"
 #include "util/hex.h"
 #include "util/log.h"
 
 #define VERIFY_TEXT_MAX 320
-#define VERIFY_KEY_MAX 600 /* a store key (<= 512) and some */
+#define VERIFY_KEY_MAX 600   /* a store key (<= 512) and some */
+#define VERIFY_AUTHOR_OFF 50 /* a manifest's author (doc/FORMAT-sync.md "Manifest") */
 
 /* A block reference waiting for the block records of every pack. */
 struct verify_ref {
@@ -79,12 +81,16 @@ struct verify {
         struct verify_vec refs;     /* struct verify_ref */
         struct verify_vec entries;  /* struct verify_entry_id */
         struct verify_vec packs;    /* uint8_t[32]: packs named by entries */
+        struct checkpoint gcbase;   /* the verified checkpoint with the most entries */
+        int have_gcbase;
 };
 
 static const char *const verify_cats[VERIFY_NCATS] = {
-    [VERIFY_MEMBERS] = "members", [VERIFY_EPOCHS] = "epochs",       [VERIFY_JOURNALS] = "journals",
-    [VERIFY_PACKS] = "packs",     [VERIFY_MANIFESTS] = "manifests", [VERIFY_BLOCKS] = "blocks",
-    [VERIFY_ACKS] = "acks",       [VERIFY_OTHER] = "other",
+    [VERIFY_MEMBERS] = "members",     [VERIFY_EPOCHS] = "epochs",
+    [VERIFY_JOURNALS] = "journals",   [VERIFY_PACKS] = "packs",
+    [VERIFY_MANIFESTS] = "manifests", [VERIFY_BLOCKS] = "blocks",
+    [VERIFY_ACKS] = "acks",           [VERIFY_CHECKPOINTS] = "checkpoints",
+    [VERIFY_OTHER] = "other",
 };
 
 const char *verify_cat_name(enum verify_cat cat)
@@ -441,48 +447,93 @@ struct verify_dev {
 /* The entry being checked. */
 struct verify_cur {
         struct verify_dev *d;
+        int any_author; /* a checkpoint's: each manifest's author signs it (else D) */
         const struct journal_entry *e;
         const char *key; /* its store key */
         uint32_t idx;    /* its index in V->entries */
 };
 
+/* The key of DEV if it is (or was, until removed) a writer or admin, else NULL. */
+static const uint8_t *verify_writer_pk(const struct verify *v, const uint8_t *dev)
+{
+        const struct member_device *d = members_find(v->ms, dev);
+        const struct members_removed *r = members_find_removed(v->ms, dev);
+
+        if (d == NULL && r != NULL)
+                d = &r->device;
+        if (d == NULL || (d->role != MEMBER_ROLE_WRITER && d->role != MEMBER_ROLE_ADMIN))
+                return NULL;
+        return d->sign_pk;
+}
+
+/*
+ * Checks manifest record C in pack bytes BUF, named by object KEY (an entry
+ * of DEVICE_ID at SEQ, or a checkpoint) and signed by AUTHOR's key SIGN_PK:
+ * check_manifest, its epoch held here, its metadata opens.  On 0 *M is the
+ * manifest (release it); 1: a problem was reported; or -ENOMEM.
+ */
+static int verify_manifest_open(struct verify *v, const char *key, const uint8_t *device_id,
+                                uint64_t seq, const uint8_t *author, const uint8_t *sign_pk,
+                                const struct journal_commit *c, const uint8_t *buf,
+                                struct manifest *m)
+{
+        struct manifest_meta meta;
+        const char *why = NULL;
+        const uint8_t *k;
+        int rc;
+
+        verify_tick(v, VERIFY_MANIFESTS);
+        rc = check_manifest(buf + c->off, c, v->ri->id, author, sign_pk, m, &why);
+        if (rc == -EBADMSG)
+                verify_problem(v, VERIFY_MANIFESTS, "bad-object", key, device_id, seq, "%s", why);
+        if (rc != 0)
+                return rc == -EBADMSG ? 1 : rc;
+        k = v->keys != NULL ? region_keys_find(v->keys, m->epoch_id) : NULL;
+        if (k == NULL && verify_withheld(v, m->epoch_id)) {
+                v->c->withheld_manifests++; /* the key-history policy: information */
+                return 0;
+        }
+        if (k == NULL) {
+                verify_problem(v, VERIFY_MANIFESTS, "unknown-epoch", key, device_id, seq,
+                               "a manifest of an epoch this device holds no key of");
+                return 0; /* its block references still count */
+        }
+        rc = manifest_open_meta(m, k, &meta);
+        if (rc == 0)
+                manifest_meta_release(&meta);
+        else if (rc == -EBADMSG)
+                verify_problem(v, VERIFY_MANIFESTS, "bad-object", key, device_id, seq,
+                               "a manifest's metadata does not open under its epoch's "
+                               "key (key commitment or AEAD)");
+        if (rc == -ENOMEM)
+                manifest_release(m);
+        return rc == -ENOMEM ? rc : 0;
+}
+
 /* Checks manifest record of commit C in pack bytes BUF of entry CUR; its refs are remembered. */
 static int verify_manifest(struct verify *v, const struct verify_cur *cur,
                            const struct journal_commit *c, const uint8_t *buf)
 {
+        const uint8_t *author = cur->d->device_id, *pk = cur->d->sign_pk;
         struct manifest m;
-        struct manifest_meta meta;
         struct verify_ref ref;
-        const char *why = NULL;
-        const uint8_t *k;
         size_t i;
         int rc;
 
-        verify_tick(v, VERIFY_MANIFESTS);
-        rc = check_manifest(buf + c->off, c, v->ri->id, cur->d->device_id, cur->d->sign_pk, &m,
-                            &why);
-        if (rc == -EBADMSG)
-                verify_problem(v, VERIFY_MANIFESTS, "bad-object", cur->key, cur->d->device_id,
-                               cur->e->seq, "%s", why);
-        if (rc != 0)
-                return rc == -EBADMSG ? 0 : rc;
-        k = v->keys != NULL ? region_keys_find(v->keys, m.epoch_id) : NULL;
-        if (k == NULL && verify_withheld(v, m.epoch_id)) {
-                v->c->withheld_manifests++;
-        } else if (k == NULL) {
-                verify_problem(v, VERIFY_MANIFESTS, "unknown-epoch", cur->key, cur->d->device_id,
-                               cur->e->seq, "a manifest of an epoch this device holds no key of");
-        } else {
-                rc = manifest_open_meta(&m, k, &meta);
-                if (rc == 0)
-                        manifest_meta_release(&meta);
-                else if (rc == -EBADMSG)
-                        verify_problem(v, VERIFY_MANIFESTS, "bad-object", cur->key,
+        if (cur->any_author) {
+                author = buf + c->off + VERIFY_AUTHOR_OFF; /* journal_decode: len >= min size */
+                pk = verify_writer_pk(v, author);
+                if (pk == NULL) {
+                        verify_problem(v, VERIFY_CHECKPOINTS, "bad-checkpoint", cur->key,
                                        cur->d->device_id, cur->e->seq,
-                                       "a manifest's metadata does not open under its epoch's "
-                                       "key (key commitment or AEAD)");
+                                       "a manifest's author is not a writer of the region");
+                        return 0;
+                }
         }
-        rc = rc == -ENOMEM ? rc : 0;
+        rc = verify_manifest_open(v, cur->key, cur->d->device_id, cur->e->seq, author, pk, c, buf,
+                                  &m);
+        if (rc != 0)
+                return rc == 1 ? 0 : rc;
         ref.entry = cur->idx;
         for (i = 0; i < m.nrefs && rc == 0; i++) {
                 memcpy(ref.hash, m.refs[i].hash, 32);
@@ -492,6 +543,17 @@ static int verify_manifest(struct verify *v, const struct verify_cur *cur,
         }
         manifest_release(&m);
         return rc == -ENOMEM ? rc : 0;
+}
+
+/*
+ * 1 if entry SEQ of DEVICE is at or below the vector of the newest verified
+ * checkpoint: its packs may have been garbage-collected (`sealsync gc`).
+ */
+static int verify_collected(const struct verify *v, const uint8_t *device, uint64_t seq)
+{
+        const struct journal_seen *m = v->have_gcbase ? checkpoint_mark(&v->gcbase, device) : NULL;
+
+        return seq >= 1 && m != NULL && seq <= m->seq;
 }
 
 /* Remembers the block records of pack ENTS (N). */
@@ -532,6 +594,11 @@ static int verify_pack_load(struct verify *v, const struct verify_cur *cur, size
                 return rc;
         verify_tick(v, VERIFY_PACKS);
         rc = verify_get(v, key, (size_t)jp->size, buf, &len);
+        if (rc == -ENOENT && !cur->any_author &&
+            verify_collected(v, cur->d->device_id, cur->e->seq)) {
+                v->c->collected++;
+                return 1;
+        }
         if (rc == -ENOENT) {
                 verify_problem(v, VERIFY_PACKS, "missing-pack", key, cur->d->device_id, cur->e->seq,
                                "named by entry %s but not on the store", cur->key);
@@ -739,7 +806,144 @@ static int verify_journals(struct verify *v)
         return rc;
 }
 
-/* ---- 5. block references ---- */
+/* ---- 5. checkpoints ---- */
+
+/* Every mark of C names an entry the store shows; else checkpoint-fork or bad-checkpoint. */
+static void verify_ckpt_vector(struct verify *v, const struct checkpoint *c, const char *key)
+{
+        char jkey[JOURNAL_KEY_SIZE];
+        size_t i, j, plen = JOURNAL_KEY_LEN - 64; /* "<rid>/journal/<dev>/<seq>-" */
+
+        for (i = 0; i < c->nmarks; i++) {
+                const struct journal_seen *m = &c->marks[i];
+
+                if (journal_object_key(v->rhex, m->device_id, m->seq, m->hash, jkey) != 0 ||
+                    verify_has_key(v, jkey))
+                        continue;
+                jkey[plen] = '\0';
+                j = verify_lower(v, jkey);
+                if (j < v->all.n && strncmp(v->all.v[j], jkey, plen) == 0)
+                        verify_problem(v, VERIFY_CHECKPOINTS, "checkpoint-fork", key, c->device_id,
+                                       c->seq,
+                                       "its vector names another entry at seq %" PRIu64
+                                       " of a device than the journal's",
+                                       m->seq);
+                else
+                        verify_problem(v, VERIFY_CHECKPOINTS, "bad-checkpoint", key, c->device_id,
+                                       c->seq,
+                                       "its vector names entry %" PRIu64 " of a device, "
+                                       "which the store does not show",
+                                       m->seq);
+        }
+}
+
+/* The bundles and manifests of checkpoint C (KEY), signed by D. */
+static int verify_ckpt_content(struct verify *v, const struct checkpoint *c, const char *key,
+                               struct verify_dev *d)
+{
+        struct journal_entry view;
+        struct verify_cur cur = {.d = d, .e = &view, .key = key, .any_author = 1};
+        const struct journal_commit **by_pack = NULL;
+        struct verify_entry_id id;
+        size_t i, pos = 0;
+        int rc;
+
+        memset(&view, 0, sizeof(view));
+        view.seq = c->seq;
+        view.commits = c->files; /* the rules of an entry's commits apply as they are */
+        view.ncommits = c->nfiles;
+        view.packs = c->packs;
+        view.npacks = c->npacks;
+        memcpy(id.device, c->device_id, 16);
+        id.seq = 0; /* not a journal entry: its references are never "collected" */
+        memcpy(id.hash, c->hash, 32);
+        cur.idx = (uint32_t)v->entries.n;
+        rc = verify_vec_add(&v->entries, &id);
+        if (rc == 0)
+                rc = check_commits_by_pack(&view, &by_pack);
+        for (i = 0; i < c->npacks && rc == 0; i++)
+                rc = verify_pack(v, &cur, i, by_pack, &pos);
+        free(by_pack);
+        return rc == -E2BIG ? 0 : rc;
+}
+
+static uint64_t verify_ckpt_entries(const struct checkpoint *c)
+{
+        uint64_t s = 0;
+
+        for (size_t i = 0; i < c->nmarks; i++)
+                s += c->marks[i].seq;
+        return s;
+}
+
+/* Checkpoint KEY: its author's standing and signature, its member head, vector and bundles. */
+static int verify_checkpoint(struct verify *v, const char *key)
+{
+        struct verify_dev d;
+        struct checkpoint c;
+        uint8_t dev[16], hash[32], *buf = NULL;
+        const char *why = NULL;
+        uint64_t seq = 0;
+        size_t len = 0;
+        int rc;
+
+        verify_tick(v, VERIFY_CHECKPOINTS);
+        if (checkpoint_parse_key(key, NULL, dev, &seq, hash) != 0) {
+                verify_problem(v, VERIFY_CHECKPOINTS, "junk", key, NULL, 0, "not a checkpoint key");
+                return 0;
+        }
+        memset(&d, 0, sizeof(d));
+        d.device_id = dev;
+        d.sign_pk = members_find(v->ms, dev) != NULL ? verify_writer_pk(v, dev) : NULL;
+        if (d.sign_pk == NULL) {
+                verify_problem(v, VERIFY_CHECKPOINTS, "bad-checkpoint", key, dev, seq,
+                               "signed by a device that is not an active writer or admin");
+                return 0;
+        }
+        rc = verify_get(v, key, CHECKPOINT_MAX_SIZE, &buf, &len);
+        if (rc == -ENOENT)
+                return 0;
+        if (rc == 0)
+                rc = checkpoint_open(buf, len, hash, v->ri->id, dev, seq, d.sign_pk, &c, &why);
+        free(buf);
+        if (rc == -EBADMSG || rc == -EFBIG)
+                verify_problem(v, VERIFY_CHECKPOINTS, "bad-checkpoint", key, dev, seq, "%s",
+                               rc == -EFBIG ? "larger than any checkpoint" : why);
+        if (rc != 0)
+                return rc == -EBADMSG || rc == -EFBIG ? 0 : rc;
+        if (!verify_members_holds(v->ms, c.member_head))
+                verify_problem(v, VERIFY_CHECKPOINTS, "bad-checkpoint", key, dev, seq,
+                               "it names a membership entry the store's log does not hold");
+        verify_ckpt_vector(v, &c, key);
+        rc = verify_ckpt_content(v, &c, key, &d);
+        if (!v->have_gcbase || verify_ckpt_entries(&c) > verify_ckpt_entries(&v->gcbase)) {
+                if (v->have_gcbase)
+                        checkpoint_release(&v->gcbase);
+                v->gcbase = c;
+                v->have_gcbase = 1;
+        } else {
+                checkpoint_release(&c);
+        }
+        return rc;
+}
+
+static int verify_checkpoints(struct verify *v)
+{
+        char prefix[VERIFY_KEY_MAX];
+        size_t i, plen;
+        int rc = 0;
+
+        snprintf(prefix, sizeof(prefix), "%s/c/", v->rhex);
+        plen = strlen(prefix);
+        for (i = verify_lower(v, prefix);
+             i < v->all.n && strncmp(v->all.v[i], prefix, plen) == 0 && rc == 0; i++) {
+                v->c->checkpoints++;
+                rc = verify_checkpoint(v, v->all.v[i]);
+        }
+        return rc;
+}
+
+/* ---- 5b. block references ---- */
 
 static void verify_blocks(struct verify *v)
 {
@@ -756,13 +960,14 @@ static void verify_blocks(struct verify *v)
         for (i = 0; i < v->refs.n; i++) {
                 const struct verify_entry_id *e;
 
-                if (bsearch(refs[i].hash, v->blocks.v, v->blocks.n, 32, verify_hash_cmp) == NULL)
+                e = (const struct verify_entry_id *)(const void *)(v->entries.v +
+                                                                   refs[i].entry * v->entries.size);
+                if (bsearch(refs[i].hash, v->blocks.v, v->blocks.n, 32, verify_hash_cmp) == NULL &&
+                    !verify_collected(v, e->device, e->seq))
                         missing++;
                 if (missing == 0 || (i + 1 < v->refs.n && refs[i + 1].entry == refs[i].entry))
                         continue;
                 /* The last reference of an entry with missing ones: one problem per entry. */
-                e = (const struct verify_entry_id *)(const void *)(v->entries.v +
-                                                                   refs[i].entry * v->entries.size);
                 if (journal_object_key(v->rhex, e->device, e->seq, e->hash, key) != 0)
                         key[0] = '\0';
                 verify_problem(v, VERIFY_BLOCKS, "missing-block", key, e->device, e->seq,
@@ -843,8 +1048,8 @@ static int verify_rest_ack(struct verify *v, const char *key)
 /* The counted prefixes: invite/, join/, reply/, c/. */
 static int verify_rest_info(struct verify *v, const char *rel)
 {
-        static const char *const prefixes[] = {"invite/", "join/", "reply/", "c/"};
-        uint64_t *counts[] = {&v->c->invites, &v->c->joins, &v->c->replies, &v->c->checkpoints};
+        static const char *const prefixes[] = {"invite/", "join/", "reply/"};
+        uint64_t *counts[] = {&v->c->invites, &v->c->joins, &v->c->replies};
         size_t i;
 
         for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
@@ -869,8 +1074,8 @@ static int verify_rest(struct verify *v)
                         verify_tick(v, VERIFY_OTHER);
                         verify_problem(v, VERIFY_OTHER, "junk", key, NULL, 0,
                                        "listed under the region's prefix, but is not under it");
-                } else if (strncmp(rel, "members/", 8) == 0) {
-                        continue; /* verify_members */
+                } else if (strncmp(rel, "members/", 8) == 0 || strncmp(rel, "c/", 2) == 0) {
+                        continue; /* verify_members, verify_checkpoints */
                 } else if (strncmp(rel, "journal/", 8) == 0) {
                         verify_rest_journal(v, key);
                 } else if (strncmp(rel, "p/", 2) == 0) {
@@ -927,6 +1132,8 @@ int verify_region(struct store *st, const struct region_info *ri, const struct i
         if (rc == 0)
                 rc = verify_epochs(&v);
         if (rc == 0)
+                rc = verify_checkpoints(&v); /* first: which packs gc may have collected */
+        if (rc == 0)
                 rc = verify_journals(&v);
         if (rc == 0)
                 verify_blocks(&v);
@@ -936,6 +1143,8 @@ int verify_region(struct store *st, const struct region_info *ri, const struct i
         verify_vec_release(&v.refs);
         verify_vec_release(&v.entries);
         verify_vec_release(&v.packs);
+        if (v.have_gcbase)
+                checkpoint_release(&v.gcbase);
         region_keys_free(v.keys);
         members_state_free(v.ms);
         membership_keys_release(&v.all);

@@ -29,8 +29,18 @@
  *      region.  Blocks are not decrypted (that needs every file's key);
  *      their records' hashes are checked by pack_parse.
  *   4. ack/<device>: decodes, names this region and its device, signed by
- *      that device's key.  invite/, join/, reply/ and c/ are counted only;
- *      any other key is junk.
+ *      that device's key.  c/<device>/: each checkpoint as a bootstrap
+ *      checks it (sync/ckpt.h: author an active writer or admin, hash =
+ *      name, decoding, signature, member head in the log), every mark of its
+ *      vector names an entry the store shows (else checkpoint-fork when
+ *      another entry is at that seq, bad-checkpoint when none), its bundles
+ *      as packs and every manifest in them as in 3, signed by its author.
+ *      invite/, join/, reply/ are counted only; any other key is junk.
+ *   5. After `sealsync gc`: a pack missing for an entry at or below the
+ *      vector of the newest verified checkpoint, and block references of
+ *      such entries that no pack holds, are counted as collected, not
+ *      problems (gc deleted them; so could a withholding store, which the
+ *      checkpoint's author vouches does not matter for the current state).
  * Memory is bounded by VERIFY_MAX_KEYS keys listed, one journal entry and
  * one pack at a time, and VERIFY_MAX_REFS block records and references.
  */
@@ -45,14 +55,15 @@
 #define VERIFY_MAX_REFS (1u << 24) /* block records, and block references, remembered */
 
 enum verify_cat {
-        VERIFY_MEMBERS,   /* objects under members/ */
-        VERIFY_EPOCHS,    /* key epochs: this device's wraps, history links */
-        VERIFY_JOURNALS,  /* journal entries */
-        VERIFY_PACKS,     /* packs named by entries */
-        VERIFY_MANIFESTS, /* manifest records named by commits */
-        VERIFY_BLOCKS,    /* block references of manifests */
-        VERIFY_ACKS,      /* acknowledgements */
-        VERIFY_OTHER,     /* invites, join requests, replies, checkpoints; junk */
+        VERIFY_MEMBERS,     /* objects under members/ */
+        VERIFY_EPOCHS,      /* key epochs: this device's wraps, history links */
+        VERIFY_JOURNALS,    /* journal entries */
+        VERIFY_PACKS,       /* packs named by entries */
+        VERIFY_MANIFESTS,   /* manifest records named by commits */
+        VERIFY_BLOCKS,      /* block references of manifests */
+        VERIFY_ACKS,        /* acknowledgements */
+        VERIFY_CHECKPOINTS, /* checkpoints (and their bundles' manifests, under manifests) */
+        VERIFY_OTHER,       /* invites, join requests, replies; junk */
         VERIFY_NCATS
 };
 
@@ -78,6 +89,7 @@ struct verify_counts {
          * policy cut the history before its enrollment, and manifests under them. */
         uint64_t withheld_epochs, withheld_manifests;
         uint64_t invites, joins, replies, checkpoints;
+        uint64_t collected;     /* packs of entries below the newest checkpoint, gone (gc) */
         uint64_t checked_total; /* all objects checked, as progress reports it */
 };
 
