@@ -25,7 +25,8 @@
 #  - a forged and a replayed membership object are junk: reported, not applied;
 #  - no marker in the store;
 #  - on the S3 server (Swift), C cut off by a proxy while A revokes it: the
-#    same refusal of its later entry, the same unreadable new epoch.
+#    same refusal of its later entry, the same unreadable new epoch; rekey
+#    and a role change there too.
 TEST_TIMEOUT=300
 . "$(dirname "$0")/lib.sh"
 need_cmd jq
@@ -339,6 +340,17 @@ s3sync A B C
 converge "s3: B reads A's new file" 40 content_is "$sb/new.txt" "s3 new $MARK"
 s3sync C
 [ ! -e "$sc/new.txt" ]; ok $? "s3: C never gets the file written under the new epoch"
+run A rekey s3docs --json
+is "$(jq -r '[.rekeyed, .queue.entries] | join(" ")' <<<"$T_OUT")" "1 0" "s3: rekey re-encrypts C's early file and publishes it"
+run_ok "s3: A: role B reader" A role s3docs "${idB:0:8}" reader
+s3sync B
+err=$( { echo x >"$sb/w.txt"; } 2>&1)
+like "$err" "Read-only file system" "s3: B, now a reader, refuses writes after a refresh"
+run_ok "s3: A: role B writer" A role s3docs "${idB:0:8}" writer
+s3sync B
+echo "s3 writer again $MARK" >"$sb/again.txt"
+s3sync B A
+converge "s3: B writes again after its promotion" 40 content_is "$sa/again.txt" "s3 writer again $MARK"
 for m in "$sa" "$sb" "$sc"; do umount_region "$m"; done
 if grep -rqa -- "$MARK" "$S3_DIR"; then
 	fail "s3: no marker in Swift's files" "$(grep -rla -- "$MARK" "$S3_DIR" | head)"
