@@ -569,6 +569,7 @@ static int ckpt_choose(const struct ckpt_ctx *x, int self, struct checkpoint *be
         struct ckpt_listing l = {x, NULL, 0, self};
         char prefix[64 + 4 + 1], key[CHECKPOINT_KEY_SIZE];
         struct checkpoint c;
+        uint64_t best_n = 0;
         size_t i;
         int rc, have = 0;
 
@@ -589,10 +590,11 @@ static int ckpt_choose(const struct ckpt_ctx *x, int self, struct checkpoint *be
                         rc = rc == -EBADMSG ? 0 : rc;
                         continue;
                 }
-                if (!have || ckpt_entries(&c) > ckpt_entries(best)) {
+                if (!have || ckpt_entries(&c) > best_n) {
                         if (have)
                                 checkpoint_release(best);
                         *best = c;
+                        best_n = ckpt_entries(&c);
                         memcpy(best_key, key, sizeof(key));
                         have = 1;
                 } else {
