@@ -1156,19 +1156,23 @@ static int members_sticky_equal(const struct members_sticky *a, const struct mem
                               memcmp(a->demotion, b->demotion, a->n) == 0));
 }
 
+/* A candidate's hash and its index, for the lookup by hash. */
+struct members_hidx {
+        const uint8_t *hash;
+        size_t idx;
+};
+
 /* The candidates (N, sorted by (height, hash)) with a lookup by hash. */
 struct members_graph {
         const struct members_cand *c;
         size_t n;
-        size_t *by_hash; /* candidate indices sorted by hash */
+        struct members_hidx *by_hash; /* sorted by hash */
 };
 
-static const struct members_cand *members_sort_base;
-
-static int members_by_hash_cmp(const void *a, const void *b)
+static int members_hidx_cmp(const void *a, const void *b)
 {
-        return memcmp(members_sort_base[*(const size_t *)a].e->hash,
-                      members_sort_base[*(const size_t *)b].e->hash, MEMBER_HASH_LEN);
+        return memcmp(((const struct members_hidx *)a)->hash,
+                      ((const struct members_hidx *)b)->hash, MEMBER_HASH_LEN);
 }
 
 static int members_graph_new(struct members_graph *g, const struct members_cand *c, size_t n)
@@ -1180,11 +1184,11 @@ static int members_graph_new(struct members_graph *g, const struct members_cand 
         g->by_hash = calloc(n ? n : 1, sizeof(*g->by_hash));
         if (g->by_hash == NULL)
                 return -ENOMEM;
-        for (i = 0; i < n; i++)
-                g->by_hash[i] = i;
-        members_sort_base = c; /* qsort has no context argument; the fold is single-threaded */
-        qsort(g->by_hash, n, sizeof(*g->by_hash), members_by_hash_cmp);
-        members_sort_base = NULL;
+        for (i = 0; i < n; i++) {
+                g->by_hash[i].hash = c[i].e->hash;
+                g->by_hash[i].idx = i;
+        }
+        qsort(g->by_hash, n, sizeof(*g->by_hash), members_hidx_cmp);
         return 0;
 }
 
@@ -1196,10 +1200,10 @@ static ssize_t members_graph_find(const struct members_graph *g,
 
         while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
-                int c = memcmp(g->c[g->by_hash[mid]].e->hash, hash, MEMBER_HASH_LEN);
+                int c = memcmp(g->by_hash[mid].hash, hash, MEMBER_HASH_LEN);
 
                 if (c == 0)
-                        return (ssize_t)g->by_hash[mid];
+                        return (ssize_t)g->by_hash[mid].idx;
                 if (c < 0)
                         lo = mid + 1;
                 else
