@@ -355,7 +355,7 @@ struct en_request {
         int status;                   /* 0 valid, EN_ST_*, or an enroll_request_check errno */
         int member;                   /* the device is an active member already */
         struct enroll_invite *invite; /* set when status is 0 */
-        /* What it gets (valid) or got (member): role 0 and "" when unknown. */
+        /* The role and owner it is to have (valid) or has (member); 0 and "" if unknown. */
         uint8_t role;
         char owner[MEMBER_NAME_MAX + 1];
         char pairing[ENROLL_PAIRING_MAX]; /* valid requests: the words to compare */

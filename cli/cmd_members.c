@@ -354,18 +354,20 @@ static void mb_members_print(const struct mb_view *v, int json)
                        v->ri.name);
 }
 
-int cmd_members(int argc, char **argv)
+/* members and log: parse, fold, print with PRINT, report what did not verify. */
+static int mb_run(const char *cmd, const char *usage, int argc, char **argv,
+                  void (*print)(const struct mb_view *v, int json))
 {
         const char *name = NULL;
         struct mb_view v;
         int json = 0, ret;
 
-        ret = mb_parse("members", members_usage, argc, argv, &json, &name);
+        ret = mb_parse(cmd, usage, argc, argv, &json, &name);
         if (ret >= 0)
                 return ret;
         if (mb_view_open(&v, name) != 0)
                 return CLI_EXIT_FAIL;
-        mb_members_print(&v, json);
+        print(&v, json);
         ret = cli_finish_output();
         if (mb_problem(&v)) {
                 mb_report(&v);
@@ -373,6 +375,11 @@ int cmd_members(int argc, char **argv)
         }
         mb_view_release(&v);
         return ret;
+}
+
+int cmd_members(int argc, char **argv)
+{
+        return mb_run("members", members_usage, argc, argv, mb_members_print);
 }
 
 /* ---- log ---- */
@@ -676,21 +683,5 @@ static void mb_log_print(const struct mb_view *v, int json)
 
 int cmd_log(int argc, char **argv)
 {
-        const char *name = NULL;
-        struct mb_view v;
-        int json = 0, ret;
-
-        ret = mb_parse("log", log_usage, argc, argv, &json, &name);
-        if (ret >= 0)
-                return ret;
-        if (mb_view_open(&v, name) != 0)
-                return CLI_EXIT_FAIL;
-        mb_log_print(&v, json);
-        ret = cli_finish_output();
-        if (mb_problem(&v)) {
-                mb_report(&v);
-                ret = CLI_EXIT_FAIL;
-        }
-        mb_view_release(&v);
-        return ret;
+        return mb_run("log", log_usage, argc, argv, mb_log_print);
 }

@@ -9,6 +9,8 @@
  */
 #include "crypto/sig.h"
 
+#include "crypto/enc.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,5 +129,28 @@ int sig_verify(const uint8_t sig[static SIG_LEN], const uint8_t pk[static SIG_PK
         if (crypto_sign_ed25519_verify_detached(sig, msg, msglen, pk) != 0)
                 rc = -EBADMSG;
         free(heap);
+        return rc;
+}
+
+int sig_finish_enc(struct enc *e, const uint8_t sk[static SIG_SK_LEN], const char *type, size_t max,
+                   uint8_t **out, size_t *out_len)
+{
+        uint8_t sig[SIG_LEN];
+        int rc = enc_error(e) != 0 ? -ENOMEM : 0;
+
+        if (rc == 0)
+                rc = sig_sign(sig, sk, type, e->buf, e->len);
+        if (rc == 0) {
+                enc_fixed(e, sig, sizeof(sig));
+                rc = enc_error(e) != 0 ? -ENOMEM : 0;
+        }
+        if (rc == 0 && e->len > max)
+                rc = -EINVAL;
+        if (rc == 0) {
+                *out = e->buf; /* hand the buffer over */
+                *out_len = e->len;
+                enc_init(e);
+        }
+        enc_release(e);
         return rc;
 }

@@ -25,6 +25,18 @@ int sig_keypair_seed(uint8_t pk[static SIG_PK_LEN], uint8_t sk[static SIG_SK_LEN
 int sig_sign(uint8_t sig[static SIG_LEN], const uint8_t sk[static SIG_SK_LEN], const char *type,
              const void *body, size_t len) __attribute__((warn_unused_result));
 
+struct enc;
+
+/*
+ * Finishes a signed object whose signed bytes are in E: appends
+ * sig_sign(SK, TYPE, those bytes) and hands E's buffer to *OUT and *OUT_LEN.
+ * E is empty afterwards, on success and on failure (released, wiped).
+ * Returns 0, -ENOMEM (E's sticky error, or growing it), -EINVAL (longer
+ * than MAX: the caller's bounds did not hold) or sig_sign's error.
+ */
+int sig_finish_enc(struct enc *e, const uint8_t sk[static SIG_SK_LEN], const char *type, size_t max,
+                   uint8_t **out, size_t *out_len) __attribute__((warn_unused_result));
+
 /*
  * Returns 0 if SIG is valid for PK over domain(TYPE) || BODY, else -EBADMSG;
  * -EINVAL for a bad TYPE (programmer error) and -ENOMEM if a large BODY cannot

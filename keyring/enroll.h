@@ -260,7 +260,7 @@ int enroll_offer_verify(const struct enroll_offer *o, const struct member_device
 /*
  * The 12 pairing words both users compare before approval: a hash of the
  * region, the invite, the approver's and the new device's keys, and the
- * owner and role the new device gets (FORMAT-keyring.md "Pairing words").
+ * owner and role given to the new device (FORMAT-keyring.md "Pairing words").
  * Into OUT (ENROLL_PAIRING_MAX bytes).  Returns 0 or -EINVAL/-ENOSPC.
  */
 int enroll_pairing_words(char *out, size_t outlen, const uint8_t region_id[static 32],

@@ -60,36 +60,13 @@ static void ack_enc_signed(struct enc *d, const struct ack *a)
 int ack_encode_sign(const struct ack *a, const uint8_t sign_sk[static 64], uint8_t **out,
                     size_t *out_len)
 {
-        uint8_t sig[ACK_SIG_LEN];
         struct enc d;
-        int rc;
 
         if (ack_check(a) != 0)
                 return -EINVAL;
         enc_init(&d);
         ack_enc_signed(&d, a);
-        if (enc_error(&d) != 0) {
-                rc = -ENOMEM;
-                goto out_enc;
-        }
-        rc = sig_sign(sig, sign_sk, ACK_SIG_TYPE, d.buf, d.len);
-        if (rc != 0)
-                goto out_enc;
-        enc_fixed(&d, sig, sizeof(sig));
-        if (enc_error(&d) != 0) {
-                rc = -ENOMEM;
-                goto out_enc;
-        }
-        if (d.len > ACK_MAX_SIZE) { /* cannot happen under the bounds */
-                rc = -EINVAL;
-                goto out_enc;
-        }
-        *out = d.buf; /* hand the buffer over */
-        *out_len = d.len;
-        enc_init(&d);
-out_enc:
-        enc_release(&d);
-        return rc;
+        return sig_finish_enc(&d, sign_sk, ACK_SIG_TYPE, ACK_MAX_SIZE, out, out_len);
 }
 
 /* ---- decoding ---- */

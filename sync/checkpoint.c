@@ -45,7 +45,6 @@ static void checkpoint_enc_signed(struct enc *d, const struct checkpoint *c)
 int checkpoint_encode_sign(const struct checkpoint *c, const uint8_t sign_sk[static 64],
                            uint8_t **out, size_t *out_len, uint8_t hash[static JOURNAL_HASH_LEN])
 {
-        uint8_t sig[CHECKPOINT_SIG_LEN];
         struct enc d;
         int rc;
 
@@ -53,22 +52,9 @@ int checkpoint_encode_sign(const struct checkpoint *c, const uint8_t sign_sk[sta
                 return -EINVAL;
         enc_init(&d);
         checkpoint_enc_signed(&d, c);
-        rc = enc_error(&d) != 0 ? -ENOMEM : 0;
+        rc = sig_finish_enc(&d, sign_sk, CHECKPOINT_SIG_TYPE, CHECKPOINT_MAX_SIZE, out, out_len);
         if (rc == 0)
-                rc = sig_sign(sig, sign_sk, CHECKPOINT_SIG_TYPE, d.buf, d.len);
-        if (rc == 0) {
-                enc_fixed(&d, sig, sizeof(sig));
-                rc = enc_error(&d) != 0 ? -ENOMEM : 0;
-        }
-        if (rc == 0 && d.len > CHECKPOINT_MAX_SIZE)
-                rc = -EINVAL; /* cannot happen under the bounds */
-        if (rc == 0) {
-                hash_blake2b(hash, d.buf, d.len);
-                *out = d.buf; /* hand the buffer over */
-                *out_len = d.len;
-                enc_init(&d);
-        }
-        enc_release(&d);
+                hash_blake2b(hash, *out, *out_len);
         return rc;
 }
 

@@ -178,7 +178,6 @@ static void journal_enc_signed(struct enc *d, const struct journal_entry *e)
 int journal_encode_sign(const struct journal_entry *e, const uint8_t sign_sk[static 64],
                         uint8_t **out, size_t *out_len, uint8_t hash[static JOURNAL_HASH_LEN])
 {
-        uint8_t sig[JOURNAL_SIG_LEN];
         struct enc d;
         int rc;
 
@@ -186,28 +185,9 @@ int journal_encode_sign(const struct journal_entry *e, const uint8_t sign_sk[sta
                 return -EINVAL;
         enc_init(&d);
         journal_enc_signed(&d, e);
-        if (enc_error(&d) != 0) {
-                rc = -ENOMEM;
-                goto out_enc;
-        }
-        rc = sig_sign(sig, sign_sk, JOURNAL_SIG_TYPE, d.buf, d.len);
-        if (rc != 0)
-                goto out_enc;
-        enc_fixed(&d, sig, sizeof(sig));
-        if (enc_error(&d) != 0) {
-                rc = -ENOMEM;
-                goto out_enc;
-        }
-        if (d.len > JOURNAL_MAX_SIZE) { /* cannot happen under the bounds */
-                rc = -EINVAL;
-                goto out_enc;
-        }
-        hash_blake2b(hash, d.buf, d.len);
-        *out = d.buf; /* hand the buffer over */
-        *out_len = d.len;
-        enc_init(&d);
-out_enc:
-        enc_release(&d);
+        rc = sig_finish_enc(&d, sign_sk, JOURNAL_SIG_TYPE, JOURNAL_MAX_SIZE, out, out_len);
+        if (rc == 0)
+                hash_blake2b(hash, *out, *out_len);
         return rc;
 }
 

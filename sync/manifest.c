@@ -518,38 +518,14 @@ static void manifest_enc_signed(struct enc *e, const struct manifest *m)
 int manifest_encode_sealed(const struct manifest *m, const uint8_t sign_sk[static 64],
                            uint8_t **out, size_t *out_len)
 {
-        uint8_t sig[MANIFEST_SIG_LEN];
         struct enc e;
-        int rc;
 
         if (manifest_check(m) != 0)
                 return -EINVAL;
         enc_init(&e);
         manifest_enc_signed(&e, m);
-        rc = enc_error(&e);
-        if (rc != 0) {
-                rc = -ENOMEM;
-                goto out_enc;
-        }
-        rc = sig_sign(sig, sign_sk, MANIFEST_SIG_TYPE, e.buf, e.len);
-        if (rc != 0)
-                goto out_enc;
-        enc_fixed(&e, sig, sizeof(sig));
-        if (enc_error(&e) != 0) {
-                rc = -ENOMEM;
-                goto out_enc;
-        }
-        /* Invariants 2-6 bound every part, so this holds; keep the decoder's limit. */
-        if (e.len > MANIFEST_MAX_SIZE) {
-                rc = -EINVAL;
-                goto out_enc;
-        }
-        *out = e.buf; /* hand the buffer over (no secrets in it) */
-        *out_len = e.len;
-        enc_init(&e);
-out_enc:
-        enc_release(&e);
-        return rc;
+        /* Invariants 2-6 bound every part, so the decoder's limit holds (-EINVAL if not). */
+        return sig_finish_enc(&e, sign_sk, MANIFEST_SIG_TYPE, MANIFEST_MAX_SIZE, out, out_len);
 }
 
 int manifest_encode_sign(const struct manifest *m, const struct manifest_meta *meta,

@@ -21,6 +21,7 @@
 #include "crypto/hash.h"
 #include "crypto/secmem.h"
 #include "crypto/sig.h"
+#include "tests/fuzz/fuzz_signer.h"
 #include "sync/checkpoint.h"
 #include "util/hex.h"
 
@@ -93,15 +94,9 @@ static void fuzz_locs(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        static int ready;
-        static uint8_t pk[SIG_PK_LEN], sk[SIG_SK_LEN];
-        static const uint8_t seed[SIG_SEED_LEN] = {4};
+        const uint8_t *pk, *sk;
 
-        if (!ready) {
-                if (secmem_init() != 0 || sig_keypair_seed(pk, sk, seed) != 0)
-                        abort();
-                ready = 1;
-        }
+        fuzz_signer(4, &pk, &sk);
         if (size < 1)
                 return 0;
         switch (data[0] % 3) {

@@ -16,6 +16,7 @@
 #include "crypto/hash.h"
 #include "crypto/secmem.h"
 #include "crypto/sig.h"
+#include "tests/fuzz/fuzz_signer.h"
 #include "sync/journal.h"
 #include "util/hex.h"
 
@@ -65,15 +66,9 @@ static void fuzz_key(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        static int ready;
-        static uint8_t pk[SIG_PK_LEN], sk[SIG_SK_LEN];
-        static const uint8_t seed[SIG_SEED_LEN] = {2};
+        const uint8_t *pk, *sk;
 
-        if (!ready) {
-                if (secmem_init() != 0 || sig_keypair_seed(pk, sk, seed) != 0)
-                        abort();
-                ready = 1;
-        }
+        fuzz_signer(2, &pk, &sk);
         if (size < 1)
                 return 0;
         if ((data[0] & 1) == 0)

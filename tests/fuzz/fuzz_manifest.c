@@ -17,6 +17,7 @@
 
 #include "crypto/secmem.h"
 #include "crypto/sig.h"
+#include "tests/fuzz/fuzz_signer.h"
 #include "sync/manifest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -72,15 +73,9 @@ static void fuzz_meta(const uint8_t *data, size_t size, uint8_t kind)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        static int ready;
-        static uint8_t pk[SIG_PK_LEN], sk[SIG_SK_LEN];
-        static const uint8_t seed[SIG_SEED_LEN] = {1};
+        const uint8_t *pk, *sk;
 
-        if (!ready) {
-                if (secmem_init() != 0 || sig_keypair_seed(pk, sk, seed) != 0)
-                        abort();
-                ready = 1;
-        }
+        fuzz_signer(1, &pk, &sk);
         if (size < 1)
                 return 0;
         if ((data[0] & 1) == 0)

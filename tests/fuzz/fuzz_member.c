@@ -12,24 +12,19 @@
 
 #include "crypto/secmem.h"
 #include "crypto/sig.h"
+#include "tests/fuzz/fuzz_signer.h"
 #include "keyring/member.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        static int ready;
-        static uint8_t pk[SIG_PK_LEN], sk[SIG_SK_LEN];
-        static const uint8_t seed[SIG_SEED_LEN] = {1};
+        const uint8_t *pk, *sk;
         struct member_entry *e = NULL;
         uint8_t *out = NULL;
         size_t out_len = 0;
 
-        if (!ready) {
-                if (secmem_init() != 0 || sig_keypair_seed(pk, sk, seed) != 0)
-                        abort();
-                ready = 1;
-        }
+        fuzz_signer(1, &pk, &sk);
         if (member_decode(data, size, &e) != 0)
                 return 0;
         if (e->raw_len != size || e->signed_len + MEMBER_SIG_LEN != size)

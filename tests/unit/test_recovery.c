@@ -154,20 +154,34 @@ static unsigned word_index(const char *w)
         return i;
 }
 
+/* Splits W (words separated by single spaces) in place into TOK[0..N). */
+static void split_words(char *w, char **tok, size_t n)
+{
+        size_t k;
+
+        for (k = 0; k < n; k++) {
+                tok[k] = w;
+                w = strchr(w, ' ');
+                if (w == NULL) {
+                        assert_int_equal(k, n - 1);
+                        return;
+                }
+                *w++ = '\0';
+        }
+        fail_msg("more than %zu words", n);
+}
+
 static void test_single_word_changes(void **state)
 {
         uint8_t s[32], back[32];
         char w[RECOVERY_WORDS_MAX], *tok[RECOVERY_WORDS];
         unsigned pos, j, i, orig, misses = 0, total = 0;
-        size_t k;
         int rc;
 
         (void)state;
         secmem_random(s, sizeof(s));
         assert_int_equal(recovery_words_encode(w, sizeof(w), s), 0);
-        tok[0] = strtok(w, " ");
-        for (k = 1; k < RECOVERY_WORDS; k++)
-                tok[k] = strtok(NULL, " ");
+        split_words(w, tok, RECOVERY_WORDS);
         for (pos = 0; pos < RECOVERY_WORDS; pos++) {
                 orig = word_index(tok[pos]);
                 for (j = 1; j <= SPREAD; j++) {
