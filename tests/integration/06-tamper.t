@@ -158,7 +158,11 @@ block_ok 0 "bit flip in block 2: block 0 still reads"
 block_ok 3 "bit flip in block 2: block 3 still reads"
 block_ok 4 "bit flip in block 2: block 4 (last, partial) still reads"
 b_ok "bit flip in block 2"
-sleep 0.5
+log_names_block2()
+{
+	tail -n +$((loglines + 1)) "$log" 2>/dev/null | grep -F "$fid" | grep -Eiq 'block[^0-9]{0,12}2([^0-9]|$)'
+}
+wait_for "mount.log to name file id $fid and block 2" 20 log_names_block2
 newlog=$(tail -n +$((loglines + 1)) "$log" 2>/dev/null)
 printf '%s\n' "$newlog" | grep -F "$fid" | grep -Eiq 'block[^0-9]{0,12}2([^0-9]|$)'
 ok $? "mount.log has a line naming file id $fid and block 2" "new log lines:" "$newlog"

@@ -23,12 +23,15 @@ rand_file "$work/big.ref" $((96 * 1048576))
 mount_region r "$ma" || bail "mount A failed"
 for i in $(seq 1 50); do rand_file "$ma/small$i" $((RANDOM % 20000)); done
 printf 'doomed\n' >"$ma/doomed"
-sleep 3 # one commit round: small files and "doomed" are published
+# one commit round: small files and "doomed" are published
+SEALSYNC_HOME=$HA "$SEALSYNC_BIN" sync r >/dev/null 2>&1 </dev/null ||
+	diag "sealsync sync r (publishing the small files) failed"
 rm "$ma/doomed"
 sync "$ma" # fsync of the directory: the deletion is durable (fsyncdir)
 cp "$work/big.ref" "$ma/big" &
 cpid=$!
-sleep 1.5
+big_started() { [ "$(stat -c %s "$ma/big" 2>/dev/null || echo 0)" -ge $((8 * 1048576)) ]; }
+wait_for "8 MiB of the big file written through the mount" 60 big_started
 kill -KILL "$MOUNT_PID"
 wait "$cpid" 2>/dev/null
 fusermount3 -u -z "$ma" 2>/dev/null
@@ -40,10 +43,7 @@ cp "$work/big.ref" "$ma/big"
 ok $? "A: write the big file again"
 sync
 outbox=$HA/regions/$RID/outbox
-for _ in $(seq 60); do
-	[ -z "$(ls "$outbox" | grep '^j-')" ] && break
-	sleep 1
-done
+wait_for "A's outbox to publish every journal entry" 120 outbox_empty "$HA/regions/$RID"
 is "$(ls "$outbox" | grep -c '^j-')" 0 "A's outbox publishes every journal entry after the remount"
 seqs=$(find "$work/store/$RID/journal" -type f -printf '%f\n' | cut -d- -f1 | sort)
 is "$(sort -u <<<"$seqs" | wc -l)" "$(wc -l <<<"$seqs")" "no two journal entries share a seq"
@@ -55,20 +55,15 @@ CODE=$(SEALSYNC_HOME=$HA "$SEALSYNC_BIN" invite r --json | jq -r .code)
 SEALSYNC_HOME=$HB "$SEALSYNC_BIN" join r "$STORE" "$RID" --code "$CODE" --timeout 60 \
 	>"$work/join.out" 2>&1 </dev/null &
 jpid=$!
-for _ in $(seq 100); do
-	[ -n "$(find "$work/store/$RID/join" -type f 2>/dev/null)" ] && break
-	sleep 0.2
-done
+join_there() { [ -n "$(find "$work/store/$RID/join" -type f 2>/dev/null)" ]; }
+wait_for "B's join request on the store" 60 join_there
 run_ok "A: approve B" env SEALSYNC_HOME="$HA" "$SEALSYNC_BIN" approve r "$DEV_B"
 wait "$jpid"
 ok $? "B: join completes" "$(cat "$work/join.out")"
 export SEALSYNC_HOME=$HB
 mount_region r "$mb" || bail "mount B failed"
 export SEALSYNC_HOME=$HA
-for _ in $(seq 60); do
-	cmp -s "$mb/big" "$work/big.ref" && break
-	sleep 1
-done
+wait_for "B to read the big file identical" 120 cmp -s "$mb/big" "$work/big.ref"
 cmp -s "$mb/big" "$work/big.ref"
 ok $? "B: the big file arrives identical"
 bad=0

@@ -77,7 +77,9 @@ converge "all three trees agree before the partition" 30 all_same || show_diff
 
 # --- the partition: every device offline, each changes things ----------------
 rm "$work/store" && touch "$work/store"
-sleep 1
+# commit_offline FN...: each device commits its local changes now (a SYNC
+# commits first; its upload then cannot finish: the store is away).
+commit_offline() { local d; for d in "$@"; do "$d" sync docs --timeout 1 >/dev/null 2>&1 </dev/null; done; }
 echo "A's version $MARK" >"$ma/doc.txt"
 echo "B's version $MARK" >"$mb/doc.txt"
 echo "long on A" >"$ma/$LONG"
@@ -90,7 +92,7 @@ echo "x" >"$ma/photos/2026/x"
 echo "y" >"$mb/photos/2026/y"
 echo "A same" >"$ma/photos/same.txt"
 echo "B same" >"$mb/photos/same.txt"
-sleep 2.5 # a commit round: the directories' next versions come in later entries
+commit_offline A B # a commit round: the directories' next versions come in later entries
 echo "late" >"$ma/photos/late.jpg"
 rm "$ma/gone.txt"
 echo "C edited it" >"$mc/gone.txt"
@@ -99,7 +101,7 @@ echo "C made new.txt" >"$mc/new-$MARK.txt"
 rm -r "$ma/proj"
 echo "B edited inside" >"$mb/proj/sub/f"
 # Each device commits its changes locally (the outbox) while offline.
-sleep 5
+commit_offline A B C
 ok "$([ -f "$work/store" ] && echo 0 || echo 1)" "the store stayed away while the devices worked"
 rm "$work/store" && ln -s store.real "$work/store"
 
@@ -138,7 +140,8 @@ is "$got" "B made new.txt|C made new.txt|" "the two new.txt files hold both cont
 ok "$([ ! -e "$ma/.sealsync-orphans" ] && echo 0 || echo 1)" "nothing ended up under .sealsync-orphans"
 
 # --- stable: no copies of copies, no flapping ---------------------------------
-sleep 8
+# Two full rounds (commit, upload, pull) on every device, one after the other.
+for _ in 1 2; do for d in A B C; do "$d" sync docs >/dev/null 2>&1 </dev/null; done; done
 is "$(tree_sig "$ma")" "$sig" "A: nothing changes any more"
 ok "$(all_same && echo 0 || echo 1)" "the three trees still agree" || show_diff
 

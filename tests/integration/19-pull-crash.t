@@ -47,14 +47,11 @@ kill_while_pulling()
 	export SEALSYNC_HOME=$HB
 	mount_region r "$mb" || bail "mount B failed (round $round)"
 	export SEALSYNC_HOME=$HA
-	for _ in $(seq 300); do
-		now=$(data_bytes)
-		[ "${now:-0}" -ge $((start + 8 * 1048576)) ] && break
-		sleep 0.05
-	done
+	grown() { now=$(data_bytes) && [ "${now:-0}" -ge $((start + 8 * 1048576)) ]; }
+	WAIT_POLL=0.05 wait_for "B's ciphertext to grow by 8 MiB (round $round)" 60 grown
 	kill -KILL "$MOUNT_PID"
 	fusermount3 -u -z "$mb" 2>/dev/null
-	sleep 0.5
+	wait_for "B's daemon $MOUNT_PID to die of SIGKILL" 30 not_cmd pid_alive "$MOUNT_PID"
 	now=$(data_bytes)
 	ok 0 "round $round: B killed with SIGKILL while pulling ($(((${now:-0} - start) / 1048576)) MiB applied this round)"
 	is "$(sqlite3 "$HB/regions/$RID/index.db" 'PRAGMA integrity_check' 2>&1)" ok \

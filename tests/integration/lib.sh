@@ -23,17 +23,27 @@
 #  - SKIP (and only this): no /dev/fuse or no fusermount3.  A missing or
 #    broken $SEALSYNC_BIN is a failure, never a skip.
 #
+#  - Waits: every wait is a bounded poll on its condition, never a fixed
+#    sleep (a loaded machine outruns any fixed sleep): wait_for (no test
+#    point) and converge (one).  Bounds are wall-clock seconds; when one runs
+#    out, or the hard timeout strikes during a wait, the message names what
+#    was awaited.
+#
 # Environment: SEALSYNC_BIN (required, absolute path of build/sealsync),
 # SEALSYNC_TOOLS (directory of the tests/tools binaries), TEST_TIMEOUT (set by
-# each script), SEALSYNC_TEST_TIMEOUT (overrides it, e.g. for slow sanitizer builds),
-# KEEP_WORK=1 (keep the temp dir for post-mortem).
+# each script), SEALSYNC_TEST_TIMEOUT (overrides it), SEALSYNC_TEST_SCALE (an
+# integer >= 1 multiplying the hard timeout and every wait bound, e.g. 3 for
+# slow sanitizer builds), KEEP_WORK=1 (keep the temp dir for post-mortem).
 
 # ------------------------------------------------------------ hard timeout
+_t_scale=${SEALSYNC_TEST_SCALE:-1}
+case $_t_scale in '' | *[!0-9]* | 0) _t_scale=1 ;; esac
+_t_limit=${SEALSYNC_TEST_TIMEOUT:-$((${TEST_TIMEOUT:-300} * _t_scale))}
 if [ -z "${SEALSYNC_T_WRAPPED:-}" ]; then
 	export SEALSYNC_T_WRAPPED=1
 	# timeout(1) puts itself in a new process group and, on expiry, signals
 	# the child and then the whole group; -k: SIGKILL 20 s later.
-	exec timeout -k 20 "${SEALSYNC_TEST_TIMEOUT:-${TEST_TIMEOUT:-300}}" bash "$0" "$@"
+	exec timeout -k 20 "$_t_limit" bash "$0" "$@"
 fi
 
 export LC_ALL=C
@@ -49,12 +59,20 @@ T_NAME=$(basename "$0" .t)
 plan() { _t_planned=$1; echo "1..$1"; }
 diag() { local l; printf '%s\n' "$@" | while IFS= read -r l; do echo "# $l" >&2; done; }
 note() { local l; printf '%s\n' "$@" | while IFS= read -r l; do echo "# $l"; done; }
-pass() { _t_n=$((_t_n + 1)); echo "ok $_t_n - $1"; }
+_t_last=
+pass()
+{
+	_t_n=$((_t_n + 1))
+	_t_last=$1
+	echo "ok $_t_n - $1"
+}
 fail()
 {
 	_t_n=$((_t_n + 1))
 	_t_failed=$((_t_failed + 1))
 	echo "not ok $_t_n - $1"
+	# Also on stderr (like Test::More): visible under a parallel, non-verbose prove.
+	echo "# $T_NAME: failed test $_t_n - $1" >&2
 	shift
 	[ $# -eq 0 ] || diag "$@"
 	return 0
@@ -146,6 +164,61 @@ run_fails()
 		return 1
 	fi
 }
+
+# ------------------------------------------------------------ waiting
+# Wall-clock milliseconds (bash 5's EPOCHREALTIME: no fork).
+_t_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+_t_waiting=
+WAIT_S=0
+# wait_for WHAT SECONDS COMMAND...: polls COMMAND (output discarded) until it
+# succeeds, for at most SECONDS of wall time (times SEALSYNC_TEST_SCALE):
+# every 0.1 s for the first 2 s, then every 0.25 s (WAIT_POLL=SECONDS: always
+# that interval, for a wait that must not overshoot).  0 as soon as it does;
+# 1 with a diagnostic naming WHAT when time runs out.  WAIT_S: the seconds it
+# took (one decimal).  If the hard timeout strikes meanwhile, its message
+# names WHAT.  No test point (see converge).
+wait_for()
+{
+	local what=$1 limit=$(($2 * _t_scale * 1000)) t0 el
+	shift 2
+	_t_waiting="$what (at most $((limit / 1000)) s: $*)"
+	t0=$(_t_ms)
+	while :; do
+		if "$@" >/dev/null 2>&1; then
+			el=$(($(_t_ms) - t0))
+			WAIT_S=$((el / 1000)).$((el % 1000 / 100))
+			_t_waiting=
+			return 0
+		fi
+		el=$(($(_t_ms) - t0))
+		[ "$el" -lt "$limit" ] || break
+		if [ -n "${WAIT_POLL:-}" ]; then
+			sleep "$WAIT_POLL"
+		elif [ "$el" -lt 2000 ]; then
+			sleep 0.1
+		else
+			sleep 0.25
+		fi
+	done
+	WAIT_S=$((el / 1000)).$((el % 1000 / 100))
+	diag "timed out after $WAIT_S s waiting for: $what" "  condition: $*"
+	_t_waiting=
+	return 1
+}
+# converge WHAT SECONDS COMMAND...: wait_for as one test point, passed with
+# the time it took.
+converge()
+{
+	local what=$1
+	if wait_for "$@"; then
+		pass "$what (after ${WAIT_S} s)"
+		return 0
+	fi
+	fail "$what (not true after $WAIT_S s)"
+	return 1
+}
+# not_cmd COMMAND...: COMMAND fails (for wait_for: wait until something stops).
+not_cmd() { ! "$@"; }
 
 # bail MSG: fatal for this script (not the TAP "Bail out!", which stops prove).
 bail()
@@ -301,12 +374,8 @@ mount_region()
 		diag "sealsync mount $name $mp $* exited $rc" "output: $MOUNT_OUT"
 		return 1
 	fi
-	for _ in $(seq 200); do
-		in_mountinfo "$mp" && break
-		sleep 0.1
-	done
-	if ! in_mountinfo "$mp"; then
-		diag "sealsync mount $name $mp returned 0 but $mp is not a mount point after 20 s"
+	if ! wait_for "$mp to be a mount point after 'sealsync mount' returned 0" 20 in_mountinfo "$mp"; then
+		diag "sealsync mount $name $mp returned 0 but $mp is not a mount point"
 		return 1
 	fi
 	timeout 10 mountpoint -q "$mp" || { diag "mountpoint -q $mp fails"; return 1; }
@@ -329,22 +398,14 @@ umount_region()
 		diag "sealsync umount $mp exited $rc: $out"
 		fusermount3 -u -z "$mp" 2>/dev/null
 	fi
-	for _ in $(seq 50); do
-		in_mountinfo "$mp" || break
-		sleep 0.1
-	done
-	if in_mountinfo "$mp"; then
+	if ! wait_for "$mp to leave the mount table after umount" 10 not_cmd in_mountinfo "$mp"; then
 		diag "$mp still mounted after umount; lazy unmount"
 		fusermount3 -u -z "$mp" 2>/dev/null
 		rc=1
 	fi
 	for p in $pids; do
-		for _ in $(seq 300); do
-			pid_alive "$p" || break
-			sleep 0.1
-		done
-		if pid_alive "$p"; then
-			diag "daemon $p for $mp still running 30 s after umount"
+		if ! wait_for "daemon $p of $mp to exit after umount" 30 not_cmd pid_alive "$p"; then
+			diag "daemon $p for $mp still running after umount"
 			rc=1
 		fi
 	done
@@ -383,10 +444,10 @@ _t_cleanup()
 		while IFS= read -r p; do
 			pid_alive "$p" || continue
 			[ "$(readlink -f "/proc/$p/exe" 2>/dev/null)" = "$bin" ] || continue
-			[ "${1:-}" = fast ] || sleep 2
+			[ "${1:-}" = fast ] || wait_for "daemon $p to exit (cleanup)" 2 not_cmd pid_alive "$p" 2>/dev/null
 			pid_alive "$p" && kill -KILL "$p" 2>/dev/null
+			wait_for "daemon $p to die of SIGKILL (cleanup)" 2 not_cmd pid_alive "$p" 2>/dev/null
 		done <"$work/.pids"
-		sleep 0.2
 	fi
 	if [ -n "${KEEP_WORK:-}" ]; then
 		echo "# KEEP_WORK: left $work" >&2
@@ -410,10 +471,16 @@ _t_on_exit()
 
 _t_on_signal()
 {
+	local where
 	trap - TERM INT
-	echo "not ok $((_t_n + 1)) - $T_NAME killed by SIG$1 (hard timeout ${SEALSYNC_TEST_TIMEOUT:-${TEST_TIMEOUT:-300}} s?)"
+	if [ -n "$_t_waiting" ]; then
+		where="while waiting for: $_t_waiting"
+	else
+		where="after test $_t_n${_t_last:+ (last passed: $_t_last)}, in no wait_for/converge"
+	fi
+	echo "not ok $((_t_n + 1)) - $T_NAME killed by SIG$1 (hard timeout $_t_limit s?) $where"
 	echo "1..$((_t_n + 1))"
-	echo "######## $T_NAME: TIMEOUT / SIG$1 ########" >&2
+	echo "######## $T_NAME: TIMEOUT / SIG$1 after $((SECONDS)) s, $where ########" >&2
 	_t_done=1
 	_t_cleanup fast
 	exit 1
@@ -520,9 +587,16 @@ start_s3()
 	[ -n "$work" ] || bail "start_s3 needs setup_device first"
 	S3_DIR=$work/s3
 	_s3_install_traps
+	# Its ports are free when chosen but not held until the servers bind them:
+	# under parallel tests another process may take one in between; then once more.
 	if ! "$_s3_root/scripts/s3-server.sh" start "$S3_DIR" >"$work/s3.env" 2>"$work/s3.err"; then
-		diag "scripts/s3-server.sh start failed:" "$(cat "$work/s3.err")"
-		return 1
+		diag "scripts/s3-server.sh start failed (once more, with new ports):" "$(tail -n 20 "$work/s3.err")"
+		"$_s3_root/scripts/s3-server.sh" stop "$S3_DIR" >/dev/null 2>&1
+		rm -rf "$S3_DIR"
+		if ! "$_s3_root/scripts/s3-server.sh" start "$S3_DIR" >"$work/s3.env" 2>"$work/s3.err"; then
+			diag "scripts/s3-server.sh start failed:" "$(cat "$work/s3.err")"
+			return 1
+		fi
 	fi
 	set -a
 	# shellcheck disable=SC1091
@@ -547,11 +621,8 @@ start_proxy()
 	/usr/bin/python3 "$_s3_root/tests/tools/s3proxy.py" --listen 0 --upstream "$S3_UPSTREAM" \
 		--port-file "$pf" ${1:+--log "$1"} </dev/null >/dev/null 2>"$work/proxy.err" &
 	PROXY_PID=$!
-	for _ in $(seq 100); do
-		[ -s "$pf" ] && break
-		pid_alive "$PROXY_PID" || break
-		sleep 0.1
-	done
+	_proxy_up() { [ -s "$pf" ] || ! pid_alive "$PROXY_PID"; }
+	wait_for "s3proxy.py to write its port file" 20 _proxy_up
 	if [ ! -s "$pf" ]; then
 		diag "s3proxy.py did not start:" "$(cat "$work/proxy.err")"
 		return 1
@@ -578,23 +649,6 @@ outbox_empty()
 	[ -z "$(find "$1/outbox" -maxdepth 1 -name 'j-*' 2>/dev/null | head -n1)" ]
 }
 
-# converge DESCRIPTION SECONDS COMMAND...: retries COMMAND (output discarded)
-# every 0.2 s for up to SECONDS; one check, passed with the time it took.
-converge()
-{
-	local what=$1 secs=$2 i
-	shift 2
-	for i in $(seq $((secs * 5))); do
-		if "$@" >/dev/null 2>&1; then
-			pass "$what (after ~$((i / 5)) s)"
-			return 0
-		fi
-		sleep 0.2
-	done
-	fail "$what" "still not true after $secs s: $*"
-	return 1
-}
-
 # content_is FILE TEXT: FILE holds exactly TEXT (plus nothing but a trailing newline).
 content_is() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 
@@ -614,11 +668,11 @@ enroll_device()
 	code=$(jq -r .code <<<"$T_OUT")
 	"$fn" join "$region" "$STORE" "$RID" --code "$code" --timeout 90 >"$work/join.$fn" 2>&1 </dev/null &
 	jpid=$!
-	for _ in $(seq 150); do
+	_join_seen() {
 		A requests "$region" --json 2>/dev/null |
-			jq -e --arg d "$dev" '.[] | select(.device_id == $d and .status == "valid")' >/dev/null && break
-		sleep 0.2
-	done
+			jq -e --arg d "$dev" '.[] | select(.device_id == $d and .status == "valid")' >/dev/null
+	}
+	wait_for "A's 'requests' to list $fn's valid join request" 60 _join_seen
 	run_ok "A: approve $fn" A approve "$region" "$dev"
 	wait "$jpid"
 	ok $? "$fn: join completes" "$(cat "$work/join.$fn")"
