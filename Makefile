@@ -48,9 +48,14 @@ LIB      := $(BUILD)/libsealsync.a
 BIN      := $(BUILD)/sealsync
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+# The binary the integration tests run: build/sealsync with crypto/kdf.c built
+# -DSEALSYNC_TEST_HOOKS (SEALSYNC_TEST_KDF=min: cheap Argon2id for test keys;
+# see crypto/kdf.h).  Never installed.
+TEST_BIN := $(BUILD)/tests/sealsync
+TEST_KDF_OBJ := $(BUILD)/tests/kdf-testhooks.o
 
 .PHONY: all test unit integration sanitize analyze format format-check fuzz install clean
-all: $(BIN) $(TOOL_BIN) $(UNIT_BIN)
+all: $(BIN) $(TOOL_BIN) $(UNIT_BIN) $(TEST_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -65,7 +70,17 @@ $(BIN): $(CLI_OBJ) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
+# kdf-testhooks.o comes before the archive: the archive's kdf.o is not linked.
+$(TEST_KDF_OBJ): crypto/kdf.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -DSEALSYNC_TEST_HOOKS -MMD -MP -c $< -o $@
+
+$(TEST_BIN): $(CLI_OBJ) $(TEST_KDF_OBJ) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $(CLI_OBJ) $(TEST_KDF_OBJ) $(LIB) $(LDLIBS_ALL)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL) -lcmocka
 
@@ -74,25 +89,30 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
-# Unit tests (cmocka) then integration tests (TAP under prove).
+# Unit tests (cmocka) then integration tests (TAP under prove, TEST_JOBS at a
+# time: scripts/run-integration.sh; TEST_JOBS=1 runs them one by one, verbose).
+# TESTS=tests/integration/NN-x.t picks some; each test's output is kept in
+# $(BUILD)/test-logs.
+TEST_JOBS ?= 3
+RUN_INTEGRATION = SEALSYNC_BIN=$(abspath $(TEST_BIN)) SEALSYNC_TOOLS=$(abspath $(BUILD)/tools) \
+	  TEST_JOBS=$(TEST_JOBS) LOG_DIR=$(abspath $(BUILD)/test-logs) \
+	  ./scripts/run-integration.sh $(TESTS)
 test: all
 	$(Q)./scripts/run-unit.sh $(BUILD)
-	$(Q)SEALSYNC_BIN=$(abspath $(BIN)) SEALSYNC_TOOLS=$(abspath $(BUILD)/tools) \
-	  prove -v --timer tests/integration/*.t
+	$(Q)$(RUN_INTEGRATION)
 
 unit: all
 	$(Q)./scripts/run-unit.sh $(BUILD)
 
 integration: all
-	$(Q)SEALSYNC_BIN=$(abspath $(BIN)) SEALSYNC_TOOLS=$(abspath $(BUILD)/tools) \
-	  prove -v --timer tests/integration/*.t
+	$(Q)$(RUN_INTEGRATION)
 
 # ASan+UBSan build of everything, run through the same suites.
 # Daemons run detached: their sanitizer reports go to files, and any file fails the target.
 SAN_LOG := $(CURDIR)/build-asan/san-report
 sanitize:
 	$(Q)rm -f $(SAN_LOG).*
-	$(Q)ASAN_OPTIONS=log_path=$(SAN_LOG):detect_leaks=1 \
+	$(Q)SEALSYNC_TEST_SCALE=$${SEALSYNC_TEST_SCALE:-3} ASAN_OPTIONS=log_path=$(SAN_LOG):detect_leaks=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOG) \
 	  $(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined OPT="-O1 -g" test
 	$(Q)if ls $(SAN_LOG).* >/dev/null 2>&1; then \
@@ -132,4 +152,4 @@ clean:
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 .SECONDARY: $(UNIT_OBJ) $(TOOL_OBJ)
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TEST_KDF_OBJ:.o=.d)

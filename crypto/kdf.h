@@ -22,7 +22,15 @@ int kdf_derive(uint8_t *out, size_t outlen, const uint8_t key[static KDF_KEY_LEN
 /* Argon2id cost presets (libsodium's INTERACTIVE, MODERATE, SENSITIVE). */
 enum kdf_level { KDF_INTERACTIVE = 1, KDF_MODERATE = 2, KDF_SENSITIVE = 3 };
 
-/* Returns the opslimit/memlimit of LEVEL via OPS/MEM; -EINVAL for unknown. */
+/*
+ * Returns the opslimit/memlimit of LEVEL via OPS/MEM; -EINVAL for unknown.
+ * Test binaries only (this file compiled with -DSEALSYNC_TEST_HOOKS into
+ * build/tests/sealsync, which is never installed; the Makefile's integration
+ * tests run it): with SEALSYNC_TEST_KDF=min in the environment every level
+ * gives libsodium's minimum costs, so that a test's key is cheap to unlock.
+ * The costs are stored in the key file, so the real binary opens such a key
+ * too; the real binary has no such switch and never writes cheaper costs.
+ */
 int kdf_level_params(enum kdf_level level, uint64_t *ops, uint64_t *mem)
     __attribute__((warn_unused_result));
 

@@ -183,6 +183,8 @@ like "$(awk -v mp="$mp" '$5 == mp { for (i = 6; i <= NF; i++) if ($i == "-") { p
 	'^fuse' "$mp is a FUSE mount"
 r1pid=$MOUNT_PID
 
+# hello.txt's commit and upload (to the default store, inside SEALSYNC_HOME) done first.
+S sync r1 >/dev/null 2>&1 || diag "sealsync sync r1 failed"
 before=$(home_listing)
 run_fails "mount r1 again on the busy mount point fails" timeout 30 "$SEALSYNC_BIN" mount r1 "$mp"
 is "$T_RC" 1 "  ... exit 1"

@@ -29,7 +29,8 @@
 #    out, or the hard timeout strikes during a wait, the message names what
 #    was awaited.
 #
-# Environment: SEALSYNC_BIN (required, absolute path of build/sealsync),
+# Environment: SEALSYNC_BIN (required, absolute path of build/tests/sealsync, the
+# test build, or of build/sealsync),
 # SEALSYNC_TOOLS (directory of the tests/tools binaries), TEST_TIMEOUT (set by
 # each script), SEALSYNC_TEST_TIMEOUT (overrides it), SEALSYNC_TEST_SCALE (an
 # integer >= 1 multiplying the hard timeout and every wait bound, e.g. 3 for
@@ -48,6 +49,9 @@ fi
 
 export LC_ALL=C
 umask 022
+# Cheap Argon2id for the keys tests make: honoured only by the test build of
+# the binary (build/tests/sealsync, see crypto/kdf.h); build/sealsync ignores it.
+export SEALSYNC_TEST_KDF=${SEALSYNC_TEST_KDF-min}
 
 # ------------------------------------------------------------------ TAP
 _t_n=0
