@@ -1,5 +1,6 @@
 # sealsync — one non-recursive GNU Makefile.
 # Targets: all test unit integration sanitize analyze format fuzz install clean
+# (make integration TEST_JOBS=N TESTS="tests/integration/NN-x.t ...")
 # Quiet unless V=1.  WERROR=1 (the default in CI) turns warnings into errors.
 
 PREFIX  ?= /usr/local
