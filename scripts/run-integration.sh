@@ -12,7 +12,7 @@
 # verbose, so the full log of every failed test is printed at the end.
 #
 # Environment: SEALSYNC_BIN, SEALSYNC_TOOLS (as for prove, see
-# tests/integration/lib.sh), TEST_JOBS, LOG_DIR, SEALSYNC_TEST_SCALE.
+# tests/integration/lib.sh), TEST_JOBS, LOG_DIR, SEALSYNC_TEST_SCALE (default 2).
 set -u
 
 if [ "${1:-}" = --one ]; then
@@ -31,6 +31,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 export SEALSYNC_BIN SEALSYNC_TOOLS
 export LOG_DIR=${LOG_DIR:-$PWD/build/test-logs}
 jobs=${TEST_JOBS:-3}
+# Generous bounds: the hard timeouts and every wait_for bound doubled (tests
+# run side by side, on a machine that may be loaded besides); a hang still
+# ends, with a message naming what was awaited.
+export SEALSYNC_TEST_SCALE=${SEALSYNC_TEST_SCALE:-2}
 case $jobs in '' | *[!0-9]* | 0) jobs=1 ;; esac
 mkdir -p "$LOG_DIR" || exit 1
 
