@@ -175,15 +175,18 @@ _t_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 _t_waiting=
 WAIT_S=0
 # wait_for WHAT SECONDS COMMAND...: polls COMMAND (output discarded) until it
-# succeeds, for at most SECONDS of wall time (times SEALSYNC_TEST_SCALE):
-# every 0.1 s for the first 2 s, then every 0.25 s (WAIT_POLL=SECONDS: always
-# that interval, for a wait that must not overshoot).  0 as soon as it does;
-# 1 with a diagnostic naming WHAT when time runs out.  WAIT_S: the seconds it
-# took (one decimal).  If the hard timeout strikes meanwhile, its message
-# names WHAT.  No test point (see converge).
+# succeeds: every 0.1 s for the first 2 s, then every 0.25 s (WAIT_POLL=SECONDS:
+# always that interval, for a wait that must not overshoot).  It gives up once
+# SECONDS of wall time have passed AND it has tried 4 x SECONDS times (both
+# times SEALSYNC_TEST_SCALE): on a loaded machine, where each try and each of
+# the daemons' timer rounds take longer, the bound grows with the load, as the
+# daemons' own pace does; the hard timeout still ends a hang.  0 as soon as it
+# succeeds; 1 with a diagnostic naming WHAT when it gives up.  WAIT_S: the
+# seconds it took (one decimal).  If the hard timeout strikes meanwhile, its
+# message names WHAT.  No test point (see converge).
 wait_for()
 {
-	local what=$1 limit=$(($2 * _t_scale * 1000)) t0 el
+	local what=$1 limit=$(($2 * _t_scale * 1000)) tries=$(($2 * _t_scale * 4)) n=0 t0 el
 	shift 2
 	_t_waiting="$what (at most $((limit / 1000)) s: $*)"
 	t0=$(_t_ms)
@@ -195,7 +198,8 @@ wait_for()
 			return 0
 		fi
 		el=$(($(_t_ms) - t0))
-		[ "$el" -lt "$limit" ] || break
+		n=$((n + 1))
+		[ "$el" -lt "$limit" ] || [ "$n" -lt "$tries" ] || break
 		if [ -n "${WAIT_POLL:-}" ]; then
 			sleep "$WAIT_POLL"
 		elif [ "$el" -lt 2000 ]; then
@@ -205,7 +209,7 @@ wait_for()
 		fi
 	done
 	WAIT_S=$((el / 1000)).$((el % 1000 / 100))
-	diag "timed out after $WAIT_S s waiting for: $what" "  condition: $*"
+	diag "timed out after $WAIT_S s ($n tries) waiting for: $what" "  condition: $*"
 	_t_waiting=
 	return 1
 }
