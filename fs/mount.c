@@ -186,6 +186,15 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
                 return rc;
         rc = index_open(&fs->ix, path, o->local_key, fs->region_id, root_id, root_attr, root_len);
         free(root_attr);
+        if (rc == -EUCLEAN) {
+                /* D4: never mounted as an empty region (doc/SYNC.md). */
+                log_err("the local index %s is missing, empty or damaged: refusing to mount "
+                        "(it would show an empty region). Nothing was changed; the files on the "
+                        "store are intact. Restore index.db from a backup, or enroll this "
+                        "device home again (sealsync join) and mount that",
+                        path);
+                return rc;
+        }
         if (rc != 0) {
                 log_err("cannot open the local index %s: %s", path, strerror(-rc));
                 return rc;

@@ -38,7 +38,10 @@ struct index;
  * Opens (creating if needed) the index at PATH with keys derived from
  * LOCAL_KEY and REGION_ID.  A new index gets the root directory (ino 1) with
  * ROOT_ATTR.  Returns 0, -EBADMSG (not an index of ours / keys do not match),
- * or a negative errno.
+ * -EUCLEAN (doc/SYNC.md D4: PATH was created before -- PATH.created exists --
+ * and is now missing or empty, or it is unreadable, fails SQLite's
+ * quick_check or lacks its schema row; nothing is created or changed then),
+ * or a negative errno.  A successful open leaves PATH.created in place.
  */
 int index_open(struct index **out, const char *path, const uint8_t local_key[static 32],
                const uint8_t region_id[static 32], const uint8_t root_file_id[static 16],
