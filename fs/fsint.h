@@ -153,6 +153,14 @@ struct fs_inode {
          */
         uint8_t epoch_id[32];
         struct fs_content_old *reset; /* memory only: fs_content_reset not finished */
+        /*
+         * Memory only (doc/SYNC.md D2): a shrinking truncation left slots
+         * the last durable record may still name; fs_content_settle drops
+         * them once the record is durable, if CONTENT_GEN (bumped by every
+         * change that removes blocks) is still the truncation's.
+         */
+        int settle_due;
+        uint64_t content_gen;
 };
 
 /*
@@ -439,8 +447,31 @@ int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len
                     size_t *got) __attribute__((warn_unused_result));
 int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
                      size_t len) __attribute__((warn_unused_result));
+/*
+ * Sets IN's size.  Growing writes nothing (a hole).  Shrinking changes the
+ * record only (doc/SYNC.md D2): the ciphertext file keeps every slot until
+ * the caller has made the record durable and called fs_content_settle, so
+ * a crash in between reads the old version whole.  Bytes of the new last
+ * block beyond SIZE stay sealed until then; every reader is bounded by the
+ * size and every path that makes them visible (growth, a write past the
+ * size, the committer) re-seals the block first (fs_content_trim_last).
+ */
 int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
     __attribute__((warn_unused_result));
+/*
+ * After the record of a shrinking truncation (GEN: IN->content_gen read
+ * with it) is durable: re-seals the last block to the size and shortens the
+ * file.  Does nothing if nothing is due or blocks were removed since.
+ * Caller holds IN->lock for writing.
+ */
+int fs_content_settle(struct fs *fs, struct fs_inode *in, uint64_t gen)
+    __attribute__((warn_unused_result));
+/*
+ * The last block of IN (local) re-sealed with exactly the bytes below the
+ * size if it holds more (a truncation not settled).  1 if re-sealed, 0 if
+ * not needed, or a negative errno.  Caller holds IN->lock for writing.
+ */
+int fs_content_trim_last(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
 int fs_content_sync(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
 /*
  * Stores received sealed block SEALED (LEN bytes) as block INDEX with final

@@ -267,13 +267,35 @@ static int fs_apply_setattr(struct fs *fs, struct fs_inode *in, const struct sta
         return fs_inode_save(fs, in);
 }
 
+/*
+ * D2 (doc/SYNC.md): a shrinking truncation changed IN's record only.  Makes
+ * it durable -- with no lock held: index_commit waits for the committer's
+ * savepoint, whose owner takes inode locks -- then drops the slots it cut
+ * (fs_content_settle; skipped if blocks were removed since GEN).  A failed
+ * commit leaves the slots: the old version stays readable after a crash.
+ */
+static void fs_truncate_settle(struct fs *fs, struct fs_inode *in, uint64_t gen)
+{
+        int rc = index_commit(fs->ix);
+
+        if (rc == 0) {
+                pthread_rwlock_wrlock(&in->lock);
+                rc = fs_content_settle(fs, in, gen);
+                pthread_rwlock_unlock(&in->lock);
+        }
+        if (rc != 0)
+                log_warn("inode %llu: a truncation is not settled yet: %s",
+                         (unsigned long long)in->ino, strerror(-rc));
+}
+
 static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                           struct fuse_file_info *fi)
 {
         struct fs *fs = fs_of(req);
         struct fs_inode *in;
         struct stat st;
-        int rc;
+        uint64_t gen;
+        int rc, settle;
 
         (void)fi;
         if (fs->read_only) {
@@ -285,7 +307,11 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
         pthread_rwlock_wrlock(&in->lock);
         rc = fs_apply_setattr(fs, in, attr, to_set);
         fs_fill_stat(fs, in, &st);
+        settle = in->settle_due;
+        gen = in->content_gen;
         pthread_rwlock_unlock(&in->lock);
+        if (rc == 0 && settle)
+                fs_truncate_settle(fs, in, gen);
         if (to_set & FUSE_SET_ATTR_SIZE)
                 fs_content_idle(fs, in);
         fs_inode_put(fs, in);
@@ -636,7 +662,8 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fu
 static int fs_open_inode(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
         struct fs_inode *in;
-        int rc = fs_inode_get(fs, ino, &in);
+        uint64_t gen;
+        int rc = fs_inode_get(fs, ino, &in), settle;
 
         if (rc != 0)
                 return rc == -EBADMSG ? -EIO : rc;
@@ -660,7 +687,11 @@ static int fs_open_inode(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
                                 rc = fs_inode_save(fs, in);
                         }
                 }
+                settle = rc == 0 && in->settle_due;
+                gen = in->content_gen;
                 pthread_rwlock_unlock(&in->lock);
+                if (settle)
+                        fs_truncate_settle(fs, in, gen);
         }
         if (rc == 0) {
                 fs_inode_ref(fs, in, 0, 1);
