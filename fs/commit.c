@@ -580,12 +580,64 @@ static void commit_restore_one(struct commit_file *cf)
  * errno (-EAGAIN, a change or a fetch racing the round, quietly); its
  * changes stay marked and the other files go on.
  */
+/* Records (RC < 0) or forgets (RC == 0) IN as a file that cannot be committed. */
+static void commit_stuck_note(struct fs *fs, const struct fs_inode *in, int rc)
+{
+        size_t i;
+
+        pthread_mutex_lock(&fs->stuck_lock);
+        for (i = 0; i < fs->nstuck && fs->stuck[i].ino != in->ino; i++)
+                ;
+        if (i < fs->nstuck && rc == 0) {
+                fs->stuck[i] = fs->stuck[--fs->nstuck];
+        } else if (i < fs->nstuck) {
+                fs->stuck[i].err = rc;
+        } else if (rc != 0) {
+                struct fs_stuck *v = realloc(fs->stuck, (fs->nstuck + 1) * sizeof(*v));
+
+                if (v != NULL) {
+                        fs->stuck = v;
+                        v[fs->nstuck].ino = in->ino;
+                        memcpy(v[fs->nstuck].file_id, in->file_id, 16);
+                        v[fs->nstuck].err = rc;
+                        fs->nstuck++;
+                } /* else: still logged, and `sync` still counts it */
+        }
+        pthread_mutex_unlock(&fs->stuck_lock);
+}
+
+int fs_commit_stuck(struct fs *fs, struct fs_stuck **out, size_t *n)
+{
+        int rc = 0;
+
+        *out = NULL;
+        pthread_mutex_lock(&fs->stuck_lock);
+        *n = fs->nstuck;
+        if (fs->nstuck > 0) {
+                *out = malloc(fs->nstuck * sizeof(**out));
+                if (*out != NULL)
+                        memcpy(*out, fs->stuck, fs->nstuck * sizeof(**out));
+                else
+                        rc = -ENOMEM;
+        }
+        pthread_mutex_unlock(&fs->stuck_lock);
+        return rc;
+}
+
+void fs_commit_fini(struct fs *fs)
+{
+        free(fs->stuck);
+        fs->stuck = NULL;
+        fs->nstuck = 0;
+}
+
 static void commit_inode_failed(struct fs *fs, struct fs_inode *in, int rc)
 {
         char fid[33];
 
         if (rc == -EAGAIN)
                 return;
+        commit_stuck_note(fs, in, rc);
         atomic_fetch_add(&fs->commit_failed, 1); /* `sync` reports it */
         if (in->commit_err == rc)
                 return;
@@ -610,6 +662,7 @@ static int commit_inode(void *arg, uint64_t ino)
         pthread_rwlock_wrlock(&in->lock);
         if (ino == INDEX_ROOT_INO || in->nlink == 0) {
                 /* The root has no manifest; a deleted file is covered by its tombstone. */
+                commit_stuck_note(fs, in, 0);
                 in->sync_dirty = 0;
                 rangeset_truncate(&in->dirty, 0);
                 in->dirty_flagged = 0;
@@ -651,6 +704,7 @@ static int commit_inode(void *arg, uint64_t ino)
                 rc = 0;
         } else if (rc == 0) {
                 in->commit_err = 0;
+                commit_stuck_note(fs, in, 0);
         }
         fs_inode_idle_locked(fs, in);
         pthread_rwlock_unlock(&in->lock);
@@ -1155,6 +1209,7 @@ int fs_commit_init(struct fs *fs)
         int fd, rc;
 
         pthread_mutex_init(&fs->commit_lock, NULL);
+        pthread_mutex_init(&fs->stuck_lock, NULL);
         rc = index_meta_get(fs->ix, "journal_seq", buf, sizeof(buf), &len);
         if (rc == 0 && len == 8)
                 fs->journal_seq = commit_get_u64(buf);

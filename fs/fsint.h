@@ -175,6 +175,13 @@ struct fs_keytab {
         struct fs_keytab *older;
 };
 
+/* A file the committer could not commit (fs/commit.c), named by `status`. */
+struct fs_stuck {
+        uint64_t ino;
+        uint8_t file_id[16];
+        int err; /* negative errno */
+};
+
 struct fs {
         struct index *ix;
         int data_dirfd; /* REGION/data */
@@ -233,9 +240,13 @@ struct fs {
         _Atomic int key_hold;           /* no clean current key (cur_tainted): commits wait */
         _Atomic unsigned commit_failed; /* files that could not be committed (not -EAGAIN) since
                                            the last `sync` began */
-        pthread_mutex_t members_lock;   /* serialises membership refreshes */
-        struct fuse_session *se;        /* for kernel cache invalidation */
-        struct fs_inval *inval;         /* pending invalidations (apply) */
+        /* Files whose last commit attempt failed (not -EAGAIN): `status` names them (D2). */
+        pthread_mutex_t stuck_lock;
+        struct fs_stuck *stuck;
+        size_t nstuck;
+        pthread_mutex_t members_lock; /* serialises membership refreshes */
+        struct fuse_session *se;      /* for kernel cache invalidation */
+        struct fs_inval *inval;       /* pending invalidations (apply) */
         size_t ninval, capinval;
         uint64_t orphans_ino;    /* .sealsync-orphans, 0 until needed */
         time_t ckpt_retry_after; /* fs/checkpoint.c: no checkpoint attempt before (puller thread) */
@@ -359,6 +370,14 @@ int fs_commit_init(struct fs *fs) __attribute__((warn_unused_result));
  * to do).  On error nothing is lost: the changes stay marked.
  */
 int fs_commit(struct fs *fs, size_t *ncommits) __attribute__((warn_unused_result));
+/*
+ * The files whose last commit attempt failed (not -EAGAIN), still changed:
+ * a malloc'd copy into *OUT (*N entries; NULL when none).  0 or -ENOMEM.
+ */
+int fs_commit_stuck(struct fs *fs, struct fs_stuck **out, size_t *n)
+    __attribute__((warn_unused_result));
+/* Frees the list (at unmount). */
+void fs_commit_fini(struct fs *fs);
 
 /*
  * fs/checkpoint.c (doc/SYNC.md "Checkpoints").  fs_ckpt_setup: after the

@@ -977,6 +977,7 @@ out:
         store_close(store);
         fs_close_state(&fs);
         free(fs.labels);
+        fs_commit_fini(&fs);
         free(fs.pinq);
         close(lockfd);
         return rc;

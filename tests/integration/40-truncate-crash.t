@@ -62,4 +62,27 @@ for round in $(seq "$ROUNDS"); do
 	umount_region "$mp" || fail "round $round: clean umount"
 done
 is "$bad" 0 "no file was unreadable or mixed in $ROUNDS rounds"
+
+# A file that cannot be committed (its ciphertext damaged on disk) is named
+# by `status`, which exits 1; the other files are still published.
+mount_region r "$mp" --no-sync || bail "mount --no-sync failed"
+mkdir -p "$mp/sub"
+head -c 100000 /dev/urandom >"$mp/sub/broken"
+echo fine >"$mp/fine"
+umount_region "$mp" || bail "umount failed"
+victim=$(find "$REGION_DIR/data" -type f -size +90k -newer "$work/count1" | head -n1)
+[ -n "$victim" ] || bail "cannot find the ciphertext file of sub/broken"
+printf '\xff\xff\xff\xff' | dd of="$victim" bs=1 seek=200 conv=notrunc status=none
+mount_region r "$mp" || bail "mount failed"
+run_fails "sync with a damaged, changed file exits 1" S sync r
+run_fails "status exits 1" S status r
+like "$T_OUT" "uncommitted: /sub/broken \(file [0-9a-f]{32}\) cannot be committed" \
+	"  ... and names the file"
+run S status r --json
+is "$(jq -r '.uncommitted | map(.path) | join(",")' <<<"$T_OUT")" /sub/broken \
+	"  ... also in --json"
+is "$(jq -r '.ok' <<<"$T_OUT")" false "  ... ok is false"
+grep -q 'cannot be committed' "$REGION_DIR/mount.log"
+ok $? "  ... the daemon logged it"
+umount_region "$mp"
 done_testing
