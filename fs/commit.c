@@ -1056,6 +1056,16 @@ int fs_commit(struct fs *fs, size_t *ncommits)
          * local (marked) until a rotation gives a clean key (fs/mount.c). */
         if (fs->sign_sk == NULL || fs->read_only || fs->commit_broken || atomic_load(&fs->key_hold))
                 return 0;
+        /* D3: packs go to the outbox on the disk of the index; keep the index's reserve. */
+        rc = fs_space_check(fs, 0, 0);
+        if (rc != 0) {
+                if (!fs->commit_space_low)
+                        log_warn("commit: the disk is (nearly) full; changes stay queued until "
+                                 "space is freed");
+                fs->commit_space_low = 1;
+                return rc;
+        }
+        fs->commit_space_low = 0;
         memset(&c, 0, sizeof(c));
         c.fs = fs;
         pack_builder_init(&c.pb);

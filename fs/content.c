@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "crypto/secmem.h"
@@ -37,6 +38,8 @@
 #include "util/log.h"
 
 #define FS_CHUNK_BLOCKS 16
+#define FS_RESERVE_MIN ((uint64_t)256 << 10)
+#define FS_RESERVE_MAX ((uint64_t)16 << 20)
 #define FS_MAX_FILE_SIZE ((uint64_t)INT64_MAX)
 static const uint8_t fs_magic[8] = {'S', 'E', 'A', 'L', 'S', 'C', 'T', 1};
 static pthread_mutex_t fs_open_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -640,6 +643,25 @@ out:
         free(slots);
         free(tmpslot);
         return rc;
+}
+
+int fs_space_check(struct fs *fs, uint64_t need, int user)
+{
+        struct statvfs sv;
+        uint64_t total, avail, reserve;
+
+        if (fstatvfs(fs->data_dirfd, &sv) != 0)
+                return 0;
+        total = (uint64_t)sv.f_blocks * sv.f_frsize;
+        avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+        reserve = total / 32;
+        if (reserve < FS_RESERVE_MIN)
+                reserve = FS_RESERVE_MIN;
+        if (reserve > FS_RESERVE_MAX)
+                reserve = FS_RESERVE_MAX;
+        if (user)
+                reserve *= 2;
+        return avail >= reserve && avail - reserve >= need ? 0 : -ENOSPC;
 }
 
 /* Bytes of block INDEX below IN's size (bs for a block wholly inside). */

@@ -161,6 +161,7 @@ struct fs_inode {
          */
         int settle_due;
         uint64_t content_gen;
+        int wb_err; /* memory only: a write failed with this errno; the next fsync says it (D3) */
 };
 
 /*
@@ -241,6 +242,7 @@ struct fs {
         _Atomic unsigned commit_failed; /* files that could not be committed (not -EAGAIN) since
                                            the last `sync` began */
         /* Files whose last commit attempt failed (not -EAGAIN): `status` names them (D2). */
+        int commit_space_low; /* committer only: the disk-full warning was logged */
         pthread_mutex_t stuck_lock;
         struct fs_stuck *stuck;
         size_t nstuck;
@@ -460,6 +462,24 @@ int fs_fetch_tree(struct fs *fs, uint64_t ino,
 /* Bytes of remote and of local blocks of every named file (from the index). */
 int fs_content_counts(struct fs *fs, uint64_t *remote, uint64_t *local)
     __attribute__((warn_unused_result));
+
+/*
+ * D3 (doc/SYNC.md): the free space kept for the index.  The reserve is 1/32
+ * of the device home's filesystem, at least 256 KiB and at most 16 MiB.
+ * USER 1 (a change that grows local state: write, create, mkdir, symlink,
+ * xattr): -ENOSPC unless NEED bytes leave twice the reserve free.  USER 0
+ * (the committer's packs): -ENOSPC unless the reserve is free.  Deletions
+ * never ask.  0 if there is room (or statvfs fails: then the write itself
+ * tells).
+ */
+int fs_space_check(struct fs *fs, uint64_t need, int user) __attribute__((warn_unused_result));
+/*
+ * index_commit for fs/: if SQLite rolled the open transaction back (a full
+ * disk beyond the reserve), memory is ahead of the index: the mount turns
+ * read-only and stops publishing (logged once), so nothing more is lost and
+ * nothing wrong is published; a remount starts from the index.
+ */
+int fs_index_commit(struct fs *fs) __attribute__((warn_unused_result));
 
 /* fs/content.c — callers hold IN->lock (read for read, write otherwise). */
 int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len, uint8_t *out,

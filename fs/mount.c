@@ -83,7 +83,7 @@ static void *fs_flusher_main(void *arg)
                                 push_kick(fs->push);
                 }
                 if (index_dirty(fs->ix)) {
-                        rc = index_commit(fs->ix);
+                        rc = fs_index_commit(fs);
                         if (rc != 0)
                                 log_err("group commit of the index failed: %s", strerror(-rc));
                 }

@@ -379,6 +379,8 @@ static int fs_make_node(fuse_req_t req, uint64_t parent, const char *name, int k
         if (fs->read_only)
                 return -EROFS;
         rc = fs_name_ok(name);
+        if (rc == 0)
+                rc = fs_space_check(fs, 64 << 10, 1); /* D3: never a node the index cannot keep */
         if (rc != 0)
                 return rc;
         pthread_mutex_lock(&fs->ns_lock);
@@ -815,7 +817,10 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
         if (fi->flags & O_APPEND)
                 off = (off_t)in->size; /* no writeback cache: appends are ours */
         osize = in->size;
-        rc = fs_content_write(fs, in, (uint64_t)off, (const uint8_t *)buf, size);
+        /* D3: the index keeps room to commit; a full disk is ENOSPC here, never later. */
+        rc = fs_space_check(fs, (uint64_t)size + size / 8, 1);
+        if (rc == 0)
+                rc = fs_content_write(fs, in, (uint64_t)off, (const uint8_t *)buf, size);
         /* Extending: the old last block (local now) stops being final.  Marked only once
          * written: a remote block is never dirty. */
         if (rc == 0 && osize > 0 && (uint64_t)off + size > osize &&
@@ -829,6 +834,8 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
                 in->ctime = in->mtime;
                 rc = fs_inode_save(fs, in);
         }
+        if (rc == -ENOSPC || rc == -EIO || rc == -EDQUOT)
+                in->wb_err = rc; /* the next fsync reports it too */
         pthread_rwlock_unlock(&in->lock);
         if (rc != 0)
                 fuse_reply_err(req, -rc);
@@ -869,9 +876,12 @@ static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
         (void)datasync;
         pthread_rwlock_wrlock(&in->lock);
         rc = fs_content_sync(fs, in);
+        if (rc == 0 && in->wb_err != 0)
+                rc = in->wb_err; /* D3: a write since the last fsync failed: say how */
+        in->wb_err = 0;
         pthread_rwlock_unlock(&in->lock);
         if (rc == 0)
-                rc = index_commit(fs->ix);
+                rc = fs_index_commit(fs);
         fuse_reply_err(req, -rc);
 }
 
@@ -1044,7 +1054,7 @@ static void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct 
         (void)ino;
         (void)datasync;
         (void)fi;
-        fuse_reply_err(req, -index_commit(fs_of(req)->ix));
+        fuse_reply_err(req, -fs_index_commit(fs_of(req)));
 }
 
 static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -1138,6 +1148,10 @@ static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
         }
         if (fs->read_only) {
                 fuse_reply_err(req, EROFS);
+                return;
+        }
+        if (fs_space_check(fs, size + 4096, 1) != 0) {
+                fuse_reply_err(req, ENOSPC); /* D3 */
                 return;
         }
         if (fs_get_or_reply(req, fs, ino, &in) != 0)

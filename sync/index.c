@@ -103,6 +103,7 @@ struct index {
         int dirty;
         /* An open savepoint (index_savepoint): index_commit waits for it (under LOCK). */
         int sp_open;
+        int lost; /* a failed COMMIT was rolled back: memory is ahead of the index */
         pthread_t sp_owner;
         pthread_cond_t sp_cond;
 };
@@ -114,11 +115,12 @@ struct index {
 static int index_exec(struct index *ix, const char *sql)
 {
         char *msg = NULL;
+        int rc = sqlite3_exec(ix->db, sql, NULL, NULL, &msg);
 
-        if (sqlite3_exec(ix->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        if (rc != SQLITE_OK) {
                 log_err("index: %s: %s", sql, msg ? msg : "?");
                 sqlite3_free(msg);
-                return -EIO;
+                return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO; /* D3: a full disk says so */
         }
         return 0;
 }
@@ -457,10 +459,30 @@ int index_commit(struct index *ix)
         rc = index_exec(ix, "COMMIT");
         if (rc == 0)
                 ix->dirty = 0;
+        if (rc != 0 && !sqlite3_get_autocommit(ix->db)) {
+                /* The transaction is still open: a later commit retries it (D3). */
+                pthread_mutex_unlock(&ix->lock);
+                return rc;
+        }
+        if (rc != 0) {
+                log_err("index: SQLite rolled back the open transaction after a failed commit: "
+                        "changes since the last commit are lost from the index");
+                ix->lost = 1;
+        }
         if (index_exec(ix, "BEGIN IMMEDIATE") != 0 && rc == 0)
                 rc = -EIO;
         pthread_mutex_unlock(&ix->lock);
         return rc;
+}
+
+int index_lost(struct index *ix)
+{
+        int l;
+
+        pthread_mutex_lock(&ix->lock);
+        l = ix->lost;
+        pthread_mutex_unlock(&ix->lock);
+        return l;
 }
 
 int index_dirty(struct index *ix)

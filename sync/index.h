@@ -64,6 +64,13 @@ int index_commit(struct index *ix) __attribute__((warn_unused_result));
 
 /* 1 if changes are pending since the last commit. */
 int index_dirty(struct index *ix);
+/*
+ * 1 once a failed COMMIT (index_commit: -ENOSPC for a full disk, else -EIO)
+ * was rolled back by SQLite: the changes since the previous commit are gone
+ * from the index though the caller's memory still has them.  A COMMIT that
+ * failed without a rollback leaves the transaction open for the next one.
+ */
+int index_lost(struct index *ix);
 
 /* Reads inode INO: *FILE_ID, *NLINK and a malloc'd decrypted *ATTR.  -ENOENT, -EBADMSG. */
 int index_inode_get(struct index *ix, uint64_t ino, uint8_t file_id[static 16], uint32_t *nlink,
