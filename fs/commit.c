@@ -657,6 +657,8 @@ static int commit_inode(void *arg, uint64_t ino)
         int rc;
 
         rc = fs_inode_get(fs, ino, &in);
+        if (rc == -ENOENT)
+                return 0; /* deleted since the dirty list was read: its tombstone covers it */
         if (rc != 0)
                 return rc;
         pthread_rwlock_wrlock(&in->lock);

@@ -367,6 +367,35 @@ static int fs_get_dir(struct fs *fs, uint64_t parent, struct fs_inode **out)
         return 0;
 }
 
+/*
+ * As fs_get_dir, for a new entry in *PARENT: a directory merged away by a
+ * remote version (doc/SYNC.md "Conflicts", rule 5: its entries moved into
+ * the directory its id is an alias of, its inode retired) stands for that
+ * directory, so a create racing the merge lands in the merged directory
+ * instead of failing with ENOENT (issue #11 case 6).  *PARENT is updated.
+ */
+static int fs_get_dir_merged(struct fs *fs, uint64_t *parent, struct fs_inode **out)
+{
+        int rc = fs_get_dir(fs, *parent, out), depth;
+
+        for (depth = 0; rc == -ENOENT && depth < 8; depth++) {
+                struct fs_inode *old;
+                uint64_t into;
+
+                if (fs_inode_get(fs, *parent, &old) != 0)
+                        return rc;
+                rc = old->kind == FS_KIND_DIR && old->nlink == 0
+                         ? index_alias_get(fs->ix, old->file_id, &into)
+                         : -ENOENT;
+                fs_inode_put(fs, old);
+                if (rc != 0 || into == *parent)
+                        return -ENOENT;
+                *parent = into;
+                rc = fs_get_dir(fs, into, out);
+        }
+        return rc;
+}
+
 static int fs_make_node(fuse_req_t req, uint64_t parent, const char *name, int kind, uint32_t mode,
                         const char *target, struct fs_inode **out)
 {
@@ -384,7 +413,7 @@ static int fs_make_node(fuse_req_t req, uint64_t parent, const char *name, int k
         if (rc != 0)
                 return rc;
         pthread_mutex_lock(&fs->ns_lock);
-        rc = fs_get_dir(fs, parent, &dir);
+        rc = fs_get_dir_merged(fs, &parent, &dir);
         if (rc != 0)
                 goto out;
         rc = index_lookup(fs->ix, parent, name, strlen(name), &existing);
