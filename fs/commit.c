@@ -826,6 +826,29 @@ out:
         return rc;
 }
 
+/*
+ * 1 if T's file is committed as a live version in this round already: one
+ * entry names a file once (journal_check refuses it: "cannot encode the
+ * journal entry", issue #11 case 6), so the deletion waits for a later round
+ * (logged) and the round goes on.
+ */
+static int commit_tomb_clashes(const struct commit *c, const struct commit_tomb *t)
+{
+        char fid[33];
+        size_t i;
+
+        for (i = 0; i < c->nfiles; i++) {
+                if (!c->files[i].skipped && memcmp(c->files[i].file_id, t->file_id, 16) == 0) {
+                        hex_encode(fid, t->file_id, 16);
+                        log_warn("commit: file %s has a live version and a pending deletion in "
+                                 "one round; the deletion waits",
+                                 fid);
+                        return 1;
+                }
+        }
+        return 0;
+}
+
 static int commit_cmp_commit(const void *a, const void *b)
 {
         return memcmp(((const struct journal_commit *)a)->file_id,
@@ -1079,7 +1102,8 @@ int fs_commit(struct fs *fs, size_t *ncommits)
         if (rc == 0)
                 rc = index_for_each_tomb(fs->ix, commit_collect_tomb, &ts);
         for (i = 0; i < ts.n && rc == 0; i++)
-                rc = commit_tomb(&c, &ts.t[i]);
+                if (!commit_tomb_clashes(&c, &ts.t[i]))
+                        rc = commit_tomb(&c, &ts.t[i]);
         if (rc == 0 && c.ncommits == 0) {
                 /* Only the root, deleted or busy files were marked: nothing to publish. */
                 pthread_mutex_unlock(&fs->commit_lock);
