@@ -157,6 +157,13 @@ struct st_op {
         char err_text[CTL_LINE_MAX];
 };
 
+/* "uncommitted FILE_ID ERRNO /PATH": a file the committer cannot commit. */
+struct st_stuck {
+        char file_id[33];
+        int err;
+        char path[CTL_LINE_MAX];
+};
+
 struct st {
         const struct region_info *ri;
         int mounted, answered;
@@ -182,8 +189,28 @@ struct st {
         int confirm_on; /* the daemon exchanges acknowledgements */
         struct st_confirmed *confirmed;
         size_t nconfirmed;
-        char problem[256]; /* trouble reaching the daemon, "" if none */
+        char problem[256];      /* trouble reaching the daemon, "" if none */
+        struct st_stuck *stuck; /* files the committer cannot commit (doc/SYNC.md D2) */
+        size_t nstuck;
 };
+
+static int st_add_stuck(struct st *s, const char *rest)
+{
+        struct st_stuck a, *v;
+        int off = 0;
+
+        memset(&a, 0, sizeof(a));
+        if (sscanf(rest, "%32s %d %n", a.file_id, &a.err, &off) < 2 || off == 0 ||
+            strlen(a.file_id) != 32)
+                return -EPROTO;
+        snprintf(a.path, sizeof(a.path), "%s", rest + off);
+        v = realloc(s->stuck, (s->nstuck + 1) * sizeof(*v));
+        if (v == NULL)
+                return -ENOMEM;
+        s->stuck = v;
+        v[s->nstuck++] = a;
+        return 0;
+}
 
 static int st_add_alarm(struct st *s, const char *rest)
 {
@@ -299,6 +326,8 @@ static int st_line(struct st *s, const char *key, const char *rest)
                 return st_add_peer(s, rest);
         if (strcmp(key, "alarm") == 0)
                 return st_add_alarm(s, rest);
+        if (strcmp(key, "uncommitted") == 0)
+                return st_add_stuck(s, rest);
         if (strcmp(key, "confirm_on") == 0) {
                 s->confirm_on = 1;
                 return 0;
@@ -390,6 +419,7 @@ static void st_collect(const struct region_info *ri, struct st *s)
 static void st_release(struct st *s)
 {
         free(s->alarms);
+        free(s->stuck);
         free(s->peers);
         free(s->confirmed);
 }
@@ -398,7 +428,7 @@ static void st_release(struct st *s)
 static int st_bad(const struct st *s)
 {
         return s->problem[0] != '\0' || s->nalarms > 0 || s->nkept > 0 || s->push.err ||
-               s->pull.err;
+               s->pull.err || s->nstuck > 0;
 }
 
 /* ---- status: text ---- */
@@ -539,6 +569,9 @@ static void st_print_text(const struct st *s)
                        s->peers[i].seq, s->peers[i].held ? " (held by an alarm)" : "");
         st_print_confirmed(s);
         st_print_alarms(s);
+        for (i = 0; i < s->nstuck; i++)
+                printf("  uncommitted: %s (file %s) cannot be committed: %s; it stays queued\n",
+                       s->stuck[i].path, s->stuck[i].file_id, strerror(s->stuck[i].err));
 }
 
 /* ---- status: JSON ---- */
@@ -690,6 +723,15 @@ static void st_print_json(const struct st *s)
         else
                 fputs(",\"content\":null", stdout);
         st_json_confirmed(s);
+        fputs(",\"uncommitted\":[", stdout);
+        for (size_t i = 0; i < s->nstuck; i++) {
+                printf("%s{\"file_id\":\"%s\",\"path\":", i ? "," : "", s->stuck[i].file_id);
+                cli_json_str(s->stuck[i].path);
+                fputs(",\"error\":", stdout);
+                cli_json_str(strerror(s->stuck[i].err));
+                putchar('}');
+        }
+        putchar(']');
         fputs(",\"error\":", stdout);
         if (s->problem[0])
                 cli_json_str(s->problem);

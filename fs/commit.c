@@ -580,12 +580,64 @@ static void commit_restore_one(struct commit_file *cf)
  * errno (-EAGAIN, a change or a fetch racing the round, quietly); its
  * changes stay marked and the other files go on.
  */
+/* Records (RC < 0) or forgets (RC == 0) IN as a file that cannot be committed. */
+static void commit_stuck_note(struct fs *fs, const struct fs_inode *in, int rc)
+{
+        size_t i;
+
+        pthread_mutex_lock(&fs->stuck_lock);
+        for (i = 0; i < fs->nstuck && fs->stuck[i].ino != in->ino; i++)
+                ;
+        if (i < fs->nstuck && rc == 0) {
+                fs->stuck[i] = fs->stuck[--fs->nstuck];
+        } else if (i < fs->nstuck) {
+                fs->stuck[i].err = rc;
+        } else if (rc != 0) {
+                struct fs_stuck *v = realloc(fs->stuck, (fs->nstuck + 1) * sizeof(*v));
+
+                if (v != NULL) {
+                        fs->stuck = v;
+                        v[fs->nstuck].ino = in->ino;
+                        memcpy(v[fs->nstuck].file_id, in->file_id, 16);
+                        v[fs->nstuck].err = rc;
+                        fs->nstuck++;
+                } /* else: still logged, and `sync` still counts it */
+        }
+        pthread_mutex_unlock(&fs->stuck_lock);
+}
+
+int fs_commit_stuck(struct fs *fs, struct fs_stuck **out, size_t *n)
+{
+        int rc = 0;
+
+        *out = NULL;
+        pthread_mutex_lock(&fs->stuck_lock);
+        *n = fs->nstuck;
+        if (fs->nstuck > 0) {
+                *out = malloc(fs->nstuck * sizeof(**out));
+                if (*out != NULL)
+                        memcpy(*out, fs->stuck, fs->nstuck * sizeof(**out));
+                else
+                        rc = -ENOMEM;
+        }
+        pthread_mutex_unlock(&fs->stuck_lock);
+        return rc;
+}
+
+void fs_commit_fini(struct fs *fs)
+{
+        free(fs->stuck);
+        fs->stuck = NULL;
+        fs->nstuck = 0;
+}
+
 static void commit_inode_failed(struct fs *fs, struct fs_inode *in, int rc)
 {
         char fid[33];
 
         if (rc == -EAGAIN)
                 return;
+        commit_stuck_note(fs, in, rc);
         atomic_fetch_add(&fs->commit_failed, 1); /* `sync` reports it */
         if (in->commit_err == rc)
                 return;
@@ -605,11 +657,14 @@ static int commit_inode(void *arg, uint64_t ino)
         int rc;
 
         rc = fs_inode_get(fs, ino, &in);
+        if (rc == -ENOENT)
+                return 0; /* deleted since the dirty list was read: its tombstone covers it */
         if (rc != 0)
                 return rc;
         pthread_rwlock_wrlock(&in->lock);
         if (ino == INDEX_ROOT_INO || in->nlink == 0) {
                 /* The root has no manifest; a deleted file is covered by its tombstone. */
+                commit_stuck_note(fs, in, 0);
                 in->sync_dirty = 0;
                 rangeset_truncate(&in->dirty, 0);
                 in->dirty_flagged = 0;
@@ -651,6 +706,7 @@ static int commit_inode(void *arg, uint64_t ino)
                 rc = 0;
         } else if (rc == 0) {
                 in->commit_err = 0;
+                commit_stuck_note(fs, in, 0);
         }
         fs_inode_idle_locked(fs, in);
         pthread_rwlock_unlock(&in->lock);
@@ -768,6 +824,29 @@ out:
         free(bytes);
         free(vv);
         return rc;
+}
+
+/*
+ * 1 if T's file is committed as a live version in this round already: one
+ * entry names a file once (journal_check refuses it: "cannot encode the
+ * journal entry", issue #11 case 6), so the deletion waits for a later round
+ * (logged) and the round goes on.
+ */
+static int commit_tomb_clashes(const struct commit *c, const struct commit_tomb *t)
+{
+        char fid[33];
+        size_t i;
+
+        for (i = 0; i < c->nfiles; i++) {
+                if (!c->files[i].skipped && memcmp(c->files[i].file_id, t->file_id, 16) == 0) {
+                        hex_encode(fid, t->file_id, 16);
+                        log_warn("commit: file %s has a live version and a pending deletion in "
+                                 "one round; the deletion waits",
+                                 fid);
+                        return 1;
+                }
+        }
+        return 0;
 }
 
 static int commit_cmp_commit(const void *a, const void *b)
@@ -1002,6 +1081,16 @@ int fs_commit(struct fs *fs, size_t *ncommits)
          * local (marked) until a rotation gives a clean key (fs/mount.c). */
         if (fs->sign_sk == NULL || fs->read_only || fs->commit_broken || atomic_load(&fs->key_hold))
                 return 0;
+        /* D3: packs go to the outbox on the disk of the index; keep the index's reserve. */
+        rc = fs_space_check(fs, 0, 0);
+        if (rc != 0) {
+                if (!fs->commit_space_low)
+                        log_warn("commit: the disk is (nearly) full; changes stay queued until "
+                                 "space is freed");
+                fs->commit_space_low = 1;
+                return rc;
+        }
+        fs->commit_space_low = 0;
         memset(&c, 0, sizeof(c));
         c.fs = fs;
         pack_builder_init(&c.pb);
@@ -1013,7 +1102,8 @@ int fs_commit(struct fs *fs, size_t *ncommits)
         if (rc == 0)
                 rc = index_for_each_tomb(fs->ix, commit_collect_tomb, &ts);
         for (i = 0; i < ts.n && rc == 0; i++)
-                rc = commit_tomb(&c, &ts.t[i]);
+                if (!commit_tomb_clashes(&c, &ts.t[i]))
+                        rc = commit_tomb(&c, &ts.t[i]);
         if (rc == 0 && c.ncommits == 0) {
                 /* Only the root, deleted or busy files were marked: nothing to publish. */
                 pthread_mutex_unlock(&fs->commit_lock);
@@ -1155,6 +1245,7 @@ int fs_commit_init(struct fs *fs)
         int fd, rc;
 
         pthread_mutex_init(&fs->commit_lock, NULL);
+        pthread_mutex_init(&fs->stuck_lock, NULL);
         rc = index_meta_get(fs->ix, "journal_seq", buf, sizeof(buf), &len);
         if (rc == 0 && len == 8)
                 fs->journal_seq = commit_get_u64(buf);

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "crypto/secmem.h"
@@ -37,6 +38,8 @@
 #include "util/log.h"
 
 #define FS_CHUNK_BLOCKS 16
+#define FS_RESERVE_MIN ((uint64_t)256 << 10)
+#define FS_RESERVE_MAX ((uint64_t)16 << 20)
 #define FS_MAX_FILE_SIZE ((uint64_t)INT64_MAX)
 static const uint8_t fs_magic[8] = {'S', 'E', 'A', 'L', 'S', 'C', 'T', 1};
 static pthread_mutex_t fs_open_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -605,6 +608,10 @@ int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uin
         rc = fs_write_needs(fs, in, off, len);
         if (rc == 0)
                 rc = fs_to_current_try(fs, in); /* new content: the current epoch */
+        if (rc == 0 && off + len > in->size)
+                rc = fs_content_trim_last(fs, in); /* bytes past the size stay zeros */
+        if (rc > 0)
+                rc = 0;
         if (rc == 0)
                 rc = fs_content_open(fs, in, FS_OPEN_CREATE);
         if (rc != 0)
@@ -638,11 +645,83 @@ out:
         return rc;
 }
 
+int fs_space_check(struct fs *fs, uint64_t need, int user)
+{
+        struct statvfs sv;
+        uint64_t total, avail, reserve;
+
+        if (fstatvfs(fs->data_dirfd, &sv) != 0)
+                return 0;
+        total = (uint64_t)sv.f_blocks * sv.f_frsize;
+        avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+        reserve = total / 32;
+        if (reserve < FS_RESERVE_MIN)
+                reserve = FS_RESERVE_MIN;
+        if (reserve > FS_RESERVE_MAX)
+                reserve = FS_RESERVE_MAX;
+        if (user)
+                reserve *= 2;
+        return avail >= reserve && avail - reserve >= need ? 0 : -ENOSPC;
+}
+
+/* Bytes of block INDEX below IN's size (bs for a block wholly inside). */
+static size_t fs_block_len(const struct fs *fs, const struct fs_inode *in, uint64_t index)
+{
+        uint64_t start = index * fs->bs;
+
+        if (in->size <= start)
+                return 0;
+        return in->size - start < fs->bs ? (size_t)(in->size - start) : fs->bs;
+}
+
+int fs_content_trim_last(struct fs *fs, struct fs_inode *in)
+{
+        uint8_t hdr[FS_SLOT_HDR_LEN], *slot = NULL, *plain = NULL;
+        uint64_t last;
+        size_t want, used = 0;
+        uint32_t slen;
+        int rc;
+
+        if (in->size == 0)
+                return 0;
+        last = (in->size - 1) / fs->bs;
+        if (!rangeset_contains(&in->blocks, last) || rangeset_contains(&in->remote, last))
+                return 0;
+        want = fs_block_len(fs, in, last);
+        rc = fs_content_open(fs, in, FS_OPEN_MUST);
+        if (rc == 0)
+                rc = fileio_pread_full(in->fd, hdr, sizeof(hdr), fs_slot_off(fs, last));
+        if (rc != 0)
+                return rc;
+        slen = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 |
+               (uint32_t)hdr[3] << 24;
+        if (slen <= block_sealed_len(in->bctx, want))
+                return 0;
+        slot = malloc(fs->slot_len);
+        plain = malloc(fs->bs);
+        if (slot == NULL || plain == NULL) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        rc = fs_read_block(fs, in, last, slot, plain);
+        if (rc == 0)
+                rc = fs_seal_slot(in->bctx, last, hdr[4] & 1, plain, want, slot, &used);
+        if (rc == 0)
+                rc = fileio_pwrite_full(in->fd, slot, used, fs_slot_off(fs, last));
+        if (rc == 0)
+                in->unsynced = 1;
+out:
+        if (plain != NULL) {
+                secmem_wipe(plain, fs->bs);
+                free(plain);
+        }
+        free(slot);
+        return rc == 0 ? 1 : rc;
+}
+
 int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
 {
-        uint64_t nblocks, keep;
-        uint8_t *slot = NULL, *plain = NULL;
-        size_t used = 0;
+        uint64_t nblocks, i;
         int rc = 0;
 
         if (size > FS_MAX_FILE_SIZE)
@@ -650,58 +729,49 @@ int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
         if (in->size > 0 && size > in->size)
                 rc = fs_need_local(fs, in, (in->size - 1) / fs->bs); /* no longer final */
         else if (size > 0 && size < in->size)
-                rc = fs_need_local(fs, in, (size - 1) / fs->bs); /* re-sealed below */
-        if (rc != 0)
+                rc = fs_need_local(fs, in, (size - 1) / fs->bs); /* re-sealed when settled */
+        if (rc == 0 && size > in->size)
+                rc = fs_content_trim_last(fs, in); /* its bytes past the old size: gone */
+        if (rc < 0)
                 return rc;
         if (size >= in->size) {
                 in->size = size; /* growth is a hole: nothing to write */
                 return 0;
         }
+        /*
+         * D2: only the record changes now.  The slots stay until the record
+         * is durable (fs_content_settle): a crash before reads the old version.
+         */
         nblocks = (size + fs->bs - 1) / fs->bs;
-        keep = size % fs->bs != 0 ? size % fs->bs : fs->bs;
-        if (size > 0 && rangeset_contains(&in->blocks, nblocks - 1)) {
-                /*
-                 * Re-seal the new last block final, so no byte beyond SIZE stays
-                 * sealed and its flag is right even when SIZE is block-aligned
-                 * (the caller marks it changed: its old reference is not final).
-                 */
-                rc = fs_to_current_try(fs, in);
-                if (rc == 0)
-                        rc = fs_content_open(fs, in, FS_OPEN_MUST);
-                if (rc != 0)
-                        return rc;
-                slot = malloc(fs->slot_len);
-                plain = malloc(fs->bs);
-                if (slot == NULL || plain == NULL) {
-                        rc = -ENOMEM;
-                        goto out;
-                }
-                rc = fs_read_block(fs, in, nblocks - 1, slot, plain);
-                if (rc == 0)
-                        rc = fs_seal_slot(in->bctx, nblocks - 1, 1, plain, (size_t)keep, slot,
-                                          &used);
-                if (rc == 0)
-                        rc = fileio_pwrite_full(in->fd, slot, used, fs_slot_off(fs, nblocks - 1));
-                if (rc != 0)
-                        goto out;
+        if (rangeset_next(&in->blocks, nblocks, &i) ||
+            (size % fs->bs != 0 && rangeset_contains(&in->blocks, nblocks - 1))) {
+                in->settle_due = 1;
+                in->content_gen++;
         }
         rangeset_truncate(&in->blocks, nblocks);
         rangeset_truncate(&in->remote, nblocks);
+        in->size = size;
+        in->unsynced = 1;
+        return 0;
+}
+
+int fs_content_settle(struct fs *fs, struct fs_inode *in, uint64_t gen)
+{
+        int rc;
+
+        if (!in->settle_due || in->content_gen != gen)
+                return 0;
+        rc = fs_content_trim_last(fs, in);
+        if (rc < 0)
+                return rc;
         /* Give back the space of dropped slots (the file may not exist yet). */
-        if (fs_content_open(fs, in, FS_OPEN_IF_EXISTS) == 0 &&
-            ftruncate(in->fd, fs_slot_off(fs, nblocks)) != 0)
-                rc = -errno;
-        if (rc == 0) {
-                in->size = size;
-                in->unsynced = 1;
-        }
-out:
-        if (plain != NULL) {
-                secmem_wipe(plain, fs->bs);
-                free(plain);
-        }
-        free(slot);
-        return rc;
+        rc = fs_content_open(fs, in, FS_OPEN_IF_EXISTS);
+        if (rc == 0 && ftruncate(in->fd, fs_slot_off(fs, (in->size + fs->bs - 1) / fs->bs)) != 0)
+                return -errno;
+        if (rc != 0 && rc != -ENOENT)
+                return rc;
+        in->settle_due = 0;
+        return 0;
 }
 
 int fs_content_sync(struct fs *fs, struct fs_inode *in)
@@ -825,6 +895,7 @@ int fs_content_drop_slot(struct fs *fs, struct fs_inode *in, uint64_t index)
         static const uint8_t zero[FS_SLOT_HDR_LEN];
         int rc = fs_content_open(fs, in, FS_OPEN_IF_EXISTS);
 
+        in->content_gen++; /* a pending settle must not cut what the new version needs */
         if (rc == -ENOENT)
                 return 0; /* no file: no old slot */
         if (rc == 0)
@@ -836,6 +907,7 @@ int fs_content_drop_slot(struct fs *fs, struct fs_inode *in, uint64_t index)
 
 void fs_content_trim(struct fs *fs, struct fs_inode *in, uint64_t nblocks)
 {
+        in->content_gen++; /* a pending settle must not cut what this leaves */
         if (fs_content_open(fs, in, FS_OPEN_IF_EXISTS) == 0 &&
             ftruncate(in->fd, fs_slot_off(fs, nblocks)) != 0)
                 log_warn("cannot shorten a ciphertext file: %s", strerror(errno));
@@ -844,15 +916,21 @@ void fs_content_trim(struct fs *fs, struct fs_inode *in, uint64_t nblocks)
 int fs_content_fix_final(struct fs *fs, struct fs_inode *in, uint64_t index, int final)
 {
         uint8_t hdr[FS_SLOT_HDR_LEN];
-        int rc;
+        int rc, trimmed = 0;
 
+        if (in->size > 0 && index == (in->size - 1) / fs->bs) {
+                /* D2: a truncation not settled must not publish bytes past the size. */
+                trimmed = fs_content_trim_last(fs, in);
+                if (trimmed < 0)
+                        return trimmed;
+        }
         rc = fs_content_open(fs, in, FS_OPEN_MUST);
         if (rc == 0)
                 rc = fileio_pread_full(in->fd, hdr, sizeof(hdr), fs_slot_off(fs, index));
         if (rc != 0)
                 return rc;
         if ((hdr[4] & 1) == (final ? 1 : 0))
-                return 0;
+                return trimmed;
         rc = fs_sealed_block(fs, in, index, final, 1, NULL, NULL);
         return rc == 0 ? 1 : rc;
 }
@@ -1175,6 +1253,7 @@ int fs_content_reset(struct fs *fs, struct fs_inode *in, const uint8_t salt[stat
         *pending = 0;
         if (memcmp(in->salt, salt, 32) == 0 && memcmp(in->epoch_id, epoch_id, 32) == 0)
                 return 0;
+        in->content_gen++; /* a pending settle is for the old file */
         if (fs_keys_find(fs, epoch_id) == NULL)
                 return -EIO; /* the puller holds such versions back */
         if (in->blocks.n == 0) {

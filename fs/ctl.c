@@ -292,6 +292,30 @@ static int ctl_status_content(struct fs *fs, int fd)
                         st.bytes_fetched);
 }
 
+static int ctl_path_of(struct fs *fs, uint64_t ino, char *out, size_t size);
+
+/* "uncommitted FILE_ID ERRNO PATH" per file the committer cannot commit (D2). */
+static int ctl_status_stuck(struct fs *fs, int fd)
+{
+        struct fs_stuck *v = NULL;
+        char fid[33], path[CTL_LINE_MAX - 128], clean[CTL_LINE_MAX - 128];
+        size_t i, n = 0;
+        int rc = fs_commit_stuck(fs, &v, &n);
+
+        for (i = 0; i < n && rc == 0; i++) {
+                hex_encode(fid, v[i].file_id, 16);
+                if (ctl_path_of(fs, v[i].ino, path, sizeof(path)) != 0)
+                        snprintf(path, sizeof(path), "(inode %llu, deleted or unnamed)",
+                                 (unsigned long long)v[i].ino);
+                ctl_clean(clean, sizeof(clean), path);
+                rc = ctl_send(fd, "uncommitted %s %d /%s", fid, -v[i].err, clean);
+        }
+        secmem_wipe(path, sizeof(path));
+        secmem_wipe(clean, sizeof(clean));
+        free(v);
+        return rc;
+}
+
 static int ctl_status(struct ctl *c, int fd)
 {
         struct fs *fs = c->fs;
@@ -322,6 +346,8 @@ static int ctl_status(struct ctl *c, int fd)
                 rc = ctl_status_pull(fs, fd);
         if (rc == 0)
                 rc = ctl_status_content(fs, fd);
+        if (rc == 0 && fs->push != NULL)
+                rc = ctl_status_stuck(fs, fd);
         if (rc == 0)
                 rc = ctl_send(fd, "end");
         return rc;

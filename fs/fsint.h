@@ -153,6 +153,15 @@ struct fs_inode {
          */
         uint8_t epoch_id[32];
         struct fs_content_old *reset; /* memory only: fs_content_reset not finished */
+        /*
+         * Memory only (doc/SYNC.md D2): a shrinking truncation left slots
+         * the last durable record may still name; fs_content_settle drops
+         * them once the record is durable, if CONTENT_GEN (bumped by every
+         * change that removes blocks) is still the truncation's.
+         */
+        int settle_due;
+        uint64_t content_gen;
+        int wb_err; /* memory only: a write failed with this errno; the next fsync says it (D3) */
 };
 
 /*
@@ -165,6 +174,13 @@ struct fs_keytab {
         const struct region_keys *k;
         struct region_keys *owned; /* K if this table owns it (NULL: the caller's) */
         struct fs_keytab *older;
+};
+
+/* A file the committer could not commit (fs/commit.c), named by `status`. */
+struct fs_stuck {
+        uint64_t ino;
+        uint8_t file_id[16];
+        int err; /* negative errno */
 };
 
 struct fs {
@@ -225,9 +241,14 @@ struct fs {
         _Atomic int key_hold;           /* no clean current key (cur_tainted): commits wait */
         _Atomic unsigned commit_failed; /* files that could not be committed (not -EAGAIN) since
                                            the last `sync` began */
-        pthread_mutex_t members_lock;   /* serialises membership refreshes */
-        struct fuse_session *se;        /* for kernel cache invalidation */
-        struct fs_inval *inval;         /* pending invalidations (apply) */
+        /* Files whose last commit attempt failed (not -EAGAIN): `status` names them (D2). */
+        int commit_space_low; /* committer only: the disk-full warning was logged */
+        pthread_mutex_t stuck_lock;
+        struct fs_stuck *stuck;
+        size_t nstuck;
+        pthread_mutex_t members_lock; /* serialises membership refreshes */
+        struct fuse_session *se;      /* for kernel cache invalidation */
+        struct fs_inval *inval;       /* pending invalidations (apply) */
         size_t ninval, capinval;
         uint64_t orphans_ino;    /* .sealsync-orphans, 0 until needed */
         time_t ckpt_retry_after; /* fs/checkpoint.c: no checkpoint attempt before (puller thread) */
@@ -351,6 +372,14 @@ int fs_commit_init(struct fs *fs) __attribute__((warn_unused_result));
  * to do).  On error nothing is lost: the changes stay marked.
  */
 int fs_commit(struct fs *fs, size_t *ncommits) __attribute__((warn_unused_result));
+/*
+ * The files whose last commit attempt failed (not -EAGAIN), still changed:
+ * a malloc'd copy into *OUT (*N entries; NULL when none).  0 or -ENOMEM.
+ */
+int fs_commit_stuck(struct fs *fs, struct fs_stuck **out, size_t *n)
+    __attribute__((warn_unused_result));
+/* Frees the list (at unmount). */
+void fs_commit_fini(struct fs *fs);
 
 /*
  * fs/checkpoint.c (doc/SYNC.md "Checkpoints").  fs_ckpt_setup: after the
@@ -434,13 +463,54 @@ int fs_fetch_tree(struct fs *fs, uint64_t ino,
 int fs_content_counts(struct fs *fs, uint64_t *remote, uint64_t *local)
     __attribute__((warn_unused_result));
 
+/*
+ * D3 (doc/SYNC.md): the free space kept for the index.  The reserve is 1/32
+ * of the device home's filesystem, at least 256 KiB and at most 16 MiB.
+ * USER 1 (a change that grows local state: write, create, mkdir, symlink,
+ * xattr): -ENOSPC unless NEED bytes leave twice the reserve free.  USER 0
+ * (the committer's packs): -ENOSPC unless the reserve is free.  Deletions
+ * never ask.  0 if there is room (or statvfs fails: then the write itself
+ * tells).
+ */
+int fs_space_check(struct fs *fs, uint64_t need, int user) __attribute__((warn_unused_result));
+/*
+ * index_commit for fs/: if SQLite rolled the open transaction back (a full
+ * disk beyond the reserve), memory is ahead of the index: the mount turns
+ * read-only and stops publishing (logged once), so nothing more is lost and
+ * nothing wrong is published; a remount starts from the index.
+ */
+int fs_index_commit(struct fs *fs) __attribute__((warn_unused_result));
+
 /* fs/content.c — callers hold IN->lock (read for read, write otherwise). */
 int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len, uint8_t *out,
                     size_t *got) __attribute__((warn_unused_result));
 int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
                      size_t len) __attribute__((warn_unused_result));
+/*
+ * Sets IN's size.  Growing writes nothing (a hole).  Shrinking changes the
+ * record only (doc/SYNC.md D2): the ciphertext file keeps every slot until
+ * the caller has made the record durable and called fs_content_settle, so
+ * a crash in between reads the old version whole.  Bytes of the new last
+ * block beyond SIZE stay sealed until then; every reader is bounded by the
+ * size and every path that makes them visible (growth, a write past the
+ * size, the committer) re-seals the block first (fs_content_trim_last).
+ */
 int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
     __attribute__((warn_unused_result));
+/*
+ * After the record of a shrinking truncation (GEN: IN->content_gen read
+ * with it) is durable: re-seals the last block to the size and shortens the
+ * file.  Does nothing if nothing is due or blocks were removed since.
+ * Caller holds IN->lock for writing.
+ */
+int fs_content_settle(struct fs *fs, struct fs_inode *in, uint64_t gen)
+    __attribute__((warn_unused_result));
+/*
+ * The last block of IN (local) re-sealed with exactly the bytes below the
+ * size if it holds more (a truncation not settled).  1 if re-sealed, 0 if
+ * not needed, or a negative errno.  Caller holds IN->lock for writing.
+ */
+int fs_content_trim_last(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
 int fs_content_sync(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
 /*
  * Stores received sealed block SEALED (LEN bytes) as block INDEX with final

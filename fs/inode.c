@@ -816,3 +816,17 @@ void fs_inode_idle_locked(struct fs *fs, struct fs_inode *in)
         if (nopen == 0)
                 fs_content_close(in);
 }
+
+int fs_index_commit(struct fs *fs)
+{
+        int rc = index_commit(fs->ix);
+
+        if (rc != 0 && index_lost(fs->ix) && !fs->commit_broken) {
+                fs->commit_broken = 1;
+                fs->read_only = 1;
+                log_err("the local index lost its uncommitted changes (%s): the mount is "
+                        "read-only and publishes nothing until it is mounted again",
+                        strerror(-rc));
+        }
+        return rc;
+}

@@ -83,7 +83,7 @@ static void *fs_flusher_main(void *arg)
                                 push_kick(fs->push);
                 }
                 if (index_dirty(fs->ix)) {
-                        rc = index_commit(fs->ix);
+                        rc = fs_index_commit(fs);
                         if (rc != 0)
                                 log_err("group commit of the index failed: %s", strerror(-rc));
                 }
@@ -186,6 +186,15 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
                 return rc;
         rc = index_open(&fs->ix, path, o->local_key, fs->region_id, root_id, root_attr, root_len);
         free(root_attr);
+        if (rc == -EUCLEAN) {
+                /* D4: never mounted as an empty region (doc/SYNC.md). */
+                log_err("the local index %s is missing, empty or damaged: refusing to mount "
+                        "(it would show an empty region). Nothing was changed; the files on the "
+                        "store are intact. Restore index.db from a backup, or enroll this "
+                        "device home again (sealsync join) and mount that",
+                        path);
+                return rc;
+        }
         if (rc != 0) {
                 log_err("cannot open the local index %s: %s", path, strerror(-rc));
                 return rc;
@@ -968,6 +977,7 @@ out:
         store_close(store);
         fs_close_state(&fs);
         free(fs.labels);
+        fs_commit_fini(&fs);
         free(fs.pinq);
         close(lockfd);
         return rc;

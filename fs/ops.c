@@ -267,13 +267,35 @@ static int fs_apply_setattr(struct fs *fs, struct fs_inode *in, const struct sta
         return fs_inode_save(fs, in);
 }
 
+/*
+ * D2 (doc/SYNC.md): a shrinking truncation changed IN's record only.  Makes
+ * it durable -- with no lock held: index_commit waits for the committer's
+ * savepoint, whose owner takes inode locks -- then drops the slots it cut
+ * (fs_content_settle; skipped if blocks were removed since GEN).  A failed
+ * commit leaves the slots: the old version stays readable after a crash.
+ */
+static void fs_truncate_settle(struct fs *fs, struct fs_inode *in, uint64_t gen)
+{
+        int rc = index_commit(fs->ix);
+
+        if (rc == 0) {
+                pthread_rwlock_wrlock(&in->lock);
+                rc = fs_content_settle(fs, in, gen);
+                pthread_rwlock_unlock(&in->lock);
+        }
+        if (rc != 0)
+                log_warn("inode %llu: a truncation is not settled yet: %s",
+                         (unsigned long long)in->ino, strerror(-rc));
+}
+
 static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                           struct fuse_file_info *fi)
 {
         struct fs *fs = fs_of(req);
         struct fs_inode *in;
         struct stat st;
-        int rc;
+        uint64_t gen;
+        int rc, settle;
 
         (void)fi;
         if (fs->read_only) {
@@ -285,7 +307,11 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
         pthread_rwlock_wrlock(&in->lock);
         rc = fs_apply_setattr(fs, in, attr, to_set);
         fs_fill_stat(fs, in, &st);
+        settle = in->settle_due;
+        gen = in->content_gen;
         pthread_rwlock_unlock(&in->lock);
+        if (rc == 0 && settle)
+                fs_truncate_settle(fs, in, gen);
         if (to_set & FUSE_SET_ATTR_SIZE)
                 fs_content_idle(fs, in);
         fs_inode_put(fs, in);
@@ -341,6 +367,35 @@ static int fs_get_dir(struct fs *fs, uint64_t parent, struct fs_inode **out)
         return 0;
 }
 
+/*
+ * As fs_get_dir, for a new entry in *PARENT: a directory merged away by a
+ * remote version (doc/SYNC.md "Conflicts", rule 5: its entries moved into
+ * the directory its id is an alias of, its inode retired) stands for that
+ * directory, so a create racing the merge lands in the merged directory
+ * instead of failing with ENOENT (issue #11 case 6).  *PARENT is updated.
+ */
+static int fs_get_dir_merged(struct fs *fs, uint64_t *parent, struct fs_inode **out)
+{
+        int rc = fs_get_dir(fs, *parent, out), depth;
+
+        for (depth = 0; rc == -ENOENT && depth < 8; depth++) {
+                struct fs_inode *old;
+                uint64_t into;
+
+                if (fs_inode_get(fs, *parent, &old) != 0)
+                        return rc;
+                rc = old->kind == FS_KIND_DIR && old->nlink == 0
+                         ? index_alias_get(fs->ix, old->file_id, &into)
+                         : -ENOENT;
+                fs_inode_put(fs, old);
+                if (rc != 0 || into == *parent)
+                        return -ENOENT;
+                *parent = into;
+                rc = fs_get_dir(fs, into, out);
+        }
+        return rc;
+}
+
 static int fs_make_node(fuse_req_t req, uint64_t parent, const char *name, int kind, uint32_t mode,
                         const char *target, struct fs_inode **out)
 {
@@ -353,10 +408,12 @@ static int fs_make_node(fuse_req_t req, uint64_t parent, const char *name, int k
         if (fs->read_only)
                 return -EROFS;
         rc = fs_name_ok(name);
+        if (rc == 0)
+                rc = fs_space_check(fs, 64 << 10, 1); /* D3: never a node the index cannot keep */
         if (rc != 0)
                 return rc;
         pthread_mutex_lock(&fs->ns_lock);
-        rc = fs_get_dir(fs, parent, &dir);
+        rc = fs_get_dir_merged(fs, &parent, &dir);
         if (rc != 0)
                 goto out;
         rc = index_lookup(fs->ix, parent, name, strlen(name), &existing);
@@ -636,7 +693,8 @@ static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fu
 static int fs_open_inode(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
 {
         struct fs_inode *in;
-        int rc = fs_inode_get(fs, ino, &in);
+        uint64_t gen;
+        int rc = fs_inode_get(fs, ino, &in), settle;
 
         if (rc != 0)
                 return rc == -EBADMSG ? -EIO : rc;
@@ -660,7 +718,11 @@ static int fs_open_inode(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
                                 rc = fs_inode_save(fs, in);
                         }
                 }
+                settle = rc == 0 && in->settle_due;
+                gen = in->content_gen;
                 pthread_rwlock_unlock(&in->lock);
+                if (settle)
+                        fs_truncate_settle(fs, in, gen);
         }
         if (rc == 0) {
                 fs_inode_ref(fs, in, 0, 1);
@@ -784,7 +846,10 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
         if (fi->flags & O_APPEND)
                 off = (off_t)in->size; /* no writeback cache: appends are ours */
         osize = in->size;
-        rc = fs_content_write(fs, in, (uint64_t)off, (const uint8_t *)buf, size);
+        /* D3: the index keeps room to commit; a full disk is ENOSPC here, never later. */
+        rc = fs_space_check(fs, (uint64_t)size + size / 8, 1);
+        if (rc == 0)
+                rc = fs_content_write(fs, in, (uint64_t)off, (const uint8_t *)buf, size);
         /* Extending: the old last block (local now) stops being final.  Marked only once
          * written: a remote block is never dirty. */
         if (rc == 0 && osize > 0 && (uint64_t)off + size > osize &&
@@ -798,6 +863,8 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
                 in->ctime = in->mtime;
                 rc = fs_inode_save(fs, in);
         }
+        if (rc == -ENOSPC || rc == -EIO || rc == -EDQUOT)
+                in->wb_err = rc; /* the next fsync reports it too */
         pthread_rwlock_unlock(&in->lock);
         if (rc != 0)
                 fuse_reply_err(req, -rc);
@@ -838,9 +905,12 @@ static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
         (void)datasync;
         pthread_rwlock_wrlock(&in->lock);
         rc = fs_content_sync(fs, in);
+        if (rc == 0 && in->wb_err != 0)
+                rc = in->wb_err; /* D3: a write since the last fsync failed: say how */
+        in->wb_err = 0;
         pthread_rwlock_unlock(&in->lock);
         if (rc == 0)
-                rc = index_commit(fs->ix);
+                rc = fs_index_commit(fs);
         fuse_reply_err(req, -rc);
 }
 
@@ -1013,7 +1083,7 @@ static void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct 
         (void)ino;
         (void)datasync;
         (void)fi;
-        fuse_reply_err(req, -index_commit(fs_of(req)->ix));
+        fuse_reply_err(req, -fs_index_commit(fs_of(req)));
 }
 
 static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -1107,6 +1177,10 @@ static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
         }
         if (fs->read_only) {
                 fuse_reply_err(req, EROFS);
+                return;
+        }
+        if (fs_space_check(fs, size + 4096, 1) != 0) {
+                fuse_reply_err(req, ENOSPC); /* D3 */
                 return;
         }
         if (fs_get_or_reply(req, fs, ino, &in) != 0)

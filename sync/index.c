@@ -1,10 +1,14 @@
 #include "sync/index.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "crypto/aead.h"
 #include "crypto/hash.h"
@@ -99,6 +103,7 @@ struct index {
         int dirty;
         /* An open savepoint (index_savepoint): index_commit waits for it (under LOCK). */
         int sp_open;
+        int lost; /* a failed COMMIT was rolled back: memory is ahead of the index */
         pthread_t sp_owner;
         pthread_cond_t sp_cond;
 };
@@ -110,11 +115,12 @@ struct index {
 static int index_exec(struct index *ix, const char *sql)
 {
         char *msg = NULL;
+        int rc = sqlite3_exec(ix->db, sql, NULL, NULL, &msg);
 
-        if (sqlite3_exec(ix->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        if (rc != SQLITE_OK) {
                 log_err("index: %s: %s", sql, msg ? msg : "?");
                 sqlite3_free(msg);
-                return -EIO;
+                return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO; /* D3: a full disk says so */
         }
         return 0;
 }
@@ -195,7 +201,7 @@ static int index_create_tables(struct index *ix)
 
 /* Checks the schema version; a new index gets its version and root inode. */
 static int index_init_root(struct index *ix, const uint8_t root_file_id[16],
-                           const uint8_t *root_attr, size_t root_attr_len)
+                           const uint8_t *root_attr, size_t root_attr_len, int fresh)
 {
         sqlite3_stmt *st = NULL;
         uint64_t ino;
@@ -212,6 +218,10 @@ static int index_init_root(struct index *ix, const uint8_t root_file_id[16],
         if (version != 0) {
                 log_err("index: unsupported schema version %d", version);
                 return -EBADMSG;
+        }
+        if (!fresh) {
+                log_err("index: the schema row is missing from an existing index (damaged)");
+                return -EUCLEAN;
         }
         rc = index_exec(ix, "INSERT INTO meta(k, v) VALUES ('schema', 1)");
         if (rc != 0)
@@ -237,12 +247,111 @@ static int index_load_next_ino(struct index *ix)
         return 0;
 }
 
+/* PATH.created: written once the index exists (doc/SYNC.md D4). */
+static int index_marker_path(const char *path, char *out, size_t cap)
+{
+        return (size_t)snprintf(out, cap, "%s.created", path) >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* 1 if PATH's marker exists, 0 if not, or a negative errno. */
+static int index_marker_exists(const char *path)
+{
+        char m[4096];
+        struct stat st;
+        int rc = index_marker_path(path, m, sizeof(m));
+
+        if (rc != 0)
+                return rc;
+        if (stat(m, &st) == 0)
+                return 1;
+        return errno == ENOENT ? 0 : -errno;
+}
+
+/* Creates PATH's marker (durably) if it is missing. */
+static int index_marker_make(const char *path)
+{
+        char m[4096];
+        int fd, rc = index_marker_path(path, m, sizeof(m));
+
+        if (rc != 0)
+                return rc;
+        fd = open(m, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        rc = fsync(fd) != 0 ? -errno : 0;
+        close(fd);
+        return rc;
+}
+
+/* Number of schema objects in the database (0: a new, empty file), or -EUCLEAN. */
+static int index_count_objects(struct index *ix, int *n)
+{
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        rc = sqlite3_prepare_v2(ix->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *n = sqlite3_column_int(st, 0);
+        if (rc != SQLITE_ROW)
+                log_err("index: cannot read the database: %s", sqlite3_errmsg(ix->db));
+        sqlite3_finalize(st);
+        return rc == SQLITE_ROW ? 0 : -EUCLEAN;
+}
+
+/* 0 if SQLite's quick_check finds the database intact, else -EUCLEAN (logged). */
+static int index_quick_check(struct index *ix)
+{
+        sqlite3_stmt *st = NULL;
+        const unsigned char *v;
+        int rc, good = 0;
+
+        rc = sqlite3_prepare_v2(ix->db, "PRAGMA quick_check(1)", -1, &st, NULL);
+        if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+                v = sqlite3_column_text(st, 0);
+                good = v != NULL && strcmp((const char *)v, "ok") == 0;
+                if (!good)
+                        log_err("index: integrity check failed: %s", v ? (const char *)v : "?");
+        } else {
+                log_err("index: integrity check cannot run: %s", sqlite3_errmsg(ix->db));
+        }
+        sqlite3_finalize(st);
+        return good ? 0 : -EUCLEAN;
+}
+
+/*
+ * D4: an index that existed before (its marker is there) and is now empty,
+ * or one that is unreadable, fails its integrity check or lacks its schema
+ * row, is -EUCLEAN: never silently replaced by an empty region.  *FRESH is
+ * set when the file is new (no marker, no tables).
+ */
+static int index_check_existing(struct index *ix, const char *path, int *fresh)
+{
+        int n = 0, marker, rc;
+
+        rc = index_count_objects(ix, &n);
+        if (rc != 0)
+                return rc;
+        marker = index_marker_exists(path);
+        if (marker < 0)
+                return marker;
+        *fresh = n == 0;
+        if (n == 0 && marker) {
+                log_err("index: %s is empty or missing, but this region's index was created "
+                        "before (%s.created)",
+                        path, path);
+                return -EUCLEAN;
+        }
+        return n == 0 ? 0 : index_quick_check(ix);
+}
+
 int index_open(struct index **out, const char *path, const uint8_t local_key[static 32],
                const uint8_t region_id[static 32], const uint8_t root_file_id[static 16],
                const uint8_t *root_attr, size_t root_attr_len)
 {
         struct index *ix;
-        int rc, i;
+        int rc, i, fresh = 0;
 
         ix = calloc(1, sizeof(*ix));
         if (ix == NULL)
@@ -252,15 +361,30 @@ int index_open(struct index **out, const char *path, const uint8_t local_key[sta
         rc = index_derive_keys(ix, local_key, region_id);
         if (rc != 0)
                 goto fail;
+        rc = index_marker_exists(path);
+        if (rc < 0)
+                goto fail;
+        /* D4: an index that existed is never created anew (missing: refused below). */
         if (sqlite3_open_v2(path, &ix->db,
-                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                            SQLITE_OPEN_READWRITE | (rc ? 0 : SQLITE_OPEN_CREATE) |
+                                SQLITE_OPEN_NOMUTEX,
                             NULL) != SQLITE_OK) {
+                if (rc == 1) {
+                        log_err("index: %s is missing, but this region's index was created "
+                                "before (%s.created)",
+                                path, path);
+                        rc = -EUCLEAN;
+                        goto fail;
+                }
                 log_err("index: cannot open %s: %s", path,
                         ix->db ? sqlite3_errmsg(ix->db) : "out of memory");
                 rc = -EIO;
                 goto fail;
         }
         sqlite3_extended_result_codes(ix->db, 1);
+        rc = index_check_existing(ix, path, &fresh);
+        if (rc != 0)
+                goto fail;
         rc = index_exec(ix, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                             "PRAGMA secure_delete=ON; PRAGMA foreign_keys=OFF;");
         if (rc != 0)
@@ -276,11 +400,13 @@ int index_open(struct index **out, const char *path, const uint8_t local_key[sta
                 }
         }
         if (rc == 0)
-                rc = index_init_root(ix, root_file_id, root_attr, root_attr_len);
+                rc = index_init_root(ix, root_file_id, root_attr, root_attr_len, fresh);
         if (rc == 0)
                 rc = index_load_next_ino(ix);
         if (rc == 0)
                 rc = index_exec(ix, "COMMIT; BEGIN IMMEDIATE");
+        if (rc == 0)
+                rc = index_marker_make(path); /* also for indexes made before the marker */
         if (rc != 0)
                 goto fail;
         *out = ix;
@@ -333,10 +459,30 @@ int index_commit(struct index *ix)
         rc = index_exec(ix, "COMMIT");
         if (rc == 0)
                 ix->dirty = 0;
+        if (rc != 0 && !sqlite3_get_autocommit(ix->db)) {
+                /* The transaction is still open: a later commit retries it (D3). */
+                pthread_mutex_unlock(&ix->lock);
+                return rc;
+        }
+        if (rc != 0) {
+                log_err("index: SQLite rolled back the open transaction after a failed commit: "
+                        "changes since the last commit are lost from the index");
+                ix->lost = 1;
+        }
         if (index_exec(ix, "BEGIN IMMEDIATE") != 0 && rc == 0)
                 rc = -EIO;
         pthread_mutex_unlock(&ix->lock);
         return rc;
+}
+
+int index_lost(struct index *ix)
+{
+        int l;
+
+        pthread_mutex_lock(&ix->lock);
+        l = ix->lost;
+        pthread_mutex_unlock(&ix->lock);
+        return l;
 }
 
 int index_dirty(struct index *ix)

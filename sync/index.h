@@ -38,7 +38,10 @@ struct index;
  * Opens (creating if needed) the index at PATH with keys derived from
  * LOCAL_KEY and REGION_ID.  A new index gets the root directory (ino 1) with
  * ROOT_ATTR.  Returns 0, -EBADMSG (not an index of ours / keys do not match),
- * or a negative errno.
+ * -EUCLEAN (doc/SYNC.md D4: PATH was created before -- PATH.created exists --
+ * and is now missing or empty, or it is unreadable, fails SQLite's
+ * quick_check or lacks its schema row; nothing is created or changed then),
+ * or a negative errno.  A successful open leaves PATH.created in place.
  */
 int index_open(struct index **out, const char *path, const uint8_t local_key[static 32],
                const uint8_t region_id[static 32], const uint8_t root_file_id[static 16],
@@ -61,6 +64,13 @@ int index_commit(struct index *ix) __attribute__((warn_unused_result));
 
 /* 1 if changes are pending since the last commit. */
 int index_dirty(struct index *ix);
+/*
+ * 1 once a failed COMMIT (index_commit: -ENOSPC for a full disk, else -EIO)
+ * was rolled back by SQLite: the changes since the previous commit are gone
+ * from the index though the caller's memory still has them.  A COMMIT that
+ * failed without a rollback leaves the transaction open for the next one.
+ */
+int index_lost(struct index *ix);
 
 /* Reads inode INO: *FILE_ID, *NLINK and a malloc'd decrypted *ATTR.  -ENOENT, -EBADMSG. */
 int index_inode_get(struct index *ix, uint64_t ino, uint8_t file_id[static 16], uint32_t *nlink,

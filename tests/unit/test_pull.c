@@ -379,6 +379,7 @@ static struct pull *new_pull(struct fx *f, struct rec *r)
         struct pull *p = NULL;
         int i;
 
+        memset(peers, 0, sizeof(peers)); /* removed, cutoff: none */
         for (i = 0; i < 4; i++) {
                 memcpy(peers[i].device_id, devs[i]->id, 16);
                 memcpy(peers[i].sign_pk, devs[i]->pk, 32);
