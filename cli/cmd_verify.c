@@ -292,11 +292,8 @@ static int vf_run(struct vf_run *r, const char *pass_file, struct region_info *r
         if (cli_setup(home, sizeof(home)) != CLI_EXIT_OK)
                 return -EINVAL;
         rc = cli_region_info(home, r->name, ri);
-        if (rc == 0) {
-                rc = store_open(ri->store_url, &st);
-                if (rc != 0)
-                        log_err("cannot open the store %s: %s", ri->store_url, strerror(-rc));
-        }
+        if (rc == 0)
+                rc = cli_open_region_store(ri->store_url, ri->id, ri->genesis_hash, &st);
         if (rc == 0)
                 rc = cli_load_identity(home, pass_file, &id);
         if (rc == 0) {

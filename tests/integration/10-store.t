@@ -87,6 +87,7 @@ run_storetest()
 }
 
 # ------------------------------------------------------------------ file://
+mkdir -p "$work/filestore" # only `create` makes a file:// root (doc/SYNC.md S1)
 run_storetest "storetest file://" -n 1100 "file://$work/filestore"
 
 # --------------------------------------------------------------------- s3://
