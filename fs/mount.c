@@ -639,7 +639,11 @@ static void fs_cloned(void *arg, uint64_t seq, const char *object, const char *t
                 log_err("%s", text);
 }
 
-/* 1 once the pusher has stopped for good (cloned-device): nothing is published. */
+/*
+ * 1 while nothing but journal entries may be published: until the pusher's
+ * first checks have passed (the home may be a clone, K1), and for good once
+ * it has stopped (cloned-device).
+ */
 static int fs_publish_stopped(struct fs *fs)
 {
         struct push_status ps;
@@ -647,7 +651,7 @@ static int fs_publish_stopped(struct fs *fs)
         if (fs->push == NULL)
                 return 0;
         push_get_status(fs->push, &ps);
-        return ps.stopped;
+        return ps.stopped || !ps.checked;
 }
 
 /* The pusher, with what K1 and S1 check (sync/push.h). */

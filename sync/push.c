@@ -384,8 +384,10 @@ static int push_check_head(struct push *p)
 }
 
 /*
- * Before entry E (object key KEY) is put: nothing but E and its prev under
- * our id from seq E.prev on (K1), and the prev is there (else S1 again).
+ * Before entry E (object key KEY) and its packs are put: nothing but E and
+ * its prev under our id from seq E.prev on (K1), and the prev is there
+ * (else S1 again).  One LIST; the window until the entry's PUT is the time
+ * its packs take to upload (doc/SYNC.md K1).
  */
 static int push_check_entry(struct push *p, const struct journal_entry *e, const char *key)
 {
@@ -435,13 +437,13 @@ static int push_one(struct push *p, const struct push_item *it)
                 free(buf);
                 return rc;
         }
-        rc = push_packs(p, &e);
-        if (rc == 0) {
-                memcpy(hash, e.hash, 32);
-                rc = journal_object_key(p->region_hex, p->device_id, e.seq, hash, key);
-        }
+        memcpy(hash, e.hash, 32);
+        rc = journal_object_key(p->region_hex, p->device_id, e.seq, hash, key);
+        /* Before anything of the entry goes up: a clone or a missing store writes nothing. */
         if (rc == 0)
                 rc = push_check_entry(p, &e, key);
+        if (rc == 0)
+                rc = push_packs(p, &e);
         if (rc == 0) {
                 rc = push_put(p, key, buf, len);
                 if (rc == -EBADE)
@@ -564,6 +566,9 @@ static int push_pass(struct push *p)
         if (rc == 0 && !p->head_checked) {
                 rc = push_check_head(p);
                 p->head_checked = rc == 0;
+                pthread_mutex_lock(&p->lock);
+                p->st.checked = p->head_checked;
+                pthread_mutex_unlock(&p->lock);
         }
         if (rc == 0)
                 rc = push_scan(p, &items, &n);

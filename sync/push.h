@@ -30,6 +30,7 @@ struct push_status {
         time_t last_ok;      /* last successful upload, 0 if none */
         int last_err;        /* 0 or the negative errno of the last failure */
         int stopped;         /* 1 after a fatal condition (cloned device, K1) */
+        int checked;         /* 1 once the first pass's checks (K1 head, S1) passed */
 };
 
 /* What the pusher checks about this device and its store (doc/SYNC.md K1, S1). */

@@ -16,6 +16,10 @@
  *     so a root that is gone (an unplugged disk, an unmounted share) is
  *     never replaced by an empty one: every operation then fails with
  *     -ENOMEDIUM (doc/SYNC.md S1, store-missing).
+ *  5. put writes nothing but the marker (STORE_MARKER_KEY) into a root
+ *     without a marker: an empty directory in the store's place (the
+ *     mount point of an unmounted share) is no store either (-ENOMEDIUM).
+ *     The marker is written by store_create and store_check only.
  */
 #include "sync/store_file.h"
 
@@ -87,6 +91,18 @@ static int store_file_root_ok(struct store *s)
         return stat(root[0] != '\0' ? root : "/", &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* 1 if the root holds the store marker (a regular file; its bytes are store_check's). */
+static int store_file_marked(struct store *s)
+{
+        char path[PATH_MAX];
+        struct stat st;
+
+        if (snprintf(path, sizeof(path), "%s/" STORE_MARKER_KEY, store_file_of(s)->root) >=
+            (int)sizeof(path))
+                return 0;
+        return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /*
  * Makes the directories of PATH (ROOT or ROOT/DIRS, the directory of a
  * key) that are missing, below the root only: if the root is
@@ -145,6 +161,8 @@ static int store_file_put(struct store *s, const char *key, const void *buf, siz
         *slash = '\0'; /* there is one: the path is ROOT/KEY */
         if (snprintf(tmp, sizeof(tmp), "%s/" STORE_FILE_TMP, dir) >= (int)sizeof(tmp))
                 return -ENAMETOOLONG;
+        if (strcmp(key, STORE_MARKER_KEY) != 0 && !store_file_marked(s))
+                return -ENOMEDIUM; /* invariant 5 (also: no root at all) */
         rc = store_file_mkdirs(s, dir);
         if (rc != 0)
                 return rc;

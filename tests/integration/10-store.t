@@ -87,7 +87,8 @@ run_storetest()
 }
 
 # ------------------------------------------------------------------ file://
-mkdir -p "$work/filestore" # only `create` makes a file:// root (doc/SYNC.md S1)
+# Only `create` makes a file:// root and its marker; puts need both (doc/SYNC.md S1).
+mkdir -p "$work/filestore" && printf 'sealsync store 1\n' >"$work/filestore/sealsync-store"
 run_storetest "storetest file://" -n 1100 "file://$work/filestore"
 
 # --------------------------------------------------------------------- s3://

@@ -38,7 +38,8 @@ static int setup(void **state)
         snprintf(f->url, sizeof(f->url), "file://%s/store", f->dir);
         assert_int_equal(store_open(f->url, &f->s), 0);
         snprintf(path, sizeof(path), "%s/store", f->dir);
-        assert_int_equal(mkdir(path, 0700), 0); /* a store exists once created */
+        assert_int_equal(mkdir(path, 0700), 0);  /* a store exists once created */
+        assert_int_equal(store_create(f->s), 0); /* and marked (puts need the marker) */
         *state = f;
         return 0;
 }
@@ -219,7 +220,7 @@ static void test_if_absent(void **state)
         assert_memory_equal(buf, "one", 3);
         free(buf);
         /* No temporary file is left behind. */
-        assert_string_equal(list(s, "", NULL), "a/b:3,");
+        assert_string_equal(list(s, "", NULL), "a/b:3,sealsync-store:17,");
         {
                 char cmd[400];
 
@@ -253,7 +254,7 @@ static void test_list_order(void **state)
         struct fixture *f = *state;
         struct store *s = f->s;
 
-        assert_string_equal(list(s, "", NULL), ""); /* the store does not exist yet */
+        assert_string_equal(list(s, "", NULL), "sealsync-store:17,"); /* only the marker yet */
         /* '-' (0x2d) < '/' (0x2f) < '0': "a-b" sorts between "a" entries and "a/...". */
         put(s, "a/x", "1");
         put(s, "a-b", "22");
@@ -261,8 +262,10 @@ static void test_list_order(void **state)
         put(s, "a/a/z", "4444");
         put(s, "b", "");
         put(s, "a/y", "5");
-        assert_string_equal(list(s, "", NULL), "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,");
-        assert_string_equal(list(s, NULL, NULL), "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,");
+        assert_string_equal(list(s, "", NULL),
+                            "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
+        assert_string_equal(list(s, NULL, NULL),
+                            "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
         /* Prefixes are string prefixes, not directories. */
         assert_string_equal(list(s, "a/", NULL), "a/a/z:4,a/x:1,a/y:1,");
         assert_string_equal(list(s, "a", NULL), "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,");
@@ -271,15 +274,17 @@ static void test_list_order(void **state)
         assert_string_equal(list(s, "c", NULL), "");
         assert_string_equal(list(s, "a/q/r", NULL), "");
         /* start_after. */
-        assert_string_equal(list(s, "", "a-b"), "a/a/z:4,a/x:1,a/y:1,a0:3,b:0,");
-        assert_string_equal(list(s, "", "a/a"), "a/a/z:4,a/x:1,a/y:1,a0:3,b:0,");
-        assert_string_equal(list(s, "", "a/a/z"), "a/x:1,a/y:1,a0:3,b:0,");
-        assert_string_equal(list(s, "", "a/x"), "a/y:1,a0:3,b:0,");
-        assert_string_equal(list(s, "", "a/zzz"), "a0:3,b:0,");
+        assert_string_equal(list(s, "", "a-b"), "a/a/z:4,a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
+        assert_string_equal(list(s, "", "a/a"), "a/a/z:4,a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
+        assert_string_equal(list(s, "", "a/a/z"), "a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
+        assert_string_equal(list(s, "", "a/x"), "a/y:1,a0:3,b:0,sealsync-store:17,");
+        assert_string_equal(list(s, "", "a/zzz"), "a0:3,b:0,sealsync-store:17,");
         assert_string_equal(list(s, "a/", "a/x"), "a/y:1,");
-        assert_string_equal(list(s, "", "b"), "");
-        assert_string_equal(list(s, "", ""), "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,");
-        assert_string_equal(list(s, "", "0"), "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,");
+        assert_string_equal(list(s, "", "b"), "sealsync-store:17,");
+        assert_string_equal(list(s, "", ""),
+                            "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
+        assert_string_equal(list(s, "", "0"),
+                            "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
 }
 
 static void test_list_junk_and_stop(void **state)
@@ -369,12 +374,17 @@ static void test_marker(void **state)
         hex_encode(rhex, region, 32);
         hex_encode(ghex, genesis, 32);
         snprintf(key, sizeof(key), "%s/members/0000000000000000-%s", rhex, ghex);
-        /* An empty store: no marker, no GENESIS. */
+        /* An empty, unmarked store: no GENESIS, and no put goes in. */
+        assert_int_equal(f->s->ops->del(f->s, STORE_MARKER_KEY), 0);
         assert_int_equal(store_check(f->s, region, genesis), -ENOMEDIUM);
         assert_int_equal(store_check(f->s, region, NULL), -ENOMEDIUM);
         assert_int_equal(f->s->ops->get(f->s, STORE_MARKER_KEY, 64, &buf, &len), -ENOENT);
-        /* Made before markers: the GENESIS identifies it and the open marks it. */
+        assert_int_equal(f->s->ops->put(f->s, key, "genesis", 7, 1), -ENOMEDIUM);
+        assert_string_equal(list(f->s, "", NULL), "");
+        /* Made before markers (GENESIS, no marker): the open marks it. */
+        assert_int_equal(store_create(f->s), 0);
         put(f->s, key, "genesis");
+        assert_int_equal(f->s->ops->del(f->s, STORE_MARKER_KEY), 0);
         assert_int_equal(store_check(f->s, region, genesis), 0);
         assert_int_equal(f->s->ops->get(f->s, STORE_MARKER_KEY, 64, &buf, &len), 0);
         assert_int_equal(len, strlen(STORE_MARKER));
@@ -415,10 +425,10 @@ static void test_del(void **state)
         assert_int_equal(s->ops->del(s, "d"), -ENOENT);
         assert_int_equal(s->ops->del(s, "nothing/here"), -ENOENT);
         assert_int_equal(s->ops->get(s, "d/1", 10, &buf, &len), -ENOENT);
-        assert_string_equal(list(s, "", NULL), "");
+        assert_string_equal(list(s, "", NULL), "sealsync-store:17,");
         /* Put again after delete. */
         assert_int_equal(s->ops->put(s, "d/1", "y", 1, 1), 0);
-        assert_string_equal(list(s, "", NULL), "d/1:1,");
+        assert_string_equal(list(s, "", NULL), "d/1:1,sealsync-store:17,");
 }
 
 static void test_bad_keys(void **state)
@@ -435,7 +445,7 @@ static void test_bad_keys(void **state)
                 assert_int_equal(s->ops->get_range(s, bad[i], 0, 1, one), -EINVAL);
                 assert_int_equal(s->ops->del(s, bad[i]), -EINVAL);
         }
-        assert_string_equal(list(s, "", NULL), "");
+        assert_string_equal(list(s, "", NULL), "sealsync-store:17,");
         /* A key under an existing object. */
         put(s, "o", "x");
         assert_int_equal(s->ops->put(s, "o/p", "x", 1, 0), -ENOTDIR);
