@@ -293,7 +293,12 @@ static int vf_run(struct vf_run *r, const char *pass_file, struct region_info *r
                 return -EINVAL;
         rc = cli_region_info(home, r->name, ri);
         if (rc == 0)
-                rc = cli_open_region_store(ri->store_url, ri->id, ri->genesis_hash, &st);
+                rc = cli_open_store(ri->store_url, &st);
+        if (rc == 0) {
+                rc = store_check_ro(st, ri->id, ri->genesis_hash); /* verify writes nothing */
+                if (rc != 0)
+                        cli_store_check_error(ri->store_url, rc);
+        }
         if (rc == 0)
                 rc = cli_load_identity(home, pass_file, &id);
         if (rc == 0) {

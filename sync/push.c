@@ -711,7 +711,7 @@ int push_drain(struct push *p, int timeout_s)
 
         do {
                 rc = push_pass(p);
-                if (rc == 0 || rc == -EBADE || rc == -EACCES)
+                if (rc == 0 || rc == -EBADE || rc == -EACCES || rc == -ENOMEDIUM)
                         break;
                 sleep(1);
         } while (time(NULL) < end);

@@ -209,7 +209,9 @@ static int store_genesis_probe(struct store *st, const uint8_t region_id[static 
         return rc == 0 && !found ? -ENOENT : rc;
 }
 
-int store_check(struct store *st, const uint8_t region_id[static 32], const uint8_t *genesis_hash)
+/* store_check, writing the marker of a store made before markers only if MARK. */
+static int store_check_mark(struct store *st, const uint8_t region_id[static 32],
+                            const uint8_t *genesis_hash, int mark)
 {
         int rc = store_marker_get(st), marked = rc == 0;
 
@@ -218,7 +220,7 @@ int store_check(struct store *st, const uint8_t region_id[static 32], const uint
         rc = store_genesis_probe(st, region_id, genesis_hash);
         if (rc == -ENOENT || rc == -EIO) /* -EIO: an empty object, no GENESIS */
                 return -ENOMEDIUM;
-        if (rc != 0 || marked)
+        if (rc != 0 || marked || !mark)
                 return rc;
         /* A store made before markers: its region's GENESIS identifies it. */
         rc = store_put_once(st, STORE_MARKER_KEY, (const uint8_t *)STORE_MARKER,
@@ -229,6 +231,17 @@ int store_check(struct store *st, const uint8_t region_id[static 32], const uint
                 log_info("the store had no '" STORE_MARKER_KEY "' marker (made before markers); "
                          "marked it (doc/SYNC.md S1)");
         return rc;
+}
+
+int store_check(struct store *st, const uint8_t region_id[static 32], const uint8_t *genesis_hash)
+{
+        return store_check_mark(st, region_id, genesis_hash, 1);
+}
+
+int store_check_ro(struct store *st, const uint8_t region_id[static 32],
+                   const uint8_t *genesis_hash)
+{
+        return store_check_mark(st, region_id, genesis_hash, 0);
 }
 
 int store_open(const char *url, struct store **out)

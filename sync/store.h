@@ -85,6 +85,10 @@ int store_create(struct store *st) __attribute__((warn_unused_result));
 int store_check(struct store *st, const uint8_t region_id[static 32], const uint8_t *genesis_hash)
     __attribute__((warn_unused_result));
 
+/* store_check that writes nothing (`verify`): a store made before markers passes unmarked. */
+int store_check_ro(struct store *st, const uint8_t region_id[static 32],
+                   const uint8_t *genesis_hash) __attribute__((warn_unused_result));
+
 static inline void store_close(struct store *s)
 {
         if (s != NULL)

@@ -88,7 +88,10 @@ run_ok "A: verify is clean" A verify docs
 
 # --- a store made before markers is marked at its first open -------------------
 rm "$SP/sealsync-store"
-run_ok "A: verify on a store without a marker (made before markers)" A verify docs
+run_ok "A: verify on a store without a marker (made before markers) is clean" A verify docs
+[ ! -e "$SP/sealsync-store" ]
+ok $? "  ... and writes nothing (no marker either)"
+run_ok "A: members on that store" A members docs
 is "$(cat "$SP/sealsync-store" 2>/dev/null)" "sealsync store 1" "  ... the open wrote the marker"
 rm "$SP/sealsync-store"
 SEALSYNC_HOME=$HA mount_region docs "$ma" || bail "mount failed"
