@@ -644,7 +644,7 @@ static void fs_cloned(void *arg, uint64_t seq, const char *object, const char *t
  * first checks have passed (the home may be a clone, K1), and for good once
  * it has stopped (cloned-device).
  */
-static int fs_publish_stopped(struct fs *fs)
+int fs_publish_held(struct fs *fs)
 {
         struct push_status ps;
 
@@ -872,10 +872,10 @@ static void *fs_puller_main(void *arg)
                         log_warn("pulling failed: %s", strerror(-rc));
                 /* A cloned home publishes nothing, acknowledgements and checkpoints
                  * included (K1).  Failures are logged once by the exchange and retried. */
-                if (!fs_publish_stopped(fs) &&
+                if (!fs_publish_held(fs) &&
                     confirm_round(fs->confirm, rounds % FS_ACKS_EVERY_ROUNDS == 0, 0) != 0)
                         log_debug("the acknowledgement exchange did not complete");
-                if (!fs_publish_stopped(fs))
+                if (!fs_publish_held(fs))
                         fs_ckpt_maybe(fs);
                 pthread_mutex_lock(&fs->flush_lock);
         }

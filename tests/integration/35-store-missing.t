@@ -6,8 +6,10 @@
 # empty directory in its place is no store either; once it is back everything
 # resumes and `verify` is clean.  A store made before markers (GENESIS, no
 # marker) is marked at its first open; `create` of a second region on a
-# marked store keeps the marker.
-TEST_TIMEOUT=400
+# marked store keeps the marker.  On the Swift S3 server: a region whose URL
+# names a prefix without its store (a wrong or wiped prefix) is store-missing
+# for the CLI and the mount, and the mount sends no PUT at all.
+TEST_TIMEOUT=600
 . "$(dirname "$0")/lib.sh"
 need_cmd jq
 
@@ -109,5 +111,39 @@ run_ok "  ... verify of the first region still clean" A verify docs
 rm -rf "${SP:?}/$RID"
 run_fails "a marked store that lost the region's GENESIS: verify fails" A verify docs
 like "$T_ERR" "store-missing" "  ... naming store-missing"
+
+# --- s3://: the marker and the region's GENESIS are checked at every open -------
+if /usr/bin/python3 -c 'import swift' 2>/dev/null && command -v memcached >/dev/null 2>&1; then
+	start_s3 || bail "scripts/s3-server.sh does not start"
+	start_proxy "$work/proxy.log" || bail "tests/tools/s3proxy.py does not start"
+	create_region s3docs --store "s3://$S3_BUCKET/sm"
+	RID3=$REGION_ID
+	conf=$HA/regions/$RID3/region.conf
+	m3=$work/m3
+	mkdir -p "$m3"
+	run_ok "s3: verify of a new region is clean" A verify s3docs
+	sed -i "s|^store=.*|store=s3://$S3_BUCKET/elsewhere|" "$conf"
+	run_fails "s3: verify with the URL on an empty prefix fails" A verify s3docs
+	like "$T_ERR" "store-missing" "  ... naming store-missing"
+	proxy_reset
+	SEALSYNC_HOME=$HA mount_region s3docs "$m3"
+	ok $? "s3: mounts offline on the empty prefix"
+	printf 'offline\n' >"$m3/f"
+	converge "  ... status names store-missing" 30 sh -c 'SEALSYNC_HOME='"$HA"' "$SEALSYNC_BIN" status s3docs --json | jq -e ".push.error.message | startswith(\"store-missing\")"'
+	run_fails "  ... sync exits non-zero" A sync s3docs
+	like "$T_OUT$T_ERR" "store-missing" "  ... and says store-missing"
+	[ "$(proxy_stats '.by_method.PUT // 0')" = 0 ]
+	ok $? "  ... and no PUT reached the store" "$(grep -E 'PUT|POST' "$work/proxy.log" | tail -n 5)"
+	umount_region "$m3" || fail "s3: umount"
+	sed -i "s|^store=.*|store=s3://$S3_BUCKET/sm|" "$conf"
+	SEALSYNC_HOME=$HA mount_region s3docs "$m3" || bail "s3: remount failed"
+	run_ok "s3: with the right URL again, sync works" A sync s3docs
+	outbox_empty "$HA/regions/$RID3"
+	ok $? "  ... the file went up"
+	umount_region "$m3" || fail "s3: umount"
+	run_ok "  ... verify is clean" A verify s3docs
+else
+	skip "python3-swift or memcached is not installed (run scripts/deps.sh): no S3 server"
+fi
 
 done_testing
