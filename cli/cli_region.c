@@ -54,6 +54,34 @@ int cli_open_store(const char *url, struct store **st)
         return rc;
 }
 
+void cli_store_check_error(const char *url, int rc)
+{
+        if (rc == -ENOMEDIUM)
+                log_err("store-missing: the store %s has no sealsync store marker or does not "
+                        "hold this region (an unplugged disk, an unmounted share, a wrong URL?); "
+                        "nothing was written to it. Bring the store back and try again",
+                        url);
+        else
+                log_err("cannot check the store %s: %s", url, strerror(-rc));
+}
+
+int cli_open_region_store(const char *url, const uint8_t region_id[static 32],
+                          const uint8_t *genesis_hash, struct store **st)
+{
+        struct store *s = NULL;
+        int rc = cli_open_store(url, &s);
+
+        if (rc == 0)
+                rc = store_check(s, region_id, genesis_hash);
+        if (rc != 0 && s != NULL) {
+                cli_store_check_error(url, rc);
+                store_close(s);
+                s = NULL;
+        }
+        *st = s;
+        return rc;
+}
+
 /* The part of cli_region_open after the identity: store and fold, checked. */
 static int cli_region_fold(struct cli_region *c)
 {
@@ -84,11 +112,9 @@ static int cli_region_start(struct cli_region *c, const char *name)
         if (cli_setup(c->home, sizeof(c->home)) != CLI_EXIT_OK)
                 return -EINVAL;
         rc = cli_region_info(c->home, name, &c->ri);
-        if (rc == 0) {
-                rc = store_open(c->ri.store_url, &c->store);
-                if (rc != 0)
-                        log_err("cannot open the store %s: %s", c->ri.store_url, strerror(-rc));
-        }
+        if (rc == 0)
+                rc =
+                    cli_open_region_store(c->ri.store_url, c->ri.id, c->ri.genesis_hash, &c->store);
         return rc;
 }
 

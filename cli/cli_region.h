@@ -88,6 +88,19 @@ int cli_region_revoke(struct cli_region *c, const char *dev_arg, const char *cut
 int cli_open_store(const char *url, struct store **st) __attribute__((warn_unused_result));
 
 /*
+ * cli_open_store, then store_check (doc/SYNC.md S1) for region REGION_ID
+ * with GENESIS_HASH (NULL: any GENESIS, for join and recover).  Returns 0,
+ * -ENOMEDIUM (store-missing: logged with what to do) or the store's error
+ * (logged); *ST is NULL on failure.
+ */
+int cli_open_region_store(const char *url, const uint8_t region_id[static 32],
+                          const uint8_t *genesis_hash, struct store **st)
+    __attribute__((warn_unused_result));
+
+/* Logs what store_check's failure RC on the store at URL means. */
+void cli_store_check_error(const char *url, int rc);
+
+/*
  * Before recording region REGION_ID as NAME on this device (join, recover):
  * HOME has an identity and no other region of that name or id.  *DONE = 1
  * if NAME is this region already.  Returns 0 or a negative errno (logged).

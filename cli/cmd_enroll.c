@@ -247,7 +247,7 @@ static int en_post_offer(const struct region_info *ri, const struct identity *id
                 log_err("cannot build the invitation's offer: %s", strerror(-rc));
                 return rc;
         }
-        rc = cli_open_store(ri->store_url, &store);
+        rc = cli_open_region_store(ri->store_url, ri->id, ri->genesis_hash, &store);
         if (rc == 0) {
                 rc = store->ops->put(store, key, o.raw, o.raw_len, 1);
                 if (rc != 0)
@@ -538,7 +538,7 @@ static int en_ctx_open(struct en_ctx *c, const char *name, const char *pass_file
                 return -1;
         if (en_load_region(c->home, name, &c->ri) != 0)
                 return -1;
-        rc = cli_open_store(c->ri.store_url, &c->store);
+        rc = cli_open_region_store(c->ri.store_url, c->ri.id, c->ri.genesis_hash, &c->store);
         if (rc == 0)
                 rc = cli_load_identity(c->home, pass_file, &c->id);
         if (rc == 0)
@@ -1432,7 +1432,7 @@ int cmd_join(int argc, char **argv)
                         "'sealsync invite' printed");
                 goto out;
         }
-        rc = cli_open_store(j.url, &j.store);
+        rc = cli_open_region_store(j.url, j.region_id, NULL, &j.store);
         if (rc == -EINVAL) {
                 ret = CLI_EXIT_USAGE;
                 goto out;

@@ -534,6 +534,13 @@ static int keys_create_region(const char *home, const struct keys_create_args *a
         rc = store_open(a->store_url, &st);
         if (rc != 0)
                 goto out; /* logged by store_open */
+        /* The only place a store is made (doc/SYNC.md S1): its root and marker. */
+        rc = store_create(st);
+        if (rc != 0) {
+                if (rc != -ENOMEDIUM) /* -ENOMEDIUM: logged by store_create */
+                        log_err("cannot create the store %s: %s", a->store_url, strerror(-rc));
+                goto out;
+        }
         rc = st->ops->put(st, key, entry, entry_len, 1);
         if (rc != 0) {
                 log_err("cannot write the region's GENESIS to the store: %s", strerror(-rc));

@@ -102,12 +102,15 @@ static int mb_refresh(struct mb_view *v)
 
         rc = store_open(v->ri.store_url, &store);
         if (rc == 0)
+                rc = store_check(store, v->ri.id, v->ri.genesis_hash);
+        if (rc == 0)
                 rc = membership_refresh(store, &v->ri, &v->st);
         store_close(store);
         if (rc == -ENOMEM || rc == -EBADMSG)
                 return rc; /* not the store's fault: fatal (logged) */
         if (rc != 0) {
-                snprintf(v->store_error, sizeof(v->store_error), "%s", strerror(-rc));
+                snprintf(v->store_error, sizeof(v->store_error), "%s",
+                         rc == -ENOMEDIUM ? "store-missing" : strerror(-rc));
                 log_warn("region %s: the store does not answer (%s); showing the local "
                          "membership cache",
                          v->ri.name, v->store_error);

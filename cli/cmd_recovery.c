@@ -528,7 +528,7 @@ int cmd_recover(int argc, char **argv)
         if (rc == 0)
                 rc = rc_read_words(&r);
         if (rc == 0)
-                rc = cli_open_store(r.url, &r.store);
+                rc = cli_open_region_store(r.url, r.region_id, NULL, &r.store);
         if (rc == 0)
                 rc = rc_pin(&r);
         if (rc == 0)

@@ -292,10 +292,12 @@ static int vf_run(struct vf_run *r, const char *pass_file, struct region_info *r
         if (cli_setup(home, sizeof(home)) != CLI_EXIT_OK)
                 return -EINVAL;
         rc = cli_region_info(home, r->name, ri);
+        if (rc == 0)
+                rc = cli_open_store(ri->store_url, &st);
         if (rc == 0) {
-                rc = store_open(ri->store_url, &st);
+                rc = store_check_ro(st, ri->id, ri->genesis_hash); /* verify writes nothing */
                 if (rc != 0)
-                        log_err("cannot open the store %s: %s", ri->store_url, strerror(-rc));
+                        cli_store_check_error(ri->store_url, rc);
         }
         if (rc == 0)
                 rc = cli_load_identity(home, pass_file, &id);

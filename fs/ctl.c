@@ -393,7 +393,7 @@ static void *ctl_pull_main(void *arg)
         }
         /* Our ack now if it changed, then the peers' (logged once if failing). */
         if (j->fs->confirm != NULL && !__atomic_load_n(&j->stop, __ATOMIC_ACQUIRE) &&
-            confirm_round(j->fs->confirm, 1, 1) != 0)
+            !fs_publish_held(j->fs) && confirm_round(j->fs->confirm, 1, 1) != 0)
                 log_debug("sync request: the acknowledgement exchange did not complete");
         __atomic_store_n(&j->finished, 1, __ATOMIC_RELEASE);
         return NULL;

@@ -393,6 +393,14 @@ extern const struct pull_ops fs_pull_ops; /* fs/mount.c: apply, entry_done, keys
 void fs_ckpt_setup(struct fs *fs);
 void fs_ckpt_maybe(struct fs *fs);
 
+/*
+ * fs/mount.c: 1 while this device may publish nothing but journal entries
+ * through the pusher (no ack, no checkpoint): until the pusher's first
+ * checks have passed (the home may be a clone; the store may be missing),
+ * and for good once it has stopped as a cloned device (doc/SYNC.md K1, S1).
+ */
+int fs_publish_held(struct fs *fs);
+
 /* fs/apply.c: the pull_ops of sync/pull.h (ARG is the struct fs). */
 int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *meta)
     __attribute__((warn_unused_result));

@@ -638,6 +638,49 @@ static uint64_t fs_durable_seq(void *arg)
         return __atomic_load_n(&fs->committed_seq, __ATOMIC_ACQUIRE);
 }
 
+/* The pusher found this home restored or cloned (K1): the alarm, in the puller's list. */
+static void fs_cloned(void *arg, uint64_t seq, const char *object, const char *text)
+{
+        struct fs *fs = arg;
+
+        if (fs->pull == NULL || pull_ack_alarm(fs->pull, fs->device_id, PULL_ALARM_CLONED_DEVICE,
+                                               seq, object[0] != '\0' ? object : NULL, text) != 0)
+                log_err("%s", text);
+}
+
+/*
+ * 1 while nothing but journal entries may be published: until the pusher's
+ * first checks have passed (the home may be a clone, K1), and for good once
+ * it has stopped (cloned-device).
+ */
+int fs_publish_held(struct fs *fs)
+{
+        struct push_status ps;
+
+        if (fs->push == NULL)
+                return 0;
+        push_get_status(fs->push, &ps);
+        return ps.stopped || !ps.checked;
+}
+
+/* The pusher, with what K1 and S1 check (sync/push.h). */
+static int fs_start_push(struct fs *fs, const struct fsmount_opts *o, struct store *store,
+                         const char *outbox)
+{
+        struct push_self self = {.head_seq = fs->journal_seq, .cloned = fs_cloned};
+        int rc;
+
+        memcpy(self.head_hash, fs->journal_head, 32);
+        memcpy(self.sign_pk, o->id->sign_pk, 32);
+        memcpy(self.region_id, o->region->id, 32);
+        memcpy(self.genesis_hash, o->region->genesis_hash, 32);
+        rc = push_start(&fs->push, store, outbox, fs->region_hex, fs->device_id, fs_durable_seq, fs,
+                        &self);
+        if (rc != 0)
+                log_err("cannot start the uploader: %s", strerror(-rc));
+        return rc;
+}
+
 /* Outbox, commit state, store and pusher (doc/SYNC.md). */
 static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct store **store)
 {
@@ -668,14 +711,21 @@ static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct stor
                 log_err("cannot open the store %s: %s", o->region->store_url, strerror(-rc));
                 return rc;
         }
-        rc = push_start(&fs->push, *store, path, fs->region_hex, fs->device_id, fs_durable_seq, fs);
-        if (rc != 0) {
-                log_err("cannot start the uploader: %s", strerror(-rc));
-                return rc;
-        }
+        /* S1: a missing store mounts offline; the pusher checks again before publishing. */
+        rc = store_check(*store, o->region->id, o->region->genesis_hash);
+        if (rc == -ENOMEDIUM)
+                log_err("store-missing: the store %s has no sealsync store marker or does not "
+                        "hold this region; mounting offline, nothing is published until it is "
+                        "back",
+                        o->region->store_url);
+        else if (rc != 0)
+                log_warn("cannot check the store %s (%s); the uploader checks it again",
+                         o->region->store_url, strerror(-rc));
         fs->region = o->region;
         fs->store = *store;
-        return fs_open_pull(fs, *store);
+        rc = fs_open_pull(fs, *store);
+        /* After the puller: the pusher raises cloned-device in its alarm list. */
+        return rc == 0 ? fs_start_push(fs, o, *store, path) : rc;
 }
 
 /* Commits what is left and uploads for a bounded time; the rest waits in the outbox. */
@@ -827,12 +877,15 @@ static void *fs_puller_main(void *arg)
                         if (index_commit(fs->ix) != 0)
                                 log_err("cannot commit applied remote versions");
                 }
-                if (rc != 0 && rc != -EAGAIN)
+                if (rc != 0 && rc != -EAGAIN && rc != -ENOMEDIUM)
                         log_warn("pulling failed: %s", strerror(-rc));
-                /* Failures are logged once by the exchange and retried next round. */
-                if (confirm_round(fs->confirm, rounds % FS_ACKS_EVERY_ROUNDS == 0, 0) != 0)
+                /* A cloned home publishes nothing, acknowledgements and checkpoints
+                 * included (K1).  Failures are logged once by the exchange and retried. */
+                if (!fs_publish_held(fs) &&
+                    confirm_round(fs->confirm, rounds % FS_ACKS_EVERY_ROUNDS == 0, 0) != 0)
                         log_debug("the acknowledgement exchange did not complete");
-                fs_ckpt_maybe(fs);
+                if (!fs_publish_held(fs))
+                        fs_ckpt_maybe(fs);
                 pthread_mutex_lock(&fs->flush_lock);
         }
         pthread_mutex_unlock(&fs->flush_lock);

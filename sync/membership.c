@@ -21,6 +21,7 @@ int membership_transient(int rc)
 {
         switch (rc) {
         case -EAGAIN:
+        case -ENOMEDIUM: /* store-missing: it may come back (doc/SYNC.md S1) */
         case -ETIMEDOUT:
         case -ECONNREFUSED:
         case -ECONNRESET:

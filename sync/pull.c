@@ -123,6 +123,7 @@ enum pull_kind {
         PULL_BAD_BLOCK,    /* a block fetched on demand does not match its reference */
         PULL_BAD_CKPT,     /* a checkpoint refused (sync/ckpt.c); the journals are used */
         PULL_CKPT_FORK,    /* a checkpoint's vector contradicts a journal */
+        PULL_CLONED,       /* this device's own journal has entries it did not write (K1) */
 };
 
 static const struct {
@@ -137,7 +138,7 @@ static const struct {
     [PULL_ACK_ROLLBACK] = {"ack-rollback", 0}, [PULL_ACK_FORK] = {"ack-fork", 0},
     [PULL_REVOKED] = {"revoked", 1},           [PULL_WITHHELD] = {"membership-withheld", 1},
     [PULL_BAD_BLOCK] = {"bad-block", 0},       [PULL_BAD_CKPT] = {"bad-checkpoint", 0},
-    [PULL_CKPT_FORK] = {"checkpoint-fork", 0},
+    [PULL_CKPT_FORK] = {"checkpoint-fork", 0}, [PULL_CLONED] = {"cloned-device", 0},
 };
 
 struct pull_peer_state {
@@ -391,16 +392,23 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
                       const char *object, const char *fmt, ...)
 {
         static const uint8_t nodev[16];
-        const uint8_t *dev = ps != NULL ? ps->peer.device_id : nodev;
-        char detail[256], text[PULL_TEXT_MAX];
+        /* cloned-device is about this device itself (pull_ack_alarm). */
+        const uint8_t *dev = ps != NULL            ? ps->peer.device_id
+                             : kind == PULL_CLONED ? p->self_id
+                                                   : nodev;
+        char detail[256], text[PULL_TEXT_MAX], selfhex[33];
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(detail, sizeof(detail), fmt, ap);
         va_end(ap);
+        hex_encode(selfhex, p->self_id, 16);
         snprintf(text, sizeof(text), "%s: device %s seq %" PRIu64 ": %s (object %s)",
-                 pull_kinds[kind].name, ps != NULL ? ps->hex : "-", seq, detail,
-                 object ? object : "-");
+                 pull_kinds[kind].name,
+                 ps != NULL            ? ps->hex
+                 : kind == PULL_CLONED ? selfhex
+                                       : "-",
+                 seq, detail, object ? object : "-");
         pthread_mutex_lock(&p->lock);
         if (pull_kinds[kind].holds && ps != NULL)
                 ps->held = 1;
@@ -412,7 +420,7 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
                 if (pull_kinds[kind].holds)
                         log_err("pull: alarm %s; holding this device's updates", text);
                 else if (kind == PULL_KEY_CHANGED || kind == PULL_ACK_FORK ||
-                         kind == PULL_BAD_BLOCK || kind == PULL_CKPT_FORK)
+                         kind == PULL_BAD_BLOCK || kind == PULL_CKPT_FORK || kind == PULL_CLONED)
                         log_err("pull: alarm %s", text);
                 else
                         log_warn("pull: %s", text);
@@ -1434,12 +1442,16 @@ int pull_new(struct pull **out, struct store *store, struct index *ix,
 /* The one-line reason for transient error RC: the line logged where it was detected, if any. */
 static void pull_error_text(int rc, char *buf, size_t size)
 {
-        if (log_last_error(buf, size))
+        if (rc != -ENOMEDIUM && log_last_error(buf, size))
                 return;
         if (rc == -EACCES)
                 snprintf(buf, size, "the store denied access (check its credentials)");
         else if (rc == -EAGAIN)
                 snprintf(buf, size, "the store is unreachable or failing (gave up after retries)");
+        else if (rc == -ENOMEDIUM)
+                snprintf(buf, size,
+                         "store-missing: the store's root is gone (an unplugged disk, an "
+                         "unmounted share?); nothing is created, pulling resumes when it is back");
         else
                 snprintf(buf, size, "pulling from the store failed: %s", strerror(-rc));
 }
@@ -1795,10 +1807,17 @@ int pull_ack_alarm(struct pull *p, const uint8_t device_id[static 16], enum pull
             [PULL_ALARM_ACK_FORK] = PULL_ACK_FORK,
             [PULL_ALARM_BAD_CHECKPOINT] = PULL_BAD_CKPT,
             [PULL_ALARM_CHECKPOINT_FORK] = PULL_CKPT_FORK,
+            [PULL_ALARM_CLONED_DEVICE] = PULL_CLONED,
         };
         size_t i, n = pull_npeers(p);
 
         assert((size_t)kind < sizeof(kinds) / sizeof(kinds[0]));
+        if (kind == PULL_ALARM_CLONED_DEVICE) {
+                if (memcmp(device_id, p->self_id, 16) != 0)
+                        return -ENOENT;
+                (void)pull_alarm(p, NULL, PULL_CLONED, seq, object, "%s", text);
+                return 0;
+        }
         for (i = 0; i < n; i++) {
                 if (memcmp(p->peers[i].peer.device_id, device_id, 16) != 0)
                         continue;

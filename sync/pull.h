@@ -261,7 +261,7 @@ struct pull_alarm_info {
                                          not-a-writer, unknown-epoch, store-junk, missing-pack,
                                          key-changed, bad-ack, ack-rollback, ack-fork,
                                          revoked, bad-block, bad-checkpoint,
-                                         checkpoint-fork */
+                                         checkpoint-fork, cloned-device */
         int holds;                    /* 1: the device's updates are held until restart */
         char device[33];              /* the device's id, hex */
         uint64_t seq;                 /* the journal seq concerned, 0 if none */
@@ -318,13 +318,18 @@ enum pull_ack_alarm {
         PULL_ALARM_BAD_CHECKPOINT,  /* hash, decoding, signature, role, member head,
                                        stale (below local marks), bundles, manifests */
         PULL_ALARM_CHECKPOINT_FORK, /* its vector names an entry the journal does not have */
+        /* Raised by the mount about THIS device (DEVICE_ID = the puller's own id; the
+         * pusher found its journal written by a restored or cloned home, doc/SYNC.md K1).
+         * Does not hold anyone: the pusher has stopped. */
+        PULL_ALARM_CLONED_DEVICE,
 };
 
 /*
  * Raises alarm KIND about peer DEVICE_ID at SEQ (0: none), for store
  * OBJECT (may be NULL), with one line TEXT: logged once per (kind, device,
  * seq), listed by pull_alarm_get like the puller's own.  Safe from any
- * thread.  Returns 0, or -ENOENT if DEVICE_ID is not a peer (nothing done).
+ * thread.  Returns 0, or -ENOENT if DEVICE_ID is not a peer (nothing done;
+ * for PULL_ALARM_CLONED_DEVICE: not this device).
  */
 int pull_ack_alarm(struct pull *p, const uint8_t device_id[static 16], enum pull_ack_alarm kind,
                    uint64_t seq, const char *object, const char *text);

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -33,6 +35,8 @@ struct push {
         uint8_t device_id[16];
         uint64_t (*durable)(void *arg);
         void *arg;
+        struct push_self self; /* K1 and S1 (push.h) */
+        int head_checked;      /* the first pass's checks succeeded (pusher's passes only) */
 
         pthread_t thread;
         pthread_mutex_t lock; /* everything below; the upload itself runs unlocked */
@@ -43,6 +47,7 @@ struct push {
         struct push_status st;
         struct push_stats stats; /* push_get_stats */
         char pass_err[256];      /* why a pack upload of this pass failed, "" if none */
+        char stop_text[256];     /* why publishing stopped for good (K1), "" if it did not */
 };
 
 struct push_item {
@@ -226,6 +231,189 @@ static int push_packs(struct push *p, const struct journal_entry *e)
         return w.rc;
 }
 
+/* ---- one device, one history (doc/SYNC.md K1) ---- */
+
+#define PUSH_CLONED_FILE "cloned-device"
+#define PUSH_FOREIGN_MAX 8 /* foreign keys looked at per listing */
+
+/* What a listing of our own journal showed. */
+struct push_seen {
+        const char *mine; /* our own key expected there (NULL: none) */
+        const char *prev; /* our previous entry's key (NULL: none expected) */
+        int prev_found;
+        size_t nforeign;
+        char foreign[PUSH_FOREIGN_MAX][JOURNAL_KEY_SIZE];
+};
+
+static int push_seen_cb(void *arg, const char *key, uint64_t size)
+{
+        struct push_seen *s = arg;
+
+        (void)size;
+        if (s->prev != NULL && strcmp(key, s->prev) == 0) {
+                s->prev_found = 1;
+                return 0;
+        }
+        if ((s->mine != NULL && strcmp(key, s->mine) == 0) || s->nforeign == PUSH_FOREIGN_MAX ||
+            strlen(key) >= JOURNAL_KEY_SIZE)
+                return 0; /* a retry of ours; or enough to look at; or junk */
+        memcpy(s->foreign[s->nforeign++], key, strlen(key) + 1);
+        return 0;
+}
+
+/*
+ * 1 if KEY is an entry of this device that verifies under its own key (the
+ * store cannot forge one), 0 if it is junk, else a negative errno.
+ */
+static int push_foreign_verifies(struct push *p, const char *key, uint64_t *seq)
+{
+        uint8_t rid[32], dev[16], hash[32], *buf = NULL;
+        struct journal_entry e;
+        size_t len = 0;
+        int rc;
+
+        if (journal_parse_key(key, rid, dev, seq, hash) != 0 ||
+            memcmp(rid, p->self.region_id, 32) != 0 || memcmp(dev, p->device_id, 16) != 0)
+                return 0;
+        rc = p->store->ops->get(p->store, key, JOURNAL_MAX_SIZE, &buf, &len);
+        if (rc == -ENOENT || rc == -EFBIG)
+                return 0;
+        if (rc != 0)
+                return rc;
+        rc = journal_decode(buf, len, &e);
+        if (rc == 0) {
+                rc = memcmp(e.hash, hash, 32) == 0 && e.seq == *seq &&
+                     memcmp(e.device_id, p->device_id, 16) == 0 &&
+                     memcmp(e.region_id, p->self.region_id, 32) == 0;
+                journal_release(&e);
+        } else if (rc == -EBADMSG) {
+                rc = 0;
+        }
+        if (rc == 1) {
+                rc = journal_verify_sig(buf, len, p->self.sign_pk);
+                rc = rc == 0 ? 1 : rc == -EBADMSG ? 0 : rc;
+        }
+        free(buf);
+        return rc;
+}
+
+/*
+ * Stops publishing for good: records it in the outbox (a remount stays
+ * stopped), tells the caller once.  Returns -EBADE.
+ */
+static int push_cloned(struct push *p, uint64_t seq, const char *object)
+{
+        char text[512], path[PATH_MAX + 32];
+        int fd;
+
+        snprintf(text, sizeof(text),
+                 "cloned-device: the store holds entry %" PRIu64 " of this device, signed by its "
+                 "key, that this home did not write (a restored or copied home); it publishes "
+                 "nothing more. Re-enroll: 'sealsync init' in a new home, join again, revoke this "
+                 "device id",
+                 seq);
+        log_err("%s (%s)", text, object);
+        snprintf(path, sizeof(path), "%s/" PUSH_CLONED_FILE, p->outbox);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || fileio_pwrite_full(fd, text, strlen(text), 0) != 0 || fsync(fd) != 0)
+                log_err("cannot record the stop in %s; it is checked again at the next mount",
+                        path);
+        if (fd >= 0)
+                close(fd);
+        pthread_mutex_lock(&p->lock);
+        p->st.stopped = 1;
+        snprintf(p->stop_text, sizeof(p->stop_text), "%s", text);
+        pthread_mutex_unlock(&p->lock);
+        if (p->self.cloned != NULL)
+                p->self.cloned(p->arg, seq, object, text);
+        return -EBADE;
+}
+
+/*
+ * Lists our own journal after START_AFTER (NULL: all) into S; a foreign key
+ * that verifies stops the pusher (-EBADE).  Returns 0 or a negative errno.
+ */
+static int push_list_own(struct push *p, const char *start_after, struct push_seen *s)
+{
+        char prefix[JOURNAL_KEY_SIZE], dhex[33];
+        uint64_t seq = 0;
+        size_t i;
+        int rc;
+
+        hex_encode(dhex, p->device_id, 16);
+        snprintf(prefix, sizeof(prefix), "%s/journal/%s/", p->region_hex, dhex);
+        rc = p->store->ops->list(p->store, prefix, start_after, push_seen_cb, s);
+        for (i = 0; i < s->nforeign && rc == 0; i++) {
+                rc = push_foreign_verifies(p, s->foreign[i], &seq);
+                if (rc == 1)
+                        return push_cloned(p, seq, s->foreign[i]);
+                if (rc == 0)
+                        log_warn("store junk under this device's journal ignored: %s",
+                                 s->foreign[i]);
+        }
+        return rc;
+}
+
+/* "<region>/journal/<device>/<seq:016x>": every key of SEQ sorts after it. */
+static void push_seq_prefix(struct push *p, uint64_t seq, char out[static JOURNAL_KEY_SIZE])
+{
+        char dhex[33];
+
+        hex_encode(dhex, p->device_id, 16);
+        snprintf(out, JOURNAL_KEY_SIZE, "%s/journal/%s/%016" PRIx64, p->region_hex, dhex, seq);
+}
+
+/* At the first pass: the store is ours (S1) and no entry above our head is ours (K1). */
+static int push_check_head(struct push *p)
+{
+        char after[JOURNAL_KEY_SIZE], mine[JOURNAL_KEY_SIZE];
+        struct push_seen s = {0};
+        int rc = store_check(p->store, p->self.region_id, p->self.genesis_hash);
+
+        if (rc != 0)
+                return rc;
+        if (p->self.head_seq > 0) {
+                push_seq_prefix(p, p->self.head_seq, after);
+                rc = journal_object_key(p->region_hex, p->device_id, p->self.head_seq,
+                                        p->self.head_hash, mine);
+                if (rc != 0)
+                        return rc;
+                s.mine = mine;
+        }
+        return push_list_own(p, p->self.head_seq > 0 ? after : NULL, &s);
+}
+
+/*
+ * Before entry E (object key KEY) and its packs are put: nothing but E and
+ * its prev under our id from seq E.prev on (K1), and the prev is there
+ * (else S1 again).  One LIST; the window until the entry's PUT is the time
+ * its packs take to upload (doc/SYNC.md K1).
+ */
+static int push_check_entry(struct push *p, const struct journal_entry *e, const char *key)
+{
+        char after[JOURNAL_KEY_SIZE], prev[JOURNAL_KEY_SIZE];
+        struct push_seen s = {.mine = key};
+        int rc;
+
+        if (e->seq > 1) {
+                push_seq_prefix(p, e->seq - 1, after);
+                rc = journal_object_key(p->region_hex, p->device_id, e->seq - 1, e->prev, prev);
+                if (rc != 0)
+                        return rc;
+                s.prev = prev;
+        }
+        rc = push_list_own(p, e->seq > 1 ? after : NULL, &s);
+        if (rc != 0 || e->seq == 1 || s.prev_found)
+                return rc;
+        rc = store_check(p->store, p->self.region_id, p->self.genesis_hash);
+        if (rc != 0)
+                return rc;
+        log_warn("the store does not list this device's journal entry %" PRIu64
+                 " (yet); entry %" PRIu64 " waits",
+                 e->seq - 1, e->seq);
+        return -EAGAIN;
+}
+
 /*
  * Uploads one entry and its packs, then removes them from the outbox.  The
  * entry is put only after every pack it references is on the store
@@ -249,11 +437,13 @@ static int push_one(struct push *p, const struct push_item *it)
                 free(buf);
                 return rc;
         }
-        rc = push_packs(p, &e);
-        if (rc == 0) {
-                memcpy(hash, e.hash, 32);
-                rc = journal_object_key(p->region_hex, p->device_id, e.seq, hash, key);
-        }
+        memcpy(hash, e.hash, 32);
+        rc = journal_object_key(p->region_hex, p->device_id, e.seq, hash, key);
+        /* Before anything of the entry goes up: a clone or a missing store writes nothing. */
+        if (rc == 0)
+                rc = push_check_entry(p, &e, key);
+        if (rc == 0)
+                rc = push_packs(p, &e);
         if (rc == 0) {
                 rc = push_put(p, key, buf, len);
                 if (rc == -EBADE)
@@ -321,6 +511,11 @@ static void push_error_text(int rc, char *buf, size_t size)
                 snprintf(buf, size,
                          "the store holds a different journal entry at this device's seq: this "
                          "device was restored or cloned; publishing stopped (re-enroll it)");
+        else if (rc == -ENOMEDIUM)
+                snprintf(buf, size,
+                         "store-missing: the store has no sealsync store marker or does not hold "
+                         "this region (an unplugged disk, an unmounted share?); nothing is "
+                         "published until it is back");
         else if (log_last_error(buf, size))
                 return;
         else if (rc == -EACCES)
@@ -343,7 +538,9 @@ static void push_pass_end(struct push *p, int rc)
         }
         p->stats.last_err = rc;
         p->stats.last_err_time = time(NULL);
-        if (p->pass_err[0] != '\0') /* logged by a pack upload thread */
+        if (rc == -EBADE && p->stop_text[0] != '\0')
+                memcpy(p->stats.last_err_text, p->stop_text, sizeof(p->stats.last_err_text));
+        else if (rc != -ENOMEDIUM && p->pass_err[0] != '\0') /* logged by a pack upload thread */
                 memcpy(p->stats.last_err_text, p->pass_err, sizeof(p->stats.last_err_text));
         else
                 push_error_text(rc, p->stats.last_err_text, sizeof(p->stats.last_err_text));
@@ -363,13 +560,24 @@ static int push_pass(struct push *p)
         p->pass_err[0] = '\0';
         pthread_mutex_unlock(&p->lock);
         log_last_error_reset();
-        rc = push_scan(p, &items, &n);
+        pthread_mutex_lock(&p->lock);
+        rc = p->st.stopped ? -EBADE : 0;
+        pthread_mutex_unlock(&p->lock);
+        if (rc == 0 && !p->head_checked) {
+                rc = push_check_head(p);
+                p->head_checked = rc == 0;
+                pthread_mutex_lock(&p->lock);
+                p->st.checked = p->head_checked;
+                pthread_mutex_unlock(&p->lock);
+        }
+        if (rc == 0)
+                rc = push_scan(p, &items, &n);
         for (i = 0; i < n && rc == 0; i++) {
                 if (items[i].seq > durable)
                         break;
                 rc = push_one(p, &items[i]);
         }
-        queued = rc == 0 ? 0 : n - i + 1;
+        queued = rc == 0 ? 0 : n > i ? n - i : 0;
         if (rc == 0 && i == n)
                 push_drop_stale(p);
         pthread_mutex_lock(&p->lock);
@@ -392,6 +600,14 @@ static void *push_main(void *arg)
         unsigned backoff = 0;
 
         pthread_mutex_lock(&p->lock);
+        if (p->st.stopped && p->self.cloned != NULL) { /* stopped by an earlier run */
+                char text[sizeof(p->stop_text)];
+
+                memcpy(text, p->stop_text, sizeof(text));
+                pthread_mutex_unlock(&p->lock);
+                p->self.cloned(p->arg, 0, "", text);
+                pthread_mutex_lock(&p->lock);
+        }
         while (!p->stopping && !p->st.stopped) {
                 struct timespec ts;
                 int rc;
@@ -420,9 +636,35 @@ static void *push_main(void *arg)
         return NULL;
 }
 
+/* A stop recorded by an earlier run (push_cloned): P starts stopped, with its text. */
+static void push_load_stop(struct push *p)
+{
+        char path[PATH_MAX + 32];
+        uint8_t *buf = NULL;
+        size_t len = 0;
+
+        snprintf(path, sizeof(path), "%s/" PUSH_CLONED_FILE, p->outbox);
+        if (fileio_read_all(path, sizeof(p->stop_text) - 1, &buf, &len) != 0 &&
+            access(path, F_OK) != 0)
+                return;
+        p->st.stopped = 1;
+        p->st.last_err = -EBADE;
+        snprintf(p->stop_text, sizeof(p->stop_text), "%.*s", (int)len,
+                 buf != NULL ? (const char *)buf : "");
+        if (strncmp(p->stop_text, "cloned-device: ", 15) != 0)
+                snprintf(p->stop_text, sizeof(p->stop_text),
+                         "cloned-device: this home was found restored or copied; it publishes "
+                         "nothing more (re-enroll the device)");
+        free(buf);
+        p->stats.last_err = -EBADE;
+        p->stats.last_err_time = time(NULL);
+        memcpy(p->stats.last_err_text, p->stop_text, sizeof(p->stats.last_err_text));
+        log_err("%s", p->stop_text);
+}
+
 int push_start(struct push **out, struct store *store, const char *outbox_dir,
                const char *region_hex, const uint8_t device_id[static 16],
-               uint64_t (*durable)(void *arg), void *arg)
+               uint64_t (*durable)(void *arg), void *arg, const struct push_self *self)
 {
         struct push *p = calloc(1, sizeof(*p));
 
@@ -438,6 +680,8 @@ int push_start(struct push **out, struct store *store, const char *outbox_dir,
         memcpy(p->device_id, device_id, 16);
         p->durable = durable;
         p->arg = arg;
+        p->self = *self;
+        push_load_stop(p);
         p->kicked = 1; /* first pass at once: resume what a previous run left */
         pthread_mutex_init(&p->lock, NULL);
         pthread_mutex_init(&p->run, NULL);
@@ -467,7 +711,7 @@ int push_drain(struct push *p, int timeout_s)
 
         do {
                 rc = push_pass(p);
-                if (rc == 0 || rc == -EBADE || rc == -EACCES)
+                if (rc == 0 || rc == -EBADE || rc == -EACCES || rc == -ENOMEDIUM)
                         break;
                 sleep(1);
         } while (time(NULL) < end);

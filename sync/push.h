@@ -6,9 +6,16 @@
  * "j-<seq>-<hash>" with seq <= the durable position: PUT its packs
  * (<region>/p/<hash>, if absent), then the entry itself
  * (<region>/journal/<device>/<seq>-<hash>, if absent), then remove the
- * local files.  Transient failures back off and retry the same bytes; an
- * entry already on the store with different bytes at our seq is reported as
- * a cloned/restored device and pushing stops.
+ * local files.  Transient failures back off and retry the same bytes.
+ *
+ * One device, one history (doc/SYNC.md K1): at the first pass the store's
+ * identity is checked (store_check) and this device's own journal is listed
+ * from its local head; before each entry's PUT it is listed from the
+ * entry's prev (one LIST).  A key under our id that we did not write and
+ * that verifies under our own key means a restored or cloned home: pushing
+ * stops for good (recorded as OUTBOX/cloned-device, so a remount stays
+ * stopped) and PUSH_SELF.cloned is called.  Our previous entry missing from
+ * the listing re-checks the store (store-missing: -ENOMEDIUM).
  */
 #include <stdint.h>
 #include <time.h>
@@ -22,18 +29,36 @@ struct push_status {
         unsigned queued;     /* entries waiting in the outbox */
         time_t last_ok;      /* last successful upload, 0 if none */
         int last_err;        /* 0 or the negative errno of the last failure */
-        int stopped;         /* 1 after a fatal condition (cloned device) */
+        int stopped;         /* 1 after a fatal condition (cloned device, K1) */
+        int checked;         /* 1 once the first pass's checks (K1 head, S1) passed */
+};
+
+/* What the pusher checks about this device and its store (doc/SYNC.md K1, S1). */
+struct push_self {
+        uint64_t head_seq;        /* the local journal head at start (0: none) */
+        uint8_t head_hash[32];    /* its hash */
+        uint8_t sign_pk[32];      /* this device's key: a foreign entry must verify under it */
+        uint8_t region_id[32];    /* for store_check */
+        uint8_t genesis_hash[32]; /* the region's pinned GENESIS, for store_check */
+        /*
+         * Called from the pusher's thread, once, when it stops as a cloned
+         * device (or at start, if the outbox records that it stopped before):
+         * SEQ of the foreign entry (0 if not known any more), its store key
+         * OBJECT ("" if not known), one line TEXT saying what to do.  May be NULL.
+         */
+        void (*cloned)(void *arg, uint64_t seq, const char *object, const char *text);
 };
 
 /*
  * Starts the pusher on OUTBOX_DIR (a directory path) for REGION_HEX (64 hex)
  * and DEVICE_ID.  DURABLE(ARG) returns the highest seq that may be uploaded.
- * STORE stays owned by the caller and must outlive the pusher.  Returns 0 or
- * a negative errno.
+ * SELF (copied) says what K1 and S1 check.  STORE stays owned by the caller
+ * and must outlive the pusher.  Returns 0 or a negative errno.
  */
 int push_start(struct push **out, struct store *store, const char *outbox_dir,
                const char *region_hex, const uint8_t device_id[static 16],
-               uint64_t (*durable)(void *arg), void *arg) __attribute__((warn_unused_result));
+               uint64_t (*durable)(void *arg), void *arg, const struct push_self *self)
+    __attribute__((warn_unused_result));
 
 /* Wakes the pusher (new entries are queued). */
 void push_kick(struct push *p);

@@ -5,12 +5,14 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "sync/store_file.h"
 #include "sync/store_s3.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 #define STORE_KEY_MAX 512
@@ -145,6 +147,101 @@ int store_put_once(struct store *st, const char *key, const uint8_t *obj, size_t
                 rc = 0;
         free(have);
         return rc;
+}
+
+/* 0 if the marker is there with the right bytes, -ENOENT if absent, -ENOMEDIUM if other bytes. */
+static int store_marker_get(struct store *st)
+{
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int rc = st->ops->get(st, STORE_MARKER_KEY, 64, &buf, &len);
+
+        if (rc == -EFBIG ||
+            (rc == 0 && (len != strlen(STORE_MARKER) || memcmp(buf, STORE_MARKER, len) != 0)))
+                rc = -ENOMEDIUM;
+        free(buf);
+        return rc;
+}
+
+int store_create(struct store *st)
+{
+        int rc = st->ops->init != NULL ? st->ops->init(st) : 0;
+
+        if (rc == 0)
+                rc = store_marker_get(st);
+        if (rc == -ENOENT)
+                rc = store_put_once(st, STORE_MARKER_KEY, (const uint8_t *)STORE_MARKER,
+                                    strlen(STORE_MARKER));
+        if (rc == -ENOMEDIUM || rc == -EEXIST) {
+                log_err("the store holds a '" STORE_MARKER_KEY "' object that is not a marker "
+                        "of this version: not creating a region there");
+                rc = -ENOMEDIUM;
+        }
+        return rc;
+}
+
+static int store_probe_cb(void *arg, const char *key, uint64_t size)
+{
+        (void)key;
+        (void)size;
+        *(int *)arg = 1;
+        return 1; /* one is enough */
+}
+
+/* 0 if region REGION_ID's GENESIS (GENESIS_HASH, or any if NULL) is on ST, -ENOENT if not. */
+static int store_genesis_probe(struct store *st, const uint8_t region_id[static 32],
+                               const uint8_t *genesis_hash)
+{
+        char key[2 * 32 + 64 + 2 * 32 + 1], rhex[65], ghex[65];
+        uint8_t b;
+        int found = 0, rc;
+
+        hex_encode(rhex, region_id, 32);
+        if (genesis_hash != NULL) {
+                hex_encode(ghex, genesis_hash, 32);
+                snprintf(key, sizeof(key), "%s/members/%016x-%s", rhex, 0u, ghex);
+                return st->ops->get_range(st, key, 0, 1, &b);
+        }
+        snprintf(key, sizeof(key), "%s/members/%016x-", rhex, 0u);
+        rc = st->ops->list(st, key, NULL, store_probe_cb, &found);
+        if (rc == 1)
+                rc = 0;
+        return rc == 0 && !found ? -ENOENT : rc;
+}
+
+/* store_check, writing the marker of a store made before markers only if MARK. */
+static int store_check_mark(struct store *st, const uint8_t region_id[static 32],
+                            const uint8_t *genesis_hash, int mark)
+{
+        int rc = store_marker_get(st), marked = rc == 0;
+
+        if (rc != 0 && rc != -ENOENT)
+                return rc;
+        rc = store_genesis_probe(st, region_id, genesis_hash);
+        if (rc == -ENOENT || rc == -EIO) /* -EIO: an empty object, no GENESIS */
+                return -ENOMEDIUM;
+        if (rc != 0 || marked || !mark)
+                return rc;
+        /* A store made before markers: its region's GENESIS identifies it. */
+        rc = store_put_once(st, STORE_MARKER_KEY, (const uint8_t *)STORE_MARKER,
+                            strlen(STORE_MARKER));
+        if (rc == -EEXIST)
+                return -ENOMEDIUM; /* appeared meanwhile with other bytes */
+        if (rc == 0)
+                log_info("the store had no '" STORE_MARKER_KEY "' marker (made before markers); "
+                         "marked it (doc/SYNC.md S1)");
+        return rc;
+}
+
+int store_check(struct store *st, const uint8_t region_id[static 32], const uint8_t *genesis_hash)
+{
+        return store_check_mark(st, region_id, genesis_hash, 1);
+}
+
+int store_check_ro(struct store *st, const uint8_t region_id[static 32],
+                   const uint8_t *genesis_hash)
+{
+        return store_check_mark(st, region_id, genesis_hash, 0);
 }
 
 int store_open(const char *url, struct store **out)

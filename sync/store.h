@@ -6,7 +6,7 @@
  * [a-z0-9/-] (validated).  Every backend implements struct store_ops; the
  * engine never knows which backend it talks to.
  *
- * URLs: file:///absolute/path  (directory; created on first put)
+ * URLs: file:///absolute/path  (directory; created only by store_create)
  *       s3://bucket[/prefix]    (sync/store_s3.c; see doc/STORE.md)
  */
 #include <stddef.h>
@@ -26,6 +26,10 @@ struct store_ops {
         int (*list)(struct store *s, const char *prefix, const char *start_after,
                     int (*cb)(void *arg, const char *key, uint64_t size), void *arg);
         int (*del)(struct store *s, const char *key); /* -ENOENT if absent */
+        /* Makes the store's root exist (file://: the directory, mode 0700, and its
+         * parents); NULL where there is nothing to make (s3://: the bucket must exist).
+         * Only store_create calls it: no other operation ever creates a root. */
+        int (*init)(struct store *s);
         void (*close)(struct store *s);
 };
 
@@ -51,6 +55,39 @@ int store_key_valid(const char *key);
  */
 int store_put_once(struct store *st, const char *key, const uint8_t *obj, size_t len)
     __attribute__((warn_unused_result));
+
+/*
+ * Store identity (doc/SYNC.md S1).  The marker object STORE_MARKER_KEY holds
+ * exactly STORE_MARKER; it is unauthenticated and proves only "this is the
+ * store, not an accidental empty one".  Which regions a store holds is
+ * proven by their signed GENESIS objects.
+ */
+#define STORE_MARKER_KEY "sealsync-store"
+#define STORE_MARKER "sealsync store 1\n"
+
+/*
+ * For `create`: makes the store's root (ops->init) and writes the marker if
+ * absent.  An existing marker with other bytes is -ENOMEDIUM (not a sealsync
+ * store of this version; logged).  Returns 0 or the store's error.
+ */
+int store_create(struct store *st) __attribute__((warn_unused_result));
+
+/*
+ * Checks that ST is the store of region REGION_ID: the marker is there and
+ * so is the region's GENESIS (GENESIS_HASH pinned; NULL: any GENESIS of the
+ * region, for join and recover).  A store without a marker whose GENESIS is
+ * there was made before markers: the marker is written (logged).  Returns 0,
+ * -ENOMEDIUM (store-missing: no file:// root, no marker and no GENESIS, or a
+ * marker but no GENESIS, or a marker with other bytes), or the store's error
+ * (-EAGAIN: unreachable).  Logs nothing but the migration: callers say what
+ * store-missing means where they report it.
+ */
+int store_check(struct store *st, const uint8_t region_id[static 32], const uint8_t *genesis_hash)
+    __attribute__((warn_unused_result));
+
+/* store_check that writes nothing (`verify`): a store made before markers passes unmarked. */
+int store_check_ro(struct store *st, const uint8_t region_id[static 32],
+                   const uint8_t *genesis_hash) __attribute__((warn_unused_result));
 
 static inline void store_close(struct store *s)
 {

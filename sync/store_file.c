@@ -11,6 +11,15 @@
  *     with a key-shaped name (store junk).
  *  3. list yields keys in strict byte order: a directory D sorts as "D/",
  *     so every key under it comes out where its full key belongs.
+ *  4. Only init (store_create, for `create`) makes the root.  put makes
+ *     the directories of a key below an existing root, one mkdir at a time,
+ *     so a root that is gone (an unplugged disk, an unmounted share) is
+ *     never replaced by an empty one: every operation then fails with
+ *     -ENOMEDIUM (doc/SYNC.md S1, store-missing).
+ *  5. put writes nothing but the marker (STORE_MARKER_KEY) into a root
+ *     without a marker: an empty directory in the store's place (the
+ *     mount point of an unmounted share) is no store either (-ENOMEDIUM).
+ *     The marker is written by store_create and store_check only.
  */
 #include "sync/store_file.h"
 
@@ -69,6 +78,63 @@ static int store_file_path(struct store *s, const char *key, char *out, size_t o
         return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * 1 if the store's root is a directory.  A root that is gone (an unmounted
+ * network share, a renamed directory) is a missing store (-ENOMEDIUM),
+ * never an empty one: the puller would take "no objects" as a rollback.
+ */
+static int store_file_root_ok(struct store *s)
+{
+        const char *root = store_file_of(s)->root;
+        struct stat st;
+
+        return stat(root[0] != '\0' ? root : "/", &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* 1 if the root holds the store marker (a regular file; its bytes are store_check's). */
+static int store_file_marked(struct store *s)
+{
+        char path[PATH_MAX];
+        struct stat st;
+
+        if (snprintf(path, sizeof(path), "%s/" STORE_MARKER_KEY, store_file_of(s)->root) >=
+            (int)sizeof(path))
+                return 0;
+        return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/*
+ * Makes the directories of PATH (ROOT or ROOT/DIRS, the directory of a
+ * key) that are missing, below the root only: if the root is
+ * gone, the first mkdir fails and nothing is created.
+ */
+static int store_file_mkdirs(struct store *s, char *path)
+{
+        size_t rootlen = strlen(store_file_of(s)->root);
+        char *c;
+
+        if (!store_file_root_ok(s))
+                return -ENOMEDIUM;
+        if (strlen(path) <= rootlen)
+                return 0; /* a key at the root */
+        for (c = path + rootlen + 1;; c++) {
+                char save = *c;
+
+                if (save != '/' && save != '\0')
+                        continue;
+                *c = '\0';
+                if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+                        int err = errno;
+
+                        *c = save;
+                        return err == ENOENT && !store_file_root_ok(s) ? -ENOMEDIUM : -err;
+                }
+                *c = save;
+                if (save == '\0')
+                        return 0;
+        }
+}
+
 /* Writes BUF to the temporary file FD and makes it durable. */
 static int store_file_fill(int fd, const void *buf, size_t len)
 {
@@ -95,7 +161,9 @@ static int store_file_put(struct store *s, const char *key, const void *buf, siz
         *slash = '\0'; /* there is one: the path is ROOT/KEY */
         if (snprintf(tmp, sizeof(tmp), "%s/" STORE_FILE_TMP, dir) >= (int)sizeof(tmp))
                 return -ENAMETOOLONG;
-        rc = fileio_mkdirs(dir, 0700);
+        if (strcmp(key, STORE_MARKER_KEY) != 0 && !store_file_marked(s))
+                return -ENOMEDIUM; /* invariant 5 (also: no root at all) */
+        rc = store_file_mkdirs(s, dir);
         if (rc != 0)
                 return rc;
         fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
@@ -119,24 +187,11 @@ out_unlink:
         return rc;
 }
 
-/*
- * 1 if the store's root is a directory.  A root that is gone (an unmounted
- * network share, a renamed directory) is an unreachable store, never an
- * empty one: the puller would take "no objects" as a rollback.
- */
-static int store_file_root_ok(struct store *s)
-{
-        const char *root = store_file_of(s)->root;
-        struct stat st;
-
-        return stat(root[0] != '\0' ? root : "/", &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* Not a regular file where the key points: there is no such object (or no store: -EAGAIN). */
+/* Not a regular file where the key points: there is no such object (or no store: -ENOMEDIUM). */
 static int store_file_absent(struct store *s, int rc)
 {
         if (rc == -EINVAL || rc == -EISDIR || rc == -ENOTDIR || rc == -ELOOP || rc == -ENOENT)
-                return store_file_root_ok(s) ? -ENOENT : -EAGAIN;
+                return store_file_root_ok(s) ? -ENOENT : -ENOMEDIUM;
         return rc;
 }
 
@@ -342,7 +397,7 @@ static int store_file_list(struct store *s, const char *prefix, const char *star
                     (prefix[i] == '/' && prefix[i + 1] == '/'))
                         return -EINVAL;
         if (!store_file_root_ok(s))
-                return -EAGAIN;
+                return -ENOMEDIUM;
         memset(&w, 0, sizeof(w));
         w.s = store_file_of(s);
         w.prefix = prefix;
@@ -352,8 +407,16 @@ static int store_file_list(struct store *s, const char *prefix, const char *star
         rc = store_file_walk_dir(&w, 0);
         /* A root that went away during the walk made missing directories look empty. */
         if ((rc == 0 || rc == -ENOENT) && !store_file_root_ok(s))
-                return -EAGAIN;
+                return -ENOMEDIUM;
         return rc;
+}
+
+/* The root and its parents (`create` only). */
+static int store_file_init(struct store *s)
+{
+        const char *root = store_file_of(s)->root;
+
+        return root[0] == '\0' ? 0 : fileio_mkdirs(root, 0700);
 }
 
 static void store_file_close(struct store *s)
@@ -369,6 +432,7 @@ static const struct store_ops store_file_ops = {
     .get_range = store_file_get_range,
     .list = store_file_list,
     .del = store_file_del,
+    .init = store_file_init,
     .close = store_file_close,
 };
 

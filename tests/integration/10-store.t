@@ -87,6 +87,8 @@ run_storetest()
 }
 
 # ------------------------------------------------------------------ file://
+# Only `create` makes a file:// root and its marker; puts need both (doc/SYNC.md S1).
+mkdir -p "$work/filestore" && printf 'sealsync store 1\n' >"$work/filestore/sealsync-store"
 run_storetest "storetest file://" -n 1100 "file://$work/filestore"
 
 # --------------------------------------------------------------------- s3://

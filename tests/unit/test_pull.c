@@ -404,6 +404,7 @@ static int setup(void **state)
         snprintf(url, sizeof(url), "file://%s/store", f->dir);
         snprintf(f->ixpath, sizeof(f->ixpath), "%s/index.db", f->dir);
         assert_int_equal(store_open(url, &f->st), 0);
+        assert_int_equal(store_create(f->st), 0); /* only create makes a file:// root */
         memset(f->region, 0x11, 32);
         hex_encode(f->region_hex, f->region, 32);
         memset(f->epoch_id, 0x60, 32);

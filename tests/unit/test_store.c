@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "sync/store.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 struct fixture {
@@ -37,7 +38,8 @@ static int setup(void **state)
         snprintf(f->url, sizeof(f->url), "file://%s/store", f->dir);
         assert_int_equal(store_open(f->url, &f->s), 0);
         snprintf(path, sizeof(path), "%s/store", f->dir);
-        assert_int_equal(mkdir(path, 0700), 0); /* a store exists once created */
+        assert_int_equal(mkdir(path, 0700), 0);  /* a store exists once created */
+        assert_int_equal(store_create(f->s), 0); /* and marked (puts need the marker) */
         *state = f;
         return 0;
 }
@@ -218,7 +220,7 @@ static void test_if_absent(void **state)
         assert_memory_equal(buf, "one", 3);
         free(buf);
         /* No temporary file is left behind. */
-        assert_string_equal(list(s, "", NULL), "a/b:3,");
+        assert_string_equal(list(s, "", NULL), "a/b:3,sealsync-store:17,");
         {
                 char cmd[400];
 
@@ -252,7 +254,7 @@ static void test_list_order(void **state)
         struct fixture *f = *state;
         struct store *s = f->s;
 
-        assert_string_equal(list(s, "", NULL), ""); /* the store does not exist yet */
+        assert_string_equal(list(s, "", NULL), "sealsync-store:17,"); /* only the marker yet */
         /* '-' (0x2d) < '/' (0x2f) < '0': "a-b" sorts between "a" entries and "a/...". */
         put(s, "a/x", "1");
         put(s, "a-b", "22");
@@ -260,8 +262,10 @@ static void test_list_order(void **state)
         put(s, "a/a/z", "4444");
         put(s, "b", "");
         put(s, "a/y", "5");
-        assert_string_equal(list(s, "", NULL), "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,");
-        assert_string_equal(list(s, NULL, NULL), "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,");
+        assert_string_equal(list(s, "", NULL),
+                            "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
+        assert_string_equal(list(s, NULL, NULL),
+                            "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
         /* Prefixes are string prefixes, not directories. */
         assert_string_equal(list(s, "a/", NULL), "a/a/z:4,a/x:1,a/y:1,");
         assert_string_equal(list(s, "a", NULL), "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,");
@@ -270,15 +274,17 @@ static void test_list_order(void **state)
         assert_string_equal(list(s, "c", NULL), "");
         assert_string_equal(list(s, "a/q/r", NULL), "");
         /* start_after. */
-        assert_string_equal(list(s, "", "a-b"), "a/a/z:4,a/x:1,a/y:1,a0:3,b:0,");
-        assert_string_equal(list(s, "", "a/a"), "a/a/z:4,a/x:1,a/y:1,a0:3,b:0,");
-        assert_string_equal(list(s, "", "a/a/z"), "a/x:1,a/y:1,a0:3,b:0,");
-        assert_string_equal(list(s, "", "a/x"), "a/y:1,a0:3,b:0,");
-        assert_string_equal(list(s, "", "a/zzz"), "a0:3,b:0,");
+        assert_string_equal(list(s, "", "a-b"), "a/a/z:4,a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
+        assert_string_equal(list(s, "", "a/a"), "a/a/z:4,a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
+        assert_string_equal(list(s, "", "a/a/z"), "a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
+        assert_string_equal(list(s, "", "a/x"), "a/y:1,a0:3,b:0,sealsync-store:17,");
+        assert_string_equal(list(s, "", "a/zzz"), "a0:3,b:0,sealsync-store:17,");
         assert_string_equal(list(s, "a/", "a/x"), "a/y:1,");
-        assert_string_equal(list(s, "", "b"), "");
-        assert_string_equal(list(s, "", ""), "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,");
-        assert_string_equal(list(s, "", "0"), "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,");
+        assert_string_equal(list(s, "", "b"), "sealsync-store:17,");
+        assert_string_equal(list(s, "", ""),
+                            "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
+        assert_string_equal(list(s, "", "0"),
+                            "a-b:2,a/a/z:4,a/x:1,a/y:1,a0:3,b:0,sealsync-store:17,");
 }
 
 static void test_list_junk_and_stop(void **state)
@@ -323,7 +329,7 @@ static void test_list_junk_and_stop(void **state)
         assert_int_equal(s->ops->list(s, "../", NULL, collect_cb, &c), -EINVAL);
 }
 
-/* A root that is gone (unmounted share, renamed) is an unreachable store, not an empty one. */
+/* A root that is gone (unmounted share, renamed) is a missing store, not an empty one. */
 static void test_root_gone(void **state)
 {
         struct fixture *f = *state;
@@ -331,20 +337,79 @@ static void test_root_gone(void **state)
         uint8_t *buf = NULL, b[4];
         size_t len = 0;
         char path[300];
+        struct stat st;
 
         put(f->s, "r/x", "1");
         snprintf(path, sizeof(path), "rm -rf '%s/store'", f->dir);
         assert_int_equal(system(path), 0);
         memset(&c, 0, sizeof(c));
-        assert_int_equal(f->s->ops->list(f->s, "r/", NULL, collect_cb, &c), -EAGAIN);
-        assert_int_equal(f->s->ops->get(f->s, "r/x", 16, &buf, &len), -EAGAIN);
-        assert_int_equal(f->s->ops->get_range(f->s, "r/x", 0, 1, b), -EAGAIN);
-        /* A regular file in its place: the same. */
+        assert_int_equal(f->s->ops->list(f->s, "r/", NULL, collect_cb, &c), -ENOMEDIUM);
+        assert_int_equal(f->s->ops->get(f->s, "r/x", 16, &buf, &len), -ENOMEDIUM);
+        assert_int_equal(f->s->ops->get_range(f->s, "r/x", 0, 1, b), -ENOMEDIUM);
+        assert_int_equal(f->s->ops->del(f->s, "r/x"), -ENOMEDIUM);
+        /* Never recreated by a put (S1). */
+        assert_int_equal(f->s->ops->put(f->s, "r/y", "2", 1, 0), -ENOMEDIUM);
+        assert_int_equal(f->s->ops->put(f->s, "top", "2", 1, 1), -ENOMEDIUM);
         snprintf(path, sizeof(path), "%s/store", f->dir);
+        assert_int_equal(stat(path, &st), -1);
+        /* A regular file in its place: the same. */
         assert_int_equal(close(open(path, O_CREAT | O_WRONLY, 0600)), 0);
-        assert_int_equal(f->s->ops->list(f->s, "", NULL, collect_cb, &c), -EAGAIN);
+        assert_int_equal(f->s->ops->list(f->s, "", NULL, collect_cb, &c), -ENOMEDIUM);
         assert_true(f->s->ops->put(f->s, "r/y", "2", 1, 0) < 0);
         assert_int_equal(c.count, 0);
+}
+
+/* The store marker (doc/SYNC.md S1): create, check, migration, missing. */
+static void test_marker(void **state)
+{
+        struct fixture *f = *state;
+        uint8_t region[32], genesis[32], other[32], *buf = NULL;
+        char key[200], rhex[65], ghex[65], path[300];
+        size_t len = 0;
+        struct stat st;
+
+        memset(region, 0x5a, 32);
+        memset(genesis, 0x6b, 32);
+        memset(other, 0x7c, 32);
+        hex_encode(rhex, region, 32);
+        hex_encode(ghex, genesis, 32);
+        snprintf(key, sizeof(key), "%s/members/0000000000000000-%s", rhex, ghex);
+        /* An empty, unmarked store: no GENESIS, and no put goes in. */
+        assert_int_equal(f->s->ops->del(f->s, STORE_MARKER_KEY), 0);
+        assert_int_equal(store_check(f->s, region, genesis), -ENOMEDIUM);
+        assert_int_equal(store_check(f->s, region, NULL), -ENOMEDIUM);
+        assert_int_equal(f->s->ops->get(f->s, STORE_MARKER_KEY, 64, &buf, &len), -ENOENT);
+        assert_int_equal(f->s->ops->put(f->s, key, "genesis", 7, 1), -ENOMEDIUM);
+        assert_string_equal(list(f->s, "", NULL), "");
+        /* Made before markers (GENESIS, no marker): the open marks it. */
+        assert_int_equal(store_create(f->s), 0);
+        put(f->s, key, "genesis");
+        assert_int_equal(f->s->ops->del(f->s, STORE_MARKER_KEY), 0);
+        assert_int_equal(store_check(f->s, region, genesis), 0);
+        assert_int_equal(f->s->ops->get(f->s, STORE_MARKER_KEY, 64, &buf, &len), 0);
+        assert_int_equal(len, strlen(STORE_MARKER));
+        assert_memory_equal(buf, STORE_MARKER, len);
+        free(buf);
+        assert_int_equal(store_check(f->s, region, NULL), 0);
+        /* A marker without the region: not this region's store. */
+        assert_int_equal(store_check(f->s, other, NULL), -ENOMEDIUM);
+        assert_int_equal(store_check(f->s, region, other), -ENOMEDIUM);
+        /* create on a marked store keeps it; on a foreign marker it refuses. */
+        assert_int_equal(store_create(f->s), 0);
+        assert_int_equal(f->s->ops->put(f->s, STORE_MARKER_KEY, "x", 1, 0), 0);
+        assert_int_equal(store_create(f->s), -ENOMEDIUM);
+        assert_int_equal(store_check(f->s, region, genesis), -ENOMEDIUM);
+        /* A root that is gone: only store_create makes it again. */
+        snprintf(path, sizeof(path), "rm -rf '%s/store'", f->dir);
+        assert_int_equal(system(path), 0);
+        assert_int_equal(store_check(f->s, region, genesis), -ENOMEDIUM);
+        snprintf(path, sizeof(path), "%s/store", f->dir);
+        assert_int_equal(stat(path, &st), -1);
+        assert_int_equal(store_create(f->s), 0);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(f->s->ops->get(f->s, STORE_MARKER_KEY, 64, &buf, &len), 0);
+        assert_memory_equal(buf, STORE_MARKER, len);
+        free(buf);
 }
 
 static void test_del(void **state)
@@ -360,10 +425,10 @@ static void test_del(void **state)
         assert_int_equal(s->ops->del(s, "d"), -ENOENT);
         assert_int_equal(s->ops->del(s, "nothing/here"), -ENOENT);
         assert_int_equal(s->ops->get(s, "d/1", 10, &buf, &len), -ENOENT);
-        assert_string_equal(list(s, "", NULL), "");
+        assert_string_equal(list(s, "", NULL), "sealsync-store:17,");
         /* Put again after delete. */
         assert_int_equal(s->ops->put(s, "d/1", "y", 1, 1), 0);
-        assert_string_equal(list(s, "", NULL), "d/1:1,");
+        assert_string_equal(list(s, "", NULL), "d/1:1,sealsync-store:17,");
 }
 
 static void test_bad_keys(void **state)
@@ -380,7 +445,7 @@ static void test_bad_keys(void **state)
                 assert_int_equal(s->ops->get_range(s, bad[i], 0, 1, one), -EINVAL);
                 assert_int_equal(s->ops->del(s, bad[i]), -EINVAL);
         }
-        assert_string_equal(list(s, "", NULL), "");
+        assert_string_equal(list(s, "", NULL), "sealsync-store:17,");
         /* A key under an existing object. */
         put(s, "o", "x");
         assert_int_equal(s->ops->put(s, "o/p", "x", 1, 0), -ENOTDIR);
@@ -399,6 +464,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_list_junk_and_stop, setup, teardown),
             cmocka_unit_test_setup_teardown(test_del, setup, teardown),
             cmocka_unit_test_setup_teardown(test_root_gone, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_marker, setup, teardown),
             cmocka_unit_test_setup_teardown(test_bad_keys, setup, teardown),
         };
 
