@@ -1,5 +1,5 @@
 # sealsync — one non-recursive GNU Makefile.
-# Targets: all test unit integration sanitize analyze format fuzz install clean
+# Targets: all test unit model integration sanitize analyze format fuzz install clean
 # Quiet unless V=1.  WERROR=1 (the default in CI) turns warnings into errors.
 
 PREFIX  ?= /usr/local
@@ -49,7 +49,7 @@ BIN      := $(BUILD)/sealsync
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test unit integration sanitize analyze format format-check fuzz install clean
+.PHONY: all test unit integration model sanitize analyze format format-check fuzz install clean
 all: $(BIN) $(TOOL_BIN) $(UNIT_BIN)
 
 $(BUILD)/%.o: %.c
@@ -74,14 +74,19 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
-# Unit tests (cmocka) then integration tests (TAP under prove).
+# Unit tests (cmocka), the protocol model, then integration tests (TAP under prove).
 test: all
 	$(Q)./scripts/run-unit.sh $(BUILD)
+	$(Q)./scripts/model.sh $(BUILD)
 	$(Q)SEALSYNC_BIN=$(abspath $(BIN)) SEALSYNC_TOOLS=$(abspath $(BUILD)/tools) \
 	  prove -v --timer tests/integration/*.t
 
 unit: all
 	$(Q)./scripts/run-unit.sh $(BUILD)
+
+# The SPIN model of the protocol (doc/SYNC.md "The protocol model"); ~25 s of CPU.
+model:
+	$(Q)./scripts/model.sh $(BUILD)
 
 integration: all
 	$(Q)SEALSYNC_BIN=$(abspath $(BIN)) SEALSYNC_TOOLS=$(abspath $(BUILD)/tools) \
