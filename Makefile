@@ -1,5 +1,5 @@
 # sealsync — one non-recursive GNU Makefile.
-# Targets: all test unit integration sanitize analyze format fuzz install clean
+# Targets: all test unit model integration sanitize analyze format fuzz install clean
 # (make integration TEST_JOBS=N TESTS="tests/integration/NN-x.t ...")
 # Quiet unless V=1.  WERROR=1 (the default in CI) turns warnings into errors.
 
@@ -55,7 +55,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 TEST_BIN := $(BUILD)/tests/sealsync
 TEST_KDF_OBJ := $(BUILD)/tests/kdf-testhooks.o
 
-.PHONY: all test unit integration sanitize analyze format format-check fuzz install clean
+.PHONY: all test unit integration model sanitize analyze format format-check fuzz install clean
 all: $(BIN) $(TOOL_BIN) $(UNIT_BIN) $(TEST_BIN)
 
 $(BUILD)/%.o: %.c
@@ -90,20 +90,25 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
-# Unit tests (cmocka) then integration tests (TAP under prove, TEST_JOBS at a
-# time: scripts/run-integration.sh; TEST_JOBS=1 runs them one by one, verbose).
-# TESTS=tests/integration/NN-x.t picks some; each test's output is kept in
-# $(BUILD)/test-logs.
+# Unit tests (cmocka), the protocol model, then integration tests (TAP under
+# prove, TEST_JOBS at a time: scripts/run-integration.sh; TEST_JOBS=1 runs them
+# one by one, verbose).  TESTS=tests/integration/NN-x.t picks some; each test's
+# output is kept in $(BUILD)/test-logs.
 TEST_JOBS ?= 3
 RUN_INTEGRATION = SEALSYNC_BIN=$(abspath $(TEST_BIN)) SEALSYNC_TOOLS=$(abspath $(BUILD)/tools) \
 	  TEST_JOBS=$(TEST_JOBS) LOG_DIR=$(abspath $(BUILD)/test-logs) \
 	  ./scripts/run-integration.sh $(TESTS)
 test: all
 	$(Q)./scripts/run-unit.sh $(BUILD)
+	$(Q)./scripts/model.sh $(BUILD)
 	$(Q)$(RUN_INTEGRATION)
 
 unit: all
 	$(Q)./scripts/run-unit.sh $(BUILD)
+
+# The SPIN model of the protocol (doc/SYNC.md "The protocol model"); ~25 s of CPU.
+model:
+	$(Q)./scripts/model.sh $(BUILD)
 
 integration: all
 	$(Q)$(RUN_INTEGRATION)
