@@ -32,8 +32,14 @@
  *      retried (a `rekey` re-publishes their files under a later epoch).
  *      It is written in the index's open transaction, so it becomes durable
  *      together with what apply wrote (the caller's index_commit).
- *   3. An alarm holds its device for the life of this puller: it is not
- *      listed again, so nothing more of it is applied.
+ *   3. A holding alarm holds its device until the user clears it
+ *      (pull_alarm_clear), across restarts: it is recorded in the index
+ *      (index_alarm_add, in the open transaction) and pull_new loads the
+ *      alarms not cleared and holds their devices again (doc/SYNC.md A1).
+ *      A held device is not listed, so nothing more of it is applied.
+ *   8. An entry is applied only after every entry of another known peer its
+ *      seen list names, up to that peer's removal cutoff (pull_check_seen,
+ *      doc/SYNC.md W2); a mark at our mark's seq must have our hash.
  *   4. Allocation from untrusted lengths is bounded: listing by PULL_LIST_MAX,
  *      entries by JOURNAL_MAX_SIZE, packs by their signed size (<=
  *      PACK_MAX_SIZE; one in flight with its trailer, at most PULL_KEEP_MAX
@@ -149,7 +155,7 @@ static const struct {
 struct pull_peer_state {
         struct pull_peer peer; /* peer.role atomic (pull_set_peers); the rest never changes */
         char hex[2 * 16 + 1];
-        int held; /* an alarm was raised: skipped until restart */
+        int held; /* a holding alarm not cleared names it: skipped (invariant 3) */
         /* Waiting for an epoch key (pull_wait_epoch); the round's thread only. */
         int waiting;
         uint64_t wait_seq; /* the entry that waits */
