@@ -681,9 +681,15 @@ static int pull_list(struct pull *p, struct pull_peer_state *ps, const struct pu
  * The standing of entry IT of PS (check_standing): a removed peer's entries
  * count only up to its cutoff, the one at the cutoff must be the one the
  * removal names, and only writers and admins write.  0 or the alarm's result.
+ * A refusal of an entry whose membership head MEMBER_HEAD this device has not
+ * folded yet is deferred (0): the role or cutoff it is judged by may be what
+ * that head changed, so pull_entry waits for a membership refresh first and
+ * the entry is checked again from the start (a role granted a moment ago is
+ * not a lasting not-a-writer alarm).
  */
 static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
-                               const struct pull_item *it, const char *key)
+                               const struct pull_item *it, const char *key,
+                               const uint8_t member_head[static 32])
 {
         static const enum pull_kind kinds[] = {
             [CHECK_STANDING_NOT_WRITER] = PULL_NOT_WRITER,
@@ -706,6 +712,8 @@ static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
         st = check_standing(&s, it->seq, it->hash, &why);
         if (st == CHECK_STANDING_OK)
                 return 0;
+        if (p->ops->member_known != NULL && !p->ops->member_known(p->arg, member_head))
+                return 0; /* judged after the refresh pull_entry waits for */
         return pull_alarm(p, ps, kinds[st], it->seq, key, "%s (role %u, cutoff seq %llu)", why,
                           s.role, (unsigned long long)s.cutoff_seq);
 }
@@ -737,7 +745,7 @@ static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const str
                 return pull_alarm(p, ps, PULL_BAD_OBJECT, it->seq, key, "%s", why);
         if (rc != 0)
                 return rc;
-        rc = pull_check_standing(p, ps, it, key);
+        rc = pull_check_standing(p, ps, it, key, e->member_head);
         if (rc == 0 && memcmp(e->prev, prev, 32) != 0)
                 rc = pull_alarm(p, ps, PULL_EQUIVOCATION, it->seq, key,
                                 "signed entry does not follow the applied one (forked journal)");
