@@ -18,6 +18,7 @@ int cmd_join(int argc, char **argv);
 int cmd_requests(int argc, char **argv);
 int cmd_approve(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_alarms(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 int cmd_pin(int argc, char **argv);
 int cmd_members(int argc, char **argv);

@@ -22,6 +22,7 @@
 #include "cli/cli_ctl.h"
 #include "fs/ctl.h"
 #include "keyring/region.h"
+#include "sync/index.h"
 #include "sync/push.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -126,6 +127,7 @@ static void fmt_age(long long s, char *out, size_t size)
 /* ---- status: what the daemon says ---- */
 
 struct st_alarm {
+        long long id; /* the index's alarm id (sealsync alarms --clear ID), 0 if none */
         long long time;
         char kind[24];
         char device[33];
@@ -190,6 +192,7 @@ struct st {
         struct st_confirmed *confirmed;
         size_t nconfirmed;
         char problem[256];      /* trouble reaching the daemon, "" if none */
+        int from_index;         /* not mounted: the alarms were read from the index */
         struct st_stuck *stuck; /* files the committer cannot commit (doc/SYNC.md D2) */
         size_t nstuck;
 };
@@ -218,8 +221,8 @@ static int st_add_alarm(struct st *s, const char *rest)
         int off = 0;
 
         memset(&a, 0, sizeof(a));
-        if (sscanf(rest, "%lld %23s %32s %" SCNu64 " %d %519s %n", &a.time, a.kind, a.device,
-                   &a.seq, &a.holds, a.object, &off) < 6 ||
+        if (sscanf(rest, "%lld %lld %23s %32s %" SCNu64 " %d %519s %n", &a.id, &a.time, a.kind,
+                   a.device, &a.seq, &a.holds, a.object, &off) < 7 ||
             off == 0)
                 return -EPROTO;
         snprintf(a.text, sizeof(a.text), "%s", rest + off);
@@ -382,6 +385,50 @@ static void st_find_mount(const struct region_info *ri, char *out, size_t size)
         fclose(f);
 }
 
+/* index_alarm_list_at callback: one lasting alarm of a region not mounted into S. */
+static int st_index_alarm(void *arg, const struct index_alarm *ia)
+{
+        struct st *s = arg;
+        struct st_alarm a, *v;
+
+        memset(&a, 0, sizeof(a));
+        a.id = (long long)ia->id;
+        a.time = (long long)ia->time;
+        snprintf(a.kind, sizeof(a.kind), "%s", ia->kind);
+        snprintf(a.device, sizeof(a.device), "%s", ia->device);
+        a.seq = ia->seq;
+        a.holds = ia->holds;
+        snprintf(a.object, sizeof(a.object), "%s", ia->object);
+        snprintf(a.text, sizeof(a.text), "%s", ia->detail);
+        v = realloc(s->alarms, (s->nkept + 1) * sizeof(*v));
+        if (v == NULL)
+                return -ENOMEM;
+        s->alarms = v;
+        s->alarms[s->nkept++] = a;
+        s->nalarms = (unsigned)s->nkept;
+        return 0;
+}
+
+/*
+ * The lasting alarms of region RI read from its index (invariant A1): no
+ * daemon of this device home answers (a mount point of the region may be
+ * another home's on this machine, or a daemon that is stuck: a reader of
+ * the WAL index does not disturb it).
+ */
+static void st_index_alarms(const struct region_info *ri, struct st *s)
+{
+        char path[sizeof(ri->dir) + 16];
+        int rc;
+
+        if (snprintf(path, sizeof(path), "%s/index.db", ri->dir) >= (int)sizeof(path))
+                return;
+        rc = index_alarm_list_at(path, st_index_alarm, s);
+        if (rc != 0 && s->problem[0] == '\0')
+                snprintf(s->problem, sizeof(s->problem), "cannot read the alarms in %.150s: %s",
+                         path, strerror(-rc));
+        s->from_index = 1;
+}
+
 /* Everything about region RI into S (zeroed by the caller). */
 static void st_collect(const struct region_info *ri, struct st *s)
 {
@@ -414,6 +461,8 @@ static void st_collect(const struct region_info *ri, struct st *s)
         /* Not mounted: the outbox still tells what waits for the next mount. */
         if (snprintf(outbox, sizeof(outbox), "%s/outbox", ri->dir) < (int)sizeof(outbox))
                 s->have_queue = push_outbox_queue(outbox, &s->q_entries, &s->q_bytes) == 0;
+        /* No daemon of this device home answers: the alarms are in the index (A1). */
+        st_index_alarms(ri, s);
 }
 
 static void st_release(struct st *s)
@@ -458,18 +507,21 @@ static void st_print_alarms(const struct st *s)
         size_t i;
 
         if (s->nalarms == 0 && s->nkept == 0) {
-                if (s->pull.known)
+                if (s->pull.known || s->from_index)
                         printf("  alarms:     none\n");
                 return;
         }
-        printf("  alarms:     %u (updates from the devices named are held until remount)\n",
-               s->nalarms > s->nkept ? s->nalarms : (unsigned)s->nkept);
+        printf("  alarms:     %u (kept until cleared with 'sealsync alarms %s --clear ID'; the "
+               "updates of devices named by a holding one are held until then)\n",
+               s->nalarms > s->nkept ? s->nalarms : (unsigned)s->nkept, s->ri->name);
         for (i = 0; i < s->nkept; i++) {
                 const struct st_alarm *a = &s->alarms[i];
 
                 fmt_time(a->time, t, sizeof(t));
-                printf("    %s: device %s seq %" PRIu64 " at %s\n      %s\n      object %s\n",
-                       a->kind, a->device, a->seq, t, a->text, a->object[0] ? a->object : "-");
+                printf("    [%lld] %s: device %s seq %" PRIu64
+                       " at %s%s\n      %s\n      object %s\n",
+                       a->id, a->kind, a->device, a->seq, t, a->holds ? " (holds)" : "", a->text,
+                       a->object[0] ? a->object : "-");
         }
 }
 
@@ -624,7 +676,7 @@ static void st_json_lists(const struct st *s)
         for (i = 0; i < s->nkept; i++) {
                 const struct st_alarm *a = &s->alarms[i];
 
-                printf("%s{\"kind\":", i ? "," : "");
+                printf("%s{\"id\":%lld,\"kind\":", i ? "," : "", a->id);
                 cli_json_str(a->kind);
                 printf(",\"device_id\":\"%s\",\"seq\":%" PRIu64 ",\"object\":", a->device, a->seq);
                 if (a->object[0])
@@ -1155,4 +1207,216 @@ int cmd_sync(int argc, char **argv)
 int cmd_rekey(int argc, char **argv)
 {
         return sync_cmd("rekey", rekey_usage, argc, argv, 1);
+}
+
+/* ---- alarms (doc/SYNC.md invariant A1) ---- */
+
+static const char alarms_usage[] =
+    "usage: sealsync alarms NAME [--json] [--clear ID | --clear-all]\n"
+    "\n"
+    "List the alarms of region NAME that were not cleared: each one is kept in the\n"
+    "region's index with its evidence (store object key, hashes) across remounts and\n"
+    "restarts, mounted or not.  A holding alarm (equivocation, journal-gap,\n"
+    "bad-object, ...) holds the updates of the device it names, also after a\n"
+    "remount, until it is cleared.\n"
+    "\n"
+    "Clearing one says: I have looked at it.  It is then no longer listed, and the\n"
+    "device it held is released (unless another alarm holds it): its journal is\n"
+    "checked again from the last entry applied here at the next pull round (at\n"
+    "once if NAME is mounted, else at its next mount); whatever still fails\n"
+    "verification raises a new alarm, whatever verifies is applied.\n"
+    "\n"
+    "      --clear ID   clear alarm ID (the number in brackets, or \"id\" in --json)\n"
+    "      --clear-all  clear every alarm of NAME\n"
+    "      --json       print the alarms as a JSON array (with --clear: those cleared)\n"
+    "  -h, --help       show this help\n"
+    "Exit status: 0 success, 1 failure (e.g. no such alarm), 2 usage.\n";
+
+static void alarms_print_json(const struct st *s, long long only)
+{
+        size_t i, k = 0;
+
+        putchar('[');
+        for (i = 0; i < s->nkept; i++) {
+                const struct st_alarm *a = &s->alarms[i];
+
+                if (only > 0 && a->id != only)
+                        continue;
+                printf("%s{\"id\":%lld,\"kind\":", k++ ? "," : "", a->id);
+                cli_json_str(a->kind);
+                printf(",\"device_id\":\"%s\",\"seq\":%" PRIu64 ",\"object\":", a->device, a->seq);
+                if (a->object[0])
+                        cli_json_str(a->object);
+                else
+                        fputs("null", stdout);
+                fputs(",\"text\":", stdout);
+                cli_json_str(a->text);
+                putchar(',');
+                json_time_or_null("time", a->time);
+                printf(",\"holds\":%s}", a->holds ? "true" : "false");
+        }
+        fputs("]\n", stdout);
+}
+
+static void alarms_print_text(const struct st *s)
+{
+        char t[32];
+        size_t i;
+
+        if (s->nkept == 0) {
+                printf("no alarms in region %s\n", s->ri->name);
+                return;
+        }
+        for (i = 0; i < s->nkept; i++) {
+                const struct st_alarm *a = &s->alarms[i];
+
+                fmt_time(a->time, t, sizeof(t));
+                printf("[%lld] %s: device %s seq %" PRIu64 " at %s%s\n    %s\n    object %s\n",
+                       a->id, a->kind, a->device, a->seq, t,
+                       a->holds ? " (holds the device's updates)" : "", a->text,
+                       a->object[0] ? a->object : "-");
+        }
+        printf("Clear one with 'sealsync alarms %s --clear ID' once you have looked at it.\n",
+               s->ri->name);
+}
+
+/* Clears ID (0: all) through the daemon of the mounted region RI: *N cleared.  0 or -errno. */
+static int alarms_clear_mounted(const struct region_info *ri, long long id, unsigned *n)
+{
+        char req[64], line[CTL_LINE_MAX];
+        struct cli_ctl_reader r;
+        int rc;
+
+        if (id == 0)
+                snprintf(req, sizeof(req), "ALARM-CLEAR all\n");
+        else
+                snprintf(req, sizeof(req), "ALARM-CLEAR %lld\n", id);
+        rc = cli_ctl_open(ri, req, STATUS_REPLY_TIMEOUT_S, &r);
+        if (rc != 0)
+                return rc;
+        while ((rc = cli_ctl_line(&r, line)) == 0 && strcmp(line, "end") != 0) {
+                if (sscanf(line, "cleared %u", n) == 1)
+                        continue;
+                if (strncmp(line, "error ", 6) == 0) {
+                        log_err("the mount daemon says: %s", line + 6);
+                        rc = strstr(line, "no alarm") != NULL ? -ENOENT : -EPROTO;
+                        break;
+                }
+        }
+        close(r.fd);
+        return rc;
+}
+
+/* What clearing alarm A means, in words. */
+static void alarms_say_cleared(const struct st *s, const struct st_alarm *a)
+{
+        printf("cleared alarm %lld: %s about device %s seq %" PRIu64 "\n", a->id, a->kind,
+               a->device, a->seq);
+        if (!a->holds)
+                return;
+        printf("  device %s is no longer held by it: unless another alarm holds it, its journal\n"
+               "  is checked again from the last entry applied here %s; what verifies is\n"
+               "  applied, what still fails raises a new alarm.\n",
+               a->device,
+               s->answered ? "at the daemon's next pull round (now: 'sealsync sync NAME')"
+                           : "at the next mount");
+}
+
+static int alarms_clear(struct st *s, long long id, int json)
+{
+        char path[sizeof(s->ri->dir) + 16];
+        unsigned n = 0;
+        size_t i;
+        int rc;
+
+        if (s->answered) {
+                rc = alarms_clear_mounted(s->ri, id, &n);
+        } else {
+                snprintf(path, sizeof(path), "%s/index.db", s->ri->dir);
+                rc = index_alarm_clear_at(path, id, &n);
+        }
+        if (rc == -ENOENT) {
+                log_err("region %s has no alarm %lld (see 'sealsync alarms %s')", s->ri->name, id,
+                        s->ri->name);
+                return CLI_EXIT_FAIL;
+        }
+        if (rc != 0) {
+                log_err("cannot clear the alarm%s of region %s: %s", id ? "" : "s", s->ri->name,
+                        rc == -EBUSY ? "its index is in use (is it being mounted?)"
+                                     : strerror(-rc));
+                return CLI_EXIT_FAIL;
+        }
+        if (json) {
+                alarms_print_json(s, id);
+                return CLI_EXIT_OK;
+        }
+        for (i = 0; i < s->nkept; i++)
+                if (id == 0 || s->alarms[i].id == id)
+                        alarms_say_cleared(s, &s->alarms[i]);
+        if (n == 0)
+                printf("no alarms to clear in region %s\n", s->ri->name);
+        return CLI_EXIT_OK;
+}
+
+static int alarms_parse(int argc, char **argv, int *json, long long *clear, int *done)
+{
+        static const struct option opts[] = {
+            {"json", no_argument, NULL, 'j'},
+            {"clear", required_argument, NULL, 'c'},
+            {"clear-all", no_argument, NULL, 'a'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        char *end;
+        int c, status;
+
+        *done = 1;
+        cli_start_options();
+        while ((c = cli_next_option("alarms", alarms_usage, argc, argv, opts, &status)) > 0) {
+                if (c == 'j') {
+                        *json = 1;
+                } else if (*clear >= 0) {
+                        return cli_usage_error("alarms", "--clear and --clear-all once, not both");
+                } else if (c == 'a') {
+                        *clear = 0;
+                } else {
+                        errno = 0;
+                        *clear = strtoll(optarg, &end, 10);
+                        if (errno != 0 || *end != '\0' || end == optarg || *clear <= 0)
+                                return cli_usage_error("alarms", "--clear takes an alarm id");
+                }
+        }
+        if (c == 0)
+                return status;
+        if (argc - optind != 1)
+                return cli_usage_error("alarms", "one region NAME");
+        *done = 0;
+        return CLI_EXIT_OK;
+}
+
+int cmd_alarms(int argc, char **argv)
+{
+        struct region_info ri;
+        struct st s;
+        long long clear = -1;
+        int json = 0, done, ret;
+
+        ret = alarms_parse(argc, argv, &json, &clear, &done);
+        if (done)
+                return ret;
+        ret = cli_ctl_region(argv[optind], &ri);
+        if (ret != CLI_EXIT_OK)
+                return ret;
+        memset(&s, 0, sizeof(s));
+        st_collect(&ri, &s);
+        if (clear >= 0)
+                ret = alarms_clear(&s, clear, json);
+        else if (json)
+                alarms_print_json(&s, 0);
+        else
+                alarms_print_text(&s);
+        st_release(&s);
+        if (ret == CLI_EXIT_OK)
+                ret = cli_finish_output();
+        return ret;
 }

@@ -866,12 +866,21 @@ static int commit_entry(struct commit *c, uint8_t hash[32])
 {
         struct fs *fs = c->fs;
         struct journal_entry e;
+        struct journal_seen *seen = NULL;
         struct timespec now;
         char name[128], hex[65], path[PATH_MAX];
         uint8_t *bytes = NULL;
-        size_t len = 0;
+        size_t len = 0, nseen = 0;
         int rc;
 
+        /* W1 (doc/SYNC.md): the peers' entries applied here, those moved since the last entry. */
+        if (fs->pull != NULL) {
+                rc = pull_seen_fill(fs->pull, &seen, &nseen);
+                if (rc != 0) {
+                        log_err("commit: cannot read the peers' marks: %s", strerror(-rc));
+                        return rc;
+                }
+        }
         memset(&e, 0, sizeof(e));
         e.version = JOURNAL_VERSION;
         memcpy(e.region_id, fs->region_id, 32);
@@ -890,8 +899,14 @@ static int commit_entry(struct commit *c, uint8_t hash[32])
         e.ncommits = c->ncommits;
         e.packs = c->packs;
         e.npacks = c->npacks;
+        e.seen = seen;
+        e.nseen = nseen;
         rc = journal_encode_sign(&e, fs->sign_sk, &bytes, &len, hash);
+        if (rc == 0 && nseen > 0)
+                rc = pull_seen_note(fs->pull, seen, nseen); /* in this commit's transaction */
+        free(seen);
         if (rc != 0) {
+                free(bytes);
                 log_err("commit: cannot encode the journal entry: %s", strerror(-rc));
                 return rc;
         }

@@ -222,8 +222,9 @@ static int ctl_status_alarms(struct pull *p, int fd)
                         break;
                 ctl_clean(text, sizeof(text), a.text);
                 /* Store keys are [a-z0-9/-]: no space, never empty once "-" stands for none. */
-                rc = ctl_send(fd, "alarm %lld %s %s %" PRIu64 " %d %s %s", (long long)a.time,
-                              a.kind, a.device, a.seq, a.holds, a.object[0] ? a.object : "-", text);
+                rc = ctl_send(fd, "alarm %lld %lld %s %s %" PRIu64 " %d %s %s", (long long)a.id,
+                              (long long)a.time, a.kind, a.device, a.seq, a.holds,
+                              a.object[0] ? a.object : "-", text);
         }
         return rc;
 }
@@ -797,6 +798,41 @@ static int ctl_rekey(struct ctl *c, int fd)
         return ctl_sync(c, fd, 0);
 }
 
+/*
+ * ALARM-CLEAR ID|all (doc/SYNC.md invariant A1): "cleared N", committed to
+ * the index at once; the devices released are pulled again at the next round.
+ */
+static int ctl_alarm_clear(struct ctl *c, int fd, const char *arg)
+{
+        long long id = 0;
+        unsigned n = 0;
+        char *end;
+        int rc;
+
+        if (c->fs->pull == NULL) {
+                ctl_send(fd, "error the region is mounted without sync: no alarms");
+                return ctl_send(fd, "end");
+        }
+        if (strcmp(arg, "all") != 0) {
+                errno = 0;
+                id = strtoll(arg, &end, 10);
+                if (errno != 0 || *end != '\0' || end == arg || id <= 0) {
+                        ctl_send(fd, "error bad alarm id");
+                        return ctl_send(fd, "end");
+                }
+        }
+        rc = pull_alarm_clear(c->fs->pull, (int64_t)id, &n);
+        if (rc == 0)
+                rc = index_commit(c->fs->ix);
+        if (rc == -ENOENT)
+                ctl_send(fd, "error no alarm %lld (not raised, or cleared already)", id);
+        else if (rc != 0)
+                ctl_send(fd, "error cannot clear: %s", strerror(-rc));
+        else
+                ctl_send(fd, "cleared %u", n);
+        return ctl_send(fd, "end"); /* the puller's next round looks at them again */
+}
+
 static void ctl_request(struct ctl *c, int fd, const char *req)
 {
         long timeout_s = CTL_SYNC_DEFAULT_S;
@@ -818,6 +854,10 @@ static void ctl_request(struct ctl *c, int fd, const char *req)
         }
         if (strcmp(req, "PINS") == 0) {
                 (void)ctl_pins(c, fd);
+                return;
+        }
+        if (strncmp(req, "ALARM-CLEAR ", 12) == 0) {
+                (void)ctl_alarm_clear(c, fd, req + 12);
                 return;
         }
         if (strncmp(req, "SYNC", 4) == 0 && (req[4] == '\0' || req[4] == ' ')) {

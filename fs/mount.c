@@ -461,6 +461,10 @@ static int fs_open_pull(struct fs *fs, struct store *store)
         pull_set_spool(fs->pull, fs->data_dirfd); /* the region's private data directory */
         /* On-demand content (doc/DESIGN.md); SEALSYNC_EAGER=1 downloads everything as before. */
         pull_set_lazy(fs->pull, !fs_env_flag("SEALSYNC_EAGER"));
+        /* Tests shorten the wait before a missing seen entry is the alarm withheld. */
+        if (getenv("SEALSYNC_WITHHELD_GRACE_S") != NULL)
+                pull_set_withheld_grace(fs->pull,
+                                        strtol(getenv("SEALSYNC_WITHHELD_GRACE_S"), NULL, 10));
         fs_ckpt_setup(fs); /* a device with no marks starts from a checkpoint */
         rc = fs_pins_load(fs);
         if (rc != 0)

@@ -196,7 +196,13 @@ static int index_create_tables(struct index *ix)
                 "CREATE TABLE IF NOT EXISTS alias(file_id BLOB PRIMARY KEY, "
                 "  ino INTEGER NOT NULL) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS packidx(hash BLOB PRIMARY KEY, pack BLOB NOT NULL, "
-                "  off INTEGER NOT NULL, len INTEGER NOT NULL) WITHOUT ROWID;");
+                "  off INTEGER NOT NULL, len INTEGER NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE IF NOT EXISTS alarm(id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "  time INTEGER NOT NULL, kind TEXT NOT NULL, device TEXT NOT NULL, "
+                "  seq INTEGER NOT NULL, object TEXT NOT NULL, detail TEXT NOT NULL, "
+                "  holds INTEGER NOT NULL, cleared INTEGER NOT NULL DEFAULT 0);"
+                "CREATE INDEX IF NOT EXISTS alarm_open ON alarm(kind, device, seq) "
+                "  WHERE cleared = 0;");
 }
 
 /* Checks the schema version; a new index gets its version and root inode. */
@@ -1410,5 +1416,201 @@ int index_savepoint(struct index *ix, int op)
                 pthread_cond_broadcast(&ix->sp_cond);
         }
         pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+/* ---- lasting alarms (doc/SYNC.md invariant A1) ---- */
+
+/* Copies column I (text) of ST into OUT (SIZE bytes, NUL-terminated, cut if longer). */
+static void index_col_text(sqlite3_stmt *st, int i, char *out, size_t size)
+{
+        const unsigned char *t = sqlite3_column_text(st, i);
+
+        snprintf(out, size, "%s", t != NULL ? (const char *)t : "");
+}
+
+static int index_alarm_add_db(sqlite3 *db, const struct index_alarm *a, int64_t *id)
+{
+        static const char find[] = "SELECT id FROM alarm WHERE cleared = 0 AND kind = ?1 AND "
+                                   "device = ?2 AND seq = ?3 AND object = ?4";
+        static const char add[] = "INSERT INTO alarm(time, kind, device, seq, object, detail, "
+                                  "holds) VALUES (?5, ?1, ?2, ?3, ?4, ?6, ?7)";
+        sqlite3_stmt *st = NULL;
+        int rc = -EIO, pass;
+
+        for (pass = 0; pass < 2; pass++) {
+                if (sqlite3_prepare_v2(db, pass == 0 ? find : add, -1, &st, NULL) != SQLITE_OK)
+                        return -EIO;
+                sqlite3_bind_text(st, 1, a->kind, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, a->device, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 3, (sqlite3_int64)a->seq);
+                sqlite3_bind_text(st, 4, a->object, -1, SQLITE_STATIC);
+                if (pass == 1) {
+                        sqlite3_bind_int64(st, 5, a->time);
+                        sqlite3_bind_text(st, 6, a->detail, -1, SQLITE_STATIC);
+                        sqlite3_bind_int(st, 7, a->holds != 0);
+                }
+                rc = sqlite3_step(st);
+                if (pass == 0 && rc == SQLITE_ROW) {
+                        *id = sqlite3_column_int64(st, 0);
+                        sqlite3_finalize(st);
+                        return 0; /* raised before and not cleared: the same alarm */
+                }
+                sqlite3_finalize(st);
+                if (rc != SQLITE_DONE)
+                        return -EIO;
+        }
+        *id = sqlite3_last_insert_rowid(db);
+        return 0;
+}
+
+static int index_alarm_list_db(sqlite3 *db, index_alarm_cb cb, void *arg)
+{
+        sqlite3_stmt *st = NULL;
+        struct index_alarm a;
+        int rc;
+
+        if (sqlite3_prepare_v2(db,
+                               "SELECT id, time, kind, device, seq, object, detail, holds "
+                               "FROM alarm WHERE cleared = 0 ORDER BY id",
+                               -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                memset(&a, 0, sizeof(a));
+                a.id = sqlite3_column_int64(st, 0);
+                a.time = sqlite3_column_int64(st, 1);
+                index_col_text(st, 2, a.kind, sizeof(a.kind));
+                index_col_text(st, 3, a.device, sizeof(a.device));
+                a.seq = (uint64_t)sqlite3_column_int64(st, 4);
+                index_col_text(st, 5, a.object, sizeof(a.object));
+                index_col_text(st, 6, a.detail, sizeof(a.detail));
+                a.holds = sqlite3_column_int(st, 7) != 0;
+                rc = cb(arg, &a);
+                if (rc != 0)
+                        break;
+        }
+        sqlite3_finalize(st);
+        if (rc == SQLITE_DONE)
+                return 0;
+        return rc < 0 ? rc : -EIO;
+}
+
+static int index_alarm_clear_db(sqlite3 *db, int64_t id, unsigned *n)
+{
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        if (sqlite3_prepare_v2(db,
+                               id == 0
+                                   ? "UPDATE alarm SET cleared = 1 WHERE cleared = 0"
+                                   : "UPDATE alarm SET cleared = 1 WHERE cleared = 0 AND id = ?1",
+                               -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        if (id != 0)
+                sqlite3_bind_int64(st, 1, id);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+                return -EIO;
+        *n = (unsigned)sqlite3_changes(db);
+        return *n == 0 && id != 0 ? -ENOENT : 0;
+}
+
+int index_alarm_add(struct index *ix, const struct index_alarm *a, int64_t *id)
+{
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        rc = index_alarm_add_db(ix->db, a, id);
+        if (rc == 0)
+                ix->dirty = 1;
+        pthread_mutex_unlock(&ix->lock);
+        if (rc != 0)
+                log_err("index: cannot record alarm %s: %s", a->kind, sqlite3_errmsg(ix->db));
+        return rc;
+}
+
+int index_alarm_list(struct index *ix, index_alarm_cb cb, void *arg)
+{
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        rc = index_alarm_list_db(ix->db, cb, arg);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_alarm_clear(struct index *ix, int64_t id, unsigned *n)
+{
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        rc = index_alarm_clear_db(ix->db, id, n);
+        if (rc == 0)
+                ix->dirty = 1;
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+/*
+ * Opens the index at PATH without its keys (the alarm table is in clear);
+ * -ENOENT if there is none, -EBUSY if a mount holds it for writing.
+ */
+static int index_open_plain(const char *path, int write, sqlite3 **db)
+{
+        int flags = write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+
+        *db = NULL;
+        if (access(path, F_OK) != 0)
+                return -ENOENT;
+        if (sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+                log_err("index: cannot open %s: %s", path, *db ? sqlite3_errmsg(*db) : "no memory");
+                sqlite3_close(*db);
+                *db = NULL;
+                return -EIO;
+        }
+        sqlite3_busy_timeout(*db, 2000);
+        return 0;
+}
+
+/* An index made before the alarm table existed has no alarm: not an error. */
+static int index_has_alarm_table(sqlite3 *db)
+{
+        sqlite3_stmt *st = NULL;
+        int has = 0;
+
+        if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'alarm'", -1, &st,
+                               NULL) == SQLITE_OK)
+                has = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        return has;
+}
+
+int index_alarm_list_at(const char *path, index_alarm_cb cb, void *arg)
+{
+        sqlite3 *db = NULL;
+        int rc = index_open_plain(path, 0, &db);
+
+        if (rc == -ENOENT)
+                return 0;
+        if (rc == 0 && index_has_alarm_table(db))
+                rc = index_alarm_list_db(db, cb, arg);
+        sqlite3_close(db);
+        return rc;
+}
+
+int index_alarm_clear_at(const char *path, int64_t id, unsigned *n)
+{
+        sqlite3 *db = NULL;
+        int rc = index_open_plain(path, 1, &db);
+
+        *n = 0;
+        if (rc == 0 && !index_has_alarm_table(db))
+                rc = id == 0 ? 0 : -ENOENT;
+        else if (rc == 0)
+                rc = index_alarm_clear_db(db, id, n);
+        if (rc == -EIO && db != NULL && sqlite3_errcode(db) == SQLITE_BUSY)
+                rc = -EBUSY;
+        sqlite3_close(db);
         return rc;
 }

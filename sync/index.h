@@ -241,4 +241,52 @@ int index_packidx_set(struct index *ix, const uint8_t hash[static 32],
                       const uint8_t pack[static 32], uint64_t off, uint32_t len)
     __attribute__((warn_unused_result));
 
+/*
+ * Lasting alarms (doc/SYNC.md invariant A1): table alarm(id, time, kind,
+ * device, seq, object, detail, holds, cleared), in clear (it names store
+ * keys, device ids and hashes, nothing secret).
+ */
+struct index_alarm {
+        int64_t id;       /* assigned by index_alarm_add, > 0 */
+        int64_t time;     /* unix seconds when first raised */
+        char kind[24];    /* "equivocation", ... */
+        char device[33];  /* hex, "-" for none */
+        uint64_t seq;     /* 0 if none */
+        char object[513]; /* store key, "" if none */
+        char detail[256]; /* one line of evidence (hashes) */
+        int holds;        /* 1: the device's updates are held while it is not cleared */
+};
+
+typedef int (*index_alarm_cb)(void *arg, const struct index_alarm *a);
+
+/*
+ * Records alarm A (its id ignored) in the open transaction; if an uncleared
+ * alarm with the same kind, device, seq and object exists, nothing is added.
+ * *ID gets the row's id.  Returns 0 or -EIO (logged).
+ */
+int index_alarm_add(struct index *ix, const struct index_alarm *a, int64_t *id)
+    __attribute__((warn_unused_result));
+
+/* Calls CB for each uncleared alarm, oldest first; a non-zero return stops and is returned. */
+int index_alarm_list(struct index *ix, index_alarm_cb cb, void *arg)
+    __attribute__((warn_unused_result));
+
+/*
+ * Marks alarm ID (0: every uncleared one) cleared in the open transaction;
+ * *N gets how many.  Returns 0, -ENOENT (ID is not an uncleared alarm) or -EIO.
+ */
+int index_alarm_clear(struct index *ix, int64_t id, unsigned *n)
+    __attribute__((warn_unused_result));
+
+/*
+ * As index_alarm_list and index_alarm_clear on the index file PATH of a
+ * region that is not mounted, without its keys (the table is in clear).
+ * list: no file or no table is no alarm (0).  clear: committed at once;
+ * -EBUSY if a mount holds the index.
+ */
+int index_alarm_list_at(const char *path, index_alarm_cb cb, void *arg)
+    __attribute__((warn_unused_result));
+int index_alarm_clear_at(const char *path, int64_t id, unsigned *n)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -32,8 +32,14 @@
  *      retried (a `rekey` re-publishes their files under a later epoch).
  *      It is written in the index's open transaction, so it becomes durable
  *      together with what apply wrote (the caller's index_commit).
- *   3. An alarm holds its device for the life of this puller: it is not
- *      listed again, so nothing more of it is applied.
+ *   3. A holding alarm holds its device until the user clears it
+ *      (pull_alarm_clear), across restarts: it is recorded in the index
+ *      (index_alarm_add, in the open transaction) and pull_new loads the
+ *      alarms not cleared and holds their devices again (doc/SYNC.md A1).
+ *      A held device is not listed, so nothing more of it is applied.
+ *   8. An entry is applied only after every entry of another known peer its
+ *      seen list names, up to that peer's removal cutoff (pull_check_seen,
+ *      doc/SYNC.md W2); a mark at our mark's seq must have our hash.
  *   4. Allocation from untrusted lengths is bounded: listing by PULL_LIST_MAX,
  *      entries by JOURNAL_MAX_SIZE, packs by their signed size (<=
  *      PACK_MAX_SIZE; one in flight with its trailer, at most PULL_KEEP_MAX
@@ -85,6 +91,9 @@
 #define PULL_WAIT_KEYS 2       /* a manifest's epoch is not held yet: wait for a refresh */
 #define PULL_SKIP 3            /* a manifest's epoch is withheld by the key-history policy */
 #define PULL_WITHHELD_MAX 64   /* withheld epochs remembered (more: each waits once) */
+#define PULL_WAIT_SEEN 4       /* an entry waits for an entry its seen names (W2) */
+#define PULL_SEEN_GRACE_S 300  /* then it is the alarm withheld (pull_set_withheld_grace) */
+#define PULL_PASSES_MAX 8      /* passes of one round while waiting entries make progress */
 /* "<region:64>/p/<hash:64>" */
 #define PULL_PACK_KEY_SIZE (64 + 3 + 64 + 1)
 /* "<region:64>/journal/<device:32>/" */
@@ -124,6 +133,7 @@ enum pull_kind {
         PULL_BAD_CKPT,     /* a checkpoint refused (sync/ckpt.c); the journals are used */
         PULL_CKPT_FORK,    /* a checkpoint's vector contradicts a journal */
         PULL_CLONED,       /* this device's own journal has entries it did not write (K1) */
+        PULL_SEEN_MISSING, /* an entry another device saw is not shown here (invariant W2) */
 };
 
 static const struct {
@@ -139,16 +149,24 @@ static const struct {
     [PULL_REVOKED] = {"revoked", 1},           [PULL_WITHHELD] = {"membership-withheld", 1},
     [PULL_BAD_BLOCK] = {"bad-block", 0},       [PULL_BAD_CKPT] = {"bad-checkpoint", 0},
     [PULL_CKPT_FORK] = {"checkpoint-fork", 0}, [PULL_CLONED] = {"cloned-device", 0},
+    [PULL_SEEN_MISSING] = {"withheld", 0},
 };
+
+#define PULL_NKINDS (sizeof(pull_kinds) / sizeof(pull_kinds[0]))
 
 struct pull_peer_state {
         struct pull_peer peer; /* peer.role atomic (pull_set_peers); the rest never changes */
         char hex[2 * 16 + 1];
-        int held; /* an alarm was raised: skipped until restart */
+        int held; /* a holding alarm not cleared names it: skipped (invariant 3) */
         /* Waiting for an epoch key (pull_wait_epoch); the round's thread only. */
         int waiting;
         uint64_t wait_seq; /* the entry that waits */
         uint64_t wait_gen; /* keys_gen when it began to wait */
+        /* Waiting for an entry its seen names (pull_check_seen); the round's thread
+         * writes, pull_peer_get reads SEEN_LATE under P->lock. */
+        uint64_t seen_wait_seq; /* the entry of this peer that waits, 0 if none */
+        time_t seen_wait_since; /* since when */
+        int seen_late;          /* past the grace period: shown as held */
 };
 
 struct pull_logged {
@@ -158,10 +176,13 @@ struct pull_logged {
         uint64_t what; /* bad-block: which pack and record (pull_alarm_what), else 0 */
 };
 
-/* An alarm kept for `status` (pull_alarm_get). */
+/* An alarm kept for `status` (pull_alarm_get); also in the index (ID, invariant A1). */
 struct pull_kept {
+        int64_t id; /* the index's alarm id, 0 if it could not be recorded */
         time_t time;
-        uint8_t kind;
+        int kind; /* enum pull_kind, or -1: a kind this build does not know (loaded) */
+        char name[24];
+        int holds;
         uint8_t device_id[16];
         uint64_t seq;
         char object[PULL_OBJECT_MAX];
@@ -218,6 +239,8 @@ struct pull {
         uint8_t withheld[PULL_WITHHELD_MAX][32];
         size_t nwithheld;
         int (*boot)(void *arg, unsigned *applied); /* pull_set_bootstrap, until it succeeds */
+        long seen_grace_s;                         /* pull_set_withheld_grace */
+        int seen_waits; /* a peer waited for a seen entry in this pass (round's thread) */
         void *boot_arg;
         struct pull_pack *prefetch; /* pull_prefetch: the pieces fetched for a bootstrap */
         size_t nprefetch;
@@ -233,6 +256,11 @@ struct pull_item {
         uint64_t seq;
         uint8_t hash[32];
 };
+
+static struct pull_peer_state *pull_peer_find(struct pull *p, const uint8_t device_id[static 16]);
+static size_t pull_npeers(struct pull *p);
+static void pull_hold_from_kept(struct pull *p, struct pull_peer_state *ps);
+static int pull_load_alarms(struct pull *p);
 
 /* ---- small helpers ---- */
 
@@ -254,6 +282,12 @@ static uint64_t pull_get_u64(const uint8_t *p)
         for (i = 0; i < 8; i++)
                 v = v << 8 | p[i];
         return v;
+}
+
+static int pull_cmp_seen(const void *a, const void *b)
+{
+        return memcmp(((const struct journal_seen *)a)->device_id,
+                      ((const struct journal_seen *)b)->device_id, 16);
 }
 
 static void pull_packs_free(struct pull_pack *packs, size_t n)
@@ -352,12 +386,28 @@ static int pull_logged_before(struct pull *p, enum pull_kind kind, const uint8_t
         return 0;
 }
 
-/* Keeps an alarm for pull_alarm_get (while there is room).  Caller holds P->lock. */
+/*
+ * Keeps an alarm for pull_alarm_get (while there is room) and records it in
+ * the index (invariant A1).  Caller holds P->lock (the index's own lock is
+ * taken inside it, never the other way round).
+ */
 static void pull_keep(struct pull *p, enum pull_kind kind, const uint8_t *device, uint64_t seq,
                       const char *object, const char *detail)
 {
+        struct index_alarm a;
         struct pull_kept *k;
+        int64_t id = 0;
 
+        memset(&a, 0, sizeof(a));
+        a.time = (int64_t)time(NULL);
+        snprintf(a.kind, sizeof(a.kind), "%s", pull_kinds[kind].name);
+        hex_encode(a.device, device, 16);
+        a.seq = seq;
+        snprintf(a.object, sizeof(a.object), "%s", object ? object : "");
+        snprintf(a.detail, sizeof(a.detail), "%s", detail);
+        a.holds = pull_kinds[kind].holds;
+        if (index_alarm_add(p->ix, &a, &id) != 0)
+                id = 0; /* logged; still shown until the puller ends */
         if (p->nkept == p->kept_cap) {
                 size_t cap = p->kept_cap ? 2 * p->kept_cap : 8;
 
@@ -370,11 +420,14 @@ static void pull_keep(struct pull *p, enum pull_kind kind, const uint8_t *device
                 p->kept_cap = cap;
         }
         k = &p->kept[p->nkept++];
-        k->time = time(NULL);
-        k->kind = (uint8_t)kind;
+        k->id = id;
+        k->time = (time_t)a.time;
+        k->kind = (int)kind;
+        snprintf(k->name, sizeof(k->name), "%s", a.kind);
+        k->holds = a.holds;
         memcpy(k->device_id, device, 16);
         k->seq = seq;
-        snprintf(k->object, sizeof(k->object), "%s", object ? object : "");
+        snprintf(k->object, sizeof(k->object), "%s", a.object);
         snprintf(k->detail, sizeof(k->detail), "%s", detail);
 }
 
@@ -459,6 +512,16 @@ static void pull_count_entries(struct pull *p, size_t listed, size_t done)
         p->st.entries_listed += listed;
         p->st.entries_done += done;
         pthread_mutex_unlock(&p->lock);
+}
+
+static uint64_t pull_entries_done(struct pull *p)
+{
+        uint64_t n;
+
+        pthread_mutex_lock(&p->lock);
+        n = p->st.entries_done;
+        pthread_mutex_unlock(&p->lock);
+        return n;
 }
 
 /* ---- marks ---- */
@@ -627,9 +690,15 @@ static int pull_list(struct pull *p, struct pull_peer_state *ps, const struct pu
  * The standing of entry IT of PS (check_standing): a removed peer's entries
  * count only up to its cutoff, the one at the cutoff must be the one the
  * removal names, and only writers and admins write.  0 or the alarm's result.
+ * A refusal of an entry whose membership head MEMBER_HEAD this device has not
+ * folded yet is deferred (0): the role or cutoff it is judged by may be what
+ * that head changed, so pull_entry waits for a membership refresh first and
+ * the entry is checked again from the start (a role granted a moment ago is
+ * not a lasting not-a-writer alarm).
  */
 static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
-                               const struct pull_item *it, const char *key)
+                               const struct pull_item *it, const char *key,
+                               const uint8_t member_head[static 32])
 {
         static const enum pull_kind kinds[] = {
             [CHECK_STANDING_NOT_WRITER] = PULL_NOT_WRITER,
@@ -652,6 +721,8 @@ static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
         st = check_standing(&s, it->seq, it->hash, &why);
         if (st == CHECK_STANDING_OK)
                 return 0;
+        if (p->ops->member_known != NULL && !p->ops->member_known(p->arg, member_head))
+                return 0; /* judged after the refresh pull_entry waits for */
         return pull_alarm(p, ps, kinds[st], it->seq, key, "%s (role %u, cutoff seq %llu)", why,
                           s.role, (unsigned long long)s.cutoff_seq);
 }
@@ -683,7 +754,7 @@ static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const str
                 return pull_alarm(p, ps, PULL_BAD_OBJECT, it->seq, key, "%s", why);
         if (rc != 0)
                 return rc;
-        rc = pull_check_standing(p, ps, it, key);
+        rc = pull_check_standing(p, ps, it, key, e->member_head);
         if (rc == 0 && memcmp(e->prev, prev, 32) != 0)
                 rc = pull_alarm(p, ps, PULL_EQUIVOCATION, it->seq, key,
                                 "signed entry does not follow the applied one (forked journal)");
@@ -1215,6 +1286,160 @@ static int pull_apply(struct pull *p, struct pull_peer_state *ps, const char *ek
         return rc;
 }
 
+/* ---- seen marks (doc/SYNC.md invariants W1 and W2) ---- */
+
+/* 1 if SEQ of peer D lies past its removal's cutoff (refused by design, C2). */
+static int pull_past_cutoff(struct pull *p, const struct pull_peer_state *d, uint64_t seq)
+{
+        int past = 0;
+
+        if (__atomic_load_n(&d->peer.removed, __ATOMIC_ACQUIRE)) {
+                pthread_mutex_lock(&p->lock);
+                past = seq > d->peer.cutoff_seq;
+                pthread_mutex_unlock(&p->lock);
+        }
+        return past;
+}
+
+/* PS's entry E waits for D's entry M; after the grace period the alarm withheld.  PULL_WAIT_SEEN.
+ */
+static int pull_seen_wait(struct pull *p, struct pull_peer_state *ps, const struct journal_entry *e,
+                          struct pull_peer_state *d, const struct journal_seen *m, const char *key)
+{
+        time_t now = time(NULL);
+        char h[65];
+
+        if (ps->seen_wait_seq != e->seq) {
+                ps->seen_wait_seq = e->seq;
+                ps->seen_wait_since = now;
+                log_info("pull: device %s seq %" PRIu64 " waits for device %s seq %" PRIu64
+                         ", which it saw",
+                         ps->hex, e->seq, d->hex, m->seq);
+        }
+        p->seen_waits = 1;
+        if (now - ps->seen_wait_since < p->seen_grace_s)
+                return PULL_WAIT_SEEN;
+        pthread_mutex_lock(&p->lock);
+        ps->seen_late = 1;
+        pthread_mutex_unlock(&p->lock);
+        hex_encode(h, m->hash, 32);
+        (void)pull_alarm(
+            p, d, PULL_SEEN_MISSING, m->seq, key,
+            "entry %s is named by device %s's entry seq %" PRIu64
+            " but not shown to this device for %lld s; device %s's updates wait for it",
+            h, ps->hex, e->seq, (long long)(now - ps->seen_wait_since), ps->hex);
+        return PULL_WAIT_SEEN;
+}
+
+/*
+ * Checks the seen marks of PS's entry E (object KEY) against this device's
+ * marks: 0 when every entry E names was applied here (or cannot be checked:
+ * this device, an unknown device, past a removal's cutoff, below our mark),
+ * PULL_WAIT_SEEN while one is not, or an index error.  A mark at our mark's
+ * seq with another hash is the holding alarm equivocation about that device.
+ */
+static int pull_check_seen(struct pull *p, struct pull_peer_state *ps,
+                           const struct journal_entry *e, const char *key)
+{
+        char a[65], b[65];
+        size_t i;
+
+        for (i = 0; i < e->nseen; i++) {
+                const struct journal_seen *m = &e->seen[i];
+                struct pull_peer_state *d = pull_peer_find(p, m->device_id);
+                struct pull_mark mk;
+                int rc;
+
+                if (d == NULL || d == ps || pull_past_cutoff(p, d, m->seq))
+                        continue; /* this device (not a peer), or unknown here yet */
+                rc = pull_mark_get(p, d, &mk);
+                if (rc != 0)
+                        return rc;
+                if (mk.have &&
+                    (mk.seq > m->seq || (mk.seq == m->seq && memcmp(mk.hash, m->hash, 32) == 0)))
+                        continue;
+                if (mk.have && mk.seq == m->seq) {
+                        hex_encode(a, m->hash, 32);
+                        hex_encode(b, mk.hash, 32);
+                        (void)pull_alarm(p, d, PULL_EQUIVOCATION, m->seq, key,
+                                         "device %s saw entry %s at this seq, this device applied "
+                                         "%s (forked journal)",
+                                         ps->hex, a, b);
+                }
+                return pull_seen_wait(p, ps, e, d, m, key);
+        }
+        if (ps->seen_wait_seq != 0) {
+                ps->seen_wait_seq = 0;
+                pthread_mutex_lock(&p->lock);
+                ps->seen_late = 0;
+                pthread_mutex_unlock(&p->lock);
+        }
+        return 0;
+}
+
+int pull_seen_fill(struct pull *p, struct journal_seen **out, size_t *n)
+{
+        size_t i, np = pull_npeers(p), k = 0;
+        struct journal_seen *v;
+
+        *out = NULL;
+        *n = 0;
+        if (np == 0)
+                return 0;
+        v = calloc(np, sizeof(*v));
+        if (v == NULL)
+                return -ENOMEM;
+        for (i = 0; i < np && k < JOURNAL_MAX_SEEN; i++) {
+                const struct pull_peer_state *ps = &p->peers[i];
+                struct pull_mark mk;
+                uint8_t last[PULL_MARK_LEN];
+                char name[6 + 33];
+                size_t len = 0;
+                int rc = pull_mark_get(p, ps, &mk);
+
+                if (rc != 0) {
+                        free(v);
+                        return rc;
+                }
+                if (!mk.have)
+                        continue;
+                snprintf(name, sizeof(name), "seen:%s", ps->hex);
+                rc = index_meta_get(p->ix, name, last, sizeof(last), &len);
+                if (rc == 0 && len == PULL_MARK_LEN && pull_get_u64(last) == mk.seq &&
+                    memcmp(last + 8, mk.hash, 32) == 0)
+                        continue; /* named by an earlier entry and not moved since */
+                memcpy(v[k].device_id, ps->peer.device_id, 16);
+                v[k].seq = mk.seq;
+                memcpy(v[k].hash, mk.hash, 32);
+                k++;
+        }
+        qsort(v, k, sizeof(*v), pull_cmp_seen);
+        if (k == 0) {
+                free(v);
+                v = NULL;
+        }
+        *out = v;
+        *n = k;
+        return 0;
+}
+
+int pull_seen_note(struct pull *p, const struct journal_seen *seen, size_t n)
+{
+        uint8_t v[PULL_MARK_LEN];
+        char name[6 + 33], hex[33];
+        size_t i;
+        int rc = 0;
+
+        for (i = 0; i < n && rc == 0; i++) {
+                hex_encode(hex, seen[i].device_id, 16);
+                snprintf(name, sizeof(name), "seen:%s", hex);
+                pull_put_u64(v, seen[i].seq);
+                memcpy(v + 8, seen[i].hash, 32);
+                rc = index_meta_put(p->ix, name, v, sizeof(v));
+        }
+        return rc;
+}
+
 /* Verifies entry IT of PS and, if all of it passes, applies it and advances the mark. */
 static int pull_entry(struct pull *p, struct pull_peer_state *ps, struct pull_mark *mk,
                       const struct pull_item *it, unsigned *applied)
@@ -1239,6 +1464,10 @@ static int pull_entry(struct pull *p, struct pull_peer_state *ps, struct pull_ma
                                           "it names a membership entry this device cannot see");
                 goto out_entry;
         }
+        /* Everything its author saw first (W2): a withheld entry holds this one. */
+        rc = pull_check_seen(p, ps, &e, key);
+        if (rc != 0)
+                goto out_entry;
         rc = pull_packs_load(p, ps, key, &e, &packs);
         if (rc != 0)
                 goto out_entry;
@@ -1300,8 +1529,8 @@ static int pull_peer_round(struct pull *p, struct pull_peer_state *ps, unsigned 
                         pull_count_entries(p, 0, 1);
         }
         free(items);
-        if ((rc == -EBADMSG && ps->held) || rc == PULL_WAIT_KEYS)
-                rc = 0; /* an alarm, already raised, or waiting for keys */
+        if ((rc == -EBADMSG && ps->held) || rc == PULL_WAIT_KEYS || rc == PULL_WAIT_SEEN)
+                rc = 0; /* an alarm, already raised, or waiting for keys or a seen entry */
         return rc;
 }
 
@@ -1390,8 +1619,11 @@ int pull_set_peers(struct pull *p, const struct pull_peer *peers, size_t n)
                         return -ENOSPC;
                 }
                 pull_peer_add(p, &peers[i]);
-                log_info("pull: new peer device %s (role %u)", p->peers[pull_npeers(p) - 1].hex,
-                         peers[i].role);
+                ps = &p->peers[pull_npeers(p) - 1];
+                pthread_mutex_lock(&p->lock);
+                pull_hold_from_kept(p, ps); /* an alarm kept from before names it */
+                pthread_mutex_unlock(&p->lock);
+                log_info("pull: new peer device %s (role %u)", ps->hex, peers[i].role);
         }
         return rc;
 }
@@ -1434,9 +1666,144 @@ int pull_new(struct pull **out, struct store *store, struct index *ix,
         p->ops = ops;
         p->arg = arg;
         p->spool_dirfd = -1;
+        p->seen_grace_s = PULL_SEEN_GRACE_S;
         pthread_mutex_init(&p->lock, NULL);
+        if (pull_load_alarms(p) != 0) {
+                pull_free(p);
+                return -EIO;
+        }
         *out = p;
         return 0;
+}
+
+/* ---- lasting alarms (invariant A1) ---- */
+
+/* PS is held if a kept holding alarm names it.  Caller holds P->lock. */
+static void pull_hold_from_kept(struct pull *p, struct pull_peer_state *ps)
+{
+        size_t i;
+
+        ps->held = 0;
+        for (i = 0; i < p->nkept; i++)
+                if (p->kept[i].holds && memcmp(p->kept[i].device_id, ps->peer.device_id, 16) == 0)
+                        ps->held = 1;
+}
+
+/* The kind named NAME, or -1. */
+static int pull_kind_of(const char *name)
+{
+        size_t i;
+
+        for (i = 0; i < PULL_NKINDS; i++)
+                if (pull_kinds[i].name != NULL && strcmp(pull_kinds[i].name, name) == 0)
+                        return (int)i;
+        return -1;
+}
+
+/* index_alarm_list callback of pull_load_alarms: one uncleared alarm into the kept list. */
+static int pull_load_one(void *arg, const struct index_alarm *a)
+{
+        struct pull *p = arg;
+        struct pull_kept *k;
+        int kind = pull_kind_of(a->kind);
+        uint8_t dev[16];
+
+        if (hex_decode(dev, sizeof(dev), a->device) != 0)
+                memset(dev, 0, sizeof(dev)); /* "-": about no device */
+        p->nalarms++;
+        snprintf(p->last, sizeof(p->last), "%s: device %s seq %" PRIu64 ": %.200s (object %.200s)",
+                 a->kind, a->device, a->seq, a->detail, a->object[0] ? a->object : "-");
+        if (kind >= 0)
+                (void)pull_logged_before(
+                    p, (enum pull_kind)kind, dev, a->seq,
+                    pull_alarm_what((enum pull_kind)kind, a->object, a->detail));
+        if (p->nkept == p->kept_cap) {
+                size_t cap = p->kept_cap ? 2 * p->kept_cap : 8;
+
+                if (cap > PULL_ALARM_KEEP)
+                        return 0;
+                k = realloc(p->kept, cap * sizeof(*k));
+                if (k == NULL)
+                        return -ENOMEM;
+                p->kept = k;
+                p->kept_cap = cap;
+        }
+        k = &p->kept[p->nkept++];
+        memset(k, 0, sizeof(*k));
+        k->id = a->id;
+        k->time = (time_t)a->time;
+        k->kind = kind;
+        snprintf(k->name, sizeof(k->name), "%s", a->kind);
+        k->holds = a->holds;
+        memcpy(k->device_id, dev, 16);
+        k->seq = a->seq;
+        snprintf(k->object, sizeof(k->object), "%s", a->object);
+        snprintf(k->detail, sizeof(k->detail), "%s", a->detail);
+        return 0;
+}
+
+/* The alarms not cleared yet, from the index: kept, and their devices held again. */
+static int pull_load_alarms(struct pull *p)
+{
+        size_t i;
+        int rc;
+
+        pthread_mutex_lock(&p->lock);
+        rc = index_alarm_list(p->ix, pull_load_one, p);
+        for (i = 0; i < p->npeers; i++)
+                pull_hold_from_kept(p, &p->peers[i]);
+        pthread_mutex_unlock(&p->lock);
+        if (rc != 0)
+                log_err("pull: cannot read the alarms kept in the index: %s", strerror(-rc));
+        else if (p->nkept > 0)
+                log_warn("pull: %zu alarm(s) raised before and not cleared ('sealsync alarms')",
+                         p->nkept);
+        return rc;
+}
+
+int pull_alarm_clear(struct pull *p, int64_t id, unsigned *n)
+{
+        size_t i, j = 0, np = pull_npeers(p);
+        unsigned gone = 0;
+        int rc;
+
+        pthread_mutex_lock(&p->lock);
+        rc = index_alarm_clear(p->ix, id, n);
+        if (rc != 0) {
+                pthread_mutex_unlock(&p->lock);
+                return rc;
+        }
+        for (i = 0; i < p->nkept; i++) {
+                struct pull_kept *k = &p->kept[i];
+
+                if (id != 0 && k->id != id) {
+                        p->kept[j++] = *k;
+                        continue;
+                }
+                gone++;
+                for (size_t l = 0; k->kind >= 0 && l < p->nlogged; l++) {
+                        struct pull_logged *g = &p->logged[l];
+
+                        if (g->kind == k->kind && g->seq == k->seq &&
+                            memcmp(g->device_id, k->device_id, 16) == 0) {
+                                p->logged[l] = p->logged[--p->nlogged]; /* may be raised again */
+                                break;
+                        }
+                }
+        }
+        p->nkept = j;
+        p->nalarms = id == 0 || p->nalarms < gone ? (unsigned)p->nkept : p->nalarms - gone;
+        if (p->nalarms == 0)
+                p->last[0] = '\0';
+        for (i = 0; i < np; i++)
+                pull_hold_from_kept(p, &p->peers[i]);
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+}
+
+void pull_set_withheld_grace(struct pull *p, long seconds)
+{
+        p->seen_grace_s = seconds < 0 ? 0 : seconds;
 }
 
 /* The one-line reason for transient error RC: the line logged where it was detected, if any. */
@@ -1480,7 +1847,7 @@ int pull_round(struct pull *p, unsigned *applied)
         char err[sizeof(p->st.last_err_text)] = "";
         unsigned count = 0;
         size_t i;
-        int rc = 0, r;
+        int rc = 0, r, pass;
 
         pthread_mutex_lock(&p->lock);
         if (p->in_round) {
@@ -1500,15 +1867,23 @@ int pull_round(struct pull *p, unsigned *applied)
                         pull_error_text(r, err, sizeof(err));
                 }
         }
-        for (i = 0; i < pull_npeers(p) && p->boot == NULL; i++) {
-                if (p->peers[i].held)
-                        continue;
-                log_last_error_reset();
-                r = pull_peer_round(p, &p->peers[i], &count);
-                if (r != 0) {
-                        rc = r;
-                        pull_error_text(r, err, sizeof(err));
+        /* Entries waiting for entries of peers later in the order go again (W2). */
+        for (pass = 0; pass < PULL_PASSES_MAX && p->boot == NULL; pass++) {
+                uint64_t done0 = pull_entries_done(p);
+
+                p->seen_waits = 0;
+                for (i = 0; i < pull_npeers(p); i++) {
+                        if (p->peers[i].held)
+                                continue;
+                        log_last_error_reset();
+                        r = pull_peer_round(p, &p->peers[i], &count);
+                        if (r != 0) {
+                                rc = r;
+                                pull_error_text(r, err, sizeof(err));
+                        }
                 }
+                if (!p->seen_waits || pull_entries_done(p) == done0)
+                        break;
         }
         pull_round_end(p, rc, err);
         *applied = count;
@@ -1760,9 +2135,10 @@ int pull_alarm_get(struct pull *p, size_t i, struct pull_alarm_info *out)
                 return -ENOENT;
         }
         k = &p->kept[i];
+        out->id = k->id;
         out->time = k->time;
-        snprintf(out->kind, sizeof(out->kind), "%s", pull_kinds[k->kind].name);
-        out->holds = pull_kinds[k->kind].holds;
+        snprintf(out->kind, sizeof(out->kind), "%s", k->name);
+        out->holds = k->holds;
         hex_encode(out->device, k->device_id, 16);
         out->seq = k->seq;
         memcpy(out->object, k->object, sizeof(out->object));
@@ -1793,7 +2169,7 @@ int pull_peer_get(struct pull *p, size_t i, struct pull_peer_info *out)
         out->seq = mk.have ? mk.seq : 0;
         memcpy(out->hash, mk.hash, sizeof(out->hash)); /* zeros without a mark */
         pthread_mutex_lock(&p->lock);
-        out->held = p->peers[i].held;
+        out->held = p->peers[i].held || p->peers[i].seen_late;
         pthread_mutex_unlock(&p->lock);
         return 0;
 }

@@ -31,8 +31,18 @@
  * journal-gap (a seq is missing after the mark), equivocation (two entries
  * at one seq), rollback (the store no longer shows the mark), bad-object
  * (hash, decoding, signature, AEAD), not-a-writer, unknown-epoch.  A device
- * with an alarm is held: its later entries are not applied until the alarm
- * is cleared by a restart; other devices continue.  key-changed (a newer
+ * with an alarm is held: its later entries are not applied until the user
+ * clears the alarm (pull_alarm_clear); other devices continue.  Every alarm
+ * is recorded in the index (doc/SYNC.md invariant A1, index_alarm_add) and
+ * pull_new loads those not cleared: a remount or a restart shows them again
+ * and holds their devices again.
+ *
+ * Seen marks (invariants W1, W2): an entry is applied only after every entry
+ * of another peer its seen list names (pull_check_seen in pull.c); while one
+ * is missing the entry's device waits (no alarm), after the grace period
+ * (pull_set_withheld_grace) it is the non-holding alarm withheld about the
+ * missing entry's device, and the waiting device is shown held
+ * (pull_peer_info.held) until the entry appears.  key-changed (a newer
  * membership fold names another key for a known device, pull_set_peers)
  * does not hold: the pinned key stays, so nothing signed by the other key
  * verifies.  The acknowledgement exchange (sync/confirm.h) raises bad-ack,
@@ -50,6 +60,7 @@
 #include "keyring/member.h"
 #include "keyring/members.h"
 #include "sync/index.h"
+#include "sync/journal.h"
 #include "sync/manifest.h"
 #include "sync/store.h"
 
@@ -256,13 +267,14 @@ void pull_get_stats(struct pull *p, struct pull_stats *st);
 
 /* One alarm as `status` shows it. */
 struct pull_alarm_info {
+        int64_t id; /* the index's alarm id (sealsync alarms --clear ID); 0: not recorded */
         time_t time;
         char kind[24];                /* journal-gap, equivocation, journal-rollback, bad-object,
                                          not-a-writer, unknown-epoch, store-junk, missing-pack,
                                          key-changed, bad-ack, ack-rollback, ack-fork,
                                          revoked, bad-block, bad-checkpoint,
-                                         checkpoint-fork, cloned-device */
-        int holds;                    /* 1: the device's updates are held until restart */
+                                         checkpoint-fork, cloned-device, withheld */
+        int holds;                    /* 1: the device's updates are held until cleared */
         char device[33];              /* the device's id, hex */
         uint64_t seq;                 /* the journal seq concerned, 0 if none */
         char object[PULL_OBJECT_MAX]; /* the store object's key ("" if none) */
@@ -270,13 +282,39 @@ struct pull_alarm_info {
 };
 
 /*
- * The alarms kept so far (distinct (kind, device, seq), oldest first, at
- * most 256; pull_alarms() counts them all).  pull_alarm_get copies alarm I
+ * The alarms kept so far, not cleared, those from the index first (distinct
+ * (kind, device, seq), oldest first, at most 256; pull_alarms() counts them
+ * all).  pull_alarm_get copies alarm I
  * into *OUT; returns 0 or -ENOENT (I out of range, *OUT untouched).  Safe to
  * call from any thread, also during a round.
  */
 size_t pull_alarm_count(struct pull *p);
 int pull_alarm_get(struct pull *p, size_t i, struct pull_alarm_info *out)
+    __attribute__((warn_unused_result));
+
+/*
+ * Clears alarm ID (0: every alarm) in the index (the open transaction: the
+ * caller commits) and here: it is no longer listed, may be raised again,
+ * and a device no uncleared holding alarm names any more is released (its
+ * journal is checked again from its mark at the next round).  *N gets the
+ * number cleared.  Returns 0, -ENOENT (no uncleared alarm ID) or -EIO.  Any
+ * thread.
+ */
+int pull_alarm_clear(struct pull *p, int64_t id, unsigned *n) __attribute__((warn_unused_result));
+
+/* The grace period (seconds, default 300) before a missing seen entry is the alarm withheld. */
+void pull_set_withheld_grace(struct pull *p, long seconds);
+
+/*
+ * Invariant W1, for the committer: *OUT (malloc'd, sorted by device id, *N
+ * of them; NULL if none) gets the mark of every peer whose mark moved since
+ * the marks last passed to pull_seen_note.  Returns 0, -ENOMEM or the
+ * index's error.
+ */
+int pull_seen_fill(struct pull *p, struct journal_seen **out, size_t *n)
+    __attribute__((warn_unused_result));
+/* The marks SEEN (N) were published: remembered in the index's open transaction. */
+int pull_seen_note(struct pull *p, const struct journal_seen *seen, size_t n)
     __attribute__((warn_unused_result));
 
 /* A peer's position: the seq of the last entry applied from it (its mark). */
@@ -287,7 +325,8 @@ struct pull_peer_info {
         int have;            /* 0: nothing applied from it yet (SEQ 0) */
         uint64_t seq;
         uint8_t hash[32]; /* the hash of its entry at SEQ (zeros if !HAVE) */
-        int held;         /* an alarm holds its updates */
+        int held;         /* an alarm holds its updates, or it waits past the grace period
+                             for an entry its seen names (withheld) */
 };
 
 /*

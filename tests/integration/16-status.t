@@ -165,12 +165,13 @@ check_alarm()
 	ok $? "$name: B still shows the last good content" "x: $(od -c "$mb/x" | head -3)" "y: $(od -c "$mb/y" | head -3)"
 }
 
-# recover: restores the store, remounts B (the hold lasts until restart) and
+# recover: restores the store, clears B's alarms, remounts B and
 # checks that B catches up with A.
 recover()
 {
 	local name=$1
 	umount_b
+	B alarms docs --clear-all >/dev/null 2>&1 # alarms last until cleared (invariant A1)
 	rm -rf "$SD"
 	cp -a "$work/store.good" "$SD"
 	mount_b || bail "$name: B's mount after the restore failed"

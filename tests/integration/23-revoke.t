@@ -203,6 +203,7 @@ sync_all A B
 converge "B: status names membership-withheld for A" 30 alarm_named "$HB" docs membership-withheld "$idA"
 [ ! -e "$mb/withheld.txt" ]; ok $? "B applies nothing of A's past the withheld entry"
 mv "$work/withheld" "$rotobj"
+B alarms docs --clear-all >/dev/null 2>&1 # alarms last until cleared (invariant A1)
 SEALSYNC_HOME=$HB remount docs "$mb" || bail "B cannot remount"
 sync_all B
 converge "with the entry back, B gets A's file after a remount" 30 content_is "$mb/withheld.txt" "behind a withheld rotation $MARK"

@@ -291,6 +291,69 @@ static int teardown(void **state)
         return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Lasting alarms (A1): recorded once per (kind, device, seq, object), listed, cleared. */
+static int count_alarm(void *arg, const struct index_alarm *a)
+{
+        int64_t *ids = arg;
+
+        assert_true(a->id > 0);
+        ids[ids[0] + 1] = a->id;
+        ids[0]++;
+        return 0;
+}
+
+static void test_index_alarms(void **state)
+{
+        struct index *ix = open_ix(3);
+        struct index_alarm a;
+        int64_t id1 = 0, id2 = 0, again = 0, ids[8];
+        unsigned n = 9;
+
+        (void)state;
+        assert_non_null(ix);
+        memset(&a, 0, sizeof(a));
+        a.time = 1700000000;
+        snprintf(a.kind, sizeof(a.kind), "equivocation");
+        snprintf(a.device, sizeof(a.device), "%032x", 0xab);
+        a.seq = 5;
+        snprintf(a.object, sizeof(a.object), "r/journal/d/0000000000000005-aa");
+        snprintf(a.detail, sizeof(a.detail), "two entries at one seq");
+        a.holds = 1;
+        assert_int_equal(index_alarm_add(ix, &a, &id1), 0);
+        assert_int_equal(index_alarm_add(ix, &a, &again), 0);
+        assert_int_equal(again, id1); /* the same alarm, not a second row */
+        a.seq = 6;
+        assert_int_equal(index_alarm_add(ix, &a, &id2), 0);
+        assert_true(id2 > id1);
+        assert_int_equal(index_close(ix), 0);
+        /* Not mounted: read and cleared without the keys. */
+        memset(ids, 0, sizeof(ids));
+        assert_int_equal(index_alarm_list_at(path, count_alarm, ids), 0);
+        assert_int_equal(ids[0], 2);
+        assert_int_equal(ids[1], id1);
+        assert_int_equal(index_alarm_clear_at(path, id2 + 10, &n), -ENOENT);
+        assert_int_equal(index_alarm_clear_at(path, id1, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(index_alarm_clear_at(path, id1, &n), -ENOENT);
+        ix = open_ix(3);
+        assert_non_null(ix);
+        memset(ids, 0, sizeof(ids));
+        assert_int_equal(index_alarm_list(ix, count_alarm, ids), 0);
+        assert_int_equal(ids[0], 1);
+        assert_int_equal(ids[1], id2);
+        /* While it is open (mounted), another writer is refused, a reader is not. */
+        assert_int_equal(index_alarm_clear_at(path, 0, &n), -EBUSY);
+        memset(ids, 0, sizeof(ids));
+        assert_int_equal(index_alarm_list_at(path, count_alarm, ids), 0);
+        assert_int_equal(index_alarm_clear(ix, 0, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(index_close(ix), 0);
+        memset(ids, 0, sizeof(ids));
+        assert_int_equal(index_alarm_list_at(path, count_alarm, ids), 0);
+        assert_int_equal(ids[0], 0);
+        unlink(path);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -299,6 +362,7 @@ int main(void)
             cmocka_unit_test(test_index_tamper),
             cmocka_unit_test(test_index_sync_state),
             cmocka_unit_test(test_index_commit_waits_for_savepoint),
+            cmocka_unit_test(test_index_alarms),
         };
 
         if (secmem_init() != 0)

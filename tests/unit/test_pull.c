@@ -98,6 +98,8 @@ struct pub {
         int bad_off;       /* last commit names the first (block) record, signed */
         int empty;         /* no commits, no packs: an acknowledgement */
         uint64_t name_seq; /* seq in the object key; default the entry's */
+        const struct journal_seen *seen; /* the entry's seen marks (NSEEN), default none */
+        size_t nseen;
         char key[JOURNAL_KEY_SIZE]; /* out: the entry's object key */
         uint8_t hash[32];           /* out: the entry's hash */
         char pack_key[200];         /* out */
@@ -223,6 +225,8 @@ static void publish(struct fx *f, struct dev *d, struct pub *o)
         e.commits = commits;
         e.npacks = o->empty ? 0 : 1;
         e.packs = &jp;
+        e.seen = (struct journal_seen *)o->seen;
+        e.nseen = o->nseen;
         assert_int_equal(
             journal_encode_sign(&e, o->entry_sk ? o->entry_sk : d->sk, &ebytes, &elen, o->hash), 0);
         if (o->flip_entry)
@@ -1236,6 +1240,202 @@ static void test_set_peers_role(void **state)
         assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
 }
 
+/* ---- lasting alarms (A1) and seen marks (W1, W2) ---- */
+
+/* The held flag of device D as pull_peer_get reports it. */
+static int held_of(struct pull *p, const struct dev *d)
+{
+        struct pull_peer_info pi;
+        size_t i;
+
+        for (i = 0; i < pull_peer_count(p); i++) {
+                assert_int_equal(pull_peer_get(p, i, &pi), 0);
+                if (strcmp(pi.device, d->hex) == 0)
+                        return pi.held;
+        }
+        fail();
+        return 0;
+}
+
+static void test_alarm_lasts_across_restart(void **state)
+{
+        struct fx *f = *state;
+        struct pull_alarm_info a, a2;
+        struct pub o1, o2;
+        struct rec r2;
+        unsigned n = 0;
+
+        memset(&o1, 0, sizeof(o1));
+        publish(f, &f->c, &o1);
+        f->c.seq = 0;
+        memset(f->c.head, 0, 32);
+        memset(&o2, 0, sizeof(o2));
+        o2.file_base = 0x50;
+        publish(f, &f->c, &o2); /* a second entry at seq 1 */
+        round_ok(f);
+        assert_int_equal(count_from(&f->rec, &f->c), 0);
+        assert_int_equal(pull_alarm_count(f->p), 1);
+        assert_int_equal(pull_alarm_get(f->p, 0, &a), 0);
+        assert_string_equal(a.kind, "equivocation");
+        assert_true(a.id > 0);
+        /* Restart (a new puller on the same index); the store drops one of the two. */
+        pull_free(f->p);
+        assert_int_equal(index_commit(f->ix), 0);
+        assert_int_equal(f->st->ops->del(f->st, o2.key), 0);
+        memset(&r2, 0, sizeof(r2));
+        f->p = new_pull(f, &r2);
+        assert_int_equal(pull_alarm_count(f->p), 1);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 1);
+        assert_int_equal(pull_alarm_get(f->p, 0, &a2), 0);
+        assert_int_equal(a2.id, a.id);
+        assert_string_equal(a2.kind, "equivocation");
+        assert_string_equal(a2.object, a.object);
+        assert_true(a2.holds);
+        assert_true(held_of(f->p, &f->c));
+        assert_int_equal(pull_round(f->p, &n), 0);
+        assert_int_equal(count_from(&r2, &f->c), 0); /* the remaining one is not applied */
+        /* Cleared: released, looked at again, the remaining entry verifies and is applied. */
+        assert_int_equal(pull_alarm_clear(f->p, a.id + 100, &n), -ENOENT);
+        assert_int_equal(pull_alarm_clear(f->p, a.id, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(pull_alarm_count(f->p), 0);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+        assert_false(held_of(f->p, &f->c));
+        assert_int_equal(pull_round(f->p, &n), 0);
+        assert_int_equal(count_from(&r2, &f->c), 1);
+        /* Cleared stays cleared after another restart. */
+        pull_free(f->p);
+        f->p = new_pull(f, &r2);
+        assert_int_equal(pull_alarm_count(f->p), 0);
+}
+
+static void test_alarm_raised_again_after_clear(void **state)
+{
+        struct fx *f = *state;
+        struct pull_alarm_info a;
+        struct pub o;
+        unsigned n = 0;
+
+        publish_plain(f, &f->c, 1);
+        f->c.seq = 0;
+        memset(f->c.head, 0, 32);
+        memset(&o, 0, sizeof(o));
+        o.file_base = 0x50;
+        publish(f, &f->c, &o);
+        round_ok(f);
+        assert_int_equal(pull_alarm_count(f->p), 1);
+        assert_int_equal(pull_alarm_clear(f->p, 0, &n), 0);
+        assert_int_equal(n, 1);
+        round_ok(f); /* both entries still there: the same evidence, a new alarm */
+        assert_int_equal(pull_alarm_count(f->p), 1);
+        assert_int_equal(pull_alarm_get(f->p, 0, &a), 0);
+        assert_string_equal(a.kind, "equivocation");
+        assert_true(held_of(f->p, &f->c));
+        assert_int_equal(count_from(&f->rec, &f->c), 0);
+}
+
+/* B's entry names C's entry at seq 1 (O), which the store hides, then shows. */
+static void test_seen_withheld(void **state)
+{
+        struct fx *f = *state;
+        struct journal_seen m;
+        struct pull_alarm_info a;
+        struct pub oc, ob;
+        char aside[JOURNAL_KEY_SIZE + 8];
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+
+        memset(&oc, 0, sizeof(oc));
+        oc.file_base = 0x30;
+        publish(f, &f->c, &oc);
+        memcpy(m.device_id, f->c.id, 16);
+        m.seq = 1;
+        memcpy(m.hash, oc.hash, 32);
+        memset(&ob, 0, sizeof(ob));
+        ob.seen = &m;
+        ob.nseen = 1;
+        publish(f, &f->b, &ob);
+        publish_plain(f, &f->b, 1);
+        /* Hidden: moved aside under a key that is no journal key of C. */
+        assert_int_equal(f->st->ops->get(f->st, oc.key, 1 << 20, &bytes, &len), 0);
+        snprintf(aside, sizeof(aside), "%s/aside", f->region_hex);
+        assert_int_equal(f->st->ops->put(f->st, aside, bytes, len, 0), 0);
+        assert_int_equal(f->st->ops->del(f->st, oc.key), 0);
+        round_ok(f);
+        assert_int_equal(count_from(&f->rec, &f->b), 0); /* B waits, within the grace: no alarm */
+        assert_int_equal(pull_alarm_count(f->p), 0);
+        assert_false(held_of(f->p, &f->b));
+        pull_set_withheld_grace(f->p, 0);
+        round_ok(f);
+        assert_int_equal(count_from(&f->rec, &f->b), 0);
+        assert_int_equal(pull_alarm_count(f->p), 1);
+        assert_int_equal(pull_alarm_get(f->p, 0, &a), 0);
+        assert_string_equal(a.kind, "withheld");
+        assert_string_equal(a.device, f->c.hex);
+        assert_int_equal(a.seq, 1);
+        assert_string_equal(a.object, ob.key);
+        assert_false(a.holds);
+        assert_true(held_of(f->p, &f->b));
+        /* It reappears: C's entry, then B's two, in one round. */
+        assert_int_equal(f->st->ops->put(f->st, oc.key, bytes, len, 0), 0);
+        free(bytes);
+        round_ok(f);
+        assert_int_equal(count_from(&f->rec, &f->c), 1);
+        assert_int_equal(count_from(&f->rec, &f->b), 2);
+        assert_false(held_of(f->p, &f->b));
+        assert_int_equal(pull_alarm_count(f->p), 1); /* kept until cleared */
+}
+
+/* A seen mark at our mark's seq with another hash: C's journal forked. */
+static void test_seen_fork(void **state)
+{
+        struct fx *f = *state;
+        struct journal_seen m;
+        struct pub ob;
+
+        publish_plain(f, &f->c, 1);
+        assert_int_equal(round_ok(f), 1);
+        memcpy(m.device_id, f->c.id, 16);
+        m.seq = 1;
+        memset(m.hash, 0x5a, 32);
+        memset(&ob, 0, sizeof(ob));
+        ob.seen = &m;
+        ob.nseen = 1;
+        publish(f, &f->b, &ob);
+        round_ok(f);
+        assert_int_equal(count_from(&f->rec, &f->b), 0);
+        expect_alarm(f, "equivocation", &f->c);
+}
+
+/* W1: pull_seen_fill names each peer once per move of its mark. */
+static void test_seen_fill(void **state)
+{
+        struct fx *f = *state;
+        struct journal_seen *v = NULL;
+        size_t n = 0;
+
+        assert_int_equal(pull_seen_fill(f->p, &v, &n), 0);
+        assert_int_equal(n, 0);
+        publish_plain(f, &f->c, 1);
+        publish_plain(f, &f->b, 1);
+        round_ok(f);
+        assert_int_equal(pull_seen_fill(f->p, &v, &n), 0);
+        assert_int_equal(n, 2);
+        assert_true(memcmp(v[0].device_id, v[1].device_id, 16) < 0);
+        assert_int_equal(v[0].seq, 1);
+        assert_int_equal(pull_seen_note(f->p, v, n), 0);
+        free(v);
+        assert_int_equal(pull_seen_fill(f->p, &v, &n), 0);
+        assert_int_equal(n, 0);
+        publish_plain(f, &f->c, 1);
+        round_ok(f);
+        assert_int_equal(pull_seen_fill(f->p, &v, &n), 0);
+        assert_int_equal(n, 1);
+        assert_memory_equal(v[0].device_id, f->c.id, 16);
+        assert_int_equal(v[0].seq, 2);
+        free(v);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1253,6 +1453,11 @@ int main(void)
             T(test_attack_gap),
             T(test_attack_gap_at_start),
             T(test_attack_equivocation),
+            T(test_alarm_lasts_across_restart),
+            T(test_alarm_raised_again_after_clear),
+            T(test_seen_withheld),
+            T(test_seen_fork),
+            T(test_seen_fill),
             T(test_attack_equivocation_after_mark),
             T(test_attack_fork),
             T(test_attack_rollback),
