@@ -152,6 +152,7 @@ struct pull_peer_state {
         int waiting;
         uint64_t wait_seq; /* the entry that waits */
         uint64_t wait_gen; /* keys_gen when it began to wait */
+        int cut_waits;     /* pull_peer_cut: its undo waits (logged once); round's thread */
 };
 
 struct pull_logged {
@@ -1419,9 +1420,11 @@ static int pull_peer_cut(struct pull *p, struct pull_peer_state *ps)
                                  "(cutoff seq %" PRIu64 ") had been applied before the removal "
                                  "was known: %zu version%s undone",
                                  cut.seq + 1, mk.seq, cut.seq, c.n, c.n == 1 ? "" : "s");
-        } else if (rc != -ENOMEM) {
+                ps->cut_waits = 0;
+        } else if (rc != -ENOMEM && !ps->cut_waits) {
+                ps->cut_waits = 1;
                 log_warn("pull: device %s was removed with entries past its cutoff applied "
-                         "here; undoing them waits (%s)",
+                         "here; undoing them waits (%s), tried again every round",
                          ps->hex, strerror(-rc));
         }
         free(c.u);
