@@ -1363,17 +1363,25 @@ static int pull_cut_entry(struct pull *p, struct pull_peer_state *ps, const stru
 static int pull_cut_collect(struct pull *p, struct pull_peer_state *ps, const struct pull_mark *cut,
                             const struct pull_mark *mk, struct pull_cut *c)
 {
+        struct pull_mark at = *cut; /* listed and checked up to here */
         struct pull_item *items = NULL;
-        uint8_t prev[32];
         size_t n = 0, i;
-        int rc = pull_list(p, ps, cut, &items, &n);
+        int rc = 0;
 
-        memcpy(prev, cut->hash, 32);
-        for (i = 0; i < n && rc == 0 && items[i].seq <= mk->seq; i++)
-                rc = pull_cut_entry(p, ps, &items[i], prev, c);
-        if (rc == 0 && (i == 0 || items[i - 1].seq != mk->seq || memcmp(prev, mk->hash, 32) != 0))
-                rc = -EAGAIN; /* the store does not show the whole applied chain (yet) */
-        free(items);
+        while (rc == 0 && at.seq < mk->seq) {
+                rc = pull_list(p, ps, &at, &items, &n); /* PULL_LIST_MAX at a time */
+                if (rc == 0 && (n == 0 || items[0].seq != at.seq + 1))
+                        rc = -EAGAIN; /* the store does not show the applied chain (yet) */
+                for (i = 0; i < n && rc == 0 && items[i].seq <= mk->seq; i++) {
+                        rc = pull_cut_entry(p, ps, &items[i], at.hash, c);
+                        at.have = 1;
+                        at.seq = items[i].seq;
+                }
+                free(items);
+                items = NULL;
+        }
+        if (rc == 0 && memcmp(at.hash, mk->hash, 32) != 0)
+                rc = -EAGAIN; /* another chain than the one applied */
         return rc;
 }
 
