@@ -638,6 +638,9 @@ static int pull_list(struct pull *p, struct pull_peer_state *ps, const struct pu
 
 /* ---- step 3: one entry ---- */
 
+static int pull_wait_membership(struct pull *p, struct pull_peer_state *ps, uint64_t seq,
+                                const char *ekey, enum pull_kind kind, const char *what);
+
 /*
  * The standing of entry IT of PS (check_standing): a removed peer's entries
  * count only up to its cutoff, the one at the cutoff must be the one the
@@ -667,6 +670,9 @@ static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
         st = check_standing(&s, it->seq, it->hash, &why);
         if (st == CHECK_STANDING_OK)
                 return 0;
+        /* The role may be newer than our fold (a promotion): judged again after a refresh. */
+        if (st == CHECK_STANDING_NOT_WRITER)
+                return pull_wait_membership(p, ps, it->seq, key, PULL_NOT_WRITER, why);
         return pull_alarm(p, ps, kinds[st], it->seq, key, "%s (role %u, cutoff seq %llu)", why,
                           s.role, (unsigned long long)s.cutoff_seq);
 }
@@ -1072,6 +1078,7 @@ static int pull_wait_membership(struct pull *p, struct pull_peer_state *ps, uint
                          "refresh",
                          ps->hex, seq,
                          kind == PULL_UNKNOWN_EPOCH ? "an epoch not known here yet"
+                         : kind == PULL_NOT_WRITER  ? "a writer's role (not a writer here)"
                                                     : "a membership entry not seen here yet");
         }
         atomic_store(&p->want_keys, 1);
