@@ -1479,3 +1479,242 @@ int fs_apply_entry_done(void *arg)
         fs_pin_drain(fs); /* pinned files' new versions, now that no lock is held */
         return 0;
 }
+
+/*
+ * ---- invariant C2: undoing a removed device's entries past its cutoff ----
+ *
+ * A file whose current version V here is one of the refused versions U goes
+ * back to the version C1 gives without them: following V's parents through
+ * refused versions only, the accepted versions reached are the candidates
+ * and the one that wins by rule 3 (higher Lamport, then author) is taken,
+ * exactly, vector included, locally (nothing is published: every device that
+ * applied V computes the same target from the same signed manifests, and a
+ * device that never applied V holds that target already).  No candidate: the
+ * removed device created the file past its cutoff, and it is unlinked (no
+ * tombstone, no `gone` row: a device replaying the journals never saw it).
+ * A file whose current version is not refused keeps it: an honest version
+ * written on top of a refused one is a write that saw it, and stays (as does
+ * a local change not committed yet).
+ */
+
+#define UNDO_MAX_DEPTH 4096 /* refused versions followed per file */
+
+static int undo_refused(const struct pull_undo *u, size_t n, const uint8_t hash[32])
+{
+        size_t i;
+
+        for (i = 0; i < n; i++)
+                if (memcmp(u[i].manifest_hash, hash, 32) == 0)
+                        return 1;
+        return 0;
+}
+
+struct undo_target {
+        int found;
+        struct manifest m;
+        struct manifest_meta meta;
+};
+
+static void undo_target_release(struct undo_target *t)
+{
+        if (t->found) {
+                manifest_meta_release(&t->meta);
+                manifest_release(&t->m);
+        }
+        t->found = 0;
+}
+
+/* Candidate HASH (an accepted version of FID) against the best so far in T. */
+static int undo_candidate(struct fs *fs, const uint8_t fid[16], const uint8_t hash[32],
+                          struct undo_target *t)
+{
+        struct undo_target c = {0};
+        struct apply_ver a, b;
+        int rc;
+
+        if (t->found && memcmp(t->m.hash, hash, 32) == 0)
+                return 0;
+        rc = pull_manifest_get(fs->pull, hash, fid, &c.m, &c.meta);
+        if (rc != 0)
+                return rc;
+        c.found = 1;
+        apply_remote_ver(&c.m, &a);
+        if (t->found)
+                apply_remote_ver(&t->m, &b);
+        if (!t->found || apply_wins(&a, &b)) {
+                undo_target_release(t);
+                *t = c;
+        } else {
+                undo_target_release(&c);
+        }
+        return 0;
+}
+
+/* The version FID goes back to from refused version CUR (see above) into *T. */
+static int undo_target_of(struct fs *fs, const uint8_t fid[16], const uint8_t cur[32],
+                          const struct pull_undo *u, size_t n, struct undo_target *t)
+{
+        uint8_t(*todo)[32] = malloc(UNDO_MAX_DEPTH * sizeof(*todo));
+        size_t ntodo = 1, nseen = 0, i;
+        struct manifest m;
+        struct manifest_meta meta;
+        int rc = todo != NULL ? 0 : -ENOMEM;
+
+        if (todo != NULL)
+                memcpy(todo[0], cur, 32);
+        while (rc == 0 && nseen < ntodo) {
+                rc = pull_manifest_get(fs->pull, todo[nseen++], fid, &m, &meta);
+                if (rc != 0)
+                        break;
+                for (i = 0; i < m.nparents && rc == 0; i++) {
+                        const uint8_t *h = m.parents[i];
+                        size_t k;
+
+                        if (!undo_refused(u, n, h)) {
+                                rc = undo_candidate(fs, fid, h, t);
+                                continue;
+                        }
+                        for (k = 0; k < ntodo && memcmp(todo[k], h, 32) != 0; k++)
+                                ;
+                        if (k == ntodo && ntodo < UNDO_MAX_DEPTH)
+                                memcpy(todo[ntodo++], h, 32);
+                        else if (k == ntodo)
+                                rc = -E2BIG;
+                }
+                manifest_meta_release(&meta);
+                manifest_release(&m);
+        }
+        free(todo);
+        if (rc != 0)
+                undo_target_release(t);
+        return rc;
+}
+
+/* The removed device created IN past its cutoff: it loses its name here. */
+static int undo_drop(struct fs *fs, struct fs_inode *in)
+{
+        char name[INDEX_NAME_MAX + 1];
+        uint64_t parent;
+        size_t len = 0;
+        uint8_t type;
+        int rc = index_name_of(fs->ix, in->ino, &parent, name, &len, &type);
+
+        if (rc == -ENOENT)
+                return 0;
+        if (rc == 0 && in->kind == FS_KIND_DIR && index_dir_empty(fs->ix, in->ino) != 1) {
+                log_warn("a directory created by a removed device holds other files; kept");
+                return 0;
+        }
+        if (rc == 0)
+                rc = index_unlink(fs->ix, parent, name, len);
+        if (rc != 0)
+                return rc;
+        apply_inval(fs, parent, 0, name);
+        in->nlink = 0;
+        fs_now(&in->ctime);
+        return fs_inode_save(fs, in);
+}
+
+/* Puts IN (current version CUR, refused) back to T; both locks held. */
+static int undo_act(struct fs *fs, struct fs_inode *in, const uint8_t cur[32],
+                    struct undo_target *t)
+{
+        uint64_t parent = 0;
+        int rc;
+
+        if (!in->has_manifest || memcmp(in->manifest_hash, cur, 32) != 0 || in->sync_dirty ||
+            in->committing)
+                return 0; /* a later write saw it (committed or not): it stays */
+        if (!t->found)
+                return undo_drop(fs, in);
+        if (t->m.kind == MANIFEST_TOMBSTONE)
+                return apply_tombstone(fs, in, &t->m, &t->meta);
+        if (in->nlink == 0 && in->ino != INDEX_ROOT_INO) {
+                rc = index_gone_remove(fs->ix, t->m.file_id); /* a refused deletion */
+                if (rc != 0 && rc != -ENOENT)
+                        return rc;
+        }
+        rc = apply_parent(fs, t->meta.parent_id, &parent);
+        return rc == 0 ? apply_update(fs, in, &t->m, &t->meta, parent, 0) : rc;
+}
+
+/* Reads file FID's current version into CUR: 1 if it is one of U, else 0 (or an error). */
+static int undo_current(struct fs *fs, const uint8_t fid[16], const struct pull_undo *u, size_t n,
+                        uint8_t cur[32])
+{
+        struct fs_inode *in = NULL;
+        uint64_t ino;
+        int rc;
+
+        pthread_mutex_lock(&fs->ns_lock);
+        rc = index_ino_by_file_id(fs->ix, fid, &ino);
+        if (rc == 0)
+                rc = fs_inode_get(fs, ino, &in);
+        if (rc == 0) {
+                pthread_rwlock_rdlock(&in->lock);
+                rc = in->has_manifest && undo_refused(u, n, in->manifest_hash);
+                memcpy(cur, in->manifest_hash, 32);
+                pthread_rwlock_unlock(&in->lock);
+                fs_inode_put(fs, in);
+        }
+        pthread_mutex_unlock(&fs->ns_lock);
+        return rc == -ENOENT ? 0 : rc;
+}
+
+static int undo_file(struct fs *fs, const uint8_t fid[16], const struct pull_undo *u, size_t n)
+{
+        struct undo_target t = {0};
+        struct fs_inode *in = NULL;
+        uint8_t cur[32];
+        uint64_t ino;
+        char hex[33];
+        int rc = undo_current(fs, fid, u, n, cur);
+
+        if (rc <= 0)
+                return rc;
+        rc = undo_target_of(fs, fid, cur, u, n, &t); /* store I/O: no lock held */
+        if (rc != 0)
+                goto out;
+        pthread_mutex_lock(&fs->ns_lock);
+        rc = index_ino_by_file_id(fs->ix, fid, &ino);
+        if (rc == 0)
+                rc = fs_inode_get(fs, ino, &in);
+        if (rc == 0) {
+                pthread_rwlock_wrlock(&in->lock);
+                rc = undo_act(fs, in, cur, &t);
+                fs_inode_idle_locked(fs, in);
+                pthread_rwlock_unlock(&in->lock);
+                fs_inode_put(fs, in);
+        }
+        pthread_mutex_unlock(&fs->ns_lock);
+        rc = rc == -ENOENT ? 0 : rc;
+out:
+        hex_encode(hex, fid, 16);
+        if (rc == 0)
+                log_warn("file %s: a removed device's version undone (%s)", hex,
+                         t.found ? "back to the version before it" : "created by it: removed");
+        else
+                log_err("file %s: cannot undo a removed device's version: %s", hex, strerror(-rc));
+        undo_target_release(&t);
+        return rc;
+}
+
+int fs_apply_undo(void *arg, const uint8_t device_id[static 16], const struct pull_undo *u,
+                  size_t n)
+{
+        struct fs *fs = arg;
+        char label[65];
+        size_t i;
+        int rc = 0, r;
+
+        fs_device_label(fs, device_id, label);
+        log_warn("undoing %zu version%s of removed device %s applied past its cutoff", n,
+                 n == 1 ? "" : "s", label);
+        /* Latest first: a file created past the cutoff empties its directory before it goes. */
+        for (i = n; i-- > 0;) {
+                r = undo_file(fs, u[i].file_id, u, n);
+                if (r != 0)
+                        rc = r;
+        }
+        return rc;
+}

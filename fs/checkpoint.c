@@ -282,6 +282,8 @@ void fs_ckpt_maybe(struct fs *fs)
         if (!fs_ckpt_uploaded(fs)) /* after reading our head: it is on the store */
                 return;
         rc = ckpt_vector(&x, &m, &nm); /* the vector before the state (see the top) */
+        if (rc == -EBUSY)
+                return; /* invariant C3: an undo is pending (sync/pull.c pull_peer_cut) */
         if (rc == 0 &&
             fs_ckpt_sum(m, nm) < fs_ckpt_get_u64(fs, "ckpt_entries") + fs_ckpt_every(fs)) {
                 free(m);

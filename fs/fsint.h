@@ -405,6 +405,10 @@ int fs_publish_held(struct fs *fs);
 int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *meta)
     __attribute__((warn_unused_result));
 int fs_apply_entry_done(void *arg) __attribute__((warn_unused_result));
+/* Invariant C2 (doc/SYNC.md): pull_ops.undo, the versions U (N) of removed DEVICE_ID undone. */
+struct pull_undo;
+int fs_apply_undo(void *arg, const uint8_t device_id[static 16], const struct pull_undo *u,
+                  size_t n) __attribute__((warn_unused_result));
 /* DEVICE_ID's name from the membership, or its first 8 hex digits, into OUT. */
 void fs_device_label(struct fs *fs, const uint8_t device_id[static 16], char out[static 65]);
 /* A remembered deletion (index "gone" row, doc/DESIGN.md). */

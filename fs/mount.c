@@ -331,6 +331,7 @@ const struct pull_ops fs_pull_ops = {
     .epoch_key = fs_keys_lookup,
     .member_known = fs_member_known,
     .epoch_known = fs_epoch_known,
+    .undo = fs_apply_undo,
 };
 
 /* Reports an alarm of fold ST once (until it changes): the last verified state is used. */
@@ -459,6 +460,8 @@ static int fs_open_pull(struct fs *fs, struct store *store)
                 return rc;
         }
         pull_set_spool(fs->pull, fs->data_dirfd); /* the region's private data directory */
+        if (fs->id != NULL)
+                pull_set_self_key(fs->pull, fs->id->sign_pk); /* own versions to go back to */
         /* On-demand content (doc/DESIGN.md); SEALSYNC_EAGER=1 downloads everything as before. */
         pull_set_lazy(fs->pull, !fs_env_flag("SEALSYNC_EAGER"));
         /* Tests shorten the wait before a missing seen entry is the alarm withheld. */

@@ -290,12 +290,16 @@ int ckpt_vector(const struct ckpt_ctx *x, struct journal_seen **out, size_t *n)
         size_t i, k = 0, np = pull_peer_count(x->pull);
         struct journal_seen *v = calloc(np + 1, sizeof(*v));
         struct pull_peer_info pi;
+        struct pull_peer peer;
         int rc = 0;
 
         if (v == NULL)
                 return -ENOMEM;
         for (i = 0; i < np && rc == 0; i++) {
                 rc = pull_peer_get(x->pull, i, &pi);
+                if (rc == 0 && pi.have && pull_peer_lookup(x->pull, pi.device_id, &peer) == 0 &&
+                    peer.removed && pi.seq > peer.cutoff_seq)
+                        rc = -EBUSY; /* invariant C3: entries past a cutoff wait to be undone */
                 if (rc == 0 && pi.have) {
                         memcpy(v[k].device_id, pi.device_id, 16);
                         v[k].seq = pi.seq;
@@ -527,6 +531,18 @@ static int ckpt_judge_one(const struct ckpt_ctx *x, const struct checkpoint *c, 
         return 0;
 }
 
+/*
+ * Invariant C3 (doc/SYNC.md): 1 if mark M of removed PEER names an entry past
+ * its cutoff (or another entry at the cutoff's seq).
+ */
+static int ckpt_past_cutoff(const struct journal_seen *m, const struct pull_peer *peer)
+{
+        if (!peer->removed)
+                return 0;
+        return m->seq > peer->cutoff_seq ||
+               (m->seq == peer->cutoff_seq && memcmp(m->hash, peer->cutoff_hash, 32) != 0);
+}
+
 /* Invariant 2: C against every local mark, our own head, and the peers it names. */
 static int ckpt_judge(const struct ckpt_ctx *x, const struct checkpoint *c, const char *key)
 {
@@ -540,11 +556,20 @@ static int ckpt_judge(const struct ckpt_ctx *x, const struct checkpoint *c, cons
                 if (rc == 0 && pi.have)
                         rc = ckpt_judge_one(x, c, key, pi.device_id, pi.seq, pi.hash, 0);
         }
-        for (i = 0; i < c->nmarks && rc == 0; i++)
-                if (memcmp(c->marks[i].device_id, x->self_id, 16) != 0 &&
-                    pull_peer_lookup(x->pull, c->marks[i].device_id, &peer) != 0)
+        for (i = 0; i < c->nmarks && rc == 0; i++) {
+                if (memcmp(c->marks[i].device_id, x->self_id, 16) == 0)
+                        continue;
+                if (pull_peer_lookup(x->pull, c->marks[i].device_id, &peer) != 0)
                         rc = ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
                                         "its vector names a device this device does not know");
+                else if (ckpt_past_cutoff(&c->marks[i], &peer))
+                        rc = ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
+                                        "past-cutoff: its vector carries entries of removed "
+                                        "device %02x%02x%02x%02x past the removal's cutoff "
+                                        "(seq %" PRIu64 " > %" PRIu64 ")",
+                                        peer.device_id[0], peer.device_id[1], peer.device_id[2],
+                                        peer.device_id[3], c->marks[i].seq, peer.cutoff_seq);
+        }
         return rc;
 }
 

@@ -20,7 +20,8 @@
  *      author and seq as named, the author a known peer with role writer or
  *      admin (not removed), signature under its pinned key, member head in
  *      this device's fold, no mark below this device's marks or own journal
- *      head (an own mark above the head or with another hash is a fork).
+ *      head (an own mark above the head or with another hash is a fork),
+ *      no mark of a removed device past its cutoff (past-cutoff, C3).
  *      The one with the most entries (sum of its vector's seqs) is chosen.
  *   3. Its vector against the journals: one LIST per device; the entry at
  *      each mark's seq must be on the store with the mark's hash (else
@@ -82,7 +83,9 @@ int ckpt_bootstrap(const struct ckpt_ctx *x, unsigned *applied) __attribute__((w
  * The journal vector now: every peer's mark (pull_peer_get) and X's own
  * head (if own_seq > 0), sorted by device id, into malloc'd *OUT (*N).
  * Read it before the state a checkpoint names, so the state is not older.
- * Returns 0, -ENOMEM or the index's error.
+ * Returns 0, -EBUSY (a removed peer's mark is past its cutoff: its entries
+ * wait to be undone, and no checkpoint may carry them, invariant C3),
+ * -ENOMEM or the index's error.
  */
 int ckpt_vector(const struct ckpt_ctx *x, struct journal_seen **out, size_t *n)
     __attribute__((warn_unused_result));

@@ -1220,6 +1220,24 @@ int index_meta_put(struct index *ix, const char *key, const uint8_t *buf, size_t
         return rc;
 }
 
+int index_meta_del(struct index *ix, const char *key)
+{
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        if (sqlite3_prepare_v2(ix->db, "DELETE FROM meta WHERE k = ?1", -1, &st, NULL) !=
+            SQLITE_OK) {
+                rc = -EIO;
+        } else {
+                sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+                rc = index_step_done(ix, st);
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
 int index_ino_by_file_id(struct index *ix, const uint8_t file_id[static 16], uint64_t *ino)
 {
         sqlite3_stmt *st = ix->st[ST_BY_FILE_ID];

@@ -214,6 +214,8 @@ int index_meta_get(struct index *ix, const char *key, uint8_t *buf, size_t cap, 
     __attribute__((warn_unused_result));
 int index_meta_put(struct index *ix, const char *key, const uint8_t *buf, size_t len)
     __attribute__((warn_unused_result));
+/* Removes KEY (no-op if unset): 0 or -EIO. */
+int index_meta_del(struct index *ix, const char *key) __attribute__((warn_unused_result));
 
 /*
  * A savepoint inside the open transaction: OP 0 sets it, 1 keeps what was

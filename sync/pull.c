@@ -25,7 +25,9 @@
  * Invariants:
  *   1. ops->apply sees only manifests that passed every check of pull.h, and
  *      only of entries all of whose manifests passed them.
- *   2. A mark only moves forward, one seq at a time, after ops->entry_done
+ *   2. A mark only moves forward (except back to a removal's cutoff once the
+ *      entries above it were undone, pull_peer_cut: invariant C2 of
+ *      doc/SYNC.md), one seq at a time, after ops->entry_done
  *      returned 0; it always names an entry whose commits were all applied,
  *      except those under an epoch withheld from this device by the region's
  *      key-history policy (pull_epoch_missing): skipped, counted, never
@@ -113,6 +115,8 @@
 /* On-demand block fetches: records within this gap of each other share one GET. */
 #define PULL_RANGE_GAP (64u * 1024u)
 #define PULL_RANGE_MAX (8u * 1024u * 1024u)
+/* A manifest's author (doc/FORMAT-sync.md "Manifest"), as CKPT_AUTHOR_OFF. */
+#define PULL_AUTHOR_OFF 50
 
 enum pull_kind {
         PULL_GAP,
@@ -167,6 +171,7 @@ struct pull_peer_state {
         uint64_t seen_wait_seq; /* the entry of this peer that waits, 0 if none */
         time_t seen_wait_since; /* since when */
         int seen_late;          /* past the grace period: shown as held */
+        int cut_waits;     /* pull_peer_cut: its undo waits (logged once); round's thread */
 };
 
 struct pull_logged {
@@ -214,6 +219,8 @@ struct pull {
         uint8_t region_id[32];
         char region_hex[65];
         uint8_t self_id[16];
+        uint8_t self_pk[32]; /* pull_set_self_key; zeros: own manifests are not verified */
+        int have_self_pk;
         _Atomic uint64_t keys_gen;     /* refreshes reported by pull_keys_refreshed */
         _Atomic int want_keys;         /* a journal waits for an epoch key */
         struct pull_peer_state *peers; /* PULL_PEERS_MAX of them, never moved */
@@ -572,6 +579,22 @@ static int pull_mark_put(struct pull *p, const struct pull_peer_state *ps, uint6
         return rc;
 }
 
+/* Invariant C2: PS's mark goes back to the cutoff CUT (none if CUT has none). */
+static int pull_mark_cut(struct pull *p, const struct pull_peer_state *ps,
+                         const struct pull_mark *cut)
+{
+        char name[6 + 33];
+        int rc;
+
+        if (cut->have)
+                return pull_mark_put(p, ps, cut->seq, cut->hash);
+        pull_mark_name(ps, name);
+        rc = index_meta_del(p->ix, name);
+        if (rc != 0)
+                log_err("pull: cannot reset the mark of device %s: %s", ps->hex, strerror(-rc));
+        return rc;
+}
+
 /* ---- listing (step 2) ---- */
 
 struct pull_list {
@@ -686,6 +709,9 @@ static int pull_list(struct pull *p, struct pull_peer_state *ps, const struct pu
 
 /* ---- step 3: one entry ---- */
 
+static int pull_wait_membership(struct pull *p, struct pull_peer_state *ps, uint64_t seq,
+                                const char *ekey, enum pull_kind kind, const char *what);
+
 /*
  * The standing of entry IT of PS (check_standing): a removed peer's entries
  * count only up to its cutoff, the one at the cutoff must be the one the
@@ -723,6 +749,9 @@ static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
                 return 0;
         if (p->ops->member_known != NULL && !p->ops->member_known(p->arg, member_head))
                 return 0; /* judged after the refresh pull_entry waits for */
+        /* The role may be newer than our fold (a promotion): judged again after a refresh. */
+        if (st == CHECK_STANDING_NOT_WRITER)
+                return pull_wait_membership(p, ps, it->seq, key, PULL_NOT_WRITER, why);
         return pull_alarm(p, ps, kinds[st], it->seq, key, "%s (role %u, cutoff seq %llu)", why,
                           s.role, (unsigned long long)s.cutoff_seq);
 }
@@ -1128,6 +1157,7 @@ static int pull_wait_membership(struct pull *p, struct pull_peer_state *ps, uint
                          "refresh",
                          ps->hex, seq,
                          kind == PULL_UNKNOWN_EPOCH ? "an epoch not known here yet"
+                         : kind == PULL_NOT_WRITER  ? "a writer's role (not a writer here)"
                                                     : "a membership entry not seen here yet");
         }
         atomic_store(&p->want_keys, 1);
@@ -1506,6 +1536,153 @@ out_entry:
         return rc;
 }
 
+/* ---- invariant C2: entries applied before their author's removal was known ---- */
+
+struct pull_cut {
+        struct pull_undo *u;
+        size_t n, cap;
+};
+
+/* Appends E's commits to C. */
+static int pull_cut_add(struct pull_cut *c, const struct journal_entry *e)
+{
+        size_t i;
+
+        if (c->n + e->ncommits > c->cap) {
+                size_t cap = c->cap + e->ncommits + 16;
+                struct pull_undo *u = realloc(c->u, cap * sizeof(*u));
+
+                if (u == NULL)
+                        return -ENOMEM;
+                c->u = u;
+                c->cap = cap;
+        }
+        for (i = 0; i < e->ncommits; i++) {
+                memcpy(c->u[c->n].file_id, e->commits[i].file_id, 16);
+                memcpy(c->u[c->n++].manifest_hash, e->commits[i].manifest_hash, 32);
+        }
+        return 0;
+}
+
+/*
+ * GETs PS's entry IT, checks it (hash, signature under the pinned key) and
+ * that it follows PREV; its commits go to C and *PREV becomes its hash.
+ * -EAGAIN if the store does not show it (yet) or shows another one.
+ */
+static int pull_cut_entry(struct pull *p, struct pull_peer_state *ps, const struct pull_item *it,
+                          uint8_t prev[32], struct pull_cut *c)
+{
+        struct journal_entry e;
+        char key[JOURNAL_KEY_SIZE];
+        const char *why = NULL;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int rc = journal_object_key(p->region_hex, ps->peer.device_id, it->seq, it->hash, key);
+
+        if (rc == 0)
+                rc = p->store->ops->get(p->store, key, JOURNAL_MAX_SIZE, &buf, &len);
+        if (rc == -ENOENT || rc == -EFBIG)
+                return -EAGAIN;
+        if (rc != 0)
+                return rc;
+        rc = check_entry(buf, len, it->hash, p->region_id, ps->peer.device_id, it->seq,
+                         ps->peer.sign_pk, &e, &why);
+        free(buf);
+        if (rc != 0) {
+                log_warn("pull: device %s seq %" PRIu64 ": cannot undo from %s: %s", ps->hex,
+                         it->seq, key, why != NULL ? why : strerror(-rc));
+                return rc == -ENOMEM ? rc : -EAGAIN;
+        }
+        if (memcmp(e.prev, prev, 32) != 0)
+                rc = -EAGAIN; /* not the chain that was applied: the store must show that one */
+        if (rc == 0)
+                rc = pull_cut_add(c, &e);
+        if (rc == 0)
+                memcpy(prev, e.hash, 32);
+        journal_release(&e);
+        return rc;
+}
+
+/* The commits of PS's entries (CUT, MK] as applied here, from the store, into C. */
+static int pull_cut_collect(struct pull *p, struct pull_peer_state *ps, const struct pull_mark *cut,
+                            const struct pull_mark *mk, struct pull_cut *c)
+{
+        struct pull_mark at = *cut; /* listed and checked up to here */
+        struct pull_item *items = NULL;
+        size_t n = 0, i;
+        int rc = 0;
+
+        while (rc == 0 && at.seq < mk->seq) {
+                rc = pull_list(p, ps, &at, &items, &n); /* PULL_LIST_MAX at a time */
+                if (rc == 0 && (n == 0 || items[0].seq != at.seq + 1))
+                        rc = -EAGAIN; /* the store does not show the applied chain (yet) */
+                for (i = 0; i < n && rc == 0 && items[i].seq <= mk->seq; i++) {
+                        rc = pull_cut_entry(p, ps, &items[i], at.hash, c);
+                        at.have = 1;
+                        at.seq = items[i].seq;
+                }
+                free(items);
+                items = NULL;
+        }
+        if (rc == 0 && memcmp(at.hash, mk->hash, 32) != 0)
+                rc = -EAGAIN; /* another chain than the one applied */
+        return rc;
+}
+
+/*
+ * Invariant C2: if PS was removed with a cutoff below its mark, the entries
+ * past the cutoff that were applied here are undone (ops->undo), the mark
+ * goes back to the cutoff (the one place a mark decreases: the entries above
+ * it were never accepted) and the alarm `revoked` names them.  Returns 0 or
+ * a transient error (the undo is tried again next round).
+ */
+static int pull_peer_cut(struct pull *p, struct pull_peer_state *ps)
+{
+        struct pull_mark mk, cut;
+        struct pull_cut c = {0};
+        char key[PULL_DIR_KEY_LEN + 17];
+        int rc;
+
+        if (!__atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE) || p->ops->undo == NULL)
+                return 0;
+        rc = pull_mark_get(p, ps, &mk);
+        if (rc != 0 || !mk.have)
+                return rc;
+        pthread_mutex_lock(&p->lock); /* seq and hash change together (pull_peer_update) */
+        cut.seq = ps->peer.cutoff_seq;
+        memcpy(cut.hash, ps->peer.cutoff_hash, 32);
+        pthread_mutex_unlock(&p->lock);
+        if (mk.seq <= cut.seq)
+                return 0; /* nothing past the cutoff applied (a fork at it is check_standing's) */
+        cut.have = cut.seq > 0; /* cutoff 0: removed before it published anything */
+        if (!cut.have)
+                memset(cut.hash, 0, 32);
+        rc = pull_cut_collect(p, ps, &cut, &mk, &c);
+        if (rc == 0)
+                rc = p->ops->undo(p->arg, ps->peer.device_id, c.u, c.n);
+        if (rc == 0)
+                rc = pull_mark_cut(p, ps, &cut);
+        if (rc == 0 && p->ops->entry_done != NULL)
+                rc = p->ops->entry_done(p->arg);
+        if (rc == 0) {
+                snprintf(key, sizeof(key), "%s/journal/%s/%016" PRIx64, p->region_hex, ps->hex,
+                         cut.seq + 1);
+                (void)pull_alarm(p, ps, PULL_REVOKED, cut.seq + 1, key,
+                                 "entries seq %" PRIu64 "..%" PRIu64 " of this removed device "
+                                 "(cutoff seq %" PRIu64 ") had been applied before the removal "
+                                 "was known: %zu version%s undone",
+                                 cut.seq + 1, mk.seq, cut.seq, c.n, c.n == 1 ? "" : "s");
+                ps->cut_waits = 0;
+        } else if (rc != -ENOMEM && !ps->cut_waits) {
+                ps->cut_waits = 1;
+                log_warn("pull: device %s was removed with entries past its cutoff applied "
+                         "here; undoing them waits (%s), tried again every round",
+                         ps->hex, strerror(-rc));
+        }
+        free(c.u);
+        return rc;
+}
+
 /* One round over peer PS.  Returns 0 or a transient error (alarms are not errors). */
 static int pull_peer_round(struct pull *p, struct pull_peer_state *ps, unsigned *applied)
 {
@@ -1873,10 +2050,10 @@ int pull_round(struct pull *p, unsigned *applied)
 
                 p->seen_waits = 0;
                 for (i = 0; i < pull_npeers(p); i++) {
-                        if (p->peers[i].held)
-                                continue;
                         log_last_error_reset();
-                        r = pull_peer_round(p, &p->peers[i], &count);
+                        r = pull_peer_cut(p, &p->peers[i]); /* even a held peer's (invariant C2) */
+                        if (r == 0 && !p->peers[i].held)
+                                r = pull_peer_round(p, &p->peers[i], &count);
                         if (r != 0) {
                                 rc = r;
                                 pull_error_text(r, err, sizeof(err));
@@ -2366,6 +2543,77 @@ void pull_set_bootstrap(struct pull *p, int (*fn)(void *arg, unsigned *applied),
 void pull_set_spool(struct pull *p, int dirfd)
 {
         p->spool_dirfd = dirfd;
+}
+
+void pull_set_self_key(struct pull *p, const uint8_t sign_pk[static 32])
+{
+        memcpy(p->self_pk, sign_pk, 32);
+        p->have_self_pk = 1;
+}
+
+/* The pinned signing key of manifest author AUTHOR into PK: 0 or -ENOENT. */
+static int pull_author_key(struct pull *p, const uint8_t author[static 16], uint8_t pk[static 32])
+{
+        struct pull_peer peer;
+
+        if (memcmp(author, p->self_id, 16) == 0) {
+                if (!p->have_self_pk)
+                        return -ENOENT;
+                memcpy(pk, p->self_pk, 32);
+                return 0;
+        }
+        if (pull_peer_lookup(p, author, &peer) != 0)
+                return -ENOENT;
+        memcpy(pk, peer.sign_pk, 32);
+        return 0;
+}
+
+int pull_manifest_get(struct pull *p, const uint8_t hash[static 32],
+                      const uint8_t file_id[static 16], struct manifest *m,
+                      struct manifest_meta *meta)
+{
+        struct journal_commit c;
+        struct pull_want w;
+        const uint8_t *key;
+        const char *why = NULL;
+        uint8_t pack[32], pk[32];
+        uint64_t off = 0;
+        uint32_t len = 0;
+        size_t cap;
+        int rc = index_packidx_get(p->ix, hash, pack, &off, &len);
+
+        if (rc != 0)
+                return rc;
+        if (len <= PULL_AUTHOR_OFF + 16 || len > MANIFEST_MAX_SIZE)
+                return -EBADMSG;
+        memcpy(w.hash, hash, 32);
+        w.out = malloc(len);
+        w.len = 0;
+        if (w.out == NULL)
+                return -ENOMEM;
+        cap = len;
+        rc = pull_fetch_manifests(p, &w, 1, &cap);
+        if (rc == 0)
+                rc = w.len == len ? 0 : -EBADMSG;
+        if (rc == 0)
+                rc = pull_author_key(p, w.out + PULL_AUTHOR_OFF, pk);
+        if (rc == 0) {
+                memset(&c, 0, sizeof(c));
+                memcpy(c.file_id, file_id, 16);
+                memcpy(c.manifest_hash, hash, 32);
+                memcpy(c.pack_hash, pack, 32);
+                c.off = off;
+                c.len = len;
+                rc = check_manifest(w.out, &c, p->region_id, w.out + PULL_AUTHOR_OFF, pk, m, &why);
+        }
+        free(w.out);
+        if (rc != 0)
+                return rc;
+        key = p->ops->epoch_key(p->arg, m->epoch_id);
+        rc = key != NULL ? manifest_open_meta(m, key, meta) : -ENOKEY;
+        if (rc != 0)
+                manifest_release(m);
+        return rc;
 }
 
 void pull_free(struct pull *p)

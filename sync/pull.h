@@ -48,6 +48,11 @@
  * verifies.  The acknowledgement exchange (sync/confirm.h) raises bad-ack,
  * ack-rollback and ack-fork through pull_ack_alarm; none of them holds.
  *
+ * A removed peer whose mark is past its cutoff (entries applied before the
+ * removal was known) has those entries undone at the start of a round
+ * (ops->undo), its mark put back to the cutoff, and the alarm revoked
+ * (doc/SYNC.md "Removal after the fact", invariant C2).
+ *
  * The peers come from the verified membership fold at pull_new and are
  * brought up to date while running by pull_set_peers (fs/mount.c refreshes
  * the membership every ~30 s): peers are only added, never removed, and a
@@ -84,6 +89,12 @@ struct pull_peer {
         uint8_t cutoff_hash[32];
 };
 
+/* One commit of a refused entry that had been applied: what ops->undo reverts. */
+struct pull_undo {
+        uint8_t file_id[16];
+        uint8_t manifest_hash[32];
+};
+
 struct pull_ops {
         /*
          * Applies verified manifest M (its object bytes' hash is M->hash) with
@@ -118,6 +129,19 @@ struct pull_ops {
          * thread; no store I/O.
          */
         int (*epoch_known)(void *arg, const uint8_t epoch_id[static 32]);
+        /*
+         * Invariant C2 (doc/SYNC.md): device DEVICE_ID was removed and this
+         * device had applied its entries past the cutoff; U (N, in journal
+         * order) are their commits (file id, manifest hash).  Undoes their
+         * effects locally, the same way on every device (fs/apply.c
+         * fs_apply_undo).  Returns 0 (done; the puller lowers that peer's mark
+         * to the cutoff and raises `revoked`), or a negative errno (tried
+         * again at the next round, the mark unchanged).  Called from the
+         * round's thread, no lock of the puller held; it may call
+         * pull_manifest_get.  NULL: entries past a cutoff are not undone.
+         */
+        int (*undo)(void *arg, const uint8_t device_id[static 16], const struct pull_undo *u,
+                    size_t n);
 };
 
 struct pull;
@@ -418,6 +442,28 @@ void pull_set_bootstrap(struct pull *p, int (*fn)(void *arg, unsigned *applied),
 int pull_prefetch(struct pull *p, const uint8_t (*hashes)[32], size_t n)
     __attribute__((warn_unused_result));
 void pull_prefetch_end(struct pull *p);
+
+/*
+ * This device's signing key (SIGN_PK): pull_manifest_get verifies this
+ * device's own manifests with it.  Set before rounds run.
+ */
+void pull_set_self_key(struct pull *p, const uint8_t sign_pk[static 32]);
+
+/*
+ * The manifest HASH of file FILE_ID, located through the pack index and
+ * fetched (pull_fetch_manifests), into *M and its opened metadata *META:
+ * the record's hash, strict decoding, region and file id, a signature by
+ * its author under the author's pinned key (this device's, or any peer's,
+ * a removed one included: the caller judges the author), and an epoch
+ * this device holds.  For ops->undo (an older version to go back to).
+ * Returns 0 (manifest_release, manifest_meta_release), -ENOENT (not in the
+ * pack index, or by an author this device does not know), -EBADMSG (does
+ * not verify), -ENOKEY (an epoch not held), or the store's error.  Any
+ * thread.
+ */
+int pull_manifest_get(struct pull *p, const uint8_t hash[static 32],
+                      const uint8_t file_id[static 16], struct manifest *m,
+                      struct manifest_meta *meta) __attribute__((warn_unused_result));
 
 void pull_free(struct pull *p); /* NULL is a no-op */
 

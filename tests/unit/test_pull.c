@@ -875,11 +875,19 @@ static void test_non_member_device_ignored(void **state)
         assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
 }
 
-/* R (a reader, or what the caller made it) publishes: refused, B's entries applied. */
+/*
+ * R (a reader, or what the caller made it) publishes: refused, B's entries
+ * applied.  R's journal first waits for a membership refresh (R may have
+ * been promoted since our fold), then is the alarm.
+ */
 static void expect_not_writer(struct fx *f)
 {
         honest_b(f);
         publish_plain(f, &f->r, 1);
+        round_ok(f);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+        assert_int_equal(pull_wants_keys(f->p), 1);
+        pull_keys_refreshed(f->p);
         round_ok(f);
         assert_int_equal(count_from(&f->rec, &f->b), 3);
         assert_int_equal(count_from(&f->rec, &f->r), 0);
@@ -1133,6 +1141,7 @@ static struct pull_peer peer_of(const struct dev *d, const uint8_t *pk, uint8_t 
 {
         struct pull_peer pp;
 
+        memset(&pp, 0, sizeof(pp));
         memcpy(pp.device_id, d->id, 16);
         memcpy(pp.sign_pk, pk, 32);
         pp.role = role;
@@ -1436,6 +1445,105 @@ static void test_seen_fill(void **state)
         free(v);
 }
 
+/* The undo callback (invariant C2): records what it was asked to undo. */
+struct undo_rec {
+        int calls;
+        size_t n;
+        struct pull_undo u[8];
+        uint8_t device_id[16];
+};
+
+static struct undo_rec undo_seen;
+
+static int rec_undo(void *arg, const uint8_t device_id[static 16], const struct pull_undo *u,
+                    size_t n)
+{
+        (void)arg;
+        undo_seen.calls++;
+        memcpy(undo_seen.device_id, device_id, 16);
+        undo_seen.n = n < 8 ? n : 8;
+        memcpy(undo_seen.u, u, undo_seen.n * sizeof(*u));
+        return 0;
+}
+
+static const struct pull_ops undo_ops = {.apply = rec_apply,
+                                         .entry_done = rec_entry_done,
+                                         .epoch_key = rec_epoch_key,
+                                         .member_known = rec_member_known,
+                                         .epoch_known = rec_epoch_known,
+                                         .undo = rec_undo};
+
+/*
+ * C publishes three entries (1 + 2 + 1 manifests), all applied; then the
+ * fold says C was removed with its cutoff at seq 1: the next round hands the
+ * commits of seq 2..3 to ops->undo in journal order, the mark goes back to
+ * seq 1, the alarm revoked names C, and nothing is undone twice.
+ */
+static void test_cut_after_apply(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peer = peer_of(&f->c, f->c.pk, MEMBER_ROLE_WRITER);
+        struct pull_peer_info pi;
+        uint8_t cut_hash[32];
+        struct pull *p = NULL;
+        size_t i;
+
+        pull_free(f->p);
+        memset(&undo_seen, 0, sizeof(undo_seen));
+        assert_int_equal(
+            pull_new(&p, f->st, f->ix, f->region, f->a.id, &peer, 1, &undo_ops, &f->rec), 0);
+        f->p = p;
+        f->rec.p = p;
+        publish_plain(f, &f->c, 1);
+        memcpy(cut_hash, f->c.head, 32);
+        publish_plain(f, &f->c, 2);
+        publish_plain(f, &f->c, 1);
+        assert_int_equal(round_ok(f), 4);
+        assert_int_equal(undo_seen.calls, 0);
+        peer.removed = 1;
+        peer.cutoff_seq = 1;
+        memcpy(peer.cutoff_hash, cut_hash, 32);
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        round_ok(f);
+        assert_int_equal(undo_seen.calls, 1);
+        assert_memory_equal(undo_seen.device_id, f->c.id, 16);
+        assert_int_equal(undo_seen.n, 3);
+        for (i = 0; i < 3; i++) /* the last three applied, in order */
+                assert_memory_equal(undo_seen.u[i].manifest_hash, f->rec.got[1 + i].hash, 32);
+        expect_alarm(f, "revoked", &f->c);
+        assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
+        assert_int_equal(pi.seq, 1);
+        assert_memory_equal(pi.hash, cut_hash, 32);
+        round_ok(f);
+        assert_int_equal(undo_seen.calls, 1);
+}
+
+/* The same with the cutoff at 0 (removed before it published): every entry undone, no mark. */
+static void test_cut_to_nothing(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peer = peer_of(&f->c, f->c.pk, MEMBER_ROLE_WRITER);
+        struct pull_peer_info pi;
+        struct pull *p = NULL;
+
+        pull_free(f->p);
+        memset(&undo_seen, 0, sizeof(undo_seen));
+        assert_int_equal(
+            pull_new(&p, f->st, f->ix, f->region, f->a.id, &peer, 1, &undo_ops, &f->rec), 0);
+        f->p = p;
+        f->rec.p = p;
+        publish_plain(f, &f->c, 2);
+        assert_int_equal(round_ok(f), 2);
+        peer.removed = 1;
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        round_ok(f);
+        assert_int_equal(undo_seen.calls, 1);
+        assert_int_equal(undo_seen.n, 2);
+        expect_alarm(f, "revoked", &f->c);
+        assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
+        assert_int_equal(pi.have, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1478,6 +1586,8 @@ int main(void)
             T(test_set_peers_adds),
             T(test_set_peers_key_changed),
             T(test_set_peers_role),
+            T(test_cut_after_apply),
+            T(test_cut_to_nothing),
 #undef T
         };
 
