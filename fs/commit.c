@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto/enc.h"
@@ -989,6 +990,8 @@ static void commit_release(struct commit *c, int failed)
         pack_builder_release(&c->pb);
 }
 
+#define COMMIT_OFFLINE_RECHECK_S 10 /* after a failed membership check, rounds go on without */
+
 /*
  * R3 (doc/SYNC.md): after the round has taken its marks and sealed, and
  * before its entry exists, the store's membership log is checked once more;
@@ -998,15 +1001,22 @@ static void commit_release(struct commit *c, int failed)
  */
 static int commit_check_members(struct fs *fs)
 {
-        int rc = fs_members_changed(fs);
+        struct timespec now;
+        long long last = atomic_load(&fs->members_unreachable);
+        int rc;
 
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (last != 0 && now.tv_sec - last < COMMIT_OFFLINE_RECHECK_S)
+                return 0; /* offline a moment ago: no round waits for the store's retries */
+        rc = fs_members_changed(fs);
+        atomic_store(&fs->members_unreachable, rc < 0 ? (long long)now.tv_sec : 0);
         if (rc == 1) {
                 log_info("the membership log changed: refolding before this round is published");
                 return -ESTALE;
         }
         if (rc < 0)
-                log_debug("cannot check the membership log (%s); committing with the one known",
-                          strerror(-rc));
+                log_info("cannot check the membership log (%s); committing with the one known",
+                         strerror(-rc));
         return 0;
 }
 

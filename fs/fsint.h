@@ -249,8 +249,11 @@ struct fs {
         uint8_t members_listing[32];    /* under head_lock: the members/ listing the last
                                            refresh followed (membership_digest) */
         int members_listing_ok;         /* under head_lock: MEMBERS_LISTING is set */
-        struct fuse_session *se;        /* for kernel cache invalidation */
-        struct fs_inval *inval;         /* pending invalidations (apply) */
+        _Atomic long long members_unreachable; /* CLOCK_MONOTONIC s of the committer's last
+                                                  failed check (0: none): offline, the next
+                                                  rounds do not wait for the store again */
+        struct fuse_session *se;               /* for kernel cache invalidation */
+        struct fs_inval *inval;                /* pending invalidations (apply) */
         size_t ninval, capinval;
         uint64_t orphans_ino;    /* .sealsync-orphans, 0 until needed */
         time_t ckpt_retry_after; /* fs/checkpoint.c: no checkpoint attempt before (puller thread) */
