@@ -405,12 +405,11 @@ static void fs_members_listed(struct fs *fs, const uint8_t listing[static 32])
  */
 static int fs_load_members(struct fs *fs, struct store *store, struct members_state **out)
 {
-        uint8_t listing[32];
-        int listed = membership_digest(store, fs->region_id, listing) == 0, rc;
+        int rc;
 
+        /* No listing is recorded (fs_members_changed): the first check refreshes, which
+         * also installs this fold's keys if they are newer than the ones mounted with. */
         rc = membership_refresh(store, fs->region, out);
-        if (rc == 0 && listed)
-                fs_members_listed(fs, listing);
         if (rc != 0 && rc != -ENOMEM && rc != -EBADMSG) {
                 log_warn("region %s: %s (%s); mounting with the membership known locally",
                          fs->region->name,
@@ -577,7 +576,8 @@ static void fs_maybe_rotate(struct fs *fs, struct members_state **stp)
         time_t t = time(NULL);
         uint64_t now = t < 0 ? 0 : (uint64_t)t;
         struct members_state *again = NULL;
-        int stale = members_key_stale(st, now), rc;
+        uint8_t listing[32];
+        int stale = members_key_stale(st, now), rc, listed;
 
         if (me == NULL) {
                 fs_key_warn(fs,
@@ -605,11 +605,14 @@ static void fs_maybe_rotate(struct fs *fs, struct members_state **stp)
         log_info("region %s: rotated the key (%s)", fs->region->name,
                  stale ? "it was older than max_key_age" : "a member held no key of it");
         fs_key_warn(fs, FS_KEY_OK);
+        listed = membership_digest(fs->store, fs->region_id, listing) == 0;
         if (membership_refresh(fs->store, fs->region, &again) != 0)
                 return; /* the next refresh picks the new epoch up */
         members_state_free(*stp);
         *stp = again;
         fs_members_switch(fs, again);
+        if (listed)
+                fs_members_listed(fs, listing); /* our own rotation is no news to the check */
 }
 
 /*
@@ -617,7 +620,7 @@ static void fs_maybe_rotate(struct fs *fs, struct members_state **stp)
  * for one, the labels and the puller's peers.  Returns 0, or -ESTALE if ST
  * lost an entry this mount had verified (not used).
  */
-static int fs_members_use(struct fs *fs, struct members_state *st)
+static int fs_members_use(struct fs *fs, struct members_state *st, const uint8_t *listing)
 {
         struct pull_peer *peers = NULL;
         size_t n = 0;
@@ -629,8 +632,10 @@ static int fs_members_use(struct fs *fs, struct members_state *st)
         }
         fs_members_alarm(fs, st);
         fs_members_switch(fs, st);
-        fs_maybe_rotate(fs, &st);      /* after a rotation: switched to its fold */
-        pull_keys_refreshed(fs->pull); /* a journal waiting for an epoch is retried */
+        if (listing != NULL)
+                fs_members_listed(fs, listing); /* ST holds every entry it names */
+        fs_maybe_rotate(fs, &st);               /* after a rotation: switched to its fold */
+        pull_keys_refreshed(fs->pull);          /* a journal waiting for an epoch is retried */
         fs_set_labels(fs, st);
         rc = fs_peers_of(st, &peers, &n);
         members_state_free(st);
@@ -658,9 +663,7 @@ static int fs_refresh_peers_locked(struct fs *fs)
         int rc = membership_refresh(fs->store, fs->region, &st);
 
         if (rc == 0)
-                rc = fs_members_use(fs, st);
-        if (rc == 0 && listed)
-                fs_members_listed(fs, listing);
+                rc = fs_members_use(fs, st, listed ? listing : NULL);
         return rc;
 }
 
@@ -701,7 +704,7 @@ int fs_members_switch_to(struct fs *fs, const uint8_t entry[static 32])
                 int lrc = region_load_members(fs->region, &st);
 
                 if (lrc == 0)
-                        lrc = fs_members_use(fs, st);
+                        lrc = fs_members_use(fs, st, NULL);
                 if (rc == 0)
                         rc = lrc;
         }
