@@ -397,6 +397,8 @@ static void fs_members_listed(struct fs *fs, const uint8_t listing[static 32])
         pthread_mutex_unlock(&fs->head_lock);
 }
 
+static void fs_refresh_keys(struct fs *fs, const struct members_state *st);
+
 /*
  * The verified membership at mount: the store's log folded with the local
  * cache (membership_refresh), or, when the store's log cannot be read (an
@@ -405,11 +407,17 @@ static void fs_members_listed(struct fs *fs, const uint8_t listing[static 32])
  */
 static int fs_load_members(struct fs *fs, struct store *store, struct members_state **out)
 {
-        int rc;
+        uint8_t listing[32];
+        int listed = membership_digest(store, fs->region_id, listing) == 0, rc;
 
-        /* No listing is recorded (fs_members_changed): the first check refreshes, which
-         * also installs this fold's keys if they are newer than the ones mounted with. */
         rc = membership_refresh(store, fs->region, out);
+        if (rc == 0) {
+                /* R1: this fold's keys, should they be newer than the ones mounted with
+                 * (no thread runs yet); its listing is the one the checks compare with. */
+                fs_refresh_keys(fs, *out);
+                if (listed)
+                        fs_members_listed(fs, listing);
+        }
         if (rc != 0 && rc != -ENOMEM && rc != -EBADMSG) {
                 log_warn("region %s: %s (%s); mounting with the membership known locally",
                          fs->region->name,
