@@ -7,9 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/cli_ctl.h"
 #include "crypto/secmem.h"
+#include "keyring/member.h"
 #include "sync/journal.h"
 #include "sync/membership.h"
 #include "util/hex.h"
@@ -154,6 +157,65 @@ int cli_region_key(struct cli_region *c, uint8_t key[static 32])
         return rc;
 }
 
+#define CLI_REGION_SWITCH_S 120 /* the daemon may first finish a commit round */
+
+/* Reads the daemon's reply to MEMBERS: 0 on "ok", else -EIO with its error logged. */
+static int cli_region_switch_reply(struct cli_region *c, struct cli_ctl_reader *r)
+{
+        char line[CTL_LINE_MAX];
+        int rc, ok = 0, removed = 0;
+
+        while ((rc = cli_ctl_line(r, line)) == 0 && strcmp(line, "end") != 0) {
+                if (strcmp(line, "ok") == 0)
+                        ok = 1;
+                else if (strcmp(line, "removed 1") == 0)
+                        removed = 1;
+                else if (strncmp(line, "error ", 6) == 0)
+                        log_err("region %s: the entry is on the store, but this device's mount "
+                                "has not switched to it: %s",
+                                c->ri.name, line + 6);
+        }
+        if (rc != 0)
+                log_err("region %s: the entry is on the store, but this device's mount did not "
+                        "confirm the switch: %s",
+                        c->ri.name, strerror(-rc));
+        else if (ok)
+                printf("this device's mount of %s uses the new membership now%s\n", c->ri.name,
+                       removed ? " (this device is removed: read-only)" : "");
+        return rc == 0 && ok ? 0 : -EIO;
+}
+
+/*
+ * doc/SYNC.md R2: the mount of this region by this device home, if any,
+ * switches to a fold holding entry OBJ before the command returns (control
+ * socket MEMBERS).  Returns 0 (switched, or not mounted) or -EIO (logged).
+ */
+static int cli_region_switch_mounts(struct cli_region *c, const uint8_t *obj, size_t len)
+{
+        struct member_entry *e = NULL;
+        struct cli_ctl_reader r;
+        char req[8 + 2 * MEMBER_HASH_LEN + 2], hex[2 * MEMBER_HASH_LEN + 1];
+        int rc = member_decode(obj, len, &e);
+
+        if (rc != 0)
+                return rc; /* cannot happen: membership_append decoded it */
+        hex_encode(hex, e->hash, MEMBER_HASH_LEN);
+        member_entry_free(e);
+        snprintf(req, sizeof(req), "MEMBERS %s\n", hex);
+        rc = cli_ctl_open(&c->ri, req, CLI_REGION_SWITCH_S, &r);
+        if (rc == -ENOTCONN)
+                return 0; /* not mounted here */
+        if (rc != 0) {
+                log_err("region %s: the entry is on the store, but this device's mount cannot be "
+                        "reached to switch to it: %s; unmount it and mount it again",
+                        c->ri.name, strerror(-rc));
+                return -EIO;
+        }
+        rc = cli_region_switch_reply(c, &r);
+        close(r.fd);
+        return rc;
+}
+
 int cli_region_append(struct cli_region *c, const uint8_t *obj, size_t len)
 {
         struct members_state *st = NULL;
@@ -169,7 +231,7 @@ int cli_region_append(struct cli_region *c, const uint8_t *obj, size_t len)
         }
         members_state_free(c->st);
         c->st = st;
-        return 0;
+        return cli_region_switch_mounts(c, obj, len);
 }
 
 int cli_region_device(const struct cli_region *c, const char *arg, const struct member_device **out)

@@ -52,7 +52,10 @@ int cli_region_key(struct cli_region *c, uint8_t key[static 32])
 /*
  * Puts membership entry OBJ (LEN bytes) on the store (if absent; an equal
  * object there already counts as written), then refolds C->st with it and
- * caches the verified entries.  Returns 0 or a negative errno (logged).
+ * caches the verified entries, then has this device's mount of the region,
+ * if any, switch to a membership holding OBJ (control socket MEMBERS;
+ * doc/SYNC.md R2).  Returns 0 or a negative errno (logged; -EIO: the entry
+ * is on the store but the mount did not switch).
  */
 int cli_region_append(struct cli_region *c, const uint8_t *obj, size_t len)
     __attribute__((warn_unused_result));

@@ -5,8 +5,10 @@
  * Each folds the region's log with the store's first and refuses early,
  * with the rule named, what the fold would refuse; the entry is then built
  * and checked the way every device will check it (keyring/members.c),
- * written to the store if absent, and the log re-read.  Devices pick the
- * change up at their next membership refresh (about 30 s while mounted).
+ * written to the store if absent, and the log re-read; this device's own
+ * mount switches to it before the command returns (cli_region_append,
+ * doc/SYNC.md R2).  Other mounted devices pick the change up within a pull
+ * round (~3 s), and always before they publish (R3).
  */
 #include "cli/cli.h"
 #include "cli/cli_region.h"

@@ -178,7 +178,9 @@ struct st {
         unsigned q_entries;
         uint64_t q_bytes;
         int have_conflicts;
-        char keys[32]; /* the daemon's key state ("ok", "stale", ...); "" if not told */
+        char keys[32];  /* the daemon's key state ("ok", "stale", ...); "" if not told */
+        char epoch[65]; /* the epoch new content is sealed under; "" if not told */
+        int removed;    /* this device learned of its removal (doc/SYNC.md R4) */
         unsigned long conflicts;
         int have_content; /* on-demand content: bytes not fetched yet, and here */
         uint64_t remote_bytes, local_bytes, fetched_bytes;
@@ -300,6 +302,12 @@ static int st_line(struct st *s, const char *key, const char *rest)
                                strspn(s->keys, "abcdefghijklmnopqrstuvwxyz-") == strlen(s->keys)
                            ? 0
                            : -EPROTO;
+        if (strcmp(key, "epoch") == 0)
+                return sscanf(rest, "%64[0-9a-f]", s->epoch) == 1 && strlen(s->epoch) == 64
+                           ? 0
+                           : -EPROTO;
+        if (strcmp(key, "removed") == 0)
+                return sscanf(rest, "%d", &s->removed) == 1 ? 0 : -EPROTO;
         if (strcmp(key, "content") == 0) {
                 s->have_content = sscanf(rest, "%" SCNu64 " %" SCNu64 " %" SCNu64, &s->remote_bytes,
                                          &s->local_bytes, &s->fetched_bytes) == 3;
@@ -477,7 +485,7 @@ static void st_release(struct st *s)
 static int st_bad(const struct st *s)
 {
         return s->problem[0] != '\0' || s->nalarms > 0 || s->nkept > 0 || s->push.err ||
-               s->pull.err || s->nstuck > 0;
+               s->pull.err || s->nstuck > 0 || s->removed;
 }
 
 /* ---- status: text ---- */
@@ -590,10 +598,12 @@ static void st_print_text(const struct st *s)
                 printf("  mounted:    no\n");
         else if (s->answered)
                 printf("  mounted:    on %s (pid %ld)%s\n", s->mountpoint, s->pid,
-                       s->sync && s->read_only ? ", read-only (this device is a reader)"
-                       : s->sync               ? ""
-                       : s->read_only          ? ", read-only: not syncing"
-                                               : ", not syncing (--no-sync)");
+                       s->removed ? ", read-only (this device was removed from the region; "
+                                    "nothing is published)"
+                       : s->sync && s->read_only ? ", read-only (this device is a reader)"
+                       : s->sync                 ? ""
+                       : s->read_only            ? ", read-only: not syncing"
+                                                 : ", not syncing (--no-sync)");
         else
                 printf("  mounted:    %s\n", s->mountpoint[0] ? s->mountpoint : "yes");
         if (s->problem[0] != '\0')
@@ -759,6 +769,11 @@ static void st_print_json(const struct st *s)
         st_json_op("push", &s->push, 1);
         st_json_op("pull", &s->pull, 0);
         st_json_lists(s);
+        printf(",\"removed\":%s,\"epoch\":", s->removed ? "true" : "false");
+        if (s->epoch[0] != '\0')
+                printf("\"%s\"", s->epoch);
+        else
+                fputs("null", stdout);
         fputs(",\"key_state\":", stdout);
         if (s->keys[0] != '\0')
                 printf("\"%s\"", s->keys);

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto/enc.h"
@@ -1083,7 +1084,37 @@ static void commit_release(struct commit *c, int failed)
         pack_builder_release(&c->pb);
 }
 
-int fs_commit(struct fs *fs, size_t *ncommits)
+#define COMMIT_OFFLINE_RECHECK_S 10 /* after a failed membership check, rounds go on without */
+
+/*
+ * R3 (doc/SYNC.md): after the round has taken its marks and sealed, and
+ * before its entry exists, the store's membership log is checked once more;
+ * a change undoes the round (-ESTALE), which is done again after a refresh.
+ * A store that does not answer leaves the round as it is (offline: the
+ * bound R3 documents).
+ */
+static int commit_check_members(struct fs *fs)
+{
+        struct timespec now;
+        long long last = atomic_load(&fs->members_unreachable);
+        int rc;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (last != 0 && now.tv_sec - last < COMMIT_OFFLINE_RECHECK_S)
+                return 0; /* offline a moment ago: no round waits for the store's retries */
+        rc = fs_members_changed(fs);
+        atomic_store(&fs->members_unreachable, rc < 0 ? (long long)now.tv_sec : 0);
+        if (rc == 1) {
+                log_info("the membership log changed: refolding before this round is published");
+                return -ESTALE;
+        }
+        if (rc < 0)
+                log_info("cannot check the membership log (%s); committing with the one known",
+                         strerror(-rc));
+        return 0;
+}
+
+static int commit_round(struct fs *fs, size_t *ncommits)
 {
         struct commit c;
         struct commit_tombs ts = {NULL, 0, 0};
@@ -1094,7 +1125,8 @@ int fs_commit(struct fs *fs, size_t *ncommits)
         *ncommits = 0;
         /* key_hold: every epoch is reachable by a removed device; the changes stay
          * local (marked) until a rotation gives a clean key (fs/mount.c). */
-        if (fs->sign_sk == NULL || fs->read_only || fs->commit_broken || atomic_load(&fs->key_hold))
+        if (fs->sign_sk == NULL || fs->read_only || fs->commit_broken ||
+            atomic_load(&fs->key_hold) || atomic_load(&fs->keys_behind))
                 return 0;
         /* D3: packs go to the outbox on the disk of the index; keep the index's reserve. */
         rc = fs_space_check(fs, 0, 0);
@@ -1128,6 +1160,8 @@ int fs_commit(struct fs *fs, size_t *ncommits)
         if (rc == 0)
                 rc = commit_flush_pack(&c);
         if (rc == 0)
+                rc = commit_check_members(fs);
+        if (rc == 0)
                 rc = commit_entry(&c, entry_hash);
         if (rc == 0) {
                 pthread_mutex_lock(&fs->ns_lock);
@@ -1155,7 +1189,7 @@ int fs_commit(struct fs *fs, size_t *ncommits)
                 *ncommits = c.ncommits;
                 log_info("committed journal entry %llu: %zu file(s), %zu pack(s)",
                          (unsigned long long)fs->journal_seq, c.ncommits, c.npacks);
-        } else {
+        } else if (rc != -ESTALE) {
                 log_err("commit failed (%s); changes stay queued", strerror(-rc));
         }
         pthread_mutex_unlock(&fs->commit_lock);
@@ -1164,6 +1198,25 @@ out_tombs:
         for (i = 0; i < ts.n; i++)
                 free(ts.t[i].state);
         free(ts.t);
+        return rc;
+}
+
+#define COMMIT_MEMBER_TRIES 3 /* rounds undone by a changed membership log, then wait */
+
+int fs_commit(struct fs *fs, size_t *ncommits)
+{
+        int tries, rc = -ESTALE;
+
+        for (tries = 0; tries < COMMIT_MEMBER_TRIES && rc == -ESTALE; tries++) {
+                rc = commit_round(fs, ncommits);
+                if (rc == -ESTALE)
+                        fs_refresh_peers(fs); /* outside commit_lock: the switch takes it */
+        }
+        if (rc == -ESTALE) {
+                log_warn("the membership log keeps changing (or cannot be refolded); the "
+                         "changes stay queued for the next round");
+                rc = -EAGAIN;
+        }
         return rc;
 }
 

@@ -13,7 +13,9 @@
  *      the committer (fs_commit), the pusher (push_kick), the puller
  *      (pull_round) and the acknowledgement exchange (confirm_round: our
  *      ack if it changed, then the peers'), and reads their counters; a PIN
- *      drives fs_fetch_tree (fs/fetch.c) in the connection's thread.
+ *      drives fs_fetch_tree (fs/fetch.c) in the connection's thread; a
+ *      MEMBERS drives fs_members_switch_to (fs/mount.c: the membership
+ *      refold, doc/SYNC.md R2).
  *   2. ctl_stop returns only after every thread of this module has been
  *      joined, so FS (its pusher and puller) may be torn down afterwards.
  *   3. Every line sent ends in '\n' and carries no other control character
@@ -317,6 +319,24 @@ static int ctl_status_stuck(struct fs *fs, int fd)
         return rc;
 }
 
+/*
+ * "epoch <id hex>": the epoch new content is sealed under; "removed 1" once
+ * this device learned of its removal (doc/SYNC.md R4).
+ */
+static int ctl_status_epoch(struct fs *fs, int fd)
+{
+        uint8_t id[32];
+        char hex[65];
+        int rc;
+
+        (void)fs_keys_current(fs, id);
+        hex_encode(hex, id, 32);
+        rc = ctl_send(fd, "epoch %s", hex);
+        if (rc == 0 && atomic_load(&fs->key_warn) == FS_KEY_REMOVED)
+                rc = ctl_send(fd, "removed 1");
+        return rc;
+}
+
 static int ctl_status(struct ctl *c, int fd)
 {
         struct fs *fs = c->fs;
@@ -341,6 +361,8 @@ static int ctl_status(struct ctl *c, int fd)
                 rc = ctl_send(fd, "conflicts %lu", atomic_load(&fs->nconflicts));
         if (rc == 0)
                 rc = ctl_send(fd, "keys %s", fs_key_warn_name(atomic_load(&fs->key_warn)));
+        if (rc == 0)
+                rc = ctl_status_epoch(fs, fd);
         if (rc == 0 && fs->push != NULL)
                 rc = ctl_status_push(fs, fd);
         if (rc == 0 && fs->pull != NULL)
@@ -532,6 +554,41 @@ static void ctl_sync_alarms(struct ctl_sync *s)
         }
 }
 
+static int ctl_dirty_cb(void *arg, uint64_t ino)
+{
+        if (ino == INDEX_ROOT_INO)
+                return 0; /* the root has no manifest */
+        *(int *)arg = 1;
+        return 1;
+}
+
+static int ctl_tomb_cb(void *arg, const uint8_t *file_id, const uint8_t *state, size_t len)
+{
+        (void)file_id;
+        (void)state;
+        (void)len;
+        *(int *)arg = 1;
+        return 1;
+}
+
+/*
+ * 1 if a mount that may no longer publish (its device was demoted to
+ * reader) holds local changes it cannot publish: `sync` must not say ok.
+ */
+static int ctl_stuck_changes(struct fs *fs)
+{
+        int any = 0;
+
+        if (fs->push == NULL || !atomic_load(&fs->read_only) || fs->user_read_only)
+                return 0;
+        pthread_mutex_lock(&fs->commit_lock);
+        if (index_for_each_dirty(fs->ix, ctl_dirty_cb, &any) < 0 ||
+            (!any && index_for_each_tomb(fs->ix, ctl_tomb_cb, &any) < 0))
+                any = 1; /* unknown: not ok either */
+        pthread_mutex_unlock(&fs->commit_lock);
+        return any;
+}
+
 /* The final lines; WHY: 0, -ETIMEDOUT, -ESHUTDOWN (unmounting). */
 static void ctl_sync_result(struct ctl_sync *s, int why, long timeout_s)
 {
@@ -543,11 +600,14 @@ static void ctl_sync_result(struct ctl_sync *s, int why, long timeout_s)
             fs->pull != NULL && s->pl.rounds_done > s->job.after && s->pl.last_round_rc != 0;
         unsigned alarms = fs->pull != NULL ? s->pl.nalarms : 0;
         unsigned failed = atomic_load(&fs->commit_failed);
-        const char *status = why == -ETIMEDOUT                ? "timeout"
-                             : why != 0                       ? "error"
-                             : push_err || pull_err || failed ? "error"
-                             : alarms > 0                     ? "alarm"
-                                                              : "ok";
+        /* R4: nothing can be published (removed, or no key of the current epoch) */
+        int removed = atomic_load(&fs->keys_lost) || atomic_load(&fs->key_warn) == FS_KEY_REMOVED;
+        int stuck = !removed && ctl_stuck_changes(fs);
+        const char *status = why == -ETIMEDOUT                                    ? "timeout"
+                             : why != 0                                           ? "error"
+                             : push_err || pull_err || failed || removed || stuck ? "error"
+                             : alarms > 0                                         ? "alarm"
+                                                                                  : "ok";
 
         if (failed > 0)
                 ctl_send(s->fd,
@@ -569,6 +629,13 @@ static void ctl_sync_result(struct ctl_sync *s, int why, long timeout_s)
                          timeout_s);
         if (why == -ESHUTDOWN)
                 ctl_send(s->fd, "message the region is being unmounted");
+        if (removed)
+                ctl_send(s->fd, "message this device was removed from the region (or holds no "
+                                "key of its current epoch): the mount is read-only and publishes "
+                                "nothing; changes made before it learned of it stay local");
+        if (stuck)
+                ctl_send(s->fd, "message this device may not write in the region (a reader "
+                                "now): its local changes cannot be published and stay local");
         if (push_err)
                 ctl_send_text(s->fd, "message", s->ps.last_err_text);
         if (pull_err)
@@ -833,6 +900,34 @@ static int ctl_alarm_clear(struct ctl *c, int fd, const char *arg)
         return ctl_send(fd, "end"); /* the puller's next round looks at them again */
 }
 
+/*
+ * MEMBERS <entry hash hex>: a membership command (revoke, rotate, role,
+ * policy) appended that entry; the mount switches to a fold holding it
+ * before the command returns (doc/SYNC.md R2).  Replies "epoch <hex>",
+ * "removed 1" (if so), then "ok" or "error TEXT", "end".
+ */
+static int ctl_members(struct ctl *c, int fd, const char *arg)
+{
+        uint8_t entry[32];
+        int rc;
+
+        if (strlen(arg) != 64 || hex_decode(entry, 32, arg) != 0) {
+                ctl_send(fd, "error MEMBERS takes an entry hash (64 hex digits)");
+                return ctl_send(fd, "end");
+        }
+        rc = fs_members_switch_to(c->fs, entry);
+        if (rc == 0)
+                rc = ctl_status_epoch(c->fs, fd) == 0 ? 0 : -EPIPE;
+        if (rc == -EPIPE)
+                return rc;
+        if (rc == 0)
+                rc = ctl_send(fd, "ok");
+        else
+                rc = ctl_send(fd, "error the mount cannot fold a membership holding the entry: %s",
+                              rc == -ENOENT ? "it is in no fold (not verified?)" : strerror(-rc));
+        return rc == 0 ? ctl_send(fd, "end") : rc;
+}
+
 static void ctl_request(struct ctl *c, int fd, const char *req)
 {
         long timeout_s = CTL_SYNC_DEFAULT_S;
@@ -850,6 +945,10 @@ static void ctl_request(struct ctl *c, int fd, const char *req)
         }
         if (strncmp(req, "PIN ", 4) == 0 || strncmp(req, "UNPIN ", 6) == 0) {
                 (void)ctl_pin(c, fd, strchr(req, ' ') + 1, req[0] == 'P');
+                return;
+        }
+        if (strncmp(req, "MEMBERS ", 8) == 0) {
+                (void)ctl_members(c, fd, req + 8);
                 return;
         }
         if (strcmp(req, "PINS") == 0) {

@@ -56,6 +56,24 @@ struct fs;
 void fs_refresh_peers(struct fs *fs);
 
 /*
+ * The cheap membership check of doc/SYNC.md R3: one LIST of the store's
+ * members/.  Returns 1 if it differs from the listing the last refresh
+ * followed (refresh before sealing), 0 if not (or the mount does not sync),
+ * or the store's negative errno (the caller goes on with what it knows).
+ */
+int fs_members_changed(struct fs *fs) __attribute__((warn_unused_result));
+
+/*
+ * R2: refolds the membership (the store's, and when that does not yield
+ * ENTRY, the local cache a membership command has just written) and
+ * switches the mount to it.  Returns 0 once the mount's fold holds entry
+ * ENTRY (32-byte hash): from then on every commit round seals under that
+ * fold's epoch; -ENOENT if no fold yields it; another negative errno.
+ */
+int fs_members_switch_to(struct fs *fs, const uint8_t entry[static 32])
+    __attribute__((warn_unused_result));
+
+/*
  * `sealsync rekey`: marks every linked file, directory and symlink whose
  * content or record is under an older epoch as changed, so the next commit
  * re-encrypts it under the current epoch (fs_content_to_current) and
@@ -246,9 +264,17 @@ struct fs {
         pthread_mutex_t stuck_lock;
         struct fs_stuck *stuck;
         size_t nstuck;
-        pthread_mutex_t members_lock; /* serialises membership refreshes */
-        struct fuse_session *se;      /* for kernel cache invalidation */
-        struct fs_inval *inval;       /* pending invalidations (apply) */
+        pthread_mutex_t members_lock;   /* serialises membership refreshes */
+        _Atomic int keys_behind;        /* the last fold's keys could not be installed:
+                                           commits wait (doc/SYNC.md R1) */
+        uint8_t members_listing[32];    /* under head_lock: the members/ listing the last
+                                           refresh followed (membership_digest) */
+        int members_listing_ok;         /* under head_lock: MEMBERS_LISTING is set */
+        _Atomic long long members_unreachable; /* CLOCK_MONOTONIC s of the committer's last
+                                                  failed check (0: none): offline, the next
+                                                  rounds do not wait for the store again */
+        struct fuse_session *se;               /* for kernel cache invalidation */
+        struct fs_inval *inval;                /* pending invalidations (apply) */
         size_t ninval, capinval;
         uint64_t orphans_ino;    /* .sealsync-orphans, 0 until needed */
         time_t ckpt_retry_after; /* fs/checkpoint.c: no checkpoint attempt before (puller thread) */

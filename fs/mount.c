@@ -398,6 +398,17 @@ static int fs_peers_of(const struct members_state *st, struct pull_peer **out, s
         return 0;
 }
 
+/* Records LISTING as the members/ listing the mount follows (fs_members_changed). */
+static void fs_members_listed(struct fs *fs, const uint8_t listing[static 32])
+{
+        pthread_mutex_lock(&fs->head_lock);
+        memcpy(fs->members_listing, listing, 32);
+        fs->members_listing_ok = 1;
+        pthread_mutex_unlock(&fs->head_lock);
+}
+
+static void fs_refresh_keys(struct fs *fs, const struct members_state *st);
+
 /*
  * The verified membership at mount: the store's log folded with the local
  * cache (membership_refresh), or, when the store's log cannot be read (an
@@ -406,9 +417,17 @@ static int fs_peers_of(const struct members_state *st, struct pull_peer **out, s
  */
 static int fs_load_members(struct fs *fs, struct store *store, struct members_state **out)
 {
-        int rc;
+        uint8_t listing[32];
+        int listed = membership_digest(store, fs->region_id, listing) == 0, rc;
 
         rc = membership_refresh(store, fs->region, out);
+        if (rc == 0) {
+                /* R1: this fold's keys, should they be newer than the ones mounted with
+                 * (no thread runs yet); its listing is the one the checks compare with. */
+                fs_refresh_keys(fs, *out);
+                if (listed)
+                        fs_members_listed(fs, listing);
+        }
         if (rc != 0 && rc != -ENOMEM && rc != -EBADMSG) {
                 log_warn("region %s: %s (%s); mounting with the membership known locally",
                          fs->region->name,
@@ -502,13 +521,15 @@ static void fs_refresh_keys(struct fs *fs, const struct members_state *st)
                 fs_keys_lost(fs);
                 return;
         }
-        if (rc != 0) {
-                log_err("cannot unlock the refreshed membership's keys: %s; keeping the old ones",
-                        strerror(-rc));
-                return;
-        }
-        if (fs_keys_install(fs, k) < 0)
-                log_err("the refreshed keys were not installed; keeping the old ones");
+        if (rc == 0 && fs_keys_install(fs, k) < 0)
+                rc = -EINVAL;
+        /* R1: never seal on under a key the fold has retired: commits wait for a fold
+         * whose keys install. */
+        if (atomic_exchange(&fs->keys_behind, rc != 0) != (rc != 0) || rc != 0)
+                log_err("region %s: %s", fs->region->name,
+                        rc != 0 ? "cannot install the refreshed membership's keys; commits wait "
+                                  "until a refresh succeeds"
+                                : "the membership's keys are installed again; commits resume");
 }
 
 /*
@@ -551,6 +572,22 @@ static int fs_rotate(struct fs *fs, const struct members_state *st, uint64_t now
 }
 
 /*
+ * Switches the mount to fold ST (doc/SYNC.md R1): its epoch keys, this
+ * device's role, the key hold and the membership head the commits name,
+ * together, between two commit rounds (commit_lock): a round seals and
+ * names one membership from start to end.
+ */
+static void fs_members_switch(struct fs *fs, const struct members_state *st)
+{
+        pthread_mutex_lock(&fs->commit_lock);
+        fs_refresh_keys(fs, st);
+        fs_follow_role(fs, st);
+        atomic_store(&fs->key_hold, st->cur_tainted);
+        fs_set_member_head(fs, st);
+        pthread_mutex_unlock(&fs->commit_lock);
+}
+
+/*
  * A fold that asks for a rotation (a member without the current key, or a
  * key older than the region's max_key_age) is answered by a device allowed
  * to rotate, at once; the others record the warning for `status`.  After a
@@ -563,7 +600,8 @@ static void fs_maybe_rotate(struct fs *fs, struct members_state **stp)
         time_t t = time(NULL);
         uint64_t now = t < 0 ? 0 : (uint64_t)t;
         struct members_state *again = NULL;
-        int stale = members_key_stale(st, now), rc;
+        uint8_t listing[32];
+        int stale = members_key_stale(st, now), rc, listed;
 
         if (me == NULL) {
                 fs_key_warn(fs,
@@ -591,51 +629,115 @@ static void fs_maybe_rotate(struct fs *fs, struct members_state **stp)
         log_info("region %s: rotated the key (%s)", fs->region->name,
                  stale ? "it was older than max_key_age" : "a member held no key of it");
         fs_key_warn(fs, FS_KEY_OK);
+        listed = membership_digest(fs->store, fs->region_id, listing) == 0;
         if (membership_refresh(fs->store, fs->region, &again) != 0)
                 return; /* the next refresh picks the new epoch up */
         members_state_free(*stp);
         *stp = again;
-        fs_refresh_keys(fs, again);
+        fs_members_switch(fs, again);
+        if (listed)
+                fs_members_listed(fs, listing); /* our own rotation is no news to the check */
 }
 
-static void fs_refresh_peers_locked(struct fs *fs)
+/*
+ * Uses fold ST (freed here): the switch (R1), a rotation if the fold asks
+ * for one, the labels and the puller's peers.  Returns 0, or -ESTALE if ST
+ * lost an entry this mount had verified (not used).
+ */
+static int fs_members_use(struct fs *fs, struct members_state *st, const uint8_t *listing)
 {
-        struct members_state *st = NULL;
         struct pull_peer *peers = NULL;
         size_t n = 0;
         int rc;
 
-        if (membership_refresh(fs->store, fs->region, &st) != 0)
-                return;
         if (!fs_fold_grows(fs, st)) {
                 members_state_free(st);
-                return;
+                return -ESTALE;
         }
         fs_members_alarm(fs, st);
-        fs_refresh_keys(fs, st);
-        fs_follow_role(fs, st);
-        fs_maybe_rotate(fs, &st);
-        atomic_store(&fs->key_hold, st->cur_tainted); /* after a rotation: its fold */
-        fs_set_member_head(fs, st);
-        pull_keys_refreshed(fs->pull); /* a journal waiting for an epoch is retried */
+        fs_members_switch(fs, st);
+        if (listing != NULL)
+                fs_members_listed(fs, listing); /* ST holds every entry it names */
+        fs_maybe_rotate(fs, &st);               /* after a rotation: switched to its fold */
+        pull_keys_refreshed(fs->pull);          /* a journal waiting for an epoch is retried */
         fs_set_labels(fs, st);
         rc = fs_peers_of(st, &peers, &n);
         members_state_free(st);
         if (rc != 0) {
                 log_err("cannot refresh the peers: %s", strerror(-rc));
-                return;
+                return 0; /* the mount switched; the puller keeps its peers */
         }
         /* A changed key is an alarm (logged, listed by `status`); the pinned key stays. */
         if (pull_set_peers(fs->pull, peers, n) != 0)
                 log_debug("the membership refresh left some peers unchanged");
         free(peers);
+        return 0;
+}
+
+/*
+ * The store's fold, used.  The listing is taken before the fold's own LIST,
+ * so the fold holds every entry it names (an honest store's listings only
+ * grow).  Returns 0 or a negative errno (logged where detected).
+ */
+static int fs_refresh_peers_locked(struct fs *fs)
+{
+        struct members_state *st = NULL;
+        uint8_t listing[32];
+        int listed = membership_digest(fs->store, fs->region_id, listing) == 0;
+        int rc = membership_refresh(fs->store, fs->region, &st);
+
+        if (rc == 0)
+                rc = fs_members_use(fs, st, listed ? listing : NULL);
+        return rc;
 }
 
 void fs_refresh_peers(struct fs *fs)
 {
         pthread_mutex_lock(&fs->members_lock); /* the puller thread and `sync` requests */
-        fs_refresh_peers_locked(fs);
+        (void)fs_refresh_peers_locked(fs);
         pthread_mutex_unlock(&fs->members_lock);
+}
+
+int fs_members_changed(struct fs *fs)
+{
+        uint8_t listing[32];
+        int rc, same;
+
+        if (fs->store == NULL)
+                return 0;
+        rc = membership_digest(fs->store, fs->region_id, listing);
+        if (rc != 0)
+                return rc;
+        pthread_mutex_lock(&fs->head_lock);
+        same = fs->members_listing_ok && memcmp(fs->members_listing, listing, 32) == 0;
+        pthread_mutex_unlock(&fs->head_lock);
+        return !same;
+}
+
+int fs_members_switch_to(struct fs *fs, const uint8_t entry[static 32])
+{
+        struct members_state *st = NULL;
+        int rc;
+
+        if (fs->store == NULL)
+                return 0; /* not syncing: nothing is sealed for the store while mounted */
+        pthread_mutex_lock(&fs->members_lock);
+        rc = fs_refresh_peers_locked(fs);
+        if (!fs_member_known(fs, entry)) {
+                /* The store did not answer or hides it: the command cached it here. */
+                int lrc = region_load_members(fs->region, &st);
+
+                if (lrc == 0)
+                        lrc = fs_members_use(fs, st, NULL);
+                if (rc == 0)
+                        rc = lrc;
+        }
+        if (fs_member_known(fs, entry))
+                rc = 0;
+        else if (rc == 0)
+                rc = -ENOENT;
+        pthread_mutex_unlock(&fs->members_lock);
+        return rc;
 }
 
 static uint64_t fs_durable_seq(void *arg)
@@ -876,7 +978,9 @@ static void *fs_puller_main(void *arg)
                         break;
                 pthread_mutex_unlock(&fs->flush_lock);
                 /* A peer's journal waiting for an epoch key: refresh now, not in 30 s. */
-                if (++rounds % FS_MEMBERS_EVERY_ROUNDS == 0 || pull_wants_keys(fs->pull))
+                /* R3/R4: a changed members/ listing (one LIST) is followed at once. */
+                if (++rounds % FS_MEMBERS_EVERY_ROUNDS == 0 || pull_wants_keys(fs->pull) ||
+                    fs_members_changed(fs) == 1)
                         fs_refresh_peers(fs);
                 rc = pull_round(fs->pull, &applied);
                 if (applied > 0) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/hash.h"
 #include "keyring/member.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -279,4 +280,47 @@ int membership_append(struct store *st, const uint8_t region_id[static 32], cons
         if (rc != 0)
                 log_err("cannot write %s to the store: %s", key, strerror(-rc));
         return rc;
+}
+
+/* The running digest of a listing (membership_digest). */
+struct membership_chain {
+        uint8_t d[HASH_LEN];
+        size_t n;
+};
+
+static int membership_chain_cb(void *arg, const char *key, uint64_t size)
+{
+        struct membership_chain *ch = arg;
+        uint8_t buf[HASH_LEN + 512];
+        size_t len = strlen(key);
+
+        (void)size;
+        if (ch->n++ > MEMBERS_MAX_ENTRIES)
+                return 1; /* the fold refuses more anyway */
+        if (len > sizeof(buf) - HASH_LEN)
+                len = sizeof(buf) - HASH_LEN; /* a longer key is junk; its prefix still counts */
+        memcpy(buf, ch->d, HASH_LEN);
+        memcpy(buf + HASH_LEN, key, len);
+        hash_blake2b(ch->d, buf, HASH_LEN + len);
+        return 0;
+}
+
+int membership_digest(struct store *st, const uint8_t region_id[static 32], uint8_t out[static 32])
+{
+        struct membership_chain ch;
+        char prefix[128], hex[65];
+        int rc;
+
+        memset(&ch, 0, sizeof(ch));
+        hex_encode(hex, region_id, 32);
+        snprintf(prefix, sizeof(prefix), "%s/members/", hex);
+        rc = st->ops->list(st, prefix, NULL, membership_chain_cb, &ch);
+        if (rc == 1)
+                rc = 0;
+        if (rc != 0) {
+                log_debug("cannot list %s in the store: %s", prefix, strerror(-rc));
+                return rc;
+        }
+        memcpy(out, ch.d, 32);
+        return 0;
 }

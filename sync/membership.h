@@ -89,6 +89,18 @@ int membership_append(struct store *st, const uint8_t region_id[static 32], cons
                       size_t len) __attribute__((warn_unused_result));
 
 /*
+ * The names the store lists under "<REGION_ID hex>/members/" (at most
+ * MEMBERS_MAX_ENTRIES + 1), chained into one 32-byte digest OUT: equal
+ * digests mean the same listing.  One LIST, no GET: the cheap check a
+ * mount makes before it seals (doc/SYNC.md R3) to know whether the log
+ * changed since the listing its last refresh followed.  Returns 0, or the
+ * store's error (logged at debug level only: the caller decides); OUT
+ * untouched on failure.
+ */
+int membership_digest(struct store *st, const uint8_t region_id[static 32], uint8_t out[static 32])
+    __attribute__((warn_unused_result));
+
+/*
  * 1 if RC is a store error that says "not reachable now" (-EAGAIN,
  * -ETIMEDOUT, -ECONNREFUSED, -ECONNRESET, -EHOSTUNREACH, -ENETUNREACH,
  * -ENETDOWN, -EHOSTDOWN, -ENOTCONN), where the local state is the one to

@@ -173,9 +173,9 @@ like "$T_OUT" "max_key_age: 1 s" "policy shows the new limit"
 sleep 2
 sync_all A
 run_ok "A: log --json" A log docs --json
-# (at least once: on a loaded machine a 1 s key can be stale again at the next refresh)
-is "$(jq -r '[.entries[] | select(.kind == "ROTATE_KEY" and .author == "'"$idA"'")] | length >= 2' <<<"$T_OUT")" true \
-	"A's mount rotated the stale key by itself"
+# (>= 2: `policy` returns once A's mount has refolded, which rotates the stale key at once)
+n=$(jq -r '[.entries[] | select(.kind == "ROTATE_KEY" and .author == "'"$idA"'")] | length' <<<"$T_OUT")
+[ "$n" -ge 2 ]; ok $? "A's mount rotated the stale key by itself ($n rotations by A)"
 rid_docs=$RID
 SEALSYNC_HOME=$HA create_region aged --store "$STORE" --max-key-age 30d
 RID=$rid_docs
