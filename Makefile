@@ -48,9 +48,12 @@ LIB      := $(BUILD)/libsealsync.a
 BIN      := $(BUILD)/sealsync
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+SIM_BIN  := $(BUILD)/sim
+# The short run of the deterministic simulation in `make test` (tests/sim/README.md).
+SIM_SEEDS ?= 200
 
-.PHONY: all test unit integration sanitize analyze format format-check fuzz install clean
-all: $(BIN) $(TOOL_BIN) $(UNIT_BIN)
+.PHONY: all test unit integration sim sanitize analyze format format-check fuzz install clean
+all: $(BIN) $(TOOL_BIN) $(UNIT_BIN) $(SIM_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -74,6 +77,10 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
+$(SIM_BIN): $(BUILD)/tests/sim/sim.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
+
 # Unit tests (cmocka) then integration tests (TAP under prove).
 test: all
 	$(Q)./scripts/run-unit.sh $(BUILD)
@@ -82,6 +89,10 @@ test: all
 
 unit: all
 	$(Q)./scripts/run-unit.sh $(BUILD)
+
+sim: all
+	$(Q)SEALSYNC_BIN=$(abspath $(BIN)) SEALSYNC_SIM=$(abspath $(SIM_BIN)) \
+	  ./scripts/sim.sh --seeds $(SIM_SEEDS)
 
 integration: all
 	$(Q)SEALSYNC_BIN=$(abspath $(BIN)) SEALSYNC_TOOLS=$(abspath $(BUILD)/tools) \
@@ -101,10 +112,10 @@ sanitize:
 analyze:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -D__GNUC__ -I. \
-	  util crypto keyring sync fs cli tests/tools
+	  util crypto keyring sync fs cli tests/tools tests/sim
 
 format:
-	$(Q)clang-format -i $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) \
+	$(Q)clang-format -i $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) tests/sim/sim.c \
 	  $(wildcard util/*.h crypto/*.h keyring/*.h sync/*.h fs/*.h cli/*.h)
 
 format-check:

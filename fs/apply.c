@@ -1359,8 +1359,9 @@ static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct man
 static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest *m,
                      const struct manifest_meta *meta, int act)
 {
+        struct fs_gone g;
         uint64_t parent = 0;
-        int rc = 0;
+        int rc = 0, have_gone = 0;
 
         if (m->kind == MANIFEST_TOMBSTONE)
                 return *in != NULL ? apply_tombstone(fs, *in, m, meta) : 0;
@@ -1372,6 +1373,16 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
                 if (rc != 0 || done)
                         return rc;
         }
+        if (rc == 0 && act == APPLY_RESURRECT) {
+                /* The version comes back with the deletion's vector absorbed: this device's
+                 * next version counts past its own deletion (else a counter is reused and
+                 * the others, who absorbed the deletion, take the new edit for an old one). */
+                rc = apply_gone_get(fs, m->file_id, &g);
+                if (rc == 0)
+                        have_gone = 1;
+                else if (rc == -ENOENT)
+                        rc = 0;
+        }
         if (rc == 0 && act == APPLY_RESURRECT)
                 rc = index_gone_remove(fs->ix, m->file_id); /* apply_place relinks it */
         if (rc == 0 && act == APPLY_COPY_FIRST)
@@ -1380,7 +1391,14 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
                 rc = apply_create(fs, m, meta, in);
         if (rc == 0)
                 rc = apply_update(fs, *in, m, meta, parent,
-                                  act == APPLY_WINNER || act == APPLY_COPY_FIRST);
+                                  act == APPLY_WINNER || act == APPLY_COPY_FIRST ||
+                                      act == APPLY_RESURRECT);
+        if (rc == 0 && have_gone)
+                rc = apply_vv_absorb(*in, g.vv, g.nvv);
+        if (rc == 0 && have_gone)
+                rc = fs_inode_save(fs, *in);
+        if (have_gone)
+                free(g.vv);
         return rc;
 }
 
