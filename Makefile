@@ -48,7 +48,7 @@ LIB      := $(BUILD)/libsealsync.a
 BIN      := $(BUILD)/sealsync
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
-SIM_BIN  := $(BUILD)/sim
+SIM_BIN  := $(BUILD)/sim $(BUILD)/sim-detrand.so
 # The short run of the deterministic simulation in `make test` (tests/sim/README.md).
 SIM_SEEDS ?= 200
 
@@ -77,9 +77,14 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
-$(SIM_BIN): $(BUILD)/tests/sim/sim.o $(LIB)
+$(BUILD)/sim: $(BUILD)/tests/sim/sim.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
+
+# scripts/sim.sh only: deterministic getrandom for the CLI that builds the template.
+$(BUILD)/sim-detrand.so: tests/sim/detrand.c
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -std=c17 -D_GNU_SOURCE $(WARN) -O2 -shared -fPIC -o $@ $<
 
 # Unit tests (cmocka) then integration tests (TAP under prove).
 test: all
@@ -91,8 +96,8 @@ unit: all
 	$(Q)./scripts/run-unit.sh $(BUILD)
 
 sim: all
-	$(Q)SEALSYNC_BIN=$(abspath $(BIN)) SEALSYNC_SIM=$(abspath $(SIM_BIN)) \
-	  ./scripts/sim.sh --seeds $(SIM_SEEDS)
+	$(Q)SEALSYNC_BIN=$(abspath $(BIN)) SEALSYNC_SIM=$(abspath $(BUILD)/sim) \
+	  ./scripts/sim.sh --seeds $(SIM_SEEDS) --disjoint 1 --faults 0 --crashes 0
 
 integration: all
 	$(Q)SEALSYNC_BIN=$(abspath $(BIN)) SEALSYNC_TOOLS=$(abspath $(BUILD)/tools) \

@@ -9,6 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SEALSYNC_BIN:-$here/build/sealsync}
 sim=${SEALSYNC_SIM:-$here/build/sim}
+detrand=$(dirname "$sim")/sim-detrand.so
 devices=3
 args=()
 while [ $# -gt 0 ]; do
@@ -18,14 +19,23 @@ while [ $# -gt 0 ]; do
 	*) args+=("$1"); shift ;;
 	esac
 done
-[ -x "$bin" ] && [ -x "$sim" ] || { echo "sim.sh: build first (make)" >&2; exit 2; }
+[ -x "$bin" ] && [ -x "$sim" ] && [ -f "$detrand" ] || { echo "sim.sh: build first (make)" >&2; exit 2; }
 tpl=${SEALSYNC_SIM_TEMPLATE:-$here/build/sim-template-$devices}
 export SEALSYNC_PASSPHRASE=sim-passphrase
 if [ ! -f "$tpl/ready" ]; then
 	rm -rf "$tpl"
 	mkdir -p "$tpl/store"
 	names=(devA devB devC devD devE devF devG devH)
-	H() { local i=$1; shift; SEALSYNC_HOME=$tpl/home$i "$bin" "$@"; }
+	# Every command draws its randomness from its own fixed stream (tests/sim/detrand.c):
+	# the same device keys, so the same device ids, on every machine.
+	nrand=0
+	H()
+	{
+		local i=$1
+		shift
+		nrand=$((nrand + 1))
+		SEALSYNC_SIM_RAND=$((nrand * 7919)) LD_PRELOAD=$detrand SEALSYNC_HOME=$tpl/home$i "$bin" "$@"
+	}
 	H 0 init --kdf interactive --name "${names[0]}" >/dev/null
 	H 0 create sim --store "file://$tpl/store" >/dev/null
 	rid=$(H 0 list --json | jq -r '.[] | select(.name == "sim") | .region_id')
@@ -34,6 +44,7 @@ if [ ! -f "$tpl/ready" ]; then
 		dev=$(H "$i" id --json | jq -r .device_id)
 		code=$(H 0 invite sim --json | jq -r .code)
 		H "$i" join sim "file://$tpl/store" "$rid" --code "$code" --timeout 60 >"$tpl/join.$i" 2>&1 </dev/null &
+		nrand=$((nrand + 1)) # H ran in a subshell
 		jpid=$!
 		for _ in $(seq 300); do
 			kill -0 "$jpid" 2>/dev/null || break

@@ -131,9 +131,16 @@ static int chance(unsigned pct)
 static struct {
         const char *tpl;
         const char *work;
-        unsigned ndev, steps, faults, crashes, renames, verbose;
+        unsigned ndev, steps, faults, hide, crashes, renames, deletes, selftest, disjoint, verbose;
         uint64_t from, seeds;
-} opt = {.ndev = 3, .steps = 150, .faults = 1, .crashes = 1, .renames = 1, .seeds = 1};
+} opt = {.ndev = 3,
+         .steps = 150,
+         .faults = 1,
+         .crashes = 1,
+         .renames = 1,
+         .deletes = 1,
+         .hide = 1,
+         .seeds = 1};
 
 static char *trace;
 static size_t trace_len, trace_cap;
@@ -422,6 +429,10 @@ static int load_template(void)
                         rc = region_load(home, "sim", &ri);
                 if (rc == 0)
                         rc = region_unlock(devs[i].id, &ri, &devs[i].keys);
+                if (rc == 0 && opt.verbose > 1)
+                        fprintf(stderr, "dev%u is %02x%02x%02x%02x\n", i, devs[i].id->device_id[0],
+                                devs[i].id->device_id[1], devs[i].id->device_id[2],
+                                devs[i].id->device_id[3]);
                 if (rc != 0) {
                         fprintf(stderr, "sim: template device %u (%s): %s\n", i, home,
                                 strerror(-rc));
@@ -835,13 +846,39 @@ static int op_mkdir(unsigned d, const char *name)
         return rc;
 }
 
-static void random_path(char *out, size_t size)
+/*
+ * --disjoint: file name I of the pool belongs to device I % N, which alone
+ * creates, writes, deletes and renames it (so no two versions are ever
+ * concurrent); directories are dev0's and never removed.  -1: nobody's.
+ */
+static int name_owner(const char *path)
 {
+        const char *leaf = strrchr(path, '/');
+        size_t i;
+
+        leaf = leaf != NULL ? leaf + 1 : path;
+        for (i = 0; i < NFILE_NAMES; i++)
+                if (strcmp(leaf, file_names[i]) == 0)
+                        return (int)(i % opt.ndev);
+        return -1;
+}
+
+static int may_touch(unsigned d, const char *path)
+{
+        return !opt.disjoint || name_owner(path) == (int)d;
+}
+
+static void random_path(unsigned d, char *out, size_t size)
+{
+        unsigned i = rnd(NFILE_NAMES);
+
+        if (opt.disjoint)
+                while (i % opt.ndev != d)
+                        i = (i + 1) % NFILE_NAMES;
         if (opt.renames && chance(30))
-                snprintf(out, size, "%s/%s", dir_names[rnd(NDIR_NAMES)],
-                         file_names[rnd(NFILE_NAMES)]);
+                snprintf(out, size, "%s/%s", dir_names[rnd(NDIR_NAMES)], file_names[i]);
         else
-                snprintf(out, size, "%s", file_names[rnd(NFILE_NAMES)]);
+                snprintf(out, size, "%s", file_names[i]);
 }
 
 /* One file operation on device D. */
@@ -860,23 +897,28 @@ static int step_op(unsigned d)
                 return rc;
         }
         for (i = 0; i < t.count; i++) {
-                if (t.n[i].kind == FS_KIND_REG && t.n[i].err == 0 && nf < SIM_MAX_FILES)
+                if (t.n[i].kind == FS_KIND_REG && t.n[i].err == 0 && nf < SIM_MAX_FILES &&
+                    may_touch(d, t.n[i].path))
                         files[nf++] = &t.n[i];
                 else if (t.n[i].kind == FS_KIND_DIR && nd < SIM_MAX_FILES)
                         dirs[nd++] = &t.n[i];
         }
-        random_path(path, sizeof(path));
+        random_path(d, path, sizeof(path));
         if (what < 20 || nf == 0)
                 rc = op_create(d, path);
         else if (what < 70)
                 rc = op_write(d, files[rnd((unsigned)nf)]);
-        else if (what < 82)
+        else if (what < 82 && opt.deletes)
                 rc = op_delete(d, files[rnd((unsigned)nf)]);
+        else if (what < 82)
+                rc = op_write(d, files[rnd((unsigned)nf)]);
         else if (!opt.renames)
                 rc = op_write(d, files[rnd((unsigned)nf)]);
         else if (what < 92)
                 rc = op_rename(d, files[rnd((unsigned)nf)], path);
-        else if (what < 96 || nd == 0)
+        else if (opt.disjoint && d != 0)
+                rc = op_write(d, files[rnd((unsigned)nf)]);
+        else if (what < 96 || nd == 0 || opt.disjoint)
                 rc = op_mkdir(d, dir_names[rnd(NDIR_NAMES)]);
         else
                 rc = op_delete(d, dirs[rnd((unsigned)nd)]); /* rmdir */
@@ -1077,6 +1119,33 @@ static void check(void)
         free(seen);
 }
 
+/*
+ * --selftest: the checker must catch a lost write.  After settling, dev0
+ * drops its first file behind the others' back (no token dies): (a) and
+ * (b) must fail.
+ */
+static void selftest_damage(void)
+{
+        struct tree t = {0};
+        size_t i;
+
+        if (tree_walk(devs[0].fs, INDEX_ROOT_INO, "", &t, 0) != 0)
+                return;
+        for (i = 0; i < t.count; i++) {
+                uint64_t parent;
+                const char *leaf;
+
+                if (t.n[i].kind != FS_KIND_REG ||
+                    resolve_parent(devs[0].fs, t.n[i].path, &parent, &leaf) != 0)
+                        continue;
+                if (fs_api_remove(devs[0].fs, parent, leaf, 0) == 0) {
+                        tr("selftest: dev0 drops %s", t.n[i].path);
+                        break;
+                }
+        }
+        tree_free(&t);
+}
+
 /* ---- one seed ----------------------------------------------------------------------------- */
 
 static void seed_reset(uint64_t seed)
@@ -1095,8 +1164,9 @@ static void seed_reset(uint64_t seed)
                 free(net.hid[i].key);
         net.nhid = 0;
         net.on = 0;
+        net.requests = net.failed = net.hidden = 0;
         net.fail_pct = opt.faults ? 5 + rnd(20) : 0;
-        net.hide_pct = opt.faults ? rnd(30) : 0;
+        net.hide_pct = opt.faults && opt.hide ? rnd(30) : 0;
         tok.next = 1;
         memset(tok.dead, 0, sizeof(tok.dead));
         memset(tok.unacked, 0, sizeof(tok.unacked));
@@ -1131,8 +1201,19 @@ static void run_seed(uint64_t seed)
                                 rc = step_crash(d);
                 }
                 cur_step = opt.steps + 1000; /* every hidden object is listed from now on */
-                if (rc == 0 && settle() == 0)
+                if (rc == 0)
+                        rc = settle();
+                for (d = 0; d < opt.ndev && rc == 0; d++) { /* as after a restart */
+                        dev_unmount(d, 1);
+                        rc = dev_mount(d);
+                        if (rc != 0)
+                                fail("dev%u does not mount again: %s", d, strerror(-rc));
+                }
+                if (rc == 0 && settle() == 0) {
+                        if (opt.selftest)
+                                selftest_damage();
                         check();
+                }
         }
         for (d = 0; d < opt.ndev; d++)
                 if (devs[d].fs != NULL)
@@ -1154,7 +1235,9 @@ static void run_seed(uint64_t seed)
 static void usage(FILE *f)
 {
         fprintf(f, "usage: sim --template DIR [--work DIR] [--seeds N] [--from S] [--devices N]\n"
-                   "           [--steps K] [--faults 0|1] [--crashes 0|1] [--renames 0|1] [-v]\n");
+                   "           [--steps K] [--faults 0|1] [--crashes 0|1] [--renames 0|1] "
+                   "[--deletes 0|1] [--selftest]\n"
+                   "           [--disjoint 0|1] [--hide 0|1] [-v]\n");
 }
 
 int main(int argc, char **argv)
@@ -1164,7 +1247,9 @@ int main(int argc, char **argv)
             {"seeds", required_argument, NULL, 'n'},    {"from", required_argument, NULL, 'f'},
             {"devices", required_argument, NULL, 'd'},  {"steps", required_argument, NULL, 's'},
             {"faults", required_argument, NULL, 'F'},   {"crashes", required_argument, NULL, 'C'},
-            {"renames", required_argument, NULL, 'R'},  {"verbose", no_argument, NULL, 'v'},
+            {"renames", required_argument, NULL, 'R'},  {"deletes", required_argument, NULL, 'D'},
+            {"selftest", no_argument, NULL, 'S'},       {"disjoint", required_argument, NULL, 'J'},
+            {"hide", required_argument, NULL, 'H'},     {"verbose", no_argument, NULL, 'v'},
             {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
         char workbuf[PATH_MAX];
         uint64_t s, failed_seeds = 0;
@@ -1199,6 +1284,18 @@ int main(int argc, char **argv)
                 case 'R':
                         opt.renames = (unsigned)atoi(optarg);
                         break;
+                case 'D':
+                        opt.deletes = (unsigned)atoi(optarg);
+                        break;
+                case 'S':
+                        opt.selftest = 1;
+                        break;
+                case 'H':
+                        opt.hide = (unsigned)atoi(optarg);
+                        break;
+                case 'J':
+                        opt.disjoint = (unsigned)atoi(optarg);
+                        break;
                 case 'v':
                         opt.verbose++;
                         break;
@@ -1226,6 +1323,8 @@ int main(int argc, char **argv)
         setenv("SEALSYNC_NO_CHECKPOINT", "1", 1);
         setenv("SEALSYNC_EAGER", "1", 1); /* every version whole: (d) reads need no store */
         log_init("sim", opt.verbose > 2 ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERR + (opt.verbose > 1));
+        if (opt.verbose < 2)
+                log_quiet_stderr(); /* the engine's own lines only with -v -v */
         if (randombytes_set_implementation(&rb_impl) != 0 || secmem_init() != 0) {
                 fprintf(stderr, "sim: cannot initialise libsodium\n");
                 return 1;
