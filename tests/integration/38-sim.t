@@ -26,9 +26,14 @@ FSEEDS=${SIM_FAULT_SEEDS:-100}
 # The configurations that pass today (tests/sim/FOUND.md says what the others find).
 CFG=(--devices 3 --disjoint 1 --faults 0 --crashes 0)
 CFG_FAULTS=(--devices 3 --disjoint 1 --faults 1 --crashes 0)
-# "name config": concurrent edits, no faults (F2: a file renamed by rule 5 collided with
-# its own conflict name and took a " 2" name on some devices only).
+# "name config": concurrent edits, no faults.  F1: an edit brought back by "edit beats
+# delete" took its author's old counter, and the others ignored its next edit.  F2: a file
+# renamed by rule 5 collided with its own conflict name and took a " 2" name on some
+# devices only.
 REGRESS=(
+	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
+	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
+	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 11"
 	"F2 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 1"
 	"F2 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 3"
 	"F2 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 13"
