@@ -49,7 +49,8 @@ BIN      := $(BUILD)/sealsync
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 SIM_BIN  := $(BUILD)/sim $(BUILD)/sim-detrand.so
-# The short run of the deterministic simulation in `make test` (tests/sim/README.md).
+# `make sim`: seeds of the deterministic simulation's passing configuration (tests/sim/README.md;
+# `make test` runs it through tests/integration/38-sim.t).
 SIM_SEEDS ?= 200
 
 .PHONY: all test unit integration sim sanitize analyze format format-check fuzz install clean
@@ -120,12 +121,13 @@ analyze:
 	  util crypto keyring sync fs cli tests/tools tests/sim
 
 format:
-	$(Q)clang-format -i $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) tests/sim/sim.c \
+	$(Q)clang-format -i $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) tests/sim/sim.c tests/sim/detrand.c \
 	  $(wildcard util/*.h crypto/*.h keyring/*.h sync/*.h fs/*.h cli/*.h)
 
 format-check:
 	$(Q)clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(TOOL_SRC) \
-	  $(FUZZ_SRC) $(wildcard util/*.h crypto/*.h keyring/*.h sync/*.h fs/*.h cli/*.h)
+	  $(FUZZ_SRC) tests/sim/sim.c tests/sim/detrand.c \
+	  $(wildcard util/*.h crypto/*.h keyring/*.h sync/*.h fs/*.h cli/*.h)
 
 # libFuzzer targets (clang); each links the library sources directly.
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
@@ -147,5 +149,6 @@ clean:
 # track their header dependencies too, so a header change rebuilds them.
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
-.SECONDARY: $(UNIT_OBJ) $(TOOL_OBJ)
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(TOOL_OBJ:.o=.d)
+SIM_OBJ  := $(BUILD)/tests/sim/sim.o
+.SECONDARY: $(UNIT_OBJ) $(TOOL_OBJ) $(SIM_OBJ)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(SIM_OBJ:.o=.d)

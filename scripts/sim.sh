@@ -34,7 +34,9 @@ if [ ! -f "$tpl/ready" ]; then
 		local i=$1
 		shift
 		nrand=$((nrand + 1))
-		SEALSYNC_SIM_RAND=$((nrand * 7919)) LD_PRELOAD=$detrand SEALSYNC_HOME=$tpl/home$i "$bin" "$@"
+		# (an ASan build would refuse a preloaded library listed before its runtime)
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+			SEALSYNC_SIM_RAND=$((nrand * 7919)) LD_PRELOAD=$detrand SEALSYNC_HOME=$tpl/home$i "$bin" "$@"
 	}
 	H 0 init --kdf interactive --name "${names[0]}" >/dev/null
 	H 0 create sim --store "file://$tpl/store" >/dev/null
