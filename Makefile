@@ -54,9 +54,13 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 # see crypto/kdf.h).  Never installed.
 TEST_BIN := $(BUILD)/tests/sealsync
 TEST_KDF_OBJ := $(BUILD)/tests/kdf-testhooks.o
+SIM_BIN  := $(BUILD)/sim $(BUILD)/sim-detrand.so
+# `make sim`: seeds of the deterministic simulation's passing configuration (tests/sim/README.md;
+# `make test` runs it through tests/integration/38-sim.t).
+SIM_SEEDS ?= 200
 
-.PHONY: all test unit integration model sanitize analyze format format-check fuzz install clean
-all: $(BIN) $(TOOL_BIN) $(UNIT_BIN) $(TEST_BIN)
+.PHONY: all test unit integration model sim sanitize analyze format format-check fuzz install clean
+all: $(BIN) $(TOOL_BIN) $(UNIT_BIN) $(TEST_BIN) $(SIM_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -90,6 +94,15 @@ $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
+$(BUILD)/sim: $(BUILD)/tests/sim/sim.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
+
+# scripts/sim.sh only: deterministic getrandom for the CLI that builds the template.
+$(BUILD)/sim-detrand.so: tests/sim/detrand.c
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -std=c17 -D_GNU_SOURCE $(WARN) -O2 -shared -fPIC -o $@ $<
+
 # Unit tests (cmocka), the protocol model, then integration tests (TAP under
 # prove, TEST_JOBS at a time: scripts/run-integration.sh; TEST_JOBS=1 runs them
 # one by one, verbose).  TESTS=tests/integration/NN-x.t picks some; each test's
@@ -110,6 +123,10 @@ unit: all
 model:
 	$(Q)./scripts/model.sh $(BUILD)
 
+sim: all
+	$(Q)SEALSYNC_BIN=$(abspath $(BIN)) SEALSYNC_SIM=$(abspath $(BUILD)/sim) \
+	  ./scripts/sim.sh --seeds $(SIM_SEEDS) --disjoint 1 --faults 0 --crashes 0
+
 integration: all
 	$(Q)$(RUN_INTEGRATION)
 
@@ -127,15 +144,16 @@ sanitize:
 analyze:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -D__GNUC__ -I. \
-	  util crypto keyring sync fs cli tests/tools
+	  util crypto keyring sync fs cli tests/tools tests/sim
 
 format:
-	$(Q)clang-format -i $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) \
+	$(Q)clang-format -i $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(TOOL_SRC) $(FUZZ_SRC) tests/sim/sim.c tests/sim/detrand.c \
 	  $(wildcard util/*.h crypto/*.h keyring/*.h sync/*.h fs/*.h cli/*.h)
 
 format-check:
 	$(Q)clang-format --dry-run --Werror $(LIB_SRC) $(CLI_SRC) $(UNIT_SRC) $(TOOL_SRC) \
-	  $(FUZZ_SRC) $(wildcard util/*.h crypto/*.h keyring/*.h sync/*.h fs/*.h cli/*.h)
+	  $(FUZZ_SRC) tests/sim/sim.c tests/sim/detrand.c \
+	  $(wildcard util/*.h crypto/*.h keyring/*.h sync/*.h fs/*.h cli/*.h)
 
 # libFuzzer targets (clang); each links the library sources directly.
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
@@ -157,5 +175,6 @@ clean:
 # track their header dependencies too, so a header change rebuilds them.
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
-.SECONDARY: $(UNIT_OBJ) $(TOOL_OBJ)
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TEST_KDF_OBJ:.o=.d)
+SIM_OBJ  := $(BUILD)/tests/sim/sim.o
+.SECONDARY: $(UNIT_OBJ) $(TOOL_OBJ) $(SIM_OBJ)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TEST_KDF_OBJ:.o=.d) $(SIM_OBJ:.o=.d)

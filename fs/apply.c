@@ -308,17 +308,20 @@ static size_t apply_ext_len(const char *name)
  * A free name in PARENT for a version of NAME by AUTHOR with mtime MTIME_S:
  * "name (conflict from DEVICE DATE).ext" (DEVICE: the author's name in the
  * membership, DATE: UTC).  Always fits in 255 bytes: the base is shortened
- * (at a UTF-8 character boundary) when it must be.
+ * (at a UTF-8 character boundary) when it must be.  A name held by inode
+ * SELF (0: none) counts as free: a file already renamed to its conflict name
+ * keeps it when another version of it collides again.
  */
 static int apply_conflict_name(struct fs *fs, uint64_t parent, const char *name,
-                               const uint8_t author[16], uint64_t mtime_s, char out[256])
+                               const uint8_t author[16], uint64_t mtime_s, uint64_t self,
+                               char out[256])
 {
         size_t ext = apply_ext_len(name), base = strlen(name) - ext;
         char dev[65], date[16];
         struct tm tm;
         time_t t = (time_t)mtime_s;
         uint64_t other;
-        int i;
+        int i, rc;
 
         fs_device_label(fs, author, dev);
         if (gmtime_r(&t, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%d", &tm) == 0)
@@ -340,7 +343,8 @@ static int apply_conflict_name(struct fs *fs, uint64_t parent, const char *name,
                 len = snprintf(out, 256, "%.*s%s%s", (int)b, name, suffix, name + base);
                 if (len < 0 || len > 255)
                         return -ENAMETOOLONG;
-                if (index_lookup(fs->ix, parent, out, (size_t)len, &other) == -ENOENT)
+                rc = index_lookup(fs->ix, parent, out, (size_t)len, &other);
+                if (rc == -ENOENT || (rc == 0 && self != 0 && other == self))
                         return 0;
         }
         return -EEXIST;
@@ -421,7 +425,7 @@ static int apply_copy_local(struct fs *fs, struct fs_inode *in)
                 return 0; /* no name here: nothing to keep a copy under */
         if (rc == 0)
                 rc = apply_conflict_name(fs, parent, cur, fs->device_id, (uint64_t)in->mtime.tv_sec,
-                                         alt);
+                                         0, alt);
         if (rc == 0)
                 rc = fs_inode_create(fs, in->kind, in->mode, in->uid, in->gid, in->target, &cp);
         if (rc != 0)
@@ -473,9 +477,9 @@ static void apply_remote_ver(const struct manifest *m, struct apply_ver *v)
 }
 
 /* Rule 5: two different files want PARENT/NAME; OTHER holds it here. */
-static int apply_collide(struct fs *fs, uint64_t parent, const char *name, uint64_t other,
-                         const struct manifest *m, const struct manifest_meta *meta, char alt[256],
-                         int *remote_loses)
+static int apply_collide(struct fs *fs, uint64_t parent, const char *name, uint64_t self,
+                         uint64_t other, const struct manifest *m, const struct manifest_meta *meta,
+                         char alt[256], int *remote_loses)
 {
         struct fs_inode *o;
         struct apply_ver rv, ov;
@@ -495,9 +499,9 @@ static int apply_collide(struct fs *fs, uint64_t parent, const char *name, uint6
         apply_remote_ver(m, &rv);
         *remote_loses = !apply_wins(&rv, &ov);
         if (*remote_loses) {
-                rc = apply_conflict_name(fs, parent, name, m->author, meta->mtime_s, alt);
+                rc = apply_conflict_name(fs, parent, name, m->author, meta->mtime_s, self, alt);
         } else {
-                rc = apply_conflict_name(fs, parent, name, author, mtime, alt);
+                rc = apply_conflict_name(fs, parent, name, author, mtime, 0, alt);
                 if (rc == 0)
                         rc = index_unlink(fs->ix, parent, name, strlen(name));
                 if (rc == 0)
@@ -535,7 +539,7 @@ static int apply_place(struct fs *fs, struct fs_inode *in, uint64_t parent, cons
         if (rc == 0 && other != in->ino) {
                 int remote_loses = 0;
 
-                rc = apply_collide(fs, parent, name, other, m, meta, alt, &remote_loses);
+                rc = apply_collide(fs, parent, name, in->ino, other, m, meta, alt, &remote_loses);
                 if (rc != 0)
                         return rc;
                 if (remote_loses)
@@ -881,7 +885,7 @@ static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struc
         if (rc != 0)
                 return rc;
         if (index_lookup(fs->ix, parent, name, g->name_len, &other) == 0) {
-                rc = apply_conflict_name(fs, parent, name, fs->device_id, 0, alt);
+                rc = apply_conflict_name(fs, parent, name, fs->device_id, 0, 0, alt);
                 if (rc != 0)
                         return rc;
                 name = alt;
@@ -1237,10 +1241,10 @@ static int apply_merge_pair(struct fs *fs, uint64_t from, const struct apply_chi
                 return rc == 0 ? apply_move(fs, from, c->name, into, c->name, c->ino, c->type) : rc;
         }
         if (apply_wins(&ov, &cv)) { /* C is the older: it moves in under a conflict name */
-                rc = apply_conflict_name(fs, into, c->name, ca, cm, alt);
+                rc = apply_conflict_name(fs, into, c->name, ca, cm, 0, alt);
                 return rc == 0 ? apply_move(fs, from, c->name, into, alt, c->ino, c->type) : rc;
         }
-        rc = apply_conflict_name(fs, into, c->name, oa, om, alt);
+        rc = apply_conflict_name(fs, into, c->name, oa, om, 0, alt);
         if (rc == 0)
                 rc = apply_move(fs, into, c->name, into, alt, other, (uint8_t)ok);
         return rc == 0 ? apply_move(fs, from, c->name, into, c->name, c->ino, c->type) : rc;
@@ -1359,8 +1363,9 @@ static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct man
 static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest *m,
                      const struct manifest_meta *meta, int act)
 {
+        struct fs_gone g;
         uint64_t parent = 0;
-        int rc = 0;
+        int rc = 0, have_gone = 0;
 
         if (m->kind == MANIFEST_TOMBSTONE)
                 return *in != NULL ? apply_tombstone(fs, *in, m, meta) : 0;
@@ -1372,6 +1377,16 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
                 if (rc != 0 || done)
                         return rc;
         }
+        if (rc == 0 && act == APPLY_RESURRECT) {
+                /* The version comes back with the deletion's vector absorbed: this device's
+                 * next version counts past its own deletion (else a counter is reused and
+                 * the others, who absorbed the deletion, take the new edit for an old one). */
+                rc = apply_gone_get(fs, m->file_id, &g);
+                if (rc == 0)
+                        have_gone = 1;
+                else if (rc == -ENOENT)
+                        rc = 0;
+        }
         if (rc == 0 && act == APPLY_RESURRECT)
                 rc = index_gone_remove(fs->ix, m->file_id); /* apply_place relinks it */
         if (rc == 0 && act == APPLY_COPY_FIRST)
@@ -1380,7 +1395,14 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
                 rc = apply_create(fs, m, meta, in);
         if (rc == 0)
                 rc = apply_update(fs, *in, m, meta, parent,
-                                  act == APPLY_WINNER || act == APPLY_COPY_FIRST);
+                                  act == APPLY_WINNER || act == APPLY_COPY_FIRST ||
+                                      act == APPLY_RESURRECT);
+        if (rc == 0 && have_gone)
+                rc = apply_vv_absorb(*in, g.vv, g.nvv);
+        if (rc == 0 && have_gone)
+                rc = fs_inode_save(fs, *in);
+        if (have_gone)
+                free(g.vv);
         return rc;
 }
 

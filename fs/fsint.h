@@ -518,6 +518,31 @@ int fs_space_check(struct fs *fs, uint64_t need, int user) __attribute__((warn_u
  * nothing wrong is published; a remount starts from the index.
  */
 int fs_index_commit(struct fs *fs) __attribute__((warn_unused_result));
+/*
+ * fs/ops.c: the operations beneath the FUSE requests, callable without a
+ * kernel (tests/sim drives a region with them; ops.c's handlers call the
+ * same functions).  Each returns 0 or a negative errno as the request would
+ * have replied.  make_node: a new REG, DIR or LNK (TARGET) NAME in PARENT,
+ * busy reference in *OUT (fs_inode_put it).  open: an open reference in
+ * *OUT (FLAGS: O_ACCMODE, O_TRUNC), released by fs_api_release.  write:
+ * APPEND writes at the end (O_APPEND).  read: *GOT bytes.  fsync: the
+ * content and the index made durable.
+ */
+int fs_api_make_node(struct fs *fs, uint64_t parent, const char *name, int kind, uint32_t mode,
+                     uint32_t uid, uint32_t gid, const char *target, struct fs_inode **out)
+    __attribute__((warn_unused_result));
+int fs_api_remove(struct fs *fs, uint64_t parent, const char *name, int want_dir)
+    __attribute__((warn_unused_result));
+int fs_api_rename(struct fs *fs, uint64_t p1, const char *n1, uint64_t p2, const char *n2,
+                  unsigned flags) __attribute__((warn_unused_result));
+int fs_api_open(struct fs *fs, uint64_t ino, int flags, struct fs_inode **out)
+    __attribute__((warn_unused_result));
+int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *buf, size_t size,
+                 int append) __attribute__((warn_unused_result));
+int fs_api_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t size, uint8_t *buf,
+                size_t *got) __attribute__((warn_unused_result));
+int fs_api_fsync(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
+void fs_api_release(struct fs *fs, struct fs_inode *in);
 
 /* fs/content.c — callers hold IN->lock (read for read, write otherwise). */
 int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len, uint8_t *out,

@@ -774,7 +774,7 @@ int fs_publish_held(struct fs *fs)
 
 /* The pusher, with what K1 and S1 check (sync/push.h). */
 static int fs_start_push(struct fs *fs, const struct fsmount_opts *o, struct store *store,
-                         const char *outbox)
+                         const char *outbox, int stepped)
 {
         struct push_self self = {.head_seq = fs->journal_seq, .cloned = fs_cloned};
         int rc;
@@ -783,15 +783,16 @@ static int fs_start_push(struct fs *fs, const struct fsmount_opts *o, struct sto
         memcpy(self.sign_pk, o->id->sign_pk, 32);
         memcpy(self.region_id, o->region->id, 32);
         memcpy(self.genesis_hash, o->region->genesis_hash, 32);
-        rc = push_start(&fs->push, store, outbox, fs->region_hex, fs->device_id, fs_durable_seq, fs,
-                        &self);
+        rc = (stepped ? push_start_stepped : push_start)(&fs->push, store, outbox, fs->region_hex,
+                                                         fs->device_id, fs_durable_seq, fs, &self);
         if (rc != 0)
                 log_err("cannot start the uploader: %s", strerror(-rc));
         return rc;
 }
 
 /* Outbox, commit state, store and pusher (doc/SYNC.md). */
-static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct store **store)
+static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct store **store,
+                        int stepped)
 {
         char path[PATH_MAX];
         int rc;
@@ -815,11 +816,13 @@ static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct stor
                 log_err("cannot read the sync state: %s", strerror(-rc));
                 return rc;
         }
-        rc = store_open(o->region->store_url, store);
+        rc = o->store != NULL ? 0 : store_open(o->region->store_url, store);
         if (rc != 0) {
                 log_err("cannot open the store %s: %s", o->region->store_url, strerror(-rc));
                 return rc;
         }
+        if (o->store != NULL)
+                *store = o->store; /* the caller's (fsmount_open): not closed here */
         /* S1: a missing store mounts offline; the pusher checks again before publishing. */
         rc = store_check(*store, o->region->id, o->region->genesis_hash);
         if (rc == -ENOMEDIUM)
@@ -834,7 +837,7 @@ static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct stor
         fs->store = *store;
         rc = fs_open_pull(fs, *store);
         /* After the puller: the pusher raises cloned-device in its alarm list. */
-        return rc == 0 ? fs_start_push(fs, o, *store, path) : rc;
+        return rc == 0 ? fs_start_push(fs, o, *store, path, stepped) : rc;
 }
 
 /* Commits what is left and uploads for a bounded time; the rest waits in the outbox. */
@@ -1079,7 +1082,7 @@ int fsmount_run(const struct fsmount_opts *o)
                 log_warn("cannot open %s; logging to stderr only", logpath);
         rc = fs_open_state(&fs, o);
         if (rc == 0)
-                rc = fs_open_sync(&fs, o, &store);
+                rc = fs_open_sync(&fs, o, &store, 0);
         if (rc != 0)
                 goto out;
         {
@@ -1145,4 +1148,89 @@ out:
         free(fs.pinq);
         close(lockfd);
         return rc;
+}
+
+/* fsmount_open and friends (fs/mount.h): the same state without FUSE or threads. */
+int fsmount_open(const struct fsmount_opts *o, struct fs **out)
+{
+        struct store *store = NULL;
+        struct fs *fs = calloc(1, sizeof(*fs));
+        int rc;
+
+        if (fs == NULL)
+                return -ENOMEM;
+        fs->data_dirfd = -1;
+        fs->outbox_dirfd = -1;
+        pthread_mutex_init(&fs->ns_lock, NULL);
+        pthread_mutex_init(&fs->labels_lock, NULL);
+        pthread_mutex_init(&fs->pins_lock, NULL);
+        pthread_mutex_init(&fs->flush_lock, NULL);
+        pthread_cond_init(&fs->flush_cond, NULL);
+        rc = fs_open_state(fs, o);
+        if (rc == 0)
+                rc = fs_open_sync(fs, o, &store, 1);
+        if (rc == 0 && index_dirty(fs->ix))
+                rc = index_commit(fs->ix);
+        if (rc != 0) {
+                fsmount_close(fs, 0);
+                return rc;
+        }
+        *out = fs;
+        return 0;
+}
+
+int fsmount_step_commit(struct fs *fs, size_t *n)
+{
+        int rc;
+
+        *n = 0;
+        rc = fs->push != NULL ? fs_commit(fs, n) : 0;
+        if (rc == 0 && index_dirty(fs->ix))
+                rc = index_commit(fs->ix);
+        return rc;
+}
+
+int fsmount_step_push(struct fs *fs)
+{
+        return fs->push != NULL ? push_step(fs->push) : 0;
+}
+
+int fsmount_step_pull(struct fs *fs, unsigned *applied)
+{
+        int rc, crc;
+
+        *applied = 0;
+        if (fs->pull == NULL)
+                return 0;
+        if (pull_wants_keys(fs->pull))
+                fs_refresh_peers(fs);
+        rc = pull_round(fs->pull, applied);
+        crc = index_dirty(fs->ix) ? index_commit(fs->ix) : 0;
+        return rc != 0 ? rc : crc;
+}
+
+void fsmount_close(struct fs *fs, int clean)
+{
+        size_t n = 0;
+
+        if (fs == NULL)
+                return;
+        if (clean && fs->push != NULL && fs_commit(fs, &n) != 0)
+                log_warn("closing with changes not committed");
+        if (!clean && fs->ix != NULL) {
+                index_abandon(fs->ix); /* a power cut: the open transaction is lost */
+                fs->ix = NULL;
+        }
+        push_stop(fs->push);
+        fs->push = NULL;
+        confirm_free(fs->confirm);
+        fs->confirm = NULL;
+        pull_free(fs->pull);
+        fs->pull = NULL;
+        free(fs->inval);
+        fs->inval = NULL;
+        fs_close_state(fs);
+        free(fs->labels);
+        free(fs->pinq);
+        free(fs);
 }

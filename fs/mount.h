@@ -22,6 +22,11 @@ struct fsmount_opts {
         int reader;     /* this device is a reader: no changes (EROFS), but it pulls */
         int forge_role; /* tests/tools/forgemount only: writable whatever the role says */
         int no_sync;    /* local only: changes stay marked and are published at a later mount */
+        /*
+         * fsmount_open only (tests/sim): the store to use instead of opening
+         * region->store_url (the caller's; it must outlive the mount).
+         */
+        struct store *store;
 };
 
 /*
@@ -31,6 +36,30 @@ struct fsmount_opts {
  * Errors are reported on stderr (and in mount.log) before returning.
  */
 int fsmount_run(const struct fsmount_opts *o) __attribute__((warn_unused_result));
+
+/*
+ * Headless mount for the deterministic simulation (tests/sim): opens the
+ * region's local state and sync machinery exactly as fsmount_run does, but
+ * without FUSE, without a daemon and without any thread: nothing happens
+ * unless the caller drives it (fs/fsint.h fs_api_* for file operations,
+ * fsmount_step_* below for the committer, pusher and puller).  O->store
+ * (if set) replaces the region's store.  *OUT is freed by fsmount_close.
+ * Returns 0 or a negative errno (logged).
+ */
+struct fs;
+int fsmount_open(const struct fsmount_opts *o, struct fs **out) __attribute__((warn_unused_result));
+/* One commit round (fs_commit) and the index's group commit; *N: files committed. */
+int fsmount_step_commit(struct fs *fs, size_t *n) __attribute__((warn_unused_result));
+/* One upload pass (push_step): 0 when the outbox is empty. */
+int fsmount_step_push(struct fs *fs) __attribute__((warn_unused_result));
+/* One pull round (pull_round) and the index's group commit; *APPLIED: versions applied. */
+int fsmount_step_pull(struct fs *fs, unsigned *applied) __attribute__((warn_unused_result));
+/*
+ * Closes a headless mount.  CLEAN: as an unmount (a last commit round, the
+ * index committed); otherwise as a power cut: nothing more is written (the
+ * index's open transaction is rolled back by SQLite at the next open).
+ */
+void fsmount_close(struct fs *fs, int clean);
 
 /* Checks that PATH is an existing directory that is not already a mount point. */
 int fsmount_check_mountpoint(const char *path) __attribute__((warn_unused_result));

@@ -396,11 +396,9 @@ static int fs_get_dir_merged(struct fs *fs, uint64_t *parent, struct fs_inode **
         return rc;
 }
 
-static int fs_make_node(fuse_req_t req, uint64_t parent, const char *name, int kind, uint32_t mode,
-                        const char *target, struct fs_inode **out)
+int fs_api_make_node(struct fs *fs, uint64_t parent, const char *name, int kind, uint32_t mode,
+                     uint32_t uid, uint32_t gid, const char *target, struct fs_inode **out)
 {
-        struct fs *fs = fs_of(req);
-        const struct fuse_ctx *ctx = fuse_req_ctx(req);
         struct fs_inode *dir = NULL, *in = NULL;
         uint64_t existing;
         int rc;
@@ -423,8 +421,7 @@ static int fs_make_node(fuse_req_t req, uint64_t parent, const char *name, int k
         }
         if (rc != -ENOENT)
                 goto out;
-        rc = fs_inode_create(fs, kind, fs_kind_type(kind) | (mode & 07777), ctx->uid, ctx->gid,
-                             target, &in);
+        rc = fs_inode_create(fs, kind, fs_kind_type(kind) | (mode & 07777), uid, gid, target, &in);
         if (rc != 0)
                 goto out;
         rc = index_link(fs->ix, parent, name, strlen(name), in->ino, (uint8_t)kind);
@@ -447,6 +444,15 @@ out:
         if (rc == 0)
                 *out = in;
         return rc;
+}
+
+static int fs_make_node(fuse_req_t req, uint64_t parent, const char *name, int kind, uint32_t mode,
+                        const char *target, struct fs_inode **out)
+{
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+        return fs_api_make_node(fs_of(req), parent, name, kind, mode, ctx->uid, ctx->gid, target,
+                                out);
 }
 
 static void fs_reply_new(fuse_req_t req, int rc, struct fs_inode *in)
@@ -501,7 +507,7 @@ static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, con
 }
 
 /* Removes NAME from PARENT; WANT_DIR selects rmdir semantics. */
-static int fs_remove(struct fs *fs, uint64_t parent, const char *name, int want_dir)
+int fs_api_remove(struct fs *fs, uint64_t parent, const char *name, int want_dir)
 {
         struct fs_inode *dir = NULL, *in = NULL;
         uint64_t ino;
@@ -552,12 +558,12 @@ out:
 
 static void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-        fuse_reply_err(req, -fs_remove(fs_of(req), parent, name, 0));
+        fuse_reply_err(req, -fs_api_remove(fs_of(req), parent, name, 0));
 }
 
 static void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-        fuse_reply_err(req, -fs_remove(fs_of(req), parent, name, 1));
+        fuse_reply_err(req, -fs_api_remove(fs_of(req), parent, name, 1));
 }
 
 static int fs_rename_exchange(struct fs *fs, uint64_t p1, const char *n1, struct fs_inode *a,
@@ -605,8 +611,8 @@ static int fs_rename_replace(struct fs *fs, struct fs_inode *d2, const char *n2,
         return rc;
 }
 
-static int fs_rename(struct fs *fs, uint64_t p1, const char *n1, uint64_t p2, const char *n2,
-                     unsigned flags)
+int fs_api_rename(struct fs *fs, uint64_t p1, const char *n1, uint64_t p2, const char *n2,
+                  unsigned flags)
 {
         struct fs_inode *d1 = NULL, *d2 = NULL, *src = NULL, *dst = NULL;
         uint64_t sino, dino;
@@ -687,10 +693,10 @@ out:
 static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                          const char *newname, unsigned int flags)
 {
-        fuse_reply_err(req, -fs_rename(fs_of(req), parent, name, newparent, newname, flags));
+        fuse_reply_err(req, -fs_api_rename(fs_of(req), parent, name, newparent, newname, flags));
 }
 
-static int fs_open_inode(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
+int fs_api_open(struct fs *fs, uint64_t ino, int flags, struct fs_inode **out)
 {
         struct fs_inode *in;
         uint64_t gen;
@@ -702,9 +708,9 @@ static int fs_open_inode(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
                 rc = -EISDIR;
         else if (in->kind != FS_KIND_REG)
                 rc = -EINVAL;
-        else if (fs->read_only && (fi->flags & O_ACCMODE) != O_RDONLY)
+        else if (fs->read_only && (flags & O_ACCMODE) != O_RDONLY)
                 rc = -EROFS;
-        if (rc == 0 && (fi->flags & O_TRUNC)) {
+        if (rc == 0 && (flags & O_TRUNC)) {
                 /* FUSE_CAP_ATOMIC_O_TRUNC (libfuse's default): the truncation is ours. */
                 pthread_rwlock_wrlock(&in->lock);
                 if (in->size != 0) {
@@ -726,11 +732,22 @@ static int fs_open_inode(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
         }
         if (rc == 0) {
                 fs_inode_ref(fs, in, 0, 1);
+                *out = in;
+        }
+        fs_inode_put(fs, in);
+        return rc;
+}
+
+static int fs_open_inode(struct fs *fs, uint64_t ino, struct fuse_file_info *fi)
+{
+        struct fs_inode *in = NULL;
+        int rc = fs_api_open(fs, ino, fi->flags, &in);
+
+        if (rc == 0) {
                 fi->fh = (uint64_t)(uintptr_t)in;
                 fi->keep_cache = 1;
                 fi->noflush = 1;
         }
-        fs_inode_put(fs, in);
         return rc;
 }
 
@@ -781,8 +798,8 @@ static struct fs_inode *fs_fh(struct fuse_file_info *fi)
  * mixes two versions; a newer version applied between the fetch and the
  * read (its blocks remote again) is fetched in turn, a few times at most.
  */
-static int fs_read_fetching(struct fs *fs, struct fs_inode *in, uint64_t off, size_t size,
-                            uint8_t *buf, size_t *got)
+int fs_api_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t size, uint8_t *buf,
+                size_t *got)
 {
         int rc = -ENODATA, tries;
 
@@ -816,7 +833,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 fuse_reply_err(req, ENOMEM);
                 return;
         }
-        rc = fs_read_fetching(fs, in, (uint64_t)off, size, buf, &got);
+        rc = fs_api_read(fs, in, (uint64_t)off, size, buf, &got);
         if (rc != 0)
                 fuse_reply_err(req, -rc);
         else
@@ -830,7 +847,6 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 {
         struct fs *fs = fs_of(req);
         struct fs_inode *in = fs_fh(fi);
-        uint64_t osize;
         int rc;
 
         (void)ino;
@@ -842,22 +858,34 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
                 fuse_reply_err(req, EINVAL);
                 return;
         }
+        rc = fs_api_write(fs, in, (uint64_t)off, buf, size, fi->flags & O_APPEND);
+        if (rc != 0)
+                fuse_reply_err(req, -rc);
+        else
+                fuse_reply_write(req, size);
+}
+
+int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *buf, size_t size,
+                 int append)
+{
+        uint64_t osize;
+        int rc;
+
         pthread_rwlock_wrlock(&in->lock);
-        if (fi->flags & O_APPEND)
-                off = (off_t)in->size; /* no writeback cache: appends are ours */
+        if (append)
+                off = in->size; /* no writeback cache: appends are ours */
         osize = in->size;
         /* D3: the index keeps room to commit; a full disk is ENOSPC here, never later. */
         rc = fs_space_check(fs, (uint64_t)size + size / 8, 1);
         if (rc == 0)
-                rc = fs_content_write(fs, in, (uint64_t)off, (const uint8_t *)buf, size);
+                rc = fs_content_write(fs, in, off, buf, size);
         /* Extending: the old last block (local now) stops being final.  Marked only once
          * written: a remote block is never dirty. */
-        if (rc == 0 && osize > 0 && (uint64_t)off + size > osize &&
+        if (rc == 0 && osize > 0 && off + size > osize &&
             rangeset_contains(&in->blocks, (osize - 1) / fs->bs))
                 rc = rangeset_add(&in->dirty, (osize - 1) / fs->bs, (osize - 1) / fs->bs + 1);
         if (rc == 0 && size > 0)
-                rc = fs_inode_mark_changed(fs, in, (uint64_t)off / fs->bs,
-                                           ((uint64_t)off + size - 1) / fs->bs + 1);
+                rc = fs_inode_mark_changed(fs, in, off / fs->bs, (off + size - 1) / fs->bs + 1);
         if (rc == 0) {
                 fs_now(&in->mtime);
                 in->ctime = in->mtime;
@@ -866,10 +894,7 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
         if (rc == -ENOSPC || rc == -EIO || rc == -EDQUOT)
                 in->wb_err = rc; /* the next fsync reports it too */
         pthread_rwlock_unlock(&in->lock);
-        if (rc != 0)
-                fuse_reply_err(req, -rc);
-        else
-                fuse_reply_write(req, size);
+        return rc;
 }
 
 static void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -882,9 +907,14 @@ static void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         struct fs *fs = fs_of(req);
-        struct fs_inode *in = fs_fh(fi);
 
         (void)ino;
+        fs_api_release(fs, fs_fh(fi));
+        fuse_reply_err(req, 0);
+}
+
+void fs_api_release(struct fs *fs, struct fs_inode *in)
+{
         /* busy keeps IN alive across the close after the open reference is gone. */
         pthread_mutex_lock(&fs->table_lock);
         in->busy++;
@@ -892,17 +922,21 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
         fs_inode_ref(fs, in, 0, -1);
         fs_content_idle(fs, in);
         fs_inode_put(fs, in);
-        fuse_reply_err(req, 0);
 }
 
 static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
         struct fs *fs = fs_of(req);
-        struct fs_inode *in = fs_fh(fi);
-        int rc;
 
         (void)ino;
         (void)datasync;
+        fuse_reply_err(req, -fs_api_fsync(fs, fs_fh(fi)));
+}
+
+int fs_api_fsync(struct fs *fs, struct fs_inode *in)
+{
+        int rc;
+
         pthread_rwlock_wrlock(&in->lock);
         rc = fs_content_sync(fs, in);
         if (rc == 0 && in->wb_err != 0)
@@ -911,7 +945,7 @@ static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
         pthread_rwlock_unlock(&in->lock);
         if (rc == 0)
                 rc = fs_index_commit(fs);
-        fuse_reply_err(req, -rc);
+        return rc;
 }
 
 static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

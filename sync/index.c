@@ -449,6 +449,26 @@ int index_close(struct index *ix)
         return rc;
 }
 
+void index_abandon(struct index *ix)
+{
+        int i;
+
+        if (ix == NULL)
+                return;
+        pthread_mutex_lock(&ix->lock);
+        if (index_exec(ix, "ROLLBACK") != 0)
+                log_warn("index: rollback at abandon failed");
+        pthread_mutex_unlock(&ix->lock);
+        for (i = 0; i < ST_COUNT; i++)
+                sqlite3_finalize(ix->st[i]);
+        if (sqlite3_close(ix->db) != SQLITE_OK)
+                log_warn("index: close at abandon failed");
+        secmem_free(ix->keys);
+        pthread_cond_destroy(&ix->sp_cond);
+        pthread_mutex_destroy(&ix->lock);
+        free(ix);
+}
+
 int index_commit(struct index *ix)
 {
         int rc;

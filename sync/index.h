@@ -49,6 +49,11 @@ int index_open(struct index **out, const char *path, const uint8_t local_key[sta
 
 /* Commits and closes; NULL is a no-op.  Returns 0 or a negative errno. */
 int index_close(struct index *ix);
+/*
+ * Closes without committing: the open transaction is rolled back, as if
+ * the process had been killed (tests/sim's power cut).  NULL is a no-op.
+ */
+void index_abandon(struct index *ix);
 
 /*
  * Commits the open transaction (durably: WAL fsync) and opens the next.

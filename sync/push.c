@@ -39,6 +39,7 @@ struct push {
         int head_checked;      /* the first pass's checks succeeded (pusher's passes only) */
 
         pthread_t thread;
+        int stepped;          /* push_start_stepped: no thread; passes run in push_step only */
         pthread_mutex_t lock; /* everything below; the upload itself runs unlocked */
         pthread_cond_t cond;
         pthread_mutex_t run; /* one upload pass at a time */
@@ -216,7 +217,7 @@ static int push_packs(struct push *p, const struct journal_entry *e)
 
         if (pthread_mutex_init(&w.lock, NULL) != 0)
                 return -ENOMEM;
-        while (n < PUSH_PACKS_PAR - 1 && n + 1 < e->npacks &&
+        while (!p->stepped && n < PUSH_PACKS_PAR - 1 && n + 1 < e->npacks &&
                pthread_create(&th[n], NULL, push_packs_worker, &w) == 0)
                 n++;
         push_packs_worker(&w);
@@ -662,9 +663,10 @@ static void push_load_stop(struct push *p)
         log_err("%s", p->stop_text);
 }
 
-int push_start(struct push **out, struct store *store, const char *outbox_dir,
-               const char *region_hex, const uint8_t device_id[static 16],
-               uint64_t (*durable)(void *arg), void *arg, const struct push_self *self)
+static int push_alloc(struct push **out, struct store *store, const char *outbox_dir,
+                      const char *region_hex, const uint8_t device_id[static 16],
+                      uint64_t (*durable)(void *arg), void *arg,
+                      const struct push_self *self)
 {
         struct push *p = calloc(1, sizeof(*p));
 
@@ -686,12 +688,54 @@ int push_start(struct push **out, struct store *store, const char *outbox_dir,
         pthread_mutex_init(&p->lock, NULL);
         pthread_mutex_init(&p->run, NULL);
         pthread_cond_init(&p->cond, NULL);
+        *out = p;
+        return 0;
+}
+
+static void push_destroy(struct push *p)
+{
+        pthread_mutex_destroy(&p->lock);
+        pthread_mutex_destroy(&p->run);
+        pthread_cond_destroy(&p->cond);
+        free(p);
+}
+
+int push_start(struct push **out, struct store *store, const char *outbox_dir,
+               const char *region_hex, const uint8_t device_id[static 16],
+               uint64_t (*durable)(void *arg), void *arg,
+               const struct push_self *self)
+{
+        struct push *p = NULL;
+        int rc = push_alloc(&p, store, outbox_dir, region_hex, device_id, durable, arg, self);
+
+        if (rc != 0)
+                return rc;
         if (pthread_create(&p->thread, NULL, push_main, p) != 0) {
-                free(p);
+                push_destroy(p);
                 return -EAGAIN;
         }
         *out = p;
         return 0;
+}
+
+int push_start_stepped(struct push **out, struct store *store, const char *outbox_dir,
+                       const char *region_hex, const uint8_t device_id[static 16],
+                       uint64_t (*durable)(void *arg), void *arg,
+               const struct push_self *self)
+{
+        struct push *p = NULL;
+        int rc = push_alloc(&p, store, outbox_dir, region_hex, device_id, durable, arg, self);
+
+        if (rc != 0)
+                return rc;
+        p->stepped = 1;
+        *out = p;
+        return 0;
+}
+
+int push_step(struct push *p)
+{
+        return p->st.stopped ? -EBADE : push_pass(p);
 }
 
 void push_kick(struct push *p)
@@ -768,13 +812,12 @@ void push_stop(struct push *p)
 {
         if (p == NULL)
                 return;
-        pthread_mutex_lock(&p->lock);
-        p->stopping = 1;
-        pthread_cond_signal(&p->cond);
-        pthread_mutex_unlock(&p->lock);
-        pthread_join(p->thread, NULL);
-        pthread_mutex_destroy(&p->lock);
-        pthread_mutex_destroy(&p->run);
-        pthread_cond_destroy(&p->cond);
-        free(p);
+        if (!p->stepped) {
+                pthread_mutex_lock(&p->lock);
+                p->stopping = 1;
+                pthread_cond_signal(&p->cond);
+                pthread_mutex_unlock(&p->lock);
+                pthread_join(p->thread, NULL);
+        }
+        push_destroy(p);
 }

@@ -60,6 +60,21 @@ int push_start(struct push **out, struct store *store, const char *outbox_dir,
                uint64_t (*durable)(void *arg), void *arg, const struct push_self *self)
     __attribute__((warn_unused_result));
 
+/*
+ * The same without a thread, for the deterministic simulation (tests/sim):
+ * nothing is uploaded except by push_step (or push_drain), one pass at a
+ * time in the caller's thread, packs one after another.
+ */
+int push_start_stepped(struct push **out, struct store *store, const char *outbox_dir,
+                       const char *region_hex, const uint8_t device_id[static 16],
+                       uint64_t (*durable)(void *arg), void *arg, const struct push_self *self)
+    __attribute__((warn_unused_result));
+/*
+ * One upload pass now, in the caller's thread: 0 when nothing uploadable
+ * is left, -EBADE once the pusher stopped (a different entry at our seq),
+ * else the pass's error (the rest stays queued).
+ */
+int push_step(struct push *p) __attribute__((warn_unused_result));
 /* Wakes the pusher (new entries are queued). */
 void push_kick(struct push *p);
 
