@@ -119,7 +119,7 @@ test: all
 unit: all
 	$(Q)./scripts/run-unit.sh $(BUILD)
 
-# The SPIN model of the protocol (doc/SYNC.md "The protocol model"); ~25 s of CPU.
+# The SPIN model of the protocol (doc/SYNC.md "The protocol model"); ~45 s of CPU.
 model:
 	$(Q)./scripts/model.sh $(BUILD)
 

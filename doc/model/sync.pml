@@ -23,7 +23,8 @@
  *          vector passes a cutoff it learns later drops that base and replays
  *          the journals from zero.
  * Other switches: -DEQUIV=0/1 (XD forks its journal), -DCKPT=0/1
- * (checkpoints), -DNF=n (files), -DWX=n (XD's entries), -DNO_P1/2/3.
+ * (checkpoints), -DLOWCUT=0/1 (a cutoff below the admin's mark), -DNF=n
+ * (files), -DWX=n (XD's entries), -DNO_P1/2/3 (leave a property out).
  * The properties P1-P3 are asserted after every step (check()); the printf
  * lines ("MSC:") make a trail readable: spin -t sync.pml | grep MSC.
  */
@@ -38,6 +39,9 @@
 #endif
 #ifndef EQUIV /* XD may publish a second entry at one seq */
 #define EQUIV 1
+#endif
+#ifndef LOWCUT /* the admin may set a cutoff below its own mark (revoke --cutoff) */
+#define LOWCUT 1
 #endif
 #ifndef CKPT /* checkpoints and bootstrap modelled */
 #define CKPT 1
@@ -273,7 +277,7 @@ inline fold_removal(D)
 	check()
 }
 
-/* ADM removes XD; the cutoff is the XD entry ADM applied or a later one it listed. */
+/* ADM removes XD with cutoff C (any of XD's seqs around ADM's mark). */
 inline remove(C)
 {
 	rm_pub = 1;
@@ -499,7 +503,11 @@ end:
 	PULL(NEWD, XD)
 	PULL(XD, ADM)
 	PULL(XD, NEWD)
-	/* ADM removes XD, cutoff at its mark or at an entry it listed beyond */
+	/* ADM removes XD, cutoff at its mark, at an entry it listed beyond, or
+	 * (revoke --cutoff) below its mark: then ADM undoes too */
+#if LOWCUT
+	:: d_step { !rm_pub && mk[ADM * ND + XD] >= 1 -> remove(mk[ADM * ND + XD] - 1) }
+#endif
 	:: d_step { !rm_pub -> remove(mk[ADM * ND + XD]) }
 	:: d_step { !rm_pub && mk[ADM * ND + XD] + 1 <= nw[XD] -> remove(mk[ADM * ND + XD] + 1) }
 	:: d_step { !rm_pub && mk[ADM * ND + XD] + 2 <= nw[XD] -> remove(mk[ADM * ND + XD] + 2) }
