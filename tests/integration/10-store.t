@@ -13,6 +13,9 @@
 # build/tools), KEEP_WORK=1 keeps the temp dir.
 
 TEST_TIMEOUT=120
+# As lib.sh: times SEALSYNC_TEST_SCALE, at least SEALSYNC_TEST_MIN_TIMEOUT.
+TEST_TIMEOUT=$((TEST_TIMEOUT * ${SEALSYNC_TEST_SCALE:-1}))
+[ "$TEST_TIMEOUT" -ge "${SEALSYNC_TEST_MIN_TIMEOUT:-0}" ] || TEST_TIMEOUT=$SEALSYNC_TEST_MIN_TIMEOUT
 if [ -z "${SEALSYNC_T_WRAPPED:-}" ]; then
 	export SEALSYNC_T_WRAPPED=1
 	exec timeout -k 10 "$TEST_TIMEOUT" bash "$0" "$@"

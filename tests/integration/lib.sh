@@ -34,12 +34,15 @@
 # SEALSYNC_TOOLS (directory of the tests/tools binaries), TEST_TIMEOUT (set by
 # each script), SEALSYNC_TEST_TIMEOUT (overrides it), SEALSYNC_TEST_SCALE (an
 # integer >= 1 multiplying the hard timeout and every wait bound, e.g. 3 for
-# slow sanitizer builds), KEEP_WORK=1 (keep the temp dir for post-mortem).
+# slow sanitizer builds), SEALSYNC_TEST_MIN_TIMEOUT (a floor for the hard
+# timeout, seconds), KEEP_WORK=1 (keep the temp dir for post-mortem).
 
 # ------------------------------------------------------------ hard timeout
 _t_scale=${SEALSYNC_TEST_SCALE:-1}
 case $_t_scale in '' | *[!0-9]* | 0) _t_scale=1 ;; esac
 _t_limit=${SEALSYNC_TEST_TIMEOUT:-$((${TEST_TIMEOUT:-300} * _t_scale))}
+# SEALSYNC_TEST_MIN_TIMEOUT: a floor (scripts/run-integration.sh: 600 s).
+[ "$_t_limit" -ge "${SEALSYNC_TEST_MIN_TIMEOUT:-0}" ] || _t_limit=$SEALSYNC_TEST_MIN_TIMEOUT
 if [ -z "${SEALSYNC_T_WRAPPED:-}" ]; then
 	export SEALSYNC_T_WRAPPED=1
 	# timeout(1) puts itself in a new process group and, on expiry, signals
