@@ -264,12 +264,12 @@ struct fs {
         pthread_mutex_t stuck_lock;
         struct fs_stuck *stuck;
         size_t nstuck;
-        pthread_mutex_t members_lock;   /* serialises membership refreshes */
-        _Atomic int keys_behind;        /* the last fold's keys could not be installed:
-                                           commits wait (doc/SYNC.md R1) */
-        uint8_t members_listing[32];    /* under head_lock: the members/ listing the last
-                                           refresh followed (membership_digest) */
-        int members_listing_ok;         /* under head_lock: MEMBERS_LISTING is set */
+        pthread_mutex_t members_lock;          /* serialises membership refreshes */
+        _Atomic int keys_behind;               /* the last fold's keys could not be installed:
+                                                  commits wait (doc/SYNC.md R1) */
+        uint8_t members_listing[32];           /* under head_lock: the members/ listing the last
+                                                  refresh followed (membership_digest) */
+        int members_listing_ok;                /* under head_lock: MEMBERS_LISTING is set */
         _Atomic long long members_unreachable; /* CLOCK_MONOTONIC s of the committer's last
                                                   failed check (0: none): offline, the next
                                                   rounds do not wait for the store again */

@@ -171,7 +171,7 @@ struct pull_peer_state {
         uint64_t seen_wait_seq; /* the entry of this peer that waits, 0 if none */
         time_t seen_wait_since; /* since when */
         int seen_late;          /* past the grace period: shown as held */
-        int cut_waits;     /* pull_peer_cut: its undo waits (logged once); round's thread */
+        int cut_waits;          /* pull_peer_cut: its undo waits (logged once); round's thread */
 };
 
 struct pull_logged {

@@ -665,8 +665,7 @@ static void push_load_stop(struct push *p)
 
 static int push_alloc(struct push **out, struct store *store, const char *outbox_dir,
                       const char *region_hex, const uint8_t device_id[static 16],
-                      uint64_t (*durable)(void *arg), void *arg,
-                      const struct push_self *self)
+                      uint64_t (*durable)(void *arg), void *arg, const struct push_self *self)
 {
         struct push *p = calloc(1, sizeof(*p));
 
@@ -702,8 +701,7 @@ static void push_destroy(struct push *p)
 
 int push_start(struct push **out, struct store *store, const char *outbox_dir,
                const char *region_hex, const uint8_t device_id[static 16],
-               uint64_t (*durable)(void *arg), void *arg,
-               const struct push_self *self)
+               uint64_t (*durable)(void *arg), void *arg, const struct push_self *self)
 {
         struct push *p = NULL;
         int rc = push_alloc(&p, store, outbox_dir, region_hex, device_id, durable, arg, self);
@@ -720,8 +718,7 @@ int push_start(struct push **out, struct store *store, const char *outbox_dir,
 
 int push_start_stepped(struct push **out, struct store *store, const char *outbox_dir,
                        const char *region_hex, const uint8_t device_id[static 16],
-                       uint64_t (*durable)(void *arg), void *arg,
-               const struct push_self *self)
+                       uint64_t (*durable)(void *arg), void *arg, const struct push_self *self)
 {
         struct push *p = NULL;
         int rc = push_alloc(&p, store, outbox_dir, region_hex, device_id, durable, arg, self);
