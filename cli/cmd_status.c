@@ -678,6 +678,23 @@ static void st_json_op(const char *key, const struct st_op *op, int with_seq)
         putchar('}');
 }
 
+/* One alarm as a JSON object (status --json, alarms --json), a comma first if SEP. */
+static void st_json_alarm(const struct st_alarm *a, int sep)
+{
+        printf("%s{\"id\":%lld,\"kind\":", sep ? "," : "", a->id);
+        cli_json_str(a->kind);
+        printf(",\"device_id\":\"%s\",\"seq\":%" PRIu64 ",\"object\":", a->device, a->seq);
+        if (a->object[0])
+                cli_json_str(a->object);
+        else
+                fputs("null", stdout);
+        fputs(",\"text\":", stdout);
+        cli_json_str(a->text);
+        putchar(',');
+        json_time_or_null("time", a->time);
+        printf(",\"holds\":%s}", a->holds ? "true" : "false");
+}
+
 static void st_json_lists(const struct st *s)
 {
         size_t i;
@@ -686,18 +703,7 @@ static void st_json_lists(const struct st *s)
         for (i = 0; i < s->nkept; i++) {
                 const struct st_alarm *a = &s->alarms[i];
 
-                printf("%s{\"id\":%lld,\"kind\":", i ? "," : "", a->id);
-                cli_json_str(a->kind);
-                printf(",\"device_id\":\"%s\",\"seq\":%" PRIu64 ",\"object\":", a->device, a->seq);
-                if (a->object[0])
-                        cli_json_str(a->object);
-                else
-                        fputs("null", stdout);
-                fputs(",\"text\":", stdout);
-                cli_json_str(a->text);
-                putchar(',');
-                json_time_or_null("time", a->time);
-                printf(",\"holds\":%s}", a->holds ? "true" : "false");
+                st_json_alarm(a, i > 0);
         }
         printf("],\"alarm_count\":%u,\"peers\":",
                s->nalarms > s->nkept ? s->nalarms : (unsigned)s->nkept);
@@ -1257,18 +1263,7 @@ static void alarms_print_json(const struct st *s, long long only)
 
                 if (only > 0 && a->id != only)
                         continue;
-                printf("%s{\"id\":%lld,\"kind\":", k++ ? "," : "", a->id);
-                cli_json_str(a->kind);
-                printf(",\"device_id\":\"%s\",\"seq\":%" PRIu64 ",\"object\":", a->device, a->seq);
-                if (a->object[0])
-                        cli_json_str(a->object);
-                else
-                        fputs("null", stdout);
-                fputs(",\"text\":", stdout);
-                cli_json_str(a->text);
-                putchar(',');
-                json_time_or_null("time", a->time);
-                printf(",\"holds\":%s}", a->holds ? "true" : "false");
+                st_json_alarm(a, k++ > 0);
         }
         fputs("]\n", stdout);
 }

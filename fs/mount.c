@@ -840,6 +840,19 @@ static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct stor
         return rc == 0 ? fs_start_push(fs, o, *store, path, stepped) : rc;
 }
 
+/* Stops the pusher, the acknowledgements and the puller, in that order. */
+static void fs_stop_engines(struct fs *fs)
+{
+        push_stop(fs->push);
+        fs->push = NULL;
+        confirm_free(fs->confirm);
+        fs->confirm = NULL;
+        pull_free(fs->pull);
+        fs->pull = NULL;
+        free(fs->inval);
+        fs->inval = NULL;
+}
+
 /* Commits what is left and uploads for a bounded time; the rest waits in the outbox. */
 static void fs_close_sync(struct fs *fs)
 {
@@ -855,14 +868,7 @@ static void fs_close_sync(struct fs *fs)
                 log_warn("unmounting with changes not yet uploaded (%s); they are kept in the "
                          "outbox and sent at the next mount",
                          strerror(-rc));
-        push_stop(fs->push);
-        fs->push = NULL;
-        confirm_free(fs->confirm);
-        fs->confirm = NULL;
-        pull_free(fs->pull);
-        fs->pull = NULL;
-        free(fs->inval);
-        fs->inval = NULL;
+        fs_stop_engines(fs);
 }
 
 static void fs_close_state(struct fs *fs)
@@ -1221,14 +1227,7 @@ void fsmount_close(struct fs *fs, int clean)
                 index_abandon(fs->ix); /* a power cut: the open transaction is lost */
                 fs->ix = NULL;
         }
-        push_stop(fs->push);
-        fs->push = NULL;
-        confirm_free(fs->confirm);
-        fs->confirm = NULL;
-        pull_free(fs->pull);
-        fs->pull = NULL;
-        free(fs->inval);
-        fs->inval = NULL;
+        fs_stop_engines(fs);
         fs_close_state(fs);
         free(fs->labels);
         free(fs->pinq);
