@@ -87,6 +87,7 @@ static void *fs_flusher_main(void *arg)
                         if (rc != 0)
                                 log_err("group commit of the index failed: %s", strerror(-rc));
                 }
+                fs_unlinked_drain(fs); /* after a commit round's index commit too */
                 pthread_mutex_lock(&fs->flush_lock);
         }
         pthread_mutex_unlock(&fs->flush_lock);
@@ -1187,6 +1188,8 @@ int fsmount_step_commit(struct fs *fs, size_t *n)
         rc = fs->push != NULL ? fs_commit(fs, n) : 0;
         if (rc == 0 && index_dirty(fs->ix))
                 rc = index_commit(fs->ix);
+        if (rc == 0)
+                fs_unlinked_drain(fs);
         return rc;
 }
 
@@ -1206,6 +1209,8 @@ int fsmount_step_pull(struct fs *fs, unsigned *applied)
                 fs_refresh_peers(fs);
         rc = pull_round(fs->pull, applied);
         crc = index_dirty(fs->ix) ? index_commit(fs->ix) : 0;
+        if (crc == 0)
+                fs_unlinked_drain(fs);
         return rc != 0 ? rc : crc;
 }
 
