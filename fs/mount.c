@@ -488,6 +488,9 @@ static int fs_open_pull(struct fs *fs, struct store *store)
         if (getenv("SEALSYNC_WITHHELD_GRACE_S") != NULL)
                 pull_set_withheld_grace(fs->pull,
                                         strtol(getenv("SEALSYNC_WITHHELD_GRACE_S"), NULL, 10));
+        /* ... and before a listing's gap is the alarm journal-gap (FOUND.md B5). */
+        if (getenv("SEALSYNC_GAP_GRACE_S") != NULL)
+                pull_set_gap_grace(fs->pull, strtol(getenv("SEALSYNC_GAP_GRACE_S"), NULL, 10));
         fs_ckpt_setup(fs); /* a device with no marks starts from a checkpoint */
         rc = fs_pins_load(fs);
         if (rc != 0)
