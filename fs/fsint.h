@@ -350,7 +350,7 @@ void fs_table_release(struct fs *fs);
  * Removes the ciphertext files of evicted unlinked inodes whose index rows'
  * deletion is durable now (index_commit_gen past the deletion's), unless
  * the file id has an inode again.  Call after an index commit, with no
- * lock held.
+ * lock held (it takes ns_lock).
  */
 void fs_unlinked_drain(struct fs *fs);
 /* Finds or loads INO; busy++ on success.  -ENOENT, -EBADMSG, -ENOMEM. */

@@ -574,14 +574,18 @@ void fs_unlinked_drain(struct fs *fs)
         uint8_t fid[16];
 
         while (fs_unlinked_take(fs, gen, fid)) {
-                int has = index_has_file_id(fs->ix, fid);
+                int has;
 
+                /* Under ns_lock: fs/apply.c cannot bring the file id back in between. */
+                pthread_mutex_lock(&fs->ns_lock);
+                has = index_has_file_id(fs->ix, fid);
                 if (has < 0)
                         log_warn("cannot check an unlinked file's id: its ciphertext stays until "
                                  "the next mount (%s)",
                                  strerror(-has));
                 else if (!has)
                         fs_content_remove(fs, fid);
+                pthread_mutex_unlock(&fs->ns_lock);
         }
 }
 
