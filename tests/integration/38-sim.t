@@ -12,7 +12,8 @@
 #  - regression seeds of the bugs the simulation found and that were fixed;
 #  - a seed replays exactly (two runs of one seed print the same trace);
 #  - the checker is not blind: a write dropped behind the others' back fails.
-# The configurations that still fail (concurrent edits, crashes)
+# The configurations that still fail (concurrent edits; with crashes and faults
+# each device writing its own files passes since FOUND.md F3-F5)
 # are listed with their diagnoses in tests/sim/FOUND.md; run them
 # with scripts/sim.sh by hand.
 TEST_TIMEOUT=600
