@@ -560,11 +560,13 @@ static int commit_fix_flags(struct commit *c, struct commit_file *cf, struct fs_
 }
 
 /* Puts CF's dirty marks back into its inode (caller holds the write lock). */
-static void commit_restore_one(struct commit_file *cf)
+static void commit_restore_one(struct fs *fs, struct commit_file *cf)
 {
         struct fs_inode *in = cf->in;
         size_t r;
 
+        if (cf->taken.n > 0)
+                in->dirty_gen = index_commit_gen(fs->ix); /* D2: not known durable */
         for (r = 0; r < cf->taken.n; r++)
                 if (rangeset_add(&in->dirty, cf->taken.r[r].start, cf->taken.r[r].end) != 0)
                         log_err("commit: out of memory restoring dirty marks of inode %llu; its "
@@ -702,7 +704,7 @@ static int commit_inode(void *arg, uint64_t ino)
         if (rc != 0 && !c->pack_failed) {
                 /* One file's failure does not hold the others back. */
                 commit_inode_failed(fs, in, rc);
-                commit_restore_one(cf);
+                commit_restore_one(fs, cf);
                 cf->skipped = 1;
                 rc = 0;
         } else if (rc == 0) {
@@ -1045,7 +1047,7 @@ static void commit_restore(struct commit *c)
                 if (in == NULL || cf->skipped)
                         continue;
                 pthread_rwlock_wrlock(&in->lock);
-                commit_restore_one(cf);
+                commit_restore_one(c->fs, cf);
                 pthread_rwlock_unlock(&in->lock);
         }
 }

@@ -156,7 +156,13 @@ struct fs_inode {
         int sync_dirty;        /* changed since the last commit */
         int dirty_flagged;     /* memory only: index dirty column already set */
         struct rangeset dirty; /* blocks written since the last commit */
-        uint64_t lamport;      /* of the last committed/applied manifest */
+        /* memory only (doc/SYNC.md D2): index_commit_gen when DIRTY last grew,
+         * and the blocks first written (not present before) while the generation
+         * was FRESH_GEN: an in-place write needs neither a durable mark. */
+        uint64_t dirty_gen;
+        struct rangeset fresh;
+        uint64_t fresh_gen;
+        uint64_t lamport; /* of the last committed/applied manifest */
         int has_manifest;
         uint8_t manifest_hash[32];
         struct fs_vv *vv; /* version vector, sorted by device id */
@@ -201,6 +207,11 @@ struct fs_stuck {
         int err; /* negative errno */
 };
 
+struct fs_unlinked {
+        uint8_t file_id[16];
+        uint64_t gen; /* index_commit_gen when the row was deleted */
+};
+
 struct fs {
         struct index *ix;
         int data_dirfd; /* REGION/data */
@@ -227,6 +238,11 @@ struct fs {
         struct fs_inode **table;
         size_t table_size;
         size_t table_count;
+        /* Under table_lock: ciphertext files of evicted unlinked inodes, removed
+         * once the index commit that dropped their rows is durable (fs_unlinked_drain;
+         * doc/SYNC.md D2); those left at exit go at the next mount's purge. */
+        struct fs_unlinked *unlinked;
+        size_t nunlinked, capunlinked;
 
         /* Sync (fs/commit.c): set by mount when the region syncs. */
         const uint8_t *sign_sk; /* 64 bytes, the identity's secure memory */
@@ -330,6 +346,13 @@ void fs_keys_release(struct fs *fs); /* wipes and frees every table FS owns */
 /* fs/inode.c */
 int fs_table_init(struct fs *fs) __attribute__((warn_unused_result));
 void fs_table_release(struct fs *fs);
+/*
+ * Removes the ciphertext files of evicted unlinked inodes whose index rows'
+ * deletion is durable now (index_commit_gen past the deletion's), unless
+ * the file id has an inode again.  Call after an index commit, with no
+ * lock held (it takes ns_lock).
+ */
+void fs_unlinked_drain(struct fs *fs);
 /* Finds or loads INO; busy++ on success.  -ENOENT, -EBADMSG, -ENOMEM. */
 int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
     __attribute__((warn_unused_result));

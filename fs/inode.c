@@ -77,6 +77,9 @@ void fs_table_release(struct fs *fs)
         }
         free(fs->table);
         fs->table = NULL;
+        free(fs->unlinked); /* the next mount's purge removes their files */
+        fs->unlinked = NULL;
+        fs->nunlinked = fs->capunlinked = 0;
         pthread_mutex_destroy(&fs->table_lock);
 }
 
@@ -154,6 +157,7 @@ static struct fs_inode *fs_inode_alloc(void)
         rangeset_init(&in->blocks);
         rangeset_init(&in->dirty);
         rangeset_init(&in->remote);
+        rangeset_init(&in->fresh);
         in->fd = -1;
         return in;
 }
@@ -165,6 +169,7 @@ void fs_inode_clear(struct fs_inode *in)
         rangeset_release(&in->blocks);
         rangeset_release(&in->dirty);
         rangeset_release(&in->remote);
+        rangeset_release(&in->fresh);
         free(in->vv);
         in->vv = NULL;
         in->nvv = 0;
@@ -460,6 +465,7 @@ static int fs_inode_load(struct fs *fs, uint64_t ino, struct fs_inode **out)
         if (rc == 0) {
                 rc = fs_attr_decode(in, attr, alen, fs->genesis_epoch);
                 in->dirty_flagged = in->sync_dirty;
+                in->dirty_gen = index_commit_gen(fs->ix); /* its marks may not be durable */
                 if (rc == -EBADMSG)
                         log_err("inode %llu: attribute record is malformed",
                                 (unsigned long long)ino);
@@ -515,6 +521,74 @@ static int fs_inode_unused(struct fs *fs, struct fs_inode *in)
         return 1;
 }
 
+/*
+ * D2: FILE_ID's ciphertext goes only once the deletion of its row (in the
+ * open transaction, generation index_commit_gen now) is durable: a crash
+ * before that commit brings the name back, and it must still read.
+ */
+static void fs_unlinked_add(struct fs *fs, const uint8_t file_id[static 16])
+{
+        uint64_t gen = index_commit_gen(fs->ix);
+
+        pthread_mutex_lock(&fs->table_lock);
+        if (fs->nunlinked == fs->capunlinked) {
+                size_t cap = fs->capunlinked ? 2 * fs->capunlinked : 16;
+                struct fs_unlinked *g = realloc(fs->unlinked, cap * sizeof(*g));
+
+                if (g == NULL) {
+                        pthread_mutex_unlock(&fs->table_lock);
+                        log_warn("out of memory: an unlinked file's ciphertext stays until the "
+                                 "next mount");
+                        return;
+                }
+                fs->unlinked = g;
+                fs->capunlinked = cap;
+        }
+        memcpy(fs->unlinked[fs->nunlinked].file_id, file_id, 16);
+        fs->unlinked[fs->nunlinked].gen = gen;
+        fs->nunlinked++;
+        pthread_mutex_unlock(&fs->table_lock);
+}
+
+/* Takes one entry of fs->unlinked whose deletion is durable at GEN into FILE_ID: 1, else 0. */
+static int fs_unlinked_take(struct fs *fs, uint64_t gen, uint8_t file_id[static 16])
+{
+        size_t i;
+        int found = 0;
+
+        pthread_mutex_lock(&fs->table_lock);
+        for (i = 0; i < fs->nunlinked && !found; i++) {
+                if (fs->unlinked[i].gen >= gen)
+                        continue;
+                memcpy(file_id, fs->unlinked[i].file_id, 16);
+                fs->unlinked[i] = fs->unlinked[--fs->nunlinked];
+                found = 1;
+        }
+        pthread_mutex_unlock(&fs->table_lock);
+        return found;
+}
+
+void fs_unlinked_drain(struct fs *fs)
+{
+        uint64_t gen = index_commit_gen(fs->ix);
+        uint8_t fid[16];
+
+        while (fs_unlinked_take(fs, gen, fid)) {
+                int has;
+
+                /* Under ns_lock: fs/apply.c cannot bring the file id back in between. */
+                pthread_mutex_lock(&fs->ns_lock);
+                has = index_has_file_id(fs->ix, fid);
+                if (has < 0)
+                        log_warn("cannot check an unlinked file's id: its ciphertext stays until "
+                                 "the next mount (%s)",
+                                 strerror(-has));
+                else if (!has)
+                        fs_content_remove(fs, fid);
+                pthread_mutex_unlock(&fs->ns_lock);
+        }
+}
+
 static void fs_inode_evict(struct fs *fs, struct fs_inode *in)
 {
         if (in->nlink == 0) {
@@ -526,7 +600,8 @@ static void fs_inode_evict(struct fs *fs, struct fs_inode *in)
                 else
                         fs_pin_forget(fs, in->ino);
                 fs_content_close(in);
-                fs_content_remove(fs, in->file_id);
+                if (rc == 0)
+                        fs_unlinked_add(fs, in->file_id);
         }
         fs_inode_free(in);
 }
@@ -758,6 +833,7 @@ int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, ui
                 rc = rangeset_add(&in->dirty, first, end);
                 if (rc != 0)
                         return rc;
+                in->dirty_gen = index_commit_gen(fs->ix);
         }
         in->sync_dirty = 1;
         if (in->dirty_flagged)
@@ -820,6 +896,9 @@ void fs_inode_idle_locked(struct fs *fs, struct fs_inode *in)
 int fs_index_commit(struct fs *fs)
 {
         int rc = index_commit(fs->ix);
+
+        if (rc == 0)
+                fs_unlinked_drain(fs);
 
         if (rc != 0 && index_lost(fs->ix) && !fs->commit_broken) {
                 fs->commit_broken = 1;

@@ -87,6 +87,7 @@ static void *fs_flusher_main(void *arg)
                         if (rc != 0)
                                 log_err("group commit of the index failed: %s", strerror(-rc));
                 }
+                fs_unlinked_drain(fs); /* after a commit round's index commit too */
                 pthread_mutex_lock(&fs->flush_lock);
         }
         pthread_mutex_unlock(&fs->flush_lock);
@@ -487,6 +488,9 @@ static int fs_open_pull(struct fs *fs, struct store *store)
         if (getenv("SEALSYNC_WITHHELD_GRACE_S") != NULL)
                 pull_set_withheld_grace(fs->pull,
                                         strtol(getenv("SEALSYNC_WITHHELD_GRACE_S"), NULL, 10));
+        /* ... and before a listing's gap is the alarm journal-gap (FOUND.md B5). */
+        if (getenv("SEALSYNC_GAP_GRACE_S") != NULL)
+                pull_set_gap_grace(fs->pull, strtol(getenv("SEALSYNC_GAP_GRACE_S"), NULL, 10));
         fs_ckpt_setup(fs); /* a device with no marks starts from a checkpoint */
         rc = fs_pins_load(fs);
         if (rc != 0)
@@ -1193,6 +1197,8 @@ int fsmount_step_commit(struct fs *fs, size_t *n)
         rc = fs->push != NULL ? fs_commit(fs, n) : 0;
         if (rc == 0 && index_dirty(fs->ix))
                 rc = index_commit(fs->ix);
+        if (rc == 0)
+                fs_unlinked_drain(fs);
         return rc;
 }
 
@@ -1212,6 +1218,8 @@ int fsmount_step_pull(struct fs *fs, unsigned *applied)
                 fs_refresh_peers(fs);
         rc = pull_round(fs->pull, applied);
         crc = index_dirty(fs->ix) ? index_commit(fs->ix) : 0;
+        if (crc == 0)
+                fs_unlinked_drain(fs);
         return rc != 0 ? rc : crc;
 }
 

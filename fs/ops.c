@@ -865,6 +865,72 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
                 fuse_reply_write(req, size);
 }
 
+/*
+ * D2: 1 if block B of IN is present and a write into its slot (in place)
+ * could outlive a crash that loses its dirty mark: B is not a block first
+ * written in the open transaction, nor marked dirty before the last commit.
+ */
+static int fs_block_unmarked(const struct fs_inode *in, uint64_t b, uint64_t gen)
+{
+        if (!rangeset_contains(&in->blocks, b) || rangeset_contains(&in->remote, b))
+                return 0;
+        if (in->fresh_gen == gen && rangeset_contains(&in->fresh, b))
+                return 0;
+        return !(rangeset_contains(&in->dirty, b) && in->dirty_gen < gen);
+}
+
+/*
+ * D2 (FOUND.md B7): before the first in-place write into blocks FIRST..END
+ * after a commit, their dirty mark is made durable, so a crash that loses
+ * the open transaction never leaves new bytes that nothing marks changed.
+ * Called with IN's write lock, returned with it; drops it to commit.
+ */
+static int fs_write_mark_durable(struct fs *fs, struct fs_inode *in, uint64_t *off, int append,
+                                 size_t size)
+{
+        int tries, rc = 0;
+
+        for (tries = 0; tries < 8 && rc == 0 && size > 0; tries++) {
+                uint64_t gen = index_commit_gen(fs->ix), b, first, end;
+                int need = 0;
+
+                if (append)
+                        *off = in->size;
+                first = *off / fs->bs;
+                end = (*off + size - 1) / fs->bs + 1;
+                for (b = first; b < end && !need; b++)
+                        need = fs_block_unmarked(in, b, gen);
+                if (!need)
+                        return 0;
+                rc = fs_inode_mark_changed(fs, in, first, end);
+                if (rc == 0)
+                        rc = fs_inode_save(fs, in);
+                pthread_rwlock_unlock(&in->lock);
+                if (rc == 0)
+                        rc = fs_index_commit(fs);
+                pthread_rwlock_wrlock(&in->lock);
+        }
+        if (rc == 0 && size > 0)
+                log_warn("inode %llu: written in place before its dirty mark was durable "
+                         "(commit rounds took it 8 times)",
+                         (unsigned long long)in->ino);
+        return rc;
+}
+
+/* Records the blocks FIRST..END that were not present before a write as fresh (D2). */
+static void fs_write_note_fresh(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t end)
+{
+        uint64_t gen = index_commit_gen(fs->ix), b;
+
+        if (in->fresh_gen != gen) {
+                rangeset_truncate(&in->fresh, 0);
+                in->fresh_gen = gen;
+        }
+        for (b = first; b < end; b++)
+                if (!rangeset_contains(&in->blocks, b) && rangeset_add(&in->fresh, b, b + 1) != 0)
+                        return; /* out of memory: a later write commits its mark first */
+}
+
 int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *buf, size_t size,
                  int append)
 {
@@ -872,18 +938,22 @@ int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *b
         int rc;
 
         pthread_rwlock_wrlock(&in->lock);
+        rc = fs_write_mark_durable(fs, in, &off, append, size);
         if (append)
                 off = in->size; /* no writeback cache: appends are ours */
         osize = in->size;
         /* D3: the index keeps room to commit; a full disk is ENOSPC here, never later. */
-        rc = fs_space_check(fs, (uint64_t)size + size / 8, 1);
+        if (rc == 0)
+                rc = fs_space_check(fs, (uint64_t)size + size / 8, 1);
+        if (rc == 0 && size > 0)
+                fs_write_note_fresh(fs, in, off / fs->bs, (off + size - 1) / fs->bs + 1);
         if (rc == 0)
                 rc = fs_content_write(fs, in, off, buf, size);
         /* Extending: the old last block (local now) stops being final.  Marked only once
          * written: a remote block is never dirty. */
         if (rc == 0 && osize > 0 && off + size > osize &&
             rangeset_contains(&in->blocks, (osize - 1) / fs->bs))
-                rc = rangeset_add(&in->dirty, (osize - 1) / fs->bs, (osize - 1) / fs->bs + 1);
+                rc = fs_inode_mark_changed(fs, in, (osize - 1) / fs->bs, (osize - 1) / fs->bs + 1);
         if (rc == 0 && size > 0)
                 rc = fs_inode_mark_changed(fs, in, off / fs->bs, (off + size - 1) / fs->bs + 1);
         if (rc == 0) {

@@ -103,7 +103,8 @@ struct index {
         int dirty;
         /* An open savepoint (index_savepoint): index_commit waits for it (under LOCK). */
         int sp_open;
-        int lost; /* a failed COMMIT was rolled back: memory is ahead of the index */
+        int lost;     /* a failed COMMIT was rolled back: memory is ahead of the index */
+        uint64_t gen; /* successful COMMITs since open, plus 1 (index_commit_gen) */
         pthread_t sp_owner;
         pthread_cond_t sp_cond;
 };
@@ -362,6 +363,7 @@ int index_open(struct index **out, const char *path, const uint8_t local_key[sta
         ix = calloc(1, sizeof(*ix));
         if (ix == NULL)
                 return -ENOMEM;
+        ix->gen = 1;
         pthread_mutex_init(&ix->lock, NULL);
         pthread_cond_init(&ix->sp_cond, NULL);
         rc = index_derive_keys(ix, local_key, region_id);
@@ -483,8 +485,10 @@ int index_commit(struct index *ix)
         while (ix->sp_open)
                 pthread_cond_wait(&ix->sp_cond, &ix->lock);
         rc = index_exec(ix, "COMMIT");
-        if (rc == 0)
+        if (rc == 0) {
                 ix->dirty = 0;
+                ix->gen++;
+        }
         if (rc != 0 && !sqlite3_get_autocommit(ix->db)) {
                 /* The transaction is still open: a later commit retries it (D3). */
                 pthread_mutex_unlock(&ix->lock);
@@ -509,6 +513,16 @@ int index_lost(struct index *ix)
         l = ix->lost;
         pthread_mutex_unlock(&ix->lock);
         return l;
+}
+
+uint64_t index_commit_gen(struct index *ix)
+{
+        uint64_t g;
+
+        pthread_mutex_lock(&ix->lock);
+        g = ix->gen;
+        pthread_mutex_unlock(&ix->lock);
+        return g;
 }
 
 int index_dirty(struct index *ix)

@@ -67,6 +67,14 @@ void index_abandon(struct index *ix);
  */
 int index_commit(struct index *ix) __attribute__((warn_unused_result));
 
+/*
+ * The open transaction's generation: 1 at open, +1 per successful commit.
+ * A change made while the generation was G is durable once it exceeds G
+ * (doc/SYNC.md D2: ciphertext removed after the commit that dropped its
+ * row, dirty marks durable before an in-place write).
+ */
+uint64_t index_commit_gen(struct index *ix);
+
 /* 1 if changes are pending since the last commit. */
 int index_dirty(struct index *ix);
 /*

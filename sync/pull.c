@@ -95,6 +95,7 @@
 #define PULL_WITHHELD_MAX 64   /* withheld epochs remembered (more: each waits once) */
 #define PULL_WAIT_SEEN 4       /* an entry waits for an entry its seen names (W2) */
 #define PULL_SEEN_GRACE_S 300  /* then it is the alarm withheld (pull_set_withheld_grace) */
+#define PULL_GAP_GRACE_S 120   /* a listing's gap lasting this long is journal-gap (B5) */
 #define PULL_PASSES_MAX 8      /* passes of one round while waiting entries make progress */
 /* "<region:64>/p/<hash:64>" */
 #define PULL_PACK_KEY_SIZE (64 + 3 + 64 + 1)
@@ -172,6 +173,9 @@ struct pull_peer_state {
         time_t seen_wait_since; /* since when */
         int seen_late;          /* past the grace period: shown as held */
         int cut_waits;          /* pull_peer_cut: its undo waits (logged once); round's thread */
+        /* A listing that skipped seq GAP_SEQ (0: none) since GAP_SINCE; round's thread. */
+        uint64_t gap_seq;
+        time_t gap_since;
 };
 
 struct pull_logged {
@@ -247,6 +251,7 @@ struct pull {
         size_t nwithheld;
         int (*boot)(void *arg, unsigned *applied); /* pull_set_bootstrap, until it succeeds */
         long seen_grace_s;                         /* pull_set_withheld_grace */
+        long gap_grace_s;                          /* pull_set_gap_grace */
         int seen_waits; /* a peer waited for a seen entry in this pass (round's thread) */
         void *boot_arg;
         struct pull_pack *prefetch; /* pull_prefetch: the pieces fetched for a bootstrap */
@@ -606,6 +611,7 @@ struct pull_list {
         uint64_t next;                     /* the seq the next new key must have */
         char prev[PULL_STORE_KEY_MAX + 1]; /* the previous key: the store lists in order */
         int have_prev;
+        int gap; /* the listing skipped NEXT: the round stops before it */
         struct pull_item *items;
         size_t n, cap;
 };
@@ -634,6 +640,30 @@ static int pull_list_alarm(struct pull_list *l, enum pull_kind kind, uint64_t se
         (void)pull_alarm(l->p, l->ps, kind, seq, key, "%s", what);
         l->alarmed = 1;
         return PULL_LIST_STOP;
+}
+
+/*
+ * KEY's seq is past L->next, which the listing does not show (FOUND.md B5):
+ * an eventually consistent store lists a new key late, so the round takes
+ * the entries before the gap and stops; only a gap that lasts the grace
+ * period (pull_set_gap_grace) is the holding alarm journal-gap.
+ */
+static int pull_list_gap(struct pull_list *l, const char *key)
+{
+        struct pull_peer_state *ps = l->ps;
+        time_t now = time(NULL);
+
+        l->gap = 1;
+        if (ps->gap_seq != l->next) {
+                ps->gap_seq = l->next;
+                ps->gap_since = now;
+                log_info("pull: device %s: the listing shows %s but not seq %" PRIu64
+                         " yet; waiting for it",
+                         ps->hex, key, l->next);
+        }
+        if (now - ps->gap_since < l->p->gap_grace_s)
+                return PULL_LIST_STOP;
+        return pull_list_alarm(l, PULL_GAP, l->next, key, "the next entry is missing");
 }
 
 static int pull_list_cb(void *arg, const char *key, uint64_t size)
@@ -668,7 +698,7 @@ static int pull_list_cb(void *arg, const char *key, uint64_t size)
         if (l->n > 0 && seq == l->items[l->n - 1].seq)
                 return pull_list_alarm(l, PULL_EQUIVOCATION, seq, key, "two entries at one seq");
         if (seq != l->next)
-                return pull_list_alarm(l, PULL_GAP, l->next, key, "the next entry is missing");
+                return pull_list_gap(l, key);
         if (l->n == PULL_LIST_MAX)
                 return PULL_LIST_STOP; /* the rest next round; KEY checked then */
         return pull_list_add(l, seq, hash);
@@ -695,6 +725,8 @@ static int pull_list(struct pull *p, struct pull_peer_state *ps, const struct pu
         if (rc == 0 && !l.alarmed && mk->have && !l.mark_seen)
                 pull_list_alarm(&l, PULL_ROLLBACK, mk->seq, after,
                                 "the store no longer shows the applied entry");
+        if (rc == 0 && !l.gap)
+                ps->gap_seq = 0; /* no gap (any more) */
         if (rc != 0 || l.alarmed) {
                 free(l.items);
                 l.items = NULL;
@@ -1844,6 +1876,7 @@ int pull_new(struct pull **out, struct store *store, struct index *ix,
         p->arg = arg;
         p->spool_dirfd = -1;
         p->seen_grace_s = PULL_SEEN_GRACE_S;
+        p->gap_grace_s = PULL_GAP_GRACE_S;
         pthread_mutex_init(&p->lock, NULL);
         if (pull_load_alarms(p) != 0) {
                 pull_free(p);
@@ -1981,6 +2014,11 @@ int pull_alarm_clear(struct pull *p, int64_t id, unsigned *n)
 void pull_set_withheld_grace(struct pull *p, long seconds)
 {
         p->seen_grace_s = seconds < 0 ? 0 : seconds;
+}
+
+void pull_set_gap_grace(struct pull *p, long seconds)
+{
+        p->gap_grace_s = seconds < 0 ? 0 : seconds;
 }
 
 /* The one-line reason for transient error RC: the line logged where it was detected, if any. */

@@ -28,7 +28,8 @@
  * if its epoch is still unknown then is it the alarm unknown-epoch.
  *
  * Alarms (logged once with the object key and device, kept for `status`):
- * journal-gap (a seq is missing after the mark), equivocation (two entries
+ * journal-gap (a seq is missing after the mark for the gap grace period,
+ * pull_set_gap_grace), equivocation (two entries
  * at one seq), rollback (the store no longer shows the mark), bad-object
  * (hash, decoding, signature, AEAD), not-a-writer, unknown-epoch.  A device
  * with an alarm is held: its later entries are not applied until the user
@@ -328,6 +329,13 @@ int pull_alarm_clear(struct pull *p, int64_t id, unsigned *n) __attribute__((war
 
 /* The grace period (seconds, default 300) before a missing seen entry is the alarm withheld. */
 void pull_set_withheld_grace(struct pull *p, long seconds);
+/*
+ * The grace period (seconds, default 120) before a listing that shows a
+ * peer's seq N+1 but not N (an eventually consistent store lists new keys
+ * late) is the alarm journal-gap; until then each round applies the entries
+ * before the gap and stops there.
+ */
+void pull_set_gap_grace(struct pull *p, long seconds);
 
 /*
  * Invariant W1, for the committer: *OUT (malloc'd, sorted by device id, *N

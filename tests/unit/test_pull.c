@@ -747,8 +747,47 @@ static void test_attack_gap(void **state)
         publish(f, &f->c, &o2);
         publish_plain(f, &f->c, 1);
         assert_int_equal(f->st->ops->del(f->st, o2.key), 0);
+        pull_set_gap_grace(f->p, 0); /* a lasting gap: no grace left */
         round_ok(f);
         expect_held(f, "journal-gap");
+}
+
+/*
+ * FOUND.md B5: a listing that shows seq 3 but not 2 yet (an eventually
+ * consistent store) is no alarm within the grace period: the entry before
+ * the gap is applied, the device is not held, and once 2 is listed the rest
+ * follows.
+ */
+static void test_gap_lagging_listing(void **state)
+{
+        struct fx *f = *state;
+        struct pub o2;
+        struct pull_peer_info pi;
+        uint8_t *bytes = NULL;
+        size_t len = 0, i;
+
+        honest_b(f);
+        publish_plain(f, &f->c, 1);
+        memset(&o2, 0, sizeof(o2));
+        o2.file_base = 0x40;
+        publish(f, &f->c, &o2);
+        publish_plain(f, &f->c, 1);
+        assert_int_equal(f->st->ops->get(f->st, o2.key, 1 << 20, &bytes, &len), 0);
+        assert_int_equal(f->st->ops->del(f->st, o2.key), 0);
+        round_ok(f);
+        assert_int_equal(count_from(&f->rec, &f->c), 1);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+        for (i = 0; i < pull_peer_count(f->p); i++) {
+                assert_int_equal(pull_peer_get(f->p, i, &pi), 0);
+                assert_false(pi.held);
+        }
+        round_ok(f); /* still lagging: still no alarm */
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
+        assert_int_equal(f->st->ops->put(f->st, o2.key, bytes, len, 0), 0);
+        free(bytes);
+        round_ok(f);
+        assert_int_equal(count_from(&f->rec, &f->c), 3);
+        assert_int_equal(pull_alarms(f->p, NULL, 0), 0);
 }
 
 static void test_attack_gap_at_start(void **state)
@@ -761,6 +800,7 @@ static void test_attack_gap_at_start(void **state)
         publish(f, &f->c, &o1);
         publish_plain(f, &f->c, 1);
         assert_int_equal(f->st->ops->del(f->st, o1.key), 0);
+        pull_set_gap_grace(f->p, 0);
         round_ok(f);
         expect_held(f, "journal-gap");
 }
@@ -1560,6 +1600,7 @@ int main(void)
             T(test_empty_entry),
             T(test_attack_gap),
             T(test_attack_gap_at_start),
+            T(test_gap_lagging_listing),
             T(test_attack_equivocation),
             T(test_alarm_lasts_across_restart),
             T(test_alarm_raised_again_after_clear),
