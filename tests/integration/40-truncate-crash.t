@@ -65,12 +65,14 @@ is "$bad" 0 "no file was unreadable or mixed in $ROUNDS rounds"
 
 # A file that cannot be committed (its ciphertext damaged on disk) is named
 # by `status`, which exits 1; the other files are still published.
+touch "$work/before-broken"
 mount_region r "$mp" --no-sync || bail "mount --no-sync failed"
 mkdir -p "$mp/sub"
 head -c 100000 /dev/urandom >"$mp/sub/broken"
 echo fine >"$mp/fine"
 umount_region "$mp" || bail "umount failed"
-victim=$(find "$REGION_DIR/data" -type f -size +90k -newer "$work/count1" | head -n1)
+victim=$(find "$REGION_DIR/data" -type f -size +90k -newer "$work/before-broken")
+[ "$(wc -l <<<"$victim")" = 1 ] || bail "not one ciphertext file for sub/broken: $victim"
 [ -n "$victim" ] || bail "cannot find the ciphertext file of sub/broken"
 printf '\xff\xff\xff\xff' | dd of="$victim" bs=1 seek=200 conv=notrunc status=none
 mount_region r "$mp" || bail "mount failed"
