@@ -294,12 +294,21 @@ int members_has_entry(const struct members_state *s, const uint8_t hash[static M
         return members_entry_index(s, hash) >= 0;
 }
 
+/* Pushes entry I on STACK unless SEEN: each entry at most once, so nentries bound TOP. */
+static void members_push_unseen(uint8_t *seen, size_t *stack, size_t *top, size_t i)
+{
+        if (!seen[i]) {
+                seen[i] = 1;
+                stack[(*top)++] = i;
+        }
+}
+
 /* 1 if entries[WANT] is one of PARENTS (N indices) or an ancestor of one. */
 static int members_is_ancestor(const struct members_state *s, size_t want, const size_t *parents,
                                size_t n)
 {
         uint8_t *seen = calloc(s->nentries, 1);
-        size_t *stack = calloc(s->nentries + n, sizeof(*stack));
+        size_t *stack = calloc(s->nentries, sizeof(*stack));
         size_t top = 0, i, cur;
         int found = 0;
 
@@ -307,20 +316,18 @@ static int members_is_ancestor(const struct members_state *s, size_t want, const
                 found = -ENOMEM;
                 goto out;
         }
+        /* Marked when pushed (not when popped): an entry reached through two children
+         * (a hostile store's DAG of merges) is never on the stack twice. */
         for (i = 0; i < n; i++)
-                stack[top++] = parents[i];
-        while (top > 0 && !found) {
+                members_push_unseen(seen, stack, &top, parents[i]);
+        while (top > 0) {
                 cur = stack[--top];
-                if (seen[cur])
-                        continue;
-                seen[cur] = 1;
                 if (cur == want) {
                         found = 1;
                         break;
                 }
                 for (i = 0; i < s->entries[cur]->nparents; i++)
-                        if (!seen[s->parents_idx[cur][i]])
-                                stack[top++] = s->parents_idx[cur][i];
+                        members_push_unseen(seen, stack, &top, s->parents_idx[cur][i]);
         }
 out:
         free(stack);
