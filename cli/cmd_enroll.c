@@ -544,9 +544,10 @@ static int en_ctx_open(struct en_ctx *c, const char *name, const char *pass_file
         if (rc == 0)
                 rc = membership_refresh(c->store, &c->ri, &c->st);
         if (rc == 0 && c->st->alarm != MEMBERS_OK)
-                log_warn("region %s: the membership log stops at a signed entry that does not "
-                         "verify (%s); showing the last verified state",
-                         c->ri.name, members_alarm_name(c->st->alarm));
+                log_warn("region %s: a signed membership entry does not verify (%s) and is "
+                         "left out with its descendants; using the verified rest (see 'sealsync "
+                         "log %s')",
+                         c->ri.name, members_alarm_name(c->st->alarm), c->ri.name);
         if (rc == 0 && members_find(c->st, c->id->device_id) == NULL) {
                 log_err("this device is not an active member of region %s", c->ri.name);
                 rc = -EPERM;
@@ -721,8 +722,10 @@ static int en_cut_history(struct en_ctx *c, const char *owner, uint8_t key[stati
         }
         members_state_free(c->st);
         c->st = st;
-        /* A concurrent rotation that sorts after ours would link the old keys: refuse. */
-        if (c->st->alarm != MEMBERS_OK || memcmp(c->st->epoch_id, hash, HASH_LEN) != 0) {
+        /* A concurrent rotation that sorts after ours would link the old keys: refuse.
+         * (Ours refused by the fold: not current either.  An older rejected entry elsewhere
+         * does not matter.) */
+        if (memcmp(c->st->epoch_id, hash, HASH_LEN) != 0) {
                 log_err("region %s: the key changed concurrently; run 'approve' again", c->ri.name);
                 return -EAGAIN;
         }
@@ -775,11 +778,9 @@ static int en_append_add(struct en_ctx *c, const struct en_request *r, uint8_t a
         size_t len = 0;
         int rc;
 
-        if (c->st->alarm != MEMBERS_OK) {
-                log_err("region %s: the membership log does not verify (%s); not appending to it",
-                        c->ri.name, members_alarm_name(c->st->alarm));
-                return -EPERM;
-        }
+        /* A rejected entry (c->st->alarm, warned at the fold) is left out with its
+         * descendants; the ADD is built on the verified rest, like every other change
+         * (cli_region_fold): a refused entry must not stop enrollment for good. */
         snprintf(dev.owner, sizeof(dev.owner), "%s", r->invite->owner);
         dev.role = r->invite->role;
         if (en_may_add(me, &c->ri, dev.owner, dev.role) != 0)

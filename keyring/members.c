@@ -161,10 +161,10 @@ const struct members_epoch *members_find_epoch(const struct members_state *s,
         return i < 0 ? NULL : &s->epochs[i];
 }
 
-int members_key_stale(const struct members_state *s, uint64_t now)
+/* 1 if epoch EP is older than S's max_key_age at NOW (or dated far after NOW). */
+static int members_epoch_stale(const struct members_state *s, const struct members_epoch *ep,
+                               uint64_t now)
 {
-        const struct members_epoch *ep = &s->epochs[s->cur];
-
         if (s->max_key_age == 0)
                 return 0;
         /* An epoch dated far in the future (an author's clock, or a lie) is stale: it
@@ -172,6 +172,11 @@ int members_key_stale(const struct members_state *s, uint64_t now)
         if (ep->time > now)
                 return ep->time - now > MEMBERS_CLOCK_SKEW;
         return now - ep->time >= s->max_key_age;
+}
+
+int members_key_stale(const struct members_state *s, uint64_t now)
+{
+        return members_epoch_stale(s, &s->epochs[s->cur], now);
 }
 
 int members_may_add(const struct member_device *author, const char *owner, uint8_t role)
@@ -289,12 +294,21 @@ int members_has_entry(const struct members_state *s, const uint8_t hash[static M
         return members_entry_index(s, hash) >= 0;
 }
 
+/* Pushes entry I on STACK unless SEEN: each entry at most once, so nentries bound TOP. */
+static void members_push_unseen(uint8_t *seen, size_t *stack, size_t *top, size_t i)
+{
+        if (!seen[i]) {
+                seen[i] = 1;
+                stack[(*top)++] = i;
+        }
+}
+
 /* 1 if entries[WANT] is one of PARENTS (N indices) or an ancestor of one. */
 static int members_is_ancestor(const struct members_state *s, size_t want, const size_t *parents,
                                size_t n)
 {
         uint8_t *seen = calloc(s->nentries, 1);
-        size_t *stack = calloc(s->nentries + n, sizeof(*stack));
+        size_t *stack = calloc(s->nentries, sizeof(*stack));
         size_t top = 0, i, cur;
         int found = 0;
 
@@ -302,20 +316,18 @@ static int members_is_ancestor(const struct members_state *s, size_t want, const
                 found = -ENOMEM;
                 goto out;
         }
+        /* Marked when pushed (not when popped): an entry reached through two children
+         * (a hostile store's DAG of merges) is never on the stack twice. */
         for (i = 0; i < n; i++)
-                stack[top++] = parents[i];
-        while (top > 0 && !found) {
+                members_push_unseen(seen, stack, &top, parents[i]);
+        while (top > 0) {
                 cur = stack[--top];
-                if (seen[cur])
-                        continue;
-                seen[cur] = 1;
                 if (cur == want) {
                         found = 1;
                         break;
                 }
                 for (i = 0; i < s->entries[cur]->nparents; i++)
-                        if (!seen[s->parents_idx[cur][i]])
-                                stack[top++] = s->parents_idx[cur][i];
+                        members_push_unseen(seen, stack, &top, s->parents_idx[cur][i]);
         }
 out:
         free(stack);
@@ -394,7 +406,9 @@ struct members_effect {
         struct member_rotation rot; /* ROTATE_KEY's (REMOVE_DEVICE's is rm.rot) */
         struct member_set_role sr;
         struct member_policy po;
-        int taints; /* the rotation wraps to a removed device */
+        int taints;         /* the rotation wraps to a removed device */
+        const size_t *pidx; /* the entry's parents (indices), for the checks */
+        size_t nparents;
 };
 
 static void members_effect_release(struct members_effect *f)
@@ -553,15 +567,47 @@ static enum members_alarm members_check_rotation(const struct members_state *s,
         return MEMBERS_OK;
 }
 
-static enum members_alarm members_check_rotate(const struct members_state *s,
-                                               const struct member_entry *e,
-                                               const struct member_device *author,
-                                               struct members_effect *f)
+/*
+ * 1 if writer rotation R (entry E, parents in F) replaces a stale key: the
+ * fold's current one, or the epoch R names as its author's current provided
+ * no later epoch in fold order was made by an ancestor of E (its author had
+ * seen no newer key: a rotation concurrent with another one sorted before
+ * it).  Deterministic: the fold at E's place and E's parents.  0, 1 or -ENOMEM.
+ */
+static int members_writer_may_rotate(const struct members_state *s, const struct member_entry *e,
+                                     const struct member_rotation *r,
+                                     const struct members_effect *f)
 {
+        ssize_t prev = members_epoch_index(s, r->prev_epoch_id);
+        size_t i;
+        int rc;
+
+        if (members_key_stale(s, e->time))
+                return 1;
+        if (prev < 0 || !members_epoch_stale(s, &s->epochs[prev], e->time))
+                return 0;
+        for (i = (size_t)prev + 1; i < s->nepochs; i++) {
+                rc = members_is_ancestor(s, s->epochs[i].entry, f->pidx, f->nparents);
+                if (rc != 0)
+                        return rc < 0 ? rc : 0;
+        }
+        return 1;
+}
+
+static int members_check_rotate(const struct members_state *s, const struct member_entry *e,
+                                const struct member_device *author, struct members_effect *f)
+{
+        int rc;
+
         if (member_decode_rotation(e->body, e->body_len, &f->rot) != 0)
                 return MEMBERS_BAD_ENTRY;
-        if (!members_may_rotate(s, author, e->time))
+        if (author->role == MEMBER_ROLE_WRITER) {
+                rc = members_writer_may_rotate(s, e, &f->rot, f);
+                if (rc <= 0)
+                        return rc < 0 ? rc : MEMBERS_UNAUTHORISED;
+        } else if (!members_may_rotate(s, author, e->time)) {
                 return MEMBERS_UNAUTHORISED;
+        }
         /* A writer's (stale-key) rotation goes to the same recipients. */
         return members_check_rotation(s, &f->rot, author, NULL, !members_is_admin(author), f);
 }
@@ -941,6 +987,8 @@ static int members_apply(struct members_state *s, struct member_entry *e, const 
                 return rc;
         }
         memset(&f, 0, sizeof(f));
+        f.pidx = pidx;
+        f.nparents = e->nparents;
         rc = rc == 1 ? members_check(s, e, &s->members[author], &f) : MEMBERS_UNAUTHORISED;
         if (rc != MEMBERS_OK) {
                 members_effect_release(&f);

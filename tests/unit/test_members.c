@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "crypto/hash.h"
 #include "crypto/secmem.h"
 #include "crypto/suite.h"
 #include "crypto/wrap.h"
@@ -700,6 +701,89 @@ static struct identity *recovery_of(const struct fx *f, uint8_t x)
         return r;
 }
 
+/* The entry hash of OBJ (LEN bytes). */
+static void obj_hash(const uint8_t *obj, size_t len, uint8_t out[32])
+{
+        hash_blake2b(out, obj, len);
+}
+
+/*
+ * Writer C rotates the stale key concurrently with admin A (both on the
+ * same heads, after `policy --max-key-age`): whichever sorts first, both
+ * rotations apply on every device, no alarm, one current epoch.  A writer
+ * that had seen a newer key may not rotate by naming an older stale one.
+ */
+static void test_writer_rotation_concurrent_with_admin(void **state)
+{
+        struct fx *f = *state;
+        struct members_state *base, *s;
+        uint8_t *pol = NULL, *ra = NULL, *rc_ = NULL, ha[32], hc[32], key[32];
+        size_t plen = 0, la = 0, lc = 0, n0, tries;
+        uint64_t t;
+
+        usual(f);
+        assert_int_equal(
+            members_build_policy(f->st, f->id[A], 100, MEMBER_HISTORY_ALL, NOW, &pol, &plen), 0);
+        push(f, pol, plen);
+        t = f->st->epochs[0].time + 100; /* GENESIS's key is stale from here */
+        n0 = f->nobj;
+        base = fold_skip(f, SIZE_MAX);
+        cur_key(base, f->id[C], key);
+        assert_int_equal(members_build_rotate(base, f->id[C], key, 1, t + 1, &rc_, &lc, NULL), 0);
+        obj_hash(rc_, lc, hc);
+        /* A's rotation sorted first (the order that refused C's before): retry A's time. */
+        cur_key(base, f->id[A], key);
+        for (tries = 0; tries < 64; tries++) {
+                free(ra);
+                ra = NULL;
+                assert_int_equal(
+                    members_build_rotate(base, f->id[A], key, 1, t + tries, &ra, &la, NULL), 0);
+                obj_hash(ra, la, ha);
+                if (memcmp(ha, hc, 32) < 0)
+                        break;
+        }
+        assert_true(tries < 64);
+        push(f, ra, la);
+        push(f, rc_, lc);
+        assert_int_equal(f->st->alarm, MEMBERS_OK);
+        assert_int_equal(f->st->nepochs, 3);
+        assert_int_equal(f->st->nheads, 2);
+        assert_memory_equal(f->st->epoch_id, hc, 32); /* the last in fold order */
+        /* The other bag order folds the same. */
+        {
+                uint8_t *tb = f->bufs[n0];
+                size_t tl = f->lens[n0];
+
+                f->bufs[n0] = f->bufs[n0 + 1];
+                f->lens[n0] = f->lens[n0 + 1];
+                f->bufs[n0 + 1] = tb;
+                f->lens[n0 + 1] = tl;
+        }
+        s = fold_skip(f, SIZE_MAX);
+        assert_int_equal(s->alarm, MEMBERS_OK);
+        assert_memory_equal(s->epoch_id, f->st->epoch_id, 32);
+        members_state_free(s);
+        members_state_free(base);
+
+        /* A rotates again at t + 200; C, having seen it, names the GENESIS epoch as its
+         * current one (stale) at t + 201: the fold refuses it (A's fresh key is an
+         * ancestor), so the builder, which refolds with the entry, does too. */
+        assert_int_equal(rotate(f, A, t + 200), 0);
+        s = f->st;
+        s->cur = 0; /* C's claimed view: the GENESIS epoch is its current one */
+        memcpy(s->epoch_id, s->epochs[0].id, 32);
+        memcpy(s->key_check, s->epochs[0].key_check, 32);
+        cur_key(s, f->id[C], key);
+        rc_ = NULL;
+        assert_true(members_key_stale(s, t + 201));
+        assert_int_equal(members_build_rotate(s, f->id[C], key, 1, t + 201, &rc_, &lc, NULL),
+                         -EPERM);
+        assert_null(rc_);
+        members_state_free(f->st);
+        f->st = fold_skip(f, SIZE_MAX);
+        assert_int_equal(f->st->alarm, MEMBERS_OK);
+}
+
 /* RECOVERY is added by the most senior admin only, and once. */
 static void test_recovery_added_by_admin_only(void **state)
 {
@@ -1210,6 +1294,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_forged_membership_changes, setup, teardown),
             cmocka_unit_test_setup_teardown(test_concurrent_remove_is_sticky, setup, teardown),
             cmocka_unit_test_setup_teardown(test_concurrent_rotate_and_add, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_writer_rotation_concurrent_with_admin, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_invalid_entry_hides_nothing, setup, teardown),
             cmocka_unit_test_setup_teardown(test_taint_follows_links, setup, teardown),
             cmocka_unit_test_setup_teardown(test_demotion_is_sticky, setup, teardown),
