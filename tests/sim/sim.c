@@ -169,7 +169,9 @@ __attribute__((format(printf, 1, 2))) static void tr(const char *fmt, ...)
                 trace = t;
                 trace_cap = cap;
         }
-        trace_len += (size_t)sprintf(trace + trace_len, "%4u %s\n", cur_step, line);
+        n = snprintf(trace + trace_len, trace_cap - trace_len, "%4u %s\n", cur_step, line);
+        if (n > 0 && (size_t)n < trace_cap - trace_len)
+                trace_len += (size_t)n;
         if (opt.verbose > 1)
                 fprintf(stderr, "%4u %s\n", cur_step, line);
 }
@@ -1240,6 +1242,21 @@ static void usage(FILE *f)
                    "           [--disjoint 0|1] [--hide 0|1] [-v]\n");
 }
 
+/* A whole number option argument (0..100000); anything else exits with usage status 2. */
+static unsigned sim_uint_arg(const char *arg)
+{
+        char *end = NULL;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(arg, &end, 10);
+        if (errno != 0 || end == arg || *end != '\0' || v > 100000) {
+                fprintf(stderr, "sim: bad number '%s'\n", arg);
+                exit(2);
+        }
+        return (unsigned)v;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option lo[] = {
@@ -1270,31 +1287,31 @@ int main(int argc, char **argv)
                         opt.from = strtoull(optarg, NULL, 10);
                         break;
                 case 'd':
-                        opt.ndev = (unsigned)atoi(optarg);
+                        opt.ndev = sim_uint_arg(optarg);
                         break;
                 case 's':
-                        opt.steps = (unsigned)atoi(optarg);
+                        opt.steps = sim_uint_arg(optarg);
                         break;
                 case 'F':
-                        opt.faults = (unsigned)atoi(optarg);
+                        opt.faults = sim_uint_arg(optarg);
                         break;
                 case 'C':
-                        opt.crashes = (unsigned)atoi(optarg);
+                        opt.crashes = sim_uint_arg(optarg);
                         break;
                 case 'R':
-                        opt.renames = (unsigned)atoi(optarg);
+                        opt.renames = sim_uint_arg(optarg);
                         break;
                 case 'D':
-                        opt.deletes = (unsigned)atoi(optarg);
+                        opt.deletes = sim_uint_arg(optarg);
                         break;
                 case 'S':
                         opt.selftest = 1;
                         break;
                 case 'H':
-                        opt.hide = (unsigned)atoi(optarg);
+                        opt.hide = sim_uint_arg(optarg);
                         break;
                 case 'J':
-                        opt.disjoint = (unsigned)atoi(optarg);
+                        opt.disjoint = sim_uint_arg(optarg);
                         break;
                 case 'v':
                         opt.verbose++;
