@@ -3,9 +3,8 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/version.h"
 #include "util/log.h"
-
-#define SEALSYNC_VERSION "0.1.0"
 
 struct command {
         const char *name;
@@ -40,41 +39,109 @@ static const struct command commands[] = {
     {"gc", cmd_gc, "delete store objects nothing current needs (after a grace period)"},
     {"recovery-key", cmd_recovery_key, "make a region's recovery key (24 words, shown once)"},
     {"recover", cmd_recover, "enroll this device with a region's recovery key"},
+    {"help", NULL, "describe a command: 'sealsync help COMMAND' = 'sealsync COMMAND --help'"},
+    {"version", NULL, "print the version (as --version)"},
 };
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static void usage(FILE *f)
 {
         size_t i;
 
-        fprintf(f, "usage: sealsync [-h|--help] [--version] COMMAND [ARGS...]\n\n"
+        fprintf(f, "usage: sealsync [-h|--help] [--version] COMMAND [ARGS...]\n"
+                   "       sealsync help [COMMAND]\n\n"
                    "End-to-end encrypted sync filesystem.\n\ncommands:\n");
-        for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        for (i = 0; i < N_COMMANDS; i++)
                 fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
         fprintf(f, "\n'sealsync COMMAND --help' describes a command.\n"
                    "environment: SEALSYNC_HOME (device directory), SEALSYNC_PASSPHRASE\n");
 }
 
-int main(int argc, char **argv)
+/* The entry of command NAME with a handler, or NULL. */
+static const struct command *find_command(const char *name)
 {
         size_t i;
+
+        for (i = 0; i < N_COMMANDS; i++)
+                if (commands[i].fn != NULL && strcmp(name, commands[i].name) == 0)
+                        return &commands[i];
+        return NULL;
+}
+
+/* Prints the version line on stdout; 0, or 1 if stdout cannot be written. */
+static int print_version(void)
+{
+        printf("sealsync %s\n", sealsync_version);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                log_err("cannot write to standard output");
+                return 1;
+        }
+        return 0;
+}
+
+/*
+ * `sealsync help [COMMAND]` (ARGC, ARGV from "help" on): without COMMAND the
+ * command list; with one, exactly what `sealsync COMMAND --help` prints.
+ */
+static int help(int argc, char **argv)
+{
+        const struct command *c;
+        char *help_argv[3];
+
+        if (argc < 2) {
+                usage(stdout);
+                return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+        }
+        if (argc > 2) {
+                fprintf(stderr, "sealsync: help takes one command\n");
+                return 2;
+        }
+        if (strcmp(argv[1], "help") == 0) {
+                usage(stdout);
+                return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+        }
+        if (strcmp(argv[1], "version") == 0) {
+                printf("usage: sealsync version\n       sealsync --version\n\n"
+                       "Prints 'sealsync VERSION' or, for a build from a git checkout,\n"
+                       "'sealsync VERSION (COMMIT)'.\n");
+                return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+        }
+        c = find_command(argv[1]);
+        if (c == NULL) {
+                fprintf(stderr, "sealsync: unknown command '%s'\n", argv[1]);
+                usage(stderr);
+                return 2;
+        }
+        help_argv[0] = argv[1];
+        help_argv[1] = (char *)"--help";
+        help_argv[2] = NULL;
+        return c->fn(2, help_argv);
+}
+
+int main(int argc, char **argv)
+{
+        const struct command *c;
 
         log_init("sealsync", LOG_LEVEL_INFO);
         if (argc < 2) {
                 usage(stderr);
                 return 2;
         }
-        if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-            strcmp(argv[1], "help") == 0) {
-                usage(stdout);
-                return 0;
+        if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+                return help(1, argv + 1);
+        if (strcmp(argv[1], "help") == 0)
+                return help(argc - 1, argv + 1);
+        if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+                if (argc > 2) {
+                        fprintf(stderr, "sealsync: %s takes no arguments\n", argv[1]);
+                        return 2;
+                }
+                return print_version();
         }
-        if (strcmp(argv[1], "--version") == 0) {
-                printf("sealsync %s\n", SEALSYNC_VERSION);
-                return 0;
-        }
-        for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-                if (strcmp(argv[1], commands[i].name) == 0)
-                        return commands[i].fn(argc - 1, argv + 1);
+        c = find_command(argv[1]);
+        if (c != NULL)
+                return c->fn(argc - 1, argv + 1);
         fprintf(stderr, "sealsync: unknown command '%s'\n", argv[1]);
         usage(stderr);
         return 2;
