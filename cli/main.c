@@ -58,6 +58,35 @@ static void usage(FILE *f)
                    "environment: SEALSYNC_HOME (device directory), SEALSYNC_PASSPHRASE\n");
 }
 
+static const char help_usage[] =
+    "usage: sealsync help [COMMAND]\n"
+    "\n"
+    "Without COMMAND, list the commands.  With one, print exactly what\n"
+    "'sealsync COMMAND --help' prints.\n";
+
+static const char version_usage[] =
+    "usage: sealsync version\n"
+    "       sealsync --version\n"
+    "\n"
+    "Print 'sealsync VERSION', or 'sealsync VERSION (COMMIT)' for a build from a\n"
+    "git checkout (COMMIT as 'git describe --always --dirty' named it).\n";
+
+/* Prints TEXT on stdout; 0, or 1 (logged) if stdout cannot be written. */
+static int print_text(const char *text)
+{
+        fputs(text, stdout);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                log_err("cannot write to standard output");
+                return 1;
+        }
+        return 0;
+}
+
+static int is_help_option(const char *arg)
+{
+        return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
 /* The entry of command NAME with a handler, or NULL. */
 static const struct command *find_command(const char *name)
 {
@@ -69,15 +98,20 @@ static const struct command *find_command(const char *name)
         return NULL;
 }
 
-/* Prints the version line on stdout; 0, or 1 if stdout cannot be written. */
-static int print_version(void)
+/*
+ * `sealsync version` / `--version` (ARGC, ARGV from the command on): prints
+ * the version line, or its usage for --help.
+ */
+static int version(int argc, char **argv)
 {
-        printf("sealsync %s\n", sealsync_version);
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-                log_err("cannot write to standard output");
-                return 1;
+        if (argc == 2 && is_help_option(argv[1]))
+                return print_text(version_usage);
+        if (argc > 1) {
+                fprintf(stderr, "sealsync: %s takes no arguments\n", argv[0]);
+                return 2;
         }
-        return 0;
+        printf("sealsync %s\n", sealsync_version);
+        return print_text("");
 }
 
 /*
@@ -91,22 +125,16 @@ static int help(int argc, char **argv)
 
         if (argc < 2) {
                 usage(stdout);
-                return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+                return print_text("");
         }
         if (argc > 2) {
                 fprintf(stderr, "sealsync: help takes one command\n");
                 return 2;
         }
-        if (strcmp(argv[1], "help") == 0) {
-                usage(stdout);
-                return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
-        }
-        if (strcmp(argv[1], "version") == 0) {
-                printf("usage: sealsync version\n       sealsync --version\n\n"
-                       "Prints 'sealsync VERSION' or, for a build from a git checkout,\n"
-                       "'sealsync VERSION (COMMIT)'.\n");
-                return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
-        }
+        if (strcmp(argv[1], "help") == 0 || is_help_option(argv[1]))
+                return print_text(help_usage);
+        if (strcmp(argv[1], "version") == 0)
+                return print_text(version_usage);
         c = find_command(argv[1]);
         if (c == NULL) {
                 fprintf(stderr, "sealsync: unknown command '%s'\n", argv[1]);
@@ -128,17 +156,12 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
-        if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+        if (is_help_option(argv[1]))
                 return help(1, argv + 1);
         if (strcmp(argv[1], "help") == 0)
                 return help(argc - 1, argv + 1);
-        if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-                if (argc > 2) {
-                        fprintf(stderr, "sealsync: %s takes no arguments\n", argv[1]);
-                        return 2;
-                }
-                return print_version();
-        }
+        if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)
+                return version(argc - 1, argv + 1);
         c = find_command(argv[1]);
         if (c != NULL)
                 return c->fn(argc - 1, argv + 1);
