@@ -14,7 +14,8 @@ case $version in
 esac
 commit=
 if [ -e "$dir/.git" ] && command -v git >/dev/null 2>&1; then
-        commit=$(git -C "$dir" describe --always --dirty 2>/dev/null) || commit=
+        # safe.directory: `sudo make install` in a user's checkout must name the same commit.
+        commit=$(git -c safe.directory="*" -C "$dir" describe --always --dirty 2>/dev/null) || commit=
         case $commit in *[!0-9A-Za-z.+~_-]*) commit= ;; esac
 fi
 if [ -n "$commit" ]; then
