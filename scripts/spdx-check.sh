@@ -1,8 +1,10 @@
 #!/bin/sh
+# Checks the licence lines of the tracked source files (`make spdx-check`).
+#
 # Fails, listing them, if any tracked source file (.c .h .sh .t .py .pml,
 # Makefile) lacks an "SPDX-License-Identifier: Apache-2.0" line in its first
 # 3 lines (3, so a #! line and an editor line may come first).  Run from
-# anywhere inside the git checkout: `make spdx-check`.
+# anywhere inside the git checkout.
 set -eu
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 missing=$(git ls-files -z -- '*.c' '*.h' '*.sh' '*.t' '*.py' '*.pml' 'Makefile' '*/Makefile' |

@@ -37,6 +37,43 @@ version=$(sed -n 1p "$src/VERSION")
 run_ok "the copy's --version" "$src/build/sealsync" --version
 is "$T_OUT" "sealsync $version" "  ... outside a git checkout: 'sealsync VERSION' only"
 
+# In a git checkout the version names the commit; a new commit recompiles only
+# the generated version file and relinks; a rebuild at the same commit is a no-op.
+(cd "$src" && git init -q && git add -A && git commit -qm packaging-test) >/dev/null 2>&1
+ok $? "made the copy a git checkout"
+commit=$(git -C "$src" describe --always --dirty)
+run_ok "make after a commit" make -C "$src" -j2 CFLAGS="-D_FORTIFY_SOURCE=3 -O2" build/sealsync
+is "$(printf '%s\n' "$T_OUT" | grep -E '^  (CC|AR) ' | tr -s ' ' | tr '\n' ';')" " CC build/gen/version.c;" \
+	"  ... compiles only build/gen/version.c"
+printf '%s\n' "$T_OUT" | grep -qE '^  LD +build/sealsync'
+ok $? "  ... and relinks build/sealsync"
+run_ok "the copy's --version" "$src/build/sealsync" --version
+is "$T_OUT" "sealsync $version ($commit)" "  ... 'sealsync VERSION (COMMIT)' in a git checkout"
+run_ok "make again at the same commit" make -C "$src" -j2 CFLAGS="-D_FORTIFY_SOURCE=3 -O2" build/sealsync
+printf '%s\n' "$T_OUT" | grep -qE '^  (CC|LD|AR) '
+ok $((!$?)) "  ... nothing recompiled or relinked"
+
+# spdx-check, in a small git repository of its own: lists exactly the tracked
+# source files without the line in their first 3 lines, and passes without them.
+sp=$work/spdx
+mkdir -p "$sp/scripts" "$sp/sub"
+cp "$root/scripts/spdx-check.sh" "$sp/scripts/"
+printf '/* SPDX-License-Identifier: Apache-2.0 */\nint x;\n' >"$sp/a.c"
+printf '#!/bin/sh\n# SPDX-License-Identifier: Apache-2.0\n' >"$sp/b.sh"
+printf '#ifndef C_H\n#define C_H\n#endif\n/* SPDX-License-Identifier: Apache-2.0 */\n' >"$sp/c.h"
+printf 'all:\n' >"$sp/sub/Makefile"
+printf 'not source\n' >"$sp/notes.txt"
+printf '/* SPDX-License-Identifier: MIT */\n' >"$sp/d.py"
+(cd "$sp" && git init -q && git add -A) >/dev/null 2>&1
+ok $? "made a small repository for spdx-check"
+run_fails "spdx-check fails on files lacking the line" "$sp/scripts/spdx-check.sh"
+is "$(printf '%s\n' "$T_OUT" | tr '\n' ' ')" "c.h d.py scripts/spdx-check.sh sub/Makefile " \
+	"  ... and lists exactly them (line after line 3, another licence, none)"
+for f in c.h d.py scripts/spdx-check.sh sub/Makefile; do
+	sed -i '1i # SPDX-License-Identifier: Apache-2.0' "$sp/$f"
+done
+run_ok "spdx-check passes once every source file has it" "$sp/scripts/spdx-check.sh"
+
 # ------------------------------------------------------- install, uninstall
 dest=$work/dest
 run_ok "make install DESTDIR PREFIX=/usr" make -C "$src" DESTDIR="$dest" PREFIX=/usr install
@@ -48,7 +85,7 @@ done
 [ -x "$dest/usr/bin/sealsync" ]
 ok $? "  ... the binary is executable"
 run_ok "the installed binary runs" "$dest/usr/bin/sealsync" version
-is "$T_OUT" "sealsync $version" "  ... and prints its version"
+is "$T_OUT" "sealsync $version ($commit)" "  ... and prints its version (the copy's commit)"
 run_ok "the installed man page renders" man --warnings -l "$dest/usr/share/man/man1/sealsync.1"
 run_ok "make uninstall" make -C "$src" DESTDIR="$dest" PREFIX=/usr uninstall
 left=$(find "$dest" ! -type d)
@@ -108,6 +145,25 @@ is "$(complete_words sealsync list --j)" "--json" "bash: 'sealsync list --j' com
 is "$(complete_words sealsync help mo)" "mount" "bash: 'sealsync help mo' completes the command"
 is "$(complete_words sealsync revoke photos "${dev_id:0:6}")" "$dev_id" \
 	"bash: 'sealsync revoke photos PREFIX' completes the device id"
+
+# zsh: the completion function run with the completion system's builtins
+# replaced by printers (filtering by PREFIX as they do).
+cat >"$work/zcomp.zsh" <<'ZEOF'
+_describe() { local -a m; m=(${(M)${(P)4}:#${PREFIX}*}); print -l -- ${m%%:*} }
+compadd() { [[ $1 == -- ]] && shift; local -a m; m=(${(M)@:#${PREFIX}*}); print -l -- $m }
+_call_program() { shift; eval "$@" }
+_files() { print FILES }
+_directories() { print DIRS }
+f=$1; shift
+words=("$@"); CURRENT=$#; PREFIX=$words[CURRENT]
+source "$f"
+ZEOF
+zcomplete() { PATH=$work/bin:$PATH zsh -f "$work/zcomp.zsh" "$root/completion/_sealsync" "$@"; }
 run_ok "zsh completion parses" zsh -n "$root/completion/_sealsync"
+is "$(zcomplete sealsync mou)" "mount" "zsh: 'sealsync mou' completes to mount"
+is "$(zcomplete sealsync mount pho)" "photos" "zsh: 'sealsync mount pho' completes the region"
+is "$(zcomplete sealsync gc --d)" "--dry-run" "zsh: 'sealsync gc --d' completes the option"
+is "$(zcomplete sealsync role photos "${dev_id:0:6}")" "$dev_id" \
+	"zsh: 'sealsync role photos PREFIX' completes the device id"
 
 done_testing
