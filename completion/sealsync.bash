@@ -33,7 +33,7 @@ _sealsync_devices()
 _sealsync()
 {
     local cur prog cmd i
-    local -a words operands
+    local -a operands
     COMPREPLY=()
     cur=${COMP_WORDS[COMP_CWORD]}
     prog=${COMP_WORDS[0]}

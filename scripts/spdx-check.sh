@@ -7,6 +7,7 @@
 # anywhere inside the git checkout.
 set -eu
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
+# shellcheck disable=SC2016 # $f belongs to the inner sh
 missing=$(git ls-files -z -- '*.c' '*.h' '*.sh' '*.t' '*.py' '*.pml' 'Makefile' '*/Makefile' |
         xargs -0 -r sh -c 'for f; do
                 [ -f "$f" ] || continue

@@ -87,6 +87,7 @@ ok $? "  ... the binary is executable"
 run_ok "the installed binary runs" "$dest/usr/bin/sealsync" version
 is "$T_OUT" "sealsync $version ($commit)" "  ... and prints its version (the copy's commit)"
 run_ok "the installed man page renders" man --warnings -l "$dest/usr/share/man/man1/sealsync.1"
+is "$T_ERR" "" "  ... without a warning"
 run_ok "make uninstall" make -C "$src" DESTDIR="$dest" PREFIX=/usr uninstall
 left=$(find "$dest" ! -type d)
 is "$left" "" "  ... leaves no file behind"
@@ -119,7 +120,6 @@ is "$T_RC" 2 "  ... exit 2"
 create_region photos
 create_region projects
 dev_id=$(S id --json | jq -r .device_id)
-bindir=$(dirname "$SEALSYNC_BIN")
 # complete WORDS...: the completions of the last word, one a line, from the
 # function `complete -p sealsync` names, with the binary under test as sealsync.
 complete_words()
