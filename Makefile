@@ -13,7 +13,9 @@ BINDIR      ?= $(PREFIX)/bin
 DATADIR     ?= $(PREFIX)/share
 MANDIR      ?= $(DATADIR)/man
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
-ZSHCOMPDIR  ?= $(DATADIR)/zsh/vendor-completions
+# zsh's default $fpath holds /usr/local/share/zsh/site-functions and, on Debian,
+# /usr/share/zsh/vendor-completions (for packages).
+ZSHCOMPDIR  ?= $(if $(filter /usr,$(PREFIX)),$(DATADIR)/zsh/vendor-completions,$(DATADIR)/zsh/site-functions)
 INSTALL     ?= install
 BUILD       ?= build
 CC          ?= cc

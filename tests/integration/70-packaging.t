@@ -92,6 +92,14 @@ run_ok "make uninstall" make -C "$src" DESTDIR="$dest" PREFIX=/usr uninstall
 left=$(find "$dest" ! -type d)
 is "$left" "" "  ... leaves no file behind"
 
+dest2=$work/dest2
+run_ok "make install DESTDIR with the default PREFIX" make -C "$src" DESTDIR="$dest2" install
+is "$(cd "$dest2" && find . ! -type d | sort | tr '\n' ' ')" \
+	"./usr/local/bin/sealsync ./usr/local/share/bash-completion/completions/sealsync ./usr/local/share/man/man1/sealsync.1 ./usr/local/share/zsh/site-functions/_sealsync " \
+	"  ... under /usr/local (zsh: site-functions, in zsh's default fpath)"
+run_ok "make uninstall with the default PREFIX" make -C "$src" DESTDIR="$dest2" uninstall
+is "$(find "$dest2" ! -type d)" "" "  ... leaves no file behind"
+
 # ------------------------------------------------------------ version, help
 run_ok "--version" S --version
 like "$T_OUT" "^sealsync $version( \([0-9A-Za-z.+~_-]+\))?\$" "  ... 'sealsync VERSION[ (COMMIT)]'"
