@@ -1,14 +1,26 @@
 # sealsync — one non-recursive GNU Makefile.
-# Targets: all test unit model integration sanitize analyze format fuzz install clean
+# Targets: all test unit model integration sanitize analyze format fuzz install uninstall
+#          spdx-check clean
 # (make integration TEST_JOBS=N TESTS="tests/integration/NN-x.t ...")
-# Quiet unless V=1.  WERROR=1 (the default in CI) turns warnings into errors.
+# Quiet unless V=1.  WERROR=1 (CI and developers) turns warnings into errors; off by
+# default so that packagers' flags and newer compilers do not break the build.
+# Packagers: CPPFLAGS, CFLAGS, LDFLAGS and LDLIBS are appended after the project's own
+# flags (so CFLAGS="-D_FORTIFY_SOURCE=3 -O2" wins); PKG_CONFIG names pkg-config;
+# PREFIX, DESTDIR, BINDIR, MANDIR, BASHCOMPDIR, ZSHCOMPDIR place `make install`.
 
-PREFIX  ?= /usr/local
-BINDIR  ?= $(PREFIX)/bin
-MANDIR  ?= $(PREFIX)/share/man
-BUILD   ?= build
-CC      ?= cc
-PKGS    := fuse3 libsodium libcurl sqlite3
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+# zsh's default $fpath holds /usr/local/share/zsh/site-functions and, on Debian,
+# /usr/share/zsh/vendor-completions (for packages).
+ZSHCOMPDIR  ?= $(if $(filter /usr,$(PREFIX)),$(DATADIR)/zsh/vendor-completions,$(DATADIR)/zsh/site-functions)
+INSTALL     ?= install
+BUILD       ?= build
+CC          ?= cc
+PKG_CONFIG  ?= pkg-config
+PKGS        := fuse3 libsodium libcurl sqlite3
 
 ifeq ($(V),1)
 Q :=
@@ -16,18 +28,20 @@ else
 Q := @
 endif
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wvla -Wno-unused-parameter
-ifneq ($(WERROR),0)
+ifeq ($(WERROR),1)
 WARN += -Werror
 endif
-HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+# Our _FORTIFY_SOURCE level only when the packager's flags name none (no redefinition).
+FORTIFY := $(if $(findstring _FORTIFY_SOURCE,$(CPPFLAGS) $(CFLAGS)),,-D_FORTIFY_SOURCE=2)
+HARDEN := $(FORTIFY) -fstack-protector-strong -fPIE
 OPT    ?= -O2 -g
 CFLAGS_ALL := -std=c17 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=314 \
-              -I. $(WARN) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
+              -I. $(WARN) $(OPT) $(PKG_CFLAGS)
 ifneq ($(SANITIZE),)
 CFLAGS_ALL += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -U_FORTIFY_SOURCE
 LDFLAGS_ALL += -fsanitize=$(SANITIZE)
@@ -35,6 +49,9 @@ else
 CFLAGS_ALL += $(HARDEN)
 LDFLAGS_ALL += -pie -Wl,-z,relro,-z,now
 endif
+# The user's flags last, so they override ours.
+CFLAGS_ALL += $(CPPFLAGS) $(CFLAGS)
+LDFLAGS_ALL += $(LDFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) -lpthread $(LDLIBS)
 
 LIB_SRC  := $(wildcard util/*.c crypto/*.c keyring/*.c sync/*.c fs/*.c)
@@ -55,11 +72,17 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 TEST_BIN := $(BUILD)/tests/sealsync
 TEST_KDF_OBJ := $(BUILD)/tests/kdf-testhooks.o
 SIM_BIN  := $(BUILD)/sim $(BUILD)/sim-detrand.so
+# The version string (scripts/version.sh: VERSION plus the git commit) is compiled
+# into one generated file, rewritten only when the string changes: a rebuild at the
+# same commit recompiles and relinks nothing.
+VERSION_SRC := $(BUILD)/gen/version.c
+VERSION_OBJ := $(BUILD)/gen/version.o
 # `make sim`: seeds of the deterministic simulation's passing configuration (tests/sim/README.md;
 # `make test` runs it through tests/integration/38-sim.t).
 SIM_SEEDS ?= 200
 
-.PHONY: all test unit integration model sim sanitize analyze format format-check fuzz install clean
+.PHONY: all test unit integration model sim sanitize analyze format format-check fuzz install \
+	uninstall spdx-check clean FORCE
 all: $(BIN) $(TOOL_BIN) $(UNIT_BIN) $(TEST_BIN) $(SIM_BIN)
 
 $(BUILD)/%.o: %.c
@@ -71,9 +94,19 @@ $(LIB): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN): $(CLI_OBJ) $(LIB)
+$(VERSION_SRC): FORCE
+	@mkdir -p $(dir $@)
+	$(Q)v=$$(./scripts/version.sh .) && \
+	  printf '#include "cli/version.h"\nconst char sealsync_version[] = "%s";\n' "$$v" >$@.tmp && \
+	  if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+
+$(VERSION_OBJ): $(VERSION_SRC)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BIN): $(CLI_OBJ) $(VERSION_OBJ) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS_ALL)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(VERSION_OBJ) $(LIB) $(LDLIBS_ALL)
 
 # kdf-testhooks.o comes before the archive: the archive's kdf.o is not linked.
 $(TEST_KDF_OBJ): crypto/kdf.c
@@ -81,22 +114,22 @@ $(TEST_KDF_OBJ): crypto/kdf.c
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS_ALL) -DSEALSYNC_TEST_HOOKS -MMD -MP -c $< -o $@
 
-$(TEST_BIN): $(CLI_OBJ) $(TEST_KDF_OBJ) $(LIB)
+$(TEST_BIN): $(CLI_OBJ) $(VERSION_OBJ) $(TEST_KDF_OBJ) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $(CLI_OBJ) $(TEST_KDF_OBJ) $(LIB) $(LDLIBS_ALL)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(VERSION_OBJ) $(TEST_KDF_OBJ) $(LIB) $(LDLIBS_ALL)
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL) -lcmocka
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB) $(LDLIBS_ALL) -lcmocka
 
 $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
 $(BUILD)/sim: $(BUILD)/tests/sim/sim.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS_ALL)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
 # scripts/sim.sh only: deterministic getrandom for the CLI that builds the template.
 $(BUILD)/sim-detrand.so: tests/sim/detrand.c
@@ -163,10 +196,38 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	$(Q)clang -std=c17 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=314 -I. -g -O1 \
 	  -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lpthread
 
-install: $(BIN)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/sealsync
-	install -m 0644 man/sealsync.1 $(DESTDIR)$(MANDIR)/man1/sealsync.1
+# What `make install` puts where.  Each INSTALL_* list holds files installed under their
+# own base names into one directory.  To ship another file, add it to a list, or add a
+# list, its directory variable and one line to both the install and the uninstall recipe;
+# `make uninstall` then removes exactly what `make install` wrote (directories stay).
+INSTALL_BIN      := $(BIN)
+INSTALL_MAN1     := man/sealsync.1
+INSTALL_MAN5     :=
+INSTALL_BASHCOMP := completion/sealsync.bash
+INSTALL_ZSHCOMP  := completion/_sealsync
+
+# $(call install_files,DIR,MODE,FILES[,NAME]): FILES into DESTDIR/DIR (as NAME if given).
+install_files = $(if $(strip $(3)),$(INSTALL) -d "$(DESTDIR)$(1)" && \
+	$(foreach f,$(3),$(INSTALL) -m $(2) "$(f)" "$(DESTDIR)$(1)/$(or $(4),$(notdir $(f)))" &&) true)
+uninstall_files = $(foreach f,$(3),rm -f "$(DESTDIR)$(1)/$(or $(4),$(notdir $(f)))" &&) true
+
+install: $(INSTALL_BIN)
+	$(call install_files,$(BINDIR),0755,$(INSTALL_BIN))
+	$(call install_files,$(MANDIR)/man1,0644,$(INSTALL_MAN1))
+	$(call install_files,$(MANDIR)/man5,0644,$(INSTALL_MAN5))
+	$(call install_files,$(BASHCOMPDIR),0644,$(INSTALL_BASHCOMP),sealsync)
+	$(call install_files,$(ZSHCOMPDIR),0644,$(INSTALL_ZSHCOMP))
+
+uninstall:
+	$(call uninstall_files,$(BINDIR),0755,$(INSTALL_BIN))
+	$(call uninstall_files,$(MANDIR)/man1,0644,$(INSTALL_MAN1))
+	$(call uninstall_files,$(MANDIR)/man5,0644,$(INSTALL_MAN5))
+	$(call uninstall_files,$(BASHCOMPDIR),0644,$(INSTALL_BASHCOMP),sealsync)
+	$(call uninstall_files,$(ZSHCOMPDIR),0644,$(INSTALL_ZSHCOMP))
+
+# Every tracked source file must carry the licence line (scripts/spdx-check.sh).
+spdx-check:
+	$(Q)./scripts/spdx-check.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

@@ -3,9 +3,8 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/version.h"
 #include "util/log.h"
-
-#define SEALSYNC_VERSION "0.1.0"
 
 struct command {
         const char *name;
@@ -40,41 +39,132 @@ static const struct command commands[] = {
     {"gc", cmd_gc, "delete store objects nothing current needs (after a grace period)"},
     {"recovery-key", cmd_recovery_key, "make a region's recovery key (24 words, shown once)"},
     {"recover", cmd_recover, "enroll this device with a region's recovery key"},
+    {"help", NULL, "describe a command: 'sealsync help COMMAND' = 'sealsync COMMAND --help'"},
+    {"version", NULL, "print the version (as --version)"},
 };
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static void usage(FILE *f)
 {
         size_t i;
 
-        fprintf(f, "usage: sealsync [-h|--help] [--version] COMMAND [ARGS...]\n\n"
+        fprintf(f, "usage: sealsync [-h|--help] [--version] COMMAND [ARGS...]\n"
+                   "       sealsync help [COMMAND]\n\n"
                    "End-to-end encrypted sync filesystem.\n\ncommands:\n");
-        for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        for (i = 0; i < N_COMMANDS; i++)
                 fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
         fprintf(f, "\n'sealsync COMMAND --help' describes a command.\n"
                    "environment: SEALSYNC_HOME (device directory), SEALSYNC_PASSPHRASE\n");
 }
 
-int main(int argc, char **argv)
+static const char help_usage[] =
+    "usage: sealsync help [COMMAND]\n"
+    "\n"
+    "Without COMMAND, list the commands.  With one, print exactly what\n"
+    "'sealsync COMMAND --help' prints.\n";
+
+static const char version_usage[] =
+    "usage: sealsync version\n"
+    "       sealsync --version\n"
+    "\n"
+    "Print 'sealsync VERSION', or 'sealsync VERSION (COMMIT)' for a build from a\n"
+    "git checkout (COMMIT as 'git describe --always --dirty' named it).\n";
+
+/* Prints TEXT on stdout; 0, or 1 (logged) if stdout cannot be written. */
+static int print_text(const char *text)
+{
+        fputs(text, stdout);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                log_err("cannot write to standard output");
+                return 1;
+        }
+        return 0;
+}
+
+static int is_help_option(const char *arg)
+{
+        return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+/* The entry of command NAME with a handler, or NULL. */
+static const struct command *find_command(const char *name)
 {
         size_t i;
+
+        for (i = 0; i < N_COMMANDS; i++)
+                if (commands[i].fn != NULL && strcmp(name, commands[i].name) == 0)
+                        return &commands[i];
+        return NULL;
+}
+
+/*
+ * `sealsync version` / `--version` (ARGC, ARGV from the command on): prints
+ * the version line, or its usage for --help.
+ */
+static int version(int argc, char **argv)
+{
+        if (argc == 2 && is_help_option(argv[1]))
+                return print_text(version_usage);
+        if (argc > 1) {
+                fprintf(stderr, "sealsync: %s takes no arguments\n", argv[0]);
+                return 2;
+        }
+        printf("sealsync %s\n", sealsync_version);
+        return print_text("");
+}
+
+/*
+ * `sealsync help [COMMAND]` (ARGC, ARGV from "help" on): without COMMAND the
+ * command list; with one, exactly what `sealsync COMMAND --help` prints.
+ */
+static int help(int argc, char **argv)
+{
+        const struct command *c;
+        char *help_argv[3];
+
+        if (argc < 2) {
+                usage(stdout);
+                return print_text("");
+        }
+        if (argc > 2) {
+                fprintf(stderr, "sealsync: help takes one command\n");
+                return 2;
+        }
+        if (strcmp(argv[1], "help") == 0 || is_help_option(argv[1]))
+                return print_text(help_usage);
+        if (strcmp(argv[1], "version") == 0)
+                return print_text(version_usage);
+        c = find_command(argv[1]);
+        if (c == NULL) {
+                fprintf(stderr, "sealsync: unknown command '%s'\n", argv[1]);
+                usage(stderr);
+                return 2;
+        }
+        help_argv[0] = argv[1];
+        help_argv[1] = (char *)"--help";
+        help_argv[2] = NULL;
+        return c->fn(2, help_argv);
+}
+
+int main(int argc, char **argv)
+{
+        const struct command *c;
 
         log_init("sealsync", LOG_LEVEL_INFO);
         if (argc < 2) {
                 usage(stderr);
                 return 2;
         }
-        if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-            strcmp(argv[1], "help") == 0) {
-                usage(stdout);
-                return 0;
-        }
-        if (strcmp(argv[1], "--version") == 0) {
-                printf("sealsync %s\n", SEALSYNC_VERSION);
-                return 0;
-        }
-        for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-                if (strcmp(argv[1], commands[i].name) == 0)
-                        return commands[i].fn(argc - 1, argv + 1);
+        if (is_help_option(argv[1]))
+                return help(1, argv + 1);
+        if (strcmp(argv[1], "help") == 0)
+                return help(argc - 1, argv + 1);
+        if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)
+                return version(argc - 1, argv + 1);
+        c = find_command(argv[1]);
+        if (c != NULL)
+                return c->fn(argc - 1, argv + 1);
         fprintf(stderr, "sealsync: unknown command '%s'\n", argv[1]);
         usage(stderr);
         return 2;

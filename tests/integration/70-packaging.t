@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Packaging (issue #12): a packager's build (CFLAGS="-D_FORTIFY_SOURCE=3 -O2", no
+# -Werror) of a copy of the source tree, `make install DESTDIR=...` and the
+# installed binary, man page and completions, `make uninstall` leaving no file,
+# the --version format, `help CMD` = `CMD --help` for every command, and the
+# bash completion of a command, a region name and a device id.
+TEST_TIMEOUT=900
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+need_cmd make
+need_cmd jq
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+setup_device
+
+# ---------------------------------------------------------- packager's build
+# A copy of the tracked files (their working-tree contents), so the main build
+# directory is not touched; a copy without .git, as a release tarball is.
+src=$work/src
+mkdir -p "$src"
+if [ -e "$root/.git" ]; then
+	(cd "$root" && git ls-files -z | tar --null -T - -cf -) | tar -C "$src" -xf -
+else
+	tar -C "$root" --exclude='./build' --exclude='./build-*' -cf - . | tar -C "$src" -xf -
+fi
+ok $? "copied the source tree to $src"
+run_ok "make build/sealsync with CFLAGS='-D_FORTIFY_SOURCE=3 -O2' (no WERROR)" \
+	make -C "$src" -j2 V=1 CFLAGS="-D_FORTIFY_SOURCE=3 -O2" build/sealsync
+printf '%s\n' "$T_OUT" | grep -E '(^| )cc .*-c cli/main\.c' | grep -q -- '-D_FORTIFY_SOURCE=3 -O2'
+ok $? "  ... the compiler got the packager's CFLAGS last"
+printf '%s\n' "$T_OUT" | grep -qE -- '-D_FORTIFY_SOURCE=2|-Werror'
+ok $((!$?)) "  ... and neither our _FORTIFY_SOURCE=2 nor -Werror"
+run_ok "a second make is a no-op" make -C "$src" -j2 CFLAGS="-D_FORTIFY_SOURCE=3 -O2" build/sealsync
+printf '%s\n' "$T_OUT" | grep -qE '^  (CC|LD|AR) '
+ok $((!$?)) "  ... nothing recompiled or relinked"
+version=$(sed -n 1p "$src/VERSION")
+run_ok "the copy's --version" "$src/build/sealsync" --version
+is "$T_OUT" "sealsync $version" "  ... outside a git checkout: 'sealsync VERSION' only"
+
+# In a git checkout the version names the commit; a new commit recompiles only
+# the generated version file and relinks; a rebuild at the same commit is a no-op.
+(cd "$src" && git init -q && git add -A && git commit -qm packaging-test) >/dev/null 2>&1
+ok $? "made the copy a git checkout"
+commit=$(git -C "$src" describe --always --dirty)
+run_ok "make after a commit" make -C "$src" -j2 CFLAGS="-D_FORTIFY_SOURCE=3 -O2" build/sealsync
+is "$(printf '%s\n' "$T_OUT" | grep -E '^  (CC|AR) ' | tr -s ' ' | tr '\n' ';')" " CC build/gen/version.c;" \
+	"  ... compiles only build/gen/version.c"
+printf '%s\n' "$T_OUT" | grep -qE '^  LD +build/sealsync'
+ok $? "  ... and relinks build/sealsync"
+run_ok "the copy's --version" "$src/build/sealsync" --version
+is "$T_OUT" "sealsync $version ($commit)" "  ... 'sealsync VERSION (COMMIT)' in a git checkout"
+run_ok "make again at the same commit" make -C "$src" -j2 CFLAGS="-D_FORTIFY_SOURCE=3 -O2" build/sealsync
+printf '%s\n' "$T_OUT" | grep -qE '^  (CC|LD|AR) '
+ok $((!$?)) "  ... nothing recompiled or relinked"
+
+# spdx-check, in a small git repository of its own: lists exactly the tracked
+# source files without the line in their first 3 lines, and passes without them.
+sp=$work/spdx
+mkdir -p "$sp/scripts" "$sp/sub"
+cp "$root/scripts/spdx-check.sh" "$sp/scripts/"
+printf '/* SPDX-License-Identifier: Apache-2.0 */\nint x;\n' >"$sp/a.c"
+printf '#!/bin/sh\n# SPDX-License-Identifier: Apache-2.0\n' >"$sp/b.sh"
+printf '#ifndef C_H\n#define C_H\n#endif\n/* SPDX-License-Identifier: Apache-2.0 */\n' >"$sp/c.h"
+printf 'all:\n' >"$sp/sub/Makefile"
+printf 'not source\n' >"$sp/notes.txt"
+printf '/* SPDX-License-Identifier: MIT */\n' >"$sp/d.py"
+(cd "$sp" && git init -q && git add -A) >/dev/null 2>&1
+ok $? "made a small repository for spdx-check"
+run_fails "spdx-check fails on files lacking the line" "$sp/scripts/spdx-check.sh"
+is "$(printf '%s\n' "$T_OUT" | tr '\n' ' ')" "c.h d.py scripts/spdx-check.sh sub/Makefile " \
+	"  ... and lists exactly them (line after line 3, another licence, none)"
+for f in c.h d.py scripts/spdx-check.sh sub/Makefile; do
+	sed -i '1i # SPDX-License-Identifier: Apache-2.0' "$sp/$f"
+done
+run_ok "spdx-check passes once every source file has it" "$sp/scripts/spdx-check.sh"
+
+# ------------------------------------------------------- install, uninstall
+dest=$work/dest
+run_ok "make install DESTDIR PREFIX=/usr" make -C "$src" DESTDIR="$dest" PREFIX=/usr install
+for f in usr/bin/sealsync usr/share/man/man1/sealsync.1 \
+	usr/share/bash-completion/completions/sealsync usr/share/zsh/vendor-completions/_sealsync; do
+	[ -f "$dest/$f" ]
+	ok $? "  ... installed /$f"
+done
+[ -x "$dest/usr/bin/sealsync" ]
+ok $? "  ... the binary is executable"
+run_ok "the installed binary runs" "$dest/usr/bin/sealsync" version
+is "$T_OUT" "sealsync $version ($commit)" "  ... and prints its version (the copy's commit)"
+run_ok "the installed man page renders" man --warnings -l "$dest/usr/share/man/man1/sealsync.1"
+is "$T_ERR" "" "  ... without a warning"
+run_ok "make uninstall" make -C "$src" DESTDIR="$dest" PREFIX=/usr uninstall
+left=$(find "$dest" ! -type d)
+is "$left" "" "  ... leaves no file behind"
+
+dest2=$work/dest2
+run_ok "make install DESTDIR with the default PREFIX" make -C "$src" DESTDIR="$dest2" install
+is "$(cd "$dest2" && find . ! -type d | sort | tr '\n' ' ')" \
+	"./usr/local/bin/sealsync ./usr/local/share/bash-completion/completions/sealsync ./usr/local/share/man/man1/sealsync.1 ./usr/local/share/zsh/site-functions/_sealsync " \
+	"  ... under /usr/local (zsh: site-functions, in zsh's default fpath)"
+run_ok "make uninstall with the default PREFIX" make -C "$src" DESTDIR="$dest2" uninstall
+is "$(find "$dest2" ! -type d)" "" "  ... leaves no file behind"
+
+# ------------------------------------------------------------ version, help
+run_ok "--version" S --version
+like "$T_OUT" "^sealsync $version( \([0-9A-Za-z.+~_-]+\))?\$" "  ... 'sealsync VERSION[ (COMMIT)]'"
+v1=$T_OUT
+run_ok "version" S version
+is "$T_OUT" "$v1" "  ... version = --version"
+run_fails "version with an argument is a usage error" S version extra
+is "$T_RC" 2 "  ... exit 2"
+
+run_ok "help" S help
+mapfile -t cmds < <(printf '%s\n' "$T_OUT" | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { exit }')
+[ "${#cmds[@]}" -ge 20 ]
+ok $? "help lists the commands (${#cmds[*]}: ${cmds[*]})"
+for c in "${cmds[@]}"; do
+	a=$(S help "$c" 2>&1)
+	ra=$?
+	b=$(S "$c" --help 2>&1)
+	rb=$?
+	[ "$ra" -eq "$rb" ] && [ "$a" = "$b" ] && [ -n "$a" ]
+	ok $? "help $c = $c --help (exit $ra/$rb)"
+done
+run_fails "help of an unknown command is a usage error" S help frobnicate
+is "$T_RC" 2 "  ... exit 2"
+
+# ---------------------------------------------------------- bash completion
+create_region photos
+create_region projects
+dev_id=$(S id --json | jq -r .device_id)
+# complete WORDS...: the completions of the last word, one a line, from the
+# function `complete -p sealsync` names, with the binary under test as sealsync.
+complete_words()
+{
+	PATH=$work/bin:$PATH bash -c '
+		. "$1"; shift
+		fn=$(complete -p sealsync | sed -nE "s/.*-F ([^ ]+) .*/\1/p")
+		[ -n "$fn" ] || exit 3
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+		"$fn" sealsync "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+		printf "%s\n" "${COMPREPLY[@]}"' complete "$root/completion/sealsync.bash" "$@"
+}
+mkdir -p "$work/bin"
+ln -s "$SEALSYNC_BIN" "$work/bin/sealsync"
+is "$(complete_words sealsync mou)" "mount" "bash: 'sealsync mou' completes to mount"
+is "$(complete_words sealsync re | sort | tr '\n' ' ')" "recover recovery-key rekey requests revoke " \
+	"bash: 'sealsync re' lists the re* commands"
+is "$(complete_words sealsync mount pho)" "photos" "bash: 'sealsync mount pho' completes the region"
+is "$(complete_words sealsync status p | sort | tr '\n' ' ')" "photos projects " \
+	"bash: 'sealsync status p' lists both regions"
+is "$(complete_words sealsync list --j)" "--json" "bash: 'sealsync list --j' completes the option"
+is "$(complete_words sealsync help mo)" "mount" "bash: 'sealsync help mo' completes the command"
+is "$(complete_words sealsync revoke photos "${dev_id:0:6}")" "$dev_id" \
+	"bash: 'sealsync revoke photos PREFIX' completes the device id"
+
+# zsh: the completion function run with the completion system's builtins
+# replaced by printers (filtering by PREFIX as they do).
+cat >"$work/zcomp.zsh" <<'ZEOF'
+_describe() { local -a m; m=(${(M)${(P)4}:#${PREFIX}*}); print -l -- ${m%%:*} }
+compadd() { [[ $1 == -- ]] && shift; local -a m; m=(${(M)@:#${PREFIX}*}); print -l -- $m }
+_call_program() { shift; eval "$@" }
+_files() { print FILES }
+_directories() { print DIRS }
+f=$1; shift
+words=("$@"); CURRENT=$#; PREFIX=$words[CURRENT]
+source "$f"
+ZEOF
+zcomplete() { PATH=$work/bin:$PATH zsh -f "$work/zcomp.zsh" "$root/completion/_sealsync" "$@"; }
+run_ok "zsh completion parses" zsh -n "$root/completion/_sealsync"
+is "$(zcomplete sealsync mou)" "mount" "zsh: 'sealsync mou' completes to mount"
+is "$(zcomplete sealsync mount pho)" "photos" "zsh: 'sealsync mount pho' completes the region"
+is "$(zcomplete sealsync gc --d)" "--dry-run" "zsh: 'sealsync gc --d' completes the option"
+is "$(zcomplete sealsync role photos "${dev_id:0:6}")" "$dev_id" \
+	"zsh: 'sealsync role photos PREFIX' completes the device id"
+
+done_testing
