@@ -431,6 +431,7 @@ static int apply_copy_local(struct fs *fs, struct fs_inode *in)
         if (rc != 0)
                 return rc;
         pthread_rwlock_wrlock(&cp->lock);
+        cp->rdev = in->rdev; /* a special file's device number (C6) */
         rc = apply_copy_xattrs(cp, in);
         if (rc == 0 && in->kind == FS_KIND_REG)
                 rc = apply_copy_content(fs, in, cp);
@@ -745,7 +746,18 @@ static int apply_kind(uint8_t kind)
 {
         return kind == MANIFEST_DIR       ? FS_KIND_DIR
                : kind == MANIFEST_SYMLINK ? FS_KIND_LNK
+               : kind == MANIFEST_SPECIAL ? FS_KIND_SPECIAL
                                           : FS_KIND_REG;
+}
+
+/* The S_IFMT of a version of kind KIND with metadata META (C6: a special's sealed type). */
+static uint32_t apply_type(uint8_t kind, const struct manifest_meta *meta)
+{
+        static const uint32_t special[] = {0, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK};
+
+        if (kind == MANIFEST_SPECIAL)
+                return special[meta->special_type]; /* 1..4: manifest_open_meta checked */
+        return kind == MANIFEST_DIR ? S_IFDIR : kind == MANIFEST_SYMLINK ? S_IFLNK : S_IFREG;
 }
 
 /* Takes M's version state (vector, Lamport, hash, author) into IN; MERGE: keep IN's vector too. */
@@ -813,10 +825,12 @@ static int apply_update(struct fs *fs, struct fs_inode *in, const struct manifes
 {
         int rc = 0;
 
-        if (in->kind != apply_kind(m->kind)) {
+        if (in->kind != apply_kind(m->kind) ||
+            (in->kind == FS_KIND_SPECIAL && (in->mode & S_IFMT) != apply_type(m->kind, meta))) {
                 log_err("a remote version changes a file's kind; held");
                 return 0;
         }
+        in->rdev = meta->rdev; /* C6: 0 unless a device */
         if (m->block_size != fs->bs) {
                 log_err("a remote version uses another block size than the region; held");
                 return 0;
@@ -1098,16 +1112,16 @@ static int apply_decide(struct fs *fs, struct fs_inode *in, const struct manifes
 static int apply_create(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta,
                         struct fs_inode **out)
 {
-        uint32_t type = m->kind == MANIFEST_DIR       ? S_IFDIR
-                        : m->kind == MANIFEST_SYMLINK ? S_IFLNK
-                                                      : S_IFREG;
+        uint32_t type = apply_type(m->kind, meta);
         int rc =
             fs_inode_create_id(fs, apply_kind(m->kind), type | (meta->mode & APPLY_MODE_MASK),
                                fs->uid, fs->gid, m->kind == MANIFEST_SYMLINK ? meta->target : NULL,
                                m->file_id, m->salt, m->epoch_id, out);
 
-        if (rc == 0)
+        if (rc == 0) {
                 pthread_rwlock_wrlock(&(*out)->lock);
+                (*out)->rdev = meta->rdev; /* C6; saved with the version */
+        }
         return rc;
 }
 

@@ -290,7 +290,16 @@ static int commit_xattr_cmp(const void *a, const void *b)
         return x->name_len < y->name_len ? -1 : x->name_len > y->name_len;
 }
 
-/* Fills META's name, parent, mode, mtime, target and xattrs for IN. */
+/* The manifest's sealed type of a special file's MODE (doc/SYNC.md C6). */
+static uint8_t commit_special_type(uint32_t mode)
+{
+        return S_ISFIFO(mode)   ? MANIFEST_SPECIAL_FIFO
+               : S_ISSOCK(mode) ? MANIFEST_SPECIAL_SOCK
+               : S_ISCHR(mode)  ? MANIFEST_SPECIAL_CHR
+                                : MANIFEST_SPECIAL_BLK;
+}
+
+/* Fills META's name, parent, mode, mtime, target, special type and xattrs for IN. */
 static int commit_meta(struct fs *fs, struct fs_inode *in, struct manifest_meta *meta,
                        struct manifest_xattr **xs)
 {
@@ -318,6 +327,10 @@ static int commit_meta(struct fs *fs, struct fs_inode *in, struct manifest_meta 
         if (in->kind == FS_KIND_LNK && in->target != NULL) {
                 meta->target_len = strlen(in->target);
                 memcpy(meta->target, in->target, meta->target_len + 1);
+        }
+        if (in->kind == FS_KIND_SPECIAL) {
+                meta->special_type = commit_special_type(in->mode);
+                meta->rdev = in->rdev;
         }
         *xs = NULL;
         if (in->nxattrs > 0) {
@@ -430,9 +443,10 @@ static int commit_refs(struct commit *c, struct commit_file *cf, struct fs_inode
 
 static uint8_t commit_kind(int kind)
 {
-        return kind == FS_KIND_DIR   ? MANIFEST_DIR
-               : kind == FS_KIND_LNK ? MANIFEST_SYMLINK
-                                     : MANIFEST_FILE;
+        return kind == FS_KIND_DIR       ? MANIFEST_DIR
+               : kind == FS_KIND_LNK     ? MANIFEST_SYMLINK
+               : kind == FS_KIND_SPECIAL ? MANIFEST_SPECIAL
+                                         : MANIFEST_FILE;
 }
 
 /* Builds and signs the manifest of IN (caller holds IN->lock for writing). */

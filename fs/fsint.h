@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "crypto/block.h"
@@ -104,7 +105,16 @@ struct fs_inval {
 #define FS_SYMLINK_MAX 4095
 #define FS_PINS_MAX 1024
 
-enum fs_kind { FS_KIND_REG = 1, FS_KIND_DIR = 2, FS_KIND_LNK = 3 };
+/* SPECIAL: a FIFO, socket or device node (type in mode's S_IFMT, doc/SYNC.md C6). */
+enum fs_kind { FS_KIND_REG = 1, FS_KIND_DIR = 2, FS_KIND_LNK = 3, FS_KIND_SPECIAL = 4 };
+
+/* 1 if MODE's type is one a FS_KIND_SPECIAL inode may have, else 0. */
+static inline int fs_special_type_ok(uint32_t mode)
+{
+        uint32_t t = mode & S_IFMT;
+
+        return t == S_IFIFO || t == S_IFSOCK || t == S_IFCHR || t == S_IFBLK;
+}
 
 struct fs_xattr {
         char *name;
@@ -146,6 +156,7 @@ struct fs_inode {
         uint64_t ra_next; /* memory only: the block after the last read (read-ahead) */
         uint32_t ra_win;  /* memory only: read-ahead window in blocks, 0: none yet */
         char *target;     /* symlink target */
+        uint64_t rdev;    /* FS_KIND_SPECIAL S_IFCHR/S_IFBLK: device number; else 0 (v6) */
         struct fs_xattr *xattrs;
         size_t nxattrs;
         /* Content state (lazily opened). */

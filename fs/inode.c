@@ -10,7 +10,8 @@
  *   then the sync state (fs_encode_sync), ending with author[16] (v3+),
  *   epoch_id[32] (v4+: the epoch the local blocks are sealed under) and
  *   u32 nranges { u64 start u64 end } remote blocks (v5+: present blocks
- *   whose slot is not fetched yet, a subset of the present ranges)
+ *   whose slot is not fetched yet, a subset of the present ranges),
+ *   u64 rdev (v6+: the device number of a special device node, else 0)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,10 +30,11 @@
 
 /*
  * 3 added the author of the last version, 4 the epoch of the local blocks,
- * 5 the remote blocks (on-demand content); 2 to 4 are read (their epoch:
- * the region's GENESIS epoch for 2 and 3; no remote blocks).
+ * 5 the remote blocks (on-demand content), 6 rdev (special files); 2 to 5
+ * are read (their epoch: the region's GENESIS epoch for 2 and 3; no remote
+ * blocks before 5; rdev 0).
  */
-#define FS_ATTR_VERSION 5
+#define FS_ATTR_VERSION 6
 #define FS_MAX_RANGES (1u << 24)
 
 void fs_now(struct timespec *ts)
@@ -216,6 +218,7 @@ static void fs_encode_sync(struct enc *e, const struct fs_inode *in)
         enc_fixed(e, in->author, sizeof(in->author));
         enc_fixed(e, in->epoch_id, sizeof(in->epoch_id));
         fs_encode_ranges(e, &in->remote);
+        enc_u64(e, in->rdev);
 }
 
 /* Decodes N canonical ranges into S (initialised, empty). */
@@ -418,8 +421,12 @@ int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len,
                 return -EBADMSG;
         if (in->size > (uint64_t)INT64_MAX)
                 return -EBADMSG;
-        if (in->kind < FS_KIND_REG || in->kind > FS_KIND_LNK)
+        if (in->kind < FS_KIND_REG || in->kind > FS_KIND_SPECIAL)
                 return -EBADMSG;
+        if ((in->kind == FS_KIND_SPECIAL) != fs_special_type_ok(in->mode))
+                return -EBADMSG;
+        if (in->kind == FS_KIND_SPECIAL && (in->size != 0 || n != 0))
+                return -EBADMSG; /* C6: no content */
         for (i = 0; i < n; i++) {
                 uint64_t s = dec_u64(&d), e = dec_u64(&d);
 
@@ -447,6 +454,10 @@ int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len,
         rc = fs_decode_sync(in, &d, len, version, genesis_epoch);
         if (rc != 0)
                 return rc;
+        if (version >= 6)
+                in->rdev = dec_u64(&d);
+        if (d.err != 0 || (in->rdev != 0 && !S_ISCHR(in->mode) && !S_ISBLK(in->mode)))
+                return -EBADMSG;
         return dec_finish(&d);
 }
 

@@ -1099,9 +1099,12 @@ int fsmount_run(const struct fsmount_opts *o)
                 char hex[65];
 
                 hex_encode(hex, o->region->id, REGION_ID_LEN);
+                /* nodev, nosuid explicitly (libfuse's defaults too): a device
+                 * number or mode synced from another member never opens
+                 * hardware nor raises privileges here (doc/SYNC.md C6). */
                 snprintf(mntopts, sizeof(mntopts),
-                         "fsname=sealsync:%s,subtype=sealsync,default_permissions%s", hex,
-                         o->read_only ? ",ro" : "");
+                         "fsname=sealsync:%s,subtype=sealsync,default_permissions,nodev,nosuid%s",
+                         hex, o->read_only ? ",ro" : "");
         }
         argv[2] = mntopts;
         if (o->debug)

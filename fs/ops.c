@@ -29,9 +29,13 @@ static struct fs *fs_of(fuse_req_t req)
         return fuse_req_userdata(req);
 }
 
+/* The S_IFMT of KIND; 0 (unknown: readdir's DT_UNKNOWN) for a special file. */
 static uint32_t fs_kind_type(int kind)
 {
-        return kind == FS_KIND_DIR ? S_IFDIR : kind == FS_KIND_LNK ? S_IFLNK : S_IFREG;
+        return kind == FS_KIND_DIR       ? S_IFDIR
+               : kind == FS_KIND_LNK     ? S_IFLNK
+               : kind == FS_KIND_SPECIAL ? 0
+                                         : S_IFREG;
 }
 
 static void fs_fill_stat(const struct fs *fs, const struct fs_inode *in, struct stat *st)
@@ -45,6 +49,7 @@ static void fs_fill_stat(const struct fs *fs, const struct fs_inode *in, struct 
         st->st_nlink = in->kind == FS_KIND_DIR ? 1 : in->nlink;
         st->st_uid = in->uid;
         st->st_gid = in->gid;
+        st->st_rdev = (dev_t)in->rdev;
         st->st_size = (off_t)in->size;
         st->st_blksize = 4096;
         for (i = 0; i < in->blocks.n; i++)
@@ -396,9 +401,15 @@ static int fs_get_dir_merged(struct fs *fs, uint64_t *parent, struct fs_inode **
         return rc;
 }
 
-int fs_api_make_node(struct fs *fs, uint64_t parent, const char *name, int kind, uint32_t mode,
-                     uint32_t uid, uint32_t gid, const char *target, struct fs_inode **out)
+/*
+ * fs_api_make_node with a device number RDEV (kind SPECIAL: the type is
+ * MODE's S_IFMT, RDEV kept only for S_IFCHR/S_IFBLK).
+ */
+static int fs_make_node_rdev(struct fs *fs, uint64_t parent, const char *name, int kind,
+                             uint32_t mode, uint64_t rdev, uint32_t uid, uint32_t gid,
+                             const char *target, struct fs_inode **out)
 {
+        uint32_t type = kind == FS_KIND_SPECIAL ? (mode & S_IFMT) : fs_kind_type(kind);
         struct fs_inode *dir = NULL, *in = NULL;
         uint64_t existing;
         int rc;
@@ -421,9 +432,11 @@ int fs_api_make_node(struct fs *fs, uint64_t parent, const char *name, int kind,
         }
         if (rc != -ENOENT)
                 goto out;
-        rc = fs_inode_create(fs, kind, fs_kind_type(kind) | (mode & 07777), uid, gid, target, &in);
+        rc = fs_inode_create(fs, kind, type | (mode & 07777), uid, gid, target, &in);
         if (rc != 0)
                 goto out;
+        if (S_ISCHR(type) || S_ISBLK(type))
+                in->rdev = rdev; /* saved below */
         rc = index_link(fs->ix, parent, name, strlen(name), in->ino, (uint8_t)kind);
         if (rc == 0) {
                 in->nlink = 1;
@@ -444,6 +457,14 @@ out:
         if (rc == 0)
                 *out = in;
         return rc;
+}
+
+int fs_api_make_node(struct fs *fs, uint64_t parent, const char *name, int kind, uint32_t mode,
+                     uint32_t uid, uint32_t gid, const char *target, struct fs_inode **out)
+{
+        if (kind == FS_KIND_SPECIAL && !fs_special_type_ok(mode))
+                return -EINVAL;
+        return fs_make_node_rdev(fs, parent, name, kind, mode, 0, uid, gid, target, out);
 }
 
 static int fs_make_node(fuse_req_t req, uint64_t parent, const char *name, int kind, uint32_t mode,
@@ -470,12 +491,17 @@ static void fs_reply_new(fuse_req_t req, int rc, struct fs_inode *in)
 static void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                         dev_t rdev)
 {
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
         struct fs_inode *in = NULL;
-        int rc = -EPERM; /* only regular files: devices, FIFOs and sockets do not sync */
+        int rc = -EINVAL;
 
-        (void)rdev;
+        /* Special files are metadata only (doc/SYNC.md C6); the kernel has
+         * checked CAP_MKNOD for devices before the request reaches us. */
         if (S_ISREG(mode))
                 rc = fs_make_node(req, parent, name, FS_KIND_REG, mode, NULL, &in);
+        else if (fs_special_type_ok(mode))
+                rc = fs_make_node_rdev(fs_of(req), parent, name, FS_KIND_SPECIAL, mode,
+                                       (uint64_t)rdev, ctx->uid, ctx->gid, NULL, &in);
         fs_reply_new(req, rc, in);
 }
 

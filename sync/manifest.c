@@ -188,8 +188,7 @@ static int manifest_check(const struct manifest *m)
 {
         size_t i;
 
-        if (m->version != MANIFEST_VERSION || m->kind < MANIFEST_FILE ||
-            m->kind > MANIFEST_TOMBSTONE)
+        if (m->version != MANIFEST_VERSION || m->kind < MANIFEST_FILE || m->kind > MANIFEST_SPECIAL)
                 return -EBADMSG;
         if (manifest_all_zero(m->file_id, MANIFEST_FILE_ID_LEN) || m->lamport == 0)
                 return -EBADMSG;
@@ -214,6 +213,18 @@ static int manifest_check(const struct manifest *m)
 
 /* ---- metadata record ---- */
 
+/* Kind SPECIAL: a known type, rdev only on devices; other kinds: neither. */
+static int manifest_special_check(const struct manifest_meta *meta, uint8_t kind)
+{
+        if (kind != MANIFEST_SPECIAL)
+                return meta->special_type == 0 && meta->rdev == 0 ? 0 : -EBADMSG;
+        if (meta->special_type < MANIFEST_SPECIAL_FIFO || meta->special_type > MANIFEST_SPECIAL_BLK)
+                return -EBADMSG;
+        if (meta->special_type <= MANIFEST_SPECIAL_SOCK && meta->rdev != 0)
+                return -EBADMSG;
+        return 0;
+}
+
 static int manifest_meta_check(const struct manifest_meta *meta, uint8_t kind)
 {
         size_t i;
@@ -229,6 +240,8 @@ static int manifest_meta_check(const struct manifest_meta *meta, uint8_t kind)
         } else if (meta->target_len != 0) {
                 return -EBADMSG;
         }
+        if (manifest_special_check(meta, kind) != 0)
+                return -EBADMSG;
         if (meta->nxattrs > MANIFEST_MAX_XATTRS || (meta->nxattrs > 0 && meta->xattrs == NULL))
                 return -EBADMSG;
         for (i = 0; i < meta->nxattrs; i++) {
@@ -270,6 +283,10 @@ int manifest_meta_encode(const struct manifest_meta *meta, uint8_t kind, uint8_t
         for (i = 0; i < meta->nxattrs; i++) {
                 enc_var(&e, meta->xattrs[i].name, meta->xattrs[i].name_len);
                 enc_var(&e, meta->xattrs[i].value, meta->xattrs[i].value_len);
+        }
+        if (kind == MANIFEST_SPECIAL) {
+                enc_u8(&e, meta->special_type);
+                enc_u64(&e, meta->rdev);
         }
         if (enc_error(&e) != 0) {
                 rc = -ENOMEM;
@@ -362,6 +379,10 @@ static int manifest_meta_parse(uint8_t *plain, size_t len, uint8_t kind, struct 
 
                 dec_var(&d, &x->name, &x->name_len, MANIFEST_XATTR_NAME_MAX);
                 dec_var(&d, &x->value, &x->value_len, MANIFEST_XATTR_VALUE_MAX);
+        }
+        if (kind == MANIFEST_SPECIAL) {
+                t->special_type = dec_u8(&d);
+                t->rdev = dec_u64(&d);
         }
         if (d.err != 0)
                 goto fail;

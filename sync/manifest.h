@@ -23,7 +23,7 @@
  *            || zeros to the next multiple of 256 (none if already a multiple)
  *
  * Structural invariants (manifest_decode rejects, encoders refuse):
- *   1. version 1; kind 1..4; file_id not all zero (zero is the region root,
+ *   1. version 1; kind 1..5; file_id not all zero (zero is the region root,
  *      which has no manifest); lamport >= 1.
  *   2. version vector: 1..MANIFEST_MAX_VV entries, strictly ascending by
  *      device id, every counter >= 1, and the author present.
@@ -40,6 +40,8 @@
  * Metadata invariants (manifest_meta_decode / manifest_open_meta):
  *   8. name 1..255 bytes, no '/' and no NUL, not "." or "..".
  *   9. symlink target 1..4095 bytes without NUL for kind SYMLINK, empty otherwise.
+ *      Kind SPECIAL: after the xattrs u8 type (1..4, enum manifest_special_type)
+ *      and u64 rdev (0 unless CHR/BLK); other kinds have neither (doc/SYNC.md C6).
  *  10. mode has only permission bits (07777; the type is KIND); mtime_ns < 10^9.
  *  11. xattrs: at most MANIFEST_MAX_XATTRS, names strictly ascending (bytewise),
  *      6..255 bytes starting "user.", no NUL; values 0..65536 bytes.
@@ -84,6 +86,15 @@ enum manifest_kind {
         MANIFEST_DIR = 2,
         MANIFEST_SYMLINK = 3,
         MANIFEST_TOMBSTONE = 4,
+        MANIFEST_SPECIAL = 5, /* FIFO, socket or device: metadata only (doc/SYNC.md C6) */
+};
+
+/* The sealed type of a MANIFEST_SPECIAL (its metadata's TYPE field). */
+enum manifest_special_type {
+        MANIFEST_SPECIAL_FIFO = 1,
+        MANIFEST_SPECIAL_SOCK = 2,
+        MANIFEST_SPECIAL_CHR = 3,
+        MANIFEST_SPECIAL_BLK = 4,
 };
 
 enum manifest_vv_order {
@@ -159,6 +170,8 @@ struct manifest_meta {
         size_t target_len;
         size_t nxattrs;
         struct manifest_xattr *xattrs; /* ascending name */
+        uint8_t special_type;          /* kind SPECIAL: enum manifest_special_type; else 0 */
+        uint64_t rdev;                 /* kind SPECIAL CHR/BLK: device number; else 0 */
         uint8_t *plain;                /* private: decrypted record */
         size_t plain_len;
 };

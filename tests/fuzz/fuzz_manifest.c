@@ -5,7 +5,8 @@
  *   bit 0 clear: the rest is a manifest object.  A decoded object re-encoded
  *                (re-signed with a fixed key) must reproduce every signed byte;
  *                signature and metadata checks must fail cleanly.
- *   bit 0 set:   the rest is a padded metadata record of kind ((b >> 1) & 3) + 1.
+ *   bit 0 set:   the rest is a padded metadata record of kind ((b >> 1) % 5) + 1
+ *                (file, dir, symlink, tombstone, special).
  *                A decoded record must re-encode to exactly the input.
  * Decoding must never crash, leak, or read out of bounds.
  */
@@ -81,6 +82,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((data[0] & 1) == 0)
                 fuzz_object(data + 1, size - 1, pk, sk);
         else
-                fuzz_meta(data + 1, size - 1, (uint8_t)(((data[0] >> 1) & 3) + 1));
+                fuzz_meta(data + 1, size - 1, (uint8_t)(((data[0] >> 1) % 5) + 1));
         return 0;
 }

@@ -220,12 +220,85 @@ static void test_attr_rejects_bad_ranges(void **state)
         free(buf);
 }
 
+/* Decodes BUF (LEN) into a fresh inode and returns the result. */
+static int attr_decode_rc(const uint8_t *buf, size_t len)
+{
+        struct fs_inode b;
+        int rc;
+
+        memset(&b, 0, sizeof(b));
+        rangeset_init(&b.blocks);
+        rc = fs_attr_decode(&b, buf, len, genesis_epoch);
+        fs_inode_clear(&b);
+        return rc;
+}
+
+/* Record v6: a special file keeps its type and rdev; rdev is the last 8
+ * bytes; a special without a special type, with content or an rdev on a FIFO
+ * is refused (doc/SYNC.md C6). */
+static void test_attr_special(void **state)
+{
+        struct fs_inode a, b;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+
+        (void)state;
+        fill_inode(&a);
+        a.kind = FS_KIND_SPECIAL;
+        a.mode = S_IFBLK | 0660;
+        a.size = 0;
+        a.rdev = 0x0102030405060708ull;
+        assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
+        assert_int_equal(buf[0], 6);
+        assert_int_equal(buf[len - 1], 0x08);
+        memset(&b, 0, sizeof(b));
+        rangeset_init(&b.blocks);
+        assert_int_equal(fs_attr_decode(&b, buf, len, genesis_epoch), 0);
+        assert_int_equal(b.kind, FS_KIND_SPECIAL);
+        assert_int_equal(b.mode, S_IFBLK | 0660);
+        assert_true(b.rdev == a.rdev);
+        fs_inode_clear(&b);
+        free(buf);
+        /* An rdev on a FIFO. */
+        a.mode = S_IFIFO | 0600;
+        assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
+        assert_int_equal(attr_decode_rc(buf, len), -EBADMSG);
+        free(buf);
+        /* A special whose mode is a regular file's. */
+        a.rdev = 0;
+        a.mode = S_IFREG | 0600;
+        assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
+        assert_int_equal(attr_decode_rc(buf, len), -EBADMSG);
+        free(buf);
+        /* A regular file with a FIFO's mode, or with an rdev. */
+        a.kind = FS_KIND_REG;
+        a.mode = S_IFIFO | 0600;
+        assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
+        assert_int_equal(attr_decode_rc(buf, len), -EBADMSG);
+        free(buf);
+        a.mode = S_IFREG | 0600;
+        a.rdev = 1;
+        assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
+        assert_int_equal(attr_decode_rc(buf, len), -EBADMSG);
+        free(buf);
+        /* A special with content. */
+        a.kind = FS_KIND_SPECIAL;
+        a.mode = S_IFSOCK | 0600;
+        a.rdev = 0;
+        a.size = 1;
+        assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
+        assert_int_equal(attr_decode_rc(buf, len), -EBADMSG);
+        free(buf);
+        fs_inode_clear(&a);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_rangeset_basic),  cmocka_unit_test(test_rangeset_remove),
             cmocka_unit_test(test_rangeset_random), cmocka_unit_test(test_rangeset_validate),
             cmocka_unit_test(test_attr_roundtrip),  cmocka_unit_test(test_attr_rejects_bad_ranges),
+            cmocka_unit_test(test_attr_special),
         };
 
         if (secmem_init() != 0)

@@ -769,7 +769,7 @@ static void test_manifest_encoder_refuses(void **state)
         } while (0)
         REFUSE(f.m.version = 2);
         REFUSE(f.m.kind = 0);
-        REFUSE(f.m.kind = 5);
+        REFUSE(f.m.kind = 6);
         REFUSE(memset(f.m.file_id, 0, 16));
         REFUSE(f.m.lamport = 0);
         REFUSE(f.vv[1].counter = 0);
@@ -786,16 +786,26 @@ static void test_manifest_encoder_refuses(void **state)
         REFUSE(f.m.block_size = 2048);
         REFUSE(f.m.block_size = 1u << 21);
         REFUSE(f.m.size = (uint64_t)INT64_MAX + 1);
-        REFUSE(f.refs[2].final = 0);                      /* non-final last */
-        REFUSE(f.refs[1].final = 1);                      /* final in the middle */
-        REFUSE(f.refs[2].final = 2);                      /* not a boolean */
-        REFUSE(f.refs[2].index = 3);                      /* beyond size */
-        REFUSE(f.m.size = 2 * 4096);                      /* now ref 2 is beyond */
-        REFUSE(f.refs[1].index = 0);                      /* duplicate index */
-        REFUSE(f.refs[0].index = 1; f.refs[1].index = 0); /* unsorted */
-        REFUSE(f.m.kind = MANIFEST_DIR);                  /* dir with content */
-        REFUSE(f.m.kind = MANIFEST_DIR; f.m.nrefs = 0);   /* dir with a size */
-        REFUSE(memset(f.m.key_commit, 0, 32));            /* not this epoch key's */
+        REFUSE(f.refs[2].final = 0);                                  /* non-final last */
+        REFUSE(f.refs[1].final = 1);                                  /* final in the middle */
+        REFUSE(f.refs[2].final = 2);                                  /* not a boolean */
+        REFUSE(f.refs[2].index = 3);                                  /* beyond size */
+        REFUSE(f.m.size = 2 * 4096);                                  /* now ref 2 is beyond */
+        REFUSE(f.refs[1].index = 0);                                  /* duplicate index */
+        REFUSE(f.refs[0].index = 1; f.refs[1].index = 0);             /* unsorted */
+        REFUSE(f.m.kind = MANIFEST_DIR);                              /* dir with content */
+        REFUSE(f.m.kind = MANIFEST_DIR; f.m.nrefs = 0);               /* dir with a size */
+        REFUSE(f.m.kind = MANIFEST_SPECIAL; f.meta.special_type = 1); /* special with content */
+        REFUSE(f.m.kind = MANIFEST_SPECIAL; f.m.nrefs = 0;            /* special with a size */
+               f.meta.special_type = 1);
+        REFUSE(f.m.kind = MANIFEST_SPECIAL; f.m.nrefs = 0; f.m.size = 0); /* no type */
+        REFUSE(f.m.kind = MANIFEST_SPECIAL; f.m.nrefs = 0; f.m.size = 0;
+               f.meta.special_type = 5); /* unknown type */
+        REFUSE(f.m.kind = MANIFEST_SPECIAL; f.m.nrefs = 0; f.m.size = 0;
+               f.meta.special_type = MANIFEST_SPECIAL_FIFO; f.meta.rdev = 1); /* rdev on a FIFO */
+        REFUSE(f.meta.special_type = MANIFEST_SPECIAL_FIFO);                  /* type on a file */
+        REFUSE(f.meta.rdev = 1);                                              /* rdev on a file */
+        REFUSE(memset(f.m.key_commit, 0, 32)); /* not this epoch key's */
         /* Metadata rules. */
         REFUSE(snprintf(f.meta.name, sizeof(f.meta.name), "%s", ".."); f.meta.name_len = 2);
         REFUSE(snprintf(f.meta.name, sizeof(f.meta.name), "%s", "."); f.meta.name_len = 1);
@@ -1151,6 +1161,94 @@ static void test_manifest_meta_binding(void **state)
         free(sealed);
         free(buf2);
         free(buf);
+}
+
+/* Makes F a special file (doc/SYNC.md C6) of TYPE and RDEV: no blocks, size 0. */
+static void mfix_special(struct mfix *f, uint8_t type, uint64_t rdev)
+{
+        mfix_init(f);
+        f->m.kind = MANIFEST_SPECIAL;
+        f->m.nrefs = 0;
+        f->m.size = 0;
+        f->meta.special_type = type;
+        f->meta.rdev = rdev;
+}
+
+/* Special files round-trip with their type and rdev; a hostile special
+ * (blocks, a size, an unknown type, an rdev on a FIFO) is refused by the
+ * decoder (structure) or when its metadata is opened (C6). */
+static void test_manifest_special(void **state)
+{
+        static const uint8_t types[] = {MANIFEST_SPECIAL_FIFO, MANIFEST_SPECIAL_SOCK,
+                                        MANIFEST_SPECIAL_CHR, MANIFEST_SPECIAL_BLK};
+        struct mfix f;
+        struct manifest m;
+        struct manifest_meta meta;
+        uint8_t *buf = NULL, *plain = NULL;
+        size_t len = 0, plen = 0, i;
+
+        (void)state;
+        for (i = 0; i < sizeof(types); i++) {
+                uint64_t rdev = types[i] >= MANIFEST_SPECIAL_CHR ? 0x0000010300000005ull : 0;
+
+                mfix_special(&f, types[i], rdev);
+                mfix_encode(&f, &buf, &len);
+                assert_int_equal(manifest_decode(buf, len, &m), 0);
+                assert_int_equal(m.kind, MANIFEST_SPECIAL);
+                assert_int_equal(m.nrefs, 0);
+                assert_int_equal(manifest_open_meta(&m, f.epoch_key, &meta), 0);
+                assert_int_equal(meta.special_type, types[i]);
+                assert_true(meta.rdev == rdev);
+                assert_int_equal(meta.mode, 0640);
+                manifest_meta_release(&meta);
+                /* The same metadata read as a file's: the type and rdev are extra bytes. */
+                m.kind = MANIFEST_FILE;
+                assert_int_equal(manifest_open_meta(&m, f.epoch_key, &meta), -EBADMSG);
+                manifest_release(&m);
+                free(buf);
+                buf = NULL;
+        }
+        /* Hostile: a special manifest with blocks (kind 5 in a file's bytes). */
+        mfix_init(&f);
+        mfix_encode(&f, &buf, &len);
+        buf[49] = MANIFEST_SPECIAL;
+        expect_decode_fails(buf, len);
+        free(buf);
+        /* Hostile metadata records (a writer can seal anything): unknown type,
+         * rdev on a socket, type 0, missing type/rdev (a file's record). */
+        mfix_special(&f, MANIFEST_SPECIAL_CHR, 7);
+        assert_int_equal(manifest_meta_encode(&f.meta, MANIFEST_SPECIAL, &plain, &plen), 0);
+        {
+                size_t at = plen;
+
+                /* Find the type byte: the last nonzero bytes are rdev (7) then the type (3). */
+                while (at > 0 && plain[at - 1] == 0)
+                        at--;
+                assert_int_equal(plain[at - 1], 7);
+                assert_int_equal(plain[at - 9], MANIFEST_SPECIAL_CHR);
+                assert_int_equal(manifest_meta_decode(plain, plen, MANIFEST_SPECIAL, &meta), 0);
+                manifest_meta_release(&meta);
+                plain[at - 9] = 5; /* unknown type */
+                assert_int_equal(manifest_meta_decode(plain, plen, MANIFEST_SPECIAL, &meta),
+                                 -EBADMSG);
+                plain[at - 9] = 0; /* no type */
+                assert_int_equal(manifest_meta_decode(plain, plen, MANIFEST_SPECIAL, &meta),
+                                 -EBADMSG);
+                plain[at - 9] = MANIFEST_SPECIAL_SOCK; /* a socket with a device number */
+                assert_int_equal(manifest_meta_decode(plain, plen, MANIFEST_SPECIAL, &meta),
+                                 -EBADMSG);
+                plain[at - 1] = 0; /* a socket, rdev 0: fine */
+                assert_int_equal(manifest_meta_decode(plain, plen, MANIFEST_SPECIAL, &meta), 0);
+                manifest_meta_release(&meta);
+        }
+        free(plain);
+        plain = NULL;
+        /* A file's record read as a special's: type and rdev missing (zero padding
+         * reads as type 0, refused). */
+        mfix_init(&f);
+        assert_int_equal(manifest_meta_encode(&f.meta, MANIFEST_FILE, &plain, &plen), 0);
+        assert_int_equal(manifest_meta_decode(plain, plen, MANIFEST_SPECIAL, &meta), -EBADMSG);
+        free(plain);
 }
 
 static void test_manifest_bounds(void **state)
@@ -1901,6 +1999,7 @@ int main(void)
             cmocka_unit_test(test_manifest_wrong_sig_type),
             cmocka_unit_test(test_manifest_hostile_meta),
             cmocka_unit_test(test_manifest_meta_binding),
+            cmocka_unit_test(test_manifest_special),
             cmocka_unit_test(test_manifest_bounds),
             cmocka_unit_test(test_vv_compare),
             cmocka_unit_test(test_name_rules),
