@@ -12,7 +12,8 @@
  *     signing keys live on the stack and are wiped after each signature.
  *  3. Every response byte is untrusted.  Bodies are bounded (MAX for get,
  *     S3_XML_MAX for listings, S3_ERR_MAX for error documents); XML is read
- *     within those bounds; listed keys are decoded, validated with
+ *     within those bounds by the strict reader of sync/s3xml.h, by exact
+ *     element paths (ListBucketResult/Contents/Key ...); listed keys are decoded, validated with
  *     store_key_valid (others are skipped as store junk) and must come in
  *     strictly increasing order.
  *  4. A request is attempted at most S3_TRIES times: only connection
@@ -29,6 +30,7 @@
  *     and aborts the upload.
  */
 #include "sync/store_s3.h"
+#include "sync/s3xml.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -154,84 +156,6 @@ static void s3_printable(char *out, size_t cap, const char *in)
 }
 
 /* ------------------------------------------------------------------- XML */
-
-/*
- * Finds the first <TAG>text</TAG> in [P, END).  Returns 1 and the text span
- * (*T, *TN) and the position after the close tag (*NEXT); 0 if there is no
- * such element; -1 if it is unterminated or its text holds markup.
- */
-static int s3_xml_elem(const char *p, const char *end, const char *tag, const char **t, size_t *tn,
-                       const char **next)
-{
-        char open[40], close[40];
-        const char *a, *z;
-        int on = snprintf(open, sizeof(open), "<%s>", tag);
-        int cn = snprintf(close, sizeof(close), "</%s>", tag);
-
-        if (on < 0 || cn < 0 || (size_t)cn >= sizeof(close) || p >= end)
-                return 0;
-        a = memmem(p, (size_t)(end - p), open, (size_t)on);
-        if (a == NULL)
-                return 0;
-        a += on;
-        z = memmem(a, (size_t)(end - a), close, (size_t)cn);
-        if (z == NULL || memchr(a, '<', (size_t)(z - a)) != NULL)
-                return -1;
-        *t = a;
-        *tn = (size_t)(z - a);
-        if (next != NULL)
-                *next = z + cn;
-        return 1;
-}
-
-/*
- * Decodes XML text (the five predefined entities) into OUT (CAP bytes, NUL
- * terminated).  Returns 0, or -1 on an unknown entity, a control byte or
- * NUL, or if it does not fit.
- */
-static int s3_xml_decode(const char *t, size_t n, char *out, size_t cap)
-{
-        static const struct {
-                const char *name;
-                char c;
-        } ents[] = {
-            {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-        size_t i = 0, o = 0, k, el;
-
-        while (i < n) {
-                char c = t[i];
-
-                if (o + 1 >= cap || (unsigned char)c < 0x20 || c == 0x7f)
-                        return -1;
-                if (c != '&') {
-                        out[o++] = c;
-                        i++;
-                        continue;
-                }
-                for (k = 0; k < sizeof(ents) / sizeof(ents[0]); k++) {
-                        el = strlen(ents[k].name);
-                        if (n - i >= el && memcmp(t + i, ents[k].name, el) == 0)
-                                break;
-                }
-                if (k == sizeof(ents) / sizeof(ents[0]))
-                        return -1;
-                out[o++] = ents[k].c;
-                i += strlen(ents[k].name);
-        }
-        out[o] = '\0';
-        return 0;
-}
-
-/* Decoded text of the first <TAG> in [P, END) into OUT; 0, or -1 if absent or bad. */
-static int s3_xml_get(const char *p, const char *end, const char *tag, char *out, size_t cap)
-{
-        const char *t;
-        size_t tn;
-
-        if (s3_xml_elem(p, end, tag, &t, &tn, NULL) != 1)
-                return -1;
-        return s3_xml_decode(t, tn, out, cap);
-}
 
 static void s3_xml_escape(struct s3_str *b, const char *s)
 {
@@ -429,23 +353,6 @@ static int s3_hdr_is(const char *line, size_t len, const char *name, const char 
         *val = line;
         *vlen = len;
         return 1;
-}
-
-/* Parses a decimal uint64 of exactly N bytes; 0 or -1. */
-static int s3_parse_u64(const char *s, size_t n, uint64_t *out)
-{
-        uint64_t v = 0;
-        size_t i;
-
-        if (n == 0 || n > 20)
-                return -1;
-        for (i = 0; i < n; i++) {
-                if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-                        return -1;
-                v = v * 10 + (uint64_t)(s[i] - '0');
-        }
-        *out = v;
-        return 0;
 }
 
 /* "bytes A-B/TOTAL" (TOTAL may be '*'). */
@@ -867,16 +774,28 @@ static int s3_curl_retryable(CURLcode cc)
 static void s3_error_doc(const struct s3_req *r, char code[64], char msg[200])
 {
         char tmp[400];
-        const char *p = r->resp.p, *end;
+        const char *p = r->resp.p;
 
         code[0] = msg[0] = '\0';
         if (p == NULL)
                 return;
-        end = p + r->resp.len;
-        if (s3_xml_get(p, end, "Code", tmp, sizeof(tmp)) == 0)
+        if (s3xml_get(p, r->resp.len, "Error/Code", tmp, sizeof(tmp)) == 0)
                 s3_printable(code, 64, tmp);
-        if (s3_xml_get(p, end, "Message", tmp, sizeof(tmp)) == 0)
+        if (s3xml_get(p, r->resp.len, "Error/Message", tmp, sizeof(tmp)) == 0)
                 s3_printable(msg, 200, tmp);
+}
+
+/*
+ * Whether a 2xx reply that may carry an error (CompleteMultipartUpload) does:
+ * an Error document, or a body the strict XML reader refuses.
+ */
+static int s3_error_in_200(const struct s3_req *r)
+{
+        char code[64];
+
+        if (r->resp.p == NULL)
+                return 0;
+        return s3xml_get(r->resp.p, r->resp.len, "Error/Code", code, sizeof(code)) != -ENOENT;
 }
 
 static const char *s3_what(const struct s3_req *r)
@@ -922,9 +841,10 @@ static int s3_classify(struct store_s3 *s, struct s3_req *r, int cc, int *retry)
                 return -EIO;
         }
         if (st >= 200 && st < 300) {
-                if (r->error_in_200 && r->resp.p != NULL &&
-                    memmem(r->resp.p, r->resp.len, "<Error>", 7) != NULL) {
+                if (r->error_in_200 && s3_error_in_200(r)) {
                         s3_error_doc(r, code, msg);
+                        if (code[0] == '\0')
+                                snprintf(code, 64, "%s", "(malformed reply)");
                         snprintf(r->last_err, sizeof(r->last_err), "HTTP %ld with error %s: %s", st,
                                  code, msg);
                         *retry = strcmp(code, "InternalError") == 0 ||
@@ -1141,8 +1061,8 @@ static int s3_mp_create(struct s3_mp *m)
         r.max = S3_XML_MAX;
         rc = s3_perform(m->s, &r);
         if (rc == 0 && (r.resp.p == NULL ||
-                        s3_xml_get(r.resp.p, r.resp.p + r.resp.len, "UploadId", m->upload_id,
-                                   sizeof(m->upload_id)) != 0 ||
+                        s3xml_get(r.resp.p, r.resp.len, "InitiateMultipartUploadResult/UploadId",
+                                  m->upload_id, sizeof(m->upload_id)) != 0 ||
                         m->upload_id[0] == '\0')) {
                 log_err("S3 bucket '%s': multipart create of %s: no UploadId in the response",
                         m->s->bucket, m->full);
@@ -1454,18 +1374,28 @@ struct s3_list {
         void *arg;
         char last[S3_FULLKEY_MAX + 1]; /* the greatest full key seen so far */
         size_t entries, junk;
+        /* the <Contents> being read */
+        char key[S3_FULLKEY_MAX + 1];
+        uint64_t size;
+        int have_key, have_size, bad;
+        /* the page's IsTruncated and NextContinuationToken */
+        char *token;
+        size_t token_cap;
+        int have_trunc, truncated, have_token;
+        int cb_rc;
 };
 
-/* Handles one <Contents> element [P, END): 0, the callback's value, or -EIO. */
-static int s3_list_entry(struct s3_list *l, const char *p, const char *end)
-{
-        char key[S3_FULLKEY_MAX + 1], sizebuf[24];
-        const char *rel;
-        uint64_t size;
+/* s3_list_ev's own stop values (the parser uses -1; callbacks return -errno). */
+#define S3_LIST_NOT_LIST 1
+#define S3_LIST_BAD_TRUNC 2
+#define S3_LIST_STOP 3 /* s3_list_entry returned l->cb_rc */
 
-        if (s3_xml_get(p, end, "Key", key, sizeof(key)) != 0 ||
-            s3_xml_get(p, end, "Size", sizebuf, sizeof(sizebuf)) != 0 ||
-            s3_parse_u64(sizebuf, strlen(sizebuf), &size) != 0) {
+/* Handles one <Contents> element: 0, the callback's value, or -EIO. */
+static int s3_list_entry(struct s3_list *l)
+{
+        const char *key = l->key, *rel;
+
+        if (!l->have_key || !l->have_size) {
                 l->junk++;
                 return 0;
         }
@@ -1481,40 +1411,98 @@ static int s3_list_entry(struct s3_list *l, const char *p, const char *end)
                 l->junk++; /* not ours, or not a key we could have written */
                 return 0;
         }
-        return l->cb(l->arg, rel, size);
+        return l->cb(l->arg, rel, l->size);
+}
+
+/* Copies leaf TEXT (N bytes) into a field of CAP bytes; 0, or -1 if it is set twice or too long. */
+static int s3_list_field(int *have, char *dst, size_t cap, const char *text, size_t n)
+{
+        if (*have || n + 1 > cap)
+                return -1;
+        memcpy(dst, text, n + 1);
+        *have = 1;
+        return 0;
+}
+
+/* s3xml callback for one ListBucketResult page (exact element paths only). */
+static int s3_list_ev(void *arg, enum s3xml_event ev, const char *path, int leaf, const char *text,
+                      size_t n)
+{
+        struct s3_list *l = arg;
+        int rc;
+
+        if (ev == S3XML_OPEN) {
+                if (strchr(path, '/') == NULL && strcmp(path, "ListBucketResult") != 0)
+                        return S3_LIST_NOT_LIST;
+                if (strcmp(path, "ListBucketResult/Contents") == 0)
+                        l->have_key = l->have_size = l->bad = 0;
+                return 0;
+        }
+        if (strcmp(path, "ListBucketResult/Contents") == 0) {
+                l->entries++;
+                if (l->bad) {
+                        l->junk++;
+                        return 0;
+                }
+                rc = s3_list_entry(l);
+                if (rc != 0) {
+                        l->cb_rc = rc;
+                        return S3_LIST_STOP;
+                }
+                return 0;
+        }
+        if (!leaf)
+                return 0;
+        if (strcmp(path, "ListBucketResult/Contents/Key") == 0) {
+                if (strlen(text) != n ||
+                    s3_list_field(&l->have_key, l->key, sizeof(l->key), text, n) != 0)
+                        l->bad = 1;
+        } else if (strcmp(path, "ListBucketResult/Contents/Size") == 0) {
+                if (l->have_size || s3_parse_u64(text, n, &l->size) != 0)
+                        l->bad = 1;
+                l->have_size = 1;
+        } else if (strcmp(path, "ListBucketResult/IsTruncated") == 0) {
+                if (l->have_trunc || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0))
+                        return S3_LIST_BAD_TRUNC;
+                l->have_trunc = 1;
+                l->truncated = strcmp(text, "true") == 0;
+        } else if (strcmp(path, "ListBucketResult/NextContinuationToken") == 0) {
+                if (s3_list_field(&l->have_token, l->token, l->token_cap, text, n) != 0)
+                        return S3_LIST_BAD_TRUNC;
+        }
+        return 0;
 }
 
 /* Handles one page; *TOKEN is set to the next continuation token or "". */
 static int s3_list_page(struct s3_list *l, const char *doc, size_t n, char *token, size_t cap)
 {
-        const char *p = doc, *end, *c, *ce;
-        char trunc[8];
         int rc;
 
-        if (doc == NULL || memmem(doc, n, "<ListBucketResult", 17) == NULL) {
-                log_err("S3 bucket '%s': list: the response is not a ListBucketResult",
+        token[0] = '\0';
+        l->token = token;
+        l->token_cap = cap;
+        l->have_trunc = l->truncated = l->have_token = 0;
+        rc = s3xml_parse(doc, n, s3_list_ev, l);
+        if (rc == S3_LIST_NOT_LIST || rc == -1) {
+                log_err("S3 bucket '%s': list: the response is not a well-formed "
+                        "ListBucketResult",
                         l->s->bucket);
                 return -EIO;
         }
-        end = doc + n;
-        /* <Contents> holds elements: find each one's end by hand. */
-        while ((c = memmem(p, (size_t)(end - p), "<Contents>", 10)) != NULL) {
-                ce = memmem(c, (size_t)(end - c), "</Contents>", 11);
-                if (ce == NULL) {
-                        log_err("S3 bucket '%s': list: unterminated <Contents>", l->s->bucket);
-                        return -EIO;
-                }
-                l->entries++;
-                rc = s3_list_entry(l, c, ce);
-                if (rc != 0)
-                        return rc;
-                p = ce + 11;
+        if (rc == S3_LIST_BAD_TRUNC) {
+                log_err("S3 bucket '%s': list: malformed IsTruncated or NextContinuationToken",
+                        l->s->bucket);
+                return -EIO;
         }
-        token[0] = '\0';
-        if (s3_xml_get(doc, end, "IsTruncated", trunc, sizeof(trunc)) != 0 ||
-            strcmp(trunc, "true") != 0)
+        if (rc == S3_LIST_STOP)
+                return l->cb_rc;
+        if (rc != 0)
+                return -EIO;
+        if (!l->truncated) {
+                token[0] = '\0';
                 return 0;
-        if (s3_xml_get(doc, end, "NextContinuationToken", token, cap) != 0 || token[0] == '\0') {
+        }
+        if (!l->have_token || token[0] == '\0') {
                 log_err("S3 bucket '%s': list: truncated listing without a usable "
                         "NextContinuationToken",
                         l->s->bucket);
