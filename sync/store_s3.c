@@ -249,6 +249,8 @@ struct s3_req {
         /* Across attempts: an earlier attempt may have taken effect. */
         int ambiguous;
         char last_err[320];
+        long os_errno;   /* the system error behind a transport failure, or 0 */
+        int unreachable; /* the last attempt failed in transport (last_err names the URL) */
 };
 
 static void s3_req_init(struct s3_req *r, const char *op, const char *method, const char *key)
@@ -737,7 +739,10 @@ static int s3_attempt(struct store_s3 *s, struct s3_req *r, CURL *c)
         } else if (strcmp(r->method, "DELETE") == 0) {
                 curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
         }
+        r->os_errno = 0;
         rc = (int)curl_easy_perform(c);
+        if (curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &r->os_errno) != CURLE_OK)
+                r->os_errno = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
         if (curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &r->clen) != CURLE_OK)
                 r->clen = -1;
@@ -830,16 +835,22 @@ static int s3_classify(struct store_s3 *s, struct s3_req *r, int cc, int *retry)
                 }
                 if (cc == CURLE_OUT_OF_MEMORY || (r->resp.oom && cc == CURLE_WRITE_ERROR))
                         return -ENOMEM;
-                snprintf(r->last_err, sizeof(r->last_err), "%s", curl_easy_strerror((CURLcode)cc));
+                /* Name the host (and bucket) that failed, e.g. "cannot reach
+                 * http://127.0.0.1:9/bucket: Connection refused". */
+                snprintf(r->last_err, sizeof(r->last_err), "cannot reach %s: %s", s->url,
+                         r->os_errno > 0 ? strerror((int)r->os_errno)
+                                         : curl_easy_strerror((CURLcode)cc));
+                r->unreachable = 1;
                 if (s3_curl_retryable((CURLcode)cc)) {
                         *retry = 1;
                         if (cc != CURLE_COULDNT_CONNECT && cc != CURLE_COULDNT_RESOLVE_HOST)
                                 r->ambiguous = 1;
                         return -EAGAIN;
                 }
-                log_err("S3 bucket '%s': %s %s: %s", s->bucket, r->op, s3_what(r), r->last_err);
+                log_err("s3: %s (%s %s)", r->last_err, r->op, s3_what(r));
                 return -EIO;
         }
+        r->unreachable = 0;
         if (st >= 200 && st < 300) {
                 if (r->error_in_200 && s3_error_in_200(r)) {
                         s3_error_doc(r, code, msg);
@@ -953,8 +964,12 @@ static int s3_perform(struct store_s3 *s, struct s3_req *r)
                 log_debug("S3 bucket '%s': %s %s: attempt %d: %s", s->bucket, r->op, s3_what(r),
                           attempt + 1, r->last_err);
         }
-        log_err("S3 bucket '%s': %s %s: giving up after %d attempts: %s", s->bucket, r->op,
-                s3_what(r), S3_TRIES, r->last_err);
+        if (r->unreachable)
+                log_err("s3: %s (%s %s: giving up after %d attempts)", r->last_err, r->op,
+                        s3_what(r), S3_TRIES);
+        else
+                log_err("S3 bucket '%s' at %s: %s %s: giving up after %d attempts: %s", s->bucket,
+                        s->url, r->op, s3_what(r), S3_TRIES, r->last_err);
         return -EAGAIN;
 }
 
