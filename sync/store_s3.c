@@ -30,6 +30,7 @@
  *     and aborts the upload.
  */
 #include "sync/store_s3.h"
+#include "sync/s3ini.h"
 #include "sync/s3xml.h"
 
 #include <errno.h>
@@ -1685,97 +1686,15 @@ static char *s3_strndup(const char *v, size_t n)
         return p;
 }
 
-struct s3_ini_val {
-        const char *v;
-        size_t n;
-        int set;
-};
-
-/*
- * Parses the credentials file DOC (N bytes) strictly: blank lines, comments
- * (# or ;), [section] and "key = value" lines; anything else is an error
- * naming the line (never its content: it may hold a secret).  Fills ID,
- * SECRET and TOKEN from section PROFILE.  Returns 0, -EINVAL, or -ENOENT if
- * there is no such section.
- */
-static int s3_ini_parse(const char *path, const char *doc, size_t n, const char *profile,
-                        struct s3_ini_val *id, struct s3_ini_val *secret, struct s3_ini_val *token)
-{
-        const char *p = doc, *end = doc + n, *nl, *a, *z, *eq, *k, *ke;
-        int line = 0, in = 0, found = 0;
-        struct s3_ini_val *dst;
-
-        for (; p < end; p = nl + 1) {
-                line++;
-                nl = memchr(p, '\n', (size_t)(end - p));
-                if (nl == NULL)
-                        nl = end;
-                a = p;
-                z = nl;
-                while (a < z && (*a == ' ' || *a == '\t'))
-                        a++;
-                while (z > a && (z[-1] == ' ' || z[-1] == '\t' || z[-1] == '\r'))
-                        z--;
-                if (memchr(p, '\0', (size_t)(nl - p)) != NULL)
-                        goto bad;
-                if (a == z || *a == '#' || *a == ';')
-                        continue;
-                if (a != p)
-                        goto bad; /* continuation lines are not supported */
-                if (*a == '[') {
-                        if (z[-1] != ']' || z - a < 3)
-                                goto bad;
-                        k = a + 1;
-                        ke = z - 1;
-                        while (k < ke && (*k == ' ' || *k == '\t'))
-                                k++;
-                        while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t'))
-                                ke--;
-                        in = (size_t)(ke - k) == strlen(profile) &&
-                             memcmp(k, profile, (size_t)(ke - k)) == 0;
-                        found |= in;
-                        continue;
-                }
-                eq = memchr(a, '=', (size_t)(z - a));
-                if (eq == NULL || eq == a)
-                        goto bad;
-                if (!in)
-                        continue;
-                ke = eq;
-                while (ke > a && (ke[-1] == ' ' || ke[-1] == '\t'))
-                        ke--;
-                k = eq + 1;
-                while (k < z && (*k == ' ' || *k == '\t'))
-                        k++;
-#define S3_IS(name) ((size_t)(ke - a) == strlen(name) && strncasecmp(a, name, strlen(name)) == 0)
-                dst = S3_IS("aws_access_key_id")       ? id
-                      : S3_IS("aws_secret_access_key") ? secret
-                      : S3_IS("aws_session_token")     ? token
-                      : S3_IS("aws_security_token")    ? token
-                                                       : NULL;
-#undef S3_IS
-                if (dst == NULL)
-                        continue; /* region, output, ...: not ours */
-                if (dst->set) {
-                        log_err("%s:%d: duplicate key in profile [%s]", path, line, profile);
-                        return -EINVAL;
-                }
-                dst->v = k;
-                dst->n = (size_t)(z - k);
-                dst->set = 1;
-        }
-        return found ? 0 : -ENOENT;
-bad:
-        log_err("%s:%d: malformed line (expected [profile], key = value, or a # comment)", path,
-                line);
-        return -EINVAL;
-}
-
 static int s3_creds_file(struct store_s3 *s)
 {
         const char *file = s3_env("AWS_SHARED_CREDENTIALS_FILE");
         const char *profile = s3_env("AWS_PROFILE");
-        struct s3_ini_val id = {0}, secret = {0}, token = {0};
+        struct s3ini_key k[] = {{"aws_access_key_id", NULL, 0, 0},
+                                {"aws_secret_access_key", NULL, 0, 0},
+                                {"aws_session_token", NULL, 0, 0},
+                                {"aws_security_token", NULL, 0, 0}};
+        struct s3ini_key *id = &k[0], *secret = &k[1], *token = &k[2];
         char path[PATH_MAX];
         struct passwd pw, *pwp = NULL;
         char pwbuf[1024];
@@ -1803,26 +1722,33 @@ static int s3_creds_file(struct store_s3 *s)
                 log_err("cannot read S3 credentials file %s: %s", file, strerror(-rc));
                 return rc;
         }
-        rc = s3_ini_parse(file, (const char *)doc, n, profile, &id, &secret, &token);
+        rc = s3ini_parse(file, (const char *)doc, n, profile, 0, k, 4);
+        if (rc == 0 && k[3].set && token->set) {
+                log_err("profile [%s] in %s has both aws_session_token and aws_security_token",
+                        profile, file);
+                rc = -EINVAL;
+        } else if (rc == 0 && k[3].set) {
+                k[2] = k[3];
+        }
         if (rc == -ENOENT) {
                 log_err("no profile [%s] in %s (AWS_PROFILE selects one)", profile, file);
                 rc = -EACCES;
-        } else if (rc == 0 && (!id.set || !secret.set)) {
+        } else if (rc == 0 && (!id->set || !secret->set)) {
                 log_err("profile [%s] in %s lacks aws_access_key_id or aws_secret_access_key",
                         profile, file);
                 rc = -EACCES;
-        } else if (rc == 0 && (!s3_cred_ok(id.v, id.n) || !s3_cred_ok(secret.v, secret.n) ||
-                               (token.set && !s3_cred_ok(token.v, token.n)))) {
+        } else if (rc == 0 && (!s3_cred_ok(id->v, id->n) || !s3_cred_ok(secret->v, secret->n) ||
+                               (token->set && !s3_cred_ok(token->v, token->n)))) {
                 log_err("profile [%s] in %s: credentials must be printable ASCII without spaces",
                         profile, file);
                 rc = -EINVAL;
         }
         if (rc == 0) {
-                s->access = s3_strndup(id.v, id.n);
-                s->token = token.set ? s3_strndup(token.v, token.n) : NULL;
-                rc = s->access == NULL || (token.set && s->token == NULL)
+                s->access = s3_strndup(id->v, id->n);
+                s->token = token->set ? s3_strndup(token->v, token->n) : NULL;
+                rc = s->access == NULL || (token->set && s->token == NULL)
                          ? -ENOMEM
-                         : s3_set_secret(s, secret.v, secret.n);
+                         : s3_set_secret(s, secret->v, secret->n);
         }
         secmem_wipe(doc, n);
         free(doc);
@@ -1913,8 +1839,61 @@ static char *s3_concat(const char *a, size_t an, const char *b, const char *c, s
         return s.p;
 }
 
+/*
+ * region and endpoint_url of the selected profile (AWS_PROFILE, else
+ * default) in AWS_CONFIG_FILE or ~/.aws/config, as the AWS tools read them:
+ * [default] or [profile NAME].  A missing file or profile leaves both "";
+ * returns 0, -EINVAL (malformed file or value; logged) or -EIO.
+ */
+static int s3_config_file(char region[64], char ep[300])
+{
+        const char *file = s3_env("AWS_CONFIG_FILE"), *profile = s3_env("AWS_PROFILE"), *home;
+        struct s3ini_key k[] = {{"region", NULL, 0, 0}, {"endpoint_url", NULL, 0, 0}};
+        char path[PATH_MAX], section[300];
+        uint8_t *doc = NULL;
+        size_t n = 0;
+        int rc;
+
+        region[0] = ep[0] = '\0';
+        if (profile == NULL)
+                profile = "default";
+        if (file == NULL) {
+                home = s3_env("HOME");
+                if (home == NULL ||
+                    snprintf(path, sizeof(path), "%s/.aws/config", home) >= (int)sizeof(path))
+                        return 0;
+                file = path;
+        }
+        if (strcmp(profile, "default") == 0)
+                snprintf(section, sizeof(section), "default");
+        else if (snprintf(section, sizeof(section), "profile %s", profile) >= (int)sizeof(section))
+                return -EINVAL;
+        rc = fileio_read_all(file, S3_CRED_FILE_MAX, &doc, &n);
+        if (rc == -ENOENT)
+                return 0;
+        if (rc != 0) {
+                log_err("cannot read the AWS config file %s: %s", file, strerror(-rc));
+                return rc;
+        }
+        rc = s3ini_parse(file, (const char *)doc, n, section, 1, k, 2);
+        if (rc == -ENOENT)
+                rc = 0;
+        if (rc == 0 && ((k[0].set && k[0].n >= 64) || (k[1].set && k[1].n >= 300))) {
+                log_err("%s: [%s]: region or endpoint_url too long", file, section);
+                rc = -EINVAL;
+        }
+        if (rc == 0 && k[0].set)
+                snprintf(region, 64, "%.*s", (int)k[0].n, k[0].v);
+        if (rc == 0 && k[1].set)
+                snprintf(ep, 300, "%.*s", (int)k[1].n, k[1].v);
+        free(doc);
+        return rc;
+}
+
 static int s3_endpoint(struct store_s3 *s)
 {
+        char cfg_region[64], cfg_ep[300];
+        int rc;
         const char *ep = s3_env("AWS_ENDPOINT_URL_S3"), *style = s3_env("AWS_S3_ADDRESSING_STYLE");
         const char *region = s3_env("AWS_REGION"), *auth;
         char deflt[128];
@@ -1925,6 +1904,13 @@ static int s3_endpoint(struct store_s3 *s)
                 ep = s3_env("AWS_ENDPOINT_URL");
         if (region == NULL)
                 region = s3_env("AWS_DEFAULT_REGION");
+        rc = s3_config_file(cfg_region, cfg_ep);
+        if (rc != 0)
+                return rc;
+        if (region == NULL && cfg_region[0] != '\0')
+                region = cfg_region;
+        if (ep == NULL && cfg_ep[0] != '\0')
+                ep = cfg_ep;
         if (region == NULL)
                 region = "us-east-1";
         if (!s3_region_ok(region)) {
@@ -1938,7 +1924,8 @@ static int s3_endpoint(struct store_s3 *s)
                 ep = deflt;
         }
         if (s3_endpoint_parse(ep, &https, &auth, &auth_len) != 0) {
-                log_err("invalid S3 endpoint URL (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL): "
+                log_err("invalid S3 endpoint URL (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or "
+                        "endpoint_url in the AWS config file): "
                         "expected http[s]://host[:port] with no path, user or query");
                 return -EINVAL;
         }
