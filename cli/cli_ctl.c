@@ -2,6 +2,7 @@
  * The client side of the mount daemon's control socket, shared by status,
  * sync and pin (protocol: doc/CLI.md "Control socket").
  */
+#include "cli/cli_s3.h"
 #include "cli/cli_ctl.h"
 #include "cli/cli.h"
 
@@ -84,7 +85,7 @@ int cli_ctl_region(const char *name, struct region_info *ri)
 
         if (ret != CLI_EXIT_OK)
                 return ret;
-        rc = region_load(home, name, ri);
+        rc = cli_region_load(home, name, ri);
         if (rc == 0)
                 return CLI_EXIT_OK;
         if (rc == -ENOENT)

@@ -1,4 +1,5 @@
 /* A region for the membership-changing subcommands; see cli_region.h. */
+#include "cli/cli_s3.h"
 #include "cli/cli_region.h"
 
 #include <errno.h>
@@ -37,7 +38,7 @@ void cli_region_release(struct cli_region *c)
 
 int cli_region_info(const char *home, const char *name, struct region_info *ri)
 {
-        int rc = region_load(home, name, ri);
+        int rc = cli_region_load(home, name, ri);
 
         if (rc == -ENOENT)
                 log_err("unknown region '%s' (see 'sealsync list')", name);

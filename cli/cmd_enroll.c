@@ -10,6 +10,7 @@
  *
  * Each command returns 0, 1 (one message already on stderr) or 2 (usage).
  */
+#include "cli/cli_s3.h"
 #include "cli/cmd.h"
 #include "cli/cli.h"
 #include "cli/cli_region.h"
@@ -89,7 +90,7 @@ static const char approve_usage[] =
 
 static int en_load_region(const char *home, const char *name, struct region_info *ri)
 {
-        int rc = region_load(home, name, ri);
+        int rc = cli_region_load(home, name, ri);
 
         if (rc == -ENOENT)
                 log_err("unknown region '%s' (see 'sealsync list')", name);
@@ -1361,6 +1362,10 @@ static int en_join_finish(struct en_join *j, const struct members_state *st)
                         j->name);
                 return rc;
         }
+        if (cli_s3_settings_save(j->home, j->name) != 0)
+                log_warn("region %s is recorded, but its S3 settings were not saved: give them "
+                         "in the environment",
+                         j->name);
         unlink(j->pending);
         cli_fingerprint(me, fpr, sizeof(fpr));
         cli_fingerprint(by, byfpr, sizeof(byfpr));

@@ -5,6 +5,7 @@
  * (usage error).  Messages go through log_err, so they carry the program
  * name; secrets never reach a message.
  */
+#include "cli/cli_s3.h"
 #include "cli/cmd.h"
 #include "cli/cli.h"
 
@@ -558,6 +559,10 @@ static int keys_create_region(const char *home, const struct keys_create_args *a
                         log_warn("an unused GENESIS object remains in the store: %s", key);
                 goto out;
         }
+        if (cli_s3_settings_save(home, a->name) != 0)
+                log_warn("region %s is recorded, but its S3 settings were not saved: give them "
+                         "in the environment",
+                         a->name);
         hex_encode(hex, ri.id, REGION_ID_LEN);
         printf("%s\n", hex);
         ret = cli_finish_output();

@@ -13,6 +13,7 @@
  * verify ("bad-cache-entry": this device wrote only entries it verified, so
  * a cache entry that fails was altered on this machine).
  */
+#include "cli/cli_s3.h"
 #include "cli/cmd.h"
 #include "cli/cli.h"
 
@@ -134,7 +135,7 @@ static int mb_view_open(struct mb_view *v, const char *name)
                 cli_identity_error(rc, v->home);
                 return -1;
         }
-        rc = region_load(v->home, name, &v->ri);
+        rc = cli_region_load(v->home, name, &v->ri);
         if (rc == -ENOENT)
                 log_err("unknown region '%s' (see 'sealsync list')", name);
         else if (rc != 0 && rc != -EBADMSG) /* -EBADMSG: logged by region_load */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "cli/cli_s3.h"
 #include "cli/cmd.h"
 #include "crypto/secmem.h"
 #include "fs/mount.h"
@@ -152,7 +153,7 @@ int cmd_mount(int argc, char **argv)
                 fprintf(stderr, "sealsync: cannot find the device directory; set SEALSYNC_HOME\n");
                 return 1;
         }
-        rc = region_load(home, argv[optind], &ri);
+        rc = cli_region_load(home, argv[optind], &ri);
         if (rc != 0) {
                 if (rc == -ENOENT)
                         fprintf(stderr, "sealsync: unknown region '%s' (see 'sealsync list')\n",

@@ -6,6 +6,7 @@
  * and to revoke lost ones.  The words, the secret and the derived private
  * keys live in secure memory only and are never written anywhere.
  */
+#include "cli/cli_s3.h"
 #include "cli/cli.h"
 #include "cli/cli_region.h"
 #include "cli/cmd.h"
@@ -472,9 +473,15 @@ static int rc_record_region(struct rc_ctx *r)
         ri.block_size = r->st->block_size;
         memcpy(ri.genesis_hash, r->st->genesis_hash, 32);
         rc = region_save_joined(r->home, &ri, r->pin.g->raw, r->pin.g->raw_len, r->st);
-        if (rc != 0)
+        if (rc != 0) {
                 log_err("cannot record region %s: %s", r->name, strerror(-rc));
-        return rc;
+                return rc;
+        }
+        if (cli_s3_settings_save(r->home, r->name) != 0)
+                log_warn("region %s is recorded, but its S3 settings were not saved: give them "
+                         "in the environment",
+                         r->name);
+        return 0;
 }
 
 /* Removes the --revoke devices, signed by the recovery device (R->rid moves to C). */

@@ -5,6 +5,7 @@
  * Both return 0, 1 (a message on stderr; for status also: an alarm or an
  * error is shown) or 2 (usage error).
  */
+#include "cli/cli_s3.h"
 #include "cli/cmd.h"
 #include "cli/cli.h"
 
@@ -858,7 +859,7 @@ static int status_regions(const char *home, const char *name, struct region_info
                 log_err("out of memory");
                 return CLI_EXIT_FAIL;
         }
-        rc = region_load(home, name, *v);
+        rc = cli_region_load(home, name, *v);
         if (rc != 0) {
                 if (rc == -ENOENT)
                         log_err("unknown region '%s' (see 'sealsync list')", name);

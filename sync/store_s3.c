@@ -12,7 +12,8 @@
  *     signing keys live on the stack and are wiped after each signature.
  *  3. Every response byte is untrusted.  Bodies are bounded (MAX for get,
  *     S3_XML_MAX for listings, S3_ERR_MAX for error documents); XML is read
- *     within those bounds; listed keys are decoded, validated with
+ *     within those bounds by the strict reader of sync/s3xml.h, by exact
+ *     element paths (ListBucketResult/Contents/Key ...); listed keys are decoded, validated with
  *     store_key_valid (others are skipped as store junk) and must come in
  *     strictly increasing order.
  *  4. A request is attempted at most S3_TRIES times: only connection
@@ -29,6 +30,8 @@
  *     and aborts the upload.
  */
 #include "sync/store_s3.h"
+#include "sync/s3ini.h"
+#include "sync/s3xml.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -155,84 +158,6 @@ static void s3_printable(char *out, size_t cap, const char *in)
 
 /* ------------------------------------------------------------------- XML */
 
-/*
- * Finds the first <TAG>text</TAG> in [P, END).  Returns 1 and the text span
- * (*T, *TN) and the position after the close tag (*NEXT); 0 if there is no
- * such element; -1 if it is unterminated or its text holds markup.
- */
-static int s3_xml_elem(const char *p, const char *end, const char *tag, const char **t, size_t *tn,
-                       const char **next)
-{
-        char open[40], close[40];
-        const char *a, *z;
-        int on = snprintf(open, sizeof(open), "<%s>", tag);
-        int cn = snprintf(close, sizeof(close), "</%s>", tag);
-
-        if (on < 0 || cn < 0 || (size_t)cn >= sizeof(close) || p >= end)
-                return 0;
-        a = memmem(p, (size_t)(end - p), open, (size_t)on);
-        if (a == NULL)
-                return 0;
-        a += on;
-        z = memmem(a, (size_t)(end - a), close, (size_t)cn);
-        if (z == NULL || memchr(a, '<', (size_t)(z - a)) != NULL)
-                return -1;
-        *t = a;
-        *tn = (size_t)(z - a);
-        if (next != NULL)
-                *next = z + cn;
-        return 1;
-}
-
-/*
- * Decodes XML text (the five predefined entities) into OUT (CAP bytes, NUL
- * terminated).  Returns 0, or -1 on an unknown entity, a control byte or
- * NUL, or if it does not fit.
- */
-static int s3_xml_decode(const char *t, size_t n, char *out, size_t cap)
-{
-        static const struct {
-                const char *name;
-                char c;
-        } ents[] = {
-            {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-        size_t i = 0, o = 0, k, el;
-
-        while (i < n) {
-                char c = t[i];
-
-                if (o + 1 >= cap || (unsigned char)c < 0x20 || c == 0x7f)
-                        return -1;
-                if (c != '&') {
-                        out[o++] = c;
-                        i++;
-                        continue;
-                }
-                for (k = 0; k < sizeof(ents) / sizeof(ents[0]); k++) {
-                        el = strlen(ents[k].name);
-                        if (n - i >= el && memcmp(t + i, ents[k].name, el) == 0)
-                                break;
-                }
-                if (k == sizeof(ents) / sizeof(ents[0]))
-                        return -1;
-                out[o++] = ents[k].c;
-                i += strlen(ents[k].name);
-        }
-        out[o] = '\0';
-        return 0;
-}
-
-/* Decoded text of the first <TAG> in [P, END) into OUT; 0, or -1 if absent or bad. */
-static int s3_xml_get(const char *p, const char *end, const char *tag, char *out, size_t cap)
-{
-        const char *t;
-        size_t tn;
-
-        if (s3_xml_elem(p, end, tag, &t, &tn, NULL) != 1)
-                return -1;
-        return s3_xml_decode(t, tn, out, cap);
-}
-
 static void s3_xml_escape(struct s3_str *b, const char *s)
 {
         for (; *s != '\0'; s++) {
@@ -325,6 +250,8 @@ struct s3_req {
         /* Across attempts: an earlier attempt may have taken effect. */
         int ambiguous;
         char last_err[320];
+        long os_errno;   /* the system error behind a transport failure, or 0 */
+        int unreachable; /* the last attempt failed in transport (last_err names the URL) */
 };
 
 static void s3_req_init(struct s3_req *r, const char *op, const char *method, const char *key)
@@ -429,23 +356,6 @@ static int s3_hdr_is(const char *line, size_t len, const char *name, const char 
         *val = line;
         *vlen = len;
         return 1;
-}
-
-/* Parses a decimal uint64 of exactly N bytes; 0 or -1. */
-static int s3_parse_u64(const char *s, size_t n, uint64_t *out)
-{
-        uint64_t v = 0;
-        size_t i;
-
-        if (n == 0 || n > 20)
-                return -1;
-        for (i = 0; i < n; i++) {
-                if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-                        return -1;
-                v = v * 10 + (uint64_t)(s[i] - '0');
-        }
-        *out = v;
-        return 0;
 }
 
 /* "bytes A-B/TOTAL" (TOTAL may be '*'). */
@@ -830,7 +740,10 @@ static int s3_attempt(struct store_s3 *s, struct s3_req *r, CURL *c)
         } else if (strcmp(r->method, "DELETE") == 0) {
                 curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
         }
+        r->os_errno = 0;
         rc = (int)curl_easy_perform(c);
+        if (curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &r->os_errno) != CURLE_OK)
+                r->os_errno = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
         if (curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &r->clen) != CURLE_OK)
                 r->clen = -1;
@@ -867,16 +780,28 @@ static int s3_curl_retryable(CURLcode cc)
 static void s3_error_doc(const struct s3_req *r, char code[64], char msg[200])
 {
         char tmp[400];
-        const char *p = r->resp.p, *end;
+        const char *p = r->resp.p;
 
         code[0] = msg[0] = '\0';
         if (p == NULL)
                 return;
-        end = p + r->resp.len;
-        if (s3_xml_get(p, end, "Code", tmp, sizeof(tmp)) == 0)
+        if (s3xml_get(p, r->resp.len, "Error/Code", tmp, sizeof(tmp)) == 0)
                 s3_printable(code, 64, tmp);
-        if (s3_xml_get(p, end, "Message", tmp, sizeof(tmp)) == 0)
+        if (s3xml_get(p, r->resp.len, "Error/Message", tmp, sizeof(tmp)) == 0)
                 s3_printable(msg, 200, tmp);
+}
+
+/*
+ * Whether a 2xx reply that may carry an error (CompleteMultipartUpload) does:
+ * an Error document, or a body the strict XML reader refuses.
+ */
+static int s3_error_in_200(const struct s3_req *r)
+{
+        char code[64];
+
+        if (r->resp.p == NULL)
+                return 0;
+        return s3xml_get(r->resp.p, r->resp.len, "Error/Code", code, sizeof(code)) != -ENOENT;
 }
 
 static const char *s3_what(const struct s3_req *r)
@@ -911,20 +836,27 @@ static int s3_classify(struct store_s3 *s, struct s3_req *r, int cc, int *retry)
                 }
                 if (cc == CURLE_OUT_OF_MEMORY || (r->resp.oom && cc == CURLE_WRITE_ERROR))
                         return -ENOMEM;
-                snprintf(r->last_err, sizeof(r->last_err), "%s", curl_easy_strerror((CURLcode)cc));
+                /* Name the host (and bucket) that failed, e.g. "cannot reach
+                 * http://127.0.0.1:9/bucket: Connection refused". */
+                snprintf(r->last_err, sizeof(r->last_err), "cannot reach %s: %s", s->url,
+                         r->os_errno > 0 ? strerror((int)r->os_errno)
+                                         : curl_easy_strerror((CURLcode)cc));
+                r->unreachable = 1;
                 if (s3_curl_retryable((CURLcode)cc)) {
                         *retry = 1;
                         if (cc != CURLE_COULDNT_CONNECT && cc != CURLE_COULDNT_RESOLVE_HOST)
                                 r->ambiguous = 1;
                         return -EAGAIN;
                 }
-                log_err("S3 bucket '%s': %s %s: %s", s->bucket, r->op, s3_what(r), r->last_err);
+                log_err("s3: %s (%s %s)", r->last_err, r->op, s3_what(r));
                 return -EIO;
         }
+        r->unreachable = 0;
         if (st >= 200 && st < 300) {
-                if (r->error_in_200 && r->resp.p != NULL &&
-                    memmem(r->resp.p, r->resp.len, "<Error>", 7) != NULL) {
+                if (r->error_in_200 && s3_error_in_200(r)) {
                         s3_error_doc(r, code, msg);
+                        if (code[0] == '\0')
+                                snprintf(code, 64, "%s", "(malformed reply)");
                         snprintf(r->last_err, sizeof(r->last_err), "HTTP %ld with error %s: %s", st,
                                  code, msg);
                         *retry = strcmp(code, "InternalError") == 0 ||
@@ -1033,8 +965,12 @@ static int s3_perform(struct store_s3 *s, struct s3_req *r)
                 log_debug("S3 bucket '%s': %s %s: attempt %d: %s", s->bucket, r->op, s3_what(r),
                           attempt + 1, r->last_err);
         }
-        log_err("S3 bucket '%s': %s %s: giving up after %d attempts: %s", s->bucket, r->op,
-                s3_what(r), S3_TRIES, r->last_err);
+        if (r->unreachable)
+                log_err("s3: %s (%s %s: giving up after %d attempts)", r->last_err, r->op,
+                        s3_what(r), S3_TRIES);
+        else
+                log_err("S3 bucket '%s' at %s: %s %s: giving up after %d attempts: %s", s->bucket,
+                        s->url, r->op, s3_what(r), S3_TRIES, r->last_err);
         return -EAGAIN;
 }
 
@@ -1141,8 +1077,8 @@ static int s3_mp_create(struct s3_mp *m)
         r.max = S3_XML_MAX;
         rc = s3_perform(m->s, &r);
         if (rc == 0 && (r.resp.p == NULL ||
-                        s3_xml_get(r.resp.p, r.resp.p + r.resp.len, "UploadId", m->upload_id,
-                                   sizeof(m->upload_id)) != 0 ||
+                        s3xml_get(r.resp.p, r.resp.len, "InitiateMultipartUploadResult/UploadId",
+                                  m->upload_id, sizeof(m->upload_id)) != 0 ||
                         m->upload_id[0] == '\0')) {
                 log_err("S3 bucket '%s': multipart create of %s: no UploadId in the response",
                         m->s->bucket, m->full);
@@ -1454,18 +1390,28 @@ struct s3_list {
         void *arg;
         char last[S3_FULLKEY_MAX + 1]; /* the greatest full key seen so far */
         size_t entries, junk;
+        /* the <Contents> being read */
+        char key[S3_FULLKEY_MAX + 1];
+        uint64_t size;
+        int have_key, have_size, bad;
+        /* the page's IsTruncated and NextContinuationToken */
+        char *token;
+        size_t token_cap;
+        int have_trunc, truncated, have_token;
+        int cb_rc;
 };
 
-/* Handles one <Contents> element [P, END): 0, the callback's value, or -EIO. */
-static int s3_list_entry(struct s3_list *l, const char *p, const char *end)
-{
-        char key[S3_FULLKEY_MAX + 1], sizebuf[24];
-        const char *rel;
-        uint64_t size;
+/* s3_list_ev's own stop values (the parser uses -1; callbacks return -errno). */
+#define S3_LIST_NOT_LIST 1
+#define S3_LIST_BAD_TRUNC 2
+#define S3_LIST_STOP 3 /* s3_list_entry returned l->cb_rc */
 
-        if (s3_xml_get(p, end, "Key", key, sizeof(key)) != 0 ||
-            s3_xml_get(p, end, "Size", sizebuf, sizeof(sizebuf)) != 0 ||
-            s3_parse_u64(sizebuf, strlen(sizebuf), &size) != 0) {
+/* Handles one <Contents> element: 0, the callback's value, or -EIO. */
+static int s3_list_entry(struct s3_list *l)
+{
+        const char *key = l->key, *rel;
+
+        if (!l->have_key || !l->have_size) {
                 l->junk++;
                 return 0;
         }
@@ -1481,40 +1427,98 @@ static int s3_list_entry(struct s3_list *l, const char *p, const char *end)
                 l->junk++; /* not ours, or not a key we could have written */
                 return 0;
         }
-        return l->cb(l->arg, rel, size);
+        return l->cb(l->arg, rel, l->size);
+}
+
+/* Copies leaf TEXT (N bytes) into a field of CAP bytes; 0, or -1 if it is set twice or too long. */
+static int s3_list_field(int *have, char *dst, size_t cap, const char *text, size_t n)
+{
+        if (*have || n + 1 > cap)
+                return -1;
+        memcpy(dst, text, n + 1);
+        *have = 1;
+        return 0;
+}
+
+/* s3xml callback for one ListBucketResult page (exact element paths only). */
+static int s3_list_ev(void *arg, enum s3xml_event ev, const char *path, int leaf, const char *text,
+                      size_t n)
+{
+        struct s3_list *l = arg;
+        int rc;
+
+        if (ev == S3XML_OPEN) {
+                if (strchr(path, '/') == NULL && strcmp(path, "ListBucketResult") != 0)
+                        return S3_LIST_NOT_LIST;
+                if (strcmp(path, "ListBucketResult/Contents") == 0)
+                        l->have_key = l->have_size = l->bad = 0;
+                return 0;
+        }
+        if (strcmp(path, "ListBucketResult/Contents") == 0) {
+                l->entries++;
+                if (l->bad) {
+                        l->junk++;
+                        return 0;
+                }
+                rc = s3_list_entry(l);
+                if (rc != 0) {
+                        l->cb_rc = rc;
+                        return S3_LIST_STOP;
+                }
+                return 0;
+        }
+        if (!leaf)
+                return 0;
+        if (strcmp(path, "ListBucketResult/Contents/Key") == 0) {
+                if (strlen(text) != n ||
+                    s3_list_field(&l->have_key, l->key, sizeof(l->key), text, n) != 0)
+                        l->bad = 1;
+        } else if (strcmp(path, "ListBucketResult/Contents/Size") == 0) {
+                if (l->have_size || s3_parse_u64(text, n, &l->size) != 0)
+                        l->bad = 1;
+                l->have_size = 1;
+        } else if (strcmp(path, "ListBucketResult/IsTruncated") == 0) {
+                if (l->have_trunc || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0))
+                        return S3_LIST_BAD_TRUNC;
+                l->have_trunc = 1;
+                l->truncated = strcmp(text, "true") == 0;
+        } else if (strcmp(path, "ListBucketResult/NextContinuationToken") == 0) {
+                if (s3_list_field(&l->have_token, l->token, l->token_cap, text, n) != 0)
+                        return S3_LIST_BAD_TRUNC;
+        }
+        return 0;
 }
 
 /* Handles one page; *TOKEN is set to the next continuation token or "". */
 static int s3_list_page(struct s3_list *l, const char *doc, size_t n, char *token, size_t cap)
 {
-        const char *p = doc, *end, *c, *ce;
-        char trunc[8];
         int rc;
 
-        if (doc == NULL || memmem(doc, n, "<ListBucketResult", 17) == NULL) {
-                log_err("S3 bucket '%s': list: the response is not a ListBucketResult",
+        token[0] = '\0';
+        l->token = token;
+        l->token_cap = cap;
+        l->have_trunc = l->truncated = l->have_token = 0;
+        rc = s3xml_parse(doc, n, s3_list_ev, l);
+        if (rc == S3_LIST_NOT_LIST || rc == -1) {
+                log_err("S3 bucket '%s': list: the response is not a well-formed "
+                        "ListBucketResult",
                         l->s->bucket);
                 return -EIO;
         }
-        end = doc + n;
-        /* <Contents> holds elements: find each one's end by hand. */
-        while ((c = memmem(p, (size_t)(end - p), "<Contents>", 10)) != NULL) {
-                ce = memmem(c, (size_t)(end - c), "</Contents>", 11);
-                if (ce == NULL) {
-                        log_err("S3 bucket '%s': list: unterminated <Contents>", l->s->bucket);
-                        return -EIO;
-                }
-                l->entries++;
-                rc = s3_list_entry(l, c, ce);
-                if (rc != 0)
-                        return rc;
-                p = ce + 11;
+        if (rc == S3_LIST_BAD_TRUNC) {
+                log_err("S3 bucket '%s': list: malformed IsTruncated or NextContinuationToken",
+                        l->s->bucket);
+                return -EIO;
         }
-        token[0] = '\0';
-        if (s3_xml_get(doc, end, "IsTruncated", trunc, sizeof(trunc)) != 0 ||
-            strcmp(trunc, "true") != 0)
+        if (rc == S3_LIST_STOP)
+                return l->cb_rc;
+        if (rc != 0)
+                return -EIO;
+        if (!l->truncated) {
+                token[0] = '\0';
                 return 0;
-        if (s3_xml_get(doc, end, "NextContinuationToken", token, cap) != 0 || token[0] == '\0') {
+        }
+        if (!l->have_token || token[0] == '\0') {
                 log_err("S3 bucket '%s': list: truncated listing without a usable "
                         "NextContinuationToken",
                         l->s->bucket);
@@ -1682,97 +1686,15 @@ static char *s3_strndup(const char *v, size_t n)
         return p;
 }
 
-struct s3_ini_val {
-        const char *v;
-        size_t n;
-        int set;
-};
-
-/*
- * Parses the credentials file DOC (N bytes) strictly: blank lines, comments
- * (# or ;), [section] and "key = value" lines; anything else is an error
- * naming the line (never its content: it may hold a secret).  Fills ID,
- * SECRET and TOKEN from section PROFILE.  Returns 0, -EINVAL, or -ENOENT if
- * there is no such section.
- */
-static int s3_ini_parse(const char *path, const char *doc, size_t n, const char *profile,
-                        struct s3_ini_val *id, struct s3_ini_val *secret, struct s3_ini_val *token)
-{
-        const char *p = doc, *end = doc + n, *nl, *a, *z, *eq, *k, *ke;
-        int line = 0, in = 0, found = 0;
-        struct s3_ini_val *dst;
-
-        for (; p < end; p = nl + 1) {
-                line++;
-                nl = memchr(p, '\n', (size_t)(end - p));
-                if (nl == NULL)
-                        nl = end;
-                a = p;
-                z = nl;
-                while (a < z && (*a == ' ' || *a == '\t'))
-                        a++;
-                while (z > a && (z[-1] == ' ' || z[-1] == '\t' || z[-1] == '\r'))
-                        z--;
-                if (memchr(p, '\0', (size_t)(nl - p)) != NULL)
-                        goto bad;
-                if (a == z || *a == '#' || *a == ';')
-                        continue;
-                if (a != p)
-                        goto bad; /* continuation lines are not supported */
-                if (*a == '[') {
-                        if (z[-1] != ']' || z - a < 3)
-                                goto bad;
-                        k = a + 1;
-                        ke = z - 1;
-                        while (k < ke && (*k == ' ' || *k == '\t'))
-                                k++;
-                        while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t'))
-                                ke--;
-                        in = (size_t)(ke - k) == strlen(profile) &&
-                             memcmp(k, profile, (size_t)(ke - k)) == 0;
-                        found |= in;
-                        continue;
-                }
-                eq = memchr(a, '=', (size_t)(z - a));
-                if (eq == NULL || eq == a)
-                        goto bad;
-                if (!in)
-                        continue;
-                ke = eq;
-                while (ke > a && (ke[-1] == ' ' || ke[-1] == '\t'))
-                        ke--;
-                k = eq + 1;
-                while (k < z && (*k == ' ' || *k == '\t'))
-                        k++;
-#define S3_IS(name) ((size_t)(ke - a) == strlen(name) && strncasecmp(a, name, strlen(name)) == 0)
-                dst = S3_IS("aws_access_key_id")       ? id
-                      : S3_IS("aws_secret_access_key") ? secret
-                      : S3_IS("aws_session_token")     ? token
-                      : S3_IS("aws_security_token")    ? token
-                                                       : NULL;
-#undef S3_IS
-                if (dst == NULL)
-                        continue; /* region, output, ...: not ours */
-                if (dst->set) {
-                        log_err("%s:%d: duplicate key in profile [%s]", path, line, profile);
-                        return -EINVAL;
-                }
-                dst->v = k;
-                dst->n = (size_t)(z - k);
-                dst->set = 1;
-        }
-        return found ? 0 : -ENOENT;
-bad:
-        log_err("%s:%d: malformed line (expected [profile], key = value, or a # comment)", path,
-                line);
-        return -EINVAL;
-}
-
 static int s3_creds_file(struct store_s3 *s)
 {
         const char *file = s3_env("AWS_SHARED_CREDENTIALS_FILE");
         const char *profile = s3_env("AWS_PROFILE");
-        struct s3_ini_val id = {0}, secret = {0}, token = {0};
+        struct s3ini_key k[] = {{"aws_access_key_id", NULL, 0, 0},
+                                {"aws_secret_access_key", NULL, 0, 0},
+                                {"aws_session_token", NULL, 0, 0},
+                                {"aws_security_token", NULL, 0, 0}};
+        struct s3ini_key *id = &k[0], *secret = &k[1], *token = &k[2];
         char path[PATH_MAX];
         struct passwd pw, *pwp = NULL;
         char pwbuf[1024];
@@ -1800,26 +1722,33 @@ static int s3_creds_file(struct store_s3 *s)
                 log_err("cannot read S3 credentials file %s: %s", file, strerror(-rc));
                 return rc;
         }
-        rc = s3_ini_parse(file, (const char *)doc, n, profile, &id, &secret, &token);
+        rc = s3ini_parse(file, (const char *)doc, n, profile, 0, k, 4);
+        if (rc == 0 && k[3].set && token->set) {
+                log_err("profile [%s] in %s has both aws_session_token and aws_security_token",
+                        profile, file);
+                rc = -EINVAL;
+        } else if (rc == 0 && k[3].set) {
+                k[2] = k[3];
+        }
         if (rc == -ENOENT) {
                 log_err("no profile [%s] in %s (AWS_PROFILE selects one)", profile, file);
                 rc = -EACCES;
-        } else if (rc == 0 && (!id.set || !secret.set)) {
+        } else if (rc == 0 && (!id->set || !secret->set)) {
                 log_err("profile [%s] in %s lacks aws_access_key_id or aws_secret_access_key",
                         profile, file);
                 rc = -EACCES;
-        } else if (rc == 0 && (!s3_cred_ok(id.v, id.n) || !s3_cred_ok(secret.v, secret.n) ||
-                               (token.set && !s3_cred_ok(token.v, token.n)))) {
+        } else if (rc == 0 && (!s3_cred_ok(id->v, id->n) || !s3_cred_ok(secret->v, secret->n) ||
+                               (token->set && !s3_cred_ok(token->v, token->n)))) {
                 log_err("profile [%s] in %s: credentials must be printable ASCII without spaces",
                         profile, file);
                 rc = -EINVAL;
         }
         if (rc == 0) {
-                s->access = s3_strndup(id.v, id.n);
-                s->token = token.set ? s3_strndup(token.v, token.n) : NULL;
-                rc = s->access == NULL || (token.set && s->token == NULL)
+                s->access = s3_strndup(id->v, id->n);
+                s->token = token->set ? s3_strndup(token->v, token->n) : NULL;
+                rc = s->access == NULL || (token->set && s->token == NULL)
                          ? -ENOMEM
-                         : s3_set_secret(s, secret.v, secret.n);
+                         : s3_set_secret(s, secret->v, secret->n);
         }
         secmem_wipe(doc, n);
         free(doc);
@@ -1910,8 +1839,61 @@ static char *s3_concat(const char *a, size_t an, const char *b, const char *c, s
         return s.p;
 }
 
+/*
+ * region and endpoint_url of the selected profile (AWS_PROFILE, else
+ * default) in AWS_CONFIG_FILE or ~/.aws/config, as the AWS tools read them:
+ * [default] or [profile NAME].  A missing file or profile leaves both "";
+ * returns 0, -EINVAL (malformed file or value; logged) or -EIO.
+ */
+static int s3_config_file(char region[64], char ep[300])
+{
+        const char *file = s3_env("AWS_CONFIG_FILE"), *profile = s3_env("AWS_PROFILE"), *home;
+        struct s3ini_key k[] = {{"region", NULL, 0, 0}, {"endpoint_url", NULL, 0, 0}};
+        char path[PATH_MAX], section[300];
+        uint8_t *doc = NULL;
+        size_t n = 0;
+        int rc;
+
+        region[0] = ep[0] = '\0';
+        if (profile == NULL)
+                profile = "default";
+        if (file == NULL) {
+                home = s3_env("HOME");
+                if (home == NULL ||
+                    snprintf(path, sizeof(path), "%s/.aws/config", home) >= (int)sizeof(path))
+                        return 0;
+                file = path;
+        }
+        if (strcmp(profile, "default") == 0)
+                snprintf(section, sizeof(section), "default");
+        else if (snprintf(section, sizeof(section), "profile %s", profile) >= (int)sizeof(section))
+                return -EINVAL;
+        rc = fileio_read_all(file, S3_CRED_FILE_MAX, &doc, &n);
+        if (rc == -ENOENT)
+                return 0;
+        if (rc != 0) {
+                log_err("cannot read the AWS config file %s: %s", file, strerror(-rc));
+                return rc;
+        }
+        rc = s3ini_parse(file, (const char *)doc, n, section, 1, k, 2);
+        if (rc == -ENOENT)
+                rc = 0;
+        if (rc == 0 && ((k[0].set && k[0].n >= 64) || (k[1].set && k[1].n >= 300))) {
+                log_err("%s: [%s]: region or endpoint_url too long", file, section);
+                rc = -EINVAL;
+        }
+        if (rc == 0 && k[0].set)
+                snprintf(region, 64, "%.*s", (int)k[0].n, k[0].v);
+        if (rc == 0 && k[1].set)
+                snprintf(ep, 300, "%.*s", (int)k[1].n, k[1].v);
+        free(doc);
+        return rc;
+}
+
 static int s3_endpoint(struct store_s3 *s)
 {
+        char cfg_region[64], cfg_ep[300];
+        int rc;
         const char *ep = s3_env("AWS_ENDPOINT_URL_S3"), *style = s3_env("AWS_S3_ADDRESSING_STYLE");
         const char *region = s3_env("AWS_REGION"), *auth;
         char deflt[128];
@@ -1922,6 +1904,13 @@ static int s3_endpoint(struct store_s3 *s)
                 ep = s3_env("AWS_ENDPOINT_URL");
         if (region == NULL)
                 region = s3_env("AWS_DEFAULT_REGION");
+        rc = s3_config_file(cfg_region, cfg_ep);
+        if (rc != 0)
+                return rc;
+        if (region == NULL && cfg_region[0] != '\0')
+                region = cfg_region;
+        if (ep == NULL && cfg_ep[0] != '\0')
+                ep = cfg_ep;
         if (region == NULL)
                 region = "us-east-1";
         if (!s3_region_ok(region)) {
@@ -1935,7 +1924,8 @@ static int s3_endpoint(struct store_s3 *s)
                 ep = deflt;
         }
         if (s3_endpoint_parse(ep, &https, &auth, &auth_len) != 0) {
-                log_err("invalid S3 endpoint URL (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL): "
+                log_err("invalid S3 endpoint URL (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or "
+                        "endpoint_url in the AWS config file): "
                         "expected http[s]://host[:port] with no path, user or query");
                 return -EINVAL;
         }
