@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "sync/s3ini.h"
 
 #include <errno.h>
@@ -84,7 +85,7 @@ int s3ini_parse(const char *path, const char *doc, size_t n, const char *section
                         continue; /* output, ...: not ours */
                 if (dst->set) {
                         log_err("%s:%d: duplicate key in [%s]", path, line, section);
-                        return -EINVAL;
+                        goto refused;
                 }
                 dst->v = k;
                 dst->n = (size_t)(z - k);
@@ -94,5 +95,8 @@ int s3ini_parse(const char *path, const char *doc, size_t n, const char *section
 bad:
         log_err("%s:%d: malformed line (expected [section], key = value, or a # comment)", path,
                 line);
+refused:
+        for (i = 0; i < nkeys; i++)
+                keys[i].set = 0; /* nothing of a refused document is used */
         return -EINVAL;
 }

@@ -22,7 +22,7 @@ struct s3ini_key {
 /*
  * Fills KEYS[0..NKEYS) from section SECTION of DOC (N bytes; PATH names it
  * in messages).  Returns 0; -ENOENT if there is no such section; -EINVAL
- * (logged) on a malformed document.
+ * (logged) on a malformed document, which then leaves every key unset.
  */
 int s3ini_parse(const char *path, const char *doc, size_t n, const char *section, int nested_ok,
                 struct s3ini_key *keys, size_t nkeys) __attribute__((warn_unused_result));
