@@ -62,7 +62,9 @@ static const char create_usage[] =
     "cipher: aes256gcm with AES-NI, else xchacha20poly1305; block size 65536\n"
     "(a power of two, 4096..1048576).  --max-key-age: the key-age policy (digits\n"
     "and s, m, h, d or w; see 'sealsync policy'; default none).  Prints the region\n"
-    "id.\n";
+    "id.  For an s3:// store, the endpoint, region, addressing style, profile and\n"
+    "CA bundle in the environment (AWS_ENDPOINT_URL, AWS_REGION, ...) are saved\n"
+    "with the region (never a secret), so later commands need not export them.\n";
 
 static const char list_usage[] =
     "usage: sealsync list [--json]\n"
