@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # sealsync — one non-recursive GNU Makefile.
 # Targets: all test unit model integration sanitize analyze format fuzz install uninstall
 #          spdx-check clean

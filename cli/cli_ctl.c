@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The client side of the mount daemon's control socket, shared by status,
  * sync and pin (protocol: doc/CLI.md "Control socket").

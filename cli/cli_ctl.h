@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef SEALSYNC_CLI_CLI_CTL_H
 #define SEALSYNC_CLI_CLI_CTL_H
 /* The client side of the mount daemon's control socket (fs/ctl.h). */

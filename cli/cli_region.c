@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A region for the membership-changing subcommands; see cli_region.h. */
 #include "cli/cli_s3.h"
 #include "cli/cli_region.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef SEALSYNC_CLI_CLI_REGION_H
 #define SEALSYNC_CLI_CLI_REGION_H
 /*

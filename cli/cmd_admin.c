@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Membership-changing subcommands: revoke, rotate, role, policy
  * (doc/CLI.md, the rules in doc/FORMAT-keyring.md "The fold").

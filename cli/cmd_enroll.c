@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Enrollment subcommands: invite, join, requests, approve (doc/CLI.md,
  * protocol in keyring/enroll.h, bytes in doc/FORMAT-keyring.md

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sealsync gc NAME [--dry-run] [--grace DURATION] [--json] [--passphrase-file FILE]:
  * garbage collection of region NAME's store (sync/gc.h, doc/SYNC.md

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Key-management subcommands: init, id, passwd, create, list (doc/CLI.md).
  *

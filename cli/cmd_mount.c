@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sealsync mount / umount. */
 #include <errno.h>
 #include <getopt.h>

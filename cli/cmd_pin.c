@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sealsync pin: keep a subtree of a mounted region fully local (on-demand
  * content, doc/DESIGN.md).  The mount daemon does the work (fs/ctl.c PIN,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The recovery key (doc/DESIGN.md "Issue #4", bytes in doc/FORMAT-keyring.md
  * "Recovery key"): `recovery-key` (an admin) adds the region's RECOVERY

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sealsync status / sync: the client side of the mount daemon's control
  * socket (fs/ctl.h; protocol and JSON in doc/CLI.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * verify: checks every object of a region on the store and reports the
  * problems, like fsck (sync/verify.h says what is checked).  Read-only:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Metadata AEAD: XChaCha20-Poly1305-IETF, random 24-byte nonce per call
  * (safe to pick at random for any practical number of messages).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Content blocks: the FUSE hot path.  See block.h and doc/FORMAT.md
  * "Content blocks".

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Canonical binary encoding (see enc.h and doc/FORMAT.md "Canonical
  * encoding").  Encoders append to a growable buffer; decoders read from a

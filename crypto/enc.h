@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef SEALSYNC_CRYPTO_ENC_H
 #define SEALSYNC_CRYPTO_ENC_H
 /*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* BLAKE2b via libsodium crypto_generichash. */
 #include "crypto/hash.h"
 

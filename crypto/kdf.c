@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Key derivation.  kdf_derive is keyed BLAKE2b over a domain-separated
  * message; every label in use is listed in doc/FORMAT.md "Key derivation".

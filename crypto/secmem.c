@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Secure memory and randomness: thin wrappers over libsodium so that only
  * crypto/ includes sodium.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SHA-256 and HMAC-SHA-256 via libsodium; see sha256.h. */
 #include "crypto/sha256.h"
 

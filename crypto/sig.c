@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Ed25519 with domain separation: every signed message is
  *   "sealsync/v1/" || TYPE || 0x00 || BODY

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef SEALSYNC_CRYPTO_SUITE_H
 #define SEALSYNC_CRYPTO_SUITE_H
 /* Content cipher suites, fixed per region at GENESIS. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Bytes <-> BIP-39 English words, 11 bits per word, most significant bit
  * first.  Words may carry secrets (recovery keys, invite codes), so the

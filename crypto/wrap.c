@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Key wrapping: crypto_box_seal(recipient_pk, ctx(64) || key(32)).
  * The context is compared in constant time after opening, and the key is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Applying verified remote versions (doc/SYNC.md "State machine", step 3).
  * sync/pull.c has checked every byte (hashes, signatures, roles, epoch, key

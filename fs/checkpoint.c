@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Checkpoints on the fs side (doc/SYNC.md "Checkpoints"): when this mount
  * writes one and what state it names; the bootstrap hook of a new device.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The committer (doc/SYNC.md "State machine", step 1): changed inodes and
  * pending deletions become packs plus one signed journal entry, written

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * File contents: one ciphertext file per inode, data/<xx>/<file id hex>.
  *

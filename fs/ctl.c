@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The mount daemon's control socket (fs/ctl.h; protocol in doc/CLI.md
  * "Control socket").

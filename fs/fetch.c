@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * On-demand content (doc/DESIGN.md "On-demand content"): blocks of remote
  * versions are recorded as remote (IN->remote, a subset of IN->blocks,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The epoch keys of a mount (doc/DESIGN.md "Key epochs").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * FUSE low-level operations.  Each op: resolve inodes (busy refs), take the
  * locks named in fsint.h, change memory + index (write-through), reply.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef SEALSYNC_FS_OPS_H
 #define SEALSYNC_FS_OPS_H
 #include <fuse_lowlevel.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Enrollment: invite codes, join requests, replies, invite records.
  * See enroll.h for the protocol and doc/FORMAT-keyring.md "Enrollment" for

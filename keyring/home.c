@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The device directory; see home.h. */
 #include "keyring/home.h"
 

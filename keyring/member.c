@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Membership-log entries: canonical encoding, strict decoding, GENESIS
  * verification.  See member.h and doc/FORMAT-keyring.md.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The membership fold; see members.h and doc/FORMAT-keyring.md "The fold".
  *

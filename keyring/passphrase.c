@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Passphrases: from a file, the environment, or the terminal.  Every copy
  * lives in secure memory and is wiped on every path.

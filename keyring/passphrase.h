@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef SEALSYNC_KEYRING_PASSPHRASE_H
 #define SEALSYNC_KEYRING_PASSPHRASE_H
 

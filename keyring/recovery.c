@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The recovery key: words and derivation; see recovery.h. */
 #include "keyring/recovery.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Regions known to this device: creation (GENESIS), local records
  * (HOME/regions/<id hex>/{region.conf,genesis}) and unlocking.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Installs every Debian 12 package that sealsync's build and tests need.
 #
 #   scripts/deps.sh           build + test dependencies

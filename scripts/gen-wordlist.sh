@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Generates crypto/wordlist.c from the BIP-39 English word list
 # (MIT licence, Pavol Rusnak / SatoshiLabs; see doc/THIRD-PARTY.md).
 # Usage: scripts/gen-wordlist.sh [english.txt] > crypto/wordlist.c

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Checks the protocol model doc/model/sync.pml with SPIN (doc/SYNC.md "The
 # protocol model").  Each check is one exhaustive search of a bounded model
 # (the model is finite: bounded writes, so the search depth is bounded too;

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/run-integration.sh [TEST.t...]: the integration tests (default:
 # tests/integration/*.t) under prove, TEST_JOBS at a time (default 3: most
 # of a test's time is spent waiting for the daemons' timers, not on a CPU).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Runs every cmocka unit test binary in BUILD/tests; fails if any fails.
 set -u
 build=${1:-build}

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # A real, signature-checking S3 server for tests: OpenStack Swift (Debian's
 # python3-swift) with the s3api and tempauth middleware, plus memcached
 # (tempauth keeps its state there).  One node, one replica, everything on

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/sim.sh: the deterministic simulation of the sync engine (tests/sim/sim.c,
 # doc/SYNC.md "Invariants over time").  Builds (once, cached in build/sim-template-N)
 # a region shared by N devices with the real CLI, then runs build/tests-sim/sim on seeds

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Checks the licence lines of the tracked source files (`make spdx-check`).
 #
 # Fails, listing them, if any tracked source file (.c .h .sh .t .py .pml,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Prints sealsync's version string: the VERSION file of the source tree DIR
 # (default: this script's tree), followed by " (COMMIT)" when DIR is a git
 # checkout, COMMIT being `git describe --always --dirty`.  Outside a git

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Acknowledgements: canonical encoding, strict decoding, signatures, object
  * keys.  See ack.h and doc/FORMAT-sync.md "Acknowledgement".

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The receiver's checks on store objects: see check.h. */
 #include "sync/check.h"
 

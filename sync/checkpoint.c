@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Checkpoints: canonical encoding, strict decoding, signatures, object keys,
  * and the location records of their bundles.  See checkpoint.h and

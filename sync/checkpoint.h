@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef SEALSYNC_SYNC_CHECKPOINT_H
 #define SEALSYNC_SYNC_CHECKPOINT_H
 /*

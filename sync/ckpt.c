@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The checkpoint engine: see ckpt.h and doc/SYNC.md "Checkpoints".
  *

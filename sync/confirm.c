@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The acknowledgement exchange: see confirm.h and doc/SYNC.md
  * "Acknowledgements".

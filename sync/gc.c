@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Garbage collection: see gc.h and doc/SYNC.md "Garbage collection".
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Journal entries: canonical encoding, strict decoding, signatures, object
  * keys.  See journal.h and doc/FORMAT-sync.md "Journal entry".

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Manifests: canonical encoding, strict decoding, metadata sealing and
  * opening, signatures, version-vector order.  See manifest.h and

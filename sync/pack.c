@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Packs: builder and strict parser.  See pack.h and doc/FORMAT-sync.md.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The puller: see pull.h and doc/SYNC.md "State machine", step 3.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Store URLs and object keys; see store.h.  Backends live in store_*.c.
  */

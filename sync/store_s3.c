@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The s3:// store: any S3-compatible service over libcurl, requests signed
  * by hand with AWS Signature Version 4 (doc/STORE.md has the details).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef SEALSYNC_UTIL_HEX_H
 #define SEALSYNC_UTIL_HEX_H
 #include <stddef.h>

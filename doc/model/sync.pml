@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sealsync: a model of the sync protocol over time (issue #9).
  * doc/SYNC.md "The protocol model" says what it covers and what it abstracts.

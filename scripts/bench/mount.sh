@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Mount benchmark (issue #2): sealsync against gocryptfs, bindfs (a bare FUSE
 # passthrough, i.e. the cost of FUSE itself) and the plain directory, in one
 # run, on the same disk.  Not part of `make test`; needs root (drop_caches,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Sync benchmark (issue #3): sealsync against rclone (a crypt remote over an
 # S3 remote) and restic (Debian's packages), in one run, against the same local
 # S3 server (OpenStack Swift + s3api, scripts/s3-server.sh).  Each tool talks

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness for acknowledgements and their object keys
  * (sync/ack.c).  The first input byte selects:

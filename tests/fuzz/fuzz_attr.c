@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer: the fs/ attribute record decoder (bytes from the local index). */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the content-block and metadata AEAD openers, which
  * see bytes from the store.  Fixed keys; the first input byte picks the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness for checkpoints, their object keys and the location
  * records of their bundles (sync/checkpoint.c).  The first input byte

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the canonical decoder (crypto/enc.c) and the word
  * parser (crypto/words.c), the two parsers of untrusted bytes in crypto/

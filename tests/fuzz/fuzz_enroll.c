@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness for the enrollment parsers (keyring/enroll.c,
  * keyring/member.c): join requests, replies, invitation offers and ADD_DEVICE bodies, all

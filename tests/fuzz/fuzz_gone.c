@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer: the remembered-deletion ("gone") state decoder (bytes from the local index). */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness for journal entries and their object keys
  * (sync/journal.c).  The first input byte selects:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness for the device key file parser (keyring/identity.c).
  * Parses as identity_load_public and as identity_load without a passphrase

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness for the manifest decoders (sync/manifest.c): bytes from
  * the untrusted store (objects) and from other members (metadata records,

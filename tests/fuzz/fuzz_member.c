@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness for the membership-entry decoder (keyring/member.c):
  * bytes from the untrusted store.  Decoding must never crash, leak or read

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness for the body decoders of ROTATE_KEY, REMOVE_DEVICE,
  * SET_ROLE and POLICY (keyring/member.c), which the fold runs on bytes from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness for packs (sync/pack.c): whole packs and trailers from
  * the untrusted store.  An accepted pack must be rebuilt byte for byte by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness for the strict S3 XML reader (sync/s3xml.c).  The input
  * is a reply body.  The parse must never crash, leak or read out of bounds;

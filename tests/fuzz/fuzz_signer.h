@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #ifndef SEALSYNC_TESTS_FUZZ_SIGNER_H
 #define SEALSYNC_TESTS_FUZZ_SIGNER_H
 /*

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The command-line contract of doc/CLI.md: init, id, create, list, mount,
 # umount; their failures (one clear message, exit 1, nothing changed) and
 # usage errors (exit 2); --help everywhere.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # POSIX behaviour of the mount, checked against reference copies on plain
 # disk and again after umount + mount: data round trips at block-boundary
 # sizes, sparse files over 4 GiB, truncate, append, directories, renames

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Real tools inside the mount: tar, cp -a, rsync, git, sqlite3 (rollback
 # journal and WAL), editor-style saves.  Everything compared against the
 # same operations on plain disk, and again after umount + mount.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Random operations (tests/tools/exerciser.c) on a file in the mount and a
 # reference file on plain disk, compared after every read: three runs at
 # once (one with a handle opened O_DIRECT, so its reads and writes reach the

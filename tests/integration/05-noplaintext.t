@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # No plaintext at rest: a random marker string in file names, directory
 # names, symlink targets, xattr names and values, small and large contents,
 # renamed and deleted names.  Not a byte of it (nor its hex or base64

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Tampering with local ciphertext is detected: reads of damaged blocks fail
 # with EIO, never return wrong or partial plaintext, other blocks and other
 # files keep working, and mount.log names the file and block.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Crash safety: kill -9 of the daemon during heavy writes.  "fsync means
 # locally durable": every file whose `dd conv=fsync` returned must be intact
 # after a remount; a big file written without fsync may have lost pages but

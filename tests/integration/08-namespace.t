@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Random namespace operations (tests/tools/treeops.c): create, O_EXCL,
 # O_TRUNC, O_APPEND, unlink, mkdir, rmdir, rename (plain, NOREPLACE,
 # EXCHANGE), symlink, truncate, chmod, utimensat, xattrs on a tiny namespace

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # 09-manpage.t: man/sealsync.1 renders without warnings and documents exactly
 # the long options that `sealsync [COMMAND] --help` shows, command by command,
 # both ways.  Commands are the `.SS` subsections of COMMANDS in the man page;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The object store backends against store.h's contract (tests/tools/storetest):
 # file:// in a temp dir, and s3:// against a real, signature-checking S3
 # server (OpenStack Swift + s3api + tempauth, scripts/s3-server.sh), plus the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 11-enroll.t: enrolling a second device (issue #3).  Two SEALSYNC_HOMEs on
 # one machine share a file:// store: A creates a region and invites, B joins
 # (in the background), A lists the request and approves it, B's join

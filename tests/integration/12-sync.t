@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 12-sync.t: two devices (separate SEALSYNC_HOMEs) mounted at once on one
 # file:// store converge (issue #3, first slice): create, edit, append,
 # truncate, rename, delete, mkdir, symlink, chmod, mtime and an editor-style

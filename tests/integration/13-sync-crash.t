@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 13-sync-crash.t: kill -9 of a daemon while it commits and uploads (issue #3):
 # after a remount the outbox resumes, nothing is published twice under one
 # seq (stray packs of the crash are removed by age: not checked here), and a device that joins

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 14-s3-sync.t: the two-device suite of 12-sync.t on a real, signature-checking
 # S3 service (OpenStack Swift + s3api, scripts/s3-server.sh), reached through
 # tests/tools/s3proxy.py: create, join, and two devices (separate

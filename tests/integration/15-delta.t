@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 15-delta.t: what the sync engine sends to the store, counted at
 # tests/tools/s3proxy.py in front of a real S3 service (OpenStack Swift +
 # s3api, scripts/s3-server.sh):

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 16-status.t: `sealsync status` and `sealsync sync` (the daemon's control
 # socket) with two devices on one file:// store: the JSON fields, the queue
 # draining after `sync`, `sync` on an unmounted region and on a broken store

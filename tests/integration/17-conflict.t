@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 17-conflict.t: three devices (separate SEALSYNC_HOMEs) mounted at once on
 # one file:// store.  The store goes away (a partition: every device is
 # offline at once), the devices change the same things, the store comes

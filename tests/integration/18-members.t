@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 18-members.t: the membership is refreshed at mount and while mounted
 # (doc/SYNC.md "Membership").  A creates the region, B joins and mounts;
 # then C joins while B is mounted and writes a file: B pulls it within

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 19-pull-crash.t: kill -9 of a daemon while it downloads and applies other
 # devices' versions (issue #3, "kill -9 during upload or download").  Device
 # A publishes a 96 MiB file and 300 small files; device B joins and mounts;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 20-ack.t: acknowledgements between two devices on one file:// store
 # (doc/SYNC.md "Acknowledgements").  A writes, both sync, and A's `status`
 # shows B confirming A's current journal head (read by A's puller within

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 21-members.t: `sealsync members` and `sealsync log` (issue #4).  A creates
 # a region, B and C join (approved by A).  Then:
 #  - members --json on each device lists the three devices with their ids,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 21-passwd.t: `sealsync passwd` (issue #4) changes the device key's
 # passphrase without touching any region: the old passphrase stops working,
 # the new one works, a region made before still mounts and reads back; to

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 22-share.t: sharing a region with other users, and the reader role
 # (doc/CLI.md "invite", doc/DESIGN.md "Roles").  Three users on a file://
 # store: admin alice (devices A, A2), writer bob (B), reader carol (C, and C2

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 23-revoke.t: revocation, rotation, role changes and the key-age policy
 # (issue #4; doc/DESIGN.md "Issue #4", doc/FORMAT-keyring.md "Rotations").
 # Users on one file:// store: admin alice (A), writer alice (B), writer bob

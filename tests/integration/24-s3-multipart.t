@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 24-s3-multipart.t: the s3:// store's parallel multipart upload (doc/STORE.md
 # "Operations on S3"), against a real, signature-checking S3 service
 # (OpenStack Swift + s3api, scripts/s3-server.sh) through

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 25-ondemand.t: on-demand content (issue #3).  Device A writes a tree (300
 # small files and a 40 MiB file); a new device B enrolls and mounts: its
 # tree (names, sizes) is complete after one sync while far fewer bytes than

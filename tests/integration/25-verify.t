@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 25-verify.t: `sealsync verify` (an fsck of a region's store).  Two devices
 # on one file:// store write small files and one file of more than one pack;
 # verify is clean on both devices, counts what was written, and writes

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 26-recovery.t: the recovery key (issue #4; doc/DESIGN.md "The recovery key",
 # doc/FORMAT-keyring.md "Recovery key").
 #  - admin A creates a region and writes files; writer B (another user) may

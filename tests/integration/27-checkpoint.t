@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 27-checkpoint.t: signed checkpoints (doc/SYNC.md "Checkpoints") on a file://
 # store whose requests are counted (SEALSYNC_STORE_TRACE).
 #  1. A writes a tree of a few hundred files, then 60 more journal entries

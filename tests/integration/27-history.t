@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 27-history.t: the key-history policy (issue #4; doc/FORMAT-keyring.md
 # "Rotations", doc/DESIGN.md "Issue #4").  Users on one file:// store:
 # admin alice (A), writer bob (B, another owner), carol (C, another owner).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 28-gc.t: `sealsync gc` (doc/SYNC.md "Garbage collection") on a file:// store.
 # A writes a tree, then rewrites one "hot" file five times (one journal entry
 # and one pack each); its mount writes a checkpoint after every entry here.

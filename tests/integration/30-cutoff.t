@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 30-cutoff.t: a hidden removal (issue #9, case 2; doc/SYNC.md invariants C1,
 # C2, C3) on a file:// store.  Admin A, writers B and C (bob).  A revokes C;
 # the store hides the REMOVE_DEVICE entry from B and C (the object moved

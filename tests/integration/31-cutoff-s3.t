@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 31-cutoff-s3.t: a hidden removal (issue #9, case 2; doc/SYNC.md C1-C3) on
 # the signature-checking S3 server (Swift).  Admin A talks to Swift directly;
 # writers B and C (bob) through the fault proxy, which denies every request

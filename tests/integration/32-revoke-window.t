@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 32-revoke-window.t: revocation without a window (issue #9 case 1; doc/SYNC.md
 # R1, R2, R3).  Three users on one file:// store, every device mounted:
 # admin alice (A), writer bob (B), writer carol (C).

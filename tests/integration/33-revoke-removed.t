@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 33-revoke-removed.t: a removed device stops writing (issue #9 case 6;
 # doc/SYNC.md R4).  Admin A and writer C (another owner) on one file://
 # store, both mounted.  A revokes C; C is left alone (no sync, no remount):

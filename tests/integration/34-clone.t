@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 34-clone.t: one device, one history (doc/SYNC.md K1), on a file:// store and
 # on the Swift S3 server.  A copy of A's home is taken; A publishes more; the
 # copy is mounted: it publishes nothing (no journal entry, no ack), `status`

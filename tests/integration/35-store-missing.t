@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 35-store-missing.t: a store is identified, never recreated (doc/SYNC.md S1).
 # `create` makes a file:// store and its marker; the store directory moved
 # away while mounted, and before a mount, is `store-missing` in `status`,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 36-alarms-last.t: alarms last (doc/SYNC.md invariant A1; issue #9 case 5).
 # Two devices A and B on one file:// store.  While B is down, A commits and
 # the store shows a forged second entry at that seq (equivocation).  B mounts:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 37-withheld.t: `seen` is filled and checked (doc/SYNC.md invariants W1, W2;
 # issue #9 case 4).  Three devices A, B, C on one file:// store.  While C is
 # down, A publishes an entry, B applies it and publishes an entry of its own,

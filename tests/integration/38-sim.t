@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 38-sim.t: the short run of the deterministic simulation (tests/sim/README.md,
 # scripts/sim.sh; issue #11).  Devices of one region run in one process without
 # FUSE; a seeded schedule drives file operations, commits, uploads and pulls;

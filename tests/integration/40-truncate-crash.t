@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 40-truncate-crash.t: issue #11 case 4, doc/SYNC.md D2.  kill -9 of the
 # daemon while a program truncates a file and writes it again (O_TRUNC open,
 # or ftruncate(0), then 64 KiB writes of a new version of ~1 KiB-700 KiB):

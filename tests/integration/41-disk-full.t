@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 41-disk-full.t: issue #11 case 5, doc/SYNC.md D3.  The device home (with
 # the default file:// store inside it) on an 8 MiB tmpfs:
 #  - writing until the disk is full gets ENOSPC, and the following fsync

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 42-create-during-merge.t: issue #11 case 6.  Two devices create the same
 # directory at once and then churn files in it, each from a shell whose
 # working directory is that directory.  When the two directories merge

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 43-index-damaged.t: issue #11 case 7, doc/SYNC.md D4.  A region whose
 # index.db was created once and is now empty (0 bytes), missing, or damaged
 # is refused at mount with a clear error -- never mounted as an empty region

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 44-approve-after-alarm.t: a validly signed membership entry that the fold
 # refuses (here A's POLICY, whose parent - B's ADD - the store hides and A's
 # local copy of the log has lost: alarm unknown-parent) is left out with its descendants; it must not stop

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 68-fault-run.t: issue #11's acceptance run with real mounts.  Three devices
 # (A, B, C: separate SEALSYNC_HOMEs) mount one region on a signature-checking
 # S3 service (Swift) behind tests/tools/s3proxy.py and edit one shared set of

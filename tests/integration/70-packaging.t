@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Packaging (issue #12): a packager's build (CFLAGS="-D_FORTIFY_SOURCE=3 -O2", no
 # -Werror) of a copy of the source tree, `make install DESTDIR=...` and the
 # installed binary, man page and completions, `make uninstall` leaving no file,

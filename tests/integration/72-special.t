@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 72-special.t: special files (doc/SYNC.md C6).  A FIFO, a UNIX socket and,
 # as root, a character and a block device are created in a mount, keep their
 # type, mode and device number locally, after a remount and on a second device

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # 73-s3-settings.t: a region's S3 settings are saved with it (never the
 # secrets).  A region created with AWS_ENDPOINT_URL and AWS_REGION mounts and
 # syncs with those variables unset (keys from ~/.aws/credentials); a region

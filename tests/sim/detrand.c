@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * LD_PRELOAD shim for scripts/sim.sh only: getrandom(2) (libsodium's only source
  * of entropy here) returns a deterministic stream seeded by SEALSYNC_SIM_RAND, so

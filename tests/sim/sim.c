@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The deterministic simulation of the sync engine (issue #11; doc/SYNC.md
  * "Invariants over time", tests/sim/README.md).  N devices of one region run

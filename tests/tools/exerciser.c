@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * exerciser MOUNTFILE REFFILE OPS SEED
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * forgemount: mounts a region the way `sealsync mount` does, but WITHOUT
  * the reader check: a device whose role is reader gets a writable mount

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fsops: small file-system operations the shell cannot express, for the
  * integration tests.

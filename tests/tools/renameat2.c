@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * renameat2 FLAG OLD NEW: rename(2) with flags, for the integration tests
  * (coreutils' mv cannot ask for RENAME_EXCHANGE).  FLAG is one of none,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rewriter: truncate-and-rewrite driver for the crash tests (issue #11
  * case 4, doc/SYNC.md D2).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """s3proxy.py: a counting, fault-injecting HTTP/1.1 reverse proxy for tests.
 
     s3proxy.py --listen PORT --upstream HOST:PORT [--port-file F] [--log F]

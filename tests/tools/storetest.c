@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * storetest: conformance test of an object store against store.h's
  * contract, for any URL (file://, s3://).  Prints TAP; exits 0 only if

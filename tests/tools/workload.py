@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """workload.py: a seeded multi-device editing workload and its checker.
 
     workload.py run --dir MOUNT --dev NAME --seconds T --seed S --log FILE [--files N]

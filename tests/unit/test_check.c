@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for sync/check.c: one honest entry with one pack holding a
  * block and a manifest, built with the real codecs, passes every check; each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for sync/checkpoint.c: a checkpoint round-trips byte for byte
  * with its documented layout (offsets, length), signature and open; every

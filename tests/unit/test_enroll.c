@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for enrollment (keyring/enroll.c) and the membership fold
  * (keyring/members.c): codes, request and reply MACs, invite expiry and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests: key epochs in fs/ (doc/DESIGN.md "Key epochs").  A real
  * struct fs (index, data/ and outbox/ in a temporary directory, no FUSE)

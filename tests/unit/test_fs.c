@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests: util/rangeset and the fs/ attribute record codec. */
 #include <errno.h>
 #include <setjmp.h>

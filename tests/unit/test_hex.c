@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for util/hex.c (libsodium's constant-time codec, strict checks here). */
 #include <errno.h>
 #include <setjmp.h>

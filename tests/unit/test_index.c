@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests: sync/index (encrypted local index). */
 #include <errno.h>
 #include <pthread.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for keyring/: identity key files, passphrases, the device
  * directory, membership entries (GENESIS) and regions.  Run from the repo

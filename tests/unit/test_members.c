@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for the membership fold's later entry types (keyring/members.c):
  * ROTATE_KEY, REMOVE_DEVICE, SET_ROLE and POLICY, their authority rules,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * membership_digest (sync/membership.h): the cheap check of doc/SYNC.md R3.
  * Equal listings of <region>/members/ give equal digests; a new object, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for sync/pull.c: a file:// store in a temporary directory holds
  * the journals and packs of several devices, built with the real codecs;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for the recovery key (keyring/recovery.c): the 24-word
  * encoding with its checksum (round trip, unknown words, wrong checksum,

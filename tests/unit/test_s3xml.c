@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for the strict S3 XML reader (sync/s3xml.c) and s3_parse_u64:
  * well-formed replies, and hostile ones (markup hidden in comments or CDATA,

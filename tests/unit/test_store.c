@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for sync/store.c and the file:// backend: URL parsing, key
  * validation, put/get/get_range/list/del semantics.  Run from the repo root.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests for the sync object codecs (sync/pack.c, sync/manifest.c,
  * sync/journal.c, sync/ack.c): known-answer vectors from tests/vectors/sync.txt

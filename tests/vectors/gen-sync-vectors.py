@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Generates tests/vectors/sync.txt (doc/FORMAT-sync.md) from INDEPENDENT code.
 
 Like gen-vectors.py (whose BLAKE2b/KDF/XChaCha20-Poly1305 helpers it reuses:

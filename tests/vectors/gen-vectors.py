@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Generates tests/vectors/*.txt from INDEPENDENT implementations.
 
 Nothing here calls libsodium or sealsync: BLAKE2b from hashlib; AES-256-GCM,
