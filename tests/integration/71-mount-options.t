@@ -75,6 +75,21 @@ for o in dev suid nodev,dev exec,suid; do
 	like "$T_ERR" "-o (dev|suid) is refused: a sealsync mount is always nodev,nosuid" "  ... saying why"
 	is "$T_RC" 2 "  ... exit 2"
 done
+# The completions offer exactly options that mount accepts: each, on a mount
+# point that does not exist, gets past the option check (exit 1, not 2).
+top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=/dev/null disable=SC2154 # only the list variable is used
+comp_opts=$(. "$top/completion/sealsync.bash" && printf '%s\n' "$_sealsync_mount_opts" | xargs)
+bad=
+for o in $comp_opts; do
+	[ "$o" = max_read= ] && o=max_read=131072
+	S mount r "$work/nonexistent" -o "$o" >/dev/null 2>&1
+	[ $? -eq 1 ] || bad="$bad $o"
+done
+is "$bad" "" "every -o option the completions offer is accepted ($(echo "$comp_opts" | wc -w) of them)"
+# shellcheck disable=SC1003 # tr deletes the backslashes of the continued line
+zcomp=$(sed -n '/compadd -- allow_other/,/dirsync/p' "$top/completion/_sealsync" | tr -d '\\' | xargs -n1 | grep -v -e compadd -e -- | xargs)
+is "$zcomp" "$comp_opts" "the zsh completion offers the same -o options as the bash one"
 run_fails "-o relatime (libfuse does not know it) is refused by sealsync" S mount r "$mp" -o relatime
 like "$T_ERR" "unknown mount option 'relatime'" "relatime is named"
 run_fails "an unknown -o option is refused" S mount r "$mp" -o noatime,bogus_opt
@@ -179,7 +194,6 @@ like "$T_ERR" "unknown mount option 'bogus_opt'" "the helper's unknown option is
 check "nothing mounted by the refused helper call" not_cmd in_mountinfo "$mp"
 
 # --- make install-contrib; sealsync@.service ----------------------------------------------------
-top=$(cd "$(dirname "$0")/../.." && pwd)
 dest=$work/dest
 bindir=$(dirname "$(readlink -f "$SEALSYNC_BIN")")
 # BUILD: the generated helper and unit go to $work, not to the tree under test.
