@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 # sealsync — one non-recursive GNU Makefile.
 # Targets: all test unit model integration sanitize analyze format fuzz install uninstall
-#          spdx-check clean
+#          install-contrib spdx-check clean
 # (make integration TEST_JOBS=N TESTS="tests/integration/NN-x.t ...")
 # Quiet unless V=1.  WERROR=1 (CI and developers) turns warnings into errors; off by
 # default so that packagers' flags and newer compilers do not break the build.
 # Packagers: CPPFLAGS, CFLAGS, LDFLAGS and LDLIBS are appended after the project's own
 # flags (so CFLAGS="-D_FORTIFY_SOURCE=3 -O2" wins); PKG_CONFIG names pkg-config;
-# PREFIX, DESTDIR, BINDIR, MANDIR, BASHCOMPDIR, ZSHCOMPDIR place `make install`.
+# PREFIX, DESTDIR, BINDIR, MANDIR, BASHCOMPDIR, ZSHCOMPDIR, SBINDIR, SYSTEMD_USER_UNITDIR
+# place `make install`.
 
 PREFIX      ?= /usr/local
 BINDIR      ?= $(PREFIX)/bin
@@ -17,6 +18,9 @@ BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 # zsh's default $fpath holds /usr/local/share/zsh/site-functions and, on Debian,
 # /usr/share/zsh/vendor-completions (for packages).
 ZSHCOMPDIR  ?= $(if $(filter /usr,$(PREFIX)),$(DATADIR)/zsh/vendor-completions,$(DATADIR)/zsh/site-functions)
+# mount(8)'s helpers (mount.sealsync, mount.fuse.sealsync) and the systemd user unit.
+SBINDIR     ?= $(PREFIX)/sbin
+SYSTEMD_USER_UNITDIR ?= $(PREFIX)/lib/systemd/user
 INSTALL     ?= install
 BUILD       ?= build
 CC          ?= cc
@@ -83,7 +87,7 @@ VERSION_OBJ := $(BUILD)/gen/version.o
 SIM_SEEDS ?= 200
 
 .PHONY: all test unit integration model sim sanitize analyze format format-check fuzz install \
-	uninstall spdx-check clean FORCE
+	uninstall install-contrib uninstall-contrib spdx-check clean FORCE
 all: $(BIN) $(TOOL_BIN) $(UNIT_BIN) $(TEST_BIN) $(SIM_BIN)
 
 $(BUILD)/%.o: %.c
@@ -206,25 +210,49 @@ INSTALL_MAN1     := man/sealsync.1
 INSTALL_MAN5     :=
 INSTALL_BASHCOMP := completion/sealsync.bash
 INSTALL_ZSHCOMP  := completion/_sealsync
+# contrib/ (issue #12): the fstab helper and the systemd user unit, as generated below.
+INSTALL_SBIN     := $(BUILD)/contrib/mount.sealsync
+INSTALL_SYSTEMD_USER := $(BUILD)/contrib/sealsync@.service
+
+# The contrib files name the installed binary: @BINDIR@ replaced by BINDIR, the
+# file rewritten only when that changes (so a new BINDIR is never missed).
+$(INSTALL_SBIN): contrib/mount.sealsync FORCE
+$(INSTALL_SYSTEMD_USER): contrib/systemd/sealsync@.service FORCE
+$(INSTALL_SBIN) $(INSTALL_SYSTEMD_USER):
+	@mkdir -p $(dir $@)
+	$(Q)sed 's|@BINDIR@|$(BINDIR)|g' $(filter-out FORCE,$^) >$@.tmp && \
+	  if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
 
 # $(call install_files,DIR,MODE,FILES[,NAME]): FILES into DESTDIR/DIR (as NAME if given).
 install_files = $(if $(strip $(3)),$(INSTALL) -d "$(DESTDIR)$(1)" && \
 	$(foreach f,$(3),$(INSTALL) -m $(2) "$(f)" "$(DESTDIR)$(1)/$(or $(4),$(notdir $(f)))" &&) true)
 uninstall_files = $(foreach f,$(3),rm -f "$(DESTDIR)$(1)/$(or $(4),$(notdir $(f)))" &&) true
 
-install: $(INSTALL_BIN)
+install: $(INSTALL_BIN) install-contrib
 	$(call install_files,$(BINDIR),0755,$(INSTALL_BIN))
 	$(call install_files,$(MANDIR)/man1,0644,$(INSTALL_MAN1))
 	$(call install_files,$(MANDIR)/man5,0644,$(INSTALL_MAN5))
 	$(call install_files,$(BASHCOMPDIR),0644,$(INSTALL_BASHCOMP),sealsync)
 	$(call install_files,$(ZSHCOMPDIR),0644,$(INSTALL_ZSHCOMP))
 
-uninstall:
+uninstall: uninstall-contrib
 	$(call uninstall_files,$(BINDIR),0755,$(INSTALL_BIN))
 	$(call uninstall_files,$(MANDIR)/man1,0644,$(INSTALL_MAN1))
 	$(call uninstall_files,$(MANDIR)/man5,0644,$(INSTALL_MAN5))
 	$(call uninstall_files,$(BASHCOMPDIR),0644,$(INSTALL_BASHCOMP),sealsync)
 	$(call uninstall_files,$(ZSHCOMPDIR),0644,$(INSTALL_ZSHCOMP))
+
+# Part of install/uninstall; on their own for a DESTDIR test of the contrib files (71).
+# mount(8) runs mount.fuse.sealsync for type fuse.sealsync: a link to the helper.
+install-contrib: $(INSTALL_SBIN) $(INSTALL_SYSTEMD_USER)
+	$(call install_files,$(SBINDIR),0755,$(INSTALL_SBIN))
+	ln -sf mount.sealsync "$(DESTDIR)$(SBINDIR)/mount.fuse.sealsync"
+	$(call install_files,$(SYSTEMD_USER_UNITDIR),0644,$(INSTALL_SYSTEMD_USER))
+
+uninstall-contrib:
+	$(call uninstall_files,$(SBINDIR),0755,$(INSTALL_SBIN))
+	rm -f "$(DESTDIR)$(SBINDIR)/mount.fuse.sealsync"
+	$(call uninstall_files,$(SYSTEMD_USER_UNITDIR),0644,$(INSTALL_SYSTEMD_USER))
 
 # Every tracked source file must carry the licence line (scripts/spdx-check.sh).
 spdx-check:

@@ -26,19 +26,236 @@
 static void mount_usage(FILE *f)
 {
         fprintf(f, "usage: sealsync mount NAME MOUNTPOINT [-f|--foreground] [-d|--debug]\n"
-                   "                      [--read-only] [--no-sync] [--passphrase-file FILE]\n\n"
+                   "                      [--read-only] [--no-sync] [--nonempty] [-o OPTS]\n"
+                   "                      [--passphrase-file FILE | --extpass CMD]\n\n"
                    "Mounts region NAME on MOUNTPOINT and returns once the mount is live\n"
-                   "(the file system keeps running in the background unless --foreground).\n\n"
+                   "(the file system keeps running in the background unless --foreground).\n"
+                   "MOUNTPOINT must be an empty directory unless --nonempty.\n\n"
                    "  -f, --foreground        stay in the foreground, log to stderr\n"
                    "  -d, --debug             print every FUSE request (implies --foreground)\n"
-                   "      --read-only         mount read-only\n"
+                   "      --read-only         mount read-only (same as -o ro)\n"
                    "      --no-sync           do not publish or pull while mounted (changes\n"
                    "                          are published by a later mount)\n"
+                   "      --nonempty          mount over a directory that holds entries\n"
+                   "                          (they are hidden while mounted)\n"
+                   "  -o OPTS                 comma-separated FUSE mount options, given to\n"
+                   "                          libfuse: allow_other, allow_root, auto_unmount,\n"
+                   "                          max_read=N, ro, rw, nonempty, noatime, noexec,\n"
+                   "                          exec, sync, async, dirsync; default_permissions,\n"
+                   "                          nodev and nosuid are always on.  dev and suid\n"
+                   "                          are refused (a device node or set-id mode synced\n"
+                   "                          from another device is never honoured), as are\n"
+                   "                          fsname and subtype (umount and status find the\n"
+                   "                          mount by them) and any other option.\n"
+                   "                          allow_other and allow_root need\n"
+                   "                          'user_allow_other' in /etc/fuse.conf unless\n"
+                   "                          run as root\n"
                    "      --passphrase-file FILE  read the device passphrase from FILE\n"
-                   "  -h, --help              show this help\n");
+                   "      --extpass CMD       run CMD with /bin/sh -c and read the passphrase\n"
+                   "                          from the first line of its output\n"
+                   "  -h, --help              show this help\n\n"
+                   "Without --passphrase-file or --extpass the passphrase comes from\n"
+                   "SEALSYNC_PASSPHRASE (removed from the daemon's environment after use)\n"
+                   "or the terminal.\n");
 }
 
-static int mount_unlock(const char *home, const char *pass_file, struct identity **id)
+/*
+ * FUSE mount options accepted by -o and passed on to libfuse as they are.
+ * Not here: dev and suid (refused, see mount_parse_one); default_permissions,
+ * nodev and nosuid (accepted, dropped: fs/mount.c always passes them).
+ */
+static const char *const mount_fuse_flags[] = {
+    "allow_other", "allow_root", "auto_unmount", "rw",      "exec", "noexec",
+    "sync",        "async",      "dirsync",      "noatime", NULL};
+
+/* Options accepted and dropped: fs/mount.c always sets them. */
+static const char *const mount_always_on[] = {"default_permissions", "nodev", "nosuid", NULL};
+
+/* 1 if OPT (LEN bytes) is one of the NULL-terminated LIST. */
+static int mount_opt_in(const char *opt, size_t len, const char *const *list)
+{
+        size_t i;
+
+        for (i = 0; list[i] != NULL; i++)
+                if (strlen(list[i]) == len && strncmp(opt, list[i], len) == 0)
+                        return 1;
+        return 0;
+}
+
+/* 1 if the comma-separated list LIST holds exactly the option NAME. */
+static int mount_opts_have(const char *list, const char *name)
+{
+        size_t n = strlen(name);
+        const char *p = list;
+
+        while (p != NULL && *p != '\0') {
+                if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+                        return 1;
+                p = strchr(p, ',');
+                if (p != NULL)
+                        p++;
+        }
+        return 0;
+}
+
+/* Appends option OPT (LEN bytes) to the comma-separated list EXTRA (SIZE bytes). */
+static int mount_opts_add(char *extra, size_t size, const char *opt, size_t len)
+{
+        size_t used = strlen(extra);
+
+        if (used + (used > 0) + len + 1 > size) {
+                fprintf(stderr, "sealsync: mount: the -o options are too long\n");
+                return -1;
+        }
+        if (used > 0)
+                extra[used++] = ',';
+        memcpy(extra + used, opt, len);
+        extra[used + len] = '\0';
+        return 0;
+}
+
+/*
+ * Checks one -o option OPT (LEN bytes, no comma): sets MO's flags for ro and
+ * nonempty, drops default_permissions (always on), appends the others that
+ * libfuse takes to EXTRA.  Returns 0, or -1 with the error printed.
+ */
+static int mount_parse_one(const char *opt, size_t len, struct fsmount_opts *mo, char *extra,
+                           size_t size)
+{
+        size_t d;
+
+        if (len == 2 && strncmp(opt, "ro", 2) == 0) {
+                mo->read_only = 1;
+                return 0;
+        }
+        if (len == 8 && strncmp(opt, "nonempty", 8) == 0) {
+                mo->nonempty = 1;
+                return 0;
+        }
+        if (mount_opt_in(opt, len, mount_always_on))
+                return 0;
+        if (mount_opt_in(opt, len, mount_fuse_flags))
+                return mount_opts_add(extra, size, opt, len);
+        /*
+         * dev: a device number comes from whichever member created the node
+         * (doc/SYNC.md C6); honouring it would let any writer of the region
+         * open hardware on this machine.  suid: a set-id mode synced from
+         * another member would run with the mounting user's (or root's)
+         * privileges.  Both stay off whoever mounts.
+         */
+        if ((len == 3 && strncmp(opt, "dev", 3) == 0) ||
+            (len == 4 && strncmp(opt, "suid", 4) == 0)) {
+                fprintf(stderr,
+                        "sealsync: mount: -o %.*s is refused: a sealsync mount is always "
+                        "nodev,nosuid (a device node or set-id mode synced from another device "
+                        "is never honoured)\n",
+                        (int)len, opt);
+                return -1;
+        }
+        if (len > 9 && strncmp(opt, "max_read=", 9) == 0) {
+                d = strspn(opt + 9, "0123456789");
+                if (d == len - 9 && d <= 9) {
+                        mo->max_read = (unsigned)strtoul(opt + 9, NULL, 10);
+                        if (mo->max_read >= 4096)
+                                return mount_opts_add(extra, size, opt, len);
+                }
+                fprintf(
+                    stderr,
+                    "sealsync: mount: max_read needs a number of bytes (4096 or more): -o %.*s\n",
+                    (int)len, opt);
+                return -1;
+        }
+        if ((len >= 7 && strncmp(opt, "fsname=", 7) == 0) ||
+            (len >= 8 && strncmp(opt, "subtype=", 8) == 0)) {
+                fprintf(stderr,
+                        "sealsync: mount: -o %.*s is not supported: sealsync sets fsname and "
+                        "subtype itself (umount and status find the mount by them)\n",
+                        (int)len, opt);
+                return -1;
+        }
+        fprintf(stderr,
+                "sealsync: mount: unknown mount option '%.*s' (see 'sealsync mount --help' for "
+                "the options accepted)\n",
+                (int)len, opt);
+        return -1;
+}
+
+/* Parses one -o argument ARG (comma-separated) into MO and EXTRA. */
+static int mount_parse_opts(const char *arg, struct fsmount_opts *mo, char *extra, size_t size)
+{
+        const char *p = arg, *comma;
+        size_t len;
+
+        for (;;) {
+                comma = strchr(p, ',');
+                len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+                if (len > 0 && mount_parse_one(p, len, mo, extra, size) != 0)
+                        return -1;
+                if (comma == NULL)
+                        return 0;
+                p = comma + 1;
+        }
+}
+
+/* 1 if /etc/fuse.conf holds an uncommented user_allow_other line, else 0. */
+static int mount_user_allow_other(void)
+{
+        char line[256];
+        FILE *f = fopen("/etc/fuse.conf", "re");
+        int found = 0;
+
+        if (f == NULL)
+                return 0;
+        while (!found && fgets(line, sizeof(line), f) != NULL) {
+                const char *p = line + strspn(line, " \t");
+
+                found = strncmp(p, "user_allow_other", 16) == 0 &&
+                        (p[16] == '\0' || strchr(" \t\r\n", p[16]) != NULL);
+        }
+        fclose(f);
+        return found;
+}
+
+/* Refuses allow_other/allow_root up front when fusermount3 would refuse them. */
+static int mount_check_allow_other(const char *extra)
+{
+        if (!mount_opts_have(extra, "allow_other") && !mount_opts_have(extra, "allow_root"))
+                return 0;
+        if (mount_opts_have(extra, "allow_other") && mount_opts_have(extra, "allow_root")) {
+                fprintf(stderr, "sealsync: mount: allow_other and allow_root exclude each other\n");
+                return -1;
+        }
+        if (getuid() == 0 || mount_user_allow_other())
+                return 0;
+        fprintf(stderr, "sealsync: mount: allow_other and allow_root are only allowed to root "
+                        "unless /etc/fuse.conf has a line 'user_allow_other' (ask your "
+                        "administrator to add it)\n");
+        return -1;
+}
+
+/*
+ * Removes SEALSYNC_PASSPHRASE from this process's environment: the value is
+ * overwritten in place first (it usually lives in the initial environment
+ * block that /proc/PID/environ shows, and that a forked daemon inherits),
+ * then the variable is unset.
+ */
+static void mount_scrub_env(void)
+{
+        static const char name[] = "SEALSYNC_PASSPHRASE=";
+        char *v = getenv("SEALSYNC_PASSPHRASE");
+        char *entry;
+
+        if (v == NULL)
+                return;
+        entry = v - (sizeof(name) - 1);
+        if (unsetenv("SEALSYNC_PASSPHRASE") != 0)
+                fprintf(stderr, "sealsync: cannot unset SEALSYNC_PASSPHRASE: %s\n",
+                        strerror(errno));
+        secmem_wipe(entry, sizeof(name) - 1 + strlen(v)); /* the name too: no trace left */
+}
+
+static int mount_unlock(const char *home, const char *pass_file, const char *extpass,
+                        struct identity **id)
 {
         char *pass = NULL;
         int has, rc;
@@ -54,7 +271,12 @@ static int mount_unlock(const char *home, const char *pass_file, struct identity
                 return has;
         }
         if (has) {
-                rc = passphrase_get(&pass, pass_file, "Passphrase for this device: ", 0);
+                if (extpass != NULL)
+                        rc = passphrase_from_command(&pass, extpass);
+                else
+                        rc = passphrase_get(&pass, pass_file, "Passphrase for this device: ", 0);
+                if (rc != 0 && extpass != NULL)
+                        return rc; /* logged, naming the command */
                 if (rc != 0) {
                         fprintf(stderr,
                                 "sealsync: no passphrase (%s); use a terminal, "
@@ -105,19 +327,21 @@ int cmd_mount(int argc, char **argv)
                                              {"read-only", no_argument, NULL, 'r'},
                                              {"no-sync", no_argument, NULL, 'n'},
                                              {"passphrase-file", required_argument, NULL, 'p'},
+                                             {"extpass", required_argument, NULL, 'x'},
+                                             {"nonempty", no_argument, NULL, 'N'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
         struct fsmount_opts mo;
         struct region_info ri;
         struct identity *id = NULL;
         struct region_keys *keys = NULL;
-        char home[PATH_MAX], mp[PATH_MAX];
-        const char *pass_file = NULL;
+        char home[PATH_MAX], mp[PATH_MAX], extra[1024] = "";
+        const char *pass_file = NULL, *extpass = NULL;
         int c, rc;
 
         memset(&mo, 0, sizeof(mo));
         optind = 1;
-        while ((c = getopt_long(argc, argv, "fdh", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "fdho:", opts, NULL)) != -1) {
                 switch (c) {
                 case 'f':
                         mo.foreground = 1;
@@ -134,6 +358,16 @@ int cmd_mount(int argc, char **argv)
                 case 'p':
                         pass_file = optarg;
                         break;
+                case 'x':
+                        extpass = optarg;
+                        break;
+                case 'N':
+                        mo.nonempty = 1;
+                        break;
+                case 'o':
+                        if (mount_parse_opts(optarg, &mo, extra, sizeof(extra)) != 0)
+                                return 2;
+                        break;
                 case 'h':
                         mount_usage(stdout);
                         return 0;
@@ -146,6 +380,19 @@ int cmd_mount(int argc, char **argv)
                 mount_usage(stderr);
                 return 2;
         }
+        if (pass_file != NULL && extpass != NULL) {
+                fprintf(stderr, "sealsync: mount: --passphrase-file and --extpass exclude each "
+                                "other\n");
+                return 2;
+        }
+        if (mo.read_only && mount_opts_have(extra, "rw")) {
+                fprintf(stderr, "sealsync: mount: -o rw and read-only (ro, --read-only) exclude "
+                                "each other\n");
+                return 2;
+        }
+        if (mount_check_allow_other(extra) != 0)
+                return 1;
+        mo.fuse_opts = extra[0] != '\0' ? extra : NULL;
         if (secmem_init() != 0) {
                 fprintf(stderr, "sealsync: cannot initialise libsodium\n");
                 return 1;
@@ -168,9 +415,11 @@ int cmd_mount(int argc, char **argv)
                         strerror(errno));
                 return 1;
         }
-        if (fsmount_check_mountpoint(mp) != 0)
+        if (fsmount_check_mountpoint(mp, mo.nonempty) != 0)
                 return 1;
-        if (mount_unlock(home, pass_file, &id) != 0)
+        rc = mount_unlock(home, pass_file, extpass, &id);
+        mount_scrub_env(); /* before the daemon forks: it never sees the passphrase */
+        if (rc != 0)
                 return 1;
         rc = region_unlock(id, &ri, &keys);
         if (rc != 0) {
@@ -205,9 +454,14 @@ int cmd_mount(int argc, char **argv)
 
 static void umount_usage(FILE *f)
 {
-        fprintf(f, "usage: sealsync umount MOUNTPOINT\n\n"
+        fprintf(f, "usage: sealsync umount [-l|--lazy] MOUNTPOINT\n\n"
                    "Unmounts a sealsync mount and waits until its daemon has committed\n"
-                   "its state and exited.\n\n"
+                   "its state and exited.  A mount still in use (open files, a shell's\n"
+                   "current directory) is refused unless --lazy.\n\n"
+                   "  -l, --lazy   detach the mount now even if busy (fusermount3 -u -z,\n"
+                   "               umount2 MNT_DETACH): it leaves the directory tree at\n"
+                   "               once, and the daemon commits and exits when the last\n"
+                   "               user lets go (umount does not wait for that)\n"
                    "  -h, --help   show this help\n");
 }
 
@@ -302,22 +556,35 @@ static void umount_wait(const char *lockpath, const char *mp)
 int cmd_umount(int argc, char **argv)
 {
         char mp[PATH_MAX], lockpath[PATH_MAX];
+        const char *arg = NULL;
+        int status, rc, i, lazy = 0;
         pid_t pid;
-        int status, rc;
 
-        if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-                umount_usage(stdout);
-                return 0;
+        for (i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+                        umount_usage(stdout);
+                        return 0;
+                }
+                if (strcmp(argv[i], "-l") == 0 || strcmp(argv[i], "--lazy") == 0)
+                        lazy = 1;
+                else if (strcmp(argv[i], "--") == 0 && i + 2 == argc && arg == NULL)
+                        arg = argv[++i];
+                else if (argv[i][0] != '-' && arg == NULL)
+                        arg = argv[i];
+                else {
+                        umount_usage(stderr);
+                        return 2;
+                }
         }
-        if (argc != 2 || argv[1][0] == '-') {
+        if (arg == NULL) {
                 umount_usage(stderr);
                 return 2;
         }
-        if (realpath(argv[1], mp) == NULL) {
+        if (realpath(arg, mp) == NULL) {
                 if (errno == ENOTCONN) {
-                        snprintf(mp, sizeof(mp), "%s", argv[1]); /* dead mount: detach it */
+                        snprintf(mp, sizeof(mp), "%s", arg); /* dead mount: detach it */
                 } else {
-                        fprintf(stderr, "sealsync: %s: %s\n", argv[1], strerror(errno));
+                        fprintf(stderr, "sealsync: %s: %s\n", arg, strerror(errno));
                         return 1;
                 }
         }
@@ -328,14 +595,22 @@ int cmd_umount(int argc, char **argv)
         }
         pid = fork();
         if (pid == 0) {
-                execlp("fusermount3", "fusermount3", "-u", "--", mp, (char *)NULL);
+                if (lazy)
+                        execlp("fusermount3", "fusermount3", "-u", "-z", "--", mp, (char *)NULL);
+                else
+                        execlp("fusermount3", "fusermount3", "-u", "--", mp, (char *)NULL);
                 fprintf(stderr, "sealsync: cannot run fusermount3: %s\n", strerror(errno));
                 _exit(127);
         }
         if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
             WEXITSTATUS(status) != 0) {
-                fprintf(stderr, "sealsync: unmounting %s failed (files still open there?)\n", mp);
+                fprintf(stderr, "sealsync: unmounting %s failed%s\n", mp,
+                        lazy ? "" : " (files still open there? see --lazy)");
                 return 1;
+        }
+        if (lazy) {
+                printf("detached %s; the daemon exits once nothing uses the mount any more\n", mp);
+                return 0;
         }
         if (rc == 0 && lockpath[0] != '\0')
                 umount_wait(lockpath, mp);

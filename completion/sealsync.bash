@@ -18,6 +18,11 @@ _sealsync_options()
         sed -E 's/^[^-]*//' | sort -u
 }
 
+# The options `sealsync mount -o` accepts (cli/cmd_mount.c; dev and suid are
+# refused there, so not offered; 71-mount-options.t checks each is accepted).
+_sealsync_mount_opts='allow_other allow_root auto_unmount default_permissions max_read= ro rw
+nonempty noatime nodev nosuid noexec exec sync async dirsync'
+
 # Prints this device's region names.
 _sealsync_regions()
 {
@@ -58,6 +63,17 @@ _sealsync()
     --role) mapfile -t COMPREPLY < <(compgen -W 'reader writer admin' -- "$cur"); return 0 ;;
     --cipher) mapfile -t COMPREPLY < <(compgen -W 'aes256gcm xchacha20poly1305' -- "$cur"); return 0 ;;
     --history) mapfile -t COMPREPLY < <(compgen -W 'all owner' -- "$cur"); return 0 ;;
+    --extpass) mapfile -t COMPREPLY < <(compgen -c -- "$cur"); return 0 ;;
+    -o)
+        # mount -o a,b,c: complete the word after the last comma.
+        if [ "$cmd" = mount ]; then
+            local pre=
+            [[ $cur == *,* ]] && pre=${cur%,*},
+            mapfile -t COMPREPLY < <(compgen -P "$pre" -W "$_sealsync_mount_opts" -- "${cur##*,}")
+            [[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
+        fi
+        return 0
+        ;;
     esac
     if [[ $cur == -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$(_sealsync_options "$prog" "$cmd")" -- "$cur")
@@ -70,7 +86,7 @@ _sealsync()
         case ${COMP_WORDS[i]} in
         --passphrase-file | --new-passphrase-file | --words-file | --role | --cipher | --history | \
             --store | --owner | --code | --timeout | --grace | --cutoff | --max-key-age | --clear | --name | --kdf | \
-            --block-size | --expires | --revoke)
+            --block-size | --expires | --revoke | --extpass | -o)
             i=$((i + 1))
             ;;
         -*) ;;

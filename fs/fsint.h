@@ -242,6 +242,7 @@ struct fs {
         _Atomic int read_only; /* also set while mounted when the keys are lost, and
                                   while this device is a reader (fs/mount.c) */
         int user_read_only;    /* mounted read-only on request: never writable */
+        unsigned max_read;     /* -o max_read=N (0: libfuse's default); init() must agree */
         int forge_role;        /* a test tool's forgery: the role does not make it read-only */
         double timeout;
 

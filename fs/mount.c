@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "fs/mount.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
@@ -31,10 +32,26 @@
 #define FS_SYNC_EVERY_TICKS 2 /* commit local changes every 2 s */
 #define FS_UNMOUNT_DRAIN_S 10 /* upload for at most this long at unmount */
 
-int fsmount_check_mountpoint(const char *path)
+/* 1 if directory PATH holds an entry besides . and .., 0 if not, or a negative errno. */
+static int fs_dir_has_entries(const char *path)
+{
+        DIR *d = opendir(path);
+        struct dirent *de;
+        int found = 0;
+
+        if (d == NULL)
+                return -errno;
+        while (!found && (de = readdir(d)) != NULL)
+                found = strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+        closedir(d);
+        return found;
+}
+
+int fsmount_check_mountpoint(const char *path, int nonempty)
 {
         char parent[PATH_MAX];
         struct stat st, pst;
+        int rc;
 
         if (stat(path, &st) != 0) {
                 int e = errno;
@@ -57,6 +74,19 @@ int fsmount_check_mountpoint(const char *path)
         if (st.st_dev != pst.st_dev || st.st_ino == pst.st_ino) {
                 log_err("mount point %s is busy: something is already mounted there", path);
                 return -EBUSY;
+        }
+        if (nonempty)
+                return 0;
+        rc = fs_dir_has_entries(path);
+        if (rc < 0) {
+                log_err("mount point %s: %s", path, strerror(-rc));
+                return rc;
+        }
+        if (rc > 0) {
+                log_err("mount point %s is not empty; its entries would be hidden while "
+                        "mounted (use --nonempty or -o nonempty to mount there anyway)",
+                        path);
+                return -ENOTEMPTY;
         }
         return 0;
 }
@@ -170,6 +200,7 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
         fs->slot_len = FS_SLOT_HDR_LEN + suite_nonce_len(fs->suite) + fs->bs + BLOCK_TAG_LEN;
         fs->read_only = o->read_only || o->reader;
         fs->user_read_only = o->read_only;
+        fs->max_read = o->max_read;
         fs->forge_role = o->forge_role;
         fs->uid = getuid();
         fs->gid = getgid();
@@ -1059,7 +1090,7 @@ static int fs_serve(struct fs *fs, struct fuse_session *se)
 
 int fsmount_run(const struct fsmount_opts *o)
 {
-        char logpath[PATH_MAX], mntopts[256];
+        char logpath[PATH_MAX], mntopts[1024];
         char *argv[4] = {"sealsync", "-o", NULL, NULL};
         struct fuse_args args;
         struct fuse_session *se = NULL;
@@ -1074,7 +1105,7 @@ int fsmount_run(const struct fsmount_opts *o)
         pthread_mutex_init(&fs.ns_lock, NULL);
         pthread_mutex_init(&fs.labels_lock, NULL);
         pthread_mutex_init(&fs.pins_lock, NULL);
-        rc = fsmount_check_mountpoint(o->mountpoint);
+        rc = fsmount_check_mountpoint(o->mountpoint, o->nonempty);
         if (rc != 0)
                 return rc;
         if (!o->foreground) {
@@ -1100,12 +1131,22 @@ int fsmount_run(const struct fsmount_opts *o)
                 char hex[65];
 
                 hex_encode(hex, o->region->id, REGION_ID_LEN);
-                /* nodev, nosuid explicitly (libfuse's defaults too): a device
+                /*
+                 * nodev, nosuid explicitly (libfuse's defaults too): a device
                  * number or mode synced from another member never opens
-                 * hardware nor raises privileges here (doc/SYNC.md C6). */
-                snprintf(mntopts, sizeof(mntopts),
-                         "fsname=sealsync:%s,subtype=sealsync,default_permissions,nodev,nosuid%s",
-                         hex, o->read_only ? ",ro" : "");
+                 * hardware nor raises privileges here (doc/SYNC.md C6).  The
+                 * -o options come after them; cli/cmd_mount.c refuses dev and
+                 * suid, so none can undo them.
+                 */
+                if (snprintf(mntopts, sizeof(mntopts),
+                             "fsname=sealsync:%s,subtype=sealsync,default_permissions,nodev,"
+                             "nosuid%s%s%s",
+                             hex, o->read_only ? ",ro" : "", o->fuse_opts != NULL ? "," : "",
+                             o->fuse_opts != NULL ? o->fuse_opts : "") >= (int)sizeof(mntopts)) {
+                        rc = -E2BIG;
+                        log_err("the mount options are too long");
+                        goto out;
+                }
         }
         argv[2] = mntopts;
         if (o->debug)
@@ -1126,6 +1167,11 @@ int fsmount_run(const struct fsmount_opts *o)
                 rc = -EIO;
                 log_err("cannot mount on %s (is /dev/fuse available and fusermount3 installed?)",
                         o->mountpoint);
+                if (getuid() != 0 && o->fuse_opts != NULL &&
+                    (strstr(o->fuse_opts, "allow_other") != NULL ||
+                     strstr(o->fuse_opts, "allow_root") != NULL))
+                        log_err("allow_other and allow_root need 'user_allow_other' in "
+                                "/etc/fuse.conf when not mounting as root");
                 goto out_signals;
         }
         /* Before the report: `status` works as soon as `mount` has returned. */

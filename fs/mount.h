@@ -23,6 +23,13 @@ struct fsmount_opts {
         int reader;     /* this device is a reader: no changes (EROFS), but it pulls */
         int forge_role; /* tests/tools/forgemount only: writable whatever the role says */
         int no_sync;    /* local only: changes stay marked and are published at a later mount */
+        int nonempty;   /* --nonempty / -o nonempty: mount over a directory that holds entries */
+        /*
+         * NULL or extra FUSE mount options for libfuse ("allow_other,noatime"),
+         * already checked against the list cli/cmd_mount.c accepts.
+         */
+        const char *fuse_opts;
+        unsigned max_read; /* the number in fuse_opts' max_read=N, or 0 */
         /*
          * fsmount_open only (tests/sim): the store to use instead of opening
          * region->store_url (the caller's; it must outlive the mount).
@@ -62,7 +69,11 @@ int fsmount_step_pull(struct fs *fs, unsigned *applied) __attribute__((warn_unus
  */
 void fsmount_close(struct fs *fs, int clean);
 
-/* Checks that PATH is an existing directory that is not already a mount point. */
-int fsmount_check_mountpoint(const char *path) __attribute__((warn_unused_result));
+/*
+ * Checks that PATH is an existing directory that is not already a mount
+ * point and, unless NONEMPTY, holds no entries.  Returns 0, -ENOTEMPTY,
+ * -EBUSY, -ENOTDIR or a negative errno (logged, naming PATH).
+ */
+int fsmount_check_mountpoint(const char *path, int nonempty) __attribute__((warn_unused_result));
 
 #endif

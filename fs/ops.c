@@ -124,7 +124,8 @@ static int fs_get_or_reply(fuse_req_t req, struct fs *fs, uint64_t ino, struct f
 
 static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 {
-        (void)userdata;
+        const struct fs *fs = userdata;
+
         /*
          * No FUSE_CAP_WRITEBACK_CACHE: with it the kernel keeps its own i_size
          * of regular files and never takes the daemon's again, so a size change
@@ -137,6 +138,8 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
         conn->max_write = 1u << 20;
         conn->max_readahead = 1u << 20;
+        if (fs->max_read != 0)
+                conn->max_read = fs->max_read; /* libfuse refuses a mismatch with -o max_read */
 }
 
 static void fs_op_destroy(void *userdata)

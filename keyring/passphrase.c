@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "crypto/secmem.h"
@@ -199,6 +200,84 @@ int passphrase_get_env(char **out, const char *file, const char *env_name, const
         else
                 rc = passphrase_from_tty(buf, prompt, confirm);
         if (rc != 0) {
+                secmem_free(buf);
+                return rc;
+        }
+        *out = buf;
+        return 0;
+}
+
+/* Reads FD to its end, wiping what it read (the rest of a command's output). */
+static void passphrase_drain(int fd)
+{
+        char junk[256];
+        ssize_t n;
+
+        do
+                n = read(fd, junk, sizeof(junk));
+        while (n > 0 || (n < 0 && errno == EINTR));
+        secmem_wipe(junk, sizeof(junk));
+}
+
+/* Waits for PID; 0 if it exited with status 0, else -ECHILD (logged) or a negative errno. */
+static int passphrase_wait(pid_t pid, const char *cmd)
+{
+        int status;
+
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        if (WIFEXITED(status))
+                log_err("passphrase command '%s' exited with status %d", cmd, WEXITSTATUS(status));
+        else
+                log_err("passphrase command '%s' was killed by signal %d", cmd,
+                        WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+        return -ECHILD;
+}
+
+int passphrase_from_command(char **out, const char *cmd)
+{
+        int p[2], rc, wrc;
+        char *buf;
+        pid_t pid;
+
+        buf = secmem_alloc(PASSPHRASE_MAX + 1);
+        if (buf == NULL)
+                return -ENOMEM;
+        if (pipe2(p, O_CLOEXEC) != 0) {
+                rc = -errno;
+                secmem_free(buf);
+                return rc;
+        }
+        pid = fork();
+        if (pid < 0) {
+                rc = -errno;
+                close(p[0]);
+                close(p[1]);
+                secmem_free(buf);
+                log_err("cannot run passphrase command '%s': %s", cmd, strerror(-rc));
+                return rc;
+        }
+        if (pid == 0) {
+                if (dup2(p[1], 1) < 0)
+                        _exit(127);
+                execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+                _exit(127);
+        }
+        close(p[1]);
+        rc = passphrase_read_line(p[0], buf);
+        passphrase_drain(p[0]);
+        close(p[0]);
+        wrc = passphrase_wait(pid, cmd);
+        if (wrc != 0)
+                rc = wrc;
+        else if (rc < 0)
+                log_err("passphrase command '%s': %s", cmd,
+                        rc == -EINVAL ? "empty first line, or longer than 1023 bytes"
+                                      : strerror(-rc));
+        if (rc < 0) {
                 secmem_free(buf);
                 return rc;
         }

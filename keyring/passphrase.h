@@ -21,6 +21,16 @@ int passphrase_get(char **out, const char *file, const char *prompt, int confirm
 int passphrase_get_env(char **out, const char *file, const char *env, const char *prompt,
                        int confirm) __attribute__((warn_unused_result));
 
+/*
+ * Runs CMD with /bin/sh -c (stdin and stderr inherited) and takes the first
+ * line of its standard output as the passphrase (the rest is read and
+ * discarded; every buffer is wiped).  *OUT is secure memory, freed with
+ * passphrase_free.  Returns 0; -EINVAL (empty or too long first line),
+ * -ECHILD (CMD exited non-zero or was killed), or a negative errno; every
+ * error has been logged, naming CMD.
+ */
+int passphrase_from_command(char **out, const char *cmd) __attribute__((warn_unused_result));
+
 void passphrase_free(char *pass); /* wipes; NULL is a no-op */
 
 #endif

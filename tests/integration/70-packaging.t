@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Packaging (issue #12): a packager's build (CFLAGS="-D_FORTIFY_SOURCE=3 -O2", no
 # -Werror) of a copy of the source tree, `make install DESTDIR=...` and the
-# installed binary, man page and completions, `make uninstall` leaving no file,
+# installed binary, man page, completions, fstab helper and systemd user unit,
+# `make uninstall` leaving no file,
 # the --version format, `help CMD` = `CMD --help` for every command, and the
 # bash completion of a command, a region name and a device id.
 TEST_TIMEOUT=900
@@ -79,12 +80,23 @@ run_ok "spdx-check passes once every source file has it" "$sp/scripts/spdx-check
 dest=$work/dest
 run_ok "make install DESTDIR PREFIX=/usr" make -C "$src" DESTDIR="$dest" PREFIX=/usr install
 for f in usr/bin/sealsync usr/share/man/man1/sealsync.1 \
-	usr/share/bash-completion/completions/sealsync usr/share/zsh/vendor-completions/_sealsync; do
+	usr/share/bash-completion/completions/sealsync usr/share/zsh/vendor-completions/_sealsync \
+	usr/sbin/mount.sealsync usr/lib/systemd/user/sealsync@.service; do
 	[ -f "$dest/$f" ]
 	ok $? "  ... installed /$f"
 done
 [ -x "$dest/usr/bin/sealsync" ]
 ok $? "  ... the binary is executable"
+[ -x "$dest/usr/sbin/mount.sealsync" ] && [ "$(readlink "$dest/usr/sbin/mount.fuse.sealsync")" = mount.sealsync ]
+ok $? "  ... the fstab helper is executable, mount.fuse.sealsync a link to it"
+grep -q '^ExecStart=/usr/bin/sealsync mount ' "$dest/usr/lib/systemd/user/sealsync@.service" &&
+	grep -q 'bin=/usr/bin/sealsync$' "$dest/usr/sbin/mount.sealsync" &&
+	! grep -q @BINDIR@ "$dest/usr/sbin/mount.sealsync" "$dest/usr/lib/systemd/user/sealsync@.service"
+ok $? "  ... the helper and the unit name the installed /usr/bin/sealsync"
+run_ok "the installed helper runs (fake mount, -f -v)" env SEALSYNC_BIN=/bin/true \
+	"$dest/usr/sbin/mount.fuse.sealsync" r /mnt -f -v -o noauto,user,home=/h,passfile=/p,noatime -t fuse.sealsync
+like "$T_ERR" "SEALSYNC_HOME=/h /bin/true mount r /mnt --passphrase-file /p -o noatime\$" \
+	"  ... translating mount(8)'s arguments"
 run_ok "the installed binary runs" "$dest/usr/bin/sealsync" version
 is "$T_OUT" "sealsync $version ($commit)" "  ... and prints its version (the copy's commit)"
 run_ok "the installed man page renders" man --warnings -l "$dest/usr/share/man/man1/sealsync.1"
@@ -96,8 +108,10 @@ is "$left" "" "  ... leaves no file behind"
 dest2=$work/dest2
 run_ok "make install DESTDIR with the default PREFIX" make -C "$src" DESTDIR="$dest2" install
 is "$(cd "$dest2" && find . ! -type d | sort | tr '\n' ' ')" \
-	"./usr/local/bin/sealsync ./usr/local/share/bash-completion/completions/sealsync ./usr/local/share/man/man1/sealsync.1 ./usr/local/share/zsh/site-functions/_sealsync " \
+	"./usr/local/bin/sealsync ./usr/local/lib/systemd/user/sealsync@.service ./usr/local/sbin/mount.fuse.sealsync ./usr/local/sbin/mount.sealsync ./usr/local/share/bash-completion/completions/sealsync ./usr/local/share/man/man1/sealsync.1 ./usr/local/share/zsh/site-functions/_sealsync " \
 	"  ... under /usr/local (zsh: site-functions, in zsh's default fpath)"
+grep -q '^ExecStart=/usr/local/bin/sealsync mount ' "$dest2/usr/local/lib/systemd/user/sealsync@.service"
+ok $? "  ... the unit names /usr/local/bin/sealsync (BINDIR of that install, not the earlier one)"
 run_ok "make uninstall with the default PREFIX" make -C "$src" DESTDIR="$dest2" uninstall
 is "$(find "$dest2" ! -type d)" "" "  ... leaves no file behind"
 
@@ -154,6 +168,14 @@ is "$(complete_words sealsync list --j)" "--json" "bash: 'sealsync list --j' com
 is "$(complete_words sealsync help mo)" "mount" "bash: 'sealsync help mo' completes the command"
 is "$(complete_words sealsync revoke photos "${dev_id:0:6}")" "$dev_id" \
 	"bash: 'sealsync revoke photos PREFIX' completes the device id"
+is "$(complete_words sealsync mount --ext)" "--extpass" "bash: 'sealsync mount --ext' completes --extpass"
+is "$(complete_words sealsync umount --la)" "--lazy" "bash: 'sealsync umount --la' completes --lazy"
+is "$(complete_words sealsync mount -o ro pho)" "photos" "bash: the value of -o is not taken for the region"
+is "$(complete_words sealsync mount photos /tmp -o noatime,no | sort | tr '\n' ' ')" \
+	"noatime,noatime noatime,nodev noatime,noexec noatime,nonempty noatime,nosuid " \
+	"bash: 'mount -o noatime,no' completes the option after the comma (no dev, suid)"
+is "$(complete_words sealsync mount photos /tmp -o d | sort | tr '\n' ' ')" "default_permissions dirsync " \
+	"bash: 'mount -o d' does not offer dev"
 
 # zsh: the completion function run with the completion system's builtins
 # replaced by printers (filtering by PREFIX as they do).
@@ -161,6 +183,7 @@ cat >"$work/zcomp.zsh" <<'ZEOF'
 _describe() { local -a m; m=(${(M)${(P)4}:#${PREFIX}*}); print -l -- ${m%%:*} }
 compadd() { [[ $1 == -- ]] && shift; local -a m; m=(${(M)@:#${PREFIX}*}); print -l -- $m }
 _call_program() { shift; eval "$@" }
+compset() { [[ $1 == -P && $PREFIX == *,* ]] && PREFIX=${PREFIX##*,}; return 0 }
 _files() { print FILES }
 _directories() { print DIRS }
 f=$1; shift
@@ -174,5 +197,8 @@ is "$(zcomplete sealsync mount pho)" "photos" "zsh: 'sealsync mount pho' complet
 is "$(zcomplete sealsync gc --d)" "--dry-run" "zsh: 'sealsync gc --d' completes the option"
 is "$(zcomplete sealsync role photos "${dev_id:0:6}")" "$dev_id" \
 	"zsh: 'sealsync role photos PREFIX' completes the device id"
+is "$(zcomplete sealsync mount -o ro pho)" "photos" "zsh: the value of -o is not taken for the region"
+is "$(zcomplete sealsync mount photos /tmp -o noatime,s | sort | tr '\n' ' ')" "sync " \
+	"zsh: 'mount -o noatime,s' completes the option after the comma (no suid)"
 
 done_testing
