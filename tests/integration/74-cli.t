@@ -7,6 +7,7 @@
 # - `status` with two device homes on one machine (the same region joined by
 #   both): a mount of home B is not shown as home A's own.
 TEST_TIMEOUT=300
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 need_cmd jq
 
@@ -17,7 +18,9 @@ STORE=file://$work/store
 create_region docs --store "$STORE"
 RID=$REGION_ID
 RDIR=$REGION_DIR
+# shellcheck disable=SC2317 # A and B are run through run_ok and run_fails
 A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
+# shellcheck disable=SC2317
 B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
 ma=$work/a
 mb=$work/b
