@@ -262,3 +262,15 @@ int cli_parse_duration(const char *s, uint64_t max, uint64_t *out)
         *out = v;
         return 0;
 }
+
+int cli_parse_duration0(const char *s, uint64_t max, uint64_t *out)
+{
+        size_t n = strspn(s, "0");
+
+        if (n > 0 && n <= 12 &&
+            (s[n] == '\0' || (s[n + 1] == '\0' && strchr("smhdw", s[n]) != NULL))) {
+                *out = 0;
+                return 0;
+        }
+        return cli_parse_duration(s, max, out);
+}

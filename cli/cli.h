@@ -123,4 +123,8 @@ void cli_format_time(uint64_t t, char *out, size_t outlen);
 int cli_parse_duration(const char *s, uint64_t max, uint64_t *out)
     __attribute__((warn_unused_result));
 
+/* As cli_parse_duration, also accepting 0 ("0", "0s", "0m", ...): 0 or -EINVAL. */
+int cli_parse_duration0(const char *s, uint64_t max, uint64_t *out)
+    __attribute__((warn_unused_result));
+
 #endif

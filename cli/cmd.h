@@ -31,7 +31,9 @@ int cmd_policy(int argc, char **argv);
 int cmd_rekey(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_checkpoint(int argc, char **argv);
 int cmd_recovery_key(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,8 @@
 
 #define EN_MAX_REQUESTS 1024 /* join objects looked at per region */
 #define EN_POLL_SECONDS 2
-#define EN_DEFAULT_TIMEOUT 600
+#define EN_DEFAULT_TIMEOUT 600 /* join --timeout */
+#define EN_MAX_TIMEOUT (7 * 86400)
 #define EN_DEFAULT_LIFETIME (24 * 3600)
 
 static const char invite_usage[] =
@@ -52,7 +54,7 @@ static const char invite_usage[] =
     "Invite a new device into region NAME: a device of yours, or (--owner) of\n"
     "another user.  Prints a one-time code (13 words) and the region id to type on\n"
     "the new device ('sealsync join').  The code is single use and expires after\n"
-    "DURATION (a number with s, m, h or d; default 24h, at most 30d).  --role: the\n"
+    "DURATION (a number with s, m, h, d or w; default 24h, at most 30d).  --role: the\n"
     "new device's role (default writer).  --owner: the user it belongs to (1-64\n"
     "printable ASCII characters; default this device's owner).  Admins invite\n"
     "anyone; a writer or reader invites only its own owner's devices, with a role\n"
@@ -60,15 +62,21 @@ static const char invite_usage[] =
     "expires, role, owner}.\n";
 
 static const char join_usage[] =
-    "usage: sealsync join NAME STORE_URL REGION_ID --code CODE [--timeout SECONDS]\n"
+    "usage: sealsync join NAME STORE_URL REGION_ID --code CODE [--timeout DURATION]\n"
     "                     [--passphrase-file FILE]\n"
     "\n"
     "Join region REGION_ID of the store at STORE_URL under the local name NAME,\n"
     "with the code 'sealsync invite' printed on an enrolled device.  Posts a join\n"
     "request, prints the owner and role the invitation gives and the pairing words\n"
-    "(compare them with what 'sealsync requests' shows there), then waits up to SECONDS (default "
-    "600; 0: do not\n"
-    "wait) for the approval.  Run the same command again to keep waiting.\n";
+    "(compare them with what 'sealsync requests' shows there), then waits up to\n"
+    "DURATION for the approval: N seconds, or Ns, Nm, Nh, Nd, Nw (default 10m, at\n"
+    "most 7d); 0 does not wait: the request is posted and join exits 0.  Run the\n"
+    "same command again to keep waiting (or to finish once it was approved).\n"
+    "\n"
+    "      --code CODE             the 13 words 'sealsync invite' printed (one argument)\n"
+    "      --timeout DURATION      how long to wait for the approval (0: do not wait)\n"
+    "      --passphrase-file FILE  read the passphrase of this device's key from FILE\n"
+    "  -h, --help                  show this help\n";
 
 static const char requests_usage[] =
     "usage: sealsync requests NAME [--json] [--passphrase-file FILE]\n"
@@ -120,7 +128,7 @@ static const char *en_basename(const char *key)
 
 /* ---- invite ---- */
 
-/* DURATION: digits and one unit of s, m, h, d (seconds without); 1 s .. 30 d. */
+/* DURATION: digits and one unit of s, m, h, d, w (seconds without); 1 s .. 30 d. */
 static int en_parse_duration(const char *s, uint64_t *out)
 {
         return cli_parse_duration(s, ENROLL_MAX_LIFETIME, out);
@@ -964,7 +972,7 @@ struct en_join {
         const char *code;
         const char *pass_file;
         uint8_t region_id[32];
-        unsigned long timeout;
+        uint64_t timeout; /* seconds to wait for the approval; 0: do not wait */
         char home[PATH_MAX];
         struct store *store;
         struct identity *id;
@@ -998,7 +1006,6 @@ static int en_join_parse(int argc, char **argv, struct en_join *j)
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
-        char *end;
         int ch, status;
 
         memset(j, 0, sizeof(*j));
@@ -1010,12 +1017,9 @@ static int en_join_parse(int argc, char **argv, struct en_join *j)
                         j->code = optarg;
                         break;
                 case 't':
-                        errno = 0;
-                        j->timeout = strtoul(optarg, &end, 10);
-                        if (errno != 0 || *end != '\0' || optarg[0] < '0' || optarg[0] > '9' ||
-                            j->timeout > 7 * 86400)
-                                return cli_usage_error("join", "--timeout takes seconds, at most "
-                                                               "604800");
+                        if (cli_parse_duration0(optarg, EN_MAX_TIMEOUT, &j->timeout) != 0)
+                                return cli_usage_error("join", "--timeout takes a duration (e.g. "
+                                                               "10m) of at most 7d, or 0");
                         break;
                 case 'p':
                         j->pass_file = optarg;
@@ -1377,6 +1381,12 @@ static int en_join_finish(struct en_join *j, const struct members_state *st)
         return 0;
 }
 
+/*
+ * Polls (every EN_POLL_SECONDS, up to J->timeout) for the approval and
+ * finishes the join.  0 joined; 1 not approved yet with J->timeout 0 (one
+ * look, no wait: the request stays posted); -ETIMEDOUT or another negative
+ * errno (logged).
+ */
 static int en_join_wait(struct en_join *j)
 {
         struct members_state *st = NULL;
@@ -1387,11 +1397,17 @@ static int en_join_wait(struct en_join *j)
                 rc = en_join_poll(j, &st);
                 if (rc != -EAGAIN)
                         break;
+                if (j->timeout == 0) {
+                        printf("not waiting for the approval (--timeout 0); the request stays "
+                               "posted: run the same command again to finish the join once it "
+                               "is approved\n");
+                        return 1;
+                }
                 if (en_now() >= deadline) {
                         if (dots)
                                 fputc('\n', stderr);
-                        log_err("not approved within %lu s; the request stays posted: run the same "
-                                "command again to keep waiting",
+                        log_err("not approved within %" PRIu64 " s; the request stays posted: run "
+                                "the same command again to keep waiting",
                                 j->timeout);
                         return -ETIMEDOUT;
                 }
@@ -1462,11 +1478,11 @@ int cmd_join(int argc, char **argv)
                "invited by %s as %s, owner %s\npairing words: %s\n"
                "Compare these pairing words with the ones 'sealsync requests' shows on the\n"
                "inviting device (by phone or in person); only if they are the same, approve\n"
-               "it there.  Waiting for the approval...\n",
+               "it there.%s\n",
                j.name, dev, j.id->name, fpr, j.approver.name, cli_role_name(j.offer.role),
-               j.offer.owner, j.pairing);
+               j.offer.owner, j.pairing, j.timeout > 0 ? "  Waiting for the approval..." : "");
         fflush(stdout);
-        if (en_join_wait(&j) != 0)
+        if (en_join_wait(&j) < 0)
                 goto out;
         ret = cli_finish_output();
 out:

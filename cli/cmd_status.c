@@ -11,12 +11,14 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,15 +38,16 @@
 static const char status_usage[] =
     "usage: sealsync status [NAME] [--json]\n"
     "\n"
-    "Show the sync state of every region, or of region NAME: mounted or not (and\n"
-    "where), the upload queue (entries and bytes waiting), the last successful push\n"
-    "and pull (UTC time and age), the last store error, the alarms raised by the\n"
-    "puller (kind, device, seq, store object, text), the number of conflicts, and\n"
-    "the peers' journal heads (the last seq applied from each device), and which\n"
-    "of this device's changes each other device has confirmed (from its signed\n"
-    "acknowledgement: up to which seq of this device's journal, and when), and how\n"
-    "many bytes of file content are local and how many still remote (fetched on\n"
-    "first read; see 'sealsync pin').\n"
+    "Show the sync state of every region, or of region NAME: mounted by this device\n"
+    "home or not (and where; a mount of the region by another device home on this\n"
+    "machine is shown as such, not as this one's), the upload queue (entries and\n"
+    "bytes waiting), the last successful push and pull (UTC time and age), the last\n"
+    "store error, the alarms raised by the puller (kind, device, seq, store object,\n"
+    "text), the number of conflicts, and the peers' journal heads (the last seq\n"
+    "applied from each device), and which of this device's changes each other\n"
+    "device has confirmed (from its signed acknowledgement: up to which seq of this\n"
+    "device's journal, and when), and how many bytes of file content are local and\n"
+    "how many still remote (fetched on first read; see 'sealsync pin').\n"
     "Exit status: 0 all well, 1 an alarm or an error (or a failure), 2 usage.\n"
     "\n"
     "      --json   print a JSON object (with NAME) or an array of them\n"
@@ -58,14 +61,15 @@ static const char rekey_usage[] =
     "(run it after 'sealsync revoke' so that a removed device's old keys open\n"
     "none of the current content).  NAME must be mounted here; the daemon does\n"
     "it, with a progress line on a terminal, and waits without a time limit.\n"
-    "Old objects stay on the store until garbage collection (not built yet):\n"
-    "whoever copied them, and the keys, can still read the old versions.\n"
+    "Old objects stay on the store until 'sealsync gc NAME' deletes them (after\n"
+    "its grace period); whoever copied them before, with the old keys, can still\n"
+    "read the old versions.\n"
     "\n"
     "      --json             print the final summary as one JSON object\n"
     "  -h, --help             show this help\n";
 
 static const char sync_usage[] =
-    "usage: sealsync sync NAME [--timeout SECONDS] [--json]\n"
+    "usage: sealsync sync NAME [--timeout DURATION] [--json]\n"
     "\n"
     "Force one full round now in the daemon that has region NAME mounted, and wait\n"
     "until it is done: commit local changes, upload the queue, pull every peer.\n"
@@ -74,8 +78,9 @@ static const char sync_usage[] =
     "Fails (exit 1) if NAME is not mounted, if the store cannot be reached after\n"
     "the daemon's retries, on an alarm, or on timeout.\n"
     "\n"
-    "      --timeout SECONDS  stop waiting after SECONDS (default 300; 0: no limit);\n"
-    "                         the daemon carries on in the background\n"
+    "      --timeout DURATION stop waiting after DURATION (N seconds, or Ns, Nm, Nh,\n"
+    "                         Nd, Nw; default 300; 0: no limit); the daemon\n"
+    "                         carries on in the background\n"
     "      --json             print the final summary as one JSON object\n"
     "  -h, --help             show this help\n";
 
@@ -195,9 +200,10 @@ struct st {
         int confirm_on; /* the daemon exchanges acknowledgements */
         struct st_confirmed *confirmed;
         size_t nconfirmed;
-        char problem[256];      /* trouble reaching the daemon, "" if none */
-        int from_index;         /* not mounted: the alarms were read from the index */
-        struct st_stuck *stuck; /* files the committer cannot commit (doc/SYNC.md D2) */
+        char other_mount[PATH_MAX]; /* another device home's mount of the region, or "" */
+        char problem[256];          /* trouble reaching the daemon, "" if none */
+        int from_index;             /* not mounted: the alarms were read from the index */
+        struct st_stuck *stuck;     /* files the committer cannot commit (doc/SYNC.md D2) */
         size_t nstuck;
 };
 
@@ -395,6 +401,26 @@ static void st_find_mount(const struct region_info *ri, char *out, size_t size)
         fclose(f);
 }
 
+/*
+ * 1 if a daemon of this device home holds RI's lock (RI->dir/lock, taken by
+ * the mount for its lifetime), 0 if none does (a mount point of the region
+ * is then another home's on this machine).
+ */
+static int st_lock_held(const struct region_info *ri)
+{
+        char path[sizeof(ri->dir) + 8];
+        int fd, held;
+
+        if (snprintf(path, sizeof(path), "%s/lock", ri->dir) >= (int)sizeof(path))
+                return 1; /* cannot tell: keep the mount point */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : 1;
+        held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+        close(fd); /* releases the shared lock if taken */
+        return held;
+}
+
 /* index_alarm_list_at callback: one lasting alarm of a region not mounted into S. */
 static int st_index_alarm(void *arg, const struct index_alarm *ia)
 {
@@ -462,6 +488,11 @@ static void st_collect(const struct region_info *ri, struct st *s)
                 snprintf(s->problem, sizeof(s->problem),
                          "cannot reach the mount daemon's control socket: %s", strerror(-rc));
         st_find_mount(ri, s->mountpoint, sizeof(s->mountpoint));
+        if (s->mountpoint[0] != '\0' && !st_lock_held(ri)) {
+                /* Not ours: another device home on this machine mounted the region. */
+                memcpy(s->other_mount, s->mountpoint, sizeof(s->other_mount));
+                s->mountpoint[0] = '\0';
+        }
         if (s->mountpoint[0] != '\0') {
                 s->mounted = 1;
                 if (s->problem[0] == '\0')
@@ -596,7 +627,11 @@ static void st_print_text(const struct st *s)
 
         hex_encode(hex, s->ri->id, REGION_ID_LEN);
         printf("%s (region %s)\n", s->ri->name, hex);
-        if (!s->mounted)
+        if (!s->mounted && s->other_mount[0] != '\0')
+                printf("  mounted:    no (another device home on this machine has it mounted "
+                       "on %s)\n",
+                       s->other_mount);
+        else if (!s->mounted)
                 printf("  mounted:    no\n");
         else if (s->answered)
                 printf("  mounted:    on %s (pid %ld)%s\n", s->mountpoint, s->pid,
@@ -759,6 +794,11 @@ static void st_print_json(const struct st *s)
         printf(",\"mounted\":%s,\"mountpoint\":", s->mounted ? "true" : "false");
         if (s->mountpoint[0])
                 cli_json_str(s->mountpoint);
+        else
+                fputs("null", stdout);
+        fputs(",\"other_home_mountpoint\":", stdout);
+        if (s->other_mount[0])
+                cli_json_str(s->other_mount);
         else
                 fputs("null", stdout);
         if (s->answered)
@@ -1137,7 +1177,7 @@ static int sync_parse(const char *cmd, const char *usage, int argc, char **argv,
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
-        char *end;
+        uint64_t t;
         int c, status;
 
         *done = 1;
@@ -1149,11 +1189,10 @@ static int sync_parse(const char *cmd, const char *usage, int argc, char **argv,
                 }
                 if (strcmp(cmd, "sync") != 0)
                         return cli_usage_error(cmd, "unknown option --timeout");
-                errno = 0;
-                *timeout_s = strtol(optarg, &end, 10);
-                if (errno != 0 || *end != '\0' || end == optarg || *timeout_s < 0 ||
-                    *timeout_s > 86400 * 365)
-                        return cli_usage_error(cmd, "--timeout takes a number of seconds");
+                if (cli_parse_duration0(optarg, 86400 * 365, &t) != 0)
+                        return cli_usage_error(cmd, "--timeout takes a duration (e.g. 30m, "
+                                                    "plain number = seconds; 0: no limit)");
+                *timeout_s = (long)t;
         }
         if (c == 0)
                 return status;

@@ -37,9 +37,11 @@ static const struct command commands[] = {
     {"rekey", cmd_rekey, "re-encrypt every file under the current key now"},
     {"policy", cmd_policy, "show or set a region's policy (max_key_age)"},
     {"verify", cmd_verify, "check every object of a region on the store (like fsck)"},
+    {"checkpoint", cmd_checkpoint, "have the mount write a checkpoint now (gc needs one)"},
     {"gc", cmd_gc, "delete store objects nothing current needs (after a grace period)"},
     {"recovery-key", cmd_recovery_key, "make a region's recovery key (24 words, shown once)"},
     {"recover", cmd_recover, "enroll this device with a region's recovery key"},
+    {"forget", cmd_forget, "drop a region from this device (local data and keys; not the store)"},
     {"help", NULL, "describe a command: 'sealsync help COMMAND' = 'sealsync COMMAND --help'"},
     {"version", NULL, "print the version (as --version)"},
 };

@@ -126,7 +126,7 @@ _sealsync()
         esac
         ;;
     status | alarms | sync | invite | requests | members | log | rotate | rekey | policy | verify | gc | \
-        recovery-key)
+        checkpoint | recovery-key | forget)
         [ ${#operands[@]} -eq 0 ] &&
             mapfile -t COMPREPLY < <(compgen -W "$(_sealsync_regions "$prog")" -- "$cur")
         ;;

@@ -268,24 +268,55 @@ static int fs_ckpt_write(struct fs *fs, const struct ckpt_ctx *x, const struct j
         return rc;
 }
 
+uint64_t fs_ckpt_request(struct fs *fs)
+{
+        return atomic_fetch_add(&fs->ckpt_asked, 1) + 1;
+}
+
+int fs_ckpt_answer(struct fs *fs, uint64_t n, int *rc, uint64_t *seq)
+{
+        if (atomic_load(&fs->ckpt_answered) < n)
+                return 0;
+        *rc = atomic_load(&fs->ckpt_answer_rc);
+        *seq = atomic_load(&fs->ckpt_answer_seq);
+        return 1;
+}
+
+/* Answers the forced requests up to ASKED with RC (the puller thread). */
+static void fs_ckpt_answer_all(struct fs *fs, uint64_t asked, int rc)
+{
+        atomic_store(&fs->ckpt_answer_rc, rc);
+        atomic_store(&fs->ckpt_answer_seq, rc == 0 ? fs_ckpt_get_u64(fs, "ckpt_seq") : 0);
+        atomic_store(&fs->ckpt_answered, asked);
+}
+
 void fs_ckpt_maybe(struct fs *fs)
 {
         struct journal_seen *m = NULL;
         struct ckpt_ctx x;
         size_t nm = 0;
         time_t now = time(NULL);
-        int rc;
+        uint64_t asked = atomic_load(&fs->ckpt_asked);
+        int forced = asked > atomic_load(&fs->ckpt_answered), rc;
 
         if (fs->push == NULL || fs->sign_sk == NULL || atomic_load(&fs->read_only) ||
-            fs->commit_broken || now < fs->ckpt_retry_after)
+            fs->commit_broken) {
+                if (forced)
+                        fs_ckpt_answer_all(fs, asked, -EROFS);
+                return;
+        }
+        if (!forced && now < fs->ckpt_retry_after)
                 return;
         fs_ckpt_ctx(fs, &x);
-        if (!fs_ckpt_uploaded(fs)) /* after reading our head: it is on the store */
-                return;
+        if (!fs_ckpt_uploaded(fs))     /* after reading our head: it is on the store */
+                return;                /* a forced request waits for the next round */
         rc = ckpt_vector(&x, &m, &nm); /* the vector before the state (see the top) */
-        if (rc == -EBUSY)
+        if (rc == -EBUSY) {
+                if (forced)
+                        fs_ckpt_answer_all(fs, asked, rc);
                 return; /* invariant C3: an undo is pending (sync/pull.c pull_peer_cut) */
-        if (rc == 0 &&
+        }
+        if (rc == 0 && !forced &&
             fs_ckpt_sum(m, nm) < fs_ckpt_get_u64(fs, "ckpt_entries") + fs_ckpt_every(fs)) {
                 free(m);
                 return;
@@ -293,6 +324,8 @@ void fs_ckpt_maybe(struct fs *fs)
         if (rc == 0)
                 rc = fs_ckpt_write(fs, &x, m, nm);
         free(m);
+        if (forced)
+                fs_ckpt_answer_all(fs, asked, rc);
         if (rc != 0) {
                 log_warn("checkpoint not written (%s); trying again in %d s", strerror(-rc),
                          FS_CKPT_RETRY_S);

@@ -49,6 +49,7 @@
 #include "util/hex.h"
 #include "util/log.h"
 
+#define CTL_CKPT_WAIT_S 120      /* a CHECKPOINT waits this long for the puller */
 #define CTL_POLL_MS 250          /* progress report interval of a SYNC */
 #define CTL_REQ_TIMEOUT_S 5      /* to send the request line */
 #define CTL_REQ_MAX CTL_LINE_MAX /* longest request line (PIN carries a path) */
@@ -929,6 +930,42 @@ static int ctl_members(struct ctl *c, int fd, const char *arg)
         return rc == 0 ? ctl_send(fd, "end") : rc;
 }
 
+/*
+ * CHECKPOINT: asks the puller for a checkpoint at the end of its next round
+ * (fs_ckpt_request) and waits up to CTL_CKPT_WAIT_S for the answer:
+ * "ok SEQ" or "error TEXT", then "end".
+ */
+static int ctl_checkpoint(struct ctl *c, int fd)
+{
+        struct fs *fs = c->fs;
+        uint64_t n, seq = 0;
+        int rc = 0, i;
+
+        if (fs->pull == NULL || fs_publish_held(fs)) {
+                (void)ctl_send(fd, "error this mount does not sync or publish: no checkpoint");
+                return ctl_send(fd, "end");
+        }
+        n = fs_ckpt_request(fs);
+        for (i = 0; i < CTL_CKPT_WAIT_S * 10 && !fs_ckpt_answer(fs, n, &rc, &seq); i++) {
+                if (ctl_client_gone(fd))
+                        return -EPIPE;
+                usleep(100 * 1000);
+        }
+        if (i == CTL_CKPT_WAIT_S * 10)
+                (void)ctl_send(fd,
+                               "error no checkpoint after %d s (changes still waiting to upload?)",
+                               CTL_CKPT_WAIT_S);
+        else if (rc == 0)
+                (void)ctl_send(fd, "ok %" PRIu64, seq);
+        else if (rc == -EROFS)
+                (void)ctl_send(fd, "error a read-only or reader mount writes no checkpoint");
+        else if (rc == -EBUSY)
+                (void)ctl_send(fd, "error a removed device's entries wait to be undone; try later");
+        else
+                (void)ctl_send(fd, "error checkpoint not written: %s", strerror(-rc));
+        return ctl_send(fd, "end");
+}
+
 static void ctl_request(struct ctl *c, int fd, const char *req)
 {
         long timeout_s = CTL_SYNC_DEFAULT_S;
@@ -954,6 +991,10 @@ static void ctl_request(struct ctl *c, int fd, const char *req)
         }
         if (strcmp(req, "PINS") == 0) {
                 (void)ctl_pins(c, fd);
+                return;
+        }
+        if (strcmp(req, "CHECKPOINT") == 0) {
+                (void)ctl_checkpoint(c, fd);
                 return;
         }
         if (strncmp(req, "ALARM-CLEAR ", 12) == 0) {

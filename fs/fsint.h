@@ -307,6 +307,10 @@ struct fs {
         size_t ninval, capinval;
         uint64_t orphans_ino;    /* .sealsync-orphans, 0 until needed */
         time_t ckpt_retry_after; /* fs/checkpoint.c: no checkpoint attempt before (puller thread) */
+        _Atomic uint64_t ckpt_asked;      /* fs_ckpt_request: requests made (CHECKPOINT) */
+        _Atomic uint64_t ckpt_answered;   /* requests the puller has answered */
+        _Atomic int ckpt_answer_rc;       /* the last answer: 0 written, or a negative errno */
+        _Atomic uint64_t ckpt_answer_seq; /* the last answer's checkpoint seq */
 
         pthread_t flusher;
         pthread_mutex_t flush_lock;
@@ -454,6 +458,17 @@ struct pull_ops;
 extern const struct pull_ops fs_pull_ops; /* fs/mount.c: apply, entry_done, keys, members */
 void fs_ckpt_setup(struct fs *fs);
 void fs_ckpt_maybe(struct fs *fs);
+
+/*
+ * A forced checkpoint (control socket CHECKPOINT, `sealsync checkpoint`):
+ * fs_ckpt_request asks the puller to write one at the end of its next round
+ * whatever the interval (once the outbox is empty) and returns the request's
+ * number; fs_ckpt_answer is 1 once request N was answered, with *RC (0, or
+ * -EROFS: this mount cannot write checkpoints; -EBUSY: an undo is pending,
+ * invariant C3; or the write's error) and *SEQ (the checkpoint's seq), else 0.
+ */
+uint64_t fs_ckpt_request(struct fs *fs);
+int fs_ckpt_answer(struct fs *fs, uint64_t n, int *rc, uint64_t *seq);
 
 /*
  * fs/mount.c: 1 while this device may publish nothing but journal entries

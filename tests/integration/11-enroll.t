@@ -5,7 +5,8 @@
 # (in the background), A lists the request and approves it, B's join
 # completes, lists and mounts the region.  Then the refusals: a used code, a
 # mistyped code (refused before anything is posted), and a tampered join
-# request (marked bad, not approvable).
+# request (marked bad, not approvable).  join --timeout 0 posts and exits 0
+# without waiting; --timeout takes a duration (1s, 10m, ...).
 TEST_TIMEOUT=240
 . "$(dirname "$0")/lib.sh"
 need_cmd jq
@@ -93,7 +94,9 @@ fi
 export SEALSYNC_HOME=$HA
 
 # --- a used code --------------------------------------------------------------
-run_fails "C: join with the used code times out" C join docs "$STORE" "$RID" --code "$CODE" --timeout 0
+run_ok "C: join --timeout 0 with the used code posts and exits 0 (does not wait)" \
+	C join docs "$STORE" "$RID" --code "$CODE" --timeout 0
+like "$T_OUT" "not waiting for the approval" "  ... says it does not wait"
 is "$(request_status "$DEV_C")" used "A: C's request with the used code shows as used"
 run_fails "A: approving C (used code) is refused" A approve docs "$DEV_C"
 like "$T_ERR" "already been used" "approve says the invite was used"
@@ -113,7 +116,8 @@ like "$T_ERR" "not 13 words" "the refusal says the code is not words"
 ok $? "C has no region after the refusals"
 
 # --- a tampered join request --------------------------------------------------
-run_fails "C: join with the right code posts and times out" C join docs "$STORE" "$RID" --code "$CODE2" --timeout 0
+run_ok "C: join --timeout 0 with the right code posts and exits 0" \
+	C join docs "$STORE" "$RID" --code "$CODE2" --timeout 0
 req=$(grep -lr devC "$work/store/$RID/join" | xargs ls -t | head -n1)
 [ -n "$req" ] || bail "C's join request is not in the store"
 python3 - "$req" <<'EOF'
@@ -135,5 +139,18 @@ run_fails "join without --code is a usage error" B join x "$STORE" "$RID"
 is "$T_RC" 2 "exit status 2"
 run_fails "approve with a bad device id is a usage error" A approve docs 12zz
 is "$T_RC" 2 "exit status 2"
+run_fails "join --timeout 8d (more than 7d) is a usage error" B join x "$STORE" "$RID" --code x --timeout 8d
+is "$T_RC" 2 "exit status 2"
+run_fails "join --timeout 5x is a usage error" B join x "$STORE" "$RID" --code x --timeout 5x
+is "$T_RC" 2 "exit status 2"
+
+# --- a wait that ends: --timeout takes a duration -----------------------------
+HD=$work/homeD
+run_ok "D: init" env SEALSYNC_HOME="$HD" "$SEALSYNC_BIN" init --kdf interactive --name devD
+run_ok "A: an invite for D" A invite docs --json
+CODE3=$(jq -r .code <<<"$T_OUT")
+run_fails "D: join --timeout 1s waits one second and fails" \
+	env SEALSYNC_HOME="$HD" "$SEALSYNC_BIN" join docs "$STORE" "$RID" --code "$CODE3" --timeout 1s
+like "$T_ERR" "not approved within 1 s" "  ... says it was not approved in time"
 
 done_testing

@@ -176,6 +176,10 @@ is "$(complete_words sealsync mount photos /tmp -o noatime,no | sort | tr '\n' '
 	"bash: 'mount -o noatime,no' completes the option after the comma (no dev, suid)"
 is "$(complete_words sealsync mount photos /tmp -o d | sort | tr '\n' ' ')" "default_permissions dirsync " \
 	"bash: 'mount -o d' does not offer dev"
+is "$(complete_words sealsync fo)" "forget" "bash: 'sealsync fo' completes to forget"
+is "$(complete_words sealsync forget pho)" "photos" "bash: 'sealsync forget pho' completes the region"
+is "$(complete_words sealsync checkpoint pro)" "projects" \
+	"bash: 'sealsync checkpoint pro' completes the region"
 
 # zsh: the completion function run with the completion system's builtins
 # replaced by printers (filtering by PREFIX as they do).
@@ -195,6 +199,8 @@ run_ok "zsh completion parses" zsh -n "$root/completion/_sealsync"
 is "$(zcomplete sealsync mou)" "mount" "zsh: 'sealsync mou' completes to mount"
 is "$(zcomplete sealsync mount pho)" "photos" "zsh: 'sealsync mount pho' completes the region"
 is "$(zcomplete sealsync gc --d)" "--dry-run" "zsh: 'sealsync gc --d' completes the option"
+is "$(zcomplete sealsync forget pho)" "photos" "zsh: 'sealsync forget pho' completes the region"
+is "$(zcomplete sealsync checkpoint pro)" "projects" "zsh: 'sealsync checkpoint pro' completes the region"
 is "$(zcomplete sealsync role photos "${dev_id:0:6}")" "$dev_id" \
 	"zsh: 'sealsync role photos PREFIX' completes the device id"
 is "$(zcomplete sealsync mount -o ro pho)" "photos" "zsh: the value of -o is not taken for the region"

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# 74-cli.t: issue #12's CLI items.
+# - `forget NAME`: refused while mounted; asks unless --yes (no answer: nothing
+#   removed); removes the region's directory (data, index, keys, outbox) and
+#   says what it removed; the store is untouched; the name is free again.
+# - `status` with two device homes on one machine (the same region joined by
+#   both): a mount of home B is not shown as home A's own.
+TEST_TIMEOUT=300
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+need_cmd jq
+
+setup_device # A
+HA=$SEALSYNC_HOME
+HB=$work/homeB
+STORE=file://$work/store
+create_region docs --store "$STORE"
+RID=$REGION_ID
+RDIR=$REGION_DIR
+# shellcheck disable=SC2317 # A and B are run through run_ok and run_fails
+A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
+# shellcheck disable=SC2317
+B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
+ma=$work/a
+mb=$work/b
+mkdir -p "$ma" "$mb"
+
+# --- status: another home's mount is not this home's ---------------------------
+enroll_device devB B docs
+SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "mount on B failed"
+run_ok "A: status of docs while only B has it mounted exits 0" A status docs --json
+is "$(jq -r '[.mounted, .mountpoint] | map(tostring) | join(" ")' <<<"$T_OUT")" "false null" \
+	"  ... A's status says not mounted (B's mount is not A's)"
+is "$(jq -r .other_home_mountpoint <<<"$T_OUT")" "$mb" "  ... other_home_mountpoint names B's mount"
+run_ok "A: status text" A status docs
+like "$T_OUT" "mounted: +no" "  ... text: mounted: no"
+like "$T_OUT" "another device home" "  ... and names the other home's mount"
+run_ok "B: status shows its own mount" B status docs --json
+is "$(jq -r '.mounted' <<<"$T_OUT")" true "  ... B: mounted true"
+SEALSYNC_HOME=$HB umount_region "$mb" || fail "umount on B failed"
+
+# --- forget --------------------------------------------------------------------
+echo hello >"$work/f"
+SEALSYNC_HOME=$HA mount_region docs "$ma" || bail "mount on A failed"
+cp "$work/f" "$ma/f"
+run_ok "sync" A sync docs
+run_fails "forget refuses while mounted" A forget docs --yes
+like "$T_ERR" "is mounted on $ma" "  ... and says where it is mounted"
+test -f "$RDIR/region.conf"; ok $? "  ... the region directory is still there"
+SEALSYNC_HOME=$HA umount_region "$ma" || fail "umount on A failed"
+
+run_fails "forget without --yes and no answer does nothing" A forget docs
+like "$T_ERR" "not confirmed" "  ... says it was not confirmed"
+test -f "$RDIR/region.conf"; ok $? "  ... the region directory is still there"
+echo no >"$work/no"
+echo yes >"$work/yes"
+RUN_STDIN=$work/no run_fails "forget with answer 'no' does nothing" A forget docs
+test -d "$RDIR/members"; ok $? "  ... still there"
+
+store_before=$(cd "$work/store" && find . -type f -exec sha256sum {} + | sort)
+RUN_STDIN=$work/yes run_ok "forget with answer 'yes'" A forget docs
+like "$T_OUT" "forgot region 'docs' \\($RID\\)" "  ... says which region it forgot"
+like "$T_OUT" "removed index.db" "  ... lists the index"
+like "$T_OUT" "removed genesis +1 file, [0-9]+ bytes \\(1 overwritten first\\)" \
+	"  ... the genesis (wrapped key) overwritten first"
+! test -e "$RDIR"; ok $? "  ... the region directory is gone"
+test -z "$(ls -A "$HA/regions")"; ok $? "  ... nothing left under regions/"
+run_ok "list" A list --json
+is "$(jq length <<<"$T_OUT")" 0 "  ... list shows no region"
+is "$(cd "$work/store" && find . -type f -exec sha256sum {} + | sort)" "$store_before" \
+	"  ... the store is byte-for-byte untouched"
+run_fails "forget of an unknown region fails" A forget docs --yes
+like "$T_ERR" "unknown region 'docs'" "  ... unknown region"
+run_fails "forget with no name is a usage error" A forget
+is "$T_RC" 2 "  ... exit 2"
+run_ok "B's copy still works: status" B status docs --json
+run_ok "create a region of the same name again" A create docs --store "file://$work/store2"
+
+# --- gc on a small region: the checkpoint it needs is written -------------------
+run_fails "checkpoint of an unmounted region fails" A checkpoint docs
+like "$T_ERR" "not mounted" "  ... says it is not mounted"
+ms=$work/s
+mkdir -p "$ms"
+SEALSYNC_HOME=$HA mount_region docs "$ms" || bail "mount of the new docs failed"
+SD2=$work/store2/$(SEALSYNC_HOME=$HA region_id docs)
+head -c 100000000 /dev/urandom >"$ms/big" || bail "cannot write 100 MB"
+run_ok "sync after writing 100 MB" A sync docs --timeout 10m
+before=$(du -sb "$SD2" | cut -f1)
+note "store: $before bytes with the 100 MB file"
+[ "$before" -gt 100000000 ]; ok $? "  ... the store holds the 100 MB"
+rm "$ms/big"
+run_ok "sync after deleting it" A sync docs
+run_ok "gc --dry-run on a region with no checkpoint" A gc docs --dry-run --grace 0
+like "$T_OUT" "no checkpoint yet" "  ... says there is no checkpoint yet (a dry run writes none)"
+run_ok "gc --grace 0 writes the checkpoint it needs, then collects" A gc docs --grace 0
+like "$T_OUT" "no checkpoint yet; the mount wrote checkpoint [0-9]+" "  ... says it had one written"
+like "$T_OUT" "deleted [1-9][0-9]* object" "  ... and deleted objects"
+after=$(du -sb "$SD2" | cut -f1)
+note "store: $after bytes after gc"
+[ "$after" -lt 10000000 ]; ok $? "  ... the store is below 10 MB again ($after bytes)"
+run_ok "checkpoint NAME" A checkpoint docs
+like "$T_OUT" "wrote checkpoint [0-9]+" "  ... prints the checkpoint's number"
+run_ok "verify is clean after gc" A verify docs
+SEALSYNC_HOME=$HA umount_region "$ms" || fail "umount failed"
+
+done_testing
