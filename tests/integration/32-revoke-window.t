@@ -126,7 +126,9 @@ run_ok "A: role B reader" A role docs "${idB:0:8}" reader
 if { echo "B as reader $MARK" >"$mb/as-reader.txt"; } 2>/dev/null; then
 	note "B's write right after role was taken locally (B had not learned yet)"
 	run B sync docs --json
-	isnt "$(jq -r .status <<<"$T_OUT")" ok "role: B's sync does not say ok while its change cannot be published" "$T_OUT"
+	isnt "$(jq -r .status <<<"$T_OUT")" ok "role: B's sync does not say ok while its change cannot be published" "$T_OUT" ||
+		diag "B's sync said: $T_OUT" "B's mount.log (end):" "$(tail -n 25 "$HB/regions/$RID/mount.log")" \
+			"A's mount.log (end):" "$(tail -n 10 "$HA/regions/$RID/mount.log")"
 else
 	pass "role: B's write right after role is refused already"
 fi
