@@ -1675,6 +1675,30 @@ static int undo_act(struct fs *fs, struct fs_inode *in, const uint8_t cur[32],
         return rc == 0 ? apply_update(fs, in, &t->m, &t->meta, parent, 0) : rc;
 }
 
+/* The hash of the deletion remembered for FID (its `gone` row) into HASH; -ENOENT if none. */
+static int undo_gone_hash(struct fs *fs, const uint8_t fid[16], uint8_t hash[32])
+{
+        struct fs_gone g;
+        int rc = apply_gone_get(fs, fid, &g);
+
+        if (rc != 0)
+                return rc;
+        memcpy(hash, g.hash, 32);
+        free(g.vv);
+        return 0;
+}
+
+/* FID has no inode here: 1 (and CUR) if its remembered deletion is one of U, else 0. */
+static int undo_gone_current(struct fs *fs, const uint8_t fid[16], const struct pull_undo *u,
+                             size_t n, uint8_t cur[32])
+{
+        int rc = undo_gone_hash(fs, fid, cur);
+
+        if (rc == -ENOENT)
+                return 0;
+        return rc == 0 ? undo_refused(u, n, cur) : rc;
+}
+
 /* Reads file FID's current version into CUR: 1 if it is one of U, else 0 (or an error). */
 static int undo_current(struct fs *fs, const uint8_t fid[16], const struct pull_undo *u, size_t n,
                         uint8_t cur[32])
@@ -1694,8 +1718,41 @@ static int undo_current(struct fs *fs, const uint8_t fid[16], const struct pull_
                 pthread_rwlock_unlock(&in->lock);
                 fs_inode_put(fs, in);
         }
+        if (rc == -ENOENT)
+                rc = undo_gone_current(fs, fid, u, n, cur);
         pthread_mutex_unlock(&fs->ns_lock);
-        return rc == -ENOENT ? 0 : rc;
+        return rc;
+}
+
+/*
+ * A refused deletion whose inode is gone here (evicted since; only the `gone`
+ * row is left): FID comes back from target T as a new inode, the row dropped.
+ * ns_lock held.  0 also when nothing is to be done (the row changed since).
+ */
+static int undo_gone_act(struct fs *fs, const uint8_t fid[16], const uint8_t cur[32],
+                         struct undo_target *t)
+{
+        struct fs_inode *in = NULL;
+        uint64_t parent = 0;
+        uint8_t gh[32];
+        int rc = undo_gone_hash(fs, fid, gh);
+
+        if (rc == -ENOENT || (rc == 0 && memcmp(gh, cur, 32) != 0) ||
+            (rc == 0 && (!t->found || t->m.kind == MANIFEST_TOMBSTONE)))
+                return rc == -ENOENT ? 0 : rc; /* nothing to bring back */
+        if (rc == 0)
+                rc = index_gone_remove(fs->ix, fid);
+        if (rc == 0)
+                rc = apply_parent(fs, t->meta.parent_id, &parent);
+        if (rc == 0)
+                rc = apply_create(fs, &t->m, &t->meta, &in);
+        if (rc != 0)
+                return rc;
+        rc = apply_update(fs, in, &t->m, &t->meta, parent, 0);
+        fs_inode_idle_locked(fs, in);
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        return rc;
 }
 
 static int undo_file(struct fs *fs, const uint8_t fid[16], const struct pull_undo *u, size_t n)
@@ -1714,9 +1771,11 @@ static int undo_file(struct fs *fs, const uint8_t fid[16], const struct pull_und
                 goto out;
         pthread_mutex_lock(&fs->ns_lock);
         rc = index_ino_by_file_id(fs->ix, fid, &ino);
-        if (rc == 0)
+        if (rc == -ENOENT)
+                rc = undo_gone_act(fs, fid, cur, &t);
+        else if (rc == 0)
                 rc = fs_inode_get(fs, ino, &in);
-        if (rc == 0) {
+        if (rc == 0 && in != NULL) {
                 pthread_rwlock_wrlock(&in->lock);
                 rc = undo_act(fs, in, cur, &t);
                 fs_inode_idle_locked(fs, in);
