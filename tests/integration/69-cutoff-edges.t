@@ -5,7 +5,9 @@
 # writers B and C (bob).  A revokes C; the store hides the REMOVE_DEVICE entry
 # from B and C, so C writes on past its cutoff and B applies it all:
 #  - a deletion of A's file (B's inode of it is gone: B was remounted since);
-#  - a mkdir (with a file in it) and an rmdir of A's empty directory;
+#  - a mkdir (with a file and a directory with a file in it: the commits of an
+#    entry are in file-id order, so the undo meets a directory before its files)
+#    and an rmdir of A's empty directory;
 #  - a rename of A's file;
 #  - an overwrite of a file that B then edits on top (an honest write that saw it).
 # Then the removal appears: B undoes them all (the deleted file back byte for
@@ -92,6 +94,8 @@ SEALSYNC_HOME=$HC mount_region docs "$mc" || bail "C cannot remount"
 rm "$mc/del.bin"
 mkdir "$mc/cdir"
 echo "C's file in C's directory" >"$mc/cdir/in.txt"
+mkdir "$mc/cdir/sub"
+echo "C's file deeper" >"$mc/cdir/sub/deep.txt"
 rmdir "$mc/adir"
 mv "$mc/ren.txt" "$mc/ren-by-c.txt"
 echo "C's overwrite" >"$mc/ed.txt"
