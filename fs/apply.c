@@ -1535,6 +1535,7 @@ int fs_apply_entry_done(void *arg)
  */
 
 #define UNDO_MAX_DEPTH 4096 /* refused versions followed per file */
+#define UNDO_LATER 1        /* undo_file: a directory to drop is not empty yet */
 
 static int undo_refused(const struct pull_undo *u, size_t n, const uint8_t hash[32])
 {
@@ -1627,7 +1628,10 @@ static int undo_target_of(struct fs *fs, const uint8_t fid[16], const uint8_t cu
         return rc;
 }
 
-/* The removed device created IN past its cutoff: it loses its name here. */
+/*
+ * The removed device created IN past its cutoff: it loses its name here.
+ * UNDO_LATER if IN is a directory that is not empty (yet).
+ */
 static int undo_drop(struct fs *fs, struct fs_inode *in)
 {
         char name[INDEX_NAME_MAX + 1];
@@ -1638,10 +1642,8 @@ static int undo_drop(struct fs *fs, struct fs_inode *in)
 
         if (rc == -ENOENT)
                 return 0;
-        if (rc == 0 && in->kind == FS_KIND_DIR && index_dir_empty(fs->ix, in->ino) != 1) {
-                log_warn("a directory created by a removed device holds other files; kept");
-                return 0;
-        }
+        if (rc == 0 && in->kind == FS_KIND_DIR && index_dir_empty(fs->ix, in->ino) != 1)
+                return UNDO_LATER; /* fs_apply_undo tries again once the files in it went */
         if (rc == 0)
                 rc = index_unlink(fs->ix, parent, name, len);
         if (rc != 0)
@@ -1675,6 +1677,30 @@ static int undo_act(struct fs *fs, struct fs_inode *in, const uint8_t cur[32],
         return rc == 0 ? apply_update(fs, in, &t->m, &t->meta, parent, 0) : rc;
 }
 
+/* The hash of the deletion remembered for FID (its `gone` row) into HASH; -ENOENT if none. */
+static int undo_gone_hash(struct fs *fs, const uint8_t fid[16], uint8_t hash[32])
+{
+        struct fs_gone g;
+        int rc = apply_gone_get(fs, fid, &g);
+
+        if (rc != 0)
+                return rc;
+        memcpy(hash, g.hash, 32);
+        free(g.vv);
+        return 0;
+}
+
+/* FID has no inode here: 1 (and CUR) if its remembered deletion is one of U, else 0. */
+static int undo_gone_current(struct fs *fs, const uint8_t fid[16], const struct pull_undo *u,
+                             size_t n, uint8_t cur[32])
+{
+        int rc = undo_gone_hash(fs, fid, cur);
+
+        if (rc == -ENOENT)
+                return 0;
+        return rc == 0 ? undo_refused(u, n, cur) : rc;
+}
+
 /* Reads file FID's current version into CUR: 1 if it is one of U, else 0 (or an error). */
 static int undo_current(struct fs *fs, const uint8_t fid[16], const struct pull_undo *u, size_t n,
                         uint8_t cur[32])
@@ -1694,8 +1720,44 @@ static int undo_current(struct fs *fs, const uint8_t fid[16], const struct pull_
                 pthread_rwlock_unlock(&in->lock);
                 fs_inode_put(fs, in);
         }
+        if (rc == -ENOENT)
+                rc = undo_gone_current(fs, fid, u, n, cur);
         pthread_mutex_unlock(&fs->ns_lock);
-        return rc == -ENOENT ? 0 : rc;
+        return rc;
+}
+
+/*
+ * A refused deletion whose inode is gone here (evicted since; only the `gone`
+ * row is left): FID comes back from target T as a new inode, the row dropped.
+ * ns_lock held.  0 also when nothing is to be done (the row changed since).
+ * The row goes only once the parent is known: a parent that waits (-EAGAIN,
+ * its deletion not committed yet) leaves the row, and so the undo, for the
+ * next round (without the row, undo_current would find nothing to undo).
+ */
+static int undo_gone_act(struct fs *fs, const uint8_t fid[16], const uint8_t cur[32],
+                         struct undo_target *t)
+{
+        struct fs_inode *in = NULL;
+        uint64_t parent = 0;
+        uint8_t gh[32];
+        int rc = undo_gone_hash(fs, fid, gh);
+
+        if (rc == -ENOENT || (rc == 0 && memcmp(gh, cur, 32) != 0) ||
+            (rc == 0 && (!t->found || t->m.kind == MANIFEST_TOMBSTONE)))
+                return rc == -ENOENT ? 0 : rc; /* nothing to bring back */
+        if (rc == 0)
+                rc = apply_parent(fs, t->meta.parent_id, &parent);
+        if (rc == 0)
+                rc = index_gone_remove(fs->ix, fid);
+        if (rc == 0)
+                rc = apply_create(fs, &t->m, &t->meta, &in);
+        if (rc != 0)
+                return rc;
+        rc = apply_update(fs, in, &t->m, &t->meta, parent, 0);
+        fs_inode_idle_locked(fs, in);
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        return rc;
 }
 
 static int undo_file(struct fs *fs, const uint8_t fid[16], const struct pull_undo *u, size_t n)
@@ -1714,9 +1776,11 @@ static int undo_file(struct fs *fs, const uint8_t fid[16], const struct pull_und
                 goto out;
         pthread_mutex_lock(&fs->ns_lock);
         rc = index_ino_by_file_id(fs->ix, fid, &ino);
-        if (rc == 0)
+        if (rc == -ENOENT)
+                rc = undo_gone_act(fs, fid, cur, &t);
+        else if (rc == 0)
                 rc = fs_inode_get(fs, ino, &in);
-        if (rc == 0) {
+        if (rc == 0 && in != NULL) {
                 pthread_rwlock_wrlock(&in->lock);
                 rc = undo_act(fs, in, cur, &t);
                 fs_inode_idle_locked(fs, in);
@@ -1727,7 +1791,9 @@ static int undo_file(struct fs *fs, const uint8_t fid[16], const struct pull_und
         rc = rc == -ENOENT ? 0 : rc;
 out:
         hex_encode(hex, fid, 16);
-        if (rc == 0)
+        if (rc == UNDO_LATER)
+                ; /* said by fs_apply_undo if it stays */
+        else if (rc == 0)
                 log_warn("file %s: a removed device's version undone (%s)", hex,
                          t.found ? "back to the version before it" : "created by it: removed");
         else
@@ -1736,22 +1802,53 @@ out:
         return rc;
 }
 
+/*
+ * The order of the commits in an entry is not the order of the writes (the
+ * committer takes changed inodes by number, then deletions by file id): a
+ * directory the removed device created can come before the files it made in
+ * it.  Such a directory (UNDO_LATER) is tried again after each pass that
+ * dropped something; one that still holds files then (an honest device wrote
+ * into it) keeps its name.
+ */
 int fs_apply_undo(void *arg, const uint8_t device_id[static 16], const struct pull_undo *u,
                   size_t n)
 {
         struct fs *fs = arg;
         char label[65];
-        size_t i;
+        size_t i, nlater, before;
+        uint8_t *later = calloc(n > 0 ? n : 1, 1);
         int rc = 0, r;
 
+        if (later == NULL)
+                return -ENOMEM;
         fs_device_label(fs, device_id, label);
         log_warn("undoing %zu version%s of removed device %s applied past its cutoff", n,
                  n == 1 ? "" : "s", label);
-        /* Latest first: a file created past the cutoff empties its directory before it goes. */
-        for (i = n; i-- > 0;) {
+        nlater = 0;
+        for (i = n; i-- > 0;) { /* latest commit first */
                 r = undo_file(fs, u[i].file_id, u, n);
-                if (r != 0)
+                later[i] = r == UNDO_LATER;
+                nlater += later[i];
+                if (r != UNDO_LATER && r != 0)
                         rc = r;
         }
+        do { /* each pass drops at least one directory, or stops */
+                before = nlater;
+                for (i = n; nlater > 0 && i-- > 0;) {
+                        if (!later[i])
+                                continue;
+                        r = undo_file(fs, u[i].file_id, u, n);
+                        if (r == UNDO_LATER)
+                                continue;
+                        later[i] = 0;
+                        nlater--;
+                        if (r != 0)
+                                rc = r;
+                }
+        } while (nlater > 0 && nlater < before);
+        if (nlater > 0)
+                log_warn("%zu director%s created by removed device %s hold%s other files; kept",
+                         nlater, nlater == 1 ? "y" : "ies", label, nlater == 1 ? "s" : "");
+        free(later);
         return rc;
 }
