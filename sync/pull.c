@@ -1297,45 +1297,158 @@ out:
         return rc;
 }
 
+/* Loads commit I of E and applies it if it is (TOMB) or is not (!TOMB) a deletion. */
+static int pull_apply_one(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                          const struct journal_entry *e, size_t i, struct pull_pack *packs,
+                          int tomb, unsigned *applied, unsigned *skipped)
+{
+        struct manifest m;
+        struct manifest_meta meta;
+        int rc = pull_manifest_load(p, ps, ekey, e, &e->commits[i], packs, &m, &meta);
+
+        if (rc == PULL_SKIP) {
+                *skipped += tomb ? 1u : 0u; /* counted once, in the deletions' pass */
+                return 0;
+        }
+        if (rc != 0)
+                return rc; /* the store changed under us: an alarm, or transient */
+        if ((m.kind == MANIFEST_TOMBSTONE) == tomb) {
+                rc = p->ops->apply(p->arg, &m, &meta);
+                if (rc == 0) {
+                        (*applied)++;
+                        pull_count_applied(p);
+                }
+        }
+        manifest_meta_release(&meta);
+        manifest_release(&m);
+        return rc;
+}
+
+/* Index of the commit of E for FILE_ID (ascending file ids), or E->ncommits. */
+static size_t pull_commit_find(const struct journal_entry *e, const uint8_t file_id[static 16])
+{
+        size_t lo = 0, hi = e->ncommits;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = memcmp(e->commits[mid].file_id, file_id, 16);
+
+                if (c == 0)
+                        return mid;
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return e->ncommits;
+}
+
+/*
+ * The order of E's deletions (invariant C7): children before their directory,
+ * so that `rm -r` of a tree, committed as one entry in file-id order, leaves
+ * no directory that is "not empty here" when its own deletion is applied.
+ * *ORDER receives the indices of E's tombstones (*N of them); a deletion
+ * whose parent is deleted in E too comes before it.  Whatever the store
+ * sends (a cycle of parents), every tombstone is listed once.
+ */
+static int pull_tomb_order(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                           const struct journal_entry *e, struct pull_pack *packs,
+                           size_t **order, size_t *n)
+{
+        size_t *parent = NULL, *kids = NULL, *out = NULL, i, k = 0, nt = 0, before;
+        uint8_t *is_tomb = NULL;
+        int rc = 0;
+
+        *order = NULL;
+        *n = 0;
+        if (e->ncommits == 0)
+                return 0;
+        parent = calloc(e->ncommits, sizeof(*parent));
+        kids = calloc(e->ncommits, sizeof(*kids));
+        out = calloc(e->ncommits, sizeof(*out));
+        is_tomb = calloc(e->ncommits, 1);
+        if (parent == NULL || kids == NULL || out == NULL || is_tomb == NULL) {
+                rc = -ENOMEM;
+                goto out;
+        }
+        for (i = 0; i < e->ncommits && rc == 0; i++) {
+                struct manifest m;
+                struct manifest_meta meta;
+
+                parent[i] = e->ncommits;
+                rc = pull_manifest_load(p, ps, ekey, e, &e->commits[i], packs, &m, &meta);
+                if (rc == PULL_SKIP) {
+                        rc = 0;
+                        is_tomb[i] = 1; /* applied (skipped) with the deletions, as before */
+                        nt++;
+                        continue;
+                }
+                if (rc != 0)
+                        break;
+                if (m.kind == MANIFEST_TOMBSTONE) {
+                        is_tomb[i] = 1;
+                        nt++;
+                        parent[i] = pull_commit_find(e, meta.parent_id);
+                }
+                manifest_meta_release(&meta);
+                manifest_release(&m);
+        }
+        for (i = 0; i < e->ncommits && rc == 0; i++)
+                if (is_tomb[i] && parent[i] < e->ncommits && parent[i] != i && is_tomb[parent[i]])
+                        kids[parent[i]]++;
+                else
+                        parent[i] = e->ncommits; /* not a deletion of this entry */
+        /* Sweeps: a deletion goes once none of its children is left; a cycle ends it. */
+        while (rc == 0 && k < nt) {
+                before = k;
+                for (i = 0; i < e->ncommits; i++) {
+                        if (!is_tomb[i] || is_tomb[i] == 2 || kids[i] > 0)
+                                continue;
+                        out[k++] = i;
+                        is_tomb[i] = 2;
+                        if (parent[i] < e->ncommits)
+                                kids[parent[i]]--;
+                }
+                if (k == before) /* a cycle of parents (hostile or damaged): in file-id order */
+                        for (i = 0; i < e->ncommits; i++)
+                                if (is_tomb[i] == 1) {
+                                        out[k++] = i;
+                                        is_tomb[i] = 2;
+                                }
+        }
+out:
+        free(parent);
+        free(kids);
+        free(is_tomb);
+        if (rc != 0) {
+                free(out);
+                return rc;
+        }
+        *order = out;
+        *n = k;
+        return 0;
+}
+
 /* Applies the verified entry E with PACKS; *APPLIED counts manifests applied. */
 static int pull_apply(struct pull *p, struct pull_peer_state *ps, const char *ekey,
                       const struct journal_entry *e, struct pull_pack *packs, unsigned *applied)
 {
-        struct manifest m;
-        struct manifest_meta meta;
-        size_t i;
-        int rc = 0, pass;
+        size_t *order = NULL, nt = 0, i;
         unsigned skipped = 0;
+        int rc;
 
         /*
-         * Deletions first, then everything else: an editor's save (temp file
-         * renamed over the original) commits the old file's tombstone and the
-         * new file under the same name in one entry, in file-id order.
+         * Deletions first, children before their directory (C7), then
+         * everything else: an editor's save (temp file renamed over the
+         * original) commits the old file's tombstone and the new file under
+         * the same name in one entry, in file-id order.
          */
-        for (pass = 0; pass < 2 && rc == 0; pass++) {
-                for (i = 0; i < e->ncommits && rc == 0; i++) {
-                        int tomb;
-
-                        rc = pull_manifest_load(p, ps, ekey, e, &e->commits[i], packs, &m, &meta);
-                        if (rc == PULL_SKIP) {
-                                skipped += pass == 0 ? 1u : 0u;
-                                rc = 0;
-                                continue;
-                        }
-                        if (rc != 0)
-                                break; /* the store changed under us: an alarm, or transient */
-                        tomb = m.kind == MANIFEST_TOMBSTONE;
-                        if (tomb == (pass == 0)) {
-                                rc = p->ops->apply(p->arg, &m, &meta);
-                                if (rc == 0) {
-                                        (*applied)++;
-                                        pull_count_applied(p);
-                                }
-                        }
-                        manifest_meta_release(&meta);
-                        manifest_release(&m);
-                }
-        }
+        rc = pull_tomb_order(p, ps, ekey, e, packs, &order, &nt);
+        for (i = 0; i < nt && rc == 0; i++)
+                rc = pull_apply_one(p, ps, ekey, e, order[i], packs, 1, applied, &skipped);
+        free(order);
+        for (i = 0; i < e->ncommits && rc == 0; i++)
+                rc = pull_apply_one(p, ps, ekey, e, i, packs, 0, applied, &skipped);
         if (rc == 0 && p->ops->entry_done != NULL)
                 rc = p->ops->entry_done(p->arg);
         if (rc == 0)

@@ -117,6 +117,19 @@ printf 'version 2 from B\n' >"$mb/.note.swp"
 mv "$mb/.note.swp" "$mb/note-$MARK.txt"
 printf 'version 2 from B\n' >"$work/note2.ref"
 converge "B -> A: an editor-style save (temp + rename)" 30 same "$ma/note-$MARK.txt" "$work/note2.ref"
+# rm -r of a tree (doc/SYNC.md C7): its files' and directories' deletions come in one entry
+# in file-id order; a directory's deletion must not meet it "not empty" because its
+# children's deletions sort after it.
+for d in 1 2 3 4 5 6; do
+	mkdir -p "$ma/tree/d$d/e$d"
+	echo "$d" >"$ma/tree/d$d/f"
+	echo "$d" >"$ma/tree/d$d/e$d/g"
+done
+converge "A -> B: a tree of 13 directories" 30 content_is "$mb/tree/d6/e6/g" 6
+run_ok "A: sync (the tree is published)" A sync docs
+rm -r "$ma/tree"
+run_ok "A: sync (rm -r published)" A sync docs
+converge "A -> B: rm -r of the tree leaves nothing behind" 30 absent "$mb/tree"
 conflicts=$(find "$ma" "$mb" -name '*conflict*' | wc -l)
 is "$conflicts" 0 "no conflict copies for sequential edits"
 
