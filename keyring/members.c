@@ -844,8 +844,7 @@ static void members_set_role(struct members_state *s, size_t t, size_t idx,
 }
 
 /* Change C of OUT's device (members_standing). */
-static void members_standing_step(struct members_standing *out,
-                                  const struct members_role_change *c)
+static void members_standing_step(struct members_standing *out, const struct members_role_change *c)
 {
         struct members_void *v;
         int lower = c->to == MEMBER_ROLE_READER, was_reader = c->from == MEMBER_ROLE_READER;

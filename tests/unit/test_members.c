@@ -1417,9 +1417,9 @@ static void test_demotion_cutoff_standing(void **state)
                         objs[i].buf = f->bufs[f->nobj - 1 - i];
                         objs[i].len = f->lens[f->nobj - 1 - i];
                 }
-                assert_int_equal(members_fold(f->genesis, f->genesis_len, f->ri.genesis_hash, objs,
-                                              f->nobj, &s),
-                                 0);
+                assert_int_equal(
+                    members_fold(f->genesis, f->genesis_len, f->ri.genesis_hash, objs, f->nobj, &s),
+                    0);
                 members_standing(s, f->id[C]->device_id, &st2);
                 members_standing(f->st, f->id[C]->device_id, &st);
                 assert_memory_equal(&st, &st2, sizeof(st));
