@@ -296,7 +296,7 @@ static int cli_region_cutoff_arg(const char *arg, uint64_t *want)
         errno = 0;
         *want = strtoull(arg, &end, 10);
         if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-') {
-                log_err("revoke: --cutoff takes a journal sequence number");
+                log_err("--cutoff takes a journal sequence number");
                 return -EINVAL;
         }
         return 0;
@@ -339,10 +339,38 @@ static int cli_region_cutoff(struct cli_region *c, const struct member_device *d
         }
         membership_keys_release(&k);
         if (arg != NULL && !found) {
-                log_err("revoke: the device has no journal entry %" PRIu64 " on the store", want);
+                log_err("the device has no journal entry %" PRIu64 " on the store", want);
                 return -ENOENT;
         }
         return 0;
+}
+
+int cli_region_role_body(struct cli_region *c, const struct member_device *dev, uint8_t role,
+                         const char *cutoff, struct member_set_role *sr)
+{
+        struct members_standing st;
+        int demote = role == MEMBER_ROLE_READER && dev->role != MEMBER_ROLE_READER;
+        int resume = 0, rc = 0;
+
+        memset(sr, 0, sizeof(*sr));
+        memcpy(sr->device_id, dev->device_id, 16);
+        sr->role = role;
+        if (!demote && role != MEMBER_ROLE_READER && dev->role == MEMBER_ROLE_READER) {
+                members_standing(c->st, dev->device_id, &st);
+                resume = st.cut;
+        }
+        if (cutoff != NULL && !demote) {
+                log_err("role: --cutoff is for a demotion of a writer or admin to reader");
+                return -EINVAL;
+        }
+        if (demote || resume) {
+                /* Invariant R5: the demoted device's last entry on the store (or --cutoff);
+                 * a promotion's resume, its journal head on the store now. */
+                rc = cli_region_cutoff(c, dev, demote ? cutoff : NULL, &sr->journal_seq,
+                                       sr->journal_hash);
+                sr->has_journal = rc == 0;
+        }
+        return rc;
 }
 
 /* Lists the active members that device ID enrolled: a revocation does not cascade. */

@@ -88,6 +88,20 @@ void cli_region_print_epoch(const struct cli_region *c);
 int cli_region_revoke(struct cli_region *c, const char *dev_arg, const char *cutoff)
     __attribute__((warn_unused_result));
 
+/*
+ * `sealsync role`'s SET_ROLE body for DEV (an active member) to ROLE into
+ * *SR (invariant R5, doc/FORMAT-keyring.md "SET_ROLE body"): a lowering of a
+ * writer or admin to reader names its cutoff (CUTOFF, a journal seq, "0" for
+ * none, or NULL: the device's last journal entry on the store); a raise of a
+ * reader demoted with a cutoff names its resume (its last entry on the store);
+ * any other change is the legacy body.  Returns 0, -EINVAL (CUTOFF without a
+ * demotion, or not a number), -ENOENT (no such entry) or a store error
+ * (logged).
+ */
+int cli_region_role_body(struct cli_region *c, const struct member_device *dev, uint8_t role,
+                         const char *cutoff, struct member_set_role *sr)
+    __attribute__((warn_unused_result));
+
 /* store_open with the CLI's messages (-EINVAL: logged by the store). */
 int cli_open_store(const char *url, struct store **st) __attribute__((warn_unused_result));
 

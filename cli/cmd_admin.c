@@ -53,11 +53,16 @@ static const char rotate_usage[] =
     "region's max_key_age policy says the key is stale.\n";
 
 static const char role_usage[] =
-    "usage: sealsync role NAME DEVICE_ID reader|writer|admin [--passphrase-file FILE]\n"
+    "usage: sealsync role NAME DEVICE_ID reader|writer|admin [--cutoff SEQ]\n"
+    "                     [--passphrase-file FILE]\n"
     "\n"
     "Change the role of device DEVICE_ID in region NAME.  Only an admin may, and\n"
     "only for devices below it in the removal order.  A reader's mount is\n"
-    "read-only, and every device refuses the versions a reader signs.\n";
+    "read-only, and every device refuses the versions a reader signs.\n"
+    "A writer or admin demoted to reader keeps its journal entries up to the\n"
+    "cutoff: by default the last entry it has on the store now; --cutoff SEQ\n"
+    "sets an earlier one.  Promoted again, the entries it signed in between stay\n"
+    "void on every device; its entries from then on count.\n";
 
 static const char policy_usage[] =
     "usage: sealsync policy NAME [--max-key-age DURATION|off] [--history all|owner]\n"
@@ -77,7 +82,7 @@ struct adm_args {
         const char *pass_file;
         const char *operand[2];
         size_t noperands;
-        const char *cutoff;  /* revoke */
+        const char *cutoff;  /* revoke, role */
         const char *key_age; /* policy */
         const char *history; /* policy */
 };
@@ -101,7 +106,7 @@ static int adm_parse(const char *cmd, const char *usage, int argc, char **argv, 
         while ((c = cli_next_option(cmd, usage, argc, argv, opts, &status)) > 0) {
                 if (c == 'p')
                         a->pass_file = optarg;
-                else if (c == 'c' && strcmp(cmd, "revoke") == 0)
+                else if (c == 'c' && (strcmp(cmd, "revoke") == 0 || strcmp(cmd, "role") == 0))
                         a->cutoff = optarg;
                 else if (c == 'a' && strcmp(cmd, "policy") == 0)
                         a->key_age = optarg;
@@ -179,6 +184,7 @@ int cmd_rotate(int argc, char **argv)
 int cmd_role(int argc, char **argv)
 {
         const struct member_device *dev, *me;
+        struct member_set_role sr;
         struct cli_region c;
         struct adm_args a;
         uint8_t role = 0, *obj = NULL, old;
@@ -209,12 +215,19 @@ int cmd_role(int argc, char **argv)
         if (rc == 0) {
                 old = dev->role;
                 snprintf(name, sizeof(name), "%s", dev->name); /* DEV moves with the refold */
-                rc =
-                    members_build_set_role(c.st, c.id, dev->device_id, role, cli_now(), &obj, &len);
+                rc = cli_region_role_body(&c, dev, role, a.cutoff, &sr);
+                if (rc == 0)
+                        rc = members_build_set_role_body(c.st, c.id, &sr, cli_now(), &obj, &len);
                 rc = cli_region_append_built(&c, rc, obj, len, "SET_ROLE");
                 if (rc == 0)
                         printf("%s: %s -> %s in %s\n", name, cli_role_name(old),
                                cli_role_name(role), c.ri.name);
+                if (rc == 0 && sr.has_journal && role == MEMBER_ROLE_READER)
+                        printf("its journal entries after seq %" PRIu64 " are refused everywhere\n",
+                               sr.journal_seq);
+                else if (rc == 0 && sr.has_journal)
+                        printf("its journal entries after seq %" PRIu64 " count again\n",
+                               sr.journal_seq);
         }
         cli_region_release(&c);
         return rc == 0 ? cli_finish_output() : CLI_EXIT_FAIL;

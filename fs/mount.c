@@ -418,6 +418,7 @@ static int fs_peers_of(const struct members_state *st, struct pull_peer **out, s
                 memcpy(peers[i].device_id, d->device_id, 16);
                 memcpy(peers[i].sign_pk, d->sign_pk, 32);
                 peers[i].role = d->role;
+                members_standing(st, d->device_id, &peers[i].standing); /* invariant R5 */
                 if (i >= st->nmembers) {
                         const struct members_removed *r = &st->removed[i - st->nmembers];
 

@@ -722,15 +722,44 @@ int member_decode_remove(const uint8_t *body, size_t len, struct member_remove *
         return 0;
 }
 
+/* 1 if the 32 bytes at H are all zero. */
+static int member_zero32(const uint8_t h[static 32])
+{
+        uint8_t acc = 0;
+        size_t i;
+
+        for (i = 0; i < 32; i++)
+                acc |= h[i];
+        return acc == 0;
+}
+
+/* SET_ROLE's journal reference is canonical: seq 0 exactly with the zero hash. */
+static int member_check_set_role(const struct member_set_role *r)
+{
+        if (r->role < MEMBER_ROLE_READER || r->role > MEMBER_ROLE_ADMIN)
+                return -EBADMSG;
+        if (r->has_journal && (r->journal_seq == 0) != member_zero32(r->journal_hash))
+                return -EBADMSG;
+        return 0;
+}
+
 int member_decode_set_role(const uint8_t *body, size_t len, struct member_set_role *out)
 {
         struct member_set_role r;
         struct dec d;
 
+        if (len != MEMBER_SET_ROLE_LEGACY_LEN && len != MEMBER_SET_ROLE_LEN)
+                return -EBADMSG;
+        memset(&r, 0, sizeof(r));
         dec_init(&d, body, len);
         dec_fixed(&d, r.device_id, IDENTITY_ID_LEN);
         r.role = dec_u8(&d);
-        if (dec_finish(&d) != 0 || r.role < MEMBER_ROLE_READER || r.role > MEMBER_ROLE_ADMIN)
+        r.has_journal = len == MEMBER_SET_ROLE_LEN;
+        if (r.has_journal) {
+                r.journal_seq = dec_u64(&d);
+                dec_fixed(&d, r.journal_hash, 32);
+        }
+        if (dec_finish(&d) != 0 || member_check_set_role(&r) != 0)
                 return -EBADMSG;
         *out = r;
         return 0;
@@ -809,11 +838,15 @@ int member_body_set_role(const struct member_set_role *r, uint8_t **out, size_t 
 {
         struct enc e;
 
-        if (r->role < MEMBER_ROLE_READER || r->role > MEMBER_ROLE_ADMIN)
+        if ((r->has_journal != 0 && r->has_journal != 1) || member_check_set_role(r) != 0)
                 return -EINVAL;
         enc_init(&e);
         enc_fixed(&e, r->device_id, IDENTITY_ID_LEN);
         enc_u8(&e, r->role);
+        if (r->has_journal) {
+                enc_u64(&e, r->journal_seq);
+                enc_fixed(&e, r->journal_hash, 32);
+        }
         return member_body_finish(&e, out, len);
 }
 

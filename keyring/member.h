@@ -140,10 +140,25 @@ struct member_remove {
         struct member_rotation rot; /* to the remaining devices */
 };
 
+/*
+ * SET_ROLE: the device and its new role.  With HAS_JOURNAL (the 57-byte body,
+ * FORMAT-keyring.md "SET_ROLE body") it also names one of the device's
+ * journal entries (JOURNAL_SEQ, JOURNAL_HASH; 0 and zeros: none): for a
+ * lowering of a writer or admin to reader its demotion cutoff (the last entry
+ * that counts), for a raise of a reader demoted with a cutoff its resume (its
+ * entries in (cutoff, resume] stay void).  Without it (the legacy 17-byte
+ * body) the role alone counts, as before invariant R5.
+ */
 struct member_set_role {
         uint8_t device_id[IDENTITY_ID_LEN];
         uint8_t role; /* reader, writer or admin */
+        int has_journal;
+        uint64_t journal_seq;
+        uint8_t journal_hash[32];
 };
+
+#define MEMBER_SET_ROLE_LEGACY_LEN 17 /* device_id || role */
+#define MEMBER_SET_ROLE_LEN 57        /* device_id || role || u64 seq || hash(32) */
 
 /* Key-history policy (POLICY body): who reads the keys from before their enrollment. */
 enum member_history {
@@ -276,8 +291,9 @@ int member_wrap_ctx(uint8_t out[static WRAP_CTX_LEN], const uint8_t region_id[st
 /*
  * Strict decoders of the other bodies (BODY, LEN bytes, untrusted): exact
  * length, bounded counts, wraps strictly ascending and at least one, a
- * valid role (SET_ROLE: reader..admin), no unknown rotation flag, a known
- * history policy.  Return 0, -EBADMSG or -ENOMEM;
+ * valid role (SET_ROLE: reader..admin; 17 or 57 bytes, and in the 57-byte
+ * body seq 0 exactly when the hash is all zeros), no unknown rotation flag,
+ * a known history policy.  Return 0, -EBADMSG or -ENOMEM;
  * *OUT untouched on error.  Rotations own malloc'd wraps:
  * member_rotation_release (also for a REMOVE's rot).
  */

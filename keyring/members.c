@@ -98,6 +98,7 @@ void members_state_free(struct members_state *s)
         free(s->added_by);
         free(s->since);
         free(s->demoted);
+        free(s->roles);
         free(s->removed);
         free(s->epochs);
         free(s->heads);
@@ -815,12 +816,23 @@ static void members_remove(struct members_state *s, size_t t, size_t idx,
                         s->epochs[i].tainted = 1;
 }
 
-/* Member T gets ROLE by entries[IDX]: a promotion to admin starts its seniority, a
- * demotion is recorded (it voids T's entries made without seeing it). */
-static void members_set_role(struct members_state *s, size_t t, size_t idx, uint8_t role)
+/* Member T gets SR's role by entries[IDX]: a promotion to admin starts its seniority, a
+ * demotion is recorded (it voids T's entries made without seeing it), and the change
+ * with the journal entry SR names is kept for members_standing (invariant R5). */
+static void members_set_role(struct members_state *s, size_t t, size_t idx,
+                             const struct member_set_role *sr)
 {
+        struct members_role_change *c = &s->roles[s->nroles++];
         struct members_demoted *d;
+        uint8_t role = sr->role;
 
+        memcpy(c->device_id, s->members[t].device_id, IDENTITY_ID_LEN);
+        c->by = idx;
+        c->from = s->members[t].role;
+        c->to = role;
+        c->has_journal = sr->has_journal;
+        c->journal_seq = sr->journal_seq;
+        memcpy(c->journal_hash, sr->journal_hash, 32);
         if (role < s->members[t].role) {
                 d = &s->demoted[s->ndemoted++];
                 memcpy(d->device_id, s->members[t].device_id, IDENTITY_ID_LEN);
@@ -829,6 +841,47 @@ static void members_set_role(struct members_state *s, size_t t, size_t idx, uint
         if (role == MEMBER_ROLE_ADMIN && s->members[t].role != MEMBER_ROLE_ADMIN)
                 s->since[t] = (uint64_t)idx << 16;
         s->members[t].role = role;
+}
+
+/* Change C of OUT's device (members_standing). */
+static void members_standing_step(struct members_standing *out, const struct members_role_change *c)
+{
+        struct members_void *v;
+        int lower = c->to == MEMBER_ROLE_READER, was_reader = c->from == MEMBER_ROLE_READER;
+
+        if (lower && !was_reader) { /* a writer or admin demoted to reader */
+                out->cut = c->has_journal;
+                out->cut_seq = c->journal_seq;
+                memcpy(out->cut_hash, c->journal_hash, 32);
+        } else if (lower && out->cut && c->has_journal && c->journal_seq < out->cut_seq) {
+                out->cut_seq = c->journal_seq; /* concurrent demotions: the lower cutoff */
+                memcpy(out->cut_hash, c->journal_hash, 32);
+        } else if (!lower && was_reader && out->cut) { /* promoted again */
+                if (c->has_journal && c->journal_seq > out->cut_seq) {
+                        if (out->nvoid == MEMBERS_VOID_MAX) {
+                                out->overflow = 1; /* fail closed: stays cut */
+                                return;
+                        }
+                        v = &out->voids[out->nvoid++];
+                        v->lo_seq = out->cut_seq;
+                        memcpy(v->lo_hash, out->cut_hash, 32);
+                        v->hi_seq = c->journal_seq;
+                        memcpy(v->hi_hash, c->journal_hash, 32);
+                }
+                out->cut = 0;
+        }
+}
+
+void members_standing(const struct members_state *s,
+                      const uint8_t device_id[static IDENTITY_ID_LEN], struct members_standing *out)
+{
+        size_t i;
+
+        memset(out, 0, sizeof(*out));
+        for (i = 0; i < s->nroles; i++)
+                if (!out->overflow &&
+                    memcmp(s->roles[i].device_id, device_id, IDENTITY_ID_LEN) == 0)
+                        members_standing_step(out, &s->roles[i]);
 }
 
 /* Appends WRAP of epoch EP to DEVICE_ID.  Returns 0 or -ENOMEM. */
@@ -903,7 +956,7 @@ static int members_effect_apply(struct members_state *s, size_t idx, struct memb
         case MEMBER_SET_ROLE:
                 t = members_index(s, f->sr.device_id);
                 if (t >= 0)
-                        members_set_role(s, (size_t)t, idx, f->sr.role);
+                        members_set_role(s, (size_t)t, idx, &f->sr);
                 break;
         case MEMBER_POLICY:
                 s->max_key_age = f->po.max_key_age;
@@ -1019,11 +1072,12 @@ static int members_state_new(struct member_entry *g, size_t extra, struct member
         s->added_by = calloc(cap, sizeof(*s->added_by));
         s->since = calloc(cap, sizeof(*s->since));
         s->demoted = calloc(extra + 1, sizeof(*s->demoted));
+        s->roles = calloc(extra + 1, sizeof(*s->roles));
         s->removed = calloc(extra + 1, sizeof(*s->removed));
         s->epochs = calloc(extra + 1, sizeof(*s->epochs));
         if (s->entries == NULL || s->parents_idx == NULL || s->voided == NULL || s->heads == NULL ||
             s->members == NULL || s->added_by == NULL || s->since == NULL || s->demoted == NULL ||
-            s->removed == NULL || s->epochs == NULL)
+            s->roles == NULL || s->removed == NULL || s->epochs == NULL)
                 goto nomem;
         memcpy(s->region_id, g->region_id, 32);
         memcpy(s->genesis_hash, g->hash, MEMBER_HASH_LEN);
@@ -1877,21 +1931,30 @@ int members_build_set_role(const struct members_state *s, const struct identity 
                            const uint8_t device_id[static IDENTITY_ID_LEN], uint8_t role,
                            uint64_t now, uint8_t **out, size_t *out_len)
 {
-        const struct member_device *a = members_author(s, author), *t;
         struct member_set_role sr;
+
+        memset(&sr, 0, sizeof(sr));
+        memcpy(sr.device_id, device_id, IDENTITY_ID_LEN);
+        sr.role = role;
+        return members_build_set_role_body(s, author, &sr, now, out, out_len);
+}
+
+int members_build_set_role_body(const struct members_state *s, const struct identity *author,
+                                const struct member_set_role *sr, uint64_t now, uint8_t **out,
+                                size_t *out_len)
+{
+        const struct member_device *a = members_author(s, author), *t;
         struct member_entry *e = NULL;
         uint8_t *body = NULL;
         size_t blen = 0;
         int rc;
 
-        t = members_find(s, device_id);
+        t = members_find(s, sr->device_id);
         if (t == NULL)
                 return -ENOENT;
         if (a == NULL || !members_may_remove(s, a, t) || t->role == MEMBER_ROLE_RECOVERY)
                 return -EPERM;
-        memcpy(sr.device_id, device_id, IDENTITY_ID_LEN);
-        sr.role = role;
-        rc = member_body_set_role(&sr, &body, &blen);
+        rc = member_body_set_role(sr, &body, &blen);
         if (rc == 0)
                 rc = members_entry_new(s, author, MEMBER_SET_ROLE, now, &e);
         return members_finish_body(s, author, e, rc, body, blen, out, out_len);

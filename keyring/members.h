@@ -86,6 +86,47 @@ struct members_removed {
         uint8_t cutoff_hash[32];
 };
 
+/*
+ * An applied SET_ROLE of an active device (invariant R5, doc/SYNC.md): the
+ * roles before and after, and the journal entry its 57-byte body names (a
+ * demotion's cutoff, a promotion's resume).  members_standing reads them.
+ */
+struct members_role_change {
+        uint8_t device_id[IDENTITY_ID_LEN];
+        size_t by; /* index in entries[] of the SET_ROLE */
+        uint8_t from, to;
+        int has_journal;
+        uint64_t journal_seq;
+        uint8_t journal_hash[32];
+};
+
+#define MEMBERS_VOID_MAX 16 /* void ranges (demoted, then promoted again) per device */
+
+/* Entries (LO, HI] of a device's journal: signed while it was demoted; they never count. */
+struct members_void {
+        uint64_t lo_seq; /* the demotion's cutoff */
+        uint8_t lo_hash[32];
+        uint64_t hi_seq; /* the promotion's resume (> LO_SEQ) */
+        uint8_t hi_hash[32];
+};
+
+/*
+ * What the membership says of a device's journal (invariant R5): CUT when
+ * its latest lowering to reader named a cutoff and no promotion followed
+ * (its entries up to CUT_SEQ count, the one at CUT_SEQ must hash to
+ * CUT_HASH, later ones never count); the void ranges of its earlier
+ * demotions that a promotion closed.  A device demoted by a legacy SET_ROLE
+ * (no cutoff) has CUT 0 and is judged by its role alone.
+ */
+struct members_standing {
+        int cut;
+        uint64_t cut_seq;
+        uint8_t cut_hash[32];
+        int overflow; /* more than MEMBERS_VOID_MAX ranges: CUT stays at the last cutoff */
+        size_t nvoid;
+        struct members_void voids[MEMBERS_VOID_MAX]; /* ascending */
+};
+
 #define MEMBERS_MAX_SKIPS 64 /* junk objects remembered by name per fold */
 
 /* A junk object the fold skipped: its name (non-printable bytes as '?',
@@ -119,6 +160,8 @@ struct members_state {
                 uint8_t device_id[IDENTITY_ID_LEN];
                 size_t by; /* index in entries[] of the SET_ROLE */
         } * demoted;
+        size_t nroles; /* applied SET_ROLEs of active devices, in fold order (invariant R5) */
+        struct members_role_change *roles;
         size_t nremoved;
         struct members_removed *removed;
         /* Epochs in fold order; the current one is the last that no removed device holds. */
@@ -174,6 +217,19 @@ const struct member_entry *members_added_by(const struct members_state *s,
 /* The removal record of DEVICE_ID, or NULL if it was never removed. */
 const struct members_removed *members_find_removed(const struct members_state *s,
                                                    const uint8_t device_id[static IDENTITY_ID_LEN]);
+
+/*
+ * The journal standing of DEVICE_ID (active or removed) by S's SET_ROLEs,
+ * in fold order (doc/FORMAT-keyring.md fold rule 3, "SET_ROLE"): a lowering
+ * of a writer or admin to reader with a cutoff opens CUT; a second lowering
+ * to reader (a concurrent demotion) keeps the lower cutoff; a raise to
+ * writer or admin closes it, and with a resume above the cutoff adds the
+ * void range (cutoff, resume].  A legacy (17-byte) lowering clears CUT, a
+ * legacy raise closes it without a void range.  Never fails.
+ */
+void members_standing(const struct members_state *s,
+                      const uint8_t device_id[static IDENTITY_ID_LEN],
+                      struct members_standing *out);
 
 /* 1 if HASH is an applied entry of S (void ones included), else 0. */
 int members_has_entry(const struct members_state *s, const uint8_t hash[static MEMBER_HASH_LEN]);
@@ -245,6 +301,13 @@ int members_build_set_role(const struct members_state *s, const struct identity 
                            const uint8_t device_id[static IDENTITY_ID_LEN], uint8_t role,
                            uint64_t now, uint8_t **out, size_t *out_len)
     __attribute__((warn_unused_result));
+/*
+ * As members_build_set_role, with SR's body (its device and role, and with
+ * SR->has_journal the 57-byte body naming a cutoff or resume).
+ */
+int members_build_set_role_body(const struct members_state *s, const struct identity *author,
+                                const struct member_set_role *sr, uint64_t now, uint8_t **out,
+                                size_t *out_len) __attribute__((warn_unused_result));
 int members_build_policy(const struct members_state *s, const struct identity *author,
                          uint64_t max_key_age, uint8_t history, uint64_t now, uint8_t **out,
                          size_t *out_len) __attribute__((warn_unused_result));

@@ -46,9 +46,43 @@ int check_entry(const uint8_t *buf, size_t len, const uint8_t name_hash[static 3
         return 0;
 }
 
+/* Invariant R5: the standing of SEQ/HASH by the demotions and promotions of ST, or -1. */
+static int check_standing_r5(const struct members_standing *st, uint64_t seq,
+                             const uint8_t hash[static 32], const char **why)
+{
+        size_t i;
+
+        for (i = 0; i < st->nvoid; i++) {
+                const struct members_void *v = &st->voids[i];
+
+                if ((seq == v->lo_seq && memcmp(hash, v->lo_hash, 32) != 0) ||
+                    (seq == v->hi_seq && memcmp(hash, v->hi_hash, 32) != 0)) {
+                        *why = "not the entry its demotion or promotion names (forked journal)";
+                        return CHECK_STANDING_FORKED;
+                }
+                if (seq > v->lo_seq && seq <= v->hi_seq) {
+                        *why = "signed between its demotion and its promotion (void)";
+                        return CHECK_STANDING_VOID;
+                }
+        }
+        if (!st->cut)
+                return -1;
+        if (seq > st->cut_seq) {
+                *why = "signed by a demoted device after its demotion cutoff";
+                return CHECK_STANDING_DEMOTED;
+        }
+        if (seq == st->cut_seq && memcmp(hash, st->cut_hash, 32) != 0) {
+                *why = "not the entry its demotion names (forked journal)";
+                return CHECK_STANDING_FORKED;
+        }
+        return CHECK_STANDING_OK; /* written as a writer, before the cutoff */
+}
+
 int check_standing(const struct check_signer *s, uint64_t seq, const uint8_t hash[static 32],
                    const char **why)
 {
+        int st;
+
         if (s->removed && seq > s->cutoff_seq) {
                 *why = "signed by a removed device after its cutoff";
                 return CHECK_STANDING_REVOKED;
@@ -57,6 +91,9 @@ int check_standing(const struct check_signer *s, uint64_t seq, const uint8_t has
                 *why = "not the entry its removal names (forked journal)";
                 return CHECK_STANDING_FORKED;
         }
+        st = check_standing_r5(&s->standing, seq, hash, why);
+        if (st >= 0)
+                return st;
         if (s->role != MEMBER_ROLE_WRITER && s->role != MEMBER_ROLE_ADMIN) {
                 *why = "a signed entry from a device that may not write";
                 return CHECK_STANDING_NOT_WRITER;

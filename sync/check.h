@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keyring/members.h"
 #include "sync/journal.h"
 #include "sync/manifest.h"
 #include "sync/pack.h"
@@ -37,22 +38,32 @@ enum check_standing {
         CHECK_STANDING_OK = 0,
         CHECK_STANDING_NOT_WRITER, /* the device's role is not writer or admin */
         CHECK_STANDING_REVOKED,    /* a removed device's entry after its cutoff */
-        CHECK_STANDING_FORKED,     /* at the cutoff, but not the entry the removal names */
+        CHECK_STANDING_FORKED,     /* at a cutoff or resume, but not the entry named there */
+        CHECK_STANDING_DEMOTED,    /* a demoted device's entry after its demotion cutoff (R5) */
+        CHECK_STANDING_VOID,       /* in a void range (cutoff, resume]: checked as a chain,
+                                      never applied (R5) */
 };
 
-/* The device behind a journal: its role and, if it was removed, its cutoff. */
+/* The device behind a journal: its role, if it was removed its cutoff, and
+ * its demotion cutoff and void ranges (invariant R5, members_standing). */
 struct check_signer {
         uint8_t role; /* enum member_role */
         int removed;
         uint64_t cutoff_seq;
         uint8_t cutoff_hash[32];
+        struct members_standing standing;
 };
 
 /*
  * The standing of entry SEQ with hash HASH of device S: revoked and forked
  * (a removed device's entries count up to its cutoff, and the one at the
- * cutoff must be the removal's) before not-a-writer (readers and RECOVERY
- * never write).  Returns an enum check_standing; *WHY its reason (static).
+ * cutoff must be the removal's), then invariant R5: void (in a range
+ * (cutoff, resume] of a demotion a promotion closed; the entries at both ends
+ * must be the named ones, else forked), demoted (past the open demotion
+ * cutoff; at it, the named entry or forked) -- an entry at or below an open
+ * demotion cutoff counts whatever the device's role now -- and last
+ * not-a-writer (readers and RECOVERY never write).  Returns an enum
+ * check_standing; *WHY its reason (static).
  */
 int check_standing(const struct check_signer *s, uint64_t seq, const uint8_t hash[static 32],
                    const char **why);

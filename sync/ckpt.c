@@ -299,8 +299,10 @@ int ckpt_vector(const struct ckpt_ctx *x, struct journal_seen **out, size_t *n)
         for (i = 0; i < np && rc == 0; i++) {
                 rc = pull_peer_get(x->pull, i, &pi);
                 if (rc == 0 && pi.have && pull_peer_lookup(x->pull, pi.device_id, &peer) == 0 &&
-                    peer.removed && pi.seq > peer.cutoff_seq)
-                        rc = -EBUSY; /* invariant C3: entries past a cutoff wait to be undone */
+                    ((peer.removed && pi.seq > peer.cutoff_seq) ||
+                     (peer.standing.cut && pi.seq > peer.standing.cut_seq) ||
+                     pull_peer_undo_pending(x->pull, pi.device_id)))
+                        rc = -EBUSY; /* invariants C3, R5: entries past a cutoff wait */
                 if (rc == 0 && pi.have) {
                         memcpy(v[k].device_id, pi.device_id, 16);
                         v[k].seq = pi.seq;
@@ -533,11 +535,17 @@ static int ckpt_judge_one(const struct ckpt_ctx *x, const struct checkpoint *c, 
 }
 
 /*
- * Invariant C3 (doc/SYNC.md): 1 if mark M of removed PEER names an entry past
- * its cutoff (or another entry at the cutoff's seq).
+ * Invariants C3 and R5 (doc/SYNC.md): 1 if mark M of PEER names an entry
+ * past its removal's or open demotion's cutoff (or another entry at the
+ * cutoff's seq).
  */
 static int ckpt_past_cutoff(const struct journal_seen *m, const struct pull_peer *peer)
 {
+        const struct members_standing *st = &peer->standing;
+
+        if (st->cut && (m->seq > st->cut_seq ||
+                        (m->seq == st->cut_seq && memcmp(m->hash, st->cut_hash, 32) != 0)))
+                return 1; /* invariant R5: past an open demotion cutoff */
         if (!peer->removed)
                 return 0;
         return m->seq > peer->cutoff_seq ||

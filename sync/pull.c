@@ -95,6 +95,8 @@
 #define PULL_SKIP 3            /* a manifest's epoch is withheld by the key-history policy */
 #define PULL_WITHHELD_MAX 64   /* withheld epochs remembered (more: each waits once) */
 #define PULL_WAIT_SEEN 4       /* an entry waits for an entry its seen names (W2) */
+#define PULL_WAIT_ROLE 5       /* past a demotion cutoff: the journal waits for a promotion */
+#define PULL_VOID 6            /* an entry in a void range (R5): a link, never applied */
 #define PULL_SEEN_GRACE_S 300  /* then it is the alarm withheld (pull_set_withheld_grace) */
 #define PULL_GAP_GRACE_S 120   /* a listing's gap lasting this long is journal-gap (B5) */
 #define PULL_PASSES_MAX 8      /* passes of one round while waiting entries make progress */
@@ -140,6 +142,7 @@ enum pull_kind {
         PULL_CKPT_FORK,    /* a checkpoint's vector contradicts a journal */
         PULL_CLONED,       /* this device's own journal has entries it did not write (K1) */
         PULL_SEEN_MISSING, /* an entry another device saw is not shown here (invariant W2) */
+        PULL_DEMOTED,      /* an entry of a demoted device after its cutoff (R5): refused */
 };
 
 static const struct {
@@ -155,7 +158,7 @@ static const struct {
     [PULL_REVOKED] = {"revoked", 1},           [PULL_WITHHELD] = {"membership-withheld", 1},
     [PULL_BAD_BLOCK] = {"bad-block", 0},       [PULL_BAD_CKPT] = {"bad-checkpoint", 0},
     [PULL_CKPT_FORK] = {"checkpoint-fork", 0}, [PULL_CLONED] = {"cloned-device", 0},
-    [PULL_SEEN_MISSING] = {"withheld", 0},
+    [PULL_SEEN_MISSING] = {"withheld", 0},     [PULL_DEMOTED] = {"not-a-writer", 0},
 };
 
 #define PULL_NKINDS (sizeof(pull_kinds) / sizeof(pull_kinds[0]))
@@ -763,6 +766,7 @@ static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
             [CHECK_STANDING_NOT_WRITER] = PULL_NOT_WRITER,
             [CHECK_STANDING_REVOKED] = PULL_REVOKED,
             [CHECK_STANDING_FORKED] = PULL_EQUIVOCATION,
+            [CHECK_STANDING_DEMOTED] = PULL_DEMOTED,
         };
         struct check_signer s;
         const char *why = NULL;
@@ -771,20 +775,31 @@ static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
         memset(&s, 0, sizeof(s));
         s.role = __atomic_load_n(&ps->peer.role, __ATOMIC_RELAXED); /* pull_set_peers */
         s.removed = __atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE);
+        pthread_mutex_lock(&p->lock); /* they change together (pull_peer_update) */
         if (s.removed) {
-                pthread_mutex_lock(&p->lock); /* seq and hash change together (pull_peer_update) */
                 s.cutoff_seq = ps->peer.cutoff_seq;
                 memcpy(s.cutoff_hash, ps->peer.cutoff_hash, 32);
-                pthread_mutex_unlock(&p->lock);
         }
+        s.standing = ps->peer.standing;
+        pthread_mutex_unlock(&p->lock);
         st = check_standing(&s, it->seq, it->hash, &why);
         if (st == CHECK_STANDING_OK)
                 return 0;
+        if (st == CHECK_STANDING_VOID)
+                return PULL_VOID;
         if (p->ops->member_known != NULL && !p->ops->member_known(p->arg, member_head))
                 return 0; /* judged after the refresh pull_entry waits for */
         /* The role may be newer than our fold (a promotion): judged again after a refresh. */
         if (st == CHECK_STANDING_NOT_WRITER)
                 return pull_wait_membership(p, ps, it->seq, key, PULL_NOT_WRITER, why);
+        if (st == CHECK_STANDING_DEMOTED) {
+                /* Invariant R5: refused on every device; not held (a promotion may follow). */
+                (void)pull_alarm(p, ps, PULL_DEMOTED, it->seq, key,
+                                 "%s (cutoff seq %llu): entries from seq %llu on are refused", why,
+                                 (unsigned long long)s.standing.cut_seq,
+                                 (unsigned long long)it->seq);
+                return PULL_WAIT_ROLE;
+        }
         return pull_alarm(p, ps, kinds[st], it->seq, key, "%s (role %u, cutoff seq %llu)", why,
                           s.role, (unsigned long long)s.cutoff_seq);
 }
@@ -817,10 +832,10 @@ static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const str
         if (rc != 0)
                 return rc;
         rc = pull_check_standing(p, ps, it, key, e->member_head);
-        if (rc == 0 && memcmp(e->prev, prev, 32) != 0)
+        if ((rc == 0 || rc == PULL_VOID) && memcmp(e->prev, prev, 32) != 0)
                 rc = pull_alarm(p, ps, PULL_EQUIVOCATION, it->seq, key,
                                 "signed entry does not follow the applied one (forked journal)");
-        if (rc != 0)
+        if (rc != 0 && rc != PULL_VOID)
                 journal_release(e);
         return rc;
 }
@@ -1616,6 +1631,77 @@ int pull_seen_note(struct pull *p, const struct journal_seen *seen, size_t n)
         return rc;
 }
 
+/* The void-range walk of PS (invariant R5): the highest resume whose range this device
+ * walked as void (never applying it); index meta "void:<device hex>". */
+static void pull_walked_name(const struct pull_peer_state *ps, char name[static 6 + 33])
+{
+        snprintf(name, 6 + 33, "void:%s", ps->hex);
+}
+
+static int pull_walked_get(struct pull *p, const struct pull_peer_state *ps, uint64_t *hi)
+{
+        uint8_t v[8];
+        char name[6 + 33];
+        size_t len = 0;
+        int rc;
+
+        pull_walked_name(ps, name);
+        *hi = 0;
+        rc = index_meta_get(p->ix, name, v, sizeof(v), &len);
+        if (rc == -ENOENT)
+                return 0;
+        if (rc == 0 && len != sizeof(v))
+                rc = -EIO;
+        if (rc == 0)
+                *hi = pull_get_u64(v);
+        return rc;
+}
+
+/*
+ * Invariant R5: entry E of PS lies in the void range (cutoff, resume] of a
+ * demotion that a promotion closed.  It was checked like any entry (hash,
+ * signature, prev: the chain), but nothing of it is applied; the mark moves
+ * past it, and the walk is recorded (pull_walked_get) before the mark first
+ * enters the range, so pull_peer_cut knows the range was not applied.
+ */
+static int pull_void_entry(struct pull *p, struct pull_peer_state *ps, struct pull_mark *mk,
+                           const struct journal_entry *e)
+{
+        struct members_standing st;
+        uint8_t v[8];
+        char name[6 + 33];
+        uint64_t hi = 0, walked = 0;
+        size_t i;
+        int rc;
+
+        pthread_mutex_lock(&p->lock);
+        st = ps->peer.standing;
+        pthread_mutex_unlock(&p->lock);
+        for (i = 0; i < st.nvoid; i++)
+                if (e->seq > st.voids[i].lo_seq && e->seq <= st.voids[i].hi_seq)
+                        hi = st.voids[i].hi_seq;
+        rc = pull_walked_get(p, ps, &walked);
+        if (rc == 0 && hi > walked) {
+                pull_walked_name(ps, name);
+                pull_put_u64(v, hi);
+                rc = index_meta_put(p->ix, name, v, sizeof(v));
+                log_info("pull: device %s entries seq %" PRIu64 "..%" PRIu64 " were signed while "
+                         "it was demoted: checked as its chain, not applied (void)",
+                         ps->hex, e->seq, hi);
+        }
+        if (rc == 0)
+                rc = pull_mark_put(p, ps, e->seq, e->hash);
+        if (rc == 0 && p->ops->entry_done != NULL)
+                rc = p->ops->entry_done(p->arg);
+        if (rc == 0) {
+                mk->have = 1;
+                mk->seq = e->seq;
+                memcpy(mk->hash, e->hash, 32);
+                ps->waiting = 0;
+        }
+        return rc;
+}
+
 /* Verifies entry IT of PS and, if all of it passes, applies it and advances the mark. */
 static int pull_entry(struct pull *p, struct pull_peer_state *ps, struct pull_mark *mk,
                       const struct pull_item *it, unsigned *applied)
@@ -1632,6 +1718,11 @@ static int pull_entry(struct pull *p, struct pull_peer_state *ps, struct pull_ma
         if (rc != 0)
                 return rc;
         rc = pull_entry_load(p, ps, mk, it, key, &e);
+        if (rc == PULL_VOID) {
+                rc = pull_void_entry(p, ps, mk, &e);
+                journal_release(&e);
+                return rc;
+        }
         if (rc != 0)
                 return rc;
         /* The membership its author saw: withheld from us (or forged) until a refresh shows it. */
@@ -1776,33 +1867,100 @@ static int pull_cut_collect(struct pull *p, struct pull_peer_state *ps, const st
 }
 
 /*
- * Invariant C2: if PS was removed with a cutoff below its mark, the entries
- * past the cutoff that were applied here are undone (ops->undo), the mark
- * goes back to the cutoff (the one place a mark decreases: the entries above
- * it were never accepted) and the alarm `revoked` names them.  Returns 0 or
- * a transient error (the undo is tried again next round).
+ * Where PS's applied entries must go back to (invariants C2, R5), given its
+ * mark MK: the lowest of its removal cutoff, its open demotion cutoff and
+ * the cutoff of a void range not walked as void, that MK is past.  Returns 1
+ * with *CUT (and *DEMOTION: 0 for the removal's) or 0 (nothing to undo), or
+ * a negative errno.
+ */
+static int pull_cut_point(struct pull *p, struct pull_peer_state *ps, const struct pull_mark *mk,
+                          struct pull_mark *cut, int *demotion)
+{
+        struct members_standing st;
+        uint64_t walked = 0, rm_seq;
+        uint8_t rm_hash[32];
+        int removed = __atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE), found = 0, rc;
+        size_t i;
+
+        pthread_mutex_lock(&p->lock); /* they change together (pull_peer_update) */
+        rm_seq = ps->peer.cutoff_seq;
+        memcpy(rm_hash, ps->peer.cutoff_hash, 32);
+        st = ps->peer.standing;
+        pthread_mutex_unlock(&p->lock);
+        if (!mk->have)
+                return 0;
+        rc = st.nvoid > 0 ? pull_walked_get(p, ps, &walked) : 0;
+        if (rc != 0)
+                return rc;
+#define PULL_CUT_AT(seq_, hash_, dem_)                                                             \
+        do {                                                                                       \
+                if (mk->seq > (seq_) && (!found || (seq_) < cut->seq)) {                           \
+                        found = 1;                                                                 \
+                        cut->seq = (seq_);                                                         \
+                        memcpy(cut->hash, (hash_), 32);                                            \
+                        *demotion = (dem_);                                                        \
+                }                                                                                  \
+        } while (0)
+        if (removed)
+                PULL_CUT_AT(rm_seq, rm_hash, 0);
+        if (st.cut)
+                PULL_CUT_AT(st.cut_seq, st.cut_hash, 1);
+        for (i = 0; i < st.nvoid; i++)
+                if (walked < st.voids[i].hi_seq)
+                        PULL_CUT_AT(st.voids[i].lo_seq, st.voids[i].lo_hash, 1);
+#undef PULL_CUT_AT
+        if (!found)
+                return 0; /* nothing past a cutoff applied (a fork at it is check_standing's) */
+        cut->have = cut->seq > 0; /* cutoff 0: before it published anything */
+        if (!cut->have)
+                memset(cut->hash, 0, 32);
+        return 1;
+}
+
+int pull_peer_undo_pending(struct pull *p, const uint8_t device_id[static 16])
+{
+        struct pull_mark mk, cut;
+        size_t i, n = pull_npeers(p);
+        int demotion = 0;
+
+        for (i = 0; i < n; i++) {
+                if (memcmp(p->peers[i].peer.device_id, device_id, 16) != 0)
+                        continue;
+                if (pull_mark_get(p, &p->peers[i], &mk) != 0)
+                        return 0;
+                return pull_cut_point(p, &p->peers[i], &mk, &cut, &demotion) == 1;
+        }
+        return 0;
+}
+
+/*
+ * Invariants C2 and R5: if PS was removed or demoted with a cutoff below its
+ * mark (or has a void range it did not walk as void), the entries past the
+ * cutoff that were applied here are undone (ops->undo), the mark goes back to
+ * the cutoff (the one place a mark decreases: the entries above it were never
+ * accepted) and the alarm `revoked` (removal) or `not-a-writer` (demotion,
+ * not holding) names them.  Returns 0 or a transient error (the undo is tried
+ * again next round).
  */
 static int pull_peer_cut(struct pull *p, struct pull_peer_state *ps)
 {
         struct pull_mark mk, cut;
         struct pull_cut c = {0};
         char key[PULL_DIR_KEY_LEN + 17];
-        int rc;
+        int rc, demotion = 0;
 
-        if (!__atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE) || p->ops->undo == NULL)
+        if (p->ops->undo == NULL)
                 return 0;
-        rc = pull_mark_get(p, ps, &mk);
-        if (rc != 0 || !mk.have)
-                return rc;
-        pthread_mutex_lock(&p->lock); /* seq and hash change together (pull_peer_update) */
-        cut.seq = ps->peer.cutoff_seq;
-        memcpy(cut.hash, ps->peer.cutoff_hash, 32);
+        pthread_mutex_lock(&p->lock);
+        rc = ps->peer.standing.cut || ps->peer.standing.nvoid > 0;
         pthread_mutex_unlock(&p->lock);
-        if (mk.seq <= cut.seq)
-                return 0; /* nothing past the cutoff applied (a fork at it is check_standing's) */
-        cut.have = cut.seq > 0; /* cutoff 0: removed before it published anything */
-        if (!cut.have)
-                memset(cut.hash, 0, 32);
+        if (!rc && !__atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE))
+                return 0; /* the common case: no index read */
+        rc = pull_mark_get(p, ps, &mk);
+        if (rc == 0)
+                rc = pull_cut_point(p, ps, &mk, &cut, &demotion);
+        if (rc <= 0)
+                return rc;
         rc = pull_cut_collect(p, ps, &cut, &mk, &c);
         if (rc == 0)
                 rc = p->ops->undo(p->arg, ps->peer.device_id, c.u, c.n);
@@ -1813,17 +1971,18 @@ static int pull_peer_cut(struct pull *p, struct pull_peer_state *ps)
         if (rc == 0) {
                 snprintf(key, sizeof(key), "%s/journal/%s/%016" PRIx64, p->region_hex, ps->hex,
                          cut.seq + 1);
-                (void)pull_alarm(p, ps, PULL_REVOKED, cut.seq + 1, key,
-                                 "entries seq %" PRIu64 "..%" PRIu64 " of this removed device "
-                                 "(cutoff seq %" PRIu64 ") had been applied before the removal "
+                (void)pull_alarm(p, ps, demotion ? PULL_DEMOTED : PULL_REVOKED, cut.seq + 1, key,
+                                 "entries seq %" PRIu64 "..%" PRIu64 " of this %s device "
+                                 "(cutoff seq %" PRIu64 ") had been applied before the %s "
                                  "was known: %zu version%s undone",
-                                 cut.seq + 1, mk.seq, cut.seq, c.n, c.n == 1 ? "" : "s");
+                                 cut.seq + 1, mk.seq, demotion ? "demoted" : "removed", cut.seq,
+                                 demotion ? "demotion" : "removal", c.n, c.n == 1 ? "" : "s");
                 ps->cut_waits = 0;
         } else if (rc != -ENOMEM && !ps->cut_waits) {
                 ps->cut_waits = 1;
-                log_warn("pull: device %s was removed with entries past its cutoff applied "
+                log_warn("pull: device %s was %s with entries past its cutoff applied "
                          "here; undoing them waits (%s), tried again every round",
-                         ps->hex, strerror(-rc));
+                         ps->hex, demotion ? "demoted" : "removed", strerror(-rc));
         }
         free(c.u);
         return rc;
@@ -1852,8 +2011,9 @@ static int pull_peer_round(struct pull *p, struct pull_peer_state *ps, unsigned 
                         pull_count_entries(p, 0, 1);
         }
         free(items);
-        if ((rc == -EBADMSG && ps->held) || rc == PULL_WAIT_KEYS || rc == PULL_WAIT_SEEN)
-                rc = 0; /* an alarm, already raised, or waiting for keys or a seen entry */
+        if ((rc == -EBADMSG && ps->held) || rc == PULL_WAIT_KEYS || rc == PULL_WAIT_SEEN ||
+            rc == PULL_WAIT_ROLE)
+                rc = 0; /* an alarm, already raised, or waiting for keys, a seen entry or a role */
         return rc;
 }
 
@@ -1894,6 +2054,7 @@ static int pull_peer_update(struct pull *p, struct pull_peer_state *ps,
 {
         char have[65], got[65];
         uint8_t role = __atomic_load_n(&ps->peer.role, __ATOMIC_RELAXED);
+        int changed;
 
         if (memcmp(ps->peer.sign_pk, peer->sign_pk, 32) != 0) {
                 hex_encode(have, ps->peer.sign_pk, 32);
@@ -1918,6 +2079,17 @@ static int pull_peer_update(struct pull *p, struct pull_peer_state *ps,
                 pthread_mutex_unlock(&p->lock);
                 __atomic_store_n(&ps->peer.removed, 1, __ATOMIC_RELEASE);
         }
+        pthread_mutex_lock(&p->lock); /* pull_check_standing reads it under it */
+        changed = memcmp(&ps->peer.standing, &peer->standing, sizeof(peer->standing)) != 0;
+        if (changed)
+                ps->peer.standing = peer->standing;
+        pthread_mutex_unlock(&p->lock);
+        if (changed && peer->standing.cut)
+                log_info("pull: device %s was demoted; its entries after seq %llu are refused",
+                         ps->hex, (unsigned long long)peer->standing.cut_seq);
+        else if (changed)
+                log_info("pull: device %s: %zu void range%s of its journal (signed while demoted)",
+                         ps->hex, peer->standing.nvoid, peer->standing.nvoid == 1 ? "" : "s");
         return 0;
 }
 
@@ -2657,8 +2829,11 @@ int pull_peer_lookup(struct pull *p, const uint8_t device_id[static 16], struct 
                 memcpy(out->sign_pk, ps->peer.sign_pk, 32);
                 out->role = __atomic_load_n(&ps->peer.role, __ATOMIC_RELAXED);
                 out->removed = __atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE);
-                out->cutoff_seq = __atomic_load_n(&ps->peer.cutoff_seq, __ATOMIC_RELAXED);
+                pthread_mutex_lock(&p->lock); /* they change together (pull_peer_update) */
+                out->cutoff_seq = ps->peer.cutoff_seq;
                 memcpy(out->cutoff_hash, ps->peer.cutoff_hash, 32);
+                out->standing = ps->peer.standing;
+                pthread_mutex_unlock(&p->lock);
                 return 0;
         }
         return -ENOENT;

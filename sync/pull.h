@@ -89,6 +89,11 @@ struct pull_peer {
         uint8_t removed;
         uint64_t cutoff_seq;
         uint8_t cutoff_hash[32];
+        /* Invariant R5 (members_standing): a demoted reader's entries up to its
+         * demotion cutoff count, later ones are refused (not-a-writer, not
+         * holding); entries in a void range (cutoff, resume] of an earlier
+         * demotion are checked as a chain and never applied. */
+        struct members_standing standing;
 };
 
 /* One commit of a refused entry that had been applied: what ops->undo reverts. */
@@ -417,6 +422,13 @@ void pull_set_spool(struct pull *p, int dirfd);
  * Peer DEVICE_ID as the puller knows it (pinned key, current role, cutoff)
  * into *OUT: 0 or -ENOENT (not a peer, or this device).  Any thread.
  */
+/*
+ * 1 if peer DEVICE_ID has entries applied here that its removal or demotion
+ * refuses (invariants C2, R5: the undo of pull_peer_cut is still to run),
+ * else 0 (also for an unknown device or an unreadable mark).  Any thread.
+ */
+int pull_peer_undo_pending(struct pull *p, const uint8_t device_id[static 16]);
+
 int pull_peer_lookup(struct pull *p, const uint8_t device_id[static 16], struct pull_peer *out)
     __attribute__((warn_unused_result));
 

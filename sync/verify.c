@@ -679,6 +679,7 @@ static void verify_standing(struct verify *v, const struct verify_cur *cur, int 
             [CHECK_STANDING_NOT_WRITER] = "not-a-writer",
             [CHECK_STANDING_REVOKED] = "revoked",
             [CHECK_STANDING_FORKED] = "equivocation",
+            [CHECK_STANDING_DEMOTED] = "not-a-writer",
         };
 
         verify_problem(v, VERIFY_JOURNALS, kinds[st], cur->key, cur->d->device_id, cur->e->seq,
@@ -714,13 +715,13 @@ static int verify_entry(struct verify *v, struct verify_dev *d, const char *key,
         if (rc != 0)
                 return rc == -EBADMSG ? 0 : rc;
         st = check_standing(&d->signer, seq, hash, &why);
-        if (st != CHECK_STANDING_OK)
+        if (st != CHECK_STANDING_OK && st != CHECK_STANDING_VOID)
                 verify_standing(v, &cur, st, why);
         else if (d->chain_known && d->last_seq == seq - 1 && memcmp(e.prev, d->prev, 32) != 0)
                 verify_problem(v, VERIFY_JOURNALS, "equivocation", key, d->device_id, seq,
                                "does not follow the previous entry (forked journal)");
-        else
-                rc = verify_content(v, &cur);
+        else if (st == CHECK_STANDING_OK)
+                rc = verify_content(v, &cur); /* a void entry (R5) is a link, not content */
         journal_release(&e);
         return rc;
 }
@@ -792,6 +793,7 @@ static int verify_journals(struct verify *v)
         for (i = 0; i < v->ms->nmembers && rc == 0; i++) {
                 memset(&s, 0, sizeof(s));
                 s.role = v->ms->members[i].role;
+                members_standing(v->ms, v->ms->members[i].device_id, &s.standing);
                 rc = verify_journal(v, v->ms->members[i].device_id, v->ms->members[i].sign_pk, &s);
         }
         for (i = 0; i < v->ms->nremoved && rc == 0; i++) {
@@ -802,6 +804,7 @@ static int verify_journals(struct verify *v)
                 s.removed = 1;
                 s.cutoff_seq = r->cutoff_seq;
                 memcpy(s.cutoff_hash, r->cutoff_hash, 32);
+                members_standing(v->ms, r->device.device_id, &s.standing);
                 rc = verify_journal(v, r->device.device_id, r->device.sign_pk, &s);
         }
         return rc;

@@ -6,7 +6,10 @@
  * never crash, leak or read out of bounds, and one value has one encoding:
  * a decoded body re-encodes to exactly the input.  Rotations: u8 flags with
  * bit 0 (has_link) the only one known; without it no link bytes follow and
- * the decoded link stays zero.  POLICY: max_key_age and the history byte.
+ * the decoded link stays zero.  SET_ROLE: the legacy 17-byte body, or the
+ * 57-byte one with a journal reference (cutoff or resume) whose seq is 0
+ * exactly when its hash is all zeros.  POLICY: max_key_age and the history
+ * byte.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -64,8 +67,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
                 break;
         case 2:
-                if (member_decode_set_role(p, n, &sr) == 0)
+                if (member_decode_set_role(p, n, &sr) == 0) {
+                        if (sr.has_journal != (n == MEMBER_SET_ROLE_LEN))
+                                abort();
                         same(member_body_set_role(&sr, &out, &len), &out, &len, p, n);
+                }
                 break;
         default:
                 if (member_decode_policy(p, n, &po) == 0) {

@@ -283,10 +283,67 @@ static void test_standing(void **state)
         assert_int_equal(check_standing(&s, 8, h, &why), CHECK_STANDING_REVOKED);
 }
 
+/* Invariant R5: a demoted reader's entries count up to its cutoff; void ranges are void. */
+static void test_standing_demotion(void **state)
+{
+        struct check_signer s;
+        uint8_t h[32], other[32], r[32];
+        const char *why = NULL;
+
+        (void)state;
+        memset(h, 1, 32);
+        memset(other, 2, 32);
+        memset(r, 3, 32);
+        memset(&s, 0, sizeof(s));
+        s.role = MEMBER_ROLE_READER;
+        s.standing.cut = 1;
+        s.standing.cut_seq = 5;
+        memcpy(s.standing.cut_hash, h, 32);
+        assert_int_equal(check_standing(&s, 4, other, &why), CHECK_STANDING_OK);
+        assert_int_equal(check_standing(&s, 5, h, &why), CHECK_STANDING_OK);
+        assert_int_equal(check_standing(&s, 5, other, &why), CHECK_STANDING_FORKED);
+        assert_int_equal(check_standing(&s, 6, h, &why), CHECK_STANDING_DEMOTED);
+        /* Cutoff 0: nothing of it counts. */
+        s.standing.cut_seq = 0;
+        memset(s.standing.cut_hash, 0, 32);
+        assert_int_equal(check_standing(&s, 1, h, &why), CHECK_STANDING_DEMOTED);
+        /* Promoted again with resume 9: (5, 9] void, 9 must be the named one, 10 counts. */
+        memset(&s.standing, 0, sizeof(s.standing));
+        s.role = MEMBER_ROLE_WRITER;
+        s.standing.nvoid = 1;
+        s.standing.voids[0].lo_seq = 5;
+        memcpy(s.standing.voids[0].lo_hash, h, 32);
+        s.standing.voids[0].hi_seq = 9;
+        memcpy(s.standing.voids[0].hi_hash, r, 32);
+        assert_int_equal(check_standing(&s, 5, h, &why), CHECK_STANDING_OK);
+        assert_int_equal(check_standing(&s, 5, other, &why), CHECK_STANDING_FORKED);
+        assert_int_equal(check_standing(&s, 6, other, &why), CHECK_STANDING_VOID);
+        assert_int_equal(check_standing(&s, 9, r, &why), CHECK_STANDING_VOID);
+        assert_int_equal(check_standing(&s, 9, other, &why), CHECK_STANDING_FORKED);
+        assert_int_equal(check_standing(&s, 10, other, &why), CHECK_STANDING_OK);
+        /* Demoted again (cutoff 12): the void range stays, past 12 is refused. */
+        s.role = MEMBER_ROLE_READER;
+        s.standing.cut = 1;
+        s.standing.cut_seq = 12;
+        memcpy(s.standing.cut_hash, h, 32);
+        assert_int_equal(check_standing(&s, 7, other, &why), CHECK_STANDING_VOID);
+        assert_int_equal(check_standing(&s, 11, other, &why), CHECK_STANDING_OK);
+        assert_int_equal(check_standing(&s, 13, other, &why), CHECK_STANDING_DEMOTED);
+        /* A removal is named first. */
+        s.removed = 1;
+        s.cutoff_seq = 10;
+        assert_int_equal(check_standing(&s, 11, other, &why), CHECK_STANDING_REVOKED);
+        /* A legacy demotion (no cutoff): judged by the role. */
+        memset(&s, 0, sizeof(s));
+        s.role = MEMBER_ROLE_READER;
+        assert_int_equal(check_standing(&s, 1, h, &why), CHECK_STANDING_NOT_WRITER);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_honest, setup, teardown),
+            cmocka_unit_test(test_standing_demotion),
             cmocka_unit_test_setup_teardown(test_entry_bad, setup, teardown),
             cmocka_unit_test_setup_teardown(test_pack_bad, setup, teardown),
             cmocka_unit_test_setup_teardown(test_commits_and_manifest_bad, setup, teardown),

@@ -538,6 +538,7 @@ static void test_forged_membership_changes(void **state)
         members_state_free(s);
         free(f->bufs[--f->nobj]);
 
+        memset(&sr, 0, sizeof(sr));
         memcpy(sr.device_id, f->id[C]->device_id, IDENTITY_ID_LEN);
         sr.role = MEMBER_ROLE_ADMIN;
         assert_int_equal(member_body_set_role(&sr, &body, &blen), 0);
@@ -1284,6 +1285,148 @@ static void test_add_hist_codec(void **state)
         free(body);
 }
 
+/* SET_ROLE bodies: 17 bytes (legacy) or 57 (with a cutoff/resume), one encoding per value. */
+static void test_set_role_codec(void **state)
+{
+        struct member_set_role sr, got;
+        uint8_t *body = NULL, buf[MEMBER_SET_ROLE_LEN + 1];
+        size_t blen = 0;
+
+        (void)state;
+        memset(&sr, 0, sizeof(sr));
+        memset(sr.device_id, 7, IDENTITY_ID_LEN);
+        sr.role = MEMBER_ROLE_READER;
+        assert_int_equal(member_body_set_role(&sr, &body, &blen), 0);
+        assert_int_equal(blen, MEMBER_SET_ROLE_LEGACY_LEN);
+        assert_int_equal(member_decode_set_role(body, blen, &got), 0);
+        assert_false(got.has_journal);
+        free(body);
+        sr.has_journal = 1;
+        sr.journal_seq = 0x0102030405060708ull;
+        memset(sr.journal_hash, 0xab, 32);
+        assert_int_equal(member_body_set_role(&sr, &body, &blen), 0);
+        assert_int_equal(blen, MEMBER_SET_ROLE_LEN);
+        assert_int_equal(body[16], MEMBER_ROLE_READER);
+        assert_int_equal(body[17], 1);
+        assert_int_equal(body[24], 8);
+        assert_int_equal(body[25], 0xab);
+        assert_int_equal(member_decode_set_role(body, blen, &got), 0);
+        assert_true(got.has_journal);
+        assert_true(got.journal_seq == sr.journal_seq);
+        assert_memory_equal(got.journal_hash, sr.journal_hash, 32);
+        /* Any other length, a bad role, seq 0 with a hash or a seq without one: refused. */
+        memcpy(buf, body, blen);
+        buf[blen] = 0;
+        assert_int_equal(member_decode_set_role(buf, blen + 1, &got), -EBADMSG);
+        assert_int_equal(member_decode_set_role(buf, blen - 1, &got), -EBADMSG);
+        assert_int_equal(member_decode_set_role(buf, 18, &got), -EBADMSG);
+        buf[16] = MEMBER_ROLE_RECOVERY;
+        assert_int_equal(member_decode_set_role(buf, blen, &got), -EBADMSG);
+        buf[16] = MEMBER_ROLE_READER;
+        memset(buf + 17, 0, 8); /* seq 0, hash not zero */
+        assert_int_equal(member_decode_set_role(buf, blen, &got), -EBADMSG);
+        memset(buf + 25, 0, 32); /* seq 0, zero hash: none */
+        assert_int_equal(member_decode_set_role(buf, blen, &got), 0);
+        buf[24] = 3; /* seq 3, zero hash */
+        assert_int_equal(member_decode_set_role(buf, blen, &got), -EBADMSG);
+        sr.journal_seq = 0;
+        assert_int_equal(member_body_set_role(&sr, &body, &blen), -EINVAL);
+        free(body);
+}
+
+/* A SET_ROLE by A of C to ROLE naming journal entry SEQ (hash byte H; no reference if SEQ < 0). */
+static void set_role_at(struct fx *f, int author, int who, uint8_t role, int64_t seq, uint8_t h)
+{
+        struct member_set_role sr;
+        uint8_t *obj = NULL;
+        size_t len = 0;
+
+        memset(&sr, 0, sizeof(sr));
+        memcpy(sr.device_id, f->id[who]->device_id, IDENTITY_ID_LEN);
+        sr.role = role;
+        if (seq >= 0) {
+                sr.has_journal = 1;
+                sr.journal_seq = (uint64_t)seq;
+                if (seq > 0)
+                        memset(sr.journal_hash, h, 32);
+        }
+        assert_int_equal(members_build_set_role_body(f->st, f->id[author], &sr, NOW, &obj, &len),
+                         0);
+        push(f, obj, len);
+        assert_int_equal(f->st->alarm, MEMBERS_OK);
+}
+
+/* R5: demotion cutoffs, void ranges, legacy bodies, in fold order. */
+static void test_demotion_cutoff_standing(void **state)
+{
+        struct fx *f = *state;
+        struct members_standing st;
+
+        usual(f);
+        members_standing(f->st, f->id[C]->device_id, &st);
+        assert_false(st.cut);
+        assert_int_equal(st.nvoid, 0);
+        set_role_at(f, A, C, MEMBER_ROLE_READER, 5, 0x55);
+        members_standing(f->st, f->id[C]->device_id, &st);
+        assert_true(st.cut);
+        assert_true(st.cut_seq == 5);
+        assert_int_equal(st.cut_hash[0], 0x55);
+        /* A second demotion (another admin's, concurrent) keeps the lower cutoff. */
+        set_role_at(f, B, C, MEMBER_ROLE_READER, 7, 0x77);
+        members_standing(f->st, f->id[C]->device_id, &st);
+        assert_true(st.cut && st.cut_seq == 5);
+        set_role_at(f, B, C, MEMBER_ROLE_READER, 4, 0x44);
+        members_standing(f->st, f->id[C]->device_id, &st);
+        assert_true(st.cut && st.cut_seq == 4 && st.cut_hash[0] == 0x44);
+        /* Promoted again with resume 9: (4, 9] is void, the cut closed. */
+        set_role_at(f, A, C, MEMBER_ROLE_WRITER, 9, 0x99);
+        members_standing(f->st, f->id[C]->device_id, &st);
+        assert_false(st.cut);
+        assert_int_equal(st.nvoid, 1);
+        assert_true(st.voids[0].lo_seq == 4 && st.voids[0].lo_hash[0] == 0x44);
+        assert_true(st.voids[0].hi_seq == 9 && st.voids[0].hi_hash[0] == 0x99);
+        /* Demoted to reader with cutoff 0 from admin, then promoted by a legacy body. */
+        set_role_at(f, A, C, MEMBER_ROLE_ADMIN, -1, 0);
+        set_role_at(f, A, C, MEMBER_ROLE_READER, 12, 0x12);
+        members_standing(f->st, f->id[C]->device_id, &st);
+        assert_true(st.cut && st.cut_seq == 12 && st.nvoid == 1);
+        set_role_at(f, A, C, MEMBER_ROLE_WRITER, -1, 0);
+        members_standing(f->st, f->id[C]->device_id, &st);
+        assert_false(st.cut);
+        assert_int_equal(st.nvoid, 1);
+        /* A legacy demotion has no cutoff: judged by the role, as before R5. */
+        set_role_at(f, A, C, MEMBER_ROLE_READER, -1, 0);
+        members_standing(f->st, f->id[C]->device_id, &st);
+        assert_false(st.cut);
+        /* A resume at or below the cutoff voids nothing. */
+        set_role_at(f, A, D, MEMBER_ROLE_WRITER, -1, 0);
+        set_role_at(f, A, D, MEMBER_ROLE_READER, 3, 0x33);
+        set_role_at(f, A, D, MEMBER_ROLE_WRITER, 3, 0x33);
+        members_standing(f->st, f->id[D]->device_id, &st);
+        assert_false(st.cut);
+        assert_int_equal(st.nvoid, 0);
+        /* Arriving in the reverse order, the objects fold to the same standing. */
+        {
+                struct members_obj objs[MAXOBJ];
+                struct members_state *s = NULL;
+                struct members_standing st2;
+                size_t i;
+
+                for (i = 0; i < f->nobj; i++) {
+                        objs[i].name = NULL;
+                        objs[i].buf = f->bufs[f->nobj - 1 - i];
+                        objs[i].len = f->lens[f->nobj - 1 - i];
+                }
+                assert_int_equal(
+                    members_fold(f->genesis, f->genesis_len, f->ri.genesis_hash, objs, f->nobj, &s),
+                    0);
+                members_standing(s, f->id[C]->device_id, &st2);
+                members_standing(f->st, f->id[C]->device_id, &st);
+                assert_memory_equal(&st, &st2, sizeof(st));
+                members_state_free(s);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1310,6 +1453,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_history_wraps_same_owner, setup, teardown),
             cmocka_unit_test_setup_teardown(test_history_wraps_refused, setup, teardown),
             cmocka_unit_test_setup_teardown(test_add_hist_codec, setup, teardown),
+            cmocka_unit_test(test_set_role_codec),
+            cmocka_unit_test_setup_teardown(test_demotion_cutoff_standing, setup, teardown),
         };
 
         if (secmem_init() != 0)

@@ -1585,11 +1585,91 @@ static void test_cut_to_nothing(void **state)
         assert_int_equal(pi.have, 0);
 }
 
+/* The last alarm: KIND about D, not holding. */
+static void expect_soft_alarm(struct fx *f, const char *kind, const struct dev *d)
+{
+        struct pull_alarm_info a;
+        size_t n = pull_alarm_count(f->p);
+
+        assert_true(n >= 1);
+        assert_int_equal(pull_alarm_get(f->p, n - 1, &a), 0);
+        assert_string_equal(a.kind, kind);
+        assert_string_equal(a.device, d->hex);
+        assert_false(a.holds);
+}
+
+/*
+ * Invariant R5.  C publishes three entries, all applied; then the fold says C
+ * was demoted to reader with its cutoff at seq 1: seq 2..3 are undone, the
+ * mark goes back to 1, the non-holding alarm not-a-writer names them, and C's
+ * later entry (4) is refused too.  Then C is promoted again with resume 4:
+ * 2..4 are walked as void (never applied, never undone), its entry 5 applies.
+ */
+static void test_demotion_cut_and_resume(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peer = peer_of(&f->c, f->c.pk, MEMBER_ROLE_WRITER);
+        struct pull_peer_info pi;
+        uint8_t cut_hash[32];
+        struct pull *p = NULL;
+        unsigned n;
+
+        pull_free(f->p);
+        memset(&undo_seen, 0, sizeof(undo_seen));
+        assert_int_equal(
+            pull_new(&p, f->st, f->ix, f->region, f->a.id, &peer, 1, &undo_ops, &f->rec), 0);
+        f->p = p;
+        f->rec.p = p;
+        publish_plain(f, &f->c, 1);
+        memcpy(cut_hash, f->c.head, 32);
+        publish_plain(f, &f->c, 2);
+        publish_plain(f, &f->c, 1);
+        assert_int_equal(round_ok(f), 4);
+        peer.role = MEMBER_ROLE_READER;
+        peer.standing.cut = 1;
+        peer.standing.cut_seq = 1;
+        memcpy(peer.standing.cut_hash, cut_hash, 32);
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 1);
+        assert_int_equal(round_ok(f), 0);
+        assert_int_equal(undo_seen.calls, 1);
+        assert_int_equal(undo_seen.n, 3);
+        assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 0);
+        expect_soft_alarm(f, "not-a-writer", &f->c);
+        assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
+        assert_int_equal(pi.seq, 1);
+        assert_false(pi.held);
+        /* Written after the demotion, before C learned: refused, nothing applied. */
+        publish_plain(f, &f->c, 1);
+        assert_int_equal(round_ok(f), 0);
+        assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
+        assert_int_equal(pi.seq, 1);
+        expect_soft_alarm(f, "not-a-writer", &f->c);
+        /* Promoted with resume 4: 2..4 void, 5 counts; nothing undone again. */
+        peer.role = MEMBER_ROLE_WRITER;
+        memset(&peer.standing, 0, sizeof(peer.standing));
+        peer.standing.nvoid = 1;
+        peer.standing.voids[0].lo_seq = 1;
+        memcpy(peer.standing.voids[0].lo_hash, cut_hash, 32);
+        peer.standing.voids[0].hi_seq = 4;
+        memcpy(peer.standing.voids[0].hi_hash, f->c.head, 32);
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        publish_plain(f, &f->c, 1);
+        n = round_ok(f);
+        assert_int_equal(n, 1);
+        assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
+        assert_int_equal(pi.seq, 5);
+        assert_int_equal(round_ok(f), 0);
+        assert_int_equal(undo_seen.calls, 1);
+        assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
             T(test_pull_honest),
+            T(test_demotion_cut_and_resume),
             T(test_pull_many_entries),
             T(test_pull_apply_retry),
             T(test_attack_flip_entry),
