@@ -31,7 +31,9 @@ CFG_FAULTS=(--devices 3 --disjoint 1 --faults 1 --crashes 0)
 # "name config": concurrent edits, no faults.  F1: an edit brought back by "edit beats
 # delete" took its author's old counter, and the others ignored its next edit.  F2: a file
 # renamed by rule 5 collided with its own conflict name and took a " 2" name on some
-# devices only.  B4: a crash before the index commit of an unlink left the name without
+# devices only.  F6 (doc/SYNC.md U1-U3): a rule 3 copy and a file renamed by rule 5 took
+# one conflict name (a " 2" on some devices); a deletion descending from a conflict's winner
+# was kept off on the loser's author only (B1).  B4: a crash before the index commit of an unlink left the name without
 # its ciphertext (EIO); B7: a crash lost the dirty mark of an in-place rewrite (the
 # devices never converged); B5: a lagging listing raised journal-gap (crashes, faults).
 REGRESS=(
@@ -46,6 +48,11 @@ REGRESS=(
 	"B7 --disjoint 1 --faults 0 --seeds 1 --from 7"
 	"B5 --disjoint 1 --crashes 0 --seeds 1 --from 4"
 	"B5 --disjoint 1 --seeds 1 --from 8"
+	"F6-U3 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 5"
+	"F6-U3 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 18"
+	"F6-U1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 17"
+	"F6-U1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 4"
+	"F6-U1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 7"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl
@@ -66,7 +73,7 @@ ok $T_RC "short run with store faults: $FSEEDS seeds: no failure" \
 	"$(grep -E 'FAIL|^sim:' <<<"$T_OUT" | head -20)"
 note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 
-# Regressions: seeds that failed before the fixes of tests/sim/FOUND.md (F1, F2, B4, B5, B7).
+# Regressions: seeds that failed before the fixes of tests/sim/FOUND.md (F1, F2, F6, B4, B5, B7).
 for r in "${REGRESS[@]}"; do
 	read -r what cfg <<<"$r"
 	# shellcheck disable=SC2086 # CFG words
