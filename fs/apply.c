@@ -1157,7 +1157,9 @@ static int apply_decide(struct fs *fs, struct fs_inode *in, const struct manifes
         if (m->kind == MANIFEST_TOMBSTONE) { /* U1: the later deletion wins; the edit is kept */
                 apply_log_conflict(fs, m,
                                    "deleted there later than edited here: the deletion wins");
-                *act = in->kind == FS_KIND_REG && memcmp(in->author, fs->device_id, 16) == 0
+                /* a symlink or special file that lost is kept too (its target, its
+                 * type); a directory's own edit has nothing to keep */
+                *act = in->kind != FS_KIND_DIR && memcmp(in->author, fs->device_id, 16) == 0
                            ? APPLY_COPY_FIRST
                            : APPLY_NEWER;
                 return 0;

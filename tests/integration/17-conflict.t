@@ -6,8 +6,9 @@
 # back.  Then (doc/SYNC.md "Conflicts"):
 #  - two edits of one file: exactly one winner and one conflict copy
 #    "name (conflict from DEV DATE HASH).ext", the same bytes on every device;
-#  - edit vs delete (the later wins, a losing edit is its author's conflict
-#    copy), also for a file inside a deleted directory;
+#  - of an edit and a concurrent deletion the later (Lamport) wins; an edit
+#    that loses is kept as a conflict copy (by its author); also for a file
+#    inside a deleted directory (doc/SYNC.md U1);
 #  - one name created on two devices: both files survive, one renamed the
 #    same way everywhere;
 #  - afterwards nothing changes any more (no copies of copies), a remount
@@ -121,8 +122,10 @@ case "$pair" in
 	;;
 *) fail "winner and copy hold the two versions" "got: $pair" ;;
 esac
-# Edit vs delete (SYNC.md U1): the later (Lamport) wins; an edit that loses is kept by its
-# author as a conflict copy.  Either way the edit survives exactly once, the same everywhere.
+# Edit vs delete (SYNC.md U1): of an edit and a concurrent deletion the later (Lamport) wins;
+# an edit that loses is kept as a conflict copy (by its author).  Which is later depends on
+# the devices' clocks before the partition, so either outcome passes; either way the edit
+# survives exactly once, the same everywhere (all_same above).
 # $1: directory, $2: base, $3: extension, $4: author, $5: content.
 edit_survives()
 {
