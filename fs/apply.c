@@ -283,14 +283,23 @@ int fs_gone_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t lam
         if (rc != 0 && rc != -ENOENT)
                 return rc;
         memset(&g, 0, sizeof(g));
-        g.lamport = lamport;
-        g.mode = mode & APPLY_MODE_MASK;
-        memcpy(g.hash, hash, 32);
-        memcpy(g.parent_id, parent_id, 16);
-        if (name_len > MANIFEST_NAME_MAX)
-                name_len = MANIFEST_NAME_MAX;
-        memcpy(g.name, name, name_len);
-        g.name_len = name_len;
+        if (rc == 0 && (old.lamport > lamport ||
+                        (old.lamport == lamport && memcmp(old.hash, hash, 32) >= 0))) {
+                /* U1: the later deletion is the one an edit is measured against,
+                 * whatever order the two arrived in (FOUND.md F7). */
+                g = old;
+                g.vv = NULL;
+                g.nvv = 0;
+        } else {
+                g.lamport = lamport;
+                g.mode = mode & APPLY_MODE_MASK;
+                memcpy(g.hash, hash, 32);
+                memcpy(g.parent_id, parent_id, 16);
+                if (name_len > MANIFEST_NAME_MAX)
+                        name_len = MANIFEST_NAME_MAX;
+                memcpy(g.name, name, name_len);
+                g.name_len = name_len;
+        }
         /* Two deletions of one file: remember that both happened. */
         rc = apply_vv_merge(old.vv, old.nvv, vv, nvv, &g.vv, &g.nvv);
         if (rc == 0)
