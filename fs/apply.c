@@ -13,20 +13,23 @@
  *     the committer has turned the change into a version.
  *  3. Version vectors decide: older or equal versions are ignored, newer
  *     ones applied.  Concurrent versions:
- *       - edit beats delete (a deletion never wins over a concurrent edit;
- *         a deleted file, and the directories above it, come back);
+ *       - edit vs delete (SYNC.md U1): the higher Lamport wins, a tie goes
+ *         to the edit; an edit that wins brings a deleted file, and the
+ *         directories above it, back; a deletion that wins leaves the edit
+ *         to its author's conflict copy;
  *       - two edits: the higher (Lamport, author) wins everywhere.  The
  *         device that authored the losing version, and only it, keeps that
- *         version as a new file "name (conflict from DEV DATE).ext" (new file
- *         id, re-encrypted) and publishes it like any other file; every other
- *         device simply takes the winner.  The loser's vector is merged in,
- *         so later edits descend from both.
+ *         version as a new file "name (conflict from DEV DATE HASH).ext"
+ *         (U3; new file id, re-encrypted) and publishes it like any other
+ *         file; every other device simply takes the winner.  Only the
+ *         loser's author merges the loser's vector in (U2).
  *  4. Deletions are remembered (index "gone" rows, with the vector of the
  *     deleting version), so a version older than a deletion, arriving late
  *     from a third device, does not bring the file back.
  *  5. Two different files under one name: the higher (Lamport, author)
  *     keeps the name, the other is shown as "name (conflict from DEV
- *     DATE).ext" (DEV and DATE of the losing version); a local file never
+ *     DATE HASH).ext" (DEV and DATE of the losing version, HASH of its
+ *     file id); a local file never
  *     committed counts as newest (it will be, when published).  Same-name
  *     directories merge: the older one's entries move into the newer one
  *     and its id becomes an alias.
@@ -172,6 +175,21 @@ static int apply_vv_absorb(struct fs_inode *in, const struct fs_vv *vv, size_t n
         return 0;
 }
 
+/*
+ * U2: IN's vector takes VV's entry for SELF if it is higher (nothing else):
+ * this device never reuses a counter of its own, and a version it does not
+ * hold is not absorbed (its later versions stay concurrent with it).
+ */
+static int apply_vv_absorb_self(struct fs_inode *in, const struct fs_vv *vv, size_t nvv,
+                                const uint8_t self[16])
+{
+        size_t i;
+
+        for (i = 0; i < nvv; i++)
+                if (memcmp(vv[i].device_id, self, 16) == 0)
+                        return apply_vv_absorb(in, &vv[i], 1);
+        return 0;
+}
 static int apply_gone_put(struct fs *fs, const uint8_t file_id[16], const struct fs_gone *g)
 {
         struct enc e;
@@ -265,14 +283,23 @@ int fs_gone_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t lam
         if (rc != 0 && rc != -ENOENT)
                 return rc;
         memset(&g, 0, sizeof(g));
-        g.lamport = lamport;
-        g.mode = mode & APPLY_MODE_MASK;
-        memcpy(g.hash, hash, 32);
-        memcpy(g.parent_id, parent_id, 16);
-        if (name_len > MANIFEST_NAME_MAX)
-                name_len = MANIFEST_NAME_MAX;
-        memcpy(g.name, name, name_len);
-        g.name_len = name_len;
+        if (rc == 0 && (old.lamport > lamport ||
+                        (old.lamport == lamport && memcmp(old.hash, hash, 32) >= 0))) {
+                /* U1: the later deletion is the one an edit is measured against,
+                 * whatever order the two arrived in (FOUND.md F7). */
+                g = old;
+                g.vv = NULL;
+                g.nvv = 0;
+        } else {
+                g.lamport = lamport;
+                g.mode = mode & APPLY_MODE_MASK;
+                memcpy(g.hash, hash, 32);
+                memcpy(g.parent_id, parent_id, 16);
+                if (name_len > MANIFEST_NAME_MAX)
+                        name_len = MANIFEST_NAME_MAX;
+                memcpy(g.name, name, name_len);
+                g.name_len = name_len;
+        }
         /* Two deletions of one file: remember that both happened. */
         rc = apply_vv_merge(old.vv, old.nvv, vv, nvv, &g.vv, &g.nvv);
         if (rc == 0)
@@ -306,35 +333,39 @@ static size_t apply_ext_len(const char *name)
 }
 
 /*
- * A free name in PARENT for a version of NAME by AUTHOR with mtime MTIME_S:
- * "name (conflict from DEVICE DATE).ext" (DEVICE: the author's name in the
- * membership, DATE: UTC).  Always fits in 255 bytes: the base is shortened
- * (at a UTF-8 character boundary) when it must be.  A name held by inode
- * SELF (0: none) counts as free: a file already renamed to its conflict name
- * keeps it when another version of it collides again.
+ * U3: a free name in PARENT for a version of NAME by AUTHOR with mtime
+ * MTIME_S, identified by ID (the losing manifest's hash for a rule 3 copy,
+ * the displaced file's id for rule 5): "name (conflict from DEVICE DATE
+ * HASH).ext" (DEVICE: the author's name in the membership, DATE: UTC, HASH:
+ * the first 6 hex digits of ID; more digits, up to 32, only when another
+ * file holds that name).  A function of the version, not of arrival order.
+ * Always fits in 255 bytes: the base is shortened (at a UTF-8 character
+ * boundary) when it must be.  A name held by inode SELF (0: none) counts as
+ * free: a file already renamed to its conflict name keeps it.
  */
 static int apply_conflict_name(struct fs *fs, uint64_t parent, const char *name,
-                               const uint8_t author[16], uint64_t mtime_s, uint64_t self,
-                               char out[256])
+                               const uint8_t author[16], uint64_t mtime_s, const uint8_t id[16],
+                               uint64_t self, char out[256])
 {
-        size_t ext = apply_ext_len(name), base = strlen(name) - ext;
-        char dev[65], date[16];
+        static const int digits[] = {6, 12, 20, 32};
+        size_t ext = apply_ext_len(name), base = strlen(name) - ext, i;
+        char dev[65], date[16], hex[33];
         struct tm tm;
         time_t t = (time_t)mtime_s;
         uint64_t other;
-        int i, rc;
+        int rc;
 
         fs_device_label(fs, author, dev);
+        hex_encode(hex, id, 16);
         if (gmtime_r(&t, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%d", &tm) == 0)
                 snprintf(date, sizeof(date), "unknown-date");
-        for (i = 1; i < 100; i++) {
-                char n[16] = "", suffix[128];
+        for (i = 0; i < sizeof(digits) / sizeof(digits[0]); i++) {
+                char suffix[160];
                 size_t b = base;
                 int slen, len;
 
-                if (i > 1)
-                        snprintf(n, sizeof(n), " %d", i);
-                slen = snprintf(suffix, sizeof(suffix), " (conflict from %s %s%s)", dev, date, n);
+                slen = snprintf(suffix, sizeof(suffix), " (conflict from %s %s %.*s)", dev, date,
+                                digits[i], hex);
                 if (slen < 0 || (size_t)slen + ext >= 255)
                         return -ENAMETOOLONG;
                 if (b > 255 - (size_t)slen - ext)
@@ -347,6 +378,8 @@ static int apply_conflict_name(struct fs *fs, uint64_t parent, const char *name,
                 rc = index_lookup(fs->ix, parent, out, (size_t)len, &other);
                 if (rc == -ENOENT || (rc == 0 && self != 0 && other == self))
                         return 0;
+                if (rc != 0)
+                        return rc;
         }
         return -EEXIST;
 }
@@ -426,7 +459,7 @@ static int apply_copy_local(struct fs *fs, struct fs_inode *in)
                 return 0; /* no name here: nothing to keep a copy under */
         if (rc == 0)
                 rc = apply_conflict_name(fs, parent, cur, fs->device_id, (uint64_t)in->mtime.tv_sec,
-                                         0, alt);
+                                         in->manifest_hash, 0, alt);
         if (rc == 0)
                 rc = fs_inode_create(fs, in->kind, in->mode, in->uid, in->gid, in->target, &cp);
         if (rc != 0)
@@ -485,7 +518,7 @@ static int apply_collide(struct fs *fs, uint64_t parent, const char *name, uint6
 {
         struct fs_inode *o;
         struct apply_ver rv, ov;
-        uint8_t author[16];
+        uint8_t author[16], ofid[16];
         uint64_t mtime;
         int rc = fs_inode_get(fs, other, &o), kind;
 
@@ -496,14 +529,16 @@ static int apply_collide(struct fs *fs, uint64_t parent, const char *name, uint6
         memcpy(author, ov.author, 16);
         ov.author = author;
         mtime = (uint64_t)o->mtime.tv_sec;
+        memcpy(ofid, o->file_id, 16);
         kind = o->kind;
         pthread_rwlock_unlock(&o->lock);
         apply_remote_ver(m, &rv);
         *remote_loses = !apply_wins(&rv, &ov);
         if (*remote_loses) {
-                rc = apply_conflict_name(fs, parent, name, m->author, meta->mtime_s, self, alt);
+                rc = apply_conflict_name(fs, parent, name, m->author, meta->mtime_s, m->file_id,
+                                         self, alt);
         } else {
-                rc = apply_conflict_name(fs, parent, name, author, mtime, 0, alt);
+                rc = apply_conflict_name(fs, parent, name, author, mtime, ofid, 0, alt);
                 if (rc == 0)
                         rc = index_unlink(fs->ix, parent, name, strlen(name));
                 if (rc == 0)
@@ -761,19 +796,42 @@ static uint32_t apply_type(uint8_t kind, const struct manifest_meta *meta)
         return kind == MANIFEST_DIR ? S_IFDIR : kind == MANIFEST_SYMLINK ? S_IFLNK : S_IFREG;
 }
 
-/* Takes M's version state (vector, Lamport, hash, author) into IN; MERGE: keep IN's vector too. */
-static int apply_version_state(struct fs_inode *in, const struct manifest *m, int merge)
+enum apply_merge {
+        APPLY_MERGE_NONE, /* M's vector */
+        APPLY_MERGE_ALL,  /* M's vector and IN's (IN's version was seen: U2) */
+        APPLY_MERGE_SELF, /* M's vector and IN's entry for this device (U2) */
+};
+
+/* Takes M's version state (vector, Lamport, hash, author) into IN; MERGE: see enum apply_merge. */
+static int apply_version_state(const struct fs *fs, struct fs_inode *in, const struct manifest *m,
+                               int merge)
 {
         struct fs_vv *vv = NULL;
         size_t nvv = m->nvv;
 
-        if (merge) {
+        if (merge == APPLY_MERGE_SELF) {
+                size_t i;
+
+                for (i = 0; i < in->nvv; i++)
+                        if (memcmp(in->vv[i].device_id, fs->device_id, 16) == 0)
+                                break;
+                if (i < in->nvv) {
+                        int rc = apply_vv_merge(&in->vv[i], 1, (const struct fs_vv *)m->vv, m->nvv,
+                                                &vv, &nvv);
+
+                        if (rc != 0)
+                                return rc;
+                } else {
+                        merge = APPLY_MERGE_NONE;
+                }
+        } else if (merge == APPLY_MERGE_ALL) {
                 int rc =
                     apply_vv_merge(in->vv, in->nvv, (const struct fs_vv *)m->vv, m->nvv, &vv, &nvv);
 
                 if (rc != 0)
                         return rc;
-        } else if (m->nvv > 0) {
+        }
+        if (merge == APPLY_MERGE_NONE && m->nvv > 0) {
                 vv = malloc(m->nvv * sizeof(*vv));
                 if (vv == NULL)
                         return -ENOMEM;
@@ -800,7 +858,7 @@ static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct mani
         int rc = index_name_of(fs->ix, in->ino, &parent, name, &len, &type);
 
         if (rc == 0 && in->kind == FS_KIND_DIR && index_dir_empty(fs->ix, in->ino) != 1) {
-                /* Something here is newer than the deletion (rule 3: edit beats delete). */
+                /* Something here is newer than the deletion (rule 3): held. */
                 log_warn("a remote deletion of a directory that is not empty here is held");
                 return apply_vv_absorb(in, (const struct fs_vv *)m->vv, m->nvv);
         }
@@ -814,7 +872,7 @@ static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct mani
                 apply_inval(fs, parent, 0, name);
         in->nlink = 0;
         fs_now(&in->ctime);
-        rc = apply_version_state(in, m, 0);
+        rc = apply_version_state(fs, in, m, APPLY_MERGE_NONE);
         if (rc == 0)
                 rc = fs_gone_record(fs, m->file_id, m->lamport, m->hash, in->vv, in->nvv,
                                     meta->mode, meta->parent_id, meta->name, meta->name_len);
@@ -856,7 +914,7 @@ static int apply_update(struct fs *fs, struct fs_inode *in, const struct manifes
         if (rc == 0)
                 rc = apply_place(fs, in, parent, meta->name, m, meta);
         if (rc == 0)
-                rc = apply_version_state(in, m, merge);
+                rc = apply_version_state(fs, in, m, merge);
         if (rc == 0)
                 rc = fs_inode_save(fs, in);
         apply_inval(fs, 0, in->ino, NULL);
@@ -900,7 +958,7 @@ static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struc
         if (rc != 0)
                 return rc;
         if (index_lookup(fs->ix, parent, name, g->name_len, &other) == 0) {
-                rc = apply_conflict_name(fs, parent, name, fs->device_id, 0, 0, alt);
+                rc = apply_conflict_name(fs, parent, name, fs->device_id, 0, pid, 0, alt);
                 if (rc != 0)
                         return rc;
                 name = alt;
@@ -1006,7 +1064,7 @@ enum apply_act {
         APPLY_SKIP,
         APPLY_NEWER,      /* dominates: take it */
         APPLY_RESURRECT,  /* an edit of a file deleted here: take it, forget the deletion */
-        APPLY_WINNER,     /* concurrent and wins: take it, keep both vectors */
+        APPLY_WINNER,     /* concurrent and wins: take it (U2: which vector) */
         APPLY_COPY_FIRST, /* the same, after keeping this device's losing version as a copy */
 };
 
@@ -1027,6 +1085,7 @@ static int apply_decide_deleted(struct fs *fs, struct fs_inode *in, const struct
         struct fs_gone g;
         uint8_t *pending = NULL;
         size_t plen = 0;
+        uint64_t del_lamport = 0;
         int rc, order, tomb = m->kind == MANIFEST_TOMBSTONE;
 
         *act = APPLY_SKIP;
@@ -1042,6 +1101,7 @@ static int apply_decide_deleted(struct fs *fs, struct fs_inode *in, const struct
         if (rc == -ENOENT && in != NULL && in->has_manifest) {
                 /* Deleted here, deletion not remembered (older index): its last version. */
                 order = apply_vv_cmp((const struct fs_vv *)m->vv, m->nvv, in->vv, in->nvv);
+                del_lamport = in->lamport;
         } else if (rc == -ENOENT) {
                 if (tomb) /* never seen: remember the deletion for what arrives later */
                         return fs_gone_record(fs, m->file_id, m->lamport, m->hash,
@@ -1051,6 +1111,7 @@ static int apply_decide_deleted(struct fs *fs, struct fs_inode *in, const struct
                 return 0;
         } else if (rc == 0) {
                 order = apply_vv_cmp((const struct fs_vv *)m->vv, m->nvv, g.vv, g.nvv);
+                del_lamport = g.lamport;
                 free(g.vv);
         } else {
                 return rc;
@@ -1061,6 +1122,11 @@ static int apply_decide_deleted(struct fs *fs, struct fs_inode *in, const struct
                 return fs_gone_record(fs, m->file_id, m->lamport, m->hash,
                                       (const struct fs_vv *)m->vv, m->nvv, meta->mode,
                                       meta->parent_id, meta->name, meta->name_len);
+        if (order == MANIFEST_VV_CONCURRENT && m->lamport < del_lamport) {
+                /* U1: the later deletion wins; the edit's author keeps it as a copy */
+                apply_log_conflict(fs, m, "edited there, deleted here later: the deletion wins");
+                return 0;
+        }
         if (order == MANIFEST_VV_CONCURRENT)
                 apply_log_conflict(fs, m, "edited there, deleted here: the edit wins");
         *act = APPLY_RESURRECT;
@@ -1091,15 +1157,27 @@ static int apply_decide(struct fs *fs, struct fs_inode *in, const struct manifes
                 *act = APPLY_NEWER;
                 return 0;
         }
-        if (m->kind == MANIFEST_TOMBSTONE) {
+        apply_remote_ver(m, &rv);
+        apply_local_ver(fs, in, &lv);
+        if (m->kind == MANIFEST_TOMBSTONE && m->lamport <= lv.lamport) { /* U1 */
                 apply_log_conflict(fs, m, "deleted there, edited here: the edit wins");
                 return apply_vv_absorb(in, (const struct fs_vv *)m->vv, m->nvv);
         }
-        apply_remote_ver(m, &rv);
-        apply_local_ver(fs, in, &lv);
+        if (m->kind == MANIFEST_TOMBSTONE) { /* U1: the later deletion wins; the edit is kept */
+                apply_log_conflict(fs, m,
+                                   "deleted there later than edited here: the deletion wins");
+                /* a symlink or special file that lost is kept too (its target, its
+                 * type); a directory's own edit has nothing to keep */
+                *act = in->kind != FS_KIND_DIR && memcmp(in->author, fs->device_id, 16) == 0
+                           ? APPLY_COPY_FIRST
+                           : APPLY_NEWER;
+                return 0;
+        }
         if (!apply_wins(&rv, &lv)) {
                 apply_log_conflict(fs, m, "both changed it; this version wins");
-                return apply_vv_absorb(in, (const struct fs_vv *)m->vv, m->nvv);
+                /* U2: the loser's author keeps it; absorbing it here would let this
+                 * device's next version pass for one that saw it (FOUND.md B2). */
+                return apply_vv_absorb_self(in, (const struct fs_vv *)m->vv, m->nvv, fs->device_id);
         }
         apply_log_conflict(fs, m, "both changed it; the other version wins");
         *act = in->kind != FS_KIND_DIR && in->kind == apply_kind(m->kind) &&
@@ -1256,10 +1334,10 @@ static int apply_merge_pair(struct fs *fs, uint64_t from, const struct apply_chi
                 return rc == 0 ? apply_move(fs, from, c->name, into, c->name, c->ino, c->type) : rc;
         }
         if (apply_wins(&ov, &cv)) { /* C is the older: it moves in under a conflict name */
-                rc = apply_conflict_name(fs, into, c->name, ca, cm, 0, alt);
+                rc = apply_conflict_name(fs, into, c->name, ca, cm, cfid, 0, alt);
                 return rc == 0 ? apply_move(fs, from, c->name, into, alt, c->ino, c->type) : rc;
         }
-        rc = apply_conflict_name(fs, into, c->name, oa, om, 0, alt);
+        rc = apply_conflict_name(fs, into, c->name, oa, om, ofid, 0, alt);
         if (rc == 0)
                 rc = apply_move(fs, into, c->name, into, alt, other, (uint8_t)ok);
         return rc == 0 ? apply_move(fs, from, c->name, into, c->name, c->ino, c->type) : rc;
@@ -1374,6 +1452,22 @@ static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct man
         return rc;
 }
 
+/*
+ * U2: whose vector a taken version keeps.  The loser's author (a copy kept,
+ * or a directory's own version) and a deleted file coming back keep both;
+ * another device keeps only its own counter: it does not hold the losing
+ * version, which stays concurrent with what it writes next.
+ */
+static int apply_merge_of(const struct fs *fs, const struct fs_inode *in, int act)
+{
+        if (act == APPLY_COPY_FIRST || act == APPLY_RESURRECT)
+                return APPLY_MERGE_ALL;
+        if (act != APPLY_WINNER || in == NULL)
+                return APPLY_MERGE_NONE;
+        return in->has_manifest && memcmp(in->author, fs->device_id, 16) == 0 ? APPLY_MERGE_ALL
+                                                                              : APPLY_MERGE_SELF;
+}
+
 /* Carries out ACT for M on IN (NULL: create it), both locks held. */
 static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest *m,
                      const struct manifest_meta *meta, int act)
@@ -1382,8 +1476,10 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
         uint64_t parent = 0;
         int rc = 0, have_gone = 0;
 
+        if (m->kind == MANIFEST_TOMBSTONE && act == APPLY_COPY_FIRST && *in != NULL)
+                rc = apply_copy_local(fs, *in); /* U1: the edit that lost is kept */
         if (m->kind == MANIFEST_TOMBSTONE)
-                return *in != NULL ? apply_tombstone(fs, *in, m, meta) : 0;
+                return rc == 0 && *in != NULL ? apply_tombstone(fs, *in, m, meta) : rc;
         rc = apply_parent(fs, meta->parent_id, &parent);
         if (rc == 0 && (act == APPLY_NEWER || act == APPLY_RESURRECT)) {
                 int done = 0;
@@ -1409,9 +1505,7 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
         if (rc == 0 && *in == NULL)
                 rc = apply_create(fs, m, meta, in);
         if (rc == 0)
-                rc = apply_update(fs, *in, m, meta, parent,
-                                  act == APPLY_WINNER || act == APPLY_COPY_FIRST ||
-                                      act == APPLY_RESURRECT);
+                rc = apply_update(fs, *in, m, meta, parent, apply_merge_of(fs, *in, act));
         if (rc == 0 && have_gone)
                 rc = apply_vv_absorb(*in, g.vv, g.nvv);
         if (rc == 0 && have_gone)

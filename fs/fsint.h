@@ -505,7 +505,10 @@ int fs_gone_decode(const uint8_t *buf, size_t len, struct fs_gone *g)
 /*
  * Remembers that FILE_ID was deleted by the version (LAMPORT, HASH, VV) whose
  * last place was PARENT_ID/NAME with permission bits MODE, so older versions arriving late are not
- * resurrected.  Inside the open transaction.
+ * resurrected.  A second deletion of one file merges its vector in; the
+ * later of the two (Lamport, then hash) gives the Lamport time, hash and place
+ * kept, whatever the order of arrival (U1 compares an edit with it).  Inside
+ * the open transaction.
  */
 int fs_gone_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t lamport,
                    const uint8_t hash[static 32], const struct fs_vv *vv, size_t nvv, uint32_t mode,

@@ -23,7 +23,8 @@ done
 [ -x "$bin" ] && [ -x "$sim" ] && [ -f "$detrand" ] || { echo "sim.sh: build first (make)" >&2; exit 2; }
 tpl=${SEALSYNC_SIM_TEMPLATE:-$here/build/sim-template-$devices}
 export SEALSYNC_PASSPHRASE=sim-passphrase
-if [ ! -f "$tpl/ready" ]; then
+# A template made before the last build of the shim (its clock or randomness) is stale.
+if [ ! -f "$tpl/ready" ] || [ "$detrand" -nt "$tpl/ready" ]; then
 	rm -rf "$tpl"
 	mkdir -p "$tpl/store"
 	names=(devA devB devC devD devE devF devG devH)
@@ -37,7 +38,7 @@ if [ ! -f "$tpl/ready" ]; then
 		nrand=$((nrand + 1))
 		# (an ASan build would refuse a preloaded library listed before its runtime)
 		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
-			SEALSYNC_SIM_RAND=$((nrand * 7919)) LD_PRELOAD=$detrand SEALSYNC_HOME=$tpl/home$i "$bin" "$@"
+			SEALSYNC_SIM_RAND=$((nrand * 7919)) SEALSYNC_SIM_TIME=$((1599900000 + nrand)) LD_PRELOAD=$detrand SEALSYNC_HOME=$tpl/home$i "$bin" "$@"
 	}
 	H 0 init --kdf interactive --name "${names[0]}" >/dev/null
 	H 0 create sim --store "file://$tpl/store" >/dev/null

@@ -5,9 +5,10 @@
 # offline at once), the devices change the same things, the store comes
 # back.  Then (doc/SYNC.md "Conflicts"):
 #  - two edits of one file: exactly one winner and one conflict copy
-#    "name (conflict from DEV DATE).ext", the same bytes on every device;
-#  - edit beats delete, also for a file inside a deleted directory (the
-#    directories above it come back);
+#    "name (conflict from DEV DATE HASH).ext", the same bytes on every device;
+#  - of an edit and a concurrent deletion the later (Lamport) wins; an edit
+#    that loses is kept as a conflict copy (by its author); also for a file
+#    inside a deleted directory (doc/SYNC.md U1);
 #  - one name created on two devices: both files survive, one renamed the
 #    same way everywhere;
 #  - afterwards nothing changes any more (no copies of copies), a remount
@@ -111,7 +112,7 @@ converge "the three trees converge after the partition" 120 all_same || show_dif
 sig=$(tree_sig "$ma")
 note "$sig"
 
-ndoc=$(cd "$ma" && ls -1 | grep -c '^doc (conflict from dev[AB] [0-9-]\{10\})\.txt$')
+ndoc=$(cd "$ma" && ls -1 | grep -c '^doc (conflict from dev[AB] [0-9-]\{10\} [0-9a-f]\{6\})\.txt$')
 is "$ndoc" 1 "exactly one conflict copy of doc.txt"
 copy=$(cd "$ma" && ls -1 | grep '^doc (conflict from' | head -1)
 pair="$(cat "$ma/doc.txt")|$(cat "$ma/$copy" 2>/dev/null)"
@@ -121,11 +122,32 @@ case "$pair" in
 	;;
 *) fail "winner and copy hold the two versions" "got: $pair" ;;
 esac
-is "$(cat "$ma/gone.txt" 2>/dev/null)" "C edited it" "edit beats delete: gone.txt is back with C's edit"
-is "$(cat "$ma/proj/sub/f" 2>/dev/null)" "B edited inside" \
-	"edit beats delete inside a deleted directory: proj/sub/f is back"
-ok "$([ -d "$ma/proj/sub" ] && echo 0 || echo 1)" "the directories above it came back"
-nlong=$(cd "$ma" && ls -1 | grep -c '^LLLL.* (conflict from dev[AB] [0-9-]\{10\})\.txt$')
+# Edit vs delete (SYNC.md U1): of an edit and a concurrent deletion the later (Lamport) wins;
+# an edit that loses is kept as a conflict copy (by its author).  Which is later depends on
+# the devices' clocks before the partition, so either outcome passes; either way the edit
+# survives exactly once, the same everywhere (all_same above).
+# $1: directory, $2: base, $3: extension, $4: author, $5: content.
+edit_survives()
+{
+	local d=$1 base=$2 ext=$3 dev=$4 want=$5 n
+	if [ "$(cat "$d/$base$ext" 2>/dev/null)" = "$want" ]; then
+		n=$(cd "$d" && ls -1 | grep -c "^$base (conflict from")
+		[ "$n" = 0 ] && echo "the edit won: $base$ext is back"
+		return
+	fi
+	n=$(cd "$d" 2>/dev/null && ls -1 | grep -c "^$base (conflict from $dev [0-9-]\{10\} [0-9a-f]\{6\})$ext\$")
+	[ "$n" = 1 ] && [ ! -e "$d/$base$ext" ] && [ "$(cat "$d/$base (conflict from $dev"*"$ext")" = "$want" ] &&
+		echo "the deletion won: the edit is $dev's conflict copy"
+}
+how=$(edit_survives "$ma" gone .txt devC "C edited it")
+ok "$([ -n "$how" ] && echo 0 || echo 1)" "edit vs delete: C's edit of gone.txt survives once ($how)" \
+	"$(cd "$ma" && ls -1 | grep gone)"
+how=$(edit_survives "$ma/proj/sub" f "" devB "B edited inside")
+ok "$([ -n "$how" ] && echo 0 || echo 1)" \
+	"edit vs delete inside a deleted directory: B's edit of proj/sub/f survives once ($how)" \
+	"$(ls -1 "$ma/proj/sub" 2>&1)"
+ok "$([ -d "$ma/proj/sub" ] && echo 0 || echo 1)" "the directories above it are there"
+nlong=$(cd "$ma" && ls -1 | grep -c '^LLLL.* (conflict from dev[AB] [0-9-]\{10\} [0-9a-f]\{6\})\.txt$')
 is "$nlong" 1 "a 249-byte name in conflict: one copy, its base shortened to fit 255 bytes"
 is "$(cd "$ma" && ls -1d photos* | tr '\n' ' ')" "photos " \
 	"one directory made on two devices under one name: merged, not renamed"
@@ -139,6 +161,10 @@ is "$nnew" 2 "one name made on two devices: both files survive"
 got=$(cd "$ma" && cat new*.txt | sort | tr '\n' '|')
 is "$got" "B made new.txt|C made new.txt|" "the two new.txt files hold both contents"
 ok "$([ ! -e "$ma/.sealsync-orphans" ] && echo 0 || echo 1)" "nothing ended up under .sealsync-orphans"
+
+# doc, the long name, the renamed new.txt, same.txt, and the edits that lost to a deletion
+ncopies=$(find "$ma" -name '*conflict from*' | wc -l)
+note "$ncopies conflict copies"
 
 # --- stable: no copies of copies, no flapping ---------------------------------
 # Two full rounds (commit, upload, pull) on every device, one after the other.
@@ -155,10 +181,10 @@ converge "an edit of the copy reaches A" 30 content_is "$ma/$copy" "copy edited"
 converge "a new file in the merged directory reaches A" 30 content_is "$ma/photos/2026/z" \
 	"into the merged dir"
 converge "all three trees agree again" 30 all_same || show_diff
-n=$(cd "$ma" && ls -1 | grep -c 'conflict from')
-is "$n" 3 "no new conflict copies from ordinary edits (doc, the long name, the renamed new.txt)"
 n=$(find "$ma" -name '*conflict from*' | wc -l)
-is "$n" 4 "and one inside the merged directory (same.txt)"
+is "$n" "$ncopies" "no new conflict copies from ordinary edits"
+n=$(cd "$ma/photos" && ls -1 | grep -c 'conflict from')
+is "$n" 1 "one inside the merged directory (same.txt)"
 
 # --- durable and ciphertext only ----------------------------------------------
 sig=$(tree_sig "$mb")

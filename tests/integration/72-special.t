@@ -175,8 +175,8 @@ note "$(clash_sig "$ma")"
 nf=$(clash_sig "$ma" | grep -c '^p ')
 nr=$(clash_sig "$ma" | grep -c '^f ')
 is "$nf:$nr" "1:1" "one FIFO and one regular file"
-ncopy=$(clash_sig "$ma" | grep -c 'clash (conflict from dev[AB] [0-9-]\{10\})$')
-is "$ncopy" 1 "one of them renamed 'clash (conflict from DEV DATE)'"
+ncopy=$(clash_sig "$ma" | grep -c 'clash (conflict from dev[AB] [0-9-]\{10\} [0-9a-f]\{6\})$')
+is "$ncopy" 1 "one of them renamed 'clash (conflict from DEV DATE HASH)' (SYNC.md U3)"
 
 # --- the store holds no content for them ------------------------------------------------
 ok "$(grep -rqa 'through the fifo' "$work/store.real" && echo 1 || echo 0)" \
