@@ -217,7 +217,7 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 # `make uninstall` then removes exactly what `make install` wrote (directories stay).
 INSTALL_BIN      := $(BIN)
 INSTALL_MAN1     := man/sealsync.1 $(MAN_PAGES)
-INSTALL_MAN5     :=
+INSTALL_MAN5     := man/sealsync-format.5
 INSTALL_BASHCOMP := completion/sealsync.bash
 INSTALL_ZSHCOMP  := completion/_sealsync
 # contrib/ (issue #12): the fstab helper and the systemd user unit, as generated below.

@@ -9,7 +9,9 @@
 # from the binary under test: it renders with `man -l` without warnings, its
 # NAME line is the command's summary in `sealsync --help`, its SYNOPSIS and
 # DESCRIPTION hold exactly the words of `sealsync CMD --help`, in order; and
-# sealsync(1)'s SEE ALSO names every such page.
+# sealsync(1)'s SEE ALSO names every such page.  Last, man/sealsync-format.5
+# renders without warnings and names every kind of object sync/verify.c sorts
+# a region's keys into, and the store marker.
 # Needs no FUSE.  TAP output, for prove.
 set -u
 
@@ -101,7 +103,7 @@ if [ ${#page_cmds[@]} -eq 0 ]; then
 fi
 # groff check, top-level help, command list, one per command; SEE ALSO, one
 # per generated page.
-echo "1..$((4 + ${#commands[@]} + ${#page_cmds[@]}))"
+echo "1..$((6 + ${#commands[@]} + ${#page_cmds[@]}))"
 
 # 1: renders with no warnings.
 if command -v groff >/dev/null 2>&1; then
@@ -211,5 +213,31 @@ for c in "${page_cmds[@]}"; do
 		echo "#  ${why#; }"
 	fi
 done
+
+# sealsync-format(5).
+FMT=man/sealsync-format.5
+if LC_ALL=C.UTF-8 man --warnings -l "$FMT" 2>"$tmp/fmt.err" >"$tmp/fmt.txt" && [ ! -s "$tmp/fmt.err" ]; then
+	ok "$FMT renders without warnings"
+else
+	not_ok "$FMT renders without warnings"
+	sed 's/^/#   /' "$tmp/fmt.err"
+fi
+# The prefixes verify_rest() and verify_rest_info() know, as "R/PREFIX/" on the page.
+mapfile -t prefixes < <(sed -n '/^static int verify_rest_info/,/^}/p; /^static int verify_rest(/,/^}/p' sync/verify.c |
+	grep -o '"[a-z]*/"' | tr -d '"' | LC_ALL=C sort -u)
+col -b <"$tmp/fmt.txt" >"$tmp/fmt.plain"
+absent=
+for p in "${prefixes[@]}" sealsync-store; do
+	case $p in
+	*/) grep -q "R/$p" "$tmp/fmt.plain" || absent="$absent $p" ;;
+	*) grep -q "^ *$p\$" "$tmp/fmt.plain" || absent="$absent $p" ;;
+	esac
+done
+if [ ${#prefixes[@]} -ge 8 ] && [ -z "$absent" ]; then
+	ok "$FMT describes every object kind of a region (${prefixes[*]}) and the store marker"
+else
+	not_ok "$FMT describes every object kind of a region and the store marker"
+	echo "#   found in sync/verify.c: ${prefixes[*]}; missing on the page:$absent"
+fi
 
 [ $fails -eq 0 ]

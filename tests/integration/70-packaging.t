@@ -79,7 +79,7 @@ run_ok "spdx-check passes once every source file has it" "$sp/scripts/spdx-check
 # ------------------------------------------------------- install, uninstall
 dest=$work/dest
 run_ok "make install DESTDIR PREFIX=/usr" make -C "$src" DESTDIR="$dest" PREFIX=/usr install
-for f in usr/bin/sealsync usr/share/man/man1/sealsync.1 \
+for f in usr/bin/sealsync usr/share/man/man1/sealsync.1 usr/share/man/man5/sealsync-format.5 \
 	usr/share/bash-completion/completions/sealsync usr/share/zsh/vendor-completions/_sealsync \
 	usr/sbin/mount.sealsync usr/lib/systemd/user/sealsync@.service; do
 	[ -f "$dest/$f" ]
@@ -100,6 +100,8 @@ like "$T_ERR" "SEALSYNC_HOME=/h /bin/true mount r /mnt --passphrase-file /p -o n
 run_ok "the installed binary runs" "$dest/usr/bin/sealsync" version
 is "$T_OUT" "sealsync $version ($commit)" "  ... and prints its version (the copy's commit)"
 run_ok "the installed man page renders" man --warnings -l "$dest/usr/share/man/man1/sealsync.1"
+is "$T_ERR" "" "  ... without a warning"
+run_ok "the installed sealsync-format(5) renders" man --warnings -l "$dest/usr/share/man/man5/sealsync-format.5"
 is "$T_ERR" "" "  ... without a warning"
 # A page per command (generated from its --help; 09-manpage.t compares them word
 # by word): each installed, rendering without a warning, with the installed
@@ -128,6 +130,7 @@ is "$(cd "$dest2" && find . ! -type d | sort | tr '\n' ' ')" \
 	"$(printf '%s\n' ./usr/local/bin/sealsync ./usr/local/lib/systemd/user/sealsync@.service \
 		./usr/local/sbin/mount.fuse.sealsync ./usr/local/sbin/mount.sealsync \
 		./usr/local/share/bash-completion/completions/sealsync ./usr/local/share/man/man1/sealsync.1 \
+		./usr/local/share/man/man5/sealsync-format.5 \
 		"${page_cmds[@]/#/./usr/local/share/man/man1/sealsync-}" \
 		./usr/local/share/zsh/site-functions/_sealsync | sed 's/sealsync-[a-z-]*$/&.1/' | sort | tr '\n' ' ')" \
 	"  ... under /usr/local (zsh: site-functions, in zsh's default fpath)"
