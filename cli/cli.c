@@ -181,6 +181,25 @@ void cli_json_str(const char *s)
         putchar('"');
 }
 
+void cli_json_open(void)
+{
+        printf("{\"version\":%d,", CLI_JSON_VERSION);
+}
+
+void cli_json_time(uint64_t t)
+{
+        time_t tt = (time_t)t;
+        struct tm tm;
+        char buf[32];
+
+        if (t == 0 || t > (uint64_t)INT64_MAX / 2 || gmtime_r(&tt, &tm) == NULL ||
+            strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+                fputs("null", stdout);
+                return;
+        }
+        printf("\"%s\"", buf);
+}
+
 int cli_role_parse(const char *s, uint8_t *role)
 {
         static const uint8_t roles[] = {MEMBER_ROLE_READER, MEMBER_ROLE_WRITER, MEMBER_ROLE_ADMIN};

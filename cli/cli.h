@@ -98,6 +98,24 @@ int cli_load_identity(const char *home, const char *pass_file, struct identity *
  */
 void cli_json_str(const char *s);
 
+/*
+ * The schema version of every --json output (doc/CLI.md "JSON"): the first key
+ * of each object a command prints at the top level, or of each element when it
+ * prints an array.  Raised when a key changes meaning or goes away; new keys
+ * keep it.
+ */
+#define CLI_JSON_VERSION 1
+
+/* Writes `{"version":N,` to stdout: the start of a top-level --json object. */
+void cli_json_open(void);
+
+/*
+ * Writes T (Unix seconds) to stdout as a JSON string in RFC 3339 UTC,
+ * "2026-12-06T20:00:00Z", or `null` when T is 0 (unknown) or not a date.
+ * Every time in --json output goes through it.
+ */
+void cli_json_time(uint64_t t);
+
 /* ROLE from "reader", "writer" or "admin" (never recovery).  0 or -EINVAL. */
 int cli_role_parse(const char *s, uint8_t *role) __attribute__((warn_unused_result));
 

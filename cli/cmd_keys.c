@@ -85,7 +85,8 @@ static int keys_print_identity(const struct identity *id, int json)
                 return CLI_EXIT_FAIL;
         }
         if (json) {
-                printf("{\"device_id\":\"%s\",\"name\":", hex);
+                cli_json_open();
+                printf("\"device_id\":\"%s\",\"name\":", hex);
                 cli_json_str(id->name);
                 printf(",\"fingerprint\":\"%s\"}\n", fpr);
         } else {
@@ -679,7 +680,10 @@ int cmd_list(int argc, char **argv)
                                (unsigned long)v[i].block_size, v[i].store_url);
                         continue;
                 }
-                printf("%s{\"name\":", i > 0 ? "," : "");
+                if (i > 0)
+                        putchar(',');
+                cli_json_open();
+                printf("\"name\":");
                 cli_json_str(v[i].name);
                 printf(",\"region_id\":\"%s\",\"store\":", hex);
                 cli_json_str(v[i].store_url);

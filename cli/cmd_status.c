@@ -677,14 +677,8 @@ static void st_print_text(const struct st *s)
 
 static void json_time_or_null(const char *key, long long t)
 {
-        char buf[32];
-
-        if (t <= 0) {
-                printf("\"%s\":null", key);
-                return;
-        }
-        fmt_time(t, buf, sizeof(buf));
-        printf("\"%s\":\"%s\"", key, buf);
+        printf("\"%s\":", key);
+        cli_json_time(t > 0 ? (uint64_t)t : 0);
 }
 
 static void st_json_op(const char *key, const struct st_op *op, int with_seq)
@@ -715,10 +709,19 @@ static void st_json_op(const char *key, const struct st_op *op, int with_seq)
         putchar('}');
 }
 
-/* One alarm as a JSON object (status --json, alarms --json), a comma first if SEP. */
-static void st_json_alarm(const struct st_alarm *a, int sep)
+/*
+ * One alarm as a JSON object, a comma first if SEP; TOP: an element of
+ * alarms --json (with "version"), not one of status's "alarms".
+ */
+static void st_json_alarm(const struct st_alarm *a, int sep, int top)
 {
-        printf("%s{\"id\":%lld,\"kind\":", sep ? "," : "", a->id);
+        if (sep)
+                putchar(',');
+        if (top)
+                cli_json_open();
+        else
+                putchar('{');
+        printf("\"id\":%lld,\"kind\":", a->id);
         cli_json_str(a->kind);
         printf(",\"device_id\":\"%s\",\"seq\":%" PRIu64 ",\"object\":", a->device, a->seq);
         if (a->object[0])
@@ -740,7 +743,7 @@ static void st_json_lists(const struct st *s)
         for (i = 0; i < s->nkept; i++) {
                 const struct st_alarm *a = &s->alarms[i];
 
-                st_json_alarm(a, i > 0);
+                st_json_alarm(a, i > 0, 0);
         }
         printf("],\"alarm_count\":%u,\"peers\":",
                s->nalarms > s->nkept ? s->nalarms : (unsigned)s->nkept);
@@ -758,7 +761,6 @@ static void st_json_lists(const struct st *s)
 /* "confirmed": null unless the daemon exchanges acknowledgements, else an array. */
 static void st_json_confirmed(const struct st *s)
 {
-        char t[32];
         size_t i;
 
         fputs(",\"confirmed\":", stdout);
@@ -770,13 +772,9 @@ static void st_json_confirmed(const struct st *s)
         for (i = 0; i < s->nconfirmed; i++) {
                 const struct st_confirmed *c = &s->confirmed[i];
 
-                fmt_ack_time(c->time_s, t, sizeof(t));
                 printf("%s{\"device_id\":\"%s\",\"seq\":%" PRIu64 ",\"confirmed_at\":",
                        i ? "," : "", c->device, c->seq);
-                if (strcmp(t, "-") == 0)
-                        fputs("null", stdout);
-                else
-                        printf("\"%s\"", t);
+                cli_json_time(c->time_s);
                 printf(",\"current\":%s}", c->seq >= s->journal_seq ? "true" : "false");
         }
         putchar(']');
@@ -787,7 +785,8 @@ static void st_print_json(const struct st *s)
         char hex[2 * REGION_ID_LEN + 1];
 
         hex_encode(hex, s->ri->id, REGION_ID_LEN);
-        fputs("{\"name\":", stdout);
+        cli_json_open();
+        fputs("\"name\":", stdout);
         cli_json_str(s->ri->name);
         printf(",\"region_id\":\"%s\",\"store\":", hex);
         cli_json_str(s->ri->store_url);
@@ -1148,7 +1147,8 @@ static void sync_print_json(const struct region_info *ri, const struct sync_resu
         size_t i;
 
         hex_encode(hex, ri->id, REGION_ID_LEN);
-        fputs("{\"name\":", stdout);
+        cli_json_open();
+        fputs("\"name\":", stdout);
         cli_json_str(ri->name);
         printf(",\"region_id\":\"%s\",\"status\":", hex);
         cli_json_str(r->n.status);
@@ -1304,7 +1304,7 @@ static void alarms_print_json(const struct st *s, long long only)
 
                 if (only > 0 && a->id != only)
                         continue;
-                st_json_alarm(a, k++ > 0);
+                st_json_alarm(a, k++ > 0, 1);
         }
         fputs("]\n", stdout);
 }

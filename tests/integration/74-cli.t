@@ -6,6 +6,9 @@
 #   says what it removed; the store is untouched; the name is free again.
 # - `status` with two device homes on one machine (the same region joined by
 #   both): a mount of home B is not shown as home A's own.
+# - `--json` everywhere: every object a command prints (each element when it
+#   prints an array) has "version": 1, and every time is RFC 3339 UTC or null;
+#   `policy --json` and `pin --list --json`.
 TEST_TIMEOUT=300
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -102,6 +105,45 @@ note "store: $after bytes after gc"
 run_ok "checkpoint NAME" A checkpoint docs
 like "$T_OUT" "wrote checkpoint [0-9]+" "  ... prints the checkpoint's number"
 run_ok "verify is clean after gc" A verify docs
+
+# --- JSON: one schema version, one time format ----------------------------------
+# json_ok LABEL: T_OUT (from run_ok) is JSON whose top-level object, or every
+# element of its top-level array, has "version": 1, and whose every time
+# (keys time, *_time, expires, *_at, last_success) is RFC 3339 UTC or null.
+json_ok()
+{
+	jq -e '(if type == "array" then all(.[]; .version == 1) else .version == 1 end) and
+		([.. | objects | to_entries[] |
+		  select(.key | test("(^|_)time$|^expires$|_at$|^last_success$")) | .value] |
+		 all(. == null or (type == "string" and
+			test("^[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z$"))))' \
+		<<<"$T_OUT" >/dev/null
+	ok $? "  ... $1: \"version\": 1 and RFC 3339 UTC times"
+}
+mkdir -p "$ms/keep"
+echo x >"$ms/keep/x"
+for args in "id --json" "list --json" "status --json" "status docs --json" "members docs --json" \
+	"log docs --json" "policy docs --json" "verify docs --json" "gc docs --dry-run --json" \
+	"requests docs --json" "alarms docs --json" "sync docs --json" \
+	"invite docs --json --expires 1h"; do
+	# shellcheck disable=SC2086 # ARGS is a word list
+	run_ok "A $args" A $args
+	json_ok "$args"
+done
+is "$(jq -r '.entries[0].time | fromdateiso8601 > 1700000000' <<<"$(A log docs --json)")" true \
+	"log --json: the GENESIS time is a date"
+run_ok "policy docs --max-key-age 30d --json" A policy docs --max-key-age 30d --json
+is "$(jq -r '"\(.max_key_age) \(.history) \(.key_stale)"' <<<"$T_OUT")" "2592000 all false" \
+	"  ... max_key_age in seconds, history, key_stale"
+json_ok "policy --json after a change"
+run_ok "policy docs --max-key-age off --json" A policy docs --max-key-age off --json
+is "$(jq -r .max_key_age <<<"$T_OUT")" null "  ... off is null"
+run_ok "pin docs keep" A pin docs "$ms/keep"
+run_ok "pin docs --list --json" A pin docs --list --json
+is "$(jq -c '[.region, .pins]' <<<"$T_OUT")" '["docs",["keep"]]' "  ... {region, pins}"
+json_ok "pin --list --json"
+run_fails "pin --json without --list is a usage error" A pin docs "$ms/keep" --json
+is "$T_RC" 2 "  ... exit 2"
 SEALSYNC_HOME=$HA umount_region "$ms" || fail "umount failed"
 
 done_testing
