@@ -9,6 +9,8 @@
 # - `--json` everywhere: every object a command prints (each element when it
 #   prints an array) has "version": 1, and every time is RFC 3339 UTC or null;
 #   `policy --json` and `pin --list --json`.
+# - owner names: `init --owner` (kept in SEALSYNC_HOME/owner, shown by `id`),
+#   `create --owner`, and the owner a shared store's second user sees.
 TEST_TIMEOUT=300
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -145,5 +147,46 @@ json_ok "pin --list --json"
 run_fails "pin --json without --list is a usage error" A pin docs "$ms/keep" --json
 is "$T_RC" 2 "  ... exit 2"
 SEALSYNC_HOME=$HA umount_region "$ms" || fail "umount failed"
+
+# --- owner names at init and create -----------------------------------------------
+HO=$work/homeO
+# shellcheck disable=SC2317 # run through run_ok and run_fails
+O() { SEALSYNC_HOME=$HO "$SEALSYNC_BIN" "$@"; }
+run_fails "init --owner with a leading space is a usage error" O init --owner ' alice' --no-passphrase
+is "$T_RC" 2 "  ... exit 2"
+! test -e "$HO/device.key"; ok $? "  ... and no identity was made"
+run_ok "init --name alice-desktop --owner alice" O init --name alice-desktop --owner alice --no-passphrase --kdf interactive
+like "$T_OUT" "owner: +alice" "  ... prints the owner"
+is "$(cat "$HO/owner")" alice "  ... kept in SEALSYNC_HOME/owner"
+run_ok "id --json" O id --json
+is "$(jq -r '"\(.version) \(.name) \(.owner)"' <<<"$T_OUT")" "1 alice-desktop alice" "  ... id --json has the owner"
+SHARED=file://$work/shared
+run_ok "create photos --store (shared) takes the init owner" O create photos --store "$SHARED"
+run_ok "members photos --json" O members photos --json
+is "$(jq -r '.devices[0] | "\(.name) \(.owner) \(.role)"' <<<"$T_OUT")" "alice-desktop alice admin" \
+	"  ... alice-desktop, owner alice, admin"
+run_ok "create notes --owner 'Alice Liddell' overrides it" O create notes --store "$SHARED" --owner 'Alice Liddell'
+run_ok "members notes --json" O members notes --json
+is "$(jq -r '.devices[0].owner' <<<"$T_OUT")" "Alice Liddell" "  ... owner 'Alice Liddell'"
+run_fails "create --owner '' is a usage error" O create other --owner ''
+is "$T_RC" 2 "  ... exit 2"
+printf 'two\nlines\n' >"$HO/owner"
+run_fails "a malformed SEALSYNC_HOME/owner fails create" O create other --store "$SHARED"
+like "$T_ERR" "$HO/owner: not one owner name" "  ... naming the file"
+rm "$HO/owner"
+run_ok "without an owner file, create uses the device name" O create plain --store "$SHARED"
+is "$(O members plain --json | jq -r '.devices[0].owner')" alice-desktop "  ... owner alice-desktop"
+# bob joins photos on the shared store: he sees alice as its owner.
+HBOB=$work/homeBob
+SEALSYNC_HOME=$HBOB "$SEALSYNC_BIN" init --name bob-laptop --owner bob --no-passphrase --kdf interactive >/dev/null 2>&1
+code=$(O invite photos --owner bob --json | jq -r .code)
+prid=$(O list --json | jq -r '.[] | select(.name == "photos") | .region_id')
+SEALSYNC_HOME=$HBOB "$SEALSYNC_BIN" join photos "$SHARED" "$prid" --code "$code" --timeout 0 >/dev/null 2>&1
+bobid=$(SEALSYNC_HOME=$HBOB "$SEALSYNC_BIN" id --json | jq -r .device_id)
+run_ok "alice approves bob's device" O approve photos "$bobid"
+run_ok "bob's join finishes" env SEALSYNC_HOME="$HBOB" "$SEALSYNC_BIN" join photos "$SHARED" "$prid" --code "$code" --timeout 30s
+run_ok "bob: members photos --json" env SEALSYNC_HOME="$HBOB" "$SEALSYNC_BIN" members photos --json
+is "$(jq -r '[.devices[] | "\(.name):\(.owner)"] | join(" ")' <<<"$T_OUT")" "alice-desktop:alice bob-laptop:bob" \
+	"  ... bob sees alice-desktop (alice) and bob-laptop (bob)"
 
 done_testing
