@@ -21,18 +21,27 @@ struct member_device;
 #define CLI_EXIT_USAGE 2
 
 /*
- * Reports a usage error of subcommand CMD: logs "CMD: MSG", then prints
- * "Try 'sealsync CMD --help'." on stderr.  Returns CLI_EXIT_USAGE.
+ * Reports a usage error of subcommand CMD, the one style of every command:
+ * "sealsync CMD: MSG" and "Try 'sealsync help CMD'." on stderr.  Returns
+ * CLI_EXIT_USAGE.
  */
 int cli_usage_error(const char *cmd, const char *msg);
 
 /*
  * Reports getopt_long's '?' (unknown option) or ':' (missing argument),
- * given as C, for subcommand CMD whose arguments are ARGV; reads optind and
- * optopt, so call it right after getopt_long returned C.  Returns
- * CLI_EXIT_USAGE.
+ * given as C, for subcommand CMD whose arguments are ARGV, as
+ * cli_usage_error: "unknown option '--x'" or "missing value for --x" (the
+ * option as given, without any "=VALUE").  Reads optind and optopt, so call
+ * it right after getopt_long returned C.  Returns CLI_EXIT_USAGE.
  */
 int cli_bad_option(const char *cmd, int c, char **argv);
+
+/*
+ * Reports option --NAME as unknown to subcommand CMD (a shared option table
+ * holds options only some of its commands take), as cli_bad_option does.
+ * Returns CLI_EXIT_USAGE.
+ */
+int cli_unknown_option(const char *cmd, const char *name);
 
 /*
  * Starts parsing a subcommand's arguments: the next cli_next_option() call

@@ -115,7 +115,10 @@ static int adm_parse(const char *cmd, const char *usage, int argc, char **argv, 
                 else if (c == 'j' && strcmp(cmd, "policy") == 0)
                         a->json = 1;
                 else
-                        return cli_usage_error(cmd, "unknown option");
+                        return cli_unknown_option(cmd, c == 'c'   ? "cutoff"
+                                                       : c == 'a' ? "max-key-age"
+                                                       : c == 'H' ? "history"
+                                                                  : "json");
         }
         if (c == 0)
                 return status;

@@ -1188,7 +1188,7 @@ static int sync_parse(const char *cmd, const char *usage, int argc, char **argv,
                         continue;
                 }
                 if (strcmp(cmd, "sync") != 0)
-                        return cli_usage_error(cmd, "unknown option --timeout");
+                        return cli_unknown_option(cmd, "timeout");
                 if (cli_parse_duration0(optarg, 86400 * 365, &t) != 0)
                         return cli_usage_error(cmd, "--timeout takes a duration (e.g. 30m, "
                                                     "plain number = seconds; 0: no limit)");

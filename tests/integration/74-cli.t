@@ -11,6 +11,8 @@
 #   `policy --json` and `pin --list --json`.
 # - owner names: `init --owner` (kept in SEALSYNC_HOME/owner, shown by `id`),
 #   `create --owner`, and the owner a shared store's second user sees.
+# - one style of option error in every command: "sealsync CMD: unknown option
+#   '--x'" / "missing value for --x", "Try 'sealsync help CMD'.", exit 2.
 TEST_TIMEOUT=300
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -188,5 +190,33 @@ run_ok "bob's join finishes" env SEALSYNC_HOME="$HBOB" "$SEALSYNC_BIN" join phot
 run_ok "bob: members photos --json" env SEALSYNC_HOME="$HBOB" "$SEALSYNC_BIN" members photos --json
 is "$(jq -r '[.devices[] | "\(.name):\(.owner)"] | join(" ")' <<<"$T_OUT")" "alice-desktop:alice bob-laptop:bob" \
 	"  ... bob sees alice-desktop (alice) and bob-laptop (bob)"
+
+# --- one style of option error ------------------------------------------------------
+root=$(cd "$(dirname "$0")/../.." && pwd)
+mapfile -t cmds < <(sed -n 's/^ *{"\([a-z-]*\)", cmd_[a-z_]*,.*/\1/p' "$root/cli/main.c")
+bad=
+for c in "${cmds[@]}"; do
+	out=$(A "$c" --no-such-option 2>&1)
+	rc=$?
+	[ $rc -eq 2 ] && [ "$out" = "sealsync $c: unknown option '--no-such-option'
+Try 'sealsync help $c'." ] || bad="$bad $c(exit $rc: $(head -1 <<<"$out"))"
+done
+is "$bad" "" "every command (${#cmds[@]}): \"sealsync CMD: unknown option '--no-such-option'\", the hint, exit 2"
+bad=
+for p in "gc --grace" "sync --timeout" "mount -o" "create --store" "invite --role" "join --code" \
+	"recover --words-file" "policy --history" "alarms --clear" "init --name" "revoke --cutoff"; do
+	read -r c o <<<"$p"
+	out=$(A "$c" "$o" 2>&1)
+	rc=$?
+	[ $rc -eq 2 ] && [ "$out" = "sealsync $c: missing value for $o
+Try 'sealsync help $c'." ] || bad="$bad [$p](exit $rc: $(head -1 <<<"$out"))"
+done
+is "$bad" "" "an option without its value: \"sealsync CMD: missing value for --x\", the hint, exit 2"
+run_fails "an option of another command (revoke --max-key-age) is unknown" A revoke docs abc --max-key-age 3
+is "$T_ERR" "sealsync revoke: unknown option '--max-key-age'
+Try 'sealsync help revoke'." "  ... named, in the same style"
+run_fails "umount with no mountpoint" A umount
+is "$T_ERR" "sealsync umount: expected a MOUNTPOINT
+Try 'sealsync help umount'." "  ... in the same style"
 
 done_testing
