@@ -12,6 +12,7 @@
 #include <fcntl.h>
 
 #include "cli/cli.h"
+#include "cli/cli_ctl.h"
 #include "cli/cli_s3.h"
 #include "cli/cmd.h"
 #include "crypto/secmem.h"
@@ -328,6 +329,33 @@ static int mount_is_reader(const struct region_info *ri, const struct identity *
         return rc;
 }
 
+/*
+ * After a background mount went live: why it is read-only when the user did
+ * not ask for that, as the daemon sees it (it folded the store's membership
+ * log at mount; the local cache mount_is_reader read may be older).  Prints
+ * nothing when the daemon does not answer or the mount is writable.
+ */
+static void mount_say_mode(const struct region_info *ri)
+{
+        struct cli_ctl_reader r;
+        char line[CTL_LINE_MAX];
+        int sync = 0, ro = 0, removed = 0; /* "sync PUSHING READ_ONLY", "removed 1" */
+
+        if (cli_ctl_open(ri, "STATUS\n", 10, &r) != 0)
+                return;
+        while (cli_ctl_line(&r, line) == 0 && strcmp(line, "end") != 0) {
+                if (strncmp(line, "sync ", 5) == 0 && sscanf(line + 5, "%d %d", &sync, &ro) != 2)
+                        sync = ro = 0;
+                else if (strncmp(line, "removed ", 8) == 0 && sscanf(line + 8, "%d", &removed) != 1)
+                        removed = 0;
+        }
+        close(r.fd);
+        if (removed)
+                printf("mounted read-only: this device was removed from %s\n", ri->name);
+        else if (ro) /* not asked for (the caller checked): the role makes it so */
+                printf("mounted read-only: this device is a reader in %s\n", ri->name);
+}
+
 int cmd_mount(int argc, char **argv)
 {
         static const struct option opts[] = {{"foreground", no_argument, NULL, 'f'},
@@ -439,17 +467,15 @@ int cmd_mount(int argc, char **argv)
                 identity_free(id);
                 return 1;
         }
-        mo.reader = rc;
-        if (mo.reader && mo.foreground)
-                printf("mounting read-only: this device is a reader in %s\n", ri.name);
+        mo.reader = rc; /* the daemon follows the store's log from its first fold on */
         mo.region = &ri;
         mo.keys = keys;
         mo.local_key = id->local_key;
         mo.id = id;
         mo.mountpoint = mp;
         rc = fsmount_run(&mo);
-        if (rc == 0 && mo.reader && !mo.foreground)
-                printf("mounted read-only: this device is a reader in %s\n", ri.name);
+        if (rc == 0 && !mo.foreground && !mo.read_only)
+                mount_say_mode(&ri);
         region_keys_free(keys);
         identity_free(id);
         return rc == 0 ? 0 : 1;
