@@ -85,10 +85,15 @@ VERSION_OBJ := $(BUILD)/gen/version.o
 # `make sim`: seeds of the deterministic simulation's passing configuration (tests/sim/README.md;
 # `make test` runs it through tests/integration/38-sim.t).
 SIM_SEEDS ?= 200
+# One page per command, sealsync-CMD(1), generated from `sealsync CMD --help`
+# (scripts/gen-man.sh) so that the two cannot drift; the commands are those of
+# the table in cli/main.c.
+MAN_CMDS  := $(shell sed -n 's/^ *{"\([a-z-]*\)", cmd_[a-z_]*,.*/\1/p' cli/main.c)
+MAN_PAGES := $(MAN_CMDS:%=$(BUILD)/man/sealsync-%.1)
 
 .PHONY: all test unit integration model sim sanitize analyze format format-check fuzz install \
 	uninstall install-contrib uninstall-contrib spdx-check clean FORCE
-all: $(BIN) $(TOOL_BIN) $(UNIT_BIN) $(TEST_BIN) $(SIM_BIN)
+all: $(BIN) $(TOOL_BIN) $(UNIT_BIN) $(TEST_BIN) $(SIM_BIN) $(MAN_PAGES)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -112,6 +117,11 @@ $(VERSION_OBJ): $(VERSION_SRC)
 $(BIN): $(CLI_OBJ) $(VERSION_OBJ) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(VERSION_OBJ) $(LIB) $(LDLIBS_ALL)
+
+$(BUILD)/man/sealsync-%.1: $(BIN) scripts/gen-man.sh
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GEN     $@")
+	$(Q)./scripts/gen-man.sh $(BIN) $* >$@.tmp && mv -f $@.tmp $@
 
 # kdf-testhooks.o comes before the archive: the archive's kdf.o is not linked.
 $(TEST_KDF_OBJ): crypto/kdf.c
@@ -206,8 +216,8 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 # list, its directory variable and one line to both the install and the uninstall recipe;
 # `make uninstall` then removes exactly what `make install` wrote (directories stay).
 INSTALL_BIN      := $(BIN)
-INSTALL_MAN1     := man/sealsync.1
-INSTALL_MAN5     :=
+INSTALL_MAN1     := man/sealsync.1 $(MAN_PAGES)
+INSTALL_MAN5     := man/sealsync-format.5
 INSTALL_BASHCOMP := completion/sealsync.bash
 INSTALL_ZSHCOMP  := completion/_sealsync
 # contrib/ (issue #12): the fstab helper and the systemd user unit, as generated below.
@@ -228,7 +238,7 @@ install_files = $(if $(strip $(3)),$(INSTALL) -d "$(DESTDIR)$(1)" && \
 	$(foreach f,$(3),$(INSTALL) -m $(2) "$(f)" "$(DESTDIR)$(1)/$(or $(4),$(notdir $(f)))" &&) true)
 uninstall_files = $(foreach f,$(3),rm -f "$(DESTDIR)$(1)/$(or $(4),$(notdir $(f)))" &&) true
 
-install: $(INSTALL_BIN) install-contrib
+install: $(INSTALL_BIN) $(INSTALL_MAN1) $(INSTALL_MAN5) install-contrib
 	$(call install_files,$(BINDIR),0755,$(INSTALL_BIN))
 	$(call install_files,$(MANDIR)/man1,0644,$(INSTALL_MAN1))
 	$(call install_files,$(MANDIR)/man5,0644,$(INSTALL_MAN5))

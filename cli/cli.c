@@ -18,21 +18,34 @@
 
 int cli_usage_error(const char *cmd, const char *msg)
 {
-        log_err("%s: %s", cmd, msg);
-        fprintf(stderr, "Try 'sealsync %s --help'.\n", cmd);
+        fprintf(stderr, "sealsync %s: %s\nTry 'sealsync help %s'.\n", cmd, msg, cmd);
         return CLI_EXIT_USAGE;
 }
 
 int cli_bad_option(const char *cmd, int c, char **argv)
 {
+        const char *arg = optind > 0 ? argv[optind - 1] : "";
         char msg[160];
+        int n = (int)strcspn(arg, "=");
 
-        if (c == ':')
-                snprintf(msg, sizeof(msg), "option '%.64s' needs an argument", argv[optind - 1]);
+        if (n > 64)
+                n = 64;
+        if (c == ':' && strncmp(arg, "--", 2) == 0)
+                snprintf(msg, sizeof(msg), "missing value for %.*s", n, arg);
+        else if (c == ':')
+                snprintf(msg, sizeof(msg), "missing value for -%c", optopt);
         else if (optopt != 0)
                 snprintf(msg, sizeof(msg), "unknown option '-%c'", optopt);
         else
-                snprintf(msg, sizeof(msg), "unknown option '%.64s'", argv[optind - 1]);
+                snprintf(msg, sizeof(msg), "unknown option '%.*s'", n, arg);
+        return cli_usage_error(cmd, msg);
+}
+
+int cli_unknown_option(const char *cmd, const char *name)
+{
+        char msg[160];
+
+        snprintf(msg, sizeof(msg), "unknown option '--%.64s'", name);
         return cli_usage_error(cmd, msg);
 }
 
@@ -179,6 +192,25 @@ void cli_json_str(const char *s)
                 p += n;
         }
         putchar('"');
+}
+
+void cli_json_open(void)
+{
+        printf("{\"version\":%d,", CLI_JSON_VERSION);
+}
+
+void cli_json_time(uint64_t t)
+{
+        time_t tt = (time_t)t;
+        struct tm tm;
+        char buf[32];
+
+        if (t == 0 || t > (uint64_t)INT64_MAX / 2 || gmtime_r(&tt, &tm) == NULL ||
+            strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+                fputs("null", stdout);
+                return;
+        }
+        printf("\"%s\"", buf);
 }
 
 int cli_role_parse(const char *s, uint8_t *role)

@@ -21,18 +21,27 @@ struct member_device;
 #define CLI_EXIT_USAGE 2
 
 /*
- * Reports a usage error of subcommand CMD: logs "CMD: MSG", then prints
- * "Try 'sealsync CMD --help'." on stderr.  Returns CLI_EXIT_USAGE.
+ * Reports a usage error of subcommand CMD, the one style of every command:
+ * "sealsync CMD: MSG" and "Try 'sealsync help CMD'." on stderr.  Returns
+ * CLI_EXIT_USAGE.
  */
 int cli_usage_error(const char *cmd, const char *msg);
 
 /*
  * Reports getopt_long's '?' (unknown option) or ':' (missing argument),
- * given as C, for subcommand CMD whose arguments are ARGV; reads optind and
- * optopt, so call it right after getopt_long returned C.  Returns
- * CLI_EXIT_USAGE.
+ * given as C, for subcommand CMD whose arguments are ARGV, as
+ * cli_usage_error: "unknown option '--x'" or "missing value for --x" (the
+ * option as given, without any "=VALUE").  Reads optind and optopt, so call
+ * it right after getopt_long returned C.  Returns CLI_EXIT_USAGE.
  */
 int cli_bad_option(const char *cmd, int c, char **argv);
+
+/*
+ * Reports option --NAME as unknown to subcommand CMD (a shared option table
+ * holds options only some of its commands take), as cli_bad_option does.
+ * Returns CLI_EXIT_USAGE.
+ */
+int cli_unknown_option(const char *cmd, const char *name);
 
 /*
  * Starts parsing a subcommand's arguments: the next cli_next_option() call
@@ -97,6 +106,24 @@ int cli_load_identity(const char *home, const char *pass_file, struct identity *
  * left for cli_finish_output() to report.
  */
 void cli_json_str(const char *s);
+
+/*
+ * The schema version of every --json output (doc/CLI.md "JSON"): the first key
+ * of each object a command prints at the top level, or of each element when it
+ * prints an array.  Raised when a key changes meaning or goes away; new keys
+ * keep it.
+ */
+#define CLI_JSON_VERSION 1
+
+/* Writes `{"version":N,` to stdout: the start of a top-level --json object. */
+void cli_json_open(void);
+
+/*
+ * Writes T (Unix seconds) to stdout as a JSON string in RFC 3339 UTC,
+ * "2026-12-06T20:00:00Z", or `null` when T is 0 (unknown) or not a date.
+ * Every time in --json output goes through it.
+ */
+void cli_json_time(uint64_t t);
 
 /* ROLE from "reader", "writer" or "admin" (never recovery).  0 or -EINVAL. */
 int cli_role_parse(const char *s, uint8_t *role) __attribute__((warn_unused_result));

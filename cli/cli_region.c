@@ -182,8 +182,9 @@ static int cli_region_switch_reply(struct cli_region *c, struct cli_ctl_reader *
                         "confirm the switch: %s",
                         c->ri.name, strerror(-rc));
         else if (ok)
-                printf("this device's mount of %s uses the new membership now%s\n", c->ri.name,
-                       removed ? " (this device is removed: read-only)" : "");
+                fprintf(c->notes_to_stderr ? stderr : stdout,
+                        "this device's mount of %s uses the new membership now%s\n", c->ri.name,
+                        removed ? " (this device is removed: read-only)" : "");
         return rc == 0 && ok ? 0 : -EIO;
 }
 

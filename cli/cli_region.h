@@ -22,6 +22,7 @@ struct cli_region {
         struct identity *id;
         struct store *store;
         struct members_state *st;
+        int notes_to_stderr; /* progress notes on stderr: stdout carries --json */
 };
 
 /*

@@ -25,6 +25,8 @@
 #include "crypto/secmem.h"
 #include "keyring/member.h"
 #include "keyring/members.h"
+#include "keyring/region.h"
+#include "util/hex.h"
 #include "sync/membership.h"
 #include "util/log.h"
 
@@ -66,7 +68,7 @@ static const char role_usage[] =
 
 static const char policy_usage[] =
     "usage: sealsync policy NAME [--max-key-age DURATION|off] [--history all|owner]\n"
-    "                       [--passphrase-file FILE]\n"
+    "                       [--json] [--passphrase-file FILE]\n"
     "\n"
     "Show region NAME's policy, or (an admin) change it; an option not given keeps\n"
     "its value.  --max-key-age: a key older than DURATION (digits and s, m, h, d\n"
@@ -75,7 +77,8 @@ static const char policy_usage[] =
     "written before they joined.  all (the default): every member.  owner: the\n"
     "devices of a user who has no device in the region yet do not get the older\n"
     "keys ('approve' rotates the key without a history link first); they read\n"
-    "the old files once a device runs 'sealsync rekey NAME'.\n";
+    "the old files once a device runs 'sealsync rekey NAME'.  --json prints the\n"
+    "policy (after the change) as one object.\n";
 
 struct adm_args {
         const char *name;
@@ -85,6 +88,7 @@ struct adm_args {
         const char *cutoff;  /* revoke, role */
         const char *key_age; /* policy */
         const char *history; /* policy */
+        int json;            /* policy */
 };
 
 /* Parses CMD's options (OPTS beyond --help and --passphrase-file) and WANT operands. */
@@ -97,6 +101,7 @@ static int adm_parse(const char *cmd, const char *usage, int argc, char **argv, 
             {"cutoff", required_argument, NULL, 'c'},
             {"max-key-age", required_argument, NULL, 'a'},
             {"history", required_argument, NULL, 'H'},
+            {"json", no_argument, NULL, 'j'},
             {NULL, 0, NULL, 0},
         };
         int c, status;
@@ -112,8 +117,13 @@ static int adm_parse(const char *cmd, const char *usage, int argc, char **argv, 
                         a->key_age = optarg;
                 else if (c == 'H' && strcmp(cmd, "policy") == 0)
                         a->history = optarg;
+                else if (c == 'j' && strcmp(cmd, "policy") == 0)
+                        a->json = 1;
                 else
-                        return cli_usage_error(cmd, "unknown option");
+                        return cli_unknown_option(cmd, c == 'c'   ? "cutoff"
+                                                       : c == 'a' ? "max-key-age"
+                                                       : c == 'H' ? "history"
+                                                                  : "json");
         }
         if (c == 0)
                 return status;
@@ -233,11 +243,35 @@ int cmd_role(int argc, char **argv)
         return rc == 0 ? cli_finish_output() : CLI_EXIT_FAIL;
 }
 
-static void adm_print_policy(const struct cli_region *c)
+static void adm_print_policy_json(const struct cli_region *c)
+{
+        const struct members_epoch *ep = &c->st->epochs[c->st->cur];
+        char hex[2 * REGION_ID_LEN + 1];
+
+        hex_encode(hex, c->ri.id, REGION_ID_LEN);
+        cli_json_open();
+        fputs("\"region\":", stdout);
+        cli_json_str(c->ri.name);
+        printf(",\"region_id\":\"%s\",\"max_key_age\":", hex);
+        if (c->st->max_key_age == 0)
+                fputs("null", stdout);
+        else
+                printf("%" PRIu64, c->st->max_key_age);
+        printf(",\"history\":\"%s\",\"epoch\":%zu,\"key_time\":", cli_history_name(c->st->history),
+               c->st->cur);
+        cli_json_time(ep->time);
+        printf(",\"key_stale\":%s}\n", members_key_stale(c->st, cli_now()) ? "true" : "false");
+}
+
+static void adm_print_policy(const struct cli_region *c, int json)
 {
         const struct members_epoch *ep = &c->st->epochs[c->st->cur];
         char when[64];
 
+        if (json) {
+                adm_print_policy_json(c);
+                return;
+        }
         cli_format_time(ep->time, when, sizeof(when));
         if (c->st->max_key_age == 0)
                 printf("max_key_age: off\n");
@@ -286,6 +320,7 @@ int cmd_policy(int argc, char **argv)
                 return cli_usage_error("policy", "--history takes all or owner");
         if (cli_region_open(&c, a.name, a.pass_file) != 0)
                 return CLI_EXIT_FAIL;
+        c.notes_to_stderr = a.json;
         rc = 0;
         if (a.key_age != NULL || a.history != NULL) {
                 /* A POLICY entry carries both: the one not given keeps its value. */
@@ -302,7 +337,7 @@ int cmd_policy(int argc, char **argv)
                         rc = cli_region_append_built(&c, rc, obj, len, "POLICY");
         }
         if (rc == 0)
-                adm_print_policy(&c);
+                adm_print_policy(&c, a.json);
         cli_region_release(&c);
         return rc == 0 ? cli_finish_output() : CLI_EXIT_FAIL;
 }

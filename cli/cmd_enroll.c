@@ -276,12 +276,14 @@ static void en_print_invite(const struct region_info *ri, const struct en_invite
 
         hex_encode(hex, ri->id, 32);
         if (a->json) {
-                printf("{\"region\":");
+                cli_json_open();
+                printf("\"region\":");
                 cli_json_str(ri->name);
                 printf(",\"region_id\":\"%s\",\"store\":", hex);
                 cli_json_str(ri->store_url);
-                printf(",\"code\":\"%s\",\"expires\":%llu,\"role\":\"%s\",\"owner\":", code,
-                       (unsigned long long)expires, cli_role_name(a->role));
+                printf(",\"code\":\"%s\",\"expires\":", code);
+                cli_json_time(expires);
+                printf(",\"role\":\"%s\",\"owner\":", cli_role_name(a->role));
                 cli_json_str(owner);
                 printf("}\n");
                 return;
@@ -612,14 +614,17 @@ static void en_print_requests(const struct en_request *v, size_t n, int json)
                                r->owner[0] != '\0' ? r->owner : "-");
                         continue;
                 }
-                printf("%s{\"device_id\":\"%s\",\"name\":", i > 0 ? "," : "", dev);
+                if (i > 0)
+                        putchar(',');
+                cli_json_open();
+                printf("\"device_id\":\"%s\",\"name\":", dev);
                 cli_json_str(r->decoded ? r->req.device.name : "");
                 printf(",\"fingerprint\":\"%s\",\"status\":\"%s\",\"nonce\":", fpr,
                        r->member ? "approved" : en_status_name(r->status));
                 cli_json_str(nonce);
-                printf(",\"time\":%llu,\"role\":\"%s\",\"owner\":",
-                       r->decoded ? (unsigned long long)r->req.time : 0ULL,
-                       r->role != 0 ? cli_role_name(r->role) : "");
+                fputs(",\"time\":", stdout);
+                cli_json_time(r->decoded ? r->req.time : 0);
+                printf(",\"role\":\"%s\",\"owner\":", r->role != 0 ? cli_role_name(r->role) : "");
                 cli_json_str(r->owner);
                 printf(",\"pairing\":\"%s\"}", r->pairing);
         }

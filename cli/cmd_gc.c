@@ -90,7 +90,8 @@ static int gc_parse(int argc, char **argv, struct gc_args *a)
 static void gc_print(const struct gc_args *a, const struct gc_report *r)
 {
         if (a->json) {
-                printf("{\"region\":");
+                cli_json_open();
+                printf("\"region\":");
                 cli_json_str(a->name);
                 printf(",\"dry_run\":%s,\"base\":", a->dry_run ? "true" : "false");
                 cli_json_str(r->base);

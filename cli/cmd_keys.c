@@ -21,6 +21,7 @@
 #include "crypto/block.h"
 #include "crypto/suite.h"
 #include "fs/ctl.h"
+#include "keyring/home.h"
 #include "keyring/identity.h"
 #include "keyring/member.h"
 #include "keyring/passphrase.h"
@@ -31,17 +32,20 @@
 #include "util/log.h"
 
 static const char init_usage[] =
-    "usage: sealsync init [--name NAME] [--passphrase-file FILE] [--no-passphrase]\n"
-    "                     [--kdf interactive|moderate|sensitive]\n"
+    "usage: sealsync init [--name NAME] [--owner OWNER] [--passphrase-file FILE]\n"
+    "                     [--no-passphrase] [--kdf interactive|moderate|sensitive]\n"
     "\n"
     "Create this device's identity (Ed25519 + X25519 + local key) in\n"
-    "SEALSYNC_HOME/device.key.  The passphrase comes from FILE (first line),\n"
+    "SEALSYNC_HOME/device.key.  --name: the device's name (default: the host\n"
+    "name).  --owner: the user it belongs to, for the regions it creates (1-64\n"
+    "printable ASCII characters; default: the device's name; kept in\n"
+    "SEALSYNC_HOME/owner).  The passphrase comes from FILE (first line),\n"
     "SEALSYNC_PASSPHRASE, or the terminal (asked twice).  --no-passphrase stores\n"
     "the keys unprotected.  Default KDF: moderate (~1.5 s).\n";
 
 static const char id_usage[] = "usage: sealsync id [--json]\n"
                                "\n"
-                               "Print this device's id, name and fingerprint.\n";
+                               "Print this device's id, name, owner and fingerprint.\n";
 
 static const char passwd_usage[] =
     "usage: sealsync passwd [--passphrase-file FILE] [--new-passphrase-file FILE]\n"
@@ -56,7 +60,7 @@ static const char passwd_usage[] =
 static const char create_usage[] =
     "usage: sealsync create NAME [--store URL] [--cipher aes256gcm|xchacha20poly1305]\n"
     "                       [--block-size BYTES] [--max-key-age DURATION]\n"
-    "                       [--passphrase-file FILE]\n"
+    "                       [--owner OWNER] [--passphrase-file FILE]\n"
     "\n"
     "Create region NAME: a signed GENESIS is put to the store and the epoch-0 key\n"
     "wrapped to this device.  Default store: file://$SEALSYNC_HOME/store; default\n"
@@ -65,7 +69,11 @@ static const char create_usage[] =
     "and s, m, h, d or w; see 'sealsync policy'; default none).  Prints the region\n"
     "id.  For an s3:// store, the endpoint, region, addressing style, profile and\n"
     "CA bundle in the environment (AWS_ENDPOINT_URL, AWS_REGION, ...) are saved\n"
-    "with the region (never a secret), so later commands need not export them.\n";
+    "with the region (never a secret), so later commands need not export them.\n"
+    "--owner: the user this device belongs to in the region (default: the owner\n"
+    "'sealsync init --owner' set, else the device's name).  A store shared by\n"
+    "several users is one URL they all reach (--store), each region a folder\n"
+    "they share.\n";
 
 static const char list_usage[] =
     "usage: sealsync list [--json]\n"
@@ -74,22 +82,41 @@ static const char list_usage[] =
 
 /* ---- shared helpers ---- */
 
-static int keys_print_identity(const struct identity *id, int json)
+/*
+ * Prints ID (of the device directory HOME): id, name, owner (HOME/owner, else
+ * the device's name) and fingerprint, as text or JSON.
+ */
+static int keys_print_identity(const struct identity *id, const char *home, int json)
 {
-        char hex[2 * IDENTITY_ID_LEN + 1];
+        char hex[2 * IDENTITY_ID_LEN + 1], owner[HOME_OWNER_MAX + 1];
         char fpr[128];
+        int rc;
 
         hex_encode(hex, id->device_id, IDENTITY_ID_LEN);
         if (identity_fingerprint(id->sign_pk, id->box_pk, fpr, sizeof(fpr)) != 0) {
                 log_err("cannot compute the fingerprint");
                 return CLI_EXIT_FAIL;
         }
+        rc = home_owner_load(home, owner);
+        if (rc == -ENOENT)
+                snprintf(owner, sizeof(owner), "%s", id->name);
+        else if (rc != 0)
+                log_warn("%s/owner cannot be used (%s): regions this device creates need "
+                         "'sealsync create --owner'",
+                         home, rc == -EBADMSG ? "not one owner name" : strerror(-rc));
         if (json) {
-                printf("{\"device_id\":\"%s\",\"name\":", hex);
+                cli_json_open();
+                printf("\"device_id\":\"%s\",\"name\":", hex);
                 cli_json_str(id->name);
+                fputs(",\"owner\":", stdout);
+                if (rc == 0 || rc == -ENOENT)
+                        cli_json_str(owner);
+                else
+                        fputs("null", stdout);
                 printf(",\"fingerprint\":\"%s\"}\n", fpr);
         } else {
-                printf("device id:   %s\nname:        %s\nfingerprint: %s\n", hex, id->name, fpr);
+                printf("device id:   %s\nname:        %s\nowner:       %s\nfingerprint: %s\n", hex,
+                       id->name, rc == 0 || rc == -ENOENT ? owner : "?", fpr);
         }
         return cli_finish_output();
 }
@@ -113,13 +140,14 @@ int cmd_init(int argc, char **argv)
 {
         static const struct option opts[] = {
             {"name", required_argument, NULL, 'n'},
+            {"owner", required_argument, NULL, 'o'},
             {"passphrase-file", required_argument, NULL, 'p'},
             {"no-passphrase", no_argument, NULL, 'N'},
             {"kdf", required_argument, NULL, 'k'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
-        const char *name = NULL, *pass_file = NULL;
+        const char *name = NULL, *owner = NULL, *pass_file = NULL;
         enum kdf_level level = KDF_MODERATE;
         char home[PATH_MAX], keyfile[PATH_MAX + 16];
         struct identity *id = NULL;
@@ -131,6 +159,9 @@ int cmd_init(int argc, char **argv)
                 switch (c) {
                 case 'n':
                         name = optarg;
+                        break;
+                case 'o':
+                        owner = optarg;
                         break;
                 case 'p':
                         pass_file = optarg;
@@ -154,6 +185,9 @@ int cmd_init(int argc, char **argv)
                                        "--no-passphrase and --passphrase-file exclude each other");
         if (name != NULL && !member_name_valid(name))
                 return cli_usage_error("init", "invalid --name: use 1-64 printable ASCII "
+                                               "characters, no leading or trailing space");
+        if (owner != NULL && !member_name_valid(owner))
+                return cli_usage_error("init", "invalid --owner: use 1-64 printable ASCII "
                                                "characters, no leading or trailing space");
         ret = cli_setup(home, sizeof(home));
         if (ret != CLI_EXIT_OK)
@@ -189,6 +223,12 @@ int cmd_init(int argc, char **argv)
                 log_err("cannot create the device identity in %s: %s", home, strerror(-rc));
                 return CLI_EXIT_FAIL;
         }
+        if (owner != NULL && (rc = home_owner_save(home, owner)) != 0) {
+                log_err("the identity is made, but the owner name could not be saved in "
+                        "%s/owner: %s; use 'sealsync create --owner'",
+                        home, strerror(-rc));
+                return CLI_EXIT_FAIL;
+        }
         if (no_pass)
                 log_warn("device keys stored WITHOUT a passphrase: anyone who can read "
                          "%s/device.key can use them",
@@ -199,7 +239,7 @@ int cmd_init(int argc, char **argv)
                 cli_identity_error(rc, home);
                 return CLI_EXIT_FAIL;
         }
-        ret = keys_print_identity(id, 0);
+        ret = keys_print_identity(id, home, 0);
         identity_free(id);
         return ret;
 }
@@ -248,7 +288,7 @@ int cmd_id(int argc, char **argv)
                 cli_identity_error(rc, home);
                 return CLI_EXIT_FAIL;
         }
-        ret = keys_print_identity(id, json);
+        ret = keys_print_identity(id, home, json);
         identity_free(id);
         return ret;
 }
@@ -427,6 +467,7 @@ struct keys_create_args {
         const char *name;
         const char *store_url;
         const char *pass_file;
+        const char *owner; /* NULL: the home's owner, else the device's name */
         int suite;
         uint32_t block_size;
         uint64_t max_key_age; /* seconds, 0 = no policy */
@@ -442,6 +483,7 @@ static int keys_create_parse(int argc, char **argv, struct keys_create_args *a)
             {"cipher", required_argument, NULL, 'c'},
             {"block-size", required_argument, NULL, 'b'},
             {"max-key-age", required_argument, NULL, 'k'},
+            {"owner", required_argument, NULL, 'o'},
             {"passphrase-file", required_argument, NULL, 'p'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
@@ -471,6 +513,13 @@ static int keys_create_parse(int argc, char **argv, struct keys_create_args *a)
                         if (cli_parse_duration(optarg, KEYS_MAX_KEY_AGE, &a->max_key_age) != 0)
                                 return cli_usage_error("create", "--max-key-age takes a duration "
                                                                  "(e.g. 90d)");
+                        break;
+                case 'o':
+                        if (!member_name_valid(optarg))
+                                return cli_usage_error("create",
+                                                       "invalid --owner: use 1-64 printable ASCII "
+                                                       "characters, no leading or trailing space");
+                        a->owner = optarg;
                         break;
                 case 'p':
                         a->pass_file = optarg;
@@ -519,7 +568,7 @@ static int keys_create_region(const char *home, const struct keys_create_args *a
         int rc, ret = CLI_EXIT_FAIL;
 
         rc = region_build_policy(id, home, a->name, a->store_url, a->suite, a->block_size,
-                                 a->max_key_age, &ri, &entry, &entry_len);
+                                 a->max_key_age, a->owner, &ri, &entry, &entry_len);
         if (rc == -ENOTSUP) {
                 log_err("cipher %s is not available on this CPU (no AES-NI): use --cipher "
                         "xchacha20poly1305",
@@ -581,7 +630,7 @@ int cmd_create(int argc, char **argv)
         struct region_info existing;
         struct identity *id = NULL;
         struct store *st = NULL;
-        char home[PATH_MAX], url[REGION_URL_MAX + 1];
+        char home[PATH_MAX], url[REGION_URL_MAX + 1], owner[HOME_OWNER_MAX + 1];
         int ret, rc;
 
         ret = keys_create_parse(argc, argv, &a);
@@ -621,6 +670,18 @@ int cmd_create(int argc, char **argv)
                 return CLI_EXIT_FAIL;
         if (a.suite == 0)
                 a.suite = suite_default();
+        if (a.owner == NULL) {
+                rc = home_owner_load(home, owner);
+                if (rc == 0) {
+                        a.owner = owner;
+                } else if (rc != -ENOENT) {
+                        log_err("%s/owner: %s", home,
+                                rc == -EBADMSG ? "not one owner name (1-64 printable ASCII "
+                                                 "characters and a newline)"
+                                               : strerror(-rc));
+                        return CLI_EXIT_FAIL;
+                }
+        }
 
         if (cli_load_identity(home, a.pass_file, &id) != 0)
                 return CLI_EXIT_FAIL;
@@ -679,7 +740,10 @@ int cmd_list(int argc, char **argv)
                                (unsigned long)v[i].block_size, v[i].store_url);
                         continue;
                 }
-                printf("%s{\"name\":", i > 0 ? "," : "");
+                if (i > 0)
+                        putchar(',');
+                cli_json_open();
+                printf("\"name\":");
                 cli_json_str(v[i].name);
                 printf(",\"region_id\":\"%s\",\"store\":", hex);
                 cli_json_str(v[i].store_url);

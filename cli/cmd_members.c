@@ -244,7 +244,8 @@ static void mb_json_head(const struct mb_view *v)
         char rid[2 * REGION_ID_LEN + 1];
 
         hex_encode(rid, v->ri.id, REGION_ID_LEN);
-        fputs("{\"region\":", stdout);
+        cli_json_open();
+        fputs("\"region\":", stdout);
         cli_json_str(v->ri.name);
         printf(",\"region_id\":\"%s\",\"source\":\"%s\",\"store_error\":", rid, mb_source(v));
         if (v->from_store)
@@ -276,8 +277,10 @@ static void mb_member_json(const struct mb_view *v, size_t i)
                cli_role_name(d->role), fpr,
                memcmp(d->device_id, v->id->device_id, IDENTITY_ID_LEN) == 0 ? "true" : "false", by);
         cli_json_str(mb_device_name(v, e->author));
-        printf(",\"added_height\":%llu,\"added_entry\":\"%s\",\"added_time\":%llu}",
-               (unsigned long long)e->height, hash, (unsigned long long)e->time);
+        printf(",\"added_height\":%llu,\"added_entry\":\"%s\",\"added_time\":",
+               (unsigned long long)e->height, hash);
+        cli_json_time(e->time);
+        putchar('}');
 }
 
 static void mb_member_text(const struct mb_view *v, size_t i)
@@ -570,7 +573,9 @@ static void mb_entry_json(const struct mb_view *v, size_t idx)
                "\"author_name\":",
                idx > 0 ? "," : "", (unsigned long long)e->height, hash, mb_kind(e->type), author);
         cli_json_str(mb_device_name(v, e->author));
-        printf(",\"time\":%llu,\"parents\":[", (unsigned long long)e->time);
+        fputs(",\"time\":", stdout);
+        cli_json_time(e->time);
+        fputs(",\"parents\":[", stdout);
         for (i = 0; i < e->nparents; i++) {
                 hex_encode(hash, e->parents[i], MEMBER_HASH_LEN);
                 printf("%s\"%s\"", i > 0 ? "," : "", hash);

@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "cli/cli.h"
+#include "cli/cli_ctl.h"
 #include "cli/cli_s3.h"
 #include "cli/cmd.h"
 #include "crypto/secmem.h"
@@ -59,6 +61,13 @@ static void mount_usage(FILE *f)
                    "or the terminal.\n");
 }
 
+/* After a message of mount's own about its arguments: the pointer to the help; returns 2. */
+static int mount_usage_hint(void)
+{
+        fputs("Try 'sealsync help mount'.\n", stderr);
+        return CLI_EXIT_USAGE;
+}
+
 /*
  * FUSE mount options accepted by -o and passed on to libfuse as they are.
  * Not here: dev and suid (refused, see mount_parse_one); default_permissions,
@@ -104,7 +113,7 @@ static int mount_opts_add(char *extra, size_t size, const char *opt, size_t len)
         size_t used = strlen(extra);
 
         if (used + (used > 0) + len + 1 > size) {
-                fprintf(stderr, "sealsync: mount: the -o options are too long\n");
+                fprintf(stderr, "sealsync mount: the -o options are too long\n");
                 return -1;
         }
         if (used > 0)
@@ -146,7 +155,7 @@ static int mount_parse_one(const char *opt, size_t len, struct fsmount_opts *mo,
         if ((len == 3 && strncmp(opt, "dev", 3) == 0) ||
             (len == 4 && strncmp(opt, "suid", 4) == 0)) {
                 fprintf(stderr,
-                        "sealsync: mount: -o %.*s is refused: a sealsync mount is always "
+                        "sealsync mount: -o %.*s is refused: a sealsync mount is always "
                         "nodev,nosuid (a device node or set-id mode synced from another device "
                         "is never honoured)\n",
                         (int)len, opt);
@@ -161,20 +170,20 @@ static int mount_parse_one(const char *opt, size_t len, struct fsmount_opts *mo,
                 }
                 fprintf(
                     stderr,
-                    "sealsync: mount: max_read needs a number of bytes (4096 or more): -o %.*s\n",
+                    "sealsync mount: max_read needs a number of bytes (4096 or more): -o %.*s\n",
                     (int)len, opt);
                 return -1;
         }
         if ((len >= 7 && strncmp(opt, "fsname=", 7) == 0) ||
             (len >= 8 && strncmp(opt, "subtype=", 8) == 0)) {
                 fprintf(stderr,
-                        "sealsync: mount: -o %.*s is not supported: sealsync sets fsname and "
+                        "sealsync mount: -o %.*s is not supported: sealsync sets fsname and "
                         "subtype itself (umount and status find the mount by them)\n",
                         (int)len, opt);
                 return -1;
         }
         fprintf(stderr,
-                "sealsync: mount: unknown mount option '%.*s' (see 'sealsync mount --help' for "
+                "sealsync mount: unknown mount option '%.*s' (see 'sealsync mount --help' for "
                 "the options accepted)\n",
                 (int)len, opt);
         return -1;
@@ -222,12 +231,12 @@ static int mount_check_allow_other(const char *extra)
         if (!mount_opts_have(extra, "allow_other") && !mount_opts_have(extra, "allow_root"))
                 return 0;
         if (mount_opts_have(extra, "allow_other") && mount_opts_have(extra, "allow_root")) {
-                fprintf(stderr, "sealsync: mount: allow_other and allow_root exclude each other\n");
+                fprintf(stderr, "sealsync mount: allow_other and allow_root exclude each other\n");
                 return -1;
         }
         if (getuid() == 0 || mount_user_allow_other())
                 return 0;
-        fprintf(stderr, "sealsync: mount: allow_other and allow_root are only allowed to root "
+        fprintf(stderr, "sealsync mount: allow_other and allow_root are only allowed to root "
                         "unless /etc/fuse.conf has a line 'user_allow_other' (ask your "
                         "administrator to add it)\n");
         return -1;
@@ -320,6 +329,33 @@ static int mount_is_reader(const struct region_info *ri, const struct identity *
         return rc;
 }
 
+/*
+ * After a background mount went live: why it is read-only when the user did
+ * not ask for that, as the daemon sees it (it folded the store's membership
+ * log at mount; the local cache mount_is_reader read may be older).  Prints
+ * nothing when the daemon does not answer or the mount is writable.
+ */
+static void mount_say_mode(const struct region_info *ri)
+{
+        struct cli_ctl_reader r;
+        char line[CTL_LINE_MAX];
+        int sync = 0, ro = 0, removed = 0; /* "sync PUSHING READ_ONLY", "removed 1" */
+
+        if (cli_ctl_open(ri, "STATUS\n", 10, &r) != 0)
+                return;
+        while (cli_ctl_line(&r, line) == 0 && strcmp(line, "end") != 0) {
+                if (strncmp(line, "sync ", 5) == 0 && sscanf(line + 5, "%d %d", &sync, &ro) != 2)
+                        sync = ro = 0;
+                else if (strncmp(line, "removed ", 8) == 0 && sscanf(line + 8, "%d", &removed) != 1)
+                        removed = 0;
+        }
+        close(r.fd);
+        if (removed)
+                printf("mounted read-only: this device was removed from %s\n", ri->name);
+        else if (ro) /* not asked for (the caller checked): the role makes it so */
+                printf("mounted read-only: this device is a reader in %s\n", ri->name);
+}
+
 int cmd_mount(int argc, char **argv)
 {
         static const struct option opts[] = {{"foreground", no_argument, NULL, 'f'},
@@ -340,8 +376,8 @@ int cmd_mount(int argc, char **argv)
         int c, rc;
 
         memset(&mo, 0, sizeof(mo));
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "fdho:", opts, NULL)) != -1) {
+        cli_start_options();
+        while ((c = getopt_long(argc, argv, ":fdho:", opts, NULL)) != -1) {
                 switch (c) {
                 case 'f':
                         mo.foreground = 1;
@@ -366,30 +402,25 @@ int cmd_mount(int argc, char **argv)
                         break;
                 case 'o':
                         if (mount_parse_opts(optarg, &mo, extra, sizeof(extra)) != 0)
-                                return 2;
+                                return mount_usage_hint();
                         break;
                 case 'h':
                         mount_usage(stdout);
                         return 0;
                 default:
-                        mount_usage(stderr);
-                        return 2;
+                        return cli_bad_option("mount", c, argv);
                 }
         }
-        if (argc - optind != 2) {
-                mount_usage(stderr);
-                return 2;
-        }
-        if (pass_file != NULL && extpass != NULL) {
-                fprintf(stderr, "sealsync: mount: --passphrase-file and --extpass exclude each "
-                                "other\n");
-                return 2;
-        }
-        if (mo.read_only && mount_opts_have(extra, "rw")) {
-                fprintf(stderr, "sealsync: mount: -o rw and read-only (ro, --read-only) exclude "
-                                "each other\n");
-                return 2;
-        }
+        if (argc - optind != 2)
+                return cli_usage_error("mount", argc - optind < 2
+                                                    ? "expected a region NAME and a MOUNTPOINT"
+                                                    : "unexpected argument");
+        if (pass_file != NULL && extpass != NULL)
+                return cli_usage_error("mount", "--passphrase-file and --extpass exclude each "
+                                                "other");
+        if (mo.read_only && mount_opts_have(extra, "rw"))
+                return cli_usage_error("mount", "-o rw and read-only (ro, --read-only) exclude "
+                                                "each other");
         if (mount_check_allow_other(extra) != 0)
                 return 1;
         mo.fuse_opts = extra[0] != '\0' ? extra : NULL;
@@ -436,17 +467,15 @@ int cmd_mount(int argc, char **argv)
                 identity_free(id);
                 return 1;
         }
-        mo.reader = rc;
-        if (mo.reader && mo.foreground)
-                printf("mounting read-only: this device is a reader in %s\n", ri.name);
+        mo.reader = rc; /* the daemon follows the store's log from its first fold on */
         mo.region = &ri;
         mo.keys = keys;
         mo.local_key = id->local_key;
         mo.id = id;
         mo.mountpoint = mp;
         rc = fsmount_run(&mo);
-        if (rc == 0 && mo.reader && !mo.foreground)
-                printf("mounted read-only: this device is a reader in %s\n", ri.name);
+        if (rc == 0 && !mo.foreground && !mo.read_only)
+                mount_say_mode(&ri);
         region_keys_free(keys);
         identity_free(id);
         return rc == 0 ? 0 : 1;
@@ -571,15 +600,13 @@ int cmd_umount(int argc, char **argv)
                         arg = argv[++i];
                 else if (argv[i][0] != '-' && arg == NULL)
                         arg = argv[i];
-                else {
-                        umount_usage(stderr);
-                        return 2;
-                }
+                else if (argv[i][0] == '-' && argv[i][1] != '\0')
+                        return cli_unknown_option("umount", argv[i] + strspn(argv[i], "-"));
+                else
+                        return cli_usage_error("umount", "unexpected argument");
         }
-        if (arg == NULL) {
-                umount_usage(stderr);
-                return 2;
-        }
+        if (arg == NULL)
+                return cli_usage_error("umount", "expected a MOUNTPOINT");
         if (realpath(arg, mp) == NULL) {
                 if (errno == ENOTCONN) {
                         snprintf(mp, sizeof(mp), "%s", arg); /* dead mount: detach it */

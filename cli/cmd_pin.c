@@ -25,7 +25,7 @@
 
 static const char pin_usage[] =
     "usage: sealsync pin NAME PATH [--unpin]\n"
-    "       sealsync pin NAME --list\n"
+    "       sealsync pin NAME --list [--json]\n"
     "\n"
     "Keep PATH (a directory or file of the mounted region NAME: a path on its\n"
     "mount, or relative to the region's root) fully local for offline use: the\n"
@@ -36,16 +36,18 @@ static const char pin_usage[] =
     "\n"
     "      --unpin  stop keeping PATH local (what is already local stays)\n"
     "      --list   list the pinned paths (relative to the region's root)\n"
+    "      --json   with --list: print {\"version\", \"region\", \"pins\": [PATH...]}\n"
     "  -h, --help   show this help\n";
 
 enum { PIN_DO = 0, PIN_UNPIN, PIN_LIST };
 
-static int pin_parse(int argc, char **argv, int *mode, const char **name, const char **path,
-                     int *done)
+static int pin_parse(int argc, char **argv, int *mode, int *json, const char **name,
+                     const char **path, int *done)
 {
         static const struct option opts[] = {
             {"unpin", no_argument, NULL, 'u'},
             {"list", no_argument, NULL, 'l'},
+            {"json", no_argument, NULL, 'j'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -54,12 +56,18 @@ static int pin_parse(int argc, char **argv, int *mode, const char **name, const 
         *done = 1;
         cli_start_options();
         while ((c = cli_next_option("pin", pin_usage, argc, argv, opts, &status)) > 0) {
+                if (c == 'j') {
+                        *json = 1;
+                        continue;
+                }
                 if (*mode != PIN_DO)
                         return cli_usage_error("pin", "--unpin and --list exclude each other");
                 *mode = c == 'u' ? PIN_UNPIN : PIN_LIST;
         }
         if (c == 0)
                 return status;
+        if (*json && *mode != PIN_LIST)
+                return cli_usage_error("pin", "--json goes with --list");
         if (argc - optind != (*mode == PIN_LIST ? 1 : 2))
                 return cli_usage_error("pin", *mode == PIN_LIST
                                                   ? "expected one region NAME"
@@ -97,12 +105,22 @@ static void pin_show_progress(const char *rest)
         fflush(stderr);
 }
 
-/* Reads the daemon's reply to the end.  CLI_EXIT_*. */
-static int pin_read(struct cli_ctl_reader *rd, const char *name, int tty)
+/*
+ * Reads the daemon's reply to the end, printing the pins (one a line, or with
+ * JSON into the "pins" array of one object).  CLI_EXIT_*.
+ */
+static int pin_read(struct cli_ctl_reader *rd, const char *name, int tty, int json)
 {
         char line[CTL_LINE_MAX];
         int ret = CLI_EXIT_FAIL, progressed = 0, rc;
+        size_t npins = 0;
 
+        if (json) {
+                cli_json_open();
+                fputs("\"region\":", stdout);
+                cli_json_str(name);
+                fputs(",\"pins\":[", stdout);
+        }
         while ((rc = cli_ctl_line(rd, line)) == 0 && strcmp(line, "end") != 0) {
                 char *sp = strchr(line, ' ');
                 const char *rest = sp != NULL ? sp + 1 : "";
@@ -112,6 +130,10 @@ static int pin_read(struct cli_ctl_reader *rd, const char *name, int tty)
                 if (strcmp(line, "progress") == 0 && tty) {
                         pin_show_progress(rest);
                         progressed = 1;
+                } else if (strcmp(line, "pin") == 0 && json) {
+                        if (npins++ > 0)
+                                putchar(',');
+                        cli_json_str(rest);
                 } else if (strcmp(line, "pin") == 0) {
                         printf("%s\n", rest);
                 } else if (strcmp(line, "ok") == 0) {
@@ -125,6 +147,8 @@ static int pin_read(struct cli_ctl_reader *rd, const char *name, int tty)
         }
         if (progressed)
                 fputc('\n', stderr);
+        if (json)
+                fputs("]}\n", stdout);
         if (rc != 0) {
                 log_err("the mount daemon of region '%s' stopped answering: %s", name,
                         strerror(-rc));
@@ -139,9 +163,9 @@ int cmd_pin(int argc, char **argv)
         struct cli_ctl_reader rd;
         struct region_info ri;
         const char *name = NULL, *path = NULL;
-        int mode = PIN_DO, done, ret, rc;
+        int mode = PIN_DO, json = 0, done, ret, rc;
 
-        ret = pin_parse(argc, argv, &mode, &name, &path, &done);
+        ret = pin_parse(argc, argv, &mode, &json, &name, &path, &done);
         if (done)
                 return ret;
         ret = cli_ctl_region(name, &ri);
@@ -152,7 +176,7 @@ int cmd_pin(int argc, char **argv)
         ret = cli_ctl_start(&ri, req, PIN_SILENCE_S, &rd);
         if (ret != CLI_EXIT_OK)
                 return ret;
-        ret = pin_read(&rd, ri.name, mode != PIN_LIST && isatty(2));
+        ret = pin_read(&rd, ri.name, mode != PIN_LIST && isatty(2), json);
         close(rd.fd);
         rc = cli_finish_output();
         return rc != CLI_EXIT_OK ? rc : ret;

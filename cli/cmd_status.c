@@ -203,6 +203,7 @@ struct st {
         char other_mount[PATH_MAX]; /* another device home's mount of the region, or "" */
         char problem[256];          /* trouble reaching the daemon, "" if none */
         int from_index;             /* not mounted: the alarms were read from the index */
+        int index_seq;              /* not mounted: journal_seq read from the index (0 if none) */
         struct st_stuck *stuck;     /* files the committer cannot commit (doc/SYNC.md D2) */
         size_t nstuck;
 };
@@ -465,6 +466,60 @@ static void st_index_alarms(const struct region_info *ri, struct st *s)
         s->from_index = 1;
 }
 
+/* One meta record of an unmounted region's index: this device's journal seq, a peer's mark. */
+static int st_index_meta(void *arg, const char *key, const uint8_t *v, size_t len)
+{
+        struct st *s = arg;
+        struct st_peer p, *pv;
+        uint64_t seq = 0;
+        size_t i;
+
+        for (i = 0; i < 8 && i < len; i++)
+                seq = seq << 8 | v[i];
+        if (strcmp(key, "journal_seq") == 0 && len == 8) {
+                s->journal_seq = seq;
+                s->index_seq = 1;
+                return 0;
+        }
+        /* "peer:<32 hex>" = u64be seq || entry hash (sync/pull.c marks) */
+        if (strncmp(key, "peer:", 5) != 0 || strlen(key + 5) != 32 ||
+            strspn(key + 5, "0123456789abcdef") != 32 || len != 40 || seq == 0)
+                return 0; /* not a mark, or not one we read: left out */
+        memset(&p, 0, sizeof(p));
+        memcpy(p.device, key + 5, 33);
+        p.have = 1;
+        p.seq = seq;
+        for (i = 0; i < s->nkept; i++)
+                p.held |= s->alarms[i].holds && strcmp(s->alarms[i].device, p.device) == 0;
+        pv = realloc(s->peers, (s->npeers + 1) * sizeof(*pv));
+        if (pv == NULL)
+                return -ENOMEM;
+        s->peers = pv;
+        s->peers[s->npeers++] = p;
+        return 0;
+}
+
+/*
+ * Not mounted: the last known state the index keeps in clear (no keys
+ * needed): this device's journal seq and the last entry applied from each
+ * peer.  Times, errors, conflicts and content live in the daemon only.
+ */
+static void st_index_state(const struct region_info *ri, struct st *s)
+{
+        char path[sizeof(ri->dir) + 16];
+        int rc;
+
+        if (snprintf(path, sizeof(path), "%s/index.db", ri->dir) >= (int)sizeof(path))
+                return;
+        if (access(path, F_OK) != 0)
+                return;   /* never mounted by this device home */
+        s->index_seq = 1; /* no journal_seq record: nothing committed yet, seq 0 */
+        rc = index_meta_list_at(path, "", st_index_meta, s);
+        if (rc != 0 && s->problem[0] == '\0')
+                snprintf(s->problem, sizeof(s->problem), "cannot read the last state in %.150s: %s",
+                         path, strerror(-rc));
+}
+
 /* Everything about region RI into S (zeroed by the caller). */
 static void st_collect(const struct region_info *ri, struct st *s)
 {
@@ -504,6 +559,8 @@ static void st_collect(const struct region_info *ri, struct st *s)
                 s->have_queue = push_outbox_queue(outbox, &s->q_entries, &s->q_bytes) == 0;
         /* No daemon of this device home answers: the alarms are in the index (A1). */
         st_index_alarms(ri, s);
+        if (!s->mounted)
+                st_index_state(ri, s);
 }
 
 static void st_release(struct st *s)
@@ -631,8 +688,12 @@ static void st_print_text(const struct st *s)
                 printf("  mounted:    no (another device home on this machine has it mounted "
                        "on %s)\n",
                        s->other_mount);
+        else if (!s->mounted && !s->index_seq)
+                printf("  mounted:    no (never mounted by this device home)\n");
         else if (!s->mounted)
-                printf("  mounted:    no\n");
+                printf("  mounted:    no (last known state, from the region's index; push and "
+                       "pull times, errors, conflicts and content are known only while "
+                       "mounted)\n");
         else if (s->answered)
                 printf("  mounted:    on %s (pid %ld)%s\n", s->mountpoint, s->pid,
                        s->removed ? ", read-only (this device was removed from the region; "
@@ -650,6 +711,9 @@ static void st_print_text(const struct st *s)
                 printf("  queue:      %u entr%s, %s waiting to upload\n", s->q_entries,
                        s->q_entries == 1 ? "y" : "ies", b);
         }
+        if (s->index_seq)
+                printf("  journal:    this device's last entry is seq %" PRIu64 "\n",
+                       s->journal_seq);
         st_print_op("last push:", &s->push);
         st_print_op("last pull:", &s->pull);
         if (s->have_content) {
@@ -677,14 +741,8 @@ static void st_print_text(const struct st *s)
 
 static void json_time_or_null(const char *key, long long t)
 {
-        char buf[32];
-
-        if (t <= 0) {
-                printf("\"%s\":null", key);
-                return;
-        }
-        fmt_time(t, buf, sizeof(buf));
-        printf("\"%s\":\"%s\"", key, buf);
+        printf("\"%s\":", key);
+        cli_json_time(t > 0 ? (uint64_t)t : 0);
 }
 
 static void st_json_op(const char *key, const struct st_op *op, int with_seq)
@@ -715,10 +773,19 @@ static void st_json_op(const char *key, const struct st_op *op, int with_seq)
         putchar('}');
 }
 
-/* One alarm as a JSON object (status --json, alarms --json), a comma first if SEP. */
-static void st_json_alarm(const struct st_alarm *a, int sep)
+/*
+ * One alarm as a JSON object, a comma first if SEP; TOP: an element of
+ * alarms --json (with "version"), not one of status's "alarms".
+ */
+static void st_json_alarm(const struct st_alarm *a, int sep, int top)
 {
-        printf("%s{\"id\":%lld,\"kind\":", sep ? "," : "", a->id);
+        if (sep)
+                putchar(',');
+        if (top)
+                cli_json_open();
+        else
+                putchar('{');
+        printf("\"id\":%lld,\"kind\":", a->id);
         cli_json_str(a->kind);
         printf(",\"device_id\":\"%s\",\"seq\":%" PRIu64 ",\"object\":", a->device, a->seq);
         if (a->object[0])
@@ -740,11 +807,11 @@ static void st_json_lists(const struct st *s)
         for (i = 0; i < s->nkept; i++) {
                 const struct st_alarm *a = &s->alarms[i];
 
-                st_json_alarm(a, i > 0);
+                st_json_alarm(a, i > 0, 0);
         }
         printf("],\"alarm_count\":%u,\"peers\":",
                s->nalarms > s->nkept ? s->nalarms : (unsigned)s->nkept);
-        if (!s->pull.known) {
+        if (!s->pull.known && !s->index_seq) {
                 fputs("null", stdout);
                 return;
         }
@@ -758,7 +825,6 @@ static void st_json_lists(const struct st *s)
 /* "confirmed": null unless the daemon exchanges acknowledgements, else an array. */
 static void st_json_confirmed(const struct st *s)
 {
-        char t[32];
         size_t i;
 
         fputs(",\"confirmed\":", stdout);
@@ -770,13 +836,9 @@ static void st_json_confirmed(const struct st *s)
         for (i = 0; i < s->nconfirmed; i++) {
                 const struct st_confirmed *c = &s->confirmed[i];
 
-                fmt_ack_time(c->time_s, t, sizeof(t));
                 printf("%s{\"device_id\":\"%s\",\"seq\":%" PRIu64 ",\"confirmed_at\":",
                        i ? "," : "", c->device, c->seq);
-                if (strcmp(t, "-") == 0)
-                        fputs("null", stdout);
-                else
-                        printf("\"%s\"", t);
+                cli_json_time(c->time_s);
                 printf(",\"current\":%s}", c->seq >= s->journal_seq ? "true" : "false");
         }
         putchar(']');
@@ -787,7 +849,8 @@ static void st_print_json(const struct st *s)
         char hex[2 * REGION_ID_LEN + 1];
 
         hex_encode(hex, s->ri->id, REGION_ID_LEN);
-        fputs("{\"name\":", stdout);
+        cli_json_open();
+        fputs("\"name\":", stdout);
         cli_json_str(s->ri->name);
         printf(",\"region_id\":\"%s\",\"store\":", hex);
         cli_json_str(s->ri->store_url);
@@ -807,8 +870,11 @@ static void st_print_json(const struct st *s)
                 fputs(",\"pid\":null,\"sync\":false", stdout);
         if (s->device[0])
                 printf(",\"device_id\":\"%s\",\"journal_seq\":%" PRIu64, s->device, s->journal_seq);
+        else if (s->index_seq)
+                printf(",\"device_id\":null,\"journal_seq\":%" PRIu64, s->journal_seq);
         else
                 fputs(",\"device_id\":null,\"journal_seq\":null", stdout);
+        printf(",\"source\":\"%s\"", s->answered ? "daemon" : "index");
         if (s->have_queue)
                 printf(",\"queue\":{\"entries\":%u,\"bytes\":%" PRIu64 "}", s->q_entries,
                        s->q_bytes);
@@ -1148,7 +1214,8 @@ static void sync_print_json(const struct region_info *ri, const struct sync_resu
         size_t i;
 
         hex_encode(hex, ri->id, REGION_ID_LEN);
-        fputs("{\"name\":", stdout);
+        cli_json_open();
+        fputs("\"name\":", stdout);
         cli_json_str(ri->name);
         printf(",\"region_id\":\"%s\",\"status\":", hex);
         cli_json_str(r->n.status);
@@ -1188,7 +1255,7 @@ static int sync_parse(const char *cmd, const char *usage, int argc, char **argv,
                         continue;
                 }
                 if (strcmp(cmd, "sync") != 0)
-                        return cli_usage_error(cmd, "unknown option --timeout");
+                        return cli_unknown_option(cmd, "timeout");
                 if (cli_parse_duration0(optarg, 86400 * 365, &t) != 0)
                         return cli_usage_error(cmd, "--timeout takes a duration (e.g. 30m, "
                                                     "plain number = seconds; 0: no limit)");
@@ -1304,7 +1371,7 @@ static void alarms_print_json(const struct st *s, long long only)
 
                 if (only > 0 && a->id != only)
                         continue;
-                st_json_alarm(a, k++ > 0);
+                st_json_alarm(a, k++ > 0, 1);
         }
         fputs("]\n", stdout);
 }

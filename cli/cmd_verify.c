@@ -249,7 +249,8 @@ static void vf_json(const struct vf_run *r, const struct region_info *ri,
         size_t i;
 
         hex_encode(rid, ri->id, 32);
-        fputs("{\"region\":", stdout);
+        cli_json_open();
+        fputs("\"region\":", stdout);
         cli_json_str(ri->name);
         printf(",\"region_id\":\"%s\",\"store\":", rid);
         cli_json_str(ri->store_url);

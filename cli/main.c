@@ -110,7 +110,8 @@ static int version(int argc, char **argv)
         if (argc == 2 && is_help_option(argv[1]))
                 return print_text(version_usage);
         if (argc > 1) {
-                fprintf(stderr, "sealsync: %s takes no arguments\n", argv[0]);
+                fprintf(stderr,
+                        "sealsync version: takes no arguments\nTry 'sealsync help version'.\n");
                 return 2;
         }
         printf("sealsync %s\n", sealsync_version);
@@ -131,7 +132,7 @@ static int help(int argc, char **argv)
                 return print_text("");
         }
         if (argc > 2) {
-                fprintf(stderr, "sealsync: help takes one command\n");
+                fprintf(stderr, "sealsync help: takes one command\nTry 'sealsync help help'.\n");
                 return 2;
         }
         if (strcmp(argv[1], "help") == 0 || is_help_option(argv[1]))

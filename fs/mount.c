@@ -1180,7 +1180,12 @@ int fsmount_run(const struct fsmount_opts *o)
                 ctl = NULL;       /* logged; the mount works without it */
         fs_report(&report_fd, 0); /* detaches from the terminal when daemonized */
         log_info("mounted region %s on %s", o->region->name, o->mountpoint);
-        if (o->reader)
+        /* From the membership just folded (the store's log), not the caller's guess. */
+        if (atomic_load(&fs.keys_lost))
+                log_info("read-only: this device holds no key of region %s's current epoch "
+                         "(removed?); every change is refused with EROFS",
+                         o->region->name);
+        else if (atomic_load(&fs.read_only) && !fs.user_read_only)
                 log_info("read-only: this device is a reader in region %s; every change is "
                          "refused with EROFS",
                          o->region->name);

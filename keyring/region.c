@@ -111,7 +111,7 @@ int region_genesis_key(const struct region_info *ri, char *out, size_t outlen)
 /* Fills E as the GENESIS of a new region created by ID, wrapping EPOCH_KEY to ID. */
 static int region_fill_genesis(struct member_entry *e, const struct identity *id,
                                const uint8_t region_id[static REGION_ID_LEN], int suite,
-                               uint32_t block_size, uint64_t max_key_age,
+                               uint32_t block_size, uint64_t max_key_age, const char *owner,
                                const uint8_t epoch_key[static 32])
 {
         struct member_genesis *g = &e->genesis;
@@ -135,7 +135,7 @@ static int region_fill_genesis(struct member_entry *e, const struct identity *id
         memcpy(g->members[0].device_id, id->device_id, IDENTITY_ID_LEN);
         memcpy(g->members[0].sign_pk, id->sign_pk, 32);
         memcpy(g->members[0].box_pk, id->box_pk, 32);
-        snprintf(g->members[0].owner, sizeof(g->members[0].owner), "%s", id->name);
+        snprintf(g->members[0].owner, sizeof(g->members[0].owner), "%s", owner);
         snprintf(g->members[0].name, sizeof(g->members[0].name), "%s", id->name);
         g->members[0].role = MEMBER_ROLE_ADMIN;
 
@@ -154,13 +154,14 @@ int region_build(const struct identity *id, const char *home, const char *name,
                  const char *store_url, int suite, uint32_t block_size, struct region_info *out,
                  uint8_t **entry, size_t *entry_len)
 {
-        return region_build_policy(id, home, name, store_url, suite, block_size, 0, out, entry,
-                                   entry_len);
+        return region_build_policy(id, home, name, store_url, suite, block_size, 0, NULL, out,
+                                   entry, entry_len);
 }
 
 int region_build_policy(const struct identity *id, const char *home, const char *name,
                         const char *store_url, int suite, uint32_t block_size, uint64_t max_key_age,
-                        struct region_info *out, uint8_t **entry, size_t *entry_len)
+                        const char *owner, struct region_info *out, uint8_t **entry,
+                        size_t *entry_len)
 {
         struct member_entry *e = NULL;
         struct region_info ri;
@@ -171,8 +172,10 @@ int region_build_policy(const struct identity *id, const char *home, const char 
 
         if (id->sign_sk == NULL || !region_name_valid(name) || !region_url_valid(store_url) ||
             suite_nonce_len(suite) == 0 || !region_block_size_valid(block_size) ||
-            !member_name_valid(id->name))
+            !member_name_valid(id->name) || (owner != NULL && !member_name_valid(owner)))
                 return -EINVAL;
+        if (owner == NULL)
+                owner = id->name;
         if (!suite_available(suite))
                 return -ENOTSUP;
         memset(&ri, 0, sizeof(ri));
@@ -192,7 +195,7 @@ int region_build_policy(const struct identity *id, const char *home, const char 
                 goto out;
         }
         secmem_random(epoch_key, 32);
-        rc = region_fill_genesis(e, id, ri.id, suite, block_size, max_key_age, epoch_key);
+        rc = region_fill_genesis(e, id, ri.id, suite, block_size, max_key_age, owner, epoch_key);
         if (rc != 0)
                 goto out;
         rc = member_encode(e, id->sign_sk, &buf, &len);

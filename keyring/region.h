@@ -63,11 +63,15 @@ int region_build(const struct identity *id, const char *home, const char *name,
                  const char *store_url, int suite, uint32_t block_size, struct region_info *out,
                  uint8_t **entry, size_t *entry_len) __attribute__((warn_unused_result));
 
-/* region_build with the GENESIS's max_key_age policy (seconds, 0 = none). */
+/*
+ * region_build with the GENESIS's max_key_age policy (seconds, 0 = none) and
+ * the founding device's OWNER (member_name_valid; NULL: ID's name).  -EINVAL
+ * also for an invalid OWNER.
+ */
 int region_build_policy(const struct identity *id, const char *home, const char *name,
                         const char *store_url, int suite, uint32_t block_size, uint64_t max_key_age,
-                        struct region_info *out, uint8_t **entry, size_t *entry_len)
-    __attribute__((warn_unused_result));
+                        const char *owner, struct region_info *out, uint8_t **entry,
+                        size_t *entry_len) __attribute__((warn_unused_result));
 
 /* Store key of a region's GENESIS: "<region hex>/members/0000000000000000-<hash hex>". */
 int region_genesis_key(const struct region_info *ri, char *out, size_t outlen)

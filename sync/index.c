@@ -1667,3 +1667,40 @@ int index_alarm_clear_at(const char *path, int64_t id, unsigned *n)
         sqlite3_close(db);
         return rc;
 }
+
+int index_meta_list_at(const char *path, const char *prefix, index_meta_cb cb, void *arg)
+{
+        sqlite3_stmt *st = NULL;
+        sqlite3 *db = NULL;
+        size_t plen = strlen(prefix);
+        int rc = index_open_plain(path, 0, &db);
+
+        if (rc == -ENOENT)
+                return 0;
+        if (rc != 0)
+                return rc;
+        /* substr, not LIKE: a prefix holds no pattern characters then. */
+        if (sqlite3_prepare_v2(db, "SELECT k, v FROM meta WHERE substr(k, 1, ?1) = ?2 ORDER BY k",
+                               -1, &st, NULL) != SQLITE_OK) {
+                rc = -EIO;
+                goto out;
+        }
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)plen);
+        sqlite3_bind_text(st, 2, prefix, (int)plen, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *k = (const char *)sqlite3_column_text(st, 0);
+                const uint8_t *v = sqlite3_column_blob(st, 1);
+                size_t n = (size_t)sqlite3_column_bytes(st, 1);
+
+                if (k == NULL)
+                        continue;
+                rc = cb(arg, k, v, n);
+                if (rc != 0)
+                        goto out;
+        }
+        rc = rc == SQLITE_DONE ? 0 : -EIO;
+out:
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return rc;
+}

@@ -305,4 +305,16 @@ int index_alarm_list_at(const char *path, index_alarm_cb cb, void *arg)
 int index_alarm_clear_at(const char *path, int64_t id, unsigned *n)
     __attribute__((warn_unused_result));
 
+/*
+ * Calls CB(ARG, key, value, length) for every meta record of the index file
+ * PATH whose key starts with PREFIX ("" for all), in key order, opening it
+ * read-only without its keys (meta values are in clear: counters, heads and
+ * the pull marks "peer:<device hex>" = u64be seq || entry hash).  For a
+ * region that is not mounted (status).  No file is no record (0).  A non-zero
+ * CB return stops the listing and is returned; else 0 or -EIO.
+ */
+typedef int (*index_meta_cb)(void *arg, const char *key, const uint8_t *v, size_t len);
+int index_meta_list_at(const char *path, const char *prefix, index_meta_cb cb, void *arg)
+    __attribute__((warn_unused_result));
+
 #endif

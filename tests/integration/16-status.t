@@ -11,7 +11,9 @@
 # Each case: B unmounted, A commits, the store is tampered with, B mounts
 # and syncs; then the store is restored and B (remounted: an alarm holds a
 # device until restart) catches up.  SHOW_STATUS=1 prints what status and
-# sync said in each case.
+# sync said in each case.  Last, `status` of the unmounted regions shows the
+# last known state from the index: this device's journal seq and the peers'
+# applied seqs, as the mount last showed them ("source": "index").
 TEST_TIMEOUT=420
 . "$(dirname "$0")/lib.sh"
 export SEALSYNC_GAP_GRACE_S=0 # the deleted entry below is a lasting gap at once (FOUND.md B5)
@@ -278,10 +280,26 @@ recover "swapped packs"
 
 note "tamper cases took $(($(date +%s) - T0)) s"
 
+last_a=$(A status docs --json)
+last_b=$(B status docs --json)
 umount_b
 ok $? "B: final umount"
 SEALSYNC_HOME=$HA umount_region "$ma"
 ok $? "A: final umount"
+# --- not mounted: the last known state ------------------------------------------
+for d in A B; do
+	if [ $d = A ]; then last=$last_a; else last=$last_b; fi
+	run_ok "$d: status of the unmounted region" $d status docs --json
+	is "$(jq -r '"\(.mounted) \(.source) \(.journal_seq)"' <<<"$T_OUT")" \
+		"false index $(jq -r .journal_seq <<<"$last")" "  ... $d: not mounted, from the index, the last journal seq"
+	# The index keeps a mark per peer of which something was applied (seq >= 1).
+	is "$(jq -c '[.peers[] | [.device_id, .seq]]' <<<"$T_OUT")" \
+		"$(jq -c '[.peers[] | select(.seq > 0) | [.device_id, .seq]]' <<<"$last")" \
+		"  ... $d: the peers' applied seqs as the mount last showed them"
+	run_ok "$d: status (text) of the unmounted region" $d status docs
+	like "$T_OUT" "mounted: +no \(last known state, from the region's index" "  ... says where it comes from"
+	like "$T_OUT" "journal: +this device's last entry is seq $(jq -r .journal_seq <<<"$last")" "  ... the journal seq"
+done
 [ ! -e "$HA/regions/$RID/ctl.sock" ] && [ ! -e "$HB/regions/$RID/ctl.sock" ]
 ok $? "the control sockets are removed at unmount"
 done_testing

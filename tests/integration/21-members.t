@@ -106,7 +106,7 @@ is "$(jq -r '.entries[2] | "\(.parents | join(",")) \(.epoch)"' <<<"$j")" "$h1 $
 is "$(jq -r '.entries[2].subjects | map("\(.device_id):\(.name):\(.role)") | join(" ")' <<<"$j")" \
 	"$idC:devC:writer" "log: entry 2 adds devC as writer"
 now=$(date +%s)
-is "$(jq -r --argjson now "$now" '[.entries[] | select(.time > $now - 600 and .time <= $now)] | length' <<<"$j")" \
+is "$(jq -r --argjson now "$now" '[.entries[] | .time | fromdateiso8601 | select(. > $now - 600 and . <= $now)] | length' <<<"$j")" \
 	3 "log: every entry has a recent time"
 run_ok "C: log docs --json (same history)" C log docs --json
 is "$(jq -c '[.entries[].hash]' <<<"$T_OUT")" "$(jq -c '[.entries[].hash]' <<<"$j")" \

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Packaging (issue #12): a packager's build (CFLAGS="-D_FORTIFY_SOURCE=3 -O2", no
 # -Werror) of a copy of the source tree, `make install DESTDIR=...` and the
-# installed binary, man page, completions, fstab helper and systemd user unit,
-# `make uninstall` leaving no file,
+# installed binary, man pages (one per command, generated), completions, fstab
+# helper and systemd user unit, `make uninstall` leaving no file,
 # the --version format, `help CMD` = `CMD --help` for every command, and the
 # bash completion of a command, a region name and a device id.
 TEST_TIMEOUT=900
@@ -79,7 +79,7 @@ run_ok "spdx-check passes once every source file has it" "$sp/scripts/spdx-check
 # ------------------------------------------------------- install, uninstall
 dest=$work/dest
 run_ok "make install DESTDIR PREFIX=/usr" make -C "$src" DESTDIR="$dest" PREFIX=/usr install
-for f in usr/bin/sealsync usr/share/man/man1/sealsync.1 \
+for f in usr/bin/sealsync usr/share/man/man1/sealsync.1 usr/share/man/man5/sealsync-format.5 \
 	usr/share/bash-completion/completions/sealsync usr/share/zsh/vendor-completions/_sealsync \
 	usr/sbin/mount.sealsync usr/lib/systemd/user/sealsync@.service; do
 	[ -f "$dest/$f" ]
@@ -101,6 +101,25 @@ run_ok "the installed binary runs" "$dest/usr/bin/sealsync" version
 is "$T_OUT" "sealsync $version ($commit)" "  ... and prints its version (the copy's commit)"
 run_ok "the installed man page renders" man --warnings -l "$dest/usr/share/man/man1/sealsync.1"
 is "$T_ERR" "" "  ... without a warning"
+run_ok "the installed sealsync-format(5) renders" man --warnings -l "$dest/usr/share/man/man5/sealsync-format.5"
+is "$T_ERR" "" "  ... without a warning"
+# A page per command (generated from its --help; 09-manpage.t compares them word
+# by word): each installed, rendering without a warning, with the installed
+# binary's help text in it.
+mapfile -t page_cmds < <(sed -n 's/^ *{"\([a-z-]*\)", cmd_[a-z_]*,.*/\1/p' "$src/cli/main.c")
+[ "${#page_cmds[@]}" -ge 20 ]
+ok $? "cli/main.c names the commands (${#page_cmds[@]})"
+bad=
+for c in "${page_cmds[@]}"; do
+	p=$dest/usr/share/man/man1/sealsync-$c.1
+	out=$(LC_ALL=C.UTF-8 MANWIDTH=200 man --warnings -l "$p" 2>"$work/man.err" | col -b | tr -s ' \t\n' '   ')
+	help=$("$dest/usr/bin/sealsync" "$c" --help | sed -n '3p' | tr -s ' \t\n' '   ')
+	if [ ! -f "$p" ] || [ -s "$work/man.err" ] || [ -z "$help" ] ||
+		[[ $out != *"sealsync-$c - "* ]] || [[ $out != *"${help% }"* ]]; then
+		bad="$bad $c"
+	fi
+done
+is "$bad" "" "  ... each installed as sealsync-CMD.1, rendering without a warning, with its --help text"
 run_ok "make uninstall" make -C "$src" DESTDIR="$dest" PREFIX=/usr uninstall
 left=$(find "$dest" ! -type d)
 is "$left" "" "  ... leaves no file behind"
@@ -108,7 +127,12 @@ is "$left" "" "  ... leaves no file behind"
 dest2=$work/dest2
 run_ok "make install DESTDIR with the default PREFIX" make -C "$src" DESTDIR="$dest2" install
 is "$(cd "$dest2" && find . ! -type d | sort | tr '\n' ' ')" \
-	"./usr/local/bin/sealsync ./usr/local/lib/systemd/user/sealsync@.service ./usr/local/sbin/mount.fuse.sealsync ./usr/local/sbin/mount.sealsync ./usr/local/share/bash-completion/completions/sealsync ./usr/local/share/man/man1/sealsync.1 ./usr/local/share/zsh/site-functions/_sealsync " \
+	"$(printf '%s\n' ./usr/local/bin/sealsync ./usr/local/lib/systemd/user/sealsync@.service \
+		./usr/local/sbin/mount.fuse.sealsync ./usr/local/sbin/mount.sealsync \
+		./usr/local/share/bash-completion/completions/sealsync ./usr/local/share/man/man1/sealsync.1 \
+		./usr/local/share/man/man5/sealsync-format.5 \
+		"${page_cmds[@]/#/./usr/local/share/man/man1/sealsync-}" \
+		./usr/local/share/zsh/site-functions/_sealsync | sed 's/sealsync-[a-z-]*$/&.1/' | sort | tr '\n' ' ')" \
 	"  ... under /usr/local (zsh: site-functions, in zsh's default fpath)"
 grep -q '^ExecStart=/usr/local/bin/sealsync mount ' "$dest2/usr/local/lib/systemd/user/sealsync@.service"
 ok $? "  ... the unit names /usr/local/bin/sealsync (BINDIR of that install, not the earlier one)"

@@ -6,6 +6,13 @@
 #   says what it removed; the store is untouched; the name is free again.
 # - `status` with two device homes on one machine (the same region joined by
 #   both): a mount of home B is not shown as home A's own.
+# - `--json` everywhere: every object a command prints (each element when it
+#   prints an array) has "version": 1, and every time is RFC 3339 UTC or null;
+#   `policy --json` and `pin --list --json`.
+# - owner names: `init --owner` (kept in SEALSYNC_HOME/owner, shown by `id`),
+#   `create --owner`, and the owner a shared store's second user sees.
+# - one style of option error in every command: "sealsync CMD: unknown option
+#   '--x'" / "missing value for --x", "Try 'sealsync help CMD'.", exit 2.
 TEST_TIMEOUT=300
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -102,6 +109,114 @@ note "store: $after bytes after gc"
 run_ok "checkpoint NAME" A checkpoint docs
 like "$T_OUT" "wrote checkpoint [0-9]+" "  ... prints the checkpoint's number"
 run_ok "verify is clean after gc" A verify docs
+
+# --- JSON: one schema version, one time format ----------------------------------
+# json_ok LABEL: T_OUT (from run_ok) is JSON whose top-level object, or every
+# element of its top-level array, has "version": 1, and whose every time
+# (keys time, *_time, expires, *_at, last_success) is RFC 3339 UTC or null.
+json_ok()
+{
+	jq -e '(if type == "array" then all(.[]; .version == 1) else .version == 1 end) and
+		([.. | objects | to_entries[] |
+		  select(.key | test("(^|_)time$|^expires$|_at$|^last_success$")) | .value] |
+		 all(. == null or (type == "string" and
+			test("^[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z$"))))' \
+		<<<"$T_OUT" >/dev/null
+	ok $? "  ... $1: \"version\": 1 and RFC 3339 UTC times"
+}
+mkdir -p "$ms/keep"
+echo x >"$ms/keep/x"
+for args in "id --json" "list --json" "status --json" "status docs --json" "members docs --json" \
+	"log docs --json" "policy docs --json" "verify docs --json" "gc docs --dry-run --json" \
+	"requests docs --json" "alarms docs --json" "sync docs --json" \
+	"invite docs --json --expires 1h"; do
+	# shellcheck disable=SC2086 # ARGS is a word list
+	run_ok "A $args" A $args
+	json_ok "$args"
+done
+is "$(jq -r '.entries[0].time | fromdateiso8601 > 1700000000' <<<"$(A log docs --json)")" true \
+	"log --json: the GENESIS time is a date"
+run_ok "policy docs --max-key-age 30d --json" A policy docs --max-key-age 30d --json
+is "$(jq -r '"\(.max_key_age) \(.history) \(.key_stale)"' <<<"$T_OUT")" "2592000 all false" \
+	"  ... max_key_age in seconds, history, key_stale"
+json_ok "policy --json after a change"
+run_ok "policy docs --max-key-age off --json" A policy docs --max-key-age off --json
+is "$(jq -r .max_key_age <<<"$T_OUT")" null "  ... off is null"
+run_ok "pin docs keep" A pin docs "$ms/keep"
+run_ok "pin docs --list --json" A pin docs --list --json
+is "$(jq -c '[.region, .pins]' <<<"$T_OUT")" '["docs",["keep"]]' "  ... {region, pins}"
+json_ok "pin --list --json"
+run_fails "pin --json without --list is a usage error" A pin docs "$ms/keep" --json
+is "$T_RC" 2 "  ... exit 2"
 SEALSYNC_HOME=$HA umount_region "$ms" || fail "umount failed"
+
+# --- owner names at init and create -----------------------------------------------
+HO=$work/homeO
+# shellcheck disable=SC2317 # run through run_ok and run_fails
+O() { SEALSYNC_HOME=$HO "$SEALSYNC_BIN" "$@"; }
+run_fails "init --owner with a leading space is a usage error" O init --owner ' alice' --no-passphrase
+is "$T_RC" 2 "  ... exit 2"
+! test -e "$HO/device.key"; ok $? "  ... and no identity was made"
+run_ok "init --name alice-desktop --owner alice" O init --name alice-desktop --owner alice --no-passphrase --kdf interactive
+like "$T_OUT" "owner: +alice" "  ... prints the owner"
+is "$(cat "$HO/owner")" alice "  ... kept in SEALSYNC_HOME/owner"
+run_ok "id --json" O id --json
+is "$(jq -r '"\(.version) \(.name) \(.owner)"' <<<"$T_OUT")" "1 alice-desktop alice" "  ... id --json has the owner"
+SHARED=file://$work/shared
+run_ok "create photos --store (shared) takes the init owner" O create photos --store "$SHARED"
+run_ok "members photos --json" O members photos --json
+is "$(jq -r '.devices[0] | "\(.name) \(.owner) \(.role)"' <<<"$T_OUT")" "alice-desktop alice admin" \
+	"  ... alice-desktop, owner alice, admin"
+run_ok "create notes --owner 'Alice Liddell' overrides it" O create notes --store "$SHARED" --owner 'Alice Liddell'
+run_ok "members notes --json" O members notes --json
+is "$(jq -r '.devices[0].owner' <<<"$T_OUT")" "Alice Liddell" "  ... owner 'Alice Liddell'"
+run_fails "create --owner '' is a usage error" O create other --owner ''
+is "$T_RC" 2 "  ... exit 2"
+printf 'two\nlines\n' >"$HO/owner"
+run_fails "a malformed SEALSYNC_HOME/owner fails create" O create other --store "$SHARED"
+like "$T_ERR" "$HO/owner: not one owner name" "  ... naming the file"
+rm "$HO/owner"
+run_ok "without an owner file, create uses the device name" O create plain --store "$SHARED"
+is "$(O members plain --json | jq -r '.devices[0].owner')" alice-desktop "  ... owner alice-desktop"
+# bob joins photos on the shared store: he sees alice as its owner.
+HBOB=$work/homeBob
+SEALSYNC_HOME=$HBOB "$SEALSYNC_BIN" init --name bob-laptop --owner bob --no-passphrase --kdf interactive >/dev/null 2>&1
+code=$(O invite photos --owner bob --json | jq -r .code)
+prid=$(O list --json | jq -r '.[] | select(.name == "photos") | .region_id')
+SEALSYNC_HOME=$HBOB "$SEALSYNC_BIN" join photos "$SHARED" "$prid" --code "$code" --timeout 0 >/dev/null 2>&1
+bobid=$(SEALSYNC_HOME=$HBOB "$SEALSYNC_BIN" id --json | jq -r .device_id)
+run_ok "alice approves bob's device" O approve photos "$bobid"
+run_ok "bob's join finishes" env SEALSYNC_HOME="$HBOB" "$SEALSYNC_BIN" join photos "$SHARED" "$prid" --code "$code" --timeout 30s
+run_ok "bob: members photos --json" env SEALSYNC_HOME="$HBOB" "$SEALSYNC_BIN" members photos --json
+is "$(jq -r '[.devices[] | "\(.name):\(.owner)"] | join(" ")' <<<"$T_OUT")" "alice-desktop:alice bob-laptop:bob" \
+	"  ... bob sees alice-desktop (alice) and bob-laptop (bob)"
+
+# --- one style of option error ------------------------------------------------------
+root=$(cd "$(dirname "$0")/../.." && pwd)
+mapfile -t cmds < <(sed -n 's/^ *{"\([a-z-]*\)", cmd_[a-z_]*,.*/\1/p' "$root/cli/main.c")
+bad=
+for c in "${cmds[@]}"; do
+	out=$(A "$c" --no-such-option 2>&1)
+	rc=$?
+	[ $rc -eq 2 ] && [ "$out" = "sealsync $c: unknown option '--no-such-option'
+Try 'sealsync help $c'." ] || bad="$bad $c(exit $rc: $(head -1 <<<"$out"))"
+done
+is "$bad" "" "every command (${#cmds[@]}): \"sealsync CMD: unknown option '--no-such-option'\", the hint, exit 2"
+bad=
+for p in "gc --grace" "sync --timeout" "mount -o" "create --store" "invite --role" "join --code" \
+	"recover --words-file" "policy --history" "alarms --clear" "init --name" "revoke --cutoff"; do
+	read -r c o <<<"$p"
+	out=$(A "$c" "$o" 2>&1)
+	rc=$?
+	[ $rc -eq 2 ] && [ "$out" = "sealsync $c: missing value for $o
+Try 'sealsync help $c'." ] || bad="$bad [$p](exit $rc: $(head -1 <<<"$out"))"
+done
+is "$bad" "" "an option without its value: \"sealsync CMD: missing value for --x\", the hint, exit 2"
+run_fails "an option of another command (revoke --max-key-age) is unknown" A revoke docs abc --max-key-age 3
+is "$T_ERR" "sealsync revoke: unknown option '--max-key-age'
+Try 'sealsync help revoke'." "  ... named, in the same style"
+run_fails "umount with no mountpoint" A umount
+is "$T_ERR" "sealsync umount: expected a MOUNTPOINT
+Try 'sealsync help umount'." "  ... in the same style"
 
 done_testing

@@ -417,6 +417,42 @@ static void test_home_dir(void **state)
         assert_int_equal(unsetenv("SEALSYNC_HOME"), 0);
 }
 
+/* HOME/owner: saved and loaded; missing -ENOENT; anything but one valid name -EBADMSG. */
+static void test_home_owner(void **state)
+{
+        struct fixture *f = *state;
+        static const char *const bad[] = {"",        "\n",         "two\nlines\n",
+                                          " lead\n", "no-newline", "nul\0x\n"};
+        static const size_t badlen[] = {0, 1, 10, 6, 10, 6};
+        char out[HOME_OWNER_MAX + 1] = "untouched", path[PATH_MAX], big[80];
+        size_t i;
+
+        assert_int_equal(fileio_mkdirs(f->home, 0700), 0);
+        assert_int_equal(home_owner_load(f->home, out), -ENOENT);
+        assert_string_equal(out, "untouched");
+        assert_int_equal(home_owner_save(f->home, " alice"), -EINVAL);
+        assert_int_equal(home_owner_save(f->home, ""), -EINVAL);
+        assert_int_equal(home_owner_save(f->home, "Alice Liddell"), 0);
+        assert_int_equal(home_owner_load(f->home, out), 0);
+        assert_string_equal(out, "Alice Liddell");
+        memset(big, 'a', 64);
+        big[64] = '\0';
+        assert_int_equal(home_owner_save(f->home, big), 0);
+        assert_int_equal(home_owner_load(f->home, out), 0);
+        assert_string_equal(out, big);
+        snprintf(path, sizeof(path), "%s/owner", f->home);
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                assert_int_equal(fileio_write_atomic(path, bad[i], badlen[i], 0600, 0), 0);
+                snprintf(out, sizeof(out), "untouched");
+                assert_int_equal(home_owner_load(f->home, out), -EBADMSG);
+                assert_string_equal(out, "untouched");
+        }
+        big[64] = 'a'; /* 65 characters and a newline: too long */
+        big[65] = '\n';
+        assert_int_equal(fileio_write_atomic(path, big, 66, 0600, 0), 0);
+        assert_int_equal(home_owner_load(f->home, out), -EBADMSG);
+}
+
 /* ---- regions ----------------------------------------------------------- */
 
 static void make_region(struct fixture *f, struct identity *id, const char *name,
@@ -985,6 +1021,7 @@ int main(void)
             cmocka_unit_test(test_fingerprint),
             cmocka_unit_test_setup_teardown(test_passphrase_sources, setup, teardown),
             cmocka_unit_test(test_home_dir),
+            cmocka_unit_test_setup_teardown(test_home_owner, setup, teardown),
             cmocka_unit_test(test_region_names),
             cmocka_unit_test_setup_teardown(test_region_lifecycle, setup, teardown),
             cmocka_unit_test_setup_teardown(test_region_build_args, setup, teardown),
