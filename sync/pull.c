@@ -1367,8 +1367,8 @@ static size_t pull_commit_find(const struct journal_entry *e, const uint8_t file
  * sends (a cycle of parents), every tombstone is listed once.
  */
 static int pull_tomb_order(struct pull *p, struct pull_peer_state *ps, const char *ekey,
-                           const struct journal_entry *e, struct pull_pack *packs,
-                           size_t **order, size_t *n)
+                           const struct journal_entry *e, struct pull_pack *packs, size_t **order,
+                           size_t *n)
 {
         size_t *parent = NULL, *kids = NULL, *out = NULL, i, k = 0, nt = 0, before;
         uint8_t *is_tomb = NULL;
