@@ -845,10 +845,15 @@ int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, ui
         int rc;
 
         if (first < end) {
+                uint64_t before = rangeset_count(&in->dirty);
+
                 rc = rangeset_add(&in->dirty, first, end);
                 if (rc != 0)
                         return rc;
-                in->dirty_gen = index_commit_gen(fs->ix);
+                /* D2: only growth is news; re-marking a marked block keeps its mark durable
+                 * (without this every in-place write committed the index). */
+                if (rangeset_count(&in->dirty) != before)
+                        in->dirty_gen = index_commit_gen(fs->ix);
         }
         in->sync_dirty = 1;
         if (in->dirty_flagged)
