@@ -745,7 +745,9 @@ int fs_api_open(struct fs *fs, uint64_t ino, int flags, struct fs_inode **out)
         if (rc == 0 && (flags & O_TRUNC)) {
                 /* FUSE_CAP_ATOMIC_O_TRUNC (libfuse's default): the truncation is ours. */
                 pthread_rwlock_wrlock(&in->lock);
-                if (in->size != 0) {
+                /* A buffered block is sealed (and its record saved) while its mark stands. */
+                rc = fs_content_flush(fs, in);
+                if (rc == 0 && in->size != 0) {
                         rangeset_truncate(&in->dirty, 0);
                         rc = fs_content_truncate(fs, in, 0);
                         if (rc == 0)
@@ -994,8 +996,14 @@ int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *b
                 /* A buffered write saves nothing: the seal saves the record (marks included). */
                 if (held == FS_WB_DIRECT)
                         rc = fs_inode_save(fs, in);
-                else if (held == FS_WB_FULL)
-                        rc = fs_content_flush(fs, in);
+                else if (held == FS_WB_FULL) {
+                        int src = fs_content_flush(fs, in);
+
+                        /* On error the bytes stay held (the seal is retried later):
+                         * writeback's error, for the next fsync, as a page cache's. */
+                        if (src != 0)
+                                in->wb_err = src;
+                }
         }
         if (rc == -ENOSPC || rc == -EIO || rc == -EDQUOT)
                 in->wb_err = rc; /* the next fsync reports it too */
