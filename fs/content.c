@@ -22,6 +22,12 @@
  *  4. Remote blocks (inode.remote, fs/fetch.c) have no slot yet: a read
  *     touching one is -ENODATA (the caller fetches and retries); writes,
  *     truncation and re-encryption fetch the blocks they keep first.
+ *  5. At most one block per inode is live in the partial-block buffer
+ *     (doc/DESIGN.md "Small writes"): its bytes are in memory only, reads
+ *     take them from there, and every other function here that changes the
+ *     content seals it first (fs_content_flush).  While it is live the
+ *     record keeps the size from before (fs_content_record_size), so the
+ *     slots and the record agree without it.
  */
 #include <assert.h>
 #include <errno.h>
