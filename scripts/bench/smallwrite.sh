@@ -9,8 +9,11 @@
 #                               [--bin-before PATH] [--workdir DIR] [--results FILE]
 #                               [--systems gocryptfs,sealsync-local,sealsync]
 #
-# Workloads, each run RUNS times on one mount per system (the file removed
-# and `sync` between runs, not timed); MB/s = bytes / wall time:
+# Every system is mounted at once, then the runs go round-robin (run 1 of
+# every workload on every system, then run 2, ...), so a load that changes
+# during the benchmark (a shared machine) falls on every system alike.  The
+# file is removed and `sync` run before each run (not timed); MB/s = bytes /
+# wall time.  Workloads:
 #   dd      dd if=/dev/zero of=MNT/f bs=4k count=COUNT conv=fsync
 #   stdio   python3 writing COUNT x 4096 bytes as 1000-byte records through
 #           its default buffered writer (its buffer is st_blksize, 4 KiB on
@@ -209,23 +212,15 @@ one()
 	awk -v b="$bytes" -v a="$t0" -v c="$t1" 'BEGIN { printf "%.1f", b / (c - a) / 1e6 }'
 }
 
-run_system()
+# run_once SYS WORKLOAD I: run I of WORKLOAD on SYS (mounted), into samples.
+run_once()
 {
-	local sys=$1 d=$run/$1 w i v
-	sys_setup "$sys" "$d" || return 1
-	sys_mount "$sys" "$d" || return 1
-	for w in "${workloads[@]}"; do
-		for i in $(seq "$runs"); do
-			rm -f "$d/mnt/f"
-			sync
-			v=$(one "$sys" "$w" "$d/mnt/f") || return 1
-			samples[$sys,$w]="${samples[$sys,$w]:-} $v"
-			log "$sys: $w run $i: $v MB/s"
-		done
-	done
+	local sys=$1 w=$2 i=$3 d=$run/$1 v
 	rm -f "$d/mnt/f"
-	sys_umount "$sys" "$d" || return 1
-	rm -rf "$d"
+	sync
+	v=$(one "$sys" "$w" "$d/mnt/f") || return 1
+	samples[$sys,$w]="${samples[$sys,$w]:-} $v"
+	log "$sys: $w run $i: $v MB/s"
 }
 
 # stats "V V V": min median max.
@@ -240,6 +235,7 @@ stats()
 median() { stats "$1" | awk '{ print $2 }'; }
 
 # ---------------------------------------------------------------- main
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 rm -rf "$run"
 mkdir -p "$run"
 declare -A status
@@ -250,18 +246,31 @@ for sys in "${sys_list[@]}"; do
 		continue
 	fi
 	log "== $sys ($(sys_version "$sys"))"
-	if run_system "$sys"; then
+	if sys_setup "$sys" "$run/$sys" && sys_mount "$sys" "$run/$sys"; then
 		status[$sys]=ok
 	else
 		status[$sys]=FAIL
-		sys_umount "$sys" "$run/$sys" || true
+		log "$sys: setup or mount failed"
 	fi
+done
+for i in $(seq "$runs"); do
+	for w in "${workloads[@]}"; do
+		for sys in "${sys_list[@]}"; do
+			[ "${status[$sys]}" = ok ] || continue
+			run_once "$sys" "$w" "$i" || status[$sys]=FAIL
+		done
+	done
+done
+for sys in "${sys_list[@]}"; do
+	[ "${status[$sys]}" != skip ] || continue
+	rm -f "$run/$sys/mnt/f"
+	sys_umount "$sys" "$run/$sys" || log "$sys: umount failed"
 done
 
 {
 	echo "# Small writes, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo
-	echo "$(nproc) CPUs, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg);" \
+	echo "$(nproc) CPUs, load average at the start: $load0, at the end: $(cut -d' ' -f1-3 /proc/loadavg);" \
 		"disk: $(findmnt -n -o FSTYPE,SOURCE -T "$workdir" | tr -s ' ')."
 	echo "$runs runs each, $((bytes / 1048576)) MiB per run ($count x 4 KiB). MB/s (10^6 bytes/s): min / median / max."
 	echo
