@@ -13,7 +13,9 @@
 # every workload on every system, then run 2, ...), so a load that changes
 # during the benchmark (a shared machine) falls on every system alike.  The
 # file is removed and `sync` run before each run (not timed); MB/s = bytes /
-# wall time.  Workloads:
+# wall time.  Beside it, the file system daemon's CPU time per run (user +
+# system, from /proc/PID/stat), which a loaded machine does not inflate as
+# much as wall time.  Workloads:
 #   dd      dd if=/dev/zero of=MNT/f bs=4k count=COUNT conv=fsync
 #   stdio   python3 writing COUNT x 4096 bytes as 1000-byte records through
 #           its default buffered writer (its buffer is st_blksize, 4 KiB on
@@ -212,15 +214,28 @@ one()
 	awk -v b="$bytes" -v a="$t0" -v c="$t1" 'BEGIN { printf "%.1f", b / (c - a) / 1e6 }'
 }
 
+declare -A cpu # [sys,workload] = "s s ..."
+declare -A dpid
+hz=$(getconf CLK_TCK)
+
+# daemon_ticks SYS: user + system clock ticks of SYS's daemon so far.
+daemon_ticks()
+{
+	awk '{ print $14 + $15 }' "/proc/${dpid[$1]}/stat" 2>/dev/null || echo 0
+}
+
 # run_once SYS WORKLOAD I: run I of WORKLOAD on SYS (mounted), into samples.
 run_once()
 {
-	local sys=$1 w=$2 i=$3 d=$run/$1 v
+	local sys=$1 w=$2 i=$3 d=$run/$1 v c0 c
 	rm -f "$d/mnt/f"
 	sync
+	c0=$(daemon_ticks "$sys")
 	v=$(one "$sys" "$w" "$d/mnt/f") || return 1
+	c=$(awk -v a="$c0" -v b="$(daemon_ticks "$sys")" -v hz="$hz" 'BEGIN { printf "%.1f", (b - a) / hz }')
 	samples[$sys,$w]="${samples[$sys,$w]:-} $v"
-	log "$sys: $w run $i: $v MB/s"
+	cpu[$sys,$w]="${cpu[$sys,$w]:-} $c"
+	log "$sys: $w run $i: $v MB/s, daemon CPU $c s"
 }
 
 # stats "V V V": min median max.
@@ -248,6 +263,7 @@ for sys in "${sys_list[@]}"; do
 	log "== $sys ($(sys_version "$sys"))"
 	if sys_setup "$sys" "$run/$sys" && sys_mount "$sys" "$run/$sys"; then
 		status[$sys]=ok
+		dpid[$sys]=$(pgrep -f -- " $run/$sys/mnt" | head -n1)
 	else
 		status[$sys]=FAIL
 		log "$sys: setup or mount failed"
@@ -272,17 +288,17 @@ done
 	echo
 	echo "$(nproc) CPUs, load average at the start: $load0, at the end: $(cut -d' ' -f1-3 /proc/loadavg);" \
 		"disk: $(findmnt -n -o FSTYPE,SOURCE -T "$workdir" | tr -s ' ')."
-	echo "$runs runs each, $((bytes / 1048576)) MiB per run ($count x 4 KiB). MB/s (10^6 bytes/s): min / median / max."
+	echo "$runs runs each, $((bytes / 1048576)) MiB per run ($count x 4 KiB). MB/s (10^6 bytes/s): min / median / max; daemon CPU: median."
 	echo
 	for sys in "${sys_list[@]}"; do
 		echo "- $sys: $(sys_available "$sys" && sys_version "$sys" || echo "not available")"
 	done
 	echo
-	echo "| system | dd bs=4k conv=fsync | stdio 4 KiB writes + fsync | dd vs gocryptfs | stdio vs gocryptfs |"
-	echo "|---|--:|--:|--:|--:|"
+	echo "| system | dd bs=4k conv=fsync | stdio 4 KiB writes + fsync | dd vs gocryptfs | stdio vs gocryptfs | daemon CPU s: dd | daemon CPU s: stdio |"
+	echo "|---|--:|--:|--:|--:|--:|--:|"
 	for sys in "${sys_list[@]}"; do
 		if [ "${status[$sys]:-}" != ok ]; then
-			echo "| $sys | ${status[$sys]:-skip} | | | |"
+			echo "| $sys | ${status[$sys]:-skip} | | | | | |"
 			continue
 		fi
 		row="| $sys"
@@ -297,6 +313,9 @@ done
 			else
 				row="$row | -"
 			fi
+		done
+		for w in "${workloads[@]}"; do
+			row="$row | $(median "${cpu[$sys,$w]:-}")"
 		done
 		echo "$row |"
 	done
