@@ -765,7 +765,10 @@ static int apply_blocks(struct fs *fs, struct fs_inode *in, const struct manifes
 static int apply_content(struct fs *fs, struct fs_inode *in, const struct manifest *m)
 {
         int pending = 0;
-        int rc = fs_content_reset(fs, in, m->salt, m->epoch_id, &pending);
+        int rc = fs_content_flush(fs, in); /* a buffered block first (doc/DESIGN.md) */
+
+        if (rc == 0)
+                rc = fs_content_reset(fs, in, m->salt, m->epoch_id, &pending);
 
         if (rc == 0)
                 rc = apply_blocks(fs, in, m);

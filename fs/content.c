@@ -22,14 +22,23 @@
  *  4. Remote blocks (inode.remote, fs/fetch.c) have no slot yet: a read
  *     touching one is -ENODATA (the caller fetches and retries); writes,
  *     truncation and re-encryption fetch the blocks they keep first.
+ *  5. At most one block per inode is live in the partial-block buffer
+ *     (doc/DESIGN.md "Small writes"): its bytes are in memory only, reads
+ *     take them from there, and every other function here that changes the
+ *     content seals it first (fs_content_flush).  While it is live the
+ *     record keeps the size from before (fs_content_record_size), so the
+ *     slots and the record agree without it.
  */
+#include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto/secmem.h"
@@ -44,6 +53,16 @@
 #define FS_MAX_FILE_SIZE ((uint64_t)INT64_MAX)
 static const uint8_t fs_magic[8] = {'S', 'E', 'A', 'L', 'S', 'C', 'T', 1};
 static pthread_mutex_t fs_open_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The partial-block buffer (doc/DESIGN.md "Small writes"); limits in fs/fsint.h. */
+struct fs_wbuf {
+        uint8_t *plain;    /* bs bytes (secmem_alloc); zeros past the block's length */
+        uint64_t index;    /* the block held, while LIVE */
+        uint64_t rec_size; /* the record's size while LIVE (invariant 2) */
+        size_t cap;        /* bytes at PLAIN (the block size) */
+        int live;
+};
+static _Atomic size_t fs_wbuf_count;
 
 void fs_content_path(const uint8_t file_id[static 16], char *out)
 {
@@ -299,8 +318,17 @@ static void fs_old_free(struct fs_content_old *old)
         free(old);
 }
 
+static void fs_wbuf_free(struct fs_inode *in);
+
 void fs_content_close(struct fs_inode *in)
 {
+        if (in->wb != NULL) {
+                /* Callers seal first (fs_content_unbuffer); only a failed seal gets here. */
+                if (in->wb->live)
+                        log_warn("inode %llu: %s", (unsigned long long)in->ino,
+                                 "closing with a buffered block not sealed; its bytes are lost");
+                fs_wbuf_free(in);
+        }
         /* unsynced survives: a later fsync reopens the file and syncs its pages. */
         if (in->fd >= 0)
                 close(in->fd);
@@ -443,8 +471,9 @@ int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len
                 size_t avail = 0;
 
                 while (i + run <= last && run < FS_CHUNK_BLOCKS &&
-                       rangeset_contains(&in->blocks, i + run))
-                        run++;
+                       rangeset_contains(&in->blocks, i + run) &&
+                       !(in->wb != NULL && in->wb->live && in->wb->index == i + run))
+                        run++; /* the live block is read from memory below */
                 if (run == 0) {
                         uint64_t bstart = i * fs->bs;
                         uint64_t from = off > bstart ? off - bstart : 0;
@@ -472,6 +501,14 @@ int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len
                         done += (size_t)(to - from);
                 }
                 i += run;
+        }
+        if (rc == 0 && in->wb != NULL && in->wb->live && in->wb->index >= first &&
+            in->wb->index <= last) {
+                uint64_t bstart = in->wb->index * fs->bs;
+                uint64_t from = off > bstart ? off - bstart : 0;
+                uint64_t to = off + len < bstart + fs->bs ? off + len - bstart : fs->bs;
+
+                memcpy(out + (bstart + from - off), in->wb->plain + from, (size_t)(to - from));
         }
 out:
         if (plain != NULL) {
@@ -606,7 +643,9 @@ int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uin
                 return 0;
         if (off > FS_MAX_FILE_SIZE || len > FS_MAX_FILE_SIZE - off)
                 return -EFBIG;
-        rc = fs_write_needs(fs, in, off, len);
+        rc = fs_content_flush(fs, in);
+        if (rc == 0)
+                rc = fs_write_needs(fs, in, off, len);
         if (rc == 0)
                 rc = fs_to_current_try(fs, in); /* new content: the current epoch */
         if (rc == 0 && off + len > in->size)
@@ -681,8 +720,10 @@ int fs_content_trim_last(struct fs *fs, struct fs_inode *in)
         uint64_t last;
         size_t want, used = 0;
         uint32_t slen;
-        int rc;
+        int rc = fs_content_flush(fs, in);
 
+        if (rc != 0)
+                return rc;
         if (in->size == 0)
                 return 0;
         last = (in->size - 1) / fs->bs;
@@ -727,6 +768,9 @@ int fs_content_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
 
         if (size > FS_MAX_FILE_SIZE)
                 return -EFBIG;
+        rc = fs_content_flush(fs, in);
+        if (rc != 0)
+                return rc;
         if (in->size > 0 && size > in->size)
                 rc = fs_need_local(fs, in, (in->size - 1) / fs->bs); /* no longer final */
         else if (size > 0 && size < in->size)
@@ -762,7 +806,7 @@ int fs_content_settle(struct fs *fs, struct fs_inode *in, uint64_t gen)
 
         if (!in->settle_due || in->content_gen != gen)
                 return 0;
-        rc = fs_content_trim_last(fs, in);
+        rc = fs_content_trim_last(fs, in); /* seals a live block first */
         if (rc < 0)
                 return rc;
         /* Give back the space of dropped slots (the file may not exist yet). */
@@ -777,8 +821,10 @@ int fs_content_settle(struct fs *fs, struct fs_inode *in, uint64_t gen)
 
 int fs_content_sync(struct fs *fs, struct fs_inode *in)
 {
-        int rc;
+        int rc = fs_content_flush(fs, in);
 
+        if (rc != 0)
+                return rc;
         if (!in->unsynced)
                 return 0;
         /* The fd may have been closed since the write (the page cache is per file). */
@@ -793,6 +839,211 @@ int fs_content_sync(struct fs *fs, struct fs_inode *in)
                 return -errno;
         in->unsynced = 0;
         return 0;
+}
+
+/* ---- the partial-block buffer (doc/DESIGN.md "Small writes") ---- */
+
+static long long fs_now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1; /* never 0 */
+}
+
+static void fs_wbuf_free(struct fs_inode *in)
+{
+        struct fs_wbuf *wb = in->wb;
+
+        if (wb == NULL)
+                return;
+        atomic_store(&in->wb_since, 0);
+        secmem_free(wb->plain); /* wipes */
+        free(wb);
+        in->wb = NULL;
+        atomic_fetch_sub(&fs_wbuf_count, 1);
+}
+
+/* IN's buffer, allocated if needed: 0, or -ENOBUFS when the process has FS_WBUF_MAX. */
+static int fs_wbuf_get(struct fs *fs, struct fs_inode *in)
+{
+        struct fs_wbuf *wb;
+
+        if (in->wb != NULL)
+                return 0;
+        if (atomic_fetch_add(&fs_wbuf_count, 1) >= FS_WBUF_MAX) {
+                atomic_fetch_sub(&fs_wbuf_count, 1);
+                return -ENOBUFS;
+        }
+        wb = calloc(1, sizeof(*wb));
+        if (wb != NULL)
+                wb->plain = secmem_alloc(fs->bs);
+        if (wb == NULL || wb->plain == NULL) {
+                free(wb);
+                atomic_fetch_sub(&fs_wbuf_count, 1);
+                return -ENOBUFS;
+        }
+        wb->cap = fs->bs;
+        in->wb = wb;
+        return 0;
+}
+
+/*
+ * Makes block INDEX live in IN's buffer for a write of [OFF, OFF+LEN)
+ * inside it: the preparations of a direct write, then its plaintext (zeros
+ * for a hole or a new block; bytes past the size zeroed).  -ENOBUFS: no
+ * buffer to be had (write directly).
+ */
+static int fs_wbuf_start(struct fs *fs, struct fs_inode *in, uint64_t index, uint64_t off,
+                         size_t len)
+{
+        struct fs_wbuf *wb;
+        uint8_t *slot = NULL;
+        size_t blen;
+        int rc;
+
+        rc = fs_write_needs(fs, in, off, len);
+        if (rc == 0)
+                rc = fs_to_current_try(fs, in); /* new content: the current epoch */
+        if (rc == 0 && off + len > in->size)
+                rc = fs_content_trim_last(fs, in); /* bytes past the size stay zeros */
+        if (rc > 0)
+                rc = 0;
+        if (rc == 0)
+                rc = fs_content_open(fs, in, FS_OPEN_CREATE);
+        if (rc == 0)
+                rc = fs_wbuf_get(fs, in);
+        if (rc != 0)
+                return rc;
+        wb = in->wb;
+        blen = fs_block_len(fs, in, index);
+        if (blen > 0 && rangeset_contains(&in->blocks, index)) {
+                slot = malloc(fs->slot_len);
+                rc = slot != NULL ? fs_read_block(fs, in, index, slot, wb->plain) : -ENOMEM;
+                free(slot);
+                if (rc != 0) {
+                        secmem_wipe(wb->plain, wb->cap);
+                        return rc;
+                }
+                memset(wb->plain + blen, 0, wb->cap - blen); /* an unsettled truncation's */
+        } else {
+                memset(wb->plain, 0, wb->cap);
+        }
+        wb->index = index;
+        wb->rec_size = in->size;
+        wb->live = 1;
+        atomic_store(&in->wb_since, fs_now_ms());
+        return 0;
+}
+
+int fs_content_write_small(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
+                           size_t len, int *held)
+{
+        uint64_t index = off / fs->bs;
+        int rc;
+
+        if (len == 0 || len >= fs->bs || off > FS_MAX_FILE_SIZE || len > FS_MAX_FILE_SIZE - off ||
+            (off + len - 1) / fs->bs != index)
+                goto direct; /* whole blocks, several blocks: sealed at once */
+        if (in->wb != NULL && in->wb->live && in->wb->index != index) {
+                rc = fs_content_flush(fs, in);
+                if (rc != 0)
+                        return rc;
+        }
+        if (in->wb == NULL || !in->wb->live) {
+                rc = fs_wbuf_start(fs, in, index, off, len);
+                if (rc == -ENOBUFS)
+                        goto direct;
+                if (rc != 0)
+                        return rc;
+        }
+        memcpy(in->wb->plain + (off - index * fs->bs), buf, len);
+        if (off + len > in->size)
+                in->size = off + len;
+        *held = (off + len) % fs->bs == 0 ? FS_WB_FULL : FS_WB_HELD;
+        return 0;
+direct:
+        rc = fs_content_write(fs, in, off, buf, len);
+        if (rc == 0)
+                *held = FS_WB_DIRECT;
+        return rc;
+}
+
+int fs_content_flush(struct fs *fs, struct fs_inode *in)
+{
+        struct fs_wbuf *wb = in->wb;
+        uint8_t *slot = NULL;
+        size_t blen, used = 0;
+        int rc;
+
+        if (wb == NULL || !wb->live)
+                return 0;
+        blen = fs_block_len(fs, in, wb->index);
+        assert(blen > 0); /* a write into the block made the size reach it */
+        rc = fs_content_open(fs, in, FS_OPEN_CREATE);
+        if (rc == 0) {
+                slot = malloc(fs->slot_len);
+                rc = slot != NULL ? 0 : -ENOMEM;
+        }
+        if (rc == 0)
+                rc = fs_seal_slot(in->bctx, wb->index, wb->index == (in->size - 1) / fs->bs,
+                                  wb->plain, blen, slot, &used);
+        if (rc == 0)
+                rc = fileio_pwrite_full(in->fd, slot, used, fs_slot_off(fs, wb->index));
+        free(slot);
+        if (rc == 0)
+                rc = rangeset_add(&in->blocks, wb->index, wb->index + 1);
+        if (rc == 0)
+                rc = rangeset_remove(&in->remote, wb->index, wb->index + 1);
+        if (rc != 0)
+                return rc; /* still live: a later flush tries again */
+        in->unsynced = 1;
+        wb->live = 0;
+        atomic_store(&in->wb_since, 0);
+        return fs_inode_save(fs, in);
+}
+
+void fs_content_unbuffer(struct fs *fs, struct fs_inode *in)
+{
+        int rc = fs_content_flush(fs, in);
+
+        if (rc != 0) {
+                log_err("inode %llu: cannot seal a buffered block (%s); its unsynced bytes are "
+                        "lost",
+                        (unsigned long long)in->ino, strerror(-rc));
+                in->wb_err = rc;
+        }
+        fs_wbuf_free(in);
+}
+
+void fs_content_expire(struct fs *fs, long long delay_ms)
+{
+        uint64_t inos[64];
+        long long before = delay_ms > 0 ? fs_now_ms() - delay_ms : 0;
+        size_t n, i, rounds = 0;
+
+        do {
+                n = fs_inodes_buffered(fs, before, inos, sizeof(inos) / sizeof(inos[0]));
+                for (i = 0; i < n; i++) {
+                        struct fs_inode *in;
+                        long long since;
+
+                        if (fs_inode_get(fs, inos[i], &in) != 0)
+                                continue;
+                        pthread_rwlock_wrlock(&in->lock);
+                        since = atomic_load(&in->wb_since);
+                        if (since != 0 && (before == 0 || since <= before))
+                                fs_content_unbuffer(fs, in);
+                        pthread_rwlock_unlock(&in->lock);
+                        fs_inode_put(fs, in);
+                }
+        } while (n == sizeof(inos) / sizeof(inos[0]) && delay_ms == 0 &&
+                 ++rounds < 2 * FS_WBUF_MAX); /* FS_WBUF_MAX buffers at most: bounded */
+}
+
+uint64_t fs_content_record_size(const struct fs_inode *in)
+{
+        return in->wb != NULL && in->wb->live ? in->wb->rec_size : in->size;
 }
 
 /*
@@ -856,7 +1107,9 @@ int fs_content_put_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, in
 
         if (len + FS_SLOT_HDR_LEN > fs->slot_len)
                 return -EBADMSG;
-        rc = fs_content_open(fs, in, FS_OPEN_CREATE);
+        rc = fs_content_flush(fs, in);
+        if (rc == 0)
+                rc = fs_content_open(fs, in, FS_OPEN_CREATE);
         if (rc != 0)
                 return rc;
         slot = malloc(fs->slot_len);
@@ -894,8 +1147,11 @@ out:
 int fs_content_drop_slot(struct fs *fs, struct fs_inode *in, uint64_t index)
 {
         static const uint8_t zero[FS_SLOT_HDR_LEN];
-        int rc = fs_content_open(fs, in, FS_OPEN_IF_EXISTS);
+        int rc = fs_content_flush(fs, in);
 
+        if (rc != 0)
+                return rc;
+        rc = fs_content_open(fs, in, FS_OPEN_IF_EXISTS);
         in->content_gen++; /* a pending settle must not cut what the new version needs */
         if (rc == -ENOENT)
                 return 0; /* no file: no old slot */
@@ -908,6 +1164,9 @@ int fs_content_drop_slot(struct fs *fs, struct fs_inode *in, uint64_t index)
 
 void fs_content_trim(struct fs *fs, struct fs_inode *in, uint64_t nblocks)
 {
+        if (fs_content_flush(fs, in) != 0)
+                log_warn("inode %llu: a buffered block is not sealed before a trim",
+                         (unsigned long long)in->ino);
         in->content_gen++; /* a pending settle must not cut what this leaves */
         if (fs_content_open(fs, in, FS_OPEN_IF_EXISTS) == 0 &&
             ftruncate(in->fd, fs_slot_off(fs, nblocks)) != 0)
@@ -917,8 +1176,10 @@ void fs_content_trim(struct fs *fs, struct fs_inode *in, uint64_t nblocks)
 int fs_content_fix_final(struct fs *fs, struct fs_inode *in, uint64_t index, int final)
 {
         uint8_t hdr[FS_SLOT_HDR_LEN];
-        int rc, trimmed = 0;
+        int rc = fs_content_flush(fs, in), trimmed = 0;
 
+        if (rc != 0)
+                return rc;
         if (in->size > 0 && index == (in->size - 1) / fs->bs) {
                 /* D2: a truncation not settled must not publish bytes past the size. */
                 trimmed = fs_content_trim_last(fs, in);
@@ -1162,8 +1423,10 @@ int fs_content_to_current(struct fs *fs, struct fs_inode *in)
         (void)fs_keys_current(fs, cur);
         if (memcmp(in->epoch_id, cur, 32) == 0)
                 return 0;
+        rc = fs_content_flush(fs, in); /* the live block is re-sealed with the others */
         /* Re-encryption needs the plaintext of every block: fetch the remote ones. */
-        rc = fs_fetch_locked(fs, in, 0, UINT64_MAX);
+        if (rc == 0)
+                rc = fs_fetch_locked(fs, in, 0, UINT64_MAX);
         if (rc != 0)
                 return rc;
         if (in->kind != FS_KIND_REG || in->blocks.n == 0) {
@@ -1252,6 +1515,9 @@ int fs_content_reset(struct fs *fs, struct fs_inode *in, const uint8_t salt[stat
         int nfd = -1, rc;
 
         *pending = 0;
+        rc = fs_content_flush(fs, in);
+        if (rc != 0)
+                return rc;
         if (memcmp(in->salt, salt, 32) == 0 && memcmp(in->epoch_id, epoch_id, 32) == 0)
                 return 0;
         in->content_gen++; /* a pending settle is for the old file */

@@ -83,6 +83,7 @@ int fs_members_switch_to(struct fs *fs, const uint8_t entry[static 32])
  */
 int fs_rekey_mark(struct fs *fs, uint64_t *marked) __attribute__((warn_unused_result));
 struct fs_content_old;
+struct fs_wbuf;
 
 /* A device's name from the verified membership (for conflict names). */
 struct fs_label {
@@ -198,6 +199,14 @@ struct fs_inode {
         int settle_due;
         uint64_t content_gen;
         int wb_err; /* memory only: a write failed with this errno; the next fsync says it (D3) */
+        /*
+         * Memory only: the partial-block buffer of small writes (fs/content.c,
+         * doc/DESIGN.md "Small writes"), NULL when none; WB_SINCE is the
+         * CLOCK_MONOTONIC millisecond its block became live (0: no live block),
+         * read by fs_content_expire without the lock.
+         */
+        struct fs_wbuf *wb;
+        _Atomic long long wb_since;
 };
 
 /*
@@ -598,11 +607,65 @@ int fs_api_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t size, u
 int fs_api_fsync(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
 void fs_api_release(struct fs *fs, struct fs_inode *in);
 
+/*
+ * The inode numbers of inodes in the table whose buffered block became live
+ * at or before BEFORE_MS (CLOCK_MONOTONIC ms; 0: any live block), at most
+ * CAP of them into OUT; returns how many.  Takes the table lock.
+ */
+size_t fs_inodes_buffered(struct fs *fs, long long before_ms, uint64_t *out, size_t cap);
+
 /* fs/content.c — callers hold IN->lock (read for read, write otherwise). */
 int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len, uint8_t *out,
                     size_t *got) __attribute__((warn_unused_result));
 int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
                      size_t len) __attribute__((warn_unused_result));
+/*
+ * The partial-block buffer (doc/DESIGN.md "Small writes").  Every other
+ * fs_content_* function that changes the content seals the live block
+ * first; fs_content_read reads it from memory.
+ *
+ * fs_content_write_small: like fs_content_write, but a write inside one
+ * block that is not a whole block goes into IN's buffer.  *HELD gets
+ * FS_WB_DIRECT (written and sealed as by fs_content_write: the caller
+ * saves the record), FS_WB_HELD (in memory: the record is saved when the
+ * block is sealed) or FS_WB_FULL (in memory and the block is complete: the
+ * caller seals it with fs_content_flush once it has marked the write).
+ * On error nothing was written and *HELD is untouched.
+ */
+enum { FS_WB_DIRECT = 0, FS_WB_HELD = 1, FS_WB_FULL = 2 };
+/*
+ * FS_WBUF_MAX bounds the buffers of the process (secure memory is mlock'd,
+ * and RLIMIT_MEMLOCK is per process); FS_WBUF_DELAY_MS is how long a block
+ * may stay live before the group-commit thread seals it.
+ */
+#define FS_WBUF_MAX 32
+#define FS_WBUF_DELAY_MS 1000
+int fs_content_write_small(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
+                           size_t len, int *held) __attribute__((warn_unused_result));
+/*
+ * Seals IN's live block, if any, into its slot and saves IN's record.  On
+ * error the block stays live (nothing is lost yet).  Caller holds IN->lock
+ * for writing.  0 or a negative errno.
+ */
+int fs_content_flush(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
+/*
+ * fs_content_flush, then the buffer's memory is wiped and freed.  A failed
+ * seal is logged and kept in IN->wb_err (the next fsync reports it); the
+ * block's unsealed bytes are then lost, as a page cache loses a page whose
+ * writeback failed.  Caller holds IN->lock for writing.
+ */
+void fs_content_unbuffer(struct fs *fs, struct fs_inode *in);
+/*
+ * Seals and frees the buffers whose block has been live for DELAY_MS or
+ * more (0: all of them).  Takes each inode's lock; call with none held.
+ */
+void fs_content_expire(struct fs *fs, long long delay_ms);
+/*
+ * The size IN's record keeps: IN->size, or while a block is live the size
+ * the file had when it became live (doc/DESIGN.md "Small writes",
+ * invariant 2).  Caller holds IN->lock.
+ */
+uint64_t fs_content_record_size(const struct fs_inode *in);
 /*
  * Sets IN's size.  Growing writes nothing (a hole).  Shrinking changes the
  * record only (doc/SYNC.md D2): the ciphertext file keeps every slot until

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,7 +309,7 @@ int fs_attr_encode(const struct fs_inode *in, uint8_t **out, size_t *len)
         enc_u32(&e, in->mode);
         enc_u32(&e, in->uid);
         enc_u32(&e, in->gid);
-        enc_u64(&e, in->size);
+        enc_u64(&e, fs_content_record_size(in)); /* not a buffered block's bytes */
         fs_enc_time(&e, &in->atime);
         fs_enc_time(&e, &in->mtime);
         fs_enc_time(&e, &in->ctime);
@@ -603,6 +604,8 @@ void fs_unlinked_drain(struct fs *fs)
 
 static void fs_inode_evict(struct fs *fs, struct fs_inode *in)
 {
+        if (in->wb != NULL && in->nlink > 0)
+                fs_content_unbuffer(fs, in); /* release seals; this is a backstop */
         if (in->nlink == 0) {
                 int rc = index_inode_delete(fs->ix, in->ino);
 
@@ -842,10 +845,15 @@ int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, ui
         int rc;
 
         if (first < end) {
+                uint64_t before = rangeset_count(&in->dirty);
+
                 rc = rangeset_add(&in->dirty, first, end);
                 if (rc != 0)
                         return rc;
-                in->dirty_gen = index_commit_gen(fs->ix);
+                /* D2: only growth is news; re-marking a marked block keeps its mark durable
+                 * (without this every in-place write committed the index). */
+                if (rangeset_count(&in->dirty) != before)
+                        in->dirty_gen = index_commit_gen(fs->ix);
         }
         in->sync_dirty = 1;
         if (in->dirty_flagged)
@@ -901,8 +909,29 @@ void fs_inode_idle_locked(struct fs *fs, struct fs_inode *in)
         pthread_mutex_lock(&fs->table_lock);
         nopen = in->nopen;
         pthread_mutex_unlock(&fs->table_lock);
-        if (nopen == 0)
+        if (nopen == 0) {
+                fs_content_unbuffer(fs, in);
                 fs_content_close(in);
+        }
+}
+
+size_t fs_inodes_buffered(struct fs *fs, long long before_ms, uint64_t *out, size_t cap)
+{
+        size_t i, n = 0;
+
+        pthread_mutex_lock(&fs->table_lock);
+        for (i = 0; i < fs->table_size && n < cap; i++) {
+                const struct fs_inode *in;
+
+                for (in = fs->table[i]; in != NULL && n < cap; in = in->hnext) {
+                        long long since = atomic_load(&in->wb_since);
+
+                        if (since != 0 && (before_ms == 0 || since <= before_ms))
+                                out[n++] = in->ino;
+                }
+        }
+        pthread_mutex_unlock(&fs->table_lock);
+        return n;
 }
 
 int fs_index_commit(struct fs *fs)

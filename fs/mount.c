@@ -107,6 +107,7 @@ static void *fs_flusher_main(void *arg)
                 if (fs->stopping)
                         break;
                 pthread_mutex_unlock(&fs->flush_lock);
+                fs_content_expire(fs, FS_WBUF_DELAY_MS); /* small writes' buffered blocks */
                 if (fs->push != NULL && ++ticks % FS_SYNC_EVERY_TICKS == 0) {
                         size_t n = 0;
 
@@ -1285,6 +1286,8 @@ void fsmount_close(struct fs *fs, int clean)
 
         if (fs == NULL)
                 return;
+        if (clean && fs->ix != NULL)
+                fs_content_expire(fs, 0);
         if (clean && fs->push != NULL && fs_commit(fs, &n) != 0)
                 log_warn("closing with changes not committed");
         if (!clean && fs->ix != NULL) {

@@ -145,8 +145,10 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 static void fs_op_destroy(void *userdata)
 {
         struct fs *fs = userdata;
-        int rc = index_commit(fs->ix);
+        int rc;
 
+        fs_content_expire(fs, 0); /* buffered blocks of files still open (a lazy unmount) */
+        rc = index_commit(fs->ix);
         if (rc != 0)
                 log_err("final index commit failed: %s", strerror(-rc));
 }
@@ -743,7 +745,9 @@ int fs_api_open(struct fs *fs, uint64_t ino, int flags, struct fs_inode **out)
         if (rc == 0 && (flags & O_TRUNC)) {
                 /* FUSE_CAP_ATOMIC_O_TRUNC (libfuse's default): the truncation is ours. */
                 pthread_rwlock_wrlock(&in->lock);
-                if (in->size != 0) {
+                /* A buffered block is sealed (and its record saved) while its mark stands. */
+                rc = fs_content_flush(fs, in);
+                if (rc == 0 && in->size != 0) {
                         rangeset_truncate(&in->dirty, 0);
                         rc = fs_content_truncate(fs, in, 0);
                         if (rc == 0)
@@ -965,7 +969,7 @@ int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *b
                  int append)
 {
         uint64_t osize;
-        int rc;
+        int rc, held = FS_WB_DIRECT;
 
         pthread_rwlock_wrlock(&in->lock);
         rc = fs_write_mark_durable(fs, in, &off, append, size);
@@ -978,7 +982,7 @@ int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *b
         if (rc == 0 && size > 0)
                 fs_write_note_fresh(fs, in, off / fs->bs, (off + size - 1) / fs->bs + 1);
         if (rc == 0)
-                rc = fs_content_write(fs, in, off, buf, size);
+                rc = fs_content_write_small(fs, in, off, buf, size, &held);
         /* Extending: the old last block (local now) stops being final.  Marked only once
          * written: a remote block is never dirty. */
         if (rc == 0 && osize > 0 && off + size > osize &&
@@ -989,7 +993,17 @@ int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *b
         if (rc == 0) {
                 fs_now(&in->mtime);
                 in->ctime = in->mtime;
-                rc = fs_inode_save(fs, in);
+                /* A buffered write saves nothing: the seal saves the record (marks included). */
+                if (held == FS_WB_DIRECT)
+                        rc = fs_inode_save(fs, in);
+                else if (held == FS_WB_FULL) {
+                        int src = fs_content_flush(fs, in);
+
+                        /* On error the bytes stay held (the seal is retried later):
+                         * writeback's error, for the next fsync, as a page cache's. */
+                        if (src != 0)
+                                in->wb_err = src;
+                }
         }
         if (rc == -ENOSPC || rc == -EIO || rc == -EDQUOT)
                 in->wb_err = rc; /* the next fsync reports it too */
@@ -999,9 +1013,14 @@ int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *b
 
 static void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+        struct fs_inode *in = fs_fh(fi);
+        int rc;
+
         (void)ino;
-        (void)fi;
-        fuse_reply_err(req, 0);
+        pthread_rwlock_wrlock(&in->lock);
+        rc = fs_content_flush(fs_of(req), in); /* close(2) sees a failed seal */
+        pthread_rwlock_unlock(&in->lock);
+        fuse_reply_err(req, -rc);
 }
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1020,7 +1039,10 @@ void fs_api_release(struct fs *fs, struct fs_inode *in)
         in->busy++;
         pthread_mutex_unlock(&fs->table_lock);
         fs_inode_ref(fs, in, 0, -1);
-        fs_content_idle(fs, in);
+        pthread_rwlock_wrlock(&in->lock);
+        fs_content_unbuffer(fs, in); /* sealed at every release, freed */
+        fs_inode_idle_locked(fs, in);
+        pthread_rwlock_unlock(&in->lock);
         fs_inode_put(fs, in);
 }
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -634,6 +635,76 @@ static void test_keys_lost(void **state)
         fs_inode_put(&f->fs, a);
 }
 
+/*
+ * The partial-block buffer (doc/DESIGN.md "Small writes"): 100-byte writes
+ * through fs_api_write read back at once; the block they fill is sealed,
+ * the last one stays in memory, where the record does not see it (its size
+ * stays the one from before); a commit seals it first and publishes the
+ * whole file; a truncation seals it first too.
+ */
+static void test_small_writes_buffered(void **state)
+{
+        struct fx *f = *state;
+        uint8_t want[FILE_LEN], got[FILE_LEN], *attr = NULL;
+        struct fs_inode *a = NULL, rec;
+        struct manifest m;
+        struct packs ps;
+        size_t off, n = 0, len = 0;
+
+        pattern(want, sizeof(want), 3);
+        assert_int_equal(fs_inode_create(&f->fs, FS_KIND_REG, S_IFREG | 0644, 1000, 1000, NULL, &a),
+                         0);
+        assert_int_equal(index_link(f->fs.ix, INDEX_ROOT_INO, "s", 1, a->ino, FS_KIND_REG), 0);
+        a->nlink = 1;
+        for (off = 0; off < FILE_LEN; off += 100)
+                assert_int_equal(fs_api_write(&f->fs, a, off, want + off,
+                                              FILE_LEN - off < 100 ? FILE_LEN - off : 100, 0),
+                                 0);
+        pthread_rwlock_rdlock(&a->lock);
+        assert_int_equal(a->size, FILE_LEN);
+        /* 8100..8200 crossed into block 2 (written directly); 8200.. is buffered. */
+        assert_int_equal(fs_content_record_size(a), 8200);
+        assert_int_not_equal(atomic_load(&a->wb_since), 0);
+        assert_int_equal(fs_content_read(&f->fs, a, 0, FILE_LEN, got, &n), 0);
+        assert_int_equal(n, FILE_LEN);
+        assert_memory_equal(got, want, FILE_LEN);
+        assert_int_equal(fs_content_read(&f->fs, a, 8190, 20, got, &n), 0);
+        assert_memory_equal(got, want + 8190, 20);
+        /* What a save writes now: the size before the live block, never its bytes. */
+        assert_int_equal(fs_attr_encode(a, &attr, &len), 0);
+        pthread_rwlock_unlock(&a->lock);
+        memset(&rec, 0, sizeof(rec));
+        assert_int_equal(fs_attr_decode(&rec, attr, len, f->e1), 0);
+        assert_int_equal(rec.size, 8200);
+        fs_inode_clear(&rec);
+        free(attr);
+
+        assert_int_equal(commit(f), 1); /* seals block 2 before taking the marks */
+        assert_int_equal(atomic_load(&a->wb_since), 0);
+        load_packs(f, &ps);
+        last_manifest(&ps, a, &m);
+        assert_int_equal(m.size, FILE_LEN);
+        assert_int_equal(m.nrefs, 3);
+        assert_int_equal(m.refs[2].final, 1);
+        assert_int_equal(open_block(f, &ps, &m, &m.refs[2], f->k1, f->e1), 0);
+        manifest_release(&m);
+        free_packs(&ps);
+        expect_content(f, a, want, FILE_LEN);
+
+        /* Buffered again, then truncated: the live block is sealed first. */
+        assert_int_equal(fs_api_write(&f->fs, a, 2 * BS + 10, "xyz", 3, 0), 0);
+        memcpy(want + 2 * BS + 10, "xyz", 3);
+        assert_int_not_equal(atomic_load(&a->wb_since), 0);
+        pthread_rwlock_wrlock(&a->lock);
+        assert_int_equal(fs_content_truncate(&f->fs, a, FILE_LEN - 10), 0);
+        assert_int_equal(atomic_load(&a->wb_since), 0);
+        assert_int_equal(fs_inode_save(&f->fs, a), 0);
+        fs_content_unbuffer(&f->fs, a);
+        pthread_rwlock_unlock(&a->lock);
+        expect_content(f, a, want, FILE_LEN - 10);
+        fs_inode_put(&f->fs, a);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -644,6 +715,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_keys_lost, setup, teardown),
             cmocka_unit_test_setup_teardown(test_truncate_aligned_final, setup, teardown),
             cmocka_unit_test_setup_teardown(test_reset_all_remote, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_small_writes_buffered, setup, teardown),
         };
 
         if (secmem_init() != 0)
