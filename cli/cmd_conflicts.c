@@ -172,6 +172,8 @@ static int cf_read(struct cli_ctl_reader *rd, const char *name, struct cf_state 
                 else if (strcmp(line, "ok") == 0 &&
                          sscanf(rest, "%" SCNu64 " %" SCNu64, &scanned, &skipped) == 2)
                         ret = CLI_EXIT_OK;
+                else if (strcmp(line, "ok") == 0)
+                        bad = 1; /* an "ok" without its counts */
                 else if (strcmp(line, "error") == 0)
                         log_err("conflicts %s: %s", name, rest);
         }

@@ -16,7 +16,8 @@
  *      ack if it changed, then the peers'), and reads their counters; a PIN
  *      drives fs_fetch_tree (fs/fetch.c) in the connection's thread; a
  *      MEMBERS drives fs_members_switch_to (fs/mount.c: the membership
- *      refold, doc/SYNC.md R2).
+ *      refold, doc/SYNC.md R2); a CONFLICTS reads the index only
+ *      (fs_conflicts_walk, fs/conflicts.c), streaming as it walks.
  *   2. ctl_stop returns only after every thread of this module has been
  *      joined, so FS (its pusher and puller) may be torn down afterwards.
  *   3. Every line sent ends in '\n' and carries no other control character
