@@ -21,6 +21,7 @@ int cmd_approve(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_alarms(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
+int cmd_conflicts(int argc, char **argv);
 int cmd_pin(int argc, char **argv);
 int cmd_members(int argc, char **argv);
 int cmd_log(int argc, char **argv);

@@ -723,8 +723,12 @@ static void st_print_text(const struct st *s)
                 fmt_bytes(s->remote_bytes, r, sizeof(r));
                 printf("  content:    %s local, %s remote (fetched on first read)\n", b, r);
         }
-        if (s->have_conflicts)
-                printf("  conflicts:  %lu\n", s->conflicts);
+        if (s->have_conflicts && s->conflicts != 0)
+                printf("  conflicts:  %lu (list the conflict copies with 'sealsync conflicts "
+                       "%s')\n",
+                       s->conflicts, s->ri->name);
+        else if (s->have_conflicts)
+                printf("  conflicts:  0\n");
         if (s->keys[0] != '\0' && strcmp(s->keys, "ok") != 0)
                 printf("  key:        %s\n", st_key_text(s->keys));
         for (i = 0; i < s->npeers; i++)

@@ -125,7 +125,7 @@ _sealsync()
         2) [ "$cmd" = role ] && mapfile -t COMPREPLY < <(compgen -W 'reader writer admin' -- "$cur") ;;
         esac
         ;;
-    status | alarms | sync | invite | requests | members | log | rotate | rekey | policy | verify | gc | \
+    status | alarms | conflicts | sync | invite | requests | members | log | rotate | rekey | policy | verify | gc | \
         checkpoint | recovery-key | forget)
         [ ${#operands[@]} -eq 0 ] &&
             mapfile -t COMPREPLY < <(compgen -W "$(_sealsync_regions "$prog")" -- "$cur")

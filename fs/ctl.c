@@ -16,7 +16,8 @@
  *      ack if it changed, then the peers'), and reads their counters; a PIN
  *      drives fs_fetch_tree (fs/fetch.c) in the connection's thread; a
  *      MEMBERS drives fs_members_switch_to (fs/mount.c: the membership
- *      refold, doc/SYNC.md R2).
+ *      refold, doc/SYNC.md R2); a CONFLICTS reads the index only
+ *      (fs_conflicts_walk, fs/conflicts.c), streaming as it walks.
  *   2. ctl_stop returns only after every thread of this module has been
  *      joined, so FS (its pusher and puller) may be torn down afterwards.
  *   3. Every line sent ends in '\n' and carries no other control character
@@ -814,6 +815,76 @@ static int ctl_pins(struct ctl *c, int fd)
         return rc == 0 ? ctl_send(fd, "end") : rc;
 }
 
+/* ---- CONFLICTS (fs/conflicts.c) ---- */
+
+struct ctl_conflicts {
+        int fd;
+        struct timespec last; /* the last line sent */
+};
+
+/* "SIDE exists AUTHOR_ID|- MTIME LABEL" of one version (LABEL cleaned, may hold spaces). */
+static int ctl_conflict_side(int fd, const char *key, const struct fs_conflict_side *s)
+{
+        char id[33], label[sizeof(s->label)];
+
+        if (!s->exists)
+                return ctl_send(fd, "%s 0", key);
+        if (!s->author_known)
+                return ctl_send(fd, "%s 1 - %lld -", key, (long long)s->mtime_s);
+        hex_encode(id, s->author, 16);
+        ctl_clean(label, sizeof(label), s->label);
+        return ctl_send(fd, "%s 1 %s %lld %s", key, id, (long long)s->mtime_s, label);
+}
+
+/* fs_conflict_cb: one copy as "copy_path", "copy", "original", "original_path" (the last). */
+static int ctl_conflict_cb(void *arg, const struct fs_conflict *c)
+{
+        struct ctl_conflicts *k = arg;
+        int rc = ctl_send_text(k->fd, "copy_path", c->path);
+
+        if (rc == 0)
+                rc = ctl_conflict_side(k->fd, "copy", &c->copy);
+        if (rc == 0)
+                rc = ctl_conflict_side(k->fd, "original", &c->orig);
+        if (rc == 0)
+                rc = ctl_send_text(k->fd, "original_path", c->orig_path);
+        clock_gettime(CLOCK_MONOTONIC, &k->last);
+        return rc;
+}
+
+/* fs_conflict_tick: "progress SCANNED" once a second, so the client knows the walk goes on. */
+static int ctl_conflict_tick(void *arg, uint64_t scanned)
+{
+        struct ctl_conflicts *k = arg;
+
+        if (ctl_ms_since(&k->last) < 1000)
+                return 0;
+        clock_gettime(CLOCK_MONOTONIC, &k->last);
+        return ctl_send(k->fd, "progress %" PRIu64, scanned);
+}
+
+/*
+ * CONFLICTS: every conflict copy, streamed as found (four lines each, see
+ * ctl_conflict_cb), "progress SCANNED" lines while walking, then "ok
+ * SCANNED SKIPPED" or "error TEXT", "end".
+ */
+static int ctl_conflicts(struct ctl *c, int fd)
+{
+        struct ctl_conflicts k = {fd, {0, 0}};
+        struct fs_conflict_counts n;
+        int rc;
+
+        clock_gettime(CLOCK_MONOTONIC, &k.last);
+        rc = fs_conflicts_walk(c->fs, ctl_conflict_cb, ctl_conflict_tick, &k, &n);
+        if (rc == -EPIPE || rc == -ECONNRESET)
+                return rc; /* the client went away */
+        if (rc == 0)
+                rc = ctl_send(fd, "ok %" PRIu64 " %" PRIu64, n.scanned, n.skipped);
+        else
+                rc = ctl_send(fd, "error cannot list the conflict copies: %s", strerror(-rc));
+        return rc == 0 ? ctl_send(fd, "end") : rc;
+}
+
 /* ---- connections ---- */
 
 /* Reads the request line (without its newline) into BUF.  0 or a negative errno. */
@@ -991,6 +1062,10 @@ static void ctl_request(struct ctl *c, int fd, const char *req)
         }
         if (strcmp(req, "PINS") == 0) {
                 (void)ctl_pins(c, fd);
+                return;
+        }
+        if (strcmp(req, "CONFLICTS") == 0) {
+                (void)ctl_conflicts(c, fd);
                 return;
         }
         if (strcmp(req, "CHECKPOINT") == 0) {

@@ -497,6 +497,53 @@ int fs_apply_undo(void *arg, const uint8_t device_id[static 16], const struct pu
                   size_t n) __attribute__((warn_unused_result));
 /* DEVICE_ID's name from the membership, or its first 8 hex digits, into OUT. */
 void fs_device_label(struct fs *fs, const uint8_t device_id[static 16], char out[static 65]);
+
+/*
+ * fs/conflicts.c: the conflict copies of the region (`sealsync conflicts`).
+ *
+ * 1 if NAME (LEN bytes) is a conflict copy's name as fs/apply.c makes them,
+ * "base (conflict from DEVICE DATE HASH).ext": then *BASE_LEN is the length
+ * of "base" and *EXT_OFF the offset of ".ext" (LEN if none), so the
+ * original's name is base + ext.  0 if not (outputs untouched).
+ */
+int fs_conflict_split(const char *name, size_t len, size_t *base_len, size_t *ext_off);
+
+#define FS_CONFLICT_PATH_MAX 1900 /* longest path reported (a control-socket line) */
+
+/* One version of a conflict: exists 0 = no such entry (the rest is zero). */
+struct fs_conflict_side {
+        int exists;
+        int author_known; /* 0: an old record without its author */
+        uint8_t author[16];
+        char label[65]; /* fs_device_label of author */
+        int64_t mtime_s;
+};
+
+struct fs_conflict {
+        const char *path;      /* the copy's path from the region's root */
+        const char *orig_path; /* the original's: same directory, name without the suffix */
+        struct fs_conflict_side copy, orig;
+};
+
+struct fs_conflict_counts {
+        uint64_t scanned; /* entries looked at */
+        uint64_t skipped; /* paths longer than FS_CONFLICT_PATH_MAX: not reported */
+};
+
+/* A copy found (C valid during the call only); 0 continues, anything else stops the walk. */
+typedef int (*fs_conflict_cb)(void *arg, const struct fs_conflict *c);
+/* After each batch of entries (SCANNED so far); 0 continues, anything else stops. */
+typedef int (*fs_conflict_tick)(void *arg, uint64_t scanned);
+
+/*
+ * Walks the whole tree from the index and calls CB for each conflict copy
+ * as it is found (memory bounded by the tree's depth, never its size);
+ * TICK may be NULL.  *COUNTS is set either way.  Returns 0, the first
+ * non-zero value of CB or TICK, or a negative errno of the index (-EIO,
+ * -ENOMEM).
+ */
+int fs_conflicts_walk(struct fs *fs, fs_conflict_cb cb, fs_conflict_tick tick, void *arg,
+                      struct fs_conflict_counts *counts) __attribute__((warn_unused_result));
 /* A remembered deletion (index "gone" row, doc/DESIGN.md). */
 struct fs_gone {
         uint64_t lamport;

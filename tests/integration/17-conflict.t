@@ -166,6 +166,56 @@ ok "$([ ! -e "$ma/.sealsync-orphans" ] && echo 0 || echo 1)" "nothing ended up u
 ncopies=$(find "$ma" -name '*conflict from*' | wc -l)
 note "$ncopies conflict copies"
 
+# --- sealsync conflicts (issue 12): exactly the copies find sees, with their authors ----
+want=$(cd "$ma" && find . -mindepth 1 -name '*(conflict from *' -printf '%P\n' | LC_ALL=C sort)
+run_ok "A: conflicts docs --json" A conflicts docs --json
+json=$T_OUT
+is "$(printf '%s\n' "$json" | jq -r '.conflicts[].path' | LC_ALL=C sort)" "$want" \
+	"conflicts --json lists exactly the copies find sees ($ncopies)"
+is "$(printf '%s\n' "$json" | jq -r '[.version == 1, .region == "docs"] | all')" true \
+	"  ... version 1 and the region's name"
+is "$(printf '%s\n' "$json" | jq -r '[.conflicts[] |
+	(.path | capture("\\(conflict from (?<d>[^ ]+) [0-9-]{10} [0-9a-f]{6}\\)").d) == .copy.author and
+	(.copy.author_id | test("^[0-9a-f]{32}$")) and
+	(.copy.mtime | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"))] | all')" true \
+	"  ... each copy's author is the device its name names, with its id and an RFC 3339 mtime" \
+	"$json"
+is "$(printf '%s\n' "$json" | jq -r '.conflicts[] | select(.path | startswith("doc (")) |
+	[.original.path == "doc.txt", .original.exists, (.original.author | test("^dev[AB]$")),
+	 .original.author != .copy.author, (.original.mtime | type) == "string"] | all')" true \
+	"  ... doc.txt's copy: the original exists, by the other of devA and devB"
+is "$(printf '%s\n' "$json" | jq -r '[.conflicts[] | select(.path | startswith("LLLL")) |
+	.original.exists == false and .original.author == null] | all')" true \
+	"  ... the shortened long name: its original is reported as not existing"
+ids=$(printf '%s\n' "$json" | jq -r '[.conflicts[].copy | "\(.author) \(.author_id)"] | unique[]')
+for dv in A:$HA B:$HB C:$HC; do
+	IFS=: read -r n h <<<"$dv"
+	id=$(SEALSYNC_HOME=$h "$SEALSYNC_BIN" id --json | jq -r .device_id)
+	if printf '%s\n' "$ids" | grep -q "^dev$n "; then
+		ok "$(printf '%s\n' "$ids" | grep -qx "dev$n $id" && echo 0 || echo 1)" \
+			"  ... dev$n's copies carry dev$n's device id" "$ids"
+	fi
+done
+run_ok "A: conflicts docs (text)" A conflicts docs
+note "$T_OUT"
+is "$(printf '%s\n' "$T_OUT" | grep -v '^  ' | LC_ALL=C sort)" "$want" \
+	"conflicts text: one block per copy, headed by its path"
+is "$(printf '%s\n' "$T_OUT" | grep -cE '^  copy:     by dev[ABC] \([0-9a-f]{8}\), modified [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$')" \
+	"$ncopies" "  ... each with its author (name and id prefix) and mtime"
+is "$(printf '%s\n' "$T_OUT" | grep -cE '^  original: ')" "$ncopies" "  ... and its original"
+printf '%s\n' "$T_OUT" | grep -qE '^  original: doc\.txt, by dev[AB] \([0-9a-f]{8}\), modified '
+ok $? "  ... doc.txt's original with its current author" "$T_OUT"
+run_ok "B: conflicts docs --json" B conflicts docs --json
+is "$(printf '%s\n' "$T_OUT" | jq -r '.conflicts[].path' | LC_ALL=C sort)" "$want" \
+	"B lists the same copies"
+run_ok "A: status docs --json" A status docs --json
+if [ "$(printf '%s\n' "$T_OUT" | jq -r .conflicts)" != 0 ]; then
+	run_ok "A: status docs" A status docs
+	like "$T_OUT" "conflicts: .*sealsync conflicts docs" "status text points to 'sealsync conflicts docs'"
+else
+	skip "A counted no conflict: status has nothing to point to"
+fi
+
 # --- stable: no copies of copies, no flapping ---------------------------------
 # Two full rounds (commit, upload, pull) on every device, one after the other.
 for _ in 1 2; do for d in A B C; do "$d" sync docs >/dev/null 2>&1 </dev/null; done; done
@@ -209,6 +259,21 @@ export SEALSYNC_HOME=$HA
 run_ok "D: sync" D sync docs --timeout 120
 converge "D, bootstrapped from the journals, has A's tree" 60 \
 	eval '[ "$(tree_sig "$md")" = "$(tree_sig "$ma")" ]' || diag "$(diff <(tree_sig "$ma") <(tree_sig "$md"))"
+# --- conflicts: none, and not mounted -------------------------------------------
+create_region clean --store "file://$work/store2"
+mkdir -p "$work/clean"
+mount_region clean "$work/clean" || bail "mount of clean failed"
+echo "just a file" >"$work/clean/f.txt"
+run_ok "conflicts of a region without any" A conflicts clean
+is "$T_OUT" "no conflict copies in region clean" "  ... says so (exit 0)"
+run_ok "conflicts clean --json" A conflicts clean --json
+is "$(printf '%s\n' "$T_OUT" | jq -c '.conflicts')" "[]" "  ... an empty array in JSON"
+umount_region "$work/clean"
+run_fails "conflicts of a region not mounted" A conflicts clean
+is "$T_RC" 1 "  ... exits 1"
+like "$T_ERR" "not mounted" "  ... saying it is not mounted"
+run_fails "conflicts with no NAME" A conflicts
+is "$T_RC" 2 "  ... a usage error (exit 2)"
 grep -r -a -l "$MARK" "$work/store.real" "$HA" "$HB" "$HC" "$HD" >"$work/leaks" 2>/dev/null
 is "$(wc -l <"$work/leaks")" 0 "no plaintext marker in the store or any home" "$(head "$work/leaks")"
 

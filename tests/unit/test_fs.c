@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -293,13 +294,48 @@ static void test_attr_special(void **state)
         fs_inode_clear(&a);
 }
 
+/* fs_conflict_split: NAME is a copy whose original is WANT, or (WANT NULL) not a copy. */
+static void split_is(const char *name, const char *want)
+{
+        size_t base = 999, ext = 999;
+        char orig[512];
+        int r = fs_conflict_split(name, strlen(name), &base, &ext);
+
+        if (want == NULL) {
+                assert_int_equal(r, 0);
+                assert_int_equal(base, 999); /* untouched */
+                return;
+        }
+        assert_int_equal(r, 1);
+        snprintf(orig, sizeof(orig), "%.*s%s", (int)base, name, name + ext);
+        assert_string_equal(orig, want);
+}
+
+static void test_conflict_split(void **state)
+{
+        (void)state;
+        split_is("doc (conflict from devA 2026-12-06 45fd8f).txt", "doc.txt");
+        split_is("f (conflict from devB 2026-12-06 f0ccb2)", "f");
+        split_is("a.tar (conflict from dev x 2026-01-02 0123456789ab).gz", "a.tar.gz");
+        split_is(".bashrc (conflict from 1a2b3c4d unknown-date 0a0b0c)", ".bashrc");
+        split_is("n (conflict from A 2026-12-06 aaaaaa) (conflict from B 2026-12-07 bbbbbb).txt",
+                 "n (conflict from A 2026-12-06 aaaaaa).txt");
+        split_is("doc.txt", NULL);
+        split_is("doc (conflict from devA 2026-12-06 45fd8).txt", NULL);  /* 5 digits */
+        split_is("doc (conflict from devA 2026-12-06 45FD8F).txt", NULL); /* upper case */
+        split_is("doc (conflict from devA 2026-1206 45fd8f).txt", NULL);  /* no date */
+        split_is("doc (conflict from 2026-12-06 45fd8f).txt", NULL);      /* no device */
+        split_is("doc (conflict from devA 2026-12-06 45fd8f).a.b", NULL); /* two dots after */
+        split_is(" (conflict from devA 2026-12-06 45fd8f)", NULL);        /* no base */
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_rangeset_basic),  cmocka_unit_test(test_rangeset_remove),
             cmocka_unit_test(test_rangeset_random), cmocka_unit_test(test_rangeset_validate),
             cmocka_unit_test(test_attr_roundtrip),  cmocka_unit_test(test_attr_rejects_bad_ranges),
-            cmocka_unit_test(test_attr_special),
+            cmocka_unit_test(test_attr_special),    cmocka_unit_test(test_conflict_split),
         };
 
         if (secmem_init() != 0)
