@@ -32,12 +32,13 @@ done
 # inotify), fuzzing (clang), analysis, formatting, man page rendering.
 # python3-swift and memcached are for issue #3's store tests; spin checks the
 # protocol model (doc/model/, scripts/model.sh).  systemd (systemd-analyze)
-# and passwd (useradd) are for 71-mount-options.t.
+# and passwd (useradd) are for 71-mount-options.t; zsh and bash-completion for
+# the completion checks of 70-packaging.t.
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libsodium-dev
 libcurl4-openssl-dev libsqlite3-dev sqlite3 libcmocka-dev clang clang-format
 cppcheck perl rsync git tar attr inotify-tools xxd python3 procps psmisc
 util-linux man-db groff-base kmod jq curl bc python3-swift memcached spin
-systemd passwd"
+systemd passwd zsh bash-completion"
 
 # Benchmark peers: gocryptfs and bindfs now; cryfs, securefs, rclone and
 # restic for later comparisons; linux-source for the untar workload.
