@@ -632,6 +632,27 @@ static int fs_write_needs(struct fs *fs, struct fs_inode *in, uint64_t off, size
         return rc;
 }
 
+/*
+ * What every write of [OFF, OFF+LEN) needs before its bytes go anywhere
+ * (the data file or the block buffer): the remote blocks it only partly
+ * covers fetched, the file on the current epoch, bytes past the size
+ * zeroed, the data file open.  0 or a negative errno.
+ */
+static int fs_write_prepare(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len)
+{
+        int rc = fs_write_needs(fs, in, off, len);
+
+        if (rc == 0)
+                rc = fs_to_current_try(fs, in); /* new content: the current epoch */
+        if (rc == 0 && off + len > in->size)
+                rc = fs_content_trim_last(fs, in); /* bytes past the size stay zeros */
+        if (rc > 0)
+                rc = 0;
+        if (rc == 0)
+                rc = fs_content_open(fs, in, FS_OPEN_CREATE);
+        return rc;
+}
+
 int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
                      size_t len)
 {
@@ -645,15 +666,7 @@ int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uin
                 return -EFBIG;
         rc = fs_content_flush(fs, in);
         if (rc == 0)
-                rc = fs_write_needs(fs, in, off, len);
-        if (rc == 0)
-                rc = fs_to_current_try(fs, in); /* new content: the current epoch */
-        if (rc == 0 && off + len > in->size)
-                rc = fs_content_trim_last(fs, in); /* bytes past the size stay zeros */
-        if (rc > 0)
-                rc = 0;
-        if (rc == 0)
-                rc = fs_content_open(fs, in, FS_OPEN_CREATE);
+                rc = fs_write_prepare(fs, in, off, len);
         if (rc != 0)
                 return rc;
         newsize = off + len > in->size ? off + len : in->size;
@@ -902,15 +915,7 @@ static int fs_wbuf_start(struct fs *fs, struct fs_inode *in, uint64_t index, uin
         size_t blen;
         int rc;
 
-        rc = fs_write_needs(fs, in, off, len);
-        if (rc == 0)
-                rc = fs_to_current_try(fs, in); /* new content: the current epoch */
-        if (rc == 0 && off + len > in->size)
-                rc = fs_content_trim_last(fs, in); /* bytes past the size stay zeros */
-        if (rc > 0)
-                rc = 0;
-        if (rc == 0)
-                rc = fs_content_open(fs, in, FS_OPEN_CREATE);
+        rc = fs_write_prepare(fs, in, off, len);
         if (rc == 0)
                 rc = fs_wbuf_get(fs, in);
         if (rc != 0)

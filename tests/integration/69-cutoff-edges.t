@@ -19,18 +19,9 @@ TEST_TIMEOUT=480
 need_cmd jq
 
 setup_device # unused default home
-HA=$work/hA HB=$work/hB HC=$work/hC HE=$work/hE
-A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
-B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
-C() { SEALSYNC_HOME=$HC "$SEALSYNC_BIN" "$@"; }
-E() { SEALSYNC_HOME=$HE "$SEALSYNC_BIN" "$@"; }
+homes A B C E
 
-mkdir "$work/store"
-STORE=file://$work/store
-run_ok "A: init" A init --kdf interactive --name devA
-SEALSYNC_HOME=$HA create_region docs --store "$STORE"
-RID=$REGION_ID
-SD=$work/store/$RID
+file_region docs
 enroll_device devB B docs
 enroll_device devC C docs --owner bob
 idC=$(C id --json | jq -r .device_id)

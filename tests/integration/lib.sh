@@ -339,6 +339,29 @@ create_region()
 	REGION_DIR=$SEALSYNC_HOME/regions/$REGION_ID
 }
 
+# homes LETTER...: for each LETTER (A, B, ...) a device home H<LETTER>=$work/h<letter>
+# and a function LETTER that runs $SEALSYNC_BIN in it (multi-device tests).
+homes()
+{
+	local l
+	for l in "$@"; do
+		eval "H$l=\$work/h$l; $l() { SEALSYNC_HOME=\$H$l \"\$SEALSYNC_BIN\" \"\$@\"; }"
+	done
+}
+
+# file_region NAME: device A (see homes) is initialised as devA and creates region
+# NAME on a new file:// store $work/store.  Sets STORE, RID and SD (the region's
+# directory in the store).  One check (A's init); fatal if the region cannot be made.
+file_region()
+{
+	mkdir "$work/store" || bail "mkdir $work/store failed"
+	STORE=file://$work/store
+	run_ok "A: init" A init --kdf interactive --name devA
+	SEALSYNC_HOME=$HA create_region "$1" --store "$STORE"
+	RID=$REGION_ID
+	SD=$work/store/$RID
+}
+
 # in_mountinfo DIR: DIR is a mount point (from /proc/self/mountinfo, so it
 # never touches a possibly wedged FUSE mount).
 in_mountinfo()
