@@ -48,6 +48,9 @@ enum index_stmt {
         ST_GONE_DEL,
         ST_GONE_GET,
         ST_GONE_LIST,
+        ST_WANT_ADD,
+        ST_WANT_DEL,
+        ST_WANT_LIST,
         ST_ALIAS_PUT,
         ST_ALIAS_GET,
         ST_BY_FILE_ID,
@@ -85,6 +88,9 @@ static const char *const index_sql[ST_COUNT] = {
     [ST_GONE_DEL] = "DELETE FROM gone WHERE file_id = ?1",
     [ST_GONE_GET] = "SELECT state FROM gone WHERE file_id = ?1",
     [ST_GONE_LIST] = "SELECT file_id, state FROM gone ORDER BY file_id",
+    [ST_WANT_ADD] = "INSERT OR REPLACE INTO want(file_id, state) VALUES (?1, ?2)",
+    [ST_WANT_DEL] = "DELETE FROM want WHERE file_id = ?1",
+    [ST_WANT_LIST] = "SELECT file_id, state FROM want ORDER BY file_id",
     [ST_ALIAS_PUT] = "INSERT OR REPLACE INTO alias(file_id, ino) VALUES (?1, ?2)",
     [ST_ALIAS_GET] = "SELECT ino FROM alias WHERE file_id = ?1",
     [ST_BY_FILE_ID] = "SELECT ino FROM inode WHERE file_id = ?1",
@@ -194,6 +200,8 @@ static int index_create_tables(struct index *ix)
                 "CREATE TABLE IF NOT EXISTS tomb(file_id BLOB PRIMARY KEY, "
                 "  state BLOB NOT NULL) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS gone(file_id BLOB PRIMARY KEY, "
+                "  state BLOB NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE IF NOT EXISTS want(file_id BLOB PRIMARY KEY, "
                 "  state BLOB NOT NULL) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS alias(file_id BLOB PRIMARY KEY, "
                 "  ino INTEGER NOT NULL) WITHOUT ROWID;"
@@ -1411,6 +1419,25 @@ int index_gone_put(struct index *ix, const uint8_t file_id[static 16], const uin
 int index_gone_remove(struct index *ix, const uint8_t file_id[static 16])
 {
         return index_by_id_del(ix, ST_GONE_DEL, file_id);
+}
+
+int index_want_put(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
+                   size_t len)
+{
+        return index_sealed_put(ix, ST_WANT_ADD, "want", file_id, state, len);
+}
+
+int index_want_remove(struct index *ix, const uint8_t file_id[static 16])
+{
+        return index_by_id_del(ix, ST_WANT_DEL, file_id);
+}
+
+int index_for_each_want(struct index *ix,
+                        int (*cb)(void *arg, const uint8_t *file_id, const uint8_t *state,
+                                  size_t len),
+                        void *arg)
+{
+        return index_sealed_list(ix, ST_WANT_LIST, "want", cb, arg);
 }
 
 int index_alias_put(struct index *ix, const uint8_t file_id[static 16], uint64_t ino)

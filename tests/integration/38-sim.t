@@ -38,6 +38,8 @@ CFG_FAULTS=(--devices 3 --disjoint 1 --faults 1 --crashes 0)
 # on some devices only.  B4: a crash before the index commit of an unlink left the name
 # without its ciphertext (EIO); B7: a crash lost the dirty mark of an in-place rewrite (the
 # devices never converged); B5: a lagging listing raised journal-gap (crashes, faults).
+# B3 (doc/SYNC.md U4): a file displaced by rule 5 kept its conflict name after the file
+# holding the name went away, on the devices that had seen the collision only.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -58,6 +60,9 @@ REGRESS=(
 	"F7 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 43"
 	"F7 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 45"
 	"F7 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 63"
+	"B3-U4 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 14"
+	"B3-U4 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 23"
+	"B3-U4 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 43"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl
