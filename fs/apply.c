@@ -957,6 +957,21 @@ static int apply_wait(struct fs *fs, const uint8_t file_id[16], const char *why)
 
 static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, int depth);
 
+/* 1 if inode INO is a directory. */
+static int apply_is_dir(struct fs *fs, uint64_t ino)
+{
+        struct fs_inode *o;
+        int dir;
+
+        if (fs_inode_get(fs, ino, &o) != 0)
+                return 0;
+        pthread_rwlock_rdlock(&o->lock);
+        dir = o->kind == FS_KIND_DIR;
+        pthread_rwlock_unlock(&o->lock);
+        fs_inode_put(fs, o);
+        return dir;
+}
+
 /*
  * Rule 3, "the directories above it come back": directory PID, deleted here,
  * returns to its last place (G) with its permission bits; IN is its inode if
@@ -974,7 +989,19 @@ static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struc
         if (rc != 0)
                 return rc;
         if (index_lookup(fs->ix, parent, name, g->name_len, &other) == 0) {
-                rc = fs_conflict_name(fs, parent, name, fs->device_id, 0, pid, 0, alt);
+                if (apply_is_dir(fs, other)) { /* rule 5: same-named directories merge */
+                        rc = index_alias_put(fs->ix, pid, other);
+                        if (rc == 0)
+                                rc = index_gone_remove(fs->ix, pid);
+                        *ino = other;
+                        if (rc == 0)
+                                log_info("a directory deleted here comes back into the "
+                                         "same-named one made since");
+                        return rc;
+                }
+                /* A file holds the name: the directory's own version is not known here, so
+                 * its conflict name is made from its id alone (the same on every device). */
+                rc = fs_conflict_name(fs, parent, name, pid, 0, pid, 0, alt);
                 if (rc != 0)
                         return rc;
                 name = alt;
@@ -1030,6 +1057,7 @@ static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, 
 {
         static const uint8_t zero[16];
         struct fs_gone g;
+        uint64_t alias;
         uint8_t *pending = NULL;
         size_t plen = 0;
         char hex[33];
@@ -1040,12 +1068,14 @@ static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, 
                 return 0;
         }
         rc = index_ino_by_file_id(fs->ix, pid, ino);
-        if (rc == -ENOENT && index_alias_get(fs->ix, pid, ino) == 0 && apply_live(fs, *ino))
-                return 0; /* a merged directory (rule 5) */
         if (rc == 0 && apply_live(fs, *ino))
                 return 0;
         if (rc != 0 && rc != -ENOENT)
                 return rc;
+        if (index_alias_get(fs->ix, pid, &alias) == 0 && apply_live(fs, alias)) {
+                *ino = alias; /* a merged directory (rule 5), its own inode gone or going */
+                return 0;
+        }
         rc = index_tomb_get(fs->ix, pid, &pending, &plen);
         if (rc == 0) {
                 secmem_wipe(pending, plen);

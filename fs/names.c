@@ -29,8 +29,9 @@
 #include "fs/fsint.h"
 #include "util/log.h"
 
-#define NAMES_MAX_ROWS 65536 /* rows looked at per settle (the table holds displaced files only)   \
-                              */
+#define NAMES_MAX_ROWS                                                                             \
+        65536 /* rows looked at per settle (the table holds displaced files only)                  \
+               */
 
 int fs_want_decode(const uint8_t *buf, size_t len, struct fs_want *w)
 {
