@@ -1333,6 +1333,8 @@ static int apply_retire_dir(struct fs *fs, uint64_t ino, const uint8_t file_id[1
         int rc = index_alias_put(fs->ix, file_id, into);
 
         if (rc == 0)
+                rc = index_alias_move(fs->ix, ino, into); /* ids merged into INO earlier */
+        if (rc == 0)
                 rc = fs_inode_get(fs, ino, &o);
         if (rc != 0)
                 return rc;

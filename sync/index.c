@@ -53,6 +53,7 @@ enum index_stmt {
         ST_WANT_LIST,
         ST_ALIAS_PUT,
         ST_ALIAS_GET,
+        ST_ALIAS_MOVE,
         ST_BY_FILE_ID,
         ST_PACKIDX_GET,
         ST_PACKIDX_PUT,
@@ -93,6 +94,7 @@ static const char *const index_sql[ST_COUNT] = {
     [ST_WANT_LIST] = "SELECT file_id, state FROM want ORDER BY file_id",
     [ST_ALIAS_PUT] = "INSERT OR REPLACE INTO alias(file_id, ino) VALUES (?1, ?2)",
     [ST_ALIAS_GET] = "SELECT ino FROM alias WHERE file_id = ?1",
+    [ST_ALIAS_MOVE] = "UPDATE alias SET ino = ?2 WHERE ino = ?1",
     [ST_BY_FILE_ID] = "SELECT ino FROM inode WHERE file_id = ?1",
     [ST_PACKIDX_GET] = "SELECT pack, off, len FROM packidx WHERE hash = ?1",
     [ST_PACKIDX_PUT] =
@@ -1448,6 +1450,19 @@ int index_alias_put(struct index *ix, const uint8_t file_id[static 16], uint64_t
         pthread_mutex_lock(&ix->lock);
         sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)ino);
+        rc = index_step_done(ix, st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_alias_move(struct index *ix, uint64_t from, uint64_t to)
+{
+        sqlite3_stmt *st = ix->st[ST_ALIAS_MOVE];
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)to);
         rc = index_step_done(ix, st);
         pthread_mutex_unlock(&ix->lock);
         return rc;

@@ -234,6 +234,9 @@ int index_alias_put(struct index *ix, const uint8_t file_id[static 16], uint64_t
     __attribute__((warn_unused_result));
 int index_alias_get(struct index *ix, const uint8_t file_id[static 16], uint64_t *ino)
     __attribute__((warn_unused_result));
+/* Every alias of directory FROM now names TO (FROM merged into TO: no chains). */
+int index_alias_move(struct index *ix, uint64_t from, uint64_t to)
+    __attribute__((warn_unused_result));
 
 /*
  * Small named values of the sync layer (journal sequence and head, Lamport
