@@ -825,6 +825,11 @@ static int apply_version_state(const struct fs *fs, struct fs_inode *in, const s
         struct fs_vv *vv = NULL;
         size_t nvv = m->nvv;
 
+        /* This device's own counter never goes back (FOUND.md F12): a version of its own
+         * that lost (to an edit or a deletion) was kept as its copy, and the next version
+         * it writes must count past it, or a device that saw the loser takes it for old. */
+        if (merge == APPLY_MERGE_NONE)
+                merge = APPLY_MERGE_SELF;
         if (merge == APPLY_MERGE_SELF) {
                 size_t i;
 

@@ -41,7 +41,8 @@ CSEEDS=${SIM_CONC_SEEDS:-40}
 # without its ciphertext (EIO); B7: a crash lost the dirty mark of an in-place rewrite (the
 # devices never converged); B5: a lagging listing raised journal-gap (crashes, faults).
 # B3 (doc/SYNC.md U4): a file displaced by rule 5 kept its conflict name after the file
-# holding the name went away, on the devices that had seen the collision only.
+# holding the name went away, on the devices that had seen the collision only.  F12: a
+# deletion that beat a device's own edit reset its counter; its next edit was taken for old.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -65,6 +66,7 @@ REGRESS=(
 	"B3-U4 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 14"
 	"B3-U4 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 23"
 	"B3-U4 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 43"
+	"F12 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 282"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl
