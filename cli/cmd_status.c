@@ -204,6 +204,7 @@ struct st {
         char problem[256];          /* trouble reaching the daemon, "" if none */
         int from_index;             /* not mounted: the alarms were read from the index */
         int index_seq;              /* not mounted: journal_seq read from the index (0 if none) */
+        int from_index_sync;        /* not mounted: push/pull state read from the index */
         struct st_stuck *stuck;     /* files the committer cannot commit (doc/SYNC.md D2) */
         size_t nstuck;
 };
@@ -466,6 +467,40 @@ static void st_index_alarms(const struct region_info *ri, struct st *s)
         s->from_index = 1;
 }
 
+/*
+ * The daemon's last push and pull state (fs/mount.c fs_sync_state_save):
+ * lines of the STATUS reply, of which only these keys are taken.
+ */
+static int st_index_sync(struct st *s, const char *v, size_t len)
+{
+        static const char *const keys[] = {"push_ok", "push_seq", "push_error", "pull_ok",
+                                           "pull_error"};
+        char line[CTL_LINE_MAX];
+        size_t off = 0, i;
+
+        while (off < len) {
+                const char *nl = memchr(v + off, '\n', len - off);
+                size_t n = nl != NULL ? (size_t)(nl - (v + off)) : len - off;
+                char *sp;
+
+                if (n < sizeof(line)) {
+                        memcpy(line, v + off, n);
+                        line[n] = '\0';
+                        sp = strchr(line, ' ');
+                        if (sp != NULL) {
+                                *sp = '\0';
+                                for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                                        if (strcmp(line, keys[i]) == 0 &&
+                                            st_line(s, line, sp + 1) != 0)
+                                                return 0; /* a damaged record: left out */
+                        }
+                }
+                off += n + 1;
+        }
+        s->from_index_sync = 1;
+        return 0;
+}
+
 /* One meta record of an unmounted region's index: this device's journal seq, a peer's mark. */
 static int st_index_meta(void *arg, const char *key, const uint8_t *v, size_t len)
 {
@@ -476,6 +511,8 @@ static int st_index_meta(void *arg, const char *key, const uint8_t *v, size_t le
 
         for (i = 0; i < 8 && i < len; i++)
                 seq = seq << 8 | v[i];
+        if (strcmp(key, "last_sync") == 0)
+                return st_index_sync(s, (const char *)v, len);
         if (strcmp(key, "journal_seq") == 0 && len == 8) {
                 s->journal_seq = seq;
                 s->index_seq = 1;
@@ -580,7 +617,7 @@ static int st_bad(const struct st *s)
 
 /* ---- status: text ---- */
 
-static void st_print_op(const char *label, const struct st_op *op)
+static void st_print_op(const char *label, const struct st_op *op, int from_index)
 {
         char t[32], age[32];
 
@@ -591,7 +628,7 @@ static void st_print_op(const char *label, const struct st_op *op)
                 fmt_age(age_of(op->last_ok), age, sizeof(age));
                 printf("  %-11s %s (%s)\n", label, t, age);
         } else {
-                printf("  %-11s never (since the mount)\n", label);
+                printf("  %-11s never%s\n", label, from_index ? "" : " (since the mount)");
         }
         if (op->err) {
                 fmt_time(op->err_time, t, sizeof(t));
@@ -690,6 +727,10 @@ static void st_print_text(const struct st *s)
                        s->other_mount);
         else if (!s->mounted && !s->index_seq)
                 printf("  mounted:    no (never mounted by this device home)\n");
+        else if (!s->mounted && s->from_index_sync)
+                printf(
+                    "  mounted:    no (last known state, saved in the region's index while it was "
+                    "mounted; conflicts and content are known only while mounted)\n");
         else if (!s->mounted)
                 printf("  mounted:    no (last known state, from the region's index; push and "
                        "pull times, errors, conflicts and content are known only while "
@@ -714,8 +755,8 @@ static void st_print_text(const struct st *s)
         if (s->index_seq)
                 printf("  journal:    this device's last entry is seq %" PRIu64 "\n",
                        s->journal_seq);
-        st_print_op("last push:", &s->push);
-        st_print_op("last pull:", &s->pull);
+        st_print_op("last push:", &s->push, s->from_index_sync);
+        st_print_op("last pull:", &s->pull, s->from_index_sync);
         if (s->have_content) {
                 char r[32];
 

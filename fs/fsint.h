@@ -325,6 +325,9 @@ struct fs {
         pthread_mutex_t flush_lock;
         pthread_cond_t flush_cond;
         int flusher_running;
+        /* fs/mount.c fs_sync_state_save (flusher thread, then close): what was saved last. */
+        char sync_state[1200];
+        time_t sync_state_at;
         int stopping;
 
         /* On-demand content (fs/fetch.c): pinned directories and files (index meta

@@ -91,6 +91,76 @@ int fsmount_check_mountpoint(const char *path, int nonempty)
         return 0;
 }
 
+/* One line of the sync state: control characters become spaces (one record per line). */
+static size_t fs_state_line(char *out, size_t size, const char *key, long long t, const char *text)
+{
+        size_t i, n;
+        int w = snprintf(out, size, "%s %lld%s", key, t, text != NULL ? " " : "");
+
+        if (w < 0 || (size_t)w >= size)
+                return 0;
+        n = (size_t)w;
+        for (i = 0; text != NULL && text[i] != '\0' && n + 2 < size; i++)
+                out[n++] = ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) ? ' ' : text[i];
+        out[n++] = '\n';
+        out[n] = '\0';
+        return n;
+}
+
+#define FS_STATE_REFRESH_S 60 /* a success's time alone is saved at most this often */
+
+/*
+ * The last push and pull state (times of success, the last error) saved in
+ * the index's clear meta record "last_sync", in the lines of the control
+ * socket's STATUS reply (push_ok, push_seq, push_error, pull_ok, pull_error),
+ * so `sealsync status` of a region not mounted shows them (cli/cmd_status.c).
+ * Written when an error appears, changes its text or goes, when the pushed
+ * seq changes, and newer times at most every FS_STATE_REFRESH_S (never an
+ * index write per round, none while nothing changes); FORCE: now (unmount).
+ * Flusher thread or close only.
+ */
+static void fs_sync_state_save(struct fs *fs, int force)
+{
+        struct push_stats ps;
+        struct pull_stats pl;
+        char buf[sizeof(fs->sync_state)], cmp[sizeof(fs->sync_state)];
+        size_t n = 0;
+        time_t now = time(NULL);
+        int newer;
+
+        if (fs->push == NULL || fs->pull == NULL || fs->ix == NULL)
+                return;
+        push_get_stats(fs->push, &ps);
+        pull_get_stats(fs->pull, &pl);
+        /* What decides a write at once: everything but the success times. */
+        n += fs_state_line(cmp + n, sizeof(cmp) - n, "push_seq", (long long)ps.pushed_seq, NULL);
+        if (ps.last_err != 0) /* the text, not its time: a store away fails every round */
+                n += fs_state_line(cmp + n, sizeof(cmp) - n, "push_error", 0, ps.last_err_text);
+        if (pl.last_err != 0)
+                n += fs_state_line(cmp + n, sizeof(cmp) - n, "pull_error", 0, pl.last_err_text);
+        n = 0;
+        n += fs_state_line(buf + n, sizeof(buf) - n, "push_ok", ps.last_ok, NULL);
+        n += fs_state_line(buf + n, sizeof(buf) - n, "push_seq", (long long)ps.pushed_seq, NULL);
+        if (ps.last_err != 0)
+                n += fs_state_line(buf + n, sizeof(buf) - n, "push_error", ps.last_err_time,
+                                   ps.last_err_text);
+        n += fs_state_line(buf + n, sizeof(buf) - n, "pull_ok", pl.last_ok, NULL);
+        if (pl.last_err != 0)
+                n += fs_state_line(buf + n, sizeof(buf) - n, "pull_error", pl.last_err_time,
+                                   pl.last_err_text);
+        newer = ps.last_ok > fs->sync_state_at || pl.last_ok > fs->sync_state_at ||
+                ps.last_err_time > fs->sync_state_at || pl.last_err_time > fs->sync_state_at;
+        if (!force && strcmp(cmp, fs->sync_state) == 0 &&
+            (!newer || now - fs->sync_state_at < FS_STATE_REFRESH_S))
+                return; /* no index write per round, none at all when nothing changes */
+        if (index_meta_put(fs->ix, "last_sync", (const uint8_t *)buf, n) != 0) {
+                log_warn("cannot save the sync state for 'status' when not mounted");
+                return;
+        }
+        memcpy(fs->sync_state, cmp, sizeof(cmp));
+        fs->sync_state_at = now;
+}
+
 static void *fs_flusher_main(void *arg)
 {
         struct fs *fs = arg;
@@ -120,6 +190,7 @@ static void *fs_flusher_main(void *arg)
                         if (rc != 0)
                                 log_err("group commit of the index failed: %s", strerror(-rc));
                 }
+                fs_sync_state_save(fs, 0);
                 fs_unlinked_drain(fs); /* after a commit round's index commit too */
                 pthread_mutex_lock(&fs->flush_lock);
         }
@@ -909,6 +980,7 @@ static void fs_close_sync(struct fs *fs)
                 log_warn("unmounting with changes not yet uploaded (%s); they are kept in the "
                          "outbox and sent at the next mount",
                          strerror(-rc));
+        fs_sync_state_save(fs, 1); /* committed with the index at close */
         fs_stop_engines(fs);
 }
 

@@ -12,8 +12,9 @@
 # and syncs; then the store is restored and B (remounted: an alarm holds a
 # device until restart) catches up.  SHOW_STATUS=1 prints what status and
 # sync said in each case.  Last, `status` of the unmounted regions shows the
-# last known state from the index: this device's journal seq and the peers'
-# applied seqs, as the mount last showed them ("source": "index").
+# last known state from the index: this device's journal seq, the peers'
+# applied seqs as the mount last showed them, and the last push and pull the
+# daemon saved ("source": "index").
 TEST_TIMEOUT=420
 . "$(dirname "$0")/lib.sh"
 export SEALSYNC_GAP_GRACE_S=0 # the deleted entry below is a lasting gap at once (FOUND.md B5)
@@ -296,8 +297,22 @@ for d in A B; do
 	is "$(jq -c '[.peers[] | [.device_id, .seq]]' <<<"$T_OUT")" \
 		"$(jq -c '[.peers[] | select(.seq > 0) | [.device_id, .seq]]' <<<"$last")" \
 		"  ... $d: the peers' applied seqs as the mount last showed them"
+	# The push and pull state the daemon saved (at the latest at unmount): the times of the
+	# last successes, no later than now and no earlier than what the mount showed, no error.
+	is "$(jq -r --argjson l "$last" '[(.push.last_success >= $l.push.last_success),
+		(.pull.last_success >= $l.pull.last_success), .push.seq == $l.push.seq,
+		.push.error == null, .pull.error == null] | map(tostring) | join(" ")' <<<"$T_OUT")" \
+		"true true true true true" "  ... $d: the last push and pull as saved by the daemon" \
+		"$(jq -c '{push, pull}' <<<"$T_OUT") mounted: $(jq -c '{push, pull}' <<<"$last")"
 	run_ok "$d: status (text) of the unmounted region" $d status docs
-	like "$T_OUT" "mounted: +no \(last known state, from the region's index" "  ... says where it comes from"
+	like "$T_OUT" "mounted: +no \(last known state, saved in the region's index while it was mounted" \
+		"  ... says where it comes from"
+	if [ "$(jq -r .push.last_success <<<"$last")" = null ]; then
+		like "$T_OUT" "last push: +never" "  ... the last push: never (nothing to push on $d)"
+	else
+		like "$T_OUT" "last push: +[0-9]{4}-" "  ... the last push's time"
+	fi
+	like "$T_OUT" "last pull: +[0-9]{4}-" "  ... the last pull's time"
 	like "$T_OUT" "journal: +this device's last entry is seq $(jq -r .journal_seq <<<"$last")" "  ... the journal seq"
 done
 [ ! -e "$HA/regions/$RID/ctl.sock" ] && [ ! -e "$HB/regions/$RID/ctl.sock" ]
