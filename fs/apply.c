@@ -1316,9 +1316,8 @@ static int apply_ino_ver(struct fs *fs, uint64_t ino, struct apply_ver *v, uint8
         return rc;
 }
 
-/* Moves entry NAME (INO, TYPE) of FROM to INTO under NEWNAME. */
-static int apply_move(struct fs *fs, uint64_t from, const char *name, uint64_t into,
-                      const char *newname, uint64_t ino, uint8_t type)
+int fs_entry_move(struct fs *fs, uint64_t from, const char *name, uint64_t into,
+                  const char *newname, uint64_t ino, uint8_t type)
 {
         int rc = index_unlink(fs->ix, from, name, strlen(name));
 
@@ -1403,20 +1402,21 @@ static int apply_merge_pair(struct fs *fs, uint64_t from, const struct apply_chi
                         rc = index_unlink(fs->ix, into, c->name, strlen(c->name));
                 if (rc == 0)
                         rc = apply_retire_dir(fs, other, ofid, c->ino);
-                return rc == 0 ? apply_move(fs, from, c->name, into, c->name, c->ino, c->type) : rc;
+                return rc == 0 ? fs_entry_move(fs, from, c->name, into, c->name, c->ino, c->type)
+                               : rc;
         }
         if (apply_wins(&ov, &cv)) { /* C is the older: it moves in under a conflict name */
                 rc = fs_conflict_name(fs, into, c->name, ca, cm, cfid, 0, alt);
                 if (rc == 0)
-                        rc = apply_move(fs, from, c->name, into, alt, c->ino, c->type);
+                        rc = fs_entry_move(fs, from, c->name, into, alt, c->ino, c->type);
                 return rc == 0 ? apply_merge_displaced(fs, c->ino, into, c->name, alt) : rc;
         }
         rc = fs_conflict_name(fs, into, c->name, oa, om, ofid, 0, alt);
         if (rc == 0)
-                rc = apply_move(fs, into, c->name, into, alt, other, (uint8_t)ok);
+                rc = fs_entry_move(fs, into, c->name, into, alt, other, (uint8_t)ok);
         if (rc == 0)
                 rc = apply_merge_displaced(fs, other, into, c->name, alt);
-        return rc == 0 ? apply_move(fs, from, c->name, into, c->name, c->ino, c->type) : rc;
+        return rc == 0 ? fs_entry_move(fs, from, c->name, into, c->name, c->ino, c->type) : rc;
 }
 
 /* Every entry of directory FROM moves into directory INTO (same names resolved). */
@@ -1435,7 +1435,7 @@ static int apply_merge_into(struct fs *fs, uint64_t from, uint64_t into, int dep
 
                 rc = index_lookup(fs->ix, into, c->name, strlen(c->name), &other);
                 if (rc == -ENOENT)
-                        rc = apply_move(fs, from, c->name, into, c->name, c->ino, c->type);
+                        rc = fs_entry_move(fs, from, c->name, into, c->name, c->ino, c->type);
                 else if (rc == 0)
                         rc = apply_merge_pair(fs, from, c, into, other, depth);
         }

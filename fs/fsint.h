@@ -611,6 +611,11 @@ int fs_conflict_name(struct fs *fs, uint64_t parent, const char *name,
  * lock held, never from a FUSE request handler.
  */
 void fs_inval_queue(struct fs *fs, uint64_t parent, uint64_t ino, const char *name);
+/* Moves entry NAME (INO, TYPE) of directory FROM to INTO as NEWNAME (index and kernel caches;
+ * caller holds ns_lock; nothing is published). */
+int fs_entry_move(struct fs *fs, uint64_t from, const char *name, uint64_t into,
+                  const char *newname, uint64_t ino, uint8_t type)
+    __attribute__((warn_unused_result));
 void fs_inval_flush(struct fs *fs);
 
 /* A remembered deletion (index "gone" row, doc/DESIGN.md). */

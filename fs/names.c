@@ -187,21 +187,6 @@ static int names_row_check(struct fs *fs, struct names_row *row)
         return ok;
 }
 
-/* Moves INO from PARENT/FROM to PARENT/TO. */
-static int names_move(struct fs *fs, uint64_t parent, const char *from, const char *to,
-                      uint64_t ino, uint8_t type)
-{
-        int rc = index_unlink(fs->ix, parent, from, strlen(from));
-
-        if (rc == 0)
-                rc = index_link(fs->ix, parent, to, strlen(to), ino, type);
-        if (rc == 0) {
-                fs_inval_queue(fs, parent, 0, from);
-                fs_inval_queue(fs, parent, 0, to);
-        }
-        return rc;
-}
-
 /*
  * HOLDER has the name ROW wants and ROW's file beats it: HOLDER goes to its
  * own conflict name (a row of its own, if it has a version) and frees it.
@@ -233,7 +218,8 @@ static int names_displace_holder(struct fs *fs, const struct names_row *row, uin
                 return 1; /* two directories merge (fs/apply.c), never displace */
         rc = fs_conflict_name(fs, row->w.parent, row->w.name, author, mtime, fid, 0, alt);
         if (rc == 0)
-                rc = names_move(fs, row->w.parent, row->w.name, alt, holder, (uint8_t)kind);
+                rc = fs_entry_move(fs, row->w.parent, row->w.name, row->w.parent, alt, holder,
+                                   (uint8_t)kind);
         if (rc == 0 && has)
                 rc = fs_names_displaced(fs, fid, hash, row->w.parent, row->w.name, alt);
         return rc;
@@ -281,8 +267,8 @@ static int names_settle_one(struct fs *fs, struct names_row *row, int *moved)
                 rc = 0;
         }
         if (rc == 0)
-                rc = names_move(fs, row->w.parent, row->w.shown, row->w.name, row->ino,
-                                (uint8_t)row->rank.kind);
+                rc = fs_entry_move(fs, row->w.parent, row->w.shown, row->w.parent, row->w.name,
+                                   row->ino, (uint8_t)row->rank.kind);
         if (rc == 0)
                 rc = fs_names_placed(fs, row->file_id);
         if (rc == 0)
