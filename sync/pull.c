@@ -39,7 +39,10 @@
  *      (pull_alarm_clear), across restarts: it is recorded in the index
  *      (index_alarm_add, in the open transaction) and pull_new loads the
  *      alarms not cleared and holds their devices again (doc/SYNC.md A1).
- *      A held device is not listed, so nothing more of it is applied.
+ *      A held device is not listed, so nothing more of it is applied.  Except
+ *      (pull_alarm_holds): a fork at a removed device's cutoff seq is decided
+ *      by the removal, which names the entry there (C2's twin): its alarms
+ *      hold nothing, so the named entry is still taken.
  *   8. An entry is applied only after every entry of another known peer its
  *      seen list names, up to that peer's removal cutoff (pull_check_seen,
  *      doc/SYNC.md W2); a mark at our mark's seq must have our hash.
