@@ -2792,6 +2792,7 @@ size_t pull_alarm_count(struct pull *p)
 int pull_alarm_get(struct pull *p, size_t i, struct pull_alarm_info *out)
 {
         const struct pull_kept *k;
+        const struct pull_peer_state *ps;
 
         pthread_mutex_lock(&p->lock);
         if (i >= p->nkept) {
@@ -2802,7 +2803,8 @@ int pull_alarm_get(struct pull *p, size_t i, struct pull_alarm_info *out)
         out->id = k->id;
         out->time = k->time;
         snprintf(out->kind, sizeof(out->kind), "%s", k->name);
-        out->holds = k->holds;
+        ps = pull_peer_find(p, k->device_id); /* invariant 7: the ids never change */
+        out->holds = ps != NULL ? pull_alarm_holds(ps, k->kind, k->holds, k->seq) : k->holds;
         hex_encode(out->device, k->device_id, 16);
         out->seq = k->seq;
         memcpy(out->object, k->object, sizeof(out->object));

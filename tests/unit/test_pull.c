@@ -1664,11 +1664,14 @@ static void test_cut_twin(void **state)
         round_ok(f); /* the listing shows two entries at the applied seq */
         expect_mark(f, 2, t2, 1);
         assert_int_equal(alarms_of(f, "equivocation", &holding), 1);
+        assert_int_equal(holding, 1);
         peer.removed = 1;
         peer.cutoff_seq = 2;
         memcpy(peer.cutoff_hash, n2, 32);
         assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
         expect_mark(f, 2, t2, 0); /* the removal decides seq 2: not held */
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 1);
+        assert_int_equal(holding, 0);
         assert_int_equal(round_ok(f), 1);
         assert_int_equal(undo_seen.calls, 1);
         assert_int_equal(undo_seen.n, 2); /* T's two manifests */
