@@ -1633,7 +1633,7 @@ static int pull_check_seen(struct pull *p, struct pull_peer_state *ps,
                 int rc;
 
                 if (d == NULL || d == ps || pull_past_cutoff(p, d, m))
-                        continue; /* this device (not a peer), or unknown here yet */
+                        continue; /* this device (not a peer), unknown here yet, or refused */
                 rc = pull_mark_get(p, d, &mk);
                 if (rc != 0)
                         return rc;
@@ -1968,6 +1968,7 @@ static int pull_cut_back(struct pull *p, struct pull_peer_state *ps, uint64_t se
  * entry there is not the one the removal names: it is undone too, *CUT
  * becomes the entry before it and *TWIN stays 1; else *TWIN becomes 0.
  * -EAGAIN if the store does not show the chain (yet): tried again next round.
+ * On failure *CUT and *TWIN are untouched; C is the caller's to free either way.
  */
 static int pull_cut_collect(struct pull *p, struct pull_peer_state *ps, struct pull_mark *cut,
                             const struct pull_mark *mk, int *twin, struct pull_cut *c)
@@ -1986,11 +1987,13 @@ static int pull_cut_collect(struct pull *p, struct pull_peer_state *ps, struct p
                 *twin = 0;
         } else if (*twin && cut->seq > 0) {
                 rc = pull_cut_back(p, ps, cut->seq, at, c); /* the twin */
-                cut->seq--;
-                cut->have = cut->seq > 0;
-                memcpy(cut->hash, cut->have ? at : zero, 32);
-                if (rc == 0 && !cut->have && memcmp(at, zero, 32) != 0)
+                if (rc == 0 && cut->seq == 1 && memcmp(at, zero, 32) != 0)
                         rc = -EAGAIN; /* a first entry that names a prev: not a chain */
+                if (rc == 0) {
+                        cut->seq--;
+                        cut->have = cut->seq > 0;
+                        memcpy(cut->hash, at, 32);
+                }
         } else {
                 rc = -EAGAIN; /* another chain than the one applied */
         }

@@ -1721,6 +1721,38 @@ static void test_cut_twin_past(void **state)
         expect_mark(f, 2, n2, 1); /* then seq 3 on T: not on N's chain, held */
 }
 
+/* The fork at seq 1 (the cutoff names C's first entry N): T undone to no mark, N taken. */
+static void test_cut_twin_first(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peer;
+        struct pull_peer_info pi;
+        uint8_t t1[32], n1[32];
+        struct pub o;
+
+        twin_setup(f, &peer, t1);
+        assert_int_equal(round_ok(f), 1);
+        f->c.seq = 0;
+        memset(f->c.head, 0, 32);
+        memset(&o, 0, sizeof(o));
+        o.file_base = 0x50;
+        publish(f, &f->c, &o);
+        memcpy(n1, o.hash, 32);
+        peer.removed = 1;
+        peer.cutoff_seq = 1;
+        memcpy(peer.cutoff_hash, n1, 32);
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        f->rec.n = 0;
+        assert_int_equal(round_ok(f), 1);
+        assert_int_equal(undo_seen.calls, 1);
+        assert_int_equal(undo_seen.n, 1);
+        assert_int_equal(f->rec.got[0].file_id[0], 0x50);
+        assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
+        assert_int_equal(pi.seq, 1);
+        assert_memory_equal(pi.hash, n1, 32);
+        assert_false(pi.held);
+}
+
 /*
  * The removal is known before the fork is listed: of the two entries at the
  * cutoff's seq the named one is taken, the other refused (equivocation, not
@@ -1898,6 +1930,7 @@ int main(void)
             T(test_cut_to_nothing),
             T(test_cut_twin),
             T(test_cut_twin_past),
+            T(test_cut_twin_first),
             T(test_cut_twin_listed),
 #undef T
         };
