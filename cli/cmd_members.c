@@ -484,6 +484,8 @@ static int mb_change_of(const struct member_entry *e, struct mb_change *c)
                 memcpy(c->device, sr.device_id, IDENTITY_ID_LEN);
                 c->has_device = 1;
                 c->role = sr.role;
+                c->has_cutoff = sr.has_journal; /* R5: a demotion's cutoff, a promotion's resume */
+                c->cutoff = sr.journal_seq;
                 return 0;
         case MEMBER_POLICY:
                 if (member_decode_policy(e->body, e->body_len, &po) != 0)
@@ -494,6 +496,12 @@ static int mb_change_of(const struct member_entry *e, struct mb_change *c)
                 return 0;
         }
         return -EBADMSG;
+}
+
+/* 1 if SET_ROLE E's journal mark is a promotion's resume (R5), 0 a demotion's cutoff. */
+static int mb_is_resume(const struct member_entry *e, const struct mb_change *c)
+{
+        return e->type == MEMBER_SET_ROLE && c->role != MEMBER_ROLE_READER;
 }
 
 /* ,"device":...,"role":...,"cutoff":...,"wraps":...,"link":...,"max_key_age":...,"history":...,
@@ -512,7 +520,9 @@ static void mb_change_json(const struct mb_view *v, size_t idx)
                 if (v->st->entries[idx]->type == MEMBER_SET_ROLE)
                         printf(",\"role\":\"%s\"", cli_role_name(c.role));
                 if (c.has_cutoff)
-                        printf(",\"cutoff\":%llu", (unsigned long long)c.cutoff);
+                        printf(",\"%s\":%llu",
+                               mb_is_resume(v->st->entries[idx], &c) ? "resume" : "cutoff",
+                               (unsigned long long)c.cutoff);
                 if (c.new_epoch)
                         printf(",\"wraps\":%zu,\"link\":%s", c.nwraps,
                                c.has_link ? "true" : "false");
@@ -545,6 +555,14 @@ static void mb_change_text(const struct mb_view *v, size_t idx)
         if (e->type == MEMBER_SET_ROLE)
                 printf("    sets the role of %s (%s) to %s\n", mb_device_name(v, c.device), dev,
                        cli_role_name(c.role));
+        if (e->type == MEMBER_SET_ROLE && c.has_cutoff && !mb_is_resume(e, &c))
+                printf("    its journal entries after seq %llu are refused (the demotion's "
+                       "cutoff)\n",
+                       (unsigned long long)c.cutoff);
+        else if (e->type == MEMBER_SET_ROLE && c.has_cutoff)
+                printf("    its journal entries up to seq %llu stay void; later ones count "
+                       "(resume)\n",
+                       (unsigned long long)c.cutoff);
         if (c.new_epoch)
                 printf("    new epoch %.*s, its key wrapped to %zu device%s, %s\n", MB_HASH_PREFIX,
                        hash, c.nwraps, c.nwraps == 1 ? "" : "s",

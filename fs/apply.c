@@ -61,7 +61,7 @@
 #define FS_ORPHANS_NAME ".sealsync-orphans"
 #define APPLY_MODE_MASK 01777 /* permission bits and sticky; never setuid/setgid */
 
-static void apply_inval(struct fs *fs, uint64_t parent, uint64_t ino, const char *name)
+void fs_inval_queue(struct fs *fs, uint64_t parent, uint64_t ino, const char *name)
 {
         struct fs_inval *n;
 
@@ -100,7 +100,7 @@ static int apply_local_dir(struct fs *fs, uint64_t parent, const char *name, con
         }
         *ino = in->ino;
         fs_inode_put(fs, in);
-        apply_inval(fs, parent, 0, name);
+        fs_inval_queue(fs, parent, 0, name);
         return rc;
 }
 
@@ -353,9 +353,9 @@ static size_t apply_ext_len(const char *name)
  * boundary) when it must be.  A name held by inode SELF (0: none) counts as
  * free: a file already renamed to its conflict name keeps it.
  */
-static int apply_conflict_name(struct fs *fs, uint64_t parent, const char *name,
-                               const uint8_t author[16], uint64_t mtime_s, const uint8_t id[16],
-                               uint64_t self, char out[256])
+int fs_conflict_name(struct fs *fs, uint64_t parent, const char *name,
+                     const uint8_t author[static 16], uint64_t mtime_s, const uint8_t id[static 16],
+                     uint64_t self, char out[static 256])
 {
         static const int digits[] = {6, 12, 20, 32};
         size_t ext = apply_ext_len(name), base = strlen(name) - ext, i;
@@ -468,8 +468,8 @@ static int apply_copy_local(struct fs *fs, struct fs_inode *in)
         if (rc == -ENOENT)
                 return 0; /* no name here: nothing to keep a copy under */
         if (rc == 0)
-                rc = apply_conflict_name(fs, parent, cur, fs->device_id, (uint64_t)in->mtime.tv_sec,
-                                         in->manifest_hash, 0, alt);
+                rc = fs_conflict_name(fs, parent, cur, fs->device_id, (uint64_t)in->mtime.tv_sec,
+                                      in->manifest_hash, 0, alt);
         if (rc == 0)
                 rc = fs_inode_create(fs, in->kind, in->mode, in->uid, in->gid, in->target, &cp);
         if (rc != 0)
@@ -496,7 +496,7 @@ static int apply_copy_local(struct fs *fs, struct fs_inode *in)
                 log_warn("conflict: this device's version lost to a concurrent one; it is kept "
                          "next to the winner as a new file %s",
                          fid);
-                apply_inval(fs, parent, 0, alt);
+                fs_inval_queue(fs, parent, 0, alt);
         }
         fs_inode_idle_locked(fs, cp);
         pthread_rwlock_unlock(&cp->lock);
@@ -523,44 +523,55 @@ static void apply_remote_ver(const struct manifest *m, struct apply_ver *v)
         v->nvv = m->nvv;
 }
 
-/* Rule 5: two different files want PARENT/NAME; OTHER holds it here. */
-static int apply_collide(struct fs *fs, uint64_t parent, const char *name, uint64_t self,
+/*
+ * Rule 5: two different files want PARENT/NAME; OTHER holds it here and the
+ * version M of file SELF (IN) arrives.  The better rank keeps the name
+ * (fs/names.c); the other is shown under its conflict name and remembered
+ * as displaced.  *REMOTE_LOSES: M is shown at ALT.
+ */
+static int apply_collide(struct fs *fs, uint64_t parent, const char *name, struct fs_inode *in,
                          uint64_t other, const struct manifest *m, const struct manifest_meta *meta,
                          char alt[256], int *remote_loses)
 {
         struct fs_inode *o;
-        struct apply_ver rv, ov;
-        uint8_t author[16], ofid[16];
+        struct fs_rank rr, orank;
+        uint8_t ohash[32];
         uint64_t mtime;
-        int rc = fs_inode_get(fs, other, &o), kind;
+        int rc = fs_inode_get(fs, other, &o), ohas;
 
         if (rc != 0)
                 return rc;
         pthread_rwlock_rdlock(&o->lock);
-        apply_local_ver(fs, o, &ov);
-        memcpy(author, ov.author, 16);
-        ov.author = author;
+        fs_rank_of(fs, o, &orank);
         mtime = (uint64_t)o->mtime.tv_sec;
-        memcpy(ofid, o->file_id, 16);
-        kind = o->kind;
+        memcpy(ohash, o->manifest_hash, 32);
+        ohas = o->has_manifest;
         pthread_rwlock_unlock(&o->lock);
-        apply_remote_ver(m, &rv);
-        *remote_loses = !apply_wins(&rv, &ov);
+        fs_inode_put(fs, o);
+        rr.lamport = m->lamport;
+        memcpy(rr.author, m->author, 16);
+        memcpy(rr.file_id, m->file_id, 16);
+        rr.kind = in->kind;
+        *remote_loses = !fs_rank_beats(&rr, &orank);
         if (*remote_loses) {
-                rc = apply_conflict_name(fs, parent, name, m->author, meta->mtime_s, m->file_id,
-                                         self, alt);
+                rc = fs_conflict_name(fs, parent, name, m->author, meta->mtime_s, m->file_id,
+                                      in->ino, alt);
+                if (rc == 0)
+                        rc = fs_names_displaced(fs, m->file_id, m->hash, parent, name, alt);
         } else {
-                rc = apply_conflict_name(fs, parent, name, author, mtime, ofid, 0, alt);
+                rc = fs_conflict_name(fs, parent, name, orank.author, mtime, orank.file_id, 0, alt);
                 if (rc == 0)
                         rc = index_unlink(fs->ix, parent, name, strlen(name));
                 if (rc == 0)
-                        rc = index_link(fs->ix, parent, alt, strlen(alt), other, (uint8_t)kind);
+                        rc = index_link(fs->ix, parent, alt, strlen(alt), other,
+                                        (uint8_t)orank.kind);
+                if (rc == 0 && ohas)
+                        rc = fs_names_displaced(fs, orank.file_id, ohash, parent, name, alt);
                 if (rc == 0) {
-                        apply_inval(fs, parent, 0, name);
-                        apply_inval(fs, parent, 0, alt);
+                        fs_inval_queue(fs, parent, 0, name);
+                        fs_inval_queue(fs, parent, 0, alt);
                 }
         }
-        fs_inode_put(fs, o);
         if (rc == 0)
                 log_warn("name collision: two files under one name; the older one is renamed");
         return rc;
@@ -583,12 +594,12 @@ static int apply_place(struct fs *fs, struct fs_inode *in, uint64_t parent, cons
         else if (rc != -ENOENT)
                 return rc;
         if (have && cur_parent == parent && strcmp(cur, name) == 0)
-                return 0;
+                return fs_names_placed(fs, in->file_id);
         rc = index_lookup(fs->ix, parent, name, strlen(name), &other);
         if (rc == 0 && other != in->ino) {
                 int remote_loses = 0;
 
-                rc = apply_collide(fs, parent, name, in->ino, other, m, meta, alt, &remote_loses);
+                rc = apply_collide(fs, parent, name, in, other, m, meta, alt, &remote_loses);
                 if (rc != 0)
                         return rc;
                 if (remote_loses)
@@ -600,13 +611,15 @@ static int apply_place(struct fs *fs, struct fs_inode *in, uint64_t parent, cons
                 rc = index_unlink(fs->ix, cur_parent, cur, cur_len);
                 if (rc != 0)
                         return rc;
-                apply_inval(fs, cur_parent, 0, cur);
+                fs_inval_queue(fs, cur_parent, 0, cur);
         }
         rc = index_link(fs->ix, parent, want, strlen(want), in->ino, (uint8_t)in->kind);
         if (rc == 0) {
                 in->nlink = 1;
-                apply_inval(fs, parent, 0, want);
+                fs_inval_queue(fs, parent, 0, want);
         }
+        if (rc == 0 && want == name)
+                rc = fs_names_placed(fs, in->file_id);
         return rc;
 }
 
@@ -884,7 +897,7 @@ static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct mani
         if (rc != 0)
                 return rc;
         if (len > 0)
-                apply_inval(fs, parent, 0, name);
+                fs_inval_queue(fs, parent, 0, name);
         in->nlink = 0;
         fs_now(&in->ctime);
         rc = apply_version_state(fs, in, m, APPLY_MERGE_NONE);
@@ -932,7 +945,7 @@ static int apply_update(struct fs *fs, struct fs_inode *in, const struct manifes
                 rc = apply_version_state(fs, in, m, merge);
         if (rc == 0)
                 rc = fs_inode_save(fs, in);
-        apply_inval(fs, 0, in->ino, NULL);
+        fs_inval_queue(fs, 0, in->ino, NULL);
         return rc;
 }
 
@@ -956,6 +969,21 @@ static int apply_wait(struct fs *fs, const uint8_t file_id[16], const char *why)
 
 static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, int depth);
 
+/* 1 if inode INO is a directory. */
+static int apply_is_dir(struct fs *fs, uint64_t ino)
+{
+        struct fs_inode *o;
+        int dir;
+
+        if (fs_inode_get(fs, ino, &o) != 0)
+                return 0;
+        pthread_rwlock_rdlock(&o->lock);
+        dir = o->kind == FS_KIND_DIR;
+        pthread_rwlock_unlock(&o->lock);
+        fs_inode_put(fs, o);
+        return dir;
+}
+
 /*
  * Rule 3, "the directories above it come back": directory PID, deleted here,
  * returns to its last place (G) with its permission bits; IN is its inode if
@@ -973,7 +1001,19 @@ static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struc
         if (rc != 0)
                 return rc;
         if (index_lookup(fs->ix, parent, name, g->name_len, &other) == 0) {
-                rc = apply_conflict_name(fs, parent, name, fs->device_id, 0, pid, 0, alt);
+                if (apply_is_dir(fs, other)) { /* rule 5: same-named directories merge */
+                        rc = index_alias_put(fs->ix, pid, other);
+                        if (rc == 0)
+                                rc = index_gone_remove(fs->ix, pid);
+                        *ino = other;
+                        if (rc == 0)
+                                log_info("a directory deleted here comes back into the "
+                                         "same-named one made since");
+                        return rc;
+                }
+                /* A file holds the name: the directory's own version is not known here, so
+                 * its conflict name is made from its id alone (the same on every device). */
+                rc = fs_conflict_name(fs, parent, name, pid, 0, pid, 0, alt);
                 if (rc != 0)
                         return rc;
                 name = alt;
@@ -1002,7 +1042,7 @@ static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struc
         if (rc == 0) {
                 log_warn("a directory deleted here comes back: a file inside it was changed on "
                          "another device at the same time");
-                apply_inval(fs, parent, 0, name);
+                fs_inval_queue(fs, parent, 0, name);
         }
         return rc;
 }
@@ -1029,6 +1069,7 @@ static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, 
 {
         static const uint8_t zero[16];
         struct fs_gone g;
+        uint64_t alias;
         uint8_t *pending = NULL;
         size_t plen = 0;
         char hex[33];
@@ -1039,12 +1080,14 @@ static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, 
                 return 0;
         }
         rc = index_ino_by_file_id(fs->ix, pid, ino);
-        if (rc == -ENOENT && index_alias_get(fs->ix, pid, ino) == 0 && apply_live(fs, *ino))
-                return 0; /* a merged directory (rule 5) */
         if (rc == 0 && apply_live(fs, *ino))
                 return 0;
         if (rc != 0 && rc != -ENOENT)
                 return rc;
+        if (index_alias_get(fs->ix, pid, &alias) == 0 && apply_live(fs, alias)) {
+                *ino = alias; /* a merged directory (rule 5), its own inode gone or going */
+                return 0;
+        }
         rc = index_tomb_get(fs->ix, pid, &pending, &plen);
         if (rc == 0) {
                 secmem_wipe(pending, plen);
@@ -1374,8 +1417,8 @@ static int apply_move(struct fs *fs, uint64_t from, const char *name, uint64_t i
         if (rc == 0)
                 rc = index_link(fs->ix, into, newname, strlen(newname), ino, type);
         if (rc == 0) {
-                apply_inval(fs, from, 0, name);
-                apply_inval(fs, into, 0, newname);
+                fs_inval_queue(fs, from, 0, name);
+                fs_inval_queue(fs, into, 0, newname);
         }
         return rc;
 }
@@ -1386,6 +1429,8 @@ static int apply_retire_dir(struct fs *fs, uint64_t ino, const uint8_t file_id[1
         struct fs_inode *o;
         int rc = index_alias_put(fs->ix, file_id, into);
 
+        if (rc == 0)
+                rc = index_alias_move(fs->ix, ino, into); /* ids merged into INO earlier */
         if (rc == 0)
                 rc = fs_inode_get(fs, ino, &o);
         if (rc != 0)
@@ -1399,6 +1444,25 @@ static int apply_retire_dir(struct fs *fs, uint64_t ino, const uint8_t file_id[1
 }
 
 static int apply_merge_into(struct fs *fs, uint64_t from, uint64_t into, int depth);
+
+/* Inode INO, moved to INTO/ALT by a merge, wants INTO/NAME (rule 5, fs/names.c). */
+static int apply_merge_displaced(struct fs *fs, uint64_t ino, uint64_t into, const char *name,
+                                 const char *alt)
+{
+        struct fs_inode *o;
+        uint8_t fid[16], hash[32];
+        int rc = fs_inode_get(fs, ino, &o), has;
+
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_rdlock(&o->lock);
+        has = o->has_manifest;
+        memcpy(fid, o->file_id, 16);
+        memcpy(hash, o->manifest_hash, 32);
+        pthread_rwlock_unlock(&o->lock);
+        fs_inode_put(fs, o);
+        return has ? fs_names_displaced(fs, fid, hash, into, name, alt) : 0;
+}
 
 /*
  * Child C of FROM meets OTHER under the same name in INTO: two directories
@@ -1434,12 +1498,16 @@ static int apply_merge_pair(struct fs *fs, uint64_t from, const struct apply_chi
                 return rc == 0 ? apply_move(fs, from, c->name, into, c->name, c->ino, c->type) : rc;
         }
         if (apply_wins(&ov, &cv)) { /* C is the older: it moves in under a conflict name */
-                rc = apply_conflict_name(fs, into, c->name, ca, cm, cfid, 0, alt);
-                return rc == 0 ? apply_move(fs, from, c->name, into, alt, c->ino, c->type) : rc;
+                rc = fs_conflict_name(fs, into, c->name, ca, cm, cfid, 0, alt);
+                if (rc == 0)
+                        rc = apply_move(fs, from, c->name, into, alt, c->ino, c->type);
+                return rc == 0 ? apply_merge_displaced(fs, c->ino, into, c->name, alt) : rc;
         }
-        rc = apply_conflict_name(fs, into, c->name, oa, om, ofid, 0, alt);
+        rc = fs_conflict_name(fs, into, c->name, oa, om, ofid, 0, alt);
         if (rc == 0)
                 rc = apply_move(fs, into, c->name, into, alt, other, (uint8_t)ok);
+        if (rc == 0)
+                rc = apply_merge_displaced(fs, other, into, c->name, alt);
         return rc == 0 ? apply_move(fs, from, c->name, into, c->name, c->ino, c->type) : rc;
 }
 
@@ -1478,7 +1546,7 @@ static int apply_retire_placeholder(struct fs *fs, struct fs_inode *in, uint64_t
 
         if (rc == 0 && index_name_of(fs->ix, in->ino, &p, cur, &len, &type) == 0) {
                 rc = index_unlink(fs->ix, p, cur, len);
-                apply_inval(fs, p, 0, cur);
+                fs_inval_queue(fs, p, 0, cur);
         }
         if (rc == 0) {
                 in->nlink = 0;
@@ -1544,7 +1612,7 @@ static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct man
         if (rc == 0)
                 rc = index_unlink(fs->ix, parent, meta->name, meta->name_len);
         if (rc == 0) {
-                apply_inval(fs, parent, 0, meta->name);
+                fs_inval_queue(fs, parent, 0, meta->name);
                 rc = apply_retire_dir(fs, other, ofid, (*in)->ino);
         }
         if (rc == 0)
@@ -1699,7 +1767,7 @@ static void apply_orphans_tidy(struct fs *fs)
         if (rc == 0) {
                 in->nlink = 0;
                 rc = fs_inode_save(fs, in);
-                apply_inval(fs, INDEX_ROOT_INO, 0, FS_ORPHANS_NAME);
+                fs_inval_queue(fs, INDEX_ROOT_INO, 0, FS_ORPHANS_NAME);
                 fs->orphans_ino = 0;
         }
         pthread_rwlock_unlock(&in->lock);
@@ -1709,46 +1777,67 @@ static void apply_orphans_tidy(struct fs *fs)
                 log_warn("cannot remove the empty %s: %s", FS_ORPHANS_NAME, strerror(-rc));
 }
 
-int fs_apply_entry_done(void *arg)
+/*
+ * Invariant C8: a version written here is later than every version its
+ * vector counts, a deletion an edit beat included, also after a restart:
+ * the highest Lamport time applied is kept with the mark (the puller's open
+ * transaction), and fs_commit_init loads it.
+ */
+static int apply_lamport_keep(struct fs *fs)
 {
-        struct fs *fs = arg;
         uint64_t seen = atomic_load(&fs->lamport_seen);
         uint8_t v[8];
         size_t i;
         int rc;
 
-        apply_orphans_tidy(fs);
-
-        /*
-         * Invariant C8: a version written here is later than every version
-         * its vector counts, a deletion an edit beat included, also after a
-         * restart: the highest Lamport time applied is kept with the mark
-         * (the puller's open transaction), and fs_commit_init loads it.
-         */
-        if (seen > fs->lamport_kept) {
-                for (i = 0; i < 8; i++)
-                        v[i] = (uint8_t)(seen >> (56 - 8 * i));
-                pthread_mutex_lock(&fs->ns_lock);
-                rc = index_meta_put(fs->ix, "lamport_seen", v, 8);
-                pthread_mutex_unlock(&fs->ns_lock);
-                if (rc != 0)
-                        return rc;
+        if (seen <= fs->lamport_kept)
+                return 0;
+        for (i = 0; i < 8; i++)
+                v[i] = (uint8_t)(seen >> (56 - 8 * i));
+        pthread_mutex_lock(&fs->ns_lock);
+        rc = index_meta_put(fs->ix, "lamport_seen", v, 8);
+        pthread_mutex_unlock(&fs->ns_lock);
+        if (rc == 0)
                 fs->lamport_kept = seen;
+        return rc;
+}
+
+int fs_apply_entry_done(void *arg)
+{
+        struct fs *fs = arg;
+        int rc;
+
+        apply_orphans_tidy(fs);
+        if (fs_names_settle(fs) != 0) {
+                /* logged; tried again after the next entry */
         }
+        rc = apply_lamport_keep(fs);
+        fs_inval_flush(fs); /* rule 8: no lock is held here */
+        fs_pin_drain(fs);   /* pinned files' new versions, now that no lock is held */
+        return rc;
+}
 
-        /* Rule 5: no lock is held here. */
-        for (i = 0; i < fs->ninval && fs->se != NULL; i++) {
-                const struct fs_inval *n = &fs->inval[i];
+void fs_inval_flush(struct fs *fs)
+{
+        struct fs_inval *v;
+        size_t n, i;
 
-                if (n->parent != 0)
-                        fuse_lowlevel_notify_inval_entry(fs->se, n->parent, n->name,
-                                                         strlen(n->name));
+        pthread_mutex_lock(&fs->ns_lock); /* every fs_inval_queue caller holds it */
+        v = fs->inval;
+        n = fs->ninval;
+        fs->inval = NULL;
+        fs->ninval = fs->capinval = 0;
+        pthread_mutex_unlock(&fs->ns_lock);
+        for (i = 0; i < n && fs->se != NULL; i++) {
+                const struct fs_inval *e = &v[i];
+
+                if (e->parent != 0)
+                        fuse_lowlevel_notify_inval_entry(fs->se, e->parent, e->name,
+                                                         strlen(e->name));
                 else
-                        fuse_lowlevel_notify_inval_inode(fs->se, n->ino, 0, 0);
+                        fuse_lowlevel_notify_inval_inode(fs->se, e->ino, 0, 0);
         }
-        fs->ninval = 0;
-        fs_pin_drain(fs); /* pinned files' new versions, now that no lock is held */
-        return 0;
+        free(v);
 }
 
 /*
@@ -1882,7 +1971,7 @@ static int undo_drop(struct fs *fs, struct fs_inode *in)
                 rc = index_unlink(fs->ix, parent, name, len);
         if (rc != 0)
                 return rc;
-        apply_inval(fs, parent, 0, name);
+        fs_inval_queue(fs, parent, 0, name);
         in->nlink = 0;
         fs_now(&in->ctime);
         return fs_inode_save(fs, in);
@@ -2084,5 +2173,9 @@ int fs_apply_undo(void *arg, const uint8_t device_id[static 16], const struct pu
                 log_warn("%zu director%s created by removed device %s hold%s other files; kept",
                          nlater, nlater == 1 ? "y" : "ies", label, nlater == 1 ? "s" : "");
         free(later);
+        r = fs_names_settle(fs); /* an undone version may free a name or lose one */
+        if (rc == 0)
+                rc = r;
+        fs_inval_flush(fs);
         return rc;
 }

@@ -1234,6 +1234,10 @@ int fs_commit(struct fs *fs, size_t *ncommits)
                 if (rc == -ESTALE)
                         fs_refresh_peers(fs); /* outside commit_lock: the switch takes it */
         }
+        /* A published deletion or rename may free a name a displaced file wants (rule 5). */
+        if (rc == 0 && *ncommits > 0 && fs_names_settle(fs) != 0) {
+                /* logged; tried again after the next entry or round */
+        }
         if (rc == -ESTALE) {
                 log_warn("the membership log keeps changing (or cannot be refolded); the "
                          "changes stay queued for the next round");

@@ -545,6 +545,72 @@ typedef int (*fs_conflict_tick)(void *arg, uint64_t scanned);
  */
 int fs_conflicts_walk(struct fs *fs, fs_conflict_cb cb, fs_conflict_tick tick, void *arg,
                       struct fs_conflict_counts *counts) __attribute__((warn_unused_result));
+/*
+ * fs/names.c: rule 5 on the current state (doc/SYNC.md "Conflicts" rule 5, U4).
+ *
+ * A file's rank for a name: (Lamport, author, file id) of its version, a
+ * local file never committed first.  fs_rank_beats: 1 if A holds a name
+ * both want rather than B (a total order: no two files tie).
+ */
+struct fs_rank {
+        uint64_t lamport;
+        uint8_t author[16];
+        uint8_t file_id[16];
+        int kind;
+};
+void fs_rank_of(const struct fs *fs, const struct fs_inode *in, struct fs_rank *r);
+int fs_rank_beats(const struct fs_rank *a, const struct fs_rank *b);
+
+/* A displaced file's record (index "want" row): it wants PARENT/NAME, shown at PARENT/SHOWN. */
+struct fs_want {
+        uint64_t parent;
+        uint8_t hash[32]; /* the version (manifest) that wants the name */
+        char name[256];
+        size_t name_len;
+        char shown[256];
+        size_t shown_len;
+};
+/* Strict decoder of a "want" state (exposed for fuzzing): 0 or -EBADMSG. */
+int fs_want_decode(const uint8_t *buf, size_t len, struct fs_want *w)
+    __attribute__((warn_unused_result));
+/*
+ * FILE_ID, at its version HASH, wants PARENT/NAME but is shown at
+ * PARENT/SHOWN (rule 5 gave the name to a better file): remembered, so it
+ * takes NAME back when NAME is free again (fs_names_settle).  Caller holds
+ * ns_lock; inside the open transaction.
+ */
+int fs_names_displaced(struct fs *fs, const uint8_t file_id[static 16],
+                       const uint8_t hash[static 32], uint64_t parent, const char *name,
+                       const char *shown) __attribute__((warn_unused_result));
+/* FILE_ID is shown under the name it wants: its record, if any, goes.  Caller holds ns_lock. */
+int fs_names_placed(struct fs *fs, const uint8_t file_id[static 16])
+    __attribute__((warn_unused_result));
+/*
+ * Re-evaluates rule 5 for every displaced file on the current state: stale
+ * records go; the best file wanting a name takes it when it is free, or held
+ * by a file it beats (which is displaced in turn; two directories never
+ * are).  Takes ns_lock (caller must not hold it); kernel invalidations are
+ * queued (fs_inval_flush sends them).  Run after every applied journal
+ * entry, commit round and at mount.  0 or a negative errno (logged).
+ */
+int fs_names_settle(struct fs *fs) __attribute__((warn_unused_result));
+
+/*
+ * fs/apply.c: the conflict name of U3, "NAME (conflict from DEV DATE
+ * HASH).ext" in PARENT for a version by AUTHOR with mtime MTIME_S,
+ * identified by ID (a free name; one held by inode SELF counts as free).
+ */
+int fs_conflict_name(struct fs *fs, uint64_t parent, const char *name,
+                     const uint8_t author[static 16], uint64_t mtime_s, const uint8_t id[static 16],
+                     uint64_t self, char out[static 256]) __attribute__((warn_unused_result));
+/*
+ * Kernel cache invalidations: queued under ns_lock (an entry PARENT/NAME, or
+ * inode INO's attributes when PARENT is 0), sent by fs_inval_flush with no
+ * lock held, never from a FUSE request handler.
+ */
+void fs_inval_queue(struct fs *fs, uint64_t parent, uint64_t ino, const char *name);
+void fs_inval_flush(struct fs *fs);
+
 /* A remembered deletion (index "gone" row, doc/DESIGN.md). */
 struct fs_gone {
         uint64_t lamport;

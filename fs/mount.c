@@ -113,6 +113,7 @@ static void *fs_flusher_main(void *arg)
 
                         if (fs_commit(fs, &n) == 0 && n > 0)
                                 push_kick(fs->push);
+                        fs_inval_flush(fs); /* rule 5 renames of the round (fs/names.c) */
                 }
                 if (index_dirty(fs->ix)) {
                         rc = fs_index_commit(fs);
@@ -527,6 +528,8 @@ static int fs_open_pull(struct fs *fs, struct store *store)
                 pull_set_gap_grace(fs->pull, strtol(getenv("SEALSYNC_GAP_GRACE_S"), NULL, 10));
         fs_ckpt_setup(fs); /* a device with no marks starts from a checkpoint */
         rc = fs_pins_load(fs);
+        if (rc == 0)
+                rc = fs_names_settle(fs); /* rule 5 on the state found (a crash may have cut it) */
         if (rc != 0)
                 return rc;
         rc = confirm_new(&fs->confirm, store, fs->ix, fs->pull, fs->region_id, fs->device_id,

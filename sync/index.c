@@ -48,8 +48,12 @@ enum index_stmt {
         ST_GONE_DEL,
         ST_GONE_GET,
         ST_GONE_LIST,
+        ST_WANT_ADD,
+        ST_WANT_DEL,
+        ST_WANT_LIST,
         ST_ALIAS_PUT,
         ST_ALIAS_GET,
+        ST_ALIAS_MOVE,
         ST_BY_FILE_ID,
         ST_PACKIDX_GET,
         ST_PACKIDX_PUT,
@@ -85,8 +89,12 @@ static const char *const index_sql[ST_COUNT] = {
     [ST_GONE_DEL] = "DELETE FROM gone WHERE file_id = ?1",
     [ST_GONE_GET] = "SELECT state FROM gone WHERE file_id = ?1",
     [ST_GONE_LIST] = "SELECT file_id, state FROM gone ORDER BY file_id",
+    [ST_WANT_ADD] = "INSERT OR REPLACE INTO want(file_id, state) VALUES (?1, ?2)",
+    [ST_WANT_DEL] = "DELETE FROM want WHERE file_id = ?1",
+    [ST_WANT_LIST] = "SELECT file_id, state FROM want ORDER BY file_id",
     [ST_ALIAS_PUT] = "INSERT OR REPLACE INTO alias(file_id, ino) VALUES (?1, ?2)",
     [ST_ALIAS_GET] = "SELECT ino FROM alias WHERE file_id = ?1",
+    [ST_ALIAS_MOVE] = "UPDATE alias SET ino = ?2 WHERE ino = ?1",
     [ST_BY_FILE_ID] = "SELECT ino FROM inode WHERE file_id = ?1",
     [ST_PACKIDX_GET] = "SELECT pack, off, len FROM packidx WHERE hash = ?1",
     [ST_PACKIDX_PUT] =
@@ -194,6 +202,8 @@ static int index_create_tables(struct index *ix)
                 "CREATE TABLE IF NOT EXISTS tomb(file_id BLOB PRIMARY KEY, "
                 "  state BLOB NOT NULL) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS gone(file_id BLOB PRIMARY KEY, "
+                "  state BLOB NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE IF NOT EXISTS want(file_id BLOB PRIMARY KEY, "
                 "  state BLOB NOT NULL) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS alias(file_id BLOB PRIMARY KEY, "
                 "  ino INTEGER NOT NULL) WITHOUT ROWID;"
@@ -1413,6 +1423,25 @@ int index_gone_remove(struct index *ix, const uint8_t file_id[static 16])
         return index_by_id_del(ix, ST_GONE_DEL, file_id);
 }
 
+int index_want_put(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
+                   size_t len)
+{
+        return index_sealed_put(ix, ST_WANT_ADD, "want", file_id, state, len);
+}
+
+int index_want_remove(struct index *ix, const uint8_t file_id[static 16])
+{
+        return index_by_id_del(ix, ST_WANT_DEL, file_id);
+}
+
+int index_for_each_want(struct index *ix,
+                        int (*cb)(void *arg, const uint8_t *file_id, const uint8_t *state,
+                                  size_t len),
+                        void *arg)
+{
+        return index_sealed_list(ix, ST_WANT_LIST, "want", cb, arg);
+}
+
 int index_alias_put(struct index *ix, const uint8_t file_id[static 16], uint64_t ino)
 {
         sqlite3_stmt *st = ix->st[ST_ALIAS_PUT];
@@ -1421,6 +1450,19 @@ int index_alias_put(struct index *ix, const uint8_t file_id[static 16], uint64_t
         pthread_mutex_lock(&ix->lock);
         sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)ino);
+        rc = index_step_done(ix, st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_alias_move(struct index *ix, uint64_t from, uint64_t to)
+{
+        sqlite3_stmt *st = ix->st[ST_ALIAS_MOVE];
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)to);
         rc = index_step_done(ix, st);
         pthread_mutex_unlock(&ix->lock);
         return rc;

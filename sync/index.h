@@ -210,6 +210,22 @@ int index_for_each_gone(struct index *ix,
                         void *arg) __attribute__((warn_unused_result));
 
 /*
+ * Files displaced by rule 5 (fs/names.c, doc/SYNC.md U4): FILE_ID's version
+ * wants a name another file holds, so it is shown under a conflict name; the
+ * opaque STATE (sealed like attributes: it holds names) says which.  Rows
+ * are few (one per displaced file).
+ */
+int index_want_put(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
+                   size_t len) __attribute__((warn_unused_result));
+int index_want_remove(struct index *ix, const uint8_t file_id[static 16])
+    __attribute__((warn_unused_result));
+/* CB for every row, in file-id order (CB must not modify the index). */
+int index_for_each_want(struct index *ix,
+                        int (*cb)(void *arg, const uint8_t *file_id, const uint8_t *state,
+                                  size_t len),
+                        void *arg) __attribute__((warn_unused_result));
+
+/*
  * Merged directories (fs/apply.c, doc/SYNC.md "Conflicts" rule 5): the
  * directory FILE_ID, created on another device under the same name as one
  * here, is shown as the local directory INO.  -ENOENT if FILE_ID has none.
@@ -217,6 +233,9 @@ int index_for_each_gone(struct index *ix,
 int index_alias_put(struct index *ix, const uint8_t file_id[static 16], uint64_t ino)
     __attribute__((warn_unused_result));
 int index_alias_get(struct index *ix, const uint8_t file_id[static 16], uint64_t *ino)
+    __attribute__((warn_unused_result));
+/* Every alias of directory FROM now names TO (FROM merged into TO: no chains). */
+int index_alias_move(struct index *ix, uint64_t from, uint64_t to)
     __attribute__((warn_unused_result));
 
 /*

@@ -10,7 +10,8 @@
 #    that loses is kept as a conflict copy (by its author); also for a file
 #    inside a deleted directory (doc/SYNC.md U1);
 #  - one name created on two devices: both files survive, one renamed the
-#    same way everywhere;
+#    same way everywhere; when the one holding the name is deleted, the other
+#    takes the name back on every device (U4);
 #  - afterwards nothing changes any more (no copies of copies), a remount
 #    keeps it, and the store holds no plaintext.
 TEST_TIMEOUT=420
@@ -235,6 +236,19 @@ n=$(find "$ma" -name '*conflict from*' | wc -l)
 is "$n" "$ncopies" "no new conflict copies from ordinary edits"
 n=$(cd "$ma/photos" && ls -1 | grep -c 'conflict from')
 is "$n" 1 "one inside the merged directory (same.txt)"
+
+# --- rule 5 on the current state (doc/SYNC.md U4): a freed name goes back -------
+# The new.txt that lost the name is shown under its conflict name; once the one that
+# holds the name is deleted (here on C), it takes the name back on every device.
+held=$(cat "$ma/new-$MARK.txt")
+case "$held" in "B made new.txt") other="C made new.txt" ;; *) other="B made new.txt" ;; esac
+rm "$mc/new-$MARK.txt"
+only_new() { [ "$(cd "$1" && ls -1 | grep -c '^new')" = 1 ] && [ "$(cat "$1/new-$MARK.txt" 2>/dev/null)" = "$other" ]; }
+for d in "$ma" "$mb" "$mc"; do
+	converge "$(basename "$d"): the displaced new.txt has its name back" 30 only_new "$d" ||
+		diag "$(cd "$d" && ls -1 | grep '^new')"
+done
+converge "all three trees agree after the name came back" 30 all_same || show_diff
 
 # --- durable and ciphertext only ----------------------------------------------
 sig=$(tree_sig "$mb")

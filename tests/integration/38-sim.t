@@ -9,14 +9,14 @@
 #    three devices, each creating, editing, appending, rewriting, deleting and
 #    renaming only its own files (no concurrent versions), dev0 making
 #    directories, no store faults, no crashes (SIM_SEEDS, 100); the same with
-#    store faults (SIM_FAULT_SEEDS, 100);
+#    store faults (SIM_FAULT_SEEDS, 100); three devices editing and deleting the
+#    same files (SIM_CONC_SEEDS, 40; no faults, crashes or renames);
 #  - regression seeds of the bugs the simulation found and that were fixed;
 #  - a seed replays exactly (two runs of one seed print the same trace);
 #  - the checker is not blind: a write dropped behind the others' back fails.
-# The configurations that still fail (concurrent edits; with crashes and faults
-# each device writing its own files passes since FOUND.md F3-F5)
-# are listed with their diagnoses in tests/sim/FOUND.md; run them
-# with scripts/sim.sh by hand.
+# The configuration that still fails (everything on: renames and directories with
+# concurrent deletions, FOUND.md B8) is listed with its diagnosis in
+# tests/sim/FOUND.md; run it with scripts/sim.sh by hand.
 TEST_TIMEOUT=600
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -28,6 +28,8 @@ FSEEDS=${SIM_FAULT_SEEDS:-100}
 # The configurations that pass today (tests/sim/FOUND.md says what the others find).
 CFG=(--devices 3 --disjoint 1 --faults 0 --crashes 0)
 CFG_FAULTS=(--devices 3 --disjoint 1 --faults 1 --crashes 0)
+CFG_CONC=(--devices 3 --faults 0 --crashes 0 --renames 0)
+CSEEDS=${SIM_CONC_SEEDS:-40}
 # "name config": concurrent edits, no faults.  F1: an edit brought back by "edit beats
 # delete" took its author's old counter, and the others ignored its next edit.  F2: a file
 # renamed by rule 5 collided with its own conflict name and took a " 2" name on some
@@ -38,6 +40,8 @@ CFG_FAULTS=(--devices 3 --disjoint 1 --faults 1 --crashes 0)
 # on some devices only.  B4: a crash before the index commit of an unlink left the name
 # without its ciphertext (EIO); B7: a crash lost the dirty mark of an in-place rewrite (the
 # devices never converged); B5: a lagging listing raised journal-gap (crashes, faults).
+# B3 (doc/SYNC.md U4): a file displaced by rule 5 kept its conflict name after the file
+# holding the name went away, on the devices that had seen the collision only.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -58,6 +62,9 @@ REGRESS=(
 	"F7 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 43"
 	"F7 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 45"
 	"F7 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 63"
+	"B3-U4 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 14"
+	"B3-U4 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 23"
+	"B3-U4 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 43"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl
@@ -69,6 +76,14 @@ ok $T_RC "short run: $SEEDS seeds, 3 devices writing disjoint files, no faults: 
 	"$(grep -E 'FAIL|^sim:' <<<"$T_OUT" | head -20)"
 note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 like "$T_OUT" "sim: $SEEDS seed\\(s\\) from 0, 3 device\\(s\\)" "the run says how many seeds ran"
+
+# Concurrent edits and deletions of the same files on three devices (no faults, crashes or
+# renames): seeds 0-199 pass since U1-U4 (doc/SYNC.md; FOUND.md F6-F11).
+start=$SECONDS
+run sim "${CFG_CONC[@]}" --seeds "$CSEEDS" --from 0
+ok $T_RC "concurrent edits and deletions: $CSEEDS seeds: no failure" \
+	"$(grep -E 'FAIL|^sim:' <<<"$T_OUT" | head -20)"
+note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 
 # With store faults (failed requests, lost responses, lagging listings): seeds 0-99 pass
 # (seed 159 does not: tests/sim/FOUND.md B6).

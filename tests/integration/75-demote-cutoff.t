@@ -116,5 +116,15 @@ converge "A and C hold the same files after the promotion" 60 same_tree "$ma" "$
 same_tree "$ma" "$md"; ok $? "A and D hold the same files"
 for h in "$HA" "$HC" "$HD"; do no_holding "$h"; ok $? "no holding alarm on $(basename "$h")"; done
 
+# ------------------------------------------------------------ the log names both marks
+run_ok "A: log docs --json" A log docs --json
+is "$(jq -r --arg b "$idB" '[.entries[] | select(.kind == "SET_ROLE" and .device == $b) |
+	"\(.role) \(.cutoff // "-") \(.resume // "-")"] | join(",")' <<<"$T_OUT")" \
+	"reader $cutoff -,writer - $bseq" "log --json: the demotion's cutoff and the promotion's resume" \
+	"$(jq -c '[.entries[] | select(.kind == "SET_ROLE")]' <<<"$T_OUT")"
+run_ok "A: log docs" A log docs
+like "$T_OUT" "entries after seq $cutoff are refused \\(the demotion's cutoff\\)" "log text: the cutoff"
+like "$T_OUT" "up to seq $bseq stay void; later ones count \\(resume\\)" "log text: the resume"
+
 for m in "$ma" "$mb" "$mc" "$md"; do umount_region "$m"; done
 done_testing

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "crypto/enc.h"
 #include "crypto/secmem.h"
 #include "fs/fsint.h"
 #include "util/rangeset.h"
@@ -329,6 +330,66 @@ static void test_conflict_split(void **state)
         split_is(" (conflict from devA 2026-12-06 45fd8f)", NULL);        /* no base */
 }
 
+/* A "want" record (fs/names.c, doc/SYNC.md U4): what the encoder writes decodes back. */
+static void want_encode(struct enc *e, uint64_t parent, const char *name, const char *shown)
+{
+        uint8_t hash[32];
+
+        memset(hash, 0xab, sizeof(hash));
+        enc_init(e);
+        enc_u64(e, parent);
+        enc_fixed(e, hash, 32);
+        enc_var(e, name, strlen(name));
+        enc_var(e, shown, strlen(shown));
+}
+
+static void test_want_decode(void **state)
+{
+        struct fs_want w;
+        struct enc e;
+
+        (void)state;
+        want_encode(&e, 7, "f1", "f1 (conflict from devB 2026-12-06 008b90)");
+        assert_int_equal(enc_error(&e), 0);
+        assert_int_equal(fs_want_decode(e.buf, e.len, &w), 0);
+        assert_true(w.parent == 7);
+        assert_int_equal(w.hash[31], 0xab);
+        assert_string_equal(w.name, "f1");
+        assert_string_equal(w.shown, "f1 (conflict from devB 2026-12-06 008b90)");
+        assert_int_equal(fs_want_decode(e.buf, e.len - 1, &w), -EBADMSG); /* truncated */
+        enc_release(&e);
+        want_encode(&e, 7, "", "x"); /* an empty name */
+        assert_int_equal(fs_want_decode(e.buf, e.len, &w), -EBADMSG);
+        enc_release(&e);
+        enc_init(&e); /* a NUL inside a name */
+        enc_u64(&e, 7);
+        enc_fixed(&e, w.hash, 32);
+        enc_var(&e, "a\0b", 3);
+        enc_var(&e, "x", 1);
+        assert_int_equal(fs_want_decode(e.buf, e.len, &w), -EBADMSG);
+        enc_release(&e);
+}
+
+/* Rule 5's rank is a total order: Lamport, then author, then file id; never two ways. */
+static void test_rank_order(void **state)
+{
+        struct fs_rank a, b;
+
+        (void)state;
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        a.lamport = 5;
+        b.lamport = 4;
+        b.author[0] = 0xff;
+        assert_true(fs_rank_beats(&a, &b) && !fs_rank_beats(&b, &a));
+        b.lamport = 5;
+        assert_true(fs_rank_beats(&b, &a) && !fs_rank_beats(&a, &b));
+        memcpy(a.author, b.author, 16);
+        a.file_id[15] = 1;
+        assert_true(fs_rank_beats(&a, &b) && !fs_rank_beats(&b, &a));
+        assert_false(fs_rank_beats(&a, &a));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -336,6 +397,7 @@ int main(void)
             cmocka_unit_test(test_rangeset_random), cmocka_unit_test(test_rangeset_validate),
             cmocka_unit_test(test_attr_roundtrip),  cmocka_unit_test(test_attr_rejects_bad_ranges),
             cmocka_unit_test(test_attr_special),    cmocka_unit_test(test_conflict_split),
+            cmocka_unit_test(test_want_decode),     cmocka_unit_test(test_rank_order),
         };
 
         if (secmem_init() != 0)
