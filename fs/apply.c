@@ -110,6 +110,7 @@ static int apply_local_dir(struct fs *fs, uint64_t parent, const char *name, con
 struct apply_ver {
         uint64_t lamport;
         const uint8_t *author; /* 16 bytes */
+        const uint8_t *hash;   /* 32 bytes, or NULL: not compared */
         const struct fs_vv *vv;
         size_t nvv;
 };
@@ -120,12 +121,21 @@ static int apply_vv_cmp(const struct fs_vv *a, size_t na, const struct fs_vv *b,
                                    nb);
 }
 
-/* 1 if version A wins over the concurrent version B: higher Lamport, then author. */
+/*
+ * 1 if version A wins over the concurrent version B: higher Lamport, then
+ * author, then hash (two versions by one author with one Lamport clock are
+ * the twins of a forked journal; sync/manifest.c manifest_later).
+ */
 static int apply_wins(const struct apply_ver *a, const struct apply_ver *b)
 {
+        int c;
+
         if (a->lamport != b->lamport)
                 return a->lamport > b->lamport;
-        return memcmp(a->author, b->author, 16) > 0;
+        c = memcmp(a->author, b->author, 16);
+        if (c != 0 || a->hash == NULL || b->hash == NULL)
+                return c > 0;
+        return memcmp(a->hash, b->hash, 32) > 0;
 }
 
 /* *OUT = the element-wise maximum of A and B (both sorted by device id). */
@@ -499,6 +509,7 @@ static void apply_local_ver(const struct fs *fs, const struct fs_inode *in, stru
 {
         v->lamport = in->has_manifest ? in->lamport : UINT64_MAX;
         v->author = in->has_manifest ? in->author : fs->device_id;
+        v->hash = in->has_manifest ? in->manifest_hash : NULL;
         v->vv = in->vv;
         v->nvv = in->nvv;
 }
@@ -507,6 +518,7 @@ static void apply_remote_ver(const struct manifest *m, struct apply_ver *v)
 {
         v->lamport = m->lamport;
         v->author = m->author;
+        v->hash = m->hash;
         v->vv = (const struct fs_vv *)m->vv;
         v->nvv = m->nvv;
 }
@@ -1184,12 +1196,82 @@ static int apply_decide_deleted(struct fs *fs, struct fs_inode *in, const struct
         return 0;
 }
 
-/* Decides what to do with M for the local inode IN (NULL: unknown file id). */
+/*
+ * Invariant C8 (doc/SYNC.md): the current version's own manifest, which
+ * apply_decide needs when M is older by the file's vector yet later by
+ * (Lamport, author, hash).  Read by fs_apply outside every lock (store I/O).
+ */
+struct apply_own {
+        int read; /* a read of HASH was tried (M, META valid if OK) */
+        int ok;
+        uint8_t hash[32]; /* the version wanted or read */
+        struct manifest m;
+        struct manifest_meta meta;
+};
+
+#define APPLY_NEED_OWN 2 /* apply_decide: read OWN->hash first, then decide again */
+
+static void apply_own_release(struct apply_own *own)
+{
+        if (own->ok) {
+                manifest_meta_release(&own->meta);
+                manifest_release(&own->m);
+        }
+        own->ok = 0;
+        own->read = 0;
+}
+
+/* Reads OWN->hash (of file FID); a version it cannot read leaves the vectors to decide. */
+static int apply_own_read(struct fs *fs, const uint8_t fid[16], struct apply_own *own)
+{
+        char hex[33];
+        int rc = fs->pull != NULL ? pull_manifest_get(fs->pull, own->hash, fid, &own->m, &own->meta)
+                                  : -ENOENT;
+
+        if (rc != 0 && rc != -ENOENT && rc != -EBADMSG && rc != -ENOKEY)
+                return rc; /* the store's, or -ENOMEM: the entry is applied again next round */
+        own->read = 1;
+        own->ok = rc == 0;
+        if (rc != 0) {
+                hex_encode(hex, fid, 16);
+                log_warn("file %s: cannot read its current version (%s); the vectors decide", hex,
+                         strerror(-rc));
+        }
+        return 0;
+}
+
+/*
+ * C8 for M, older or equal by IN's (merged) vector and yet later than IN's
+ * current version: 1 if the current version's own vector counts M (its
+ * vector claims M, which it cannot have seen: a forked journal; concurrent),
+ * 0 if only a merged vector does (a version the current one beat, or a
+ * deletion an edit beat, saw M: ignored as before), or APPLY_NEED_OWN.
+ */
+static int apply_c8_counted(const struct fs_inode *in, const struct manifest *m,
+                            struct apply_own *own)
+{
+        int order;
+
+        if (!own->read || memcmp(own->hash, in->manifest_hash, 32) != 0) {
+                memcpy(own->hash, in->manifest_hash, 32);
+                return APPLY_NEED_OWN;
+        }
+        if (!own->ok)
+                return 0;
+        order = manifest_vv_compare(m->vv, m->nvv, own->m.vv, own->m.nvv);
+        return order == MANIFEST_VV_EQUAL || order == MANIFEST_VV_DOMINATED;
+}
+
+/*
+ * Decides what to do with M for the local inode IN (NULL: unknown file id).
+ * OWN: the current version's own manifest if read (C8); APPLY_NEED_OWN asks
+ * fs_apply to read OWN->hash (set here) and call again.
+ */
 static int apply_decide(struct fs *fs, struct fs_inode *in, const struct manifest *m,
-                        const struct manifest_meta *meta, int *act)
+                        const struct manifest_meta *meta, struct apply_own *own, int *act)
 {
         struct apply_ver rv, lv;
-        int order;
+        int order, later, rc;
 
         *act = APPLY_SKIP;
         if (in != NULL && in->has_manifest && memcmp(in->manifest_hash, m->hash, 32) == 0)
@@ -1202,14 +1284,28 @@ static int apply_decide(struct fs *fs, struct fs_inode *in, const struct manifes
         if (in == NULL || (in->nlink == 0 && in->ino != INDEX_ROOT_INO))
                 return apply_decide_deleted(fs, in, m, meta, act);
         order = apply_vv_cmp((const struct fs_vv *)m->vv, m->nvv, in->vv, in->nvv);
-        if (order == MANIFEST_VV_EQUAL || order == MANIFEST_VV_DOMINATED)
-                return 0;
-        if (order == MANIFEST_VV_DOMINATES) {
-                *act = APPLY_NEWER;
-                return 0;
-        }
         apply_remote_ver(m, &rv);
         apply_local_ver(fs, in, &lv);
+        later = apply_wins(&rv, &lv);
+        /*
+         * C8: an honest version is later than every version its vector
+         * counts; vectors that say otherwise count two branches of a forked
+         * journal (finding 2 of doc/SYNC.md), and the versions are
+         * concurrent.  Never the case without a fork: one comparison more.
+         */
+        if (order == MANIFEST_VV_EQUAL || order == MANIFEST_VV_DOMINATED) {
+                if (!later || !in->has_manifest || m->kind == MANIFEST_TOMBSTONE)
+                        return 0;
+                rc = apply_c8_counted(in, m, own);
+                if (rc != 1)
+                        return rc; /* 0: ignored; APPLY_NEED_OWN */
+                apply_log_conflict(fs, m, "its vector and its clock disagree (forked journal)");
+        } else if (order == MANIFEST_VV_DOMINATES && (later || !in->has_manifest)) {
+                *act = APPLY_NEWER;
+                return 0;
+        } else if (order == MANIFEST_VV_DOMINATES) {
+                apply_log_conflict(fs, m, "its vector and its clock disagree (forked journal)");
+        }
         if (m->kind == MANIFEST_TOMBSTONE && m->lamport <= lv.lamport) { /* U1 */
                 apply_log_conflict(fs, m, "deleted there, edited here: the edit wins");
                 return apply_vv_absorb(in, (const struct fs_vv *)m->vv, m->nvv);
@@ -1224,7 +1320,7 @@ static int apply_decide(struct fs *fs, struct fs_inode *in, const struct manifes
                            : APPLY_NEWER;
                 return 0;
         }
-        if (!apply_wins(&rv, &lv)) {
+        if (!later) {
                 apply_log_conflict(fs, m, "both changed it; this version wins");
                 /* U2: the loser's author keeps it; absorbing it here would let this
                  * device's next version pass for one that saw it (FOUND.md B2). */
@@ -1304,6 +1400,7 @@ static int apply_ino_ver(struct fs *fs, uint64_t ino, struct apply_ver *v, uint8
         apply_local_ver(fs, o, v);
         memcpy(author, v->author, 16);
         v->author = author;
+        v->hash = NULL;
         v->vv = NULL; /* not kept: only (Lamport, author) decide here */
         v->nvv = 0;
         *kind = o->kind;
@@ -1591,17 +1688,14 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
         return rc;
 }
 
-int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *meta)
+/* fs_apply under the locks; APPLY_NEED_OWN: read OWN->hash and call again (C8). */
+static int apply_locked(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta,
+                        struct apply_own *own)
 {
-        struct fs *fs = arg;
         struct fs_inode *in = NULL;
-        uint64_t ino, seen = atomic_load(&fs->lamport_seen);
+        uint64_t ino;
         int rc, act = APPLY_SKIP;
 
-        /* Lamport: what this device publishes next is later than everything it has seen. */
-        while (m->lamport > seen &&
-               !atomic_compare_exchange_weak(&fs->lamport_seen, &seen, m->lamport))
-                ;
         pthread_mutex_lock(&fs->ns_lock);
         rc = index_ino_by_file_id(fs->ix, m->file_id, &ino);
         if (rc == 0)
@@ -1615,7 +1709,7 @@ int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *me
                 goto out;
         if (in != NULL)
                 pthread_rwlock_wrlock(&in->lock);
-        rc = apply_decide(fs, in, m, meta, &act);
+        rc = apply_decide(fs, in, m, meta, own, &act);
         if (rc == 0 && act != APPLY_SKIP)
                 rc = apply_act(fs, &in, m, meta, act);
         else if (rc == 0 && in != NULL)
@@ -1629,6 +1723,29 @@ int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *me
         }
 out:
         pthread_mutex_unlock(&fs->ns_lock);
+        return rc;
+}
+
+int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *meta)
+{
+        struct fs *fs = arg;
+        struct apply_own own;
+        uint64_t seen = atomic_load(&fs->lamport_seen);
+        int rc, tries = 0;
+
+        /* Lamport: what this device publishes next is later than everything it has seen. */
+        while (m->lamport > seen &&
+               !atomic_compare_exchange_weak(&fs->lamport_seen, &seen, m->lamport))
+                ;
+        memset(&own, 0, sizeof(own));
+        while ((rc = apply_locked(fs, m, meta, &own)) == APPLY_NEED_OWN) {
+                /* C8, only with a forked journal: store I/O, so outside the locks */
+                apply_own_release(&own);
+                rc = ++tries > 2 ? -EAGAIN : apply_own_read(fs, m->file_id, &own);
+                if (rc != 0)
+                        break; /* the current version keeps changing: next round */
+        }
+        apply_own_release(&own);
         if (rc != 0 && rc != -EAGAIN) {
                 char fid[33];
 
@@ -1665,17 +1782,44 @@ static void apply_orphans_tidy(struct fs *fs)
                 log_warn("cannot remove the empty %s: %s", FS_ORPHANS_NAME, strerror(-rc));
 }
 
+/*
+ * Invariant C8: a version written here is later than every version its
+ * vector counts, a deletion an edit beat included, also after a restart:
+ * the highest Lamport time applied is kept with the mark (the puller's open
+ * transaction), and fs_commit_init loads it.
+ */
+static int apply_lamport_keep(struct fs *fs)
+{
+        uint64_t seen = atomic_load(&fs->lamport_seen);
+        uint8_t v[8];
+        size_t i;
+        int rc;
+
+        if (seen <= fs->lamport_kept)
+                return 0;
+        for (i = 0; i < 8; i++)
+                v[i] = (uint8_t)(seen >> (56 - 8 * i));
+        pthread_mutex_lock(&fs->ns_lock);
+        rc = index_meta_put(fs->ix, "lamport_seen", v, 8);
+        pthread_mutex_unlock(&fs->ns_lock);
+        if (rc == 0)
+                fs->lamport_kept = seen;
+        return rc;
+}
+
 int fs_apply_entry_done(void *arg)
 {
         struct fs *fs = arg;
+        int rc;
 
         apply_orphans_tidy(fs);
         if (fs_names_settle(fs) != 0) {
                 /* logged; tried again after the next entry */
         }
+        rc = apply_lamport_keep(fs);
         fs_inval_flush(fs); /* rule 8: no lock is held here */
         fs_pin_drain(fs);   /* pinned files' new versions, now that no lock is held */
-        return 0;
+        return rc;
 }
 
 void fs_inval_flush(struct fs *fs)

@@ -1351,6 +1351,11 @@ int fs_commit_init(struct fs *fs)
         rc = index_meta_get(fs->ix, "lamport", buf, sizeof(buf), &len);
         if (rc == 0 && len == 8)
                 fs->lamport_clock = commit_get_u64(buf);
+        rc = index_meta_get(fs->ix, "lamport_seen", buf, sizeof(buf), &len);
+        if (rc == 0 && len == 8) { /* C8: fs_apply_entry_done keeps it */
+                fs->lamport_kept = commit_get_u64(buf);
+                atomic_store(&fs->lamport_seen, fs->lamport_kept);
+        }
         fs->committed_seq = fs->journal_seq;
         /* Invariant 2: entries past the durable position were never uploaded. */
         fd = dup(fs->outbox_dirfd);

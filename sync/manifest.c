@@ -141,6 +141,33 @@ int manifest_vv_compare(const struct manifest_vv *a, size_t na, const struct man
         return MANIFEST_VV_EQUAL;
 }
 
+int manifest_later(const struct manifest *a, const struct manifest *b)
+{
+        int c;
+
+        if (a->lamport != b->lamport)
+                return a->lamport > b->lamport;
+        c = memcmp(a->author, b->author, MANIFEST_FILE_ID_LEN);
+        if (c != 0)
+                return c > 0;
+        return memcmp(a->hash, b->hash, MANIFEST_HASH_LEN) > 0; /* twins of one fork */
+}
+
+int manifest_order(const struct manifest *a, const struct manifest *b)
+{
+        int order = manifest_vv_compare(a->vv, a->nvv, b->vv, b->nvv);
+
+        if (memcmp(a->hash, b->hash, MANIFEST_HASH_LEN) == 0)
+                return MANIFEST_VV_EQUAL;
+        if (order == MANIFEST_VV_EQUAL)
+                return MANIFEST_VV_CONCURRENT; /* one vector, two versions: a fork */
+        if (order == MANIFEST_VV_DOMINATES && !manifest_later(a, b))
+                return MANIFEST_VV_CONCURRENT;
+        if (order == MANIFEST_VV_DOMINATED && !manifest_later(b, a))
+                return MANIFEST_VV_CONCURRENT;
+        return order;
+}
+
 /* ---- structural invariants 1-6, shared by encoder and decoder ---- */
 
 static int manifest_check_vv(const struct manifest *m)

@@ -272,6 +272,23 @@ int manifest_open_meta(const struct manifest *m, const uint8_t epoch_key[static 
 int manifest_vv_compare(const struct manifest_vv *a, size_t na, const struct manifest_vv *b,
                         size_t nb);
 
+/*
+ * Invariant C8 of doc/SYNC.md: how version A stands to version B for the
+ * conflict rules.  Their own vectors decide (manifest_vv_compare), unless
+ * they contradict the order of (Lamport, author, hash): an honest version
+ * is later than every version its vector counts, so a vector that counts B
+ * while A is not later (or counts A while B is not later) counts another
+ * branch of a forked journal -- two entries at one seq of an equivocating
+ * device, the model's finding 2 -- and the two are concurrent (rule 3 keeps
+ * both).  Equal vectors with different hashes are concurrent too.  Pure;
+ * costs one comparison more than manifest_vv_compare when the vectors order
+ * the two.  Returns an enum manifest_vv_order.
+ */
+int manifest_order(const struct manifest *a, const struct manifest *b);
+
+/* 1 if A is later than B by (Lamport, author, hash), rule 3's winner; else 0. */
+int manifest_later(const struct manifest *a, const struct manifest *b);
+
 /* Frees what manifest_decode allocated and zeroes *M.  NULL is a no-op. */
 void manifest_release(struct manifest *m);
 

@@ -39,7 +39,10 @@
  *      (pull_alarm_clear), across restarts: it is recorded in the index
  *      (index_alarm_add, in the open transaction) and pull_new loads the
  *      alarms not cleared and holds their devices again (doc/SYNC.md A1).
- *      A held device is not listed, so nothing more of it is applied.
+ *      A held device is not listed, so nothing more of it is applied.  Except
+ *      (pull_alarm_holds): a fork at a removed device's cutoff seq is decided
+ *      by the removal, which names the entry there (C2's twin): its alarms
+ *      hold nothing, so the named entry is still taken.
  *   8. An entry is applied only after every entry of another known peer its
  *      seen list names, up to that peer's removal cutoff (pull_check_seen,
  *      doc/SYNC.md W2); a mark at our mark's seq must have our hash.
@@ -408,7 +411,7 @@ static int pull_logged_before(struct pull *p, enum pull_kind kind, const uint8_t
  * taken inside it, never the other way round).
  */
 static void pull_keep(struct pull *p, enum pull_kind kind, const uint8_t *device, uint64_t seq,
-                      const char *object, const char *detail)
+                      const char *object, const char *detail, int holds)
 {
         struct index_alarm a;
         struct pull_kept *k;
@@ -421,7 +424,7 @@ static void pull_keep(struct pull *p, enum pull_kind kind, const uint8_t *device
         a.seq = seq;
         snprintf(a.object, sizeof(a.object), "%s", object ? object : "");
         snprintf(a.detail, sizeof(a.detail), "%s", detail);
-        a.holds = pull_kinds[kind].holds;
+        a.holds = holds;
         if (index_alarm_add(p->ix, &a, &id) != 0)
                 id = 0; /* logged; still shown until the puller ends */
         if (p->nkept == p->kept_cap) {
@@ -457,6 +460,25 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
                       const char *object, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
+/*
+ * Whether an alarm KIND (an enum pull_kind, or -1) that holds by its kind
+ * (HOLDS) at SEQ holds PS.  Caller holds P->lock (the cutoff changes under
+ * it).  Invariant C2: a removal names the entry at its cutoff, so a fork at
+ * the cutoff's seq is decided by the removal -- the other entry there is
+ * refused, and one applied here is undone (pull_peer_cut) -- and its alarms
+ * (equivocation, revoked) stay but hold nothing: the device goes on to the
+ * named entry and is held by the next entry past the cutoff (revoked).
+ */
+static int pull_alarm_holds(const struct pull_peer_state *ps, int kind, int holds, uint64_t seq)
+{
+        if (!holds)
+                return 0;
+        if ((kind == PULL_EQUIVOCATION || kind == PULL_REVOKED) && seq > 0 &&
+            __atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE) && seq == ps->peer.cutoff_seq)
+                return 0;
+        return 1;
+}
+
 static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind kind, uint64_t seq,
                       const char *object, const char *fmt, ...)
 {
@@ -467,6 +489,7 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
                                                    : nodev;
         char detail[256], text[PULL_TEXT_MAX], selfhex[33];
         va_list ap;
+        int holds;
 
         va_start(ap, fmt);
         vsnprintf(detail, sizeof(detail), fmt, ap);
@@ -479,15 +502,20 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
                                        : "-",
                  seq, detail, object ? object : "-");
         pthread_mutex_lock(&p->lock);
-        if (pull_kinds[kind].holds && ps != NULL)
+        holds = ps != NULL ? pull_alarm_holds(ps, (int)kind, pull_kinds[kind].holds, seq)
+                           : pull_kinds[kind].holds;
+        if (holds && ps != NULL)
                 ps->held = 1;
         if (!pull_logged_before(p, kind, dev, seq, pull_alarm_what(kind, object, detail))) {
                 p->nalarms++;
                 memcpy(p->last, text, sizeof(text));
-                pull_keep(p, kind, dev, seq, object, detail);
+                pull_keep(p, kind, dev, seq, object, detail, holds);
                 pthread_mutex_unlock(&p->lock);
-                if (pull_kinds[kind].holds)
+                if (holds)
                         log_err("pull: alarm %s; holding this device's updates", text);
+                else if (pull_kinds[kind].holds)
+                        log_warn("pull: alarm %s; its removal decides this seq (not holding)",
+                                 text);
                 else if (kind == PULL_KEY_CHANGED || kind == PULL_ACK_FORK ||
                          kind == PULL_BAD_BLOCK || kind == PULL_CKPT_FORK || kind == PULL_CLONED)
                         log_err("pull: alarm %s", text);
@@ -496,7 +524,7 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
         } else {
                 pthread_mutex_unlock(&p->lock);
         }
-        return pull_kinds[kind].holds ? -EBADMSG : -EAGAIN;
+        return holds ? -EBADMSG : -EAGAIN;
 }
 
 /* ---- counters (pull_get_stats) ---- */
@@ -618,6 +646,10 @@ struct pull_list {
         int gap; /* the listing skipped NEXT: the round stops before it */
         struct pull_item *items;
         size_t n, cap;
+        /* The peer's removal when the listing began (C2: the entry at its cutoff). */
+        int removed;
+        uint64_t cut_seq;
+        uint8_t cut_hash[32];
 };
 
 static int pull_list_add(struct pull_list *l, uint64_t seq, const uint8_t *hash)
@@ -644,6 +676,29 @@ static int pull_list_alarm(struct pull_list *l, enum pull_kind kind, uint64_t se
         (void)pull_alarm(l->p, l->ps, kind, seq, key, "%s", what);
         l->alarmed = 1;
         return PULL_LIST_STOP;
+}
+
+/*
+ * Invariant C2: entry (SEQ, HASH) of a removed peer is at its cutoff's seq
+ * but is not the entry the removal names -- the other entry of a forked
+ * seq.  It is refused like one past the cutoff.
+ */
+static int pull_list_off_chain(const struct pull_list *l, uint64_t seq, const uint8_t hash[32])
+{
+        return l->removed && seq == l->cut_seq && memcmp(hash, l->cut_hash, 32) != 0;
+}
+
+/*
+ * KEY is such an entry (pull_list_off_chain): the alarm equivocation, which
+ * does not hold the device (the removal decides the seq, pull_alarm_holds),
+ * and the listing goes on, so the named entry is taken.
+ */
+static int pull_list_refuse(struct pull_list *l, uint64_t seq, const char *key)
+{
+        (void)pull_alarm(l->p, l->ps, PULL_EQUIVOCATION, seq, key,
+                         "another entry at the cutoff's seq than the one its removal names "
+                         "(forked journal): refused");
+        return 0;
 }
 
 /*
@@ -690,15 +745,20 @@ static int pull_list_cb(void *arg, const char *key, uint64_t size)
         if (l->mk->have && seq < l->mk->seq)
                 return 0; /* cannot be listed after start-after; harmless */
         if (l->mk->have && seq == l->mk->seq) {
-                if (memcmp(hash, l->mk->hash, 32) != 0)
-                        return pull_list_alarm(l, PULL_EQUIVOCATION, seq, key,
-                                               "a second entry at the applied seq");
-                l->mark_seen = 1;
-                return 0;
+                if (memcmp(hash, l->mk->hash, 32) == 0) {
+                        l->mark_seen = 1;
+                        return 0;
+                }
+                if (l->removed && seq == l->cut_seq && !pull_list_off_chain(l, seq, l->mk->hash))
+                        return pull_list_refuse(l, seq, key); /* the mark is the named one */
+                return pull_list_alarm(l, PULL_EQUIVOCATION, seq, key,
+                                       "a second entry at the applied seq");
         }
         if (l->mk->have && !l->mark_seen)
                 return pull_list_alarm(l, PULL_ROLLBACK, l->mk->seq, key,
                                        "the store no longer shows the applied entry");
+        if (pull_list_off_chain(l, seq, hash))
+                return pull_list_refuse(l, seq, key);
         if (l->n > 0 && seq == l->items[l->n - 1].seq)
                 return pull_list_alarm(l, PULL_EQUIVOCATION, seq, key, "two entries at one seq");
         if (seq != l->next)
@@ -721,6 +781,12 @@ static int pull_list(struct pull *p, struct pull_peer_state *ps, const struct pu
         l.ps = ps;
         l.mk = mk;
         l.next = mk->have ? mk->seq + 1 : 1;
+        l.removed = __atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE);
+        pthread_mutex_lock(&p->lock); /* they change together (pull_peer_update) */
+        l.cut_seq = ps->peer.cutoff_seq;
+        memcpy(l.cut_hash, ps->peer.cutoff_hash, 32);
+        pthread_mutex_unlock(&p->lock);
+        l.removed = l.removed && l.cut_seq > 0;
         snprintf(prefix, sizeof(prefix), "%s/journal/%s/", p->region_hex, ps->hex);
         snprintf(after, sizeof(after), "%s%016" PRIx64, prefix, mk->seq);
         rc = p->store->ops->list(p->store, prefix, mk->have ? after : NULL, pull_list_cb, &l);
@@ -804,6 +870,23 @@ static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
                           s.role, (unsigned long long)s.cutoff_seq);
 }
 
+/*
+ * The seq an alarm names when entry SEQ of PS does not follow the applied
+ * one: SEQ, or SEQ - 1 for the entry a removal names at its cutoff (the
+ * journal forked below the cutoff, so the alarm holds: pull_alarm_holds).
+ */
+static uint64_t pull_fork_seq(struct pull *p, const struct pull_peer_state *ps, uint64_t seq)
+{
+        int below = 0;
+
+        if (__atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE)) {
+                pthread_mutex_lock(&p->lock);
+                below = seq == ps->peer.cutoff_seq && seq > 1;
+                pthread_mutex_unlock(&p->lock);
+        }
+        return below ? seq - 1 : seq;
+}
+
 /* GETs and checks entry IT of PS against the mark MK into *E (and its bytes). */
 static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const struct pull_mark *mk,
                            const struct pull_item *it, const char *key, struct journal_entry *e)
@@ -833,7 +916,7 @@ static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const str
                 return rc;
         rc = pull_check_standing(p, ps, it, key, e->member_head);
         if ((rc == 0 || rc == PULL_VOID) && memcmp(e->prev, prev, 32) != 0)
-                rc = pull_alarm(p, ps, PULL_EQUIVOCATION, it->seq, key,
+                rc = pull_alarm(p, ps, PULL_EQUIVOCATION, pull_fork_seq(p, ps, it->seq), key,
                                 "signed entry does not follow the applied one (forked journal)");
         if (rc != 0 && rc != PULL_VOID)
                 journal_release(e);
@@ -1479,14 +1562,22 @@ static int pull_apply(struct pull *p, struct pull_peer_state *ps, const char *ek
 
 /* ---- seen marks (doc/SYNC.md invariants W1 and W2) ---- */
 
-/* 1 if SEQ of peer D lies past its removal's cutoff (refused by design, C2). */
-static int pull_past_cutoff(struct pull *p, const struct pull_peer_state *d, uint64_t seq)
+/*
+ * 1 if entry M of peer D is refused by D's removal (by design, C2): past
+ * its cutoff, or at the cutoff's seq but not the entry the removal names
+ * (the other entry of a forked seq, which the author of the seen list took
+ * before it knew the removal, and which no device keeps).
+ */
+static int pull_past_cutoff(struct pull *p, const struct pull_peer_state *d,
+                            const struct journal_seen *m)
 {
         int past = 0;
 
         if (__atomic_load_n(&d->peer.removed, __ATOMIC_ACQUIRE)) {
                 pthread_mutex_lock(&p->lock);
-                past = seq > d->peer.cutoff_seq;
+                past =
+                    m->seq > d->peer.cutoff_seq || (m->seq == d->peer.cutoff_seq && m->seq > 0 &&
+                                                    memcmp(m->hash, d->peer.cutoff_hash, 32) != 0);
                 pthread_mutex_unlock(&p->lock);
         }
         return past;
@@ -1541,8 +1632,8 @@ static int pull_check_seen(struct pull *p, struct pull_peer_state *ps,
                 struct pull_mark mk;
                 int rc;
 
-                if (d == NULL || d == ps || pull_past_cutoff(p, d, m->seq))
-                        continue; /* this device (not a peer), or unknown here yet */
+                if (d == NULL || d == ps || pull_past_cutoff(p, d, m))
+                        continue; /* this device (not a peer), unknown here yet, or refused */
                 rc = pull_mark_get(p, d, &mk);
                 if (rc != 0)
                         return rc;
@@ -1802,19 +1893,18 @@ static int pull_cut_add(struct pull_cut *c, const struct journal_entry *e)
 }
 
 /*
- * GETs PS's entry IT, checks it (hash, signature under the pinned key) and
- * that it follows PREV; its commits go to C and *PREV becomes its hash.
- * -EAGAIN if the store does not show it (yet) or shows another one.
+ * GETs PS's entry (SEQ, HASH) and checks it (hash, signature under the
+ * pinned key, region, device, seq) into *E.  -EAGAIN if the store does not
+ * show it (yet) or shows bytes that do not verify.
  */
-static int pull_cut_entry(struct pull *p, struct pull_peer_state *ps, const struct pull_item *it,
-                          uint8_t prev[32], struct pull_cut *c)
+static int pull_cut_load(struct pull *p, struct pull_peer_state *ps, uint64_t seq,
+                         const uint8_t hash[static 32], struct journal_entry *e)
 {
-        struct journal_entry e;
         char key[JOURNAL_KEY_SIZE];
         const char *why = NULL;
         uint8_t *buf = NULL;
         size_t len = 0;
-        int rc = journal_object_key(p->region_hex, ps->peer.device_id, it->seq, it->hash, key);
+        int rc = journal_object_key(p->region_hex, ps->peer.device_id, seq, hash, key);
 
         if (rc == 0)
                 rc = p->store->ops->get(p->store, key, JOURNAL_MAX_SIZE, &buf, &len);
@@ -1822,56 +1912,104 @@ static int pull_cut_entry(struct pull *p, struct pull_peer_state *ps, const stru
                 return -EAGAIN;
         if (rc != 0)
                 return rc;
-        rc = check_entry(buf, len, it->hash, p->region_id, ps->peer.device_id, it->seq,
-                         ps->peer.sign_pk, &e, &why);
+        rc = check_entry(buf, len, hash, p->region_id, ps->peer.device_id, seq, ps->peer.sign_pk, e,
+                         &why);
         free(buf);
         if (rc != 0) {
-                log_warn("pull: device %s seq %" PRIu64 ": cannot undo from %s: %s", ps->hex,
-                         it->seq, key, why != NULL ? why : strerror(-rc));
+                log_warn("pull: device %s seq %" PRIu64 ": cannot undo from %s: %s", ps->hex, seq,
+                         key, why != NULL ? why : strerror(-rc));
                 return rc == -ENOMEM ? rc : -EAGAIN;
         }
-        if (memcmp(e.prev, prev, 32) != 0)
-                rc = -EAGAIN; /* not the chain that was applied: the store must show that one */
-        if (rc == 0)
-                rc = pull_cut_add(c, &e);
-        if (rc == 0)
-                memcpy(prev, e.hash, 32);
+        return 0;
+}
+
+/* Reverses the N commits at U. */
+static void pull_undo_reverse(struct pull_undo *u, size_t n)
+{
+        struct pull_undo t;
+        size_t i;
+
+        for (i = 0; i < n / 2; i++) {
+                t = u[i];
+                u[i] = u[n - 1 - i];
+                u[n - 1 - i] = t;
+        }
+}
+
+/*
+ * Loads PS's entry (SEQ, *AT), appends its commits to C and sets *AT to its
+ * prev: one step back along the chain that was applied here.
+ */
+static int pull_cut_back(struct pull *p, struct pull_peer_state *ps, uint64_t seq, uint8_t at[32],
+                         struct pull_cut *c)
+{
+        struct journal_entry e;
+        size_t start = c->n;
+        int rc = pull_cut_load(p, ps, seq, at, &e);
+
+        if (rc != 0)
+                return rc;
+        rc = pull_cut_add(c, &e);
+        if (rc == 0) {
+                pull_undo_reverse(c->u + start, c->n - start); /* whole C reversed at the end */
+                memcpy(at, e.prev, 32);
+        }
         journal_release(&e);
         return rc;
 }
 
-/* The commits of PS's entries (CUT, MK] as applied here, from the store, into C. */
-static int pull_cut_collect(struct pull *p, struct pull_peer_state *ps, const struct pull_mark *cut,
-                            const struct pull_mark *mk, struct pull_cut *c)
+/*
+ * The commits of PS's applied entries (*CUT, MK], into C in seq order.  The
+ * chain is walked back from the mark, each entry fetched by its name (seq,
+ * hash) and checked, its prev naming the one before: exactly the entries
+ * applied here (pull_entry_load checked each prev against the mark), from
+ * whichever entry of a forked seq they took.  If the walk meets *CUT's seq
+ * with another hash and TWIN is set (a removal's cutoff, C2), the applied
+ * entry there is not the one the removal names: it is undone too, *CUT
+ * becomes the entry before it and *TWIN stays 1; else *TWIN becomes 0.
+ * -EAGAIN if the store does not show the chain (yet): tried again next round.
+ * On failure *CUT and *TWIN are untouched; C is the caller's to free either way.
+ */
+static int pull_cut_collect(struct pull *p, struct pull_peer_state *ps, struct pull_mark *cut,
+                            const struct pull_mark *mk, int *twin, struct pull_cut *c)
 {
-        struct pull_mark at = *cut; /* listed and checked up to here */
-        struct pull_item *items = NULL;
-        size_t n = 0, i;
+        static const uint8_t zero[32];
+        uint8_t at[32];
+        uint64_t seq;
         int rc = 0;
 
-        while (rc == 0 && at.seq < mk->seq) {
-                rc = pull_list(p, ps, &at, &items, &n); /* PULL_LIST_MAX at a time */
-                if (rc == 0 && (n == 0 || items[0].seq != at.seq + 1))
-                        rc = -EAGAIN; /* the store does not show the applied chain (yet) */
-                for (i = 0; i < n && rc == 0 && items[i].seq <= mk->seq; i++) {
-                        rc = pull_cut_entry(p, ps, &items[i], at.hash, c);
-                        at.have = 1;
-                        at.seq = items[i].seq;
+        memcpy(at, mk->hash, 32);
+        for (seq = mk->seq; seq > cut->seq && rc == 0; seq--)
+                rc = pull_cut_back(p, ps, seq, at, c);
+        if (rc != 0)
+                return rc;
+        if (memcmp(at, cut->have ? cut->hash : zero, 32) == 0) {
+                *twin = 0;
+        } else if (*twin && cut->seq > 0) {
+                rc = pull_cut_back(p, ps, cut->seq, at, c); /* the twin */
+                if (rc == 0 && cut->seq == 1 && memcmp(at, zero, 32) != 0)
+                        rc = -EAGAIN; /* a first entry that names a prev: not a chain */
+                if (rc == 0) {
+                        cut->seq--;
+                        cut->have = cut->seq > 0;
+                        memcpy(cut->hash, at, 32);
                 }
-                free(items);
-                items = NULL;
-        }
-        if (rc == 0 && memcmp(at.hash, mk->hash, 32) != 0)
+        } else {
                 rc = -EAGAIN; /* another chain than the one applied */
+        }
+        if (rc == 0)
+                pull_undo_reverse(c->u, c->n);
         return rc;
 }
 
 /*
  * Where PS's applied entries must go back to (invariants C2, R5), given its
  * mark MK: the lowest of its removal cutoff, its open demotion cutoff and
- * the cutoff of a void range not walked as void, that MK is past.  Returns 1
- * with *CUT (and *DEMOTION: 0 for the removal's) or 0 (nothing to undo), or
- * a negative errno.
+ * the cutoff of a void range not walked as void, that MK is past -- or is
+ * at, for the removal's, with another entry than the one it names (the
+ * other twin of a forked seq; pull_cut_collect then goes back one further).
+ * Returns 1 with *CUT (and *DEMOTION: 0 for the removal's) or 0 (nothing to
+ * undo), or a negative errno.
  */
 static int pull_cut_point(struct pull *p, struct pull_peer_state *ps, const struct pull_mark *mk,
                           struct pull_mark *cut, int *demotion)
@@ -1901,6 +2039,12 @@ static int pull_cut_point(struct pull *p, struct pull_peer_state *ps, const stru
                         *demotion = (dem_);                                                        \
                 }                                                                                  \
         } while (0)
+        if (removed && rm_seq > 0 && mk->seq == rm_seq && memcmp(mk->hash, rm_hash, 32) != 0) {
+                found = 1; /* the twin: nothing is lower than the cutoff's seq */
+                cut->seq = rm_seq;
+                memcpy(cut->hash, rm_hash, 32);
+                *demotion = 0;
+        }
         if (removed)
                 PULL_CUT_AT(rm_seq, rm_hash, 0);
         if (st.cut)
@@ -1910,7 +2054,7 @@ static int pull_cut_point(struct pull *p, struct pull_peer_state *ps, const stru
                         PULL_CUT_AT(st.voids[i].lo_seq, st.voids[i].lo_hash, 1);
 #undef PULL_CUT_AT
         if (!found)
-                return 0; /* nothing past a cutoff applied (a fork at it is check_standing's) */
+                return 0;         /* nothing past a cutoff applied */
         cut->have = cut->seq > 0; /* cutoff 0: before it published anything */
         if (!cut->have)
                 memset(cut->hash, 0, 32);
@@ -1947,7 +2091,7 @@ static int pull_peer_cut(struct pull *p, struct pull_peer_state *ps)
         struct pull_mark mk, cut;
         struct pull_cut c = {0};
         char key[PULL_DIR_KEY_LEN + 17];
-        int rc, demotion = 0;
+        int rc, demotion = 0, twin;
 
         if (p->ops->undo == NULL)
                 return 0;
@@ -1961,14 +2105,27 @@ static int pull_peer_cut(struct pull *p, struct pull_peer_state *ps)
                 rc = pull_cut_point(p, ps, &mk, &cut, &demotion);
         if (rc <= 0)
                 return rc;
-        rc = pull_cut_collect(p, ps, &cut, &mk, &c);
+        twin = !demotion; /* the removal names the entry at its cutoff */
+        rc = pull_cut_collect(p, ps, &cut, &mk, &twin, &c);
         if (rc == 0)
                 rc = p->ops->undo(p->arg, ps->peer.device_id, c.u, c.n);
         if (rc == 0)
                 rc = pull_mark_cut(p, ps, &cut);
         if (rc == 0 && p->ops->entry_done != NULL)
                 rc = p->ops->entry_done(p->arg);
-        if (rc == 0) {
+        if (rc == 0 && twin) {
+                snprintf(key, sizeof(key), "%s/journal/%s/%016" PRIx64, p->region_hex, ps->hex,
+                         cut.seq + 1);
+                /* Not holding (pull_alarm_holds): the named entry is taken next. */
+                (void)pull_alarm(p, ps, PULL_REVOKED, cut.seq + 1, key,
+                                 "entries seq %" PRIu64 "..%" PRIu64 " of this removed device, "
+                                 "from another entry at its cutoff's seq than the one the "
+                                 "removal names (forked journal), had been applied before the "
+                                 "removal was known: %zu version%s undone; the named entry is "
+                                 "taken instead",
+                                 cut.seq + 1, mk.seq, c.n, c.n == 1 ? "" : "s");
+                ps->cut_waits = 0;
+        } else if (rc == 0) {
                 snprintf(key, sizeof(key), "%s/journal/%s/%016" PRIx64, p->region_hex, ps->hex,
                          cut.seq + 1);
                 (void)pull_alarm(p, ps, demotion ? PULL_DEMOTED : PULL_REVOKED, cut.seq + 1, key,
@@ -2048,6 +2205,8 @@ static void pull_peer_add(struct pull *p, const struct pull_peer *peer)
         __atomic_store_n(&p->npeers, n + 1, __ATOMIC_RELEASE);
 }
 
+static void pull_hold_from_kept(struct pull *p, struct pull_peer_state *ps);
+
 /* Brings known peer PS up to date with PEER; -EKEYREJECTED if the key differs (alarm). */
 static int pull_peer_update(struct pull *p, struct pull_peer_state *ps,
                             const struct pull_peer *peer)
@@ -2076,8 +2235,11 @@ static int pull_peer_update(struct pull *p, struct pull_peer_state *ps,
                 pthread_mutex_lock(&p->lock); /* pull_check_standing reads both under it */
                 memcpy(ps->peer.cutoff_hash, peer->cutoff_hash, 32);
                 ps->peer.cutoff_seq = peer->cutoff_seq;
-                pthread_mutex_unlock(&p->lock);
                 __atomic_store_n(&ps->peer.removed, 1, __ATOMIC_RELEASE);
+                /* A fork at the cutoff's seq held it: the removal decides it now (C2). */
+                if (ps->held)
+                        pull_hold_from_kept(p, ps);
+                pthread_mutex_unlock(&p->lock);
         }
         pthread_mutex_lock(&p->lock); /* pull_check_standing reads it under it */
         changed = memcmp(&ps->peer.standing, &peer->standing, sizeof(peer->standing)) != 0;
@@ -2174,15 +2336,19 @@ int pull_new(struct pull **out, struct store *store, struct index *ix,
 
 /* ---- lasting alarms (invariant A1) ---- */
 
-/* PS is held if a kept holding alarm names it.  Caller holds P->lock. */
+/* PS is held if a kept holding alarm names it (pull_alarm_holds).  Caller holds P->lock. */
 static void pull_hold_from_kept(struct pull *p, struct pull_peer_state *ps)
 {
+        const struct pull_kept *k;
         size_t i;
 
         ps->held = 0;
-        for (i = 0; i < p->nkept; i++)
-                if (p->kept[i].holds && memcmp(p->kept[i].device_id, ps->peer.device_id, 16) == 0)
+        for (i = 0; i < p->nkept; i++) {
+                k = &p->kept[i];
+                if (memcmp(k->device_id, ps->peer.device_id, 16) == 0 &&
+                    pull_alarm_holds(ps, k->kind, k->holds, k->seq))
                         ps->held = 1;
+        }
 }
 
 /* The kind named NAME, or -1. */
@@ -2629,6 +2795,7 @@ size_t pull_alarm_count(struct pull *p)
 int pull_alarm_get(struct pull *p, size_t i, struct pull_alarm_info *out)
 {
         const struct pull_kept *k;
+        const struct pull_peer_state *ps;
 
         pthread_mutex_lock(&p->lock);
         if (i >= p->nkept) {
@@ -2639,7 +2806,8 @@ int pull_alarm_get(struct pull *p, size_t i, struct pull_alarm_info *out)
         out->id = k->id;
         out->time = k->time;
         snprintf(out->kind, sizeof(out->kind), "%s", k->name);
-        out->holds = k->holds;
+        ps = pull_peer_find(p, k->device_id); /* invariant 7: the ids never change */
+        out->holds = ps != NULL ? pull_alarm_holds(ps, k->kind, k->holds, k->seq) : k->holds;
         hex_encode(out->device, k->device_id, 16);
         out->seq = k->seq;
         memcpy(out->object, k->object, sizeof(out->object));

@@ -23,6 +23,9 @@
  *          protocol model"): a device whose state came from a checkpoint whose
  *          vector passes a cutoff it learns later drops that base and replays
  *          the journals from zero.
+ * C8 (doc/SYNC.md, finding 2): -DFORKCMP=1 (default) compares as C8 says:
+ * where vectors and (Lamport, author) disagree, the versions are concurrent;
+ * -DFORKCMP=0 is rule 2 by the vectors alone (the equiv-vv-old check).
  * Other switches: -DEQUIV=0/1 (XD forks its journal), -DCKPT=0/1
  * (checkpoints), -DLOWCUT=0/1 (a cutoff below the admin's mark), -DNF=n
  * (files), -DWX=n (XD's entries), -DNO_P1/2/3 (leave a property out).
@@ -46,6 +49,9 @@
 #endif
 #ifndef CKPT /* checkpoints and bootstrap modelled */
 #define CKPT 1
+#endif
+#ifndef FORKCMP /* C8: vectors that contradict (Lamport, author) mean concurrent */
+#define FORKCMP 1
 #endif
 
 #define ND 3
@@ -88,7 +94,7 @@ byte lam[ND];         /* Lamport clock */
 byte base[ND];        /* 0, or the checkpoint author + 1 the state started from */
 
 hidden byte vi, vj, vk, vt, vf, vw, ve, vge, vle, vs;
-hidden byte vok;
+hidden byte vok, vc;
 
 /* Entry id of (a, s) as device d took it (the twin if it took the twin). */
 #define TAKEN(d, a, vs) (((a) == XD && (vs) == twin_seq && twin_pub && alt[d]) -> TWIN : EID(a, vs))
@@ -103,7 +109,10 @@ hidden byte vok;
 /* The seq of a that d counts as accepted (C1's "view"). */
 #define EMK(d, a) (((a) == XD && krm[d] && mk[(d)*ND + (a)] > cutoff) -> cutoff : mk[(d)*ND + (a)])
 
-/* Applies entry E on device D (doc/SYNC.md "Conflicts" rules 2 and 3). */
+/* Entry A is later than entry B by (Lamport, author): rule 3's winner. */
+#define LATER(A, B) (e_lam[A] > e_lam[B] || (e_lam[A] == e_lam[B] && AUTH(A) > AUTH(B)))
+
+/* Applies entry E on device D (doc/SYNC.md "Conflicts" rules 2 and 3, C8). */
 inline apply(D, E)
 {
 	vf = e_file[E];
@@ -121,13 +130,35 @@ inline apply(D, E)
 		vj++
 	:: else -> break
 	od;
+	vc = 0;
+#if FORKCMP
+	/*
+	 * C8: an honest version is later (Lamport, author) than every version
+	 * its vector counts.  A vector that says otherwise counts another
+	 * branch of a forked journal (finding 2): the two are concurrent.
+	 * Older or equal by the vectors yet later than the current version
+	 * (whose own vector counts it, so it is not a merge that counted it):
+	 * concurrent; newer by the vectors yet not later: concurrent.
+	 */
 	if
-	:: vle -> skip /* older or equal: ignored */
-	:: !vle && vge -> win[D * NF + vf] = E + 1
-	:: !vle && !vge ->
+	:: vw > 0 && vle && LATER(E, vw - 1) ->
+		vc = 1;
+		vj = 0;
+		do
+		:: vj < ND -> vc = vc && e_vv[E * ND + vj] <= e_vv[(vw - 1) * ND + vj]; vj++
+		:: else -> break
+		od
+	:: vw > 0 && !vle && vge && !LATER(E, vw - 1) -> vc = 1
+	:: else -> skip
+	fi;
+#endif
+	if
+	:: vle && !vc -> skip /* older or equal: ignored */
+	:: !vle && vge && !vc -> win[D * NF + vf] = E + 1
+	:: (!vle && !vge) || vc ->
 		/* concurrent: higher (Lamport, author) wins, the loser is a copy */
 		if
-		:: e_lam[E] > e_lam[vw - 1] || (e_lam[E] == e_lam[vw - 1] && AUTH(E) > AUTH(vw - 1)) ->
+		:: LATER(E, vw - 1) ->
 			cp[D * NF + vf] = cp[D * NF + vf] | (1 << (vw - 1));
 			win[D * NF + vf] = E + 1
 		:: else -> cp[D * NF + vf] = cp[D * NF + vf] | (1 << E)

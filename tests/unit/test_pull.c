@@ -1585,6 +1585,224 @@ static void test_cut_to_nothing(void **state)
         assert_int_equal(pi.have, 0);
 }
 
+/* Peer 0's mark and whether it is held. */
+static void expect_mark(struct fx *f, uint64_t seq, const uint8_t hash[32], int held)
+{
+        struct pull_peer_info pi;
+
+        assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
+        assert_int_equal(pi.seq, seq);
+        assert_memory_equal(pi.hash, hash, 32);
+        assert_int_equal(pi.held, held);
+}
+
+/* How many alarms of KIND the puller keeps; *HOLDING: how many of them hold. */
+static size_t alarms_of(struct fx *f, const char *kind, size_t *holding)
+{
+        struct pull_alarm_info a;
+        size_t i, n = 0;
+
+        *holding = 0;
+        for (i = 0; pull_alarm_get(f->p, i, &a) == 0; i++)
+                if (strcmp(a.kind, kind) == 0) {
+                        n++;
+                        *holding += a.holds != 0;
+                }
+        return n;
+}
+
+/* A puller of peer C alone with the undo callback; C publishes seq 1, returns its hash. */
+static void twin_setup(struct fx *f, struct pull_peer *peer, uint8_t e1[32])
+{
+        struct pull *p = NULL;
+
+        *peer = peer_of(&f->c, f->c.pk, MEMBER_ROLE_WRITER);
+        pull_free(f->p);
+        memset(&undo_seen, 0, sizeof(undo_seen));
+        assert_int_equal(
+            pull_new(&p, f->st, f->ix, f->region, f->a.id, peer, 1, &undo_ops, &f->rec), 0);
+        f->p = p;
+        f->rec.p = p;
+        publish_plain(f, &f->c, 1);
+        memcpy(e1, f->c.head, 32);
+}
+
+/* C publishes another entry at seq 2 after E1 (file 0x50, NFILES manifests): its hash. */
+static void twin_publish(struct fx *f, const uint8_t e1[32], int nfiles, uint8_t out[32])
+{
+        struct pub o;
+
+        f->c.seq = 1;
+        memcpy(f->c.head, e1, 32);
+        memset(&o, 0, sizeof(o));
+        o.file_base = 0x50;
+        o.nfiles = nfiles;
+        publish(f, &f->c, &o);
+        memcpy(out, o.hash, 32);
+}
+
+/*
+ * Invariant C2, the twin: C forks its journal at seq 2 (entries T and N);
+ * this device took T; C is removed with its cutoff naming N.  The next
+ * round undoes T (back to seq 1, ops->undo given T's commits), takes N and
+ * keeps C's alarms (equivocation, revoked) without holding it; the entry
+ * after N is refused (revoked, holding) and nothing is undone twice.
+ */
+static void test_cut_twin(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peer;
+        uint8_t e1[32], t2[32], n2[32];
+        size_t holding;
+
+        twin_setup(f, &peer, e1);
+        publish_plain(f, &f->c, 2);
+        memcpy(t2, f->c.head, 32);
+        assert_int_equal(round_ok(f), 3);
+        twin_publish(f, e1, 1, n2); /* the twin the removal names */
+        f->rec.n = 0;
+        round_ok(f); /* the listing shows two entries at the applied seq */
+        expect_mark(f, 2, t2, 1);
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 1);
+        assert_int_equal(holding, 1);
+        peer.removed = 1;
+        peer.cutoff_seq = 2;
+        memcpy(peer.cutoff_hash, n2, 32);
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        expect_mark(f, 2, t2, 0); /* the removal decides seq 2: not held */
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 1);
+        assert_int_equal(holding, 0);
+        assert_int_equal(round_ok(f), 1);
+        assert_int_equal(undo_seen.calls, 1);
+        assert_int_equal(undo_seen.n, 2); /* T's two manifests */
+        assert_memory_equal(f->rec.got[0].author, f->c.id, 16);
+        assert_int_equal(f->rec.got[0].file_id[0], 0x50); /* N's file */
+        expect_mark(f, 2, n2, 0);
+        assert_int_equal(alarms_of(f, "revoked", &holding), 1);
+        assert_int_equal(holding, 0);
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 1);
+        /* C goes on after N: refused, held now; nothing undone again. */
+        publish_plain(f, &f->c, 1);
+        round_ok(f);
+        expect_mark(f, 2, n2, 1);
+        assert_int_equal(f->rec.n, 1);
+        assert_int_equal(undo_seen.calls, 1);
+        assert_int_equal(alarms_of(f, "revoked", &holding), 2);
+        assert_int_equal(holding, 1);
+}
+
+/*
+ * The twin the removal does not name had been applied with an entry after
+ * it (seq 3 on T): both are undone (in journal order), N is taken.
+ */
+static void test_cut_twin_past(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peer;
+        uint8_t e1[32], n2[32], t3[32];
+
+        twin_setup(f, &peer, e1);
+        publish_plain(f, &f->c, 1);
+        publish_plain(f, &f->c, 2);
+        memcpy(t3, f->c.head, 32);
+        assert_int_equal(round_ok(f), 4);
+        twin_publish(f, e1, 2, n2);
+        peer.removed = 1;
+        peer.cutoff_seq = 2;
+        memcpy(peer.cutoff_hash, n2, 32);
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        expect_mark(f, 3, t3, 0);
+        f->rec.n = 0;
+        assert_int_equal(round_ok(f), 2);
+        assert_int_equal(undo_seen.calls, 1);
+        assert_int_equal(undo_seen.n, 3);
+        assert_memory_equal(f->rec.got[0].author, f->c.id, 16);
+        assert_int_equal(f->rec.got[0].file_id[0], 0x50);
+        expect_mark(f, 2, n2, 1); /* then seq 3 on T: not on N's chain, held */
+}
+
+/* The fork at seq 1 (the cutoff names C's first entry N): T undone to no mark, N taken. */
+static void test_cut_twin_first(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peer;
+        struct pull_peer_info pi;
+        uint8_t t1[32], n1[32];
+        struct pub o;
+
+        twin_setup(f, &peer, t1);
+        assert_int_equal(round_ok(f), 1);
+        f->c.seq = 0;
+        memset(f->c.head, 0, 32);
+        memset(&o, 0, sizeof(o));
+        o.file_base = 0x50;
+        publish(f, &f->c, &o);
+        memcpy(n1, o.hash, 32);
+        peer.removed = 1;
+        peer.cutoff_seq = 1;
+        memcpy(peer.cutoff_hash, n1, 32);
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        f->rec.n = 0;
+        assert_int_equal(round_ok(f), 1);
+        assert_int_equal(undo_seen.calls, 1);
+        assert_int_equal(undo_seen.n, 1);
+        assert_int_equal(f->rec.got[0].file_id[0], 0x50);
+        assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
+        assert_int_equal(pi.seq, 1);
+        assert_memory_equal(pi.hash, n1, 32);
+        assert_false(pi.held);
+}
+
+/*
+ * The removal is known before the fork is listed: of the two entries at the
+ * cutoff's seq the named one is taken, the other refused (equivocation, not
+ * holding), nothing undone; a seen mark naming the refused twin waits for
+ * nothing (another device took it before it knew the removal).
+ */
+static void test_cut_twin_listed(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peers[2];
+        struct pull *p = NULL;
+        struct journal_seen seen;
+        struct pub o;
+        uint8_t e1[32], t2[32], n2[32];
+        size_t holding;
+
+        twin_setup(f, &peers[0], e1);
+        publish_plain(f, &f->c, 1);
+        memcpy(t2, f->c.head, 32);
+        twin_publish(f, e1, 1, n2);
+        peers[0].removed = 1;
+        peers[0].cutoff_seq = 2;
+        memcpy(peers[0].cutoff_hash, n2, 32);
+        peers[1] = peer_of(&f->b, f->b.pk, MEMBER_ROLE_WRITER);
+        pull_free(f->p);
+        assert_int_equal(
+            pull_new(&p, f->st, f->ix, f->region, f->a.id, peers, 2, &undo_ops, &f->rec), 0);
+        f->p = p;
+        f->rec.p = p;
+        /* B took T before it knew the removal, and wrote on top. */
+        memset(&seen, 0, sizeof(seen));
+        memcpy(seen.device_id, f->c.id, 16);
+        seen.seq = 2;
+        memcpy(seen.hash, t2, 32);
+        memset(&o, 0, sizeof(o));
+        o.file_base = 0x70;
+        o.seen = &seen;
+        o.nseen = 1;
+        publish(f, &f->b, &o);
+        f->rec.n = 0;
+        assert_int_equal(round_ok(f), 3);
+        assert_int_equal(undo_seen.calls, 0);
+        assert_int_equal(count_from(&f->rec, &f->b), 1);
+        expect_mark(f, 2, n2, 0);
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 1);
+        assert_int_equal(holding, 0);
+        round_ok(f);
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 1);
+}
+
 /* The last alarm: KIND about D, not holding. */
 static void expect_soft_alarm(struct fx *f, const char *kind, const struct dev *d)
 {
@@ -1710,6 +1928,10 @@ int main(void)
             T(test_set_peers_role),
             T(test_cut_after_apply),
             T(test_cut_to_nothing),
+            T(test_cut_twin),
+            T(test_cut_twin_past),
+            T(test_cut_twin_first),
+            T(test_cut_twin_listed),
 #undef T
         };
 

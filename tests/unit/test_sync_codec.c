@@ -1308,6 +1308,61 @@ static void test_vv_compare(void **state)
         assert_int_equal(manifest_vv_compare(a, 1, NULL, 0), MANIFEST_VV_DOMINATES);
 }
 
+/*
+ * Invariant C8, the model's finding 2: device X (ids 3) writes x2 (Lamport
+ * 2, vector X:2) and, equivocating, x2' (Lamport 3, the same vector); device
+ * B (ids 1) took x2 and wrote b1 on top (Lamport 3, vector B:1 X:2).  By the
+ * vectors b1 has seen x2', which it never did; by C8 they are concurrent
+ * (x2' is the later: same Lamport, higher author), so a device holding b1
+ * keeps both as one that holding x2' does.  An honest descendant still wins.
+ */
+static void test_vv_order_fork(void **state)
+{
+        struct manifest_vv vb1[2], vx[1];
+        struct manifest b1, x2, x2t;
+
+        (void)state;
+        memset(vb1, 0, sizeof(vb1));
+        memset(vx, 0, sizeof(vx));
+        memset(vb1[0].device_id, 1, 16);
+        memset(vb1[1].device_id, 3, 16);
+        memcpy(vx[0].device_id, vb1[1].device_id, 16);
+        vb1[0].counter = 1;
+        vb1[1].counter = vx[0].counter = 2;
+        memset(&b1, 0, sizeof(b1));
+        memset(&x2, 0, sizeof(x2));
+        memset(b1.author, 1, 16);
+        memset(b1.hash, 0xb1, 32);
+        b1.lamport = 3;
+        b1.vv = vb1;
+        b1.nvv = 2;
+        memset(x2.author, 3, 16);
+        memset(x2.hash, 0x22, 32);
+        x2.lamport = 2;
+        x2.vv = vx;
+        x2.nvv = 1;
+        x2t = x2;
+        memset(x2t.hash, 0x2f, 32);
+        x2t.lamport = 3;
+        /* The finding: the vectors alone say b1 has seen x2'. */
+        assert_int_equal(manifest_vv_compare(x2t.vv, x2t.nvv, b1.vv, b1.nvv),
+                         MANIFEST_VV_DOMINATED);
+        assert_int_equal(manifest_order(&x2t, &b1), MANIFEST_VV_CONCURRENT);
+        assert_int_equal(manifest_order(&b1, &x2t), MANIFEST_VV_CONCURRENT);
+        assert_true(manifest_later(&x2t, &b1));
+        assert_false(manifest_later(&b1, &x2t));
+        /* The honest case is unchanged: b1 was written on top of x2. */
+        assert_int_equal(manifest_order(&x2, &b1), MANIFEST_VV_DOMINATED);
+        assert_int_equal(manifest_order(&b1, &x2), MANIFEST_VV_DOMINATES);
+        /* The twins: one vector, two versions; the same version is equal. */
+        assert_int_equal(manifest_order(&x2, &x2t), MANIFEST_VV_CONCURRENT);
+        assert_int_equal(manifest_order(&x2, &x2), MANIFEST_VV_EQUAL);
+        /* Twins with the same Lamport clock too: the hash decides, both ways alike. */
+        x2t.lamport = 2;
+        assert_true(manifest_later(&x2t, &x2));
+        assert_false(manifest_later(&x2, &x2t));
+}
+
 static void test_name_rules(void **state)
 {
         (void)state;
@@ -2003,6 +2058,7 @@ int main(void)
             cmocka_unit_test(test_manifest_special),
             cmocka_unit_test(test_manifest_bounds),
             cmocka_unit_test(test_vv_compare),
+            cmocka_unit_test(test_vv_order_fork),
             cmocka_unit_test(test_name_rules),
             cmocka_unit_test(test_pack_roundtrip_and_tamper),
             cmocka_unit_test(test_pack_builder_limits),
