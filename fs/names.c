@@ -294,7 +294,7 @@ static int names_pass(struct fs *fs, size_t *moved)
                 if (!ok)
                         rc = fs_names_placed(fs, r.v[i].file_id); /* stale: dropped */
         }
-        if (rc == 0)
+        if (rc == 0 && r.n > 1) /* r.v is NULL when the table is empty */
                 qsort(r.v, r.n, sizeof(*r.v), names_order);
         for (i = 0; i < r.n && rc == 0 && r.v[i].valid; i++) {
                 int m = 0;

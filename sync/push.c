@@ -106,7 +106,8 @@ static int push_scan(struct push *p, struct push_item **out, size_t *n)
                 cnt++;
         }
         closedir(d);
-        qsort(items, cnt, sizeof(*items), push_item_cmp);
+        if (cnt > 1) /* items may be NULL when empty: qsort's argument must not be */
+                qsort(items, cnt, sizeof(*items), push_item_cmp);
         *out = items;
         *n = cnt;
         return 0;
