@@ -1807,6 +1807,18 @@ static int apply_lamport_keep(struct fs *fs)
         return rc;
 }
 
+void fs_apply_mount_tidy(struct fs *fs)
+{
+        uint64_t ino;
+
+        pthread_mutex_lock(&fs->ns_lock);
+        if (fs->orphans_ino == 0 && index_lookup(fs->ix, INDEX_ROOT_INO, FS_ORPHANS_NAME,
+                                                 strlen(FS_ORPHANS_NAME), &ino) == 0)
+                fs->orphans_ino = ino; /* memory only: found again after a restart */
+        pthread_mutex_unlock(&fs->ns_lock);
+        apply_orphans_tidy(fs);
+}
+
 int fs_apply_entry_done(void *arg)
 {
         struct fs *fs = arg;

@@ -495,6 +495,12 @@ int fs_publish_held(struct fs *fs);
 int fs_apply(void *arg, const struct manifest *m, const struct manifest_meta *meta)
     __attribute__((warn_unused_result));
 int fs_apply_entry_done(void *arg) __attribute__((warn_unused_result));
+/*
+ * At mount: ".sealsync-orphans" left by an earlier run (a crash, or the last
+ * placeholder moved out before a restart) is known again, and removed if
+ * empty (FOUND.md B6).  Caller holds no lock.
+ */
+void fs_apply_mount_tidy(struct fs *fs);
 /* Invariant C2 (doc/SYNC.md): pull_ops.undo, the versions U (N) of removed DEVICE_ID undone. */
 struct pull_undo;
 int fs_apply_undo(void *arg, const uint8_t device_id[static 16], const struct pull_undo *u,

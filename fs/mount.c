@@ -600,6 +600,8 @@ static int fs_open_pull(struct fs *fs, struct store *store)
         fs_ckpt_setup(fs); /* a device with no marks starts from a checkpoint */
         rc = fs_pins_load(fs);
         if (rc == 0)
+                fs_apply_mount_tidy(fs); /* a placeholder directory left by the last run */
+        if (rc == 0)
                 rc = fs_names_settle(fs); /* rule 5 on the state found (a crash may have cut it) */
         if (rc != 0)
                 return rc;
