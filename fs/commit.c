@@ -142,7 +142,7 @@ static int commit_flush_pack(struct commit *c)
                 return 0;
         rc = commit_grow((void **)&c->packs, &c->cappacks, c->npacks + 1, sizeof(*c->packs));
         if (rc == 0)
-                rc = pack_builder_finish(&c->pb, &bytes, &len, hash);
+                rc = pack_builder_take(&c->pb, &bytes, &len, hash); /* no copy: memory bound */
         if (rc != 0)
                 return rc;
         hex_encode(hex, hash, 32);
@@ -164,17 +164,23 @@ static int commit_flush_pack(struct commit *c)
                 if (c->commit_pack[i] == c->npacks)
                         memcpy(c->commits[i].pack_hash, hash, 32);
         c->npacks++;
-        pack_builder_release(&c->pb);
-        pack_builder_init(&c->pb);
-        return 0;
+        return 0; /* the builder is empty again (pack_builder_take) */
 }
 
-/* Adds a record, starting a new pack when the current one is full. */
+/*
+ * Adds a record, starting a new pack when the current one would pass
+ * FS_COMMIT_PACK_TARGET (a record larger than that goes alone into its pack)
+ * or is full.
+ */
 static int commit_add(struct commit *c, uint8_t kind, const uint8_t *bytes, size_t len,
                       struct pack_entry *pe)
 {
         int rc = commit_grow((void **)&c->recs, &c->caprecs, c->nrecs + 1, sizeof(*c->recs));
 
+        if (rc == 0 && pack_builder_count(&c->pb) > 0 &&
+            pack_builder_size(&c->pb) + PACK_RECORD_HDR_LEN + len + PACK_ENTRY_LEN >
+                FS_COMMIT_PACK_TARGET)
+                rc = commit_flush_pack(c);
         if (rc == 0)
                 rc = pack_builder_add(&c->pb, kind, bytes, len, pe);
         if (rc == -EFBIG) {

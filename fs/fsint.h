@@ -445,7 +445,14 @@ int fs_commit_init(struct fs *fs) __attribute__((warn_unused_result));
  * one signed journal entry, written durably to the outbox, then the index
  * (group commit).  *NCOMMITS gets the number of files committed (0: nothing
  * to do).  On error nothing is lost: the changes stay marked.
+ *
+ * Memory (issue #10): a round holds one pack in memory at a time, of at
+ * most FS_COMMIT_PACK_TARGET bytes (a single record larger than that, a
+ * manifest of a very large file, gets a pack of its own, <= PACK_MAX_SIZE);
+ * each pack is written to the outbox as soon as it is full.  The pusher
+ * reads packs whole, so this also bounds what it holds (sync/push.c).
  */
+#define FS_COMMIT_PACK_TARGET (4u << 20)
 int fs_commit(struct fs *fs, size_t *ncommits) __attribute__((warn_unused_result));
 /*
  * The files whose last commit attempt failed (not -EAGAIN), still changed:
