@@ -1142,11 +1142,20 @@ static int commit_check_members(struct fs *fs)
         return 0;
 }
 
-static int commit_round(struct fs *fs, size_t *ncommits)
+/*
+ * One round: the changed inodes above *CURSOR, at most FS_COMMIT_MAX_FILES
+ * of them, and (in the first round of fs_commit, *CURSOR 0) every pending
+ * deletion, become one journal entry.  On success *CURSOR moves past the
+ * batch and *MORE says whether another batch may follow; on error both are
+ * untouched (-ESTALE: the same batch is done again).
+ */
+static int commit_round(struct fs *fs, uint64_t *cursor, int *more, size_t *ncommits)
 {
         struct commit c;
         struct commit_tombs ts = {NULL, 0, 0};
         uint8_t entry_hash[32];
+        uint64_t last = *cursor;
+        int batch_more = 0;
         size_t i;
         int rc;
 
@@ -1154,8 +1163,10 @@ static int commit_round(struct fs *fs, size_t *ncommits)
         /* key_hold: every epoch is reachable by a removed device; the changes stay
          * local (marked) until a rotation gives a clean key (fs/mount.c). */
         if (fs->sign_sk == NULL || fs->read_only || fs->commit_broken ||
-            atomic_load(&fs->key_hold) || atomic_load(&fs->keys_behind))
+            atomic_load(&fs->key_hold) || atomic_load(&fs->keys_behind)) {
+                *more = 0;
                 return 0;
+        }
         /* D3: packs go to the outbox on the disk of the index; keep the index's reserve. */
         rc = fs_space_check(fs, 0, 0);
         if (rc != 0) {
@@ -1173,8 +1184,10 @@ static int commit_round(struct fs *fs, size_t *ncommits)
         if (c.sealed == NULL)
                 return -ENOMEM;
         pthread_mutex_lock(&fs->commit_lock);
-        rc = index_for_each_dirty(fs->ix, commit_inode, &c);
-        if (rc == 0)
+        rc = index_for_each_dirty_after(fs->ix, *cursor, FS_COMMIT_MAX_FILES, commit_inode, &c,
+                                        &last, &batch_more);
+        /* Deletions in the first round: never after the version that replaced a name. */
+        if (rc == 0 && *cursor == 0)
                 rc = index_for_each_tomb(fs->ix, commit_collect_tomb, &ts);
         for (i = 0; i < ts.n && rc == 0; i++)
                 if (!commit_tomb_clashes(&c, &ts.t[i]))
@@ -1183,6 +1196,8 @@ static int commit_round(struct fs *fs, size_t *ncommits)
                 /* Only the root, deleted or busy files were marked: nothing to publish. */
                 pthread_mutex_unlock(&fs->commit_lock);
                 commit_release(&c, 0);
+                *cursor = last;
+                *more = batch_more;
                 goto out_tombs;
         }
         if (rc == 0)
@@ -1215,6 +1230,8 @@ static int commit_round(struct fs *fs, size_t *ncommits)
                         confirm_note_own(fs->confirm, fs->journal_seq, fs->journal_head);
                 fs->committed_seq = fs->journal_seq;
                 *ncommits = c.ncommits;
+                *cursor = last;
+                *more = batch_more;
                 log_info("committed journal entry %llu: %zu file(s), %zu pack(s)",
                          (unsigned long long)fs->journal_seq, c.ncommits, c.npacks);
         } else if (rc != -ESTALE) {
@@ -1231,12 +1248,13 @@ out_tombs:
 
 #define COMMIT_MEMBER_TRIES 3 /* rounds undone by a changed membership log, then wait */
 
-int fs_commit(struct fs *fs, size_t *ncommits)
+/* One batch (commit_round), done again while the membership log changes under it (R3). */
+static int commit_batch(struct fs *fs, uint64_t *cursor, int *more, size_t *ncommits)
 {
         int tries, rc = -ESTALE;
 
         for (tries = 0; tries < COMMIT_MEMBER_TRIES && rc == -ESTALE; tries++) {
-                rc = commit_round(fs, ncommits);
+                rc = commit_round(fs, cursor, more, ncommits);
                 if (rc == -ESTALE)
                         fs_refresh_peers(fs); /* outside commit_lock: the switch takes it */
         }
@@ -1245,6 +1263,21 @@ int fs_commit(struct fs *fs, size_t *ncommits)
                          "changes stay queued for the next round");
                 rc = -EAGAIN;
         }
+        return rc;
+}
+
+int fs_commit(struct fs *fs, size_t *ncommits)
+{
+        uint64_t cursor = 0;
+        size_t n, total = 0;
+        int more = 1, rc = 0;
+
+        while (rc == 0 && more) {
+                n = 0;
+                rc = commit_batch(fs, &cursor, &more, &n);
+                total += n;
+        }
+        *ncommits = total;
         return rc;
 }
 

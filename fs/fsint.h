@@ -441,18 +441,29 @@ int fs_purge_orphans(struct fs *fs) __attribute__((warn_unused_result));
  */
 int fs_commit_init(struct fs *fs) __attribute__((warn_unused_result));
 /*
- * Commits every changed inode and pending deletion: one or more packs and
- * one signed journal entry, written durably to the outbox, then the index
- * (group commit).  *NCOMMITS gets the number of files committed (0: nothing
- * to do).  On error nothing is lost: the changes stay marked.
+ * Commits every changed inode and pending deletion: one or more rounds, each
+ * one or more packs and one signed journal entry, written durably to the
+ * outbox, then the index (group commit).  *NCOMMITS gets the number of files
+ * committed (0: nothing to do), by the rounds that succeeded also on error.
+ * On error nothing is lost: the changes of the failed round stay marked.
  *
- * Memory (issue #10): a round holds one pack in memory at a time, of at
+ * Memory (issue #10): a round takes at most FS_COMMIT_MAX_FILES changed
+ * inodes (in ino order; fs_commit does rounds until none is left), so what
+ * it holds per file (a busy inode, its version vector and new block
+ * references) is bounded whatever the number of changed files; the first
+ * round also takes every pending deletion (not bounded: a directory's
+ * deletion must not be published before those of its files, doc/SYNC.md
+ * C7, and a deletion not after the version that took its name).  One round
+ * names at most JOURNAL_MAX_COMMITS files, so this is also what lets more
+ * changed files than that be published at all.
+ * A round holds one pack in memory at a time, of at
  * most FS_COMMIT_PACK_TARGET bytes (a single record larger than that, a
  * manifest of a very large file, gets a pack of its own, <= PACK_MAX_SIZE);
  * each pack is written to the outbox as soon as it is full.  The pusher
  * reads packs whole, so this also bounds what it holds (sync/push.c).
  */
 #define FS_COMMIT_PACK_TARGET (4u << 20)
+#define FS_COMMIT_MAX_FILES 4096
 int fs_commit(struct fs *fs, size_t *ncommits) __attribute__((warn_unused_result));
 /*
  * The files whose last commit attempt failed (not -EAGAIN), still changed:

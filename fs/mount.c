@@ -138,7 +138,11 @@ static void *fs_flusher_main(void *arg)
                 if (fs->push != NULL && ++ticks % FS_SYNC_EVERY_TICKS == 0) {
                         size_t n = 0;
 
-                        if (fs_commit(fs, &n) == 0 && n > 0)
+                        if (fs_commit(fs, &n) != 0) {
+                                /* Logged by the round; its changes stay queued, and the
+                                 * rounds before it (N files) are in the outbox. */
+                        }
+                        if (n > 0)
                                 push_kick(fs->push);
                 }
                 if (index_dirty(fs->ix)) {
