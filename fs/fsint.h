@@ -9,6 +9,17 @@
  *     (nlookup > 0), while it is open (nopen > 0), or while a request uses
  *     it (busy > 0).  When all three reach zero it is evicted; if it also has
  *     no names left (nlink == 0) its index row and ciphertext file are deleted.
+ *   - Memory bound (issue #10): the kernel keeps lookups on every inode it
+ *     has seen for as long as it likes (a 100k-file untar: 100k of them).
+ *     Once the table holds more than FS_INODE_CACHE inodes, an inode that
+ *     only the kernel's lookups keep (nopen == 0, busy == 0, linked, no
+ *     state that lives only in memory: fs/inode.c fs_inode_ghostable) is
+ *     dropped from the table when its last request ends, and only its
+ *     lookup count (and unsynced flag) stays, as a 16-byte "ghost"; the
+ *     next fs_inode_get loads it from the index again (every change is
+ *     written through, below) and takes the count back.  So the table holds
+ *     at most about FS_INODE_CACHE inodes plus those open or in use, and
+ *     each further inode the kernel remembers costs 16 to 32 bytes.
  *   - Every change to an inode's attributes is written through to the index
  *     (inside the open group-commit transaction) before the reply.
  *
@@ -130,6 +141,15 @@ struct fs_vv {
 };
 
 #define FS_MAX_VV 4096
+
+#define FS_INODE_CACHE 4096 /* inodes kept whole beyond those open or in use (above) */
+
+/* An inode dropped from the table while the kernel holds lookups (fs/inode.c). */
+struct fs_ghost {
+        uint64_t ino;  /* 0: a free slot */
+        uint64_t refs; /* nlookup, and FS_GHOST_UNSYNCED */
+};
+#define FS_GHOST_UNSYNCED (1ull << 63)
 
 struct fs_inode {
         uint64_t ino;
@@ -260,6 +280,11 @@ struct fs {
         struct fs_inode **table;
         size_t table_size;
         size_t table_count;
+        uint64_t table_gen; /* under table_lock: bumped by every removal from the table */
+        size_t inode_cache; /* FS_INODE_CACHE; tests: SEALSYNC_INODE_CACHE (0: drop at once) */
+        /* Under table_lock: lookups of inodes dropped from the table (fs/inode.c "ghosts"). */
+        struct fs_ghost *ghosts;
+        size_t ghost_cap, ghost_count;
         /* Under table_lock: ciphertext files of evicted unlinked inodes, removed
          * once the index commit that dropped their rows is durable (fs_unlinked_drain;
          * doc/SYNC.md D2); those left at exit go at the next mount's purge. */

@@ -14,6 +14,7 @@
  *   whose slot is not fetched yet, a subset of the present ranges),
  *   u64 rdev (v6+: the device number of a special device node, else 0)
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -46,11 +47,19 @@ void fs_now(struct timespec *ts)
 
 int fs_table_init(struct fs *fs)
 {
+        const char *v;
+
         fs->table_size = 4096;
         fs->table = calloc(fs->table_size, sizeof(*fs->table));
         if (fs->table == NULL)
                 return -ENOMEM;
         fs->table_count = 0;
+        fs->ghosts = NULL;
+        fs->ghost_cap = fs->ghost_count = 0;
+        fs->inode_cache = FS_INODE_CACHE;
+        v = getenv("SEALSYNC_INODE_CACHE"); /* tests: drop inodes to ghosts sooner */
+        if (v != NULL && *v >= '0' && *v <= '9')
+                fs->inode_cache = (size_t)strtoul(v, NULL, 10);
         pthread_mutex_init(&fs->table_lock, NULL);
         return 0;
 }
@@ -81,6 +90,9 @@ void fs_table_release(struct fs *fs)
         }
         free(fs->table);
         fs->table = NULL;
+        free(fs->ghosts);
+        fs->ghosts = NULL;
+        fs->ghost_cap = fs->ghost_count = 0;
         free(fs->unlinked); /* the next mount's purge removes their files */
         fs->unlinked = NULL;
         fs->nunlinked = fs->capunlinked = 0;
@@ -127,10 +139,86 @@ static void fs_table_grow(struct fs *fs)
         free(old);
 }
 
+/*
+ * Ghosts (fsint.h "Memory bound"): the lookup counts of inodes dropped from
+ * the table, in an open-addressing table (linear probing, at most half
+ * full, ino 0 marks a free slot), all under the table lock.
+ */
+static size_t fs_ghost_home(const struct fs *fs, uint64_t ino)
+{
+        return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 17) & (fs->ghost_cap - 1);
+}
+
+/* The slot of INO, or the free slot where it would go (ghost_cap > 0). */
+static size_t fs_ghost_slot(const struct fs *fs, uint64_t ino)
+{
+        size_t i = fs_ghost_home(fs, ino);
+
+        while (fs->ghosts[i].ino != 0 && fs->ghosts[i].ino != ino)
+                i = (i + 1) & (fs->ghost_cap - 1);
+        return i;
+}
+
+/* Room for one more ghost: 0, or -ENOMEM (nothing changed). */
+static int fs_ghost_reserve(struct fs *fs)
+{
+        struct fs_ghost *old = fs->ghosts, *ng;
+        size_t ocap = fs->ghost_cap, ncap, i;
+
+        if (2 * (fs->ghost_count + 1) <= fs->ghost_cap)
+                return 0;
+        ncap = ocap ? 2 * ocap : 1024;
+        ng = calloc(ncap, sizeof(*ng));
+        if (ng == NULL)
+                return -ENOMEM;
+        fs->ghosts = ng;
+        fs->ghost_cap = ncap;
+        for (i = 0; i < ocap; i++)
+                if (old[i].ino != 0)
+                        fs->ghosts[fs_ghost_slot(fs, old[i].ino)] = old[i];
+        free(old);
+        return 0;
+}
+
+/* Removes INO's ghost into *REFS: 1, or 0 if it has none. */
+static int fs_ghost_take(struct fs *fs, uint64_t ino, uint64_t *refs)
+{
+        size_t i, j, k, mask = fs->ghost_cap - 1;
+
+        if (fs->ghost_count == 0)
+                return 0;
+        i = fs_ghost_slot(fs, ino);
+        if (fs->ghosts[i].ino != ino)
+                return 0;
+        *refs = fs->ghosts[i].refs;
+        /* Backward-shift deletion: no probe chain may cross the freed slot. */
+        for (j = i;;) {
+                j = (j + 1) & mask;
+                if (fs->ghosts[j].ino == 0)
+                        break;
+                k = fs_ghost_home(fs, fs->ghosts[j].ino);
+                if (((j - k) & mask) >= ((j - i) & mask)) {
+                        fs->ghosts[i] = fs->ghosts[j];
+                        i = j;
+                }
+        }
+        fs->ghosts[i].ino = 0;
+        fs->ghosts[i].refs = 0;
+        fs->ghost_count--;
+        return 1;
+}
+
 static void fs_table_insert(struct fs *fs, struct fs_inode *in)
 {
+        uint64_t refs;
         size_t h;
 
+        /* A dropped inode coming back takes the kernel's lookups back. */
+        if (fs_ghost_take(fs, in->ino, &refs)) {
+                in->nlookup = refs & ~FS_GHOST_UNSYNCED;
+                if (refs & FS_GHOST_UNSYNCED)
+                        in->unsynced = 1;
+        }
         if (fs->table_count >= fs->table_size)
                 fs_table_grow(fs);
         h = fs_hash(fs, in->ino);
@@ -148,6 +236,7 @@ static void fs_table_remove(struct fs *fs, struct fs_inode *in)
         if (*pp == in) {
                 *pp = in->hnext;
                 fs->table_count--;
+                fs->table_gen++;
         }
 }
 
@@ -496,6 +585,7 @@ static int fs_inode_load(struct fs *fs, uint64_t ino, struct fs_inode **out)
 int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
 {
         struct fs_inode *in, *loaded = NULL;
+        uint64_t gen;
         int rc;
 
         pthread_mutex_lock(&fs->table_lock);
@@ -506,6 +596,7 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
                 *out = in;
                 return 0;
         }
+        gen = fs->table_gen;
         pthread_mutex_unlock(&fs->table_lock);
 
         rc = fs_inode_load(fs, ino, &loaded);
@@ -513,6 +604,21 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
                 return rc;
         pthread_mutex_lock(&fs->table_lock);
         in = fs_table_find(fs, ino);
+        if (in == NULL && fs->table_gen != gen) {
+                /*
+                 * An inode left the table while we loaded: it may be this one,
+                 * changed after our read and then dropped (a ghost) or evicted.
+                 * Read again under the table lock (the lock order allows the
+                 * index below it), so nothing can change it in between.
+                 */
+                fs_inode_free(loaded);
+                loaded = NULL;
+                rc = fs_inode_load(fs, ino, &loaded);
+                if (rc != 0) {
+                        pthread_mutex_unlock(&fs->table_lock);
+                        return rc;
+                }
+        }
         if (in == NULL) {
                 in = loaded;
                 loaded = NULL;
@@ -525,11 +631,39 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
         return 0;
 }
 
+/*
+ * 1 if IN, kept only by the kernel's lookups, may be dropped to a ghost:
+ * everything it holds is in its index record (written through), or is a
+ * hint (read-ahead, logged errors), or is the unsynced flag the ghost keeps.
+ * Not: the root; an unlinked inode (deleted when its lookups end); state that
+ * lives only in memory: a buffered block, a write error the next fsync
+ * reports, a truncation to settle, an unfinished reset, a commit round's
+ * marks.  Called with the table lock held, nopen == busy == 0: no request
+ * holds IN, so its fields do not change under us.
+ */
+static int fs_inode_ghostable(const struct fs *fs, const struct fs_inode *in)
+{
+        return fs->table_count > fs->inode_cache && in->ino != INDEX_ROOT_INO && in->nlink > 0 &&
+               in->wb == NULL && in->wb_err == 0 && !in->settle_due && in->reset == NULL &&
+               !in->committing && in->nlookup < FS_GHOST_UNSYNCED;
+}
+
 /* Called with the table lock held; returns 1 if IN was removed from the table. */
 static int fs_inode_unused(struct fs *fs, struct fs_inode *in)
 {
-        if (in->nlookup != 0 || in->nopen != 0 || in->busy != 0 || in->ino == INDEX_ROOT_INO)
+        if (in->nopen != 0 || in->busy != 0 || in->ino == INDEX_ROOT_INO)
                 return 0;
+        if (in->nlookup != 0) {
+                size_t slot;
+
+                if (!fs_inode_ghostable(fs, in) || fs_ghost_reserve(fs) != 0)
+                        return 0;
+                slot = fs_ghost_slot(fs, in->ino);
+                assert(fs->ghosts[slot].ino == 0); /* at most one of table entry and ghost */
+                fs->ghosts[slot].ino = in->ino;
+                fs->ghosts[slot].refs = in->nlookup | (in->unsynced ? FS_GHOST_UNSYNCED : 0);
+                fs->ghost_count++;
+        }
         fs_table_remove(fs, in);
         return 1;
 }
@@ -656,6 +790,15 @@ void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n)
         if (in != NULL) {
                 in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
                 gone = fs_inode_unused(fs, in);
+        } else if (fs->ghost_count > 0) {
+                /* A ghost: linked, so nothing to delete when its lookups end. */
+                struct fs_ghost *g = &fs->ghosts[fs_ghost_slot(fs, ino)];
+                uint64_t refs;
+
+                if (g->ino == ino && (g->refs & ~FS_GHOST_UNSYNCED) > n)
+                        g->refs -= n; /* the flag bit is above the count */
+                else if (g->ino == ino)
+                        (void)fs_ghost_take(fs, ino, &refs);
         }
         pthread_mutex_unlock(&fs->table_lock);
         if (gone)
