@@ -1276,6 +1276,10 @@ int fs_commit(struct fs *fs, size_t *ncommits)
                 n = 0;
                 rc = commit_batch(fs, &cursor, &more, &n);
                 total += n;
+                /* A writer faster than the rounds keeps this loop going: the small
+                 * writes' timer (doc/DESIGN.md "Small writes") must not wait for it. */
+                if (rc == 0 && more)
+                        fs_content_expire(fs, FS_WBUF_DELAY_MS);
         }
         *ncommits = total;
         return rc;
