@@ -11,10 +11,10 @@
  *     no names left (nlink == 0) its index row and ciphertext file are deleted.
  *   - Memory bound (issue #10): the kernel keeps lookups on every inode it
  *     has seen for as long as it likes (a 100k-file untar: 100k of them).
- *     Once the table holds more than FS_INODE_CACHE inodes, an inode that
- *     only the kernel's lookups keep (nopen == 0, busy == 0, linked, no
- *     state that lives only in memory: fs/inode.c fs_inode_ghostable) is
- *     dropped from the table when its last request ends, and only its
+ *     Once the table holds more than FS_INODE_CACHE inodes, the least
+ *     recently used inodes that only the kernel's lookups keep (nopen == 0,
+ *     busy == 0, linked, no state that lives only in memory: fs/inode.c
+ *     fs_inode_ghostable) are dropped from the table, and only their
  *     lookup count (and unsynced flag) stays, as a 16-byte "ghost"; the
  *     next fs_inode_get loads it from the index again (every change is
  *     written through, below) and takes the count back.  So the table holds
@@ -160,6 +160,9 @@ struct fs_inode {
         uint32_t nopen;
         uint32_t busy;
         struct fs_inode *hnext;
+        /* Table lock: the idle list (fs/inode.c), least recently used first. */
+        struct fs_inode *lru_prev, *lru_next;
+        int in_lru;
 
         pthread_rwlock_t lock; /* everything below */
         int kind;
@@ -282,6 +285,7 @@ struct fs {
         size_t table_count;
         uint64_t table_gen; /* under table_lock: bumped by every removal from the table */
         size_t inode_cache; /* FS_INODE_CACHE; tests: SEALSYNC_INODE_CACHE (0: drop at once) */
+        struct fs_inode *lru_head, *lru_tail; /* under table_lock: idle inodes kept by lookups */
         /* Under table_lock: lookups of inodes dropped from the table (fs/inode.c "ghosts"). */
         struct fs_ghost *ghosts;
         size_t ghost_cap, ghost_count;

@@ -208,6 +208,40 @@ static int fs_ghost_take(struct fs *fs, uint64_t ino, uint64_t *refs)
         return 1;
 }
 
+/*
+ * The idle list: inodes in the table kept only by the kernel's lookups
+ * (nopen == busy == 0, nlookup > 0), least recently used first; the ones
+ * fs_table_trim drops to ghosts.  Under the table lock.
+ */
+static void fs_lru_del(struct fs *fs, struct fs_inode *in)
+{
+        if (!in->in_lru)
+                return;
+        if (in->lru_prev != NULL)
+                in->lru_prev->lru_next = in->lru_next;
+        else
+                fs->lru_head = in->lru_next;
+        if (in->lru_next != NULL)
+                in->lru_next->lru_prev = in->lru_prev;
+        else
+                fs->lru_tail = in->lru_prev;
+        in->lru_prev = in->lru_next = NULL;
+        in->in_lru = 0;
+}
+
+static void fs_lru_add(struct fs *fs, struct fs_inode *in)
+{
+        fs_lru_del(fs, in);
+        in->lru_prev = fs->lru_tail;
+        in->lru_next = NULL;
+        if (fs->lru_tail != NULL)
+                fs->lru_tail->lru_next = in;
+        else
+                fs->lru_head = in;
+        fs->lru_tail = in;
+        in->in_lru = 1;
+}
+
 static void fs_table_insert(struct fs *fs, struct fs_inode *in)
 {
         uint64_t refs;
@@ -238,6 +272,7 @@ static void fs_table_remove(struct fs *fs, struct fs_inode *in)
                 fs->table_count--;
                 fs->table_gen++;
         }
+        fs_lru_del(fs, in);
 }
 
 static struct fs_inode *fs_inode_alloc(void)
@@ -592,6 +627,7 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
         in = fs_table_find(fs, ino);
         if (in != NULL) {
                 in->busy++;
+                fs_lru_del(fs, in); /* in use */
                 pthread_mutex_unlock(&fs->table_lock);
                 *out = in;
                 return 0;
@@ -625,6 +661,7 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
                 fs_table_insert(fs, in);
         }
         in->busy++;
+        fs_lru_del(fs, in); /* in use */
         pthread_mutex_unlock(&fs->table_lock);
         fs_inode_free(loaded); /* lost a race: another thread loaded it */
         *out = in;
@@ -641,31 +678,84 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
  * marks.  Called with the table lock held, nopen == busy == 0: no request
  * holds IN, so its fields do not change under us.
  */
-static int fs_inode_ghostable(const struct fs *fs, const struct fs_inode *in)
+static int fs_inode_ghostable(const struct fs_inode *in)
 {
-        return fs->table_count > fs->inode_cache && in->ino != INDEX_ROOT_INO && in->nlink > 0 &&
+        return in->ino != INDEX_ROOT_INO && in->nlink > 0 && in->nopen == 0 && in->busy == 0 &&
                in->wb == NULL && in->wb_err == 0 && !in->settle_due && in->reset == NULL &&
-               !in->committing && in->nlookup < FS_GHOST_UNSYNCED;
+               !in->committing && in->nlookup > 0 && in->nlookup < FS_GHOST_UNSYNCED;
 }
 
-/* Called with the table lock held; returns 1 if IN was removed from the table. */
+/* Records IN's lookups as a ghost (the table lock held): 0, or -ENOMEM (nothing changed). */
+static int fs_ghost_add(struct fs *fs, const struct fs_inode *in)
+{
+        size_t slot;
+
+        if (fs_ghost_reserve(fs) != 0)
+                return -ENOMEM;
+        slot = fs_ghost_slot(fs, in->ino);
+        assert(fs->ghosts[slot].ino == 0); /* at most one of table entry and ghost */
+        fs->ghosts[slot].ino = in->ino;
+        fs->ghosts[slot].refs = in->nlookup | (in->unsynced ? FS_GHOST_UNSYNCED : 0);
+        fs->ghost_count++;
+        return 0;
+}
+
+/*
+ * Called with the table lock held; returns 1 if IN was removed from the
+ * table (evict it).  An idle inode the kernel's lookups keep goes to the
+ * idle list's end (the most recently used).
+ */
 static int fs_inode_unused(struct fs *fs, struct fs_inode *in)
 {
-        if (in->nopen != 0 || in->busy != 0 || in->ino == INDEX_ROOT_INO)
+        if (in->nopen != 0 || in->busy != 0 || in->ino == INDEX_ROOT_INO) {
+                fs_lru_del(fs, in);
                 return 0;
+        }
         if (in->nlookup != 0) {
-                size_t slot;
-
-                if (!fs_inode_ghostable(fs, in) || fs_ghost_reserve(fs) != 0)
-                        return 0;
-                slot = fs_ghost_slot(fs, in->ino);
-                assert(fs->ghosts[slot].ino == 0); /* at most one of table entry and ghost */
-                fs->ghosts[slot].ino = in->ino;
-                fs->ghosts[slot].refs = in->nlookup | (in->unsynced ? FS_GHOST_UNSYNCED : 0);
-                fs->ghost_count++;
+                fs_lru_add(fs, in);
+                return 0;
         }
         fs_table_remove(fs, in);
         return 1;
+}
+
+#define FS_TRIM_BATCH 8 /* inodes dropped per call: the table lock is held briefly */
+
+/*
+ * While the table holds more than fs->inode_cache inodes, drops the least
+ * recently used idle ones to ghosts, at most FS_TRIM_BATCH, into OUT (the
+ * caller frees them once the table lock is released).  An idle inode that
+ * may not be dropped leaves the list until its next use.  Returns the number.
+ */
+static size_t fs_table_trim(struct fs *fs, struct fs_inode **out)
+{
+        size_t n = 0;
+
+        while (n < FS_TRIM_BATCH && fs->table_count > fs->inode_cache && fs->lru_head != NULL) {
+                struct fs_inode *v = fs->lru_head;
+
+                fs_lru_del(fs, v);
+                if (!fs_inode_ghostable(v) || fs_ghost_add(fs, v) != 0)
+                        continue;
+                fs_table_remove(fs, v);
+                out[n++] = v;
+        }
+        return n;
+}
+
+static void fs_inode_evict(struct fs *fs, struct fs_inode *in);
+
+/* Trims the table, releases its lock, then evicts GONE (if not NULL) and what was trimmed. */
+static void fs_table_unlock_trim(struct fs *fs, struct fs_inode *gone)
+{
+        struct fs_inode *v[FS_TRIM_BATCH];
+        size_t n = fs_table_trim(fs, v), i;
+
+        pthread_mutex_unlock(&fs->table_lock);
+        if (gone != NULL)
+                fs_inode_evict(fs, gone);
+        for (i = 0; i < n; i++)
+                fs_inode_evict(fs, v[i]);
 }
 
 /*
@@ -762,9 +852,7 @@ void fs_inode_put(struct fs *fs, struct fs_inode *in)
         pthread_mutex_lock(&fs->table_lock);
         in->busy--;
         gone = fs_inode_unused(fs, in);
-        pthread_mutex_unlock(&fs->table_lock);
-        if (gone)
-                fs_inode_evict(fs, in);
+        fs_table_unlock_trim(fs, gone ? in : NULL);
 }
 
 void fs_inode_ref(struct fs *fs, struct fs_inode *in, int64_t dlookup, int32_t dopen)
@@ -775,9 +863,7 @@ void fs_inode_ref(struct fs *fs, struct fs_inode *in, int64_t dlookup, int32_t d
         in->nlookup = (uint64_t)((int64_t)in->nlookup + dlookup);
         in->nopen = (uint32_t)((int32_t)in->nopen + dopen);
         gone = fs_inode_unused(fs, in);
-        pthread_mutex_unlock(&fs->table_lock);
-        if (gone)
-                fs_inode_evict(fs, in);
+        fs_table_unlock_trim(fs, gone ? in : NULL);
 }
 
 void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n)
@@ -800,9 +886,7 @@ void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n)
                 else if (g->ino == ino)
                         (void)fs_ghost_take(fs, ino, &refs);
         }
-        pthread_mutex_unlock(&fs->table_lock);
-        if (gone)
-                fs_inode_evict(fs, in);
+        fs_table_unlock_trim(fs, gone ? in : NULL);
 }
 
 int fs_inode_save(struct fs *fs, struct fs_inode *in)

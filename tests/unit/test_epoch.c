@@ -785,6 +785,33 @@ static void test_inode_ghosts(void **state)
         for (i = 0; i < GHOSTS; i += 2)
                 fs_inode_forget(&f->fs, inos[i], 100);
         assert_int_equal(f->fs.ghost_count, 0);
+        /* With room for 3, the least recently used go first. */
+        f->fs.inode_cache = 3;
+        for (i = 0; i < 6; i++) {
+                snprintf(name, sizeof(name), "lru%zu", i);
+                assert_int_equal(
+                    fs_inode_create(&f->fs, FS_KIND_REG, S_IFREG | 0644, 1000, 1000, NULL, &in), 0);
+                assert_int_equal(
+                    index_link(f->fs.ix, INDEX_ROOT_INO, name, strlen(name), in->ino, FS_KIND_REG),
+                    0);
+                pthread_rwlock_wrlock(&in->lock);
+                in->nlink = 1;
+                assert_int_equal(fs_inode_save(&f->fs, in), 0);
+                pthread_rwlock_unlock(&in->lock);
+                fs_inode_ref(&f->fs, in, 1, 0);
+                inos[i] = in->ino;
+                fs_inode_put(&f->fs, in);
+        }
+        assert_true(f->fs.table_count <= 3);
+        left = f->fs.ghost_count;
+        assert_true(left >= 3);
+        assert_int_equal(fs_inode_get(&f->fs, inos[5], &in), 0); /* the last used: still whole */
+        assert_int_equal(f->fs.ghost_count, left);
+        fs_inode_put(&f->fs, in);
+        assert_int_equal(fs_inode_get(&f->fs, inos[0], &in), 0); /* the first: a ghost */
+        assert_int_equal(f->fs.ghost_count, left - 1);
+        assert_int_equal(in->nlookup, 1);
+        fs_inode_put(&f->fs, in);
 }
 
 int main(void)
