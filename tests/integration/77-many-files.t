@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# 76-many-files.t: more changed files than one commit round takes (issue #10:
+# 77-many-files.t: more changed files than one commit round takes (issue #10:
 # FS_COMMIT_MAX_FILES, 4096) are published in several journal entries, all of
 # them, and a second device gets every file; their deletion (one round, C7)
 # leaves nothing behind on it.  The files are made on a `--no-sync` mount so
