@@ -142,7 +142,7 @@ static int commit_flush_pack(struct commit *c)
                 return 0;
         rc = commit_grow((void **)&c->packs, &c->cappacks, c->npacks + 1, sizeof(*c->packs));
         if (rc == 0)
-                rc = pack_builder_finish(&c->pb, &bytes, &len, hash);
+                rc = pack_builder_take(&c->pb, &bytes, &len, hash); /* no copy: memory bound */
         if (rc != 0)
                 return rc;
         hex_encode(hex, hash, 32);
@@ -164,17 +164,23 @@ static int commit_flush_pack(struct commit *c)
                 if (c->commit_pack[i] == c->npacks)
                         memcpy(c->commits[i].pack_hash, hash, 32);
         c->npacks++;
-        pack_builder_release(&c->pb);
-        pack_builder_init(&c->pb);
-        return 0;
+        return 0; /* the builder is empty again (pack_builder_take) */
 }
 
-/* Adds a record, starting a new pack when the current one is full. */
+/*
+ * Adds a record, starting a new pack when the current one would pass
+ * FS_COMMIT_PACK_TARGET (a record larger than that goes alone into its pack)
+ * or is full.
+ */
 static int commit_add(struct commit *c, uint8_t kind, const uint8_t *bytes, size_t len,
                       struct pack_entry *pe)
 {
         int rc = commit_grow((void **)&c->recs, &c->caprecs, c->nrecs + 1, sizeof(*c->recs));
 
+        if (rc == 0 && pack_builder_count(&c->pb) > 0 &&
+            pack_builder_size(&c->pb) + PACK_RECORD_HDR_LEN + len + PACK_ENTRY_LEN >
+                FS_COMMIT_PACK_TARGET)
+                rc = commit_flush_pack(c);
         if (rc == 0)
                 rc = pack_builder_add(&c->pb, kind, bytes, len, pe);
         if (rc == -EFBIG) {
@@ -1136,11 +1142,20 @@ static int commit_check_members(struct fs *fs)
         return 0;
 }
 
-static int commit_round(struct fs *fs, size_t *ncommits)
+/*
+ * One round: the changed inodes above *CURSOR, at most FS_COMMIT_MAX_FILES
+ * of them, and (in the first round of fs_commit, *CURSOR 0) every pending
+ * deletion, become one journal entry.  On success *CURSOR moves past the
+ * batch and *MORE says whether another batch may follow; on error both are
+ * untouched (-ESTALE: the same batch is done again).
+ */
+static int commit_round(struct fs *fs, uint64_t *cursor, int *more, size_t *ncommits)
 {
         struct commit c;
         struct commit_tombs ts = {NULL, 0, 0};
         uint8_t entry_hash[32];
+        uint64_t last = *cursor;
+        int batch_more = 0;
         size_t i;
         int rc;
 
@@ -1148,8 +1163,10 @@ static int commit_round(struct fs *fs, size_t *ncommits)
         /* key_hold: every epoch is reachable by a removed device; the changes stay
          * local (marked) until a rotation gives a clean key (fs/mount.c). */
         if (fs->sign_sk == NULL || fs->read_only || fs->commit_broken ||
-            atomic_load(&fs->key_hold) || atomic_load(&fs->keys_behind))
+            atomic_load(&fs->key_hold) || atomic_load(&fs->keys_behind)) {
+                *more = 0;
                 return 0;
+        }
         /* D3: packs go to the outbox on the disk of the index; keep the index's reserve. */
         rc = fs_space_check(fs, 0, 0);
         if (rc != 0) {
@@ -1167,8 +1184,10 @@ static int commit_round(struct fs *fs, size_t *ncommits)
         if (c.sealed == NULL)
                 return -ENOMEM;
         pthread_mutex_lock(&fs->commit_lock);
-        rc = index_for_each_dirty(fs->ix, commit_inode, &c);
-        if (rc == 0)
+        rc = index_for_each_dirty_after(fs->ix, *cursor, FS_COMMIT_MAX_FILES, commit_inode, &c,
+                                        &last, &batch_more);
+        /* Deletions in the first round: never after the version that replaced a name. */
+        if (rc == 0 && *cursor == 0)
                 rc = index_for_each_tomb(fs->ix, commit_collect_tomb, &ts);
         for (i = 0; i < ts.n && rc == 0; i++)
                 if (!commit_tomb_clashes(&c, &ts.t[i]))
@@ -1177,6 +1196,8 @@ static int commit_round(struct fs *fs, size_t *ncommits)
                 /* Only the root, deleted or busy files were marked: nothing to publish. */
                 pthread_mutex_unlock(&fs->commit_lock);
                 commit_release(&c, 0);
+                *cursor = last;
+                *more = batch_more;
                 goto out_tombs;
         }
         if (rc == 0)
@@ -1209,6 +1230,8 @@ static int commit_round(struct fs *fs, size_t *ncommits)
                         confirm_note_own(fs->confirm, fs->journal_seq, fs->journal_head);
                 fs->committed_seq = fs->journal_seq;
                 *ncommits = c.ncommits;
+                *cursor = last;
+                *more = batch_more;
                 log_info("committed journal entry %llu: %zu file(s), %zu pack(s)",
                          (unsigned long long)fs->journal_seq, c.ncommits, c.npacks);
         } else if (rc != -ESTALE) {
@@ -1225,12 +1248,13 @@ out_tombs:
 
 #define COMMIT_MEMBER_TRIES 3 /* rounds undone by a changed membership log, then wait */
 
-int fs_commit(struct fs *fs, size_t *ncommits)
+/* One batch (commit_round), done again while the membership log changes under it (R3). */
+static int commit_batch(struct fs *fs, uint64_t *cursor, int *more, size_t *ncommits)
 {
         int tries, rc = -ESTALE;
 
         for (tries = 0; tries < COMMIT_MEMBER_TRIES && rc == -ESTALE; tries++) {
-                rc = commit_round(fs, ncommits);
+                rc = commit_round(fs, cursor, more, ncommits);
                 if (rc == -ESTALE)
                         fs_refresh_peers(fs); /* outside commit_lock: the switch takes it */
         }
@@ -1243,6 +1267,25 @@ int fs_commit(struct fs *fs, size_t *ncommits)
                          "changes stay queued for the next round");
                 rc = -EAGAIN;
         }
+        return rc;
+}
+
+int fs_commit(struct fs *fs, size_t *ncommits)
+{
+        uint64_t cursor = 0;
+        size_t n, total = 0;
+        int more = 1, rc = 0;
+
+        while (rc == 0 && more) {
+                n = 0;
+                rc = commit_batch(fs, &cursor, &more, &n);
+                total += n;
+                /* A writer faster than the rounds keeps this loop going: the small
+                 * writes' timer (doc/DESIGN.md "Small writes") must not wait for it. */
+                if (rc == 0 && more)
+                        fs_content_expire(fs, FS_WBUF_DELAY_MS);
+        }
+        *ncommits = total;
         return rc;
 }
 

@@ -9,6 +9,17 @@
  *     (nlookup > 0), while it is open (nopen > 0), or while a request uses
  *     it (busy > 0).  When all three reach zero it is evicted; if it also has
  *     no names left (nlink == 0) its index row and ciphertext file are deleted.
+ *   - Memory bound (issue #10): the kernel keeps lookups on every inode it
+ *     has seen for as long as it likes (a 100k-file untar: 100k of them).
+ *     Once the table holds more than FS_INODE_CACHE inodes, the least
+ *     recently used inodes that only the kernel's lookups keep (nopen == 0,
+ *     busy == 0, linked, no state that lives only in memory: fs/inode.c
+ *     fs_inode_ghostable) are dropped from the table, and only their
+ *     lookup count (and unsynced flag) stays, as a 16-byte "ghost"; the
+ *     next fs_inode_get loads it from the index again (every change is
+ *     written through, below) and takes the count back.  So the table holds
+ *     at most about FS_INODE_CACHE inodes plus those open or in use, and
+ *     each further inode the kernel remembers costs 16 to 32 bytes.
  *   - Every change to an inode's attributes is written through to the index
  *     (inside the open group-commit transaction) before the reply.
  *
@@ -131,6 +142,15 @@ struct fs_vv {
 
 #define FS_MAX_VV 4096
 
+#define FS_INODE_CACHE 4096 /* inodes kept whole beyond those open or in use (above) */
+
+/* An inode dropped from the table while the kernel holds lookups (fs/inode.c). */
+struct fs_ghost {
+        uint64_t ino;  /* 0: a free slot */
+        uint64_t refs; /* nlookup, and FS_GHOST_UNSYNCED */
+};
+#define FS_GHOST_UNSYNCED (1ull << 63)
+
 struct fs_inode {
         uint64_t ino;
         uint8_t file_id[16];
@@ -140,6 +160,9 @@ struct fs_inode {
         uint32_t nopen;
         uint32_t busy;
         struct fs_inode *hnext;
+        /* Table lock: the idle list (fs/inode.c), least recently used first. */
+        struct fs_inode *lru_prev, *lru_next;
+        int in_lru;
 
         pthread_rwlock_t lock; /* everything below */
         int kind;
@@ -260,6 +283,12 @@ struct fs {
         struct fs_inode **table;
         size_t table_size;
         size_t table_count;
+        uint64_t table_gen; /* under table_lock: bumped by every removal from the table */
+        size_t inode_cache; /* FS_INODE_CACHE; tests: SEALSYNC_INODE_CACHE (0: drop at once) */
+        struct fs_inode *lru_head, *lru_tail; /* under table_lock: idle inodes kept by lookups */
+        /* Under table_lock: lookups of inodes dropped from the table (fs/inode.c "ghosts"). */
+        struct fs_ghost *ghosts;
+        size_t ghost_cap, ghost_count;
         /* Under table_lock: ciphertext files of evicted unlinked inodes, removed
          * once the index commit that dropped their rows is durable (fs_unlinked_drain;
          * doc/SYNC.md D2); those left at exit go at the next mount's purge. */
@@ -445,11 +474,29 @@ int fs_purge_orphans(struct fs *fs) __attribute__((warn_unused_result));
  */
 int fs_commit_init(struct fs *fs) __attribute__((warn_unused_result));
 /*
- * Commits every changed inode and pending deletion: one or more packs and
- * one signed journal entry, written durably to the outbox, then the index
- * (group commit).  *NCOMMITS gets the number of files committed (0: nothing
- * to do).  On error nothing is lost: the changes stay marked.
+ * Commits every changed inode and pending deletion: one or more rounds, each
+ * one or more packs and one signed journal entry, written durably to the
+ * outbox, then the index (group commit).  *NCOMMITS gets the number of files
+ * committed (0: nothing to do), by the rounds that succeeded also on error.
+ * On error nothing is lost: the changes of the failed round stay marked.
+ *
+ * Memory (issue #10): a round takes at most FS_COMMIT_MAX_FILES changed
+ * inodes (in ino order; fs_commit does rounds until none is left), so what
+ * it holds per file (a busy inode, its version vector and new block
+ * references) is bounded whatever the number of changed files; the first
+ * round also takes every pending deletion (not bounded: a directory's
+ * deletion must not be published before those of its files, doc/SYNC.md
+ * C7, and a deletion not after the version that took its name).  One round
+ * names at most JOURNAL_MAX_COMMITS files, so this is also what lets more
+ * changed files than that be published at all.
+ * A round holds one pack in memory at a time, of at
+ * most FS_COMMIT_PACK_TARGET bytes (a single record larger than that, a
+ * manifest of a very large file, gets a pack of its own, <= PACK_MAX_SIZE);
+ * each pack is written to the outbox as soon as it is full.  The pusher
+ * reads packs whole, so this also bounds what it holds (sync/push.c).
  */
+#define FS_COMMIT_PACK_TARGET (4u << 20)
+#define FS_COMMIT_MAX_FILES 4096
 int fs_commit(struct fs *fs, size_t *ncommits) __attribute__((warn_unused_result));
 /*
  * The files whose last commit attempt failed (not -EAGAIN), still changed:

@@ -14,6 +14,7 @@
  *   whose slot is not fetched yet, a subset of the present ranges),
  *   u64 rdev (v6+: the device number of a special device node, else 0)
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -46,11 +47,19 @@ void fs_now(struct timespec *ts)
 
 int fs_table_init(struct fs *fs)
 {
+        const char *v;
+
         fs->table_size = 4096;
         fs->table = calloc(fs->table_size, sizeof(*fs->table));
         if (fs->table == NULL)
                 return -ENOMEM;
         fs->table_count = 0;
+        fs->ghosts = NULL;
+        fs->ghost_cap = fs->ghost_count = 0;
+        fs->inode_cache = FS_INODE_CACHE;
+        v = getenv("SEALSYNC_INODE_CACHE"); /* tests: drop inodes to ghosts sooner */
+        if (v != NULL && *v >= '0' && *v <= '9')
+                fs->inode_cache = (size_t)strtoul(v, NULL, 10);
         pthread_mutex_init(&fs->table_lock, NULL);
         return 0;
 }
@@ -81,6 +90,9 @@ void fs_table_release(struct fs *fs)
         }
         free(fs->table);
         fs->table = NULL;
+        free(fs->ghosts);
+        fs->ghosts = NULL;
+        fs->ghost_cap = fs->ghost_count = 0;
         free(fs->unlinked); /* the next mount's purge removes their files */
         fs->unlinked = NULL;
         fs->nunlinked = fs->capunlinked = 0;
@@ -127,10 +139,120 @@ static void fs_table_grow(struct fs *fs)
         free(old);
 }
 
+/*
+ * Ghosts (fsint.h "Memory bound"): the lookup counts of inodes dropped from
+ * the table, in an open-addressing table (linear probing, at most half
+ * full, ino 0 marks a free slot), all under the table lock.
+ */
+static size_t fs_ghost_home(const struct fs *fs, uint64_t ino)
+{
+        return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 17) & (fs->ghost_cap - 1);
+}
+
+/* The slot of INO, or the free slot where it would go (ghost_cap > 0). */
+static size_t fs_ghost_slot(const struct fs *fs, uint64_t ino)
+{
+        size_t i = fs_ghost_home(fs, ino);
+
+        while (fs->ghosts[i].ino != 0 && fs->ghosts[i].ino != ino)
+                i = (i + 1) & (fs->ghost_cap - 1);
+        return i;
+}
+
+/* Room for one more ghost: 0, or -ENOMEM (nothing changed). */
+static int fs_ghost_reserve(struct fs *fs)
+{
+        struct fs_ghost *old = fs->ghosts, *ng;
+        size_t ocap = fs->ghost_cap, ncap, i;
+
+        if (2 * (fs->ghost_count + 1) <= fs->ghost_cap)
+                return 0;
+        ncap = ocap ? 2 * ocap : 1024;
+        ng = calloc(ncap, sizeof(*ng));
+        if (ng == NULL)
+                return -ENOMEM;
+        fs->ghosts = ng;
+        fs->ghost_cap = ncap;
+        for (i = 0; i < ocap; i++)
+                if (old[i].ino != 0)
+                        fs->ghosts[fs_ghost_slot(fs, old[i].ino)] = old[i];
+        free(old);
+        return 0;
+}
+
+/* Removes INO's ghost into *REFS: 1, or 0 if it has none. */
+static int fs_ghost_take(struct fs *fs, uint64_t ino, uint64_t *refs)
+{
+        size_t i, j, k, mask = fs->ghost_cap - 1;
+
+        if (fs->ghost_count == 0)
+                return 0;
+        i = fs_ghost_slot(fs, ino);
+        if (fs->ghosts[i].ino != ino)
+                return 0;
+        *refs = fs->ghosts[i].refs;
+        /* Backward-shift deletion: no probe chain may cross the freed slot. */
+        for (j = i;;) {
+                j = (j + 1) & mask;
+                if (fs->ghosts[j].ino == 0)
+                        break;
+                k = fs_ghost_home(fs, fs->ghosts[j].ino);
+                if (((j - k) & mask) >= ((j - i) & mask)) {
+                        fs->ghosts[i] = fs->ghosts[j];
+                        i = j;
+                }
+        }
+        fs->ghosts[i].ino = 0;
+        fs->ghosts[i].refs = 0;
+        fs->ghost_count--;
+        return 1;
+}
+
+/*
+ * The idle list: inodes in the table kept only by the kernel's lookups
+ * (nopen == busy == 0, nlookup > 0), least recently used first; the ones
+ * fs_table_trim drops to ghosts.  Under the table lock.
+ */
+static void fs_lru_del(struct fs *fs, struct fs_inode *in)
+{
+        if (!in->in_lru)
+                return;
+        if (in->lru_prev != NULL)
+                in->lru_prev->lru_next = in->lru_next;
+        else
+                fs->lru_head = in->lru_next;
+        if (in->lru_next != NULL)
+                in->lru_next->lru_prev = in->lru_prev;
+        else
+                fs->lru_tail = in->lru_prev;
+        in->lru_prev = in->lru_next = NULL;
+        in->in_lru = 0;
+}
+
+static void fs_lru_add(struct fs *fs, struct fs_inode *in)
+{
+        fs_lru_del(fs, in);
+        in->lru_prev = fs->lru_tail;
+        in->lru_next = NULL;
+        if (fs->lru_tail != NULL)
+                fs->lru_tail->lru_next = in;
+        else
+                fs->lru_head = in;
+        fs->lru_tail = in;
+        in->in_lru = 1;
+}
+
 static void fs_table_insert(struct fs *fs, struct fs_inode *in)
 {
+        uint64_t refs;
         size_t h;
 
+        /* A dropped inode coming back takes the kernel's lookups back. */
+        if (fs_ghost_take(fs, in->ino, &refs)) {
+                in->nlookup = refs & ~FS_GHOST_UNSYNCED;
+                if (refs & FS_GHOST_UNSYNCED)
+                        in->unsynced = 1;
+        }
         if (fs->table_count >= fs->table_size)
                 fs_table_grow(fs);
         h = fs_hash(fs, in->ino);
@@ -148,7 +270,9 @@ static void fs_table_remove(struct fs *fs, struct fs_inode *in)
         if (*pp == in) {
                 *pp = in->hnext;
                 fs->table_count--;
+                fs->table_gen++;
         }
+        fs_lru_del(fs, in);
 }
 
 static struct fs_inode *fs_inode_alloc(void)
@@ -496,16 +620,19 @@ static int fs_inode_load(struct fs *fs, uint64_t ino, struct fs_inode **out)
 int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
 {
         struct fs_inode *in, *loaded = NULL;
+        uint64_t gen;
         int rc;
 
         pthread_mutex_lock(&fs->table_lock);
         in = fs_table_find(fs, ino);
         if (in != NULL) {
                 in->busy++;
+                fs_lru_del(fs, in); /* in use */
                 pthread_mutex_unlock(&fs->table_lock);
                 *out = in;
                 return 0;
         }
+        gen = fs->table_gen;
         pthread_mutex_unlock(&fs->table_lock);
 
         rc = fs_inode_load(fs, ino, &loaded);
@@ -513,25 +640,122 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
                 return rc;
         pthread_mutex_lock(&fs->table_lock);
         in = fs_table_find(fs, ino);
+        if (in == NULL && fs->table_gen != gen) {
+                /*
+                 * An inode left the table while we loaded: it may be this one,
+                 * changed after our read and then dropped (a ghost) or evicted.
+                 * Read again under the table lock (the lock order allows the
+                 * index below it), so nothing can change it in between.
+                 */
+                fs_inode_free(loaded);
+                loaded = NULL;
+                rc = fs_inode_load(fs, ino, &loaded);
+                if (rc != 0) {
+                        pthread_mutex_unlock(&fs->table_lock);
+                        return rc;
+                }
+        }
         if (in == NULL) {
                 in = loaded;
                 loaded = NULL;
                 fs_table_insert(fs, in);
         }
         in->busy++;
+        fs_lru_del(fs, in); /* in use */
         pthread_mutex_unlock(&fs->table_lock);
         fs_inode_free(loaded); /* lost a race: another thread loaded it */
         *out = in;
         return 0;
 }
 
-/* Called with the table lock held; returns 1 if IN was removed from the table. */
+/*
+ * 1 if IN, kept only by the kernel's lookups, may be dropped to a ghost:
+ * everything it holds is in its index record (written through), or is a
+ * hint (read-ahead, logged errors), or is the unsynced flag the ghost keeps.
+ * Not: the root; an unlinked inode (deleted when its lookups end); state that
+ * lives only in memory: a buffered block, a write error the next fsync
+ * reports, a truncation to settle, an unfinished reset, a commit round's
+ * marks.  Called with the table lock held, nopen == busy == 0: no request
+ * holds IN, so its fields do not change under us.
+ */
+static int fs_inode_ghostable(const struct fs_inode *in)
+{
+        return in->ino != INDEX_ROOT_INO && in->nlink > 0 && in->nopen == 0 && in->busy == 0 &&
+               in->wb == NULL && in->wb_err == 0 && !in->settle_due && in->reset == NULL &&
+               !in->committing && in->nlookup > 0 && in->nlookup < FS_GHOST_UNSYNCED;
+}
+
+/* Records IN's lookups as a ghost (the table lock held): 0, or -ENOMEM (nothing changed). */
+static int fs_ghost_add(struct fs *fs, const struct fs_inode *in)
+{
+        size_t slot;
+
+        if (fs_ghost_reserve(fs) != 0)
+                return -ENOMEM;
+        slot = fs_ghost_slot(fs, in->ino);
+        assert(fs->ghosts[slot].ino == 0); /* at most one of table entry and ghost */
+        fs->ghosts[slot].ino = in->ino;
+        fs->ghosts[slot].refs = in->nlookup | (in->unsynced ? FS_GHOST_UNSYNCED : 0);
+        fs->ghost_count++;
+        return 0;
+}
+
+/*
+ * Called with the table lock held; returns 1 if IN was removed from the
+ * table (evict it).  An idle inode the kernel's lookups keep goes to the
+ * idle list's end (the most recently used).
+ */
 static int fs_inode_unused(struct fs *fs, struct fs_inode *in)
 {
-        if (in->nlookup != 0 || in->nopen != 0 || in->busy != 0 || in->ino == INDEX_ROOT_INO)
+        if (in->nopen != 0 || in->busy != 0 || in->ino == INDEX_ROOT_INO) {
+                fs_lru_del(fs, in);
                 return 0;
+        }
+        if (in->nlookup != 0) {
+                fs_lru_add(fs, in);
+                return 0;
+        }
         fs_table_remove(fs, in);
         return 1;
+}
+
+#define FS_TRIM_BATCH 8 /* inodes dropped per call: the table lock is held briefly */
+
+/*
+ * While the table holds more than fs->inode_cache inodes, drops the least
+ * recently used idle ones to ghosts, at most FS_TRIM_BATCH, into OUT (the
+ * caller frees them once the table lock is released).  An idle inode that
+ * may not be dropped leaves the list until its next use.  Returns the number.
+ */
+static size_t fs_table_trim(struct fs *fs, struct fs_inode **out)
+{
+        size_t n = 0;
+
+        while (n < FS_TRIM_BATCH && fs->table_count > fs->inode_cache && fs->lru_head != NULL) {
+                struct fs_inode *v = fs->lru_head;
+
+                fs_lru_del(fs, v);
+                if (!fs_inode_ghostable(v) || fs_ghost_add(fs, v) != 0)
+                        continue;
+                fs_table_remove(fs, v);
+                out[n++] = v;
+        }
+        return n;
+}
+
+static void fs_inode_evict(struct fs *fs, struct fs_inode *in);
+
+/* Trims the table, releases its lock, then evicts GONE (if not NULL) and what was trimmed. */
+static void fs_table_unlock_trim(struct fs *fs, struct fs_inode *gone)
+{
+        struct fs_inode *v[FS_TRIM_BATCH];
+        size_t n = fs_table_trim(fs, v), i;
+
+        pthread_mutex_unlock(&fs->table_lock);
+        if (gone != NULL)
+                fs_inode_evict(fs, gone);
+        for (i = 0; i < n; i++)
+                fs_inode_evict(fs, v[i]);
 }
 
 /*
@@ -628,9 +852,7 @@ void fs_inode_put(struct fs *fs, struct fs_inode *in)
         pthread_mutex_lock(&fs->table_lock);
         in->busy--;
         gone = fs_inode_unused(fs, in);
-        pthread_mutex_unlock(&fs->table_lock);
-        if (gone)
-                fs_inode_evict(fs, in);
+        fs_table_unlock_trim(fs, gone ? in : NULL);
 }
 
 void fs_inode_ref(struct fs *fs, struct fs_inode *in, int64_t dlookup, int32_t dopen)
@@ -641,9 +863,7 @@ void fs_inode_ref(struct fs *fs, struct fs_inode *in, int64_t dlookup, int32_t d
         in->nlookup = (uint64_t)((int64_t)in->nlookup + dlookup);
         in->nopen = (uint32_t)((int32_t)in->nopen + dopen);
         gone = fs_inode_unused(fs, in);
-        pthread_mutex_unlock(&fs->table_lock);
-        if (gone)
-                fs_inode_evict(fs, in);
+        fs_table_unlock_trim(fs, gone ? in : NULL);
 }
 
 void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n)
@@ -656,10 +876,17 @@ void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n)
         if (in != NULL) {
                 in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
                 gone = fs_inode_unused(fs, in);
+        } else if (fs->ghost_count > 0) {
+                /* A ghost: linked, so nothing to delete when its lookups end. */
+                struct fs_ghost *g = &fs->ghosts[fs_ghost_slot(fs, ino)];
+                uint64_t refs;
+
+                if (g->ino == ino && (g->refs & ~FS_GHOST_UNSYNCED) > n)
+                        g->refs -= n; /* the flag bit is above the count */
+                else if (g->ino == ino)
+                        (void)fs_ghost_take(fs, ino, &refs);
         }
-        pthread_mutex_unlock(&fs->table_lock);
-        if (gone)
-                fs_inode_evict(fs, in);
+        fs_table_unlock_trim(fs, gone ? in : NULL);
 }
 
 int fs_inode_save(struct fs *fs, struct fs_inode *in)

@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,30 @@
 #define FS_COMMIT_INTERVAL_MS 1000
 #define FS_SYNC_EVERY_TICKS 2 /* commit local changes every 2 s */
 #define FS_UNMOUNT_DRAIN_S 10 /* upload for at most this long at unmount */
+
+/*
+ * The daemon's allocator (issue #10, doc/DESIGN.md "Memory").  glibc by
+ * default raises its mmap threshold up to 32 MiB after a large buffer is
+ * freed, so later packs and pack reads (a few MiB, fs/fsint.h
+ * FS_COMMIT_PACK_TARGET) come from the heap, whose freed pages are kept;
+ * and it gives each of the up to 16 FUSE threads, the committer, the
+ * pusher and the puller arenas of their own (8 per CPU), each keeping its
+ * own free memory.  A fixed threshold returns every large buffer to the
+ * system when freed, and two arenas bound the free memory kept; a malloc
+ * here is never on a path where lock contention shows (each request seals
+ * or opens blocks, which costs far more).
+ */
+#define FS_MALLOC_MMAP_THRESHOLD (128 * 1024)
+#define FS_MALLOC_ARENAS 2
+
+static void fs_malloc_tune(void)
+{
+#ifdef __GLIBC__
+        if (mallopt(M_MMAP_THRESHOLD, FS_MALLOC_MMAP_THRESHOLD) != 1 ||
+            mallopt(M_ARENA_MAX, FS_MALLOC_ARENAS) != 1)
+                log_warn("cannot tune the allocator; memory use may be higher");
+#endif
+}
 
 /* 1 if directory PATH holds an entry besides . and .., 0 if not, or a negative errno. */
 static int fs_dir_has_entries(const char *path)
@@ -181,7 +208,11 @@ static void *fs_flusher_main(void *arg)
                 if (fs->push != NULL && ++ticks % FS_SYNC_EVERY_TICKS == 0) {
                         size_t n = 0;
 
-                        if (fs_commit(fs, &n) == 0 && n > 0)
+                        if (fs_commit(fs, &n) != 0) {
+                                /* Logged by the round; its changes stay queued, and the
+                                 * rounds before it (N files) are in the outbox. */
+                        }
+                        if (n > 0)
                                 push_kick(fs->push);
                         fs_inval_flush(fs); /* rule 5 renames of the round (fs/names.c) */
                 }
@@ -1192,6 +1223,7 @@ int fsmount_run(const struct fsmount_opts *o)
                 if (rc <= 0)
                         return rc; /* the parent: the child's report */
         }
+        fs_malloc_tune(); /* before any thread starts */
         rc = fs_lock_region(o->region, o->mountpoint, &lockfd);
         if (rc != 0) {
                 fs_report(&report_fd, rc);

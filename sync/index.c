@@ -36,6 +36,7 @@ enum index_stmt {
         ST_NAME_OF,
         ST_SET_DIRTY,
         ST_DIRTY,
+        ST_DIRTY_AFTER,
         ST_LIVE,
         ST_REF_GET,
         ST_REF_PUT,
@@ -77,6 +78,7 @@ static const char *const index_sql[ST_COUNT] = {
     [ST_NAME_OF] = "SELECT parent, hname, ename FROM dentry WHERE ino = ?1 LIMIT 2",
     [ST_SET_DIRTY] = "UPDATE inode SET dirty = ?2 WHERE ino = ?1",
     [ST_DIRTY] = "SELECT ino FROM inode WHERE dirty <> 0 ORDER BY ino",
+    [ST_DIRTY_AFTER] = "SELECT ino FROM inode WHERE dirty <> 0 AND ino > ?1 ORDER BY ino LIMIT ?2",
     [ST_LIVE] = "SELECT ino FROM inode WHERE nlink > 0 AND ino <> 1 ORDER BY ino",
     [ST_REF_GET] = "SELECT hash FROM blockref WHERE ino = ?1 AND idx = ?2",
     [ST_REF_PUT] = "INSERT OR REPLACE INTO blockref(ino, idx, hash) VALUES (?1, ?2, ?3)",
@@ -1007,15 +1009,24 @@ int index_set_dirty(struct index *ix, uint64_t ino, int dirty)
         return rc;
 }
 
-/* Calls CB for each ino statement ST yields, collected first: CB may change the table. */
-static int index_for_each_ino(struct index *ix, sqlite3_stmt *st,
-                              int (*cb)(void *arg, uint64_t ino), void *arg)
+/*
+ * Calls CB for each ino statement ST yields, collected first: CB may change
+ * the table.  A statement with two parameters gets AFTER and LIMIT; *NOUT
+ * (if not NULL) the number of inos found, *LAST (if not NULL) the last.
+ */
+static int index_for_each_ino(struct index *ix, sqlite3_stmt *st, uint64_t after, size_t limit,
+                              int (*cb)(void *arg, uint64_t ino), void *arg, size_t *nout,
+                              uint64_t *last)
 {
         uint64_t *inos = NULL;
         size_t n = 0, cap = 0, i;
         int rc = 0, step;
 
         pthread_mutex_lock(&ix->lock);
+        if (sqlite3_bind_parameter_count(st) == 2) {
+                sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
+                sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+        }
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
                 if (n == cap) {
                         size_t ncap = cap ? cap * 2 : 64;
@@ -1034,6 +1045,10 @@ static int index_for_each_ino(struct index *ix, sqlite3_stmt *st,
                 rc = -EIO;
         sqlite3_reset(st);
         pthread_mutex_unlock(&ix->lock);
+        if (rc == 0 && nout != NULL)
+                *nout = n;
+        if (rc == 0 && last != NULL)
+                *last = n > 0 ? inos[n - 1] : after;
         for (i = 0; i < n && rc == 0; i++)
                 rc = cb(arg, inos[i]);
         free(inos);
@@ -1042,12 +1057,30 @@ static int index_for_each_ino(struct index *ix, sqlite3_stmt *st,
 
 int index_for_each_dirty(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)
 {
-        return index_for_each_ino(ix, ix->st[ST_DIRTY], cb, arg);
+        return index_for_each_ino(ix, ix->st[ST_DIRTY], 0, 0, cb, arg, NULL, NULL);
+}
+
+int index_for_each_dirty_after(struct index *ix, uint64_t after, size_t max,
+                               int (*cb)(void *arg, uint64_t ino), void *arg, uint64_t *last,
+                               int *more)
+{
+        size_t n = 0;
+        uint64_t l = after;
+        int rc;
+
+        if (max == 0 || max > INT64_MAX || after > INT64_MAX)
+                return -EINVAL;
+        rc = index_for_each_ino(ix, ix->st[ST_DIRTY_AFTER], after, max, cb, arg, &n, &l);
+        if (rc == 0) {
+                *last = l;
+                *more = n == max;
+        }
+        return rc;
 }
 
 int index_for_each_live(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)
 {
-        return index_for_each_ino(ix, ix->st[ST_LIVE], cb, arg);
+        return index_for_each_ino(ix, ix->st[ST_LIVE], 0, 0, cb, arg, NULL, NULL);
 }
 
 int index_blockref_get(struct index *ix, uint64_t ino, uint64_t idx, uint8_t hash[static 32])

@@ -155,6 +155,17 @@ int index_name_of(struct index *ix, uint64_t ino, uint64_t *parent,
 int index_set_dirty(struct index *ix, uint64_t ino, int dirty) __attribute__((warn_unused_result));
 int index_for_each_dirty(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)
     __attribute__((warn_unused_result));
+/*
+ * index_for_each_dirty for a bounded batch (issue #10): CB gets at most MAX
+ * (>= 1) of the inodes with the flag whose ino is above AFTER, in ino order.
+ * On success *LAST gets the last ino given to CB (AFTER if none: the next
+ * batch's AFTER) and *MORE 1 if MAX were found (there may be more), 0 if
+ * that was the last batch.  Returns 0, CB's non-zero return (outputs then
+ * untouched), -EINVAL (MAX 0) or -EIO.  Memory: MAX inos.
+ */
+int index_for_each_dirty_after(struct index *ix, uint64_t after, size_t max,
+                               int (*cb)(void *arg, uint64_t ino), void *arg, uint64_t *last,
+                               int *more) __attribute__((warn_unused_result));
 
 /* Calls CB for every linked inode but the root, in ino order (CB may change the index). */
 int index_for_each_live(struct index *ix, int (*cb)(void *arg, uint64_t ino), void *arg)

@@ -159,6 +159,34 @@ out_trailer:
         return rc;
 }
 
+int pack_builder_take(struct pack_builder *b, uint8_t **out, size_t *out_len,
+                      uint8_t hash[static PACK_HASH_LEN])
+{
+        size_t i;
+
+        if (b->err != 0)
+                return b->err;
+        if (b->n == 0)
+                return -EINVAL;
+        for (i = 0; i < b->n; i++) {
+                enc_u8(&b->buf, b->entries[i].kind);
+                enc_u64(&b->buf, b->entries[i].off);
+                enc_u32(&b->buf, b->entries[i].len);
+                enc_fixed(&b->buf, b->entries[i].hash, PACK_HASH_LEN);
+        }
+        enc_u32(&b->buf, (uint32_t)b->n);
+        if (enc_error(&b->buf) != 0) {
+                b->err = -ENOMEM;
+                return b->err;
+        }
+        hash_blake2b(hash, b->buf.buf, b->buf.len);
+        *out = b->buf.buf;
+        *out_len = b->buf.len;
+        free(b->entries);
+        pack_builder_init(b); /* the buffer is the caller's now */
+        return 0;
+}
+
 /* ---- parsing ---- */
 
 /* Decodes and checks N trailer entries at P against a records area [8, end). */

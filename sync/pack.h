@@ -105,6 +105,18 @@ size_t pack_builder_size(const struct pack_builder *b);
 int pack_builder_finish(struct pack_builder *b, uint8_t **out, size_t *out_len,
                         uint8_t hash[static PACK_HASH_LEN]) __attribute__((warn_unused_result));
 
+/*
+ * Like pack_builder_finish, but without a copy: the trailer is appended to
+ * the builder's own buffer, which *OUT then owns (free(); it holds only
+ * sealed records, so it needs no wiping).  The builder is left empty (as
+ * after pack_builder_release), ready for a new pack.  Returns 0, -EINVAL
+ * (no records) or -ENOMEM; on error the outputs are untouched and the
+ * builder must be released.  A committer building packs of S bytes needs
+ * about S bytes for it, not 2 S (issue #10).
+ */
+int pack_builder_take(struct pack_builder *b, uint8_t **out, size_t *out_len,
+                      uint8_t hash[static PACK_HASH_LEN]) __attribute__((warn_unused_result));
+
 /* Frees and wipes everything; B may then be initialised again. */
 void pack_builder_release(struct pack_builder *b);
 

@@ -7,8 +7,10 @@
 #
 #   scripts/bench/mount.sh [--size 1G] [--files 20000] [--bin build/sealsync]
 #                          [--workdir DIR] [--systems plain,bindfs,gocryptfs,sealsync]
-#                          [--results FILE]
+#                          [--results FILE] [--prepare-only]
 #
+# --prepare-only: build the inputs in WORKDIR/cache (the subset's tar, the
+# random file) and exit; scripts/bench/memory.sh uses it.
 # Steps, each timed with `date +%s.%N` deltas, each on a freshly mounted file
 # system per system:
 #   write    dd bs=1M of a pre-generated random file (page-cached, so the
@@ -35,6 +37,7 @@ bin=$repo/build/sealsync
 workdir=$repo/build-bench
 systems=plain,bindfs,gocryptfs,sealsync-local,sealsync
 results=
+prepare_only=0
 step_timeout=3600
 linux_tar=/usr/src/linux-source-6.1.tar.xz
 
@@ -51,6 +54,7 @@ while [ $# -gt 0 ]; do
 	--workdir) workdir=${2:?}; shift 2 ;;
 	--systems) systems=${2:?}; shift 2 ;;
 	--results) results=${2:?}; shift 2 ;;
+	--prepare-only) prepare_only=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "mount.sh: unknown option: $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -345,6 +349,11 @@ save_logs()
 # ---------------------------------------------------------------- main
 [ "$(id -u)" = 0 ] || log "not root: drop_caches will fail and FUSE mounts may too"
 prepare_inputs
+if [ "$prepare_only" = 1 ]; then
+	trap - EXIT
+	echo "$subset"
+	exit 0
+fi
 rm -rf "$run"
 mkdir -p "$run"
 

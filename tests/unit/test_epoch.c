@@ -705,6 +705,115 @@ static void test_small_writes_buffered(void **state)
         fs_inode_put(&f->fs, a);
 }
 
+/*
+ * The inode table's memory bound (fs/fsint.h "Memory bound"): with the cache
+ * at 0, an inode kept only by lookups drops to a ghost when put; the next
+ * get loads it again with its lookups, its unsynced flag and its content;
+ * forget counts a ghost down; hundreds of ghosts (table growth, deletion in
+ * any order) keep their counts; a changed inode reloads as changed.
+ */
+#define GHOSTS 700
+static void test_inode_ghosts(void **state)
+{
+        struct fx *f = *state;
+        static uint64_t inos[GHOSTS];
+        uint8_t want[FILE_LEN];
+        struct fs_inode *a, *in;
+        char name[32];
+        size_t i, left;
+
+        f->fs.inode_cache = 0;
+        a = new_file(f, "ghost-a", 7);
+        fs_inode_ref(&f->fs, a, 2, 0); /* the kernel's lookups */
+        inos[0] = a->ino;
+        assert_int_equal(a->unsynced, 1);
+        fs_inode_put(&f->fs, a);
+        assert_int_equal(f->fs.ghost_count, 1);
+        for (i = 1; i < GHOSTS; i++) {
+                snprintf(name, sizeof(name), "g%zu", i);
+                assert_int_equal(
+                    fs_inode_create(&f->fs, FS_KIND_REG, S_IFREG | 0644, 1000, 1000, NULL, &in), 0);
+                assert_int_equal(
+                    index_link(f->fs.ix, INDEX_ROOT_INO, name, strlen(name), in->ino, FS_KIND_REG),
+                    0);
+                pthread_rwlock_wrlock(&in->lock);
+                in->nlink = 1;
+                assert_int_equal(fs_inode_save(&f->fs, in), 0);
+                pthread_rwlock_unlock(&in->lock);
+                fs_inode_ref(&f->fs, in, (int64_t)(i % 5) + 1, 0);
+                inos[i] = in->ino;
+                fs_inode_put(&f->fs, in);
+        }
+        assert_int_equal(f->fs.ghost_count, GHOSTS);
+        /* Back with its lookups, unsynced flag and content. */
+        assert_int_equal(fs_inode_get(&f->fs, inos[0], &a), 0);
+        assert_int_equal(f->fs.ghost_count, GHOSTS - 1);
+        assert_int_equal(a->nlookup, 2);
+        assert_int_equal(a->unsynced, 1);
+        pattern(want, sizeof(want), 7);
+        expect_content(f, a, want, FILE_LEN);
+        /* Changed, dropped, loaded: the change is there (written through). */
+        pattern(want, 1000, 9);
+        pthread_rwlock_wrlock(&a->lock);
+        assert_int_equal(fs_content_write(&f->fs, a, 0, want, 1000), 0);
+        assert_int_equal(fs_inode_save(&f->fs, a), 0);
+        pthread_rwlock_unlock(&a->lock);
+        fs_inode_put(&f->fs, a);
+        assert_int_equal(f->fs.ghost_count, GHOSTS);
+        assert_int_equal(fs_inode_get(&f->fs, inos[0], &a), 0);
+        expect_content(f, a, want, FILE_LEN);
+        fs_inode_put(&f->fs, a);
+        /* Forget counts ghosts down, in an order unlike their slots'. */
+        for (i = 1; i < GHOSTS; i += 2)
+                fs_inode_forget(&f->fs, inos[i], 100);
+        for (i = 2; i < GHOSTS; i += 2) {
+                assert_int_equal(fs_inode_get(&f->fs, inos[i], &in), 0);
+                assert_int_equal(in->nlookup, (i % 5) + 1);
+                fs_inode_put(&f->fs, in);
+        }
+        for (i = 1; i < GHOSTS; i += 2) { /* forgotten: loaded with no lookups */
+                assert_int_equal(fs_inode_get(&f->fs, inos[i], &in), 0);
+                assert_int_equal(in->nlookup, 0);
+                fs_inode_put(&f->fs, in);
+        }
+        left = 1; /* inos[0] */
+        for (i = GHOSTS - 2; i > 0; i -= 2) {
+                fs_inode_forget(&f->fs, inos[i], 1); /* one of several, or the last */
+                left += i % 5 != 0;
+        }
+        assert_int_equal(f->fs.ghost_count, left);
+        for (i = 0; i < GHOSTS; i += 2)
+                fs_inode_forget(&f->fs, inos[i], 100);
+        assert_int_equal(f->fs.ghost_count, 0);
+        /* With room for 3, the least recently used go first. */
+        f->fs.inode_cache = 3;
+        for (i = 0; i < 6; i++) {
+                snprintf(name, sizeof(name), "lru%zu", i);
+                assert_int_equal(
+                    fs_inode_create(&f->fs, FS_KIND_REG, S_IFREG | 0644, 1000, 1000, NULL, &in), 0);
+                assert_int_equal(
+                    index_link(f->fs.ix, INDEX_ROOT_INO, name, strlen(name), in->ino, FS_KIND_REG),
+                    0);
+                pthread_rwlock_wrlock(&in->lock);
+                in->nlink = 1;
+                assert_int_equal(fs_inode_save(&f->fs, in), 0);
+                pthread_rwlock_unlock(&in->lock);
+                fs_inode_ref(&f->fs, in, 1, 0);
+                inos[i] = in->ino;
+                fs_inode_put(&f->fs, in);
+        }
+        assert_true(f->fs.table_count <= 3);
+        left = f->fs.ghost_count;
+        assert_true(left >= 3);
+        assert_int_equal(fs_inode_get(&f->fs, inos[5], &in), 0); /* the last used: still whole */
+        assert_int_equal(f->fs.ghost_count, left);
+        fs_inode_put(&f->fs, in);
+        assert_int_equal(fs_inode_get(&f->fs, inos[0], &in), 0); /* the first: a ghost */
+        assert_int_equal(f->fs.ghost_count, left - 1);
+        assert_int_equal(in->nlookup, 1);
+        fs_inode_put(&f->fs, in);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -716,6 +825,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_truncate_aligned_final, setup, teardown),
             cmocka_unit_test_setup_teardown(test_reset_all_remote, setup, teardown),
             cmocka_unit_test_setup_teardown(test_small_writes_buffered, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_inode_ghosts, setup, teardown),
         };
 
         if (secmem_init() != 0)

@@ -200,6 +200,40 @@ static void test_index_sync_state(void **state)
         n = 0;
         assert_int_equal(index_for_each_dirty(ix, count_cb, &n), 0);
         assert_int_equal(n, 0);
+        {
+                /* Bounded batches: a cursor past the last ino given, and whether more may follow.
+                 */
+                uint8_t f2[16] = {7}, f3[16] = {8};
+                uint64_t i2, i3, last = 0;
+                int more = -1;
+
+                assert_int_equal(index_inode_add(ix, f2, 1, (const uint8_t *)"y", 1, &i2), 0);
+                assert_int_equal(index_inode_add(ix, f3, 1, (const uint8_t *)"z", 1, &i3), 0);
+                assert_true(ino < i2 && i2 < i3);
+                assert_int_equal(index_set_dirty(ix, ino, 1), 0);
+                assert_int_equal(index_set_dirty(ix, i3, 1), 0);
+                assert_int_equal(index_for_each_dirty_after(ix, 0, 1, count_cb, &n, &last, &more),
+                                 0);
+                assert_int_equal(n, 1);
+                assert_int_equal(last, ino);
+                assert_int_equal(more, 1);
+                assert_int_equal(
+                    index_for_each_dirty_after(ix, last, 1, count_cb, &n, &last, &more), 0);
+                assert_int_equal(n, 2);
+                assert_int_equal(last, i3);
+                assert_int_equal(more, 1);
+                assert_int_equal(
+                    index_for_each_dirty_after(ix, last, 1, count_cb, &n, &last, &more), 0);
+                assert_int_equal(n, 2);
+                assert_int_equal(last, i3);
+                assert_int_equal(more, 0);
+                assert_int_equal(index_for_each_dirty_after(ix, 0, 0, count_cb, &n, &last, &more),
+                                 -EINVAL);
+                assert_int_equal(index_set_dirty(ix, ino, 0), 0);
+                assert_int_equal(index_inode_delete(ix, i2), 0);
+                assert_int_equal(index_inode_delete(ix, i3), 0);
+                n = 0;
+        }
 
         memset(h, 0x5a, sizeof(h));
         assert_int_equal(index_blockref_get(ix, ino, 3, got), -ENOENT);

@@ -1525,6 +1525,44 @@ static void test_pack_builder_limits(void **state)
         free(blk);
 }
 
+/* pack_builder_take gives the bytes and name pack_builder_finish gives, and empties the builder. */
+static void test_pack_builder_take(void **state)
+{
+        struct pack_builder b;
+        uint8_t blk[300], *a = NULL, *t = NULL, ha[32], ht[32];
+        size_t i, alen = 0, tlen = 0;
+
+        (void)state;
+        for (i = 0; i < sizeof(blk); i++)
+                blk[i] = (uint8_t)(i * 7);
+        pack_builder_init(&b);
+        assert_int_equal(pack_builder_take(&b, &t, &tlen, ht), -EINVAL); /* empty */
+        for (i = 0; i < 5; i++)
+                assert_int_equal(pack_builder_add(&b, PACK_KIND_BLOCK, blk, 40 + 50 * i, NULL), 0);
+        assert_int_equal(pack_builder_finish(&b, &a, &alen, ha), 0);
+        assert_int_equal(pack_builder_take(&b, &t, &tlen, ht), 0);
+        assert_int_equal(tlen, alen);
+        assert_memory_equal(t, a, alen);
+        assert_memory_equal(ht, ha, 32);
+        assert_int_equal(pack_builder_count(&b), 0);
+        /* Ready for the next pack. */
+        free(t);
+        t = NULL;
+        assert_int_equal(pack_builder_add(&b, PACK_KIND_BLOCK, blk, 40, NULL), 0);
+        assert_int_equal(pack_builder_take(&b, &t, &tlen, ht), 0);
+        {
+                struct pack_entry *e = NULL;
+                size_t n = 0;
+
+                assert_int_equal(pack_parse(t, tlen, &e, &n), 0);
+                assert_int_equal(n, 1);
+                free(e);
+        }
+        free(t);
+        free(a);
+        pack_builder_release(&b);
+}
+
 static void test_pack_hostile_trailer(void **state)
 {
         uint8_t buf[8 + 5 + 40 + 45 + 4];
@@ -2062,6 +2100,7 @@ int main(void)
             cmocka_unit_test(test_name_rules),
             cmocka_unit_test(test_pack_roundtrip_and_tamper),
             cmocka_unit_test(test_pack_builder_limits),
+            cmocka_unit_test(test_pack_builder_take),
             cmocka_unit_test(test_pack_hostile_trailer),
             cmocka_unit_test(test_journal_roundtrip),
             cmocka_unit_test(test_journal_rules),
