@@ -47,7 +47,7 @@ mb=$work/b
 mkdir -p "$ma" "$mb"
 SEALSYNC_HOME=$HA mount_region docs "$ma" || bail "mount on A failed"
 SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "mount on B failed"
-rand_file "$work/big" 70000000 # more than one 64 MiB pack
+rand_file "$work/big" 70000000 # many data packs (about 4 MiB each, FS_COMMIT_PACK_TARGET)
 cp "$work/big" "$ma/big"
 for i in 1 2 3; do printf 'small file %s of A\n' "$i" >"$ma/a$i"; done
 run_ok "A: sync" A sync docs --timeout 120
@@ -107,7 +107,7 @@ expect()
 	[ -z "${SHOW_VERIFY:-}" ] || note "$(A verify docs)"
 }
 ja() { find "$SD/journal/$DEV_A" -type f -printf '%f\n' | sort; }
-BIG=$(find "$SD/p" -type f -size +60M -printf '%f\n' | head -n1)
+BIG=$(find "$SD/p" -type f -size +1M -printf '%f\n' | head -n1) # a pack of data blocks
 SMALL=$(find "$SD/p" -type f -size -100k -printf '%f\n' | head -n1)
 [ -n "$BIG" ] && [ -n "$SMALL" ] || bail "no large or small pack found"
 
