@@ -45,13 +45,6 @@ SEALSYNC_HOME=$HB SEALSYNC_CHECKPOINT_EVERY=1 mount_region docs "$mb" || bail "B
 SEALSYNC_HOME=$HC mount_region docs "$mc" || bail "C cannot mount"
 export AWS_ENDPOINT_URL=$S3_DIRECT
 
-alarm_named()
-{
-	SEALSYNC_HOME=$1 "$SEALSYNC_BIN" status docs --json 2>/dev/null |
-		jq -e --arg k "$2" --arg d "$3" --arg t "${4:-.}" \
-			'.alarms | map(select(.kind == $k and (.device_id == $d or $d == "") and (.text | test($t)))) | length >= 1'
-}
-sync_all() { local f; for f in "$@"; do "$f" sync docs >/dev/null 2>&1; done; }
 same_file() { [ -f "$1" ] && cmp -s "$1" "$2"; }
 
 # ------------------------------------------------------------ honest state

@@ -31,14 +31,6 @@ SEALSYNC_HOME=$HA mount_region docs "$ma" || bail "A cannot mount"
 SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot mount"
 SEALSYNC_HOME=$HC mount_region docs "$mc" || bail "C cannot mount"
 
-# alarm_named HOME KIND DEVICE [TEXT]: HOME's status lists a KIND alarm on DEVICE (text matching TEXT).
-alarm_named()
-{
-	SEALSYNC_HOME=$1 "$SEALSYNC_BIN" status docs --json 2>/dev/null |
-		jq -e --arg k "$2" --arg d "$3" --arg t "${4:-.}" \
-			'.alarms | map(select(.kind == $k and (.device_id == $d or $d == "") and (.text | test($t)))) | length >= 1'
-}
-sync_all() { local f; for f in "$@"; do "$f" sync docs >/dev/null 2>&1; done; }
 same_file() { [ -f "$1" ] && cmp -s "$1" "$2"; }
 # tree MOUNT: every path under MOUNT (type, and a file's sha256), sorted.
 tree()

@@ -31,20 +31,12 @@ mkdir "$ma" "$mb" "$mc" "$md"
 SEALSYNC_HOME=$HA mount_region docs "$ma" || bail "A cannot mount"
 SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot mount"
 
-# alarm_named HOME KIND DEVICE [TEXT]: HOME's status lists a KIND alarm on DEVICE (text matching TEXT).
-alarm_named()
-{
-	SEALSYNC_HOME=$1 "$SEALSYNC_BIN" status docs --json 2>/dev/null |
-		jq -e --arg k "$2" --arg d "$3" --arg t "${4:-.}" \
-			'.alarms | map(select(.kind == $k and .device_id == $d and (.text | test($t)))) | length >= 1'
-}
 # no_holding HOME: HOME's status lists no holding alarm.
 no_holding()
 {
 	SEALSYNC_HOME=$1 "$SEALSYNC_BIN" status docs --json 2>/dev/null |
 		jq -e '.alarms | map(select(.holds)) | length == 0' >/dev/null
 }
-sync_all() { local f; for f in "$@"; do "$f" sync docs >/dev/null 2>&1; done; }
 # tree DIR: every regular file's path and hash, sorted.
 tree() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum); }
 same_tree() { [ "$(tree "$1")" = "$(tree "$2")" ]; }

@@ -362,6 +362,19 @@ file_region()
 	SD=$work/store/$RID
 }
 
+# alarm_named HOME KIND DEVICE [TEXT]: the status of region ${ALARM_REGION:-docs} in device
+# home HOME lists a KIND alarm on DEVICE ("" = any device) whose text matches TEXT.
+alarm_named()
+{
+	SEALSYNC_HOME=$1 "$SEALSYNC_BIN" status "${ALARM_REGION:-docs}" --json 2>/dev/null |
+		jq -e --arg k "$2" --arg d "$3" --arg t "${4:-.}" \
+			'.alarms | map(select(.kind == $k and (.device_id == $d or $d == "") and (.text | test($t)))) | length >= 1'
+}
+
+# sync_all FN...: a forced round of region docs on each device, through its command
+# function (see homes), one after the other; failures are left to the checks after it.
+sync_all() { local f; for f in "$@"; do "$f" sync docs >/dev/null 2>&1; done; }
+
 # in_mountinfo DIR: DIR is a mount point (from /proc/self/mountinfo, so it
 # never touches a possibly wedged FUSE mount).
 in_mountinfo()
