@@ -138,9 +138,8 @@ static int apply_wins(const struct apply_ver *a, const struct apply_ver *b)
         return memcmp(a->hash, b->hash, 32) > 0;
 }
 
-/* *OUT = the element-wise maximum of A and B (both sorted by device id). */
-static int apply_vv_merge(const struct fs_vv *a, size_t na, const struct fs_vv *b, size_t nb,
-                          struct fs_vv **out, size_t *nout)
+int fs_vv_merge(const struct fs_vv *a, size_t na, const struct fs_vv *b, size_t nb,
+                struct fs_vv **out, size_t *nout)
 {
         struct fs_vv *v = malloc((na + nb ? na + nb : 1) * sizeof(*v));
         size_t i = 0, j = 0, n = 0;
@@ -175,7 +174,7 @@ static int apply_vv_absorb(struct fs_inode *in, const struct fs_vv *vv, size_t n
 {
         struct fs_vv *m;
         size_t n;
-        int rc = apply_vv_merge(in->vv, in->nvv, vv, nvv, &m, &n);
+        int rc = fs_vv_merge(in->vv, in->nvv, vv, nvv, &m, &n);
 
         if (rc != 0)
                 return rc;
@@ -311,7 +310,7 @@ int fs_gone_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t lam
                 g.name_len = name_len;
         }
         /* Two deletions of one file: remember that both happened. */
-        rc = apply_vv_merge(old.vv, old.nvv, vv, nvv, &g.vv, &g.nvv);
+        rc = fs_vv_merge(old.vv, old.nvv, vv, nvv, &g.vv, &g.nvv);
         if (rc == 0)
                 rc = apply_gone_put(fs, file_id, &g);
         free(g.vv);
@@ -849,8 +848,8 @@ static int apply_version_state(const struct fs *fs, struct fs_inode *in, const s
                         if (memcmp(in->vv[i].device_id, fs->device_id, 16) == 0)
                                 break;
                 if (i < in->nvv) {
-                        int rc = apply_vv_merge(&in->vv[i], 1, (const struct fs_vv *)m->vv, m->nvv,
-                                                &vv, &nvv);
+                        int rc = fs_vv_merge(&in->vv[i], 1, (const struct fs_vv *)m->vv, m->nvv,
+                                             &vv, &nvv);
 
                         if (rc != 0)
                                 return rc;
@@ -859,7 +858,7 @@ static int apply_version_state(const struct fs *fs, struct fs_inode *in, const s
                 }
         } else if (merge == APPLY_MERGE_ALL) {
                 int rc =
-                    apply_vv_merge(in->vv, in->nvv, (const struct fs_vv *)m->vv, m->nvv, &vv, &nvv);
+                    fs_vv_merge(in->vv, in->nvv, (const struct fs_vv *)m->vv, m->nvv, &vv, &nvv);
 
                 if (rc != 0)
                         return rc;
@@ -888,12 +887,26 @@ static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct mani
         uint64_t parent;
         size_t len = 0;
         uint8_t type;
-        int rc = index_name_of(fs->ix, in->ino, &parent, name, &len, &type);
+        int rc = index_name_of(fs->ix, in->ino, &parent, name, &len, &type), kept = 0;
 
+        if (rc == 0 && in->kind == FS_KIND_DIR) {
+                /* U5: a merged directory lives while one of its ids does */
+                rc = fs_alias_rekey(fs, in, m, meta, &kept);
+                if (rc != 0 || kept)
+                        return rc;
+        }
         if (rc == 0 && in->kind == FS_KIND_DIR && index_dir_empty(fs->ix, in->ino) != 1) {
-                /* Something here is newer than the deletion (rule 3): held. */
-                log_warn("a remote deletion of a directory that is not empty here is held");
-                return apply_vv_absorb(in, (const struct fs_vv *)m->vv, m->nvv);
+                /* U6: entries here the deletion did not see hold the directory until they go */
+                log_info("a remote deletion of a directory that is not empty here: it stays "
+                         "while it holds entries");
+                rc = apply_version_state(fs, in, m, APPLY_MERGE_NONE);
+                if (rc == 0)
+                        rc =
+                            fs_gone_record(fs, m->file_id, m->lamport, m->hash, in->vv, in->nvv,
+                                           meta->mode, meta->parent_id, meta->name, meta->name_len);
+                if (rc == 0)
+                        rc = fs_held_put(fs, m->file_id, m->hash);
+                return rc == 0 ? fs_inode_save(fs, in) : rc;
         }
         if (rc == 0)
                 rc = index_unlink(fs->ix, parent, name, len);
@@ -989,6 +1002,24 @@ static int apply_is_dir(struct fs *fs, uint64_t ino)
         return dir;
 }
 
+/* IN's version state becomes deletion G's (U6: a held directory). */
+static int apply_held_state(struct fs_inode *in, const struct fs_gone *g)
+{
+        struct fs_vv *vv = malloc((g->nvv ? g->nvv : 1) * sizeof(*vv));
+
+        if (vv == NULL)
+                return -ENOMEM;
+        if (g->nvv > 0)
+                memcpy(vv, g->vv, g->nvv * sizeof(*vv));
+        free(in->vv);
+        in->vv = vv;
+        in->nvv = g->nvv;
+        in->lamport = g->lamport;
+        memcpy(in->manifest_hash, g->hash, 32);
+        in->has_manifest = 1;
+        return 0;
+}
+
 /*
  * Rule 3, "the directories above it come back": directory PID, deleted here,
  * returns to its last place (G) with its permission bits; IN is its inode if
@@ -1007,7 +1038,10 @@ static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struc
                 return rc;
         if (index_lookup(fs->ix, parent, name, g->name_len, &other) == 0) {
                 if (apply_is_dir(fs, other)) { /* rule 5: same-named directories merge */
-                        rc = index_alias_put(fs->ix, pid, other);
+                        struct fs_aliasver a = {g->lamport, {0}, {0}, g->vv, g->nvv};
+
+                        memcpy(a.hash, g->hash, 32); /* its version: the deletion it had here */
+                        rc = fs_alias_record(fs, pid, other, &a);
                         if (rc == 0)
                                 rc = index_gone_remove(fs->ix, pid);
                         *ino = other;
@@ -1035,17 +1069,19 @@ static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struc
         rc = in->kind == FS_KIND_DIR
                  ? index_link(fs->ix, parent, name, strlen(name), in->ino, FS_KIND_DIR)
                  : -ENOTDIR;
-        if (rc == 0) {
+        if (rc == 0) { /* U6: back held, its state its deletion's, until it is empty again */
                 in->nlink = 1;
-                rc = fs_inode_save(fs, in);
+                rc = apply_held_state(in, g);
         }
         if (rc == 0)
-                rc = index_gone_remove(fs->ix, pid);
+                rc = fs_inode_save(fs, in);
+        if (rc == 0)
+                rc = fs_held_put(fs, pid, g->hash);
         *ino = in->ino;
         pthread_rwlock_unlock(&in->lock);
         fs_inode_put(fs, in);
         if (rc == 0) {
-                log_warn("a directory deleted here comes back: a file inside it was changed on "
+                log_warn("a directory deleted here comes back while it holds a file changed on "
                          "another device at the same time");
                 fs_inval_queue(fs, parent, 0, name);
         }
@@ -1283,6 +1319,9 @@ static int apply_decide(struct fs *fs, struct fs_inode *in, const struct manifes
                                       : "a local change is not committed yet"); /* rule 2 */
         if (in == NULL || (in->nlink == 0 && in->ino != INDEX_ROOT_INO))
                 return apply_decide_deleted(fs, in, m, meta, act);
+        rc = fs_held_is(fs, in); /* U6: measured against its deletion, as a deleted one */
+        if (rc != 0)
+                return rc < 0 ? rc : apply_decide_deleted(fs, in, m, meta, act);
         order = apply_vv_cmp((const struct fs_vv *)m->vv, m->nvv, in->vv, in->nvv);
         apply_remote_ver(m, &rv);
         apply_local_ver(fs, in, &lv);
@@ -1430,18 +1469,26 @@ int fs_entry_move(struct fs *fs, uint64_t from, const char *name, uint64_t into,
 /* Directory INO is merged away: its id now means INTO; the inode goes when unused. */
 static int apply_retire_dir(struct fs *fs, uint64_t ino, const uint8_t file_id[16], uint64_t into)
 {
+        struct fs_aliasver a;
         struct fs_inode *o;
-        int rc = index_alias_put(fs->ix, file_id, into);
+        int rc = fs_inode_get(fs, ino, &o);
 
-        if (rc == 0)
-                rc = index_alias_move(fs->ix, ino, into); /* ids merged into INO earlier */
-        if (rc == 0)
-                rc = fs_inode_get(fs, ino, &o);
         if (rc != 0)
                 return rc;
         pthread_rwlock_wrlock(&o->lock);
-        o->nlink = 0;
-        rc = fs_inode_save(fs, o);
+        /* U5: the id lives on as an alias, with its own version */
+        a.lamport = o->has_manifest ? o->lamport : 0;
+        memcpy(a.author, o->author, 16);
+        memcpy(a.hash, o->manifest_hash, 32);
+        a.vv = o->vv;
+        a.nvv = o->nvv;
+        rc = fs_alias_record(fs, file_id, into, &a);
+        if (rc == 0)
+                rc = index_alias_move(fs->ix, ino, into); /* ids merged into INO earlier */
+        if (rc == 0) {
+                o->nlink = 0;
+                rc = fs_inode_save(fs, o);
+        }
         pthread_rwlock_unlock(&o->lock);
         fs_inode_put(fs, o);
         return rc;
@@ -1560,6 +1607,16 @@ static int apply_retire_placeholder(struct fs *fs, struct fs_inode *in, uint64_t
         return rc;
 }
 
+/* Directory M's id becomes an alias of INTO, at M's version (U5). */
+static int apply_alias_of_version(struct fs *fs, const struct manifest *m, uint64_t into)
+{
+        struct fs_aliasver a = {m->lamport, {0}, {0}, (struct fs_vv *)m->vv, m->nvv};
+
+        memcpy(a.author, m->author, 16);
+        memcpy(a.hash, m->hash, 32);
+        return fs_alias_record(fs, m->file_id, into, &a);
+}
+
 /*
  * Rule 5 for a directory M arriving (IN: its inode if any, never named here
  * yet) where a different local directory already has its name.  The newer
@@ -1603,7 +1660,7 @@ static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct man
                 if (*in != NULL)     /* a placeholder: its entries move, it goes */
                         rc = apply_retire_placeholder(fs, *in, other);
                 if (rc == 0)
-                        rc = index_alias_put(fs->ix, m->file_id, other);
+                        rc = apply_alias_of_version(fs, m, other);
                 *done = 1;
                 if (rc == 0)
                         log_info("a directory made on another device under the name of one here "
@@ -1673,6 +1730,8 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
         }
         if (rc == 0 && act == APPLY_RESURRECT)
                 rc = index_gone_remove(fs->ix, m->file_id); /* apply_place relinks it */
+        if (rc == 0 && act == APPLY_RESURRECT)
+                rc = index_held_remove(fs->ix, m->file_id); /* U6: a hold is over */
         if (rc == 0 && act == APPLY_COPY_FIRST)
                 rc = apply_copy_local(fs, *in);
         if (rc == 0 && *in == NULL)
@@ -1701,7 +1760,8 @@ static int apply_locked(struct fs *fs, const struct manifest *m, const struct ma
         if (rc == 0)
                 rc = fs_inode_get(fs, ino, &in);
         else if (rc == -ENOENT && index_alias_get(fs->ix, m->file_id, &ino) == 0) {
-                rc = 0; /* a directory merged into another one here (rule 5): nothing to do */
+                /* a directory merged into another one here (rule 5): its own version (U5) */
+                rc = fs_alias_version(fs, m, meta);
                 goto out;
         } else if (rc == -ENOENT)
                 rc = 0;

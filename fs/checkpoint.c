@@ -138,8 +138,11 @@ static int fs_ckpt_live_cb(void *arg, uint64_t ino)
         if (rc != 0)
                 return rc == -ENOENT ? 0 : rc;
         pthread_rwlock_rdlock(&in->lock);
-        if (in->nlink > 0 && in->has_manifest)
+        /* U6: a held directory's current manifest is its deletion (listed with the gone) */
+        if (in->nlink > 0 && in->has_manifest && (rc = fs_held_is(l->fs, in)) == 0)
                 rc = fs_ckpt_add(l, in->file_id, in->manifest_hash);
+        else if (rc > 0)
+                rc = 0;
         pthread_rwlock_unlock(&in->lock);
         fs_inode_put(l->fs, in);
         return rc;
@@ -159,12 +162,27 @@ static int fs_ckpt_gone_cb(void *arg, const uint8_t *file_id, const uint8_t *sta
         return rc;
 }
 
+/* U5: a merged directory's other ids are current versions too (zero hash: not known here). */
+static int fs_ckpt_alias_cb(void *arg, const uint8_t *file_id, const uint8_t *state, size_t len)
+{
+        static const uint8_t zero[32];
+        struct fs_ckpt_list *l = arg;
+        struct fs_aliasver a;
+        int rc = fs_aliasver_decode(state, len, &a);
+
+        if (rc != 0)
+                return rc;
+        free(a.vv);
+        return memcmp(a.hash, zero, 32) != 0 ? fs_ckpt_add(l, file_id, a.hash) : 0;
+}
+
 static int fs_ckpt_cmp(const void *a, const void *b)
 {
         return memcmp(a, b, 16); /* file_id is the first member */
 }
 
-/* Every current manifest: live versions, then deletions of files not live (one per id). */
+/* Every current manifest: live versions, then deletions of files not live and merged
+ * directories' other ids (one per id). */
 static int fs_ckpt_collect(struct fs *fs, struct fs_ckpt_list *l)
 {
         size_t live, i, k;
@@ -174,6 +192,8 @@ static int fs_ckpt_collect(struct fs *fs, struct fs_ckpt_list *l)
         live = l->n;
         if (rc == 0)
                 rc = index_for_each_gone(fs->ix, fs_ckpt_gone_cb, l);
+        if (rc == 0)
+                rc = index_for_each_aliasver(fs->ix, fs_ckpt_alias_cb, l);
         if (rc != 0)
                 return rc;
         qsort(l->v, live, sizeof(*l->v), fs_ckpt_cmp);

@@ -454,6 +454,20 @@ void fs_inode_idle_locked(struct fs *fs, struct fs_inode *in);
  */
 int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t end)
     __attribute__((warn_unused_result));
+/* A version to delete: what a pending tombstone (index "tomb" row) is made from. */
+struct fs_tomb_of {
+        uint64_t lamport;
+        const uint8_t *hash; /* 32 bytes: the version deleted (the tombstone's parent) */
+        const struct fs_vv *vv;
+        size_t nvv;
+        int kind;
+        uint32_t mode;
+        struct timespec mtime;
+};
+/* Queues a tombstone of FILE_ID at version V, last at PARENT_ID/NAME (inside the transaction). */
+int fs_tomb_put(struct fs *fs, const uint8_t file_id[static 16], const struct fs_tomb_of *v,
+                const uint8_t parent_id[static 16], const char *name, size_t len)
+    __attribute__((warn_unused_result));
 /*
  * IN lost its last name NAME in the directory PARENT_ID: if it was ever
  * committed, queue a tombstone for its file id (state: u64 lamport, last
@@ -671,6 +685,68 @@ int fs_entry_move(struct fs *fs, uint64_t from, const char *name, uint64_t into,
                   const char *newname, uint64_t ino, uint8_t type)
     __attribute__((warn_unused_result));
 void fs_inval_flush(struct fs *fs);
+
+/* *OUT (malloc'd) = the element-wise maximum of vectors A and B (both sorted by device id). */
+int fs_vv_merge(const struct fs_vv *a, size_t na, const struct fs_vv *b, size_t nb,
+                struct fs_vv **out, size_t *nout) __attribute__((warn_unused_result));
+
+/*
+ * fs/alias.c: a merged directory is the union of its ids (doc/SYNC.md rule 5,
+ * U5).  An alias's own version (index "aliasver" row): Lamport, author,
+ * manifest hash, vector.
+ */
+struct fs_aliasver {
+        uint64_t lamport;
+        uint8_t author[16];
+        uint8_t hash[32];
+        struct fs_vv *vv; /* malloc'd */
+        size_t nvv;
+};
+/* Strict decoder of an "aliasver" state (exposed for fuzzing); free(a->vv) after 0. */
+int fs_aliasver_decode(const uint8_t *buf, size_t len, struct fs_aliasver *a)
+    __attribute__((warn_unused_result));
+/*
+ * Directory FILE_ID, at version A (its vector may be empty: a placeholder
+ * or a version not known here), is merged into inode INTO.  Caller holds
+ * ns_lock; inside the open transaction.
+ */
+int fs_alias_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t into,
+                    const struct fs_aliasver *a) __attribute__((warn_unused_result));
+/*
+ * A version M of an id that is an alias here: that id's own version moves
+ * on (rule 3 on the alias's version); a deletion that wins removes the
+ * alias (the directory stays: the inode's own id lives).  Caller holds
+ * ns_lock.
+ */
+int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta)
+    __attribute__((warn_unused_result));
+/*
+ * Directory IN (write-locked) lost its own id to deletion M: if aliases of
+ * it remain, it takes the best one's id and version, the deletion is
+ * remembered, and *KEPT is 1; else *KEPT is 0 and nothing changed.
+ */
+int fs_alias_rekey(struct fs *fs, struct fs_inode *in, const struct manifest *m,
+                   const struct manifest_meta *meta, int *kept) __attribute__((warn_unused_result));
+/*
+ * A local rmdir of directory IN (write-locked, now nameless, last at
+ * PARENT_ID/NAME): a tombstone of every alias of it, each from that id's own
+ * version; the aliases go.  Caller holds ns_lock.
+ */
+int fs_alias_tombstones(struct fs *fs, struct fs_inode *in, const uint8_t parent_id[static 16],
+                        const char *name, size_t len) __attribute__((warn_unused_result));
+
+/*
+ * fs/held.c: a directory whose deletion won but that still holds entries
+ * stays until it is empty (doc/SYNC.md U6).  put: directory FILE_ID is held
+ * at its deletion HASH.  is: 1 if directory IN is held (0 for any other
+ * inode), or a negative errno.  settle: drops the held directories that are
+ * empty, releases those with a newer version of their own; caller holds
+ * ns_lock (fs_names_settle calls it).
+ */
+int fs_held_put(struct fs *fs, const uint8_t file_id[static 16], const uint8_t hash[static 32])
+    __attribute__((warn_unused_result));
+int fs_held_is(struct fs *fs, const struct fs_inode *in) __attribute__((warn_unused_result));
+int fs_held_settle_locked(struct fs *fs) __attribute__((warn_unused_result));
 
 /* A remembered deletion (index "gone" row, doc/DESIGN.md). */
 struct fs_gone {

@@ -1091,34 +1091,43 @@ int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, ui
         return rc;
 }
 
-int fs_inode_tombstone(struct fs *fs, struct fs_inode *in, const uint8_t parent_id[static 16],
-                       const char *name, size_t len)
+int fs_tomb_put(struct fs *fs, const uint8_t file_id[static 16], const struct fs_tomb_of *v,
+                const uint8_t parent_id[static 16], const char *name, size_t len)
 {
         struct enc e;
         size_t i;
         int rc;
 
-        if (!in->has_manifest)
-                return 0; /* never committed: nothing to delete remotely */
         enc_init(&e);
-        enc_u64(&e, in->lamport);
-        enc_fixed(&e, in->manifest_hash, sizeof(in->manifest_hash));
-        enc_u32(&e, (uint32_t)in->nvv);
-        for (i = 0; i < in->nvv; i++) {
-                enc_fixed(&e, in->vv[i].device_id, 16);
-                enc_u64(&e, in->vv[i].counter);
+        enc_u64(&e, v->lamport);
+        enc_fixed(&e, v->hash, 32);
+        enc_u32(&e, (uint32_t)v->nvv);
+        for (i = 0; i < v->nvv; i++) {
+                enc_fixed(&e, v->vv[i].device_id, 16);
+                enc_u64(&e, v->vv[i].counter);
         }
-        enc_u8(&e, (uint8_t)in->kind);
-        enc_u32(&e, in->mode & 07777);
-        enc_u64(&e, (uint64_t)in->mtime.tv_sec);
-        enc_u32(&e, (uint32_t)in->mtime.tv_nsec);
+        enc_u8(&e, (uint8_t)v->kind);
+        enc_u32(&e, v->mode & 07777);
+        enc_u64(&e, (uint64_t)v->mtime.tv_sec);
+        enc_u32(&e, (uint32_t)v->mtime.tv_nsec);
         enc_fixed(&e, parent_id, 16);
         enc_var(&e, name, len);
         rc = enc_error(&e);
         if (rc == 0)
-                rc = index_tomb_add(fs->ix, in->file_id, e.buf, e.len);
+                rc = index_tomb_add(fs->ix, file_id, e.buf, e.len);
         enc_release(&e);
         return rc;
+}
+
+int fs_inode_tombstone(struct fs *fs, struct fs_inode *in, const uint8_t parent_id[static 16],
+                       const char *name, size_t len)
+{
+        struct fs_tomb_of v = {in->lamport, in->manifest_hash, in->vv,   in->nvv,
+                               in->kind,    in->mode,          in->mtime};
+
+        if (!in->has_manifest)
+                return 0; /* never committed: nothing to delete remotely */
+        return fs_tomb_put(fs, in->file_id, &v, parent_id, name, len);
 }
 
 void fs_sync_parent_id(const struct fs_inode *dir, uint8_t out[static 16])

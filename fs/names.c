@@ -316,6 +316,9 @@ int fs_names_settle(struct fs *fs)
         int rc = 0;
 
         pthread_mutex_lock(&fs->ns_lock);
+        rc = fs_held_settle_locked(fs); /* U6: an emptied held directory frees its name */
+        if (rc != 0)
+                log_err("cannot drop the held directories that are empty: %s", strerror(-rc));
         for (pass = 0; pass < 4 && rc == 0; pass++) {
                 size_t before = moved;
 

@@ -572,6 +572,8 @@ int fs_api_remove(struct fs *fs, uint64_t parent, const char *name, int want_dir
 
                         fs_sync_parent_id(dir, pid);
                         rc = fs_inode_tombstone(fs, in, pid, name, strlen(name));
+                        if (rc == 0 && want_dir) /* U5: every id of a merged directory */
+                                rc = fs_alias_tombstones(fs, in, pid, name, strlen(name));
                 }
                 if (rc == 0)
                         rc = fs_inode_save(fs, in);

@@ -55,6 +55,17 @@ enum index_stmt {
         ST_ALIAS_PUT,
         ST_ALIAS_GET,
         ST_ALIAS_MOVE,
+        ST_ALIAS_DEL,
+        ST_ALIAS_OF,
+        ST_AVER_PUT,
+        ST_AVER_GET,
+        ST_AVER_DEL,
+        ST_AVER_LIST,
+        ST_INODE_REKEY,
+        ST_HELD_PUT,
+        ST_HELD_GET,
+        ST_HELD_DEL,
+        ST_HELD_LIST,
         ST_BY_FILE_ID,
         ST_PACKIDX_GET,
         ST_PACKIDX_PUT,
@@ -97,6 +108,17 @@ static const char *const index_sql[ST_COUNT] = {
     [ST_ALIAS_PUT] = "INSERT OR REPLACE INTO alias(file_id, ino) VALUES (?1, ?2)",
     [ST_ALIAS_GET] = "SELECT ino FROM alias WHERE file_id = ?1",
     [ST_ALIAS_MOVE] = "UPDATE alias SET ino = ?2 WHERE ino = ?1",
+    [ST_ALIAS_DEL] = "DELETE FROM alias WHERE file_id = ?1",
+    [ST_ALIAS_OF] = "SELECT file_id FROM alias WHERE ino = ?1 ORDER BY file_id",
+    [ST_AVER_PUT] = "INSERT OR REPLACE INTO aliasver(file_id, state) VALUES (?1, ?2)",
+    [ST_AVER_GET] = "SELECT state FROM aliasver WHERE file_id = ?1",
+    [ST_AVER_DEL] = "DELETE FROM aliasver WHERE file_id = ?1",
+    [ST_AVER_LIST] = "SELECT file_id, state FROM aliasver ORDER BY file_id",
+    [ST_HELD_PUT] = "INSERT OR REPLACE INTO held(file_id, hash) VALUES (?1, ?2)",
+    [ST_HELD_GET] = "SELECT hash FROM held WHERE file_id = ?1",
+    [ST_HELD_DEL] = "DELETE FROM held WHERE file_id = ?1",
+    [ST_HELD_LIST] = "SELECT file_id, hash FROM held ORDER BY file_id",
+    [ST_INODE_REKEY] = "UPDATE inode SET file_id = ?3 WHERE ino = ?1 AND file_id = ?2",
     [ST_BY_FILE_ID] = "SELECT ino FROM inode WHERE file_id = ?1",
     [ST_PACKIDX_GET] = "SELECT pack, off, len FROM packidx WHERE hash = ?1",
     [ST_PACKIDX_PUT] =
@@ -209,6 +231,11 @@ static int index_create_tables(struct index *ix)
                 "  state BLOB NOT NULL) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS alias(file_id BLOB PRIMARY KEY, "
                 "  ino INTEGER NOT NULL) WITHOUT ROWID;"
+                "CREATE INDEX IF NOT EXISTS alias_ino ON alias(ino);"
+                "CREATE TABLE IF NOT EXISTS aliasver(file_id BLOB PRIMARY KEY, "
+                "  state BLOB NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE IF NOT EXISTS held(file_id BLOB PRIMARY KEY, "
+                "  hash BLOB NOT NULL) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS packidx(hash BLOB PRIMARY KEY, pack BLOB NOT NULL, "
                 "  off INTEGER NOT NULL, len INTEGER NOT NULL) WITHOUT ROWID;"
                 "CREATE TABLE IF NOT EXISTS alarm(id INTEGER PRIMARY KEY AUTOINCREMENT, "
@@ -1497,6 +1524,177 @@ int index_alias_move(struct index *ix, uint64_t from, uint64_t to)
         sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)to);
         rc = index_step_done(ix, st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_alias_remove(struct index *ix, const uint8_t file_id[static 16])
+{
+        int rc = index_by_id_del(ix, ST_ALIAS_DEL, file_id);
+
+        return rc == 0 ? index_by_id_del(ix, ST_AVER_DEL, file_id) : rc;
+}
+
+int index_aliasver_put(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
+                       size_t len)
+{
+        return index_sealed_put(ix, ST_AVER_PUT, "aver", file_id, state, len);
+}
+
+int index_aliasver_get(struct index *ix, const uint8_t file_id[static 16], uint8_t **state,
+                       size_t *len)
+{
+        return index_sealed_get(ix, ST_AVER_GET, "aver", file_id, state, len);
+}
+
+int index_held_put(struct index *ix, const uint8_t file_id[static 16],
+                   const uint8_t hash[static 32])
+{
+        sqlite3_stmt *st = ix->st[ST_HELD_PUT];
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
+        rc = index_step_done(ix, st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_held_get(struct index *ix, const uint8_t file_id[static 16], uint8_t hash[static 32])
+{
+        sqlite3_stmt *st = ix->st[ST_HELD_GET];
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+                memcpy(hash, sqlite3_column_blob(st, 0), 32);
+                rc = 0;
+        } else {
+                rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        pthread_mutex_unlock(&ix->lock);
+        return rc;
+}
+
+int index_held_remove(struct index *ix, const uint8_t file_id[static 16])
+{
+        return index_by_id_del(ix, ST_HELD_DEL, file_id);
+}
+
+int index_held_list(struct index *ix, struct index_held **rows, size_t *n)
+{
+        sqlite3_stmt *st = ix->st[ST_HELD_LIST];
+        struct index_held *v = NULL;
+        size_t cap = 0;
+        int rc = 0, step;
+
+        *rows = NULL;
+        *n = 0;
+        pthread_mutex_lock(&ix->lock);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                if (sqlite3_column_bytes(st, 0) != 16 || sqlite3_column_bytes(st, 1) != 32) {
+                        rc = -EIO;
+                        break;
+                }
+                if (*n == cap) {
+                        size_t c = cap ? 2 * cap : 8;
+                        struct index_held *nv = realloc(v, c * sizeof(*v));
+
+                        if (nv == NULL) {
+                                rc = -ENOMEM;
+                                break;
+                        }
+                        v = nv;
+                        cap = c;
+                }
+                memcpy(v[*n].file_id, sqlite3_column_blob(st, 0), 16);
+                memcpy(v[*n].hash, sqlite3_column_blob(st, 1), 32);
+                (*n)++;
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+                rc = -EIO;
+        sqlite3_reset(st);
+        pthread_mutex_unlock(&ix->lock);
+        if (rc != 0) {
+                free(v);
+                *n = 0;
+                return rc;
+        }
+        *rows = v;
+        return 0;
+}
+
+int index_for_each_aliasver(struct index *ix,
+                            int (*cb)(void *arg, const uint8_t *file_id, const uint8_t *state,
+                                      size_t len),
+                            void *arg)
+{
+        return index_sealed_list(ix, ST_AVER_LIST, "aver", cb, arg);
+}
+
+int index_aliases_of(struct index *ix, uint64_t ino, uint8_t (**ids)[16], size_t *n)
+{
+        sqlite3_stmt *st = ix->st[ST_ALIAS_OF];
+        uint8_t(*v)[16] = NULL;
+        size_t cap = 0;
+        int rc = 0, step;
+
+        *ids = NULL;
+        *n = 0;
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                const void *fid = sqlite3_column_blob(st, 0);
+
+                if (fid == NULL || sqlite3_column_bytes(st, 0) != 16) {
+                        rc = -EIO;
+                        break;
+                }
+                if (*n == cap) {
+                        size_t c = cap ? 2 * cap : 4;
+                        uint8_t(*nv)[16] = realloc(v, c * sizeof(*v));
+
+                        if (nv == NULL) {
+                                rc = -ENOMEM;
+                                break;
+                        }
+                        v = nv;
+                        cap = c;
+                }
+                memcpy(v[(*n)++], fid, 16);
+        }
+        if (rc == 0 && step != SQLITE_DONE)
+                rc = -EIO;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        pthread_mutex_unlock(&ix->lock);
+        if (rc != 0) {
+                free(v);
+                *n = 0;
+                return rc;
+        }
+        *ids = v;
+        return 0;
+}
+
+int index_inode_rekey(struct index *ix, uint64_t ino, const uint8_t from[static 16],
+                      const uint8_t to[static 16])
+{
+        sqlite3_stmt *st = ix->st[ST_INODE_REKEY];
+        int rc;
+
+        pthread_mutex_lock(&ix->lock);
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+        sqlite3_bind_blob(st, 2, from, 16, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, to, 16, SQLITE_STATIC);
+        rc = index_step_done(ix, st);
+        if (rc == 0 && sqlite3_changes(ix->db) != 1)
+                rc = -ENOENT;
         pthread_mutex_unlock(&ix->lock);
         return rc;
 }

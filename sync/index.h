@@ -248,6 +248,52 @@ int index_alias_get(struct index *ix, const uint8_t file_id[static 16], uint64_t
 /* Every alias of directory FROM now names TO (FROM merged into TO: no chains). */
 int index_alias_move(struct index *ix, uint64_t from, uint64_t to)
     __attribute__((warn_unused_result));
+/* FILE_ID is no alias any more (its row and its version, doc/SYNC.md U5). */
+int index_alias_remove(struct index *ix, const uint8_t file_id[static 16])
+    __attribute__((warn_unused_result));
+/*
+ * An alias's own version (U5; the encoding is fs/apply.c's), sealed like
+ * the attributes under AD "aver" || FILE_ID.  get: -ENOENT if none; the
+ * caller frees *STATE.
+ */
+int index_aliasver_put(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
+                       size_t len) __attribute__((warn_unused_result));
+int index_aliasver_get(struct index *ix, const uint8_t file_id[static 16], uint8_t **state,
+                       size_t *len) __attribute__((warn_unused_result));
+/*
+ * Held directories (doc/SYNC.md U6): directory FILE_ID lost to its deletion
+ * HASH but still holds entries the deletion did not see; it goes when
+ * empty.  get: -ENOENT if not held.  list: every row into *ROWS (caller
+ * frees; NULL if none).
+ */
+struct index_held {
+        uint8_t file_id[16];
+        uint8_t hash[32];
+};
+int index_held_put(struct index *ix, const uint8_t file_id[static 16],
+                   const uint8_t hash[static 32]) __attribute__((warn_unused_result));
+int index_held_get(struct index *ix, const uint8_t file_id[static 16], uint8_t hash[static 32])
+    __attribute__((warn_unused_result));
+int index_held_remove(struct index *ix, const uint8_t file_id[static 16])
+    __attribute__((warn_unused_result));
+int index_held_list(struct index *ix, struct index_held **rows, size_t *n)
+    __attribute__((warn_unused_result));
+/* CB for every alias's version, by file id (CB must not modify the index). */
+int index_for_each_aliasver(struct index *ix,
+                            int (*cb)(void *arg, const uint8_t *file_id, const uint8_t *state,
+                                      size_t len),
+                            void *arg) __attribute__((warn_unused_result));
+/* Every file id that is an alias of INO, in order, into *IDS (caller frees; NULL if none). */
+int index_aliases_of(struct index *ix, uint64_t ino, uint8_t (**ids)[16], size_t *n)
+    __attribute__((warn_unused_result));
+/*
+ * Inode INO (now file id FROM) takes file id TO (U5: the directory's stayed
+ * id was deleted, an alias takes its place).  The attribute record must be
+ * saved again under TO at once (its AD names the file id).  -ENOENT if INO
+ * does not have FROM.
+ */
+int index_inode_rekey(struct index *ix, uint64_t ino, const uint8_t from[static 16],
+                      const uint8_t to[static 16]) __attribute__((warn_unused_result));
 
 /*
  * Small named values of the sync layer (journal sequence and head, Lamport

@@ -10,13 +10,12 @@
 #    renaming only its own files (no concurrent versions), dev0 making
 #    directories, no store faults, no crashes (SIM_SEEDS, 100); the same with
 #    store faults (SIM_FAULT_SEEDS, 100); three devices editing and deleting the
-#    same files (SIM_CONC_SEEDS, 40; no faults, crashes or renames);
+#    same files (SIM_CONC_SEEDS, 40; no faults, crashes or renames); everything on
+#    (faults, crashes, renames, directories, concurrent deletions: SIM_ALL_SEEDS, 40);
 #  - regression seeds of the bugs the simulation found and that were fixed;
 #  - a seed replays exactly (two runs of one seed print the same trace);
 #  - the checker is not blind: a write dropped behind the others' back fails.
-# The configuration that still fails (everything on: renames and directories with
-# concurrent deletions, FOUND.md B8) is listed with its diagnosis in
-# tests/sim/FOUND.md; run it with scripts/sim.sh by hand.
+# Longer runs of each configuration: scripts/sim.sh by hand (tests/sim/FOUND.md).
 TEST_TIMEOUT=600
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -30,6 +29,7 @@ CFG=(--devices 3 --disjoint 1 --faults 0 --crashes 0)
 CFG_FAULTS=(--devices 3 --disjoint 1 --faults 1 --crashes 0)
 CFG_CONC=(--devices 3 --faults 0 --crashes 0 --renames 0)
 CSEEDS=${SIM_CONC_SEEDS:-40}
+ASEEDS=${SIM_ALL_SEEDS:-40}
 # "name config": concurrent edits, no faults.  F1: an edit brought back by "edit beats
 # delete" took its author's old counter, and the others ignored its next edit.  F2: a file
 # renamed by rule 5 collided with its own conflict name and took a " 2" name on some
@@ -43,6 +43,8 @@ CSEEDS=${SIM_CONC_SEEDS:-40}
 # B3 (doc/SYNC.md U4): a file displaced by rule 5 kept its conflict name after the file
 # holding the name went away, on the devices that had seen the collision only.  F12: a
 # deletion that beat a device's own edit reset its counter; its next edit was taken for old.
+# B8 (doc/SYNC.md U5): a merged directory's deletion removed it on the devices where the
+# deleted id had stayed only (everything on: faults, crashes, renames, deletions).
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -67,6 +69,11 @@ REGRESS=(
 	"B3-U4 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 23"
 	"B3-U4 --faults 0 --crashes 0 --renames 0 --deletes 0 --seeds 1 --from 43"
 	"F12 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 282"
+	"B8-U5 --seeds 1 --from 55"
+	"B8-U5 --seeds 1 --from 63"
+	"B8-U5 --seeds 1 --from 150"
+	"B8-U5 --seeds 1 --from 184"
+	"B9-U6 --seeds 1 --from 86"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl
@@ -92,6 +99,12 @@ note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 start=$SECONDS
 run sim "${CFG_FAULTS[@]}" --seeds "$FSEEDS" --from 0
 ok $T_RC "short run with store faults: $FSEEDS seeds: no failure" \
+	"$(grep -E 'FAIL|^sim:' <<<"$T_OUT" | head -20)"
+note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
+
+start=$SECONDS
+run sim --devices 3 --seeds "$ASEEDS" --from 0
+ok $T_RC "everything on (faults, crashes, renames, directories, deletions): $ASEEDS seeds: no failure" \
 	"$(grep -E 'FAIL|^sim:' <<<"$T_OUT" | head -20)"
 note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 

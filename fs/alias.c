@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A merged directory is the union of its ids (doc/SYNC.md "Conflicts" rule 5,
+ * invariant U5).
+ *
+ * Two directories of one name merge: one id's inode stays, every other id
+ * becomes an alias of it (index table "alias").  Each id keeps a life of its
+ * own: its version (index table "aliasver", sealed like attributes) moves on
+ * with the versions that arrive for it, and a deletion of it is decided
+ * against that version by rule 3 (U1), as for any file.  The directory
+ * exists while one of its ids lives:
+ *  - a deletion that wins over an alias removes the alias (fs_alias_version);
+ *  - one that wins over the stayed id, aliases remaining, gives the inode the
+ *    best alias's id (fs_alias_rekey, called by apply_tombstone);
+ *  - a local rmdir deletes every id of the group (fs_alias_tombstones).
+ * So whether the directory exists does not depend on which id stayed on a
+ * device, nor on the order in which versions arrived (FOUND.md B8).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/enc.h"
+#include "crypto/secmem.h"
+#include "fs/fsint.h"
+#include "sync/manifest.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+static int alias_put(struct fs *fs, const uint8_t file_id[16], const struct fs_aliasver *a)
+{
+        struct enc e;
+        size_t i;
+        int rc;
+
+        enc_init(&e);
+        enc_u64(&e, a->lamport);
+        enc_fixed(&e, a->author, 16);
+        enc_fixed(&e, a->hash, 32);
+        enc_u32(&e, (uint32_t)a->nvv);
+        for (i = 0; i < a->nvv; i++) {
+                enc_fixed(&e, a->vv[i].device_id, 16);
+                enc_u64(&e, a->vv[i].counter);
+        }
+        rc = enc_error(&e);
+        if (rc == 0)
+                rc = index_aliasver_put(fs->ix, file_id, e.buf, e.len);
+        secmem_wipe(e.buf, e.len);
+        enc_release(&e);
+        return rc;
+}
+
+int fs_aliasver_decode(const uint8_t *buf, size_t len, struct fs_aliasver *a)
+{
+        struct dec d;
+        uint32_t n, i;
+        int rc;
+
+        memset(a, 0, sizeof(*a));
+        dec_init(&d, buf, len);
+        a->lamport = dec_u64(&d);
+        dec_fixed(&d, a->author, 16);
+        dec_fixed(&d, a->hash, 32);
+        n = dec_u32(&d);
+        if (d.err != 0 || n > FS_MAX_VV || n > (len - d.off) / 24)
+                return -EBADMSG;
+        a->vv = calloc(n ? n : 1, sizeof(*a->vv));
+        if (a->vv == NULL)
+                return -ENOMEM;
+        for (i = 0; i < n; i++) {
+                dec_fixed(&d, a->vv[i].device_id, 16);
+                a->vv[i].counter = dec_u64(&d);
+                if (d.err == 0 && i > 0 &&
+                    memcmp(a->vv[i - 1].device_id, a->vv[i].device_id, 16) >= 0)
+                        d.err = -EBADMSG; /* sorted, no duplicates */
+        }
+        a->nvv = n;
+        rc = dec_finish(&d);
+        if (rc != 0) {
+                free(a->vv);
+                a->vv = NULL;
+                a->nvv = 0;
+        }
+        return rc;
+}
+
+/* FILE_ID's version into *A (free(a->vv)); an alias recorded before U5 has none: all zero. */
+static int alias_get(struct fs *fs, const uint8_t file_id[16], struct fs_aliasver *a)
+{
+        uint8_t *state = NULL;
+        size_t len = 0;
+        int rc = index_aliasver_get(fs->ix, file_id, &state, &len);
+
+        memset(a, 0, sizeof(*a));
+        if (rc == -ENOENT)
+                return 0;
+        if (rc != 0)
+                return rc;
+        rc = fs_aliasver_decode(state, len, a);
+        if (rc == -EBADMSG)
+                log_err("index: a merged directory's version record is malformed");
+        secmem_wipe(state, len);
+        free(state);
+        return rc;
+}
+
+int fs_alias_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t into,
+                    const struct fs_aliasver *a)
+{
+        int rc = index_alias_put(fs->ix, file_id, into);
+
+        return rc == 0 ? alias_put(fs, file_id, a) : rc;
+}
+
+static void alias_log(const uint8_t file_id[16], const char *what)
+{
+        char fid[33];
+
+        hex_encode(fid, file_id, 16);
+        log_info("merged directory id %s: %s", fid, what);
+}
+
+/* A's vector absorbs VV (A has now seen both). */
+static int alias_absorb(struct fs_aliasver *a, const struct fs_vv *vv, size_t nvv)
+{
+        struct fs_vv *m;
+        size_t n;
+        int rc = fs_vv_merge(a->vv, a->nvv, vv, nvv, &m, &n);
+
+        if (rc != 0)
+                return rc;
+        free(a->vv);
+        a->vv = m;
+        a->nvv = n;
+        return 0;
+}
+
+/* 1 if version M wins over the concurrent alias version A ((Lamport, author, hash), rule 3). */
+static int alias_later(const struct manifest *m, const struct fs_aliasver *a)
+{
+        int c;
+
+        if (m->lamport != a->lamport)
+                return m->lamport > a->lamport;
+        c = memcmp(m->author, a->author, 16);
+        return c != 0 ? c > 0 : memcmp(m->hash, a->hash, 32) > 0;
+}
+
+int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta)
+{
+        const struct fs_vv *mvv = (const struct fs_vv *)m->vv;
+        struct fs_aliasver a;
+        int rc = alias_get(fs, m->file_id, &a), order;
+
+        if (rc != 0)
+                return rc;
+        order = manifest_vv_compare(m->vv, m->nvv, (const struct manifest_vv *)a.vv, a.nvv);
+        if (memcmp(a.hash, m->hash, 32) == 0 || order == MANIFEST_VV_EQUAL ||
+            order == MANIFEST_VV_DOMINATED)
+                goto out; /* rule 1, or older */
+        if (m->kind == MANIFEST_TOMBSTONE &&
+            (order == MANIFEST_VV_DOMINATES || m->lamport > a.lamport)) {
+                /* U1: the deletion wins over this id; the directory stays with its other ids */
+                rc = index_alias_remove(fs->ix, m->file_id);
+                if (rc == 0)
+                        rc =
+                            fs_gone_record(fs, m->file_id, m->lamport, m->hash, mvv, m->nvv,
+                                           meta->mode, meta->parent_id, meta->name, meta->name_len);
+                if (rc == 0)
+                        alias_log(m->file_id, "deleted; the directory stays (another id lives)");
+                goto out;
+        }
+        rc = alias_absorb(&a, mvv, m->nvv);
+        if (rc == 0 && m->kind != MANIFEST_TOMBSTONE &&
+            (order == MANIFEST_VV_DOMINATES || alias_later(m, &a))) {
+                a.lamport = m->lamport; /* a newer version of the alias id (its place is ignored) */
+                memcpy(a.author, m->author, 16);
+                memcpy(a.hash, m->hash, 32);
+        }
+        if (rc == 0)
+                rc = alias_put(fs, m->file_id, &a);
+out:
+        free(a.vv);
+        return rc;
+}
+
+/* The best alias of INO by rank (U4's: Lamport, author, file id) into *BEST; 0 or -ENOENT. */
+static int alias_best(struct fs *fs, uint64_t ino, uint8_t best[16], struct fs_aliasver *bv)
+{
+        uint8_t(*ids)[16] = NULL;
+        struct fs_rank br = {0}, r;
+        size_t n = 0, i;
+        int rc = index_aliases_of(fs->ix, ino, &ids, &n), found = 0;
+
+        memset(bv, 0, sizeof(*bv));
+        for (i = 0; i < n && rc == 0; i++) {
+                struct fs_aliasver a;
+
+                rc = alias_get(fs, ids[i], &a);
+                if (rc != 0)
+                        break;
+                r.lamport = a.lamport;
+                memcpy(r.author, a.author, 16);
+                memcpy(r.file_id, ids[i], 16);
+                r.kind = FS_KIND_DIR;
+                if (!found || fs_rank_beats(&r, &br)) {
+                        free(bv->vv);
+                        *bv = a;
+                        br = r;
+                        memcpy(best, ids[i], 16);
+                        found = 1;
+                } else {
+                        free(a.vv);
+                }
+        }
+        free(ids);
+        if (rc == 0 && !found)
+                rc = -ENOENT;
+        if (rc != 0) {
+                free(bv->vv);
+                bv->vv = NULL;
+        }
+        return rc;
+}
+
+/*
+ * A retired inode (merged away, not evicted yet) may still carry ID in the
+ * index: it gives the id up (a fresh random one; it goes when unused).
+ */
+static int alias_free_id(struct fs *fs, uint64_t keep, const uint8_t id[16])
+{
+        struct fs_inode *o;
+        uint8_t fresh[16];
+        uint64_t ino;
+        int rc = index_ino_by_file_id(fs->ix, id, &ino);
+
+        if (rc == -ENOENT || (rc == 0 && ino == keep))
+                return 0;
+        if (rc == 0)
+                rc = fs_inode_get(fs, ino, &o);
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_wrlock(&o->lock);
+        if (o->nlink > 0) {
+                rc = -EEXIST; /* a live inode has it: not an alias after all */
+        } else {
+                secmem_random(fresh, sizeof(fresh));
+                rc = index_inode_rekey(fs->ix, o->ino, o->file_id, fresh);
+                if (rc == 0) {
+                        memcpy(o->file_id, fresh, 16);
+                        rc = fs_inode_save(fs, o);
+                }
+        }
+        pthread_rwlock_unlock(&o->lock);
+        fs_inode_put(fs, o);
+        return rc;
+}
+
+int fs_alias_rekey(struct fs *fs, struct fs_inode *in, const struct manifest *m,
+                   const struct manifest_meta *meta, int *kept)
+{
+        struct fs_aliasver bv;
+        uint8_t best[16];
+        int rc = alias_best(fs, in->ino, best, &bv);
+
+        *kept = 0;
+        if (rc == -ENOENT)
+                return 0;
+        if (rc != 0)
+                return rc;
+        rc = alias_free_id(fs, in->ino, best);
+        if (rc == 0)
+                rc =
+                    fs_gone_record(fs, m->file_id, m->lamport, m->hash, (const struct fs_vv *)m->vv,
+                                   m->nvv, meta->mode, meta->parent_id, meta->name, meta->name_len);
+        if (rc == 0)
+                rc = index_inode_rekey(fs->ix, in->ino, in->file_id, best);
+        if (rc == 0)
+                rc = index_alias_remove(fs->ix, best);
+        if (rc == 0) {
+                memcpy(in->file_id, best, 16);
+                free(in->vv);
+                in->vv = bv.vv;
+                in->nvv = bv.nvv;
+                bv.vv = NULL;
+                in->lamport = bv.lamport;
+                memcpy(in->author, bv.author, 16);
+                memcpy(in->manifest_hash, bv.hash, 32);
+                in->has_manifest = 1;
+                rc = fs_inode_save(fs, in);
+        }
+        free(bv.vv);
+        if (rc == 0) {
+                *kept = 1;
+                alias_log(m->file_id, "deleted; the directory stays under another of its ids");
+        }
+        return rc;
+}
+
+int fs_alias_tombstones(struct fs *fs, struct fs_inode *in, const uint8_t parent_id[static 16],
+                        const char *name, size_t len)
+{
+        uint8_t(*ids)[16] = NULL;
+        size_t n = 0, i;
+        int rc = index_aliases_of(fs->ix, in->ino, &ids, &n);
+
+        for (i = 0; i < n && rc == 0; i++) {
+                struct fs_aliasver a;
+                struct fs_tomb_of v;
+
+                rc = alias_get(fs, ids[i], &a);
+                if (rc != 0)
+                        break;
+                v.lamport = a.lamport;
+                v.hash = a.hash;
+                v.vv = a.vv;
+                v.nvv = a.nvv;
+                v.kind = FS_KIND_DIR;
+                v.mode = in->mode;
+                v.mtime = in->mtime;
+                rc = fs_tomb_put(fs, ids[i], &v, parent_id, name, len);
+                if (rc == 0)
+                        rc = index_alias_remove(fs->ix, ids[i]);
+                free(a.vv);
+        }
+        free(ids);
+        return rc;
+}
