@@ -171,6 +171,66 @@ static int conflict_side(struct fs *fs, uint64_t ino, struct fs_conflict_side *s
         return 0;
 }
 
+/* A shortened copy's original: the one entry BASE...EXT that is no copy itself. */
+struct conflict_prefix {
+        const char *base, *ext;
+        size_t blen, elen;
+        char found[INDEX_NAME_MAX + 1];
+        size_t flen;
+        unsigned n;
+};
+
+static int conflict_prefix_cb(void *arg, int64_t pos, uint64_t ino, uint8_t type, const char *name,
+                              size_t len)
+{
+        struct conflict_prefix *p = arg;
+        size_t b, e;
+
+        (void)pos;
+        (void)ino;
+        (void)type;
+        if (len <= p->blen + p->elen || len > INDEX_NAME_MAX ||
+            memcmp(name, p->base, p->blen) != 0 ||
+            memcmp(name + len - p->elen, p->ext, p->elen) != 0 ||
+            fs_conflict_split(name, len, &b, &e))
+                return 0;
+        if (p->n++ == 0) {
+                memcpy(p->found, name, len);
+                p->found[len] = '\0';
+                p->flen = len;
+        }
+        return 0;
+}
+
+/*
+ * fs_conflict_name shortens the base of a name that would pass 255 bytes, so
+ * such a copy's original is the one entry of DIR that starts with the kept
+ * base, ends with the extension and is no copy: into ONAME (*ONLEN) if
+ * exactly one is found; else ONAME is left as it is (several: ambiguous).
+ */
+static int conflict_shortened(struct fs *fs, uint64_t dir, const struct conflict_entry *e,
+                              size_t base, size_t ext, char *oname, size_t *onlen)
+{
+        struct conflict_prefix p;
+        int rc;
+
+        memset(&p, 0, sizeof(p));
+        p.base = e->name;
+        p.blen = base;
+        p.ext = e->name + ext;
+        p.elen = e->len - ext;
+        rc = index_readdir(fs->ix, dir, 0, conflict_prefix_cb, &p);
+        if (rc == 0 && p.n == 1) {
+                memcpy(oname, p.found, p.flen + 1);
+                *onlen = p.flen;
+        }
+        secmem_wipe(p.found, sizeof(p.found));
+        return rc;
+}
+
+/* A copy's name this long may have had its base shortened (fs_conflict_name: 255 bytes). */
+#define CONFLICT_SHORTENED_MIN (INDEX_NAME_MAX - 3)
+
 /*
  * Entry E of directory DIR (path PATH, PLEN bytes, room for a name more):
  * if it is a conflict copy, its report to CB.
@@ -193,6 +253,12 @@ static int conflict_one(struct fs *fs, uint64_t dir, char *path, size_t plen, si
         memcpy(oname, e->name, base);
         memcpy(oname + base, e->name + ext, e->len - ext);
         oname[onlen] = '\0';
+        if (e->len >= CONFLICT_SHORTENED_MIN &&
+            index_lookup(fs->ix, dir, oname, onlen, &oino) != 0) {
+                rc = conflict_shortened(fs, dir, e, base, ext, oname, &onlen);
+                if (rc != 0)
+                        return rc;
+        }
         olen = plen + (plen ? 1 : 0) + onlen;
         orig = malloc(olen + 1);
         if (orig == NULL)

@@ -185,9 +185,11 @@ is "$(printf '%s\n' "$json" | jq -r '.conflicts[] | select(.path | startswith("d
 	[.original.path == "doc.txt", .original.exists, (.original.author | test("^dev[AB]$")),
 	 .original.author != .copy.author, (.original.mtime | type) == "string"] | all')" true \
 	"  ... doc.txt's copy: the original exists, by the other of devA and devB"
-is "$(printf '%s\n' "$json" | jq -r '[.conflicts[] | select(.path | startswith("LLLL")) |
-	.original.exists == false and .original.author == null] | all')" true \
-	"  ... the shortened long name: its original is reported as not existing"
+is "$(printf '%s\n' "$json" | jq -r --arg long "$LONG" '[.conflicts[] | select(.path | startswith("LLLL")) |
+	.original.path == $long and .original.exists and (.original.author | test("^dev[AB]$"))] |
+	(length == 1 and all)')" true \
+	"  ... the shortened long name: its original is found (the one long name that is no copy)" \
+	"$(printf '%s\n' "$json" | jq -c '.conflicts[] | select(.path | startswith("LLLL"))')"
 ids=$(printf '%s\n' "$json" | jq -r '[.conflicts[].copy | "\(.author) \(.author_id)"] | unique[]')
 for dv in A:$HA B:$HB C:$HC; do
 	IFS=: read -r n h <<<"$dv"
