@@ -256,8 +256,7 @@ static int alias_free_id(struct fs *fs, uint64_t keep, const uint8_t id[16])
         return rc;
 }
 
-int fs_alias_rekey(struct fs *fs, struct fs_inode *in, const struct manifest *m,
-                   const struct manifest_meta *meta, int *kept)
+int fs_alias_takeover(struct fs *fs, struct fs_inode *in, int *kept)
 {
         struct fs_aliasver bv;
         uint8_t best[16];
@@ -269,10 +268,6 @@ int fs_alias_rekey(struct fs *fs, struct fs_inode *in, const struct manifest *m,
         if (rc != 0)
                 return rc;
         rc = alias_free_id(fs, in->ino, best);
-        if (rc == 0)
-                rc =
-                    fs_gone_record(fs, m->file_id, m->lamport, m->hash, (const struct fs_vv *)m->vv,
-                                   m->nvv, meta->mode, meta->parent_id, meta->name, meta->name_len);
         if (rc == 0)
                 rc = index_inode_rekey(fs->ix, in->ino, in->file_id, best);
         if (rc == 0)
@@ -290,10 +285,22 @@ int fs_alias_rekey(struct fs *fs, struct fs_inode *in, const struct manifest *m,
                 rc = fs_inode_save(fs, in);
         }
         free(bv.vv);
-        if (rc == 0) {
+        if (rc == 0)
                 *kept = 1;
+        return rc;
+}
+
+int fs_alias_rekey(struct fs *fs, struct fs_inode *in, const struct manifest *m,
+                   const struct manifest_meta *meta, int *kept)
+{
+        int rc = fs_alias_takeover(fs, in, kept);
+
+        if (rc != 0 || !*kept)
+                return rc;
+        rc = fs_gone_record(fs, m->file_id, m->lamport, m->hash, (const struct fs_vv *)m->vv,
+                            m->nvv, meta->mode, meta->parent_id, meta->name, meta->name_len);
+        if (rc == 0)
                 alias_log(m->file_id, "deleted; the directory stays under another of its ids");
-        }
         return rc;
 }
 

@@ -541,7 +541,7 @@ static int apply_collide(struct fs *fs, uint64_t parent, const char *name, struc
         if (rc != 0)
                 return rc;
         pthread_rwlock_rdlock(&o->lock);
-        fs_rank_of(fs, o, &orank);
+        fs_rank_of_holder(fs, o, &orank); /* a local change keeps its name until committed */
         mtime = (uint64_t)o->mtime.tv_sec;
         memcpy(ohash, o->manifest_hash, 32);
         ohas = o->has_manifest;

@@ -629,6 +629,17 @@ struct fs_rank {
         int kind;
 };
 void fs_rank_of(const struct fs *fs, const struct fs_inode *in, struct fs_rank *r);
+/*
+ * The rank of IN as the holder of a name another file wants: as fs_rank_of,
+ * but a local change not committed yet (dirty or committing) counts as
+ * newest, as a file never committed does.  Its version, once committed, is
+ * later than every version seen here, so it would win anyway; deciding with
+ * the old version's author named the displaced file after the previous
+ * author here only (the real-mount fault run: "f4 (conflict from devC ...)"
+ * on one device, "(conflict from devB ...)" on the others; FOUND.md F17).
+ * The settling after the commit round compares the committed version.
+ */
+void fs_rank_of_holder(const struct fs *fs, const struct fs_inode *in, struct fs_rank *r);
 int fs_rank_beats(const struct fs_rank *a, const struct fs_rank *b);
 
 /* A displaced file's record (index "want" row): it wants PARENT/NAME, shown at PARENT/SHOWN. */
@@ -727,6 +738,9 @@ int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manif
  */
 int fs_alias_rekey(struct fs *fs, struct fs_inode *in, const struct manifest *m,
                    const struct manifest_meta *meta, int *kept) __attribute__((warn_unused_result));
+/* As fs_alias_rekey, for a directory whose own id's deletion is remembered already (held). */
+int fs_alias_takeover(struct fs *fs, struct fs_inode *in, int *kept)
+    __attribute__((warn_unused_result));
 /*
  * A local rmdir of directory IN (write-locked, now nameless, last at
  * PARENT_ID/NAME): a tombstone of every alias of it, each from that id's own

@@ -91,6 +91,11 @@ static int held_one(struct fs *fs, const struct index_held *h)
                 rc = index_held_remove(fs->ix, h->file_id); /* gone already (rmdir here) */
         } else if (in->has_manifest && memcmp(in->manifest_hash, h->hash, 32) != 0) {
                 rc = held_release(fs, h);
+        } else if ((rc = fs_alias_takeover(fs, in, &changed)) != 0 || changed) {
+                /* U5: another id of the directory lives (merged in since): it is that one's */
+                if (rc == 0)
+                        rc = index_held_remove(fs->ix, h->file_id);
+                changed = 0;
         } else if (!in->sync_dirty && !in->committing && index_dir_empty(fs->ix, in->ino) == 1) {
                 rc = held_drop(fs, in, h);
                 changed = rc == 0;

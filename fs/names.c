@@ -98,6 +98,15 @@ void fs_rank_of(const struct fs *fs, const struct fs_inode *in, struct fs_rank *
         r->kind = in->kind;
 }
 
+void fs_rank_of_holder(const struct fs *fs, const struct fs_inode *in, struct fs_rank *r)
+{
+        fs_rank_of(fs, in, r);
+        if (in->sync_dirty || in->committing) { /* its next version: later than all seen */
+                r->lamport = UINT64_MAX;
+                memcpy(r->author, fs->device_id, 16);
+        }
+}
+
 int fs_rank_beats(const struct fs_rank *a, const struct fs_rank *b)
 {
         int c;
@@ -203,7 +212,7 @@ static int names_displace_holder(struct fs *fs, const struct names_row *row, uin
         if (rc != 0)
                 return rc;
         pthread_rwlock_rdlock(&h->lock);
-        fs_rank_of(fs, h, &hr);
+        fs_rank_of_holder(fs, h, &hr);
         memcpy(fid, h->file_id, 16);
         memcpy(hash, h->manifest_hash, 32);
         memcpy(author, hr.author, 16);

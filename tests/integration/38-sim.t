@@ -11,7 +11,8 @@
 #    directories, no store faults, no crashes (SIM_SEEDS, 100); the same with
 #    store faults (SIM_FAULT_SEEDS, 100); three devices editing and deleting the
 #    same files (SIM_CONC_SEEDS, 40; no faults, crashes or renames); everything on
-#    (faults, crashes, renames, directories, concurrent deletions: SIM_ALL_SEEDS, 40);
+#    (faults, crashes, renames, editors' saves, directories, concurrent deletions:
+#    SIM_ALL_SEEDS, 40);
 #  - regression seeds of the bugs the simulation found and that were fixed;
 #  - a seed replays exactly (two runs of one seed print the same trace);
 #  - the checker is not blind: a write dropped behind the others' back fails.
@@ -44,7 +45,9 @@ ASEEDS=${SIM_ALL_SEEDS:-40}
 # holding the name went away, on the devices that had seen the collision only.  F12: a
 # deletion that beat a device's own edit reset its counter; its next edit was taken for old.
 # B8 (doc/SYNC.md U5): a merged directory's deletion removed it on the devices where the
-# deleted id had stayed only (everything on: faults, crashes, renames, deletions).
+# deleted id had stayed only (everything on: faults, crashes, renames, deletions).  B9
+# (U6): a directory deleted while it held entries stayed for good on some devices only.
+# F16: a held directory went when empty though an id merged into it since lived on.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -74,6 +77,7 @@ REGRESS=(
 	"B8-U5 --seeds 1 --from 150"
 	"B8-U5 --seeds 1 --from 184"
 	"B9-U6 --seeds 1 --from 86"
+	"F16 --replaces 1 --seeds 1 --from 216"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl
@@ -103,8 +107,8 @@ ok $T_RC "short run with store faults: $FSEEDS seeds: no failure" \
 note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 
 start=$SECONDS
-run sim --devices 3 --seeds "$ASEEDS" --from 0
-ok $T_RC "everything on (faults, crashes, renames, directories, deletions): $ASEEDS seeds: no failure" \
+run sim --devices 3 --replaces 1 --seeds "$ASEEDS" --from 0
+ok $T_RC "everything on (faults, crashes, renames, saves, directories, deletions): $ASEEDS seeds: no failure" \
 	"$(grep -E 'FAIL|^sim:' <<<"$T_OUT" | head -20)"
 note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 

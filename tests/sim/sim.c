@@ -132,7 +132,8 @@ static int chance(unsigned pct)
 static struct {
         const char *tpl;
         const char *work;
-        unsigned ndev, steps, faults, hide, crashes, renames, deletes, selftest, disjoint, verbose;
+        unsigned ndev, steps, faults, hide, crashes, renames, replaces, deletes, selftest, disjoint,
+            verbose;
         uint64_t from, seeds;
 } opt = {.ndev = 3,
          .steps = 150,
@@ -686,21 +687,21 @@ static const char *const dir_names[] = {"d0", "d1"};
 #define NFILE_NAMES (sizeof(file_names) / sizeof(file_names[0]))
 #define NDIR_NAMES (sizeof(dir_names) / sizeof(dir_names[0]))
 
-/* The parent directory and leaf of PATH in D's tree; 0, -ENOENT. */
+/* The parent directory and leaf of PATH (any depth) in D's tree; 0, -ENOENT. */
 static int resolve_parent(struct fs *fs, const char *path, uint64_t *parent, const char **leaf)
 {
-        const char *slash = strrchr(path, '/');
         uint64_t ino = INDEX_ROOT_INO;
+        const char *p = path, *slash;
 
-        if (slash != NULL) {
-                int rc = index_lookup(fs->ix, INDEX_ROOT_INO, path, (size_t)(slash - path), &ino);
+        /* a file may sit in ".sealsync-orphans/<id>/" while its directory is not known yet */
+        while ((slash = strchr(p, '/')) != NULL) {
+                int rc = index_lookup(fs->ix, ino, p, (size_t)(slash - p), &ino);
 
                 if (rc != 0)
                         return rc;
-                *leaf = slash + 1;
-        } else {
-                *leaf = path;
+                p = slash + 1;
         }
+        *leaf = p;
         *parent = ino;
         return 0;
 }
@@ -833,6 +834,42 @@ static int op_rename(unsigned d, const struct node *n, const char *to)
         return rc == -EEXIST || rc == -ENOTEMPTY ? 0 : rc;
 }
 
+/*
+ * An editor's save of file N (--replaces 1): a temporary file in the same
+ * directory gets N's lines and one more, then is renamed over N (the old
+ * file id is deleted by the rename; its lines live on in the new one).
+ */
+static int op_replace(unsigned d, const struct node *n)
+{
+        struct fs *fs = devs[d].fs;
+        struct fs_inode *in = NULL, *h = NULL;
+        uint64_t parent;
+        const char *leaf;
+        char tmp[64];
+        int rc = resolve_parent(fs, n->path, &parent, &leaf);
+
+        if (rc != 0)
+                return 0; /* its directory is gone */
+        snprintf(tmp, sizeof(tmp), ".tmp-dev%u-%u", d, cur_step);
+        rc = fs_api_make_node(fs, parent, tmp, FS_KIND_REG, 0644, 1000, 1000, NULL, &in);
+        if (rc != 0)
+                return rc == -EEXIST ? 0 : rc;
+        rc = fs_api_open(fs, in->ino, O_RDWR, &h);
+        fs_inode_put(fs, in);
+        if (rc != 0)
+                return rc;
+        tr("dev%u replace %s", d, n->path);
+        rc = n->len > 0 ? fs_api_write(fs, h, 0, n->data, n->len, 0) : 0;
+        if (rc == 0)
+                rc = write_tokens(d, h, n->len, 1, 0);
+        if (rc == 0)
+                rc = maybe_fsync(d, h);
+        fs_api_release(fs, h);
+        if (rc == 0)
+                rc = fs_api_rename(fs, parent, tmp, parent, leaf, 0);
+        return rc;
+}
+
 static int op_mkdir(unsigned d, const char *name)
 {
         struct fs *fs = devs[d].fs;
@@ -891,6 +928,7 @@ static int step_op(unsigned d)
         struct node *files[SIM_MAX_FILES], *dirs[SIM_MAX_FILES];
         size_t nf = 0, nd = 0, i;
         char path[600];
+        const char *op = "write";
         unsigned what = rnd(100);
         int rc = tree_walk(devs[d].fs, INDEX_ROOT_INO, "", &t, 1);
 
@@ -907,27 +945,36 @@ static int step_op(unsigned d)
                         dirs[nd++] = &t.n[i];
         }
         random_path(d, path, sizeof(path));
-        if (what < 20 || nf == 0)
+        if (what < 20 || nf == 0) {
+                op = "create";
                 rc = op_create(d, path);
-        else if (what < 70)
+        } else if (what < 70) {
                 rc = op_write(d, files[rnd((unsigned)nf)]);
-        else if (what < 82 && opt.deletes)
+        } else if (what < 82 && opt.deletes) {
+                op = "delete";
                 rc = op_delete(d, files[rnd((unsigned)nf)]);
-        else if (what < 82)
+        } else if (what < 82) {
                 rc = op_write(d, files[rnd((unsigned)nf)]);
-        else if (!opt.renames)
+        } else if (!opt.renames) {
                 rc = op_write(d, files[rnd((unsigned)nf)]);
-        else if (what < 92)
+        } else if (what < 92 && opt.replaces && chance(50)) {
+                op = "replace";
+                rc = op_replace(d, files[rnd((unsigned)nf)]);
+        } else if (what < 92) {
+                op = "rename";
                 rc = op_rename(d, files[rnd((unsigned)nf)], path);
-        else if (opt.disjoint && d != 0)
+        } else if (opt.disjoint && d != 0) {
                 rc = op_write(d, files[rnd((unsigned)nf)]);
-        else if (what < 96 || nd == 0 || opt.disjoint)
+        } else if (what < 96 || nd == 0 || opt.disjoint) {
+                op = "mkdir";
                 rc = op_mkdir(d, dir_names[rnd(NDIR_NAMES)]);
-        else
-                rc = op_delete(d, dirs[rnd((unsigned)nd)]); /* rmdir */
+        } else {
+                op = "rmdir";
+                rc = op_delete(d, dirs[rnd((unsigned)nd)]);
+        }
         tree_free(&t);
         if (rc != 0)
-                fail("dev%u: a file operation failed: %s", d, strerror(-rc));
+                fail("dev%u: a file operation (%s) failed: %s", d, op, strerror(-rc));
         return rc;
 }
 
@@ -1240,7 +1287,7 @@ static void usage(FILE *f)
         fprintf(f, "usage: sim --template DIR [--work DIR] [--seeds N] [--from S] [--devices N]\n"
                    "           [--steps K] [--faults 0|1] [--crashes 0|1] [--renames 0|1] "
                    "[--deletes 0|1] [--selftest]\n"
-                   "           [--disjoint 0|1] [--hide 0|1] [-v]\n");
+                   "           [--disjoint 0|1] [--hide 0|1] [--replaces 0|1] [-v]\n");
 }
 
 /* A whole number option argument (0..100000); anything else exits with usage status 2. */
@@ -1260,15 +1307,23 @@ static unsigned sim_uint_arg(const char *arg)
 
 int main(int argc, char **argv)
 {
-        static const struct option lo[] = {
-            {"template", required_argument, NULL, 't'}, {"work", required_argument, NULL, 'w'},
-            {"seeds", required_argument, NULL, 'n'},    {"from", required_argument, NULL, 'f'},
-            {"devices", required_argument, NULL, 'd'},  {"steps", required_argument, NULL, 's'},
-            {"faults", required_argument, NULL, 'F'},   {"crashes", required_argument, NULL, 'C'},
-            {"renames", required_argument, NULL, 'R'},  {"deletes", required_argument, NULL, 'D'},
-            {"selftest", no_argument, NULL, 'S'},       {"disjoint", required_argument, NULL, 'J'},
-            {"hide", required_argument, NULL, 'H'},     {"verbose", no_argument, NULL, 'v'},
-            {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        static const struct option lo[] = {{"template", required_argument, NULL, 't'},
+                                           {"work", required_argument, NULL, 'w'},
+                                           {"seeds", required_argument, NULL, 'n'},
+                                           {"from", required_argument, NULL, 'f'},
+                                           {"devices", required_argument, NULL, 'd'},
+                                           {"steps", required_argument, NULL, 's'},
+                                           {"faults", required_argument, NULL, 'F'},
+                                           {"crashes", required_argument, NULL, 'C'},
+                                           {"renames", required_argument, NULL, 'R'},
+                                           {"deletes", required_argument, NULL, 'D'},
+                                           {"selftest", no_argument, NULL, 'S'},
+                                           {"disjoint", required_argument, NULL, 'J'},
+                                           {"hide", required_argument, NULL, 'H'},
+                                           {"verbose", no_argument, NULL, 'v'},
+                                           {"replaces", required_argument, NULL, 'P'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
         char workbuf[PATH_MAX];
         uint64_t s, failed_seeds = 0;
         int c;
@@ -1301,6 +1356,9 @@ int main(int argc, char **argv)
                         break;
                 case 'R':
                         opt.renames = sim_uint_arg(optarg);
+                        break;
+                case 'P':
+                        opt.replaces = sim_uint_arg(optarg);
                         break;
                 case 'D':
                         opt.deletes = sim_uint_arg(optarg);

@@ -390,6 +390,39 @@ static void test_rank_order(void **state)
         assert_false(fs_rank_beats(&a, &a));
 }
 
+/* F17: a holder with a local change not committed yet keeps its name (rank: newest). */
+static void test_rank_holder(void **state)
+{
+        struct fs *fs = calloc(1, sizeof(*fs));
+        struct fs_inode *in = calloc(1, sizeof(*in));
+        struct fs_rank r, h, other;
+
+        (void)state;
+        assert_non_null(fs);
+        assert_non_null(in);
+        memset(fs->device_id, 0xbb, 16);
+        in->has_manifest = 1;
+        in->lamport = 7;
+        memset(in->author, 0xcc, 16);
+        memset(&other, 0, sizeof(other));
+        other.lamport = 9;
+        fs_rank_of_holder(fs, in, &h);
+        assert_int_equal(h.lamport, 7);
+        assert_true(fs_rank_beats(&other, &h)); /* clean: its version decides */
+        in->sync_dirty = 1;
+        fs_rank_of_holder(fs, in, &h);
+        assert_true(h.lamport == UINT64_MAX && memcmp(h.author, fs->device_id, 16) == 0);
+        assert_false(fs_rank_beats(&other, &h));
+        in->sync_dirty = 0;
+        in->committing = 1;
+        fs_rank_of_holder(fs, in, &h);
+        assert_false(fs_rank_beats(&other, &h));
+        fs_rank_of(fs, in, &r); /* a displaced file's own rank stays its version's */
+        assert_int_equal(r.lamport, 7);
+        free(in);
+        free(fs);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -398,6 +431,7 @@ int main(void)
             cmocka_unit_test(test_attr_roundtrip),  cmocka_unit_test(test_attr_rejects_bad_ranges),
             cmocka_unit_test(test_attr_special),    cmocka_unit_test(test_conflict_split),
             cmocka_unit_test(test_want_decode),     cmocka_unit_test(test_rank_order),
+            cmocka_unit_test(test_rank_holder),
         };
 
         if (secmem_init() != 0)
