@@ -1110,6 +1110,23 @@ int index_for_each_live(struct index *ix, int (*cb)(void *arg, uint64_t ino), vo
         return index_for_each_ino(ix, ix->st[ST_LIVE], 0, 0, cb, arg, NULL, NULL);
 }
 
+/* Steps ST (bound, ix->lock held) for one row of one 32-byte column into OUT: 0, -ENOENT or
+ * -EIO; ST is reset and its bindings cleared. */
+static int index_row_hash32(sqlite3_stmt *st, uint8_t out[32])
+{
+        int rc = sqlite3_step(st);
+
+        if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+                memcpy(out, sqlite3_column_blob(st, 0), 32);
+                rc = 0;
+        } else {
+                rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return rc;
+}
+
 int index_blockref_get(struct index *ix, uint64_t ino, uint64_t idx, uint8_t hash[static 32])
 {
         sqlite3_stmt *st = ix->st[ST_REF_GET];
@@ -1118,15 +1135,7 @@ int index_blockref_get(struct index *ix, uint64_t ino, uint64_t idx, uint8_t has
         pthread_mutex_lock(&ix->lock);
         sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
-                memcpy(hash, sqlite3_column_blob(st, 0), 32);
-                rc = 0;
-        } else {
-                rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
-        }
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
+        rc = index_row_hash32(st, hash);
         pthread_mutex_unlock(&ix->lock);
         return rc;
 }
@@ -1568,15 +1577,7 @@ int index_held_get(struct index *ix, const uint8_t file_id[static 16], uint8_t h
 
         pthread_mutex_lock(&ix->lock);
         sqlite3_bind_blob(st, 1, file_id, 16, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
-                memcpy(hash, sqlite3_column_blob(st, 0), 32);
-                rc = 0;
-        } else {
-                rc = rc == SQLITE_DONE ? -ENOENT : -EIO;
-        }
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
+        rc = index_row_hash32(st, hash);
         pthread_mutex_unlock(&ix->lock);
         return rc;
 }
