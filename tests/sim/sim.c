@@ -818,6 +818,31 @@ static int op_delete(unsigned d, const struct node *n)
         return rc == -ENOTEMPTY ? 0 : rc;
 }
 
+/*
+ * A delete as tests/tools/workload.py makes it (--replaces 1): file N is
+ * renamed to a unique trash name in its directory, then unlinked there (the
+ * rename and the unlink may reach one commit round or two).
+ */
+static int op_delete_trash(unsigned d, const struct node *n)
+{
+        struct fs *fs = devs[d].fs;
+        uint64_t parent;
+        const char *leaf;
+        char trash[64];
+        int rc = resolve_parent(fs, n->path, &parent, &leaf);
+
+        if (rc != 0)
+                return rc;
+        snprintf(trash, sizeof(trash), ".trash-dev%u-%u", d, cur_step);
+        tr("dev%u delete %s (through %s)", d, n->path, trash);
+        rc = fs_api_rename(fs, parent, leaf, parent, trash, 1 /* RENAME_NOREPLACE */);
+        if (rc == 0)
+                rc = fs_api_remove(fs, parent, trash, 0);
+        if (rc == 0)
+                tok_kill_all(n->data, n->len);
+        return rc == -EEXIST ? 0 : rc;
+}
+
 static int op_rename(unsigned d, const struct node *n, const char *to)
 {
         struct fs *fs = devs[d].fs;
@@ -950,6 +975,9 @@ static int step_op(unsigned d)
                 rc = op_create(d, path);
         } else if (what < 70) {
                 rc = op_write(d, files[rnd((unsigned)nf)]);
+        } else if (what < 82 && opt.deletes && opt.replaces && chance(50)) {
+                op = "delete through a trash name";
+                rc = op_delete_trash(d, files[rnd((unsigned)nf)]);
         } else if (what < 82 && opt.deletes) {
                 op = "delete";
                 rc = op_delete(d, files[rnd((unsigned)nf)]);
