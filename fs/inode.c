@@ -28,6 +28,7 @@
 #include "crypto/enc.h"
 #include "crypto/secmem.h"
 #include "fs/fsint.h"
+#include "fs/pin.h"
 #include "util/hex.h"
 #include "util/log.h"
 
@@ -1048,6 +1049,8 @@ static int fs_purge_stray_files(struct fs *fs)
                                 rc = has;
                                 break;
                         }
+                        if (!has && fs_pin_keep(fs, fid) != 0)
+                                continue; /* its blocks wait for upload (fs/pin.h) */
                         if (!has && unlinkat(dirfd(d), de->d_name, 0) != 0)
                                 log_warn("data/%s/%s: cannot remove stray file", sub, de->d_name);
                 }
