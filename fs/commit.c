@@ -1367,7 +1367,7 @@ static uint64_t commit_entry_seq(const char *name)
 static int commit_pack_referenced(struct fs *fs, const uint8_t hash[32])
 {
         struct dirent *de;
-        int fd = dup(fs->outbox_dirfd), found = 0;
+        int fd = openat(fs->outbox_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), found = 0;
         DIR *d;
 
         if (fd < 0 || (d = fdopendir(fd)) == NULL) {
@@ -1408,7 +1408,7 @@ static int commit_pack_referenced(struct fs *fs, const uint8_t hash[32])
 static int commit_drop_orphan_packs(struct fs *fs)
 {
         struct dirent *de;
-        int fd = dup(fs->outbox_dirfd);
+        int fd = openat(fs->outbox_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         DIR *d;
 
         if (fd < 0)
@@ -1462,7 +1462,7 @@ int fs_commit_init(struct fs *fs)
         }
         fs->committed_seq = fs->journal_seq;
         /* Invariant 2: entries past the durable position were never uploaded. */
-        fd = dup(fs->outbox_dirfd);
+        fd = openat(fs->outbox_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
         d = fdopendir(fd);

@@ -93,7 +93,7 @@ static void pin_unlink_kept(struct fs_pins *p, const uint8_t fid[16])
         char prefix[80];
         struct dirent *de;
         DIR *d;
-        int fd = dup(p->dirfd);
+        int fd = openat(p->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
         if (fd < 0)
                 return;
@@ -423,7 +423,7 @@ static int pin_kept_name(struct fs_pins *p, const uint8_t fid[16], unsigned n, c
 {
         char prefix[80];
         struct dirent *de;
-        int fd = dup(p->dirfd), rc = -ENOENT;
+        int fd = openat(p->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -ENOENT;
         DIR *d;
 
         if (fd < 0)
@@ -539,7 +539,7 @@ static int pin_needed(struct fs_pins *p, const char *name)
         struct pin_file *f;
 
         if (name[0] == 'k' && name[1] == '-' && strlen(name) == 2 + 32 + 1 + 16 &&
-            hex_decode(h, 16, name + 2) == 0 && (f = pin_find(p, h)) != NULL) {
+            hex_decode_lower(h, 16, name + 2) == 0 && (f = pin_find(p, h)) != NULL) {
                 f->nkept++;
                 return 1;
         }
@@ -548,8 +548,11 @@ static int pin_needed(struct fs_pins *p, const char *name)
                 for (size_t i = 0; i < PIN_BUCKETS; i++)
                         for (f = p->bucket[i]; f != NULL; f = f->next)
                                 for (size_t j = 0; j < f->n; j++)
-                                        if (memcmp(f->b[j].hash, h, 32) == 0)
+                                        if (memcmp(f->b[j].hash, h, 32) == 0) {
+                                                /* spilled before a crash: dropped with its pin */
+                                                f->b[j].state = PIN_SPILLED;
                                                 return 1;
+                                        }
         return 0;
 }
 
@@ -557,7 +560,7 @@ static void pin_sweep(struct fs_pins *p)
 {
         struct dirent *de;
         DIR *d;
-        int fd = dup(p->dirfd);
+        int fd = openat(p->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
         if (fd < 0)
                 return;
