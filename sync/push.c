@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sync/journal.h"
@@ -648,10 +650,28 @@ static int push_pass(struct push *p)
         return rc;
 }
 
+/*
+ * Publishing yields to the writer (issue #10): the pusher's thread, and the
+ * pack-upload threads it starts (they inherit both), run at the lowest
+ * best-effort I/O priority and nice 10, so reading the ciphertext files to
+ * assemble packs waits behind the mount's own reads and writes.  Best
+ * effort: a refusal changes nothing else.
+ */
+static void push_yield_to_writer(void)
+{
+        pid_t tid = (pid_t)syscall(SYS_gettid);
+
+        /* ioprio_set(IOPRIO_WHO_PROCESS, tid, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 7)) */
+        (void)syscall(SYS_ioprio_set, 1, tid, (2 << 13) | 7);
+        (void)setpriority(PRIO_PROCESS, (id_t)tid, 10);
+}
+
 static void *push_main(void *arg)
 {
         struct push *p = arg;
         unsigned backoff = 0;
+
+        push_yield_to_writer();
 
         pthread_mutex_lock(&p->lock);
         if (p->st.stopped && p->self.cloned != NULL) { /* stopped by an earlier run */
