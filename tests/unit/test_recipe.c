@@ -60,9 +60,8 @@ static void t_build(const struct t_src *s, const uint8_t *man, size_t mlen, uint
         pack_builder_init(&pb);
         recipe_builder_init(&rb);
         for (i = 0; i < T_NBLOCKS; i++) {
-                assert_int_equal(pack_builder_add(&pb, PACK_KIND_BLOCK, s->file + t_off[i],
-                                                  t_len[i], &pe),
-                                 0);
+                assert_int_equal(
+                    pack_builder_add(&pb, PACK_KIND_BLOCK, s->file + t_off[i], t_len[i], &pe), 0);
                 recipe_builder_block(&rb, t_fid, t_off[i], t_len[i], pe.hash);
         }
         assert_int_equal(pack_builder_add(&pb, PACK_KIND_MANIFEST, man, mlen, &pe), 0);
