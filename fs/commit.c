@@ -154,6 +154,13 @@ static int commit_flush_pack(struct commit *c)
         if (rc == 0)
                 rc = pack_builder_take(&c->pb, &bytes, &len, hash); /* no copy: memory bound */
         free(bytes);
+        /*
+         * D3: each pack must fit beside those waiting, as when the outbox held
+         * their bytes (a store on this disk needs the room): otherwise the
+         * round fails with -ENOSPC and its changes stay queued.
+         */
+        if (rc == 0)
+                rc = fs_space_check(c->fs, fs_pin_queued(c->fs) + len, 0);
         if (rc == 0)
                 rc = recipe_builder_take(&c->rb, hash, len, &rbytes, &rlen);
         if (rc != 0)
@@ -171,7 +178,7 @@ static int commit_flush_pack(struct commit *c)
                 log_err("commit: cannot write a pack recipe to the outbox: %s", strerror(-rc));
                 return rc;
         }
-        fs_pin_named(c->fs, c->pin_ids[c->npin_ids - 1], hash);
+        fs_pin_named(c->fs, c->pin_ids[c->npin_ids - 1], hash, len);
         memcpy(c->packs[c->npacks].hash, hash, 32);
         c->packs[c->npacks].size = len;
         for (i = 0; i < c->ncommits; i++)
@@ -935,6 +942,43 @@ static int commit_cmp_pack(const void *a, const void *b)
 }
 
 /* Signs the journal entry and writes it to the outbox (invariant 1). */
+#define COMMIT_SYNC_FILES 64 /* more files with new blocks in a round: one syncfs */
+
+/*
+ * Makes the ciphertext files whose blocks this round's recipes name durable
+ * (doc/SYNC.md D5): each one's fdatasync, or one syncfs of the data
+ * directory's file system when more than COMMIT_SYNC_FILES have new blocks
+ * (an untar: a sync per file would cost more than the whole disk's).
+ */
+static int commit_sync_data(struct commit *c)
+{
+        size_t i, n = 0;
+
+        for (i = 0; i < c->nfiles; i++)
+                n += c->files[i].in != NULL && c->files[i].nrefs > 0;
+        if (n > COMMIT_SYNC_FILES)
+                return syncfs(c->fs->data_dirfd) == 0 ? 0 : -errno;
+        for (i = 0; i < c->nfiles; i++) {
+                char path[40];
+                int fd, rc = 0;
+
+                /* A file skipped after some of its blocks were packed: those count too. */
+                if (c->files[i].in == NULL || c->files[i].nrefs == 0)
+                        continue;
+                fs_content_path(c->files[i].file_id, path);
+                fd = openat(c->fs->data_dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0 && errno == ENOENT) /* removed meanwhile: its inode is in keep/ */
+                        return syncfs(c->fs->data_dirfd) == 0 ? 0 : -errno;
+                if (fd < 0 || fdatasync(fd) != 0)
+                        rc = -errno;
+                if (fd >= 0)
+                        close(fd);
+                if (rc != 0)
+                        return rc;
+        }
+        return 0;
+}
+
 static int commit_entry(struct commit *c, uint8_t hash[32])
 {
         struct fs *fs = c->fs;
@@ -987,8 +1031,8 @@ static int commit_entry(struct commit *c, uint8_t hash[32])
          * D5: the recipes name bytes in ciphertext files the writers may not
          * have synced; they are durable before an entry names their packs.
          */
-        if (c->any_blocks && syncfs(fs->data_dirfd) != 0) {
-                rc = -errno;
+        rc = c->any_blocks ? commit_sync_data(c) : 0;
+        if (rc != 0) {
                 free(bytes);
                 log_err("commit: cannot sync the ciphertext files: %s", strerror(-rc));
                 return rc;
@@ -1225,8 +1269,13 @@ static int commit_round(struct fs *fs, uint64_t *cursor, int *more, size_t *ncom
                 *more = 0;
                 return 0;
         }
-        /* D3: packs go to the outbox on the disk of the index; keep the index's reserve. */
-        rc = fs_space_check(fs, 0, 0);
+        /*
+         * D3: keep the index's reserve, and room for the packs waiting for
+         * upload (D5: they are recipes now, their bytes not in the outbox, but
+         * a store on this disk needs that space for them): changes beyond
+         * that stay queued, so deleting them still frees their space.
+         */
+        rc = fs_space_check(fs, fs_pin_queued(fs), 0);
         if (rc != 0) {
                 if (!fs->commit_space_low)
                         log_warn("commit: the disk is (nearly) full; changes stay queued until "

@@ -200,7 +200,8 @@ static int fs_roll_forward(struct fs *fs, const struct fs_inode *in, const char 
 
         fs_rk_path(in, rk);
         fd = openat(fs->data_dirfd, rk, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-        if (fd >= 0 && fs_header_ok(fs, in, fd) &&
+        /* The replaced file's blocks that wait for upload stay readable (fs/pin.h). */
+        if (fd >= 0 && fs_header_ok(fs, in, fd) && fs_pin_keep(fs, in->file_id) == 0 &&
             renameat(fs->data_dirfd, rk, fs->data_dirfd, path) == 0) {
                 fs_fid_hex(in, fid);
                 log_warn("file %s: finished a re-encryption interrupted by a crash", fid);

@@ -1039,6 +1039,12 @@ static int fs_purge_stray_files(struct fs *fs)
                                         break;
                                 continue;
                         }
+                        if (strlen(de->d_name) == 35 && strcmp(de->d_name + 32, ".tr") == 0) {
+                                /* fs/content.c fs_cut's replacement, not renamed before a crash */
+                                if (unlinkat(dirfd(d), de->d_name, 0) != 0)
+                                        log_warn("cannot remove a stray truncation file");
+                                continue;
+                        }
                         if (hex_decode(fid, sizeof(fid), de->d_name) != 0 || fid[0] != i) {
                                 log_warn("data/%s/%s: not a ciphertext file of ours; left alone",
                                          sub, de->d_name);

@@ -53,6 +53,7 @@ struct pin_recipe {
         uint32_t id;
         int named;
         uint8_t hash[32];
+        uint64_t size; /* of the pack, once named */
 };
 
 struct fs_pins {
@@ -232,7 +233,7 @@ int fs_pin_add(struct fs *fs, uint32_t id, const uint8_t file_id[static 16], uin
         return rc;
 }
 
-void fs_pin_named(struct fs *fs, uint32_t id, const uint8_t hash[static 32])
+void fs_pin_named(struct fs *fs, uint32_t id, const uint8_t hash[static 32], uint64_t size)
 {
         struct fs_pins *p = fs->bpins;
 
@@ -243,8 +244,23 @@ void fs_pin_named(struct fs *fs, uint32_t id, const uint8_t hash[static 32])
                 if (p->rec[i].id == id) {
                         p->rec[i].named = 1;
                         memcpy(p->rec[i].hash, hash, 32);
+                        p->rec[i].size = size;
                 }
         pthread_mutex_unlock(&p->lock);
+}
+
+uint64_t fs_pin_queued(struct fs *fs)
+{
+        struct fs_pins *p = fs->bpins;
+        uint64_t sum = 0;
+
+        if (p == NULL)
+                return 0;
+        pthread_mutex_lock(&p->lock);
+        for (size_t i = 0; i < p->nrec; i++)
+                sum += p->rec[i].named ? p->rec[i].size : 0;
+        pthread_mutex_unlock(&p->lock);
+        return sum;
 }
 
 void fs_pin_drop_id(struct fs *fs, uint32_t id)
@@ -379,6 +395,21 @@ int fs_pin_keep(struct fs *fs, const uint8_t file_id[static 16])
                 goto out;
         fs_content_path(file_id, path);
         hex_encode(fid, file_id, 16);
+        {
+                /* Its blocks may not be synced yet (the committer syncs the path, not this inode).
+                 */
+                int fd = openat(fs->data_dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+                if (fd >= 0 && fdatasync(fd) != 0) {
+                        rc = -errno;
+                        close(fd);
+                        log_err("file %s: cannot sync its blocks waiting for upload: %s", fid,
+                                strerror(-rc));
+                        goto out;
+                }
+                if (fd >= 0)
+                        close(fd);
+        }
         for (;;) {
                 snprintf(name, sizeof(name), "k-%s-%016llx", fid,
                          (unsigned long long)++p->keep_seq);
@@ -502,6 +533,7 @@ static int pin_load_recipe(struct fs_pins *p, int outfd, const char *name)
                 if (p->rec[i].id == id) {
                         p->rec[i].named = 1;
                         memcpy(p->rec[i].hash, hash, 32);
+                        p->rec[i].size = r.pack_size;
                 }
         recipe_release(&r);
         free(buf);

@@ -46,8 +46,13 @@ uint32_t fs_pin_recipe_new(struct fs *fs);
  */
 int fs_pin_add(struct fs *fs, uint32_t id, const uint8_t file_id[static 16], uint64_t off,
                uint32_t len, const uint8_t hash[static 32]) __attribute__((warn_unused_result));
-/* Recipe ID is the pack HASH (its recipe file is written). */
-void fs_pin_named(struct fs *fs, uint32_t id, const uint8_t hash[static 32]);
+/* Recipe ID is the pack HASH of SIZE bytes (its recipe file is written). */
+void fs_pin_named(struct fs *fs, uint32_t id, const uint8_t hash[static 32], uint64_t size);
+/*
+ * Bytes of the packs whose recipes hold pins: what waits for upload and is
+ * not in the outbox (doc/SYNC.md D3: the committer keeps that much free).
+ */
+uint64_t fs_pin_queued(struct fs *fs);
 /* Drops the pins of recipe ID (a failed round) or of every recipe of pack HASH (uploaded). */
 void fs_pin_drop_id(struct fs *fs, uint32_t id);
 void fs_pin_drop_pack(struct fs *fs, const uint8_t hash[static 32]);
