@@ -42,6 +42,8 @@
 #include "sync/journal.h"
 #include "sync/manifest.h"
 #include "sync/pack.h"
+#include "sync/recipe.h"
+#include "fs/pin.h"
 #include "util/fileio.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -83,6 +85,10 @@ struct commit {
         struct commit_rec *recs;
         size_t nrecs, caprecs;
         struct pack_builder pb;
+        struct recipe_builder rb; /* the outbox gets the pack's recipe, not its bytes (#10) */
+        uint32_t *pin_ids;        /* the recipes of this round (fs/pin.h), last one open */
+        size_t npin_ids, cappin;
+        int any_blocks; /* a recipe names ciphertext bytes: sync them before the entry */
         struct journal_pack *packs;
         size_t npacks, cappacks;
         struct journal_commit *commits;
@@ -130,12 +136,16 @@ static int commit_grow(void **p, size_t *cap, size_t need, size_t size)
         return 0;
 }
 
-/* Writes the current pack to the outbox and starts a new one. */
+/*
+ * Closes the current pack: the outbox gets its recipe "r-<hash>" (where its
+ * records are: doc/DESIGN.md "Write once"), not its bytes, and a new pack
+ * starts.  The pack's bytes are built here only to name it.
+ */
 static int commit_flush_pack(struct commit *c)
 {
         char name[80], hex[65], path[PATH_MAX];
-        uint8_t *bytes = NULL, hash[32];
-        size_t len = 0, i;
+        uint8_t *bytes = NULL, *rbytes = NULL, hash[32];
+        size_t len = 0, rlen = 0, i;
         int rc;
 
         if (pack_builder_count(&c->pb) == 0)
@@ -143,21 +153,32 @@ static int commit_flush_pack(struct commit *c)
         rc = commit_grow((void **)&c->packs, &c->cappacks, c->npacks + 1, sizeof(*c->packs));
         if (rc == 0)
                 rc = pack_builder_take(&c->pb, &bytes, &len, hash); /* no copy: memory bound */
+        free(bytes);
+        /*
+         * D3: each pack must fit beside those waiting, as when the outbox held
+         * their bytes (a store on this disk needs the room): otherwise the
+         * round fails with -ENOSPC and its changes stay queued.
+         */
+        if (rc == 0)
+                rc = fs_space_check(c->fs, fs_pin_queued(c->fs) + len, 0);
+        if (rc == 0)
+                rc = recipe_builder_take(&c->rb, hash, len, &rbytes, &rlen);
         if (rc != 0)
                 return rc;
         hex_encode(hex, hash, 32);
-        snprintf(name, sizeof(name), "p-%s", hex);
+        snprintf(name, sizeof(name), "r-%s", hex);
         if (snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", c->fs->outbox_dirfd, name) >=
             (int)sizeof(path)) {
-                free(bytes);
+                free(rbytes);
                 return -ENAMETOOLONG;
         }
-        rc = fileio_write_atomic(path, bytes, len, 0600, 0);
-        free(bytes);
+        rc = fileio_write_atomic(path, rbytes, rlen, 0600, 0);
+        free(rbytes);
         if (rc != 0) {
-                log_err("commit: cannot write pack to the outbox: %s", strerror(-rc));
+                log_err("commit: cannot write a pack recipe to the outbox: %s", strerror(-rc));
                 return rc;
         }
+        fs_pin_named(c->fs, c->pin_ids[c->npin_ids - 1], hash, len);
         memcpy(c->packs[c->npacks].hash, hash, 32);
         c->packs[c->npacks].size = len;
         for (i = 0; i < c->ncommits; i++)
@@ -167,13 +188,31 @@ static int commit_flush_pack(struct commit *c)
         return 0; /* the builder is empty again (pack_builder_take) */
 }
 
+static int commit_add_to_pack(struct commit *c, uint8_t kind, const uint8_t *bytes, size_t len,
+                              struct pack_entry *pe)
+{
+        int rc = 0;
+
+        if (pack_builder_count(&c->pb) == 0) {
+                /* A new pack: a new recipe whose blocks are pinned (fs/pin.h). */
+                rc = commit_grow((void **)&c->pin_ids, &c->cappin, c->npin_ids + 1,
+                                 sizeof(*c->pin_ids));
+                if (rc != 0)
+                        return rc;
+                c->pin_ids[c->npin_ids++] = fs_pin_recipe_new(c->fs);
+        }
+        return pack_builder_add(&c->pb, kind, bytes, len, pe);
+}
+
 /*
  * Adds a record, starting a new pack when the current one would pass
  * FS_COMMIT_PACK_TARGET (a record larger than that goes alone into its pack)
- * or is full.
+ * or is full.  A block record (FID not NULL) is named in the recipe by where
+ * its bytes are, OFF in FID's ciphertext file, and pinned there until its
+ * pack is uploaded; the caller holds the inode's lock since it read them.
  */
 static int commit_add(struct commit *c, uint8_t kind, const uint8_t *bytes, size_t len,
-                      struct pack_entry *pe)
+                      const uint8_t *fid, uint64_t off, struct pack_entry *pe)
 {
         int rc = commit_grow((void **)&c->recs, &c->caprecs, c->nrecs + 1, sizeof(*c->recs));
 
@@ -182,11 +221,19 @@ static int commit_add(struct commit *c, uint8_t kind, const uint8_t *bytes, size
                 FS_COMMIT_PACK_TARGET)
                 rc = commit_flush_pack(c);
         if (rc == 0)
-                rc = pack_builder_add(&c->pb, kind, bytes, len, pe);
+                rc = commit_add_to_pack(c, kind, bytes, len, pe);
         if (rc == -EFBIG) {
                 rc = commit_flush_pack(c);
                 if (rc == 0)
-                        rc = pack_builder_add(&c->pb, kind, bytes, len, pe);
+                        rc = commit_add_to_pack(c, kind, bytes, len, pe);
+        }
+        if (rc == 0 && fid != NULL) {
+                recipe_builder_block(&c->rb, fid, off, (uint32_t)len, pe->hash);
+                rc = fs_pin_add(c->fs, c->pin_ids[c->npin_ids - 1], fid, off, (uint32_t)len,
+                                pe->hash);
+                c->any_blocks = 1;
+        } else if (rc == 0) {
+                recipe_builder_inline(&c->rb, kind, bytes, (uint32_t)len, pe->hash);
         }
         if (rc != 0)
                 c->pack_failed = 1; /* earlier files' records may be lost with it */
@@ -213,7 +260,7 @@ static int commit_manifest(struct commit *c, const uint8_t file_id[16], const ui
                 rc = commit_grow((void **)&c->commit_pack, &c->capcp, c->ncommits + 1,
                                  sizeof(*c->commit_pack));
         if (rc == 0)
-                rc = commit_add(c, PACK_KIND_MANIFEST, mbytes, mlen, &pe);
+                rc = commit_add(c, PACK_KIND_MANIFEST, mbytes, mlen, NULL, 0, &pe);
         if (rc != 0)
                 return rc;
         memcpy(c->commits[c->ncommits].file_id, file_id, 16);
@@ -427,7 +474,11 @@ static int commit_refs(struct commit *c, struct commit_file *cf, struct fs_inode
 
                                 rc = fs_content_sealed_ro(fs, in, idx, final, c->sealed, &slen);
                                 if (rc == 0)
-                                        rc = commit_add(c, PACK_KIND_BLOCK, c->sealed, slen, &pe);
+                                        rc = commit_add(
+                                            c, PACK_KIND_BLOCK, c->sealed, slen, in->file_id,
+                                            FS_FILE_HDR_LEN + idx * (uint64_t)fs->slot_len +
+                                                FS_SLOT_HDR_LEN,
+                                            &pe);
                                 if (rc == 0)
                                         rc = commit_grow((void **)&cf->refs, &cf->capr,
                                                          cf->nrefs + 1, sizeof(*cf->refs));
@@ -891,6 +942,43 @@ static int commit_cmp_pack(const void *a, const void *b)
 }
 
 /* Signs the journal entry and writes it to the outbox (invariant 1). */
+#define COMMIT_SYNC_FILES 64 /* more files with new blocks in a round: one syncfs */
+
+/*
+ * Makes the ciphertext files whose blocks this round's recipes name durable
+ * (doc/SYNC.md D5): each one's fdatasync, or one syncfs of the data
+ * directory's file system when more than COMMIT_SYNC_FILES have new blocks
+ * (an untar: a sync per file would cost more than the whole disk's).
+ */
+static int commit_sync_data(struct commit *c)
+{
+        size_t i, n = 0;
+
+        for (i = 0; i < c->nfiles; i++)
+                n += c->files[i].in != NULL && c->files[i].nrefs > 0;
+        if (n > COMMIT_SYNC_FILES)
+                return syncfs(c->fs->data_dirfd) == 0 ? 0 : -errno;
+        for (i = 0; i < c->nfiles; i++) {
+                char path[40];
+                int fd, rc = 0;
+
+                /* A file skipped after some of its blocks were packed: those count too. */
+                if (c->files[i].in == NULL || c->files[i].nrefs == 0)
+                        continue;
+                fs_content_path(c->files[i].file_id, path);
+                fd = openat(c->fs->data_dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0 && errno == ENOENT) /* removed meanwhile: its inode is in keep/ */
+                        return syncfs(c->fs->data_dirfd) == 0 ? 0 : -errno;
+                if (fd < 0 || fdatasync(fd) != 0)
+                        rc = -errno;
+                if (fd >= 0)
+                        close(fd);
+                if (rc != 0)
+                        return rc;
+        }
+        return 0;
+}
+
 static int commit_entry(struct commit *c, uint8_t hash[32])
 {
         struct fs *fs = c->fs;
@@ -937,6 +1025,16 @@ static int commit_entry(struct commit *c, uint8_t hash[32])
         if (rc != 0) {
                 free(bytes);
                 log_err("commit: cannot encode the journal entry: %s", strerror(-rc));
+                return rc;
+        }
+        /*
+         * D5: the recipes name bytes in ciphertext files the writers may not
+         * have synced; they are durable before an entry names their packs.
+         */
+        rc = c->any_blocks ? commit_sync_data(c) : 0;
+        if (rc != 0) {
+                free(bytes);
+                log_err("commit: cannot sync the ciphertext files: %s", strerror(-rc));
                 return rc;
         }
         hex_encode(hex, hash, 32);
@@ -1092,10 +1190,14 @@ static void commit_release(struct commit *c, int failed)
                         char name[80], hex[65];
 
                         hex_encode(hex, c->packs[i].hash, 32);
-                        snprintf(name, sizeof(name), "p-%s", hex);
+                        snprintf(name, sizeof(name), "r-%s", hex);
                         unlinkat(c->fs->outbox_dirfd, name, 0);
                 }
+                for (i = 0; i < c->npin_ids; i++)
+                        fs_pin_drop_id(c->fs, c->pin_ids[i]);
         }
+        free(c->pin_ids);
+        recipe_builder_release(&c->rb);
         for (i = 0; i < c->nfiles; i++) {
                 rangeset_release(&c->files[i].taken);
                 free(c->files[i].vv);
@@ -1167,8 +1269,13 @@ static int commit_round(struct fs *fs, uint64_t *cursor, int *more, size_t *ncom
                 *more = 0;
                 return 0;
         }
-        /* D3: packs go to the outbox on the disk of the index; keep the index's reserve. */
-        rc = fs_space_check(fs, 0, 0);
+        /*
+         * D3: keep the index's reserve, and room for the packs waiting for
+         * upload (D5: they are recipes now, their bytes not in the outbox, but
+         * a store on this disk needs that space for them): changes beyond
+         * that stay queued, so deleting them still frees their space.
+         */
+        rc = fs_space_check(fs, fs_pin_queued(fs), 0);
         if (rc != 0) {
                 if (!fs->commit_space_low)
                         log_warn("commit: the disk is (nearly) full; changes stay queued until "
@@ -1180,6 +1287,7 @@ static int commit_round(struct fs *fs, uint64_t *cursor, int *more, size_t *ncom
         memset(&c, 0, sizeof(c));
         c.fs = fs;
         pack_builder_init(&c.pb);
+        recipe_builder_init(&c.rb);
         c.sealed = malloc(fs->slot_len);
         if (c.sealed == NULL)
                 return -ENOMEM;
@@ -1308,7 +1416,7 @@ static uint64_t commit_entry_seq(const char *name)
 static int commit_pack_referenced(struct fs *fs, const uint8_t hash[32])
 {
         struct dirent *de;
-        int fd = dup(fs->outbox_dirfd), found = 0;
+        int fd = openat(fs->outbox_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), found = 0;
         DIR *d;
 
         if (fd < 0 || (d = fdopendir(fd)) == NULL) {
@@ -1349,7 +1457,7 @@ static int commit_pack_referenced(struct fs *fs, const uint8_t hash[32])
 static int commit_drop_orphan_packs(struct fs *fs)
 {
         struct dirent *de;
-        int fd = dup(fs->outbox_dirfd);
+        int fd = openat(fs->outbox_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         DIR *d;
 
         if (fd < 0)
@@ -1362,11 +1470,13 @@ static int commit_drop_orphan_packs(struct fs *fs)
         while ((de = readdir(d)) != NULL) {
                 uint8_t hash[32];
 
-                if (strncmp(de->d_name, "p-", 2) != 0 || hex_decode(hash, 32, de->d_name + 2) != 0)
+                if ((strncmp(de->d_name, "p-", 2) != 0 && strncmp(de->d_name, "r-", 2) != 0) ||
+                    strlen(de->d_name) != 66 || hex_decode(hash, 32, de->d_name + 2) != 0)
                         continue;
                 if (!commit_pack_referenced(fs, hash)) {
                         log_warn("outbox: removing a pack left by a crash before its entry");
                         unlinkat(fs->outbox_dirfd, de->d_name, 0);
+                        fs_pin_drop_pack(fs, hash);
                 }
         }
         closedir(d);
@@ -1401,7 +1511,7 @@ int fs_commit_init(struct fs *fs)
         }
         fs->committed_seq = fs->journal_seq;
         /* Invariant 2: entries past the durable position were never uploaded. */
-        fd = dup(fs->outbox_dirfd);
+        fd = openat(fs->outbox_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
         d = fdopendir(fd);

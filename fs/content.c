@@ -43,6 +43,7 @@
 
 #include "crypto/secmem.h"
 #include "fs/fsint.h"
+#include "fs/pin.h"
 #include "util/fileio.h"
 #include "util/hex.h"
 #include "util/log.h"
@@ -199,7 +200,8 @@ static int fs_roll_forward(struct fs *fs, const struct fs_inode *in, const char 
 
         fs_rk_path(in, rk);
         fd = openat(fs->data_dirfd, rk, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-        if (fd >= 0 && fs_header_ok(fs, in, fd) &&
+        /* The replaced file's blocks that wait for upload stay readable (fs/pin.h). */
+        if (fd >= 0 && fs_header_ok(fs, in, fd) && fs_pin_keep(fs, in->file_id) == 0 &&
             renameat(fs->data_dirfd, rk, fs->data_dirfd, path) == 0) {
                 fs_fid_hex(in, fid);
                 log_warn("file %s: finished a re-encryption interrupted by a crash", fid);
@@ -217,7 +219,8 @@ static int fs_recover(struct fs *fs, struct fs_inode *in, const char *path)
 
         if (fd >= 0)
                 return fd;
-        if (in->blocks.n == 0 && unlinkat(fs->data_dirfd, path, 0) == 0)
+        if (in->blocks.n == 0 && fs_pin_keep(fs, in->file_id) == 0 &&
+            unlinkat(fs->data_dirfd, path, 0) == 0)
                 return -ENOENT;
         fs_fid_hex(in, fid);
         log_err("file %s (inode %llu): ciphertext file header is corrupt or short", fid,
@@ -344,6 +347,10 @@ void fs_content_remove(struct fs *fs, const uint8_t file_id[static 16])
         char path[40];
 
         fs_content_path(file_id, path);
+        if (fs_pin_keep(fs, file_id) != 0) {
+                log_warn("ciphertext file data/%s stays: its blocks wait for upload", path);
+                return;
+        }
         if (unlinkat(fs->data_dirfd, path, 0) != 0 && errno != ENOENT)
                 log_warn("cannot remove ciphertext file data/%s: %s", path, strerror(errno));
 }
@@ -351,6 +358,53 @@ void fs_content_remove(struct fs *fs, const uint8_t file_id[static 16])
 static off_t fs_slot_off(const struct fs *fs, uint64_t index)
 {
         return (off_t)(FS_FILE_HDR_LEN + index * (uint64_t)fs->slot_len);
+}
+
+/*
+ * Before slots [FIRST, END) of IN change in place or are cut (END
+ * UINT64_MAX: to the end): blocks a pack recipe names are kept first
+ * (doc/SYNC.md D5, fs/pin.h).
+ */
+static int fs_slot_spill(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t end)
+{
+        uint64_t hi = end == UINT64_MAX ? UINT64_MAX : (uint64_t)fs_slot_off(fs, end);
+
+        return fs_pin_spill(fs, in->file_id, in->fd, (uint64_t)fs_slot_off(fs, first), hi);
+}
+
+/*
+ * Cuts IN's ciphertext file (open) after NBLOCKS slots.  A file cut to no
+ * slot whose blocks wait for upload is kept whole (fs_pin_keep) and replaced
+ * by a new empty one, so an O_TRUNC over a file not yet published copies
+ * nothing; otherwise the cut blocks that wait are copied first.
+ */
+static int fs_cut(struct fs *fs, struct fs_inode *in, uint64_t nblocks)
+{
+        char path[40], tmp[48];
+        int nfd, rc;
+
+        if (nblocks == 0 && fs_pin_has(fs, in->file_id)) {
+                fs_content_path(in->file_id, path);
+                snprintf(tmp, sizeof(tmp), "%s.tr", path);
+                rc = fs_pin_keep(fs, in->file_id);
+                if (rc == 0)
+                        rc = fs_new_file(fs, in, tmp, in->salt, O_TRUNC, &nfd);
+                if (rc != 0)
+                        return rc;
+                if (renameat(fs->data_dirfd, tmp, fs->data_dirfd, path) != 0) {
+                        rc = -errno;
+                        close(nfd);
+                        (void)unlinkat(fs->data_dirfd, tmp, 0);
+                        return rc;
+                }
+                close(in->fd);
+                in->fd = nfd;
+                return 0;
+        }
+        rc = fs_slot_spill(fs, in, nblocks, UINT64_MAX);
+        if (rc == 0 && ftruncate(in->fd, fs_slot_off(fs, nblocks)) != 0)
+                rc = -errno;
+        return rc;
 }
 
 static void fs_u32le(uint8_t *p, uint32_t v)
@@ -575,6 +629,8 @@ static int fs_write_chunk(struct fs *fs, struct fs_inode *in, uint64_t first, ui
                 total = (size_t)(i - first) * fs->slot_len + used;
         }
         if (rc == 0)
+                rc = fs_slot_spill(fs, in, first, last + 1);
+        if (rc == 0)
                 rc = fileio_pwrite_full(in->fd, slots, total, fs_slot_off(fs, first));
         if (rc == 0)
                 rc = rangeset_add(&in->blocks, first, last + 1);
@@ -762,6 +818,8 @@ int fs_content_trim_last(struct fs *fs, struct fs_inode *in)
         if (rc == 0)
                 rc = fs_seal_slot(in->bctx, last, hdr[4] & 1, plain, want, slot, &used);
         if (rc == 0)
+                rc = fs_slot_spill(fs, in, last, last + 1);
+        if (rc == 0)
                 rc = fileio_pwrite_full(in->fd, slot, used, fs_slot_off(fs, last));
         if (rc == 0)
                 in->unsynced = 1;
@@ -824,8 +882,8 @@ int fs_content_settle(struct fs *fs, struct fs_inode *in, uint64_t gen)
                 return rc;
         /* Give back the space of dropped slots (the file may not exist yet). */
         rc = fs_content_open(fs, in, FS_OPEN_IF_EXISTS);
-        if (rc == 0 && ftruncate(in->fd, fs_slot_off(fs, (in->size + fs->bs - 1) / fs->bs)) != 0)
-                return -errno;
+        if (rc == 0)
+                rc = fs_cut(fs, in, (in->size + fs->bs - 1) / fs->bs);
         if (rc != 0 && rc != -ENOENT)
                 return rc;
         in->settle_due = 0;
@@ -994,6 +1052,8 @@ int fs_content_flush(struct fs *fs, struct fs_inode *in)
                 rc = fs_seal_slot(in->bctx, wb->index, wb->index == (in->size - 1) / fs->bs,
                                   wb->plain, blen, slot, &used);
         if (rc == 0)
+                rc = fs_slot_spill(fs, in, wb->index, wb->index + 1);
+        if (rc == 0)
                 rc = fileio_pwrite_full(in->fd, slot, used, fs_slot_off(fs, wb->index));
         free(slot);
         if (rc == 0)
@@ -1085,6 +1145,8 @@ static int fs_sealed_block(struct fs *fs, struct fs_inode *in, uint64_t index, i
                 }
                 rc = fs_seal_slot(in->bctx, index, final, plain, plen, slot, &used);
                 if (rc == 0)
+                        rc = fs_slot_spill(fs, in, index, index + 1);
+                if (rc == 0)
                         rc = fileio_pwrite_full(in->fd, slot, used, fs_slot_off(fs, index));
                 if (rc != 0)
                         goto out;
@@ -1137,7 +1199,10 @@ int fs_content_put_sealed(struct fs *fs, struct fs_inode *in, uint64_t index, in
         slot[4] = (uint8_t)(final ? 1 : 0);
         slot[5] = slot[6] = slot[7] = 0;
         memcpy(slot + FS_SLOT_HDR_LEN, sealed, len);
-        rc = fileio_pwrite_full(in->fd, slot, FS_SLOT_HDR_LEN + len, fs_slot_off(fs, index));
+        rc = fs_slot_spill(fs, in, index, index + 1);
+        if (rc == 0)
+                rc =
+                    fileio_pwrite_full(in->fd, slot, FS_SLOT_HDR_LEN + len, fs_slot_off(fs, index));
         if (rc == 0)
                 in->unsynced = 1;
 out:
@@ -1161,6 +1226,8 @@ int fs_content_drop_slot(struct fs *fs, struct fs_inode *in, uint64_t index)
         if (rc == -ENOENT)
                 return 0; /* no file: no old slot */
         if (rc == 0)
+                rc = fs_slot_spill(fs, in, index, index + 1);
+        if (rc == 0)
                 rc = fileio_pwrite_full(in->fd, zero, sizeof(zero), fs_slot_off(fs, index));
         if (rc == 0)
                 in->unsynced = 1;
@@ -1173,9 +1240,12 @@ void fs_content_trim(struct fs *fs, struct fs_inode *in, uint64_t nblocks)
                 log_warn("inode %llu: a buffered block is not sealed before a trim",
                          (unsigned long long)in->ino);
         in->content_gen++; /* a pending settle must not cut what this leaves */
-        if (fs_content_open(fs, in, FS_OPEN_IF_EXISTS) == 0 &&
-            ftruncate(in->fd, fs_slot_off(fs, nblocks)) != 0)
-                log_warn("cannot shorten a ciphertext file: %s", strerror(errno));
+        if (fs_content_open(fs, in, FS_OPEN_IF_EXISTS) == 0) {
+                int rc = fs_cut(fs, in, nblocks);
+
+                if (rc != 0)
+                        log_warn("cannot shorten a ciphertext file: %s", strerror(-rc));
+        }
 }
 
 int fs_content_fix_final(struct fs *fs, struct fs_inode *in, uint64_t index, int final)
@@ -1290,7 +1360,9 @@ static int fs_rk_commit(struct fs *fs, struct fs_inode *in)
         if (rc != 0)
                 return rc;
         fs_rk_path(in, rk);
-        if (renameat(fs->data_dirfd, rk, fs->data_dirfd, path) != 0) {
+        /* The old file's blocks that wait for upload stay readable (fs/pin.h). */
+        if (fs_pin_keep(fs, in->file_id) != 0 ||
+            renameat(fs->data_dirfd, rk, fs->data_dirfd, path) != 0) {
                 /* The durable record names the new file: fs_recover finishes it. */
                 log_warn("cannot put a re-encrypted ciphertext file in place yet: %s",
                          strerror(errno));

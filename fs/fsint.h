@@ -306,7 +306,8 @@ struct fs {
         uint8_t (*epoch_seen)[32];
         char region_hex[65];
         int outbox_dirfd;
-        uint64_t lamport_clock;        /* under commit_lock */
+        struct fs_pins *bpins;  /* blocks the outbox's recipes name (fs/pin.h); NULL: none kept */
+        uint64_t lamport_clock; /* under commit_lock */
         _Atomic uint64_t lamport_seen; /* highest Lamport time applied (fs/apply.c) */
         uint64_t lamport_kept; /* lamport_seen as last saved (index meta lamport_seen; C8) */
         _Atomic unsigned long nconflicts; /* conflict copies made or remote versions that

@@ -28,6 +28,7 @@
 #include "crypto/enc.h"
 #include "crypto/secmem.h"
 #include "fs/fsint.h"
+#include "fs/pin.h"
 #include "util/hex.h"
 #include "util/log.h"
 
@@ -1038,6 +1039,12 @@ static int fs_purge_stray_files(struct fs *fs)
                                         break;
                                 continue;
                         }
+                        if (strlen(de->d_name) == 35 && strcmp(de->d_name + 32, ".tr") == 0) {
+                                /* fs/content.c fs_cut's replacement, not renamed before a crash */
+                                if (unlinkat(dirfd(d), de->d_name, 0) != 0)
+                                        log_warn("cannot remove a stray truncation file");
+                                continue;
+                        }
                         if (hex_decode(fid, sizeof(fid), de->d_name) != 0 || fid[0] != i) {
                                 log_warn("data/%s/%s: not a ciphertext file of ours; left alone",
                                          sub, de->d_name);
@@ -1048,6 +1055,8 @@ static int fs_purge_stray_files(struct fs *fs)
                                 rc = has;
                                 break;
                         }
+                        if (!has && fs_pin_keep(fs, fid) != 0)
+                                continue; /* its blocks wait for upload (fs/pin.h) */
                         if (!has && unlinkat(dirfd(d), de->d_name, 0) != 0)
                                 log_warn("data/%s/%s: cannot remove stray file", sub, de->d_name);
                 }

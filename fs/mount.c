@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "fs/mount.h"
+#include "fs/pin.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -351,6 +352,12 @@ static int fs_open_state(struct fs *fs, const struct fsmount_opts *o)
                 }
                 fs_inode_ref(fs, root, 1, 0); /* pinned for the whole mount */
                 fs_inode_put(fs, root);
+        }
+        /* Before the purge: a deleted file's blocks may wait for upload (fs/pin.h). */
+        rc = fs_pin_open(fs, o->region->dir);
+        if (rc != 0) {
+                log_err("cannot read the blocks waiting for upload: %s", strerror(-rc));
+                return rc;
         }
         rc = fs_purge_orphans(fs);
         if (rc != 0)
@@ -917,11 +924,20 @@ int fs_publish_held(struct fs *fs)
         return ps.stopped || !ps.checked;
 }
 
+static void fs_pack_sent(void *arg, const uint8_t hash[32])
+{
+        fs_pin_drop_pack(arg, hash);
+}
+
 /* The pusher, with what K1 and S1 check (sync/push.h). */
 static int fs_start_push(struct fs *fs, const struct fsmount_opts *o, struct store *store,
                          const char *outbox, int stepped)
 {
-        struct push_self self = {.head_seq = fs->journal_seq, .cloned = fs_cloned};
+        struct push_self self = {.head_seq = fs->journal_seq,
+                                 .cloned = fs_cloned,
+                                 .block_read = fs_pin_read,
+                                 .pack_sent = fs_pack_sent,
+                                 .block_arg = fs};
         int rc;
 
         memcpy(self.head_hash, fs->journal_head, 32);
@@ -1035,6 +1051,7 @@ static void fs_close_state(struct fs *fs)
         if (fs->outbox_dirfd >= 0)
                 close(fs->outbox_dirfd);
         fs->outbox_dirfd = -1;
+        fs_pin_close(fs);
         fs_keys_release(fs); /* every thread has stopped */
         free(fs->member_seen);
         fs->member_seen = NULL;

@@ -31,6 +31,11 @@ static int pack_len_valid(uint8_t kind, size_t len)
         }
 }
 
+int pack_kind_len_ok(uint8_t kind, size_t len)
+{
+        return pack_len_valid(kind, len);
+}
+
 size_t pack_trailer_len(size_t n)
 {
         return n * PACK_ENTRY_LEN + 4;

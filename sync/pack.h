@@ -130,6 +130,9 @@ void pack_builder_release(struct pack_builder *b);
 int pack_parse(const uint8_t *buf, size_t len, struct pack_entry **entries, size_t *n)
     __attribute__((warn_unused_result));
 
+/* 1 if KIND is known and LEN within its bounds (invariant 2), else 0. */
+int pack_kind_len_ok(uint8_t kind, size_t len);
+
 /* Bytes of the trailer of a pack of N records: N * PACK_ENTRY_LEN + 4. */
 size_t pack_trailer_len(size_t n);
 

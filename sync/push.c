@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sync/journal.h"
@@ -52,6 +54,7 @@ struct push {
         struct push_stats stats; /* push_get_stats */
         char pass_err[256];      /* why a pack upload of this pass failed, "" if none */
         char stop_text[256];     /* why publishing stopped for good (K1), "" if it did not */
+        char hold[PATH_MAX];     /* tests: no upload while this file exists ("": none) */
 };
 
 struct push_item {
@@ -146,6 +149,38 @@ static int push_put(struct push *p, const char *key, const uint8_t *buf, size_t 
         return rc;
 }
 
+/*
+ * Pack HASH from its recipe "r-<hash>" (doc/DESIGN.md "Write once"): read
+ * where the recipe says, checked record by record and as a whole.
+ */
+static int push_assemble(struct push *p, const char *rname, uint8_t **buf, size_t *len)
+{
+        struct recipe r;
+        uint8_t *rb = NULL;
+        size_t rlen = 0;
+        int rc = push_file(p, rname, &rb, &rlen);
+
+        if (rc != 0)
+                return rc;
+        if (p->self.block_read == NULL) {
+                free(rb);
+                log_err("outbox: %s is a pack recipe, and this uploader reads none", rname);
+                return -ENOSYS;
+        }
+        rc = recipe_decode(rb, rlen, &r);
+        if (rc != 0) {
+                free(rb);
+                log_err("outbox: %s is corrupt; it stays for inspection", rname);
+                return rc;
+        }
+        rc = recipe_assemble(&r, p->self.block_read, p->self.block_arg, buf);
+        if (rc == 0)
+                *len = r.pack_size;
+        recipe_release(&r);
+        free(rb);
+        return rc;
+}
+
 /* Uploads the outbox's pack HASH unless an earlier pass did (its file is gone). */
 static int push_pack(struct push *p, const uint8_t hash[32])
 {
@@ -157,6 +192,10 @@ static int push_pack(struct push *p, const uint8_t hash[32])
         hex_encode(hex, hash, 32);
         snprintf(pname, sizeof(pname), "p-%s", hex);
         rc = push_file(p, pname, &pb, &plen);
+        if (rc == -ENOENT) {
+                pname[0] = 'r';
+                rc = push_assemble(p, pname, &pb, &plen);
+        }
         if (rc == -ENOENT)
                 return 0; /* uploaded by an earlier pass that stopped before cleanup */
         snprintf(key, sizeof(key), "%s/p/%s", p->region_hex, hex);
@@ -465,6 +504,10 @@ static int push_one(struct push *p, const struct push_item *it)
                         hex_encode(hex, e.packs[i].hash, 32);
                         snprintf(path, sizeof(path), "%s/p-%s", p->outbox, hex);
                         unlink(path);
+                        snprintf(path, sizeof(path), "%s/r-%s", p->outbox, hex);
+                        unlink(path);
+                        if (p->self.pack_sent != NULL)
+                                p->self.pack_sent(p->self.block_arg, e.packs[i].hash);
                 }
                 pthread_mutex_lock(&p->lock);
                 p->st.pushed_seq = e.seq;
@@ -497,13 +540,18 @@ static void push_drop_stale(struct push *p)
         while ((de = readdir(d)) != NULL) {
                 char path[PATH_MAX + 260];
 
-                if (strncmp(de->d_name, "p-", 2) != 0)
+                uint8_t hash[32];
+
+                if (strncmp(de->d_name, "p-", 2) != 0 && strncmp(de->d_name, "r-", 2) != 0)
                         continue;
                 snprintf(path, sizeof(path), "%s/%s", p->outbox, de->d_name);
                 if (stat(path, &st) == 0 && now - st.st_mtime > PUSH_STALE_S) {
                         log_warn("outbox: removing %s, left by an interrupted round",
                                  strchr(de->d_name, '.') ? "a temporary pack" : "a pack");
                         unlink(path);
+                        if (p->self.pack_sent != NULL && strlen(de->d_name) == 66 &&
+                            hex_decode(hash, 32, de->d_name + 2) == 0)
+                                p->self.pack_sent(p->self.block_arg, hash);
                 }
         }
         closedir(d);
@@ -575,6 +623,9 @@ static int push_pass(struct push *p)
                 p->st.checked = p->head_checked;
                 pthread_mutex_unlock(&p->lock);
         }
+        /* Tests hold the uploads (SEALSYNC_PUSH_HOLD): changes between commit and upload. */
+        if (rc == 0 && p->hold[0] != '\0' && access(p->hold, F_OK) == 0)
+                rc = -EAGAIN;
         if (rc == 0)
                 rc = push_scan(p, &items, &n);
         for (i = 0; i < n && rc == 0; i++) {
@@ -599,10 +650,28 @@ static int push_pass(struct push *p)
         return rc;
 }
 
+/*
+ * Publishing yields to the writer (issue #10): the pusher's thread, and the
+ * pack-upload threads it starts (they inherit both), run at the lowest
+ * best-effort I/O priority and nice 10, so reading the ciphertext files to
+ * assemble packs waits behind the mount's own reads and writes.  Best
+ * effort: a refusal changes nothing else.
+ */
+static void push_yield_to_writer(void)
+{
+        pid_t tid = (pid_t)syscall(SYS_gettid);
+
+        /* ioprio_set(IOPRIO_WHO_PROCESS, tid, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 7)) */
+        (void)syscall(SYS_ioprio_set, 1, tid, (2 << 13) | 7);
+        (void)setpriority(PRIO_PROCESS, (id_t)tid, 10);
+}
+
 static void *push_main(void *arg)
 {
         struct push *p = arg;
         unsigned backoff = 0;
+
+        push_yield_to_writer();
 
         pthread_mutex_lock(&p->lock);
         if (p->st.stopped && p->self.cloned != NULL) { /* stopped by an earlier run */
@@ -686,6 +755,8 @@ static int push_alloc(struct push **out, struct store *store, const char *outbox
         p->durable = durable;
         p->arg = arg;
         p->self = *self;
+        if (getenv("SEALSYNC_PUSH_HOLD") != NULL)
+                snprintf(p->hold, sizeof(p->hold), "%s", getenv("SEALSYNC_PUSH_HOLD"));
         push_load_stop(p);
         p->kicked = 1; /* first pass at once: resume what a previous run left */
         pthread_mutex_init(&p->lock, NULL);
@@ -793,11 +864,25 @@ int push_outbox_queue(const char *outbox_dir, unsigned *entries, uint64_t *bytes
                 return errno == ENOENT ? (*entries = 0, *bytes = 0, 0) : -errno;
         while ((de = readdir(d)) != NULL) {
                 int entry = strncmp(de->d_name, "j-", 2) == 0;
+                int recipe = strncmp(de->d_name, "r-", 2) == 0;
 
                 /* Entries and packs; temporary files (with a '.') are not queued yet. */
-                if ((!entry && strncmp(de->d_name, "p-", 2) != 0) || strchr(de->d_name, '.'))
+                if ((!entry && !recipe && strncmp(de->d_name, "p-", 2) != 0) ||
+                    strchr(de->d_name, '.'))
                         continue;
                 snprintf(path, sizeof(path), "%s/%s", outbox_dir, de->d_name);
+                if (recipe) {
+                        uint8_t hdr[RECIPE_HDR_LEN];
+                        uint64_t size = 0;
+                        int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+                        if (fd >= 0 && fileio_pread_full(fd, hdr, sizeof(hdr), 0) == 0 &&
+                            recipe_peek_size(hdr, sizeof(hdr), &size) == 0)
+                                b += size; /* the pack's bytes are what is left to send */
+                        if (fd >= 0)
+                                close(fd);
+                        continue;
+                }
                 if (stat(path, &st) != 0)
                         continue; /* uploaded and removed meanwhile */
                 n += entry;

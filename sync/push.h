@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "sync/recipe.h"
 #include "sync/store.h"
 
 struct push;
@@ -48,6 +49,16 @@ struct push_self {
          * OBJECT ("" if not known), one line TEXT saying what to do.  May be NULL.
          */
         void (*cloned)(void *arg, uint64_t seq, const char *object, const char *text);
+        /*
+         * Write once (doc/DESIGN.md "Write once"): a pack the outbox holds as
+         * a recipe "r-<hash>" is assembled at upload time, its blocks read
+         * through BLOCK_READ(BLOCK_ARG, ...) (sync/recipe.h); once its entry
+         * is on the store, PACK_SENT(BLOCK_ARG, hash) lets go of what kept its
+         * blocks.  NULL: only packs held whole ("p-<hash>") can be uploaded.
+         */
+        recipe_read_fn block_read;
+        void (*pack_sent)(void *arg, const uint8_t hash[32]);
+        void *block_arg;
 };
 
 /*
@@ -112,7 +123,8 @@ void push_get_stats(struct push *p, struct push_stats *st);
 
 /*
  * What waits in the outbox directory OUTBOX_DIR (the pusher need not run):
- * *ENTRIES journal entries, *BYTES of entries and packs.  A missing
+ * *ENTRIES journal entries, *BYTES of entries and packs (a pack held as a
+ * recipe counts as the pack's size: what is left to upload).  A missing
  * directory is an empty queue.  Returns 0 or a negative errno (outputs
  * untouched).
  */

@@ -29,9 +29,11 @@
 #include "crypto/sig.h"
 #include "crypto/suite.h"
 #include "fs/fsint.h"
+#include "fs/pin.h"
 #include "keyring/region.h"
 #include "sync/manifest.h"
 #include "sync/pack.h"
+#include "sync/recipe.h"
 #include "util/fileio.h"
 
 #define BS 4096
@@ -130,6 +132,7 @@ static int setup(void **state)
         f->fs.keytab->owned = (struct region_keys *)f->fs.keytab->k;
         f->fs.data_dirfd = open_dirfd(f->dir, "data");
         f->fs.outbox_dirfd = open_dirfd(f->dir, "outbox");
+        assert_int_equal(fs_pin_open(&f->fs, f->dir), 0); /* blocks the recipes name */
         open_index(f);
         assert_int_equal(fs_table_init(&f->fs), 0);
         assert_int_equal(sig_keypair(f->pk, f->sk), 0);
@@ -149,6 +152,7 @@ static int teardown(void **state)
         assert_int_equal(index_close(f->fs.ix), 0);
         close(f->fs.data_dirfd);
         close(f->fs.outbox_dirfd);
+        fs_pin_close(&f->fs);
         fs_keys_release(&f->fs);
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
         assert_int_equal(system(cmd), 0);
@@ -229,7 +233,7 @@ static size_t commit(struct fx *f)
         return n;
 }
 
-/* Calls CB(f, pack bytes, entries) for every pack in the outbox. */
+/* Every pack in the outbox, assembled from its recipe as the pusher does (issue #10). */
 struct packs {
         uint8_t *buf[64];
         size_t len[64];
@@ -249,12 +253,20 @@ static void load_packs(struct fx *f, struct packs *ps)
         d = opendir(path);
         assert_non_null(d);
         while ((de = readdir(d)) != NULL) {
-                if (strncmp(de->d_name, "p-", 2) != 0)
+                struct recipe r;
+                uint8_t *rb = NULL;
+                size_t rlen = 0;
+
+                if (strncmp(de->d_name, "r-", 2) != 0)
                         continue;
                 assert_true(ps->n < 64);
                 snprintf(path, sizeof(path), "%s/outbox/%s", f->dir, de->d_name);
-                assert_int_equal(fileio_read_all(path, 64u << 20, &ps->buf[ps->n], &ps->len[ps->n]),
-                                 0);
+                assert_int_equal(fileio_read_all(path, 64u << 20, &rb, &rlen), 0);
+                assert_int_equal(recipe_decode(rb, rlen, &r), 0);
+                assert_int_equal(recipe_assemble(&r, fs_pin_read, &f->fs, &ps->buf[ps->n]), 0);
+                ps->len[ps->n] = r.pack_size;
+                recipe_release(&r);
+                free(rb);
                 assert_int_equal(
                     pack_parse(ps->buf[ps->n], ps->len[ps->n], &ps->ents[ps->n], &ps->nents[ps->n]),
                     0);

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Pack recipes: codec and assembly (sync/recipe.h, doc/DESIGN.md "Write once"). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/hash.h"
+#include "sync/recipe.h"
+#include "util/hex.h"
+#include "util/log.h"
+
+#define RECIPE_BLOCK_BODY (16 + 8)
+
+void recipe_builder_init(struct recipe_builder *b)
+{
+        enc_init(&b->buf);
+        b->n = 0;
+        b->pack_size = PACK_MAGIC_LEN;
+}
+
+static void recipe_item_hdr(struct recipe_builder *b, uint8_t kind, uint32_t len,
+                            const uint8_t hash[static PACK_HASH_LEN])
+{
+        enc_u8(&b->buf, kind);
+        enc_u32(&b->buf, len);
+        enc_fixed(&b->buf, hash, PACK_HASH_LEN);
+        b->n++;
+        b->pack_size += PACK_RECORD_HDR_LEN + (uint64_t)len;
+}
+
+void recipe_builder_block(struct recipe_builder *b, const uint8_t file_id[static 16], uint64_t off,
+                          uint32_t len, const uint8_t hash[static PACK_HASH_LEN])
+{
+        recipe_item_hdr(b, PACK_KIND_BLOCK, len, hash);
+        enc_fixed(&b->buf, file_id, 16);
+        enc_u64(&b->buf, off);
+}
+
+void recipe_builder_inline(struct recipe_builder *b, uint8_t kind, const uint8_t *bytes,
+                           uint32_t len, const uint8_t hash[static PACK_HASH_LEN])
+{
+        recipe_item_hdr(b, kind, len, hash);
+        enc_fixed(&b->buf, bytes, len);
+}
+
+size_t recipe_builder_count(const struct recipe_builder *b)
+{
+        return b->n;
+}
+
+int recipe_builder_take(struct recipe_builder *b, const uint8_t pack_hash[static PACK_HASH_LEN],
+                        uint64_t pack_size, uint8_t **out, size_t *out_len)
+{
+        struct enc e;
+
+        if (enc_error(&b->buf) != 0)
+                return -ENOMEM;
+        if (b->n == 0 || b->n > PACK_MAX_RECORDS ||
+            pack_size != b->pack_size + pack_trailer_len(b->n))
+                return -EINVAL;
+        enc_init(&e);
+        enc_fixed(&e, RECIPE_MAGIC, RECIPE_MAGIC_LEN);
+        enc_u64(&e, pack_size);
+        enc_fixed(&e, pack_hash, PACK_HASH_LEN);
+        enc_u32(&e, (uint32_t)b->n);
+        enc_fixed(&e, b->buf.buf, b->buf.len);
+        if (enc_error(&e) != 0) {
+                enc_release(&e);
+                return -ENOMEM;
+        }
+        *out = e.buf;
+        *out_len = e.len;
+        recipe_builder_release(b);
+        recipe_builder_init(b);
+        return 0;
+}
+
+void recipe_builder_release(struct recipe_builder *b)
+{
+        enc_release(&b->buf); /* ciphertext locations and signed manifests: nothing secret */
+        b->n = 0;
+}
+
+int recipe_peek_size(const uint8_t *hdr, size_t len, uint64_t *pack_size)
+{
+        struct dec d;
+        uint64_t v;
+
+        if (len < RECIPE_HDR_LEN || memcmp(hdr, RECIPE_MAGIC, RECIPE_MAGIC_LEN) != 0)
+                return -EBADMSG;
+        dec_init(&d, hdr + RECIPE_MAGIC_LEN, 8);
+        v = dec_u64(&d);
+        if (dec_finish(&d) != 0 || v > PACK_MAX_SIZE)
+                return -EBADMSG;
+        *pack_size = v;
+        return 0;
+}
+
+int recipe_decode(const uint8_t *buf, size_t len, struct recipe *r)
+{
+        struct recipe_item *items;
+        struct dec d;
+        uint64_t size, pos = PACK_MAGIC_LEN;
+        uint8_t phash[PACK_HASH_LEN], magic[RECIPE_MAGIC_LEN];
+        uint32_t n, i;
+
+        dec_init(&d, buf, len);
+        dec_fixed(&d, magic, sizeof(magic));
+        size = dec_u64(&d);
+        dec_fixed(&d, phash, sizeof(phash));
+        n = dec_u32(&d);
+        if (d.err != 0 || memcmp(magic, RECIPE_MAGIC, RECIPE_MAGIC_LEN) != 0 || n == 0 ||
+            n > PACK_MAX_RECORDS || size > PACK_MAX_SIZE)
+                return -EBADMSG;
+        /* Every item takes at least its 37-byte header: a cheap bound before allocating. */
+        if ((uint64_t)n * (1 + 4 + PACK_HASH_LEN) > len)
+                return -EBADMSG;
+        items = calloc(n, sizeof(*items));
+        if (items == NULL)
+                return -ENOMEM;
+        for (i = 0; i < n; i++) {
+                struct recipe_item *it = &items[i];
+
+                it->kind = dec_u8(&d);
+                it->len = dec_u32(&d);
+                dec_fixed(&d, it->hash, PACK_HASH_LEN);
+                if (d.err != 0 || !pack_kind_len_ok(it->kind, it->len))
+                        goto bad;
+                if (it->kind == PACK_KIND_BLOCK) {
+                        dec_fixed(&d, it->file_id, 16);
+                        it->off = dec_u64(&d);
+                        if (d.err != 0 || it->off > UINT64_MAX - it->len)
+                                goto bad;
+                } else {
+                        uint8_t h[PACK_HASH_LEN];
+
+                        if (len - d.off < it->len)
+                                goto bad;
+                        it->bytes = buf + d.off;
+                        d.off += it->len;
+                        hash_blake2b(h, it->bytes, it->len);
+                        if (memcmp(h, it->hash, PACK_HASH_LEN) != 0)
+                                goto bad;
+                }
+                pos += PACK_RECORD_HDR_LEN + (uint64_t)it->len;
+                if (pos > PACK_MAX_SIZE)
+                        goto bad;
+        }
+        if (dec_finish(&d) != 0 || pos + pack_trailer_len(n) != size)
+                goto bad;
+        r->pack_size = size;
+        memcpy(r->pack_hash, phash, PACK_HASH_LEN);
+        r->items = items;
+        r->n = n;
+        return 0;
+bad:
+        free(items);
+        return -EBADMSG;
+}
+
+void recipe_release(struct recipe *r)
+{
+        free(r->items);
+        r->items = NULL;
+        r->n = 0;
+}
+
+static void recipe_put_be(uint8_t *p, uint64_t v, size_t n)
+{
+        while (n-- > 0) {
+                p[n] = (uint8_t)v;
+                v >>= 8;
+        }
+}
+
+/* Reads block IT into DST through READ, trying each place until its bytes hash right. */
+static int recipe_read_block(const struct recipe_item *it, recipe_read_fn read, void *arg,
+                             uint8_t *dst)
+{
+        uint8_t h[PACK_HASH_LEN];
+        unsigned attempt;
+
+        for (attempt = 0;; attempt++) {
+                int rc = read(arg, it, attempt, dst);
+
+                if (rc == -ENOENT)
+                        break;
+                if (rc != 0)
+                        return rc;
+                hash_blake2b(h, dst, it->len);
+                if (memcmp(h, it->hash, PACK_HASH_LEN) == 0)
+                        return 0;
+        }
+        {
+                char fid[33];
+
+                hex_encode(fid, it->file_id, 16);
+                log_err("outbox: a block of file %s waiting for upload (offset %llu) is found "
+                        "nowhere: its pack cannot be assembled",
+                        fid, (unsigned long long)it->off);
+        }
+        return -EIO;
+}
+
+int recipe_assemble(const struct recipe *r, recipe_read_fn read, void *arg, uint8_t **out)
+{
+        uint8_t *buf, *p, *t, h[PACK_HASH_LEN];
+        uint64_t off;
+        size_t i;
+        int rc = 0;
+
+        if (r->n == 0 || r->pack_size > PACK_MAX_SIZE)
+                return -EINVAL;
+        buf = malloc(r->pack_size);
+        if (buf == NULL)
+                return -ENOMEM;
+        memcpy(buf, PACK_MAGIC, PACK_MAGIC_LEN);
+        p = buf + PACK_MAGIC_LEN;
+        t = buf + r->pack_size - pack_trailer_len(r->n); /* recipe_decode checked the layout */
+        for (i = 0; i < r->n && rc == 0; i++) {
+                const struct recipe_item *it = &r->items[i];
+
+                off = (uint64_t)(p - buf) + PACK_RECORD_HDR_LEN;
+                p[0] = it->kind;
+                recipe_put_be(p + 1, it->len, 4);
+                p += PACK_RECORD_HDR_LEN;
+                if (it->kind == PACK_KIND_BLOCK)
+                        rc = recipe_read_block(it, read, arg, p);
+                else
+                        memcpy(p, it->bytes, it->len);
+                p += it->len;
+                t[0] = it->kind;
+                recipe_put_be(t + 1, off, 8);
+                recipe_put_be(t + 9, it->len, 4);
+                memcpy(t + 13, it->hash, PACK_HASH_LEN);
+                t += PACK_ENTRY_LEN;
+        }
+        if (rc == 0) {
+                recipe_put_be(t, r->n, 4);
+                hash_blake2b(h, buf, r->pack_size);
+                if (memcmp(h, r->pack_hash, PACK_HASH_LEN) != 0) {
+                        log_err("outbox: an assembled pack does not hash to its name");
+                        rc = -EIO;
+                }
+        }
+        if (rc != 0) {
+                free(buf);
+                return rc;
+        }
+        *out = buf;
+        return 0;
+}

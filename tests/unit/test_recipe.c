@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests for sync/recipe.c (issue #10, "Write once"): a recipe built
+ * beside a pack_builder assembles to the very same pack, byte for byte; a
+ * block found only in a second place is taken from there; a block found
+ * nowhere, or a recipe that does not decode, never yields a pack.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crypto/hash.h"
+#include "crypto/secmem.h"
+#include "sync/manifest.h"
+#include "sync/pack.h"
+#include "sync/recipe.h"
+
+#define T_FILE_LEN 4096
+#define T_NBLOCKS 3
+
+/* A fake ciphertext file, a "spilled" copy of it, and which place is right. */
+struct t_src {
+        uint8_t file[T_FILE_LEN];
+        uint8_t copy[T_FILE_LEN];
+        unsigned places; /* how many places the callback offers */
+        unsigned calls;
+};
+
+static const uint64_t t_off[T_NBLOCKS] = {64, 1000, 3000};
+static const uint32_t t_len[T_NBLOCKS] = {40, 900, 1000};
+static const uint8_t t_fid[16] = {1, 2, 3};
+
+static int t_read(void *arg, const struct recipe_item *it, unsigned attempt, uint8_t *out)
+{
+        struct t_src *s = arg;
+
+        s->calls++;
+        assert_memory_equal(it->file_id, t_fid, 16);
+        if (attempt >= s->places)
+                return -ENOENT;
+        memcpy(out, (attempt == 0 ? s->file : s->copy) + it->off, it->len);
+        return 0;
+}
+
+/* Builds the same pack both ways: *PACK (pack_builder) and *REC (recipe). */
+static void t_build(const struct t_src *s, const uint8_t *man, size_t mlen, uint8_t **pack,
+                    size_t *plen, uint8_t phash[32], uint8_t **rec, size_t *rlen)
+{
+        struct pack_builder pb;
+        struct recipe_builder rb;
+        struct pack_entry pe;
+        size_t i;
+
+        pack_builder_init(&pb);
+        recipe_builder_init(&rb);
+        for (i = 0; i < T_NBLOCKS; i++) {
+                assert_int_equal(
+                    pack_builder_add(&pb, PACK_KIND_BLOCK, s->file + t_off[i], t_len[i], &pe), 0);
+                recipe_builder_block(&rb, t_fid, t_off[i], t_len[i], pe.hash);
+        }
+        assert_int_equal(pack_builder_add(&pb, PACK_KIND_MANIFEST, man, mlen, &pe), 0);
+        recipe_builder_inline(&rb, PACK_KIND_MANIFEST, man, (uint32_t)mlen, pe.hash);
+        assert_int_equal(recipe_builder_count(&rb), T_NBLOCKS + 1);
+        assert_int_equal(pack_builder_take(&pb, pack, plen, phash), 0);
+        /* The wrong size is refused, the builder kept. */
+        assert_int_equal(recipe_builder_take(&rb, phash, *plen + 1, rec, rlen), -EINVAL);
+        assert_int_equal(recipe_builder_take(&rb, phash, *plen, rec, rlen), 0);
+        assert_int_equal(recipe_builder_count(&rb), 0);
+        recipe_builder_release(&rb);
+        pack_builder_release(&pb);
+}
+
+static void test_roundtrip(void **state)
+{
+        static struct t_src s;
+        uint8_t man[MANIFEST_MIN_SIZE], *pack = NULL, *rec = NULL, *out = NULL, phash[32];
+        size_t plen = 0, rlen = 0, i;
+        struct recipe r;
+        uint64_t size = 0;
+
+        (void)state;
+        for (i = 0; i < T_FILE_LEN; i++)
+                s.file[i] = (uint8_t)(i * 7 + 3);
+        memcpy(s.copy, s.file, sizeof(s.copy));
+        memset(man, 0x5a, sizeof(man));
+        t_build(&s, man, sizeof(man), &pack, &plen, phash, &rec, &rlen);
+        assert_int_equal(recipe_peek_size(rec, rlen, &size), 0);
+        assert_int_equal(size, plen);
+        assert_int_equal(recipe_decode(rec, rlen, &r), 0);
+        assert_int_equal(r.n, T_NBLOCKS + 1);
+        assert_int_equal(r.pack_size, plen);
+        assert_memory_equal(r.pack_hash, phash, 32);
+
+        /* Every block in the ciphertext file: the very pack. */
+        s.places = 1;
+        assert_int_equal(recipe_assemble(&r, t_read, &s, &out), 0);
+        assert_memory_equal(out, pack, plen);
+        free(out);
+        out = NULL;
+
+        /* Block 1 rewritten in the file, its old bytes in the second place. */
+        s.file[t_off[1] + 5] ^= 1;
+        s.places = 2;
+        assert_int_equal(recipe_assemble(&r, t_read, &s, &out), 0);
+        assert_memory_equal(out, pack, plen);
+        free(out);
+        out = NULL;
+
+        /* ... and nowhere: no pack, the output untouched. */
+        s.copy[t_off[1] + 5] ^= 1;
+        assert_int_equal(recipe_assemble(&r, t_read, &s, &out), -EIO);
+        assert_null(out);
+        s.places = 1;
+        assert_int_equal(recipe_assemble(&r, t_read, &s, &out), -EIO);
+        assert_null(out);
+        recipe_release(&r);
+        free(pack);
+        free(rec);
+}
+
+static void test_decode_rejects(void **state)
+{
+        static struct t_src s;
+        uint8_t man[MANIFEST_MIN_SIZE], *pack = NULL, *rec = NULL, *bad, phash[32];
+        size_t plen = 0, rlen = 0, i;
+        struct recipe r;
+
+        (void)state;
+        memset(man, 0x11, sizeof(man));
+        t_build(&s, man, sizeof(man), &pack, &plen, phash, &rec, &rlen);
+        bad = malloc(rlen + 1);
+        assert_non_null(bad);
+        /* Every truncation, and one byte more. */
+        for (i = 0; i < rlen; i++)
+                assert_int_equal(recipe_decode(rec, i, &r), -EBADMSG);
+        memcpy(bad, rec, rlen);
+        bad[rlen] = 0;
+        assert_int_equal(recipe_decode(bad, rlen + 1, &r), -EBADMSG);
+        /* The magic, the size, the count, an inline record's bytes (its hash no longer holds). */
+        {
+                const size_t at[] = {0, RECIPE_MAGIC_LEN + 7, RECIPE_HDR_LEN - 1, rlen - 1};
+
+                for (i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+                        memcpy(bad, rec, rlen);
+                        bad[at[i]] ^= 1;
+                        assert_int_equal(recipe_decode(bad, rlen, &r), -EBADMSG);
+                }
+        }
+        /* A block's kind made unknown. */
+        memcpy(bad, rec, rlen);
+        bad[RECIPE_HDR_LEN] = 9;
+        assert_int_equal(recipe_decode(bad, rlen, &r), -EBADMSG);
+        /* A block length below the kind's bound. */
+        memcpy(bad, rec, rlen);
+        bad[RECIPE_HDR_LEN + 4] = 1;
+        assert_int_equal(recipe_decode(bad, rlen, &r), -EBADMSG);
+        free(bad);
+        free(pack);
+        free(rec);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_roundtrip),
+            cmocka_unit_test(test_decode_rejects),
+        };
+
+        if (secmem_init() != 0)
+                return 1;
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
