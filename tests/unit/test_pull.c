@@ -1803,6 +1803,172 @@ static void test_cut_twin_listed(void **state)
         assert_int_equal(alarms_of(f, "equivocation", &holding), 1);
 }
 
+/*
+ * Invariant C9 fixture: C publishes E1 (seq 1), then branch T (seq 2, 3:
+ * T2, T3) and, from E1 again, branch N (seq 2, 3, 4: N2 with file 0x50, N3,
+ * N4).  Returns E1, T3 and N2..N4 (N[0] = N2).
+ */
+static void fork_below_publish(struct fx *f, uint8_t e1[32], uint8_t t3[32], uint8_t n[3][32])
+{
+        publish_plain(f, &f->c, 1);
+        memcpy(e1, f->c.head, 32);
+        publish_plain(f, &f->c, 1);
+        publish_plain(f, &f->c, 1);
+        memcpy(t3, f->c.head, 32);
+        twin_publish(f, e1, 1, n[0]);
+        publish_plain(f, &f->c, 1);
+        memcpy(n[1], f->c.head, 32);
+        publish_plain(f, &f->c, 1);
+        memcpy(n[2], f->c.head, 32);
+}
+
+/* A new puller of PEER alone with the undo callback. */
+static void fork_puller(struct fx *f, const struct pull_peer *peer)
+{
+        pull_free(f->p);
+        f->p = NULL;
+        memset(&undo_seen, 0, sizeof(undo_seen));
+        assert_int_equal(
+            pull_new(&f->p, f->st, f->ix, f->region, f->a.id, peer, 1, &undo_ops, &f->rec), 0);
+        f->rec.p = f->p;
+        f->rec.n = 0;
+}
+
+/*
+ * Invariant C9: C's journal forks at seq 2, *below* the cutoff.  This device
+ * took branch T up to seq 3 before N was shown; C is then removed (or
+ * demoted, DEMOTE) with its cutoff naming N4.  The fork is named
+ * (equivocation, not holding); the next round undoes T3 and T2 (the named
+ * chain meets the applied one at E1), takes N2..N4, and C's later entry is
+ * refused (removal: held; demotion: not held, waiting for a promotion).
+ */
+static void fork_below_cut(struct fx *f, int demote)
+{
+        struct pull_peer peer;
+        uint8_t e1[32], t3[32], n[3][32];
+        size_t holding;
+
+        twin_setup(f, &peer, e1);
+        publish_plain(f, &f->c, 1);
+        publish_plain(f, &f->c, 1);
+        memcpy(t3, f->c.head, 32);
+        assert_int_equal(round_ok(f), 3);
+        expect_mark(f, 3, t3, 0);
+        twin_publish(f, e1, 1, n[0]);
+        publish_plain(f, &f->c, 1);
+        memcpy(n[1], f->c.head, 32);
+        publish_plain(f, &f->c, 1);
+        memcpy(n[2], f->c.head, 32);
+        if (demote) {
+                peer.role = MEMBER_ROLE_READER;
+                peer.standing.cut = 1;
+                peer.standing.cut_seq = 4;
+                memcpy(peer.standing.cut_hash, n[2], 32);
+        } else {
+                peer.removed = 1;
+                peer.cutoff_seq = 4;
+                memcpy(peer.cutoff_hash, n[2], 32);
+        }
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 0); /* chain not known yet */
+        f->rec.n = 0;
+        round_ok(f); /* the listing shows N3 beside the mark T3: the chain is fetched */
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 1);
+        assert_int_equal(holding, 0);
+        assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 1);
+        round_ok(f);
+        round_ok(f);
+        assert_int_equal(undo_seen.calls, 1);
+        assert_int_equal(undo_seen.n, 2); /* T3's and T2's manifests, in journal order */
+        assert_int_equal(undo_seen.u[0].file_id[0], 0x18);
+        assert_int_equal(undo_seen.u[1].file_id[0], 0x20);
+        assert_int_equal(f->rec.n, 3); /* N2..N4 */
+        assert_int_equal(f->rec.got[0].file_id[0], 0x50);
+        expect_mark(f, 4, n[2], 0);
+        assert_int_equal(alarms_of(f, demote ? "not-a-writer" : "revoked", &holding), 1);
+        assert_int_equal(holding, 0);
+        assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 0);
+        /* C goes on after N4: refused; nothing undone again. */
+        publish_plain(f, &f->c, 1);
+        round_ok(f);
+        round_ok(f);
+        expect_mark(f, 4, n[2], !demote);
+        assert_int_equal(f->rec.n, 3);
+        assert_int_equal(undo_seen.calls, 1);
+}
+
+static void test_fork_below_cut(void **state)
+{
+        fork_below_cut(*state, 0);
+}
+
+static void test_fork_demotion_cut(void **state)
+{
+        fork_below_cut(*state, 1);
+}
+
+/*
+ * Invariant C9, the removal known before the fork is listed: a new puller
+ * takes E1 and the named N2..N4, refuses T2 and T3 (equivocation, not
+ * holding), undoes nothing.
+ */
+static void test_fork_below_listed(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peer;
+        uint8_t e1[32], t3[32], n[3][32];
+        size_t holding;
+
+        peer = peer_of(&f->c, f->c.pk, MEMBER_ROLE_WRITER);
+        fork_below_publish(f, e1, t3, n);
+        peer.removed = 1;
+        peer.cutoff_seq = 4;
+        memcpy(peer.cutoff_hash, n[2], 32);
+        fork_puller(f, &peer);
+        round_ok(f);
+        round_ok(f);
+        assert_int_equal(undo_seen.calls, 0);
+        assert_int_equal(f->rec.n, 4); /* E1, N2..N4 */
+        expect_mark(f, 4, n[2], 0);
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 2); /* at seq 2 and 3 */
+        assert_int_equal(holding, 0);
+}
+
+/*
+ * Invariant C9: without a cutoff nothing decides the fork -- equivocation
+ * holds C at seq 2; the removal naming N4 releases it, and the named chain
+ * is taken.
+ */
+static void test_fork_below_then_removed(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer_info pi;
+        struct pull_peer peer;
+        uint8_t e1[32], t3[32], n[3][32];
+        size_t holding;
+
+        peer = peer_of(&f->c, f->c.pk, MEMBER_ROLE_WRITER);
+        fork_below_publish(f, e1, t3, n);
+        fork_puller(f, &peer);
+        round_ok(f);
+        assert_int_equal(f->rec.n, 0); /* two entries at seq 2: the listing stops, held */
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 1);
+        assert_int_equal(holding, 1);
+        assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
+        assert_true(pi.held);
+        peer.removed = 1;
+        peer.cutoff_seq = 4;
+        memcpy(peer.cutoff_hash, n[2], 32);
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
+        assert_false(pi.held); /* the removal decides seq 2 */
+        round_ok(f);
+        round_ok(f);
+        assert_int_equal(f->rec.n, 4);
+        expect_mark(f, 4, n[2], 0);
+        assert_int_equal(undo_seen.calls, 0);
+}
+
 /* The last alarm: KIND about D, not holding. */
 static void expect_soft_alarm(struct fx *f, const char *kind, const struct dev *d)
 {
@@ -1932,6 +2098,10 @@ int main(void)
             T(test_cut_twin_past),
             T(test_cut_twin_first),
             T(test_cut_twin_listed),
+            T(test_fork_below_cut),
+            T(test_fork_demotion_cut),
+            T(test_fork_below_listed),
+            T(test_fork_below_then_removed),
 #undef T
         };
 
