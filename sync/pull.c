@@ -191,6 +191,15 @@ struct pull_peer_state {
         uint64_t chain_top;
         uint8_t (*chain)[32];
         size_t nchain, chain_cap;
+        /* Invariant R5: the entry (REFUSED_SEQ, REFUSED_HASH) past an open demotion
+         * cutoff that was refused under standing REFUSED_ST and role REFUSED_ROLE:
+         * not fetched again while those are the peer's (pull_refused_again); the
+         * round's thread only. */
+        int refused_have;
+        uint64_t refused_seq;
+        uint8_t refused_hash[32];
+        uint8_t refused_role;
+        struct members_standing refused_st;
 };
 
 struct pull_logged {
@@ -1074,7 +1083,13 @@ static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
         if (st == CHECK_STANDING_NOT_WRITER)
                 return pull_wait_membership(p, ps, it->seq, key, PULL_NOT_WRITER, why);
         if (st == CHECK_STANDING_DEMOTED) {
-                /* Invariant R5: refused on every device; not held (a promotion may follow). */
+                /* Invariant R5: refused on every device; not held (a promotion may follow);
+                 * remembered, so the next rounds do not fetch it again (pull_refused_again). */
+                ps->refused_have = 1;
+                ps->refused_seq = it->seq;
+                memcpy(ps->refused_hash, it->hash, 32);
+                ps->refused_role = s.role;
+                ps->refused_st = s.standing;
                 (void)pull_alarm(p, ps, PULL_DEMOTED, it->seq, key,
                                  "%s (cutoff seq %llu): entries from seq %llu on are refused", why,
                                  (unsigned long long)s.standing.cut_seq,
@@ -2064,6 +2079,30 @@ static int pull_void_entry(struct pull *p, struct pull_peer_state *ps, struct pu
         return rc;
 }
 
+/*
+ * Invariant R5: 1 if IT is the entry of PS last refused past an open
+ * demotion cutoff (pull_check_standing) and PS's role and standing are still
+ * those it was refused under: refused again without a GET (its alarm stands).
+ * A membership change that touches PS (a promotion, another cutoff) forgets
+ * it, and the entry is fetched and judged afresh.
+ */
+static int pull_refused_again(struct pull *p, struct pull_peer_state *ps,
+                              const struct pull_item *it)
+{
+        int same;
+
+        if (!ps->refused_have || it->seq != ps->refused_seq ||
+            memcmp(it->hash, ps->refused_hash, 32) != 0)
+                return 0;
+        pthread_mutex_lock(&p->lock); /* pull_peer_update changes the standing under it */
+        same = __atomic_load_n(&ps->peer.role, __ATOMIC_RELAXED) == ps->refused_role &&
+               memcmp(&ps->peer.standing, &ps->refused_st, sizeof(ps->refused_st)) == 0;
+        pthread_mutex_unlock(&p->lock);
+        if (!same)
+                ps->refused_have = 0;
+        return same;
+}
+
 /* Verifies entry IT of PS and, if all of it passes, applies it and advances the mark. */
 static int pull_entry(struct pull *p, struct pull_peer_state *ps, struct pull_mark *mk,
                       const struct pull_item *it, unsigned *applied)
@@ -2079,6 +2118,8 @@ static int pull_entry(struct pull *p, struct pull_peer_state *ps, struct pull_ma
         rc = journal_object_key(p->region_hex, ps->peer.device_id, it->seq, it->hash, key);
         if (rc != 0)
                 return rc;
+        if (pull_refused_again(p, ps, it))
+                return PULL_WAIT_ROLE; /* R5: refused before, nothing changed since */
         rc = pull_entry_load(p, ps, mk, it, key, &e);
         if (rc == PULL_VOID) {
                 rc = pull_void_entry(p, ps, mk, &e);

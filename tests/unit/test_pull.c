@@ -1982,26 +1982,81 @@ static void expect_soft_alarm(struct fx *f, const char *kind, const struct dev *
         assert_false(a.holds);
 }
 
+/* A store that counts the GETs of keys containing WATCH, passing everything to INNER. */
+struct counting_store {
+        struct store st; /* first: the ops get it */
+        struct store *inner;
+        char watch[128];
+        unsigned watched;
+};
+
+static struct store *counted(struct store *s)
+{
+        return ((struct counting_store *)s)->inner;
+}
+
+static int cnt_put(struct store *s, const char *key, const void *buf, size_t len, int if_absent)
+{
+        return counted(s)->ops->put(counted(s), key, buf, len, if_absent);
+}
+
+static int cnt_get(struct store *s, const char *key, size_t max, uint8_t **buf, size_t *len)
+{
+        struct counting_store *c = (struct counting_store *)s;
+
+        if (c->watch[0] != '\0' && strstr(key, c->watch) != NULL)
+                c->watched++;
+        return c->inner->ops->get(c->inner, key, max, buf, len);
+}
+
+static int cnt_get_range(struct store *s, const char *key, uint64_t off, size_t len, uint8_t *buf)
+{
+        return counted(s)->ops->get_range(counted(s), key, off, len, buf);
+}
+
+static int cnt_list(struct store *s, const char *prefix, const char *start_after,
+                    int (*cb)(void *arg, const char *key, uint64_t size), void *arg)
+{
+        return counted(s)->ops->list(counted(s), prefix, start_after, cb, arg);
+}
+
+static int cnt_del(struct store *s, const char *key)
+{
+        return counted(s)->ops->del(counted(s), key);
+}
+
+static const struct store_ops counting_ops = {
+    .put = cnt_put, .get = cnt_get, .get_range = cnt_get_range, .list = cnt_list, .del = cnt_del};
+
 /*
  * Invariant R5.  C publishes three entries, all applied; then the fold says C
  * was demoted to reader with its cutoff at seq 1: seq 2..3 are undone, the
  * mark goes back to 1, the non-holding alarm not-a-writer names them, and C's
- * later entry (4) is refused too.  Then C is promoted again with resume 4:
- * 2..4 are walked as void (never applied, never undone), its entry 5 applies.
+ * later entry (4) is refused too.  The journal waits at entry 2, the first
+ * past the cutoff, fetched once after the undo: the next rounds remember it
+ * as refused (no GET of it in three more rounds), until the membership changes.
+ * Then C is promoted again with resume 4: 2..4 are walked as void (never
+ * applied, never undone; entry 2 is fetched again, to be walked), its entry
+ * 5 applies.
  */
 static void test_demotion_cut_and_resume(void **state)
 {
         struct fx *f = *state;
         struct pull_peer peer = peer_of(&f->c, f->c.pk, MEMBER_ROLE_WRITER);
         struct pull_peer_info pi;
+        struct counting_store cs;
         uint8_t cut_hash[32];
         struct pull *p = NULL;
         unsigned n;
 
+        memset(&cs, 0, sizeof(cs));
+        cs.st.ops = &counting_ops;
+        cs.inner = f->st;
+        snprintf(cs.watch, sizeof(cs.watch), "/journal/%s/%016x-", f->c.hex, 2u);
         pull_free(f->p);
         memset(&undo_seen, 0, sizeof(undo_seen));
         assert_int_equal(
-            pull_new(&p, f->st, f->ix, f->region, f->a.id, &peer, 1, &undo_ops, &f->rec), 0);
+            pull_new(&p, &cs.st, f->ix, f->region, f->a.id, &peer, 1, &undo_ops, &f->rec), 0);
         f->p = p;
         f->rec.p = p;
         publish_plain(f, &f->c, 1);
@@ -2015,9 +2070,11 @@ static void test_demotion_cut_and_resume(void **state)
         memcpy(peer.standing.cut_hash, cut_hash, 32);
         assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
         assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 1);
+        cs.watched = 0;
         assert_int_equal(round_ok(f), 0);
         assert_int_equal(undo_seen.calls, 1);
         assert_int_equal(undo_seen.n, 3);
+        assert_int_equal(cs.watched, 2); /* entry 2: read back by the undo, then judged */
         assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 0);
         expect_soft_alarm(f, "not-a-writer", &f->c);
         assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
@@ -2029,6 +2086,9 @@ static void test_demotion_cut_and_resume(void **state)
         assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
         assert_int_equal(pi.seq, 1);
         expect_soft_alarm(f, "not-a-writer", &f->c);
+        assert_int_equal(round_ok(f), 0);
+        assert_int_equal(round_ok(f), 0);
+        assert_int_equal(cs.watched, 2); /* remembered as refused: not fetched again */
         /* Promoted with resume 4: 2..4 void, 5 counts; nothing undone again. */
         peer.role = MEMBER_ROLE_WRITER;
         memset(&peer.standing, 0, sizeof(peer.standing));
@@ -2043,6 +2103,7 @@ static void test_demotion_cut_and_resume(void **state)
         assert_int_equal(n, 1);
         assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
         assert_int_equal(pi.seq, 5);
+        assert_int_equal(cs.watched, 3); /* the membership changed: judged afresh */
         assert_int_equal(round_ok(f), 0);
         assert_int_equal(undo_seen.calls, 1);
         assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 0);
