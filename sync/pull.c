@@ -195,6 +195,11 @@ struct pull_peer_state {
          * cutoff that was refused under standing REFUSED_ST and role REFUSED_ROLE:
          * not fetched again while those are the peer's (pull_refused_again); the
          * round's thread only. */
+        /* Invariant C9: the anchor (AUDIT_TOP, AUDIT_HASH) whose journal was listed
+         * below the mark for forks (pull_peer_audit); the round's thread only. */
+        int audit_done;
+        uint64_t audit_top;
+        uint8_t audit_hash[32];
         int refused_have;
         uint64_t refused_seq;
         uint8_t refused_hash[32];
@@ -2475,6 +2480,84 @@ static int pull_peer_cut(struct pull *p, struct pull_peer_state *ps)
         return rc;
 }
 
+/* pull_peer_audit's listing. */
+struct pull_audit {
+        struct pull *p;
+        struct pull_peer_state *ps;
+        uint64_t hi;   /* the last seq looked at (this device's mark, at most the anchor) */
+        uint64_t last; /* the seq of the previous key */
+        unsigned forks;
+};
+
+static int pull_audit_cb(void *arg, const char *key, uint64_t size)
+{
+        struct pull_audit *a = arg;
+        uint8_t rid[32], dev[16], hash[32];
+        uint64_t seq = 0;
+
+        (void)size;
+        if (journal_parse_key(key, rid, dev, &seq, hash) != 0 ||
+            memcmp(rid, a->p->region_id, 32) != 0 || memcmp(dev, a->ps->peer.device_id, 16) != 0)
+                return 0; /* junk: the ordinary listing names it */
+        if (seq > a->hi)
+                return PULL_LIST_STOP;
+        if (seq == a->last) {
+                a->forks++;
+                (void)pull_alarm(a->p, a->ps, PULL_EQUIVOCATION, seq, key,
+                                 "two entries at one seq below this device's mark, seen when the "
+                                 "cutoff that decides them was folded (forked journal)");
+        }
+        a->last = seq;
+        return 0;
+}
+
+/*
+ * Invariant C9: a device that went past a seq before the other entry at it
+ * was shown never lists that seq again, so once per anchor (and per puller
+ * life) PS's journal is listed from its start up to this device's mark (at
+ * most the anchor): one LIST, no GET.  A seq with two entries is named
+ * (equivocation, not holding: the cutoff decides it; this device is on the
+ * named chain, else pull_peer_cut had undone it).  0 or the LIST's error
+ * (tried again next round).
+ */
+static int pull_peer_audit(struct pull *p, struct pull_peer_state *ps)
+{
+        char prefix[PULL_DIR_KEY_LEN + 1];
+        struct pull_audit a;
+        struct pull_mark mk;
+        uint64_t top;
+        uint8_t top_hash[32];
+        int dem, rc;
+
+        if (!pull_anchor(p, ps, &top, top_hash, &dem))
+                return 0;
+        if (ps->audit_done && ps->audit_top == top && memcmp(ps->audit_hash, top_hash, 32) == 0)
+                return 0;
+        rc = pull_mark_get(p, ps, &mk);
+        if (rc != 0)
+                return rc;
+        memset(&a, 0, sizeof(a));
+        a.p = p;
+        a.ps = ps;
+        a.hi = mk.have ? (mk.seq < top ? mk.seq : top) : 0;
+        if (a.hi > 1) {
+                snprintf(prefix, sizeof(prefix), "%s/journal/%s/", p->region_hex, ps->hex);
+                rc = p->store->ops->list(p->store, prefix, NULL, pull_audit_cb, &a);
+                if (rc == PULL_LIST_STOP)
+                        rc = 0;
+                if (rc != 0)
+                        return rc;
+        }
+        ps->audit_done = 1;
+        ps->audit_top = top;
+        memcpy(ps->audit_hash, top_hash, 32);
+        if (a.forks > 0)
+                log_info("pull: device %s: %u fork%s below this device's mark, decided by its "
+                         "cutoff (seq %" PRIu64 ")",
+                         ps->hex, a.forks, a.forks == 1 ? "" : "s", top);
+        return 0;
+}
+
 /* One round over peer PS.  Returns 0 or a transient error (alarms are not errors). */
 static int pull_peer_round(struct pull *p, struct pull_peer_state *ps, unsigned *applied)
 {
@@ -2876,6 +2959,8 @@ int pull_round(struct pull *p, unsigned *applied)
                 for (i = 0; i < pull_npeers(p); i++) {
                         log_last_error_reset();
                         r = pull_peer_cut(p, &p->peers[i]); /* even a held peer's (invariant C2) */
+                        if (r == 0 && pass == 0)
+                                r = pull_peer_audit(p, &p->peers[i]); /* C9 */
                         if (r == 0 && !p->peers[i].held)
                                 r = pull_peer_round(p, &p->peers[i], &count);
                         if (r != 0) {

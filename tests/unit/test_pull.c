@@ -1838,7 +1838,8 @@ static void fork_puller(struct fx *f, const struct pull_peer *peer)
  * Invariant C9: C's journal forks at seq 2, *below* the cutoff.  This device
  * took branch T up to seq 3 before N was shown; C is then removed (or
  * demoted, DEMOTE) with its cutoff naming N4.  The fork is named
- * (equivocation, not holding); the next round undoes T3 and T2 (the named
+ * (equivocation, not holding: at seq 2 by the listing below the mark, at 3
+ * beside the mark); the next round undoes T3 and T2 (the named
  * chain meets the applied one at E1), takes N2..N4, and C's later entry is
  * refused (removal: held; demotion: not held, waiting for a promotion).
  */
@@ -1873,7 +1874,7 @@ static void fork_below_cut(struct fx *f, int demote)
         assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 0); /* chain not known yet */
         f->rec.n = 0;
         round_ok(f); /* the listing shows N3 beside the mark T3: the chain is fetched */
-        assert_int_equal(alarms_of(f, "equivocation", &holding), 1);
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 2); /* seq 2 (audit) and 3 */
         assert_int_equal(holding, 0);
         assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 1);
         round_ok(f);
@@ -1932,6 +1933,49 @@ static void test_fork_below_listed(void **state)
         expect_mark(f, 4, n[2], 0);
         assert_int_equal(alarms_of(f, "equivocation", &holding), 2); /* at seq 2 and 3 */
         assert_int_equal(holding, 0);
+}
+
+/*
+ * Invariant C9: this device went past seq 2 and 3 on the named branch N
+ * before the other branch T was shown, so its listing (after its mark)
+ * never shows them; once the removal naming N4 is folded, one listing of C's
+ * journal below the mark names both forks (equivocation, not holding),
+ * nothing is undone, and a later round does not name them again.
+ */
+static void test_fork_below_passed(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peer;
+        uint8_t e1[32], n[3][32];
+        size_t holding;
+
+        peer = peer_of(&f->c, f->c.pk, MEMBER_ROLE_WRITER);
+        publish_plain(f, &f->c, 1);
+        memcpy(e1, f->c.head, 32);
+        twin_publish(f, e1, 1, n[0]);
+        publish_plain(f, &f->c, 1);
+        memcpy(n[1], f->c.head, 32);
+        publish_plain(f, &f->c, 1);
+        memcpy(n[2], f->c.head, 32);
+        fork_puller(f, &peer);
+        assert_int_equal(round_ok(f), 4);
+        f->c.seq = 1; /* branch T from E1: seq 2 and 3 */
+        memcpy(f->c.head, e1, 32);
+        publish_plain(f, &f->c, 1);
+        publish_plain(f, &f->c, 1);
+        round_ok(f);
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 0); /* below the mark */
+        peer.removed = 1;
+        peer.cutoff_seq = 4;
+        memcpy(peer.cutoff_hash, n[2], 32);
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        round_ok(f);
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 2); /* seq 2 and 3 */
+        assert_int_equal(holding, 0);
+        assert_int_equal(undo_seen.calls, 0);
+        expect_mark(f, 4, n[2], 0);
+        round_ok(f);
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 2);
 }
 
 /*
@@ -2163,6 +2207,7 @@ int main(void)
             T(test_fork_demotion_cut),
             T(test_fork_below_listed),
             T(test_fork_below_then_removed),
+            T(test_fork_below_passed),
 #undef T
         };
 
