@@ -1292,6 +1292,18 @@ static int commit_round(struct fs *fs, uint64_t *cursor, int *more, size_t *ncom
         if (c.sealed == NULL)
                 return -ENOMEM;
         pthread_mutex_lock(&fs->commit_lock);
+        /* A membership switch (fs_members_switch, under this lock) may have made this
+         * device a reader, or held its keys, since the check above; it also recorded the
+         * new members/ listing, so commit_check_members would see no change.  Decided
+         * again under the lock: no round publishes past its device's role (doc/SYNC.md
+         * R1, R4; the race of 32-revoke-window.t check 49). */
+        if (atomic_load(&fs->read_only) || fs->commit_broken || atomic_load(&fs->key_hold) ||
+            atomic_load(&fs->keys_behind)) {
+                pthread_mutex_unlock(&fs->commit_lock);
+                commit_release(&c, 0);
+                *more = 0;
+                return 0;
+        }
         rc = index_for_each_dirty_after(fs->ix, *cursor, FS_COMMIT_MAX_FILES, commit_inode, &c,
                                         &last, &batch_more);
         /* Deletions in the first round: never after the version that replaced a name. */

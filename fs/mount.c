@@ -493,14 +493,19 @@ static void fs_members_alarm(struct fs *fs, const struct members_state *st)
 /* The devices' names of fold ST become the labels of conflict names (fs_device_label). */
 static void fs_set_labels(struct fs *fs, const struct members_state *st)
 {
-        struct fs_label *l = calloc(st->nmembers ? st->nmembers : 1, sizeof(*l)), *old;
-        size_t i, j;
+        size_t n = st->nmembers + st->nremoved, i, j;
+        struct fs_label *l = calloc(n ? n : 1, sizeof(*l)), *old;
 
         if (l == NULL)
                 return; /* the old names (or hex ids) stay */
-        for (i = 0; i < st->nmembers; i++) {
-                memcpy(l[i].device_id, st->members[i].device_id, 16);
-                snprintf(l[i].name, sizeof(l[i].name), "%s", st->members[i].name);
+        /* Removed devices keep their names: a conflict copy of a version of theirs is
+         * named the same before and after its author's removal is known (U3, C5). */
+        for (i = 0; i < n; i++) {
+                const struct member_device *d =
+                    i < st->nmembers ? &st->members[i] : &st->removed[i - st->nmembers].device;
+
+                memcpy(l[i].device_id, d->device_id, 16);
+                snprintf(l[i].name, sizeof(l[i].name), "%s", d->name);
                 for (j = 0; l[i].name[j] != '\0'; j++)
                         if (l[i].name[j] == '/')
                                 l[i].name[j] = '_';
@@ -508,7 +513,7 @@ static void fs_set_labels(struct fs *fs, const struct members_state *st)
         pthread_mutex_lock(&fs->labels_lock);
         old = fs->labels;
         fs->labels = l;
-        fs->nlabels = st->nmembers;
+        fs->nlabels = n;
         pthread_mutex_unlock(&fs->labels_lock);
         free(old);
 }

@@ -91,7 +91,7 @@ check()
 }
 
 
-echo "1..8"
+echo "1..11"
 # The protocol as it should be (doc/SYNC.md C1-C3, D1): every property.
 check new pass "P1 same view same files, P2 nothing past a cutoff survives, P3 no honest write lost" \
 	-DVARIANT=2 -DEQUIV=0
@@ -114,6 +114,17 @@ check equiv-vv-old fail "P1 under equivocation without C8 (finding 2)" -DVARIANT
 # Without the removal's chain rule (the removal names its cutoff entry) the
 # twin survives: P2 must fail for the old code under equivocation too.
 check old-equiv fail "P2 (old code, equivocation)" -DVARIANT=0 -DEQUIV=1 -DCKPT=0 -DLOWCUT=0 -DNO_P1 -DNO_P3
+
+# R5: the cut is a demotion to reader, and a promotion may follow (resume):
+# nothing of the demoted device past its cutoff survives on a device whose
+# fold has the demotion, except what it wrote after the resume (P2), with P1
+# and P3.  (Without the promotion the demotion's transitions are the
+# removal's: equiv-vv and new search the same states for it.)
+check demote pass "P1, P2, P3 with a demotion and a promotion (R5)" -DVARIANT=2 -DDEMOTE=1 -DEQUIV=0 -DCKPT=0
+# ... the property has teeth: a promotion that re-opens the void range, and
+# the old code (what was applied before the demotion was known stays).
+check demote-voidbug fail "P2 (a promotion that re-opens the void range)" -DVARIANT=2 -DDEMOTE=1 -DEQUIV=0 -DCKPT=0 -DVOIDBUG=1 -DNO_P1 -DNO_P3
+check demote-old fail "P2 (old code, demotion)" -DVARIANT=0 -DDEMOTE=1 -DPROMOTE=0 -DEQUIV=0 -DCKPT=0 -DLOWCUT=0 -DNO_P1 -DNO_P3
 
 echo "model: $passed passed, $failed failed"
 [ "$failed" = 0 ]

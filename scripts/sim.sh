@@ -61,4 +61,6 @@ if [ ! -f "$tpl/ready" ] || [ "$detrand" -nt "$tpl/ready" ]; then
 	done
 	touch "$tpl/ready"
 fi
+# --equivocate runs the CLI (the admin's revoke, status) the same deterministic way.
+export SEALSYNC_BIN=$bin SEALSYNC_SIM_DETRAND=$detrand
 exec "$sim" --template "$tpl" "${args[@]}"

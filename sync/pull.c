@@ -100,6 +100,8 @@
 #define PULL_WAIT_SEEN 4       /* an entry waits for an entry its seen names (W2) */
 #define PULL_WAIT_ROLE 5       /* past a demotion cutoff: the journal waits for a promotion */
 #define PULL_VOID 6            /* an entry in a void range (R5): a link, never applied */
+#define PULL_WAIT_CUT 7        /* C9: the applied entry is off the named chain: undone next */
+#define PULL_CHAIN_MAX 65536u  /* C9: seqs of a named chain kept below its cutoff */
 #define PULL_SEEN_GRACE_S 300  /* then it is the alarm withheld (pull_set_withheld_grace) */
 #define PULL_GAP_GRACE_S 120   /* a listing's gap lasting this long is journal-gap (B5) */
 #define PULL_PASSES_MAX 8      /* passes of one round while waiting entries make progress */
@@ -183,6 +185,26 @@ struct pull_peer_state {
         /* A listing that skipped seq GAP_SEQ (0: none) since GAP_SINCE; round's thread. */
         uint64_t gap_seq;
         time_t gap_since;
+        /* Invariant C9: the named chain back from the entry (CHAIN_TOP, CHAIN[0]) a
+         * cutoff names: CHAIN[i] is the entry at seq CHAIN_TOP - i (pull_chain_at);
+         * the round's thread only (pull_peer_undo_pending reads it from there too). */
+        uint64_t chain_top;
+        uint8_t (*chain)[32];
+        size_t nchain, chain_cap;
+        /* Invariant R5: the entry (REFUSED_SEQ, REFUSED_HASH) past an open demotion
+         * cutoff that was refused under standing REFUSED_ST and role REFUSED_ROLE:
+         * not fetched again while those are the peer's (pull_refused_again); the
+         * round's thread only. */
+        /* Invariant C9: the anchor (AUDIT_TOP, AUDIT_HASH) whose journal was listed
+         * below the mark for forks (pull_peer_audit); the round's thread only. */
+        int audit_done;
+        uint64_t audit_top;
+        uint8_t audit_hash[32];
+        int refused_have;
+        uint64_t refused_seq;
+        uint8_t refused_hash[32];
+        uint8_t refused_role;
+        struct members_standing refused_st;
 };
 
 struct pull_logged {
@@ -460,21 +482,29 @@ static int pull_alarm(struct pull *p, struct pull_peer_state *ps, enum pull_kind
                       const char *object, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
+static int pull_anchor_locked(const struct pull_peer_state *ps, uint64_t *seq, uint8_t hash[32],
+                              int *demotion);
+
 /*
  * Whether an alarm KIND (an enum pull_kind, or -1) that holds by its kind
  * (HOLDS) at SEQ holds PS.  Caller holds P->lock (the cutoff changes under
- * it).  Invariant C2: a removal names the entry at its cutoff, so a fork at
- * the cutoff's seq is decided by the removal -- the other entry there is
- * refused, and one applied here is undone (pull_peer_cut) -- and its alarms
- * (equivocation, revoked) stay but hold nothing: the device goes on to the
- * named entry and is held by the next entry past the cutoff (revoked).
+ * it).  Invariants C2, C9: a removal or demotion names the entry at its
+ * cutoff, and so the chain below it, so a fork at or below the cutoff's seq
+ * is decided by it -- the entry off the named chain is refused, and one
+ * applied here is undone (pull_peer_cut) -- and its alarms (equivocation,
+ * revoked) stay but hold nothing: the device goes on along the named chain
+ * and is held (removal) or waits (demotion) at the first entry past it.
  */
 static int pull_alarm_holds(const struct pull_peer_state *ps, int kind, int holds, uint64_t seq)
 {
+        uint64_t top;
+        uint8_t top_hash[32];
+        int dem;
+
         if (!holds)
                 return 0;
         if ((kind == PULL_EQUIVOCATION || kind == PULL_REVOKED) && seq > 0 &&
-            __atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE) && seq == ps->peer.cutoff_seq)
+            pull_anchor_locked(ps, &top, top_hash, &dem) && seq <= top)
                 return 0;
         return 1;
 }
@@ -632,6 +662,158 @@ static int pull_mark_cut(struct pull *p, const struct pull_peer_state *ps,
         return rc;
 }
 
+/* ---- invariant C9: the chain a cutoff names ---- */
+
+static int pull_cut_load(struct pull *p, struct pull_peer_state *ps, uint64_t seq,
+                         const uint8_t hash[static 32], struct journal_entry *e);
+
+/*
+ * The anchor of PS (invariant C9): the entry (*SEQ, HASH) that a cutoff
+ * names and whose prev chain decides PS's forks at or below it -- its
+ * removal's cutoff, its open demotion cutoff or the cutoff of its first
+ * demotion a promotion closed (R5), the lowest of them (*DEMOTION: which).  Returns 1, or 0 if PS
+ * has none (no such cutoff, or cutoff 0: nothing of it counts).  Caller holds P->lock.
+ */
+static int pull_anchor_locked(const struct pull_peer_state *ps, uint64_t *seq, uint8_t hash[32],
+                              int *demotion)
+{
+        const struct members_standing *st = &ps->peer.standing;
+        int found = 0;
+
+        if (__atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE) && ps->peer.cutoff_seq > 0) {
+                found = 1;
+                *seq = ps->peer.cutoff_seq;
+                memcpy(hash, ps->peer.cutoff_hash, 32);
+                *demotion = 0;
+        }
+        if (st->cut && st->cut_seq > 0 && (!found || st->cut_seq < *seq)) {
+                found = 1;
+                *seq = st->cut_seq;
+                memcpy(hash, st->cut_hash, 32);
+                *demotion = 1;
+        }
+        /* A demotion a promotion closed still names its cutoff (ascending: the first). */
+        if (st->nvoid > 0 && st->voids[0].lo_seq > 0 && (!found || st->voids[0].lo_seq < *seq)) {
+                found = 1;
+                *seq = st->voids[0].lo_seq;
+                memcpy(hash, st->voids[0].lo_hash, 32);
+                *demotion = 1;
+        }
+        return found;
+}
+
+/* pull_anchor_locked, taking P->lock. */
+static int pull_anchor(struct pull *p, const struct pull_peer_state *ps, uint64_t *seq,
+                       uint8_t hash[32], int *demotion)
+{
+        int found;
+
+        pthread_mutex_lock(&p->lock);
+        found = pull_anchor_locked(ps, seq, hash, demotion);
+        pthread_mutex_unlock(&p->lock);
+        return found;
+}
+
+/*
+ * The entry at SEQ (<= TOP) of the chain that entry (TOP, TOP_HASH) of PS
+ * names, into OUT, if known without a fetch: SEQ is TOP, or 0 (entry 1
+ * names no prev: zeros), or PS's kept chain from that entry reaches it.
+ * Returns 1 or 0 (not known).  Any thread (takes P->lock).
+ */
+static int pull_chain_known(struct pull *p, const struct pull_peer_state *ps, uint64_t top,
+                            const uint8_t top_hash[static 32], uint64_t seq, uint8_t out[32])
+{
+        int known = 0;
+
+        assert(seq <= top);
+        if (seq == top) {
+                memcpy(out, top_hash, 32);
+                return 1;
+        }
+        if (seq == 0) {
+                memset(out, 0, 32);
+                return 1;
+        }
+        pthread_mutex_lock(&p->lock);
+        if (ps->nchain > 0 && ps->chain_top == top && memcmp(ps->chain[0], top_hash, 32) == 0 &&
+            top - seq < ps->nchain) {
+                memcpy(out, ps->chain[top - seq], 32);
+                known = 1;
+        }
+        pthread_mutex_unlock(&p->lock);
+        return known;
+}
+
+/*
+ * Invariant C9: the entry at SEQ (<= TOP) of the chain that entry (TOP,
+ * TOP_HASH) of PS names, into OUT -- fetching the chain back from TOP by
+ * name (each entry checked: hash, signature under the pinned key, region,
+ * device, seq: pull_cut_load) as far as needed and keeping it.  Returns 0,
+ * -EAGAIN (the store does not show the chain, yet, or an entry 1 names a
+ * prev), -E2BIG (more than PULL_CHAIN_MAX seqs below TOP: undecided, fail
+ * closed) or -ENOMEM.  The round's thread only.
+ */
+static int pull_chain_at(struct pull *p, struct pull_peer_state *ps, uint64_t top,
+                         const uint8_t top_hash[static 32], uint64_t seq, uint8_t out[32])
+{
+        static const uint8_t zero[32];
+        struct journal_entry e;
+        uint8_t at[32];
+        uint64_t s;
+        int rc = 0;
+
+        if (pull_chain_known(p, ps, top, top_hash, seq, out))
+                return 0;
+        if (top - seq >= PULL_CHAIN_MAX)
+                return -E2BIG;
+        pthread_mutex_lock(&p->lock);
+        if (ps->nchain == 0 || ps->chain_top != top || memcmp(ps->chain[0], top_hash, 32) != 0) {
+                ps->nchain = 0; /* another cutoff than the kept chain's: start again */
+                ps->chain_top = top;
+        }
+        pthread_mutex_unlock(&p->lock);
+        while (rc == 0 && top - seq >= ps->nchain) {
+                if (ps->nchain == 0) {
+                        memcpy(at, top_hash, 32);
+                        s = top + 1; /* CHAIN[0] is the named entry itself */
+                } else {
+                        s = top - (ps->nchain - 1);
+                        memcpy(at, ps->chain[ps->nchain - 1], 32);
+                        rc = pull_cut_load(p, ps, s, at, &e);
+                        if (rc != 0)
+                                break;
+                        memcpy(at, e.prev, 32);
+                        journal_release(&e);
+                        if (s == 1 && memcmp(at, zero, 32) != 0) {
+                                rc = -EAGAIN; /* a first entry that names a prev: no chain */
+                                break;
+                        }
+                }
+                pthread_mutex_lock(&p->lock);
+                if (ps->nchain == ps->chain_cap) {
+                        size_t cap = ps->chain_cap ? 2 * ps->chain_cap : 16;
+                        uint8_t(*c)[32] = realloc(ps->chain, cap * sizeof(*c));
+
+                        if (c == NULL) {
+                                rc = -ENOMEM;
+                        } else {
+                                ps->chain = c;
+                                ps->chain_cap = cap;
+                        }
+                }
+                if (rc == 0)
+                        memcpy(ps->chain[ps->nchain++], at, 32);
+                pthread_mutex_unlock(&p->lock);
+        }
+        if (rc == 0)
+                memcpy(out, ps->chain[top - seq], 32);
+        else if (rc != -ENOMEM)
+                log_warn("pull: device %s: the chain its cutoff (seq %" PRIu64 ") names cannot be "
+                         "followed down to seq %" PRIu64 " yet: %s; its fork waits",
+                         ps->hex, top, seq, strerror(-rc));
+        return rc;
+}
+
 /* ---- listing (step 2) ---- */
 
 struct pull_list {
@@ -646,10 +828,11 @@ struct pull_list {
         int gap; /* the listing skipped NEXT: the round stops before it */
         struct pull_item *items;
         size_t n, cap;
-        /* The peer's removal when the listing began (C2: the entry at its cutoff). */
-        int removed;
+        /* The peer's anchor when the listing began (C9: the entry a cutoff names). */
+        int anchored;
         uint64_t cut_seq;
         uint8_t cut_hash[32];
+        uint64_t need; /* C9: a fork at this seq, the named chain not known there yet */
 };
 
 static int pull_list_add(struct pull_list *l, uint64_t seq, const uint8_t *hash)
@@ -679,26 +862,42 @@ static int pull_list_alarm(struct pull_list *l, enum pull_kind kind, uint64_t se
 }
 
 /*
- * Invariant C2: entry (SEQ, HASH) of a removed peer is at its cutoff's seq
- * but is not the entry the removal names -- the other entry of a forked
- * seq.  It is refused like one past the cutoff.
+ * Invariant C9: whether entry (SEQ, HASH) of the peer is off the chain its
+ * anchor names: 1 (off: refused like an entry past the cutoff), 0 (on it, or
+ * above the anchor: judged by standing), -1 (at or below the anchor but the
+ * chain is not known there yet: no fetch inside a listing).
  */
 static int pull_list_off_chain(const struct pull_list *l, uint64_t seq, const uint8_t hash[32])
 {
-        return l->removed && seq == l->cut_seq && memcmp(hash, l->cut_hash, 32) != 0;
+        uint8_t h[32];
+
+        if (!l->anchored || seq > l->cut_seq)
+                return 0;
+        if (!pull_chain_known(l->p, l->ps, l->cut_seq, l->cut_hash, seq, h))
+                return -1;
+        return memcmp(hash, h, 32) != 0;
 }
 
 /*
  * KEY is such an entry (pull_list_off_chain): the alarm equivocation, which
- * does not hold the device (the removal decides the seq, pull_alarm_holds),
- * and the listing goes on, so the named entry is taken.
+ * does not hold the device (its cutoff decides the seq, pull_alarm_holds),
+ * and the listing goes on, so the named chain is taken.
  */
 static int pull_list_refuse(struct pull_list *l, uint64_t seq, const char *key)
 {
         (void)pull_alarm(l->p, l->ps, PULL_EQUIVOCATION, seq, key,
-                         "another entry at the cutoff's seq than the one its removal names "
-                         "(forked journal): refused");
+                         "%s entry at this seq than the one on the chain its %s's cutoff "
+                         "names (forked journal): refused",
+                         seq == l->cut_seq ? "another" : "a second",
+                         l->ps->peer.removed ? "removal" : "demotion");
         return 0;
+}
+
+/* A fork at SEQ whose named chain is not known yet: pull_list fetches it and lists again. */
+static int pull_list_need(struct pull_list *l, uint64_t seq)
+{
+        l->need = seq;
+        return PULL_LIST_STOP;
 }
 
 /*
@@ -730,6 +929,7 @@ static int pull_list_cb(void *arg, const char *key, uint64_t size)
         struct pull_list *l = arg;
         uint8_t rid[32], dev[16], hash[32];
         uint64_t seq = 0;
+        int off;
 
         (void)size; /* the GET is bounded; the listed size is only a hint */
         if (l->have_prev && strcmp(key, l->prev) <= 0) {
@@ -749,18 +949,30 @@ static int pull_list_cb(void *arg, const char *key, uint64_t size)
                         l->mark_seen = 1;
                         return 0;
                 }
-                if (l->removed && seq == l->cut_seq && !pull_list_off_chain(l, seq, l->mk->hash))
-                        return pull_list_refuse(l, seq, key); /* the mark is the named one */
+                off = pull_list_off_chain(l, seq, l->mk->hash);
+                if (off < 0)
+                        return pull_list_need(l, seq);
+                if (l->anchored && seq <= l->cut_seq && !off)
+                        return pull_list_refuse(l, seq, key); /* the mark is on the chain */
+                if (off) /* C9: undone by the next pull_peer_cut, which knows the chain now */
+                        return pull_list_alarm(l, PULL_EQUIVOCATION, seq, key,
+                                               "a second entry at the applied seq; the applied "
+                                               "one is off the chain its cutoff names (forked "
+                                               "journal): it goes back");
                 return pull_list_alarm(l, PULL_EQUIVOCATION, seq, key,
                                        "a second entry at the applied seq");
         }
         if (l->mk->have && !l->mark_seen)
                 return pull_list_alarm(l, PULL_ROLLBACK, l->mk->seq, key,
                                        "the store no longer shows the applied entry");
-        if (pull_list_off_chain(l, seq, hash))
+        off = pull_list_off_chain(l, seq, hash);
+        if (off > 0)
                 return pull_list_refuse(l, seq, key);
-        if (l->n > 0 && seq == l->items[l->n - 1].seq)
+        if (l->n > 0 && seq == l->items[l->n - 1].seq) {
+                if (off < 0)
+                        return pull_list_need(l, seq);
                 return pull_list_alarm(l, PULL_EQUIVOCATION, seq, key, "two entries at one seq");
+        }
         if (seq != l->next)
                 return pull_list_gap(l, key);
         if (l->n == PULL_LIST_MAX)
@@ -774,24 +986,41 @@ static int pull_list(struct pull *p, struct pull_peer_state *ps, const struct pu
 {
         char prefix[PULL_DIR_KEY_LEN + 1], after[PULL_DIR_KEY_LEN + 17];
         struct pull_list l;
-        int rc;
+        uint8_t h[32];
+        int rc, dem, pass;
 
-        memset(&l, 0, sizeof(l));
-        l.p = p;
-        l.ps = ps;
-        l.mk = mk;
-        l.next = mk->have ? mk->seq + 1 : 1;
-        l.removed = __atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE);
-        pthread_mutex_lock(&p->lock); /* they change together (pull_peer_update) */
-        l.cut_seq = ps->peer.cutoff_seq;
-        memcpy(l.cut_hash, ps->peer.cutoff_hash, 32);
-        pthread_mutex_unlock(&p->lock);
-        l.removed = l.removed && l.cut_seq > 0;
         snprintf(prefix, sizeof(prefix), "%s/journal/%s/", p->region_hex, ps->hex);
         snprintf(after, sizeof(after), "%s%016" PRIx64, prefix, mk->seq);
-        rc = p->store->ops->list(p->store, prefix, mk->have ? after : NULL, pull_list_cb, &l);
-        if (rc == PULL_LIST_STOP)
-                rc = 0;
+        for (pass = 0;; pass++) {
+                memset(&l, 0, sizeof(l));
+                l.p = p;
+                l.ps = ps;
+                l.mk = mk;
+                l.next = mk->have ? mk->seq + 1 : 1;
+                l.anchored = pull_anchor(p, ps, &l.cut_seq, l.cut_hash, &dem);
+                rc = p->store->ops->list(p->store, prefix, mk->have ? after : NULL, pull_list_cb,
+                                         &l);
+                if (rc == PULL_LIST_STOP)
+                        rc = 0;
+                if (rc != 0 || l.alarmed || l.need == 0)
+                        break;
+                /* C9: a fork at or below the anchor; its chain decides, then list again. */
+                free(l.items);
+                l.items = NULL;
+                l.n = 0;
+                rc = pass < 2 ? pull_chain_at(p, ps, l.cut_seq, l.cut_hash, l.need, h) : -EAGAIN;
+                if (rc == -ENOMEM)
+                        return rc;
+                if (rc != 0) {
+                        /* Named, and no further than the fork (not holding: C9). */
+                        snprintf(after, sizeof(after), "%s%016" PRIx64, prefix, l.need);
+                        pull_list_alarm(&l, PULL_EQUIVOCATION, l.need, after,
+                                        "two entries at one seq; the chain its cutoff names is "
+                                        "not shown yet (tried again every round)");
+                        rc = 0;
+                        break;
+                }
+        }
         if (rc == 0 && !l.alarmed && mk->have && !l.mark_seen)
                 pull_list_alarm(&l, PULL_ROLLBACK, mk->seq, after,
                                 "the store no longer shows the applied entry");
@@ -859,7 +1088,13 @@ static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
         if (st == CHECK_STANDING_NOT_WRITER)
                 return pull_wait_membership(p, ps, it->seq, key, PULL_NOT_WRITER, why);
         if (st == CHECK_STANDING_DEMOTED) {
-                /* Invariant R5: refused on every device; not held (a promotion may follow). */
+                /* Invariant R5: refused on every device; not held (a promotion may follow);
+                 * remembered, so the next rounds do not fetch it again (pull_refused_again). */
+                ps->refused_have = 1;
+                ps->refused_seq = it->seq;
+                memcpy(ps->refused_hash, it->hash, 32);
+                ps->refused_role = s.role;
+                ps->refused_st = s.standing;
                 (void)pull_alarm(p, ps, PULL_DEMOTED, it->seq, key,
                                  "%s (cutoff seq %llu): entries from seq %llu on are refused", why,
                                  (unsigned long long)s.standing.cut_seq,
@@ -871,20 +1106,46 @@ static int pull_check_standing(struct pull *p, struct pull_peer_state *ps,
 }
 
 /*
- * The seq an alarm names when entry SEQ of PS does not follow the applied
- * one: SEQ, or SEQ - 1 for the entry a removal names at its cutoff (the
- * journal forked below the cutoff, so the alarm holds: pull_alarm_holds).
+ * Entry IT (object KEY) of PS does not follow the applied one (mark MK): the
+ * journal forked.  Invariant C9: at or below PS's anchor its named chain
+ * decides -- if the applied entry is off it, the alarm equivocation at the
+ * mark's seq (not holding) and PULL_WAIT_CUT (pull_peer_cut undoes it next
+ * round); if IT is off it (the named entry hidden), equivocation at IT's seq
+ * (not holding), IT refused, PULL_WAIT_CUT.  Without an anchor (or when the
+ * chain cannot be fetched yet) the holding alarm equivocation at IT's seq.
  */
-static uint64_t pull_fork_seq(struct pull *p, const struct pull_peer_state *ps, uint64_t seq)
+static int pull_not_following(struct pull *p, struct pull_peer_state *ps,
+                              const struct pull_mark *mk, const struct pull_item *it,
+                              const char *key)
 {
-        int below = 0;
+        uint64_t top;
+        uint8_t top_hash[32], h[32];
+        int dem, rc;
 
-        if (__atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE)) {
-                pthread_mutex_lock(&p->lock);
-                below = seq == ps->peer.cutoff_seq && seq > 1;
-                pthread_mutex_unlock(&p->lock);
+        if (mk->have && pull_anchor(p, ps, &top, top_hash, &dem) && it->seq <= top) {
+                rc = pull_chain_at(p, ps, top, top_hash, mk->seq, h);
+                if (rc == -ENOMEM)
+                        return rc;
+                if (rc == 0 && memcmp(h, mk->hash, 32) != 0) {
+                        (void)pull_alarm(p, ps, PULL_EQUIVOCATION, mk->seq, key,
+                                         "signed entry does not follow the applied one, which is "
+                                         "off the chain its %s's cutoff names (forked journal): "
+                                         "it goes back",
+                                         dem ? "demotion" : "removal");
+                        return PULL_WAIT_CUT;
+                }
+                if (rc == 0)
+                        rc = pull_chain_at(p, ps, top, top_hash, it->seq, h);
+                if (rc == 0 && memcmp(h, it->hash, 32) != 0) {
+                        (void)pull_alarm(p, ps, PULL_EQUIVOCATION, it->seq, key,
+                                         "signed entry off the chain its %s's cutoff names "
+                                         "(forked journal): refused",
+                                         dem ? "demotion" : "removal");
+                        return PULL_WAIT_CUT;
+                }
         }
-        return below ? seq - 1 : seq;
+        return pull_alarm(p, ps, PULL_EQUIVOCATION, it->seq, key,
+                          "signed entry does not follow the applied one (forked journal)");
 }
 
 /* GETs and checks entry IT of PS against the mark MK into *E (and its bytes). */
@@ -916,8 +1177,7 @@ static int pull_entry_load(struct pull *p, struct pull_peer_state *ps, const str
                 return rc;
         rc = pull_check_standing(p, ps, it, key, e->member_head);
         if ((rc == 0 || rc == PULL_VOID) && memcmp(e->prev, prev, 32) != 0)
-                rc = pull_alarm(p, ps, PULL_EQUIVOCATION, pull_fork_seq(p, ps, it->seq), key,
-                                "signed entry does not follow the applied one (forked journal)");
+                rc = pull_not_following(p, ps, mk, it, key);
         if (rc != 0 && rc != PULL_VOID)
                 journal_release(e);
         return rc;
@@ -1563,23 +1823,31 @@ static int pull_apply(struct pull *p, struct pull_peer_state *ps, const char *ek
 /* ---- seen marks (doc/SYNC.md invariants W1 and W2) ---- */
 
 /*
- * 1 if entry M of peer D is refused by D's removal (by design, C2): past
- * its cutoff, or at the cutoff's seq but not the entry the removal names
- * (the other entry of a forked seq, which the author of the seen list took
- * before it knew the removal, and which no device keeps).
+ * 1 if entry M of peer D is refused by D's removal (by design, C2, C9): past
+ * its cutoff, or at or below the cutoff's seq but off the chain the removal
+ * names (the other branch of a forked journal, which the author of the seen
+ * list took before it knew the removal, and which no device keeps) as far
+ * as that chain is known without a fetch (pull_check_seen fetches it when the
+ * mark contradicts this device's).  The same for an open demotion's cutoff
+ * (R5: entries past it are refused everywhere).
  */
 static int pull_past_cutoff(struct pull *p, const struct pull_peer_state *d,
                             const struct journal_seen *m)
 {
-        int past = 0;
+        uint64_t top = 0;
+        uint8_t top_hash[32], h[32];
+        int past = 0, anchored, dem = 0;
 
-        if (__atomic_load_n(&d->peer.removed, __ATOMIC_ACQUIRE)) {
-                pthread_mutex_lock(&p->lock);
-                past =
-                    m->seq > d->peer.cutoff_seq || (m->seq == d->peer.cutoff_seq && m->seq > 0 &&
-                                                    memcmp(m->hash, d->peer.cutoff_hash, 32) != 0);
-                pthread_mutex_unlock(&p->lock);
-        }
+        pthread_mutex_lock(&p->lock);
+        if (__atomic_load_n(&d->peer.removed, __ATOMIC_ACQUIRE) && m->seq > d->peer.cutoff_seq)
+                past = 1;
+        if (d->peer.standing.cut && m->seq > d->peer.standing.cut_seq)
+                past = 1;
+        anchored = pull_anchor_locked(d, &top, top_hash, &dem);
+        pthread_mutex_unlock(&p->lock);
+        if (!past && anchored && m->seq > 0 && m->seq <= top &&
+            pull_chain_known(p, d, top, top_hash, m->seq, h))
+                past = memcmp(m->hash, h, 32) != 0;
         return past;
 }
 
@@ -1614,6 +1882,24 @@ static int pull_seen_wait(struct pull *p, struct pull_peer_state *ps, const stru
 }
 
 /*
+ * Invariant C9: the seen mark M names another entry of D than the one
+ * applied here at its seq, at or below D's anchor: 1 once the chain the
+ * anchor names is known there (fetched now; pull_past_cutoff then tells
+ * whether M is off it), 0 if there is no anchor or the chain cannot be
+ * fetched yet (the fork is then judged as before).
+ */
+static int pull_seen_decided(struct pull *p, struct pull_peer_state *d,
+                             const struct journal_seen *m)
+{
+        uint64_t top;
+        uint8_t top_hash[32], h[32];
+        int dem;
+
+        return m->seq > 0 && pull_anchor(p, d, &top, top_hash, &dem) && m->seq <= top &&
+               pull_chain_at(p, d, top, top_hash, m->seq, h) == 0;
+}
+
+/*
  * Checks the seen marks of PS's entry E (object KEY) against this device's
  * marks: 0 when every entry E names was applied here (or cannot be checked:
  * this device, an unknown device, past a removal's cutoff, below our mark),
@@ -1640,6 +1926,11 @@ static int pull_check_seen(struct pull *p, struct pull_peer_state *ps,
                 if (mk.have &&
                     (mk.seq > m->seq || (mk.seq == m->seq && memcmp(mk.hash, m->hash, 32) == 0)))
                         continue;
+                if (mk.have && mk.seq == m->seq && pull_seen_decided(p, d, m)) {
+                        if (pull_past_cutoff(p, d, m))
+                                continue;     /* C9: M is off the named chain */
+                        return PULL_WAIT_CUT; /* our mark is: undone next round */
+                }
                 if (mk.have && mk.seq == m->seq) {
                         hex_encode(a, m->hash, 32);
                         hex_encode(b, mk.hash, 32);
@@ -1793,6 +2084,30 @@ static int pull_void_entry(struct pull *p, struct pull_peer_state *ps, struct pu
         return rc;
 }
 
+/*
+ * Invariant R5: 1 if IT is the entry of PS last refused past an open
+ * demotion cutoff (pull_check_standing) and PS's role and standing are still
+ * those it was refused under: refused again without a GET (its alarm stands).
+ * A membership change that touches PS (a promotion, another cutoff) forgets
+ * it, and the entry is fetched and judged afresh.
+ */
+static int pull_refused_again(struct pull *p, struct pull_peer_state *ps,
+                              const struct pull_item *it)
+{
+        int same;
+
+        if (!ps->refused_have || it->seq != ps->refused_seq ||
+            memcmp(it->hash, ps->refused_hash, 32) != 0)
+                return 0;
+        pthread_mutex_lock(&p->lock); /* pull_peer_update changes the standing under it */
+        same = __atomic_load_n(&ps->peer.role, __ATOMIC_RELAXED) == ps->refused_role &&
+               memcmp(&ps->peer.standing, &ps->refused_st, sizeof(ps->refused_st)) == 0;
+        pthread_mutex_unlock(&p->lock);
+        if (!same)
+                ps->refused_have = 0;
+        return same;
+}
+
 /* Verifies entry IT of PS and, if all of it passes, applies it and advances the mark. */
 static int pull_entry(struct pull *p, struct pull_peer_state *ps, struct pull_mark *mk,
                       const struct pull_item *it, unsigned *applied)
@@ -1808,6 +2123,8 @@ static int pull_entry(struct pull *p, struct pull_peer_state *ps, struct pull_ma
         rc = journal_object_key(p->region_hex, ps->peer.device_id, it->seq, it->hash, key);
         if (rc != 0)
                 return rc;
+        if (pull_refused_again(p, ps, it))
+                return PULL_WAIT_ROLE; /* R5: refused before, nothing changed since */
         rc = pull_entry_load(p, ps, mk, it, key, &e);
         if (rc == PULL_VOID) {
                 rc = pull_void_entry(p, ps, mk, &e);
@@ -1963,18 +2280,20 @@ static int pull_cut_back(struct pull *p, struct pull_peer_state *ps, uint64_t se
  * chain is walked back from the mark, each entry fetched by its name (seq,
  * hash) and checked, its prev naming the one before: exactly the entries
  * applied here (pull_entry_load checked each prev against the mark), from
- * whichever entry of a forked seq they took.  If the walk meets *CUT's seq
- * with another hash and TWIN is set (a removal's cutoff, C2), the applied
- * entry there is not the one the removal names: it is undone too, *CUT
- * becomes the entry before it and *TWIN stays 1; else *TWIN becomes 0.
- * -EAGAIN if the store does not show the chain (yet): tried again next round.
- * On failure *CUT and *TWIN are untouched; C is the caller's to free either way.
+ * whichever branch of a forked journal they took.  If TWIN is set (*CUT is
+ * PS's anchor, invariant C9) and the applied entry at the lower of *CUT's
+ * and MK's seq is not on the chain *CUT names, the walk goes on down until
+ * it meets that chain (the last entry the two branches share, or none):
+ * those entries are undone too, *CUT becomes the shared entry and *TWIN
+ * stays 1; else *TWIN becomes 0.  -EAGAIN if the store does not show either
+ * chain (yet): tried again next round.  On failure *CUT and *TWIN are
+ * untouched; C is the caller's to free either way.
  */
 static int pull_cut_collect(struct pull *p, struct pull_peer_state *ps, struct pull_mark *cut,
                             const struct pull_mark *mk, int *twin, struct pull_cut *c)
 {
         static const uint8_t zero[32];
-        uint8_t at[32];
+        uint8_t at[32], named[32];
         uint64_t seq;
         int rc = 0;
 
@@ -1983,15 +2302,26 @@ static int pull_cut_collect(struct pull *p, struct pull_peer_state *ps, struct p
                 rc = pull_cut_back(p, ps, seq, at, c);
         if (rc != 0)
                 return rc;
-        if (memcmp(at, cut->have ? cut->hash : zero, 32) == 0) {
+        /* AT: the applied entry at SEQ, the lower of the cutoff's and the mark's. */
+        if (seq == cut->seq && memcmp(at, cut->have ? cut->hash : zero, 32) == 0) {
                 *twin = 0;
         } else if (*twin && cut->seq > 0) {
-                rc = pull_cut_back(p, ps, cut->seq, at, c); /* the twin */
-                if (rc == 0 && cut->seq == 1 && memcmp(at, zero, 32) != 0)
-                        rc = -EAGAIN; /* a first entry that names a prev: not a chain */
+                for (;;) {
+                        rc = pull_chain_at(p, ps, cut->seq, cut->hash, seq, named);
+                        if (rc != 0 || memcmp(at, named, 32) == 0)
+                                break;
+                        if (seq == 0) {
+                                rc = -EAGAIN; /* a first entry that names a prev: not a chain */
+                                break;
+                        }
+                        rc = pull_cut_back(p, ps, seq, at, c); /* off the named chain */
+                        if (rc != 0)
+                                break;
+                        seq--;
+                }
                 if (rc == 0) {
-                        cut->seq--;
-                        cut->have = cut->seq > 0;
+                        cut->seq = seq;
+                        cut->have = seq > 0;
                         memcpy(cut->hash, at, 32);
                 }
         } else {
@@ -2003,27 +2333,31 @@ static int pull_cut_collect(struct pull *p, struct pull_peer_state *ps, struct p
 }
 
 /*
- * Where PS's applied entries must go back to (invariants C2, R5), given its
- * mark MK: the lowest of its removal cutoff, its open demotion cutoff and
- * the cutoff of a void range not walked as void, that MK is past -- or is
- * at, for the removal's, with another entry than the one it names (the
- * other twin of a forked seq; pull_cut_collect then goes back one further).
- * Returns 1 with *CUT (and *DEMOTION: 0 for the removal's) or 0 (nothing to
- * undo), or a negative errno.
+ * Where PS's applied entries must go back to (invariants C2, R5, C9), given
+ * its mark MK: the lowest of its removal cutoff, its open demotion cutoff
+ * and the cutoff of a void range not walked as void, that MK is past -- or
+ * its anchor (the lower of the first two, pull_anchor), when MK is at or
+ * below it but off the chain it names as far as that chain is known without
+ * a fetch (the other branch of a forked journal; pull_cut_collect then goes
+ * back to where the branches meet).  Returns 1 with *CUT (*DEMOTION: 0 for
+ * the removal's; *TWIN: 1 if *CUT is the anchor) or 0 (nothing to undo), or
+ * a negative errno.
  */
 static int pull_cut_point(struct pull *p, struct pull_peer_state *ps, const struct pull_mark *mk,
-                          struct pull_mark *cut, int *demotion)
+                          struct pull_mark *cut, int *demotion, int *twin)
 {
         struct members_standing st;
-        uint64_t walked = 0, rm_seq;
-        uint8_t rm_hash[32];
+        uint64_t walked = 0, rm_seq, a_seq = 0;
+        uint8_t rm_hash[32], a_hash[32], h[32];
         int removed = __atomic_load_n(&ps->peer.removed, __ATOMIC_ACQUIRE), found = 0, rc;
+        int anchored, a_dem = 0;
         size_t i;
 
         pthread_mutex_lock(&p->lock); /* they change together (pull_peer_update) */
         rm_seq = ps->peer.cutoff_seq;
         memcpy(rm_hash, ps->peer.cutoff_hash, 32);
         st = ps->peer.standing;
+        anchored = pull_anchor_locked(ps, &a_seq, a_hash, &a_dem);
         pthread_mutex_unlock(&p->lock);
         if (!mk->have)
                 return 0;
@@ -2039,11 +2373,12 @@ static int pull_cut_point(struct pull *p, struct pull_peer_state *ps, const stru
                         *demotion = (dem_);                                                        \
                 }                                                                                  \
         } while (0)
-        if (removed && rm_seq > 0 && mk->seq == rm_seq && memcmp(mk->hash, rm_hash, 32) != 0) {
-                found = 1; /* the twin: nothing is lower than the cutoff's seq */
-                cut->seq = rm_seq;
-                memcpy(cut->hash, rm_hash, 32);
-                *demotion = 0;
+        if (anchored && mk->seq <= a_seq && pull_chain_known(p, ps, a_seq, a_hash, mk->seq, h) &&
+            memcmp(mk->hash, h, 32) != 0) {
+                found = 1; /* C9: the mark is off the named chain; nothing lower counts */
+                cut->seq = a_seq;
+                memcpy(cut->hash, a_hash, 32);
+                *demotion = a_dem;
         }
         if (removed)
                 PULL_CUT_AT(rm_seq, rm_hash, 0);
@@ -2058,6 +2393,7 @@ static int pull_cut_point(struct pull *p, struct pull_peer_state *ps, const stru
         cut->have = cut->seq > 0; /* cutoff 0: before it published anything */
         if (!cut->have)
                 memset(cut->hash, 0, 32);
+        *twin = anchored && cut->seq == a_seq && memcmp(cut->hash, a_hash, 32) == 0;
         return 1;
 }
 
@@ -2065,14 +2401,14 @@ int pull_peer_undo_pending(struct pull *p, const uint8_t device_id[static 16])
 {
         struct pull_mark mk, cut;
         size_t i, n = pull_npeers(p);
-        int demotion = 0;
+        int demotion = 0, twin = 0;
 
         for (i = 0; i < n; i++) {
                 if (memcmp(p->peers[i].peer.device_id, device_id, 16) != 0)
                         continue;
                 if (pull_mark_get(p, &p->peers[i], &mk) != 0)
                         return 0;
-                return pull_cut_point(p, &p->peers[i], &mk, &cut, &demotion) == 1;
+                return pull_cut_point(p, &p->peers[i], &mk, &cut, &demotion, &twin) == 1;
         }
         return 0;
 }
@@ -2102,10 +2438,9 @@ static int pull_peer_cut(struct pull *p, struct pull_peer_state *ps)
                 return 0; /* the common case: no index read */
         rc = pull_mark_get(p, ps, &mk);
         if (rc == 0)
-                rc = pull_cut_point(p, ps, &mk, &cut, &demotion);
+                rc = pull_cut_point(p, ps, &mk, &cut, &demotion, &twin);
         if (rc <= 0)
                 return rc;
-        twin = !demotion; /* the removal names the entry at its cutoff */
         rc = pull_cut_collect(p, ps, &cut, &mk, &twin, &c);
         if (rc == 0)
                 rc = p->ops->undo(p->arg, ps->peer.device_id, c.u, c.n);
@@ -2116,14 +2451,14 @@ static int pull_peer_cut(struct pull *p, struct pull_peer_state *ps)
         if (rc == 0 && twin) {
                 snprintf(key, sizeof(key), "%s/journal/%s/%016" PRIx64, p->region_hex, ps->hex,
                          cut.seq + 1);
-                /* Not holding (pull_alarm_holds): the named entry is taken next. */
-                (void)pull_alarm(p, ps, PULL_REVOKED, cut.seq + 1, key,
-                                 "entries seq %" PRIu64 "..%" PRIu64 " of this removed device, "
-                                 "from another entry at its cutoff's seq than the one the "
-                                 "removal names (forked journal), had been applied before the "
-                                 "removal was known: %zu version%s undone; the named entry is "
-                                 "taken instead",
-                                 cut.seq + 1, mk.seq, c.n, c.n == 1 ? "" : "s");
+                /* Not holding (pull_alarm_holds): the named chain is taken next. */
+                (void)pull_alarm(p, ps, demotion ? PULL_DEMOTED : PULL_REVOKED, cut.seq + 1, key,
+                                 "entries seq %" PRIu64 "..%" PRIu64 " of this %s device, "
+                                 "from another branch than the chain its cutoff names (forked "
+                                 "journal), had been applied before the %s was known: %zu "
+                                 "version%s undone; the named chain is taken instead",
+                                 cut.seq + 1, mk.seq, demotion ? "demoted" : "removed",
+                                 demotion ? "demotion" : "removal", c.n, c.n == 1 ? "" : "s");
                 ps->cut_waits = 0;
         } else if (rc == 0) {
                 snprintf(key, sizeof(key), "%s/journal/%s/%016" PRIx64, p->region_hex, ps->hex,
@@ -2143,6 +2478,84 @@ static int pull_peer_cut(struct pull *p, struct pull_peer_state *ps)
         }
         free(c.u);
         return rc;
+}
+
+/* pull_peer_audit's listing. */
+struct pull_audit {
+        struct pull *p;
+        struct pull_peer_state *ps;
+        uint64_t hi;   /* the last seq looked at (this device's mark, at most the anchor) */
+        uint64_t last; /* the seq of the previous key */
+        unsigned forks;
+};
+
+static int pull_audit_cb(void *arg, const char *key, uint64_t size)
+{
+        struct pull_audit *a = arg;
+        uint8_t rid[32], dev[16], hash[32];
+        uint64_t seq = 0;
+
+        (void)size;
+        if (journal_parse_key(key, rid, dev, &seq, hash) != 0 ||
+            memcmp(rid, a->p->region_id, 32) != 0 || memcmp(dev, a->ps->peer.device_id, 16) != 0)
+                return 0; /* junk: the ordinary listing names it */
+        if (seq > a->hi)
+                return PULL_LIST_STOP;
+        if (seq == a->last) {
+                a->forks++;
+                (void)pull_alarm(a->p, a->ps, PULL_EQUIVOCATION, seq, key,
+                                 "two entries at one seq below this device's mark, seen when the "
+                                 "cutoff that decides them was folded (forked journal)");
+        }
+        a->last = seq;
+        return 0;
+}
+
+/*
+ * Invariant C9: a device that went past a seq before the other entry at it
+ * was shown never lists that seq again, so once per anchor (and per puller
+ * life) PS's journal is listed from its start up to this device's mark (at
+ * most the anchor): one LIST, no GET.  A seq with two entries is named
+ * (equivocation, not holding: the cutoff decides it; this device is on the
+ * named chain, else pull_peer_cut had undone it).  0 or the LIST's error
+ * (tried again next round).
+ */
+static int pull_peer_audit(struct pull *p, struct pull_peer_state *ps)
+{
+        char prefix[PULL_DIR_KEY_LEN + 1];
+        struct pull_audit a;
+        struct pull_mark mk;
+        uint64_t top;
+        uint8_t top_hash[32];
+        int dem, rc;
+
+        if (!pull_anchor(p, ps, &top, top_hash, &dem))
+                return 0;
+        if (ps->audit_done && ps->audit_top == top && memcmp(ps->audit_hash, top_hash, 32) == 0)
+                return 0;
+        rc = pull_mark_get(p, ps, &mk);
+        if (rc != 0)
+                return rc;
+        memset(&a, 0, sizeof(a));
+        a.p = p;
+        a.ps = ps;
+        a.hi = mk.have ? (mk.seq < top ? mk.seq : top) : 0;
+        if (a.hi > 1) {
+                snprintf(prefix, sizeof(prefix), "%s/journal/%s/", p->region_hex, ps->hex);
+                rc = p->store->ops->list(p->store, prefix, NULL, pull_audit_cb, &a);
+                if (rc == PULL_LIST_STOP)
+                        rc = 0;
+                if (rc != 0)
+                        return rc;
+        }
+        ps->audit_done = 1;
+        ps->audit_top = top;
+        memcpy(ps->audit_hash, top_hash, 32);
+        if (a.forks > 0)
+                log_info("pull: device %s: %u fork%s below this device's mark, decided by its "
+                         "cutoff (seq %" PRIu64 ")",
+                         ps->hex, a.forks, a.forks == 1 ? "" : "s", top);
+        return 0;
 }
 
 /* One round over peer PS.  Returns 0 or a transient error (alarms are not errors). */
@@ -2169,8 +2582,9 @@ static int pull_peer_round(struct pull *p, struct pull_peer_state *ps, unsigned 
         }
         free(items);
         if ((rc == -EBADMSG && ps->held) || rc == PULL_WAIT_KEYS || rc == PULL_WAIT_SEEN ||
-            rc == PULL_WAIT_ROLE)
-                rc = 0; /* an alarm, already raised, or waiting for keys, a seen entry or a role */
+            rc == PULL_WAIT_ROLE || rc == PULL_WAIT_CUT)
+                rc = 0; /* an alarm, already raised, or waiting for keys, a seen entry, a role
+                           or an undo (C9) */
         return rc;
 }
 
@@ -2236,7 +2650,7 @@ static int pull_peer_update(struct pull *p, struct pull_peer_state *ps,
                 memcpy(ps->peer.cutoff_hash, peer->cutoff_hash, 32);
                 ps->peer.cutoff_seq = peer->cutoff_seq;
                 __atomic_store_n(&ps->peer.removed, 1, __ATOMIC_RELEASE);
-                /* A fork at the cutoff's seq held it: the removal decides it now (C2). */
+                /* A fork at or below the cutoff's seq held it: the removal decides it now (C9). */
                 if (ps->held)
                         pull_hold_from_kept(p, ps);
                 pthread_mutex_unlock(&p->lock);
@@ -2245,6 +2659,9 @@ static int pull_peer_update(struct pull *p, struct pull_peer_state *ps,
         changed = memcmp(&ps->peer.standing, &peer->standing, sizeof(peer->standing)) != 0;
         if (changed)
                 ps->peer.standing = peer->standing;
+        /* A fork below the cutoff held it: the demotion decides it now (C9). */
+        if (changed && peer->standing.cut && ps->held)
+                pull_hold_from_kept(p, ps);
         pthread_mutex_unlock(&p->lock);
         if (changed && peer->standing.cut)
                 log_info("pull: device %s was demoted; its entries after seq %llu are refused",
@@ -2542,6 +2959,8 @@ int pull_round(struct pull *p, unsigned *applied)
                 for (i = 0; i < pull_npeers(p); i++) {
                         log_last_error_reset();
                         r = pull_peer_cut(p, &p->peers[i]); /* even a held peer's (invariant C2) */
+                        if (r == 0 && pass == 0)
+                                r = pull_peer_audit(p, &p->peers[i]); /* C9 */
                         if (r == 0 && !p->peers[i].held)
                                 r = pull_peer_round(p, &p->peers[i], &count);
                         if (r != 0) {
@@ -3116,6 +3535,8 @@ void pull_free(struct pull *p)
         if (p == NULL)
                 return;
         pull_packs_free(p->cur, p->ncur);
+        for (size_t i = 0; p->peers != NULL && i < pull_npeers(p); i++)
+                free(p->peers[i].chain);
         free(p->peers);
         free(p->logged);
         free(p->kept);

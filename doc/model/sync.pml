@@ -26,6 +26,15 @@
  * C8 (doc/SYNC.md, finding 2): -DFORKCMP=1 (default) compares as C8 says:
  * where vectors and (Lamport, author) disagree, the versions are concurrent;
  * -DFORKCMP=0 is rule 2 by the vectors alone (the equiv-vv-old check).
+ * R5 (doc/SYNC.md): -DDEMOTE=1 makes ADM's membership change a demotion of XD
+ * to reader with a cutoff instead of a removal (krm[d]: d's fold has it), and
+ * -DPROMOTE=1 (the default with DEMOTE) lets ADM promote XD again later,
+ * naming XD's head on the store (resume): XD's entries in (cutoff, resume]
+ * are void forever (walked, never applied), those after resume count.
+ * -DVOIDBUG=1 re-opens the void range at the promotion (the bug the R5
+ * check must catch).  C9: -DC9=1 (the default from VARIANT 2) -- a fork at
+ * or below the cutoff is decided by the chain the cutoff names, so it holds
+ * nothing once the device folded the cut.
  * Other switches: -DEQUIV=0/1 (XD forks its journal), -DCKPT=0/1
  * (checkpoints), -DLOWCUT=0/1 (a cutoff below the admin's mark), -DNF=n
  * (files), -DWX=n (XD's entries), -DNO_P1/2/3 (leave a property out).
@@ -52,6 +61,18 @@
 #endif
 #ifndef FORKCMP /* C8: vectors that contradict (Lamport, author) mean concurrent */
 #define FORKCMP 1
+#endif
+#ifndef DEMOTE /* R5: the cut is a demotion to reader, not a removal */
+#define DEMOTE 0
+#endif
+#ifndef PROMOTE /* R5: ... and a later promotion (resume) may re-open XD's journal */
+#define PROMOTE DEMOTE
+#endif
+#ifndef VOIDBUG /* the promotion re-opens the void range too (wrong: must fail P2) */
+#define VOIDBUG 0
+#endif
+#ifndef C9 /* a fork at or below the cutoff is decided by it: it holds nothing */
+#define C9 (VARIANT >= 2)
 #endif
 
 #define ND 3
@@ -81,10 +102,13 @@ byte ck_win[ND * NF];
 byte ck_mvv[ND * NF * ND];
 short ck_cp[ND * NF];
 bool ck_alt[ND];      /* the writer took XD's twin */
+bool pr_pub;          /* R5: ADM's promotion of XD (after the demotion) ... */
+byte resume;          /* ... naming XD's head on the store then */
 
 /* ---- each device ---- */
 byte mk[ND * ND];     /* mk[d*ND + a]: last seq of a applied (seq order, prev links) */
-bool krm[ND];         /* the removal is in d's fold */
+bool krm[ND];         /* the removal (DEMOTE: the demotion) is in d's fold */
+bool kpr[ND];         /* R5: the promotion is in d's fold */
 bool held[ND];        /* d holds XD's journal (equivocation seen) */
 byte alt[ND];         /* which entry d took at twin_seq: 0 the first, 1 the twin */
 byte win[ND * NF];    /* current version of each file: entry id + 1, 0 none */
@@ -103,11 +127,25 @@ hidden byte vok, vc;
  * of a removal in its fold, and on the chain that ends at the entry the
  * removal names (prev links fix every entry below the cutoff).
  */
-#define ACC(d, a, vs, ALT) (!((a) == XD && krm[d] && ((vs) > cutoff || \
-                          (twin_pub && (vs) == twin_seq && (ALT) != cut_twin))))
+#define REOPEN_SPEC(d, vs) (kpr[d] && (vs) > resume) /* R5: after the resume the entries count */
+#if VOIDBUG
+#define REOPEN(d, vs) (kpr[d]) /* the bug: the void range counts again */
+#else
+#define REOPEN(d, vs) REOPEN_SPEC(d, vs)
+#endif
+/* RE: which re-opening (the code's REOPEN, or REOPEN_SPEC for the properties).
+ * A fork above the cutoff is decided by nothing (only after a promotion can
+ * such an entry count at all). */
+#define ACC_BY(d, a, vs, ALT, RE) (!((a) == XD && krm[d] && (((vs) > cutoff && !RE(d, vs)) || \
+                          (twin_pub && (vs) == twin_seq && (vs) <= cutoff && (ALT) != cut_twin))))
+#define ACC(d, a, vs, ALT) ACC_BY(d, a, vs, ALT, REOPEN)
 #define ACCEPTED(d, a, vs) ACC(d, a, vs, alt[d])
-/* The seq of a that d counts as accepted (C1's "view"). */
-#define EMK(d, a) (((a) == XD && krm[d] && mk[(d)*ND + (a)] > cutoff) -> cutoff : mk[(d)*ND + (a)])
+/* R5: d walks XD's next entry as void (in (cutoff, resume], the promotion known). */
+#define VOID_NEXT(d) (kpr[d] && mk[(d)*ND + XD] + 1 > cutoff && mk[(d)*ND + XD] + 1 <= resume)
+/* The seq of a that d counts as accepted (C1's "view"; void entries walked count). */
+#define EMK(d, a) (((a) == XD && krm[d] && !kpr[d] && mk[(d)*ND + (a)] > cutoff) -> cutoff : mk[(d)*ND + (a)])
+/* C9: d folded a cut at or above XD's forked seq: the cut decides the fork. */
+#define DECIDED(d) (C9 && krm[d] && twin_seq <= cutoff)
 
 /* Entry A is later than entry B by (Lamport, author): rule 3's winner. */
 #define LATER(A, B) (e_lam[A] > e_lam[B] || (e_lam[A] == e_lam[B] && AUTH(A) > AUTH(B)))
@@ -278,7 +316,11 @@ inline pull(D, A, ALT)
  */
 inline fold_removal(D)
 {
+#if DEMOTE
+	printf("MSC: dev %d folds in the demotion of dev 2 to reader, cutoff %d\n", D, cutoff);
+#else
 	printf("MSC: dev %d folds in the removal of dev 2, cutoff %d\n", D, cutoff);
+#endif
 	krm[D] = 1;
 #if VARIANT >= 1
 	if
@@ -309,7 +351,34 @@ inline fold_removal(D)
 	check()
 }
 
-/* ADM removes XD with cutoff C (any of XD's seqs around ADM's mark). */
+/* R5: ADM promotes XD again, naming its head on the store; D folds it in. */
+inline promote()
+{
+	printf("MSC: dev 0 promotes dev 2 again, resume %d\n", nw[XD]);
+	pr_pub = 1;
+	resume = nw[XD];
+	kpr[ADM] = 1;
+	rebuild(ADM);
+	check()
+}
+
+inline fold_promotion(D)
+{
+	printf("MSC: dev %d folds in the promotion of dev 2, resume %d\n", D, resume);
+	kpr[D] = 1;
+	rebuild(D);
+	check()
+}
+
+/* R5: D walks XD's next entry as void: the mark moves, nothing is applied. */
+inline walk_void(D)
+{
+	printf("MSC: dev %d walks entry (2,%d) as void\n", D, mk[D * ND + XD] + 1);
+	mk[D * ND + XD] = mk[D * ND + XD] + 1;
+	check()
+}
+
+/* ADM removes (DEMOTE: demotes) XD with cutoff C (any of XD's seqs around ADM's mark). */
 inline remove(C)
 {
 	rm_pub = 1;
@@ -387,12 +456,14 @@ inline bootstrap(W)
 
 /* ---- the properties ---- */
 
-/* Entry id T+1 (as in win) is XD's and not accepted under the removal. */
-#define REFUSED(T) ((T) > 0 && AUTH((T) - 1) == XD && \
-                    (((T) - 1 == TWIN) -> (twin_seq > cutoff || !cut_twin) : \
-                     (((T) - 1) % MAXW + 1 > cutoff || (twin_pub && ((T) - 1) % MAXW + 1 == twin_seq && cut_twin))))
+/* Entry id T+1 (as in win) is XD's and not accepted under D's fold (removal or
+ * demotion, and promotion: R5). */
+#define SEQ_OF(T) ((((T) - 1) == TWIN) -> twin_seq : (((T) - 1) % MAXW + 1))
+#define REFUSED(D, T) ((T) > 0 && AUTH((T) - 1) == XD && \
+                       !ACC_BY(D, XD, SEQ_OF(T), ((T) - 1) == TWIN, REOPEN_SPEC))
 
-/* P2 (C2, C3): no entry the removal refuses is current or a copy on a device that knows it. */
+/* P2 (C2, C3, R5): no entry the removal or demotion refuses is current or a copy on a
+ * device that knows it (after a promotion: no void entry). */
 inline check_cutoff(D)
 {
 	if
@@ -400,10 +471,10 @@ inline check_cutoff(D)
 		vk = 0;
 		do
 		:: vk < NF ->
-			assert(!REFUSED(win[D * NF + vk]));
+			assert(!REFUSED(D, win[D * NF + vk]));
 			vt = 0;
 			do
-			:: vt < NE -> assert(!((cp[D * NF + vk] & (1 << vt)) && REFUSED(vt + 1))); vt++
+			:: vt < NE -> assert(!((cp[D * NF + vk] & (1 << vt)) && REFUSED(D, vt + 1))); vt++
 			:: else -> break
 			od;
 			vk++
@@ -456,9 +527,10 @@ inline check_kept(D)
  * accepted entries, the same entry at XD's forked seq while it counts --
  * hold the same files (current version and merged vector).
  */
-#define SAMEVIEW(A, B) (krm[A] == krm[B] && EMK(A, 0) == EMK(B, 0) && EMK(A, 1) == EMK(B, 1) && \
+#define SAMEVIEW(A, B) (krm[A] == krm[B] && kpr[A] == kpr[B] && EMK(A, 0) == EMK(B, 0) && EMK(A, 1) == EMK(B, 1) && \
                         EMK(A, 2) == EMK(B, 2) && \
-                        (!twin_pub || alt[A] == alt[B] || EMK(A, XD) < twin_seq || krm[A]))
+                        (!twin_pub || alt[A] == alt[B] || EMK(A, XD) < twin_seq || \
+                         (krm[A] && twin_seq <= cutoff)))
 
 inline check_same(A, B)
 {
@@ -505,13 +577,18 @@ inline check()
 
 /* D may pull A's next entry, taking the twin when ALT (seq order, prev link, standing). */
 #define CANPULL(D, A, ALT) (mk[(D)*ND + (A)] < nw[A] && \
-        ((A) != XD || (!held[D] && !(twin_pub && alt[D] && mk[(D)*ND + XD] == twin_seq) && \
+        ((A) != XD || ((!held[D] || DECIDED(D)) && !(twin_pub && alt[D] && mk[(D)*ND + XD] == twin_seq) && \
          ((ALT) == 0 || (twin_pub && mk[(D)*ND + XD] + 1 == twin_seq)))) && \
         ACC(D, A, mk[(D)*ND + (A)] + 1, ALT))
 
 #define PULL(D, A) \
 	:: d_step { CANPULL(D, A, 0) -> pull(D, A, 0) } \
 	:: d_step { (A) == XD && CANPULL(D, A, 1) -> pull(D, A, 1) }
+
+/* R5: D may walk XD's next entry as void (the demotion and the promotion known). */
+#define WALK(D) \
+	:: d_step { mk[(D)*ND + XD] < nw[XD] && krm[D] && VOID_NEXT(D) && (!held[D] || DECIDED(D)) && \
+	            !(twin_pub && alt[D] && mk[(D)*ND + XD] == twin_seq) -> walk_void(D) }
 
 #if NF > 1
 #define WRITE(D, N) \
@@ -544,6 +621,12 @@ end:
 	:: d_step { !rm_pub && mk[ADM * ND + XD] + 1 <= nw[XD] -> remove(mk[ADM * ND + XD] + 1) }
 	:: d_step { !rm_pub && mk[ADM * ND + XD] + 2 <= nw[XD] -> remove(mk[ADM * ND + XD] + 2) }
 	:: d_step { rm_pub && !krm[NEWD] -> fold_removal(NEWD) }
+#if PROMOTE
+	:: d_step { rm_pub && !pr_pub -> promote() }
+	:: d_step { pr_pub && krm[NEWD] && !kpr[NEWD] -> fold_promotion(NEWD) }
+	WALK(ADM)
+	WALK(NEWD)
+#endif
 #if EQUIV
 	/* XD forks its journal: a second entry at a seq it wrote */
 	:: d_step { EQUIV && !twin_pub && nw[XD] >= 1 -> equivocate(1, 0) }

@@ -12,7 +12,8 @@
 #    store faults (SIM_FAULT_SEEDS, 100); three devices editing and deleting the
 #    same files (SIM_CONC_SEEDS, 40; no faults, crashes or renames); everything on
 #    (faults, crashes, renames, editors' saves, directories, concurrent deletions:
-#    SIM_ALL_SEEDS, 40);
+#    SIM_ALL_SEEDS, 40); a device whose home is cloned and equivocates, then is
+#    revoked (SIM_EQUIV_SEEDS, 20; disjoint files, store faults);
 #  - regression seeds of the bugs the simulation found and that were fixed;
 #  - a seed replays exactly (two runs of one seed print the same trace);
 #  - the checker is not blind: a write dropped behind the others' back fails.
@@ -31,6 +32,8 @@ CFG_FAULTS=(--devices 3 --disjoint 1 --faults 1 --crashes 0)
 CFG_CONC=(--devices 3 --faults 0 --crashes 0 --renames 0)
 CSEEDS=${SIM_CONC_SEEDS:-40}
 ASEEDS=${SIM_ALL_SEEDS:-40}
+CFG_EQUIV=(--devices 3 --disjoint 1 --faults 1 --crashes 0 --equivocate 1)
+ESEEDS=${SIM_EQUIV_SEEDS:-20}
 # "name config": concurrent edits, no faults.  F1: an edit brought back by "edit beats
 # delete" took its author's old counter, and the others ignored its next edit.  F2: a file
 # renamed by rule 5 collided with its own conflict name and took a " 2" name on some
@@ -109,6 +112,14 @@ note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 start=$SECONDS
 run sim --devices 3 --replaces 1 --seeds "$ASEEDS" --from 0
 ok $T_RC "everything on (faults, crashes, renames, saves, directories, deletions): $ASEEDS seeds: no failure" \
+	"$(grep -E 'FAIL|^sim:' <<<"$T_OUT" | head -20)"
+note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
+
+# An equivocating device (a cloned home publishes a second entry at one seq), then its
+# revocation by dev0: every honest device converges and names the equivocation (FOUND.md F18).
+start=$SECONDS
+run sim "${CFG_EQUIV[@]}" --seeds "$ESEEDS" --from 0
+ok $T_RC "an equivocating device, revoked: $ESEEDS seeds: no failure" \
 	"$(grep -E 'FAIL|^sim:' <<<"$T_OUT" | head -20)"
 note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 

@@ -49,6 +49,7 @@
 #include "keyring/region.h"
 #include "sync/store.h"
 #include "sync/verify.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 #define SIM_MAX_DEV 8
@@ -134,6 +135,7 @@ static struct {
         const char *work;
         unsigned ndev, steps, faults, hide, crashes, renames, replaces, deletes, selftest, disjoint,
             verbose;
+        unsigned equivocate;
         uint64_t from, seeds;
 } opt = {.ndev = 3,
          .steps = 150,
@@ -214,6 +216,88 @@ struct simstore {
         int dev;
 };
 
+/*
+ * --equivocate: device X's home is copied at step COPY_STEP (the clone, device
+ * slot CLONE = opt.ndev); at FORK_STEP the clone publishes an entry at a seq
+ * X has used since.  The clone's store does not show it the journal entries
+ * X put since the copy (other than those it puts itself, the same bytes): K1's window (two homes
+ * that check at the same moment), which no dumb store can close.  Then device 0 (the admin) revokes
+ * X and the honest devices must converge and name the equivocation.
+ */
+static struct {
+        unsigned x, clone, copy_step, fork_step;
+        int copied, forked, removed;
+        uint64_t copy_seq, fork_seq;
+        char xdir[80]; /* "/journal/<X hex>/" */
+        char **own;    /* keys the clone put (it sees them) */
+        size_t nown, capown;
+        char **xput; /* X's journal keys put since the copy (the clone does not see them) */
+        size_t nxput, capxput;
+        unsigned first_tok; /* X's and the clone's tokens from here on may be refused */
+} eq;
+
+/* The seq of journal KEY of X, or 0 if KEY is not one. */
+static uint64_t eq_seq_of(const char *key)
+{
+        const char *p = eq.xdir[0] != '\0' ? strstr(key, eq.xdir) : NULL;
+
+        return p != NULL ? strtoull(p + strlen(eq.xdir), NULL, 16) : 0;
+}
+
+/* 1 if device D takes part (X is out once it was revoked). */
+static int live(unsigned d)
+{
+        return !(eq.removed && d == eq.x);
+}
+
+static int eq_in(char **v, size_t n, const char *key)
+{
+        size_t i;
+
+        for (i = 0; i < n; i++)
+                if (strcmp(v[i], key) == 0)
+                        return 1;
+        return 0;
+}
+
+static void eq_add(char ***v, size_t *n, size_t *cap, const char *key)
+{
+        if (eq_in(*v, *n, key))
+                return;
+        if (*n == *cap) {
+                size_t c = *cap ? *cap * 2 : 16;
+                char **o = realloc(*v, c * sizeof(*o));
+
+                if (o == NULL)
+                        abort();
+                *v = o;
+                *cap = c;
+        }
+        (*v)[*n] = strdup(key);
+        if ((*v)[*n] == NULL)
+                abort();
+        (*n)++;
+}
+
+/* 1 if device DEV (the clone) must not see KEY: an entry X put since the copy. */
+static int eq_hidden(int dev, const char *key)
+{
+        if (!eq.copied || dev != (int)eq.clone || eq_seq_of(key) == 0)
+                return 0;
+        return eq_in(eq.xput, eq.nxput, key) && !eq_in(eq.own, eq.nown, key);
+}
+
+/* Device DEV puts KEY: the clone's own keys, and X's since the copy, are remembered. */
+static void eq_own(int dev, const char *key)
+{
+        if (!eq.copied || eq_seq_of(key) == 0)
+                return;
+        if (dev == (int)eq.clone)
+                eq_add(&eq.own, &eq.nown, &eq.capown, key);
+        else if (dev == (int)eq.x)
+                eq_add(&eq.xput, &eq.nxput, &eq.capxput, key);
+}
+
 static int ss_fault(void)
 {
         if (!net.on || !chance(net.fail_pct))
@@ -264,6 +348,7 @@ static int ss_put(struct store *s, const char *key, const void *buf, size_t len,
         net.requests++;
         if (f == 1)
                 return -EAGAIN;
+        eq_own(ss->dev, key);
         rc = ss->inner->ops->put(ss->inner, key, buf, len, if_absent);
         if (rc == 0)
                 ss_hide(ss->dev, key);
@@ -277,6 +362,8 @@ static int ss_get(struct store *s, const char *key, size_t max, uint8_t **buf, s
         net.requests++;
         if (ss_fault())
                 return -EAGAIN;
+        if (eq_hidden(ss->dev, key))
+                return -ENOENT;
         return ss->inner->ops->get(ss->inner, key, max, buf, len);
 }
 
@@ -300,7 +387,9 @@ static int ss_list_cb(void *arg, const char *key, uint64_t size)
 {
         struct ss_list *l = arg;
 
-        if (ss_is_hidden(l->dev, key))
+        /* The clone publishes at once (eq_fork): the listing lag is not its. */
+        if ((ss_is_hidden(l->dev, key) && !(eq.copied && l->dev == (int)eq.clone)) ||
+            eq_hidden(l->dev, key))
                 return 0;
         return l->cb(l->arg, key, size);
 }
@@ -459,6 +548,10 @@ static int seed_setup(void)
         for (i = 0; i < opt.ndev; i++) {
                 snprintf(devs[i].home, sizeof(devs[i].home), "%s/run/home%u", opt.work, i);
                 if (run_cmd("cp -a '%s/home%u' '%s'", opt.tpl, i, devs[i].home) != 0)
+                        return -EIO;
+                /* The CLI (--equivocate's revoke) must talk to this run's store. */
+                if (run_cmd("sed -i 's|^store=.*|store=file://%s|' '%s'/regions/*/region.conf",
+                            store_dir, devs[i].home) != 0)
                         return -EIO;
                 rc = region_load(devs[i].home, "sim", &devs[i].ri);
                 if (rc == 0)
@@ -1067,6 +1160,8 @@ static int settle(void)
                         size_t n = 0;
                         unsigned applied = 0;
 
+                        if (!live(d))
+                                continue;
                         if (step_commit(d, &n) != 0 || n)
                                 busy = 1;
                         if (step_push(d) != 0)
@@ -1083,12 +1178,215 @@ static int settle(void)
         return 0;
 }
 
+/* ---- --equivocate: a cloned home, then the admin's revoke ------------------------------------ */
+
+/* X's highest journal seq on the store (as the clone's filter is off for it). */
+static uint64_t eq_store_head(void)
+{
+        char cmd[2 * PATH_MAX];
+        uint64_t hi = 0;
+        FILE *f;
+        char line[512];
+
+        snprintf(cmd, sizeof(cmd), "find '%s' -path '*%s*' -type f -printf '%%P\\n' 2>/dev/null",
+                 store_dir, eq.xdir);
+        f = popen(cmd, "r");
+        if (f == NULL)
+                return 0;
+        while (fgets(line, sizeof(line), f) != NULL) {
+                char key[600];
+                uint64_t v;
+
+                snprintf(key, sizeof(key), "/%s", line);
+                v = eq_seq_of(key);
+                if (v > hi)
+                        hi = v;
+        }
+        pclose(f);
+        return hi;
+}
+
+/* Runs the CLI as device D's home (deterministic randomness and clock, like the template's). */
+static int eq_cli(unsigned d, const char *args, char *out, size_t size)
+{
+        const char *bin = getenv("SEALSYNC_BIN"), *shim = getenv("SEALSYNC_SIM_DETRAND");
+        char cmd[3 * PATH_MAX];
+        size_t n = 0;
+        FILE *f;
+        int st;
+
+        if (bin == NULL || shim == NULL) {
+                fail("--equivocate needs SEALSYNC_BIN and SEALSYNC_SIM_DETRAND (scripts/sim.sh)");
+                return -EINVAL;
+        }
+        snprintf(cmd, sizeof(cmd),
+                 "SEALSYNC_HOME='%s' SEALSYNC_SIM_RAND=%" PRIu64 " SEALSYNC_SIM_TIME=%lld "
+                 "LD_PRELOAD='%s' '%s' %s 2>&1",
+                 devs[d].home, cur_seed * 7919 + 17, (long long)sim_clock.tv_sec, shim, bin, args);
+        f = popen(cmd, "r");
+        if (f == NULL)
+                return -errno;
+        if (out != NULL && size > 0) {
+                n = fread(out, 1, size - 1, f);
+                out[n] = '\0';
+        } else {
+                char sink[4096];
+
+                while (fread(sink, 1, sizeof(sink), f) > 0)
+                        ;
+        }
+        st = pclose(f);
+        return st == 0 ? 0 : -EIO;
+}
+
+/*
+ * Forces device D to write and publish (faults off meanwhile): an edit of a
+ * file OWNER may touch, if D holds one (the clone: a fork of one file, as
+ * 76-equivocation.t), else a new file PATH.
+ */
+static int eq_publish_new(unsigned d, unsigned owner, const char *path)
+{
+        struct tree t = {0};
+        int on = net.on, rc;
+        size_t n = 0, i;
+
+        net.on = 0;
+        rc = tree_walk(devs[d].fs, INDEX_ROOT_INO, "", &t, 1);
+        for (i = 0; rc == 0 && i < t.count; i++)
+                if (t.n[i].kind == FS_KIND_REG && t.n[i].err == 0 && may_touch(owner, t.n[i].path))
+                        break;
+        if (rc == 0 && i < t.count)
+                rc = op_write(d, &t.n[i]);
+        else if (rc == 0)
+                rc = op_create(d, path);
+        tree_free(&t);
+        if (rc == 0)
+                rc = step_commit(d, &n);
+        if (rc == 0)
+                rc = step_push(d);
+        net.on = on;
+        return rc;
+}
+
+/* COPY_STEP: X's home is copied (X unmounted for it, as `cp -a` of a live home would not do). */
+static int eq_copy(void)
+{
+        char seqbuf[64];
+        unsigned x = eq.x;
+        int rc;
+
+        dev_unmount(x, 1);
+        snprintf(devs[eq.clone].home, sizeof(devs[eq.clone].home), "%s/run/homeclone", opt.work);
+        if (run_cmd("cp -a '%s' '%s'", devs[x].home, devs[eq.clone].home) != 0)
+                return -EIO;
+        /* The clone's history: what X had committed (published or still in its outbox). */
+        if (eq_cli(x, "status sim --json | jq -r .journal_seq", seqbuf, sizeof(seqbuf)) != 0) {
+                fail("--equivocate: dev%u's journal seq cannot be read: %s", x, seqbuf);
+                return -EIO;
+        }
+        eq.copy_seq = strtoull(seqbuf, NULL, 10);
+        eq.copied = 1;
+        eq.first_tok = tok.next;
+        tr("dev%u's home is copied (the clone) at its journal seq %" PRIu64, x, eq.copy_seq);
+        rc = region_load(devs[eq.clone].home, "sim", &devs[eq.clone].ri);
+        if (rc == 0)
+                rc = dev_mount(x);
+        if (rc != 0)
+                fail("--equivocate: dev%u does not mount again after the copy: %s", x,
+                     strerror(-rc));
+        return rc;
+}
+
+/* FORK_STEP: X has an entry past the copy; the clone publishes another at the same seq. */
+static int eq_fork(void)
+{
+        uint64_t head = eq_store_head();
+        int rc = 0;
+
+        if (head <= eq.copy_seq) {
+                rc = eq_publish_new(eq.x, eq.x, "eq-x");
+                head = eq_store_head();
+        }
+        if (rc != 0 || head <= eq.copy_seq) {
+                tr("dev%u published nothing after the copy: no fork this seed", eq.x);
+                return 0;
+        }
+        devs[eq.clone].id = devs[eq.x].id;
+        devs[eq.clone].keys = devs[eq.x].keys;
+        rc = dev_mount(eq.clone);
+        if (rc != 0) {
+                fail("--equivocate: the clone does not mount: %s", strerror(-rc));
+                return rc;
+        }
+        rc = eq_publish_new(eq.clone, eq.x, "eq-twin");
+        dev_unmount(eq.clone, 1);
+        if (rc != 0) {
+                fail("--equivocate: the clone cannot publish: %s", strerror(-rc));
+                return rc;
+        }
+        eq.forked = 1;
+        for (size_t i = 0; i < eq.nown; i++)
+                if (eq_seq_of(eq.own[i]) > eq.fork_seq)
+                        eq.fork_seq = eq_seq_of(eq.own[i]);
+        tr("the clone of dev%u published up to seq %" PRIu64 " (X's head %" PRIu64 ")", eq.x,
+           eq.fork_seq, head);
+        return 0;
+}
+
+/* After the workload: device 0 (the admin) revokes X; X takes no further part. */
+static int eq_remove(void)
+{
+        char out[2048], args[64], hex[33];
+        int rc;
+
+        hex_encode(hex, devs[eq.x].id->device_id, 16);
+        snprintf(args, sizeof(args), "revoke sim %.8s", hex);
+        dev_unmount(0, 1);
+        rc = eq_cli(0, args, out, sizeof(out));
+        tr("dev0 revokes dev%u: %s", eq.x,
+           rc != 0                  ? "failed"
+           : strstr(out, "refused") ? strstr(out, "entries after")
+                                    : "ok");
+        if (rc != 0)
+                fail("--equivocate: dev0 cannot revoke dev%u: %s", eq.x, out);
+        if (rc == 0)
+                rc = dev_mount(0);
+        dev_unmount(eq.x, 1);
+        eq.removed = 1;
+        return rc;
+}
+
+/*
+ * (e) after the run, every device unmounted: every honest device names the
+ * alarm equivocation about X.
+ */
+static void eq_check(void)
+{
+        char args[256], hex[33];
+        unsigned d;
+
+        hex_encode(hex, devs[eq.x].id->device_id, 16);
+        snprintf(args, sizeof(args),
+                 "status sim --json | jq -e --arg d %s '[.alarms[] | select(.kind == "
+                 "\"equivocation\" and .device_id == $d)] | length >= 1' >/dev/null",
+                 hex);
+        for (d = 0; d < opt.ndev; d++)
+                if (live(d) && eq_cli(d, args, NULL, 0) != 0)
+                        fail("(e) dev%u does not name the equivocation of dev%u", d, eq.x);
+}
+
 /* ---- the checker -------------------------------------------------------------------------- */
 
 static void vf_problem(void *arg, const struct verify_problem *p)
 {
         unsigned *n = arg;
+        char hex[33];
 
+        if (eq.removed) { /* X's fork and its refused entries are what --equivocate made */
+                hex_encode(hex, devs[eq.x].id->device_id, 16);
+                if (p->device != NULL && strcmp(p->device, hex) == 0)
+                        return;
+        }
         if ((*n)++ < 5)
                 fail("(c) verify: %s %s: %s", verify_cat_name(p->cat), p->kind, p->text);
 }
@@ -1105,8 +1403,11 @@ static void check(void)
                 abort();
         memset(t, 0, sizeof(t));
         for (d = 0; d < opt.ndev; d++) {
-                int rc = tree_walk(devs[d].fs, INDEX_ROOT_INO, "", &t[d], 1);
+                int rc;
 
+                if (!live(d))
+                        continue;
+                rc = tree_walk(devs[d].fs, INDEX_ROOT_INO, "", &t[d], 1);
                 if (rc != 0)
                         fail("dev%u: the tree does not read: %s", d, strerror(-rc));
                 qsort(t[d].n, t[d].count, sizeof(t[d].n[0]), node_cmp);
@@ -1137,6 +1438,8 @@ static void check(void)
         for (d = 1; d < opt.ndev; d++) {
                 size_t a = 0, b = 0;
 
+                if (!live(d))
+                        continue;
                 while (a < t[0].count || b < t[d].count) {
                         int c = a == t[0].count   ? 1
                                 : b == t[d].count ? -1
@@ -1161,7 +1464,8 @@ static void check(void)
         }
         /* (b) every acknowledged write that nothing replaced survives */
         for (i = 1; i < tok.next; i++)
-                if (!tok.dead[i] && !tok.unacked[i] && !seen[i])
+                if (!tok.dead[i] && !tok.unacked[i] && !seen[i] &&
+                    !(eq.removed && (tok.dev[i] == eq.x || tok.dev[i] == eq.clone)))
                         fail("(b) t%zu (dev%u, step %u) is in no file", i, tok.dev[i], tok.step[i]);
         /* (c) verify */
         {
@@ -1250,6 +1554,23 @@ static void seed_reset(uint64_t seed)
         memset(tok.unacked, 0, sizeof(tok.unacked));
         for (d = 0; d < SIM_MAX_DEV; d++)
                 tok.npending[d] = 0;
+        for (i = 0; i < eq.nown; i++)
+                free(eq.own[i]);
+        free(eq.own);
+        for (i = 0; i < eq.nxput; i++)
+                free(eq.xput[i]);
+        free(eq.xput);
+        memset(&eq, 0, sizeof(eq));
+        if (opt.equivocate) {
+                char hex[33];
+
+                eq.x = 1 + rnd(opt.ndev - 1);
+                eq.clone = opt.ndev;
+                eq.copy_step = opt.steps / 5 + rnd(opt.steps / 5 + 1);
+                eq.fork_step = eq.copy_step + 10 + rnd(opt.steps / 4 + 1);
+                hex_encode(hex, devs[eq.x].id->device_id, 16);
+                snprintf(eq.xdir, sizeof(eq.xdir), "/journal/%s/", hex);
+        }
 }
 
 static void run_seed(uint64_t seed)
@@ -1267,6 +1588,12 @@ static void run_seed(uint64_t seed)
 
                         d = rnd(opt.ndev);
                         sim_clock.tv_sec++;
+                        if (opt.equivocate && cur_step == eq.copy_step)
+                                rc = eq_copy();
+                        else if (opt.equivocate && cur_step == eq.fork_step && eq.copied)
+                                rc = eq_fork();
+                        if (rc != 0)
+                                break;
                         if (what < 45)
                                 rc = step_op(d);
                         else if (what < 60)
@@ -1279,9 +1606,13 @@ static void run_seed(uint64_t seed)
                                 rc = step_crash(d);
                 }
                 cur_step = opt.steps + 1000; /* every hidden object is listed from now on */
+                if (rc == 0 && eq.forked)
+                        rc = eq_remove();
                 if (rc == 0)
                         rc = settle();
                 for (d = 0; d < opt.ndev && rc == 0; d++) { /* as after a restart */
+                        if (!live(d))
+                                continue;
                         dev_unmount(d, 1);
                         rc = dev_mount(d);
                         if (rc != 0)
@@ -1293,9 +1624,14 @@ static void run_seed(uint64_t seed)
                         check();
                 }
         }
-        for (d = 0; d < opt.ndev; d++)
+        for (d = 0; d <= opt.ndev && d < SIM_MAX_DEV; d++)
                 if (devs[d].fs != NULL)
                         dev_unmount(d, 1);
+        if (rc == 0 && eq.removed)
+                eq_check();
+        if (opt.equivocate && opt.verbose)
+                printf("seed %" PRIu64 ": dev%u cloned at step %u, %s\n", seed, eq.x, eq.copy_step,
+                       eq.forked ? "forked" : "no fork");
         if (nfail != before) {
                 printf("seed %" PRIu64 " FAILED (replay: scripts/sim.sh --seeds 1 --from %" PRIu64
                        " -v)\n",
@@ -1312,10 +1648,12 @@ static void run_seed(uint64_t seed)
 
 static void usage(FILE *f)
 {
-        fprintf(f, "usage: sim --template DIR [--work DIR] [--seeds N] [--from S] [--devices N]\n"
-                   "           [--steps K] [--faults 0|1] [--crashes 0|1] [--renames 0|1] "
-                   "[--deletes 0|1] [--selftest]\n"
-                   "           [--disjoint 0|1] [--hide 0|1] [--replaces 0|1] [-v]\n");
+        fprintf(
+            f,
+            "usage: sim --template DIR [--work DIR] [--seeds N] [--from S] [--devices N]\n"
+            "           [--steps K] [--faults 0|1] [--crashes 0|1] [--renames 0|1] "
+            "[--deletes 0|1] [--selftest]\n"
+            "           [--disjoint 0|1] [--hide 0|1] [--replaces 0|1] [--equivocate 0|1] [-v]\n");
 }
 
 /* A whole number option argument (0..100000); anything else exits with usage status 2. */
@@ -1350,6 +1688,7 @@ int main(int argc, char **argv)
                                            {"hide", required_argument, NULL, 'H'},
                                            {"verbose", no_argument, NULL, 'v'},
                                            {"replaces", required_argument, NULL, 'P'},
+                                           {"equivocate", required_argument, NULL, 'E'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
         char workbuf[PATH_MAX];
@@ -1400,6 +1739,9 @@ int main(int argc, char **argv)
                 case 'J':
                         opt.disjoint = sim_uint_arg(optarg);
                         break;
+                case 'E':
+                        opt.equivocate = sim_uint_arg(optarg);
+                        break;
                 case 'v':
                         opt.verbose++;
                         break;
@@ -1411,7 +1753,8 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
-        if (opt.tpl == NULL || opt.ndev < 2 || opt.ndev > SIM_MAX_DEV) {
+        if (opt.tpl == NULL || opt.ndev < 2 || opt.ndev > SIM_MAX_DEV ||
+            (opt.equivocate && opt.ndev >= SIM_MAX_DEV)) {
                 usage(stderr);
                 return 2;
         }

@@ -1803,6 +1803,216 @@ static void test_cut_twin_listed(void **state)
         assert_int_equal(alarms_of(f, "equivocation", &holding), 1);
 }
 
+/*
+ * Invariant C9 fixture: C publishes E1 (seq 1), then branch T (seq 2, 3:
+ * T2, T3) and, from E1 again, branch N (seq 2, 3, 4: N2 with file 0x50, N3,
+ * N4).  Returns E1, T3 and N2..N4 (N[0] = N2).
+ */
+static void fork_below_publish(struct fx *f, uint8_t e1[32], uint8_t t3[32], uint8_t n[3][32])
+{
+        publish_plain(f, &f->c, 1);
+        memcpy(e1, f->c.head, 32);
+        publish_plain(f, &f->c, 1);
+        publish_plain(f, &f->c, 1);
+        memcpy(t3, f->c.head, 32);
+        twin_publish(f, e1, 1, n[0]);
+        publish_plain(f, &f->c, 1);
+        memcpy(n[1], f->c.head, 32);
+        publish_plain(f, &f->c, 1);
+        memcpy(n[2], f->c.head, 32);
+}
+
+/* A new puller of PEER alone with the undo callback. */
+static void fork_puller(struct fx *f, const struct pull_peer *peer)
+{
+        pull_free(f->p);
+        f->p = NULL;
+        memset(&undo_seen, 0, sizeof(undo_seen));
+        assert_int_equal(
+            pull_new(&f->p, f->st, f->ix, f->region, f->a.id, peer, 1, &undo_ops, &f->rec), 0);
+        f->rec.p = f->p;
+        f->rec.n = 0;
+}
+
+/*
+ * Invariant C9: C's journal forks at seq 2, *below* the cutoff.  This device
+ * took branch T up to seq 3 before N was shown; C is then removed (or
+ * demoted, DEMOTE) with its cutoff naming N4.  The fork is named
+ * (equivocation, not holding: at seq 2 by the listing below the mark, at 3
+ * beside the mark); the next round undoes T3 and T2 (the named
+ * chain meets the applied one at E1), takes N2..N4, and C's later entry is
+ * refused (removal: held; demotion: not held, waiting for a promotion).
+ */
+static void fork_below_cut(struct fx *f, int demote)
+{
+        struct pull_peer peer;
+        uint8_t e1[32], t3[32], n[3][32];
+        size_t holding;
+
+        twin_setup(f, &peer, e1);
+        publish_plain(f, &f->c, 1);
+        publish_plain(f, &f->c, 1);
+        memcpy(t3, f->c.head, 32);
+        assert_int_equal(round_ok(f), 3);
+        expect_mark(f, 3, t3, 0);
+        twin_publish(f, e1, 1, n[0]);
+        publish_plain(f, &f->c, 1);
+        memcpy(n[1], f->c.head, 32);
+        publish_plain(f, &f->c, 1);
+        memcpy(n[2], f->c.head, 32);
+        if (demote) {
+                peer.role = MEMBER_ROLE_READER;
+                peer.standing.cut = 1;
+                peer.standing.cut_seq = 4;
+                memcpy(peer.standing.cut_hash, n[2], 32);
+        } else {
+                peer.removed = 1;
+                peer.cutoff_seq = 4;
+                memcpy(peer.cutoff_hash, n[2], 32);
+        }
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 0); /* chain not known yet */
+        f->rec.n = 0;
+        round_ok(f); /* the listing shows N3 beside the mark T3: the chain is fetched */
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 2); /* seq 2 (audit) and 3 */
+        assert_int_equal(holding, 0);
+        assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 1);
+        round_ok(f);
+        round_ok(f);
+        assert_int_equal(undo_seen.calls, 1);
+        assert_int_equal(undo_seen.n, 2); /* T3's and T2's manifests, in journal order */
+        assert_int_equal(undo_seen.u[0].file_id[0], 0x18);
+        assert_int_equal(undo_seen.u[1].file_id[0], 0x20);
+        assert_int_equal(f->rec.n, 3); /* N2..N4 */
+        assert_int_equal(f->rec.got[0].file_id[0], 0x50);
+        expect_mark(f, 4, n[2], 0);
+        assert_int_equal(alarms_of(f, demote ? "not-a-writer" : "revoked", &holding), 1);
+        assert_int_equal(holding, 0);
+        assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 0);
+        /* C goes on after N4: refused; nothing undone again. */
+        publish_plain(f, &f->c, 1);
+        round_ok(f);
+        round_ok(f);
+        expect_mark(f, 4, n[2], !demote);
+        assert_int_equal(f->rec.n, 3);
+        assert_int_equal(undo_seen.calls, 1);
+}
+
+static void test_fork_below_cut(void **state)
+{
+        fork_below_cut(*state, 0);
+}
+
+static void test_fork_demotion_cut(void **state)
+{
+        fork_below_cut(*state, 1);
+}
+
+/*
+ * Invariant C9, the removal known before the fork is listed: a new puller
+ * takes E1 and the named N2..N4, refuses T2 and T3 (equivocation, not
+ * holding), undoes nothing.
+ */
+static void test_fork_below_listed(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peer;
+        uint8_t e1[32], t3[32], n[3][32];
+        size_t holding;
+
+        peer = peer_of(&f->c, f->c.pk, MEMBER_ROLE_WRITER);
+        fork_below_publish(f, e1, t3, n);
+        peer.removed = 1;
+        peer.cutoff_seq = 4;
+        memcpy(peer.cutoff_hash, n[2], 32);
+        fork_puller(f, &peer);
+        round_ok(f);
+        round_ok(f);
+        assert_int_equal(undo_seen.calls, 0);
+        assert_int_equal(f->rec.n, 4); /* E1, N2..N4 */
+        expect_mark(f, 4, n[2], 0);
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 2); /* at seq 2 and 3 */
+        assert_int_equal(holding, 0);
+}
+
+/*
+ * Invariant C9: this device went past seq 2 and 3 on the named branch N
+ * before the other branch T was shown, so its listing (after its mark)
+ * never shows them; once the removal naming N4 is folded, one listing of C's
+ * journal below the mark names both forks (equivocation, not holding),
+ * nothing is undone, and a later round does not name them again.
+ */
+static void test_fork_below_passed(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer peer;
+        uint8_t e1[32], n[3][32];
+        size_t holding;
+
+        peer = peer_of(&f->c, f->c.pk, MEMBER_ROLE_WRITER);
+        publish_plain(f, &f->c, 1);
+        memcpy(e1, f->c.head, 32);
+        twin_publish(f, e1, 1, n[0]);
+        publish_plain(f, &f->c, 1);
+        memcpy(n[1], f->c.head, 32);
+        publish_plain(f, &f->c, 1);
+        memcpy(n[2], f->c.head, 32);
+        fork_puller(f, &peer);
+        assert_int_equal(round_ok(f), 4);
+        f->c.seq = 1; /* branch T from E1: seq 2 and 3 */
+        memcpy(f->c.head, e1, 32);
+        publish_plain(f, &f->c, 1);
+        publish_plain(f, &f->c, 1);
+        round_ok(f);
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 0); /* below the mark */
+        peer.removed = 1;
+        peer.cutoff_seq = 4;
+        memcpy(peer.cutoff_hash, n[2], 32);
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        round_ok(f);
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 2); /* seq 2 and 3 */
+        assert_int_equal(holding, 0);
+        assert_int_equal(undo_seen.calls, 0);
+        expect_mark(f, 4, n[2], 0);
+        round_ok(f);
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 2);
+}
+
+/*
+ * Invariant C9: without a cutoff nothing decides the fork -- equivocation
+ * holds C at seq 2; the removal naming N4 releases it, and the named chain
+ * is taken.
+ */
+static void test_fork_below_then_removed(void **state)
+{
+        struct fx *f = *state;
+        struct pull_peer_info pi;
+        struct pull_peer peer;
+        uint8_t e1[32], t3[32], n[3][32];
+        size_t holding;
+
+        peer = peer_of(&f->c, f->c.pk, MEMBER_ROLE_WRITER);
+        fork_below_publish(f, e1, t3, n);
+        fork_puller(f, &peer);
+        round_ok(f);
+        assert_int_equal(f->rec.n, 0); /* two entries at seq 2: the listing stops, held */
+        assert_int_equal(alarms_of(f, "equivocation", &holding), 1);
+        assert_int_equal(holding, 1);
+        assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
+        assert_true(pi.held);
+        peer.removed = 1;
+        peer.cutoff_seq = 4;
+        memcpy(peer.cutoff_hash, n[2], 32);
+        assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
+        assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
+        assert_false(pi.held); /* the removal decides seq 2 */
+        round_ok(f);
+        round_ok(f);
+        assert_int_equal(f->rec.n, 4);
+        expect_mark(f, 4, n[2], 0);
+        assert_int_equal(undo_seen.calls, 0);
+}
+
 /* The last alarm: KIND about D, not holding. */
 static void expect_soft_alarm(struct fx *f, const char *kind, const struct dev *d)
 {
@@ -1816,26 +2026,81 @@ static void expect_soft_alarm(struct fx *f, const char *kind, const struct dev *
         assert_false(a.holds);
 }
 
+/* A store that counts the GETs of keys containing WATCH, passing everything to INNER. */
+struct counting_store {
+        struct store st; /* first: the ops get it */
+        struct store *inner;
+        char watch[128];
+        unsigned watched;
+};
+
+static struct store *counted(struct store *s)
+{
+        return ((struct counting_store *)s)->inner;
+}
+
+static int cnt_put(struct store *s, const char *key, const void *buf, size_t len, int if_absent)
+{
+        return counted(s)->ops->put(counted(s), key, buf, len, if_absent);
+}
+
+static int cnt_get(struct store *s, const char *key, size_t max, uint8_t **buf, size_t *len)
+{
+        struct counting_store *c = (struct counting_store *)s;
+
+        if (c->watch[0] != '\0' && strstr(key, c->watch) != NULL)
+                c->watched++;
+        return c->inner->ops->get(c->inner, key, max, buf, len);
+}
+
+static int cnt_get_range(struct store *s, const char *key, uint64_t off, size_t len, uint8_t *buf)
+{
+        return counted(s)->ops->get_range(counted(s), key, off, len, buf);
+}
+
+static int cnt_list(struct store *s, const char *prefix, const char *start_after,
+                    int (*cb)(void *arg, const char *key, uint64_t size), void *arg)
+{
+        return counted(s)->ops->list(counted(s), prefix, start_after, cb, arg);
+}
+
+static int cnt_del(struct store *s, const char *key)
+{
+        return counted(s)->ops->del(counted(s), key);
+}
+
+static const struct store_ops counting_ops = {
+    .put = cnt_put, .get = cnt_get, .get_range = cnt_get_range, .list = cnt_list, .del = cnt_del};
+
 /*
  * Invariant R5.  C publishes three entries, all applied; then the fold says C
  * was demoted to reader with its cutoff at seq 1: seq 2..3 are undone, the
  * mark goes back to 1, the non-holding alarm not-a-writer names them, and C's
- * later entry (4) is refused too.  Then C is promoted again with resume 4:
- * 2..4 are walked as void (never applied, never undone), its entry 5 applies.
+ * later entry (4) is refused too.  The journal waits at entry 2, the first
+ * past the cutoff, fetched once after the undo: the next rounds remember it
+ * as refused (no GET of it in three more rounds), until the membership changes.
+ * Then C is promoted again with resume 4: 2..4 are walked as void (never
+ * applied, never undone; entry 2 is fetched again, to be walked), its entry
+ * 5 applies.
  */
 static void test_demotion_cut_and_resume(void **state)
 {
         struct fx *f = *state;
         struct pull_peer peer = peer_of(&f->c, f->c.pk, MEMBER_ROLE_WRITER);
         struct pull_peer_info pi;
+        struct counting_store cs;
         uint8_t cut_hash[32];
         struct pull *p = NULL;
         unsigned n;
 
+        memset(&cs, 0, sizeof(cs));
+        cs.st.ops = &counting_ops;
+        cs.inner = f->st;
+        snprintf(cs.watch, sizeof(cs.watch), "/journal/%s/%016x-", f->c.hex, 2u);
         pull_free(f->p);
         memset(&undo_seen, 0, sizeof(undo_seen));
         assert_int_equal(
-            pull_new(&p, f->st, f->ix, f->region, f->a.id, &peer, 1, &undo_ops, &f->rec), 0);
+            pull_new(&p, &cs.st, f->ix, f->region, f->a.id, &peer, 1, &undo_ops, &f->rec), 0);
         f->p = p;
         f->rec.p = p;
         publish_plain(f, &f->c, 1);
@@ -1849,9 +2114,11 @@ static void test_demotion_cut_and_resume(void **state)
         memcpy(peer.standing.cut_hash, cut_hash, 32);
         assert_int_equal(pull_set_peers(f->p, &peer, 1), 0);
         assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 1);
+        cs.watched = 0;
         assert_int_equal(round_ok(f), 0);
         assert_int_equal(undo_seen.calls, 1);
         assert_int_equal(undo_seen.n, 3);
+        assert_int_equal(cs.watched, 2); /* entry 2: read back by the undo, then judged */
         assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 0);
         expect_soft_alarm(f, "not-a-writer", &f->c);
         assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
@@ -1863,6 +2130,9 @@ static void test_demotion_cut_and_resume(void **state)
         assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
         assert_int_equal(pi.seq, 1);
         expect_soft_alarm(f, "not-a-writer", &f->c);
+        assert_int_equal(round_ok(f), 0);
+        assert_int_equal(round_ok(f), 0);
+        assert_int_equal(cs.watched, 2); /* remembered as refused: not fetched again */
         /* Promoted with resume 4: 2..4 void, 5 counts; nothing undone again. */
         peer.role = MEMBER_ROLE_WRITER;
         memset(&peer.standing, 0, sizeof(peer.standing));
@@ -1877,6 +2147,7 @@ static void test_demotion_cut_and_resume(void **state)
         assert_int_equal(n, 1);
         assert_int_equal(pull_peer_get(f->p, 0, &pi), 0);
         assert_int_equal(pi.seq, 5);
+        assert_int_equal(cs.watched, 3); /* the membership changed: judged afresh */
         assert_int_equal(round_ok(f), 0);
         assert_int_equal(undo_seen.calls, 1);
         assert_int_equal(pull_peer_undo_pending(f->p, f->c.id), 0);
@@ -1932,6 +2203,11 @@ int main(void)
             T(test_cut_twin_past),
             T(test_cut_twin_first),
             T(test_cut_twin_listed),
+            T(test_fork_below_cut),
+            T(test_fork_demotion_cut),
+            T(test_fork_below_listed),
+            T(test_fork_below_then_removed),
+            T(test_fork_below_passed),
 #undef T
         };
 
