@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* sealsync: command dispatch. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cmd.h"
@@ -156,7 +157,12 @@ int main(int argc, char **argv)
 {
         const struct command *c;
 
-        log_init("sealsync", LOG_LEVEL_INFO);
+        /* SEALSYNC_DEBUG=1: debug lines too (a mount's log then traces every commit and
+         * every remote version decided, by file id and inode number: never names) */
+        log_init("sealsync",
+                 getenv("SEALSYNC_DEBUG") != NULL && strcmp(getenv("SEALSYNC_DEBUG"), "1") == 0
+                     ? LOG_LEVEL_DEBUG
+                     : LOG_LEVEL_INFO);
         if (argc < 2) {
                 usage(stderr);
                 return 2;

@@ -558,14 +558,20 @@ static int apply_collide(struct fs *fs, uint64_t parent, const char *name, struc
                 if (rc == 0)
                         rc = fs_names_displaced(fs, m->file_id, m->hash, parent, name, alt);
         } else {
-                rc = fs_conflict_name(fs, parent, name, orank.author, mtime, orank.file_id, 0, alt);
+                char wanted[256];
+
+                /* OTHER may be shown under a conflict name already: it wants its own (F20) */
+                rc = fs_names_wanted(fs, orank.file_id, parent, name, wanted);
+                if (rc == 0)
+                        rc = fs_conflict_name(fs, parent, wanted, orank.author, mtime,
+                                              orank.file_id, 0, alt);
                 if (rc == 0)
                         rc = index_unlink(fs->ix, parent, name, strlen(name));
                 if (rc == 0)
                         rc = index_link(fs->ix, parent, alt, strlen(alt), other,
                                         (uint8_t)orank.kind);
                 if (rc == 0 && ohas)
-                        rc = fs_names_displaced(fs, orank.file_id, ohash, parent, name, alt);
+                        rc = fs_names_displaced(fs, orank.file_id, ohash, parent, wanted, alt);
                 if (rc == 0) {
                         fs_inval_queue(fs, parent, 0, name);
                         fs_inval_queue(fs, parent, 0, alt);
@@ -1747,6 +1753,28 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
         return rc;
 }
 
+/* SEALSYNC_DEBUG: one line per remote version decided (file id, inode, author; no name). */
+static void apply_trace(const struct manifest *m, const struct fs_inode *in, int rc, int act)
+{
+        static const char *const what[] = {"skipped", "newer: taken", "taken back from a deletion",
+                                           "concurrent, wins: taken",
+                                           "concurrent, wins: taken after a copy of ours"};
+        char fid[33], dev[33];
+
+        if (!log_enabled(LOG_LEVEL_DEBUG))
+                return;
+        hex_encode(fid, m->file_id, 16);
+        hex_encode(dev, m->author, 16);
+        log_debug("apply: file %s (inode %llu) %s by %s at Lamport %llu: %s", fid,
+                  in != NULL ? (unsigned long long)in->ino : 0ULL,
+                  m->kind == MANIFEST_TOMBSTONE ? "deletion" : "version", dev,
+                  (unsigned long long)m->lamport,
+                  rc == -EAGAIN                                             ? "waits"
+                  : rc != 0                                                 ? "error"
+                  : act >= 0 && act < (int)(sizeof(what) / sizeof(what[0])) ? what[act]
+                                                                            : "?");
+}
+
 /* fs_apply under the locks; APPLY_NEED_OWN: read OWN->hash and call again (C8). */
 static int apply_locked(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta,
                         struct apply_own *own)
@@ -1770,6 +1798,7 @@ static int apply_locked(struct fs *fs, const struct manifest *m, const struct ma
         if (in != NULL)
                 pthread_rwlock_wrlock(&in->lock);
         rc = apply_decide(fs, in, m, meta, own, &act);
+        apply_trace(m, in, rc, act);
         if (rc == 0 && act != APPLY_SKIP)
                 rc = apply_act(fs, &in, m, meta, act);
         else if (rc == 0 && in != NULL)

@@ -1092,6 +1092,22 @@ static int commit_retomb(struct fs *fs, struct fs_inode *in, const struct commit
         return rc;
 }
 
+/* SEALSYNC_DEBUG: one line per committed version (file id, inode, Lamport; no name). */
+static void commit_trace(const struct commit_file *cf)
+{
+        char fid[33];
+
+        if (!log_enabled(LOG_LEVEL_DEBUG))
+                return;
+        hex_encode(fid, cf->file_id, 16);
+        log_debug("commit: file %s (inode %llu) %s at Lamport %llu", fid,
+                  cf->in != NULL ? (unsigned long long)cf->in->ino : 0ULL,
+                  cf->in == NULL ? "deleted"
+                  : cf->skipped  ? "skipped"
+                                 : "version",
+                  (unsigned long long)cf->lamport);
+}
+
 /* The index side of a successful commit (inside the open transaction). */
 static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
 {
@@ -1104,6 +1120,7 @@ static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
                 struct commit_file *cf = &c->files[i];
                 struct fs_inode *in = cf->in;
 
+                commit_trace(cf);
                 if (in == NULL) {
                         rc = index_tomb_remove(fs->ix, cf->file_id);
                         if (rc == 0)

@@ -664,6 +664,14 @@ int fs_want_decode(const uint8_t *buf, size_t len, struct fs_want *w)
 int fs_names_displaced(struct fs *fs, const uint8_t file_id[static 16],
                        const uint8_t hash[static 32], uint64_t parent, const char *name,
                        const char *shown) __attribute__((warn_unused_result));
+/*
+ * The name FILE_ID wants, shown at PARENT/SHOWN, into OUT: the name its
+ * record says when it is displaced there, else SHOWN.  A file displaced
+ * again is named from the name it wants, not from the conflict name it
+ * shows (tests/sim/FOUND.md F20).  Caller holds ns_lock.
+ */
+int fs_names_wanted(struct fs *fs, const uint8_t file_id[static 16], uint64_t parent,
+                    const char *shown, char out[static 256]) __attribute__((warn_unused_result));
 /* FILE_ID is shown under the name it wants: its record, if any, goes.  Caller holds ns_lock. */
 int fs_names_placed(struct fs *fs, const uint8_t file_id[static 16])
     __attribute__((warn_unused_result));

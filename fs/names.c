@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +87,28 @@ int fs_names_placed(struct fs *fs, const uint8_t file_id[static 16])
         int rc = index_want_remove(fs->ix, file_id);
 
         return rc == -ENOENT ? 0 : rc;
+}
+
+int fs_names_wanted(struct fs *fs, const uint8_t file_id[static 16], uint64_t parent,
+                    const char *shown, char out[static 256])
+{
+        struct fs_want w;
+        uint8_t *state = NULL;
+        size_t len = 0;
+        int rc = index_want_get(fs->ix, file_id, &state, &len);
+
+        snprintf(out, 256, "%s", shown);
+        if (rc == -ENOENT)
+                return 0;
+        if (rc != 0)
+                return rc;
+        if (fs_want_decode(state, len, &w) == 0 && w.parent == parent &&
+            strcmp(w.shown, shown) == 0)
+                snprintf(out, 256, "%s", w.name);
+        secmem_wipe(state, len);
+        free(state);
+        secmem_wipe(&w, sizeof(w));
+        return 0;
 }
 
 /* ---- which file holds a name ---- */
@@ -204,7 +227,7 @@ static int names_displace_holder(struct fs *fs, const struct names_row *row, uin
 {
         struct fs_inode *h;
         struct fs_rank hr;
-        char alt[256];
+        char alt[256], wanted[256];
         uint8_t fid[16], hash[32], author[16];
         uint64_t mtime;
         int rc = fs_inode_get(fs, holder, &h), kind, has;
@@ -225,12 +248,15 @@ static int names_displace_holder(struct fs *fs, const struct names_row *row, uin
                 return 1; /* the holder stays */
         if (kind == FS_KIND_DIR && row->rank.kind == FS_KIND_DIR)
                 return 1; /* two directories merge (fs/apply.c), never displace */
-        rc = fs_conflict_name(fs, row->w.parent, row->w.name, author, mtime, fid, 0, alt);
+        /* a holder shown under a conflict name already wants its own name (F20) */
+        rc = fs_names_wanted(fs, fid, row->w.parent, row->w.name, wanted);
+        if (rc == 0)
+                rc = fs_conflict_name(fs, row->w.parent, wanted, author, mtime, fid, 0, alt);
         if (rc == 0)
                 rc = fs_entry_move(fs, row->w.parent, row->w.name, row->w.parent, alt, holder,
                                    (uint8_t)kind);
         if (rc == 0 && has)
-                rc = fs_names_displaced(fs, fid, hash, row->w.parent, row->w.name, alt);
+                rc = fs_names_displaced(fs, fid, hash, row->w.parent, wanted, alt);
         return rc;
 }
 

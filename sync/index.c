@@ -52,6 +52,7 @@ enum index_stmt {
         ST_WANT_ADD,
         ST_WANT_DEL,
         ST_WANT_LIST,
+        ST_WANT_GET,
         ST_ALIAS_PUT,
         ST_ALIAS_GET,
         ST_ALIAS_MOVE,
@@ -105,6 +106,7 @@ static const char *const index_sql[ST_COUNT] = {
     [ST_WANT_ADD] = "INSERT OR REPLACE INTO want(file_id, state) VALUES (?1, ?2)",
     [ST_WANT_DEL] = "DELETE FROM want WHERE file_id = ?1",
     [ST_WANT_LIST] = "SELECT file_id, state FROM want ORDER BY file_id",
+    [ST_WANT_GET] = "SELECT state FROM want WHERE file_id = ?1",
     [ST_ALIAS_PUT] = "INSERT OR REPLACE INTO alias(file_id, ino) VALUES (?1, ?2)",
     [ST_ALIAS_GET] = "SELECT ino FROM alias WHERE file_id = ?1",
     [ST_ALIAS_MOVE] = "UPDATE alias SET ino = ?2 WHERE ino = ?1",
@@ -1496,6 +1498,11 @@ int index_want_put(struct index *ix, const uint8_t file_id[static 16], const uin
                    size_t len)
 {
         return index_sealed_put(ix, ST_WANT_ADD, "want", file_id, state, len);
+}
+
+int index_want_get(struct index *ix, const uint8_t file_id[static 16], uint8_t **state, size_t *len)
+{
+        return index_sealed_get(ix, ST_WANT_GET, "want", file_id, state, len);
 }
 
 int index_want_remove(struct index *ix, const uint8_t file_id[static 16])

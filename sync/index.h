@@ -228,6 +228,9 @@ int index_for_each_gone(struct index *ix,
  */
 int index_want_put(struct index *ix, const uint8_t file_id[static 16], const uint8_t *state,
                    size_t len) __attribute__((warn_unused_result));
+/* FILE_ID's "want" row, opened into *STATE (caller frees); -ENOENT if none. */
+int index_want_get(struct index *ix, const uint8_t file_id[static 16], uint8_t **state, size_t *len)
+    __attribute__((warn_unused_result));
 int index_want_remove(struct index *ix, const uint8_t file_id[static 16])
     __attribute__((warn_unused_result));
 /* CB for every row, in file-id order (CB must not modify the index). */

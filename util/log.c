@@ -23,6 +23,11 @@ void log_init(const char *prog, enum log_level level)
         log_threshold = level;
 }
 
+int log_enabled(enum log_level level)
+{
+        return level <= log_threshold;
+}
+
 int log_open_file(const char *path)
 {
         int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

@@ -25,6 +25,9 @@ void log_quiet_stderr(void);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* 1 if lines of LEVEL are written (to skip building a costly debug line). */
+int log_enabled(enum log_level level);
+
 /*
  * The calling thread's last error line (LOG_LEVEL_ERR), for status reports
  * (sync/push.c, sync/pull.c): a worker clears it before an operation and, if

@@ -50,7 +50,8 @@ ESEEDS=${SIM_EQUIV_SEEDS:-20}
 # B8 (doc/SYNC.md U5): a merged directory's deletion removed it on the devices where the
 # deleted id had stayed only (everything on: faults, crashes, renames, deletions).  B9
 # (U6): a directory deleted while it held entries stayed for good on some devices only.
-# F16: a held directory went when empty though an id merged into it since lived on.
+# F16: a held directory went when empty though an id merged into it since lived on.  F20:
+# a file displaced again took a conflict name made from the conflict name it showed.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -81,6 +82,7 @@ REGRESS=(
 	"B8-U5 --seeds 1 --from 184"
 	"B9-U6 --seeds 1 --from 86"
 	"F16 --replaces 1 --seeds 1 --from 216"
+	"F20 --replaces 1 --seeds 1 --from 142"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl

@@ -32,6 +32,9 @@ need_s3
 [ "${FAULT_RUN:-0}" = 1 ] || skip_all "not passing yet (issue #11: a lost rewrite in the 150 s run): run with FAULT_RUN=1"
 
 WL=$(cd "$(dirname "$0")/../tools" && pwd)/workload.py
+# The mounts' logs trace every commit and every remote version decided (file ids and inode
+# numbers; the workload logs the inode of each write): a lost line can be followed.
+export SEALSYNC_DEBUG=1
 setup_device # A
 HA=$SEALSYNC_HOME
 HB=$work/homeB

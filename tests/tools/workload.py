@@ -22,8 +22,9 @@ one of:
 Every line written is unique ("DEV:N"), and a write carries over every line
 the file held: so a line disappears legitimately only when a delete saw it.
 Each op that returned success (close/fsync included) is logged as one JSON
-line: {"op": ..., "path": ..., "line": ... } or {"op": "delete", "seen":
-[...]}; an op that failed logs "err" (not acknowledged; it may or may not
+line: {"op": ..., "path": ..., "line": ..., "ino": ...} or {"op": "delete",
+"seen": [...], "ino": ...} ("ino": the inode number written or deleted, to
+follow a line in a mount's log run with SEALSYNC_DEBUG=1); an op that failed logs "err" (not acknowledged; it may or may not
 survive).
 
 check: reads every regular file under each MOUNT (an unreadable file is a
@@ -108,9 +109,10 @@ class Worker:
         try:
             write_all(fd, line_bytes(line))
             os.fsync(fd)
+            ino = os.fstat(fd).st_ino
         finally:
             os.close(fd)
-        self.record(op="append", path=name, line=line)
+        self.record(op="append", path=name, line=line, ino=ino)
 
     def op_rewrite(self, name):
         line = self.next_line()
@@ -120,9 +122,10 @@ class Worker:
             os.ftruncate(fd, 0)
             write_all(fd, old + line_bytes(line), 0)
             os.fsync(fd)
+            ino = os.fstat(fd).st_ino
         finally:
             os.close(fd)
-        self.record(op="rewrite", path=name, line=line)
+        self.record(op="rewrite", path=name, line=line, ino=ino)
 
     def op_replace(self, name):
         line = self.next_line()
@@ -136,6 +139,7 @@ class Worker:
             try:
                 write_all(fd, old + line_bytes(line))
                 os.fsync(fd)
+                ino = os.fstat(fd).st_ino
             finally:
                 os.close(fd)
             try:
@@ -145,7 +149,7 @@ class Worker:
             if now == old:
                 break
         os.rename(tmp, self.p(name))
-        self.record(op="replace", path=name, line=line)
+        self.record(op="replace", path=name, line=line, ino=ino)
 
     def op_rename(self, name):
         new = "r-%s-%d" % (self.dev, self.n + 1)
@@ -162,10 +166,11 @@ class Worker:
         try:
             os.unlink(trash)
             seen = read_all(fd)
+            ino = os.fstat(fd).st_ino
         finally:
             os.close(fd)
         lines = [l for l in seen.decode(errors="replace").split("\n") if l]
-        self.record(op="delete", path=name, seen=lines)
+        self.record(op="delete", path=name, seen=lines, ino=ino)
 
     def step(self):
         name = self.rng.choice(self.names)
