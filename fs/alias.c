@@ -104,6 +104,21 @@ static int alias_get(struct fs *fs, const uint8_t file_id[16], struct fs_aliasve
         return rc;
 }
 
+/* 1 if alias FILE_ID is deleted here (a held id, U6: merged in for its entries only). */
+static int alias_dead(struct fs *fs, const uint8_t file_id[16])
+{
+        uint8_t *state = NULL;
+        size_t len = 0;
+        int rc = index_gone_get(fs->ix, file_id, &state, &len);
+
+        if (rc == 0) {
+                secmem_wipe(state, len);
+                free(state);
+                return 1;
+        }
+        return rc == -ENOENT ? 0 : rc;
+}
+
 int fs_alias_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t into,
                     const struct fs_aliasver *a)
 {
@@ -146,12 +161,60 @@ static int alias_later(const struct manifest *m, const struct fs_aliasver *a)
         return c != 0 ? c > 0 : memcmp(m->hash, a->hash, 32) > 0;
 }
 
+/*
+ * Version M of a held alias (deleted here, merged in for its entries): a
+ * deletion is remembered too; a version that beats the deletion (U1: it
+ * dominates it, or is concurrent and not earlier) makes the id live again,
+ * with M as its version; an older one changes nothing.
+ */
+static int alias_dead_version(struct fs *fs, const struct manifest *m,
+                              const struct manifest_meta *meta)
+{
+        const struct fs_vv *mvv = (const struct fs_vv *)m->vv;
+        struct fs_gone g;
+        uint8_t *state = NULL;
+        size_t len = 0;
+        int rc, order;
+
+        if (m->kind == MANIFEST_TOMBSTONE)
+                return fs_gone_record(fs, m->file_id, m->lamport, m->hash, mvv, m->nvv, meta->mode,
+                                      meta->parent_id, meta->name, meta->name_len);
+        rc = index_gone_get(fs->ix, m->file_id, &state, &len);
+        if (rc == 0)
+                rc = fs_gone_decode(state, len, &g);
+        secmem_wipe(state, len);
+        free(state);
+        if (rc != 0)
+                return rc;
+        order = manifest_vv_compare(m->vv, m->nvv, (const struct manifest_vv *)g.vv, g.nvv);
+        free(g.vv);
+        if (order == MANIFEST_VV_EQUAL || order == MANIFEST_VV_DOMINATED ||
+            (order == MANIFEST_VV_CONCURRENT && m->lamport < g.lamport))
+                return 0;
+        rc = index_gone_remove(fs->ix, m->file_id);
+        if (rc == 0) {
+                struct fs_aliasver a = {m->lamport, {0}, {0}, (struct fs_vv *)m->vv, m->nvv};
+
+                memcpy(a.author, m->author, 16);
+                memcpy(a.hash, m->hash, 32);
+                rc = alias_put(fs, m->file_id, &a);
+        }
+        if (rc == 0)
+                alias_log(m->file_id, "a version later than its deletion: it lives again");
+        return rc;
+}
+
 int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta)
 {
         const struct fs_vv *mvv = (const struct fs_vv *)m->vv;
         struct fs_aliasver a;
-        int rc = alias_get(fs, m->file_id, &a), order;
+        int rc = alias_dead(fs, m->file_id), order;
 
+        if (rc < 0)
+                return rc;
+        if (rc > 0) /* a held id (U6): decided against its deletion, as a deleted directory */
+                return alias_dead_version(fs, m, meta);
+        rc = alias_get(fs, m->file_id, &a);
         if (rc != 0)
                 return rc;
         order = manifest_vv_compare(m->vv, m->nvv, (const struct manifest_vv *)a.vv, a.nvv);
@@ -196,6 +259,11 @@ static int alias_best(struct fs *fs, uint64_t ino, uint8_t best[16], struct fs_a
         for (i = 0; i < n && rc == 0; i++) {
                 struct fs_aliasver a;
 
+                rc = alias_dead(fs, ids[i]);
+                if (rc != 0) {
+                        rc = rc > 0 ? 0 : rc;
+                        continue; /* deleted, there for its entries only (held): no id of ours */
+                }
                 rc = alias_get(fs, ids[i], &a);
                 if (rc != 0)
                         break;
@@ -315,6 +383,11 @@ int fs_alias_tombstones(struct fs *fs, struct fs_inode *in, const uint8_t parent
                 struct fs_aliasver a;
                 struct fs_tomb_of v;
 
+                rc = alias_dead(fs, ids[i]);
+                if (rc != 0) { /* deleted already: only its row goes */
+                        rc = rc > 0 ? index_alias_remove(fs->ix, ids[i]) : rc;
+                        continue;
+                }
                 rc = alias_get(fs, ids[i], &a);
                 if (rc != 0)
                         break;

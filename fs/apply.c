@@ -1044,16 +1044,13 @@ static int apply_resurrect_dir(struct fs *fs, const uint8_t pid[16], const struc
                 return rc;
         if (index_lookup(fs->ix, parent, name, g->name_len, &other) == 0) {
                 if (apply_is_dir(fs, other)) { /* rule 5: same-named directories merge */
-                        struct fs_aliasver a = {g->lamport, {0}, {0}, g->vv, g->nvv};
-
-                        memcpy(a.hash, g->hash, 32); /* its version: the deletion it had here */
-                        rc = fs_alias_record(fs, pid, other, &a);
-                        if (rc == 0)
-                                rc = index_gone_remove(fs->ix, pid);
+                        /* U5, U6: its entries land in the one directory, but the id stays
+                         * deleted (held): it does not keep the directory alive (F21) */
+                        rc = index_alias_put(fs->ix, pid, other);
                         *ino = other;
                         if (rc == 0)
                                 log_info("a directory deleted here comes back into the "
-                                         "same-named one made since");
+                                         "same-named one made since (held)");
                         return rc;
                 }
                 /* A file holds the name: the directory's own version is not known here, so

@@ -51,7 +51,8 @@ ESEEDS=${SIM_EQUIV_SEEDS:-20}
 # deleted id had stayed only (everything on: faults, crashes, renames, deletions).  B9
 # (U6): a directory deleted while it held entries stayed for good on some devices only.
 # F16: a held directory went when empty though an id merged into it since lived on.  F20:
-# a file displaced again took a conflict name made from the conflict name it showed.
+# a file displaced again took a conflict name made from the conflict name it showed.  F21: a
+# deleted directory id brought back into a same-named one kept it alive for good.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -83,6 +84,7 @@ REGRESS=(
 	"B9-U6 --seeds 1 --from 86"
 	"F16 --replaces 1 --seeds 1 --from 216"
 	"F20 --replaces 1 --seeds 1 --from 142"
+	"F21 --replaces 1 --faults 0 --crashes 0 --seeds 1 --from 446"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl
