@@ -32,15 +32,6 @@ SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot mount"
 SEALSYNC_HOME=$HC mount_region docs "$mc" || bail "C cannot mount"
 
 same_file() { [ -f "$1" ] && cmp -s "$1" "$2"; }
-# tree MOUNT: every path under MOUNT (type, and a file's sha256), sorted.
-tree()
-{
-	(cd "$1" && find . -mindepth 1 ! -name '.sealsync*' -printf '%y %p\n' | LC_ALL=C sort |
-		while read -r t p; do
-			if [ "$t" = f ]; then echo "f $p $(sha "$p")"; else echo "$t $p"; fi
-		done)
-}
-same_tree() { [ "$(tree "$1")" = "$(tree "$2")" ]; }
 absent() { [ ! -e "$1" ]; }
 
 # ------------------------------------------------------------ honest state
@@ -60,7 +51,7 @@ sync_all A
 sync_all B C
 converge "B has A's tree" 60 same_tree "$ma" "$mb"
 converge "C has A's tree" 60 same_tree "$ma" "$mc"
-tree "$ma" >"$work/tree-honest"
+tree_listing "$ma" >"$work/tree-honest"
 
 # ------------------------------------------------------------ revoke C; the store hides it
 umount_region "$mb"
@@ -121,7 +112,7 @@ content_is "$mb/ed.txt" "B's edit on top of C's"; ok $? "B: its own edit on top 
 is "$(cat "$mb/notes.txt")" "A's notes" "B: other files untouched"
 sync_all A B A
 converge "A and B hold the same tree" 60 same_tree "$ma" "$mb"
-tree "$mb" >"$work/tree-b-undone"
+tree_listing "$mb" >"$work/tree-b-undone"
 
 # ------------------------------------------------------------ repeat passes: a remount neither redoes nor doubles
 umount_region "$mb"
@@ -129,7 +120,7 @@ SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot remount"
 sync_all B
 sync_all B
 converge "B names the revoked alarm again after a remount" 30 alarm_named "$HB" revoked "$idC"
-is "$(tree "$mb")" "$(cat "$work/tree-b-undone")" "B's tree after a remount and two rounds: unchanged (no copy, nothing redone)"
+is "$(tree_listing "$mb")" "$(cat "$work/tree-b-undone")" "B's tree after a remount and two rounds: unchanged (no copy, nothing redone)"
 n_undo=$(B status docs --json | jq '[.alarms[] | select(.kind == "revoked")] | length')
 is "$n_undo" 1 "B keeps one revoked alarm for C"
 

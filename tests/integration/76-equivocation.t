@@ -36,21 +36,6 @@ SEALSYNC_HOME=$HA mount_region docs "$ma" || bail "A cannot mount"
 SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot mount"
 SEALSYNC_HOME=$HX mount_region docs "$mx" || bail "X cannot mount"
 
-# tree MOUNT: every path under MOUNT (type, and a file's sha256), sorted.
-tree()
-{
-	(cd "$1" && find . -mindepth 1 ! -name '.sealsync*' -printf '%y %p\n' | LC_ALL=C sort |
-		while read -r t p; do
-			if [ "$t" = f ]; then echo "f $p $(sha "$p")"; else echo "$t $p"; fi
-		done)
-}
-same_tree() { [ "$(tree "$1")" = "$(tree "$2")" ]; }
-# entry_of DEVICE SEQ: the file name of DEVICE's journal entry at SEQ on the store (one).
-entry_of()
-{
-	find "$SD/journal/$1" -maxdepth 1 -type f -name "$(printf '%016x' "$2")-*" -printf '%f\n'
-}
-journal_seq() { SEALSYNC_HOME=$1 "$SEALSYNC_BIN" status docs --json 2>/dev/null | jq -r .journal_seq; }
 # copies MOUNT: the conflict copies of f.txt under MOUNT.
 copies() { find "$1" -maxdepth 1 -name 'f (conflict from *' -printf '%f\n'; }
 one_copy_of() { [ "$(copies "$1" | wc -l)" -eq 1 ] && content_is "$1/$(copies "$1")" "$2"; }

@@ -727,3 +727,21 @@ enroll_device()
 	wait "$jpid"
 	ok $? "$fn: join completes" "$(cat "$work/join.$fn")"
 }
+
+# tree_listing MOUNT: every path under MOUNT but sealsync's own (type, and a file's sha256),
+# sorted; same_tree M1 M2: the two listings are equal (a script may define its own).
+tree_listing()
+{
+	(cd "$1" && find . -mindepth 1 ! -name '.sealsync*' -printf '%y %p\n' | LC_ALL=C sort |
+		while read -r t p; do
+			if [ "$t" = f ]; then echo "f $p $(sha "$p")"; else echo "$t $p"; fi
+		done)
+}
+same_tree() { [ "$(tree_listing "$1")" = "$(tree_listing "$2")" ]; }
+# entry_of DEVICE SEQ: the file name of DEVICE's journal entry at SEQ in the file:// store $SD.
+entry_of()
+{
+	find "$SD/journal/$1" -maxdepth 1 -type f -name "$(printf '%016x' "$2")-*" -printf '%f\n'
+}
+# journal_seq HOME: the journal seq `status` reports for region docs of HOME.
+journal_seq() { SEALSYNC_HOME=$1 "$SEALSYNC_BIN" status docs --json 2>/dev/null | jq -r .journal_seq; }
