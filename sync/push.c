@@ -348,6 +348,7 @@ static int push_foreign_verifies(struct push *p, const char *key, uint64_t *seq)
 static int push_cloned(struct push *p, uint64_t seq, const char *object)
 {
         char text[512], path[PATH_MAX + 32];
+        size_t tl;
         int fd;
 
         snprintf(text, sizeof(text),
@@ -366,7 +367,9 @@ static int push_cloned(struct push *p, uint64_t seq, const char *object)
                 close(fd);
         pthread_mutex_lock(&p->lock);
         p->st.stopped = 1;
-        snprintf(p->stop_text, sizeof(p->stop_text), "%s", text);
+        tl = strnlen(text, sizeof(p->stop_text) - 1); /* cut to fit: it is a message */
+        memcpy(p->stop_text, text, tl);
+        p->stop_text[tl] = '\0';
         pthread_mutex_unlock(&p->lock);
         if (p->self.cloned != NULL)
                 p->self.cloned(p->arg, seq, object, text);
