@@ -88,21 +88,37 @@ static void pin_name(char *out, size_t size, char tag, const uint8_t *bytes, siz
         snprintf(out, size, "%c-%s", tag, hex);
 }
 
+/*
+ * A fresh listing of keep/ (its own descriptor: dup()s of one handle share
+ * the read position, so a second listing through them sees nothing), or
+ * NULL with errno set.
+ */
+static DIR *pin_opendir(struct fs_pins *p)
+{
+        int fd = openat(p->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d;
+
+        if (fd < 0)
+                return NULL;
+        d = fdopendir(fd);
+        if (d == NULL) {
+                int e = errno;
+
+                close(fd);
+                errno = e;
+        }
+        return d;
+}
+
 /* Removes keep/k-<FID>-* (caller holds the lock). */
 static void pin_unlink_kept(struct fs_pins *p, const uint8_t fid[16])
 {
         char prefix[80];
         struct dirent *de;
-        DIR *d;
-        int fd = openat(p->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = pin_opendir(p);
 
-        if (fd < 0)
+        if (d == NULL)
                 return;
-        d = fdopendir(fd);
-        if (d == NULL) {
-                close(fd);
-                return;
-        }
         pin_name(prefix, sizeof(prefix), 'k', fid, 16);
         while ((de = readdir(d)) != NULL)
                 if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
@@ -454,16 +470,11 @@ static int pin_kept_name(struct fs_pins *p, const uint8_t fid[16], unsigned n, c
 {
         char prefix[80];
         struct dirent *de;
-        int fd = openat(p->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -ENOENT;
-        DIR *d;
+        int rc = -ENOENT;
+        DIR *d = pin_opendir(p);
 
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fd);
-        if (d == NULL) {
-                close(fd);
-                return -ENOMEM;
-        }
+        if (d == NULL)
+                return errno ? -errno : -ENOMEM;
         pin_name(prefix, sizeof(prefix), 'k', fid, 16);
         while ((de = readdir(d)) != NULL) {
                 if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
@@ -591,16 +602,10 @@ static int pin_needed(struct fs_pins *p, const char *name)
 static void pin_sweep(struct fs_pins *p)
 {
         struct dirent *de;
-        DIR *d;
-        int fd = openat(p->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = pin_opendir(p);
 
-        if (fd < 0)
+        if (d == NULL)
                 return;
-        d = fdopendir(fd);
-        if (d == NULL) {
-                close(fd);
-                return;
-        }
         while ((de = readdir(d)) != NULL) {
                 if (de->d_name[0] == '.' &&
                     (de->d_name[1] == '\0' || strcmp(de->d_name, "..") == 0))
