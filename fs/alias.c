@@ -30,18 +30,13 @@
 static int alias_put(struct fs *fs, const uint8_t file_id[16], const struct fs_aliasver *a)
 {
         struct enc e;
-        size_t i;
         int rc;
 
         enc_init(&e);
         enc_u64(&e, a->lamport);
         enc_fixed(&e, a->author, 16);
         enc_fixed(&e, a->hash, 32);
-        enc_u32(&e, (uint32_t)a->nvv);
-        for (i = 0; i < a->nvv; i++) {
-                enc_fixed(&e, a->vv[i].device_id, 16);
-                enc_u64(&e, a->vv[i].counter);
-        }
+        fs_vv_put(&e, a->vv, a->nvv);
         rc = enc_error(&e);
         if (rc == 0)
                 rc = index_aliasver_put(fs->ix, file_id, e.buf, e.len);
@@ -53,7 +48,6 @@ static int alias_put(struct fs *fs, const uint8_t file_id[16], const struct fs_a
 int fs_aliasver_decode(const uint8_t *buf, size_t len, struct fs_aliasver *a)
 {
         struct dec d;
-        uint32_t n, i;
         int rc;
 
         memset(a, 0, sizeof(*a));
@@ -61,21 +55,9 @@ int fs_aliasver_decode(const uint8_t *buf, size_t len, struct fs_aliasver *a)
         a->lamport = dec_u64(&d);
         dec_fixed(&d, a->author, 16);
         dec_fixed(&d, a->hash, 32);
-        n = dec_u32(&d);
-        if (d.err != 0 || n > FS_MAX_VV || n > (len - d.off) / 24)
-                return -EBADMSG;
-        a->vv = calloc(n ? n : 1, sizeof(*a->vv));
-        if (a->vv == NULL)
-                return -ENOMEM;
-        for (i = 0; i < n; i++) {
-                dec_fixed(&d, a->vv[i].device_id, 16);
-                a->vv[i].counter = dec_u64(&d);
-                if (d.err == 0 && i > 0 &&
-                    memcmp(a->vv[i - 1].device_id, a->vv[i].device_id, 16) >= 0)
-                        d.err = -EBADMSG; /* sorted, no duplicates */
-        }
-        a->nvv = n;
-        rc = dec_finish(&d);
+        rc = fs_vv_get(&d, &a->vv, &a->nvv);
+        if (rc == 0)
+                rc = dec_finish(&d);
         if (rc != 0) {
                 free(a->vv);
                 a->vv = NULL;
@@ -172,18 +154,12 @@ static int alias_dead_version(struct fs *fs, const struct manifest *m,
 {
         const struct fs_vv *mvv = (const struct fs_vv *)m->vv;
         struct fs_gone g;
-        uint8_t *state = NULL;
-        size_t len = 0;
         int rc, order;
 
         if (m->kind == MANIFEST_TOMBSTONE)
                 return fs_gone_record(fs, m->file_id, m->lamport, m->hash, mvv, m->nvv, meta->mode,
                                       meta->parent_id, meta->name, meta->name_len);
-        rc = index_gone_get(fs->ix, m->file_id, &state, &len);
-        if (rc == 0)
-                rc = fs_gone_decode(state, len, &g);
-        secmem_wipe(state, len);
-        free(state);
+        rc = fs_gone_get(fs, m->file_id, &g);
         if (rc != 0)
                 return rc;
         order = manifest_vv_compare(m->vv, m->nvv, (const struct manifest_vv *)g.vv, g.nvv);

@@ -202,17 +202,12 @@ static int apply_vv_absorb_self(struct fs_inode *in, const struct fs_vv *vv, siz
 static int apply_gone_put(struct fs *fs, const uint8_t file_id[16], const struct fs_gone *g)
 {
         struct enc e;
-        size_t i;
         int rc;
 
         enc_init(&e);
         enc_u64(&e, g->lamport);
         enc_fixed(&e, g->hash, 32);
-        enc_u32(&e, (uint32_t)g->nvv);
-        for (i = 0; i < g->nvv; i++) {
-                enc_fixed(&e, g->vv[i].device_id, 16);
-                enc_u64(&e, g->vv[i].counter);
-        }
+        fs_vv_put(&e, g->vv, g->nvv);
         enc_u32(&e, g->mode);
         enc_fixed(&e, g->parent_id, 16);
         enc_var(&e, g->name, g->name_len);
@@ -228,27 +223,15 @@ int fs_gone_decode(const uint8_t *buf, size_t len, struct fs_gone *g)
 {
         const uint8_t *name;
         struct dec d;
-        uint32_t n, i;
         int rc;
 
         memset(g, 0, sizeof(*g));
         dec_init(&d, buf, len);
         g->lamport = dec_u64(&d);
         dec_fixed(&d, g->hash, 32);
-        n = dec_u32(&d);
-        if (d.err != 0 || n > FS_MAX_VV || n > (len - d.off) / 24)
-                return -EBADMSG;
-        g->vv = calloc(n ? n : 1, sizeof(*g->vv));
-        if (g->vv == NULL)
-                return -ENOMEM;
-        for (i = 0; i < n; i++) {
-                dec_fixed(&d, g->vv[i].device_id, 16);
-                g->vv[i].counter = dec_u64(&d);
-                if (d.err == 0 && i > 0 &&
-                    memcmp(g->vv[i - 1].device_id, g->vv[i].device_id, 16) >= 0)
-                        d.err = -EBADMSG; /* sorted, no duplicates */
-        }
-        g->nvv = n;
+        rc = fs_vv_get(&d, &g->vv, &g->nvv);
+        if (rc != 0)
+                return rc;
         g->mode = dec_u32(&d) & APPLY_MODE_MASK;
         dec_fixed(&d, g->parent_id, 16);
         dec_var(&d, &name, &g->name_len, MANIFEST_NAME_MAX);
@@ -264,8 +247,7 @@ int fs_gone_decode(const uint8_t *buf, size_t len, struct fs_gone *g)
         return rc;
 }
 
-/* FILE_ID's remembered deletion into *G (release with free(g->vv)); -ENOENT if none. */
-static int apply_gone_get(struct fs *fs, const uint8_t file_id[16], struct fs_gone *g)
+int fs_gone_get(struct fs *fs, const uint8_t file_id[static 16], struct fs_gone *g)
 {
         uint8_t *state = NULL;
         size_t len = 0;
@@ -287,7 +269,7 @@ int fs_gone_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t lam
                    const uint8_t parent_id[static 16], const char *name, size_t name_len)
 {
         struct fs_gone old, g;
-        int rc = apply_gone_get(fs, file_id, &old);
+        int rc = fs_gone_get(fs, file_id, &old);
 
         if (rc != 0 && rc != -ENOENT)
                 return rc;
@@ -1140,7 +1122,7 @@ static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, 
         }
         if (rc != -ENOENT)
                 return rc;
-        rc = depth < APPLY_MAX_DEPTH ? apply_gone_get(fs, pid, &g) : -ENOENT;
+        rc = depth < APPLY_MAX_DEPTH ? fs_gone_get(fs, pid, &g) : -ENOENT;
         if (rc == 0) {
                 rc = apply_resurrect_dir(fs, pid, &g, ino, depth);
                 free(g.vv);
@@ -1199,7 +1181,7 @@ static int apply_decide_deleted(struct fs *fs, struct fs_inode *in, const struct
         }
         if (rc != -ENOENT)
                 return rc;
-        rc = apply_gone_get(fs, m->file_id, &g);
+        rc = fs_gone_get(fs, m->file_id, &g);
         if (rc == -ENOENT && in != NULL && in->has_manifest) {
                 /* Deleted here, deletion not remembered (older index): its last version. */
                 order = apply_vv_cmp((const struct fs_vv *)m->vv, m->nvv, in->vv, in->nvv);
@@ -1725,7 +1707,7 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
                 /* The version comes back with the deletion's vector absorbed: this device's
                  * next version counts past its own deletion (else a counter is reused and
                  * the others, who absorbed the deletion, take the new edit for an old one). */
-                rc = apply_gone_get(fs, m->file_id, &g);
+                rc = fs_gone_get(fs, m->file_id, &g);
                 if (rc == 0)
                         have_gone = 1;
                 else if (rc == -ENOENT)
@@ -2107,7 +2089,7 @@ static int undo_act(struct fs *fs, struct fs_inode *in, const uint8_t cur[32],
 static int undo_gone_hash(struct fs *fs, const uint8_t fid[16], uint8_t hash[32])
 {
         struct fs_gone g;
-        int rc = apply_gone_get(fs, fid, &g);
+        int rc = fs_gone_get(fs, fid, &g);
 
         if (rc != 0)
                 return rc;

@@ -836,7 +836,7 @@ static int commit_tomb(struct commit *c, const struct commit_tomb *t)
         struct fs_vv *vv = NULL;
         uint8_t parent_hash[32], *bytes = NULL;
         const uint8_t *name, *key;
-        size_t nvv, i, nlen, len = 0;
+        size_t nvv, nlen, len = 0;
         uint64_t lamport;
         struct dec d;
         int rc;
@@ -846,16 +846,9 @@ static int commit_tomb(struct commit *c, const struct commit_tomb *t)
         dec_init(&d, t->state, t->len);
         lamport = dec_u64(&d);
         dec_fixed(&d, parent_hash, 32);
-        nvv = dec_u32(&d);
-        if (d.err != 0 || nvv > FS_MAX_VV)
-                return -EBADMSG;
-        vv = calloc(nvv ? nvv : 1, sizeof(*vv));
-        if (vv == NULL)
-                return -ENOMEM;
-        for (i = 0; i < nvv; i++) {
-                dec_fixed(&d, vv[i].device_id, 16);
-                vv[i].counter = dec_u64(&d);
-        }
+        rc = fs_vv_get(&d, &vv, &nvv);
+        if (rc != 0)
+                return rc;
         (void)dec_u8(&d); /* kind it had */
         meta.mode = dec_u32(&d) & 07777;
         meta.mtime_s = dec_u64(&d);
@@ -1055,7 +1048,7 @@ static int commit_entry(struct commit *c, uint8_t hash[32])
 static int commit_retomb(struct fs *fs, struct fs_inode *in, const struct commit_file *cf)
 {
         uint8_t *old = NULL;
-        size_t len = 0, head, i;
+        size_t len = 0, head;
         struct enc e;
         struct dec d;
         uint32_t n;
@@ -1077,11 +1070,7 @@ static int commit_retomb(struct fs *fs, struct fs_inode *in, const struct commit
         enc_init(&e);
         enc_u64(&e, in->lamport);
         enc_fixed(&e, in->manifest_hash, 32);
-        enc_u32(&e, (uint32_t)in->nvv);
-        for (i = 0; i < in->nvv; i++) {
-                enc_fixed(&e, in->vv[i].device_id, 16);
-                enc_u64(&e, in->vv[i].counter);
-        }
+        fs_vv_put(&e, in->vv, in->nvv);
         enc_fixed(&e, old + head, len - head);
         rc = enc_error(&e);
         if (rc == 0)

@@ -43,6 +43,8 @@ struct store;
 struct fuse_session;
 struct manifest;
 struct manifest_meta;
+struct enc;
+struct dec;
 struct region_keys;
 struct identity;
 
@@ -706,6 +708,14 @@ int fs_entry_move(struct fs *fs, uint64_t from, const char *name, uint64_t into,
     __attribute__((warn_unused_result));
 void fs_inval_flush(struct fs *fs);
 
+/*
+ * The one encoding of a version vector in local records (attributes, gone,
+ * tomb, aliasver): u32 n, n x (device_id[16], u64 counter).  get: strict
+ * (at most FS_MAX_VV, sorted by device id, no duplicates, fits in what is
+ * left); *VV is NULL when n is 0, else malloc'd.  0, -EBADMSG or -ENOMEM.
+ */
+void fs_vv_put(struct enc *e, const struct fs_vv *vv, size_t n);
+int fs_vv_get(struct dec *d, struct fs_vv **vv, size_t *n) __attribute__((warn_unused_result));
 /* *OUT (malloc'd) = the element-wise maximum of vectors A and B (both sorted by device id). */
 int fs_vv_merge(const struct fs_vv *a, size_t na, const struct fs_vv *b, size_t nb,
                 struct fs_vv **out, size_t *nout) __attribute__((warn_unused_result));
@@ -782,6 +792,9 @@ struct fs_gone {
         char name[256];
         size_t name_len;
 };
+/* FILE_ID's remembered deletion into *G (release with free(g->vv)); -ENOENT if none. */
+int fs_gone_get(struct fs *fs, const uint8_t file_id[static 16], struct fs_gone *g)
+    __attribute__((warn_unused_result));
 /* Strict decoder of a "gone" state (exposed for fuzzing); free(g->vv) after 0. */
 int fs_gone_decode(const uint8_t *buf, size_t len, struct fs_gone *g)
     __attribute__((warn_unused_result));

@@ -330,18 +330,12 @@ static void fs_encode_ranges(struct enc *e, const struct rangeset *s)
  */
 static void fs_encode_sync(struct enc *e, const struct fs_inode *in)
 {
-        size_t i;
-
         enc_u8(e, (uint8_t)(in->sync_dirty ? 1 : 0));
         fs_encode_ranges(e, &in->dirty);
         enc_u64(e, in->lamport);
         enc_u8(e, (uint8_t)(in->has_manifest ? 1 : 0));
         enc_fixed(e, in->manifest_hash, sizeof(in->manifest_hash));
-        enc_u32(e, (uint32_t)in->nvv);
-        for (i = 0; i < in->nvv; i++) {
-                enc_fixed(e, in->vv[i].device_id, 16);
-                enc_u64(e, in->vv[i].counter);
-        }
+        fs_vv_put(e, in->vv, in->nvv);
         enc_fixed(e, in->author, sizeof(in->author));
         enc_fixed(e, in->epoch_id, sizeof(in->epoch_id));
         fs_encode_ranges(e, &in->remote);
@@ -370,7 +364,6 @@ static int fs_decode_sync(struct fs_inode *in, struct dec *d, size_t len, int ve
                           const uint8_t genesis_epoch[static 32])
 {
         uint8_t flag;
-        uint32_t n, i;
         int rc;
 
         flag = dec_u8(d);
@@ -386,23 +379,9 @@ static int fs_decode_sync(struct fs_inode *in, struct dec *d, size_t len, int ve
                 return -EBADMSG;
         in->has_manifest = flag;
         dec_fixed(d, in->manifest_hash, sizeof(in->manifest_hash));
-        n = dec_u32(d);
-        if (d->err != 0 || n > FS_MAX_VV || n > (len - d->off) / 24)
-                return -EBADMSG;
-        if (n == 0)
-                goto author;
-        in->vv = calloc(n, sizeof(*in->vv));
-        if (in->vv == NULL)
-                return -ENOMEM;
-        for (i = 0; i < n; i++) {
-                dec_fixed(d, in->vv[i].device_id, 16);
-                in->vv[i].counter = dec_u64(d);
-                if (d->err != 0 ||
-                    (i > 0 && memcmp(in->vv[i - 1].device_id, in->vv[i].device_id, 16) >= 0))
-                        return -EBADMSG;
-                in->nvv = i + 1;
-        }
-author:
+        rc = fs_vv_get(d, &in->vv, &in->nvv);
+        if (rc != 0)
+                return rc;
         if (version >= 3)
                 dec_fixed(d, in->author, sizeof(in->author));
         if (version >= 4)
@@ -1100,21 +1079,54 @@ int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, ui
         return rc;
 }
 
+void fs_vv_put(struct enc *e, const struct fs_vv *vv, size_t n)
+{
+        size_t i;
+
+        enc_u32(e, (uint32_t)n);
+        for (i = 0; i < n; i++) {
+                enc_fixed(e, vv[i].device_id, 16);
+                enc_u64(e, vv[i].counter);
+        }
+}
+
+int fs_vv_get(struct dec *d, struct fs_vv **vv, size_t *n)
+{
+        uint32_t cnt = dec_u32(d), i;
+        struct fs_vv *v;
+
+        *vv = NULL;
+        *n = 0;
+        if (d->err != 0 || cnt > FS_MAX_VV || cnt > (d->len - d->off) / 24)
+                return -EBADMSG;
+        if (cnt == 0)
+                return 0;
+        v = calloc(cnt, sizeof(*v));
+        if (v == NULL)
+                return -ENOMEM;
+        for (i = 0; i < cnt; i++) {
+                dec_fixed(d, v[i].device_id, 16);
+                v[i].counter = dec_u64(d);
+                if (d->err != 0 || (i > 0 && memcmp(v[i - 1].device_id, v[i].device_id, 16) >= 0)) {
+                        free(v);
+                        return -EBADMSG; /* sorted, no duplicates */
+                }
+        }
+        *vv = v;
+        *n = cnt;
+        return 0;
+}
+
 int fs_tomb_put(struct fs *fs, const uint8_t file_id[static 16], const struct fs_tomb_of *v,
                 const uint8_t parent_id[static 16], const char *name, size_t len)
 {
         struct enc e;
-        size_t i;
         int rc;
 
         enc_init(&e);
         enc_u64(&e, v->lamport);
         enc_fixed(&e, v->hash, 32);
-        enc_u32(&e, (uint32_t)v->nvv);
-        for (i = 0; i < v->nvv; i++) {
-                enc_fixed(&e, v->vv[i].device_id, 16);
-                enc_u64(&e, v->vv[i].counter);
-        }
+        fs_vv_put(&e, v->vv, v->nvv);
         enc_u8(&e, (uint8_t)v->kind);
         enc_u32(&e, v->mode & 07777);
         enc_u64(&e, (uint64_t)v->mtime.tv_sec);

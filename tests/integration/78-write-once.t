@@ -51,7 +51,9 @@ rm "$ma/gone"
 rand_file "$work/trunc.v2" $((3 * 1048576))
 cp "$work/trunc.v2" "$ma/trunc"
 sync
-sleep 3
+# the overwrite (3 MiB) and the rewritten file (3 MiB) committed on top of the 224 MiB
+committed2() { A status r --json 2>/dev/null | jq -e '(.queue.bytes // 0) >= 230 * 1048576' >/dev/null; }
+wait_for "A to commit the changes" 60 committed2
 kept() { [ -n "$(find "$RD/keep" -type f | head -n1)" ]; }
 wait_for "A to keep the blocks it overwrote, deleted or truncated" 30 kept
 ok $? "keep/ holds the changed blocks: $(find "$RD/keep" -type f | wc -l) files"
@@ -59,7 +61,8 @@ ok $? "keep/ holds the changed blocks: $(find "$RD/keep" -type f | wc -l) files"
 # kill -9 while held: the pins come back from the recipes at the next mount.
 kill -KILL "$MOUNT_PID"
 fusermount3 -u -z "$ma" 2>/dev/null
-sleep 1
+unmounted() { ! in_mountinfo "$ma"; }
+wait_for "$ma to be detached after the kill" 20 unmounted
 mount_region r "$ma"
 ok $? "A: mount after the kill while held"
 dd if=/dev/urandom of="$ma/over" bs=1M seek=6 count=1 conv=notrunc status=none
