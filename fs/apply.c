@@ -10,7 +10,10 @@
  *     re-applying an entry after a crash is harmless.
  *  2. A local change not committed yet (or being committed) is never
  *     overwritten: the entry is retried in a later round (-EAGAIN), after
- *     the committer has turned the change into a version.
+ *     the committer has turned the change into a version.  A file open for
+ *     writing here (SYNC.md U7) takes a remote version, but what the handles
+ *     opened before it write next is concurrent with it (fs_inode_blind_mark);
+ *     a remote deletion of it waits until the last writable handle closes.
  *  3. Version vectors decide: older or equal versions are ignored, newer
  *     ones applied.  Concurrent versions:
  *       - edit vs delete (SYNC.md U1): the higher Lamport wins, a tie goes
@@ -942,7 +945,9 @@ static int apply_update(struct fs *fs, struct fs_inode *in, const struct manifes
                 in->target = t;
                 in->size = meta->target_len;
         }
-        rc = apply_xattrs(in, meta);
+        rc = fs_inode_blind_mark(fs, in); /* U7 */
+        if (rc == 0)
+                rc = apply_xattrs(in, meta);
         if (rc == 0 && in->kind == FS_KIND_REG)
                 rc = apply_content(fs, in, m);
         if (rc == 0)
@@ -1691,6 +1696,9 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
         uint64_t parent = 0;
         int rc = 0, have_gone = 0;
 
+        if (m->kind == MANIFEST_TOMBSTONE && *in != NULL && (*in)->kind == FS_KIND_REG &&
+            (*in)->nlink > 0 && fs_inode_writers(fs, *in, 0) > 0)
+                return apply_wait(fs, m->file_id, "the file is open for writing here"); /* U7 */
         if (m->kind == MANIFEST_TOMBSTONE && act == APPLY_COPY_FIRST && *in != NULL)
                 rc = apply_copy_local(fs, *in); /* U1: the edit that lost is kept */
         if (m->kind == MANIFEST_TOMBSTONE)

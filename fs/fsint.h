@@ -160,6 +160,7 @@ struct fs_inode {
         /* Reference counts, protected by the table lock. */
         uint64_t nlookup;
         uint32_t nopen;
+        uint32_t nwrite; /* of NOPEN, the handles open for writing (U7) */
         uint32_t busy;
         struct fs_inode *hnext;
         /* Table lock: the idle list (fs/inode.c), least recently used first. */
@@ -232,6 +233,17 @@ struct fs_inode {
          */
         struct fs_wbuf *wb;
         _Atomic long long wb_since;
+        /*
+         * Memory only (doc/SYNC.md U7): a remote version was applied while
+         * handles opened before it could still write (NWRITE > 0).  BLIND_VV
+         * is the vector from before the first such apply; the next local
+         * change takes it as its own, so what those handles write is
+         * concurrent with the version they never read, not its successor.
+         * Dropped when the last writable handle closes.
+         */
+        int blind;
+        struct fs_vv *blind_vv;
+        size_t nblind_vv;
 };
 
 /*
@@ -422,6 +434,18 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode **out)
 void fs_inode_put(struct fs *fs, struct fs_inode *in);
 /* Adjusts nlookup/nopen under the table lock (deltas may be negative); evicts if unused. */
 void fs_inode_ref(struct fs *fs, struct fs_inode *in, int64_t dlookup, int32_t dopen);
+/* NWRITE += D under the table lock (D 0: just read it); returns the new count. */
+uint32_t fs_inode_writers(struct fs *fs, struct fs_inode *in, int32_t d);
+/* 1 if FLAGS (an open's O_ACCMODE) may write. */
+int fs_flags_write(int flags);
+/*
+ * U7, IN's lock held: a remote version is about to replace IN's state; if
+ * a handle open for writing predates it, remember the vector from before
+ * (once).  -ENOMEM.
+ */
+int fs_inode_blind_mark(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
+/* U7, IN's lock held: forgets BLIND_VV (the last writable handle closed). */
+void fs_inode_blind_drop(struct fs_inode *in);
 /* FORGET: nlookup -= N for INO if present. */
 void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n);
 /* Creates a new inode (busy = 1, nlink = 0 until linked) and its index row. */
@@ -874,7 +898,8 @@ int fs_index_commit(struct fs *fs) __attribute__((warn_unused_result));
  * same functions).  Each returns 0 or a negative errno as the request would
  * have replied.  make_node: a new REG, DIR or LNK (TARGET) NAME in PARENT,
  * busy reference in *OUT (fs_inode_put it).  open: an open reference in
- * *OUT (FLAGS: O_ACCMODE, O_TRUNC), released by fs_api_release.  write:
+ * *OUT (FLAGS: O_ACCMODE, O_TRUNC), released by fs_api_release with the
+ * same FLAGS (a handle that may write counts in NWRITE: U7).  write:
  * APPEND writes at the end (O_APPEND).  read: *GOT bytes.  fsync: the
  * content and the index made durable.
  */
@@ -892,7 +917,7 @@ int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *b
 int fs_api_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t size, uint8_t *buf,
                 size_t *got) __attribute__((warn_unused_result));
 int fs_api_fsync(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));
-void fs_api_release(struct fs *fs, struct fs_inode *in);
+void fs_api_release(struct fs *fs, struct fs_inode *in, int flags);
 
 /*
  * The inode numbers of inodes in the table whose buffered block became live

@@ -302,6 +302,7 @@ void fs_inode_clear(struct fs_inode *in)
         free(in->vv);
         in->vv = NULL;
         in->nvv = 0;
+        fs_inode_blind_drop(in);
         free(in->target);
         in->target = NULL;
         for (i = 0; i < in->nxattrs; i++) {
@@ -846,6 +847,45 @@ void fs_inode_ref(struct fs *fs, struct fs_inode *in, int64_t dlookup, int32_t d
         fs_table_unlock_trim(fs, gone ? in : NULL);
 }
 
+uint32_t fs_inode_writers(struct fs *fs, struct fs_inode *in, int32_t d)
+{
+        uint32_t n;
+
+        pthread_mutex_lock(&fs->table_lock);
+        in->nwrite = (uint32_t)((int32_t)in->nwrite + d);
+        n = in->nwrite;
+        pthread_mutex_unlock(&fs->table_lock);
+        return n;
+}
+
+int fs_flags_write(int flags)
+{
+        return (flags & O_ACCMODE) != O_RDONLY;
+}
+
+int fs_inode_blind_mark(struct fs *fs, struct fs_inode *in)
+{
+        if (in->blind || in->kind != FS_KIND_REG || fs_inode_writers(fs, in, 0) == 0)
+                return 0;
+        if (in->nvv > 0) {
+                in->blind_vv = malloc(in->nvv * sizeof(*in->blind_vv));
+                if (in->blind_vv == NULL)
+                        return -ENOMEM;
+                memcpy(in->blind_vv, in->vv, in->nvv * sizeof(*in->blind_vv));
+        }
+        in->nblind_vv = in->nvv;
+        in->blind = 1;
+        return 0;
+}
+
+void fs_inode_blind_drop(struct fs_inode *in)
+{
+        free(in->blind_vv);
+        in->blind_vv = NULL;
+        in->nblind_vv = 0;
+        in->blind = 0;
+}
+
 void fs_inode_forget(struct fs *fs, uint64_t ino, uint64_t n)
 {
         struct fs_inode *in;
@@ -1069,6 +1109,16 @@ int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, ui
                  * (without this every in-place write committed the index). */
                 if (rangeset_count(&in->dirty) != before)
                         in->dirty_gen = index_commit_gen(fs->ix);
+        }
+        if (in->blind) {
+                /* U7: what a handle opened before a remote version writes is
+                 * concurrent with that version, not its successor */
+                free(in->vv);
+                in->vv = in->blind_vv;
+                in->nvv = in->nblind_vv;
+                in->blind_vv = NULL;
+                in->nblind_vv = 0;
+                in->blind = 0;
         }
         in->sync_dirty = 1;
         if (in->dirty_flagged)

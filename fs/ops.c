@@ -768,6 +768,8 @@ int fs_api_open(struct fs *fs, uint64_t ino, int flags, struct fs_inode **out)
         }
         if (rc == 0) {
                 fs_inode_ref(fs, in, 0, 1);
+                if (fs_flags_write(flags))
+                        (void)fs_inode_writers(fs, in, 1);
                 *out = in;
         }
         fs_inode_put(fs, in);
@@ -796,7 +798,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
                 return;
         }
         if (fuse_reply_open(req, fi) != 0)
-                fs_inode_ref(fs_of(req), (struct fs_inode *)(uintptr_t)fi->fh, 0, -1);
+                fs_api_release(fs_of(req), (struct fs_inode *)(uintptr_t)fi->fh, fi->flags);
 }
 
 static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -815,11 +817,16 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
         fs_fill_entry(fs, in, &e);
         pthread_rwlock_unlock(&in->lock);
         fs_inode_ref(fs, in, 1, 1);
+        if (fs_flags_write(fi->flags))
+                (void)fs_inode_writers(fs, in, 1);
         fi->fh = (uint64_t)(uintptr_t)in;
         fi->keep_cache = 1;
         fi->noflush = 1;
-        if (fuse_reply_create(req, &e, fi) != 0)
+        if (fuse_reply_create(req, &e, fi) != 0) {
+                if (fs_flags_write(fi->flags))
+                        (void)fs_inode_writers(fs, in, -1);
                 fs_inode_ref(fs, in, -1, -1);
+        }
         fs_inode_put(fs, in);
 }
 
@@ -1030,19 +1037,26 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
         struct fs *fs = fs_of(req);
 
         (void)ino;
-        fs_api_release(fs, fs_fh(fi));
+        fs_api_release(fs, fs_fh(fi), fi->flags);
         fuse_reply_err(req, 0);
 }
 
-void fs_api_release(struct fs *fs, struct fs_inode *in)
+void fs_api_release(struct fs *fs, struct fs_inode *in, int flags)
 {
+        int writer = fs_flags_write(flags);
+        uint32_t left = 1;
+
         /* busy keeps IN alive across the close after the open reference is gone. */
         pthread_mutex_lock(&fs->table_lock);
         in->busy++;
         pthread_mutex_unlock(&fs->table_lock);
+        if (writer)
+                left = fs_inode_writers(fs, in, -1);
         fs_inode_ref(fs, in, 0, -1);
         pthread_rwlock_wrlock(&in->lock);
-        fs_content_unbuffer(fs, in); /* sealed at every release, freed */
+        if (writer && left == 0 && fs_inode_writers(fs, in, 0) == 0)
+                fs_inode_blind_drop(in); /* U7: no handle is left that predates it */
+        fs_content_unbuffer(fs, in);     /* sealed at every release, freed */
         fs_inode_idle_locked(fs, in);
         pthread_rwlock_unlock(&in->lock);
         fs_inode_put(fs, in);

@@ -11,7 +11,7 @@
 #    directories, no store faults, no crashes (SIM_SEEDS, 100); the same with
 #    store faults (SIM_FAULT_SEEDS, 100); three devices editing and deleting the
 #    same files (SIM_CONC_SEEDS, 40; no faults, crashes or renames); everything on
-#    (faults, crashes, renames, editors' saves, directories, concurrent deletions:
+#    (faults, crashes, renames, editors' saves, held rewrites, directories, deletions:
 #    SIM_ALL_SEEDS, 40); a device whose home is cloned and equivocates, then is
 #    revoked (SIM_EQUIV_SEEDS, 20; disjoint files, store faults);
 #  - regression seeds of the bugs the simulation found and that were fixed;
@@ -52,7 +52,9 @@ ESEEDS=${SIM_EQUIV_SEEDS:-20}
 # (U6): a directory deleted while it held entries stayed for good on some devices only.
 # F16: a held directory went when empty though an id merged into it since lived on.  F20:
 # a file displaced again took a conflict name made from the conflict name it showed.  F21: a
-# deleted directory id brought back into a same-named one kept it alive for good.
+# deleted directory id brought back into a same-named one kept it alive for good.  F22
+# (U7): a rewrite from a read made before a remote version was applied passed for its
+# successor (the remote version's lines were lost everywhere).
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -85,6 +87,8 @@ REGRESS=(
 	"F16 --replaces 1 --seeds 1 --from 216"
 	"F20 --replaces 1 --seeds 1 --from 142"
 	"F21 --replaces 1 --faults 0 --crashes 0 --seeds 1 --from 446"
+	"F22-U7 --replaces 1 --held 1 --seeds 1 --from 47"
+	"F22-U7 --replaces 1 --held 1 --seeds 1 --from 55"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl
@@ -114,8 +118,8 @@ ok $T_RC "short run with store faults: $FSEEDS seeds: no failure" \
 note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 
 start=$SECONDS
-run sim --devices 3 --replaces 1 --seeds "$ASEEDS" --from 0
-ok $T_RC "everything on (faults, crashes, renames, saves, directories, deletions): $ASEEDS seeds: no failure" \
+run sim --devices 3 --replaces 1 --held 1 --seeds "$ASEEDS" --from 0
+ok $T_RC "everything on (faults, crashes, renames, saves, held rewrites, directories, deletions): $ASEEDS seeds: no failure" \
 	"$(grep -E 'FAIL|^sim:' <<<"$T_OUT" | head -20)"
 note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 

@@ -134,7 +134,7 @@ static struct {
         const char *tpl;
         const char *work;
         unsigned ndev, steps, faults, hide, crashes, renames, replaces, deletes, selftest, disjoint,
-            verbose;
+            verbose, held;
         unsigned equivocate;
         uint64_t from, seeds;
 } opt = {.ndev = 3,
@@ -637,7 +637,7 @@ static int read_all(struct fs *fs, uint64_t ino, uint8_t **out, size_t *len)
                         break;
                 n += got;
         }
-        fs_api_release(fs, in);
+        fs_api_release(fs, in, O_RDONLY);
         if (rc != 0) {
                 free(buf);
                 return rc;
@@ -719,14 +719,9 @@ static struct {
         size_t npending[SIM_MAX_DEV], cappending[SIM_MAX_DEV];
 } tok;
 
-static unsigned tok_new(unsigned d)
+/* T is written again by device D: a crash before D's next index commit may lose it. */
+static void tok_pend(unsigned d, unsigned t)
 {
-        unsigned t = tok.next++;
-
-        if (t >= SIM_MAX_TOKENS)
-                abort();
-        tok.dev[t] = (uint16_t)d;
-        tok.step[t] = cur_step;
         if (tok.npending[d] == tok.cappending[d]) {
                 size_t cap = tok.cappending[d] ? tok.cappending[d] * 2 : 64;
                 unsigned *p = realloc(tok.pending[d], cap * sizeof(*p));
@@ -737,6 +732,17 @@ static unsigned tok_new(unsigned d)
                 tok.cappending[d] = cap;
         }
         tok.pending[d][tok.npending[d]++] = t;
+}
+
+static unsigned tok_new(unsigned d)
+{
+        unsigned t = tok.next++;
+
+        if (t >= SIM_MAX_TOKENS)
+                abort();
+        tok.dev[t] = (uint16_t)d;
+        tok.step[t] = cur_step;
+        tok_pend(d, t);
         return t;
 }
 
@@ -852,7 +858,7 @@ static int op_create(unsigned d, const char *path)
         rc = write_tokens(d, h, 0, 1 + rnd(3), 0);
         if (rc == 0)
                 rc = maybe_fsync(d, h);
-        fs_api_release(fs, h);
+        fs_api_release(fs, h, O_RDWR);
         return rc;
 }
 
@@ -891,7 +897,7 @@ static int op_write(unsigned d, const struct node *n)
         }
         if (rc == 0)
                 rc = maybe_fsync(d, h);
-        fs_api_release(fs, h);
+        fs_api_release(fs, h, O_RDWR);
         return rc;
 }
 
@@ -982,10 +988,85 @@ static int op_replace(unsigned d, const struct node *n)
                 rc = write_tokens(d, h, n->len, 1, 0);
         if (rc == 0)
                 rc = maybe_fsync(d, h);
-        fs_api_release(fs, h);
+        fs_api_release(fs, h, O_RDWR);
         if (rc == 0)
                 rc = fs_api_rename(fs, parent, tmp, parent, leaf, 0);
         return rc;
+}
+
+/*
+ * A rewrite held open across other steps (--held 1), as tests/tools/workload.py
+ * makes it: open read-write and read the file (step 1), then, at the device's
+ * next operation (other devices and this device's pulls may run between),
+ * truncate it and write back what was read plus one line (step 2).  Lines that
+ * arrived in between were never read: the rewrite did not see them, so they
+ * must survive as a conflict copy (D1, U7).  Nothing is killed.
+ */
+static struct {
+        struct fs_inode *h; /* NULL: none held */
+        uint8_t *data;
+        size_t len;
+        char path[1024];
+} held[SIM_MAX_DEV];
+
+static int op_held_start(unsigned d, const struct node *n)
+{
+        struct fs *fs = devs[d].fs;
+        int rc = fs_api_open(fs, n->ino, O_RDWR, &held[d].h);
+
+        if (rc != 0)
+                return rc;
+        rc = read_all(fs, n->ino, &held[d].data, &held[d].len);
+        if (rc != 0) {
+                fs_api_release(fs, held[d].h, O_RDWR);
+                held[d].h = NULL;
+                return rc;
+        }
+        snprintf(held[d].path, sizeof(held[d].path), "%s", n->path);
+        tr("dev%u opens %s to rewrite it (%zu bytes read)", d, n->path, held[d].len);
+        return 0;
+}
+
+/* Drops D's held rewrite unwritten (a crash, the end of the workload). */
+static void held_drop(unsigned d)
+{
+        if (held[d].h == NULL)
+                return;
+        tr("dev%u closes %s unwritten", d, held[d].path);
+        fs_api_release(devs[d].fs, held[d].h, O_RDWR);
+        free(held[d].data);
+        memset(&held[d], 0, sizeof(held[d]));
+}
+
+static int op_held_finish(unsigned d)
+{
+        struct fs *fs = devs[d].fs;
+        struct fs_inode *t = NULL;
+        size_t i;
+        int rc = fs_api_open(fs, held[d].h->ino, O_WRONLY | O_TRUNC, &t);
+
+        tr("dev%u rewrites %s from what it read", d, held[d].path);
+        /* the lines read are truncated away and written again: a crash before the
+         * index commit may lose them, as any write not durable yet */
+        for (i = 0; rc == 0 && i + SIM_LINE <= held[d].len; i += SIM_LINE) {
+                unsigned tk = tok_parse(held[d].data + i);
+
+                if (tk)
+                        tok_pend(d, tk);
+        }
+        if (rc == 0) {
+                fs_api_release(fs, t, O_WRONLY);
+                rc = held[d].len > 0 ? fs_api_write(fs, held[d].h, 0, held[d].data, held[d].len, 0)
+                                     : 0;
+        }
+        if (rc == 0)
+                rc = write_tokens(d, held[d].h, held[d].len, 1, 0);
+        if (rc == 0)
+                rc = maybe_fsync(d, held[d].h);
+        fs_api_release(fs, held[d].h, O_RDWR);
+        free(held[d].data);
+        memset(&held[d], 0, sizeof(held[d]));
+        return rc == -ENOENT ? 0 : rc;
 }
 
 static int op_mkdir(unsigned d, const char *name)
@@ -1063,9 +1144,15 @@ static int step_op(unsigned d)
                         dirs[nd++] = &t.n[i];
         }
         random_path(d, path, sizeof(path));
-        if (what < 20 || nf == 0) {
+        if (held[d].h != NULL) {
+                op = "rewrite held open";
+                rc = op_held_finish(d);
+        } else if (what < 20 || nf == 0) {
                 op = "create";
                 rc = op_create(d, path);
+        } else if (what < 70 && opt.held && chance(30)) {
+                op = "open to rewrite";
+                rc = op_held_start(d, files[rnd((unsigned)nf)]);
         } else if (what < 70) {
                 rc = op_write(d, files[rnd((unsigned)nf)]);
         } else if (what < 82 && opt.deletes && opt.replaces && chance(50)) {
@@ -1136,6 +1223,7 @@ static int step_crash(unsigned d)
         size_t i;
         int rc;
 
+        held_drop(d);
         tr("dev%u crash (%zu write(s) not durable)", d, tok.npending[d]);
         for (i = 0; i < tok.npending[d]; i++)
                 tok.unacked[tok.pending[d][i]] = 1;
@@ -1605,6 +1693,9 @@ static void run_seed(uint64_t seed)
                         else
                                 rc = step_crash(d);
                 }
+                for (d = 0; d < opt.ndev; d++)
+                        if (held[d].h != NULL && rc == 0)
+                                rc = op_held_finish(d);
                 cur_step = opt.steps + 1000; /* every hidden object is listed from now on */
                 if (rc == 0 && eq.forked)
                         rc = eq_remove();
@@ -1624,9 +1715,12 @@ static void run_seed(uint64_t seed)
                         check();
                 }
         }
-        for (d = 0; d <= opt.ndev && d < SIM_MAX_DEV; d++)
+        for (d = 0; d <= opt.ndev && d < SIM_MAX_DEV; d++) {
+                if (devs[d].fs != NULL)
+                        held_drop(d);
                 if (devs[d].fs != NULL)
                         dev_unmount(d, 1);
+        }
         if (rc == 0 && eq.removed)
                 eq_check();
         if (opt.equivocate && opt.verbose)
@@ -1648,12 +1742,12 @@ static void run_seed(uint64_t seed)
 
 static void usage(FILE *f)
 {
-        fprintf(
-            f,
-            "usage: sim --template DIR [--work DIR] [--seeds N] [--from S] [--devices N]\n"
-            "           [--steps K] [--faults 0|1] [--crashes 0|1] [--renames 0|1] "
-            "[--deletes 0|1] [--selftest]\n"
-            "           [--disjoint 0|1] [--hide 0|1] [--replaces 0|1] [--equivocate 0|1] [-v]\n");
+        fprintf(f, "usage: sim --template DIR [--work DIR] [--seeds N] [--from S] [--devices N]\n"
+                   "           [--steps K] [--faults 0|1] [--crashes 0|1] [--renames 0|1] "
+                   "[--deletes 0|1] [--selftest]\n"
+                   "           [--disjoint 0|1] [--hide 0|1] [--replaces 0|1] [--held 0|1] "
+                   "[--equivocate 0|1]\n"
+                   "           [-v]\n");
 }
 
 /* A whole number option argument (0..100000); anything else exits with usage status 2. */
@@ -1688,6 +1782,7 @@ int main(int argc, char **argv)
                                            {"hide", required_argument, NULL, 'H'},
                                            {"verbose", no_argument, NULL, 'v'},
                                            {"replaces", required_argument, NULL, 'P'},
+                                           {"held", required_argument, NULL, 'O'},
                                            {"equivocate", required_argument, NULL, 'E'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
@@ -1726,6 +1821,9 @@ int main(int argc, char **argv)
                         break;
                 case 'P':
                         opt.replaces = sim_uint_arg(optarg);
+                        break;
+                case 'O':
+                        opt.held = sim_uint_arg(optarg);
                         break;
                 case 'D':
                         opt.deletes = sim_uint_arg(optarg);
