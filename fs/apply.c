@@ -908,6 +908,7 @@ static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct mani
         if (len > 0)
                 fs_inval_queue(fs, parent, 0, name);
         in->nlink = 0;
+        in->unlinked_remote = 1; /* U7: an open through a stale dentry gets ESTALE */
         fs_now(&in->ctime);
         rc = apply_version_state(fs, in, m, APPLY_MERGE_NONE);
         if (rc == 0)
@@ -2066,6 +2067,7 @@ static int undo_drop(struct fs *fs, struct fs_inode *in)
                 return rc;
         fs_inval_queue(fs, parent, 0, name);
         in->nlink = 0;
+        in->unlinked_remote = 1; /* U7 */
         fs_now(&in->ctime);
         return fs_inode_save(fs, in);
 }

@@ -244,6 +244,14 @@ struct fs_inode {
         int blind;
         struct fs_vv *blind_vv;
         size_t nblind_vv;
+        /*
+         * Memory only (U7): a remote deletion (or an undo) unlinked it.  The
+         * kernel may still hold a dentry for the old name until the entry's
+         * invalidations are sent (after the journal entry is applied); an
+         * open through it gets ESTALE, so the kernel looks the name up again
+         * (LOOKUP_REVAL) instead of writing into a file no name reaches.
+         */
+        int unlinked_remote;
 };
 
 /*

@@ -744,6 +744,8 @@ int fs_api_open(struct fs *fs, uint64_t ino, int flags, struct fs_inode **out)
                 rc = -EINVAL;
         else if (fs->read_only && (flags & O_ACCMODE) != O_RDONLY)
                 rc = -EROFS;
+        else if (in->nlink == 0 && in->unlinked_remote)
+                rc = -ESTALE; /* checked again below, under the lock; not truncated */
         if (rc == 0 && (flags & O_TRUNC)) {
                 /* FUSE_CAP_ATOMIC_O_TRUNC (libfuse's default): the truncation is ours. */
                 pthread_rwlock_wrlock(&in->lock);
@@ -767,10 +769,18 @@ int fs_api_open(struct fs *fs, uint64_t ino, int flags, struct fs_inode **out)
                         fs_truncate_settle(fs, in, gen);
         }
         if (rc == 0) {
-                fs_inode_ref(fs, in, 0, 1);
-                if (fs_flags_write(flags))
-                        (void)fs_inode_writers(fs, in, 1);
-                *out = in;
+                /* Under the inode's lock, so a remote apply sees this writer or this
+                 * open sees the apply's unlink (U7), never neither. */
+                pthread_rwlock_rdlock(&in->lock);
+                if (in->nlink == 0 && in->unlinked_remote)
+                        rc = -ESTALE; /* a stale dentry: the kernel looks the name up again */
+                if (rc == 0) {
+                        fs_inode_ref(fs, in, 0, 1);
+                        if (fs_flags_write(flags))
+                                (void)fs_inode_writers(fs, in, 1);
+                        *out = in;
+                }
+                pthread_rwlock_unlock(&in->lock);
         }
         fs_inode_put(fs, in);
         return rc;

@@ -11,8 +11,8 @@
 #    directories, no store faults, no crashes (SIM_SEEDS, 100); the same with
 #    store faults (SIM_FAULT_SEEDS, 100); three devices editing and deleting the
 #    same files (SIM_CONC_SEEDS, 40; no faults, crashes or renames); everything on
-#    (faults, crashes, renames, editors' saves, held rewrites, directories, deletions:
-#    SIM_ALL_SEEDS, 40); a device whose home is cloned and equivocates, then is
+#    (faults, crashes, renames, editors' saves, held rewrites, kept dentries,
+#    directories, deletions: SIM_ALL_SEEDS, 40); a device whose home is cloned and equivocates, then is
 #    revoked (SIM_EQUIV_SEEDS, 20; disjoint files, store faults);
 #  - regression seeds of the bugs the simulation found and that were fixed;
 #  - a seed replays exactly (two runs of one seed print the same trace);
@@ -54,7 +54,8 @@ ESEEDS=${SIM_EQUIV_SEEDS:-20}
 # a file displaced again took a conflict name made from the conflict name it showed.  F21: a
 # deleted directory id brought back into a same-named one kept it alive for good.  F22
 # (U7): a rewrite from a read made before a remote version was applied passed for its
-# successor (the remote version's lines were lost everywhere).
+# successor (the remote version's lines were lost everywhere).  F24 (U7): an append
+# through a dentry the kernel still held reached a file a remote deletion had unlinked.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -89,6 +90,7 @@ REGRESS=(
 	"F21 --replaces 1 --faults 0 --crashes 0 --seeds 1 --from 446"
 	"F22-U7 --replaces 1 --held 1 --seeds 1 --from 47"
 	"F22-U7 --replaces 1 --held 1 --seeds 1 --from 55"
+	"F24-U7 --replaces 1 --held 1 --stale 1 --seeds 1 --from 18"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl
@@ -118,8 +120,8 @@ ok $T_RC "short run with store faults: $FSEEDS seeds: no failure" \
 note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 
 start=$SECONDS
-run sim --devices 3 --replaces 1 --held 1 --seeds "$ASEEDS" --from 0
-ok $T_RC "everything on (faults, crashes, renames, saves, held rewrites, directories, deletions): $ASEEDS seeds: no failure" \
+run sim --devices 3 --replaces 1 --held 1 --stale 1 --seeds "$ASEEDS" --from 0
+ok $T_RC "everything on (faults, crashes, renames, saves, held rewrites, kept dentries, directories, deletions): $ASEEDS seeds: no failure" \
 	"$(grep -E 'FAIL|^sim:' <<<"$T_OUT" | head -20)"
 note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 

@@ -134,7 +134,7 @@ static struct {
         const char *tpl;
         const char *work;
         unsigned ndev, steps, faults, hide, crashes, renames, replaces, deletes, selftest, disjoint,
-            verbose, held;
+            verbose, held, stale;
         unsigned equivocate;
         uint64_t from, seeds;
 } opt = {.ndev = 3,
@@ -1069,6 +1069,66 @@ static int op_held_finish(unsigned d)
         return rc == -ENOENT ? 0 : rc;
 }
 
+/*
+ * A name the kernel looked up and keeps in its dentry cache (--stale 1): the
+ * lookup is taken at one step (nlookup, as the kernel's), and at the device's
+ * next operation the file is opened through it and appended to, as `echo >>`
+ * does when the dentry is still cached.  If a remote deletion unlinked the
+ * file in between, the open must fail (ESTALE: the kernel then looks the name
+ * up again) rather than write into a file that no name reaches (U7).
+ */
+static struct {
+        uint64_t ino; /* 0: none kept */
+        char path[1024];
+} dentry[SIM_MAX_DEV];
+
+static int op_dentry_keep(unsigned d, const struct node *n)
+{
+        struct fs_inode *in = NULL;
+        int rc = fs_inode_get(devs[d].fs, n->ino, &in);
+
+        if (rc != 0)
+                return rc == -ENOENT ? 0 : rc;
+        fs_inode_ref(devs[d].fs, in, 1, 0);
+        fs_inode_put(devs[d].fs, in);
+        dentry[d].ino = n->ino;
+        snprintf(dentry[d].path, sizeof(dentry[d].path), "%s", n->path);
+        tr("dev%u looks up %s (inode %" PRIu64 ", kept as a dentry)", d, n->path, n->ino);
+        return 0;
+}
+
+/* The kernel forgets D's kept dentry (it was used, or the device goes down). */
+static void dentry_drop(unsigned d)
+{
+        if (dentry[d].ino == 0)
+                return;
+        fs_inode_forget(devs[d].fs, dentry[d].ino, 1);
+        memset(&dentry[d], 0, sizeof(dentry[d]));
+}
+
+static int op_dentry_append(unsigned d)
+{
+        struct fs *fs = devs[d].fs;
+        struct fs_inode *h = NULL;
+        int rc = fs_api_open(fs, dentry[d].ino, O_WRONLY | O_APPEND, &h);
+
+        if (rc == -ESTALE || rc == -ENOENT) {
+                tr("dev%u opens %s through its dentry: stale (%s)", d, dentry[d].path,
+                   strerror(-rc));
+                dentry_drop(d);
+                return 0;
+        }
+        if (rc == 0) {
+                tr("dev%u appends to %s through its dentry", d, dentry[d].path);
+                rc = write_tokens(d, h, 0, 1, 1);
+                if (rc == 0)
+                        rc = maybe_fsync(d, h);
+                fs_api_release(fs, h, O_WRONLY);
+        }
+        dentry_drop(d);
+        return rc;
+}
+
 static int op_mkdir(unsigned d, const char *name)
 {
         struct fs *fs = devs[d].fs;
@@ -1147,9 +1207,15 @@ static int step_op(unsigned d)
         if (held[d].h != NULL) {
                 op = "rewrite held open";
                 rc = op_held_finish(d);
+        } else if (dentry[d].ino != 0) {
+                op = "append through a kept dentry";
+                rc = op_dentry_append(d);
         } else if (what < 20 || nf == 0) {
                 op = "create";
                 rc = op_create(d, path);
+        } else if (what < 70 && opt.stale && chance(30)) {
+                op = "look up";
+                rc = op_dentry_keep(d, files[rnd((unsigned)nf)]);
         } else if (what < 70 && opt.held && chance(30)) {
                 op = "open to rewrite";
                 rc = op_held_start(d, files[rnd((unsigned)nf)]);
@@ -1224,6 +1290,7 @@ static int step_crash(unsigned d)
         int rc;
 
         held_drop(d);
+        dentry_drop(d);
         tr("dev%u crash (%zu write(s) not durable)", d, tok.npending[d]);
         for (i = 0; i < tok.npending[d]; i++)
                 tok.unacked[tok.pending[d][i]] = 1;
@@ -1693,9 +1760,12 @@ static void run_seed(uint64_t seed)
                         else
                                 rc = step_crash(d);
                 }
-                for (d = 0; d < opt.ndev; d++)
+                for (d = 0; d < opt.ndev; d++) {
                         if (held[d].h != NULL && rc == 0)
                                 rc = op_held_finish(d);
+                        if (dentry[d].ino != 0 && rc == 0)
+                                rc = op_dentry_append(d);
+                }
                 cur_step = opt.steps + 1000; /* every hidden object is listed from now on */
                 if (rc == 0 && eq.forked)
                         rc = eq_remove();
@@ -1718,6 +1788,8 @@ static void run_seed(uint64_t seed)
         for (d = 0; d <= opt.ndev && d < SIM_MAX_DEV; d++) {
                 if (devs[d].fs != NULL)
                         held_drop(d);
+                if (devs[d].fs != NULL)
+                        dentry_drop(d);
                 if (devs[d].fs != NULL)
                         dev_unmount(d, 1);
         }
@@ -1746,8 +1818,8 @@ static void usage(FILE *f)
                    "           [--steps K] [--faults 0|1] [--crashes 0|1] [--renames 0|1] "
                    "[--deletes 0|1] [--selftest]\n"
                    "           [--disjoint 0|1] [--hide 0|1] [--replaces 0|1] [--held 0|1] "
-                   "[--equivocate 0|1]\n"
-                   "           [-v]\n");
+                   "[--stale 0|1]\n"
+                   "           [--equivocate 0|1] [-v]\n");
 }
 
 /* A whole number option argument (0..100000); anything else exits with usage status 2. */
@@ -1783,6 +1855,7 @@ int main(int argc, char **argv)
                                            {"verbose", no_argument, NULL, 'v'},
                                            {"replaces", required_argument, NULL, 'P'},
                                            {"held", required_argument, NULL, 'O'},
+                                           {"stale", required_argument, NULL, 'K'},
                                            {"equivocate", required_argument, NULL, 'E'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
@@ -1824,6 +1897,9 @@ int main(int argc, char **argv)
                         break;
                 case 'O':
                         opt.held = sim_uint_arg(optarg);
+                        break;
+                case 'K':
+                        opt.stale = sim_uint_arg(optarg);
                         break;
                 case 'D':
                         opt.deletes = sim_uint_arg(optarg);
