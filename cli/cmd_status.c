@@ -47,7 +47,8 @@ static const char status_usage[] =
     "applied from each device), and which of this device's changes each other\n"
     "device has confirmed (from its signed acknowledgement: up to which seq of this\n"
     "device's journal, and when), and how many bytes of file content are local and\n"
-    "how many still remote (fetched on first read; see 'sealsync pin').\n"
+    "how many still remote (fetched on first read; see 'sealsync pin'), and a\n"
+    "remote deletion that waits until a file open for writing here is closed.\n"
     "Exit status: 0 all well, 1 an alarm or an error (or a failure), 2 usage.\n"
     "\n"
     "      --json   print a JSON object (with NAME) or an array of them\n"
@@ -207,6 +208,7 @@ struct st {
         int from_index_sync;        /* not mounted: push/pull state read from the index */
         struct st_stuck *stuck;     /* files the committer cannot commit (doc/SYNC.md D2) */
         size_t nstuck;
+        char open_wait[CTL_LINE_MAX]; /* U7: a remote deletion waits for this file's writers */
 };
 
 static int st_add_stuck(struct st *s, const char *rest)
@@ -349,6 +351,10 @@ static int st_line(struct st *s, const char *key, const char *rest)
                 return st_add_alarm(s, rest);
         if (strcmp(key, "uncommitted") == 0)
                 return st_add_stuck(s, rest);
+        if (strcmp(key, "open_wait") == 0) {
+                snprintf(s->open_wait, sizeof(s->open_wait), "%s", rest);
+                return 0;
+        }
         if (strcmp(key, "confirm_on") == 0) {
                 s->confirm_on = 1;
                 return 0;
@@ -780,6 +786,10 @@ static void st_print_text(const struct st *s)
         for (i = 0; i < s->nstuck; i++)
                 printf("  uncommitted: %s (file %s) cannot be committed: %s; it stays queued\n",
                        s->stuck[i].path, s->stuck[i].file_id, strerror(s->stuck[i].err));
+        if (s->open_wait[0] != '\0')
+                printf("  waiting:    another device deleted %s; it is open for writing here, so "
+                       "that device's changes wait until it is closed\n",
+                       s->open_wait);
 }
 
 /* ---- status: JSON ---- */
@@ -958,6 +968,11 @@ static void st_print_json(const struct st *s)
                 putchar('}');
         }
         putchar(']');
+        fputs(",\"open_wait\":", stdout);
+        if (s->open_wait[0] != '\0')
+                cli_json_str(s->open_wait);
+        else
+                fputs("null", stdout);
         fputs(",\"error\":", stdout);
         if (s->problem[0])
                 cli_json_str(s->problem);

@@ -1698,8 +1698,10 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
         int rc = 0, have_gone = 0;
 
         if (m->kind == MANIFEST_TOMBSTONE && *in != NULL && (*in)->kind == FS_KIND_REG &&
-            (*in)->nlink > 0 && fs_inode_writers(fs, *in, 0) > 0)
+            (*in)->nlink > 0 && fs_inode_writers(fs, *in, 0) > 0) {
+                atomic_store(&fs->open_wait_ino, (*in)->ino); /* `status` says so */
                 return apply_wait(fs, m->file_id, "the file is open for writing here"); /* U7 */
+        }
         if (m->kind == MANIFEST_TOMBSTONE && act == APPLY_COPY_FIRST && *in != NULL)
                 rc = apply_copy_local(fs, *in); /* U1: the edit that lost is kept */
         if (m->kind == MANIFEST_TOMBSTONE)

@@ -322,6 +322,24 @@ static int ctl_status_stuck(struct fs *fs, int fd)
         return rc;
 }
 
+/* "open_wait /PATH": a remote deletion waits until PATH is closed here (U7). */
+static int ctl_status_open_wait(struct fs *fs, int fd)
+{
+        char path[CTL_LINE_MAX - 128], clean[CTL_LINE_MAX - 128];
+        uint64_t ino = atomic_load(&fs->open_wait_ino);
+        int rc;
+
+        if (ino == 0)
+                return 0;
+        if (ctl_path_of(fs, ino, path, sizeof(path)) != 0)
+                snprintf(path, sizeof(path), "(inode %llu, unnamed)", (unsigned long long)ino);
+        ctl_clean(clean, sizeof(clean), path);
+        rc = ctl_send(fd, "open_wait /%s", clean);
+        secmem_wipe(path, sizeof(path));
+        secmem_wipe(clean, sizeof(clean));
+        return rc;
+}
+
 /*
  * "epoch <id hex>": the epoch new content is sealed under; "removed 1" once
  * this device learned of its removal (doc/SYNC.md R4).
@@ -374,6 +392,8 @@ static int ctl_status(struct ctl *c, int fd)
                 rc = ctl_status_content(fs, fd);
         if (rc == 0 && fs->push != NULL)
                 rc = ctl_status_stuck(fs, fd);
+        if (rc == 0)
+                rc = ctl_status_open_wait(fs, fd);
         if (rc == 0)
                 rc = ctl_send(fd, "end");
         return rc;

@@ -334,7 +334,9 @@ struct fs {
         uint64_t lamport_kept; /* lamport_seen as last saved (index meta lamport_seen; C8) */
         _Atomic unsigned long nconflicts; /* conflict copies made or remote versions that
                                              lost (fs/apply.c) */
-        uint64_t journal_seq;             /* last entry built (in the open transaction) */
+        /* U7: the inode whose writers a remote deletion waits for (0: none); `status` */
+        _Atomic uint64_t open_wait_ino;
+        uint64_t journal_seq; /* last entry built (in the open transaction) */
         uint8_t journal_head[32];
         uint64_t committed_seq; /* last entry whose index state is durable */
         int commit_broken;      /* the index failed mid-commit: publish nothing more */

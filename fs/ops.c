@@ -1064,9 +1064,14 @@ void fs_api_release(struct fs *fs, struct fs_inode *in, int flags)
                 left = fs_inode_writers(fs, in, -1);
         fs_inode_ref(fs, in, 0, -1);
         pthread_rwlock_wrlock(&in->lock);
-        if (writer && left == 0 && fs_inode_writers(fs, in, 0) == 0)
+        if (writer && left == 0 && fs_inode_writers(fs, in, 0) == 0) {
+                uint64_t ino = in->ino;
+
                 fs_inode_blind_drop(in); /* U7: no handle is left that predates it */
-        fs_content_unbuffer(fs, in);     /* sealed at every release, freed */
+                /* a deletion that waited for it is taken at the next pull round */
+                (void)atomic_compare_exchange_strong(&fs->open_wait_ino, &ino, 0);
+        }
+        fs_content_unbuffer(fs, in); /* sealed at every release, freed */
         fs_inode_idle_locked(fs, in);
         pthread_rwlock_unlock(&in->lock);
         fs_inode_put(fs, in);

@@ -9,8 +9,9 @@
 #    conflict copy, on both devices (before U7 it was gone everywhere: the
 #    lost rewrite of the fault run, 68-fault-run.t).
 #  - B deletes g.txt while a program on A holds it open for writing: A keeps
-#    the file until the program closes it; what the program wrote then is a
-#    later edit than the deletion and wins on both devices (U1).
+#    the file until the program closes it (`status` names it meanwhile); what
+#    the program wrote then is a later edit than the deletion and wins on both
+#    devices (U1).
 TEST_TIMEOUT=420
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -106,11 +107,15 @@ run_ok "B: sync the deletion" B sync docs
 waits() { grep -q "open for writing here" "$HA/regions/$RID/mount.log" 2>/dev/null; }
 converge "A: the deletion waits while g.txt is open for writing" 60 waits
 ok "$([ -f "$ma/g.txt" ] && echo 0 || echo 1)" "A: g.txt is still there"
+is "$(A status docs --json | jq -r .open_wait)" /g.txt "A: status names the file the deletion waits for"
+like "$(A status docs)" "waiting: .*deleted /g.txt; it is open for writing here" "  ... in its text too"
 echo append >"$work/ctl2"
 wait "$h2"
 ok $? "the program on A wrote to g.txt and closed it"
 g_back() { has_line "$ma/g.txt" a-late && has_line "$mb/g.txt" a-late; }
 converge "the edit made after the deletion arrived wins on both devices" 90 g_back
+no_wait() { [ "$(A status docs --json | jq -r .open_wait)" = null ]; }
+converge "A: status no longer names a waiting file once it was closed" 30 no_wait
 is "$(cat "$mb/g.txt")" "$(printf 'g1\na-late')" "B: g.txt is A's edit"
 
 SEALSYNC_HOME=$HB umount_region "$mb"
