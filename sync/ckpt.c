@@ -552,11 +552,59 @@ static int ckpt_past_cutoff(const struct journal_seen *m, const struct pull_peer
                (m->seq == peer->cutoff_seq && memcmp(m->hash, peer->cutoff_hash, 32) != 0);
 }
 
+/*
+ * Invariants C3 and C9: mark M of C against the chain its device's cutoff
+ * names (pull_named_chain_at, fetched and checked as for a fork).  At or
+ * below the cutoff's seq M must name the entry of that chain: another entry
+ * is the other branch of a forked journal, and a chain the store does not
+ * show (or deeper than the puller keeps) decides nothing, so C is refused
+ * (fail closed).  Returns 0 (on the chain, or no cutoff decides M), the
+ * alarm's -EBADMSG, or a transient error (-ENOMEM, the store's).
+ */
+static int ckpt_judge_chain(const struct ckpt_ctx *x, const struct checkpoint *c, const char *key,
+                            const struct journal_seen *m)
+{
+        uint8_t named[32];
+        char hex[33];
+        int rc = pull_named_chain_at(x->pull, m->device_id, m->seq, named);
+
+        hex_encode(hex, m->device_id, 16);
+        if (rc == 1 && memcmp(named, m->hash, 32) != 0)
+                return ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
+                                  "past-cutoff: its vector names entry %" PRIu64 " of device %s, "
+                                  "which is off the chain its cutoff names (a forked journal)",
+                                  m->seq, hex);
+        if (rc == -EAGAIN || rc == -E2BIG || rc == -ENOENT)
+                return ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
+                                  "past-cutoff: the chain the cutoff of device %s names cannot "
+                                  "be followed down to its mark (seq %" PRIu64 "): %s",
+                                  hex, m->seq, strerror(-rc));
+        return rc < 0 ? rc : 0;
+}
+
+/* Invariants C3, C9, R5: mark M of C against its device's standing here. */
+static int ckpt_judge_mark(const struct ckpt_ctx *x, const struct checkpoint *c, const char *key,
+                           const struct journal_seen *m)
+{
+        struct pull_peer peer;
+
+        if (pull_peer_lookup(x->pull, m->device_id, &peer) != 0)
+                return ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
+                                  "its vector names a device this device does not know");
+        if (ckpt_past_cutoff(m, &peer))
+                return ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
+                                  "past-cutoff: its vector carries entries of removed "
+                                  "device %02x%02x%02x%02x past the removal's cutoff "
+                                  "(seq %" PRIu64 " > %" PRIu64 ")",
+                                  peer.device_id[0], peer.device_id[1], peer.device_id[2],
+                                  peer.device_id[3], m->seq, peer.cutoff_seq);
+        return ckpt_judge_chain(x, c, key, m);
+}
+
 /* Invariant 2: C against every local mark, our own head, and the peers it names. */
 static int ckpt_judge(const struct ckpt_ctx *x, const struct checkpoint *c, const char *key)
 {
         struct pull_peer_info pi;
-        struct pull_peer peer;
         size_t i, n = pull_peer_count(x->pull);
         int rc = ckpt_judge_one(x, c, key, x->self_id, x->own_seq, x->own_head, 1);
 
@@ -565,20 +613,9 @@ static int ckpt_judge(const struct ckpt_ctx *x, const struct checkpoint *c, cons
                 if (rc == 0 && pi.have)
                         rc = ckpt_judge_one(x, c, key, pi.device_id, pi.seq, pi.hash, 0);
         }
-        for (i = 0; i < c->nmarks && rc == 0; i++) {
-                if (memcmp(c->marks[i].device_id, x->self_id, 16) == 0)
-                        continue;
-                if (pull_peer_lookup(x->pull, c->marks[i].device_id, &peer) != 0)
-                        rc = ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
-                                        "its vector names a device this device does not know");
-                else if (ckpt_past_cutoff(&c->marks[i], &peer))
-                        rc = ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
-                                        "past-cutoff: its vector carries entries of removed "
-                                        "device %02x%02x%02x%02x past the removal's cutoff "
-                                        "(seq %" PRIu64 " > %" PRIu64 ")",
-                                        peer.device_id[0], peer.device_id[1], peer.device_id[2],
-                                        peer.device_id[3], c->marks[i].seq, peer.cutoff_seq);
-        }
+        for (i = 0; i < c->nmarks && rc == 0; i++)
+                if (memcmp(c->marks[i].device_id, x->self_id, 16) != 0)
+                        rc = ckpt_judge_mark(x, c, key, &c->marks[i]);
         return rc;
 }
 

@@ -22,7 +22,9 @@
  *      admin (not removed), signature under its pinned key, member head in
  *      this device's fold, no mark below this device's marks or own journal
  *      head (an own mark above the head or with another hash is a fork),
- *      no mark of a removed device past its cutoff (past-cutoff, C3).
+ *      no mark of a removed device past its cutoff, nor one at or below
+ *      a removed or demoted device's cutoff off the chain it names
+ *      (past-cutoff, C3; pull_named_chain_at, fail closed).
  *      The one with the most entries (sum of its vector's seqs) is chosen.
  *   3. Its vector against the journals: one LIST per device; the entry at
  *      each mark's seq must be on the store with the mark's hash (else
