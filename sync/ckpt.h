@@ -28,7 +28,8 @@
  *      The one with the most entries (sum of its vector's seqs) is chosen.
  *   3. Its vector against the journals: one LIST per device; the entry at
  *      each mark's seq must be on the store with the mark's hash (else
- *      checkpoint-fork, or bad-checkpoint if missing).
+ *      bad-checkpoint); another entry at that seq is checkpoint-fork unless
+ *      a cutoff's named chain decides it for the mark (C9).
  *   4. GET its bundles (hash == name, pack_parse); their location records
  *      and records go to the pack index.
  *   5. Every file's manifest: record hash, strict decoding, region and file
