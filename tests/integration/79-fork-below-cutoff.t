@@ -127,14 +127,14 @@ no_branch_one "$ma" && no_branch_one "$mb"; ok $? "nothing of branch one on A or
 content_is "$mb/x.txt" "X's honest file"; ok $? "B keeps X's entry below the fork"
 is "$(holding_for "$HB" "$idX")" 0 "B: no alarm holds X (the cutoff decides the fork)"
 is "$(holding_for "$HA" "$idX")" 0 "A: no alarm holds X"
-tree "$mb" >"$work/tree-b"
+tree_listing "$mb" >"$work/tree-b"
 
 # ------------------------------------------------------------ a remount keeps it
 umount_region "$mb" || fail "umount B"
 SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot remount"
 sync_all B
 sync_all B
-is "$(tree "$mb")" "$(cat "$work/tree-b")" "B's tree after a remount and two rounds: unchanged"
+is "$(tree_listing "$mb")" "$(cat "$work/tree-b")" "B's tree after a remount and two rounds: unchanged"
 is "$(B status docs --json | jq '[.alarms[] | select(.kind == "revoked")] | length')" 1 \
 	"B keeps one revoked alarm for X (nothing undone twice)"
 is "$(holding_for "$HB" "$idX")" 0 "B: still no alarm holds X after a remount"
