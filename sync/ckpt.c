@@ -552,11 +552,59 @@ static int ckpt_past_cutoff(const struct journal_seen *m, const struct pull_peer
                (m->seq == peer->cutoff_seq && memcmp(m->hash, peer->cutoff_hash, 32) != 0);
 }
 
+/*
+ * Invariants C3 and C9: mark M of C against the chain its device's cutoff
+ * names (pull_named_chain_at, fetched and checked as for a fork).  At or
+ * below the cutoff's seq M must name the entry of that chain: another entry
+ * is the other branch of a forked journal, and a chain the store does not
+ * show (or deeper than the puller keeps) decides nothing, so C is refused
+ * (fail closed).  Returns 0 (on the chain, or no cutoff decides M), the
+ * alarm's -EBADMSG, or a transient error (-ENOMEM, the store's).
+ */
+static int ckpt_judge_chain(const struct ckpt_ctx *x, const struct checkpoint *c, const char *key,
+                            const struct journal_seen *m)
+{
+        uint8_t named[32];
+        char hex[33];
+        int rc = pull_named_chain_at(x->pull, m->device_id, m->seq, named);
+
+        hex_encode(hex, m->device_id, 16);
+        if (rc == 1 && memcmp(named, m->hash, 32) != 0)
+                return ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
+                                  "past-cutoff: its vector names entry %" PRIu64 " of device %s, "
+                                  "which is off the chain its cutoff names (a forked journal)",
+                                  m->seq, hex);
+        if (rc == -EAGAIN || rc == -E2BIG || rc == -ENOENT)
+                return ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
+                                  "past-cutoff: the chain the cutoff of device %s names cannot "
+                                  "be followed down to its mark (seq %" PRIu64 "): %s",
+                                  hex, m->seq, strerror(-rc));
+        return rc < 0 ? rc : 0;
+}
+
+/* Invariants C3, C9, R5: mark M of C against its device's standing here. */
+static int ckpt_judge_mark(const struct ckpt_ctx *x, const struct checkpoint *c, const char *key,
+                           const struct journal_seen *m)
+{
+        struct pull_peer peer;
+
+        if (pull_peer_lookup(x->pull, m->device_id, &peer) != 0)
+                return ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
+                                  "its vector names a device this device does not know");
+        if (ckpt_past_cutoff(m, &peer))
+                return ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
+                                  "past-cutoff: its vector carries entries of removed "
+                                  "device %02x%02x%02x%02x past the removal's cutoff "
+                                  "(seq %" PRIu64 " > %" PRIu64 ")",
+                                  peer.device_id[0], peer.device_id[1], peer.device_id[2],
+                                  peer.device_id[3], m->seq, peer.cutoff_seq);
+        return ckpt_judge_chain(x, c, key, m);
+}
+
 /* Invariant 2: C against every local mark, our own head, and the peers it names. */
 static int ckpt_judge(const struct ckpt_ctx *x, const struct checkpoint *c, const char *key)
 {
         struct pull_peer_info pi;
-        struct pull_peer peer;
         size_t i, n = pull_peer_count(x->pull);
         int rc = ckpt_judge_one(x, c, key, x->self_id, x->own_seq, x->own_head, 1);
 
@@ -565,20 +613,9 @@ static int ckpt_judge(const struct ckpt_ctx *x, const struct checkpoint *c, cons
                 if (rc == 0 && pi.have)
                         rc = ckpt_judge_one(x, c, key, pi.device_id, pi.seq, pi.hash, 0);
         }
-        for (i = 0; i < c->nmarks && rc == 0; i++) {
-                if (memcmp(c->marks[i].device_id, x->self_id, 16) == 0)
-                        continue;
-                if (pull_peer_lookup(x->pull, c->marks[i].device_id, &peer) != 0)
-                        rc = ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
-                                        "its vector names a device this device does not know");
-                else if (ckpt_past_cutoff(&c->marks[i], &peer))
-                        rc = ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
-                                        "past-cutoff: its vector carries entries of removed "
-                                        "device %02x%02x%02x%02x past the removal's cutoff "
-                                        "(seq %" PRIu64 " > %" PRIu64 ")",
-                                        peer.device_id[0], peer.device_id[1], peer.device_id[2],
-                                        peer.device_id[3], c->marks[i].seq, peer.cutoff_seq);
-        }
+        for (i = 0; i < c->nmarks && rc == 0; i++)
+                if (memcmp(c->marks[i].device_id, x->self_id, 16) != 0)
+                        rc = ckpt_judge_mark(x, c, key, &c->marks[i]);
         return rc;
 }
 
@@ -641,11 +678,12 @@ static int ckpt_choose(const struct ckpt_ctx *x, int self, struct checkpoint *be
         return rc != 0 ? rc : have ? 0 : -ENOENT;
 }
 
-/* Step 3 for one mark: the first key listed at or after its seq. */
+/* Step 3 for one mark: the keys listed at its seq (the listing stops after them). */
 struct ckpt_agree {
         const struct ckpt_ctx *x;
         const struct journal_seen *m;
-        int state; /* 0 nothing listed, 1 the mark's entry, 2 another at its seq, 3 later only */
+        int found; /* the mark's entry is listed */
+        int other; /* another entry at its seq is listed too (a forked journal) */
 };
 
 static int ckpt_agree_cb(void *arg, const char *key, uint64_t size)
@@ -660,38 +698,73 @@ static int ckpt_agree_cb(void *arg, const char *key, uint64_t size)
                 return 0; /* junk: pull.c names it */
         if (seq < a->m->seq)
                 return 0;
-        a->state = seq > a->m->seq ? 3 : memcmp(hash, a->m->hash, 32) == 0 ? 1 : 2;
-        return CKPT_LIST_STOP;
+        if (seq > a->m->seq)
+                return CKPT_LIST_STOP;
+        if (memcmp(hash, a->m->hash, 32) == 0)
+                a->found = 1;
+        else
+                a->other = 1;
+        return 0;
+}
+
+/*
+ * Invariant C9: 1 if the chain a cutoff of M's device names has M's entry
+ * at M's seq (the fork there is decided: M is on the named branch), else 0;
+ * or -ENOMEM.  ckpt_judge_chain fetched that chain already.
+ */
+static int ckpt_agree_named(const struct ckpt_ctx *x, const struct journal_seen *m)
+{
+        uint8_t named[32];
+        int rc = pull_named_chain_at(x->pull, m->device_id, m->seq, named);
+
+        if (rc == -ENOMEM)
+                return rc;
+        return rc == 1 && memcmp(named, m->hash, 32) == 0;
+}
+
+/*
+ * Step 3 for mark M of C: its entry is on the store; another entry at its
+ * seq is a fork (checkpoint-fork) unless a cutoff's named chain decides it
+ * for M (C9).  0, the alarm's -EBADMSG, or the store's error.
+ */
+static int ckpt_agree_one(const struct ckpt_ctx *x, const struct checkpoint *c, const char *key,
+                          const struct journal_seen *m)
+{
+        char prefix[64 + 9 + 32 + 2], after[sizeof(prefix) + 16], dev[33];
+        struct ckpt_agree a = {x, m, 0, 0};
+        int rc;
+
+        hex_encode(dev, m->device_id, 16);
+        snprintf(prefix, sizeof(prefix), "%s/journal/%s/", x->region_hex, dev);
+        snprintf(after, sizeof(after), "%s%016" PRIx64, prefix, m->seq);
+        rc = x->store->ops->list(x->store, prefix, after, ckpt_agree_cb, &a);
+        if (rc == CKPT_LIST_STOP)
+                rc = 0;
+        if (rc == 0 && a.found && a.other)
+                rc = ckpt_agree_named(x, m);
+        if (rc < 0)
+                return rc;
+        if (a.other && rc != 1)
+                return ckpt_alarm(x, c->device_id, PULL_ALARM_CHECKPOINT_FORK, c->seq, key,
+                                  "its vector names entry %" PRIu64 " of device %s, and the "
+                                  "journal has another entry at that seq",
+                                  m->seq, dev);
+        if (!a.found)
+                return ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
+                                  "its vector names entry %" PRIu64 " of device %s, which "
+                                  "the store does not show",
+                                  m->seq, dev);
+        return 0;
 }
 
 static int ckpt_agree(const struct ckpt_ctx *x, const struct checkpoint *c, const char *key)
 {
-        char prefix[64 + 9 + 32 + 2], after[sizeof(prefix) + 16], dev[33];
         size_t i;
         int rc = 0;
 
-        for (i = 0; i < c->nmarks && rc == 0; i++) {
-                struct ckpt_agree a = {x, &c->marks[i], 0};
-
-                if (memcmp(c->marks[i].device_id, x->self_id, 16) == 0)
-                        continue; /* judged against our own head */
-                hex_encode(dev, c->marks[i].device_id, 16);
-                snprintf(prefix, sizeof(prefix), "%s/journal/%s/", x->region_hex, dev);
-                snprintf(after, sizeof(after), "%s%016" PRIx64, prefix, c->marks[i].seq);
-                rc = x->store->ops->list(x->store, prefix, after, ckpt_agree_cb, &a);
-                if (rc == CKPT_LIST_STOP)
-                        rc = 0;
-                if (rc == 0 && a.state == 2)
-                        rc = ckpt_alarm(x, c->device_id, PULL_ALARM_CHECKPOINT_FORK, c->seq, key,
-                                        "its vector names entry %" PRIu64 " of device %s with "
-                                        "another hash than the journal's",
-                                        c->marks[i].seq, dev);
-                else if (rc == 0 && a.state != 1)
-                        rc = ckpt_alarm(x, c->device_id, PULL_ALARM_BAD_CHECKPOINT, c->seq, key,
-                                        "its vector names entry %" PRIu64 " of device %s, which "
-                                        "the store does not show",
-                                        c->marks[i].seq, dev);
-        }
+        for (i = 0; i < c->nmarks && rc == 0; i++)
+                if (memcmp(c->marks[i].device_id, x->self_id, 16) != 0) /* ours: its head */
+                        rc = ckpt_agree_one(x, c, key, &c->marks[i]);
         return rc;
 }
 

@@ -22,11 +22,14 @@
  *      admin (not removed), signature under its pinned key, member head in
  *      this device's fold, no mark below this device's marks or own journal
  *      head (an own mark above the head or with another hash is a fork),
- *      no mark of a removed device past its cutoff (past-cutoff, C3).
+ *      no mark of a removed device past its cutoff, nor one at or below
+ *      a removed or demoted device's cutoff off the chain it names
+ *      (past-cutoff, C3; pull_named_chain_at, fail closed).
  *      The one with the most entries (sum of its vector's seqs) is chosen.
  *   3. Its vector against the journals: one LIST per device; the entry at
  *      each mark's seq must be on the store with the mark's hash (else
- *      checkpoint-fork, or bad-checkpoint if missing).
+ *      bad-checkpoint); another entry at that seq is checkpoint-fork unless
+ *      a cutoff's named chain decides it for the mark (C9).
  *   4. GET its bundles (hash == name, pack_parse); their location records
  *      and records go to the pack index.
  *   5. Every file's manifest: record hash, strict decoding, region and file

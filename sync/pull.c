@@ -814,6 +814,25 @@ static int pull_chain_at(struct pull *p, struct pull_peer_state *ps, uint64_t to
         return rc;
 }
 
+int pull_named_chain_at(struct pull *p, const uint8_t device_id[static 16], uint64_t seq,
+                        uint8_t out[static 32])
+{
+        struct pull_peer_state *ps = pull_peer_find(p, device_id);
+        uint8_t top_hash[32], h[32];
+        uint64_t top = 0;
+        int dem = 0, rc;
+
+        if (ps == NULL)
+                return -ENOENT;
+        if (seq == 0 || !pull_anchor(p, ps, &top, top_hash, &dem) || seq > top)
+                return 0; /* no cutoff decides that entry */
+        rc = pull_chain_at(p, ps, top, top_hash, seq, h);
+        if (rc != 0)
+                return rc;
+        memcpy(out, h, 32);
+        return 1;
+}
+
 /* ---- listing (step 2) ---- */
 
 struct pull_list {

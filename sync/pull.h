@@ -444,6 +444,22 @@ int pull_mark_advance(struct pull *p, const uint8_t device_id[static 16], uint64
                       const uint8_t hash[static 32]) __attribute__((warn_unused_result));
 
 /*
+ * Invariants C3 and C9, for the checkpoint bootstrap: the hash of the entry
+ * at SEQ of the chain that peer DEVICE_ID's anchor names (the entry at its
+ * removal's or demotion's cutoff, the lowest of them), into OUT.  The chain
+ * is fetched by name back from the anchor down to SEQ as for a fork below a
+ * cutoff, every entry checked (hash, signature under the pinned key, region,
+ * device, seq), and kept for the puller's life.  Returns 1 (OUT set), 0
+ * (SEQ is 0 or above the anchor, or DEVICE_ID has none: no cutoff decides
+ * that entry; OUT untouched), -ENOENT (not a peer), -EAGAIN (the store does
+ * not show the chain, or an entry of it does not verify), -E2BIG (SEQ is
+ * 65,536 (PULL_CHAIN_MAX) or more below the anchor: undecided), -ENOMEM, or the
+ * store's error.  The round's thread only (the hook below runs there).
+ */
+int pull_named_chain_at(struct pull *p, const uint8_t device_id[static 16], uint64_t seq,
+                        uint8_t out[static 32]) __attribute__((warn_unused_result));
+
+/*
  * A hook run at the start of rounds, before any journal is pulled, until it
  * returns 0 (then never again): the checkpoint bootstrap (fs/mount.c sets
  * it for a device with no marks).  *APPLIED counts manifests it applied.

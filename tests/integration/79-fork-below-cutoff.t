@@ -4,7 +4,8 @@
 # chain the cutoff names (doc/SYNC.md invariant C9) on a file:// store.
 # Admin A, writer B, writer X; X's home is copied (X2) while X is unmounted.
 #  - X writes branch one (two entries, seq S and S+1, both editing f.txt); B
-#    takes them; then the store hides them (the objects moved aside).
+#    takes them and writes a checkpoint naming X at S+1 (branch one); then
+#    the store hides them (the objects moved aside).
 #  - The copy X2, which never saw branch one, writes branch two at the same
 #    seqs and one more (S..S+2); A takes it and revokes X: the cutoff is S+2,
 #    so the journal forked at S, *below* the cutoff.
@@ -13,8 +14,10 @@
 #    journal"), takes branch two; A and B hold the same tree, nothing of
 #    branch one anywhere, X's entries of branch two and before kept (a
 #    then-member's writes), no holding alarm below the cutoff.
-#  - A remount of B keeps it; E, a new device replaying the journals, holds
-#    the same tree and names the equivocation.
+#  - A remount of B keeps it; E, a new device, refuses B's checkpoint (its
+#    vector names branch one's entry below the cutoff: off the named chain,
+#    C3), replays the journals, holds the same tree and names the
+#    equivocation.
 TEST_TIMEOUT=600
 . "$(dirname "$0")/lib.sh"
 need_cmd jq
@@ -33,6 +36,18 @@ SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot mount"
 SEALSYNC_HOME=$HX mount_region docs "$mx" || bail "X cannot mount"
 
 no_branch_one() { ! grep -rqs "branch one" "$1"; }
+# ck_mark_of FILE DEV: "seq-hash" (as in a journal key) of DEV's mark in checkpoint FILE
+# (u32 count at offset 97, then per mark device[16], u64 seq, hash[32]; FORMAT-sync.md).
+ck_mark_of()
+{
+	local n i off
+	n=$((16#$(od -An -tx1 -j97 -N4 "$1" | tr -d ' \n')))
+	for ((i = 0; i < n; i++)); do
+		off=$((101 + i * 56))
+		[ "$(od -An -tx1 -j$off -N16 "$1" | tr -d ' \n')" = "$2" ] || continue
+		echo "$(od -An -tx1 -j$((off + 16)) -N8 "$1" | tr -d ' \n')-$(od -An -tx1 -j$((off + 24)) -N32 "$1" | tr -d ' \n')"
+	done
+}
 # holding_for HOME DEV: how many holding alarms of HOME name DEV.
 holding_for()
 {
@@ -72,6 +87,10 @@ ok $? "branch one is X's entries at seq $S and $S1 (after its honest entry)"
 umount_region "$mx" || bail "umount X"
 sync_all B
 converge "B takes branch one" 60 content_is "$mb/f.txt" "branch one b"
+run_ok "B: a checkpoint while it holds branch one" B checkpoint docs
+idB=$(B id --json | jq -r .device_id)
+ck_b=$(ls "$SD/c/$idB/" | grep -- - | LC_ALL=C sort | tail -n1)
+is "$(ck_mark_of "$SD/c/$idB/$ck_b" "$idX")" "$one_s1" "B's checkpoint names X at seq $S1, branch one"
 umount_region "$mb" || bail "umount B" # it would see the hidden entries as a rollback
 
 # ------------------------------------------------------------ the store hides branch one
@@ -108,22 +127,24 @@ no_branch_one "$ma" && no_branch_one "$mb"; ok $? "nothing of branch one on A or
 content_is "$mb/x.txt" "X's honest file"; ok $? "B keeps X's entry below the fork"
 is "$(holding_for "$HB" "$idX")" 0 "B: no alarm holds X (the cutoff decides the fork)"
 is "$(holding_for "$HA" "$idX")" 0 "A: no alarm holds X"
-tree "$mb" >"$work/tree-b"
+tree_listing "$mb" >"$work/tree-b"
 
 # ------------------------------------------------------------ a remount keeps it
 umount_region "$mb" || fail "umount B"
 SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot remount"
 sync_all B
 sync_all B
-is "$(tree "$mb")" "$(cat "$work/tree-b")" "B's tree after a remount and two rounds: unchanged"
+is "$(tree_listing "$mb")" "$(cat "$work/tree-b")" "B's tree after a remount and two rounds: unchanged"
 is "$(B status docs --json | jq '[.alarms[] | select(.kind == "revoked")] | length')" 1 \
 	"B keeps one revoked alarm for X (nothing undone twice)"
 is "$(holding_for "$HB" "$idX")" 0 "B: still no alarm holds X after a remount"
 
-# ------------------------------------------------------------ a device replaying the journals
+# ------------------------------------------------------------ a new device: B's checkpoint refused
 enroll_device devE E docs
-SEALSYNC_HOME=$HE SEALSYNC_NO_CHECKPOINT=1 mount_region docs "$me" || bail "E cannot mount"
+SEALSYNC_HOME=$HE mount_region docs "$me" || bail "E cannot mount"
 sync_all E E
+converge "E refuses B's checkpoint: X off the chain its cutoff names (C3)" 30 \
+	alarm_named "$HE" bad-checkpoint "$idB" "past-cutoff: .*off the chain its cutoff names"
 converge "E (replaying the journals) holds A's tree" 90 same_tree "$ma" "$me"
 converge "E names the equivocation of X" 30 alarm_named "$HE" equivocation "$idX" "forked journal"
 no_branch_one "$me"; ok $? "nothing of branch one on E"

@@ -22,6 +22,8 @@
 #include "crypto/secmem.h"
 #include "crypto/sig.h"
 #include "keyring/member.h"
+#include "sync/checkpoint.h"
+#include "sync/ckpt.h"
 #include "sync/index.h"
 #include "sync/journal.h"
 #include "sync/manifest.h"
@@ -2013,6 +2015,185 @@ static void test_fork_below_then_removed(void **state)
         assert_int_equal(undo_seen.calls, 0);
 }
 
+/* ---- invariants C3 and C9: a checkpoint's vector against the named chain ---- */
+
+/* B's checkpoint (seq 1, no files) on the store, its vector naming C at (SEQ, HASH). */
+static void ckpt_put_b(struct fx *f, uint64_t seq, const uint8_t hash[32])
+{
+        struct journal_seen mark;
+        struct checkpoint c;
+        char key[CHECKPOINT_KEY_SIZE];
+        uint8_t *buf = NULL, h[32];
+        size_t len = 0;
+
+        memset(&mark, 0, sizeof(mark));
+        memcpy(mark.device_id, f->c.id, 16);
+        mark.seq = seq;
+        memcpy(mark.hash, hash, 32);
+        memset(&c, 0, sizeof(c));
+        c.version = CHECKPOINT_VERSION;
+        memcpy(c.region_id, f->region, 32);
+        memcpy(c.device_id, f->b.id, 16);
+        c.seq = 1;
+        memset(c.member_head, 0x77, 32);
+        c.time_ms = 1700000000000ull;
+        c.nmarks = 1;
+        c.marks = &mark;
+        assert_int_equal(checkpoint_encode_sign(&c, f->b.sk, &buf, &len, h), 0);
+        assert_int_equal(checkpoint_object_key(f->region_hex, f->b.id, 1, h, key), 0);
+        assert_int_equal(f->st->ops->put(f->st, key, buf, len, 0), 0);
+        free(buf);
+}
+
+static int ckpt_boot(void *arg, unsigned *applied)
+{
+        return ckpt_bootstrap(arg, applied);
+}
+
+/*
+ * C's journal forks below its cutoff (fork_below_publish: E1, T2, T3 and
+ * the named N2..N4; C removed with its cutoff naming N4); B (a writer)
+ * wrote a checkpoint naming C at (3, MARK).  A new device of peers B and C
+ * bootstraps (X: its context, kept while the puller lives) and pulls two
+ * rounds.  N: the named chain's entries.
+ */
+static void ckpt_fork_boot(struct fx *f, struct ckpt_ctx *x, const uint8_t mark[32])
+{
+        struct pull_peer peers[2];
+
+        peers[0] = peer_of(&f->b, f->b.pk, MEMBER_ROLE_WRITER);
+        peers[1] = peer_of(&f->c, f->c.pk, MEMBER_ROLE_WRITER);
+        peers[1].removed = 1;
+        peers[1].cutoff_seq = 4;
+        memcpy(peers[1].cutoff_hash, f->c.head, 32); /* N4: the last published */
+        ckpt_put_b(f, 3, mark);
+        pull_free(f->p);
+        f->p = NULL;
+        memset(&undo_seen, 0, sizeof(undo_seen));
+        assert_int_equal(
+            pull_new(&f->p, f->st, f->ix, f->region, f->a.id, peers, 2, &undo_ops, &f->rec), 0);
+        f->rec.p = f->p;
+        f->rec.n = 0;
+        memset(x, 0, sizeof(*x));
+        x->store = f->st;
+        x->ix = f->ix;
+        x->pull = f->p;
+        x->ops = &undo_ops;
+        x->arg = &f->rec;
+        memcpy(x->region_id, f->region, 32);
+        memcpy(x->region_hex, f->region_hex, sizeof(x->region_hex));
+        memcpy(x->self_id, f->a.id, 16);
+        memcpy(x->self_pk, f->a.pk, 32);
+        pull_set_bootstrap(f->p, ckpt_boot, x);
+        round_ok(f);
+        round_ok(f);
+}
+
+/* Peer C's mark (peer 1 of ckpt_fork_boot's puller). */
+static void expect_c_mark(struct fx *f, uint64_t seq, const uint8_t hash[32])
+{
+        struct pull_peer_info pi;
+
+        assert_int_equal(pull_peer_get(f->p, 1, &pi), 0);
+        assert_memory_equal(pi.device_id, f->c.id, 16);
+        assert_int_equal(pi.seq, seq);
+        assert_memory_equal(pi.hash, hash, 32);
+}
+
+/* How many bad-checkpoint alarms about B (none holding) have WHAT in their text. */
+static size_t ckpt_refusals(struct fx *f, const char *what)
+{
+        struct pull_alarm_info a;
+        size_t i, n = 0;
+
+        for (i = 0; pull_alarm_get(f->p, i, &a) == 0; i++)
+                if (strcmp(a.kind, "bad-checkpoint") == 0) {
+                        assert_string_equal(a.device, f->b.hex);
+                        assert_false(a.holds);
+                        n += strstr(a.text, what) != NULL;
+                }
+        return n;
+}
+
+/*
+ * Invariants C3 and C9: B's checkpoint names T3, the other branch's entry
+ * at seq 3, below C's cutoff (4): refused (bad-checkpoint past-cutoff, not
+ * holding) and the journals replayed -- E1 and the named N2..N4 taken,
+ * T2 and T3 refused, nothing undone (the device never started on T).
+ */
+static void test_ckpt_off_chain(void **state)
+{
+        struct fx *f = *state;
+        struct ckpt_ctx x;
+        uint8_t e1[32], t3[32], n[3][32];
+
+        fork_below_publish(f, e1, t3, n);
+        ckpt_fork_boot(f, &x, t3);
+        assert_int_equal(ckpt_refusals(f, "off the chain its cutoff names"), 1);
+        assert_int_equal(f->rec.n, 4); /* E1, N2..N4 from the journals */
+        assert_int_equal(f->rec.got[1].file_id[0], 0x50);
+        expect_c_mark(f, 4, n[2]);
+        assert_int_equal(undo_seen.calls, 0);
+}
+
+/*
+ * The same checkpoint naming N3, the named chain's entry at seq 3: taken
+ * (its vector is C's mark; the chain N4 -> N3 fetched by name), then only
+ * N4 is pulled; no refusal, nothing undone.
+ */
+static void test_ckpt_on_chain(void **state)
+{
+        struct fx *f = *state;
+        struct ckpt_ctx x;
+        uint8_t e1[32], t3[32], n[3][32];
+
+        fork_below_publish(f, e1, t3, n);
+        ckpt_fork_boot(f, &x, n[1]);
+        assert_int_equal(ckpt_refusals(f, ""), 0);
+        assert_int_equal(f->rec.n, 1); /* N4: the checkpoint has no files */
+        expect_c_mark(f, 4, n[2]);
+        assert_int_equal(undo_seen.calls, 0);
+}
+
+/*
+ * Fail closed: the checkpoint names N3 (on the named chain), but the store
+ * does not show the cutoff's entry N4 (deleted, or REPLACED by other bytes
+ * under its name: its hash fails), so the chain cannot be followed down to
+ * seq 3: refused all the same; the journals are replayed, and stop at the
+ * fork below the cutoff until the store shows the named chain (C9).
+ */
+static void ckpt_chain_hidden(struct fx *f, int replaced)
+{
+        static const uint8_t junk[] = "not the entry it is named after";
+        struct pull_peer_info pi;
+        char key[JOURNAL_KEY_SIZE];
+        struct ckpt_ctx x;
+        uint8_t e1[32], t3[32], n[3][32];
+
+        fork_below_publish(f, e1, t3, n);
+        assert_int_equal(journal_object_key(f->region_hex, f->c.id, 4, n[2], key), 0);
+        if (replaced)
+                assert_int_equal(f->st->ops->put(f->st, key, junk, sizeof(junk), 0), 0);
+        else
+                assert_int_equal(f->st->ops->del(f->st, key), 0);
+        ckpt_fork_boot(f, &x, n[1]);
+        assert_int_equal(ckpt_refusals(f, "cannot be followed down to its mark (seq 3)"), 1);
+        assert_int_equal(pull_peer_get(f->p, 1, &pi), 0);
+        assert_false(pi.have); /* not the checkpoint's mark: the fork at seq 2 waits */
+        assert_int_equal(f->rec.n, 0);
+        assert_int_equal(undo_seen.calls, 0);
+}
+
+static void test_ckpt_chain_hidden(void **state)
+{
+        ckpt_chain_hidden(*state, 0);
+}
+
+static void test_ckpt_chain_replaced(void **state)
+{
+        ckpt_chain_hidden(*state, 1);
+}
+
 /* The last alarm: KIND about D, not holding. */
 static void expect_soft_alarm(struct fx *f, const char *kind, const struct dev *d)
 {
@@ -2208,6 +2389,10 @@ int main(void)
             T(test_fork_below_listed),
             T(test_fork_below_then_removed),
             T(test_fork_below_passed),
+            T(test_ckpt_off_chain),
+            T(test_ckpt_on_chain),
+            T(test_ckpt_chain_hidden),
+            T(test_ckpt_chain_replaced),
 #undef T
         };
 
