@@ -126,14 +126,14 @@ no_twin_one "$ma" && no_twin_one "$mb"; ok $? "nothing of twin one on A or B"
 content_is "$mb/x.txt" "X's honest file"; ok $? "B keeps X's entry below the cutoff"
 converge "A names the equivocation of X" 30 alarm_named "$HA" equivocation "$idX"
 converge "B names the equivocation of X" 30 alarm_named "$HB" equivocation "$idX"
-tree "$mb" >"$work/tree-b"
+tree_listing "$mb" >"$work/tree-b"
 
 # ------------------------------------------------------------ a remount keeps it
 umount_region "$mb" || fail "umount B"
 SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "B cannot remount"
 sync_all B
 sync_all B
-is "$(tree "$mb")" "$(cat "$work/tree-b")" "B's tree after a remount and two rounds: unchanged"
+is "$(tree_listing "$mb")" "$(cat "$work/tree-b")" "B's tree after a remount and two rounds: unchanged"
 converge "B names the revoked alarm after a remount" 30 alarm_named "$HB" revoked "$idX" "forked journal"
 converge "B names the equivocation after a remount" 30 alarm_named "$HB" equivocation "$idX"
 is "$(B status docs --json | jq '[.alarms[] | select(.kind == "revoked")] | length')" 1 \
