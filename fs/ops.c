@@ -811,6 +811,39 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
                 fs_api_release(fs_of(req), (struct fs_inode *)(uintptr_t)fi->fh, fi->flags);
 }
 
+/*
+ * CREATE of a NAME that exists, without O_EXCL: the kernel held a negative
+ * dentry that a remote version made stale (its invalidation is sent after the
+ * journal entry); open the file the name holds, as open(2) would have.
+ */
+static void fs_create_existing(fuse_req_t req, uint64_t parent, const char *name,
+                               struct fuse_file_info *fi)
+{
+        struct fs *fs = fs_of(req);
+        struct fs_inode *in = NULL;
+        struct fuse_entry_param e;
+        uint64_t ino;
+        int rc = index_lookup(fs->ix, parent, name, strlen(name), &ino);
+
+        if (rc == 0)
+                rc = fs_api_open(fs, ino, fi->flags, &in);
+        if (rc != 0) {
+                fuse_reply_err(req, rc == -ENOENT ? EEXIST : (rc == -EBADMSG ? EIO : -rc));
+                return;
+        }
+        pthread_rwlock_rdlock(&in->lock);
+        fs_fill_entry(fs, in, &e);
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_ref(fs, in, 1, 0);
+        fi->fh = (uint64_t)(uintptr_t)in;
+        fi->keep_cache = 1;
+        fi->noflush = 1;
+        if (fuse_reply_create(req, &e, fi) != 0) {
+                fs_inode_ref(fs, in, -1, 0);
+                fs_api_release(fs, in, fi->flags);
+        }
+}
+
 static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                          struct fuse_file_info *fi)
 {
@@ -819,6 +852,10 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
         struct fuse_entry_param e;
         int rc = fs_make_node(req, parent, name, FS_KIND_REG, mode, NULL, &in);
 
+        if (rc == -EEXIST && !(fi->flags & O_EXCL)) {
+                fs_create_existing(req, parent, name, fi);
+                return;
+        }
         if (rc != 0) {
                 fuse_reply_err(req, -rc);
                 return;
