@@ -1487,6 +1487,18 @@ static int apply_retire_dir(struct fs *fs, uint64_t ino, const uint8_t file_id[1
 
 static int apply_merge_into(struct fs *fs, uint64_t from, uint64_t into, int depth);
 
+/*
+ * Child C of FROM moves to INTO/NAME in a merge.  A displaced child's record
+ * follows it: it still wants its name, now in INTO (U4, FOUND.md F23).
+ */
+static int apply_merge_move(struct fs *fs, uint64_t from, const struct apply_child *c,
+                            uint64_t into, const char *name)
+{
+        int rc = fs_entry_move(fs, from, c->name, into, name, c->ino, c->type);
+
+        return rc == 0 ? fs_names_moved(fs, c->ino, from, c->name, into, name) : rc;
+}
+
 /* Inode INO, moved to INTO/ALT by a merge, wants INTO/NAME (rule 5, fs/names.c). */
 static int apply_merge_displaced(struct fs *fs, uint64_t ino, uint64_t into, const char *name,
                                  const char *alt)
@@ -1518,7 +1530,7 @@ static int apply_merge_pair(struct fs *fs, uint64_t from, const struct apply_chi
         uint8_t ca[16], oa[16], cfid[16], ofid[16];
         uint64_t cm, om;
         int ck, ok, rc;
-        char alt[256];
+        char alt[256], wanted[256];
 
         rc = apply_ino_ver(fs, c->ino, &cv, ca, &ck, &cm, cfid);
         if (rc == 0)
@@ -1537,21 +1549,25 @@ static int apply_merge_pair(struct fs *fs, uint64_t from, const struct apply_chi
                         rc = index_unlink(fs->ix, into, c->name, strlen(c->name));
                 if (rc == 0)
                         rc = apply_retire_dir(fs, other, ofid, c->ino);
-                return rc == 0 ? fs_entry_move(fs, from, c->name, into, c->name, c->ino, c->type)
-                               : rc;
+                return rc == 0 ? apply_merge_move(fs, from, c, into, c->name) : rc;
         }
+        /* the older is named from the name it wants: it may show a conflict name (F20) */
         if (apply_wins(&ov, &cv)) { /* C is the older: it moves in under a conflict name */
-                rc = fs_conflict_name(fs, into, c->name, ca, cm, cfid, 0, alt);
+                rc = fs_names_wanted(fs, cfid, from, c->name, wanted);
+                if (rc == 0)
+                        rc = fs_conflict_name(fs, into, wanted, ca, cm, cfid, 0, alt);
                 if (rc == 0)
                         rc = fs_entry_move(fs, from, c->name, into, alt, c->ino, c->type);
-                return rc == 0 ? apply_merge_displaced(fs, c->ino, into, c->name, alt) : rc;
+                return rc == 0 ? apply_merge_displaced(fs, c->ino, into, wanted, alt) : rc;
         }
-        rc = fs_conflict_name(fs, into, c->name, oa, om, ofid, 0, alt);
+        rc = fs_names_wanted(fs, ofid, into, c->name, wanted);
+        if (rc == 0)
+                rc = fs_conflict_name(fs, into, wanted, oa, om, ofid, 0, alt);
         if (rc == 0)
                 rc = fs_entry_move(fs, into, c->name, into, alt, other, (uint8_t)ok);
         if (rc == 0)
-                rc = apply_merge_displaced(fs, other, into, c->name, alt);
-        return rc == 0 ? fs_entry_move(fs, from, c->name, into, c->name, c->ino, c->type) : rc;
+                rc = apply_merge_displaced(fs, other, into, wanted, alt);
+        return rc == 0 ? apply_merge_move(fs, from, c, into, c->name) : rc;
 }
 
 /* Every entry of directory FROM moves into directory INTO (same names resolved). */
@@ -1570,7 +1586,7 @@ static int apply_merge_into(struct fs *fs, uint64_t from, uint64_t into, int dep
 
                 rc = index_lookup(fs->ix, into, c->name, strlen(c->name), &other);
                 if (rc == -ENOENT)
-                        rc = fs_entry_move(fs, from, c->name, into, c->name, c->ino, c->type);
+                        rc = apply_merge_move(fs, from, c, into, c->name);
                 else if (rc == 0)
                         rc = apply_merge_pair(fs, from, c, into, other, depth);
         }

@@ -708,6 +708,15 @@ int fs_names_displaced(struct fs *fs, const uint8_t file_id[static 16],
  */
 int fs_names_wanted(struct fs *fs, const uint8_t file_id[static 16], uint64_t parent,
                     const char *shown, char out[static 256]) __attribute__((warn_unused_result));
+/*
+ * A directory merge moved inode INO from FROM/SHOWN to INTO/NOW: if it is
+ * displaced at FROM/SHOWN, its record follows it (it still wants its name,
+ * now in INTO, shown at NOW); else nothing.  Without it the record went
+ * stale at the next settling and the file kept its conflict name on this
+ * device only (U4, tests/sim/FOUND.md F23).  Caller holds ns_lock.
+ */
+int fs_names_moved(struct fs *fs, uint64_t ino, uint64_t from, const char *shown, uint64_t into,
+                   const char *now) __attribute__((warn_unused_result));
 /* FILE_ID is shown under the name it wants: its record, if any, goes.  Caller holds ns_lock. */
 int fs_names_placed(struct fs *fs, const uint8_t file_id[static 16])
     __attribute__((warn_unused_result));

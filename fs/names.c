@@ -111,6 +111,43 @@ int fs_names_wanted(struct fs *fs, const uint8_t file_id[static 16], uint64_t pa
         return 0;
 }
 
+/* The file id of inode INO into FID. */
+static int names_file_id(struct fs *fs, uint64_t ino, uint8_t fid[16])
+{
+        struct fs_inode *in;
+        int rc = fs_inode_get(fs, ino, &in);
+
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_rdlock(&in->lock);
+        memcpy(fid, in->file_id, 16);
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        return 0;
+}
+
+int fs_names_moved(struct fs *fs, uint64_t ino, uint64_t from, const char *shown, uint64_t into,
+                   const char *now)
+{
+        struct fs_want w;
+        uint8_t fid[16], *state = NULL;
+        size_t len = 0;
+        int rc = names_file_id(fs, ino, fid);
+
+        if (rc == 0)
+                rc = index_want_get(fs->ix, fid, &state, &len);
+        if (rc == -ENOENT)
+                return 0; /* not displaced: nothing follows it */
+        if (rc != 0)
+                return rc;
+        if (fs_want_decode(state, len, &w) == 0 && w.parent == from && strcmp(w.shown, shown) == 0)
+                rc = fs_names_displaced(fs, fid, w.hash, into, w.name, now);
+        secmem_wipe(state, len);
+        free(state);
+        secmem_wipe(&w, sizeof(w));
+        return rc;
+}
+
 /* ---- which file holds a name ---- */
 
 void fs_rank_of(const struct fs *fs, const struct fs_inode *in, struct fs_rank *r)

@@ -54,8 +54,11 @@ ESEEDS=${SIM_EQUIV_SEEDS:-20}
 # a file displaced again took a conflict name made from the conflict name it showed.  F21: a
 # deleted directory id brought back into a same-named one kept it alive for good.  F22
 # (U7): a rewrite from a read made before a remote version was applied passed for its
-# successor (the remote version's lines were lost everywhere).  F24 (U7): an append
-# through a dentry the kernel still held reached a file a remote deletion had unlinked.
+# successor (the remote version's lines were lost everywhere).  F23 (U4): a file displaced by
+# rule 5 whose directory merged into a same-named one lost its record (it named the old
+# directory) and kept its conflict name on that device after the holder was deleted.  F24
+# (U7): an append through a dentry the kernel still held reached a file a remote deletion
+# had unlinked.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -90,6 +93,7 @@ REGRESS=(
 	"F21 --replaces 1 --faults 0 --crashes 0 --seeds 1 --from 446"
 	"F22-U7 --replaces 1 --held 1 --seeds 1 --from 47"
 	"F22-U7 --replaces 1 --held 1 --seeds 1 --from 55"
+	"F23-U4 --replaces 1 --seeds 1 --from 2881"
 	"F24-U7 --replaces 1 --held 1 --stale 1 --seeds 1 --from 18"
 )
 export SEALSYNC_SIM=$SIM
