@@ -27,9 +27,11 @@ TEST_TIMEOUT=$((RUN_S + 900))
 . "$(dirname "$0")/lib.sh"
 need_cmd jq
 need_s3
-# Not yet part of `make test`: seed 1 (40 s) passes since U4 and F12, but the 150 s run of
-# seed 2 lost one acknowledged rewrite of 2,775 (the trees agreed): issue #11.
-[ "${FAULT_RUN:-0}" = 1 ] || skip_all "not passing yet (issue #11: a lost rewrite in the 150 s run): run with FAULT_RUN=1"
+# Not part of `make test` for its length (a 40 s run takes about 4 minutes, the 150 s run
+# about 8, with Swift and three mounts; the suite is at its 15-minute budget).  The lost
+# writes of the earlier 150 s runs were U7's (doc/SYNC.md; tests/sim/FOUND.md F22, F24);
+# since U7 the 150 s runs pass (seeds 7-9 on 2026-12-07; the note of issue #11 has the table).
+[ "${FAULT_RUN:-0}" = 1 ] || skip_all "long (4-8 min with Swift): run with FAULT_RUN=1 [FAULT_RUN_S=150 FAULT_RUN_SEED=N]"
 
 WL=$(cd "$(dirname "$0")/../tools" && pwd)/workload.py
 # The mounts' logs trace every commit and every remote version decided (file ids and inode
