@@ -8,7 +8,7 @@
 #  - the short run on the configuration that passes today (SIM_SEEDS seeds):
 #    three devices, each creating, editing, appending, rewriting, deleting and
 #    renaming only its own files (no concurrent versions), dev0 making
-#    directories, no store faults, no crashes (SIM_SEEDS, 100); the same with
+#    directories, no store faults, no crashes (SIM_SEEDS, 60); the same with
 #    store faults (SIM_FAULT_SEEDS, 100); three devices editing and deleting the
 #    same files (SIM_CONC_SEEDS, 40; no faults, crashes or renames); everything on
 #    (faults, crashes, renames, editors' saves, held rewrites, kept dentries,
@@ -24,7 +24,7 @@ TEST_TIMEOUT=600
 need_cmd jq
 SIM=${SEALSYNC_SIM:-$(dirname "$SEALSYNC_TOOLS")/sim}
 [ -x "$SIM" ] || bail "no simulator at $SIM (make)"
-SEEDS=${SIM_SEEDS:-100}
+SEEDS=${SIM_SEEDS:-60}
 FSEEDS=${SIM_FAULT_SEEDS:-100}
 # The configurations that pass today (tests/sim/FOUND.md says what the others find).
 CFG=(--devices 3 --disjoint 1 --faults 0 --crashes 0)
