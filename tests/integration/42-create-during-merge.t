@@ -13,15 +13,7 @@ TEST_TIMEOUT=420
 . "$(dirname "$0")/lib.sh"
 need_cmd jq
 
-setup_device # A
-HA=$SEALSYNC_HOME
-HB=$work/homeB
-STORE=file://$work/store
-create_region docs --store "$STORE"
-RID=$REGION_ID
-A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
-B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
-enroll_device devB B docs
+two_devices docs
 ma=$work/a
 mb=$work/b
 mkdir -p "$ma" "$mb"

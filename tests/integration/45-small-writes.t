@@ -14,17 +14,7 @@ TEST_TIMEOUT=600
 need_cmd jq python3 cmp
 
 SW=$(cd "$(dirname "$0")/../tools" && pwd)/smallwrites.py
-setup_device # A
-HA=$SEALSYNC_HOME
-HB=$work/homeB
-STORE=file://$work/store
-create_region docs --store "$STORE"
-RID=$REGION_ID
-# shellcheck disable=SC2317 # A and B run indirectly (run_ok, enroll_device)
-A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
-# shellcheck disable=SC2317
-B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
-enroll_device devB B docs
+two_devices docs
 
 ma=$work/a
 mb=$work/b

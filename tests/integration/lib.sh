@@ -728,6 +728,26 @@ enroll_device()
 	ok $? "$fn: join completes" "$(cat "$work/join.$fn")"
 }
 
+# two_devices [REGION]: device A (set up here, this SEALSYNC_HOME) creates REGION
+# (default docs) on the file:// store $work/store and enrolls device B (home
+# $work/homeB, name devB).  Sets HA, HB, STORE, RID and the functions A and B
+# (the CLI with A's or B's home).  Four checks (enroll_device's).
+two_devices()
+{
+	local region=${1:-docs}
+	setup_device
+	HA=$SEALSYNC_HOME
+	HB=$work/homeB
+	STORE=file://$work/store
+	create_region "$region" --store "$STORE"
+	RID=$REGION_ID
+	# shellcheck disable=SC2317 # called indirectly (run_ok, enroll_device)
+	A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
+	# shellcheck disable=SC2317
+	B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
+	enroll_device devB B "$region"
+}
+
 # tree_listing MOUNT: every path under MOUNT but sealsync's own (type, and a file's sha256),
 # sorted; same_tree M1 M2: the two listings are equal (a script may define its own).
 tree_listing()
