@@ -12,6 +12,27 @@ void hash_blake2b(uint8_t out[static HASH_LEN], const void *in, size_t len)
         (void)crypto_generichash(out, HASH_LEN, in, len, NULL, 0);
 }
 
+_Static_assert(sizeof(crypto_generichash_state) <= sizeof(((struct hash_stream *)0)->opaque),
+               "crypto_generichash_state fits hash_stream");
+_Static_assert(_Alignof(crypto_generichash_state) <= 64, "hash_stream is aligned enough");
+
+void hash_stream_init(struct hash_stream *h)
+{
+        (void)crypto_generichash_init((crypto_generichash_state *)(void *)h->opaque, NULL, 0,
+                                      HASH_LEN);
+}
+
+void hash_stream_update(struct hash_stream *h, const void *p, size_t n)
+{
+        (void)crypto_generichash_update((crypto_generichash_state *)(void *)h->opaque, p, n);
+}
+
+void hash_stream_final(struct hash_stream *h, uint8_t out[static HASH_LEN])
+{
+        (void)crypto_generichash_final((crypto_generichash_state *)(void *)h->opaque, out,
+                                       HASH_LEN);
+}
+
 int hash_parts(uint8_t *out, size_t outlen, const uint8_t *key, size_t keylen,
                const struct hash_part *parts, size_t nparts)
 {

@@ -19,6 +19,19 @@ struct hash_part {
 void hash_blake2b(uint8_t out[static HASH_LEN], const void *in, size_t len);
 
 /*
+ * BLAKE2b-256 of a byte stream fed in pieces (unkeyed: none of these can
+ * fail).  Caller-owned; the state is opaque (libsodium's
+ * crypto_generichash_state, checked to fit at build time).
+ */
+struct hash_stream {
+        _Alignas(64) unsigned char opaque[384];
+};
+void hash_stream_init(struct hash_stream *h);
+void hash_stream_update(struct hash_stream *h, const void *p, size_t n);
+/* OUT = the hash of everything fed since init; H must be initialised again before reuse. */
+void hash_stream_final(struct hash_stream *h, uint8_t out[static HASH_LEN]);
+
+/*
  * OUT (OUTLEN in 16..64) = BLAKE2b(key=KEY (KEYLEN 0 or 16..64), parts[0] || ... ).
  * KEY may be NULL with KEYLEN 0.  Returns 0 or -EINVAL on bad lengths.
  */

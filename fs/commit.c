@@ -139,7 +139,8 @@ static int commit_grow(void **p, size_t *cap, size_t need, size_t size)
 /*
  * Closes the current pack: the outbox gets its recipe "r-<hash>" (where its
  * records are: doc/DESIGN.md "Write once"), not its bytes, and a new pack
- * starts.  The pack's bytes are built here only to name it.
+ * starts.  The pack's bytes are only hashed here, to name it (a hashed
+ * builder keeps no record bytes).
  */
 static int commit_flush_pack(struct commit *c)
 {
@@ -152,7 +153,7 @@ static int commit_flush_pack(struct commit *c)
                 return 0;
         rc = commit_grow((void **)&c->packs, &c->cappacks, c->npacks + 1, sizeof(*c->packs));
         if (rc == 0)
-                rc = pack_builder_take(&c->pb, &bytes, &len, hash); /* no copy: memory bound */
+                rc = pack_builder_take(&c->pb, &bytes, &len, hash); /* hashed: BYTES is NULL */
         free(bytes);
         /*
          * D3: each pack must fit beside those waiting, as when the outbox held
@@ -1292,7 +1293,7 @@ static int commit_round(struct fs *fs, uint64_t *cursor, int *more, size_t *ncom
         fs->commit_space_low = 0;
         memset(&c, 0, sizeof(c));
         c.fs = fs;
-        pack_builder_init(&c.pb);
+        pack_builder_init_hashed(&c.pb); /* named, not kept: the pusher builds the bytes */
         recipe_builder_init(&c.rb);
         c.sealed = malloc(fs->slot_len);
         if (c.sealed == NULL)

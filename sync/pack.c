@@ -59,7 +59,16 @@ void pack_builder_init(struct pack_builder *b)
         b->entries = NULL;
         b->n = 0;
         b->ncap = 0;
+        b->len = 0;
+        b->hashed = 0;
         b->err = 0;
+}
+
+void pack_builder_init_hashed(struct pack_builder *b)
+{
+        pack_builder_init(b);
+        b->hashed = 1;
+        hash_stream_init(&b->hs);
 }
 
 void pack_builder_release(struct pack_builder *b)
@@ -69,6 +78,16 @@ void pack_builder_release(struct pack_builder *b)
         pack_builder_init(b);
 }
 
+/* Appends (or, HASHED, hashes) P (N bytes) to the pack's bytes. */
+static void pack_put(struct pack_builder *b, const void *p, size_t n)
+{
+        if (b->hashed)
+                hash_stream_update(&b->hs, p, n);
+        else
+                enc_fixed(&b->buf, p, n);
+        b->len += n;
+}
+
 size_t pack_builder_count(const struct pack_builder *b)
 {
         return b->n;
@@ -76,14 +95,15 @@ size_t pack_builder_count(const struct pack_builder *b)
 
 size_t pack_builder_size(const struct pack_builder *b)
 {
-        return (b->buf.len > 0 ? b->buf.len : PACK_MAGIC_LEN) + pack_trailer_len(b->n);
+        return (b->len > 0 ? b->len : PACK_MAGIC_LEN) + pack_trailer_len(b->n);
 }
 
 int pack_builder_add(struct pack_builder *b, uint8_t kind, const uint8_t *bytes, size_t len,
                      struct pack_entry *out)
 {
         struct pack_entry ent;
-        size_t after;
+        uint8_t hdr[PACK_RECORD_HDR_LEN];
+        size_t after, i;
 
         if (b->err != 0)
                 return b->err;
@@ -105,14 +125,16 @@ int pack_builder_add(struct pack_builder *b, uint8_t kind, const uint8_t *bytes,
                 b->ncap = ncap;
         }
         memset(&ent, 0, sizeof(ent)); /* padding too: callers may compare entries */
-        if (b->buf.len == 0)
-                enc_fixed(&b->buf, PACK_MAGIC, PACK_MAGIC_LEN);
-        enc_u8(&b->buf, kind);
-        enc_u32(&b->buf, (uint32_t)len);
+        if (b->len == 0)
+                pack_put(b, PACK_MAGIC, PACK_MAGIC_LEN);
+        hdr[0] = kind;
+        for (i = 0; i < 4; i++)
+                hdr[1 + i] = (uint8_t)((uint32_t)len >> (24 - 8 * i)); /* big-endian */
+        pack_put(b, hdr, sizeof(hdr));
         ent.kind = kind;
-        ent.off = b->buf.len;
+        ent.off = b->len;
         ent.len = (uint32_t)len;
-        enc_fixed(&b->buf, bytes, len);
+        pack_put(b, bytes, len);
         if (enc_error(&b->buf) != 0) {
                 b->err = -ENOMEM;
                 return b->err;
@@ -134,7 +156,7 @@ int pack_builder_finish(struct pack_builder *b, uint8_t **out, size_t *out_len,
 
         if (b->err != 0)
                 return b->err;
-        if (b->n == 0)
+        if (b->n == 0 || b->hashed)
                 return -EINVAL;
         enc_init(&t);
         for (i = 0; i < b->n; i++) {
@@ -164,6 +186,36 @@ out_trailer:
         return rc;
 }
 
+/* pack_builder_take of a HASHED builder: the trailer is hashed, no bytes are kept. */
+static int pack_take_hashed(struct pack_builder *b, uint8_t **out, size_t *out_len,
+                            uint8_t hash[static PACK_HASH_LEN])
+{
+        struct enc t;
+        size_t i;
+
+        enc_init(&t);
+        for (i = 0; i < b->n; i++) {
+                enc_u8(&t, b->entries[i].kind);
+                enc_u64(&t, b->entries[i].off);
+                enc_u32(&t, b->entries[i].len);
+                enc_fixed(&t, b->entries[i].hash, PACK_HASH_LEN);
+        }
+        enc_u32(&t, (uint32_t)b->n);
+        if (enc_error(&t) != 0) {
+                enc_release(&t);
+                b->err = -ENOMEM;
+                return b->err;
+        }
+        pack_put(b, t.buf, t.len);
+        enc_release(&t);
+        hash_stream_final(&b->hs, hash);
+        *out = NULL;
+        *out_len = b->len;
+        free(b->entries);
+        pack_builder_init_hashed(b); /* ready for the next pack */
+        return 0;
+}
+
 int pack_builder_take(struct pack_builder *b, uint8_t **out, size_t *out_len,
                       uint8_t hash[static PACK_HASH_LEN])
 {
@@ -173,6 +225,8 @@ int pack_builder_take(struct pack_builder *b, uint8_t **out, size_t *out_len,
                 return b->err;
         if (b->n == 0)
                 return -EINVAL;
+        if (b->hashed)
+                return pack_take_hashed(b, out, out_len, hash);
         for (i = 0; i < b->n; i++) {
                 enc_u8(&b->buf, b->entries[i].kind);
                 enc_u64(&b->buf, b->entries[i].off);

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "crypto/enc.h"
+#include "crypto/hash.h"
 
 #define PACK_MAGIC "SEALPAK1"
 #define PACK_MAGIC_LEN 8
@@ -71,13 +72,25 @@ struct pack_entry {
  * Fields are private.
  */
 struct pack_builder {
-        struct enc buf;             /* magic || records so far */
+        struct enc buf;             /* magic || records so far (not with HASHED) */
         struct pack_entry *entries; /* malloc'd, ncap slots */
         size_t n, ncap;
-        int err; /* sticky -ENOMEM from a failed add */
+        size_t len;            /* bytes of magic || records so far */
+        int hashed;            /* pack_builder_init_hashed: bytes hashed, not kept */
+        struct hash_stream hs; /* HASHED: the hash of those bytes so far */
+        int err;               /* sticky -ENOMEM from a failed add */
 };
 
 void pack_builder_init(struct pack_builder *b);
+
+/*
+ * A builder that keeps no record bytes, only the entries and the running
+ * hash (issue #10: the committer names a pack whose bytes the pusher builds
+ * later from a recipe).  pack_builder_take then returns *OUT = NULL with the
+ * pack's length and hash, and leaves the builder hashed and empty;
+ * pack_builder_finish is -EINVAL for it.
+ */
+void pack_builder_init_hashed(struct pack_builder *b);
 
 /*
  * Appends a record of KIND with BYTES (LEN bytes) and, if OUT is not NULL,

@@ -1563,6 +1563,45 @@ static void test_pack_builder_take(void **state)
         pack_builder_release(&b);
 }
 
+/* A hashed builder (issue #10) names the same pack, same entries, without its bytes. */
+static void test_pack_builder_hashed(void **state)
+{
+        struct pack_builder a, h;
+        struct pack_entry ea, eh;
+        uint8_t blk[3000], *bytes = NULL, *none = (uint8_t *)1, ha[32], hh[32];
+        size_t i, round, alen = 0, hlen = 0;
+
+        (void)state;
+        for (i = 0; i < sizeof(blk); i++)
+                blk[i] = (uint8_t)(i * 13 + 1);
+        pack_builder_init(&a);
+        pack_builder_init_hashed(&h);
+        for (round = 0; round < 2; round++) { /* the second pack: the builder was reset */
+                for (i = 0; i < 7; i++) {
+                        size_t len = 40 + 411 * i + round;
+
+                        assert_int_equal(pack_builder_add(&a, PACK_KIND_BLOCK, blk, len, &ea), 0);
+                        assert_int_equal(pack_builder_add(&h, PACK_KIND_BLOCK, blk, len, &eh), 0);
+                        assert_memory_equal(&ea, &eh, sizeof(ea));
+                        assert_int_equal(pack_builder_size(&a), pack_builder_size(&h));
+                }
+                assert_int_equal(pack_builder_finish(&h, &bytes, &hlen, hh), -EINVAL);
+                assert_int_equal(pack_builder_take(&a, &bytes, &alen, ha), 0);
+                assert_int_equal(pack_builder_take(&h, &none, &hlen, hh), 0);
+                assert_null(none);
+                assert_int_equal(hlen, alen);
+                assert_memory_equal(hh, ha, 32);
+                hash_blake2b(ha, bytes, alen); /* the name is the bytes' hash */
+                assert_memory_equal(hh, ha, 32);
+                free(bytes);
+                bytes = NULL;
+                none = (uint8_t *)1;
+                assert_int_equal(pack_builder_count(&h), 0);
+        }
+        pack_builder_release(&a);
+        pack_builder_release(&h);
+}
+
 static void test_pack_hostile_trailer(void **state)
 {
         uint8_t buf[8 + 5 + 40 + 45 + 4];
@@ -2101,6 +2140,7 @@ int main(void)
             cmocka_unit_test(test_pack_roundtrip_and_tamper),
             cmocka_unit_test(test_pack_builder_limits),
             cmocka_unit_test(test_pack_builder_take),
+            cmocka_unit_test(test_pack_builder_hashed),
             cmocka_unit_test(test_pack_hostile_trailer),
             cmocka_unit_test(test_journal_roundtrip),
             cmocka_unit_test(test_journal_rules),
