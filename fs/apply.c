@@ -1608,9 +1608,27 @@ static int apply_alias_of_version(struct fs *fs, const struct manifest *m, uint6
         return fs_alias_record(fs, m->file_id, into, &a);
 }
 
+/* 1 if directory INO is PARENT or above it (a move of INO under PARENT would be a cycle). */
+static int apply_above(struct fs *fs, uint64_t ino, uint64_t parent)
+{
+        char cur[INDEX_NAME_MAX + 1];
+        size_t len;
+        uint8_t type;
+        int depth;
+
+        for (depth = 0; depth <= APPLY_MAX_DEPTH && parent != INDEX_ROOT_INO; depth++) {
+                if (parent == ino)
+                        return 1;
+                if (index_name_of(fs->ix, parent, &parent, cur, &len, &type) != 0)
+                        return 0;
+        }
+        return parent == ino;
+}
+
 /*
- * Rule 5 for a directory M arriving (IN: its inode if any, never named here
- * yet) where a different local directory already has its name.  The newer
+ * Rule 5 for a directory M arriving (IN: its inode if any: new, a
+ * placeholder, or placed elsewhere and moved by M, U8) where a different
+ * local directory already has its name.  The newer
  * of the two (Lamport, author) stays; the other's entries move into it and
  * its id becomes an alias.  Every device ends with the same single
  * directory.  *DONE: M is fully handled (merged into the local one).
@@ -1633,10 +1651,15 @@ static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct man
                 uint8_t type;
 
                 rc = index_name_of(fs->ix, (*in)->ino, &p, cur, &len, &type);
-                if (rc == 0 && p != fs->orphans_ino)
-                        return 0; /* placed already: a move onto a taken name is rule 5's rename */
+                if (rc == 0 && p == parent && len == meta->name_len &&
+                    memcmp(cur, meta->name, len) == 0)
+                        return 0; /* where it is already */
                 if (rc != 0 && rc != -ENOENT)
                         return rc;
+                if (apply_above(fs, (*in)->ino, parent))
+                        return 0; /* a move cycle: not merged (not handled yet) */
+                /* placed elsewhere (or a placeholder): a move onto a directory's name merges
+                 * the two like two new ones (U8); onto a file's name it is rule 5's rename */
         }
         rc = index_lookup(fs->ix, parent, meta->name, meta->name_len, &other);
         if (rc == -ENOENT ||
@@ -1648,8 +1671,10 @@ static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct man
                 return rc; /* a file there: rule 5's rename */
         apply_remote_ver(m, &rv);
         if (!apply_wins(&rv, &ov)) { /* the local directory stays; M's id shows it */
-                if (*in != NULL)     /* a placeholder: its entries move, it goes */
+                if (*in != NULL)     /* placed or a placeholder: its entries move, it goes */
                         rc = apply_retire_placeholder(fs, *in, other);
+                if (rc == 0 && *in != NULL) /* ids merged into it earlier follow (U5) */
+                        rc = index_alias_move(fs->ix, (*in)->ino, other);
                 if (rc == 0)
                         rc = apply_alias_of_version(fs, m, other);
                 *done = 1;

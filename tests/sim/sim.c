@@ -1171,7 +1171,8 @@ static int op_mkdir(unsigned d, const char *name)
         if (rc == -EEXIST)
                 return 0;
         if (rc == 0) {
-                tr("dev%u mkdir %s", d, name);
+                tr("dev%u mkdir %s (%02x%02x%02x%02x)", d, name, in->file_id[0], in->file_id[1],
+                   in->file_id[2], in->file_id[3]);
                 fs_inode_put(fs, in);
         }
         return rc;
