@@ -7,7 +7,8 @@
  * FUSE requests (fs/fsint.h fs_api_*) and stepped explicitly (commit round,
  * upload pass, pull round).  A seeded schedule picks, step by step, which
  * device does what: file operations (create, edit, append,
- * truncate-and-rewrite, delete, rename, mkdir, rmdir), sync steps, and
+ * truncate-and-rewrite, delete, rename, mkdir, rmdir; with --dirrenames 1
+ * a rename of a root directory), sync steps, and
  * crashes (the index's open transaction lost).  Every device talks to the
  * store through a wrapper that fails requests (before or after they took
  * effect) and hides new objects from other devices' listings for a while.
