@@ -1807,7 +1807,7 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
         if (m->kind == MANIFEST_TOMBSTONE)
                 return rc == 0 && *in != NULL ? apply_tombstone(fs, *in, m, meta) : rc;
         rc = apply_parent(fs, meta->parent_id, &parent);
-        if (rc == 0 && (act == APPLY_NEWER || act == APPLY_RESURRECT)) {
+        if (rc == 0 && act != APPLY_SKIP) { /* a directory: also a concurrent winner (U8) */
                 int done = 0;
 
                 rc = apply_dir_merge(fs, in, m, meta, parent, &done);

@@ -97,6 +97,7 @@ REGRESS=(
 	"F24-U7 --replaces 1 --held 1 --stale 1 --seeds 1 --from 18"
 	"F25-U8 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 6"
 	"F25-U8 --replaces 1 --dirrenames 1 --seeds 1 --from 9"
+	"F25-U8 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 195"
 	"F26-U8 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 35"
 )
 export SEALSYNC_SIM=$SIM
