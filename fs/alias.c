@@ -176,7 +176,8 @@ static int alias_dead_version(struct fs *fs, const struct manifest *m,
                 rc = alias_put(fs, m->file_id, &a);
         }
         if (rc == 0)
-                alias_log(m->file_id, "a version later than its deletion: it lives again");
+                alias_log(m->file_id, "a version later than its deletion: it lives again (its "
+                                      "place is ignored, U5: not built)");
         return rc;
 }
 
@@ -215,6 +216,7 @@ int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manif
                 a.lamport = m->lamport; /* a newer version of the alias id (its place is ignored) */
                 memcpy(a.author, m->author, 16);
                 memcpy(a.hash, m->hash, 32);
+                alias_log(m->file_id, "a later version; its place is ignored (U5: not built)");
         }
         if (rc == 0)
                 rc = alias_put(fs, m->file_id, &a);

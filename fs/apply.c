@@ -871,6 +871,68 @@ static int apply_version_state(const struct fs *fs, struct fs_inode *in, const s
 }
 
 /* Deletion: the file loses its name (its data goes when unused); rule 4 remembers it. */
+static int apply_parent(struct fs *fs, const uint8_t pid[16], uint64_t *ino);
+static int apply_is_dir(struct fs *fs, uint64_t ino);
+static int apply_above(struct fs *fs, uint64_t ino, uint64_t parent);
+static int apply_merge_into(struct fs *fs, uint64_t from, uint64_t into, int depth);
+
+/*
+ * U8: directory IN (at CUR in CUR_PARENT), deleted by a winning deletion
+ * (META) but held by entries it did not see, is held where the deletion
+ * names it: a rename that lost to the deletion is undone, as on a device
+ * that brings it back held after the deletion (apply_resurrect_dir).  A
+ * directory holding that name takes its entries, and IN's id stays deleted
+ * (*MERGED: an alias row routes entries only, U6/F21); a file there: IN
+ * is named from its id alone.
+ */
+static int apply_hold_place(struct fs *fs, struct fs_inode *in, const struct manifest_meta *meta,
+                            uint64_t cur_parent, const char *cur, size_t cur_len, int *merged)
+{
+        char alt[256];
+        const char *name = meta->name;
+        uint64_t parent, other;
+        int rc = apply_parent(fs, meta->parent_id, &parent);
+
+        *merged = 0;
+        if (rc != 0)
+                return rc;
+        if ((parent == cur_parent && cur_len == meta->name_len &&
+             memcmp(cur, meta->name, cur_len) == 0) ||
+            apply_above(fs, in->ino, parent))
+                return 0; /* where the deletion saw it (or a move cycle: not handled) */
+        rc = index_lookup(fs->ix, parent, meta->name, meta->name_len, &other);
+        if (rc == 0 && apply_is_dir(fs, other)) {
+                rc = apply_merge_into(fs, in->ino, other, 0);
+                if (rc == 0)
+                        rc = index_unlink(fs->ix, cur_parent, cur, cur_len);
+                if (rc == 0)
+                        rc = index_alias_move(fs->ix, in->ino, other);
+                if (rc == 0)
+                        rc = index_alias_put(fs->ix, in->file_id, other);
+                if (rc == 0) {
+                        fs_inval_queue(fs, cur_parent, 0, cur);
+                        *merged = 1;
+                        log_info("a directory renamed here and deleted later on another device "
+                                 "is held by entries the deletion did not see: they go into the "
+                                 "directory now under its old name");
+                }
+                return rc;
+        }
+        if (rc == 0) {
+                rc = fs_conflict_name(fs, parent, meta->name, in->file_id, 0, in->file_id, 0, alt);
+                name = alt;
+        } else if (rc == -ENOENT) {
+                rc = 0;
+        }
+        if (rc == 0)
+                rc = fs_entry_move(fs, cur_parent, cur, parent, name, in->ino, FS_KIND_DIR);
+        if (rc == 0)
+                log_info("a directory renamed here and deleted later on another device is held "
+                         "by entries the deletion did not see: it goes back to where the "
+                         "deletion saw it");
+        return rc;
+}
+
 static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct manifest *m,
                            const struct manifest_meta *meta)
 {
@@ -888,9 +950,22 @@ static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct mani
         }
         if (rc == 0 && in->kind == FS_KIND_DIR && index_dir_empty(fs->ix, in->ino) != 1) {
                 /* U6: entries here the deletion did not see hold the directory until they go */
+                int merged = 0;
+
                 log_info("a remote deletion of a directory that is not empty here: it stays "
                          "while it holds entries");
-                rc = apply_version_state(fs, in, m, APPLY_MERGE_NONE);
+                rc = apply_hold_place(fs, in, meta, parent, name, len, &merged);
+                if (rc == 0 && merged) { /* its entries are in the one of its name (U8) */
+                        in->nlink = 0;
+                        rc = apply_version_state(fs, in, m, APPLY_MERGE_NONE);
+                        if (rc == 0)
+                                rc = fs_gone_record(fs, m->file_id, m->lamport, m->hash, in->vv,
+                                                    in->nvv, meta->mode, meta->parent_id,
+                                                    meta->name, meta->name_len);
+                        return rc == 0 ? fs_inode_save(fs, in) : rc;
+                }
+                if (rc == 0)
+                        rc = apply_version_state(fs, in, m, APPLY_MERGE_NONE);
                 if (rc == 0)
                         rc =
                             fs_gone_record(fs, m->file_id, m->lamport, m->hash, in->vv, in->nvv,
@@ -1624,9 +1699,27 @@ static int apply_alias_of_version(struct fs *fs, const struct manifest *m, uint6
         return fs_alias_record(fs, m->file_id, into, &a);
 }
 
+/* 1 if directory INO is PARENT or above it (a move of INO under PARENT would be a cycle). */
+static int apply_above(struct fs *fs, uint64_t ino, uint64_t parent)
+{
+        char cur[INDEX_NAME_MAX + 1];
+        size_t len;
+        uint8_t type;
+        int depth;
+
+        for (depth = 0; depth <= APPLY_MAX_DEPTH && parent != INDEX_ROOT_INO; depth++) {
+                if (parent == ino)
+                        return 1;
+                if (index_name_of(fs->ix, parent, &parent, cur, &len, &type) != 0)
+                        return 0;
+        }
+        return parent == ino;
+}
+
 /*
- * Rule 5 for a directory M arriving (IN: its inode if any, never named here
- * yet) where a different local directory already has its name.  The newer
+ * Rule 5 for a directory M arriving (IN: its inode if any: new, a
+ * placeholder, or placed elsewhere and moved by M, U8) where a different
+ * local directory already has its name.  The newer
  * of the two (Lamport, author) stays; the other's entries move into it and
  * its id becomes an alias.  Every device ends with the same single
  * directory.  *DONE: M is fully handled (merged into the local one).
@@ -1649,10 +1742,15 @@ static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct man
                 uint8_t type;
 
                 rc = index_name_of(fs->ix, (*in)->ino, &p, cur, &len, &type);
-                if (rc == 0 && p != fs->orphans_ino)
-                        return 0; /* placed already: a move onto a taken name is rule 5's rename */
+                if (rc == 0 && p == parent && len == meta->name_len &&
+                    memcmp(cur, meta->name, len) == 0)
+                        return 0; /* where it is already */
                 if (rc != 0 && rc != -ENOENT)
                         return rc;
+                if (apply_above(fs, (*in)->ino, parent))
+                        return 0; /* a move cycle: not merged (not handled yet) */
+                /* placed elsewhere (or a placeholder): a move onto a directory's name merges
+                 * the two like two new ones (U8); onto a file's name it is rule 5's rename */
         }
         rc = index_lookup(fs->ix, parent, meta->name, meta->name_len, &other);
         if (rc == -ENOENT ||
@@ -1664,8 +1762,10 @@ static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct man
                 return rc; /* a file there: rule 5's rename */
         apply_remote_ver(m, &rv);
         if (!apply_wins(&rv, &ov)) { /* the local directory stays; M's id shows it */
-                if (*in != NULL)     /* a placeholder: its entries move, it goes */
+                if (*in != NULL)     /* placed or a placeholder: its entries move, it goes */
                         rc = apply_retire_placeholder(fs, *in, other);
+                if (rc == 0 && *in != NULL) /* ids merged into it earlier follow (U5) */
+                        rc = index_alias_move(fs->ix, (*in)->ino, other);
                 if (rc == 0)
                         rc = apply_alias_of_version(fs, m, other);
                 *done = 1;
@@ -1723,7 +1823,7 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
         if (m->kind == MANIFEST_TOMBSTONE)
                 return rc == 0 && *in != NULL ? apply_tombstone(fs, *in, m, meta) : rc;
         rc = apply_parent(fs, meta->parent_id, &parent);
-        if (rc == 0 && (act == APPLY_NEWER || act == APPLY_RESURRECT)) {
+        if (rc == 0 && act != APPLY_SKIP) { /* a directory: also a concurrent winner (U8) */
                 int done = 0;
 
                 rc = apply_dir_merge(fs, in, m, meta, parent, &done);

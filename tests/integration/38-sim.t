@@ -58,7 +58,10 @@ ESEEDS=${SIM_EQUIV_SEEDS:-20}
 # rule 5 whose directory merged into a same-named one lost its record (it named the old
 # directory) and kept its conflict name on that device after the holder was deleted.  F24
 # (U7): an append through a dentry the kernel still held reached a file a remote deletion
-# had unlinked.
+# had unlinked.  F25 (U8, --dirrenames 1): a directory renamed onto the name of another
+# directory was shown under a conflict name for good on some devices, merged on the others.
+# F26 (U8): a held directory whose rename lost to its deletion stayed at the rename's name on
+# the device that had applied the rename first, at the old name elsewhere.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -95,6 +98,10 @@ REGRESS=(
 	"F22-U7 --replaces 1 --held 1 --seeds 1 --from 55"
 	"F23-U4 --replaces 1 --seeds 1 --from 2881"
 	"F24-U7 --replaces 1 --held 1 --stale 1 --seeds 1 --from 18"
+	"F25-U8 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 6"
+	"F25-U8 --replaces 1 --dirrenames 1 --seeds 1 --from 9"
+	"F25-U8 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 195"
+	"F26-U8 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 35"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl

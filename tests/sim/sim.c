@@ -7,7 +7,8 @@
  * FUSE requests (fs/fsint.h fs_api_*) and stepped explicitly (commit round,
  * upload pass, pull round).  A seeded schedule picks, step by step, which
  * device does what: file operations (create, edit, append,
- * truncate-and-rewrite, delete, rename, mkdir, rmdir), sync steps, and
+ * truncate-and-rewrite, delete, rename, mkdir, rmdir; with --dirrenames 1
+ * a rename of a root directory), sync steps, and
  * crashes (the index's open transaction lost).  Every device talks to the
  * store through a wrapper that fails requests (before or after they took
  * effect) and hides new objects from other devices' listings for a while.
@@ -134,7 +135,7 @@ static struct {
         const char *tpl;
         const char *work;
         unsigned ndev, steps, faults, hide, crashes, renames, replaces, deletes, selftest, disjoint,
-            verbose, held, stale;
+            verbose, held, stale, dirrenames;
         unsigned equivocate;
         uint64_t from, seeds;
 } opt = {.ndev = 3,
@@ -783,8 +784,11 @@ static void tok_kill_all(const uint8_t *data, size_t len)
 
 static const char *const file_names[] = {"f0", "f1", "f2", "f3", "f4", "notes.txt", "a.md"};
 static const char *const dir_names[] = {"d0", "d1"};
+/* The names a directory rename may take (--dirrenames 1): mkdir's and one more. */
+static const char *const dir_rename_names[] = {"d0", "d1", "d2"};
 #define NFILE_NAMES (sizeof(file_names) / sizeof(file_names[0]))
 #define NDIR_NAMES (sizeof(dir_names) / sizeof(dir_names[0]))
+#define NDIR_RENAME_NAMES (sizeof(dir_rename_names) / sizeof(dir_rename_names[0]))
 
 /* The parent directory and leaf of PATH (any depth) in D's tree; 0, -ENOENT. */
 static int resolve_parent(struct fs *fs, const char *path, uint64_t *parent, const char **leaf)
@@ -1129,6 +1133,35 @@ static int op_dentry_append(unsigned d)
         return rc;
 }
 
+/*
+ * A rename of a root directory (--dirrenames 1): one of D's root directories
+ * DIRS (not a dot name) to another of dir_rename_names, at the root, with
+ * RENAME_NOREPLACE.  No nesting, so no cycle.
+ */
+static int op_dir_rename(unsigned d, struct node *const *dirs, size_t nd)
+{
+        struct fs *fs = devs[d].fs;
+        const struct node *src[SIM_MAX_FILES];
+        const struct node *n;
+        const char *to;
+        size_t ns = 0, i;
+        int rc;
+
+        for (i = 0; i < nd; i++)
+                if (strchr(dirs[i]->path, '/') == NULL && dirs[i]->path[0] != '.')
+                        src[ns++] = dirs[i];
+        if (ns == 0)
+                return 0;
+        n = src[rnd((unsigned)ns)];
+        to = dir_rename_names[rnd(NDIR_RENAME_NAMES)];
+        if (strcmp(to, n->path) == 0)
+                return 0;
+        tr("dev%u rename directory %s -> %s", d, n->path, to);
+        rc = fs_api_rename(fs, INDEX_ROOT_INO, n->path, INDEX_ROOT_INO, to,
+                           1 /* RENAME_NOREPLACE */);
+        return rc == -EEXIST || rc == -ENOTEMPTY ? 0 : rc;
+}
+
 static int op_mkdir(unsigned d, const char *name)
 {
         struct fs *fs = devs[d].fs;
@@ -1139,7 +1172,8 @@ static int op_mkdir(unsigned d, const char *name)
         if (rc == -EEXIST)
                 return 0;
         if (rc == 0) {
-                tr("dev%u mkdir %s", d, name);
+                tr("dev%u mkdir %s (%02x%02x%02x%02x)", d, name, in->file_id[0], in->file_id[1],
+                   in->file_id[2], in->file_id[3]);
                 fs_inode_put(fs, in);
         }
         return rc;
@@ -1231,6 +1265,9 @@ static int step_op(unsigned d)
                 rc = op_write(d, files[rnd((unsigned)nf)]);
         } else if (!opt.renames) {
                 rc = op_write(d, files[rnd((unsigned)nf)]);
+        } else if (opt.dirrenames && !opt.disjoint && nd > 0 && chance(35)) {
+                op = "rename a directory";
+                rc = op_dir_rename(d, dirs, nd);
         } else if (what < 92 && opt.replaces && chance(50)) {
                 op = "replace";
                 rc = op_replace(d, files[rnd((unsigned)nf)]);
@@ -1819,7 +1856,7 @@ static void usage(FILE *f)
                    "[--deletes 0|1] [--selftest]\n"
                    "           [--disjoint 0|1] [--hide 0|1] [--replaces 0|1] [--held 0|1] "
                    "[--stale 0|1]\n"
-                   "           [--equivocate 0|1] [-v]\n");
+                   "           [--dirrenames 0|1] [--equivocate 0|1] [-v]\n");
 }
 
 /* A whole number option argument (0..100000); anything else exits with usage status 2. */
@@ -1856,6 +1893,7 @@ int main(int argc, char **argv)
                                            {"replaces", required_argument, NULL, 'P'},
                                            {"held", required_argument, NULL, 'O'},
                                            {"stale", required_argument, NULL, 'K'},
+                                           {"dirrenames", required_argument, NULL, 'M'},
                                            {"equivocate", required_argument, NULL, 'E'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
@@ -1900,6 +1938,9 @@ int main(int argc, char **argv)
                         break;
                 case 'K':
                         opt.stale = sim_uint_arg(optarg);
+                        break;
+                case 'M':
+                        opt.dirrenames = sim_uint_arg(optarg);
                         break;
                 case 'D':
                         opt.deletes = sim_uint_arg(optarg);
