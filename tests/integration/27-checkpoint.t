@@ -202,7 +202,7 @@ fake=${ent%%-*}-$(printf '%064x' 7)
 mv "$JA/$ent" "$work/ent.good"
 cp "$work/ent.good" "$JA/$fake"
 bootstrap F "$work/f" "$work/trace.f" alarm
-converge "F: status names checkpoint-fork" 20 alarm_named F checkpoint-fork "another hash"
+converge "F: status names checkpoint-fork" 20 alarm_named F checkpoint-fork "another entry at that seq"
 ! grep -q "bootstrap: from checkpoint" "$work/hF/regions/$RID/mount.log"
 ok $? "F: did not use the checkpoint (contradicts a journal)"
 umount_region "$work/f"
