@@ -146,12 +146,26 @@ int pack_builder_add(struct pack_builder *b, uint8_t kind, const uint8_t *bytes,
         return 0;
 }
 
+/* Appends B's trailer (its entries, then their count) to E. */
+static void pack_trailer_enc(struct enc *e, const struct pack_builder *b)
+{
+        size_t i;
+
+        for (i = 0; i < b->n; i++) {
+                enc_u8(e, b->entries[i].kind);
+                enc_u64(e, b->entries[i].off);
+                enc_u32(e, b->entries[i].len);
+                enc_fixed(e, b->entries[i].hash, PACK_HASH_LEN);
+        }
+        enc_u32(e, (uint32_t)b->n);
+}
+
 int pack_builder_finish(struct pack_builder *b, uint8_t **out, size_t *out_len,
                         uint8_t hash[static PACK_HASH_LEN])
 {
         struct enc t;
         uint8_t *buf;
-        size_t i, total;
+        size_t total;
         int rc = 0;
 
         if (b->err != 0)
@@ -159,13 +173,7 @@ int pack_builder_finish(struct pack_builder *b, uint8_t **out, size_t *out_len,
         if (b->n == 0 || b->hashed)
                 return -EINVAL;
         enc_init(&t);
-        for (i = 0; i < b->n; i++) {
-                enc_u8(&t, b->entries[i].kind);
-                enc_u64(&t, b->entries[i].off);
-                enc_u32(&t, b->entries[i].len);
-                enc_fixed(&t, b->entries[i].hash, PACK_HASH_LEN);
-        }
-        enc_u32(&t, (uint32_t)b->n);
+        pack_trailer_enc(&t, b);
         if (enc_error(&t) != 0) {
                 rc = -ENOMEM;
                 goto out_trailer;
@@ -191,16 +199,9 @@ static int pack_take_hashed(struct pack_builder *b, uint8_t **out, size_t *out_l
                             uint8_t hash[static PACK_HASH_LEN])
 {
         struct enc t;
-        size_t i;
 
         enc_init(&t);
-        for (i = 0; i < b->n; i++) {
-                enc_u8(&t, b->entries[i].kind);
-                enc_u64(&t, b->entries[i].off);
-                enc_u32(&t, b->entries[i].len);
-                enc_fixed(&t, b->entries[i].hash, PACK_HASH_LEN);
-        }
-        enc_u32(&t, (uint32_t)b->n);
+        pack_trailer_enc(&t, b);
         if (enc_error(&t) != 0) {
                 enc_release(&t);
                 b->err = -ENOMEM;
@@ -219,21 +220,13 @@ static int pack_take_hashed(struct pack_builder *b, uint8_t **out, size_t *out_l
 int pack_builder_take(struct pack_builder *b, uint8_t **out, size_t *out_len,
                       uint8_t hash[static PACK_HASH_LEN])
 {
-        size_t i;
-
         if (b->err != 0)
                 return b->err;
         if (b->n == 0)
                 return -EINVAL;
         if (b->hashed)
                 return pack_take_hashed(b, out, out_len, hash);
-        for (i = 0; i < b->n; i++) {
-                enc_u8(&b->buf, b->entries[i].kind);
-                enc_u64(&b->buf, b->entries[i].off);
-                enc_u32(&b->buf, b->entries[i].len);
-                enc_fixed(&b->buf, b->entries[i].hash, PACK_HASH_LEN);
-        }
-        enc_u32(&b->buf, (uint32_t)b->n);
+        pack_trailer_enc(&b->buf, b);
         if (enc_error(&b->buf) != 0) {
                 b->err = -ENOMEM;
                 return b->err;
