@@ -1030,6 +1030,10 @@ static int apply_update(struct fs *fs, struct fs_inode *in, const struct manifes
                 rc = apply_place(fs, in, parent, meta->name, m, meta);
         if (rc == 0)
                 rc = apply_version_state(fs, in, m, merge);
+        if (rc == 0) { /* U5: the id its version names, so a split of its directory knows */
+                in->vparent_known = 1;
+                memcpy(in->vparent, meta->parent_id, 16);
+        }
         if (rc == 0)
                 rc = fs_inode_save(fs, in);
         fs_inval_queue(fs, 0, in->ino, NULL);

@@ -1136,6 +1136,8 @@ static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
                         in->has_manifest = 1;
                         memcpy(in->manifest_hash, cf->hash, 32);
                         memcpy(in->author, fs->device_id, 16);
+                        in->vparent_known = 1; /* U5: where this version puts it */
+                        memcpy(in->vparent, cf->parent_id, 16);
                         if (!in->sync_dirty) {
                                 rc = index_set_dirty(fs->ix, in->ino, 0);
                                 in->dirty_flagged = 0;

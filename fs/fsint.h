@@ -207,8 +207,17 @@ struct fs_inode {
         struct fs_vv *vv; /* version vector, sorted by device id */
         size_t nvv;
         uint8_t author[16]; /* of that manifest (zeros: unknown, record v2) */
-        int committing;     /* memory only: a commit round took this inode's changes */
-        int commit_err;     /* memory only: the errno its last failed commit logged */
+        /*
+         * The parent id that manifest names (record v7, doc/SYNC.md U5): set by
+         * apply for a remote version and by commit for a local one.  When the
+         * directory that holds IN splits (a rename of one of its merged ids),
+         * IN goes with the id its version names.  VPARENT_KNOWN 0: no version
+         * yet, or a record older than v7 (IN stays where it is).
+         */
+        int vparent_known;
+        uint8_t vparent[16];
+        int committing; /* memory only: a commit round took this inode's changes */
+        int commit_err; /* memory only: the errno its last failed commit logged */
         /*
          * The epoch the local blocks (and this salt) are sealed under (record
          * v4; older records: the region's GENESIS epoch).  A file is always

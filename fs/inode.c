@@ -34,11 +34,12 @@
 
 /*
  * 3 added the author of the last version, 4 the epoch of the local blocks,
- * 5 the remote blocks (on-demand content), 6 rdev (special files); 2 to 5
- * are read (their epoch: the region's GENESIS epoch for 2 and 3; no remote
- * blocks before 5; rdev 0).
+ * 5 the remote blocks (on-demand content), 6 rdev (special files), 7 the
+ * parent id the current version names (doc/SYNC.md U5); 2 to 6 are read
+ * (their epoch: the region's GENESIS epoch for 2 and 3; no remote blocks
+ * before 5; rdev 0 before 6; no parent id known before 7).
  */
-#define FS_ATTR_VERSION 6
+#define FS_ATTR_VERSION 7
 #define FS_MAX_RANGES (1u << 24)
 
 void fs_now(struct timespec *ts)
@@ -327,7 +328,9 @@ static void fs_encode_ranges(struct enc *e, const struct rangeset *s)
         }
 }
 
-/* Sync state: u8 dirty, ranges, u64 lamport, u8 has_manifest, hash[32], vv, author, epoch, remote.
+/*
+ * Sync state: u8 dirty, ranges, u64 lamport, u8 has_manifest, hash[32], vv, author, epoch, remote,
+ * then (outside the sync state's decoder) rdev and the version's parent id.
  */
 static void fs_encode_sync(struct enc *e, const struct fs_inode *in)
 {
@@ -341,6 +344,22 @@ static void fs_encode_sync(struct enc *e, const struct fs_inode *in)
         enc_fixed(e, in->epoch_id, sizeof(in->epoch_id));
         fs_encode_ranges(e, &in->remote);
         enc_u64(e, in->rdev);
+        enc_u8(e, (uint8_t)(in->vparent_known ? 1 : 0));
+        enc_fixed(e, in->vparent_known ? in->vparent : (const uint8_t[16]){0}, sizeof(in->vparent));
+}
+
+/* Record v7: u8 known (0 or 1), parent_id[16] (all zero when not known: canonical). */
+static int fs_decode_vparent(struct fs_inode *in, struct dec *d)
+{
+        static const uint8_t zero[16];
+        uint8_t known = dec_u8(d);
+
+        dec_fixed(d, in->vparent, sizeof(in->vparent));
+        if (d->err != 0 || known > 1 ||
+            (known == 0 && memcmp(in->vparent, zero, sizeof(zero)) != 0))
+                return -EBADMSG;
+        in->vparent_known = known;
+        return 0;
 }
 
 /* Decodes N canonical ranges into S (initialised, empty). */
@@ -564,6 +583,8 @@ int fs_attr_decode(struct fs_inode *in, const uint8_t *buf, size_t len,
         if (version >= 6)
                 in->rdev = dec_u64(&d);
         if (d.err != 0 || (in->rdev != 0 && !S_ISCHR(in->mode) && !S_ISBLK(in->mode)))
+                return -EBADMSG;
+        if (version >= 7 && fs_decode_vparent(in, &d) != 0)
                 return -EBADMSG;
         return dec_finish(&d);
 }

@@ -236,9 +236,9 @@ static int attr_decode_rc(const uint8_t *buf, size_t len)
         return rc;
 }
 
-/* Record v6: a special file keeps its type and rdev; rdev is the last 8
- * bytes; a special without a special type, with content or an rdev on a FIFO
- * is refused (doc/SYNC.md C6). */
+/* Record v6: a special file keeps its type and rdev; rdev is the 8 bytes
+ * before v7's 17; a special without a special type, with content or an rdev
+ * on a FIFO is refused (doc/SYNC.md C6). */
 static void test_attr_special(void **state)
 {
         struct fs_inode a, b;
@@ -252,8 +252,8 @@ static void test_attr_special(void **state)
         a.size = 0;
         a.rdev = 0x0102030405060708ull;
         assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
-        assert_int_equal(buf[0], 6);
-        assert_int_equal(buf[len - 1], 0x08);
+        assert_int_equal(buf[0], 7);
+        assert_int_equal(buf[len - 17 - 1], 0x08);
         memset(&b, 0, sizeof(b));
         rangeset_init(&b.blocks);
         assert_int_equal(fs_attr_decode(&b, buf, len, genesis_epoch), 0);
@@ -291,6 +291,58 @@ static void test_attr_special(void **state)
         a.size = 1;
         assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
         assert_int_equal(attr_decode_rc(buf, len), -EBADMSG);
+        free(buf);
+        fs_inode_clear(&a);
+}
+
+/*
+ * Record v7 (doc/SYNC.md U5): the parent id the current version names, with
+ * a known flag; an unknown one is all zero (canonical); a v6 record (the
+ * same bytes without the last 17, version byte 6) is read with none known.
+ */
+static void test_attr_vparent(void **state)
+{
+        struct fs_inode a, b;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+
+        (void)state;
+        fill_inode(&a);
+        a.kind = FS_KIND_DIR;
+        a.mode = S_IFDIR | 0755;
+        a.size = 0;
+        a.vparent_known = 1;
+        memset(a.vparent, 0x5c, sizeof(a.vparent));
+        assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
+        assert_int_equal(buf[0], 7);
+        assert_int_equal(buf[len - 17], 1);
+        assert_int_equal(buf[len - 1], 0x5c);
+        memset(&b, 0, sizeof(b));
+        rangeset_init(&b.blocks);
+        assert_int_equal(fs_attr_decode(&b, buf, len, genesis_epoch), 0);
+        assert_int_equal(b.vparent_known, 1);
+        assert_memory_equal(b.vparent, a.vparent, 16);
+        fs_inode_clear(&b);
+        /* A flag other than 0 or 1, and an id without the flag, are refused. */
+        buf[len - 17] = 2;
+        assert_int_equal(attr_decode_rc(buf, len), -EBADMSG);
+        buf[len - 17] = 0;
+        assert_int_equal(attr_decode_rc(buf, len), -EBADMSG);
+        /* v6: no parent id (the record ends after rdev). */
+        buf[0] = 6;
+        memset(&b, 0, sizeof(b));
+        rangeset_init(&b.blocks);
+        assert_int_equal(fs_attr_decode(&b, buf, len - 17, genesis_epoch), 0);
+        assert_int_equal(b.vparent_known, 0);
+        fs_inode_clear(&b);
+        assert_int_equal(attr_decode_rc(buf, len), -EBADMSG); /* v6 with v7's tail */
+        free(buf);
+        /* Not known: encoded as zeros whatever the memory holds. */
+        a.vparent_known = 0;
+        assert_int_equal(fs_attr_encode(&a, &buf, &len), 0);
+        assert_int_equal(buf[len - 17], 0);
+        assert_int_equal(buf[len - 1], 0);
+        assert_int_equal(attr_decode_rc(buf, len), 0);
         free(buf);
         fs_inode_clear(&a);
 }
@@ -429,9 +481,9 @@ int main(void)
             cmocka_unit_test(test_rangeset_basic),  cmocka_unit_test(test_rangeset_remove),
             cmocka_unit_test(test_rangeset_random), cmocka_unit_test(test_rangeset_validate),
             cmocka_unit_test(test_attr_roundtrip),  cmocka_unit_test(test_attr_rejects_bad_ranges),
-            cmocka_unit_test(test_attr_special),    cmocka_unit_test(test_conflict_split),
-            cmocka_unit_test(test_want_decode),     cmocka_unit_test(test_rank_order),
-            cmocka_unit_test(test_rank_holder),
+            cmocka_unit_test(test_attr_special),    cmocka_unit_test(test_attr_vparent),
+            cmocka_unit_test(test_conflict_split),  cmocka_unit_test(test_want_decode),
+            cmocka_unit_test(test_rank_order),      cmocka_unit_test(test_rank_holder),
         };
 
         if (secmem_init() != 0)
