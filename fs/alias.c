@@ -15,6 +15,10 @@
  *  - a local rmdir deletes every id of the group (fs_alias_tombstones).
  * So whether the directory exists does not depend on which id stayed on a
  * device, nor on the order in which versions arrived (FOUND.md B8).
+ * An alias exists only while its ids want one place: an id whose version
+ * names another place splits off (fs/apply.c apply_alias, apply_split_*),
+ * and a local version of a merged directory (a rename here) is published
+ * for every id of it (fs_alias_live_list, fs_alias_committed; fs/commit.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -150,7 +154,7 @@ static int alias_later(const struct manifest *m, const struct fs_aliasver *a)
  * with M as its version; an older one changes nothing.
  */
 static int alias_dead_version(struct fs *fs, const struct manifest *m,
-                              const struct manifest_meta *meta)
+                              const struct manifest_meta *meta, int *taken)
 {
         const struct fs_vv *mvv = (const struct fs_vv *)m->vv;
         struct fs_gone g;
@@ -175,29 +179,35 @@ static int alias_dead_version(struct fs *fs, const struct manifest *m,
                 memcpy(a.hash, m->hash, 32);
                 rc = alias_put(fs, m->file_id, &a);
         }
-        if (rc == 0)
-                alias_log(m->file_id, "a version later than its deletion: it lives again (its "
-                                      "place is ignored, U5: not built)");
+        if (rc == 0) {
+                *taken = 1;
+                alias_log(m->file_id, "a version later than its deletion: it lives again");
+        }
         return rc;
 }
 
-int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta)
+int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta,
+                     int *taken)
 {
         const struct fs_vv *mvv = (const struct fs_vv *)m->vv;
         struct fs_aliasver a;
         int rc = alias_dead(fs, m->file_id), order;
 
+        *taken = 0;
         if (rc < 0)
                 return rc;
         if (rc > 0) /* a held id (U6): decided against its deletion, as a deleted directory */
-                return alias_dead_version(fs, m, meta);
+                return alias_dead_version(fs, m, meta, taken);
         rc = alias_get(fs, m->file_id, &a);
         if (rc != 0)
                 return rc;
         order = manifest_vv_compare(m->vv, m->nvv, (const struct manifest_vv *)a.vv, a.nvv);
-        if (memcmp(a.hash, m->hash, 32) == 0 || order == MANIFEST_VV_EQUAL ||
-            order == MANIFEST_VV_DOMINATED)
-                goto out; /* rule 1, or older */
+        if (memcmp(a.hash, m->hash, 32) == 0) {
+                *taken = m->kind != MANIFEST_TOMBSTONE; /* rule 1: M is its version already */
+                goto out;
+        }
+        if (order == MANIFEST_VV_EQUAL || order == MANIFEST_VV_DOMINATED)
+                goto out; /* older */
         if (m->kind == MANIFEST_TOMBSTONE &&
             (order == MANIFEST_VV_DOMINATES || m->lamport > a.lamport)) {
                 /* U1: the deletion wins over this id; the directory stays with its other ids */
@@ -213,16 +223,74 @@ int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manif
         rc = alias_absorb(&a, mvv, m->nvv);
         if (rc == 0 && m->kind != MANIFEST_TOMBSTONE &&
             (order == MANIFEST_VV_DOMINATES || alias_later(m, &a))) {
-                a.lamport = m->lamport; /* a newer version of the alias id (its place is ignored) */
+                a.lamport = m->lamport; /* a newer version of the alias id (its place: U5) */
                 memcpy(a.author, m->author, 16);
                 memcpy(a.hash, m->hash, 32);
-                alias_log(m->file_id, "a later version; its place is ignored (U5: not built)");
+                *taken = 1;
+                alias_log(m->file_id, "a later version");
         }
         if (rc == 0)
                 rc = alias_put(fs, m->file_id, &a);
 out:
         free(a.vv);
         return rc;
+}
+
+int fs_aliasver_get(struct fs *fs, const uint8_t file_id[static 16], struct fs_aliasver *a)
+{
+        return alias_get(fs, file_id, a);
+}
+
+int fs_alias_live_list(struct fs *fs, uint64_t ino, uint8_t (**ids)[16], struct fs_aliasver **vers,
+                       size_t *n)
+{
+        uint8_t(*all)[16] = NULL;
+        struct fs_aliasver *v = NULL;
+        size_t nall = 0, i, k = 0;
+        int rc = index_aliases_of(fs->ix, ino, &all, &nall);
+
+        if (rc == 0 && nall > 0) {
+                v = calloc(nall, sizeof(*v));
+                if (v == NULL)
+                        rc = -ENOMEM;
+        }
+        for (i = 0; i < nall && rc == 0; i++) {
+                rc = alias_dead(fs, all[i]);
+                if (rc != 0) { /* deleted, there for its entries only: no id of the directory */
+                        rc = rc > 0 ? 0 : rc;
+                        continue;
+                }
+                rc = alias_get(fs, all[i], &v[k]);
+                if (rc == 0)
+                        memmove(all[k++], all[i], 16);
+        }
+        if (rc != 0 || k == 0) {
+                for (i = 0; i < k; i++)
+                        free(v[i].vv);
+                free(v);
+                free(all);
+                v = NULL;
+                all = NULL;
+                k = 0;
+        }
+        if (rc == 0) {
+                *ids = all;
+                *vers = v;
+                *n = k;
+        }
+        return rc;
+}
+
+int fs_alias_committed(struct fs *fs, const uint8_t file_id[static 16], uint64_t ino,
+                       const struct fs_aliasver *a)
+{
+        uint64_t at;
+        int rc = index_alias_get(fs->ix, file_id, &at);
+
+        if (rc == -ENOENT || (rc == 0 && at != ino))
+                return 0; /* no longer an id of that directory: its version is published all
+                             the same, and decided like any other where it arrives */
+        return rc == 0 ? alias_put(fs, file_id, a) : rc;
 }
 
 /* The best alias of INO by rank (U4's: Lamport, author, file id) into *BEST; 0 or -ENOENT. */

@@ -1793,6 +1793,264 @@ static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct man
         return rc;
 }
 
+/* ---- U5: a rename of one id of a merged directory splits it ---- */
+
+/*
+ * 1 if directory G (locked) is not where META wants it: PARENT/NAME, against
+ * G's entry (the name G's record wants if it is shown under a conflict
+ * name); 0 if it is there, has no name, or PARENT is G or below it (a move
+ * cycle, not handled); or a negative errno.
+ */
+static int apply_split_elsewhere(struct fs *fs, const struct fs_inode *g,
+                                 const struct manifest_meta *meta, uint64_t parent)
+{
+        char cur[INDEX_NAME_MAX + 1], wanted[256];
+        uint64_t p = 0;
+        size_t len = 0;
+        uint8_t type;
+        int rc = index_name_of(fs->ix, g->ino, &p, cur, &len, &type);
+
+        if (rc == -ENOENT)
+                return 0;
+        if (rc == 0)
+                rc = fs_names_wanted(fs, g->file_id, p, cur, wanted);
+        if (rc != 0)
+                return rc;
+        if (p == parent && strcmp(wanted, meta->name) == 0)
+                return 0;
+        return !apply_above(fs, g->ino, parent);
+}
+
+/*
+ * Rule 2 where a split-off id lands: a directory there with a local change
+ * not committed yet is not merged before it is published (apply_ino_ver),
+ * so the split waits (-EAGAIN) before it changes anything, rather than
+ * leave the split-off id without a name.  G (locked) is never looked at.
+ */
+static int apply_split_landing(struct fs *fs, const struct fs_inode *g, const struct manifest *m,
+                               const struct manifest_meta *meta, uint64_t parent)
+{
+        struct apply_ver v;
+        uint8_t author[16], fid[16];
+        uint64_t other, mtime;
+        int kind, rc = index_lookup(fs->ix, parent, meta->name, meta->name_len, &other);
+
+        if (rc == -ENOENT || (rc == 0 && other == g->ino))
+                return 0;
+        if (rc == 0)
+                rc = apply_ino_ver(fs, other, &v, author, &kind, &mtime, fid);
+        return rc == -EAGAIN ? apply_wait(fs, m->file_id,
+                                          "the directory where it goes has a local change not "
+                                          "committed yet")
+                             : rc;
+}
+
+/*
+ * Directory id FID, split off from G (locked), becomes an inode of its own at
+ * version V, without a name until the caller places it; returned locked for
+ * writing with a busy reference, as apply_create's.
+ */
+static int apply_split_new(struct fs *fs, const struct fs_inode *g, const uint8_t fid[16],
+                           const struct fs_aliasver *v, struct fs_inode **out)
+{
+        struct fs_inode *n;
+        int rc =
+            fs_inode_create_id(fs, FS_KIND_DIR, g->mode, g->uid, g->gid, NULL, fid, NULL, NULL, &n);
+
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_wrlock(&n->lock);
+        if (v->nvv > 0) {
+                n->vv = malloc(v->nvv * sizeof(*n->vv));
+                if (n->vv == NULL)
+                        rc = -ENOMEM;
+                else
+                        memcpy(n->vv, v->vv, v->nvv * sizeof(*n->vv));
+        }
+        if (rc == 0) {
+                n->nvv = v->nvv;
+                n->lamport = v->lamport;
+                memcpy(n->author, v->author, 16);
+                memcpy(n->manifest_hash, v->hash, 32);
+                n->has_manifest = 1;
+                n->mtime = g->mtime;
+                rc = fs_inode_save(fs, n);
+        }
+        if (rc != 0) {
+                pthread_rwlock_unlock(&n->lock);
+                fs_inode_put(fs, n); /* nameless: evicted and deleted */
+                return rc;
+        }
+        *out = n;
+        return 0;
+}
+
+/* Every entry of G whose current version names FID as its parent moves into N (U5). */
+static int apply_split_move(struct fs *fs, uint64_t g, uint64_t n, const uint8_t fid[16],
+                            size_t *moved)
+{
+        struct apply_children ch = {NULL, 0, 0};
+        size_t i;
+        int rc = index_readdir(fs->ix, g, 0, apply_child_cb, &ch);
+
+        *moved = 0;
+        for (i = 0; i < ch.n && rc == 0; i++) {
+                struct fs_inode *c;
+                int its;
+
+                rc = fs_inode_get(fs, ch.v[i].ino, &c);
+                if (rc != 0)
+                        break;
+                pthread_rwlock_rdlock(&c->lock);
+                its = c->vparent_known && memcmp(c->vparent, fid, 16) == 0;
+                pthread_rwlock_unlock(&c->lock);
+                fs_inode_put(fs, c);
+                if (its) /* N is empty: no name meets another */
+                        rc = apply_merge_move(fs, g, &ch.v[i], n, ch.v[i].name);
+                if (its && rc == 0)
+                        (*moved)++;
+        }
+        free(ch.v);
+        return rc;
+}
+
+static void apply_split_log(const uint8_t fid[16], size_t moved, int stayed)
+{
+        char hex[33];
+
+        hex_encode(hex, fid, 16);
+        log_info("merged directory id %s: a later version names another place: it splits off "
+                 "with %zu entr%s%s",
+                 hex, moved, moved == 1 ? "y" : "ies",
+                 stayed ? " (the directory keeps its other ids)" : "");
+}
+
+/*
+ * U5: version M of directory *IN's own id (the id whose inode stayed when
+ * others merged into it) names another place while other ids of it live:
+ * M's id splits off.  The inode stays where it is under the best remaining
+ * id (fs_alias_takeover, as when its own id is deleted); M's id gets a new
+ * inode, *IN from here on (the old one is unlocked and put), with the
+ * entries whose versions name it, and the caller places it as any
+ * directory.  Nothing changes if M stays in place or no other id lives.
+ */
+static int apply_split_stayed(struct fs *fs, struct fs_inode **in, const struct manifest *m,
+                              const struct manifest_meta *meta, uint64_t parent)
+{
+        struct fs_inode *g = *in, *n = NULL;
+        struct fs_aliasver old, *vers = NULL;
+        uint8_t(*ids)[16] = NULL;
+        size_t nids = 0, i, moved = 0;
+        int rc, kept = 0;
+
+        if (m->kind != MANIFEST_DIR || g->kind != FS_KIND_DIR || g->nlink == 0)
+                return 0;
+        rc = apply_split_elsewhere(fs, g, meta, parent);
+        if (rc <= 0)
+                return rc;
+        rc = fs_alias_live_list(fs, g->ino, &ids, &vers, &nids);
+        for (i = 0; i < nids; i++)
+                free(vers[i].vv);
+        free(vers);
+        free(ids);
+        if (rc != 0 || nids == 0)
+                return rc; /* its only id: the whole directory moves */
+        rc = apply_split_landing(fs, g, m, meta, parent);
+        if (rc != 0)
+                return rc;
+        memset(&old, 0, sizeof(old));
+        old.lamport = g->lamport;
+        memcpy(old.author, g->author, 16);
+        memcpy(old.hash, g->manifest_hash, 32);
+        old.nvv = g->nvv;
+        if (g->nvv > 0) {
+                old.vv = malloc(g->nvv * sizeof(*old.vv));
+                if (old.vv == NULL)
+                        return -ENOMEM;
+                memcpy(old.vv, g->vv, g->nvv * sizeof(*old.vv));
+        }
+        rc = fs_alias_takeover(fs, g, &kept);
+        if (rc == 0 && kept)
+                rc = apply_split_new(fs, g, m->file_id, &old, &n);
+        free(old.vv);
+        if (rc == 0 && n != NULL)
+                rc = apply_split_move(fs, g->ino, n->ino, m->file_id, &moved);
+        if (n == NULL)
+                return rc;
+        fs_inode_idle_locked(fs, g);
+        pthread_rwlock_unlock(&g->lock);
+        fs_inode_put(fs, g);
+        *in = n;
+        if (rc == 0)
+                apply_split_log(m->file_id, moved, 1);
+        return rc;
+}
+
+/*
+ * Version M of FID, an alias of directory GINO here (U5): the id's own
+ * version moves on (fs_alias_version).  A version it takes that names
+ * another place than the directory's splits it off, with the entries whose
+ * versions name it, and it lands there like any directory (rule 5: a
+ * directory of that name merges with it).  Rule 2: while the directory has
+ * a local change not committed yet (a rename here publishes each of its
+ * ids, fs/commit.c), the version waits.
+ */
+static int apply_alias(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta,
+                       uint64_t gino)
+{
+        struct fs_inode *g = NULL, *n = NULL;
+        struct fs_aliasver a;
+        uint64_t parent = 0;
+        size_t moved = 0;
+        int rc = fs_inode_get(fs, gino, &g), taken = 0, done = 0;
+
+        if (rc == -ENOENT)
+                return fs_alias_version(fs, m, meta, &taken);
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_wrlock(&g->lock);
+        if (g->nlink > 0 && (g->sync_dirty || g->committing)) {
+                rc = apply_wait(fs, m->file_id,
+                                "its merged directory has a local change not committed yet");
+                goto out;
+        }
+        rc = fs_alias_version(fs, m, meta, &taken);
+        if (rc != 0 || !taken || m->kind != MANIFEST_DIR || g->nlink == 0)
+                goto out;
+        rc = apply_parent(fs, meta->parent_id, &parent);
+        if (rc == 0)
+                rc = apply_split_elsewhere(fs, g, meta, parent);
+        if (rc <= 0)
+                goto out;
+        rc = apply_split_landing(fs, g, m, meta, parent);
+        if (rc == 0)
+                rc = fs_aliasver_get(fs, m->file_id, &a); /* M's, its vector absorbed */
+        if (rc != 0)
+                goto out;
+        rc = index_alias_remove(fs->ix, m->file_id);
+        if (rc == 0)
+                rc = apply_split_new(fs, g, m->file_id, &a, &n);
+        free(a.vv);
+        if (rc == 0)
+                rc = apply_split_move(fs, g->ino, n->ino, m->file_id, &moved);
+out:
+        fs_inode_idle_locked(fs, g);
+        pthread_rwlock_unlock(&g->lock);
+        fs_inode_put(fs, g);
+        if (n == NULL)
+                return rc;
+        if (rc == 0) { /* G unlocked: the landing may merge a directory above it */
+                apply_split_log(m->file_id, moved, 0);
+                rc = apply_dir_merge(fs, &n, m, meta, parent, &done);
+        }
+        if (rc == 0 && !done)
+                rc = apply_update(fs, n, m, meta, parent, APPLY_MERGE_ALL);
+        fs_inode_idle_locked(fs, n);
+        pthread_rwlock_unlock(&n->lock);
+        fs_inode_put(fs, n);
+        return rc;
+}
+
 /*
  * U2: whose vector a taken version keeps.  The loser's author (a copy kept,
  * or a directory's own version) and a deleted file coming back keep both;
@@ -1827,6 +2085,8 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
         if (m->kind == MANIFEST_TOMBSTONE)
                 return rc == 0 && *in != NULL ? apply_tombstone(fs, *in, m, meta) : rc;
         rc = apply_parent(fs, meta->parent_id, &parent);
+        if (rc == 0 && *in != NULL && (act == APPLY_NEWER || act == APPLY_WINNER))
+                rc = apply_split_stayed(fs, in, m, meta, parent); /* U5: other ids stay */
         if (rc == 0 && act != APPLY_SKIP) { /* a directory: also a concurrent winner (U8) */
                 int done = 0;
 
@@ -1899,7 +2159,7 @@ static int apply_locked(struct fs *fs, const struct manifest *m, const struct ma
                 rc = fs_inode_get(fs, ino, &in);
         else if (rc == -ENOENT && index_alias_get(fs->ix, m->file_id, &ino) == 0) {
                 /* a directory merged into another one here (rule 5): its own version (U5) */
-                rc = fs_alias_version(fs, m, meta);
+                rc = apply_alias(fs, m, meta, ino);
                 goto out;
         } else if (rc == -ENOENT)
                 rc = 0;

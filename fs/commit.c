@@ -70,6 +70,8 @@ struct commit_file {
         char name[256]; /* name and parent as committed (for a late tombstone) */
         size_t name_len;
         uint8_t parent_id[16];
+        uint64_t alias_of; /* IN NULL: 0 for a tombstone, else a version of an alias of this
+                              directory (U5: a local version of a merged directory) */
 };
 
 /* Where a record of this round's packs is: the pack index learns it with the commit. */
@@ -574,6 +576,89 @@ static int commit_build(struct commit *c, struct commit_file *cf, struct fs_inod
 
 _Static_assert(sizeof(struct fs_vv) == sizeof(struct manifest_vv), "vv layouts agree");
 
+/* The version of alias ID (at A) of directory IN that IN's new version makes (U5). */
+static int commit_alias_one(struct commit *c, struct fs_inode *in, const uint8_t id[16],
+                            const struct fs_aliasver *a)
+{
+        static const uint8_t zero[32];
+        struct fs *fs = c->fs;
+        struct commit_file *cf;
+        struct manifest m;
+        struct manifest_meta meta;
+        struct manifest_xattr *xs = NULL;
+        uint8_t parent_hash[32], *bytes = NULL;
+        const uint8_t *key = fs_keys_find(fs, in->epoch_id);
+        size_t len = 0;
+        int rc = key != NULL ? commit_file_new(c, &cf) : -EIO;
+
+        if (rc != 0)
+                return rc;
+        memcpy(cf->file_id, id, 16);
+        cf->alias_of = in->ino;
+        rc = commit_bump_vv(fs, a->vv, a->nvv, &cf->vv, &cf->nvv);
+        if (rc != 0)
+                return rc;
+        memset(&m, 0, sizeof(m));
+        m.version = MANIFEST_VERSION;
+        memcpy(m.region_id, fs->region_id, 32);
+        memcpy(m.file_id, id, 16);
+        m.kind = MANIFEST_DIR;
+        memcpy(m.author, fs->device_id, 16);
+        fs->lamport_clock = commit_next_lamport(fs, a->lamport);
+        m.lamport = cf->lamport = fs->lamport_clock;
+        m.vv = (struct manifest_vv *)cf->vv;
+        m.nvv = cf->nvv;
+        if (a->lamport != 0 || memcmp(a->hash, zero, 32) != 0) { /* an alias from before U5 has
+                                                                    no version */
+                memcpy(parent_hash, a->hash, 32);
+                m.parents = &parent_hash;
+                m.nparents = 1;
+        }
+        memcpy(m.epoch_id, in->epoch_id, 32);
+        memcpy(m.salt, in->salt, 32); /* a directory has no content: any salt */
+        m.block_size = fs->bs;
+        rc = manifest_key_commit(m.key_commit, key, id, in->salt);
+        if (rc == 0)
+                rc = commit_meta(fs, in, &meta, &xs);
+        if (rc == 0) {
+                memcpy(cf->name, meta.name, meta.name_len + 1);
+                cf->name_len = meta.name_len;
+                memcpy(cf->parent_id, meta.parent_id, 16);
+                cf->mode = meta.mode;
+                rc = manifest_encode_sign(&m, &meta, key, fs->sign_sk, &bytes, &len);
+                secmem_wipe(&meta, sizeof(meta));
+        }
+        if (rc == 0)
+                rc = commit_manifest(c, id, bytes, len, cf->hash);
+        free(bytes);
+        free(xs);
+        return rc;
+}
+
+/*
+ * U5: a local version of a merged directory IN (a rename here, a mode, an
+ * xattr) is a version of each of its ids, so that what the user sees moves
+ * on every device, also where the ids never met: one manifest per live
+ * alias, naming IN's place and attributes, each from that id's own
+ * version.  Caller holds IN->lock; IN is committing, so fs/apply.c leaves
+ * the versions of its aliases waiting meanwhile.
+ */
+static int commit_aliases(struct commit *c, struct fs_inode *in)
+{
+        struct fs_aliasver *vers = NULL;
+        uint8_t(*ids)[16] = NULL;
+        size_t n = 0, i;
+        int rc = fs_alias_live_list(c->fs, in->ino, &ids, &vers, &n);
+
+        for (i = 0; i < n && rc == 0; i++)
+                rc = commit_alias_one(c, in, ids[i], &vers[i]);
+        for (i = 0; i < n; i++)
+                free(vers[i].vv);
+        free(vers);
+        free(ids);
+        return rc;
+}
+
 /*
  * Taken block IDX of IN must be local before it is sealed into the pack: a
  * remote block is fetched (caller holds the write lock and commit_lock).
@@ -776,6 +861,11 @@ static int commit_inode(void *arg, uint64_t ino)
         if (rc == 0) {
                 pthread_rwlock_rdlock(&in->lock);
                 rc = commit_build(c, cf, in);
+                if (rc == 0 && in->kind == FS_KIND_DIR) {
+                        rc = commit_aliases(c, in);
+                        if (rc != 0) /* IN's manifest is in the round already: it fails whole */
+                                c->pack_failed = 1;
+                }
                 pthread_rwlock_unlock(&in->lock);
         }
         pthread_rwlock_wrlock(&in->lock);
@@ -1046,17 +1136,32 @@ static int commit_entry(struct commit *c, uint8_t hash[32])
  * IN was unlinked while this round committed it (invariant 4): its pending
  * tombstone was made from the previous version; rewrite its version part.
  */
+static int commit_retomb_as(struct fs *fs, const uint8_t file_id[16], uint64_t lamport,
+                            const uint8_t hash[32], const struct fs_vv *vv, size_t nvv);
+
 static int commit_retomb(struct fs *fs, struct fs_inode *in, const struct commit_file *cf)
+{
+        int rc = commit_retomb_as(fs, in->file_id, in->lamport, in->manifest_hash, in->vv, in->nvv);
+
+        if (rc == -ENOENT) /* it had no version before this one: delete what we publish */
+                return fs_inode_tombstone(fs, in, cf->parent_id, cf->name, cf->name_len);
+        return rc;
+}
+
+/*
+ * The pending tombstone of FILE_ID deletes version (LAMPORT, HASH, VV) from
+ * now on (its version part rewritten); -ENOENT if none is pending.
+ */
+static int commit_retomb_as(struct fs *fs, const uint8_t file_id[16], uint64_t lamport,
+                            const uint8_t hash[32], const struct fs_vv *vv, size_t nvv)
 {
         uint8_t *old = NULL;
         size_t len = 0, head;
         struct enc e;
         struct dec d;
         uint32_t n;
-        int rc = index_tomb_get(fs->ix, in->file_id, &old, &len);
+        int rc = index_tomb_get(fs->ix, file_id, &old, &len);
 
-        if (rc == -ENOENT) /* it had no version before this one: delete what we publish */
-                return fs_inode_tombstone(fs, in, cf->parent_id, cf->name, cf->name_len);
         if (rc != 0)
                 return rc;
         dec_init(&d, old, len);
@@ -1069,13 +1174,13 @@ static int commit_retomb(struct fs *fs, struct fs_inode *in, const struct commit
                 return -EBADMSG;
         }
         enc_init(&e);
-        enc_u64(&e, in->lamport);
-        enc_fixed(&e, in->manifest_hash, 32);
-        fs_vv_put(&e, in->vv, in->nvv);
+        enc_u64(&e, lamport);
+        enc_fixed(&e, hash, 32);
+        fs_vv_put(&e, vv, nvv);
         enc_fixed(&e, old + head, len - head);
         rc = enc_error(&e);
         if (rc == 0)
-                rc = index_tomb_add(fs->ix, in->file_id, e.buf, e.len);
+                rc = index_tomb_add(fs->ix, file_id, e.buf, e.len);
         enc_release(&e);
         secmem_wipe(old, len);
         free(old);
@@ -1091,11 +1196,35 @@ static void commit_trace(const struct commit_file *cf)
                 return;
         hex_encode(fid, cf->file_id, 16);
         log_debug("commit: file %s (inode %llu) %s at Lamport %llu", fid,
-                  cf->in != NULL ? (unsigned long long)cf->in->ino : 0ULL,
-                  cf->in == NULL ? "deleted"
-                  : cf->skipped  ? "skipped"
-                                 : "version",
+                  cf->in != NULL ? (unsigned long long)cf->in->ino
+                                 : (unsigned long long)cf->alias_of,
+                  cf->in == NULL && cf->alias_of != 0 ? "version of a merged id"
+                  : cf->in == NULL                    ? "deleted"
+                  : cf->skipped                       ? "skipped"
+                                                      : "version",
                   (unsigned long long)cf->lamport);
+}
+
+/*
+ * The index side of a published alias version CF (U5): the alias's version;
+ * or, if the directory was removed here meanwhile (rmdir: a tombstone of
+ * each id is pending, made from the version before), that tombstone
+ * deletes this version, as commit_retomb does for an inode.
+ */
+static int commit_alias_apply(struct fs *fs, const struct commit_file *cf)
+{
+        struct fs_aliasver a = {cf->lamport, {0}, {0}, cf->vv, cf->nvv};
+        uint64_t at;
+        int rc = index_alias_get(fs->ix, cf->file_id, &at);
+
+        memcpy(a.author, fs->device_id, 16);
+        memcpy(a.hash, cf->hash, 32);
+        if (rc == 0 && at == cf->alias_of)
+                return fs_alias_committed(fs, cf->file_id, cf->alias_of, &a);
+        if (rc != 0 && rc != -ENOENT)
+                return rc;
+        rc = commit_retomb_as(fs, cf->file_id, cf->lamport, cf->hash, cf->vv, cf->nvv);
+        return rc == -ENOENT ? 0 : rc;
 }
 
 /* The index side of a successful commit (inside the open transaction). */
@@ -1111,6 +1240,10 @@ static int commit_apply(struct commit *c, const uint8_t entry_hash[32])
                 struct fs_inode *in = cf->in;
 
                 commit_trace(cf);
+                if (in == NULL && cf->alias_of != 0) {
+                        rc = commit_alias_apply(fs, cf);
+                        continue;
+                }
                 if (in == NULL) {
                         rc = index_tomb_remove(fs->ix, cf->file_id);
                         if (rc == 0)

@@ -797,11 +797,32 @@ int fs_alias_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t in
 /*
  * A version M of an id that is an alias here: that id's own version moves
  * on (rule 3 on the alias's version); a deletion that wins removes the
- * alias (the directory stays: the inode's own id lives).  Caller holds
- * ns_lock.
+ * alias (the directory stays: the inode's own id lives).  *TAKEN is 1 if
+ * M is now the id's recorded version (newly taken, or already: rule 1) and
+ * the id lives: the caller then looks at the place M names (U5: an id
+ * that wants another place splits off, fs/apply.c).  Caller holds ns_lock.
  */
-int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta)
+int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta,
+                     int *taken) __attribute__((warn_unused_result));
+/* Alias FILE_ID's recorded version into *A (free(a->vv)); all zero if it has none. */
+int fs_aliasver_get(struct fs *fs, const uint8_t file_id[static 16], struct fs_aliasver *a)
     __attribute__((warn_unused_result));
+/*
+ * The live aliases of directory INO (not the deleted ids merged in for their
+ * entries only, U6) and their versions: *IDS and *VERS, *N of each (the
+ * caller frees each vers[i].vv, then both arrays; NULL and 0 when none).
+ * 0 or a negative errno (then nothing is returned).
+ */
+int fs_alias_live_list(struct fs *fs, uint64_t ino, uint8_t (**ids)[16], struct fs_aliasver **vers,
+                       size_t *n) __attribute__((warn_unused_result));
+/*
+ * The committer published version A of alias FILE_ID of directory INO (a
+ * local version of a merged directory is one of each of its ids, U5): it
+ * becomes the alias's version, if FILE_ID is still an alias of INO.
+ * Inside the open transaction.
+ */
+int fs_alias_committed(struct fs *fs, const uint8_t file_id[static 16], uint64_t ino,
+                       const struct fs_aliasver *a) __attribute__((warn_unused_result));
 /*
  * Directory IN (write-locked) lost its own id to deletion M: if aliases of
  * it remain, it takes the best one's id and version, the deletion is
