@@ -878,29 +878,30 @@ static int apply_merge_into(struct fs *fs, uint64_t from, uint64_t into, int dep
 
 /*
  * U8: directory IN (at CUR in CUR_PARENT), deleted by a winning deletion
- * (META) but held by entries it did not see, is held where the deletion
- * names it: a rename that lost to the deletion is undone, as on a device
- * that brings it back held after the deletion (apply_resurrect_dir).  A
- * directory holding that name takes its entries, and IN's id stays deleted
- * (*MERGED: an alias row routes entries only, U6/F21); a file there: IN
- * is named from its id alone.
+ * whose last place was PID/DNAME (DLEN bytes, NUL-terminated) but held by
+ * entries it did not see, is held where the deletion names it: a rename
+ * that lost to the deletion is undone, as on a device that brings it back
+ * held after the deletion (apply_resurrect_dir).  A directory holding that
+ * name takes its entries, and IN's id stays deleted (*MERGED: an alias row
+ * routes entries only, U6/F21); a file there: IN is named from its id
+ * alone.
  */
-static int apply_hold_place(struct fs *fs, struct fs_inode *in, const struct manifest_meta *meta,
-                            uint64_t cur_parent, const char *cur, size_t cur_len, int *merged)
+static int apply_hold_place(struct fs *fs, struct fs_inode *in, const uint8_t pid[16],
+                            const char *dname, size_t dlen, uint64_t cur_parent, const char *cur,
+                            size_t cur_len, int *merged)
 {
         char alt[256];
-        const char *name = meta->name;
+        const char *name = dname;
         uint64_t parent, other;
-        int rc = apply_parent(fs, meta->parent_id, &parent);
+        int rc = apply_parent(fs, pid, &parent);
 
         *merged = 0;
         if (rc != 0)
                 return rc;
-        if ((parent == cur_parent && cur_len == meta->name_len &&
-             memcmp(cur, meta->name, cur_len) == 0) ||
+        if ((parent == cur_parent && cur_len == dlen && memcmp(cur, dname, cur_len) == 0) ||
             apply_above(fs, in->ino, parent))
                 return 0; /* where the deletion saw it (or a move cycle: not handled) */
-        rc = index_lookup(fs->ix, parent, meta->name, meta->name_len, &other);
+        rc = index_lookup(fs->ix, parent, dname, dlen, &other);
         if (rc == 0 && apply_is_dir(fs, other)) {
                 rc = apply_merge_into(fs, in->ino, other, 0);
                 if (rc == 0)
@@ -919,7 +920,7 @@ static int apply_hold_place(struct fs *fs, struct fs_inode *in, const struct man
                 return rc;
         }
         if (rc == 0) {
-                rc = fs_conflict_name(fs, parent, meta->name, in->file_id, 0, in->file_id, 0, alt);
+                rc = fs_conflict_name(fs, parent, dname, in->file_id, 0, in->file_id, 0, alt);
                 name = alt;
         } else if (rc == -ENOENT) {
                 rc = 0;
@@ -954,7 +955,8 @@ static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct mani
 
                 log_info("a remote deletion of a directory that is not empty here: it stays "
                          "while it holds entries");
-                rc = apply_hold_place(fs, in, meta, parent, name, len, &merged);
+                rc = apply_hold_place(fs, in, meta->parent_id, meta->name, meta->name_len, parent,
+                                      name, len, &merged);
                 if (rc == 0 && merged) { /* its entries are in the one of its name (U8) */
                         in->nlink = 0;
                         rc = apply_version_state(fs, in, m, APPLY_MERGE_NONE);
@@ -1247,6 +1249,48 @@ static void apply_log_conflict(struct fs *fs, const struct manifest *m, const ch
         log_warn("conflict on file %s with device %s: %s", fid, dev, what);
 }
 
+/*
+ * U6 with F7 (tests/sim/FOUND.md F29): directory IN (locked) is held and a
+ * second deletion of it, concurrent with the first, was just remembered.
+ * Of two deletions the later is kept (fs_gone_record), whatever the order
+ * of arrival; if that is now the other one, IN is held at its state and at
+ * the place it names, as on a device that received it first.  Before, IN
+ * stayed where the first-arrived deletion had put it: a directory renamed
+ * and deleted at its new name on one device, deleted at its old name on
+ * another, and held by an entry neither deletion saw, ended under one name
+ * here and the other there.
+ */
+static int apply_held_later(struct fs *fs, struct fs_inode *in)
+{
+        char cur[INDEX_NAME_MAX + 1];
+        struct fs_gone g;
+        uint64_t cur_parent = 0;
+        size_t len = 0;
+        uint8_t type;
+        int merged = 0, rc = fs_gone_get(fs, in->file_id, &g);
+
+        if (rc != 0)
+                return rc == -ENOENT ? 0 : rc;
+        if (memcmp(g.hash, in->manifest_hash, 32) != 0) {
+                rc = apply_held_state(in, &g);
+                if (rc == 0)
+                        rc = index_name_of(fs->ix, in->ino, &cur_parent, cur, &len, &type);
+                if (rc == 0)
+                        rc = apply_hold_place(fs, in, g.parent_id, g.name, g.name_len, cur_parent,
+                                              cur, len, &merged);
+                if (rc == 0 && merged) { /* its entries are in the one of that name now */
+                        in->nlink = 0;
+                        rc = index_held_remove(fs->ix, in->file_id);
+                } else if (rc == 0) {
+                        rc = fs_held_put(fs, in->file_id, g.hash);
+                }
+                if (rc == 0)
+                        rc = fs_inode_save(fs, in);
+        }
+        free(g.vv);
+        return rc;
+}
+
 /* Rules 3 and 4 for a file that is deleted (IN unlinked) or unknown here (IN NULL). */
 static int apply_decide_deleted(struct fs *fs, struct fs_inode *in, const struct manifest *m,
                                 const struct manifest_meta *meta, int *act)
@@ -1287,10 +1331,14 @@ static int apply_decide_deleted(struct fs *fs, struct fs_inode *in, const struct
         }
         if (order == MANIFEST_VV_EQUAL || order == MANIFEST_VV_DOMINATED)
                 return 0;
-        if (tomb) /* deleted on both sides: remember both */
-                return fs_gone_record(fs, m->file_id, m->lamport, m->hash,
-                                      (const struct fs_vv *)m->vv, m->nvv, meta->mode,
-                                      meta->parent_id, meta->name, meta->name_len);
+        if (tomb) { /* deleted on both sides: remember both */
+                rc =
+                    fs_gone_record(fs, m->file_id, m->lamport, m->hash, (const struct fs_vv *)m->vv,
+                                   m->nvv, meta->mode, meta->parent_id, meta->name, meta->name_len);
+                if (rc == 0 && in != NULL && in->nlink > 0 && in->kind == FS_KIND_DIR)
+                        rc = apply_held_later(fs, in); /* held: at the later one's place */
+                return rc;
+        }
         if (order == MANIFEST_VV_CONCURRENT && m->lamport < del_lamport) {
                 /* U1: the later deletion wins; the edit's author keeps it as a copy */
                 apply_log_conflict(fs, m, "edited there, deleted here later: the deletion wins");
