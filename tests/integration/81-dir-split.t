@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# 81-dir-split.t: three devices (separate SEALSYNC_HOMEs) mounted at once on one
+# file:// store; a rename of one id of a merged directory (doc/SYNC.md U5, the
+# split; tests/sim/FOUND.md F28).
+#  - During a partition A makes d/a.txt and commits, then renames d to e and
+#    commits; B makes its own d/b.txt.  When the store is back, B meets A's d
+#    (it merges with its own: rule 5) and then A's rename of it: that id splits
+#    off to e with a.txt, B's id keeps d with b.txt.  Every device ends with
+#    e/a.txt and d/b.txt (before the split: d held both on B, or e did, and the
+#    devices differed).
+#  - A directory made on two devices (merged everywhere) renamed on one of them
+#    moves whole on every device: the rename is published for each of its ids.
+#  - A remount keeps the trees.
+TEST_TIMEOUT=420
+. "$(dirname "$0")/lib.sh"
+need_cmd jq
+
+setup_device # A
+HA=$SEALSYNC_HOME
+HB=$work/homeB
+HC=$work/homeC
+# The store is reached through a symlink, so the test can take it away from
+# every device at once (a regular file in its place: every access fails).
+mkdir "$work/store.real"
+ln -s store.real "$work/store"
+STORE=file://$work/store
+create_region docs --store "$STORE"
+RID=$REGION_ID
+A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
+B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
+C() { SEALSYNC_HOME=$HC "$SEALSYNC_BIN" "$@"; }
+
+enroll_device devB B docs
+enroll_device devC C docs
+
+ma=$work/a
+mb=$work/b
+mc=$work/c
+mkdir -p "$ma" "$mb" "$mc"
+for d in A:$HA:$ma B:$HB:$mb C:$HC:$mc; do
+	IFS=: read -r n h m <<<"$d"
+	export SEALSYNC_HOME=$h
+	mount_region docs "$m" || bail "mount on $n failed"
+done
+export SEALSYNC_HOME=$HA
+
+all_same() { same_tree "$ma" "$mb" && same_tree "$ma" "$mc"; }
+show_diff()
+{
+	diag "B vs A:" "$(diff <(tree_listing "$ma") <(tree_listing "$mb"))" \
+		"C vs A:" "$(diff <(tree_listing "$ma") <(tree_listing "$mc"))"
+}
+# names DIR: the entries of DIR, one line.
+names() { (cd "$1" 2>/dev/null && ls -1 | tr '\n' ' '); }
+# commit_offline FN...: each device commits its local changes now (its upload then cannot
+# finish: the store is away), so that what follows is a later journal entry.
+commit_offline() { local d; for d in "$@"; do "$d" sync docs --timeout 1 >/dev/null 2>&1 </dev/null; done; }
+partition() { rm "$work/store" && touch "$work/store"; }
+heal() { rm "$work/store" && ln -s store.real "$work/store"; }
+
+echo "base" >"$ma/base.txt"
+converge "B and C have A's file" 30 content_is "$mc/base.txt" base
+
+# --- a rename of one id of a merged directory, made before the ids met ----------
+partition
+mkdir "$ma/d"
+echo "A's" >"$ma/d/a.txt"
+commit_offline A # d and d/a.txt: one entry
+mv "$ma/d" "$ma/e"
+commit_offline A # the rename: a later entry
+mkdir "$mb/d"
+echo "B's" >"$mb/d/b.txt"
+commit_offline B
+ok "$([ -f "$work/store" ] && echo 0 || echo 1)" "the store stayed away while the devices worked"
+heal
+converge "the three trees converge after the partition" 120 all_same || show_diff
+is "$(names "$ma")" "base.txt d e " "the renamed id is at e, the other one at d"
+is "$(names "$ma/e")" "a.txt " "e holds the entry made in the id that was renamed"
+is "$(names "$ma/d")" "b.txt " "d holds the entry made in the other id"
+for m in "$mb" "$mc"; do
+	is "$(cat "$m/e/a.txt" 2>/dev/null)|$(cat "$m/d/b.txt" 2>/dev/null)" "A's|B's" \
+		"  ... on $(basename "$m"): e/a.txt and d/b.txt"
+done
+
+# --- a rename of a directory merged everywhere: every id moves -------------------
+partition
+mkdir "$ma/m"
+echo "A in m" >"$ma/m/a.txt"
+mkdir "$mb/m"
+echo "B in m" >"$mb/m/b.txt"
+commit_offline A B
+heal
+converge "the directory made on two devices is merged on all three" 120 \
+	eval 'all_same && [ "$(names "$mc/m")" = "a.txt b.txt " ]' || show_diff
+mv "$mb/m" "$mb/n"
+converge "B's rename of the merged directory reaches A and C" 120 \
+	eval 'all_same && [ ! -e "$ma/m" ] && [ "$(names "$ma/n")" = "a.txt b.txt " ]' || show_diff
+echo "A after" >"$ma/n/after.txt"
+converge "a file made in it later lands in it on every device" 60 \
+	eval 'all_same && content_is "$mc/n/after.txt" "A after"' || show_diff
+ok "$([ ! -e "$ma/.sealsync-orphans" ] && [ ! -e "$mb/.sealsync-orphans" ] && echo 0 || echo 1)" \
+	"nothing ended up under .sealsync-orphans"
+
+# --- at rest ------------------------------------------------------------------------
+sig=$(tree_listing "$ma")
+sync_all A B C
+export SEALSYNC_HOME=$HB
+remount docs "$mb" || bail "remount of B failed"
+export SEALSYNC_HOME=$HA
+sync_all A B C
+if [ "$(tree_listing "$mb")" = "$sig" ] && all_same; then
+	pass "after B's remount and a round on every device the trees are unchanged"
+else
+	fail "after B's remount and a round on every device the trees are unchanged"
+	show_diff
+fi
+
+done_testing
