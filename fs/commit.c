@@ -1132,13 +1132,13 @@ static int commit_entry(struct commit *c, uint8_t hash[32])
         return rc;
 }
 
+static int commit_retomb_as(struct fs *fs, const uint8_t file_id[16], uint64_t lamport,
+                            const uint8_t hash[32], const struct fs_vv *vv, size_t nvv);
+
 /*
  * IN was unlinked while this round committed it (invariant 4): its pending
  * tombstone was made from the previous version; rewrite its version part.
  */
-static int commit_retomb_as(struct fs *fs, const uint8_t file_id[16], uint64_t lamport,
-                            const uint8_t hash[32], const struct fs_vv *vv, size_t nvv);
-
 static int commit_retomb(struct fs *fs, struct fs_inode *in, const struct commit_file *cf)
 {
         int rc = commit_retomb_as(fs, in->file_id, in->lamport, in->manifest_hash, in->vv, in->nvv);
