@@ -154,7 +154,7 @@ static int alias_later(const struct manifest *m, const struct fs_aliasver *a)
  * with M as its version; an older one changes nothing.
  */
 static int alias_dead_version(struct fs *fs, const struct manifest *m,
-                              const struct manifest_meta *meta, int *taken)
+                              const struct manifest_meta *meta, int *what)
 {
         const struct fs_vv *mvv = (const struct fs_vv *)m->vv;
         struct fs_gone g;
@@ -180,30 +180,31 @@ static int alias_dead_version(struct fs *fs, const struct manifest *m,
                 rc = alias_put(fs, m->file_id, &a);
         }
         if (rc == 0) {
-                *taken = 1;
+                *what = FS_ALIAS_TAKEN;
                 alias_log(m->file_id, "a version later than its deletion: it lives again");
         }
         return rc;
 }
 
 int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta,
-                     int *taken)
+                     int *what)
 {
         const struct fs_vv *mvv = (const struct fs_vv *)m->vv;
         struct fs_aliasver a;
         int rc = alias_dead(fs, m->file_id), order;
 
-        *taken = 0;
+        *what = FS_ALIAS_KEPT;
         if (rc < 0)
                 return rc;
         if (rc > 0) /* a held id (U6): decided against its deletion, as a deleted directory */
-                return alias_dead_version(fs, m, meta, taken);
+                return alias_dead_version(fs, m, meta, what);
         rc = alias_get(fs, m->file_id, &a);
         if (rc != 0)
                 return rc;
         order = manifest_vv_compare(m->vv, m->nvv, (const struct manifest_vv *)a.vv, a.nvv);
         if (memcmp(a.hash, m->hash, 32) == 0) {
-                *taken = m->kind != MANIFEST_TOMBSTONE; /* rule 1: M is its version already */
+                if (m->kind != MANIFEST_TOMBSTONE) /* rule 1: M is its version already */
+                        *what = FS_ALIAS_TAKEN;
                 goto out;
         }
         if (order == MANIFEST_VV_EQUAL || order == MANIFEST_VV_DOMINATED)
@@ -216,8 +217,10 @@ int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manif
                         rc =
                             fs_gone_record(fs, m->file_id, m->lamport, m->hash, mvv, m->nvv,
                                            meta->mode, meta->parent_id, meta->name, meta->name_len);
-                if (rc == 0)
+                if (rc == 0) {
+                        *what = FS_ALIAS_DELETED;
                         alias_log(m->file_id, "deleted; the directory stays (another id lives)");
+                }
                 goto out;
         }
         rc = alias_absorb(&a, mvv, m->nvv);
@@ -226,7 +229,7 @@ int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manif
                 a.lamport = m->lamport; /* a newer version of the alias id (its place: U5) */
                 memcpy(a.author, m->author, 16);
                 memcpy(a.hash, m->hash, 32);
-                *taken = 1;
+                *what = FS_ALIAS_TAKEN;
                 alias_log(m->file_id, "a later version");
         }
         if (rc == 0)

@@ -875,6 +875,7 @@ static int apply_parent(struct fs *fs, const uint8_t pid[16], uint64_t *ino);
 static int apply_is_dir(struct fs *fs, uint64_t ino);
 static int apply_above(struct fs *fs, uint64_t ino, uint64_t parent);
 static int apply_merge_into(struct fs *fs, uint64_t from, uint64_t into, int depth);
+static int apply_split_held(struct fs *fs, struct fs_inode *g, const uint8_t fid[16]);
 
 /*
  * U8: directory IN (at CUR in CUR_PARENT), deleted by a winning deletion
@@ -944,8 +945,11 @@ static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct mani
         int rc = index_name_of(fs->ix, in->ino, &parent, name, &len, &type), kept = 0;
 
         if (rc == 0 && in->kind == FS_KIND_DIR) {
-                /* U5: a merged directory lives while one of its ids does */
+                /* U5: a merged directory lives while one of its ids does; the entries whose
+                 * versions name the deleted one hold it (U6) */
                 rc = fs_alias_rekey(fs, in, m, meta, &kept);
+                if (rc == 0 && kept)
+                        rc = apply_split_held(fs, in, m->file_id);
                 if (rc != 0 || kept)
                         return rc;
         }
@@ -1933,6 +1937,28 @@ static int apply_split_new(struct fs *fs, const struct fs_inode *g, const uint8_
         return 0;
 }
 
+/* The number of entries of G whose current version names FID as their parent, or an errno. */
+static int apply_split_count(struct fs *fs, uint64_t g, const uint8_t fid[16])
+{
+        struct apply_children ch = {NULL, 0, 0};
+        size_t i;
+        int rc = index_readdir(fs->ix, g, 0, apply_child_cb, &ch), n = 0;
+
+        for (i = 0; i < ch.n && rc == 0; i++) {
+                struct fs_inode *c;
+
+                rc = fs_inode_get(fs, ch.v[i].ino, &c);
+                if (rc != 0)
+                        break;
+                pthread_rwlock_rdlock(&c->lock);
+                n += c->vparent_known && memcmp(c->vparent, fid, 16) == 0;
+                pthread_rwlock_unlock(&c->lock);
+                fs_inode_put(fs, c);
+        }
+        free(ch.v);
+        return rc == 0 ? n : rc;
+}
+
 /* Every entry of G whose current version names FID as its parent moves into N (U5). */
 static int apply_split_move(struct fs *fs, uint64_t g, uint64_t n, const uint8_t fid[16],
                             size_t *moved)
@@ -1959,6 +1985,88 @@ static int apply_split_move(struct fs *fs, uint64_t g, uint64_t n, const uint8_t
                         (*moved)++;
         }
         free(ch.v);
+        return rc;
+}
+
+/*
+ * U5 with U6: id FID of merged directory G (locked) lost to a deletion (its
+ * other ids live on; remembered in "gone").  The entries of G whose versions
+ * name FID were not seen by that deletion (an entry it saw is deleted by its
+ * own tombstone, in its journal entry or before), so they hold FID (U6) at
+ * the place the deletion names, as on a device where FID never merged:
+ * FID gets an inode of its own, held, with them.  A directory holding that
+ * place takes them and FID stays deleted (its alias row routes entries, as
+ * apply_hold_place does); if that directory is G (the usual case: FID was
+ * deleted where it merged), they simply stay.  A place below G, or a
+ * directory there above G, is a move cycle (not handled): they stay too.
+ */
+static int apply_split_held(struct fs *fs, struct fs_inode *g, const uint8_t fid[16])
+{
+        struct fs_inode *n = NULL;
+        struct fs_aliasver v;
+        struct fs_gone gone;
+        uint64_t parent, other = 0;
+        size_t moved = 0;
+        int rc = apply_split_count(fs, g->ino, fid), into_dir = 0;
+
+        if (rc <= 0)
+                return rc;
+        rc = fs_gone_get(fs, fid, &gone);
+        if (rc != 0)
+                return rc == -ENOENT ? 0 : rc;
+        rc = apply_parent(fs, gone.parent_id, &parent);
+        if (rc == 0 && apply_above(fs, g->ino, parent))
+                goto out; /* a cycle */
+        if (rc == 0) {
+                rc = index_lookup(fs->ix, parent, gone.name, gone.name_len, &other);
+                if (rc == 0 && (other == g->ino || apply_above(fs, other, g->ino)))
+                        goto out; /* G itself holds the place (or a cycle): they stay */
+                into_dir = rc == 0 && apply_is_dir(fs, other);
+                rc = rc == -ENOENT ? 0 : rc;
+        }
+        memset(&v, 0, sizeof(v));
+        v.lamport = gone.lamport;
+        memcpy(v.hash, gone.hash, 32);
+        v.vv = gone.vv;
+        v.nvv = gone.nvv;
+        if (rc == 0)
+                rc = apply_split_new(fs, g, fid, &v, &n);
+        if (rc != 0)
+                goto out;
+        rc = apply_split_move(fs, g->ino, n->ino, fid, &moved);
+        if (rc == 0 && into_dir) { /* rule 5: its entries land in the one of that name */
+                rc = apply_merge_into(fs, n->ino, other, 0);
+                if (rc == 0)
+                        rc = index_alias_put(fs->ix, fid, other);
+                n->nlink = 0;
+        } else if (rc == 0) {
+                char alt[256];
+                const char *name = gone.name;
+
+                if (other != 0) { /* a file has the name: named from the id alone (U6) */
+                        rc = fs_conflict_name(fs, parent, gone.name, fid, 0, fid, 0, alt);
+                        name = alt;
+                }
+                if (rc == 0)
+                        rc = index_link(fs->ix, parent, name, strlen(name), n->ino, FS_KIND_DIR);
+                if (rc == 0) {
+                        n->nlink = 1;
+                        fs_inval_queue(fs, parent, 0, name);
+                        rc = apply_held_state(n, &gone);
+                }
+                if (rc == 0)
+                        rc = fs_held_put(fs, fid, gone.hash);
+        }
+        if (rc == 0)
+                rc = fs_inode_save(fs, n);
+        if (rc == 0)
+                log_info("a merged directory's id deleted on another device is held by %zu "
+                         "entr%s the deletion did not see (U6)",
+                         moved, moved == 1 ? "y" : "ies");
+        pthread_rwlock_unlock(&n->lock);
+        fs_inode_put(fs, n);
+out:
+        free(gone.vv);
         return rc;
 }
 
@@ -2039,9 +2147,10 @@ static int apply_split_stayed(struct fs *fs, struct fs_inode **in, const struct 
  * version moves on (fs_alias_version).  A version it takes that names
  * another place than the directory's splits it off, with the entries whose
  * versions name it, and it lands there like any directory (rule 5: a
- * directory of that name merges with it).  Rule 2: while the directory has
- * a local change not committed yet (a rename here publishes each of its
- * ids, fs/commit.c), the version waits.
+ * directory of that name merges with it).  A deletion of it that wins
+ * leaves those entries holding it (U6, apply_split_held).  Rule 2: while
+ * the directory has a local change not committed yet (a rename here
+ * publishes each of its ids, fs/commit.c), the version waits.
  */
 static int apply_alias(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta,
                        uint64_t gino)
@@ -2050,10 +2159,10 @@ static int apply_alias(struct fs *fs, const struct manifest *m, const struct man
         struct fs_aliasver a;
         uint64_t parent = 0;
         size_t moved = 0;
-        int rc = fs_inode_get(fs, gino, &g), taken = 0, done = 0;
+        int rc = fs_inode_get(fs, gino, &g), what = FS_ALIAS_KEPT, done = 0;
 
         if (rc == -ENOENT)
-                return fs_alias_version(fs, m, meta, &taken);
+                return fs_alias_version(fs, m, meta, &what);
         if (rc != 0)
                 return rc;
         pthread_rwlock_wrlock(&g->lock);
@@ -2062,8 +2171,10 @@ static int apply_alias(struct fs *fs, const struct manifest *m, const struct man
                                 "its merged directory has a local change not committed yet");
                 goto out;
         }
-        rc = fs_alias_version(fs, m, meta, &taken);
-        if (rc != 0 || !taken || m->kind != MANIFEST_DIR || g->nlink == 0)
+        rc = fs_alias_version(fs, m, meta, &what);
+        if (rc == 0 && what == FS_ALIAS_DELETED && g->nlink > 0)
+                rc = apply_split_held(fs, g, m->file_id); /* U6: what it did not see holds it */
+        if (rc != 0 || what != FS_ALIAS_TAKEN || m->kind != MANIFEST_DIR || g->nlink == 0)
                 goto out;
         rc = apply_parent(fs, meta->parent_id, &parent);
         if (rc == 0)

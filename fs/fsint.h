@@ -797,13 +797,17 @@ int fs_alias_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t in
 /*
  * A version M of an id that is an alias here: that id's own version moves
  * on (rule 3 on the alias's version); a deletion that wins removes the
- * alias (the directory stays: the inode's own id lives).  *TAKEN is 1 if
- * M is now the id's recorded version (newly taken, or already: rule 1) and
- * the id lives: the caller then looks at the place M names (U5: an id
- * that wants another place splits off, fs/apply.c).  Caller holds ns_lock.
+ * alias (the directory stays: the inode's own id lives).  *WHAT says what
+ * the caller looks at next (fs/apply.c): FS_ALIAS_TAKEN, M is now the id's
+ * recorded version (newly taken, or already: rule 1) and the id lives, so
+ * the place M names (U5: an id that wants another place splits off);
+ * FS_ALIAS_DELETED, M is a deletion that won (remembered, the alias row
+ * gone), so the entries whose versions name the id (U6: they hold it);
+ * else FS_ALIAS_KEPT.  Caller holds ns_lock.
  */
+enum { FS_ALIAS_KEPT = 0, FS_ALIAS_TAKEN = 1, FS_ALIAS_DELETED = 2 };
 int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta,
-                     int *taken) __attribute__((warn_unused_result));
+                     int *what) __attribute__((warn_unused_result));
 /* Alias FILE_ID's recorded version into *A (free(a->vv)); all zero if it has none. */
 int fs_aliasver_get(struct fs *fs, const uint8_t file_id[static 16], struct fs_aliasver *a)
     __attribute__((warn_unused_result));
