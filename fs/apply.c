@@ -1254,7 +1254,7 @@ static void apply_log_conflict(struct fs *fs, const struct manifest *m, const ch
 }
 
 /*
- * U6 with F7 (tests/sim/FOUND.md F29): directory IN (locked) is held and a
+ * U6 with F7 (tests/sim/FOUND.md F30): directory IN (locked) is held and a
  * second deletion of it, concurrent with the first, was just remembered.
  * Of two deletions the later is kept (fs_gone_record), whatever the order
  * of arrival; if that is now the other one, IN is held at its state and at

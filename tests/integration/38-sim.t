@@ -61,9 +61,9 @@ ESEEDS=${SIM_EQUIV_SEEDS:-20}
 # had unlinked.  F25 (U8, --dirrenames 1): a directory renamed onto the name of another
 # directory was shown under a conflict name for good on some devices, merged on the others.
 # F26 (U8): a held directory whose rename lost to its deletion stayed at the rename's name on
-# the device that had applied the rename first, at the old name elsewhere.  F28 (U5): a rename
+# the device that had applied the rename first, at the old name elsewhere.  F29 (U5): a rename
 # of one id of a merged directory moved nothing where the ids had merged (the split), and a
-# rename of a merged directory moved its other ids nowhere they had not.  F29 (U6): a held
+# rename of a merged directory moved its other ids nowhere they had not.  F30 (U6): a held
 # directory stayed where the first-arrived of two concurrent deletions had put it.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
@@ -105,12 +105,12 @@ REGRESS=(
 	"F25-U8 --replaces 1 --dirrenames 1 --seeds 1 --from 9"
 	"F25-U8 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 195"
 	"F26-U8 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 35"
-	"F28-U5 --replaces 1 --dirrenames 1 --seeds 1 --from 0"
-	"F28-U5 --replaces 1 --dirrenames 1 --seeds 1 --from 1"
-	"F28-U5 --replaces 1 --dirrenames 1 --seeds 1 --from 7"
-	"F28-U5 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 93"
-	"F29-U6 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 36"
-	"F29-U6 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 246"
+	"F29-U5 --replaces 1 --dirrenames 1 --seeds 1 --from 0"
+	"F29-U5 --replaces 1 --dirrenames 1 --seeds 1 --from 1"
+	"F29-U5 --replaces 1 --dirrenames 1 --seeds 1 --from 7"
+	"F29-U5 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 93"
+	"F30-U6 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 36"
+	"F30-U6 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 246"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # 81-dir-split.t: three devices (separate SEALSYNC_HOMEs) mounted at once on one
 # file:// store; a rename of one id of a merged directory (doc/SYNC.md U5, the
-# split; tests/sim/FOUND.md F28).
+# split; tests/sim/FOUND.md F29).
 #  - During a partition A makes d/a.txt and commits, then renames d to e and
 #    commits; B makes its own d/b.txt.  When the store is back, B meets A's d
 #    (it merges with its own: rule 5) and then A's rename of it: that id splits
