@@ -511,7 +511,9 @@ static void apply_remote_ver(const struct manifest *m, struct apply_ver *v)
  * Rule 5: two different files want PARENT/NAME; OTHER holds it here and the
  * version M of file SELF (IN) arrives.  The better rank keeps the name
  * (fs/names.c); the other is shown under its conflict name and remembered
- * as displaced.  *REMOTE_LOSES: M is shown at ALT.
+ * as displaced.  An OTHER shown there only as a displaced file (it wants
+ * another name) yields whatever the ranks (U4).  *REMOTE_LOSES: M is shown
+ * at ALT.
  */
 static int apply_collide(struct fs *fs, uint64_t parent, const char *name, struct fs_inode *in,
                          uint64_t other, const struct manifest *m, const struct manifest_meta *meta,
@@ -521,7 +523,7 @@ static int apply_collide(struct fs *fs, uint64_t parent, const char *name, struc
         struct fs_rank rr, orank;
         uint8_t ohash[32];
         uint64_t mtime;
-        int rc = fs_inode_get(fs, other, &o), ohas;
+        int rc = fs_inode_get(fs, other, &o), ohas, squat;
 
         if (rc != 0)
                 return rc;
@@ -536,7 +538,13 @@ static int apply_collide(struct fs *fs, uint64_t parent, const char *name, struc
         memcpy(rr.author, m->author, 16);
         memcpy(rr.file_id, m->file_id, 16);
         rr.kind = in->kind;
-        *remote_loses = !fs_rank_beats(&rr, &orank);
+        /* U4: a holder shown there as a displaced file yields to a file that wants the name */
+        squat = ohas && orank.lamport != UINT64_MAX
+                    ? fs_names_squatter(fs, orank.file_id, ohash, parent, name)
+                    : 0;
+        if (squat < 0)
+                return squat;
+        *remote_loses = !squat && !fs_rank_beats(&rr, &orank);
         if (*remote_loses) {
                 rc = fs_conflict_name(fs, parent, name, m->author, meta->mtime_s, m->file_id,
                                       in->ino, alt);

@@ -717,6 +717,17 @@ int fs_names_wanted(struct fs *fs, const uint8_t file_id[static 16], uint64_t pa
  */
 int fs_names_moved(struct fs *fs, uint64_t ino, uint64_t from, const char *shown, uint64_t into,
                    const char *now) __attribute__((warn_unused_result));
+/*
+ * 1 if FILE_ID, at its version HASH, is shown at PARENT/NAME only as a
+ * displaced file (its record says it wants another name), else 0 (-errno on
+ * failure).  Such a holder yields NAME to any file that wants it, whatever
+ * their ranks (U4).  The caller decides a file with a local change not
+ * committed yet is no squatter (its next version carries NAME).  Caller
+ * holds ns_lock.
+ */
+int fs_names_squatter(struct fs *fs, const uint8_t file_id[static 16],
+                      const uint8_t hash[static 32], uint64_t parent, const char *name)
+    __attribute__((warn_unused_result));
 /* FILE_ID is shown under the name it wants: its record, if any, goes.  Caller holds ns_lock. */
 int fs_names_placed(struct fs *fs, const uint8_t file_id[static 16])
     __attribute__((warn_unused_result));
