@@ -341,6 +341,10 @@ struct fs {
         uint64_t committed_seq; /* last entry whose index state is durable */
         int commit_broken;      /* the index failed mid-commit: publish nothing more */
         pthread_mutex_t commit_lock;
+        /* The simulation's hook (fsmount_set_mid_commit): run inside a commit round. */
+        void (*mid_commit)(void *arg);
+        void *mid_commit_arg;
+        int in_mid_commit; /* the hook runs: a pull must not take commit_lock */
         struct push *push;
         struct pull *pull;
         struct confirm *confirm; /* acknowledgements (sync/confirm.h), with PULL */

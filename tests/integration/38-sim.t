@@ -103,6 +103,7 @@ REGRESS=(
 	"F25-U8 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 195"
 	"F26-U8 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 35"
 	"F27-U4 --replaces 1 --held 1 --stale 1 --seeds 1 --from 20399"
+	"F17-U4 --faults 0 --crashes 0 --renames 0 --midpull 1 --seeds 1 --from 2"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl

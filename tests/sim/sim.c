@@ -8,7 +8,8 @@
  * upload pass, pull round).  A seeded schedule picks, step by step, which
  * device does what: file operations (create, edit, append,
  * truncate-and-rewrite, delete, rename, mkdir, rmdir; with --dirrenames 1
- * a rename of a root directory), sync steps, and
+ * a rename of a root directory), sync steps (with --midpull 1, a pull
+ * inside a commit round, as a daemon's threads may interleave), and
  * crashes (the index's open transaction lost).  Every device talks to the
  * store through a wrapper that fails requests (before or after they took
  * effect) and hides new objects from other devices' listings for a while.
@@ -135,7 +136,7 @@ static struct {
         const char *tpl;
         const char *work;
         unsigned ndev, steps, faults, hide, crashes, renames, replaces, deletes, selftest, disjoint,
-            verbose, held, stale, dirrenames;
+            verbose, held, stale, dirrenames, midpull;
         unsigned equivocate;
         uint64_t from, seeds;
 } opt = {.ndev = 3,
@@ -1291,9 +1292,41 @@ static int step_op(unsigned d)
 
 /* ---- sync steps and crashes ---------------------------------------------------------------- */
 
+/*
+ * A pull inside a commit round (--midpull 1): the round has sealed its
+ * journal entry from the files as they were, not yet recorded it; a daemon's
+ * puller thread may apply remote versions there (F17).  Once per armed round.
+ */
+static struct {
+        unsigned d;
+        int armed;
+} midpull;
+
+static void midpull_hook(void *arg)
+{
+        unsigned applied = 0;
+        int rc;
+
+        (void)arg;
+        if (!midpull.armed)
+                return;
+        midpull.armed = 0;
+        rc = fsmount_step_pull(devs[midpull.d].fs, &applied);
+        tr("dev%u pull during its commit round: %u applied%s%s", midpull.d, applied,
+           rc ? " rc " : "", rc ? strerror(-rc) : "");
+}
+
 static int step_commit(unsigned d, size_t *n)
 {
-        int rc = fsmount_step_commit(devs[d].fs, n);
+        int rc;
+
+        /* (no draw without the option: the other configurations keep their courses) */
+        midpull.armed = opt.midpull && chance(50);
+        midpull.d = d;
+        fsmount_set_mid_commit(devs[d].fs, midpull.armed ? midpull_hook : NULL, NULL);
+        rc = fsmount_step_commit(devs[d].fs, n);
+        fsmount_set_mid_commit(devs[d].fs, NULL, NULL);
+        midpull.armed = 0;
 
         if (rc == 0)
                 tok.npending[d] = 0;
@@ -1856,7 +1889,7 @@ static void usage(FILE *f)
                    "[--deletes 0|1] [--selftest]\n"
                    "           [--disjoint 0|1] [--hide 0|1] [--replaces 0|1] [--held 0|1] "
                    "[--stale 0|1]\n"
-                   "           [--dirrenames 0|1] [--equivocate 0|1] [-v]\n");
+                   "           [--dirrenames 0|1] [--midpull 0|1] [--equivocate 0|1] [-v]\n");
 }
 
 /* A whole number option argument (0..100000); anything else exits with usage status 2. */
@@ -1894,6 +1927,7 @@ int main(int argc, char **argv)
                                            {"held", required_argument, NULL, 'O'},
                                            {"stale", required_argument, NULL, 'K'},
                                            {"dirrenames", required_argument, NULL, 'M'},
+                                           {"midpull", required_argument, NULL, 'Q'},
                                            {"equivocate", required_argument, NULL, 'E'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
@@ -1941,6 +1975,9 @@ int main(int argc, char **argv)
                         break;
                 case 'M':
                         opt.dirrenames = sim_uint_arg(optarg);
+                        break;
+                case 'Q':
+                        opt.midpull = sim_uint_arg(optarg);
                         break;
                 case 'D':
                         opt.deletes = sim_uint_arg(optarg);
