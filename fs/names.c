@@ -208,6 +208,7 @@ struct names_row {
         uint64_t ino;
         struct fs_rank rank;
         int valid;
+        int busy; /* being committed: left where it is this time (names_row_check) */
 };
 
 struct names_rows {
@@ -271,6 +272,9 @@ static int names_row_check(struct fs *fs, struct names_row *row)
                 return rc;
         pthread_rwlock_rdlock(&in->lock);
         ok = in->has_manifest && memcmp(in->manifest_hash, row->w.hash, 32) == 0;
+        /* Its journal entry is sealed with the place it is shown at (F28): moved now, the
+         * version everyone else applies would name another place than this device shows. */
+        row->busy = in->committing;
         fs_rank_of(fs, in, &row->rank);
         pthread_rwlock_unlock(&in->lock);
         fs_inode_put(fs, in);
@@ -400,6 +404,8 @@ static int names_pass(struct fs *fs, size_t *moved)
 
                 if (names_same_want(&r, i))
                         continue; /* the name goes to the group's first (best) row or stays */
+                if (r.v[i].busy)
+                        continue; /* its commit makes the row stale, or it is settled after */
                 rc = names_settle_one(fs, &r.v[i], &m);
                 *moved += (size_t)m;
         }

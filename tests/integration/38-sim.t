@@ -104,6 +104,7 @@ REGRESS=(
 	"F26-U8 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 35"
 	"F27-U4 --replaces 1 --held 1 --stale 1 --seeds 1 --from 20399"
 	"F17-U4 --faults 0 --crashes 0 --renames 0 --midpull 1 --seeds 1 --from 2"
+	"F28-U4 --replaces 1 --held 1 --stale 1 --midpull 1 --seeds 1 --from 52"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl

@@ -148,6 +148,21 @@ static struct {
          .hide = 1,
          .seeds = 1};
 
+/* The level of the engine's log lines: -v -v its info, -v -v -v its debug. */
+static enum log_level sim_log_level(void)
+{
+        return opt.verbose > 2 ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERR + (opt.verbose > 1);
+}
+
+/* The engine's log lines name the device stepped. */
+static void log_dev(unsigned d)
+{
+        static const char *const names[] = {"dev0", "dev1", "dev2", "dev3",
+                                            "dev4", "dev5", "dev6", "dev7"};
+
+        log_init(d < 8 ? names[d] : "sim", sim_log_level());
+}
+
 static char *trace;
 static size_t trace_len, trace_cap;
 static uint64_t cur_seed;
@@ -1387,6 +1402,7 @@ static int settle(void)
 
                         if (!live(d))
                                 continue;
+                        log_dev(d);
                         if (step_commit(d, &n) != 0 || n)
                                 busy = 1;
                         if (step_push(d) != 0)
@@ -1813,6 +1829,7 @@ static void run_seed(uint64_t seed)
 
                         d = rnd(opt.ndev);
                         sim_clock.tv_sec++;
+                        log_dev(d);
                         if (opt.equivocate && cur_step == eq.copy_step)
                                 rc = eq_copy();
                         else if (opt.equivocate && cur_step == eq.fork_step && eq.copied)
@@ -2021,7 +2038,7 @@ int main(int argc, char **argv)
         }
         setenv("SEALSYNC_NO_CHECKPOINT", "1", 1);
         setenv("SEALSYNC_EAGER", "1", 1); /* every version whole: (d) reads need no store */
-        log_init("sim", opt.verbose > 2 ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERR + (opt.verbose > 1));
+        log_init("sim", sim_log_level());
         if (opt.verbose < 2)
                 log_quiet_stderr(); /* the engine's own lines only with -v -v */
         if (randombytes_set_implementation(&rb_impl) != 0 || secmem_init() != 0) {
