@@ -1540,6 +1540,21 @@ int fs_entry_move(struct fs *fs, uint64_t from, const char *name, uint64_t into,
         return rc;
 }
 
+int fs_entry_move_idle(struct fs *fs, uint64_t from, const char *name, uint64_t into,
+                       const char *newname, uint64_t ino, uint8_t type)
+{
+        struct fs_inode *in;
+        int rc = fs_inode_get(fs, ino, &in);
+
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_rdlock(&in->lock);
+        rc = in->committing ? -EAGAIN : fs_entry_move(fs, from, name, into, newname, ino, type);
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        return rc;
+}
+
 /* Directory INO is merged away: its id now means INTO; the inode goes when unused. */
 static int apply_retire_dir(struct fs *fs, uint64_t ino, const uint8_t file_id[16], uint64_t into)
 {
@@ -1639,15 +1654,15 @@ static int apply_merge_pair(struct fs *fs, uint64_t from, const struct apply_chi
                 rc = fs_names_wanted(fs, cfid, from, c->name, wanted);
                 if (rc == 0)
                         rc = fs_conflict_name(fs, into, wanted, ca, cm, cfid, 0, alt);
-                if (rc == 0)
-                        rc = fs_entry_move(fs, from, c->name, into, alt, c->ino, c->type);
+                if (rc == 0) /* being committed under its name: the entry waits (F28) */
+                        rc = fs_entry_move_idle(fs, from, c->name, into, alt, c->ino, c->type);
                 return rc == 0 ? apply_merge_displaced(fs, c->ino, into, wanted, alt) : rc;
         }
         rc = fs_names_wanted(fs, ofid, into, c->name, wanted);
         if (rc == 0)
                 rc = fs_conflict_name(fs, into, wanted, oa, om, ofid, 0, alt);
         if (rc == 0)
-                rc = fs_entry_move(fs, into, c->name, into, alt, other, (uint8_t)ok);
+                rc = fs_entry_move_idle(fs, into, c->name, into, alt, other, (uint8_t)ok);
         if (rc == 0)
                 rc = apply_merge_displaced(fs, other, into, wanted, alt);
         return rc == 0 ? apply_merge_move(fs, from, c, into, c->name) : rc;

@@ -764,6 +764,14 @@ void fs_inval_queue(struct fs *fs, uint64_t parent, uint64_t ino, const char *na
 int fs_entry_move(struct fs *fs, uint64_t from, const char *name, uint64_t into,
                   const char *newname, uint64_t ino, uint8_t type)
     __attribute__((warn_unused_result));
+/*
+ * fs_entry_move, unless INO is being committed (its journal entry names its
+ * place): then -EAGAIN and nothing moves.  The check and the move are under
+ * INO's lock, which the committer takes to mark it (U4, FOUND.md F28).
+ */
+int fs_entry_move_idle(struct fs *fs, uint64_t from, const char *name, uint64_t into,
+                       const char *newname, uint64_t ino, uint8_t type)
+    __attribute__((warn_unused_result));
 void fs_inval_flush(struct fs *fs);
 
 /*

@@ -281,6 +281,15 @@ static int names_row_check(struct fs *fs, struct names_row *row)
         return ok;
 }
 
+/* fs_entry_move_idle, with 1 for "being committed: nothing moved" (F28). */
+static int names_move_idle(struct fs *fs, uint64_t from, const char *name, uint64_t into,
+                           const char *newname, uint64_t ino, uint8_t type)
+{
+        int rc = fs_entry_move_idle(fs, from, name, into, newname, ino, type);
+
+        return rc == -EAGAIN ? 1 : rc;
+}
+
 /*
  * HOLDER has the name ROW wants and ROW's file beats it, or HOLDER is only
  * shown there as a displaced file (it wants another name): HOLDER goes to
@@ -321,8 +330,8 @@ static int names_displace_holder(struct fs *fs, const struct names_row *row, uin
         if (rc == 0)
                 rc = fs_conflict_name(fs, row->w.parent, wanted, author, mtime, fid, 0, alt);
         if (rc == 0)
-                rc = fs_entry_move(fs, row->w.parent, row->w.name, row->w.parent, alt, holder,
-                                   (uint8_t)kind);
+                rc = names_move_idle(fs, row->w.parent, row->w.name, row->w.parent, alt, holder,
+                                     (uint8_t)kind);
         if (rc == 0 && has)
                 rc = fs_names_displaced(fs, fid, hash, row->w.parent, wanted, alt);
         return rc;
@@ -370,8 +379,10 @@ static int names_settle_one(struct fs *fs, struct names_row *row, int *moved)
                 rc = 0;
         }
         if (rc == 0)
-                rc = fs_entry_move(fs, row->w.parent, row->w.shown, row->w.parent, row->w.name,
-                                   row->ino, (uint8_t)row->rank.kind);
+                rc = names_move_idle(fs, row->w.parent, row->w.shown, row->w.parent, row->w.name,
+                                     row->ino, (uint8_t)row->rank.kind);
+        if (rc == 1)
+                return 0; /* being committed since the row was checked: settled after */
         if (rc == 0)
                 rc = fs_names_placed(fs, row->file_id);
         if (rc == 0)
@@ -443,8 +454,10 @@ static int names_shorten_one(struct fs *fs, const struct names_row *row, size_t 
                               row->ino, alt);
         if (rc != 0 || strcmp(alt, row->w.shown) == 0)
                 return rc;
-        rc = fs_entry_move(fs, row->w.parent, row->w.shown, row->w.parent, alt, row->ino,
-                           (uint8_t)r.kind);
+        rc = names_move_idle(fs, row->w.parent, row->w.shown, row->w.parent, alt, row->ino,
+                             (uint8_t)r.kind);
+        if (rc == 1)
+                return 0; /* being committed: its version names the form it shows */
         if (rc == 0)
                 rc = fs_names_displaced(fs, row->file_id, row->w.hash, row->w.parent, row->w.name,
                                         alt);
