@@ -511,7 +511,9 @@ static void apply_remote_ver(const struct manifest *m, struct apply_ver *v)
  * Rule 5: two different files want PARENT/NAME; OTHER holds it here and the
  * version M of file SELF (IN) arrives.  The better rank keeps the name
  * (fs/names.c); the other is shown under its conflict name and remembered
- * as displaced.  *REMOTE_LOSES: M is shown at ALT.
+ * as displaced.  An OTHER shown there only as a displaced file (it wants
+ * another name) yields whatever the ranks (U4).  *REMOTE_LOSES: M is shown
+ * at ALT.
  */
 static int apply_collide(struct fs *fs, uint64_t parent, const char *name, struct fs_inode *in,
                          uint64_t other, const struct manifest *m, const struct manifest_meta *meta,
@@ -521,7 +523,7 @@ static int apply_collide(struct fs *fs, uint64_t parent, const char *name, struc
         struct fs_rank rr, orank;
         uint8_t ohash[32];
         uint64_t mtime;
-        int rc = fs_inode_get(fs, other, &o), ohas;
+        int rc = fs_inode_get(fs, other, &o), ohas, squat;
 
         if (rc != 0)
                 return rc;
@@ -536,7 +538,13 @@ static int apply_collide(struct fs *fs, uint64_t parent, const char *name, struc
         memcpy(rr.author, m->author, 16);
         memcpy(rr.file_id, m->file_id, 16);
         rr.kind = in->kind;
-        *remote_loses = !fs_rank_beats(&rr, &orank);
+        /* U4: a holder shown there as a displaced file yields to a file that wants the name */
+        squat = ohas && orank.lamport != UINT64_MAX
+                    ? fs_names_squatter(fs, orank.file_id, ohash, parent, name)
+                    : 0;
+        if (squat < 0)
+                return squat;
+        *remote_loses = !squat && !fs_rank_beats(&rr, &orank);
         if (*remote_loses) {
                 rc = fs_conflict_name(fs, parent, name, m->author, meta->mtime_s, m->file_id,
                                       in->ino, alt);
@@ -1588,6 +1596,21 @@ int fs_entry_move(struct fs *fs, uint64_t from, const char *name, uint64_t into,
         return rc;
 }
 
+int fs_entry_move_idle(struct fs *fs, uint64_t from, const char *name, uint64_t into,
+                       const char *newname, uint64_t ino, uint8_t type)
+{
+        struct fs_inode *in;
+        int rc = fs_inode_get(fs, ino, &in);
+
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_rdlock(&in->lock);
+        rc = in->committing ? -EAGAIN : fs_entry_move(fs, from, name, into, newname, ino, type);
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        return rc;
+}
+
 /* Directory INO is merged away: its id now means INTO; the inode goes when unused. */
 static int apply_retire_dir(struct fs *fs, uint64_t ino, const uint8_t file_id[16], uint64_t into)
 {
@@ -1687,15 +1710,15 @@ static int apply_merge_pair(struct fs *fs, uint64_t from, const struct apply_chi
                 rc = fs_names_wanted(fs, cfid, from, c->name, wanted);
                 if (rc == 0)
                         rc = fs_conflict_name(fs, into, wanted, ca, cm, cfid, 0, alt);
-                if (rc == 0)
-                        rc = fs_entry_move(fs, from, c->name, into, alt, c->ino, c->type);
+                if (rc == 0) /* being committed under its name: the entry waits (F28) */
+                        rc = fs_entry_move_idle(fs, from, c->name, into, alt, c->ino, c->type);
                 return rc == 0 ? apply_merge_displaced(fs, c->ino, into, wanted, alt) : rc;
         }
         rc = fs_names_wanted(fs, ofid, into, c->name, wanted);
         if (rc == 0)
                 rc = fs_conflict_name(fs, into, wanted, oa, om, ofid, 0, alt);
         if (rc == 0)
-                rc = fs_entry_move(fs, into, c->name, into, alt, other, (uint8_t)ok);
+                rc = fs_entry_move_idle(fs, into, c->name, into, alt, other, (uint8_t)ok);
         if (rc == 0)
                 rc = apply_merge_displaced(fs, other, into, wanted, alt);
         return rc == 0 ? apply_merge_move(fs, from, c, into, c->name) : rc;

@@ -1468,6 +1468,12 @@ static int commit_round(struct fs *fs, uint64_t *cursor, int *more, size_t *ncom
                 rc = commit_check_members(fs);
         if (rc == 0)
                 rc = commit_entry(&c, entry_hash);
+        if (rc == 0 && fs->mid_commit != NULL) {
+                /* The simulation: the puller's thread applies here, as it may in a daemon. */
+                fs->in_mid_commit = 1;
+                fs->mid_commit(fs->mid_commit_arg);
+                fs->in_mid_commit = 0;
+        }
         if (rc == 0) {
                 pthread_mutex_lock(&fs->ns_lock);
                 rc = index_savepoint(fs->ix, 0);

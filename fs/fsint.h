@@ -350,6 +350,10 @@ struct fs {
         uint64_t committed_seq; /* last entry whose index state is durable */
         int commit_broken;      /* the index failed mid-commit: publish nothing more */
         pthread_mutex_t commit_lock;
+        /* The simulation's hook (fsmount_set_mid_commit): run inside a commit round. */
+        void (*mid_commit)(void *arg);
+        void *mid_commit_arg;
+        int in_mid_commit; /* the hook runs: a pull must not take commit_lock */
         struct push *push;
         struct pull *pull;
         struct confirm *confirm; /* acknowledgements (sync/confirm.h), with PULL */
@@ -726,6 +730,17 @@ int fs_names_wanted(struct fs *fs, const uint8_t file_id[static 16], uint64_t pa
  */
 int fs_names_moved(struct fs *fs, uint64_t ino, uint64_t from, const char *shown, uint64_t into,
                    const char *now) __attribute__((warn_unused_result));
+/*
+ * 1 if FILE_ID, at its version HASH, is shown at PARENT/NAME only as a
+ * displaced file (its record says it wants another name), else 0 (-errno on
+ * failure).  Such a holder yields NAME to any file that wants it, whatever
+ * their ranks (U4).  The caller decides a file with a local change not
+ * committed yet is no squatter (its next version carries NAME).  Caller
+ * holds ns_lock.
+ */
+int fs_names_squatter(struct fs *fs, const uint8_t file_id[static 16],
+                      const uint8_t hash[static 32], uint64_t parent, const char *name)
+    __attribute__((warn_unused_result));
 /* FILE_ID is shown under the name it wants: its record, if any, goes.  Caller holds ns_lock. */
 int fs_names_placed(struct fs *fs, const uint8_t file_id[static 16])
     __attribute__((warn_unused_result));
@@ -757,6 +772,14 @@ void fs_inval_queue(struct fs *fs, uint64_t parent, uint64_t ino, const char *na
  * caller holds ns_lock; nothing is published). */
 int fs_entry_move(struct fs *fs, uint64_t from, const char *name, uint64_t into,
                   const char *newname, uint64_t ino, uint8_t type)
+    __attribute__((warn_unused_result));
+/*
+ * fs_entry_move, unless INO is being committed (its journal entry names its
+ * place): then -EAGAIN and nothing moves.  The check and the move are under
+ * INO's lock, which the committer takes to mark it (U4, FOUND.md F28).
+ */
+int fs_entry_move_idle(struct fs *fs, uint64_t from, const char *name, uint64_t into,
+                       const char *newname, uint64_t ino, uint8_t type)
     __attribute__((warn_unused_result));
 void fs_inval_flush(struct fs *fs);
 

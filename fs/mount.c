@@ -1402,13 +1402,23 @@ int fsmount_step_pull(struct fs *fs, unsigned *applied)
         *applied = 0;
         if (fs->pull == NULL)
                 return 0;
-        if (pull_wants_keys(fs->pull))
-                fs_refresh_peers(fs);
+        if (fs->in_mid_commit) {
+                if (pull_booting(fs->pull))
+                        return 0; /* the bootstrap reads the journal head under commit_lock */
+        } else if (pull_wants_keys(fs->pull)) {
+                fs_refresh_peers(fs); /* the switch takes commit_lock */
+        }
         rc = pull_round(fs->pull, applied);
         crc = index_dirty(fs->ix) ? index_commit(fs->ix) : 0;
         if (crc == 0)
                 fs_unlinked_drain(fs);
         return rc != 0 ? rc : crc;
+}
+
+void fsmount_set_mid_commit(struct fs *fs, void (*fn)(void *arg), void *arg)
+{
+        fs->mid_commit = fn;
+        fs->mid_commit_arg = arg;
 }
 
 void fsmount_close(struct fs *fs, int clean)

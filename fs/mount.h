@@ -60,8 +60,21 @@ int fsmount_open(const struct fsmount_opts *o, struct fs **out) __attribute__((w
 int fsmount_step_commit(struct fs *fs, size_t *n) __attribute__((warn_unused_result));
 /* One upload pass (push_step): 0 when the outbox is empty. */
 int fsmount_step_push(struct fs *fs) __attribute__((warn_unused_result));
-/* One pull round (pull_round) and the index's group commit; *APPLIED: versions applied. */
+/*
+ * One pull round (pull_round) and the index's group commit; *APPLIED: versions
+ * applied.  Called from the hook of fsmount_set_mid_commit, it neither
+ * refreshes the membership nor bootstraps from a checkpoint (both wait for
+ * the round to end: they take commit_lock), so it may apply nothing.
+ */
 int fsmount_step_pull(struct fs *fs, unsigned *applied) __attribute__((warn_unused_result));
+/*
+ * For the simulation (tests/sim): FN(ARG) runs in every commit round that
+ * publishes, between sealing the round's journal entry and recording it in
+ * the index, on the committing thread (commit_lock held): where a daemon's
+ * puller thread may apply remote versions while a round is under way.  FN
+ * may call fsmount_step_pull only.  NULL: none.
+ */
+void fsmount_set_mid_commit(struct fs *fs, void (*fn)(void *arg), void *arg);
 /*
  * Closes a headless mount.  CLEAN: as an unmount (a last commit round, the
  * index committed); otherwise as a power cut: nothing more is written (the

@@ -111,6 +111,27 @@ int fs_names_wanted(struct fs *fs, const uint8_t file_id[static 16], uint64_t pa
         return 0;
 }
 
+int fs_names_squatter(struct fs *fs, const uint8_t file_id[static 16],
+                      const uint8_t hash[static 32], uint64_t parent, const char *name)
+{
+        struct fs_want w;
+        uint8_t *state = NULL;
+        size_t len = 0;
+        int rc = index_want_get(fs->ix, file_id, &state, &len), squat = 0;
+
+        if (rc == -ENOENT)
+                return 0; /* not displaced: it wants the name it has */
+        if (rc != 0)
+                return rc;
+        if (fs_want_decode(state, len, &w) == 0)
+                squat = w.parent == parent && strcmp(w.shown, name) == 0 &&
+                        strcmp(w.name, name) != 0 && memcmp(w.hash, hash, 32) == 0;
+        secmem_wipe(state, len);
+        free(state);
+        secmem_wipe(&w, sizeof(w));
+        return squat;
+}
+
 /* The file id of inode INO into FID. */
 static int names_file_id(struct fs *fs, uint64_t ino, uint8_t fid[16])
 {
@@ -187,6 +208,7 @@ struct names_row {
         uint64_t ino;
         struct fs_rank rank;
         int valid;
+        int busy; /* being committed: left where it is this time (names_row_check) */
 };
 
 struct names_rows {
@@ -250,15 +272,28 @@ static int names_row_check(struct fs *fs, struct names_row *row)
                 return rc;
         pthread_rwlock_rdlock(&in->lock);
         ok = in->has_manifest && memcmp(in->manifest_hash, row->w.hash, 32) == 0;
+        /* Its journal entry is sealed with the place it is shown at (F28): moved now, the
+         * version everyone else applies would name another place than this device shows. */
+        row->busy = in->committing;
         fs_rank_of(fs, in, &row->rank);
         pthread_rwlock_unlock(&in->lock);
         fs_inode_put(fs, in);
         return ok;
 }
 
+/* fs_entry_move_idle, with 1 for "being committed: nothing moved" (F28). */
+static int names_move_idle(struct fs *fs, uint64_t from, const char *name, uint64_t into,
+                           const char *newname, uint64_t ino, uint8_t type)
+{
+        int rc = fs_entry_move_idle(fs, from, name, into, newname, ino, type);
+
+        return rc == -EAGAIN ? 1 : rc;
+}
+
 /*
- * HOLDER has the name ROW wants and ROW's file beats it: HOLDER goes to its
- * own conflict name (a row of its own, if it has a version) and frees it.
+ * HOLDER has the name ROW wants and ROW's file beats it, or HOLDER is only
+ * shown there as a displaced file (it wants another name): HOLDER goes to
+ * its own conflict name (a row of its own, if it has a version) and frees it.
  */
 static int names_displace_holder(struct fs *fs, const struct names_row *row, uint64_t holder)
 {
@@ -267,7 +302,7 @@ static int names_displace_holder(struct fs *fs, const struct names_row *row, uin
         char alt[256], wanted[256];
         uint8_t fid[16], hash[32], author[16];
         uint64_t mtime;
-        int rc = fs_inode_get(fs, holder, &h), kind, has;
+        int rc = fs_inode_get(fs, holder, &h), kind, has, squat;
 
         if (rc != 0)
                 return rc;
@@ -281,8 +316,13 @@ static int names_displace_holder(struct fs *fs, const struct names_row *row, uin
         has = h->has_manifest;
         pthread_rwlock_unlock(&h->lock);
         fs_inode_put(fs, h);
-        if (!fs_rank_beats(&row->rank, &hr))
-                return 1; /* the holder stays */
+        squat = has && hr.lamport != UINT64_MAX
+                    ? fs_names_squatter(fs, fid, hash, row->w.parent, row->w.name)
+                    : 0;
+        if (squat < 0)
+                return squat;
+        if (!squat && !fs_rank_beats(&row->rank, &hr))
+                return 1; /* the holder stays: it wants the name too, and ranks better */
         if (kind == FS_KIND_DIR && row->rank.kind == FS_KIND_DIR)
                 return 1; /* two directories merge (fs/apply.c), never displace */
         /* a holder shown under a conflict name already wants its own name (F20) */
@@ -290,8 +330,8 @@ static int names_displace_holder(struct fs *fs, const struct names_row *row, uin
         if (rc == 0)
                 rc = fs_conflict_name(fs, row->w.parent, wanted, author, mtime, fid, 0, alt);
         if (rc == 0)
-                rc = fs_entry_move(fs, row->w.parent, row->w.name, row->w.parent, alt, holder,
-                                   (uint8_t)kind);
+                rc = names_move_idle(fs, row->w.parent, row->w.name, row->w.parent, alt, holder,
+                                     (uint8_t)kind);
         if (rc == 0 && has)
                 rc = fs_names_displaced(fs, fid, hash, row->w.parent, wanted, alt);
         return rc;
@@ -339,8 +379,10 @@ static int names_settle_one(struct fs *fs, struct names_row *row, int *moved)
                 rc = 0;
         }
         if (rc == 0)
-                rc = fs_entry_move(fs, row->w.parent, row->w.shown, row->w.parent, row->w.name,
-                                   row->ino, (uint8_t)row->rank.kind);
+                rc = names_move_idle(fs, row->w.parent, row->w.shown, row->w.parent, row->w.name,
+                                     row->ino, (uint8_t)row->rank.kind);
+        if (rc == 1)
+                return 0; /* being committed since the row was checked: settled after */
         if (rc == 0)
                 rc = fs_names_placed(fs, row->file_id);
         if (rc == 0)
@@ -373,6 +415,8 @@ static int names_pass(struct fs *fs, size_t *moved)
 
                 if (names_same_want(&r, i))
                         continue; /* the name goes to the group's first (best) row or stays */
+                if (r.v[i].busy)
+                        continue; /* its commit makes the row stale, or it is settled after */
                 rc = names_settle_one(fs, &r.v[i], &m);
                 *moved += (size_t)m;
         }
@@ -382,9 +426,68 @@ static int names_pass(struct fs *fs, size_t *moved)
         return rc;
 }
 
+/*
+ * Moves ROW's file (settled, still displaced) to the shortest form of its
+ * conflict name that no other file holds, if it shows another one: a form
+ * taken when a longer one was needed goes back once it is free (U4).  A file
+ * with a local change not committed yet stays: its next version carries the
+ * name it shows.
+ */
+static int names_shorten_one(struct fs *fs, const struct names_row *row, size_t *moved)
+{
+        struct fs_inode *in;
+        struct fs_rank r;
+        char alt[256];
+        uint64_t mtime;
+        int rc = fs_inode_get(fs, row->ino, &in);
+
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_rdlock(&in->lock);
+        fs_rank_of_holder(fs, in, &r);
+        mtime = (uint64_t)in->mtime.tv_sec;
+        pthread_rwlock_unlock(&in->lock);
+        fs_inode_put(fs, in);
+        if (r.lamport == UINT64_MAX)
+                return 0;
+        rc = fs_conflict_name(fs, row->w.parent, row->w.name, r.author, mtime, row->file_id,
+                              row->ino, alt);
+        if (rc != 0 || strcmp(alt, row->w.shown) == 0)
+                return rc;
+        rc = names_move_idle(fs, row->w.parent, row->w.shown, row->w.parent, alt, row->ino,
+                             (uint8_t)r.kind);
+        if (rc == 1)
+                return 0; /* being committed: its version names the form it shows */
+        if (rc == 0)
+                rc = fs_names_displaced(fs, row->file_id, row->w.hash, row->w.parent, row->w.name,
+                                        alt);
+        if (rc == 0)
+                (*moved)++;
+        return rc;
+}
+
+/* Every displaced file to its shortest free form (names_shorten_one), once rule 5 settled. */
+static int names_shorten(struct fs *fs, size_t *moved)
+{
+        struct names_rows r = {NULL, 0, 0, 0};
+        size_t i;
+        int rc = index_for_each_want(fs->ix, names_collect, &r);
+
+        for (i = 0; i < r.n && rc == 0; i++) {
+                int ok = r.v[i].valid ? names_row_check(fs, &r.v[i]) : 0;
+
+                if (ok < 0)
+                        rc = ok;
+                else if (ok)
+                        rc = names_shorten_one(fs, &r.v[i], moved);
+        }
+        free(r.v);
+        return rc;
+}
+
 int fs_names_settle(struct fs *fs)
 {
-        size_t moved = 0, pass;
+        size_t moved = 0, shorter = 0, pass;
         int rc = 0;
 
         pthread_mutex_lock(&fs->ns_lock);
@@ -398,10 +501,15 @@ int fs_names_settle(struct fs *fs)
                 if (moved == before)
                         break;
         }
+        if (rc == 0)
+                rc = names_shorten(fs, &shorter);
         pthread_mutex_unlock(&fs->ns_lock);
         if (rc != 0)
                 log_err("rule 5: cannot give displaced files their names back: %s", strerror(-rc));
         else if (moved > 0)
                 log_info("rule 5: %zu file(s) took back the name their version wants", moved);
+        if (rc == 0 && shorter > 0)
+                log_info("rule 5: %zu displaced file(s) now shown under a shorter conflict name",
+                         shorter);
         return rc;
 }

@@ -2964,7 +2964,9 @@ int pull_round(struct pull *p, unsigned *applied)
                 log_last_error_reset();
                 r = p->boot(p->boot_arg, &count);
                 if (r == 0) {
+                        pthread_mutex_lock(&p->lock);
                         p->boot = NULL;
+                        pthread_mutex_unlock(&p->lock);
                 } else {
                         rc = r;
                         pull_error_text(r, err, sizeof(err));
@@ -3469,8 +3471,20 @@ int pull_mark_advance(struct pull *p, const uint8_t device_id[static 16], uint64
 
 void pull_set_bootstrap(struct pull *p, int (*fn)(void *arg, unsigned *applied), void *arg)
 {
+        pthread_mutex_lock(&p->lock);
         p->boot = fn;
         p->boot_arg = arg;
+        pthread_mutex_unlock(&p->lock);
+}
+
+int pull_booting(struct pull *p)
+{
+        int b;
+
+        pthread_mutex_lock(&p->lock);
+        b = p->boot != NULL;
+        pthread_mutex_unlock(&p->lock);
+        return b;
 }
 
 void pull_set_spool(struct pull *p, int dirfd)

@@ -466,6 +466,8 @@ int pull_named_chain_at(struct pull *p, const uint8_t device_id[static 16], uint
  * Set before rounds run.
  */
 void pull_set_bootstrap(struct pull *p, int (*fn)(void *arg, unsigned *applied), void *arg);
+/* 1 while the bootstrap set by pull_set_bootstrap has not succeeded yet.  Any thread. */
+int pull_booting(struct pull *p);
 
 /*
  * For the checkpoint bootstrap: the block records HASHES (N; their

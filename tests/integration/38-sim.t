@@ -11,7 +11,7 @@
 #    directories, no store faults, no crashes (SIM_SEEDS, 60); the same with
 #    store faults (SIM_FAULT_SEEDS, 100); three devices editing and deleting the
 #    same files (SIM_CONC_SEEDS, 40; no faults, crashes or renames); everything on
-#    (faults, crashes, renames, editors' saves, held rewrites, kept dentries,
+#    (faults, crashes, renames, editors' saves, held rewrites, kept dentries, pulls inside commit rounds,
 #    directories, deletions: SIM_ALL_SEEDS, 40); a device whose home is cloned and equivocates, then is
 #    revoked (SIM_EQUIV_SEEDS, 20; disjoint files, store faults);
 #  - regression seeds of the bugs the simulation found and that were fixed;
@@ -105,6 +105,9 @@ REGRESS=(
 	"F25-U8 --replaces 1 --dirrenames 1 --seeds 1 --from 9"
 	"F25-U8 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 195"
 	"F26-U8 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 35"
+	"F27-U4 --replaces 1 --held 1 --stale 1 --seeds 1 --from 20399"
+	"F17-U4 --faults 0 --crashes 0 --renames 0 --midpull 1 --seeds 1 --from 2"
+	"F28-U4 --replaces 1 --held 1 --stale 1 --midpull 1 --seeds 1 --from 52"
 	"F29-U5 --replaces 1 --dirrenames 1 --seeds 1 --from 0"
 	"F29-U5 --replaces 1 --dirrenames 1 --seeds 1 --from 1"
 	"F29-U5 --replaces 1 --dirrenames 1 --seeds 1 --from 7"
@@ -140,8 +143,8 @@ ok $T_RC "short run with store faults: $FSEEDS seeds: no failure" \
 note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 
 start=$SECONDS
-run sim --devices 3 --replaces 1 --held 1 --stale 1 --seeds "$ASEEDS" --from 0
-ok $T_RC "everything on (faults, crashes, renames, saves, held rewrites, kept dentries, directories, deletions): $ASEEDS seeds: no failure" \
+run sim --devices 3 --replaces 1 --held 1 --stale 1 --midpull 1 --seeds "$ASEEDS" --from 0
+ok $T_RC "everything on (faults, crashes, renames, saves, held rewrites, kept dentries, pulls inside commit rounds, directories, deletions): $ASEEDS seeds: no failure" \
 	"$(grep -E 'FAIL|^sim:' <<<"$T_OUT" | head -20)"
 note "$(tail -1 <<<"$T_OUT") in $((SECONDS - start)) s"
 

@@ -8,7 +8,8 @@
  * upload pass, pull round).  A seeded schedule picks, step by step, which
  * device does what: file operations (create, edit, append,
  * truncate-and-rewrite, delete, rename, mkdir, rmdir; with --dirrenames 1
- * a rename of a root directory), sync steps, and
+ * a rename of a root directory), sync steps (with --midpull 1, a pull
+ * inside a commit round, as a daemon's threads may interleave), and
  * crashes (the index's open transaction lost).  Every device talks to the
  * store through a wrapper that fails requests (before or after they took
  * effect) and hides new objects from other devices' listings for a while.
@@ -135,7 +136,7 @@ static struct {
         const char *tpl;
         const char *work;
         unsigned ndev, steps, faults, hide, crashes, renames, replaces, deletes, selftest, disjoint,
-            verbose, held, stale, dirrenames;
+            verbose, held, stale, dirrenames, midpull;
         unsigned equivocate;
         uint64_t from, seeds;
 } opt = {.ndev = 3,
@@ -146,6 +147,21 @@ static struct {
          .deletes = 1,
          .hide = 1,
          .seeds = 1};
+
+/* The level of the engine's log lines: -v -v its info, -v -v -v its debug. */
+static enum log_level sim_log_level(void)
+{
+        return opt.verbose > 2 ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERR + (opt.verbose > 1);
+}
+
+/* The engine's log lines name the device stepped. */
+static void log_dev(unsigned d)
+{
+        static const char *const names[] = {"dev0", "dev1", "dev2", "dev3",
+                                            "dev4", "dev5", "dev6", "dev7"};
+
+        log_init(d < 8 ? names[d] : "sim", sim_log_level());
+}
 
 static char *trace;
 static size_t trace_len, trace_cap;
@@ -1291,9 +1307,41 @@ static int step_op(unsigned d)
 
 /* ---- sync steps and crashes ---------------------------------------------------------------- */
 
+/*
+ * A pull inside a commit round (--midpull 1): the round has sealed its
+ * journal entry from the files as they were, not yet recorded it; a daemon's
+ * puller thread may apply remote versions there (F17).  Once per armed round.
+ */
+static struct {
+        unsigned d;
+        int armed;
+} midpull;
+
+static void midpull_hook(void *arg)
+{
+        unsigned applied = 0;
+        int rc;
+
+        (void)arg;
+        if (!midpull.armed)
+                return;
+        midpull.armed = 0;
+        rc = fsmount_step_pull(devs[midpull.d].fs, &applied);
+        tr("dev%u pull during its commit round: %u applied%s%s", midpull.d, applied,
+           rc ? " rc " : "", rc ? strerror(-rc) : "");
+}
+
 static int step_commit(unsigned d, size_t *n)
 {
-        int rc = fsmount_step_commit(devs[d].fs, n);
+        int rc;
+
+        /* (no draw without the option: the other configurations keep their courses) */
+        midpull.armed = opt.midpull && chance(50);
+        midpull.d = d;
+        fsmount_set_mid_commit(devs[d].fs, midpull.armed ? midpull_hook : NULL, NULL);
+        rc = fsmount_step_commit(devs[d].fs, n);
+        fsmount_set_mid_commit(devs[d].fs, NULL, NULL);
+        midpull.armed = 0;
 
         if (rc == 0)
                 tok.npending[d] = 0;
@@ -1354,6 +1402,7 @@ static int settle(void)
 
                         if (!live(d))
                                 continue;
+                        log_dev(d);
                         if (step_commit(d, &n) != 0 || n)
                                 busy = 1;
                         if (step_push(d) != 0)
@@ -1780,6 +1829,7 @@ static void run_seed(uint64_t seed)
 
                         d = rnd(opt.ndev);
                         sim_clock.tv_sec++;
+                        log_dev(d);
                         if (opt.equivocate && cur_step == eq.copy_step)
                                 rc = eq_copy();
                         else if (opt.equivocate && cur_step == eq.fork_step && eq.copied)
@@ -1856,7 +1906,7 @@ static void usage(FILE *f)
                    "[--deletes 0|1] [--selftest]\n"
                    "           [--disjoint 0|1] [--hide 0|1] [--replaces 0|1] [--held 0|1] "
                    "[--stale 0|1]\n"
-                   "           [--dirrenames 0|1] [--equivocate 0|1] [-v]\n");
+                   "           [--dirrenames 0|1] [--midpull 0|1] [--equivocate 0|1] [-v]\n");
 }
 
 /* A whole number option argument (0..100000); anything else exits with usage status 2. */
@@ -1894,6 +1944,7 @@ int main(int argc, char **argv)
                                            {"held", required_argument, NULL, 'O'},
                                            {"stale", required_argument, NULL, 'K'},
                                            {"dirrenames", required_argument, NULL, 'M'},
+                                           {"midpull", required_argument, NULL, 'Q'},
                                            {"equivocate", required_argument, NULL, 'E'},
                                            {"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
@@ -1942,6 +1993,9 @@ int main(int argc, char **argv)
                 case 'M':
                         opt.dirrenames = sim_uint_arg(optarg);
                         break;
+                case 'Q':
+                        opt.midpull = sim_uint_arg(optarg);
+                        break;
                 case 'D':
                         opt.deletes = sim_uint_arg(optarg);
                         break;
@@ -1984,7 +2038,7 @@ int main(int argc, char **argv)
         }
         setenv("SEALSYNC_NO_CHECKPOINT", "1", 1);
         setenv("SEALSYNC_EAGER", "1", 1); /* every version whole: (d) reads need no store */
-        log_init("sim", opt.verbose > 2 ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERR + (opt.verbose > 1));
+        log_init("sim", sim_log_level());
         if (opt.verbose < 2)
                 log_quiet_stderr(); /* the engine's own lines only with -v -v */
         if (randombytes_set_implementation(&rb_impl) != 0 || secmem_init() != 0) {
