@@ -16,34 +16,7 @@ TEST_TIMEOUT=420
 . "$(dirname "$0")/lib.sh"
 need_cmd jq
 
-setup_device # A
-HA=$SEALSYNC_HOME
-HB=$work/homeB
-HC=$work/homeC
-# The store is reached through a symlink, so the test can take it away from
-# every device at once (a regular file in its place: every access fails).
-mkdir "$work/store.real"
-ln -s store.real "$work/store"
-STORE=file://$work/store
-create_region docs --store "$STORE"
-RID=$REGION_ID
-A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
-B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
-C() { SEALSYNC_HOME=$HC "$SEALSYNC_BIN" "$@"; }
-
-enroll_device devB B docs
-enroll_device devC C docs
-
-ma=$work/a
-mb=$work/b
-mc=$work/c
-mkdir -p "$ma" "$mb" "$mc"
-for d in A:$HA:$ma B:$HB:$mb C:$HC:$mc; do
-	IFS=: read -r n h m <<<"$d"
-	export SEALSYNC_HOME=$h
-	mount_region docs "$m" || bail "mount on $n failed"
-done
-export SEALSYNC_HOME=$HA
+three_mounts docs
 
 all_same() { same_tree "$ma" "$mb" && same_tree "$ma" "$mc"; }
 show_diff()

@@ -748,6 +748,44 @@ two_devices()
 	enroll_device devB B "$region"
 }
 
+# three_mounts [REGION]: device A (set up here, this SEALSYNC_HOME) creates REGION
+# (default docs) on a file:// store reached through the symlink $work/store (a test
+# can take the store away from every device at once: a regular file in its place),
+# enrolls devB and devC (homes $work/homeB, $work/homeC) and mounts the three at
+# $ma, $mb, $mc.  Sets HA, HB, HC, STORE, RID, ma, mb, mc and the functions A, B, C;
+# SEALSYNC_HOME is A's again at return.  Eight checks (enroll_device's).
+three_mounts()
+{
+	local region=${1:-docs} d n h m
+	setup_device
+	HA=$SEALSYNC_HOME
+	HB=$work/homeB
+	HC=$work/homeC
+	mkdir "$work/store.real"
+	ln -s store.real "$work/store"
+	STORE=file://$work/store
+	create_region "$region" --store "$STORE"
+	RID=$REGION_ID
+	# shellcheck disable=SC2317 # called indirectly (run_ok, enroll_device)
+	A() { SEALSYNC_HOME=$HA "$SEALSYNC_BIN" "$@"; }
+	# shellcheck disable=SC2317
+	B() { SEALSYNC_HOME=$HB "$SEALSYNC_BIN" "$@"; }
+	# shellcheck disable=SC2317
+	C() { SEALSYNC_HOME=$HC "$SEALSYNC_BIN" "$@"; }
+	enroll_device devB B "$region"
+	enroll_device devC C "$region"
+	ma=$work/a
+	mb=$work/b
+	mc=$work/c
+	mkdir -p "$ma" "$mb" "$mc"
+	for d in A:$HA:$ma B:$HB:$mb C:$HC:$mc; do
+		IFS=: read -r n h m <<<"$d"
+		export SEALSYNC_HOME=$h
+		mount_region "$region" "$m" || bail "mount on $n failed"
+	done
+	export SEALSYNC_HOME=$HA
+}
+
 # tree_listing MOUNT: every path under MOUNT but sealsync's own (type, and a file's sha256),
 # sorted; same_tree M1 M2: the two listings are equal (a script may define its own).
 tree_listing()
