@@ -64,7 +64,8 @@ ESEEDS=${SIM_EQUIV_SEEDS:-20}
 # the device that had applied the rename first, at the old name elsewhere.  F29 (U5): a rename
 # of one id of a merged directory moved nothing where the ids had merged (the split), and a
 # rename of a merged directory moved its other ids nowhere they had not.  F30 (U6): a held
-# directory stayed where the first-arrived of two concurrent deletions had put it.
+# directory stayed where the first-arrived of two concurrent deletions had put it.  F31 (U6):
+# a deleted id of a merged directory left the entries that name it in the other id.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -114,6 +115,7 @@ REGRESS=(
 	"F29-U5 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 93"
 	"F30-U6 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 36"
 	"F30-U6 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 246"
+	"F31-U6 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 325"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl
