@@ -160,9 +160,13 @@ static int alias_dead_version(struct fs *fs, const struct manifest *m,
         struct fs_gone g;
         int rc, order;
 
-        if (m->kind == MANIFEST_TOMBSTONE)
-                return fs_gone_record(fs, m->file_id, m->lamport, m->hash, mvv, m->nvv, meta->mode,
-                                      meta->parent_id, meta->name, meta->name_len);
+        if (m->kind == MANIFEST_TOMBSTONE) { /* the later of the two is remembered (F7) */
+                rc = fs_gone_record(fs, m->file_id, m->lamport, m->hash, mvv, m->nvv, meta->mode,
+                                    meta->parent_id, meta->name, meta->name_len);
+                if (rc == 0)
+                        *what = FS_ALIAS_DELETED; /* its entries are held where it names */
+                return rc;
+        }
         rc = fs_gone_get(fs, m->file_id, &g);
         if (rc != 0)
                 return rc;
@@ -407,6 +411,183 @@ int fs_alias_takeover(struct fs *fs, struct fs_inode *in, int *kept)
         return rc;
 }
 
+int fs_alias_dead_held(struct fs *fs, uint64_t ino, int (*holds)(void *arg, const uint8_t id[16]),
+                       void *arg, uint8_t out[16])
+{
+        uint8_t(*ids)[16] = NULL;
+        size_t n = 0, i;
+        int rc = index_aliases_of(fs->ix, ino, &ids, &n), found = 0;
+
+        for (i = 0; i < n && rc == 0 && !found; i++) {
+                rc = alias_dead(fs, ids[i]);
+                if (rc == 1)
+                        rc = holds(arg, ids[i]);
+                if (rc == 1) {
+                        memcpy(out, ids[i], 16);
+                        found = 1;
+                }
+                rc = rc < 0 ? rc : 0;
+        }
+        free(ids);
+        return rc == 0 ? found : rc;
+}
+
+int fs_alias_hold(struct fs *fs, struct fs_inode *in, const uint8_t id[static 16])
+{
+        struct fs_gone g;
+        int rc = fs_gone_get(fs, id, &g);
+
+        if (rc != 0)
+                return rc;
+        rc = alias_free_id(fs, in->ino, id);
+        if (rc == 0)
+                rc = index_inode_rekey(fs->ix, in->ino, in->file_id, id);
+        if (rc == 0)
+                rc = index_alias_remove(fs->ix, id);
+        if (rc == 0) { /* U6: its state is its deletion's while it is held */
+                memcpy(in->file_id, id, 16);
+                free(in->vv);
+                in->vv = g.vv;
+                in->nvv = g.nvv;
+                g.vv = NULL;
+                in->lamport = g.lamport;
+                memcpy(in->manifest_hash, g.hash, 32);
+                in->has_manifest = 1;
+                rc = fs_held_put(fs, id, g.hash);
+        }
+        if (rc == 0)
+                rc = fs_inode_save(fs, in);
+        if (rc == 0)
+                alias_log(id, "deleted, held by the entries that name it (the directory's other "
+                              "id moved away)");
+        free(g.vv);
+        return rc;
+}
+
+int fs_alias_keep_dead(struct fs *fs, const uint8_t id[static 16], uint64_t ino)
+{
+        return index_alias_put(fs->ix, id, ino);
+}
+
+int fs_alias_drop_dead(struct fs *fs, const uint8_t id[static 16])
+{
+        int rc = alias_dead(fs, id);
+
+        if (rc <= 0)
+                return rc;
+        rc = index_alias_remove(fs->ix, id); /* its deletion stays remembered ("gone") */
+        return rc == 0 ? 1 : rc;
+}
+
+int fs_alias_revived(struct fs *fs, const uint8_t id[static 16])
+{
+        struct fs_aliasver a;
+        struct fs_gone g;
+        int rc = fs_gone_get(fs, id, &g);
+
+        if (rc != 0)
+                return rc == -ENOENT ? 0 : rc;
+        rc = alias_get(fs, id, &a);
+        if (rc == 0) { /* its next version counts past the deletion, as a resurrected file's */
+                rc = alias_absorb(&a, g.vv, g.nvv);
+                if (rc == 0)
+                        rc = alias_put(fs, id, &a);
+                free(a.vv);
+        }
+        if (rc == 0 || rc == -ENOENT)
+                rc = index_gone_remove(fs->ix, id);
+        if (rc == 0)
+                rc = index_held_remove(fs->ix, id);
+        free(g.vv);
+        return rc;
+}
+
+struct alias_kids {
+        uint64_t *v;
+        size_t n, cap;
+};
+
+static int alias_kid_cb(void *arg, int64_t pos, uint64_t ino, uint8_t type, const char *name,
+                        size_t len)
+{
+        struct alias_kids *k = arg;
+
+        (void)pos;
+        (void)type;
+        (void)name;
+        (void)len;
+        if (k->n == k->cap) {
+                size_t cap = k->cap ? 2 * k->cap : 32;
+                uint64_t *v = realloc(k->v, cap * sizeof(*v));
+
+                if (v == NULL)
+                        return -ENOMEM;
+                k->v = v;
+                k->cap = cap;
+        }
+        k->v[k->n++] = ino;
+        return 0;
+}
+
+/* 1 if entry INO's current version names one of the NDEAD ids DEAD as its parent. */
+static int alias_names_dead(struct fs *fs, uint64_t ino, uint8_t (*dead)[16], size_t ndead,
+                            struct fs_inode **out)
+{
+        struct fs_inode *c;
+        size_t i;
+        int hit = 0, rc = fs_inode_get(fs, ino, &c);
+
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_rdlock(&c->lock);
+        for (i = 0; i < ndead && c->vparent_known && !hit; i++)
+                hit = memcmp(c->vparent, dead[i], 16) == 0;
+        pthread_rwlock_unlock(&c->lock);
+        if (hit) {
+                *out = c;
+                return 1;
+        }
+        fs_inode_put(fs, c);
+        return 0;
+}
+
+int fs_alias_moved(struct fs *fs, uint64_t ino)
+{
+        struct alias_kids k = {NULL, 0, 0};
+        uint8_t(*ids)[16] = NULL, (*dead)[16] = NULL;
+        size_t n = 0, ndead = 0, i;
+        int rc = index_aliases_of(fs->ix, ino, &ids, &n);
+
+        if (rc == 0 && n > 0 && (dead = calloc(n, sizeof(*dead))) == NULL)
+                rc = -ENOMEM;
+        for (i = 0; i < n && rc == 0; i++) {
+                rc = alias_dead(fs, ids[i]);
+                if (rc > 0) { /* it routed entries here while here was its place: no more */
+                        memcpy(dead[ndead++], ids[i], 16);
+                        rc = index_alias_remove(fs->ix, ids[i]);
+                }
+        }
+        free(ids);
+        if (rc == 0 && ndead > 0)
+                rc = index_readdir(fs->ix, ino, 0, alias_kid_cb, &k);
+        for (i = 0; i < k.n && rc == 0; i++) {
+                struct fs_inode *c = NULL;
+
+                rc = alias_names_dead(fs, k.v[i], dead, ndead, &c);
+                if (rc <= 0)
+                        continue;
+                pthread_rwlock_wrlock(&c->lock); /* published again, naming the directory */
+                rc = fs_inode_mark_changed(fs, c, 0, 0);
+                if (rc == 0)
+                        rc = fs_inode_save(fs, c);
+                pthread_rwlock_unlock(&c->lock);
+                fs_inode_put(fs, c);
+        }
+        free(k.v);
+        free(dead);
+        return rc;
+}
+
 int fs_alias_rekey(struct fs *fs, struct fs_inode *in, const struct manifest *m,
                    const struct manifest_meta *meta, int *kept)
 {
@@ -416,6 +597,8 @@ int fs_alias_rekey(struct fs *fs, struct fs_inode *in, const struct manifest *m,
                 return rc;
         rc = fs_gone_record(fs, m->file_id, m->lamport, m->hash, (const struct fs_vv *)m->vv,
                             m->nvv, meta->mode, meta->parent_id, meta->name, meta->name_len);
+        if (rc == 0) /* deleted: it routes entries here, and lives again here (F32) */
+                rc = fs_alias_keep_dead(fs, m->file_id, in->ino);
         if (rc == 0)
                 alias_log(m->file_id, "deleted; the directory stays under another of its ids");
         return rc;

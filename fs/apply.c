@@ -884,6 +884,7 @@ static int apply_is_dir(struct fs *fs, uint64_t ino);
 static int apply_above(struct fs *fs, uint64_t ino, uint64_t parent);
 static int apply_merge_into(struct fs *fs, uint64_t from, uint64_t into, int depth);
 static int apply_split_held(struct fs *fs, struct fs_inode *g, const uint8_t fid[16]);
+static int apply_split_busy(struct fs *fs, const struct fs_inode *g, const uint8_t fid[16]);
 
 /*
  * U8: directory IN (at CUR in CUR_PARENT), deleted by a winning deletion
@@ -1189,6 +1190,73 @@ static int apply_live(struct fs *fs, uint64_t ino)
         return live;
 }
 
+/* PID's live directory here without resolving further (its inode or its alias row), or 0. */
+static uint64_t apply_dir_now(struct fs *fs, const uint8_t pid[16])
+{
+        static const uint8_t zero[16];
+        uint64_t ino;
+
+        if (memcmp(pid, zero, 16) == 0)
+                return INDEX_ROOT_INO;
+        if (index_ino_by_file_id(fs->ix, pid, &ino) == 0 && apply_live(fs, ino))
+                return ino;
+        if (index_alias_get(fs->ix, pid, &ino) == 0 && apply_live(fs, ino))
+                return ino;
+        return 0;
+}
+
+/*
+ * U5 with U6 (FOUND.md F36, F37): a deleted id's alias row (fs_alias_keep_dead,
+ * apply_hold_place) routes the entries that name PID into directory INO only
+ * while INO is live at the place PID's deletion names.  Once INO is deleted
+ * or has moved elsewhere, the row goes and 1 is returned: PID is then
+ * decided and resolved as any deleted directory (held by the entries that
+ * name it, at its deletion's place).  0: the row stands (PID is a live
+ * alias, or INO is where the deletion put PID, or that place is not known
+ * here).  LOCKED: an inode this thread holds locked (read without locking
+ * if it is INO), or NULL.  Caller holds ns_lock.
+ */
+static int apply_dead_stale(struct fs *fs, const uint8_t pid[16], uint64_t ino,
+                            const struct fs_inode *locked)
+{
+        char cur[INDEX_NAME_MAX + 1], wanted[256];
+        struct fs_inode *o = NULL;
+        struct fs_gone g;
+        uint8_t fid[16], type;
+        uint64_t p = 0, gp;
+        size_t len = 0;
+        int rc = fs_gone_get(fs, pid, &g), live, stale = 0;
+
+        if (rc != 0)
+                return rc == -ENOENT ? 0 : rc;
+        if (locked != NULL && locked->ino == ino) {
+                live = locked->nlink > 0;
+                memcpy(fid, locked->file_id, 16);
+        } else if (fs_inode_get(fs, ino, &o) == 0) {
+                pthread_rwlock_rdlock(&o->lock);
+                live = o->nlink > 0;
+                memcpy(fid, o->file_id, 16);
+                pthread_rwlock_unlock(&o->lock);
+                fs_inode_put(fs, o);
+        } else {
+                live = 0;
+        }
+        if (!live) {
+                stale = 1;
+        } else if ((gp = apply_dir_now(fs, g.parent_id)) != 0) {
+                rc = index_name_of(fs->ix, ino, &p, cur, &len, &type);
+                if (rc == 0)
+                        rc = fs_names_wanted(fs, fid, p, cur, wanted);
+                stale = rc == 0 &&
+                        (p != gp || (strcmp(cur, g.name) != 0 && strcmp(wanted, g.name) != 0));
+                rc = rc == -ENOENT ? 0 : rc;
+        }
+        free(g.vv);
+        if (rc == 0 && stale)
+                rc = index_alias_remove(fs->ix, pid);
+        return rc == 0 ? stale : rc;
+}
+
 /* The local directory for parent id PID: the root, a known directory, or a placeholder. */
 static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, int depth)
 {
@@ -1210,8 +1278,13 @@ static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, 
         if (rc != 0 && rc != -ENOENT)
                 return rc;
         if (index_alias_get(fs->ix, pid, &alias) == 0 && apply_live(fs, alias)) {
-                *ino = alias; /* a merged directory (rule 5), its own inode gone or going */
-                return 0;
+                rc = apply_dead_stale(fs, pid, alias, NULL);
+                if (rc < 0)
+                        return rc;
+                if (rc == 0) {
+                        *ino = alias; /* a merged directory (rule 5), its own inode gone or going */
+                        return 0;
+                }
         }
         rc = index_tomb_get(fs->ix, pid, &pending, &plen);
         if (rc == 0) {
@@ -1375,7 +1448,8 @@ struct apply_own {
         struct manifest_meta meta;
 };
 
-#define APPLY_NEED_OWN 2 /* apply_decide: read OWN->hash first, then decide again */
+#define APPLY_NEED_OWN 2  /* apply_decide: read OWN->hash first, then decide again */
+#define APPLY_NOT_ALIAS 3 /* apply_alias: the row was a deleted id's of a deleted directory */
 
 static void apply_own_release(struct apply_own *own)
 {
@@ -1447,6 +1521,8 @@ static int apply_decide(struct fs *fs, struct fs_inode *in, const struct manifes
                                   in->committing
                                       ? "a local change is being committed"
                                       : "a local change is not committed yet"); /* rule 2 */
+        if (in != NULL && (rc = apply_split_busy(fs, in, m->file_id)) != 0)
+                return rc; /* rule 2: a split would not see its entry's new version (U5) */
         if (in == NULL || (in->nlink == 0 && in->ino != INDEX_ROOT_INO))
                 return apply_decide_deleted(fs, in, m, meta, act);
         rc = fs_held_is(fs, in); /* U6: measured against its deletion, as a deleted one */
@@ -1554,6 +1630,44 @@ static int apply_child_cb(void *arg, int64_t pos, uint64_t ino, uint8_t type, co
         c->v[c->n].name[len] = '\0';
         c->n++;
         return 0;
+}
+
+/*
+ * U5, rule 2 (FOUND.md F35): -EAGAIN if G (locked) is a merged directory one
+ * of whose entries is being committed: the version that round sealed names
+ * G's stayed id while the entry's recorded parent id is still its last
+ * version's, so a split now would sort it by the wrong id.  FID is the id
+ * whose version waits (for the log line).  0 otherwise, or an errno.
+ */
+static int apply_split_busy(struct fs *fs, const struct fs_inode *g, const uint8_t fid[16])
+{
+        struct apply_children ch = {NULL, 0, 0};
+        uint8_t(*ids)[16] = NULL;
+        size_t n = 0, i;
+        int rc, busy = 0;
+
+        if (g->kind != FS_KIND_DIR || g->nlink == 0)
+                return 0;
+        rc = index_aliases_of(fs->ix, g->ino, &ids, &n);
+        free(ids);
+        if (rc != 0 || n == 0)
+                return rc;
+        rc = index_readdir(fs->ix, g->ino, 0, apply_child_cb, &ch);
+        for (i = 0; i < ch.n && rc == 0 && !busy; i++) {
+                struct fs_inode *c;
+
+                rc = fs_inode_get(fs, ch.v[i].ino, &c);
+                if (rc != 0)
+                        break;
+                pthread_rwlock_rdlock(&c->lock);
+                busy = c->committing;
+                pthread_rwlock_unlock(&c->lock);
+                fs_inode_put(fs, c);
+        }
+        free(ch.v);
+        if (rc == 0 && busy)
+                rc = apply_wait(fs, fid, "an entry of its merged directory is being committed");
+        return rc;
 }
 
 /* The version of local inode INO (a copy of its author), its kind and mtime. */
@@ -1982,6 +2096,20 @@ static int apply_split_count(struct fs *fs, uint64_t g, const uint8_t fid[16])
         return rc == 0 ? n : rc;
 }
 
+struct apply_holds {
+        struct fs *fs;
+        uint64_t g;
+};
+
+/* fs_alias_dead_held's HOLDS: 1 if entries of directory H->g name ID. */
+static int apply_split_holds(void *arg, const uint8_t id[16])
+{
+        const struct apply_holds *h = arg;
+        int n = apply_split_count(h->fs, h->g, id);
+
+        return n > 0 ? 1 : n;
+}
+
 /* Every entry of G whose current version names FID as its parent moves into N (U5). */
 static int apply_split_move(struct fs *fs, uint64_t g, uint64_t n, const uint8_t fid[16],
                             size_t *moved)
@@ -2012,46 +2140,101 @@ static int apply_split_move(struct fs *fs, uint64_t g, uint64_t n, const uint8_t
 }
 
 /*
+ * 1 if parent id PID is G's own or an alias of G (locked): a directory
+ * placed in G, which must not be resolved through apply_parent (it would
+ * read G, whose lock this thread holds): a move cycle, not handled.
+ */
+static int apply_pid_in(struct fs *fs, const uint8_t pid[16], const struct fs_inode *g)
+{
+        uint64_t at;
+
+        return memcmp(pid, g->file_id, 16) == 0 ||
+               (index_alias_get(fs->ix, pid, &at) == 0 && at == g->ino);
+}
+
+/* PID's directory if it is here and live (the root, an inode, an alias), else -ENOENT. */
+static int apply_parent_known(struct fs *fs, const uint8_t pid[16], uint64_t *ino)
+{
+        static const uint8_t zero[16];
+        uint64_t alias;
+        int rc;
+
+        if (memcmp(pid, zero, 16) == 0) {
+                *ino = INDEX_ROOT_INO;
+                return 0;
+        }
+        rc = index_ino_by_file_id(fs->ix, pid, ino);
+        if (rc == 0 && apply_live(fs, *ino))
+                return 0;
+        if (rc != 0 && rc != -ENOENT)
+                return rc;
+        if (index_alias_get(fs->ix, pid, &alias) == 0 && apply_live(fs, alias)) {
+                rc = apply_dead_stale(fs, pid, alias, NULL);
+                if (rc <= 0)
+                        *ino = alias;
+                return rc < 0 ? rc : rc == 0 ? 0 : -ENOENT;
+        }
+        return -ENOENT;
+}
+
+/*
  * U5 with U6: id FID of merged directory G (locked) lost to a deletion (its
  * other ids live on; remembered in "gone").  The entries of G whose versions
  * name FID were not seen by that deletion (an entry it saw is deleted by its
  * own tombstone, in its journal entry or before), so they hold FID (U6) at
  * the place the deletion names, as on a device where FID never merged:
- * FID gets an inode of its own, held, with them.  A directory holding that
- * place takes them and FID stays deleted (its alias row routes entries, as
- * apply_hold_place does); if that directory is G (the usual case: FID was
- * deleted where it merged), they simply stay.  A place below G, or a
- * directory there above G, is a move cycle (not handled): they stay too.
+ * FID gets an inode of its own, held, with them; a directory holding that
+ * place takes them instead (FID stays deleted, its alias row routing
+ * entries, as apply_hold_place does).  Where that place is G's own (the
+ * usual case: FID was deleted where it merged), they stay, and FID keeps an
+ * alias row of G as a deleted id (alias_dead): entries that name it land in
+ * G, and a version of it later than its deletion finds it there, lives
+ * again and splits off with them (apply_alias) -- without the row it came
+ * back empty, its entries left in G (FOUND.md F32).  Elsewhere, FID routes
+ * nothing into G.  A place below G, or a directory there above G, is a move
+ * cycle (not handled): they stay too.
  */
 static int apply_split_held(struct fs *fs, struct fs_inode *g, const uint8_t fid[16])
 {
         struct fs_inode *n = NULL;
         struct fs_aliasver v;
         struct fs_gone gone;
-        uint64_t parent, other = 0;
+        uint64_t parent = 0, other = 0;
         size_t moved = 0;
-        int rc = apply_split_count(fs, g->ino, fid), into_dir = 0;
+        int count = apply_split_count(fs, g->ino, fid), rc, into_dir = 0;
 
-        if (rc <= 0)
-                return rc;
+        if (count < 0)
+                return count;
         rc = fs_gone_get(fs, fid, &gone);
         if (rc != 0)
                 return rc == -ENOENT ? 0 : rc;
-        rc = apply_parent(fs, gone.parent_id, &parent);
+        if (apply_pid_in(fs, gone.parent_id, g))
+                goto out; /* a cycle */
+        /* with no entry to hold, no placeholder and no resurrection for the parent */
+        rc = count > 0 ? apply_parent(fs, gone.parent_id, &parent)
+                       : apply_parent_known(fs, gone.parent_id, &parent);
         if (rc == 0 && apply_above(fs, g->ino, parent))
                 goto out; /* a cycle */
         if (rc == 0) {
                 rc = index_lookup(fs->ix, parent, gone.name, gone.name_len, &other);
-                if (rc == 0 && (other == g->ino || apply_above(fs, other, g->ino)))
-                        goto out; /* G itself holds the place (or a cycle): they stay */
+                if (rc == 0 && (other == g->ino || apply_above(fs, other, g->ino))) {
+                        rc = index_alias_put(fs->ix, fid, g->ino); /* G holds its place */
+                        goto out;
+                }
                 into_dir = rc == 0 && apply_is_dir(fs, other);
                 rc = rc == -ENOENT ? 0 : rc;
+        }
+        if (rc == -ENOENT || (rc == 0 && count == 0)) {
+                rc = index_alias_remove(fs->ix, fid); /* deleted elsewhere: routes nothing here */
+                goto out;
         }
         memset(&v, 0, sizeof(v));
         v.lamport = gone.lamport;
         memcpy(v.hash, gone.hash, 32);
         v.vv = gone.vv;
         v.nvv = gone.nvv;
+        if (rc == 0)
+                rc = index_alias_remove(fs->ix, fid);
         if (rc == 0)
                 rc = apply_split_new(fs, g, fid, &v, &n);
         if (rc != 0)
@@ -2111,14 +2294,17 @@ static void apply_split_log(const uint8_t fid[16], size_t moved, int stayed)
  * id (fs_alias_takeover, as when its own id is deleted); M's id gets a new
  * inode, *IN from here on (the old one is unlocked and put), with the
  * entries whose versions name it, and the caller places it as any
- * directory.  Nothing changes if M stays in place or no other id lives.
+ * directory.  With no other live id, a deleted id merged in that entries
+ * still name keeps the place the same way, held by them (U6,
+ * fs_alias_hold; tests/sim/FOUND.md F33).  Nothing changes if M stays in
+ * place or no other id is left: the whole directory moves.
  */
 static int apply_split_stayed(struct fs *fs, struct fs_inode **in, const struct manifest *m,
                               const struct manifest_meta *meta, uint64_t parent)
 {
         struct fs_inode *g = *in, *n = NULL;
         struct fs_aliasver old, *vers = NULL;
-        uint8_t(*ids)[16] = NULL;
+        uint8_t(*ids)[16] = NULL, dead[16];
         size_t nids = 0, i, moved = 0;
         int rc, kept = 0;
 
@@ -2132,8 +2318,16 @@ static int apply_split_stayed(struct fs *fs, struct fs_inode **in, const struct 
                 free(vers[i].vv);
         free(vers);
         free(ids);
-        if (rc != 0 || nids == 0)
-                return rc; /* its only id: the whole directory moves */
+        if (rc == 0 && nids == 0) { /* U6: a deleted id that entries name keeps the place */
+                struct apply_holds h = {fs, g->ino};
+
+                rc = fs_alias_dead_held(fs, g->ino, apply_split_holds, &h, dead);
+                if (rc <= 0)
+                        return rc; /* its only id: the whole directory moves */
+                rc = 0;
+        }
+        if (rc != 0)
+                return rc;
         rc = apply_split_landing(fs, g, m, meta, parent);
         if (rc != 0)
                 return rc;
@@ -2148,7 +2342,12 @@ static int apply_split_stayed(struct fs *fs, struct fs_inode **in, const struct 
                         return -ENOMEM;
                 memcpy(old.vv, g->vv, g->nvv * sizeof(*old.vv));
         }
-        rc = fs_alias_takeover(fs, g, &kept);
+        if (nids > 0) {
+                rc = fs_alias_takeover(fs, g, &kept);
+        } else { /* held by the entries naming DEAD, where its deletion put it (F33) */
+                rc = fs_alias_hold(fs, g, dead);
+                kept = rc == 0;
+        }
         if (rc == 0 && kept)
                 rc = apply_split_new(fs, g, m->file_id, &old, &n);
         free(old.vv);
@@ -2184,21 +2383,34 @@ static int apply_alias(struct fs *fs, const struct manifest *m, const struct man
         size_t moved = 0;
         int rc = fs_inode_get(fs, gino, &g), what = FS_ALIAS_KEPT, done = 0;
 
-        if (rc == -ENOENT)
-                return fs_alias_version(fs, m, meta, &what);
+        if (rc == -ENOENT) {
+                rc = fs_alias_drop_dead(fs, m->file_id);
+                return rc > 0    ? APPLY_NOT_ALIAS
+                       : rc == 0 ? fs_alias_version(fs, m, meta, &what)
+                                 : rc;
+        }
         if (rc != 0)
                 return rc;
         pthread_rwlock_wrlock(&g->lock);
+        rc = apply_dead_stale(fs, m->file_id, g->ino, g); /* G deleted, or moved away */
+        if (rc != 0) {
+                rc = rc > 0 ? APPLY_NOT_ALIAS : rc;
+                goto out;
+        }
         if (g->nlink > 0 && (g->sync_dirty || g->committing)) {
                 rc = apply_wait(fs, m->file_id,
                                 "its merged directory has a local change not committed yet");
                 goto out;
         }
+        rc = apply_split_busy(fs, g, m->file_id);
+        if (rc != 0)
+                goto out;
         rc = fs_alias_version(fs, m, meta, &what);
         if (rc == 0 && what == FS_ALIAS_DELETED && g->nlink > 0)
                 rc = apply_split_held(fs, g, m->file_id); /* U6: what it did not see holds it */
-        if (rc != 0 || what != FS_ALIAS_TAKEN || m->kind != MANIFEST_DIR || g->nlink == 0)
-                goto out;
+        if (rc != 0 || what != FS_ALIAS_TAKEN || m->kind != MANIFEST_DIR || g->nlink == 0 ||
+            apply_pid_in(fs, meta->parent_id, g))
+                goto out; /* (a place inside G: a move cycle, not handled) */
         rc = apply_parent(fs, meta->parent_id, &parent);
         if (rc == 0)
                 rc = apply_split_elsewhere(fs, g, meta, parent);
@@ -2273,6 +2485,8 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
                 int done = 0;
 
                 rc = apply_dir_merge(fs, in, m, meta, parent, &done);
+                if (rc == 0 && done && act == APPLY_RESURRECT) /* merged in, alive (F38) */
+                        rc = fs_alias_revived(fs, m->file_id);
                 if (rc != 0 || done)
                         return rc;
         }
@@ -2342,7 +2556,9 @@ static int apply_locked(struct fs *fs, const struct manifest *m, const struct ma
         else if (rc == -ENOENT && index_alias_get(fs->ix, m->file_id, &ino) == 0) {
                 /* a directory merged into another one here (rule 5): its own version (U5) */
                 rc = apply_alias(fs, m, meta, ino);
-                goto out;
+                if (rc != APPLY_NOT_ALIAS)
+                        goto out;
+                rc = 0; /* a deleted id of a deleted directory: as any deleted one (F36) */
         } else if (rc == -ENOENT)
                 rc = 0;
         if (rc != 0)

@@ -825,8 +825,10 @@ int fs_alias_record(struct fs *fs, const uint8_t file_id[static 16], uint64_t in
  * recorded version (newly taken, or already: rule 1) and the id lives, so
  * the place M names (U5: an id that wants another place splits off);
  * FS_ALIAS_DELETED, M is a deletion that won (remembered, the alias row
- * gone), so the entries whose versions name the id (U6: they hold it);
- * else FS_ALIAS_KEPT.  Caller holds ns_lock.
+ * gone), or one of an id deleted already (the later of the two is
+ * remembered), so the entries whose versions name the id (U6: they hold
+ * it where the remembered deletion names); else FS_ALIAS_KEPT.  Caller
+ * holds ns_lock.
  */
 enum { FS_ALIAS_KEPT = 0, FS_ALIAS_TAKEN = 1, FS_ALIAS_DELETED = 2 };
 int fs_alias_version(struct fs *fs, const struct manifest *m, const struct manifest_meta *meta,
@@ -853,12 +855,70 @@ int fs_alias_committed(struct fs *fs, const uint8_t file_id[static 16], uint64_t
 /*
  * Directory IN (write-locked) lost its own id to deletion M: if aliases of
  * it remain, it takes the best one's id and version, the deletion is
- * remembered, and *KEPT is 1; else *KEPT is 0 and nothing changed.
+ * remembered, the deleted id stays an alias row (fs_alias_keep_dead), and
+ * *KEPT is 1; else *KEPT is 0 and nothing changed.
  */
 int fs_alias_rekey(struct fs *fs, struct fs_inode *in, const struct manifest *m,
                    const struct manifest_meta *meta, int *kept) __attribute__((warn_unused_result));
-/* As fs_alias_rekey, for a directory whose own id's deletion is remembered already (held). */
+/*
+ * As fs_alias_rekey, for a directory whose own id's deletion is remembered
+ * already (held), and for the split (fs/apply.c apply_split_stayed: the id
+ * moves away).  IN's old id is then no id of IN.
+ */
 int fs_alias_takeover(struct fs *fs, struct fs_inode *in, int *kept)
+    __attribute__((warn_unused_result));
+/*
+ * Deleted id ID (its deletion remembered), whose inode INO took another id
+ * over (fs_alias_rekey, fs/held.c), stays an alias row of INO as a deleted
+ * id (alias_dead): entries that name it land in INO, and a version of it
+ * later than its deletion lives again there and splits off with them (U5;
+ * tests/sim/FOUND.md F32).  fs/apply.c apply_split_held drops the row when
+ * the deletion names another place.  Inside the open transaction.
+ */
+int fs_alias_keep_dead(struct fs *fs, const uint8_t id[static 16], uint64_t ino)
+    __attribute__((warn_unused_result));
+/*
+ * Alias ID's directory is deleted here (FOUND.md F36): if ID is a deleted id
+ * (fs_alias_keep_dead's row), its row goes and 1 is returned, so that its
+ * version is decided as one of a deleted directory (its deletion is
+ * remembered); 0 if ID is a live alias (kept), or a negative errno.  Inside
+ * the open transaction.
+ */
+int fs_alias_drop_dead(struct fs *fs, const uint8_t id[static 16])
+    __attribute__((warn_unused_result));
+/*
+ * Deleted id ID came back (a version that beat its deletion) and merged at
+ * once into a directory of its name as an alias (rule 5): it is a live id,
+ * so its deletion and any hold are forgotten and its alias version absorbs
+ * the deletion's vector (FOUND.md F38: the deletion stayed remembered, and
+ * the id was taken for a deleted one).  Inside the open transaction.
+ */
+int fs_alias_revived(struct fs *fs, const uint8_t id[static 16])
+    __attribute__((warn_unused_result));
+/*
+ * Directory INO was renamed here (a local change the user made to what they
+ * see): the deleted ids whose rows routed entries into it (held by them at
+ * the place of their deletion, which INO leaves) lose their rows, and the
+ * entries whose versions name one of them are marked changed, so that their
+ * next versions name INO's own id and they move with it on every device
+ * (doc/SYNC.md U5, F39).  Caller holds ns_lock, no inode lock.
+ */
+int fs_alias_moved(struct fs *fs, uint64_t ino) __attribute__((warn_unused_result));
+/*
+ * The first deleted id merged into directory INO (an alias row kept to
+ * route entries, alias_dead) for which HOLDS(ARG, id) returns 1 (entries
+ * name it), into OUT: 1 if found, 0 if none, or a negative errno (also
+ * HOLDS's).  Caller holds ns_lock.
+ */
+int fs_alias_dead_held(struct fs *fs, uint64_t ino, int (*holds)(void *arg, const uint8_t id[16]),
+                       void *arg, uint8_t out[16]) __attribute__((warn_unused_result));
+/*
+ * U5 with U6: directory IN (write-locked), whose own id moves away (fs/apply.c
+ * apply_split_stayed), becomes deleted id ID's, held by the entries that
+ * name it: IN takes ID (its alias row goes) and ID's deletion as its state,
+ * and is held (fs/held.c: it goes when empty).  0 or a negative errno.
+ */
+int fs_alias_hold(struct fs *fs, struct fs_inode *in, const uint8_t id[static 16])
     __attribute__((warn_unused_result));
 /*
  * A local rmdir of directory IN (write-locked, now nameless, last at

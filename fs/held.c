@@ -92,9 +92,12 @@ static int held_one(struct fs *fs, const struct index_held *h)
         } else if (in->has_manifest && memcmp(in->manifest_hash, h->hash, 32) != 0) {
                 rc = held_release(fs, h);
         } else if ((rc = fs_alias_takeover(fs, in, &changed)) != 0 || changed) {
-                /* U5: another id of the directory lives (merged in since): it is that one's */
+                /* U5: another id of the directory lives (merged in since): it is that one's;
+                 * the deleted id routes the entries that name it here (F32) */
                 if (rc == 0)
                         rc = index_held_remove(fs->ix, h->file_id);
+                if (rc == 0)
+                        rc = fs_alias_keep_dead(fs, h->file_id, in->ino);
                 changed = 0;
         } else if (!in->sync_dirty && !in->committing && index_dir_empty(fs->ix, in->ino) == 1) {
                 rc = held_drop(fs, in, h);

@@ -707,6 +707,10 @@ int fs_api_rename(struct fs *fs, uint64_t p1, const char *n1, uint64_t p2, const
                         rc = fs_inode_save(fs, dst);
                 pthread_rwlock_unlock(&dst->lock);
         }
+        if (rc == 0 && src->kind == FS_KIND_DIR) /* U5: what a deleted id held moves too */
+                rc = fs_alias_moved(fs, src->ino);
+        if (rc == 0 && (flags & RENAME_EXCHANGE) && dst->kind == FS_KIND_DIR)
+                rc = fs_alias_moved(fs, dst->ino);
         if (rc == 0)
                 rc = fs_dir_touch(fs, d1);
         if (rc == 0 && d2 != d1)

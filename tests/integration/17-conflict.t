@@ -52,10 +52,7 @@ converge "B and C have A's files" 30 content_is "$mc/proj/sub/f" inside
 converge "all three trees agree before the partition" 30 all_same || show_diff
 
 # --- the partition: every device offline, each changes things ----------------
-rm "$work/store" && touch "$work/store"
-# commit_offline FN...: each device commits its local changes now (a SYNC
-# commits first; its upload then cannot finish: the store is away).
-commit_offline() { local d; for d in "$@"; do "$d" sync docs --timeout 1 >/dev/null 2>&1 </dev/null; done; }
+partition
 echo "A's version $MARK" >"$ma/doc.txt"
 echo "B's version $MARK" >"$mb/doc.txt"
 echo "long on A" >"$ma/$LONG"
@@ -79,7 +76,7 @@ echo "B edited inside" >"$mb/proj/sub/f"
 # Each device commits its changes locally (the outbox) while offline.
 commit_offline A B C
 ok "$([ -f "$work/store" ] && echo 0 || echo 1)" "the store stayed away while the devices worked"
-rm "$work/store" && ln -s store.real "$work/store"
+heal
 
 # --- healed ---------------------------------------------------------------
 converge "the three trees converge after the partition" 120 all_same || show_diff

@@ -65,7 +65,12 @@ ESEEDS=${SIM_EQUIV_SEEDS:-20}
 # of one id of a merged directory moved nothing where the ids had merged (the split), and a
 # rename of a merged directory moved its other ids nowhere they had not.  F30 (U6): a held
 # directory stayed where the first-arrived of two concurrent deletions had put it.  F31 (U6):
-# a deleted id of a merged directory left the entries that name it in the other id.
+# a deleted id of a merged directory left the entries that name it in the other id.  F32-F34
+# (U6): a deleted id taken over came back without its entries; the stayed id moved away with
+# the entries that held a deleted id; a later deletion of a deleted merged id did not move them.
+# F35 (U5, --midpull 1): a split inside a commit round sorted an entry by its last version's id.
+# F36, F37 (U5 with U6): a deleted id's routing row outlived its directory, or followed it to a
+# new name.  F38 (U5 with U1): a deleted directory that came back merged stayed deleted as an alias.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -116,6 +121,16 @@ REGRESS=(
 	"F30-U6 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 36"
 	"F30-U6 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 246"
 	"F31-U6 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 325"
+	"F32-U6 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 752"
+	"F33-U6 --replaces 1 --dirrenames 1 --seeds 1 --from 687"
+	"F34-U6 --replaces 1 --dirrenames 1 --seeds 1 --from 966"
+	"F35-U5 --replaces 1 --dirrenames 1 --midpull 1 --seeds 1 --from 61"
+	"F36-U5 --replaces 1 --dirrenames 1 --midpull 1 --seeds 1 --from 429"
+	"F36-U5 --replaces 1 --held 1 --stale 1 --midpull 1 --dirrenames 1 --seeds 1 --from 744"
+	"F37-U5 --replaces 1 --dirrenames 1 --midpull 1 --seeds 1 --from 347"
+	"F37-U5 --replaces 1 --dirrenames 1 --midpull 1 --seeds 1 --from 344"
+	"F38-U5 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 106"
+	"F38-U5 --replaces 1 --held 1 --stale 1 --midpull 1 --dirrenames 1 --seeds 1 --from 853"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl

@@ -161,12 +161,11 @@ same_tree() { [ "$(listing "$mb/untar" 2>/dev/null)" = "$(listing "$t")" ]; }
 converge "B has the untarred tree" 30 same_tree || diag "$(diff <(listing "$t") <(listing "$mb/untar"))"
 
 # --- create/create conflict: a FIFO on A, a file on B, one name ------------------------
-commit_offline() { local d; for d in "$@"; do "$d" sync docs --timeout 1 >/dev/null 2>&1 </dev/null; done; }
-rm "$work/store" && touch "$work/store"
+partition
 mkfifo -m 0600 "$ma/clash"
 echo "B's file" >"$mb/clash"
 commit_offline A B
-rm "$work/store" && ln -s store.real "$work/store"
+heal
 clash_sig() { (cd "$1" && find . -maxdepth 1 -name 'clash*' -printf '%y %P\n' | sort); }
 both_two() { [ "$(clash_sig "$ma" | wc -l)" = 2 ] && [ "$(clash_sig "$ma")" = "$(clash_sig "$mb")" ]; }
 converge "the FIFO and the file under one name: both survive, the same on A and B" 60 both_two ||

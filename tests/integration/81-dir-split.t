@@ -18,19 +18,6 @@ need_cmd jq
 
 three_mounts docs
 
-all_same() { same_tree "$ma" "$mb" && same_tree "$ma" "$mc"; }
-show_diff()
-{
-	diag "B vs A:" "$(diff <(tree_listing "$ma") <(tree_listing "$mb"))" \
-		"C vs A:" "$(diff <(tree_listing "$ma") <(tree_listing "$mc"))"
-}
-# names DIR: the entries of DIR, one line.
-names() { (cd "$1" 2>/dev/null && ls -1 | tr '\n' ' '); }
-# commit_offline FN...: each device commits its local changes now (its upload then cannot
-# finish: the store is away), so that what follows is a later journal entry.
-commit_offline() { local d; for d in "$@"; do "$d" sync docs --timeout 1 >/dev/null 2>&1 </dev/null; done; }
-partition() { rm "$work/store" && touch "$work/store"; }
-heal() { rm "$work/store" && ln -s store.real "$work/store"; }
 
 echo "base" >"$ma/base.txt"
 converge "B and C have A's file" 30 content_is "$mc/base.txt" base

@@ -786,6 +786,22 @@ three_mounts()
 	export SEALSYNC_HOME=$HA
 }
 
+# With three_mounts: commit_offline FN...: each device commits its local changes now (its
+# upload then cannot finish while the store is away), so that what follows is a later journal
+# entry; partition / heal: the store goes away for every device, and comes back.
+commit_offline() { local d; for d in "$@"; do "$d" sync docs --timeout 1 >/dev/null 2>&1 </dev/null; done; }
+partition() { rm "$work/store" && touch "$work/store"; }
+heal() { rm "$work/store" && ln -s store.real "$work/store"; }
+# all_same: the three mounts show the same tree; show_diff: how B and C differ from A.
+all_same() { same_tree "$ma" "$mb" && same_tree "$ma" "$mc"; }
+show_diff()
+{
+	diag "B vs A:" "$(diff <(tree_listing "$ma") <(tree_listing "$mb"))" \
+		"C vs A:" "$(diff <(tree_listing "$ma") <(tree_listing "$mc"))"
+}
+# names DIR: the entries of DIR, one line.
+names() { (cd "$1" 2>/dev/null && ls -1 | tr '\n' ' '); }
+
 # tree_listing MOUNT: every path under MOUNT but sealsync's own (type, and a file's sha256),
 # sorted; same_tree M1 M2: the two listings are equal (a script may define its own).
 tree_listing()
