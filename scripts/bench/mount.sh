@@ -107,7 +107,7 @@ case $files in '' | *[!0-9]*) die "bad --files: $files" ;; esac
 case $fio_runtime in '' | *[!0-9]* | 0) die "bad --fio-runtime: $fio_runtime" ;; esac
 case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
 mkdir -p "$workdir"
-workdir=$(cd "$workdir" && pwd -P) # physical: daemons name their mount point so
+workdir=$(cd "$workdir" && pwd -P) # physical, as sealsync names its mount point
 cache=$workdir/cache
 run=$workdir/run
 [ -n "$results" ] || results=$workdir/results-$(date +%Y%m%d-%H%M%S).md
@@ -216,7 +216,7 @@ sys_version()
 	plain) echo "$(findmnt -n -o FSTYPE -T "$workdir") on $(findmnt -n -o SOURCE -T "$workdir")" ;;
 	bindfs) echo "$(bindfs --version 2>&1 | head -n1), -o big_writes" ;;
 	gocryptfs) gocryptfs -version 2>&1 | head -n1 ;;
-	securefs) echo "securefs $(dpkg-query -W -f='${Version}' securefs 2>/dev/null || echo '(version unknown)'), format 4 (default)" ;;
+	securefs) echo "securefs $(dpkg-query -W -f='${Version}' securefs 2>/dev/null || echo '(version unknown)'), its default format" ;;
 	sealsync) echo "$("$bin" --version 2>&1 | head -n1), publishing to a file:// store on the same disk" ;;
 	sealsync-local) echo "$("$bin" --version 2>&1 | head -n1), mount --no-sync (the encrypted mount alone)" ;;
 	esac
@@ -322,10 +322,12 @@ cold()
 	hwm_take "$1" && sys_umount "$1" "$run/$1" && sys_mount "$1" "$run/$1"
 }
 
-# odirect MNT: whether files in MNT open and do 4 KiB I/O with O_DIRECT.
+# odirect MNT: whether files in MNT are created, opened again for writing and
+# for reading, and do 4 KiB I/O with O_DIRECT.
 odirect()
 {
 	dd if=/dev/zero of="$1/.odirect" bs=4k count=1 oflag=direct status=none 2>/dev/null &&
+		dd if=/dev/zero of="$1/.odirect" bs=4k count=1 oflag=direct conv=notrunc status=none 2>/dev/null &&
 		dd if="$1/.odirect" of=/dev/null bs=4k count=1 iflag=direct status=none 2>/dev/null
 	local rc=$?
 	rm -f "$1/.odirect"
@@ -539,6 +541,7 @@ for r in $(seq "$runs"); do
 			fi
 		else
 			log "$sys: setup or mount failed: every cell of this run FAIL"
+			sys_umount "$sys" "$run/$sys" >/dev/null 2>&1 || true
 			for step in "${steps[@]}" rss; do
 				failed "$sys" "$step" "setup or mount failed" 2>/dev/null
 			done
