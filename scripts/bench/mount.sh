@@ -692,7 +692,7 @@ table()
 	done
 }
 
-elapsed=$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.0f", (b - a) / 60 }')
+elapsed=$(awk -v a="$t_start" -v b="$t_end" 'BEGIN { printf "%.1f", (b - a) / 60 }')
 {
 	echo "# sealsync mount benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo
