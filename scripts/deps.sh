@@ -40,9 +40,10 @@ cppcheck perl rsync git tar attr inotify-tools xxd python3 procps psmisc
 util-linux man-db groff-base kmod jq curl bc python3-swift memcached spin
 systemd passwd zsh bash-completion"
 
-# Benchmark peers: gocryptfs and bindfs now; cryfs, securefs, rclone and
-# restic for later comparisons; linux-source for the untar workload.
-BENCH_PKGS="gocryptfs bindfs linux-source cryfs securefs rclone restic xz-utils"
+# Benchmark peers: gocryptfs, securefs and bindfs (scripts/bench/mount.sh),
+# rclone and restic (sync.sh), cryfs for later comparisons; fio for
+# mount.sh's 4 KiB random I/O; linux-source for the untar workload.
+BENCH_PKGS="gocryptfs bindfs linux-source cryfs securefs rclone restic xz-utils fio"
 
 if [ "$bench" = 1 ]; then
 	PKGS="$PKGS $BENCH_PKGS"
