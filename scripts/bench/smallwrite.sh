@@ -71,23 +71,12 @@ IFS=, read -r -a sys_list <<<"$systems"
 bytes=$((count * 4096))
 
 log() { echo "smallwrite.sh: $*" >&2; }
+# shellcheck source=scripts/bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # fuse_unmount
 
 # ---------------------------------------------------------------- cleanup
 mounted=() # mount points currently mounted by us
 
-fuse_unmount()
-{
-	local mp=$1 _
-	mountpoint -q "$mp" || return 0
-	fusermount3 -u "$mp" 2>/dev/null || fusermount -u "$mp" 2>/dev/null ||
-		umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true
-	for _ in $(seq 50); do
-		mountpoint -q "$mp" || return 0
-		sleep 0.1
-	done
-	log "could not unmount $mp"
-	return 1
-}
 
 # shellcheck disable=SC2317 # invoked through the trap
 cleanup()
@@ -102,7 +91,6 @@ cleanup()
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
 
 # ---------------------------------------------------------------- systems
 sys_bin()
