@@ -885,6 +885,7 @@ static int apply_above(struct fs *fs, uint64_t ino, uint64_t parent);
 static int apply_merge_into(struct fs *fs, uint64_t from, uint64_t into, int depth);
 static int apply_split_held(struct fs *fs, struct fs_inode *g, const uint8_t fid[16]);
 static int apply_split_busy(struct fs *fs, const struct fs_inode *g, const uint8_t fid[16]);
+static int apply_parent_known(struct fs *fs, const uint8_t pid[16], uint64_t *ino);
 
 /*
  * U8: directory IN (at CUR in CUR_PARENT), deleted by a winning deletion
@@ -1260,32 +1261,15 @@ static int apply_dead_stale(struct fs *fs, const uint8_t pid[16], uint64_t ino,
 /* The local directory for parent id PID: the root, a known directory, or a placeholder. */
 static int apply_parent_at(struct fs *fs, const uint8_t pid[16], uint64_t *ino, int depth)
 {
-        static const uint8_t zero[16];
         struct fs_gone g;
-        uint64_t alias;
         uint8_t *pending = NULL;
         size_t plen = 0;
         char hex[33];
         int rc;
 
-        if (memcmp(pid, zero, 16) == 0) {
-                *ino = INDEX_ROOT_INO;
-                return 0;
-        }
-        rc = index_ino_by_file_id(fs->ix, pid, ino);
-        if (rc == 0 && apply_live(fs, *ino))
-                return 0;
-        if (rc != 0 && rc != -ENOENT)
+        rc = apply_parent_known(fs, pid, ino); /* (an alias: its own inode gone or going) */
+        if (rc != -ENOENT)
                 return rc;
-        if (index_alias_get(fs->ix, pid, &alias) == 0 && apply_live(fs, alias)) {
-                rc = apply_dead_stale(fs, pid, alias, NULL);
-                if (rc < 0)
-                        return rc;
-                if (rc == 0) {
-                        *ino = alias; /* a merged directory (rule 5), its own inode gone or going */
-                        return 0;
-                }
-        }
         rc = index_tomb_get(fs->ix, pid, &pending, &plen);
         if (rc == 0) {
                 secmem_wipe(pending, plen);

@@ -799,6 +799,22 @@ show_diff()
 	diag "B vs A:" "$(diff <(tree_listing "$ma") <(tree_listing "$mb"))" \
 		"C vs A:" "$(diff <(tree_listing "$ma") <(tree_listing "$mc"))"
 }
+# remount_unchanged N MP HOME: after a round on every device, device N's remount (at MP, its
+# SEALSYNC_HOME being HOME) and another round leave every tree as it was (one check).
+remount_unchanged()
+{
+	local n=$1 mp=$2 h=$3 sig
+	sig=$(tree_listing "$ma")
+	sync_all A B C
+	SEALSYNC_HOME=$h remount docs "$mp" || bail "remount of $n failed"
+	sync_all A B C
+	if [ "$(tree_listing "$mp")" = "$sig" ] && all_same; then
+		pass "after $n's remount and a round on every device the trees are unchanged"
+	else
+		fail "after $n's remount and a round on every device the trees are unchanged"
+		show_diff
+	fi
+}
 # names DIR: the entries of DIR, one line.
 names() { (cd "$1" 2>/dev/null && ls -1 | tr '\n' ' '); }
 
