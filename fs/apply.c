@@ -886,6 +886,8 @@ static int apply_merge_into(struct fs *fs, uint64_t from, uint64_t into, int dep
 static int apply_split_held(struct fs *fs, struct fs_inode *g, const uint8_t fid[16]);
 static int apply_split_busy(struct fs *fs, const struct fs_inode *g, const uint8_t fid[16]);
 static int apply_parent_known(struct fs *fs, const uint8_t pid[16], uint64_t *ino);
+static int apply_hold_busy(struct fs *fs, const struct fs_inode *g, const struct manifest *m,
+                           const struct manifest_meta *meta);
 
 /*
  * U8: directory IN (at CUR in CUR_PARENT), deleted by a winning deletion
@@ -957,7 +959,9 @@ static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct mani
         if (rc == 0 && in->kind == FS_KIND_DIR) {
                 /* U5: a merged directory lives while one of its ids does; the entries whose
                  * versions name the deleted one hold it (U6) */
-                rc = fs_alias_rekey(fs, in, m, meta, &kept);
+                rc = apply_hold_busy(fs, in, m, meta); /* before anything changes (F40) */
+                if (rc == 0)
+                        rc = fs_alias_rekey(fs, in, m, meta, &kept);
                 if (rc == 0 && kept)
                         rc = apply_split_held(fs, in, m->file_id);
                 if (rc != 0 || kept)
@@ -1654,6 +1658,121 @@ static int apply_split_busy(struct fs *fs, const struct fs_inode *g, const uint8
         return rc;
 }
 
+/*
+ * Inode INO's part in a merge (apply_merge_busy): *DIR its kind, *BUSY a
+ * local change that makes the merge wait (being committed; a directory
+ * also with a change not committed yet), *NAMES whether its current
+ * version names FID as its parent (1 if FID is NULL).
+ */
+static int apply_busy_state(struct fs *fs, uint64_t ino, const uint8_t *fid, int *dir, int *busy,
+                            int *names)
+{
+        struct fs_inode *o;
+        int rc = fs_inode_get(fs, ino, &o);
+
+        if (rc != 0)
+                return rc;
+        pthread_rwlock_rdlock(&o->lock);
+        *dir = o->kind == FS_KIND_DIR;
+        *busy = o->committing || (*dir && o->sync_dirty);
+        *names = fid == NULL || (o->vparent_known && memcmp(o->vparent, fid, 16) == 0);
+        pthread_rwlock_unlock(&o->lock);
+        fs_inode_put(fs, o);
+        return 0;
+}
+
+/*
+ * U5 (FOUND.md F40): 1 if a rule 5 merge of the entries of directory FROM
+ * (only those whose versions name FID, if FID is not NULL) with directory
+ * INTO would have to wait halfway (-EAGAIN): a pair of same-named
+ * directories one of which has a local change not committed yet
+ * (apply_ino_ver), or a same-named entry being committed that the clash
+ * would move (fs_entry_move_idle); 0 if not, or an errno.  SKIP, an inode
+ * the caller holds locked, is never looked at.  Caller holds ns_lock.
+ */
+static int apply_merge_busy(struct fs *fs, uint64_t from, const uint8_t *fid, uint64_t into,
+                            uint64_t skip, int depth)
+{
+        struct apply_children ch = {NULL, 0, 0};
+        size_t i;
+        int rc = depth > APPLY_MAX_DEPTH ? 0 : index_readdir(fs->ix, from, 0, apply_child_cb, &ch),
+            busy = 0;
+
+        for (i = 0; i < ch.n && rc == 0 && !busy; i++) {
+                int cdir, cbusy, names, odir, obusy, any;
+                uint64_t other;
+
+                rc = index_lookup(fs->ix, into, ch.v[i].name, strlen(ch.v[i].name), &other);
+                if (rc == -ENOENT || (rc == 0 && (ch.v[i].ino == skip || other == skip))) {
+                        rc = 0;
+                        continue; /* no clash: a plain move never waits */
+                }
+                if (rc == 0)
+                        rc = apply_busy_state(fs, ch.v[i].ino, fid, &cdir, &cbusy, &names);
+                if (rc == 0 && names)
+                        rc = apply_busy_state(fs, other, NULL, &odir, &obusy, &any);
+                if (rc != 0 || !names)
+                        continue;
+                busy = cbusy || obusy;
+                if (!busy && cdir && odir) {
+                        rc = apply_merge_busy(fs, ch.v[i].ino, NULL, other, skip, depth + 1);
+                        busy = rc > 0;
+                        rc = rc > 0 ? 0 : rc;
+                }
+        }
+        free(ch.v);
+        return rc == 0 ? busy : rc;
+}
+
+/*
+ * U5/U6 (F40): the entries of G (locked) naming FID are about to land, in
+ * an inode of FID's own, at PARENT/NAME (LEN bytes): -EAGAIN (the version
+ * waits, nothing changed yet) if a directory there would merge with them
+ * only halfway (apply_merge_busy); 0 otherwise, or an errno.
+ */
+static int apply_land_busy(struct fs *fs, const struct fs_inode *g, const uint8_t fid[16],
+                           uint64_t parent, const char *name, size_t len)
+{
+        uint64_t other;
+        int rc = index_lookup(fs->ix, parent, name, len, &other);
+
+        if (rc == -ENOENT || (rc == 0 && (other == g->ino || !apply_is_dir(fs, other))))
+                return 0;
+        if (rc == 0)
+                rc = apply_merge_busy(fs, g->ino, fid, other, g->ino, 0);
+        return rc > 0 ? apply_wait(fs, fid, "an entry where it lands is being committed") : rc;
+}
+
+/*
+ * F40: deletion M of id FID of merged directory G (locked) may leave the
+ * entries that name FID held at the place it names, or at the place of the
+ * deletion remembered before it (the later of the two holds them:
+ * apply_split_held); -EAGAIN if landing at either would have to wait.
+ */
+static int apply_hold_busy(struct fs *fs, const struct fs_inode *g, const struct manifest *m,
+                           const struct manifest_meta *meta)
+{
+        struct fs_gone gone;
+        uint64_t parent;
+        int rc;
+
+        if (m->kind != MANIFEST_TOMBSTONE || g->kind != FS_KIND_DIR || g->nlink == 0)
+                return 0;
+        rc = apply_parent_known(fs, meta->parent_id, &parent);
+        if (rc == 0)
+                rc = apply_land_busy(fs, g, m->file_id, parent, meta->name, meta->name_len);
+        if (rc != 0)
+                return rc == -ENOENT ? 0 : rc;
+        rc = fs_gone_get(fs, m->file_id, &gone);
+        if (rc != 0)
+                return rc == -ENOENT ? 0 : rc;
+        rc = apply_parent_known(fs, gone.parent_id, &parent);
+        if (rc == 0)
+                rc = apply_land_busy(fs, g, m->file_id, parent, gone.name, gone.name_len);
+        free(gone.vv);
+        return rc == -ENOENT ? 0 : rc;
+}
+
 /* The version of local inode INO (a copy of its author), its kind and mtime. */
 static int apply_ino_ver(struct fs *fs, uint64_t ino, struct apply_ver *v, uint8_t author[16],
                          int *kind, uint64_t *mtime, uint8_t file_id[16])
@@ -2012,10 +2131,12 @@ static int apply_split_landing(struct fs *fs, const struct fs_inode *g, const st
                 return 0;
         if (rc == 0)
                 rc = apply_ino_ver(fs, other, &v, author, &kind, &mtime, fid);
-        return rc == -EAGAIN ? apply_wait(fs, m->file_id,
-                                          "the directory where it goes has a local change not "
-                                          "committed yet")
-                             : rc;
+        if (rc == -EAGAIN)
+                return apply_wait(
+                    fs, m->file_id,
+                    "the directory where it goes has a local change not committed yet");
+        return rc == 0 ? apply_land_busy(fs, g, m->file_id, parent, meta->name, meta->name_len)
+                       : rc;
 }
 
 /*
@@ -2387,6 +2508,8 @@ static int apply_alias(struct fs *fs, const struct manifest *m, const struct man
                 goto out;
         }
         rc = apply_split_busy(fs, g, m->file_id);
+        if (rc == 0)
+                rc = apply_hold_busy(fs, g, m, meta); /* before anything changes (F40) */
         if (rc != 0)
                 goto out;
         rc = fs_alias_version(fs, m, meta, &what);
@@ -2504,19 +2627,22 @@ static int apply_act(struct fs *fs, struct fs_inode **in, const struct manifest 
 }
 
 /* SEALSYNC_DEBUG: one line per remote version decided (file id, inode, author; no name). */
-static void apply_trace(const struct manifest *m, const struct fs_inode *in, int rc, int act)
+static void apply_trace(const struct manifest *m, const struct manifest_meta *meta,
+                        const struct fs_inode *in, int rc, int act)
 {
         static const char *const what[] = {"skipped", "newer: taken", "taken back from a deletion",
                                            "concurrent, wins: taken",
                                            "concurrent, wins: taken after a copy of ours"};
-        char fid[33], dev[33];
+        char fid[33], dev[33], pid[33];
 
         if (!log_enabled(LOG_LEVEL_DEBUG))
                 return;
         hex_encode(fid, m->file_id, 16);
         hex_encode(dev, m->author, 16);
-        log_debug("apply: file %s (inode %llu) %s by %s at Lamport %llu: %s", fid,
-                  in != NULL ? (unsigned long long)in->ino : 0ULL,
+        hex_encode(pid, meta->parent_id, 16);
+        pid[8] = '\0';
+        log_debug("apply: file %s (inode %llu, in %s) %s by %s at Lamport %llu: %s", fid,
+                  in != NULL ? (unsigned long long)in->ino : 0ULL, pid,
                   m->kind == MANIFEST_TOMBSTONE ? "deletion" : "version", dev,
                   (unsigned long long)m->lamport,
                   rc == -EAGAIN                                             ? "waits"
@@ -2550,7 +2676,7 @@ static int apply_locked(struct fs *fs, const struct manifest *m, const struct ma
         if (in != NULL)
                 pthread_rwlock_wrlock(&in->lock);
         rc = apply_decide(fs, in, m, meta, own, &act);
-        apply_trace(m, in, rc, act);
+        apply_trace(m, meta, in, rc, act);
         if (rc == 0 && act != APPLY_SKIP)
                 rc = apply_act(fs, &in, m, meta, act);
         else if (rc == 0 && in != NULL)

@@ -1190,14 +1190,17 @@ static int commit_retomb_as(struct fs *fs, const uint8_t file_id[16], uint64_t l
 /* SEALSYNC_DEBUG: one line per committed version (file id, inode, Lamport; no name). */
 static void commit_trace(const struct commit_file *cf)
 {
-        char fid[33];
+        char fid[33], pid[33];
 
         if (!log_enabled(LOG_LEVEL_DEBUG))
                 return;
         hex_encode(fid, cf->file_id, 16);
-        log_debug("commit: file %s (inode %llu) %s at Lamport %llu", fid,
+        hex_encode(pid, cf->parent_id, 16);
+        pid[8] = '\0';
+        log_debug("commit: file %s (inode %llu, in %s) %s at Lamport %llu", fid,
                   cf->in != NULL ? (unsigned long long)cf->in->ino
                                  : (unsigned long long)cf->alias_of,
+                  pid,
                   cf->in == NULL && cf->alias_of != 0 ? "version of a merged id"
                   : cf->in == NULL                    ? "deleted"
                   : cf->skipped                       ? "skipped"
