@@ -888,6 +888,8 @@ static int apply_split_busy(struct fs *fs, const struct fs_inode *g, const uint8
 static int apply_parent_known(struct fs *fs, const uint8_t pid[16], uint64_t *ino);
 static int apply_hold_busy(struct fs *fs, const struct fs_inode *g, const struct manifest *m,
                            const struct manifest_meta *meta);
+static int apply_tomb_dead_keeps(struct fs *fs, struct fs_inode *in, const struct manifest *m,
+                                 const struct manifest_meta *meta);
 
 /*
  * U8: directory IN (at CUR in CUR_PARENT), deleted by a winning deletion
@@ -964,8 +966,10 @@ static int apply_tombstone(struct fs *fs, struct fs_inode *in, const struct mani
                         rc = fs_alias_rekey(fs, in, m, meta, &kept);
                 if (rc == 0 && kept)
                         rc = apply_split_held(fs, in, m->file_id);
+                if (rc == 0 && !kept)
+                        rc = apply_tomb_dead_keeps(fs, in, m, meta);
                 if (rc != 0 || kept)
-                        return rc;
+                        return rc < 0 ? rc : 0;
         }
         if (rc == 0 && in->kind == FS_KIND_DIR && index_dir_empty(fs->ix, in->ino) != 1) {
                 /* U6: entries here the deletion did not see hold the directory until they go */
@@ -2379,6 +2383,36 @@ static int apply_split_held(struct fs *fs, struct fs_inode *g, const uint8_t fid
 out:
         free(gone.vv);
         return rc;
+}
+
+/*
+ * U5 with U6 (FOUND.md F41): deletion M of directory IN's own id (locked),
+ * no live alias left.  If a deleted id merged in is still named by entries
+ * here, it keeps the directory, held by them (fs_alias_hold, as
+ * apply_split_stayed does when the stayed id moves), M's deletion is
+ * remembered, and the entries that name M's id hold it where M puts it
+ * (apply_split_held): 1.  0 if there is no such id (M applies to the whole
+ * directory), or an errno.
+ */
+static int apply_tomb_dead_keeps(struct fs *fs, struct fs_inode *in, const struct manifest *m,
+                                 const struct manifest_meta *meta)
+{
+        struct apply_holds h = {fs, in->ino};
+        uint8_t dead[16];
+        int rc = in->nlink > 0 ? fs_alias_dead_held(fs, in->ino, apply_split_holds, &h, dead) : 0;
+
+        if (rc <= 0)
+                return rc;
+        rc = fs_alias_hold(fs, in, dead);
+        if (rc == 0)
+                rc =
+                    fs_gone_record(fs, m->file_id, m->lamport, m->hash, (const struct fs_vv *)m->vv,
+                                   m->nvv, meta->mode, meta->parent_id, meta->name, meta->name_len);
+        if (rc == 0) /* M's id routes what names it here while here is its place (F32, F37) */
+                rc = fs_alias_keep_dead(fs, m->file_id, in->ino);
+        if (rc == 0)
+                rc = apply_split_held(fs, in, m->file_id);
+        return rc == 0 ? 1 : rc;
 }
 
 static void apply_split_log(const uint8_t fid[16], size_t moved, int stayed)

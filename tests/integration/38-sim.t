@@ -72,6 +72,7 @@ ESEEDS=${SIM_EQUIV_SEEDS:-20}
 # F36, F37 (U5 with U6): a deleted id's routing row outlived its directory, or followed it to a
 # new name.  F38 (U5 with U1): a deleted directory that came back merged stayed deleted as an alias.
 # F40 (U5): a split-off id was dropped with its entries when its landing merge had to wait.
+# F41 (U5 with U6): a deleted stayed id took the entries of a held id to its deletion's place.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -133,6 +134,7 @@ REGRESS=(
 	"F38-U5 --faults 0 --crashes 0 --dirrenames 1 --seeds 1 --from 106"
 	"F38-U5 --replaces 1 --held 1 --stale 1 --midpull 1 --dirrenames 1 --seeds 1 --from 853"
 	"F40-U5 --replaces 1 --held 1 --stale 1 --midpull 1 --dirrenames 1 --seeds 1 --from 46426"
+	"F41-U5 --replaces 1 --held 1 --stale 1 --midpull 1 --dirrenames 1 --seeds 1 --from 50058"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl
