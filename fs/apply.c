@@ -2679,8 +2679,9 @@ static void apply_trace(const struct manifest *m, const struct manifest_meta *me
                   in != NULL ? (unsigned long long)in->ino : 0ULL, pid,
                   m->kind == MANIFEST_TOMBSTONE ? "deletion" : "version", dev,
                   (unsigned long long)m->lamport,
-                  rc == -EAGAIN                                             ? "waits"
-                  : rc != 0                                                 ? "error"
+                  rc == -EAGAIN          ? "waits"
+                  : rc == APPLY_NEED_OWN ? "reads this device's version first (C8)"
+                  : rc != 0              ? "error"
                   : act >= 0 && act < (int)(sizeof(what) / sizeof(what[0])) ? what[act]
                                                                             : "?");
 }
