@@ -1990,13 +1990,29 @@ static int apply_retire_placeholder(struct fs *fs, struct fs_inode *in, uint64_t
 }
 
 /* Directory M's id becomes an alias of INTO, at M's version (U5). */
-static int apply_alias_of_version(struct fs *fs, const struct manifest *m, uint64_t into)
+static int apply_alias_of_version(struct fs *fs, const struct manifest *m,
+                                  const struct fs_inode *local, uint64_t into)
 {
         struct fs_aliasver a = {m->lamport, {0}, {0}, (struct fs_vv *)m->vv, m->nvv};
+        struct fs_vv *vv = NULL;
+        size_t i, n = 0;
+        int rc = 0;
 
         memcpy(a.author, m->author, 16);
         memcpy(a.hash, m->hash, 32);
-        return fs_alias_record(fs, m->file_id, into, &a);
+        if (local != NULL && local->has_manifest && memcmp(local->author, fs->device_id, 16) == 0)
+                rc = fs_vv_merge(a.vv, a.nvv, local->vv, local->nvv, &vv, &n); /* all of it */
+        for (i = 0; local != NULL && vv == NULL && rc == 0 && i < local->nvv; i++)
+                if (memcmp(local->vv[i].device_id, fs->device_id, 16) == 0) /* its own counter */
+                        rc = fs_vv_merge(a.vv, a.nvv, &local->vv[i], 1, &vv, &n);
+        if (vv != NULL) { /* U2 (F42): this device's counter is never reused */
+                a.vv = vv;
+                a.nvv = n;
+        }
+        if (rc == 0)
+                rc = fs_alias_record(fs, m->file_id, into, &a);
+        free(vv);
+        return rc;
 }
 
 /* 1 if directory INO is PARENT or above it (a move of INO under PARENT would be a cycle). */
@@ -2067,7 +2083,7 @@ static int apply_dir_merge(struct fs *fs, struct fs_inode **in, const struct man
                 if (rc == 0 && *in != NULL) /* ids merged into it earlier follow (U5) */
                         rc = index_alias_move(fs->ix, (*in)->ino, other);
                 if (rc == 0)
-                        rc = apply_alias_of_version(fs, m, other);
+                        rc = apply_alias_of_version(fs, m, *in, other);
                 *done = 1;
                 if (rc == 0)
                         log_info("a directory made on another device under the name of one here "

@@ -73,6 +73,7 @@ ESEEDS=${SIM_EQUIV_SEEDS:-20}
 # new name.  F38 (U5 with U1): a deleted directory that came back merged stayed deleted as an alias.
 # F40 (U5): a split-off id was dropped with its entries when its landing merge had to wait.
 # F41 (U5 with U6): a deleted stayed id took the entries of a held id to its deletion's place.
+# F42 (U5 with U2): a device reused its own counter for a merged id after its version lost.
 REGRESS=(
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 8"
 	"F1 --faults 0 --crashes 0 --renames 0 --seeds 1 --from 10"
@@ -135,6 +136,7 @@ REGRESS=(
 	"F38-U5 --replaces 1 --held 1 --stale 1 --midpull 1 --dirrenames 1 --seeds 1 --from 853"
 	"F40-U5 --replaces 1 --held 1 --stale 1 --midpull 1 --dirrenames 1 --seeds 1 --from 46426"
 	"F41-U5 --replaces 1 --held 1 --stale 1 --midpull 1 --dirrenames 1 --seeds 1 --from 50058"
+	"F42-U5 --replaces 1 --held 1 --stale 1 --midpull 1 --dirrenames 1 --seeds 1 --from 64545"
 )
 export SEALSYNC_SIM=$SIM
 export SEALSYNC_SIM_TEMPLATE=$work/tpl
