@@ -377,6 +377,37 @@ static int alias_free_id(struct fs *fs, uint64_t keep, const uint8_t id[16])
         return rc;
 }
 
+/*
+ * Inode IN (write-locked) takes alias ID as its own id, at version LAMPORT,
+ * AUTHOR (NULL: unchanged), HASH, with vector *VV (NVV entries; taken over,
+ * *VV set to NULL): a retired inode still carrying ID gives it up, the index
+ * rekeys IN and the alias row goes.  The caller saves IN.
+ */
+static int alias_take_id(struct fs *fs, struct fs_inode *in, const uint8_t id[16], uint64_t lamport,
+                         const uint8_t *author, const uint8_t hash[32], struct fs_vv **vv,
+                         size_t nvv)
+{
+        int rc = alias_free_id(fs, in->ino, id);
+
+        if (rc == 0)
+                rc = index_inode_rekey(fs->ix, in->ino, in->file_id, id);
+        if (rc == 0)
+                rc = index_alias_remove(fs->ix, id);
+        if (rc != 0)
+                return rc;
+        memcpy(in->file_id, id, 16);
+        free(in->vv);
+        in->vv = *vv;
+        in->nvv = nvv;
+        *vv = NULL;
+        in->lamport = lamport;
+        if (author != NULL)
+                memcpy(in->author, author, 16);
+        memcpy(in->manifest_hash, hash, 32);
+        in->has_manifest = 1;
+        return 0;
+}
+
 int fs_alias_takeover(struct fs *fs, struct fs_inode *in, int *kept)
 {
         struct fs_aliasver bv;
@@ -388,23 +419,9 @@ int fs_alias_takeover(struct fs *fs, struct fs_inode *in, int *kept)
                 return 0;
         if (rc != 0)
                 return rc;
-        rc = alias_free_id(fs, in->ino, best);
+        rc = alias_take_id(fs, in, best, bv.lamport, bv.author, bv.hash, &bv.vv, bv.nvv);
         if (rc == 0)
-                rc = index_inode_rekey(fs->ix, in->ino, in->file_id, best);
-        if (rc == 0)
-                rc = index_alias_remove(fs->ix, best);
-        if (rc == 0) {
-                memcpy(in->file_id, best, 16);
-                free(in->vv);
-                in->vv = bv.vv;
-                in->nvv = bv.nvv;
-                bv.vv = NULL;
-                in->lamport = bv.lamport;
-                memcpy(in->author, bv.author, 16);
-                memcpy(in->manifest_hash, bv.hash, 32);
-                in->has_manifest = 1;
                 rc = fs_inode_save(fs, in);
-        }
         free(bv.vv);
         if (rc == 0)
                 *kept = 1;
@@ -439,22 +456,10 @@ int fs_alias_hold(struct fs *fs, struct fs_inode *in, const uint8_t id[static 16
 
         if (rc != 0)
                 return rc;
-        rc = alias_free_id(fs, in->ino, id);
+        /* U6: its state is its deletion's while it is held */
+        rc = alias_take_id(fs, in, id, g.lamport, NULL, g.hash, &g.vv, g.nvv);
         if (rc == 0)
-                rc = index_inode_rekey(fs->ix, in->ino, in->file_id, id);
-        if (rc == 0)
-                rc = index_alias_remove(fs->ix, id);
-        if (rc == 0) { /* U6: its state is its deletion's while it is held */
-                memcpy(in->file_id, id, 16);
-                free(in->vv);
-                in->vv = g.vv;
-                in->nvv = g.nvv;
-                g.vv = NULL;
-                in->lamport = g.lamport;
-                memcpy(in->manifest_hash, g.hash, 32);
-                in->has_manifest = 1;
                 rc = fs_held_put(fs, id, g.hash);
-        }
         if (rc == 0)
                 rc = fs_inode_save(fs, in);
         if (rc == 0)
