@@ -474,16 +474,6 @@ int fs_alias_keep_dead(struct fs *fs, const uint8_t id[static 16], uint64_t ino)
         return index_alias_put(fs->ix, id, ino);
 }
 
-int fs_alias_drop_dead(struct fs *fs, const uint8_t id[static 16])
-{
-        int rc = alias_dead(fs, id);
-
-        if (rc <= 0)
-                return rc;
-        rc = index_alias_remove(fs->ix, id); /* its deletion stays remembered ("gone") */
-        return rc == 0 ? 1 : rc;
-}
-
 int fs_alias_revived(struct fs *fs, const uint8_t id[static 16])
 {
         struct fs_aliasver a;

@@ -2539,7 +2539,7 @@ static int apply_alias(struct fs *fs, const struct manifest *m, const struct man
         int rc = fs_inode_get(fs, gino, &g), what = FS_ALIAS_KEPT, done = 0;
 
         if (rc == -ENOENT) {
-                rc = fs_alias_drop_dead(fs, m->file_id);
+                rc = apply_dead_stale(fs, m->file_id, gino, NULL); /* no inode: stale */
                 return rc > 0    ? APPLY_NOT_ALIAS
                        : rc == 0 ? fs_alias_version(fs, m, meta, &what)
                                  : rc;

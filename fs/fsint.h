@@ -878,15 +878,6 @@ int fs_alias_takeover(struct fs *fs, struct fs_inode *in, int *kept)
 int fs_alias_keep_dead(struct fs *fs, const uint8_t id[static 16], uint64_t ino)
     __attribute__((warn_unused_result));
 /*
- * Alias ID's directory is deleted here (FOUND.md F36): if ID is a deleted id
- * (fs_alias_keep_dead's row), its row goes and 1 is returned, so that its
- * version is decided as one of a deleted directory (its deletion is
- * remembered); 0 if ID is a live alias (kept), or a negative errno.  Inside
- * the open transaction.
- */
-int fs_alias_drop_dead(struct fs *fs, const uint8_t id[static 16])
-    __attribute__((warn_unused_result));
-/*
  * Deleted id ID came back (a version that beat its deletion) and merged at
  * once into a directory of its name as an alias (rule 5): it is a live id,
  * so its deletion and any hold are forgotten and its alias version absorbs
