@@ -439,6 +439,26 @@ static int commit_ref_reuse(struct commit *c, struct commit_file *cf, struct fs_
         return commit_ref_is_final(c, in, idx, hash);
 }
 
+/*
+ * 1 if the sealed bytes of IN's block IDX just read (c->sealed, SLEN) are
+ * exactly its committed reference, which goes into HASH: a block marked
+ * dirty ahead of a write that never came (D2', fs/ops.c) is not published
+ * again.  0 if not, or an errno.
+ */
+static int commit_ref_unchanged(struct commit *c, struct fs_inode *in, uint64_t idx, size_t slen,
+                                uint8_t hash[32])
+{
+        uint8_t old[32], h[32];
+
+        if (index_blockref_get(c->fs->ix, in->ino, idx, old) != 0)
+                return 0;
+        hash_blake2b(h, c->sealed, slen);
+        if (memcmp(h, old, 32) != 0)
+                return 0;
+        memcpy(hash, old, 32);
+        return 1;
+}
+
 /* Block references of file IN: new blocks go into the pack. */
 static int commit_refs(struct commit *c, struct commit_file *cf, struct fs_inode *in,
                        struct manifest_ref **refs, size_t *nrefs)
@@ -476,6 +496,13 @@ static int commit_refs(struct commit *c, struct commit_file *cf, struct fs_inode
                                 size_t slen = 0;
 
                                 rc = fs_content_sealed_ro(fs, in, idx, final, c->sealed, &slen);
+                                if (rc == 0) {
+                                        rc = commit_ref_unchanged(c, in, idx, slen, ref->hash);
+                                        if (rc == 1) {
+                                                rc = 0;
+                                                continue; /* D2': marked, not rewritten */
+                                        }
+                                }
                                 if (rc == 0)
                                         rc = commit_add(
                                             c, PACK_KIND_BLOCK, c->sealed, slen, in->file_id,

@@ -191,6 +191,7 @@ struct fs_inode {
         int fd;
         struct block_ctx *bctx;
         int unsynced;
+        uint64_t wb_from; /* memory only: slot bytes below this were handed to writeback */
         /* Sync state (doc/SYNC.md), persisted in the record. */
         int sync_dirty;        /* changed since the last commit */
         int dirty_flagged;     /* memory only: index dirty column already set */
@@ -289,7 +290,8 @@ struct fs_unlinked {
 
 struct fs {
         struct index *ix;
-        int data_dirfd; /* REGION/data */
+        struct par *par; /* seals a write's whole blocks in parallel (NULL: inline) */
+        int data_dirfd;  /* REGION/data */
         uint8_t region_id[32];
         uint8_t genesis_epoch[32];        /* the epoch of records older than v4 */
         struct fs_keytab *_Atomic keytab; /* newest first (fs/keys.c) */
@@ -392,6 +394,11 @@ struct fs {
         pthread_t flusher;
         pthread_mutex_t flush_lock;
         pthread_cond_t flush_cond;
+        /* Publishing waits for a burst of local changes to end (doc/SYNC.md
+         * "When a round starts"): fs_now_ms of the last local change, and of
+         * the first since the flusher's last round (0: none). */
+        _Atomic long long change_last_ms;
+        _Atomic long long change_first_ms;
         int flusher_running;
         /* fs/mount.c fs_sync_state_save (flusher thread, then close): what was saved last. */
         char sync_state[1200];
@@ -504,6 +511,10 @@ void fs_inode_idle_locked(struct fs *fs, struct fs_inode *in);
  */
 int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t end)
     __attribute__((warn_unused_result));
+/* Notes the time of a local change (a mark or a deletion) for the flusher's round timing. */
+void fs_note_change(struct fs *fs);
+/* CLOCK_MONOTONIC in milliseconds, never 0. */
+long long fs_now_ms(void);
 /* A version to delete: what a pending tombstone (index "tomb" row) is made from. */
 struct fs_tomb_of {
         uint64_t lamport;

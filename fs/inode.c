@@ -1116,9 +1116,19 @@ int fs_purge_orphans(struct fs *fs)
         return rc;
 }
 
+void fs_note_change(struct fs *fs)
+{
+        long long now = fs_now_ms(), zero = 0;
+
+        atomic_store(&fs->change_last_ms, now);
+        atomic_compare_exchange_strong(&fs->change_first_ms, &zero, now);
+}
+
 int fs_inode_mark_changed(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t end)
 {
         int rc;
+
+        fs_note_change(fs);
 
         if (first < end) {
                 uint64_t before = rangeset_count(&in->dirty);
@@ -1194,6 +1204,7 @@ int fs_tomb_put(struct fs *fs, const uint8_t file_id[static 16], const struct fs
         struct enc e;
         int rc;
 
+        fs_note_change(fs);
         enc_init(&e);
         enc_u64(&e, v->lamport);
         enc_fixed(&e, v->hash, 32);

@@ -31,9 +31,13 @@
 #include "sync/store.h"
 #include "util/hex.h"
 #include "util/log.h"
+#include "util/par.h"
 
 #define FS_COMMIT_INTERVAL_MS 1000
-#define FS_SYNC_EVERY_TICKS 2 /* commit local changes every 2 s */
+#define FS_SYNC_EVERY_TICKS 2 /* commit local changes every 2 s ... */
+/* ... unless changes are still coming (doc/SYNC.md "When a round starts") */
+#define FS_COMMIT_QUIET_MS 1000
+#define FS_COMMIT_MAX_DELAY_MS 10000
 #define FS_UNMOUNT_DRAIN_S 10 /* upload for at most this long at unmount */
 
 /*
@@ -189,6 +193,22 @@ static void fs_sync_state_save(struct fs *fs, int force)
         fs->sync_state_at = now;
 }
 
+/*
+ * Whether the flusher's commit round waits: local changes are still coming
+ * (the last less than FS_COMMIT_QUIET_MS ago) and the first of them is less
+ * than FS_COMMIT_MAX_DELAY_MS old.  A burst (a large write, an untar, a
+ * random writer) is then published once, after it, instead of every 2 s
+ * while it runs: publishing does not compete with the writer, and a block
+ * written many times is sealed into a pack once.
+ */
+static int fs_round_waits(struct fs *fs)
+{
+        long long now = fs_now_ms(), first = atomic_load(&fs->change_first_ms);
+
+        return first != 0 && now - atomic_load(&fs->change_last_ms) < FS_COMMIT_QUIET_MS &&
+               now - first < FS_COMMIT_MAX_DELAY_MS;
+}
+
 static void *fs_flusher_main(void *arg)
 {
         struct fs *fs = arg;
@@ -206,8 +226,11 @@ static void *fs_flusher_main(void *arg)
                         break;
                 pthread_mutex_unlock(&fs->flush_lock);
                 fs_content_expire(fs, FS_WBUF_DELAY_MS); /* small writes' buffered blocks */
-                if (fs->push != NULL && ++ticks % FS_SYNC_EVERY_TICKS == 0) {
+                if (fs->push != NULL && ++ticks >= FS_SYNC_EVERY_TICKS && !fs_round_waits(fs)) {
                         size_t n = 0;
+
+                        ticks = 0;
+                        atomic_store(&fs->change_first_ms, 0); /* changes from now: the next */
 
                         if (fs_commit(fs, &n) != 0) {
                                 /* Logged by the round; its changes stay queued, and the
@@ -1321,10 +1344,19 @@ int fsmount_run(const struct fsmount_opts *o)
                 log_info("read-only: this device is a reader in region %s; every change is "
                          "refused with EROFS",
                          o->region->name);
+        {
+                /* SEALSYNC_SEAL_THREADS: the helpers' number, for measuring (doc/DESIGN.md) */
+                const char *e = getenv("SEALSYNC_SEAL_THREADS");
+                int n = e != NULL ? atoi(e) : par_default_threads();
+
+                fs.par = n > 0 ? par_new(n > PAR_MAX_THREADS ? PAR_MAX_THREADS : n) : NULL;
+        }
         rc = fs_serve(&fs, se);
         ctl_stop(ctl);
         fuse_session_unmount(se);
         fs_close_sync(&fs);
+        par_free(fs.par);
+        fs.par = NULL;
 out_signals:
         fuse_remove_signal_handlers(se);
 out_session:

@@ -974,6 +974,42 @@ static int fs_block_unmarked(const struct fs_inode *in, uint64_t b, uint64_t gen
 }
 
 /*
+ * D2': the marks made durable before an in-place write cover the write's
+ * blocks and the other local blocks of its aligned window of
+ * FS_MARK_AHEAD blocks (4 MiB of 64 KiB blocks), so a random writer commits
+ * the index once per window, not once per block.  A marked block that was
+ * not rewritten costs the committer a read and a hash: its sealed bytes
+ * still hash to its committed reference, which is kept (commit_refs).
+ * Remote blocks are never marked (they have no local slot to rewrite).
+ */
+#define FS_MARK_AHEAD 64
+
+static int fs_write_mark_ahead(struct fs *fs, struct fs_inode *in, uint64_t first, uint64_t end)
+{
+        uint64_t wf = first / FS_MARK_AHEAD * FS_MARK_AHEAD, we = end, b, run = 0;
+        uint64_t top = in->blocks.n > 0 ? in->blocks.r[in->blocks.n - 1].end : 0;
+        int rc = fs_inode_mark_changed(fs, in, first, end);
+
+        if (end % FS_MARK_AHEAD != 0)
+                we = (end / FS_MARK_AHEAD + 1) * FS_MARK_AHEAD;
+        if (we > top)
+                we = top;
+        for (b = wf; b <= we && rc == 0; b++) {
+                int mark = b < we && (b < first || b >= end) && rangeset_contains(&in->blocks, b) &&
+                           !rangeset_contains(&in->remote, b);
+
+                if (mark) {
+                        run++;
+                        continue;
+                }
+                if (run > 0)
+                        rc = fs_inode_mark_changed(fs, in, b - run, b);
+                run = 0;
+        }
+        return rc;
+}
+
+/*
  * D2 (FOUND.md B7): before the first in-place write into blocks FIRST..END
  * after a commit, their dirty mark is made durable, so a crash that loses
  * the open transaction never leaves new bytes that nothing marks changed.
@@ -996,7 +1032,7 @@ static int fs_write_mark_durable(struct fs *fs, struct fs_inode *in, uint64_t *o
                         need = fs_block_unmarked(in, b, gen);
                 if (!need)
                         return 0;
-                rc = fs_inode_mark_changed(fs, in, first, end);
+                rc = fs_write_mark_ahead(fs, in, first, end);
                 if (rc == 0)
                         rc = fs_inode_save(fs, in);
                 pthread_rwlock_unlock(&in->lock);
