@@ -4,7 +4,8 @@
  * "Content blocks".
  *
  * Invariants:
- *  1. A block_ctx lives in one sodium_malloc region, filled once by
+ *  1. A block_ctx lives in one sodium_malloc region (recycled, wiped, through
+ *     secmem_cache_alloc/free), filled once by
  *     block_ctx_new and then made read-only: no function mutates it, so it
  *     may be shared between threads without locks.
  *  2. K_block exists only on the stack of one seal/open call and is wiped
@@ -23,6 +24,7 @@
 #include <sodium.h>
 
 #include "crypto/kdf.h"
+#include "crypto/secmem.h"
 #include "crypto/suite.h"
 
 #define BLOCK_DOMAIN "sealsync/v1/block"       /* followed by its NUL in the AAD */
@@ -69,7 +71,7 @@ int block_ctx_new(struct block_ctx **out, const uint8_t epoch_key[static 32],
                 return -EINVAL;
         if (!suite_available(info->suite))
                 return -ENOTSUP;
-        c = sodium_malloc(sizeof *c);
+        c = secmem_cache_alloc(sizeof *c);
         if (c == NULL)
                 return -ENOMEM;
         memset(c, 0, sizeof *c);
@@ -105,14 +107,20 @@ int block_ctx_new(struct block_ctx **out, const uint8_t epoch_key[static 32],
         return 0;
 
 fail_ctx:
-        sodium_free(c); /* wipes */
+        block_ctx_free(c);
         return rc;
 }
 
 void block_ctx_free(struct block_ctx *ctx)
 {
-        if (ctx != NULL)
-                sodium_free(ctx); /* wipes, and undoes the read-only protection */
+        if (ctx == NULL)
+                return;
+        /* Writable again (a recycled region is read-write), then wiped and kept or freed. */
+        if (sodium_mprotect_readwrite(ctx) != 0) {
+                sodium_free(ctx); /* wipes whatever the protection */
+                return;
+        }
+        secmem_cache_free(ctx, sizeof *ctx);
 }
 
 void block_key_commit(const struct block_ctx *ctx, uint8_t out[static 32])

@@ -18,6 +18,21 @@ int secmem_init(void) __attribute__((warn_unused_result));
 void *secmem_alloc(size_t n);
 void secmem_free(void *p);
 
+/*
+ * The same memory, recycled: secmem_cache_free(P, N) wipes P (N bytes, as
+ * allocated) and keeps it, still guarded and locked, for the next
+ * secmem_cache_alloc(N) of the same size (at most SECMEM_CACHE_MAX kept; a
+ * full cache frees).  For memory taken and given back per file (a file's
+ * block keys, the partial-block buffer): sodium_malloc and sodium_free cost
+ * about ten system calls each (mmap, mprotect, mlock, madvise and their
+ * undoing; mprotect and munmap interrupt every other core running the
+ * daemon's threads), which an untar pays for every file.  Thread-safe.
+ * P must be read-write when given back.  NULL is a no-op.
+ */
+#define SECMEM_CACHE_MAX 64
+void *secmem_cache_alloc(size_t n);
+void secmem_cache_free(void *p, size_t n);
+
 /* sodium_memzero. */
 void secmem_wipe(void *p, size_t n);
 

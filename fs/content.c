@@ -59,7 +59,8 @@ static pthread_mutex_t fs_open_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The partial-block buffer (doc/DESIGN.md "Small writes"); limits in fs/fsint.h. */
 struct fs_wbuf {
-        uint8_t *plain;    /* bs bytes (secmem_alloc); zeros past the block's length */
+        uint8_t *plain;    /* bs bytes (secmem_cache_alloc); zeros past the block's length */
+        size_t len;        /* bs: what secmem_cache_free is given back */
         uint64_t index;    /* the block held, while LIVE */
         uint64_t rec_size; /* the record's size while LIVE (invariant 2) */
         size_t cap;        /* bytes at PLAIN (the block size) */
@@ -493,6 +494,85 @@ static int fs_read_block(struct fs *fs, struct fs_inode *in, uint64_t index, uin
         return rc;
 }
 
+/*
+ * The blocks of one run that the read wants whole, opened (fs_open_whole)
+ * straight into the caller's buffer (no copy through a plaintext buffer):
+ * block FIRST + K goes to OUT + AT[K].  Partial blocks are opened by the
+ * caller (WHOLE[K] = 0).
+ */
+struct fs_open_job {
+        struct fs *fs;
+        struct fs_inode *in;
+        uint64_t first;
+        const uint8_t *slots;
+        size_t avail;
+        uint8_t *out;
+        size_t at[FS_CHUNK_BLOCKS];
+        uint8_t whole[FS_CHUNK_BLOCKS];
+};
+
+static int fs_open_whole(void *arg, size_t k)
+{
+        const struct fs_open_job *j = arg;
+        size_t soff = k * j->fs->slot_len, plen = 0;
+        int rc;
+
+        if (!j->whole[k])
+                return 0;
+        rc = fs_open_slot(j->fs, j->in, j->first + k, j->slots + soff,
+                          j->avail > soff ? j->avail - soff : 0, j->out + j->at[k], &plen);
+        if (rc == 0 && plen < j->fs->bs)
+                memset(j->out + j->at[k] + plen, 0, j->fs->bs - plen);
+        return rc;
+}
+
+/*
+ * Opens the RUN slots read for blocks [FIRST, FIRST+RUN) (AVAIL bytes at
+ * SLOTS) into the part of [OFF, OFF+LEN) they hold, at OUT + *DONE, which
+ * advances.  Whole blocks straight into OUT, the partial ones (at most the
+ * read's first and last) through PLAIN.
+ */
+static int fs_open_run(struct fs *fs, struct fs_inode *in, uint64_t first, size_t run,
+                       const uint8_t *slots, size_t avail, uint64_t off, size_t len, uint8_t *out,
+                       size_t *done, uint8_t *plain)
+{
+        struct fs_open_job job = {fs, in, first, slots, avail, out, {0}, {0}};
+        size_t k, at = *done;
+        int rc = 0;
+
+        for (k = 0; k < run; k++) {
+                uint64_t bstart = (first + k) * fs->bs;
+                uint64_t from = off > bstart ? off - bstart : 0;
+                uint64_t to = off + len < bstart + fs->bs ? off + len - bstart : fs->bs;
+
+                job.at[k] = at;
+                job.whole[k] = from == 0 && to == fs->bs;
+                at += (size_t)(to - from);
+        }
+        /* Not fs->par: the kernel's read-ahead already sends reads on several threads, and
+         * measured, helpers only added wake-ups (doc/DESIGN.md "Write path"). */
+        rc = par_for(NULL, run, fs_open_whole, &job);
+        for (k = 0; k < run && rc == 0; k++) {
+                uint64_t bstart = (first + k) * fs->bs;
+                uint64_t from = off > bstart ? off - bstart : 0;
+                uint64_t to = off + len < bstart + fs->bs ? off + len - bstart : fs->bs;
+                size_t soff = k * fs->slot_len, plen = 0;
+
+                if (job.whole[k])
+                        continue;
+                rc = fs_open_slot(fs, in, first + k, slots + soff, avail > soff ? avail - soff : 0,
+                                  plain, &plen);
+                if (rc != 0)
+                        break;
+                if (plen < to)
+                        memset(plain + plen, 0, (size_t)(to - plen));
+                memcpy(out + job.at[k], plain + from, (size_t)(to - from));
+        }
+        if (rc == 0)
+                *done = at;
+        return rc;
+}
+
 int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len, uint8_t *out,
                     size_t *got)
 {
@@ -523,7 +603,7 @@ int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len
                 }
         }
         for (i = first; i <= last && rc == 0;) {
-                uint64_t run = 0, j;
+                uint64_t run = 0;
                 size_t avail = 0;
 
                 while (i + run <= last && run < FS_CHUNK_BLOCKS &&
@@ -541,21 +621,9 @@ int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len
                         continue;
                 }
                 rc = fs_read_slots(fs, in, i, (size_t)run, slots, &avail);
-                for (j = 0; j < run && rc == 0; j++) {
-                        uint64_t bstart = (i + j) * fs->bs;
-                        uint64_t from = off > bstart ? off - bstart : 0;
-                        uint64_t to = off + len < bstart + fs->bs ? off + len - bstart : fs->bs;
-                        size_t soff = (size_t)j * fs->slot_len, plen = 0;
-
-                        rc = fs_open_slot(fs, in, i + j, slots + soff,
-                                          avail > soff ? avail - soff : 0, plain, &plen);
-                        if (rc != 0)
-                                break;
-                        if (plen < to)
-                                memset(plain + plen, 0, (size_t)(to - plen));
-                        memcpy(out + done, plain + from, (size_t)(to - from));
-                        done += (size_t)(to - from);
-                }
+                if (rc == 0)
+                        rc = fs_open_run(fs, in, i, (size_t)run, slots, avail, off, len, out, &done,
+                                         plain);
                 i += run;
         }
         if (rc == 0 && in->wb != NULL && in->wb->live && in->wb->index >= first &&
@@ -989,7 +1057,7 @@ static void fs_wbuf_free(struct fs_inode *in)
         if (wb == NULL)
                 return;
         atomic_store(&in->wb_since, 0);
-        secmem_free(wb->plain); /* wipes */
+        secmem_cache_free(wb->plain, wb->len); /* wipes */
         free(wb);
         in->wb = NULL;
         atomic_fetch_sub(&fs_wbuf_count, 1);
@@ -1008,7 +1076,8 @@ static int fs_wbuf_get(struct fs *fs, struct fs_inode *in)
         }
         wb = calloc(1, sizeof(*wb));
         if (wb != NULL)
-                wb->plain = secmem_alloc(fs->bs);
+                wb->plain = secmem_cache_alloc(fs->bs);
+        wb->len = fs->bs;
         if (wb == NULL || wb->plain == NULL) {
                 free(wb);
                 atomic_fetch_sub(&fs_wbuf_count, 1);
