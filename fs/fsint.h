@@ -1052,6 +1052,20 @@ int fs_api_open(struct fs *fs, uint64_t ino, int flags, struct fs_inode **out)
     __attribute__((warn_unused_result));
 int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *buf, size_t size,
                  int append) __attribute__((warn_unused_result));
+/*
+ * fs_api_write, but a write of at least one whole block is acknowledged
+ * early: once every check that can refuse it has passed (dirty marks
+ * durable, space, preparation), ACK(ARG) is called, with IN's lock still
+ * held, and *ACKED set; the blocks are then sealed and written while the
+ * writer already prepares its next request (doc/DESIGN.md "Write path").
+ * A failure after the acknowledgement cannot be returned: it is kept in
+ * IN->wb_err for the next fsync and close, as a page cache's writeback
+ * error, and fs_api_write_ack returns 0.  BUF must stay valid until it
+ * returns.
+ */
+int fs_api_write_ack(struct fs *fs, struct fs_inode *in, uint64_t off, const void *buf, size_t size,
+                     int append, void (*ack)(void *arg), void *arg, int *acked)
+    __attribute__((warn_unused_result));
 int fs_api_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t size, uint8_t *buf,
                 size_t *got) __attribute__((warn_unused_result));
 int fs_api_fsync(struct fs *fs, struct fs_inode *in) __attribute__((warn_unused_result));

@@ -936,12 +936,26 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         free(buf);
 }
 
+/* The early reply of a large write (fs_api_write_ack). */
+struct fs_write_ack {
+        fuse_req_t req;
+        size_t size;
+};
+
+static void fs_write_acked(void *arg)
+{
+        const struct fs_write_ack *a = arg;
+
+        fuse_reply_write(a->req, a->size);
+}
+
 static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                         struct fuse_file_info *fi)
 {
         struct fs *fs = fs_of(req);
         struct fs_inode *in = fs_fh(fi);
-        int rc;
+        struct fs_write_ack ack = {req, size};
+        int rc, acked = 0;
 
         (void)ino;
         if (fs->read_only) {
@@ -952,7 +966,10 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
                 fuse_reply_err(req, EINVAL);
                 return;
         }
-        rc = fs_api_write(fs, in, (uint64_t)off, buf, size, fi->flags & O_APPEND);
+        rc = fs_api_write_ack(fs, in, (uint64_t)off, buf, size, fi->flags & O_APPEND,
+                              fs_write_acked, &ack, &acked);
+        if (acked)
+                return; /* replied; a later failure is the next fsync's and close's */
         if (rc != 0)
                 fuse_reply_err(req, -rc);
         else
@@ -1064,6 +1081,14 @@ static void fs_write_note_fresh(struct fs *fs, struct fs_inode *in, uint64_t fir
 int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *buf, size_t size,
                  int append)
 {
+        int acked = 0;
+
+        return fs_api_write_ack(fs, in, off, buf, size, append, NULL, NULL, &acked);
+}
+
+int fs_api_write_ack(struct fs *fs, struct fs_inode *in, uint64_t off, const void *buf, size_t size,
+                     int append, void (*ack)(void *arg), void *arg, int *acked)
+{
         uint64_t osize;
         int rc, held = FS_WB_DIRECT;
 
@@ -1077,6 +1102,12 @@ int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *b
                 rc = fs_space_check(fs, (uint64_t)size + size / 8, 1);
         if (rc == 0 && size > 0)
                 fs_write_note_fresh(fs, in, off / fs->bs, (off + size - 1) / fs->bs + 1);
+        if (rc == 0 && ack != NULL && size >= fs->bs) {
+                /* Whole blocks: sealing them is the costly part; the writer goes on meanwhile,
+                 * and every other request on IN waits for this lock (doc/DESIGN.md). */
+                ack(arg);
+                *acked = 1;
+        }
         if (rc == 0)
                 rc = fs_content_write_small(fs, in, off, buf, size, &held);
         /* Extending: the old last block (local now) stops being final.  Marked only once
@@ -1103,6 +1134,13 @@ int fs_api_write(struct fs *fs, struct fs_inode *in, uint64_t off, const void *b
         }
         if (rc == -ENOSPC || rc == -EIO || rc == -EDQUOT)
                 in->wb_err = rc; /* the next fsync reports it too */
+        if (*acked && rc != 0) {
+                log_err("inode %llu: a write acknowledged early failed: %s (the next fsync and "
+                        "close report it)",
+                        (unsigned long long)in->ino, strerror(-rc));
+                in->wb_err = rc;
+                rc = 0;
+        }
         pthread_rwlock_unlock(&in->lock);
         return rc;
 }
@@ -1115,6 +1153,8 @@ static void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
         (void)ino;
         pthread_rwlock_wrlock(&in->lock);
         rc = fs_content_flush(fs_of(req), in); /* close(2) sees a failed seal */
+        if (rc == 0)
+                rc = in->wb_err; /* and a failed write acknowledged early; fsync clears it */
         pthread_rwlock_unlock(&in->lock);
         fuse_reply_err(req, -rc);
 }
