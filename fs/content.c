@@ -837,6 +837,16 @@ static int fs_write_prepare(struct fs *fs, struct fs_inode *in, uint64_t off, si
         return rc;
 }
 
+int fs_content_write_ready(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len)
+{
+        int rc;
+
+        if (len == 0 || off > FS_MAX_FILE_SIZE || len > FS_MAX_FILE_SIZE - off)
+                return len == 0 ? 0 : -EFBIG;
+        rc = fs_content_flush(fs, in);
+        return rc == 0 ? fs_write_prepare(fs, in, off, len) : rc;
+}
+
 int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
                      size_t len)
 {

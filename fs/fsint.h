@@ -1081,6 +1081,17 @@ size_t fs_inodes_buffered(struct fs *fs, long long before_ms, uint64_t *out, siz
 /* fs/content.c — callers hold IN->lock (read for read, write otherwise). */
 int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len, uint8_t *out,
                     size_t *got) __attribute__((warn_unused_result));
+/*
+ * Everything a write of [OFF, OFF+LEN) needs before its bytes are sealed,
+ * done now: the buffered block sealed, the remote blocks it only partly
+ * covers fetched, the file moved to the current epoch, the last block
+ * trimmed, the ciphertext file open.  fs_content_write does it again (then
+ * a no-op).  For a write acknowledged early (fs_api_write_ack): what can
+ * fail for reasons other than the local disk fails here, before the
+ * acknowledgement.  Caller holds IN->lock for writing.  0 or a negative errno.
+ */
+int fs_content_write_ready(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len)
+    __attribute__((warn_unused_result));
 int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
                      size_t len) __attribute__((warn_unused_result));
 /*

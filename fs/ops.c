@@ -1104,9 +1104,13 @@ int fs_api_write_ack(struct fs *fs, struct fs_inode *in, uint64_t off, const voi
                 fs_write_note_fresh(fs, in, off / fs->bs, (off + size - 1) / fs->bs + 1);
         if (rc == 0 && ack != NULL && size >= fs->bs) {
                 /* Whole blocks: sealing them is the costly part; the writer goes on meanwhile,
-                 * and every other request on IN waits for this lock (doc/DESIGN.md). */
-                ack(arg);
-                *acked = 1;
+                 * and every other request on IN waits for this lock (doc/DESIGN.md).  What
+                 * can fail but the local disk (a remote block's fetch) is done first. */
+                rc = fs_content_write_ready(fs, in, off, size);
+                if (rc == 0) {
+                        ack(arg);
+                        *acked = 1;
+                }
         }
         if (rc == 0)
                 rc = fs_content_write_small(fs, in, off, buf, size, &held);
