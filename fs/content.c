@@ -1085,9 +1085,10 @@ static int fs_wbuf_get(struct fs *fs, struct fs_inode *in)
                 return -ENOBUFS;
         }
         wb = calloc(1, sizeof(*wb));
-        if (wb != NULL)
+        if (wb != NULL) {
                 wb->plain = secmem_cache_alloc(fs->bs);
-        wb->len = fs->bs;
+                wb->len = fs->bs;
+        }
         if (wb == NULL || wb->plain == NULL) {
                 free(wb);
                 atomic_fetch_sub(&fs_wbuf_count, 1);

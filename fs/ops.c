@@ -15,6 +15,7 @@
 #include "fs/fsint.h"
 #include "fs/ops.h"
 #include "util/log.h"
+#include "util/scratch.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -922,7 +923,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 fuse_reply_err(req, EINVAL);
                 return;
         }
-        buf = malloc(size ? size : 1);
+        buf = scratch_take(size ? size : 1); /* plaintext: wiped before it goes back */
         if (buf == NULL) {
                 fuse_reply_err(req, ENOMEM);
                 return;
@@ -933,7 +934,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         else
                 fuse_reply_buf(req, (const char *)buf, got);
         secmem_wipe(buf, size);
-        free(buf);
+        scratch_give(buf);
 }
 
 /* The early reply of a large write (fs_api_write_ack). */

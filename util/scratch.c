@@ -4,10 +4,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+/* A thread's buffers: SCRATCH_SLOTS of them, each held by at most one take. */
 struct scratch {
-        void *buf;
-        size_t cap;
-        int held;
+        struct {
+                void *buf;
+                size_t cap;
+                int held;
+        } slot[SCRATCH_SLOTS];
 };
 
 static pthread_key_t scratch_key;
@@ -17,8 +20,10 @@ static int scratch_key_ok;
 static void scratch_destroy(void *p)
 {
         struct scratch *s = p;
+        int i;
 
-        free(s->buf);
+        for (i = 0; i < SCRATCH_SLOTS; i++)
+                free(s->slot[i].buf);
         free(s);
 }
 
@@ -48,34 +53,41 @@ static struct scratch *scratch_mine(void)
 void *scratch_take(size_t len)
 {
         struct scratch *s = scratch_mine();
+        int i;
 
         if (len == 0)
                 len = 1;
-        if (s == NULL || s->held)
-                return malloc(len);
-        if (s->cap < len) {
-                void *nb = malloc(len);
+        for (i = 0; s != NULL && i < SCRATCH_SLOTS; i++) {
+                if (s->slot[i].held)
+                        continue;
+                if (s->slot[i].cap < len) {
+                        void *nb = malloc(len);
 
-                if (nb == NULL)
-                        return NULL;
-                free(s->buf);
-                s->buf = nb;
-                s->cap = len;
+                        if (nb == NULL)
+                                return NULL;
+                        free(s->slot[i].buf);
+                        s->slot[i].buf = nb;
+                        s->slot[i].cap = len;
+                }
+                s->slot[i].held = 1;
+                return s->slot[i].buf;
         }
-        s->held = 1;
-        return s->buf;
+        return malloc(len);
 }
 
 void scratch_give(void *p)
 {
         struct scratch *s;
+        int i;
 
         if (p == NULL)
                 return;
         s = scratch_key_ok ? pthread_getspecific(scratch_key) : NULL;
-        if (s != NULL && s->held && p == s->buf) {
-                s->held = 0;
-                return;
+        for (i = 0; s != NULL && i < SCRATCH_SLOTS; i++) {
+                if (s->slot[i].held && p == s->slot[i].buf) {
+                        s->slot[i].held = 0;
+                        return;
+                }
         }
         free(p);
 }

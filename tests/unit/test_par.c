@@ -134,10 +134,15 @@ static void test_scratch(void **state)
         a = scratch_take(100);
         assert_non_null(a);
         memset(a, 1, 100);
-        b = scratch_take(100); /* nested: a different buffer */
+        b = scratch_take(100); /* nested: the thread's other buffer */
         assert_non_null(b);
         assert_ptr_not_equal(a, b);
         memset(b, 2, 100);
+        c = scratch_take(100); /* deeper: a heap buffer, neither of them */
+        assert_non_null(c);
+        assert_ptr_not_equal(c, a);
+        assert_ptr_not_equal(c, b);
+        scratch_give(c);
         scratch_give(b);
         assert_int_equal(a[99], 1);
         scratch_give(a);
