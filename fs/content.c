@@ -850,19 +850,20 @@ int fs_content_write_ready(struct fs *fs, struct fs_inode *in, uint64_t off, siz
 int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
                      size_t len)
 {
+        int rc = fs_content_write_ready(fs, in, off, len);
+
+        return rc == 0 ? fs_content_write_prepared(fs, in, off, buf, len) : rc;
+}
+
+int fs_content_write_prepared(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
+                              size_t len)
+{
         uint8_t *slots = NULL, *plain = NULL, *tmpslot = NULL;
         uint64_t newsize, first, last, i;
-        int rc;
+        int rc = 0;
 
         if (len == 0)
                 return 0;
-        if (off > FS_MAX_FILE_SIZE || len > FS_MAX_FILE_SIZE - off)
-                return -EFBIG;
-        rc = fs_content_flush(fs, in);
-        if (rc == 0)
-                rc = fs_write_prepare(fs, in, off, len);
-        if (rc != 0)
-                return rc;
         newsize = off + len > in->size ? off + len : in->size;
         slots = scratch_take(FS_CHUNK_BLOCKS * fs->slot_len);
         plain = malloc(fs->bs);

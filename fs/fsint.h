@@ -1085,13 +1085,20 @@ int fs_content_read(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len
  * Everything a write of [OFF, OFF+LEN) needs before its bytes are sealed,
  * done now: the buffered block sealed, the remote blocks it only partly
  * covers fetched, the file moved to the current epoch, the last block
- * trimmed, the ciphertext file open.  fs_content_write does it again (then
- * a no-op).  For a write acknowledged early (fs_api_write_ack): what can
- * fail for reasons other than the local disk fails here, before the
- * acknowledgement.  Caller holds IN->lock for writing.  0 or a negative errno.
+ * trimmed, the ciphertext file open; -EFBIG past the largest file.  For a
+ * write acknowledged early (fs_api_write_ack): what can fail for reasons
+ * other than the local disk fails here, before the acknowledgement.  Caller
+ * holds IN->lock for writing.  0 or a negative errno.
  */
 int fs_content_write_ready(struct fs *fs, struct fs_inode *in, uint64_t off, size_t len)
     __attribute__((warn_unused_result));
+/*
+ * The rest of fs_content_write: seals and writes [OFF, OFF+LEN) from BUF.
+ * Only right after fs_content_write_ready(OFF, LEN) returned 0, IN->lock
+ * held for writing throughout (fs_content_write is the two in a row).
+ */
+int fs_content_write_prepared(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
+                              size_t len) __attribute__((warn_unused_result));
 int fs_content_write(struct fs *fs, struct fs_inode *in, uint64_t off, const uint8_t *buf,
                      size_t len) __attribute__((warn_unused_result));
 /*

@@ -620,6 +620,28 @@ static int fs_load_members(struct fs *fs, struct store *store, struct members_st
         return 0;
 }
 
+/*
+ * Helper threads for sealing a write's blocks (util/par.h): SEALSYNC_SEAL_THREADS
+ * (0..PAR_MAX_THREADS, for measuring; anything else is refused with a warning)
+ * or the number of cores minus one.
+ */
+static int fs_seal_threads(void)
+{
+        const char *v = getenv("SEALSYNC_SEAL_THREADS");
+        char *end = NULL;
+        long n;
+
+        if (v == NULL)
+                return par_default_threads();
+        errno = 0;
+        n = strtol(v, &end, 10);
+        if (errno == 0 && end != v && *end == '\0' && n >= 0 && n <= PAR_MAX_THREADS)
+                return (int)n;
+        log_warn("SEALSYNC_SEAL_THREADS=%s is not a number from 0 to %d; using %d", v,
+                 PAR_MAX_THREADS, par_default_threads());
+        return par_default_threads();
+}
+
 /* 1 if environment variable NAME is set to "1". */
 static int fs_env_flag(const char *name)
 {
@@ -1345,11 +1367,9 @@ int fsmount_run(const struct fsmount_opts *o)
                          "refused with EROFS",
                          o->region->name);
         {
-                /* SEALSYNC_SEAL_THREADS: the helpers' number, for measuring (doc/DESIGN.md) */
-                const char *e = getenv("SEALSYNC_SEAL_THREADS");
-                int n = e != NULL ? atoi(e) : par_default_threads();
+                int n = fs_seal_threads();
 
-                fs.par = n > 0 ? par_new(n > PAR_MAX_THREADS ? PAR_MAX_THREADS : n) : NULL;
+                fs.par = n > 0 ? par_new(n) : NULL; /* NULL: writes seal inline */
         }
         rc = fs_serve(&fs, se);
         ctl_stop(ctl);

@@ -1111,10 +1111,11 @@ int fs_api_write_ack(struct fs *fs, struct fs_inode *in, uint64_t off, const voi
                 if (rc == 0) {
                         ack(arg);
                         *acked = 1;
+                        rc = fs_content_write_prepared(fs, in, off, buf, size); /* held: DIRECT */
                 }
-        }
-        if (rc == 0)
+        } else if (rc == 0) {
                 rc = fs_content_write_small(fs, in, off, buf, size, &held);
+        }
         /* Extending: the old last block (local now) stops being final.  Marked only once
          * written: a remote block is never dirty. */
         if (rc == 0 && osize > 0 && off + size > osize &&
