@@ -127,12 +127,15 @@ static int push_file(struct push *p, const char *name, uint8_t **buf, size_t *le
         return fileio_read_all(path, PUSH_ENTRY_MAX, buf, len);
 }
 
-/* PUT KEY if absent; an existing object must hold the same bytes. */
-static int push_put(struct push *p, const char *key, const uint8_t *buf, size_t len)
+/*
+ * PUT KEY as MODE (STORE_PUT_ABSENT, or STORE_PUT_NAMED for a pack: doc/SYNC.md
+ * D6); an existing object the store refuses to replace must hold the same bytes.
+ */
+static int push_put(struct push *p, const char *key, const uint8_t *buf, size_t len, int mode)
 {
         uint8_t *have = NULL;
         size_t hlen = 0;
-        int rc = p->store->ops->put(p->store, key, buf, len, 1);
+        int rc = p->store->ops->put(p->store, key, buf, len, mode);
 
         if (rc == -EEXIST) {
                 rc = p->store->ops->get(p->store, key, len, &have, &hlen);
@@ -200,7 +203,7 @@ static int push_pack(struct push *p, const uint8_t hash[32])
                 return 0; /* uploaded by an earlier pass that stopped before cleanup */
         snprintf(key, sizeof(key), "%s/p/%s", p->region_hex, hex);
         if (rc == 0)
-                rc = push_put(p, key, pb, plen);
+                rc = push_put(p, key, pb, plen, STORE_PUT_NAMED);
         free(pb);
         return rc;
 }
@@ -492,7 +495,7 @@ static int push_one(struct push *p, const struct push_item *it)
         if (rc == 0)
                 rc = push_packs(p, &e);
         if (rc == 0) {
-                rc = push_put(p, key, buf, len);
+                rc = push_put(p, key, buf, len, STORE_PUT_ABSENT);
                 if (rc == -EBADE)
                         log_err("the store already holds a different journal entry %llu of this "
                                 "device: this device's state was restored or cloned; refusing "

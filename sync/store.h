@@ -15,8 +15,25 @@
 
 struct store;
 
+/*
+ * The MODE of a put (store_ops.put's IF_ABSENT argument; any non-zero value
+ * is at least STORE_PUT_ABSENT for a backend that knows no better):
+ *   STORE_PUT_ANY    replace whatever is there;
+ *   STORE_PUT_ABSENT fail -EEXIST if an object is there;
+ *   STORE_PUT_NAMED  the key names the hash of the bytes (a pack): as ABSENT
+ *                    where the store checks absence within the PUT itself;
+ *                    where it cannot (no conditional PUT), a plain PUT, not
+ *                    a HEAD and a PUT.  An object already there is replaced
+ *                    by the same bytes, or, if the store had altered it, by
+ *                    the right ones; every reader checks such an object
+ *                    against its name anyway (doc/SYNC.md P4).
+ */
+#define STORE_PUT_ANY 0
+#define STORE_PUT_ABSENT 1
+#define STORE_PUT_NAMED 2
+
 struct store_ops {
-        /* Put KEY; with IF_ABSENT fail -EEXIST if it exists. */
+        /* Put KEY as IF_ABSENT says (STORE_PUT_*); -EEXIST when it refuses. */
         int (*put)(struct store *s, const char *key, const void *buf, size_t len, int if_absent);
         /* Get KEY (at most MAX bytes, else -EFBIG) into malloc'd *BUF. -ENOENT if absent. */
         int (*get)(struct store *s, const char *key, size_t max, uint8_t **buf, size_t *len);

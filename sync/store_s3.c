@@ -1231,7 +1231,11 @@ static int s3_put_multipart(struct store_s3 *s, const char *full, const uint8_t 
         if (len / m.part >= S3_MAX_PARTS)
                 m.part = len / (S3_MAX_PARTS - 1);
         m.nparts = (len + m.part - 1) / m.part;
-        if (if_absent) {
+        if (if_absent == STORE_PUT_NAMED) {
+                /* Overwriting a content-named object is harmless: no HEAD; the
+                 * condition on the completion where the service takes it. */
+                if_absent = !atomic_load(&s->no_cond_put);
+        } else if (if_absent) {
                 /* Not every service honours If-None-Match on completion: ask first. */
                 rc = s3_head(s, "put", full, NULL);
                 if (rc == 0)
@@ -1274,6 +1278,8 @@ static int s3_put(struct store *st, const char *key, const void *buf, size_t len
                 return -EINVAL;
         if (len >= S3_MULTIPART_MIN)
                 return s3_put_multipart(s, full, buf, len, if_absent);
+        if (if_absent == STORE_PUT_NAMED && atomic_load(&s->no_cond_put))
+                if_absent = STORE_PUT_ANY; /* content-named: a plain PUT, no HEAD */
         if (if_absent && atomic_load(&s->no_cond_put)) {
                 /* Check, then put: racy, but if_absent only makes honest races rare. */
                 rc = s3_head(s, "put", full, NULL);
@@ -1284,7 +1290,7 @@ static int s3_put(struct store *st, const char *key, const void *buf, size_t len
         s3_req_init(&r, "put", "PUT", full);
         r.body = buf;
         r.body_len = len;
-        r.if_none_match = if_absent;
+        r.if_none_match = if_absent != STORE_PUT_ANY;
         r.max = S3_ERR_MAX;
         rc = s3_perform(s, &r);
         /* An earlier attempt may have stored it before the connection failed. */

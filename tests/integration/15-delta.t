@@ -53,6 +53,7 @@ change_published() { [ "$(store_puts journal)" -ge 1 ] && outbox_clear; }
 log_mark=0
 mark_log() { log_mark=$(wc -l <"$work/proxy.log"); }
 store_puts() { tail -n +$((log_mark + 1)) "$work/proxy.log" | grep -Ec "^[0-9.]+ PUT /$S3_BUCKET/delta/$RID/$1/"; }
+store_heads() { tail -n +$((log_mark + 1)) "$work/proxy.log" | grep -Ec "^[0-9.]+ HEAD /$S3_BUCKET/delta/$RID/$1/"; }
 
 # --- (a) a 1-byte change in a large file --------------------------------------
 MIB=${DELTA_MIB:-256}
@@ -74,6 +75,9 @@ note "$MIB MiB: write $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s, then publis
 up=$(jq .bytes_up <<<"$st")
 [ "$up" -ge "$SIZE" ]
 ok $? "the first publication uploaded at least the file's size ($up bytes)"
+# doc/SYNC.md D6: packs are named by their bytes; this Swift has no
+# conditional PUT, and a pack goes up as one PUT, without a HEAD first.
+is "$(store_heads p)" 0 "no HEAD before the packs' PUTs ($(store_puts p) pack PUTs)"
 
 # 1 byte in the middle, not on a block boundary.
 OFF=$((SIZE / 2 + 12345))

@@ -12,7 +12,10 @@
 #  (c) a permanent 403 on one part: the put fails with -EACCES at once (not
 #      retried), the upload is aborted (DELETE ?uploadId answered 2xx) and
 #      no object is left;
-#  (d) SEALSYNC_S3_CONCURRENCY=1: one part at a time; a bad value is refused.
+#  (d) SEALSYNC_S3_CONCURRENCY=1: one part at a time; a bad value is refused;
+#  (e) a named put (a pack's, doc/SYNC.md D6: --big-named) on this service,
+#      which has no conditional PUT: no HEAD before the upload, and it reads
+#      back whole.
 #
 # Uses no FUSE mount, but lib.sh (start_s3, start_proxy) skips without FUSE.
 # Skipped (only) when python3-swift or memcached is not installed.
@@ -108,4 +111,18 @@ big SEALSYNC_S3_CONCURRENCY=0
 isnt $? 0 "SEALSYNC_S3_CONCURRENCY=0 is refused"
 grep -q "SEALSYNC_S3_CONCURRENCY must be" "$work/big.err"
 ok $? "... with a message naming it" "$(cat "$work/big.err")"
+
+# --- (e) a named put: no HEAD ------------------------------------------------
+proxy_reset
+mark_log
+env "$storetest" --big-named "$MIB" "$URL" >"$work/big.out" 2>"$work/big.err"
+ok $? "a named $MIB MiB put (multipart) reads back whole" "$(cat "$work/big.out" "$work/big.err")"
+key=$(sed -n 's/^key: //p' "$work/big.out")
+# Before the upload starts (its POST ?uploads): the del at the end HEADs it too.
+before=$(since_mark "$key" | sed '/ POST .*uploads/q')
+grep -q ' POST .*uploads' <<<"$before"
+ok $? "the upload was multipart" "$before"
+is "$(grep -cE "^[0-9.]+ HEAD " <<<"$before")" 0 "no HEAD of the object before its named upload" \
+	"$before"
+is "$(since_mark '^[0-9.]+ PUT .*partNumber=' | wc -l)" "$NPARTS" "... $NPARTS part PUTs"
 done_testing

@@ -19,6 +19,8 @@
  *                             0", "bytes: same"
  *                             (or the errors) and exits 0 only if the object
  *                             came back whole; for multipart under faults
+ *   storetest --big-named MIB URL  the same with a STORE_PUT_NAMED put (a
+ *                             pack's: doc/SYNC.md D6)
  *
  * The large-object test (20 MiB + 12345 bytes) crosses the S3 backend's
  * multipart threshold and part boundaries.
@@ -291,6 +293,17 @@ static void test_basic(struct store *s)
         is_rc(s->ops->get(s, k1, 1024, &buf, &len), -ENOENT, "get after del");
         is_rc(s->ops->del(s, k1), -ENOENT, "del of a deleted key");
         is_rc(s->ops->del(s, k3), -ENOENT, "del of a missing key");
+        /* STORE_PUT_NAMED: a new object is written; over the same bytes it either
+         * succeeds (a store without conditional PUT) or is refused (-EEXIST), and
+         * the object holds those bytes either way. */
+        is_rc(s->ops->put(s, k1, "named", 5, STORE_PUT_NAMED), 0, "put named of a new object");
+        rc = s->ops->put(s, k1, "named", 5, STORE_PUT_NAMED);
+        ok(rc == 0 || rc == -EEXIST, "put named again: 0 or -EEXIST (rc %s)", errname(rc));
+        rc = s->ops->get(s, k1, 1024, &buf, &len);
+        ok(rc == 0 && len == 5 && memcmp(buf, "named", 5) == 0, "the named object reads back");
+        free(buf);
+        buf = NULL;
+        is_rc(s->ops->del(s, k1), 0, "del of the named object");
         is_rc(s->ops->put(s, k1, "again", 5, 1), 0, "put if_absent after del");
         is_rc(s->ops->del(s, k1), 0, "del again");
         is_rc(s->ops->del(s, k2), 0, "del of the empty object");
@@ -473,7 +486,7 @@ static int probe(struct store *s)
 }
 
 /* --big: one large put, read back and compared, then removed. */
-static int big_roundtrip(struct store *s, long mib)
+static int big_roundtrip(struct store *s, long mib, int mode)
 {
         size_t len = (size_t)mib * 1024 * 1024 + 12345, glen = 0;
         uint8_t *buf = malloc(len), *got = NULL;
@@ -489,7 +502,7 @@ static int big_roundtrip(struct store *s, long mib)
         snprintf(key, sizeof(key), "storetest-big-%08x/obj", r);
         printf("key: %s\n", key);
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        rc = s->ops->put(s, key, buf, len, 1);
+        rc = s->ops->put(s, key, buf, len, mode);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         printf("put: %s (%s)\n", errname(rc), strerror(-rc));
         printf("put seconds: %.2f\n",
@@ -512,14 +525,17 @@ int main(int argc, char **argv)
         struct store *s = NULL;
         long n = 1100;
         uint32_t r;
-        int rc, argi = 1, probe_mode = 0;
+        int rc, argi = 1, probe_mode = 0, big_mode = STORE_PUT_ABSENT;
         long big_mib = 0;
 
         log_init("storetest", LOG_LEVEL_INFO);
         if (argc >= 3 && strcmp(argv[1], "--probe") == 0) {
                 probe_mode = 1;
                 argi = 2;
-        } else if (argc >= 4 && strcmp(argv[1], "--big") == 0) {
+        } else if (argc >= 4 &&
+                   (strcmp(argv[1], "--big") == 0 || strcmp(argv[1], "--big-named") == 0)) {
+                if (strcmp(argv[1], "--big-named") == 0)
+                        big_mode = STORE_PUT_NAMED;
                 big_mib = strtol(argv[2], NULL, 10);
                 if (big_mib < 1 || big_mib > 1024)
                         n = 0; /* usage */
@@ -530,7 +546,7 @@ int main(int argc, char **argv)
         }
         if (argi != argc - 1 || n < 20) {
                 fprintf(stderr, "usage: storetest [-n KEYS (>= 20)] URL | storetest --probe URL | "
-                                "storetest --big MIB (1..1024) URL\n");
+                                "storetest --big|--big-named MIB (1..1024) URL\n");
                 return 2;
         }
         if (secmem_init() != 0)
@@ -541,7 +557,7 @@ int main(int argc, char **argv)
                         printf("open: %s (%s)\n", errname(rc), strerror(-rc));
                         return 1;
                 }
-                rc = probe_mode ? probe(s) : big_roundtrip(s, big_mib);
+                rc = probe_mode ? probe(s) : big_roundtrip(s, big_mib, big_mode);
                 store_close(s);
                 return rc;
         }
