@@ -25,7 +25,7 @@ INSTALL     ?= install
 BUILD       ?= build
 CC          ?= cc
 PKG_CONFIG  ?= pkg-config
-PKGS        := fuse3 libsodium libcurl sqlite3
+PKGS        := fuse3 libsodium libcurl sqlite3 libcrypto
 
 ifeq ($(V),1)
 Q :=

@@ -2,9 +2,12 @@
 #ifndef SEALSYNC_CRYPTO_SHA256_H
 #define SEALSYNC_CRYPTO_SHA256_H
 /*
- * SHA-256 and HMAC-SHA-256 (libsodium), for protocols that mandate them
- * (AWS Signature V4 in sync/store_s3.c).  Nothing of sealsync's own format
- * uses SHA-256: objects and blocks are named by BLAKE2b (hash.h).
+ * SHA-256 and HMAC-SHA-256, for protocols that mandate them (AWS Signature
+ * V4 in sync/store_s3.c, which hashes every request body).  sha256_hash is
+ * OpenSSL's libcrypto (it uses the CPU's SHA extensions; libsodium's is the
+ * fallback should libcrypto fail); HMAC (small inputs, secret keys) is
+ * libsodium's.  Nothing of sealsync's own format uses SHA-256: objects and
+ * blocks are named by BLAKE2b (hash.h).
  */
 #include <stddef.h>
 #include <stdint.h>

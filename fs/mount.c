@@ -1193,9 +1193,12 @@ static void *fs_puller_main(void *arg)
                 unsigned applied = 0;
                 int rc;
 
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += FS_PULL_INTERVAL_S;
-                pthread_cond_timedwait(&fs->flush_cond, &fs->flush_lock, &ts);
+                /* The first round at once: a new device shows the region soon. */
+                if (rounds > 0) {
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        ts.tv_sec += FS_PULL_INTERVAL_S;
+                        pthread_cond_timedwait(&fs->flush_cond, &fs->flush_lock, &ts);
+                }
                 if (fs->stopping)
                         break;
                 pthread_mutex_unlock(&fs->flush_lock);

@@ -35,7 +35,7 @@ done
 # and passwd (useradd) are for 71-mount-options.t; zsh and bash-completion for
 # the completion checks of 70-packaging.t.
 PKGS="build-essential pkg-config libfuse3-dev fuse3 libsodium-dev
-libcurl4-openssl-dev libsqlite3-dev sqlite3 libcmocka-dev clang clang-format
+libcurl4-openssl-dev libssl-dev libsqlite3-dev sqlite3 libcmocka-dev clang clang-format
 cppcheck perl rsync git tar attr inotify-tools xxd python3 procps psmisc
 util-linux man-db groff-base kmod jq curl bc python3-swift memcached spin
 systemd passwd zsh bash-completion"

@@ -202,18 +202,19 @@ static int recipe_read_block(const struct recipe_item *it, recipe_read_fn read, 
         return -EIO;
 }
 
-int recipe_assemble(const struct recipe *r, recipe_read_fn read, void *arg, uint8_t **out)
+/*
+ * Fills BUF (R->pack_size bytes) with the pack R describes.  CHECKED: every
+ * block from the first place whose bytes hash to its item's hash; else
+ * every block from its first place as it is (attempt 0), unchecked.
+ */
+static int recipe_fill(const struct recipe *r, recipe_read_fn read, void *arg, int checked,
+                       uint8_t *buf)
 {
-        uint8_t *buf, *p, *t, h[PACK_HASH_LEN];
+        uint8_t *p, *t;
         uint64_t off;
         size_t i;
         int rc = 0;
 
-        if (r->n == 0 || r->pack_size > PACK_MAX_SIZE)
-                return -EINVAL;
-        buf = malloc(r->pack_size);
-        if (buf == NULL)
-                return -ENOMEM;
         memcpy(buf, PACK_MAGIC, PACK_MAGIC_LEN);
         p = buf + PACK_MAGIC_LEN;
         t = buf + r->pack_size - pack_trailer_len(r->n); /* recipe_decode checked the layout */
@@ -224,10 +225,12 @@ int recipe_assemble(const struct recipe *r, recipe_read_fn read, void *arg, uint
                 p[0] = it->kind;
                 recipe_put_be(p + 1, it->len, 4);
                 p += PACK_RECORD_HDR_LEN;
-                if (it->kind == PACK_KIND_BLOCK)
-                        rc = recipe_read_block(it, read, arg, p);
-                else
+                if (it->kind != PACK_KIND_BLOCK)
                         memcpy(p, it->bytes, it->len);
+                else if (checked)
+                        rc = recipe_read_block(it, read, arg, p);
+                else if ((rc = read(arg, it, 0, p)) == -ENOENT)
+                        rc = 0; /* no first place: the whole will not match */
                 p += it->len;
                 t[0] = it->kind;
                 recipe_put_be(t + 1, off, 8);
@@ -235,10 +238,41 @@ int recipe_assemble(const struct recipe *r, recipe_read_fn read, void *arg, uint
                 memcpy(t + 13, it->hash, PACK_HASH_LEN);
                 t += PACK_ENTRY_LEN;
         }
-        if (rc == 0) {
+        if (rc == 0)
                 recipe_put_be(t, r->n, 4);
-                hash_blake2b(h, buf, r->pack_size);
-                if (memcmp(h, r->pack_hash, PACK_HASH_LEN) != 0) {
+        return rc;
+}
+
+static int recipe_hashes_to(const struct recipe *r, const uint8_t *buf)
+{
+        uint8_t h[PACK_HASH_LEN];
+
+        hash_blake2b(h, buf, r->pack_size);
+        return memcmp(h, r->pack_hash, PACK_HASH_LEN) == 0;
+}
+
+/*
+ * One pass where nothing moved: every block from its first place, and the
+ * whole hashed once.  It hashes to the name exactly when every record is
+ * the committed one (the committer named the pack from records that hashed
+ * to these items' hashes), so the records need no hash of their own.  Only
+ * when it does not (a block overwritten and kept elsewhere, D5), the
+ * records are read again, each checked, and the whole hashed again.
+ */
+int recipe_assemble(const struct recipe *r, recipe_read_fn read, void *arg, uint8_t **out)
+{
+        uint8_t *buf;
+        int rc;
+
+        if (r->n == 0 || r->pack_size > PACK_MAX_SIZE)
+                return -EINVAL;
+        buf = malloc(r->pack_size);
+        if (buf == NULL)
+                return -ENOMEM;
+        rc = recipe_fill(r, read, arg, 0, buf);
+        if (rc == 0 && !recipe_hashes_to(r, buf)) {
+                rc = recipe_fill(r, read, arg, 1, buf);
+                if (rc == 0 && !recipe_hashes_to(r, buf)) {
                         log_err("outbox: an assembled pack does not hash to its name");
                         rc = -EIO;
                 }

@@ -115,9 +115,11 @@ typedef int (*recipe_read_fn)(void *arg, const struct recipe_item *it, unsigned 
                               uint8_t *out);
 
 /*
- * Assembles the pack R describes: every block through READ (the first
- * place whose bytes hash to the item's hash wins), inline records as they
- * are, then the trailer; the result must hash to R->pack_hash.  *OUT
+ * Assembles the pack R describes: every block through READ, inline records
+ * as they are, then the trailer; the result must hash to R->pack_hash.
+ * First every block from its first place (ATTEMPT 0) and one hash of the
+ * whole; only if that does not match, every block again from the first
+ * place whose bytes hash to the item's hash, and the whole hashed again.  *OUT
  * (malloc'd, R->pack_size bytes; free()) holds only sealed or signed
  * records.  Returns 0; -EIO if a block's bytes are found nowhere or the pack
  * does not hash to its name (logged); -ENOMEM; READ's error.  Outputs

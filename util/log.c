@@ -91,9 +91,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
         if (log_fd >= 0) {
                 clock_gettime(CLOCK_REALTIME, &ts);
                 gmtime_r(&ts.tv_sec, &tm);
-                strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-                dprintf(log_fd, "%s %s[%d] %s: %s\n", stamp, log_prog, (int)getpid(),
-                        log_level_name(level), line);
+                strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+                dprintf(log_fd, "%s.%03ldZ %s[%d] %s: %s\n", stamp, ts.tv_nsec / 1000000L, log_prog,
+                        (int)getpid(), log_level_name(level), line);
         }
         pthread_mutex_unlock(&log_lock);
 }

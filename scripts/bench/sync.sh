@@ -13,7 +13,7 @@
 #                         [--results FILE] [--tls] [--keep] [--only STEPS]
 #
 # --small: a smoke run (--files 500 --size 64M).  --keep: keep the run's
-# directory (Swift's objects, the homes, the logs) in WORKDIR/run-sync.
+# directory (Swift's objects, the logs, the daemons' mount.log) in WORKDIR/run-sync.
 # --tls: every tool over HTTPS (a TLS hop in front of its proxy); without
 # it only restic is, because it has to be (see tls_for below).  --only:
 # the steps to run, a comma list of a, b, c, d (default all; c needs b, d
@@ -341,8 +341,11 @@ start_proxy()
 {
 	local name=$1 pf=$run/proxy-$1.port _ pid
 	rm -f "$pf"
+	# --keep: every request logged, with its time (logs/proxy-NAME.log).
+	local logopt=()
+	[ "$keep" = 0 ] || logopt=(--log "$run/logs/proxy-$name.log")
 	$PY "$repo/tests/tools/s3proxy.py" --listen 0 --upstream "$s3_upstream" --port-file "$pf" \
-		</dev/null >/dev/null 2>"$run/logs/proxy-$name.err" &
+		"${logopt[@]}" </dev/null >/dev/null 2>"$run/logs/proxy-$name.err" &
 	pid=$!
 	proxy_pids+=("$pid")
 	for _ in $(seq 100); do
@@ -1009,6 +1012,13 @@ for tool in "${tool_list[@]}"; do
 	# Each tool's objects stay in the bucket (under their own prefix) and
 	# its local files are gone: the next tool starts from the same state.
 	rm -f "$src/big.bin"
+	# --keep: the daemons' logs stay (logs/<tool>-<home>-mount.log).
+	if [ "$keep" = 1 ] && [ -d "$run/$tool" ]; then
+		find "$run/$tool" -name mount.log -path '*/home*' 2>/dev/null | while read -r f; do
+			h=${f#"$run/$tool/"}
+			cp "$f" "$run/logs/$tool-${h%%/*}-mount.log" || true
+		done
+	fi
 	rm -rf "${run:?}/$tool"
 done
 t_run=$(elapsed "$t_run0" "$(now)")

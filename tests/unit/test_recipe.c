@@ -99,16 +99,21 @@ static void test_roundtrip(void **state)
 
         /* Every block in the ciphertext file: the very pack. */
         s.places = 1;
+        s.calls = 0;
         assert_int_equal(recipe_assemble(&r, t_read, &s, &out), 0);
         assert_memory_equal(out, pack, plen);
+        assert_int_equal(s.calls, T_NBLOCKS); /* one pass: each block read once */
         free(out);
         out = NULL;
 
         /* Block 1 rewritten in the file, its old bytes in the second place. */
         s.file[t_off[1] + 5] ^= 1;
         s.places = 2;
+        s.calls = 0;
         assert_int_equal(recipe_assemble(&r, t_read, &s, &out), 0);
         assert_memory_equal(out, pack, plen);
+        /* The first pass does not hash right; the checked pass tries block 1 twice. */
+        assert_int_equal(s.calls, T_NBLOCKS + T_NBLOCKS + 1);
         free(out);
         out = NULL;
 
