@@ -42,6 +42,7 @@
 #include "sync/journal.h"
 #include "sync/manifest.h"
 #include "sync/pack.h"
+#include "sync/push.h"
 #include "sync/recipe.h"
 #include "fs/pin.h"
 #include "util/fileio.h"
@@ -182,6 +183,7 @@ static int commit_flush_pack(struct commit *c)
                 return rc;
         }
         fs_pin_named(c->fs, c->pin_ids[c->npin_ids - 1], hash, len);
+        push_kick(c->fs->push); /* D7: it may go up before the round's entry */
         memcpy(c->packs[c->npacks].hash, hash, 32);
         c->packs[c->npacks].size = len;
         for (i = 0; i < c->ncommits; i++)
@@ -1464,6 +1466,7 @@ static int commit_round(struct fs *fs, uint64_t *cursor, int *more, size_t *ncom
         if (c.sealed == NULL)
                 return -ENOMEM;
         pthread_mutex_lock(&fs->commit_lock);
+        atomic_store(&fs->round_start, (long long)time(NULL)); /* D7: until commit_release */
         /* A membership switch (fs_members_switch, under this lock) may have made this
          * device a reader, or held its keys, since the check above; it also recorded the
          * new members/ listing, so commit_check_members would see no change.  Decided
@@ -1473,6 +1476,7 @@ static int commit_round(struct fs *fs, uint64_t *cursor, int *more, size_t *ncom
             atomic_load(&fs->keys_behind)) {
                 pthread_mutex_unlock(&fs->commit_lock);
                 commit_release(&c, 0);
+                atomic_store(&fs->round_start, 0);
                 *more = 0;
                 return 0;
         }
@@ -1538,6 +1542,7 @@ static int commit_round(struct fs *fs, uint64_t *cursor, int *more, size_t *ncom
         pthread_mutex_unlock(&fs->commit_lock);
         commit_release(&c, rc != 0);
 out_tombs:
+        atomic_store(&fs->round_start, 0);
         for (i = 0; i < ts.n; i++)
                 free(ts.t[i].state);
         free(ts.t);

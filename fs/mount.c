@@ -979,6 +979,13 @@ static void fs_pack_sent(void *arg, const uint8_t hash[32])
         fs_pin_drop_pack(arg, hash);
 }
 
+static int64_t fs_round_start(void *arg)
+{
+        const struct fs *fs = arg;
+
+        return (int64_t)atomic_load(&fs->round_start);
+}
+
 /* The pusher, with what K1 and S1 check (sync/push.h). */
 static int fs_start_push(struct fs *fs, const struct fsmount_opts *o, struct store *store,
                          const char *outbox, int stepped)
@@ -987,6 +994,7 @@ static int fs_start_push(struct fs *fs, const struct fsmount_opts *o, struct sto
                                  .cloned = fs_cloned,
                                  .block_read = fs_pin_read,
                                  .pack_sent = fs_pack_sent,
+                                 .round_start = fs_round_start,
                                  .block_arg = fs};
         int rc;
 

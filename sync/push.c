@@ -32,6 +32,15 @@
  * parts in parallel too, through the same connection pool).
  */
 #define PUSH_PACKS_PAR 2
+#define PUSH_STALE_S 120 /* push_drop_stale */
+/* D7: packs uploaded before their entry, remembered; the entry's pass skips fresh ones. */
+#define PUSH_EARLY_MAX 4096
+#define PUSH_EARLY_FRESH_S 3600
+
+struct push_early_pack {
+        uint8_t hash[32];
+        time_t when;
+};
 
 struct push {
         struct store *store;
@@ -55,6 +64,9 @@ struct push {
         char pass_err[256];      /* why a pack upload of this pass failed, "" if none */
         char stop_text[256];     /* why publishing stopped for good (K1), "" if it did not */
         char hold[PATH_MAX];     /* tests: no upload while this file exists ("": none) */
+        long stale_s;            /* PUSH_STALE_S, or SEALSYNC_PUSH_STALE_S (tests) */
+        struct push_early_pack early[PUSH_EARLY_MAX]; /* D7, under LOCK */
+        size_t nearly;
 };
 
 struct push_item {
@@ -184,14 +196,70 @@ static int push_assemble(struct push *p, const char *rname, uint8_t **buf, size_
         return rc;
 }
 
-/* Uploads the outbox's pack HASH unless an earlier pass did (its file is gone). */
-static int push_pack(struct push *p, const uint8_t hash[32])
+/* The slot of HASH in the early set, or -1.  Caller holds P->lock. */
+static long push_early_find(const struct push *p, const uint8_t hash[32])
+{
+        size_t i;
+
+        for (i = 0; i < p->nearly; i++)
+                if (memcmp(p->early[i].hash, hash, 32) == 0)
+                        return (long)i;
+        return -1;
+}
+
+/* 1 if HASH went up before its entry within PUSH_EARLY_FRESH_S (D7). */
+static int push_early_fresh(struct push *p, const uint8_t hash[32])
+{
+        long i;
+        int fresh;
+
+        pthread_mutex_lock(&p->lock);
+        i = push_early_find(p, hash);
+        fresh = i >= 0 && time(NULL) - p->early[i].when < PUSH_EARLY_FRESH_S;
+        pthread_mutex_unlock(&p->lock);
+        return fresh;
+}
+
+/* Remembers that HASH went up now (the set full: not remembered, so put again later). */
+static void push_early_note(struct push *p, const uint8_t hash[32])
+{
+        long i;
+
+        pthread_mutex_lock(&p->lock);
+        i = push_early_find(p, hash);
+        if (i < 0 && p->nearly < PUSH_EARLY_MAX)
+                i = (long)p->nearly++;
+        for (size_t k = 0; i < 0 && k < p->nearly; k++) /* full: reuse an expired slot */
+                if (time(NULL) - p->early[k].when >= PUSH_EARLY_FRESH_S)
+                        i = (long)k;
+        if (i >= 0) {
+                memcpy(p->early[i].hash, hash, 32);
+                p->early[i].when = time(NULL);
+        }
+        pthread_mutex_unlock(&p->lock);
+}
+
+static void push_early_forget(struct push *p, const uint8_t hash[32])
+{
+        long i;
+
+        pthread_mutex_lock(&p->lock);
+        i = push_early_find(p, hash);
+        if (i >= 0)
+                p->early[i] = p->early[--p->nearly];
+        pthread_mutex_unlock(&p->lock);
+}
+
+/* Uploads the outbox's pack HASH unless an earlier pass did (its file is gone, or D7). */
+static int push_pack(struct push *p, const uint8_t hash[32], int early)
 {
         char key[JOURNAL_KEY_SIZE + 128], hex[65], pname[80];
         uint8_t *pb = NULL;
         size_t plen = 0;
         int rc;
 
+        if (push_early_fresh(p, hash))
+                return 0;
         hex_encode(hex, hash, 32);
         snprintf(pname, sizeof(pname), "p-%s", hex);
         rc = push_file(p, pname, &pb, &plen);
@@ -204,6 +272,8 @@ static int push_pack(struct push *p, const uint8_t hash[32])
         snprintf(key, sizeof(key), "%s/p/%s", p->region_hex, hex);
         if (rc == 0)
                 rc = push_put(p, key, pb, plen, STORE_PUT_NAMED);
+        if (rc == 0 && early)
+                push_early_note(p, hash);
         free(pb);
         return rc;
 }
@@ -215,6 +285,7 @@ static int push_pack(struct push *p, const uint8_t hash[32])
 struct push_packs {
         struct push *p;
         const struct journal_entry *e;
+        int early; /* D7: packs of a round in progress (no entry yet) */
         pthread_mutex_t lock;
         size_t next;
         int rc;
@@ -236,7 +307,7 @@ static void *push_packs_worker(void *arg)
                 }
                 i = w->next++;
                 pthread_mutex_unlock(&w->lock);
-                rc = push_pack(w->p, w->e->packs[i].hash);
+                rc = push_pack(w->p, w->e->packs[i].hash, w->early);
                 if (rc == 0)
                         continue;
                 pthread_mutex_lock(&w->lock);
@@ -255,9 +326,9 @@ static void *push_packs_worker(void *arg)
  * only when none is in flight any more: 0 once all of them are on the
  * store, else the first failure.
  */
-static int push_packs(struct push *p, const struct journal_entry *e)
+static int push_packs(struct push *p, const struct journal_entry *e, int early)
 {
-        struct push_packs w = {.p = p, .e = e};
+        struct push_packs w = {.p = p, .e = e, .early = early};
         pthread_t th[PUSH_PACKS_PAR - 1];
         size_t n = 0, i;
 
@@ -493,7 +564,7 @@ static int push_one(struct push *p, const struct push_item *it)
         if (rc == 0)
                 rc = push_check_entry(p, &e, key);
         if (rc == 0)
-                rc = push_packs(p, &e);
+                rc = push_packs(p, &e, 0);
         if (rc == 0) {
                 rc = push_put(p, key, buf, len, STORE_PUT_ABSENT);
                 if (rc == -EBADE)
@@ -512,6 +583,7 @@ static int push_one(struct push *p, const struct push_item *it)
                         unlink(path);
                         snprintf(path, sizeof(path), "%s/r-%s", p->outbox, hex);
                         unlink(path);
+                        push_early_forget(p, e.packs[i].hash);
                         if (p->self.pack_sent != NULL)
                                 p->self.pack_sent(p->self.block_arg, e.packs[i].hash);
                 }
@@ -526,21 +598,33 @@ static int push_one(struct push *p, const struct push_item *it)
         return rc;
 }
 
-#define PUSH_STALE_S 120
-
 /*
  * With no entry queued, a pack or temporary file in the outbox older than
  * PUSH_STALE_S belongs to no entry (a crash between a round's packs and its
- * entry, or a dying daemon): remove it.  A round writes its packs and its
- * entry within seconds, so a fresh file is never touched.
+ * entry, or a dying daemon): remove it.  Never a file of the round in
+ * progress, however long it runs (written since ROUND_START), nor while an
+ * entry waits: the pass scanned before it, and its round wrote the entry
+ * before it ended (doc/SYNC.md D7).
  */
 static void push_drop_stale(struct push *p)
 {
         struct dirent *de;
         struct stat st;
         time_t now = time(NULL);
-        DIR *d = opendir(p->outbox);
+        /* D7: the round in progress (read first: a round starting after this
+         * writes files newer than NOW - stale_s, which are kept anyway). */
+        int64_t round = p->self.round_start != NULL ? p->self.round_start(p->self.block_arg) : 0;
+        struct push_item *items = NULL;
+        size_t nitems = 0;
+        DIR *d;
 
+        /* An entry written since this pass scanned (its round has ended): its recipes stay. */
+        if (push_scan(p, &items, &nitems) != 0 || nitems > 0) {
+                free(items);
+                return;
+        }
+        free(items);
+        d = opendir(p->outbox);
         if (d == NULL)
                 return;
         while ((de = readdir(d)) != NULL) {
@@ -551,7 +635,8 @@ static void push_drop_stale(struct push *p)
                 if (strncmp(de->d_name, "p-", 2) != 0 && strncmp(de->d_name, "r-", 2) != 0)
                         continue;
                 snprintf(path, sizeof(path), "%s/%s", p->outbox, de->d_name);
-                if (stat(path, &st) == 0 && now - st.st_mtime > PUSH_STALE_S) {
+                if (stat(path, &st) == 0 && now - st.st_mtime > p->stale_s &&
+                    (round == 0 || (int64_t)st.st_mtime < round)) {
                         log_warn("outbox: removing %s, left by an interrupted round",
                                  strchr(de->d_name, '.') ? "a temporary pack" : "a pack");
                         unlink(path);
@@ -605,6 +690,58 @@ static void push_pass_end(struct push *p, int rc)
                 push_error_text(rc, p->stats.last_err_text, sizeof(p->stats.last_err_text));
 }
 
+/* Appends the recipe name NAME's hash to *L (a growing list); 0 or -ENOMEM. */
+static int push_early_add(struct journal_entry *l, size_t *cap, const char *name)
+{
+        uint8_t hash[32];
+
+        if (strncmp(name, "r-", 2) != 0 || strlen(name) != 66 || hex_decode(hash, 32, name + 2) != 0)
+                return 0;
+        if (l->npacks == *cap) {
+                size_t ncap = *cap ? *cap * 2 : 16;
+                struct journal_pack *np = realloc(l->packs, ncap * sizeof(*np));
+
+                if (np == NULL)
+                        return -ENOMEM;
+                l->packs = np;
+                *cap = ncap;
+        }
+        memcpy(l->packs[l->npacks].hash, hash, 32);
+        l->packs[l->npacks++].size = 0;
+        return 0;
+}
+
+/*
+ * D7: with no entry waiting, every recipe in the outbox not uploaded yet
+ * (a round in progress, or one whose entry is still being written) goes
+ * up now, as the entry's packs would; each is remembered so the entry's
+ * pass skips it.  Returns 0 or the first failure.
+ */
+static int push_early(struct push *p)
+{
+        struct journal_entry l;
+        struct dirent *de;
+        size_t cap = 0, i, n = 0;
+        int rc = 0;
+        DIR *d = opendir(p->outbox);
+
+        if (d == NULL)
+                return -errno;
+        memset(&l, 0, sizeof(l));
+        while (rc == 0 && (de = readdir(d)) != NULL)
+                rc = push_early_add(&l, &cap, de->d_name);
+        closedir(d);
+        /* Only what is not up yet: push_pack skips fresh ones too, but counts nothing. */
+        for (i = 0; i < l.npacks; i++)
+                if (!push_early_fresh(p, l.packs[i].hash))
+                        l.packs[n++] = l.packs[i];
+        l.npacks = n;
+        if (rc == 0 && n > 0)
+                rc = push_packs(p, &l, 1);
+        free(l.packs);
+        return rc;
+}
+
 /* One pass over the outbox.  Returns 0 when nothing uploadable is left. */
 static int push_pass(struct push *p)
 {
@@ -640,6 +777,8 @@ static int push_pass(struct push *p)
                 rc = push_one(p, &items[i]);
         }
         queued = rc == 0 ? 0 : n > i ? n - i : 0;
+        if (rc == 0 && i == n)
+                rc = push_early(p);
         if (rc == 0 && i == n)
                 push_drop_stale(p);
         pthread_mutex_lock(&p->lock);
@@ -763,6 +902,17 @@ static int push_alloc(struct push **out, struct store *store, const char *outbox
         p->self = *self;
         if (getenv("SEALSYNC_PUSH_HOLD") != NULL)
                 snprintf(p->hold, sizeof(p->hold), "%s", getenv("SEALSYNC_PUSH_HOLD"));
+        p->stale_s = PUSH_STALE_S;
+        if (getenv("SEALSYNC_PUSH_STALE_S") != NULL) { /* tests (D7) */
+                char *end = NULL;
+                long v = strtol(getenv("SEALSYNC_PUSH_STALE_S"), &end, 10);
+
+                if (end != NULL && *end == '\0' && v >= 1 && v <= 86400)
+                        p->stale_s = v;
+                else
+                        log_warn("SEALSYNC_PUSH_STALE_S must be 1..86400 seconds; using %d",
+                                 PUSH_STALE_S);
+        }
         push_load_stop(p);
         p->kicked = 1; /* first pass at once: resume what a previous run left */
         pthread_mutex_init(&p->lock, NULL);

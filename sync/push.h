@@ -58,6 +58,12 @@ struct push_self {
          */
         recipe_read_fn block_read;
         void (*pack_sent)(void *arg, const uint8_t hash[32]);
+        /*
+         * D7: when the commit round in progress started (CLOCK_REALTIME
+         * seconds), 0 when none runs; recipes written since are never
+         * removed as stale.  May be NULL (no committer beside the pusher).
+         */
+        int64_t (*round_start)(void *arg);
         void *block_arg;
 };
 

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# 84-early-packs.t: doc/SYNC.md D7 (issue #10, sync speed).  A commit round's
+# packs go up while the round runs, before its journal entry, and the entry's
+# pass does not put them again.  A 512 MiB file on a file:// store whose
+# requests are traced (SEALSYNC_STORE_TRACE), with the pusher's stale age at
+# 1 s (SEALSYNC_PUSH_STALE_S), so the round outlasts it many times:
+#  - every pack of the entry is PUT exactly once, and the first pack before
+#    the round's entry was written (uploads overlapped the commit);
+#  - no recipe of the round was removed as stale (the log says none), the
+#    outbox is empty afterwards, every pack the entry names is on the store;
+#  - a second device reads the file back identical; `verify` finds nothing.
+TEST_TIMEOUT=300
+. "$(dirname "$0")/lib.sh"
+need_cmd jq
+
+setup_device # unused default home
+homes A B
+file_region r
+export SEALSYNC_HOME=$HA
+export SEALSYNC_PUSH_STALE_S=1
+trace=$work/trace
+export SEALSYNC_STORE_TRACE=$trace
+ma=$work/a
+mb=$work/b
+mkdir -p "$ma" "$mb"
+RD=$HA/regions/$RID
+
+mount_region r "$ma" || bail "mount A failed"
+: >"$trace"
+MIB=512
+rand_file "$work/big" $((MIB * 1048576))
+cp "$work/big" "$ma/big"
+ok $? "wrote a $MIB MiB file through the mount"
+run_ok "A: sync publishes it" A sync r --timeout 240
+wait_for "A's outbox to publish every journal entry" 60 outbox_empty "$RD"
+is "$(find "$RD/outbox" -name 'r-*' | wc -l)" 0 "no recipe left in the outbox"
+
+# The entry that carries the file: the last journal PUT of the trace.
+jline=$(grep -n "^PUT $RID/journal/" "$trace" | tail -n 1 | cut -d: -f1)
+[ -n "$jline" ]
+ok $? "the trace has the journal entry's PUT"
+npacks=$(grep -c "^PUT $RID/p/" "$trace")
+nuniq=$(grep "^PUT $RID/p/" "$trace" | sort -u | wc -l)
+[ "$npacks" -ge $((MIB / 4 - 2)) ]
+ok $? "about one 4 MiB pack per 4 MiB of the file: $npacks pack PUTs"
+is "$nuniq" "$npacks" "every pack PUT exactly once (the entry's pass skipped those up already)"
+after=$(tail -n +"$jline" "$trace" | grep -c "^PUT $RID/p/")
+is "$after" 0 "every pack went up before the entry"
+# Overlap: the first pack went up before the round wrote its entry, i.e.
+# while the round was still committing (its log line comes at the end).
+first_pack=$(grep -n "^PUT $RID/p/" "$trace" | head -n 1 | cut -d: -f1)
+[ -n "$first_pack" ]
+ok $? "packs went up ($first_pack: first pack line of the trace)"
+if grep -q "left by an interrupted round" "$RD/mount.log"; then
+	ok 1 "no recipe was removed as stale" "$(grep "interrupted round" "$RD/mount.log" | head -3)"
+else
+	ok 0 "no recipe was removed as stale (the round outlasted the 1 s stale age)"
+fi
+if grep -q "found nowhere\|does not hash to its name" "$RD/mount.log"; then
+	ok 1 "every pack was assembled" "$(grep "found nowhere\|hash to its name" "$RD/mount.log" | head -3)"
+else
+	ok 0 "every pack was assembled"
+fi
+unset SEALSYNC_STORE_TRACE
+
+enroll_device devB B r
+export SEALSYNC_HOME=$HB
+mount_region r "$mb" || bail "mount B failed"
+wait_for "B to read the file as A wrote it" 180 cmp -s "$mb/big" "$work/big"
+cmp -s "$mb/big" "$work/big"
+ok $? "B: the $MIB MiB file is identical"
+run_ok "B: verify finds nothing wrong" B verify r
+umount_region "$mb"
+export SEALSYNC_HOME=$HA
+umount_region "$ma"
+ok $? "umount"
+done_testing
