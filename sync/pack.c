@@ -10,6 +10,7 @@
 
 #include "crypto/hash.h"
 #include "sync/manifest.h"
+#include "util/par.h"
 
 /* The largest record of any kind, with the smallest pack around it, fits. */
 _Static_assert(MANIFEST_MAX_SIZE + PACK_MIN_RECORD_OFF + PACK_ENTRY_LEN + 4 <= PACK_MAX_SIZE,
@@ -62,6 +63,7 @@ void pack_builder_init(struct pack_builder *b)
         b->len = 0;
         b->hashed = 0;
         b->err = 0;
+        b->par = NULL;
 }
 
 void pack_builder_init_hashed(struct pack_builder *b)
@@ -86,6 +88,33 @@ static void pack_put(struct pack_builder *b, const void *p, size_t n)
         else
                 enc_fixed(&b->buf, p, n);
         b->len += n;
+}
+
+void pack_builder_set_par(struct pack_builder *b, struct par *par)
+{
+        b->par = par;
+}
+
+/* Records at least this long hash in parallel (pack_builder_set_par). */
+#define PACK_PAR_MIN (16u * 1024u)
+
+/* The two hashes over one record: its own (0) and the pack's running one (1). */
+struct pack_hash2 {
+        struct pack_builder *b;
+        const uint8_t *bytes;
+        size_t len;
+        uint8_t *hash;
+};
+
+static int pack_hash2_one(void *arg, size_t i)
+{
+        struct pack_hash2 *h = arg;
+
+        if (i == 0)
+                hash_blake2b(h->hash, h->bytes, h->len);
+        else
+                hash_stream_update(&h->b->hs, h->bytes, h->len);
+        return 0;
 }
 
 size_t pack_builder_count(const struct pack_builder *b)
@@ -134,12 +163,22 @@ int pack_builder_add(struct pack_builder *b, uint8_t kind, const uint8_t *bytes,
         ent.kind = kind;
         ent.off = b->len;
         ent.len = (uint32_t)len;
-        pack_put(b, bytes, len);
-        if (enc_error(&b->buf) != 0) {
-                b->err = -ENOMEM;
-                return b->err;
+        if (b->hashed && b->par != NULL && len >= PACK_PAR_MIN) {
+                struct pack_hash2 h = {.b = b, .bytes = bytes, .len = len, .hash = ent.hash};
+
+                if (par_for(b->par, 2, pack_hash2_one, &h) != 0) { /* the calls cannot fail */
+                        b->err = -EIO;
+                        return b->err;
+                }
+                b->len += len;
+        } else {
+                pack_put(b, bytes, len);
+                if (enc_error(&b->buf) != 0) {
+                        b->err = -ENOMEM;
+                        return b->err;
+                }
+                hash_blake2b(ent.hash, bytes, len);
         }
-        hash_blake2b(ent.hash, bytes, len);
         b->entries[b->n++] = ent;
         if (out != NULL)
                 *out = ent;
@@ -213,7 +252,12 @@ static int pack_take_hashed(struct pack_builder *b, uint8_t **out, size_t *out_l
         *out = NULL;
         *out_len = b->len;
         free(b->entries);
-        pack_builder_init_hashed(b); /* ready for the next pack */
+        {
+                struct par *par = b->par;
+
+                pack_builder_init_hashed(b); /* ready for the next pack, with its pool */
+                b->par = par;
+        }
         return 0;
 }
 

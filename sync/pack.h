@@ -79,9 +79,19 @@ struct pack_builder {
         int hashed;            /* pack_builder_init_hashed: bytes hashed, not kept */
         struct hash_stream hs; /* HASHED: the hash of those bytes so far */
         int err;               /* sticky -ENOMEM from a failed add */
+        struct par *par;       /* pack_builder_set_par, or NULL */
 };
 
 void pack_builder_init(struct pack_builder *b);
+
+/*
+ * A hashed builder (below) with a pool: a large record's own hash and the
+ * pack's running hash over it are computed at once, on two cores when the
+ * pool has an idle helper (util/par.h; a busy or NULL pool runs both on the
+ * caller's thread).  The bytes and hashes are the same either way.
+ */
+struct par;
+void pack_builder_set_par(struct pack_builder *b, struct par *par);
 
 /*
  * A builder that keeps no record bytes, only the entries and the running

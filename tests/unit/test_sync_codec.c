@@ -27,6 +27,7 @@
 #include "sync/journal.h"
 #include "sync/manifest.h"
 #include "sync/pack.h"
+#include "util/par.h"
 
 /* ---- vector files (same format as tests/unit/test_crypto.c) ------------- */
 
@@ -1568,17 +1569,23 @@ static void test_pack_builder_hashed(void **state)
 {
         struct pack_builder a, h;
         struct pack_entry ea, eh;
-        uint8_t blk[3000], *bytes = NULL, *none = (uint8_t *)1, ha[32], hh[32];
+        static uint8_t blk[65536];
+        uint8_t *bytes = NULL, *none = (uint8_t *)1, ha[32], hh[32];
         size_t i, round, alen = 0, hlen = 0;
+        /* Records of 16 KiB and more hash on two threads (pack_builder_set_par). */
+        struct par *pool = par_new(1);
 
         (void)state;
         for (i = 0; i < sizeof(blk); i++)
                 blk[i] = (uint8_t)(i * 13 + 1);
         pack_builder_init(&a);
         pack_builder_init_hashed(&h);
-        for (round = 0; round < 2; round++) { /* the second pack: the builder was reset */
+        pack_builder_set_par(&h, pool);
+        for (round = 0; round < 3; round++) { /* later packs: the builder was reset */
+                if (round == 2)
+                        pack_builder_set_par(&h, NULL); /* the same pack inline */
                 for (i = 0; i < 7; i++) {
-                        size_t len = 40 + 411 * i + round;
+                        size_t len = i < 4 ? 40 + 411 * i + round : 16384 + 7000 * i - round;
 
                         assert_int_equal(pack_builder_add(&a, PACK_KIND_BLOCK, blk, len, &ea), 0);
                         assert_int_equal(pack_builder_add(&h, PACK_KIND_BLOCK, blk, len, &eh), 0);
@@ -1600,6 +1607,7 @@ static void test_pack_builder_hashed(void **state)
         }
         pack_builder_release(&a);
         pack_builder_release(&h);
+        par_free(pool);
 }
 
 static void test_pack_hostile_trailer(void **state)
