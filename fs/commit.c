@@ -1460,7 +1460,7 @@ static int commit_round(struct fs *fs, uint64_t *cursor, int *more, size_t *ncom
         fs->commit_space_low = 0;
         memset(&c, 0, sizeof(c));
         c.fs = fs;
-        pack_builder_init_hashed(&c.pb); /* named, not kept: the pusher builds the bytes */
+        pack_builder_init_hashed(&c.pb);      /* named, not kept: the pusher builds the bytes */
         pack_builder_set_par(&c.pb, fs->par); /* a block's hash and the pack's at once */
         recipe_builder_init(&c.rb);
         c.sealed = malloc(fs->slot_len);

@@ -1055,6 +1055,13 @@ static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct stor
         fs->region = o->region;
         fs->store = *store;
         rc = fs_open_pull(fs, *store);
+        /* A daemon fetches an entry's packs 3 at a time; the simulation (stepped)
+         * one at a time, so that a seed replays its store's requests in order. */
+        if (rc == 0 && !stepped)
+                pull_set_fetch_par(fs->pull,
+                                   getenv("SEALSYNC_FETCH_PAR") != NULL
+                                       ? (int)strtol(getenv("SEALSYNC_FETCH_PAR"), NULL, 10)
+                                       : 3);
         /* After the puller: the pusher raises cloned-device in its alarm list. */
         return rc == 0 ? fs_start_push(fs, o, *store, path, stepped) : rc;
 }

@@ -88,8 +88,11 @@
 
 #define PULL_LIST_MAX 256                   /* entries per peer and round */
 #define PULL_KEEP_MAX (64u * 1024u * 1024u) /* pack bytes kept for pull_fetch_block */
-#define PULL_MARK_LEN 40                    /* u64be seq || hash */
-#define PULL_ALARM_LOG_MAX 4096             /* distinct (kind, device, seq) remembered */
+/* pull_set_fetch_par: helpers fetching an entry's whole packs ahead, and their byte bound. */
+#define PULL_FETCH_PAR_MAX 4
+#define PULL_AHEAD_MAX (32u * 1024u * 1024u)
+#define PULL_MARK_LEN 40        /* u64be seq || hash */
+#define PULL_ALARM_LOG_MAX 4096 /* distinct (kind, device, seq) remembered */
 #define PULL_TEXT_MAX 512
 #define PULL_ALARM_KEEP 256    /* alarms kept for status; later ones are only counted */
 #define PULL_STORE_KEY_MAX 512 /* store_key_valid */
@@ -274,6 +277,7 @@ struct pull {
         struct pull_stats st; /* counters and the last round's outcome (pull_get_stats) */
         int spool_dirfd;      /* where packs beyond PULL_KEEP_MAX wait for the apply pass */
         int lazy;             /* pull_set_lazy: fetch packs' manifests, not their blocks */
+        int fetch_par;        /* pull_set_fetch_par: packs of an entry fetched at once (1..) */
         /* Epochs of the fold whose key this device does not get (the key-history
          * policy), found by pull_epoch_missing; the round's thread only. */
         uint8_t withheld[PULL_WITHHELD_MAX][32];
@@ -1499,6 +1503,248 @@ static int pull_pack_whole(struct pull *p, struct pull_peer_state *ps, const cha
         return rc;
 }
 
+/* ---- fetching an entry's whole packs ahead, on helper threads ---- */
+
+/*
+ * One pack fetched ahead: GET and check_pack on a helper (nothing else: an
+ * alarm, the counters and the pack index are the puller's, in pack order).
+ */
+struct pull_ahead_slot {
+        size_t pack;     /* index into E->packs */
+        int state;       /* 0 waiting, 1 being fetched, 2 done */
+        int rc;          /* the store's error, else check_pack's (CHECK_RC) */
+        int check_rc;    /* check_pack's -EBADMSG (WHY) once the GET succeeded */
+        const char *why; /* check_pack's reason */
+        uint8_t *buf;
+        size_t len;
+        struct pack_entry *ents;
+        size_t n;
+};
+
+struct pull_ahead {
+        struct pull *p;
+        const struct journal_entry *e;
+        struct pull_ahead_slot *slots; /* in pack order */
+        size_t nslots;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        size_t next;     /* next slot a helper takes */
+        size_t consumed; /* slots the puller has taken */
+        uint64_t ahead;  /* bytes fetched or being fetched, not taken yet */
+        int stop;
+        pthread_t th[PULL_FETCH_PAR_MAX];
+        size_t nth;
+};
+
+static void *pull_ahead_main(void *arg)
+{
+        struct pull_ahead *a = arg;
+
+        pthread_mutex_lock(&a->lock);
+        for (;;) {
+                struct pull_ahead_slot *sl;
+                const struct journal_pack *jp;
+                char key[PULL_PACK_KEY_SIZE];
+                int rc;
+
+                /* Bounded: PULL_AHEAD_MAX bytes ahead, but always the next one the puller needs. */
+                while (!a->stop && a->next < a->nslots && a->next > a->consumed &&
+                       a->ahead + a->e->packs[a->slots[a->next].pack].size > PULL_AHEAD_MAX)
+                        pthread_cond_wait(&a->cond, &a->lock);
+                if (a->stop || a->next == a->nslots)
+                        break;
+                sl = &a->slots[a->next++];
+                jp = &a->e->packs[sl->pack];
+                a->ahead += jp->size;
+                sl->state = 1;
+                pthread_mutex_unlock(&a->lock);
+                pull_pack_key(a->p, jp->hash, key);
+                /* The entry is signed: its size bounds what we take (<= PACK_MAX_SIZE). */
+                rc = a->p->store->ops->get(a->p->store, key, (size_t)jp->size, &sl->buf, &sl->len);
+                if (rc == 0)
+                        sl->check_rc =
+                            check_pack(sl->buf, sl->len, jp, &sl->ents, &sl->n, &sl->why);
+                pthread_mutex_lock(&a->lock);
+                sl->rc = rc;
+                sl->state = 2;
+                pthread_cond_broadcast(&a->cond);
+        }
+        pthread_mutex_unlock(&a->lock);
+        return NULL;
+}
+
+/*
+ * Which packs of E pull_packs_load fetches whole, decided as it does (in
+ * pack order, with the same KEPT budget), into WHOLE (E->npacks flags).
+ * Returns the number of them, or -ENOMEM.
+ */
+static long pull_ahead_plan(const struct pull *p, const struct journal_entry *e,
+                            const struct journal_commit **by_pack, uint8_t *whole)
+{
+        size_t i, cur = 0, kept = 0;
+        long n = 0;
+
+        for (i = 0; i < e->npacks; i++) {
+                struct pull_pack pk;
+                uint64_t total = 0;
+                size_t k = 0;
+
+                memset(&pk, 0, sizeof(pk));
+                while (cur + k < e->ncommits &&
+                       memcmp(by_pack[cur + k]->pack_hash, e->packs[i].hash, 32) == 0)
+                        k++;
+                whole[i] = 1;
+                if (p->lazy && e->packs[i].size > PULL_EAGER_BELOW) {
+                        if (pull_plan_pieces(&pk, by_pack + cur, k, &total) != 0)
+                                return -ENOMEM;
+                        pull_pieces_drop(&pk);
+                        if (total < e->packs[i].size / 2 && total <= PULL_KEEP_MAX - kept) {
+                                whole[i] = 0;
+                                kept += total;
+                        }
+                }
+                if (whole[i] && e->packs[i].size <= PULL_KEEP_MAX - kept)
+                        kept += e->packs[i].size;
+                n += whole[i];
+                cur += k;
+        }
+        return n;
+}
+
+/* Stops the helpers of A (if any), frees what was fetched and not taken. */
+static void pull_ahead_end(struct pull_ahead *a)
+{
+        size_t i;
+
+        if (a->slots == NULL)
+                return;
+        pthread_mutex_lock(&a->lock);
+        a->stop = 1;
+        pthread_cond_broadcast(&a->cond);
+        pthread_mutex_unlock(&a->lock);
+        for (i = 0; i < a->nth; i++)
+                pthread_join(a->th[i], NULL);
+        for (i = 0; i < a->nslots; i++) {
+                free(a->slots[i].buf);
+                free(a->slots[i].ents);
+        }
+        free(a->slots);
+        a->slots = NULL;
+        pthread_cond_destroy(&a->cond);
+        pthread_mutex_destroy(&a->lock);
+}
+
+/*
+ * Starts fetching E's whole packs ahead on up to P->fetch_par helpers when
+ * there are at least two of them.  A stays empty (A->slots NULL: every pack
+ * fetched as before, in the puller's thread) otherwise or on any failure.
+ */
+static void pull_ahead_start(struct pull *p, const struct journal_entry *e,
+                             const struct journal_commit **by_pack, struct pull_ahead *a)
+{
+        uint8_t *whole;
+        long n;
+        size_t i, k = 0;
+
+        memset(a, 0, sizeof(*a));
+        if (p->fetch_par < 2 || e->npacks < 2)
+                return;
+        whole = calloc(e->npacks, 1);
+        if (whole == NULL)
+                return;
+        n = pull_ahead_plan(p, e, by_pack, whole);
+        if (n >= 2)
+                a->slots = calloc((size_t)n, sizeof(*a->slots));
+        if (a->slots == NULL) {
+                free(whole);
+                return;
+        }
+        for (i = 0; i < e->npacks; i++)
+                if (whole[i])
+                        a->slots[k++].pack = i;
+        free(whole);
+        a->p = p;
+        a->e = e;
+        a->nslots = k;
+        pthread_mutex_init(&a->lock, NULL);
+        pthread_cond_init(&a->cond, NULL);
+        while (a->nth < (size_t)p->fetch_par && a->nth < k &&
+               pthread_create(&a->th[a->nth], NULL, pull_ahead_main, a) == 0)
+                a->nth++;
+        if (a->nth == 0)
+                pull_ahead_end(a);
+}
+
+/* The slot of pack I if A fetches it ahead, else NULL. */
+static struct pull_ahead_slot *pull_ahead_slot_of(struct pull_ahead *a, size_t i)
+{
+        size_t k;
+
+        for (k = a->consumed; a->slots != NULL && k < a->nslots; k++)
+                if (a->slots[k].pack == i)
+                        return &a->slots[k];
+        return NULL;
+}
+
+/*
+ * Pack I of E from helper slot SL (waited for), checked and handled as
+ * pull_pack_get and pull_pack_whole would: the same alarms, counters,
+ * commit checks, pack index and keeping or spooling.
+ */
+static int pull_pack_ahead(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                           const struct journal_entry *e, size_t i, struct pull_ahead *a,
+                           struct pull_ahead_slot *sl, struct pull_pack *pk,
+                           const struct journal_commit **by_pack, size_t *cur, size_t *kept)
+{
+        char key[PULL_PACK_KEY_SIZE];
+        uint8_t *buf;
+        size_t len;
+        int rc;
+
+        pthread_mutex_lock(&a->lock);
+        while (sl->state != 2)
+                pthread_cond_wait(&a->cond, &a->lock);
+        a->consumed = (size_t)(sl - a->slots) + 1;
+        a->ahead -= e->packs[i].size;
+        pthread_cond_broadcast(&a->cond);
+        pthread_mutex_unlock(&a->lock);
+        memcpy(pk->hash, e->packs[i].hash, 32);
+        pk->size = e->packs[i].size;
+        pull_pack_key(p, pk->hash, key);
+        buf = sl->buf;
+        len = sl->len;
+        sl->buf = NULL;
+        rc = sl->rc;
+        if (rc == -ENOENT)
+                rc = pull_alarm(p, ps, PULL_MISSING, e->seq, key,
+                                "named by entry %s but not on the store", ekey);
+        else if (rc == -EFBIG)
+                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key,
+                                "size differs from the one entry %s gives", ekey);
+        if (rc == 0) {
+                pull_count_bytes(p, len);
+                rc = sl->check_rc;
+                if (rc == -EBADMSG)
+                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key, "%s (entry %s)",
+                                        sl->why, ekey);
+        }
+        if (rc == 0)
+                rc = pull_check_commits(p, ps, ekey, e, by_pack, cur, pk, sl->ents, sl->n);
+        if (rc == 0)
+                rc = pull_index_pack(p, pk->hash, sl->ents, sl->n);
+        if (rc == 0 && len <= PULL_KEEP_MAX - *kept) {
+                pk->bytes = buf;
+                buf = NULL;
+                *kept += len;
+        } else if (rc == 0) {
+                pk->fd = pull_spool(p, buf, len);
+        }
+        free(sl->ents);
+        sl->ents = NULL;
+        free(buf);
+        return rc;
+}
+
 /*
  * GETs and checks every pack of E into *OUT (E->npacks), one at a time:
  * size and hash against the signed entry, structure; every commit must
@@ -1511,8 +1757,11 @@ static int pull_packs_load(struct pull *p, struct pull_peer_state *ps, const cha
 {
         struct pull_pack *packs = calloc(e->npacks ? e->npacks : 1, sizeof(*packs));
         const struct journal_commit **by_pack = NULL;
+        struct pull_ahead ahead;
         size_t i, cur = 0, kept = 0;
         int rc = 0;
+
+        memset(&ahead, 0, sizeof(ahead));
 
         if (packs == NULL || check_commits_by_pack(e, &by_pack) != 0) {
                 rc = -ENOMEM;
@@ -1520,13 +1769,20 @@ static int pull_packs_load(struct pull *p, struct pull_peer_state *ps, const cha
         }
         for (i = 0; i < e->npacks; i++)
                 packs[i].fd = -1;
+        pull_ahead_start(p, e, by_pack, &ahead);
         for (i = 0; i < e->npacks && rc == 0; i++) {
+                struct pull_ahead_slot *sl = pull_ahead_slot_of(&ahead, i);
+
                 rc = 1;
-                if (p->lazy && e->packs[i].size > PULL_EAGER_BELOW)
+                if (sl != NULL)
+                        rc = pull_pack_ahead(p, ps, ekey, e, i, &ahead, sl, &packs[i], by_pack,
+                                             &cur, &kept);
+                else if (p->lazy && e->packs[i].size > PULL_EAGER_BELOW)
                         rc = pull_pack_lazy(p, ps, ekey, e, i, &packs[i], by_pack, &cur, &kept);
                 if (rc == 1)
                         rc = pull_pack_whole(p, ps, ekey, e, i, &packs[i], by_pack, &cur, &kept);
         }
+        pull_ahead_end(&ahead);
         /* journal_decode: every commit's pack is listed, so all were checked. */
         if (rc == 0 && cur != e->ncommits)
                 rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, ekey,
@@ -3199,6 +3455,11 @@ int pull_block_here(struct pull *p, const uint8_t hash[static 32], uint8_t *out,
 void pull_set_lazy(struct pull *p, int on)
 {
         p->lazy = on;
+}
+
+void pull_set_fetch_par(struct pull *p, int n)
+{
+        p->fetch_par = n < 1 ? 1 : n > PULL_FETCH_PAR_MAX ? PULL_FETCH_PAR_MAX : n;
 }
 
 unsigned pull_alarms(struct pull *p, char *buf, size_t size)

@@ -263,6 +263,14 @@ int pull_block_here(struct pull *p, const uint8_t hash[static 32], uint8_t *out,
  * Blocks not fetched are left to pull_fetch_blocks.  Set before rounds run.
  */
 void pull_set_lazy(struct pull *p, int on);
+/*
+ * The whole packs of one entry are fetched (GET, size, hash, structure) by
+ * up to N helper threads at once (1..4; 1, the default: one at a time in
+ * the round's thread), at most 32 MiB ahead of the one being taken; they
+ * are taken, checked against the entry and alarmed about in pack order, in
+ * the round's thread, exactly as one at a time.  Set before rounds run.
+ */
+void pull_set_fetch_par(struct pull *p, int n);
 
 /* Number of alarms raised so far; the last one's text into BUF (may be NULL). */
 unsigned pull_alarms(struct pull *p, char *buf, size_t size);

@@ -695,7 +695,8 @@ static int push_early_add(struct journal_entry *l, size_t *cap, const char *name
 {
         uint8_t hash[32];
 
-        if (strncmp(name, "r-", 2) != 0 || strlen(name) != 66 || hex_decode(hash, 32, name + 2) != 0)
+        if (strncmp(name, "r-", 2) != 0 || strlen(name) != 66 ||
+            hex_decode(hash, 32, name + 2) != 0)
                 return 0;
         if (l->npacks == *cap) {
                 size_t ncap = *cap ? *cap * 2 : 16;
