@@ -352,7 +352,8 @@ struct fs {
         uint64_t committed_seq; /* last entry whose index state is durable */
         int commit_broken;      /* the index failed mid-commit: publish nothing more */
         pthread_mutex_t commit_lock;
-        _Atomic long long round_start; /* D7: CLOCK_REALTIME s the round under commit_lock began, 0 */
+        _Atomic long long
+            round_start; /* D7: CLOCK_REALTIME s the round under commit_lock began, 0 */
         /* The simulation's hook (fsmount_set_mid_commit): run inside a commit round. */
         void (*mid_commit)(void *arg);
         void *mid_commit_arg;
