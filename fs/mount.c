@@ -621,25 +621,32 @@ static int fs_load_members(struct fs *fs, struct store *store, struct members_st
 }
 
 /*
- * Helper threads for sealing a write's blocks (util/par.h): SEALSYNC_SEAL_THREADS
- * (0..PAR_MAX_THREADS, for measuring; anything else is refused with a warning)
- * or the number of cores minus one.
+ * Environment variable NAME as a number from LO to HI (for measuring), or
+ * DFLT when it is not set; anything else is refused with a warning.
  */
-static int fs_seal_threads(void)
+static int fs_env_int(const char *name, long lo, long hi, int dflt)
 {
-        const char *v = getenv("SEALSYNC_SEAL_THREADS");
+        const char *v = getenv(name);
         char *end = NULL;
         long n;
 
         if (v == NULL)
-                return par_default_threads();
+                return dflt;
         errno = 0;
         n = strtol(v, &end, 10);
-        if (errno == 0 && end != v && *end == '\0' && n >= 0 && n <= PAR_MAX_THREADS)
+        if (errno == 0 && end != v && *end == '\0' && n >= lo && n <= hi)
                 return (int)n;
-        log_warn("SEALSYNC_SEAL_THREADS=%s is not a number from 0 to %d; using %d", v,
-                 PAR_MAX_THREADS, par_default_threads());
-        return par_default_threads();
+        log_warn("%s=%s is not a number from %ld to %ld; using %d", name, v, lo, hi, dflt);
+        return dflt;
+}
+
+/*
+ * Helper threads for sealing a write's blocks (util/par.h): SEALSYNC_SEAL_THREADS
+ * (0..PAR_MAX_THREADS) or the number of cores minus one.
+ */
+static int fs_seal_threads(void)
+{
+        return fs_env_int("SEALSYNC_SEAL_THREADS", 0, PAR_MAX_THREADS, par_default_threads());
 }
 
 /* 1 if environment variable NAME is set to "1". */
@@ -1058,10 +1065,7 @@ static int fs_open_sync(struct fs *fs, const struct fsmount_opts *o, struct stor
         /* A daemon fetches an entry's packs 3 at a time; the simulation (stepped)
          * one at a time, so that a seed replays its store's requests in order. */
         if (rc == 0 && !stepped)
-                pull_set_fetch_par(fs->pull,
-                                   getenv("SEALSYNC_FETCH_PAR") != NULL
-                                       ? (int)strtol(getenv("SEALSYNC_FETCH_PAR"), NULL, 10)
-                                       : 3);
+                pull_set_fetch_par(fs->pull, fs_env_int("SEALSYNC_FETCH_PAR", 1, 4, 3));
         /* After the puller: the pusher raises cloned-device in its alarm list. */
         return rc == 0 ? fs_start_push(fs, o, *store, path, stepped) : rc;
 }

@@ -48,9 +48,11 @@
  *      doc/SYNC.md W2); a mark at our mark's seq must have our hash.
  *   4. Allocation from untrusted lengths is bounded: listing by PULL_LIST_MAX,
  *      entries by JOURNAL_MAX_SIZE, packs by their signed size (<=
- *      PACK_MAX_SIZE; one in flight with its trailer, at most PULL_KEEP_MAX
- *      of bytes kept for the apply pass, trailers never kept), manifests by
- *      their commit's length (<= MANIFEST_MAX_SIZE).
+ *      PACK_MAX_SIZE; with pull_set_fetch_par, whole packs fetched ahead by
+ *      helpers up to PULL_AHEAD_MAX bytes beyond the one being taken, else
+ *      one in flight; each with its trailer; at most PULL_KEEP_MAX of bytes
+ *      kept for the apply pass, trailers never kept), manifests by their
+ *      commit's length (<= MANIFEST_MAX_SIZE).
  *   6. The pack index may learn records of an entry that is then rejected:
  *      harmless, as every record is named by its hash and checked when read.
  *   5. P->lock guards the packs being applied (read by pull_fetch_block from
