@@ -65,6 +65,7 @@ struct push {
         char stop_text[256];     /* why publishing stopped for good (K1), "" if it did not */
         char hold[PATH_MAX];     /* tests: no upload while this file exists ("": none) */
         long stale_s;            /* PUSH_STALE_S, or SEALSYNC_PUSH_STALE_S (tests) */
+        int no_early;            /* SEALSYNC_PUSH_EARLY=0: packs only with their entry (D7 off) */
         struct push_early_pack early[PUSH_EARLY_MAX]; /* D7, under LOCK */
         size_t nearly;
 };
@@ -778,7 +779,7 @@ static int push_pass(struct push *p)
                 rc = push_one(p, &items[i]);
         }
         queued = rc == 0 ? 0 : n > i ? n - i : 0;
-        if (rc == 0 && i == n)
+        if (rc == 0 && i == n && !p->no_early)
                 rc = push_early(p);
         if (rc == 0 && i == n)
                 push_drop_stale(p);
@@ -904,6 +905,8 @@ static int push_alloc(struct push **out, struct store *store, const char *outbox
         if (getenv("SEALSYNC_PUSH_HOLD") != NULL)
                 snprintf(p->hold, sizeof(p->hold), "%s", getenv("SEALSYNC_PUSH_HOLD"));
         p->stale_s = PUSH_STALE_S;
+        p->no_early = getenv("SEALSYNC_PUSH_EARLY") != NULL &&
+                      strcmp(getenv("SEALSYNC_PUSH_EARLY"), "0") == 0; /* measuring */
         if (getenv("SEALSYNC_PUSH_STALE_S") != NULL) { /* tests (D7) */
                 char *end = NULL;
                 long v = strtol(getenv("SEALSYNC_PUSH_STALE_S"), &end, 10);
