@@ -907,7 +907,7 @@ static int push_alloc(struct push **out, struct store *store, const char *outbox
         p->stale_s = PUSH_STALE_S;
         p->no_early = getenv("SEALSYNC_PUSH_EARLY") != NULL &&
                       strcmp(getenv("SEALSYNC_PUSH_EARLY"), "0") == 0; /* measuring */
-        if (getenv("SEALSYNC_PUSH_STALE_S") != NULL) { /* tests (D7) */
+        if (getenv("SEALSYNC_PUSH_STALE_S") != NULL) {                 /* tests (D7) */
                 char *end = NULL;
                 long v = strtol(getenv("SEALSYNC_PUSH_STALE_S"), &end, 10);
 
