@@ -717,7 +717,11 @@ static int push_early_add(struct journal_entry *l, size_t *cap, const char *name
  * D7: with no entry waiting, every recipe in the outbox not uploaded yet
  * (a round in progress, or one whose entry is still being written) goes
  * up now, as the entry's packs would; each is remembered so the entry's
- * pass skips it.  Returns 0 or the first failure.
+ * pass skips it.  Only the store's failing (unreachable, denied, missing)
+ * fails the pass, which then backs off; a pack that cannot be assembled
+ * goes up, or fails, with its entry, whose pass reports it (a crash's
+ * leftover that cannot be is removed by push_drop_stale, not retried with
+ * a backoff forever).  Returns 0 or such an error.
  */
 static int push_early(struct push *p)
 {
@@ -741,6 +745,15 @@ static int push_early(struct push *p)
         if (rc == 0 && n > 0)
                 rc = push_packs(p, &l, 1);
         free(l.packs);
+        /* The store failing is the pass's failure (it backs off); anything else is not. */
+        if (rc != 0 && rc != -EAGAIN && rc != -EACCES && rc != -ENOMEDIUM && rc != -ENOMEM) {
+                log_debug("outbox: a pack did not go up before its entry (%s); it goes up with it",
+                          strerror(-rc));
+                pthread_mutex_lock(&p->lock);
+                p->pass_err[0] = '\0'; /* not this pass's failure */
+                pthread_mutex_unlock(&p->lock);
+                rc = 0;
+        }
         return rc;
 }
 
