@@ -1239,37 +1239,50 @@ static int pull_index_pack(struct pull *p, const uint8_t hash[static 32],
 }
 
 /* GETs and checks pack I of E into PK (its trailer into *ENTS, *N). */
+/*
+ * What fetching pack JP of entry E (store key KEY) came to: the GET's
+ * result GET_RC (LEN bytes), then check_pack's CHECK_RC (WHY); the alarms
+ * and counters of that, in the round's thread.  Returns 0 or the result.
+ */
+static int pull_pack_judge(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                           const struct journal_entry *e, const char *key, int get_rc, size_t len,
+                           int check_rc, const char *why)
+{
+        if (get_rc == -ENOENT)
+                return pull_alarm(p, ps, PULL_MISSING, e->seq, key,
+                                  "named by entry %s but not on the store", ekey);
+        if (get_rc == -EFBIG)
+                return pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key,
+                                  "size differs from the one entry %s gives", ekey);
+        if (get_rc != 0)
+                return get_rc;
+        pull_count_bytes(p, len);
+        if (check_rc == -EBADMSG)
+                return pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key, "%s (entry %s)", why, ekey);
+        return check_rc;
+}
+
+/* GETs and checks pack I of E into PK (its trailer into *ENTS, *N). */
 static int pull_pack_get(struct pull *p, struct pull_peer_state *ps, const char *ekey,
                          const struct journal_entry *e, size_t i, struct pull_pack *pk,
                          uint8_t **buf, size_t *len, struct pack_entry **ents, size_t *n)
 {
         char key[PULL_PACK_KEY_SIZE];
         const char *why = NULL;
-        int rc;
+        int rc, crc = 0;
 
         memcpy(pk->hash, e->packs[i].hash, 32);
         pk->size = e->packs[i].size;
         pull_pack_key(p, pk->hash, key);
         /* The entry is signed: its size bounds what we take (<= PACK_MAX_SIZE). */
         rc = p->store->ops->get(p->store, key, (size_t)pk->size, buf, len);
-        if (rc == -ENOENT)
-                return pull_alarm(p, ps, PULL_MISSING, e->seq, key,
-                                  "named by entry %s but not on the store", ekey);
-        if (rc == -EFBIG)
-                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key,
-                                "size differs from the one entry %s gives", ekey);
-        if (rc != 0)
-                goto fail;
-        pull_count_bytes(p, *len);
-        rc = check_pack(*buf, *len, &e->packs[i], ents, n, &why);
-        if (rc == -EBADMSG)
-                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key, "%s (entry %s)", why, ekey);
-        if (rc != 0)
-                goto fail;
-        return 0;
-fail:
-        free(*buf);
-        *buf = NULL;
+        if (rc == 0)
+                crc = check_pack(*buf, *len, &e->packs[i], ents, n, &why);
+        rc = pull_pack_judge(p, ps, ekey, e, key, rc, *len, crc, why);
+        if (rc != 0) {
+                free(*buf);
+                *buf = NULL;
+        }
         return rc;
 }
 
@@ -1475,6 +1488,33 @@ static int pull_pack_lazy(struct pull *p, struct pull_peer_state *ps, const char
 }
 
 /*
+ * Pack PK's verified bytes BUF (LEN) and trailer ENTS (N), both taken
+ * (freed here): the commits BY_PACK[*CUR..] that name it checked, its
+ * records in the pack index, the bytes kept in memory while *KEPT allows,
+ * else spooled.  Returns 0 or the failure.
+ */
+static int pull_pack_keep(struct pull *p, struct pull_peer_state *ps, const char *ekey,
+                          const struct journal_entry *e, struct pull_pack *pk, uint8_t *buf,
+                          size_t len, struct pack_entry *ents, size_t n,
+                          const struct journal_commit **by_pack, size_t *cur, size_t *kept)
+{
+        int rc = pull_check_commits(p, ps, ekey, e, by_pack, cur, pk, ents, n);
+
+        if (rc == 0)
+                rc = pull_index_pack(p, pk->hash, ents, n);
+        if (rc == 0 && len <= PULL_KEEP_MAX - *kept) {
+                pk->bytes = buf;
+                buf = NULL;
+                *kept += len;
+        } else if (rc == 0) {
+                pk->fd = pull_spool(p, buf, len);
+        }
+        free(ents);
+        free(buf);
+        return rc;
+}
+
+/*
  * GETs and checks pack I of E whole into PK (kept in memory while *KEPT
  * allows, else spooled), checking the commits BY_PACK[*CUR..] that name it.
  */
@@ -1490,19 +1530,7 @@ static int pull_pack_whole(struct pull *p, struct pull_peer_state *ps, const cha
         rc = pull_pack_get(p, ps, ekey, e, i, pk, &buf, &len, &ents, &n);
         if (rc != 0)
                 return rc;
-        rc = pull_check_commits(p, ps, ekey, e, by_pack, cur, pk, ents, n);
-        if (rc == 0)
-                rc = pull_index_pack(p, pk->hash, ents, n);
-        if (rc == 0 && len <= PULL_KEEP_MAX - *kept) {
-                pk->bytes = buf;
-                buf = NULL;
-                *kept += len;
-        } else if (rc == 0) {
-                pk->fd = pull_spool(p, buf, len);
-        }
-        free(ents);
-        free(buf);
-        return rc;
+        return pull_pack_keep(p, ps, ekey, e, pk, buf, len, ents, n, by_pack, cur, kept);
 }
 
 /* ---- fetching an entry's whole packs ahead, on helper threads ---- */
@@ -1699,8 +1727,8 @@ static int pull_pack_ahead(struct pull *p, struct pull_peer_state *ps, const cha
                            const struct journal_commit **by_pack, size_t *cur, size_t *kept)
 {
         char key[PULL_PACK_KEY_SIZE];
+        struct pack_entry *ents;
         uint8_t *buf;
-        size_t len;
         int rc;
 
         pthread_mutex_lock(&a->lock);
@@ -1714,41 +1742,21 @@ static int pull_pack_ahead(struct pull *p, struct pull_peer_state *ps, const cha
         pk->size = e->packs[i].size;
         pull_pack_key(p, pk->hash, key);
         buf = sl->buf;
-        len = sl->len;
+        ents = sl->ents;
         sl->buf = NULL;
-        rc = sl->rc;
-        if (rc == -ENOENT)
-                rc = pull_alarm(p, ps, PULL_MISSING, e->seq, key,
-                                "named by entry %s but not on the store", ekey);
-        else if (rc == -EFBIG)
-                rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key,
-                                "size differs from the one entry %s gives", ekey);
-        if (rc == 0) {
-                pull_count_bytes(p, len);
-                rc = sl->check_rc;
-                if (rc == -EBADMSG)
-                        rc = pull_alarm(p, ps, PULL_BAD_OBJECT, e->seq, key, "%s (entry %s)",
-                                        sl->why, ekey);
-        }
-        if (rc == 0)
-                rc = pull_check_commits(p, ps, ekey, e, by_pack, cur, pk, sl->ents, sl->n);
-        if (rc == 0)
-                rc = pull_index_pack(p, pk->hash, sl->ents, sl->n);
-        if (rc == 0 && len <= PULL_KEEP_MAX - *kept) {
-                pk->bytes = buf;
-                buf = NULL;
-                *kept += len;
-        } else if (rc == 0) {
-                pk->fd = pull_spool(p, buf, len);
-        }
-        free(sl->ents);
         sl->ents = NULL;
-        free(buf);
-        return rc;
+        rc = pull_pack_judge(p, ps, ekey, e, key, sl->rc, sl->len, sl->check_rc, sl->why);
+        if (rc != 0) {
+                free(buf);
+                free(ents);
+                return rc;
+        }
+        return pull_pack_keep(p, ps, ekey, e, pk, buf, sl->len, ents, sl->n, by_pack, cur, kept);
 }
 
 /*
- * GETs and checks every pack of E into *OUT (E->npacks), one at a time:
+ * GETs and checks every pack of E into *OUT (E->npacks), in order (whole
+ * packs fetched ahead by helpers with pull_set_fetch_par, taken in order):
  * size and hash against the signed entry, structure; every commit must
  * name a manifest record of its pack.  The records go to the pack index at
  * once (they are self-certifying: whoever reads one by hash checks it), so
