@@ -1448,6 +1448,17 @@ static int pull_pieces_get(struct pull *p, struct pull_peer_state *ps, const cha
 }
 
 /*
+ * Lazy mode's choice for a pack of SIZE bytes whose manifests' ranges come
+ * to TOTAL, with KEPT bytes kept so far: 1 to fetch it whole instead (the
+ * ranges would be half of it or more, or over the budget).  One rule for
+ * pull_pack_lazy and for pull_ahead_plan, which must agree.
+ */
+static int pull_lazy_whole(uint64_t total, uint64_t size, size_t kept)
+{
+        return total >= size / 2 || total > PULL_KEEP_MAX - kept;
+}
+
+/*
  * Lazy mode for pack I of E (commits BY_PACK[*CUR..] name it): its trailer
  * goes to the pack index as hints (every record is checked by its hash when
  * read, so the pack's own hash is not needed), and the ranges holding its
@@ -1468,7 +1479,7 @@ static int pull_pack_lazy(struct pull *p, struct pull_peer_state *ps, const char
         while (*cur + k < e->ncommits && memcmp(by_pack[*cur + k]->pack_hash, pk->hash, 32) == 0)
                 k++;
         rc = pull_plan_pieces(pk, by_pack + *cur, k, &total);
-        if (rc == 0 && (total >= pk->size / 2 || total > PULL_KEEP_MAX - *kept))
+        if (rc == 0 && pull_lazy_whole(total, pk->size, *kept))
                 rc = 1;
         if (rc == 0)
                 rc = pull_pack_tail(p, ps, ekey, e->seq, pk, &ents, &n);
@@ -1628,7 +1639,7 @@ static long pull_ahead_plan(const struct pull *p, const struct journal_entry *e,
                         if (pull_plan_pieces(&pk, by_pack + cur, k, &total) != 0)
                                 return -ENOMEM;
                         pull_pieces_drop(&pk);
-                        if (total < e->packs[i].size / 2 && total <= PULL_KEEP_MAX - kept) {
+                        if (!pull_lazy_whole(total, e->packs[i].size, kept)) {
                                 whole[i] = 0;
                                 kept += total;
                         }

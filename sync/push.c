@@ -197,6 +197,14 @@ static int push_assemble(struct push *p, const char *rname, uint8_t **buf, size_
         return rc;
 }
 
+/* 0 and HASH if NAME is a recipe's or pack's outbox name ("r-"/"p-" and 64 hex), else -1. */
+static int push_pack_name(const char *name, uint8_t hash[32])
+{
+        if ((strncmp(name, "r-", 2) != 0 && strncmp(name, "p-", 2) != 0) || strlen(name) != 66)
+                return -1;
+        return hex_decode(hash, 32, name + 2) == 0 ? 0 : -1;
+}
+
 /* The slot of HASH in the early set, or -1.  Caller holds P->lock. */
 static long push_early_find(const struct push *p, const uint8_t hash[32])
 {
@@ -641,8 +649,7 @@ static void push_drop_stale(struct push *p)
                         log_warn("outbox: removing %s, left by an interrupted round",
                                  strchr(de->d_name, '.') ? "a temporary pack" : "a pack");
                         unlink(path);
-                        if (p->self.pack_sent != NULL && strlen(de->d_name) == 66 &&
-                            hex_decode(hash, 32, de->d_name + 2) == 0)
+                        if (p->self.pack_sent != NULL && push_pack_name(de->d_name, hash) == 0)
                                 p->self.pack_sent(p->self.block_arg, hash);
                 }
         }
@@ -696,8 +703,7 @@ static int push_early_add(struct journal_entry *l, size_t *cap, const char *name
 {
         uint8_t hash[32];
 
-        if (strncmp(name, "r-", 2) != 0 || strlen(name) != 66 ||
-            hex_decode(hash, 32, name + 2) != 0)
+        if (name[0] != 'r' || push_pack_name(name, hash) != 0)
                 return 0;
         if (l->npacks == *cap) {
                 size_t ncap = *cap ? *cap * 2 : 16;

@@ -9,7 +9,9 @@
 #    the first one before the round ended (uploads overlapped the commit);
 #  - no recipe of the round was removed as stale (the log says none), the
 #    outbox is empty afterwards, every pack the entry names is on the store;
-#  - a second device reads the file back identical; `verify` finds nothing.
+#  - a second device reads the file back identical; `verify` finds nothing;
+#  - a third, fetching the entry's packs 3 at a time (SEALSYNC_EAGER=1: all
+#    whole), names a pack the store altered (bad-object) and applies nothing.
 TEST_TIMEOUT=300
 . "$(dirname "$0")/lib.sh"
 need_cmd jq bc
@@ -78,4 +80,27 @@ umount_region "$mb"
 export SEALSYNC_HOME=$HA
 umount_region "$ma"
 ok $? "umount"
+
+# The same entry through the puller's fetch-ahead (SEALSYNC_EAGER=1: every
+# pack whole, so its 100+ packs go 3 at a time): a store that altered one
+# pack is named, as one at a time would (bad-object), and nothing of the
+# entry is applied.
+victim=$(find "$SD/p" -type f -size +1M | sort | sed -n 7p)
+[ -n "$victim" ]
+ok $? "a pack of the entry to alter: ${victim##*/}"
+printf 'X' | dd of="$victim" bs=1 seek=100000 conv=notrunc status=none
+homes C
+enroll_device devC C r
+export SEALSYNC_HOME=$HC SEALSYNC_EAGER=1
+mc=$work/c
+mkdir -p "$mc"
+mount_region r "$mc" || bail "mount C failed"
+C sync r --timeout 60 >/dev/null 2>&1 </dev/null
+ALARM_REGION=r
+wait_for "C to name the altered pack" 60 alarm_named "$HC" bad-object "" "does not match its name"
+ok $? "C: bad-object for the altered pack" "$(C status r 2>&1 | head -n 5)"
+[ ! -e "$mc/big" ]
+ok $? "C: nothing of the entry applied"
+umount_region "$mc"
+unset SEALSYNC_EAGER
 done_testing
