@@ -142,13 +142,13 @@ static int commit_grow(void **p, size_t *cap, size_t need, size_t size)
 /*
  * Closes the current pack: the outbox gets its recipe "r-<hash>" (where its
  * records are: doc/DESIGN.md "Write once"), not its bytes, and a new pack
- * starts.  The pack's bytes are only hashed here, to name it (a hashed
- * builder keeps no record bytes).
+ * starts.  The pack's bytes are only hashed here, to name it and checksum
+ * it for the pusher (a hashed builder keeps no record bytes; D8).
  */
 static int commit_flush_pack(struct commit *c)
 {
         char name[80], hex[65], path[PATH_MAX];
-        uint8_t *bytes = NULL, *rbytes = NULL, hash[32];
+        uint8_t *bytes = NULL, *rbytes = NULL, hash[32], sha[SHA256_LEN];
         size_t len = 0, rlen = 0, i;
         int rc;
 
@@ -156,7 +156,7 @@ static int commit_flush_pack(struct commit *c)
                 return 0;
         rc = commit_grow((void **)&c->packs, &c->cappacks, c->npacks + 1, sizeof(*c->packs));
         if (rc == 0)
-                rc = pack_builder_take(&c->pb, &bytes, &len, hash); /* hashed: BYTES is NULL */
+                rc = pack_builder_take(&c->pb, &bytes, &len, hash, sha); /* hashed: no BYTES */
         free(bytes);
         /*
          * D3: each pack must fit beside those waiting, as when the outbox held
@@ -166,7 +166,7 @@ static int commit_flush_pack(struct commit *c)
         if (rc == 0)
                 rc = fs_space_check(c->fs, fs_pin_queued(c->fs) + len, 0);
         if (rc == 0)
-                rc = recipe_builder_take(&c->rb, hash, len, &rbytes, &rlen);
+                rc = recipe_builder_take(&c->rb, hash, sha, len, &rbytes, &rlen);
         if (rc != 0)
                 return rc;
         hex_encode(hex, hash, 32);

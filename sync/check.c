@@ -105,13 +105,21 @@ int check_pack(const uint8_t *buf, size_t len, const struct journal_pack *jp,
                struct pack_entry **ents, size_t *n, const char **why)
 {
         uint8_t h[32];
+        int rc;
 
         if (len != jp->size)
                 return check_fail(-EBADMSG, why, "size differs from the one its entry gives");
-        hash_blake2b(h, buf, len);
+        if (pack_name(buf, len, h) != 0)
+                return check_fail(-EBADMSG, why, "malformed pack");
         if (memcmp(h, jp->hash, 32) != 0)
                 return check_fail(-EBADMSG, why, "content does not match its name");
-        return check_fail(pack_parse(buf, len, ents, n), why, "malformed pack");
+        /* D8: a version-2 name binds the records through their hashes, checked here. */
+        rc = pack_parse(buf, len, ents, n);
+        if (rc == -EILSEQ)
+                return check_fail(-EBADMSG, why,
+                                  "content does not match its name (a record differs from its "
+                                  "hash)");
+        return check_fail(rc, why, "malformed pack");
 }
 
 /* By pack, then by offset in it (the on-demand path reads a pack's records in order). */

@@ -70,9 +70,12 @@ int check_standing(const struct check_signer *s, uint64_t seq, const uint8_t has
 
 /*
  * Pack BUF (LEN bytes, fetched with at most JP->size bytes) named by an
- * entry as JP: its length is JP->size, its BLAKE2b-256 is JP->hash, and it
- * parses (pack_parse, every record's hash).  On success *ENTS (free()) and
- * *N are its trailer.
+ * entry as JP: its length is JP->size, its name (pack_name: version 2 by
+ * its trailer, version 1 by all its bytes) is JP->hash, and it parses
+ * (pack_parse, every record's hash; doc/SYNC.md D8).  On success *ENTS
+ * (free()) and *N are its trailer.  Returns 0, -EBADMSG (*WHY: "malformed
+ * pack", or "content does not match its name" for a wrong name or a record
+ * whose bytes differ from its hash) or -ENOMEM.
  */
 int check_pack(const uint8_t *buf, size_t len, const struct journal_pack *jp,
                struct pack_entry **ents, size_t *n, const char **why)

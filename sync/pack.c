@@ -62,6 +62,7 @@ void pack_builder_init(struct pack_builder *b)
         b->ncap = 0;
         b->len = 0;
         b->hashed = 0;
+        b->sha.evp = NULL; /* nothing to release */
         b->err = 0;
         b->par = NULL;
 }
@@ -70,21 +71,23 @@ void pack_builder_init_hashed(struct pack_builder *b)
 {
         pack_builder_init(b);
         b->hashed = 1;
-        hash_stream_init(&b->hs);
+        sha256_stream_init(&b->sha);
 }
 
 void pack_builder_release(struct pack_builder *b)
 {
         enc_release(&b->buf); /* wipes */
         free(b->entries);
+        if (b->hashed)
+                sha256_stream_release(&b->sha);
         pack_builder_init(b);
 }
 
-/* Appends (or, HASHED, hashes) P (N bytes) to the pack's bytes. */
+/* Appends (or, HASHED, checksums) P (N bytes) to the pack's bytes. */
 static void pack_put(struct pack_builder *b, const void *p, size_t n)
 {
         if (b->hashed)
-                hash_stream_update(&b->hs, p, n);
+                sha256_stream_update(&b->sha, p, n);
         else
                 enc_fixed(&b->buf, p, n);
         b->len += n;
@@ -98,7 +101,7 @@ void pack_builder_set_par(struct pack_builder *b, struct par *par)
 /* Records at least this long hash in parallel (pack_builder_set_par). */
 #define PACK_PAR_MIN (16u * 1024u)
 
-/* The two hashes over one record: its own (0) and the pack's running one (1). */
+/* The two hashes over one record: its own (0) and the pack's running SHA-256 (1). */
 struct pack_hash2 {
         struct pack_builder *b;
         const uint8_t *bytes;
@@ -113,7 +116,7 @@ static int pack_hash2_one(void *arg, size_t i)
         if (i == 0)
                 hash_blake2b(h->hash, h->bytes, h->len);
         else
-                hash_stream_update(&h->b->hs, h->bytes, h->len);
+                sha256_stream_update(&h->b->sha, h->bytes, h->len);
         return 0;
 }
 
@@ -225,7 +228,7 @@ int pack_builder_finish(struct pack_builder *b, uint8_t **out, size_t *out_len,
         }
         memcpy(buf, b->buf.buf, b->buf.len);
         memcpy(buf + b->buf.len, t.buf, t.len);
-        hash_blake2b(hash, buf, total);
+        pack_name_of_trailer(t.buf, t.len, hash);
         *out = buf;
         *out_len = total;
 out_trailer:
@@ -235,8 +238,9 @@ out_trailer:
 
 /* pack_builder_take of a HASHED builder: the trailer is hashed, no bytes are kept. */
 static int pack_take_hashed(struct pack_builder *b, uint8_t **out, size_t *out_len,
-                            uint8_t hash[static PACK_HASH_LEN])
+                            uint8_t hash[static PACK_HASH_LEN], uint8_t *sha)
 {
+        uint8_t digest[SHA256_LEN];
         struct enc t;
 
         enc_init(&t);
@@ -247,8 +251,15 @@ static int pack_take_hashed(struct pack_builder *b, uint8_t **out, size_t *out_l
                 return b->err;
         }
         pack_put(b, t.buf, t.len);
+        pack_name_of_trailer(t.buf, t.len, hash);
         enc_release(&t);
-        hash_stream_final(&b->hs, hash);
+        b->hashed = 0; /* the stream is finished (and released) here, whatever happens */
+        if (sha256_stream_final(&b->sha, digest) != 0) {
+                b->err = -EIO;
+                return b->err;
+        }
+        if (sha != NULL)
+                memcpy(sha, digest, SHA256_LEN);
         *out = NULL;
         *out_len = b->len;
         free(b->entries);
@@ -262,20 +273,25 @@ static int pack_take_hashed(struct pack_builder *b, uint8_t **out, size_t *out_l
 }
 
 int pack_builder_take(struct pack_builder *b, uint8_t **out, size_t *out_len,
-                      uint8_t hash[static PACK_HASH_LEN])
+                      uint8_t hash[static PACK_HASH_LEN], uint8_t *sha)
 {
+        size_t records_end;
+
         if (b->err != 0)
                 return b->err;
         if (b->n == 0)
                 return -EINVAL;
         if (b->hashed)
-                return pack_take_hashed(b, out, out_len, hash);
+                return pack_take_hashed(b, out, out_len, hash, sha);
+        records_end = b->buf.len;
         pack_trailer_enc(&b->buf, b);
         if (enc_error(&b->buf) != 0) {
                 b->err = -ENOMEM;
                 return b->err;
         }
-        hash_blake2b(hash, b->buf.buf, b->buf.len);
+        pack_name_of_trailer(b->buf.buf + records_end, b->buf.len - records_end, hash);
+        if (sha != NULL)
+                sha256_hash(sha, b->buf.buf, b->buf.len);
         *out = b->buf.buf;
         *out_len = b->buf.len;
         free(b->entries);
@@ -358,6 +374,45 @@ int pack_parse_trailer(const uint8_t *tail, size_t tail_len, uint64_t pack_size,
         return 0;
 }
 
+/* 2 or 1 by BUF's magic (at least PACK_MAGIC_LEN bytes), else 0. */
+static int pack_version(const uint8_t *buf)
+{
+        if (memcmp(buf, PACK_MAGIC, PACK_MAGIC_LEN) == 0)
+                return 2;
+        if (memcmp(buf, PACK_MAGIC_V1, PACK_MAGIC_LEN) == 0)
+                return 1;
+        return 0;
+}
+
+void pack_name_of_trailer(const uint8_t *trailer, size_t tlen, uint8_t name[static PACK_HASH_LEN])
+{
+        struct hash_stream hs;
+
+        hash_stream_init(&hs);
+        hash_stream_update(&hs, PACK_MAGIC, PACK_MAGIC_LEN);
+        hash_stream_update(&hs, trailer, tlen);
+        hash_stream_final(&hs, name);
+}
+
+int pack_name(const uint8_t *buf, size_t len, uint8_t name[static PACK_HASH_LEN])
+{
+        size_t cnt, tlen;
+        int v;
+
+        if (buf == NULL || len > PACK_MAX_SIZE || len < PACK_MAGIC_LEN + 4)
+                return -EBADMSG;
+        v = pack_version(buf);
+        if (v == 1) {
+                hash_blake2b(name, buf, len);
+                return 0;
+        }
+        if (v != 2 || pack_dec_count(buf + len - 4, len, &cnt) != 0)
+                return -EBADMSG;
+        tlen = pack_trailer_len(cnt); /* pack_dec_count: magic + tlen < len */
+        pack_name_of_trailer(buf + len - tlen, tlen, name);
+        return 0;
+}
+
 int pack_parse(const uint8_t *buf, size_t len, struct pack_entry **entries, size_t *n)
 {
         struct pack_entry *ents;
@@ -367,7 +422,7 @@ int pack_parse(const uint8_t *buf, size_t len, struct pack_entry **entries, size
 
         if (buf == NULL || len > PACK_MAX_SIZE || len < PACK_MAGIC_LEN + 4)
                 return -EBADMSG;
-        if (memcmp(buf, PACK_MAGIC, PACK_MAGIC_LEN) != 0)
+        if (pack_version(buf) == 0)
                 return -EBADMSG;
         rc = pack_dec_count(buf + len - 4, len, &cnt);
         if (rc != 0)
@@ -387,6 +442,9 @@ int pack_parse(const uint8_t *buf, size_t len, struct pack_entry **entries, size
 
                 if (hdr[0] != ents[i].kind || pack_get_be(hdr + 1, 4) != ents[i].len)
                         goto fail;
+        }
+        rc = -EILSEQ; /* the layout is sound: what fails now is a record's bytes */
+        for (i = 0; i < cnt; i++) {
                 hash_blake2b(h, buf + ents[i].off, ents[i].len);
                 if (memcmp(h, ents[i].hash, PACK_HASH_LEN) != 0)
                         goto fail;

@@ -5,12 +5,17 @@
  * Packs (<region hex>/p/<hash hex>): immutable objects holding sealed blocks
  * and manifests of any files.  Byte-exact format: doc/FORMAT-sync.md "Pack".
  *
- *   pack    = "SEALPAK1" || record[0] || ... || record[n-1] || trailer
+ *   pack    = magic || record[0] || ... || record[n-1] || trailer
  *   record  = u8 kind || u32 len || bytes[len]
  *   trailer = n x entry || u32 n
  *   entry   = u8 kind || u64 off || u32 len || hash(32)       (45 bytes)
  *   hash    = BLAKE2b-256(bytes) of the record;  off = offset of BYTES in the pack
- *   name    = BLAKE2b-256(pack)
+ *   name    = version 2 ("SEALPAK2", built): BLAKE2b-256(magic || trailer)
+ *             version 1 ("SEALPAK1", read only): BLAKE2b-256(pack)
+ *
+ * A version-2 name binds every byte through the trailer's record hashes
+ * (doc/SYNC.md D8), so naming a pack and checking one cost one hash pass
+ * over the records, not two.
  *
  * The count sits at the very end so the trailer (the pack index: record
  * hash -> off, len) can be fetched with one suffix range read.  Records are
@@ -19,7 +24,8 @@
  * no globals.  Every byte is untrusted.
  *
  * Invariants enforced by pack_parse (and refused by the builder):
- *   1. magic "SEALPAK1"; 1 <= n <= PACK_MAX_RECORDS; whole pack <= PACK_MAX_SIZE.
+ *   1. magic "SEALPAK2" or "SEALPAK1"; 1 <= n <= PACK_MAX_RECORDS; whole
+ *      pack <= PACK_MAX_SIZE.
  *   2. kind is PACK_KIND_BLOCK, _MANIFEST or _LOCS; len within that kind's
  *      bounds (pack_record_check).
  *   3. record i and entry i agree on kind, offset and length, and entry i's
@@ -32,8 +38,10 @@
 
 #include "crypto/enc.h"
 #include "crypto/hash.h"
+#include "crypto/sha256.h"
 
-#define PACK_MAGIC "SEALPAK1"
+#define PACK_MAGIC "SEALPAK2"    /* what the builder writes */
+#define PACK_MAGIC_V1 "SEALPAK1" /* read only */
 #define PACK_MAGIC_LEN 8
 #define PACK_HASH_LEN 32
 #define PACK_RECORD_HDR_LEN 5 /* u8 kind || u32 len */
@@ -75,11 +83,11 @@ struct pack_builder {
         struct enc buf;             /* magic || records so far (not with HASHED) */
         struct pack_entry *entries; /* malloc'd, ncap slots */
         size_t n, ncap;
-        size_t len;            /* bytes of magic || records so far */
-        int hashed;            /* pack_builder_init_hashed: bytes hashed, not kept */
-        struct hash_stream hs; /* HASHED: the hash of those bytes so far */
-        int err;               /* sticky -ENOMEM from a failed add */
-        struct par *par;       /* pack_builder_set_par, or NULL */
+        size_t len;               /* bytes of magic || records so far */
+        int hashed;               /* pack_builder_init_hashed: bytes hashed, not kept */
+        struct sha256_stream sha; /* HASHED: the SHA-256 of those bytes so far */
+        int err;                  /* sticky -ENOMEM from a failed add */
+        struct par *par;          /* pack_builder_set_par, or NULL */
 };
 
 void pack_builder_init(struct pack_builder *b);
@@ -94,10 +102,11 @@ struct par;
 void pack_builder_set_par(struct pack_builder *b, struct par *par);
 
 /*
- * A builder that keeps no record bytes, only the entries and the running
- * hash (issue #10: the committer names a pack whose bytes the pusher builds
- * later from a recipe).  pack_builder_take then returns *OUT = NULL with the
- * pack's length and hash, and leaves the builder hashed and empty;
+ * A builder that keeps no record bytes, only the entries and a running
+ * SHA-256 of the bytes (issue #10: the committer names a pack whose bytes
+ * the pusher builds later from a recipe, and checks them by that SHA-256,
+ * doc/SYNC.md D8).  pack_builder_take then returns *OUT = NULL with the
+ * pack's length, name and SHA-256, and leaves the builder hashed and empty;
  * pack_builder_finish is -EINVAL for it.
  */
 void pack_builder_init_hashed(struct pack_builder *b);
@@ -121,7 +130,7 @@ size_t pack_builder_size(const struct pack_builder *b);
 
 /*
  * Finishes the pack: *OUT receives a malloc'd copy of its bytes (*OUT_LEN)
- * and HASH its BLAKE2b-256 (the object name).  The builder is left as it was
+ * and HASH its name (version 2).  The builder is left as it was
  * (still to be released).  Returns 0, -EINVAL (no records) or -ENOMEM;
  * outputs untouched on error.
  */
@@ -132,13 +141,16 @@ int pack_builder_finish(struct pack_builder *b, uint8_t **out, size_t *out_len,
  * Like pack_builder_finish, but without a copy: the trailer is appended to
  * the builder's own buffer, which *OUT then owns (free(); it holds only
  * sealed records, so it needs no wiping).  The builder is left empty (as
- * after pack_builder_release), ready for a new pack.  Returns 0, -EINVAL
- * (no records) or -ENOMEM; on error the outputs are untouched and the
- * builder must be released.  A committer building packs of S bytes needs
- * about S bytes for it, not 2 S (issue #10).
+ * after pack_builder_release), ready for a new pack.  SHA, if not NULL,
+ * receives the SHA-256 of the pack's bytes (a hashed builder's running one).
+ * Returns 0, -EINVAL (no records), -ENOMEM or -EIO (the SHA-256 stream
+ * failed); on error the outputs are untouched and the builder must be
+ * released.  A committer building packs of S bytes needs about S bytes for
+ * it, not 2 S (issue #10).
  */
 int pack_builder_take(struct pack_builder *b, uint8_t **out, size_t *out_len,
-                      uint8_t hash[static PACK_HASH_LEN]) __attribute__((warn_unused_result));
+                      uint8_t hash[static PACK_HASH_LEN], uint8_t *sha)
+    __attribute__((warn_unused_result));
 
 /* Frees and wipes everything; B may then be initialised again. */
 void pack_builder_release(struct pack_builder *b);
@@ -147,11 +159,25 @@ void pack_builder_release(struct pack_builder *b);
  * Validates a whole pack BUF (LEN bytes, untrusted) against invariants 1-4,
  * recomputing every record's hash.  On success *ENTRIES receives a malloc'd
  * copy of the trailer (free()) and *N its length.  Returns 0, -EBADMSG
- * (malformed) or -ENOMEM; outputs untouched on error.  The pack's own name
- * (BLAKE2b-256 of BUF) is the caller's to check.
+ * (malformed), -EILSEQ (well formed, but a record's bytes do not hash to
+ * its entry) or -ENOMEM; outputs untouched on error.  The pack's own name
+ * (pack_name) is the caller's to check (sync/check.h check_pack does both).
  */
 int pack_parse(const uint8_t *buf, size_t len, struct pack_entry **entries, size_t *n)
     __attribute__((warn_unused_result));
+
+/*
+ * NAME = the name of pack BUF (LEN bytes, untrusted), as its magic says:
+ * version 2, BLAKE2b-256(magic || trailer), the trailer located by the count
+ * in the last 4 bytes (bounded as pack_parse bounds it); version 1,
+ * BLAKE2b-256(BUF).  Checks only what it needs to find the trailer: a pack
+ * whose name matches is still to be pack_parse'd.  Returns 0 or -EBADMSG.
+ */
+int pack_name(const uint8_t *buf, size_t len, uint8_t name[static PACK_HASH_LEN])
+    __attribute__((warn_unused_result));
+
+/* NAME = the version-2 name of a pack whose trailer is TRAILER (TLEN bytes). */
+void pack_name_of_trailer(const uint8_t *trailer, size_t tlen, uint8_t name[static PACK_HASH_LEN]);
 
 /* 1 if KIND is known and LEN within its bounds (invariant 2), else 0. */
 int pack_kind_len_ok(uint8_t kind, size_t len);

@@ -144,11 +144,12 @@ static int push_file(struct push *p, const char *name, uint8_t **buf, size_t *le
  * PUT KEY as MODE (STORE_PUT_ABSENT, or STORE_PUT_NAMED for a pack: doc/SYNC.md
  * D6); an existing object the store refuses to replace must hold the same bytes.
  */
-static int push_put(struct push *p, const char *key, const uint8_t *buf, size_t len, int mode)
+static int push_put(struct push *p, const char *key, const uint8_t *buf, size_t len, int mode,
+                    const uint8_t *sha)
 {
         uint8_t *have = NULL;
         size_t hlen = 0;
-        int rc = p->store->ops->put(p->store, key, buf, len, mode);
+        int rc = store_put_hashed(p->store, key, buf, len, mode, sha);
 
         if (rc == -EEXIST) {
                 rc = p->store->ops->get(p->store, key, len, &have, &hlen);
@@ -169,7 +170,8 @@ static int push_put(struct push *p, const char *key, const uint8_t *buf, size_t 
  * Pack HASH from its recipe "r-<hash>" (doc/DESIGN.md "Write once"): read
  * where the recipe says, checked record by record and as a whole.
  */
-static int push_assemble(struct push *p, const char *rname, uint8_t **buf, size_t *len)
+static int push_assemble(struct push *p, const char *rname, uint8_t **buf, size_t *len,
+                         uint8_t sha[static 32])
 {
         struct recipe r;
         uint8_t *rb = NULL;
@@ -189,7 +191,7 @@ static int push_assemble(struct push *p, const char *rname, uint8_t **buf, size_
                 log_err("outbox: %s is corrupt; it stays for inspection", rname);
                 return rc;
         }
-        rc = recipe_assemble(&r, p->self.block_read, p->self.block_arg, buf);
+        rc = recipe_assemble(&r, p->self.block_read, p->self.block_arg, buf, sha);
         if (rc == 0)
                 *len = r.pack_size;
         recipe_release(&r);
@@ -263,7 +265,8 @@ static void push_early_forget(struct push *p, const uint8_t hash[32])
 static int push_pack(struct push *p, const uint8_t hash[32], int early)
 {
         char key[JOURNAL_KEY_SIZE + 128], hex[65], pname[80];
-        uint8_t *pb = NULL;
+        uint8_t *pb = NULL, sha[32];
+        const uint8_t *have_sha = NULL;
         size_t plen = 0;
         int rc;
 
@@ -274,13 +277,14 @@ static int push_pack(struct push *p, const uint8_t hash[32], int early)
         rc = push_file(p, pname, &pb, &plen);
         if (rc == -ENOENT) {
                 pname[0] = 'r';
-                rc = push_assemble(p, pname, &pb, &plen);
+                rc = push_assemble(p, pname, &pb, &plen, sha);
+                have_sha = sha; /* D8: the pass that checked it is the request's payload hash */
         }
         if (rc == -ENOENT)
                 return 0; /* uploaded by an earlier pass that stopped before cleanup */
         snprintf(key, sizeof(key), "%s/p/%s", p->region_hex, hex);
         if (rc == 0)
-                rc = push_put(p, key, pb, plen, STORE_PUT_NAMED);
+                rc = push_put(p, key, pb, plen, STORE_PUT_NAMED, have_sha);
         if (rc == 0 && early)
                 push_early_note(p, hash);
         free(pb);
@@ -575,7 +579,7 @@ static int push_one(struct push *p, const struct push_item *it)
         if (rc == 0)
                 rc = push_packs(p, &e, 0);
         if (rc == 0) {
-                rc = push_put(p, key, buf, len, STORE_PUT_ABSENT);
+                rc = push_put(p, key, buf, len, STORE_PUT_ABSENT, NULL);
                 if (rc == -EBADE)
                         log_err("the store already holds a different journal entry %llu of this "
                                 "device: this device's state was restored or cloned; refusing "

@@ -49,7 +49,8 @@ size_t recipe_builder_count(const struct recipe_builder *b)
 }
 
 int recipe_builder_take(struct recipe_builder *b, const uint8_t pack_hash[static PACK_HASH_LEN],
-                        uint64_t pack_size, uint8_t **out, size_t *out_len)
+                        const uint8_t sha256[static SHA256_LEN], uint64_t pack_size, uint8_t **out,
+                        size_t *out_len)
 {
         struct enc e;
 
@@ -62,6 +63,7 @@ int recipe_builder_take(struct recipe_builder *b, const uint8_t pack_hash[static
         enc_fixed(&e, RECIPE_MAGIC, RECIPE_MAGIC_LEN);
         enc_u64(&e, pack_size);
         enc_fixed(&e, pack_hash, PACK_HASH_LEN);
+        enc_fixed(&e, sha256, SHA256_LEN);
         enc_u32(&e, (uint32_t)b->n);
         enc_fixed(&e, b->buf.buf, b->buf.len);
         if (enc_error(&e) != 0) {
@@ -86,7 +88,8 @@ int recipe_peek_size(const uint8_t *hdr, size_t len, uint64_t *pack_size)
         struct dec d;
         uint64_t v;
 
-        if (len < RECIPE_HDR_LEN || memcmp(hdr, RECIPE_MAGIC, RECIPE_MAGIC_LEN) != 0)
+        if (len < RECIPE_MAGIC_LEN + 8 || (memcmp(hdr, RECIPE_MAGIC, RECIPE_MAGIC_LEN) != 0 &&
+                                           memcmp(hdr, RECIPE_MAGIC_V1, RECIPE_MAGIC_LEN) != 0))
                 return -EBADMSG;
         dec_init(&d, hdr + RECIPE_MAGIC_LEN, 8);
         v = dec_u64(&d);
@@ -96,21 +99,67 @@ int recipe_peek_size(const uint8_t *hdr, size_t len, uint64_t *pack_size)
         return 0;
 }
 
+static void recipe_put_be(uint8_t *p, uint64_t v, size_t n)
+{
+        while (n-- > 0) {
+                p[n] = (uint8_t)v;
+                v >>= 8;
+        }
+}
+
+/* Writes the trailer of a pack of the N ITEMS at T (pack_trailer_len(N) bytes). */
+static void recipe_trailer(const struct recipe_item *items, size_t n, uint8_t *t)
+{
+        uint64_t off = PACK_MAGIC_LEN;
+        size_t i;
+
+        for (i = 0; i < n; i++, t += PACK_ENTRY_LEN) {
+                off += PACK_RECORD_HDR_LEN;
+                t[0] = items[i].kind;
+                recipe_put_be(t + 1, off, 8);
+                recipe_put_be(t + 9, items[i].len, 4);
+                memcpy(t + 13, items[i].hash, PACK_HASH_LEN);
+                off += items[i].len;
+        }
+        recipe_put_be(t, n, 4);
+}
+
+/* Invariant 4: NAME is the version-2 name of the trailer ITEMS describe.  0 or -EBADMSG. */
+static int recipe_name_check(const struct recipe_item *items, size_t n,
+                             const uint8_t name[static PACK_HASH_LEN])
+{
+        size_t tlen = pack_trailer_len(n);
+        uint8_t *t, h[PACK_HASH_LEN];
+
+        t = malloc(tlen);
+        if (t == NULL)
+                return -ENOMEM;
+        recipe_trailer(items, n, t);
+        pack_name_of_trailer(t, tlen, h);
+        free(t);
+        return memcmp(h, name, PACK_HASH_LEN) == 0 ? 0 : -EBADMSG;
+}
+
 int recipe_decode(const uint8_t *buf, size_t len, struct recipe *r)
 {
         struct recipe_item *items;
         struct dec d;
         uint64_t size, pos = PACK_MAGIC_LEN;
-        uint8_t phash[PACK_HASH_LEN], magic[RECIPE_MAGIC_LEN];
+        uint8_t phash[PACK_HASH_LEN], sha[SHA256_LEN] = {0}, magic[RECIPE_MAGIC_LEN];
         uint32_t n, i;
+        int version;
 
         dec_init(&d, buf, len);
         dec_fixed(&d, magic, sizeof(magic));
+        version = memcmp(magic, RECIPE_MAGIC, RECIPE_MAGIC_LEN) == 0      ? 2
+                  : memcmp(magic, RECIPE_MAGIC_V1, RECIPE_MAGIC_LEN) == 0 ? 1
+                                                                          : 0;
         size = dec_u64(&d);
         dec_fixed(&d, phash, sizeof(phash));
+        if (version == 2)
+                dec_fixed(&d, sha, sizeof(sha));
         n = dec_u32(&d);
-        if (d.err != 0 || memcmp(magic, RECIPE_MAGIC, RECIPE_MAGIC_LEN) != 0 || n == 0 ||
-            n > PACK_MAX_RECORDS || size > PACK_MAX_SIZE)
+        if (d.err != 0 || version == 0 || n == 0 || n > PACK_MAX_RECORDS || size > PACK_MAX_SIZE)
                 return -EBADMSG;
         /* Every item takes at least its 37-byte header: a cheap bound before allocating. */
         if ((uint64_t)n * (1 + 4 + PACK_HASH_LEN) > len)
@@ -148,8 +197,18 @@ int recipe_decode(const uint8_t *buf, size_t len, struct recipe *r)
         }
         if (dec_finish(&d) != 0 || pos + pack_trailer_len(n) != size)
                 goto bad;
+        if (version == 2) {
+                int rc = recipe_name_check(items, n, phash);
+
+                if (rc != 0) {
+                        free(items);
+                        return rc;
+                }
+        }
+        r->version = version;
         r->pack_size = size;
         memcpy(r->pack_hash, phash, PACK_HASH_LEN);
+        memcpy(r->sha256, sha, SHA256_LEN);
         r->items = items;
         r->n = n;
         return 0;
@@ -163,14 +222,6 @@ void recipe_release(struct recipe *r)
         free(r->items);
         r->items = NULL;
         r->n = 0;
-}
-
-static void recipe_put_be(uint8_t *p, uint64_t v, size_t n)
-{
-        while (n-- > 0) {
-                p[n] = (uint8_t)v;
-                v >>= 8;
-        }
 }
 
 /* Reads block IT into DST through READ, trying each place until its bytes hash right. */
@@ -210,18 +261,15 @@ static int recipe_read_block(const struct recipe_item *it, recipe_read_fn read, 
 static int recipe_fill(const struct recipe *r, recipe_read_fn read, void *arg, int checked,
                        uint8_t *buf)
 {
-        uint8_t *p, *t;
-        uint64_t off;
+        uint8_t *p;
         size_t i;
         int rc = 0;
 
-        memcpy(buf, PACK_MAGIC, PACK_MAGIC_LEN);
+        memcpy(buf, r->version == 1 ? PACK_MAGIC_V1 : PACK_MAGIC, PACK_MAGIC_LEN);
         p = buf + PACK_MAGIC_LEN;
-        t = buf + r->pack_size - pack_trailer_len(r->n); /* recipe_decode checked the layout */
         for (i = 0; i < r->n && rc == 0; i++) {
                 const struct recipe_item *it = &r->items[i];
 
-                off = (uint64_t)(p - buf) + PACK_RECORD_HDR_LEN;
                 p[0] = it->kind;
                 recipe_put_be(p + 1, it->len, 4);
                 p += PACK_RECORD_HDR_LEN;
@@ -232,36 +280,42 @@ static int recipe_fill(const struct recipe *r, recipe_read_fn read, void *arg, i
                 else if ((rc = read(arg, it, 0, p)) == -ENOENT)
                         rc = 0; /* no first place: the whole will not match */
                 p += it->len;
-                t[0] = it->kind;
-                recipe_put_be(t + 1, off, 8);
-                recipe_put_be(t + 9, it->len, 4);
-                memcpy(t + 13, it->hash, PACK_HASH_LEN);
-                t += PACK_ENTRY_LEN;
         }
-        if (rc == 0)
-                recipe_put_be(t, r->n, 4);
+        if (rc == 0) /* recipe_decode checked the layout: the trailer ends the buffer */
+                recipe_trailer(r->items, r->n, buf + r->pack_size - pack_trailer_len(r->n));
         return rc;
 }
 
-static int recipe_hashes_to(const struct recipe *r, const uint8_t *buf)
+/*
+ * 1 if BUF is the pack the committer hashed: version 2, its SHA-256 (into
+ * SHA) is the recipe's; version 1, it hashes to the name (and SHA gets its
+ * SHA-256 too).
+ */
+static int recipe_is_committed(const struct recipe *r, const uint8_t *buf,
+                               uint8_t sha[static SHA256_LEN])
 {
         uint8_t h[PACK_HASH_LEN];
 
+        sha256_hash(sha, buf, r->pack_size);
+        if (r->version != 1)
+                return memcmp(sha, r->sha256, SHA256_LEN) == 0;
         hash_blake2b(h, buf, r->pack_size);
         return memcmp(h, r->pack_hash, PACK_HASH_LEN) == 0;
 }
 
 /*
  * One pass where nothing moved: every block from its first place, and the
- * whole hashed once.  It hashes to the name exactly when every record is
- * the committed one (the committer named the pack from records that hashed
- * to these items' hashes), so the records need no hash of their own.  Only
- * when it does not (a block overwritten and kept elsewhere, D5), the
- * records are read again, each checked, and the whole hashed again.
+ * whole hashed once.  It matches exactly when every record is the
+ * committed one (the committer computed the SHA-256 over records that
+ * hashed to these items' hashes, and named the pack from those hashes), so
+ * the records need no hash of their own.  Only when it does not (a block
+ * overwritten and kept elsewhere, D5), the records are read again, each
+ * checked, and the whole checked again.
  */
-int recipe_assemble(const struct recipe *r, recipe_read_fn read, void *arg, uint8_t **out)
+int recipe_assemble(const struct recipe *r, recipe_read_fn read, void *arg, uint8_t **out,
+                    uint8_t *sha)
 {
-        uint8_t *buf;
+        uint8_t *buf, digest[SHA256_LEN];
         int rc;
 
         if (r->n == 0 || r->pack_size > PACK_MAX_SIZE)
@@ -270,10 +324,10 @@ int recipe_assemble(const struct recipe *r, recipe_read_fn read, void *arg, uint
         if (buf == NULL)
                 return -ENOMEM;
         rc = recipe_fill(r, read, arg, 0, buf);
-        if (rc == 0 && !recipe_hashes_to(r, buf)) {
+        if (rc == 0 && !recipe_is_committed(r, buf, digest)) {
                 rc = recipe_fill(r, read, arg, 1, buf);
-                if (rc == 0 && !recipe_hashes_to(r, buf)) {
-                        log_err("outbox: an assembled pack does not hash to its name");
+                if (rc == 0 && !recipe_is_committed(r, buf, digest)) {
+                        log_err("outbox: an assembled pack is not the one its recipe names");
                         rc = -EIO;
                 }
         }
@@ -281,6 +335,8 @@ int recipe_assemble(const struct recipe *r, recipe_read_fn read, void *arg, uint
                 free(buf);
                 return rc;
         }
+        if (sha != NULL)
+                memcpy(sha, digest, SHA256_LEN);
         *out = buf;
         return 0;
 }

@@ -137,6 +137,14 @@ static int store_open_file(const char *path, struct store **out)
         return store_file_open(path, out);
 }
 
+int store_put_hashed(struct store *st, const char *key, const void *buf, size_t len, int mode,
+                     const uint8_t sha256[32])
+{
+        if (st->ops->put_hashed != NULL && sha256 != NULL)
+                return st->ops->put_hashed(st, key, buf, len, mode, sha256);
+        return st->ops->put(st, key, buf, len, mode);
+}
+
 int store_put_once(struct store *st, const char *key, const uint8_t *obj, size_t len)
 {
         uint8_t *have = NULL;

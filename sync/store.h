@@ -35,6 +35,10 @@ struct store;
 struct store_ops {
         /* Put KEY as IF_ABSENT says (STORE_PUT_*); -EEXIST when it refuses. */
         int (*put)(struct store *s, const char *key, const void *buf, size_t len, int if_absent);
+        /* Optional (NULL: put): put, where SHA256 is the SHA-256 of BUF, already
+         * computed (S3's request signature hashes the body; doc/SYNC.md D8). */
+        int (*put_hashed)(struct store *s, const char *key, const void *buf, size_t len,
+                          int if_absent, const uint8_t sha256[32]);
         /* Get KEY (at most MAX bytes, else -EFBIG) into malloc'd *BUF. -ENOENT if absent. */
         int (*get)(struct store *s, const char *key, size_t max, uint8_t **buf, size_t *len);
         /* Get LEN bytes at OFF of KEY into BUF; -EIO if the object is shorter. */
@@ -64,6 +68,10 @@ int store_open(const char *url, struct store **out) __attribute__((warn_unused_r
 
 /* 1 if KEY is a valid object key (1..512 chars of [a-z0-9/-], no "//", no leading '/'). */
 int store_key_valid(const char *key);
+
+/* ST's put_hashed where it has one, else its put (SHA256 unused). */
+int store_put_hashed(struct store *st, const char *key, const void *buf, size_t len, int mode,
+                     const uint8_t sha256[32]) __attribute__((warn_unused_result));
 
 /*
  * Puts OBJ (LEN bytes) at KEY if absent; an object already there with the

@@ -231,6 +231,7 @@ struct s3_req {
         int error_in_200;         /* a 200 may carry <Error> (CompleteMultipartUpload) */
         atomic_int *cancel;       /* or NULL: non-zero stops the request (-ECANCELED) */
         char payload[S3_SHA_HEX]; /* hex SHA-256 of the body: once, for every attempt */
+        const uint8_t *body_sha;  /* or NULL: the body's SHA-256, computed by the caller */
         /* Where a 2xx body goes: DST (exactly range_len bytes) or resp (<= max). */
         uint8_t *dst;
         size_t max;
@@ -948,7 +949,10 @@ static int s3_perform(struct store_s3 *s, struct s3_req *r)
         uint8_t h[SHA256_LEN];
         CURL *c;
 
-        sha256_hash(h, r->body, r->body_len); /* 8 MiB parts: ~50 ms, not redone per retry */
+        if (r->body_sha != NULL)
+                memcpy(h, r->body_sha, sizeof(h));
+        else /* 8 MiB parts: ~50 ms, not redone per retry */
+                sha256_hash(h, r->body, r->body_len);
         hex_encode(r->payload, h, sizeof(h));
         for (attempt = 0; attempt < S3_TRIES; attempt++) {
                 if (attempt > 0)
@@ -1264,7 +1268,9 @@ out_free:
         return rc;
 }
 
-static int s3_put(struct store *st, const char *key, const void *buf, size_t len, int if_absent)
+/* s3_put, where SHA (or NULL) is BUF's SHA-256, computed by the caller. */
+static int s3_put_sha(struct store *st, const char *key, const void *buf, size_t len, int if_absent,
+                      const uint8_t *sha)
 {
         struct store_s3 *s = store_s3_of(st);
         char full[S3_FULLKEY_MAX + 1];
@@ -1290,6 +1296,7 @@ static int s3_put(struct store *st, const char *key, const void *buf, size_t len
         s3_req_init(&r, "put", "PUT", full);
         r.body = buf;
         r.body_len = len;
+        r.body_sha = sha;
         r.if_none_match = if_absent != STORE_PUT_ANY;
         r.max = S3_ERR_MAX;
         rc = s3_perform(s, &r);
@@ -1299,9 +1306,20 @@ static int s3_put(struct store *st, const char *key, const void *buf, size_t len
         s3_str_free(&r.resp);
         if (rc == -ENOTSUP && if_absent) {
                 s3_no_cond_put(s);
-                return s3_put(st, key, buf, len, if_absent);
+                return s3_put_sha(st, key, buf, len, if_absent, sha);
         }
         return rc;
+}
+
+static int s3_put(struct store *st, const char *key, const void *buf, size_t len, int if_absent)
+{
+        return s3_put_sha(st, key, buf, len, if_absent, NULL);
+}
+
+static int s3_put_hashed(struct store *st, const char *key, const void *buf, size_t len,
+                         int if_absent, const uint8_t sha256[32])
+{
+        return s3_put_sha(st, key, buf, len, if_absent, sha256);
 }
 
 static int s3_get(struct store *st, const char *key, size_t max, uint8_t **buf, size_t *len)
@@ -1642,6 +1660,7 @@ static void s3_close(struct store *st)
 
 static const struct store_ops store_s3_ops = {
     .put = s3_put,
+    .put_hashed = s3_put_hashed,
     .get = s3_get,
     .get_range = s3_get_range,
     .list = s3_list,

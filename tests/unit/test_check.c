@@ -203,18 +203,46 @@ static void test_pack_bad(void **state)
         const char *why = NULL;
         size_t n = 0;
 
+        size_t t = f->pack_len - 4 - 20; /* a byte of the last entry's hash, in the trailer */
+
         jp.size++;
         assert_int_equal(check_pack(f->pack, f->pack_len, &jp, &ents, &n, &why), -EBADMSG);
         assert_non_null(strstr(why, "size"));
+        jp.size--;
+        /* A record's byte altered (D8): its version-2 name still fits, the record does not. */
         f->pack[20] ^= 0x80;
         assert_int_equal(check_pack(f->pack, f->pack_len, &f->jp, &ents, &n, &why), -EBADMSG);
-        assert_string_equal(why, "content does not match its name");
-        /* Name it by the altered bytes: a record's hash fails (malformed). */
-        hash_blake2b(jp.hash, f->pack, f->pack_len);
-        jp.size = f->pack_len;
-        assert_int_equal(check_pack(f->pack, f->pack_len, &jp, &ents, &n, &why), -EBADMSG);
-        assert_string_equal(why, "malformed pack");
+        assert_non_null(strstr(why, "content does not match its name"));
+        assert_null(ents);
         f->pack[20] ^= 0x80;
+        /* The trailer altered: the name no longer fits. */
+        f->pack[t] ^= 0x01;
+        assert_int_equal(check_pack(f->pack, f->pack_len, &f->jp, &ents, &n, &why), -EBADMSG);
+        assert_string_equal(why, "content does not match its name");
+        /* ... and named by the altered trailer: the record's hash fails. */
+        pack_name_of_trailer(f->pack + f->pack_len - pack_trailer_len(2), pack_trailer_len(2),
+                             jp.hash);
+        assert_int_equal(check_pack(f->pack, f->pack_len, &jp, &ents, &n, &why), -EBADMSG);
+        assert_non_null(strstr(why, "content does not match its name"));
+        f->pack[t] ^= 0x01;
+        /* A record header's length altered, the pack named by it: malformed. */
+        f->pack[12] ^= 0x01;
+        assert_int_equal(check_pack(f->pack, f->pack_len, &f->jp, &ents, &n, &why), -EBADMSG);
+        assert_string_equal(why, "malformed pack");
+        f->pack[12] ^= 0x01;
+        /* The version-1 magic on version-2 bytes: named by all its bytes, so not this name. */
+        memcpy(f->pack, PACK_MAGIC_V1, PACK_MAGIC_LEN);
+        assert_int_equal(check_pack(f->pack, f->pack_len, &f->jp, &ents, &n, &why), -EBADMSG);
+        assert_string_equal(why, "content does not match its name");
+        /* ... which is accepted under its version-1 name (readers take both versions). */
+        hash_blake2b(jp.hash, f->pack, f->pack_len);
+        assert_int_equal(check_pack(f->pack, f->pack_len, &jp, &ents, &n, &why), 0);
+        assert_int_equal(n, 2);
+        free(ents);
+        memcpy(f->pack, PACK_MAGIC, PACK_MAGIC_LEN);
+        ents = NULL;
+        assert_int_equal(check_pack(f->pack, f->pack_len, &f->jp, &ents, &n, &why), 0);
+        free(ents);
 }
 
 static void test_commits_and_manifest_bad(void **state)

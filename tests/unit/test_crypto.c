@@ -1277,6 +1277,30 @@ static void test_sha256(void **state)
         memset(a, 'a', 1000000);
         sha256_hash(out, a, 1000000);
         assert_memory_equal(out, million, 32);
+        {
+                /* The stream, in uneven pieces (and empty ones), gives the same digest. */
+                struct sha256_stream st;
+                size_t off = 0, step = 1;
+
+                sha256_stream_init(&st);
+                while (off < 1000000) {
+                        size_t n = step < 1000000 - off ? step : 1000000 - off;
+
+                        sha256_stream_update(&st, a + off, n);
+                        sha256_stream_update(&st, a, 0);
+                        off += n;
+                        step = step * 3 + 7;
+                }
+                memset(out, 0, sizeof(out));
+                assert_int_equal(sha256_stream_final(&st, out), 0);
+                assert_memory_equal(out, million, 32);
+                sha256_stream_init(&st);
+                assert_int_equal(sha256_stream_final(&st, out), 0);
+                assert_memory_equal(out, empty, 32);
+                sha256_stream_init(&st); /* released unfinished: no leak (ASan) */
+                sha256_stream_update(&st, "abc", 3);
+                sha256_stream_release(&st);
+        }
         free(a);
         hmac_sha256(out, "Jefe", 4, "what do ya want for nothing?", 28);
         assert_memory_equal(out, mac, 32);

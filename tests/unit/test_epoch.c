@@ -263,7 +263,8 @@ static void load_packs(struct fx *f, struct packs *ps)
                 snprintf(path, sizeof(path), "%s/outbox/%s", f->dir, de->d_name);
                 assert_int_equal(fileio_read_all(path, 64u << 20, &rb, &rlen), 0);
                 assert_int_equal(recipe_decode(rb, rlen, &r), 0);
-                assert_int_equal(recipe_assemble(&r, fs_pin_read, &f->fs, &ps->buf[ps->n]), 0);
+                assert_int_equal(recipe_assemble(&r, fs_pin_read, &f->fs, &ps->buf[ps->n], NULL),
+                                 0);
                 ps->len[ps->n] = r.pack_size;
                 recipe_release(&r);
                 free(rb);

@@ -52,6 +52,7 @@ static int t_read(void *arg, const struct recipe_item *it, unsigned attempt, uin
 static void t_build(const struct t_src *s, const uint8_t *man, size_t mlen, uint8_t **pack,
                     size_t *plen, uint8_t phash[32], uint8_t **rec, size_t *rlen)
 {
+        uint8_t sha[32], want[32];
         struct pack_builder pb;
         struct recipe_builder rb;
         struct pack_entry pe;
@@ -67,10 +68,12 @@ static void t_build(const struct t_src *s, const uint8_t *man, size_t mlen, uint
         assert_int_equal(pack_builder_add(&pb, PACK_KIND_MANIFEST, man, mlen, &pe), 0);
         recipe_builder_inline(&rb, PACK_KIND_MANIFEST, man, (uint32_t)mlen, pe.hash);
         assert_int_equal(recipe_builder_count(&rb), T_NBLOCKS + 1);
-        assert_int_equal(pack_builder_take(&pb, pack, plen, phash), 0);
+        assert_int_equal(pack_builder_take(&pb, pack, plen, phash, sha), 0);
+        sha256_hash(want, *pack, *plen);
+        assert_memory_equal(sha, want, 32);
         /* The wrong size is refused, the builder kept. */
-        assert_int_equal(recipe_builder_take(&rb, phash, *plen + 1, rec, rlen), -EINVAL);
-        assert_int_equal(recipe_builder_take(&rb, phash, *plen, rec, rlen), 0);
+        assert_int_equal(recipe_builder_take(&rb, phash, sha, *plen + 1, rec, rlen), -EINVAL);
+        assert_int_equal(recipe_builder_take(&rb, phash, sha, *plen, rec, rlen), 0);
         assert_int_equal(recipe_builder_count(&rb), 0);
         recipe_builder_release(&rb);
         pack_builder_release(&pb);
@@ -80,6 +83,7 @@ static void test_roundtrip(void **state)
 {
         static struct t_src s;
         uint8_t man[MANIFEST_MIN_SIZE], *pack = NULL, *rec = NULL, *out = NULL, phash[32];
+        uint8_t sha[32], want[32];
         size_t plen = 0, rlen = 0, i;
         struct recipe r;
         uint64_t size = 0;
@@ -94,14 +98,18 @@ static void test_roundtrip(void **state)
         assert_int_equal(size, plen);
         assert_int_equal(recipe_decode(rec, rlen, &r), 0);
         assert_int_equal(r.n, T_NBLOCKS + 1);
+        assert_int_equal(r.version, 2);
         assert_int_equal(r.pack_size, plen);
         assert_memory_equal(r.pack_hash, phash, 32);
+        sha256_hash(want, pack, plen);
+        assert_memory_equal(r.sha256, want, 32);
 
-        /* Every block in the ciphertext file: the very pack. */
+        /* Every block in the ciphertext file: the very pack, and its SHA-256. */
         s.places = 1;
         s.calls = 0;
-        assert_int_equal(recipe_assemble(&r, t_read, &s, &out), 0);
+        assert_int_equal(recipe_assemble(&r, t_read, &s, &out, sha), 0);
         assert_memory_equal(out, pack, plen);
+        assert_memory_equal(sha, want, 32);
         assert_int_equal(s.calls, T_NBLOCKS); /* one pass: each block read once */
         free(out);
         out = NULL;
@@ -110,7 +118,7 @@ static void test_roundtrip(void **state)
         s.file[t_off[1] + 5] ^= 1;
         s.places = 2;
         s.calls = 0;
-        assert_int_equal(recipe_assemble(&r, t_read, &s, &out), 0);
+        assert_int_equal(recipe_assemble(&r, t_read, &s, &out, NULL), 0);
         assert_memory_equal(out, pack, plen);
         /* The first pass does not hash right; the checked pass tries block 1 twice. */
         assert_int_equal(s.calls, T_NBLOCKS + T_NBLOCKS + 1);
@@ -119,12 +127,23 @@ static void test_roundtrip(void **state)
 
         /* ... and nowhere: no pack, the output untouched. */
         s.copy[t_off[1] + 5] ^= 1;
-        assert_int_equal(recipe_assemble(&r, t_read, &s, &out), -EIO);
+        assert_int_equal(recipe_assemble(&r, t_read, &s, &out, sha), -EIO);
         assert_null(out);
         s.places = 1;
-        assert_int_equal(recipe_assemble(&r, t_read, &s, &out), -EIO);
+        assert_int_equal(recipe_assemble(&r, t_read, &s, &out, sha), -EIO);
+        assert_null(out);
+        s.file[t_off[1] + 5] ^= 1; /* the blocks right again */
+        s.copy[t_off[1] + 5] ^= 1;
+        recipe_release(&r);
+
+        /* A recipe whose SHA-256 is not the pack's: every block right, still no pack (D8). */
+        rec[RECIPE_MAGIC_LEN + 8 + 32 + 3] ^= 1;
+        assert_int_equal(recipe_decode(rec, rlen, &r), 0);
+        s.places = 2;
+        assert_int_equal(recipe_assemble(&r, t_read, &s, &out, sha), -EIO);
         assert_null(out);
         recipe_release(&r);
+        rec[RECIPE_MAGIC_LEN + 8 + 32 + 3] ^= 1;
         free(pack);
         free(rec);
 }
@@ -147,9 +166,11 @@ static void test_decode_rejects(void **state)
         memcpy(bad, rec, rlen);
         bad[rlen] = 0;
         assert_int_equal(recipe_decode(bad, rlen + 1, &r), -EBADMSG);
-        /* The magic, the size, the count, an inline record's bytes (its hash no longer holds). */
+        /* The magic, the size, the pack's name (invariant 4), the count, an inline record's
+         * bytes (its hash no longer holds). */
         {
-                const size_t at[] = {0, RECIPE_MAGIC_LEN + 7, RECIPE_HDR_LEN - 1, rlen - 1};
+                const size_t at[] = {0, RECIPE_MAGIC_LEN + 7, RECIPE_MAGIC_LEN + 8 + 5,
+                                     RECIPE_HDR_LEN - 1, rlen - 1};
 
                 for (i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
                         memcpy(bad, rec, rlen);
@@ -170,11 +191,68 @@ static void test_decode_rejects(void **state)
         free(rec);
 }
 
+/*
+ * A version-1 recipe (an outbox written by an older build): decoded, and
+ * assembled into the version-1 pack it names, checked by that name.
+ */
+static void test_version1(void **state)
+{
+        static struct t_src s;
+        uint8_t man[MANIFEST_MIN_SIZE], *pack = NULL, *rec = NULL, *v1 = NULL, *out = NULL;
+        uint8_t phash[32], v1hash[32], name[32], sha[32], want[32];
+        size_t plen = 0, rlen = 0, v1len, n = 0, i;
+        struct pack_entry *ents = NULL;
+        struct recipe r;
+        uint64_t size = 0;
+
+        (void)state;
+        for (i = 0; i < T_FILE_LEN; i++)
+                s.file[i] = (uint8_t)(i * 5 + 1);
+        memset(man, 0x33, sizeof(man));
+        t_build(&s, man, sizeof(man), &pack, &plen, phash, &rec, &rlen);
+        /* The same records as a version-1 pack: its magic, named by all its bytes. */
+        memcpy(pack, PACK_MAGIC_V1, PACK_MAGIC_LEN);
+        hash_blake2b(v1hash, pack, plen);
+        /* Its recipe: version 2's without the SHA-256. */
+        v1len = rlen - 32;
+        v1 = malloc(v1len);
+        assert_non_null(v1);
+        memcpy(v1, RECIPE_MAGIC_V1, RECIPE_MAGIC_LEN);
+        memcpy(v1 + RECIPE_MAGIC_LEN, rec + RECIPE_MAGIC_LEN, 8);
+        memcpy(v1 + RECIPE_MAGIC_LEN + 8, v1hash, 32);
+        memcpy(v1 + RECIPE_MAGIC_LEN + 40, rec + RECIPE_HDR_LEN - 4, rlen - (RECIPE_HDR_LEN - 4));
+        assert_int_equal(recipe_peek_size(v1, v1len, &size), 0);
+        assert_int_equal(size, plen);
+        assert_int_equal(recipe_decode(v1, v1len, &r), 0);
+        assert_int_equal(r.version, 1);
+        s.places = 1;
+        assert_int_equal(recipe_assemble(&r, t_read, &s, &out, sha), 0);
+        assert_memory_equal(out, pack, plen);
+        sha256_hash(want, pack, plen);
+        assert_memory_equal(sha, want, 32);
+        assert_int_equal(pack_name(out, plen, name), 0);
+        assert_memory_equal(name, v1hash, 32);
+        assert_int_equal(pack_parse(out, plen, &ents, &n), 0);
+        assert_int_equal(n, T_NBLOCKS + 1);
+        free(ents);
+        free(out);
+        out = NULL;
+        /* A block changed for good: the version-1 name no longer holds, no pack. */
+        s.file[t_off[0]] ^= 1;
+        assert_int_equal(recipe_assemble(&r, t_read, &s, &out, sha), -EIO);
+        assert_null(out);
+        recipe_release(&r);
+        free(v1);
+        free(pack);
+        free(rec);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_roundtrip),
             cmocka_unit_test(test_decode_rejects),
+            cmocka_unit_test(test_version1),
         };
 
         if (secmem_init() != 0)

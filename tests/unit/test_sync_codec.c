@@ -20,6 +20,7 @@
 #include "crypto/aead.h"
 #include "crypto/enc.h"
 #include "crypto/hash.h"
+#include "crypto/sha256.h"
 #include "crypto/kdf.h"
 #include "crypto/secmem.h"
 #include "crypto/sig.h"
@@ -434,7 +435,7 @@ static void test_manifest_vectors(void **state)
 static void test_pack_vectors(void **state)
 {
         struct vfile vf;
-        size_t i, j, seen = 0;
+        size_t i, j, seen = 0, v2 = 0;
 
         (void)state;
         vfile_load(&vf, "tests/vectors/sync.txt");
@@ -452,6 +453,9 @@ static void test_pack_vectors(void **state)
                 nrec = vlist(r, "records", 2, &recs);
                 nent = vlist(r, "entries", 4, &ei);
                 assert_int_equal(nrec, nent);
+                vfixed(r, "hash", want, 32);
+                assert_int_equal(pack_name(obj, obj_len, hash), 0); /* either version */
+                assert_memory_equal(hash, want, 32);
                 pack_builder_init(&b);
                 for (j = 0; j < nrec; j++) {
                         size_t len;
@@ -472,12 +476,16 @@ static void test_pack_vectors(void **state)
                 }
                 assert_int_equal(pack_builder_count(&b), nrec);
                 assert_int_equal(pack_builder_size(&b), obj_len);
-                assert_int_equal(pack_builder_finish(&b, &out, &out_len, hash), 0);
+                if (strcmp(vstr(r, "version"), "2") == 0) { /* the builder makes version 2 */
+                        assert_int_equal(pack_builder_finish(&b, &out, &out_len, hash), 0);
+                        assert_int_equal(out_len, obj_len);
+                        assert_memory_equal(out, obj, obj_len);
+                        assert_memory_equal(hash, want, 32);
+                        v2++;
+                } else {
+                        assert_string_equal(vstr(r, "version"), "1");
+                }
                 pack_builder_release(&b);
-                assert_int_equal(out_len, obj_len);
-                assert_memory_equal(out, obj, obj_len);
-                vfixed(r, "hash", want, 32);
-                assert_memory_equal(hash, want, 32);
 
                 assert_int_equal(pack_parse(obj, obj_len, &ents, &n), 0);
                 assert_int_equal(n, nent);
@@ -499,7 +507,8 @@ static void test_pack_vectors(void **state)
                 list_free(ei, 4 * nent);
                 seen++;
         }
-        assert_int_equal(seen, 3);
+        assert_int_equal(seen, 4);
+        assert_int_equal(v2, 3);
         vfile_free(&vf);
 }
 
@@ -1415,8 +1424,35 @@ static void test_pack_roundtrip_and_tamper(void **state)
 
         (void)state;
         build_small_pack(&buf, &len, hash);
-        hash_blake2b(h2, buf, len);
+        /* Version 2: named by its magic and trailer (doc/FORMAT-sync.md "Pack"). */
+        assert_memory_equal(buf, "SEALPAK2", 8);
+        {
+                struct hash_stream hs;
+                size_t tl = pack_trailer_len(3);
+
+                hash_stream_init(&hs);
+                hash_stream_update(&hs, buf, 8);
+                hash_stream_update(&hs, buf + len - tl, tl);
+                hash_stream_final(&hs, h2);
+                assert_memory_equal(h2, hash, 32);
+        }
+        assert_int_equal(pack_name(buf, len, h2), 0);
         assert_memory_equal(h2, hash, 32);
+        /* The same bytes under the version-1 magic parse, but are named by all their bytes:
+         * no version-2 name fits them (D8). */
+        memcpy(buf, "SEALPAK1", 8);
+        assert_int_equal(pack_parse(buf, len, &ents, &n), 0);
+        free(ents);
+        ents = NULL;
+        assert_int_equal(pack_name(buf, len, h2), 0);
+        assert_memory_not_equal(h2, hash, 32);
+        hash_blake2b(hash, buf, len);
+        assert_memory_equal(h2, hash, 32);
+        memcpy(buf, "SEALPAK3", 8);
+        assert_int_equal(pack_name(buf, len, h2), -EBADMSG);
+        assert_int_equal(pack_parse(buf, len, &ents, &n), -EBADMSG);
+        memcpy(buf, "SEALPAK2", 8);
+        assert_int_equal(pack_name(buf, len, hash), 0);
         assert_int_equal(pack_parse(buf, len, &ents, &n), 0);
         assert_int_equal(n, 3);
         assert_int_equal(ents[0].off, 13);
@@ -1439,15 +1475,26 @@ static void test_pack_roundtrip_and_tamper(void **state)
             pack_record_check(PACK_KIND_MANIFEST, buf + ents[0].off, ents[0].len, ents[0].hash),
             -EBADMSG); /* too short for a manifest */
 
-        /* Every single-bit flip anywhere in the pack is rejected. */
+        /* Every single-bit flip anywhere in the pack is rejected: malformed, or a
+         * record that no longer hashes to its entry (-EILSEQ, only where the layout
+         * still holds: a record's bytes or an entry's hash). */
         for (i = 0; i < len * 8; i++) {
                 struct pack_entry *x = NULL;
-                size_t xn = 0;
+                size_t xn = 0, byte = i / 8;
+                int rc, in_hash = 0, j;
 
-                buf[i / 8] ^= (uint8_t)(1u << (i % 8));
-                assert_int_equal(pack_parse(buf, len, &x, &xn), -EBADMSG);
+                for (j = 0; j < 3; j++)
+                        in_hash |= byte >= ents[j].off && byte < ents[j].off + ents[j].len;
+                for (j = 0; j < 3; j++) {
+                        size_t e = len - pack_trailer_len(3) + (size_t)j * PACK_ENTRY_LEN;
+
+                        in_hash |= byte >= e + 13 && byte < e + PACK_ENTRY_LEN;
+                }
+                buf[byte] ^= (uint8_t)(1u << (i % 8));
+                rc = pack_parse(buf, len, &x, &xn);
+                assert_int_equal(rc, in_hash ? -EILSEQ : -EBADMSG);
                 assert_null(x);
-                buf[i / 8] ^= (uint8_t)(1u << (i % 8));
+                buf[byte] ^= (uint8_t)(1u << (i % 8));
         }
         /* Truncated at every length; one trailing byte. */
         for (i = 0; i < len; i++) {
@@ -1530,27 +1577,29 @@ static void test_pack_builder_limits(void **state)
 static void test_pack_builder_take(void **state)
 {
         struct pack_builder b;
-        uint8_t blk[300], *a = NULL, *t = NULL, ha[32], ht[32];
+        uint8_t blk[300], *a = NULL, *t = NULL, ha[32], ht[32], sha[32], want[32];
         size_t i, alen = 0, tlen = 0;
 
         (void)state;
         for (i = 0; i < sizeof(blk); i++)
                 blk[i] = (uint8_t)(i * 7);
         pack_builder_init(&b);
-        assert_int_equal(pack_builder_take(&b, &t, &tlen, ht), -EINVAL); /* empty */
+        assert_int_equal(pack_builder_take(&b, &t, &tlen, ht, NULL), -EINVAL); /* empty */
         for (i = 0; i < 5; i++)
                 assert_int_equal(pack_builder_add(&b, PACK_KIND_BLOCK, blk, 40 + 50 * i, NULL), 0);
         assert_int_equal(pack_builder_finish(&b, &a, &alen, ha), 0);
-        assert_int_equal(pack_builder_take(&b, &t, &tlen, ht), 0);
+        assert_int_equal(pack_builder_take(&b, &t, &tlen, ht, sha), 0);
         assert_int_equal(tlen, alen);
         assert_memory_equal(t, a, alen);
         assert_memory_equal(ht, ha, 32);
+        sha256_hash(want, t, tlen); /* SHA, when asked for, is the bytes' SHA-256 */
+        assert_memory_equal(sha, want, 32);
         assert_int_equal(pack_builder_count(&b), 0);
         /* Ready for the next pack. */
         free(t);
         t = NULL;
         assert_int_equal(pack_builder_add(&b, PACK_KIND_BLOCK, blk, 40, NULL), 0);
-        assert_int_equal(pack_builder_take(&b, &t, &tlen, ht), 0);
+        assert_int_equal(pack_builder_take(&b, &t, &tlen, ht, NULL), 0);
         {
                 struct pack_entry *e = NULL;
                 size_t n = 0;
@@ -1564,13 +1613,14 @@ static void test_pack_builder_take(void **state)
         pack_builder_release(&b);
 }
 
-/* A hashed builder (issue #10) names the same pack, same entries, without its bytes. */
+/* A hashed builder (issue #10) names the same pack, same entries, without its bytes, and
+ * gives their SHA-256 (D8). */
 static void test_pack_builder_hashed(void **state)
 {
         struct pack_builder a, h;
         struct pack_entry ea, eh;
         static uint8_t blk[65536];
-        uint8_t *bytes = NULL, *none = (uint8_t *)1, ha[32], hh[32];
+        uint8_t *bytes = NULL, *none = (uint8_t *)1, ha[32], hh[32], sa[32], sh[32];
         size_t i, round, alen = 0, hlen = 0;
         /* Records of 16 KiB and more hash on two threads (pack_builder_set_par). */
         struct par *pool = par_new(1);
@@ -1593,13 +1643,15 @@ static void test_pack_builder_hashed(void **state)
                         assert_int_equal(pack_builder_size(&a), pack_builder_size(&h));
                 }
                 assert_int_equal(pack_builder_finish(&h, &bytes, &hlen, hh), -EINVAL);
-                assert_int_equal(pack_builder_take(&a, &bytes, &alen, ha), 0);
-                assert_int_equal(pack_builder_take(&h, &none, &hlen, hh), 0);
+                assert_int_equal(pack_builder_take(&a, &bytes, &alen, ha, sa), 0);
+                assert_int_equal(pack_builder_take(&h, &none, &hlen, hh, sh), 0);
                 assert_null(none);
                 assert_int_equal(hlen, alen);
                 assert_memory_equal(hh, ha, 32);
-                hash_blake2b(ha, bytes, alen); /* the name is the bytes' hash */
+                assert_int_equal(pack_name(bytes, alen, ha), 0); /* the name of those bytes */
                 assert_memory_equal(hh, ha, 32);
+                sha256_hash(sa, bytes, alen); /* the running SHA-256 is the bytes' */
+                assert_memory_equal(sh, sa, 32);
                 free(bytes);
                 bytes = NULL;
                 none = (uint8_t *)1;

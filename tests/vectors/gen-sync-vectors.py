@@ -125,17 +125,28 @@ def manifest(lab, kind, lamport, nvv, nparents, block_size, size, present, name,
 
 # ---- pack -----------------------------------------------------------------
 
-def pack(records):
-    out = b"SEALPAK1"
+def pack(records, version=2):
+    magic = b"SEALPAK2" if version == 2 else b"SEALPAK1"
+    out = magic
     ents = []
     for kind, data in records:
         out += u8(kind) + u32(len(data))
         ents.append((kind, len(out), len(data), b2(data)))
         out += data
+    trailer = b""
     for kind, off, ln, h in ents:
-        out += u8(kind) + u64(off) + u32(ln) + h
-    out += u32(len(ents))
+        trailer += u8(kind) + u64(off) + u32(ln) + h
+    trailer += u32(len(ents))
+    out += trailer
     return out, ents
+
+
+def pack_name(p):
+    """Version 2: the hash of the magic and the trailer; version 1: of every byte."""
+    if p[:8] == b"SEALPAK1":
+        return b2(p)
+    n = struct.unpack(">I", p[-4:])[0]
+    return b2(p[:8] + p[len(p) - (45 * n + 4):])
 
 
 # ---- journal --------------------------------------------------------------
@@ -178,7 +189,8 @@ def main():
             "all else hex.  seed is the Ed25519 seed of the signer (pk its public key).",
             "manifest: key_commit, k_meta, meta_ad, meta_plain are intermediate values;",
             "meta = nonce(24) || XChaCha20-Poly1305(k_meta, nonce, meta_ad, meta_plain).",
-            "pack: records = kind:bytes items; entries = kind:off:len:hash (the trailer).",
+            "pack: version (2 built, 1 read only); records = kind:bytes items;",
+            "entries = kind:off:len:hash (the trailer); hash = the pack's name.",
             "journal: key is the object key with the region id in hex."]:
         f.write("# " + line + "\n")
 
@@ -211,22 +223,26 @@ def main():
     p1, e1 = pack([(1, blocks[0]), (2, o1), (1, blocks[1])])
     p2, e2 = pack([(2, o2), (2, o3)])
     p3, e3 = pack([(1, det("sync-pack-block2", 100))])
-    for p, e, recs in ((p1, e1, [(1, blocks[0]), (2, o1), (1, blocks[1])]),
-                       (p2, e2, [(2, o2), (2, o3)]),
-                       (p3, e3, [(1, det("sync-pack-block2", 100))])):
-        rec([("type", "pack"), ("records", lst([f"{k}:{d.hex()}" for k, d in recs])),
+    p1v1, e1v1 = pack([(1, blocks[0]), (2, o1), (1, blocks[1])], version=1)
+    for v, p, e, recs in ((2, p1, e1, [(1, blocks[0]), (2, o1), (1, blocks[1])]),
+                          (2, p2, e2, [(2, o2), (2, o3)]),
+                          (2, p3, e3, [(1, det("sync-pack-block2", 100))]),
+                          (1, p1v1, e1v1, [(1, blocks[0]), (2, o1), (1, blocks[1])])):
+        rec([("type", "pack"), ("version", str(v)),
+             ("records", lst([f"{k}:{d.hex()}" for k, d in recs])),
              ("entries", lst([f"{k}:{o}:{n}:{h.hex()}" for k, o, n, h in e])),
-             ("object", p), ("hash", b2(p))])
+             ("object", p), ("hash", pack_name(p))])
 
     fid = lambda lab: det(lab + "file", 16)
     # Journal 1: seq 1, nothing seen, one commit in one pack.
-    rec(journal("sync-j1-", 1, 0, [(fid("sync-m1-"), b2(o1), b2(p1), e1[1][1], e1[1][2])],
-                [(b2(p1), len(p1))]))
+    rec(journal("sync-j1-", 1, 0,
+                [(fid("sync-m1-"), b2(o1), pack_name(p1), e1[1][1], e1[1][2])],
+                [(pack_name(p1), len(p1))]))
     # Journal 2: seq 5, three devices seen, two commits in pack 2, packs 2 and 3.
     rec(journal("sync-j2-", 5, 3,
-                [(fid("sync-m2-"), b2(o2), b2(p2), e2[0][1], e2[0][2]),
-                 (fid("sync-m3-"), b2(o3), b2(p2), e2[1][1], e2[1][2])],
-                [(b2(p2), len(p2)), (b2(p3), len(p3))]))
+                [(fid("sync-m2-"), b2(o2), pack_name(p2), e2[0][1], e2[0][2]),
+                 (fid("sync-m3-"), b2(o3), pack_name(p2), e2[1][1], e2[1][2])],
+                [(pack_name(p2), len(p2)), (pack_name(p3), len(p3))]))
     # Journal 3: a seen-only entry (acknowledgement), no commits or packs.
     rec(journal("sync-j3-", 2, 1, [], []))
     f.close()
