@@ -25,8 +25,8 @@
 #define PUSH_ENTRY_MAX (64u << 20)
 /*
  * Packs of one entry uploaded at once.  Each is read whole (<= 64 MiB,
- * PACK_MAX_SIZE; the mount's committer writes packs of about 4 MiB, fs/fsint.h
- * FS_COMMIT_PACK_TARGET, so about 8 MiB here) while it is sent, so this
+ * PACK_MAX_SIZE; the mount's committer writes packs of at most 8 MiB, fs/fsint.h
+ * FS_COMMIT_PACK_TARGET, so about 16 MiB here) while it is sent, so this
  * bounds the pusher's memory; the
  * store bounds the requests in flight (an s3:// store sends a large pack's
  * parts in parallel too, through the same connection pool).

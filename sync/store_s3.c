@@ -54,18 +54,18 @@
 #include "util/hex.h"
 #include "util/log.h"
 
-#define S3_KEY_MAX 512              /* store keys and URL prefixes (store.h) */
-#define S3_FULLKEY_MAX 1024         /* S3's own limit on object keys */
-#define S3_CONC_DEFAULT 4           /* requests in flight per store (pool size) */
-#define S3_CONC_MAX 16              /* SEALSYNC_S3_CONCURRENCY's upper bound */
-#define S3_TRIES 5                  /* attempts per request */
-#define S3_BACKOFF_MS 200           /* first backoff; doubles each time */
-#define S3_BACKOFF_MAX_MS 3000      /* backoff cap */
-#define S3_PART (8u << 20)          /* multipart part size (S3 minimum: 5 MiB) */
-#define S3_MULTIPART_MIN (8u << 20) /* objects this large go multipart */
-#define S3_MAX_PARTS 10000          /* S3's limit */
-#define S3_XML_MAX (8u << 20)       /* listing and multipart responses */
-#define S3_ERR_MAX (64u << 10)      /* error documents (truncated beyond) */
+#define S3_KEY_MAX 512               /* store keys and URL prefixes (store.h) */
+#define S3_FULLKEY_MAX 1024          /* S3's own limit on object keys */
+#define S3_CONC_DEFAULT 4            /* requests in flight per store (pool size) */
+#define S3_CONC_MAX 16               /* SEALSYNC_S3_CONCURRENCY's upper bound */
+#define S3_TRIES 5                   /* attempts per request */
+#define S3_BACKOFF_MS 200            /* first backoff; doubles each time */
+#define S3_BACKOFF_MAX_MS 3000       /* backoff cap */
+#define S3_PART (8u << 20)           /* multipart part size (S3 minimum: 5 MiB) */
+#define S3_MULTIPART_MIN (16u << 20) /* larger objects than a mount's packs go multipart */
+#define S3_MAX_PARTS 10000           /* S3's limit */
+#define S3_XML_MAX (8u << 20)        /* listing and multipart responses */
+#define S3_ERR_MAX (64u << 10)       /* error documents (truncated beyond) */
 #define S3_ETAG_MAX 130
 #define S3_UPLOAD_ID_MAX 1024
 #define S3_TOKEN_MAX 4096 /* continuation tokens */
