@@ -1348,14 +1348,38 @@ static int pull_range_error(struct pull *p, struct pull_peer_state *ps, const ch
         return rc;
 }
 
-/* The trailer of pack PK by one suffix GET (two if it is longer than guessed). */
+/*
+ * D8: 0 if TRAILER (TLEN bytes) of pack PK (store key KEY) is the one its
+ * name binds (the version-2 name), or PK is a version-1 pack (named by all
+ * its bytes: its trailer stays hints, every record being checked by its
+ * hash when read, as before version 2); 1 if neither (an altered trailer);
+ * or the store's error reading the magic.  Only a trailer that is not the
+ * version-2 one costs a GET more (the pack's first 8 bytes).
+ */
+static int pull_tail_named(struct pull *p, const char *key, const struct pull_pack *pk,
+                           const uint8_t *trailer, size_t tlen)
+{
+        uint8_t name[PACK_HASH_LEN], magic[PACK_MAGIC_LEN];
+        int rc;
+
+        pack_name_of_trailer(trailer, tlen, name);
+        if (memcmp(name, pk->hash, PACK_HASH_LEN) == 0)
+                return 0;
+        rc = p->store->ops->get_range(p->store, key, 0, sizeof(magic), magic);
+        if (rc != 0)
+                return rc;
+        pull_count_bytes(p, sizeof(magic));
+        return memcmp(magic, PACK_MAGIC_V1, PACK_MAGIC_LEN) == 0 ? 0 : 1;
+}
+
+/* The trailer of pack PK by one suffix GET (two if it is longer than guessed), checked (D8). */
 static int pull_pack_tail(struct pull *p, struct pull_peer_state *ps, const char *ekey,
                           uint64_t seq, const struct pull_pack *pk, struct pack_entry **ents,
                           size_t *n)
 {
         char key[PULL_PACK_KEY_SIZE];
         size_t want = pk->size < PULL_TAIL_GUESS ? (size_t)pk->size : PULL_TAIL_GUESS, need = 0;
-        int rc = 0, tries;
+        int rc = 0, tries, named = 0;
 
         pull_pack_key(p, pk->hash, key);
         for (tries = 0; tries < 2; tries++) {
@@ -1369,11 +1393,24 @@ static int pull_pack_tail(struct pull *p, struct pull_peer_state *ps, const char
                         rc = pack_parse_trailer(tail, want, pk->size, ents, n, &need);
                         if (rc == -EAGAIN)
                                 rc = need > want && need <= pk->size ? 1 : -EBADMSG;
+                        else if (rc == 0)
+                                named =
+                                    pull_tail_named(p, key, pk, tail + want - pack_trailer_len(*n),
+                                                    pack_trailer_len(*n));
                 }
                 free(tail);
                 if (rc != 1)
                         break;
                 want = need;
+        }
+        if (rc == 0 && named != 0) {
+                free(*ents);
+                *ents = NULL;
+                if (named != 1)
+                        return pull_range_error(p, ps, ekey, seq, key, named);
+                return pull_alarm(p, ps, PULL_BAD_OBJECT, seq, key,
+                                  "named by entry %s, but its trailer does not match its name",
+                                  ekey);
         }
         return rc == 1 ? -EBADMSG : pull_range_error(p, ps, ekey, seq, key, rc);
 }
@@ -1459,10 +1496,11 @@ static int pull_lazy_whole(uint64_t total, uint64_t size, size_t kept)
 }
 
 /*
- * Lazy mode for pack I of E (commits BY_PACK[*CUR..] name it): its trailer
- * goes to the pack index as hints (every record is checked by its hash when
- * read, so the pack's own hash is not needed), and the ranges holding its
- * manifests are fetched.  Returns 0, 1 (fetch it whole instead), an alarm's
+ * Lazy mode for pack I of E (commits BY_PACK[*CUR..] name it): its trailer,
+ * checked against the pack's name (version 2, doc/SYNC.md D8; a version-1
+ * trailer is taken as hints, every record being checked by its hash when
+ * read), goes to the pack index, and the ranges holding its manifests are
+ * fetched.  Returns 0, 1 (fetch it whole instead), an alarm's
  * result or an error.  *KEPT counts the bytes kept in memory.
  */
 static int pull_pack_lazy(struct pull *p, struct pull_peer_state *ps, const char *ekey,

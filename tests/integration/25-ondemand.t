@@ -7,7 +7,8 @@
 # (plus read-ahead); `pin` of a directory fetches it all, and with the store
 # unreachable pinned files read fine while an unpinned, never-read range is
 # EIO (not zeros); a tampered pack range is EIO and the alarm bad-block;
-# reading everything gives byte-identical content.
+# reading everything gives byte-identical content; an altered trailer of a
+# pack fetched lazily is bad-object at once (doc/SYNC.md D8).
 #
 # Bytes fetched are the daemon's own counter (status --json content.
 # fetched_bytes, every byte the puller GETs) on a file:// store, which can be
@@ -174,5 +175,34 @@ bsync
 converge "B: it arrives" 30 size_is "$mb/tr1.bin" 65536
 cmp -s "$mb/tr1.bin" "$ma/tr1.bin"
 ok $? "B: tr1 at 64 KiB reads byte-identical" "$(cmp "$mb/tr1.bin" "$ma/tr1.bin" 2>&1)"
+
+# --- an altered trailer (doc/SYNC.md D8) ------------------------------------------------
+# A pack larger than 1 MiB is not fetched whole in lazy mode: only its trailer and the ranges
+# around its manifests.  A version-2 pack's name binds its trailer, so one changed byte of it
+# is named at once (bad-object), not left to fail when a block is read.  B is unmounted while
+# A publishes and the store alters the pack, so that B's first look at it is the altered one.
+umount_region "$mb"
+export SEALSYNC_HOME=$HA
+touch "$work/before-u"
+rand_file "$work/u.src" $((3 * 1048576))
+cp "$work/u.src" "$ma/u.bin"
+run_ok "A: sync u.bin" A sync docs
+pf=$(find "$work/store.real/$RID/p/" -type f -newer "$work/before-u" -printf '%s %p\n' |
+	sort -n | tail -n1 | cut -d' ' -f2)
+psize=$(stat -c %s "$pf")
+chmod u+w "$pf" 2>/dev/null
+# The last 4 bytes are the record count; the 32 before them the last record's hash.
+printf '\x5a' | dd of="$pf" bs=1 seek=$((psize - 14)) conv=notrunc 2>/dev/null &&
+	[ "$psize" -gt 1048576 ]
+ok $? "altered one byte of the trailer of u.bin's pack ($psize bytes)"
+export SEALSYNC_HOME=$HB
+mount_region docs "$mb" || bail "remount on B failed"
+bsync
+wait_for "B to name the altered trailer" 60 alarm_named "$HB" bad-object "" \
+	"trailer does not match its name"
+ok $? "B: bad-object, the trailer does not match the pack's name" \
+	"$(B status docs --json | jq -c '.alarms')"
+[ ! -e "$mb/u.bin" ]
+ok $? "B: nothing of that entry is applied (u.bin absent)"
 
 done_testing
