@@ -141,7 +141,8 @@ static int push_file(struct push *p, const char *name, uint8_t **buf, size_t *le
 }
 
 /*
- * PUT KEY as MODE (STORE_PUT_ABSENT, or STORE_PUT_NAMED for a pack: doc/SYNC.md
+ * PUT KEY as MODE (STORE_PUT_ABSENT, or STORE_PUT_NAMED for a pack or a journal
+ * entry, whose key names its bytes' hash: doc/SYNC.md
  * D6); an existing object the store refuses to replace must hold the same bytes.
  */
 static int push_put(struct push *p, const char *key, const uint8_t *buf, size_t len, int mode,
@@ -579,11 +580,13 @@ static int push_one(struct push *p, const struct push_item *it)
         if (rc == 0)
                 rc = push_packs(p, &e, 0);
         if (rc == 0) {
-                rc = push_put(p, key, buf, len, STORE_PUT_ABSENT, NULL);
+                /* D6: the key names the entry's hash, so a plain PUT where the store
+                 * has no conditional one; K1's clone check is the LIST above. */
+                rc = push_put(p, key, buf, len, STORE_PUT_NAMED, NULL);
                 if (rc == -EBADE)
-                        log_err("the store already holds a different journal entry %llu of this "
-                                "device: this device's state was restored or cloned; refusing "
-                                "to publish (re-enroll as a new device)",
+                        log_err("the store holds other bytes under the key of journal entry %llu "
+                                "of this device (the key names the entry's hash: the store "
+                                "altered it); publishing stops",
                                 (unsigned long long)e.seq);
         }
         if (rc == 0) {

@@ -20,7 +20,8 @@ struct store;
  * is at least STORE_PUT_ABSENT for a backend that knows no better):
  *   STORE_PUT_ANY    replace whatever is there;
  *   STORE_PUT_ABSENT fail -EEXIST if an object is there;
- *   STORE_PUT_NAMED  the key names the hash of the bytes (a pack): as ABSENT
+ *   STORE_PUT_NAMED  the key names the hash of the bytes (a pack, a journal
+ *                    entry): as ABSENT
  *                    where the store checks absence within the PUT itself;
  *                    where it cannot (no conditional PUT), a plain PUT, not
  *                    a HEAD and a PUT.  An object already there is replaced

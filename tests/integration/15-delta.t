@@ -78,6 +78,8 @@ ok $? "the first publication uploaded at least the file's size ($up bytes)"
 # doc/SYNC.md D6: packs are named by their bytes; this Swift has no
 # conditional PUT, and a pack goes up as one PUT, without a HEAD first.
 is "$(store_heads p)" 0 "no HEAD before the packs' PUTs ($(store_puts p) pack PUTs)"
+# A journal entry's key ends in its hash: named by its bytes as well.
+is "$(store_heads journal)" 0 "no HEAD before the journal entries' PUTs ($(store_puts journal) PUTs)"
 
 # 1 byte in the middle, not on a block boundary.
 OFF=$((SIZE / 2 + 12345))
