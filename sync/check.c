@@ -109,6 +109,10 @@ int check_pack(const uint8_t *buf, size_t len, const struct journal_pack *jp,
 
         if (len != jp->size)
                 return check_fail(-EBADMSG, why, "size differs from the one its entry gives");
+        if (pack_newer(buf, len))
+                return check_fail(-EBADMSG, why,
+                                  "a pack of a newer format than this build reads (update "
+                                  "sealsync on this device)");
         if (pack_name(buf, len, h) != 0)
                 return check_fail(-EBADMSG, why, "malformed pack");
         if (memcmp(h, jp->hash, 32) != 0)

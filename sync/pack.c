@@ -384,6 +384,12 @@ static int pack_version(const uint8_t *buf)
         return 0;
 }
 
+int pack_newer(const uint8_t *buf, size_t len)
+{
+        return buf != NULL && len >= PACK_MAGIC_LEN && memcmp(buf, "SEALPAK", 7) == 0 &&
+               buf[7] > '2' && buf[7] <= '9';
+}
+
 void pack_name_of_trailer(const uint8_t *trailer, size_t tlen, uint8_t name[static PACK_HASH_LEN])
 {
         struct hash_stream hs;

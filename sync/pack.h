@@ -176,6 +176,13 @@ int pack_parse(const uint8_t *buf, size_t len, struct pack_entry **entries, size
 int pack_name(const uint8_t *buf, size_t len, uint8_t name[static PACK_HASH_LEN])
     __attribute__((warn_unused_result));
 
+/*
+ * 1 if BUF (LEN bytes) starts with the magic of a pack version above the
+ * ones this build reads ("SEALPAK3".."SEALPAK9"), so a reader can say
+ * "update" rather than "malformed"; else 0.
+ */
+int pack_newer(const uint8_t *buf, size_t len);
+
 /* NAME = the version-2 name of a pack whose trailer is TRAILER (TLEN bytes). */
 void pack_name_of_trailer(const uint8_t *trailer, size_t tlen, uint8_t name[static PACK_HASH_LEN]);
 
