@@ -140,6 +140,14 @@ static int push_file(struct push *p, const char *name, uint8_t **buf, size_t *le
         return fileio_read_all(path, PUSH_ENTRY_MAX, buf, len);
 }
 
+static void push_count_sent(struct push *p, uint64_t len)
+{
+        pthread_mutex_lock(&p->lock);
+        p->stats.objects_sent++;
+        p->stats.bytes_sent += len;
+        pthread_mutex_unlock(&p->lock);
+}
+
 /*
  * PUT KEY as MODE (STORE_PUT_ABSENT, or STORE_PUT_NAMED for a pack or a journal
  * entry, whose key names its bytes' hash: doc/SYNC.md
@@ -158,24 +166,60 @@ static int push_put(struct push *p, const char *key, const uint8_t *buf, size_t 
                         rc = -EBADE;
                 free(have);
         }
-        if (rc == 0) {
-                pthread_mutex_lock(&p->lock);
-                p->stats.objects_sent++;
-                p->stats.bytes_sent += len;
-                pthread_mutex_unlock(&p->lock);
-        }
+        if (rc == 0)
+                push_count_sent(p, len);
         return rc;
 }
 
 /*
- * Pack HASH from its recipe "r-<hash>" (doc/DESIGN.md "Write once"): read
- * where the recipe says, checked record by record and as a whole.
+ * D9: an object already under pack KEY (a conditional store's -EEXIST, where
+ * no bytes of ours are at hand to compare) is judged by its name HASH: 0 if
+ * it is a valid pack of that name (the same bytes, D8), else -EBADE.
  */
-static int push_assemble(struct push *p, const char *rname, uint8_t **buf, size_t *len,
-                         uint8_t sha[static 32])
+static int push_pack_there(struct push *p, const char *key, const uint8_t hash[32])
+{
+        uint8_t *have = NULL, name[32];
+        struct pack_entry *ents = NULL;
+        size_t hlen = 0, n = 0;
+        int rc = p->store->ops->get(p->store, key, PACK_MAX_SIZE, &have, &hlen);
+
+        if (rc == 0 && (pack_name(have, hlen, name) != 0 || memcmp(name, hash, 32) != 0 ||
+                        pack_parse(have, hlen, &ents, &n) != 0))
+                rc = -EBADE;
+        free(ents);
+        free(have);
+        return rc;
+}
+
+/* D9: pack R (named HASH) streamed into its PUT at KEY.  -EILSEQ: not the committed bytes. */
+static int push_stream(struct push *p, const struct recipe *r, const char *key,
+                       const uint8_t hash[32])
+{
+        struct recipe_src src;
+        int rc = recipe_src_init(&src, r, p->self.block_read, p->self.block_arg);
+
+        if (rc != 0)
+                return rc;
+        rc = store_put_stream(p->store, key, r->pack_size, STORE_PUT_NAMED, r->sha256,
+                              recipe_src_read, &src);
+        recipe_src_release(&src);
+        if (rc == -EEXIST)
+                rc = push_pack_there(p, key, hash);
+        if (rc == 0)
+                push_count_sent(p, r->pack_size);
+        return rc;
+}
+
+/*
+ * Pack HASH from its recipe RNAME ("r-<hash>", doc/DESIGN.md "Write once")
+ * to KEY: streamed (D9); when the stream finds the bytes are not the
+ * committed pack (a block moved, D5), or for a version-1 recipe, assembled
+ * in memory with every record checked, and put.
+ */
+static int push_recipe(struct push *p, const char *rname, const char *key, const uint8_t hash[32])
 {
         struct recipe r;
-        uint8_t *rb = NULL;
+        uint8_t *rb = NULL, *buf = NULL, sha[32];
         size_t rlen = 0;
         int rc = push_file(p, rname, &rb, &rlen);
 
@@ -192,9 +236,13 @@ static int push_assemble(struct push *p, const char *rname, uint8_t **buf, size_
                 log_err("outbox: %s is corrupt; it stays for inspection", rname);
                 return rc;
         }
-        rc = recipe_assemble(&r, p->self.block_read, p->self.block_arg, buf, sha);
-        if (rc == 0)
-                *len = r.pack_size;
+        rc = r.version == 2 ? push_stream(p, &r, key, hash) : -EILSEQ;
+        if (rc == -EILSEQ) {
+                rc = recipe_assemble(&r, p->self.block_read, p->self.block_arg, &buf, sha);
+                if (rc == 0)
+                        rc = push_put(p, key, buf, r.pack_size, STORE_PUT_NAMED, sha);
+                free(buf);
+        }
         recipe_release(&r);
         free(rb);
         return rc;
@@ -266,26 +314,24 @@ static void push_early_forget(struct push *p, const uint8_t hash[32])
 static int push_pack(struct push *p, const uint8_t hash[32], int early)
 {
         char key[JOURNAL_KEY_SIZE + 128], hex[65], pname[80];
-        uint8_t *pb = NULL, sha[32];
-        const uint8_t *have_sha = NULL;
+        uint8_t *pb = NULL;
         size_t plen = 0;
         int rc;
 
         if (push_early_fresh(p, hash))
                 return 0;
         hex_encode(hex, hash, 32);
+        snprintf(key, sizeof(key), "%s/p/%s", p->region_hex, hex);
         snprintf(pname, sizeof(pname), "p-%s", hex);
-        rc = push_file(p, pname, &pb, &plen);
-        if (rc == -ENOENT) {
+        rc = push_file(p, pname, &pb, &plen); /* an outbox from before recipes */
+        if (rc == 0) {
+                rc = push_put(p, key, pb, plen, STORE_PUT_NAMED, NULL);
+        } else if (rc == -ENOENT) {
                 pname[0] = 'r';
-                rc = push_assemble(p, pname, &pb, &plen, sha);
-                have_sha = sha; /* D8: the pass that checked it is the request's payload hash */
+                rc = push_recipe(p, pname, key, hash);
         }
         if (rc == -ENOENT)
                 return 0; /* uploaded by an earlier pass that stopped before cleanup */
-        snprintf(key, sizeof(key), "%s/p/%s", p->region_hex, hex);
-        if (rc == 0)
-                rc = push_put(p, key, pb, plen, STORE_PUT_NAMED, have_sha);
         if (rc == 0 && early)
                 push_early_note(p, hash);
         free(pb);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Pack recipes: codec and assembly (sync/recipe.h, doc/DESIGN.md "Write once"). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -339,4 +340,156 @@ int recipe_assemble(const struct recipe *r, recipe_read_fn read, void *arg, uint
                 memcpy(sha, digest, SHA256_LEN);
         *out = buf;
         return 0;
+}
+
+/* ---- the pack as a stream (D9) ---- */
+
+static void recipe_src_rewind(struct recipe_src *s)
+{
+        if (s->sha_live)
+                sha256_stream_release(&s->sha);
+        sha256_stream_init(&s->sha);
+        s->sha_live = 1;
+        s->pos = 0;
+        s->item = 0;
+        s->item_start = PACK_MAGIC_LEN;
+}
+
+int recipe_src_init(struct recipe_src *s, const struct recipe *r, recipe_read_fn read, void *arg)
+{
+        size_t i, maxblk = 0;
+
+        memset(s, 0, sizeof(*s));
+        s->blk_item = SIZE_MAX;
+        if (r->version != 2 || r->n == 0 || r->pack_size > PACK_MAX_SIZE)
+                return -EINVAL;
+        for (i = 0; i < r->n; i++)
+                if (r->items[i].kind == PACK_KIND_BLOCK && r->items[i].len > maxblk)
+                        maxblk = r->items[i].len;
+        s->tlen = pack_trailer_len(r->n);
+        s->trailer = malloc(s->tlen);
+        s->blk = malloc(maxblk > 0 ? maxblk : 1);
+        if (s->trailer == NULL || s->blk == NULL) {
+                recipe_src_release(s);
+                return -ENOMEM;
+        }
+        recipe_trailer(r->items, r->n, s->trailer);
+        s->r = r;
+        s->read = read;
+        s->arg = arg;
+        recipe_src_rewind(s);
+        return 0;
+}
+
+void recipe_src_release(struct recipe_src *s)
+{
+        if (s->sha_live)
+                sha256_stream_release(&s->sha);
+        free(s->trailer);
+        free(s->blk); /* sealed bytes only: nothing to wipe */
+        memset(s, 0, sizeof(*s));
+}
+
+/* The bytes of the current item's record from its offset AT (header first), into P. */
+static int recipe_src_item(struct recipe_src *s, uint64_t at, uint8_t *p, size_t n)
+{
+        const struct recipe_item *it = &s->r->items[s->item];
+        uint8_t hdr[PACK_RECORD_HDR_LEN];
+        size_t k;
+
+        if (at < PACK_RECORD_HDR_LEN) { /* within the header */
+                hdr[0] = it->kind;
+                recipe_put_be(hdr + 1, it->len, 4);
+                k = PACK_RECORD_HDR_LEN - (size_t)at;
+                memcpy(p, hdr + at, n < k ? n : k);
+                return 0;
+        }
+        at -= PACK_RECORD_HDR_LEN;
+        if (it->kind != PACK_KIND_BLOCK) {
+                memcpy(p, it->bytes + at, n);
+                return 0;
+        }
+        if (s->blk_item != s->item) {
+                int rc = s->read(s->arg, it, 0, s->blk);
+
+                if (rc == -ENOENT)
+                        memset(s->blk, 0, it->len); /* no first place: the checksum fails */
+                else if (rc != 0)
+                        return rc;
+                s->blk_item = s->item;
+        }
+        memcpy(p, s->blk + at, n);
+        return 0;
+}
+
+/* Hands out the next N bytes (N <= what is left) into P, hashing them. */
+static int recipe_src_next(struct recipe_src *s, uint8_t *p, size_t n)
+{
+        const struct recipe *r = s->r;
+
+        while (n > 0) {
+                size_t k;
+                int rc = 0;
+
+                if (s->pos < PACK_MAGIC_LEN) {
+                        k = PACK_MAGIC_LEN - (size_t)s->pos;
+                        k = n < k ? n : k;
+                        memcpy(p, PACK_MAGIC + s->pos, k);
+                } else if (s->item < r->n) {
+                        uint64_t end = s->item_start + PACK_RECORD_HDR_LEN + r->items[s->item].len;
+                        uint64_t at = s->pos - s->item_start;
+
+                        k = (size_t)(end - s->pos) < n ? (size_t)(end - s->pos) : n;
+                        if (at < PACK_RECORD_HDR_LEN && k > PACK_RECORD_HDR_LEN - at)
+                                k = PACK_RECORD_HDR_LEN - (size_t)at; /* the header alone */
+                        rc = recipe_src_item(s, at, p, k);
+                        if (rc == 0 && s->pos + k == end) {
+                                s->item++;
+                                s->item_start = end;
+                        }
+                } else {
+                        size_t at = (size_t)(s->pos - (r->pack_size - s->tlen));
+
+                        k = s->tlen - at < n ? s->tlen - at : n;
+                        memcpy(p, s->trailer + at, k);
+                }
+                if (rc != 0)
+                        return rc;
+                sha256_stream_update(&s->sha, p, k);
+                s->pos += k;
+                p += k;
+                n -= k;
+        }
+        return 0;
+}
+
+int recipe_src_read(void *src, uint64_t off, uint8_t *buf, size_t n)
+{
+        struct recipe_src *s = src;
+        uint8_t skip[4096], digest[SHA256_LEN];
+        int rc;
+
+        if (s->r == NULL || off > s->r->pack_size || n > s->r->pack_size - off)
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        if (off < s->pos)
+                recipe_src_rewind(s); /* a resend from the start */
+        while (s->pos < off) {
+                size_t k = off - s->pos < sizeof(skip) ? (size_t)(off - s->pos) : sizeof(skip);
+
+                rc = recipe_src_next(s, skip, k);
+                if (rc != 0)
+                        return rc;
+        }
+        rc = recipe_src_next(s, buf, n);
+        if (rc != 0 || s->pos < s->r->pack_size)
+                return rc;
+        s->sha_live = 0;
+        rc = sha256_stream_final(&s->sha, digest);
+        if (rc == 0 && memcmp(digest, s->r->sha256, SHA256_LEN) != 0)
+                rc = -EILSEQ; /* not the committed pack: the last bytes are never handed out */
+        if (rc != 0)
+                memset(buf, 0, n);
+        return rc;
 }

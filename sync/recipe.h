@@ -145,4 +145,38 @@ typedef int (*recipe_read_fn)(void *arg, const struct recipe_item *it, unsigned 
 int recipe_assemble(const struct recipe *r, recipe_read_fn read, void *arg, uint8_t **out,
                     uint8_t *sha) __attribute__((warn_unused_result));
 
+/*
+ * The pack R describes as a stream (doc/SYNC.md D9), for a store's
+ * streaming put: recipe_src_init, then recipe_src_read (a store_source_fn:
+ * N bytes at OFF; an OFF below what was handed out restarts from the
+ * beginning, one above skips ahead), and always recipe_src_release.
+ * Blocks come from their first place (ATTEMPT 0 of READ) unchecked, a
+ * missing one as zeros; a SHA-256 runs over every byte handed out, and the
+ * read that reaches the pack's end fails with -EILSEQ instead when it is
+ * not R->sha256, so a consumer that stores only complete bodies stores
+ * nothing then.  Memory: the largest block and the trailer, not the pack.
+ * Version 2 only (-EINVAL for a version-1 recipe: assemble it).
+ */
+struct recipe_src {
+        const struct recipe *r;
+        recipe_read_fn read;
+        void *arg;
+        uint64_t pos;        /* bytes handed out (and hashed) so far */
+        size_t item;         /* the item POS is in, or R->n in the trailer */
+        uint64_t item_start; /* pack offset of that item's header */
+        uint8_t *blk;        /* the largest block's room */
+        size_t blk_item;     /* the item whose bytes BLK holds, or SIZE_MAX */
+        uint8_t *trailer;
+        size_t tlen;
+        struct sha256_stream sha;
+        int sha_live;
+};
+
+int recipe_src_init(struct recipe_src *s, const struct recipe *r, recipe_read_fn read, void *arg)
+    __attribute__((warn_unused_result));
+/* SRC is a struct recipe_src.  0, -EILSEQ (above), -EINVAL (past the end), READ's error. */
+int recipe_src_read(void *src, uint64_t off, uint8_t *buf, size_t n)
+    __attribute__((warn_unused_result));
+void recipe_src_release(struct recipe_src *s);
+
 #endif

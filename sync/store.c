@@ -145,6 +145,26 @@ int store_put_hashed(struct store *st, const char *key, const void *buf, size_t 
         return st->ops->put(st, key, buf, len, mode);
 }
 
+int store_put_stream(struct store *st, const char *key, uint64_t len, int mode,
+                     const uint8_t sha256[32], store_source_fn read, void *arg)
+{
+        uint8_t *buf;
+        int rc;
+
+        if (st->ops->put_stream != NULL)
+                return st->ops->put_stream(st, key, len, mode, sha256, read, arg);
+        if (len > (64u << 20))
+                return -EFBIG;
+        buf = malloc(len > 0 ? (size_t)len : 1);
+        if (buf == NULL)
+                return -ENOMEM;
+        rc = read(arg, 0, buf, (size_t)len);
+        if (rc == 0)
+                rc = store_put_hashed(st, key, buf, (size_t)len, mode, sha256);
+        free(buf);
+        return rc;
+}
+
 int store_put_once(struct store *st, const char *key, const uint8_t *obj, size_t len)
 {
         uint8_t *have = NULL;

@@ -33,6 +33,14 @@ struct store;
 #define STORE_PUT_ABSENT 1
 #define STORE_PUT_NAMED 2
 
+/*
+ * Where a streamed put gets its body (doc/SYNC.md D9): N bytes at OFF into
+ * BUF.  Called with increasing offsets, and again from 0 when a request is
+ * sent anew.  A negative return stops the put, which stores nothing and
+ * returns it.
+ */
+typedef int (*store_source_fn)(void *arg, uint64_t off, uint8_t *buf, size_t n);
+
 struct store_ops {
         /* Put KEY as IF_ABSENT says (STORE_PUT_*); -EEXIST when it refuses. */
         int (*put)(struct store *s, const char *key, const void *buf, size_t len, int if_absent);
@@ -40,6 +48,11 @@ struct store_ops {
          * computed (S3's request signature hashes the body; doc/SYNC.md D8). */
         int (*put_hashed)(struct store *s, const char *key, const void *buf, size_t len,
                           int if_absent, const uint8_t sha256[32]);
+        /* Optional (NULL: the body read whole, then put_hashed or put): put LEN bytes
+         * read from READ, whose SHA-256 is SHA256; the object exists only if every
+         * read succeeded (doc/SYNC.md D9). */
+        int (*put_stream)(struct store *s, const char *key, uint64_t len, int if_absent,
+                          const uint8_t sha256[32], store_source_fn read, void *arg);
         /* Get KEY (at most MAX bytes, else -EFBIG) into malloc'd *BUF. -ENOENT if absent. */
         int (*get)(struct store *s, const char *key, size_t max, uint8_t **buf, size_t *len);
         /* Get LEN bytes at OFF of KEY into BUF; -EIO if the object is shorter. */
@@ -69,6 +82,15 @@ int store_open(const char *url, struct store **out) __attribute__((warn_unused_r
 
 /* 1 if KEY is a valid object key (1..512 chars of [a-z0-9/-], no "//", no leading '/'). */
 int store_key_valid(const char *key);
+
+/*
+ * ST's put_stream where it has one; else LEN bytes (<= 64 MiB) read from
+ * READ into memory and put with store_put_hashed.  Returns 0, READ's error,
+ * -EEXIST, -EFBIG, -ENOMEM or the store's error.
+ */
+int store_put_stream(struct store *st, const char *key, uint64_t len, int mode,
+                     const uint8_t sha256[32], store_source_fn read, void *arg)
+    __attribute__((warn_unused_result));
 
 /* ST's put_hashed where it has one, else its put (SHA256 unused). */
 int store_put_hashed(struct store *st, const char *key, const void *buf, size_t len, int mode,

@@ -232,6 +232,9 @@ struct s3_req {
         atomic_int *cancel;       /* or NULL: non-zero stops the request (-ECANCELED) */
         char payload[S3_SHA_HEX]; /* hex SHA-256 of the body: once, for every attempt */
         const uint8_t *body_sha;  /* or NULL: the body's SHA-256, computed by the caller */
+        store_source_fn source;   /* or NULL: a streamed body (D9; BODY is NULL, BODY_SHA set) */
+        void *source_arg;
+        int source_err; /* the source's error: the transfer was stopped, never retried */
         /* Where a 2xx body goes: DST (exactly range_len bytes) or resp (<= max). */
         uint8_t *dst;
         size_t max;
@@ -412,8 +415,16 @@ static size_t s3_read_cb(char *buf, size_t size, size_t n, void *arg)
 
         if (want > left)
                 want = left;
-        if (want > 0)
+        if (want > 0 && r->source != NULL) {
+                int rc = r->source(r->source_arg, r->sent, (uint8_t *)buf, want);
+
+                if (rc != 0) { /* short of Content-Length: nothing is stored (D9) */
+                        r->source_err = rc;
+                        return CURL_READFUNC_ABORT;
+                }
+        } else if (want > 0) {
                 memcpy(buf, r->body + r->sent, want);
+        }
         r->sent += want;
         return want;
 }
@@ -965,6 +976,8 @@ static int s3_perform(struct store_s3 *s, struct s3_req *r)
                 cc = s3_attempt(s, r, c);
                 rc = s3_classify(s, r, cc, &retry);
                 s3_handle_put(s, slot);
+                if (r->source_err != 0)
+                        return r->source_err; /* the body's own failure: no retry */
                 if (!retry)
                         return rc;
                 log_debug("S3 bucket '%s': %s %s: attempt %d: %s", s->bucket, r->op, s3_what(r),
@@ -1268,9 +1281,13 @@ out_free:
         return rc;
 }
 
-/* s3_put, where SHA (or NULL) is BUF's SHA-256, computed by the caller. */
-static int s3_put_sha(struct store *st, const char *key, const void *buf, size_t len, int if_absent,
-                      const uint8_t *sha)
+/*
+ * s3_put, where SHA (or NULL) is the body's SHA-256, computed by the caller;
+ * the body is BUF (LEN bytes) or, with SRC, LEN bytes read from SRC (D9: a
+ * single PUT; SHA required).
+ */
+static int s3_put_body(struct store *st, const char *key, const void *buf, size_t len,
+                       store_source_fn src, void *arg, int if_absent, const uint8_t *sha)
 {
         struct store_s3 *s = store_s3_of(st);
         char full[S3_FULLKEY_MAX + 1];
@@ -1280,9 +1297,9 @@ static int s3_put_sha(struct store *st, const char *key, const void *buf, size_t
         rc = s3_fullkey(s, key, full);
         if (rc != 0)
                 return rc;
-        if (len > 0 && buf == NULL)
+        if ((len > 0 && buf == NULL && src == NULL) || (src != NULL && sha == NULL))
                 return -EINVAL;
-        if (len >= S3_MULTIPART_MIN)
+        if (src == NULL && len >= S3_MULTIPART_MIN)
                 return s3_put_multipart(s, full, buf, len, if_absent);
         if (if_absent == STORE_PUT_NAMED && atomic_load(&s->no_cond_put))
                 if_absent = STORE_PUT_ANY; /* content-named: a plain PUT, no HEAD */
@@ -1297,17 +1314,50 @@ static int s3_put_sha(struct store *st, const char *key, const void *buf, size_t
         r.body = buf;
         r.body_len = len;
         r.body_sha = sha;
+        r.source = src;
+        r.source_arg = arg;
         r.if_none_match = if_absent != STORE_PUT_ANY;
         r.max = S3_ERR_MAX;
         rc = s3_perform(s, &r);
-        /* An earlier attempt may have stored it before the connection failed. */
-        if (rc == -EEXIST && r.ambiguous)
+        /* An earlier attempt may have stored it before the connection failed (a streamed
+         * body cannot be compared: -EEXIST, for the caller to judge by its name). */
+        if (rc == -EEXIST && r.ambiguous && src == NULL)
                 rc = s3_same_object(s, full, buf, len);
         s3_str_free(&r.resp);
         if (rc == -ENOTSUP && if_absent) {
                 s3_no_cond_put(s);
-                return s3_put_sha(st, key, buf, len, if_absent, sha);
+                return s3_put_body(st, key, buf, len, src, arg, if_absent, sha);
         }
+        return rc;
+}
+
+/* s3_put, where SHA (or NULL) is BUF's SHA-256, computed by the caller. */
+static int s3_put_sha(struct store *st, const char *key, const void *buf, size_t len, int if_absent,
+                      const uint8_t *sha)
+{
+        return s3_put_body(st, key, buf, len, NULL, NULL, if_absent, sha);
+}
+
+/* D9: one PUT streamed from READ; larger than a single PUT takes, read whole and put. */
+static int s3_put_stream(struct store *st, const char *key, uint64_t len, int if_absent,
+                         const uint8_t sha256[32], store_source_fn read, void *arg)
+{
+        uint8_t *buf;
+        int rc;
+
+        if (read == NULL || sha256 == NULL)
+                return -EINVAL;
+        if (len < S3_MULTIPART_MIN)
+                return s3_put_body(st, key, NULL, (size_t)len, read, arg, if_absent, sha256);
+        if (len > (64u << 20))
+                return -EFBIG;
+        buf = malloc((size_t)len);
+        if (buf == NULL)
+                return -ENOMEM;
+        rc = read(arg, 0, buf, (size_t)len);
+        if (rc == 0)
+                rc = s3_put_sha(st, key, buf, (size_t)len, if_absent, sha256);
+        free(buf);
         return rc;
 }
 
@@ -1661,6 +1711,7 @@ static void s3_close(struct store *st)
 static const struct store_ops store_s3_ops = {
     .put = s3_put,
     .put_hashed = s3_put_hashed,
+    .put_stream = s3_put_stream,
     .get = s3_get,
     .get_range = s3_get_range,
     .list = s3_list,

@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "crypto/secmem.h"
+#include "crypto/sha256.h"
 #include "sync/store.h"
 #include "util/log.h"
 
@@ -407,6 +408,63 @@ static void test_list(struct store *s, long n)
         collect_free(&c);
 }
 
+/* A streamed body (doc/SYNC.md D9): BUF, failing with FAIL_RC on the piece that reaches its end. */
+struct st_src {
+        const uint8_t *buf;
+        size_t len;
+        int fail_rc;
+        unsigned calls;
+};
+
+static int st_src_read(void *arg, uint64_t off, uint8_t *out, size_t n)
+{
+        struct st_src *src = arg;
+
+        src->calls++;
+        if (off > src->len || n > src->len - off)
+                return -EINVAL;
+        if (src->fail_rc != 0 && off + n == src->len)
+                return src->fail_rc;
+        memcpy(out, src->buf + off, n);
+        return 0;
+}
+
+/* D9: a streamed put stores its body whole, or, if the body fails, nothing at all. */
+static void test_stream(struct store *s)
+{
+        size_t len = 3u * 1024 * 1024 + 777, glen = 0;
+        uint8_t *buf = malloc(len), *got = NULL, sha[SHA256_LEN];
+        struct st_src src = {0};
+        char k[600];
+        int rc;
+
+        if (buf == NULL) {
+                ok(0, "stream: memory");
+                return;
+        }
+        secmem_random(buf, len);
+        sha256_hash(sha, buf, len);
+        src.buf = buf;
+        src.len = len;
+        key(k, sizeof(k), "stream/whole");
+        is_rc(store_put_stream(s, k, len, STORE_PUT_NAMED, sha, st_src_read, &src), 0,
+              "streamed put of 3 MiB");
+        ok(src.calls >= 1, "  ... read through its source (%u reads)", src.calls);
+        rc = s->ops->get(s, k, len, &got, &glen);
+        ok(rc == 0 && glen == len && memcmp(got, buf, len) == 0, "  ... reads back whole");
+        free(got);
+        got = NULL;
+        (void)s->ops->del(s, k);
+        key(k, sizeof(k), "stream/failed");
+        src.fail_rc = -EILSEQ;
+        src.calls = 0;
+        is_rc(store_put_stream(s, k, len, STORE_PUT_NAMED, sha, st_src_read, &src), -EILSEQ,
+              "a streamed put whose body fails on its last piece fails with that error");
+        is_rc(s->ops->get(s, k, len, &got, &glen), -ENOENT, "  ... and stores nothing");
+        free(got);
+        free(buf);
+}
+
 static void test_big(struct store *s)
 {
         uint8_t *big, *buf = NULL, rb[64];
@@ -572,6 +630,7 @@ int main(int argc, char **argv)
         test_bad_keys(s);
         test_list(s, n);
         test_big(s);
+        test_stream(s);
         test_cleanup(s);
         store_close(s);
         printf("1..%d\n", st_n);

@@ -247,12 +247,78 @@ static void test_version1(void **state)
         free(rec);
 }
 
+/*
+ * D9: the stream hands out exactly the assembled pack, in any pieces and
+ * after a restart; with a block moved it fails the piece that reaches the
+ * end (-EILSEQ), having handed out everything before it.
+ */
+static void test_stream(void **state)
+{
+        static struct t_src s;
+        uint8_t man[MANIFEST_MIN_SIZE], *pack = NULL, *rec = NULL, *got, phash[32];
+        size_t plen = 0, rlen = 0, i, off, step;
+        struct recipe r;
+        struct recipe_src src;
+
+        (void)state;
+        for (i = 0; i < T_FILE_LEN; i++)
+                s.file[i] = (uint8_t)(i * 11 + 5);
+        memcpy(s.copy, s.file, sizeof(s.copy));
+        memset(man, 0x77, sizeof(man));
+        t_build(&s, man, sizeof(man), &pack, &plen, phash, &rec, &rlen);
+        assert_int_equal(recipe_decode(rec, rlen, &r), 0);
+        got = malloc(plen);
+        assert_non_null(got);
+        s.places = 1;
+        assert_int_equal(recipe_src_init(&src, &r, t_read, &s), 0);
+        for (step = 1; step < plen; step = step * 7 + 3) { /* pieces of 1, 10, 73, ... bytes */
+                memset(got, 0, plen);
+                for (off = 0; off < plen; off += step) {
+                        size_t k = plen - off < step ? plen - off : step;
+
+                        assert_int_equal(recipe_src_read(&src, off, got + off, k), 0);
+                }
+                assert_memory_equal(got, pack, plen); /* each round restarts at 0 */
+        }
+        /* A skip ahead, then the rest. */
+        memset(got, 0, plen);
+        assert_int_equal(recipe_src_read(&src, 100, got + 100, 50), 0);
+        assert_int_equal(recipe_src_read(&src, 150, got + 150, plen - 150), 0);
+        assert_memory_equal(got + 100, pack + 100, plen - 100);
+        assert_int_equal(recipe_src_read(&src, plen, got, 0), 0);
+        assert_int_equal(recipe_src_read(&src, plen - 1, got, 2), -EINVAL);
+        recipe_src_release(&src);
+
+        /* Block 1 changed where it was committed: the last piece fails, nothing of it out. */
+        s.file[t_off[1] + 9] ^= 1;
+        assert_int_equal(recipe_src_init(&src, &r, t_read, &s), 0);
+        assert_int_equal(recipe_src_read(&src, 0, got, plen - 10), 0);
+        memset(got + plen - 10, 0x5a, 10);
+        assert_int_equal(recipe_src_read(&src, plen - 10, got + plen - 10, 10), -EILSEQ);
+        for (i = plen - 10; i < plen; i++)
+                assert_int_equal(got[i], 0);
+        recipe_src_release(&src);
+        s.file[t_off[1] + 9] ^= 1;
+        recipe_release(&r);
+
+        /* A version-1 recipe is not streamed. */
+        memset(&r, 0, sizeof(r));
+        r.version = 1;
+        r.n = 1;
+        assert_int_equal(recipe_src_init(&src, &r, t_read, &s), -EINVAL);
+        recipe_src_release(&src);
+        free(got);
+        free(pack);
+        free(rec);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_roundtrip),
             cmocka_unit_test(test_decode_rejects),
             cmocka_unit_test(test_version1),
+            cmocka_unit_test(test_stream),
         };
 
         if (secmem_init() != 0)
