@@ -570,12 +570,12 @@ int fs_commit_init(struct fs *fs) __attribute__((warn_unused_result));
  * most FS_COMMIT_PACK_TARGET bytes (a single record larger than that, a
  * manifest of a very large file, gets a pack of its own, <= PACK_MAX_SIZE);
  * each pack is written to the outbox as soon as it is full.  The pusher
- * reads packs whole, so this also bounds what it holds (sync/push.c).
- * 8 MiB (issue #10, doc/DESIGN.md "Pack version 2, 8 MiB packs"): against
- * 4 MiB, half the PUTs, and the 1 GiB upload ~1.5-2 s faster against Swift;
- * 16 MiB measured no faster and doubles what the pusher holds.
+ * streams packs into their PUTs (doc/SYNC.md D9), so its memory does not
+ * grow with this.  16 MiB (issue #10, doc/DESIGN.md "Pack version 2, 8 MiB
+ * packs" and "Streamed PUTs"): against 8 MiB, half the PUTs again, as fast
+ * or faster against Swift.
  */
-#define FS_COMMIT_PACK_TARGET (8u << 20)
+#define FS_COMMIT_PACK_TARGET (16u << 20)
 #define FS_COMMIT_MAX_FILES 4096
 int fs_commit(struct fs *fs, size_t *ncommits) __attribute__((warn_unused_result));
 /*

@@ -24,10 +24,10 @@
 #define PUSH_BACKOFF_MAX_S 60
 #define PUSH_ENTRY_MAX (64u << 20)
 /*
- * Packs of one entry uploaded at once.  Each is read whole (<= 64 MiB,
- * PACK_MAX_SIZE; the mount's committer writes packs of at most 8 MiB, fs/fsint.h
- * FS_COMMIT_PACK_TARGET, so about 16 MiB here) while it is sent, so this
- * bounds the pusher's memory; the
+ * Packs of one entry uploaded at once.  Each is streamed into its PUT
+ * (doc/SYNC.md D9: a block and the trailer in memory, not the pack; only a
+ * pack that is not the committed one is assembled whole, <= PACK_MAX_SIZE,
+ * as is a pack for a store that cannot stream); the
  * store bounds the requests in flight (an s3:// store sends a large pack's
  * parts in parallel too, through the same connection pool).
  */

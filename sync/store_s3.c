@@ -62,7 +62,7 @@
 #define S3_BACKOFF_MS 200            /* first backoff; doubles each time */
 #define S3_BACKOFF_MAX_MS 3000       /* backoff cap */
 #define S3_PART (8u << 20)           /* multipart part size (S3 minimum: 5 MiB) */
-#define S3_MULTIPART_MIN (16u << 20) /* larger objects than a mount's packs go multipart */
+#define S3_MULTIPART_MIN (20u << 20) /* larger objects than a mount's packs go multipart */
 #define S3_MAX_PARTS 10000           /* S3's limit */
 #define S3_XML_MAX (8u << 20)        /* listing and multipart responses */
 #define S3_ERR_MAX (64u << 10)       /* error documents (truncated beyond) */
