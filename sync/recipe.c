@@ -434,7 +434,7 @@ static int recipe_src_next(struct recipe_src *s, uint8_t *p, size_t n)
                 if (s->pos < PACK_MAGIC_LEN) {
                         k = PACK_MAGIC_LEN - (size_t)s->pos;
                         k = n < k ? n : k;
-                        memcpy(p, PACK_MAGIC + s->pos, k);
+                        memcpy(p, &PACK_MAGIC[s->pos], k);
                 } else if (s->item < r->n) {
                         uint64_t end = s->item_start + PACK_RECORD_HDR_LEN + r->items[s->item].len;
                         uint64_t at = s->pos - s->item_start;

@@ -148,11 +148,17 @@ int store_put_hashed(struct store *st, const char *key, const void *buf, size_t 
 int store_put_stream(struct store *st, const char *key, uint64_t len, int mode,
                      const uint8_t sha256[32], store_source_fn read, void *arg)
 {
+        if (st->ops->put_stream != NULL)
+                return st->ops->put_stream(st, key, len, mode, sha256, read, arg);
+        return store_put_buffered(st, key, len, mode, sha256, read, arg);
+}
+
+int store_put_buffered(struct store *st, const char *key, uint64_t len, int mode,
+                       const uint8_t sha256[32], store_source_fn read, void *arg)
+{
         uint8_t *buf;
         int rc;
 
-        if (st->ops->put_stream != NULL)
-                return st->ops->put_stream(st, key, len, mode, sha256, read, arg);
         if (len > (64u << 20))
                 return -EFBIG;
         buf = malloc(len > 0 ? (size_t)len : 1);

@@ -92,6 +92,11 @@ int store_put_stream(struct store *st, const char *key, uint64_t len, int mode,
                      const uint8_t sha256[32], store_source_fn read, void *arg)
     __attribute__((warn_unused_result));
 
+/* store_put_stream's fallback (and a backend's, for what it cannot stream): read whole, put. */
+int store_put_buffered(struct store *st, const char *key, uint64_t len, int mode,
+                       const uint8_t sha256[32], store_source_fn read, void *arg)
+    __attribute__((warn_unused_result));
+
 /* ST's put_hashed where it has one, else its put (SHA256 unused). */
 int store_put_hashed(struct store *st, const char *key, const void *buf, size_t len, int mode,
                      const uint8_t sha256[32]) __attribute__((warn_unused_result));

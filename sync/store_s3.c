@@ -1342,23 +1342,11 @@ static int s3_put_sha(struct store *st, const char *key, const void *buf, size_t
 static int s3_put_stream(struct store *st, const char *key, uint64_t len, int if_absent,
                          const uint8_t sha256[32], store_source_fn read, void *arg)
 {
-        uint8_t *buf;
-        int rc;
-
         if (read == NULL || sha256 == NULL)
                 return -EINVAL;
         if (len < S3_MULTIPART_MIN)
                 return s3_put_body(st, key, NULL, (size_t)len, read, arg, if_absent, sha256);
-        if (len > (64u << 20))
-                return -EFBIG;
-        buf = malloc((size_t)len);
-        if (buf == NULL)
-                return -ENOMEM;
-        rc = read(arg, 0, buf, (size_t)len);
-        if (rc == 0)
-                rc = s3_put_sha(st, key, buf, (size_t)len, if_absent, sha256);
-        free(buf);
-        return rc;
+        return store_put_buffered(st, key, len, if_absent, sha256, read, arg); /* multipart */
 }
 
 static int s3_put(struct store *st, const char *key, const void *buf, size_t len, int if_absent)
