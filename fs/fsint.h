@@ -570,12 +570,13 @@ int fs_commit_init(struct fs *fs) __attribute__((warn_unused_result));
  * most FS_COMMIT_PACK_TARGET bytes (a single record larger than that, a
  * manifest of a very large file, gets a pack of its own, <= PACK_MAX_SIZE);
  * each pack is written to the outbox as soon as it is full.  The pusher
- * streams packs into their PUTs (doc/SYNC.md D9), so its memory does not
- * grow with this.  16 MiB (issue #10, doc/DESIGN.md "Pack version 2, 8 MiB
- * packs" and "Streamed PUTs"): against 8 MiB, half the PUTs again, as fast
- * or faster against Swift.
+ * streams packs into their PUTs (doc/SYNC.md D9), but falls back to a
+ * whole pack in memory when a block moved (D5), and the mount benchmark
+ * hits that fallback: 8 MiB (issue #10, doc/DESIGN.md "Pack version 2, 8
+ * MiB packs", "Streamed PUTs"); 16 MiB took the daemon's peak RSS to 70 MiB
+ * (bar 64) until the fallback streams too.
  */
-#define FS_COMMIT_PACK_TARGET (16u << 20)
+#define FS_COMMIT_PACK_TARGET (8u << 20)
 #define FS_COMMIT_MAX_FILES 4096
 int fs_commit(struct fs *fs, size_t *ncommits) __attribute__((warn_unused_result));
 /*

@@ -47,7 +47,7 @@ mb=$work/b
 mkdir -p "$ma" "$mb"
 SEALSYNC_HOME=$HA mount_region docs "$ma" || bail "mount on A failed"
 SEALSYNC_HOME=$HB mount_region docs "$mb" || bail "mount on B failed"
-rand_file "$work/big" 70000000 # several data packs (about 16 MiB each, FS_COMMIT_PACK_TARGET)
+rand_file "$work/big" 70000000 # several data packs (about 8 MiB each, FS_COMMIT_PACK_TARGET)
 cp "$work/big" "$ma/big"
 for i in 1 2 3; do printf 'small file %s of A\n' "$i" >"$ma/a$i"; done
 run_ok "A: sync" A sync docs --timeout 120

@@ -44,8 +44,8 @@ jline=$(grep -n "^PUT $RID/journal/" "$trace" | tail -n 1 | cut -d: -f1)
 ok $? "the trace has the journal entry's PUT"
 npacks=$(grep -c "^PUT $RID/p/" "$trace")
 nuniq=$(grep "^PUT $RID/p/" "$trace" | sort -u | wc -l)
-[ "$npacks" -ge $((MIB / 16 - 2)) ]
-ok $? "about one 16 MiB pack per 16 MiB of the file: $npacks pack PUTs"
+[ "$npacks" -ge $((MIB / 8 - 2)) ]
+ok $? "about one 8 MiB pack per 8 MiB of the file: $npacks pack PUTs"
 is "$nuniq" "$npacks" "every pack PUT exactly once (the entry's pass skipped those up already)"
 after=$(tail -n +"$jline" "$trace" | grep -c "^PUT $RID/p/")
 is "$after" 0 "every pack went up before the entry"
@@ -82,7 +82,7 @@ umount_region "$ma"
 ok $? "umount"
 
 # The same entry through the puller's fetch-ahead (SEALSYNC_EAGER=1: every
-# pack whole, so its 30+ packs go 3 at a time): a store that altered one
+# pack whole, so its 60+ packs go 3 at a time): a store that altered one
 # pack is named, as one at a time would (bad-object), and nothing of the
 # entry is applied.
 victim=$(find "$SD/p" -type f -size +1M | sort | sed -n 7p)
