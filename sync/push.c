@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "sync/check.h"
 #include "sync/journal.h"
 #include "util/fileio.h"
 #include "util/hex.h"
@@ -173,18 +174,21 @@ static int push_put(struct push *p, const char *key, const uint8_t *buf, size_t 
 
 /*
  * D9: an object already under pack KEY (a conditional store's -EEXIST, where
- * no bytes of ours are at hand to compare) is judged by its name HASH: 0 if
- * it is a valid pack of that name (the same bytes, D8), else -EBADE.
+ * no bytes of ours are at hand to compare) is judged as every reader judges
+ * a pack (check_pack: its size, its name HASH, every record): 0 if it is
+ * that pack (the same bytes, D8), else -EBADE.
  */
-static int push_pack_there(struct push *p, const char *key, const uint8_t hash[32])
+static int push_pack_there(struct push *p, const char *key, const uint8_t hash[32], uint64_t size)
 {
-        uint8_t *have = NULL, name[32];
+        struct journal_pack jp = {.size = size};
         struct pack_entry *ents = NULL;
+        const char *why = NULL;
+        uint8_t *have = NULL;
         size_t hlen = 0, n = 0;
         int rc = p->store->ops->get(p->store, key, PACK_MAX_SIZE, &have, &hlen);
 
-        if (rc == 0 && (pack_name(have, hlen, name) != 0 || memcmp(name, hash, 32) != 0 ||
-                        pack_parse(have, hlen, &ents, &n) != 0))
+        memcpy(jp.hash, hash, 32);
+        if (rc == 0 && check_pack(have, hlen, &jp, &ents, &n, &why) != 0)
                 rc = -EBADE;
         free(ents);
         free(have);
@@ -204,7 +208,7 @@ static int push_stream(struct push *p, const struct recipe *r, const char *key,
                               recipe_src_read, &src);
         recipe_src_release(&src);
         if (rc == -EEXIST)
-                rc = push_pack_there(p, key, hash);
+                rc = push_pack_there(p, key, hash, r->pack_size);
         if (rc == 0)
                 push_count_sent(p, r->pack_size);
         return rc;
